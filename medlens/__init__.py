@@ -1,0 +1,32 @@
+"""medlens: explain medical deep-learning models and measure how far each explanation can be trusted."""
+
+from medlens.api import check_input, evaluation_mode, explain, methods
+from medlens.core.engine import Budget
+from medlens.core.targets import Target, to_target
+from medlens.errors import (
+    FileFormatError,
+    InputError,
+    MedlensError,
+    TargetError,
+    UnknownNameError,
+)
+from medlens.types import Attribution
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attribution",
+    "Budget",
+    "FileFormatError",
+    "InputError",
+    "MedlensError",
+    "Target",
+    "TargetError",
+    "UnknownNameError",
+    "check_input",
+    "evaluation_mode",
+    "explain",
+    "methods",
+    "to_target",
+    "__version__",
+]

@@ -1,0 +1,43 @@
+"""Plain gradient methods.
+
+``gradient``: the saliency map of Simonyan, Vedaldi and Zisserman, "Deep Inside
+Convolutional Networks: Visualising Image Classification Models and Saliency Maps" (2013):
+the derivative of the class score with respect to the input.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from medlens.core import engine
+from medlens.core.engine import Budget
+from medlens.core.registry import register
+from medlens.core.targets import Target
+
+
+@register(
+    "gradient",
+    needs_gradients=True,
+    summary="derivative of the class score with respect to each input element",
+    reference="Simonyan, Vedaldi and Zisserman 2013",
+)
+def saliency(
+    model: nn.Module, x: torch.Tensor, target: Target, *, abs: bool = False, budget: Budget = Budget()
+) -> torch.Tensor:
+    """Gradient of the target score with respect to the input.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, C, *spatial)``.
+    abs : bool
+        Return the magnitude, as in the paper's saliency maps.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, C, *spatial)``.
+    """
+    _, grads = engine.gradient(model, x, target, budget)
+    return grads.abs() if abs else grads

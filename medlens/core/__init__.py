@@ -1,0 +1,1 @@
+"""The engine room: targets, hooks, the batched engine and the method registry."""

@@ -1,0 +1,250 @@
+"""The one place that runs a model.
+
+Every method hands its inputs to :func:`run`: path methods (integrated gradients, SmoothGrad)
+hand their interpolated or noisy copies, perturbation methods (occlusion, RISE, deletion) their
+masked copies, built lazily chunk by chunk so that thousands of perturbations of a volume never
+sit in memory at once. The chunk size comes from a memory budget (:class:`Budget`), estimated
+from one probe pass of a single sample; an explicit ``batch_size`` overrides it.
+
+Two modes:
+
+``"forward"``
+    model outputs only, under :func:`torch.inference_mode`.
+``"gradient"``
+    outputs and the gradient of the target score with respect to the inputs, one backward
+    pass per chunk (the scores of different rows are independent, so the gradient of their
+    sum is the per-row gradient).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+from medlens.core.targets import Target
+
+Built = Union[torch.Tensor, Tuple[torch.Tensor, Any]]
+BuildFn = Callable[[int, int], Built]
+ConsumeFn = Callable[[int, int, torch.Tensor, Optional[torch.Tensor], Any], None]
+
+DEFAULT_MEMORY_FRACTION = 0.25
+DEFAULT_MEMORY_CAP_MB = 1024  # larger chunks do not run faster on CPUs; they only cost memory
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many inputs the engine may evaluate at once.
+
+    Parameters
+    ----------
+    batch_size : int or None
+        Exact number of inputs per chunk; overrides ``memory_mb``.
+    memory_mb : float or None
+        Memory the engine may use for one chunk. Default: a quarter of the available memory
+        (free device memory on a GPU), at most 1 GiB on a CPU.
+    """
+
+    batch_size: int | None = None
+    memory_mb: float | None = None
+
+    def __post_init__(self) -> None:
+        from medlens.errors import InputError
+
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise InputError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.memory_mb is not None and not self.memory_mb > 0:
+            raise InputError(f"memory_mb must be positive, got {self.memory_mb!r}")
+
+
+@dataclass
+class Result:
+    """Concatenated outputs (and input gradients) of a :func:`run` without ``consume``."""
+
+    outputs: torch.Tensor | None
+    gradients: torch.Tensor | None
+    chunk_size: int
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def available_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def budget_bytes(budget: Budget, device: torch.device) -> int:
+    if budget.memory_mb is not None:
+        return int(budget.memory_mb * 2**20)
+    avail = available_memory_bytes(device)
+    if device.type == "cuda":
+        return int(avail * 0.5)
+    return int(min(avail * DEFAULT_MEMORY_FRACTION, DEFAULT_MEMORY_CAP_MB * 2**20))
+
+
+@contextmanager
+def _activation_sizes(model: nn.Module) -> Iterator[list[int]]:
+    """Collect the byte size of every leaf module's output during the block."""
+    sizes: list[int] = []
+
+    def hook(_m, _i, out):
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        sizes.append(sum(o.numel() * o.element_size() for o in outs if isinstance(o, torch.Tensor)))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        yield sizes
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def bytes_per_item(model: nn.Module, sample: torch.Tensor, mode: str) -> int:
+    """Estimated peak memory one input costs in a chunk, from a probe pass of ``sample``.
+
+    Parameters
+    ----------
+    sample : torch.Tensor
+        One input with its batch dimension, ``(1, *input_shape)``.
+    mode : {"forward", "gradient"}
+        Gradient mode keeps every activation for the backward pass (and their gradients
+        transiently); forward mode only keeps a few alive at a time.
+    """
+    with _activation_sizes(model) as sizes, torch.inference_mode():
+        model(sample)
+    input_bytes = sample.numel() * sample.element_size()
+    if not sizes:
+        sizes = [input_bytes]
+    if mode == "gradient":
+        return 4 * input_bytes + 2 * sum(sizes)
+    return 3 * input_bytes + 3 * max(sizes)
+
+
+def chunk_size(
+    model: nn.Module, sample: torch.Tensor, n_items: int, mode: str, budget: Budget
+) -> int:
+    """Number of inputs per chunk for ``n_items`` inputs shaped like ``sample``."""
+    if budget.batch_size is not None:
+        return max(1, min(budget.batch_size, n_items))
+    device = model_device(model)
+    per_item = bytes_per_item(model, sample.to(device), mode)
+    return max(1, min(n_items, budget_bytes(budget, device) // max(per_item, 1)))
+
+
+def run(
+    model: nn.Module,
+    n_items: int,
+    build: BuildFn | torch.Tensor,
+    *,
+    mode: str = "forward",
+    target: Target | None = None,
+    consume: ConsumeFn | None = None,
+    budget: Budget = Budget(),
+) -> Result:
+    """Evaluate ``model`` on ``n_items`` inputs in memory-bounded chunks.
+
+    Parameters
+    ----------
+    model : nn.Module
+    n_items : int
+        Number of inputs (rows) to evaluate.
+    build : callable or torch.Tensor
+        ``build(start, stop)`` returns the inputs of rows ``start..stop-1`` as a tensor
+        ``(stop-start, *input_shape)``, or a pair ``(inputs, aux)`` whose ``aux`` is handed to
+        ``consume`` (masks, for instance). A tensor ``(n_items, *input_shape)`` is sliced.
+    mode : {"forward", "gradient"}
+    target : Target
+        Required in gradient mode; its rows correspond to the ``n_items`` inputs.
+    consume : callable, optional
+        ``consume(start, stop, outputs, gradients, aux)`` is called after each chunk (outputs
+        detached; gradients ``None`` in forward mode). Without it, outputs and gradients are
+        concatenated and returned.
+    budget : Budget
+
+    Returns
+    -------
+    Result
+        ``outputs`` ``(n_items, K)`` and ``gradients`` ``(n_items, *input_shape)`` when
+        ``consume`` is None, else both ``None``.
+    """
+    if mode not in ("forward", "gradient"):
+        raise ValueError(f"unknown engine mode {mode!r}")
+    if mode == "gradient" and target is None:
+        raise ValueError("gradient mode needs a target")
+    if isinstance(build, torch.Tensor):
+        source = build
+        build = lambda start, stop: source[start:stop]  # noqa: E731
+    device = model_device(model)
+
+    def split(built: Built) -> tuple[torch.Tensor, Any]:
+        if isinstance(built, tuple):
+            return built[0], built[1]
+        return built, None
+
+    first, first_aux = split(build(0, 1)) if n_items else (None, None)
+    size = chunk_size(model, first, n_items, mode, budget) if n_items else 1
+    outputs: list[torch.Tensor] = []
+    gradients: list[torch.Tensor] = []
+    for start in range(0, n_items, size):
+        stop = min(start + size, n_items)
+        if stop - start == 1 and start == 0:
+            inputs, aux = first, first_aux
+        else:
+            inputs, aux = split(build(start, stop))
+        inputs = inputs.to(device)
+        if mode == "forward":
+            with torch.inference_mode():
+                out = model(inputs)
+            grad = None
+        else:
+            inputs = inputs.detach().requires_grad_(True)
+            with torch.enable_grad():
+                out = model(inputs)
+                scores = target.take(slice(start, stop))(out)
+                (grad,) = torch.autograd.grad(scores.sum(), inputs)
+            out = out.detach()
+        if consume is not None:
+            consume(start, stop, out, grad, aux)
+        else:
+            outputs.append(out.clone() if mode == "forward" else out)
+            if grad is not None:
+                gradients.append(grad)
+    if consume is not None:
+        return Result(None, None, size)
+    return Result(
+        torch.cat(outputs) if outputs else None,
+        torch.cat(gradients) if gradients else None,
+        size,
+    )
+
+
+def forward(model: nn.Module, x: torch.Tensor, budget: Budget = Budget()) -> torch.Tensor:
+    """Model outputs for a batch ``x``, chunked under ``budget``."""
+    return run(model, len(x), x, budget=budget).outputs
+
+
+def gradient(
+    model: nn.Module, x: torch.Tensor, target: Target, budget: Budget = Budget()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs ``(B, K)`` and input gradients of the target score ``(B, *input_shape)``."""
+    result = run(model, len(x), x, mode="gradient", target=target, budget=budget)
+    return result.outputs, result.gradients

@@ -1,0 +1,117 @@
+"""Layer access: find a layer by name, capture its activations and gradients.
+
+Hooks exist only inside the :func:`capture` context manager, which removes them in a
+``finally`` block, so no hook outlives a method, also when the method raises.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from medlens.errors import UnknownNameError
+
+LayerLike = "nn.Module | str"
+
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
+    """The submodule ``layer`` of ``model``: a module, or its dotted name (``"features.3"``)."""
+    if isinstance(layer, nn.Module):
+        if not any(m is layer for m in model.modules()):
+            raise UnknownNameError("the given layer module is not part of the model")
+        return layer
+    modules = dict(model.named_modules())
+    if layer not in modules:
+        names = [n for n in modules if n]
+        hint = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+        raise UnknownNameError(f"the model has no layer named {layer!r}; layers: {hint}")
+    return modules[layer]
+
+
+def layer_name(model: nn.Module, layer: nn.Module) -> str:
+    for name, module in model.named_modules():
+        if module is layer:
+            return name
+    raise UnknownNameError("the given layer module is not part of the model")
+
+
+def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """All convolution layers in definition order, as ``(dotted name, module)``."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, _CONV_TYPES)]
+
+
+def last_conv_layer(model: nn.Module) -> nn.Module:
+    """The default layer for class activation maps: the last convolution of the model."""
+    convs = conv_layers(model)
+    if not convs:
+        raise UnknownNameError("the model has no convolution layer; pass layer= explicitly")
+    return convs[-1][1]
+
+
+class Capture:
+    """What :func:`capture` recorded during the last forward (and backward) pass.
+
+    Attributes
+    ----------
+    activation : torch.Tensor or None
+        The layer output of the last forward pass, ``(B, C, *spatial)``.
+    gradient : torch.Tensor or None
+        Gradient of the backpropagated scalar with respect to that output (same shape), set
+        during backward when ``gradients=True``.
+    """
+
+    def __init__(self) -> None:
+        self.activation: torch.Tensor | None = None
+        self.gradient: torch.Tensor | None = None
+
+
+@contextmanager
+def capture(
+    model: nn.Module, layer: nn.Module | str, *, gradients: bool = False, detach: bool = True
+) -> Iterator[Capture]:
+    """Record a layer's output (and its gradient) while the block runs.
+
+    Parameters
+    ----------
+    model : nn.Module
+    layer : nn.Module or str
+        The layer or its dotted name.
+    gradients : bool
+        Also record the gradient flowing into the layer output during backward.
+    detach : bool
+        Store detached activations. ``detach=False`` keeps the graph, for objectives that
+        are differentiated (feature visualization).
+    """
+    module = resolve_layer(model, layer)
+    record = Capture()
+
+    def forward_hook(_module, _inputs, output):
+        if isinstance(output, tuple):
+            output = output[0]
+        record.activation = output.detach() if detach else output
+        if gradients and output.requires_grad:
+
+            def grad_hook(grad):
+                record.gradient = grad.detach()
+
+            output.register_hook(grad_hook)
+
+    handle = module.register_forward_hook(forward_hook)
+    try:
+        yield record
+    finally:
+        handle.remove()
+
+
+def count_hooks(model: nn.Module) -> int:
+    """Number of forward/backward hooks registered on any submodule (for leak checks)."""
+    total = 0
+    for m in model.modules():
+        total += len(m._forward_hooks) + len(m._forward_pre_hooks)
+        total += len(m._backward_hooks) + len(getattr(m, "_backward_pre_hooks", {}))
+    return total

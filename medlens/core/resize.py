@@ -1,0 +1,18 @@
+"""Shape-generic resizing of maps ``(B, C, *spatial)`` for 1, 2 or 3 spatial dims."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def upsample_to(values: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Resize ``(B, C, *spatial)`` to ``(B, C, *size)`` by (bi/tri)linear interpolation."""
+    size = tuple(int(s) for s in size)
+    if tuple(values.shape[2:]) == size:
+        return values
+    return F.interpolate(values, size=size, mode=_MODES[len(size)], align_corners=False)

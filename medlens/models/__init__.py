@@ -1,0 +1,8 @@
+"""Reference models, the training loop and the model file format."""
+
+from medlens.models.cnn import CNN
+from medlens.models.io import architectures, build_model, load_model, register_architecture, save_model
+
+register_architecture("cnn")(CNN)
+
+__all__ = ["CNN", "architectures", "build_model", "load_model", "register_architecture", "save_model"]

@@ -1,0 +1,129 @@
+"""Model files: architecture config and weights in one file, loaded without unpickling code.
+
+A medlens model file is a ``torch.save`` of plain data (strings, numbers, lists, tensors)::
+
+    {"format": "medlens-model", "version": 1, "arch": "cnn", "config": {...},
+     "state_dict": {...}, "meta": {...}}
+
+and is read with ``torch.load(..., weights_only=True)``, which refuses arbitrary objects.
+Users' own models load from TorchScript files (``torch.jit.save``).
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from medlens.errors import FileFormatError, UnknownNameError
+
+FORMAT = "medlens-model"
+VERSION = 1
+
+_ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_architecture(name: str) -> Callable[[type], type]:
+    """Class decorator: make an architecture loadable from its saved config."""
+
+    def decorate(cls: type) -> type:
+        _ARCHITECTURES[name] = cls
+        return cls
+
+    return decorate
+
+
+def architectures() -> list[str]:
+    _load_architectures()
+    return sorted(_ARCHITECTURES)
+
+
+def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
+    """Instantiate a registered architecture from its config."""
+    _load_architectures()
+    if arch not in _ARCHITECTURES:
+        raise UnknownNameError(f"unknown architecture {arch!r}; known: {', '.join(sorted(_ARCHITECTURES))}")
+    return _ARCHITECTURES[arch](**config)
+
+
+def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (which has ``arch`` and ``config`` attributes) with metadata.
+
+    ``meta`` holds plain data: class names, data set, metrics, normalisation.
+    """
+    arch = getattr(model, "arch", None)
+    config = getattr(model, "config", None)
+    if arch is None or config is None:
+        raise TypeError("save_model needs a medlens architecture (with .arch and .config)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "arch": arch,
+        "config": config,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Load a medlens model file or a TorchScript file.
+
+    Returns
+    -------
+    (model, meta)
+        The model in eval mode, and its metadata (``{}`` for TorchScript files).
+
+    Raises
+    ------
+    FileFormatError
+        Missing file, or neither a medlens model nor a TorchScript archive. Nothing is
+        unpickled beyond plain data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"model file {str(path)!r} does not exist")
+    if _is_torchscript(path):
+        try:
+            model = torch.jit.load(str(path), map_location=map_location)
+        except Exception as err:  # noqa: BLE001 - any failure means a corrupt archive
+            raise FileFormatError(f"{str(path)!r} is a corrupt TorchScript file: {err}") from err
+        return model.eval(), {}
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+        raise FileFormatError(
+            f"{str(path)!r} is not a medlens or TorchScript model file "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        ) from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise FileFormatError(f"{str(path)!r} is not a medlens or TorchScript model file")
+    if payload.get("version", 0) > VERSION:
+        raise FileFormatError(f"{str(path)!r} was written by a newer medlens (format version {payload['version']})")
+    model = build_model(payload["arch"], payload["config"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise FileFormatError(f"{str(path)!r}: weights do not match its architecture: {str(err).splitlines()[0]}") from err
+    return model.to(map_location).eval(), dict(payload.get("meta", {}))
+
+
+def _load_architectures() -> None:
+    import medlens.models  # noqa: F401 - registers the bundled architectures

@@ -1,0 +1,139 @@
+"""A single-file HTML report: images embedded as data URIs, every piece of text escaped.
+
+Only :class:`Report` and :class:`Section` write markup. Callers hand them plain text, numbers
+and PNG bytes; nothing a caller passes (file metadata, class names, generated sentences) is
+inserted unescaped, except through :meth:`Section.add_trusted_html`, which the package's own
+visualisers use for markup they built from escaped parts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
+header{background:#12355b;color:#fff;padding:18px 32px}
+header h1{margin:0;font-size:22px} header p{margin:4px 0 0;opacity:.85;font-size:13px}
+nav{padding:8px 32px;background:#e9edf2;font-size:13px} nav a{margin-right:14px;color:#12355b}
+main{padding:8px 32px 40px;max-width:1200px}
+section{background:#fff;border:1px solid #dde2e8;border-radius:6px;padding:14px 20px;margin:16px 0}
+h2{font-size:18px;margin:4px 0 10px;color:#12355b} h3{font-size:15px;margin:14px 0 6px}
+p{line-height:1.45;font-size:14px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}
+th,td{border:1px solid #d5dbe2;padding:4px 8px;text-align:right} th{background:#eef2f6}
+td:first-child,th:first-child{text-align:left}
+.grid{display:flex;flex-wrap:wrap;gap:10px}
+figure{margin:0;border:1px solid #e3e7ec;border-radius:4px;padding:6px;background:#fff}
+figure img{display:block;max-width:100%} figcaption{font-size:12px;color:#444;margin-top:4px;max-width:420px}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 10px;font-size:13px}
+.verdict-good{border-left:4px solid #2e7d32;padding:6px 10px;background:#eef7ee}
+.verdict-bad{border-left:4px solid #c62828;padding:6px 10px;background:#fbeeee}
+footer{font-size:12px;color:#666;padding:10px 32px}
+"""
+
+
+def png_data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        text = f"{value:.4g}" if value == value else "n/a"
+    else:
+        text = str(value)
+    return html.escape(text)
+
+
+@dataclass
+class Section:
+    """One titled part of a report; parts are rendered in the order they were added."""
+
+    title: str
+    anchor: str
+    parts: list[str] = field(default_factory=list)
+
+    def add_text(self, text: str, *, kind: str = "") -> "Section":
+        """A paragraph of plain text. ``kind``: ``""``, ``"note"``, ``"verdict-good"``, ``"verdict-bad"``."""
+        cls = f' class="{html.escape(kind)}"' if kind else ""
+        self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
+        return self
+
+    def add_heading(self, text: str) -> "Section":
+        self.parts.append(f"<h3>{html.escape(text)}</h3>")
+        return self
+
+    def add_table(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> "Section":
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+        self.parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        return self
+
+    def add_images(self, images: Sequence[tuple[bytes, str]]) -> "Section":
+        """A row of PNG images, each ``(png_bytes, caption)``."""
+        figs = "".join(
+            f'<figure><img src="{png_data_uri(png)}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            for png, caption in images
+        )
+        self.parts.append(f'<div class="grid">{figs}</div>')
+        return self
+
+    def add_image(self, png: bytes, caption: str = "") -> "Section":
+        return self.add_images([(png, caption)])
+
+    def add_trusted_html(self, markup: str) -> "Section":
+        """Markup built by medlens itself from escaped parts (e.g. highlighted text)."""
+        self.parts.append(markup)
+        return self
+
+
+class Report:
+    """An HTML report under construction.
+
+    Examples
+    --------
+    >>> report = Report("medlens demo")
+    >>> report.section("Model").add_text("Test accuracy 0.91")  # doctest: +ELLIPSIS
+    <...>
+    >>> report.write("report.html")  # doctest: +SKIP
+    """
+
+    def __init__(self, title: str, subtitle: str = "") -> None:
+        self.title = title
+        self.subtitle = subtitle
+        self.sections: list[Section] = []
+
+    def section(self, title: str) -> Section:
+        anchor = f"s{len(self.sections) + 1}"
+        sec = Section(title, anchor)
+        self.sections.append(sec)
+        return sec
+
+    def render(self) -> str:
+        nav = "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in self.sections)
+        body = "".join(
+            f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>{"".join(s.parts)}</section>'
+            for s in self.sections
+        )
+        stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+        return (
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{html.escape(self.title)}</title>"
+            f"<style>{_CSS}</style></head><body><header><h1>{html.escape(self.title)}</h1>"
+            f"<p>{html.escape(self.subtitle)}</p></header><nav>{nav}</nav><main>{body}</main>"
+            f"<footer>Generated by medlens on {stamp}. Explanations are aids for review, not diagnoses.</footer>"
+            "</body></html>"
+        )
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.render(), encoding="utf-8")
+        tmp.replace(path)
+        return path

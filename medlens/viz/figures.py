@@ -1,0 +1,94 @@
+"""Overlays of an attribution on its input, for 1D signals, 2D slices and 3D volumes."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def figure_png(fig: "plt.Figure", dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def heat_map(values: torch.Tensor) -> np.ndarray:
+    """Collapse channels of one attribution ``(C, *spatial)`` into a ``(*spatial)`` map.
+
+    Signed maps keep their sign (channel sum); the caller picks a diverging colour map.
+    """
+    return values.detach().float().sum(0).cpu().numpy()
+
+
+def _limits(heat: np.ndarray) -> tuple[str, float, float]:
+    lo, hi = float(heat.min()), float(heat.max())
+    if lo < 0 < hi:
+        m = max(-lo, hi) or 1.0
+        return "RdBu_r", -m, m
+    if hi <= 0 < -lo:
+        return "Blues_r", lo, 0.0
+    return "inferno", 0.0, hi if hi > 0 else 1.0
+
+
+def _slices(volume_heat: np.ndarray, n: int) -> list[int]:
+    """Axial slices around the one holding the most attribution mass."""
+    depth = volume_heat.shape[0]
+    centre = int(np.abs(volume_heat).reshape(depth, -1).sum(1).argmax())
+    half = n // 2
+    start = min(max(0, centre - half), max(0, depth - n))
+    return list(range(start, min(depth, start + n)))
+
+
+def attribution_figure(
+    image: torch.Tensor, values: torch.Tensor, title: str = "", *, n_slices: int = 6
+) -> "plt.Figure":
+    """A figure showing ``values`` over ``image``.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        One input ``(C, *spatial)`` with 1 to 3 spatial dims.
+    values : torch.Tensor
+        Its attribution ``(C', *spatial)`` at the same spatial size.
+    """
+    img = image.detach().float().mean(0).cpu().numpy()
+    heat = heat_map(values)
+    cmap, vmin, vmax = _limits(heat)
+    rank = img.ndim
+    if rank == 1:
+        fig, (ax, strip) = plt.subplots(2, 1, figsize=(6, 2.6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        ax.plot(img, color="black", lw=1)
+        ax.set_ylabel("signal")
+        strip.imshow(heat[None, :], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, extent=(0, len(heat), 0, 1))
+        strip.set_yticks([])
+        strip.set_xlabel("time (samples)")
+        ax.set_title(title, fontsize=9)
+        return fig
+    if rank == 2:
+        fig, axes = plt.subplots(1, 2, figsize=(4.4, 2.3))
+        axes[0].imshow(img, cmap="gray")
+        axes[1].imshow(img, cmap="gray")
+        axes[1].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.55)
+        for a in axes:
+            a.set_axis_off()
+        fig.suptitle(title, fontsize=9)
+        return fig
+    chosen = _slices(heat, n_slices)
+    fig, axes = plt.subplots(2, len(chosen), figsize=(1.4 * len(chosen), 3.0), squeeze=False)
+    for j, z in enumerate(chosen):
+        axes[0, j].imshow(img[z], cmap="gray")
+        axes[1, j].imshow(img[z], cmap="gray")
+        axes[1, j].imshow(heat[z], cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.55)
+        axes[0, j].set_title(f"slice {z}", fontsize=7)
+        for a in axes[:, j]:
+            a.set_axis_off()
+    fig.suptitle(title, fontsize=9)
+    return fig

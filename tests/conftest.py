@@ -1,0 +1,33 @@
+"""Shared fixtures: small seeded models and inputs for 1D, 2D and 3D."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medlens.models import CNN
+
+SHAPES = {1: (2, 64), 2: (1, 24, 24), 3: (1, 12, 12, 12)}
+
+
+def make_model(spatial_dims: int, num_classes: int = 3, seed: int = 0) -> CNN:
+    torch.manual_seed(seed)
+    shape = SHAPES[spatial_dims]
+    model = CNN(spatial_dims, shape[0], num_classes, widths=(4, 6, 8), input_shape=shape).double()
+    # give batch norm non-trivial statistics so eval mode differs from identity
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def make_input(spatial_dims: int, batch: int = 3, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, *SHAPES[spatial_dims], generator=gen, dtype=torch.float64)
+
+
+@pytest.fixture(params=[1, 2, 3], ids=["1d", "2d", "3d"])
+def spatial_dims(request) -> int:
+    return request.param
