@@ -1,6 +1,8 @@
 """The ``medlens`` command line.
 
-Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args)``.
+Each subcommand lives in its own module of this package with ``add_parser(subparsers)``
+(which sets ``run`` as the parser's default); modules are discovered, so a new command is a new
+module and nothing else.
 Errors caused by the user's input (:class:`medlens.errors.MedlensError`) print one line and
 exit with code 2, without a traceback.
 """
@@ -9,11 +11,21 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
 from medlens.errors import MedlensError
 
-COMMANDS = ["train", "explain", "demo"]
+
+
+def command_modules() -> list[str]:
+    """Names of the modules in this package that define a subcommand."""
+    names = []
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "add_parser"):
+            names.append(info.name)
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain medical deep-learning models and measure how far each explanation can be trusted.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"medlens.cli.{name.replace('-', '_')}").add_parser(sub)
+    for name in command_modules():
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
 
 

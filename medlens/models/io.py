@@ -66,6 +66,7 @@ def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any] | None =
         "version": VERSION,
         "arch": arch,
         "config": config,
+        "dtype": str(next(iter(model.parameters())).dtype).replace("torch.", ""),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": meta or {},
     }
@@ -118,6 +119,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     if payload.get("version", 0) > VERSION:
         raise FileFormatError(f"{str(path)!r} was written by a newer medlens (format version {payload['version']})")
     model = build_model(payload["arch"], payload["config"])
+    dtype = getattr(torch, str(payload.get("dtype", "float32")), None)
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        model = model.to(dtype)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:

@@ -102,7 +102,7 @@ def train_classifier(
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         scores = evaluate_classifier(model, val_inputs, val_labels)
         entry = {
             "epoch": epoch + 1,
