@@ -15,7 +15,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from medlens.attention_report import attention_section
+from medlens.evaluation.report import evaluation_section
+from medlens.featurevis.demo_section import featurevis_section
 from medlens.report import Report
+from medlens.selfexplain.demo_section import basis_section, concepts_section, interpnet_section
 
 DEMO_DATA = "pneumoniamnist"
 
@@ -131,7 +135,8 @@ def attribution_section(ctx: DemoContext, report: Report) -> None:
     sec.add_table(["method", "reference", f"seconds for {len(x)} cases"], rows)
 
 
-SECTIONS: list[Section] = [model_section, attribution_section]
+SECTIONS: list[Section] = [model_section, attribution_section, featurevis_section, attention_section, evaluation_section,
+                           interpnet_section, concepts_section, basis_section]
 
 
 def run_demo(

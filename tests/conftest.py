@@ -31,3 +31,19 @@ def make_input(spatial_dims: int, batch: int = 3, seed: int = 1) -> torch.Tensor
 @pytest.fixture(params=[1, 2, 3], ids=["1d", "2d", "3d"])
 def spatial_dims(request) -> int:
     return request.param
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread and restore the setting after.
+
+    On a shared 2-core machine torch's default of one thread per core makes small-tensor tests
+    10x slower when other processes hold the cores (threads spin waiting for each other).
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

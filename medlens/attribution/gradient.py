@@ -3,6 +3,10 @@
 ``gradient``: the saliency map of Simonyan, Vedaldi and Zisserman, "Deep Inside
 Convolutional Networks: Visualising Image Classification Models and Saliency Maps" (2013):
 the derivative of the class score with respect to the input.
+
+``grad_x_input``: the gradient times the input (Shrikumar, Greenside, Shcherbina and Kundaje,
+"Not Just a Black Box: Learning Important Features Through Propagating Activation
+Differences", 2016), a first-order estimate of each element's contribution to the score.
 """
 
 from __future__ import annotations
@@ -41,3 +45,28 @@ def saliency(
     """
     _, grads = engine.gradient(model, x, target, budget)
     return grads.abs() if abs else grads
+
+
+@register(
+    "grad_x_input",
+    needs_gradients=True,
+    summary="gradient times input: first-order contribution of each input element",
+    reference="Shrikumar et al. 2016",
+)
+def grad_x_input(
+    model: nn.Module, x: torch.Tensor, target: Target, *, budget: Budget = Budget()
+) -> torch.Tensor:
+    """Element-wise product of the input and the gradient of the target score.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, C, *spatial)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, C, *spatial)``; for a linear model ``w . x`` it is ``w * x`` exactly.
+    """
+    _, grads = engine.gradient(model, x, target, budget)
+    return grads * x

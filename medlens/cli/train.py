@@ -23,11 +23,21 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise MedlensError(f"--epochs must be at least 1, got {args.epochs}")
-    model, meta = train_on_dataset(args.data, arch=args.arch, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
+    if args.arch == "interpnet":  # a classifier that writes explanations: needs a lesion benchmark npz
+        from medlens.selfexplain.interpnet import train_on_lesions
+
+        model, meta = train_on_lesions(args.data, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
+    else:
+        model, meta = train_on_dataset(
+            args.data, arch=args.arch, epochs=args.epochs, seed=args.seed, progress=not args.quiet
+        )
     save_model(model, args.out, meta)
     v, t = meta["val"], meta["test"]
     print(
         f"trained {args.arch} on {args.data}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
         f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f} -> {args.out}"
     )
+    for decoding, scores in meta.get("explanations", {}).items():
+        print(f"explanations ({decoding}): BLEU-4 {scores['bleu4']:.3f}, attribute accuracy "
+              f"{scores['attribute_accuracy']['mean']:.3f}")
     return 0

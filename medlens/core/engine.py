@@ -19,14 +19,16 @@ Two modes:
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
+from medlens.core.hooks import Capture, capture
 from medlens.core.targets import Target
+from medlens.errors import InputError
 
 Built = Union[torch.Tensor, Tuple[torch.Tensor, Any]]
 BuildFn = Callable[[int, int], Built]
@@ -34,6 +36,12 @@ ConsumeFn = Callable[[int, int, torch.Tensor, Optional[torch.Tensor], Any], None
 
 DEFAULT_MEMORY_FRACTION = 0.25
 DEFAULT_MEMORY_CAP_MB = 1024  # larger chunks do not run faster on CPUs; they only cost memory
+# On CPUs a chunk whose working set stays near the last-level cache runs fastest: on the
+# reference CNNs (benchmarks/attribution.py) chunks of hundreds of MB cost ~1.5-2.5x more per
+# input than chunks of a few inputs, while a chunk of ONE input takes slower convolution paths
+# (3D convolutions ~1.7x slower per input than in pairs). Without an explicit budget, CPU chunks
+# therefore aim at this working set, with at least two inputs when the memory budget allows.
+CPU_CHUNK_TARGET_MB = 16
 
 
 @dataclass(frozen=True)
@@ -145,9 +153,14 @@ def chunk_size(
     """Number of inputs per chunk for ``n_items`` inputs shaped like ``sample``."""
     if budget.batch_size is not None:
         return max(1, min(budget.batch_size, n_items))
+    if n_items <= 1:
+        return 1  # nothing to decide: skip the probe pass
     device = model_device(model)
-    per_item = bytes_per_item(model, sample.to(device), mode)
-    return max(1, min(n_items, budget_bytes(budget, device) // max(per_item, 1)))
+    per_item = max(bytes_per_item(model, sample.to(device), mode), 1)
+    fits = budget_bytes(budget, device) // per_item
+    if device.type == "cpu" and budget.memory_mb is None:
+        fits = min(fits, max(2, CPU_CHUNK_TARGET_MB * 2**20 // per_item))
+    return max(1, min(n_items, fits))
 
 
 def run(
@@ -159,6 +172,7 @@ def run(
     target: Target | None = None,
     consume: ConsumeFn | None = None,
     budget: Budget = Budget(),
+    layer: nn.Module | None = None,
 ) -> Result:
     """Evaluate ``model`` on ``n_items`` inputs in memory-bounded chunks.
 
@@ -179,6 +193,10 @@ def run(
         detached; gradients ``None`` in forward mode). Without it, outputs and gradients are
         concatenated and returned.
     budget : Budget
+    layer : nn.Module, optional
+        Gradient mode only: differentiate with respect to this layer's output instead of the
+        input, so that ``gradients`` are ``(rows, *layer_output_shape)``. Backpropagation then
+        stops at the layer: class-activation maps do not pay for the backward pass below it.
 
     Returns
     -------
@@ -204,30 +222,39 @@ def run(
     size = chunk_size(model, first, n_items, mode, budget) if n_items else 1
     outputs: list[torch.Tensor] = []
     gradients: list[torch.Tensor] = []
-    for start in range(0, n_items, size):
-        stop = min(start + size, n_items)
-        if stop - start == 1 and start == 0:
-            inputs, aux = first, first_aux
-        else:
-            inputs, aux = split(build(start, stop))
-        inputs = inputs.to(device)
-        if mode == "forward":
-            with torch.inference_mode():
-                out = model(inputs)
-            grad = None
-        else:
-            inputs = inputs.detach().requires_grad_(True)
-            with torch.enable_grad():
-                out = model(inputs)
-                scores = target.take(slice(start, stop))(out)
-                (grad,) = torch.autograd.grad(scores.sum(), inputs)
-            out = out.detach()
-        if consume is not None:
-            consume(start, stop, out, grad, aux)
-        else:
-            outputs.append(out.clone() if mode == "forward" else out)
-            if grad is not None:
-                gradients.append(grad)
+    with ExitStack() as stack:
+        record = None
+        if layer is not None and mode == "gradient":
+            record = stack.enter_context(capture(model, layer, detach=False))
+        for start in range(0, n_items, size):
+            stop = min(start + size, n_items)
+            if stop - start == 1 and start == 0:
+                inputs, aux = first, first_aux
+            else:
+                inputs, aux = split(build(start, stop))
+            inputs = inputs.to(device)
+            if record is not None:
+                record.activation = None  # never differentiate a previous chunk's output
+            if mode == "forward":
+                with torch.inference_mode():
+                    out = model(inputs)
+                grad = None
+            else:
+                inputs = inputs.detach().requires_grad_(True)
+                with torch.enable_grad():
+                    out = model(inputs)
+                    scores = target.take(slice(start, stop))(out)
+                    wrt = inputs if record is None else _layer_output(record)
+                    (grad,) = torch.autograd.grad(scores.sum(), wrt, allow_unused=record is not None)
+                if grad is None:
+                    raise InputError("the chosen layer does not lie between the input and the target score")
+                out = out.detach()
+            if consume is not None:
+                consume(start, stop, out, grad, aux)
+            else:
+                outputs.append(out.clone() if mode == "forward" else out)
+                if grad is not None:
+                    gradients.append(grad)
     if consume is not None:
         return Result(None, None, size)
     return Result(
@@ -235,6 +262,13 @@ def run(
         torch.cat(gradients) if gradients else None,
         size,
     )
+
+
+def _layer_output(record: Capture) -> torch.Tensor:
+    activation = record.activation
+    if activation is None or not activation.requires_grad:
+        raise InputError("the chosen layer is not run on the way from the input to the model output")
+    return activation
 
 
 def forward(model: nn.Module, x: torch.Tensor, budget: Budget = Budget()) -> torch.Tensor:

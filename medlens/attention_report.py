@@ -1,0 +1,248 @@
+"""Report pieces for attention models, shared by ``medlens attention`` and the demo.
+
+:func:`add_attention_analysis` writes the Jain-Wallace numbers, the plain-language verdict
+and example cases (signals with attention, gradient and IG strips; text highlighted by
+attention and by token attributions) into a report section, and returns the example figures
+as PNG bytes. :func:`attention_section` is the demo's section: the attention RNN on ECG5000.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+from torch import nn
+
+from medlens.evaluation.attention import AttentionFaithfulness, verdict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medlens.demo import DemoContext
+    from medlens.report import Report
+    from medlens.report.html import Section
+
+ECG_DATA = "ecg5000"
+
+
+def pick_examples(labels: torch.Tensor | None, masks: torch.Tensor | None, n: int) -> list[int]:
+    """Up to ``n`` sequence indices alternating between classes; with masks, positives first
+    among those whose mask is non-empty (they show whether attention finds the evidence)."""
+    if n <= 0:
+        return []
+    size = len(labels) if labels is not None else (len(masks) if masks is not None else 0)
+    if labels is None:
+        return list(range(min(n, size)))
+    has_mask = masks.reshape(size, -1).amax(1) > 0.5 if masks is not None else torch.zeros(size, dtype=torch.bool)
+    groups = []
+    for k in sorted(set(labels.tolist()), reverse=masks is not None):
+        idx = torch.nonzero(labels == k).flatten()
+        # sequences with evidence first within each class
+        idx = torch.cat([idx[has_mask[idx]], idx[~has_mask[idx]]]).tolist()
+        groups.append(idx)
+    picked: list[int] = []
+    i = 0
+    while len(picked) < n and any(i < len(g) for g in groups):
+        for g in groups:
+            if i < len(g) and len(picked) < n:
+                picked.append(g[i])
+        i += 1
+    return picked
+
+
+def summary_rows(summary: dict[str, Any]) -> list[list[Any]]:
+    """The numbers of :meth:`AttentionFaithfulness.summary` as table rows (measure, value, reading)."""
+    rows = [  # (measure, summary key, how to read it)
+        ("Kendall tau: attention vs gradient importance (mean)", "tau_gradient_mean",
+         "1 = same ranking, 0 = unrelated"),
+        ("Kendall tau: attention vs leave-one-out importance (mean)", "tau_leave_one_out_mean",
+         "J&W: mostly below 0.5 for BiLSTMs"),
+        ("Kendall tau: attention vs |integrated gradients| (mean)", "tau_integrated_gradients_mean", ""),
+        ("Permutation: median output change (TVD)", "permutation_tvd_median",
+         "0 = shuffling attention changes nothing"),
+        ("Permutation: share of sequences changed by < 0.05 TVD", "permutation_small_change_share", ""),
+        ("Permutation: share of shuffles that flip the decision", "permutation_flip_rate", ""),
+        ("Largest attention weight (mean)", "max_attention_mean", "1 = all weight on one step"),
+        ("Attention spread (effective steps / steps)", "attention_spread_mean", "1 = uniform"),
+        ("Attention mass inside the ground-truth mask", "mass_attention_mean",
+         f"{summary.get('n_with_mask', 0)} sequences with a mask"),
+        ("|gradient| mass inside the mask", "mass_gradient_mean", ""),
+        ("|integrated gradients| mass inside the mask", "mass_integrated_gradients_mean", ""),
+        ("Share of positions the mask covers (uniform attention's mass)", "mask_share_mean", ""),
+    ]
+    return [[name, summary[key], note] for name, key, note in rows if summary.get(key) is not None]
+
+
+def _caption(result: AttentionFaithfulness, i: int, class_names: Sequence[str]) -> str:
+    p = result.probabilities[i]
+    pred = int(p.argmax())
+
+    def name(k: int) -> str:
+        return class_names[k] if 0 <= k < len(class_names) else str(k)
+
+    label = f"label {name(int(result.labels[i]))}, " if result.labels is not None else ""
+    tvd = float(result.permutation_tvd[i].median())
+    tau = float(result.tau_gradient[i])
+    return (
+        f"sequence {i}: {label}predicted {name(pred)} (p={float(p[pred]):.2f}); "
+        f"tau(attention, gradient)={tau:.2f}, median permutation TVD={tvd:.3f}"
+    )
+
+
+def add_attention_analysis(
+    section: "Section",
+    result: AttentionFaithfulness,
+    x: torch.Tensor,
+    *,
+    cases: Sequence[int],
+    class_names: Sequence[str],
+    masks: torch.Tensor | None = None,
+    vocab: Sequence[str] | None = None,
+    fs: float | None = None,
+    channel_names: Sequence[str] | None = None,
+) -> dict[str, bytes]:
+    """Write numbers, verdict and examples into ``section``; return ``{file name: PNG bytes}``.
+
+    Parameters
+    ----------
+    result : AttentionFaithfulness
+        The analysis of the sequences ``x``.
+    x : torch.Tensor
+        ``(B, L)`` tokens or ``(B, C, L)`` signals, the inputs ``result`` was computed on.
+    cases : sequence of int
+        Rows of ``x`` to show.
+    vocab : sequence of str, optional
+        Word of each token id (tokens only); ids are shown as ``#id`` without it.
+    """
+    from medlens.viz import figure_png
+    from medlens.viz.signals import signal_strips_figure
+    from medlens.viz.text import highlighted_html, text_figure
+
+    summary = result.summary()
+    level, sentences = verdict(summary)
+    section.add_heading("How far can attention be trusted here? (Jain and Wallace 2019)")
+    section.add_table(["measure", "value", "reading"], summary_rows(summary))
+    kind = {"usable": "verdict-good", "caution": "note", "unreliable": "verdict-bad"}[level]
+    for sentence in sentences[:-1]:
+        section.add_text(sentence)
+    section.add_text(sentences[-1], kind=kind)
+    pngs: dict[str, bytes] = {}
+    tokens = not x.is_floating_point()
+    ig_name = "integrated gradients" if result.integrated_gradients is not None else None
+    grad_name = "gradient x input" if result.gradient_method == "gradient_x_input" else "|gradient|"
+    section.add_heading("Examples")
+    if tokens:
+        section.add_text(
+            "Each word's background shows its weight (darker = more); red marks evidence for the predicted class, "
+            "blue evidence against it; the ground-truth rationale is bold and underlined."
+        )
+    else:
+        section.add_text(
+            "Under each signal: the attention weights mapped to time, the gradient magnitude and integrated gradients "
+            "(red for, blue against the predicted class); the ground-truth evidence is shaded green."
+        )
+    images = []
+    for n, i in enumerate(cases):
+        caption = _caption(result, i, class_names)
+        mask_i = None if masks is None else masks[i].reshape(-1)
+        if tokens:
+            length = int(result.step_mask[i].sum())  # tokens: one step per token
+            ids = x[i, :length].tolist()
+            words = [vocab[t] if vocab is not None and 0 <= t < len(vocab) else f"#{t}" for t in ids]
+            rationale = None if mask_i is None else mask_i[:length]
+            section.add_heading(caption)
+            maps = [("attention", result.attention[i, :length]), (grad_name, result.gradient[i, :length])]
+            if ig_name:
+                maps.append((ig_name, result.integrated_gradients[i, :length]))
+            for name, values in maps:
+                section.add_trusted_html(highlighted_html(words, values, rationale=rationale, title=name))
+                pngs[f"case{n + 1}_{name.replace(' ', '_').replace('|', '')}.png"] = figure_png(
+                    text_figure(words, values, rationale=rationale, title=f"{name} - {caption}")
+                )
+        else:
+            strips = [("attention", result.attention[i]), (grad_name, result.gradient[i])]
+            if ig_name:
+                strips.append(("IG", result.integrated_gradients[i]))
+            png = figure_png(
+                signal_strips_figure(x[i], strips, mask=mask_i, fs=fs, channel_names=channel_names, title=caption)
+            )
+            pngs[f"case{n + 1}.png"] = png
+            images.append((png, caption))
+    if images:
+        section.add_images(images)
+    return pngs
+
+
+# ------------------------------------------------------------------------------------------------
+# demo section
+# ------------------------------------------------------------------------------------------------
+
+
+def ecg_attention_model(
+    out: Path, *, epochs: int, seed: int, progress: bool = False
+) -> tuple[nn.Module, dict[str, Any], bool]:
+    """The attention RNN on ECG5000, reused from ``out/models`` when its settings match."""
+    from medlens.errors import FileFormatError
+    from medlens.models import load_model, save_model
+    from medlens.models.recipes import train_on_dataset
+
+    path = out / "models" / f"{ECG_DATA}-attention-rnn-e{epochs}.pt"
+    if path.exists():
+        try:
+            model, meta = load_model(path)
+            settings = (meta.get("epochs"), meta.get("seed"), model.config.get("attention"))
+            if settings == (epochs, seed, "additive"):
+                return model, meta, True
+        except (FileFormatError, AttributeError):
+            pass
+    model, meta = train_on_dataset(ECG_DATA, arch="attention-rnn", epochs=epochs, seed=seed, progress=progress)
+    save_model(model, path, meta)
+    return model, meta, False
+
+
+def attention_section(ctx: "DemoContext", report: "Report") -> None:
+    """Demo section: a BiGRU with additive attention on ECG5000, and whether to trust its attention."""
+    # The recurrent model is tiny: intra-op threads cannot speed up its 32-unit matrix products,
+    # while on shared cores OpenMP oversubscription slows each of its thousands of small ops
+    # tenfold. One thread for this section, restored afterwards.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _attention_section(ctx, report)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _attention_section(ctx: "DemoContext", report: "Report") -> None:
+    import time
+
+    from medlens.data.loaders import load_ecg5000
+    from medlens.evaluation.attention import attention_faithfulness
+
+    start = time.perf_counter()
+    epochs = 2 if ctx.quick else 12
+    model, meta, reused = ecg_attention_model(ctx.out, epochs=epochs, seed=ctx.seed)
+    test = load_ecg5000(split="test")
+    n = 16 if ctx.quick else len(test)
+    x, labels = test.inputs[:n], test.labels[:n]
+    result = attention_faithfulness(
+        model, x, labels=labels, n_permutations=20 if ctx.quick else 100, ig_steps=8 if ctx.quick else 32, seed=ctx.seed
+    )
+    sec = report.section("Attention on ECG5000")
+    c = model.config
+    sec.add_text(
+        f"A bidirectional {c['cell'].upper()} ({c['hidden_size']} units per direction) with additive attention "
+        f"(Bahdanau et al. 2015) over {c['downsample_layers']} strided convolution(s), trained on ECG5000 beats "
+        f"(normal against abnormal; {epochs} epochs, seed {ctx.seed}, {'reused' if reused else 'trained now'}). "
+        "Attention weights show where the network looked; the checks below, after Jain and Wallace, "
+        "\"Attention is not Explanation\" (2019), say how far that can be read as why it decided."
+    )
+    sec.add_table(
+        ["split", "accuracy", "AUROC"],
+        [["validation", meta["val"]["accuracy"], meta["val"]["auroc"]],
+         ["test (held out)", meta["test"]["accuracy"], meta["test"]["auroc"]]],
+    )
+    sec.add_text(f"The analysis below covers {n} held-out test beats.")
+    add_attention_analysis(
+        sec, result, x, cases=pick_examples(labels, None, 2 if ctx.quick else 4), class_names=list(test.class_names)
+    )
+    ctx.timings["attention:analysis"] = time.perf_counter() - start

@@ -1,0 +1,214 @@
+"""Class activation maps from a layer's activations and gradients.
+
+``gradcam``: Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via
+Gradient-based Localization" (ICCV 2017): channel weights are the spatial mean of the gradient
+of the class score, ``L = ReLU(sum_k w_k A_k)``.
+
+``gradcam_pp``: Chattopadhay, Sarkar, Howlader and Balasubramanian, "Grad-CAM++: Generalized
+Gradient-Based Visual Explanations for Deep Convolutional Networks" (WACV 2018): channel
+weights ``w_k = sum_ij alpha_kij ReLU(dY/dA_kij)`` with the closed form
+``alpha_kij = g_kij^2 / (2 g_kij^2 + g_kij^3 sum_ab A_kab)`` for ``Y = exp(S)`` and
+``g = dS/dA`` (the paper's eq. 19).
+
+One shape-generic implementation serves 1D, 2D and 3D layers (``(B, K, *spatial)``); the layer
+is any module (``layer=`` the module or its dotted name; default: the output of the last
+convolution after the normalisation and activation that follow it).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from medlens.core import engine
+from medlens.core.engine import Budget
+from medlens.core.hooks import capture, last_conv_layer, resolve_layer
+from medlens.core.registry import register
+from medlens.core.resize import upsample_to
+from medlens.core.targets import Target
+from medlens.errors import InputError
+
+Weighting = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _spatial_dims(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(range(2, t.ndim))
+
+
+def gradcam_weights(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM channel weights ``(B, K, 1, ...)``: spatial mean of the gradient."""
+    return gradient.mean(dim=_spatial_dims(gradient), keepdim=True)
+
+
+def gradcam_pp_weights(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++ channel weights ``(B, K, 1, ...)`` (paper eq. 19 with ``Y = exp(S)``).
+
+    ``alpha_ij = g_ij^2 / (2 g_ij^2 + g_ij^3 sum_ab A_ab)``, the paper's formula: the sum of the
+    activations multiplies the third power of the gradient at ``ij``. (Some implementations
+    sum ``A_ab g_ab^3`` instead, which is not the paper's expression.) The paper's weights
+    also carry a factor ``exp(S)`` per sample (``dY/dA = exp(S) dS/dA``); it is a positive
+    constant per map that overflows for large logits and does not change the map's shape,
+    so it is left out, as in most implementations.
+    """
+    dims = _spatial_dims(gradient)
+    g2 = gradient * gradient
+    denominator = 2 * g2 + g2 * gradient * activation.sum(dim=dims, keepdim=True)
+    # where the denominator vanishes the numerator does too: alpha = 0 there
+    alpha = g2 / torch.where(denominator != 0, denominator, torch.ones_like(denominator))
+    return (alpha * F.relu(gradient)).sum(dim=dims, keepdim=True)
+
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# modules that keep a feature map's shape and meaning: what follows a convolution in a stage
+_ELEMENTWISE = (
+    nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.modules.dropout._DropoutNd, nn.Identity,
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid,
+)
+
+
+def default_cam_layer(model: nn.Module) -> nn.Module:
+    """The rectified output of the last convolution: Grad-CAM's default layer.
+
+    Grad-CAM weighs "the feature maps of the last convolutional layer", i.e. after their
+    non-linearity. Starting from the last convolution (in definition order, like
+    :func:`medlens.core.hooks.last_conv_layer`), the normalisation, activation and dropout
+    modules defined right after it are followed; the last of them is the layer. For the
+    reference CNN this is ``features.block{n}.act``, whose Grad-CAM is the class activation
+    map. Decided from the module list alone (no probe pass); pass ``layer=`` when the model's
+    definition order differs from its execution order.
+    """
+    modules = [m for m in model.modules() if not list(m.children())]
+    convs = [i for i, m in enumerate(modules) if isinstance(m, _CONV)]
+    if not convs:
+        return last_conv_layer(model)  # raises the "no convolution layer" error
+    chosen = modules[convs[-1]]
+    for module in modules[convs[-1] + 1 :]:
+        if not isinstance(module, _ELEMENTWISE):
+            break
+        chosen = module
+    return chosen
+
+
+def resolve_cam_layer(model: nn.Module, layer: nn.Module | str | None) -> nn.Module:
+    """``layer`` resolved to a module; ``None`` picks :func:`default_cam_layer`."""
+    return default_cam_layer(model) if layer is None else resolve_layer(model, layer)
+
+
+def cam_of(activation: torch.Tensor, gradient: torch.Tensor, weighting: Weighting) -> torch.Tensor:
+    """``ReLU(sum_k w_k A_k)``: ``(B, 1, *layer_spatial)`` from ``(B, K, *layer_spatial)``."""
+    if activation.ndim < 3:
+        raise InputError(
+            f"the CAM layer's output has shape {tuple(activation.shape)}; it needs channels and "
+            "at least one spatial dimension: choose a convolutional layer with layer="
+        )
+    return F.relu((weighting(activation, gradient) * activation).sum(dim=1, keepdim=True))
+
+
+def layer_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    layer: nn.Module | str | None,
+    weighting: Weighting,
+    budget: Budget,
+) -> torch.Tensor:
+    """A class activation map at ``layer``, ``(B, 1, *layer_spatial)``, chunked by the engine.
+
+    The engine differentiates the target score with respect to the layer's output only, so the
+    backward pass stops at the layer.
+    """
+    module = resolve_cam_layer(model, layer)
+    maps: list[torch.Tensor] = []
+    with capture(model, module) as record:
+
+        def consume(start, stop, outputs, grads, aux):
+            maps.append(cam_of(record.activation, grads, weighting))
+
+        engine.run(model, len(x), x, mode="gradient", target=target, consume=consume, budget=budget, layer=module)
+    return torch.cat(maps)
+
+
+def _cam(model, x, target, layer, upsample, weighting, budget) -> torch.Tensor:
+    cam = layer_cam(model, x, target, layer, weighting, budget)
+    return upsample_to(cam, x.shape[2:]) if upsample else cam
+
+
+@register(
+    "gradcam",
+    needs_gradients=True,
+    layer_resolution=True,
+    summary="layer activations weighted by their mean gradient (class activation map)",
+    reference="Selvaraju et al. 2017",
+)
+def gradcam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    *,
+    layer: nn.Module | str | None = None,
+    upsample: bool = True,
+    budget: Budget = Budget(),
+) -> torch.Tensor:
+    """Grad-CAM: ``ReLU(sum_k mean(dS/dA_k) A_k)`` at a layer.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, C, *spatial)``.
+    layer : nn.Module or str, optional
+        The layer whose output ``A`` (``(B, K, *layer_spatial)``) is weighted, or its dotted
+        name. Default: the last convolution's rectified output (:func:`default_cam_layer`).
+    upsample : bool
+        ``True``: (bi/tri)linear upsampling to the input's spatial size, ``(B, 1, *spatial)``;
+        ``False``: the layer-resolution map ``(B, 1, *layer_spatial)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Non-negative map, ``(B, 1, *spatial)`` or ``(B, 1, *layer_spatial)``. For a network
+        ending in global average pooling and a linear layer, the map at the pooled layer is
+        ``ReLU(CAM) / n_locations``, the class activation map of Zhou et al. (2016).
+    """
+    return _cam(model, x, target, layer, upsample, gradcam_weights, budget)
+
+
+@register(
+    "gradcam_pp",
+    needs_gradients=True,
+    layer_resolution=True,
+    summary="Grad-CAM with per-location weights of positive gradients",
+    reference="Chattopadhay et al. 2018",
+)
+def gradcam_pp(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    *,
+    layer: nn.Module | str | None = None,
+    upsample: bool = True,
+    budget: Budget = Budget(),
+) -> torch.Tensor:
+    """Grad-CAM++: activations weighted by positive gradients with per-location coefficients.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, C, *spatial)``.
+    layer : nn.Module or str, optional
+        The layer whose output ``A`` (``(B, K, *layer_spatial)``) is weighted, or its dotted
+        name. Default: the last convolution's rectified output (:func:`default_cam_layer`).
+    upsample : bool
+        ``True``: (bi/tri)linear upsampling to the input size, ``(B, 1, *spatial)``;
+        ``False``: the layer-resolution map ``(B, 1, *layer_spatial)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Non-negative map, ``(B, 1, *spatial)`` or ``(B, 1, *layer_spatial)``; see
+        :func:`gradcam_pp_weights` for the constant ``exp(S)`` left out.
+    """
+    return _cam(model, x, target, layer, upsample, gradcam_pp_weights, budget)

@@ -1,0 +1,93 @@
+"""A signal (ECG, EEG) with strips of attention and attributions underneath, on one time axis."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def _array(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().double().cpu().numpy()
+    return np.asarray(values, dtype=float)
+
+
+def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True as ``(start, stop)``."""
+    padded = np.concatenate([[False], mask.astype(bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def signal_strips_figure(
+    signal: torch.Tensor,
+    strips: Sequence[tuple[str, torch.Tensor]],
+    *,
+    mask: torch.Tensor | None = None,
+    title: str = "",
+    fs: float | None = None,
+    channel_names: Sequence[str] | None = None,
+) -> "plt.Figure":
+    """Plot a multichannel signal above one colour strip per explanation.
+
+    Parameters
+    ----------
+    signal : torch.Tensor
+        ``(C, L)`` (or ``(L,)``). Channels are stacked with an offset.
+    strips : sequence of (name, values)
+        Each ``values`` ``(L,)``: attention (non-negative: white to dark orange) or a signed
+        attribution (blue-white-red, symmetric around zero).
+    mask : torch.Tensor, optional
+        ``(L,)`` or ``(1, L)`` ground-truth evidence, shaded green on the signal and outlined on
+        every strip.
+    title : str
+    fs : float, optional
+        Sampling rate; the time axis is in seconds when given, in samples otherwise.
+    channel_names : sequence of str, optional
+    """
+    sig = _array(signal)
+    if sig.ndim == 1:
+        sig = sig[None]
+    c, length = sig.shape
+    scale = fs if fs else 1.0
+    t = np.arange(length) / scale
+    spans = _spans(_array(mask).reshape(-1)[:length] > 0.5) if mask is not None else []
+    fig, axes = plt.subplots(
+        1 + len(strips), 1, figsize=(7.5, 1.0 + 0.9 * c + 0.45 * len(strips)), sharex=True, squeeze=False,
+        gridspec_kw={"height_ratios": [max(2, 1.2 * c)] + [0.45] * len(strips)},
+    )
+    ax = axes[0, 0]
+    spread = np.nanmax(np.abs(sig - sig.mean(1, keepdims=True))) or 1.0
+    for k in range(c):
+        offset = -2.2 * spread * k
+        ax.plot(t, sig[k] - sig[k].mean() + offset, color="black", lw=0.7)
+    if channel_names is not None and c > 1:
+        ax.set_yticks([-2.2 * spread * k for k in range(c)], list(channel_names)[:c], fontsize=7)
+    else:
+        ax.set_yticks([])
+    for start, stop in spans:
+        ax.axvspan(start / scale, stop / scale, color="#2e7d32", alpha=0.15, lw=0)
+    ax.set_title(title, fontsize=9)
+    for j, (name, values) in enumerate(strips):
+        strip = axes[j + 1, 0]
+        v = _array(values).reshape(-1)[:length]
+        lo, hi = float(np.min(v)), float(np.max(v))
+        if lo < 0 < hi:
+            m = max(-lo, hi)
+            cmap, vmin, vmax = "RdBu_r", -m, m
+        else:
+            cmap, vmin, vmax = "Oranges", 0.0, (hi if hi > 0 else 1.0)
+        strip.imshow(v[None], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, extent=(0, length / scale, 0, 1),
+                     interpolation="nearest")
+        for start, stop in spans:
+            strip.axvspan(start / scale, stop / scale, fill=False, ec="#2e7d32", lw=1.0)
+        strip.set_yticks([0.5], [name], fontsize=7)
+    axes[-1, 0].set_xlabel("time (s)" if fs else "time (samples)")
+    fig.tight_layout(h_pad=0.2)
+    return fig

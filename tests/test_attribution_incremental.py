@@ -1,0 +1,107 @@
+"""Incremental occlusion: exactly the full evaluation, on every rank and on models that break
+the chain in the ways the checks are meant to catch."""
+
+import pytest
+import torch
+from torch import nn
+
+import medlens
+from medlens.attribution import incremental
+from medlens.attribution.incremental import plan, short_circuit
+from medlens.core.engine import Budget
+from tests.conftest import make_input, make_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(autouse=True)
+def always_incremental(monkeypatch):
+    """The test models are tiny: make the chain worth it whatever their speed."""
+    monkeypatch.setattr(incremental, "BOOKKEEPING_S", 0.0)
+
+
+def both(model, x, **options):
+    fast = medlens.explain(model, x, target=[0, 2, 1], method="occlusion", **options).values
+    full = medlens.explain(model, x, target=[0, 2, 1], method="occlusion", incremental=False, **options).values
+    return fast, full
+
+
+@pytest.mark.parametrize("window, stride", [(3, 2), (5, 5), (4, 3)])
+def test_incremental_equals_full_evaluation(spatial_dims, window, stride):
+    model, x = make_model(spatial_dims), make_input(spatial_dims)
+    chain = plan(model, x, (window,) * spatial_dims, Budget())
+    assert chain is not None and chain.lean and isinstance(chain.levels[0].module, nn.modules.conv._ConvNd)
+    for per_channel in (False, True):
+        fast, full = both(model, x, window=window, stride=stride, per_channel=per_channel, baseline="mean")
+        torch.testing.assert_close(fast, full, rtol=1e-10, atol=1e-13)
+
+
+class Skip(nn.Module):
+    """conv -> relu -> conv, plus a skip connection that reads the first conv's output."""
+
+    def __init__(self, dims):
+        super().__init__()
+        conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims]
+        self.conv1, self.act, self.conv2 = conv(1, 3, 3, padding=1), nn.ReLU(), conv(3, 3, 3, padding=2, dilation=2)
+        self.head = nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.conv1(x)
+        y = self.conv2(self.act(h)) + h  # h is read twice
+        return self.head(y.flatten(2).mean(2))
+
+
+class Preprocessed(nn.Module):
+    """A functional rescaling before the first layer: the chain does not start at the input."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(2 * x - 1)
+
+
+def test_intermediate_read_elsewhere_switches_to_full_outputs(spatial_dims):
+    torch.manual_seed(0)
+    model = Skip(spatial_dims).double().eval()
+    x = make_input(spatial_dims)[:, :1]
+    chain = plan(model, x, (3,) * spatial_dims, Budget())
+    assert chain is not None and not chain.lean
+    fast, full = both(model, x, window=3, stride=2)
+    torch.testing.assert_close(fast, full, rtol=1e-10, atol=1e-13)
+
+
+def test_chain_must_start_at_the_model_input():
+    model, x = Preprocessed(make_model(2)), make_input(2)
+    assert plan(model, x, (3, 3), Budget()) is None
+    fast, full = both(model, x, window=3, stride=3)
+    torch.testing.assert_close(fast, full, rtol=1e-10, atol=1e-13)
+
+
+def test_training_mode_batch_norm_ends_the_chain():
+    model, x = make_model(2), make_input(2)
+    model.features.block1.norm.train()  # batch statistics: not a per-element map
+    chain = plan(model, x, (3, 3), Budget())
+    assert chain is not None and [type(level.module) for level in chain.levels] == [nn.Conv2d]
+    fast, full = both(model, x, window=3, stride=3)
+    torch.testing.assert_close(fast, full, rtol=1e-10, atol=1e-13)
+
+
+def test_short_circuit_restores_forward_even_on_error():
+    model, x = make_model(2), make_input(2)
+    chain = plan(model, x, (3, 3), Budget())
+    with pytest.raises(RuntimeError, match="boom"):
+        with short_circuit([level.module for level in chain.levels], lambda: None):
+            assert all("forward" in vars(level.module) for level in chain.levels)
+            raise RuntimeError("boom")
+    assert not any("forward" in vars(m) for m in model.modules())
+    # unrelated calls compute normally while the short circuit is active
+    with short_circuit([level.module for level in chain.levels], lambda: None), torch.no_grad():
+        torch.testing.assert_close(model(x), make_model(2)(x))
+
+
+def test_cheap_inputs_are_evaluated_in_full(monkeypatch):
+    monkeypatch.setattr(incremental, "BOOKKEEPING_S", 10.0)  # bookkeeping dearer than any forward pass
+    model, x = make_model(2), make_input(2)
+    assert plan(model, x, (3, 3), Budget()) is None
