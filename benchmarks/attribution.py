@@ -184,7 +184,7 @@ def reference_models(only: str | None) -> list[dict[str, Any]]:
                 "integrated_gradients": {"n_steps": 50},
                 # fewer evaluations than the defaults keep the run under ten minutes on 2 cores;
                 # medlens, Captum and the floor all use these same settings
-                "smoothgrad": {"n_samples": 10, "noise": 0.15},
+                "smoothgrad": {"n_samples": 25, "noise": 0.15},
                 "occlusion": {"window": 24, "stride": 24},
                 "rise": {"n_masks": 100},
             },

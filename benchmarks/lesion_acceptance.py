@@ -80,12 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     methods = [e for e in clean["config"]["entries"] if clean["config"]["kinds"][e] == "method"]
     random_del = _row(clean, "baseline:random", "deletion_auc")["mean"]
     print("\n== clean lesion benchmark ==")
-    print(f"{'method':22s} {'pointing game':>14s} {'deletion AUC':>13s} {'insertion AUC':>14s} {'mass in lesion':>15s} {'rand. Spearman':>15s}")
+    keys = ("pointing_game", "deletion_auc", "insertion_auc", "mass_in_mask", "iou", "randomisation_spearman", "max_sensitivity")
+    print(f"{'method':22s} " + " ".join(f"{k[:14]:>14s}" for k in keys) + "   deletion - random (paired, 95% CI)")
     ok = True
     best_pg = 0.0
     for m in methods + ["baseline:random", "baseline:centre", "baseline:edge"]:
-        vals = [_row(clean, m, k) for k in ("pointing_game", "deletion_auc", "insertion_auc", "mass_in_mask", "randomisation_spearman")]
-        print(f"{m:22s} " + " ".join(f"{(v['mean'] if v else float('nan')):>14.3f}" for v in vals))
+        vals = [_row(clean, m, k) for k in keys]
+        paired = (vals[1] or {}).get("vs_random")
+        line = f"{m:22s} " + " ".join(f"{(v['mean'] if v else float('nan')):>14.3f}" for v in vals)
+        if paired:
+            line += f"   {paired['mean']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]"
+        print(line)
         if m in methods:
             best_pg = max(best_pg, vals[0]["mean"])
             if not vals[1]["mean"] < random_del:
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   FAIL: {m} does not beat the random baseline on deletion AUC ({vals[1]['mean']:.3f} >= {random_del:.3f})")
     print(f"best pointing-game hit rate: {best_pg:.3f} (criterion >= 0.9): {'ok' if best_pg >= 0.9 else 'FAIL'}")
     ok &= best_pg >= 0.9
-    print("verdict:", clean["verdict"]["text"][0])
+    print("verdict:\n  " + "\n  ".join(clean["verdict"]["text"]))
 
     print("\n== shortcut variant ==")
     text = shortcut["verdict"]["shortcut_text"] or ""

@@ -120,7 +120,10 @@ def explain(
     budget = Budget(batch_size, memory_mb)
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
-        tgt = to_target(target, model_outputs(model, x, budget))
+        # The predicted class needs the whole batch's output; an explicit target is checked
+        # against the first sample's (shape, class count), sparing single-pass methods a pass.
+        probe = x if target is None else x[:1]
+        tgt = to_target(target, model_outputs(model, probe, budget), batch=len(x))
         start = time.perf_counter()
         result = info.fn(model, x, tgt, budget=budget, **options)
         seconds = time.perf_counter() - start

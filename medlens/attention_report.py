@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import nn
 
+from medlens.core.threads import torch_threads
 from medlens.evaluation.attention import AttentionFaithfulness, verdict
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -204,12 +205,8 @@ def attention_section(ctx: "DemoContext", report: "Report") -> None:
     # The recurrent model is tiny: intra-op threads cannot speed up its 32-unit matrix products,
     # while on shared cores OpenMP oversubscription slows each of its thousands of small ops
     # tenfold. One thread for this section, restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         _attention_section(ctx, report)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _attention_section(ctx: "DemoContext", report: "Report") -> None:

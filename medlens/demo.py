@@ -102,37 +102,42 @@ def attribution_section(ctx: DemoContext, report: Report) -> None:
     from medlens.core.registry import get_method
     from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
-    from medlens.viz import attribution_figure, figure_png
+    from medlens.viz import attribution_figure, comparison_figure, figure_png
 
     sec = report.section("Saliency and attribution")
     sec.add_text(
         "Each map shows which pixels drove the model's score for its predicted class. "
         "Red marks evidence for the class, blue evidence against it (signed methods); "
-        "bright marks importance (unsigned methods)."
+        "bright marks importance (unsigned methods). Each map is scaled on its own. "
+        "The leaderboard further down says which of these methods to trust, with numbers."
     )
     x = ctx.test_inputs[ctx.cases]
     with torch.inference_mode():
         probs = probabilities(ctx.model(x))
-    rows = []
+    labels = []
+    for i, case in enumerate(ctx.cases):
+        pred = int(probs[i].argmax())
+        labels.append(
+            f"case {case}\nlabel {ctx.class_names[int(ctx.test_labels[case])]}\n"
+            f"predicted {ctx.class_names[pred]}\n(p={float(probs[i, pred]):.2f})"
+        )
+    rows, maps = [], []
     for name in medlens.methods():
         info = get_method(name)
         options = {"seed": ctx.seed} if info.random else {}
         attr = medlens.explain(ctx.model, x, method=name, **options)
         ctx.timings[name] = attr.seconds
-        values = upsample_to(attr.values, x.shape[2:])
-        images = []
-        for i, case in enumerate(ctx.cases):
-            pred = int(probs[i].argmax())
-            caption = (
-                f"case {case}: label {ctx.class_names[int(ctx.test_labels[case])]}, "
-                f"predicted {ctx.class_names[pred]} (p={float(probs[i, pred]):.2f})"
-            )
-            images.append((figure_png(attribution_figure(x[i], values[i], name)), caption))
-        sec.add_heading(f"{name} - {info.summary} ({info.reference}); {attr.seconds:.3f} s for {len(x)} cases")
-        sec.add_images(images)
-        rows.append([name, info.reference, attr.seconds])
-    sec.add_heading("Time per method")
-    sec.add_table(["method", "reference", f"seconds for {len(x)} cases"], rows)
+        maps.append((name, upsample_to(attr.values, x.shape[2:])))
+        rows.append([name, info.summary, info.reference, attr.seconds])
+    if x.ndim == 4:
+        sec.add_image(figure_png(comparison_figure(x, maps, labels)), "rows: test cases; columns: methods")
+    else:  # signals and volumes: one strip or slice grid per case and method
+        sec.add_images([
+            (figure_png(attribution_figure(x[i], values[i], name)), labels[i].replace("\n", " "))
+            for name, values in maps for i in range(len(x))
+        ])
+    sec.add_heading("Methods and time")
+    sec.add_table(["method", "what it shows", "reference", f"seconds for {len(x)} cases"], rows)
 
 
 SECTIONS: list[Section] = [model_section, attribution_section, featurevis_section, attention_section, evaluation_section,

@@ -33,17 +33,15 @@ def spatial_dims(request) -> int:
     return request.param
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True, scope="session")
 def one_thread():
-    """Run a test with one torch thread and restore the setting after.
+    """Run the whole suite with one torch thread.
 
     On a shared 2-core machine torch's default of one thread per core makes small-tensor tests
-    10x slower when other processes hold the cores (threads spin waiting for each other).
-    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    10x slower when other processes hold the cores (threads spin waiting for each other), and
+    one thread also keeps floating-point reductions in a fixed order.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    from medlens.core.threads import torch_threads
+
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(before)

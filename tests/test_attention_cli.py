@@ -16,7 +16,6 @@ from medlens.report import Report
 from medlens.viz.signals import signal_strips_figure
 from medlens.viz.text import highlighted_html, text_figure
 from tests.conftest import make_model
-from tests.test_attention_model import single_thread  # noqa: F401 - autouse fixture
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -18,7 +18,6 @@ from medlens.data.reports_text import (
     write_reports_npz,
 )
 from medlens.errors import InputError
-from tests.test_attention_model import single_thread  # noqa: F401 - autouse fixture
 
 FS = 128.0
 

@@ -23,11 +23,10 @@ from medlens.evaluation.attention import (
     verdict,
 )
 from medlens.models.attention_rnn import lengths_mask, masked_softmax
-from tests.test_attention_model import (  # noqa: F401 - single_thread is an autouse fixture
+from tests.test_attention_model import (
     LENGTHS,
     signal_model,
     signals,
-    single_thread,
     token_model,
     tokens_with_padding,
 )

@@ -13,16 +13,6 @@ from medlens.models.attention_rnn import build_for_inputs, is_attention_model
 from medlens.models.recipes import BUILDERS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """These models are tiny: one thread is as fast, and it avoids OpenMP oversubscription
-    (a 10-100x slowdown) when other processes share the CPU cores. Imported by the other
-    attention test modules."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def signal_model(downsample: int = 2, cell: str = "gru", attention: str = "additive", seed: int = 0) -> AttentionRNN:
     torch.manual_seed(seed)

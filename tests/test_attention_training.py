@@ -13,7 +13,6 @@ from medlens.data.reports_text import make_reports
 from medlens.evaluation.attention import attention_faithfulness, attention_weights, verdict
 from medlens.models.attention_rnn import build_for_inputs
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
-from tests.test_attention_model import single_thread  # noqa: F401 - autouse fixture
 
 MASS_THRESHOLD = 0.6  # attention mass inside the masks that a model must reach to "find" the evidence
 

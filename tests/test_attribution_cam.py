@@ -8,7 +8,6 @@ from medlens.attribution.cam import default_cam_layer
 from medlens.errors import InputError, UnknownNameError
 from tests.conftest import make_input, make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("layer", ["features.block3.conv", "features.block2.act"])

@@ -14,7 +14,6 @@ from medlens.errors import InputError, UnknownNameError
 from tests.conftest import make_input, make_model
 from tests.test_attribution_rise import linear_resize
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 LAYERS = ["features.block1.act", "features.block2.act", "features.block3.act"]
 

@@ -6,7 +6,6 @@ import torch
 import medlens
 from tests.conftest import make_input, make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_grad_x_input_of_linear_model_is_w_times_x(spatial_dims):

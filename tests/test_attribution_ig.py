@@ -9,7 +9,6 @@ from medlens.attribution.integrated_gradients import RULES, path_nodes
 from medlens.errors import InputError, UnknownNameError
 from tests.conftest import make_input, make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def linear_model(x, n_classes=3):

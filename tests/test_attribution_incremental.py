@@ -11,7 +11,6 @@ from medlens.attribution.incremental import plan, short_circuit
 from medlens.core.engine import Budget
 from tests.conftest import make_input, make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ from medlens.attribution.occlusion import default_window, window_starts
 from medlens.errors import InputError
 from tests.conftest import make_input, make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 CASES = {1: ((9,), (4,)), 2: ((5, 7), (3, 4)), 3: ((5, 5, 6), (3, 4, 5))}
 

@@ -11,7 +11,6 @@ from medlens.core.registry import get_method
 from medlens.core.targets import Target
 from tests.conftest import make_input, make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 # small settings so that the generated tests stay fast; defaults are exercised by the demo
 FAST = {

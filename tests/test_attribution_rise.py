@@ -9,7 +9,6 @@ from medlens.attribution.rise import draw_grids
 from medlens.errors import InputError, UnknownNameError
 from tests.conftest import make_input, make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def linear_resize(array: np.ndarray, size) -> np.ndarray:

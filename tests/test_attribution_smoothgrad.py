@@ -9,7 +9,6 @@ from medlens.attribution.smoothgrad import noise_sample
 from medlens.errors import InputError, UnknownNameError
 from tests.conftest import make_input, make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("base, options", [("gradient", {}), ("gradient", {"abs": True}), ("grad_x_input", {}),

@@ -86,3 +86,15 @@ def test_demo_quick(tmp_path):
         assert name in html
     # a second run reuses the cached model
     assert main(["demo", "--out", str(out), "--quick", "--epochs", "1", "--cases", "2"]) == 0
+
+
+@pytest.mark.parametrize("kind, key", [("lesions", "train_masks"), ("eeg", "train_signals"), ("reports", "train_tokens")])
+def test_generate_writes_a_loadable_benchmark(tmp_path, kind, key):
+    from medlens.data import load_dataset
+
+    path = tmp_path / f"{kind}.npz"
+    extra = ["--size", "32"] if kind == "lesions" else []
+    assert main(["generate", kind, "--out", str(path), "--n-train", "8", *extra]) == 0
+    assert key in np.load(path).files
+    train = load_dataset(str(path), "train")
+    assert len(train) == 8 and set(train.labels.tolist()) <= {0, 1}

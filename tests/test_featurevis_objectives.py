@@ -13,14 +13,6 @@ from medlens.errors import InputError, TargetError, UnknownNameError
 from tests.conftest import make_input, make_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is fastest, and the test machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 LAYER = "features.block2.act"
 

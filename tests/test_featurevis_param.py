@@ -21,14 +21,6 @@ from medlens.featurevis.param import (
 from medlens.featurevis.transforms import RandomAffine, apply
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is fastest, and the test machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 SPATIAL = {1: (32,), 2: (12, 10), 3: (6, 8, 5)}
 

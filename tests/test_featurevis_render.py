@@ -16,14 +16,6 @@ from medlens.models import CNN
 from tests.conftest import SHAPES, make_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is fastest, and the test machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 LAYER = "features.block2.act"
 

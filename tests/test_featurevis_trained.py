@@ -17,13 +17,8 @@ pytestmark = pytest.mark.slow
 def demo_model():
     from medlens.models.recipes import train_on_dataset
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # small model on a shared machine: one thread is fastest
-    try:
-        model, meta = train_on_dataset("pneumoniamnist", epochs=2, seed=0, progress=False)
-        yield model.eval(), meta
-    finally:
-        torch.set_num_threads(n)
+    model, meta = train_on_dataset("pneumoniamnist", epochs=2, seed=0, progress=False)
+    return model.eval(), meta
 
 
 def test_probability_reaches_099_for_each_class(demo_model):

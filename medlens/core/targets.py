@@ -79,7 +79,7 @@ def probabilities(output: torch.Tensor) -> torch.Tensor:
     return torch.softmax(output, dim=1)
 
 
-def to_target(target: TargetLike, output: torch.Tensor) -> Target:
+def to_target(target: TargetLike, output: torch.Tensor, batch: int | None = None) -> Target:
     """Convert a user-facing target into a :class:`Target` checked against ``output``.
 
     Parameters
@@ -87,21 +87,27 @@ def to_target(target: TargetLike, output: torch.Tensor) -> Target:
     target : int, sequence of int, tensor, callable or None
         ``None`` explains the predicted class of each sample.
     output : torch.Tensor
-        The model output for the batch, ``(B, K)``.
+        The model output ``(B, K)`` for the batch, or for its first rows only when the target
+        is given explicitly (the output then only tells the number of classes).
+    batch : int, optional
+        The batch size when ``output`` covers fewer rows; default ``len(output)``.
     """
     if output.ndim != 2:
         raise TargetError(
             f"the model output has shape {tuple(output.shape)}; medlens explains outputs of "
             "shape (batch, classes): pass a callable target to reduce other outputs"
         )
-    batch, n_classes = output.shape
+    rows, n_classes = output.shape
+    batch = rows if batch is None else batch
     if callable(target) and not isinstance(target, torch.Tensor):
         scores = target(output.detach())
-        if not isinstance(scores, torch.Tensor) or scores.shape != (batch,):
+        if not isinstance(scores, torch.Tensor) or scores.shape != (rows,):
             got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-            raise TargetError(f"a target callable must return one score per sample, shape ({batch},); got {got}")
+            raise TargetError(f"a target callable must return one score per sample, shape ({rows},); got {got}")
         return Target(None, target)
     if target is None:
+        if rows != batch:
+            raise ValueError("to_target needs the whole batch's output to find the predicted classes")
         classes = output.argmax(dim=1)
     elif isinstance(target, bool):
         raise TargetError("target must be a class index, not a bool")

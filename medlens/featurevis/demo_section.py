@@ -7,6 +7,8 @@ import time
 import torch
 from torch import nn
 
+from medlens.core.threads import torch_threads
+
 DEMO_STEPS = 192
 QUICK_STEPS = 8
 
@@ -73,12 +75,8 @@ def featurevis_section(ctx, report) -> None:
     start = time.perf_counter()
     # Thousands of small steps on 28x28 images: torch's intra-op threads barely help, and on a
     # busy machine their synchronisation made this loop 3-5x slower (measured on 2 shared cores).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         images, _ = fv.render(model, objectives, (len(objectives), *shape), steps=steps, seed=ctx.seed)
-    finally:
-        torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
     ctx.timings["featurevis"] = seconds
     final = fv.evaluate(model, objectives, images)

@@ -1,5 +1,5 @@
 """Pictures of explanations: overlays, slice grids, signal strips. numpy/matplotlib live here only."""
 
-from medlens.viz.figures import attribution_figure, figure_png, heat_map
+from medlens.viz.figures import attribution_figure, comparison_figure, figure_png, heat_map
 
-__all__ = ["attribution_figure", "figure_png", "heat_map"]
+__all__ = ["attribution_figure", "comparison_figure", "figure_png", "heat_map"]

@@ -35,7 +35,9 @@ def _limits(heat: np.ndarray) -> tuple[str, float, float]:
         return "RdBu_r", -m, m
     if hi <= 0 < -lo:
         return "Blues_r", lo, 0.0
-    return "inferno", 0.0, hi if hi > 0 else 1.0
+    # unsigned maps (probabilities, CAMs) are shown from their own minimum: RISE scores, for
+    # instance, vary by a few percent around the base probability
+    return "inferno", lo, hi if hi > lo else lo + 1.0
 
 
 def _slices(volume_heat: np.ndarray, n: int) -> list[int]:
@@ -91,4 +93,43 @@ def attribution_figure(
         for a in axes[:, j]:
             a.set_axis_off()
     fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def comparison_figure(
+    images: torch.Tensor, maps: list[tuple[str, torch.Tensor]], row_labels: list[str]
+) -> "plt.Figure":
+    """One grid to compare methods: a row per case, the input then one column per method.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(N, C, H, W)`` inputs (2D only; 1D and 3D use :func:`attribution_figure` per case).
+    maps : list of (str, torch.Tensor)
+        Method name and its attributions ``(N, C', H, W)`` at the input's size. Each map is
+        scaled on its own, as methods differ in units.
+    row_labels : list of str
+        One label per case, shown beside its row.
+    """
+    n, cols = len(images), len(maps) + 1
+    fig, axes = plt.subplots(n, cols, figsize=(1.5 * cols, 1.6 * n), squeeze=False)
+    for i in range(n):
+        img = images[i].detach().float().mean(0).cpu().numpy()
+        axes[i, 0].imshow(img, cmap="gray")
+        axes[i, 0].set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center")
+        for j, (name, values) in enumerate(maps, start=1):
+            heat = heat_map(values[i])
+            cmap, vmin, vmax = _limits(heat)
+            axes[i, j].imshow(img, cmap="gray")
+            axes[i, j].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.6)
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=8)
+        if i == 0:
+            axes[i, 0].set_title("input", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    fig.tight_layout()
     return fig
