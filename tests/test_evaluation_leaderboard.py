@@ -24,17 +24,6 @@ from medlens.evaluation.leaderboard import bootstrap_ci, trust_verdict
 from medlens.evaluation.report import write_leaderboard_outputs
 from tests.conftest import make_input, make_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 threads per process oversubscribe the
-    cores and make these small tensor ops 10-30x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 N = 8
 SETTINGS = LeaderboardSettings(
     methods=["gradient"],

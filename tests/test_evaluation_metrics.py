@@ -34,16 +34,6 @@ from medlens.evaluation.localisation import dilate
 from tests.conftest import SHAPES, make_input, make_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 threads per process oversubscribe the
-    cores and make these small tensor ops 10-30x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class SumModel(nn.Module):
     """f(x) = sum(x): logits (0, sum), so p(class 1) = sigmoid(sum(x)), increasing in every input."""
 

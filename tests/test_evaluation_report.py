@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
-
 from medlens.demo import DemoContext
 from medlens.evaluation.report import evaluation_section
 from medlens.report import Report
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 threads per process oversubscribe the
-    cores and make these small tensor ops 10-30x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_quick_demo_section_and_rerun(tmp_path):

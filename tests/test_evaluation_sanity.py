@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from medlens.core.hooks import count_hooks
@@ -14,16 +13,6 @@ from medlens.evaluation import (
     randomised_copy,
 )
 from tests.conftest import make_input, make_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 threads per process oversubscribe the
-    cores and make these small tensor ops 10-30x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _state(model):

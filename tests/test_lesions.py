@@ -19,17 +19,6 @@ from medlens.data.lesions import (
 )
 from medlens.errors import InputError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 threads per process oversubscribe the
-    cores and make these small tensor ops 10-30x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SMALL = dict(size=32, n_train=24, n_val=6, n_test=10)
 
 

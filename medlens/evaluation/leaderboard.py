@@ -749,9 +749,11 @@ def trust_verdict(summary: dict) -> dict:
     best = eligible[0] if eligible else None
     text = []
     if best is None:
+        n_cases = config.get("n_samples", 0)
         text.append(
             f"No method can be recommended for this model: none of the {len(methods)} methods scored passes both "
-            "the randomisation check and the deletion test against a random map."
+            "the randomisation check and the deletion test against a random map"
+            + (f" (with {n_cases} cases the confidence intervals are wide: score more cases)." if 0 < n_cases < 100 else ".")
         )
     elif not {"deletion_auc", "randomisation_spearman"} & set(config["metrics"]):
         # Without a faithfulness or sanity check, a ranking says where maps point, not whether
@@ -846,12 +848,18 @@ def _shortcut_text(summary: dict, methods: list[str]) -> str | None:
         area = sc["marker_area_fraction"]
         top_m, top_v = max(masses, key=lambda t: t[1])
         low_m, low_v = min(masses, key=lambda t: t[1])
+        over = area and top_v / area >= 2
         text += (
             f" The marker covers {area:.1%} of the image but receives {low_v:.0%} ({low_m}) to {top_v:.0%} ({top_m}) of the "
             "methods' positive attribution on the images that carry it"
-            + (f", up to {top_v / area:.0f} times its share of the image" if area and top_v / area >= 2 else "")
+            + (f", up to {top_v / area:.0f} times its share of the image" if over else "")
         )
-        text += (", so faithful explanations show the shortcut." if relies else ".")
+        if relies and over:
+            text += ": the maps do point at the shortcut, so look for the marker in them."
+        elif relies:
+            text += ": the maps hardly show it, so an explanation alone would not reveal this shortcut."
+        else:
+            text += "."
     return text
 
 

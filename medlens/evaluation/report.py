@@ -156,7 +156,7 @@ def write_leaderboard_outputs(out: str | Path, summary: dict, *, title: str = "m
 def _demo_settings(quick: bool) -> dict[str, Any]:
     if quick:
         return dict(size=32, n_train=96, n_val=32, n_test=6, epochs=2, batch_size=16, lr=5e-3, steps=5)
-    return dict(size=48, n_train=400, n_val=60, n_test=16, epochs=5, batch_size=16, lr=3e-3, steps=8)
+    return dict(size=48, n_train=400, n_val=60, n_test=24, epochs=8, batch_size=16, lr=3e-3, steps=10)
 
 
 #: Lighter settings of the costly methods for the demo (the leaderboard records them).
