@@ -7,14 +7,14 @@ dimensions, and nothing branches on the rank.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from numbers import Real
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medlens.core.hooks import on_leaf_calls
 from medlens.errors import InputError
 
 BaselineLike = Any  # "zero" | "blur" | "mean" | float | torch.Tensor | None
@@ -158,23 +158,6 @@ def row_seeds(seed: int, n: int) -> list[int]:
     return torch.randint(0, 2**62, (n,), generator=gen).tolist()
 
 
-@contextmanager
-def _leaf_output_log(model: nn.Module) -> Iterator[list[tuple[nn.Module, torch.Size]]]:
-    """Log ``(module, output shape)`` of every leaf module, in execution order, during the block."""
-    log: list[tuple[nn.Module, torch.Size]] = []
-
-    def hook(module, _inputs, output):
-        if isinstance(output, torch.Tensor):
-            log.append((module, output.shape))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    try:
-        yield log
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def layer_trace(model: nn.Module, sample: torch.Tensor) -> list[tuple[nn.Module, torch.Size, int]]:
     """Leaf modules in execution order for one input ``(1, C, *spatial)``.
 
@@ -184,7 +167,13 @@ def layer_trace(model: nn.Module, sample: torch.Tensor) -> list[tuple[nn.Module,
     from medlens.core import engine
     from medlens.core.engine import Budget
 
-    with _leaf_output_log(model) as log:
+    log: list[tuple[nn.Module, torch.Size]] = []
+
+    def record(module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            log.append((module, output.shape))
+
+    with on_leaf_calls(model, record):
         engine.run(model, 1, sample, budget=Budget(batch_size=1))
     calls: dict[int, int] = {}
     for module, _ in log:

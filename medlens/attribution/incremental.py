@@ -44,6 +44,7 @@ from torch import nn
 
 from medlens.core import engine
 from medlens.core.engine import Budget
+from medlens.core.hooks import on_leaf_calls
 
 Region = list[tuple[int, int]]  # [start, stop) per spatial dimension
 
@@ -178,22 +179,6 @@ def _layer_patch(
     return level.compute(patch)
 
 
-@contextmanager
-def _call_log(model: nn.Module) -> Iterator[list[tuple[nn.Module, Any, Any]]]:
-    """Log ``(module, inputs, output)`` of every leaf module call, in execution order."""
-    log: list[tuple[nn.Module, Any, Any]] = []
-
-    def hook(module, inputs, output):
-        log.append((module, inputs, output))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    try:
-        yield log
-    finally:
-        for h in handles:
-            h.remove()
-
-
 @dataclass
 class Chain:
     """The incremental chain of a model for one input batch.
@@ -241,7 +226,8 @@ def plan(model: nn.Module, x: torch.Tensor, window: Sequence[int], budget: Budge
 
     size = engine.chunk_size(model, x[:1], len(x), "forward", budget)
     started = time.perf_counter()
-    with _call_log(model) as log:
+    log: list[tuple[nn.Module, Any, Any]] = []  # (module, inputs, output) of every leaf call, in order
+    with on_leaf_calls(model, lambda module, inputs, output: log.append((module, inputs, output))):
         engine.run(model, len(x), build, consume=consume, budget=Budget(batch_size=size))
     seconds_per_input = (time.perf_counter() - started) / len(x)
     if not any(level.geometry is not None for level in levels):

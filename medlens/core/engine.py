@@ -19,14 +19,14 @@ Two modes:
 from __future__ import annotations
 
 import os
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-from medlens.core.hooks import Capture, capture
+from medlens.core.hooks import Capture, capture, on_leaf_calls
 from medlens.core.targets import Target
 from medlens.errors import InputError
 
@@ -109,23 +109,6 @@ def budget_bytes(budget: Budget, device: torch.device) -> int:
     return int(min(avail * DEFAULT_MEMORY_FRACTION, DEFAULT_MEMORY_CAP_MB * 2**20))
 
 
-@contextmanager
-def _activation_sizes(model: nn.Module) -> Iterator[list[int]]:
-    """Collect the byte size of every leaf module's output during the block."""
-    sizes: list[int] = []
-
-    def hook(_m, _i, out):
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        sizes.append(sum(o.numel() * o.element_size() for o in outs if isinstance(o, torch.Tensor)))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
-    try:
-        yield sizes
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def bytes_per_item(model: nn.Module, sample: torch.Tensor, mode: str) -> int:
     """Estimated peak memory one input costs in a chunk, from a probe pass of ``sample``.
 
@@ -137,7 +120,13 @@ def bytes_per_item(model: nn.Module, sample: torch.Tensor, mode: str) -> int:
         Gradient mode keeps every activation for the backward pass (and their gradients
         transiently); forward mode only keeps a few alive at a time.
     """
-    with _activation_sizes(model) as sizes, torch.inference_mode():
+    sizes: list[int] = []
+
+    def record(_module, _inputs, out):
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        sizes.append(sum(o.numel() * o.element_size() for o in outs if isinstance(o, torch.Tensor)))
+
+    with on_leaf_calls(model, record), torch.inference_mode():
         model(sample)
     input_bytes = sample.numel() * sample.element_size()
     if not sizes:

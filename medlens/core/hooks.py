@@ -7,7 +7,7 @@ Hooks exist only inside the :func:`capture` context manager, which removes them 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -106,6 +106,21 @@ def capture(
         yield record
     finally:
         handle.remove()
+
+
+@contextmanager
+def on_leaf_calls(model: nn.Module, record: Callable[[nn.Module, Any, Any], None]) -> Iterator[None]:
+    """Call ``record(module, inputs, output)`` after every leaf module call during the block.
+
+    For probes that trace a whole forward pass (activation sizes, execution order); what is
+    kept is up to ``record``, so a probe that only needs sizes holds no activations.
+    """
+    handles = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def count_hooks(model: nn.Module) -> int:
