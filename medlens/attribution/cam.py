@@ -26,7 +26,7 @@ from torch import nn
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.hooks import capture, last_conv_layer, resolve_layer
-from medlens.core.registry import register
+from medlens.attribution.registry import register
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
 from medlens.errors import InputError

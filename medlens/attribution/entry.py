@@ -65,7 +65,9 @@ def find_entry(model: nn.Module, x: torch.Tensor, output: torch.Tensor) -> Entry
         layer_output = entry.forward(x[:1])
     probe = Prepared(poisoned, [layer_output])
     with short_circuit([first], lambda: probe) as hits:
-        checked = engine.run(model, 1, lambda start, stop: poisoned, budget=Budget(batch_size=1)).outputs
+        checked = engine.run(
+            model, 1, lambda start, stop: poisoned, budget=Budget(batch_size=1), finite_outputs=False
+        ).outputs
     if hits[0] != 1 or not bool(torch.isfinite(checked).all()):
         return None
     if not torch.allclose(checked, output, rtol=1e-4, atol=1e-6):

@@ -37,7 +37,7 @@ from medlens.attribution.common import layer_trace
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.hooks import capture, layer_name, resolve_layer
-from medlens.core.registry import register
+from medlens.attribution.registry import register
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
 from medlens.errors import InputError, UnknownNameError

@@ -16,7 +16,7 @@ from torch import nn
 
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.registry import register
+from medlens.attribution.registry import register
 from medlens.core.targets import Target
 
 

@@ -240,7 +240,9 @@ def plan(model: nn.Module, x: torch.Tensor, window: Sequence[int], budget: Budge
     # Does anything but the chain read the intermediate outputs? Feed NaNs and see.
     probe = Prepared(x[:1], [_placeholder(level.base[:1]) for level in levels[:-1]] + [levels[-1].base[:1]])
     with short_circuit([level.module for level in levels], lambda: probe) as hits:
-        output = engine.run(model, 1, lambda start, stop: probe.inputs, budget=Budget(batch_size=1)).outputs
+        output = engine.run(
+            model, 1, lambda start, stop: probe.inputs, budget=Budget(batch_size=1), finite_outputs=False
+        ).outputs
     if hits[0] != len(levels):
         return None  # the chain was not followed end to end
     # (batch sizes differ between the two passes, so allow rounding; a NaN read is no rounding)

@@ -22,7 +22,7 @@ from medlens.attribution.entry import find_entry
 from medlens.attribution.incremental import Prepared, short_circuit
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.registry import register
+from medlens.attribution.registry import register
 from medlens.core.targets import Target
 from medlens.errors import InputError, UnknownNameError
 

@@ -24,7 +24,7 @@ from medlens.attribution.incremental import Prepared, prepare, short_circuit
 from medlens.attribution.incremental import plan as incremental_plan
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.registry import register
+from medlens.attribution.registry import register
 from medlens.core.targets import Target
 from medlens.errors import InputError
 

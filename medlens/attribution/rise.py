@@ -33,7 +33,7 @@ from medlens.attribution.common import (
 )
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.registry import register
+from medlens.attribution.registry import register
 from medlens.core.targets import Target
 from medlens.errors import UnknownNameError
 

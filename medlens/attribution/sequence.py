@@ -20,7 +20,7 @@ import time
 import torch
 from torch import nn
 
-from medlens.api import evaluation_mode
+from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, TargetLike, to_target

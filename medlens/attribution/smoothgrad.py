@@ -16,7 +16,7 @@ from torch import nn
 from medlens.attribution.common import check_count, check_fraction, row_seeds
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.registry import get_method, register
+from medlens.attribution.registry import get_method, register
 from medlens.core.targets import Target
 from medlens.errors import InputError, UnknownNameError
 

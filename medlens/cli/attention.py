@@ -39,7 +39,7 @@ def _npz_extras(path: str) -> tuple[tuple[str, ...] | None, float | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medlens.attention_report import add_attention_analysis, pick_examples
+    from medlens.app.attention_section import add_attention_analysis, pick_examples
     from medlens.attribution.sequence import require_attention_model
     from medlens.cli.common import staged_output, write_json
     from medlens.data.loaders import load_dataset

@@ -35,12 +35,12 @@ def run(args: argparse.Namespace) -> int:
 
     from medlens.cli.common import staged_output, write_json
     from medlens.cli.inputs import load_case
-    from medlens.core.registry import get_method
+    from medlens.attribution.registry import get_method
     from medlens.data import load_dataset
     from medlens.models import load_model
     from medlens.report import Report
     from medlens.selfexplain.basis import prediction_basis
-    from medlens.selfexplain.demo_section import add_basis
+    from medlens.app.selfexplain_sections import add_basis
 
     get_method(args.method)
     model, meta = load_model(args.model)

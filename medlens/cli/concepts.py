@@ -36,13 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from medlens.cli.common import staged_output, write_json
-    from medlens.core.registry import get_method
+    from medlens.attribution.registry import get_method
     from medlens.data import load_dataset
     from medlens.errors import MedlensError
     from medlens.models import load_model, save_model
     from medlens.report import Report
     from medlens.selfexplain.concepts import evaluate_concepts, learn_concepts
-    from medlens.selfexplain.demo_section import add_concepts
+    from medlens.app.selfexplain_sections import add_concepts
 
     if args.k < 1 or args.epochs < 1 or args.top < 1:
         raise MedlensError("--k, --epochs and --top must be positive")

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medlens.demo import run_demo
+    from medlens.app.demo import run_demo
 
     run_demo(args.out, epochs=args.epochs, n_cases=args.cases, seed=args.seed, quick=args.quick)
     return 0

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from medlens.data import load_dataset
     from medlens.errors import InputError, MedlensError
     from medlens.evaluation.leaderboard import LeaderboardSettings, evaluate
-    from medlens.evaluation.report import write_leaderboard_outputs
+    from medlens.app.evaluation_section import write_leaderboard_outputs
     from medlens.models import load_model
 
     if args.batch_size < 1:

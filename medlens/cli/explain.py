@@ -22,10 +22,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    import medlens
+    from medlens.attribution.explain import explain
+    from medlens.core.checks import model_outputs
     from medlens.cli.common import parse_options, staged_output, write_json
     from medlens.cli.inputs import load_case
-    from medlens.core.registry import get_method
+    from medlens.attribution.registry import get_method
     from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
     from medlens.models import load_model
@@ -36,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     model, meta = load_model(args.model)
     case = load_case(args.input, index=args.index, split=args.split, input_shape=meta.get("input_shape"))
     with torch.inference_mode():
-        probs = probabilities(medlens.api.model_outputs(model, case.x))[0]
-    attribution = medlens.explain(model, case.x, target=args.target, method=args.method, **options)
+        probs = probabilities(model_outputs(model, case.x))[0]
+    attribution = explain(model, case.x, target=args.target, method=args.method, **options)
     class_names = meta.get("class_names") or [str(k) for k in range(len(probs))]
     target = int(attribution.target[0])
     with staged_output(args.out) as out:

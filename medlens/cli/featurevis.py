@@ -92,7 +92,7 @@ def _probe_layer(model, layer: str, shape: tuple[int, ...], input_range: tuple[f
     """Output shape of ``layer`` ``(1, C, *spatial)`` and of the model, from one mid-range input."""
     import torch
 
-    from medlens.api import evaluation_mode, model_outputs
+    from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.hooks import capture
 
     x = torch.full((1, *shape), (input_range[0] + input_range[1]) / 2)
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from medlens import featurevis as fv
-    from medlens.api import evaluation_mode, model_outputs
+    from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.cli.common import staged_output, write_json
     from medlens.core.targets import probabilities
     from medlens.errors import InputError

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from medlens.errors import MedlensError
     from medlens.models import save_model
-    from medlens.models.recipes import train_on_dataset
+    from medlens.app.recipes import train_on_dataset
 
     if args.epochs < 1:
         raise MedlensError(f"--epochs must be at least 1, got {args.epochs}")

@@ -162,6 +162,7 @@ def run(
     consume: ConsumeFn | None = None,
     budget: Budget = Budget(),
     layer: nn.Module | None = None,
+    finite_outputs: bool = True,
 ) -> Result:
     """Evaluate ``model`` on ``n_items`` inputs in memory-bounded chunks.
 
@@ -186,6 +187,9 @@ def run(
         Gradient mode only: differentiate with respect to this layer's output instead of the
         input, so that ``gradients`` are ``(rows, *layer_output_shape)``. Backpropagation then
         stops at the layer: class-activation maps do not pay for the backward pass below it.
+    finite_outputs : bool
+        Raise ``InputError`` when the model returns NaN or infinite outputs (default). Probes
+        that feed NaN on purpose, to trace which outputs an input reaches, turn it off.
 
     Returns
     -------
@@ -208,7 +212,10 @@ def run(
         return built, None
 
     first, first_aux = split(build(0, 1)) if n_items else (None, None)
-    size = chunk_size(model, first, n_items, mode, budget) if n_items else 1
+    try:  # the probe pass that sizes the chunks is the model's first sight of the input
+        size = chunk_size(model, first, n_items, mode, budget) if n_items else 1
+    except RuntimeError as err:
+        raise shape_error(first.shape, err) from err
     outputs: list[torch.Tensor] = []
     gradients: list[torch.Tensor] = []
     with ExitStack() as stack:
@@ -226,12 +233,12 @@ def run(
                 record.activation = None  # never differentiate a previous chunk's output
             if mode == "forward":
                 with torch.inference_mode():
-                    out = model(inputs)
+                    out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
                 grad = None
             else:
                 inputs = inputs.detach().requires_grad_(True)
                 with torch.enable_grad():
-                    out = model(inputs)
+                    out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
                     scores = target.take(slice(start, stop))(out)
                     wrt = inputs if record is None else _layer_output(record)
                     (grad,) = torch.autograd.grad(scores.sum(), wrt, allow_unused=record is not None)
@@ -251,6 +258,32 @@ def run(
         torch.cat(gradients) if gradients else None,
         size,
     )
+
+
+def shape_error(shape: torch.Size, err: RuntimeError) -> InputError:
+    """The one-line error for a model that failed on inputs of the wrong shape."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    dims = ", ".join(map(str, shape[1:]))
+    return InputError(f"input of shape (batch, {dims}) does not fit the model: {first}")
+
+
+def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite: bool) -> torch.Tensor:
+    """``model(inputs)`` with the checks a separate validation pass would make, for free.
+
+    A model that fails on the first chunk was given inputs of the wrong shape (later chunks
+    have the same shape, so their errors are the model's own); NaN or infinite outputs make
+    every explanation meaningless.
+    """
+    if first:
+        try:
+            out = model(inputs)
+        except RuntimeError as err:
+            raise shape_error(inputs.shape, err) from err
+    else:
+        out = model(inputs)
+    if finite and isinstance(out, torch.Tensor) and out.is_floating_point() and not torch.isfinite(out).all():
+        raise InputError("the model produced NaN or infinite outputs for this input")
+    return out
 
 
 def _layer_output(record: Capture) -> torch.Tensor:

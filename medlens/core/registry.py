@@ -1,96 +1,109 @@
-"""Method registry: name -> method function and what it needs.
+"""One registry type for every kind of named, pluggable thing in medlens.
 
-A method is a plain function ``fn(model, x, target, *, budget, **options)`` returning the
-attribution tensor, or a pair ``(tensor, extras)``; it registers itself with :func:`register`.
+Attribution methods, evaluation metrics, model architectures, feature-visualisation
+parameterisations and model-free baseline maps are each one :class:`Registry` instance, owned
+by the package that defines the things it holds. A registry maps a name to an entry (a function,
+a class or a metadata record); unknown names raise :class:`~medlens.errors.UnknownNameError`
+listing what is available.
+
+A registry may be given a ``load`` callable that imports the modules whose import registers the
+built-in entries; it runs once, the first time the registry is read, so that registering stays a
+side effect of defining the thing (a decorator) without import cycles.
 """
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable, Generic, Iterator, TypeVar
 
 from medlens.errors import UnknownNameError
 
+T = TypeVar("T")
 
-@dataclass(frozen=True)
-class MethodInfo:
-    """Metadata of a registered attribution method.
 
-    Attributes
+class Registry(Generic[T]):
+    """Name -> entry, with one error message and one duplicate rule for all kinds.
+
+    Parameters
     ----------
-    name : str
-    fn : callable
-    needs_gradients : bool
-        False for black-box methods (RISE, occlusion) that only evaluate the model.
-    random : bool
-        True if the method takes a ``seed``.
-    layer_resolution : bool
-        True if the raw map lives at a layer's resolution (CAM family) and is upsampled.
-    summary : str
-        One line for listings and reports.
-    reference : str
-        The paper the method comes from.
+    kind : str
+        What the entries are, in the singular ("method", "metric"): used in error messages.
+    load : callable, optional
+        Imports the modules that register the built-in entries; called once on first read.
     """
 
-    name: str
-    fn: Callable[..., Any]
-    needs_gradients: bool
-    random: bool = False
-    layer_resolution: bool = False
-    summary: str = ""
-    reference: str = ""
+    def __init__(self, kind: str, load: Callable[[], None] | None = None) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._load = load
+        self._loaded = load is None
 
-    def options(self) -> dict[str, Any]:
-        """The method's options with their defaults (engine arguments excluded)."""
-        params = list(inspect.signature(self.fn).parameters.values())[3:]
-        return {
-            p.name: p.default
-            for p in params
-            if p.kind is p.KEYWORD_ONLY and p.name != "budget"
-        }
+    def add(self, name: str, entry: T, *, same: Callable[[T, T], bool] | None = None) -> T:
+        """Register ``entry`` under ``name``.
 
+        Registering the same name twice is an error unless ``same(old, new)`` says the two
+        are one thing (a module imported twice re-registers the same function).
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        old = self._entries.get(name)
+        if old is not None and old is not entry and not (same is not None and same(old, entry)):
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._entries[name] = entry
+        return entry
 
-_METHODS: dict[str, MethodInfo] = {}
+    def decorator(self, name: str, wrap: Callable[[T], T] | None = None,
+                  same: Callable[[T, T], bool] | None = None) -> Callable[[T], T]:
+        """A decorator that registers what it decorates (or ``wrap(it)``) and returns it unchanged."""
 
+        def decorate(thing):
+            self.add(name, wrap(thing) if wrap is not None else thing, same=same)
+            return thing
 
-def register(
-    name: str,
-    *,
-    needs_gradients: bool,
-    random: bool = False,
-    layer_resolution: bool = False,
-    summary: str = "",
-    reference: str = "",
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator that registers an attribution method under ``name``."""
+        return decorate
 
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _METHODS and _METHODS[name].fn is not fn:
-            raise ValueError(f"method {name!r} is registered twice")
-        _METHODS[name] = MethodInfo(
-            name, fn, needs_gradients, random, layer_resolution, summary, reference
-        )
-        return fn
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (a plugin or a test's temporary entry); no error if absent."""
+        self._entries.pop(name, None)
 
-    return decorate
+    def get(self, name: str) -> T:
+        """The entry registered under ``name``.
 
+        Raises
+        ------
+        UnknownNameError
+            ``name`` is not registered; the message lists the registered names.
+        """
+        self._ensure_loaded()
+        if name not in self._entries:
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}; available {self.kind}s: {', '.join(self._entries) or 'none'}"
+            )
+        return self._entries[name]
 
-def get_method(name: str) -> MethodInfo:
-    _load_methods()
-    if name not in _METHODS:
-        raise UnknownNameError(
-            f"unknown method {name!r}; available methods: {', '.join(sorted(_METHODS))}"
-        )
-    return _METHODS[name]
+    def names(self) -> list[str]:
+        """Registered names, in registration order."""
+        self._ensure_loaded()
+        return list(self._entries)
 
+    def items(self) -> list[tuple[str, T]]:
+        self._ensure_loaded()
+        return list(self._entries.items())
 
-def method_names() -> list[str]:
-    """Registered method names, in registration order."""
-    _load_methods()
-    return list(_METHODS)
+    def __contains__(self, name: object) -> bool:
+        self._ensure_loaded()
+        return name in self._entries
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
 
-def _load_methods() -> None:
-    # Importing the package registers every method module it lists.
-    import medlens.attribution  # noqa: F401
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self._loaded = True  # set first: the loader's imports read the registry too
+            assert self._load is not None
+            self._load()
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self._entries)} entries)"

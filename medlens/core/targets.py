@@ -37,13 +37,26 @@ class Target:
     classes: torch.Tensor | None = None
     score_fn: ScoreFn | None = None
     space: str = "logit"
+    checked: bool = True
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        """Scores ``(B,)`` for an output ``(B, K)`` whose rows match this target's rows."""
+        """Scores ``(B,)`` for an output ``(B, K)`` whose rows match this target's rows.
+
+        A target made before the model ran (``checked=False``) is checked against each output
+        it reads: the shape, the class range, a callable's one score per row. The check costs
+        no model evaluation, so explaining with an explicit target needs no extra pass.
+        """
+        if not self.checked:
+            check_output(output)
+            if self.classes is not None:
+                check_range(self.classes, output.shape[1])
         if self.space == "probability":
             output = probabilities(output)
         if self.classes is None:
-            return self.score_fn(output)
+            scores = self.score_fn(output)
+            if not self.checked:
+                check_scores(scores, len(output))
+            return scores
         if output.ndim == 1:
             return output
         return output.gather(1, self.classes.to(output.device)[:, None]).squeeze(1)
@@ -55,20 +68,51 @@ class Target:
         """The target of a subset (or a repetition) of the rows."""
         if self.classes is None:
             return self
-        return Target(self.classes[rows], self.score_fn, self.space)
+        return Target(self.classes[rows], self.score_fn, self.space, self.checked)
 
     def repeat_each(self, n: int) -> "Target":
         """Each sample's target repeated ``n`` times in a row: rows ``b*n .. b*n+n-1``."""
         if self.classes is None:
             return self
-        return Target(self.classes.repeat_interleave(n), self.score_fn, self.space)
+        return Target(self.classes.repeat_interleave(n), self.score_fn, self.space, self.checked)
 
     def on_probabilities(self) -> "Target":
-        return Target(self.classes, self.score_fn, "probability")
+        return Target(self.classes, self.score_fn, "probability", self.checked)
 
-    def class_indices(self) -> torch.Tensor:
-        """``(B,)`` class index per sample, ``-1`` where the target is a callable."""
-        return self.classes if self.classes is not None else torch.tensor([-1])
+    def class_indices(self, batch: int | None = None) -> torch.Tensor:
+        """``(B,)`` class index per sample, ``-1`` per sample where the target is a callable.
+
+        ``batch`` is needed for a callable target, which does not know the batch size.
+        """
+        if self.classes is not None:
+            return self.classes
+        return torch.full((1 if batch is None else batch,), -1, dtype=torch.long)
+
+
+def check_output(output: torch.Tensor) -> None:
+    """A model output an explanation can select scores from: ``(batch, classes)``."""
+    if output.ndim != 2:
+        raise TargetError(
+            f"the model output has shape {tuple(output.shape)}; medlens explains outputs of "
+            "shape (batch, classes): pass a callable target to reduce other outputs"
+        )
+
+
+def check_range(classes: torch.Tensor, n_classes: int) -> None:
+    """Every class index within ``0..n_classes-1``."""
+    bad = (classes < 0) | (classes >= n_classes)
+    if bad.any():
+        raise TargetError(
+            f"target {int(classes[bad][0])} is out of range: the model has {n_classes} "
+            f"output(s), valid targets are 0..{n_classes - 1}"
+        )
+
+
+def check_scores(scores: object, rows: int) -> None:
+    """A target callable's result: one score per row."""
+    if not isinstance(scores, torch.Tensor) or scores.shape != (rows,):
+        got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise TargetError(f"a target callable must return one score per sample, shape ({rows},); got {got}")
 
 
 def probabilities(output: torch.Tensor) -> torch.Tensor:
@@ -79,31 +123,36 @@ def probabilities(output: torch.Tensor) -> torch.Tensor:
     return torch.softmax(output, dim=1)
 
 
-def to_target(target: TargetLike, output: torch.Tensor, batch: int | None = None) -> Target:
+def to_target(target: TargetLike, output: torch.Tensor | None, batch: int | None = None) -> Target:
     """Convert a user-facing target into a :class:`Target` checked against ``output``.
 
     Parameters
     ----------
     target : int, sequence of int, tensor, callable or None
         ``None`` explains the predicted class of each sample.
-    output : torch.Tensor
+    output : torch.Tensor or None
         The model output ``(B, K)`` for the batch, or for its first rows only when the target
-        is given explicitly (the output then only tells the number of classes).
+        is given explicitly (the output then only tells the number of classes). ``None`` for
+        an explicit target: the returned target then checks itself against the outputs it
+        reads (``Target.checked`` is False), which spares a model evaluation.
     batch : int, optional
         The batch size when ``output`` covers fewer rows; default ``len(output)``.
     """
-    if output.ndim != 2:
-        raise TargetError(
-            f"the model output has shape {tuple(output.shape)}; medlens explains outputs of "
-            "shape (batch, classes): pass a callable target to reduce other outputs"
-        )
-    rows, n_classes = output.shape
+    if output is None:
+        if target is None:
+            raise ValueError("to_target needs the model output to find the predicted classes")
+        if batch is None:
+            raise ValueError("to_target needs the batch size when no output is given")
+    else:
+        check_output(output)
+    rows, n_classes = (batch, None) if output is None else output.shape
     batch = rows if batch is None else batch
+    if isinstance(target, Target):
+        return target if len(target) in (-1, batch) else _wrong_count(len(target), batch)
     if callable(target) and not isinstance(target, torch.Tensor):
-        scores = target(output.detach())
-        if not isinstance(scores, torch.Tensor) or scores.shape != (rows,):
-            got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-            raise TargetError(f"a target callable must return one score per sample, shape ({rows},); got {got}")
+        if output is None:
+            return Target(None, target, checked=False)
+        check_scores(target(output.detach()), rows)
         return Target(None, target)
     if target is None:
         if rows != batch:
@@ -121,12 +170,15 @@ def to_target(target: TargetLike, output: torch.Tensor, batch: int | None = None
         if classes.numel() == 1:
             classes = classes.expand(batch).clone()
         if classes.numel() != batch:
-            raise TargetError(f"got {classes.numel()} targets for a batch of {batch} samples")
+            _wrong_count(classes.numel(), batch)
     classes = classes.to("cpu")
-    bad = (classes < 0) | (classes >= n_classes)
-    if bad.any():
-        raise TargetError(
-            f"target {int(classes[bad][0])} is out of range: the model has {n_classes} "
-            f"output(s), valid targets are 0..{n_classes - 1}"
-        )
+    if output is None:
+        if (classes < 0).any():
+            check_range(classes, 1 + int(classes.max()))  # names the negative index
+        return Target(classes, checked=False)
+    check_range(classes, n_classes)
     return Target(classes.to(output.device))
+
+
+def _wrong_count(got: int, batch: int):
+    raise TargetError(f"got {got} targets for a batch of {batch} samples")

@@ -14,7 +14,7 @@ Stateless metric functions (torch in, torch out), each batched through the engin
   metric registry (:func:`metric_names`, :func:`get_metric`, :func:`register_metric`).
 
 The tests of attention as explanation live in :mod:`medlens.evaluation.attention`; the report
-and demo sections in :mod:`medlens.evaluation.report` (imported on use: matplotlib).
+and demo sections in :mod:`medlens.app.evaluation_section` (imported on use: matplotlib).
 """
 
 from medlens.evaluation.baselines import (

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medlens.api import evaluation_mode
+from medlens.core.checks import evaluation_mode
 from medlens.attribution.sequence import FeatureModel, pack, require_attention_model, sequence_attributions
 from medlens.core import engine
 from medlens.core.engine import Budget

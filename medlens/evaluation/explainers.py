@@ -23,16 +23,15 @@ def explainer_for(method: MethodLike, *, budget: Budget = Budget(), **options: A
     """An :data:`Explainer` for a registered method name (with its options) or a callable."""
     if callable(method):
         return method
-    import medlens
-    from medlens.core.registry import get_method
+    from medlens.attribution.explain import explain
+    from medlens.attribution.registry import get_method
 
     get_method(method)  # an unknown name fails here, before any work
 
-    def explain(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
-        user_target = target.classes if target.classes is not None else target.score_fn
-        return medlens.explain(
-            model, x, target=user_target, method=method,
+    def run_method(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+        return explain(
+            model, x, target, method,
             batch_size=budget.batch_size, memory_mb=budget.memory_mb, **options,
         ).values
 
-    return explain
+    return run_method

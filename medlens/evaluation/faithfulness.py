@@ -28,7 +28,7 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
-from medlens.api import check_input, evaluation_mode, model_outputs
+from medlens.core.checks import check_input, evaluation_mode, model_outputs
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, TargetLike, to_target

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from medlens.api import evaluation_mode
+from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.targets import Target
@@ -187,10 +187,10 @@ def model_fingerprint(model: nn.Module) -> str:
 
 
 def _resolve_methods(methods: Any) -> list[str]:
-    import medlens
-    from medlens.core.registry import get_method
+    from medlens.attribution.explain import methods as registered_methods
+    from medlens.attribution.registry import get_method
 
-    names = medlens.methods() if methods == "all" else list(methods)
+    names = registered_methods() if methods == "all" else list(methods)
     for name in names:
         get_method(name)
     return names
@@ -228,7 +228,7 @@ def _metric_options(names: list[str], overrides: dict) -> dict[str, dict]:
 
 
 def _method_options(methods: list[str], overrides: dict, seed: int) -> dict[str, dict]:
-    from medlens.core.registry import get_method
+    from medlens.attribution.registry import get_method
 
     out = {}
     for n in methods:

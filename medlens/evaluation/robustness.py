@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from medlens.api import check_input, evaluation_mode
+from medlens.core.checks import check_input, evaluation_mode
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, TargetLike
 from medlens.errors import InputError

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from medlens.api import evaluation_mode
+from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.targets import probabilities

@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
-from medlens.api import evaluation_mode
+from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget, model_device
 from medlens.core.hooks import capture, resolve_layer

@@ -19,35 +19,55 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from medlens.errors import FileFormatError, UnknownNameError
+from medlens.core.registry import Registry
+from medlens.errors import FileFormatError
 
 FORMAT = "medlens-model"
 VERSION = 1
 
-_ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+#: Architectures defined in packages above this one (the self-explaining models build on the
+#: CNN and on the caption vocabulary). They are named here as entry points, ``"module:Class"``,
+#: and imported when a file of theirs is loaded, so that ``load_model`` reads every medlens
+#: model file while this package imports nothing above it.
+ENTRY_POINTS = {
+    "interpnet": "medlens.selfexplain.interpnet:InterpNet",
+    "concept-autoencoder": "medlens.selfexplain.concepts:ConceptAutoencoder",
+}
+
+
+def _load_architectures() -> None:
+    import medlens.models  # noqa: F401 - registers the bundled architectures
+
+    for name, where in ENTRY_POINTS.items():
+        if name not in ARCHITECTURES:
+            ARCHITECTURES.add(name, _entry_point(where))
+
+
+def _entry_point(where: str) -> Callable[..., nn.Module]:
+    def build(**config: Any) -> nn.Module:
+        import importlib
+
+        module, attr = where.split(":")
+        return getattr(importlib.import_module(module), attr)(**config)
+
+    return build
+
+
+ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture", load=_load_architectures)
 
 
 def register_architecture(name: str) -> Callable[[type], type]:
     """Class decorator: make an architecture loadable from its saved config."""
-
-    def decorate(cls: type) -> type:
-        _ARCHITECTURES[name] = cls
-        return cls
-
-    return decorate
+    return ARCHITECTURES.decorator(name)
 
 
 def architectures() -> list[str]:
-    _load_architectures()
-    return sorted(_ARCHITECTURES)
+    return sorted(ARCHITECTURES.names())
 
 
 def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
     """Instantiate a registered architecture from its config."""
-    _load_architectures()
-    if arch not in _ARCHITECTURES:
-        raise UnknownNameError(f"unknown architecture {arch!r}; known: {', '.join(sorted(_ARCHITECTURES))}")
-    return _ARCHITECTURES[arch](**config)
+    return ARCHITECTURES.get(arch)(**config)
 
 
 def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
@@ -128,6 +148,3 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
         raise FileFormatError(f"{str(path)!r}: weights do not match its architecture: {str(err).splitlines()[0]}") from err
     return model.to(map_location).eval(), dict(payload.get("meta", {}))
 
-
-def _load_architectures() -> None:
-    import medlens.models  # noqa: F401 - registers the bundled architectures

@@ -169,8 +169,8 @@ def prediction_basis(
     -------
     PredictionBasis
     """
-    from medlens import explain
-    from medlens.api import check_input
+    from medlens.attribution.explain import explain
+    from medlens.core.checks import check_input
 
     queries = check_input(queries)
     train_inputs = check_input(train_inputs)

@@ -505,7 +505,7 @@ def concept_saliency(
     Attribution
         ``values`` ``(B, C, *spatial)`` (layer resolution for CAM-type methods).
     """
-    from medlens import explain
+    from medlens.attribution.explain import explain
 
     k = autoencoder.config["n_concepts"]
     if not (isinstance(concept, int) and 0 <= concept < k):

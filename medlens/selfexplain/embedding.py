@@ -64,7 +64,7 @@ def embed(
     The model runs in eval mode through the batched engine (see :class:`FeatureModel` for
     ``layer``).
     """
-    from medlens.api import check_input, evaluation_mode
+    from medlens.core.checks import check_input, evaluation_mode
 
     x = check_input(x)
     features = FeatureModel(model, layer)
@@ -74,7 +74,7 @@ def embed(
 
 def outputs(model: nn.Module, x: torch.Tensor, budget: Budget = Budget()) -> torch.Tensor:
     """The model's outputs ``(N, K)`` in eval mode, through the engine."""
-    from medlens.api import evaluation_mode
+    from medlens.core.checks import evaluation_mode
 
     with evaluation_mode(model):
         return engine.forward(model, x.to(engine.model_device(model)), budget)

@@ -354,7 +354,7 @@ def generate(
     Both the classifier and the generator run in eval mode through the batched engine.
     ``beam_size=1`` decodes greedily.
     """
-    from medlens.api import check_input, evaluation_mode
+    from medlens.core.checks import check_input, evaluation_mode
 
     if not isinstance(model, InterpNet):
         raise InputError(f"generated explanations need an InterpNet model, got {type(model).__name__}")
@@ -421,7 +421,7 @@ def encode_reports(sentences: Sequence[str], vocab: Sequence[str], max_len: int)
 
 
 def _contexts(model: InterpNet, x: torch.Tensor, budget: Budget = Budget()) -> torch.Tensor:
-    from medlens.api import evaluation_mode
+    from medlens.core.checks import evaluation_mode
 
     wrapper = _Context(model)
     with evaluation_mode(wrapper):

@@ -114,8 +114,8 @@ def test_pictures_for_1d_2d_3d():
 
 
 def test_demo_section_quick(tmp_path):
-    from medlens.demo import SECTIONS, DemoContext, attribution_section
-    from medlens.featurevis.demo_section import featurevis_section
+    from medlens.app.demo import SECTIONS, DemoContext, attribution_section
+    from medlens.app.featurevis_section import featurevis_section
 
     assert SECTIONS.index(featurevis_section) == SECTIONS.index(attribution_section) + 1
     torch.manual_seed(0)

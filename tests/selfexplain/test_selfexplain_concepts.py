@@ -120,7 +120,7 @@ def test_concept_saliency_is_the_gradient_of_the_concept(spatial_dims):
         xg = x.clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(ae.encode(model.embed(xg))[:, j].sum(), xg)
         torch.testing.assert_close(attr.values, grad)
-        assert attr.target.tolist() == [-1]  # a callable target
+        assert attr.target.tolist() == [-1] * len(x)  # a callable target: -1 for every sample
     # through a layer and any registered method
     attr = concept_saliency(model, ae, x, 0, method="gradient", abs=True)
     assert (attr.values >= 0).all()
@@ -170,7 +170,7 @@ def test_bad_requests_name_the_problem():
 @pytest.mark.slow
 def test_fidelity_on_the_demo_model_is_high():
     from medlens.data import load_dataset
-    from medlens.models.recipes import train_on_dataset
+    from medlens.app.recipes import train_on_dataset
 
     model, _ = train_on_dataset("pneumoniamnist", epochs=8, seed=0, progress=False)  # the demo's recipe
     train, test = load_dataset("pneumoniamnist", "train"), load_dataset("pneumoniamnist", "test")

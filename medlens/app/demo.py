@@ -15,11 +15,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from medlens.attention_report import attention_section
-from medlens.evaluation.report import evaluation_section
-from medlens.featurevis.demo_section import featurevis_section
+from medlens.app.attention_section import attention_section
+from medlens.app.evaluation_section import evaluation_section
+from medlens.app.featurevis_section import featurevis_section
 from medlens.report import Report
-from medlens.selfexplain.demo_section import basis_section, concepts_section, interpnet_section
+from medlens.app.selfexplain_sections import basis_section, concepts_section, interpnet_section
 
 DEMO_DATA = "pneumoniamnist"
 
@@ -47,7 +47,7 @@ def demo_model(out: Path, *, epochs: int, seed: int, progress: bool = True) -> t
     """The demo model: reuse ``out/models/pneumoniamnist-cnn.pt`` when its settings match."""
     from medlens.errors import FileFormatError
     from medlens.models import load_model, save_model
-    from medlens.models.recipes import train_on_dataset
+    from medlens.app.recipes import train_on_dataset
 
     path = out / "models" / f"{DEMO_DATA}-cnn.pt"
     if path.exists():
@@ -98,8 +98,8 @@ def model_section(ctx: DemoContext, report: Report) -> None:
 
 
 def attribution_section(ctx: DemoContext, report: Report) -> None:
-    import medlens
-    from medlens.core.registry import get_method
+    from medlens.attribution.explain import explain, methods as registered_methods
+    from medlens.attribution.registry import get_method
     from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
     from medlens.viz import attribution_figure, comparison_figure, figure_png
@@ -122,10 +122,10 @@ def attribution_section(ctx: DemoContext, report: Report) -> None:
             f"predicted {ctx.class_names[pred]}\n(p={float(probs[i, pred]):.2f})"
         )
     rows, maps = [], []
-    for name in medlens.methods():
+    for name in registered_methods():
         info = get_method(name)
         options = {"seed": ctx.seed} if info.random else {}
-        attr = medlens.explain(ctx.model, x, method=name, **options)
+        attr = explain(ctx.model, x, method=name, **options)
         ctx.timings[name] = attr.seconds
         maps.append((name, upsample_to(attr.values, x.shape[2:])))
         rows.append([name, info.summary, info.reference, attr.seconds])

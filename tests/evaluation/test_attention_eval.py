@@ -23,7 +23,7 @@ from medlens.evaluation.attention import (
     verdict,
 )
 from medlens.models.attention_rnn import lengths_mask, masked_softmax
-from tests.test_attention_model import (
+from tests.models.test_attention_model import (
     LENGTHS,
     signal_model,
     signals,

@@ -86,7 +86,7 @@ def test_jain_wallace_analysis_of_trained_models(fixture, request):
 
 @pytest.mark.slow
 def test_ecg5000_acceptance():
-    from medlens.models.recipes import train_on_dataset
+    from medlens.app.recipes import train_on_dataset
 
     model, meta = train_on_dataset("ecg5000", arch="attention-rnn", epochs=12, seed=0, progress=False)
     assert meta["test"]["accuracy"] > 0.95 and meta["test"]["auroc"] > 0.95

@@ -18,7 +18,7 @@ from medlens.core.threads import torch_threads
 from medlens.evaluation.attention import AttentionFaithfulness, verdict
 
 if TYPE_CHECKING:  # pragma: no cover
-    from medlens.demo import DemoContext
+    from medlens.app.demo import DemoContext
     from medlens.report import Report
     from medlens.report.html import Section
 
@@ -184,7 +184,7 @@ def ecg_attention_model(
     """The attention RNN on ECG5000, reused from ``out/models`` when its settings match."""
     from medlens.errors import FileFormatError
     from medlens.models import load_model, save_model
-    from medlens.models.recipes import train_on_dataset
+    from medlens.app.recipes import train_on_dataset
 
     path = out / "models" / f"{ECG_DATA}-attention-rnn-e{epochs}.pt"
     if path.exists():

@@ -12,7 +12,7 @@ from medlens.attribution.common import layer_trace
 from medlens.attribution.fastcam import gamma_fit, normalise, scale_layers, smoe_scale
 from medlens.errors import InputError, UnknownNameError
 from tests.conftest import make_input, make_model
-from tests.test_attribution_rise import linear_resize
+from tests.attribution.test_attribution_rise import linear_resize
 
 
 LAYERS = ["features.block1.act", "features.block2.act", "features.block3.act"]

@@ -7,10 +7,10 @@ import torch
 
 from medlens.cli import main
 from medlens.data import load_dataset
-from medlens.demo import DemoContext
+from medlens.app.demo import DemoContext
 from medlens.models import CNN, load_model, save_model
 from medlens.report import Report
-from medlens.selfexplain.demo_section import basis_section, concepts_section, interpnet_section
+from medlens.app.selfexplain_sections import basis_section, concepts_section, interpnet_section
 
 
 @pytest.fixture(scope="module")

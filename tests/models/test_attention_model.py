@@ -10,7 +10,7 @@ from medlens.core.hooks import count_hooks
 from medlens.errors import InputError
 from medlens.models import AttentionRNN, architectures, build_model, load_model, save_model
 from medlens.models.attention_rnn import build_for_inputs, is_attention_model
-from medlens.models.recipes import BUILDERS
+from medlens.app.recipes import BUILDERS
 
 
 

@@ -579,7 +579,7 @@ def test_importing_medlens_data_does_not_import_pydicom_or_nibabel():
         "import sys, medlens.data; "
         "print(sorted(m for m in ('pydicom', 'nibabel') if m in sys.modules))"
     )
-    root = pathlib.Path(__file__).resolve().parents[1]
+    root = pathlib.Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )

@@ -40,9 +40,9 @@ def _overlay(image: torch.Tensor, values: torch.Tensor, title: str) -> bytes:
 
 def saliency_method() -> str:
     """Grad-CAM when registered (smooth regions, as in the paper's figures), else the gradient."""
-    import medlens
+    from medlens.attribution.explain import explain, methods as registered_methods
 
-    return "gradcam" if "gradcam" in medlens.methods() else "gradient"
+    return "gradcam" if "gradcam" in registered_methods() else "gradient"
 
 
 # --- generated explanations -------------------------------------------------------------------
@@ -82,7 +82,7 @@ def demo_interpnet(out, *, quick: bool, seed: int, progress: bool = False):
 
 def interpnet_section(ctx, report) -> None:
     """Generated explanations of lesion-benchmark cases, scored against the ground truth."""
-    import medlens
+    from medlens.attribution.explain import explain, methods as registered_methods
     from medlens.selfexplain.captions import parse_report
     from medlens.selfexplain.interpnet import evaluate_explanations
 
@@ -116,7 +116,7 @@ def interpnet_section(ctx, report) -> None:
     n = min(SHOWN_CASES if not ctx.quick else 2, len(test.labels))
     cases = list(range(n))
     x = test.inputs[cases]
-    attr = medlens.explain(model, x, method=saliency_method())
+    attr = explain(model, x, method=saliency_method())
     images = []
     for i in cases:
         said = greedy.explanations.sentences[i]

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from medlens.attention_report import attention_section, pick_examples
+from medlens.app.attention_section import attention_section, pick_examples
 from medlens.cli import main
 from medlens.data.eeg import write_eeg_npz
 from medlens.data.reports_text import write_reports_npz
@@ -80,7 +80,7 @@ def test_token_model_on_signals_is_a_clear_error(tmp_path, reports_npz, eeg_npz,
 
 
 def test_demo_section_quick(tmp_path):
-    from medlens.demo import DemoContext
+    from medlens.app.demo import DemoContext
 
     ctx = DemoContext(tmp_path, None, {}, None, None, [], [], seed=0, quick=True)
     report = Report("t")

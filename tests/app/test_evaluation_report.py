@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from medlens.demo import DemoContext
-from medlens.evaluation.report import evaluation_section
+from medlens.app.demo import DemoContext
+from medlens.app.evaluation_section import evaluation_section
 from medlens.report import Report
 
 

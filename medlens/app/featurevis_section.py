@@ -40,8 +40,8 @@ def class_relevant_channels(model: nn.Module, n_channels: int, count: int) -> li
 
 def featurevis_section(ctx, report) -> None:
     """First- and last-block channels and the inputs that maximise each class, in one batched run."""
-    from medlens import featurevis as fv
-    from medlens.api import evaluation_mode, model_outputs
+    import medlens.featurevis as fv
+    from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.hooks import capture
     from medlens.core.targets import probabilities
     from medlens.viz import figure_png

@@ -17,7 +17,7 @@ from medlens.evaluation.leaderboard import BASELINE_PREFIX, summary_table, write
 from medlens.evaluation.registry import get_metric
 
 if TYPE_CHECKING:  # pragma: no cover
-    from medlens.demo import DemoContext
+    from medlens.app.demo import DemoContext
     from medlens.report import Report, Section
 
 __all__ = ["curves_png", "evaluation_section", "leaderboard_section", "write_leaderboard_outputs"]
@@ -170,11 +170,11 @@ _DEMO_METHOD_OPTIONS = {
 
 def _demo_method_options(quick: bool) -> dict[str, dict]:
     """``_DEMO_METHOD_OPTIONS`` for the registered methods that have those options."""
-    import medlens
-    from medlens.core.registry import get_method
+    from medlens.attribution.explain import methods as registered_methods
+    from medlens.attribution.registry import get_method
 
     out = {}
-    for name in medlens.methods():
+    for name in registered_methods():
         wanted = _DEMO_METHOD_OPTIONS.get(name, {})
         known = get_method(name).options()
         opts = {k: v for k, v in wanted.items() if k in known}
@@ -190,7 +190,7 @@ def _lesion_model(ctx: "DemoContext", name: str, *, shortcut: bool, cfg: dict[st
     from medlens.data.lesions import write_lesion_benchmark
     from medlens.errors import FileFormatError
     from medlens.models import load_model, save_model
-    from medlens.models.recipes import train_on_dataset
+    from medlens.app.recipes import train_on_dataset
 
     key = {k: cfg[k] for k in ("size", "n_train", "n_val", "n_test", "epochs", "batch_size", "lr")}
     data = write_lesion_benchmark(

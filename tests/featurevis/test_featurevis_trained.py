@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_model():
-    from medlens.models.recipes import train_on_dataset
+    from medlens.app.recipes import train_on_dataset
 
     model, meta = train_on_dataset("pneumoniamnist", epochs=2, seed=0, progress=False)
     return model.eval(), meta

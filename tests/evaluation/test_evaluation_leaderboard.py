@@ -21,7 +21,7 @@ from medlens.evaluation import (
     summarise,
 )
 from medlens.evaluation.leaderboard import bootstrap_ci, trust_verdict
-from medlens.evaluation.report import write_leaderboard_outputs
+from medlens.app.evaluation_section import write_leaderboard_outputs
 from tests.conftest import make_input, make_model
 
 N = 8
@@ -258,7 +258,7 @@ def test_report_outputs(reference, tmp_path):
 def test_cli_evaluate_on_a_lesion_benchmark(tmp_path, capsys):
     from medlens.data.lesions import write_lesion_benchmark
     from medlens.models import save_model
-    from medlens.models.recipes import train_on_dataset
+    from medlens.app.recipes import train_on_dataset
 
     data = write_lesion_benchmark(tmp_path / "les.npz", size=24, n_train=16, n_val=8, n_test=4, shortcut=True)
     model, meta = train_on_dataset(str(data), epochs=1, progress=False)
@@ -330,7 +330,7 @@ def test_leaderboard_on_a_3d_lesion_benchmark(tmp_path):
 
 
 def test_a_method_that_does_not_apply_is_recorded_not_fatal(data, tmp_path, monkeypatch):
-    from medlens.core.registry import _METHODS, register
+    from medlens.attribution.registry import METHODS, register
     from medlens.errors import InputError as _InputError
 
     @register("needs_attention_test", needs_gradients=False, summary="test only")
@@ -343,7 +343,7 @@ def test_a_method_that_does_not_apply_is_recorded_not_fatal(data, tmp_path, monk
                                        metric_options={"deletion_auc": {"steps": 3}})
         summary = _run(data, tmp_path, settings=settings)
     finally:
-        _METHODS.pop("needs_attention_test", None)
+        METHODS.remove("needs_attention_test")
     assert summary["complete"] and summary["errors"] == {"needs_attention_test": "this method needs an attention model"}
     assert any(t.startswith("needs_attention_test was not scored") for t in summary["verdict"]["text"])
     assert not summary["verdict"]["methods"]["needs_attention_test"]["eligible"]

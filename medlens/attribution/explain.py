@@ -1,0 +1,88 @@
+"""``explain``: run a registered attribution method on a batch and wrap the result."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from medlens.attribution.registry import get_method, method_names
+from medlens.core import engine
+from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_outputs
+from medlens.core.engine import Budget
+from medlens.core.targets import TargetLike, to_target
+from medlens.errors import UnknownNameError
+from medlens.types import Attribution
+
+
+def methods() -> list[str]:
+    """Names of the registered attribution methods, usable as ``explain(method=...)``."""
+    return method_names()
+
+
+def explain(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: TargetLike = None,
+    method: str = "gradient",
+    *,
+    batch_size: int | None = None,
+    memory_mb: float | None = None,
+    **options: Any,
+) -> Attribution:
+    """Explain the model's decision for each input of a batch.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A classifier returning ``(B, K)`` scores. It is run in eval mode; its training
+        flags are restored afterwards.
+    x : torch.Tensor
+        ``(B, C, L)`` signals, ``(B, C, H, W)`` images or ``(B, C, D, H, W)`` volumes.
+    target : int, sequence, tensor, Target, callable or None
+        Class to explain (one for all, or one per sample), or a callable from model output to
+        one score per sample. ``None`` explains the predicted class.
+    method : str
+        A name from :func:`methods`.
+    batch_size, memory_mb : optional
+        How many inputs the engine evaluates at once (see :class:`medlens.core.engine.Budget`).
+    **options
+        Method options, e.g. ``abs=True`` for ``gradient``.
+
+    Returns
+    -------
+    Attribution
+
+    Notes
+    -----
+    An explicit target costs no extra model evaluation: the input's shape, the outputs'
+    finiteness and the target's range are checked inside the method's own first chunk. Only
+    ``target=None`` needs a forward pass of the batch first, to find the predicted classes.
+    """
+    info = get_method(method)
+    known = info.options()
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        listed = ", ".join(known) or "none"
+        raise UnknownNameError(f"method {method!r} has no option {unknown[0]!r}; its options: {listed}")
+    x = check_input(x)
+    check_fits_model(model, x)
+    budget = Budget(batch_size, memory_mb)
+    with evaluation_mode(model):
+        x = x.to(engine.model_device(model))
+        outputs = model_outputs(model, x, budget) if target is None else None
+        tgt = to_target(target, outputs, batch=len(x))
+        start = time.perf_counter()
+        result = info.fn(model, x, tgt, budget=budget, **options)
+        seconds = time.perf_counter() - start
+    values, extras = result if isinstance(result, tuple) else (result, {})
+    return Attribution(
+        values=values.detach(),
+        method=method,
+        target=tgt.class_indices(len(x)).cpu(),
+        params={**known, **options},
+        seconds=seconds,
+        extras=extras,
+    )

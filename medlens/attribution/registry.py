@@ -1,0 +1,85 @@
+"""The attribution methods' registry: name -> method function and what it needs.
+
+A method is a plain function ``fn(model, x, target, *, budget, **options)`` returning the
+attribution tensor, or a pair ``(tensor, extras)``; it registers itself with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from medlens.core.registry import Registry
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Metadata of a registered attribution method.
+
+    Attributes
+    ----------
+    name : str
+    fn : callable
+    needs_gradients : bool
+        False for black-box methods (RISE, occlusion) that only evaluate the model.
+    random : bool
+        True if the method takes a ``seed``.
+    layer_resolution : bool
+        True if the raw map lives at a layer's resolution (CAM family) and is upsampled.
+    summary : str
+        One line for listings and reports.
+    reference : str
+        The paper the method comes from.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    needs_gradients: bool
+    random: bool = False
+    layer_resolution: bool = False
+    summary: str = ""
+    reference: str = ""
+
+    def options(self) -> dict[str, Any]:
+        """The method's options with their defaults (engine arguments excluded)."""
+        params = list(inspect.signature(self.fn).parameters.values())[3:]
+        return {
+            p.name: p.default
+            for p in params
+            if p.kind is p.KEYWORD_ONLY and p.name != "budget"
+        }
+
+
+def _load_builtin_methods() -> None:
+    import medlens.attribution  # noqa: F401  (importing the package registers every method)
+
+
+METHODS: Registry[MethodInfo] = Registry("method", load=_load_builtin_methods)
+
+
+def register(
+    name: str,
+    *,
+    needs_gradients: bool,
+    random: bool = False,
+    layer_resolution: bool = False,
+    summary: str = "",
+    reference: str = "",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator that registers an attribution method under ``name``."""
+    return METHODS.decorator(
+        name,
+        wrap=lambda fn: MethodInfo(name, fn, needs_gradients, random, layer_resolution, summary, reference),
+        same=lambda old, new: old.fn is new.fn,
+    )
+
+
+def get_method(name: str) -> MethodInfo:
+    """The registered method ``name``; an unknown name raises ``UnknownNameError``."""
+    return METHODS.get(name)
+
+
+def method_names() -> list[str]:
+    """Registered method names, in registration order."""
+    return METHODS.names()

@@ -1,0 +1,66 @@
+"""Checks every model-running function shares: a valid input batch, eval mode, clear errors."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from medlens.core import engine
+from medlens.core.engine import Budget
+from medlens.errors import InputError
+
+
+def check_input(x: Any, *, min_dims: int = 3) -> torch.Tensor:
+    """Validate a model input batch: a tensor ``(B, C, *spatial)`` of finite floats.
+
+    Raises
+    ------
+    InputError
+        Not a tensor, too few dimensions, an empty batch, or NaN/inf values.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"the input must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < min_dims:
+        raise InputError(
+            f"the input has shape {tuple(x.shape)}; expected (batch, channels, *spatial) with "
+            "1 to 3 spatial dimensions: add the batch and channel dimensions (x[None, None])"
+        )
+    if x.shape[0] == 0:
+        raise InputError("the input batch is empty")
+    if x.is_floating_point():
+        bad = ~torch.isfinite(x)
+        if bad.any():
+            kind = "NaN" if torch.isnan(x).any() else "infinite"
+            raise InputError(f"the input contains {int(bad.sum())} {kind} value(s)")
+    return x
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put the model in eval mode for the block and restore every module's flag after."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+def check_fits_model(model: nn.Module, x: torch.Tensor) -> None:
+    """Raise ``InputError`` if the model declares an ``input_shape`` that ``x`` does not have."""
+    expected = getattr(model, "input_shape", None)
+    if expected is not None and tuple(x.shape[1:]) != tuple(expected):
+        raise InputError(
+            f"input of shape {tuple(x.shape)} does not fit the model, which expects "
+            f"(batch, {', '.join(map(str, expected))})"
+        )
+
+
+def model_outputs(model: nn.Module, x: torch.Tensor, budget: Budget = Budget()) -> torch.Tensor:
+    """Forward pass through the engine that turns a shape mismatch into a clear error."""
+    check_fits_model(model, x)
+    return engine.forward(model, x, budget)  # the engine checks the shape and the outputs
