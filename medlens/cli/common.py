@@ -1,7 +1,21 @@
-"""Helpers shared by the CLI commands: staged output folders, option parsing."""
+"""Helpers shared by the CLI commands: one grammar for shared flags, staged output, options.
+
+Every command spells a shared concept the same way (:func:`add_flags`):
+
+``--limit N``            use only the first N cases
+``--option NAME=VALUE``  a method option, repeatable; ``METHOD.NAME=VALUE`` scopes it to one
+                         method where a command runs several
+``--batch-size N``       inputs the engine evaluates at once (as ``batch_size=`` in the API)
+``--memory-mb MB``       memory the engine may use for one chunk (as ``memory_mb=``)
+``--seed N``             the seed of every random choice
+``--quiet``              no progress bars or progress lines
+
+and every command's ``--help`` ends with examples (:func:`command_parser`).
+"""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import shutil
@@ -11,6 +25,84 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from medlens.errors import MedlensError
+
+SHARED_FLAGS = ("limit", "option", "budget", "seed", "quiet")
+
+
+def command_parser(sub: "argparse._SubParsersAction", name: str, *, help: str, doc: str | None,
+                   examples: list[str]) -> argparse.ArgumentParser:
+    """A subcommand parser whose ``--help`` shows the module docstring and worked examples."""
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+    return sub.add_parser(
+        name, help=help, description=doc, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def add_flags(p: argparse.ArgumentParser, *flags: str, seed_default: int = 0) -> None:
+    """Add the shared flags ``flags`` (names from :data:`SHARED_FLAGS`) with their one meaning."""
+    unknown = set(flags) - set(SHARED_FLAGS)
+    if unknown:
+        raise ValueError(f"unknown shared flags {sorted(unknown)}")
+    if "limit" in flags:
+        p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="use only the first N cases")
+    if "option" in flags:
+        p.add_argument("--option", action="append", metavar="NAME=VALUE",
+                       help="method option, repeatable (n_steps=32); METHOD.NAME=VALUE for one method only")
+    if "budget" in flags:
+        p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                       help="inputs the engine evaluates at once (default: from --memory-mb)")
+        p.add_argument("--memory-mb", type=_positive_float, default=None, metavar="MB",
+                       help="memory the engine may use for one chunk (default: a quarter of free memory, at most 1 GiB on a CPU)")
+    if "seed" in flags:
+        p.add_argument("--seed", type=int, default=seed_default, help=f"seed of every random choice (default: {seed_default})")
+    if "quiet" in flags:
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def budget_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``batch_size=`` and ``memory_mb=`` for the API, from ``--batch-size`` / ``--memory-mb``."""
+    return {"batch_size": getattr(args, "batch_size", None), "memory_mb": getattr(args, "memory_mb", None)}
+
+
+def method_options(pairs: list[str] | None, methods: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``--option`` values per method: ``NAME=VALUE`` for all, ``METHOD.NAME=VALUE`` for one.
+
+    With ``methods=None`` (a one-method command) the result is ``{"": options}``.
+    An unscoped option goes only to the methods that have it (validated by the caller);
+    a scoped option names a method of the run.
+    """
+    scoped: dict[str, dict[str, Any]] = {"": {}}
+    for pair in pairs or []:
+        key = pair.split("=", 1)[0]
+        if "." in key:
+            method, rest = pair.split(".", 1)
+            method = method.strip()
+            if methods is not None and method not in methods:
+                raise MedlensError(f"--option {pair!r} names method {method!r}, which this run does not use")
+            scoped.setdefault(method, {}).update(parse_options([rest]))
+        else:
+            scoped[""].update(parse_options([pair]))
+    return scoped
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
 
 
 @contextmanager

@@ -6,15 +6,21 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("explain", help="explain one input", description=__doc__)
+    from medlens.cli.common import add_flags, command_parser
+
+    p = command_parser(sub, "explain", help="explain one input", doc=__doc__, examples=[
+        "medlens explain --model model.pt --input pneumoniamnist --index 3 --method gradcam --out out/",
+        "medlens explain --model model.pt --input scan.dcm --method integrated_gradients --option n_steps=64 --out out/",
+        "medlens explain --model model.pt --input volume.nii.gz --method occlusion --batch-size 8 --out out/",
+    ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--input", required=True, help="npz data set (or bundled name), DICOM file/folder, NIfTI or .npy")
     p.add_argument("--index", type=int, default=0, help="case index in an npz data set")
     p.add_argument("--split", default="test", help="split of an npz data set (default: test)")
     p.add_argument("--method", default="gradient", help="attribution method (see medlens.methods())")
     p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
-    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="method option, repeatable")
     p.add_argument("--out", required=True, help="output folder")
+    add_flags(p, "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 
 
@@ -24,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from medlens.attribution.explain import explain
     from medlens.core.checks import model_outputs
-    from medlens.cli.common import parse_options, staged_output, write_json
+    from medlens.cli.common import budget_kwargs, method_options, staged_output, write_json
     from medlens.cli.inputs import load_case
     from medlens.attribution.registry import get_method
     from medlens.core.resize import upsample_to
@@ -33,12 +39,15 @@ def run(args: argparse.Namespace) -> int:
     from medlens.viz import attribution_figure, figure_png
 
     get_method(args.method)  # fail on an unknown name before any work
-    options = parse_options(args.option)
+    options = method_options(args.option)[""]
+    if get_method(args.method).random and "seed" not in options:
+        options["seed"] = args.seed
     model, meta = load_model(args.model)
     case = load_case(args.input, index=args.index, split=args.split, input_shape=meta.get("input_shape"))
     with torch.inference_mode():
         probs = probabilities(model_outputs(model, case.x))[0]
-    attribution = explain(model, case.x, target=args.target, method=args.method, **options)
+    target = args.target if args.target is not None else int(probs.argmax())  # spares a second pass
+    attribution = explain(model, case.x, target, args.method, **budget_kwargs(args), **options)
     class_names = meta.get("class_names") or [str(k) for k in range(len(probs))]
     target = int(attribution.target[0])
     with staged_output(args.out) as out:
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             "seconds": attribution.seconds,
             "extras": attribution.extras,
         })
-    print(f"{args.method} for {case.source}: predicted {int(probs.argmax())} (p={float(probs.max()):.3f}), "
-          f"{attribution.seconds:.3f} s -> {args.out}")
+    if not args.quiet:
+        print(f"{args.method} for {case.source}: predicted {int(probs.argmax())} (p={float(probs.max()):.3f}), "
+              f"{attribution.seconds:.3f} s -> {args.out}")
     return 0
