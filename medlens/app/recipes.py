@@ -7,7 +7,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from medlens.errors import UnknownNameError
+from medlens.core.random import seeded
+from medlens.core.registry import Registry
 from medlens.models.attention_rnn import build_for_inputs as _build_attention_rnn
 from medlens.models.cnn import CNN
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
@@ -22,7 +23,10 @@ def _build_cnn(inputs: torch.Tensor, num_classes: int) -> nn.Module:
     return CNN(spatial_dims, inputs.shape[1], num_classes, widths=widths, input_shape=tuple(inputs.shape[1:]))
 
 
-BUILDERS: dict[str, ModelBuilder] = {"cnn": _build_cnn, "attention-rnn": _build_attention_rnn}
+#: How ``medlens train --arch NAME`` builds a model for a data set.
+BUILDERS: Registry[ModelBuilder] = Registry("architecture recipe")
+BUILDERS.add("cnn", _build_cnn)
+BUILDERS.add("attention-rnn", _build_attention_rnn)
 
 
 def train_on_dataset(
@@ -38,17 +42,17 @@ def train_on_dataset(
     """
     from medlens.data import load_dataset
 
-    if arch not in BUILDERS:
-        raise UnknownNameError(f"unknown architecture {arch!r}; known: {', '.join(sorted(BUILDERS))}")
+    builder = BUILDERS.get(arch)  # an unknown name fails before any data is read
     train, val, test = (load_dataset(data, split) for split in ("train", "val", "test"))
     num_classes = max(len(train.class_names), int(train.labels.max()) + 1)
-    torch.manual_seed(seed)
-    model = BUILDERS[arch](train.inputs, num_classes)
     augment = shift_augment if train.inputs.is_floating_point() else None
-    history = train_classifier(
-        model, train.inputs, train.labels, val.inputs, val.labels,
-        epochs=epochs, seed=seed, augment=augment, progress=progress, **train_options,
-    )
+    # weight initialisation and dropout draw from torch's global generator: fork it for the run
+    with seeded(seed):
+        model = builder(train.inputs, num_classes)
+        history = train_classifier(
+            model, train.inputs, train.labels, val.inputs, val.labels,
+            epochs=epochs, seed=seed, augment=augment, progress=progress, **train_options,
+        )
     val_scores = evaluate_classifier(model, val.inputs, val.labels)
     test_scores = evaluate_classifier(model, test.inputs, test.labels)
     meta = {

@@ -17,7 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medlens.attribution.common import BaselineLike, check_count, resolve_baseline, spatial_sum, view_rows
+from medlens.attribution.common import spatial_sum, view_rows
+from medlens.core.baselines import BaselineLike, resolve_baseline
+from medlens.core.options import check_count
 from medlens.attribution.entry import find_entry
 from medlens.attribution.incremental import Prepared, short_circuit
 from medlens.core import engine
@@ -86,7 +88,7 @@ def integrated_gradients(
     x : torch.Tensor
         ``(B, C, *spatial)``.
     baseline : {"zero", "blur", "mean"}, float or torch.Tensor
-        The reference input ``x'`` (see :func:`medlens.attribution.common.resolve_baseline`);
+        The reference input ``x'`` (see :func:`medlens.core.baselines.resolve_baseline`);
         a tensor must broadcast to ``x``.
     n_steps : int
         Quadrature points, i.e. gradient evaluations per sample.

@@ -19,7 +19,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from medlens.attribution.common import BaselineLike, per_dim, resolve_baseline
+from medlens.core.baselines import BaselineLike, resolve_baseline
+from medlens.core.options import per_dim
 from medlens.attribution.incremental import Prepared, prepare, short_circuit
 from medlens.attribution.incremental import plan as incremental_plan
 from medlens.core import engine

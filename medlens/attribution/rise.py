@@ -22,15 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medlens.attribution.common import (
-    BaselineLike,
-    check_count,
-    check_fraction,
-    check_seed,
-    per_dim,
-    resolve_baseline,
-    view_rows,
-)
+from medlens.attribution.common import view_rows
+from medlens.core.baselines import BaselineLike, resolve_baseline
+from medlens.core.options import check_count, check_fraction, per_dim
+from medlens.core.random import generator
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.attribution.registry import register
@@ -63,7 +58,7 @@ def draw_grids(
     """
     cells = grid_shape(spatial, s)
     cell = tuple(math.ceil(n / g) for n, g in zip(spatial, cells))
-    gen = torch.Generator().manual_seed(check_seed(seed))
+    gen = generator(seed, "rise-masks")
     grids = torch.rand((n_masks, 1, *cells), generator=gen) < p
     shifts = torch.stack([torch.randint(0, c, (n_masks,), generator=gen) for c in cell], dim=1)
     return grids, shifts, cell

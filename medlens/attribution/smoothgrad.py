@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from medlens.attribution.common import check_count, check_fraction, row_seeds
+from medlens.core.options import check_count, check_fraction
+from medlens.core.random import row_seeds
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.attribution.registry import get_method, register

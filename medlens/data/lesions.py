@@ -66,6 +66,7 @@ import torch
 import torch.nn.functional as F
 
 from medlens.errors import InputError
+from medlens.core.random import generator
 
 __all__ = ["LESION_SHAPES", "SPLITS", "make_lesion_benchmark", "write_lesion_benchmark"]
 
@@ -298,7 +299,7 @@ def make_lesion_benchmark(
             raise InputError(f"{name} must lie in [0, 1], got {value!r}")
     out: dict[str, np.ndarray] = {}
     for k, split in enumerate(SPLITS):
-        gen = torch.Generator().manual_seed((int(seed) * 1_000_003 + 7 * k + 1) % 2**63)
+        gen = generator(int(seed), "lesion-split", k)
         out.update(
             _make_split(
                 split,

@@ -41,6 +41,7 @@ from medlens.core.engine import Budget
 from medlens.core.targets import probabilities
 from medlens.errors import InputError
 from medlens.models.attention_rnn import spread_to_input
+from medlens.core.random import generator
 
 __all__ = [
     "AttentionFaithfulness",
@@ -204,7 +205,7 @@ def permutation_test(
         flipped = torch.empty(b, n, dtype=torch.bool)
 
         def permutations(i: int) -> torch.Tensor:
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
+            gen = generator(int(seed), "attention-permutations", i)
             keys = torch.rand(n, t, generator=gen, dtype=torch.float64)
             # padding is trailing: keys above 1 keep it in place, after the shuffled valid steps
             keys[:, ~step_mask[i].cpu()] = 2.0 + torch.arange(t, dtype=torch.float64)[~step_mask[i].cpu()]

@@ -22,10 +22,11 @@ from typing import Callable
 
 import torch
 
-from medlens.errors import UnknownNameError
-from medlens.evaluation.maps import gaussian_blur
+from medlens.core.registry import Registry
+from medlens.core.blur import gaussian_blur
+from medlens.core.random import generator
 
-__all__ = ["BASELINES", "baseline_attribution", "centre_attribution", "edge_attribution", "input_attribution", "random_attribution"]
+__all__ = ["BASELINES", "BASELINE_MAPS", "baseline_attribution", "centre_attribution", "edge_attribution", "input_attribution", "random_attribution"]
 
 Baseline = Callable[..., torch.Tensor]
 
@@ -39,7 +40,7 @@ def random_attribution(x: torch.Tensor, *, seed: int = 0, sample_ids: torch.Tens
     b, _c, *spatial = x.shape
     rows = []
     for sid in _ids(x, sample_ids):
-        gen = torch.Generator().manual_seed((int(seed) * 1_000_003 + sid * 7919 + 17) % 2**63)
+        gen = generator(int(seed), "random-map", int(sid))
         rows.append(torch.rand((1, *spatial), generator=gen, dtype=torch.float64))
     return torch.stack(rows).to(device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float32)
 
@@ -58,7 +59,7 @@ def centre_attribution(x: torch.Tensor, *, seed: int = 0, sample_ids: torch.Tens
 def edge_attribution(x: torch.Tensor, *, seed: int = 0, sample_ids: torch.Tensor | None = None) -> torch.Tensor:
     """Edge map ``(B, 1, *spatial)``: norm of the central-difference gradient of the input
     smoothed with a Gaussian of sigma 1, summed over channels."""
-    smooth = gaussian_blur(x.to(torch.float64), 1.0)
+    smooth = gaussian_blur(x.to(torch.float64), 1.0, mode="nearest")
     total = torch.zeros_like(smooth[:, :1])
     for axis in range(2, x.ndim):
         total = total + torch.gradient(smooth, dim=axis)[0].pow(2).sum(1, keepdim=True)
@@ -70,18 +71,16 @@ def input_attribution(x: torch.Tensor, *, seed: int = 0, sample_ids: torch.Tenso
     return x.detach().clone()
 
 
-#: Baselines scored by the leaderboard by default, by name.
-BASELINES: dict[str, Baseline] = {
-    "random": random_attribution,
-    "centre": centre_attribution,
-    "edge": edge_attribution,
-}
+#: Model-free maps, by name: what a method must beat to be worth showing.
+BASELINE_MAPS: Registry[Baseline] = Registry("baseline map")
+for _name, _fn in (("random", random_attribution), ("centre", centre_attribution),
+                   ("edge", edge_attribution), ("input", input_attribution)):
+    BASELINE_MAPS.add(_name, _fn)
 
-_ALL = {**BASELINES, "input": input_attribution}
+#: The baseline maps the leaderboard scores by default.
+BASELINES: tuple[str, ...] = ("random", "centre", "edge")
 
 
 def baseline_attribution(name: str, x: torch.Tensor, *, seed: int = 0, sample_ids: torch.Tensor | None = None) -> torch.Tensor:
-    """The baseline ``name`` (``random``, ``centre``, ``edge`` or ``input``) for inputs ``x``."""
-    if name not in _ALL:
-        raise UnknownNameError(f"unknown baseline {name!r}; baselines: {', '.join(_ALL)}")
-    return _ALL[name](x, seed=seed, sample_ids=sample_ids)
+    """The baseline map ``name`` (``random``, ``centre``, ``edge`` or ``input``) for inputs ``x``."""
+    return BASELINE_MAPS.get(name)(x, seed=seed, sample_ids=sample_ids)

@@ -33,12 +33,8 @@ from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, TargetLike, to_target
 from medlens.errors import InputError
-from medlens.evaluation.maps import (
-    AttributionLike,
-    default_blur_sigma,
-    gaussian_blur,
-    saliency_map,
-)
+from medlens.core.baselines import resolve_baseline
+from medlens.evaluation.maps import AttributionLike, saliency_map
 from medlens.types import Attribution
 
 BaselineLike = Union[str, float, torch.Tensor]
@@ -91,27 +87,14 @@ def reference_input(x: torch.Tensor, baseline: BaselineLike, *, blur_sigma: floa
         ``"blur"``: a Gaussian blur of the input (RISE insertion); a number: that constant; a
         tensor broadcastable to ``x``.
     blur_sigma : float, optional
-        Blur width in elements; default 1/16 of the largest spatial axis.
+        Blur width in elements; default :func:`medlens.core.baselines.default_blur_sigma`.
+
+    The same resolver as the attribution methods' baselines
+    (:func:`medlens.core.baselines.resolve_baseline`), materialised as a tensor.
     """
-    if isinstance(baseline, torch.Tensor):
-        try:
-            return baseline.to(dtype=x.dtype, device=x.device).expand_as(x)
-        except RuntimeError as err:
-            raise InputError(f"a baseline of shape {tuple(baseline.shape)} does not broadcast to the input {tuple(x.shape)}") from err
     if isinstance(baseline, bool):
         raise InputError("baseline must be 'zero', 'mean', 'blur', a number or a tensor, not a bool")
-    if isinstance(baseline, (int, float)):
-        return torch.full_like(x, float(baseline))
-    if baseline == "zero":
-        return torch.zeros_like(x)
-    if baseline == "mean":
-        return x.mean(dim=tuple(range(2, x.ndim)), keepdim=True).expand_as(x)
-    if baseline == "blur":
-        sigma = default_blur_sigma(x.shape[2:]) if blur_sigma is None else float(blur_sigma)
-        if not sigma > 0:
-            raise InputError(f"blur_sigma must be positive, got {blur_sigma!r}")
-        return gaussian_blur(x, sigma)
-    raise InputError(f"unknown baseline {baseline!r}; use 'zero', 'mean', 'blur', a number or a tensor")
+    return resolve_baseline(x, baseline, blur_sigma=blur_sigma).contiguous()
 
 
 def importance_ranks(saliency: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Shared helpers of the metrics: attribution maps, masks, Gaussian filtering.
+"""Shared helpers of the metrics: attribution maps and masks.
 
 Every metric compares attributions *per position* of the input: an attribution ``(B, C', *s')``
 becomes a saliency map ``(B, *spatial)`` by summing its channels (signed: evidence for and
@@ -9,7 +9,6 @@ maps (Grad-CAM) to the input size. Deletion removes, and localisation scores, wh
 
 from __future__ import annotations
 
-import math
 from typing import Sequence, Union
 
 import torch
@@ -68,45 +67,3 @@ def as_mask(mask: torch.Tensor, batch: int, spatial: Sequence[int], what: str = 
     if tuple(mask.shape) != (batch, *spatial):
         raise InputError(f"{what} has shape {tuple(mask.shape)}; expected ({batch}, {', '.join(map(str, spatial))})")
     return mask > 0.5 if mask.is_floating_point() else mask.bool()
-
-
-def gaussian_kernel(sigma: float, radius: int | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Normalised 1D Gaussian ``(2 * radius + 1,)``; default radius ``ceil(4 sigma)``."""
-    if radius is None:
-        radius = max(1, math.ceil(4.0 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return (k / k.sum()).to(dtype)
-
-
-def separable_filter(x: torch.Tensor, kernel: torch.Tensor, *, padding: str = "replicate") -> torch.Tensor:
-    """Filter every spatial axis of ``x`` ``(B, C, *spatial)`` with the 1D ``kernel``.
-
-    ``padding="replicate"`` keeps the shape; ``"valid"`` shrinks each axis by ``len(kernel)-1``.
-    """
-    kernel = kernel.to(dtype=x.dtype, device=x.device)
-    half = (len(kernel) - 1) // 2
-    out = x
-    for axis in range(2, x.ndim):
-        moved = out.movedim(axis, -1)
-        shape = moved.shape
-        flat = moved.reshape(-1, 1, shape[-1])  # (B * C * other axes, 1, L)
-        if padding == "replicate":
-            flat = F.pad(flat, (half, half), mode="replicate")
-        flat = F.conv1d(flat, kernel.view(1, 1, -1))
-        out = flat.reshape(*shape[:-1], flat.shape[-1]).movedim(-1, axis)
-    return out
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of ``(B, C, *spatial)`` over all spatial axes (edges replicated).
-
-    The radius is capped at the smallest axis so that short signals can still be blurred.
-    """
-    radius = max(1, min(math.ceil(4.0 * sigma), min(x.shape[2:]) - 1))
-    return separable_filter(x, gaussian_kernel(sigma, radius), padding="replicate")
-
-
-def default_blur_sigma(spatial: Sequence[int]) -> float:
-    """A blur that removes lesion-sized detail: 1/16 of the largest axis (4 px at 64)."""
-    return max(1.0, max(spatial) / 16.0)

@@ -21,10 +21,10 @@ from torch import nn
 
 from medlens.core.engine import Budget
 from medlens.core.targets import Target
-from medlens.errors import UnknownNameError
+from medlens.core.registry import Registry
 from medlens.evaluation.explainers import Explainer
 
-__all__ = ["EvalBatch", "MetricInfo", "get_metric", "metric_names", "register_metric"]
+__all__ = ["METRICS", "EvalBatch", "MetricInfo", "get_metric", "metric_names", "register_metric"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,11 @@ class MetricInfo:
         return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
 
 
-_METRICS: dict[str, MetricInfo] = {}
+def _load_builtin_metrics() -> None:
+    import medlens.evaluation.metrics  # noqa: F401  (registers the built-in metrics)
+
+
+METRICS: Registry[MetricInfo] = Registry("metric", load=_load_builtin_metrics)
 
 
 def register_metric(
@@ -124,34 +128,24 @@ def register_metric(
     label: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers a leaderboard metric under ``name``."""
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _METRICS and _METRICS[name].fn is not fn:
-            raise ValueError(f"metric {name!r} is registered twice")
-        _METRICS[name] = MetricInfo(
+    return METRICS.decorator(
+        name,
+        wrap=lambda fn: MetricInfo(
             name, fn, higher_is_better, needs_masks, needs_marker, reexplains, needs_randomised,
             summary, reference, label or name,
-        )
-        return fn
-
-    return decorate
+        ),
+        same=lambda old, new: old.fn is new.fn,
+    )
 
 
 def get_metric(name: str) -> MetricInfo:
-    _load_metrics()
-    if name not in _METRICS:
-        raise UnknownNameError(f"unknown metric {name!r}; available metrics: {', '.join(_METRICS)}")
-    return _METRICS[name]
+    """The registered metric ``name``; an unknown name raises ``UnknownNameError``."""
+    return METRICS.get(name)
 
 
 def metric_names() -> list[str]:
     """Registered metric names, in registration order."""
-    _load_metrics()
-    return list(_METRICS)
-
-
-def _load_metrics() -> None:
-    import medlens.evaluation.metrics  # noqa: F401  (registers the built-in metrics)
+    return METRICS.names()
 
 
 def torch_tensor(values: torch.Tensor) -> torch.Tensor:

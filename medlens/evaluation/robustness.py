@@ -28,6 +28,7 @@ from medlens.errors import InputError
 from medlens.evaluation.explainers import MethodLike, explainer_for
 from medlens.evaluation.faithfulness import resolve_target
 from medlens.evaluation.maps import saliency_map
+from medlens.core.random import generator
 
 __all__ = ["max_sensitivity"]
 
@@ -36,7 +37,7 @@ def _noise(shape: tuple[int, ...], n: int, seed: int, sample_ids: list[int], dty
     """``(n, B, *shape)`` uniform noise in [-1, 1]; column ``i`` depends only on ``sample_ids[i]``."""
     cols = []
     for sid in sample_ids:
-        gen = torch.Generator().manual_seed((int(seed) * 1_000_003 + sid * 7919 + 29) % 2**63)
+        gen = generator(int(seed), "max-sensitivity", int(sid))
         cols.append(torch.rand((n, *shape), generator=gen, dtype=torch.float64) * 2 - 1)
     return torch.stack(cols, dim=1).to(dtype)
 

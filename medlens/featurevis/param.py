@@ -26,6 +26,7 @@ from typing import Sequence
 
 import torch
 
+from medlens.core.registry import Registry
 from medlens.errors import InputError
 
 
@@ -146,9 +147,10 @@ class PixelImage(_Image):
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:
         """Blur the field in place with a Gaussian of ``sigma`` elements (reflecting borders)."""
-        from medlens.featurevis.transforms import gaussian_blur
+        from medlens.core.blur import gaussian_blur
+        from medlens.featurevis.transforms import BLUR_MODE
 
-        self.pixels.copy_(gaussian_blur(self.pixels, sigma))
+        self.pixels.copy_(gaussian_blur(self.pixels, sigma, mode=BLUR_MODE))
 
 
 def spectrum_frequencies(spatial: Sequence[int]) -> torch.Tensor:
@@ -228,4 +230,7 @@ class FourierImage(_Image):
         self.spectrum.mul_(gain[..., None])
 
 
-PARAMETERISATIONS = {"fourier": FourierImage, "pixel": PixelImage}
+#: Image parameterisations by name (``render(param=...)``).
+PARAMETERISATIONS: Registry[type] = Registry("parameterisation")
+PARAMETERISATIONS.add("fourier", FourierImage)
+PARAMETERISATIONS.add("pixel", PixelImage)

@@ -95,9 +95,7 @@ def make_param(
 ):
     """A parameterisation from its name (``"fourier"``, ``"pixel"``) or a ready instance."""
     if isinstance(param, str):
-        if param not in PARAMETERISATIONS:
-            raise UnknownNameError(f"unknown parameterisation {param!r}; known: {', '.join(sorted(PARAMETERISATIONS))}")
-        return PARAMETERISATIONS[param](shape, input_range, generator=generator, decorrelate=decorrelate,
+        return PARAMETERISATIONS.get(param)(shape, input_range, generator=generator, decorrelate=decorrelate,
                                         dtype=dtype, device=device)
     if not hasattr(param, "params") or not callable(param):
         raise InputError(f"param must be 'fourier', 'pixel' or a parameterisation, got {type(param).__name__}")

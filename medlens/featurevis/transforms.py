@@ -26,7 +26,11 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from medlens.core.blur import gaussian_blur
 from medlens.errors import InputError
+
+#: Feature visualisation blurs with mirrored borders, so that a pattern runs on at the edges.
+BLUR_MODE = "mirror"
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -153,31 +157,6 @@ def pad(width: int, fill: float | None = None) -> Pad:
     return Pad(int(width), fill)
 
 
-def gaussian_kernel(sigma: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Normalised 1D Gaussian ``(2r+1,)`` with ``r = ceil(3 sigma)``."""
-    radius = max(1, math.ceil(3 * float(sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    k = torch.exp(-0.5 * (t / float(sigma)) ** 2)
-    return (k / k.sum()).to(dtype)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(B, C, *spatial)`` along every spatial axis (reflecting borders)."""
-    if sigma <= 0:
-        return x
-    k = gaussian_kernel(sigma, x.dtype).to(x.device)
-    r = (len(k) - 1) // 2
-    out = x
-    for axis in range(2, x.ndim):
-        moved = out.movedim(axis, -1)  # (B, C, ..., n)
-        shape = moved.shape
-        rows = moved.reshape(-1, 1, shape[-1])
-        mode = "reflect" if shape[-1] > r else "replicate"
-        rows = F.conv1d(F.pad(rows, (r, r), mode=mode), k.view(1, 1, -1))
-        out = rows.reshape(shape).movedim(-1, axis)
-    return out
-
-
 @dataclass(frozen=True)
 class Blur:
     """Blur the transformed image at every step with a Gaussian of ``sigma`` elements."""
@@ -185,7 +164,7 @@ class Blur:
     sigma: float
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return gaussian_blur(x, self.sigma)
+        return gaussian_blur(x, self.sigma, mode=BLUR_MODE)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from medlens.core import engine
 from medlens.core.engine import Budget
+from medlens.core.random import seeded
 from medlens.core.targets import probabilities
 from medlens.errors import InputError, MedlensError
 from medlens.models.cnn import CNN
@@ -489,75 +490,76 @@ def train_interpnet(
         )
     x = train.inputs
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = InterpNet(
-        x.ndim - 2, x.shape[1], max(2, int(train.labels.max()) + 1), widths,
-        input_shape=tuple(x.shape[1:]), embed_dim=embed_dim, hidden=hidden, grid=grid, blind=blind, **model_options,
-    )
-    max_len = model.config["max_len"]
-    bank = write_reports(train.attributes, seed=seed, per_case=phrasings)
-    train_ids = torch.stack([encode_reports(s, model.vocab, max_len) for s in zip(*bank)], 1)  # (N, P, T)
-    val_ids = encode_reports([r[0] for r in write_reports(val.attributes, seed=seed + 1)], model.vocab, max_len)
-    n = len(x)
-    history: list[dict[str, float]] = []
+    # weight initialisation and dropout draw from torch's global generator: fork it for the run
+    with seeded(seed):
+        model = InterpNet(
+            x.ndim - 2, x.shape[1], max(2, int(train.labels.max()) + 1), widths,
+            input_shape=tuple(x.shape[1:]), embed_dim=embed_dim, hidden=hidden, grid=grid, blind=blind, **model_options,
+        )
+        max_len = model.config["max_len"]
+        bank = write_reports(train.attributes, seed=seed, per_case=phrasings)
+        train_ids = torch.stack([encode_reports(s, model.vocab, max_len) for s in zip(*bank)], 1)  # (N, P, T)
+        val_ids = encode_reports([r[0] for r in write_reports(val.attributes, seed=seed + 1)], model.vocab, max_len)
+        n = len(x)
+        history: list[dict[str, float]] = []
 
-    def run_phase(phase: int, n_epochs: int, step_loss, val_loss) -> None:
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-        scheduler = warmup_cosine(optimizer, n_epochs * -(-n // batch_size), warmup=0.2)
-        best_state, best = None, float("inf")
-        bar = tqdm(range(n_epochs), desc=f"training ({phase}/2)", unit="epoch", disable=not progress, leave=False)
-        for epoch in bar:
-            model.train()
-            if phase == 2:
-                model.cnn.eval()  # frozen batch-norm statistics
-            order = torch.randperm(n, generator=gen)
-            pick = torch.randint(phrasings, (n,), generator=gen)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                if len(idx) < 2:
-                    continue  # batch norm needs two samples; one image skips one step
-                loss = step_loss(idx, train_ids[idx, pick[idx]])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(params, 5.0)
-                optimizer.step()
-                scheduler.step()
-                total += float(loss.detach()) * len(idx)
-            model.eval()
-            with torch.no_grad():
-                v = float(val_loss())
-            history.append({"phase": phase, "epoch": epoch + 1, "loss": total / n, "val_loss": v})
-            bar.set_postfix(loss=f"{total / n:.3f}", val_loss=f"{v:.3f}")
-            if v < best:
-                best, best_state = v, copy.deepcopy(model.state_dict())
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        def run_phase(phase: int, n_epochs: int, step_loss, val_loss) -> None:
+            params = [p for p in model.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+            scheduler = warmup_cosine(optimizer, n_epochs * -(-n // batch_size), warmup=0.2)
+            best_state, best = None, float("inf")
+            bar = tqdm(range(n_epochs), desc=f"training ({phase}/2)", unit="epoch", disable=not progress, leave=False)
+            for epoch in bar:
+                model.train()
+                if phase == 2:
+                    model.cnn.eval()  # frozen batch-norm statistics
+                order = torch.randperm(n, generator=gen)
+                pick = torch.randint(phrasings, (n,), generator=gen)
+                total = 0.0
+                for start in range(0, n, batch_size):
+                    idx = order[start : start + batch_size]
+                    if len(idx) < 2:
+                        continue  # batch norm needs two samples; one image skips one step
+                    loss = step_loss(idx, train_ids[idx, pick[idx]])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(params, 5.0)
+                    optimizer.step()
+                    scheduler.step()
+                    total += float(loss.detach()) * len(idx)
+                model.eval()
+                with torch.no_grad():
+                    v = float(val_loss())
+                history.append({"phase": phase, "epoch": epoch + 1, "loss": total / n, "val_loss": v})
+                bar.set_postfix(loss=f"{total / n:.3f}", val_loss=f"{v:.3f}")
+                if v < best:
+                    best, best_state = v, copy.deepcopy(model.state_dict())
+            if best_state is not None:
+                model.load_state_dict(best_state)
 
-    def joint_loss(inputs: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        logits, context = model.introspect(inputs)
-        return nn.functional.cross_entropy(logits, labels) + caption_weight * _caption_loss(model, context, ids)
+        def joint_loss(inputs: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+            logits, context = model.introspect(inputs)
+            return nn.functional.cross_entropy(logits, labels) + caption_weight * _caption_loss(model, context, ids)
 
-    run_phase(
-        1, epochs,
-        lambda idx, ids: joint_loss(x[idx], train.labels[idx], ids),
-        lambda: joint_loss(val.inputs, val.labels, val_ids),
-    )
-    if decoder_epochs:
-        for p in model.cnn.parameters():
-            p.requires_grad_(False)
-        try:
-            train_ctx, val_ctx = _contexts(model, x), _contexts(model, val.inputs)
-            run_phase(
-                2, decoder_epochs,
-                lambda idx, ids: _caption_loss(model, train_ctx[idx], ids),
-                lambda: _caption_loss(model, val_ctx, val_ids),
-            )
-        finally:
+        run_phase(
+            1, epochs,
+            lambda idx, ids: joint_loss(x[idx], train.labels[idx], ids),
+            lambda: joint_loss(val.inputs, val.labels, val_ids),
+        )
+        if decoder_epochs:
             for p in model.cnn.parameters():
-                p.requires_grad_(True)
-    return model.eval(), history
+                p.requires_grad_(False)
+            try:
+                train_ctx, val_ctx = _contexts(model, x), _contexts(model, val.inputs)
+                run_phase(
+                    2, decoder_epochs,
+                    lambda idx, ids: _caption_loss(model, train_ctx[idx], ids),
+                    lambda: _caption_loss(model, val_ctx, val_ids),
+                )
+            finally:
+                for p in model.cnn.parameters():
+                    p.requires_grad_(True)
+        return model.eval(), history
 
 
 @dataclass(frozen=True)

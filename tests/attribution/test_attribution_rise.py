@@ -73,7 +73,10 @@ def test_rise_puts_its_mass_on_the_only_region_that_matters(dims):
     size = {1: 64, 2: 32, 3: 16}[dims]
     region = tuple(slice(size // 4, size // 2) for _ in range(dims))
     x = torch.ones(1, 1, *[size] * dims)
-    attr = medlens.explain(RegionModel(region), x, target=1, method="rise", n_masks=500, seed=0).values[0, 0]
+    # 3D needs more masks for the estimate to settle: with 500, the share of the top locations
+    # inside the region ranges 0.77-0.88 over seeds 0-4 (the one seed scheme changed the draws)
+    n_masks = 1000 if dims == 3 else 500
+    attr = medlens.explain(RegionModel(region), x, target=1, method="rise", n_masks=n_masks, seed=0).values[0, 0]
     inside = torch.zeros_like(attr, dtype=torch.bool)
     inside[region] = True
     # outside the region the map estimates E[score] (a flat floor); inside it rises above it

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import medlens
-from medlens.attribution.common import row_seeds
+from medlens.core.random import row_seeds
 from medlens.attribution.smoothgrad import noise_sample
 from medlens.errors import InputError, UnknownNameError
 from tests.conftest import make_input, make_model

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from medlens.core.random import generator
+
 from medlens.data import load_dataset
 from medlens.data.lesions import (
     LESION_SHAPES,
@@ -79,7 +81,7 @@ def test_mask_is_the_exact_support_of_the_change():
     image is the untouched background, inside the lesion mask every pixel changed."""
     seed, size, n = 5, 32, 12
     data = make_lesion_benchmark(size=size, n_train=n, n_val=0, n_test=0, seed=seed, shortcut=True)
-    gen = torch.Generator().manual_seed((seed * 1_000_003 + 1) % 2**63)  # the train split's seed
+    gen = generator(seed, "lesion-split", 0)  # the train split's generator
     background = _backgrounds("train", n, 2, size, gen).numpy()
     images, lesion, marker = data["train_images"], data["train_masks"], data["train_marker_masks"]
     outside = ~(lesion | marker)

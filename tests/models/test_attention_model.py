@@ -198,7 +198,7 @@ def test_explain_gradient_works_on_signals_and_leaves_no_hooks():
 
 
 def test_recipe_builder_sizes_the_model():
-    assert BUILDERS["attention-rnn"] is build_for_inputs
+    assert BUILDERS.get("attention-rnn") is build_for_inputs
     assert build_for_inputs(torch.zeros(3, 1, 140), 2).config["downsample_layers"] == 1
     assert build_for_inputs(torch.zeros(3, 4, 512), 2).config["downsample_layers"] == 3
     assert build_for_inputs(torch.zeros(3, 1, 96), 2).config["downsample_layers"] == 0
