@@ -129,7 +129,7 @@ def add_attention_analysis(
     pngs: dict[str, bytes] = {}
     tokens = not x.is_floating_point()
     ig_name = "integrated gradients" if result.integrated_gradients is not None else None
-    grad_name = "gradient x input" if result.gradient_method == "gradient_x_input" else "|gradient|"
+    grad_name = "gradient x input" if result.gradient_method == "grad_x_input" else "|gradient|"
     section.add_heading("Examples")
     if tokens:
         section.add_text(
@@ -182,22 +182,14 @@ def ecg_attention_model(
     out: Path, *, epochs: int, seed: int, progress: bool = False
 ) -> tuple[nn.Module, dict[str, Any], bool]:
     """The attention RNN on ECG5000, reused from ``out/models`` when its settings match."""
-    from medlens.errors import FileFormatError
-    from medlens.models import load_model, save_model
+    from medlens.app.cache import cached_model
     from medlens.app.recipes import train_on_dataset
 
-    path = out / "models" / f"{ECG_DATA}-attention-rnn-e{epochs}.pt"
-    if path.exists():
-        try:
-            model, meta = load_model(path)
-            settings = (meta.get("epochs"), meta.get("seed"), model.config.get("attention"))
-            if settings == (epochs, seed, "additive"):
-                return model, meta, True
-        except (FileFormatError, AttributeError):
-            pass
-    model, meta = train_on_dataset(ECG_DATA, arch="attention-rnn", epochs=epochs, seed=seed, progress=progress)
-    save_model(model, path, meta)
-    return model, meta, False
+    return cached_model(
+        out / "models" / f"{ECG_DATA}-attention-rnn-e{epochs}.pt",
+        {"data": ECG_DATA, "arch": "attention-rnn", "attention": "additive", "epochs": epochs, "seed": seed},
+        lambda: train_on_dataset(ECG_DATA, arch="attention-rnn", epochs=epochs, seed=seed, progress=progress),
+    )
 
 
 def attention_section(ctx: "DemoContext", report: "Report") -> None:

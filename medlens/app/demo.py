@@ -45,21 +45,13 @@ Section = Callable[[DemoContext, Report], None]
 
 def demo_model(out: Path, *, epochs: int, seed: int, progress: bool = True) -> tuple[nn.Module, dict[str, Any], bool]:
     """The demo model: reuse ``out/models/pneumoniamnist-cnn.pt`` when its settings match."""
-    from medlens.errors import FileFormatError
-    from medlens.models import load_model, save_model
+    from medlens.app.cache import cached_model
     from medlens.app.recipes import train_on_dataset
 
-    path = out / "models" / f"{DEMO_DATA}-cnn.pt"
-    if path.exists():
-        try:
-            model, meta = load_model(path)
-            if meta.get("epochs") == epochs and meta.get("seed") == seed:
-                return model, meta, True
-        except FileFormatError:
-            pass
-    model, meta = train_on_dataset(DEMO_DATA, epochs=epochs, seed=seed, progress=progress)
-    save_model(model, path, meta)
-    return model, meta, False
+    return cached_model(
+        out / "models" / f"{DEMO_DATA}-cnn.pt", {"data": DEMO_DATA, "epochs": epochs, "seed": seed},
+        lambda: train_on_dataset(DEMO_DATA, epochs=epochs, seed=seed, progress=progress),
+    )
 
 
 def pick_cases(labels: torch.Tensor, n: int) -> list[int]:

@@ -187,29 +187,21 @@ def _demo_method_options(quick: bool) -> dict[str, dict]:
 
 def _lesion_model(ctx: "DemoContext", name: str, *, shortcut: bool, cfg: dict[str, Any]):
     """Train (or reuse from ``ctx.out/models``) the reference CNN on a lesion benchmark."""
-    from medlens.data.lesions import write_lesion_benchmark
-    from medlens.errors import FileFormatError
-    from medlens.models import load_model, save_model
+    from medlens.app.cache import cached_model
     from medlens.app.recipes import train_on_dataset
+    from medlens.data.lesions import write_lesion_benchmark
 
     key = {k: cfg[k] for k in ("size", "n_train", "n_val", "n_test", "epochs", "batch_size", "lr")}
     data = write_lesion_benchmark(
         ctx.out / "data" / f"{name}.npz", size=cfg["size"], n_train=cfg["n_train"], n_val=cfg["n_val"],
         n_test=cfg["n_test"], seed=ctx.seed, shortcut=shortcut,
     )
-    path = ctx.out / "models" / f"{name}-cnn.pt"
-    if path.exists():
-        try:
-            model, meta = load_model(path)
-            if meta.get("lesion_settings") == key and meta.get("seed") == ctx.seed:
-                return model, meta, data
-        except FileFormatError:
-            pass
-    model, meta = train_on_dataset(
-        str(data), epochs=cfg["epochs"], seed=ctx.seed, progress=False, batch_size=cfg["batch_size"], lr=cfg["lr"]
+    model, meta, _reused = cached_model(
+        ctx.out / "models" / f"{name}-cnn.pt", {**key, "shortcut": shortcut, "seed": ctx.seed},
+        lambda: train_on_dataset(
+            str(data), epochs=cfg["epochs"], seed=ctx.seed, progress=False, batch_size=cfg["batch_size"], lr=cfg["lr"]
+        ),
     )
-    meta["lesion_settings"] = key
-    save_model(model, path, meta)
     return model, meta, data
 
 

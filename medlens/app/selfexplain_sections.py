@@ -53,9 +53,8 @@ def demo_interpnet(out, *, quick: bool, seed: int, progress: bool = False):
 
     Returns ``(model, meta, test split, reused)``.
     """
+    from medlens.app.cache import cached_model
     from medlens.data.lesions import make_lesion_benchmark
-    from medlens.errors import FileFormatError
-    from medlens.models import load_model, save_model
     from medlens.selfexplain.interpnet import lesion_split, train_interpnet
 
     settings = dict(LESION_DEMO[quick], seed=seed)
@@ -64,20 +63,18 @@ def demo_interpnet(out, *, quick: bool, seed: int, progress: bool = False):
         seed=seed,
     )
     train, val, test = (lesion_split(arrays, s) for s in ("train", "val", "test"))
-    path = out / "models" / f"lesions-interpnet{'-quick' if quick else ''}.pt"
-    if path.exists():
-        try:
-            model, meta = load_model(path)
-            if meta.get("settings") == settings:
-                return model, meta, test, True
-        except FileFormatError:
-            pass
-    model, history = train_interpnet(
-        train, val, epochs=settings["epochs"], decoder_epochs=settings["decoder_epochs"], seed=seed, progress=progress
+
+    def train_model():
+        model, history = train_interpnet(
+            train, val, epochs=settings["epochs"], decoder_epochs=settings["decoder_epochs"], seed=seed,
+            progress=progress,
+        )
+        return model, {"settings": settings, "history": history, "class_names": ["no lesion", "lesion"]}
+
+    model, meta, reused = cached_model(
+        out / "models" / f"lesions-interpnet{'-quick' if quick else ''}.pt", settings, train_model
     )
-    meta = {"settings": settings, "history": history, "class_names": ["no lesion", "lesion"]}
-    save_model(model, path, meta)
-    return model, meta, test, False
+    return model, meta, test, reused
 
 
 def interpnet_section(ctx, report) -> None:

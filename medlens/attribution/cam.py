@@ -25,7 +25,7 @@ from torch import nn
 
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.hooks import capture, last_conv_layer, resolve_layer
+from medlens.core.hooks import CONV_TYPES, capture, last_conv_layer, resolve_layer
 from medlens.attribution.registry import register
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
@@ -61,7 +61,6 @@ def gradcam_pp_weights(activation: torch.Tensor, gradient: torch.Tensor) -> torc
     return (alpha * F.relu(gradient)).sum(dim=dims, keepdim=True)
 
 
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # modules that keep a feature map's shape and meaning: what follows a convolution in a stage
 _ELEMENTWISE = (
     nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.modules.dropout._DropoutNd, nn.Identity,
@@ -82,7 +81,7 @@ def default_cam_layer(model: nn.Module) -> nn.Module:
     definition order differs from its execution order.
     """
     modules = [m for m in model.modules() if not list(m.children())]
-    convs = [i for i, m in enumerate(modules) if isinstance(m, _CONV)]
+    convs = [i for i, m in enumerate(modules) if isinstance(m, CONV_TYPES)]
     if not convs:
         return last_conv_layer(model)  # raises the "no convolution layer" error
     chosen = modules[convs[-1]]

@@ -26,9 +26,9 @@ from torch import nn
 
 from medlens.attribution.incremental import Prepared, short_circuit
 from medlens.core import engine
+from medlens.core.hooks import CONV_TYPES
 from medlens.core.engine import Budget
 
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 @dataclass
@@ -56,13 +56,16 @@ def find_entry(model: nn.Module, x: torch.Tensor, output: torch.Tensor) -> Entry
     output : torch.Tensor
         ``model(x[:1])``, ``(1, K)``, computed by the caller.
     """
-    first = next((m for m in model.modules() if isinstance(m, _CONV)), None)
+    first = next((m for m in model.modules() if isinstance(m, CONV_TYPES)), None)
     if first is None or "forward" in vars(first):
         return None
     entry = Entry(first, type(first).forward.__get__(first))
     poisoned = torch.full_like(x[:1], float("nan"))
-    with torch.inference_mode():
-        layer_output = entry.forward(x[:1])
+    try:
+        with torch.inference_mode():
+            layer_output = entry.forward(x[:1])
+    except RuntimeError:
+        return None  # the first convolution does not take the input as it is (e.g. a slice of it)
     probe = Prepared(poisoned, [layer_output])
     with short_circuit([first], lambda: probe) as hits:
         checked = engine.run(

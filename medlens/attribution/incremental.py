@@ -44,11 +44,10 @@ from torch import nn
 
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.hooks import on_leaf_calls
+from medlens.core.hooks import CONV_TYPES, on_leaf_calls
 
 Region = list[tuple[int, int]]  # [start, stop) per spatial dimension
 
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _MAX_POOL = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 _AVG_POOL = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 _ELEMENTWISE = (
@@ -88,7 +87,7 @@ def _tuple(value: Any, n: int) -> tuple[int, ...]:
 
 def _local_layer(module: nn.Module, n: int) -> tuple[Callable, tuple] | None:
     """(patch function with no padding, geometry) of a supported local layer, else None."""
-    if isinstance(module, _CONV):
+    if isinstance(module, CONV_TYPES):
         if module.padding_mode != "zeros":
             return None
         k, s, d = _tuple(module.kernel_size, n), _tuple(module.stride, n), _tuple(module.dilation, n)

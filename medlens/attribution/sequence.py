@@ -15,23 +15,24 @@ Works with any model following :class:`medlens.models.attention_rnn.AttentionMod
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import torch
 from torch import nn
 
 from medlens.core.checks import evaluation_mode
 from medlens.core import engine
-from medlens.core.engine import Budget
-from medlens.core.targets import Target, TargetLike, to_target
+from medlens.attribution.explain import explain
+from medlens.core.targets import TargetLike
 from medlens.errors import InputError, UnknownNameError
 from medlens.models.attention_rnn import is_attention_model
 from medlens.types import Attribution
 
-METHODS = ("gradient", "gradient_x_input", "integrated_gradients")
+#: The registered methods that give per-position attributions of a sequence.
+METHODS = ("gradient", "grad_x_input", "integrated_gradients")
 
 
-class FeatureModel(nn.Module):
+class PackedSequenceModel(nn.Module):
     """The model as a function of packed features ``(B, F + 1, L)`` (last channel: validity)."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -75,8 +76,14 @@ def sequence_attributions(
     n_steps: int = 32,
     batch_size: int | None = None,
     memory_mb: float | None = None,
+    **options: Any,
 ) -> Attribution:
     """Importance of each position of each sequence (each token of a report, each sample of a signal).
+
+    The registered attribution methods run on the model seen as a function of its packed
+    per-position features (:class:`PackedSequenceModel`: the embedding output for text, the
+    signal for signals, plus a validity channel), and their maps are reduced over the feature
+    axis. There is no second implementation of any method here.
 
     Parameters
     ----------
@@ -85,24 +92,28 @@ def sequence_attributions(
     x : torch.Tensor
         ``(B, L)`` int64 token ids or ``(B, C, L)`` float signals.
     target : int, sequence, tensor, callable or None
-        As in :func:`medlens.explain`; ``None`` explains the predicted class.
-    method : {"gradient", "gradient_x_input", "integrated_gradients"}
+        As in :func:`medlens.attribution.explain.explain`; ``None`` explains the predicted class.
+    method : {"gradient", "grad_x_input", "integrated_gradients"}
         ``"gradient"``: Euclidean norm of the gradient of the target score with respect to
         the position's feature vector (unsigned; Simonyan et al. 2013, Li et al. 2016).
-        ``"gradient_x_input"``: ``sum_f x_f * d score / d x_f`` over the feature vector; for
+        ``"grad_x_input"``: ``sum_f x_f * d score / d x_f`` over the feature vector; for
         tokens this equals the gradient with respect to the one-hot input of the word present,
         the measure of Jain and Wallace (2019). Signed.
-        ``"integrated_gradients"``: Sundararajan, Taly and Yan, "Axiomatic attribution for deep
-        networks" (ICML 2017), summed over the feature vector, with the all-zero feature
-        baseline (a zero embedding, a flat zero signal) and padding kept fixed along the path;
-        midpoint rule with ``n_steps`` points. Signed; per row the values add up to
-        ``score(x) - score(baseline)`` (the gap is ``extras["convergence_delta"]``).
+        ``"integrated_gradients"``: Sundararajan, Taly and Yan (ICML 2017), summed over the
+        feature vector, from the all-zero feature baseline (a zero embedding, a flat zero
+        signal) with the validity channel equal in input and baseline, so padding stays fixed
+        along the path; the registered method's quadrature (Gauss-Legendre) with ``n_steps``
+        points. Signed; per row the values add up to ``score(x) - score(baseline)`` (the gap is
+        ``extras["convergence_delta"]``).
     lengths : torch.Tensor, optional
         ``(B,)`` real length of each row.
     n_steps : int
         Path points of integrated gradients.
     batch_size, memory_mb : optional
         Engine budget (see :class:`medlens.core.engine.Budget`).
+    **options
+        Further options of the registered method (``rule="riemann_middle"`` for integrated
+        gradients, say).
 
     Returns
     -------
@@ -116,61 +127,25 @@ def sequence_attributions(
     require_attention_model(model)
     if not isinstance(x, torch.Tensor) or x.ndim not in (2, 3) or x.shape[0] == 0:
         raise InputError("the input must be a non-empty tensor of token ids (B, L) or signals (B, C, L)")
-    budget = Budget(batch_size, memory_mb)
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
         packed = pack(model, x, lengths)
-        wrapped = FeatureModel(model)
-        start = time.perf_counter()
-        outputs = engine.forward(wrapped, packed, budget)
-        tgt = to_target(target, outputs)
-        extras: dict[str, torch.Tensor] = {}
         if method == "integrated_gradients":
-            ig, delta = _integrated_gradients(wrapped, packed, tgt, outputs, n_steps, budget)
-            values = ig.sum(1)
-            extras["convergence_delta"] = delta
-        else:
-            _, grads = engine.gradient(wrapped, packed, tgt, budget)
-            grads = grads[:, :-1]
-            if method == "gradient":
-                values = grads.norm(dim=1)
-            else:
-                values = (grads * packed[:, :-1]).sum(1)
+            baseline = packed.clone()
+            baseline[:, :-1] = 0  # zero features, the same validity channel
+            options = {"baseline": baseline, "n_steps": n_steps, **options}
+        attr = explain(
+            PackedSequenceModel(model), packed, target, method,
+            batch_size=batch_size, memory_mb=memory_mb, **options,
+        )
+        per_feature = attr.values[:, :-1]  # (B, F, L); the validity channel is not a feature
+        values = per_feature.norm(dim=1) if method == "gradient" else per_feature.sum(1)
         values = values * packed[:, -1]
-        seconds = time.perf_counter() - start
     return Attribution(
         values=values.detach(),
         method=method,
-        target=tgt.class_indices().cpu(),
-        params={"n_steps": n_steps} if method == "integrated_gradients" else {},
-        seconds=seconds,
-        extras=extras,
+        target=attr.target,
+        params={k: v for k, v in attr.params.items() if k != "baseline"},
+        seconds=attr.seconds,
+        extras=attr.extras,
     )
-
-
-def _integrated_gradients(
-    wrapped: nn.Module, packed: torch.Tensor, target: Target, outputs: torch.Tensor, n_steps: int, budget: Budget
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """IG ``(B, F, L)`` per feature, and the completeness gap ``(B,)``."""
-    b = packed.shape[0]
-    features, mask = packed[:, :-1], packed[:, -1:]
-    alphas = (torch.arange(n_steps, dtype=packed.dtype, device=packed.device) + 0.5) / n_steps
-    total = torch.zeros_like(features)
-
-    def build(start: int, stop: int) -> torch.Tensor:
-        rows = torch.arange(start, stop, device=packed.device)
-        i, k = rows // n_steps, rows % n_steps  # sample, path point
-        path = features[i] * alphas[k][:, None, None]  # baseline is zero
-        return torch.cat([path, mask[i]], 1)
-
-    def consume(start: int, stop: int, _out, grads: torch.Tensor, _aux) -> None:
-        rows = torch.arange(start, stop, device=packed.device)
-        total.index_add_(0, rows // n_steps, grads[:, :-1])
-
-    engine.run(
-        wrapped, b * n_steps, build, mode="gradient", target=target.repeat_each(n_steps), consume=consume, budget=budget
-    )
-    ig = features * total / n_steps
-    baseline = engine.forward(wrapped, torch.cat([torch.zeros_like(features), mask], 1), budget)
-    delta = ig.sum((1, 2)) - (target(outputs) - target(baseline))
-    return ig, delta

@@ -16,7 +16,8 @@ from medlens.errors import UnknownNameError
 
 LayerLike = "nn.Module | str"
 
-_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: The convolution layers of every rank (1D signals, 2D slices, 3D volumes).
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
@@ -42,7 +43,7 @@ def layer_name(model: nn.Module, layer: nn.Module) -> str:
 
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """All convolution layers in definition order, as ``(dotted name, module)``."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, _CONV_TYPES)]
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, CONV_TYPES)]
 
 
 def last_conv_layer(model: nn.Module) -> nn.Module:

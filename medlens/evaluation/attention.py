@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medlens.core.checks import evaluation_mode
-from medlens.attribution.sequence import FeatureModel, pack, require_attention_model, sequence_attributions
+from medlens.attribution.sequence import PackedSequenceModel, pack, require_attention_model, sequence_attributions
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.targets import probabilities
@@ -248,7 +248,7 @@ def leave_one_out(
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
         packed = pack(model, x, lengths)
-        wrapped = FeatureModel(model)
+        wrapped = PackedSequenceModel(model)
         base = probabilities(engine.forward(wrapped, packed, budget))
         _, _, step_mask = _encode(model, packed, budget)
         b, t = step_mask.shape
@@ -409,7 +409,7 @@ def attention_faithfulness(
     """
     require_attention_model(model)
     tokens = not x.is_floating_point()
-    gradient_method = "gradient_x_input" if tokens else "gradient"
+    gradient_method = "grad_x_input" if tokens else "gradient"
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
         attention, steps = attention_weights(model, x, lengths, budget=budget)
@@ -418,7 +418,7 @@ def attention_faithfulness(
         grad = sequence_attributions(
             model, x, method=gradient_method, lengths=lengths, batch_size=budget.batch_size, memory_mb=budget.memory_mb
         )
-        probs = probabilities(engine.forward(FeatureModel(model), pack(model, x, lengths), budget)).cpu()
+        probs = probabilities(engine.forward(PackedSequenceModel(model), pack(model, x, lengths), budget)).cpu()
         grad_values = grad.values.abs()
         ig_signed = ig_values = None
         if ig_steps:

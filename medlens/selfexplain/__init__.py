@@ -21,7 +21,7 @@ from medlens.selfexplain.concepts import (
     evaluate_concepts,
     learn_concepts,
 )
-from medlens.selfexplain.embedding import FeatureModel, embed
+from medlens.selfexplain.embedding import EmbeddingModel, embed
 from medlens.selfexplain.interpnet import (
     Explanations,
     InterpNet,
@@ -38,7 +38,7 @@ __all__ = [
     "Concepts",
     "EmbeddingIndex",
     "Explanations",
-    "FeatureModel",
+    "EmbeddingModel",
     "Fidelity",
     "InterpNet",
     "LesionAttributes",

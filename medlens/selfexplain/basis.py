@@ -155,7 +155,7 @@ def prediction_basis(
     k : int
         Number of cases to retrieve per query.
     layer : nn.Module, str or None
-        Embedding layer (see :class:`medlens.selfexplain.embedding.FeatureModel`).
+        Embedding layer (see :class:`medlens.selfexplain.embedding.EmbeddingModel`).
     index : EmbeddingIndex, optional
         Precomputed :func:`build_index` of ``train_inputs`` (same model and layer), to embed the
         training set once for many queries.

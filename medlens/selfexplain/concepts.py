@@ -31,7 +31,7 @@ from torch import nn
 
 from medlens.core.engine import Budget
 from medlens.errors import InputError
-from medlens.selfexplain.embedding import FeatureModel, embed, outputs
+from medlens.selfexplain.embedding import EmbeddingModel, embed, outputs
 from medlens.selfexplain.schedule import warmup_cosine
 
 HEADS = ("auto", "model", "linear")
@@ -116,7 +116,7 @@ class ConceptModel(nn.Module):
 
     def __init__(self, model: nn.Module, autoencoder: ConceptAutoencoder, layer: nn.Module | str | None = None) -> None:
         super().__init__()
-        self.features = FeatureModel(model, layer)
+        self.features = EmbeddingModel(model, layer)
         self.autoencoder = autoencoder
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

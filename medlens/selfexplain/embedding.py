@@ -2,7 +2,7 @@
 
 Two methods of this package look inside a trained classifier: the prediction basis retrieves
 training cases that are close in the model's embedding space, and the concept autoencoder
-compresses that space into a few concepts. Both read the features through :class:`FeatureModel`,
+compresses that space into a few concepts. Both read the features through :class:`EmbeddingModel`,
 a wrapper whose forward returns the features, so that the batched engine runs it like any model
 (chunked under a memory budget, gradients available for concept saliency).
 """
@@ -18,7 +18,7 @@ from medlens.core.hooks import capture, resolve_layer
 from medlens.errors import InputError
 
 
-class FeatureModel(nn.Module):
+class EmbeddingModel(nn.Module):
     """``x -> features``: the model's embedding as a model of its own.
 
     Parameters
@@ -61,13 +61,13 @@ def embed(
 ) -> torch.Tensor:
     """Features ``(N, D)`` of the inputs ``x`` ``(N, C, *spatial)`` in the model's embedding space.
 
-    The model runs in eval mode through the batched engine (see :class:`FeatureModel` for
+    The model runs in eval mode through the batched engine (see :class:`EmbeddingModel` for
     ``layer``).
     """
     from medlens.core.checks import check_input, evaluation_mode
 
     x = check_input(x)
-    features = FeatureModel(model, layer)
+    features = EmbeddingModel(model, layer)
     with evaluation_mode(features):
         return engine.forward(features, x.to(engine.model_device(model)), budget)
 

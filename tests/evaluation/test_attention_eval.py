@@ -213,7 +213,7 @@ def _embedding_forward(model, tokens):
 def test_token_gradient_x_input_is_the_gradient_wrt_the_one_hot_word():
     model = token_model()
     x = tokens_with_padding()
-    attr = sequence_attributions(model, x, target=1, method="gradient_x_input")
+    attr = sequence_attributions(model, x, target=1, method="grad_x_input")
     f, mask = _embedding_forward(model, x)
     emb = model.embedding(x).detach().requires_grad_(True)
     f(emb)[:, 1].sum().backward()
@@ -229,7 +229,9 @@ def test_token_integrated_gradients_match_captum_on_embeddings():
 
     model = token_model(seed=3)
     x = tokens_with_padding()
-    attr = sequence_attributions(model, x, target=0, method="integrated_gradients", n_steps=20, batch_size=16)
+    # the registered integrated-gradients method with Captum's rule (its default is Gauss-Legendre)
+    attr = sequence_attributions(model, x, target=0, method="integrated_gradients", n_steps=20, batch_size=16,
+                                 rule="riemann_middle")
     f, mask = _embedding_forward(model, x)
     emb = model.embedding(x).detach()
     ig = IntegratedGradients(f).attribute(emb, baselines=torch.zeros_like(emb), target=0, n_steps=20,
