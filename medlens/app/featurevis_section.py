@@ -79,7 +79,7 @@ def featurevis_section(ctx, report) -> None:
         images, _ = fv.render(model, objectives, (len(objectives), *shape), steps=steps, seed=ctx.seed)
     seconds = time.perf_counter() - start
     ctx.timings["featurevis"] = seconds
-    final = fv.evaluate(model, objectives, images)
+    final = fv.objective_values(model, objectives, images)
     grey = torch.full((1, *shape), 0.5, dtype=images.dtype)  # no anatomy at all: the optimisation's start
     with evaluation_mode(model):
         probs = probabilities(model_outputs(model, images))
@@ -106,7 +106,7 @@ def featurevis_section(ctx, report) -> None:
 
     # yardstick: the highest activation of each channel over real test cases
     reference = ctx.test_inputs[: 64 if ctx.quick else 512]
-    data = fv.evaluate_dataset(model, objectives[:i1], reference).max(0).values  # (channels,)
+    data = fv.objective_values_over(model, objectives[:i1], reference).max(0).values  # (channels,)
     alive = [j for j in range(i1) if float(data[j]) > 1e-6]
     beaten = sum(float(final[j]) > float(data[j]) for j in alive)
     sec.add_text(

@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     images, values = fv.render(model, objective, batch_shape, steps=args.steps, lr=args.lr, param=args.param,
                                transforms=args.transforms, seed=args.seed, input_range=input_range)
     seconds = time.perf_counter() - start
-    final = fv.evaluate(model, parts, images, input_range=input_range)
+    final = fv.objective_values(model, parts, images, input_range=input_range)
     with evaluation_mode(model):
         probs = probabilities(model_outputs(model, images))
     title = f"{args.objective}" + (f" of {args.layer}" if args.layer else "") + f" ({args.param}, {args.steps} steps)"

@@ -68,6 +68,10 @@ class Budget:
         if self.memory_mb is not None and not self.memory_mb > 0:
             raise InputError(f"memory_mb must be positive, got {self.memory_mb!r}")
 
+    def kwargs(self) -> dict[str, Any]:
+        """``{"batch_size": ..., "memory_mb": ...}``: how public functions take a budget."""
+        return {"batch_size": self.batch_size, "memory_mb": self.memory_mb}
+
 
 @dataclass
 class Result:

@@ -146,12 +146,14 @@ def _encode(model: nn.Module, packed: torch.Tensor, budget: Budget) -> tuple[tor
 
 
 def attention_weights(
-    model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None, *, budget: Budget = Budget()
+    model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None, *,
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention at input positions ``(B, L)`` and at the model's steps ``(B, T)``.
 
     ``x``: ``(B, L)`` token ids or ``(B, C, L)`` signals; rows sum to one, padding gets zero.
     """
+    budget = Budget(batch_size, memory_mb)
     require_attention_model(model)
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
@@ -167,7 +169,7 @@ def permutation_test(
     *,
     n_permutations: int = 100,
     seed: int = 0,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Output change when each sequence's attention weights are randomly permuted (J&W, section 4.2).
 
@@ -191,6 +193,7 @@ def permutation_test(
     flipped : torch.Tensor
         ``(B, n_permutations)`` bool: the permutation changed the predicted class.
     """
+    budget = Budget(batch_size, memory_mb)
     require_attention_model(model)
     if not isinstance(n_permutations, int) or n_permutations < 1:
         raise InputError(f"n_permutations must be a positive integer, got {n_permutations!r}")
@@ -231,7 +234,8 @@ def permutation_test(
 
 
 def leave_one_out(
-    model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None, *, budget: Budget = Budget()
+    model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None, *,
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> torch.Tensor:
     """Output change (TVD) when each step is removed from the sequence (J&W, section 4.1).
 
@@ -244,6 +248,7 @@ def leave_one_out(
     torch.Tensor
         ``(B, T)`` float64; 0 on padding steps and for one-step sequences.
     """
+    budget = Budget(batch_size, memory_mb)
     require_attention_model(model)
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
@@ -366,7 +371,7 @@ class AttentionFaithfulness:
 def _mass(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     from medlens.evaluation.localisation import mass_in_mask
 
-    return mass_in_mask(values[:, None], masks, absolute=True).double()
+    return mass_in_mask(values[:, None], masks, abs=True).double()
 
 
 def attention_faithfulness(
@@ -379,7 +384,7 @@ def attention_faithfulness(
     n_permutations: int = 100,
     ig_steps: int = 32,
     seed: int = 0,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> AttentionFaithfulness:
     """Run the three tests on a batch of sequences, explaining each one's predicted class.
 
@@ -407,12 +412,13 @@ def attention_faithfulness(
     AttentionFaithfulness
         Call ``.summary()`` for the numbers and :func:`verdict` for the sentences.
     """
+    budget = Budget(batch_size, memory_mb)
     require_attention_model(model)
     tokens = not x.is_floating_point()
     gradient_method = "grad_x_input" if tokens else "gradient"
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
-        attention, steps = attention_weights(model, x, lengths, budget=budget)
+        attention, steps = attention_weights(model, x, lengths, **budget.kwargs())
         valid = model.valid_mask(x, lengths)
         step_mask = to_steps(valid.double(), model.stride) > 0
         grad = sequence_attributions(
@@ -427,8 +433,8 @@ def attention_faithfulness(
                 batch_size=budget.batch_size, memory_mb=budget.memory_mb,
             ).values
             ig_values = ig_signed.abs()
-        loo = leave_one_out(model, x, lengths, budget=budget)
-        tvd, flipped = permutation_test(model, x, lengths, n_permutations=n_permutations, seed=seed, budget=budget)
+        loo = leave_one_out(model, x, lengths, **budget.kwargs())
+        tvd, flipped = permutation_test(model, x, lengths, n_permutations=n_permutations, seed=seed, **budget.kwargs())
     s = model.stride
     tau_grad = kendall_tau(steps, to_steps(grad_values, s), step_mask)
     tau_loo = kendall_tau(steps, loo.to(steps.device), step_mask)

@@ -176,7 +176,7 @@ def _perturbation_metric(
     baseline: BaselineLike,
     blur_sigma: float | None,
     patch: int | Sequence[int],
-    absolute: bool,
+    abs: bool,
     budget: Budget,
 ) -> PerturbationCurve:
     x = check_input(x)
@@ -184,7 +184,7 @@ def _perturbation_metric(
     ids, n_units = patch_ids(spatial, _patch_sizes(patch, spatial))
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= n_units:
         raise InputError(f"steps must be an integer between 1 and the number of positions or patches ({n_units}), got {steps!r}")
-    saliency = saliency_map(attribution, spatial, absolute=absolute)
+    saliency = saliency_map(attribution, spatial, abs=abs)
     if len(saliency) != b:
         raise InputError(f"got {len(saliency)} attributions for {b} inputs")
     # a patch's importance is the sum of its positions' attributions (Samek et al. 2017)
@@ -212,8 +212,8 @@ def deletion(
     baseline: BaselineLike = "zero",
     blur_sigma: float | None = None,
     patch: int | Sequence[int] = 1,
-    absolute: bool = False,
-    budget: Budget = Budget(),
+    abs: bool = False,
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> PerturbationCurve:
     """Deletion metric (Petsiuk et al. 2018): remove the most important positions first.
 
@@ -241,9 +241,9 @@ def deletion(
         visualization of what a deep neural network has learned", IEEE TNNLS 2017. Scattered
         single pixels are an input the model never saw (a lesion detector reads them as
         lesions); patches remove evidence with fewer such artefacts. 1: positions, as in RISE.
-    absolute : bool
+    abs : bool
         Rank positions by attribution magnitude instead of signed value.
-    budget : Budget
+    batch_size, memory_mb : optional
         Chunking of the ``B * (steps + 1)`` model evaluations.
 
     Returns
@@ -251,9 +251,10 @@ def deletion(
     PerturbationCurve
         ``auc`` ``(B,)`` (lower is better), ``curve`` ``(B, steps + 1)``, ``fractions``.
     """
+    budget = Budget(batch_size, memory_mb)
     return _perturbation_metric(
         "deletion", model, x, attribution, target,
-        steps=steps, baseline=baseline, blur_sigma=blur_sigma, patch=patch, absolute=absolute, budget=budget,
+        steps=steps, baseline=baseline, blur_sigma=blur_sigma, patch=patch, abs=abs, budget=budget,
     )
 
 
@@ -267,8 +268,8 @@ def insertion(
     baseline: BaselineLike = "blur",
     blur_sigma: float | None = None,
     patch: int | Sequence[int] = 1,
-    absolute: bool = False,
-    budget: Budget = Budget(),
+    abs: bool = False,
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> PerturbationCurve:
     """Insertion metric (Petsiuk et al. 2018): restore the most important positions first.
 
@@ -280,7 +281,8 @@ def insertion(
     PerturbationCurve
         ``auc`` ``(B,)`` (higher is better), ``curve`` ``(B, steps + 1)``, ``fractions``.
     """
+    budget = Budget(batch_size, memory_mb)
     return _perturbation_metric(
         "insertion", model, x, attribution, target,
-        steps=steps, baseline=baseline, blur_sigma=blur_sigma, patch=patch, absolute=absolute, budget=budget,
+        steps=steps, baseline=baseline, blur_sigma=blur_sigma, patch=patch, abs=abs, budget=budget,
     )

@@ -537,7 +537,7 @@ def _score_entry(
 
 
 def _marker_rows(model, x, marker_masks, template, marker_class, budget) -> list[dict]:
-    res = marker_intervention(model, x, marker_masks.to(x.device), template, marker_class=marker_class, budget=budget)
+    res = marker_intervention(model, x, marker_masks.to(x.device), template, marker_class=marker_class, **budget.kwargs())
     return [
         {"metrics": {
             "marker_present": int(res.present[j]),

@@ -35,14 +35,14 @@ __all__ = ["dilate", "iou_at", "mass_in_mask", "otsu_threshold", "pointing_game"
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-def _prepare(attribution: AttributionLike, mask: torch.Tensor, absolute: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _prepare(attribution: AttributionLike, mask: torch.Tensor, abs: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Saliency ``(B, P)`` and boolean mask ``(B, P)`` at the mask's resolution."""
     values = attribution_values(attribution)
     if not isinstance(mask, torch.Tensor):
         raise InputError(f"mask must be a tensor, got {type(mask).__name__}")
     spatial = tuple(mask.shape[2:]) if mask.ndim == values.ndim else tuple(mask.shape[1:])
     m = as_mask(mask, len(values), spatial)
-    sal = saliency_map(values, spatial, absolute=absolute).to(torch.float64)
+    sal = saliency_map(values, spatial, abs=abs).to(torch.float64)
     return sal.reshape(len(sal), -1), m.reshape(len(m), -1).to(sal.device)
 
 
@@ -59,7 +59,7 @@ def dilate(mask: torch.Tensor, radius: float) -> torch.Tensor:
 
 
 def pointing_game(
-    attribution: AttributionLike, mask: torch.Tensor, *, tolerance: float = 0.0, absolute: bool = False
+    attribution: AttributionLike, mask: torch.Tensor, *, tolerance: float = 0.0, abs: bool = False
 ) -> torch.Tensor:
     """Pointing game hits (Zhang et al. 2018).
 
@@ -72,7 +72,7 @@ def pointing_game(
     tolerance : float
         Radius (elements) by which the mask is dilated; the paper uses 15 pixels on images of
         a few hundred pixels.
-    absolute : bool
+    abs : bool
         Point with the largest magnitude instead of the largest signed value.
 
     Returns
@@ -84,7 +84,7 @@ def pointing_game(
     """
     values = attribution_values(attribution)
     spatial = tuple(mask.shape[2:]) if mask.ndim == values.ndim else tuple(mask.shape[1:])
-    sal, m = _prepare(attribution, mask, absolute)
+    sal, m = _prepare(attribution, mask, abs)
     if tolerance > 0:
         m = dilate(m.view(len(m), *spatial), tolerance).reshape(len(m), -1)
     is_max = sal == sal.max(1, keepdim=True).values
@@ -92,16 +92,16 @@ def pointing_game(
     return torch.where(m.any(1), hits, torch.full_like(hits, math.nan)).cpu()
 
 
-def mass_in_mask(attribution: AttributionLike, mask: torch.Tensor, *, absolute: bool = False) -> torch.Tensor:
+def mass_in_mask(attribution: AttributionLike, mask: torch.Tensor, *, abs: bool = False) -> torch.Tensor:
     """Share of the positive attribution that lies inside the mask.
 
     Returns
     -------
     torch.Tensor
         ``(B,)`` float64 in [0, 1]; NaN where the mask is empty or the map has no positive
-        value (``absolute=True`` scores magnitudes).
+        value (``abs=True`` scores magnitudes).
     """
-    sal, m = _prepare(attribution, mask, absolute)
+    sal, m = _prepare(attribution, mask, abs)
     positive = sal.clamp(min=0)
     total = positive.sum(1)
     inside = (positive * m).sum(1)
@@ -140,7 +140,7 @@ def iou_at(
     mask: torch.Tensor,
     *,
     threshold: Union[float, str] = 0.05,
-    absolute: bool = False,
+    abs: bool = False,
 ) -> torch.Tensor:
     """Intersection over union of the mask with the thresholded map.
 
@@ -155,7 +155,7 @@ def iou_at(
     torch.Tensor
         ``(B,)`` float64 in [0, 1]; NaN where the mask is empty.
     """
-    sal, m = _prepare(attribution, mask, absolute)
+    sal, m = _prepare(attribution, mask, abs)
     b, p = sal.shape
     if threshold == "otsu":
         selected = sal > otsu_threshold(sal.cpu()).to(sal.device)[:, None]

@@ -29,7 +29,7 @@ def attribution_values(attribution: AttributionLike) -> torch.Tensor:
     return values
 
 
-def saliency_map(attribution: AttributionLike, spatial: Sequence[int], *, absolute: bool = False) -> torch.Tensor:
+def saliency_map(attribution: AttributionLike, spatial: Sequence[int], *, abs: bool = False) -> torch.Tensor:
     """Per-position saliency ``(B, *spatial)`` of an attribution ``(B, C', *s')``.
 
     Parameters
@@ -39,7 +39,7 @@ def saliency_map(attribution: AttributionLike, spatial: Sequence[int], *, absolu
         which is upsampled (bi/trilinearly) to ``spatial``.
     spatial : sequence of int
         The input's spatial shape.
-    absolute : bool
+    abs : bool
         Sum the magnitudes over channels instead of the signed values.
     """
     values = attribution_values(attribution).detach()
@@ -51,7 +51,7 @@ def saliency_map(attribution: AttributionLike, spatial: Sequence[int], *, absolu
         )
     if not values.is_floating_point():
         values = values.float()
-    if absolute:
+    if abs:
         values = values.abs()
     values = upsample_to(values, spatial)
     return values.sum(1)

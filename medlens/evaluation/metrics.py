@@ -29,10 +29,10 @@ def _patch(batch: EvalBatch, patch: int | str) -> int:
     reference="Petsiuk et al. 2018 (RISE); regions as in Samek et al. 2017",
 )
 def _deletion(
-    batch: EvalBatch, *, steps: int = 20, baseline: str = "blur", patch: int | str = "auto", absolute: bool = True
+    batch: EvalBatch, *, steps: int = 20, baseline: str = "blur", patch: int | str = "auto", abs: bool = True
 ) -> tuple[torch.Tensor, dict]:
     # Three departures from RISE's exact recipe, each recorded with the results (pass
-    # baseline="zero", patch=1, absolute=False for the paper's variant):
+    # baseline="zero", patch=1, abs=False for the paper's variant):
     # * a blurred substrate and patches instead of zeroed single pixels: scattered black pixels
     #   are dark spots the model never saw, a lesion detector reads them as lesions, and every
     #   ranking (random included) then gives the same curve;
@@ -40,7 +40,7 @@ def _deletion(
     #   polarity of a lesion (bright or dark), and a diverging colour map shows strong negative
     #   regions as prominently as positive ones, so "most important" means largest magnitude.
     res = deletion(batch.model, batch.x, batch.attribution, batch.target, steps=steps, baseline=baseline,
-                   patch=_patch(batch, patch), absolute=absolute, budget=batch.budget)
+                   patch=_patch(batch, patch), abs=abs, **batch.budget.kwargs())
     return torch_tensor(res.auc), {"curve": torch_tensor(res.curve)}
 
 
@@ -50,10 +50,10 @@ def _deletion(
     reference="Petsiuk et al. 2018 (RISE); regions as in Samek et al. 2017",
 )
 def _insertion(
-    batch: EvalBatch, *, steps: int = 20, baseline: str = "blur", patch: int | str = "auto", absolute: bool = True
+    batch: EvalBatch, *, steps: int = 20, baseline: str = "blur", patch: int | str = "auto", abs: bool = True
 ) -> tuple[torch.Tensor, dict]:
     res = insertion(batch.model, batch.x, batch.attribution, batch.target, steps=steps, baseline=baseline,
-                    patch=_patch(batch, patch), absolute=absolute, budget=batch.budget)
+                    patch=_patch(batch, patch), abs=abs, **batch.budget.kwargs())
     return torch_tensor(res.auc), {"curve": torch_tensor(res.curve)}
 
 
@@ -95,8 +95,8 @@ def _marker(batch: EvalBatch) -> torch.Tensor:
 
 def _randomised_maps(batch: EvalBatch) -> tuple[torch.Tensor, torch.Tensor]:
     spatial = batch.x.shape[2:]
-    original = saliency_map(batch.attribution, spatial, absolute=True)
-    randomised = saliency_map(batch.randomised_attribution, spatial, absolute=True)
+    original = saliency_map(batch.attribution, spatial, abs=True)
+    randomised = saliency_map(batch.randomised_attribution, spatial, abs=True)
     return original, randomised
 
 
@@ -133,6 +133,6 @@ def _rand_ssim(batch: EvalBatch) -> torch.Tensor:
 )
 def _sensitivity(batch: EvalBatch, *, radius: float = 0.02, n_samples: int = 4) -> torch.Tensor:
     return max_sensitivity(
-        batch.model, batch.x, batch.explainer, batch.target,
-        radius=radius, n_samples=n_samples, seed=batch.seed, sample_ids=batch.sample_ids, budget=batch.budget,
+        batch.model, batch.x, batch.target, batch.explainer,
+        radius=radius, n_samples=n_samples, seed=batch.seed, sample_ids=batch.sample_ids, **batch.budget.kwargs(),
     )

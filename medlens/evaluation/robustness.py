@@ -45,15 +45,15 @@ def _noise(shape: tuple[int, ...], n: int, seed: int, sample_ids: list[int], dty
 def max_sensitivity(
     model: nn.Module,
     x: torch.Tensor,
-    method: MethodLike = "gradient",
     target: TargetLike | Target = None,
+    method: MethodLike = "gradient",
     *,
     radius: float = 0.02,
     n_samples: int = 8,
     relative_radius: bool = True,
     seed: int = 0,
     sample_ids: torch.Tensor | None = None,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
     **options,
 ) -> torch.Tensor:
     """Monte-Carlo max-sensitivity (Yeh et al. 2019), normalised by the map's norm.
@@ -86,6 +86,7 @@ def max_sensitivity(
     torch.Tensor
         ``(B,)`` float64, lower is better; NaN where the original map is all zero.
     """
+    budget = Budget(batch_size, memory_mb)
     x = check_input(x)
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")

@@ -120,14 +120,14 @@ def randomised_copy(model: nn.Module, layers: list[str] | None = None, *, seed: 
 def cascading_randomisation(
     model: nn.Module,
     x: torch.Tensor,
-    method: MethodLike = "gradient",
     target: TargetLike | Target = None,
+    method: MethodLike = "gradient",
     *,
     layers: list[str] | None = None,
     each_layer: bool = True,
-    absolute: bool = True,
+    abs: bool = True,
     seed: int = 0,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
     **options,
 ) -> SanityResult:
     """Cascading model parameter randomisation (Adebayo et al. 2018).
@@ -149,7 +149,7 @@ def cascading_randomisation(
     each_layer : bool
         Explain after each layer (the cascade); ``False`` explains only the fully randomised
         model (one stage, cheaper).
-    absolute : bool
+    abs : bool
         Compare map magnitudes (the paper's main setting); ``False`` keeps signs.
     seed : int
         Seeds the new weights.
@@ -159,6 +159,7 @@ def cascading_randomisation(
     SanityResult
         Spearman and SSIM ``(stages, B)``; ``.passed`` applies :data:`SANITY_THRESHOLD`.
     """
+    budget = Budget(batch_size, memory_mb)
     x = check_input(x)
     explain = explainer_for(method, budget=budget, **options)
     names = randomisable_layers(model) if layers is None else list(layers)
@@ -167,7 +168,7 @@ def cascading_randomisation(
     spatial = x.shape[2:]
     with evaluation_mode(model):
         tgt = resolve_target(model, x, None, target, budget)
-        original = saliency_map(explain(model, x, tgt), spatial, absolute=absolute)
+        original = saliency_map(explain(model, x, tgt), spatial, abs=abs)
     stages = [[n] for n in names] if each_layer else [names]
     clone = copy.deepcopy(model)
     modules = dict(clone.named_modules())
@@ -180,7 +181,7 @@ def cascading_randomisation(
         for name in stage:  # cumulative: earlier stages stay randomised
             _randomise_module(modules[name], gen)
         with evaluation_mode(clone):
-            randomised = saliency_map(explain(clone, x, tgt), spatial, absolute=absolute)
+            randomised = saliency_map(explain(clone, x, tgt), spatial, abs=abs)
         rho.append(spearman(original, randomised))
         sim.append(ssim(original, randomised))
         labels.append(stage[0] if each_layer else f"all {len(stage)} layers")

@@ -55,7 +55,7 @@ def marker_intervention(
     template: tuple[torch.Tensor, torch.Tensor],
     *,
     marker_class: int = 1,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> MarkerIntervention:
     """Paste the marker onto inputs without it, erase it from inputs with it.
 
@@ -74,6 +74,7 @@ def marker_intervention(
     Erasing replaces each marker position by the mean of a 2-element ring around the marker
     (per channel): a flat patch of the surrounding intensity.
     """
+    budget = Budget(batch_size, memory_mb)
     b, c, *spatial = x.shape
     values, tmask = template
     if tmask.shape != tuple(spatial) or values.shape != (c, *spatial):

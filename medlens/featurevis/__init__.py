@@ -35,7 +35,7 @@ from medlens.featurevis.objectives import (
     total_variation,
 )
 from medlens.featurevis.param import FourierImage, PixelImage, channel_correlation_sqrt
-from medlens.featurevis.render import Rendering, evaluate, evaluate_dataset, render
+from medlens.featurevis.render import Rendering, objective_values, objective_values_over, render
 from medlens.featurevis.transforms import (
     Blur,
     BlurEvery,
@@ -70,8 +70,8 @@ __all__ = [
     "default_transforms",
     "direction",
     "diversity",
-    "evaluate",
-    "evaluate_dataset",
+    "objective_values",
+    "objective_values_over",
     "jitter",
     "l1",
     "l2",

@@ -236,7 +236,7 @@ def render(
     return Rendering(images, values)
 
 
-def evaluate(
+def objective_values(
     model: nn.Module, objective: Objective | Sequence[Objective], images: torch.Tensor, *,
     input_range: tuple[float, float] = (0.0, 1.0),
 ) -> torch.Tensor:
@@ -265,9 +265,9 @@ def evaluate(
         return objective(Probe(model, x, output, acts, tuple(float(v) for v in input_range))).detach()
 
 
-def evaluate_dataset(
+def objective_values_over(
     model: nn.Module, objectives: Sequence[Objective], inputs: torch.Tensor, *,
-    input_range: tuple[float, float] = (0.0, 1.0), budget: Budget = Budget(),
+    input_range: tuple[float, float] = (0.0, 1.0), batch_size: int | None = None, memory_mb: float | None = None,
 ) -> torch.Tensor:
     """Every objective on every real input: ``(N, len(objectives))``.
 
@@ -276,6 +276,7 @@ def evaluate_dataset(
     treat rows independently (not :func:`~medlens.featurevis.objectives.per_image` or
     ``diversity``).
     """
+    budget = Budget(batch_size, memory_mb)
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 3:
         raise InputError("inputs must be a tensor (N, channels, *spatial)")
     objectives = list(objectives)

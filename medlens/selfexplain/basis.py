@@ -97,13 +97,14 @@ def build_index(
     labels: torch.Tensor,
     *,
     layer: nn.Module | str | None = None,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> EmbeddingIndex:
     """Embed the training cases ``inputs`` ``(N, C, *spatial)`` with labels ``(N,)``."""
+    budget = Budget(batch_size, memory_mb)
     if len(labels) != len(inputs):
         raise InputError(f"got {len(labels)} labels for {len(inputs)} training cases")
-    features = embed(model, inputs, layer=layer, budget=budget)
-    preds = outputs(model, inputs, budget).argmax(1).cpu()
+    features = embed(model, inputs, layer=layer, **budget.kwargs())
+    preds = outputs(model, inputs, **budget.kwargs()).argmax(1).cpu()
     name = layer if isinstance(layer, str) or layer is None else type(layer).__name__
     return EmbeddingIndex(nn.functional.normalize(features.double(), dim=1).cpu(), labels.cpu(), preds, name)
 
@@ -137,7 +138,7 @@ def prediction_basis(
     index: EmbeddingIndex | None = None,
     saliency: bool = True,
     method: str = "gradient",
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
     **method_options: Any,
 ) -> PredictionBasis:
     """Retrieve the ``k`` training cases most similar to each query in the model's embedding.
@@ -169,6 +170,7 @@ def prediction_basis(
     -------
     PredictionBasis
     """
+    budget = Budget(batch_size, memory_mb)
     from medlens.attribution.explain import explain
     from medlens.core.checks import check_input
 
@@ -177,11 +179,11 @@ def prediction_basis(
     if index is None:
         if train_labels is None:
             raise InputError("prediction_basis needs train_labels (or a prebuilt index)")
-        index = build_index(model, train_inputs, train_labels, layer=layer, budget=budget)
+        index = build_index(model, train_inputs, train_labels, layer=layer, **budget.kwargs())
     elif len(index) != len(train_inputs):
         raise InputError(f"the index holds {len(index)} cases but train_inputs has {len(train_inputs)}")
-    probs = probabilities(outputs(model, queries, budget)).cpu()
-    similarity, indices = nearest(index, embed(model, queries, layer=layer, budget=budget), k)
+    probs = probabilities(outputs(model, queries, **budget.kwargs())).cpu()
+    similarity, indices = nearest(index, embed(model, queries, layer=layer, **budget.kwargs()), k)
     sal = query_sal = None
     if saliency:
         unique, inverse = torch.unique(indices.flatten(), return_inverse=True)

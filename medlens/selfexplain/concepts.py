@@ -407,7 +407,7 @@ def learn_concepts(
     sparsity: float = 0.05,
     kl_weight: float = 1.0,
     seed: int = 0,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
     **fit_options: Any,
 ) -> Concepts:
     """Fit a concept autoencoder to a trained classifier on ``inputs`` (its training images).
@@ -431,12 +431,13 @@ def learn_concepts(
     -------
     Concepts
     """
+    budget = Budget(batch_size, memory_mb)
     if head not in HEADS:
         raise InputError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
     if not isinstance(k, int) or k < 1:
         raise InputError(f"k (the number of concepts) must be a positive integer, got {k!r}")
-    features = embed(model, inputs, layer=layer, budget=budget)
-    logits = outputs(model, inputs, budget)
+    features = embed(model, inputs, layer=layer, **budget.kwargs())
+    logits = outputs(model, inputs, **budget.kwargs())
     if logits.ndim != 2:
         raise InputError(f"the model output has shape {tuple(logits.shape)}; expected (batch, classes)")
     classifier = _linear_classifier(model, features.shape[1]) if layer is None else None
@@ -470,8 +471,8 @@ def evaluate_concepts(
     model: nn.Module, concepts: Concepts, inputs: torch.Tensor, *, budget: Budget = Budget()
 ) -> Fidelity:
     """Fidelity of fitted concepts on other inputs ``(N, C, *spatial)`` (a held-out split)."""
-    features = embed(model, inputs, layer=concepts.layer, budget=budget)
-    return fidelity(concepts.autoencoder, features, outputs(model, inputs, budget), concepts.classifier)
+    features = embed(model, inputs, layer=concepts.layer, **budget.kwargs())
+    return fidelity(concepts.autoencoder, features, outputs(model, inputs, **budget.kwargs()), concepts.classifier)
 
 
 def concept_saliency(

@@ -57,13 +57,14 @@ class EmbeddingModel(nn.Module):
 
 
 def embed(
-    model: nn.Module, x: torch.Tensor, *, layer: nn.Module | str | None = None, budget: Budget = Budget()
+    model: nn.Module, x: torch.Tensor, *, layer: nn.Module | str | None = None, batch_size: int | None = None, memory_mb: float | None = None
 ) -> torch.Tensor:
     """Features ``(N, D)`` of the inputs ``x`` ``(N, C, *spatial)`` in the model's embedding space.
 
     The model runs in eval mode through the batched engine (see :class:`EmbeddingModel` for
     ``layer``).
     """
+    budget = Budget(batch_size, memory_mb)
     from medlens.core.checks import check_input, evaluation_mode
 
     x = check_input(x)
@@ -72,8 +73,9 @@ def embed(
         return engine.forward(features, x.to(engine.model_device(model)), budget)
 
 
-def outputs(model: nn.Module, x: torch.Tensor, budget: Budget = Budget()) -> torch.Tensor:
+def outputs(model: nn.Module, x: torch.Tensor, batch_size: int | None = None, memory_mb: float | None = None) -> torch.Tensor:
     """The model's outputs ``(N, K)`` in eval mode, through the engine."""
+    budget = Budget(batch_size, memory_mb)
     from medlens.core.checks import evaluation_mode
 
     with evaluation_mode(model):

@@ -348,13 +348,14 @@ def generate(
     beam_size: int = 1,
     max_len: int | None = None,
     length_penalty: float = 0.0,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> Explanations:
     """Classify ``x`` ``(B, C, *spatial)`` and explain each decision in a sentence.
 
     Both the classifier and the generator run in eval mode through the batched engine.
     ``beam_size=1`` decodes greedily.
     """
+    budget = Budget(batch_size, memory_mb)
     from medlens.core.checks import check_input, evaluation_mode
 
     if not isinstance(model, InterpNet):
@@ -595,10 +596,11 @@ def evaluate_explanations(
     beam_size: int = 1,
     n_references: int = 4,
     seed: int = 0,
-    budget: Budget = Budget(),
+    batch_size: int | None = None, memory_mb: float | None = None,
 ) -> ExplanationScores:
     """BLEU-4 and attribute accuracy of the model's explanations of ``data``."""
-    out = generate(model, data.inputs, beam_size=beam_size, budget=budget)
+    budget = Budget(batch_size, memory_mb)
+    out = generate(model, data.inputs, beam_size=beam_size, **budget.kwargs())
     refs = write_reports(data.attributes, seed=seed, per_case=n_references)
     bleu = corpus_bleu([tokenize(s) for s in out.sentences], [[tokenize(r) for r in rs] for rs in refs])
     parsed = [parse_report(s) for s in out.sentences]

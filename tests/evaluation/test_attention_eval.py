@@ -140,7 +140,7 @@ def test_permutation_respects_padding_and_does_not_depend_on_chunking():
     model, x = CopyModel(), copy_inputs()
     lengths = torch.tensor([12, 5, 9, 12, 11, 6])  # marks at 1, 4, 7, 10, 1, 4: all inside
     full, _ = permutation_test(model, x, lengths, n_permutations=30, seed=3)
-    chunked, _ = permutation_test(model, x, lengths, n_permutations=30, seed=3, budget=_budget(7))
+    chunked, _ = permutation_test(model, x, lengths, n_permutations=30, seed=3, **_budget(7).kwargs())
     torch.testing.assert_close(full, chunked)
     # padding keeps zero weight: a length-5 row has 5 valid orders of the marker, so it stays put in ~1/5
     stays = (full[1] < 0.5).double().mean()
@@ -163,7 +163,7 @@ def _budget(batch_size):
 def test_leave_one_out_matches_deleting_each_token():
     model = token_model()
     x = tokens_with_padding()
-    loo = leave_one_out(model, x, budget=_budget(5))
+    loo = leave_one_out(model, x, **_budget(5).kwargs())
     with torch.no_grad():
         probs = model(x).softmax(1)
         for i in range(len(x)):

@@ -71,7 +71,7 @@ def test_metric_registry_metadata():
     assert get_metric("pointing_game").needs_masks and not get_metric("deletion_auc").needs_masks
     assert get_metric("marker_mass").needs_marker and get_metric("marker_mass").higher_is_better is None
     assert get_metric("max_sensitivity").reexplains
-    assert get_metric("deletion_auc").options() == {"steps": 20, "baseline": "blur", "patch": "auto", "absolute": True}
+    assert get_metric("deletion_auc").options() == {"steps": 20, "baseline": "blur", "patch": "auto", "abs": True}
     with pytest.raises(UnknownNameError):
         get_metric("nope")
 
@@ -81,7 +81,7 @@ def test_records_summary_and_verdict(reference):
     config, records = read_results(tmp_path / "results.jsonl")
     entries = ["gradient", "baseline:random", "baseline:edge"]
     assert config["entries"] == entries
-    assert config["metrics"]["deletion_auc"] == {"steps": 4, "baseline": "blur", "patch": "auto", "absolute": True}
+    assert config["metrics"]["deletion_auc"] == {"steps": 4, "baseline": "blur", "patch": "auto", "abs": True}
     # one record per (sample, entry), plus the marker audit of the model
     pairs = [(r["sample"], r["method"]) for r in records]
     assert len(pairs) == len(set(pairs)) == N * (len(entries) + 1)

@@ -80,7 +80,7 @@ def test_absolute_ranks_by_magnitude():
     model, x = SumModel(), _positive_input(2)
     target = torch.ones(len(x), dtype=torch.long)
     perfect = deletion(model, x, x, target, steps=6)
-    flipped = deletion(model, x, -x, target, steps=6, absolute=True)  # same magnitudes, same ranking
+    flipped = deletion(model, x, -x, target, steps=6, abs=True)  # same magnitudes, same ranking
     torch.testing.assert_close(flipped.curve, perfect.curve)
     assert (deletion(model, x, -x, target, steps=6).auc > perfect.auc).all()
 
@@ -138,7 +138,7 @@ def test_batched_curves_match_naive_reference(spatial_dims, kind):
     target = torch.tensor([0, 2])
     fn = deletion if kind == "deletion" else insertion
     baseline = "zero" if kind == "deletion" else "blur"
-    fast = fn(model, x, attribution, target, steps=7, baseline=baseline, budget=Budget(batch_size=3))
+    fast = fn(model, x, attribution, target, steps=7, baseline=baseline, batch_size=3)
     substrate = reference_input(x, baseline)
     auc, curve = _naive_curve(model, x, attribution, target, 7, substrate, kind)
     np.testing.assert_allclose(fast.curve.numpy(), curve, rtol=1e-9, atol=1e-12)
@@ -159,8 +159,8 @@ def test_patch_curves_match_naive_reference(spatial_dims, patch):
 
 def test_chunking_does_not_change_the_curve():
     model, x = make_model(2), make_input(2, batch=3)
-    a = deletion(model, x, x, steps=5, budget=Budget(batch_size=1))
-    b = deletion(model, x, x, steps=5, budget=Budget(batch_size=64))
+    a = deletion(model, x, x, steps=5, batch_size=1)
+    b = deletion(model, x, x, steps=5, batch_size=64)
     torch.testing.assert_close(a.curve, b.curve)
 
 
@@ -266,7 +266,7 @@ def test_mass_in_mask_known_value_and_negative_values_ignored():
     mask = torch.tensor([[True, False, False, False]])
     attr = torch.tensor([[[3.0, 1.0, -5.0, 0.0]]])
     assert mass_in_mask(attr, mask).item() == pytest.approx(0.75)
-    assert mass_in_mask(attr, mask, absolute=True).item() == pytest.approx(3 / 9)
+    assert mass_in_mask(attr, mask, abs=True).item() == pytest.approx(3 / 9)
 
 
 def test_iou_top_fraction_known_value():
@@ -375,25 +375,25 @@ def test_max_sensitivity_closed_forms(spatial_dims):
     x = make_input(spatial_dims, batch=3)
     # a linear model has a constant gradient: the gradient map never changes
     linear = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 3)).double()
-    assert torch.allclose(max_sensitivity(linear, x, "gradient", 0, radius=0.1), torch.zeros(3, dtype=torch.float64))
+    assert torch.allclose(max_sensitivity(linear, x, 0, "gradient", radius=0.1), torch.zeros(3, dtype=torch.float64))
     # explaining with the input itself: the change is the noise, |delta|_2 <= r sqrt(P) per sample
     radius = 0.05
 
     def identity(_model, xs, _t):
         return xs
 
-    sens = max_sensitivity(linear, x, identity, 0, radius=radius, relative_radius=False, n_samples=3)
+    sens = max_sensitivity(linear, x, 0, identity, radius=radius, relative_radius=False, n_samples=3)
     bound = radius * math.sqrt(x[0].numel()) / x.reshape(3, -1).norm(dim=1)
     assert (sens > 0).all() and (sens <= bound + 1e-12).all()
     # more draws can only raise the maximum (the first draws are shared)
-    more = max_sensitivity(linear, x, identity, 0, radius=radius, relative_radius=False, n_samples=6)
+    more = max_sensitivity(linear, x, 0, identity, radius=radius, relative_radius=False, n_samples=6)
     assert (more >= sens - 1e-12).all()
 
 
 def test_max_sensitivity_is_seeded_per_sample():
     model, x = make_model(2), make_input(2, batch=4)
-    full = max_sensitivity(model, x, "gradient", n_samples=2, sample_ids=torch.arange(4))
-    part = max_sensitivity(model, x[2:], "gradient", n_samples=2, sample_ids=torch.arange(2, 4))
+    full = max_sensitivity(model, x, method="gradient", n_samples=2, sample_ids=torch.arange(4))
+    part = max_sensitivity(model, x[2:], method="gradient", n_samples=2, sample_ids=torch.arange(2, 4))
     torch.testing.assert_close(full[2:], part)
 
 

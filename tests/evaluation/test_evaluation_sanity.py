@@ -22,7 +22,7 @@ def _state(model):
 def test_gradient_passes_and_model_is_untouched(spatial_dims):
     model, x = make_model(spatial_dims), make_input(spatial_dims, batch=4)
     before = _state(model)
-    res = cascading_randomisation(model, x, "gradient", seed=0)
+    res = cascading_randomisation(model, x, method="gradient", seed=0)
     assert res.layers == randomisable_layers(model)
     assert res.layers[0] == "classifier"  # from the top
     assert res.spearman.shape == res.ssim.shape == (len(res.layers), 4)
@@ -38,7 +38,7 @@ def test_gradient_passes_and_model_is_untouched(spatial_dims):
 def test_explanations_that_ignore_the_model_fail(spatial_dims):
     model, x = make_model(spatial_dims), make_input(spatial_dims, batch=3)
     for explainer in (lambda _m, xs, _t: xs, lambda _m, xs, _t: edge_attribution(xs)):
-        res = cascading_randomisation(model, x, explainer, seed=0)
+        res = cascading_randomisation(model, x, method=explainer, seed=0)
         assert not res.passed
         torch.testing.assert_close(res.spearman, torch.ones_like(res.spearman))
         torch.testing.assert_close(res.ssim, torch.ones_like(res.ssim))
@@ -46,8 +46,8 @@ def test_explanations_that_ignore_the_model_fail(spatial_dims):
 
 def test_single_stage_equals_last_cascade_stage():
     model, x = make_model(2), make_input(2, batch=3)
-    cascade = cascading_randomisation(model, x, "gradient", seed=4)
-    once = cascading_randomisation(model, x, "gradient", seed=4, each_layer=False)
+    cascade = cascading_randomisation(model, x, method="gradient", seed=4)
+    once = cascading_randomisation(model, x, method="gradient", seed=4, each_layer=False)
     assert once.layers == [f"all {len(cascade.layers)} layers"]
     torch.testing.assert_close(once.spearman[0], cascade.spearman[-1])
     # and the same as explaining randomised_copy directly

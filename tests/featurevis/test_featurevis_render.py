@@ -125,8 +125,8 @@ def test_every_objective_kind_rises(spatial_dims, param):
     # the starting image is the parameterisation's initial state for this seed
     cls = {"fourier": fv.FourierImage, "pixel": fv.PixelImage}[param]
     start_image = cls(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)().detach()
-    start = fv.evaluate(model, objectives, start_image)
-    final = fv.evaluate(model, objectives, images)
+    start = fv.objective_values(model, objectives, start_image)
+    final = fv.objective_values(model, objectives, images)
     early, late = values[: steps // 3].mean(0), values[-steps // 3 :].mean(0)
     for i, name in enumerate(kinds):
         assert final[i] > start[i] + 0.02 * abs(start[i]) + 1e-3, (name, start[i], final[i])
@@ -242,7 +242,7 @@ def test_pad_for_fully_convolutional_models_and_blur_every_smooths():
     blurred = fv.render(model, fv.channel(LAYER, 1), shape, steps=20, param="pixel",
                         transforms=[fv.pad(4), fv.blur_every(2, 1.5)])
     tv = fv.total_variation()
-    assert fv.evaluate(model, tv, blurred.images).mean() < 0.7 * fv.evaluate(model, tv, plain.images).mean()
+    assert fv.objective_values(model, tv, blurred.images).mean() < 0.7 * fv.objective_values(model, tv, plain.images).mean()
 
 
 def test_decorrelated_multichannel_render():

@@ -26,7 +26,7 @@ def test_probability_reaches_099_for_each_class(demo_model):
     classes = range(len(meta["class_names"]))
     objectives = [fv.probability(k) for k in classes]
     images, values = fv.render(model, objectives, (len(objectives), 1, 28, 28), steps=128)
-    reached = fv.evaluate(model, objectives, images)  # on the returned images, without transforms
+    reached = fv.objective_values(model, objectives, images)  # on the returned images, without transforms
     assert (reached >= 0.99).all(), reached
     assert (values[-1] > values[0]).all()
     assert images.min() >= 0 and images.max() <= 1
@@ -57,7 +57,7 @@ def test_fourier_against_pixels_on_28x28(demo_model):
     results = {}
     for param in ("pixel", "fourier"):
         images, _ = fv.render(model, objectives, shape, steps=128, param=param)
-        results[param] = (fv.evaluate(model, objectives, images), high_frequency_share(images), images)
+        results[param] = (fv.objective_values(model, objectives, images), high_frequency_share(images), images)
     pixel_value, pixel_hf, pixel_images = results["pixel"]
     fourier_value, fourier_hf, fourier_images = results["fourier"]
     varied = (pixel_images.std((1, 2, 3)) > 0.05) & (fourier_images.std((1, 2, 3)) > 0.05)

@@ -107,7 +107,7 @@ def test_a_wide_beam_finds_the_most_probable_sentence_of_all():
 def test_generate_batches_through_the_engine_without_changing_the_answer():
     model, x = tiny(vocabulary()), images(5)
     a = generate(model, x, beam_size=3)
-    b = generate(model, x, beam_size=3, budget=medlens.Budget(batch_size=2))
+    b = generate(model, x, beam_size=3, batch_size=2)
     assert torch.equal(a.tokens, b.tokens) and a.sentences == b.sentences
     with torch.no_grad():
         assert torch.equal(a.tokens, model.generate(x, beam_size=3))
