@@ -27,12 +27,12 @@ import json
 import sys
 from pathlib import Path
 
-LIGHT_OPTIONS = ["--option", "rise:n_masks=500", "--metric-option", "max_sensitivity:n_samples=2"]
+LIGHT_OPTIONS = ["--option", "rise.n_masks=500", "--metric-option", "max_sensitivity.n_samples=2"]
 # Occlusion's default (an 8x8 black square, 1/8 of the image, stride 4) fails deletion on this
 # benchmark: a black square is a dark blob, which a lesion detector reads as a lesion (measured:
 # deletion AUC 0.681 against 0.643 for a random map, 200 cases). A finer, blurred occluder
 # measures the lesion instead; the reports say which settings ran.
-OCCLUSION_OPTIONS = ["--option", "occlusion:baseline='blur'", "--option", "occlusion:window=6", "--option", "occlusion:stride=3"]
+OCCLUSION_OPTIONS = ["--option", "occlusion.baseline='blur'", "--option", "occlusion.window=6", "--option", "occlusion.stride=3"]
 
 
 def _cli(args: list[str]) -> None:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             _cli(["train", "--data", str(data), "--epochs", str(args.epochs), "--seed", str(args.seed),
                   "--out", str(model), "--quiet"])
         _cli(["evaluate", "--model", str(model), "--data", str(data), "--methods", args.methods, "--metrics", "all",
-              "--batch-size", "20", "--seed", str(args.seed), "--out", str(out / f"eval-{name}"), *LIGHT_OPTIONS,
+              "--cases-per-batch", "20", "--seed", str(args.seed), "--out", str(out / f"eval-{name}"), *LIGHT_OPTIONS,
               *(OCCLUSION_OPTIONS if args.methods == "all" else []), *args.extra])
         summaries[name] = json.loads((out / f"eval-{name}" / "summary.json").read_text())
 

@@ -236,12 +236,12 @@ def evaluation_section(ctx: "DemoContext", report: "Report") -> None:
          "randomisation_ssim")
     )
     full = LeaderboardSettings(
-        seed=ctx.seed, batch_size=cfg["n_test"], method_options=options, metrics=clean_metrics, metric_options=curves,
+        seed=ctx.seed, cases_per_batch=cfg["n_test"], method_options=options, metrics=clean_metrics, metric_options=curves,
     )
     # The shortcut variant is about where attribution falls and what the model uses; the
     # faithfulness and sanity checks are those of the clean benchmark.
     audit = LeaderboardSettings(
-        seed=ctx.seed, batch_size=cfg["n_test"], method_options=options,
+        seed=ctx.seed, cases_per_batch=cfg["n_test"], method_options=options,
         metrics=("pointing_game", "marker_mass") if ctx.quick else ("pointing_game", "mass_in_mask", "marker_mass"),
     )
     for name, shortcut, title, settings in (

@@ -147,6 +147,7 @@ def add_concepts(
     held_out=None,
     n_top: int = 4,
     method: str | None = None,
+    method_options: dict | None = None,
 ) -> dict[str, Any]:
     """Render fitted concepts (Figure 10 style): fidelity, class importance, and for each concept
     its top-activating images with the concept's saliency map.
@@ -179,7 +180,8 @@ def add_concepts(
     for j in range(k):
         rows_j = top[j]
         x = inputs[rows_j]
-        attr = concept_saliency(model, concepts.autoencoder, x, j, method=method, layer=concepts.layer)
+        attr = concept_saliency(model, concepts.autoencoder, x, j, method=method, layer=concepts.layer,
+                                **(method_options or {}))
         favoured = int(imp[:, j].argmax())
         sec.add_text(
             f"Concept {j}: most evidence for {_name(class_names, favoured)} "

@@ -1,9 +1,5 @@
 """``medlens basis``: the training cases a model sees as most alike a case (Lee et al. 2019).
 
-Example::
-
-    medlens basis --model m.pt --data pneumoniamnist --index 0 --index 7 --k 5 --out basis
-
 Embeds the training split with the model (penultimate features, or ``--layer``), retrieves the
 ``k`` nearest training cases of each query (cosine similarity) and writes ``basis.json`` (their
 indices, labels, predictions and similarities) and ``report.html`` (each query beside its
@@ -16,8 +12,14 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("basis", help="retrieve the most similar training cases (prediction basis)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from medlens.cli.common import add_flags, command_parser
+
+    p = command_parser(sub, "basis", help="retrieve the most similar training cases (prediction basis)",
+                       doc=__doc__, examples=[
+                           "medlens basis --model model.pt --data pneumoniamnist --index 0 --index 7 --k 5 --out basis/",
+                           "medlens basis --model model.pt --data pneumoniamnist --input case.dcm --out basis/",
+                           "medlens basis --model model.pt --data lesions.npz --method gradcam --batch-size 32 --out basis/",
+                       ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--data", required=True, help="bundled data set name or npz file (the training cases)")
     p.add_argument("--input", help="query file: npz data set, DICOM, NIfTI or .npy (default: --data)")
@@ -27,13 +29,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", help="embedding layer (default: model.embed)")
     p.add_argument("--method", default="gradient", help="saliency method of the maps (default: gradient)")
     p.add_argument("--out", required=True, help="output folder")
+    add_flags(p, "option", "budget", "quiet")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from medlens.cli.common import staged_output, write_json
+    from medlens.cli.common import budget_kwargs, method_options, staged_output, write_json
     from medlens.cli.inputs import load_case
     from medlens.attribution.registry import get_method
     from medlens.data import load_dataset
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
              for i in indices]
     queries = torch.cat([c.x for c in cases]).to(dtype)
     basis = prediction_basis(model, queries, train.inputs.to(dtype), train.labels, k=args.k, layer=args.layer,
-                             method=args.method)
+                             method=args.method, **budget_kwargs(args), **method_options(args.option)[""])
     class_names = list(meta.get("class_names") or train.class_names)
     names = [f"{c.source}" + (f" #{i}" if args.input is None or str(args.input).endswith(".npz") else "")
              for c, i in zip(cases, indices)]

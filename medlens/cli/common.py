@@ -56,7 +56,7 @@ def add_flags(p: argparse.ArgumentParser, *flags: str, seed_default: int = 0) ->
     if "seed" in flags:
         p.add_argument("--seed", type=int, default=seed_default, help=f"seed of every random choice (default: {seed_default})")
     if "quiet" in flags:
-        p.add_argument("--quiet", action="store_true", help="no progress output")
+        p.add_argument("--quiet", action="store_true", help="no progress output (bars and progress lines); results are still printed")
 
 
 def budget_kwargs(args: argparse.Namespace) -> dict[str, Any]:

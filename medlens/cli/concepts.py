@@ -1,9 +1,5 @@
 """``medlens concepts``: explain a trained classifier by a few sparse concepts (Qi and Li 2017).
 
-Example::
-
-    medlens concepts --model m.pt --data pneumoniamnist --k 5 --out concepts
-
 Fits a concept autoencoder on the model's penultimate features of the training split (or of
 ``--layer``), scores its fidelity on the test split, and writes ``concepts.pt`` (the autoencoder,
 a medlens model file), ``concepts.json`` (fidelity, class importance, top-activating images) and
@@ -16,8 +12,13 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("concepts", help="explain a model by a few sparse concepts", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    from medlens.cli.common import add_flags, command_parser
+
+    p = command_parser(sub, "concepts", help="explain a model by a few sparse concepts", doc=__doc__, examples=[
+        "medlens concepts --model model.pt --data pneumoniamnist --k 5 --out concepts/",
+        "medlens concepts --model model.pt --data lesions.npz --layer features.block2.act --limit 400 --out concepts/",
+        "medlens concepts --model model.pt --data pneumoniamnist --method integrated_gradients --option n_steps=16 --out c/",
+    ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--data", required=True, help="bundled data set name or npz file (its train split is used)")
     p.add_argument("--k", type=int, default=5, help="number of concepts (default: 5)")
@@ -27,15 +28,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--sparsity", type=float, default=0.05, help="weight of the L1 penalty on the concepts")
     p.add_argument("--top", type=int, default=4, help="top-activating images shown per concept")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--method", default=None, help="saliency method of the concept maps (default: gradcam or gradient)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
+    add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from medlens.cli.common import staged_output, write_json
+    from medlens.cli.common import budget_kwargs, method_options, staged_output, write_json
     from medlens.attribution.registry import get_method
     from medlens.data import load_dataset
     from medlens.errors import MedlensError
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     dtype = next(iter(model.parameters())).dtype
     inputs = inputs.to(dtype)
     concepts = learn_concepts(model, inputs, k=args.k, layer=args.layer, head=args.head, epochs=args.epochs,
-                              sparsity=args.sparsity, seed=args.seed)
+                              sparsity=args.sparsity, seed=args.seed, **budget_kwargs(args))
     try:
         test = load_dataset(args.data, "test")
         held_out = evaluate_concepts(model, concepts, test.inputs.to(dtype))
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         report = Report("medlens concepts", f"{args.model} on {args.data}: {args.k} concepts")
         sec = report.section("Concepts (explanation space)")
         summary = add_concepts(sec, model, concepts, inputs, labels, class_names, held_out=held_out, n_top=args.top,
-                               method=args.method)
+                               method=args.method, method_options=method_options(args.option)[""])
         save_model(concepts.autoencoder, out / "concepts.pt",
                    {"model": str(args.model), "data": str(args.data), "layer": args.layer, "k": args.k,
                     "head": "model" if concepts.classifier is not None else "linear", **summary})

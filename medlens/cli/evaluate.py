@@ -12,35 +12,57 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score explanation methods (leaderboard)", description=__doc__)
+    from medlens.cli.common import add_flags, command_parser
+
+    p = command_parser(sub, "evaluate", help="score explanation methods (leaderboard)", doc=__doc__, examples=[
+        "medlens generate lesions --out lesions.npz && medlens train --data lesions.npz --out m.pt",
+        "medlens evaluate --model m.pt --data lesions.npz --out leaderboard/",
+        "medlens evaluate --model m.pt --data lesions.npz --methods gradcam,integrated_gradients --limit 100 \\",
+        "    --option n_steps=16 --option rise.n_masks=500 --metric-option deletion_auc.steps=10 --out leaderboard/",
+    ])
     p.add_argument("--model", required=True, help="medlens model file (.pt)")
     p.add_argument("--data", required=True, help="npz data set (e.g. a lesion benchmark) or bundled name")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    p.add_argument("--n", type=int, default=None, help="evaluate only the first N cases")
     p.add_argument("--methods", default="all", help="'all' or comma-separated method names")
     p.add_argument("--metrics", default="all", help="'all' or comma-separated metric names")
     p.add_argument("--baselines", default="random,centre,edge", help="comma-separated baseline maps ('' for none)")
     p.add_argument("--target", choices=("label", "predicted"), default="label", help="class to explain (default: label)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=16, help="cases per batch (the unit of resuming)")
-    p.add_argument("--option", action="append", metavar="METHOD:NAME=VALUE", help="method option, repeatable (rise:n_masks=500)")
-    p.add_argument("--metric-option", action="append", metavar="METRIC:NAME=VALUE", help="metric option, repeatable (deletion_auc:steps=10)")
+    p.add_argument("--cases-per-batch", type=int, default=16, help="cases per batch: the unit of writing and resuming (default 16)")
+    p.add_argument("--metric-option", action="append", metavar="METRIC.NAME=VALUE",
+                   help="metric option, repeatable (deletion_auc.steps=10)")
     p.add_argument("--restart", action="store_true", help="discard results already in OUT instead of resuming")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output folder")
+    add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 
 
-def _scoped_options(pairs: list[str] | None, what: str) -> dict[str, dict]:
-    from medlens.cli.common import parse_options
+def _metric_options(pairs: list[str] | None) -> dict[str, dict]:
+    """``METRIC.NAME=VALUE`` pairs as ``{metric: {name: value}}``."""
+    from medlens.cli.common import method_options
     from medlens.errors import MedlensError
 
-    scoped: dict[str, dict] = {}
-    for pair in pairs or []:
-        if ":" not in pair.split("=", 1)[0]:
-            raise MedlensError(f"{what} option {pair!r} must look like {what.upper()}:NAME=VALUE")
-        scope, rest = pair.split(":", 1)
-        scoped.setdefault(scope.strip(), {}).update(parse_options([rest]))
+    scoped = method_options(pairs)
+    if scoped.pop(""):
+        raise MedlensError("--metric-option must name its metric: METRIC.NAME=VALUE (deletion_auc.steps=10)")
+    return scoped
+
+
+def _method_options(pairs: list[str] | None, methods: object) -> dict[str, dict]:
+    """``--option`` values per method: unscoped ones go to every method that has the option."""
+    from medlens.attribution.explain import methods as registered_methods
+    from medlens.attribution.registry import get_method
+    from medlens.cli.common import method_options
+    from medlens.errors import MedlensError
+
+    names = registered_methods() if methods == "all" else list(methods)
+    scoped = method_options(pairs, names)
+    shared = scoped.pop("")
+    for option in shared:
+        takers = [m for m in names if option in get_method(m).options()]
+        if not takers:
+            raise MedlensError(f"--option {option}=... applies to none of the methods {', '.join(names)}")
+        for m in takers:
+            scoped.setdefault(m, {}).setdefault(option, shared[option])
     return scoped
 
 
@@ -60,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
     from medlens.app.evaluation_section import write_leaderboard_outputs
     from medlens.models import load_model
 
-    if args.batch_size < 1:
-        raise MedlensError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.n is not None and args.n < 1:
-        raise MedlensError(f"--n must be at least 1, got {args.n}")
+    if args.memory_mb is not None:
+        raise MedlensError("evaluate fixes the engine's chunk size so that its numbers are reproducible: "
+                           "use --batch-size instead of --memory-mb")
+    if args.cases_per_batch < 1:
+        raise MedlensError(f"--cases-per-batch must be at least 1, got {args.cases_per_batch}")
     model, meta = load_model(args.model)
     data = load_dataset(args.data, args.split)
     expected = meta.get("input_shape")
@@ -78,16 +101,17 @@ def run(args: argparse.Namespace) -> int:
             key = f"{args.split}_marker_masks"
             if key in raw.files:
                 markers = torch.from_numpy(np.asarray(raw[key], dtype=bool))
-    n = len(data) if args.n is None else min(args.n, len(data))
+    n = len(data) if args.limit is None else min(args.limit, len(data))
     settings = LeaderboardSettings(
         methods=_names(args.methods),
         metrics=_names(args.metrics),
         baselines=tuple(_names(args.baselines)) if args.baselines.strip() else (),
         target=args.target,
         seed=args.seed,
-        batch_size=args.batch_size,
-        method_options=_scoped_options(args.option, "method"),
-        metric_options=_scoped_options(args.metric_option, "metric"),
+        cases_per_batch=args.cases_per_batch,
+        **({"batch_size": args.batch_size} if args.batch_size is not None else {}),
+        method_options=_method_options(args.option, _names(args.methods)),
+        metric_options=_metric_options(args.metric_option),
     )
     summary = evaluate(
         model,

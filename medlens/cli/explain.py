@@ -70,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
             "seconds": attribution.seconds,
             "extras": attribution.extras,
         })
-    if not args.quiet:
-        print(f"{args.method} for {case.source}: predicted {int(probs.argmax())} (p={float(probs.max()):.3f}), "
-              f"{attribution.seconds:.3f} s -> {args.out}")
+    print(f"{args.method} for {case.source}: predicted {int(probs.argmax())} (p={float(probs.max()):.3f}), "
+          f"{attribution.seconds:.3f} s -> {args.out}")
     return 0

@@ -1,11 +1,5 @@
 """``medlens featurevis``: render the inputs that maximise units, layers or classes of a model.
 
-Examples::
-
-    medlens featurevis --model m.pt --objective channel --layer features.block1.act --channels 0-15 --out fv
-    medlens featurevis --model m.pt --objective probability --out fv          # every class
-    medlens featurevis --model m.pt --objective layer --layer features.block3.act --batch 4 --diversity 0.5 --out fv
-
 Writes ``featurevis.png`` (one panel per unit, with its index), ``curves.png`` (objective per
 step), ``images.npy`` ``(N, C, *spatial)`` and ``summary.json``.
 """
@@ -18,8 +12,14 @@ OBJECTIVES = ("neuron", "channel", "layer", "logit", "probability", "direction")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("featurevis", help="feature visualisation by activation maximisation", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    from medlens.cli.common import add_flags, command_parser
+
+    p = command_parser(sub, "featurevis", help="feature visualisation by activation maximisation", doc=__doc__,
+                       examples=[
+                           "medlens featurevis --model m.pt --objective channel --layer features.block1.act --channels 0-15 --out fv/",
+                           "medlens featurevis --model m.pt --objective probability --out fv/          # every class",
+                           "medlens featurevis --model m.pt --objective layer --layer features.block3.act --per-objective 4 --diversity 0.5 --out fv/",
+                       ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--objective", default="channel", choices=OBJECTIVES, help="what to maximise (default: channel)")
     p.add_argument("--layer", help="dotted layer name (neuron, channel, layer, direction)")
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--position", help="neuron position in the layer's activation, e.g. 3,4 (default: centre)")
     p.add_argument("--classes", help="classes, e.g. 0-1 (logit, probability; default: all)")
     p.add_argument("--vector", help=".npy file with one entry per channel of --layer (direction)")
-    p.add_argument("--batch", type=int, default=1, help="images per objective for layer/direction (default: 1)")
+    p.add_argument("--per-objective", type=int, default=1, help="images per objective for layer/direction (default: 1)")
     p.add_argument("--diversity", type=float, default=0.0, help="weight of the diversity term across the batch")
     p.add_argument("--tv", type=float, default=0.0, help="weight of the total-variation penalty")
     p.add_argument("--shape", help="input shape C,*spatial when the model file does not record it, e.g. 1,28,28")
@@ -36,8 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--param", default="fourier", choices=("fourier", "pixel"))
     p.add_argument("--transforms", default="default", choices=("default", "none"))
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
+    add_flags(p, "seed", "quiet")
     p.set_defaults(run=run)
 
 
@@ -118,8 +118,8 @@ def build_objectives(args: argparse.Namespace, model, shape: tuple[int, ...], in
         raise InputError(f"--objective {kind} needs --layer")
     if args.diversity and not args.layer:
         raise InputError("--diversity needs --layer (the layer whose styles should differ)")
-    if args.batch < 1:
-        raise InputError(f"--batch must be at least 1, got {args.batch}")
+    if args.per_objective < 1:
+        raise InputError(f"--per-objective must be at least 1, got {args.per_objective}")
     probed = args.layer if needs_layer or args.diversity else None
     act_shape, out_shape = _probe_layer(model, probed, shape, input_range)
     if (needs_layer or args.diversity) and act_shape is None:
@@ -139,8 +139,8 @@ def build_objectives(args: argparse.Namespace, model, shape: tuple[int, ...], in
         names = getattr(args, "class_names", None) or []
         labels = [names[k] if 0 <= k < len(names) else f"class {k}" for k in classes]
     elif kind == "layer":
-        objs = [fv.layer(args.layer)] * args.batch
-        labels = [f"{args.layer} #{i}" for i in range(args.batch)]
+        objs = [fv.layer(args.layer)] * args.per_objective
+        labels = [f"{args.layer} #{i}" for i in range(args.per_objective)]
     else:
         if not args.vector:
             raise InputError("--objective direction needs --vector FILE.npy")
@@ -148,8 +148,8 @@ def build_objectives(args: argparse.Namespace, model, shape: tuple[int, ...], in
             vector = torch.from_numpy(np.load(args.vector, allow_pickle=False)).double()
         except (OSError, ValueError) as err:
             raise FileFormatError(f"{args.vector!r} is not a readable .npy array: {err}") from None
-        objs = [fv.direction(args.layer, vector)] * args.batch
-        labels = [f"direction #{i}" for i in range(args.batch)]
+        objs = [fv.direction(args.layer, vector)] * args.per_objective
+        labels = [f"direction #{i}" for i in range(args.per_objective)]
     objective = fv.per_image(objs)
     if args.diversity:
         objective = objective + args.diversity * fv.diversity(args.layer)

@@ -14,13 +14,20 @@ KINDS = ("lesions", "lesions-shortcut", "eeg", "reports")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="write a ground-truth benchmark data set (npz)", description=__doc__)
+    from medlens.cli.common import add_flags, command_parser
+
+    p = command_parser(sub, "generate", help="write a ground-truth benchmark data set (npz)", doc=__doc__, examples=[
+        "medlens generate lesions --out lesions.npz",
+        "medlens generate lesions-shortcut --size 64 --n-train 800 --out shortcut.npz",
+        "medlens generate lesions --spatial-dims 3 --out lesions3d.npz",
+        "medlens generate eeg --seed 3 --out eeg.npz",
+    ])
     p.add_argument("kind", choices=KINDS)
     p.add_argument("--out", required=True, help="npz file to write")
     p.add_argument("--n-train", type=int, default=None, help="training cases (default: the generator's)")
     p.add_argument("--spatial-dims", type=int, default=2, choices=(2, 3), help="lesions only: 2D slices or 3D volumes")
     p.add_argument("--size", type=int, default=None, help="lesions only: image side in pixels")
-    p.add_argument("--seed", type=int, default=0)
+    add_flags(p, "seed", "quiet")
     p.set_defaults(run=run)
 
 

@@ -6,13 +6,18 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a reference model", description=__doc__)
+    from medlens.cli.common import add_flags, command_parser
+
+    p = command_parser(sub, "train", help="train a reference model", doc=__doc__, examples=[
+        "medlens train --data pneumoniamnist --out pneumonia-cnn.pt --epochs 8",
+        "medlens train --data ecg5000 --arch attention-rnn --out ecg-rnn.pt",
+        "medlens generate lesions --out lesions.npz && medlens train --data lesions.npz --arch interpnet --out interp.pt",
+    ])
     p.add_argument("--data", required=True, help="pneumoniamnist, breastmnist, ecg5000 or PATH.npz")
     p.add_argument("--out", required=True, help="model file to write (.pt)")
     p.add_argument("--arch", default="cnn", help="architecture (default: cnn)")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_flags(p, "seed", "quiet")
     p.set_defaults(run=run)
 
 

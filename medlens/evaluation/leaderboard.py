@@ -9,8 +9,8 @@ restarted ends with the same file as an uninterrupted run. :func:`summarise` com
 else from that file alone: mean and 95 % bootstrap confidence interval per method and metric,
 mean deletion / insertion curves, the shortcut audit and the verdict (which method to trust).
 
-Reproducibility: batches of samples are fixed (``0..batch_size-1``, ...), the engine's chunk
-size is fixed (``engine_batch_size``), random methods get the run's seed and random baselines a
+Reproducibility: batches of samples are fixed (``0..cases_per_batch-1``, ...), the engine's chunk
+size is fixed (``batch_size``), random methods get the run's seed and random baselines a
 seed per sample, so recomputing a batch gives the same numbers.
 
 File layout (``results.jsonl``)::
@@ -83,10 +83,11 @@ class LeaderboardSettings:
         The class explained: the ground-truth label (localisation against a lesion mask is
         meaningful for the lesion class) or the model's prediction.
     seed : int
-    batch_size : int
+    cases_per_batch : int
         Samples per batch: the unit of work, of writing and of resuming.
-    engine_batch_size : int
-        Fixed engine chunk size, so numbers do not depend on the free memory.
+    batch_size : int
+        Fixed engine chunk size (as ``batch_size`` everywhere in medlens), so that numbers do
+        not depend on the free memory.
     method_options : dict
         ``{method: {option: value}}``, e.g. ``{"rise": {"n_masks": 500}}``.
     metric_options : dict
@@ -100,8 +101,8 @@ class LeaderboardSettings:
     baselines: Sequence[str] = tuple(BASELINES)
     target: str = "label"
     seed: int = 0
-    batch_size: int = 16
-    engine_batch_size: int = 64
+    cases_per_batch: int = 16
+    batch_size: int = 64
     method_options: dict = field(default_factory=dict)
     metric_options: dict = field(default_factory=dict)
     marker_class: int = 1
@@ -299,7 +300,7 @@ def evaluate(
         argument is invalid.
     """
     s = settings
-    for name in ("batch_size", "engine_batch_size"):
+    for name in ("cases_per_batch", "batch_size"):
         value = getattr(s, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
@@ -321,7 +322,7 @@ def evaluate(
     metric_opts = _metric_options(metrics, s.metric_options)
     method_opts = _method_options(methods, s.method_options, s.seed)
     entries = [(m, "method") for m in methods] + [(BASELINE_PREFIX + b, "baseline") for b in s.baselines]
-    budget = Budget(batch_size=s.engine_batch_size)
+    budget = Budget(batch_size=s.batch_size)
 
     with evaluation_mode(model):
         outputs = engine.forward(model, inputs, budget)
@@ -344,8 +345,8 @@ def evaluate(
         "method_options": method_opts,
         "target": s.target,
         "seed": s.seed,
+        "cases_per_batch": s.cases_per_batch,
         "batch_size": s.batch_size,
-        "engine_batch_size": s.engine_batch_size,
         "marker_audit": has_markers,
         "marker_class": s.marker_class,
         "sanity_threshold": SANITY_THRESHOLD,
@@ -442,15 +443,15 @@ def _run_locked(out: Path, plan: _Plan, *, restart: bool, progress: bool) -> dic
         first = int(torch.nonzero(marker_masks.reshape(n, -1).any(1))[0])
         template = (inputs[first], marker_masks[first])
     all_entries = ([(MODEL_ENTRY, "model")] if has_markers else []) + entries
-    starts = list(range(0, n, s.batch_size))
+    starts = list(range(0, n, s.cases_per_batch))
     total = len(starts) * len(all_entries)
     finished = sum(
-        all((i, e) in done for i in range(st, min(st + s.batch_size, n))) for st in starts for e, _ in all_entries
+        all((i, e) in done for i in range(st, min(st + s.cases_per_batch, n))) for st in starts for e, _ in all_entries
     )
     bar = tqdm(total=total, initial=finished, desc="evaluating", unit="method-batch", disable=not progress, leave=False)
     with open(path, "a", encoding="utf-8") as fh, open(out / TIMINGS_FILE, "a", encoding="utf-8") as timings:
         for start in starts:
-            ids = torch.arange(start, min(start + s.batch_size, n))
+            ids = torch.arange(start, min(start + s.cases_per_batch, n))
             x = inputs[ids].to(engine.model_device(model))
             target = Target(classes[ids].to(x.device))
             for entry, kind in all_entries:

@@ -40,7 +40,7 @@ def test_train_then_attention_command(data, request, tmp_path, capsys):
     assert model.arch == "attention-rnn" and meta["class_names"]
     out = tmp_path / "out"
     assert main(["attention", "--model", str(model_path), "--data", str(npz), "--out", str(out), "--limit", "6",
-                 "--permutations", "5", "--ig-steps", "4", "--cases", "2"]) == 0
+                 "--permutations", "5", "--ig-steps", "4", "--examples", "2"]) == 0
     payload = json.loads((out / "attention.json").read_text())
     assert payload["verdict"] in ("usable", "caution", "unreliable")
     summary = payload["summary"]

@@ -79,13 +79,13 @@ def test_bad_input_exits_2_with_one_line_and_no_output(model_file, tmp_path, cap
 
 def test_demo_quick(tmp_path):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--quick", "--epochs", "1", "--cases", "2"]) == 0
+    assert main(["demo", "--out", str(out), "--quick", "--epochs", "1", "--examples", "2"]) == 0
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
     for name in __import__("medlens").methods():
         assert name in html
     # a second run reuses the cached model
-    assert main(["demo", "--out", str(out), "--quick", "--epochs", "1", "--cases", "2"]) == 0
+    assert main(["demo", "--out", str(out), "--quick", "--epochs", "1", "--examples", "2"]) == 0
 
 
 @pytest.mark.parametrize("kind, key", [("lesions", "train_masks"), ("eeg", "train_signals"), ("reports", "train_tokens")])

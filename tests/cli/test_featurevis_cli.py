@@ -50,7 +50,7 @@ def test_channel_objective_writes_grid_curves_images_and_summary(model_file, tmp
     (["--objective", "logit", "--classes", "1"], 1),
     (["--objective", "channel", "--layer", "features.block2.act"], 8),  # every channel by default
     (["--objective", "neuron", "--layer", "features.block2.conv", "--channels", "0,5", "--position", "2,3"], 2),
-    (["--objective", "layer", "--layer", "features.block2.act", "--batch", "3", "--diversity", "0.5", "--tv", "0.01",
+    (["--objective", "layer", "--layer", "features.block2.act", "--per-objective", "3", "--diversity", "0.5", "--tv", "0.01",
       "--param", "pixel", "--transforms", "none"], 3),
 ])
 def test_objective_kinds(model_file, tmp_path, args, n):

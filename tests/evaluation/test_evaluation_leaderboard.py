@@ -28,7 +28,7 @@ N = 8
 SETTINGS = LeaderboardSettings(
     methods=["gradient"],
     baselines=("random", "edge"),
-    batch_size=3,
+    cases_per_batch=3,
     metric_options={"deletion_auc": {"steps": 4}, "insertion_auc": {"steps": 4}, "max_sensitivity": {"n_samples": 1}},
 )
 
@@ -156,7 +156,7 @@ def test_resume_with_other_settings_is_refused(data, reference, tmp_path):
     import shutil
 
     shutil.copy(reference[0] / "results.jsonl", tmp_path / "results.jsonl")
-    other = LeaderboardSettings(methods=["gradient"], batch_size=4, metrics=["deletion_auc"])
+    other = LeaderboardSettings(methods=["gradient"], cases_per_batch=4, metrics=["deletion_auc"])
     with pytest.raises(MedlensError, match="other settings"):
         _run(data, tmp_path, settings=other)
     summary = _run(data, tmp_path, settings=other, restart=True)
@@ -165,7 +165,7 @@ def test_resume_with_other_settings_is_refused(data, reference, tmp_path):
 
 def test_metrics_that_need_masks_are_skipped_without_masks(data, tmp_path):
     model, x, labels, _masks, _markers = data
-    s = LeaderboardSettings(methods=["gradient"], baselines=("random",), batch_size=5,
+    s = LeaderboardSettings(methods=["gradient"], baselines=("random",), cases_per_batch=5,
                             metric_options={"deletion_auc": {"steps": 3}, "insertion_auc": {"steps": 3}})
     summary = evaluate(model, x, labels, out=tmp_path, settings=s, progress=False)
     assert "pointing_game" not in summary["config"]["metrics"] and "marker_mass" not in summary["config"]["metrics"]
@@ -265,9 +265,9 @@ def test_cli_evaluate_on_a_lesion_benchmark(tmp_path, capsys):
     save_model(model, tmp_path / "m.pt", meta)
     out = tmp_path / "eval"
     args = ["evaluate", "--model", str(tmp_path / "m.pt"), "--data", str(data), "--out", str(out),
-            "--methods", "gradient", "--baselines", "random", "--batch-size", "4", "--quiet",
-            "--metric-option", "deletion_auc:steps=3", "--metric-option", "insertion_auc:steps=3",
-            "--metric-option", "max_sensitivity:n_samples=1"]
+            "--methods", "gradient", "--baselines", "random", "--cases-per-batch", "4", "--quiet",
+            "--metric-option", "deletion_auc.steps=3", "--metric-option", "insertion_auc.steps=3",
+            "--metric-option", "max_sensitivity.n_samples=1"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "marker" in printed and "results for 4 cases" in printed
@@ -318,7 +318,7 @@ def test_leaderboard_on_a_3d_lesion_benchmark(tmp_path):
     labels = torch.from_numpy(arrays["test_labels"])
     torch.manual_seed(0)
     model = CNN(3, 1, 2, widths=(4, 8), input_shape=(1, 24, 24, 24)).eval()
-    settings = LeaderboardSettings(methods=["gradient"], baselines=("random", "centre"), batch_size=4,
+    settings = LeaderboardSettings(methods=["gradient"], baselines=("random", "centre"), cases_per_batch=4,
                                    metric_options={"deletion_auc": {"steps": 4}, "insertion_auc": {"steps": 4},
                                                    "max_sensitivity": {"n_samples": 1}})
     summary = evaluate(model, x, labels, masks, out=tmp_path, settings=settings, progress=False)
@@ -338,7 +338,7 @@ def test_a_method_that_does_not_apply_is_recorded_not_fatal(data, tmp_path, monk
         raise _InputError("this method needs an attention model")
 
     try:
-        settings = LeaderboardSettings(methods=["gradient", "needs_attention_test"], baselines=("random",), batch_size=4,
+        settings = LeaderboardSettings(methods=["gradient", "needs_attention_test"], baselines=("random",), cases_per_batch=4,
                                        metrics=["deletion_auc", "pointing_game"],
                                        metric_options={"deletion_auc": {"steps": 3}})
         summary = _run(data, tmp_path, settings=settings)
@@ -351,7 +351,7 @@ def test_a_method_that_does_not_apply_is_recorded_not_fatal(data, tmp_path, monk
 
 def test_predicted_target_without_labels(data, tmp_path):
     model, x, _labels, _masks, _markers = data
-    settings = LeaderboardSettings(methods=["gradient"], baselines=("random",), target="predicted", batch_size=8,
+    settings = LeaderboardSettings(methods=["gradient"], baselines=("random",), target="predicted", cases_per_batch=8,
                                    metrics=["deletion_auc"], metric_options={"deletion_auc": {"steps": 3}})
     summary = evaluate(model, x, out=tmp_path, settings=settings, progress=False)
     _config, records = read_results(tmp_path)
