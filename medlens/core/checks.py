@@ -30,7 +30,9 @@ def check_input(x: Any, *, min_dims: int = 3) -> torch.Tensor:
         )
     if x.shape[0] == 0:
         raise InputError("the input batch is empty")
-    if x.is_floating_point():
+    # One pass without a temporary: a NaN or an infinity makes the sum non-finite. Only then
+    # (or when finite values overflow the sum) is the input scanned element by element.
+    if x.is_floating_point() and not torch.isfinite(x.sum()):
         bad = ~torch.isfinite(x)
         if bad.any():
             kind = "NaN" if torch.isnan(x).any() else "infinite"
