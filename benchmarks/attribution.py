@@ -6,7 +6,7 @@ Run from the repository root (``make bench``)::
 
 One process, one run: for a reference 2D CNN (input 1x1x128x128, widths 16-32-64) and a reference
 3D CNN (input 1x1x96x96x96, widths 8-16-32), every registered method is timed in medlens
-(``medlens.explain``, its validation forward pass included), in Captum at its default
+(``medlens.explain`` with an explicit target), in Captum at its default
 settings and in Captum at its best settings (its batching knob set to the best batch size
 measured below), with the same method settings in both. Each row also gets:
 

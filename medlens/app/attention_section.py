@@ -16,6 +16,7 @@ from torch import nn
 
 from medlens.core.threads import torch_threads
 from medlens.evaluation.attention import AttentionFaithfulness, verdict
+from medlens.app.picking import round_robin
 
 if TYPE_CHECKING:  # pragma: no cover
     from medlens.app.demo import DemoContext
@@ -40,14 +41,7 @@ def pick_examples(labels: torch.Tensor | None, masks: torch.Tensor | None, n: in
         # sequences with evidence first within each class
         idx = torch.cat([idx[has_mask[idx]], idx[~has_mask[idx]]]).tolist()
         groups.append(idx)
-    picked: list[int] = []
-    i = 0
-    while len(picked) < n and any(i < len(g) for g in groups):
-        for g in groups:
-            if i < len(g) and len(picked) < n:
-                picked.append(g[i])
-        i += 1
-    return picked
+    return round_robin(groups, n)
 
 
 def summary_rows(summary: dict[str, Any]) -> list[list[Any]]:

@@ -20,6 +20,7 @@ from medlens.app.evaluation_section import evaluation_section
 from medlens.app.featurevis_section import featurevis_section
 from medlens.report import Report
 from medlens.app.selfexplain_sections import basis_section, concepts_section, interpnet_section
+from medlens.app.picking import round_robin
 
 DEMO_DATA = "pneumoniamnist"
 
@@ -57,14 +58,7 @@ def demo_model(out: Path, *, epochs: int, seed: int, progress: bool = True) -> t
 def pick_cases(labels: torch.Tensor, n: int) -> list[int]:
     """The first test cases, alternating between classes so each class is shown."""
     per_class = [torch.nonzero(labels == k).flatten().tolist() for k in sorted(set(labels.tolist()))]
-    cases: list[int] = []
-    i = 0
-    while len(cases) < n and any(i < len(c) for c in per_class):
-        for c in per_class:
-            if i < len(c) and len(cases) < n:
-                cases.append(c[i])
-        i += 1
-    return cases
+    return round_robin(per_class, n)
 
 
 def model_section(ctx: DemoContext, report: Report) -> None:
