@@ -19,7 +19,7 @@ Two modes:
 from __future__ import annotations
 
 import os
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Tuple, Union
 
@@ -113,6 +113,29 @@ def budget_bytes(budget: Budget, device: torch.device) -> int:
     return int(min(avail * DEFAULT_MEMORY_FRACTION, DEFAULT_MEMORY_CAP_MB * 2**20))
 
 
+class ActivationSizes:
+    """Records the bytes each leaf module outputs during one pass (a probe, or a real chunk)."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def __call__(self, _module, _inputs, out) -> None:
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        self.sizes.append(sum(o.numel() * o.element_size() for o in outs if isinstance(o, torch.Tensor)))
+
+    def per_item(self, sample: torch.Tensor, mode: str) -> int:
+        """Estimated peak memory of one input ``sample`` ``(1, *input_shape)`` in a chunk.
+
+        Gradient mode keeps every activation for the backward pass (and their gradients
+        transiently); forward mode only keeps a few alive at a time.
+        """
+        input_bytes = sample.numel() * sample.element_size()
+        sizes = self.sizes or [input_bytes]
+        if mode == "gradient":
+            return max(4 * input_bytes + 2 * sum(sizes), 1)
+        return max(3 * input_bytes + 3 * max(sizes), 1)
+
+
 def bytes_per_item(model: nn.Module, sample: torch.Tensor, mode: str) -> int:
     """Estimated peak memory one input costs in a chunk, from a probe pass of ``sample``.
 
@@ -121,39 +144,35 @@ def bytes_per_item(model: nn.Module, sample: torch.Tensor, mode: str) -> int:
     sample : torch.Tensor
         One input with its batch dimension, ``(1, *input_shape)``.
     mode : {"forward", "gradient"}
-        Gradient mode keeps every activation for the backward pass (and their gradients
-        transiently); forward mode only keeps a few alive at a time.
     """
-    sizes: list[int] = []
-
-    def record(_module, _inputs, out):
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        sizes.append(sum(o.numel() * o.element_size() for o in outs if isinstance(o, torch.Tensor)))
-
-    with on_leaf_calls(model, record), torch.inference_mode():
+    sizes = ActivationSizes()
+    with on_leaf_calls(model, sizes), torch.inference_mode():
         model(sample)
-    input_bytes = sample.numel() * sample.element_size()
-    if not sizes:
-        sizes = [input_bytes]
-    if mode == "gradient":
-        return 4 * input_bytes + 2 * sum(sizes)
-    return 3 * input_bytes + 3 * max(sizes)
+    return sizes.per_item(sample, mode)
+
+
+def fitting_chunk(per_item: int, n_items: int, device: torch.device, budget: Budget) -> int:
+    """Inputs per chunk when each costs ``per_item`` bytes, under ``budget``."""
+    fits = budget_bytes(budget, device) // per_item
+    if device.type == "cpu" and budget.memory_mb is None:
+        fits = min(fits, max(2, CPU_CHUNK_TARGET_MB * 2**20 // per_item))
+    return max(1, min(n_items, fits))
 
 
 def chunk_size(
     model: nn.Module, sample: torch.Tensor, n_items: int, mode: str, budget: Budget
 ) -> int:
-    """Number of inputs per chunk for ``n_items`` inputs shaped like ``sample``."""
+    """Number of inputs per chunk for ``n_items`` inputs shaped like ``sample`` (a probe pass).
+
+    :func:`run` does not call this: it measures the first input's activations during its own
+    first chunk instead. Methods that plan their chunks before running do.
+    """
     if budget.batch_size is not None:
         return max(1, min(budget.batch_size, n_items))
     if n_items <= 1:
         return 1  # nothing to decide: skip the probe pass
     device = model_device(model)
-    per_item = max(bytes_per_item(model, sample.to(device), mode), 1)
-    fits = budget_bytes(budget, device) // per_item
-    if device.type == "cpu" and budget.memory_mb is None:
-        fits = min(fits, max(2, CPU_CHUNK_TARGET_MB * 2**20 // per_item))
-    return max(1, min(n_items, fits))
+    return fitting_chunk(bytes_per_item(model, sample.to(device), mode), n_items, device, budget)
 
 
 def run(
@@ -216,18 +235,20 @@ def run(
         return built, None
 
     first, first_aux = split(build(0, 1)) if n_items else (None, None)
-    try:  # the probe pass that sizes the chunks is the model's first sight of the input
-        size = chunk_size(model, first, n_items, mode, budget) if n_items else 1
-    except RuntimeError as err:
-        raise shape_error(first.shape, err) from err
+    # Without an explicit batch size the first chunk is the first input alone, run with its
+    # activation sizes recorded: that real pass sizes the other chunks, so no probe pass is spent.
+    size = max(1, min(budget.batch_size, n_items)) if budget.batch_size is not None else None
+    if size is None and n_items <= 1:
+        size = 1
     outputs: list[torch.Tensor] = []
     gradients: list[torch.Tensor] = []
     with ExitStack() as stack:
         record = None
         if layer is not None and mode == "gradient":
             record = stack.enter_context(capture(model, layer, detach=False))
-        for start in range(0, n_items, size):
-            stop = min(start + size, n_items)
+        start = 0
+        while start < n_items:
+            stop = min(start + (size or 1), n_items)
             if stop - start == 1 and start == 0:
                 inputs, aux = first, first_aux
             else:
@@ -235,26 +256,31 @@ def run(
             inputs = inputs.to(device)
             if record is not None:
                 record.activation = None  # never differentiate a previous chunk's output
-            if mode == "forward":
-                with torch.inference_mode():
-                    out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
-                grad = None
-            else:
-                inputs = inputs.detach().requires_grad_(True)
-                with torch.enable_grad():
-                    out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
-                    scores = target.take(slice(start, stop))(out)
-                    wrt = inputs if record is None else _layer_output(record)
-                    (grad,) = torch.autograd.grad(scores.sum(), wrt, allow_unused=record is not None)
-                if grad is None:
-                    raise InputError("the chosen layer does not lie between the input and the target score")
-                out = out.detach()
+            sizes = ActivationSizes() if size is None else None
+            with on_leaf_calls(model, sizes) if sizes is not None else nullcontext():
+                if mode == "forward":
+                    with torch.inference_mode():
+                        out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
+                    grad = None
+                else:
+                    inputs = inputs.detach().requires_grad_(True)
+                    with torch.enable_grad():
+                        out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
+                        scores = target.take(slice(start, stop))(out)
+                        wrt = inputs if record is None else _layer_output(record)
+                        (grad,) = torch.autograd.grad(scores.sum(), wrt, allow_unused=record is not None)
+                    if grad is None:
+                        raise InputError("the chosen layer does not lie between the input and the target score")
+                    out = out.detach()
+            if sizes is not None:
+                size = fitting_chunk(sizes.per_item(inputs[:1], mode), n_items, device, budget)
             if consume is not None:
                 consume(start, stop, out, grad, aux)
             else:
                 outputs.append(out.clone() if mode == "forward" else out)
                 if grad is not None:
                     gradients.append(grad)
+            start = stop
     if consume is not None:
         return Result(None, None, size)
     return Result(

@@ -46,10 +46,9 @@ class Target:
         it reads: the shape, the class range, a callable's one score per row. The check costs
         no model evaluation, so explaining with an explicit target needs no extra pass.
         """
-        if not self.checked:
+        if not self.checked and self.classes is not None:  # a callable may reduce any output
             check_output(output)
-            if self.classes is not None:
-                check_range(self.classes, output.shape[1])
+            check_range(self.classes, output.shape[1])
         if self.space == "probability":
             output = probabilities(output)
         if self.classes is None:
@@ -174,7 +173,7 @@ def to_target(target: TargetLike, output: torch.Tensor | None, batch: int | None
     classes = classes.to("cpu")
     if output is None:
         if (classes < 0).any():
-            check_range(classes, 1 + int(classes.max()))  # names the negative index
+            raise TargetError(f"target {int(classes[classes < 0][0])} is out of range: class indices start at 0")
         return Target(classes, checked=False)
     check_range(classes, n_classes)
     return Target(classes.to(output.device))

@@ -75,3 +75,49 @@ def test_shape_mismatch_without_declared_shape():
     model.input_shape = None
     with pytest.raises(InputError, match="does not fit the model"):
         medlens.explain(model, torch.randn(2, 3, 24, 24, dtype=torch.float64))
+
+
+class Counting(torch.nn.Module):
+    """Counts the inputs the wrapped model evaluates (rows over all its forward calls)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.rows = model, 0
+
+    def forward(self, x):
+        self.rows += len(x)
+        return self.model(x)
+
+
+@pytest.mark.parametrize("method", ["gradient", "grad_x_input", "gradcam"])
+def test_an_explicit_target_costs_no_extra_pass(method):
+    model, x = Counting(make_model(2)), make_input(2)
+    medlens.explain(model, x, target=1, method=method)
+    # each input evaluated once: the method's own pass; the checks and the chunk sizing ride on it
+    assert model.rows == len(x)
+    model.rows = 0
+    medlens.explain(model, x, target=None, method=method)
+    assert model.rows == 2 * len(x)  # the predicted class needs the outputs first
+
+
+def test_deferred_checks_still_name_the_problem():
+    from medlens.errors import TargetError
+
+    model = make_model(2)
+    with pytest.raises(TargetError, match="target 7 is out of range: the model has 3 output"):
+        medlens.explain(model, make_input(2), target=7)
+    with pytest.raises(TargetError, match="target -1 is out of range"):
+        medlens.explain(model, make_input(2), target=[0, -1, 2])
+    with pytest.raises(TargetError, match="one score per sample"):
+        medlens.explain(model, make_input(2), target=lambda out: out.sum())
+
+
+def test_a_callable_target_may_reduce_outputs_of_any_shape():
+    class Dense(torch.nn.Module):  # a segmentation-like output (B, K, H, W)
+        def forward(self, x):
+            return torch.cat([x, 2 * x], 1)
+
+    x = make_input(2)
+    attr = medlens.explain(Dense(), x, target=lambda out: out[:, 1].sum((1, 2)), method="gradient")
+    torch.testing.assert_close(attr.values, torch.full_like(x, 2.0))
+    assert attr.target.tolist() == [-1] * len(x)
