@@ -34,7 +34,7 @@ from medlens.featurevis.objectives import (
     probability,
     total_variation,
 )
-from medlens.featurevis.param import FourierImage, PixelImage, channel_correlation_sqrt
+from medlens.featurevis.param import FourierImage, ImageAdam, PixelImage, channel_correlation_sqrt
 from medlens.featurevis.render import Rendering, evaluate, evaluate_dataset, render
 from medlens.featurevis.transforms import (
     Blur,
@@ -56,6 +56,7 @@ __all__ = [
     "Blur",
     "BlurEvery",
     "FourierImage",
+    "ImageAdam",
     "Jitter",
     "Objective",
     "Pad",
