@@ -13,11 +13,21 @@ for; :mod:`medlens.report.systems` turns them into a report section.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global generator for model initialisation inside the block only (the
+    caller's random state is restored afterwards)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 # ---- DeepTune -------------------------------------------------------------------------------
@@ -79,8 +89,8 @@ def train_ensemble(n_members: int = 4, *, epochs: int = 2, seed: int = 0, widths
     train, val = load_dataset("pneumoniamnist", "train"), load_dataset("pneumoniamnist", "val")
     members = []
     for m in range(n_members):
-        torch.manual_seed(seed + m)
-        model = CNN(2, 1, 2, widths=widths, kernel_size=kernel_size, input_shape=(1, 28, 28))
+        with _seeded(seed + m):
+            model = CNN(2, 1, 2, widths=widths, kernel_size=kernel_size, input_shape=(1, 28, 28))
         train_classifier(model, train.inputs, train.labels, val.inputs, val.labels, epochs=epochs,
                          seed=seed + m, augment=shift_augment, progress=False)
         members.append(model.eval())
@@ -159,3 +169,229 @@ def _neuron_name(neuron: Any) -> str:
         return (f"complex cell {math.degrees(neuron.orientation):.0f} deg, period {neuron.period:g} px "
                 f"at ({neuron.centre[0]:.0f}, {neuron.centre[1]:.0f})")
     return f"centre-surround sigma {neuron.sigma:g} px at ({neuron.centre[0]:.0f}, {neuron.centre[1]:.0f})"
+
+
+# ---- SciNet ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SciNetResult:
+    """SciNet trained on damped oscillators, measured against their parameters.
+
+    Attributes
+    ----------
+    analysis : LatentAnalysis
+        Held-out correlations, KL per neuron, answer error.
+    latent_means : torch.Tensor
+        ``(N_test, latent)`` posterior means of the held-out observations.
+    parameters : torch.Tensor
+        ``(N_test, P)`` their generating parameters.
+    traversal_values : torch.Tensor
+        ``(latent, V)`` the values each neuron sweeps (its held-out mean +- 2 sd).
+    traversal : torch.Tensor
+        ``(latent, V, Q)`` decoded positions over the question grid :attr:`question_grid`.
+    question_grid : torch.Tensor
+        ``(Q,)`` times.
+    reference : torch.Tensor
+        ``(Q,)`` the true positions of the reference oscillator the traversal starts from.
+    history : list of dict
+    """
+
+    analysis: Any
+    latent_means: torch.Tensor
+    parameters: torch.Tensor
+    traversal_values: torch.Tensor
+    traversal: torch.Tensor
+    question_grid: torch.Tensor
+    reference: torch.Tensor
+    history: list
+    model: nn.Module = field(repr=False, default=None)
+    settings: dict = field(default_factory=dict)
+
+
+def train_scinet_on_oscillators(*, n_train: int = 20000, latent: int = 3, epochs: int = 120, beta: float = 1e-3,
+                                lr: float = 3e-3, seed: int = 0):
+    """SciNet on simulated damped oscillators (the paper's setting). Returns ``(model, history)``."""
+    from medlens.data.oscillators import simulate_oscillators
+    from medlens.systems.scinet import SciNet, train_scinet
+
+    train = simulate_oscillators(n_train, seed=seed)
+    with _seeded(seed):
+        model = SciNet(n_obs=train.observations.shape[1], latent=latent)
+    history = train_scinet(model, train.observations, train.questions, train.answers, epochs=epochs, beta=beta,
+                           lr=lr, seed=seed)
+    return model, history
+
+
+def run_scinet(*, n_train: int = 20000, n_test: int = 2000, latent: int = 3, epochs: int = 120, beta: float = 1e-3,
+               lr: float = 3e-3, seed: int = 0, model: nn.Module | None = None) -> SciNetResult:
+    """Train (unless ``model`` is given) and measure SciNet on held-out oscillators."""
+    from medlens.data.oscillators import damped_oscillator, simulate_oscillators
+    from medlens.systems.scinet import analyse_latents, latent_traversal
+
+    history: list = []
+    if model is None:
+        model, history = train_scinet_on_oscillators(n_train=n_train, latent=latent, epochs=epochs, beta=beta,
+                                                     lr=lr, seed=seed)
+    test = simulate_oscillators(n_test, seed=seed + 10_000)
+    analysis = analyse_latents(model, test.observations, test.questions, test.answers, test.parameters,
+                               parameter_names=test.parameter_names)
+    with torch.no_grad():
+        mu, _ = model.encode(test.observations)
+    grid = torch.linspace(0, 10, 101)
+    # the reference: the held-out oscillator closest to the middle of the parameter ranges
+    centre = test.parameters.mean(0)
+    ref = int(((test.parameters - centre) / test.parameters.std(0)).pow(2).sum(1).argmin())
+    values = torch.stack([torch.linspace(float(mu[:, j].mean() - 2 * mu[:, j].std()),
+                                         float(mu[:, j].mean() + 2 * mu[:, j].std()), 5) for j in range(mu.shape[1])])
+    traversal = torch.stack([latent_traversal(model, test.observations[ref], j, values[j], grid[:, None])[..., 0]
+                             for j in range(mu.shape[1])])
+    reference = damped_oscillator(test.parameters[ref, :1], test.parameters[ref, 1:], grid)[0].float()
+    return SciNetResult(analysis, mu, test.parameters, values, traversal, grid, reference, history, model,
+                        {"n_train": n_train, "n_test": n_test, "latent": latent, "epochs": epochs, "beta": beta,
+                         "lr": lr, "seed": seed})
+
+
+# ---- GroupINN -------------------------------------------------------------------------------
+
+
+@dataclass
+class GroupINNResult:
+    """GroupINN on simulated fMRI with planted groups.
+
+    Attributes
+    ----------
+    accuracy, baseline_accuracy : float
+        Test accuracy of GroupINN and of logistic regression on the flattened connectivity.
+    ari : float
+        Adjusted Rand index of the learnt groups against the planted ones.
+    ari_without_cohesion : float or None
+        The same for GroupINN trained with the paper's losses only (no cohesion term).
+    accuracy_without_cohesion : float or None
+    relevance : torch.Tensor
+        ``(2, G, G)`` group-to-group relevance for class 1 against class 0 (positive and negative
+        connectivity), rows and columns in planted-group order (learnt groups matched to planted
+        ones).
+    planted_difference : torch.Tensor
+        ``(G, G)`` mean class-1 minus class-0 connectivity between planted groups (test subjects).
+    orthogonality : float
+        ``||W^T W - I||_F`` of the learnt assignment.
+    min_assignment : float
+        Smallest entry of ``W`` (non-negative by construction).
+    learnt_groups, planted_groups : torch.Tensor
+        ``(R,)``.
+    """
+
+    accuracy: float
+    baseline_accuracy: float
+    baseline_C: float
+    ari: float
+    ari_without_cohesion: float | None
+    accuracy_without_cohesion: float | None
+    relevance: torch.Tensor
+    planted_difference: torch.Tensor
+    orthogonality: float
+    min_assignment: float
+    learnt_groups: torch.Tensor
+    planted_groups: torch.Tensor
+    plant: Any = None
+    model: nn.Module = field(repr=False, default=None)
+    settings: dict = field(default_factory=dict)
+
+
+def train_groupinn_on_fmri(*, n_train: int = 60, n_groups: int = 5, epochs: int = 600, cohesion_weight: float = 1.0,
+                           seed: int = 0, data: Any = None):
+    """GroupINN on simulated subjects. Returns ``(model, history, train set)``."""
+    from medlens.data.fmri import connectivity, simulate_fmri
+    from medlens.systems.groupinn import GroupINN, train_groupinn
+
+    train = data if data is not None else simulate_fmri(n_train, n_groups=n_groups, seed=seed)
+    conn = connectivity(train.timeseries)
+    with _seeded(seed):
+        model = GroupINN(conn.shape[-1], n_groups, seed=seed)
+    history = train_groupinn(model, conn, train.labels, epochs=epochs, cohesion_weight=cohesion_weight, seed=seed)
+    return model, history, train
+
+
+def run_groupinn(*, n_train: int = 60, n_test: int = 200, n_groups: int = 5, epochs: int = 600,
+                 cohesion_weight: float = 1.0, compare_without_cohesion: bool = True, seed: int = 0) -> GroupINNResult:
+    """Train GroupINN and the logistic baseline on the same few subjects; score on held-out ones."""
+    from medlens.data.fmri import block_means, connectivity, simulate_fmri
+    from medlens.systems.groupinn import (
+        adjusted_rand_index, group_relevance, logistic_baseline, match_groups, orthogonality_penalty,
+    )
+
+    train = simulate_fmri(n_train, n_groups=n_groups, seed=seed)
+    test = simulate_fmri(n_test, n_groups=n_groups, seed=seed + 10_000)
+    ctr, cte = connectivity(train.timeseries), connectivity(test.timeseries)
+    model, _, _ = train_groupinn_on_fmri(n_groups=n_groups, epochs=epochs, cohesion_weight=cohesion_weight,
+                                         seed=seed, data=train)
+
+    def accuracy(m: nn.Module) -> float:
+        with torch.no_grad():
+            return float((m(cte).argmax(1) == test.labels).double().mean())
+
+    ari_plain = acc_plain = None
+    if compare_without_cohesion and cohesion_weight:
+        plain, _, _ = train_groupinn_on_fmri(n_groups=n_groups, epochs=epochs, cohesion_weight=0.0, seed=seed,
+                                             data=train)
+        ari_plain, acc_plain = adjusted_rand_index(plain.groups(), train.groups), accuracy(plain)
+    baseline = logistic_baseline(ctr, train.labels, cte, test.labels, seed=seed)
+    learnt = model.groups()
+    perm = match_groups(learnt, train.groups)  # learnt group -> planted group
+    rel = group_relevance(model, cte)  # (2, G, G) in learnt order
+    order = torch.empty_like(perm)
+    order[perm] = torch.arange(len(perm))  # planted group -> learnt group
+    rel = rel[:, order][:, :, order]
+    blocks = block_means(cte, test.groups)
+    diff = blocks[test.labels == 1].mean(0) - blocks[test.labels == 0].mean(0)
+    w = model.assignment().detach()
+    return GroupINNResult(
+        accuracy(model), baseline.accuracy, baseline.C, adjusted_rand_index(learnt, train.groups), ari_plain, acc_plain,
+        rel, diff.float(), float(orthogonality_penalty(w).sqrt()), float(w.min()), learnt, train.groups, train.plant,
+        model, {"n_train": n_train, "n_test": n_test, "n_groups": n_groups, "epochs": epochs,
+                "cohesion_weight": cohesion_weight, "seed": seed},
+    )
+
+
+# ---- medlens train --arch scinet | groupinn ---------------------------------------------------
+
+#: Architectures of this module that ``medlens train`` trains on their simulators, and the data
+#: name each accepts.
+SYSTEM_DATA = {"scinet": "oscillators", "groupinn": "simulated-fmri"}
+
+
+def train_system(arch: str, data: str, *, epochs: int, seed: int = 0) -> tuple[nn.Module, dict[str, Any], str]:
+    """Train a system architecture on its simulator for ``medlens train``.
+
+    Returns
+    -------
+    (model, meta, summary)
+        The model, metadata to store with it, and a one-line summary of its held-out scores.
+    """
+    from medlens.errors import UnknownNameError
+
+    if arch not in SYSTEM_DATA:
+        raise UnknownNameError(f"unknown system architecture {arch!r}; known: {', '.join(sorted(SYSTEM_DATA))}")
+    if data != SYSTEM_DATA[arch]:
+        raise UnknownNameError(f"--arch {arch} trains on its simulator: use --data {SYSTEM_DATA[arch]}, not {data!r}")
+    if arch == "scinet":
+        model, history = train_scinet_on_oscillators(epochs=epochs, seed=seed)
+        result = run_scinet(model=model, seed=seed)
+        a = result.analysis
+        scores = {"answer_rmse": a.answer_rmse, "answer_std": a.answer_std,
+                  "best_correlation": [float(v) for v in a.best_correlation],
+                  "kl": [float(v) for v in a.kl]}
+        summary = (f"trained scinet on simulated damped oscillators: held-out answer RMSE {a.answer_rmse:.3f} "
+                   f"(answers' SD {a.answer_std:.3f}); " + ", ".join(
+                       f"{n}: |r| {float(c):.3f} with neuron {int(i)}"
+                       for n, c, i in zip(a.parameter_names, a.best_correlation, a.best_neuron))
+                   + "; KL per neuron " + ", ".join(f"{float(k):.3f}" for k in a.kl))
+    else:
+        result_g = run_groupinn(epochs=epochs, seed=seed, compare_without_cohesion=False)
+        model, history = result_g.model, []
+        scores = {"accuracy": result_g.accuracy, "baseline_accuracy": result_g.baseline_accuracy, "ari": result_g.ari}
+        summary = (f"trained groupinn on simulated fMRI: test accuracy {result_g.accuracy:.3f} (logistic regression "
+                   f"{result_g.baseline_accuracy:.3f}); adjusted Rand index of the groups {result_g.ari:.3f}")
+    meta = {"data": data, "epochs": epochs, "seed": seed, "history": history, "test": scores}
+    return model, meta, summary
