@@ -395,3 +395,57 @@ def train_system(arch: str, data: str, *, epochs: int, seed: int = 0) -> tuple[n
                    f"{result_g.baseline_accuracy:.3f}); adjusted Rand index of the groups {result_g.ari:.3f}")
     meta = {"data": data, "epochs": epochs, "seed": seed, "history": history, "test": scores}
     return model, meta, summary
+
+
+# ---- the systems report ---------------------------------------------------------------------
+
+#: Settings of a full run (the acceptance numbers) and of a quick one (a smoke test in seconds).
+FULL = {
+    "deeptune": {"n_members": 4, "n_stimuli": 3000, "steps": 192},
+    "scinet": {"n_train": 20000, "n_test": 2000, "epochs": 120},
+    "groupinn": {"n_train": 60, "n_test": 200, "epochs": 600},
+}
+QUICK = {
+    "deeptune": {"n_members": 2, "n_stimuli": 300, "steps": 8},
+    "scinet": {"n_train": 500, "n_test": 200, "epochs": 2},
+    "groupinn": {"n_train": 16, "n_test": 16, "epochs": 5, "compare_without_cohesion": False},
+}
+SYSTEMS = ("deeptune", "scinet", "groupinn")
+
+
+def systems_report(out: str, *, quick: bool = False, seed: int = 0, systems: Sequence[str] = SYSTEMS,
+                   progress: bool = True) -> tuple[Any, dict[str, Any]]:
+    """Run the representation systems and write their report (one HTML file).
+
+    Returns
+    -------
+    (path, results)
+        The written report and the result of each system by name.
+    """
+    import time
+
+    from medlens.core.threads import torch_threads
+    from medlens.errors import UnknownNameError
+    from medlens.report.html import Report
+    from medlens.report.systems import deeptune_section, groupinn_section, scinet_section
+
+    unknown = sorted(set(systems) - set(SYSTEMS))
+    if unknown:
+        raise UnknownNameError(f"unknown system {unknown[0]!r}; known: {', '.join(SYSTEMS)}")
+    settings = QUICK if quick else FULL
+    runners = {"deeptune": (run_deeptune, deeptune_section), "scinet": (run_scinet, scinet_section),
+               "groupinn": (run_groupinn, groupinn_section)}
+    report = Report("medlens: representation systems",
+                    "DeepTune, SciNet and GroupINN on simulated ground truth" + (" (quick run)" if quick else ""))
+    results: dict[str, Any] = {}
+    with torch_threads(1):  # small models: one thread is fastest on shared cores
+        for name in SYSTEMS:
+            if name not in systems:
+                continue
+            run, section = runners[name]
+            start = time.perf_counter()
+            results[name] = run(seed=seed, **settings[name])
+            section(report, results[name])
+            if progress:
+                print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+    return report.write(out), results
