@@ -151,8 +151,8 @@ class Readout(nn.Module):
         self.trunk = trunk
         w = fit.weights / fit.scale[:, None]  # (D, K): acts on raw features
         b = fit.bias - fit.mean @ w
-        self.linear = nn.Linear(w.shape[0], w.shape[1])
         dtype = next(trunk.parameters()).dtype
+        self.linear = nn.Linear(w.shape[0], w.shape[1]).to(dtype)
         with torch.no_grad():
             self.linear.weight.copy_(w.T.to(dtype))
             self.linear.bias.copy_(b.to(dtype))
