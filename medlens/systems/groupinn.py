@@ -225,8 +225,9 @@ def group_relevance(model: GroupINN, conn: torch.Tensor, target: int = 1, refere
 
     Gradient times input of the score ``logit[target] - logit[reference]`` (or ``logit[target]``
     when ``reference`` is None) with respect to the grouped graphs ``W^T A+- W``, averaged over
-    the subjects in ``conn`` ``(B, R, R)``. By the linearity of gradient times input in the
-    input, the sum over entries is a first-order share of the score.
+    the subjects in ``conn`` ``(B, R, R)``, and symmetrised (``(M + M^T) / 2``): a grouped
+    graph is symmetric, so entries ``(g, h)`` and ``(h, g)`` are one connection; the sum over
+    entries is unchanged, a first-order share of the score.
     """
     model.eval()
     with torch.enable_grad():
@@ -234,7 +235,8 @@ def group_relevance(model: GroupINN, conn: torch.Tensor, target: int = 1, refere
         logits = model.from_grouped(grouped)
         score = logits[:, target] - (logits[:, reference] if reference is not None else 0.0)
         (grad,) = torch.autograd.grad(score.sum(), grouped)
-    return (grad * grouped).detach().mean(0)
+    rel = (grad * grouped).detach().mean(0)  # (2, G, G)
+    return (rel + rel.transpose(1, 2)) / 2
 
 
 @dataclass
