@@ -300,7 +300,7 @@ class GroupINNResult:
 
 
 def train_groupinn_on_fmri(*, n_train: int = 60, n_groups: int = 5, epochs: int = 600, cohesion_weight: float = 1.0,
-                           seed: int = 0, data: Any = None):
+                           weight_decay: float = 1e-3, seed: int = 0, data: Any = None):
     """GroupINN on simulated subjects. Returns ``(model, history, train set)``."""
     from medlens.data.fmri import connectivity, simulate_fmri
     from medlens.systems.groupinn import GroupINN, train_groupinn
@@ -309,12 +309,14 @@ def train_groupinn_on_fmri(*, n_train: int = 60, n_groups: int = 5, epochs: int 
     conn = connectivity(train.timeseries)
     with _seeded(seed):
         model = GroupINN(conn.shape[-1], n_groups, seed=seed)
-    history = train_groupinn(model, conn, train.labels, epochs=epochs, cohesion_weight=cohesion_weight, seed=seed)
+    history = train_groupinn(model, conn, train.labels, epochs=epochs, cohesion_weight=cohesion_weight,
+                             weight_decay=weight_decay, seed=seed)
     return model, history, train
 
 
 def run_groupinn(*, n_train: int = 60, n_test: int = 200, n_groups: int = 5, epochs: int = 600,
-                 cohesion_weight: float = 1.0, compare_without_cohesion: bool = True, seed: int = 0) -> GroupINNResult:
+                 cohesion_weight: float = 1.0, weight_decay: float = 1e-3, compare_without_cohesion: bool = True,
+                 seed: int = 0) -> GroupINNResult:
     """Train GroupINN and the logistic baseline on the same few subjects; score on held-out ones."""
     from medlens.data.fmri import block_means, connectivity, simulate_fmri
     from medlens.systems.groupinn import (
@@ -325,7 +327,7 @@ def run_groupinn(*, n_train: int = 60, n_test: int = 200, n_groups: int = 5, epo
     test = simulate_fmri(n_test, n_groups=n_groups, seed=seed + 10_000)
     ctr, cte = connectivity(train.timeseries), connectivity(test.timeseries)
     model, _, _ = train_groupinn_on_fmri(n_groups=n_groups, epochs=epochs, cohesion_weight=cohesion_weight,
-                                         seed=seed, data=train)
+                                         weight_decay=weight_decay, seed=seed, data=train)
 
     def accuracy(m: nn.Module) -> float:
         with torch.no_grad():
@@ -333,8 +335,8 @@ def run_groupinn(*, n_train: int = 60, n_test: int = 200, n_groups: int = 5, epo
 
     ari_plain = acc_plain = None
     if compare_without_cohesion and cohesion_weight:
-        plain, _, _ = train_groupinn_on_fmri(n_groups=n_groups, epochs=epochs, cohesion_weight=0.0, seed=seed,
-                                             data=train)
+        plain, _, _ = train_groupinn_on_fmri(n_groups=n_groups, epochs=epochs, cohesion_weight=0.0,
+                                             weight_decay=weight_decay, seed=seed, data=train)
         ari_plain, acc_plain = adjusted_rand_index(plain.groups(), train.groups), accuracy(plain)
     baseline = logistic_baseline(ctr, train.labels, cte, test.labels, seed=seed)
     learnt = model.groups()
@@ -350,7 +352,7 @@ def run_groupinn(*, n_train: int = 60, n_test: int = 200, n_groups: int = 5, epo
         accuracy(model), baseline.accuracy, baseline.C, adjusted_rand_index(learnt, train.groups), ari_plain, acc_plain,
         rel, diff.float(), float(orthogonality_penalty(w).sqrt()), float(w.min()), learnt, train.groups, train.plant,
         model, {"n_train": n_train, "n_test": n_test, "n_groups": n_groups, "epochs": epochs,
-                "cohesion_weight": cohesion_weight, "seed": seed},
+                "cohesion_weight": cohesion_weight, "weight_decay": weight_decay, "seed": seed},
     )
 
 
