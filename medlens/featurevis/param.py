@@ -28,8 +28,10 @@ add, and the 1/f preconditioning is undone: on planted first-layer gratings (per
 pixels) the Fourier images reached only 0.35-0.55 best-phase correlation with the grating
 where pixels reached 0.74-0.86. :class:`ImageAdam` normalises by one second moment per image
 instead, which commutes with any orthonormal change of basis, so the spectrum scaling is the
-only preconditioner; with it the Fourier images reach 0.61-0.85 on the same detectors
-(``tests/featurevis/test_featurevis_param.py`` plants them at several frequencies).
+only preconditioner. With it, and the render default's 1/f^0.5 scaling, the Fourier images reach
+0.77-0.81 on the same detectors against 0.74-0.80 for pixels (two seeds, 96 steps;
+``benchmarks/fourier_frequencies.py``; ``tests/featurevis/test_featurevis_param.py`` plants
+them at several frequencies).
 """
 
 from __future__ import annotations
@@ -290,9 +292,10 @@ class FourierImage(_Image):
 
 #: The decay power behind the name ``"fourier"`` (render's default parameterisation). Lucid's
 #: 1/f (power 1) favours coarse structure so strongly that fine first-layer patterns lose: on
-#: planted gratings of period 3-12 pixels (96 steps, two seeds) power 1 reached a best-phase
-#: correlation of 0.63-0.82 (0.74 on average), power 0.5 reached 0.69-0.83 (0.76), pixels
-#: 0.70-0.86 (0.77). ``FourierImage(...)`` itself keeps the 1/f default.
+#: planted gratings of period 3-12 pixels (96 steps, :class:`ImageAdam`) power 1 reached a
+#: best-phase correlation of 0.63-0.82 per seed (0.74 on average over periods and two seeds),
+#: power 0.5 0.69-0.85 (0.79), pixels 0.70-0.86 (0.77; ``benchmarks/fourier_frequencies.py``).
+#: ``FourierImage(...)`` itself keeps the 1/f default.
 RENDER_DECAY_POWER = 0.5
 
 
