@@ -29,6 +29,7 @@ clustering). The benchmark reports the grouping with and without it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -271,6 +272,8 @@ def logistic_baseline(train_conn: torch.Tensor, train_labels: torch.Tensor, test
     xtr = train_conn[:, iu[0], iu[1]].double().numpy()
     xte = test_conn[:, iu[0], iu[1]].double().numpy()
     clf = LogisticRegressionCV(Cs=10, cv=folds, max_iter=2000, random_state=seed, scoring="accuracy")
-    clf.fit(xtr, train_labels.numpy())
+    with warnings.catch_warnings():  # scikit-learn's notices of future default changes
+        warnings.simplefilter("ignore", FutureWarning)
+        clf.fit(xtr, train_labels.numpy())
     acc = float((clf.predict(xte) == test_labels.numpy()).mean())
     return LogisticBaseline(acc, float(clf.C_[0]))
