@@ -202,11 +202,11 @@ def orientation_tuning(neuron: Neuron, orientations: torch.Tensor, size: int = 2
     return torch.stack(out)
 
 
-def position_tuning(neuron: Neuron, size: int = 28, patch_sigma: float | None = None) -> torch.Tensor:
+def position_tuning(neuron: Neuron, size: int = 28) -> torch.Tensor:
     """Responses to the neuron's own preferred stimulus moved to every position: ``(size, size)``.
 
-    The preferred stimulus (windowed to ``patch_sigma``) is placed with its centre on each pixel
-    (circular shift); the map peaks at the neuron's receptive-field centre.
+    The preferred stimulus, scaled into ``[0, 1]`` around mid-grey, is placed with its centre on
+    each pixel (circular shift); the map peaks at the neuron's receptive-field centre.
     """
     stim = neuron.preferred_stimulus(size)[0]
     cy, cx = (int(round(v)) for v in neuron.centre)
