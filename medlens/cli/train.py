@@ -13,9 +13,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "medlens train --data ecg5000 --arch attention-rnn --out ecg-rnn.pt",
         "medlens generate lesions --out lesions.npz && medlens train --data lesions.npz --arch interpnet --out interp.pt",
     ])
-    p.add_argument("--data", required=True, help="pneumoniamnist, breastmnist, ecg5000 or PATH.npz")
+    p.add_argument("--data", required=True,
+                   help="pneumoniamnist, breastmnist, ecg5000 or PATH.npz; oscillators for --arch scinet, "
+                        "simulated-fmri for --arch groupinn")
     p.add_argument("--out", required=True, help="model file to write (.pt)")
-    p.add_argument("--arch", default="cnn", help="architecture (default: cnn)")
+    p.add_argument("--arch", default="cnn", help="architecture (default: cnn; also attention-rnn, interpnet, scinet, groupinn)")
     p.add_argument("--epochs", type=int, default=10)
     add_flags(p, "seed", "quiet")
     p.set_defaults(run=run)
@@ -28,6 +30,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise MedlensError(f"--epochs must be at least 1, got {args.epochs}")
+    from medlens.app.systems import SYSTEM_DATA
+
+    if args.arch in SYSTEM_DATA:  # representation systems train on their simulators
+        from medlens.app.systems import train_system
+
+        model, meta, summary = train_system(args.arch, args.data, epochs=args.epochs, seed=args.seed)
+        save_model(model, args.out, meta)
+        print(f"{summary} -> {args.out}")
+        return 0
     if args.arch == "interpnet":  # a classifier that writes explanations: needs a lesion benchmark npz
         from medlens.selfexplain.interpnet import train_on_lesions
 

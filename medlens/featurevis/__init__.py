@@ -30,11 +30,12 @@ from medlens.featurevis.objectives import (
     layer,
     logit,
     neuron,
+    output,
     per_image,
     probability,
     total_variation,
 )
-from medlens.featurevis.param import FourierImage, PixelImage, channel_correlation_sqrt
+from medlens.featurevis.param import FourierImage, ImageAdam, PixelImage, channel_correlation_sqrt
 from medlens.featurevis.render import Rendering, objective_values, objective_values_over, render
 from medlens.featurevis.transforms import (
     Blur,
@@ -55,6 +56,7 @@ __all__ = [
     "Blur",
     "BlurEvery",
     "FourierImage",
+    "ImageAdam",
     "Jitter",
     "Objective",
     "Pad",
@@ -78,6 +80,7 @@ __all__ = [
     "layer",
     "logit",
     "neuron",
+    "output",
     "pad",
     "per_image",
     "probability",

@@ -226,6 +226,26 @@ def logit(class_index: int) -> Objective:
     return Objective(lambda p: _class_column(p.output, class_index), (), f"logit({class_index})")
 
 
+def output(index: int = 0) -> Objective:
+    """One output of any model: a regression prediction, a neuron's modelled response, a logit.
+
+    ``output[:, index]`` for ``(B, K)`` outputs, ``output`` itself for ``(B,)`` outputs (then
+    ``index`` must be 0). For a model that is linear in its input, ``f(x) = <w, x> + b``, the
+    maximiser over the input box is ``hi`` where ``w > 0`` and ``lo`` where ``w < 0``; with a
+    penalty ``mu/2 |x - c|^2`` it is ``c + w / mu`` (tests check both).
+    """
+
+    def fn(p: Probe) -> torch.Tensor:
+        out = p.output
+        if out.ndim == 1:
+            if index not in (0, -1):
+                raise TargetError(f"output {index} is out of range: the model has one output per input")
+            return out
+        return _class_column(out.reshape(out.shape[0], -1), index)
+
+    return Objective(fn, (), f"output({index})")
+
+
 def probability(class_index: int) -> Objective:
     """The softmax probability of one class (single-logit models: class 1 is the sigmoid, class 0 its complement).
 

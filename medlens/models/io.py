@@ -32,6 +32,8 @@ VERSION = 1
 ENTRY_POINTS = {
     "interpnet": "medlens.selfexplain.interpnet:InterpNet",
     "concept-autoencoder": "medlens.selfexplain.concepts:ConceptAutoencoder",
+    "scinet": "medlens.systems.scinet:SciNet",
+    "groupinn": "medlens.systems.groupinn:GroupINN",
 }
 
 

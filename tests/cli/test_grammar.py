@@ -19,6 +19,7 @@ EXPECTED = {
     "generate": {"--seed", "--quiet"},
     "train": {"--seed", "--quiet"},
     "demo": {"--seed", "--quiet"},
+    "systems": {"--seed", "--quiet"},
 }
 SHARED_HELP = {
     "--limit": "use only the first N cases",

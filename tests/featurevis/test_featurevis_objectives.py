@@ -143,3 +143,61 @@ def test_probability_uses_sigmoid_for_single_output_models():
     with pytest.raises(TargetError):
         fv.probability(2)(probe)
     assert math.isclose(fv.logit(0)(probe)[1].item(), -2.0)
+
+
+# ---- the regression-output objective against closed-form optima ----------------------------
+
+
+class LinearReadout(torch.nn.Module):
+    """``f(x) = <w, x> + b``: a linear model of a neuron's response (a regression output)."""
+
+    def __init__(self, w: torch.Tensor, b: float = 0.3) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(w.clone(), requires_grad=False)
+        self.b = b
+
+    def forward(self, x):
+        return (x * self.w).flatten(1).sum(1) + self.b  # (B,): one output per input
+
+
+def test_output_objective_maximises_a_linear_readout_to_its_box_optimum():
+    """Over the input box [0, 1], max <w, x> is attained at x = 1 where w > 0 and 0 where w < 0."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(1, 12, 12, generator=gen, dtype=torch.float64)
+    model = LinearReadout(w).double()
+    images, values = fv.render(model, fv.output(), (2, 1, 12, 12), steps=300, lr=0.1, param="pixel",
+                               transforms="none")
+    optimum = float(w.clamp_min(0).sum()) + 0.3
+    assert values[-1].min() > 0.99 * optimum, (values[-1], optimum)
+    sign = (w > 0).double()
+    clear = w.abs() > 0.1
+    assert ((images[:, 0] - sign).abs()[:, clear[0]] < 0.05).all()
+
+
+@pytest.mark.parametrize("param", ["pixel", "fourier"])
+def test_output_objective_with_an_l2_penalty_reaches_the_closed_form_direction(param):
+    """max <w, x> - mu/2 |x - c|^2 has the unique optimum x* = c + w / mu (inside the box here):
+    the optimised image equals it, and the image's departure from grey points along w."""
+    gen = torch.Generator().manual_seed(1)
+    w = 0.02 * torch.randn(1, 16, 16, generator=gen, dtype=torch.float64)
+    mu = 0.5
+    model = LinearReadout(w).double()
+    penalty = fv.Objective(lambda p: (p.image - 0.5).pow(2).flatten(1).sum(1), (), "half squared distance to grey")
+    goal = fv.output(0) - (mu / 2) * penalty
+    images, _ = fv.render(model, goal, (1, 1, 16, 16), steps=400, lr=0.05, param=param, transforms="none")
+    expected = 0.5 + w / mu
+    assert float((images[0] - expected).abs().max()) < 2e-3
+    d = (images[0] - 0.5).flatten()
+    cosine = float(d @ w.flatten() / (d.norm() * w.norm()))
+    assert cosine > 0.999
+
+
+def test_output_objective_reads_columns_and_rejects_missing_ones():
+    probe = fv.Probe(None, torch.zeros(2, 1, 4), torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    torch.testing.assert_close(fv.output(1)(probe), torch.tensor([2.0, 4.0]))
+    flat = fv.Probe(None, torch.zeros(2, 1, 4), torch.tensor([5.0, 6.0]))
+    torch.testing.assert_close(fv.output()(flat), torch.tensor([5.0, 6.0]))
+    with pytest.raises(TargetError):
+        fv.output(2)(probe)
+    with pytest.raises(TargetError):
+        fv.output(1)(flat)
