@@ -63,6 +63,8 @@ def sniff(path: PathLike) -> str:
             head = fh.read(352)
     except OSError:
         return ""
+    if len(head) >= 132 and head[128:132] == b"DICM":  # first: a preamble may hold a TIFF header
+        return "DICOM"
     for fmt, magics in MAGIC.items():
         if head.startswith(magics):
             return fmt
@@ -70,8 +72,6 @@ def sniff(path: PathLike) -> str:
         return "EDF"
     if head.startswith(b"\x93NUMPY"):
         return "NumPy"
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "DICOM"
     if head[344:348] in (b"n+1\x00", b"ni1\x00") or head[4:8] in (b"n+2\x00", b"ni2\x00"):
         return "NIfTI"
     if head.startswith(b"\x1f\x8b") and name.endswith((".nii.gz", ".gz")):
