@@ -281,8 +281,10 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None) -> 
 
     Parameters
     ----------
-    path : str or os.PathLike
-        One DICOM file, or a folder holding the files of one series.
+    path : str or os.PathLike, or list of them
+        One DICOM file, a folder holding the files of one series, or the list of files of one
+        series (e.g. several series lying loose in one folder; ``Volume.source`` is then the
+        files' paths joined by newlines).
     window : tuple of (float, float), optional
         ``(center, width)`` in output units (HU for CT).
 
@@ -304,6 +306,11 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None) -> 
     InputError
         Invalid ``window``.
     """
+    if isinstance(path, (list, tuple)):
+        files = [pathlib.Path(os.fspath(f)).expanduser() for f in path]
+        if not files:
+            raise FileFormatError("no DICOM files given")
+        return _load_dicom_series(files[0].parent, window, files)
     p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.exists():
         raise FileFormatError(f"DICOM file or folder not found: {p}")
@@ -331,10 +338,14 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None) -> 
         normal = np.cross([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
         step = normal * spacing[0]
     arr = _apply_window(arr, window)
+    metadata = _collect_tags(ds, DICOM_METADATA_TAGS)
+    if window is None and _rescale(ds) == (1.0, 0.0) and int(ds.get("PixelRepresentation", 0) or 0) == 0:
+        # stored grey levels without a modality scale (CR, DX, MG, US): their range is fixed
+        metadata["MaxValue"] = str(2 ** int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16) - 1)
     return Volume(
         torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)),
         spacing,
-        _collect_tags(ds, DICOM_METADATA_TAGS),
+        metadata,
         _collect_tags(ds, DICOM_IDENTIFIER_TAGS),
         affine=_dicom_affine(ipp, iop, row_sp, col_sp, step),
         format="DICOM",
@@ -342,9 +353,10 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None) -> 
     )
 
 
-def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None) -> Volume:
-    entries = sorted(folder.iterdir())
-    files = [e for e in entries if e.is_file() and not _clearly_not_dicom(e)]
+def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
+                       given: list[pathlib.Path] | None = None) -> Volume:
+    entries = sorted(folder.iterdir()) if given is None else sorted(given)
+    files = [e for e in entries if e.is_file() and not _clearly_not_dicom(e)] if given is None else entries
     if not files:
         subdirs = [e.name for e in entries if e.is_dir()]
         hint = f" (it has subfolders: {', '.join(subdirs[:5])}; point at one series folder)"
@@ -473,7 +485,7 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None)
         _collect_tags(first, DICOM_IDENTIFIER_TAGS),
         affine=affine,
         format="DICOM",
-        source=str(folder),
+        source=str(folder) if given is None else "\n".join(str(f) for f in files),
     )
 
 
@@ -482,12 +494,15 @@ def dicom_series_files(path: PathLike) -> list[pathlib.Path]:
 
     Writers use it to reference the source instances (a folder's slices sorted as in the volume).
     """
-    p = pathlib.Path(os.fspath(path)).expanduser()
-    if p.is_file():
-        return [p]
     import pydicom
 
-    files = [e for e in sorted(p.iterdir()) if e.is_file() and not _clearly_not_dicom(e)]
+    if isinstance(path, str) and "\n" in path:  # a series given as a list of files
+        files = [pathlib.Path(f) for f in sorted(path.split("\n"))]
+    else:
+        p = pathlib.Path(os.fspath(path)).expanduser()
+        if p.is_file():
+            return [p]
+        files = [e for e in sorted(p.iterdir()) if e.is_file() and not _clearly_not_dicom(e)]
     keyed = []
     for i, f in enumerate(files):
         ds = pydicom.dcmread(f, stop_before_pixels=True)

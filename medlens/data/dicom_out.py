@@ -14,9 +14,11 @@ derived object must) in a new series, and reference the source series and instan
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
-from typing import Any
+import warnings
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,6 +27,18 @@ from medlens.data.dicom import dicom_series_files
 from medlens.errors import FileFormatError, InputError
 
 MANUFACTURER = "medlens"
+
+
+def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Silence highdicom's warnings: they quote tag values such as the patient's name."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _sources(source: Volume) -> list[Any]:
@@ -82,6 +96,7 @@ def _patient_orientation(ds: Any) -> tuple[str, str]:
     return "L", "F"
 
 
+@_quiet
 def write_secondary_capture(picture: np.ndarray, source: Volume, path: PathLike, *,
                             description: str = "medlens attribution overlay", series_number: int = 9901) -> pathlib.Path:
     """Write ``picture`` (uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``) as a Secondary Capture.
@@ -135,6 +150,7 @@ def write_secondary_capture(picture: np.ndarray, source: Volume, path: PathLike,
     return out
 
 
+@_quiet
 def write_parametric_map(values: np.ndarray, source: Volume, path: PathLike, *,
                          description: str = "medlens attribution", series_number: int = 9902) -> pathlib.Path:
     """Write the attribution's float values as a DICOM Parametric Map on the source's grid.
