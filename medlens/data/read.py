@@ -121,7 +121,7 @@ def read(path: PathLike) -> Record:
         raise FileFormatError(f"{p} does not exist")
     fmt = sniff(p)
     if fmt in ("DICOM", "DICOM-series"):
-        if fmt == "DICOM" and p.suffix.lower() not in (".dcm", ".dicom", ".ima"):
+        if fmt == "DICOM" and not _has_preamble(p):  # a guess from the suffix or no suffix
             try:
                 return dicom.load_dicom(p)
             except FileFormatError as exc:
@@ -142,6 +142,12 @@ def read(path: PathLike) -> Record:
     if fmt == "NumPy":
         return _load_npy(p)
     raise _unknown(p)
+
+
+def _has_preamble(p: pathlib.Path) -> bool:
+    with open(p, "rb") as fh:
+        head = fh.read(132)
+    return head[128:132] == b"DICM"
 
 
 def _unknown(p: pathlib.Path) -> FileFormatError:
