@@ -113,6 +113,8 @@ def folder_cases(folder: Path) -> Iterator[tuple[str, Path | list[Path]]]:
         if entry.is_dir():
             yield entry.name, entry
             continue
+        if entry.suffix.lower() in _NOT_CASES:
+            continue
         kind = sniff(entry)
         if kind == "DICOM":
             uid = _series_uid(entry)
@@ -130,11 +132,19 @@ def folder_cases(folder: Path) -> Iterator[tuple[str, Path | list[Path]]]:
         yield (files[0].name if len(files) == 1 else f"series{k + 1}-{files[0].stem}"), (files[0] if len(files) == 1 else files)
 
 
+#: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
+_NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
+
+
 def _series_uid(path: Path) -> str | None:
+    """The series a tomographic slice belongs to; ``None`` for projection images (each a case)."""
     import pydicom
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+        ds = pydicom.dcmread(path, stop_before_pixels=True,
+                             specific_tags=["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
     except Exception:  # noqa: BLE001 - not DICOM after all: handled as a single file
+        return None
+    if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
         return None
     return str(ds.get("SeriesInstanceUID", "")) or None
