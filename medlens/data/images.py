@@ -134,10 +134,13 @@ def load_tiff(path: PathLike) -> Volume:
             arr = tif.asarray()
             page = tif.pages[0]
             n_pages = len(tif.pages)
+            rgb_planar = (page.photometric == tifffile.PHOTOMETRIC.RGB and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE)
             tags = {t.name: t.value for t in page.tags.values()
                     if t.name in ("XResolution", "YResolution", "ResolutionUnit", "BitsPerSample")}
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, OSError...
         raise FileFormatError(f"{p} is not a readable TIFF file ({type(exc).__name__}: {_one_line(exc)})") from exc
+    if rgb_planar and arr.ndim == 3 and arr.shape[0] in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # colour stored as separate planes: channels last like Pillow
     if arr.dtype.kind == "b":
         arr = arr.astype(np.uint8)
     if arr.dtype.kind not in "iuf":

@@ -71,7 +71,7 @@ def test_tiff_8_16_bit_resolution_and_stack_exact(tmp_path):
     tifffile.imwrite(tmp_path / "a16.tif", a16, resolution=(20, 10), resolutionunit="CENTIMETER")
     tifffile.imwrite(tmp_path / "a8.tiff", a8)
     stack = rng.integers(0, 4096, (4, 13, 17), dtype=np.uint16)
-    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")  # four grey pages
     v = read(tmp_path / "a16.tif")
     assert v.format == "TIFF" and np.array_equal(v.array.numpy(), a16.astype(np.float32))
     assert v.spacing == pytest.approx((1.0, 0.5))  # 10 px/cm down, 20 px/cm across
@@ -79,6 +79,10 @@ def test_tiff_8_16_bit_resolution_and_stack_exact(tmp_path):
     assert np.array_equal(read(tmp_path / "a8.tiff").array.numpy(), a8.astype(np.float32))
     v = read(tmp_path / "stack.tif")
     assert v.array.shape == (4, 13, 17) and np.array_equal(v.array.numpy(), stack.astype(np.float32))
+    rgb = rng.integers(0, 256, (3, 13, 17), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "planar.tif", rgb, photometric="rgb", planarconfig="separate")
+    v = read(tmp_path / "planar.tif")
+    assert v.channels == 3 and np.array_equal(v.array.numpy(), rgb.astype(np.float32))
 
 
 @pytest.mark.parametrize("kind", ["png", "tif"])
