@@ -25,7 +25,7 @@ from torch import nn
 
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.hooks import capture, last_conv_layer, layer_name, on_leaf_calls, resolve_layer
+from medlens.core.hooks import capture, last_conv_layer, on_leaf_calls, resolve_layer
 from medlens.attribution.registry import register
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
@@ -142,9 +142,12 @@ def probe_cam_layer(model: nn.Module, x: torch.Tensor) -> tuple[str, nn.Module]:
     return names.get(module, ""), module
 
 
-def resolve_cam_layer(model: nn.Module, layer: nn.Module | str | None) -> nn.Module:
-    """``layer`` resolved to a module; ``None`` picks :func:`default_cam_layer`."""
-    return default_cam_layer(model) if layer is None else resolve_layer(model, layer)
+def resolve_cam_layer(model: nn.Module, layer: nn.Module | str | None, x: torch.Tensor | None = None) -> nn.Module:
+    """``layer`` resolved to a module; ``None`` picks :func:`probe_cam_layer` on ``x`` when given,
+    else :func:`default_cam_layer` from the module list."""
+    if layer is not None:
+        return resolve_layer(model, layer)
+    return probe_cam_layer(model, x)[1] if x is not None else default_cam_layer(model)
 
 
 def cam_of(activation: torch.Tensor, gradient: torch.Tensor, weighting: Weighting) -> torch.Tensor:
@@ -170,7 +173,7 @@ def layer_cam(
     The engine differentiates the target score with respect to the layer's output only, so the
     backward pass stops at the layer.
     """
-    module = resolve_cam_layer(model, layer)
+    module = resolve_cam_layer(model, layer, x)
     maps: list[torch.Tensor] = []
     with capture(model, module) as record:
 

@@ -187,7 +187,7 @@ def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, o
     from medlens.core.targets import probabilities
     from medlens.data.preprocess import invert
     from medlens.errors import InputError
-    from medlens.viz import attribution_figure, figure_png, image_png, overlay_image, signal_attribution_figure
+    from medlens.viz import attribution_figure, figure_png, signal_attribution_figure
 
     options = method_options(args.option)[""]
     if get_method(args.method).random and "seed" not in options:
