@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input in BUNDLED or args.input.lower().endswith(".npz"):
         case = load_case(args.input, index=args.index, split=args.split)
     else:
-        case = load_case(args.input, recipe=recipe_from_args(args, meta))
+        case = load_case(args.input, recipe=recipe_from_args(args, meta), input_shape=meta.get("input_shape"))
     result = _explain_case(args, model, meta, case, Path(args.out))
     if not args.quiet:
         print(f"{args.method} for {case.source}: {result['headline']}, {result['seconds']:.3f} s -> {args.out}")

@@ -90,11 +90,9 @@ def load_case(path: str, *, index: int = 0, split: str = "test", input_shape: Se
     if not p.exists() and not p.with_suffix(".hea").is_file():
         raise FileFormatError(f"input {path!r} does not exist")
     record = read(p)
-    if recipe is None:
-        recipe = recipe_for_shape(input_shape)
-        if input_shape is not None and record.format == "NumPy" and tuple(record.array.shape) == tuple(input_shape):
-            return Case(record.array[None], None, f"array {p.name}", name=p.name)  # already a model input
-    return case_from_record(record, recipe, str(p))
+    if input_shape is not None and record.format == "NumPy" and tuple(record.array.shape) == tuple(input_shape):
+        return Case(record.array[None], None, f"array {p.name}", name=p.name)  # already a model input
+    return case_from_record(record, recipe if recipe is not None else recipe_for_shape(input_shape), str(p))
 
 
 def folder_cases(folder: Path) -> Iterator[tuple[str, Path | list[Path]]]:
