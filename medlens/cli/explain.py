@@ -233,7 +233,7 @@ def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, o
                 fig = signal_attribution_figure(
                     record.values, back, record.fs, record.channels,
                     [(a.sample, a.symbol) for a in record.annotations], units=record.units,
-                    span=prepared.geometry.span, title=title)
+                    span=prepared.geometry.span, seen=prepared.geometry.channel_index, title=title)
                 (out / "signal.png").write_bytes(figure_png(fig, dpi=110))
                 written.append("signal.png")
             else:

@@ -102,6 +102,7 @@ def signal_attribution_figure(
     *,
     units: Sequence[str] = (),
     span: tuple[int, int] | None = None,
+    seen: Sequence[int] | None = None,
     margin_s: float = 1.0,
     title: str = "",
 ) -> "plt.Figure":
@@ -121,6 +122,8 @@ def signal_attribution_figure(
         Drawn as labelled vertical ticks (WFDB beat symbols, EDF+ events).
     span : (int, int), optional
         Samples the model saw; the plot shows them with ``margin_s`` seconds either side.
+    seen : sequence of int, optional
+        The leads the model saw (shaded over ``span``); default all.
     """
     sig, att = _array(values), _array(attribution)
     c, n = sig.shape
@@ -139,7 +142,7 @@ def signal_attribution_figure(
             if lo <= sample < hi:
                 ax.axvline(sample / fs, color="tab:blue", lw=0.5, alpha=0.5)
                 ax.text(sample / fs, top, str(symbol), fontsize=7, color="tab:blue", ha="center", va="bottom")
-        if span is not None:
+        if span is not None and (seen is None or k in seen):
             ax.axvspan(span[0] / fs, span[1] / fs, color="tab:orange", alpha=0.06)
         strip.imshow(att[k : k + 1, lo:hi], aspect="auto", cmap="RdBu_r", vmin=-m, vmax=m,
                      extent=(lo / fs, hi / fs, 0, 1), interpolation="nearest")
