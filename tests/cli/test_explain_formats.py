@@ -218,3 +218,17 @@ def test_same_recipe_in_train_and_explain(tmp_path):
     assert Recipe.from_dict(summary["preprocessing"]["recipe"]) == stored
     trained_input = apply_recipe(torch.from_numpy(hu[5:6, None]), recipe)[0]
     assert torch.allclose(prepare(read(tmp_path / "slice.nii.gz"), stored).x[0], trained_input)
+
+
+def test_npy_already_of_the_models_input_shape_is_fed_as_it_is(tmp_path):
+    from medlens.models import load_model
+
+    path = _model(tmp_path, "rgb.pt", 2, (3, 16, 16), Recipe(normalize="minmax", channels=3, size=(16, 16)))
+    x = np.random.default_rng(4).normal(size=(3, 16, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "out"
+    assert _run(["--model", path, "--input", tmp_path / "x.npy", "--target", "1", "--method", "gradient", "--out", out]) == 0
+    model, _ = load_model(path)
+    xt = torch.from_numpy(x)[None].requires_grad_(True)
+    model(xt)[0, 1].backward()
+    assert np.allclose(np.load(out / "attribution.npy"), xt.grad[0].numpy(), atol=1e-6)
