@@ -1,6 +1,6 @@
 """medlens: explain medical deep-learning models and measure how far each explanation can be trusted."""
 
-from medlens.api import check_input, evaluation_mode, explain, methods
+from medlens.api import Recipe, check_input, evaluation_mode, explain, invert, load_signal, methods, prepare, read
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, to_target
 from medlens.errors import (
@@ -20,13 +20,18 @@ __all__ = [
     "FileFormatError",
     "InputError",
     "MedlensError",
+    "Recipe",
     "Target",
     "TargetError",
     "UnknownNameError",
     "check_input",
     "evaluation_mode",
     "explain",
+    "invert",
+    "load_signal",
     "methods",
+    "prepare",
+    "read",
     "to_target",
     "__version__",
 ]

@@ -6,5 +6,8 @@ layers below (``explain`` lives in :mod:`medlens.attribution`).
 
 from medlens.attribution.explain import explain, methods
 from medlens.core.checks import check_input, evaluation_mode
+from medlens.data.preprocess import Recipe, invert, prepare
+from medlens.data.read import read
+from medlens.data.signals import load_signal
 
-__all__ = ["check_input", "evaluation_mode", "explain", "methods"]
+__all__ = ["Recipe", "check_input", "evaluation_mode", "explain", "invert", "load_signal", "methods", "prepare", "read"]

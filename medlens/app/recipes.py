@@ -9,6 +9,7 @@ from torch import nn
 
 from medlens.core.random import seeded
 from medlens.core.registry import Registry
+from medlens.data.preprocess import Recipe
 from medlens.models.attention_rnn import build_for_inputs as _build_attention_rnn
 from medlens.models.cnn import CNN
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
@@ -29,21 +30,76 @@ BUILDERS.add("cnn", _build_cnn)
 BUILDERS.add("attention-rnn", _build_attention_rnn)
 
 
+def default_recipe(inputs: torch.Tensor) -> Recipe:
+    """The recipe that describes a data set's stored inputs ``(N, C, *spatial)``.
+
+    Images stored in ``[0, 1]`` (MedMNIST: 8-bit divided by 255) get ``normalize="unit"``, so a
+    user's 8-bit PNG is divided by 255 exactly as in training; other images min-max; signals
+    stored z-scored per sample (ECG5000) get ``"zscore"``.
+    """
+    c, spatial = int(inputs.shape[1]), tuple(int(s) for s in inputs.shape[2:])
+    if len(spatial) == 1:
+        flat = inputs.float().reshape(inputs.shape[0], -1)
+        zscored = bool((flat.mean(1).abs() < 0.05).all() and ((flat.std(1) - 1).abs() < 0.05).all())
+        return Recipe(normalize="zscore" if zscored else "none", channels=c, size=spatial)
+    in_unit = bool(inputs.min() >= 0 and inputs.max() <= 1)
+    return Recipe(normalize="unit" if in_unit else "minmax", channels=c, size=spatial)
+
+
+def apply_recipe(inputs: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """Run every stored input ``(N, C, *spatial)`` through ``recipe``, as explain will run a file.
+
+    Each input is wrapped as the record a reader would return (a grey image or volume, or a
+    signal of ``C`` leads at the recipe's rate) and passed to
+    :func:`medlens.data.preprocess.prepare`: train and explain share one code path.
+    """
+    from medlens.data.common import Volume
+    from medlens.data.preprocess import prepare
+    from medlens.data.signals import Signal
+
+    out = []
+    for x in inputs.float():
+        if x.ndim == 2:
+            record = Signal(x, float(recipe.fs or 1.0), tuple(recipe.leads or (f"ch{k}" for k in range(x.shape[0]))))
+        else:
+            record = Volume(x[0] if x.shape[0] == 1 else x, (1.0,) * (x.ndim - 1), {"Format": "NumPy"},
+                            channels=int(x.shape[0]), format="NumPy")
+        out.append(prepare(record, recipe).x[0])
+    return torch.stack(out)
+
+
 def train_on_dataset(
-    data: str, *, arch: str = "cnn", epochs: int = 10, seed: int = 0, progress: bool = True, **train_options: Any
+    data: str, *, arch: str = "cnn", epochs: int = 10, seed: int = 0, progress: bool = True,
+    recipe: Recipe | None = None, **train_options: Any
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train ``arch`` on the train split of ``data`` (a bundled name or an npz path).
+
+    Parameters
+    ----------
+    recipe : Recipe, optional
+        Preprocessing applied to every stored input before training (e.g. CT windows on an npz of
+        HU slices), with :func:`apply_recipe`; stored in the model file so that explain, evaluate
+        and audits apply the same one to a user's files. Default: :func:`default_recipe`, which
+        describes the inputs as stored.
 
     Returns
     -------
     (model, meta)
         The model with the best validation AUROC, and metadata to store with it: data set,
-        class names, input shape, training history, validation and test scores.
+        class names, input shape, the recipe, training history, validation and test scores.
     """
-    from medlens.data import load_dataset
+    from medlens.data import LabelledSet, load_dataset
 
     builder = BUILDERS.get(arch)  # an unknown name fails before any data is read
     train, val, test = (load_dataset(data, split) for split in ("train", "val", "test"))
+    if recipe is None:
+        recipe = default_recipe(train.inputs) if train.inputs.is_floating_point() else None
+    else:
+        train, val, test = (
+            LabelledSet(apply_recipe(s.inputs, recipe), s.labels, None, s.name, s.class_names) for s in (train, val, test)
+        )
+        recipe = recipe.replace(size=tuple(int(v) for v in train.inputs.shape[2:]),
+                                channels=None if recipe.windows else int(train.inputs.shape[1]))
     num_classes = max(len(train.class_names), int(train.labels.max()) + 1)
     augment = shift_augment if train.inputs.is_floating_point() else None
     # weight initialisation and dropout draw from torch's global generator: fork it for the run
@@ -59,6 +115,7 @@ def train_on_dataset(
         "data": str(data),
         "class_names": list(train.class_names),
         "input_shape": list(train.inputs.shape[1:]),
+        "recipe": None if recipe is None else recipe.to_dict(),
         "epochs": epochs,
         "seed": seed,
         "history": history,

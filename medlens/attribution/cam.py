@@ -17,7 +17,7 @@ convolution after the normalisation and activation that follow it).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,11 +25,11 @@ from torch import nn
 
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.hooks import CONV_TYPES, capture, last_conv_layer, resolve_layer
+from medlens.core.hooks import CONV_TYPES, capture, last_conv_layer, on_leaf_calls, resolve_layer
 from medlens.attribution.registry import register
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
-from medlens.errors import InputError
+from medlens.errors import InputError, UnknownNameError
 
 Weighting = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -92,9 +92,61 @@ def default_cam_layer(model: nn.Module) -> nn.Module:
     return chosen
 
 
-def resolve_cam_layer(model: nn.Module, layer: nn.Module | str | None) -> nn.Module:
-    """``layer`` resolved to a module; ``None`` picks :func:`default_cam_layer`."""
-    return default_cam_layer(model) if layer is None else resolve_layer(model, layer)
+def probe_cam_layer(model: nn.Module, x: torch.Tensor) -> tuple[str, nn.Module]:
+    """The last layer whose output keeps the input's spatial rank, found by one forward pass.
+
+    The rule of torchcam's ``locate_candidate_layer`` and M3d-CAM's automatic layer choice: in
+    execution order, the last module whose output is ``(B, C, *spatial)`` with as many spatial
+    axes as the input and not all of them of size 1 (a global pooling output is not a map). It
+    works on any architecture (MONAI's DenseNet, ResNet, SEResNet, UNet, TorchScript files),
+    whatever the definition order. When containers return the tensor a child produced, the
+    innermost module that produced it is named; an in-place activation (``ReLU(inplace=True)``)
+    counts as producing a new map, so the rectified maps are chosen, as Grad-CAM intends.
+
+    Parameters
+    ----------
+    model : nn.Module
+    x : torch.Tensor
+        An input ``(B, C, *spatial)``; only its first sample is run.
+
+    Returns
+    -------
+    (str, nn.Module)
+        The layer's dotted name and the module.
+
+    Raises
+    ------
+    UnknownNameError
+        No layer keeps the spatial rank: pass ``layer=`` explicitly.
+    """
+    rank = x.ndim
+    names = {m: n for n, m in model.named_modules() if n}
+    seen: list[tuple[torch.Tensor, int, nn.Module]] = []  # the outputs are held so no id is reused
+
+    def record(module: nn.Module, _inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor) and output.ndim == rank and any(s != 1 for s in output.shape[2:]):
+            seen.append((output, output._version, module))
+
+    if isinstance(model, torch.jit.ScriptModule):
+        raise UnknownNameError(
+            "CAM methods read a layer's activations through hooks, which a TorchScript model does not run; "
+            "use a gradient or perturbation method, or load the model as a Python module"
+        )
+    with on_leaf_calls(model, record), torch.no_grad():
+        model(x[:1])
+    if not seen:
+        raise UnknownNameError("the model has no convolution or other layer whose output keeps the input's spatial rank; pass layer= explicitly")
+    last, version, _ = seen[-1]
+    module = next(m for t, v, m in seen if t is last and v == version)
+    return names.get(module, ""), module
+
+
+def resolve_cam_layer(model: nn.Module, layer: nn.Module | str | None, x: torch.Tensor | None = None) -> nn.Module:
+    """``layer`` resolved to a module; ``None`` picks :func:`probe_cam_layer` on ``x`` when given,
+    else :func:`default_cam_layer` from the module list."""
+    if layer is not None:
+        return resolve_layer(model, layer)
+    return probe_cam_layer(model, x)[1] if x is not None else default_cam_layer(model)
 
 
 def cam_of(activation: torch.Tensor, gradient: torch.Tensor, weighting: Weighting) -> torch.Tensor:
@@ -120,7 +172,7 @@ def layer_cam(
     The engine differentiates the target score with respect to the layer's output only, so the
     backward pass stops at the layer.
     """
-    module = resolve_cam_layer(model, layer)
+    module = resolve_cam_layer(model, layer, x)
     maps: list[torch.Tensor] = []
     with capture(model, module) as record:
 

@@ -74,15 +74,30 @@ def explain(
         x = x.to(engine.model_device(model))
         outputs = model_outputs(model, x, budget) if target is None else None
         tgt = to_target(target, outputs, batch=len(x))
+        call_options, recorded = dict(options), {}
+        if info.layer_resolution and "layer" in known:
+            call_options["layer"], recorded["layer"] = _cam_layer(model, x, options.get("layer"))
         start = time.perf_counter()
-        result = info.fn(model, x, tgt, budget=budget, **options)
+        result = info.fn(model, x, tgt, budget=budget, **call_options)
         seconds = time.perf_counter() - start
     values, extras = result if isinstance(result, tuple) else (result, {})
     return Attribution(
         values=values.detach(),
         method=method,
         target=tgt.class_indices(len(x)).cpu(),
-        params={**known, **options},
+        params={**known, **options, **recorded},
         seconds=seconds,
         extras=extras,
     )
+
+
+def _cam_layer(model: nn.Module, x: torch.Tensor, layer: Any) -> tuple[nn.Module, str]:
+    """The CAM layer (given, or the default found by :func:`probe_cam_layer`) and its dotted name."""
+    from medlens.attribution.cam import probe_cam_layer
+    from medlens.core.hooks import layer_name, resolve_layer
+
+    if layer is None:
+        name, module = probe_cam_layer(model, x)
+        return module, name
+    module = resolve_layer(model, layer)
+    return module, layer_name(model, module)

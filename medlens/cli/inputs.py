@@ -1,77 +1,148 @@
-"""Turn a file named on the command line into one model input."""
+"""Turn a file named on the command line into one model input, through the model's recipe."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from medlens.errors import FileFormatError, InputError
 
 
 @dataclass
 class Case:
-    """One input ready for the model, with what is known about it."""
+    """One input ready for the model, with what is known about it.
+
+    ``record`` is the file as read (:func:`medlens.data.read.read`) and ``prepared`` the recipe's
+    result, whose geometry maps an attribution back onto the record's grid; both are ``None``
+    for a case of a labelled data set, which is already on the model's grid.
+    """
 
     x: torch.Tensor  # (1, C, *spatial)
     label: int | None
     source: str
     note: str = ""
+    record: Any = None
+    prepared: Any = None
+    name: str = ""
+    recipe_summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _fit(array: torch.Tensor, shape: Sequence[int] | None) -> tuple[torch.Tensor, str]:
-    """Scale intensities to [0, 1] and resize ``(*spatial)`` to the model's input shape."""
-    note = ""
-    if shape is None:
-        return array[None, None].float(), note
-    spatial = tuple(shape[1:])
-    if array.ndim == len(spatial) + 1 and len(spatial) == 2:
-        mid = array.shape[0] // 2
-        array = array[mid]
-        note = f"middle slice {mid} of the volume; "
-    if array.ndim != len(spatial):
-        raise InputError(f"the file holds a {array.ndim}D array but the model expects {len(spatial)}D inputs of shape {tuple(shape)}")
-    lo, hi = float(array.min()), float(array.max())
-    array = (array.float() - lo) / (hi - lo if hi > lo else 1.0)
-    x = array[None, None]
-    if tuple(array.shape) != spatial:
-        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(spatial)]
-        x = F.interpolate(x, size=spatial, mode=mode, align_corners=False)
-        note += f"min-max scaled and resized from {tuple(array.shape)} to {spatial}"
-    else:
-        note += "min-max scaled to [0, 1]"
-    return x.expand(1, shape[0], *spatial).contiguous(), note
+def add_recipe_flags(p: argparse.ArgumentParser) -> None:
+    """``--recipe``, ``--window``, ``--start``, ``--leads``: how a file becomes the model's input."""
+    p.add_argument("--recipe", metavar="FILE", default=None,
+                   help="preprocessing recipe (JSON or YAML; default: the one stored in the model file)")
+    p.add_argument("--window", action="append", metavar="C,W|NAME", default=None,
+                   help="CT window in HU, repeatable, one channel each (40,80 or brain, subdural, bone, lung, ...)")
+    p.add_argument("--start", type=float, default=None, metavar="SECONDS",
+                   help="signals: start of the window the model sees, in seconds")
+    p.add_argument("--leads", default=None, metavar="A,B",
+                   help="signals: comma-separated lead names the model takes, in order")
 
 
-def load_case(path: str, *, index: int = 0, split: str = "test", input_shape: Sequence[int] | None = None) -> Case:
-    """Load case ``index`` of an npz data set, or a DICOM file/folder, NIfTI or ``.npy`` file."""
-    from medlens.data import BUNDLED, load_dataset, load_dicom, load_nifti
+def recipe_from_args(args: argparse.Namespace, meta: dict[str, Any]) -> Any:
+    """The model's recipe with the user's file and flags applied (flags win)."""
+    from medlens.data.preprocess import Recipe, parse_window
+    from medlens.models.io import model_recipe
+
+    override = Recipe.from_file(args.recipe) if getattr(args, "recipe", None) else None
+    recipe = model_recipe(meta, override)
+    windows = tuple(parse_window(w) for w in args.window) if getattr(args, "window", None) else None
+    leads = tuple(v.strip() for v in args.leads.split(",") if v.strip()) if getattr(args, "leads", None) else None
+    recipe = recipe.replace(windows=windows, start=getattr(args, "start", None), leads=leads)
+    if windows:  # windows replace the channel setting and the intensity normalisation
+        recipe = Recipe.from_dict({**recipe.to_dict(), "channels": None, "normalize": "none"})
+        if meta.get("input_shape") is not None and len(windows) != int(meta["input_shape"][0]):
+            raise InputError(
+                f"{len(windows)} window(s) give {len(windows)} channel(s) but the model takes {int(meta['input_shape'][0])}"
+            )
+    return recipe
+
+
+def case_from_record(record: Any, recipe: Any, source: str) -> Case:
+    """Apply ``recipe`` to a read record."""
+    from medlens.data.preprocess import prepare
+
+    prepared = prepare(record, recipe)
+    name = f"{record.format} {Path(record.source).name}" if getattr(record, "source", "") else source
+    return Case(prepared.x, None, name, "; ".join(prepared.notes), record, prepared,
+                Path(source).name, prepared.summary())
+
+
+def load_case(path: str, *, index: int = 0, split: str = "test", input_shape: Sequence[int] | None = None,
+              recipe: Any = None) -> Case:
+    """Case ``index`` of an npz data set (or a bundled name), or any file :func:`medlens.data.read.read` reads.
+
+    A file goes through ``recipe`` (default: min-max scaling and resizing to ``input_shape``).
+    """
+    from medlens.data import BUNDLED, load_dataset, read
+    from medlens.data.preprocess import recipe_for_shape
 
     p = Path(path)
-    name = p.name.lower()
-    if path in BUNDLED or name.endswith(".npz"):
+    if path in BUNDLED or p.name.lower().endswith(".npz"):
         data = load_dataset(path, split)
         if not 0 <= index < len(data):
             raise InputError(f"index {index} is out of range: {data.name} has {len(data)} cases (0..{len(data) - 1})")
-        return Case(data.inputs[index : index + 1], int(data.labels[index]), f"{data.name}[{index}]")
-    if not p.exists():
+        return Case(data.inputs[index : index + 1], int(data.labels[index]), f"{data.name}[{index}]", name=f"{data.name}[{index}]")
+    if not p.exists() and not p.with_suffix(".hea").is_file():
         raise FileFormatError(f"input {path!r} does not exist")
-    if name.endswith((".nii", ".nii.gz")):
-        array, source = load_nifti(p).array, f"NIfTI {p.name}"
-    elif name.endswith(".npy"):
-        try:
-            array = torch.from_numpy(__import__("numpy").load(p, allow_pickle=False)).float()
-        except ValueError as err:
-            raise FileFormatError(f"{path!r} is not a readable .npy array: {err}") from err
-        source = f"array {p.name}"
-        if input_shape is not None and tuple(array.shape) == tuple(input_shape):
-            return Case(array[None], None, source)
-    else:
-        array, source = load_dicom(p).array, f"DICOM {p.name}"
-    if not torch.isfinite(array).all():
-        raise InputError(f"{path!r} contains NaN or infinite values")
-    x, note = _fit(array, input_shape)
-    return Case(x, None, source, note)
+    record = read(p)
+    if input_shape is not None and record.format == "NumPy" and tuple(record.array.shape) == tuple(input_shape):
+        return Case(record.array[None], None, f"array {p.name}", name=p.name)  # already a model input
+    return case_from_record(record, recipe if recipe is not None else recipe_for_shape(input_shape), str(p))
+
+
+def folder_cases(folder: Path) -> Iterator[tuple[str, Path | list[Path]]]:
+    """The cases of a folder: each readable file, DICOM files grouped by series, each subfolder.
+
+    Yields ``(name, path)`` for a file or a subfolder (a DICOM series folder), and
+    ``(name, [files])`` for DICOM files of one series lying loose in ``folder``.
+    """
+    from medlens.data.read import sniff
+
+    dicom_groups: dict[str, list[Path]] = {}
+    wfdb_seen: set[str] = set()
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield entry.name, entry
+            continue
+        if entry.suffix.lower() in _NOT_CASES:
+            continue
+        kind = sniff(entry)
+        if kind == "DICOM":
+            uid = _series_uid(entry)
+            if uid is None:
+                yield entry.name, entry
+            else:
+                dicom_groups.setdefault(uid, []).append(entry)
+        elif kind == "WFDB":
+            if entry.stem not in wfdb_seen:
+                wfdb_seen.add(entry.stem)
+                yield entry.stem, entry.with_suffix(".hea")
+        else:
+            yield entry.name, entry
+    for k, (_uid, files) in enumerate(sorted(dicom_groups.items(), key=lambda t: t[1][0].name)):
+        yield (files[0].name if len(files) == 1 else f"series{k + 1}-{files[0].stem}"), (files[0] if len(files) == 1 else files)
+
+
+#: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
+_NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
+
+
+def _series_uid(path: Path) -> str | None:
+    """The series a tomographic slice belongs to; ``None`` for projection images (each a case)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True,
+                             specific_tags=["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
+    except Exception:  # noqa: BLE001 - not DICOM after all: handled as a single file
+        return None
+    if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        return None
+    return str(ds.get("SeriesInstanceUID", "")) or None

@@ -19,6 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="model file to write (.pt)")
     p.add_argument("--arch", default="cnn", help="architecture (default: cnn; also attention-rnn, interpnet, scinet, groupinn)")
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--recipe", metavar="FILE", default=None,
+                   help="preprocessing recipe (JSON/YAML) applied to every input and stored in the model file")
+    p.add_argument("--window", action="append", metavar="C,W|NAME", default=None,
+                   help="CT window in HU, repeatable, one input channel each (brain, subdural, bone or C,W)")
     add_flags(p, "seed", "quiet")
     p.set_defaults(run=run)
 
@@ -44,8 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
         model, meta = train_on_lesions(args.data, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
     else:
+        from medlens.data.preprocess import Recipe, parse_window
+
+        recipe = Recipe.from_file(args.recipe) if args.recipe else None
+        if args.window:
+            recipe = (recipe or Recipe()).replace(windows=tuple(parse_window(w) for w in args.window))
         model, meta = train_on_dataset(
-            args.data, arch=args.arch, epochs=args.epochs, seed=args.seed, progress=not args.quiet
+            args.data, arch=args.arch, epochs=args.epochs, seed=args.seed, progress=not args.quiet, recipe=recipe
         )
     save_model(model, args.out, meta)
     v, t = meta["val"], meta["test"]

@@ -181,3 +181,42 @@ def to_target(target: TargetLike, output: torch.Tensor | None, batch: int | None
 
 def _wrong_count(got: int, batch: int):
     raise TargetError(f"got {got} targets for a batch of {batch} samples")
+
+
+class ReducedOutput(torch.nn.Module):
+    """A model whose output is reduced to one score per sample ``(B, 1)``, for every method.
+
+    Segmentation models: the sum of output channel ``channel``'s scores inside ``mask``
+    (``(*spatial)`` on the output's grid), the target used for segmentation saliency in
+    M3d-CAM and pytorch-grad-cam's ``SemanticSegmentationTarget``. Regression models
+    (``channel=None``, ``mask=None``): the sum of the whole output. Wrapping the model, rather
+    than passing a callable target, keeps every method, including the perturbation ones, on
+    the usual ``(batch, classes)`` path.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Output ``(B, K, *spatial)`` (segmentation), or ``(B, *)`` (regression).
+    channel : int, optional
+        The output channel (class) to sum.
+    mask : torch.Tensor, optional
+        ``(*spatial)`` weights on the output grid (binary for a region).
+    """
+
+    def __init__(self, model: torch.nn.Module, channel: int | None = None, mask: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.channel = channel
+        self.register_buffer("mask", None if mask is None else mask.detach().float(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        if self.channel is not None:
+            if out.ndim < 2 or not 0 <= self.channel < out.shape[1]:
+                raise TargetError(f"target class {self.channel} is not an output channel of shape {tuple(out.shape)}")
+            out = out[:, self.channel]
+        if self.mask is not None:
+            if tuple(out.shape[1:]) != tuple(self.mask.shape):
+                raise TargetError(f"the mask has shape {tuple(self.mask.shape)} but the output is {tuple(out.shape[1:])}")
+            out = out * self.mask
+        return out.reshape(len(out), -1).sum(dim=1, keepdim=True)

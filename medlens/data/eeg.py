@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from medlens.data.loaders import LabelledSet
+from medlens.data.datasets import LabelledSet
 from medlens.errors import InputError
 
 CLASS_NAMES = ("background", "spike-and-wave")

@@ -104,7 +104,7 @@ def _rotation(gen: torch.Generator, dims: int) -> torch.Tensor:
 
 def _backgrounds(split: str, n: int, spatial_dims: int, size: int, gen: torch.Generator) -> torch.Tensor:
     """``n`` real-image backgrounds ``(n, *spatial)`` in [0, 1] (see the module docstring)."""
-    from medlens.data.loaders import load_dataset
+    from medlens.data.datasets import load_dataset
 
     if n == 0:
         return torch.zeros((0,) + (size,) * spatial_dims)

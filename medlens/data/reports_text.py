@@ -23,7 +23,7 @@ from typing import Sequence
 
 import torch
 
-from medlens.data.loaders import LabelledSet
+from medlens.data.datasets import LabelledSet
 from medlens.errors import FileFormatError, InputError
 
 CLASS_NAMES = ("no pneumonia", "pneumonia")

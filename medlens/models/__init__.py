@@ -2,8 +2,8 @@
 
 from medlens.models.attention_rnn import AttentionRNN  # registers "attention-rnn"
 from medlens.models.cnn import CNN
-from medlens.models.io import architectures, build_model, load_model, register_architecture, save_model
+from medlens.models.io import architectures, build_model, load_model, model_recipe, register_architecture, save_model
 
 register_architecture("cnn")(CNN)
 
-__all__ = ["AttentionRNN", "CNN", "architectures", "build_model", "load_model", "register_architecture", "save_model"]
+__all__ = ["AttentionRNN", "CNN", "architectures", "build_model", "load_model", "model_recipe", "register_architecture", "save_model"]

@@ -3,7 +3,11 @@
 A medlens model file is a ``torch.save`` of plain data (strings, numbers, lists, tensors)::
 
     {"format": "medlens-model", "version": 1, "arch": "cnn", "config": {...},
-     "state_dict": {...}, "meta": {...}}
+     "state_dict": {...}, "meta": {..., "recipe": {...}}}
+
+``meta["recipe"]`` is the preprocessing recipe (:class:`medlens.data.preprocess.Recipe`, as
+plain data from ``Recipe.to_dict``) that turned files into the model's inputs in training; every
+command that runs the model on a file applies it (:func:`model_recipe`).
 
 and is read with ``torch.load(..., weights_only=True)``, which refuses arbitrary objects.
 Users' own models load from TorchScript files (``torch.jit.save``).
@@ -20,7 +24,8 @@ import torch
 from torch import nn
 
 from medlens.core.registry import Registry
-from medlens.errors import FileFormatError
+from medlens.data.preprocess import Recipe, recipe_for_shape
+from medlens.errors import FileFormatError, InputError
 
 FORMAT = "medlens-model"
 VERSION = 1
@@ -75,12 +80,18 @@ def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
 def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write ``model`` (which has ``arch`` and ``config`` attributes) with metadata.
 
-    ``meta`` holds plain data: class names, data set, metrics, normalisation.
+    ``meta`` holds plain data: class names, data set, metrics, and the preprocessing recipe
+    (``meta["recipe"]``: a :class:`~medlens.data.preprocess.Recipe` or its ``to_dict()``; it is
+    validated and stored as plain data).
     """
     arch = getattr(model, "arch", None)
     config = getattr(model, "config", None)
     if arch is None or config is None:
         raise TypeError("save_model needs a medlens architecture (with .arch and .config)")
+    meta = dict(meta or {})
+    if "recipe" in meta and meta["recipe"] is not None:
+        recipe = meta["recipe"]
+        meta["recipe"] = (recipe if isinstance(recipe, Recipe) else Recipe.from_dict(recipe)).to_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -90,7 +101,7 @@ def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any] | None =
         "config": config,
         "dtype": str(next(iter(model.parameters())).dtype).replace("torch.", ""),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "meta": meta or {},
+        "meta": meta,
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -150,3 +161,38 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
         raise FileFormatError(f"{str(path)!r}: weights do not match its architecture: {str(err).splitlines()[0]}") from err
     return model.to(map_location).eval(), dict(payload.get("meta", {}))
 
+
+
+def model_recipe(meta: dict[str, Any], override: Recipe | None = None) -> Recipe:
+    """The preprocessing recipe for a loaded model: ``override``, else the file's, else a default.
+
+    A user's recipe (``--recipe`` file or flags) wins; a medlens model file carries its training
+    recipe in ``meta["recipe"]``; an older file that records only ``meta["input_shape"]`` gets
+    min-max scaling and resizing to that shape (:func:`~medlens.data.preprocess.recipe_for_shape`);
+    a TorchScript file without a recipe gets the input as it is.
+
+    Raises
+    ------
+    InputError
+        The stored recipe is malformed, or its channel count differs from the model's input shape.
+    """
+    if override is not None:
+        recipe = override
+    elif meta.get("recipe") is not None:
+        recipe = Recipe.from_dict(meta["recipe"])
+    else:
+        recipe = recipe_for_shape(meta.get("input_shape"))
+    shape = meta.get("input_shape")
+    if shape is not None:
+        want = int(shape[0])
+        if recipe.out_channels is not None and recipe.out_channels != want:
+            raise InputError(
+                f"the recipe produces {recipe.out_channels} input channels but the model takes {want}"
+            )
+        if recipe.size is not None and tuple(recipe.size) != tuple(int(s) for s in shape[1:]):
+            raise InputError(f"the recipe's size {tuple(recipe.size)} differs from the model's input {tuple(shape[1:])}")
+        if recipe.size is None and recipe.spacing is None:
+            recipe = recipe.replace(size=tuple(int(s) for s in shape[1:]))
+        if recipe.out_channels is None:
+            recipe = recipe.replace(channels=want)
+    return recipe

@@ -1,5 +1,9 @@
 """Pictures of explanations: overlays, slice grids, signal strips. numpy/matplotlib live here only."""
 
-from medlens.viz.figures import attribution_figure, comparison_figure, figure_png, heat_map
+from medlens.viz.figures import attribution_figure, comparison_figure, figure_png, heat_map, image_png, overlay_image
+from medlens.viz.signals import signal_attribution_figure
 
-__all__ = ["attribution_figure", "comparison_figure", "figure_png", "heat_map"]
+__all__ = [
+    "attribution_figure", "comparison_figure", "figure_png", "heat_map", "image_png", "overlay_image",
+    "signal_attribution_figure",
+]

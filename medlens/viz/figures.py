@@ -133,3 +133,43 @@ def comparison_figure(
             spine.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.5) -> np.ndarray:
+    """The attribution blended over the image, pixel for pixel, at the image's full resolution.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        ``(H, W)`` grey or ``(3, H, W)`` colour, any value range (shown min-max scaled).
+    heat : torch.Tensor
+        ``(H, W)`` map on the same grid (a diverging map for signed values, as
+        :func:`attribution_figure` chooses).
+    alpha : float
+        Opacity of the map where it is strongest; weak values fade into the image.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 RGB ``(H, W, 3)``: one output pixel per input pixel.
+    """
+    img = image.detach().double().cpu().numpy()
+    img = img if img.ndim == 2 else np.moveaxis(img, 0, -1)
+    lo, hi = float(img.min()), float(img.max())
+    grey = (img - lo) / (hi - lo if hi > lo else 1.0)
+    rgb = np.repeat(grey[..., None], 3, axis=-1) if grey.ndim == 2 else grey[..., :3]
+    h = heat.detach().double().cpu().numpy()
+    if h.shape != rgb.shape[:2]:
+        raise ValueError(f"map {h.shape} and image {rgb.shape[:2]} differ in shape")
+    cmap, vmin, vmax = _limits(h)
+    colours = matplotlib.colormaps[cmap]((h - vmin) / (vmax - vmin if vmax > vmin else 1.0))[..., :3]
+    strength = np.abs(h) / (np.abs(h).max() or 1.0) if vmin < 0 else (h - vmin) / (vmax - vmin if vmax > vmin else 1.0)
+    a = alpha * np.clip(strength, 0.0, 1.0)[..., None]
+    return np.round(255 * ((1 - a) * rgb + a * colours)).astype(np.uint8)
+
+
+def image_png(rgb: np.ndarray) -> bytes:
+    """uint8 ``(H, W, 3)`` -> PNG bytes at exactly that size."""
+    buf = io.BytesIO()
+    plt.imsave(buf, rgb, format="png")
+    return buf.getvalue()

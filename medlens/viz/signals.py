@@ -91,3 +91,63 @@ def signal_strips_figure(
     axes[-1, 0].set_xlabel("time (s)" if fs else "time (samples)")
     fig.tight_layout(h_pad=0.2)
     return fig
+
+
+def signal_attribution_figure(
+    values: torch.Tensor | np.ndarray,
+    attribution: torch.Tensor | np.ndarray,
+    fs: float,
+    channels: Sequence[str],
+    annotations: Sequence[tuple[int, str]] = (),
+    *,
+    units: Sequence[str] = (),
+    span: tuple[int, int] | None = None,
+    seen: Sequence[int] | None = None,
+    margin_s: float = 1.0,
+    title: str = "",
+) -> "plt.Figure":
+    """Each lead of a signal on its own time axis (seconds) with its attribution and annotations.
+
+    Parameters
+    ----------
+    values : (C, L) array
+        The signal in physical units.
+    attribution : (C, L) array
+        The map on the same time axis (zero where the model did not look).
+    fs : float
+        Sampling rate in Hz.
+    channels : sequence of str
+        Lead names.
+    annotations : sequence of (sample, symbol)
+        Drawn as labelled vertical ticks (WFDB beat symbols, EDF+ events).
+    span : (int, int), optional
+        Samples the model saw; the plot shows them with ``margin_s`` seconds either side.
+    seen : sequence of int, optional
+        The leads the model saw (shaded over ``span``); default all.
+    """
+    sig, att = _array(values), _array(attribution)
+    c, n = sig.shape
+    lo, hi = (0, n) if span is None else (max(0, span[0] - int(margin_s * fs)), min(n, span[1] + int(margin_s * fs)))
+    t = np.arange(lo, hi) / fs
+    fig, axes = plt.subplots(2 * c, 1, figsize=(9, 1.9 * c + 0.4), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1] * c})
+    m = float(np.abs(att[:, lo:hi]).max()) or 1.0
+    for k in range(c):
+        ax, strip = axes[2 * k, 0], axes[2 * k + 1, 0]
+        ax.plot(t, sig[k, lo:hi], color="black", lw=0.7)
+        unit = f" ({units[k]})" if k < len(units) and units[k] else ""
+        ax.set_ylabel(f"{channels[k] if k < len(channels) else k}{unit}", fontsize=8)
+        top = float(np.max(sig[k, lo:hi])) if hi > lo else 0.0
+        for sample, symbol in annotations:
+            if lo <= sample < hi:
+                ax.axvline(sample / fs, color="tab:blue", lw=0.5, alpha=0.5)
+                ax.text(sample / fs, top, str(symbol), fontsize=7, color="tab:blue", ha="center", va="bottom")
+        if span is not None and (seen is None or k in seen):
+            ax.axvspan(span[0] / fs, span[1] / fs, color="tab:orange", alpha=0.06)
+        strip.imshow(att[k : k + 1, lo:hi], aspect="auto", cmap="RdBu_r", vmin=-m, vmax=m,
+                     extent=(lo / fs, hi / fs, 0, 1), interpolation="nearest")
+        strip.set_yticks([])
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,108 @@
+"""Every method at its default settings on MONAI's DenseNet-121 (2D, 224^2) and ResNet-18 (3D, 64^3).
+
+The bar of issue 11: each method under a minute per case on two CPU cores. Each method runs in
+its own child process with a wall-clock limit (``--limit``, default 75 s); a method that runs
+past it is reported as such with the model-evaluation count it needed, which, with the measured
+cost of one forward and one forward+backward pass, says how far it is from the bar.
+
+    .venv/bin/python benchmarks/third_party_speed.py [--threads 2] [--limit 75] [--only 2d|3d]
+
+Writes ``benchmarks/results/third_party_speed.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import pathlib
+import time
+import warnings
+
+MODELS = {
+    "2d": ("DenseNet-121 2D", (1, 1, 224, 224)),
+    "3d": ("ResNet-18 3D", (1, 1, 64, 64, 64)),
+}
+
+
+def _build(key: str):
+    import torch
+    from monai.networks import nets
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if key == "2d":
+            return nets.DenseNet121(spatial_dims=2, in_channels=1, out_channels=2).eval()
+        return nets.resnet18(spatial_dims=3, n_input_channels=1, num_classes=2).eval()
+
+
+def _child(key: str, method: str, threads: int, queue: "mp.Queue") -> None:
+    import torch
+
+    from medlens.attribution.explain import explain
+
+    torch.set_num_threads(threads)
+    model = _build(key)
+    x = torch.randn(*MODELS[key][1], generator=torch.Generator().manual_seed(1))
+    start = time.perf_counter()
+    a = explain(model, x, 1, method)
+    queue.put({"seconds": time.perf_counter() - start, "params": {k: repr(v) for k, v in a.params.items()}})
+
+
+def _costs(key: str, threads: int) -> dict[str, float]:
+    import torch
+
+    torch.set_num_threads(threads)
+    model = _build(key)
+    x = torch.randn(*MODELS[key][1])
+    with torch.no_grad():
+        model(x)
+        t = time.perf_counter()
+        model(x)
+        fwd = time.perf_counter() - t
+    xg = x.clone().requires_grad_(True)
+    t = time.perf_counter()
+    model(xg)[0, 1].backward()
+    return {"forward_s": fwd, "forward_backward_s": time.perf_counter() - t}
+
+
+def main() -> None:
+    from medlens.attribution.explain import methods
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=float, default=75.0)
+    parser.add_argument("--only", choices=sorted(MODELS), default=None)
+    args = parser.parse_args()
+    ctx = mp.get_context("spawn")
+    results = {}
+    for key in [args.only] if args.only else list(MODELS):
+        name, shape = MODELS[key]
+        costs = _costs(key, args.threads)
+        print(f"{name} {shape}: forward {costs['forward_s']:.2f} s, forward+backward {costs['forward_backward_s']:.2f} s")
+        rows = {}
+        for method in methods():
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_child, args=(key, method, args.threads, queue))
+            start = time.perf_counter()
+            proc.start()
+            proc.join(args.limit)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+                rows[method] = {"seconds": None, "note": f"over {args.limit:.0f} s"}
+            else:
+                rows[method] = queue.get() if not queue.empty() else {"seconds": None, "note": "failed"}
+            wall = time.perf_counter() - start
+            shown = f"{rows[method]['seconds']:.1f} s" if rows[method]["seconds"] is not None else rows[method]["note"]
+            verdict = "PASS" if rows[method]["seconds"] is not None and rows[method]["seconds"] < 60 else "MISS"
+            print(f"  {method:22s} {shown:>12s}  {verdict}  (process {wall:.1f} s)", flush=True)
+        results[key] = {"model": name, "shape": list(shape), **costs, "methods": rows}
+    out = pathlib.Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "third_party_speed.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,518 @@
+"""DICOM: single images, series folders and multi-frame objects, in modality units.
+
+Rescale Slope/Intercept are applied (CT in Hounsfield units), MONOCHROME1 images are inverted so
+that higher always means brighter, and compressed transfer syntaxes are decoded by pydicom's
+pixel-data plugins (pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg where installed).
+``pydicom`` is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from medlens.data.common import PathLike, Volume, _one_line
+from medlens.errors import FileFormatError, InputError
+
+# --------------------------------------------------------------------------------------------
+# DICOM
+# --------------------------------------------------------------------------------------------
+
+#: DICOM keywords copied into :attr:`Volume.metadata` (non-identifying).
+DICOM_METADATA_TAGS: tuple[str, ...] = (
+    "Modality",
+    "BodyPartExamined",
+    "SeriesDescription",
+    "ProtocolName",
+    "ImageType",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "MagneticFieldStrength",
+    "KVP",
+    "ConvolutionKernel",
+    "RepetitionTime",
+    "EchoTime",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "PixelSpacing",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "ImageOrientationPatient",
+    "PatientPosition",
+    "PhotometricInterpretation",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "WindowCenter",
+    "WindowWidth",
+    "SOPClassUID",
+)
+
+#: DICOM keywords copied into :attr:`Volume.identifiers` (identify a patient, study or site).
+DICOM_IDENTIFIER_TAGS: tuple[str, ...] = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "PatientWeight",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDescription",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "DeviceSerialNumber",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "StudyDate",
+    "StudyTime",
+    "SeriesDate",
+    "SeriesTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "ContentDate",
+    "ContentTime",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+)
+
+# Files in a series folder that are clearly not DICOM images and are skipped silently.
+_NOT_DICOM_SUFFIXES = frozenset(
+    {
+        *(".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".xml", ".html", ".htm", ".pdf"),
+        *(".log", ".ini", ".cfg", ".yaml", ".yml", ".py", ".sh", ".bat"),
+        *(".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff"),
+        *(".nii", ".gz", ".zip", ".tar", ".npz", ".npy", ".mat", ".db"),
+    }
+)
+_NOT_DICOM_NAMES = frozenset({"dicomdir", "thumbs.db", "desktop.ini", "readme", "license"})
+_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+def _dicom_str(value: Any) -> str:
+    from pydicom.multival import MultiValue
+
+    if isinstance(value, (MultiValue, list, tuple)):
+        return "\\".join(_dicom_str(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("ascii", errors="replace")
+    return str(value)
+
+
+def _collect_tags(ds: Any, keywords: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for kw in keywords:
+        if kw not in ds:
+            continue
+        elem = ds[kw]
+        if elem.VR == "SQ":  # sequences (e.g. OtherPatientIDsSequence) are not flattened
+            continue
+        value = elem.value
+        if value is None or value == "":
+            continue
+        out[kw] = _dicom_str(value)
+    return out
+
+
+def _read_dicom(p: pathlib.Path) -> Any:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(p)
+    except InvalidDicomError as exc:
+        raise FileFormatError(f"{p} is not a DICOM file ({_one_line(exc)})") from exc
+    except Exception as exc:  # pydicom raises many types on corrupt files
+        raise FileFormatError(
+            f"{p} is a corrupt DICOM file ({type(exc).__name__}: {_one_line(exc)})"
+        ) from exc
+
+
+def _dicom_pixels(ds: Any, p: pathlib.Path) -> np.ndarray:
+    """Pixel array with RescaleSlope/RescaleIntercept applied, float64."""
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        sop = ds.get("SOPClassUID")
+        kind = f" (SOP class {sop})" if sop else " (it may be truncated)"
+        raise FileFormatError(f"{p} has no pixel data{kind}")
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        raise FileFormatError(
+            f"{p} is a colour image (SamplesPerPixel={ds.SamplesPerPixel}, "
+            f"{ds.get('PhotometricInterpretation', '?')}); only greyscale DICOM is supported"
+        )
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # missing decoder plug-in, truncated pixel data, ...
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        name = getattr(syntax, "name", syntax)
+        raise FileFormatError(
+            f"{p}: cannot decode pixel data (transfer syntax {name}): {_one_line(exc)}"
+        ) from exc
+    arr = np.asarray(pixels, dtype=np.float64)
+    slope, intercept = _rescale(ds)
+    arr = arr * slope + intercept
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1":
+        # MONOCHROME1: the lowest value is displayed white. Reflect the values within the range
+        # the stored bits can hold, so that higher means brighter as in MONOCHROME2.
+        bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16)
+        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+        lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        arr = (lo * slope + intercept) + (hi * slope + intercept) - arr
+    return arr
+
+
+def _rescale(ds: Any) -> tuple[float, float]:
+    """Rescale Slope and Intercept, from the top level or an enhanced object's shared groups."""
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if slope in (None, "") and "SharedFunctionalGroupsSequence" in ds:
+        group = ds.SharedFunctionalGroupsSequence[0]
+        if "PixelValueTransformationSequence" in group:
+            item = group.PixelValueTransformationSequence[0]
+            slope, intercept = item.get("RescaleSlope"), item.get("RescaleIntercept")
+    slope = 1.0 if slope in (None, "") else float(slope)
+    intercept = 0.0 if intercept in (None, "") else float(intercept)
+    return slope, intercept
+
+
+def _shared_group(ds: Any, sequence: str, keyword: str) -> Any:
+    """``keyword`` from the first item of ``sequence`` in the shared or first per-frame group."""
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if groups in ds and len(ds[groups].value) and sequence in ds[groups][0]:
+            item = ds[groups][0][sequence][0]
+            if keyword in item:
+                return item.get(keyword)
+    return None
+
+
+def _dicom_affine(
+    ipp: Any, iop: Any, row_sp: float, col_sp: float, slice_step: np.ndarray | None
+) -> tuple[tuple[float, ...], ...] | None:
+    """4x4 affine from array indices ``(slice, row, column)`` (or ``(row, column, 0)``) to RAS mm.
+
+    DICOM's ``ImageOrientationPatient`` holds the direction of increasing column index, then of
+    increasing row index, in patient LPS; ``slice_step`` is the LPS vector between consecutive
+    slices (``None`` for one image: the slice normal is used as the third column).
+    """
+    if ipp is None or iop is None or len(ipp) != 3 or len(iop) != 6:
+        return None
+    origin = np.array([float(v) for v in ipp])
+    along_row = np.array([float(v) for v in iop[:3]])  # direction of increasing column index
+    along_col = np.array([float(v) for v in iop[3:]])  # direction of increasing row index
+    m = np.eye(4)
+    if slice_step is None:
+        normal = np.cross(along_row, along_col)
+        m[:3, 0], m[:3, 1], m[:3, 2] = along_col * row_sp, along_row * col_sp, normal
+    else:
+        m[:3, 0], m[:3, 1], m[:3, 2] = slice_step, along_col * row_sp, along_row * col_sp
+    m[:3, 3] = origin
+    m[:2] *= -1.0  # LPS -> RAS
+    return tuple(tuple(float(v) for v in row) for row in m)
+
+
+def _pixel_spacing(ds: Any) -> tuple[float, float]:
+    for kw in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(kw)
+        if value is not None and len(value) == 2:
+            return float(value[0]), float(value[1])
+    value = _shared_group(ds, "PixelMeasuresSequence", "PixelSpacing")
+    if value is not None and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return 1.0, 1.0
+
+
+def _apply_window(arr: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    if window is None:
+        return arr
+    try:
+        center, width = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise InputError(f"window must be (center, width), got {window!r}") from None
+    if not (math.isfinite(center) and math.isfinite(width)) or width <= 0:
+        raise InputError(f"window width must be a positive finite number, got {window!r}")
+    low = center - width / 2.0
+    return np.clip((arr - low) / width, 0.0, 1.0)
+
+
+def _clearly_not_dicom(p: pathlib.Path) -> bool:
+    name = p.name.lower()
+    return (
+        name.startswith(".") or name in _NOT_DICOM_NAMES or p.suffix.lower() in _NOT_DICOM_SUFFIXES
+    )
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None) -> Volume:
+    """Read a DICOM image or a folder holding one DICOM series.
+
+    ``RescaleSlope`` / ``RescaleIntercept`` are applied when present, so CT values are in
+    Hounsfield units. With ``window=(center, width)`` values are clipped to
+    ``[center - width/2, center + width/2]`` and mapped linearly to ``[0, 1]``:
+    ``clip((x - (center - width/2)) / width, 0, 1)``.
+
+    A folder is read non-recursively. Hidden files, ``DICOMDIR`` and files whose suffix marks
+    them as something else (``.txt``, ``.json``, ``.png``, ...) are skipped; any other file that
+    is not readable DICOM is an error. All slices must belong to one ``SeriesInstanceUID`` and
+    have the same rows x columns. Slices are ordered by ``ImagePositionPatient`` projected on the
+    slice normal (the cross product of the two ``ImageOrientationPatient`` direction cosines),
+    ascending; when some slice lacks position or orientation, by ``InstanceNumber`` (then file
+    name). The slice spacing is the median distance between consecutive slice positions
+    (a warning is issued when it varies by more than 1 %), else ``SpacingBetweenSlices``, else
+    ``SliceThickness``, else 1.0.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, or list of them
+        One DICOM file, a folder holding the files of one series, or the list of files of one
+        series (e.g. several series lying loose in one folder; ``Volume.source`` is then the
+        files' paths joined by newlines).
+    window : tuple of (float, float), optional
+        ``(center, width)`` in output units (HU for CT).
+
+    Returns
+    -------
+    Volume
+        ``array`` float32: ``(H, W)`` (rows, columns) for a single-frame file, ``(frames, H, W)``
+        for a multi-frame file, ``(D, H, W)`` for a folder (even of one slice). ``spacing`` in mm
+        from ``PixelSpacing`` (row spacing, column spacing; ``ImagerPixelSpacing`` or 1.0 when
+        absent) and the slice spacing. ``metadata`` / ``identifiers`` from the first slice
+        (see :data:`DICOM_METADATA_TAGS`, :data:`DICOM_IDENTIFIER_TAGS`).
+
+    Raises
+    ------
+    FileFormatError
+        Missing path; corrupt or non-DICOM file (named); no pixel data; undecodable pixel data;
+        empty folder; several series in a folder; slices of different shapes or orientations;
+        two slices at the same position.
+    InputError
+        Invalid ``window``.
+    """
+    if isinstance(path, (list, tuple)):
+        files = [pathlib.Path(os.fspath(f)).expanduser() for f in path]
+        if not files:
+            raise FileFormatError("no DICOM files given")
+        return _load_dicom_series(files[0].parent, window, files)
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if not p.exists():
+        raise FileFormatError(f"DICOM file or folder not found: {p}")
+    if p.is_dir():
+        return _load_dicom_series(p, window)
+
+    ds = _read_dicom(p)
+    arr = _dicom_pixels(ds, p)
+    row_sp, col_sp = _pixel_spacing(ds)
+    if arr.ndim == 2:
+        spacing: tuple[float, ...] = (row_sp, col_sp)
+    elif arr.ndim == 3:
+        slice_sp = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0
+        spacing = (float(slice_sp), row_sp, col_sp)
+    else:
+        raise FileFormatError(f"{p} has pixel data of unsupported shape {arr.shape}")
+    ipp = ds.get("ImagePositionPatient") or _shared_group(
+        ds, "PlanePositionSequence", "ImagePositionPatient"
+    )
+    iop = ds.get("ImageOrientationPatient") or _shared_group(
+        ds, "PlaneOrientationSequence", "ImageOrientationPatient"
+    )
+    step = None
+    if arr.ndim == 3 and iop is not None and len(iop) == 6:
+        normal = np.cross([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
+        step = normal * spacing[0]
+    arr = _apply_window(arr, window)
+    metadata = _collect_tags(ds, DICOM_METADATA_TAGS)
+    if window is None and _rescale(ds) == (1.0, 0.0) and int(ds.get("PixelRepresentation", 0) or 0) == 0:
+        # stored grey levels without a modality scale (CR, DX, MG, US): their range is fixed
+        metadata["MaxValue"] = str(2 ** int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16) - 1)
+    return Volume(
+        torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)),
+        spacing,
+        metadata,
+        _collect_tags(ds, DICOM_IDENTIFIER_TAGS),
+        affine=_dicom_affine(ipp, iop, row_sp, col_sp, step),
+        format="DICOM",
+        source=str(p),
+    )
+
+
+def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
+                       given: list[pathlib.Path] | None = None) -> Volume:
+    entries = sorted(folder.iterdir()) if given is None else sorted(given)
+    files = [e for e in entries if e.is_file() and not _clearly_not_dicom(e)] if given is None else entries
+    if not files:
+        subdirs = [e.name for e in entries if e.is_dir()]
+        hint = f" (it has subfolders: {', '.join(subdirs[:5])}; point at one series folder)"
+        raise FileFormatError(f"no DICOM files in folder {folder}{hint if subdirs else ''}")
+
+    slices = []
+    for f in files:
+        ds = _read_dicom(f)
+        sop = str(ds.get("SOPClassUID", "")) or str(
+            getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "")
+        )
+        if sop == _DICOMDIR_SOP_CLASS:
+            continue
+        slices.append((f, ds))
+    if not slices:
+        raise FileFormatError(f"no DICOM image files in folder {folder} (only a DICOMDIR)")
+
+    uids = sorted({str(ds.get("SeriesInstanceUID", "")) for _, ds in slices})
+    if len(uids) > 1:
+        raise FileFormatError(
+            f"folder {folder} holds {len(uids)} series (different SeriesInstanceUID); "
+            f"point at a folder holding one series"
+        )
+    first_f, first = slices[0]
+    size0 = (first.get("Rows"), first.get("Columns"))
+    for f, ds in slices:
+        size = (ds.get("Rows"), ds.get("Columns"))
+        if size != size0:
+            raise FileFormatError(
+                f"{f.name} is {size[0]}x{size[1]} but {first_f.name} is {size0[0]}x{size0[1]} "
+                f"(Rows x Columns); all slices of a series must have the same shape"
+            )
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        if frames > 1 and len(slices) > 1:
+            raise FileFormatError(
+                f"{f} is a multi-frame file ({frames} frames) inside a series folder; "
+                f"load it on its own"
+            )
+
+    # Order the slices.
+    geometry: list[tuple[np.ndarray, np.ndarray]] | None = []
+    for _, ds in slices:
+        ipp, iop = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+        if ipp is None or iop is None or len(ipp) != 3 or len(iop) != 6:
+            geometry = None
+            break
+        geometry.append((np.array([float(v) for v in ipp]), np.array([float(v) for v in iop])))
+
+    positions = None
+    if geometry is not None:
+        iop0 = geometry[0][1]
+        for (f, _), (_, iop) in zip(slices, geometry, strict=True):
+            if not np.allclose(iop, iop0, atol=1e-4):
+                raise FileFormatError(
+                    f"{f} has ImageOrientationPatient {list(iop)} but {slices[0][0].name} has "
+                    f"{list(iop0)}; a series folder must hold parallel slices"
+                )
+        normal = _unit(np.cross(_unit(iop0[:3]), _unit(iop0[3:])))
+        positions = np.array([float(ipp @ normal) for ipp, _ in geometry])
+        order = np.argsort(positions, kind="stable")
+        positions = positions[order]
+        dup = np.flatnonzero(np.diff(positions) < 1e-6)
+        if dup.size:
+            i = int(dup[0])
+            fa, fb = slices[int(order[i])][0], slices[int(order[i + 1])][0]
+            raise FileFormatError(
+                f"{fa.name} and {fb.name} in {folder} lie at the same slice position "
+                f"({positions[i]:.3f} mm); the folder may hold several volumes (time points, "
+                f"echoes)"
+            )
+    else:
+        keys = []
+        for i, (_, ds) in enumerate(slices):
+            inst = ds.get("InstanceNumber")
+            keys.append((0, int(inst), i) if inst not in (None, "") else (1, 0, i))
+        order = np.array([k[2] for k in sorted(keys)], dtype=np.int64)
+    slices = [slices[int(i)] for i in order]
+
+    first_f, first = slices[0]
+    planes: list[np.ndarray] = []
+    for f, ds in slices:
+        arr = _dicom_pixels(ds, f)
+        if arr.ndim == 3 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.ndim != 2:
+            raise FileFormatError(f"{f} has pixel data of unsupported shape {arr.shape}")
+        if planes and arr.shape != planes[0].shape:
+            raise FileFormatError(
+                f"{f.name} is {arr.shape[0]}x{arr.shape[1]} but {first_f.name} is "
+                f"{planes[0].shape[0]}x{planes[0].shape[1]}; all slices of a series must have "
+                f"the same shape"
+            )
+        planes.append(arr)
+    volume = np.stack(planes)
+
+    row_sp, col_sp = _pixel_spacing(first)
+    slice_sp = None
+    if positions is not None and positions.size > 1:
+        gaps = np.diff(positions)
+        slice_sp = float(np.median(gaps))
+        if gaps.max() - gaps.min() > 0.01 * slice_sp:
+            warnings.warn(
+                f"DICOM series in {folder} has irregular slice spacing "
+                f"({gaps.min():.3f} to {gaps.max():.3f} mm); using the median {slice_sp:.3f} mm",
+                stacklevel=3,
+            )
+    if slice_sp is None:
+        fallback = first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0
+        slice_sp = float(fallback)
+
+    affine = None
+    if geometry is not None:
+        ipps = [np.array([float(v) for v in ds.ImagePositionPatient]) for _, ds in slices]
+        step = (ipps[-1] - ipps[0]) / (len(ipps) - 1) if len(ipps) > 1 else (
+            _unit(np.cross(_unit(iop0[:3]), _unit(iop0[3:]))) * slice_sp
+        )
+        affine = _dicom_affine(first.ImagePositionPatient, first.ImageOrientationPatient,
+                               row_sp, col_sp, step)
+    volume = _apply_window(volume, window)
+    metadata = _collect_tags(first, DICOM_METADATA_TAGS)
+    metadata["NumberOfSlices"] = str(len(slices))
+    return Volume(
+        torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)),
+        (slice_sp, row_sp, col_sp),
+        metadata,
+        _collect_tags(first, DICOM_IDENTIFIER_TAGS),
+        affine=affine,
+        format="DICOM",
+        source=str(folder) if given is None else "\n".join(str(f) for f in files),
+    )
+
+
+def dicom_series_files(path: PathLike) -> list[pathlib.Path]:
+    """The files of the DICOM image or series at ``path``, in the order :func:`load_dicom` stacks them.
+
+    Writers use it to reference the source instances (a folder's slices sorted as in the volume).
+    """
+    import pydicom
+
+    if isinstance(path, str) and "\n" in path:  # a series given as a list of files
+        files = [pathlib.Path(f) for f in sorted(path.split("\n"))]
+    else:
+        p = pathlib.Path(os.fspath(path)).expanduser()
+        if p.is_file():
+            return [p]
+        files = [e for e in sorted(p.iterdir()) if e.is_file() and not _clearly_not_dicom(e)]
+    keyed = []
+    for i, f in enumerate(files):
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        if str(ds.get("SOPClassUID", "")) == _DICOMDIR_SOP_CLASS:
+            continue
+        ipp, iop = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+        if ipp is not None and iop is not None and len(ipp) == 3 and len(iop) == 6:
+            normal = np.cross([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
+            keyed.append(((0, float(np.dot([float(v) for v in ipp], normal)), i), f))
+        else:
+            inst = ds.get("InstanceNumber")
+            keyed.append(((1, float(inst) if inst not in (None, "") else 0.0, i), f))
+    return [f for _, f in sorted(keyed, key=lambda t: t[0])]

@@ -1,0 +1,165 @@
+"""One entry point for every file format medlens reads: :func:`read` sniffs the format.
+
+>>> from medlens.data import read
+>>> scan = read("chest.dcm")            # doctest: +SKIP
+>>> scan.array.shape, scan.spacing       # (2048, 2048) in modality units, mm
+>>> scan.identifiers["PatientID"]        # kept apart from scan.metadata; never in repr or logs
+
+Images and volumes come back as :class:`~medlens.data.common.Volume` (``array``, ``spacing``,
+``affine``, ``metadata``, ``identifiers``), signals as :class:`~medlens.data.signals.Signal`
+(``values`` ``(C, L)``, ``fs``, ``channels``, ``annotations``, ...). The model's preprocessing
+recipe (:mod:`medlens.data.preprocess`) turns either into a model input and maps an attribution
+back onto the record's own grid.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pathlib
+from typing import Union
+
+import numpy as np
+import torch
+
+from medlens.data.common import PathLike, Volume, _one_line
+from medlens.data.images import MAGIC
+from medlens.data.signals import BDF_MAGIC, EDF_MAGIC, WFDB_SUFFIXES, Signal
+from medlens.errors import FileFormatError
+
+Record = Union[Volume, Signal]
+
+#: What :func:`read` reads, for messages and ``--help``.
+FORMATS = (
+    "DICOM (file, series folder, multi-frame)", "NIfTI (.nii, .nii.gz)", "PNG", "JPEG", "TIFF",
+    "WFDB (.hea/.dat)", "EDF/EDF+/BDF", "NumPy .npy",
+)
+
+
+def formats_line() -> str:
+    """The formats medlens reads, on one line."""
+    return ", ".join(FORMATS)
+
+
+def sniff(path: PathLike) -> str:
+    """The format of ``path`` from its first bytes (and its suffix where bytes cannot tell).
+
+    Returns
+    -------
+    str
+        One of ``"DICOM"``, ``"DICOM-series"`` (a folder), ``"NIfTI"``, ``"PNG"``, ``"JPEG"``,
+        ``"TIFF"``, ``"WFDB"``, ``"EDF"``, ``"NumPy"``, or ``""`` when unknown.
+    """
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if p.is_dir():
+        return "DICOM-series"
+    name = p.name.lower()
+    if p.suffix.lower() in WFDB_SUFFIXES and p.with_suffix(".hea").is_file():
+        return "WFDB"
+    if not p.suffix and p.with_suffix(".hea").is_file() and not p.is_file():
+        return "WFDB"
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(352)
+    except OSError:
+        return ""
+    if len(head) >= 132 and head[128:132] == b"DICM":  # first: a preamble may hold a TIFF header
+        return "DICOM"
+    for fmt, magics in MAGIC.items():
+        if head.startswith(magics):
+            return fmt
+    if head.startswith((EDF_MAGIC, BDF_MAGIC)):
+        return "EDF"
+    if head.startswith(b"\x93NUMPY"):
+        return "NumPy"
+    if head[344:348] in (b"n+1\x00", b"ni1\x00") or head[4:8] in (b"n+2\x00", b"ni2\x00"):
+        return "NIfTI"
+    if head.startswith(b"\x1f\x8b") and name.endswith((".nii.gz", ".gz")):
+        try:
+            with gzip.open(p, "rb") as fh:
+                inner = fh.read(352)
+        except (OSError, EOFError):
+            return "NIfTI" if name.endswith(".nii.gz") else ""
+        if inner[344:348] in (b"n+1\x00", b"ni1\x00") or inner[4:8] in (b"n+2\x00", b"ni2\x00"):
+            return "NIfTI"
+        return ""
+    if name.endswith((".nii", ".hdr")):
+        return "NIfTI"
+    if p.suffix.lower() in (".dcm", ".dicom", ".ima") or not p.suffix:
+        return "DICOM"  # no preamble (older files): pydicom decides
+    return ""
+
+
+def read(path: PathLike) -> Record:
+    """Read any file medlens understands, choosing the reader from the file's own bytes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A DICOM file, a folder holding one DICOM series, a NIfTI image, a PNG/JPEG/TIFF picture,
+        a WFDB record (``.hea``, ``.dat`` or the record name), an EDF/EDF+/BDF file, or a ``.npy``
+        array (read as an image or volume of its own shape).
+
+    Returns
+    -------
+    Volume or Signal
+        Images and volumes: :class:`Volume` with ``array`` in the file's own units (HU for CT),
+        ``spacing`` (mm), ``affine`` (RAS, NIfTI and DICOM), non-identifying ``metadata`` and
+        ``identifiers`` kept apart. Signals: :class:`Signal` with ``values`` ``(C, L)`` in
+        physical units, ``fs``, ``channels``, ``units`` and ``annotations``.
+
+    Raises
+    ------
+    FileFormatError
+        A missing path, or a file that is of no format medlens reads or is truncated/corrupt;
+        the one-line message names the file and the formats medlens reads.
+    """
+    from medlens.data import dicom, images, nifti, signals
+
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if not p.exists() and not (not p.suffix and p.with_suffix(".hea").is_file()):
+        raise FileFormatError(f"{p} does not exist")
+    fmt = sniff(p)
+    if fmt in ("DICOM", "DICOM-series"):
+        if fmt == "DICOM" and not _has_preamble(p):  # a guess from the suffix or no suffix
+            try:
+                return dicom.load_dicom(p)
+            except FileFormatError as exc:
+                if "is not a DICOM file" in str(exc):
+                    raise _unknown(p) from exc
+                raise
+        return dicom.load_dicom(p)
+    if fmt == "NIfTI":
+        return nifti.load_nifti(p)
+    if fmt in ("PNG", "JPEG"):
+        return images.load_picture(p)
+    if fmt == "TIFF":
+        return images.load_tiff(p)
+    if fmt == "WFDB":
+        return signals.load_wfdb(p)
+    if fmt == "EDF":
+        return signals.load_edf(p)
+    if fmt == "NumPy":
+        return _load_npy(p)
+    raise _unknown(p)
+
+
+def _has_preamble(p: pathlib.Path) -> bool:
+    with open(p, "rb") as fh:
+        head = fh.read(132)
+    return head[128:132] == b"DICM"
+
+
+def _unknown(p: pathlib.Path) -> FileFormatError:
+    return FileFormatError(f"{p} is not a file format medlens reads (it reads {formats_line()})")
+
+
+def _load_npy(p: pathlib.Path) -> Volume:
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise FileFormatError(f"{p} is not a readable .npy array ({_one_line(exc)})") from exc
+    if arr.dtype.kind not in "biuf" or arr.ndim < 1:
+        raise FileFormatError(f"{p} holds a {arr.dtype} array of shape {arr.shape}; expected numbers")
+    return Volume(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)), (1.0,) * arr.ndim,
+                  {"Format": "NumPy", "DataType": str(arr.dtype)}, {}, None, 1, "NumPy", str(p))

@@ -1,0 +1,301 @@
+"""Physiological signals: WFDB records (PhysioNet) and EDF / EDF+ / BDF files, in physical units.
+
+:func:`load_signal` reads either and returns a :class:`Signal`: ``values`` ``(C, L)`` float32 in
+physical units (mV, uV, ...), the sampling rate, the channel names and the annotations (WFDB beat
+labels from the ``.atr`` file, EDF+ annotations). ``wfdb`` and ``pyedflib`` are imported inside
+the functions that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from medlens.data.common import PathLike, _one_line
+from medlens.errors import FileFormatError, InputError
+
+#: Suffixes of the files a WFDB record is made of (``.hea`` names the record).
+WFDB_SUFFIXES = (".hea", ".dat", ".atr")
+#: First bytes of an EDF/EDF+ file and of a BDF file.
+EDF_MAGIC = b"0       "
+BDF_MAGIC = b"\xffBIOSEMI"
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotation of a signal.
+
+    Attributes
+    ----------
+    sample : int
+        Index on the signal's time axis (``time = sample / fs`` seconds from the start).
+    symbol : str
+        The label: a WFDB beat symbol (``"N"``, ``"V"``, ``"A"``, ...) or an EDF+ annotation text.
+    duration : float
+        Seconds (EDF+); 0 for WFDB beats.
+    channel : int
+        The channel it belongs to, or -1 for all channels.
+    """
+
+    sample: int
+    symbol: str
+    duration: float = 0.0
+    channel: int = -1
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A multichannel signal in physical units with its sampling rate and annotations.
+
+    Attributes
+    ----------
+    values : torch.Tensor
+        float32 ``(C, L)`` in physical units (:attr:`units`), ``C`` channels of ``L`` samples.
+    fs : float
+        Sampling rate in Hz (all channels; EDF channels recorded slower are interpolated up).
+    channels : tuple of str
+        Channel (lead) names, e.g. ``("MLII", "V5")``.
+    units : tuple of str
+        Physical unit of each channel, e.g. ``("mV", "mV")``.
+    annotations : tuple of Annotation
+        In time order.
+    metadata : dict of str to str
+        Non-identifying information (format, record name, duration).
+    identifiers : dict of str to str
+        What may identify a patient (EDF patient and recording fields, WFDB header comments,
+        which hold age and sex), kept apart; never in the repr.
+    format : str
+        ``"WFDB"``, ``"EDF"``, ``"EDF+"`` or ``"BDF"``.
+    source : str
+        The path read; not in the repr.
+    """
+
+    values: torch.Tensor
+    fs: float
+    channels: tuple[str, ...]
+    units: tuple[str, ...] = ()
+    annotations: tuple[Annotation, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+    identifiers: dict[str, str] = field(default_factory=dict, repr=False)
+    format: str = ""
+    source: str = field(default="", repr=False)
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        """``(L,)``: the time axis, the signal's one spatial axis."""
+        return (int(self.values.shape[-1]),)
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return float(self.values.shape[-1]) / self.fs
+
+    def __repr__(self) -> str:
+        return (
+            f"Signal(shape={tuple(self.values.shape)}, fs={self.fs:g}, channels={self.channels}, "
+            f"annotations={len(self.annotations)}, format={self.format!r})"
+        )
+
+
+def _record_base(path: PathLike) -> pathlib.Path:
+    """``rec``, ``rec.hea``, ``rec.dat`` or ``rec.atr`` -> the record path without suffix."""
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if p.suffix.lower() in WFDB_SUFFIXES:
+        p = p.with_suffix("")
+    if not p.with_suffix(".hea").is_file():
+        raise FileFormatError(f"WFDB header {p.with_suffix('.hea')} not found")
+    return p
+
+
+def load_wfdb(path: PathLike, *, annotator: str = "atr") -> Signal:
+    """Read a WFDB record (``.hea`` header + signal files) and its annotations.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The record: its name without suffix, or its ``.hea`` (or ``.dat``) file.
+    annotator : str, default "atr"
+        Suffix of the annotation file read when present (``rec.atr``: reference beat labels).
+
+    Returns
+    -------
+    Signal
+        ``values`` ``(C, L)`` in the header's physical units (ADC values converted with each
+        channel's gain and baseline), ``fs`` from the header, channel names and units,
+        ``annotations`` with the beat symbols. Header comments (age, sex, medication) go to
+        ``identifiers``.
+
+    Raises
+    ------
+    FileFormatError
+        No header; a signal file named by the header is missing or truncated; a corrupt
+        header or annotation file.
+    """
+    import wfdb
+
+    base = _record_base(path)
+    try:
+        record = wfdb.rdrecord(str(base), physical=True)
+    except FileNotFoundError as exc:
+        missing = pathlib.Path(exc.filename).name if getattr(exc, "filename", None) else "a signal file"
+        raise FileFormatError(
+            f"WFDB record {base.name}: {missing} named by {base.name}.hea is missing"
+        ) from exc
+    except Exception as exc:  # wfdb raises ValueError, IndexError... on corrupt headers/data
+        raise FileFormatError(
+            f"{base.with_suffix('.hea')} is not a readable WFDB record ({type(exc).__name__}: {_one_line(exc)})"
+        ) from exc
+    values = record.p_signal
+    if values is None or values.ndim != 2:
+        raise FileFormatError(f"WFDB record {base.name} holds no signal")
+    if values.shape[0] != record.sig_len:
+        raise FileFormatError(
+            f"WFDB record {base.name}: the signal file holds {values.shape[0]} samples, "
+            f"its header says {record.sig_len} (truncated?)"
+        )
+    annotations: list[Annotation] = []
+    ann_file = base.with_suffix(f".{annotator}")
+    if ann_file.is_file():
+        try:
+            ann = wfdb.rdann(str(base), annotator)
+        except Exception as exc:  # noqa: BLE001
+            raise FileFormatError(f"{ann_file} is not a readable WFDB annotation file ({_one_line(exc)})") from exc
+        chans = ann.chan if ann.chan is not None else [-1] * len(ann.sample)
+        for s, sym, ch in zip(ann.sample, ann.symbol, chans, strict=False):
+            annotations.append(Annotation(int(s), str(sym), 0.0, int(ch) if len(record.sig_name) > 1 else -1))
+    metadata = {
+        "Format": "WFDB",
+        "Record": base.name,
+        "Samples": str(record.sig_len),
+        "DurationSeconds": f"{record.sig_len / float(record.fs):g}",
+    }
+    if ann_file.is_file():
+        metadata["Annotator"] = annotator
+    identifiers = {"Comments": " | ".join(record.comments)} if record.comments else {}
+    return Signal(
+        torch.from_numpy(np.ascontiguousarray(values.T, dtype=np.float32)),
+        float(record.fs),
+        tuple(str(n) for n in record.sig_name),
+        tuple(str(u) for u in (record.units or [""] * values.shape[1])),
+        tuple(sorted(annotations, key=lambda a: a.sample)),
+        metadata,
+        identifiers,
+        "WFDB",
+        str(base),
+    )
+
+
+def load_edf(path: PathLike) -> Signal:
+    """Read an EDF, EDF+ or BDF file with pyedflib.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.edf`` / ``.bdf`` file.
+
+    Returns
+    -------
+    Signal
+        ``values`` ``(C, L)`` in each channel's physical dimension (digital values mapped with
+        the header's physical and digital minima and maxima), ``fs`` the highest channel rate
+        (slower channels are linearly interpolated onto it; named in
+        ``metadata["InterpolatedChannels"]``), EDF+ annotations with their onsets as samples.
+        Patient and recording fields (name, code, birth date, admin code, technician, start
+        date) go to ``identifiers``.
+
+    Raises
+    ------
+    FileFormatError
+        Missing, truncated or corrupt file.
+    """
+    import pyedflib
+
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if not p.is_file():
+        raise FileFormatError(f"EDF file not found: {p}")
+    try:
+        reader = pyedflib.EdfReader(str(p))
+    except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
+        raise FileFormatError(f"{p} is not a readable EDF/BDF file ({_one_line(exc)})") from exc
+    try:
+        n = reader.signals_in_file
+        if n == 0:
+            raise FileFormatError(f"{p} holds no signals (annotations only)")
+        rates = [float(reader.getSampleFrequency(i)) for i in range(n)]
+        fs = max(rates)
+        duration = float(reader.getFileDuration())
+        length = int(round(duration * fs))
+        rows, interpolated = [], []
+        for i in range(n):
+            x = np.asarray(reader.readSignal(i), dtype=np.float64)
+            if rates[i] != fs:
+                t_src = np.arange(x.size) / rates[i]
+                x = np.interp(np.arange(length) / fs, t_src, x)
+                interpolated.append(reader.getLabel(i))
+            rows.append(x[:length] if x.size >= length else np.pad(x, (0, length - x.size), mode="edge"))
+        onsets, durations, texts = reader.readAnnotations()
+        header = reader.getHeader()
+        file_type = reader.filetype
+        labels = tuple(str(reader.getLabel(i)).strip() for i in range(n))
+        units = tuple(str(reader.getPhysicalDimension(i)).strip() for i in range(n))
+    except FileFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise FileFormatError(f"{p} is a corrupt EDF/BDF file ({_one_line(exc)})") from exc
+    finally:
+        reader.close()
+    fmt = {0: "EDF", 1: "EDF+", 2: "EDF+", 3: "BDF", 4: "BDF+", 5: "BDF+"}.get(int(file_type), "EDF")
+    annotations = tuple(
+        Annotation(int(round(float(o) * fs)), str(t), float(d) if float(d) > 0 else 0.0)
+        for o, d, t in sorted(zip(onsets, durations, texts, strict=True), key=lambda a: a[0])
+    )
+    identifiers = {}
+    for key in ("patientname", "patientcode", "birthdate", "sex", "gender", "admincode",
+                "technician", "equipment", "startdate", "patient_additional", "recording_additional"):
+        value = header.get(key)
+        if value not in (None, "", b""):
+            identifiers[key] = str(value)
+    metadata = {"Format": fmt, "Samples": str(length), "DurationSeconds": f"{duration:g}"}
+    if interpolated:
+        metadata["InterpolatedChannels"] = ", ".join(interpolated)
+    values = np.stack(rows).astype(np.float32)
+    if not np.isfinite(values).all():
+        raise InputError(f"{p} holds NaN or infinite samples")
+    return Signal(torch.from_numpy(values), fs, labels, units, annotations, metadata, identifiers, fmt, str(p))
+
+
+def load_signal(path: PathLike) -> Signal:
+    """Read a WFDB record or an EDF/EDF+/BDF file, whichever ``path`` is.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A WFDB record (its name, ``.hea`` or ``.dat`` file) or an ``.edf``/``.bdf`` file.
+
+    Returns
+    -------
+    Signal
+        See :func:`load_wfdb` and :func:`load_edf`.
+
+    Raises
+    ------
+    FileFormatError
+        Neither format, or unreadable (one line naming the file).
+    """
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if p.suffix.lower() in WFDB_SUFFIXES or (not p.suffix and p.with_suffix(".hea").is_file()):
+        return load_wfdb(p)
+    if p.is_file():
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+        if head == EDF_MAGIC or head == BDF_MAGIC:
+            return load_edf(p)
+    elif not p.exists():
+        raise FileFormatError(f"signal file not found: {p}")
+    raise FileFormatError(
+        f"{p} is not a signal format medlens reads (WFDB .hea/.dat records, EDF, EDF+, BDF)"
+    )
