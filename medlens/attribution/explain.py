@@ -92,12 +92,29 @@ def explain(
 
 
 def _cam_layer(model: nn.Module, x: torch.Tensor, layer: Any) -> tuple[nn.Module, str]:
-    """The CAM layer (given, or the default found by :func:`probe_cam_layer`) and its dotted name."""
-    from medlens.attribution.cam import probe_cam_layer
+    """The CAM layer (given, or the default) and its dotted name.
+
+    medlens's own architectures define their modules in execution order, so the default is read
+    from the module list (:func:`~medlens.attribution.cam.default_cam_layer`) at no cost; any
+    other model gets :func:`~medlens.attribution.cam.probe_cam_layer`, one forward pass of a
+    single sample, which finds the layer whatever the definition order.
+    """
+    from medlens.attribution.cam import default_cam_layer, probe_cam_layer
     from medlens.core.hooks import layer_name, resolve_layer
 
     if layer is None:
+        if _is_medlens_architecture(model):
+            module = default_cam_layer(model)
+            return module, layer_name(model, module)
         name, module = probe_cam_layer(model, x)
         return module, name
     module = resolve_layer(model, layer)
     return module, layer_name(model, module)
+
+
+def _is_medlens_architecture(model: nn.Module) -> bool:
+    """Built by a registered medlens architecture (it carries ``arch`` and ``config``)."""
+    from medlens.models.io import ARCHITECTURES
+
+    arch = getattr(model, "arch", None)
+    return isinstance(arch, str) and isinstance(getattr(model, "config", None), dict) and arch in ARCHITECTURES
