@@ -134,19 +134,38 @@ def kmeans(points: np.ndarray, k: int, *, seed: int = 0, n_init: int = 10, iters
 
 
 def _eigen(m, n_eig: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n_eig`` largest eigenpairs of the symmetric ``m = D^-1/2 W D^-1/2``, descending."""
-    n = m.shape[0]
-    if n <= DENSE_LIMIT or n_eig >= n - 1:
-        vals, vecs = np.linalg.eigh(m.toarray())
-        order = np.argsort(-vals)[:n_eig]
-        return vals[order], vecs[:, order]
-    from scipy.sparse.linalg import eigsh
+    """The ``n_eig`` largest eigenpairs of the symmetric ``m = D^-1/2 W D^-1/2``, descending.
 
-    v0 = np.random.default_rng(seed).standard_normal(n)
-    # The spectrum of m lies in [-1, 1]; the shifted matrix m + I is positive semi-definite and
-    # its largest eigenvalues (those of interest) converge fastest with which="LA".
-    vals, vecs = eigsh(m, k=n_eig, which="LA", v0=v0, tol=1e-8, maxiter=max(1000, 20 * n))
-    order = np.argsort(-vals)
+    ``m`` is block-diagonal over the connected components of the graph, so each component is
+    solved on its own and the spectra merged: a Krylov solver started from one vector cannot be
+    trusted to find every copy of an eigenvalue repeated once per component (well separated
+    strategies are disconnected components).
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    n = m.shape[0]
+    n_comp, comp = connected_components(m, directed=False)
+    vals_all, vecs_all = [], []
+    for c in range(n_comp):
+        idx = np.flatnonzero(comp == c)
+        block = m[idx][:, idx]
+        want = min(n_eig, len(idx))
+        if len(idx) <= DENSE_LIMIT or want >= len(idx) - 1:
+            vals, vecs = np.linalg.eigh(block.toarray())
+            order = np.argsort(-vals)[:want]
+            vals, vecs = vals[order], vecs[:, order]
+        else:
+            from scipy.sparse.linalg import eigsh
+
+            v0 = np.random.default_rng(seed).standard_normal(len(idx))
+            vals, vecs = eigsh(block, k=want, which="LA", v0=v0, tol=1e-10, maxiter=max(1000, 20 * len(idx)))
+        full = np.zeros((n, len(vals)))
+        full[idx] = vecs
+        vals_all.append(vals)
+        vecs_all.append(full)
+    vals = np.concatenate(vals_all)
+    vecs = np.concatenate(vecs_all, axis=1)
+    order = np.argsort(-vals, kind="stable")[:n_eig]
     return vals[order], vecs[:, order]
 
 
