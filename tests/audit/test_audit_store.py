@@ -18,7 +18,7 @@ from medlens.audit.sources import SourceSpec
 from medlens.audit.store import DB_FILE, AuditStore
 from medlens.errors import MedlensError
 from medlens.models import load_model
-from tests.audit.conftest import FAST, fast_settings
+from tests.audit.conftest import fast_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
