@@ -97,6 +97,13 @@ class AuditSettings:
         for name in self.method_options:
             if name not in self.all_methods:
                 raise UnknownNameError(f"options given for method {name!r}, which the audit does not run")
+        for name, opts in self.metric_options.items():
+            if name not in self.metrics:
+                raise UnknownNameError(f"options given for metric {name!r}, which the audit does not score")
+            known = get_metric(name).options()
+            unknown = sorted(set(opts) - set(known))
+            if unknown:
+                raise UnknownNameError(f"metric {name!r} has no option {unknown[0]!r}; its options: {', '.join(known) or 'none'}")
 
     @property
     def all_methods(self) -> tuple[str, ...]:

@@ -123,7 +123,11 @@ def run_audit(
     if n < 1:
         raise InputError("the data holds no cases")
     if not source.has_masks:
-        settings = replace(settings, metrics=tuple(k for k in settings.metrics if k not in MASK_METRICS))
+        settings = replace(
+            settings,
+            metrics=tuple(k for k in settings.metrics if k not in MASK_METRICS),
+            metric_options={k: v for k, v in settings.metric_options.items() if k not in MASK_METRICS},
+        )
     x0 = source.load([0]).x
     grid = summary_grid(x0.shape[2:], settings.grid_cells)
     config = {

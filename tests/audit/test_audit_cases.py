@@ -79,6 +79,10 @@ def test_settings_reject_unknown_names():
         AuditSettings(method_options={"rise": {"n_masks": 3}})
     with pytest.raises(MedlensError):
         AuditSettings(batch_size=0)
+    with pytest.raises(MedlensError, match="no option"):
+        AuditSettings(metric_options={"deletion_auc": {"stepz": 3}})
+    with pytest.raises(MedlensError, match="does not score"):
+        AuditSettings(metrics=("deletion_auc",), metric_options={"insertion_auc": {"steps": 3}})
     s = AuditSettings(methods=("gradcam",), cluster_method="smoothgrad")
     assert s.all_methods == ("gradcam", "smoothgrad")
     assert AuditSettings.from_json(s.to_json()) == s
