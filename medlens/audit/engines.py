@@ -131,6 +131,7 @@ def run_ray(
     except ImportError as err:  # pragma: no cover - depends on the installation
         raise MedlensError("the ray engine needs Ray: pip install 'medlens[ray]'") from err
     started_here = False
+    actors: list = []
     if not ray.is_initialized():
         kwargs = {"address": address} if address else {"num_cpus": workers or os.cpu_count()}
         ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
@@ -148,7 +149,7 @@ def run_ray(
         def new_actor():
             return remote.remote(blob_ref, spec, settings_json, threads)
 
-        actors = [new_actor() for _ in range(workers)]
+        actors.extend(new_actor() for _ in range(workers))
         queue = deque((list(b), 0) for b in batches)
         pending: dict = {}  # ref -> (actor slot, indices, attempts)
         load = [0] * workers
@@ -195,9 +196,12 @@ def run_ray(
                 continue
             on_done(results, name)
             submit()
-        for actor in actors:
-            ray.kill(actor, no_restart=True)
         return stats
     finally:
+        for actor in actors:  # on a user's cluster, actors must not outlive the run (errors too)
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # noqa: BLE001 - already dead with its node
+                pass
         if started_here:
             ray.shutdown()
