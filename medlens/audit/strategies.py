@@ -19,9 +19,11 @@ lesions scores near 0 wherever the lesions are; one that looks at a corner tag s
 A cluster is flagged as a candidate shortcut (a "Clever Hans" strategy, Lapuschkin et al.,
 Nature Communications 2019) when its misplaced share is at least ``share``, its concentration at
 least ``min_difference``, and its members put significantly more relevance on those misplaced
-cells than a uniform map would (one-sided Wilcoxon signed-rank test, ``p < alpha``). On the
-shortcut benchmark (benchmarks/audit.py) the marker clusters score 0.28-0.39, lesion clusters
-0.04 and the clean model's clusters at most 0.04: the default threshold 0.2 sits between.
+cells than a uniform map would (one-sided Wilcoxon signed-rank test, ``p < alpha``). Measured
+on the shortcut benchmark (benchmarks/audit.py, reference CNNs trained with seeds 0 and 1): the
+clusters made of marked images score 0.15-0.39, the other clusters of the shortcut models at
+most 0.11, those of the models trained on the clean benchmark at most 0.07. The default
+threshold 0.12 sits between; it is a setting (``FlagRule``), not a law.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class FlagRule:
         Smallest cluster that can be flagged.
     """
 
-    share: float = 0.2
+    share: float = 0.12
     min_difference: float = 0.02
     evidence_share: float = 0.1
     alpha: float = 0.01
