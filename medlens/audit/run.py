@@ -133,7 +133,9 @@ def run_audit(
     config = {
         "settings": settings.to_json(),
         "model": model_fingerprint(model),
-        "data": json.dumps({"data": str(spec.data), "split": spec.split, "n_cases": n}),
+        # not the number of cases: a run with --n can be extended by a later one
+        "data": json.dumps({"data": str(Path(spec.data).resolve()) if Path(spec.data).exists() else str(spec.data),
+                            "split": spec.split}),
         "input": json.dumps({"shape": list(x0.shape[1:]), "grid": list(grid),
                              "class_names": list((meta or {}).get("class_names") or source.class_names)}),
     }

@@ -52,6 +52,8 @@ def test_resume_adds_nothing_and_keeps_results(tmp_path, lesion_npz, model_file)
         run_audit(other, spec, tmp_path, fast_settings(), meta=meta, limit=12)
     fresh = run_audit(other, spec, tmp_path, fast_settings(), meta=meta, limit=12, restart=True)
     assert fresh.n_new == 12
+    more = run_audit(other, spec, tmp_path, fast_settings(), meta=meta, limit=16)  # extends the run
+    assert more.n_new == 4
 
 
 _RUNNER = """
