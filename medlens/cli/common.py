@@ -85,6 +85,32 @@ def method_options(pairs: list[str] | None, methods: list[str] | None = None) ->
     return scoped
 
 
+def options_per_metric(pairs: list[str] | None) -> dict[str, dict]:
+    """``METRIC.NAME=VALUE`` pairs as ``{metric: {name: value}}``."""
+    scoped = method_options(pairs)
+    if scoped.pop(""):
+        raise MedlensError("--metric-option must name its metric: METRIC.NAME=VALUE (deletion_auc.steps=10)")
+    return scoped
+
+
+def options_per_method(pairs: list[str] | None, methods: object) -> dict[str, dict]:
+    """``--option`` values per method: unscoped ones go to every method that has the option."""
+    from medlens.attribution.explain import methods as registered_methods
+    from medlens.attribution.registry import get_method
+    from medlens.errors import MedlensError
+
+    names = registered_methods() if methods == "all" else list(methods)
+    scoped = method_options(pairs, names)
+    shared = scoped.pop("")
+    for option in shared:
+        takers = [m for m in names if option in get_method(m).options()]
+        if not takers:
+            raise MedlensError(f"--option {option}=... applies to none of the methods {', '.join(names)}")
+        for m in takers:
+            scoped.setdefault(m, {}).setdefault(option, shared[option])
+    return scoped
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -36,36 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _metric_options(pairs: list[str] | None) -> dict[str, dict]:
-    """``METRIC.NAME=VALUE`` pairs as ``{metric: {name: value}}``."""
-    from medlens.cli.common import method_options
-    from medlens.errors import MedlensError
-
-    scoped = method_options(pairs)
-    if scoped.pop(""):
-        raise MedlensError("--metric-option must name its metric: METRIC.NAME=VALUE (deletion_auc.steps=10)")
-    return scoped
-
-
-def _method_options(pairs: list[str] | None, methods: object) -> dict[str, dict]:
-    """``--option`` values per method: unscoped ones go to every method that has the option."""
-    from medlens.attribution.explain import methods as registered_methods
-    from medlens.attribution.registry import get_method
-    from medlens.cli.common import method_options
-    from medlens.errors import MedlensError
-
-    names = registered_methods() if methods == "all" else list(methods)
-    scoped = method_options(pairs, names)
-    shared = scoped.pop("")
-    for option in shared:
-        takers = [m for m in names if option in get_method(m).options()]
-        if not takers:
-            raise MedlensError(f"--option {option}=... applies to none of the methods {', '.join(names)}")
-        for m in takers:
-            scoped.setdefault(m, {}).setdefault(option, shared[option])
-    return scoped
-
-
 def _names(value: str) -> object:
     return "all" if value.strip() == "all" else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -76,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from medlens.cli.common import options_per_method, options_per_metric
     from medlens.data import load_dataset
     from medlens.errors import InputError, MedlensError
     from medlens.evaluation.leaderboard import LeaderboardSettings, evaluate
@@ -110,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         cases_per_batch=args.cases_per_batch,
         **({"batch_size": args.batch_size} if args.batch_size is not None else {}),
-        method_options=_method_options(args.option, _names(args.methods)),
-        metric_options=_metric_options(args.metric_option),
+        method_options=options_per_method(args.option, _names(args.methods)),
+        metric_options=options_per_metric(args.metric_option),
     )
     summary = evaluate(
         model,

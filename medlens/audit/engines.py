@@ -1,0 +1,207 @@
+"""The two engines that run the per-case code path: in-process, and Ray actors.
+
+Both hand fixed batches of case indices to :func:`medlens.audit.cases.audit_batch` and pass each
+finished batch to ``on_done`` (the driver commits it to the store), so their results are
+identical.
+
+``local``
+    in-process, one batch after another; nothing to start.
+``ray``
+    each worker is a Ray actor (Moritz et al., "Ray: a distributed framework for emerging AI
+    applications", OSDI 2018) that holds the model (shipped once through the object store, so
+    no node needs the model file) and opens the data source itself, so inputs stream from
+    storage to the workers and only results travel back to the driver. Each actor has at most
+    two batches in flight. An actor lost with its node costs only its unfinished batches: they
+    are resubmitted to a replacement actor, placed by Ray on a live node.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import deque
+from typing import Callable, Sequence
+
+import torch
+
+from medlens.audit.cases import AuditSettings, CaseResult, audit_batch
+from medlens.audit.sources import SourceSpec, open_source
+from medlens.errors import InputError, MedlensError
+
+__all__ = ["ENGINES", "OnDone", "run_local", "run_ray"]
+
+ENGINES = ("local", "ray")
+OnDone = Callable[[list[CaseResult], str], None]
+MAX_ATTEMPTS = 4  # a batch whose worker died this often is a problem of the batch, not the cluster
+
+
+def _audit_indices(model, source, indices: Sequence[int], settings: AuditSettings) -> list[CaseResult]:
+    batch = source.load(indices)
+    return audit_batch(model, batch.x, None, labels=batch.labels, masks=batch.masks, indices=batch.indices,
+                       cases=batch.cases, settings=settings)
+
+
+def run_local(model: torch.nn.Module, spec: SourceSpec, batches: Sequence[Sequence[int]], settings: AuditSettings,
+              on_done: OnDone) -> None:
+    """Run every batch in this process, in order."""
+    source = open_source(spec)
+    worker = f"local:{socket.gethostname()}:{os.getpid()}"
+    for indices in batches:
+        on_done(_audit_indices(model, source, indices, settings), worker)
+
+
+def model_to_bytes(model: torch.nn.Module, meta: dict) -> bytes:
+    """The model as medlens model-file bytes (what :func:`medlens.models.io.save_model` writes)."""
+    import tempfile
+
+    from medlens.models.io import save_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_model(model, os.path.join(tmp, "model.pt"), meta)
+        return path.read_bytes()
+
+
+def model_from_bytes(blob: bytes) -> torch.nn.Module:
+    import tempfile
+
+    from medlens.models.io import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.pt")
+        with open(path, "wb") as fh:
+            fh.write(blob)
+        model, _meta = load_model(path)
+    return model
+
+
+class _Worker:
+    """Body of the Ray actor: a model, a data source and the per-case code path."""
+
+    def __init__(self, model_blob: bytes, spec: SourceSpec, settings_json: str, threads: int) -> None:
+        torch.set_num_threads(max(1, int(threads)))
+        self.model = model_from_bytes(model_blob)
+        self.spec = spec
+        self.settings = AuditSettings.from_json(settings_json)
+        self.source = None
+        import ray
+
+        self.name = f"ray:{ray.get_runtime_context().get_node_id()[:8]}:{os.getpid()}"
+
+    def run(self, indices: list[int]) -> tuple[list[CaseResult], str]:
+        if self.source is None:
+            self.source = open_source(self.spec)
+        return _audit_indices(self.model, self.source, indices, self.settings), self.name
+
+    def ping(self) -> str:
+        return self.name
+
+
+def run_ray(
+    model_blob: bytes,
+    spec: SourceSpec,
+    batches: Sequence[Sequence[int]],
+    settings: AuditSettings,
+    on_done: OnDone,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    cpus_per_worker: float = 1.0,
+    in_flight: int = 2,
+) -> dict:
+    """Run the batches on Ray actors; ``on_done`` is called in the driver as each one finishes.
+
+    Parameters
+    ----------
+    model_blob : bytes
+        The model file's bytes (:func:`model_to_bytes`).
+    address : str, optional
+        A running cluster (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); without it, an
+        existing ``ray.init`` in this process is used, else a local Ray is started.
+    workers : int, optional
+        Number of actors; default the cluster's CPUs divided by ``cpus_per_worker``.
+
+    Returns
+    -------
+    dict
+        ``{"workers": n, "retried_batches": n, "replaced_workers": n}``.
+    """
+    try:
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+    except ImportError as err:  # pragma: no cover - depends on the installation
+        raise MedlensError("the ray engine needs Ray: pip install 'medlens[ray]'") from err
+    started_here = False
+    actors: list = []
+    if not ray.is_initialized():
+        kwargs = {"address": address} if address else {"num_cpus": workers or os.cpu_count()}
+        ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+        started_here = True
+    try:
+        if workers is None:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_worker))
+        if workers < 1:
+            raise InputError(f"--workers must be at least 1, got {workers}")
+        remote = ray.remote(num_cpus=cpus_per_worker, max_restarts=0, max_task_retries=0)(_Worker)
+        blob_ref = ray.put(model_blob)
+        settings_json = settings.to_json()
+        threads = max(1, int(cpus_per_worker))
+
+        def new_actor():
+            return remote.remote(blob_ref, spec, settings_json, threads)
+
+        actors.extend(new_actor() for _ in range(workers))
+        queue = deque((list(b), 0) for b in batches)
+        pending: dict = {}  # ref -> (actor slot, indices, attempts)
+        load = [0] * workers
+        stats = {"workers": workers, "retried_batches": 0, "replaced_workers": 0}
+
+        def submit() -> None:
+            for slot in range(workers):
+                while load[slot] < in_flight and queue:
+                    indices, attempts = queue.popleft()
+                    ref = actors[slot].run.remote(indices)
+                    pending[ref] = (slot, indices, attempts)
+                    load[slot] += 1
+
+        submit()
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            slot, indices, attempts = pending.pop(ref)
+            load[slot] -= 1
+            try:
+                results, name = ray.get(ref)
+            except RayTaskError as err:  # the per-case code raised: a problem of the input
+                cause = err.cause if isinstance(getattr(err, "cause", None), BaseException) else None
+                if isinstance(cause, MedlensError):
+                    raise cause from None
+                raise
+            except RayActorError:
+                if attempts + 1 >= MAX_ATTEMPTS:
+                    raise MedlensError(f"cases {indices[0]}..{indices[-1]} failed on {MAX_ATTEMPTS} workers in a row")
+                stats["retried_batches"] += 1
+                queue.appendleft((indices, attempts + 1))
+                dead = actors[slot]
+                actors[slot] = new_actor()
+                stats["replaced_workers"] += 1
+                # every other batch in flight on the dead actor fails the same way: requeue them now
+                for other, (s, idx, att) in list(pending.items()):
+                    if s == slot:
+                        pending.pop(other)
+                        load[slot] -= 1
+                        queue.appendleft((idx, att + 1))
+                        stats["retried_batches"] += 1
+                ray.kill(dead, no_restart=True)
+                submit()
+                continue
+            on_done(results, name)
+            submit()
+        return stats
+    finally:
+        for actor in actors:  # on a user's cluster, actors must not outlive the run (errors too)
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # noqa: BLE001 - already dead with its node
+                pass
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,249 @@
+"""Run a cohort audit into a folder, resumably, and export what it found.
+
+:func:`run_audit` plans fixed batches of the cases not yet in the store, runs them on an engine
+and commits each batch as it finishes; :func:`analyse` reads the store alone and writes
+``cases.csv``, ``cases.parquet`` and ``clusters.csv`` (SpRAy, :mod:`medlens.audit.strategies`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from medlens.audit.cases import MASK_METRICS, AuditSettings, CaseResult
+from medlens.audit.engines import ENGINES, model_to_bytes, run_local, run_ray
+from medlens.audit.sources import SourceSpec, open_source
+from medlens.audit.store import DB_FILE, AuditStore, locked, table, write_csv, write_parquet
+from medlens.audit.strategies import FlagRule, Strategies, find_strategies
+from medlens.audit.summary import summary_grid
+from medlens.errors import InputError
+from medlens.evaluation.leaderboard import model_fingerprint
+
+__all__ = ["AuditRun", "analyse", "plan_batches", "run_audit", "stored_settings"]
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """What one call of :func:`run_audit` did.
+
+    Attributes
+    ----------
+    out : Path
+    n_cases : int
+        Cases in the data.
+    n_new : int
+        Cases computed and committed by this call (the rest were already done).
+    seconds : float
+        Wall time of the computing part.
+    engine : str
+    workers : dict
+        Engine statistics (Ray: workers, retried batches, replaced workers).
+    """
+
+    out: Path
+    n_cases: int
+    n_new: int
+    seconds: float
+    engine: str
+    workers: dict
+
+    @property
+    def cases_per_second(self) -> float:
+        return self.n_new / self.seconds if self.seconds > 0 else math.nan
+
+
+def plan_batches(n_cases: int, batch_size: int, done: set[int]) -> list[list[int]]:
+    """Fixed batches ``[0..b-1], [b..2b-1], ...`` minus the cases already done.
+
+    A batch keeps its composition whatever is done, so recomputing a case gives the same
+    numbers (the engine's chunks do not change).
+    """
+    batches = []
+    for start in range(0, n_cases, batch_size):
+        todo = [i for i in range(start, min(start + batch_size, n_cases)) if i not in done]
+        if len(todo) == min(start + batch_size, n_cases) - start:
+            batches.append(todo)
+        elif todo:  # a partly done batch (only possible after a change of batch_size): keep it whole
+            batches.append(list(range(start, min(start + batch_size, n_cases))))
+    return batches
+
+
+def run_audit(
+    model: nn.Module,
+    spec: SourceSpec,
+    out: str | Path,
+    settings: AuditSettings = AuditSettings(),
+    *,
+    meta: dict[str, Any] | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    restart: bool = False,
+    progress: bool = False,
+    limit: int | None = None,
+) -> AuditRun:
+    """Audit every case of ``spec`` with ``model`` into ``out`` (resuming what is there).
+
+    Parameters
+    ----------
+    model : nn.Module
+    spec : SourceSpec
+    out : str or Path
+        Output folder; its ``audit.sqlite`` is the store.
+    settings : AuditSettings
+        Localisation metrics are dropped when the data has no masks.
+    meta : dict, optional
+        The model file's metadata (class names, input shape), shipped with the model to Ray.
+    engine : {"local", "ray"}
+    address, workers :
+        Ray only (:func:`medlens.audit.engines.run_ray`).
+    restart : bool
+        Discard a stored audit instead of resuming it.
+    progress : bool
+        Show a progress bar (cases per second, ETA).
+    limit : int, optional
+        Audit only the first ``limit`` cases.
+
+    Returns
+    -------
+    AuditRun
+    """
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+    out = Path(out)
+    source = open_source(spec)
+    n = len(source) if limit is None else min(int(limit), len(source))
+    if n < 1:
+        raise InputError("the data holds no cases")
+    if not source.has_masks:
+        settings = replace(
+            settings,
+            metrics=tuple(k for k in settings.metrics if k not in MASK_METRICS),
+            metric_options={k: v for k, v in settings.metric_options.items() if k not in MASK_METRICS},
+        )
+    x0 = source.load([0]).x
+    grid = summary_grid(x0.shape[2:], settings.grid_cells)
+    config = {
+        "settings": settings.to_json(),
+        "model": model_fingerprint(model),
+        # not the number of cases: a run with --n can be extended by a later one
+        "data": json.dumps({"data": str(Path(spec.data).resolve()) if Path(spec.data).exists() else str(spec.data),
+                            "split": spec.split}),
+        "input": json.dumps({"shape": list(x0.shape[1:]), "grid": list(grid),
+                             "class_names": list((meta or {}).get("class_names") or source.class_names)}),
+    }
+    with locked(out), AuditStore(out / DB_FILE) as store:
+        store.start(config, restart=restart)
+        done = store.done()
+        batches = plan_batches(n, settings.cases_per_batch, done)
+        todo = sum(len(b) for b in batches)
+        bar = None
+        if progress and todo:
+            from tqdm import tqdm
+
+            bar = tqdm(total=todo, unit="case", desc="audit", initial=0, smoothing=0.1)
+        added = 0
+
+        def on_done(results: list[CaseResult], worker: str) -> None:
+            nonlocal added
+            added += store.add(results, worker=worker)
+            if bar is not None:
+                bar.update(len(results))
+
+        start = time.perf_counter()
+        stats: dict = {}
+        try:
+            if engine == "local":
+                run_local(model, spec, batches, settings, on_done)
+            elif batches:
+                stats = run_ray(model_to_bytes(model, meta or {}), spec, batches, settings, on_done,
+                                address=address, workers=workers)
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - start
+    return AuditRun(out, n, added, seconds, engine, stats)
+
+
+def stored_settings(out: str | Path) -> tuple[AuditSettings, dict]:
+    """The settings and input description of the audit stored in ``out``."""
+    path = Path(out) / DB_FILE
+    if not path.exists():
+        raise InputError(f"{out} holds no audit ({DB_FILE} is missing)")
+    with AuditStore(path) as store:
+        meta = store.meta()
+    return AuditSettings.from_json(meta["settings"]), {
+        **json.loads(meta["input"]), **json.loads(meta["data"])
+    }
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The stored cases, their strategies and the files written."""
+
+    results: list[CaseResult]
+    settings: AuditSettings
+    strategies: Strategies
+    info: dict
+    files: list[Path]
+
+
+def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = FlagRule(),
+            n_clusters: int | None = None, parquet: bool = True) -> Analysis:
+    """Read the store in ``out``; write ``cases.csv``, ``cases.parquet`` and ``clusters.csv``.
+
+    Parameters
+    ----------
+    method : str, optional
+        Method whose maps SpRAy clusters (default: the audit's first).
+    rule : FlagRule
+    n_clusters : int, optional
+        Force the number of clusters per class instead of the eigengap's choice.
+    parquet : bool
+        Also write ``cases.parquet`` (needs pyarrow).
+    """
+    out = Path(out)
+    settings, info = stored_settings(out)
+    with AuditStore(out / DB_FILE) as store:
+        results = store.results()
+    if not results:
+        raise InputError(f"{out} holds no audited case yet")
+    columns, rows = table(results, settings)
+    files = [write_csv(out / "cases.csv", columns, rows)]
+    if parquet:
+        files.append(write_parquet(out / "cases.parquet", results, settings))
+    strategies = find_strategies(results, settings, info["grid"], method=method, rule=rule, n_clusters=n_clusters)
+    files.append(write_csv(out / "clusters.csv", ["case", "class", "cluster", "flagged"], strategies.assignments(results)))
+    return Analysis(results, settings, strategies, info, files)
+
+
+def exemplar_maps(model: nn.Module, spec: SourceSpec, analysis: Analysis) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Input and full-resolution map of every exemplar, for the report.
+
+    Returns ``{position in results: (input (C, *spatial), saliency (*spatial))}``; recomputes the
+    clustered method's map for the exemplars only.
+    """
+    from medlens.attribution.explain import explain
+    from medlens.evaluation.maps import saliency_map
+
+    source = open_source(spec)
+    method = analysis.strategies.method
+    positions = sorted({e for cs in analysis.strategies.classes for c in cs.clusters for e in c.exemplars})
+    out: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    for start in range(0, len(positions), 16):
+        chunk = positions[start:start + 16]
+        batch = source.load([analysis.results[p].index for p in chunk])
+        target = torch.tensor([analysis.results[p].predicted for p in chunk])
+        attribution = explain(model, batch.x, target, method, batch_size=analysis.settings.batch_size,
+                              **analysis.settings.options_for(method))
+        sal = saliency_map(attribution, batch.x.shape[2:], abs=True)
+        for j, p in enumerate(chunk):
+            out[p] = (batch.x[j].detach().cpu(), sal[j].detach().cpu())
+    return out

@@ -1,0 +1,236 @@
+"""The audit's results store: an SQLite database in the output folder, one row per case.
+
+Each finished batch of cases is committed in one transaction (write-ahead log, ``synchronous =
+FULL``): a run killed at any moment, SIGKILL included, leaves every committed case intact and
+no half-written one, and a rerun skips what is committed. Case rows are keyed by the case's
+index, so a batch that is computed twice (a Ray worker lost after it finished but before the
+driver heard of it) is stored once.
+
+SQLite ships with Python, so the store needs nothing beyond the standard library; exports are
+``cases.csv`` and ``cases.parquet`` (pyarrow).
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import math
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import torch
+
+from medlens.audit.cases import AuditSettings, CaseResult
+from medlens.errors import InputError, MedlensError
+
+__all__ = ["DB_FILE", "AuditStore", "locked"]
+
+DB_FILE = "audit.sqlite"
+LOCK_FILE = ".audit.lock"
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cases (
+    idx INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    label INTEGER,
+    predicted INTEGER NOT NULL,
+    probabilities TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    summaries BLOB NOT NULL,
+    n_methods INTEGER NOT NULL,
+    evidence BLOB NOT NULL,
+    worker TEXT
+);
+"""
+
+
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder: two audits never write one store."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK_FILE, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise MedlensError(f"another audit is writing to {out}") from err
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class AuditStore:
+    """The SQLite store of one audit folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (``DIR/audit.sqlite``); created when missing.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise MedlensError(f"{self.path} is not a readable audit store: {err}") from err
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "AuditStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------------------
+    # configuration
+    # ---------------------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def start(self, config: dict[str, str], *, restart: bool = False) -> None:
+        """Record the run's configuration, or check it against the stored one.
+
+        ``config`` maps names (settings, model fingerprint, data) to JSON text. A stored run
+        with another configuration is an error unless ``restart`` discards it.
+        """
+        config = {"format_version": str(FORMAT_VERSION), **config}
+        stored = self.meta()
+        if stored and restart:
+            with self._transaction():
+                self._db.execute("DELETE FROM cases")
+                self._db.execute("DELETE FROM meta")
+            stored = {}
+        if stored:
+            for key, value in config.items():
+                if key == "engine":
+                    continue
+                if stored.get(key) != value:
+                    raise InputError(
+                        f"{self.path.parent} holds an audit with another {key.replace('_', ' ')}; "
+                        "use another --out folder or --restart"
+                    )
+            return
+        with self._transaction():
+            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(config.items()))
+
+    # ---------------------------------------------------------------------------------------
+    # cases
+    # ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def done(self) -> set[int]:
+        """Indices of the committed cases."""
+        return {row[0] for row in self._db.execute("SELECT idx FROM cases")}
+
+    def add(self, results: Iterable[CaseResult], *, worker: str = "") -> int:
+        """Commit a batch of cases atomically; returns how many were new (others are kept)."""
+        rows = [
+            (r.index, r.case, r.label, r.predicted, json.dumps(list(r.probabilities)),
+             json.dumps(r.metrics, sort_keys=True), r.summaries.contiguous().numpy().tobytes(),
+             int(r.summaries.shape[0]), r.evidence.contiguous().numpy().tobytes(), worker)
+            for r in results
+        ]
+        with self._transaction():
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO cases (idx, name, label, predicted, probabilities, metrics, summaries, "
+                "n_methods, evidence, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return self._db.total_changes - before
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
+
+    def results(self) -> list[CaseResult]:
+        """Every committed case, in index order."""
+        out = []
+        for idx, name, label, predicted, probs, metrics, blob, n_methods, ev in self._db.execute(
+            "SELECT idx, name, label, predicted, probabilities, metrics, summaries, n_methods, evidence "
+            "FROM cases ORDER BY idx"
+        ):
+            summaries = torch.frombuffer(bytearray(blob), dtype=torch.float32).reshape(n_methods, -1)
+            evidence = torch.frombuffer(bytearray(ev), dtype=torch.float32)
+            out.append(CaseResult(idx, name, label, predicted, tuple(json.loads(probs)), json.loads(metrics),
+                                  summaries, evidence))
+        return out
+
+    def workers(self) -> dict[str, int]:
+        """Cases committed per worker name."""
+        return dict(self._db.execute("SELECT COALESCE(worker, ''), COUNT(*) FROM cases GROUP BY worker").fetchall())
+
+
+# -------------------------------------------------------------------------------------------
+# exports
+# -------------------------------------------------------------------------------------------
+
+
+def table(results: Sequence[CaseResult], settings: AuditSettings) -> tuple[list[str], list[list]]:
+    """``cases.csv``'s columns and rows: case, label, predicted, probability, then metrics."""
+    columns = ["case", "label", "predicted", "probability", *settings.columns()]
+    rows = []
+    for r in results:
+        rows.append([r.case, r.label, r.predicted, r.probability, *(r.metrics.get(c, math.nan) for c in settings.columns())])
+    return columns, rows
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else repr(value)
+    return str(value)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
+    """Write a CSV atomically (a temporary file renamed into place); NaN and None as empty."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_text(v) for v in row])
+    os.replace(tmp, path)
+    return path
+
+
+def write_parquet(path: Path, results: Sequence[CaseResult], settings: AuditSettings) -> Path:
+    """``cases.parquet``: the columns of ``cases.csv`` plus the probabilities and map summaries."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns, rows = table(results, settings)
+    data: dict[str, list] = {c: [row[i] for row in rows] for i, c in enumerate(columns)}
+    data["index"] = [r.index for r in results]
+    data["probabilities"] = [list(r.probabilities) for r in results]
+    for m, method in enumerate(settings.all_methods):
+        data[f"{method}.summary"] = [r.summaries[m].tolist() for r in results]
+    types = {"case": pa.string(), "label": pa.int64(), "predicted": pa.int64(), "index": pa.int64()}
+    arrays = {k: pa.array(v, type=types.get(k)) for k, v in data.items()}
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.table(arrays), tmp)
+    os.replace(tmp, path)
+    return path

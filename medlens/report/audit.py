@@ -1,0 +1,148 @@
+"""The cohort audit's report (``audit.html``): the model's strategies, in pictures and words.
+
+Takes the audit's results (duck-typed: :class:`medlens.audit.run.Analysis` and the exemplar
+maps), never runs a model. Case names (file paths may carry patient names) appear only when
+``show_identifiers`` is set; otherwise cases are named by their position in the data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+from medlens.report.html import Report
+from medlens.viz.audit import cluster_maps_figure, embedding_figure, spectrum_figure
+from medlens.viz.figures import attribution_figure, figure_png
+
+__all__ = ["audit_report", "flagged_sentences", "metric_means"]
+
+
+def _class_name(names: Sequence[str], k: int) -> str:
+    return names[k] if 0 <= k < len(names) else f"class {k}"
+
+
+def _case_label(result: Any, show_identifiers: bool) -> str:
+    return f"case {result.case}" if show_identifiers else f"case #{result.index}"
+
+
+def _fmt(value: float, pattern: str = "{:.3f}") -> str:
+    return "n/a" if value is None or value != value else pattern.format(value)
+
+
+def metric_means(results: Sequence[Any], columns: Sequence[str]) -> list[tuple[str, float, int]]:
+    """``(column, mean over the cases where it applies, number of such cases)`` per column."""
+    out = []
+    for col in columns:
+        vals = [r.metrics.get(col) for r in results]
+        vals = [v for v in vals if v is not None and v == v]
+        out.append((col, sum(vals) / len(vals) if vals else math.nan, len(vals)))
+    return out
+
+
+def flagged_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
+    """Plain-language sentences about the flagged clusters (or the absence of any)."""
+    flagged = [c for cs in strategies.classes for c in cs.clusters if c.flagged]
+    if not flagged:
+        n = sum(len(cs.clusters) for cs in strategies.classes)
+        return [
+            f"No candidate shortcut: none of the {n} prediction strategies found concentrates its relevance "
+            "away from where the class evidence should be."
+        ]
+    out = []
+    for c in flagged:
+        cls = _class_name(class_names, c.predicted_class)
+        n_class = sum(len(cs.members) for cs in strategies.classes if cs.predicted_class == c.predicted_class)
+        acc = "" if c.accuracy != c.accuracy else f" Its predictions are right in {c.accuracy:.0%} of its cases."
+        out.append(
+            f"Candidate shortcut in the predictions of '{cls}': strategy {c.cluster} ({c.size} of {n_class} cases) "
+            f"{c.reason}. The model may be using something other than the {cls} evidence for these cases: "
+            f"look at its mean map and exemplars below, and check these cases for a tag, a marker or a "
+            f"scanner-specific feature.{acc}"
+        )
+    return out
+
+
+def audit_report(
+    analysis: Any,
+    exemplars: Mapping[int, tuple[Any, Any]],
+    *,
+    class_names: Sequence[str] = (),
+    title: str = "medlens cohort audit",
+    subtitle: str = "",
+    show_identifiers: bool = False,
+) -> Report:
+    """Build the audit report.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        ``results``, ``settings``, ``strategies`` and ``info`` of an audit
+        (:func:`medlens.audit.run.analyse`).
+    exemplars : mapping
+        ``{position in results: (input (C, *spatial), map (*spatial))}`` for the exemplars.
+    class_names : sequence of str
+    show_identifiers : bool
+        Name cases by their file path (which may identify a patient) instead of their position.
+    """
+    results, settings, strategies = analysis.results, analysis.settings, analysis.strategies
+    names = list(class_names) or list(analysis.info.get("class_names") or [])
+    report = Report(title, subtitle or f"{len(results)} cases; maps clustered: {strategies.method}")
+
+    sec = report.section("Summary")
+    for sentence in flagged_sentences(strategies, names):
+        sec.add_text(sentence, kind="verdict-bad" if "Candidate shortcut" in sentence else "verdict-good")
+    labelled = [r for r in results if r.label is not None]
+    if labelled:
+        acc = sum(r.label == r.predicted for r in labelled) / len(labelled)
+        sec.add_text(f"Accuracy on the {len(labelled)} labelled cases: {acc:.1%}.")
+    sec.add_text(
+        "How this works: the attribution maps of every case, pooled to a small grid, are grouped per predicted "
+        "class by spectral clustering (SpRAy, Lapuschkin et al. 2019); the eigengap of the graph Laplacian chooses "
+        "the number of groups. Each group is a prediction strategy. A strategy is flagged when most of the "
+        f"relevance it concentrates (at least {strategies.rule.share:.0%}) lies outside the lesion or anatomy "
+        "masks, or in the borders and corners where no mask is known, and its cases do so significantly "
+        f"(p < {strategies.rule.alpha}).",
+        kind="note",
+    )
+
+    sec = report.section("Per-case numbers")
+    rows = [[col, mean, n] for col, mean, n in metric_means(results, settings.columns())]
+    sec.add_table(["method.metric", "mean", "cases"], rows)
+    sec.add_text("Every case's numbers are in cases.csv (and cases.parquet); the cluster of each case in clusters.csv.")
+
+    for cs in strategies.classes:
+        cls = _class_name(names, cs.predicted_class)
+        sec = report.section(f"Strategies for '{cls}'")
+        flags = [c.flagged for c in cs.clusters]
+        sec.add_images([
+            (figure_png(cluster_maps_figure(
+                [c.mean_map for c in cs.clusters],
+                [f"strategy {c.cluster}: {c.size} cases" + (" (flagged)" if c.flagged else "") for c in cs.clusters],
+                flags,
+            )), f"Mean relevance of each strategy ({strategies.method}, summary grid {'x'.join(map(str, strategies.grid))})"),
+            (figure_png(spectrum_figure(cs.clustering.eigenvalues, cs.clustering.n_clusters, "Laplacian spectrum")),
+             f"Smallest eigenvalues of the normalised graph Laplacian; largest gap after {cs.clustering.n_clusters}"),
+            (figure_png(embedding_figure(cs.clustering.embedding, cs.clustering.labels, flags, "spectral embedding")),
+             f"The {len(cs.members)} cases predicted '{cls}', coloured by strategy"),
+        ])
+        sec.add_table(
+            ["strategy", "cases", "accuracy", "misplaced share", "concentration", "p", "mean case share off evidence", "flagged"],
+            [[c.cluster, c.size, c.accuracy, c.misplaced, c.distinct, c.p_value, c.case_misplaced,
+              "yes" if c.flagged else "no"] for c in cs.clusters],
+        )
+        for c in cs.clusters:
+            images = []
+            for pos in c.exemplars:
+                if pos in exemplars:
+                    x, heat = exemplars[pos]
+                    r = results[pos]
+                    caption = f"{_case_label(r, show_identifiers)}: predicted {cls} (p={r.probability:.2f})" + (
+                        "" if r.label is None else f", label {_class_name(names, r.label)}"
+                    )
+                    images.append((figure_png(attribution_figure(x, heat[None], caption)), caption))
+            if images:
+                sec.add_heading(f"Strategy {c.cluster}: exemplars" + (" (flagged)" if c.flagged else ""))
+                if c.flagged:
+                    sec.add_text(c.reason[0].upper() + c.reason[1:] + ".", kind="verdict-bad")
+                sec.add_images(images)
+    return report
