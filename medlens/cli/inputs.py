@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +20,9 @@ class Case:
     label: int | None
     source: str
     note: str = ""
+    native: torch.Tensor | None = None  # the array as read, before scaling and resizing (case report)
+    spacing: tuple[float, ...] | None = None  # its pixel / voxel size in mm, when the file says
+    metadata: dict[str, str] = field(default_factory=dict)  # non-identifying header fields
 
 
 def _fit(array: torch.Tensor, shape: Sequence[int] | None) -> tuple[torch.Tensor, str]:
@@ -59,8 +62,10 @@ def load_case(path: str, *, index: int = 0, split: str = "test", input_shape: Se
         return Case(data.inputs[index : index + 1], int(data.labels[index]), f"{data.name}[{index}]")
     if not p.exists():
         raise FileFormatError(f"input {path!r} does not exist")
+    spacing, metadata = None, {}
     if name.endswith((".nii", ".nii.gz")):
-        array, source = load_nifti(p).array, f"NIfTI {p.name}"
+        volume = load_nifti(p)
+        array, source, spacing = volume.array, f"NIfTI {p.name}", volume.spacing
     elif name.endswith(".npy"):
         try:
             array = torch.from_numpy(__import__("numpy").load(p, allow_pickle=False)).float()
@@ -70,8 +75,12 @@ def load_case(path: str, *, index: int = 0, split: str = "test", input_shape: Se
         if input_shape is not None and tuple(array.shape) == tuple(input_shape):
             return Case(array[None], None, source)
     else:
-        array, source = load_dicom(p).array, f"DICOM {p.name}"
+        volume = load_dicom(p)
+        array, source, spacing, metadata = volume.array, f"DICOM {p.name}", volume.spacing, dict(volume.metadata)
     if not torch.isfinite(array).all():
         raise InputError(f"{path!r} contains NaN or infinite values")
     x, note = _fit(array, input_shape)
-    return Case(x, None, source, note)
+    native = array
+    if input_shape is not None and array.ndim == len(input_shape[1:]) + 1 and len(input_shape[1:]) == 2:
+        native, spacing = array[array.shape[0] // 2], (spacing[1:] if spacing else None)
+    return Case(x, None, source, note, native=native, spacing=tuple(spacing) if spacing else None, metadata=metadata)
