@@ -223,6 +223,9 @@ def case_checks(
     if x.ndim < 3 or len(x) != 1:
         raise InputError(f"case checks take one case (1, C, *spatial), got shape {tuple(x.shape)}")
     deletion = get_metric("deletion_auc").fn
+    spatial = x.shape[2:]
+    side = max(1, round(max(spatial) / 16))  # the metric's "auto" patch
+    steps = min(steps, math.prod(math.ceil(s / side) for s in spatial))
     rho_metric = get_metric("randomisation_spearman").fn
     ids = torch.arange(N_RANDOM)
     xr = x.expand(N_RANDOM, *x.shape[1:])

@@ -97,11 +97,11 @@ def _pack_u8(a: np.ndarray) -> str:
     a = np.ascontiguousarray(a, dtype=np.uint8)
     delta = a.copy()
     delta[..., 1:] = np.diff(a, axis=-1)  # uint8 arithmetic wraps: the browser undoes it mod 256
-    return base64.b64encode(zlib.compress(delta.tobytes(), 9)).decode("ascii")
+    return base64.b64encode(zlib.compress(delta.tobytes(), 6)).decode("ascii")
 
 
 def _pack_f32(a: np.ndarray) -> str:
-    return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 9)).decode("ascii")
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 6)).decode("ascii")
 
 
 def quantise_base(base: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:

@@ -66,3 +66,36 @@ def write_identified_dicom(path: str | Path, *, hostile: bool = True) -> dict[st
     path = Path(path)
     ds.save_as(path, enforce_file_format=True)
     return values
+
+
+def write_identified_series(folder: str | Path, *, slices: int = 16, size: int = 32, hostile: bool = True,
+                            uid_names: bool = True) -> dict[str, str]:
+    """A CT series (one file per slice, named by SOP instance UID as PACS exports do) of a
+    sphere phantom, every identifying attribute set as in :func:`write_identified_dicom`."""
+    import numpy as np
+    import pydicom
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    template = folder / ".template.dcm"
+    values = write_identified_dicom(template, hostile=hostile)
+    z, y, x = np.mgrid[:slices, :size, :size]
+    r = np.sqrt(((z - slices / 2) / slices) ** 2 + ((y - size / 2) / size) ** 2 + ((x - size / 2) / size) ** 2)
+    volume = (np.where(r < 0.3, 400, -800) + 40 * np.sin(x / 3.0) + 20 * np.cos(y / 4.0)).astype(np.int16)
+    base = pydicom.dcmread(template)
+    template.unlink()
+    for k in range(slices):
+        ds = base.copy()
+        ds.Rows, ds.Columns = size, size
+        ds.PixelRepresentation, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 16, 16, 15
+        ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+        ds.PixelData = volume[k].tobytes()
+        ds.ImagePositionPatient = [0.0, 0.0, float(2 * k)]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [1.0, 1.0]
+        ds.InstanceNumber = k + 1
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.9.7.{k + 1}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        name = f"{ds.SOPInstanceUID}.dcm" if uid_names else f"slice{k:03d}.dcm"
+        ds.save_as(folder / name, enforce_file_format=True)
+    return values
