@@ -24,7 +24,7 @@ from torch import nn
 
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, probabilities
-from medlens.errors import FileFormatError, InputError, MedlensError
+from medlens.errors import FileFormatError, InputError, MedlensError, UnknownNameError
 from medlens.report.case import BasisCase, CaseReport, MethodTrust, TrustAssessment
 from medlens.report.viewer import Annotation, MapLayer
 
@@ -518,6 +518,11 @@ def case_report(
     for m in methods:
         get_method(m)
     options = {m: dict((method_options or {}).get(m, {})) for m in methods}
+    for m, opts in options.items():
+        known = get_method(m).options()
+        extra = sorted(set(opts) - set(known))
+        if extra:
+            raise UnknownNameError(f"method {m!r} has no option {extra[0]!r}; its options: {', '.join(known) or 'none'}")
     for m in options:
         if get_method(m).random and "seed" in get_method(m).options():
             options[m].setdefault("seed", seed)
@@ -546,9 +551,7 @@ def case_report(
     for m in methods:
         try:
             attr = explain(model, x, explained, m, batch_size=batch_size, memory_mb=memory_mb, **options[m])
-        except MedlensError as err:
-            if isinstance(err, InputError) and "option" in str(err):
-                raise
+        except MedlensError as err:  # options were checked above: the method does not fit this model
             notes.append(f"{m} does not apply to this model and is not shown ({' '.join(str(err).split())}).")
             continue
         attributions[m] = attr.values
