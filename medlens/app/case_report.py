@@ -37,6 +37,7 @@ __all__ = [
     "case_checks",
     "case_report",
     "trust_from_checks",
+    "withheld_names",
     "trust_from_evaluation",
 ]
 
@@ -274,8 +275,10 @@ def _check_trust(c: CaseCheck, threshold: float) -> MethodTrust:
     parts = []
     inconclusive = c.deletion_drop < MIN_DROP
     if inconclusive:
-        parts.append(f"Blurring even the whole scan lowers the model's confidence by only {c.deletion_drop:.2f}, so "
-                     "whether the highlighted areas drive the decision cannot be tested on this case.")
+        change = (f"lowers the model's confidence by only {c.deletion_drop:.2f}" if c.deletion_drop > 0
+                  else f"does not lower the model's confidence (it changes by {-c.deletion_drop:+.2f})")
+        parts.append(f"Blurring even the whole scan {change}, so whether the highlighted areas drive the decision "
+                     "cannot be tested on this case.")
     elif beats_all:
         parts.append(f"Blurring the areas it highlights lowers the model's confidence faster than blurring random areas "
                      f"(score {c.deletion_auc:.2f}, random maps {rmin:.2f} to {float(c.random_auc.max()):.2f}; lower is better).")
@@ -576,7 +579,7 @@ def case_report(
         probabilities=[float(p) for p in probs], predicted=predicted, explained=explained, trust=trust,
         label=None if case.label is None else class_names[case.label] if 0 <= case.label < len(class_names) else str(case.label),
         calibration=calibration, calibration_rows=calibration_rows, basis=basis, basis_summary=basis_summary,
-        sentence=sentence, metadata=dict(case.metadata), withheld=sorted(identifiers),
+        sentence=sentence, metadata=dict(case.metadata), withheld=withheld_names(identifiers),
         identifiers=identifiers if show_identifiers else None, model=_model_words(meta),
         spacing=case.spacing, annotations=list(case.annotations), rate=case.rate, notes=notes,
     )
@@ -591,9 +594,25 @@ def case_report(
         "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity}
                                              for b in basis],
         "sentence": sentence,
-        "identifiers_withheld": [] if show_identifiers else sorted(identifiers),
+        "identifiers_withheld": [] if show_identifiers else withheld_names(identifiers),
     }
     return report, summary
+
+
+def withheld_names(identifiers: dict[str, str]) -> list[str]:
+    """Readable names of withheld identifiers: top-level attributes (an identifier nested in a
+    sequence is named by its sequence), private elements counted, not listed."""
+    names, private = set(), 0
+    for key in identifiers:
+        top = key.split("[", 1)[0]
+        if top.startswith("private ("):
+            private += 1
+        else:
+            names.add(top)
+    out = sorted(names)
+    if private:
+        out.append(f"{private} private element{'s' if private != 1 else ''}")
+    return out
 
 
 def _model_words(meta: dict) -> str:

@@ -173,3 +173,12 @@ def test_trust_from_an_evaluation_of_this_model_and_refusal_of_another(tmp_path)
     assert model_fingerprint(model) in message and model_fingerprint(other) in message and "other.pt" in message
     with pytest.raises(FileFormatError, match="no medlens evaluation"):
         trust_from_evaluation(model, tmp_path / "results.jsonl" if False else tmp_path.parent, ["gradient"])
+
+
+def test_withheld_names_are_readable():
+    from medlens.app.case_report import withheld_names
+
+    names = withheld_names({"PatientName": "a", "ReferencedStudySequence[0].ReferencedSOPInstanceUID": "1.2",
+                            "ReferencedStudySequence": "<sequence of 1 item(s)>", "private (0029,1010)": "x",
+                            "private (0029,1011)": "y", "file name": "1.2.3.4.dcm"})
+    assert names == ["PatientName", "ReferencedStudySequence", "file name", "2 private elements"]
