@@ -19,6 +19,7 @@ EPILOG = """examples:
   medlens report --model m.pt --input pneumoniamnist --index 3 --out case3
   medlens report --model m.pt --input scan.dcm --evaluation leaderboard/ --out case
   medlens report --model m.pt --input ct_folder/ --methods gradient,gradcam --option gradient:abs=True --out ct
+  medlens report --model m.pt --input scan.nii.gz --methods integrated_gradients,smoothgrad --option n_steps=16 --out nii
   medlens report --model m.pt --input pneumoniamnist --basis-data pneumoniamnist --limit 2 --out basis
 """
 
@@ -33,8 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="reports for N cases of an npz data set from --index, one folder each (default: 1)")
     p.add_argument("--split", default="test", help="split of an npz data set (default: test)")
     p.add_argument("--methods", default=None, help="comma-separated methods (default: gradient,integrated_gradients,gradcam)")
-    p.add_argument("--option", action="append", metavar="METHOD:NAME=VALUE",
-                   help="method option, repeatable (integrated_gradients:n_steps=32)")
+    p.add_argument("--option", action="append", metavar="[METHOD:]NAME=VALUE",
+                   help="method option, repeatable: n_steps=32 for every method that has it, or "
+                        "integrated_gradients:n_steps=32 for one")
     p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
     p.add_argument("--evaluation", default=None, metavar="DIR", help="output folder of 'medlens evaluate' for this model")
     p.add_argument("--basis-data", default=None, metavar="D", help="training data (bundled name or npz) for similar cases")
@@ -48,16 +50,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _method_options(pairs: list[str] | None) -> dict[str, dict]:
+def _method_options(pairs: list[str] | None, methods: list[str]) -> dict[str, dict]:
+    """``METHOD:NAME=VALUE`` sets an option of one method; ``NAME=VALUE`` sets it for every
+    method shown that has it (at least one must)."""
+    from medlens.attribution.registry import get_method
     from medlens.cli.common import parse_options
     from medlens.errors import MedlensError
 
     scoped: dict[str, dict] = {}
     for pair in pairs or []:
-        if ":" not in pair.split("=", 1)[0]:
-            raise MedlensError(f"option {pair!r} must look like METHOD:NAME=VALUE")
-        scope, rest = pair.split(":", 1)
-        scoped.setdefault(scope.strip(), {}).update(parse_options([rest]))
+        if "=" not in pair:
+            raise MedlensError(f"option {pair!r} must look like NAME=VALUE or METHOD:NAME=VALUE")
+        if ":" in pair.split("=", 1)[0]:
+            scope, rest = pair.split(":", 1)
+            scoped.setdefault(scope.strip(), {}).update(parse_options([rest]))
+            continue
+        ((name, value),) = parse_options([pair]).items()
+        takers = [m for m in methods if name in get_method(m).options()]
+        if not takers:
+            raise MedlensError(f"none of the methods {', '.join(methods)} has an option {name!r}")
+        for m in takers:
+            scoped.setdefault(m, {})[name] = value
     return scoped
 
 
@@ -121,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in (args.methods or ",".join(DEFAULT_METHODS)).split(",") if m.strip()]
     for m in methods:
         get_method(m)  # an unknown name fails before any work
-    options = _method_options(args.option)
+    options = _method_options(args.option, methods)
     if args.evaluation is not None and not Path(args.evaluation).is_dir():
         raise MedlensError(f"evaluation folder {args.evaluation!r} does not exist")
     model, meta = load_model(args.model)

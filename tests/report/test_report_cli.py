@@ -82,7 +82,8 @@ def test_evaluation_of_this_model_is_used(reports, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--methods", "nope"], "unknown"),
     (["--limit", "0"], "--limit"),
-    (["--option", "gradient=1"], "METHOD:NAME=VALUE"),
+    (["--option", "gradient"], "NAME=VALUE"),
+    (["--methods", "gradient", "--option", "n_steps=4"], "has an option 'n_steps'"),
     (["--option", "gradient:nope=1"], "nope"),
     (["--evaluation", "/nonexistent/ev"], "does not exist"),
     (["--basis-data", "ecg5000"], "basis data 'ecg5000' have cases of shape"),
@@ -94,6 +95,14 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(reports, tmp_path, c
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_unscoped_option_reaches_every_method_that_has_it(reports, tmp_path):
+    out = tmp_path / "r"
+    assert main(["report", "--model", str(reports["models"][2]), "--input", str(reports["dicom"]), "--quiet",
+                 "--methods", "gradient,integrated_gradients", "--option", "abs=True",
+                 "--option", "integrated_gradients:n_steps=4", "--out", str(out)]) == 0
+    assert json.loads((out / "case.json").read_text())["methods"] == ["gradient", "integrated_gradients"]
 
 
 def test_help_has_examples(capsys):
