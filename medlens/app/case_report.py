@@ -75,6 +75,8 @@ class CaseInput:
         Labelled positions of a signal.
     rate : float or None
         Sampling rate of a signal (Hz).
+    window : (float, float) or None
+        Grey-level window (low, high) to show the scan with, e.g. the DICOM's own.
     """
 
     native: np.ndarray | None = None
@@ -86,6 +88,7 @@ class CaseInput:
     notes: list[str] = field(default_factory=list)
     annotations: list[Annotation] = field(default_factory=list)
     rate: float | None = None
+    window: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -581,7 +584,7 @@ def case_report(
         calibration=calibration, calibration_rows=calibration_rows, basis=basis, basis_summary=basis_summary,
         sentence=sentence, metadata=dict(case.metadata), withheld=withheld_names(identifiers),
         identifiers=identifiers if show_identifiers else None, model=_model_words(meta),
-        spacing=case.spacing, annotations=list(case.annotations), rate=case.rate, notes=notes,
+        spacing=case.spacing, annotations=list(case.annotations), rate=case.rate, window=case.window, notes=notes,
     )
     summary = {
         "prediction": predicted,

@@ -104,7 +104,17 @@ def _case_input(args, case, index: int):
         description = f"{metadata['Modality']} " + description
     notes = [f"Input read as: {case.note}."] if case.note else []
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
-                     metadata=metadata, identifiers=identifiers, notes=notes)
+                     metadata=metadata, identifiers=identifiers, notes=notes, window=_dicom_window(metadata))
+
+
+def _dicom_window(metadata: dict[str, str]) -> tuple[float, float] | None:
+    """The file's own grey-level window (first WindowCenter / WindowWidth) as (low, high)."""
+    try:
+        centre = float(metadata["WindowCenter"].split("\\")[0])
+        width = float(metadata["WindowWidth"].split("\\")[0])
+    except (KeyError, ValueError):
+        return None
+    return (centre - width / 2, centre + width / 2) if width > 0 else None
 
 
 def _name_parts(identifiers: dict[str, str]) -> list[str]:

@@ -177,6 +177,8 @@ class CaseReport:
     spacing : sequence of float or None
     annotations : list of Annotation
     rate : float or None
+    window : (float, float) or None
+        Grey-level window of the scan (e.g. the DICOM's own CT window), low and high.
     notes : list of str
         Anything the reader should know about how the input was read.
     """
@@ -203,6 +205,7 @@ class CaseReport:
     spacing: Sequence[float] | None = None
     annotations: list[Annotation] = field(default_factory=list)
     rate: float | None = None
+    window: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -240,6 +243,7 @@ def render_case_report(case: CaseReport) -> str:
     what = "the model's finding" if case.explained == case.predicted else f"the class {explained}"
     summary.add_viewer(viewer_html(
         case.base, case.maps, kind=case.kind, spacing=case.spacing, annotations=case.annotations, rate=case.rate,
+        window=case.window,
         title=f"Areas that drove {what}", alt=case.scan,
         note="Drag the sliders or use the arrow keys; switch methods to compare their maps.",
     ))

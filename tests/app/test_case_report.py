@@ -182,3 +182,16 @@ def test_withheld_names_are_readable():
                             "ReferencedStudySequence": "<sequence of 1 item(s)>", "private (0029,1010)": "x",
                             "private (0029,1011)": "y", "file name": "1.2.3.4.dcm"})
     assert names == ["PatientName", "ReferencedStudySequence", "file name", "2 private elements"]
+
+
+def test_interpnet_sentence_is_the_models_own():
+    """An InterpNET-style model writes a sentence; the report carries exactly what generate() says."""
+    from medlens.selfexplain.interpnet import InterpNet, generate
+
+    torch.manual_seed(0)
+    model = InterpNet(2, 1, 2, widths=(4, 6), input_shape=(1, 16, 16), hidden=16, embed_dim=8, max_len=8).double().eval()
+    x = torch.rand(1, 1, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    content, summary = case_report(model, x, methods=["gradient"])
+    assert content.sentence == generate(model, x).sentences[0] == summary["sentence"]
+    plain, _ = case_report(make_model(2, num_classes=2), make_input(2, batch=1), methods=["gradient"])
+    assert plain.sentence is None

@@ -110,3 +110,11 @@ def test_help_has_examples(capsys):
         main(["report", "--help"])
     text = capsys.readouterr().out
     assert "examples:" in text and "--show-identifiers" in text and "--limit" in text and "--memory-mb" in text
+
+
+def test_dicom_window_is_used_for_display():
+    from medlens.cli.report import _dicom_window
+
+    assert _dicom_window({"WindowCenter": "40\\400", "WindowWidth": "400\\2000"}) == (-160.0, 240.0)
+    assert _dicom_window({"WindowCenter": "40", "WindowWidth": "0"}) is None
+    assert _dicom_window({"WindowCenter": "soft"}) is None and _dicom_window({}) is None
