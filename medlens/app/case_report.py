@@ -537,7 +537,8 @@ def case_report(
         raise InputError(f"options given for {sorted(unknown)[0]!r}, which is not among the methods shown")
     budget = Budget(batch_size=batch_size, memory_mb=memory_mb)
     dtype = next(iter(model.parameters())).dtype if any(True for _ in model.parameters()) else x.dtype
-    x = x.to(dtype)
+    if x.is_floating_point():
+        x = x.to(dtype)
     with torch.inference_mode():
         probs = probabilities(model_outputs(model, x, budget))[0].double()
     predicted = int(probs.argmax())

@@ -72,6 +72,8 @@ def _calibration(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.targets import probabilities
 
+    if inputs.is_floating_point():  # token ids stay integers
+        inputs = inputs.to(next(iter(model.parameters())).dtype)
     with evaluation_mode(model), torch.inference_mode():
-        probs = probabilities(model_outputs(model, inputs.to(next(iter(model.parameters())).dtype)))
+        probs = probabilities(model_outputs(model, inputs))
     return calibration_data(probs.cpu(), labels, split="validation")

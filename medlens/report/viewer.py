@@ -293,7 +293,8 @@ def viewer_html(
         f'<label>Map opacity <input type="range" class="ml-opacity" min="0" max="100" value="{round(opacity * 100)}" '
         f'aria-label="Map opacity"></label> <output class="ml-opacity-value">{round(opacity * 100)}%</output>'
     )
-    peak_button = '<button type="button" class="ml-peak">Go to the map\'s strongest point</button>'
+    peak_button = ('<button type="button" class="ml-peak">Go to the map\'s strongest point</button>'
+                   if kind != "image" else "")
     legend = (
         '<span class="ml-legend"><span class="ml-legend-low"></span>'
         '<canvas class="ml-legend-bar" width="256" height="1" role="img" aria-label="colour scale of the map"></canvas>'
