@@ -9,6 +9,9 @@
    benchmark resampled to that grid, in HU, with every identifying DICOM tag set and files named
    by their UIDs). Three methods: the acceptance size is "under 15 MB".
 3. Signal: the reference 1D CNN trained on ECG5000 explains a test heartbeat.
+4. With ``--lesion-model M --lesion-data D --lesion-eval E`` (a 2D lesion benchmark, its model
+   and a ``medlens evaluate`` run of it): a lesion case whose trust statement comes from the
+   evaluation, with its prediction basis.
 
 Each report is written by ``medlens report``; the script prints each report's size and the
 time it took, checks that no identifying value of the DICOM series reached the HTML, and, when
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", default=None, help="also copy the screenshots here (e.g. docs)")
     p.add_argument("--model-2d"), p.add_argument("--model-3d"), p.add_argument("--model-signal")
     p.add_argument("--data-3d", help="3D lesion benchmark npz (written here when absent)")
+    p.add_argument("--lesion-model"), p.add_argument("--lesion-data"), p.add_argument("--lesion-eval")
+    p.add_argument("--lesion-index", type=int, default=1)
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         "3d": ["--model", str(m3), "--input", str(series)],
         "signal": ["--model", str(msig), "--input", "ecg5000", "--index", "3", "--methods", "gradient,integrated_gradients,occlusion"],
     }
+    if args.lesion_model and args.lesion_data and args.lesion_eval:
+        runs["2d-evaluated"] = ["--model", args.lesion_model, "--input", args.lesion_data, "--index",
+                                str(args.lesion_index), "--evaluation", args.lesion_eval, "--basis-data", args.lesion_data]
     ok = True
     for name, cli in runs.items():
         t0 = time.perf_counter()

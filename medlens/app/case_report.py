@@ -339,7 +339,7 @@ def trust_from_checks(checks: Sequence[CaseCheck]) -> TrustAssessment:
         headline = ("Do not rely on the highlighted areas: on this case no map shows what the model uses better than "
                     "random areas or a map made without the model.")
     return TrustAssessment(
-        "case", headline, best.level, methods,
+        "case", headline, best.level, methods, best=best.method if best.level != "unsupported" else None,
         details=(f"Checks run on this case only (no evaluation run was given): deletion against {N_RANDOM} random maps "
                  "and the model-free edge and centre maps, and the randomisation test. An evaluation over many cases "
                  "(medlens evaluate, then medlens report --evaluation) says more."),
@@ -425,7 +425,7 @@ def trust_from_evaluation(model: nn.Module, folder: str | Path, methods: Sequenc
         headline = (f"Evaluated on {n} cases of {data}: no method's map can be trusted for this model; do not rely on "
                     "the highlighted areas.")
         level = "unsupported"
-    return TrustAssessment("evaluation", headline, level, out,
+    return TrustAssessment("evaluation", headline, level, out, best=best if best in shown else None,
                            details=f"From the evaluation run in {folder.name}: " + " ".join(verdict["text"]))
 
 

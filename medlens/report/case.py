@@ -103,6 +103,8 @@ class TrustAssessment:
     methods : list of MethodTrust
     details : str
         Where the numbers come from (data set, number of cases, checks run).
+    best : str or None
+        The method to show first (the one the evidence favours).
     """
 
     source: str
@@ -110,6 +112,7 @@ class TrustAssessment:
     level: str
     methods: list[MethodTrust]
     details: str = ""
+    best: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,7 @@ def render_case_report(case: CaseReport) -> str:
     what = "the model's finding" if case.explained == case.predicted else f"the class {explained}"
     summary.add_viewer(viewer_html(
         case.base, case.maps, kind=case.kind, spacing=case.spacing, annotations=case.annotations, rate=case.rate,
-        window=case.window,
+        window=case.window, initial=next((i for i, m in enumerate(case.maps) if m.name == case.trust.best), 0),
         title=f"Areas that drove {what}", alt=case.scan,
         note="Drag the sliders or use the arrow keys; switch methods to compare their maps.",
     ))

@@ -72,7 +72,7 @@ def test_case_checks_known_answer_on_a_region_detector():
     assert c.deletion_auc < min(c.edge_auc, c.centre_auc)  # better than the model-free maps
     trust = trust_from_checks(checks)
     assert trust.level == "supported" and trust.methods[0].level == "supported"
-    assert "gradient" in trust.headline and trust.source == "case"
+    assert "gradient" in trust.headline and trust.source == "case" and trust.best == "gradient"
     assert any("random maps" in what for what, _ in trust.methods[0].numbers)
 
 

@@ -68,3 +68,11 @@ def test_page_is_self_contained():
     assert not re.search(r'(src|href|action)\s*=\s*["\']?(https?:)?//', page)
     assert "http://" not in page and "https://" not in page
     assert 'http-equiv="Content-Security-Policy"' in page and "default-src 'none'" in page
+
+
+def test_the_favoured_method_is_shown_first():
+    case = _case()
+    trust = TrustAssessment("evaluation", "Trust gradcam.", "supported", case.trust.methods, best="gradcam")
+    page = render_case_report(_case(trust=trust))
+    assert 'value="1" checked' in page and 'data-method="1"' in page
+    assert 'value="0" checked' in render_case_report(_case())
