@@ -90,6 +90,7 @@ def _browse(report: Path, shot: Path) -> str:
     with browser_page(report) as visit:
         n = visit.wait_for_viewers(timeout=120_000)
         visit.page.screenshot(path=str(shot), full_page=True)
+        visit.page.locator("section.summary").screenshot(path=str(shot.with_name(shot.stem + "-summary.png")))
         pages = pdf_pages(visit.page.pdf(format="A4"))
         visit.assert_clean()
     return f"{n} viewer(s) drawn, no console error, no request, print-out {pages} page(s), screenshot {shot}"
@@ -145,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             Path(args.docs).mkdir(parents=True, exist_ok=True)
-            if (out / f"case-report-{name}.png").exists():
-                shutil.copy(out / f"case-report-{name}.png", Path(args.docs) / f"case-report-{name}.png")
+            if (out / f"case-report-{name}-summary.png").exists():  # the summary: what a clinician sees first
+                shutil.copy(out / f"case-report-{name}-summary.png", Path(args.docs) / f"case-report-{name}.png")
     return 0 if ok else 1
 
 

@@ -81,7 +81,7 @@ def write_identified_series(folder: str | Path, *, slices: int = 16, size: int =
     values = write_identified_dicom(template, hostile=hostile)
     z, y, x = np.mgrid[:slices, :size, :size]
     r = np.sqrt(((z - slices / 2) / slices) ** 2 + ((y - size / 2) / size) ** 2 + ((x - size / 2) / size) ** 2)
-    volume = (np.where(r < 0.3, 400, -800) + 40 * np.sin(x / 3.0) + 20 * np.cos(y / 4.0)).astype(np.int16)
+    volume = (np.where(r < 0.3, 400, -800) + 40 * np.sin(x / 3.0) + 20 * np.cos(y / 4.0) + 30 * np.cos(z / 2.0)).astype(np.int16)
     base = pydicom.dcmread(template)
     template.unlink()
     for k in range(slices):
