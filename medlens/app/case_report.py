@@ -514,7 +514,7 @@ def case_report(
     """
     from medlens.attribution.explain import explain
     from medlens.attribution.registry import get_method
-    from medlens.core.checks import model_outputs
+    from medlens.core.checks import evaluation_mode, model_outputs
 
     meta = dict(meta or {})
     if not isinstance(x, torch.Tensor) or x.ndim not in (3, 4, 5) or len(x) != 1:
@@ -539,14 +539,15 @@ def case_report(
     dtype = next(iter(model.parameters())).dtype if any(True for _ in model.parameters()) else x.dtype
     if x.is_floating_point():
         x = x.to(dtype)
-    with torch.inference_mode():
+    with evaluation_mode(model), torch.inference_mode():
         probs = probabilities(model_outputs(model, x, budget))[0].double()
     predicted = int(probs.argmax())
     n_classes = len(probs)
     explained = predicted if target is None else int(target)
     if not 0 <= explained < n_classes:
         raise InputError(f"target {explained} is out of range: the model has {n_classes} classes (0..{n_classes - 1})")
-    class_names = [str(c) for c in (meta.get("class_names") or [])] or [f"class {k_}" for k_ in range(n_classes)]
+    class_names = [str(c) for c in (meta.get("class_names") or [])][:n_classes]
+    class_names += [f"class {k_}" for k_ in range(len(class_names), n_classes)]
     kind = _kind(x)
     native = case.native
     if native is None:
@@ -554,6 +555,9 @@ def case_report(
     native = np.asarray(native, dtype=np.float64)
     if kind == "signal" and native.ndim == 1:
         native = native[None]
+    if native.ndim != (2 if kind == "signal" else x.ndim - 2):
+        raise InputError(f"the native scan has shape {native.shape}, which does not match a {kind} "
+                         f"input of shape {tuple(x.shape[1:])}")
     attributions, maps, notes = {}, [], list(case.notes)
     for m in methods:
         try:

@@ -195,3 +195,11 @@ def test_interpnet_sentence_is_the_models_own():
     assert content.sentence == generate(model, x).sentences[0] == summary["sentence"]
     plain, _ = case_report(make_model(2, num_classes=2), make_input(2, batch=1), methods=["gradient"])
     assert plain.sentence is None
+
+
+def test_native_scan_must_match_the_input_kind_and_short_class_lists_are_filled():
+    model, x = make_model(2, num_classes=3), make_input(2, batch=1)
+    with pytest.raises(InputError, match="native scan has shape"):
+        case_report(model, x, case=CaseInput(native=np.zeros((4, 8, 8))), methods=["gradient"])
+    content, _ = case_report(model, x, meta={"class_names": ["a"]}, methods=["gradient"])
+    assert content.class_names == ["a", "class 1", "class 2"]
