@@ -74,7 +74,7 @@ def _method_options(pairs: list[str] | None, methods: list[str]) -> dict[str, di
     return scoped
 
 
-def _case_input(args, case, index: int):
+def _case_input(args, case):
     from pathlib import Path
 
     from medlens.app.case_report import CaseInput
@@ -159,13 +159,13 @@ def run(args: argparse.Namespace) -> int:
                              f"the model takes {tuple(expected)}")
         basis_inputs, basis_labels = train.inputs, train.labels
     indices = list(range(args.index, args.index + args.limit))
+    if len(indices) > 1 and not (str(args.input).lower().endswith(".npz") or not Path(args.input).exists()):
+        raise MedlensError("--limit above 1 needs an npz data set (or a bundled name) as --input")
     cases = [load_case(args.input, index=i, split=args.split, input_shape=meta.get("input_shape")) for i in indices]
-    if len(cases) > 1 and not (str(args.input).lower().endswith(".npz") or not Path(args.input).exists()):
-        raise MedlensError("--limit above 1 needs an npz data set as --input")
     results = []
     for i, case in zip(indices, cases):
         content, summary = case_report(
-            model, case.x, args.target, case=_case_input(args, case, i), meta=meta, methods=methods,
+            model, case.x, args.target, case=_case_input(args, case), meta=meta, methods=methods,
             method_options=options, evaluation=args.evaluation, basis_inputs=basis_inputs, basis_labels=basis_labels,
             k=args.k, show_identifiers=args.show_identifiers, seed=args.seed, batch_size=args.batch_size,
             memory_mb=args.memory_mb, model_name=Path(args.model).name,

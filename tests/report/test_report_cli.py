@@ -82,6 +82,7 @@ def test_evaluation_of_this_model_is_used(reports, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--methods", "nope"], "unknown"),
     (["--limit", "0"], "--limit"),
+    (["--limit", "2"], "needs an npz data set"),
     (["--option", "gradient"], "NAME=VALUE"),
     (["--methods", "gradient", "--option", "n_steps=4"], "has an option 'n_steps'"),
     (["--option", "gradient:nope=1"], "nope"),
@@ -118,3 +119,17 @@ def test_dicom_window_is_used_for_display():
     assert _dicom_window({"WindowCenter": "40\\400", "WindowWidth": "400\\2000"}) == (-160.0, 240.0)
     assert _dicom_window({"WindowCenter": "40", "WindowWidth": "0"}) is None
     assert _dicom_window({"WindowCenter": "soft"}) is None and _dicom_window({}) is None
+
+
+def test_limit_writes_one_report_per_case(reports, tmp_path):
+    import numpy as np
+
+    npz = tmp_path / "cases.npz"
+    gen = np.random.default_rng(0)
+    np.savez(npz, test_images=gen.integers(0, 255, (3, 24, 24), dtype=np.uint8), test_labels=np.array([[0], [1], [1]]))
+    out = tmp_path / "r"
+    assert main(["report", "--model", str(reports["models"][2]), "--input", str(npz), "--index", "1", "--limit", "2",
+                 "--methods", "gradient", "--quiet", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["case-1", "case-2"]
+    page = (out / "case-2" / "report.html").read_text()
+    assert "Recorded label of this case: finding." in page
