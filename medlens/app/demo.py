@@ -122,8 +122,24 @@ def attribution_section(ctx: DemoContext, report: Report) -> None:
             (figure_png(attribution_figure(x[i], values[i], name)), labels[i].replace("\n", " "))
             for name, values in maps for i in range(len(x))
         ])
+    sec.add_heading("Explore the maps")
+    sec.add_text("Each case with every method's map over the scan: switch methods, change the opacity, "
+                 "and for volumes move through the slices.")
+    for i, case in enumerate(ctx.cases):
+        sec.add_viewer(_case_viewer(x[i], [(name, values[i]) for name, values in maps], labels[i], case))
     sec.add_heading("Methods and time")
     sec.add_table(["method", "what it shows", "reference", f"seconds for {len(x)} cases"], rows)
+
+
+def _case_viewer(image: torch.Tensor, maps: list[tuple[str, torch.Tensor]], label: str, case: int) -> str:
+    """The shared viewer for one demo case: ``image`` ``(C, *spatial)``, maps ``(C', *spatial)``."""
+    from medlens.report.viewer import MapLayer, viewer_html
+
+    signal = image.ndim == 2
+    base = image.detach().double().cpu().numpy() if signal else image.detach().double().mean(0).cpu().numpy()
+    layers = [MapLayer(name, values.detach().double().sum(0).cpu().numpy()) for name, values in maps]
+    return viewer_html(base, layers, kind="signal" if signal else None, title=label.replace("\n", ", "),
+                       alt=f"test case {case}")
 
 
 SECTIONS: list[Section] = [model_section, attribution_section, featurevis_section, attention_section, evaluation_section,

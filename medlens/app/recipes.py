@@ -110,6 +110,7 @@ def train_on_dataset(
             epochs=epochs, seed=seed, augment=augment, progress=progress, **train_options,
         )
     val_scores = evaluate_classifier(model, val.inputs, val.labels)
+    calibration = _calibration(model, val.inputs, val.labels)
     test_scores = evaluate_classifier(model, test.inputs, test.labels)
     meta = {
         "data": str(data),
@@ -121,5 +122,19 @@ def train_on_dataset(
         "history": history,
         "val": val_scores.as_dict(),
         "test": test_scores.as_dict(),
+        "calibration": calibration,
     }
     return model, meta
+
+
+def _calibration(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Reliability table on the validation split, stored with the model for the case report."""
+    from medlens.app.case_report import calibration_data
+    from medlens.core.checks import evaluation_mode, model_outputs
+    from medlens.core.targets import probabilities
+
+    if inputs.is_floating_point():  # token ids stay integers
+        inputs = inputs.to(next(iter(model.parameters())).dtype)
+    with evaluation_mode(model), torch.inference_mode():
+        probs = probabilities(model_outputs(model, inputs))
+    return calibration_data(probs.cpu(), labels, split="validation")

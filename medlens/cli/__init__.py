@@ -28,12 +28,19 @@ def command_modules() -> list[str]:
     return names
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line and exit 2, like every other medlens error."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="medlens",
         description="Explain medical deep-learning models and measure how far each explanation can be trusted.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for name in command_modules():
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
@@ -41,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed on one line
+        return int(done.code or 0)
     try:
         return int(args.run(args) or 0)
     except MedlensError as err:

@@ -105,7 +105,7 @@ def options_per_method(pairs: list[str] | None, methods: object) -> dict[str, di
     for option in shared:
         takers = [m for m in names if option in get_method(m).options()]
         if not takers:
-            raise MedlensError(f"--option {option}=... applies to none of the methods {', '.join(names)}")
+            raise MedlensError(f"none of the methods {', '.join(names)} has an option {option!r}")
         for m in takers:
             scoped.setdefault(m, {}).setdefault(option, shared[option])
     return scoped

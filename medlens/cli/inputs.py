@@ -30,6 +30,26 @@ class Case:
     name: str = ""
     recipe_summary: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def native(self) -> torch.Tensor | None:
+        """The image or volume as read, on its own grid, when its rank matches the model input's
+        (the case report draws the maps on it); ``None`` otherwise (and for data-set cases)."""
+        array = getattr(self.record, "array", None)
+        if array is None or array.ndim != self.x.ndim - 2 or getattr(self.record, "channels", 1) not in (1, None):
+            return None
+        return torch.as_tensor(array).float()
+
+    @property
+    def spacing(self) -> tuple[float, ...] | None:
+        """Pixel / voxel size of :attr:`native` in mm, when the file says."""
+        spacing = getattr(self.record, "spacing", None)
+        return None if spacing is None or self.native is None else tuple(float(v) for v in spacing)
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Non-identifying header fields of the file (identifiers are kept apart by the readers)."""
+        return {str(k): str(v) for k, v in dict(getattr(self.record, "metadata", {}) or {}).items()}
+
 
 def add_recipe_flags(p: argparse.ArgumentParser) -> None:
     """``--recipe``, ``--window``, ``--start``, ``--leads``: how a file becomes the model's input."""

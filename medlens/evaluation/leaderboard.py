@@ -598,6 +598,13 @@ def summarise(path: str | os.PathLike, *, n_boot: int = 2000) -> dict:
         metric: {r["sample"]: r["metrics"][metric] for r in by_entry.get(random, []) if r["metrics"].get(metric) is not None}
         for metric in metrics
     }
+    baseline_values = {
+        entry: {
+            metric: {r["sample"]: r["metrics"][metric] for r in by_entry[entry] if r["metrics"].get(metric) is not None}
+            for metric in metrics
+        }
+        for entry in entries if kinds[entry] == "baseline"
+    }
     for entry in entries:
         recs = sorted(by_entry[entry], key=lambda r: r["sample"])
         for metric in metrics:
@@ -620,6 +627,24 @@ def summarise(path: str | os.PathLike, *, n_boot: int = 2000) -> dict:
                 d_lo, d_hi = bootstrap_ci(diffs, n_boot=n_boot, seed=config["seed"])
                 row["vs_random"] = {"n": len(diffs), "mean": float(diffs.mean()) if len(diffs) else math.nan,
                                     "ci_low": d_lo, "ci_high": d_hi}
+            # Paired with every model-free baseline too (edge, centre): a method that localises no
+            # better than a map that never looks at the model has not shown it finds the lesion.
+            if kinds[entry] == "method":
+                versus = {}
+                for other in entries:
+                    if kinds[other] != "baseline" or other == random or not baseline_values[other][metric]:
+                        continue
+                    ref = baseline_values[other][metric]
+                    diffs = torch.tensor(
+                        [r["metrics"][metric] - ref[r["sample"]] for r in recs
+                         if r["metrics"].get(metric) is not None and r["sample"] in ref],
+                        dtype=torch.float64,
+                    )
+                    if len(diffs):
+                        d_lo, d_hi = bootstrap_ci(diffs, n_boot=n_boot, seed=config["seed"])
+                        versus[other] = {"n": len(diffs), "mean": float(diffs.mean()), "ci_low": d_lo, "ci_high": d_hi}
+                if versus:
+                    row["vs_baselines"] = versus
             rows.append(row)
             series = [r["curves"][metric] for r in recs if metric in r.get("curves", {})]
             if series:
@@ -700,11 +725,18 @@ def trust_verdict(summary: dict) -> dict:
     rank over the faithfulness and localisation metrics computed (deletion, insertion, pointing
     game, mass in mask, IoU); the best is recommended.
 
+    Every method is also weighed against the model-free baselines (edge detector, centre
+    prior; :func:`_against_baselines`): one that localises no better than a map made without the
+    model is reported as such, in plain words ("Do not use ... to locate the finding"), whether
+    or not it is recommended for showing what drives the model. On the lesion benchmark the
+    edge map hits the lesion more often than gradient or integrated gradients, so this matters.
+
     Returns
     -------
     dict
         ``best`` (name or ``None``), ``ranking`` (eligible names, best first), ``methods``
-        (per method: ``eligible``, ``problems``, ``mean_rank``), ``text`` (sentences for the
+        (per method: ``eligible``, ``problems``, ``mean_rank``, ``localisation``: the
+        comparison with the model-free maps or ``None``), ``text`` (sentences for the
         report, each backed by its number), ``shortcut_text`` (or ``None``).
     """
     config = summary["config"]
@@ -733,7 +765,7 @@ def trust_verdict(summary: dict) -> dict:
                 f"paired difference {paired['mean']:+.3f}, 95% CI [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}] "
                 f"over {paired['n']} cases)"
             )
-        info[m] = {"eligible": not problems, "problems": problems}
+        info[m] = {"eligible": not problems, "problems": problems, "localisation": _against_baselines(summary, m)}
     ranked_metrics = [k for k in _RANKED if k in config["metrics"]]
     for metric in ranked_metrics:
         higher = get_metric(metric).higher_is_better
@@ -773,6 +805,9 @@ def trust_verdict(summary: dict) -> dict:
             continue
         for problem in info[m]["problems"]:
             text.append(f"Do not rely on {m}: {problem}.")
+        loc = info[m].get("localisation")
+        if loc and loc["no_better_than"]:
+            text.append(_localisation_sentence(m, loc))
     return {
         "best": best,
         "ranking": eligible,
@@ -780,6 +815,77 @@ def trust_verdict(summary: dict) -> dict:
         "text": text,
         "shortcut_text": _shortcut_text(summary, methods),
     }
+
+
+#: Localisation metrics, in the order the verdict prefers for comparing with the model-free maps.
+_LOCALISATION = ("pointing_game", "mass_in_mask", "iou")
+#: How the report names each model-free baseline for a reader who knows no machine learning.
+BASELINE_WORDS = {
+    "edge": "an edge detector that never looks at the model",
+    "centre": "a map that simply favours the centre of the image",
+    "random": "a random map",
+}
+
+
+def _against_baselines(summary: dict, method: str) -> dict | None:
+    """How ``method`` localises compared with the model-free baselines (edge, centre).
+
+    The first localisation metric computed (pointing game, else mass in lesion, else IoU) is
+    compared with each non-random baseline. The method localises *no better* than a baseline
+    when the 95 % bootstrap interval of the paired per-case difference does not lie above 0
+    (when only means are known, when its mean is not above the baseline's).
+
+    Returns
+    -------
+    dict or None
+        ``metric``, ``value``, ``baselines`` (``{name: mean}``), ``no_better_than`` (names,
+        best baseline first); ``None`` without a localisation metric or baseline.
+    """
+    config = summary["config"]
+    others = [e for e in config["entries"] if config["kinds"].get(e) == "baseline" and e != BASELINE_PREFIX + "random"]
+    for metric in _LOCALISATION:
+        if metric not in config["metrics"]:
+            continue
+        own = _stat(summary, method, metric)
+        if own is None:
+            continue
+        refs = {b: _stat(summary, b, metric) for b in others}
+        refs = {b: r for b, r in refs.items() if r is not None}
+        if not refs:
+            return None
+        paired = own.get("vs_baselines") or {}
+        worse = []
+        for b, r in refs.items():
+            p = paired.get(b)
+            if (p is not None and not p["ci_low"] > 0) or (p is None and not own["mean"] > r["mean"]):
+                worse.append(b)
+        worse.sort(key=lambda b: -refs[b]["mean"])
+        return {
+            "metric": metric,
+            "value": own["mean"],
+            "baselines": {b[len(BASELINE_PREFIX):]: r["mean"] for b, r in refs.items()},
+            "no_better_than": [b[len(BASELINE_PREFIX):] for b in worse],
+        }
+    return None
+
+
+def _localisation_words(metric: str, value: float) -> str:
+    if metric == "pointing_game":
+        return f"its strongest point falls inside the lesion in {value:.0%} of cases"
+    if metric == "mass_in_mask":
+        return f"{value:.0%} of its highlighted area lies in the lesion"
+    return f"its top region overlaps the lesion by {value:.0%} (IoU)"
+
+
+def _localisation_sentence(method: str, loc: dict) -> str:
+    """One plain sentence: ``method`` finds the lesion no better than a map that ignores the model."""
+    versus = "; ".join(
+        f"{BASELINE_WORDS.get(b, b + ' map')} scores {loc['baselines'][b]:.0%}" for b in loc["no_better_than"]
+    )
+    return (
+        f"Do not use {method} to locate the finding: {_localisation_words(loc['metric'], loc['value'])}, "
+        f"no better than maps made without the model ({versus})."
+    )
 
 
 def _recommendation(summary: dict, best: str, n_methods: int, ranked: list[str]) -> str:

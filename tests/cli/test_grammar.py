@@ -20,6 +20,7 @@ EXPECTED = {
     "train": {"--seed", "--quiet"},
     "demo": {"--seed", "--quiet"},
     "systems": {"--seed", "--quiet"},
+    "report": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
     "audit": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
 }
 SHARED_HELP = {
