@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 
 from medlens.report.html import Report
 from medlens.viz.audit import cluster_maps_figure, embedding_figure, spectrum_figure
-from medlens.viz.figures import attribution_figure, figure_png
+from medlens.report.viewer import viewer_html
+from medlens.viz.figures import figure_png
 
 __all__ = ["audit_report", "flagged_sentences", "metric_means"]
 
@@ -131,18 +132,24 @@ def audit_report(
               "yes" if c.flagged else "no"] for c in cs.clusters],
         )
         for c in cs.clusters:
-            images = []
-            for pos in c.exemplars:
-                if pos in exemplars:
-                    x, heat = exemplars[pos]
-                    r = results[pos]
-                    caption = f"{_case_label(r, show_identifiers)}: predicted {cls} (p={r.probability:.2f})" + (
-                        "" if r.label is None else f", label {_class_name(names, r.label)}"
-                    )
-                    images.append((figure_png(attribution_figure(x, heat[None], caption)), caption))
-            if images:
-                sec.add_heading(f"Strategy {c.cluster}: exemplars" + (" (flagged)" if c.flagged else ""))
-                if c.flagged:
-                    sec.add_text(c.reason[0].upper() + c.reason[1:] + ".", kind="verdict-bad")
-                sec.add_images(images)
+            shown = [pos for pos in c.exemplars if pos in exemplars]
+            if not shown:
+                continue
+            sec.add_heading(f"Strategy {c.cluster}: exemplars" + (" (flagged)" if c.flagged else ""))
+            if c.flagged:
+                sec.add_text(c.reason[0].upper() + c.reason[1:] + ".", kind="verdict-bad")
+            for pos in shown:  # the same overlay viewer as the demo and the case report
+                x, heat = exemplars[pos]
+                r = results[pos]
+                caption = f"{_case_label(r, show_identifiers)}: predicted {cls} (p={r.probability:.2f})" + (
+                    "" if r.label is None else f", label {_class_name(names, r.label)}"
+                )
+                base = x.detach().cpu().double()
+                base = base.numpy() if base.ndim == 2 else base.mean(0).numpy()  # signals keep their leads
+                heat = heat.detach().cpu().double().numpy()
+                if base.ndim == 2 and heat.ndim == 1:  # a signal's map lies on the time axis
+                    kind = "signal"
+                else:
+                    kind = None
+                sec.add_viewer(viewer_html(base, {strategies.method: heat}, title=caption, alt=caption, kind=kind))
     return report

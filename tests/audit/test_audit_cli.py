@@ -28,6 +28,8 @@ def test_audit_command_writes_every_output(tmp_path, lesion_npz, model_file, cap
     page = (out / "audit.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "Strategies for" in page and "data:image/png;base64," in page
     assert "eigenvalues of the normalised graph Laplacian" in html.unescape(page)
+    # exemplars are shown in the overlay viewer the demo and the case report use
+    assert '<div class="ml-viewer"' in page and "Content-Security-Policy" in page
     # resuming computes nothing
     assert main(["audit", "--model", str(model_file), "--data", str(lesion_npz), "--out", str(out), "--limit", "12", *OPTIONS]) == 0
     assert "audited 0 new case(s) of 12" in capsys.readouterr().out
