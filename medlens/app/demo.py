@@ -170,5 +170,7 @@ def run_demo(
         build(ctx, report)
         ctx.timings[f"section:{build.__name__}"] = time.perf_counter() - t0
     path = report.write(out / "report.html")
-    print(f"report written to {path} ({time.perf_counter() - start:.1f} s)")
+    sections = ", ".join(f"{k.split(':', 1)[1].removesuffix('_section')} {v:.1f} s"
+                         for k, v in ctx.timings.items() if k.startswith("section:"))
+    print(f"report written to {path} ({time.perf_counter() - start:.1f} s; {sections})")
     return path
