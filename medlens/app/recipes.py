@@ -9,6 +9,7 @@ from torch import nn
 
 from medlens.data.preprocess import Recipe
 from medlens.errors import UnknownNameError
+from medlens.models.attention_gated import build_for_inputs as _build_attention_gated
 from medlens.models.attention_rnn import build_for_inputs as _build_attention_rnn
 from medlens.models.cnn import CNN
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
@@ -23,7 +24,9 @@ def _build_cnn(inputs: torch.Tensor, num_classes: int) -> nn.Module:
     return CNN(spatial_dims, inputs.shape[1], num_classes, widths=widths, input_shape=tuple(inputs.shape[1:]))
 
 
-BUILDERS: dict[str, ModelBuilder] = {"cnn": _build_cnn, "attention-rnn": _build_attention_rnn}
+BUILDERS: dict[str, ModelBuilder] = {
+    "cnn": _build_cnn, "attention-rnn": _build_attention_rnn, "attention-gated": _build_attention_gated,
+}
 
 
 def default_recipe(inputs: torch.Tensor) -> Recipe:
