@@ -262,3 +262,231 @@ def _budget(batch_size: int):
     from medlens.core.engine import Budget
 
     return Budget(batch_size=batch_size)
+
+
+# ---- 2. attention-gated networks on the lesion benchmark -----------------------------------
+
+
+@dataclass
+class AttentionGatesResult:
+    """Acceptance numbers of the attention-gated classifier on the 2D lesion benchmark.
+
+    Attributes
+    ----------
+    accuracy : dict
+        Test accuracy and AUROC of the attention-gated network and of the plain CNN.
+    localisation : dict
+        Per map (``gates`` = mean of the gate maps, ``gate_0``/``gate_1`` each gate,
+        ``gradcam_gated`` = Grad-CAM on the gated model's last block, ``gradcam_cnn`` =
+        Grad-CAM on the plain CNN): mean ``pointing`` and ``mass_in_mask`` over the positive
+        test images, and ``mask_share`` (the mass a uniform map gets).
+    deletion : dict
+        Deletion AUC (probability of "lesion" as the most important 4x4 patches are removed,
+        lower = more faithful) on the gated model with the gate map, Grad-CAM and a random map
+        (seeded); the same for Grad-CAM on the CNN.
+    gates_replaced : dict
+        For permuted gates (each gate's coefficients shuffled over positions) and uniform gates
+        (each gate's mean everywhere): accuracy, share of decisions flipped, mean total
+        variation between output distributions, mean change of p(lesion) on positives.
+    """
+
+    sizes: dict[str, Any] = field(default_factory=dict)
+    accuracy: dict[str, Any] = field(default_factory=dict)
+    localisation: dict[str, Any] = field(default_factory=dict)
+    deletion: dict[str, Any] = field(default_factory=dict)
+    gates_replaced: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_attention_gates(
+    *,
+    size: int = 64,
+    n_train: int = 800,
+    n_val: int = 100,
+    n_test: int = 200,
+    epochs: int = 10,
+    deletion_images: int = 60,
+    seed: int = 0,
+    log: Log = _quiet,
+) -> AttentionGatesResult:
+    """Train an attention-gated network and the plain CNN on the lesion benchmark and measure both."""
+    from medlens.attribution.explain import explain
+    from medlens.core.engine import Budget
+    from medlens.data.lesions import make_lesion_benchmark
+    from medlens.evaluation.faithfulness import deletion
+    from medlens.evaluation.localisation import mass_in_mask, pointing_game
+    from medlens.models.attention_gated import AttentionGatedCNN, replaced_gates
+    from medlens.models.cnn import CNN
+    from medlens.models.metrics import auroc
+    from medlens.models.training import shift_augment, train_classifier
+
+    res = AttentionGatesResult()
+    d = make_lesion_benchmark(spatial_dims=2, size=size, n_train=n_train, n_val=n_val, n_test=n_test, seed=seed)
+    xs = {s: torch.from_numpy(d[f"{s}_images"])[:, None].float() for s in ("train", "val", "test")}
+    ys = {s: torch.from_numpy(d[f"{s}_labels"]).long() for s in ("train", "val", "test")}
+    masks = torch.from_numpy(d["test_masks"])
+    res.sizes = {"size": size, "train": n_train, "val": n_val, "test": n_test, "epochs": epochs}
+    models: dict[str, nn.Module] = {}
+    for name in ("gated", "cnn"):
+        torch.manual_seed(seed)
+        if name == "gated":
+            m: nn.Module = AttentionGatedCNN(2, 1, 2, widths=(16, 32, 64, 64), input_shape=(1, size, size))
+        else:
+            m = CNN(2, 1, 2, widths=(16, 32, 64), input_shape=(1, size, size))
+        t0 = time.perf_counter()
+        train_classifier(m, xs["train"], ys["train"], xs["val"], ys["val"], epochs=epochs, seed=seed,
+                         augment=shift_augment, progress=False)
+        with torch.no_grad():
+            p = torch.softmax(m(xs["test"]), 1)
+        res.accuracy[name] = {"accuracy": float((p.argmax(1) == ys["test"]).float().mean()),
+                              "auroc": auroc(p[:, 1], ys["test"]), "train_seconds": time.perf_counter() - t0}
+        models[name] = m
+        log(f"{name}: test accuracy {res.accuracy[name]['accuracy']:.3f}")
+    pos = ys["test"] == 1
+    xp, mp = xs["test"][pos], masks[pos]
+    gated, cnn = models["gated"], models["cnn"]
+    maps = {
+        "gates": explain(gated, xp, target=1, method="attention_gates").values,
+        "gate_0": explain(gated, xp, target=1, method="attention_gates", gate=0).values,
+        "gate_1": explain(gated, xp, target=1, method="attention_gates", gate=1).values,
+        "gradcam_gated": explain(gated, xp, target=1, method="gradcam", layer="blocks.3.act").values,
+        "gradcam_cnn": explain(cnn, xp, target=1, method="gradcam").values,
+    }
+    share = float(mp.flatten(1).float().mean())
+    for name, v in maps.items():
+        res.localisation[name] = {"pointing": _nanmean(pointing_game(v, mp)), "mass_in_mask": _nanmean(mass_in_mask(v, mp)),
+                                  "mask_share": share}
+    # deletion: gate map vs Grad-CAM vs a random map
+    k = min(deletion_images, len(xp))
+    gen = torch.Generator().manual_seed(seed)
+    random_map = torch.rand(k, 1, size, size, generator=gen)
+    budget = Budget(batch_size=64)
+    for name, model, v in (("gates", gated, maps["gates"][:k]), ("gradcam_gated", gated, maps["gradcam_gated"][:k]),
+                           ("random_gated", gated, random_map), ("gradcam_cnn", cnn, maps["gradcam_cnn"][:k]),
+                           ("random_cnn", cnn, random_map)):
+        curve = deletion(model, xp[:k], v, 1, steps=16, patch=4, budget=budget)
+        res.deletion[name] = float(curve.auc.mean())
+    # Jain & Wallace: what happens to the decision when the gates are permuted or made uniform
+    x, y = xs["test"], ys["test"]
+    with torch.no_grad():
+        base = torch.softmax(gated(x), 1)
+
+    def permute(a: torch.Tensor) -> torch.Tensor:
+        flat = a.flatten(2)
+        perm = torch.stack([torch.randperm(flat.shape[-1], generator=gen) for _ in range(len(a))])
+        return flat.gather(2, perm[:, None, :]).reshape(a.shape)
+
+    for name, fn in (("permuted", permute), ("uniform", lambda a: a.mean(tuple(range(2, a.ndim)), keepdim=True).expand_as(a))):
+        with replaced_gates(gated, fn), torch.no_grad():
+            q = torch.softmax(gated(x), 1)
+        res.gates_replaced[name] = {
+            "accuracy": float((q.argmax(1) == y).float().mean()),
+            "flipped": float((q.argmax(1) != base.argmax(1)).float().mean()),
+            "total_variation": float(0.5 * (q - base).abs().sum(1).mean()),
+            "positive_p_change": float((q[pos, 1] - base[pos, 1]).mean()),
+        }
+    res.gates_replaced["original_accuracy"] = float((base.argmax(1) == y).float().mean())
+    log("attention gates measured")
+    return res
+
+
+# ---- 3. attention over patches ---------------------------------------------------------------
+
+
+@dataclass
+class PatchAttentionResult:
+    """Acceptance numbers of attention-MIL on large slides.
+
+    Attributes
+    ----------
+    slide_auroc, slide_accuracy : float
+        Slide-level classification of the test slides.
+    attention_on_evidence : float
+        Mean over positive test slides of the attention mass on the evidence patches.
+    evidence_patch_share : float
+        Mean share of patches that are evidence patches (what uniform attention would give).
+    attention_on_distractors, distractor_patch_share : float
+        The same for the distractor (disc) patches.
+    top_patch_is_evidence : float
+        Share of positive test slides whose most-attended patch is an evidence patch.
+    agreement : dict
+        Attention vs per-patch gradient magnitude (sum of |gradient x input| over each patch):
+        mean Kendall tau over positive slides, and the share of slides where both rank the same
+        patch first; the gradient's own ``gradient_on_evidence`` share.
+    """
+
+    sizes: dict[str, Any] = field(default_factory=dict)
+    slide_auroc: float = math.nan
+    slide_accuracy: float = math.nan
+    attention_on_evidence: float = math.nan
+    evidence_patch_share: float = math.nan
+    attention_on_distractors: float = math.nan
+    distractor_patch_share: float = math.nan
+    top_patch_is_evidence: float = math.nan
+    agreement: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = math.nan
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_patch_attention(
+    *,
+    size: int = 512,
+    patch: int = 32,
+    n_train: int = 160,
+    n_test: int = 80,
+    epochs: int = 8,
+    gated: bool = True,
+    seed: int = 0,
+    log: Log = _quiet,
+) -> PatchAttentionResult:
+    """Train attention-MIL on large slides (only slide labels) and measure where its attention goes."""
+    from medlens.attribution.explain import explain
+    from medlens.data.slides import make_slides
+    from medlens.evaluation.attention import kendall_tau
+    from medlens.models.metrics import auroc
+    from medlens.models.mil import PatchAttentionMIL, train_mil
+
+    res = PatchAttentionResult()
+    sets = {s: make_slides(n, size=size, patch=patch, split=s, seed=seed * 10 + k)
+            for k, (s, n) in enumerate((("train", n_train), ("test", n_test)))}
+    grid = size // patch
+    res.sizes = {"size": size, "patch": patch, "patches_per_slide": grid * grid,
+                 "train": n_train, "test": n_test, "epochs": epochs, "gated": gated}
+    torch.manual_seed(seed)
+    model = PatchAttentionMIL(2, 1, 2, patch=patch, widths=(8, 16, 32), embed_dim=64, attention_dim=32, gated=gated,
+                              input_shape=(1, size, size))
+    t0 = time.perf_counter()
+    tr = sets["train"]
+    train_mil(model, tr.images, tr.labels, epochs=epochs, batch_size=8, lr=1e-3, seed=seed)
+    res.train_seconds = time.perf_counter() - t0
+    log(f"MIL trained in {res.train_seconds:.0f} s")
+    te = sets["test"]
+    with torch.no_grad():
+        chunks = [model.forward_with_attention(te.images[i : i + 8]) for i in range(0, len(te), 8)]
+    probs = torch.softmax(torch.cat([c[0] for c in chunks]), 1)
+    att = torch.cat([c[1] for c in chunks])  # (N, grid * grid)
+    res.slide_auroc = auroc(probs[:, 1], te.labels)
+    res.slide_accuracy = float((probs.argmax(1) == te.labels).float().mean())
+    pos = te.labels == 1
+    ev = te.evidence.flatten(1)
+    dis = (F.max_pool2d(te.distractors[:, None].float(), patch)[:, 0] > 0).flatten(1)
+    res.attention_on_evidence = float((att[pos] * ev[pos]).sum(1).mean())
+    res.evidence_patch_share = float(ev[pos].float().mean(1).mean())
+    has_d = dis.any(1)
+    res.attention_on_distractors = float((att[has_d] * dis[has_d]).sum(1).mean())
+    res.distractor_patch_share = float(dis[has_d].float().mean(1).mean())
+    res.top_patch_is_evidence = float(ev[pos].gather(1, att[pos].argmax(1, keepdim=True)).float().mean())
+    gx = explain(model, te.images[pos], target=1, method="grad_x_input", batch_size=4).values.abs()
+    per_patch = F.avg_pool2d(gx, patch).flatten(1)  # (P, grid * grid), row-major like the attention
+    tau = kendall_tau(att[pos], per_patch)
+    res.agreement = {
+        "kendall_tau": _nanmean(tau),
+        "same_top_patch": float((att[pos].argmax(1) == per_patch.argmax(1)).float().mean()),
+        "gradient_on_evidence": float(((per_patch / per_patch.sum(1, keepdim=True)) * ev[pos]).sum(1).mean()),
+    }
+    log(f"MIL: slide AUROC {res.slide_auroc:.3f}, attention on evidence {res.attention_on_evidence:.3f}")
+    return res
