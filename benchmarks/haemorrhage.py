@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-train", type=int, default=64)
     p.add_argument("--n-test", type=int, default=25)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--epochs-3d", type=int, default=20)
+    p.add_argument("--epochs-3d", type=int, default=15)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)

@@ -123,7 +123,7 @@ def run_haemorrhage(
     n_test: int = 25,
     shape: tuple[int, int, int] = (32, 64, 64),
     epochs: int = 8,
-    epochs_3d: int = 20,
+    epochs_3d: int = 15,
     context: int = 1,
     ig_steps: int = 16,
     basis_queries: int = 60,

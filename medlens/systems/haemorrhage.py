@@ -140,15 +140,16 @@ def case_probabilities(slice_probs: torch.Tensor, case: torch.Tensor, n_cases: i
     """Per-case class probabilities ``(n_cases, 6)`` from slice probabilities ``(M, 6)``.
 
     Detection as a radiologist reads a stack: the case's ``p(none)`` is that of its most
-    suspicious slice (the smallest); the subtype probabilities are the slices' subtype
-    probabilities averaged with weights ``1 - p(none)`` (the slices that show blood decide).
+    suspicious slice (the smallest); the subtype distribution given blood is the slices'
+    conditional subtype distributions ``p(k) / (1 - p(none))`` averaged with weights
+    ``1 - p(none)`` (the slices that show blood decide), i.e. ``sum_slices p(k) / sum_slices
+    (1 - p(none))``; rows sum to 1.
     """
     out = torch.zeros(n_cases, slice_probs.shape[1], dtype=slice_probs.dtype)
     for c in range(n_cases):
         p = slice_probs[case == c]
-        w = (1 - p[:, 0])[:, None]
         none = p[:, 0].min()
-        sub = (w * p[:, 1:]).sum(0) / w.sum().clamp(min=1e-12)
+        sub = p[:, 1:].sum(0) / p[:, 1:].sum().clamp(min=1e-300)
         out[c, 0], out[c, 1:] = none, (1 - none) * sub
     return out
 
