@@ -37,6 +37,16 @@ def _quiet(_: str) -> None:
     pass
 
 
+def _picture(image: torch.Tensor, heat: torch.Tensor, scale: int = 3) -> bytes:
+    """PNG of ``heat`` ``(H, W)`` over ``image`` ``(H, W)``, each pixel shown ``scale`` x ``scale``."""
+    import numpy as np
+
+    from medlens.viz.figures import image_png, overlay_image
+
+    rgb = overlay_image(image, heat)
+    return image_png(np.kron(rgb, np.ones((scale, scale, 1), dtype=np.uint8)))
+
+
 def _nanmean(v: torch.Tensor) -> float:
     v = v.double()
     v = v[~torch.isnan(v)]
@@ -87,8 +97,11 @@ class HaemorrhageResult:
     basis: dict[str, Any] = field(default_factory=dict)
     example: dict[str, Any] = field(default_factory=dict)
 
+    images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The numbers as plain data (JSON-ready); the pictures left out."""
+        return {k: v for k, v in asdict(self).items() if k != "images"}
 
 
 def _balanced_subtypes(n: int, none_share: float = 0.25) -> list[int]:
@@ -182,6 +195,15 @@ def run_haemorrhage(
     case_acc["mean"] = sum(case_acc.values()) / len(case_acc)
     loc = _localisation(model, te.inputs[pos], te.labels[pos], te.masks[pos], te.labels[pos] - 1, SUBTYPES,
                         "features.block3.act", 32)
+    brain = context * len(H.WINDOWS)  # the brain window of the slice itself
+    for k, name in enumerate(SUBTYPES):
+        idx = torch.nonzero(te.labels == k + 1)[:, 0]
+        if len(idx):
+            i = int(idx[len(idx) // 2])
+            cam = explain(model, te.inputs[i : i + 1], target=k + 1, method="gradcam", layer="features.block3.act").values
+            result.images.append((_picture(te.inputs[i, brain], cam[0, 0]),
+                                  f"{name}: Grad-CAM over the brain window (case {int(te.case[i])}, slice {int(te.slice[i])})"))
+            result.images.append((_picture(te.inputs[i, brain], te.masks[i].float()), f"{name}: the blood (ground truth)"))
     result.slice_model = {
         "detection_auroc": auroc(det, pos.long()),
         "case_detection_auroc": auroc(H.detection_score(case_probs), (case_truth >= 0).long()),
@@ -296,8 +318,11 @@ class AttentionGatesResult:
     deletion: dict[str, Any] = field(default_factory=dict)
     gates_replaced: dict[str, Any] = field(default_factory=dict)
 
+    images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The numbers as plain data (JSON-ready); the pictures left out."""
+        return {k: v for k, v in asdict(self).items() if k != "images"}
 
 
 def run_attention_gates(
@@ -354,6 +379,10 @@ def run_attention_gates(
         "gradcam_gated": explain(gated, xp, target=1, method="gradcam", layer="blocks.3.act").values,
         "gradcam_cnn": explain(cnn, xp, target=1, method="gradcam").values,
     }
+    for i in range(min(2, len(xp))):
+        for key, caption in (("gates", "gate map"), ("gradcam_gated", "Grad-CAM, gated"), ("gradcam_cnn", "Grad-CAM, CNN")):
+            res.images.append((_picture(xp[i, 0], maps[key][i, 0]), f"lesion {i + 1}: {caption}"))
+        res.images.append((_picture(xp[i, 0], mp[i].float()), f"lesion {i + 1}: the lesion (ground truth)"))
     share = float(mp.flatten(1).float().mean())
     for name, v in maps.items():
         res.localisation[name] = {"pointing": _nanmean(pointing_game(v, mp)), "mass_in_mask": _nanmean(mass_in_mask(v, mp)),
@@ -428,8 +457,11 @@ class PatchAttentionResult:
     agreement: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = math.nan
 
+    images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The numbers as plain data (JSON-ready); the pictures left out."""
+        return {k: v for k, v in asdict(self).items() if k != "images"}
 
 
 def run_patch_attention(
@@ -480,6 +512,12 @@ def run_patch_attention(
     res.attention_on_distractors = float((att[has_d] * dis[has_d]).sum(1).mean())
     res.distractor_patch_share = float(dis[has_d].float().mean(1).mean())
     res.top_patch_is_evidence = float(ev[pos].gather(1, att[pos].argmax(1, keepdim=True)).float().mean())
+    from medlens.models.mil import from_patches
+
+    first = int(torch.nonzero(pos)[0, 0]) if pos.any() else 0
+    amap = from_patches(att[first : first + 1], (grid, grid), patch)[0, 0]
+    res.images.append((_picture(te.images[first, 0], amap, scale=1), "attention per patch over a positive slide"))
+    res.images.append((_picture(te.images[first, 0], te.masks[first].float(), scale=1), "the evidence rings (ground truth)"))
     gx = explain(model, te.images[pos], target=1, method="grad_x_input", batch_size=4).values.abs()
     per_patch = F.avg_pool2d(gx, patch).flatten(1)  # (P, grid * grid), row-major like the attention
     tau = kendall_tau(att[pos], per_patch)
@@ -490,3 +528,32 @@ def run_patch_attention(
     }
     log(f"MIL: slide AUROC {res.slide_auroc:.3f}, attention on evidence {res.attention_on_evidence:.3f}")
     return res
+
+
+# ---- all three, for ``medlens imaging-report`` ---------------------------------------------
+
+
+QUICK = {
+    "haemorrhage": {"n_train": 6, "n_val": 2, "n_test": 7, "epochs": 1, "epochs_3d": 1, "ig_steps": 4, "basis_queries": 5},
+    "attention_gates": {"n_train": 40, "n_val": 20, "n_test": 40, "epochs": 1, "deletion_images": 8},
+    "patch_attention": {"size": 128, "patch": 16, "n_train": 8, "n_test": 8, "epochs": 1},
+}
+
+
+def run_systems(
+    which: Any = ("haemorrhage", "attention_gates", "patch_attention"),
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    log: Log = _quiet,
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[bytes, str]]]]:
+    """Run the named systems; return their numbers (plain data) and pictures, keyed by system."""
+    runners = {"haemorrhage": run_haemorrhage, "attention_gates": run_attention_gates,
+               "patch_attention": run_patch_attention}
+    numbers: dict[str, dict[str, Any]] = {}
+    pictures: dict[str, list[tuple[bytes, str]]] = {}
+    for name in which:
+        options = QUICK[name] if quick else {}
+        res = runners[name](seed=seed, log=log, **options)
+        numbers[name], pictures[name] = res.as_dict(), list(res.images)
+    return numbers, pictures
