@@ -41,6 +41,7 @@ import json
 import math
 import os
 import pathlib
+import shutil
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -390,7 +391,8 @@ def write_head_ct(data: HeadCTSet, folder: str | os.PathLike, *, fmt: str = "nif
     ----------
     data : HeadCTSet
     folder : path
-        Created if needed. It receives, per case ``case_NNN``: the image (``case_NNN.nii.gz``,
+        A new (or empty) folder; written as a hidden sibling first and renamed when complete,
+        so an interrupted run leaves nothing half-written under the name. It receives, per case ``case_NNN``: the image (``case_NNN.nii.gz``,
         int16 HU, or a DICOM series folder ``case_NNN/`` with ``RescaleIntercept = -1024``,
         ``RescaleSlope = 1``), the haemorrhage label map ``case_NNN_haemorrhage.nii.gz`` (0 none,
         ``k`` = subtype ``k - 1``), and ``labels.csv`` (case, haemorrhage, subtype, image, mask)
@@ -406,8 +408,14 @@ def write_head_ct(data: HeadCTSet, folder: str | os.PathLike, *, fmt: str = "nif
 
     if fmt not in ("nifti", "dicom"):
         raise InputError(f"head-CT format must be 'nifti' or 'dicom', got {fmt!r}")
-    out = pathlib.Path(os.fspath(folder)).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    final = pathlib.Path(os.fspath(folder)).expanduser()
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise InputError(f"{final} already exists and is not an empty folder; choose a new output folder")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = final.with_name(f".{final.name}.partial")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir()
     affine = _nifti_affine(data.spacing)
     rows = []
     for i in range(len(data)):
@@ -435,4 +443,7 @@ def write_head_ct(data: HeadCTSet, folder: str | os.PathLike, *, fmt: str = "nif
         "shape": list(data.volumes.shape[1:]), "seed": data.seed, "cases": len(data),
         "mask_values": {str(k + 1): s for k, s in enumerate(SUBTYPES)},
     }, indent=2), encoding="utf-8")
-    return out
+    if final.exists():
+        final.rmdir()
+    out.rename(final)
+    return final

@@ -158,3 +158,6 @@ def test_dicom_series_carries_hu_through_rescale_tags(tmp_path):
         assert torch.allclose(x[0, ch], ((hu - (c - w / 2)) / w).clamp(0, 1).float(), atol=1e-6)
     with pytest.raises(InputError, match="format"):
         write_head_ct(data, tmp_path / "x", fmt="png")
+    with pytest.raises(InputError, match="not an empty folder"):  # never written over
+        write_head_ct(data, out)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
