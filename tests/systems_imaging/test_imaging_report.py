@@ -46,6 +46,10 @@ def test_wording_follows_the_numbers_and_text_is_escaped():
                                            "positive_p_change": 0.0}, "original_accuracy": 0.9})
     html = imaging_systems_report({"attention_gates": bad}).render()
     assert "verdict-bad" in html and "barely changes decisions" in html and "Haemorrhage" not in html
+    tie = dict(GATES, deletion={"gates": 0.489, "random_gated": 0.4895})  # within noise: not a win
+    assert "does no better than a random map" in imaging_systems_report({"attention_gates": tie}).render()
+    flat = dict(PATCH, attention_on_evidence=0.0081)
+    assert "about what a uniform map would give" in imaging_systems_report({"patch_attention": flat}).render()
 
 
 def test_cli_reports_benchmark_json(tmp_path):
