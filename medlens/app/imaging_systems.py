@@ -303,8 +303,8 @@ class AttentionGatesResult:
         Grad-CAM on the plain CNN): mean ``pointing`` and ``mass_in_mask`` over the positive
         test images, and ``mask_share`` (the mass a uniform map gets).
     deletion : dict
-        Deletion AUC (probability of "lesion" as the most important 4x4 patches are removed,
-        lower = more faithful) on the gated model with the gate map, Grad-CAM and a random map
+        Deletion AUC (probability of "lesion" as the most important 4x4 patches are replaced
+        by a blurred copy of the image, lower = more faithful) on the gated model with the gate map, Grad-CAM and a random map
         (seeded); the same for Grad-CAM on the CNN.
     gates_replaced : dict
         For permuted gates (each gate's coefficients shuffled over positions) and uniform gates
@@ -395,7 +395,10 @@ def run_attention_gates(
     for name, model, v in (("gates", gated, maps["gates"][:k]), ("gradcam_gated", gated, maps["gradcam_gated"][:k]),
                            ("random_gated", gated, random_map), ("gradcam_cnn", cnn, maps["gradcam_cnn"][:k]),
                            ("random_cnn", cnn, random_map)):
-        curve = deletion(model, xp[:k], v, 1, steps=16, patch=4, budget=budget)
+        # blurred, not zeroed, patches: a black patch on a chest X-ray looks like a dark lesion,
+        # so zero deletion keeps p(lesion) near 1 whatever the order (measured: AUC 0.96-0.99
+        # for gate maps, Grad-CAM and random maps alike)
+        curve = deletion(model, xp[:k], v, 1, steps=16, patch=4, baseline="blur", budget=budget)
         res.deletion[name] = float(curve.auc.mean())
     # Jain & Wallace: what happens to the decision when the gates are permuted or made uniform
     x, y = xs["test"], ys["test"]
