@@ -475,6 +475,7 @@ def run_patch_attention(
     n_test: int = 80,
     epochs: int = 8,
     gated: bool = True,
+    lr: float = 2e-3,
     seed: int = 0,
     log: Log = _quiet,
 ) -> PatchAttentionResult:
@@ -496,7 +497,7 @@ def run_patch_attention(
                               input_shape=(1, size, size))
     t0 = time.perf_counter()
     tr = sets["train"]
-    train_mil(model, tr.images, tr.labels, epochs=epochs, batch_size=8, lr=1e-3, seed=seed)
+    train_mil(model, tr.images, tr.labels, epochs=epochs, batch_size=8, lr=lr, seed=seed)
     res.train_seconds = time.perf_counter() - t0
     log(f"MIL trained in {res.train_seconds:.0f} s")
     te = sets["test"]
