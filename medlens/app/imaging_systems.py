@@ -177,7 +177,8 @@ def run_haemorrhage(
     torch.manual_seed(seed)
     model = CNN(2, tr.inputs.shape[1], len(names), widths=(16, 32, 64), input_shape=tuple(tr.inputs.shape[1:]))
     t0 = time.perf_counter()
-    train_classifier(model, tr.inputs, tr.labels, va.inputs, va.labels, epochs=epochs, seed=seed,
+    # small batches: a few thousand slices give few steps per epoch at the default 64
+    train_classifier(model, tr.inputs, tr.labels, va.inputs, va.labels, epochs=epochs, seed=seed, batch_size=16,
                      augment=shift_augment, loss_fn=_weighted_ce(tr.labels, len(names)), progress=False)
     secs = time.perf_counter() - t0
     log(f"2.5D model trained in {secs:.0f} s")
@@ -259,7 +260,7 @@ def run_haemorrhage(
     torch.manual_seed(seed)
     model3 = CNN(3, len(H.WINDOWS), len(names), widths=(8, 16, 32), input_shape=tuple(vol["train"][0].shape[1:]))
     t0 = time.perf_counter()
-    train_classifier(model3, *vol["train"], *vol["val"], epochs=epochs_3d, batch_size=8, seed=seed,
+    train_classifier(model3, *vol["train"], *vol["val"], epochs=epochs_3d, batch_size=4, seed=seed,
                      augment=shift_augment, progress=False)
     secs3 = time.perf_counter() - t0
     log(f"3D model trained in {secs3:.0f} s")
