@@ -32,7 +32,8 @@ A lesion is the set ``{p : d(p) < 1}`` of a normalised distance ``d`` around a r
   whose wavelength scales with the lesion: its coarse grid has a node every ``0.6 r`` to
   ``0.9 r`` (bicubic/trilinear interpolation in between), so the border has several lobes at
   lesion scale. (A field on the image's scale, a node every quarter image, only made the
-  border a little wavy: irregular and round masks then had axis ratios 1.04 and 1.02.)
+  border a little wavy: irregular and round masks then had axis ratios 1.04 and 1.02.) Only
+  the largest connected part is kept, so a lesion is one piece.
   :func:`mask_statistics` measures axis ratio, solidity and border roughness per shape.
 
 Inside the support the image changes by ``contrast * profile(d) * (1 + t * texture(p))``, with a
@@ -103,6 +104,17 @@ def _smooth_field(gen: torch.Generator, shape: tuple[int, ...], cells: int, smoo
     coarse = torch.rand((1, 1) + (cells,) * len(shape), generator=gen) * 2 - 1
     mode = {1: "linear", 2: "bicubic" if smooth else "bilinear", 3: "trilinear"}[len(shape)]
     return F.interpolate(coarse, size=shape, mode=mode, align_corners=True)[0, 0]
+
+
+def _largest_component(mask: torch.Tensor) -> torch.Tensor:
+    """The largest face-connected component of a bool mask (any rank)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask.numpy())
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    return torch.from_numpy(labels == int(np.argmax(sizes)) + 1)
 
 
 def _rotation(gen: torch.Generator, dims: int) -> torch.Tensor:
@@ -177,6 +189,9 @@ def _lesion(
                 field = _smooth_field(gen, spatial, cells, smooth=True).clamp(-1.0, 1.0)
                 dist = dist + _IRREGULAR_AMPLITUDE * field.to(torch.float64)
         mask = dist < 1.0
+        if shape == "irregular":
+            mask = _largest_component(mask)  # the field may pinch off small islands: one lesion
+            dist = torch.where(mask, dist, torch.full_like(dist, 2.0))
         if mask.sum() >= 4 and not (mask & forbidden).any():
             break
     else:  # pragma: no cover - the margins make this practically unreachable
