@@ -83,14 +83,24 @@ def haemorrhage_section(report: Report, r: Mapping[str, Any], images: Sequence[t
         sec.add_table(["class"] + [f"{w}: IG share" for w in names] + [f"{w}: ablation drop" for w in names],
                       [[c] + [_f(v[w]["ig_share"]) for w in names] + [_f(v[w]["ablation_drop"]) for w in names]
                        for c, v in windows.items()])
-        lines = []
+        lines, ties = [], []
         for c, v in windows.items():
+            drops = sorted((_f(v[w]["ablation_drop"]) for w in names), reverse=True)
+            if len(drops) > 1 and drops[0] - drops[1] < 0.01:
+                ties.append(c)  # two windows cost the same: the flat channel itself is what the model reacts to
+                continue
             top = max(names, key=lambda w: _f(v[w]["ablation_drop"]))
             lines.append(f"{c}: {top}")
-        sec.add_text(
-            "Integrated gradients' share of magnitude per window, and the fall of the class probability when a window "
-            "is replaced by its training mean. The window whose removal costs most, per class: " + "; ".join(lines) + "."
-        )
+        ig_top = {c: max(names, key=lambda w: _f(v[w]["ig_share"])) for c, v in windows.items()}
+        text = ("Integrated gradients' share of magnitude per window, and the fall of the class probability when a "
+                "window is replaced by its training mean. The largest share of integrated gradients, per class: "
+                + "; ".join(f"{c}: {w}" for c, w in ig_top.items()) + ".")
+        if lines:
+            text += " The window whose removal costs most: " + "; ".join(lines) + "."
+        if ties:
+            text += (" For " + ", ".join(ties) + " removing different windows costs the same: a flat channel is an "
+                     "input the model never saw, so ablation cannot tell these windows apart.")
+        sec.add_text(text)
     basis = r.get("basis", {})
     if basis:
         sec.add_heading("Prediction basis")

@@ -38,7 +38,10 @@ def test_wording_follows_the_numbers_and_text_is_escaped():
     html = imaging_systems_report({"haemorrhage": HAEM, "attention_gates": GATES, "patch_attention": PATCH}).render()
     assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
     assert "verdict-good" in html and "Changing the gates changes decisions" in html
-    assert "subdural: subdural" in html  # the window whose removal costs most for subdurals
+    assert "removal costs most: subdural: subdural" in html  # the window whose removal costs most
+    assert "share of integrated gradients, per class: subdural: brain" in html
+    tied = dict(HAEM, windows={"none": {w: {"ig_share": 1 / 3, "ablation_drop": 0.75} for w in ("brain", "subdural", "bone")}})
+    assert "ablation cannot tell these windows apart" in imaging_systems_report({"haemorrhage": tied}).render()
     assert "30.0 times what a uniform map would give" in html  # mass in mask 0.3 vs mask share 0.01
     assert "75.0 times" in html  # attention on evidence 0.6 vs share 0.008
     bad = dict(GATES, deletion={"gates": 0.5, "random_gated": 0.4},
