@@ -1,6 +1,6 @@
 """Acceptance run of the haemorrhage system (issue 13, part 1; Lee et al. 2019) on head-CT phantoms.
 
-    OMP_NUM_THREADS=2 python benchmarks/haemorrhage.py [--out haemorrhage.json] [--epochs 8]
+    OMP_NUM_THREADS=1 python benchmarks/haemorrhage.py --threads 1 [--out haemorrhage.json]
 
 Generates training (64 cases, 2,048 slices), validation (12) and test (25) phantoms of 32 x 64 x
 64 voxels in HU (``medlens.data.head_ct``), feeds brain/subdural/bone windows through the recipe,
@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="write the numbers as JSON")
     p.add_argument("--n-train", type=int, default=64)
     p.add_argument("--n-test", type=int, default=25)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--epochs-3d", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs-3d", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
