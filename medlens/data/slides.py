@@ -19,7 +19,6 @@ pixel masks of the rings and the discs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
