@@ -10,6 +10,7 @@ from torch import nn
 from medlens.core.random import seeded
 from medlens.core.registry import Registry
 from medlens.data.preprocess import Recipe
+from medlens.models.attention_gated import build_for_inputs as _build_attention_gated
 from medlens.models.attention_rnn import build_for_inputs as _build_attention_rnn
 from medlens.models.cnn import CNN
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
@@ -28,6 +29,7 @@ def _build_cnn(inputs: torch.Tensor, num_classes: int) -> nn.Module:
 BUILDERS: Registry[ModelBuilder] = Registry("architecture recipe")
 BUILDERS.add("cnn", _build_cnn)
 BUILDERS.add("attention-rnn", _build_attention_rnn)
+BUILDERS.add("attention-gated", _build_attention_gated)
 
 
 def default_recipe(inputs: torch.Tensor) -> Recipe:

@@ -17,9 +17,13 @@ from medlens.errors import UnknownNameError
 from medlens.types import Attribution
 
 
-def methods() -> list[str]:
-    """Names of the registered attribution methods, usable as ``explain(method=...)``."""
-    return method_names()
+def methods(*, model_specific: bool = False) -> list[str]:
+    """Names of the registered attribution methods, usable as ``explain(method=...)``.
+
+    By default the methods that explain any model; ``model_specific=True`` adds those that need
+    a particular architecture (``attention_gates`` needs an attention-gated network).
+    """
+    return method_names(model_specific=model_specific)
 
 
 def explain(

@@ -31,6 +31,11 @@ class MethodInfo:
         One line for listings and reports.
     reference : str
         The paper the method comes from.
+    requires : str
+        Empty for methods that explain any model; else what the model must have (e.g.
+        ``"attention gates"``): such a model-specific method is left out of
+        :func:`method_names` unless asked for, so listings, leaderboards and demos that run
+        every method on any model run only the general ones.
     """
 
     name: str
@@ -40,6 +45,7 @@ class MethodInfo:
     layer_resolution: bool = False
     summary: str = ""
     reference: str = ""
+    requires: str = ""
 
     def options(self) -> dict[str, Any]:
         """The method's options with their defaults (engine arguments excluded)."""
@@ -66,11 +72,12 @@ def register(
     layer_resolution: bool = False,
     summary: str = "",
     reference: str = "",
+    requires: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers an attribution method under ``name``."""
     return METHODS.decorator(
         name,
-        wrap=lambda fn: MethodInfo(name, fn, needs_gradients, random, layer_resolution, summary, reference),
+        wrap=lambda fn: MethodInfo(name, fn, needs_gradients, random, layer_resolution, summary, reference, requires),
         same=lambda old, new: old.fn is new.fn,
     )
 
@@ -80,6 +87,10 @@ def get_method(name: str) -> MethodInfo:
     return METHODS.get(name)
 
 
-def method_names() -> list[str]:
-    """Registered method names, in registration order."""
-    return METHODS.names()
+def method_names(*, model_specific: bool = False) -> list[str]:
+    """Registered method names, in registration order.
+
+    ``model_specific=False`` (default): the methods that explain any model; ``True``: also those
+    that need a particular architecture (``MethodInfo.requires``, e.g. ``attention_gates``).
+    """
+    return [n for n in METHODS.names() if model_specific or not METHODS.get(n).requires]

@@ -3,14 +3,16 @@
 ``lesions`` inserts lesions into the bundled chest X-rays (exact masks and attributes);
 ``lesions-shortcut`` adds a marker that predicts the label in training but not in test;
 ``eeg`` writes multichannel EEG with spike-and-wave bursts at known times; ``reports`` writes
-radiology-style reports whose label rests on known rationale words.
+radiology-style reports whose label rests on known rationale words; ``head-ct`` writes head-CT
+phantoms in HU with haemorrhages of five subtypes and exact masks as a NIfTI or DICOM series
+folder (``--out`` is then a folder; ``--format``).
 """
 
 from __future__ import annotations
 
 import argparse
 
-KINDS = ("lesions", "lesions-shortcut", "eeg", "reports")
+KINDS = ("lesions", "lesions-shortcut", "eeg", "reports", "head-ct")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=None, help="training cases (default: the generator's)")
     p.add_argument("--spatial-dims", type=int, default=2, choices=(2, 3), help="lesions only: 2D slices or 3D volumes")
     p.add_argument("--size", type=int, default=None, help="lesions only: image side in pixels")
+    p.add_argument("--format", default="nifti", choices=("nifti", "dicom"), help="head-ct only: NIfTI files or DICOM series")
+    p.add_argument("--phantoms", type=int, default=20, help="head-ct only: number of phantoms (default 20)")
     add_flags(p, "seed", "quiet")
     p.set_defaults(run=run)
 
@@ -34,6 +38,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from medlens.errors import MedlensError
 
+    if args.kind == "head-ct":
+        from medlens.data.head_ct import make_head_ct, write_head_ct
+
+        if args.phantoms < 1:
+            raise MedlensError(f"--phantoms must be at least 1, got {args.phantoms}")
+        path = write_head_ct(make_head_ct(args.phantoms, seed=args.seed), args.out, fmt=args.format)
+        print(f"wrote {args.phantoms} head-CT phantoms ({args.format}) to {path}")
+        return 0
     options: dict = {"seed": args.seed}
     if args.n_train is not None:
         if args.n_train < 2:

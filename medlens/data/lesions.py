@@ -28,8 +28,13 @@ A lesion is the set ``{p : d(p) < 1}`` of a normalised distance ``d`` around a r
 * ``round``: ``d = |p - c| / r``;
 * ``elongated``: an ellipse/ellipsoid with a random orientation (random orthogonal matrix) and
   axis ratio 1.6-2.6 at the same area/volume as the round lesion of radius ``r``;
-* ``irregular``: ``d = |p - c| / r + n(p)`` with ``n`` a smooth random field of amplitude 0.35,
-  which gives lobulated borders.
+* ``irregular``: ``d = |p - c| / r + n(p)`` with ``n`` a smooth random field of amplitude 0.5
+  whose wavelength scales with the lesion: its coarse grid has a node every ``0.6 r`` to
+  ``0.9 r`` (bicubic/trilinear interpolation in between), so the border has several lobes at
+  lesion scale. (A field on the image's scale, a node every quarter image, only made the
+  border a little wavy: irregular and round masks then had axis ratios 1.04 and 1.02.) Only
+  the largest connected part is kept, so a lesion is one piece.
+  :func:`mask_statistics` measures axis ratio, solidity and border roughness per shape.
 
 Inside the support the image changes by ``contrast * profile(d) * (1 + t * texture(p))``, with a
 flat-topped profile ``1 - d**4`` (non-zero everywhere inside, zero outside, so the mask is the
@@ -68,7 +73,7 @@ import torch.nn.functional as F
 from medlens.errors import InputError
 from medlens.core.random import generator
 
-__all__ = ["LESION_SHAPES", "SPLITS", "make_lesion_benchmark", "write_lesion_benchmark"]
+__all__ = ["LESION_SHAPES", "SPLITS", "make_lesion_benchmark", "mask_statistics", "write_lesion_benchmark"]
 
 LESION_SHAPES = ("round", "elongated", "irregular")
 SPLITS = ("train", "val", "test")
@@ -76,7 +81,9 @@ CLASS_NAMES = ("no lesion", "lesion")
 
 _SLICES_PER_VOLUME = 4
 _MARKER_VALUE = 1.0
-_IRREGULAR_AMPLITUDE = 0.35
+_IRREGULAR_AMPLITUDE = 0.5
+# nodes of the irregular shape field per lesion radius (wavelength ~ 1.2-1.8 r)
+_IRREGULAR_NODE_SPACING = (0.6, 0.9)
 _MAX_ELONGATION = 2.6
 _MIN_ABS_CONTRAST, _MAX_ABS_CONTRAST = 0.25, 0.55
 _MIN_RADIUS_FRACTION, _MAX_RADIUS_FRACTION = 0.06, 0.13
@@ -89,11 +96,26 @@ def _uniform(gen: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * float(torch.rand((), generator=gen, dtype=torch.float64))
 
 
-def _smooth_field(gen: torch.Generator, shape: tuple[int, ...], cells: int) -> torch.Tensor:
-    """Smooth random field ``shape`` in roughly [-1, 1]: coarse noise, (bi/tri)linearly upsampled."""
+def _smooth_field(gen: torch.Generator, shape: tuple[int, ...], cells: int, smooth: bool = False) -> torch.Tensor:
+    """Smooth random field ``shape`` in roughly [-1, 1]: coarse noise, (bi/tri)linearly upsampled.
+
+    ``smooth=True`` interpolates 2-D fields bicubically (no kinks at the nodes; values may
+    overshoot [-1, 1] slightly); 3-D fields stay trilinear.
+    """
     coarse = torch.rand((1, 1) + (cells,) * len(shape), generator=gen) * 2 - 1
-    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(shape)]
+    mode = {1: "linear", 2: "bicubic" if smooth else "bilinear", 3: "trilinear"}[len(shape)]
     return F.interpolate(coarse, size=shape, mode=mode, align_corners=True)[0, 0]
+
+
+def _largest_component(mask: torch.Tensor) -> torch.Tensor:
+    """The largest face-connected component of a bool mask (any rank)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask.numpy())
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    return torch.from_numpy(labels == int(np.argmax(sizes)) + 1)
 
 
 def _rotation(gen: torch.Generator, dims: int) -> torch.Tensor:
@@ -162,9 +184,15 @@ def _lesion(
         else:
             dist = offset.norm(dim=-1) / radius
             if shape == "irregular":
-                cells = int(torch.randint(3, 6, (), generator=gen))
-                dist = dist + _IRREGULAR_AMPLITUDE * _smooth_field(gen, spatial, cells).to(torch.float64)
+                # a node every 0.6-0.9 r: lobes at the lesion's own scale, whatever the image size
+                spacing = _uniform(gen, *_IRREGULAR_NODE_SPACING) * radius
+                cells = max(3, math.ceil((size - 1) / spacing) + 1)
+                field = _smooth_field(gen, spatial, cells, smooth=True).clamp(-1.0, 1.0)
+                dist = dist + _IRREGULAR_AMPLITUDE * field.to(torch.float64)
         mask = dist < 1.0
+        if shape == "irregular":
+            mask = _largest_component(mask)  # the field may pinch off small islands: one lesion
+            dist = torch.where(mask, dist, torch.full_like(dist, 2.0))
         if mask.sum() >= 4 and not (mask & forbidden).any():
             break
     else:  # pragma: no cover - the margins make this practically unreachable
@@ -316,6 +344,40 @@ def make_lesion_benchmark(
     out["lesion_shape_names"] = np.array(LESION_SHAPES)
     out["spatial_dims"] = np.array(spatial_dims)
     return out
+
+
+def mask_statistics(masks: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
+    """Shape statistics of binary masks ``(N, *spatial)`` (2D or 3D), NaN for empty masks.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``(N,)`` float64 each:
+
+        * ``axis_ratio``: ``sqrt(lambda_max / lambda_min)`` of the covariance of the voxel
+          coordinates (1 for a disk or ball, the axis ratio for an ellipse);
+        * ``solidity``: voxel count over the volume of the convex hull of the voxels' corners
+          (close to 1 for convex shapes, lower for lobulated ones; scipy's Qhull);
+        * ``size``: voxel count.
+    """
+    from scipy.spatial import ConvexHull
+
+    m = torch.as_tensor(np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks).bool()
+    n, dims = m.shape[0], m.ndim - 1
+    corners = torch.stack(torch.meshgrid(*[torch.tensor([0.0, 1.0], dtype=torch.float64)] * dims, indexing="ij"), -1).reshape(-1, dims)
+    ratio = torch.full((n,), math.nan, dtype=torch.float64)
+    solidity = torch.full((n,), math.nan, dtype=torch.float64)
+    size = m.flatten(1).sum(1).double()
+    for i in range(n):
+        pts = torch.nonzero(m[i]).double()
+        if len(pts) < dims + 1:
+            continue
+        centred = pts - pts.mean(0)
+        eig = torch.linalg.eigvalsh(centred.T @ centred / len(pts))
+        ratio[i] = math.sqrt(float(eig[-1]) / max(float(eig[0]), 1e-12))
+        hull = ConvexHull((pts[:, None, :] + corners[None]).reshape(-1, dims).numpy())
+        solidity[i] = len(pts) / hull.volume
+    return {"axis_ratio": ratio, "solidity": solidity, "size": size}
 
 
 def write_lesion_benchmark(path: str | os.PathLike, **kwargs) -> pathlib.Path:

@@ -1,0 +1,230 @@
+"""Explainable haemorrhage detection on head CT, rebuilt on medlens's pieces (Lee et al. 2019).
+
+Lee et al., "An explainable deep-learning algorithm for the detection of acute intracranial
+haemorrhage from small datasets", Nature Biomedical Engineering 3, 173-182 (2019), feed a
+network several CT windows of the same slice at once (brain, subdural, bone), read a slice with
+its neighbours as context (as a radiologist scrolls), detect haemorrhage and its five subtypes,
+and explain each decision with an attention (CAM) map and a prediction basis of similar
+training slices.
+
+Here the pieces are medlens's own:
+
+* input: the recipe mechanism (:class:`medlens.data.preprocess.Recipe` with the three
+  :data:`~medlens.data.preprocess.WINDOW_PRESETS`, applied by
+  :func:`~medlens.data.preprocess.prepare` to each CT volume read or generated in HU), so a
+  hospital's DICOM series and the phantoms go through the same code; the recipe is stored in
+  the model file;
+* **2.5D**: slice ``z`` with its ``context`` neighbours on each side, channels ordered
+  ``(offset, window)``: channel ``(o + context) * W + w`` is window ``w`` of slice ``z + o``
+  (edges repeat the first/last slice); **3D**: the windowed volume ``(W, D, H, W)``;
+* classes: 0 = no haemorrhage, ``k + 1`` = subtype ``SUBTYPES[k]``; detection score
+  ``1 - p(none)``, subtype ``argmax`` over the five subtype classes;
+* explanations: any registered method (Grad-CAM per slice, stacked into a per-volume map), the
+  prediction basis (:mod:`medlens.selfexplain.basis`, composed in the benchmark/app layer), and
+  the windows' contribution: the share of an attribution's magnitude on each window's channels
+  (:func:`window_shares`) and the drop of the target probability when one window's channels
+  are replaced by their training mean (:func:`window_ablation`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from medlens.core import engine
+from medlens.core.engine import Budget
+from medlens.data.common import Volume
+from medlens.data.head_ct import SUBTYPES, HeadCTSet
+from medlens.data.preprocess import WINDOW_PRESETS, Recipe, prepare
+from medlens.errors import InputError
+
+#: the windows of Lee et al., one input channel each, in this order
+WINDOWS = ("brain", "subdural", "bone")
+CLASS_NAMES = ("none",) + SUBTYPES
+
+
+def haemorrhage_recipe(windows: Sequence[str] = WINDOWS) -> Recipe:
+    """The recipe of the haemorrhage models: one channel per CT window (centre/width in HU)."""
+    return Recipe(windows=tuple(WINDOW_PRESETS[w] for w in windows))
+
+
+def windowed(volume: torch.Tensor, spacing: Sequence[float], recipe: Recipe) -> torch.Tensor:
+    """One CT volume ``(D, H, W)`` in HU -> ``(W_n, D, H, W)`` through ``recipe`` (its windows).
+
+    The volume is wrapped as the :class:`~medlens.data.common.Volume` a CT reader returns and
+    passed to :func:`~medlens.data.preprocess.prepare`, the code path of ``medlens explain``.
+    """
+    record = Volume(volume.float(), tuple(float(s) for s in spacing), {"Modality": "CT"}, format="NIfTI")
+    return prepare(record, recipe).x[0]
+
+
+def stack_context(windows: torch.Tensor, context: int) -> torch.Tensor:
+    """``(W_n, D, H, W)`` -> 2.5D slices ``(D, (2 context + 1) W_n, H, W)``, edges repeated."""
+    n_w, d = windows.shape[:2]
+    idx = (torch.arange(d)[:, None] + torch.arange(-context, context + 1)[None]).clamp(0, d - 1)  # (D, 2c+1)
+    # (W_n, D, 2c+1, H, W) -> (D, 2c+1, W_n, H, W): channel (o + c) * W_n + w
+    return windows[:, idx].permute(1, 2, 0, 3, 4).reshape(d, (2 * context + 1) * n_w, *windows.shape[2:])
+
+
+@dataclass(frozen=True)
+class SliceData:
+    """2.5D slices of a set of head CTs.
+
+    Attributes
+    ----------
+    inputs : torch.Tensor
+        float32 ``(M, (2 context + 1) * n_windows, H, W)``.
+    labels : torch.Tensor
+        int64 ``(M,)``: 0 none, ``k + 1`` subtype ``k``.
+    masks : torch.Tensor
+        bool ``(M, H, W)``: blood on the slice.
+    case, slice : torch.Tensor
+        int64 ``(M,)``: where each slice comes from.
+    context : int
+    n_windows : int
+    """
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor
+    case: torch.Tensor
+    slice: torch.Tensor
+    context: int
+    n_windows: int
+
+
+def slice_data(data: HeadCTSet, recipe: Recipe | None = None, *, context: int = 1, min_voxels: int = 3) -> SliceData:
+    """Every slice of every case as a 2.5D input with its label and mask.
+
+    A slice is positive when it holds at least ``min_voxels`` voxels of blood (a sliver of one or
+    two voxels at the tip of a lesion is not something a reader could call).
+    """
+    recipe = recipe or haemorrhage_recipe()
+    if context < 0:
+        raise InputError(f"context must be >= 0 slices, got {context}")
+    inputs, labels, masks, cases, slices = [], [], [], [], []
+    per_slice = data.slice_subtypes(min_voxels)  # (N, D)
+    for i in range(len(data)):
+        w = windowed(data.volumes[i], data.spacing, recipe)
+        inputs.append(stack_context(w, context))
+        labels.append(per_slice[i] + 1)
+        masks.append((data.haemorrhage[i] > 0) & (per_slice[i] >= 0)[:, None, None])
+        d = data.volumes.shape[1]
+        cases.append(torch.full((d,), i, dtype=torch.int64))
+        slices.append(torch.arange(d))
+    return SliceData(torch.cat(inputs), torch.cat(labels), torch.cat(masks), torch.cat(cases), torch.cat(slices),
+                     context, len(recipe.windows))
+
+
+def volume_data(data: HeadCTSet, recipe: Recipe | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windowed volumes ``(N, n_windows, D, H, W)`` and labels ``(N,)`` (0 none, ``k + 1`` subtype)."""
+    recipe = recipe or haemorrhage_recipe()
+    x = torch.stack([windowed(data.volumes[i], data.spacing, recipe) for i in range(len(data))])
+    return x, data.subtype + 1
+
+
+def detection_score(probs: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` probability of any haemorrhage, ``1 - p(none)``, from class probabilities ``(B, 6)``."""
+    return 1.0 - probs[:, 0]
+
+
+def subtype_prediction(probs: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` subtype index (into ``SUBTYPES``) of the most probable subtype class."""
+    return probs[:, 1:].argmax(1)
+
+
+def case_probabilities(slice_probs: torch.Tensor, case: torch.Tensor, n_cases: int) -> torch.Tensor:
+    """Per-case class probabilities ``(n_cases, 6)`` from slice probabilities ``(M, 6)``.
+
+    Detection as a radiologist reads a stack: the case's ``p(none)`` is that of its most
+    suspicious slice (the smallest); the subtype distribution given blood is the slices'
+    conditional subtype distributions ``p(k) / (1 - p(none))`` averaged with weights
+    ``1 - p(none)`` (the slices that show blood decide), i.e. ``sum_slices p(k) / sum_slices
+    (1 - p(none))``; rows sum to 1.
+    """
+    out = torch.zeros(n_cases, slice_probs.shape[1], dtype=slice_probs.dtype)
+    for c in range(n_cases):
+        p = slice_probs[case == c]
+        none = p[:, 0].min()
+        sub = p[:, 1:].sum(0) / p[:, 1:].sum().clamp(min=1e-300)
+        out[c, 0], out[c, 1:] = none, (1 - none) * sub
+    return out
+
+
+def window_shares(attribution: torch.Tensor, n_windows: int) -> torch.Tensor:
+    """Share of an attribution's magnitude on each window, ``(B, n_windows)``, rows summing to 1.
+
+    ``attribution`` ``(B, C, *spatial)`` on inputs whose channel ``c`` is window ``c % n_windows``
+    (the 2.5D order of :func:`stack_context`; a 3D input has ``C = n_windows``).
+    """
+    b, c = attribution.shape[:2]
+    if c % n_windows:
+        raise InputError(f"{c} channels are not a whole number of {n_windows} windows")
+    mag = attribution.abs().reshape(b, c // n_windows, n_windows, -1).sum((1, 3))
+    return mag / mag.sum(1, keepdim=True).clamp(min=1e-300)
+
+
+def window_ablation(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    n_windows: int,
+    fill: torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    memory_mb: float | None = None,
+) -> torch.Tensor:
+    """Drop of the target probability when one window's channels are replaced, ``(B, n_windows)``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Classifier ``(B, K)``.
+    x : torch.Tensor
+        ``(B, C, *spatial)``, channel ``c`` is window ``c % n_windows``.
+    target : torch.Tensor
+        ``(B,)`` class whose probability is read.
+    fill : torch.Tensor
+        ``(n_windows,)`` value that replaces a window (its mean over the training inputs: the
+        window then carries no information about the case).
+
+    Returns
+    -------
+    torch.Tensor
+        ``p(target | x) - p(target | x with window w replaced)`` for each window ``w``.
+    """
+    b, c = x.shape[:2]
+    if c % n_windows:
+        raise InputError(f"{c} channels are not a whole number of {n_windows} windows")
+    window_of = torch.arange(c) % n_windows
+
+    def build(start: int, stop: int) -> torch.Tensor:
+        rows = []
+        for r in range(start, stop):
+            i, w = divmod(r, n_windows + 1)
+            xi = x[i].clone()
+            if w < n_windows:  # the last row of each input is the input itself
+                xi[window_of == w] = fill[w].to(xi.dtype)
+            rows.append(xi)
+        return torch.stack(rows)
+
+    out = engine.run(model, b * (n_windows + 1), build, mode="forward",
+                     budget=Budget(batch_size, memory_mb)).outputs
+    probs = torch.softmax(out.double(), dim=1).reshape(b, n_windows + 1, -1)
+    p = probs.gather(2, target.reshape(b, 1, 1).expand(b, n_windows + 1, 1))[..., 0]  # (B, W + 1)
+    return p[:, -1:] - p[:, :-1]
+
+
+def volume_map(slice_maps: torch.Tensor, slices: torch.Tensor, depth: int) -> torch.Tensor:
+    """Per-slice maps ``(D', 1, H, W)`` of one case (slice indices ``(D',)``) -> volume ``(depth, H, W)``.
+
+    Slices not given stay zero; each map is rescaled by the case's largest value so that slices
+    compare within the case (the per-volume view of Lee et al.'s slice-wise attention maps).
+    """
+    out = torch.zeros(depth, *slice_maps.shape[2:], dtype=slice_maps.dtype)
+    out[slices] = slice_maps[:, 0]
+    top = out.abs().max()
+    return out / top if top > 0 else out
