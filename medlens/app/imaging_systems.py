@@ -235,10 +235,10 @@ def run_haemorrhage(
             }
 
     # -- prediction basis --------------------------------------------------------------------
-    index = build_index(model, tr.inputs, tr.labels, budget=_budget(64))
+    index = build_index(model, tr.inputs, tr.labels, batch_size=64)
     q = torch.nonzero(pos)[:, 0]
     q = q[torch.randperm(len(q), generator=gen)[:basis_queries]]
-    basis = prediction_basis(model, te.inputs[q], tr.inputs, k=5, index=index, saliency=False, budget=_budget(64))
+    basis = prediction_basis(model, te.inputs[q], tr.inputs, k=5, index=index, saliency=False, batch_size=64)
     same = (basis.labels == te.labels[q][:, None]).double()
     freq = torch.bincount(tr.labels, minlength=len(names)).double() / len(tr.labels)
     result.basis = {
@@ -279,12 +279,6 @@ def run_haemorrhage(
     }
     log(f"3D: case AUROC {result.volume_model['case_detection_auroc']:.3f}, subtype accuracy {acc3['mean']:.3f}")
     return result
-
-
-def _budget(batch_size: int):
-    from medlens.core.engine import Budget
-
-    return Budget(batch_size=batch_size)
 
 
 # ---- 2. attention-gated networks on the lesion benchmark -----------------------------------
@@ -399,7 +393,7 @@ def run_attention_gates(
         # blurred, not zeroed, patches: a black patch on a chest X-ray looks like a dark lesion,
         # so zero deletion keeps p(lesion) near 1 whatever the order (measured: AUC 0.96-0.99
         # for gate maps, Grad-CAM and random maps alike)
-        curve = deletion(model, xp[:k], v, 1, steps=16, patch=4, baseline="blur", budget=budget)
+        curve = deletion(model, xp[:k], v, 1, steps=16, patch=4, baseline="blur", **budget.kwargs())
         res.deletion[name] = float(curve.auc.mean())
     # Jain & Wallace: what happens to the decision when the gates are permuted or made uniform
     x, y = xs["test"], ys["test"]

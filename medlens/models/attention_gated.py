@@ -33,10 +33,8 @@ from torch import nn
 
 from medlens.errors import InputError
 from medlens.models.io import register_architecture
+from medlens.models.cnn import _BN, _CONV, _POOL  # the layer of each rank, shared with the CNN
 
-_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_BN = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
-_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
