@@ -22,43 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from tests.featurevis.planted import best_phase_correlation, planted_detector  # noqa: E402
+
 THETA, KERNEL, SIZE = math.radians(30), 11, 40
-
-
-def grating(n: int, period: float, theta: float, phase: float = 0.0) -> torch.Tensor:
-    y, x = torch.meshgrid(torch.arange(float(n)), torch.arange(float(n)), indexing="ij")
-    return torch.cos(2 * math.pi * (y * math.cos(theta) + x * math.sin(theta)) / period + phase)
-
-
-def best_phase_correlation(img: torch.Tensor, period: float, win: int = 16) -> float:
-    n = img.shape[-1]
-    c, s = grating(n, period, THETA), grating(n, period, THETA, math.pi / 2)
-    vals = []
-    for y0 in range(0, n - win + 1, win // 2):
-        for x0 in range(0, n - win + 1, win // 2):
-            w = (slice(y0, y0 + win), slice(x0, x0 + win))
-            parts = []
-            for g in (c[w], s[w]):
-                a, b = img[w] - img[w].mean(), g - g.mean()
-                parts.append(float((a * b).sum() / (a.norm() * b.norm() + 1e-12)))
-            vals.append(math.hypot(*parts))
-    return sum(vals) / len(vals)
-
-
-def planted(period: float):
-    from medlens.models import CNN
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = CNN(2, 1, 2, widths=(4, 8), kernel_size=KERNEL, input_shape=(1, SIZE, SIZE))
-    i = torch.arange(float(KERNEL)) - KERNEL // 2
-    y, x = torch.meshgrid(i, i, indexing="ij")
-    pattern = torch.cos(2 * math.pi * (y * math.cos(THETA) + x * math.sin(THETA)) / period)
-    pattern = pattern - pattern.mean()
-    with torch.no_grad():
-        model.features.block1.conv.weight[0, 0] = pattern / pattern.norm()
-        model.features.block1.conv.bias[0] = 0.0
-    return model.eval()
 
 
 def main() -> None:
@@ -80,7 +46,7 @@ def main() -> None:
     table = {n: [] for n in names}
     with torch_threads(1):
         for period in periods:
-            model = planted(period)
+            model = planted_detector(period, THETA, KERNEL, SIZE)
             row = {n: [] for n in names}
             for seed in args.seeds:
                 params = {"default": "fourier", "pixel": "pixel",
@@ -88,7 +54,7 @@ def main() -> None:
                 for name, param in params.items():
                     images, _ = fv.render(model, fv.channel("features.block1.act", 0), shape, steps=args.steps,
                                           param=param, seed=seed)
-                    row[name].append(sum(best_phase_correlation(images[i, 0], period) for i in range(3)) / 3)
+                    row[name].append(sum(best_phase_correlation(images[i, 0], period, THETA) for i in range(3)) / 3)
             for n in names:
                 table[n].append(sum(row[n]) / len(row[n]))
             print(f"period {period:4.1f} px: " + ", ".join(f"{n} {table[n][-1]:.3f}" for n in names), flush=True)

@@ -19,6 +19,7 @@ from medlens.featurevis.param import (
     spectrum_scale,
 )
 from medlens.featurevis.transforms import RandomAffine, apply
+from tests.featurevis.planted import best_phase_correlation, planted_detector
 
 
 
@@ -234,42 +235,6 @@ def test_same_generator_same_transforms():
 # ---- the default finds fine patterns: planted detectors across spatial frequencies ----------
 
 
-def _grating(n: int, period: float, theta: float, phase: float = 0.0) -> torch.Tensor:
-    y, x = torch.meshgrid(torch.arange(float(n)), torch.arange(float(n)), indexing="ij")
-    return torch.cos(2 * math.pi * (y * math.cos(theta) + x * math.sin(theta)) / period + phase)
-
-
-def _best_phase_correlation(img: torch.Tensor, period: float, theta: float, win: int = 16) -> float:
-    """Correlation with the grating at its best phase, averaged over half-overlapping windows."""
-    n = img.shape[-1]
-    c, s = _grating(n, period, theta), _grating(n, period, theta, math.pi / 2)
-    vals = []
-    for y0 in range(0, n - win + 1, win // 2):
-        for x0 in range(0, n - win + 1, win // 2):
-            w = (slice(y0, y0 + win), slice(x0, x0 + win))
-            parts = []
-            for g in (c[w], s[w]):
-                a, b = img[w] - img[w].mean(), g - g.mean()
-                parts.append(float((a * b).sum() / (a.norm() * b.norm() + 1e-12)))
-            vals.append(math.hypot(*parts))
-    return sum(vals) / len(vals)
-
-
-def _planted_detector(period: float, theta: float, kernel: int = 11, size: int = 40):
-    from medlens.models import CNN
-
-    torch.manual_seed(0)
-    model = CNN(2, 1, 2, widths=(4, 8), kernel_size=kernel, input_shape=(1, size, size))
-    i = torch.arange(float(kernel)) - kernel // 2
-    y, x = torch.meshgrid(i, i, indexing="ij")
-    pattern = torch.cos(2 * math.pi * (y * math.cos(theta) + x * math.sin(theta)) / period)
-    pattern = pattern - pattern.mean()
-    with torch.no_grad():
-        model.features.block1.conv.weight[0, 0] = pattern / pattern.norm()
-        model.features.block1.conv.bias[0] = 0.0
-    return model.eval()
-
-
 class _PlainAdamFourier(fv.FourierImage):
     """The former default: per-coordinate Adam on the spectrum."""
 
@@ -286,7 +251,7 @@ def test_the_default_recovers_planted_detectors_across_frequencies_as_well_as_pi
     size, shape = 40, (3, 1, 40, 40)
     scores = {"default": [], "pixel": [], "plain-adam": []}
     for period in (3.0, 4.5, 8.0, 12.0):
-        model = _planted_detector(period, theta)
+        model = planted_detector(period, theta)
         objective = fv.channel("features.block1.act", 0)
         params = {
             "default": None,
@@ -296,12 +261,12 @@ def test_the_default_recovers_planted_detectors_across_frequencies_as_well_as_pi
         for name, param in params.items():
             kwargs = {} if param is None else {"param": param}
             images, _ = fv.render(model, objective, shape, steps=96, **kwargs)
-            found = [_best_phase_correlation(images[i, 0], period, theta) for i in range(3)]
+            found = [best_phase_correlation(images[i, 0], period, theta) for i in range(3)]
             scores[name].append(sum(found) / 3)
             if name == "default":
                 assert min(found) > 0.5, (period, found)
                 # the orthogonal orientation is not drawn
-                assert _best_phase_correlation(images[0, 0], period, theta + math.pi / 2) < 0.2
+                assert best_phase_correlation(images[0, 0], period, theta + math.pi / 2) < 0.2
     default, pixel, plain = (torch.tensor(scores[k]) for k in ("default", "pixel", "plain-adam"))
     # as well as pixels: within the seed-to-seed spread at every frequency, and on average
     assert (default >= pixel - 0.12).all(), scores

@@ -14,6 +14,7 @@ from medlens.errors import InputError, TargetError, UnknownNameError
 from medlens.featurevis.relu import RedirectedReLU, redirected_relu_gradients
 from medlens.models import CNN
 from tests.conftest import SHAPES, make_model
+from tests.featurevis.planted import best_phase_correlation, planted_detector
 
 
 
@@ -25,45 +26,14 @@ LAYER = "features.block2.act"
 PERIOD, THETA, KERNEL, SIZE = 5.5, math.radians(30), 11, 40
 
 
-def grating(n: int, phase: float = 0.0, theta: float = THETA) -> torch.Tensor:
-    """The planted pattern tiled over an n x n image: cos(2 pi <(y, x), (cos t, sin t)> / period + phase)."""
-    y, x = torch.meshgrid(torch.arange(float(n)), torch.arange(float(n)), indexing="ij")
-    return torch.cos(2 * math.pi * (y * math.cos(theta) + x * math.sin(theta)) / PERIOD + phase)
-
-
 def local_correlation(img: torch.Tensor, theta: float = THETA, win: int = 16) -> float:
-    """Correlation with the tiled pattern at its best phase, averaged over overlapping windows.
-
-    A channel objective is translation invariant, so the phase is free and may slip between
-    regions; the best-phase correlation is the amplitude of the projection on the cosine and
-    sine gratings.
-    """
-    n = img.shape[-1]
-    c, s = grating(n, theta=theta), grating(n, math.pi / 2, theta)
-    vals = []
-    for y0 in range(0, n - win + 1, win // 2):
-        for x0 in range(0, n - win + 1, win // 2):
-            w = (slice(y0, y0 + win), slice(x0, x0 + win))
-            parts = []
-            for g in (c[w], s[w]):
-                a, b = img[w] - img[w].mean(), g - g.mean()
-                parts.append(float((a * b).sum() / (a.norm() * b.norm() + 1e-12)))
-            vals.append(math.hypot(*parts))
-    return sum(vals) / len(vals)
+    """Best-phase correlation with the planted pattern (:func:`tests.featurevis.planted.best_phase_correlation`)."""
+    return best_phase_correlation(img, PERIOD, theta, win)
 
 
 @pytest.fixture(scope="module")
 def planted():
-    torch.manual_seed(0)
-    model = CNN(2, 1, 2, widths=(4, 8), kernel_size=KERNEL, input_shape=(1, SIZE, SIZE))
-    i = torch.arange(float(KERNEL)) - KERNEL // 2
-    y, x = torch.meshgrid(i, i, indexing="ij")
-    pattern = torch.cos(2 * math.pi * (y * math.cos(THETA) + x * math.sin(THETA)) / PERIOD)
-    pattern = pattern - pattern.mean()
-    with torch.no_grad():
-        model.features.block1.conv.weight[0, 0] = pattern / pattern.norm()
-        model.features.block1.conv.bias[0] = 0.0
-    return model.eval()
+    return planted_detector(PERIOD, THETA, KERNEL, SIZE)
 
 
 @pytest.mark.parametrize("param, threshold", [("pixel", 0.55), ("fourier", 0.35)])
