@@ -14,12 +14,11 @@ the prediction basis's agreement. Writes them as JSON with ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 
 import torch
 
+from _runner import run_and_report
 from medlens.app.imaging_systems import run_haemorrhage
 
 
@@ -34,16 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
-    res = run_haemorrhage(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs, epochs_3d=args.epochs_3d,
-                          seed=args.seed, log=lambda m: print(f"[{time.perf_counter() - t0:6.0f} s] {m}", flush=True))
-    d = res.as_dict()
-    print(json.dumps(d, indent=1))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            json.dump(d, fh, indent=1)
-    print(f"total {time.perf_counter() - t0:.0f} s")
-    return 0
+    return run_and_report(
+        lambda log: run_haemorrhage(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs, epochs_3d=args.epochs_3d, seed=args.seed, log=log), args.out
+    )
 
 
 if __name__ == "__main__":
