@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from medlens.errors import InputError
+from medlens.core.partitions import adjusted_rand_index  # re-exported: one implementation
 
 __all__ = ["Clustering", "adjusted_rand_index", "knn_affinity", "spectral_clusters", "kmeans"]
 
@@ -237,30 +238,3 @@ def spectral_clusters(
         embedding=torch.from_numpy(np.ascontiguousarray(embedding)),
         eigengap=gap,
     )
-
-
-def adjusted_rand_index(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Adjusted Rand index of two labelings (Hubert and Arabie, Journal of Classification 1985).
-
-    1 for identical partitions (up to renaming), about 0 for independent ones.
-    """
-    a = torch.as_tensor(a).reshape(-1).long()
-    b = torch.as_tensor(b).reshape(-1).long()
-    if len(a) != len(b):
-        raise InputError(f"labelings of {len(a)} and {len(b)} items")
-    _, ia = torch.unique(a, return_inverse=True)
-    _, ib = torch.unique(b, return_inverse=True)
-    table = torch.zeros(int(ia.max()) + 1, int(ib.max()) + 1, dtype=torch.float64)
-    table.index_put_((ia, ib), torch.ones(len(a), dtype=torch.float64), accumulate=True)
-
-    def pairs(t: torch.Tensor) -> torch.Tensor:
-        return (t * (t - 1) / 2).sum()
-
-    index = pairs(table)
-    rows, cols = pairs(table.sum(1)), pairs(table.sum(0))
-    total = len(a) * (len(a) - 1) / 2
-    expected = rows * cols / total if total else torch.tensor(0.0)
-    maximum = (rows + cols) / 2
-    if float(maximum - expected) == 0:
-        return 1.0
-    return float((index - expected) / (maximum - expected))
