@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medlens.core.random import seeded
+
 Log = Callable[[str], None]
 
 
@@ -174,12 +176,12 @@ def run_haemorrhage(
 
     # -- 2.5D slice model --------------------------------------------------------------------
     tr, va, te = sl["train"], sl["val"], sl["test"]
-    torch.manual_seed(seed)
-    model = CNN(2, tr.inputs.shape[1], len(names), widths=(16, 32, 64), input_shape=tuple(tr.inputs.shape[1:]))
-    t0 = time.perf_counter()
-    # small batches: a few thousand slices give few steps per epoch at the default 64
-    train_classifier(model, tr.inputs, tr.labels, va.inputs, va.labels, epochs=epochs, seed=seed, batch_size=16,
-                     augment=shift_augment, loss_fn=_weighted_ce(tr.labels, len(names)), progress=False)
+    with seeded(seed):  # weight initialisation draws from torch's global generator
+        model = CNN(2, tr.inputs.shape[1], len(names), widths=(16, 32, 64), input_shape=tuple(tr.inputs.shape[1:]))
+        t0 = time.perf_counter()
+        # small batches: a few thousand slices give few steps per epoch at the default 64
+        train_classifier(model, tr.inputs, tr.labels, va.inputs, va.labels, epochs=epochs, seed=seed, batch_size=16,
+                         augment=shift_augment, loss_fn=_weighted_ce(tr.labels, len(names)), progress=False)
     secs = time.perf_counter() - t0
     log(f"2.5D model trained in {secs:.0f} s")
     with torch.no_grad():
@@ -257,11 +259,11 @@ def run_haemorrhage(
 
     # -- 3D volume model ---------------------------------------------------------------------
     vol = {k: H.volume_data(v, recipe) for k, v in sets.items()}
-    torch.manual_seed(seed)
-    model3 = CNN(3, len(H.WINDOWS), len(names), widths=(8, 16, 32), input_shape=tuple(vol["train"][0].shape[1:]))
-    t0 = time.perf_counter()
-    train_classifier(model3, *vol["train"], *vol["val"], epochs=epochs_3d, batch_size=4, seed=seed,
-                     augment=shift_augment, progress=False)
+    with seeded(seed):  # weight initialisation draws from torch's global generator
+        model3 = CNN(3, len(H.WINDOWS), len(names), widths=(8, 16, 32), input_shape=tuple(vol["train"][0].shape[1:]))
+        t0 = time.perf_counter()
+        train_classifier(model3, *vol["train"], *vol["val"], epochs=epochs_3d, batch_size=4, seed=seed,
+                         augment=shift_augment, progress=False)
     secs3 = time.perf_counter() - t0
     log(f"3D model trained in {secs3:.0f} s")
     xv, yv = vol["test"]
@@ -350,14 +352,14 @@ def run_attention_gates(
     res.sizes = {"size": size, "train": n_train, "val": n_val, "test": n_test, "epochs": epochs}
     models: dict[str, nn.Module] = {}
     for name in ("gated", "cnn"):
-        torch.manual_seed(seed)
-        if name == "gated":
-            m: nn.Module = AttentionGatedCNN(2, 1, 2, widths=(16, 32, 64, 64), input_shape=(1, size, size))
-        else:
-            m = CNN(2, 1, 2, widths=(16, 32, 64), input_shape=(1, size, size))
         t0 = time.perf_counter()
-        train_classifier(m, xs["train"], ys["train"], xs["val"], ys["val"], epochs=epochs, seed=seed,
-                         augment=shift_augment, progress=False)
+        with seeded(seed):  # weight initialisation draws from torch's global generator
+            if name == "gated":
+                m: nn.Module = AttentionGatedCNN(2, 1, 2, widths=(16, 32, 64, 64), input_shape=(1, size, size))
+            else:
+                m = CNN(2, 1, 2, widths=(16, 32, 64), input_shape=(1, size, size))
+            train_classifier(m, xs["train"], ys["train"], xs["val"], ys["val"], epochs=epochs, seed=seed,
+                             augment=shift_augment, progress=False)
         with torch.no_grad():
             p = torch.softmax(m(xs["test"]), 1)
         res.accuracy[name] = {"accuracy": float((p.argmax(1) == ys["test"]).float().mean()),
@@ -487,12 +489,12 @@ def run_patch_attention(
     grid = size // patch
     res.sizes = {"size": size, "patch": patch, "patches_per_slide": grid * grid,
                  "train": n_train, "test": n_test, "epochs": epochs, "gated": gated}
-    torch.manual_seed(seed)
-    model = PatchAttentionMIL(2, 1, 2, patch=patch, widths=(8, 16, 32), embed_dim=64, attention_dim=32, gated=gated,
-                              input_shape=(1, size, size))
-    t0 = time.perf_counter()
-    tr = sets["train"]
-    train_mil(model, tr.images, tr.labels, epochs=epochs, batch_size=8, lr=lr, seed=seed)
+    with seeded(seed):  # weight initialisation draws from torch's global generator
+        model = PatchAttentionMIL(2, 1, 2, patch=patch, widths=(8, 16, 32), embed_dim=64, attention_dim=32, gated=gated,
+                                  input_shape=(1, size, size))
+        t0 = time.perf_counter()
+        tr = sets["train"]
+        train_mil(model, tr.images, tr.labels, epochs=epochs, batch_size=8, lr=lr, seed=seed)
     res.train_seconds = time.perf_counter() - t0
     log(f"MIL trained in {res.train_seconds:.0f} s")
     te = sets["test"]

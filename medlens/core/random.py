@@ -53,5 +53,5 @@ def seeded(seed: int) -> Iterator[None]:
     of ``nn.Module`` constructors; nothing outside the block sees a changed state.
     """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "global"))
+        torch.manual_seed(check_seed(seed))  # the seed itself: the same weights as a script's manual_seed
         yield
