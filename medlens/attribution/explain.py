@@ -85,6 +85,8 @@ def explain(
         result = info.fn(model, x, tgt, budget=budget, **call_options)
         seconds = time.perf_counter() - start
     values, extras = result if isinstance(result, tuple) else (result, {})
+    extras = dict(extras)
+    recorded.update(extras.pop("chosen", {}))  # defaults chosen from the model's cost
     return Attribution(
         values=values.detach(),
         method=method,

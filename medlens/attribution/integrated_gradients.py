@@ -23,6 +23,7 @@ from medlens.core.options import check_count
 from medlens.attribution.entry import find_entry
 from medlens.attribution.incremental import Prepared, short_circuit
 from medlens.core import engine
+from medlens.core.cost import GRADIENT_PASSES, affordable, chosen
 from medlens.core.engine import Budget
 from medlens.attribution.registry import register
 from medlens.core.targets import Target
@@ -76,7 +77,7 @@ def integrated_gradients(
     target: Target,
     *,
     baseline: BaselineLike = "zero",
-    n_steps: int = 50,
+    n_steps: int | None = None,
     rule: str = "gausslegendre",
     linear_entry: bool = True,
     budget: Budget = Budget(),
@@ -90,8 +91,11 @@ def integrated_gradients(
     baseline : {"zero", "blur", "mean"}, float or torch.Tensor
         The reference input ``x'`` (see :func:`medlens.core.baselines.resolve_baseline`);
         a tensor must broadcast to ``x``.
-    n_steps : int
-        Quadrature points, i.e. gradient evaluations per sample.
+    n_steps : int, optional
+        Quadrature points, i.e. gradient evaluations per sample. Default: 50, fewer (at least
+        16) for a model whose 50 gradients would cost more than
+        :data:`~medlens.core.cost.FLOP_BUDGET` (:func:`~medlens.core.cost.affordable`); the
+        chosen count is recorded in the result's ``params``.
     rule : str
         One of :data:`RULES`.
     linear_entry : bool
@@ -111,6 +115,10 @@ def integrated_gradients(
         Gauss-Legendre rule converges exponentially in ``n_steps``; piecewise-linear (ReLU)
         networks converge more slowly, and a larger ``n_steps`` brings it down.
     """
+    extras: dict = {}
+    if n_steps is None:
+        n_steps = affordable(model, x, passes=GRADIENT_PASSES, low=16, high=50)
+        extras = chosen(model, x, {"n_steps": n_steps}, reduced=n_steps < 50)
     alphas, weights = path_nodes(rule, n_steps)
     alphas = alphas.to(dtype=x.dtype, device=x.device)
     weights = weights.to(dtype=x.dtype, device=x.device)
@@ -165,4 +173,4 @@ def integrated_gradients(
     both = torch.arange(b, device=x.device).repeat(2)
     ends = target.take(both)(ends_output)
     delta = spatial_sum(values) - (ends[:b] - ends[b:])
-    return values, {"convergence_delta": delta.detach()}
+    return values, {**extras, "convergence_delta": delta.detach()}

@@ -24,17 +24,37 @@ from medlens.core.options import per_dim
 from medlens.attribution.incremental import Prepared, prepare, short_circuit
 from medlens.attribution.incremental import plan as incremental_plan
 from medlens.core import engine
+from medlens.core.cost import affordable, chosen
 from medlens.core.engine import Budget
 from medlens.attribution.registry import register
 from medlens.core.targets import Target
 from medlens.errors import InputError
 
-WINDOW_FRACTION = 1 / 8  # default window: an eighth of each spatial size
+WINDOW_FRACTIONS = (1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2)  # default windows, finest first
 
 
-def default_window(spatial: Sequence[int]) -> tuple[int, ...]:
-    """An eighth of each spatial size (at least 1): 4x4 on 28x28, 16x16 on 128x128, 12^3 on 96^3."""
-    return tuple(max(1, round(n * WINDOW_FRACTION)) for n in spatial)
+def default_window(spatial: Sequence[int], max_windows: int | None = None) -> tuple[int, ...]:
+    """The finest of :data:`WINDOW_FRACTIONS` of each spatial size whose windows (at half-window
+    strides) number at most ``max_windows``, or the coarsest.
+
+    Without a limit an eighth of each size (at least 1): 4x4 on 28x28, 16x16 on 128x128, 12^3
+    on 96^3; a 64^3 volume through a 3D ResNet-18 (63 GFLOP per pass) gets half-size windows.
+    """
+    for fraction in WINDOW_FRACTIONS:
+        win = tuple(max(1, round(n * fraction)) for n in spatial)
+        if max_windows is None or window_count(spatial, win, half_strides(win)) <= max_windows:
+            break
+    return win
+
+
+def half_strides(window: Sequence[int]) -> tuple[int, ...]:
+    """The default stride: half the window (at least 1)."""
+    return tuple(max(1, w // 2) for w in window)
+
+
+def window_count(spatial: Sequence[int], window: Sequence[int], stride: Sequence[int]) -> int:
+    """Windows per channel window: ``prod_d (ceil((n_d - window_d) / stride_d) + 1)``."""
+    return math.prod(len(window_starts(n, w, s)) for n, w, s in zip(spatial, window, stride))
 
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:
@@ -68,7 +88,7 @@ def occlusion(
     per_channel: bool = False,
     incremental: bool = True,
     budget: Budget = Budget(),
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, dict]:
     """Mean score drop of the windows covering each element.
 
     Parameters
@@ -76,8 +96,10 @@ def occlusion(
     x : torch.Tensor
         ``(B, C, *spatial)``.
     window : int or sequence of int, optional
-        Window size per spatial dimension. Default: an eighth of each size
-        (:func:`default_window`).
+        Window size per spatial dimension. Default (with the default stride): an eighth of each
+        size, larger windows for a model on which that many windows would cost more than
+        :data:`~medlens.core.cost.FLOP_BUDGET` (:func:`default_window`); the chosen window is
+        recorded in the result's ``params``.
     stride : int or sequence of int, optional
         Step per spatial dimension, at most the window (so every element is covered).
         Default: half the window (at least 1).
@@ -95,14 +117,22 @@ def occlusion(
 
     Returns
     -------
-    torch.Tensor
+    values : torch.Tensor
         ``(B, 1, *spatial)``, or ``(B, C, *spatial)`` with ``per_channel=True``. Costs
         ``prod_d (ceil((n_d - window_d) / stride_d) + 1)`` forward evaluations per sample
         (times ``C`` with ``per_channel``), plus one for the unoccluded input.
+    extras : dict
+        Empty, or what :func:`medlens.core.cost.chosen` records when the window was chosen.
     """
     b, c, *spatial = x.shape
-    win = per_dim(window, len(spatial), "window") if window is not None else default_window(spatial)
-    step = per_dim(stride, len(spatial), "stride") if stride is not None else tuple(max(1, w // 2) for w in win)
+    extras: dict = {}
+    if window is None and stride is None:
+        allowed = affordable(model, x, passes=1, low=1, high=2**62) // (c if per_channel else 1)
+        win = default_window(spatial, max(1, allowed))
+        extras = chosen(model, x, {"window": win, "stride": half_strides(win)}, reduced=win != default_window(spatial))
+    else:
+        win = per_dim(window, len(spatial), "window") if window is not None else default_window(spatial)
+    step = per_dim(stride, len(spatial), "stride") if stride is not None else half_strides(win)
     for n, w, s in zip(spatial, win, step):
         if w > n:
             raise InputError(f"the occlusion window {win} is larger than the input's spatial size {tuple(spatial)}")
@@ -167,4 +197,4 @@ def occlusion(
         shape = [1] * len(spatial)
         shape[dim] = n
         counts = counts * coverage(n, w, s).view(shape)
-    return drops / counts.to(dtype=x.dtype, device=x.device)
+    return drops / counts.to(dtype=x.dtype, device=x.device), extras

@@ -27,6 +27,7 @@ from medlens.core.baselines import BaselineLike, resolve_baseline
 from medlens.core.options import check_count, check_fraction, per_dim
 from medlens.core.random import generator
 from medlens.core import engine
+from medlens.core.cost import affordable, chosen
 from medlens.core.engine import Budget
 from medlens.attribution.registry import register
 from medlens.core.targets import Target
@@ -93,23 +94,25 @@ def rise(
     x: torch.Tensor,
     target: Target,
     *,
-    n_masks: int = 1000,
+    n_masks: int | None = None,
     s: int | Sequence[int] = 7,
     p: float = 0.5,
     seed: int = 0,
     baseline: BaselineLike = 0.0,
     score: str = "probability",
     budget: Budget = Budget(),
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, dict]:
     """Randomized input sampling for explanation.
 
     Parameters
     ----------
     x : torch.Tensor
         ``(B, C, *spatial)``.
-    n_masks : int
+    n_masks : int, optional
         Number of random masks ``N`` (model evaluations per sample). The paper uses 4000 on
-        224x224 ImageNet images; fewer suffice for small inputs.
+        224x224 ImageNet images; fewer suffice for small inputs. Default: 1000, fewer (at
+        least 32) for a model whose 1000 evaluations would cost more than
+        :data:`~medlens.core.cost.FLOP_BUDGET`; the chosen count is recorded in ``params``.
     s : int or sequence of int
         Grid cells per spatial dimension (the paper's ``s = 7``), capped at each size: a cell
         covers about ``1/s`` of each dimension whatever the input size.
@@ -126,10 +129,16 @@ def rise(
 
     Returns
     -------
-    torch.Tensor
+    values : torch.Tensor
         ``(B, 1, *spatial)``: the masks are shared by all channels.
+    extras : dict
+        Empty, or what :func:`medlens.core.cost.chosen` records when ``n_masks`` was chosen.
     """
     b, _, *spatial = x.shape
+    extras: dict = {}
+    if n_masks is None:
+        n_masks = affordable(model, x, passes=1, low=32, high=1000)
+        extras = chosen(model, x, {"n_masks": n_masks}, reduced=n_masks < 1000)
     n = check_count(n_masks, "n_masks")
     keep = check_fraction(p, "p", low=0.0, high=1.0)
     if score not in SCORES:
@@ -157,4 +166,4 @@ def rise(
         saliency.index_add_(0, sample, masks * view_rows(scores, masks.ndim))
 
     engine.run(model, b * n, build, mode="forward", consume=consume, budget=budget)
-    return saliency / (n * keep)
+    return saliency / (n * keep), extras

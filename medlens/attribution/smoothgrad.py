@@ -16,6 +16,7 @@ from torch import nn
 from medlens.core.options import check_count, check_fraction
 from medlens.core.random import row_seeds
 from medlens.core import engine
+from medlens.core.cost import GRADIENT_PASSES, affordable, chosen
 from medlens.core.engine import Budget
 from medlens.attribution.registry import get_method, register
 from medlens.core.targets import Target
@@ -58,13 +59,13 @@ def smoothgrad(
     target: Target,
     *,
     base: str = "gradient",
-    n_samples: int = 50,
+    n_samples: int | None = None,
     noise: float = 0.15,
     variant: str = "mean",
     seed: int = 0,
     base_options: dict | None = None,
     budget: Budget = Budget(),
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, dict]:
     """Average a gradient method over ``n_samples`` noisy copies of each input.
 
     Parameters
@@ -73,8 +74,10 @@ def smoothgrad(
         ``(B, C, *spatial)``.
     base : str
         Registered gradient method to smooth (its function is called, not a copy of it).
-    n_samples : int
-        Noisy copies per sample (the paper finds little gain beyond 50).
+    n_samples : int, optional
+        Noisy copies per sample. Default: 50 (the paper finds little gain beyond), fewer (at
+        least 8) for a model whose 50 gradients would cost more than
+        :data:`~medlens.core.cost.FLOP_BUDGET`; the chosen count is recorded in ``params``.
     noise : float
         Standard deviation of the Gaussian noise as a fraction of each sample's value range
         ``max(x) - min(x)`` (the paper recommends 10-20 %). ``0`` disables the noise.
@@ -89,10 +92,16 @@ def smoothgrad(
 
     Returns
     -------
-    torch.Tensor
+    values : torch.Tensor
         The base method's map shape, ``(B, C, *spatial)`` for input-space methods.
+    extras : dict
+        Empty, or what :func:`medlens.core.cost.chosen` records when ``n_samples`` was chosen.
     """
     fn, options = _base_method(base, base_options)
+    extras: dict = {}
+    if n_samples is None:
+        n_samples = affordable(model, x, passes=GRADIENT_PASSES, low=8, high=50)
+        extras = chosen(model, x, {"n_samples": n_samples}, reduced=n_samples < 50)
     n = check_count(n_samples, "n_samples")
     level = check_fraction(noise, "noise", low=0.0, high=10.0, open_low=False)
     if variant not in VARIANTS:
@@ -124,8 +133,8 @@ def smoothgrad(
             squares.index_add_(0, sample, values * values)
     mean = mean / n
     if variant == "mean":
-        return mean
+        return mean, extras
     squares = squares / n
     if variant == "squared":
-        return squares
-    return squares - mean * mean
+        return squares, extras
+    return squares - mean * mean, extras

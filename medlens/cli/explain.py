@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     result = _explain_case(args, model, meta, case, Path(args.out))
     if not args.quiet:
         print(f"{args.method} for {case.source}: {result['headline']}, {result['seconds']:.3f} s -> {args.out}")
+        if result.get("note"):
+            print(f"note: {result['note']}")
     return 0
 
 
@@ -259,7 +261,8 @@ def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, o
     k = int(probs.argmax())
     return {"prediction": k, "predicted_class": class_names[k] if k < len(class_names) else str(k),
             "probability": float(probs.max()), "seconds": attribution.seconds,
-            "headline": f"predicted {k} (p={float(probs.max()):.3f})" if not target_note else target_note}
+            "headline": f"predicted {k} (p={float(probs.max()):.3f})" if not target_note else target_note,
+            "note": attribution.extras.get("note")}
 
 
 def _image_outputs(out: Path, record: Any, back: Any, case: Any, values: Any, title: str, no_dicom: bool) -> list[str]:
