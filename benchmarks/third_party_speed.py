@@ -5,7 +5,10 @@ its own child process with a wall-clock limit (``--limit``, default 75 s); a met
 past it is reported as such with the model-evaluation count it needed, which, with the measured
 cost of one forward and one forward+backward pass, says how far it is from the bar.
 
-    .venv/bin/python benchmarks/third_party_speed.py [--threads 2] [--limit 75] [--only 2d|3d]
+    .venv/bin/python benchmarks/third_party_speed.py [--threads 2] [--limit 75] [--only 2d|3d] [--methods a,b]
+
+The counts of RISE, occlusion, SmoothGrad and integrated gradients are the library's defaults,
+chosen from the model's counted cost (``medlens/core/cost.py``); the table shows them.
 
 Writes ``benchmarks/results/third_party_speed.json`` and prints a table.
 """
@@ -19,6 +22,7 @@ import pathlib
 import time
 import warnings
 
+SETTINGS = ("n_masks", "n_samples", "n_steps", "window", "stride")  # the cost-dependent defaults
 MODELS = {
     "2d": ("DenseNet-121 2D", (1, 1, 224, 224)),
     "3d": ("ResNet-18 3D", (1, 1, 64, 64, 64)),
@@ -47,7 +51,9 @@ def _child(key: str, method: str, threads: int, queue: "mp.Queue") -> None:
     x = torch.randn(*MODELS[key][1], generator=torch.Generator().manual_seed(1))
     start = time.perf_counter()
     a = explain(model, x, 1, method)
-    queue.put({"seconds": time.perf_counter() - start, "params": {k: repr(v) for k, v in a.params.items()}})
+    seconds = time.perf_counter() - start
+    settings = {k: a.params[k] for k in SETTINGS if k in a.params}
+    queue.put({"seconds": seconds, "settings": settings, "params": {k: repr(v) for k, v in a.params.items()}})
 
 
 def _costs(key: str, threads: int) -> dict[str, float]:
@@ -64,7 +70,10 @@ def _costs(key: str, threads: int) -> dict[str, float]:
     xg = x.clone().requires_grad_(True)
     t = time.perf_counter()
     model(xg)[0, 1].backward()
-    return {"forward_s": fwd, "forward_backward_s": time.perf_counter() - t}
+    fwd_bwd = time.perf_counter() - t
+    from medlens.core.cost import forward_flops
+
+    return {"forward_s": fwd, "forward_backward_s": fwd_bwd, "forward_gflop": forward_flops(model, x) / 1e9}
 
 
 def main() -> None:
@@ -74,15 +83,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=float, default=75.0)
     parser.add_argument("--only", choices=sorted(MODELS), default=None)
+    parser.add_argument("--methods", default=None, help="comma-separated subset of the methods")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     results = {}
     for key in [args.only] if args.only else list(MODELS):
         name, shape = MODELS[key]
         costs = _costs(key, args.threads)
-        print(f"{name} {shape}: forward {costs['forward_s']:.2f} s, forward+backward {costs['forward_backward_s']:.2f} s")
+        print(f"{name} {shape}: {costs['forward_gflop']:.1f} GFLOP per forward pass (counted); "
+              f"forward {costs['forward_s']:.2f} s, forward+backward {costs['forward_backward_s']:.2f} s")
         rows = {}
-        for method in methods():
+        for method in args.methods.split(",") if args.methods else methods():
             queue = ctx.Queue()
             proc = ctx.Process(target=_child, args=(key, method, args.threads, queue))
             start = time.perf_counter()
@@ -97,7 +108,8 @@ def main() -> None:
             wall = time.perf_counter() - start
             shown = f"{rows[method]['seconds']:.1f} s" if rows[method]["seconds"] is not None else rows[method]["note"]
             verdict = "PASS" if rows[method]["seconds"] is not None and rows[method]["seconds"] < 60 else "MISS"
-            print(f"  {method:22s} {shown:>12s}  {verdict}  (process {wall:.1f} s)", flush=True)
+            settings = ", ".join(f"{k}={v}" for k, v in rows[method].get("settings", {}).items())
+            print(f"  {method:22s} {shown:>12s}  {verdict}  (process {wall:.1f} s) {settings}", flush=True)
         results[key] = {"model": name, "shape": list(shape), **costs, "methods": rows}
     out = pathlib.Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

@@ -194,8 +194,11 @@ def plan(model: nn.Module, x: torch.Tensor, window: Sequence[int], budget: Budge
 
     One forward pass of ``x`` (through the engine) checks the chain and records each of its
     layers' outputs for the unoccluded inputs; one more pass of the first sample, with NaN
-    placeholders for the intermediate outputs, checks that nothing else reads them.
+    placeholders for the intermediate outputs, checks that nothing else reads them. A
+    TorchScript model has no Python layers to short-circuit: ``None``.
     """
+    if isinstance(model, torch.jit.ScriptModule):
+        return None
     n = x.ndim - 2
     levels: list[Level] = []
     built: list[torch.Tensor] = []

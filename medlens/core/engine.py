@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from medlens.core.hooks import Capture, capture, on_leaf_calls
+from medlens.core.hooks import Capture, capture, on_activations
 from medlens.core.targets import Target
 from medlens.errors import InputError
 
@@ -146,7 +146,7 @@ def bytes_per_item(model: nn.Module, sample: torch.Tensor, mode: str) -> int:
     mode : {"forward", "gradient"}
     """
     sizes = ActivationSizes()
-    with on_leaf_calls(model, sizes), torch.inference_mode():
+    with on_activations(model, sizes), torch.inference_mode():
         model(sample)
     return sizes.per_item(sample, mode)
 
@@ -257,7 +257,7 @@ def run(
             if record is not None:
                 record.activation = None  # never differentiate a previous chunk's output
             sizes = ActivationSizes() if size is None else None
-            with on_leaf_calls(model, sizes) if sizes is not None else nullcontext():
+            with on_activations(model, sizes) if sizes is not None else nullcontext():
                 if mode == "forward":
                     with torch.inference_mode():
                         out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from medlens.errors import UnknownNameError
 
@@ -122,6 +123,33 @@ def on_leaf_calls(model: nn.Module, record: Callable[[nn.Module, Any, Any], None
     finally:
         for h in handles:
             h.remove()
+
+
+class _OpOutputs(TorchDispatchMode):
+    """Calls ``record(None, args, output)`` after every operator that computes a new tensor."""
+
+    def __init__(self, record: Callable[[Any, Any, Any], None]) -> None:
+        super().__init__()
+        self.record = record
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not func.is_view:  # views share their base's memory
+            self.record(None, args, out)
+        return out
+
+
+@contextmanager
+def on_activations(model: nn.Module, record: Callable[[Any, Any, Any], None]) -> Iterator[None]:
+    """:func:`on_leaf_calls` where a model allows module hooks; for a TorchScript model, which
+    does not, ``record(None, inputs, output)`` after every operator that makes a new tensor
+    (a leaf layer is one or two operators, so sizes come out alike or somewhat larger)."""
+    if isinstance(model, torch.jit.ScriptModule):
+        with _OpOutputs(record):
+            yield
+    else:
+        with on_leaf_calls(model, record):
+            yield
 
 
 def count_hooks(model: nn.Module) -> int:
