@@ -20,6 +20,7 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.inputs import add_recipe_flags
 
     p = command_parser(sub, "report", help="case report for one scan (HTML, for clinicians)", doc=__doc__,
                        examples=[
@@ -39,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--basis-data", default=None, metavar="D", help="training data (bundled name or npz) for similar cases")
     p.add_argument("--k", type=int, default=5, help="similar training cases shown (default: 5)")
     p.add_argument("--show-identifiers", action="store_true", help="include patient identifiers (escaped)")
+    add_recipe_flags(p)
     p.add_argument("--out", required=True, help="output folder")
     # --limit N: reports for the first N cases of an npz data set from --index, one folder each
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
@@ -74,8 +76,11 @@ def _case_input(args, case):
     if metadata.get("Modality"):
         description = f"{metadata['Modality']} " + description
     notes = [f"Input read as: {case.note}."] if case.note else []
+    # the maps come back through the recipe's exact inverse, as explain writes attribution.npy
+    geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
-                     metadata=metadata, identifiers=identifiers, notes=notes, window=_dicom_window(metadata))
+                     metadata=metadata, identifiers=identifiers, notes=notes, window=_dicom_window(metadata),
+                     geometry=geometry)
 
 
 def _dicom_window(metadata: dict[str, str]) -> tuple[float, float] | None:
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from medlens.app.case_report import DEFAULT_METHODS, case_report
     from medlens.attribution.registry import get_method
     from medlens.cli.common import options_per_method, staged_output, write_json
-    from medlens.cli.inputs import load_case
+    from medlens.cli.inputs import load_case, recipe_from_args
     from medlens.errors import InputError, MedlensError
     from medlens.models import load_model
     from medlens.report.case import write_case_report
@@ -129,7 +134,12 @@ def run(args: argparse.Namespace) -> int:
     indices = list(range(args.index, args.index + limit))
     if len(indices) > 1 and not (str(args.input).lower().endswith(".npz") or not Path(args.input).exists()):
         raise MedlensError("--limit above 1 needs an npz data set (or a bundled name) as --input")
-    cases = [load_case(args.input, index=i, split=args.split, input_shape=meta.get("input_shape")) for i in indices]
+    from medlens.data import BUNDLED
+
+    is_dataset = args.input in BUNDLED or str(args.input).lower().endswith(".npz")
+    recipe = None if is_dataset else recipe_from_args(args, meta)  # the model's recipe, as explain applies it
+    cases = [load_case(args.input, index=i, split=args.split, input_shape=meta.get("input_shape"), recipe=recipe)
+             for i in indices]
     results = []
     for i, case in zip(indices, cases):
         content, summary = case_report(
