@@ -212,7 +212,7 @@ def reads_layers(method: str, options: dict[str, Any] | None = None) -> bool:
 #: Said wherever a layer-reading method is refused or left out for a TorchScript model.
 TORCHSCRIPT_CAM = ("reads a layer's activations through module hooks, which PyTorch does not run on a TorchScript "
                    "model; use a gradient or perturbation method, or give the model as a medlens model file "
-                   "(medlens train / medlens.models.save_model) or a Python module")
+                   "(medlens.models.save_model) or as a Python nn.Module to medlens.explain")
 
 
 def check_method_fits(model: Any, method: str, options: dict[str, Any] | None = None) -> None:

@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _case_input(args, case):
+def _case_input(args, case, method_note=None):
     from pathlib import Path
 
     from medlens.app.case_report import CaseInput
@@ -76,6 +76,7 @@ def _case_input(args, case):
     if metadata.get("Modality"):
         description = f"{metadata['Modality']} " + description
     notes = [f"Input read as: {case.note}."] if case.note else []
+    notes += [method_note[0].upper() + method_note[1:] + "."] if method_note else []
     # the maps come back through the recipe's exact inverse, as explain writes attribution.npy
     geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     from medlens.app.case_report import DEFAULT_METHODS, case_report
     from medlens.attribution.registry import get_method
-    from medlens.cli.common import options_per_method, staged_output, write_json
+    from medlens.cli.common import check_method_fits, methods_for_model, options_per_method, staged_output, write_json
     from medlens.cli.inputs import load_case, recipe_from_args
     from medlens.errors import InputError, MedlensError
     from medlens.models import load_model
@@ -121,6 +122,13 @@ def run(args: argparse.Namespace) -> int:
     if args.evaluation is not None and not Path(args.evaluation).is_dir():
         raise MedlensError(f"evaluation folder {args.evaluation!r} does not exist")
     model, meta = load_model(args.model)
+    method_note = None
+    if args.methods:
+        for m in methods:
+            check_method_fits(model, m, options.get(m))
+    else:
+        methods, method_note = methods_for_model(model, methods, options)
+        options = {k: v for k, v in options.items() if k in methods}
     basis_inputs = basis_labels = None
     if args.basis_data is not None:
         from medlens.data import load_dataset
@@ -143,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for i, case in zip(indices, cases):
         content, summary = case_report(
-            model, case.x, args.target, case=_case_input(args, case), meta=meta, methods=methods,
+            model, case.x, args.target, case=_case_input(args, case, method_note), meta=meta, methods=methods,
             method_options=options, evaluation=args.evaluation, basis_inputs=basis_inputs, basis_labels=basis_labels,
             k=args.k, show_identifiers=args.show_identifiers, seed=args.seed, batch_size=args.batch_size,
             memory_mb=args.memory_mb, model_name=Path(args.model).name,
