@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from medlens.app.familiarity import familiarity
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, probabilities
 from medlens.errors import FileFormatError, InputError, MedlensError, UnknownNameError
@@ -601,6 +602,7 @@ def case_report(
                                       class_names, predicted, budget)
     sentence = _sentence(model, x, budget)
     calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]))
+    familiar = familiarity(model, x, meta.get("familiarity"))
     identifiers = dict(case.identifiers)
     report = CaseReport(
         scan=case.description, kind=kind, base=native, maps=maps, class_names=class_names,
@@ -610,6 +612,7 @@ def case_report(
         sentence=sentence, metadata=dict(case.metadata), withheld=withheld_names(identifiers),
         identifiers=identifiers if show_identifiers else None, model=_model_words(meta),
         spacing=case.spacing, annotations=list(case.annotations), rate=case.rate, window=case.window, notes=notes,
+        familiarity=familiar.sentence, familiarity_unlike=familiar.unlike, familiarity_rows=familiar.rows,
     )
     summary = {
         "prediction": predicted,
@@ -622,6 +625,8 @@ def case_report(
         "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity}
                                              for b in basis],
         "sentence": sentence,
+        "familiarity": {"unlike_training_data": familiar.unlike, "distances": familiar.distances,
+                        "sentence": familiar.sentence},
         "identifiers_withheld": [] if show_identifiers else withheld_names(identifiers),
     }
     return report, summary
