@@ -57,10 +57,12 @@ def _case_input(args, case, method_note=None):
     identifiers: dict[str, str] = {}
     metadata = dict(case.metadata)
     is_file = p.exists() and not str(args.input).lower().endswith(".npz")
-    if is_file and not str(args.input).lower().endswith((".nii", ".nii.gz", ".npy")):
+    if is_file and getattr(case.record, "format", "") == "DICOM":  # PS3.15's basic profile, read from the header
         identity = read_identity(p)
         identifiers.update(identity.identifiers)
         metadata = dict(identity.metadata)
+    elif is_file:  # other formats: what their reader kept apart (NIfTI descriptions, EDF patient fields, ...)
+        identifiers.update({str(k): str(v) for k, v in dict(getattr(case.record, "identifiers", {}) or {}).items()})
     kind = case.source.split(" ", 1)[0] if is_file else "case"
     if is_file and (is_uid_like(p.name) or is_uid_like(p.resolve().name)):
         identifiers["file name"] = p.name
