@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from medlens.app.familiarity import familiarity
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, probabilities
 from medlens.errors import FileFormatError, InputError, MedlensError, UnknownNameError
@@ -77,6 +78,11 @@ class CaseInput:
         Sampling rate of a signal (Hz).
     window : (float, float) or None
         Grey-level window (low, high) to show the scan with, e.g. the DICOM's own.
+    geometry : medlens.data.preprocess.Geometry or None
+        How the recipe made the model input from ``native`` (:func:`medlens.data.preprocess.prepare`);
+        the maps come back onto ``native`` through its exact inverse
+        (:func:`medlens.data.preprocess.invert`), as ``medlens explain`` writes ``attribution.npy``.
+        ``None``: ``native`` is resized to (a data-set case, or a scan shown as the model saw it).
     """
 
     native: np.ndarray | None = None
@@ -89,6 +95,7 @@ class CaseInput:
     annotations: list[Annotation] = field(default_factory=list)
     rate: float | None = None
     window: tuple[float, float] | None = None
+    geometry: Any = None
 
 
 @dataclass(frozen=True)
@@ -434,11 +441,21 @@ def trust_from_evaluation(model: nn.Module, folder: str | Path, methods: Sequenc
 # --------------------------------------------------------------------------------------------
 
 
-def _native_map(values: torch.Tensor, x: torch.Tensor, native_shape: tuple[int, ...] | None, kind: str) -> np.ndarray:
-    """``(1, C', *s')`` attribution -> one map on the native grid (channels summed)."""
-    from medlens.core.resize import upsample_to
+def _native_map(values: torch.Tensor, x: torch.Tensor, native_shape: tuple[int, ...] | None, kind: str,
+                geometry: Any = None) -> np.ndarray:
+    """``(1, C', *s')`` attribution -> one map on the native grid (channels summed).
 
-    v = upsample_to(values.detach().double(), x.shape[2:]).sum(1, keepdim=True)  # (1, 1, *spatial)
+    With the recipe's ``geometry`` the map on the model's grid goes through its exact inverse
+    (:func:`medlens.data.preprocess.invert`: crops and pads undone, other slices zero), the map
+    ``medlens explain`` writes; without it the map is resized onto ``native_shape``.
+    """
+    from medlens.core.resize import upsample_to
+    from medlens.data.preprocess import invert
+
+    on_grid = upsample_to(values.detach().double(), x.shape[2:])  # (1, C', *spatial)
+    if geometry is not None and kind != "signal":
+        return invert(geometry, on_grid[0]).double().cpu().numpy()
+    v = on_grid.sum(1, keepdim=True)  # (1, 1, *spatial)
     if kind != "signal" and native_shape is not None and tuple(native_shape) != tuple(v.shape[2:]):
         v = upsample_to(v, native_shape)
     if kind == "signal" and native_shape is not None and native_shape[-1] != v.shape[-1]:
@@ -558,6 +575,10 @@ def case_report(
     if native.ndim != (2 if kind == "signal" else x.ndim - 2):
         raise InputError(f"the native scan has shape {native.shape}, which does not match a {kind} "
                          f"input of shape {tuple(x.shape[1:])}")
+    geometry = case.geometry if case.native is not None else None
+    if geometry is not None and tuple(geometry.original_shape) != native.shape:
+        raise InputError(f"the recipe's geometry maps back onto shape {tuple(geometry.original_shape)}, "
+                         f"not onto the native scan's {native.shape}")
     attributions, maps, notes = {}, [], list(case.notes)
     for m in methods:
         try:
@@ -566,7 +587,7 @@ def case_report(
             notes.append(f"{m} does not apply to this model and is not shown ({' '.join(str(err).split())}).")
             continue
         attributions[m] = attr.values
-        maps.append(MapLayer(m, _native_map(attr.values, x, native.shape, kind)))
+        maps.append(MapLayer(m, _native_map(attr.values, x, native.shape, kind, geometry)))
     if not maps:
         raise InputError(f"none of the methods {', '.join(methods)} applies to this model")
     if evaluation is not None:
@@ -581,6 +602,7 @@ def case_report(
                                       class_names, predicted, budget)
     sentence = _sentence(model, x, budget)
     calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]))
+    familiar = familiarity(model, x, meta.get("familiarity"))
     identifiers = dict(case.identifiers)
     report = CaseReport(
         scan=case.description, kind=kind, base=native, maps=maps, class_names=class_names,
@@ -590,6 +612,7 @@ def case_report(
         sentence=sentence, metadata=dict(case.metadata), withheld=withheld_names(identifiers),
         identifiers=identifiers if show_identifiers else None, model=_model_words(meta),
         spacing=case.spacing, annotations=list(case.annotations), rate=case.rate, window=case.window, notes=notes,
+        familiarity=familiar.sentence, familiarity_unlike=familiar.unlike, familiarity_rows=familiar.rows,
     )
     summary = {
         "prediction": predicted,
@@ -602,6 +625,8 @@ def case_report(
         "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity}
                                              for b in basis],
         "sentence": sentence,
+        "familiarity": {"unlike_training_data": familiar.unlike, "distances": familiar.distances,
+                        "sentence": familiar.sentence},
         "identifiers_withheld": [] if show_identifiers else withheld_names(identifiers),
     }
     return report, summary

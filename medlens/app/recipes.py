@@ -88,7 +88,9 @@ def train_on_dataset(
     -------
     (model, meta)
         The model with the best validation AUROC, and metadata to store with it: data set,
-        class names, input shape, the recipe, training history, validation and test scores.
+        class names, input shape, the recipe, training history, validation and test scores, the
+        validation reliability table and the training data's statistics for the case report's
+        check of unfamiliar inputs (:func:`medlens.app.familiarity.familiarity_reference`).
     """
     from medlens.data import LabelledSet, load_dataset
 
@@ -113,6 +115,9 @@ def train_on_dataset(
         )
     val_scores = evaluate_classifier(model, val.inputs, val.labels)
     calibration = _calibration(model, val.inputs, val.labels)
+    from medlens.app.familiarity import familiarity_reference
+
+    familiarity = familiarity_reference(model, train.inputs, val.inputs)
     test_scores = evaluate_classifier(model, test.inputs, test.labels)
     meta = {
         "data": str(data),
@@ -125,6 +130,7 @@ def train_on_dataset(
         "val": val_scores.as_dict(),
         "test": test_scores.as_dict(),
         "calibration": calibration,
+        "familiarity": familiarity,
     }
     return model, meta
 

@@ -34,7 +34,7 @@ from medlens.errors import InputError, UnknownNameError
 from medlens.evaluation.maps import saliency_map
 from medlens.evaluation.registry import EvalBatch, get_metric
 
-__all__ = ["AuditSettings", "CaseResult", "DEFAULT_METHODS", "MASK_METRICS", "audit_batch"]
+__all__ = ["AuditSettings", "CaseFailure", "CaseResult", "DEFAULT_METHODS", "MASK_METRICS", "audit_batch"]
 
 DEFAULT_METHODS = ("gradcam", "integrated_gradients")
 # SpRAy clusters input-resolution relevance (LRP in Lapuschkin et al. 2019). Grad-CAM's maps have
@@ -179,6 +179,16 @@ class CaseResult:
     def probability(self) -> float:
         """Probability of the predicted class."""
         return self.probabilities[self.predicted]
+
+
+@dataclass(frozen=True)
+class CaseFailure:
+    """A case that could not be read or prepared: kept in the store with its one-line error, so a
+    resumed run does not retry it and the audit lists it (``unreadable.csv``)."""
+
+    index: int
+    case: str
+    error: str
 
 
 def _explainer_unused(_model, _x, _target):  # the scored metrics never re-explain

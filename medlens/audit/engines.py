@@ -24,21 +24,25 @@ from typing import Callable, Sequence
 
 import torch
 
-from medlens.audit.cases import AuditSettings, CaseResult, audit_batch
+from medlens.audit.cases import AuditSettings, CaseFailure, CaseResult, audit_batch
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.errors import InputError, MedlensError
 
 __all__ = ["ENGINES", "OnDone", "run_local", "run_ray"]
 
 ENGINES = ("local", "ray")
-OnDone = Callable[[list[CaseResult], str], None]
+OnDone = Callable[[list[CaseResult | CaseFailure], str], None]
 MAX_ATTEMPTS = 4  # a batch whose worker died this often is a problem of the batch, not the cluster
 
 
-def _audit_indices(model, source, indices: Sequence[int], settings: AuditSettings) -> list[CaseResult]:
+def _audit_indices(model, source, indices: Sequence[int], settings: AuditSettings) -> list[CaseResult | CaseFailure]:
+    """The batch's results, and a :class:`CaseFailure` for each case that could not be read."""
     batch = source.load(indices)
+    failures: list[CaseResult | CaseFailure] = [CaseFailure(i, source.names[i], err) for i, err in batch.failed.items()]
+    if batch.x is None:
+        return failures
     return audit_batch(model, batch.x, None, labels=batch.labels, masks=batch.masks, indices=batch.indices,
-                       cases=batch.cases, settings=settings)
+                       cases=batch.cases, settings=settings) + failures
 
 
 def run_local(model: torch.nn.Module, spec: SourceSpec, batches: Sequence[Sequence[int]], settings: AuditSettings,
@@ -87,7 +91,7 @@ class _Worker:
 
         self.name = f"ray:{ray.get_runtime_context().get_node_id()[:8]}:{os.getpid()}"
 
-    def run(self, indices: list[int]) -> tuple[list[CaseResult], str]:
+    def run(self, indices: list[int]) -> tuple[list[CaseResult | CaseFailure], str]:
         if self.source is None:
             self.source = open_source(self.spec)
         return _audit_indices(self.model, self.source, indices, self.settings), self.name

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from medlens.audit.cases import MASK_METRICS, AuditSettings, CaseResult
+from medlens.audit.cases import MASK_METRICS, AuditSettings, CaseFailure, CaseResult
 from medlens.audit.engines import ENGINES, model_to_bytes, run_local, run_ray
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.audit.store import DB_FILE, AuditStore, locked, table, write_csv, write_parquet
@@ -45,6 +45,10 @@ class AuditRun:
     engine : str
     workers : dict
         Engine statistics (Ray: workers, retried batches, replaced workers).
+    failures : list of CaseFailure
+        Every case of the audit that could not be read, with its error.
+    notes : tuple of str
+        What was left out and why (metrics that need masks the data do not have).
     """
 
     out: Path
@@ -53,6 +57,8 @@ class AuditRun:
     seconds: float
     engine: str
     workers: dict
+    failures: list = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
     @property
     def cases_per_second(self) -> float:
@@ -122,20 +128,27 @@ def run_audit(
     n = len(source) if limit is None else min(int(limit), len(source))
     if n < 1:
         raise InputError("the data holds no cases")
+    notes: list[str] = []
     if not source.has_masks:
+        skipped = [k for k in settings.metrics if k in MASK_METRICS]
+        if skipped:
+            notes.append(f"skipped {', '.join(skipped)}: the data have no evidence masks")
         settings = replace(
             settings,
             metrics=tuple(k for k in settings.metrics if k not in MASK_METRICS),
             metric_options={k: v for k, v in settings.metric_options.items() if k not in MASK_METRICS},
         )
-    x0 = source.load([0]).x
+    x0 = source.first_readable()
     grid = summary_grid(x0.shape[2:], settings.grid_cells)
     config = {
         "settings": settings.to_json(),
         "model": model_fingerprint(model),
         # not the number of cases: a run with --n can be extended by a later one
         "data": json.dumps({"data": str(Path(spec.data).resolve()) if Path(spec.data).exists() else str(spec.data),
-                            "split": spec.split}),
+                            "split": spec.split,
+                            # scans: the same files through another recipe or labels are another audit
+                            **({} if spec.is_dataset else {"recipe": spec.recipe_object().to_dict(),
+                                                           "labels": str(Path(spec.labels).resolve()) if spec.labels else None})}),
         "input": json.dumps({"shape": list(x0.shape[1:]), "grid": list(grid),
                              "class_names": list((meta or {}).get("class_names") or source.class_names)}),
     }
@@ -169,7 +182,8 @@ def run_audit(
             if bar is not None:
                 bar.close()
         seconds = time.perf_counter() - start
-    return AuditRun(out, n, added, seconds, engine, stats)
+        failures = [f for f in store.failures() if f.index < n]
+    return AuditRun(out, n, added, seconds, engine, stats, failures, tuple(notes))
 
 
 def stored_settings(out: str | Path) -> tuple[AuditSettings, dict]:
@@ -193,6 +207,7 @@ class Analysis:
     strategies: Strategies
     info: dict
     files: list[Path]
+    failures: list[CaseFailure] = field(default_factory=list)
 
 
 def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = FlagRule(),
@@ -213,6 +228,7 @@ def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = Flag
     settings, info = stored_settings(out)
     with AuditStore(out / DB_FILE) as store:
         results = store.results()
+        failures = store.failures()
     if not results:
         raise InputError(f"{out} holds no audited case yet")
     columns, rows = table(results, settings)
@@ -221,7 +237,9 @@ def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = Flag
         files.append(write_parquet(out / "cases.parquet", results, settings))
     strategies = find_strategies(results, settings, info["grid"], method=method, rule=rule, n_clusters=n_clusters)
     files.append(write_csv(out / "clusters.csv", ["case", "class", "cluster", "flagged"], strategies.assignments(results)))
-    return Analysis(results, settings, strategies, info, files)
+    if failures:
+        files.append(write_csv(out / "unreadable.csv", ["case", "error"], [[f.case, f.error] for f in failures]))
+    return Analysis(results, settings, strategies, info, files, failures)
 
 
 def exemplar_maps(model: nn.Module, spec: SourceSpec, analysis: Analysis) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:

@@ -1,25 +1,25 @@
-"""Where the audited cases come from: an npz data set, a bundled name, or a folder of scans.
+"""Where the audited cases come from: an npz data set, a bundled name, or scans (a file or a folder).
 
 A :class:`SourceSpec` is a small picklable description; each engine worker opens it itself
 (:func:`open_source`) and reads only the cases it is given, so inputs stream from storage to the
-workers instead of through the driver.
+workers instead of through the driver. Scans are read exactly as ``medlens explain`` reads them
+(:class:`medlens.data.folders.ScanSet`: DICOM series assembled into one case, every case through
+the model's preprocessing recipe); a case that cannot be read is reported in
+:attr:`Batch.failed` and the others go on.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
-from medlens.core.resize import upsample_to
 from medlens.errors import FileFormatError, InputError
 
-__all__ = ["Batch", "SCAN_SUFFIXES", "Source", "SourceSpec", "open_source"]
-
-SCAN_SUFFIXES = (".dcm", ".nii", ".nii.gz", ".npy")
+__all__ = ["Batch", "Source", "SourceSpec", "open_source"]
 
 
 @dataclass(frozen=True)
@@ -29,28 +29,60 @@ class SourceSpec:
     Attributes
     ----------
     data : str
-        An npz path, a bundled data set name, or a folder of scans (DICOM ``.dcm``, NIfTI,
-        ``.npy``), read recursively in sorted order.
+        An npz path, a bundled data set name, a scan file, or a folder of scans
+        (:func:`medlens.data.folders.scan_cases`: any format :func:`medlens.data.read.read`
+        reads, walked recursively, in a stable order).
     split : str
         Split of an npz or bundled data set.
     input_shape : tuple of int or None
-        ``(C, *spatial)`` the model expects: scans are min-max scaled and resized to it.
+        ``(C, *spatial)`` the model expects.
+    recipe : dict or None
+        Scans: the preprocessing recipe as plain data (``Recipe.to_dict``); ``None``: the one
+        :func:`medlens.models.io.model_recipe` gives for ``input_shape``.
+    labels : str or None
+        Scans: a CSV with columns ``case,label``; without it the scans have no labels.
+    class_names : tuple of str
+        The model's classes (labels may be given by name).
     """
 
     data: str
     split: str = "test"
     input_shape: tuple[int, ...] | None = None
+    recipe: dict[str, Any] | None = None
+    labels: str | None = None
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def is_dataset(self) -> bool:
+        """An npz data set or a bundled name (labels and masks inside), not scans."""
+        from medlens.data import BUNDLED
+
+        return self.data in BUNDLED or str(self.data).lower().endswith(".npz")
+
+    def recipe_object(self):
+        """The :class:`~medlens.data.preprocess.Recipe` applied to scans."""
+        from medlens.data.preprocess import Recipe
+        from medlens.models.io import model_recipe
+
+        meta = {"input_shape": list(self.input_shape)} if self.input_shape is not None else {}
+        return model_recipe(meta, Recipe.from_dict(self.recipe) if self.recipe is not None else None)
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Cases read from a source: inputs ``(B, C, *spatial)``, labels, masks ``(B, *spatial)`` or None."""
+    """Cases read from a source: inputs ``(B, C, *spatial)``, labels, masks ``(B, *spatial)`` or None.
 
-    x: torch.Tensor
+    ``failed`` maps the index of each requested case that could not be read to its one-line
+    error; ``x``, ``labels``, ``indices`` and ``cases`` hold the others (``x`` is ``None`` when
+    none could be read).
+    """
+
+    x: torch.Tensor | None
     labels: list[int | None]
     masks: torch.Tensor | None
     indices: list[int]
     cases: list[str]
+    failed: dict[int, str] = field(default_factory=dict)
 
 
 class Source:
@@ -58,32 +90,32 @@ class Source:
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
-        path = Path(spec.data)
         self._dataset = None
-        self._files: list[Path] = []
-        if path.is_dir():
-            self._files = sorted(
-                (p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SCAN_SUFFIXES)),
-                key=lambda p: p.relative_to(path).as_posix(),
-            )
-            if not self._files:
-                raise FileFormatError(f"folder {spec.data!r} holds no scans ({', '.join(SCAN_SUFFIXES)})")
-            self.names = [p.relative_to(path).as_posix() for p in self._files]
-            self.has_masks = False
-            self.class_names: tuple[str, ...] = ()
-        else:
+        self._scans = None
+        if spec.is_dataset:
             from medlens.data import load_dataset
 
+            if spec.labels is not None:
+                raise InputError("--labels is for scans: an npz data set carries its own labels")
             self._dataset = load_dataset(spec.data, spec.split)
             n = len(self._dataset)
             self.names = [str(i) for i in range(n)]
             self.has_masks = self._dataset.masks is not None
+            self.has_labels = True
             self.class_names = tuple(self._dataset.class_names)
             if spec.input_shape is not None and tuple(self._dataset.inputs.shape[1:]) != tuple(spec.input_shape):
                 raise InputError(
                     f"the data has inputs of shape {tuple(self._dataset.inputs.shape[1:])}, "
                     f"the model expects {tuple(spec.input_shape)}"
                 )
+        else:
+            from medlens.data.folders import ScanSet
+
+            self._scans = ScanSet(spec.data, spec.recipe_object(), spec.labels, spec.class_names)
+            self.names = list(self._scans.names)
+            self.has_masks = False
+            self.has_labels = any(v is not None for v in self._scans.labels)
+            self.class_names = tuple(spec.class_names)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -91,47 +123,30 @@ class Source:
     def load(self, indices: Sequence[int]) -> Batch:
         """Read the cases at ``indices``."""
         indices = [int(i) for i in indices]
-        names = [self.names[i] for i in indices]
         if self._dataset is not None:
             idx = torch.as_tensor(indices, dtype=torch.long)
             ds = self._dataset
             masks = None if ds.masks is None else ds.masks[idx].reshape(len(idx), *ds.inputs.shape[2:]) > 0.5
-            return Batch(ds.inputs[idx], [int(v) for v in ds.labels[idx]], masks, indices, names)
-        xs = [self._read_scan(self._files[i]) for i in indices]
-        return Batch(torch.cat(xs), [None] * len(xs), None, indices, names)
+            return Batch(ds.inputs[idx], [int(v) for v in ds.labels[idx]], masks, indices, [self.names[i] for i in indices])
+        x, kept, failed = self._scans.load(indices)
+        return Batch(x, [self._scans.labels[i] for i in kept], None, kept, [self.names[i] for i in kept], failed)
 
-    def _read_scan(self, path: Path) -> torch.Tensor:
-        """One scan as a model input ``(1, C, *spatial)``: min-max scaled, resized to the model."""
-        from medlens.data import load_dicom, load_nifti
+    def first_readable(self) -> torch.Tensor:
+        """The first case that can be read, ``(1, C, *spatial)``.
 
-        name = path.name.lower()
-        if name.endswith(".npy"):
-            import numpy as np
-
-            try:
-                array = torch.from_numpy(np.load(path, allow_pickle=False)).float()
-            except ValueError as err:
-                raise FileFormatError(f"{path} is not a readable .npy array: {err}") from err
-        elif name.endswith((".nii", ".nii.gz")):
-            array = load_nifti(path).array.float()
-        else:
-            array = load_dicom(path).array.float()
-        if not torch.isfinite(array).all():
-            raise InputError(f"{path} contains NaN or infinite values")
-        shape = self.spec.input_shape
-        if shape is None:
-            return array[None, None]
-        if tuple(array.shape) == tuple(shape):
-            return array[None]
-        spatial = tuple(shape[1:])
-        if array.ndim == len(spatial) + 1 and len(spatial) == 2:
-            array = array[array.shape[0] // 2]  # the middle slice of a volume for a 2D model
-        if array.ndim != len(spatial):
-            raise InputError(f"{path} holds a {array.ndim}D array but the model expects inputs of shape {tuple(shape)}")
-        lo, hi = float(array.min()), float(array.max())
-        array = (array - lo) / (hi - lo if hi > lo else 1.0)
-        x = upsample_to(array[None, None], spatial)
-        return x.expand(1, shape[0], *spatial).contiguous()
+        Raises
+        ------
+        InputError
+            Nothing in the source can be read (the message gives the first error).
+        """
+        failed: dict[int, str] = {}
+        for i in range(len(self)):
+            batch = self.load([i])
+            if batch.x is not None:
+                return batch.x
+            failed.update(batch.failed)
+        first = next(iter(failed.values()), "")
+        raise InputError(f"nothing readable in {self.spec.data} ({len(failed)} case(s); first error: {first})")
 
 
 def open_source(spec: SourceSpec) -> Source:
@@ -139,6 +154,7 @@ def open_source(spec: SourceSpec) -> Source:
     if not spec.data:
         raise InputError("no data given")
     p = Path(os.fspath(spec.data))
-    if not p.exists() and p.suffix in (".npz", ".dcm", ".nii", ".npy"):
-        raise FileFormatError(f"data {spec.data!r} does not exist")
+    if not p.exists() and (spec.is_dataset and p.suffix == ".npz" or not spec.is_dataset):
+        if not (not p.suffix and p.with_suffix(".hea").is_file()):
+            raise FileFormatError(f"data {spec.data!r} does not exist")
     return Source(spec)

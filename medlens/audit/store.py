@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
-from medlens.audit.cases import AuditSettings, CaseResult
+from medlens.audit.cases import AuditSettings, CaseFailure, CaseResult
 from medlens.errors import InputError, MedlensError
 
 __all__ = ["DB_FILE", "AuditStore", "locked"]
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS cases (
     evidence BLOB NOT NULL,
     worker TEXT
 );
+CREATE TABLE IF NOT EXISTS failures (idx INTEGER PRIMARY KEY, name TEXT NOT NULL, error TEXT NOT NULL);
 """
 
 
@@ -112,6 +113,7 @@ class AuditStore:
         if stored and restart:
             with self._transaction():
                 self._db.execute("DELETE FROM cases")
+                self._db.execute("DELETE FROM failures")
                 self._db.execute("DELETE FROM meta")
             stored = {}
         if stored:
@@ -142,11 +144,17 @@ class AuditStore:
         self._db.execute("COMMIT")
 
     def done(self) -> set[int]:
-        """Indices of the committed cases."""
-        return {row[0] for row in self._db.execute("SELECT idx FROM cases")}
+        """Indices of the committed cases, audited or found unreadable."""
+        return {row[0] for row in self._db.execute("SELECT idx FROM cases UNION SELECT idx FROM failures")}
 
-    def add(self, results: Iterable[CaseResult], *, worker: str = "") -> int:
-        """Commit a batch of cases atomically; returns how many were new (others are kept)."""
+    def add(self, results: Iterable[CaseResult | CaseFailure], *, worker: str = "") -> int:
+        """Commit a batch of cases atomically; returns how many audited cases were new (others are kept).
+
+        A :class:`CaseFailure` is stored with its error and counts as done (``--restart`` retries it).
+        """
+        results = list(results)
+        failures = [(f.index, f.case, f.error) for f in results if isinstance(f, CaseFailure)]
+        results = [r for r in results if not isinstance(r, CaseFailure)]
         rows = [
             (r.index, r.case, r.label, r.predicted, json.dumps(list(r.probabilities)),
              json.dumps(r.metrics, sort_keys=True), r.summaries.contiguous().numpy().tobytes(),
@@ -160,7 +168,9 @@ class AuditStore:
                 "n_methods, evidence, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            return self._db.total_changes - before
+            added = self._db.total_changes - before
+            self._db.executemany("INSERT OR IGNORE INTO failures (idx, name, error) VALUES (?, ?, ?)", failures)
+            return added
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
@@ -177,6 +187,10 @@ class AuditStore:
             out.append(CaseResult(idx, name, label, predicted, tuple(json.loads(probs)), json.loads(metrics),
                                   summaries, evidence))
         return out
+
+    def failures(self) -> list[CaseFailure]:
+        """Every case stored as unreadable, in index order."""
+        return [CaseFailure(i, n, e) for i, n, e in self._db.execute("SELECT idx, name, error FROM failures ORDER BY idx")]
 
     def workers(self) -> dict[str, int]:
         """Cases committed per worker name."""

@@ -6,6 +6,13 @@ as they finish, so running the same command again resumes a killed run. Then SpR
 predicted class's maps into prediction strategies and flags candidate shortcuts. OUT gets
 cases.csv, cases.parquet, clusters.csv and audit.html.
 
+Scans (a file, a DICOM series folder or a folder of cases) are read exactly as ``medlens explain``
+reads them: DICOM slices grouped by series, every case through the model's recipe (``--recipe``,
+``--window``, ... for a model without one). Scans have no labels unless ``--labels`` gives a CSV
+with columns case,label; they have no evidence masks, so the localisation numbers are skipped
+(the command says so). A case that cannot be read is listed in OUT/unreadable.csv with its error,
+and the others go on.
+
 Engines: ``--engine local`` (default, in-process) or ``--engine ray [--address ADDR] [--workers N]``
 (needs ``pip install 'medlens[ray]'``); both give identical results.
 """
@@ -17,16 +24,20 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.inputs import add_recipe_flags
 
     p = command_parser(sub, "audit", help="audit a whole data set: per-case numbers and model strategies (SpRAy)",
                        doc=__doc__, examples=[
                            "medlens audit --model m.pt --data lesions.npz --out audit/",
                            "medlens audit --model m.pt --data lesions.npz --leaderboard leaderboard/ --limit 500 --out audit/",
                            "medlens audit --model m.pt --data scans/ --methods gradcam --option gradcam.upsample=True --out audit/",
+                           "medlens audit --model ct.pt --data head_ct/ --labels labels.csv --window brain --out audit/",
                            "medlens audit --model m.pt --data lesions.npz --engine ray --workers 2 --out audit/",
                        ])
     p.add_argument("--model", required=True, help="medlens model file (.pt)")
-    p.add_argument("--data", required=True, help="npz data set, bundled name, or a folder of scans (.dcm, .nii, .npy)")
+    p.add_argument("--data", required=True,
+                   help="npz data set, bundled name, a scan file or a folder of scans (any format medlens explain reads)")
+    p.add_argument("--labels", default=None, metavar="FILE", help="scans: CSV with columns case,label (a class index or name)")
     p.add_argument("--split", default="test", help="split of an npz or bundled data set (default: test)")
     p.add_argument("--out", required=True, help="output folder (its audit.sqlite is resumed)")
     p.add_argument("--methods", default=None,
@@ -42,6 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per CPU)")
     p.add_argument("--restart", action="store_true", help="discard the audit stored in OUT instead of resuming it")
     p.add_argument("--show-identifiers", action="store_true", help="name cases by file path in audit.html")
+    add_recipe_flags(p)
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 
@@ -65,12 +77,14 @@ def _trusted_methods(path: str | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
     from pathlib import Path
 
     from medlens.audit.cases import DEFAULT_METHODS, AuditSettings
     from medlens.audit.run import analyse, exemplar_maps, run_audit
     from medlens.audit.sources import SourceSpec
-    from medlens.cli.common import options_per_method, options_per_metric
+    from medlens.cli.common import check_method_fits, methods_for_model, options_per_method, options_per_metric
+    from medlens.cli.inputs import recipe_from_args
     from medlens.errors import MedlensError
     from medlens.models import load_model
     from medlens.report.audit import audit_report, flagged_sentences
@@ -83,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise MedlensError(f"--workers must be at least 1, got {args.workers}")
     trusted = _trusted_methods(args.leaderboard)
+    model, meta = load_model(args.model)
+    notes = []
     if args.methods:
         methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
         source_of_methods = "chosen"
@@ -92,18 +108,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         methods = DEFAULT_METHODS
         source_of_methods = "default"
+    options = options_per_method(args.option, methods + (args.cluster_method,))
+    if source_of_methods == "chosen":
+        for m in methods:
+            check_method_fits(model, m, options.get(m))
+    else:
+        kept, note = methods_for_model(model, list(methods), options)
+        methods = tuple(kept) or ("integrated_gradients",)
+        notes += [note] if note else []
+    check_method_fits(model, args.cluster_method, options.get(args.cluster_method))
     settings = AuditSettings(
         methods=methods,
         cluster_method=args.cluster_method,
-        method_options=options_per_method(args.option, methods + (args.cluster_method,)),
+        method_options={k: v for k, v in options.items() if k in methods + (args.cluster_method,)},
         metric_options=options_per_metric(args.metric_option),
         cases_per_batch=args.cases_per_batch,
         **({"batch_size": args.batch_size} if args.batch_size is not None else {}),
         seed=args.seed,
     )
-    model, meta = load_model(args.model)
     shape = meta.get("input_shape")
-    spec = SourceSpec(str(args.data), args.split, None if shape is None else tuple(shape))
+    spec = SourceSpec(str(args.data), args.split, None if shape is None else tuple(shape),
+                      labels=args.labels, class_names=tuple(meta.get("class_names") or ()))
+    if not spec.is_dataset:
+        spec = replace(spec, recipe=recipe_from_args(args, meta).to_dict())
+    elif args.labels:
+        raise MedlensError("--labels is for scans: an npz data set carries its own labels")
     result = run_audit(model, spec, args.out, settings, meta=meta, engine=args.engine, address=args.address,
                        workers=args.workers, restart=args.restart, progress=not args.quiet, limit=args.limit)
     analysis = analyse(args.out)
@@ -113,12 +142,21 @@ def run(args: argparse.Namespace) -> int:
         analysis, exemplars, class_names=class_names, show_identifiers=args.show_identifiers,
         subtitle=f"model {Path(args.model).name}; data {Path(str(args.data)).name}/{args.split}; "
                  f"{len(analysis.results)} cases; methods ({source_of_methods}): {', '.join(settings.methods)}; "
-                 f"maps clustered: {analysis.strategies.method}",
+                 f"maps clustered: {analysis.strategies.method}"
+                 + (f"; {len(analysis.failures)} unreadable case(s) left out (unreadable.csv)" if analysis.failures else ""),
     )
     report.write(Path(args.out) / "audit.html")
     rate = f", {result.cases_per_second:.2f} cases/s" if result.n_new else ""
     print(f"audited {result.n_new} new case(s) of {result.n_cases} on the {result.engine} engine{rate}")
     for sentence in flagged_sentences(analysis.strategies, class_names):
         print(sentence)
-    print(f"cases.csv, cases.parquet, clusters.csv, audit.html -> {args.out}")
+    for note in notes + list(result.notes):
+        print(f"note: {note}")
+    if result.failures:
+        # case names are paths, which may name a patient: listed in the file, printed only when asked
+        print(f"{len(result.failures)} case(s) could not be read and were left out; their errors: unreadable.csv")
+        for failure in result.failures if args.show_identifiers else ():
+            print(f"  {failure.case}: {failure.error}")
+    files = "cases.csv, cases.parquet, clusters.csv, audit.html" + (", unreadable.csv" if analysis.failures else "")
+    print(f"{files} -> {args.out}")
     return 0

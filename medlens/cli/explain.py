@@ -54,16 +54,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from medlens.attribution.registry import get_method
+    from medlens.cli.common import check_method_fits, method_options
     from medlens.cli.inputs import load_case, recipe_from_args
     from medlens.errors import InputError
     from medlens.models import load_model
 
     get_method(args.method)  # fail on an unknown name before any work
     model, meta = load_model(args.model)
+    check_method_fits(model, args.method, method_options(args.option)[""])
     if args.target_mask and args.target is None:
         raise InputError("--target-mask needs --target-class K: the output channel summed inside the mask")
     folder = Path(args.input)
-    if folder.is_dir() and not _is_one_series(folder):
+    from medlens.data.folders import is_one_series
+
+    if folder.is_dir() and not is_one_series(folder):
         return _run_folder(args, model, meta, folder)
     from medlens.data import BUNDLED
 
@@ -79,17 +83,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_one_series(folder: Path) -> bool:
-    """A folder whose files are all DICOM slices of one series (no subfolders) is one case."""
-    from medlens.cli.inputs import folder_cases
-
-    entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
-    if not entries or any(e.is_dir() for e in entries):
-        return False
-    cases = list(folder_cases(folder))
-    return len(cases) == 1 and isinstance(cases[0][1], list)
-
-
 def _run_folder(args: argparse.Namespace, model: Any, meta: dict, folder: Path) -> int:
     import csv
     import io
@@ -97,21 +90,19 @@ def _run_folder(args: argparse.Namespace, model: Any, meta: dict, folder: Path) 
     from tqdm import tqdm
 
     from medlens.cli.common import staged_output
-    from medlens.cli.inputs import case_from_record, folder_cases, recipe_from_args
-    from medlens.data import load_dicom, read
+    from medlens.cli.inputs import case_from_record, recipe_from_args
+    from medlens.data.folders import scan_cases
     from medlens.errors import MedlensError
 
     recipe = recipe_from_args(args, meta)
-    cases = list(folder_cases(folder))
-    if not cases:
-        raise MedlensError(f"folder {folder} holds no files")
+    cases = scan_cases(folder)
     rows: list[dict[str, Any]] = []
     with staged_output(args.out) as out:
-        for name, path in tqdm(cases, desc="explain", unit="case", disable=args.quiet):
+        for scan in tqdm(cases, desc="explain", unit="case", disable=args.quiet):
+            name = scan.name
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
             try:
-                record = load_dicom(path) if isinstance(path, list) else read(path)
-                case = case_from_record(record, recipe, str(path if not isinstance(path, list) else path[0].parent))
+                case = case_from_record(scan.read(), recipe, str(scan.where))
                 result = _explain_case(args, model, meta, case, out / safe, staged=False)
                 rows.append({"case": name, "output": safe, "status": "ok", "prediction": result["prediction"],
                              "predicted_class": result["predicted_class"], "probability": f"{result['probability']:.6f}",

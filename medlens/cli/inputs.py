@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -113,56 +113,3 @@ def load_case(path: str, *, index: int = 0, split: str = "test", input_shape: Se
     if input_shape is not None and record.format == "NumPy" and tuple(record.array.shape) == tuple(input_shape):
         return Case(record.array[None], None, f"array {p.name}", name=p.name)  # already a model input
     return case_from_record(record, recipe if recipe is not None else recipe_for_shape(input_shape), str(p))
-
-
-def folder_cases(folder: Path) -> Iterator[tuple[str, Path | list[Path]]]:
-    """The cases of a folder: each readable file, DICOM files grouped by series, each subfolder.
-
-    Yields ``(name, path)`` for a file or a subfolder (a DICOM series folder), and
-    ``(name, [files])`` for DICOM files of one series lying loose in ``folder``.
-    """
-    from medlens.data.read import sniff
-
-    dicom_groups: dict[str, list[Path]] = {}
-    wfdb_seen: set[str] = set()
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            yield entry.name, entry
-            continue
-        if entry.suffix.lower() in _NOT_CASES:
-            continue
-        kind = sniff(entry)
-        if kind == "DICOM":
-            uid = _series_uid(entry)
-            if uid is None:
-                yield entry.name, entry
-            else:
-                dicom_groups.setdefault(uid, []).append(entry)
-        elif kind == "WFDB":
-            if entry.stem not in wfdb_seen:
-                wfdb_seen.add(entry.stem)
-                yield entry.stem, entry.with_suffix(".hea")
-        else:
-            yield entry.name, entry
-    for k, (_uid, files) in enumerate(sorted(dicom_groups.items(), key=lambda t: t[1][0].name)):
-        yield (files[0].name if len(files) == 1 else f"series{k + 1}-{files[0].stem}"), (files[0] if len(files) == 1 else files)
-
-
-#: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
-_NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
-
-
-def _series_uid(path: Path) -> str | None:
-    """The series a tomographic slice belongs to; ``None`` for projection images (each a case)."""
-    import pydicom
-
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True,
-                             specific_tags=["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
-    except Exception:  # noqa: BLE001 - not DICOM after all: handled as a single file
-        return None
-    if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
-        return None
-    return str(ds.get("SeriesInstanceUID", "")) or None

@@ -20,6 +20,7 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.inputs import add_recipe_flags
 
     p = command_parser(sub, "report", help="case report for one scan (HTML, for clinicians)", doc=__doc__,
                        examples=[
@@ -39,13 +40,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--basis-data", default=None, metavar="D", help="training data (bundled name or npz) for similar cases")
     p.add_argument("--k", type=int, default=5, help="similar training cases shown (default: 5)")
     p.add_argument("--show-identifiers", action="store_true", help="include patient identifiers (escaped)")
+    add_recipe_flags(p)
     p.add_argument("--out", required=True, help="output folder")
     # --limit N: reports for the first N cases of an npz data set from --index, one folder each
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 
 
-def _case_input(args, case):
+def _case_input(args, case, method_note=None):
     from pathlib import Path
 
     from medlens.app.case_report import CaseInput
@@ -55,10 +57,12 @@ def _case_input(args, case):
     identifiers: dict[str, str] = {}
     metadata = dict(case.metadata)
     is_file = p.exists() and not str(args.input).lower().endswith(".npz")
-    if is_file and not str(args.input).lower().endswith((".nii", ".nii.gz", ".npy")):
+    if is_file and getattr(case.record, "format", "") == "DICOM":  # PS3.15's basic profile, read from the header
         identity = read_identity(p)
         identifiers.update(identity.identifiers)
         metadata = dict(identity.metadata)
+    elif is_file:  # other formats: what their reader kept apart (NIfTI descriptions, EDF patient fields, ...)
+        identifiers.update({str(k): str(v) for k, v in dict(getattr(case.record, "identifiers", {}) or {}).items()})
     kind = case.source.split(" ", 1)[0] if is_file else "case"
     if is_file and (is_uid_like(p.name) or is_uid_like(p.resolve().name)):
         identifiers["file name"] = p.name
@@ -74,8 +78,12 @@ def _case_input(args, case):
     if metadata.get("Modality"):
         description = f"{metadata['Modality']} " + description
     notes = [f"Input read as: {case.note}."] if case.note else []
+    notes += [method_note[0].upper() + method_note[1:] + "."] if method_note else []
+    # the maps come back through the recipe's exact inverse, as explain writes attribution.npy
+    geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
-                     metadata=metadata, identifiers=identifiers, notes=notes, window=_dicom_window(metadata))
+                     metadata=metadata, identifiers=identifiers, notes=notes, window=_dicom_window(metadata),
+                     geometry=geometry)
 
 
 def _dicom_window(metadata: dict[str, str]) -> tuple[float, float] | None:
@@ -100,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
     from medlens.app.case_report import DEFAULT_METHODS, case_report
     from medlens.attribution.registry import get_method
-    from medlens.cli.common import options_per_method, staged_output, write_json
-    from medlens.cli.inputs import load_case
+    from medlens.cli.common import check_method_fits, methods_for_model, options_per_method, staged_output, write_json
+    from medlens.cli.inputs import load_case, recipe_from_args
     from medlens.errors import InputError, MedlensError
     from medlens.models import load_model
     from medlens.report.case import write_case_report
@@ -116,6 +124,13 @@ def run(args: argparse.Namespace) -> int:
     if args.evaluation is not None and not Path(args.evaluation).is_dir():
         raise MedlensError(f"evaluation folder {args.evaluation!r} does not exist")
     model, meta = load_model(args.model)
+    method_note = None
+    if args.methods:
+        for m in methods:
+            check_method_fits(model, m, options.get(m))
+    else:
+        methods, method_note = methods_for_model(model, methods, options)
+        options = {k: v for k, v in options.items() if k in methods}
     basis_inputs = basis_labels = None
     if args.basis_data is not None:
         from medlens.data import load_dataset
@@ -129,11 +144,16 @@ def run(args: argparse.Namespace) -> int:
     indices = list(range(args.index, args.index + limit))
     if len(indices) > 1 and not (str(args.input).lower().endswith(".npz") or not Path(args.input).exists()):
         raise MedlensError("--limit above 1 needs an npz data set (or a bundled name) as --input")
-    cases = [load_case(args.input, index=i, split=args.split, input_shape=meta.get("input_shape")) for i in indices]
+    from medlens.data import BUNDLED
+
+    is_dataset = args.input in BUNDLED or str(args.input).lower().endswith(".npz")
+    recipe = None if is_dataset else recipe_from_args(args, meta)  # the model's recipe, as explain applies it
+    cases = [load_case(args.input, index=i, split=args.split, input_shape=meta.get("input_shape"), recipe=recipe)
+             for i in indices]
     results = []
     for i, case in zip(indices, cases):
         content, summary = case_report(
-            model, case.x, args.target, case=_case_input(args, case), meta=meta, methods=methods,
+            model, case.x, args.target, case=_case_input(args, case, method_note), meta=meta, methods=methods,
             method_options=options, evaluation=args.evaluation, basis_inputs=basis_inputs, basis_labels=basis_labels,
             k=args.k, show_identifiers=args.show_identifiers, seed=args.seed, batch_size=args.batch_size,
             memory_mb=args.memory_mb, model_name=Path(args.model).name,

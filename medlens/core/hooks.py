@@ -116,7 +116,14 @@ def on_leaf_calls(model: nn.Module, record: Callable[[nn.Module, Any, Any], None
 
     For probes that trace a whole forward pass (activation sizes, execution order); what is
     kept is up to ``record``, so a probe that only needs sizes holds no activations.
+
+    A TorchScript model runs no module hooks (PyTorch refuses to register them): the block runs
+    unobserved and ``record`` is never called, so a size probe falls back to the input's size.
+    Methods that need a layer's activations refuse TorchScript models before they get here.
     """
+    if isinstance(model, torch.jit.ScriptModule):
+        yield
+        return
     handles = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
     try:
         yield

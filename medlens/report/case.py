@@ -184,6 +184,12 @@ class CaseReport:
         Grey-level window of the scan (e.g. the DICOM's own CT window), low and high.
     notes : list of str
         Anything the reader should know about how the input was read.
+    familiarity : str or None
+        Whether the scan resembles the model's training data, in plain words.
+    familiarity_unlike : bool or None
+        ``True``: the scan is unlike the training data (shown as a warning); ``None``: unknown.
+    familiarity_rows : list of (str, str)
+        The distances behind that sentence.
     """
 
     scan: str
@@ -210,6 +216,9 @@ class CaseReport:
     rate: float | None = None
     window: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
+    familiarity: str | None = None
+    familiarity_unlike: bool | None = None
+    familiarity_rows: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _name(names: Sequence[str], k: int) -> str:
@@ -238,6 +247,8 @@ def render_case_report(case: CaseReport) -> str:
         '<p class="finding">The model\'s finding: <b>'
         + _esc(predicted) + f"</b> (probability {p:.2f}).</p>"
     )
+    if case.familiarity_unlike:
+        summary.add_trusted_html('<p class="trust-unsupported">' + _esc(case.familiarity) + "</p>")
     if case.calibration:
         summary.add_text(case.calibration)
     if case.label is not None:
@@ -269,6 +280,10 @@ def render_case_report(case: CaseReport) -> str:
     if case.calibration_rows:
         probs.add_details("How often the model was right at each probability", ["model probability", "observed"],
                           case.calibration_rows)
+    if case.familiarity and not case.familiarity_unlike:
+        probs.add_text(case.familiarity)
+    if case.familiarity_rows:
+        probs.add_details("How far this scan lies from the training data", ["measure", "value"], case.familiarity_rows)
 
     if case.basis is not None:
         sec = report.section("Similar cases from training", kind="detail")

@@ -1,0 +1,258 @@
+"""The cases of a file or a folder of scans, in a stable order, and the labels a CSV gives them.
+
+A folder holds one case per readable file, with two exceptions: DICOM slices of one series
+(``SeriesInstanceUID``) are one case, whether they lie loose in the folder or fill a subfolder of
+their own; and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case. Subfolders are walked
+too. Each case is named by its path relative to the folder (a series lying loose among other
+files by ``series<k>-<first file>``), and cases come sorted by name, so index ``i`` is the same
+case on every run: the resumable audit and leaderboard key their results by it.
+
+``medlens explain``, ``evaluate`` and ``audit`` all read folders through :func:`scan_cases` and
+:meth:`ScanCase.read`; nothing here knows a model (the recipe that turns a record into a model
+input is :func:`medlens.data.preprocess.prepare`).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pathlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from medlens.data.common import PathLike
+from medlens.errors import FileFormatError, InputError
+
+__all__ = ["NOT_CASES", "ScanCase", "ScanSet", "folder_cases", "is_one_series", "read_labels", "scan_cases"]
+
+#: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
+NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
+
+
+@dataclass(frozen=True)
+class ScanCase:
+    """One case of a folder: a file, a WFDB record, or the DICOM files of one series.
+
+    Attributes
+    ----------
+    name : str
+        Path relative to the folder (``"a.png"``, ``"ct/001"`` for a series folder,
+        ``"series1-slice0"`` for a series lying loose among other files).
+    paths : tuple of Path
+        The file (or WFDB header), or every file of the series.
+    series : bool
+        ``paths`` are the slices of one DICOM series.
+    """
+
+    name: str
+    paths: tuple[pathlib.Path, ...]
+    series: bool = False
+
+    def read(self):
+        """The case as read: :func:`medlens.data.read.read`, or the series assembled by
+        :func:`medlens.data.dicom.load_dicom`. Raises a one-line ``MedlensError``."""
+        from medlens.data.dicom import load_dicom
+        from medlens.data.read import read
+
+        return load_dicom(list(self.paths)) if self.series else read(self.paths[0])
+
+    @property
+    def where(self) -> pathlib.Path:
+        """The file, or the folder of a series."""
+        return self.paths[0].parent if self.series else self.paths[0]
+
+
+def scan_cases(path: PathLike) -> list[ScanCase]:
+    """The cases of ``path``: a file (or WFDB record name) is one case, a folder holding one DICOM
+    series is one case, any other folder gives :func:`folder_cases`.
+
+    Raises
+    ------
+    FileFormatError
+        ``path`` does not exist, or a folder holds no candidate file.
+    """
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if p.is_file() or (not p.exists() and not p.suffix and p.with_suffix(".hea").is_file()):
+        return [ScanCase(p.stem if _is_wfdb(p) else p.name, (p.with_suffix(".hea") if _is_wfdb(p) else p,))]
+    if not p.is_dir():
+        raise FileFormatError(f"{p} does not exist")
+    cases = folder_cases(p)
+    if not cases:
+        raise FileFormatError(f"folder {p} holds no files")
+    if len(cases) == 1 and cases[0].series and cases[0].where == p:
+        return [ScanCase(p.name, cases[0].paths, True)]
+    return cases
+
+
+def is_one_series(folder: PathLike) -> bool:
+    """``folder`` holds the DICOM slices of one series and nothing else (then it is one case)."""
+    p = pathlib.Path(os.fspath(folder)).expanduser()
+    if not p.is_dir() or any(e.is_dir() for e in p.iterdir() if not e.name.startswith(".")):
+        return False
+    cases = folder_cases(p)
+    return len(cases) == 1 and cases[0].series
+
+
+def folder_cases(folder: PathLike) -> list[ScanCase]:
+    """Every case under ``folder``, walked recursively, sorted by name (see the module's text)."""
+    root = pathlib.Path(os.fspath(folder)).expanduser()
+    cases = _cases_in(root, root)
+    return sorted(cases, key=lambda c: c.name)
+
+
+def _cases_in(folder: pathlib.Path, root: pathlib.Path) -> list[ScanCase]:
+    from medlens.data.read import sniff
+
+    prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
+    cases: list[ScanCase] = []
+    series: dict[str, list[pathlib.Path]] = {}
+    records: set[str] = set()
+    entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
+    for entry in entries:
+        if entry.is_dir():
+            cases.extend(_cases_in(entry, root))
+        elif entry.suffix.lower() not in NOT_CASES and entry.name != "DICOMDIR":
+            kind = sniff(entry)
+            uid = _series_uid(entry) if kind == "DICOM" else None
+            if uid is not None:
+                series.setdefault(uid, []).append(entry)
+            elif kind == "WFDB":
+                if entry.stem not in records:
+                    records.add(entry.stem)
+                    cases.append(ScanCase(prefix + entry.stem, (entry.with_suffix(".hea"),)))
+            else:
+                cases.append(ScanCase(prefix + entry.name, (entry,)))
+    groups = sorted(series.values(), key=lambda files: files[0].name)
+    for k, files in enumerate(groups):
+        if len(files) == 1:
+            cases.append(ScanCase(prefix + files[0].name, (files[0],)))
+        elif len(groups) == 1 and not cases and folder != root:
+            cases.append(ScanCase(prefix.rstrip("/"), tuple(files), True))  # a series folder
+        else:
+            cases.append(ScanCase(f"{prefix}series{k + 1}-{files[0].stem}", tuple(files), True))
+    return cases
+
+
+def _is_wfdb(p: pathlib.Path) -> bool:
+    from medlens.data.read import sniff
+
+    return sniff(p) == "WFDB"
+
+
+def _series_uid(path: pathlib.Path) -> str | None:
+    """The series a tomographic slice belongs to; ``None`` for projection images and multi-frame
+    objects (each a case of its own) and for files pydicom cannot parse."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True,
+                             specific_tags=["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
+    except Exception:  # noqa: BLE001 - not DICOM after all: read() names the problem later
+        return None
+    if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        return None
+    return str(ds.get("SeriesInstanceUID", "")) or None
+
+
+def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str] = ()) -> list[int | None]:
+    """Labels of the cases ``names`` from a CSV with columns ``case,label``.
+
+    ``label`` is a class index or one of ``class_names``; a case the file does not list has no
+    label (``None``).
+
+    Raises
+    ------
+    FileFormatError
+        The file is missing or lacks the two columns.
+    InputError
+        A label that is neither a class index nor a class name, a case listed twice, or a case
+        that is not among ``names`` (a typo must not pass silently).
+    """
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if not p.is_file():
+        raise FileFormatError(f"labels file {p} not found")
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"case", "label"} <= {f.strip() for f in reader.fieldnames}:
+            raise FileFormatError(f"labels file {p} needs the columns case,label; it has {', '.join(reader.fieldnames or [])}")
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    known = {n: i for i, n in enumerate(names)}
+    lookup = {c.lower(): k for k, c in enumerate(class_names)}
+    labels: list[int | None] = [None] * len(names)
+    for row in rows:
+        case, text = row["case"], row["label"]
+        if case not in known:
+            raise InputError(f"labels file {p.name} names case {case!r}, which is not among the {len(names)} cases of the data")
+        if text.lstrip("-").isdigit():
+            label = int(text)
+        elif text.lower() in lookup:
+            label = lookup[text.lower()]
+        else:
+            raise InputError(f"labels file {p.name}: label {text!r} of case {case!r} is neither a class index nor a class name")
+        if label < 0 or (class_names and label >= len(class_names)):
+            top = f"0..{len(class_names) - 1}" if class_names else "0 or more"
+            raise InputError(f"labels file {p.name}: label {label} of case {case!r} is out of range ({top})")
+        if labels[known[case]] is not None:
+            raise InputError(f"labels file {p.name} lists case {case!r} twice")
+        labels[known[case]] = label
+    return labels
+
+
+class ScanSet:
+    """The cases of a file or folder made into model inputs by one recipe, with their labels.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file, a DICOM series folder or a folder of cases (:func:`scan_cases`).
+    recipe : Recipe
+        The model's preprocessing (:func:`medlens.data.preprocess.prepare`).
+    labels : str or Path, optional
+        CSV with columns ``case,label`` (:func:`read_labels`); without it no case has a label.
+    class_names : sequence of str
+        The model's classes, so that labels may be given by name.
+    """
+
+    def __init__(self, path: PathLike, recipe, labels: PathLike | None = None, class_names: Sequence[str] = ()) -> None:
+        self.recipe = recipe
+        self.cases = scan_cases(path)
+        self.names = [c.name for c in self.cases]
+        self.labels = read_labels(labels, self.names, class_names) if labels is not None else [None] * len(self.cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def prepare(self, index: int):
+        """Case ``index`` read and prepared (:class:`~medlens.data.preprocess.Prepared`); raises a
+        one-line ``MedlensError`` naming the problem."""
+        from medlens.data.preprocess import prepare
+
+        return prepare(self.cases[index].read(), self.recipe)
+
+    def load(self, indices: Sequence[int]):
+        """Prepare the cases at ``indices``; an unreadable case is reported and the others go on.
+
+        Returns
+        -------
+        (x, kept, failed)
+            ``x`` ``(B, C, *spatial)`` the readable cases, ``kept`` their indices, ``failed``
+            ``{index: one-line error}``. A case whose model input has another shape than the
+            first readable one fails too (the recipe fixes no size).
+        """
+        import torch
+
+        from medlens.errors import MedlensError
+
+        xs, kept, failed = [], [], {}
+        for i in (int(v) for v in indices):
+            try:
+                x = self.prepare(i).x
+                if xs and tuple(x.shape) != tuple(xs[0].shape):
+                    raise InputError(f"{self.names[i]} becomes a model input of shape {tuple(x.shape[1:])}, "
+                                     f"others {tuple(xs[0].shape[1:])}: give a recipe with a size")
+            except MedlensError as err:
+                failed[i] = " ".join(str(err).split()) or type(err).__name__
+                continue
+            xs.append(x)
+            kept.append(i)
+        return (torch.cat(xs) if xs else None), kept, failed
