@@ -127,11 +127,6 @@ def probe_cam_layer(model: nn.Module, x: torch.Tensor) -> tuple[str, nn.Module]:
         if isinstance(output, torch.Tensor) and output.ndim == rank and any(s != 1 for s in output.shape[2:]):
             seen.append((output, output._version, module))
 
-    if isinstance(model, torch.jit.ScriptModule):
-        raise UnknownNameError(
-            "CAM methods read a layer's activations through hooks, which a TorchScript model does not run; "
-            "use a gradient or perturbation method, or load the model as a Python module"
-        )
     with on_leaf_calls(model, record), torch.no_grad():
         model(x[:1])
     if not seen:

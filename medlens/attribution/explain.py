@@ -13,7 +13,8 @@ from medlens.core import engine
 from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_outputs
 from medlens.core.engine import Budget
 from medlens.core.targets import TargetLike, to_target
-from medlens.errors import UnknownNameError
+from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT
+from medlens.errors import InputError, UnknownNameError
 from medlens.types import Attribution
 
 
@@ -24,6 +25,17 @@ def methods(*, model_specific: bool = False) -> list[str]:
     a particular architecture (``attention_gates`` needs an attention-gated network).
     """
     return method_names(model_specific=model_specific)
+
+
+def runnable_methods(model: nn.Module, names: list[str], options: dict[str, dict[str, Any]] | None = None
+                     ) -> tuple[list[str], str | None]:
+    """``names`` less the methods that cannot explain ``model`` (those that read layers, on a
+    TorchScript model), and a note naming what was left out (``None`` when nothing was)."""
+    if not isinstance(model, torch.jit.ScriptModule):
+        return list(names), None
+    kept = [m for m in names if not get_method(m).reads_layers((options or {}).get(m))]
+    left = [m for m in names if m not in kept]
+    return kept, (f"left out {', '.join(left)} for this TorchScript model: each {NO_HOOKS_ON_TORCHSCRIPT}" if left else None)
 
 
 def explain(
@@ -71,6 +83,8 @@ def explain(
     if unknown:
         listed = ", ".join(known) or "none"
         raise UnknownNameError(f"method {method!r} has no option {unknown[0]!r}; its options: {listed}")
+    if isinstance(model, torch.jit.ScriptModule) and info.reads_layers(options):
+        raise InputError(f"{method} {NO_HOOKS_ON_TORCHSCRIPT}")
     x = check_input(x)
     check_fits_model(model, x)
     budget = Budget(batch_size, memory_mb)

@@ -56,6 +56,15 @@ class MethodInfo:
             if p.kind is p.KEYWORD_ONLY and p.name != "budget"
         }
 
+    def reads_layers(self, options: dict[str, Any] | None = None) -> bool:
+        """Whether the method reads a layer's activations through module hooks (the CAM family,
+        and SmoothGrad around one), which a TorchScript model does not run."""
+        known = self.options()
+        if self.layer_resolution or "layer" in known or "layers" in known:
+            return True
+        base = (options or {}).get("base")
+        return isinstance(base, str) and base != self.name and "base" in known and get_method(base).reads_layers()
+
 
 def _load_builtin_methods() -> None:
     import medlens.attribution  # noqa: F401  (importing the package registers every method)

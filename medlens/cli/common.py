@@ -197,36 +197,19 @@ def is_torchscript(model: Any) -> bool:
     return isinstance(model, torch.jit.ScriptModule)
 
 
-def reads_layers(method: str, options: dict[str, Any] | None = None) -> bool:
-    """``method`` reads a layer's activations through module hooks (the CAM family, and SmoothGrad
-    around one), so it cannot run on a TorchScript model."""
-    from medlens.attribution.registry import get_method
-
-    known = get_method(method).options()
-    if "layer" in known or "layers" in known or get_method(method).layer_resolution:
-        return True
-    base = (options or {}).get("base")
-    return method == "smoothgrad" and isinstance(base, str) and base != method and reads_layers(base)
-
-
-#: Said wherever a layer-reading method is refused or left out for a TorchScript model.
-TORCHSCRIPT_CAM = ("reads a layer's activations through module hooks, which PyTorch does not run on a TorchScript "
-                   "model; use a gradient or perturbation method, or give the model as a medlens model file "
-                   "(medlens.models.save_model) or as a Python nn.Module to medlens.explain")
-
-
 def check_method_fits(model: Any, method: str, options: dict[str, Any] | None = None) -> None:
-    """Refuse, in one line, a method that cannot run on ``model`` (a CAM on a TorchScript model)."""
-    if is_torchscript(model) and reads_layers(method, options):
-        raise MedlensError(f"{method} {TORCHSCRIPT_CAM}")
+    """Refuse, in one line and before any work, a method that cannot explain ``model`` (one that
+    reads layers, on a TorchScript model); :func:`medlens.explain` would refuse it too, later."""
+    from medlens.attribution.registry import get_method
+    from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT
+
+    if is_torchscript(model) and get_method(method).reads_layers(options):
+        raise MedlensError(f"{method} {NO_HOOKS_ON_TORCHSCRIPT}")
 
 
 def methods_for_model(model: Any, methods: list[str], options: dict[str, dict[str, Any]] | None = None
                       ) -> tuple[list[str], str | None]:
-    """``methods`` less those that cannot run on ``model``, and a note naming what was left out."""
-    if not is_torchscript(model):
-        return list(methods), None
-    kept = [m for m in methods if not reads_layers(m, (options or {}).get(m))]
-    left = [m for m in methods if m not in kept]
-    note = f"left out {', '.join(left)} for this TorchScript model: each {TORCHSCRIPT_CAM}" if left else None
-    return kept, note
+    """``methods`` less those that cannot explain ``model``, and a note naming what was left out."""
+    from medlens.attribution.explain import runnable_methods
+
+    return runnable_methods(model, methods, options)

@@ -13,7 +13,20 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from medlens.errors import UnknownNameError
+from medlens.errors import InputError, UnknownNameError
+
+#: Why a method that reads layers cannot explain a TorchScript model, and what to do instead.
+NO_HOOKS_ON_TORCHSCRIPT = (
+    "reads a layer's activations through module hooks, which PyTorch does not run on a TorchScript "
+    "model; use a gradient or perturbation method, or give the model as a medlens model file "
+    "(medlens.models.save_model) or as a Python nn.Module"
+)
+
+
+def require_hooks(model: nn.Module, what: str = "this method") -> None:
+    """Raise ``InputError`` (one line) when ``model`` is TorchScript, on which hooks never run."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise InputError(f"{what} {NO_HOOKS_ON_TORCHSCRIPT}")
 
 LayerLike = "nn.Module | str"
 
@@ -89,6 +102,7 @@ def capture(
         Store detached activations. ``detach=False`` keeps the graph, for objectives that
         are differentiated (feature visualization).
     """
+    require_hooks(model)
     module = resolve_layer(model, layer)
     record = Capture()
 
@@ -117,13 +131,12 @@ def on_leaf_calls(model: nn.Module, record: Callable[[nn.Module, Any, Any], None
     For probes that trace a whole forward pass (activation sizes, execution order); what is
     kept is up to ``record``, so a probe that only needs sizes holds no activations.
 
-    A TorchScript model runs no module hooks (PyTorch refuses to register them): the block runs
-    unobserved and ``record`` is never called, so a size probe falls back to the input's size.
-    Methods that need a layer's activations refuse TorchScript models before they get here.
+    Raises
+    ------
+    InputError
+        ``model`` is a TorchScript model (:func:`require_hooks`).
     """
-    if isinstance(model, torch.jit.ScriptModule):
-        yield
-        return
+    require_hooks(model)
     handles = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
     try:
         yield

@@ -93,12 +93,37 @@ def test_cam_default_layer_skips_global_pooling_and_matches_the_reference_cnn():
 
 
 def test_torchscript_models_run_gradient_methods_and_refuse_cams_in_one_line():
-    model = torch.jit.trace(_build("resnet18", 2), torch.zeros(1, 1, 32, 32))
-    x = torch.randn(1, 1, 32, 32)
+    module = _build("resnet18", 2).eval()
+    model = torch.jit.trace(module, torch.zeros(1, 1, 32, 32))
+    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    # default chunking: the engine sizes TorchScript chunks from operator outputs (no module hooks)
     for method, options in (("gradient", {}), ("integrated_gradients", FAST["integrated_gradients"]),
+                            ("smoothgrad", FAST["smoothgrad"]), ("rise", FAST["rise"]),
                             ("occlusion", {"window": 16, "stride": 16})):
         a = explain(model, x, 0, method, **options)
-        assert torch.isfinite(a.values).all()
-    with pytest.raises(MedlensError, match="TorchScript") as err:
-        explain(model, x, 0, "gradcam")
-    assert "\n" not in str(err.value)
+        # the same arithmetic on the Python module (whose first convolution IG could otherwise shortcut)
+        exact = {"linear_entry": False} if method == "integrated_gradients" else {}
+        expected = explain(module, x, 0, method, **options, **exact)
+        assert torch.allclose(a.values, expected.values, rtol=1e-4, atol=1e-6), method
+    for method, options in (("gradcam", {}), ("gradcam", {"layer": "layer4"}), ("gradcam_pp", {}), ("fastcam", {}),
+                            ("smoothgrad", {"base": "gradcam"})):
+        with pytest.raises(MedlensError, match="TorchScript") as err:
+            explain(model, x, 0, method, **options)
+        assert "\n" not in str(err.value) and count_hooks(module) == 0
+
+
+def test_torchscript_chunks_are_sized_from_operator_outputs():
+    from medlens.core.engine import ActivationSizes
+    from medlens.core.hooks import on_activations, on_leaf_calls
+
+    module = _build("resnet18", 2).eval()
+    model = torch.jit.trace(module, torch.zeros(1, 1, 32, 32))
+    x = torch.zeros(1, 1, 32, 32)
+    by_layer, by_operator = ActivationSizes(), ActivationSizes()
+    with on_leaf_calls(module, by_layer), torch.no_grad():
+        module(x)
+    with on_activations(model, by_operator), torch.no_grad():
+        model(x)
+    # every leaf layer is one or a few operators: the operator view sees at least as much, not wildly more
+    assert max(by_operator.sizes) == max(by_layer.sizes)
+    assert sum(by_layer.sizes) <= sum(by_operator.sizes) <= 3 * sum(by_layer.sizes)
