@@ -52,9 +52,16 @@ class Case:
 
 
 def add_recipe_flags(p: argparse.ArgumentParser) -> None:
-    """``--recipe``, ``--window``, ``--start``, ``--leads``: how a file becomes the model's input."""
+    """``--recipe``, ``--size``, ``--normalize``, ``--window``, ``--start``, ``--leads``: how a file
+    becomes the model's input."""
+    from medlens.data.preprocess import NORMALISATIONS
+
     p.add_argument("--recipe", metavar="FILE", default=None,
                    help="preprocessing recipe (JSON or YAML; default: the one stored in the model file)")
+    p.add_argument("--size", default=None, metavar="N,N[,N]",
+                   help="the model's input size per spatial axis (e.g. 224,224), for a model file that does not say")
+    p.add_argument("--normalize", choices=NORMALISATIONS, default=None,
+                   help="intensity normalisation of the input (default: the recipe's)")
     p.add_argument("--window", action="append", metavar="C,W|NAME", default=None,
                    help="CT window in HU, repeatable, one channel each (40,80 or brain, subdural, bone, lung, ...)")
     p.add_argument("--start", type=float, default=None, metavar="SECONDS",
@@ -72,7 +79,9 @@ def recipe_from_args(args: argparse.Namespace, meta: dict[str, Any]) -> Any:
     recipe = model_recipe(meta, override)
     windows = tuple(parse_window(w) for w in args.window) if getattr(args, "window", None) else None
     leads = tuple(v.strip() for v in args.leads.split(",") if v.strip()) if getattr(args, "leads", None) else None
-    recipe = recipe.replace(windows=windows, start=getattr(args, "start", None), leads=leads)
+    size = _size(args.size) if getattr(args, "size", None) is not None else None
+    recipe = recipe.replace(windows=windows, start=getattr(args, "start", None), leads=leads, size=size,
+                            normalize=getattr(args, "normalize", None))
     if windows:  # windows replace the channel setting and the intensity normalisation
         recipe = Recipe.from_dict({**recipe.to_dict(), "channels": None, "normalize": "none"})
         if meta.get("input_shape") is not None and len(windows) != int(meta["input_shape"][0]):
@@ -80,6 +89,16 @@ def recipe_from_args(args: argparse.Namespace, meta: dict[str, Any]) -> Any:
                 f"{len(windows)} window(s) give {len(windows)} channel(s) but the model takes {int(meta['input_shape'][0])}"
             )
     return recipe
+
+
+def _size(text: str) -> tuple[int, ...]:
+    try:
+        size = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        size = ()
+    if not size or any(v < 1 for v in size):
+        raise InputError(f"--size takes positive integers separated by commas (224,224), got {text!r}")
+    return size
 
 
 def case_from_record(record: Any, recipe: Any, source: str) -> Case:

@@ -232,3 +232,35 @@ def test_npy_already_of_the_models_input_shape_is_fed_as_it_is(tmp_path):
     xt = torch.from_numpy(x)[None].requires_grad_(True)
     model(xt)[0, 1].backward()
     assert np.allclose(np.load(out / "attribution.npy"), xt.grad[0].numpy(), atol=1e-6)
+
+
+def test_size_and_normalize_flags_prepare_a_torchscript_models_input(tmp_path):
+    """A model built elsewhere says nothing about its input: --size and --normalize do, like a recipe file."""
+    from PIL import Image
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                 torch.nn.Linear(4 * 24 * 24, 2)).eval()
+    torch.jit.save(torch.jit.trace(module, torch.zeros(1, 1, 24, 24)), tmp_path / "scripted.pt")
+    pixels = np.random.default_rng(1).integers(0, 256, (60, 50)).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "scan.png")
+    (tmp_path / "recipe.yaml").write_text("size: [24, 24]\nnormalize: zscore\n")
+    outs = {}
+    for name, flags in (("flags", ["--size", "24,24", "--normalize", "zscore"]), ("file", ["--recipe", tmp_path / "recipe.yaml"])):
+        outs[name] = tmp_path / name
+        assert _run(["--model", tmp_path / "scripted.pt", "--input", tmp_path / "scan.png", "--method", "gradient",
+                     "--out", outs[name], *flags]) == 0
+    summary = json.loads((outs["flags"] / "summary.json").read_text())
+    assert summary["preprocessing"]["recipe"]["size"] == [24, 24]
+    assert summary["preprocessing"]["recipe"]["normalize"] == "zscore"
+    flagged = np.load(outs["flags"] / "attribution.npy")
+    assert flagged.shape == (60, 50)  # back on the picture's grid
+    np.testing.assert_array_equal(flagged, np.load(outs["file"] / "attribution.npy"))  # flags == recipe file
+
+
+@pytest.mark.parametrize("size", ["24,x", "0,24", ""])
+def test_a_malformed_size_is_one_line(png_model, tmp_path, capsys, size):
+    _bad_cases(tmp_path)
+    assert _run(["--model", png_model, "--input", tmp_path / "ok.png", "--size", size, "--out", tmp_path / "o"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--size takes positive integers" in err and "\n" not in err
