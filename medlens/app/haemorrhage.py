@@ -214,7 +214,7 @@ def run_haemorrhage(
     n_val_3d: int = 30,
     n_test_3d: int = 60,
     shape_3d: tuple[int, int, int] = SHAPE_3D,
-    epochs_3d: int = 20,
+    epochs_3d: int = 24,
     widths_3d: tuple[int, ...] = (8, 16, 32, 64),
     context: int = 1,
     subtype_min_voxels: int = 10,
