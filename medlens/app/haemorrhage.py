@@ -15,7 +15,8 @@ What :func:`run_haemorrhage` measures on held-out phantoms:
   prediction);
 * the windows' contribution per subtype: share of |integrated gradients| per window, and the
   drop of the predicted subtype's probability when one window is taken from the blood-free
-  twin (in distribution); the drop when a window is flattened to its training mean is kept as
+  twin (in distribution), and the rise when only that window's blood is put back into the twin;
+  the drop when a window is flattened to its training mean is kept as
   a secondary, out-of-distribution number;
 * the prediction basis (share of the most similar training slices with the query's subtype);
 * the 3D volume model: case detection AUROC and subtype accuracy, its Grad-CAM against the mask.
@@ -66,7 +67,8 @@ class HaemorrhageResult:
         Per true class (``none`` and the subtypes), per window: ``ig_share`` (share of
         |integrated gradients| for the predicted class on the window's channels), ``twin_drop``
         (fall of the predicted subtype's probability when the window is taken from the
-        blood-free twin; subtypes only) and ``ablation_drop`` (secondary: the window flattened
+        blood-free twin; subtypes only), ``twin_gain`` (rise of that probability when only this
+        window's blood is put back into the twin: is the window enough on its own?) and ``ablation_drop`` (secondary: the window flattened
         to its training mean, an input the model never saw).
     basis : dict
         Prediction basis on positive test slices: ``same_subtype``, ``same_detection``, ``k``,
@@ -161,6 +163,8 @@ def _windows(model: nn.Module, te: Any, twin: Any, train_inputs: torch.Tensor, *
     shares = H.window_shares(explain(model, x, target=target, method="integrated_gradients", n_steps=ig_steps,
                                      batch_size=64).values, n_w)
     twin_drop = H.window_swap(model, x, target, n_w, twin.inputs[idx], batch_size=64)
+    # the converse: the blood-free twin with only window w's blood put back (is that window enough?)
+    twin_gain = -H.window_swap(model, twin.inputs[idx], target, n_w, x, batch_size=64)
     fill = torch.stack([train_inputs[:, w::n_w].mean() for w in range(n_w)])
     flat_drop = H.window_ablation(model, x, target, n_w, fill, batch_size=64)
     out: dict[str, Any] = {}
@@ -170,6 +174,7 @@ def _windows(model: nn.Module, te: Any, twin: Any, train_inputs: torch.Tensor, *
             out[name] = {
                 w: {"ig_share": float(shares[sel, j].mean()),
                     "twin_drop": float(twin_drop[sel, j].mean()) if k > 0 else None,
+                    "twin_gain": float(twin_gain[sel, j].mean()) if k > 0 else None,
                     "ablation_drop": float(flat_drop[sel, j].mean())}
                 for j, w in enumerate(H.WINDOWS)
             }

@@ -106,11 +106,15 @@ def haemorrhage_section(report: Report, r: Mapping[str, Any], images: Sequence[t
         has_twin = any(_f(v[w].get("twin_drop")) == _f(v[w].get("twin_drop")) for v in windows.values() for w in names)
         sec.add_heading("Which window carries the decision")
         headers = ["class"] + [f"{w}: IG share" for w in names]
+        has_gain = any(_f(v[w].get("twin_gain")) == _f(v[w].get("twin_gain")) for v in windows.values() for w in names)
         if has_twin:
             headers += [f"{w}: blood removed" for w in names]
+        if has_gain:
+            headers += [f"{w}: its blood alone" for w in names]
         headers += [f"{w}: flat (secondary)" for w in names]
         sec.add_table(headers, [[c] + [_f(v[w]["ig_share"]) for w in names]
                                 + ([_f(v[w].get("twin_drop")) for w in names] if has_twin else [])
+                                + ([_f(v[w].get("twin_gain")) for w in names] if has_gain else [])
                                 + [_f(v[w]["ablation_drop"]) for w in names] for c, v in windows.items()])
         key = "twin_drop" if has_twin else "ablation_drop"
         lines, ties = [], []
@@ -137,6 +141,12 @@ def haemorrhage_section(report: Report, r: Mapping[str, Any], images: Sequence[t
             reason = ("removing the blood from either window costs the same" if has_twin else
                       "a flat channel is an input the model never saw, so ablation cannot tell these windows apart")
             text += " For " + ", ".join(ties) + f" {reason}."
+        if has_gain:
+            alone = {c: max(names, key=lambda w: _f(v[w].get("twin_gain"))) for c, v in windows.items()
+                     if any(_f(v[w].get("twin_gain")) == _f(v[w].get("twin_gain")) for w in names)}
+            text += (" Conversely, the rise of that probability when only one window's blood is put back into the "
+                     "twin (is that window enough on its own?); largest, per class: "
+                     + "; ".join(f"{c}: {w}" for c, w in alone.items()) + ".")
         if has_twin:
             text += (" The flat-channel columns (a window set to its training mean) are out of distribution and shown "
                      "only as a secondary number.")
