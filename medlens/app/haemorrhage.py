@@ -10,9 +10,9 @@ What :func:`run_haemorrhage` measures on held-out phantoms:
 * the 2.5D slice model: detection AUROC per slice and per case (slices pooled), subtype
   accuracy with its confusion matrix on the slices that show blood (all positive slices, and
   those with at least ``subtype_min_voxels`` voxels of blood), per case;
-* its Grad-CAM per slice (pointing game, mass in mask per subtype) and per volume (the case's
-  slice maps stacked into a volume, scored against the 3D mask, next to the case's pooled
-  prediction);
+* its maps per slice (Grad-CAM, Lee et al.'s attention map, and integrated gradients; pointing
+  game, mass in mask per subtype) and per volume (the case's slice maps stacked into a volume,
+  scored against the 3D mask, next to the case's pooled prediction);
 * the windows' contribution per subtype: share of |integrated gradients| per window, and the
   drop of the predicted subtype's probability when one window is taken from the blood-free
   twin (in distribution), and the rise when only that window's blood is put back into the twin;
@@ -55,11 +55,13 @@ class HaemorrhageResult:
         per subtype and ``mean`` on slices with at least ``subtype_min_voxels`` voxels of blood,
         ``subtype_accuracy_all`` on every positive slice (at least 3 voxels), ``confusion``
         (rows: true subtype, columns: predicted, on the first set), ``case_subtype_accuracy``;
-        Grad-CAM ``pointing`` / ``mass_in_mask`` / ``mask_share`` per subtype; ``train_seconds``.
+        Grad-CAM ``pointing`` / ``mass_in_mask`` / ``mask_share`` per subtype, and the same for
+        every map method under ``maps``; ``train_seconds``.
     volume_maps : dict
-        The 2.5D model's Grad-CAM slice maps stacked into one volume per positive test case:
-        ``pointing``, ``mass_in_mask`` and ``mask_share`` against the 3D mask per subtype, with
-        the case's pooled ``detection`` probability and whether its pooled subtype is right.
+        Per map method (Grad-CAM, integrated gradients): the 2.5D model's slice maps stacked into
+        one volume per positive test case: ``pointing``, ``mass_in_mask`` and ``mask_share``
+        against the 3D mask per subtype, with the case's pooled ``case_detection`` probability and
+        ``case_subtype_correct``.
     volume_model : dict
         3D model: ``case_detection_auroc``, ``subtype_accuracy``, ``confusion``, Grad-CAM
         localisation against the 3D mask, ``train_seconds``.
@@ -133,6 +135,20 @@ def _localisation(maps: torch.Tensor, masks: torch.Tensor, groups: torch.Tensor,
     return out
 
 
+def slice_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, *, layer: str,
+               ig_steps: int) -> torch.Tensor:
+    """One map per input slice, ``(B, 1, H, W)``: Grad-CAM of ``layer`` (Lee et al.'s attention
+    map), or a gradient method's attribution summed over the 2.5D channels (every window of the
+    slice and its neighbours)."""
+    from medlens.attribution.explain import explain
+
+    options: dict[str, Any] = {"layer": layer} if method.startswith("gradcam") else {}
+    if method == "integrated_gradients":
+        options["n_steps"] = ig_steps
+    values = explain(model, x, target=target, method=method, batch_size=64, **options).values
+    return values.sum(1, keepdim=True)
+
+
 def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor, *,
            epochs: int, batch_size: int, seed: int, n_classes: int) -> float:
     from medlens.models.training import shift_augment, train_classifier
@@ -182,17 +198,16 @@ def _windows(model: nn.Module, te: Any, twin: Any, train_inputs: torch.Tensor, *
     return out
 
 
-def _volume_maps(model: nn.Module, te: Any, test: Any, case_probs: torch.Tensor, layer: str) -> dict[str, Any]:
-    """Grad-CAM slice maps of each positive case, for its pooled prediction, stacked and scored in 3D."""
-    from medlens.attribution.explain import explain
+def _volume_maps(model: nn.Module, te: Any, test: Any, case_probs: torch.Tensor, method: str, layer: str,
+                 ig_steps: int) -> dict[str, Any]:
+    """Slice maps of each positive case, for its pooled prediction, stacked and scored in 3D."""
     from medlens.data.head_ct import SUBTYPES
     from medlens.systems import haemorrhage as H
 
     cases = torch.nonzero(test.subtype >= 0)[:, 0]
     predicted = H.subtype_prediction(case_probs) + 1  # the case's predicted subtype class
     sel = torch.isin(te.case, cases)
-    maps = explain(model, te.inputs[sel], target=predicted[te.case[sel]], method="gradcam", layer=layer,
-                   batch_size=64).values
+    maps = slice_maps(model, te.inputs[sel], predicted[te.case[sel]], method, layer=layer, ig_steps=ig_steps)
     vol = H.stacked_volume_maps(maps, te.case[sel], te.slice[sel], cases.tolist(), test.volumes.shape[1])
     out = _localisation(vol, test.haemorrhage[cases] > 0, test.subtype[cases], SUBTYPES)
     det = H.detection_score(case_probs[cases])
@@ -222,6 +237,7 @@ def run_haemorrhage(
     epochs_3d: int = 24,
     widths_3d: tuple[int, ...] = (8, 16, 32, 64),
     context: int = 1,
+    map_methods: Sequence[str] = ("gradcam", "integrated_gradients"),
     subtype_min_voxels: int = 10,
     ig_steps: int = 16,
     window_slices: int = 40,
@@ -281,8 +297,9 @@ def run_haemorrhage(
     case_truth = sets["test"].subtype
     has = case_truth >= 0
     case_scores = subtype_scores(H.subtype_prediction(case_probs)[has], case_truth[has], SUBTYPES)
-    cams = explain(model, te.inputs[pos], target=te.labels[pos], method="gradcam", layer=layer, batch_size=64).values
-    loc = _localisation(cams, te.masks[pos], te.labels[pos] - 1, SUBTYPES)
+    maps = {m: _localisation(slice_maps(model, te.inputs[pos], te.labels[pos], m, layer=layer, ig_steps=ig_steps),
+                             te.masks[pos], te.labels[pos] - 1, SUBTYPES) for m in map_methods}
+    loc = maps.get("gradcam", next(iter(maps.values())))
     det = H.detection_score(probs)
     result.slice_model = {
         "detection_auroc": auroc(det, pos.long()),
@@ -292,7 +309,7 @@ def run_haemorrhage(
         "subtype_accuracy_all": scores_all["accuracy"], "confusion_all": scores_all["confusion"],
         "subtype_slices_all": scores_all["count"],
         "case_subtype_accuracy": case_scores["accuracy"], "case_confusion": case_scores["confusion"],
-        **loc, "cam_layer": layer, "train_seconds": secs, "epochs": epochs, "widths": list(widths),
+        **loc, "maps": maps, "cam_layer": layer, "train_seconds": secs, "epochs": epochs, "widths": list(widths),
     }
     log(f"2.5D: slice AUROC {result.slice_model['detection_auroc']:.3f}, case AUROC "
         f"{result.slice_model['case_detection_auroc']:.3f}, subtype accuracy {scores['accuracy']['mean']:.3f} "
@@ -308,9 +325,9 @@ def run_haemorrhage(
             result.images.append((picture(te.inputs[i, brain], te.masks[i].float()), f"{name}: the blood (ground truth)"))
 
     # -- per-volume map from the stacked slice maps ------------------------------------------
-    result.volume_maps = _volume_maps(model, te, sets["test"], case_probs, layer)
-    log(f"stacked volume maps: pointing {result.volume_maps['pointing']['all']:.3f}, mass in mask "
-        f"{result.volume_maps['mass_in_mask']['all']:.3f}")
+    for m in map_methods:
+        result.volume_maps[m] = v = _volume_maps(model, te, sets["test"], case_probs, m, layer, ig_steps)
+        log(f"stacked volume maps ({m}): pointing {v['pointing']['all']:.3f}, mass in mask {v['mass_in_mask']['all']:.3f}")
 
     # -- windows' contribution ---------------------------------------------------------------
     twin = H.slice_data(twins, recipe, context=context)

@@ -88,18 +88,32 @@ def haemorrhage_section(report: Report, r: Mapping[str, Any], images: Sequence[t
                              f"{_f(all_acc.get('mean')):.3f} on every slice with blood (at least 3 voxels, tips of "
                              "lesions included).")
     vmaps = r.get("volume_maps", {})
-    if vmaps.get("pointing"):
+    if vmaps and "pointing" in vmaps:  # results of a single map method
+        vmaps = {"gradcam": vmaps}
+    slice_maps = r.get("slice_model", {}).get("maps", {})
+    if slice_maps:
+        sec.add_heading("Per slice: each map method")
+        sec.add_table(["map", "pointing", "mass in mask", "mask share"],
+                      [[m, _f(v.get("pointing", {}).get("all")), _f(v.get("mass_in_mask", {}).get("all")),
+                        _f(v.get("mask_share", {}).get("all"))] for m, v in slice_maps.items()])
+    if vmaps:
         sec.add_heading("Per volume: the slice maps stacked")
-        keys = [k for k in vmaps["pointing"] if k != "all"] + ["all"]
-        sec.add_table(["subtype", "pointing (3D)", "mass in mask (3D)", "mask share", "case p(haemorrhage)",
-                       "case subtype right"],
-                      [[k, _f(vmaps["pointing"].get(k)), _f(vmaps["mass_in_mask"].get(k)),
-                        _f(vmaps.get("mask_share", {}).get(k)), _f(vmaps.get("case_detection", {}).get(k)),
-                        _f(vmaps.get("case_subtype_correct", {}).get(k))] for k in keys])
-        mass = _ratio_words(_f(vmaps["mass_in_mask"].get("all")), _f(vmaps.get("mask_share", {}).get("all")))
-        sec.add_text(f"Each positive held-out case's Grad-CAM slice maps (for the case's pooled subtype) stacked into "
-                     f"one volume and scored against the 3D mask: its maximum lies in the blood in "
-                     f"{_f(vmaps['pointing'].get('all')):.2f} of the cases, and its mass in the mask is {mass}.")
+        methods = list(vmaps)
+        first = vmaps[methods[0]]
+        keys = [k for k in first.get("pointing", {}) if k != "all"] + ["all"]
+        headers = ["subtype"] + [f"{m}: {q}" for m in methods for q in ("pointing (3D)", "mass in mask (3D)")]
+        headers += ["mask share", "case p(haemorrhage)", "case subtype right"]
+        sec.add_table(headers, [[k] + [_f(vmaps[m].get(q, {}).get(k)) for m in methods
+                                       for q in ("pointing", "mass_in_mask")]
+                                + [_f(first.get("mask_share", {}).get(k)), _f(first.get("case_detection", {}).get(k)),
+                                   _f(first.get("case_subtype_correct", {}).get(k))] for k in keys])
+        words = []
+        for m in methods:
+            mass = _ratio_words(_f(vmaps[m].get("mass_in_mask", {}).get("all")), _f(vmaps[m].get("mask_share", {}).get("all")))
+            words.append(f"{m}: its maximum lies in the blood in {_f(vmaps[m].get('pointing', {}).get('all')):.2f} of "
+                         f"the cases and its mass in the mask is {mass}")
+        sec.add_text("Each positive held-out case's slice maps (for the case's pooled subtype) stacked into one volume "
+                     "and scored against the 3D mask; " + "; ".join(words) + ".")
     windows = r.get("windows", {})
     if windows:
         names = [w for w in next(iter(windows.values())) if isinstance(next(iter(windows.values()))[w], dict)]
