@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-test", type=int, default=40)
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--n-train-3d", type=int, default=240)
-    p.add_argument("--epochs-3d", type=int, default=24)
+    p.add_argument("--epochs-3d", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)

@@ -234,7 +234,7 @@ def run_haemorrhage(
     n_val_3d: int = 30,
     n_test_3d: int = 60,
     shape_3d: tuple[int, int, int] = SHAPE_3D,
-    epochs_3d: int = 24,
+    epochs_3d: int = 30,
     widths_3d: tuple[int, ...] = (8, 16, 32, 64),
     context: int = 1,
     map_methods: Sequence[str] = ("gradcam", "integrated_gradients"),
