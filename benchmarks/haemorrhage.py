@@ -8,12 +8,12 @@ brain/subdural/bone windows through the recipe, trains the 2.5D slice classifier
 neighbour on each side: 9 channels; class-balanced batches) and, on 240/30/60 further phantoms of
 the same field of view at 24 x 48 x 48 voxels, the 3D volume classifier (none + five subtypes),
 and prints every acceptance number: detection AUROC (slice and case level), per-subtype accuracy
-with the confusion matrix on slices with blood, Grad-CAM pointing game and mass in mask per
-subtype per slice and per volume (slice maps stacked, against the 3D mask, next to the case's
-pooled prediction), the windows' contribution per subtype (integrated-gradients share; drop of
+with the confusion matrix on slices with blood, pointing game and mass in mask of Grad-CAM and
+integrated gradients per subtype, per slice and per volume (slice maps stacked, against the 3D
+mask, next to the case's pooled prediction), the windows' contribution per subtype (integrated-gradients share; drop of
 the predicted subtype's probability when a window is taken from the blood-free twin; the
 flat-channel ablation as a secondary number), the prediction basis's agreement, and the 3D
-model's case AUROC. Writes them as JSON with ``--out``. About ten minutes on one CPU core.
+model's case AUROC. Writes them as JSON with ``--out``. About eight minutes on one CPU core.
 """
 
 from __future__ import annotations
