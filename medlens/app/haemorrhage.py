@@ -64,7 +64,7 @@ class HaemorrhageResult:
         ``case_subtype_correct``.
     volume_model : dict
         3D model: ``case_detection_auroc``, ``subtype_accuracy``, ``confusion``, Grad-CAM
-        localisation against the 3D mask, ``train_seconds``.
+        localisation against the 3D mask (every map method under ``maps``), ``train_seconds``.
     windows : dict
         Per true class (``none`` and the subtypes), per window: ``ig_share`` (share of
         |integrated gradients| for the predicted class on the window's channels), ``twin_drop``
@@ -135,11 +135,11 @@ def _localisation(maps: torch.Tensor, masks: torch.Tensor, groups: torch.Tensor,
     return out
 
 
-def slice_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, *, layer: str,
+def attribution_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, *, layer: str,
                ig_steps: int) -> torch.Tensor:
-    """One map per input slice, ``(B, 1, H, W)``: Grad-CAM of ``layer`` (Lee et al.'s attention
-    map), or a gradient method's attribution summed over the 2.5D channels (every window of the
-    slice and its neighbours)."""
+    """One map per input, ``(B, 1, *spatial)``: Grad-CAM of ``layer`` (Lee et al.'s attention map),
+    or a gradient method's attribution summed over the channels (for a 2.5D slice every window of
+    the slice and its neighbours, for a volume its windows)."""
     from medlens.attribution.explain import explain
 
     options: dict[str, Any] = {"layer": layer} if method.startswith("gradcam") else {}
@@ -207,7 +207,7 @@ def _volume_maps(model: nn.Module, te: Any, test: Any, case_probs: torch.Tensor,
     cases = torch.nonzero(test.subtype >= 0)[:, 0]
     predicted = H.subtype_prediction(case_probs) + 1  # the case's predicted subtype class
     sel = torch.isin(te.case, cases)
-    maps = slice_maps(model, te.inputs[sel], predicted[te.case[sel]], method, layer=layer, ig_steps=ig_steps)
+    maps = attribution_maps(model, te.inputs[sel], predicted[te.case[sel]], method, layer=layer, ig_steps=ig_steps)
     vol = H.stacked_volume_maps(maps, te.case[sel], te.slice[sel], cases.tolist(), test.volumes.shape[1])
     out = _localisation(vol, test.haemorrhage[cases] > 0, test.subtype[cases], SUBTYPES)
     det = H.detection_score(case_probs[cases])
@@ -297,7 +297,7 @@ def run_haemorrhage(
     case_truth = sets["test"].subtype
     has = case_truth >= 0
     case_scores = subtype_scores(H.subtype_prediction(case_probs)[has], case_truth[has], SUBTYPES)
-    maps = {m: _localisation(slice_maps(model, te.inputs[pos], te.labels[pos], m, layer=layer, ig_steps=ig_steps),
+    maps = {m: _localisation(attribution_maps(model, te.inputs[pos], te.labels[pos], m, layer=layer, ig_steps=ig_steps),
                              te.masks[pos], te.labels[pos] - 1, SUBTYPES) for m in map_methods}
     loc = maps.get("gradcam", next(iter(maps.values())))
     det = H.detection_score(probs)
@@ -375,15 +375,16 @@ def run_haemorrhage(
         p3 = torch.softmax(model3(xv), 1)
     posv = yv > 0
     scores3 = subtype_scores(H.subtype_prediction(p3)[posv], yv[posv] - 1, SUBTYPES)
-    cam3 = explain(model3, xv[posv], target=yv[posv], method="gradcam", layer=f"features.block{len(widths_3d)}.act",
-                   batch_size=8).values
-    loc3 = _localisation(cam3, sets3["test"].haemorrhage[posv] > 0, yv[posv] - 1, SUBTYPES)
+    layer3 = f"features.block{len(widths_3d)}.act"
+    maps3 = {m: _localisation(attribution_maps(model3, xv[posv], yv[posv], m, layer=layer3, ig_steps=ig_steps),
+                              sets3["test"].haemorrhage[posv] > 0, yv[posv] - 1, SUBTYPES) for m in map_methods}
+    loc3 = maps3.get("gradcam", next(iter(maps3.values())))
     result.sizes["shape_3d"] = list(shape_3d)
     result.sizes["cases_3d"] = {k: len(v) for k, v in sets3.items()}
     result.volume_model = {
         "case_detection_auroc": auroc(H.detection_score(p3), posv.long()),
         "detection_accuracy": float(((H.detection_score(p3) > 0.5) == posv).float().mean()),
-        "subtype_accuracy": scores3["accuracy"], "confusion": scores3["confusion"], **loc3,
+        "subtype_accuracy": scores3["accuracy"], "confusion": scores3["confusion"], **loc3, "maps": maps3,
         "train_seconds": secs3, "epochs": epochs_3d, "widths": list(widths_3d),
     }
     log(f"3D: case AUROC {result.volume_model['case_detection_auroc']:.3f}, subtype accuracy "

@@ -90,12 +90,13 @@ def haemorrhage_section(report: Report, r: Mapping[str, Any], images: Sequence[t
     vmaps = r.get("volume_maps", {})
     if vmaps and "pointing" in vmaps:  # results of a single map method
         vmaps = {"gradcam": vmaps}
-    slice_maps = r.get("slice_model", {}).get("maps", {})
-    if slice_maps:
-        sec.add_heading("Per slice: each map method")
-        sec.add_table(["map", "pointing", "mass in mask", "mask share"],
-                      [[m, _f(v.get("pointing", {}).get("all")), _f(v.get("mass_in_mask", {}).get("all")),
-                        _f(v.get("mask_share", {}).get("all"))] for m, v in slice_maps.items()])
+    map_rows = [[model, m, _f(v.get("pointing", {}).get("all")), _f(v.get("mass_in_mask", {}).get("all")),
+                 _f(v.get("mask_share", {}).get("all"))]
+                for model, key in (("2.5D, per slice", "slice_model"), ("3D, per volume", "volume_model"))
+                for m, v in r.get(key, {}).get("maps", {}).items()]
+    if map_rows:
+        sec.add_heading("Each map method")
+        sec.add_table(["model", "map", "pointing", "mass in mask", "mask share"], map_rows)
     if vmaps:
         sec.add_heading("Per volume: the slice maps stacked")
         methods = list(vmaps)

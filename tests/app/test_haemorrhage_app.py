@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from medlens.app.haemorrhage import balanced_subtypes, class_balanced_weights, slice_maps, subtype_scores
+from medlens.app.haemorrhage import attribution_maps, balanced_subtypes, class_balanced_weights, subtype_scores
 from medlens.models.training import train_classifier
 
 
@@ -49,5 +49,5 @@ def test_slice_maps_one_channel_per_slice():
     x = torch.rand(3, 9, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     target = torch.tensor([1, 2, 3])
     for method in ("gradcam", "integrated_gradients"):
-        m = slice_maps(model, x, target, method, layer="1", ig_steps=4)
+        m = attribution_maps(model, x, target, method, layer="1", ig_steps=4)
         assert m.shape == (3, 1, 8, 8)
