@@ -5,8 +5,8 @@
 Generates training (120 cases, 3,840 slices), validation (20) and test (40) phantoms of 32 x 64
 x 64 voxels in HU (``medlens.data.head_ct``) and the blood-free twins of the test cases, feeds
 brain/subdural/bone windows through the recipe, trains the 2.5D slice classifier (a slice with one
-neighbour on each side: 9 channels; class-balanced batches) and, on 240/30/60 further phantoms of
-the same field of view at 24 x 48 x 48 voxels, the 3D volume classifier (none + five subtypes),
+neighbour on each side: 9 channels; class-balanced batches) and, on 240/30/100 further phantoms of
+the same field of view at 24 x 48 x 48 voxels, the 3D volume classifier (none + five subtypes; half the draws without blood),
 and prints every acceptance number: detection AUROC (slice and case level), per-subtype accuracy
 with the confusion matrix on slices with blood, pointing game and mass in mask of Grad-CAM and
 integrated gradients per subtype, per slice and per volume (slice maps stacked, against the 3D

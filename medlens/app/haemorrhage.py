@@ -21,7 +21,8 @@ What :func:`run_haemorrhage` measures on held-out phantoms:
 * the prediction basis (share of the most similar training slices with the query's subtype);
 * the 3D volume model: case detection AUROC and subtype accuracy, its Grad-CAM against the mask.
 
-Training draws class-balanced batches (each class, "none" and the five subtypes, equally often),
+Training draws class-balanced batches (the 2.5D model: each class, "none" and the five subtypes,
+equally often; the 3D model: half the volumes without blood, the rest balanced over subtypes),
 so that a subtype seen on few slices (an epidural lens spans 3-6 slices, a subdural crescent
 15-25) is learnt as well as a common one.
 """
@@ -100,10 +101,18 @@ def balanced_subtypes(n: int, none_share: float = 0.25) -> list[int]:
     return [-1] * n_none + [k % 5 for k in range(n - n_none)]
 
 
-def class_balanced_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """``(N,)`` sampling weights ``1 / count(class)``: every class drawn equally often."""
+def class_balanced_weights(labels: torch.Tensor, n_classes: int, none_share: float | None = None) -> torch.Tensor:
+    """``(N,)`` sampling weights ``1 / count(class)``: every class drawn equally often.
+
+    With ``none_share``, class 0 ("none") is drawn that share of the time and the other classes
+    share the rest equally (0.5: the detection decision, none against any blood, is balanced).
+    """
     counts = torch.bincount(labels, minlength=n_classes).double()
-    return (1.0 / counts.clamp(min=1))[labels]
+    w = (1.0 / counts.clamp(min=1))[labels]
+    if none_share is not None:
+        others = int((counts[1:] > 0).sum())
+        w = torch.where(labels == 0, w * none_share * others / (1 - none_share), w)
+    return w
 
 
 def subtype_scores(pred: torch.Tensor, truth: torch.Tensor, names: Sequence[str]) -> dict[str, Any]:
@@ -150,12 +159,12 @@ def attribution_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor, me
 
 
 def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor, *,
-           epochs: int, batch_size: int, seed: int, n_classes: int) -> float:
+           epochs: int, batch_size: int, seed: int, n_classes: int, none_share: float | None = None) -> float:
     from medlens.models.training import shift_augment, train_classifier
 
     t0 = time.perf_counter()
     train_classifier(model, x, y, xv, yv, epochs=epochs, seed=seed, batch_size=batch_size, augment=shift_augment,
-                     sample_weights=class_balanced_weights(y, n_classes), progress=False)
+                     sample_weights=class_balanced_weights(y, n_classes, none_share), progress=False)
     return time.perf_counter() - t0
 
 
@@ -232,7 +241,7 @@ def run_haemorrhage(
     widths: tuple[int, ...] = (16, 32, 64, 64),
     n_train_3d: int = 240,
     n_val_3d: int = 30,
-    n_test_3d: int = 60,
+    n_test_3d: int = 100,
     shape_3d: tuple[int, int, int] = SHAPE_3D,
     epochs_3d: int = 30,
     widths_3d: tuple[int, ...] = (8, 16, 32, 64),
@@ -367,8 +376,11 @@ def run_haemorrhage(
     log(f"3D phantoms generated in {time.perf_counter() - t0:.0f} s")
     with seeded(seed):
         model3 = CNN(3, len(H.WINDOWS), len(names), widths=widths_3d, input_shape=tuple(vol["train"][0].shape[1:]))
+        # half the draws without blood: a volume holds little blood, and the detection decision
+        # (none against any subtype) is what a balanced six-way draw leaves short of negatives
+        # (chosen on validation phantoms of other seeds: validation accuracy 0.90 against 0.87)
         secs3 = _train(model3, *vol["train"], *vol["val"], epochs=epochs_3d, batch_size=8, seed=seed,
-                       n_classes=len(names))
+                       n_classes=len(names), none_share=0.5)
     log(f"3D model trained in {secs3:.0f} s")
     xv, yv = vol["test"]
     with torch.no_grad():

@@ -22,6 +22,9 @@ def test_balanced_sampling_draws_classes_equally_often():
 
     w = class_balanced_weights(labels, 3)
     torch.testing.assert_close(w[labels == 2].sum(), w[labels == 0].sum())
+    half = class_balanced_weights(labels, 3, none_share=0.5)  # none as often as both others together
+    torch.testing.assert_close(half[labels == 0].sum(), half[labels > 0].sum())
+    torch.testing.assert_close(half[labels == 1].sum(), half[labels == 2].sum())
     train_classifier(nn.Linear(3, 3), x, labels, x, labels, epochs=20, batch_size=50, seed=0, loss_fn=loss,
                      sample_weights=w, progress=False)
     share = torch.bincount(torch.cat(seen), minlength=3).double() / len(torch.cat(seen))
