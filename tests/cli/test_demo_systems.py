@@ -34,5 +34,5 @@ def test_demo_systems_quick_runs_every_system(tmp_path):
     assert main(["demo", "--systems", "--quick", "--quiet", "--out", str(out)]) == 0
     numbers = json.loads((out / "results.json").read_text())
     assert set(numbers) == {"haemorrhage", "attention_gates", "patch_attention"}
-    assert numbers["haemorrhage"]["volume_maps"]["cases"] > 0
+    assert numbers["haemorrhage"]["volume_maps"]["integrated_gradients"]["cases"] > 0
     assert set(numbers["haemorrhage"]["windows"]["subdural"]) >= {"brain", "subdural", "bone"}
