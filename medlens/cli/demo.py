@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "medlens demo --quick --quiet      # smaller settings everywhere",
         "medlens demo --systems --out sys/ # the imaging systems' report (haemorrhage, attention gates, MIL)",
     ])
-    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: demo-out, with --systems demo-out/systems)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--examples", type=int, default=4, help="test cases to explain (default 4)")
     p.add_argument("--quick", action="store_true", help="smaller settings everywhere (for tests)")
@@ -33,12 +34,12 @@ def run(args: argparse.Namespace) -> int:
     if args.systems:
         from medlens.app.imaging_systems import write_imaging_report
 
-        path = write_imaging_report(args.out, quick=args.quick, seed=args.seed,
+        path = write_imaging_report(args.out or "demo-out/systems", quick=args.quick, seed=args.seed,
                                     log=(lambda _: None) if args.quiet else print)
         print(f"wrote {path}")
         return 0
     from medlens.app.demo import run_demo
 
-    run_demo(args.out, epochs=args.epochs, n_cases=args.examples, seed=args.seed, quick=args.quick,
+    run_demo(args.out or "demo-out", epochs=args.epochs, n_cases=args.examples, seed=args.seed, quick=args.quick,
              progress=not args.quiet)
     return 0

@@ -26,6 +26,11 @@ def test_demo_systems_writes_the_imaging_report(tmp_path, monkeypatch):
     assert calls == [(("haemorrhage", "attention_gates", "patch_attention"), True, 3)]
     assert "Attention over patches" in (out / "report.html").read_text()
     assert json.loads((out / "results.json").read_text())["patch_attention"]["slide_auroc"] == 0.93
+    # without --out the report goes beside the demo's, never over demo-out/report.html
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--systems", "--quiet"]) == 0
+    assert (tmp_path / "demo-out" / "systems" / "report.html").exists()
+    assert not (tmp_path / "demo-out" / "report.html").exists()
 
 
 @pytest.mark.slow
