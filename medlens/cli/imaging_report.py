@@ -36,13 +36,12 @@ def run(args: argparse.Namespace) -> int:
     import json
     import pathlib
 
-    from medlens.app.imaging_systems import run_systems
+    from medlens.app.imaging_systems import write_imaging_report
     from medlens.errors import InputError
-    from medlens.report.imaging_systems import imaging_systems_report
 
-    results: dict = {}
-    images: dict = {}
+    results: dict | None = None
     if args.results:
+        results = {}
         for f in args.results:
             p = pathlib.Path(f)
             key = next((s for s in SYSTEMS if s in p.stem), None)
@@ -52,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
                 results[key] = json.loads(p.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise InputError(f"cannot read results file {p}: {exc}") from exc
-    else:
-        results, images = run_systems(args.only or SYSTEMS, quick=args.quick, seed=args.seed, log=print)
-    out = pathlib.Path(args.out)
-    path = imaging_systems_report(results, images).write(out / "report.html")
-    (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    path = write_imaging_report(args.out, which=args.only or SYSTEMS, quick=args.quick, seed=args.seed,
+                                results=results, log=(lambda _: None) if args.quiet else print)
     print(f"wrote {path}")
     return 0

@@ -17,11 +17,14 @@ shapes do not depend on the voxel grid:
   five subtypes of Lee et al., placed and shaped as radiologists know them:
 
   ===================  ==================================================================
-  epidural             biconvex lens against the inner table, thick (10-16 mm), short
-  subdural             crescent along the inner table, thin (3-6 mm), long (45-65 mm)
-  subarachnoid         blood in the CSF spaces near the surface (sulci, rim, fissure)
-  intraparenchymal     a lobulated blob deep in the parenchyma, away from the ventricles
-  intraventricular     blood in the dependent (posterior) part of a lateral ventricle
+  epidural             biconvex lens against the inner table, thick (12-20 mm), short (limited
+                       by sutures: 16-24 mm in-plane half-length, 10-16 mm across slices)
+  subdural             crescent along the inner table, thin (3-6 mm), long (50-75 mm in-plane
+                       half-length, 28-44 mm across slices)
+  subarachnoid         blood in the sulci and the fissure near the surface
+  intraparenchymal     a lobulated blob deep in the parenchyma, away from the skull
+  intraventricular     blood below a fluid level in the dependent (posterior) part of one or
+                       both lateral ventricles
   ===================  ==================================================================
 
 Every case draws from three generators seeded from ``(seed, case index)`` (anatomy,
@@ -147,7 +150,7 @@ def _anatomy(gen: torch.Generator, shape: tuple[int, int, int], spacing: tuple[f
     head, bone, brain = rho_head < 1, (rho_outer < 1) & (rho_inner >= 1), rho_inner < 1
 
     # lateral ventricles: two ellipsoids beside the midline, a little behind and above the centre
-    v_axes = torch.tensor([_u(gen, 12, 16), _u(gen, 22, 28), _u(gen, 5, 7.5)], dtype=torch.float64)
+    v_axes = torch.tensor([_u(gen, 12, 16), _u(gen, 22, 28), _u(gen, 6, 9)], dtype=torch.float64)
     v_off = torch.tensor([_u(gen, 4, 12), _u(gen, 0, 6), _u(gen, 7, 10)], dtype=torch.float64)
     ventricles = []
     for side in (-1.0, 1.0):
@@ -200,18 +203,26 @@ def _haemorrhage(gen: torch.Generator, a: dict, subtype: str) -> torch.Tensor:
     for _attempt in range(50):
         if subtype in ("epidural", "subdural"):
             q = _surface_point(gen, a, lateral=True)
-            s = (pos - q).norm(dim=-1)
-            if subtype == "epidural":  # biconvex lens: thickest at the contact point
-                thick, length = _u(gen, 10, 16), _u(gen, 20, 30)
-                mask = brain & (depth < thick * (1 - (s / length) ** 2))
-            else:  # crescent: thin, long, almost constant thickness tapering at the ends
-                thick, length = _u(gen, 3, 6), _u(gen, 45, 65)
-                mask = brain & (depth < thick * (1 - (s / length) ** 2).clamp(min=0) ** 0.25) & (s < length)
+            u = pos - q
+            along = u[..., 1:].norm(dim=-1)  # in-plane distance from the contact point (mm)
+            if subtype == "epidural":
+                # biconvex lens: the dura is stripped from the bone only between two sutures, so
+                # the blood is short (in-plane and across slices) and bulges deep at its centre
+                thick, length, height = _u(gen, 12, 20), _u(gen, 16, 24), _u(gen, 10, 16)
+                s2 = (along / length) ** 2 + (u[..., 0] / height) ** 2
+                mask = brain & (depth < thick * (1 - s2))
+            else:
+                # crescent: spreads freely along the inner table (crosses sutures), thin, of almost
+                # constant thickness tapering only at its ends
+                thick, length, height = _u(gen, 3, 6), _u(gen, 50, 75), _u(gen, 28, 44)
+                s2 = (along / length) ** 2 + (u[..., 0] / height) ** 2
+                mask = brain & (depth < thick * (1 - s2).clamp(min=0) ** 0.25) & (s2 < 1)
         elif subtype == "subarachnoid":
+            # blood in the sulci and the fissure near the surface (not as a sheet under the bone)
             q = _surface_point(gen, a, lateral=False)
-            mask = a["csf"] & ((pos - q).norm(dim=-1) < _u(gen, 22, 32)) & (depth < 16)
+            mask = a["csf"] & ((pos - q).norm(dim=-1) < _u(gen, 28, 40)) & (depth > 1.6) & (depth < 16)
         elif subtype == "intraparenchymal":
-            inside = brain & (depth > 18) & (a["tissue"] == 3)
+            inside = brain & (depth > 22) & (a["tissue"] == 3)
             idx = torch.nonzero(inside)
             if len(idx) == 0:
                 continue
@@ -220,14 +231,20 @@ def _haemorrhage(gen: torch.Generator, a: dict, subtype: str) -> torch.Tensor:
             lobes = 0.25 * _field(gen, depth.shape, (6, 12, 12))
             mask = ((pos - c).norm(dim=-1) / r + lobes < 1) & (a["tissue"] == 3)
         elif subtype == "intraventricular":
-            side = a["ventricles"][int(torch.randint(2, (), generator=gen))] & a["ventricle"]
-            idx = torch.nonzero(side)
-            if len(idx) == 0:
-                continue
-            # dependent part of a supine patient's ventricle: its posterior (largest row) end
-            back = idx[idx[:, 1] >= torch.quantile(idx[:, 1].double(), 0.7).long()]
-            c = pos[tuple(back[int(torch.randint(len(back), (), generator=gen))])]
-            mask = side & ((pos - c).norm(dim=-1) < _u(gen, 9, 15))
+            # blood layering in the dependent (posterior, largest row) part of one or both lateral
+            # ventricles of a supine patient, below a straight fluid level
+            sides = [v & a["ventricle"] for v in a["ventricles"]]
+            if _u(gen, 0, 1) < 0.5:
+                sides = [sides[int(torch.randint(2, (), generator=gen))]]
+            mask = torch.zeros_like(brain)
+            level_q = _u(gen, 0.35, 0.6)
+            for side in sides:
+                idx = torch.nonzero(side)
+                if len(idx) == 0:
+                    continue
+                rows = idx[:, 1].double()
+                level = float(torch.quantile(rows, level_q))
+                mask |= side & (torch.arange(side.shape[1], dtype=torch.float64)[None, :, None] >= level)
         else:
             raise InputError(f"unknown haemorrhage subtype {subtype!r}; known: {', '.join(SUBTYPES)}")
         if int(mask.sum()) >= 12:

@@ -60,6 +60,7 @@ def train_classifier(
     seed: int = 0,
     augment: Augment | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    sample_weights: torch.Tensor | None = None,
     progress: bool = True,
 ) -> list[dict[str, float]]:
     """Train with AdamW and a cosine schedule; keep the weights of the best validation AUROC.
@@ -72,6 +73,10 @@ def train_classifier(
         ``(N,)`` int64 class indices.
     seed : int
         Seeds initial shuffling and augmentation; the same seed gives the same model.
+    sample_weights : torch.Tensor, optional
+        ``(N,)`` non-negative weights: each epoch then draws ``N`` training samples with
+        replacement in proportion to them (balanced sampling: weight ``1 / class count``)
+        instead of a permutation.
 
     Returns
     -------
@@ -79,6 +84,10 @@ def train_classifier(
         One entry per epoch: ``loss``, ``val_accuracy``, ``val_auroc``.
     """
     gen = torch.Generator().manual_seed(seed)
+    if sample_weights is not None:
+        sample_weights = torch.as_tensor(sample_weights, dtype=torch.float64)
+        if sample_weights.shape != (len(train_inputs),) or (sample_weights < 0).any() or sample_weights.sum() <= 0:
+            raise ValueError(f"sample_weights must be {len(train_inputs)} non-negative weights, not all zero")
     loss_fn = loss_fn or nn.functional.cross_entropy
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = max(1, (len(train_inputs) + batch_size - 1) // batch_size)
@@ -90,7 +99,10 @@ def train_classifier(
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
-        order = torch.randperm(len(train_inputs), generator=gen)
+        if sample_weights is None:
+            order = torch.randperm(len(train_inputs), generator=gen)
+        else:
+            order = torch.multinomial(sample_weights, len(train_inputs), replacement=True, generator=gen)
         total = 0.0
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

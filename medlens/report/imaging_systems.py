@@ -76,30 +76,95 @@ def haemorrhage_section(report: Report, r: Mapping[str, Any], images: Sequence[t
         where = (f"points into the blood most often for {best} and least often for {worst} haemorrhages"
                  if best != worst else f"was measured on {best} haemorrhages only")
         sec.add_text(f"The slice model's Grad-CAM {where}; its mass in the mask is {mass}.")
+        confusion = sm.get("confusion")
+        if confusion and len(confusion) == len(subtypes):
+            n_min = r.get("sizes", {}).get("subtype_min_voxels")
+            on = f"slices with at least {n_min} voxels of blood" if n_min else "slices with blood"
+            sec.add_heading(f"Subtype confusion of the slice model ({on}; rows: truth, columns: prediction)")
+            sec.add_table(["truth \\ predicted"] + subtypes, [[s] + list(row) for s, row in zip(subtypes, confusion)])
+            all_acc = sm.get("subtype_accuracy_all", {})
+            if all_acc:
+                sec.add_text(f"Mean subtype accuracy {_f(sm.get('subtype_accuracy', {}).get('mean')):.3f} on {on}, "
+                             f"{_f(all_acc.get('mean')):.3f} on every slice with blood (at least 3 voxels, tips of "
+                             "lesions included).")
+    vmaps = r.get("volume_maps", {})
+    if vmaps and "pointing" in vmaps:  # results of a single map method
+        vmaps = {"gradcam": vmaps}
+    map_rows = [[model, m, _f(v.get("pointing", {}).get("all")), _f(v.get("mass_in_mask", {}).get("all")),
+                 _f(v.get("mask_share", {}).get("all"))]
+                for model, key in (("2.5D, per slice", "slice_model"), ("3D, per volume", "volume_model"))
+                for m, v in r.get(key, {}).get("maps", {}).items()]
+    if map_rows:
+        sec.add_heading("Each map method")
+        sec.add_table(["model", "map", "pointing", "mass in mask", "mask share"], map_rows)
+    if vmaps:
+        sec.add_heading("Per volume: the slice maps stacked")
+        methods = list(vmaps)
+        first = vmaps[methods[0]]
+        keys = [k for k in first.get("pointing", {}) if k != "all"] + ["all"]
+        headers = ["subtype"] + [f"{m}: {q}" for m in methods for q in ("pointing (3D)", "mass in mask (3D)")]
+        headers += ["mask share", "case p(haemorrhage)", "case subtype right"]
+        sec.add_table(headers, [[k] + [_f(vmaps[m].get(q, {}).get(k)) for m in methods
+                                       for q in ("pointing", "mass_in_mask")]
+                                + [_f(first.get("mask_share", {}).get(k)), _f(first.get("case_detection", {}).get(k)),
+                                   _f(first.get("case_subtype_correct", {}).get(k))] for k in keys])
+        words = []
+        for m in methods:
+            mass = _ratio_words(_f(vmaps[m].get("mass_in_mask", {}).get("all")), _f(vmaps[m].get("mask_share", {}).get("all")))
+            words.append(f"{m}: its maximum lies in the blood in {_f(vmaps[m].get('pointing', {}).get('all')):.2f} of "
+                         f"the cases and its mass in the mask is {mass}")
+        sec.add_text("Each positive held-out case's slice maps (for the case's pooled subtype) stacked into one volume "
+                     "and scored against the 3D mask; " + "; ".join(words) + ".")
     windows = r.get("windows", {})
     if windows:
-        names = list(next(iter(windows.values())))
+        names = [w for w in next(iter(windows.values())) if isinstance(next(iter(windows.values()))[w], dict)]
+        has_twin = any(_f(v[w].get("twin_drop")) == _f(v[w].get("twin_drop")) for v in windows.values() for w in names)
         sec.add_heading("Which window carries the decision")
-        sec.add_table(["class"] + [f"{w}: IG share" for w in names] + [f"{w}: ablation drop" for w in names],
-                      [[c] + [_f(v[w]["ig_share"]) for w in names] + [_f(v[w]["ablation_drop"]) for w in names]
-                       for c, v in windows.items()])
+        headers = ["class"] + [f"{w}: IG share" for w in names]
+        has_gain = any(_f(v[w].get("twin_gain")) == _f(v[w].get("twin_gain")) for v in windows.values() for w in names)
+        if has_twin:
+            headers += [f"{w}: blood removed" for w in names]
+        if has_gain:
+            headers += [f"{w}: its blood alone" for w in names]
+        headers += [f"{w}: flat (secondary)" for w in names]
+        sec.add_table(headers, [[c] + [_f(v[w]["ig_share"]) for w in names]
+                                + ([_f(v[w].get("twin_drop")) for w in names] if has_twin else [])
+                                + ([_f(v[w].get("twin_gain")) for w in names] if has_gain else [])
+                                + [_f(v[w]["ablation_drop"]) for w in names] for c, v in windows.items()])
+        key = "twin_drop" if has_twin else "ablation_drop"
         lines, ties = [], []
         for c, v in windows.items():
-            drops = sorted((_f(v[w]["ablation_drop"]) for w in names), reverse=True)
+            drops = sorted((_f(v[w].get(key)) for w in names), reverse=True)
+            if any(d != d for d in drops):
+                continue  # not measured for this class (no blood to remove)
             if len(drops) > 1 and drops[0] - drops[1] < 0.01:
-                ties.append(c)  # two windows cost the same: the flat channel itself is what the model reacts to
+                ties.append(c)
                 continue
-            top = max(names, key=lambda w: _f(v[w]["ablation_drop"]))
+            top = max(names, key=lambda w: _f(v[w].get(key)))
             lines.append(f"{c}: {top}")
         ig_top = {c: max(names, key=lambda w: _f(v[w]["ig_share"])) for c, v in windows.items()}
-        text = ("Integrated gradients' share of magnitude per window, and the fall of the class probability when a "
-                "window is replaced by its training mean. The largest share of integrated gradients, per class: "
-                + "; ".join(f"{c}: {w}" for c, w in ig_top.items()) + ".")
+        text = ("Integrated gradients' share of magnitude per window for the predicted class. The largest share, per "
+                "class: " + "; ".join(f"{c}: {w}" for c, w in ig_top.items()) + ".")
+        if has_twin:
+            text += (" In distribution: the fall of the predicted subtype's probability when one window is taken from "
+                     "the same scan without its blood (the phantom's blood-free twin).")
+        else:
+            text += " The fall of the class probability when a window is replaced by its training mean."
         if lines:
             text += " The window whose removal costs most: " + "; ".join(lines) + "."
         if ties:
-            text += (" For " + ", ".join(ties) + " removing different windows costs the same: a flat channel is an "
-                     "input the model never saw, so ablation cannot tell these windows apart.")
+            reason = ("removing the blood from either window costs the same" if has_twin else
+                      "a flat channel is an input the model never saw, so ablation cannot tell these windows apart")
+            text += " For " + ", ".join(ties) + f" {reason}."
+        if has_gain:
+            alone = {c: max(names, key=lambda w: _f(v[w].get("twin_gain"))) for c, v in windows.items()
+                     if any(_f(v[w].get("twin_gain")) == _f(v[w].get("twin_gain")) for w in names)}
+            text += (" Conversely, the rise of that probability when only one window's blood is put back into the "
+                     "twin (is that window enough on its own?); largest, per class: "
+                     + "; ".join(f"{c}: {w}" for c, w in alone.items()) + ".")
+        if has_twin:
+            text += (" The flat-channel columns (a window set to its training mean) are out of distribution and shown "
+                     "only as a secondary number.")
         sec.add_text(text)
     basis = r.get("basis", {})
     if basis:

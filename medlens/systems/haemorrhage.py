@@ -22,8 +22,10 @@ Here the pieces are medlens's own:
 * explanations: any registered method (Grad-CAM per slice, stacked into a per-volume map), the
   prediction basis (:mod:`medlens.selfexplain.basis`, composed in the benchmark/app layer), and
   the windows' contribution: the share of an attribution's magnitude on each window's channels
-  (:func:`window_shares`) and the drop of the target probability when one window's channels
-  are replaced by their training mean (:func:`window_ablation`).
+  (:func:`window_shares`), the drop of the predicted subtype's probability when one window's
+  channels are taken from the blood-free twin (:func:`window_swap`, in distribution), and as a
+  secondary number the drop when they are replaced by their training mean
+  (:func:`window_ablation`, a flat channel the model never saw).
 """
 
 from __future__ import annotations
@@ -167,6 +169,66 @@ def window_shares(attribution: torch.Tensor, n_windows: int) -> torch.Tensor:
     return mag / mag.sum(1, keepdim=True).clamp(min=1e-300)
 
 
+def window_swap(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    n_windows: int,
+    replacement: torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    memory_mb: float | None = None,
+) -> torch.Tensor:
+    """Drop of the target probability when one window's channels are taken from ``replacement``.
+
+    The in-distribution measure of a window's contribution: with ``replacement`` the blood-free
+    twins of the inputs (:func:`medlens.data.head_ct.make_head_ct` with ``haemorrhage=False``,
+    windowed the same way), swapping window ``w`` removes the blood from that window only and
+    leaves an input of the kind the model was trained on (a slice without blood), unlike a flat
+    channel.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Classifier ``(B, K)``.
+    x : torch.Tensor
+        ``(B, C, *spatial)``, channel ``c`` is window ``c % n_windows``.
+    target : torch.Tensor
+        ``(B,)`` class whose probability is read.
+    replacement : torch.Tensor
+        Broadcastable to ``x``: the values that replace a window's channels.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, n_windows)``: ``p(target | x) - p(target | x with window w from replacement)``.
+    """
+    b, c = x.shape[:2]
+    if c % n_windows:
+        raise InputError(f"{c} channels are not a whole number of {n_windows} windows")
+    try:
+        replacement = torch.broadcast_to(replacement.to(x.dtype), x.shape)
+    except RuntimeError as exc:
+        raise InputError(f"replacement of shape {tuple(replacement.shape)} does not fit inputs {tuple(x.shape)}") from exc
+    window_of = torch.arange(c) % n_windows
+
+    def build(start: int, stop: int) -> torch.Tensor:
+        rows = []
+        for r in range(start, stop):
+            i, w = divmod(r, n_windows + 1)
+            xi = x[i].clone()
+            if w < n_windows:  # the last row of each input is the input itself
+                xi[window_of == w] = replacement[i][window_of == w]
+            rows.append(xi)
+        return torch.stack(rows)
+
+    out = engine.run(model, b * (n_windows + 1), build, mode="forward",
+                     budget=Budget(batch_size, memory_mb)).outputs
+    probs = torch.softmax(out.double(), dim=1).reshape(b, n_windows + 1, -1)
+    p = probs.gather(2, target.reshape(b, 1, 1).expand(b, n_windows + 1, 1))[..., 0]  # (B, W + 1)
+    return p[:, -1:] - p[:, :-1]
+
+
 def window_ablation(
     model: nn.Module,
     x: torch.Tensor,
@@ -177,45 +239,33 @@ def window_ablation(
     batch_size: int | None = None,
     memory_mb: float | None = None,
 ) -> torch.Tensor:
-    """Drop of the target probability when one window's channels are replaced, ``(B, n_windows)``.
+    """Drop of the target probability when one window's channels are set to a constant, ``(B, n_windows)``.
 
-    Parameters
-    ----------
-    model : nn.Module
-        Classifier ``(B, K)``.
-    x : torch.Tensor
-        ``(B, C, *spatial)``, channel ``c`` is window ``c % n_windows``.
-    target : torch.Tensor
-        ``(B,)`` class whose probability is read.
-    fill : torch.Tensor
-        ``(n_windows,)`` value that replaces a window (its mean over the training inputs: the
-        window then carries no information about the case).
-
-    Returns
-    -------
-    torch.Tensor
-        ``p(target | x) - p(target | x with window w replaced)`` for each window ``w``.
+    :func:`window_swap` with ``fill[w]`` (e.g. the window's mean over the training inputs) in
+    every element of window ``w``. A flat channel is an input the model never saw, so this is a
+    secondary, out-of-distribution measure; prefer the blood-free twins.
     """
-    b, c = x.shape[:2]
+    c = x.shape[1]
     if c % n_windows:
         raise InputError(f"{c} channels are not a whole number of {n_windows} windows")
-    window_of = torch.arange(c) % n_windows
+    per_channel = fill.to(x.dtype)[torch.arange(c) % n_windows]
+    replacement = per_channel.reshape(1, c, *([1] * (x.ndim - 2)))
+    return window_swap(model, x, target, n_windows, replacement, batch_size=batch_size, memory_mb=memory_mb)
 
-    def build(start: int, stop: int) -> torch.Tensor:
-        rows = []
-        for r in range(start, stop):
-            i, w = divmod(r, n_windows + 1)
-            xi = x[i].clone()
-            if w < n_windows:  # the last row of each input is the input itself
-                xi[window_of == w] = fill[w].to(xi.dtype)
-            rows.append(xi)
-        return torch.stack(rows)
 
-    out = engine.run(model, b * (n_windows + 1), build, mode="forward",
-                     budget=Budget(batch_size, memory_mb)).outputs
-    probs = torch.softmax(out.double(), dim=1).reshape(b, n_windows + 1, -1)
-    p = probs.gather(2, target.reshape(b, 1, 1).expand(b, n_windows + 1, 1))[..., 0]  # (B, W + 1)
-    return p[:, -1:] - p[:, :-1]
+def stacked_volume_maps(slice_maps: torch.Tensor, case: torch.Tensor, slices: torch.Tensor, cases: Sequence[int],
+                        depth: int) -> torch.Tensor:
+    """Slice maps ``(M, 1, H, W)`` of many cases -> one volume map per case, ``(len(cases), 1, depth, H, W)``.
+
+    ``case`` and ``slices`` ``(M,)`` say where each map belongs; each case's stack goes through
+    :func:`volume_map` (rescaled by the case's largest value), so a volume map can be scored
+    against the case's 3D mask with the same pointing game and mass in mask as a 3D model's map.
+    """
+    out = torch.zeros(len(cases), 1, depth, *slice_maps.shape[2:], dtype=slice_maps.dtype)
+    for j, c in enumerate(cases):
+        sel = case == int(c)
+        out[j, 0] = volume_map(slice_maps[sel], slices[sel], depth)
+    return out
 
 
 def volume_map(slice_maps: torch.Tensor, slices: torch.Tensor, depth: int) -> torch.Tensor:

@@ -161,3 +161,24 @@ def test_dicom_series_carries_hu_through_rescale_tags(tmp_path):
     with pytest.raises(InputError, match="not an empty folder"):  # never written over
         write_head_ct(data, out)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_epidural_lenses_stop_at_sutures_subdural_crescents_spread(clean):
+    # an epidural is short across slices too (the dura is stripped only between two sutures)
+    spans = {SUBTYPES[int(clean.subtype[i])]: int((clean.haemorrhage[i] > 0).flatten(1).any(1).sum())
+             for i in range(len(clean))}
+    assert spans["epidural"] < spans["subdural"]
+    assert spans["epidural"] * clean.spacing[0] <= 2 * 16 + clean.spacing[0]  # 10-16 mm half-height
+
+
+def test_intraventricular_blood_lies_below_a_fluid_level(clean):
+    i = SUBTYPES.index("intraventricular")
+    case = int(torch.nonzero(clean.subtype == i)[0, 0])
+    blood = clean.haemorrhage[case] > 0
+    ventricle = clean.tissue[case] == TISSUES.index("ventricle")
+    assert blood.any() and (ventricle[blood]).all()
+    # along each column of a slice, once the blood starts (going back), the ventricle stays bloody
+    rows = torch.arange(blood.shape[1])[None, :, None]
+    first = torch.where(blood, rows, torch.full_like(rows.expand_as(blood), 10**6)).amin(1, keepdim=True)
+    behind = ventricle & (rows >= first)
+    assert torch.equal(behind, blood)

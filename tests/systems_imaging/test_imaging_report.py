@@ -39,11 +39,20 @@ def test_wording_follows_the_numbers_and_text_is_escaped():
     assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
     assert "verdict-good" in html and "Changing the gates changes decisions" in html
     assert "removal costs most: subdural: subdural" in html  # the window whose removal costs most
-    assert "share of integrated gradients, per class: subdural: brain" in html
+    assert "The largest share, per class: subdural: brain" in html
     tied = dict(HAEM, windows={"none": {w: {"ig_share": 1 / 3, "ablation_drop": 0.75} for w in ("brain", "subdural", "bone")}})
     assert "ablation cannot tell these windows apart" in imaging_systems_report({"haemorrhage": tied}).render()
     assert "30.0 times what a uniform map would give" in html  # mass in mask 0.3 vs mask share 0.01
     assert "75.0 times" in html  # attention on evidence 0.6 vs share 0.008
+    # with the blood-free twins, the wording follows their drop; the flat channel is secondary
+    twin = {"subdural": {"brain": {"ig_share": 0.5, "twin_drop": 0.05, "twin_gain": 0.6, "ablation_drop": 0.9},
+                         "subdural": {"ig_share": 0.4, "twin_drop": 0.3, "twin_gain": 0.2, "ablation_drop": 0.1},
+                         "bone": {"ig_share": 0.1, "twin_drop": 0.0, "twin_gain": 0.0, "ablation_drop": 0.0}, "slices": 40},
+            "none": {w: {"ig_share": 1 / 3, "twin_drop": None, "ablation_drop": 0.2} for w in ("brain", "subdural", "bone")}}
+    html_twin = imaging_systems_report({"haemorrhage": dict(HAEM, windows=twin)}).render()
+    assert "removal costs most: subdural: subdural." in html_twin and "blood-free twin" in html_twin
+    assert "out of distribution and shown only as a secondary number" in html_twin
+    assert "enough on its own?); largest, per class: subdural: brain." in html_twin
     bad = dict(GATES, deletion={"gates": 0.5, "random_gated": 0.4},
                gates_replaced={"uniform": {"accuracy": 0.9, "flipped": 0.0, "total_variation": 0.001,
                                            "positive_p_change": 0.0}, "original_accuracy": 0.9})
