@@ -30,13 +30,13 @@ so that a subtype seen on few slices (an epidural lens spans 3-6 slices, a subdu
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from medlens.app.imaging_common import Log, nanmean, picture, quiet
+from medlens.app.imaging_common import Log, NumbersAndPictures, nanmean, picture, quiet
 from medlens.core.random import derive_seed, seeded
 
 #: the 3D model's default grid: the phantoms' field of view (128 x 192 x 192 mm) in 24 x 48 x 48 voxels
@@ -44,7 +44,7 @@ SHAPE_3D = (24, 48, 48)
 
 
 @dataclass
-class HaemorrhageResult:
+class HaemorrhageResult(NumbersAndPictures):
     """Acceptance numbers of the haemorrhage system (every value a plain number or dict of them).
 
     Attributes
@@ -89,10 +89,6 @@ class HaemorrhageResult:
     example: dict[str, Any] = field(default_factory=dict)
 
     images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The numbers as plain data (JSON-ready); the pictures left out."""
-        return {k: v for k, v in asdict(self).items() if k != "images"}
 
 
 def balanced_subtypes(n: int, none_share: float = 0.25) -> list[int]:

@@ -1,9 +1,11 @@
-"""What the imaging-system runners share: a log type, pictures of a map over an image, NaN-aware means."""
+"""What the imaging-system runners share: a log type, a result base, pictures of a map over an
+image, NaN-aware means."""
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from dataclasses import asdict
+from typing import Any, Callable
 
 import torch
 
@@ -12,6 +14,14 @@ Log = Callable[[str], None]
 
 def quiet(_: str) -> None:
     """A log that says nothing."""
+
+
+class NumbersAndPictures:
+    """Base of a system's result dataclass: numbers in its fields, report pictures in ``images``."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The numbers as plain data (JSON-ready); the pictures left out."""
+        return {k: v for k, v in asdict(self).items() if k != "images"}
 
 
 def picture(image: torch.Tensor, heat: torch.Tensor, scale: int = 3) -> bytes:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medlens.app.haemorrhage import HaemorrhageResult, run_haemorrhage
-from medlens.app.imaging_common import Log, nanmean as _nanmean, picture as _picture, quiet as _quiet
+from medlens.app.imaging_common import Log, NumbersAndPictures, nanmean as _nanmean, picture as _picture, quiet as _quiet
 from medlens.core.random import seeded
 
 __all__ = ["HaemorrhageResult", "run_haemorrhage", "AttentionGatesResult", "run_attention_gates",
@@ -41,7 +41,7 @@ __all__ = ["HaemorrhageResult", "run_haemorrhage", "AttentionGatesResult", "run_
 
 
 @dataclass
-class AttentionGatesResult:
+class AttentionGatesResult(NumbersAndPictures):
     """Acceptance numbers of the attention-gated classifier on the 2D lesion benchmark.
 
     Attributes
@@ -70,10 +70,6 @@ class AttentionGatesResult:
     gates_replaced: dict[str, Any] = field(default_factory=dict)
 
     images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The numbers as plain data (JSON-ready); the pictures left out."""
-        return {k: v for k, v in asdict(self).items() if k != "images"}
 
 
 def run_attention_gates(
@@ -179,7 +175,7 @@ def run_attention_gates(
 
 
 @dataclass
-class PatchAttentionResult:
+class PatchAttentionResult(NumbersAndPictures):
     """Acceptance numbers of attention-MIL on large slides.
 
     Attributes
@@ -212,10 +208,6 @@ class PatchAttentionResult:
     train_seconds: float = math.nan
 
     images: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The numbers as plain data (JSON-ready); the pictures left out."""
-        return {k: v for k, v in asdict(self).items() if k != "images"}
 
 
 def run_patch_attention(
