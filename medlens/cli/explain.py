@@ -209,7 +209,8 @@ def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, o
     if values.shape[1:] != case.x.shape[2:]:
         values = upsample_to(attribution.values, case.x.shape[2:])[0]
     title = f"{args.method}: {target_note or 'target ' + (class_names[target] if 0 <= target < len(class_names) else str(target))}"
-    written = []
+    written: list[str] = []
+    output_notes: list[str] = []
     scope = staged_output(out_dir) if staged else contextlib.nullcontext(out_dir)
     with scope as out:
         out.mkdir(parents=True, exist_ok=True)
@@ -230,7 +231,8 @@ def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, o
                 (out / "signal.png").write_bytes(figure_png(fig, dpi=110))
                 written.append("signal.png")
             else:
-                written += _image_outputs(out, record, back, case, values, title, args.no_dicom)
+                files, output_notes = _image_outputs(out, record, back, case, values, title, args.no_dicom)
+                written += files
         write_json(out / "summary.json", {
             "input": case.source,
             "input_note": case.note,
@@ -245,6 +247,7 @@ def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, o
             "preprocessing": case.recipe_summary or None,
             "attribution_shape": list(np.load(out / "attribution.npy").shape),
             "files": sorted(written + ["summary.json"]),
+            "output_notes": output_notes,
             "params": attribution.params,
             "seconds": attribution.seconds,
             "extras": attribution.extras,
@@ -256,11 +259,16 @@ def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, o
             "note": attribution.extras.get("note")}
 
 
-def _image_outputs(out: Path, record: Any, back: Any, case: Any, values: Any, title: str, no_dicom: bool) -> list[str]:
-    """Overlay on the full-resolution original; NIfTI and DICOM objects on the source grid."""
+def _image_outputs(out: Path, record: Any, back: Any, case: Any, values: Any, title: str, no_dicom: bool
+                   ) -> tuple[list[str], list[str]]:
+    """Overlay on the full-resolution original; NIfTI and DICOM objects on the source grid.
+
+    Returns the files written and notes on the DICOM objects that could not be built from this
+    source (an odd header loses those objects, never the map and its overlay)."""
     from medlens.viz import attribution_figure, figure_png, image_png, overlay_image
 
-    written = []
+    written: list[str] = []
+    notes: list[str] = []
     spatial = record.spatial_shape
     if len(spatial) == 2:
         (out / "overlay.png").write_bytes(image_png(overlay_image(record.array, back)))
@@ -284,6 +292,9 @@ def _image_outputs(out: Path, record: Any, back: Any, case: Any, values: Any, ti
                 pass  # projection images and odd series: the Secondary Capture below still shows the map
         grey = record.array if len(spatial) == 2 else record.array[spatial[0] // 2]
         heat = back if len(spatial) == 2 else back[spatial[0] // 2]
-        write_secondary_capture(overlay_image(grey, heat), record, out / "overlay_sc.dcm")
-        written.append("overlay_sc.dcm")
-    return written
+        try:
+            write_secondary_capture(overlay_image(grey, heat), record, out / "overlay_sc.dcm")
+            written.append("overlay_sc.dcm")
+        except MedlensError as err:
+            notes.append(f"no DICOM Secondary Capture: {str(err).splitlines()[0]}")
+    return written, notes

@@ -132,17 +132,53 @@ def _collect_tags(ds: Any, keywords: tuple[str, ...]) -> dict[str, str]:
 
 
 def _read_dicom(p: pathlib.Path) -> Any:
+    """The dataset of ``p``; pydicom's warnings about odd values are not the user's errors, and
+    a file without the 128-byte preamble and ``DICM`` prefix (older files) is read when it holds
+    DICOM image or study attributes."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(p)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(p)
     except InvalidDicomError as exc:
-        raise FileFormatError(f"{p} is not a DICOM file ({_one_line(exc)})") from exc
+        ds = _read_without_preamble(p)
+        if ds is None:
+            raise FileFormatError(f"{p} is not a DICOM file ({_one_line(exc)})") from exc
+        return ds
     except Exception as exc:  # pydicom raises many types on corrupt files
         raise FileFormatError(
             f"{p} is a corrupt DICOM file ({type(exc).__name__}: {_one_line(exc)})"
         ) from exc
+
+
+#: Attributes that any DICOM object carries; a forced read holding none of them was not DICOM.
+_DICOM_EVIDENCE = ("SOPClassUID", "Modality", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "PixelData")
+
+
+def _read_without_preamble(p: pathlib.Path) -> Any:
+    """A DICOM data set written without preamble and file meta information, or ``None``.
+
+    The transfer syntax such a file does not declare is the encoding pydicom found.
+    """
+    import pydicom
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(p, force=True)
+    except Exception:  # noqa: BLE001 - a file that is not DICOM fails in many ways
+        return None
+    if not any(k in ds for k in _DICOM_EVIDENCE):
+        return None
+    if "TransferSyntaxUID" not in ds.file_meta:
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
+    return ds
 
 
 def _dicom_pixels(ds: Any, p: pathlib.Path) -> np.ndarray:
@@ -151,13 +187,13 @@ def _dicom_pixels(ds: Any, p: pathlib.Path) -> np.ndarray:
         sop = ds.get("SOPClassUID")
         kind = f" (SOP class {sop})" if sop else " (it may be truncated)"
         raise FileFormatError(f"{p} has no pixel data{kind}")
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        raise FileFormatError(
-            f"{p} is a colour image (SamplesPerPixel={ds.SamplesPerPixel}, "
-            f"{ds.get('PhotometricInterpretation', '?')}); only greyscale DICOM is supported"
-        )
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if samples not in (1, 3):
+        raise FileFormatError(f"{p} has {samples} samples per pixel; medlens reads grey and colour (3) DICOM")
     try:
-        pixels = ds.pixel_array
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pixels = ds.pixel_array  # colour comes as RGB (pydicom converts YBR)
     except Exception as exc:  # missing decoder plug-in, truncated pixel data, ...
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         name = getattr(syntax, "name", syntax)
@@ -175,6 +211,21 @@ def _dicom_pixels(ds: Any, p: pathlib.Path) -> np.ndarray:
         lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
         arr = (lo * slope + intercept) + (hi * slope + intercept) - arr
     return arr
+
+
+def _colour_first(arr: np.ndarray, ds: Any, p: pathlib.Path, window: tuple[float, float] | None
+                  ) -> tuple[np.ndarray, int]:
+    """A colour frame ``(H, W, 3)`` as ``(3, H, W)`` with ``channels=3`` (like an RGB picture; grey
+    stored as colour becomes grey); grey pixel data unchanged with ``channels=1``."""
+    if int(ds.get("SamplesPerPixel", 1) or 1) == 1:
+        return arr, 1
+    if arr.ndim != 3:
+        raise FileFormatError(f"{p} is a colour multi-frame object (shape {arr.shape}); medlens reads colour DICOM one frame at a time")
+    if window is not None:
+        raise InputError(f"{p} is a colour image ({ds.get('PhotometricInterpretation', 'RGB')}); a window applies to grey CT values")
+    if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+        return arr[..., 0], 1
+    return np.moveaxis(arr, -1, 0), 3
 
 
 def _rescale(ds: Any) -> tuple[float, float]:
@@ -319,8 +370,9 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None) -> 
 
     ds = _read_dicom(p)
     arr = _dicom_pixels(ds, p)
+    arr, channels = _colour_first(arr, ds, p, window)
     row_sp, col_sp = _pixel_spacing(ds)
-    if arr.ndim == 2:
+    if arr.ndim == 2 or channels > 1:
         spacing: tuple[float, ...] = (row_sp, col_sp)
     elif arr.ndim == 3:
         slice_sp = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0
@@ -334,7 +386,7 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None) -> 
         ds, "PlaneOrientationSequence", "ImageOrientationPatient"
     )
     step = None
-    if arr.ndim == 3 and iop is not None and len(iop) == 6:
+    if arr.ndim == 3 and channels == 1 and iop is not None and len(iop) == 6:
         normal = np.cross([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
         step = normal * spacing[0]
     arr = _apply_window(arr, window)
@@ -348,6 +400,7 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None) -> 
         metadata,
         _collect_tags(ds, DICOM_IDENTIFIER_TAGS),
         affine=_dicom_affine(ipp, iop, row_sp, col_sp, step),
+        channels=channels,
         format="DICOM",
         source=str(p),
     )
@@ -439,6 +492,8 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
     planes: list[np.ndarray] = []
     for f, ds in slices:
         arr = _dicom_pixels(ds, f)
+        if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+            raise FileFormatError(f"{f} is a colour slice; medlens reads series of grey slices (and colour files one by one)")
         if arr.ndim == 3 and arr.shape[0] == 1:
             arr = arr[0]
         if arr.ndim != 2:

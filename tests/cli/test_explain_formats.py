@@ -264,3 +264,24 @@ def test_a_malformed_size_is_one_line(png_model, tmp_path, capsys, size):
     assert _run(["--model", png_model, "--input", tmp_path / "ok.png", "--size", size, "--out", tmp_path / "o"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--size takes positive integers" in err and "\n" not in err
+
+
+def test_a_header_highdicom_refuses_loses_only_the_secondary_capture(png_model, tmp_path):
+    """pydicom's J2K_pixelrep_mismatch.dcm has PatientOrientation 'PF', which highdicom rejects:
+    the map, the overlay and the NIfTI still come, and summary.json says why the capture did not."""
+    source = get_testdata_file("J2K_pixelrep_mismatch.dcm")
+    out = tmp_path / "out"
+    assert _run(["--model", png_model, "--input", source, "--method", "gradient", "--out", out]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert {"attribution.npy", "overlay.png"} <= set(summary["files"]) and "overlay_sc.dcm" not in summary["files"]
+    assert len(summary["output_notes"]) == 1 and summary["output_notes"][0].startswith("no DICOM Secondary Capture")
+    assert np.load(out / "attribution.npy").shape == tuple(pydicom.dcmread(source).pixel_array.shape)
+
+
+def test_colour_dicom_is_explained_on_its_own_grid(png_model, tmp_path):
+    source = get_testdata_file("SC_rgb_jpeg_gdcm.dcm")
+    out = tmp_path / "out"
+    assert _run(["--model", png_model, "--input", source, "--method", "gradient", "--out", out]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "colour converted to grey" in summary["input_note"]
+    assert np.load(out / "attribution.npy").shape == pydicom.dcmread(source).pixel_array.shape[:2]

@@ -135,6 +135,36 @@ def test_dicom_lossy_compressed_matches_pydicoms_decode(name):
     assert np.array_equal(read(path).array.numpy(), want.astype(np.float32))
 
 
+@pytest.mark.parametrize("name", ["SC_rgb_small_odd.dcm", "SC_rgb_rle_16bit.dcm", "SC_ybr_full_422_uncompressed.dcm", "SC_rgb_jpeg_gdcm.dcm"])
+def test_colour_dicom_is_read_as_rgb_channels_like_a_picture(name):
+    # pydicom's test files: RGB, RLE-compressed 16-bit RGB, uncompressed YBR_FULL_422, JPEG baseline colour
+    path = get_testdata_file(name)
+    rgb = pydicom.dcmread(path).pixel_array  # (H, W, 3), YBR converted to RGB by pydicom
+    v = read(path)
+    assert v.channels == 3 and v.array.shape == (3, *rgb.shape[:2]) and len(v.spacing) == 2
+    assert np.array_equal(v.array.numpy(), np.moveaxis(rgb, -1, 0).astype(np.float32))
+
+
+def test_colour_multiframe_is_refused_in_one_line():
+    with pytest.raises(FileFormatError, match="colour multi-frame") as err:
+        read(get_testdata_file("SC_rgb_rle_2frame.dcm"))
+    assert "\n" not in str(err.value)
+
+
+def test_dicom_without_preamble_is_read(tmp_path):
+    # older files start with the data set itself: no 128-byte preamble, no DICM, no file meta
+    ds = pydicom.dcmread(CT_SMALL)
+    want = read(CT_SMALL).array.numpy()
+    ds.preamble = None
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.save_as(tmp_path / "old.dcm", enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert (tmp_path / "old.dcm").read_bytes()[128:132] != b"DICM"
+    assert np.array_equal(read(tmp_path / "old.dcm").array.numpy(), want)
+    (tmp_path / "noise.dcm").write_bytes(np.random.default_rng(0).bytes(4000))
+    with pytest.raises(FileFormatError, match="is not a file format medlens reads"):
+        read(tmp_path / "noise.dcm")
+
+
 def test_dicom_multiframe_exact_with_rescale(tmp_path):
     ds = pydicom.dcmread(CT_SMALL)
     base = ds.pixel_array.astype(np.int16)
