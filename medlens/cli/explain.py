@@ -270,10 +270,12 @@ def _image_outputs(out: Path, record: Any, back: Any, case: Any, values: Any, ti
     written: list[str] = []
     notes: list[str] = []
     spatial = record.spatial_shape
+    # the picture under the map: grey or RGB as read; the first volume of a multi-channel stack
+    shown = record.array if record.channels == 1 or (len(spatial) == 2 and record.channels == 3) else record.array[0]
     if len(spatial) == 2:
-        (out / "overlay.png").write_bytes(image_png(overlay_image(record.array, back)))
+        (out / "overlay.png").write_bytes(image_png(overlay_image(shown, back)))
     else:  # a volume: slices of the original with the map, at the original's resolution
-        (out / "overlay.png").write_bytes(figure_png(attribution_figure(record.array[None], back[None], title), dpi=150))
+        (out / "overlay.png").write_bytes(figure_png(attribution_figure(shown[None], back[None], title), dpi=150))
     written.append("overlay.png")
     if record.format in ("NIfTI", "DICOM") and record.affine is not None:
         from medlens.data.nifti import write_nifti

@@ -18,6 +18,7 @@ from medlens.errors import FileFormatError
 # --------------------------------------------------------------------------------------------
 
 _UNIT_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}
+MAX_CHANNEL_VOLUMES = 16  # a 4-D image with at most this many volumes is read as channels
 
 
 def load_nifti(path: PathLike) -> Volume:
@@ -37,7 +38,9 @@ def load_nifti(path: PathLike) -> Volume:
     -------
     Volume
         ``array`` float32 of shape ``(I, J, K)`` (or ``(I, J)`` for a 2-D image); a 4-D image
-        whose last axis has length 1 is squeezed to 3-D. ``spacing`` from the header zooms,
+        whose last axis has length 1 is squeezed to 3-D; one with 2 to
+        :data:`MAX_CHANNEL_VOLUMES` volumes (MRI sequences or echoes stacked, as BraTS-style
+        multi-modal inputs are) is read as channels, ``(C, I, J, K)`` with ``channels=C``. ``spacing`` from the header zooms,
         converted to mm when the header gives metres or microns. ``identifiers`` holds the
         free-text header fields (``descrip``, ``aux_file``, ``db_name``) when set, since they
         may name a patient.
@@ -45,8 +48,9 @@ def load_nifti(path: PathLike) -> Volume:
     Raises
     ------
     FileFormatError
-        Missing or corrupt file, a format other than NIfTI, or an image with more than three
-        non-singleton axes (e.g. a 4-D time series: select one volume first).
+        Missing or corrupt file, a format other than NIfTI, or an image with more than
+        :data:`MAX_CHANNEL_VOLUMES` volumes or more than four non-singleton axes (e.g. a long
+        4-D time series: select one volume first).
     """
     import nibabel as nib
 
@@ -63,10 +67,11 @@ def load_nifti(path: PathLike) -> Volume:
     keep = len(shape)
     while keep > 3 and shape[keep - 1] == 1:
         keep -= 1
-    if keep > 3 or keep < 2:
+    stacked = keep == 4 and shape[3] <= MAX_CHANNEL_VOLUMES
+    if (keep > 3 and not stacked) or keep < 2:
         raise FileFormatError(
-            f"{p} has shape {shape}; load_nifti reads one 2-D or 3-D image "
-            f"(select a single volume of a 4-D series first)"
+            f"{p} has shape {shape}; medlens reads 2-D and 3-D images and 4-D stacks of at most "
+            f"{MAX_CHANNEL_VOLUMES} volumes as channels (select a single volume of a longer 4-D series first)"
         )
     try:
         data = img.get_fdata(dtype=np.float32)
@@ -75,6 +80,9 @@ def load_nifti(path: PathLike) -> Volume:
             f"{p} is corrupt: cannot read its voxel data ({type(exc).__name__}: {_one_line(exc)})"
         ) from exc
     data = data.reshape(shape[:keep])
+    channels = 1
+    if stacked:
+        data, channels, keep = np.moveaxis(data, -1, 0), shape[3], 3
 
     header = img.header
     space_unit, _ = header.get_xyzt_units()
@@ -109,6 +117,7 @@ def load_nifti(path: PathLike) -> Volume:
         metadata,
         identifiers,
         affine=None if affine is None else tuple(tuple(float(v) for v in row) for row in affine),
+        channels=channels,
         format="NIfTI",
         source=str(p),
     )

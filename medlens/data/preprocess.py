@@ -427,18 +427,21 @@ def _check_hu(record: Record) -> None:
         )
 
 
-def _channels(x: torch.Tensor, want: int | None, notes: list[str]) -> torch.Tensor:
+def _channels(x: torch.Tensor, want: int | None, notes: list[str], *, colour: bool) -> torch.Tensor:
+    """``x`` ``(C, *spatial)`` with the model's channel count: ``colour`` (an RGB picture) to grey,
+    grey repeated; other channels (the volumes of a 4-D NIfTI) must match."""
     c = x.shape[0]
     if want is None or want == c:
         return x
-    if c == 3 and want == 1:
+    if c == 3 and want == 1 and colour:
         notes.append("colour converted to grey (BT.601 luma)")
         w = torch.tensor(_LUMA, dtype=x.dtype).reshape(3, *([1] * (x.ndim - 1)))
         return (x * w).sum(dim=0, keepdim=True)
     if c == 1:
         notes.append(f"grey repeated to {want} channels")
         return x.expand(want, *x.shape[1:]).contiguous()
-    raise InputError(f"the input has {c} channels after preprocessing but the model takes {want}")
+    what = "" if colour else " (the volumes of a 4-D image are its channels)"
+    raise InputError(f"the input has {c} channels{what} after preprocessing but the model takes {want}")
 
 
 def prepare(record: Record, recipe: Recipe) -> Prepared:
@@ -499,7 +502,7 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
         else:
             x, pads = _pad_or_crop(x, recipe.size)
             notes.append(f"centre cropped/padded from {resampled} to {tuple(recipe.size)}")
-    x = _channels(x, recipe.out_channels if not recipe.windows else None, notes)
+    x = _channels(x, recipe.out_channels if not recipe.windows else None, notes, colour=record.format != "NIfTI")
     x = _standardise(x, recipe, notes)
     geometry = Geometry("image", original, slice_index, resampled, pads, tuple(int(s) for s in x.shape[1:]))
     return Prepared(x[None].contiguous(), geometry, recipe, tuple(notes))

@@ -285,3 +285,22 @@ def test_colour_dicom_is_explained_on_its_own_grid(png_model, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert "colour converted to grey" in summary["input_note"]
     assert np.load(out / "attribution.npy").shape == pydicom.dcmread(source).pixel_array.shape[:2]
+
+
+def test_a_4d_nifti_of_sequences_is_a_multichannel_volume(tmp_path, capsys):
+    """BraTS-style input: four MRI sequences stacked on the 4th axis of one NIfTI, for a 4-channel model."""
+    rng = np.random.default_rng(2)
+    data = rng.normal(size=(20, 18, 12, 4)).astype(np.float32)
+    affine = np.diag([1.2, 1.0, 2.5, 1.0])
+    affine[:3, 3] = [-10.0, 4.0, 7.5]
+    nib.save(nib.Nifti1Image(data, affine), tmp_path / "sequences.nii.gz")
+    four = _model(tmp_path, "four.pt", 3, (4, 16, 16, 16), Recipe(normalize="zscore", channels=4, size=(16, 16, 16)))
+    out = tmp_path / "out"
+    assert _run(["--model", four, "--input", tmp_path / "sequences.nii.gz", "--method", "gradient", "--out", out]) == 0
+    assert np.load(out / "attribution.npy").shape == (20, 18, 12)  # one map on the voxel grid
+    written = nib.load(out / "attribution.nii.gz")
+    assert written.shape == (20, 18, 12) and np.allclose(written.affine, affine)
+    one = _model(tmp_path, "one.pt", 3, (1, 16, 16, 16), Recipe(normalize="zscore", channels=1, size=(16, 16, 16)))
+    assert _run(["--model", one, "--input", tmp_path / "sequences.nii.gz", "--method", "gradient", "--out", tmp_path / "o1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "4 channels (the volumes of a 4-D image are its channels)" in err and "takes 1" in err and "\n" not in err

@@ -515,9 +515,16 @@ def test_nifti_matches_nibabel(name):
 
 
 @pytest.mark.parametrize("name", ["example4d.nii.gz", "example_nifti2.nii.gz"])
-def test_nifti_4d_is_rejected(name):
-    with pytest.raises(FileFormatError, match=r"4-D"):
-        load_nifti(os.path.join(NIB_DATA, name))
+def test_nifti_4d_stack_of_two_volumes_is_read_as_two_channels(name):
+    img = nib.load(os.path.join(NIB_DATA, name))
+    vol = load_nifti(os.path.join(NIB_DATA, name))
+    assert vol.channels == 2 and tuple(vol.array.shape) == (2, *img.shape[:3])
+    assert np.array_equal(vol.array.numpy(), np.moveaxis(img.get_fdata(dtype=np.float32), -1, 0))
+
+
+def test_nifti_long_4d_series_is_rejected():
+    with pytest.raises(FileFormatError, match=r"4-D series"):
+        load_nifti(os.path.join(NIB_DATA, "functional.nii"))  # 20 volumes: a time series, not channels
 
 
 def test_nifti_round_trip_and_singleton_4d(tmp_path):

@@ -231,6 +231,18 @@ def test_nifti_map_at_known_voxel_lands_at_its_world_coordinate(tmp_path):
     assert out.affine @ np.array([*hit, 1.0]) == pytest.approx(affine @ np.array([*ijk, 1.0]))
 
 
+def test_nifti_4d_short_stack_is_channels_long_series_is_refused(tmp_path):
+    data = np.arange(5 * 4 * 3 * 2, dtype=np.float32).reshape(5, 4, 3, 2)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / "two.nii")
+    v = read(tmp_path / "two.nii")
+    assert v.channels == 2 and v.array.shape == (2, 5, 4, 3) and len(v.spacing) == 3
+    assert np.array_equal(v.array.numpy(), np.moveaxis(data, -1, 0))
+    nib.save(nib.Nifti1Image(np.zeros((5, 4, 3, 40), np.float32), np.eye(4)), tmp_path / "series.nii")
+    with pytest.raises(FileFormatError, match="select a single volume") as err:
+        read(tmp_path / "series.nii")
+    assert "\n" not in str(err.value)
+
+
 def test_nifti_from_nibabels_test_files():
     from nibabel.testing import data_path
 
