@@ -127,12 +127,28 @@ def train_on_dataset(
         "epochs": epochs,
         "seed": seed,
         "history": history,
-        "val": val_scores.as_dict(),
+        "val": {**val_scores.as_dict(), "majority_share": majority_share(val.labels)},
         "test": test_scores.as_dict(),
         "calibration": calibration,
         "familiarity": familiarity,
     }
     return model, meta
+
+
+def majority_share(labels: torch.Tensor) -> float:
+    """The accuracy of always answering the most frequent class."""
+    return float(torch.bincount(labels.long()).max()) / max(1, len(labels))
+
+
+def chance_warning(val: dict) -> str | None:
+    """A sentence when the validation accuracy is no better than always answering the most
+    frequent class (``val`` as stored in the model file's ``meta["val"]``), else ``None``."""
+    share = val.get("majority_share")
+    if share is None or val["accuracy"] > share + 0.01:
+        return None
+    return (f"the model is no better than always answering the most frequent class on the validation split "
+            f"(accuracy {val['accuracy']:.3f}, most frequent class {share:.3f}): train longer (--epochs) or check the data "
+            "before explaining it")
 
 
 def _calibration(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict:

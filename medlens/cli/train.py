@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
         f"trained {args.arch} on {args.data}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
         f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f} -> {args.out}"
     )
+    from medlens.app.recipes import chance_warning
+
+    warning = chance_warning(v)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     for decoding, scores in meta.get("explanations", {}).items():
         print(f"explanations ({decoding}): BLEU-4 {scores['bleu4']:.3f}, attribute accuracy "
               f"{scores['attribute_accuracy']['mean']:.3f}")
