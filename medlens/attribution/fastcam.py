@@ -151,7 +151,8 @@ def fastcam(
         Class map multiplying the combined map; ``None`` gives the class-agnostic,
         forward-only map.
     layer : nn.Module or str, optional
-        The CAM layer (default: as for ``gradcam``, the last convolution's rectified output).
+        The CAM layer. Default: the last layer whose output is a feature map (with ``layers``
+        left to their default, read from the same probe pass; else as ``gradcam`` finds it).
 
     Returns
     -------
@@ -174,7 +175,12 @@ def fastcam(
     if w.shape != (len(modules),) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise InputError(f"weights must be {len(modules)} non-negative numbers with a positive sum, got {weights!r}")
     w = (w / w.sum()).tolist()
-    cam_module = resolve_cam_layer(model, layer) if cam is not None else None
+    if cam is None:
+        cam_module = None
+    elif layer is None and layers is None:  # the last feature map of the probe pass above
+        cam_module = modules[-1]
+    else:
+        cam_module = resolve_cam_layer(model, layer, x[:1])
     maps: list[torch.Tensor] = []
     with ExitStack() as stack:
         records = [stack.enter_context(capture(model, m)) for m in modules]

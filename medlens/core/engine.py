@@ -19,6 +19,7 @@ Two modes:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Tuple, Union
@@ -297,6 +298,32 @@ def shape_error(shape: torch.Size, err: RuntimeError) -> InputError:
     return InputError(f"input of shape (batch, {dims}) does not fit the model: {first}")
 
 
+def scores_of(out: Any) -> torch.Tensor:
+    """The class scores in a model's output: a tensor as it is; the first element of a tuple or
+    list (MONAI's ViT returns ``(logits, hidden_states)``, networks with deep supervision
+    ``(main, auxiliary...)``); a mapping's ``"logits"`` (or its only tensor).
+
+    Raises
+    ------
+    InputError
+        An output holding no such tensor, named by its type.
+    """
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if isinstance(out, Mapping):
+        if isinstance(out.get("logits"), torch.Tensor):
+            return out["logits"]
+        tensors = [v for v in out.values() if isinstance(v, torch.Tensor)]
+        if len(tensors) == 1:
+            return tensors[0]
+        raise InputError(f"the model returned a mapping with keys {', '.join(map(str, out))}; medlens explains "
+                         "its 'logits' or its only tensor")
+    raise InputError(f"the model returned {type(out).__name__}; medlens explains a tensor of scores, the first "
+                     "element of a tuple, or a mapping's 'logits'")
+
+
 def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite: bool) -> torch.Tensor:
     """``model(inputs)`` with the checks a separate validation pass would make, for free.
 
@@ -311,6 +338,7 @@ def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite
             raise shape_error(inputs.shape, err) from err
     else:
         out = model(inputs)
+    out = scores_of(out)
     if finite and isinstance(out, torch.Tensor) and out.is_floating_point() and not torch.isfinite(out).all():
         raise InputError("the model produced NaN or infinite outputs for this input")
     return out
