@@ -5,7 +5,8 @@
 ``eeg`` writes multichannel EEG with spike-and-wave bursts at known times; ``reports`` writes
 radiology-style reports whose label rests on known rationale words; ``head-ct`` writes head-CT
 phantoms in HU with haemorrhages of five subtypes and exact masks as a NIfTI or DICOM series
-folder (``--out`` is then a folder; ``--format``).
+folder (``--out`` is then a folder, ``--format``): scans in ``images/``, masks in ``masks/``, and
+``labels.csv`` (case,label,...) that ``explain``/``evaluate``/``audit --labels`` read.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "medlens generate lesions-shortcut --size 64 --n-train 800 --out shortcut.npz",
         "medlens generate lesions --spatial-dims 3 --out lesions3d.npz",
         "medlens generate eeg --seed 3 --out eeg.npz",
+        "medlens generate head-ct --phantoms 20 --format dicom --out head_ct/ && medlens explain --model M --input head_ct/images \\",
+        "    --window brain --window subdural --window bone --method integrated_gradients --out maps/",
     ])
     p.add_argument("kind", choices=KINDS)
-    p.add_argument("--out", required=True, help="npz file to write")
+    p.add_argument("--out", required=True, help="npz file to write (head-ct: a new folder)")
     p.add_argument("--n-train", type=int, default=None, help="training cases (default: the generator's)")
     p.add_argument("--spatial-dims", type=int, default=2, choices=(2, 3), help="lesions only: 2D slices or 3D volumes")
     p.add_argument("--size", type=int, default=None, help="lesions only: image side in pixels")

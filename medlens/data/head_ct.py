@@ -409,11 +409,14 @@ def write_head_ct(data: HeadCTSet, folder: str | os.PathLike, *, fmt: str = "nif
     data : HeadCTSet
     folder : path
         A new (or empty) folder; written as a hidden sibling first and renamed when complete,
-        so an interrupted run leaves nothing half-written under the name. It receives, per case ``case_NNN``: the image (``case_NNN.nii.gz``,
-        int16 HU, or a DICOM series folder ``case_NNN/`` with ``RescaleIntercept = -1024``,
-        ``RescaleSlope = 1``), the haemorrhage label map ``case_NNN_haemorrhage.nii.gz`` (0 none,
-        ``k`` = subtype ``k - 1``), and ``labels.csv`` (case, haemorrhage, subtype, image, mask)
-        plus ``dataset.json`` (subtypes, spacing, seed).
+        so an interrupted run leaves nothing half-written under the name. Scans and masks lie
+        apart, so that ``medlens explain|evaluate|audit --input FOLDER/images`` sees only scans:
+        per case ``case_NNN``, the image ``images/case_NNN.nii.gz`` (int16 HU) or the DICOM series
+        folder ``images/case_NNN/`` (``RescaleIntercept = -1024``, ``RescaleSlope = 1``), and the
+        haemorrhage label map ``masks/case_NNN.nii.gz`` (0 none, ``k`` = subtype ``k - 1``);
+        ``labels.csv`` (``case`` as those commands name it, ``label`` = haemorrhage 0/1, so it
+        serves as their ``--labels``; ``subtype``; ``image`` and ``mask`` paths relative to the
+        folder) and ``dataset.json`` (subtypes, spacing, seed).
     fmt : {"nifti", "dicom"}
 
     Returns
@@ -433,6 +436,8 @@ def write_head_ct(data: HeadCTSet, folder: str | os.PathLike, *, fmt: str = "nif
     if out.exists():
         shutil.rmtree(out)
     out.mkdir()
+    (out / "images").mkdir()
+    (out / "masks").mkdir()
     affine = _nifti_affine(data.spacing)
     rows = []
     for i in range(len(data)):
@@ -441,19 +446,20 @@ def write_head_ct(data: HeadCTSet, folder: str | os.PathLike, *, fmt: str = "nif
         if fmt == "nifti":
             img = nib.Nifti1Image(np.rint(hu).astype(np.int16), affine)
             img.header.set_xyzt_units("mm")
-            nib.save(img, out / f"{case}.nii.gz")
-            image = f"{case}.nii.gz"
+            name = f"{case}.nii.gz"
+            nib.save(img, out / "images" / name)
         else:
-            _write_dicom_series(hu, data.spacing, out / case, case, data.seed)
-            image = f"{case}/"
+            name = case
+            _write_dicom_series(hu, data.spacing, out / "images" / case, case, data.seed)
         mask = nib.Nifti1Image(data.haemorrhage[i].numpy().astype(np.uint8), affine)
         mask.header.set_xyzt_units("mm")
-        nib.save(mask, out / f"{case}_haemorrhage.nii.gz")
+        nib.save(mask, out / "masks" / f"{case}.nii.gz")
         kind = int(data.subtype[i])
-        rows.append([case, int(kind >= 0), SUBTYPES[kind] if kind >= 0 else "none", image, f"{case}_haemorrhage.nii.gz"])
+        rows.append([name, int(kind >= 0), SUBTYPES[kind] if kind >= 0 else "none", f"images/{name}",
+                     f"masks/{case}.nii.gz"])
     with open(out / "labels.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["case", "haemorrhage", "subtype", "image", "mask"])
+        writer.writerow(["case", "label", "subtype", "image", "mask"])
         writer.writerows(rows)
     (out / "dataset.json").write_text(json.dumps({
         "kind": "head-ct", "format": fmt, "subtypes": list(SUBTYPES), "spacing_mm": list(data.spacing),

@@ -125,27 +125,29 @@ def test_seeded_and_labels(noisy):
 def test_nifti_files_read_back_in_hu(tmp_path, noisy):
     data = make_head_ct(2, subtypes=[1, -1], seed=5)
     out = write_head_ct(data, tmp_path / "nii")
-    vol = read(out / "case_000.nii.gz")
+    vol = read(out / "images" / "case_000.nii.gz")
     assert vol.format == "NIfTI" and vol.array.shape == (32, 64, 64)
     assert np.array_equal(vol.array.numpy(), np.rint(data.volumes[0].numpy()))
     assert vol.spacing == pytest.approx(data.spacing)
-    mask = nib.load(out / "case_000_haemorrhage.nii.gz").get_fdata()
+    mask = nib.load(out / "masks" / "case_000.nii.gz").get_fdata()
     assert np.array_equal(mask, data.haemorrhage[0].numpy())
     rows = list(csv.DictReader(open(out / "labels.csv", encoding="utf-8")))
-    assert [r["subtype"] for r in rows] == ["subdural", "none"] and rows[0]["haemorrhage"] == "1"
+    assert [r["subtype"] for r in rows] == ["subdural", "none"] and [r["label"] for r in rows] == ["1", "0"]
+    assert [r["case"] for r in rows] == ["case_000.nii.gz", "case_001.nii.gz"]  # as the folder walker names them
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["case_000.nii.gz", "case_001.nii.gz"]
     assert json.loads((out / "dataset.json").read_text())["subtypes"] == list(SUBTYPES)
 
 
 def test_dicom_series_carries_hu_through_rescale_tags(tmp_path):
     data = make_head_ct(1, subtypes=[0], seed=6)
     out = write_head_ct(data, tmp_path / "dcm", fmt="dicom")
-    files = sorted((out / "case_000").iterdir())
+    files = sorted((out / "images" / "case_000").iterdir())
     assert len(files) == 32
     ds = pydicom.dcmread(files[5])
     assert ds.Modality == "CT" and float(ds.RescaleIntercept) == -1024.0 and float(ds.RescaleSlope) == 1.0
     raw = ds.pixel_array.astype(np.float64)
     assert raw.min() >= 0  # stored unsigned, HU only through the rescale tags
-    vol = read(out / "case_000")
+    vol = read(out / "images" / "case_000")
     assert vol.format == "DICOM" and vol.array.shape == (32, 64, 64)
     assert np.array_equal(vol.array.numpy(), np.rint(data.volumes[0].numpy()))
     assert vol.spacing == pytest.approx(data.spacing)
