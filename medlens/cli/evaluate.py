@@ -9,7 +9,9 @@ insertion curves) and report.html (the leaderboard section, with which method to
 a DICOM series folder or a folder of cases, read exactly as ``medlens explain`` reads them (DICOM
 slices grouped by series, every case through the model's recipe; --recipe/--window/... for a
 model without one). Scans have labels only from --labels (CSV with columns case,label); without
-them the predicted class is explained. Metrics that need masks or markers the data do not have
+them the predicted class is explained. An optional ``mask`` column names each case's evidence mask
+(NIfTI, PNG, TIFF or .npy on the scan's grid, relative to the CSV), carried onto the model's grid
+as the scan was, so that pointing game, mass in mask and IoU score the maps against it. Metrics that need masks or markers the data do not have
 are skipped, and the command says which. A case that cannot be read is listed in
 OUT/unreadable.csv with its error, and the others are evaluated.
 """
@@ -28,12 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "medlens evaluate --model m.pt --data lesions.npz --out leaderboard/",
         "medlens evaluate --model m.pt --data lesions.npz --methods gradcam,integrated_gradients --limit 100 \\",
         "    --option n_steps=16 --option rise.n_masks=500 --metric-option deletion_auc.steps=10 --out leaderboard/",
-        "medlens evaluate --model ct.pt --data head_ct/ --labels labels.csv --methods gradcam,occlusion --out leaderboard/",
+        "medlens evaluate --model ct.pt --data head_ct/images --labels head_ct/labels.csv --methods gradcam,occlusion --out leaderboard/",
     ])
     p.add_argument("--model", required=True, help="medlens model file (.pt) or TorchScript file")
     p.add_argument("--data", required=True,
                    help="npz data set (e.g. a lesion benchmark), bundled name, a scan file or a folder of scans")
-    p.add_argument("--labels", default=None, metavar="FILE", help="scans: CSV with columns case,label (a class index or name)")
+    p.add_argument("--labels", default=None, metavar="FILE", help="scans: CSV with columns case,label (a class index or name) and optionally mask (a path)")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
     p.add_argument("--methods", default="all", help="'all' or comma-separated method names")
     p.add_argument("--metrics", default="all", help="'all' or comma-separated metric names")
@@ -209,6 +211,6 @@ def _scan_data(args: argparse.Namespace, meta: dict) -> _Data:
         raise InputError(f"nothing readable in {args.data} ({len(failures)} case(s); first error: {first})")
     labels = [scans.labels[i] for i in kept]
     unlabelled = sum(v is None for v in labels)
-    return _Data(x, None if unlabelled else torch.tensor(labels, dtype=torch.long), None, None,
+    return _Data(x, None if unlabelled else torch.tensor(labels, dtype=torch.long), scans.masks(kept), None,
                  f"{Path(str(args.data)).name} ({len(kept)} scans)", tuple(meta.get("class_names") or ()),
                  failures, unlabelled)

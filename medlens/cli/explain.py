@@ -140,11 +140,9 @@ def _target_model(args: argparse.Namespace, model: Any, case: Any) -> tuple[Any,
 
 def _mask_on_model_grid(path: str, case: Any) -> Any:
     """Read a mask on the input's grid and carry it through the case's geometry to the model's."""
-    import torch
-
     from medlens.data import read
     from medlens.data.common import Volume
-    from medlens.data.preprocess import Recipe, prepare
+    from medlens.data.preprocess import mask_on_model_grid
     from medlens.errors import InputError
 
     mask = read(path)
@@ -158,11 +156,7 @@ def _mask_on_model_grid(path: str, case: Any) -> Any:
     original = tuple(case.prepared.geometry.original_shape)
     if tuple(mask.spatial_shape) != original:
         raise InputError(f"--target-mask has shape {tuple(mask.spatial_shape)} but the input is {original}")
-    r = case.prepared.recipe
-    geometry_only = Recipe(size=r.size, spacing=r.spacing, fit=r.fit)
-    plain = Volume((mask.array > 0).float(), case.record.spacing, {}, format="NumPy")
-    on_grid = prepare(plain, geometry_only).x[0, 0]
-    return (on_grid >= 0.5).to(torch.float32)
+    return mask_on_model_grid(case.prepared.geometry, mask.array).float()
 
 
 def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, out_dir: Path,

@@ -198,6 +198,34 @@ def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str]
     return labels
 
 
+def read_mask_paths(path: PathLike, names: Sequence[str]) -> list[pathlib.Path | None]:
+    """The ``mask`` column of a labels CSV, per case of ``names``: evidence masks (a segmentation
+    of the finding, NIfTI, PNG, TIFF or ``.npy`` on the scan's own grid), paths relative to the
+    CSV's folder; ``None`` where a case has none or the file has no such column.
+
+    Raises
+    ------
+    FileFormatError
+        A named mask file does not exist.
+    """
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        fields = {f.strip() for f in (reader.fieldnames or [])}
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    found: list[pathlib.Path | None] = [None] * len(names)
+    if "mask" not in fields:
+        return found
+    known = {n: i for i, n in enumerate(names)}
+    for row in rows:
+        if row.get("mask") and row["case"] in known:
+            mask = (p.parent / row["mask"]).resolve()
+            if not mask.exists():
+                raise FileFormatError(f"labels file {p.name}: mask {row['mask']!r} of case {row['case']!r} does not exist")
+            found[known[row["case"]]] = mask
+    return found
+
+
 class ScanSet:
     """The cases of a file or folder made into model inputs by one recipe, with their labels.
 
@@ -208,7 +236,8 @@ class ScanSet:
     recipe : Recipe
         The model's preprocessing (:func:`medlens.data.preprocess.prepare`).
     labels : str or Path, optional
-        CSV with columns ``case,label`` (:func:`read_labels`); without it no case has a label.
+        CSV with columns ``case,label`` (:func:`read_labels`), and optionally ``mask``
+        (:func:`read_mask_paths`); without it no case has a label or a mask.
     class_names : sequence of str
         The model's classes, so that labels may be given by name.
     """
@@ -218,6 +247,8 @@ class ScanSet:
         self.cases = scan_cases(path)
         self.names = [c.name for c in self.cases]
         self.labels = read_labels(labels, self.names, class_names) if labels is not None else [None] * len(self.cases)
+        self.mask_paths = read_mask_paths(labels, self.names) if labels is not None else [None] * len(self.cases)
+        self._geometry: dict[int, object] = {}  # of each case prepared by load(), for its mask
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -246,7 +277,9 @@ class ScanSet:
         xs, kept, failed = [], [], {}
         for i in (int(v) for v in indices):
             try:
-                x = self.prepare(i).x
+                prepared = self.prepare(i)
+                x = prepared.x
+                self._geometry[i] = prepared.geometry
                 if xs and tuple(x.shape) != tuple(xs[0].shape):
                     raise InputError(f"{self.names[i]} becomes a model input of shape {tuple(x.shape[1:])}, "
                                      f"others {tuple(xs[0].shape[1:])}: give a recipe with a size")
@@ -256,3 +289,37 @@ class ScanSet:
             xs.append(x)
             kept.append(i)
         return (torch.cat(xs) if xs else None), kept, failed
+
+    def masks(self, kept: Sequence[int]):
+        """Evidence masks ``(B, 1, *model_spatial)`` of the cases ``kept`` by :meth:`load`, carried
+        onto the model's grid as their scans were (:func:`~medlens.data.preprocess.mask_on_model_grid`);
+        ``None`` when the labels file gives none.
+
+        Raises
+        ------
+        InputError
+            Masks for some cases but not for others, or a mask not on its scan's grid (named).
+        """
+        import torch
+
+        from medlens.data.common import Volume
+        from medlens.data.preprocess import mask_on_model_grid
+        from medlens.data.read import read
+
+        given = [i for i in kept if self.mask_paths[i] is not None]
+        if not given:
+            return None
+        if len(given) != len(kept):
+            missing = next(self.names[i] for i in kept if self.mask_paths[i] is None)
+            raise InputError(f"the labels file gives masks for {len(given)} of {len(kept)} readable cases; "
+                             f"{missing!r} has none (give every case a mask, or none)")
+        out = []
+        for i in kept:
+            mask = read(self.mask_paths[i])
+            if not isinstance(mask, Volume) or mask.channels != 1:
+                raise InputError(f"the mask of {self.names[i]!r} is not a one-channel image or volume")
+            try:
+                out.append(mask_on_model_grid(self._geometry[i], mask.array))
+            except InputError as err:
+                raise InputError(f"the mask of {self.names[i]!r}: {err}") from err
+        return torch.stack(out)[:, None].float()

@@ -572,6 +572,33 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
     return Prepared(x[None].contiguous(), geometry, recipe, tuple(notes))
 
 
+def mask_on_model_grid(geometry: Geometry, mask: torch.Tensor) -> torch.Tensor:
+    """A mask on the record's own grid (a segmentation of the scan) carried onto the model's grid
+    the way :func:`prepare` carried the image: the same slice, the same resampling and the same
+    crop or pad; a model-grid element belongs to the mask when at least half of it is covered
+    (a finding smaller than that keeps the elements it covers most).
+
+    Raises
+    ------
+    InputError
+        ``mask`` is not on the record's grid, or the geometry is a signal's.
+    """
+    if geometry.kind != "image":
+        raise InputError("masks are carried onto the model grid for images and volumes only")
+    m = torch.as_tensor(mask).detach().double().cpu()
+    if tuple(m.shape) != tuple(geometry.original_shape):
+        raise InputError(f"the mask has shape {tuple(m.shape)} but the scan is {tuple(geometry.original_shape)}")
+    m = (m != 0).double()
+    if geometry.slice_index is not None:
+        m = m[geometry.slice_index]
+    m = resample_grid(m[None], geometry.resampled_shape) if tuple(m.shape) != tuple(geometry.resampled_shape) else m[None]
+    cover = _apply_pads(m, geometry.pads)[0]
+    inside = cover >= 0.5
+    if not bool(inside.any()) and float(cover.max()) > 0:  # a finding smaller than half a model element
+        inside = cover == cover.max()  # keeps the elements it covers most
+    return inside
+
+
 def invert(geometry: Geometry, values: torch.Tensor) -> torch.Tensor:
     """Map an attribution on the model's grid back onto the record's own grid.
 

@@ -164,3 +164,27 @@ def test_resample_grid_is_the_identity_on_equal_shapes_and_averages_when_shrinki
     assert resample_grid(x, (6, 4)) is x
     assert torch.allclose(resample_grid(x, (3, 2)), torch.nn.functional.avg_pool2d(x[None], 2)[0])
 
+
+
+def test_mask_on_model_grid_follows_the_images_geometry():
+    from medlens.data.common import Volume
+    from medlens.data.preprocess import mask_on_model_grid, prepare
+
+    mask = torch.zeros(8, 12)
+    mask[2:6, 4:8] = 1  # a 4x4 finding
+    image = Volume(torch.rand(8, 12), (1.0, 1.0), {"MaxValue": "1"}, format="NumPy")
+    # resize 8x12 -> 4x6: each model element averages 2x2 pixels, so the finding covers 2x2 elements exactly
+    on_grid = mask_on_model_grid(prepare(image, Recipe(size=(4, 6))).geometry, mask)
+    want = torch.zeros(4, 6, dtype=torch.bool)
+    want[1:3, 2:4] = True
+    assert torch.equal(on_grid, want)
+    # centre crop to 4x4: the same crop as the image's
+    cropped = mask_on_model_grid(prepare(image, Recipe(size=(4, 4), fit="crop_or_pad")).geometry, mask)
+    assert torch.equal(cropped, mask[2:6, 4:8].bool())
+    # a one-pixel finding, a quarter of a model element, keeps the element it lies in
+    dot = torch.zeros(8, 12)
+    dot[5, 9] = 1
+    small = mask_on_model_grid(prepare(image, Recipe(size=(4, 6))).geometry, dot)
+    assert small.sum() == 1 and bool(small[2, 4])
+    with pytest.raises(InputError, match=r"the mask has shape \(4, 4\) but the scan is \(8, 12\)"):
+        mask_on_model_grid(prepare(image, Recipe(size=(4, 6))).geometry, torch.zeros(4, 4))
