@@ -113,7 +113,11 @@ class Source:
 
             self._scans = ScanSet(spec.data, spec.recipe_object(), spec.labels, spec.class_names)
             self.names = list(self._scans.names)
-            self.has_masks = False
+            given = sum(path is not None for path in self._scans.mask_paths)
+            if 0 < given < len(self.names):
+                raise InputError(f"the labels file gives masks for {given} of {len(self.names)} cases "
+                                 "(give every case a mask, or none)")
+            self.has_masks = given > 0  # the labels file's mask column
             self.has_labels = any(v is not None for v in self._scans.labels)
             self.class_names = tuple(spec.class_names)
 
@@ -129,7 +133,8 @@ class Source:
             masks = None if ds.masks is None else ds.masks[idx].reshape(len(idx), *ds.inputs.shape[2:]) > 0.5
             return Batch(ds.inputs[idx], [int(v) for v in ds.labels[idx]], masks, indices, [self.names[i] for i in indices])
         x, kept, failed = self._scans.load(indices)
-        return Batch(x, [self._scans.labels[i] for i in kept], None, kept, [self.names[i] for i in kept], failed)
+        masks = self._scans.masks(kept)[:, 0] > 0.5 if self.has_masks and kept else None
+        return Batch(x, [self._scans.labels[i] for i in kept], masks, kept, [self.names[i] for i in kept], failed)
 
     def first_readable(self) -> torch.Tensor:
         """The first case that can be read, ``(1, C, *spatial)``.

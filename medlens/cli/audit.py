@@ -9,8 +9,9 @@ cases.csv, cases.parquet, clusters.csv and audit.html.
 Scans (a file, a DICOM series folder or a folder of cases) are read exactly as ``medlens explain``
 reads them: DICOM slices grouped by series, every case through the model's recipe (``--recipe``,
 ``--window``, ... for a model without one). Scans have no labels unless ``--labels`` gives a CSV
-with columns case,label; they have no evidence masks, so the localisation numbers are skipped
-(the command says so). A case that cannot be read is listed in OUT/unreadable.csv with its error,
+with columns case,label, and evidence masks only from its optional ``mask`` column (paths to masks
+on each scan's grid, carried onto the model's grid like the scan); without masks the localisation
+numbers are skipped (the command says so). A case that cannot be read is listed in OUT/unreadable.csv with its error,
 and the others go on.
 
 Engines: ``--engine local`` (default, in-process) or ``--engine ray [--address ADDR] [--workers N]``
@@ -37,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="medlens model file (.pt)")
     p.add_argument("--data", required=True,
                    help="npz data set, bundled name, a scan file or a folder of scans (any format medlens explain reads)")
-    p.add_argument("--labels", default=None, metavar="FILE", help="scans: CSV with columns case,label (a class index or name)")
+    p.add_argument("--labels", default=None, metavar="FILE", help="scans: CSV with columns case,label (a class index or name) and optionally mask (a path)")
     p.add_argument("--split", default="test", help="split of an npz or bundled data set (default: test)")
     p.add_argument("--out", required=True, help="output folder (its audit.sqlite is resumed)")
     p.add_argument("--methods", default=None,
