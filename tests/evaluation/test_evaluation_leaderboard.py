@@ -23,6 +23,7 @@ from medlens.evaluation import (
 from medlens.evaluation.leaderboard import bootstrap_ci, trust_verdict
 from medlens.app.evaluation_section import write_leaderboard_outputs
 from tests.conftest import make_input, make_model
+from tests.evaluation.fake_summary import fake_summary
 
 N = 8
 SETTINGS = LeaderboardSettings(
@@ -187,19 +188,6 @@ def test_bootstrap_ci():
     assert all(math.isnan(v) for v in bootstrap_ci(torch.tensor([])))
 
 
-def _fake_summary(rows, *, metrics, entries, kinds, shortcut=None):
-    config = {"entries": entries, "kinds": kinds, "metrics": {m: {} for m in metrics}, "sanity_threshold": 0.5,
-              "class_names": ["no lesion", "lesion"]}
-    full = []
-    for (m, k), v in rows.items():
-        row = {"method": m, "metric": k, "n": 10, "mean": v, "ci_low": v - 0.01, "ci_high": v + 0.01}
-        if m != "baseline:random" and ("baseline:random", k) in rows:
-            d = v - rows[("baseline:random", k)]
-            row["vs_random"] = {"n": 10, "mean": d, "ci_low": d - 0.02, "ci_high": d + 0.02}
-        full.append(row)
-    return {"config": config, "rows": full, "shortcut": shortcut}
-
-
 def test_verdict_recommends_the_faithful_method_and_names_failures():
     entries = ["good", "edgey", "lazy", "close", "baseline:random"]
     kinds = {"good": "method", "edgey": "method", "lazy": "method", "close": "method", "baseline:random": "baseline"}
@@ -212,7 +200,7 @@ def test_verdict_recommends_the_faithful_method_and_names_failures():
         ("good", "randomisation_spearman"): 0.1, ("edgey", "randomisation_spearman"): 0.9,
         ("lazy", "randomisation_spearman"): 0.2, ("baseline:random", "randomisation_spearman"): 1.0,
     }
-    summary = _fake_summary(rows, metrics=["deletion_auc", "pointing_game", "randomisation_spearman"], entries=entries, kinds=kinds)
+    summary = fake_summary(rows, metrics=["deletion_auc", "pointing_game", "randomisation_spearman"], entries=entries, kinds=kinds)
     verdict = trust_verdict(summary)
     assert verdict["best"] == "good"  # edgey scores better but fails the sanity check
     assert verdict["ranking"] == ["good"]  # "close" is not significantly better than random
@@ -223,7 +211,7 @@ def test_verdict_recommends_the_faithful_method_and_names_failures():
     assert "Do not rely on close" in text and "-0.010" in text and "significantly" in text
     assert verdict["shortcut_text"] is None
     # without a faithfulness or sanity metric there is a best, but no "trust"
-    local = _fake_summary({k: v for k, v in rows.items() if k[1] == "pointing_game"}, metrics=["pointing_game"],
+    local = fake_summary({k: v for k, v in rows.items() if k[1] == "pointing_game"}, metrics=["pointing_game"],
                           entries=entries, kinds=kinds)
     verdict = trust_verdict(local)
     assert verdict["best"] == "edgey" and verdict["text"][0].startswith("Best on pointing game: edgey")
@@ -234,12 +222,12 @@ def test_shortcut_text_says_the_model_relies_on_the_marker_with_numbers():
     shortcut = {"marker_class": 1, "n_with_marker": 10, "n_without_marker": 12, "marker_area_fraction": 0.006,
                 "delta_p_pasted": 0.42, "delta_p_erased": -0.3, "flipped_by_pasting": 0.5,
                 "accuracy_marker_agrees": 0.98, "accuracy_marker_conflicts": 0.55, "n_agree": 11, "n_conflict": 11}
-    summary = _fake_summary({("m", "marker_mass"): 0.31}, metrics=["marker_mass"], entries=entries, kinds=kinds, shortcut=shortcut)
+    summary = fake_summary({("m", "marker_mass"): 0.31}, metrics=["marker_mass"], entries=entries, kinds=kinds, shortcut=shortcut)
     text = trust_verdict(summary)["shortcut_text"]
     assert text.startswith("The model relies on the shortcut marker")
     assert "+0.42" in text and "'lesion'" in text and "31%" in text and "0.6%" in text and "0.98" in text
     shortcut = dict(shortcut, delta_p_pasted=0.01, delta_p_erased=-0.02)
-    text = trust_verdict(_fake_summary({}, metrics=[], entries=entries, kinds=kinds, shortcut=shortcut))["shortcut_text"]
+    text = trust_verdict(fake_summary({}, metrics=[], entries=entries, kinds=kinds, shortcut=shortcut))["shortcut_text"]
     assert text.startswith("The model does not measurably rely")
 
 

@@ -5,23 +5,12 @@ from __future__ import annotations
 import torch
 
 from medlens.evaluation.leaderboard import evaluate, LeaderboardSettings, summarise, trust_verdict
+from tests.evaluation.fake_summary import fake_summary
 
 
 def _summary(rows, paired=None):
     entries = ["gradient", "ig", "cam", "baseline:random", "baseline:edge", "baseline:centre"]
-    kinds = {e: ("baseline" if e.startswith("baseline:") else "method") for e in entries}
-    config = {"entries": entries, "kinds": kinds, "metrics": {"deletion_auc": {}, "pointing_game": {}},
-              "sanity_threshold": 0.5, "class_names": ["no lesion", "lesion"]}
-    full = []
-    for (m, k), v in rows.items():
-        row = {"method": m, "metric": k, "n": 100, "mean": v, "ci_low": v - 0.01, "ci_high": v + 0.01}
-        if m != "baseline:random" and ("baseline:random", k) in rows:
-            d = v - rows[("baseline:random", k)]
-            row["vs_random"] = {"n": 100, "mean": d, "ci_low": d - 0.02, "ci_high": d + 0.02}
-        if paired and (m, k) in paired:
-            row["vs_baselines"] = paired[(m, k)]
-        full.append(row)
-    return {"config": config, "rows": full, "shortcut": None}
+    return fake_summary(rows, metrics=["deletion_auc", "pointing_game"], entries=entries, n=100, paired=paired)
 
 
 # The lesion benchmark's numbers (issue 15): edge 80 %, gradient 69 %, integrated gradients 62 %.
