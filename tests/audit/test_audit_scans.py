@@ -17,6 +17,7 @@ from medlens.cli import main
 from medlens.data import read
 from medlens.data.preprocess import Recipe, prepare
 from medlens.models import CNN, save_model
+from tests.region_scans import write_region_scans
 
 OPTIONS = ["--methods", "gradient", "--cluster-method", "gradient", "--metric-option", "deletion_auc.steps=4",
            "--metric-option", "insertion_auc.steps=4", "--cases-per-batch", "2", "--quiet"]
@@ -112,26 +113,9 @@ def test_bad_scans_input_exits_2_with_one_line(scans, model, tmp_path, capsys, e
 def test_masks_named_in_the_labels_file_give_the_audit_its_localisation_numbers(tmp_path, capsys):
     """The evaluate test's known answer, through the audit: a model that reads one region, masks
     drawn on 40x40 scans for a 20x20 model, so the gradient points inside every mask."""
-    class ReadsOneRegion(torch.nn.Module):
-        def forward(self, x):
-            z = x[:, :, 4:8, 8:14].mean(dim=(1, 2, 3)) * 8
-            return torch.stack([-z, z], dim=1)
-
-    scans = tmp_path / "scans"
-    scans.mkdir()
-    (tmp_path / "masks").mkdir()
-    rng = np.random.default_rng(4)
-    rows = []
-    for k in range(4):
-        Image.fromarray((rng.random((40, 40)) * 200 + 20).astype(np.uint8)).save(scans / f"s{k}.png")
-        mask = np.zeros((40, 40), np.uint8)
-        mask[8:16, 16:28] = 1
-        np.save(tmp_path / "masks" / f"s{k}.npy", mask)
-        rows.append(f"s{k}.png,1,masks/s{k}.npy")
-    (tmp_path / "labels.csv").write_text("case,label,mask\n" + "\n".join(rows) + "\n")
-    torch.jit.save(torch.jit.script(ReadsOneRegion()), tmp_path / "region.pt")
+    scans, labels, region = write_region_scans(tmp_path, seed=4)
     out = tmp_path / "audit"
-    assert main(["audit", "--model", str(tmp_path / "region.pt"), "--data", str(scans), "--labels", str(tmp_path / "labels.csv"),
+    assert main(["audit", "--model", str(region), "--data", str(scans), "--labels", str(labels),
                  "--size", "20,20", "--normalize", "unit", "--out", str(out), *OPTIONS]) == 0
     assert "the data have no evidence masks" not in capsys.readouterr().out
     cases = list(csv.DictReader((out / "cases.csv").open()))

@@ -14,6 +14,7 @@ from PIL import Image
 from medlens.cli import main
 from medlens.data.preprocess import Recipe
 from medlens.models import CNN, save_model
+from tests.region_scans import write_region_scans
 
 FAST = ["--metrics", "deletion_auc", "--metric-option", "deletion_auc.steps=4", "--baselines", "random", "--quiet"]
 
@@ -118,33 +119,13 @@ def test_occlusion_on_torchscript_equals_occlusion_on_the_module(files, tmp_path
     assert outs[0].shape == (36, 44) and np.allclose(outs[0], outs[1], atol=1e-6)
 
 
-class _ReadsOneRegion(torch.nn.Module):
-    """Class 1's score is the mean of rows 4-7, columns 8-13 of a 20x20 input: the evidence is known."""
-
-    def forward(self, x):
-        z = x[:, :, 4:8, 8:14].mean(dim=(1, 2, 3)) * 8
-        return torch.stack([-z, z], dim=1)
-
-
 def test_masks_named_in_the_labels_file_score_localisation_on_the_model_grid(tmp_path, capsys):
     """Scans at 40x40 for a 20x20 model: each mask is drawn on the scan's grid and must be carried
     onto the model's grid like its scan, so the gradient of a model that reads only that region
     points inside it every time and puts all its mass there."""
-    scans = tmp_path / "scans"
-    (tmp_path / "masks").mkdir()
-    scans.mkdir()
-    rng = np.random.default_rng(3)
-    rows = []
-    for k in range(4):
-        Image.fromarray((rng.random((40, 40)) * 200 + 20).astype(np.uint8)).save(scans / f"s{k}.png")
-        mask = np.zeros((40, 40), np.uint8)
-        mask[8:16, 16:28] = 1  # rows 4-7, columns 8-13 of the model grid
-        np.save(tmp_path / "masks" / f"s{k}.npy", mask)
-        rows.append(f"s{k}.png,1,masks/s{k}.npy")
-    (tmp_path / "labels.csv").write_text("case,label,mask\n" + "\n".join(rows) + "\n")
-    torch.jit.save(torch.jit.script(_ReadsOneRegion()), tmp_path / "region.pt")
+    scans, labels, region = write_region_scans(tmp_path, seed=3)
     out = tmp_path / "ev"
-    assert main(["evaluate", "--model", str(tmp_path / "region.pt"), "--data", str(scans), "--labels", str(tmp_path / "labels.csv"),
+    assert main(["evaluate", "--model", str(region), "--data", str(scans), "--labels", str(labels),
                  "--size", "20,20", "--normalize", "unit", "--methods", "gradient", "--metrics", "pointing_game,mass_in_mask",
                  "--baselines", "random", "--out", str(out), "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -152,7 +133,7 @@ def test_masks_named_in_the_labels_file_score_localisation_on_the_model_grid(tmp
     assert scores["pointing_game"] == 1.0 and scores["mass_in_mask"] == pytest.approx(1.0)
     # a labels file that gives masks to some cases only is refused in one line
     (tmp_path / "some.csv").write_text("case,label,mask\ns0.png,1,masks/s0.npy\ns1.png,1,\n")
-    assert main(["evaluate", "--model", str(tmp_path / "region.pt"), "--data", str(scans), "--labels", str(tmp_path / "some.csv"),
+    assert main(["evaluate", "--model", str(region), "--data", str(scans), "--labels", str(tmp_path / "some.csv"),
                  "--size", "20,20", "--methods", "gradient", "--out", str(tmp_path / "ev2"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "gives masks for 1 of 4 readable cases" in err and "\n" not in err
