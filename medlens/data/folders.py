@@ -154,6 +154,25 @@ def _series_uid(path: pathlib.Path) -> str | None:
     return str(ds.get("SeriesInstanceUID", "")) or None
 
 
+def _labels_table(path: PathLike) -> tuple[pathlib.Path, set[str], list[dict[str, str]]]:
+    """A labels CSV: its path, its column names and its rows (values stripped).
+
+    Raises
+    ------
+    FileFormatError
+        The file is missing or lacks the columns case,label.
+    """
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    if not p.is_file():
+        raise FileFormatError(f"labels file {p} not found")
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"case", "label"} <= {f.strip() for f in reader.fieldnames}:
+            raise FileFormatError(f"labels file {p} needs the columns case,label; it has {', '.join(reader.fieldnames or [])}")
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    return p, {f.strip() for f in reader.fieldnames}, rows
+
+
 def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str] = ()) -> list[int | None]:
     """Labels of the cases ``names`` from a CSV with columns ``case,label``.
 
@@ -168,14 +187,7 @@ def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str]
         A label that is neither a class index nor a class name, a case listed twice, or a case
         that is not among ``names`` (a typo must not pass silently).
     """
-    p = pathlib.Path(os.fspath(path)).expanduser()
-    if not p.is_file():
-        raise FileFormatError(f"labels file {p} not found")
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"case", "label"} <= {f.strip() for f in reader.fieldnames}:
-            raise FileFormatError(f"labels file {p} needs the columns case,label; it has {', '.join(reader.fieldnames or [])}")
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    p, _, rows = _labels_table(path)
     known = {n: i for i, n in enumerate(names)}
     lookup = {c.lower(): k for k, c in enumerate(class_names)}
     labels: list[int | None] = [None] * len(names)
@@ -208,11 +220,7 @@ def read_mask_paths(path: PathLike, names: Sequence[str]) -> list[pathlib.Path |
     FileFormatError
         A named mask file does not exist.
     """
-    p = pathlib.Path(os.fspath(path)).expanduser()
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        fields = {f.strip() for f in (reader.fieldnames or [])}
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    p, fields, rows = _labels_table(path)
     found: list[pathlib.Path | None] = [None] * len(names)
     if "mask" not in fields:
         return found
