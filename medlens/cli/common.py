@@ -205,11 +205,3 @@ def check_method_fits(model: Any, method: str, options: dict[str, Any] | None = 
 
     if is_torchscript(model) and get_method(method).reads_layers(options):
         raise MedlensError(f"{method} {NO_HOOKS_ON_TORCHSCRIPT}")
-
-
-def methods_for_model(model: Any, methods: list[str], options: dict[str, dict[str, Any]] | None = None
-                      ) -> tuple[list[str], str | None]:
-    """``methods`` less those that cannot explain ``model``, and a note naming what was left out."""
-    from medlens.attribution.explain import runnable_methods
-
-    return runnable_methods(model, methods, options)

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from medlens.app.evaluation_section import write_leaderboard_outputs
-    from medlens.cli.common import check_method_fits, is_torchscript, methods_for_model, options_per_method, options_per_metric
+    from medlens.attribution.explain import runnable_methods
+    from medlens.cli.common import check_method_fits, is_torchscript, options_per_method, options_per_metric
     from medlens.errors import MedlensError
     from medlens.evaluation.leaderboard import LeaderboardSettings, evaluate
     from medlens.models import load_model
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if methods == "all" and is_torchscript(model):
         from medlens.attribution.explain import methods as registered_methods
 
-        methods, note = methods_for_model(model, registered_methods(), options)
+        methods, note = runnable_methods(model, registered_methods(), options)
         notes.append(note)
         options = {k: v for k, v in options.items() if k in methods}
     for m in ([] if methods == "all" else methods):

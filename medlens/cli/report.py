@@ -108,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
     from medlens.app.case_report import DEFAULT_METHODS, case_report
     from medlens.attribution.registry import get_method
-    from medlens.cli.common import check_method_fits, methods_for_model, options_per_method, staged_output, write_json
+    from medlens.attribution.explain import runnable_methods
+    from medlens.cli.common import check_method_fits, options_per_method, staged_output, write_json
     from medlens.cli.inputs import load_case, recipe_from_args
     from medlens.errors import InputError, MedlensError
     from medlens.models import load_model
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         for m in methods:
             check_method_fits(model, m, options.get(m))
     else:
-        methods, method_note = methods_for_model(model, methods, options)
+        methods, method_note = runnable_methods(model, methods, options)
         options = {k: v for k, v in options.items() if k in methods}
     basis_inputs = basis_labels = None
     if args.basis_data is not None:
