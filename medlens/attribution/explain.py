@@ -27,6 +27,19 @@ def methods(*, model_specific: bool = False) -> list[str]:
     return method_names(model_specific=model_specific)
 
 
+def check_runnable(model: nn.Module, method: str, options: dict[str, Any] | None = None) -> None:
+    """Refuse, in one line, a method that cannot explain ``model``: one that reads layers, on a
+    TorchScript model (module hooks do not run there). :func:`explain` calls it; commands call it
+    before reading any data.
+
+    Raises
+    ------
+    InputError
+    """
+    if isinstance(model, torch.jit.ScriptModule) and get_method(method).reads_layers(options):
+        raise InputError(f"{method} {NO_HOOKS_ON_TORCHSCRIPT}")
+
+
 def runnable_methods(model: nn.Module, names: list[str], options: dict[str, dict[str, Any]] | None = None
                      ) -> tuple[list[str], str | None]:
     """``names`` less the methods that cannot explain ``model`` (those that read layers, on a
@@ -83,8 +96,7 @@ def explain(
     if unknown:
         listed = ", ".join(known) or "none"
         raise UnknownNameError(f"method {method!r} has no option {unknown[0]!r}; its options: {listed}")
-    if isinstance(model, torch.jit.ScriptModule) and info.reads_layers(options):
-        raise InputError(f"{method} {NO_HOOKS_ON_TORCHSCRIPT}")
+    check_runnable(model, method, options)
     x = check_input(x)
     check_fits_model(model, x)
     budget = Budget(batch_size, memory_mb)

@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from medlens.audit.cases import DEFAULT_METHODS, AuditSettings
     from medlens.audit.run import analyse, exemplar_maps, run_audit
     from medlens.audit.sources import SourceSpec
-    from medlens.attribution.explain import runnable_methods
-    from medlens.cli.common import check_method_fits, options_per_method, options_per_metric
+    from medlens.attribution.explain import check_runnable, runnable_methods
+    from medlens.cli.common import options_per_method, options_per_metric
     from medlens.cli.inputs import recipe_from_args
     from medlens.errors import MedlensError
     from medlens.models import load_model
@@ -113,12 +113,12 @@ def run(args: argparse.Namespace) -> int:
     options = options_per_method(args.option, methods + (args.cluster_method,))
     if source_of_methods == "chosen":
         for m in methods:
-            check_method_fits(model, m, options.get(m))
+            check_runnable(model, m, options.get(m))
     else:
         kept, note = runnable_methods(model, list(methods), options)
         methods = tuple(kept) or ("integrated_gradients",)
         notes += [note] if note else []
-    check_method_fits(model, args.cluster_method, options.get(args.cluster_method))
+    check_runnable(model, args.cluster_method, options.get(args.cluster_method))
     settings = AuditSettings(
         methods=methods,
         cluster_method=args.cluster_method,

@@ -188,20 +188,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return repr(value)
-
-
-def is_torchscript(model: Any) -> bool:
-    """A TorchScript model (``torch.jit.script`` or ``trace``), on which module hooks never run."""
-    import torch
-
-    return isinstance(model, torch.jit.ScriptModule)
-
-
-def check_method_fits(model: Any, method: str, options: dict[str, Any] | None = None) -> None:
-    """Refuse, in one line and before any work, a method that cannot explain ``model`` (one that
-    reads layers, on a TorchScript model); :func:`medlens.explain` would refuse it too, later."""
-    from medlens.attribution.registry import get_method
-    from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT
-
-    if is_torchscript(model) and get_method(method).reads_layers(options):
-        raise MedlensError(f"{method} {NO_HOOKS_ON_TORCHSCRIPT}")

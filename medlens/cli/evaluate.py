@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from medlens.app.evaluation_section import write_leaderboard_outputs
-    from medlens.attribution.explain import runnable_methods
-    from medlens.cli.common import check_method_fits, is_torchscript, options_per_method, options_per_metric
+    from medlens.attribution.explain import check_runnable, runnable_methods
+    from medlens.cli.common import options_per_method, options_per_metric
     from medlens.errors import MedlensError
     from medlens.evaluation.leaderboard import LeaderboardSettings, evaluate
     from medlens.models import load_model
@@ -83,14 +83,15 @@ def run(args: argparse.Namespace) -> int:
     if args.target is None and target == "predicted":
         notes.append(f"explained the predicted class: {data.unlabelled} of {data.n} case(s) have no label "
                      "(--labels FILE gives them)")
-    if methods == "all" and is_torchscript(model):
+    if methods == "all":  # on a TorchScript model, "all" leaves out the methods that read layers
         from medlens.attribution.explain import methods as registered_methods
 
-        methods, note = runnable_methods(model, registered_methods(), options)
-        notes.append(note)
-        options = {k: v for k, v in options.items() if k in methods}
+        runnable, note = runnable_methods(model, registered_methods(), options)
+        if note:
+            methods, options = runnable, {k: v for k, v in options.items() if k in runnable}
+            notes.append(note)
     for m in ([] if methods == "all" else methods):
-        check_method_fits(model, m, options.get(m))
+        check_runnable(model, m, options.get(m))
     metrics = _names(args.metrics)
     if metrics == "all":
         notes += _skipped_metrics(data.has_masks, data.has_markers)

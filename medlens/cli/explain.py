@@ -54,14 +54,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from medlens.attribution.registry import get_method
-    from medlens.cli.common import check_method_fits, method_options
+    from medlens.attribution.explain import check_runnable
+    from medlens.cli.common import method_options
     from medlens.cli.inputs import load_case, recipe_from_args
     from medlens.errors import InputError
     from medlens.models import load_model
 
     get_method(args.method)  # fail on an unknown name before any work
     model, meta = load_model(args.model)
-    check_method_fits(model, args.method, method_options(args.option)[""])
+    check_runnable(model, args.method, method_options(args.option)[""])
     if args.target_mask and args.target is None:
         raise InputError("--target-mask needs --target-class K: the output channel summed inside the mask")
     folder = Path(args.input)

@@ -108,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
     from medlens.app.case_report import DEFAULT_METHODS, case_report
     from medlens.attribution.registry import get_method
-    from medlens.attribution.explain import runnable_methods
-    from medlens.cli.common import check_method_fits, options_per_method, staged_output, write_json
+    from medlens.attribution.explain import check_runnable, runnable_methods
+    from medlens.cli.common import options_per_method, staged_output, write_json
     from medlens.cli.inputs import load_case, recipe_from_args
     from medlens.errors import InputError, MedlensError
     from medlens.models import load_model
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     method_note = None
     if args.methods:
         for m in methods:
-            check_method_fits(model, m, options.get(m))
+            check_runnable(model, m, options.get(m))
     else:
         methods, method_note = runnable_methods(model, methods, options)
         options = {k: v for k, v in options.items() if k in methods}
