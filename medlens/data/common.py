@@ -40,6 +40,15 @@ def _existing_file(path: PathLike, what: str) -> pathlib.Path:
     return p
 
 
+def colour_channels_first(arr: np.ndarray) -> tuple[np.ndarray, int, str]:
+    """A colour frame ``(H, W, 3)`` as the readers return it: ``(3, H, W)`` with 3 channels and
+    "RGB", or, when its three channels are equal, the grey ``(H, W)`` with 1 channel and
+    "grey stored as RGB"."""
+    if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+        return arr[..., 0], 1, "grey stored as RGB"
+    return np.moveaxis(arr, -1, 0), 3, "RGB"
+
+
 def _check_finite(arr: np.ndarray, where: str) -> None:
     if arr.dtype.kind in "fc":
         bad = ~np.isfinite(arr)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medlens.data.common import PathLike, Volume, _one_line
+from medlens.data.common import PathLike, Volume, _one_line, colour_channels_first
 from medlens.errors import FileFormatError, InputError
 
 # --------------------------------------------------------------------------------------------
@@ -223,9 +223,8 @@ def _colour_first(arr: np.ndarray, ds: Any, p: pathlib.Path, window: tuple[float
         raise FileFormatError(f"{p} is a colour multi-frame object (shape {arr.shape}); medlens reads colour DICOM one frame at a time")
     if window is not None:
         raise InputError(f"{p} is a colour image ({ds.get('PhotometricInterpretation', 'RGB')}); a window applies to grey CT values")
-    if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
-        return arr[..., 0], 1
-    return np.moveaxis(arr, -1, 0), 3
+    arr, channels, _ = colour_channels_first(arr)
+    return arr, channels
 
 
 def _rescale(ds: Any) -> tuple[float, float]:

@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 import torch
 
-from medlens.data.common import PathLike, Volume, _existing_file, _one_line
+from medlens.data.common import PathLike, Volume, _existing_file, _one_line, colour_channels_first
 from medlens.errors import FileFormatError
 
 #: Bytes each picture format starts with.
@@ -36,13 +36,7 @@ def _volume(arr: np.ndarray, p: pathlib.Path, fmt: str, bits: int, spacing: tupl
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and fmt != "TIFF-stack":
         if arr.shape[-1] == 4:  # alpha carries no intensity
             arr = arr[..., :3]
-        if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
-            arr = arr[..., 0]
-            metadata["Colour"] = "grey stored as RGB"
-        else:
-            arr = np.moveaxis(arr, -1, 0)
-            channels = 3
-            metadata["Colour"] = "RGB"
+        arr, channels, metadata["Colour"] = colour_channels_first(arr)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and channels == 1 and fmt != "TIFF-stack"):
         raise FileFormatError(f"{p} holds an image of unsupported shape {tuple(arr.shape)}")
     n_spatial = arr.ndim - (1 if channels > 1 else 0)
