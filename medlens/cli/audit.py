@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "medlens audit --model ct.pt --data head_ct/ --labels labels.csv --window brain --out audit/",
                            "medlens audit --model m.pt --data lesions.npz --engine ray --workers 2 --out audit/",
                        ])
-    p.add_argument("--model", required=True, help="medlens model file (.pt)")
+    p.add_argument("--model", required=True, help="medlens model file (.pt) or TorchScript file")
     p.add_argument("--data", required=True,
                    help="npz data set, bundled name, a scan file or a folder of scans (any format medlens explain reads)")
     p.add_argument("--labels", default=None, metavar="FILE", help="scans: CSV with columns case,label (a class index or name) and optionally mask (a path)")
