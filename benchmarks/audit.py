@@ -43,7 +43,7 @@ def _cli(args: list[str]) -> None:
 
 
 def acceptance(out: Path, seed: int) -> dict:
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     numbers = {}
     for name, shortcut in (("lesions-shortcut", True), ("lesions", False)):
@@ -200,7 +200,7 @@ def volumes(out: Path, n: int = 16) -> dict:
     from medlens.audit.run import run_audit
     from medlens.audit.sources import SourceSpec
     from medlens.data import load_dataset
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     data = out / "lesions-3d.npz"
     if not data.exists():

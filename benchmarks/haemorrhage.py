@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/haemorrhage.py [--out haemorrhage.json]
 
 Generates training (120 cases, 3,840 slices), validation (20) and test (40) phantoms of 32 x 64
-x 64 voxels in HU (``medlens.data.head_ct``) and the blood-free twins of the test cases, feeds
+x 64 voxels in HU (``medlens.data.synthetic.head_ct``) and the blood-free twins of the test cases, feeds
 brain/subdural/bone windows through the recipe, trains the 2.5D slice classifier (a slice with one
 neighbour on each side: 9 channels; class-balanced batches) and, on 240/30/100 further phantoms of
 the same field of view at 24 x 48 x 48 voxels, the 3D volume classifier (none + five subtypes; half the draws without blood),

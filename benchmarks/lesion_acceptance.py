@@ -3,7 +3,7 @@
     python benchmarks/lesion_acceptance.py --out acceptance-out [--n-test 200] [--epochs 15]
 
 1. writes the 2D lesion benchmark (64x64 chest X-rays with inserted lesions) and its shortcut
-   variant (``medlens.data.lesions.write_lesion_benchmark``);
+   variant (``medlens.data.synthetic.lesions.write_lesion_benchmark``);
 2. trains the reference CNN on each with ``medlens train --data lesions.npz``;
 3. scores every registered method with ``medlens evaluate --methods all --metrics all``;
 4. checks the acceptance criteria and prints the numbers:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `medlens evaluate` arguments")
     args = parser.parse_args(argv)
 
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ generated explanations' attribute accuracy re-measured on the regenerated benchm
 
 1. generates the 2D lesion benchmark (64x64, seed 0; 800/100/200 images) and prints, per shape,
    the median and 5-95 % range of the masks' axis ratio and solidity
-   (``medlens.data.lesions.mask_statistics``), and how often a two-threshold rule on the mask
+   (``medlens.data.synthetic.lesions.mask_statistics``), and how often a two-threshold rule on the mask
    alone names the shape;
 2. trains the InterpNET-style explainer (``medlens train --arch interpnet``) on it and prints
    BLEU-4 and the attribute accuracy (shape among them) of its sentences, greedy and beam.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from medlens.data.lesions import LESION_SHAPES, mask_statistics, write_lesion_benchmark
+from medlens.data.synthetic.lesions import LESION_SHAPES, mask_statistics, write_lesion_benchmark
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -198,7 +198,7 @@ def attention_section(ctx: "DemoContext", report: "Report") -> None:
 def _attention_section(ctx: "DemoContext", report: "Report") -> None:
     import time
 
-    from medlens.data.loaders import load_ecg5000
+    from medlens.data.datasets import load_ecg5000
     from medlens.evaluation.attention import attention_faithfulness
 
     start = time.perf_counter()

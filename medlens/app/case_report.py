@@ -78,10 +78,10 @@ class CaseInput:
         Sampling rate of a signal (Hz).
     window : (float, float) or None
         Grey-level window (low, high) to show the scan with, e.g. the DICOM's own.
-    geometry : medlens.data.preprocess.Geometry or None
-        How the recipe made the model input from ``native`` (:func:`medlens.data.preprocess.prepare`);
+    geometry : medlens.data.recipe.Geometry or None
+        How the recipe made the model input from ``native`` (:func:`medlens.data.recipe.prepare`);
         the maps come back onto ``native`` through its exact inverse
-        (:func:`medlens.data.preprocess.invert`), as ``medlens explain`` writes ``attribution.npy``.
+        (:func:`medlens.data.recipe.invert`), as ``medlens explain`` writes ``attribution.npy``.
         ``None``: ``native`` is resized to (a data-set case, or a scan shown as the model saw it).
     """
 
@@ -446,11 +446,11 @@ def _native_map(values: torch.Tensor, x: torch.Tensor, native_shape: tuple[int, 
     """``(1, C', *s')`` attribution -> one map on the native grid (channels summed).
 
     With the recipe's ``geometry`` the map on the model's grid goes through its exact inverse
-    (:func:`medlens.data.preprocess.invert`: crops and pads undone, other slices zero), the map
+    (:func:`medlens.data.recipe.invert`: crops and pads undone, other slices zero), the map
     ``medlens explain`` writes; without it the map is resized onto ``native_shape``.
     """
     from medlens.core.resize import upsample_to
-    from medlens.data.preprocess import invert
+    from medlens.data.recipe import invert
 
     on_grid = upsample_to(values.detach().double(), x.shape[2:])  # (1, C', *spatial)
     if geometry is not None and kind != "signal":

@@ -189,7 +189,7 @@ def _lesion_model(ctx: "DemoContext", name: str, *, shortcut: bool, cfg: dict[st
     """Train (or reuse from ``ctx.out/models``) the reference CNN on a lesion benchmark."""
     from medlens.app.cache import cached_model
     from medlens.app.recipes import train_on_dataset
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     key = {k: cfg[k] for k in ("size", "n_train", "n_val", "n_test", "epochs", "batch_size", "lr")}
     data = write_lesion_benchmark(

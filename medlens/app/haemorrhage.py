@@ -1,6 +1,6 @@
 """Haemorrhage detection on head CT (Lee et al. 2019), trained and measured on phantoms.
 
-Composes :mod:`medlens.data.head_ct` (phantoms in HU with exact masks and blood-free twins),
+Composes :mod:`medlens.data.synthetic.head_ct` (phantoms in HU with exact masks and blood-free twins),
 :mod:`medlens.systems.haemorrhage` (windows through the recipe, 2.5D slices, case pooling,
 window swaps, stacked volume maps), the training loop, :func:`medlens.explain`, the evaluation's
 pointing game and mass in mask, and the prediction basis of :mod:`medlens.selfexplain.basis`.
@@ -206,7 +206,7 @@ def _windows(model: nn.Module, te: Any, twin: Any, train_inputs: torch.Tensor, *
 def _volume_maps(model: nn.Module, te: Any, test: Any, case_probs: torch.Tensor, method: str, layer: str,
                  ig_steps: int) -> dict[str, Any]:
     """Slice maps of each positive case, for its pooled prediction, stacked and scored in 3D."""
-    from medlens.data.head_ct import SUBTYPES
+    from medlens.data.synthetic.head_ct import SUBTYPES
     from medlens.systems import haemorrhage as H
 
     cases = torch.nonzero(test.subtype >= 0)[:, 0]
@@ -258,7 +258,7 @@ def run_haemorrhage(
     same field of view on the coarser ``shape_3d`` grid.
     """
     from medlens.attribution.explain import explain
-    from medlens.data.head_ct import SUBTYPES, make_head_ct
+    from medlens.data.synthetic.head_ct import SUBTYPES, make_head_ct
     from medlens.models.cnn import CNN
     from medlens.models.metrics import auroc
     from medlens.selfexplain.basis import build_index, prediction_basis

@@ -7,10 +7,10 @@ other) and measured against known answers:
   (2019) on head-CT phantoms: 2.5D and 3D multi-window classifiers, detection AUROC, per-subtype
   accuracy, maps per slice and per volume, the windows' contribution, the prediction basis;
 * :func:`run_attention_gates`: Schlemper et al. (2019) on the lesion benchmark
-  (:mod:`medlens.data.lesions`): gate maps against Grad-CAM on the same model and on the plain
+  (:mod:`medlens.data.synthetic.lesions`): gate maps against Grad-CAM on the same model and on the plain
   CNN, and a faithfulness test in the spirit of Jain and Wallace (2019);
 * :func:`run_patch_attention`: Ilse et al. (2018) / Tomita et al. (2019) on large slides
-  (:mod:`medlens.data.slides`): slide AUROC, attention share on evidence patches, agreement of
+  (:mod:`medlens.data.synthetic.slides`): slide AUROC, attention share on evidence patches, agreement of
   attention with gradients.
 
 Every runner takes its sizes as arguments (the benchmarks in ``benchmarks/`` run them at full
@@ -86,7 +86,7 @@ def run_attention_gates(
     """Train an attention-gated network and the plain CNN on the lesion benchmark and measure both."""
     from medlens.attribution.explain import explain
     from medlens.core.engine import Budget
-    from medlens.data.lesions import make_lesion_benchmark
+    from medlens.data.synthetic.lesions import make_lesion_benchmark
     from medlens.evaluation.faithfulness import deletion
     from medlens.evaluation.localisation import mass_in_mask, pointing_game
     from medlens.models.attention_gated import AttentionGatedCNN, replaced_gates
@@ -224,7 +224,7 @@ def run_patch_attention(
 ) -> PatchAttentionResult:
     """Train attention-MIL on large slides (only slide labels) and measure where its attention goes."""
     from medlens.attribution.explain import explain
-    from medlens.data.slides import make_slides
+    from medlens.data.synthetic.slides import make_slides
     from medlens.evaluation.attention import kendall_tau
     from medlens.models.metrics import auroc
     from medlens.models.mil import PatchAttentionMIL, train_mil

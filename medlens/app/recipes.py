@@ -9,7 +9,7 @@ from torch import nn
 
 from medlens.core.random import seeded
 from medlens.core.registry import Registry
-from medlens.data.preprocess import Recipe
+from medlens.data.recipe import Recipe
 from medlens.models.attention_gated import build_for_inputs as _build_attention_gated
 from medlens.models.attention_rnn import build_for_inputs as _build_attention_rnn
 from medlens.models.cnn import CNN
@@ -53,11 +53,11 @@ def apply_recipe(inputs: torch.Tensor, recipe: Recipe) -> torch.Tensor:
 
     Each input is wrapped as the record a reader would return (a grey image or volume, or a
     signal of ``C`` leads at the recipe's rate) and passed to
-    :func:`medlens.data.preprocess.prepare`: train and explain share one code path.
+    :func:`medlens.data.recipe.prepare`: train and explain share one code path.
     """
-    from medlens.data.common import Volume
-    from medlens.data.preprocess import prepare
-    from medlens.data.signals import Signal
+    from medlens.data.formats.common import Volume
+    from medlens.data.recipe import prepare
+    from medlens.data.formats.signals import Signal
 
     out = []
     for x in inputs.float():

@@ -54,7 +54,7 @@ def demo_interpnet(out, *, quick: bool, seed: int, progress: bool = False):
     Returns ``(model, meta, test split, reused)``.
     """
     from medlens.app.cache import cached_model
-    from medlens.data.lesions import make_lesion_benchmark
+    from medlens.data.synthetic.lesions import make_lesion_benchmark
     from medlens.selfexplain.interpnet import lesion_split, train_interpnet
 
     settings = dict(LESION_DEMO[quick], seed=seed)

@@ -125,7 +125,7 @@ def run_deeptune(
         Shift range of the similarity score, in pixels.
     """
     import medlens.featurevis as fv
-    from medlens.data.simulated_neurons import default_neurons, responses, stimulus_set
+    from medlens.data.synthetic.simulated_neurons import default_neurons, responses, stimulus_set
     from medlens.systems.deeptune import fit_deeptune
 
     neurons = list(neurons) if neurons is not None else default_neurons(28)
@@ -204,7 +204,7 @@ class SciNetResult:
 def train_scinet_on_oscillators(*, n_train: int = 20000, latent: int = 3, epochs: int = 120, beta: float = 1e-3,
                                 lr: float = 3e-3, seed: int = 0):
     """SciNet on simulated damped oscillators (the paper's setting). Returns ``(model, history)``."""
-    from medlens.data.oscillators import simulate_oscillators
+    from medlens.data.synthetic.oscillators import simulate_oscillators
     from medlens.systems.scinet import SciNet, train_scinet
 
     train = simulate_oscillators(n_train, seed=seed)
@@ -218,7 +218,7 @@ def train_scinet_on_oscillators(*, n_train: int = 20000, latent: int = 3, epochs
 def run_scinet(*, n_train: int = 20000, n_test: int = 2000, latent: int = 3, epochs: int = 120, beta: float = 1e-3,
                lr: float = 3e-3, seed: int = 0, model: nn.Module | None = None) -> SciNetResult:
     """Train (unless ``model`` is given) and measure SciNet on held-out oscillators."""
-    from medlens.data.oscillators import damped_oscillator, simulate_oscillators
+    from medlens.data.synthetic.oscillators import damped_oscillator, simulate_oscillators
     from medlens.systems.scinet import analyse_latents, latent_traversal
 
     history: list = []
@@ -294,7 +294,7 @@ class GroupINNResult:
 def train_groupinn_on_fmri(*, n_train: int = 60, n_groups: int = 5, epochs: int = 600, cohesion_weight: float = 1.0,
                            weight_decay: float = 1e-3, seed: int = 0, data: Any = None):
     """GroupINN on simulated subjects. Returns ``(model, history, train set)``."""
-    from medlens.data.fmri import connectivity, simulate_fmri
+    from medlens.data.synthetic.fmri import connectivity, simulate_fmri
     from medlens.systems.groupinn import GroupINN, train_groupinn
 
     train = data if data is not None else simulate_fmri(n_train, n_groups=n_groups, seed=seed)
@@ -310,7 +310,7 @@ def run_groupinn(*, n_train: int = 60, n_test: int = 200, n_groups: int = 5, epo
                  cohesion_weight: float = 1.0, weight_decay: float = 1e-3, compare_without_cohesion: bool = True,
                  seed: int = 0) -> GroupINNResult:
     """Train GroupINN and the logistic baseline on the same few subjects; score on held-out ones."""
-    from medlens.data.fmri import block_means, connectivity, simulate_fmri
+    from medlens.data.synthetic.fmri import block_means, connectivity, simulate_fmri
     from medlens.systems.groupinn import (
         adjusted_rand_index, group_relevance, logistic_baseline, match_groups, orthogonality_penalty,
     )

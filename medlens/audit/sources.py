@@ -3,7 +3,7 @@
 A :class:`SourceSpec` is a small picklable description; each engine worker opens it itself
 (:func:`open_source`) and reads only the cases it is given, so inputs stream from storage to the
 workers instead of through the driver. Scans are read exactly as ``medlens explain`` reads them
-(:class:`medlens.data.folders.ScanSet`: DICOM series assembled into one case, every case through
+(:class:`medlens.data.formats.folders.ScanSet`: DICOM series assembled into one case, every case through
 the model's preprocessing recipe); a case that cannot be read is reported in
 :attr:`Batch.failed` and the others go on.
 """
@@ -30,7 +30,7 @@ class SourceSpec:
     ----------
     data : str
         An npz path, a bundled data set name, a scan file, or a folder of scans
-        (:func:`medlens.data.folders.scan_cases`: any format :func:`medlens.data.read.read`
+        (:func:`medlens.data.formats.folders.scan_cases`: any format :func:`medlens.data.formats.read.read`
         reads, walked recursively, in a stable order).
     split : str
         Split of an npz or bundled data set.
@@ -60,8 +60,8 @@ class SourceSpec:
         return self.data in BUNDLED or str(self.data).lower().endswith(".npz")
 
     def recipe_object(self):
-        """The :class:`~medlens.data.preprocess.Recipe` applied to scans."""
-        from medlens.data.preprocess import Recipe
+        """The :class:`~medlens.data.recipe.Recipe` applied to scans."""
+        from medlens.data.recipe import Recipe
         from medlens.models.io import model_recipe
 
         meta = {"input_shape": list(self.input_shape)} if self.input_shape is not None else {}
@@ -109,7 +109,7 @@ class Source:
                     f"the model expects {tuple(spec.input_shape)}"
                 )
         else:
-            from medlens.data.folders import ScanSet
+            from medlens.data.formats.folders import ScanSet
 
             self._scans = ScanSet(spec.data, spec.recipe_object(), spec.labels, spec.class_names)
             self.names = list(self._scans.names)

@@ -33,7 +33,7 @@ def _npz_extras(path: str) -> tuple[tuple[str, ...] | None, float | None]:
     """The vocabulary and the sampling rate stored beside an npz data set, if any."""
     import numpy as np
 
-    from medlens.data.reports_text import load_vocab
+    from medlens.data.synthetic.reports_text import load_vocab
 
     if not path.lower().endswith(".npz"):
         return None, None
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from medlens.app.attention_section import add_attention_analysis, pick_examples
     from medlens.attribution.sequence import require_attention_model
     from medlens.cli.common import budget_kwargs, staged_output, write_json
-    from medlens.data.loaders import load_dataset
+    from medlens.data.datasets import load_dataset
     from medlens.errors import MedlensError
     from medlens.evaluation.attention import attention_faithfulness, verdict
     from medlens.models import load_model

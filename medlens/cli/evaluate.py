@@ -201,7 +201,7 @@ def _scan_data(args: argparse.Namespace, meta: dict) -> _Data:
     import torch
 
     from medlens.cli.inputs import recipe_from_args
-    from medlens.data.folders import ScanSet
+    from medlens.data.formats.folders import ScanSet
     from medlens.errors import InputError
 
     scans = ScanSet(args.data, recipe_from_args(args, meta), args.labels, meta.get("class_names") or ())

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.target_mask and args.target is None:
         raise InputError("--target-mask needs --target-class K: the output channel summed inside the mask")
     folder = Path(args.input)
-    from medlens.data.folders import is_one_series
+    from medlens.data.formats.folders import is_one_series
 
     if folder.is_dir() and not is_one_series(folder):
         return _run_folder(args, model, meta, folder)
@@ -92,7 +92,7 @@ def _run_folder(args: argparse.Namespace, model: Any, meta: dict, folder: Path) 
 
     from medlens.cli.common import staged_output
     from medlens.cli.inputs import case_from_record, recipe_from_args
-    from medlens.data.folders import scan_cases
+    from medlens.data.formats.folders import scan_cases
     from medlens.errors import MedlensError
 
     recipe = recipe_from_args(args, meta)
@@ -142,8 +142,8 @@ def _target_model(args: argparse.Namespace, model: Any, case: Any) -> tuple[Any,
 def _mask_on_model_grid(path: str, case: Any) -> Any:
     """Read a mask on the input's grid and carry it through the case's geometry to the model's."""
     from medlens.data import read
-    from medlens.data.common import Volume
-    from medlens.data.preprocess import mask_on_model_grid
+    from medlens.data.formats.common import Volume
+    from medlens.data.recipe import mask_on_model_grid
     from medlens.errors import InputError
 
     mask = read(path)
@@ -173,7 +173,7 @@ def _explain_case(args: argparse.Namespace, model: Any, meta: dict, case: Any, o
     from medlens.core.checks import model_outputs
     from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
-    from medlens.data.preprocess import invert
+    from medlens.data.recipe import invert
     from medlens.errors import InputError
     from medlens.viz import attribution_figure, figure_png, signal_attribution_figure
 
@@ -273,12 +273,12 @@ def _image_outputs(out: Path, record: Any, back: Any, case: Any, values: Any, ti
         (out / "overlay.png").write_bytes(figure_png(attribution_figure(shown[None], back[None], title), dpi=150))
     written.append("overlay.png")
     if record.format in ("NIfTI", "DICOM") and record.affine is not None:
-        from medlens.data.nifti import write_nifti
+        from medlens.data.formats.nifti import write_nifti
 
         write_nifti(back.numpy(), record, out / "attribution.nii.gz")
         written.append("attribution.nii.gz")
     if record.format == "DICOM" and not no_dicom:
-        from medlens.data.dicom_out import write_parametric_map, write_secondary_capture
+        from medlens.data.formats.dicom_out import write_parametric_map, write_secondary_capture
         from medlens.errors import MedlensError
 
         if record.affine is not None:

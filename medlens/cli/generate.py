@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from medlens.errors import MedlensError
 
     if args.kind == "head-ct":
-        from medlens.data.head_ct import make_head_ct, write_head_ct
+        from medlens.data.synthetic.head_ct import make_head_ct, write_head_ct
 
         if args.phantoms < 1:
             raise MedlensError(f"--phantoms must be at least 1, got {args.phantoms}")
@@ -55,18 +55,18 @@ def run(args: argparse.Namespace) -> int:
             raise MedlensError(f"--n-train must be at least 2, got {args.n_train}")
         options["n_train"] = args.n_train
     if args.kind.startswith("lesions"):
-        from medlens.data.lesions import write_lesion_benchmark
+        from medlens.data.synthetic.lesions import write_lesion_benchmark
 
         options.update(spatial_dims=args.spatial_dims, shortcut=args.kind == "lesions-shortcut")
         if args.size is not None:
             options["size"] = args.size
         path = write_lesion_benchmark(args.out, **options)
     elif args.kind == "eeg":
-        from medlens.data.eeg import write_eeg_npz
+        from medlens.data.synthetic.eeg import write_eeg_npz
 
         path = write_eeg_npz(args.out, **options)
     else:
-        from medlens.data.reports_text import write_reports_npz
+        from medlens.data.synthetic.reports_text import write_reports_npz
 
         path = write_reports_npz(args.out, **options)
     print(f"wrote {args.kind} benchmark to {path}")

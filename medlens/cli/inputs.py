@@ -16,7 +16,7 @@ from medlens.errors import FileFormatError, InputError
 class Case:
     """One input ready for the model, with what is known about it.
 
-    ``record`` is the file as read (:func:`medlens.data.read.read`) and ``prepared`` the recipe's
+    ``record`` is the file as read (:func:`medlens.data.formats.read.read`) and ``prepared`` the recipe's
     result, whose geometry maps an attribution back onto the record's grid; both are ``None``
     for a case of a labelled data set, which is already on the model's grid.
     """
@@ -54,7 +54,7 @@ class Case:
 def add_recipe_flags(p: argparse.ArgumentParser) -> None:
     """``--recipe``, ``--size``, ``--normalize``, ``--window``, ``--start``, ``--leads``: how a file
     becomes the model's input."""
-    from medlens.data.preprocess import NORMALISATIONS
+    from medlens.data.recipe import NORMALISATIONS
 
     p.add_argument("--recipe", metavar="FILE", default=None,
                    help="preprocessing recipe (JSON or YAML; default: the one stored in the model file)")
@@ -72,7 +72,7 @@ def add_recipe_flags(p: argparse.ArgumentParser) -> None:
 
 def recipe_from_args(args: argparse.Namespace, meta: dict[str, Any]) -> Any:
     """The model's recipe with the user's file and flags applied (flags win)."""
-    from medlens.data.preprocess import Recipe, parse_window
+    from medlens.data.recipe import Recipe, parse_window
     from medlens.models.io import model_recipe
 
     override = Recipe.from_file(args.recipe) if getattr(args, "recipe", None) else None
@@ -103,7 +103,7 @@ def _size(text: str) -> tuple[int, ...]:
 
 def case_from_record(record: Any, recipe: Any, source: str) -> Case:
     """Apply ``recipe`` to a read record."""
-    from medlens.data.preprocess import prepare
+    from medlens.data.recipe import prepare
 
     prepared = prepare(record, recipe)
     name = f"{record.format} {Path(record.source).name}" if getattr(record, "source", "") else source
@@ -113,12 +113,12 @@ def case_from_record(record: Any, recipe: Any, source: str) -> Case:
 
 def load_case(path: str, *, index: int = 0, split: str = "test", input_shape: Sequence[int] | None = None,
               recipe: Any = None) -> Case:
-    """Case ``index`` of an npz data set (or a bundled name), or any file :func:`medlens.data.read.read` reads.
+    """Case ``index`` of an npz data set (or a bundled name), or any file :func:`medlens.data.formats.read.read` reads.
 
     A file goes through ``recipe`` (default: min-max scaling and resizing to ``input_shape``).
     """
     from medlens.data import BUNDLED, load_dataset, read
-    from medlens.data.preprocess import recipe_for_shape
+    from medlens.data.recipe import recipe_for_shape
 
     p = Path(path)
     if path in BUNDLED or p.name.lower().endswith(".npz"):

@@ -51,7 +51,7 @@ def _case_input(args, case, method_note=None):
     from pathlib import Path
 
     from medlens.app.case_report import CaseInput
-    from medlens.data.deid import is_uid_like, read_identity
+    from medlens.data.formats.deid import is_uid_like, read_identity
 
     p = Path(args.input)
     identifiers: dict[str, str] = {}

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
         model, meta = train_on_lesions(args.data, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
     else:
-        from medlens.data.preprocess import Recipe, parse_window
+        from medlens.data.recipe import Recipe, parse_window
 
         recipe = Recipe.from_file(args.recipe) if args.recipe else None
         if args.window:

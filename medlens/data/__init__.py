@@ -3,12 +3,12 @@
 One entry point reads any file: :func:`read` (DICOM file/series/multi-frame, NIfTI, PNG, JPEG,
 TIFF, WFDB, EDF/EDF+/BDF, ``.npy``) returns a :class:`Volume` or a :class:`Signal`, with the
 array, its geometry, non-identifying metadata and identifiers kept apart. The preprocessing
-recipe that travels with a model: :mod:`medlens.data.preprocess`. Labelled data sets (bundled
+recipe that travels with a model: :mod:`medlens.data.recipe`. Labelled data sets (bundled
 PneumoniaMNIST, BreastMNIST, ECG5000; npz archives): :func:`load_dataset`.
-Provenance and licences of the bundled data: ``medlens/data/bundled/LICENSES.md``.
+Provenance and licences of the bundled data: ``medlens/data/datasets/bundled/LICENSES.md``.
 """
 
-from medlens.data.common import Volume, to_model_input
+from medlens.data.formats.common import Volume, to_model_input
 from medlens.data.datasets import (
     BUNDLED,
     BundledDataset,
@@ -19,11 +19,11 @@ from medlens.data.datasets import (
     load_ecg5000,
     load_npz,
 )
-from medlens.data.dicom import load_dicom
-from medlens.data.images import load_picture, load_tiff
-from medlens.data.nifti import load_nifti, write_nifti
-from medlens.data.read import FORMATS, read, sniff
-from medlens.data.signals import Annotation, Signal, load_edf, load_signal, load_wfdb
+from medlens.data.formats.dicom import load_dicom
+from medlens.data.formats.images import load_picture, load_tiff
+from medlens.data.formats.nifti import load_nifti, write_nifti
+from medlens.data.formats.read import FORMATS, read, sniff
+from medlens.data.formats.signals import Annotation, Signal, load_edf, load_signal, load_wfdb
 
 __all__ = [
     "BUNDLED",

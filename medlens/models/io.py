@@ -5,7 +5,7 @@ A medlens model file is a ``torch.save`` of plain data (strings, numbers, lists,
     {"format": "medlens-model", "version": 1, "arch": "cnn", "config": {...},
      "state_dict": {...}, "meta": {..., "recipe": {...}}}
 
-``meta["recipe"]`` is the preprocessing recipe (:class:`medlens.data.preprocess.Recipe`, as
+``meta["recipe"]`` is the preprocessing recipe (:class:`medlens.data.recipe.Recipe`, as
 plain data from ``Recipe.to_dict``) that turned files into the model's inputs in training; every
 command that runs the model on a file applies it (:func:`model_recipe`).
 
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from medlens.core.registry import Registry
-from medlens.data.preprocess import Recipe, recipe_for_shape
+from medlens.data.recipe import Recipe, recipe_for_shape
 from medlens.errors import FileFormatError, InputError
 
 FORMAT = "medlens-model"
@@ -81,7 +81,7 @@ def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any] | None =
     """Write ``model`` (which has ``arch`` and ``config`` attributes) with metadata.
 
     ``meta`` holds plain data: class names, data set, metrics, and the preprocessing recipe
-    (``meta["recipe"]``: a :class:`~medlens.data.preprocess.Recipe` or its ``to_dict()``; it is
+    (``meta["recipe"]``: a :class:`~medlens.data.recipe.Recipe` or its ``to_dict()``; it is
     validated and stored as plain data).
     """
     arch = getattr(model, "arch", None)
@@ -168,7 +168,7 @@ def model_recipe(meta: dict[str, Any], override: Recipe | None = None) -> Recipe
 
     A user's recipe (``--recipe`` file or flags) wins; a medlens model file carries its training
     recipe in ``meta["recipe"]``; an older file that records only ``meta["input_shape"]`` gets
-    min-max scaling and resizing to that shape (:func:`~medlens.data.preprocess.recipe_for_shape`);
+    min-max scaling and resizing to that shape (:func:`~medlens.data.recipe.recipe_for_shape`);
     a TorchScript file without a recipe gets the input as it is.
 
     Raises

@@ -1,7 +1,7 @@
 """Reference reports for the lesion benchmark, and the parser that reads them back.
 
 An explanation generator needs sentences to learn from and a way to check that what it says is
-true. The lesion benchmark (:mod:`medlens.data.lesions`) knows, for every image, whether a lesion
+true. The lesion benchmark (:mod:`medlens.data.synthetic.lesions`) knows, for every image, whether a lesion
 is present and its centre, equivalent radius, contrast and shape; :func:`write_report` turns these
 into one sentence, choosing at random among several templates and several synonyms per value
 (so a decoder cannot pass by memorising one template), and :func:`parse_report` maps any sentence
@@ -253,7 +253,7 @@ def attributes_from_benchmark(
 def benchmark_attributes(arrays: Mapping[str, Any], split: str, *, source: str = "the data") -> list[LesionAttributes]:
     """Ground-truth attributes of one split of a lesion benchmark held as arrays.
 
-    ``arrays`` maps the benchmark keys (:mod:`medlens.data.lesions`) to numpy arrays: the dict
+    ``arrays`` maps the benchmark keys (:mod:`medlens.data.synthetic.lesions`) to numpy arrays: the dict
     of ``make_lesion_benchmark`` or an open npz file.
 
     Raises
@@ -269,7 +269,7 @@ def benchmark_attributes(arrays: Mapping[str, Any], split: str, *, source: str =
     if missing:
         raise FileFormatError(
             f"{source} has no {missing[0]!r}: explanation training needs a lesion benchmark "
-            "(medlens.data.lesions.write_lesion_benchmark)"
+            "(medlens.data.synthetic.lesions.write_lesion_benchmark)"
         )
     tensors = [torch.from_numpy(np.asarray(arrays[k])) for k in keys]
     shape_names = [str(v) for v in arrays["lesion_shape_names"]] if "lesion_shape_names" in names else None

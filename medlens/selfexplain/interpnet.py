@@ -13,7 +13,7 @@ jointly, the sentence loss reaching into the CNN so that its activations come to
 sentences talk about; then the CNN is frozen and the generator alone is trained further on the
 frozen activations. The sentences therefore report what the final classifier's activations hold.
 
-Training data: the lesion benchmark (:mod:`medlens.data.lesions`) with reference reports written
+Training data: the lesion benchmark (:mod:`medlens.data.synthetic.lesions`) with reference reports written
 from its ground truth (:mod:`medlens.selfexplain.captions`, several phrasings per attribute).
 Decoding: greedy or batched beam search. Scores: corpus BLEU-4 against several reference
 phrasings per case, and attribute accuracy of the parsed sentences.
@@ -384,7 +384,7 @@ class LesionSplit:
 
 def lesion_split(arrays: Mapping[str, Any], split: str, *, source: str = "the data") -> LesionSplit:
     """One split of a lesion benchmark held as arrays (the dict of
-    :func:`medlens.data.lesions.make_lesion_benchmark` or an open npz file)."""
+    :func:`medlens.data.synthetic.lesions.make_lesion_benchmark` or an open npz file)."""
     import numpy as np
 
     attributes = benchmark_attributes(arrays, split, source=source)
@@ -396,7 +396,7 @@ def lesion_split(arrays: Mapping[str, Any], split: str, *, source: str = "the da
 
 
 def load_lesion_split(path: str | os.PathLike, split: str) -> LesionSplit:
-    """One split of a lesion benchmark npz file (:func:`medlens.data.lesions.write_lesion_benchmark`)."""
+    """One split of a lesion benchmark npz file (:func:`medlens.data.synthetic.lesions.write_lesion_benchmark`)."""
     import numpy as np
 
     from medlens.errors import FileFormatError

@@ -11,7 +11,7 @@
 Example::
 
     from medlens.systems import SciNet, train_scinet, analyse_latents
-    from medlens.data.oscillators import simulate_oscillators
+    from medlens.data.synthetic.oscillators import simulate_oscillators
 
     data = simulate_oscillators(20000)
     model = SciNet(latent=3)

@@ -16,7 +16,7 @@ reference survey). The recipe:
    consensus DeepTune image.
 
 :func:`best_shift_ncc` scores an image against a neuron's known preferred stimulus (normalised
-cross-correlation at the best shift, :mod:`medlens.data.simulated_neurons` supplies the ground
+cross-correlation at the best shift, :mod:`medlens.data.synthetic.simulated_neurons` supplies the ground
 truth).
 """
 

@@ -9,9 +9,9 @@ training slices.
 
 Here the pieces are medlens's own:
 
-* input: the recipe mechanism (:class:`medlens.data.preprocess.Recipe` with the three
-  :data:`~medlens.data.preprocess.WINDOW_PRESETS`, applied by
-  :func:`~medlens.data.preprocess.prepare` to each CT volume read or generated in HU), so a
+* input: the recipe mechanism (:class:`medlens.data.recipe.Recipe` with the three
+  :data:`~medlens.data.recipe.WINDOW_PRESETS`, applied by
+  :func:`~medlens.data.recipe.prepare` to each CT volume read or generated in HU), so a
   hospital's DICOM series and the phantoms go through the same code; the recipe is stored in
   the model file;
 * **2.5D**: slice ``z`` with its ``context`` neighbours on each side, channels ordered
@@ -38,9 +38,9 @@ from torch import nn
 
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.data.common import Volume
-from medlens.data.head_ct import SUBTYPES, HeadCTSet
-from medlens.data.preprocess import WINDOW_PRESETS, Recipe, prepare
+from medlens.data.formats.common import Volume
+from medlens.data.synthetic.head_ct import SUBTYPES, HeadCTSet
+from medlens.data.recipe import WINDOW_PRESETS, Recipe, prepare
 from medlens.errors import InputError
 
 #: the windows of Lee et al., one input channel each, in this order
@@ -56,8 +56,8 @@ def haemorrhage_recipe(windows: Sequence[str] = WINDOWS) -> Recipe:
 def windowed(volume: torch.Tensor, spacing: Sequence[float], recipe: Recipe) -> torch.Tensor:
     """One CT volume ``(D, H, W)`` in HU -> ``(W_n, D, H, W)`` through ``recipe`` (its windows).
 
-    The volume is wrapped as the :class:`~medlens.data.common.Volume` a CT reader returns and
-    passed to :func:`~medlens.data.preprocess.prepare`, the code path of ``medlens explain``.
+    The volume is wrapped as the :class:`~medlens.data.formats.common.Volume` a CT reader returns and
+    passed to :func:`~medlens.data.recipe.prepare`, the code path of ``medlens explain``.
     """
     record = Volume(volume.float(), tuple(float(s) for s in spacing), {"Modality": "CT"}, format="NIfTI")
     return prepare(record, recipe).x[0]
@@ -182,7 +182,7 @@ def window_swap(
     """Drop of the target probability when one window's channels are taken from ``replacement``.
 
     The in-distribution measure of a window's contribution: with ``replacement`` the blood-free
-    twins of the inputs (:func:`medlens.data.head_ct.make_head_ct` with ``haemorrhage=False``,
+    twins of the inputs (:func:`medlens.data.synthetic.head_ct.make_head_ct` with ``haemorrhage=False``,
     windowed the same way), swapping window ``w`` removes the blood from that window only and
     leaves an input of the kind the model was trained on (a slice without blood), unlike a flat
     channel.

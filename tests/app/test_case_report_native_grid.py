@@ -14,7 +14,7 @@ from medlens.app.case_report import CaseInput, _native_map, case_report
 from medlens.cli import main
 from medlens.core.resize import upsample_to
 from medlens.data import read
-from medlens.data.preprocess import Recipe, invert, prepare
+from medlens.data.recipe import Recipe, invert, prepare
 from medlens.models import CNN, save_model
 
 

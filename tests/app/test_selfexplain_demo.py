@@ -74,7 +74,7 @@ def test_basis_command(tmp_path, demo_model):
 
 
 def test_train_interpnet_command(tmp_path, capsys):
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     data = write_lesion_benchmark(tmp_path / "les.npz", size=24, n_train=32, n_val=8, n_test=8, seed=0)
     out = tmp_path / "interpnet.pt"

@@ -23,7 +23,7 @@ def fast_settings(**overrides) -> AuditSettings:
 
 @pytest.fixture(scope="session")
 def lesion_npz(tmp_path_factory):
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     path = tmp_path_factory.mktemp("audit-data") / "lesions.npz"
     return write_lesion_benchmark(path, size=24, n_train=4, n_val=2, n_test=24, seed=3, shortcut=True)

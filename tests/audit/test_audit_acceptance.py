@@ -18,7 +18,7 @@ from medlens.audit.sources import SourceSpec
 
 def _audit(tmp_path, shortcut: bool):
     from medlens.app.recipes import train_on_dataset
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     name = "shortcut" if shortcut else "clean"
     data = write_lesion_benchmark(tmp_path / f"{name}.npz", size=64, n_train=800, n_val=100, n_test=200, seed=0,

@@ -15,7 +15,7 @@ from pydicom.data import get_testdata_file
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.cli import main
 from medlens.data import read
-from medlens.data.preprocess import Recipe, prepare
+from medlens.data.recipe import Recipe, prepare
 from medlens.models import CNN, save_model
 from tests.region_scans import write_region_scans
 

@@ -9,8 +9,8 @@ import torch
 
 from medlens.app.attention_section import attention_section, pick_examples
 from medlens.cli import main
-from medlens.data.eeg import write_eeg_npz
-from medlens.data.reports_text import write_reports_npz
+from medlens.data.synthetic.eeg import write_eeg_npz
+from medlens.data.synthetic.reports_text import write_reports_npz
 from medlens.models import load_model, save_model
 from medlens.report import Report
 from medlens.viz.signals import signal_strips_figure

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from medlens.cli import main
-from medlens.data.preprocess import Recipe
+from medlens.data.recipe import Recipe
 from medlens.models import CNN, save_model
 from tests.region_scans import write_region_scans
 

@@ -17,7 +17,7 @@ import torch
 from pydicom.data import get_testdata_file
 
 from medlens.cli import main
-from medlens.data.preprocess import Recipe
+from medlens.data.recipe import Recipe
 from medlens.models import CNN, save_model
 
 CT_SMALL = get_testdata_file("CT_small.dcm")
@@ -197,7 +197,7 @@ def test_same_recipe_in_train_and_explain(tmp_path):
     # records the training recipe and the model input equals the one training built
     from medlens.app.recipes import apply_recipe, train_on_dataset
     from medlens.data import read
-    from medlens.data.preprocess import prepare
+    from medlens.data.recipe import prepare
     from medlens.models import load_model, model_recipe
 
     rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 from medlens.cli import main
-from medlens.data.read import read
+from medlens.data.formats.read import read
 
 
 def test_generate_head_ct_dicom(tmp_path, capsys):
@@ -20,7 +20,7 @@ def test_generate_head_ct_dicom(tmp_path, capsys):
 
 def test_generated_folder_feeds_the_commands_that_read_scans(tmp_path):
     """images/ holds only scans (masks lie apart) and labels.csv names the cases as the folder walker does."""
-    from medlens.data.folders import read_labels, scan_cases
+    from medlens.data.formats.folders import read_labels, scan_cases
 
     out = tmp_path / "ct"
     for fmt in ("dicom", "nifti"):

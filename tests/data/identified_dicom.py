@@ -21,7 +21,7 @@ def write_identified_dicom(path: str | Path, *, hostile: bool = True) -> dict[st
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
-    from medlens.data.deid import BASIC_PROFILE
+    from medlens.data.formats.deid import BASIC_PROFILE
 
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     values: dict[str, str] = {}

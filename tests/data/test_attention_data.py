@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from medlens.data.eeg import CLASS_NAMES as EEG_CLASSES
-from medlens.data.eeg import make_eeg, pink_noise, spike_and_wave, write_eeg_npz
-from medlens.data.loaders import load_dataset
-from medlens.data.reports_text import (
+from medlens.data.synthetic.eeg import CLASS_NAMES as EEG_CLASSES
+from medlens.data.synthetic.eeg import make_eeg, pink_noise, spike_and_wave, write_eeg_npz
+from medlens.data.datasets import load_dataset
+from medlens.data.synthetic.reports_text import (
     RATIONALE_WORDS,
     VOCAB,
     decode,

@@ -6,7 +6,7 @@ import pydicom
 import pytest
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-from medlens.data.deid import BASIC_PROFILE, deidentify, identifying_elements, is_uid_like, read_identity
+from medlens.data.formats.deid import BASIC_PROFILE, deidentify, identifying_elements, is_uid_like, read_identity
 from medlens.errors import FileFormatError
 from tests.data.identified_dicom import HOSTILE_NAME, write_identified_dicom
 

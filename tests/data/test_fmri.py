@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from medlens.data.fmri import Plant, block_means, connectivity, planted_groups, simulate_fmri
+from medlens.data.synthetic.fmri import Plant, block_means, connectivity, planted_groups, simulate_fmri
 from medlens.errors import InputError
 
 

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import distance_transform_edt
 
-from medlens.data.head_ct import HU_RANGES, SUBTYPES, TISSUES, make_head_ct, write_head_ct
-from medlens.data.preprocess import Recipe, WINDOW_PRESETS, prepare
-from medlens.data.read import read
+from medlens.data.synthetic.head_ct import HU_RANGES, SUBTYPES, TISSUES, make_head_ct, write_head_ct
+from medlens.data.recipe import Recipe, WINDOW_PRESETS, prepare
+from medlens.data.formats.read import read
 from medlens.errors import InputError
 
 ALL = list(range(5))  # every subtype once

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from medlens.data.lesions import LESION_SHAPES, make_lesion_benchmark, mask_statistics
+from medlens.data.synthetic.lesions import LESION_SHAPES, make_lesion_benchmark, mask_statistics
 
 
 def _grid(n):

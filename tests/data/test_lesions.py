@@ -1,4 +1,4 @@
-"""Tests of the ground-truth lesion benchmark (medlens.data.lesions)."""
+"""Tests of the ground-truth lesion benchmark (medlens.data.synthetic.lesions)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from medlens.core.random import generator
 
 from medlens.data import load_dataset
-from medlens.data.lesions import (
+from medlens.data.synthetic.lesions import (
     LESION_SHAPES,
     SPLITS,
     _backgrounds,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from medlens.data.oscillators import damped_oscillator, fit_oscillator, simulate_oscillators
+from medlens.data.synthetic.oscillators import damped_oscillator, fit_oscillator, simulate_oscillators
 from medlens.errors import InputError
 
 

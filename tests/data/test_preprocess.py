@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from medlens.data import Signal, Volume
-from medlens.data.preprocess import Recipe, invert, parse_window, prepare, resample_grid
+from medlens.data.recipe import Recipe, invert, parse_window, prepare, resample_grid
 from medlens.errors import InputError
 
 
@@ -167,8 +167,8 @@ def test_resample_grid_is_the_identity_on_equal_shapes_and_averages_when_shrinki
 
 
 def test_mask_on_model_grid_follows_the_images_geometry():
-    from medlens.data.common import Volume
-    from medlens.data.preprocess import mask_on_model_grid, prepare
+    from medlens.data.formats.common import Volume
+    from medlens.data.recipe import mask_on_model_grid, prepare
 
     mask = torch.zeros(8, 12)
     mask[2:6, 4:8] = 1  # a 4x4 finding

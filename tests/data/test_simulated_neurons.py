@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from medlens.data import load_dataset
-from medlens.data.simulated_neurons import (
+from medlens.data.synthetic.simulated_neurons import (
     BlobNeuron, GaborEnergyNeuron, default_neurons, grating, orientation_tuning, position_tuning, responses,
     stimulus_set,
 )

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from medlens.data.slides import make_slides
+from medlens.data.synthetic.slides import make_slides
 from medlens.errors import InputError
 
 

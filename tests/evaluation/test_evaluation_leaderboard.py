@@ -244,7 +244,7 @@ def test_report_outputs(reference, tmp_path):
 
 
 def test_cli_evaluate_on_a_lesion_benchmark(tmp_path, capsys):
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
     from medlens.models import save_model
     from medlens.app.recipes import train_on_dataset
 
@@ -297,7 +297,7 @@ def test_two_runs_never_write_one_results_file(data, tmp_path):
 
 
 def test_leaderboard_on_a_3d_lesion_benchmark(tmp_path):
-    from medlens.data.lesions import make_lesion_benchmark
+    from medlens.data.synthetic.lesions import make_lesion_benchmark
     from medlens.models import CNN
 
     arrays = make_lesion_benchmark(spatial_dims=3, size=24, n_train=0, n_val=0, n_test=4, seed=1)

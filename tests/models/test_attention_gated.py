@@ -101,7 +101,7 @@ def test_config_errors_and_file_round_trip(tmp_path):
 
 def test_cli_train_attention_gated(tmp_path):
     from medlens.cli import main
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     data = write_lesion_benchmark(tmp_path / "les.npz", size=32, n_train=16, n_val=8, n_test=8)
     out = tmp_path / "ag.pt"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medlens.data.eeg import make_eeg
-from medlens.data.reports_text import make_reports
+from medlens.data.synthetic.eeg import make_eeg
+from medlens.data.synthetic.reports_text import make_reports
 from medlens.evaluation.attention import attention_faithfulness, attention_weights, verdict
 from medlens.models.attention_rnn import build_for_inputs
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medlens.data.preprocess import Recipe
+from medlens.data.recipe import Recipe
 from medlens.errors import InputError
 
 

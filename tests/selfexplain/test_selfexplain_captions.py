@@ -106,7 +106,7 @@ def test_attributes_from_benchmark_arrays():
 
 
 def test_attributes_of_the_lesion_benchmark_agree_with_its_masks(tmp_path):
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     path = write_lesion_benchmark(tmp_path / "les.npz", size=32, n_train=0, n_val=0, n_test=24, seed=1)
     attrs = load_lesion_attributes(path, "test")

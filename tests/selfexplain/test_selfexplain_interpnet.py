@@ -143,7 +143,7 @@ def test_encode_reports_appends_eos_and_pads():
 
 
 def lesion_data(tmp_path, n_train=48, size=24):
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     path = write_lesion_benchmark(tmp_path / "les.npz", size=size, n_train=n_train, n_val=16, n_test=16, seed=0)
     return path, [load_lesion_split(path, s) for s in ("train", "val", "test")]
@@ -186,7 +186,7 @@ def test_load_lesion_split_and_its_errors(tmp_path):
 
 @pytest.mark.slow
 def test_explanations_of_held_out_lesions_are_accurate_and_need_the_image(tmp_path):
-    from medlens.data.lesions import write_lesion_benchmark
+    from medlens.data.synthetic.lesions import write_lesion_benchmark
     from medlens.selfexplain.captions import attribute_accuracy
     from medlens.selfexplain.interpnet import evaluate_explanations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medlens.data.fmri import connectivity, simulate_fmri
+from medlens.data.synthetic.fmri import connectivity, simulate_fmri
 from medlens.errors import InputError
 from medlens.models.io import load_model, save_model
 from medlens.systems.groupinn import (
@@ -69,7 +69,7 @@ def test_grouped_graphs_follow_the_definition_and_regions_may_be_reordered():
 
 
 def test_cohesion_prefers_the_planted_partition():
-    from medlens.data.fmri import Plant
+    from medlens.data.synthetic.fmri import Plant
 
     data = simulate_fmri(6, n_regions=30, n_groups=3, n_timepoints=100, seed=0,
                          plant=Plant(couplings=((0, 1, 0.5),), loadings=()))
@@ -139,7 +139,7 @@ def test_a_groupinn_model_file_round_trips(tmp_path):
 def test_a_small_planted_run_recovers_the_groups_and_classifies():
     """40 subjects, 45 regions in 3 planted groups, 300 epochs: above-chance grouping and accuracy
     (the full setting, benchmarks/groupinn.py, reports the acceptance numbers)."""
-    from medlens.data.fmri import Plant
+    from medlens.data.synthetic.fmri import Plant
 
     plant = Plant(couplings=((0, 1, 0.5),), loadings=((2, 0.6, 1.0),))
     train = simulate_fmri(40, n_regions=45, n_groups=3, plant=plant, seed=0)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from medlens.data.head_ct import make_head_ct
+from medlens.data.synthetic.head_ct import make_head_ct
 from medlens.errors import InputError
 from medlens.evaluation.localisation import mass_in_mask, pointing_game
 from medlens.systems import haemorrhage as H

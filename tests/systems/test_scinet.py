@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from medlens.data.oscillators import simulate_oscillators
+from medlens.data.synthetic.oscillators import simulate_oscillators
 from medlens.errors import InputError
 from medlens.models.io import load_model, save_model
 from medlens.systems.scinet import SciNet, analyse_latents, kl_per_neuron, latent_traversal, train_scinet

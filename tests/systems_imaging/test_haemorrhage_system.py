@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from medlens.data.head_ct import make_head_ct
-from medlens.data.preprocess import WINDOW_PRESETS
+from medlens.data.synthetic.head_ct import make_head_ct
+from medlens.data.recipe import WINDOW_PRESETS
 from medlens.errors import InputError
 from medlens.systems import haemorrhage as H
 

@@ -5,10 +5,10 @@
 >>> scan.array.shape, scan.spacing       # (2048, 2048) in modality units, mm
 >>> scan.identifiers["PatientID"]        # kept apart from scan.metadata; never in repr or logs
 
-Images and volumes come back as :class:`~medlens.data.common.Volume` (``array``, ``spacing``,
-``affine``, ``metadata``, ``identifiers``), signals as :class:`~medlens.data.signals.Signal`
+Images and volumes come back as :class:`~medlens.data.formats.common.Volume` (``array``, ``spacing``,
+``affine``, ``metadata``, ``identifiers``), signals as :class:`~medlens.data.formats.signals.Signal`
 (``values`` ``(C, L)``, ``fs``, ``channels``, ``annotations``, ...). The model's preprocessing
-recipe (:mod:`medlens.data.preprocess`) turns either into a model input and maps an attribution
+recipe (:mod:`medlens.data.recipe`) turns either into a model input and maps an attribution
 back onto the record's own grid.
 """
 
@@ -22,9 +22,9 @@ from typing import Union
 import numpy as np
 import torch
 
-from medlens.data.common import PathLike, Volume, _one_line
-from medlens.data.images import MAGIC
-from medlens.data.signals import BDF_MAGIC, EDF_MAGIC, WFDB_SUFFIXES, Signal
+from medlens.data.formats.common import PathLike, Volume, _one_line
+from medlens.data.formats.images import MAGIC
+from medlens.data.formats.signals import BDF_MAGIC, EDF_MAGIC, WFDB_SUFFIXES, Signal
 from medlens.errors import FileFormatError
 
 Record = Union[Volume, Signal]
@@ -114,7 +114,7 @@ def read(path: PathLike) -> Record:
         A missing path, or a file that is of no format medlens reads or is truncated/corrupt;
         the one-line message names the file and the formats medlens reads.
     """
-    from medlens.data import dicom, images, nifti, signals
+    from medlens.data.formats import dicom, images, nifti, signals
 
     p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.exists() and not (not p.suffix and p.with_suffix(".hea").is_file()):

@@ -9,7 +9,7 @@ case on every run: the resumable audit and leaderboard key their results by it.
 
 ``medlens explain``, ``evaluate`` and ``audit`` all read folders through :func:`scan_cases` and
 :meth:`ScanCase.read`; nothing here knows a model (the recipe that turns a record into a model
-input is :func:`medlens.data.preprocess.prepare`).
+input is :func:`medlens.data.recipe.prepare`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pathlib
 from dataclasses import dataclass
 from typing import Sequence
 
-from medlens.data.common import PathLike
+from medlens.data.formats.common import PathLike
 from medlens.errors import FileFormatError, InputError
 
 __all__ = ["NOT_CASES", "ScanCase", "ScanSet", "folder_cases", "is_one_series", "read_labels", "scan_cases"]
@@ -49,10 +49,10 @@ class ScanCase:
     series: bool = False
 
     def read(self):
-        """The case as read: :func:`medlens.data.read.read`, or the series assembled by
-        :func:`medlens.data.dicom.load_dicom`. Raises a one-line ``MedlensError``."""
-        from medlens.data.dicom import load_dicom
-        from medlens.data.read import read
+        """The case as read: :func:`medlens.data.formats.read.read`, or the series assembled by
+        :func:`medlens.data.formats.dicom.load_dicom`. Raises a one-line ``MedlensError``."""
+        from medlens.data.formats.dicom import load_dicom
+        from medlens.data.formats.read import read
 
         return load_dicom(list(self.paths)) if self.series else read(self.paths[0])
 
@@ -101,7 +101,7 @@ def folder_cases(folder: PathLike) -> list[ScanCase]:
 
 
 def _cases_in(folder: pathlib.Path, root: pathlib.Path) -> list[ScanCase]:
-    from medlens.data.read import sniff
+    from medlens.data.formats.read import sniff
 
     prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
     cases: list[ScanCase] = []
@@ -134,7 +134,7 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path) -> list[ScanCase]:
 
 
 def _is_wfdb(p: pathlib.Path) -> bool:
-    from medlens.data.read import sniff
+    from medlens.data.formats.read import sniff
 
     return sniff(p) == "WFDB"
 
@@ -242,7 +242,7 @@ class ScanSet:
     path : str or Path
         A file, a DICOM series folder or a folder of cases (:func:`scan_cases`).
     recipe : Recipe
-        The model's preprocessing (:func:`medlens.data.preprocess.prepare`).
+        The model's preprocessing (:func:`medlens.data.recipe.prepare`).
     labels : str or Path, optional
         CSV with columns ``case,label`` (:func:`read_labels`), and optionally ``mask``
         (:func:`read_mask_paths`); without it no case has a label or a mask.
@@ -262,9 +262,9 @@ class ScanSet:
         return len(self.cases)
 
     def prepare(self, index: int):
-        """Case ``index`` read and prepared (:class:`~medlens.data.preprocess.Prepared`); raises a
+        """Case ``index`` read and prepared (:class:`~medlens.data.recipe.Prepared`); raises a
         one-line ``MedlensError`` naming the problem."""
-        from medlens.data.preprocess import prepare
+        from medlens.data.recipe import prepare
 
         return prepare(self.cases[index].read(), self.recipe)
 
@@ -300,7 +300,7 @@ class ScanSet:
 
     def masks(self, kept: Sequence[int]):
         """Evidence masks ``(B, 1, *model_spatial)`` of the cases ``kept`` by :meth:`load`, carried
-        onto the model's grid as their scans were (:func:`~medlens.data.preprocess.mask_on_model_grid`);
+        onto the model's grid as their scans were (:func:`~medlens.data.recipe.mask_on_model_grid`);
         ``None`` when the labels file gives none.
 
         Raises
@@ -310,9 +310,9 @@ class ScanSet:
         """
         import torch
 
-        from medlens.data.common import Volume
-        from medlens.data.preprocess import mask_on_model_grid
-        from medlens.data.read import read
+        from medlens.data.formats.common import Volume
+        from medlens.data.recipe import mask_on_model_grid
+        from medlens.data.formats.read import read
 
         given = [i for i in kept if self.mask_paths[i] is not None]
         if not given:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from medlens.data.common import PathLike, _one_line
+from medlens.data.formats.common import PathLike, _one_line
 from medlens.errors import FileFormatError, InputError
 
 #: Suffixes of the files a WFDB record is made of (``.hea`` names the record).

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medlens.data.common import PathLike, Volume, _one_line, colour_channels_first
+from medlens.data.formats.common import PathLike, Volume, _one_line, colour_channels_first
 from medlens.errors import FileFormatError, InputError
 
 # --------------------------------------------------------------------------------------------

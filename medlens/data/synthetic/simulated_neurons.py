@@ -272,7 +272,7 @@ def stimulus_set(n: int = 3000, size: int = 28, *, scans: float = 0.5, seed: int
     torch.Tensor
         ``(n, 1, size, size)`` float32 in ``[0, 1]``.
     """
-    from medlens.data.loaders import load_dataset
+    from medlens.data.datasets import load_dataset
 
     if n < 1 or size < 8 or not 0 <= scans <= 1:
         raise InputError(f"stimulus_set needs n >= 1, size >= 8 and 0 <= scans <= 1, got {n}, {size}, {scans}")

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from medlens.data.common import PathLike, Volume, _one_line
-from medlens.data.dicom import dicom_series_files
+from medlens.data.formats.common import PathLike, Volume, _one_line
+from medlens.data.formats.dicom import dicom_series_files
 from medlens.errors import FileFormatError, InputError
 
 MANUFACTURER = "medlens"
@@ -108,7 +108,7 @@ def write_secondary_capture(picture: np.ndarray, source: Volume, path: PathLike,
         one slice (referenced: the middle slice, or the one given by the caller's choice of
         picture).
     source : Volume
-        The DICOM image or series it was computed from (:func:`medlens.data.dicom.load_dicom`).
+        The DICOM image or series it was computed from (:func:`medlens.data.formats.dicom.load_dicom`).
     path : str or os.PathLike
         The ``.dcm`` file to write.
 
@@ -159,7 +159,7 @@ def write_parametric_map(values: np.ndarray, source: Volume, path: PathLike, *,
     ----------
     values : numpy.ndarray
         ``source.spatial_shape``: ``(H, W)`` for one image, ``(D, H, W)`` for a series, slices in
-        the order :func:`medlens.data.dicom.load_dicom` stacked them.
+        the order :func:`medlens.data.formats.dicom.load_dicom` stacked them.
     source : Volume
         A tomographic DICOM image or series (slices with ``ImagePositionPatient`` and
         ``FrameOfReferenceUID``).

@@ -1,7 +1,7 @@
 """Pictures: PNG and JPEG (Pillow) and TIFF (tifffile), 8- or 16-bit, grey or colour.
 
 Values are returned as stored (0..255 for 8 bit, 0..65535 for 16 bit), nothing rescaled; the
-model's preprocessing recipe (:mod:`medlens.data.preprocess`) decides the scaling. A colour file
+model's preprocessing recipe (:mod:`medlens.data.recipe`) decides the scaling. A colour file
 whose channels are identical (a radiograph saved as RGB) is read as grey. ``Pillow`` and
 ``tifffile`` are imported inside the functions that need them.
 """
@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 import torch
 
-from medlens.data.common import PathLike, Volume, _existing_file, _one_line, colour_channels_first
+from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line, colour_channels_first
 from medlens.errors import FileFormatError
 
 #: Bytes each picture format starts with.

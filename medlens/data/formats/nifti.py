@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import torch
 
-from medlens.data.common import PathLike, Volume, _existing_file, _one_line
+from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line
 from medlens.errors import FileFormatError
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Readers and writers of the field's formats (DICOM, NIfTI, pictures, WFDB, EDF), de-identification, and the folder walker."""
