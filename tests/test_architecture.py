@@ -34,7 +34,7 @@ def test_the_layer_contract_is_kept():
     "module, wrong_import",
     [
         ("core/resize.py", "import medlens.attribution.explain"),       # core reaching up to compute
-        ("data/eeg.py", "import medlens.models.cnn"),                   # data knowing a model
+        ("data/synthetic/eeg.py", "import medlens.models.cnn"),                   # data knowing a model
         ("evaluation/maps.py", "import medlens.app.demo"),              # compute importing the app
         ("viz/figures.py", "import medlens.core.engine"),               # pictures running a model
     ],

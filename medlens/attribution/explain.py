@@ -8,13 +8,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from medlens.attribution.registry import get_method, method_names
+from medlens.attribution.registry import method_call_options, get_method, method_names
 from medlens.core import engine
 from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_outputs
 from medlens.core.engine import Budget
 from medlens.core.targets import TargetLike, to_target
 from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT
-from medlens.errors import InputError, UnknownNameError
+from medlens.errors import InputError
 from medlens.types import Attribution
 
 
@@ -92,10 +92,7 @@ def explain(
     """
     info = get_method(method)
     known = info.options()
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        listed = ", ".join(known) or "none"
-        raise UnknownNameError(f"method {method!r} has no option {unknown[0]!r}; its options: {listed}")
+    method_call_options(method, options)
     check_runnable(model, method, options)
     x = check_input(x)
     check_fits_model(model, x)

@@ -95,6 +95,21 @@ def get_method(name: str) -> MethodInfo:
     """The registered method ``name``; an unknown name raises ``UnknownNameError``."""
     return METHODS.get(name)
 
+def method_call_options(name: str, options: dict[str, Any] | None = None, *, seed: int | None = None) -> dict[str, Any]:
+    """The options to call method ``name`` with: ``options`` checked against the method's own
+    (the one "no such option" check), plus ``seed`` for a random method that was given none
+    (the one seed rule: a run's seed reaches every random method unless the user set its own).
+    """
+    from medlens.core.options import check_known
+
+    info = get_method(name)
+    known = info.options()
+    opts = dict(options or {})
+    check_known("method", name, opts, known)
+    if seed is not None and info.random and "seed" in known:
+        opts.setdefault("seed", seed)
+    return opts
+
 
 def method_names(*, model_specific: bool = False) -> list[str]:
     """Registered method names, in registration order.

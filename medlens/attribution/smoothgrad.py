@@ -18,7 +18,7 @@ from medlens.core.random import row_seeds
 from medlens.core import engine
 from medlens.core.cost import GRADIENT_PASSES, affordable, chosen
 from medlens.core.engine import Budget
-from medlens.attribution.registry import get_method, register
+from medlens.attribution.registry import method_call_options, get_method, register
 from medlens.core.targets import Target
 from medlens.errors import InputError, UnknownNameError
 
@@ -37,13 +37,7 @@ def _base_method(base: str, base_options: dict[str, Any] | None):
     info = get_method(base)
     if not info.needs_gradients:
         raise InputError(f"smoothgrad wraps gradient methods; {base!r} does not use gradients")
-    options = dict(base_options or {})
-    unknown = sorted(set(options) - set(info.options()))
-    if unknown:
-        raise UnknownNameError(
-            f"method {base!r} has no option {unknown[0]!r}; its options: {', '.join(info.options()) or 'none'}"
-        )
-    return info.fn, options
+    return info.fn, method_call_options(base, base_options)
 
 
 @register(

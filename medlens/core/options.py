@@ -51,3 +51,16 @@ def check_fraction(value: Any, name: str, *, low: float, high: float, open_low: 
         bracket = "(" if open_low else "["
         raise InputError(f"{name} must be a number in {bracket}{low}, {high}], got {value!r}")
     return float(value)
+
+
+def check_known(kind: str, name: str, given: Any, known: Sequence[str] | dict) -> None:
+    """The one "no such option" check: every key of ``given`` must be one of ``known``.
+
+    ``kind`` is what has the options ("method", "metric"); the error lists what it accepts.
+    """
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        listed = ", ".join(known) or "none"
+        from medlens.errors import UnknownNameError
+
+        raise UnknownNameError(f"{kind} {name!r} has no option {unknown[0]!r}; its options: {listed}")

@@ -142,6 +142,15 @@ def get_metric(name: str) -> MetricInfo:
     """The registered metric ``name``; an unknown name raises ``UnknownNameError``."""
     return METRICS.get(name)
 
+def metric_call_options(name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Metric ``name``'s options with the defaults filled in, ``options`` checked against them
+    (the one "no such option" check)."""
+    from medlens.core.options import check_known
+
+    known = get_metric(name).options()
+    check_known("metric", name, options or {}, known)
+    return {**known, **(options or {})}
+
 
 def metric_names() -> list[str]:
     """Registered metric names, in registration order."""
