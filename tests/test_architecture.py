@@ -37,6 +37,8 @@ def test_the_layer_contract_is_kept():
         ("data/synthetic/eeg.py", "import medlens.models.cnn"),                   # data knowing a model
         ("evaluation/maps.py", "import medlens.app.demo"),              # compute importing the app
         ("viz/figures.py", "import medlens.core.engine"),               # pictures running a model
+        ("viz/figures.py", "import medlens.models.io"),                 # pictures loading a model
+        ("report/html.py", "import medlens.audit.run"),                 # a report running the audit
     ],
 )
 def test_the_contract_fails_on_a_wrong_import(tmp_path, module, wrong_import):
@@ -48,6 +50,18 @@ def test_the_contract_fails_on_a_wrong_import(tmp_path, module, wrong_import):
     result = lint_imports(copy)
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout
+
+
+def test_the_contract_fails_on_a_package_it_does_not_place(tmp_path):
+    """``exhaustive = true``: a new subpackage fails the lint until the contract gives it a layer."""
+    copy = tmp_path / "tree"
+    shutil.copytree(PACKAGE, copy / "medlens", ignore=shutil.ignore_patterns("__pycache__", "bundled"))
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    (copy / "medlens" / "unplaced").mkdir()
+    (copy / "medlens" / "unplaced" / "__init__.py").write_text('"""A package nobody placed."""\n')
+    result = lint_imports(copy)
+    assert result.returncode != 0, result.stdout
+    assert "unplaced" in result.stdout + result.stderr
 
 
 def test_nothing_inside_the_package_imports_the_public_face():
