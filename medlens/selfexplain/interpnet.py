@@ -34,6 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from medlens.core import engine
+from medlens.core import layers as by_rank
 from medlens.core.engine import Budget
 from medlens.core.random import seeded
 from medlens.core.targets import probabilities
@@ -56,9 +57,6 @@ from medlens.selfexplain.captions import (
 )
 from medlens.selfexplain.schedule import warmup_cosine
 
-_MAX = {
-    1: nn.functional.adaptive_max_pool1d, 2: nn.functional.adaptive_max_pool2d, 3: nn.functional.adaptive_max_pool3d
-}
 
 
 class InterpNet(nn.Module):
@@ -172,7 +170,7 @@ class InterpNet(nn.Module):
             spatial = a.shape[2:]
             # Max, not average: a lesion covers a few pixels of a cell, and averaging over the
             # cell would dilute its response into the background's.
-            grids.append(_MAX[a.ndim - 2](a, grid).flatten(1))
+            grids.append(by_rank.adaptive_max_pool_fn(a.ndim - 2)(a, grid).flatten(1))
             w = evidence
             if spatial != evidence.shape[2:]:
                 w = nn.functional.interpolate(evidence, size=spatial, mode="nearest")

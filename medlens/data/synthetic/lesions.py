@@ -70,6 +70,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medlens.core import layers as by_rank
 from medlens.errors import InputError
 from medlens.core.random import generator
 
@@ -103,7 +104,7 @@ def _smooth_field(gen: torch.Generator, shape: tuple[int, ...], cells: int, smoo
     overshoot [-1, 1] slightly); 3-D fields stay trilinear.
     """
     coarse = torch.rand((1, 1) + (cells,) * len(shape), generator=gen) * 2 - 1
-    mode = {1: "linear", 2: "bicubic" if smooth else "bilinear", 3: "trilinear"}[len(shape)]
+    mode = "bicubic" if smooth and len(shape) == 2 else by_rank.interpolation_mode(len(shape))
     return F.interpolate(coarse, size=shape, mode=mode, align_corners=True)[0, 0]
 
 
