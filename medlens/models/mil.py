@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medlens.core.random import generator
 from medlens.core import layers as by_rank
 from medlens.errors import InputError
 from medlens.models.io import register_architecture
@@ -169,7 +170,7 @@ def train_mil(
     Only the image label supervises: no patch label is seen (weak supervision, as in MIL).
     Random flips of the whole image augment (patch order changes, the label does not).
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "batches")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     losses = []
     for _ in range(epochs):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from medlens.core.random import generator
 from medlens.core import engine
 from medlens.core.targets import probabilities
 from medlens.models.metrics import accuracy, macro_auroc
@@ -83,7 +84,7 @@ def train_classifier(
     list of dict
         One entry per epoch: ``loss``, ``val_accuracy``, ``val_auroc``.
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "batches")
     if sample_weights is not None:
         sample_weights = torch.as_tensor(sample_weights, dtype=torch.float64)
         if sample_weights.shape != (len(train_inputs),) or (sample_weights < 0).any() or sample_weights.sum() <= 0:

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from medlens.core import engine
 from medlens.core import layers as by_rank
 from medlens.core.engine import Budget
-from medlens.core.random import seeded
+from medlens.core.random import derive_seed, generator, seeded
 from medlens.core.targets import probabilities
 from medlens.errors import InputError, MedlensError
 from medlens.models.cnn import CNN
@@ -488,7 +488,7 @@ def train_interpnet(
             f"and {len(val.labels)}"
         )
     x = train.inputs
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "batches")
     # weight initialisation and dropout draw from torch's global generator: fork it for the run
     with seeded(seed):
         model = InterpNet(
@@ -498,7 +498,7 @@ def train_interpnet(
         max_len = model.config["max_len"]
         bank = write_reports(train.attributes, seed=seed, per_case=phrasings)
         train_ids = torch.stack([encode_reports(s, model.vocab, max_len) for s in zip(*bank)], 1)  # (N, P, T)
-        val_ids = encode_reports([r[0] for r in write_reports(val.attributes, seed=seed + 1)], model.vocab, max_len)
+        val_ids = encode_reports([r[0] for r in write_reports(val.attributes, seed=derive_seed(seed, "validation reports"))], model.vocab, max_len)
         n = len(x)
         history: list[dict[str, float]] = []
 

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medlens.core.random import generator
 from medlens.errors import InputError
 
 __all__ = ["SUBTYPES", "TISSUES", "HeadCTSet", "make_head_ct", "write_head_ct", "HU_RANGES"]
@@ -123,8 +124,8 @@ def _field(gen: torch.Generator, shape: Sequence[int], cells: Sequence[int]) -> 
 
 
 def _case_generators(seed: int, index: int) -> tuple[torch.Generator, torch.Generator, torch.Generator]:
-    base = (int(seed) * 1_000_003 + int(index) * 7919) % (2**62)
-    return tuple(torch.Generator().manual_seed(base + k) for k in range(3))  # type: ignore[return-value]
+    """The anatomy, blood and noise generators of phantom ``index``."""
+    return tuple(generator(int(seed), "phantom", int(index), stream) for stream in ("anatomy", "blood", "noise"))  # type: ignore[return-value]
 
 
 def _anatomy(gen: torch.Generator, shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> dict:
@@ -314,7 +315,7 @@ def make_head_ct(
     if subtypes is None:
         if not 0 <= prevalence <= 1:
             raise InputError(f"prevalence must lie in [0, 1], got {prevalence}")
-        g = torch.Generator().manual_seed(int(seed))
+        g = generator(int(seed), "subtypes")
         has = torch.rand(n, generator=g) < prevalence
         kinds = torch.where(has, torch.randint(len(SUBTYPES), (n,), generator=g), torch.full((n,), -1))
     else:
