@@ -71,6 +71,7 @@ import torch
 import torch.nn.functional as F
 
 from medlens.core import layers as by_rank
+from medlens.core.files import atomic_path
 from medlens.errors import InputError
 from medlens.core.random import generator
 
@@ -389,9 +390,7 @@ def write_lesion_benchmark(path: str | os.PathLike, **kwargs) -> pathlib.Path:
     p = pathlib.Path(os.fspath(path)).expanduser()
     if p.suffix != ".npz":
         p = p.with_name(p.name + ".npz")
-    p.parent.mkdir(parents=True, exist_ok=True)
     arrays = make_lesion_benchmark(**kwargs)
-    tmp = p.with_name(p.name + ".partial.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, p)  # a killed write never leaves a half-written benchmark under the name
+    with atomic_path(p, suffix=".npz") as tmp:  # a killed write never leaves a half-written benchmark under the name
+        np.savez_compressed(tmp, **arrays)
     return p
