@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -162,3 +163,78 @@ def _calibration(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -
     with evaluation_mode(model), torch.inference_mode():
         probs = probabilities(model_outputs(model, inputs))
     return calibration_data(probs.cpu(), labels, split="validation")
+
+
+# --- training recipes: ``medlens train --arch NAME`` is one lookup -------------------------------
+
+
+@dataclass
+class Trained:
+    """What a training recipe returns: the model, its file's metadata and what ``train`` says.
+
+    ``summary`` is the line printed before `` -> OUT``; ``notes`` are further stdout lines (the
+    explanations' scores); ``warning`` a line for stderr (a model no better than chance), or None.
+    """
+
+    model: nn.Module
+    meta: dict[str, Any]
+    summary: str
+    notes: list[str] = field(default_factory=list)
+    warning: str | None = None
+
+
+#: A training recipe: ``recipe(arch, data, *, epochs, seed, progress, recipe) -> Trained``.
+TrainingRecipe = Callable[..., Trained]
+
+
+def _scores_line(arch: str, data: str, meta: dict[str, Any]) -> str:
+    v, t = meta["val"], meta["test"]
+    return (f"trained {arch} on {data}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
+            f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f}")
+
+
+def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
+                             recipe: Recipe | None = None) -> Trained:
+    model, meta = train_on_dataset(data, arch=arch, epochs=epochs, seed=seed, progress=progress, recipe=recipe)
+    return Trained(model, meta, _scores_line(arch, data, meta), warning=chance_warning(meta["val"]))
+
+
+def _train_interpnet_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
+                            recipe: Recipe | None = None) -> Trained:
+    from medlens.selfexplain.interpnet_training import train_on_lesions
+
+    model, meta = train_on_lesions(data, epochs=epochs, seed=seed, progress=progress)
+    notes = [f"explanations ({decoding}): BLEU-4 {scores['bleu4']:.3f}, attribute accuracy "
+             f"{scores['attribute_accuracy']['mean']:.3f}" for decoding, scores in meta.get("explanations", {}).items()]
+    return Trained(model, meta, _scores_line(arch, data, meta), notes, chance_warning(meta["val"]))
+
+
+def _train_system_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
+                         recipe: Recipe | None = None) -> Trained:
+    from medlens.app.systems import train_system
+
+    model, meta, summary = train_system(arch, data, epochs=epochs, seed=seed)
+    return Trained(model, meta, summary)
+
+
+#: architecture name -> training recipe (``medlens train --arch NAME``).
+TRAINING: Registry[TrainingRecipe] = Registry("architecture")
+for _name in BUILDERS.names():
+    TRAINING.add(_name, _train_classifier_recipe)
+TRAINING.add("interpnet", _train_interpnet_recipe)
+TRAINING.add("scinet", _train_system_recipe)
+TRAINING.add("groupinn", _train_system_recipe)
+
+
+def train(arch: str, data: str, *, epochs: int = 10, seed: int = 0, progress: Any = True,
+          recipe: Recipe | None = None) -> Trained:
+    """Train architecture ``arch`` on ``data`` by its registered recipe (:data:`TRAINING`).
+
+    ``progress`` is a bool or a :class:`medlens.core.progress.Progress`; ``recipe`` (the
+    preprocessing) applies to the classifier recipes.
+    """
+    from medlens.errors import InputError
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise InputError(f"--epochs must be at least 1, got {epochs}")
+    return TRAINING.get(arch)(arch, data, epochs=epochs, seed=seed, progress=progress, recipe=recipe)

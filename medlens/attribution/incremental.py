@@ -43,20 +43,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from medlens.core import engine
+from medlens.core import layers as by_rank
 from medlens.core.engine import Budget
 from medlens.core.hooks import CONV_TYPES, on_leaf_calls
 
 Region = list[tuple[int, int]]  # [start, stop) per spatial dimension
 
-_MAX_POOL = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
-_AVG_POOL = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 _ELEMENTWISE = (
     nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
     nn.Mish, nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid,
 )
-_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_MAX_FN = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
-_AVG_FN = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 MAX_CHANGED_FRACTION = 0.5
 # Python bookkeeping per occluded input and chain layer (slicing, padding, a small layer call),
 # measured on the reference CNNs: on inputs whose full forward pass costs less than about twice
@@ -99,22 +95,22 @@ def _local_layer(module: nn.Module, n: int) -> tuple[Callable, tuple] | None:
             p = _tuple(module.padding, n)
 
         def conv(patch, m=module):
-            return _CONV_FN[n](patch, m.weight, m.bias, m.stride, 0, m.dilation, m.groups)
+            return by_rank.conv_fn(n)(patch, m.weight, m.bias, m.stride, 0, m.dilation, m.groups)
 
         return conv, (k, s, p, d)
-    if isinstance(module, _MAX_POOL + _AVG_POOL):
+    if isinstance(module, by_rank.MAX_POOL_TYPES + by_rank.AVG_POOL_TYPES):
         if module.ceil_mode or any(_tuple(module.padding, n)):
             return None
         k = _tuple(module.kernel_size, n)
         s = _tuple(module.stride if module.stride is not None else module.kernel_size, n)
-        if isinstance(module, _MAX_POOL):
+        if isinstance(module, by_rank.MAX_POOL_TYPES):
             if module.return_indices:
                 return None
             d = _tuple(module.dilation, n)
-            return (lambda patch, k=k, s=s, d=d: _MAX_FN[n](patch, k, s, 0, d)), (k, s, (0,) * n, d)
+            return (lambda patch, k=k, s=s, d=d: by_rank.max_pool_fn(n)(patch, k, s, 0, d)), (k, s, (0,) * n, d)
         if getattr(module, "divisor_override", None) is not None:
             return None
-        return (lambda patch, k=k, s=s: _AVG_FN[n](patch, k, s, 0)), (k, s, (0,) * n, (1,) * n)
+        return (lambda patch, k=k, s=s: by_rank.avg_pool_fn(n)(patch, k, s, 0)), (k, s, (0,) * n, (1,) * n)
     return None
 
 

@@ -28,12 +28,12 @@ from medlens.core.options import check_count, check_fraction, per_dim
 from medlens.core.random import generator
 from medlens.core import engine
 from medlens.core.cost import affordable, chosen
+from medlens.core.layers import interpolation_mode
 from medlens.core.engine import Budget
 from medlens.attribution.registry import register
 from medlens.core.targets import Target
 from medlens.errors import UnknownNameError
 
-_LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 SCORES = ("probability", "output")
 
 
@@ -73,7 +73,7 @@ def build_masks(
     up_size = tuple((g + 1) * c for g, c in zip(cells, cell))
     up = F.interpolate(
         grids.to(device=like.device, dtype=like.dtype), size=up_size,
-        mode=_LINEAR[len(spatial)], align_corners=False,
+        mode=interpolation_mode(len(spatial)), align_corners=False,
     )  # (n, 1, *up_size)
     crops = [
         up[(i, slice(None), *(slice(o, o + n) for o, n in zip(offsets, spatial)))]

@@ -25,14 +25,14 @@ import torch
 from torch import nn
 
 from medlens.attribution.explain import explain
-from medlens.attribution.registry import get_method
+from medlens.attribution.registry import get_method, method_call_options
 from medlens.audit.summary import GRID_CELLS, evidence_grid, misplaced_relevance, summarise_maps, summary_grid
 from medlens.core.checks import check_input, evaluation_mode, model_outputs
 from medlens.core.engine import Budget, model_device
 from medlens.core.targets import probabilities, to_target
 from medlens.errors import InputError, UnknownNameError
 from medlens.evaluation.maps import saliency_map
-from medlens.evaluation.registry import EvalBatch, get_metric
+from medlens.evaluation.registry import EvalBatch, get_metric, metric_call_options
 
 __all__ = ["AuditSettings", "CaseFailure", "CaseResult", "DEFAULT_METHODS", "MASK_METRICS", "audit_batch"]
 
@@ -101,10 +101,7 @@ class AuditSettings:
         for name, opts in self.metric_options.items():
             if name not in self.metrics:
                 raise UnknownNameError(f"options given for metric {name!r}, which the audit does not score")
-            known = get_metric(name).options()
-            unknown = sorted(set(opts) - set(known))
-            if unknown:
-                raise UnknownNameError(f"metric {name!r} has no option {unknown[0]!r}; its options: {', '.join(known) or 'none'}")
+            metric_call_options(name, opts)  # the one "no such option" check
 
     @property
     def all_methods(self) -> tuple[str, ...]:
@@ -113,14 +110,7 @@ class AuditSettings:
 
     def options_for(self, method: str) -> dict[str, Any]:
         """The method's options, with the run's seed for random methods."""
-        info = get_method(method)
-        opts = dict(self.method_options.get(method, {}))
-        unknown = set(opts) - set(info.options())
-        if unknown:
-            raise UnknownNameError(f"method {method!r} has no option {sorted(unknown)[0]!r}")
-        if info.random and "seed" in info.options():
-            opts.setdefault("seed", self.seed)
-        return opts
+        return method_call_options(method, self.method_options.get(method, {}), seed=self.seed)
 
     def to_json(self) -> str:
         payload = asdict(self)

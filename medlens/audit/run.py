@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medlens.core.progress import Progress
 from medlens.audit.cases import MASK_METRICS, AuditSettings, CaseFailure, CaseResult
 from medlens.audit.engines import ENGINES, model_to_bytes, run_local, run_ray
 from medlens.audit.sources import SourceSpec, open_source
@@ -92,7 +93,7 @@ def run_audit(
     address: str | None = None,
     workers: int | None = None,
     restart: bool = False,
-    progress: bool = False,
+    progress: bool | Progress = False,
     limit: int | None = None,
 ) -> AuditRun:
     """Audit every case of ``spec`` with ``model`` into ``out`` (resuming what is there).
@@ -113,7 +114,7 @@ def run_audit(
     restart : bool
         Discard a stored audit instead of resuming it.
     progress : bool
-        Show a progress bar (cases per second, ETA).
+        Show a progress bar (cases per second, ETA); or a :class:`medlens.core.progress.Progress`.
     limit : int, optional
         Audit only the first ``limit`` cases.
 
@@ -157,30 +158,22 @@ def run_audit(
         done = store.done()
         batches = plan_batches(n, settings.cases_per_batch, done)
         todo = sum(len(b) for b in batches)
-        bar = None
-        if progress and todo:
-            from tqdm import tqdm
-
-            bar = tqdm(total=todo, unit="case", desc="audit", initial=0, smoothing=0.1)
+        reporter = progress if isinstance(progress, Progress) else Progress(quiet=not progress)
         added = 0
-
-        def on_done(results: list[CaseResult], worker: str) -> None:
-            nonlocal added
-            added += store.add(results, worker=worker)
-            if bar is not None:
-                bar.update(len(results))
-
         start = time.perf_counter()
         stats: dict = {}
-        try:
+        with reporter.counter(todo, "audit", unit="case") as advance:
+
+            def on_done(results: list[CaseResult], worker: str) -> None:
+                nonlocal added
+                added += store.add(results, worker=worker)
+                advance(len(results))
+
             if engine == "local":
                 run_local(model, spec, batches, settings, on_done)
             elif batches:
                 stats = run_ray(model_to_bytes(model, meta or {}), spec, batches, settings, on_done,
                                 address=address, workers=workers)
-        finally:
-            if bar is not None:
-                bar.close()
         seconds = time.perf_counter() - start
         failures = [f for f in store.failures() if f.index < n]
     return AuditRun(out, n, added, seconds, engine, stats, failures, tuple(notes))

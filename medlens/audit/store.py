@@ -12,7 +12,6 @@ SQLite ships with Python, so the store needs nothing beyond the standard library
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import json
 import math
@@ -25,6 +24,7 @@ from typing import Iterable, Iterator, Sequence
 import torch
 
 from medlens.audit.cases import AuditSettings, CaseFailure, CaseResult
+from medlens.core import files
 from medlens.errors import InputError, MedlensError
 
 __all__ = ["DB_FILE", "AuditStore", "locked"]
@@ -220,15 +220,9 @@ def _text(value: object) -> str:
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
-    """Write a CSV atomically (a temporary file renamed into place); NaN and None as empty."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_text(v) for v in row])
-    os.replace(tmp, path)
-    return path
+    """Write a CSV atomically (:func:`medlens.core.files.write_csv`); NaN and None as empty."""
+    columns = list(columns)
+    return files.write_csv(path, ({c: _text(v) for c, v in zip(columns, row)} for row in rows), columns)
 
 
 def write_parquet(path: Path, results: Sequence[CaseResult], settings: AuditSettings) -> Path:
@@ -244,7 +238,6 @@ def write_parquet(path: Path, results: Sequence[CaseResult], settings: AuditSett
         data[f"{method}.summary"] = [r.summaries[m].tolist() for r in results]
     types = {"case": pa.string(), "label": pa.int64(), "predicted": pa.int64(), "index": pa.int64()}
     arrays = {k: pa.array(v, type=types.get(k)) for k, v in data.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.table(arrays), tmp)
-    os.replace(tmp, path)
+    with files.atomic_path(path) as tmp:
+        pq.write_table(pa.table(arrays), tmp)
     return path

@@ -19,8 +19,8 @@ import math
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
+from medlens.core import layers as by_rank
 from medlens.errors import InputError
 
 __all__ = ["border_band", "evidence_grid", "misplaced_relevance", "summarise_maps", "summary_grid"]
@@ -59,7 +59,7 @@ def summarise_maps(saliency: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
     b, *spatial = saliency.shape
     if len(spatial) != len(grid):
         raise InputError(f"saliency of shape {tuple(saliency.shape)} does not match a {len(grid)}D summary grid")
-    pool = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}[len(grid)]
+    pool = by_rank.adaptive_avg_pool_fn(len(grid))
     pooled = pool(saliency.detach().abs().to(torch.float64)[:, None], tuple(grid)).reshape(b, -1)  # (B, G)
     total = pooled.sum(1, keepdim=True)
     uniform = torch.full_like(pooled, 1.0 / pooled.shape[1])
@@ -84,7 +84,7 @@ def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Dilate boolean ``(B, *spatial)`` by a cube of half-side ``radius`` (max pooling)."""
     if radius < 1:
         return mask
-    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[mask.ndim - 1]
+    pool = by_rank.max_pool_fn(mask.ndim - 1)
     return pool(mask[:, None].float(), 2 * radius + 1, stride=1, padding=radius)[:, 0] > 0.5
 
 
@@ -145,6 +145,6 @@ def evidence_grid(masks: torch.Tensor | None, spatial: Sequence[int], grid: Sequ
     if not has.any():
         return interior
     near = _dilate(m, max(1, round(EVIDENCE_DILATION * max(spatial))))
-    pool = {1: F.adaptive_max_pool1d, 2: F.adaptive_max_pool2d, 3: F.adaptive_max_pool3d}[len(grid)]
+    pool = by_rank.adaptive_max_pool_fn(len(grid))
     cells = pool(near[:, None].to(torch.float32), grid).reshape(batch, -1)
     return torch.where(has[:, None], cells, interior)

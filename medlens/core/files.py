@@ -43,6 +43,25 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, *, encoding: str = 
     return path
 
 
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` for a library that writes files itself (``torch.save``,
+    ``np.savez``, parquet); renamed onto ``path`` when the block ends without error, removed otherwise.
+
+    ``suffix`` ends the temporary name, for writers that append an extension they miss (``.npz``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def replace(source: str | os.PathLike, target: str | os.PathLike) -> None:
     """Move ``source`` onto ``target`` in one step (a folder target is removed first)."""
     target = Path(target)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from medlens.core.layers import CONV_TYPES  # re-exported: the convolution layers of every rank
 from medlens.errors import InputError, UnknownNameError
 
 #: Why a method that reads layers cannot explain a TorchScript model, and what to do instead.
@@ -29,9 +30,6 @@ def require_hooks(model: nn.Module, what: str = "this method") -> None:
         raise InputError(f"{what} {NO_HOOKS_ON_TORCHSCRIPT}")
 
 LayerLike = "nn.Module | str"
-
-#: The convolution layers of every rank (1D signals, 2D slices, 3D volumes).
-CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:

@@ -9,6 +9,7 @@ user sees no output unless they ask for it.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, TextIO, TypeVar
 
@@ -39,6 +40,21 @@ class Progress:
 
         yield from tqdm(items, desc=desc, total=total, unit=unit, file=self.stream or sys.stderr,
                         leave=False, dynamic_ncols=True)
+
+    @contextmanager
+    def counter(self, total: int, desc: str, *, unit: str = "it") -> Iterator[Callable[[int], None]]:
+        """A progress bar advanced by hand: the block gets ``advance(n)`` (none when quiet or to a sink)."""
+        if self.quiet or self.sink is not None or not total:
+            yield lambda n: None
+            return
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream or sys.stderr, smoothing=0.1,
+                   dynamic_ncols=True)
+        try:
+            yield bar.update
+        finally:
+            bar.close()
 
 
 SILENT = Progress(quiet=True)

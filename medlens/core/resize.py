@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+from medlens.core.layers import interpolation_mode
 
 
 def upsample_to(values: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -15,4 +15,4 @@ def upsample_to(values: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     size = tuple(int(s) for s in size)
     if tuple(values.shape[2:]) == size:
         return values
-    return F.interpolate(values, size=size, mode=_MODES[len(size)], align_corners=False)
+    return F.interpolate(values, size=size, mode=interpolation_mode(len(size)), align_corners=False)

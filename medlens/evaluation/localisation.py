@@ -20,8 +20,8 @@ import math
 from typing import Union
 
 import torch
-import torch.nn.functional as F
 
+from medlens.core import layers as by_rank
 from medlens.errors import InputError
 from medlens.evaluation.maps import (
     AttributionLike,
@@ -32,7 +32,6 @@ from medlens.evaluation.maps import (
 
 __all__ = ["dilate", "iou_at", "mass_in_mask", "otsu_threshold", "pointing_game"]
 
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 def _prepare(attribution: AttributionLike, mask: torch.Tensor, abs: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,7 +53,7 @@ def dilate(mask: torch.Tensor, radius: float) -> torch.Tensor:
     dims = mask.ndim - 1
     axes = torch.meshgrid(*[torch.arange(-r, r + 1, dtype=torch.float64)] * dims, indexing="ij")
     ball = (sum(a**2 for a in axes) <= radius**2).to(torch.float32)
-    out = _CONV[dims](mask[:, None].float(), ball[None, None].to(mask.device), padding=r)
+    out = by_rank.conv_fn(dims)(mask[:, None].float(), ball[None, None].to(mask.device), padding=r)
     return out[:, 0] > 0.5
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from medlens.core.random import generator
 from medlens.core.checks import check_input, evaluation_mode
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, TargetLike
@@ -109,7 +110,7 @@ def randomised_copy(model: nn.Module, layers: list[str] | None = None, *, seed: 
     clone = copy.deepcopy(model)
     names = randomisable_layers(clone) if layers is None else list(layers)
     modules = dict(clone.named_modules())
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = generator(int(seed), "randomise")
     for name in names:
         if name not in modules:
             raise UnknownNameError(f"the model has no layer named {name!r}")
@@ -175,7 +176,7 @@ def cascading_randomisation(
     for name in names:
         if name not in modules:
             raise UnknownNameError(f"the model has no layer named {name!r}")
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = generator(int(seed), "randomise")
     rho, sim, labels = [], [], []
     for stage in stages:
         for name in stage:  # cumulative: earlier stages stay randomised

@@ -25,6 +25,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
+from medlens.core.random import generator
 from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget, model_device
@@ -192,7 +193,7 @@ def render(
     if not isinstance(seed, numbers.Integral):
         raise InputError(f"seed must be an integer, got {seed!r}")
     device, dtype = model_device(model), _model_dtype(model)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = generator(int(seed), "render")
     pipeline = _transforms(transforms, shape[2:])
     blurs = [t for t in pipeline if isinstance(t, BlurEvery)]
     # resolve every layer before any work, so a wrong name fails at once

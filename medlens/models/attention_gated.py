@@ -31,11 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medlens.core import layers as by_rank
 from medlens.errors import InputError
 from medlens.models.io import register_architecture
-from medlens.models.cnn import _BN, _CONV, _POOL  # the layer of each rank, shared with the CNN
-
-_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
 class AttentionGate(nn.Module):
@@ -56,12 +54,12 @@ class AttentionGate(nn.Module):
 
     def __init__(self, spatial_dims: int, x_channels: int, g_channels: int, inter_channels: int) -> None:
         super().__init__()
-        conv = _CONV[spatial_dims]
+        conv = by_rank.conv(spatial_dims)
         self.theta = conv(x_channels, inter_channels, 1, bias=False)
         self.phi = conv(g_channels, inter_channels, 1)
         self.psi = conv(inter_channels, 1, 1)
         self.alpha = nn.Sigmoid()
-        self.mode = _MODES[spatial_dims]
+        self.mode = by_rank.interpolation_mode(spatial_dims)
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         g_up = F.interpolate(self.phi(g), size=x.shape[2:], mode=self.mode, align_corners=False)
@@ -99,7 +97,7 @@ class AttentionGatedCNN(nn.Module):
         input_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if spatial_dims not in _CONV:
+        if spatial_dims not in by_rank.RANKS:
             raise InputError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
         if len(widths) < 3:
             raise InputError(f"an attention-gated network needs at least 3 blocks, got widths {list(widths)}")
@@ -113,7 +111,7 @@ class AttentionGatedCNN(nn.Module):
         }
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.gated = tuple(gated)
-        conv, bn, pool = _CONV[spatial_dims], _BN[spatial_dims], _POOL[spatial_dims]
+        conv, bn, pool = by_rank.conv(spatial_dims), by_rank.batch_norm(spatial_dims), by_rank.max_pool(spatial_dims)
         self.blocks = nn.ModuleList()
         channels = in_channels
         for i, width in enumerate(widths):

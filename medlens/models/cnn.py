@@ -12,10 +12,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_BN = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
-_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_GAP = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
+from medlens.core import layers as by_rank
+
 
 
 class CNN(nn.Module):
@@ -48,7 +46,7 @@ class CNN(nn.Module):
         input_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if spatial_dims not in _CONV:
+        if spatial_dims not in by_rank.RANKS:
             raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
         self.config = {
             "spatial_dims": spatial_dims,
@@ -63,17 +61,17 @@ class CNN(nn.Module):
         channels = in_channels
         for i, width in enumerate(widths):
             block = nn.Sequential()
-            block.add_module("conv", _CONV[spatial_dims](channels, width, kernel_size, padding=kernel_size // 2))
-            block.add_module("norm", _BN[spatial_dims](width))
+            block.add_module("conv", by_rank.conv(spatial_dims)(channels, width, kernel_size, padding=kernel_size // 2))
+            block.add_module("norm", by_rank.batch_norm(spatial_dims)(width))
             block.add_module("act", nn.ReLU())
             if i < len(widths) - 1:
-                block.add_module("pool", _POOL[spatial_dims](2))
+                block.add_module("pool", by_rank.max_pool(spatial_dims)(2))
             blocks.append((f"block{i + 1}", block))
             channels = width
         self.features = nn.Sequential()
         for name, block in blocks:
             self.features.add_module(name, block)
-        self.pool = _GAP[spatial_dims](1)
+        self.pool = by_rank.adaptive_avg_pool(spatial_dims)(1)
         self.classifier = nn.Linear(channels, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from medlens.core.files import atomic_path
 from medlens.core.registry import Registry
 from medlens.data.recipe import Recipe, recipe_for_shape
 from medlens.errors import FileFormatError, InputError
@@ -103,9 +104,8 @@ def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any] | None =
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": meta,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

@@ -28,13 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medlens.core.random import generator
+from medlens.core import layers as by_rank
 from medlens.errors import InputError
 from medlens.models.io import register_architecture
 
-_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_BN = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
-_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_GAP = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 
 
 def to_patches(x: torch.Tensor, patch: int) -> torch.Tensor:
@@ -102,7 +100,7 @@ class PatchAttentionMIL(nn.Module):
         input_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if spatial_dims not in _CONV:
+        if spatial_dims not in by_rank.RANKS:
             raise InputError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
         if patch < 2 ** (len(widths) - 1):
             raise InputError(f"patch {patch} is too small for {len(widths)} pooling blocks")
@@ -116,11 +114,11 @@ class PatchAttentionMIL(nn.Module):
         layers: list[nn.Module] = []
         channels = in_channels
         for i, width in enumerate(widths):
-            layers += [_CONV[spatial_dims](channels, width, 3, padding=1), _BN[spatial_dims](width), nn.ReLU()]
+            layers += [by_rank.conv(spatial_dims)(channels, width, 3, padding=1), by_rank.batch_norm(spatial_dims)(width), nn.ReLU()]
             if i < len(widths) - 1:
-                layers.append(_POOL[spatial_dims](2))
+                layers.append(by_rank.max_pool(spatial_dims)(2))
             channels = width
-        layers += [_GAP[spatial_dims](1), nn.Flatten(), nn.Linear(channels, embed_dim), nn.ReLU()]
+        layers += [by_rank.adaptive_avg_pool(spatial_dims)(1), nn.Flatten(), nn.Linear(channels, embed_dim), nn.ReLU()]
         self.encoder = nn.Sequential(*layers)
         self.attention_v = nn.Linear(embed_dim, attention_dim)
         self.attention_u = nn.Linear(embed_dim, attention_dim) if gated else None
@@ -172,7 +170,7 @@ def train_mil(
     Only the image label supervises: no patch label is seen (weak supervision, as in MIL).
     Random flips of the whole image augment (patch order changes, the label does not).
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "batches")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     losses = []
     for _ in range(epochs):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from medlens.core.random import generator
 from medlens.core import engine
+from medlens.core.progress import SILENT, Progress
 from medlens.core.targets import probabilities
 from medlens.models.metrics import accuracy, macro_auroc
 
@@ -61,7 +62,7 @@ def train_classifier(
     augment: Augment | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     sample_weights: torch.Tensor | None = None,
-    progress: bool = True,
+    progress: bool | Progress = True,
 ) -> list[dict[str, float]]:
     """Train with AdamW and a cosine schedule; keep the weights of the best validation AUROC.
 
@@ -83,7 +84,7 @@ def train_classifier(
     list of dict
         One entry per epoch: ``loss``, ``val_accuracy``, ``val_auroc``.
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "batches")
     if sample_weights is not None:
         sample_weights = torch.as_tensor(sample_weights, dtype=torch.float64)
         if sample_weights.shape != (len(train_inputs),) or (sample_weights < 0).any() or sample_weights.sum() <= 0:
@@ -94,40 +95,104 @@ def train_classifier(
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
     )
-    history: list[dict[str, float]] = []
-    best_state, best_key = None, (-1.0, -1.0)
-    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
+    def batches(epoch: int):
         if sample_weights is None:
             order = torch.randperm(len(train_inputs), generator=gen)
         else:
             order = torch.multinomial(sample_weights, len(train_inputs), replacement=True, generator=gen)
-        total = 0.0
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             xb, yb = train_inputs[idx], train_labels[idx]
-            if augment is not None:
-                xb = augment(xb, gen)
-            loss = loss_fn(model(xb), yb)
+            yield (augment(xb, gen) if augment is not None else xb), yb
+
+    def validate() -> dict[str, float]:
+        scores = evaluate_classifier(model, val_inputs, val_labels)
+        return {"val_accuracy": scores.accuracy, "val_auroc": scores.auroc}
+
+    history = fit(
+        model, batches, lambda batch: (loss_fn(model(batch[0]), batch[1]), len(batch[1])),
+        epochs=epochs, optimizer=optimizer, scheduler=scheduler, validate=validate,
+        # the best validation AUROC (NaN counts as 0), ties broken by accuracy
+        score=lambda e: (e["val_auroc"] if e["val_auroc"] == e["val_auroc"] else 0.0, e["val_accuracy"]),
+        progress=as_progress_flag(progress),
+    )
+    model.eval()
+    return history
+
+
+def as_progress_flag(progress: "bool | Progress") -> Progress:
+    """A :class:`Progress` from the ``progress`` argument of a training function (a bool or a Progress)."""
+    return progress if isinstance(progress, Progress) else Progress(quiet=not progress)
+
+
+def fit(
+    model: nn.Module,
+    batches: Callable[[int], Iterable[Any]],
+    step_loss: Callable[[Any], tuple[torch.Tensor, int]],
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any = None,
+    validate: Callable[[], dict[str, float]] | None = None,
+    score: Callable[[dict[str, float]], Any] | None = None,
+    clip_grad: float | None = None,
+    before_epoch: Callable[[int], None] | None = None,
+    progress: Progress = SILENT,
+    desc: str = "training",
+) -> list[dict[str, float]]:
+    """The one training loop: ``epochs`` passes over ``batches(epoch)``, one optimiser step per batch.
+
+    Parameters
+    ----------
+    batches : callable
+        ``batches(epoch)`` yields the epoch's batches (it owns shuffling, sampling, augmentation).
+    step_loss : callable
+        ``step_loss(batch)`` returns the batch's mean loss and its number of samples.
+    scheduler : optional
+        Stepped after every optimiser step.
+    validate : callable, optional
+        Called in eval mode after each epoch; its numbers join the epoch's record.
+    score : callable, optional
+        Higher is better: the weights of the epoch with the best ``score(record)`` are restored at
+        the end (early-stopping by model selection). Without it the last weights stay.
+    clip_grad : float, optional
+        Clip the gradient norm of the trained parameters to this value.
+    before_epoch : callable, optional
+        Called after ``model.train()`` each epoch (to freeze batch-norm statistics, say).
+
+    Returns
+    -------
+    list of dict
+        One record per epoch: ``epoch``, ``loss`` (mean over the samples seen) and the numbers
+        of ``validate``.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    history: list[dict[str, float]] = []
+    best_state, best_key = None, None
+    for epoch in progress.over(range(epochs), desc, unit="epoch"):
+        model.train()
+        if before_epoch is not None:
+            before_epoch(epoch)
+        total, seen = 0.0, 0
+        for batch in batches(epoch):
+            loss, size = step_loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if clip_grad is not None:
+                nn.utils.clip_grad_norm_(params, clip_grad)
             optimizer.step()
-            scheduler.step()
-            total += float(loss.detach()) * len(idx)
-        scores = evaluate_classifier(model, val_inputs, val_labels)
-        entry = {
-            "epoch": epoch + 1,
-            "loss": total / len(order),
-            "val_accuracy": scores.accuracy,
-            "val_auroc": scores.auroc,
-        }
+            if scheduler is not None:
+                scheduler.step()
+            total += float(loss.detach()) * size
+            seen += size
+        entry: dict[str, float] = {"epoch": epoch + 1, "loss": total / max(1, seen)}
+        if validate is not None:
+            entry.update(validate())
         history.append(entry)
-        bar.set_postfix(loss=f"{entry['loss']:.3f}", val_acc=f"{scores.accuracy:.3f}", val_auroc=f"{scores.auroc:.3f}")
-        key = (scores.auroc if scores.auroc == scores.auroc else 0.0, scores.accuracy)
-        if key > best_key:
-            best_key, best_state = key, copy.deepcopy(model.state_dict())
+        if score is not None:
+            key = score(entry)
+            if best_key is None or key > best_key:
+                best_key, best_state = key, copy.deepcopy(model.state_dict())
     if best_state is not None:
         model.load_state_dict(best_state)
-    model.eval()
     return history

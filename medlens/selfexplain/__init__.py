@@ -22,14 +22,8 @@ from medlens.selfexplain.concepts import (
     learn_concepts,
 )
 from medlens.selfexplain.embedding import EmbeddingModel, embed
-from medlens.selfexplain.interpnet import (
-    Explanations,
-    InterpNet,
-    evaluate_explanations,
-    generate,
-    load_lesion_split,
-    train_interpnet,
-)
+from medlens.selfexplain.interpnet import Explanations, InterpNet, generate
+from medlens.selfexplain.interpnet_training import evaluate_explanations, load_lesion_split, train_interpnet
 
 __all__ = [
     "BleuScore",

@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
+from medlens.core.random import generator
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 ATTRIBUTES = ("present", "vertical", "horizontal", "size", "brightness", "shape")
@@ -174,7 +175,7 @@ def write_report(attributes: LesionAttributes, gen: torch.Generator) -> str:
 
 def write_reports(attributes: Sequence[LesionAttributes], *, seed: int = 0, per_case: int = 1) -> list[list[str]]:
     """``per_case`` independently phrased sentences for each case (``[case][variant]``)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "captions")
     return [[write_report(a, gen) for _ in range(per_case)] for a in attributes]
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medlens.core.random import generator
 from medlens.core.engine import Budget
 from medlens.errors import InputError
 from medlens.selfexplain.embedding import EmbeddingModel, embed, outputs
@@ -260,7 +261,7 @@ def fit_autoencoder(
     if not isinstance(restarts, int) or restarts < 1:
         raise InputError(f"restarts must be a positive integer, got {restarts!r}")
     features, logits = features.detach(), logits.detach()
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "batches")
     n, d = features.shape
     r, n_classes, dtype = restarts, logits.shape[1], features.dtype
     mean = features.mean(0)

@@ -28,6 +28,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from medlens.core.random import derive_seed, generator
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.errors import InputError
@@ -116,7 +117,7 @@ def fit_ridge(
     mean, scale = x.mean(0), x.std(0).clamp_min(1e-8)
     z = (x - mean) / scale
     n = len(z)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(n, generator=generator(seed, "ridge folds"))
     n_val = max(1, int(round(n * val_fraction)))
     val, fit = order[:n_val], order[n_val:]
     # choose the penalty on the validation rows
@@ -271,7 +272,7 @@ def fit_deeptune(
     if responses.ndim != 2 or len(responses) != len(images):
         raise InputError(f"responses must be (N, K) with N = {len(images)} stimuli, got {tuple(responses.shape)}")
     n = len(images)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(n, generator=generator(seed, "split"))
     n_test = max(2, int(round(n * test_fraction)))
     test, train = order[:n_test], order[n_test:]
     y = responses.double()
@@ -279,7 +280,7 @@ def fit_deeptune(
     for m, member in enumerate(members):
         trunk = feature_trunk(member, blocks)
         f = features_of(trunk, images, batch_size=batch_size, memory_mb=memory_mb)
-        fit = fit_ridge(f[train], y[train], lambdas=lambdas, seed=seed + m)
+        fit = fit_ridge(f[train], y[train], lambdas=lambdas, seed=derive_seed(seed, "ridge", m))
         pred = fit.predict(f)
         readouts.append(Readout(trunk, fit).eval())
         fits.append(fit)

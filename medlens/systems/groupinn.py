@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from medlens.core.random import generator
 from medlens.errors import InputError
 from medlens.core.partitions import adjusted_rand_index  # re-exported: one implementation
 
@@ -67,7 +68,7 @@ class GroupINN(nn.Module):
         self.input_shape = (n_regions, n_regions)
         # W has unit columns, so an entry of W^T A W sums about R / G connections
         self.graph_scale = n_groups / n_regions
-        gen = torch.Generator().manual_seed(seed)
+        gen = generator(seed, "init")
         # W = V^2 column-normalised: a random positive start, every region in every group a little
         init = 0.5 + torch.rand(n_regions, n_groups, generator=gen)
         self.assignment_raw = nn.Parameter(init)
@@ -156,7 +157,7 @@ def train_groupinn(
     """
     if len(conn) != len(labels):
         raise InputError(f"{len(conn)} connectivity matrices but {len(labels)} labels")
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "batches")
     opt = torch.optim.Adam([
         {"params": [model.assignment_raw], "weight_decay": 0.0},
         {"params": [p for n, p in model.named_parameters() if n != "assignment_raw"], "weight_decay": weight_decay},

@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from medlens.core.random import generator
 from medlens.errors import InputError
 
 
@@ -103,7 +104,7 @@ def train_scinet(
     n = len(observations)
     if not (len(questions) == len(answers) == n):
         raise InputError("observations, questions and answers must have the same number of rows")
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "batches")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     history = []

@@ -12,6 +12,7 @@ from medlens import featurevis as fv
 from medlens.core.hooks import count_hooks
 from medlens.errors import InputError, TargetError, UnknownNameError
 from medlens.featurevis.relu import RedirectedReLU, redirected_relu_gradients
+from medlens.core.random import generator
 from medlens.models import CNN
 from tests.conftest import SHAPES, make_model
 from tests.featurevis.planted import best_phase_correlation, planted_detector
@@ -127,7 +128,7 @@ def test_a_batch_of_objectives_equals_each_objective_optimised_alone():
     shape = (3, *SHAPES[2])
     images, _ = fv.render(model, objs, shape, steps=10, lr=0.1, param="pixel", transforms="none",
                           seed=5, redirect_relu=False)
-    init = fv.PixelImage(shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64).pixels.detach()
+    init = fv.PixelImage(shape, generator=generator(5, "render"), dtype=torch.float64).pixels.detach()
     for i, objective in enumerate(objs):
         alone = naive_ascent(model, objective, init[i : i + 1], 10, 0.1)
         torch.testing.assert_close(images[i : i + 1], alone)

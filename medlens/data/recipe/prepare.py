@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from medlens.core import layers as by_rank
 from medlens.data.formats.common import Volume
 from medlens.data.formats.signals import Signal
 from medlens.data.recipe.spec import _LUMA, Recipe, Record
@@ -84,8 +85,6 @@ class Prepared:
                 "model_input_shape": list(self.x.shape[1:])}
 
 
-_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
-_POOLS = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
 
 
 def resample_grid(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
@@ -100,14 +99,14 @@ def resample_grid(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     if src == shape:
         return x
     nd = len(src)
-    if nd not in _MODES:
+    if nd not in by_rank.RANKS:
         raise InputError(f"cannot resample a grid with {nd} spatial axes")
     up = tuple(max(a, b) for a, b in zip(src, shape, strict=True))
     y = x[None].float()
     if up != src:
-        y = F.interpolate(y, size=up, mode=_MODES[nd], align_corners=False)
+        y = F.interpolate(y, size=up, mode=by_rank.interpolation_mode(nd), align_corners=False)
     if up != shape:
-        y = _POOLS[nd](y, shape)
+        y = by_rank.adaptive_avg_pool_fn(nd)(y, shape)
     return y[0]
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from medlens.core.random import derive_seed, generator
 from medlens.data.datasets import LabelledSet
 from medlens.errors import InputError
 
@@ -111,7 +112,7 @@ def make_eeg(
         raise InputError(f"need at least one record and one channel, got n={n}, n_channels={n_channels}")
     if not burst_seconds[1] * fs < length:
         raise InputError(f"bursts of up to {burst_seconds[1]} s do not fit in records of {seconds} s")
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "eeg")
 
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float64)
@@ -167,7 +168,7 @@ def write_eeg_npz(
 
     Keys ``{split}_signals`` ``(N, C, L)``, ``{split}_labels`` ``(N,)``, ``{split}_masks``
     ``(N, 1, L)`` for ``train``/``val``/``test``, plus ``class_names`` and ``fs``. Each split has
-    its own seed (``seed``, ``seed + 1``, ``seed + 2``), so splits never share records.
+    its own seed (``derive_seed(seed, split)``), so splits never share records.
     ``options`` go to :func:`make_eeg`.
     """
     import numpy as np  # only to write the file
@@ -175,8 +176,8 @@ def write_eeg_npz(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, object] = {}
-    for k, (split, n) in enumerate((("train", n_train), ("val", n_val), ("test", n_test))):
-        data = make_eeg(n, seed=seed + k, **options)
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        data = make_eeg(n, seed=derive_seed(seed, split), **options)
         arrays[f"{split}_signals"] = data.inputs.numpy()
         arrays[f"{split}_labels"] = data.labels.numpy()
         arrays[f"{split}_masks"] = data.masks.numpy().astype(np.uint8)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from medlens.core.random import generator
 from medlens.errors import InputError
 
 
@@ -92,7 +93,7 @@ def planted_groups(n_regions: int, n_groups: int, seed: int = 0) -> torch.Tensor
     group are not contiguous, as in an atlas)."""
     if not 1 <= n_groups <= n_regions:
         raise InputError(f"need 1 <= n_groups <= n_regions, got {n_groups} groups for {n_regions} regions")
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "groups")
     labels = torch.arange(n_regions) % n_groups
     return labels[torch.randperm(n_regions, generator=gen)]
 
@@ -128,7 +129,7 @@ def simulate_fmri(
         if not 0 <= g < n_groups:
             raise InputError(f"invalid planted loading of group {g} for {n_groups} groups")
     groups = planted_groups(n_regions, n_groups, groups_seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "fmri")
     labels = torch.arange(n_subjects) % 2
     labels = labels[torch.randperm(n_subjects, generator=gen)]
     out = torch.empty(n_subjects, n_regions, n_timepoints, dtype=torch.float64)

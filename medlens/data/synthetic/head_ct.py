@@ -39,12 +39,9 @@ that the phantoms go through the same readers and recipes as a hospital's files.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import pathlib
-import shutil
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -52,6 +49,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medlens.core.files import staged_folder, write_csv, write_json
+from medlens.core.random import generator
 from medlens.errors import InputError
 
 __all__ = ["SUBTYPES", "TISSUES", "HeadCTSet", "make_head_ct", "write_head_ct", "HU_RANGES"]
@@ -123,8 +122,8 @@ def _field(gen: torch.Generator, shape: Sequence[int], cells: Sequence[int]) -> 
 
 
 def _case_generators(seed: int, index: int) -> tuple[torch.Generator, torch.Generator, torch.Generator]:
-    base = (int(seed) * 1_000_003 + int(index) * 7919) % (2**62)
-    return tuple(torch.Generator().manual_seed(base + k) for k in range(3))  # type: ignore[return-value]
+    """The anatomy, blood and noise generators of phantom ``index``."""
+    return tuple(generator(int(seed), "phantom", int(index), stream) for stream in ("anatomy", "blood", "noise"))  # type: ignore[return-value]
 
 
 def _anatomy(gen: torch.Generator, shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> dict:
@@ -314,7 +313,7 @@ def make_head_ct(
     if subtypes is None:
         if not 0 <= prevalence <= 1:
             raise InputError(f"prevalence must lie in [0, 1], got {prevalence}")
-        g = torch.Generator().manual_seed(int(seed))
+        g = generator(int(seed), "subtypes")
         has = torch.rand(n, generator=g) < prevalence
         kinds = torch.where(has, torch.randint(len(SUBTYPES), (n,), generator=g), torch.full((n,), -1))
     else:
@@ -431,42 +430,33 @@ def write_head_ct(data: HeadCTSet, folder: str | os.PathLike, *, fmt: str = "nif
     final = pathlib.Path(os.fspath(folder)).expanduser()
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise InputError(f"{final} already exists and is not an empty folder; choose a new output folder")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    out = final.with_name(f".{final.name}.partial")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir()
-    (out / "images").mkdir()
-    (out / "masks").mkdir()
-    affine = _nifti_affine(data.spacing)
-    rows = []
-    for i in range(len(data)):
-        case = f"case_{i:03d}"
-        hu = data.volumes[i].double().numpy()
-        if fmt == "nifti":
-            img = nib.Nifti1Image(np.rint(hu).astype(np.int16), affine)
-            img.header.set_xyzt_units("mm")
-            name = f"{case}.nii.gz"
-            nib.save(img, out / "images" / name)
-        else:
-            name = case
-            _write_dicom_series(hu, data.spacing, out / "images" / case, case, data.seed)
-        mask = nib.Nifti1Image(data.haemorrhage[i].numpy().astype(np.uint8), affine)
-        mask.header.set_xyzt_units("mm")
-        nib.save(mask, out / "masks" / f"{case}.nii.gz")
-        kind = int(data.subtype[i])
-        rows.append([name, int(kind >= 0), SUBTYPES[kind] if kind >= 0 else "none", f"images/{name}",
-                     f"masks/{case}.nii.gz"])
-    with open(out / "labels.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["case", "label", "subtype", "image", "mask"])
-        writer.writerows(rows)
-    (out / "dataset.json").write_text(json.dumps({
-        "kind": "head-ct", "format": fmt, "subtypes": list(SUBTYPES), "spacing_mm": list(data.spacing),
-        "shape": list(data.volumes.shape[1:]), "seed": data.seed, "cases": len(data),
-        "mask_values": {str(k + 1): s for k, s in enumerate(SUBTYPES)},
-    }, indent=2), encoding="utf-8")
-    if final.exists():
-        final.rmdir()
-    out.rename(final)
+    with staged_folder(final) as out:
+        (out / "images").mkdir()
+        (out / "masks").mkdir()
+        affine = _nifti_affine(data.spacing)
+        rows = []
+        for i in range(len(data)):
+            case = f"case_{i:03d}"
+            hu = data.volumes[i].double().numpy()
+            if fmt == "nifti":
+                img = nib.Nifti1Image(np.rint(hu).astype(np.int16), affine)
+                img.header.set_xyzt_units("mm")
+                name = f"{case}.nii.gz"
+                nib.save(img, out / "images" / name)
+            else:
+                name = case
+                _write_dicom_series(hu, data.spacing, out / "images" / case, case, data.seed)
+            mask = nib.Nifti1Image(data.haemorrhage[i].numpy().astype(np.uint8), affine)
+            mask.header.set_xyzt_units("mm")
+            nib.save(mask, out / "masks" / f"{case}.nii.gz")
+            kind = int(data.subtype[i])
+            rows.append([name, int(kind >= 0), SUBTYPES[kind] if kind >= 0 else "none", f"images/{name}",
+                         f"masks/{case}.nii.gz"])
+        write_csv(out / "labels.csv", [dict(zip(("case", "label", "subtype", "image", "mask"), row)) for row in rows],
+                  ["case", "label", "subtype", "image", "mask"])
+        write_json(out / "dataset.json", {
+            "kind": "head-ct", "format": fmt, "subtypes": list(SUBTYPES), "spacing_mm": list(data.spacing),
+            "shape": list(data.volumes.shape[1:]), "seed": data.seed, "cases": len(data),
+            "mask_values": {str(k + 1): s for k, s in enumerate(SUBTYPES)},
+        })
     return final

@@ -70,6 +70,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medlens.core import layers as by_rank
+from medlens.core.files import atomic_path
 from medlens.errors import InputError
 from medlens.core.random import generator
 
@@ -103,7 +105,7 @@ def _smooth_field(gen: torch.Generator, shape: tuple[int, ...], cells: int, smoo
     overshoot [-1, 1] slightly); 3-D fields stay trilinear.
     """
     coarse = torch.rand((1, 1) + (cells,) * len(shape), generator=gen) * 2 - 1
-    mode = {1: "linear", 2: "bicubic" if smooth else "bilinear", 3: "trilinear"}[len(shape)]
+    mode = "bicubic" if smooth and len(shape) == 2 else by_rank.interpolation_mode(len(shape))
     return F.interpolate(coarse, size=shape, mode=mode, align_corners=True)[0, 0]
 
 
@@ -388,9 +390,7 @@ def write_lesion_benchmark(path: str | os.PathLike, **kwargs) -> pathlib.Path:
     p = pathlib.Path(os.fspath(path)).expanduser()
     if p.suffix != ".npz":
         p = p.with_name(p.name + ".npz")
-    p.parent.mkdir(parents=True, exist_ok=True)
     arrays = make_lesion_benchmark(**kwargs)
-    tmp = p.with_name(p.name + ".partial.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, p)  # a killed write never leaves a half-written benchmark under the name
+    with atomic_path(p, suffix=".npz") as tmp:  # a killed write never leaves a half-written benchmark under the name
+        np.savez_compressed(tmp, **arrays)
     return p

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from medlens.core.random import generator
 from medlens.errors import InputError
 
 PARAMETER_NAMES = ("spring constant kappa", "damping b")
@@ -111,7 +112,7 @@ def simulate_oscillators(
         raise InputError(f"invalid parameter ranges kappa {kappa_range}, b {b_range}")
     if b_range[1] ** 2 >= 4 * kappa_range[0]:
         raise InputError("the ranges include overdamped oscillators (b^2 >= 4 kappa)")
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "oscillators")
 
     def uniform(lo: float, hi: float, size: tuple) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(size, generator=gen, dtype=torch.float64)

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import torch
 
+from medlens.core.random import derive_seed, generator
 from medlens.data.datasets import LabelledSet
 from medlens.errors import FileFormatError, InputError
 
@@ -128,7 +129,7 @@ def make_reports(
         raise InputError(f"need at least one report, got n={n}")
     if rationale not in ("sentence", "words"):
         raise InputError(f"rationale must be 'sentence' or 'words', got {rationale!r}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "reports")
     labels = torch.zeros(n, dtype=torch.long)
     labels[torch.randperm(n, generator=gen)[: int(round(n * positive_fraction))]] = 1
     reports: list[list[tuple[str, bool]]] = []
@@ -170,16 +171,16 @@ def write_reports_npz(
     """Write a synthetic report data set in the MedMNIST-like npz layout.
 
     Keys ``{split}_tokens`` ``(N, L)``, ``{split}_labels``, ``{split}_masks`` ``(N, 1, L)``,
-    ``class_names`` and ``vocab`` (the word of each id). Splits use seeds ``seed``,
-    ``seed + 1``, ``seed + 2``; each split is padded to its own longest report.
+    ``class_names`` and ``vocab`` (the word of each id). Each split draws from its own
+    seed, ``derive_seed(seed, split)``; each split is padded to its own longest report.
     """
     import numpy as np  # only to write the file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, object] = {}
-    for k, (split, n) in enumerate((("train", n_train), ("val", n_val), ("test", n_test))):
-        data = make_reports(n, seed=seed + k, **options)
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        data = make_reports(n, seed=derive_seed(seed, split), **options)
         arrays[f"{split}_tokens"] = data.inputs.numpy()
         arrays[f"{split}_labels"] = data.labels.numpy()
         arrays[f"{split}_masks"] = data.masks.numpy().astype(np.uint8)

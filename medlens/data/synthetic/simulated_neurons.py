@@ -29,6 +29,7 @@ from typing import Sequence, Union
 
 import torch
 
+from medlens.core.random import generator
 from medlens.errors import InputError
 
 
@@ -276,7 +277,7 @@ def stimulus_set(n: int = 3000, size: int = 28, *, scans: float = 0.5, seed: int
 
     if n < 1 or size < 8 or not 0 <= scans <= 1:
         raise InputError(f"stimulus_set needs n >= 1, size >= 8 and 0 <= scans <= 1, got {n}, {size}, {scans}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, "stimuli")
     n_scans = int(round(n * scans))
     parts = []
     if n_scans:

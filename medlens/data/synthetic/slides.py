@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from medlens.core.random import generator
 from medlens.errors import InputError
 
 __all__ = ["SlideSet", "make_slides"]
@@ -104,7 +105,7 @@ def make_slides(
         raise InputError(f"slide size {size} must be a multiple (at least 2x) of a patch of at least 16, got patch {patch}")
     if n < 1 or max_evidence < 1 or max_distractors < 0:
         raise InputError("need n >= 1, max_evidence >= 1 and max_distractors >= 0")
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = generator(int(seed), "slides")
     grid = size // patch
     xrays = load_dataset("pneumoniamnist", split).inputs[:, 0].float()  # (M, 28, 28)
     tile = 2 * patch
