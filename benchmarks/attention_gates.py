@@ -17,7 +17,7 @@ import sys
 import torch
 
 from _runner import run_and_report
-from medlens.app.imaging_systems import run_attention_gates
+from medlens.app.systems import run_attention_gates
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     return run_and_report(
-        lambda log: run_attention_gates(n_train=args.n_train, epochs=args.epochs, seed=args.seed, log=log), args.out
+        lambda log: run_attention_gates(n_train=args.n_train, epochs=args.epochs, seed=args.seed, progress=log), args.out
     )
 
 

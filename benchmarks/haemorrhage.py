@@ -24,7 +24,7 @@ import sys
 import torch
 
 from _runner import run_and_report
-from medlens.app.haemorrhage import run_haemorrhage
+from medlens.app.systems.haemorrhage import run_haemorrhage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     return run_and_report(
         lambda log: run_haemorrhage(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
-                                    n_train_3d=args.n_train_3d, epochs_3d=args.epochs_3d, seed=args.seed, log=log),
+                                    n_train_3d=args.n_train_3d, epochs_3d=args.epochs_3d, seed=args.seed, progress=log),
         args.out,
     )
 

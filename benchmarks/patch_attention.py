@@ -19,7 +19,7 @@ import sys
 import torch
 
 from _runner import run_and_report
-from medlens.app.imaging_systems import run_patch_attention
+from medlens.app.systems import run_patch_attention
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     return run_and_report(
-        lambda log: run_patch_attention(n_train=args.n_train, epochs=args.epochs, size=args.size, patch=args.patch, gated=not args.plain, seed=args.seed, log=log), args.out
+        lambda log: run_patch_attention(n_train=args.n_train, epochs=args.epochs, size=args.size, patch=args.patch, gated=not args.plain, seed=args.seed, progress=log), args.out
     )
 
 

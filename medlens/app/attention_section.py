@@ -1,9 +1,9 @@
-"""Report pieces for attention models, shared by ``medlens attention`` and the demo.
+"""Attention analysis in a report, shared by ``medlens attention`` and the demo.
 
-:func:`add_attention_analysis` writes the Jain-Wallace numbers, the plain-language verdict
-and example cases (signals with attention, gradient and IG strips; text highlighted by
-attention and by token attributions) into a report section, and returns the example figures
-as PNG bytes. :func:`attention_section` is the demo's section: the attention RNN on ECG5000.
+:func:`add_attention_analysis` judges an :class:`AttentionFaithfulness` analysis (its summary
+and verdict) and has :func:`medlens.report.attention.attention_analysis` write the numbers,
+verdict and examples into a section. :func:`attention_section` is the demo's section: the
+attention RNN on ECG5000.
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import nn
 
+from medlens.app.picking import round_robin
 from medlens.core.threads import torch_threads
 from medlens.evaluation.attention import AttentionFaithfulness, verdict
-from medlens.app.picking import round_robin
+from medlens.report.attention import summary_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from medlens.app.demo import DemoContext
     from medlens.report import Report
     from medlens.report.html import Section
+
+__all__ = ["add_attention_analysis", "attention_section", "ecg_attention_model", "pick_examples", "summary_rows"]
 
 ECG_DATA = "ecg5000"
 
@@ -44,45 +47,6 @@ def pick_examples(labels: torch.Tensor | None, masks: torch.Tensor | None, n: in
     return round_robin(groups, n)
 
 
-def summary_rows(summary: dict[str, Any]) -> list[list[Any]]:
-    """The numbers of :meth:`AttentionFaithfulness.summary` as table rows (measure, value, reading)."""
-    rows = [  # (measure, summary key, how to read it)
-        ("Kendall tau: attention vs gradient importance (mean)", "tau_gradient_mean",
-         "1 = same ranking, 0 = unrelated"),
-        ("Kendall tau: attention vs leave-one-out importance (mean)", "tau_leave_one_out_mean",
-         "J&W: mostly below 0.5 for BiLSTMs"),
-        ("Kendall tau: attention vs |integrated gradients| (mean)", "tau_integrated_gradients_mean", ""),
-        ("Permutation: median output change (TVD)", "permutation_tvd_median",
-         "0 = shuffling attention changes nothing"),
-        ("Permutation: share of sequences changed by < 0.05 TVD", "permutation_small_change_share", ""),
-        ("Permutation: share of shuffles that flip the decision", "permutation_flip_rate", ""),
-        ("Largest attention weight (mean)", "max_attention_mean", "1 = all weight on one step"),
-        ("Attention spread (effective steps / steps)", "attention_spread_mean", "1 = uniform"),
-        ("Attention mass inside the ground-truth mask", "mass_attention_mean",
-         f"{summary.get('n_with_mask', 0)} sequences with a mask"),
-        ("|gradient| mass inside the mask", "mass_gradient_mean", ""),
-        ("|integrated gradients| mass inside the mask", "mass_integrated_gradients_mean", ""),
-        ("Share of positions the mask covers (uniform attention's mass)", "mask_share_mean", ""),
-    ]
-    return [[name, summary[key], note] for name, key, note in rows if summary.get(key) is not None]
-
-
-def _caption(result: AttentionFaithfulness, i: int, class_names: Sequence[str]) -> str:
-    p = result.probabilities[i]
-    pred = int(p.argmax())
-
-    def name(k: int) -> str:
-        return class_names[k] if 0 <= k < len(class_names) else str(k)
-
-    label = f"label {name(int(result.labels[i]))}, " if result.labels is not None else ""
-    tvd = float(result.permutation_tvd[i].median())
-    tau = float(result.tau_gradient[i])
-    return (
-        f"sequence {i}: {label}predicted {name(pred)} (p={float(p[pred]):.2f}); "
-        f"tau(attention, gradient)={tau:.2f}, median permutation TVD={tvd:.3f}"
-    )
-
-
 def add_attention_analysis(
     section: "Section",
     result: AttentionFaithfulness,
@@ -95,76 +59,18 @@ def add_attention_analysis(
     fs: float | None = None,
     channel_names: Sequence[str] | None = None,
 ) -> dict[str, bytes]:
-    """Write numbers, verdict and examples into ``section``; return ``{file name: PNG bytes}``.
+    """Write numbers, verdict and examples of ``result`` into ``section``; return ``{file name: PNG bytes}``.
 
-    Parameters
-    ----------
-    result : AttentionFaithfulness
-        The analysis of the sequences ``x``.
-    x : torch.Tensor
-        ``(B, L)`` tokens or ``(B, C, L)`` signals, the inputs ``result`` was computed on.
-    cases : sequence of int
-        Rows of ``x`` to show.
-    vocab : sequence of str, optional
-        Word of each token id (tokens only); ids are shown as ``#id`` without it.
+    ``x``: the ``(B, L)`` tokens or ``(B, C, L)`` signals ``result`` was computed on; ``cases``:
+    rows of ``x`` to show; ``vocab``: the word of each token id (ids are shown as ``#id`` without it).
     """
-    from medlens.viz import figure_png
-    from medlens.viz.signals import signal_strips_figure
-    from medlens.viz.text import highlighted_html, text_figure
+    from medlens.report.attention import attention_analysis
 
     summary = result.summary()
-    level, sentences = verdict(summary)
-    section.add_heading("How far can attention be trusted here? (Jain and Wallace 2019)")
-    section.add_table(["measure", "value", "reading"], summary_rows(summary))
-    kind = {"usable": "verdict-good", "caution": "note", "unreliable": "verdict-bad"}[level]
-    for sentence in sentences[:-1]:
-        section.add_text(sentence)
-    section.add_text(sentences[-1], kind=kind)
-    pngs: dict[str, bytes] = {}
-    tokens = not x.is_floating_point()
-    ig_name = "integrated gradients" if result.integrated_gradients is not None else None
-    grad_name = "gradient x input" if result.gradient_method == "grad_x_input" else "|gradient|"
-    section.add_heading("Examples")
-    if tokens:
-        section.add_text(
-            "Each word's background shows its weight (darker = more); red marks evidence for the predicted class, "
-            "blue evidence against it; the ground-truth rationale is bold and underlined."
-        )
-    else:
-        section.add_text(
-            "Under each signal: the attention weights mapped to time, the gradient magnitude and integrated gradients "
-            "(red for, blue against the predicted class); the ground-truth evidence is shaded green."
-        )
-    images = []
-    for n, i in enumerate(cases):
-        caption = _caption(result, i, class_names)
-        mask_i = None if masks is None else masks[i].reshape(-1)
-        if tokens:
-            length = int(result.step_mask[i].sum())  # tokens: one step per token
-            ids = x[i, :length].tolist()
-            words = [vocab[t] if vocab is not None and 0 <= t < len(vocab) else f"#{t}" for t in ids]
-            rationale = None if mask_i is None else mask_i[:length]
-            section.add_heading(caption)
-            maps = [("attention", result.attention[i, :length]), (grad_name, result.gradient[i, :length])]
-            if ig_name:
-                maps.append((ig_name, result.integrated_gradients[i, :length]))
-            for name, values in maps:
-                section.add_trusted_html(highlighted_html(words, values, rationale=rationale, title=name))
-                pngs[f"case{n + 1}_{name.replace(' ', '_').replace('|', '')}.png"] = figure_png(
-                    text_figure(words, values, rationale=rationale, title=f"{name} - {caption}")
-                )
-        else:
-            strips = [("attention", result.attention[i]), (grad_name, result.gradient[i])]
-            if ig_name:
-                strips.append(("IG", result.integrated_gradients[i]))
-            png = figure_png(
-                signal_strips_figure(x[i], strips, mask=mask_i, fs=fs, channel_names=channel_names, title=caption)
-            )
-            pngs[f"case{n + 1}.png"] = png
-            images.append((png, caption))
-    if images:
-        section.add_images(images)
-    return pngs
+    return attention_analysis(
+        section, result, x, summary=summary, verdict=verdict(summary), cases=cases, class_names=class_names,
+        masks=masks, vocab=vocab, fs=fs, channel_names=channel_names,
+    )
 
 
 # ------------------------------------------------------------------------------------------------

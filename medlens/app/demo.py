@@ -7,6 +7,7 @@ The report is assembled from section builders, ``fn(ctx, report)``, listed in
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,14 @@ from torch import nn
 from medlens.app.attention_section import attention_section
 from medlens.app.evaluation_section import evaluation_section
 from medlens.app.featurevis_section import featurevis_section
-from medlens.report import Report
-from medlens.app.selfexplain_sections import basis_section, concepts_section, interpnet_section
 from medlens.app.picking import round_robin
+from medlens.app.selfexplain_sections import (
+    basis_section,
+    concepts_section,
+    interpnet_section,
+)
+from medlens.core.progress import Progress
+from medlens.report import Report
 
 DEMO_DATA = "pneumoniamnist"
 
@@ -84,8 +90,10 @@ def model_section(ctx: DemoContext, report: Report) -> None:
 
 
 def attribution_section(ctx: DemoContext, report: Report) -> None:
-    from medlens.attribution.explain import explain, methods as registered_methods
-    from medlens.attribution.registry import get_method
+    from medlens.attribution.explain import explain
+    from medlens.attribution.explain import methods as registered_methods
+    from medlens.attribution.registry import get_method, method_call_options
+    from medlens.core import engine
     from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
     from medlens.viz import attribution_figure, comparison_figure, figure_png
@@ -98,8 +106,7 @@ def attribution_section(ctx: DemoContext, report: Report) -> None:
         "The leaderboard further down says which of these methods to trust, with numbers."
     )
     x = ctx.test_inputs[ctx.cases]
-    with torch.inference_mode():
-        probs = probabilities(ctx.model(x))
+    probs = probabilities(engine.forward(ctx.model, x, engine.Budget(batch_size=len(x))))
     labels = []
     for i, case in enumerate(ctx.cases):
         pred = int(probs[i].argmax())
@@ -110,8 +117,7 @@ def attribution_section(ctx: DemoContext, report: Report) -> None:
     rows, maps = [], []
     for name in registered_methods():
         info = get_method(name)
-        options = {"seed": ctx.seed} if info.random else {}
-        attr = explain(ctx.model, x, method=name, **options)
+        attr = explain(ctx.model, x, method=name, **method_call_options(name, seed=ctx.seed))
         ctx.timings[name] = attr.seconds
         maps.append((name, upsample_to(attr.values, x.shape[2:])))
         rows.append([name, info.summary, info.reference, attr.seconds])
@@ -148,9 +154,13 @@ SECTIONS: list[Section] = [model_section, attribution_section, featurevis_sectio
 
 def run_demo(
     out: str | Path = "demo-out", *, epochs: int = 8, n_cases: int = 4, seed: int = 0,
-    quick: bool = False, progress: bool = True,
+    quick: bool = False, progress: bool = True, say: Progress | None = None,
 ) -> Path:
-    """Run the demo and return the path of the written report."""
+    """Run the demo and return the path of the written report.
+
+    ``progress``: show the training progress; ``say``: where the two result lines (the model's
+    scores, the report's path and timings) go, by default standard output, as always.
+    """
     from medlens.data import load_dataset
 
     out = Path(out)
@@ -159,7 +169,8 @@ def run_demo(
     test = load_dataset(DEMO_DATA, "test")
     class_names = list(meta.get("class_names") or test.class_names)
     scores = meta["test"]
-    print(
+    say = say or Progress(stream=sys.stdout)
+    say(
         f"{'reused' if reused else 'trained'} CNN on {DEMO_DATA}: test accuracy {scores['accuracy']:.3f}, "
         f"AUROC {scores['auroc']:.3f}"
     )
@@ -172,5 +183,5 @@ def run_demo(
     path = report.write(out / "report.html")
     sections = ", ".join(f"{k.split(':', 1)[1].removesuffix('_section')} {v:.1f} s"
                          for k, v in ctx.timings.items() if k.startswith("section:"))
-    print(f"report written to {path} ({time.perf_counter() - start:.1f} s; {sections})")
+    say(f"report written to {path} ({time.perf_counter() - start:.1f} s; {sections})")
     return path

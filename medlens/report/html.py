@@ -169,9 +169,7 @@ class Report:
         )
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.render(), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        """Write the page to ``path`` (atomically: a reader never sees half a report); return the path."""
+        from medlens.core.files import atomic_write
+
+        return atomic_write(path, self.render())

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from medlens.app.haemorrhage import attribution_maps, balanced_subtypes, class_balanced_weights, subtype_scores
+from medlens.app.systems.haemorrhage import attribution_maps, balanced_subtypes, class_balanced_weights, subtype_scores
 from medlens.models.training import train_classifier
 
 

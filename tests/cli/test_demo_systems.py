@@ -11,11 +11,11 @@ from medlens.cli import main
 
 def test_demo_systems_writes_the_imaging_report(tmp_path, monkeypatch):
     import medlens.app.demo as demo
-    import medlens.app.imaging_systems as imaging
+    import medlens.app.systems.reports as imaging
 
     calls = []
 
-    def fake_run_systems(which, *, quick, seed, log):
+    def fake_run_systems(which, *, quick, seed, progress):
         calls.append((tuple(which), quick, seed))
         return {"patch_attention": {"slide_auroc": 0.93, "slide_accuracy": 0.9}}, {}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import medlens.evaluation.leaderboard as lb
+import medlens.evaluation.leaderboard.store as lb_store
 from medlens.cli import main
 from medlens.errors import MedlensError, UnknownNameError
 from medlens.evaluation import (
@@ -124,7 +124,7 @@ class Killed(Exception):
 def test_killed_run_resumes_to_the_same_file(data, reference, tmp_path, monkeypatch, kill_at, partial):
     reference = reference[0]
     out = tmp_path / "killed"
-    real_append = lb._append
+    real_append = lb_store.append
     calls = {"n": 0}
 
     def dying_append(fh, records):
@@ -141,10 +141,10 @@ def test_killed_run_resumes_to_the_same_file(data, reference, tmp_path, monkeypa
             raise Killed
         return real_append(fh, records)
 
-    monkeypatch.setattr(lb, "_append", dying_append)
+    monkeypatch.setattr(lb_store, "append", dying_append)
     with pytest.raises(Killed):
         _run(data, out)
-    monkeypatch.setattr(lb, "_append", real_append)
+    monkeypatch.setattr(lb_store, "append", real_append)
     assert (out / "results.jsonl").read_bytes() != (reference / "results.jsonl").read_bytes()
     _run(data, out)
     assert (out / "results.jsonl").read_bytes() == (reference / "results.jsonl").read_bytes()
@@ -290,7 +290,7 @@ def test_randomisation_metric_handles_constant_maps():
 
 
 def test_two_runs_never_write_one_results_file(data, tmp_path):
-    with lb._exclusive(tmp_path):
+    with lb_store.exclusive(tmp_path):
         with pytest.raises(MedlensError, match="another medlens evaluation"):
             _run(data, tmp_path)
     assert not (tmp_path / "results.jsonl").exists()

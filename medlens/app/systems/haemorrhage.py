@@ -36,7 +36,14 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from medlens.app.imaging_common import Log, NumbersAndPictures, nanmean, picture, quiet
+from medlens.app.systems.base import (
+    NumbersAndPictures,
+    SystemInfo,
+    nanmean,
+    outputs,
+    picture,
+)
+from medlens.core.progress import SILENT, Progress
 from medlens.core.random import derive_seed, seeded
 
 #: the 3D model's default grid: the phantoms' field of view (128 x 192 x 192 mm) in 24 x 48 x 48 voxels
@@ -177,8 +184,7 @@ def _windows(model: nn.Module, te: Any, twin: Any, train_inputs: torch.Tensor, *
         for sel in (torch.nonzero(te.labels == k)[:, 0] for k in range(len(H.CLASS_NAMES)))
     ])
     x, truth = te.inputs[idx], te.labels[idx]
-    with torch.no_grad():
-        probs = torch.softmax(model(x), 1)
+    probs = torch.softmax(outputs(model, x), 1)
     # the predicted class: for a slice with blood its predicted subtype, else the argmax
     target = torch.where(truth > 0, H.subtype_prediction(probs) + 1, probs.argmax(1))
     shares = H.window_shares(explain(model, x, target=target, method="integrated_gradients", n_steps=ig_steps,
@@ -248,7 +254,7 @@ def run_haemorrhage(
     window_slices: int = 40,
     basis_queries: int = 60,
     seed: int = 0,
-    log: Log = quiet,
+    progress: Progress = SILENT,
 ) -> HaemorrhageResult:
     """Train and measure the 2.5D and 3D multi-window haemorrhage classifiers on phantoms.
 
@@ -271,7 +277,7 @@ def run_haemorrhage(
             for split, n in (("train", n_train), ("val", n_val), ("test", n_test))}
     twins = make_head_ct(n_test, shape=shape, subtypes=balanced_subtypes(n_test), haemorrhage=False,
                          seed=derive_seed(seed, "head-ct", "test"))
-    log(f"phantoms generated in {time.perf_counter() - t0:.0f} s")
+    progress(f"phantoms generated in {time.perf_counter() - t0:.0f} s")
     recipe = H.haemorrhage_recipe()
     sl = {k: H.slice_data(v, recipe, context=context) for k, v in sets.items()}
     tr, va, te = sl["train"], sl["val"], sl["test"]
@@ -289,9 +295,8 @@ def run_haemorrhage(
         model = CNN(2, tr.inputs.shape[1], len(names), widths=widths, input_shape=tuple(tr.inputs.shape[1:]))
         secs = _train(model, tr.inputs, tr.labels, va.inputs, va.labels, epochs=epochs, batch_size=32, seed=seed,
                       n_classes=len(names))
-    log(f"2.5D model trained in {secs:.0f} s")
-    with torch.no_grad():
-        probs = torch.softmax(model(te.inputs), 1)
+    progress(f"2.5D model trained in {secs:.0f} s")
+    probs = torch.softmax(outputs(model, te.inputs), 1)
     pos = te.labels > 0
     voxels = te.masks.flatten(1).sum(1)
     sub_pred = H.subtype_prediction(probs)
@@ -316,7 +321,7 @@ def run_haemorrhage(
         "case_subtype_accuracy": case_scores["accuracy"], "case_confusion": case_scores["confusion"],
         **loc, "maps": maps, "cam_layer": layer, "train_seconds": secs, "epochs": epochs, "widths": list(widths),
     }
-    log(f"2.5D: slice AUROC {result.slice_model['detection_auroc']:.3f}, case AUROC "
+    progress(f"2.5D: slice AUROC {result.slice_model['detection_auroc']:.3f}, case AUROC "
         f"{result.slice_model['case_detection_auroc']:.3f}, subtype accuracy {scores['accuracy']['mean']:.3f} "
         f"(all positive slices {scores_all['accuracy']['mean']:.3f})")
     brain = context * len(H.WINDOWS)  # the brain window of the slice itself
@@ -332,13 +337,13 @@ def run_haemorrhage(
     # -- per-volume map from the stacked slice maps ------------------------------------------
     for m in map_methods:
         result.volume_maps[m] = v = _volume_maps(model, te, sets["test"], case_probs, m, layer, ig_steps)
-        log(f"stacked volume maps ({m}): pointing {v['pointing']['all']:.3f}, mass in mask {v['mass_in_mask']['all']:.3f}")
+        progress(f"stacked volume maps ({m}): pointing {v['pointing']['all']:.3f}, mass in mask {v['mass_in_mask']['all']:.3f}")
 
     # -- windows' contribution ---------------------------------------------------------------
     twin = H.slice_data(twins, recipe, context=context)
     result.windows = _windows(model, te, twin, tr.inputs, per_class=window_slices, ig_steps=ig_steps, seed=seed)
     del twin
-    log("windows measured")
+    progress("windows measured")
 
     # -- prediction basis --------------------------------------------------------------------
     gen = torch.Generator().manual_seed(derive_seed(seed, "haemorrhage", "basis"))
@@ -369,7 +374,7 @@ def run_haemorrhage(
                                  seed=derive_seed(seed, "head-ct-3d", split))
              for split, n in (("train", n_train_3d), ("val", n_val_3d), ("test", n_test_3d))}
     vol = {k: H.volume_data(v, recipe) for k, v in sets3.items()}
-    log(f"3D phantoms generated in {time.perf_counter() - t0:.0f} s")
+    progress(f"3D phantoms generated in {time.perf_counter() - t0:.0f} s")
     with seeded(seed):
         model3 = CNN(3, len(H.WINDOWS), len(names), widths=widths_3d, input_shape=tuple(vol["train"][0].shape[1:]))
         # half the draws without blood: a volume holds little blood, and the detection decision
@@ -377,10 +382,9 @@ def run_haemorrhage(
         # (chosen on validation phantoms of other seeds: validation accuracy 0.90 against 0.87)
         secs3 = _train(model3, *vol["train"], *vol["val"], epochs=epochs_3d, batch_size=8, seed=seed,
                        n_classes=len(names), none_share=0.5)
-    log(f"3D model trained in {secs3:.0f} s")
+    progress(f"3D model trained in {secs3:.0f} s")
     xv, yv = vol["test"]
-    with torch.no_grad():
-        p3 = torch.softmax(model3(xv), 1)
+    p3 = torch.softmax(outputs(model3, xv), 1)
     posv = yv > 0
     scores3 = subtype_scores(H.subtype_prediction(p3)[posv], yv[posv] - 1, SUBTYPES)
     layer3 = f"features.block{len(widths_3d)}.act"
@@ -395,6 +399,14 @@ def run_haemorrhage(
         "subtype_accuracy": scores3["accuracy"], "confusion": scores3["confusion"], **loc3, "maps": maps3,
         "train_seconds": secs3, "epochs": epochs_3d, "widths": list(widths_3d),
     }
-    log(f"3D: case AUROC {result.volume_model['case_detection_auroc']:.3f}, subtype accuracy "
+    progress(f"3D: case AUROC {result.volume_model['case_detection_auroc']:.3f}, subtype accuracy "
         f"{scores3['accuracy'].get('mean', float('nan')):.3f}")
     return result
+
+
+#: The registry entry: ``INFO.run(SystemConfig(...), progress)``.
+INFO = SystemInfo(
+    "haemorrhage", "imaging", "Haemorrhage detection on head-CT phantoms", run_haemorrhage,
+    quick={"n_train": 6, "n_val": 2, "n_test": 7, "epochs": 1, "n_train_3d": 6, "n_val_3d": 2, "n_test_3d": 6,
+                    "epochs_3d": 1, "ig_steps": 4, "window_slices": 4, "basis_queries": 5},
+)

@@ -1,0 +1,164 @@
+"""Is this input like the data the model was trained on? A cheap, deterministic check.
+
+At training time :func:`familiarity_reference` stores in the model file (``meta["familiarity"]``)
+two descriptions of the training inputs, after the recipe:
+
+* ``input``: per case and channel, the mean, standard deviation and the 10th, 50th and 90th
+  percentiles of the values and a coarse layout (:func:`input_summary`: what a chest X-ray looks
+  like next to a CT slice or an ultrasound, whatever the model makes of it);
+* ``features``: the input of the model's last linear layer (its penultimate features), where the
+  model has one.
+
+For each, the per-dimension mean and standard deviation over the training cases, and the
+distances of the validation cases from them (root mean square of the standardised differences):
+their 95th and 99th percentiles and maximum. :func:`familiarity` scores a new input the same way
+and calls it unlike the training data when a distance exceeds the validation cases' 99th
+percentile (Lee et al., "A simple unified framework for detecting out-of-distribution samples",
+NeurIPS 2018, use the Mahalanobis distance of penultimate features; this is its diagonal form).
+
+A trust check on a case that needs only the engine and the model, so it lives below the
+application (the training recipes store the reference, the case report asks the question).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+__all__ = ["Familiarity", "familiarity", "familiarity_reference"]
+
+VERSION = 1
+_QUANTILES = (0.1, 0.5, 0.9)
+_WORDS = {"input": "its grey levels and layout", "features": "what the model extracts from it"}
+
+
+_POOLS = {1: (torch.nn.functional.adaptive_avg_pool1d, (16,)), 2: (torch.nn.functional.adaptive_avg_pool2d, (4, 4)),
+          3: (torch.nn.functional.adaptive_avg_pool3d, (3, 3, 3))}
+
+
+def input_summary(x: torch.Tensor) -> torch.Tensor:
+    """``(N, C, *spatial)`` -> ``(N, D)``: per channel the mean, standard deviation, 10/50/90th
+    percentiles and a coarse layout (the average over each cell of a 4 x 4 grid; 3 x 3 x 3 for
+    volumes, 16 segments for signals)."""
+    x = x.detach().double()
+    flat = x.reshape(x.shape[0], x.shape[1], -1)
+    q = torch.quantile(flat, torch.tensor(_QUANTILES, dtype=torch.float64), dim=-1).permute(1, 2, 0)  # (N, C, 3)
+    pool, cells = _POOLS[x.ndim - 2]
+    layout = pool(x, cells).reshape(x.shape[0], x.shape[1], -1)
+    return torch.cat([flat.mean(-1, keepdim=True), flat.std(-1, keepdim=True), q, layout], dim=-1).reshape(x.shape[0], -1)
+
+
+def _last_linear(model: nn.Module) -> nn.Module | None:
+    if isinstance(model, torch.jit.ScriptModule):
+        return None  # no hooks on TorchScript
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+@contextmanager
+def _penultimate(layer: nn.Module, out: list[torch.Tensor]) -> Iterator[None]:
+    """Collect the input of ``layer`` (the penultimate features) while the block runs."""
+    handle = layer.register_forward_pre_hook(lambda _m, args: out.append(args[0].detach().double().flatten(1)))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _features(model: nn.Module, x: torch.Tensor, chunk: int = 256) -> torch.Tensor | None:
+    """The penultimate features of ``x`` (the input of the last linear layer), through the engine
+    in chunks of ``chunk``; ``None`` for a model without a linear layer (or TorchScript)."""
+    from medlens.core import engine
+    from medlens.core.checks import evaluation_mode
+
+    layer = _last_linear(model)
+    if layer is None:
+        return None
+    got: list[torch.Tensor] = []
+    dtype = next(iter(model.parameters())).dtype
+    with evaluation_mode(model), _penultimate(layer, got):
+        engine.run(model, len(x), x.to(dtype), budget=engine.Budget(batch_size=chunk),
+                   consume=lambda *_: None, finite_outputs=False)
+    return torch.cat(got) if got else None
+
+
+def _distance(f: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (((f - mean) / std) ** 2).mean(-1).sqrt()
+
+
+def _reference(train: torch.Tensor, val: torch.Tensor) -> dict[str, Any]:
+    mean, std = train.mean(0), train.std(0)
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    d = _distance(val, mean, std)
+    q = torch.quantile(d, torch.tensor([0.95, 0.99], dtype=torch.float64))
+    return {"mean": mean.tolist(), "std": std.tolist(), "q95": float(q[0]), "q99": float(q[1]), "max": float(d.max())}
+
+
+def familiarity_reference(model: nn.Module, train_inputs: torch.Tensor, val_inputs: torch.Tensor) -> dict | None:
+    """What :func:`familiarity` compares a new input with, as plain data for the model file.
+
+    ``train_inputs`` and ``val_inputs`` are ``(N, C, *spatial)`` after the recipe; ``None`` for
+    token ids (text models) or fewer than two cases in either split.
+    """
+    if not train_inputs.is_floating_point() or len(train_inputs) < 2 or len(val_inputs) < 2:
+        return None
+    x = train_inputs.double()
+    ref: dict[str, Any] = {
+        "version": VERSION, "split": "validation", "n_train": len(train_inputs), "n_val": len(val_inputs),
+        "channel_mean": x.transpose(0, 1).reshape(x.shape[1], -1).mean(1).tolist(),
+        "channel_std": x.transpose(0, 1).reshape(x.shape[1], -1).std(1).tolist(),
+        "scores": {"input": _reference(input_summary(train_inputs), input_summary(val_inputs))},
+    }
+    train_f, val_f = _features(model, train_inputs), _features(model, val_inputs)
+    if train_f is not None and val_f is not None:
+        ref["scores"]["features"] = _reference(train_f, val_f)
+    return ref
+
+
+@dataclass(frozen=True)
+class Familiarity:
+    """How far one input lies from the training data, in words and numbers.
+
+    ``unlike`` is ``None`` when the model file holds no reference (older files, TorchScript).
+    """
+
+    sentence: str
+    unlike: bool | None
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    distances: dict[str, float] = field(default_factory=dict)
+
+
+def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None) -> Familiarity:
+    """Score ``x`` ``(1, C, *spatial)`` (after the recipe) against :func:`familiarity_reference`."""
+    if not reference or reference.get("version") != VERSION:
+        return Familiarity("Whether this scan resembles the model's training data: not available (the model file "
+                           "holds no statistics of its training data).", None)
+    scores = reference["scores"]
+    found: dict[str, torch.Tensor | None] = {"input": input_summary(x)}
+    if "features" in scores:
+        found["features"] = _features(model, x)
+    distances, rows, unlike = {}, [], []
+    for kind, f in found.items():
+        ref = scores[kind]
+        mean, std = torch.tensor(ref["mean"], dtype=torch.float64), torch.tensor(ref["std"], dtype=torch.float64)
+        if f is None or f.shape[-1] != mean.numel():
+            continue
+        d = float(_distance(f[0], mean, std))
+        distances[kind] = d
+        rows.append((f"distance from the training data: {_WORDS[kind]}",
+                     f"{d:.2f} (validation cases: 99% below {ref['q99']:.2f}, largest {ref['max']:.2f})"))
+        if d > ref["q99"]:
+            unlike.append(kind)
+    if unlike:
+        what = " and ".join(_WORDS[k] for k in unlike)
+        sentence = (f"This scan is unlike the cases the model was trained on ({what} lie further from the training "
+                    f"data than 99% of the {reference['split']} cases). The model may never have seen a scan like "
+                    "this one: its finding and the highlighted areas may mean nothing here.")
+    else:
+        sentence = (f"This scan resembles the model's training data (it lies no further from it than 99% of the "
+                    f"{reference['split']} cases).")
+    return Familiarity(sentence, bool(unlike), rows, distances)

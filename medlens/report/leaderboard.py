@@ -1,0 +1,88 @@
+"""The leaderboard's report section: verdict, table with 95 % CIs, shortcut audit, curves.
+
+Takes a leaderboard summary and its table (plain data); never runs a model or a metric.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medlens.report.html import Report, Section
+from medlens.viz.leaderboard import curves_png
+
+__all__ = ["leaderboard_section"]
+
+
+def leaderboard_section(
+    report: Report,
+    summary: dict,
+    table: tuple[list[str], list[list[Any]]],
+    metrics: list[list[Any]],
+    *,
+    title: str = "How far to trust each explanation",
+    preamble: str = "",
+) -> Section:
+    """Add the leaderboard to ``report``: verdict, table with 95 % CIs, shortcut audit, curves.
+
+    Parameters
+    ----------
+    summary : dict
+        A leaderboard summary (:func:`medlens.evaluation.leaderboard.summarise`).
+    table : (headers, rows)
+        The statistics laid out (:func:`medlens.evaluation.leaderboard.summary_table`).
+    metrics : list of rows
+        ``[label, better, meaning, reference]`` per metric scored, for "What the metrics measure".
+    preamble : str
+        A first paragraph (plain text, escaped), e.g. the model's accuracy.
+    """
+    config, verdict = summary["config"], summary["verdict"]
+    sec = report.section(title)
+    if preamble:
+        sec.add_text(preamble)
+    n = config["n_samples"]
+    described = {"random": "random noise", "centre": "a centre prior", "edge": "an edge detector"}
+    baselines = [described.get(e.partition(":")[2], e) for e in config["entries"] if config["kinds"][e] == "baseline"]
+    sec.add_text(
+        f"Every attribution method was scored on {n} cases of {config['data'] or 'the data'} "
+        f"(explaining the {'true label' if config['target'] == 'label' else 'predicted class'})"
+        + (f", next to baseline maps that ignore the model ({', '.join(baselines)})" if baselines else "")
+        + ". Numbers are means with 95 % bootstrap confidence intervals."
+    )
+    if not summary.get("complete", True):
+        sec.add_text("This run is incomplete: some (case, method) pairs are missing; rerun the command to finish it.", kind="note")
+    shortcut_text = verdict.get("shortcut_text") or ""
+    relies = shortcut_text.startswith("The model relies")
+    if relies:  # the headline: no explanation makes a model that cheats trustworthy
+        sec.add_text(shortcut_text, kind="verdict-bad")
+    for i, sentence in enumerate(verdict["text"]):
+        kind = "verdict-good" if (i == 0 and verdict["best"] and not relies) else (
+            "verdict-bad" if sentence.startswith(("Do not", "No method")) else "")
+        sec.add_text(sentence, kind=kind)
+        if i == 0 and verdict["best"] and relies:
+            sec.add_text(
+                "Mind that this model relies on the shortcut marker: an explanation can be faithful to the model and "
+                "still point at evidence a clinician must not accept.", kind="note",
+            )
+    if shortcut_text:
+        sec.add_heading("Shortcut audit")
+        if not relies:
+            sec.add_text(shortcut_text)
+        sc = summary["shortcut"]
+        rows = [
+            ["test images with / without the marker", f"{sc['n_with_marker']} / {sc['n_without_marker']}"],
+            ["marker area (share of the image)", sc["marker_area_fraction"]],
+            ["mean change of p(marker class) when the marker is pasted", sc["delta_p_pasted"]],
+            ["mean change of p(marker class) when the marker is erased", sc["delta_p_erased"]],
+            ["accuracy where the marker agrees with the label", sc["accuracy_marker_agrees"]],
+            ["accuracy where the marker contradicts the label", sc["accuracy_marker_conflicts"]],
+        ]
+        sec.add_table(["measure", "value"], [[k, "n/a" if v is None else v] for k, v in rows])
+    sec.add_heading("Leaderboard (mean [95 % CI])")
+    headers, rows = table
+    sec.add_table(headers, rows)
+    png = curves_png(summary)
+    if png:
+        sec.add_image(png, "mean deletion and insertion curves over the cases; the area under each curve is the AUC")
+    sec.add_heading("What the metrics measure")
+    sec.add_table(["metric", "better", "meaning", "reference"], metrics)
+    return sec
