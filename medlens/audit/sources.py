@@ -67,6 +67,7 @@ class SourceSpec:
 
 def open_source(spec: SourceSpec) -> Cases:
     """Open a data source; fails with a one-line :class:`~medlens.errors.MedlensError`."""
-    return open_cases(spec.data, split=spec.split, input_shape=spec.input_shape, labels=spec.labels,
-                      class_names=spec.class_names, what="data",
-                      recipe=None if spec.is_dataset else spec.recipe_object())
+    cases = open_cases(spec.data, split=spec.split, input_shape=spec.input_shape, labels=spec.labels,
+                       class_names=spec.class_names, what="data",
+                       recipe=None if spec.is_dataset else spec.recipe_object())
+    return cases if cases.is_dataset else cases.require_every_mask()

@@ -195,14 +195,18 @@ class ScanCases(Cases):
         self.data, self.input_shape = str(data), input_shape
         self.scans = ScanSet(data, recipe, labels, class_names)
         self.names = list(self.scans.names)
+        self.has_masks = any(path is not None for path in self.scans.mask_paths)
+        self.has_labels = any(v is not None for v in self.scans.labels)
+        self.class_names = tuple(class_names)
+        self.title = Path(self.data).name
+
+    def require_every_mask(self) -> "ScanCases":
+        """Refuse masks for some cases but not others (a stream cannot wait to find out)."""
         given = sum(path is not None for path in self.scans.mask_paths)
         if 0 < given < len(self.names):
             raise InputError(f"the labels file gives masks for {given} of {len(self.names)} cases "
                              "(give every case a mask, or none)")
-        self.has_masks = given > 0
-        self.has_labels = any(v is not None for v in self.scans.labels)
-        self.class_names = tuple(class_names)
-        self.title = Path(self.data).name
+        return self
 
     def load(self, indices: Sequence[int]) -> CaseBatch:
         x, kept, failed = self.scans.load(indices)
