@@ -27,7 +27,7 @@ import torch
 
 from medlens.errors import FileFormatError, InputError, MedlensError
 
-__all__ = ["Case", "CaseBatch", "Cases", "is_dataset", "open_cases"]
+__all__ = ["Case", "CaseBatch", "Cases", "is_dataset", "labelled_set", "open_cases"]
 
 
 def is_dataset(data: str | os.PathLike) -> bool:
@@ -269,6 +269,15 @@ def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = No
         raise FileFormatError(f"{what} {data!r} does not exist")
     recipe = recipe if recipe is not None else recipe_for_shape(input_shape)
     return ScanCases(data, recipe, None if labels is None else os.fspath(labels), class_names, input_shape)
+
+
+def labelled_set(data: str | os.PathLike, split: str = "test") -> Any:
+    """One split of a data set input (:class:`~medlens.data.datasets.LabelledSet`), for the
+    commands that learn from or analyse a whole data set (attention, basis, concepts).
+    Anything else is handed to :func:`~medlens.data.datasets.load_dataset`, which names the problem."""
+    from medlens.data.datasets import load_dataset
+
+    return load_dataset(os.fspath(data), split)
 
 
 def _npz_markers(data: str, split: str) -> torch.Tensor | None:
