@@ -67,7 +67,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     basis = prediction_basis(model, queries, train.inputs.to(dtype), train.labels, k=request.k, layer=request.layer,
                              method=request.method, batch_size=request.batch_size, memory_mb=request.memory_mb, **scope_options(request.options)[""])
     class_names = list(meta.get("class_names") or train.class_names)
-    names = [f"{c.source}" + (f" #{i}" if request.input is None or str(request.input).endswith(".npz") else "")
+    names = [f"{c.source}" + (f" #{i}" if source.is_dataset else "")
              for c, i in zip(cases, indices)]
     with staged_folder(request.out) as out:
         report = Report("medlens prediction basis", f"{request.model}: nearest training cases in {request.data}")

@@ -96,7 +96,7 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
         basis_inputs, basis_labels = train.inputs, train.labels
     indices = list(range(request.index, request.index + limit))
     dataset = is_dataset(request.input)
-    if len(indices) > 1 and not (str(request.input).lower().endswith(".npz") or not Path(request.input).exists()):
+    if len(indices) > 1 and not dataset:
         raise MedlensError("--limit above 1 needs an npz data set (or a bundled name) as --input")
     if dataset:
         source = open_cases(request.input, split=request.split)
@@ -133,7 +133,7 @@ def case_input(input: str, case: Any, method_note: str | None = None) -> Any:
     p = Path(input)
     identifiers: dict[str, str] = {}
     metadata = dict(case.metadata)
-    is_file = p.exists() and not str(input).lower().endswith(".npz")
+    is_file = p.exists() and not is_dataset(input)
     if is_file and getattr(case.record, "format", "") == "DICOM":  # PS3.15's basic profile, read from the header
         identity = read_identity(p)
         identifiers.update(identity.identifiers)

@@ -54,11 +54,6 @@ def add_flags(p: argparse.ArgumentParser, *flags: str, seed_default: int = 0) ->
         p.add_argument("--quiet", action="store_true", help="no progress output (bars and progress lines); results are still printed")
 
 
-def budget_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """``batch_size=`` and ``memory_mb=`` for the API, from ``--batch-size`` / ``--memory-mb``."""
-    return {"batch_size": getattr(args, "batch_size", None), "memory_mb": getattr(args, "memory_mb", None)}
-
-
 def method_options(pairs: list[str] | None, methods: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """``--option`` values per method: ``NAME=VALUE`` for all, ``METHOD.NAME=VALUE`` for one.
 
