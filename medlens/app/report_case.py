@@ -66,7 +66,7 @@ class ReportResult:
 def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportResult:
     """Write ``report.html`` and ``case.json`` for the case(s) of ``request`` into ``request.out``.
     Takes a :class:`ReportRequest` or its fields as keywords."""
-    from medlens.app.case_report import DEFAULT_METHODS, case_report
+    from medlens.app.case_report import DEFAULT_METHODS, CaseReportSettings, case_report
     from medlens.app.options import options_per_method
     from medlens.attribution.explain import check_runnable, runnable_methods
     from medlens.report.case import write_case_report
@@ -103,14 +103,15 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
         cases = [source.case(i) for i in indices]
     else:
         cases = [model_cases(request.input, meta, recipe=request.recipe).case(0)]
+    settings = CaseReportSettings(
+        meta=meta, methods=methods, method_options=options, evaluation=request.evaluation, basis_inputs=basis_inputs,
+        basis_labels=basis_labels, k=request.k, show_identifiers=request.show_identifiers, seed=request.seed,
+        batch_size=request.batch_size, memory_mb=request.memory_mb, model_name=Path(request.model).name,
+    )
     results = []
     for i, case in zip(indices, cases):
-        content, summary = case_report(
-            model, case.x, request.target, case=case_input(request.input, case, method_note), meta=meta,
-            methods=methods, method_options=options, evaluation=request.evaluation, basis_inputs=basis_inputs,
-            basis_labels=basis_labels, k=request.k, show_identifiers=request.show_identifiers, seed=request.seed,
-            batch_size=request.batch_size, memory_mb=request.memory_mb, model_name=Path(request.model).name,
-        )
+        content, summary = case_report(model, case.x, request.target, case=case_input(request.input, case, method_note),
+                                       settings=settings)
         results.append((i, content, summary))
     written = []
     with staged_folder(request.out) as out:

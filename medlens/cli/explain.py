@@ -16,7 +16,6 @@ output folder per case, and ``summary.csv`` lists each case with its prediction 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def request_from(args: argparse.Namespace) -> "ExplainRequest":
+def request_from(args: argparse.Namespace) -> object:
     """The :class:`~medlens.app.explain_file.ExplainRequest` the arguments describe."""
     from medlens.app.explain_file import ExplainRequest
     from medlens.cli.common import parse_options
