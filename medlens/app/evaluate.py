@@ -15,7 +15,6 @@ import torch
 
 from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
 from medlens.core.files import write_csv
-from medlens.core.progress import Progress
 from medlens.errors import InputError, MedlensError
 
 
@@ -173,7 +172,7 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
         data_name=data.name,
         class_names=meta.get("class_names") or data.class_names,
         restart=request.restart,
-        progress=not Progress(quiet=request.quiet).quiet,
+        progress=not request.quiet,
     )
     write_leaderboard_outputs(request.out, summary)
     if data.failures:
