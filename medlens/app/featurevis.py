@@ -114,7 +114,7 @@ def build_objectives(request: "FeaturevisRequest", model, shape: tuple[int, ...]
     import numpy as np
     import torch
 
-    from medlens import featurevis as fv
+    import medlens.featurevis as fv
     from medlens.errors import FileFormatError, InputError
 
     kind = request.objective
@@ -171,7 +171,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
 
     import numpy as np
 
-    from medlens import featurevis as fv
+    import medlens.featurevis as fv
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.files import atomic_write, staged_folder, write_json
     from medlens.core.targets import probabilities
