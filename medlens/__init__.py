@@ -1,6 +1,28 @@
 """medlens: explain medical deep-learning models and measure how far each explanation can be trusted."""
 
-from medlens.api import Recipe, check_input, evaluation_mode, explain, invert, load_signal, methods, prepare, read
+from medlens.api import (
+    AuditRequest,
+    EvaluateRequest,
+    ExplainRequest,
+    Recipe,
+    RecipeOptions,
+    ReportRequest,
+    TrainRequest,
+    audit_cohort,
+    case_report,
+    check_input,
+    evaluate,
+    evaluation_mode,
+    explain,
+    explain_file,
+    invert,
+    load_signal,
+    methods,
+    open_cases,
+    prepare,
+    read,
+    train,
+)
 from medlens.core.engine import Budget
 from medlens.core.targets import Target, to_target
 from medlens.errors import (
@@ -15,6 +37,18 @@ from medlens.types import Attribution
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditRequest",
+    "EvaluateRequest",
+    "ExplainRequest",
+    "RecipeOptions",
+    "ReportRequest",
+    "TrainRequest",
+    "audit_cohort",
+    "case_report",
+    "evaluate",
+    "explain_file",
+    "open_cases",
+    "train",
     "Attribution",
     "Budget",
     "FileFormatError",

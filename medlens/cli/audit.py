@@ -59,100 +59,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _trusted_methods(path: str | None) -> list[str] | None:
-    import json
-    from pathlib import Path
-
-    from medlens.errors import FileFormatError
-
-    if path is None:
-        return None
-    p = Path(path)
-    p = p / "summary.json" if p.is_dir() else p
-    try:
-        summary = json.loads(p.read_text(encoding="utf-8"))
-        ranking = list(summary["verdict"]["ranking"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise FileFormatError(f"{path!r} is not a leaderboard summary (medlens evaluate's summary.json): {err}") from err
-    return ranking or None
-
-
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-    from pathlib import Path
+    from medlens.app.audit import AuditRequest, audit_cohort
+    from medlens.cli.common import parse_options
+    from medlens.cli.inputs import recipe_options
 
-    from medlens.audit.cases import DEFAULT_METHODS, AuditSettings
-    from medlens.audit.run import analyse, exemplar_maps, run_audit
-    from medlens.audit.sources import SourceSpec
-    from medlens.attribution.explain import check_runnable, runnable_methods
-    from medlens.cli.common import options_per_method, options_per_metric
-    from medlens.cli.inputs import recipe_from_args
-    from medlens.errors import MedlensError
-    from medlens.models import load_model
-    from medlens.report.audit import audit_report, flagged_sentences
-
-    if args.cases_per_batch < 1:
-        raise MedlensError(f"--cases-per-batch must be at least 1, got {args.cases_per_batch}")
-    if args.memory_mb is not None:
-        raise MedlensError("the audit fixes the engine's chunk size so that both engines give the same numbers: "
-                           "use --batch-size instead of --memory-mb")
-    if args.workers is not None and args.workers < 1:
-        raise MedlensError(f"--workers must be at least 1, got {args.workers}")
-    trusted = _trusted_methods(args.leaderboard)
-    model, meta = load_model(args.model)
-    notes = []
-    if args.methods:
-        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-        source_of_methods = "chosen"
-    elif trusted:
-        methods = tuple(trusted)
-        source_of_methods = "trusted by the leaderboard"
-    else:
-        methods = DEFAULT_METHODS
-        source_of_methods = "default"
-    options = options_per_method(args.option, methods + (args.cluster_method,))
-    if source_of_methods == "chosen":
-        for m in methods:
-            check_runnable(model, m, options.get(m))
-    else:
-        kept, note = runnable_methods(model, list(methods), options)
-        methods = tuple(kept) or ("integrated_gradients",)
-        notes += [note] if note else []
-    check_runnable(model, args.cluster_method, options.get(args.cluster_method))
-    settings = AuditSettings(
-        methods=methods,
-        cluster_method=args.cluster_method,
-        method_options={k: v for k, v in options.items() if k in methods + (args.cluster_method,)},
-        metric_options=options_per_metric(args.metric_option),
-        cases_per_batch=args.cases_per_batch,
-        **({"batch_size": args.batch_size} if args.batch_size is not None else {}),
-        seed=args.seed,
-    )
-    shape = meta.get("input_shape")
-    spec = SourceSpec(str(args.data), args.split, None if shape is None else tuple(shape),
-                      labels=args.labels, class_names=tuple(meta.get("class_names") or ()))
-    if not spec.is_dataset:
-        spec = replace(spec, recipe=recipe_from_args(args, meta).to_dict())
-    elif args.labels:
-        raise MedlensError("--labels is for scans: an npz data set carries its own labels")
-    result = run_audit(model, spec, args.out, settings, meta=meta, engine=args.engine, address=args.address,
-                       workers=args.workers, restart=args.restart, progress=not args.quiet, limit=args.limit)
-    analysis = analyse(args.out)
-    exemplars = exemplar_maps(model, spec, analysis)
-    class_names = meta.get("class_names") or analysis.info.get("class_names") or []
-    report = audit_report(
-        analysis, exemplars, class_names=class_names, show_identifiers=args.show_identifiers,
-        subtitle=f"model {Path(args.model).name}; data {Path(str(args.data)).name}/{args.split}; "
-                 f"{len(analysis.results)} cases; methods ({source_of_methods}): {', '.join(settings.methods)}; "
-                 f"maps clustered: {analysis.strategies.method}"
-                 + (f"; {len(analysis.failures)} unreadable case(s) left out (unreadable.csv)" if analysis.failures else ""),
-    )
-    report.write(Path(args.out) / "audit.html")
+    outcome = audit_cohort(AuditRequest(
+        model=args.model, data=args.data, out=args.out, labels=args.labels, split=args.split,
+        methods=tuple(m.strip() for m in (args.methods or "").split(",") if m.strip()),
+        leaderboard=args.leaderboard, cluster_method=args.cluster_method,
+        metric_options=parse_options(args.metric_option), options=parse_options(args.option),
+        cases_per_batch=args.cases_per_batch, engine=args.engine, address=args.address, workers=args.workers,
+        restart=args.restart, show_identifiers=args.show_identifiers, recipe=recipe_options(args), limit=args.limit,
+        batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
+    ))
+    result, analysis = outcome.run, outcome.analysis
     rate = f", {result.cases_per_second:.2f} cases/s" if result.n_new else ""
     print(f"audited {result.n_new} new case(s) of {result.n_cases} on the {result.engine} engine{rate}")
-    for sentence in flagged_sentences(analysis.strategies, class_names):
+    for sentence in outcome.flagged:
         print(sentence)
-    for note in notes + list(result.notes):
+    for note in outcome.notes:
         print(f"note: {note}")
     if result.failures:
         # case names are paths, which may name a patient: listed in the file, printed only when asked

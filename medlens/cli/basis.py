@@ -34,47 +34,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from medlens.app.basis import BasisRequest, prediction_basis_report
+    from medlens.cli.common import parse_options
 
-    from medlens.cli.common import budget_kwargs, method_options, staged_output, write_json
-    from medlens.cli.inputs import load_case
-    from medlens.attribution.registry import get_method
-    from medlens.data import load_dataset
-    from medlens.models import load_model
-    from medlens.report import Report
-    from medlens.selfexplain.basis import prediction_basis
-    from medlens.app.selfexplain_sections import add_basis
-
-    get_method(args.method)
-    model, meta = load_model(args.model)
-    train = load_dataset(args.data, "train")
-    dtype = next(iter(model.parameters())).dtype
-    indices = args.index or [0]
-    cases = [load_case(args.input or args.data, index=i, split=args.split, input_shape=meta.get("input_shape"))
-             for i in indices]
-    queries = torch.cat([c.x for c in cases]).to(dtype)
-    basis = prediction_basis(model, queries, train.inputs.to(dtype), train.labels, k=args.k, layer=args.layer,
-                             method=args.method, **budget_kwargs(args), **method_options(args.option)[""])
-    class_names = list(meta.get("class_names") or train.class_names)
-    names = [f"{c.source}" + (f" #{i}" if args.input is None or str(args.input).endswith(".npz") else "")
-             for c, i in zip(cases, indices)]
-    with staged_output(args.out) as out:
-        report = Report("medlens prediction basis", f"{args.model}: nearest training cases in {args.data}")
-        sec = report.section("Prediction basis: similar training cases")
-        add_basis(sec, basis, queries, [c.label for c in cases] if all(c.label is not None for c in cases) else None,
-                  train.inputs.to(dtype), class_names, query_names=names)
-        write_json(out / "basis.json", {
-            "model": str(args.model), "data": str(args.data), "layer": args.layer, "k": args.k,
-            "queries": [
-                {"query": names[q], "label": cases[q].label, "prediction": int(basis.query_predictions[q]),
-                 "neighbours": [{"train_index": int(basis.indices[q, j]), "label": int(basis.labels[q, j]),
-                                 "prediction": int(basis.predictions[q, j]),
-                                 "similarity": float(basis.similarity[q, j])} for j in range(args.k)]}
-                for q in range(len(cases))
-            ],
-        })
-        report.write(out / "report.html")
-    for q in range(len(cases)):
-        print(f"{names[q]}: nearest training cases {basis.indices[q].tolist()} "
-              f"(similarity {float(basis.similarity[q, 0]):.3f}..{float(basis.similarity[q, -1]):.3f})")
+    result = prediction_basis_report(BasisRequest(
+        model=args.model, data=args.data, out=args.out, input=args.input, index=tuple(args.index or ()),
+        split=args.split, k=args.k, layer=args.layer, method=args.method, options=parse_options(args.option),
+        batch_size=args.batch_size, memory_mb=args.memory_mb,
+    ))
+    for line in result.lines:
+        print(line)
     return 0

@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI commands: one grammar for shared flags, staged output, options.
+"""Helpers shared by the CLI commands: one grammar for shared flags and options.
 
 Every command spells a shared concept the same way (:func:`add_flags`):
 
@@ -17,12 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
-import shutil
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from medlens.errors import MedlensError
 
@@ -59,56 +54,16 @@ def add_flags(p: argparse.ArgumentParser, *flags: str, seed_default: int = 0) ->
         p.add_argument("--quiet", action="store_true", help="no progress output (bars and progress lines); results are still printed")
 
 
-def budget_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """``batch_size=`` and ``memory_mb=`` for the API, from ``--batch-size`` / ``--memory-mb``."""
-    return {"batch_size": getattr(args, "batch_size", None), "memory_mb": getattr(args, "memory_mb", None)}
-
-
 def method_options(pairs: list[str] | None, methods: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """``--option`` values per method: ``NAME=VALUE`` for all, ``METHOD.NAME=VALUE`` for one.
 
     With ``methods=None`` (a one-method command) the result is ``{"": options}``.
-    An unscoped option goes only to the methods that have it (validated by the caller);
+    An unscoped option goes only to the methods that have it (validated by the use case);
     a scoped option names a method of the run.
     """
-    scoped: dict[str, dict[str, Any]] = {"": {}}
-    for pair in pairs or []:
-        key = pair.split("=", 1)[0]
-        if "." in key:
-            method, rest = pair.split(".", 1)
-            method = method.strip()
-            if methods is not None and method not in methods:
-                raise MedlensError(f"--option {pair!r} names method {method!r}, which this run does not use")
-            scoped.setdefault(method, {}).update(parse_options([rest]))
-        else:
-            scoped[""].update(parse_options([pair]))
-    return scoped
+    from medlens.app.options import scope_options
 
-
-def options_per_metric(pairs: list[str] | None) -> dict[str, dict]:
-    """``METRIC.NAME=VALUE`` pairs as ``{metric: {name: value}}``."""
-    scoped = method_options(pairs)
-    if scoped.pop(""):
-        raise MedlensError("--metric-option must name its metric: METRIC.NAME=VALUE (deletion_auc.steps=10)")
-    return scoped
-
-
-def options_per_method(pairs: list[str] | None, methods: object) -> dict[str, dict]:
-    """``--option`` values per method: unscoped ones go to every method that has the option."""
-    from medlens.attribution.explain import methods as registered_methods
-    from medlens.attribution.registry import get_method
-    from medlens.errors import MedlensError
-
-    names = registered_methods() if methods == "all" else list(methods)
-    scoped = method_options(pairs, names)
-    shared = scoped.pop("")
-    for option in shared:
-        takers = [m for m in names if option in get_method(m).options()]
-        if not takers:
-            raise MedlensError(f"none of the methods {', '.join(names)} has an option {option!r}")
-        for m in takers:
-            scoped.setdefault(m, {}).setdefault(option, shared[option])
-    return scoped
+    return scope_options(parse_options(pairs), methods)
 
 
 def _positive_int(text: str) -> int:
@@ -131,36 +86,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-@contextmanager
-def staged_output(out_dir: str | Path) -> Iterator[Path]:
-    """Write into a hidden staging folder; move the files into ``out_dir`` only on success.
-
-    A command that fails half-way leaves no partial output behind.
-    """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        for item in staging.iterdir():
-            dest = out_dir / item.name
-            if dest.is_dir():
-                shutil.rmtree(dest)
-            item.replace(dest)
-    except OSError:
-        if created:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     """``["n_steps=32", "abs=True", "baseline=blur"]`` -> ``{"n_steps": 32, "abs": True, "baseline": "blur"}``."""
     options: dict[str, Any] = {}
@@ -174,17 +99,3 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
             value = raw
         options[key.strip()] = value
     return options
-
-
-def write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=_jsonable), encoding="utf-8")
-
-
-def _jsonable(value: Any) -> Any:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.tolist() if value.numel() <= 64 else f"tensor{tuple(value.shape)}"
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)

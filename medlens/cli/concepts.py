@@ -35,47 +35,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medlens.cli.common import budget_kwargs, method_options, staged_output, write_json
-    from medlens.attribution.registry import get_method
-    from medlens.data import load_dataset
-    from medlens.errors import MedlensError
-    from medlens.models import load_model, save_model
-    from medlens.report import Report
-    from medlens.selfexplain.concepts import evaluate_concepts, learn_concepts
-    from medlens.app.selfexplain_sections import add_concepts
+    from medlens.app.concepts import ConceptsRequest, concept_report
+    from medlens.cli.common import parse_options
 
-    if args.k < 1 or args.epochs < 1 or args.top < 1:
-        raise MedlensError("--k, --epochs and --top must be positive")
-    if args.method:
-        get_method(args.method)
-    model, meta = load_model(args.model)
-    train = load_dataset(args.data, "train")
-    inputs, labels = train.inputs, train.labels
-    if args.limit:
-        inputs, labels = inputs[: args.limit], labels[: args.limit]
-    dtype = next(iter(model.parameters())).dtype
-    inputs = inputs.to(dtype)
-    concepts = learn_concepts(model, inputs, k=args.k, layer=args.layer, head=args.head, epochs=args.epochs,
-                              sparsity=args.sparsity, seed=args.seed, **budget_kwargs(args))
-    try:
-        test = load_dataset(args.data, "test")
-        held_out = evaluate_concepts(model, concepts, test.inputs.to(dtype))
-    except MedlensError:
-        held_out = None  # no test split
-    class_names = list(meta.get("class_names") or train.class_names)
-    with staged_output(args.out) as out:
-        report = Report("medlens concepts", f"{args.model} on {args.data}: {args.k} concepts")
-        sec = report.section("Concepts (explanation space)")
-        summary = add_concepts(sec, model, concepts, inputs, labels, class_names, held_out=held_out, n_top=args.top,
-                               method=args.method, method_options=method_options(args.option)[""])
-        save_model(concepts.autoencoder, out / "concepts.pt",
-                   {"model": str(args.model), "data": str(args.data), "layer": args.layer, "k": args.k,
-                    "head": "model" if concepts.classifier is not None else "linear", **summary})
-        write_json(out / "concepts.json", {"model": str(args.model), "data": str(args.data), "layer": args.layer,
-                                           "k": args.k, "history": concepts.history[-1:], **summary})
-        report.write(out / "report.html")
-    fid = concepts.fidelity
+    result = concept_report(ConceptsRequest(
+        model=args.model, data=args.data, out=args.out, k=args.k, layer=args.layer, head=args.head,
+        epochs=args.epochs, sparsity=args.sparsity, top=args.top, method=args.method,
+        options=parse_options(args.option), limit=args.limit, batch_size=args.batch_size,
+        memory_mb=args.memory_mb, seed=args.seed,
+    ))
+    fid, held_out = result.concepts.fidelity, result.held_out
     extra = f"; held-out agreement {held_out.agreement:.3f}, KL {held_out.kl:.4f}" if held_out else ""
-    print(f"{args.k} concepts: agreement {fid.agreement:.3f}, KL {fid.kl:.4f}, variance explained "
+    print(f"{result.k} concepts: agreement {fid.agreement:.3f}, KL {fid.kl:.4f}, variance explained "
           f"{fid.reconstruction:.3f}{extra} -> {args.out}")
     return 0

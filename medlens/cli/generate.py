@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ("lesions", "lesions-shortcut", "eeg", "reports", "head-ct")
+from medlens.app.generate import KINDS, GenerateRequest
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,35 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medlens.errors import MedlensError
+    from medlens.app.generate import generate_benchmark
 
-    if args.kind == "head-ct":
-        from medlens.data.synthetic.head_ct import make_head_ct, write_head_ct
-
-        if args.phantoms < 1:
-            raise MedlensError(f"--phantoms must be at least 1, got {args.phantoms}")
-        path = write_head_ct(make_head_ct(args.phantoms, seed=args.seed), args.out, fmt=args.format)
-        print(f"wrote {args.phantoms} head-CT phantoms ({args.format}) to {path}")
-        return 0
-    options: dict = {"seed": args.seed}
-    if args.n_train is not None:
-        if args.n_train < 2:
-            raise MedlensError(f"--n-train must be at least 2, got {args.n_train}")
-        options["n_train"] = args.n_train
-    if args.kind.startswith("lesions"):
-        from medlens.data.synthetic.lesions import write_lesion_benchmark
-
-        options.update(spatial_dims=args.spatial_dims, shortcut=args.kind == "lesions-shortcut")
-        if args.size is not None:
-            options["size"] = args.size
-        path = write_lesion_benchmark(args.out, **options)
-    elif args.kind == "eeg":
-        from medlens.data.synthetic.eeg import write_eeg_npz
-
-        path = write_eeg_npz(args.out, **options)
-    else:
-        from medlens.data.synthetic.reports_text import write_reports_npz
-
-        path = write_reports_npz(args.out, **options)
-    print(f"wrote {args.kind} benchmark to {path}")
+    print(generate_benchmark(GenerateRequest(
+        kind=args.kind, out=args.out, seed=args.seed, n_train=args.n_train, spatial_dims=args.spatial_dims,
+        size=args.size, phantoms=args.phantoms, format=args.format,
+    )))
     return 0

@@ -113,7 +113,7 @@ def test_help_has_examples(capsys):
 
 
 def test_dicom_window_is_used_for_display():
-    from medlens.cli.report import _dicom_window
+    from medlens.app.report_case import dicom_window as _dicom_window
 
     assert _dicom_window({"WindowCenter": "40\\400", "WindowWidth": "400\\2000"}) == (-160.0, 240.0)
     assert _dicom_window({"WindowCenter": "40", "WindowWidth": "0"}) is None

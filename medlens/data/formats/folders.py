@@ -23,7 +23,7 @@ from typing import Sequence
 from medlens.data.formats.common import PathLike
 from medlens.errors import FileFormatError, InputError
 
-__all__ = ["NOT_CASES", "ScanCase", "ScanSet", "folder_cases", "is_one_series", "read_labels", "scan_cases"]
+__all__ = ["NOT_CASES", "ScanCase", "ScanSet", "class_names_in", "folder_cases", "is_one_series", "read_labels", "scan_cases"]
 
 #: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
 NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
@@ -331,3 +331,13 @@ class ScanSet:
             except InputError as err:
                 raise InputError(f"the mask of {self.names[i]!r}: {err}") from err
         return torch.stack(out)[:, None].float()
+
+
+def class_names_in(path: PathLike) -> tuple[str, ...]:
+    """The class names a labels CSV uses: its label words, sorted, when they are words; ``()``
+    when every label is a class index."""
+    _, _, rows = _labels_table(path)
+    texts = {row["label"] for row in rows if row.get("label")}
+    if all(t.lstrip("-").isdigit() for t in texts):
+        return ()
+    return tuple(sorted(texts, key=str.lower))

@@ -1,0 +1,106 @@
+"""The ``attention`` use case: how far an attention model's attention can be trusted (Jain and
+Wallace 2019). :func:`attention_analysis` writes ``attention.json``, ``verdict.txt``,
+``report.html`` and one PNG per example figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AttentionRequest:
+    """The arguments of ``medlens attention``."""
+
+    model: str
+    data: str
+    out: str
+    split: str = "test"
+    permutations: int = 100
+    ig_steps: int = 32
+    examples: int = 4
+    limit: int | None = None
+    batch_size: int | None = None
+    memory_mb: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class AttentionResult:
+    """The data analysed, how many sequences, the verdict and its sentences."""
+
+    data_name: str
+    n: int
+    level: str
+    sentences: list[str]
+    out: str
+
+
+def _npz_extras(path: str) -> tuple[tuple[str, ...] | None, float | None]:
+    """The vocabulary and the sampling rate stored beside an npz data set, if any."""
+    import numpy as np
+
+    from medlens.data.synthetic.reports_text import load_vocab
+
+    if not path.lower().endswith(".npz"):
+        return None, None
+    vocab = load_vocab(path)
+    with np.load(path, allow_pickle=False) as data:
+        fs = float(data["fs"]) if "fs" in data.files and data["fs"].size == 1 else None
+    return vocab, fs
+
+
+def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> AttentionResult:
+    """Test the attention of ``request.model`` on ``request.data`` and write attention.json,
+    verdict.txt, report.html and the example figures into ``request.out``."""
+    from medlens.app.attention_section import add_attention_analysis, pick_examples
+    from medlens.attribution.sequence import require_attention_model
+    from medlens.core.files import atomic_write, staged_folder, write_json
+    from medlens.data.cases import labelled_set
+    from medlens.errors import MedlensError
+    from medlens.evaluation.attention import attention_faithfulness, verdict
+    from medlens.models import load_model
+    from medlens.report import Report
+
+    request = request if request is not None else AttentionRequest(**kwargs)
+    if request.permutations < 1:
+        raise MedlensError(f"--permutations must be at least 1, got {request.permutations}")
+    if request.ig_steps < 0 or request.examples < 0:
+        raise MedlensError("--ig-steps and --examples must not be negative")
+    model, meta = load_model(request.model)
+    require_attention_model(model)
+    data = labelled_set(request.data, request.split)
+    n = len(data) if request.limit is None else min(request.limit, len(data))
+    x, labels = data.inputs[:n], data.labels[:n]
+    masks = None if data.masks is None else data.masks[:n]
+    vocab, fs = _npz_extras(str(request.data))
+    result = attention_faithfulness(
+        model, x, labels=labels, masks=masks, n_permutations=request.permutations, ig_steps=request.ig_steps, seed=request.seed,
+        batch_size=request.batch_size, memory_mb=request.memory_mb,
+    )
+    summary = result.summary()
+    level, sentences = verdict(summary)
+    class_names = list(meta.get("class_names") or data.class_names)
+    with staged_folder(request.out) as out:
+        report = Report("medlens attention analysis", f"{getattr(model, 'arch', 'model')} on {data.name}")
+        sec = report.section(f"Attention on {data.name}")
+        sec.add_text(f"{n} sequences of {data.name}; model {request.model}.")
+        pngs = add_attention_analysis(
+            sec, result, x, cases=pick_examples(labels, masks, request.examples), class_names=class_names,
+            masks=masks, vocab=vocab, fs=fs,
+        )
+        for name, png in pngs.items():
+            atomic_write(out / name, png)
+        write_json(out / "attention.json", {
+            "model": str(request.model),
+            "data": str(request.data),
+            "split": request.split,
+            "summary": summary,
+            "verdict": level,
+            "sentences": sentences,
+            "params": result.params,
+            "gradient_method": result.gradient_method,
+        })
+        atomic_write(out / "verdict.txt", "\n".join([f"verdict: {level}", *sentences]) + "\n")
+        report.write(out / "report.html")
+    return AttentionResult(data.name, n, level, sentences, request.out)

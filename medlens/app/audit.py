@@ -1,0 +1,148 @@
+"""The ``audit`` use case: explain a whole data set, score every case, find the model's strategies.
+
+:func:`audit_cohort` takes an :class:`AuditRequest` and returns an :class:`AuditOutcome`. The cases
+stream from the case workflow to the engine's workers (:class:`medlens.audit.sources.SourceSpec`
+is the picklable description each worker opens); results go to ``OUT/audit.sqlite`` as they
+finish, then SpRAy clusters the maps and ``audit.html`` is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from medlens.app.inputs import RecipeOptions, load_model_file, resolve_recipe
+from medlens.errors import FileFormatError, MedlensError
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """The arguments of ``medlens audit``; ``methods`` empty: those ``leaderboard`` trusts, else
+    the defaults."""
+
+    model: str
+    data: str
+    out: str
+    labels: str | None = None
+    split: str = "test"
+    methods: Sequence[str] = ()
+    leaderboard: str | None = None
+    cluster_method: str = "smoothgrad"
+    metric_options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    cases_per_batch: int = 16
+    engine: str = "local"
+    address: str | None = None
+    workers: int | None = None
+    restart: bool = False
+    show_identifiers: bool = False
+    recipe: RecipeOptions = field(default_factory=RecipeOptions)
+    limit: int | None = None
+    batch_size: int | None = None
+    memory_mb: float | None = None
+    seed: int = 0
+    quiet: bool = True
+
+    def validate(self) -> None:
+        """Fail, in one line, on what can be told before any work."""
+        if self.cases_per_batch < 1:
+            raise MedlensError(f"--cases-per-batch must be at least 1, got {self.cases_per_batch}")
+        if self.memory_mb is not None:
+            raise MedlensError("the audit fixes the engine's chunk size so that both engines give the same numbers: "
+                               "use --batch-size instead of --memory-mb")
+        if self.workers is not None and self.workers < 1:
+            raise MedlensError(f"--workers must be at least 1, got {self.workers}")
+
+
+@dataclass
+class AuditOutcome:
+    """The run (:class:`medlens.audit.run.AuditResult`), its analysis, the flagged strategies in
+    words, the methods used and why, and notes for the user."""
+
+    run: Any
+    analysis: Any
+    flagged: list[str]
+    methods: tuple[str, ...]
+    source_of_methods: str
+    notes: list[str]
+    out: str
+
+
+def trusted_methods(path: str | None) -> list[str] | None:
+    """The ranking of a ``medlens evaluate`` output folder (or its summary.json), best first."""
+    if path is None:
+        return None
+    p = Path(path)
+    p = p / "summary.json" if p.is_dir() else p
+    try:
+        summary = json.loads(p.read_text(encoding="utf-8"))
+        ranking = list(summary["verdict"]["ranking"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise FileFormatError(f"{path!r} is not a leaderboard summary (medlens evaluate's summary.json): {err}") from err
+    return ranking or None
+
+
+def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOutcome:
+    """Audit every case of ``request.data`` and write cases.csv, cases.parquet, clusters.csv and
+    audit.html into ``request.out`` (resumable). Takes an :class:`AuditRequest` or its fields."""
+    from medlens.app.options import options_per_method, options_per_metric
+    from medlens.attribution.explain import check_runnable, runnable_methods
+    from medlens.audit.cases import DEFAULT_METHODS, AuditSettings
+    from medlens.audit.run import analyse, exemplar_maps, run_audit
+    from medlens.audit.sources import SourceSpec
+    from medlens.report.audit import audit_report, flagged_sentences
+
+    request = request if request is not None else AuditRequest(**kwargs)
+    request.validate()
+    trusted = trusted_methods(request.leaderboard)
+    model, meta = load_model_file(request.model)
+    notes: list[str] = []
+    if request.methods:
+        methods, source_of_methods = tuple(request.methods), "chosen"
+    elif trusted:
+        methods, source_of_methods = tuple(trusted), "trusted by the leaderboard"
+    else:
+        methods, source_of_methods = DEFAULT_METHODS, "default"
+    options = options_per_method(request.options, methods + (request.cluster_method,))
+    if source_of_methods == "chosen":
+        for m in methods:
+            check_runnable(model, m, options.get(m))
+    else:
+        kept, note = runnable_methods(model, list(methods), options)
+        methods = tuple(kept) or ("integrated_gradients",)
+        notes += [note] if note else []
+    check_runnable(model, request.cluster_method, options.get(request.cluster_method))
+    settings = AuditSettings(
+        methods=methods,
+        cluster_method=request.cluster_method,
+        method_options={k: v for k, v in options.items() if k in methods + (request.cluster_method,)},
+        metric_options=options_per_metric(request.metric_options),
+        cases_per_batch=request.cases_per_batch,
+        **({"batch_size": request.batch_size} if request.batch_size is not None else {}),
+        seed=request.seed,
+    )
+    shape = meta.get("input_shape")
+    spec = SourceSpec(str(request.data), request.split, None if shape is None else tuple(shape),
+                      labels=request.labels, class_names=tuple(meta.get("class_names") or ()))
+    if not spec.is_dataset:
+        spec = replace(spec, recipe=resolve_recipe(request.recipe, meta).to_dict())
+    elif request.labels:
+        raise MedlensError("--labels is for scans: an npz data set carries its own labels")
+    result = run_audit(model, spec, request.out, settings, meta=meta, engine=request.engine, address=request.address,
+                       workers=request.workers, restart=request.restart, progress=not request.quiet,
+                       limit=request.limit)
+    analysis = analyse(request.out)
+    exemplars = exemplar_maps(model, spec, analysis)
+    class_names = meta.get("class_names") or analysis.info.get("class_names") or []
+    report = audit_report(
+        analysis, exemplars, class_names=class_names, show_identifiers=request.show_identifiers,
+        subtitle=f"model {Path(request.model).name}; data {Path(str(request.data)).name}/{request.split}; "
+                 f"{len(analysis.results)} cases; methods ({source_of_methods}): {', '.join(settings.methods)}; "
+                 f"maps clustered: {analysis.strategies.method}"
+                 + (f"; {len(analysis.failures)} unreadable case(s) left out (unreadable.csv)" if analysis.failures else ""),
+    )
+    report.write(Path(request.out) / "audit.html")
+    return AuditOutcome(result, analysis, list(flagged_sentences(analysis.strategies, class_names)),
+                        tuple(settings.methods), source_of_methods, notes + list(result.notes), request.out)

@@ -1,0 +1,181 @@
+"""How far to trust the maps, in plain words: from the per-case checks (:mod:`.checks`) or from
+a ``medlens evaluate`` run of the same model (a run of another model is refused, naming both)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from torch import nn
+
+from medlens.app.case_report.checks import MIN_DROP, N_RANDOM, CaseCheck
+from medlens.errors import FileFormatError, InputError
+from medlens.report.case import MethodTrust, TrustAssessment
+
+
+def _check_trust(c: CaseCheck, threshold: float) -> MethodTrust:
+    rmean, rmin = float(c.random_auc.mean()), float(c.random_auc.min())
+    beats_all, beats_mean = c.deletion_auc < rmin, c.deletion_auc < rmean
+    model_dependent = c.randomisation_rho < threshold
+    free_best = min(c.edge_auc, c.centre_auc)
+    free_name = "an edge detector" if c.edge_auc <= c.centre_auc else "a map that favours the centre"
+    parts = []
+    inconclusive = c.deletion_drop < MIN_DROP
+    if inconclusive:
+        change = (f"lowers the model's confidence by only {c.deletion_drop:.2f}" if c.deletion_drop > 0
+                  else f"does not lower the model's confidence (it changes by {-c.deletion_drop:+.2f})")
+        parts.append(f"Blurring even the whole scan {change}, so whether the highlighted areas drive the decision "
+                     "cannot be tested on this case.")
+    elif beats_all:
+        parts.append(f"Blurring the areas it highlights lowers the model's confidence faster than blurring random areas "
+                     f"(score {c.deletion_auc:.2f}, random maps {rmin:.2f} to {float(c.random_auc.max()):.2f}; lower is better).")
+    elif beats_mean:
+        parts.append(f"Blurring the areas it highlights lowers the model's confidence only a little faster than blurring "
+                     f"random areas (score {c.deletion_auc:.2f} against {rmean:.2f} on average; lower is better).")
+    else:
+        parts.append(f"Blurring the areas it highlights lowers the model's confidence no faster than blurring random "
+                     f"areas (score {c.deletion_auc:.2f} against {rmean:.2f} on average): the highlight may not be what "
+                     "the model uses.")
+    if not inconclusive and not c.deletion_auc < free_best:
+        parts.append(f"It does no better than {free_name}, which never looks at the model (score {free_best:.2f}).")
+    if model_dependent:
+        parts.append(f"The map changes when the model's learned weights are scrambled (similarity {c.randomisation_rho:.2f}), "
+                     "so it reflects the model.")
+    else:
+        parts.append(f"The map barely changes when the model's learned weights are scrambled (similarity "
+                     f"{c.randomisation_rho:.2f}; {threshold:.2f} or more fails): it shows the image more than the model.")
+    if beats_all and model_dependent and c.deletion_auc < free_best and not inconclusive:
+        level = "supported"
+    elif (beats_mean or inconclusive) and model_dependent:
+        level = "caution"
+    else:
+        level = "unsupported"
+    numbers = [
+        ("deletion AUC of this map (lower is better)", f"{c.deletion_auc:.3f}"),
+        (f"deletion AUC of {len(c.random_auc)} random maps (mean, min, max)",
+         f"{rmean:.3f}, {rmin:.3f}, {float(c.random_auc.max()):.3f}"),
+        ("deletion AUC of the edge map / centre map (no model)", f"{c.edge_auc:.3f} / {c.centre_auc:.3f}"),
+        ("rank correlation with the randomised model's map (Adebayo et al. 2018)", f"{c.randomisation_rho:.3f}"),
+        ("threshold of the randomisation check", f"{threshold:.2f}"),
+        ("fall of the class probability when the whole input is blurred", f"{c.deletion_drop:.3f}"),
+    ]
+    return MethodTrust(c.method, level, " ".join(parts), numbers)
+
+
+def trust_from_checks(checks: Sequence[CaseCheck]) -> TrustAssessment:
+    """Plain-words trust statement from :func:`case_checks`."""
+    from medlens.evaluation.sanity import SANITY_THRESHOLD
+
+    methods = [_check_trust(c, SANITY_THRESHOLD) for c in checks]
+    order = {"supported": 0, "caution": 1, "unsupported": 2}
+    best = min(zip(methods, checks), key=lambda mc: (order[mc[0].level], mc[1].deletion_auc))[0]
+    if best.level == "supported":
+        headline = (f"On this case the {best.method} map passes both checks: it points at what the model uses, more than "
+                    "random or model-free maps do. The checks use this case only.")
+    elif best.level == "caution" and all(c.deletion_drop < MIN_DROP for c in checks):
+        headline = (f"Treat the highlighted areas with caution: the {best.method} map reflects the model, but this case "
+                    "cannot show whether the highlighted areas drive the decision (blurring the whole scan hardly "
+                    "changes it).")
+    elif best.level == "caution":
+        headline = (f"Treat the highlighted areas with caution: the best map on this case ({best.method}) passes the "
+                    "checks only weakly.")
+    else:
+        headline = ("Do not rely on the highlighted areas: on this case no map shows what the model uses better than "
+                    "random areas or a map made without the model.")
+    return TrustAssessment(
+        "case", headline, best.level, methods, best=best.method if best.level != "unsupported" else None,
+        details=(f"Checks run on this case only (no evaluation run was given): deletion against {N_RANDOM} random maps "
+                 "and the model-free edge and centre maps, and the randomisation test. An evaluation over many cases "
+                 "(medlens evaluate, then medlens report --evaluation) says more."),
+    )
+
+
+def _read_summary(folder: Path) -> dict:
+    from medlens.evaluation.leaderboard import RESULTS_FILE, summarise
+
+    path = folder / "summary.json"
+    if path.is_file():
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise FileFormatError(f"{path} is not a medlens evaluation summary ({err})") from err
+        if isinstance(summary, dict) and "config" in summary and "verdict" in summary:
+            return summary
+        raise FileFormatError(f"{path} is not a medlens evaluation summary")
+    if (folder / RESULTS_FILE).is_file():
+        return summarise(folder)
+    raise FileFormatError(f"{folder} holds no medlens evaluation (no summary.json or {RESULTS_FILE}); run medlens evaluate first")
+
+
+def trust_from_evaluation(model: nn.Module, folder: str | Path, methods: Sequence[str], *,
+                          model_name: str = "the model") -> TrustAssessment:
+    """Plain-words trust statement from a leaderboard run of this model (``medlens evaluate``).
+
+    Raises
+    ------
+    InputError
+        The run was computed for another model (both are named by their fingerprints).
+    FileFormatError
+        The folder holds no evaluation.
+    """
+    from medlens.evaluation.leaderboard import BASELINE_WORDS, model_fingerprint
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileFormatError(f"evaluation folder {str(folder)!r} does not exist")
+    summary = _read_summary(folder)
+    config, verdict = summary["config"], summary["verdict"]
+    mine = model_fingerprint(model)
+    if config.get("model") != mine:
+        raise InputError(
+            f"the evaluation in {folder} was computed for another model (fingerprint {config.get('model')}, data "
+            f"{config.get('data') or '?'}), not for {model_name} (fingerprint {mine})"
+        )
+    n, data = config.get("n_samples", 0), config.get("data") or "its data set"
+    rows = {(r["method"], r["metric"]): r for r in summary["rows"]}
+    out = []
+    for m in methods:
+        info = verdict["methods"].get(m)
+        if info is None:
+            out.append(MethodTrust(m, "caution", "This method was not part of the evaluation run.", []))
+            continue
+        loc = info.get("localisation")
+        parts = []
+        if info["eligible"]:
+            parts.append(f"Over {n} evaluated cases its maps reflect what the model uses (they pass the randomisation "
+                         "check and remove evidence faster than random maps).")
+        else:
+            parts.extend(p[0].upper() + p[1:] + "." for p in info["problems"])
+        if loc and loc["no_better_than"]:
+            b = loc["no_better_than"][0]
+            parts.append(f"It finds the marked finding no better than {BASELINE_WORDS.get(b, b)} "
+                         f"({loc['value']:.0%} against {loc['baselines'][b]:.0%}): do not read it as the finding's location.")
+        level = "unsupported" if not info["eligible"] else ("caution" if loc and loc["no_better_than"] else "supported")
+        numbers = [
+            (f"{r['metric']}", f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['n']} cases")
+            for (meth, _metric), r in rows.items() if meth == m and r.get("n")
+        ]
+        out.append(MethodTrust(m, level, " ".join(parts), numbers))
+    best = verdict.get("best")
+    shown = {t.method: t for t in out}
+    if best and best in shown:
+        headline = f"Evaluated on {n} cases of {data}: the {best} map is the one to trust for this model. " + shown[best].sentence
+        level = shown[best].level
+    elif best:
+        headline = (f"Evaluated on {n} cases of {data}: the method to trust for this model is {best}, which this report "
+                    "does not show; treat the maps shown with caution.")
+        level = "caution"
+    else:
+        headline = (f"Evaluated on {n} cases of {data}: no method's map can be trusted for this model; do not rely on "
+                    "the highlighted areas.")
+        level = "unsupported"
+    return TrustAssessment("evaluation", headline, level, out, best=best if best in shown else None,
+                           details=f"From the evaluation run in {folder.name}: " + " ".join(verdict["text"]))
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+
+

@@ -1,0 +1,193 @@
+"""The ``evaluate`` use case: score every explanation method on a data set and write a leaderboard.
+
+:func:`evaluate_methods` takes an :class:`EvaluateRequest` and returns an :class:`EvaluateResult`;
+the cases come from the case workflow (:func:`medlens.app.inputs.model_cases`), gathered in
+memory (the leaderboard scores them together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.core.files import write_csv
+from medlens.errors import InputError, MedlensError
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """The arguments of ``medlens evaluate``; ``methods`` / ``metrics`` are ``"all"`` or names."""
+
+    model: str
+    data: str
+    out: str
+    labels: str | None = None
+    split: str = "test"
+    methods: str | Sequence[str] = "all"
+    metrics: str | Sequence[str] = "all"
+    baselines: Sequence[str] = ("random", "centre", "edge")
+    target: str | None = None
+    cases_per_batch: int = 16
+    options: Mapping[str, Any] = field(default_factory=dict)
+    metric_options: Mapping[str, Any] = field(default_factory=dict)
+    restart: bool = False
+    recipe: RecipeOptions = field(default_factory=RecipeOptions)
+    limit: int | None = None
+    batch_size: int | None = None
+    memory_mb: float | None = None
+    seed: int = 0
+    quiet: bool = True
+
+    def validate(self) -> None:
+        """Fail, in one line, on what can be told before any work."""
+        if self.memory_mb is not None:
+            raise MedlensError("evaluate fixes the engine's chunk size so that its numbers are reproducible: "
+                               "use --batch-size instead of --memory-mb")
+        if self.cases_per_batch < 1:
+            raise MedlensError(f"--cases-per-batch must be at least 1, got {self.cases_per_batch}")
+
+
+@dataclass
+class EvaluateResult:
+    """The leaderboard summary, the notes for the user, the cases left out and the number scored."""
+
+    summary: dict
+    notes: list[str]
+    failures: list[list[str]]
+    n: int
+    out: str
+
+
+@dataclass
+class GatheredCases:
+    """What evaluate scores: inputs, labels (or None), masks and markers (or None), and notes."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor | None
+    masks: torch.Tensor | None
+    markers: torch.Tensor | None
+    name: str
+    class_names: tuple[str, ...] = ()
+    failures: list[list[str]] = field(default_factory=list)
+    unlabelled: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def has_masks(self) -> bool:
+        return self.masks is not None and bool(torch.as_tensor(self.masks).any())
+
+    @property
+    def has_markers(self) -> bool:
+        return self.markers is not None and bool(torch.as_tensor(self.markers).any())
+
+
+def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
+    """Every case evaluate scores, in memory: a data set's split (labels, masks, markers), or the
+    readable scans through the model's recipe (``request.limit`` of them)."""
+    cases = model_cases(request.data, meta, split=request.split, recipe=request.recipe, labels=request.labels)
+    if cases.is_dataset:
+        ds = cases.dataset
+        every = range(len(cases))
+        return GatheredCases(ds.inputs, ds.labels, ds.masks, cases.markers(every) if cases.has_markers else None,
+                             cases.title, tuple(ds.class_names))
+    n = len(cases) if request.limit is None else min(request.limit, len(cases))
+    x, kept, failed = cases.scans.load(range(n))
+    failures = [[cases.names[i], err] for i, err in sorted(failed.items())]
+    if x is None:
+        first = failures[0][1] if failures else ""
+        raise InputError(f"nothing readable in {request.data} ({len(failures)} case(s); first error: {first})")
+    labels = [cases.scans.labels[i] for i in kept]
+    unlabelled = sum(v is None for v in labels)
+    return GatheredCases(x, None if unlabelled else torch.tensor(labels, dtype=torch.long), cases.masks(kept), None,
+                         f"{Path(str(request.data)).name} ({len(kept)} scans)", tuple(meta.get("class_names") or ()),
+                         failures, unlabelled)
+
+
+def _names(value: str | Sequence[str]) -> object:
+    if isinstance(value, str):
+        return "all" if value.strip() == "all" else [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> EvaluateResult:
+    """Score the methods of ``request`` on its data and write the leaderboard into ``request.out``
+    (results.jsonl, resumable; summary.json/csv, curves.png, report.html; unreadable.csv for
+    scans that could not be read). Takes an :class:`EvaluateRequest` or its fields as keywords."""
+    from medlens.app.evaluation_section import write_leaderboard_outputs
+    from medlens.app.options import options_per_method, options_per_metric
+    from medlens.attribution.explain import check_runnable, methods as registered_methods, runnable_methods
+    from medlens.evaluation.leaderboard import LeaderboardSettings, evaluate
+
+    request = request if request is not None else EvaluateRequest(**kwargs)
+    request.validate()
+    model, meta = load_model_file(request.model)
+    data = gather_cases(request, meta)
+    target = request.target or ("label" if data.labels is not None else "predicted")
+    if target == "label" and data.labels is None:
+        raise MedlensError(f"--target label needs a label for every case: {data.unlabelled} of {data.n} case(s) have "
+                           "none (give --labels FILE with columns case,label, or --target predicted)")
+    methods = _names(request.methods)
+    options = options_per_method(request.options, methods)
+    notes: list[str] = []
+    if request.target is None and target == "predicted":
+        notes.append(f"explained the predicted class: {data.unlabelled} of {data.n} case(s) have no label "
+                     "(--labels FILE gives them)")
+    if methods == "all":  # on a TorchScript model, "all" leaves out the methods that read layers
+        runnable, note = runnable_methods(model, registered_methods(), options)
+        if note:
+            methods, options = runnable, {k: v for k, v in options.items() if k in runnable}
+            notes.append(note)
+    for m in ([] if methods == "all" else methods):
+        check_runnable(model, m, options.get(m))
+    metrics = _names(request.metrics)
+    if metrics == "all":
+        notes += skipped_metrics(data.has_masks, data.has_markers)
+    n = data.n if request.limit is None else min(request.limit, data.n)
+    settings = LeaderboardSettings(
+        methods=methods,
+        metrics=metrics,
+        baselines=tuple(request.baselines),
+        target=target,
+        seed=request.seed,
+        cases_per_batch=request.cases_per_batch,
+        **({"batch_size": request.batch_size} if request.batch_size is not None else {}),
+        method_options=options,
+        metric_options=options_per_metric(request.metric_options),
+    )
+    summary = evaluate(
+        model,
+        data.inputs[:n],
+        None if data.labels is None else data.labels[:n],
+        None if data.masks is None else data.masks[:n],
+        None if data.markers is None else data.markers[:n],
+        out=request.out,
+        settings=settings,
+        data_name=data.name,
+        class_names=meta.get("class_names") or data.class_names,
+        restart=request.restart,
+        progress=not request.quiet,
+    )
+    write_leaderboard_outputs(request.out, summary)
+    if data.failures:
+        write_csv(Path(request.out) / "unreadable.csv", [{"case": c, "error": e} for c, e in data.failures],
+                  ["case", "error"])
+    return EvaluateResult(summary, notes, data.failures, n, request.out)
+
+
+def skipped_metrics(has_masks: bool, has_markers: bool) -> list[str]:
+    """What ``--metrics all`` leaves out for data without evidence masks or marker masks, in words."""
+    from medlens.evaluation.registry import get_metric, metric_names
+
+    notes = []
+    for needs, have, what in (("needs_masks", has_masks, "evidence masks"), ("needs_marker", has_markers, "shortcut-marker masks")):
+        skipped = [n for n in metric_names() if getattr(get_metric(n), needs) and not have]
+        if skipped:
+            notes.append(f"skipped {', '.join(skipped)}: the data have no {what}")
+    return notes

@@ -1,0 +1,228 @@
+"""The ``explain`` use case: explain one case (or every case of a folder) and write maps on the
+input's own grid.
+
+:func:`explain_file` takes an :class:`ExplainRequest` (what ``medlens explain`` builds from its
+arguments, and what a notebook builds by hand) and returns an :class:`ExplainResult`. The input
+comes from the case workflow (:func:`medlens.app.inputs.model_cases`); the map goes back through
+the recipe's inverse geometry and is written by :mod:`medlens.app.explain_outputs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.core.files import staged_folder, write_csv
+from medlens.core.progress import Progress
+from medlens.errors import InputError, MedlensError
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """What to explain and where to write it (the arguments of ``medlens explain``).
+
+    ``input`` is a file, a DICOM series folder, a folder of cases, an npz data set or a bundled
+    name (``index`` / ``split`` pick the case of a data set); ``target`` the class to explain
+    (default: the predicted one); ``target_mask`` a mask for segmentation models (needs
+    ``target``); ``regression`` explains the sum of the output; ``options`` are the method's
+    options; ``quiet`` silences progress.
+    """
+
+    model: str
+    input: str
+    out: str
+    method: str = "gradient"
+    index: int = 0
+    split: str = "test"
+    target: int | None = None
+    target_mask: str | None = None
+    regression: bool = False
+    no_dicom: bool = False
+    recipe: RecipeOptions = field(default_factory=RecipeOptions)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    memory_mb: float | None = None
+    seed: int = 0
+    quiet: bool = True
+
+    def validate(self) -> None:
+        """Fail, in one line, on what can be told before any work."""
+        from medlens.attribution.registry import get_method
+
+        get_method(self.method)
+        if self.target_mask and self.target is None:
+            raise InputError("--target-mask needs --target-class K: the output channel summed inside the mask")
+
+
+@dataclass
+class CaseOutcome:
+    """One explained case: its prediction and where its files went (or its error)."""
+
+    case: str
+    output: str
+    prediction: int | None = None
+    predicted_class: str | None = None
+    probability: float | None = None
+    seconds: float | None = None
+    headline: str = ""
+    note: str | None = None
+    error: str = ""
+
+    def row(self) -> dict[str, Any]:
+        """The case's line of ``summary.csv``."""
+        if self.error:
+            return {"case": self.case, "output": "", "status": "error", "prediction": "", "predicted_class": "",
+                    "probability": "", "seconds": "", "error": self.error}
+        return {"case": self.case, "output": self.output, "status": "ok", "prediction": self.prediction,
+                "predicted_class": self.predicted_class, "probability": f"{self.probability:.6f}",
+                "seconds": f"{self.seconds:.3f}", "error": ""}
+
+
+@dataclass
+class ExplainResult:
+    """What :func:`explain_file` did: the cases explained (one, or a folder's) and the output folder."""
+
+    method: str
+    out: str
+    cases: list[CaseOutcome]
+    folder: bool = False
+
+    @property
+    def explained(self) -> int:
+        return sum(not c.error for c in self.cases)
+
+
+def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> ExplainResult:
+    """Explain ``request.input`` with ``request.method`` and write the maps to ``request.out``
+    (``attribution.npy`` on the input's grid, ``overlay.png``, NIfTI/DICOM objects for such
+    inputs, ``summary.json``; a folder gives one subfolder per case and ``summary.csv``).
+
+    Takes an :class:`ExplainRequest` or its fields as keywords.
+    """
+    from medlens.attribution.explain import check_runnable
+    from medlens.app.options import scope_options
+    from medlens.data.cases import is_dataset
+    from medlens.data.formats.folders import is_one_series
+
+    request = request if request is not None else ExplainRequest(**kwargs)
+    request.validate()
+    model, meta = load_model_file(request.model)
+    check_runnable(model, request.method, scope_options(request.options)[""])
+    where = Path(request.input)
+    if where.is_dir() and not is_one_series(where):
+        return _explain_folder(request, model, meta)
+    if is_dataset(request.input):
+        from medlens.data.cases import open_cases
+
+        case = open_cases(request.input, split=request.split).case(request.index)
+    else:
+        case = model_cases(request.input, meta, recipe=request.recipe).case(0)
+    outcome = explain_case(request, model, meta, case, Path(request.out))
+    return ExplainResult(request.method, request.out, [outcome])
+
+
+def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainResult:
+    cases = model_cases(request.input, meta, recipe=request.recipe)
+    progress = Progress(quiet=request.quiet)
+    outcomes: list[CaseOutcome] = []
+    with staged_folder(request.out) as out:
+        for i in progress.over(range(len(cases)), "explain", unit="case"):
+            name = cases.names[i]
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+            try:
+                outcome = explain_case(request, model, meta, cases.case(i), out / safe, staged=False)
+                outcome.case, outcome.output = name, safe
+            except MedlensError as err:
+                outcome = CaseOutcome(name, "", error=str(err).splitlines()[0])
+            outcomes.append(outcome)
+        if not any(not o.error for o in outcomes):
+            first = next((o.error for o in outcomes if o.error), "")
+            raise MedlensError(f"nothing readable in folder {request.input} ({len(outcomes)} file(s); first error: {first})")
+        write_csv(out / "summary.csv", [o.row() for o in outcomes])
+    return ExplainResult(request.method, request.out, outcomes, folder=True)
+
+
+def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out_dir: Path,
+                 staged: bool = True) -> CaseOutcome:
+    """Explain one :class:`~medlens.data.cases.Case` and write its files into ``out_dir``."""
+    import contextlib
+
+    import torch
+
+    from medlens.app.explain_outputs import write_case_outputs
+    from medlens.app.options import scope_options
+    from medlens.attribution.explain import explain
+    from medlens.attribution.registry import method_call_options
+    from medlens.core.checks import model_outputs
+    from medlens.core.resize import upsample_to
+    from medlens.core.targets import probabilities
+
+    options = method_call_options(request.method, scope_options(request.options)[""], seed=request.seed)
+    explained, target, target_note = _target_model(request, model, case)
+    try:
+        with torch.inference_mode():
+            raw = model_outputs(explained, case.x)
+    except RuntimeError as err:
+        raise InputError(
+            f"the model rejects an input of shape {tuple(case.x.shape)} (does the recipe fit the model?): "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    if raw.ndim != 2:
+        raise InputError(
+            f"the model output has shape {tuple(raw.shape)}: explain a segmentation model with "
+            "--target-class K --target-mask FILE, or a regression model with --regression"
+        )
+    probs = probabilities(raw)[0] if not target_note else raw[0]
+    if target is None:
+        target = int(probs.argmax())  # spares a second pass
+    attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
+                          memory_mb=request.memory_mb, **options)
+    class_names = meta.get("class_names") or [str(k) for k in range(len(probs))]
+    values = attribution.values[0]
+    if values.shape[1:] != case.x.shape[2:]:
+        values = upsample_to(attribution.values, case.x.shape[2:])[0]
+    scope = staged_folder(out_dir) if staged else contextlib.nullcontext(out_dir)
+    with scope as out:
+        out.mkdir(parents=True, exist_ok=True)
+        write_case_outputs(out, case, attribution, values, probs, class_names, request.method, target_note,
+                           no_dicom=request.no_dicom)
+    k = int(probs.argmax())
+    return CaseOutcome(case.source, str(out_dir), k, class_names[k] if k < len(class_names) else str(k),
+                       float(probs.max()), attribution.seconds,
+                       f"predicted {k} (p={float(probs.max()):.3f})" if not target_note else target_note,
+                       attribution.extras.get("note"))
+
+
+def _target_model(request: ExplainRequest, model: Any, case: Any) -> tuple[Any, int | None, str]:
+    """The model (wrapped for segmentation/regression targets), the target class, a description."""
+    from medlens.core.targets import ReducedOutput
+
+    if request.regression:
+        return ReducedOutput(model), 0, "sum of the whole output"
+    if request.target_mask:
+        mask = _mask_on_model_grid(request.target_mask, case)
+        return (ReducedOutput(model, channel=request.target, mask=mask), 0,
+                f"sum of class {request.target} inside {Path(request.target_mask).name}")
+    return model, request.target, ""
+
+
+def _mask_on_model_grid(path: str, case: Any) -> Any:
+    """Read a mask on the input's grid and carry it through the case's geometry to the model's."""
+    from medlens.data import read
+    from medlens.data.formats.common import Volume
+    from medlens.data.recipe import mask_on_model_grid
+
+    mask = read(path)
+    if not isinstance(mask, Volume):
+        raise InputError(f"--target-mask {path} is a signal, not a mask")
+    if case.record is None or case.prepared is None:
+        want = tuple(case.x.shape[2:])
+        if tuple(mask.spatial_shape) != want:
+            raise InputError(f"--target-mask has shape {tuple(mask.spatial_shape)} but the input is {want}")
+        return (mask.array > 0).float().reshape(want)
+    original = tuple(case.prepared.geometry.original_shape)
+    if tuple(mask.spatial_shape) != original:
+        raise InputError(f"--target-mask has shape {tuple(mask.spatial_shape)} but the input is {original}")
+    return mask_on_model_grid(case.prepared.geometry, mask.array).float()

@@ -1,0 +1,126 @@
+"""The files ``explain`` writes for one case: the map on the input's grid, its pictures, the
+NIfTI/DICOM objects of such inputs, and ``summary.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medlens.core.files import atomic_write, write_json
+from medlens.errors import MedlensError
+
+
+def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, probs: Any, class_names: list[str],
+                       method: str, target_note: str, *, no_dicom: bool = False) -> list[str]:
+    """Write a case's files into ``out``; returns their names (``summary.json`` included)."""
+    from medlens.data.recipe import invert
+    from medlens.viz import attribution_figure, figure_png, signal_attribution_figure
+
+    target = int(attribution.target[0])
+    title = f"{method}: {target_note or 'target ' + (class_names[target] if 0 <= target < len(class_names) else str(target))}"
+    written: list[str] = []
+    output_notes: list[str] = []
+    record, prepared = case.record, case.prepared
+    if prepared is None:  # a data-set case: already on the model's grid
+        back = values.cpu()
+        _save_npy(out / "attribution.npy", back.numpy())
+        atomic_write(out / "overlay.png", figure_png(attribution_figure(case.x[0], values, title)))
+        written += ["attribution.npy", "overlay.png"]
+    else:
+        back = invert(prepared.geometry, values)
+        _save_npy(out / "attribution.npy", back.numpy())
+        written.append("attribution.npy")
+        if prepared.geometry.kind == "signal":
+            fig = signal_attribution_figure(
+                record.values, back, record.fs, record.channels,
+                [(a.sample, a.symbol) for a in record.annotations], units=record.units,
+                span=prepared.geometry.span, seen=prepared.geometry.channel_index, title=title)
+            atomic_write(out / "signal.png", figure_png(fig, dpi=110))
+            written.append("signal.png")
+        else:
+            files, output_notes = image_outputs(out, record, back, title, no_dicom)
+            written += files
+    k = int(probs.argmax())
+    write_json(out / "summary.json", {
+        "input": case.source,
+        "input_note": case.note,
+        "label": case.label,
+        "prediction": k,
+        "predicted_class": class_names[k] if k < len(class_names) else None,
+        ("outputs" if target_note else "probabilities"):
+            {class_names[j] if j < len(class_names) else str(j): float(p) for j, p in enumerate(probs)},
+        "method": method,
+        "target": target,
+        "target_note": target_note or None,
+        "preprocessing": case.recipe_summary or None,
+        "attribution_shape": list(back.shape),
+        "files": sorted(written + ["summary.json"]),
+        "output_notes": output_notes,
+        "params": brief(attribution.params),
+        "seconds": attribution.seconds,
+        "extras": brief(attribution.extras),
+    })
+    return sorted(written + ["summary.json"])
+
+
+def brief(value: Any) -> Any:
+    """``value`` with large tensors and arrays named by their shape (a summary, not a dump)."""
+    if isinstance(value, dict):
+        return {k: brief(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [brief(v) for v in value]
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "tolist") and int(np.prod(shape)) > 64:
+        return f"tensor{tuple(shape)}"
+    return value
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write(path, buf.getvalue())
+
+
+def image_outputs(out: Path, record: Any, back: Any, title: str, no_dicom: bool) -> tuple[list[str], list[str]]:
+    """Overlay on the full-resolution original; NIfTI and DICOM objects on the source grid.
+
+    Returns the files written and notes on the DICOM objects that could not be built from this
+    source (an odd header loses those objects, never the map and its overlay)."""
+    from medlens.viz import attribution_figure, figure_png, image_png, overlay_image
+
+    written: list[str] = []
+    notes: list[str] = []
+    spatial = record.spatial_shape
+    # the picture under the map: grey or RGB as read; the first volume of a multi-channel stack
+    shown = record.array if record.channels == 1 or (len(spatial) == 2 and record.channels == 3) else record.array[0]
+    if len(spatial) == 2:
+        atomic_write(out / "overlay.png", image_png(overlay_image(shown, back)))
+    else:  # a volume: slices of the original with the map, at the original's resolution
+        atomic_write(out / "overlay.png", figure_png(attribution_figure(shown[None], back[None], title), dpi=150))
+    written.append("overlay.png")
+    if record.format in ("NIfTI", "DICOM") and record.affine is not None:
+        from medlens.data.formats.nifti import write_nifti
+
+        write_nifti(back.numpy(), record, out / "attribution.nii.gz")
+        written.append("attribution.nii.gz")
+    if record.format == "DICOM" and not no_dicom:
+        from medlens.data.formats.dicom_out import write_parametric_map, write_secondary_capture
+
+        if record.affine is not None:
+            try:
+                write_parametric_map(back.numpy(), record, out / "attribution_pm.dcm")
+                written.append("attribution_pm.dcm")
+            except MedlensError:
+                pass  # projection images and odd series: the Secondary Capture below still shows the map
+        grey = record.array if len(spatial) == 2 else record.array[spatial[0] // 2]
+        heat = back if len(spatial) == 2 else back[spatial[0] // 2]
+        try:
+            write_secondary_capture(overlay_image(grey, heat), record, out / "overlay_sc.dcm")
+            written.append("overlay_sc.dcm")
+        except MedlensError as err:
+            notes.append(f"no DICOM Secondary Capture: {str(err).splitlines()[0]}")
+    return written, notes

@@ -1,0 +1,88 @@
+"""How a use case turns a model file and an input into cases: the recipe options of a request.
+
+Every command that reads a user's input takes the same :class:`RecipeOptions` (``--recipe``,
+``--size``, ``--normalize``, ``--window``, ``--start``, ``--leads``); :func:`resolve_recipe`
+applies them to the model's own recipe, and :func:`model_cases` opens the input through the case
+workflow (:func:`medlens.data.cases.open_cases`) with the model's shape and class names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from medlens.data.cases import Cases, is_dataset, open_cases
+from medlens.data.recipe import NORMALISATIONS
+from medlens.errors import InputError
+
+
+@dataclass(frozen=True)
+class RecipeOptions:
+    """How a file becomes the model's input, beyond the recipe stored in the model file.
+
+    ``recipe`` a JSON/YAML recipe file; ``size`` the input size per spatial axis (``"224,224"``
+    or a tuple); ``normalize`` an intensity normalisation; ``windows`` CT windows (``"40,80"`` or
+    a name); ``start`` (seconds) and ``leads`` (``"A,B"`` or a tuple) for signals.
+    """
+
+    recipe: str | None = None
+    size: str | tuple[int, ...] | None = None
+    normalize: str | None = None
+    windows: tuple[str, ...] | None = None
+    start: float | None = None
+    leads: str | tuple[str, ...] | None = None
+
+
+def resolve_recipe(options: RecipeOptions | None, meta: dict[str, Any]) -> Any:
+    """The model's recipe with the user's file and options applied (options win)."""
+    from medlens.data.recipe import Recipe, parse_window
+    from medlens.models.io import model_recipe
+
+    options = options or RecipeOptions()
+    override = Recipe.from_file(options.recipe) if options.recipe else None
+    recipe = model_recipe(meta, override)
+    windows = tuple(parse_window(w) for w in options.windows) if options.windows else None
+    leads = options.leads
+    if isinstance(leads, str):
+        leads = tuple(v.strip() for v in leads.split(",") if v.strip())
+    leads = tuple(leads) if leads else None
+    size = parse_size(options.size) if options.size is not None else None
+    recipe = recipe.replace(windows=windows, start=options.start, leads=leads, size=size, normalize=options.normalize)
+    if windows:  # windows replace the channel setting and the intensity normalisation
+        recipe = Recipe.from_dict({**recipe.to_dict(), "channels": None, "normalize": "none"})
+        if meta.get("input_shape") is not None and len(windows) != int(meta["input_shape"][0]):
+            raise InputError(
+                f"{len(windows)} window(s) give {len(windows)} channel(s) but the model takes {int(meta['input_shape'][0])}"
+            )
+    return recipe
+
+
+def parse_size(size: str | Sequence[int]) -> tuple[int, ...]:
+    """``"224,224"`` (or a sequence) as a tuple of positive integers."""
+    try:
+        values = tuple(int(v) for v in (size.split(",") if isinstance(size, str) else size))
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise InputError(f"--size takes positive integers separated by commas (224,224), got {size!r}")
+    return values
+
+
+__all__ = ["NORMALISATIONS", "RecipeOptions", "load_model_file", "model_cases", "parse_size", "resolve_recipe"]
+
+
+def model_cases(data: str, meta: dict[str, Any], *, split: str = "test", recipe: RecipeOptions | None = None,
+                labels: str | None = None, what: str = "input") -> Cases:
+    """The cases of ``data`` for a model with metadata ``meta``: a data set checked against the
+    model's input shape, or scans through the model's recipe with ``recipe`` applied."""
+    shape = meta.get("input_shape")
+    return open_cases(data, split=split, input_shape=None if shape is None else tuple(shape), labels=labels,
+                      class_names=tuple(meta.get("class_names") or ()), what=what,
+                      recipe=None if is_dataset(data) else resolve_recipe(recipe, meta))
+
+
+def load_model_file(path: str) -> tuple[Any, dict[str, Any]]:
+    """A medlens or TorchScript model file: ``(model, meta)``."""
+    from medlens.models import load_model
+
+    return load_model(path)

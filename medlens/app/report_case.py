@@ -1,0 +1,183 @@
+"""The ``report`` use case: a case report a clinician can read, for one scan (or the first cases of
+a data set).
+
+:func:`report_case` takes a :class:`ReportRequest` and returns a :class:`ReportResult`; the case
+comes from the case workflow, its identifiers are kept apart and withheld unless asked for, the
+page is computed by :func:`medlens.app.case_report.case_report` and written by
+:mod:`medlens.report.case`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.core.files import staged_folder, write_json
+from medlens.data.cases import is_dataset, open_cases
+from medlens.errors import InputError, MedlensError
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """The arguments of ``medlens report``; ``methods`` empty: the defaults that run on the model;
+    ``limit`` reports on that many cases of a data set from ``index``, one folder each."""
+
+    model: str
+    input: str
+    out: str
+    index: int = 0
+    split: str = "test"
+    methods: Sequence[str] = ()
+    target: int | None = None
+    evaluation: str | None = None
+    basis_data: str | None = None
+    k: int = 5
+    show_identifiers: bool = False
+    recipe: RecipeOptions = field(default_factory=RecipeOptions)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    batch_size: int | None = None
+    memory_mb: float | None = None
+    seed: int = 0
+    quiet: bool = True
+
+    def validate(self) -> None:
+        """Fail, in one line, on what can be told before any work."""
+        from medlens.attribution.registry import get_method
+
+        if self.k < 1:
+            raise MedlensError(f"--k must be at least 1, got {self.k}")
+        for m in self.methods:
+            get_method(m)  # an unknown name fails before any work
+        if self.evaluation is not None and not Path(self.evaluation).is_dir():
+            raise MedlensError(f"evaluation folder {self.evaluation!r} does not exist")
+
+
+@dataclass
+class ReportResult:
+    """The reports written: per case its index, its summary (``case.json``) and its page."""
+
+    out: str
+    cases: list[tuple[int, dict, Path]]
+
+
+def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportResult:
+    """Write ``report.html`` and ``case.json`` for the case(s) of ``request`` into ``request.out``.
+    Takes a :class:`ReportRequest` or its fields as keywords."""
+    from medlens.app.case_report import DEFAULT_METHODS, CaseReportSettings, case_report
+    from medlens.app.options import options_per_method
+    from medlens.attribution.explain import check_runnable, runnable_methods
+    from medlens.report.case import write_case_report
+
+    request = request if request is not None else ReportRequest(**kwargs)
+    request.validate()
+    limit = 1 if request.limit is None else request.limit
+    methods = list(request.methods or DEFAULT_METHODS)
+    options = options_per_method(request.options, methods)
+    model, meta = load_model_file(request.model)
+    method_note = None
+    if request.methods:
+        for m in methods:
+            check_runnable(model, m, options.get(m))
+    else:
+        methods, method_note = runnable_methods(model, methods, options)
+        options = {k: v for k, v in options.items() if k in methods}
+    basis_inputs = basis_labels = None
+    if request.basis_data is not None:
+        from medlens.data import load_dataset
+
+        train = load_dataset(request.basis_data, "train")
+        expected = meta.get("input_shape")
+        if expected is not None and list(train.inputs.shape[1:]) != list(expected):
+            raise InputError(f"basis data {request.basis_data!r} have cases of shape {tuple(train.inputs.shape[1:])}, "
+                             f"the model takes {tuple(expected)}")
+        basis_inputs, basis_labels = train.inputs, train.labels
+    indices = list(range(request.index, request.index + limit))
+    dataset = is_dataset(request.input)
+    if len(indices) > 1 and not dataset:
+        raise MedlensError("--limit above 1 needs an npz data set (or a bundled name) as --input")
+    if dataset:
+        source = open_cases(request.input, split=request.split)
+        cases = [source.case(i) for i in indices]
+    else:
+        cases = [model_cases(request.input, meta, recipe=request.recipe).case(0)]
+    settings = CaseReportSettings(
+        meta=meta, methods=methods, method_options=options, evaluation=request.evaluation, basis_inputs=basis_inputs,
+        basis_labels=basis_labels, k=request.k, show_identifiers=request.show_identifiers, seed=request.seed,
+        batch_size=request.batch_size, memory_mb=request.memory_mb, model_name=Path(request.model).name,
+    )
+    results = []
+    for i, case in zip(indices, cases):
+        content, summary = case_report(model, case.x, request.target, case=case_input(request.input, case, method_note),
+                                       settings=settings)
+        results.append((i, content, summary))
+    written = []
+    with staged_folder(request.out) as out:
+        for i, content, summary in results:
+            folder = out if len(results) == 1 else out / f"case-{i}"
+            write_case_report(content, folder / "report.html")
+            write_json(folder / "case.json", summary)
+            where = Path(request.out) / ("report.html" if len(results) == 1 else f"case-{i}/report.html")
+            written.append((i, summary, where))
+    return ReportResult(request.out, written)
+
+
+def case_input(input: str, case: Any, method_note: str | None = None) -> Any:
+    """What the report shows of a case beside the model's input: the native scan, a description that
+    names no one, the identifiers kept apart (DICOM PS3.15 basic profile; a UID or identifying file
+    name), the notes on how it was read, the geometry that brings the maps back."""
+    from medlens.app.case_report import CaseInput
+    from medlens.data.formats.deid import is_uid_like, read_identity
+
+    p = Path(input)
+    identifiers: dict[str, str] = {}
+    metadata = dict(case.metadata)
+    is_file = p.exists() and not is_dataset(input)
+    if is_file and getattr(case.record, "format", "") == "DICOM":  # PS3.15's basic profile, read from the header
+        identity = read_identity(p)
+        identifiers.update(identity.identifiers)
+        metadata = dict(identity.metadata)
+    elif is_file:  # other formats: what their reader kept apart (NIfTI descriptions, EDF patient fields, ...)
+        identifiers.update(case.identifiers)
+    kind = case.source.split(" ", 1)[0] if is_file else "case"
+    if is_file and (is_uid_like(p.name) or is_uid_like(p.resolve().name)):
+        identifiers["file name"] = p.name
+        description = f"{kind} file (name withheld: it is a UID)"
+    elif is_file and any(v and len(v) > 2 and v.lower() in p.name.lower() for v in _name_parts(identifiers)):
+        identifiers["file name"] = p.name
+        description = f"{kind} file (name withheld: it holds an identifier)"
+    else:
+        description = case.source
+    native = None if case.native is None else case.native.numpy()
+    shape = tuple(native.shape) if native is not None else tuple(case.x.shape[2:])
+    description += f", {' x '.join(str(s) for s in shape)}"
+    if metadata.get("Modality"):
+        description = f"{metadata['Modality']} " + description
+    notes = [f"Input read as: {case.note}."] if case.note else []
+    notes += [method_note[0].upper() + method_note[1:] + "."] if method_note else []
+    # the maps come back through the recipe's exact inverse, as explain writes attribution.npy
+    geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
+    return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
+                     metadata=metadata, identifiers=identifiers, notes=notes, window=dicom_window(metadata),
+                     geometry=geometry)
+
+
+def dicom_window(metadata: dict[str, str]) -> tuple[float, float] | None:
+    """The file's own grey-level window (first WindowCenter / WindowWidth) as (low, high)."""
+    try:
+        centre = float(metadata["WindowCenter"].split("\\")[0])
+        width = float(metadata["WindowWidth"].split("\\")[0])
+    except (KeyError, ValueError):
+        return None
+    return (centre - width / 2, centre + width / 2) if width > 0 else None
+
+
+def _name_parts(identifiers: dict[str, str]) -> list[str]:
+    parts = []
+    for key in ("PatientName", "PatientID", "AccessionNumber", "OtherPatientIDs", "PatientBirthDate"):
+        parts.extend(v for v in identifiers.get(key, "").replace("^", " ").split() if v)
+    return parts
+
+

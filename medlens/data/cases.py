@@ -1,0 +1,292 @@
+"""The cases of an input: the one answer to "what does this --input / --data hold?".
+
+Every command that reads inputs (train, explain, evaluate, audit, report, attention, basis,
+concepts) opens its input with :func:`open_cases` and gets a :class:`Cases`: a stable list of
+case ids, and per case (:meth:`Cases.case`) or per batch (:meth:`Cases.load`) the prepared model
+input with its label, mask, native record and identifiers, the identifiers kept in a field of
+their own. Two kinds of input exist, told apart in one place (:func:`is_dataset`):
+
+* a labelled data set: an npz archive or a bundled name (inputs already on the model's grid,
+  labels, masks and shortcut markers inside);
+* scans: a file, a DICOM series folder, or a folder of cases with an optional labels CSV
+  (``case,label[,mask]``), read by :mod:`medlens.data.formats.folders` and turned into model
+  inputs by the recipe (:func:`medlens.data.recipe.prepare`).
+
+Reading is lazy: a folder of thousands of volumes is read case by case, as asked. Nothing here
+knows a model: the caller gives the recipe and the input shape.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from medlens.errors import FileFormatError, InputError, MedlensError
+
+__all__ = ["Case", "CaseBatch", "Cases", "is_dataset", "labelled_set", "open_cases"]
+
+
+def is_dataset(data: str | os.PathLike) -> bool:
+    """``data`` names a labelled data set (an npz archive or a bundled name), not scans."""
+    from medlens.data.datasets import BUNDLED
+
+    return str(data) in BUNDLED or str(data).lower().endswith(".npz")
+
+
+@dataclass
+class Case:
+    """One case ready for the model, with what is known about it.
+
+    ``x`` is the model input ``(1, C, *spatial)``; ``name`` the stable case id; ``source`` a
+    description (``"PNG scan.png"``, ``"pneumoniamnist/test[3]"``); ``record`` the file as read
+    and ``prepared`` the recipe's result (whose geometry maps a map back onto the record's grid),
+    both ``None`` for a data-set case, already on the model's grid. ``identifiers`` holds what
+    the reader kept apart (patient fields, UIDs), never mixed with ``metadata``.
+    """
+
+    x: torch.Tensor
+    label: int | None
+    source: str
+    note: str = ""
+    record: Any = None
+    prepared: Any = None
+    name: str = ""
+    recipe_summary: dict[str, Any] = field(default_factory=dict)
+    mask: torch.Tensor | None = None
+    path: str | None = None
+
+    @property
+    def native(self) -> torch.Tensor | None:
+        """The image or volume as read, on its own grid, when its rank matches the model input's;
+        ``None`` otherwise (and for data-set cases)."""
+        array = getattr(self.record, "array", None)
+        if array is None or array.ndim != self.x.ndim - 2 or getattr(self.record, "channels", 1) not in (1, None):
+            return None
+        return torch.as_tensor(array).float()
+
+    @property
+    def spacing(self) -> tuple[float, ...] | None:
+        """Pixel / voxel size of :attr:`native` in mm, when the file says."""
+        spacing = getattr(self.record, "spacing", None)
+        return None if spacing is None or self.native is None else tuple(float(v) for v in spacing)
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Non-identifying header fields of the file."""
+        return {str(k): str(v) for k, v in dict(getattr(self.record, "metadata", {}) or {}).items()}
+
+    @property
+    def identifiers(self) -> dict[str, str]:
+        """What the reader kept apart as identifying (patient fields, UIDs); empty for data-set cases."""
+        return {str(k): str(v) for k, v in dict(getattr(self.record, "identifiers", {}) or {}).items()}
+
+
+@dataclass(frozen=True)
+class CaseBatch:
+    """Cases read together: inputs ``(B, C, *spatial)``, labels, masks ``(B, *spatial)`` or None.
+
+    ``failed`` maps the index of each requested case that could not be read to its one-line
+    error; ``x``, ``labels``, ``indices`` and ``cases`` hold the others (``x`` is ``None`` when
+    none could be read).
+    """
+
+    x: torch.Tensor | None
+    labels: list[int | None]
+    masks: torch.Tensor | None
+    indices: list[int]
+    cases: list[str]
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+class Cases:
+    """An opened input: case ids (:attr:`names`), and cases by index, read when asked."""
+
+    data: str
+    names: list[str]
+    has_labels: bool
+    has_masks: bool
+    has_markers: bool
+    class_names: tuple[str, ...]
+    is_dataset: bool
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load(self, indices: Sequence[int]) -> CaseBatch:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def case(self, index: int) -> Case:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def markers(self, indices: Sequence[int]) -> torch.Tensor | None:
+        """Shortcut-marker masks of the cases at ``indices`` (benchmark npz files only)."""
+        return None
+
+    def first_readable(self) -> torch.Tensor:
+        """The first case that can be read, ``(1, C, *spatial)``; an :class:`InputError` naming
+        the first error when nothing can."""
+        failed: dict[int, str] = {}
+        for i in range(len(self)):
+            batch = self.load([i])
+            if batch.x is not None:
+                return batch.x
+            failed.update(batch.failed)
+        first = next(iter(failed.values()), "")
+        raise InputError(f"nothing readable in {self.data} ({len(failed)} case(s); first error: {first})")
+
+
+class DatasetCases(Cases):
+    """The cases of one split of an npz archive or a bundled data set (held in memory)."""
+
+    is_dataset = True
+
+    def __init__(self, data: str, split: str, input_shape: Sequence[int] | None) -> None:
+        from medlens.data.datasets import load_dataset
+
+        self.data, self.split = str(data), split
+        self.dataset = load_dataset(data, split)
+        ds = self.dataset
+        if input_shape is not None and tuple(ds.inputs.shape[1:]) != tuple(input_shape):
+            raise InputError(f"the data has inputs of shape {tuple(ds.inputs.shape[1:])}, "
+                             f"the model expects {tuple(input_shape)}")
+        self.names = [str(i) for i in range(len(ds))]
+        self.has_labels = True
+        self.has_masks = ds.masks is not None
+        self.class_names = tuple(ds.class_names)
+        self._markers = _npz_markers(self.data, split)
+        self.has_markers = self._markers is not None
+        path = Path(self.data)
+        self.title = f"{path.name if path.suffix == '.npz' else self.data}/{split}"
+
+    def load(self, indices: Sequence[int]) -> CaseBatch:
+        indices = [int(i) for i in indices]
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        ds = self.dataset
+        masks = None if ds.masks is None else ds.masks[idx].reshape(len(idx), *ds.inputs.shape[2:]) > 0.5
+        return CaseBatch(ds.inputs[idx], [int(v) for v in ds.labels[idx]], masks, indices,
+                         [self.names[i] for i in indices])
+
+    def case(self, index: int) -> Case:
+        ds = self.dataset
+        if not 0 <= index < len(ds):
+            raise InputError(f"index {index} is out of range: {ds.name} has {len(ds)} cases (0..{len(ds) - 1})")
+        name = f"{ds.name}[{index}]"
+        mask = None if ds.masks is None else ds.masks[index : index + 1]
+        return Case(ds.inputs[index : index + 1], int(ds.labels[index]), name, name=name, mask=mask)
+
+    def markers(self, indices: Sequence[int]) -> torch.Tensor | None:
+        return None if self._markers is None else self._markers[torch.as_tensor(list(indices), dtype=torch.long)]
+
+
+class ScanCases(Cases):
+    """The cases of a scan file or a folder of scans, read one by one through ``recipe``."""
+
+    is_dataset = False
+    has_markers = False
+
+    def __init__(self, data: str, recipe: Any, labels: str | None, class_names: Sequence[str],
+                 input_shape: Sequence[int] | None = None) -> None:
+        from medlens.data.formats.folders import ScanSet
+
+        self.data, self.input_shape = str(data), input_shape
+        self.scans = ScanSet(data, recipe, labels, class_names)
+        self.names = list(self.scans.names)
+        self.has_masks = any(path is not None for path in self.scans.mask_paths)
+        self.has_labels = any(v is not None for v in self.scans.labels)
+        self.class_names = tuple(class_names)
+        self.title = Path(self.data).name
+
+    def require_every_mask(self) -> "ScanCases":
+        """Refuse masks for some cases but not others (a stream cannot wait to find out)."""
+        given = sum(path is not None for path in self.scans.mask_paths)
+        if 0 < given < len(self.names):
+            raise InputError(f"the labels file gives masks for {given} of {len(self.names)} cases "
+                             "(give every case a mask, or none)")
+        return self
+
+    def load(self, indices: Sequence[int]) -> CaseBatch:
+        x, kept, failed = self.scans.load(indices)
+        masks = self.scans.masks(kept)[:, 0] > 0.5 if self.has_masks and kept else None
+        return CaseBatch(x, [self.scans.labels[i] for i in kept], masks, kept, [self.names[i] for i in kept], failed)
+
+    def masks(self, kept: Sequence[int]) -> torch.Tensor | None:
+        """Evidence masks ``(B, 1, *model_spatial)`` of cases already loaded, or ``None``."""
+        return self.scans.masks(kept)
+
+    def case(self, index: int) -> Case:
+        scan = self.scans.cases[index]
+        return case_from_record(scan.read(), self.scans.recipe, str(scan.where), self.scans.labels[index],
+                                input_shape=self.input_shape)
+
+
+def case_from_record(record: Any, recipe: Any, source: str, label: int | None = None, *,
+                     input_shape: Sequence[int] | None = None) -> Case:
+    """A read record made into a :class:`Case` by ``recipe``; a ``.npy`` array already of the
+    model's ``input_shape`` is taken as it is."""
+    from medlens.data.recipe import prepare
+
+    p = Path(source)
+    if input_shape is not None and record.format == "NumPy" and tuple(record.array.shape) == tuple(input_shape):
+        return Case(record.array[None], label, f"array {p.name}", name=p.name, path=source)
+    prepared = prepare(record, recipe)
+    name = f"{record.format} {Path(record.source).name}" if getattr(record, "source", "") else source
+    return Case(prepared.x, label, name, "; ".join(prepared.notes), record, prepared, p.name, prepared.summary(),
+                path=source)
+
+
+def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = None,
+               input_shape: Sequence[int] | None = None, labels: str | os.PathLike | None = None,
+               class_names: Sequence[str] = (), what: str = "input") -> Cases:
+    """The cases of ``data``: an npz archive or bundled name (split ``split``), or scans (a file,
+    a DICOM series folder or a folder of cases) made into model inputs by ``recipe`` (default:
+    min-max scaling and resizing to ``input_shape``), labelled by the CSV ``labels``. ``what``
+    names the input in the message for a missing one ("input", "data").
+
+    Raises
+    ------
+    FileFormatError
+        ``data`` does not exist (or is not a readable data set).
+    MedlensError
+        ``--labels`` given for a data set, which carries its own labels; a shape that does not fit.
+    """
+    from medlens.data.recipe import recipe_for_shape
+
+    if not str(data):
+        raise InputError("no data given")
+    data = os.fspath(data)
+    p = Path(data)
+    if is_dataset(data):
+        if labels is not None:
+            raise MedlensError("--labels is for scans: an npz data set carries its own labels")
+        if p.suffix == ".npz" and not p.exists():
+            raise FileFormatError(f"{what} {data!r} does not exist")
+        return DatasetCases(data, split, input_shape)
+    if not p.exists() and not (not p.suffix and p.with_suffix(".hea").is_file()):
+        raise FileFormatError(f"{what} {data!r} does not exist")
+    recipe = recipe if recipe is not None else recipe_for_shape(input_shape)
+    return ScanCases(data, recipe, None if labels is None else os.fspath(labels), class_names, input_shape)
+
+
+def labelled_set(data: str | os.PathLike, split: str = "test") -> Any:
+    """One split of a data set input (:class:`~medlens.data.datasets.LabelledSet`), for the
+    commands that learn from or analyse a whole data set (attention, basis, concepts).
+    Anything else is handed to :func:`~medlens.data.datasets.load_dataset`, which names the problem."""
+    from medlens.data.datasets import load_dataset
+
+    return load_dataset(os.fspath(data), split)
+
+
+def _npz_markers(data: str, split: str) -> torch.Tensor | None:
+    """The ``{split}_marker_masks`` of a shortcut benchmark npz, when it has them."""
+    import numpy as np
+
+    path = Path(data)
+    if path.suffix != ".npz" or not path.exists():
+        return None
+    with np.load(path) as raw:
+        key = f"{split}_marker_masks"
+        return torch.from_numpy(np.asarray(raw[key], dtype=bool)) if key in raw.files else None
