@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line
-from medlens.errors import FileFormatError
+from medlens.data.formats.limits import check_decoded_size
+from medlens.errors import FileFormatError, MedlensError
 
 # --------------------------------------------------------------------------------------------
 # NIfTI
@@ -21,7 +22,7 @@ _UNIT_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}
 MAX_CHANNEL_VOLUMES = 16  # a 4-D image with at most this many volumes is read as channels
 
 
-def load_nifti(path: PathLike) -> Volume:
+def load_nifti(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     """Read a NIfTI-1 or NIfTI-2 image (``.nii``, ``.nii.gz``, or an ``.hdr``/``.img`` pair).
 
     The data are returned in the file's voxel axis order (``i, j, k``); nothing is reoriented or
@@ -33,6 +34,9 @@ def load_nifti(path: PathLike) -> Volume:
     ----------
     path : str or os.PathLike
         The NIfTI file.
+    memory_mb : float, optional
+        Memory budget; an image whose header dimensions times its data type's size exceed
+        :func:`~medlens.data.formats.limits.decode_limit_bytes` is refused before its data are read.
 
     Returns
     -------
@@ -63,7 +67,13 @@ def load_nifti(path: PathLike) -> Volume:
         ) from exc
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image, nib.Nifti1Pair, nib.Nifti2Pair)):
         raise FileFormatError(f"{p} is a {type(img).__name__}, not a NIfTI image")
-    shape = tuple(int(s) for s in img.shape)
+    try:
+        shape = tuple(int(s) for s in img.shape)
+        dtype = np.dtype(img.get_data_dtype())
+    except Exception as exc:  # noqa: BLE001 - a header nibabel accepted but cannot describe
+        raise FileFormatError(f"{p} has a corrupt NIfTI header ({type(exc).__name__}: {_one_line(exc)})") from None
+    check_decoded_size(p, shape, dtype.itemsize, memory_mb=memory_mb, what="voxels",
+                       detail=f"{' x '.join(str(s) for s in shape)} voxels of {dtype}")
     keep = len(shape)
     while keep > 3 and shape[keep - 1] == 1:
         keep -= 1
@@ -75,6 +85,8 @@ def load_nifti(path: PathLike) -> Volume:
         )
     try:
         data = img.get_fdata(dtype=np.float32)
+    except MedlensError:
+        raise
     except Exception as exc:  # truncated or corrupt data block
         raise FileFormatError(
             f"{p} is corrupt: cannot read its voxel data ({type(exc).__name__}: {_one_line(exc)})"

@@ -24,8 +24,9 @@ import torch
 
 from medlens.data.formats.common import PathLike, Volume, _one_line
 from medlens.data.formats.images import MAGIC
+from medlens.data.formats.limits import check_decoded_size
 from medlens.data.formats.signals import BDF_MAGIC, EDF_MAGIC, WFDB_SUFFIXES, Signal
-from medlens.errors import FileFormatError
+from medlens.errors import FileFormatError, MedlensError
 
 Record = Union[Volume, Signal]
 
@@ -90,7 +91,7 @@ def sniff(path: PathLike) -> str:
     return ""
 
 
-def read(path: PathLike) -> Record:
+def read(path: PathLike, *, memory_mb: float | None = None) -> Record:
     """Read any file medlens understands, choosing the reader from the file's own bytes.
 
     Parameters
@@ -99,6 +100,10 @@ def read(path: PathLike) -> Record:
         A DICOM file, a folder holding one DICOM series, a NIfTI image, a PNG/JPEG/TIFF picture,
         a WFDB record (``.hea``, ``.dat`` or the record name), an EDF/EDF+/BDF file, or a ``.npy``
         array (read as an image or volume of its own shape).
+    memory_mb : float, optional
+        Memory budget (MB, the engine's meaning; default ``MEDLENS_MEMORY_MB`` or the engine's
+        default). Every reader computes the decoded size from the file's header and refuses a
+        file above :func:`~medlens.data.formats.limits.decode_limit_bytes` before decoding it.
 
     Returns
     -------
@@ -113,6 +118,9 @@ def read(path: PathLike) -> Record:
     FileFormatError
         A missing path, or a file that is of no format medlens reads or is truncated/corrupt;
         the one-line message names the file and the formats medlens reads.
+    DecodeLimitError
+        (a :class:`FileFormatError`) The header declares more decoded data than the memory
+        budget allows; the message names the file, the declared size and the limit in MB.
     """
     from medlens.data.formats import dicom, images, nifti, signals
 
@@ -123,24 +131,24 @@ def read(path: PathLike) -> Record:
     if fmt in ("DICOM", "DICOM-series"):
         if fmt == "DICOM" and not _has_preamble(p):  # a guess from the suffix or no suffix
             try:
-                return dicom.load_dicom(p)
+                return dicom.load_dicom(p, memory_mb=memory_mb)
             except FileFormatError as exc:
                 if "is not a DICOM file" in str(exc):
                     raise _unknown(p) from exc
                 raise
-        return dicom.load_dicom(p)
+        return dicom.load_dicom(p, memory_mb=memory_mb)
     if fmt == "NIfTI":
-        return nifti.load_nifti(p)
+        return nifti.load_nifti(p, memory_mb=memory_mb)
     if fmt in ("PNG", "JPEG"):
-        return images.load_picture(p)
+        return images.load_picture(p, memory_mb=memory_mb)
     if fmt == "TIFF":
-        return images.load_tiff(p)
+        return images.load_tiff(p, memory_mb=memory_mb)
     if fmt == "WFDB":
-        return signals.load_wfdb(p)
+        return signals.load_wfdb(p, memory_mb=memory_mb)
     if fmt == "EDF":
-        return signals.load_edf(p)
+        return signals.load_edf(p, memory_mb=memory_mb)
     if fmt == "NumPy":
-        return _load_npy(p)
+        return _load_npy(p, memory_mb=memory_mb)
     raise _unknown(p)
 
 
@@ -154,11 +162,36 @@ def _unknown(p: pathlib.Path) -> FileFormatError:
     return FileFormatError(f"{p} is not a file format medlens reads (it reads {formats_line()})")
 
 
-def _load_npy(p: pathlib.Path) -> Volume:
+def _npy_header(p: pathlib.Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a ``.npy`` header, nothing else read."""
+    from numpy.lib import format as npy_format
+
+    with open(p, "rb") as fh:
+        version = npy_format.read_magic(fh)
+        if version == (1, 0):
+            shape, _fortran, dtype = npy_format.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, _fortran, dtype = npy_format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    return tuple(int(s) for s in shape), np.dtype(dtype)
+
+
+def _load_npy(p: pathlib.Path, *, memory_mb: float | None = None) -> Volume:
+    try:
+        shape, dtype = _npy_header(p)
+    except MedlensError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ValueError, OSError, EOFError, SyntaxError, ...
+        raise FileFormatError(f"{p} is not a readable .npy array ({type(exc).__name__}: {_one_line(exc)})") from None
+    if dtype.kind not in "biuf" or len(shape) < 1:
+        raise FileFormatError(f"{p} holds a {dtype} array of shape {shape}; expected numbers")
+    check_decoded_size(p, shape, dtype.itemsize, memory_mb=memory_mb, what="values",
+                       detail=f"shape {shape} of {dtype}")
     try:
         arr = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise FileFormatError(f"{p} is not a readable .npy array ({_one_line(exc)})") from exc
+    except Exception as exc:  # noqa: BLE001 - truncated data: ValueError, OSError, EOFError
+        raise FileFormatError(f"{p} is not a readable .npy array ({type(exc).__name__}: {_one_line(exc)})") from exc
     if arr.dtype.kind not in "biuf" or arr.ndim < 1:
         raise FileFormatError(f"{p} holds a {arr.dtype} array of shape {arr.shape}; expected numbers")
     return Volume(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)), (1.0,) * arr.ndim,
