@@ -42,7 +42,7 @@ def write_tiff(path: pathlib.Path, shape: tuple[int, ...] = (3, 8, 9), dtype: st
                compression: str | None = None) -> pathlib.Path:
     import tifffile
 
-    tifffile.imwrite(path, _grey(shape, dtype), compression=compression)
+    tifffile.imwrite(path, _grey(shape, dtype), compression=compression, photometric="minisblack")
     return path
 
 

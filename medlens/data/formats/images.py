@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line, colour_channels_first
-from medlens.data.formats.limits import DecodeLimitError, check_decoded_size
+from medlens.data.formats.limits import DecodeLimitError, _mb, check_decoded_size
 from medlens.errors import FileFormatError, MedlensError
 
 #: Bytes each picture format starts with.
@@ -142,9 +142,11 @@ def load_picture(path: PathLike, *, memory_mb: float | None = None) -> Volume:
         (width, height), mode = header
         _check_picture(p, (width, height), mode, memory_mb)
         limit = 2 * int(Image.MAX_IMAGE_PIXELS or 0)
+        per_pixel = _mode_layout(mode)[0] * _mode_layout(mode)[1]
         raise DecodeLimitError(
-            f"{p}: its header declares {width} x {height} = {width * height:,} pixels, above Pillow's "
-            f"decompression-bomb limit of {limit:,} pixels"
+            f"{p}: its header declares {width} x {height} = {width * height:,} pixels "
+            f"({_mb(width * height * per_pixel)} MB decoded), above Pillow's decompression-bomb limit of "
+            f"{limit:,} pixels ({_mb(limit * per_pixel)} MB)"
         ) from None
     except MedlensError:
         raise
