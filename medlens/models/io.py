@@ -137,8 +137,8 @@ def _load_error(path: Path, err: BaseException) -> FileFormatError:
         if found:
             what = found.group(1) or found.group(2)
             return FileFormatError(
-                f"{name} holds a pickled Python object ({what}) where a medlens model file holds only "
-                f"weights and plain data; it was not loaded and none of its code was run"
+                f"{name} is not a medlens or TorchScript model file: it holds a pickled Python object ({what}) "
+                f"where a model file holds only weights and plain data; it was not loaded and none of its code was run"
             )
     try:
         from medlens.data.formats.read import sniff
@@ -148,7 +148,7 @@ def _load_error(path: Path, err: BaseException) -> FileFormatError:
         foreign = ""
     if foreign and foreign not in ("DICOM", "DICOM-series"):
         return FileFormatError(
-            f"{name} is a {foreign} file, not a model file (medlens reads its own model files and TorchScript archives)"
+            f"{name} is a {foreign} file, not a medlens or TorchScript model file"
         )
     try:
         with open(path, "rb") as fh:
@@ -157,10 +157,10 @@ def _load_error(path: Path, err: BaseException) -> FileFormatError:
         head = b""
     if not zipfile.is_zipfile(path) and head[:2] != b"\x80\x02":
         return FileFormatError(
-            f"{name} is not a model file medlens reads, or it is truncated: no zip archive directory "
-            f"found (medlens model files and TorchScript archives are zip archives)"
+            f"{name} is not a medlens or TorchScript model file, or it is truncated: no zip archive "
+            f"directory found (both are zip archives)"
         )
-    return FileFormatError(f"{name} is a corrupt or truncated model file ({_reason(err)})")
+    return FileFormatError(f"{name} is not a medlens or TorchScript model file that can be read: it is corrupt or truncated ({_reason(err)})")
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:

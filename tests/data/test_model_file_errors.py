@@ -58,7 +58,7 @@ def test_corrupt_model_file(model_file):
 
 def test_foreign_file_renamed_pt(tmp_path):
     path = H.write_png(tmp_path / "x.png").rename(tmp_path / "model.pt")
-    assert "is a PNG file, not a model file" in _one_line(path)
+    assert "is a PNG file, not a medlens or TorchScript model file" in _one_line(path)
 
 
 def test_pickle_payload_is_refused_and_never_run(tmp_path):
