@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, Volume, _one_line, colour_channels_first
+from medlens.data.formats.common import PathLike, Volume, _one_line, colour_channels_first, one_line_errors
 from medlens.data.formats.limits import MB, DecodeLimitError, check_decoded_size, decode_limit_bytes
 from medlens.errors import FileFormatError, InputError, MedlensError
 
@@ -452,6 +452,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+@one_line_errors("DICOM")
 def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
                memory_mb: float | None = None) -> Volume:
     """Read a DICOM image or a folder holding one DICOM series.

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line, colour_channels_first
+from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line, colour_channels_first, one_line_errors
 from medlens.data.formats.limits import DecodeLimitError, _mb, check_decoded_size
 from medlens.errors import FileFormatError, MedlensError
 
@@ -97,6 +97,7 @@ def _check_picture(p: pathlib.Path, size: tuple[int, int], mode: str, memory_mb:
                               f"of {nbytes} byte{'s' if nbytes > 1 else ''}, mode {mode}")
 
 
+@one_line_errors("image")
 def load_picture(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     """Read a PNG or JPEG file with Pillow.
 
@@ -182,6 +183,7 @@ def load_picture(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     return _volume(arr, p, fmt, bits, spacing, {"Mode": mode})
 
 
+@one_line_errors("TIFF")
 def load_tiff(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     """Read a TIFF file with tifffile: one page, or a stack of same-sized pages as a volume.
 

@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line
+from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line, one_line_errors
 from medlens.data.formats.limits import check_decoded_size
 from medlens.errors import FileFormatError, MedlensError
 
@@ -22,6 +22,7 @@ _UNIT_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}
 MAX_CHANNEL_VOLUMES = 16  # a 4-D image with at most this many volumes is read as channels
 
 
+@one_line_errors("NIfTI")
 def load_nifti(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     """Read a NIfTI-1 or NIfTI-2 image (``.nii``, ``.nii.gz``, or an ``.hdr``/``.img`` pair).
 
@@ -96,11 +97,20 @@ def load_nifti(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     if stacked:
         data, channels, keep = np.moveaxis(data, -1, 0), shape[3], 3
 
+    if np.isinf(data).any():  # NaN is kept (masks), an infinity is a corrupt value or scale
+        raise FileFormatError(f"{p} holds {int(np.isinf(data).sum())} infinite voxel values (corrupt data or scl_slope)")
     header = img.header
-    space_unit, _ = header.get_xyzt_units()
-    factor = _UNIT_TO_MM.get(space_unit, 1.0)
-    zooms = header.get_zooms()
-    spacing = tuple(float(z) * factor for z in zooms[:keep])
+    try:
+        space_unit, _ = header.get_xyzt_units()
+        factor = _UNIT_TO_MM.get(space_unit, 1.0)
+        zooms = header.get_zooms()
+        spacing = tuple(float(z) * factor for z in zooms[:keep])
+        affine = img.affine
+        axcodes = "".join(nib.aff2axcodes(affine)) if affine is not None and keep == 3 else None
+    except Exception as exc:  # noqa: BLE001 - unknown unit codes, a singular or NaN affine, ...
+        raise FileFormatError(f"{p} has a corrupt NIfTI header ({type(exc).__name__}: {_one_line(exc)})") from None
+    if not all(np.isfinite(spacing)) or (affine is not None and not np.isfinite(affine).all()):
+        raise FileFormatError(f"{p} has a corrupt NIfTI header: non-finite voxel sizes {spacing} or affine")
 
     metadata = {
         "Format": "NIfTI-2" if isinstance(img, (nib.Nifti2Image, nib.Nifti2Pair)) else "NIfTI-1",
@@ -108,11 +118,10 @@ def load_nifti(path: PathLike, *, memory_mb: float | None = None) -> Volume:
         "Shape": "x".join(str(s) for s in shape),
         "SpatialUnits": str(space_unit),
     }
-    affine = img.affine
     if affine is not None:
         metadata["Affine"] = repr(np.round(affine, 6).tolist())
-        if keep == 3:
-            metadata["AxisCodes"] = "".join(nib.aff2axcodes(affine))
+        if axcodes is not None:
+            metadata["AxisCodes"] = axcodes
     identifiers = {}
     for field in ("descrip", "aux_file", "db_name"):
         if field in header:

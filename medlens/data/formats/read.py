@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 import pathlib
 from typing import Union
 
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, Volume, _one_line
+from medlens.data.formats.common import PathLike, Volume, _check_finite, _one_line, one_line_errors
 from medlens.data.formats.images import MAGIC
 from medlens.data.formats.limits import check_decoded_size
 from medlens.data.formats.signals import BDF_MAGIC, EDF_MAGIC, WFDB_SUFFIXES, Signal
@@ -79,7 +80,7 @@ def sniff(path: PathLike) -> str:
         try:
             with gzip.open(p, "rb") as fh:
                 inner = fh.read(352)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):  # a corrupt stream: the reader names the problem
             return "NIfTI" if name.endswith(".nii.gz") else ""
         if inner[344:348] in (b"n+1\x00", b"ni1\x00") or inner[4:8] in (b"n+2\x00", b"ni2\x00"):
             return "NIfTI"
@@ -177,6 +178,7 @@ def _npy_header(p: pathlib.Path) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(int(s) for s in shape), np.dtype(dtype)
 
 
+@one_line_errors(".npy")
 def _load_npy(p: pathlib.Path, *, memory_mb: float | None = None) -> Volume:
     try:
         shape, dtype = _npy_header(p)
@@ -194,5 +196,7 @@ def _load_npy(p: pathlib.Path, *, memory_mb: float | None = None) -> Volume:
         raise FileFormatError(f"{p} is not a readable .npy array ({type(exc).__name__}: {_one_line(exc)})") from exc
     if arr.dtype.kind not in "biuf" or arr.ndim < 1:
         raise FileFormatError(f"{p} holds a {arr.dtype} array of shape {arr.shape}; expected numbers")
-    return Volume(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)), (1.0,) * arr.ndim,
+    data = np.ascontiguousarray(arr, dtype=np.float32)
+    _check_finite(data, str(p))
+    return Volume(torch.from_numpy(data), (1.0,) * arr.ndim,
                   {"Format": "NumPy", "DataType": str(arr.dtype)}, {}, None, 1, "NumPy", str(p))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, _one_line
+from medlens.data.formats.common import PathLike, _one_line, one_line_errors
 from medlens.data.formats.limits import check_decoded_size
 from medlens.errors import FileFormatError, InputError, MedlensError
 
@@ -128,6 +128,7 @@ def _check_wfdb_size(base: pathlib.Path, memory_mb: float | None) -> None:
                        detail=f"signal length {int(sig_len)} x {int(n_sig)} channels of float64")
 
 
+@one_line_errors("WFDB")
 def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None = None) -> Signal:
     """Read a WFDB record (``.hea`` header + signal files) and its annotations.
 
@@ -178,6 +179,9 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
             f"WFDB record {base.name}: the signal file holds {values.shape[0]} samples, "
             f"its header says {record.sig_len} (truncated?)"
         )
+    finite = np.isfinite(values.astype(np.float32))  # wfdb marks missing samples NaN; a tiny gain overflows
+    if not finite.all():
+        raise InputError(f"WFDB record {base.name} holds {int((~finite).sum())} missing or non-finite samples")
     annotations: list[Annotation] = []
     ann_file = base.with_suffix(f".{annotator}")
     if ann_file.is_file():
@@ -239,6 +243,7 @@ def _check_edf_size(p: pathlib.Path, memory_mb: float | None) -> None:
                        detail=f"{records} data records x {ns} signals x {max(spr)} samples per record of float64")
 
 
+@one_line_errors("EDF/BDF")
 def load_edf(path: PathLike, *, memory_mb: float | None = None) -> Signal:
     """Read an EDF, EDF+ or BDF file with pyedflib.
 
