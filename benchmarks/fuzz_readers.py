@@ -85,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", type=int, default=500, help="mutations per format")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--memory-mb", type=float, default=4.0, help="budget given to read (limit = 4x)")
+    parser.add_argument("--memory-mb", type=float, default=4.0, help="memory budget given to read (sets the decoding limit)")
     parser.add_argument("--formats", default="all")
     parser.add_argument("--no-acceptance", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fuzz_readers.json"))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from medlens.data.formats.common import PathLike, Volume, _one_line, colour_channels_first, one_line_errors
-from medlens.data.formats.limits import MB, DecodeLimitError, check_decoded_size, decode_limit_bytes
+from medlens.data.formats.limits import MB, DecodeLimitError, _mb, check_decoded_size, decode_limit_bytes
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 # --------------------------------------------------------------------------------------------
@@ -240,6 +240,7 @@ def _guard_deflated(p: pathlib.Path, memory_mb: float | None) -> None:
         if syntax != _DEFLATED:
             return
         limit = decode_limit_bytes(memory_mb)
+        bound = limit + min(limit, _HEADER_PREFIX)  # the pixels may fill the limit; the rest is header
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         prefix = bytearray()
         total, checked = 0, False
@@ -257,10 +258,10 @@ def _guard_deflated(p: pathlib.Path, memory_mb: float | None) -> None:
                 if len(prefix) >= _HEADER_PREFIX or any(_PIXEL_DATA_TAG + vr in prefix for vr in (b"OW", b"OB")):
                     _check_dicom_size(_header_of_prefix(bytes(prefix)), p, memory_mb)
                     checked, prefix = True, bytearray()
-            if total > limit:
+            if total > bound:
                 raise DecodeLimitError(
-                    f"{p}: its deflated data set inflates to more than the decoding limit of "
-                    f"{limit / MB:,.0f} MB (raise it with memory_mb= or MEDLENS_MEMORY_MB)"
+                    f"{p}: its deflated data set inflates to more than {_mb(bound)} MB, beyond the decoding "
+                    f"limit of {_mb(limit)} MB for its pixels (raise it with memory_mb= or MEDLENS_MEMORY_MB)"
                 )
         if not checked and prefix:
             _check_dicom_size(_header_of_prefix(bytes(prefix)), p, memory_mb)

@@ -27,9 +27,12 @@ from medlens.errors import FileFormatError, InputError
 
 #: Environment variable that sets the memory budget (MB) when ``memory_mb`` is not given.
 ENV_VAR = "MEDLENS_MEMORY_MB"
-#: The decoding limit is this many times the memory budget: a record is decoded whole (then
-#: converted to float32), while the engine's budget is for one chunk of model inputs.
-DECODE_MULTIPLE = 4
+#: The decoding limit is this many times the memory budget. One: the decoded array alone may
+#: take the whole budget, and the readers then hold float copies of it (float32 for the record,
+#: float64 on the way for DICOM rescaling), so the peak is several times the limit already;
+#: a larger multiple let an 18 MB deflated DICOM of 65535 x 65535 zeros (4 GB decoded) through
+#: at the default budget, to a 12.5 GB peak.
+DECODE_MULTIPLE = 1
 #: The default limit is at least this many MB ...
 MIN_DEFAULT_MB = 1024
 #: ... and at most this fraction of the machine's RAM.
@@ -107,6 +110,10 @@ def _mb(n: int) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
 
 
+def _budget_words() -> str:
+    return "the memory budget" if DECODE_MULTIPLE == 1 else f"{DECODE_MULTIPLE} x the memory budget"
+
+
 def declared_bytes(shape: Iterable[int], itemsize: float) -> int:
     """``prod(shape) * itemsize`` as an exact Python integer (never overflows); negative
     dimensions count as 0."""
@@ -155,7 +162,6 @@ def check_decoded_size(path: object, shape: Iterable[int], itemsize: float, *,
             detail = " x ".join(str(s) for s in shape) + f" {what} of {item}"
         raise DecodeLimitError(
             f"{path}: its header declares {_mb(declared)} MB of decoded {what} ({detail}), above the "
-            f"decoding limit of {_mb(limit)} MB ({DECODE_MULTIPLE} x the memory budget; raise it "
-            f"with memory_mb= or {ENV_VAR})"
+            f"decoding limit of {_mb(limit)} MB ({_budget_words()}; raise it with memory_mb= or {ENV_VAR})"
         )
     return declared
