@@ -16,6 +16,7 @@ Users' own models load from TorchScript files (``torch.jit.save``).
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -117,6 +118,51 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
+_PICKLE_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)|[Uu]nsupported global:\s*(?:GLOBAL\s+)?([\w.]+)")
+
+
+def _reason(err: BaseException) -> str:
+    """The first line of a library's error, leaving out PyTorch's advice to unpickle code."""
+    lines = [" ".join(line.split()) for line in str(err).splitlines() if line.strip()]
+    lines = [line for line in lines if "weights_only" not in line.lower() and "arbitrary code" not in line.lower()
+             and "trusted source" not in line.lower() and "documentation of torch.load" not in line.lower()]
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
+def _load_error(path: Path, err: BaseException) -> FileFormatError:
+    """One line for a file ``torch.load(weights_only=True)`` refused, naming the file and the problem."""
+    name = repr(str(path))
+    if isinstance(err, pickle.UnpicklingError):
+        found = _PICKLE_GLOBAL.search(str(err))
+        if found:
+            what = found.group(1) or found.group(2)
+            return FileFormatError(
+                f"{name} is not a medlens or TorchScript model file: it holds a pickled Python object ({what}) "
+                f"where a model file holds only weights and plain data; it was not loaded and none of its code was run"
+            )
+    try:
+        from medlens.data.formats.read import sniff
+
+        foreign = sniff(path) if not zipfile.is_zipfile(path) else ""
+    except Exception:  # noqa: BLE001 - only for the message
+        foreign = ""
+    if foreign and foreign not in ("DICOM", "DICOM-series"):
+        return FileFormatError(
+            f"{name} is a {foreign} file, not a medlens or TorchScript model file"
+        )
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b""
+    if not zipfile.is_zipfile(path) and head[:2] != b"\x80\x02":
+        return FileFormatError(
+            f"{name} is not a medlens or TorchScript model file, or it is truncated: no zip archive "
+            f"directory found (both are zip archives)"
+        )
+    return FileFormatError(f"{name} is not a medlens or TorchScript model file that can be read: it is corrupt or truncated ({_reason(err)})")
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Load a medlens model file or a TorchScript file.
 
@@ -128,8 +174,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     Raises
     ------
     FileFormatError
-        Missing file, or neither a medlens model nor a TorchScript archive. Nothing is
-        unpickled beyond plain data.
+        Missing file, or neither a medlens model nor a TorchScript archive; a truncated or
+        corrupt file; a file holding pickled objects (their code is never run). One line naming
+        the file and the problem. Nothing is unpickled beyond plain data.
     """
     path = Path(path)
     if not path.is_file():
@@ -138,27 +185,31 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
         try:
             model = torch.jit.load(str(path), map_location=map_location)
         except Exception as err:  # noqa: BLE001 - any failure means a corrupt archive
-            raise FileFormatError(f"{str(path)!r} is a corrupt TorchScript file: {err}") from err
+            raise FileFormatError(f"{str(path)!r} is a corrupt TorchScript file ({_reason(err)})") from None
         return model.eval(), {}
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
-        raise FileFormatError(
-            f"{str(path)!r} is not a medlens or TorchScript model file "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-        ) from err
+    except Exception as err:  # noqa: BLE001 - UnpicklingError, RuntimeError, OSError, UnicodeDecodeError, ...
+        raise _load_error(path, err) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise FileFormatError(f"{str(path)!r} is not a medlens or TorchScript model file")
-    if payload.get("version", 0) > VERSION:
+    version = payload.get("version", 0)
+    if not isinstance(version, int) or not isinstance(payload.get("arch"), str) or not isinstance(payload.get("config"), dict) \
+            or not isinstance(payload.get("state_dict"), dict):
+        raise FileFormatError(f"{str(path)!r} is a corrupt medlens model file (its version, arch, config or weights are missing or malformed)")
+    if version > VERSION:
         raise FileFormatError(f"{str(path)!r} was written by a newer medlens (format version {payload['version']})")
-    model = build_model(payload["arch"], payload["config"])
+    try:
+        model = build_model(payload["arch"], payload["config"])
+    except TypeError as err:
+        raise FileFormatError(f"{str(path)!r}: its config does not fit architecture {payload['arch']!r} ({_reason(err)})") from None
     dtype = getattr(torch, str(payload.get("dtype", "float32")), None)
     if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
         model = model.to(dtype)
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:
-        raise FileFormatError(f"{str(path)!r}: weights do not match its architecture: {str(err).splitlines()[0]}") from err
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise FileFormatError(f"{str(path)!r}: weights do not match its architecture ({_reason(err)})") from None
     return model.to(map_location).eval(), dict(payload.get("meta", {}))
 
 

@@ -11,15 +11,16 @@ one-line message that names the file and the problem:
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Callable, TypeVar, Union
 
 import numpy as np
 import torch
 
-from medlens.errors import FileFormatError, InputError
+from medlens.errors import FileFormatError, InputError, MedlensError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -29,6 +30,36 @@ def _one_line(exc: BaseException) -> str:
     for advice in (" Use force=True to force reading.",):
         text = text.replace(advice, "")
     return text or type(exc).__name__
+
+
+_Reader = TypeVar("_Reader", bound=Callable[..., Any])
+
+
+def one_line_errors(what: str) -> Callable[[_Reader], _Reader]:
+    """Decorator of a reader: whatever a library raises on a hostile or corrupt file that the
+    reader did not turn into a :class:`~medlens.errors.MedlensError` itself (a header value that
+    is not a number, an unknown code, ...) becomes one :class:`FileFormatError` line naming the
+    file. ``MemoryError`` is left alone: it is not a property of the file."""
+
+    def wrap(reader: _Reader) -> _Reader:
+        @functools.wraps(reader)
+        def read(path: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return reader(path, *args, **kwargs)
+            except MedlensError as exc:
+                text = str(exc)
+                if "\n" in text or "\r" in text:  # a header value quoted in the message held a newline
+                    raise type(exc)(" ".join(text.split())) from exc
+                raise
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the safety net of every reader
+                where = path if isinstance(path, (str, os.PathLike)) else f"{what} input"
+                raise FileFormatError(f"{where} is a corrupt {what} file ({type(exc).__name__}: {_one_line(exc)})") from exc
+
+        return read  # type: ignore[return-value]
+
+    return wrap
 
 
 def _existing_file(path: PathLike, what: str) -> pathlib.Path:

@@ -9,12 +9,14 @@ whose channels are identical (a radiograph saved as RGB) is read as grey. ``Pill
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line, colour_channels_first
-from medlens.errors import FileFormatError
+from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line, colour_channels_first, one_line_errors
+from medlens.data.formats.limits import DecodeLimitError, _mb, check_decoded_size
+from medlens.errors import FileFormatError, MedlensError
 
 #: Bytes each picture format starts with.
 MAGIC = {
@@ -47,7 +49,56 @@ def _volume(arr: np.ndarray, p: pathlib.Path, fmt: str, bits: int, spacing: tupl
     return Volume(data, spacing_t, metadata, {}, None, channels, fmt.replace("-stack", ""), str(p))
 
 
-def load_picture(path: PathLike) -> Volume:
+def _mode_layout(mode: str) -> tuple[int, int]:
+    """(bands, bytes per band) of the array Pillow decodes a picture of ``mode`` into (after the
+    conversions :func:`load_picture` makes)."""
+    from PIL import Image
+
+    if mode.startswith("I;16"):
+        return 1, 2
+    if mode in ("I", "F") or mode.startswith("I;32"):
+        return 1, 4
+    if mode == "P":
+        return 4, 1  # palette -> RGB(A)
+    try:
+        return int(Image.getmodebands(mode)), 1
+    except (KeyError, ValueError):
+        return 4, 1
+
+
+def _picture_header(p: pathlib.Path) -> tuple[tuple[int, int], str] | None:
+    """``((width, height), mode)`` from the picture's header, read by Pillow's own plugin
+    without its decompression-bomb check (which refuses before saying the size)."""
+    from PIL import Image
+
+    Image.init()
+    with open(p, "rb") as fh:
+        prefix = fh.read(16)
+        for fmt in ("PNG", "JPEG", *Image.ID):
+            if fmt not in Image.OPEN:
+                continue
+            factory, accept = Image.OPEN[fmt]
+            try:
+                if accept is not None and not accept(prefix):
+                    continue
+                fh.seek(0)
+                im = factory(fh, str(p))
+                return im.size, im.mode
+            except Exception:  # noqa: BLE001 - not this plugin's format
+                continue
+    return None
+
+
+def _check_picture(p: pathlib.Path, size: tuple[int, int], mode: str, memory_mb: float | None) -> None:
+    bands, nbytes = _mode_layout(mode)
+    width, height = size
+    check_decoded_size(p, (height, width, bands), nbytes, memory_mb=memory_mb,
+                       detail=f"{width} x {height} pixels x {bands} band{'s' if bands > 1 else ''} "
+                              f"of {nbytes} byte{'s' if nbytes > 1 else ''}, mode {mode}")
+
+
+@one_line_errors("image")
+def load_picture(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     """Read a PNG or JPEG file with Pillow.
 
     Parameters
@@ -55,6 +106,9 @@ def load_picture(path: PathLike) -> Volume:
     path : str or os.PathLike
         The picture. Modes ``L`` and ``I;16`` (8- and 16-bit grey), ``RGB``/``RGBA``, palette and
         bilevel images are read; palette images become RGB.
+    memory_mb : float, optional
+        Memory budget; a picture whose header declares more decoded bytes than
+        :func:`~medlens.data.formats.limits.decode_limit_bytes` allows is refused before decoding.
 
     Returns
     -------
@@ -69,12 +123,39 @@ def load_picture(path: PathLike) -> Volume:
     ------
     FileFormatError
         Missing, truncated or corrupt file, or not a picture Pillow reads.
+    DecodeLimitError
+        The header declares more pixels than the memory budget allows (or than Pillow's
+        decompression-bomb limit).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     p = _existing_file(path, "image file")
     try:
-        with Image.open(p) as img:
+        with warnings.catch_warnings():
+            # Pillow's warning threshold is a pixel count; the decoding limit (bytes, from the
+            # memory budget) is checked below from the same header.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img_cm = Image.open(p)  # lazy: reads the header only
+    except Image.DecompressionBombError as exc:
+        header = _picture_header(p)
+        if header is None:
+            raise DecodeLimitError(f"{p} is refused by Pillow's decompression-bomb check ({_one_line(exc)})") from None
+        (width, height), mode = header
+        _check_picture(p, (width, height), mode, memory_mb)
+        limit = 2 * int(Image.MAX_IMAGE_PIXELS or 0)
+        per_pixel = _mode_layout(mode)[0] * _mode_layout(mode)[1]
+        raise DecodeLimitError(
+            f"{p}: its header declares {width} x {height} = {width * height:,} pixels "
+            f"({_mb(width * height * per_pixel)} MB decoded), above Pillow's decompression-bomb limit of "
+            f"{limit:,} pixels ({_mb(limit * per_pixel)} MB)"
+        ) from None
+    except MedlensError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types on corrupt headers
+        raise FileFormatError(f"{p} is not a readable image file ({type(exc).__name__}: {_one_line(exc)})") from None
+    try:
+        with img_cm as img:
+            _check_picture(p, img.size, img.mode, memory_mb)
             img.load()  # decodes now: a truncated file fails here, not later
             fmt = str(img.format or p.suffix.lstrip(".").upper())
             mode = img.mode
@@ -86,7 +167,9 @@ def load_picture(path: PathLike) -> Volume:
             elif mode == "CMYK" or mode == "YCbCr":
                 img = img.convert("RGB")
             arr = np.asarray(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except MedlensError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - OSError, SyntaxError, ValueError, struct.error, ...
         raise FileFormatError(f"{p} is not a readable image file ({type(exc).__name__}: {_one_line(exc)})") from exc
     if mode.startswith("I;16") or arr.dtype == np.uint16:
         bits = 16
@@ -100,13 +183,17 @@ def load_picture(path: PathLike) -> Volume:
     return _volume(arr, p, fmt, bits, spacing, {"Mode": mode})
 
 
-def load_tiff(path: PathLike) -> Volume:
+@one_line_errors("TIFF")
+def load_tiff(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     """Read a TIFF file with tifffile: one page, or a stack of same-sized pages as a volume.
 
     Parameters
     ----------
     path : str or os.PathLike
         The TIFF file (8-, 16- or 32-bit integer or float samples).
+    memory_mb : float, optional
+        Memory budget; the first series' shape and data type (from the page headers) must not
+        declare more than :func:`~medlens.data.formats.limits.decode_limit_bytes`.
 
     Returns
     -------
@@ -119,18 +206,25 @@ def load_tiff(path: PathLike) -> Volume:
     ------
     FileFormatError
         Missing, truncated or corrupt file.
+    DecodeLimitError
+        The page headers declare more decoded bytes than the memory budget allows.
     """
     import tifffile
 
     p = _existing_file(path, "TIFF file")
     try:
         with tifffile.TiffFile(p) as tif:
+            series = tif.series[0]  # what asarray() decodes: shapes and dtype from the headers
+            check_decoded_size(p, series.shape, np.dtype(series.dtype).itemsize, memory_mb=memory_mb,
+                               detail=f"{' x '.join(str(s) for s in series.shape)} samples of {np.dtype(series.dtype)}")
             arr = tif.asarray()
             page = tif.pages[0]
             n_pages = len(tif.pages)
             rgb_planar = (page.photometric == tifffile.PHOTOMETRIC.RGB and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE)
             tags = {t.name: t.value for t in page.tags.values()
                     if t.name in ("XResolution", "YResolution", "ResolutionUnit", "BitsPerSample")}
+    except MedlensError:
+        raise
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, OSError...
         raise FileFormatError(f"{p} is not a readable TIFF file ({type(exc).__name__}: {_one_line(exc)})") from exc
     if rgb_planar and arr.ndim == 3 and arr.shape[0] in (3, 4):

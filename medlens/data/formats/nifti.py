@@ -10,8 +10,9 @@ import pathlib
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line
-from medlens.errors import FileFormatError
+from medlens.data.formats.common import PathLike, Volume, _existing_file, _one_line, one_line_errors
+from medlens.data.formats.limits import check_decoded_size
+from medlens.errors import FileFormatError, MedlensError
 
 # --------------------------------------------------------------------------------------------
 # NIfTI
@@ -21,7 +22,8 @@ _UNIT_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}
 MAX_CHANNEL_VOLUMES = 16  # a 4-D image with at most this many volumes is read as channels
 
 
-def load_nifti(path: PathLike) -> Volume:
+@one_line_errors("NIfTI")
+def load_nifti(path: PathLike, *, memory_mb: float | None = None) -> Volume:
     """Read a NIfTI-1 or NIfTI-2 image (``.nii``, ``.nii.gz``, or an ``.hdr``/``.img`` pair).
 
     The data are returned in the file's voxel axis order (``i, j, k``); nothing is reoriented or
@@ -33,6 +35,9 @@ def load_nifti(path: PathLike) -> Volume:
     ----------
     path : str or os.PathLike
         The NIfTI file.
+    memory_mb : float, optional
+        Memory budget; an image whose header dimensions times its data type's size exceed
+        :func:`~medlens.data.formats.limits.decode_limit_bytes` is refused before its data are read.
 
     Returns
     -------
@@ -63,7 +68,13 @@ def load_nifti(path: PathLike) -> Volume:
         ) from exc
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image, nib.Nifti1Pair, nib.Nifti2Pair)):
         raise FileFormatError(f"{p} is a {type(img).__name__}, not a NIfTI image")
-    shape = tuple(int(s) for s in img.shape)
+    try:
+        shape = tuple(int(s) for s in img.shape)
+        dtype = np.dtype(img.get_data_dtype())
+    except Exception as exc:  # noqa: BLE001 - a header nibabel accepted but cannot describe
+        raise FileFormatError(f"{p} has a corrupt NIfTI header ({type(exc).__name__}: {_one_line(exc)})") from None
+    check_decoded_size(p, shape, dtype.itemsize, memory_mb=memory_mb, what="voxels",
+                       detail=f"{' x '.join(str(s) for s in shape)} voxels of {dtype}")
     keep = len(shape)
     while keep > 3 and shape[keep - 1] == 1:
         keep -= 1
@@ -75,6 +86,8 @@ def load_nifti(path: PathLike) -> Volume:
         )
     try:
         data = img.get_fdata(dtype=np.float32)
+    except MedlensError:
+        raise
     except Exception as exc:  # truncated or corrupt data block
         raise FileFormatError(
             f"{p} is corrupt: cannot read its voxel data ({type(exc).__name__}: {_one_line(exc)})"
@@ -84,11 +97,20 @@ def load_nifti(path: PathLike) -> Volume:
     if stacked:
         data, channels, keep = np.moveaxis(data, -1, 0), shape[3], 3
 
+    if np.isinf(data).any():  # NaN is kept (masks), an infinity is a corrupt value or scale
+        raise FileFormatError(f"{p} holds {int(np.isinf(data).sum())} infinite voxel values (corrupt data or scl_slope)")
     header = img.header
-    space_unit, _ = header.get_xyzt_units()
-    factor = _UNIT_TO_MM.get(space_unit, 1.0)
-    zooms = header.get_zooms()
-    spacing = tuple(float(z) * factor for z in zooms[:keep])
+    try:
+        space_unit, _ = header.get_xyzt_units()
+        factor = _UNIT_TO_MM.get(space_unit, 1.0)
+        zooms = header.get_zooms()
+        spacing = tuple(float(z) * factor for z in zooms[:keep])
+        affine = img.affine
+        axcodes = "".join(nib.aff2axcodes(affine)) if affine is not None and keep == 3 else None
+    except Exception as exc:  # noqa: BLE001 - unknown unit codes, a singular or NaN affine, ...
+        raise FileFormatError(f"{p} has a corrupt NIfTI header ({type(exc).__name__}: {_one_line(exc)})") from None
+    if not all(np.isfinite(spacing)) or (affine is not None and not np.isfinite(affine).all()):
+        raise FileFormatError(f"{p} has a corrupt NIfTI header: non-finite voxel sizes {spacing} or affine")
 
     metadata = {
         "Format": "NIfTI-2" if isinstance(img, (nib.Nifti2Image, nib.Nifti2Pair)) else "NIfTI-1",
@@ -96,11 +118,10 @@ def load_nifti(path: PathLike) -> Volume:
         "Shape": "x".join(str(s) for s in shape),
         "SpatialUnits": str(space_unit),
     }
-    affine = img.affine
     if affine is not None:
         metadata["Affine"] = repr(np.round(affine, 6).tolist())
-        if keep == 3:
-            metadata["AxisCodes"] = "".join(nib.aff2axcodes(affine))
+        if axcodes is not None:
+            metadata["AxisCodes"] = axcodes
     identifiers = {}
     for field in ("descrip", "aux_file", "db_name"):
         if field in header:

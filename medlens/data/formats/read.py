@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 import pathlib
 from typing import Union
 
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, Volume, _one_line
+from medlens.data.formats.common import PathLike, Volume, _check_finite, _one_line, one_line_errors
 from medlens.data.formats.images import MAGIC
+from medlens.data.formats.limits import check_decoded_size
 from medlens.data.formats.signals import BDF_MAGIC, EDF_MAGIC, WFDB_SUFFIXES, Signal
-from medlens.errors import FileFormatError
+from medlens.errors import FileFormatError, MedlensError
 
 Record = Union[Volume, Signal]
 
@@ -78,7 +80,7 @@ def sniff(path: PathLike) -> str:
         try:
             with gzip.open(p, "rb") as fh:
                 inner = fh.read(352)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):  # a corrupt stream: the reader names the problem
             return "NIfTI" if name.endswith(".nii.gz") else ""
         if inner[344:348] in (b"n+1\x00", b"ni1\x00") or inner[4:8] in (b"n+2\x00", b"ni2\x00"):
             return "NIfTI"
@@ -90,7 +92,7 @@ def sniff(path: PathLike) -> str:
     return ""
 
 
-def read(path: PathLike) -> Record:
+def read(path: PathLike, *, memory_mb: float | None = None) -> Record:
     """Read any file medlens understands, choosing the reader from the file's own bytes.
 
     Parameters
@@ -99,6 +101,10 @@ def read(path: PathLike) -> Record:
         A DICOM file, a folder holding one DICOM series, a NIfTI image, a PNG/JPEG/TIFF picture,
         a WFDB record (``.hea``, ``.dat`` or the record name), an EDF/EDF+/BDF file, or a ``.npy``
         array (read as an image or volume of its own shape).
+    memory_mb : float, optional
+        Memory budget (MB, the engine's meaning; default ``MEDLENS_MEMORY_MB`` or the engine's
+        default). Every reader computes the decoded size from the file's header and refuses a
+        file above :func:`~medlens.data.formats.limits.decode_limit_bytes` before decoding it.
 
     Returns
     -------
@@ -113,6 +119,9 @@ def read(path: PathLike) -> Record:
     FileFormatError
         A missing path, or a file that is of no format medlens reads or is truncated/corrupt;
         the one-line message names the file and the formats medlens reads.
+    DecodeLimitError
+        (a :class:`FileFormatError`) The header declares more decoded data than the memory
+        budget allows; the message names the file, the declared size and the limit in MB.
     """
     from medlens.data.formats import dicom, images, nifti, signals
 
@@ -123,24 +132,24 @@ def read(path: PathLike) -> Record:
     if fmt in ("DICOM", "DICOM-series"):
         if fmt == "DICOM" and not _has_preamble(p):  # a guess from the suffix or no suffix
             try:
-                return dicom.load_dicom(p)
+                return dicom.load_dicom(p, memory_mb=memory_mb)
             except FileFormatError as exc:
                 if "is not a DICOM file" in str(exc):
                     raise _unknown(p) from exc
                 raise
-        return dicom.load_dicom(p)
+        return dicom.load_dicom(p, memory_mb=memory_mb)
     if fmt == "NIfTI":
-        return nifti.load_nifti(p)
+        return nifti.load_nifti(p, memory_mb=memory_mb)
     if fmt in ("PNG", "JPEG"):
-        return images.load_picture(p)
+        return images.load_picture(p, memory_mb=memory_mb)
     if fmt == "TIFF":
-        return images.load_tiff(p)
+        return images.load_tiff(p, memory_mb=memory_mb)
     if fmt == "WFDB":
-        return signals.load_wfdb(p)
+        return signals.load_wfdb(p, memory_mb=memory_mb)
     if fmt == "EDF":
-        return signals.load_edf(p)
+        return signals.load_edf(p, memory_mb=memory_mb)
     if fmt == "NumPy":
-        return _load_npy(p)
+        return _load_npy(p, memory_mb=memory_mb)
     raise _unknown(p)
 
 
@@ -154,12 +163,40 @@ def _unknown(p: pathlib.Path) -> FileFormatError:
     return FileFormatError(f"{p} is not a file format medlens reads (it reads {formats_line()})")
 
 
-def _load_npy(p: pathlib.Path) -> Volume:
+def _npy_header(p: pathlib.Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a ``.npy`` header, nothing else read."""
+    from numpy.lib import format as npy_format
+
+    with open(p, "rb") as fh:
+        version = npy_format.read_magic(fh)
+        if version == (1, 0):
+            shape, _fortran, dtype = npy_format.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, _fortran, dtype = npy_format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    return tuple(int(s) for s in shape), np.dtype(dtype)
+
+
+@one_line_errors(".npy")
+def _load_npy(p: pathlib.Path, *, memory_mb: float | None = None) -> Volume:
+    try:
+        shape, dtype = _npy_header(p)
+    except MedlensError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ValueError, OSError, EOFError, SyntaxError, ...
+        raise FileFormatError(f"{p} is not a readable .npy array ({type(exc).__name__}: {_one_line(exc)})") from None
+    if dtype.kind not in "biuf" or len(shape) < 1:
+        raise FileFormatError(f"{p} holds a {dtype} array of shape {shape}; expected numbers")
+    check_decoded_size(p, shape, dtype.itemsize, memory_mb=memory_mb, what="values",
+                       detail=f"shape {shape} of {dtype}")
     try:
         arr = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise FileFormatError(f"{p} is not a readable .npy array ({_one_line(exc)})") from exc
+    except Exception as exc:  # noqa: BLE001 - truncated data: ValueError, OSError, EOFError
+        raise FileFormatError(f"{p} is not a readable .npy array ({type(exc).__name__}: {_one_line(exc)})") from exc
     if arr.dtype.kind not in "biuf" or arr.ndim < 1:
         raise FileFormatError(f"{p} holds a {arr.dtype} array of shape {arr.shape}; expected numbers")
-    return Volume(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)), (1.0,) * arr.ndim,
+    data = np.ascontiguousarray(arr, dtype=np.float32)
+    _check_finite(data, str(p))
+    return Volume(torch.from_numpy(data), (1.0,) * arr.ndim,
                   {"Format": "NumPy", "DataType": str(arr.dtype)}, {}, None, 1, "NumPy", str(p))

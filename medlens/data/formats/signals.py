@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, _one_line
-from medlens.errors import FileFormatError, InputError
+from medlens.data.formats.common import PathLike, _one_line, one_line_errors
+from medlens.data.formats.limits import check_decoded_size
+from medlens.errors import FileFormatError, InputError, MedlensError
 
 #: Suffixes of the files a WFDB record is made of (``.hea`` names the record).
 WFDB_SUFFIXES = (".hea", ".dat", ".atr")
@@ -111,7 +112,24 @@ def _record_base(path: PathLike) -> pathlib.Path:
     return p
 
 
-def load_wfdb(path: PathLike, *, annotator: str = "atr") -> Signal:
+def _check_wfdb_size(base: pathlib.Path, memory_mb: float | None) -> None:
+    """Refuse a record whose header declares more samples than the decoding limit allows."""
+    import wfdb
+
+    hea = base.with_suffix(".hea")
+    try:
+        header = wfdb.rdheader(str(base))
+        sig_len, n_sig = header.sig_len, header.n_sig
+    except Exception as exc:  # noqa: BLE001 - wfdb raises ValueError, IndexError, ... on corrupt headers
+        raise FileFormatError(f"{hea} is not a readable WFDB header ({type(exc).__name__}: {_one_line(exc)})") from None
+    if sig_len is None or n_sig is None:
+        return  # no length given: wfdb takes it from the signal file's own size
+    check_decoded_size(hea, (int(sig_len), int(n_sig)), 8, memory_mb=memory_mb, what="samples",
+                       detail=f"signal length {int(sig_len)} x {int(n_sig)} channels of float64")
+
+
+@one_line_errors("WFDB")
+def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None = None) -> Signal:
     """Read a WFDB record (``.hea`` header + signal files) and its annotations.
 
     Parameters
@@ -120,6 +138,9 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr") -> Signal:
         The record: its name without suffix, or its ``.hea`` (or ``.dat``) file.
     annotator : str, default "atr"
         Suffix of the annotation file read when present (``rec.atr``: reference beat labels).
+    memory_mb : float, optional
+        Memory budget: the header's signal length times its channels (float64 samples) must not
+        exceed :func:`~medlens.data.formats.limits.decode_limit_bytes`.
 
     Returns
     -------
@@ -138,6 +159,7 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr") -> Signal:
     import wfdb
 
     base = _record_base(path)
+    _check_wfdb_size(base, memory_mb)
     try:
         record = wfdb.rdrecord(str(base), physical=True)
     except FileNotFoundError as exc:
@@ -157,6 +179,9 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr") -> Signal:
             f"WFDB record {base.name}: the signal file holds {values.shape[0]} samples, "
             f"its header says {record.sig_len} (truncated?)"
         )
+    finite = np.isfinite(values.astype(np.float32))  # wfdb marks missing samples NaN; a tiny gain overflows
+    if not finite.all():
+        raise InputError(f"WFDB record {base.name} holds {int((~finite).sum())} missing or non-finite samples")
     annotations: list[Annotation] = []
     ann_file = base.with_suffix(f".{annotator}")
     if ann_file.is_file():
@@ -189,13 +214,46 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr") -> Signal:
     )
 
 
-def load_edf(path: PathLike) -> Signal:
+def _check_edf_size(p: pathlib.Path, memory_mb: float | None) -> None:
+    """Refuse an EDF/BDF file whose header declares more samples than the decoding limit allows:
+    data records x signals x the most samples per record (every channel is read as float64 and
+    brought to the highest rate)."""
+    with open(p, "rb") as fh:
+        head = fh.read(256)
+        try:
+            records = int(head[236:244].decode("ascii").strip())
+            ns = int(head[252:256].decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return  # not numbers: pyedflib refuses the header itself
+        if ns <= 0 or ns > 100_000:
+            return
+        fh.seek(256 + ns * 216)
+        raw = fh.read(8 * ns)
+    try:
+        spr = [int(raw[8 * i: 8 * i + 8].decode("ascii").strip()) for i in range(ns)]
+    except (UnicodeDecodeError, ValueError):
+        return
+    if len(spr) != ns or not spr or min(spr) < 0:
+        return
+    width = 3 if head.startswith(BDF_MAGIC) else 2
+    if records < 0:  # -1: unknown (still recording): as many as the file holds
+        record_bytes = sum(spr) * width
+        records = max(p.stat().st_size - 256 * (ns + 1), 0) // record_bytes if record_bytes else 0
+    check_decoded_size(p, (records, ns, max(spr)), 8, memory_mb=memory_mb, what="samples",
+                       detail=f"{records} data records x {ns} signals x {max(spr)} samples per record of float64")
+
+
+@one_line_errors("EDF/BDF")
+def load_edf(path: PathLike, *, memory_mb: float | None = None) -> Signal:
     """Read an EDF, EDF+ or BDF file with pyedflib.
 
     Parameters
     ----------
     path : str or os.PathLike
         The ``.edf`` / ``.bdf`` file.
+    memory_mb : float, optional
+        Memory budget: data records x signals x samples per record (float64) from the header
+        must not exceed :func:`~medlens.data.formats.limits.decode_limit_bytes`.
 
     Returns
     -------
@@ -217,6 +275,7 @@ def load_edf(path: PathLike) -> Signal:
     p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.is_file():
         raise FileFormatError(f"EDF file not found: {p}")
+    _check_edf_size(p, memory_mb)
     try:
         reader = pyedflib.EdfReader(str(p))
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
@@ -268,7 +327,7 @@ def load_edf(path: PathLike) -> Signal:
     return Signal(torch.from_numpy(values), fs, labels, units, annotations, metadata, identifiers, fmt, str(p))
 
 
-def load_signal(path: PathLike) -> Signal:
+def load_signal(path: PathLike, *, memory_mb: float | None = None) -> Signal:
     """Read a WFDB record or an EDF/EDF+/BDF file, whichever ``path`` is.
 
     Parameters
@@ -288,12 +347,12 @@ def load_signal(path: PathLike) -> Signal:
     """
     p = pathlib.Path(os.fspath(path)).expanduser()
     if p.suffix.lower() in WFDB_SUFFIXES or (not p.suffix and p.with_suffix(".hea").is_file()):
-        return load_wfdb(p)
+        return load_wfdb(p, memory_mb=memory_mb)
     if p.is_file():
         with open(p, "rb") as fh:
             head = fh.read(8)
         if head == EDF_MAGIC or head == BDF_MAGIC:
-            return load_edf(p)
+            return load_edf(p, memory_mb=memory_mb)
     elif not p.exists():
         raise FileFormatError(f"signal file not found: {p}")
     raise FileFormatError(
