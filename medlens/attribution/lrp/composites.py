@@ -7,7 +7,7 @@ recommendations of Montavon et al. (2019) and Kohlbrenner et al. (2020):
 ================================  ===================  ===================  ==============
 composite                         first layer          convolutions         dense layers
 ================================  ===================  ===================  ==============
-``epsilon``                       epsilon              epsilon              epsilon
+``epsilon``                       epsilon              epsilon              epsilon (LRP-0)
 ``epsilon-plus``                  (as the others)      z+                   epsilon
 ``epsilon-alpha2-beta1``          (as the others)      alpha=2, beta=1      epsilon
 ``epsilon-plus-flat``             flat                 z+                   epsilon
@@ -138,7 +138,8 @@ def as_rule(rule: Rule | str) -> Rule:
 
 
 def _epsilon(epsilon, stabilizer, **_):
-    return Composite([(CONVOLUTIONS + DENSE, Epsilon(epsilon))], stabilizer=stabilizer)
+    # epsilon everywhere, pooling and sums included: with epsilon -> 0 and no biases it conserves
+    return Composite([(CONVOLUTIONS + DENSE, Epsilon(epsilon))], stabilizer=epsilon)
 
 
 def _epsilon_plus(epsilon, stabilizer, **_):
