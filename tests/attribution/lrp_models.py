@@ -31,14 +31,12 @@ def import_zennit():
         pytest.skip("zennit is not installed (make installs it: pip install --no-deps zennit)")
     if "zennit" in sys.modules:
         return sys.modules["zennit"]
-    stubbed = {}
-    if importlib.util.find_spec("torchvision") is None or True:  # never import the real torchvision
-        tv, models, resnet = (types.ModuleType(n) for n in ("torchvision", "torchvision.models",
-                                                               "torchvision.models.resnet"))
-        resnet.Bottleneck = type("Bottleneck", (nn.Module,), {})
-        resnet.BasicBlock = type("BasicBlock", (nn.Module,), {})
-        tv.models, models.resnet = models, resnet
-        stubbed = {"torchvision": tv, "torchvision.models": models, "torchvision.models.resnet": resnet}
+    # never the real torchvision, even where it is installed: it breaks torch here
+    tv, models, resnet = (types.ModuleType(n) for n in ("torchvision", "torchvision.models", "torchvision.models.resnet"))
+    resnet.Bottleneck = type("Bottleneck", (nn.Module,), {})
+    resnet.BasicBlock = type("BasicBlock", (nn.Module,), {})
+    tv.models, models.resnet = models, resnet
+    stubbed = {"torchvision": tv, "torchvision.models": models, "torchvision.models.resnet": resnet}
     saved = {name: sys.modules.get(name) for name in stubbed}
     sys.modules.update(stubbed)
     try:
