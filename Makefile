@@ -11,6 +11,7 @@ $(PY):
 
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps zennit
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -11,5 +11,6 @@ from medlens.attribution import cam  # noqa: F401  (gradcam, gradcam_pp)
 from medlens.attribution import occlusion  # noqa: F401
 from medlens.attribution import rise  # noqa: F401
 from medlens.attribution import fastcam  # noqa: F401
+from medlens.attribution import lrp  # noqa: F401  (lrp, crp)
 from medlens.attribution import attention_gates  # noqa: F401  (model-specific: attention-gated networks)
 from medlens.attribution import patch_attention  # noqa: F401  (model-specific: attention-MIL)

@@ -36,6 +36,9 @@ class MethodInfo:
         ``"attention gates"``): such a model-specific method is left out of
         :func:`method_names` unless asked for, so listings, leaderboards and demos that run
         every method on any model run only the general ones.
+    uses_hooks : bool
+        True for methods that attach module hooks to every layer (LRP), which a TorchScript
+        model does not run.
     """
 
     name: str
@@ -46,6 +49,7 @@ class MethodInfo:
     summary: str = ""
     reference: str = ""
     requires: str = ""
+    uses_hooks: bool = False
 
     def options(self) -> dict[str, Any]:
         """The method's options with their defaults (engine arguments excluded)."""
@@ -60,7 +64,7 @@ class MethodInfo:
         """Whether the method reads a layer's activations through module hooks (the CAM family,
         and SmoothGrad around one), which a TorchScript model does not run."""
         known = self.options()
-        if self.layer_resolution or "layer" in known or "layers" in known:
+        if self.uses_hooks or self.layer_resolution or "layer" in known or "layers" in known:
             return True
         base = (options or {}).get("base")
         return isinstance(base, str) and base != self.name and "base" in known and get_method(base).reads_layers()
@@ -82,11 +86,13 @@ def register(
     summary: str = "",
     reference: str = "",
     requires: str = "",
+    uses_hooks: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers an attribution method under ``name``."""
     return METHODS.decorator(
         name,
-        wrap=lambda fn: MethodInfo(name, fn, needs_gradients, random, layer_resolution, summary, reference, requires),
+        wrap=lambda fn: MethodInfo(name, fn, needs_gradients, random, layer_resolution, summary, reference, requires,
+                              uses_hooks),
         same=lambda old, new: old.fn is new.fn,
     )
 

@@ -1,0 +1,122 @@
+"""Canonizers: make a model's structure one whose layers LRP rules can see.
+
+LRP rules attach to modules, so every operation that mixes relevance must be a module or be
+made visible:
+
+* **batch norm** is folded into the convolution or linear layer that feeds it (done by
+  :mod:`~medlens.attribution.lrp.core` from the data flow, without touching parameters);
+* **residual additions** (ResNet blocks, MONAI's ``ResNetBlock``/``ResNetBottleneck`` and
+  ``ResidualUnit``, UNet-style ``a + b`` skips) must split the relevance of ``a + b`` between
+  ``a`` and ``b`` in proportion to their contributions (``R_a = a R / (a + b)``); a plain
+  gradient would give both the whole relevance. Write the addition with the :class:`Sum` module,
+  or rely on :func:`residual_sums`, which, while the model's forward runs, replaces every
+  addition of two same-shaped tensors that both depend on the input (``a + b``, ``a += b``,
+  ``torch.add(a, b)``) by that proportional split. A bare in-place ``a.add_(b)`` whose result is
+  not assigned cannot be rewritten: write ``a = a + b`` (or ``a += b``) or use :class:`Sum`;
+* **concatenations** (DenseNet, UNet skips) need nothing: the gradient of ``cat`` hands each
+  part its own relevance;
+* **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
+  the duration (:func:`without_inplace`), so the rule's output is never overwritten.
+
+Each canonizer is a context manager that undoes its change on exit, also on error.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from medlens.attribution.lrp.rules import stabilize
+
+
+class Sum(nn.Module):
+    """``Sum()(a, b, ...) = a + b + ...``: an addition of branches that LRP can hook.
+
+    Outside LRP it is a plain sum; inside, each operand gets relevance in proportion to its
+    contribution (the ``norm`` rule).
+    """
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        out = tensors[0]
+        for t in tensors[1:]:
+            out = out + t
+        return out
+
+
+class _ProportionalSum(torch.autograd.Function):
+    """``a + b`` whose backward splits the relevance ``R`` as ``a R / z, b R / z``."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, stabilizer: float) -> torch.Tensor:
+        ctx.save_for_backward(a, b)
+        ctx.stabilizer = stabilizer
+        return a + b
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        a, b = ctx.saved_tensors
+        share = relevance / stabilize(a + b, ctx.stabilizer)
+        return a * share, b * share, None
+
+
+_ADDS = {torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_,
+         torch.Tensor.__iadd__, torch.add}
+
+
+class _ResidualAdditions(TorchFunctionMode):
+    """Rewrites additions of two same-shaped, input-dependent tensors while ``active``."""
+
+    def __init__(self, stabilizer: float) -> None:
+        super().__init__()
+        self.active = False
+        self.stabilizer = stabilizer
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.active and func in _ADDS and len(args) == 2 and not kwargs:
+            a, b = args
+            if (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
+                    and a.is_floating_point() and a.requires_grad and b.requires_grad and torch.is_grad_enabled()):
+                self.count += 1
+                return _ProportionalSum.apply(a, b, self.stabilizer)
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def residual_sums(model: nn.Module, stabilizer: float = 1e-6) -> Iterator[_ResidualAdditions]:
+    """While ``model``'s forward runs inside the block, additions of branches split relevance
+    in proportion to their contributions (see the module's notes)."""
+    mode = _ResidualAdditions(stabilizer)
+
+    def start(*_):
+        mode.active = True
+
+    def stop(*_):
+        mode.active = False
+
+    handles = [model.register_forward_pre_hook(start), model.register_forward_hook(stop)]
+    try:
+        with mode:
+            yield mode
+    finally:
+        mode.active = False
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def without_inplace(model: nn.Module) -> Iterator[None]:
+    """Set ``inplace=False`` on every module that has ``inplace=True``; restored on exit."""
+    changed = [m for m in model.modules() if getattr(m, "inplace", None) is True]
+    try:
+        for m in changed:
+            m.inplace = False
+        yield
+    finally:
+        for m in changed:
+            m.inplace = True

@@ -1,0 +1,192 @@
+"""Composites: which LRP rule each layer of a model gets.
+
+The named composites follow Zennit's definitions (Anders et al., "Software for Dataset-wide XAI:
+From Local Explanations to Global Insights with Zennit, CoRelAy, and ViRelAy", 2021) and the
+recommendations of Montavon et al. (2019) and Kohlbrenner et al. (2020):
+
+================================  ===================  ===================  ==============
+composite                         first layer          convolutions         dense layers
+================================  ===================  ===================  ==============
+``epsilon``                       epsilon              epsilon              epsilon (LRP-0)
+``epsilon-plus``                  (as the others)      z+                   epsilon
+``epsilon-alpha2-beta1``          (as the others)      alpha=2, beta=1      epsilon
+``epsilon-plus-flat``             flat                 z+                   epsilon
+``epsilon-alpha2-beta1-flat``     flat                 alpha=2, beta=1      epsilon
+``epsilon-gamma-box``             z^B (conv)           gamma                epsilon
+================================  ===================  ===================  ==============
+
+Every composite passes relevance through activations and unfolded batch norms, and gives
+average pooling and residual sums (:class:`~medlens.attribution.lrp.canonizers.Sum`) the
+proportional ``norm`` rule. The first layer is the first linear or convolution layer in the
+module order (``model.named_modules()``), as in Zennit. :class:`NameMap` assigns rules by
+layer name or type. Transposed convolutions get no rule (their gradient is kept).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from torch import nn
+
+from medlens.attribution.lrp.canonizers import Sum
+from medlens.attribution.lrp.rules import (
+    RULES, AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, Rule, ZBox, ZPlus,
+)
+from medlens.errors import InputError, UnknownNameError
+
+CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+DENSE = (nn.Linear,)
+AVG_POOLS = (
+    nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid, nn.LogSigmoid, nn.Softsign,
+    nn.Tanhshrink, nn.Hardshrink, nn.Softshrink, nn.Threshold,
+)
+
+
+class Composite:
+    """Rules by layer type, with an optional rule for the first linear/convolution layer.
+
+    Parameters
+    ----------
+    layer_map : list of (types, Rule)
+        The first entry whose types match a layer gives its rule.
+    first_map : list of (types, Rule), optional
+        For the first layer (in module order) that matches one of its entries.
+    stabilizer : float
+        Of the ``norm`` rule for pooling and sums.
+    """
+
+    def __init__(self, layer_map: list[tuple[tuple[type, ...], Rule]], first_map=None, stabilizer: float = 1e-6,
+                 name: str = "custom") -> None:
+        self.layer_map = base_map(stabilizer) + list(layer_map)
+        self.first_map = list(first_map or [])
+        self.name = name
+
+    def rule_for(self, name: str, module: nn.Module, first: bool) -> Rule | None:
+        if first:
+            for types, rule in self.first_map:
+                if isinstance(module, types):
+                    return rule
+        return next((rule for types, rule in self.layer_map if isinstance(module, types)), None)
+
+    def assign(self, model: nn.Module) -> Iterator[tuple[str, nn.Module, Rule]]:
+        """``(name, layer, rule)`` for each layer that gets a rule."""
+        first_seen = False
+        for name, module in model.named_modules():
+            is_first = not first_seen and any(isinstance(module, t) for t, _ in self.first_map)
+            first_seen = first_seen or is_first
+            rule = self.rule_for(name, module, is_first)
+            if rule is not None:
+                yield name, module, rule
+
+    def __repr__(self) -> str:
+        return f"Composite({self.name!r})"
+
+
+def base_map(stabilizer: float = 1e-6) -> list[tuple[tuple[type, ...], Rule]]:
+    """What every composite shares: activations and batch norms pass, pooling and sums ``norm``."""
+    return [(ACTIVATIONS, Pass()), (BATCH_NORMS, Pass()), ((Sum,) + AVG_POOLS, Norm(stabilizer))]
+
+
+class NameMap(Composite):
+    """Rules by layer name (dotted, as in ``model.named_modules()``) or by layer type.
+
+    Parameters
+    ----------
+    mapping : dict
+        ``{"features.0": ZBox(0, 1), nn.Linear: Epsilon(), nn.Conv2d: "zplus"}``: a rule or a rule
+        name (``epsilon``, ``zplus``, ``alpha_beta``, ``gamma``, ``flat``, ``wsquare``, ``norm``,
+        ``pass``); names take precedence over types.
+    fallback : str or Composite, optional
+        Rules of the layers the mapping does not name; ``None``: those keep their gradient,
+        except activations, batch norms, pooling and sums, which get the shared base rules.
+    """
+
+    def __init__(self, mapping: Mapping[Any, Rule | str], fallback: "str | Composite | None" = None,
+                 stabilizer: float = 1e-6) -> None:
+        super().__init__([], stabilizer=stabilizer, name="name-map")
+        self.names = {k: as_rule(v) for k, v in mapping.items() if isinstance(k, str)}
+        self.types = [(k, as_rule(v)) for k, v in mapping.items() if isinstance(k, type)]
+        bad = [k for k in mapping if not isinstance(k, (str, type))]
+        if bad:
+            raise InputError(f"a name map's keys are layer names or types, got {bad[0]!r}")
+        self.fallback = composite_named(fallback) if isinstance(fallback, str) else fallback
+
+    def assign(self, model):
+        modules = dict(model.named_modules())
+        missing = [n for n in self.names if n not in modules]
+        if missing:
+            raise UnknownNameError(f"the model has no layer named {missing[0]!r}")
+        rest = dict((n, r) for n, _, r in self.fallback.assign(model)) if self.fallback is not None else {}
+        for name, module in modules.items():
+            rule = self.names.get(name) or next((r for t, r in self.types if isinstance(module, t)), None)
+            rule = rule or rest.get(name) or self.rule_for(name, module, False)
+            if rule is not None:
+                yield name, module, rule
+
+
+def as_rule(rule: Rule | str) -> Rule:
+    if isinstance(rule, Rule):
+        return rule
+    if isinstance(rule, str) and rule in RULES:
+        return RULES[rule]() if rule != "zbox" else ZBox()
+    raise UnknownNameError(f"unknown LRP rule {rule!r}; rules: {', '.join(RULES)}")
+
+
+def _epsilon(epsilon, stabilizer, **_):
+    # epsilon everywhere, pooling and sums included: with epsilon -> 0 and no biases it conserves
+    return Composite([(CONVOLUTIONS + DENSE, Epsilon(epsilon))], stabilizer=epsilon)
+
+
+def _epsilon_plus(epsilon, stabilizer, **_):
+    return Composite([(CONVOLUTIONS, ZPlus(stabilizer)), (DENSE, Epsilon(epsilon))], stabilizer=stabilizer)
+
+
+def _epsilon_alpha2_beta1(epsilon, stabilizer, **_):
+    return Composite([(CONVOLUTIONS, AlphaBeta(2.0, 1.0, stabilizer)), (DENSE, Epsilon(epsilon))],
+                     stabilizer=stabilizer)
+
+
+def _flat_first(make):
+    def build(epsilon, stabilizer, **_):
+        composite = make(epsilon, stabilizer)
+        composite.first_map = [(CONVOLUTIONS + DENSE, Flat(stabilizer))]
+        return composite
+    return build
+
+
+def _epsilon_gamma_box(epsilon, stabilizer, gamma=0.25, low=None, high=None, **_):
+    return Composite(
+        [(CONVOLUTIONS, Gamma(gamma, stabilizer)), (DENSE, Epsilon(epsilon))],
+        first_map=[(CONVOLUTIONS, ZBox(low, high, stabilizer))], stabilizer=stabilizer,
+    )
+
+
+COMPOSITES = {
+    "epsilon": _epsilon,
+    "epsilon-plus": _epsilon_plus,
+    "epsilon-alpha2-beta1": _epsilon_alpha2_beta1,
+    "epsilon-plus-flat": _flat_first(_epsilon_plus),
+    "epsilon-alpha2-beta1-flat": _flat_first(_epsilon_alpha2_beta1),
+    "epsilon-gamma-box": _epsilon_gamma_box,
+}
+
+
+def composite_named(composite: "str | Composite | Mapping", *, epsilon: float = 1e-6, stabilizer: float = 1e-6,
+                    gamma: float = 0.25, low=None, high=None) -> Composite:
+    """A composite by name (:data:`COMPOSITES`, ``_`` and ``-`` alike), a :class:`Composite` as it
+    is, or a mapping of layer names/types to rules (a :class:`NameMap`)."""
+    if isinstance(composite, Composite):
+        return composite
+    if isinstance(composite, Mapping):
+        return NameMap(composite, stabilizer=stabilizer)
+    key = str(composite).replace("_", "-")
+    if key not in COMPOSITES:
+        raise UnknownNameError(f"unknown LRP composite {composite!r}; composites: {', '.join(COMPOSITES)}")
+    made = COMPOSITES[key](epsilon=epsilon, stabilizer=stabilizer, gamma=gamma, low=low, high=high)
+    made.name = key
+    return made

@@ -1,0 +1,178 @@
+"""LRP attached to a model by hooks, inside a context.
+
+:func:`attached` registers, on every layer a composite gives a rule, a forward hook that
+replaces the layer's output by the same values computed by :class:`_RuleFunction`, whose
+backward pass returns the rule's relevance instead of the layer's gradient. Backpropagating
+the target score then propagates relevance (the "modified gradient" formulation of LRP), so
+the one engine (``medlens.core.engine``) computes LRP as it computes gradients. Hooks exist
+only inside the context, which removes them in a ``finally`` block, also when the model fails.
+
+Batch normalisation is folded into the layer that feeds it as the data flow shows (the batch
+norm's input is that layer's output tensor), so that the rule sees the merged layer
+``w' = w gamma / sigma``, ``b' = (b - mu) gamma / sigma + beta``; parameters are never changed,
+so nothing needs restoring. A batch norm fed by anything else passes relevance unchanged.
+"""
+
+from __future__ import annotations
+
+import weakref
+from contextlib import ExitStack, contextmanager
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from medlens.attribution.lrp.canonizers import residual_sums, without_inplace
+from medlens.attribution.lrp.composites import Composite
+from medlens.attribution.lrp.rules import Pass, Rule
+from medlens.core.hooks import require_hooks
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+class _Call:
+    """One call of a ruled layer: what its backward pass needs."""
+
+    __slots__ = ("site", "inputs", "norm")
+
+    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...]) -> None:
+        self.site, self.inputs, self.norm = site, inputs, None
+
+    def params(self):
+        layer = self.site.layer
+        if not self.site.rule.needs_params:
+            return None
+        weight = layer.weight.detach()
+        bias = None if layer.bias is None else layer.bias.detach()
+        if self.norm is None:
+            return weight, bias
+        return fold_batch_norm(weight, bias, self.norm)
+
+
+def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.Module):
+    """Parameters of ``norm(layer(x))`` as one affine layer (eval-mode batch norm)."""
+    scale = norm.running_var.detach().add(norm.eps).rsqrt()
+    if norm.weight is not None:
+        scale = scale * norm.weight.detach()
+    shift = -norm.running_mean.detach() * scale
+    if norm.bias is not None:
+        shift = shift + norm.bias.detach()
+    w = weight * scale.view(-1, *([1] * (weight.ndim - 1)))
+    b = shift if bias is None else bias * scale + shift
+    return w, b
+
+
+class _RuleFunction(torch.autograd.Function):
+    """Identity on the layer's output values; backward: the rule's relevance of the inputs."""
+
+    @staticmethod
+    def forward(ctx, call: _Call, holder: list, *inputs: torch.Tensor) -> torch.Tensor:
+        ctx.call = call
+        ctx.save_for_backward(*inputs)
+        return holder.pop()  # a tensor made outside the function: a new output, not a view
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        call: _Call = ctx.call
+        inputs = ctx.saved_tensors
+        mask = call.site.mask
+        if mask is not None:
+            relevance = relevance * mask.to(relevance.dtype)
+        with torch.no_grad():
+            out = call.site.rule.relevance(call.site.layer, inputs, relevance, call.params())
+        return (None, None, *out)
+
+
+class Site:
+    """A layer with its rule, and an optional channel mask on its output relevance (CRP)."""
+
+    def __init__(self, name: str, layer: nn.Module, rule: Rule) -> None:
+        self.name, self.layer, self.rule = name, layer, rule
+        self.mask: torch.Tensor | None = None
+
+
+class Attached:
+    """The state of :func:`attached`: the sites by layer name, and the current forward's calls."""
+
+    def __init__(self) -> None:
+        self.sites: dict[str, Site] = {}
+        self._outputs: dict[int, tuple[Any, _Call]] = {}
+
+    def site_of(self, layer: nn.Module) -> Site | None:
+        return next((s for s in self.sites.values() if s.layer is layer), None)
+
+    def _remember(self, output: torch.Tensor, call: _Call) -> None:
+        self._outputs[id(output)] = (weakref.ref(output), call)
+
+    def _producer(self, tensor: torch.Tensor) -> _Call | None:
+        entry = self._outputs.get(id(tensor))
+        if entry is None or entry[0]() is not tensor:
+            return None
+        return entry[1]
+
+    def hook(self, site: Site):
+        def forward_hook(module, inputs, output):
+            tensors = tuple(t for t in inputs if isinstance(t, torch.Tensor))
+            if not isinstance(output, torch.Tensor) or not any(t.requires_grad for t in tensors):
+                return None
+            if len(tensors) != len(inputs):
+                return None  # non-tensor inputs: leave the layer's gradient
+            if isinstance(module, _BATCH_NORMS) and isinstance(site.rule, Pass):
+                producer = self._producer(tensors[0])
+                if (producer is not None and producer.norm is None and not module.training
+                        and module.running_var is not None and isinstance(producer.site.layer, _AFFINE)
+                        and _channels_match(producer.site.layer, tensors[0], module)):
+                    producer.norm = module  # fold: relevance at the norm's output is the layer's
+            call = _Call(site, tensors)
+            new = _RuleFunction.apply(call, [output.detach()], *tensors)
+            self._remember(new, call)
+            return new
+
+        return forward_hook
+
+    def clear(self) -> None:
+        self._outputs.clear()
+
+
+def _channels_match(layer: nn.Module, out: torch.Tensor, norm: nn.Module) -> bool:
+    channels = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+    if isinstance(layer, nn.Linear) and out.ndim != 2:
+        return False
+    return channels == norm.num_features
+
+
+@contextmanager
+def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -> Iterator[Attached]:
+    """Attach LRP to ``model`` while the block runs; every change is undone on exit.
+
+    Parameters
+    ----------
+    model : nn.Module
+    composite : Composite
+        Which rule each layer gets (:mod:`medlens.attribution.lrp.composites`).
+    canonize : bool
+        Turn in-place activations off for the block and split the relevance of residual
+        additions written as ``a + b`` in a forward (:mod:`~medlens.attribution.lrp.canonizers`).
+        Batch norms are always folded into the layer that feeds them.
+
+    Yields
+    ------
+    Attached
+        ``sites``: the ruled layers by name; set ``site.mask`` to condition on channels (CRP).
+    """
+    require_hooks(model, "LRP")
+    state = Attached()
+    with ExitStack() as stack:
+        if canonize:
+            stack.enter_context(without_inplace(model))
+            stack.enter_context(residual_sums(model))
+        handles = []
+        stack.callback(lambda: [h.remove() for h in handles])
+        stack.callback(state.clear)
+        for name, layer, rule in composite.assign(model):
+            site = Site(name, layer, rule)
+            state.sites[name] = site
+            handles.append(layer.register_forward_hook(state.hook(site)))
+        handles.append(model.register_forward_pre_hook(lambda *_: state.clear()))
+        yield state

@@ -1,0 +1,280 @@
+"""LRP rules: how the relevance at a layer's output is passed to its input.
+
+Each rule is the modified gradient of Bach et al., "On Pixel-Wise Explanations for Non-Linear
+Classifier Decisions by Layer-Wise Relevance Propagation" (PLoS ONE 2015), in the notation of
+Montavon et al., "Layer-Wise Relevance Propagation: An Overview" (2019): for a linear layer
+``z_k = sum_j w_jk a_j + b_k`` the relevance of input ``j`` is
+
+    R_j = sum_k  c_jk / stab(sum_j' c_j'k)  R_k
+
+with the contributions ``c`` of the rule (``a_j w_jk`` for epsilon, the positive part for z+,
+...). One pass computes it for every ``j`` at once as ``a * J^T (R / stab(z))`` where ``J^T``
+is the backward pass of the layer evaluated with modified inputs and parameters (a transposed
+convolution for a convolution). The rules' definitions (and stabiliser: ``z + eps sign(z)``,
+``sign(0) = 1``) are those of Zennit (Anders et al. 2021), against which they are tested.
+
+A rule is called in the backward pass with the layer, its inputs, the relevance at its output
+and the layer's effective parameters (a batch norm that follows the layer folded in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Params = Optional[Tuple[torch.Tensor, Optional[torch.Tensor]]]
+#: one term of a rule: (modified input, modified weight, modified bias)
+Term = Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]
+
+
+def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """``z + epsilon * sign(z)`` with ``sign(0) = +1``: a denominator that is never zero."""
+    return z + epsilon * torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+
+
+def apply_linear(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The affine map of ``layer`` (a linear or convolution layer) with other parameters."""
+    if isinstance(layer, nn.Linear):
+        return F.linear(x, weight, bias)
+    return layer._conv_forward(x, weight, bias)  # convolutions of every rank, any padding mode
+
+
+def _pos(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clamp(min=0)
+
+
+def _neg(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clamp(max=0)
+
+
+def _backward(layer: nn.Module, terms: Sequence[Term], scales: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``J_k^T s_k`` for each term ``k``: the gradient of ``<layer_k(x_k), s_k>`` w.r.t. ``x_k``."""
+    with torch.enable_grad():
+        xs = [t[0].detach().requires_grad_(True) for t in terms]
+        zs = [apply_linear(layer, x, w, b) for x, (_, w, b) in zip(xs, terms)]
+        return list(torch.autograd.grad(zs, xs, grad_outputs=list(scales)))
+
+
+def _forward(layer: nn.Module, terms: Sequence[Term]) -> list[torch.Tensor]:
+    return [apply_linear(layer, x, w, b) for x, w, b in terms]
+
+
+class Rule:
+    """A rule for layers with a weight (linear layers, convolutions).
+
+    ``relevance(layer, inputs, relevance, params)`` returns one relevance tensor per input.
+    """
+
+    name = "rule"
+    needs_params = True
+
+    def relevance(
+        self, layer: nn.Module, inputs: Tuple[torch.Tensor, ...], relevance: torch.Tensor, params: Params
+    ) -> Tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+@dataclass(repr=False)
+class Epsilon(Rule):
+    """LRP-epsilon: ``R_j = a_j w_jk / (z_k + eps sign z_k) R_k``; ``epsilon -> 0`` is LRP-0."""
+
+    epsilon: float = 1e-6
+    name = "epsilon"
+
+    def relevance(self, layer, inputs, relevance, params):
+        (x,) = inputs
+        w, b = params
+        z = apply_linear(layer, x, w, b)
+        (g,) = _backward(layer, [(x, w, b)], [relevance / stabilize(z, self.epsilon)])
+        return (x * g,)
+
+
+def _signed_terms(x: torch.Tensor, w_pos, b_pos, w_neg, b_neg, nonneg: bool) -> tuple[list[Term], list[torch.Tensor]]:
+    """Terms ``(x+, w_pos, b_pos) + (x-, w_neg, 0)`` and their inputs; the second is left out when
+    ``x >= 0`` everywhere (after a ReLU), where it is exactly zero."""
+    if nonneg:
+        return [(x, w_pos, b_pos)], [x]
+    xp, xn = x.clamp(min=0), x.clamp(max=0)
+    return [(xp, w_pos, b_pos), (xn, w_neg, None)], [xp, xn]
+
+
+@dataclass(repr=False)
+class ZPlus(Rule):
+    """LRP-z+: only positive contributions ``(a_j w_jk)^+`` (inputs of either sign, as in Zennit)."""
+
+    stabilizer: float = 1e-6
+    name = "zplus"
+
+    def relevance(self, layer, inputs, relevance, params):
+        (x,) = inputs
+        w, b = params
+        terms, xs = _signed_terms(x, _pos(w), _pos(b), _neg(w), None, bool((x >= 0).all()))
+        s = relevance / stabilize(sum(_forward(layer, terms)), self.stabilizer)
+        gs = _backward(layer, terms, [s] * len(terms))
+        return (sum(xi * g for xi, g in zip(xs, gs)),)
+
+
+@dataclass(repr=False)
+class AlphaBeta(Rule):
+    """LRP-alpha-beta: ``alpha`` times the positive minus ``beta`` times the negative contributions,
+    each normalised by its own sum (``alpha - beta = 1``)."""
+
+    alpha: float = 2.0
+    beta: float = 1.0
+    stabilizer: float = 1e-6
+    name = "alpha_beta"
+
+    def __post_init__(self) -> None:
+        if self.alpha < 0 or self.beta < 0 or abs(self.alpha - self.beta - 1) > 1e-12:
+            raise ValueError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {self.alpha}, {self.beta}")
+
+    def relevance(self, layer, inputs, relevance, params):
+        (x,) = inputs
+        w, b = params
+        nonneg = bool((x >= 0).all())
+        out = 0
+        for factor, (wp, bp, wn) in ((self.alpha, (_pos(w), _pos(b), _neg(w))), (-self.beta, (_neg(w), _neg(b), _pos(w)))):
+            if factor == 0:
+                continue
+            terms, xs = _signed_terms(x, wp, bp, wn, None, nonneg)
+            s = relevance / stabilize(sum(_forward(layer, terms)), self.stabilizer)
+            gs = _backward(layer, terms, [s] * len(terms))
+            out = out + factor * sum(xi * g for xi, g in zip(xs, gs))
+        return (out,)
+
+
+@dataclass(repr=False)
+class Gamma(Rule):
+    """LRP-gamma (generalised to inputs of either sign): contributions of the output's sign are
+    favoured by ``gamma`` (``w + gamma w^+`` for positive outputs, ``w + gamma w^-`` for negative)."""
+
+    gamma: float = 0.25
+    stabilizer: float = 1e-6
+    name = "gamma"
+
+    def relevance(self, layer, inputs, relevance, params):
+        (x,) = inputs
+        w, b = params
+        g = self.gamma
+
+        def up(t, part):
+            return None if t is None else t + g * part(t)
+
+        z = apply_linear(layer, x, w, b)
+        xp, xn = x.clamp(min=0), x.clamp(max=0)
+        out = 0
+        for mask, (w1, b1, w2) in (
+            (z > 0, (up(w, _pos), up(b, _pos), up(w, _neg))),
+            (z < 0, (up(w, _neg), up(b, _neg), up(w, _pos))),
+        ):
+            terms = [(xp, w1, b1), (xn, w2, None)]
+            s = mask.to(z.dtype) * relevance / stabilize(sum(_forward(layer, terms)), self.stabilizer)
+            gp, gn = _backward(layer, terms, [s, s])
+            out = out + xp * gp + xn * gn
+        return (out,)
+
+
+@dataclass(repr=False)
+class Flat(Rule):
+    """LRP-flat: relevance spread uniformly over each output's receptive field (weights set to 1)."""
+
+    stabilizer: float = 1e-6
+    name = "flat"
+
+    def relevance(self, layer, inputs, relevance, params):
+        (x,) = inputs
+        w, _ = params
+        ones, w1 = torch.ones_like(x), torch.ones_like(w)
+        z = apply_linear(layer, ones, w1, None)
+        (g,) = _backward(layer, [(ones, w1, None)], [relevance / stabilize(z, self.stabilizer)])
+        return (g,)
+
+
+@dataclass(repr=False)
+class WSquare(Rule):
+    """LRP-w^2: relevance in proportion to the squared weights (input-independent)."""
+
+    stabilizer: float = 1e-6
+    name = "wsquare"
+
+    def relevance(self, layer, inputs, relevance, params):
+        (x,) = inputs
+        w, b = params
+        ones, w2, b2 = torch.ones_like(x), w * w, None if b is None else b * b
+        z = apply_linear(layer, ones, w2, b2)
+        (g,) = _backward(layer, [(ones, w2, b2)], [relevance / stabilize(z, self.stabilizer)])
+        return (g,)
+
+
+Bound = "float | torch.Tensor | None"
+
+
+@dataclass(repr=False)
+class ZBox(Rule):
+    """LRP-z^B for bounded inputs ``low <= x <= high`` (Montavon et al. 2017).
+
+    ``low``/``high``: numbers or tensors broadcastable to one input ``(C, *spatial)``; ``None``
+    takes each sample's own minimum / maximum.
+    """
+
+    low: object = None
+    high: object = None
+    stabilizer: float = 1e-6
+    name = "zbox"
+
+    def _bound(self, value, x: torch.Tensor, reduce: Callable) -> torch.Tensor:
+        if value is None:
+            dims = tuple(range(1, x.ndim))
+            return reduce(x, dim=dims, keepdim=True).expand_as(x)
+        return torch.as_tensor(value, dtype=x.dtype, device=x.device).expand_as(x)
+
+    def relevance(self, layer, inputs, relevance, params):
+        (x,) = inputs
+        w, b = params
+        lo, hi = self._bound(self.low, x, torch.amin), self._bound(self.high, x, torch.amax)
+        terms = [(x, w, b), (lo, _pos(w), _pos(b)), (hi, _neg(w), _neg(b))]
+        zx, zl, zh = _forward(layer, terms)
+        s = relevance / stabilize(zx - zl - zh, self.stabilizer)
+        gx, gl, gh = _backward(layer, terms, [s, s, s])
+        return (x * gx - lo * gl - hi * gh,)
+
+
+@dataclass(repr=False)
+class Norm(Rule):
+    """For parameter-free linear maps (average pooling, sums of branches): each input receives
+    relevance in proportion to its contribution, ``R_j = a_j dz_k/da_j / stab(z_k) R_k``."""
+
+    stabilizer: float = 1e-6
+    name = "norm"
+    needs_params = False
+
+    def relevance(self, layer, inputs, relevance, params):
+        with torch.enable_grad():
+            xs = [x.detach().requires_grad_(True) for x in inputs]
+            z = layer.forward(*xs)  # not layer(...): its hooks would attach the rule again
+            gs = torch.autograd.grad(z, xs, grad_outputs=relevance / stabilize(z.detach(), self.stabilizer))
+        return tuple(x * g for x, g in zip(inputs, gs))
+
+
+class Pass(Rule):
+    """Relevance passes unchanged (activations, batch norms not folded into a layer)."""
+
+    name = "pass"
+    needs_params = False
+
+    def relevance(self, layer, inputs, relevance, params):
+        return (relevance,)
+
+
+RULES = {
+    "epsilon": Epsilon, "zplus": ZPlus, "alpha_beta": AlphaBeta, "gamma": Gamma, "flat": Flat,
+    "wsquare": WSquare, "zbox": ZBox, "norm": Norm, "pass": Pass,
+}

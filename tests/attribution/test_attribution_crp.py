@@ -1,0 +1,124 @@
+"""Concept relevance propagation: conditioning identities and a known answer; relevance
+maximisation (reference cases); MONAI's DenseNet and ResNet run under every composite."""
+
+import pytest
+import torch
+from torch import nn
+
+import medlens
+from medlens.attribution.lrp import conditional_relevance, reference_cases
+from medlens.core.hooks import count_hooks
+from tests.attribution.lrp_models import ResNet, cnn3d, vgg
+
+COMPOSITES = ["epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat", "epsilon-alpha2-beta1-flat",
+              "epsilon-gamma-box", "epsilon"]
+
+
+def _input(shape, seed=1):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+CASES = {  # model, input, layer (a folded conv, a ruled activation, a container without a rule)
+    "resnet-folded-conv": (lambda: ResNet(2), (2, 1, 16, 16), "layer1.conv2", 6),
+    "resnet-block": (lambda: ResNet(2), (2, 1, 16, 16), "layer1", 6),
+    "vgg1d-relu": (lambda: vgg(1), (2, 1, 32), "3", 8),
+    "cnn3d-conv": (cnn3d, (2, 1, 8, 8, 8), "4", 6),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_all_channels_is_lrp_and_disjoint_sets_add_up(case):
+    make, shape, layer, n = CASES[case]
+    model, x = make(), _input(shape)
+    full = medlens.explain(model, x, target=[0, 2], method="lrp").values
+    every = conditional_relevance(model, x, [0, 2], layer=layer, channels=range(n))
+    torch.testing.assert_close(every, full, rtol=1e-10, atol=1e-14)
+    low = conditional_relevance(model, x, [0, 2], layer=layer, channels=range(n // 2))
+    high = conditional_relevance(model, x, [0, 2], layer=layer, channels=range(n // 2, n))
+    # what bypasses the layer (a residual block's skip path around "layer1.conv2") is in every
+    # conditional map: it is the map conditioned on no channel, zero for a layer all relevance
+    # passes through
+    bypass = conditional_relevance(model, x, [0, 2], layer=layer, channels=[])
+    torch.testing.assert_close(low + high - bypass, full, rtol=1e-10, atol=1e-14)
+    if case != "resnet-folded-conv":
+        assert bypass.abs().max() == 0
+    assert not torch.allclose(low, full) and count_hooks(model) == 0
+
+
+def two_concepts() -> nn.Module:
+    """Channel k of layer "0" copies input channel k; the logit of class 0 is x0 + 2 x1 (means)."""
+    model = nn.Sequential(nn.Conv2d(2, 2, 1, bias=False), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(2, 2, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2).view(2, 2, 1, 1))
+        model[4].weight.copy_(torch.tensor([[1.0, 2.0], [0.5, 0.5]]))
+    return model.eval()
+
+
+def two_squares(brightness=(1.0, 1.0)) -> torch.Tensor:
+    x = torch.zeros(1, 2, 8, 8, dtype=torch.float64)
+    x[0, 0, :3, :3] = brightness[0]  # concept 0: the top-left square
+    x[0, 1, 5:, 5:] = brightness[1]  # concept 1: the bottom-right square
+    return x
+
+
+@pytest.mark.parametrize("composite", ["epsilon-plus", "epsilon"])
+def test_known_answer_channel_reads_its_region(composite):
+    model, x = two_concepts(), two_squares()
+    for channel, square, weight in ((0, (0, slice(0, 3), slice(0, 3)), 1.0), (1, (1, slice(5, 8), slice(5, 8)), 2.0)):
+        r = conditional_relevance(model, x, 0, layer="0", channels=channel, composite=composite)[0]
+        inside = torch.zeros_like(r, dtype=torch.bool)
+        inside[square] = True
+        assert r[~inside].abs().max() == 0
+        # up to the rules' stabiliser (1e-6 added to denominators of size ~0.1)
+        torch.testing.assert_close(r.sum(), torch.tensor(weight * 9 / 64, dtype=r.dtype), rtol=1e-4, atol=0)
+    crp = medlens.explain(model, x, target=0, method="crp", layer="0")
+    assert crp.extras["channels"] == [[1]]  # channel 1 carries 18/64 of the logit, channel 0 9/64
+
+
+def test_reference_cases_rank_by_concept_relevance():
+    model = two_concepts()
+    levels = [0.2, 3.0, 1.0, 0.5, 2.0]
+    data = torch.cat([two_squares((b, 1.0)) for b in levels])
+    found = reference_cases(model, data, "0", channel=0, k=3, target=0)
+    assert found.indices.tolist() == [1, 4, 2]
+    expected = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64) * 9 / 64
+    torch.testing.assert_close(found.relevance, expected, rtol=1e-4, atol=0)
+    assert found.maps.shape == (3, 2, 8, 8) and found.maps[:, 1].abs().max() == 0
+    assert found.layer == "0" and count_hooks(model) == 0
+
+
+def _monai():
+    return pytest.importorskip("monai.networks.nets")
+
+
+def test_every_composite_runs_on_monai_densenet121_2d():
+    nets = _monai()
+    torch.manual_seed(0)
+    model = nets.DenseNet121(spatial_dims=2, in_channels=1, out_channels=3).eval()
+    x = torch.randn(1, 1, 64, 64)
+    inplace = [m for m in model.modules() if getattr(m, "inplace", False)]
+    for composite in COMPOSITES:
+        values = medlens.explain(model, x, target=1, method="lrp", composite=composite).values
+        assert values.shape == x.shape and torch.isfinite(values).all() and values.abs().sum() > 0
+    assert count_hooks(model) == 0 and all(m.inplace for m in inplace)
+    concept = conditional_relevance(model, x, 1, layer="features.denseblock4.denselayer16.layers.conv2", channels=[0, 1])
+    assert torch.isfinite(concept).all()
+
+
+@pytest.mark.slow
+def test_every_composite_runs_on_monai_resnet18_3d():
+    nets = _monai()
+    torch.manual_seed(0)
+    model = nets.resnet18(spatial_dims=3, n_input_channels=1, num_classes=3).eval()
+    x = torch.randn(1, 1, 32, 32, 32)
+    for composite in COMPOSITES:
+        values = medlens.explain(model, x, target=2, method="lrp", composite=composite).values
+        assert values.shape == x.shape and torch.isfinite(values).all()
+    assert count_hooks(model) == 0
+    # MONAI's blocks add the shortcut with "out += residual": the residual canonizer splits all 8
+    from medlens.attribution.lrp.canonizers import residual_sums
+
+    with residual_sums(model) as mode:
+        model(x.requires_grad_(True))
+    assert mode.count == 8

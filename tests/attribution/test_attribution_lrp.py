@@ -1,0 +1,141 @@
+"""LRP against Zennit (the reference implementation), conservation, hooks and canonizers."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import medlens
+from medlens.attribution.lrp import Epsilon, NameMap, ZPlus, attached, composite_named
+from medlens.attribution.lrp.canonizers import residual_sums
+from medlens.core.hooks import count_hooks
+from medlens.core.targets import Target
+from tests.attribution.lrp_models import (
+    ResNet, cnn3d, for_zennit, import_zennit, vgg, zennit_composite, zennit_lrp,
+)
+
+COMPOSITES = ["epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat", "epsilon-alpha2-beta1-flat",
+              "epsilon-gamma-box"]
+MODELS = {  # name: (model factory, input shape, whether Zennit needs its batch-norm canonizer)
+    "vgg2d": (lambda: vgg(2), (3, 1, 16, 16), False),
+    "vgg1d": (lambda: vgg(1), (3, 1, 32), False),
+    "resnet-bn": (lambda: ResNet(2), (3, 1, 16, 16), True),
+    "resnet-bn-plain-add": (lambda: ResNet(2, plain_add=True), (3, 1, 16, 16), True),
+    "cnn3d-bn": (cnn3d, (3, 1, 8, 8, 8), True),
+}
+TARGET = [0, 1, 2]
+
+
+def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    return ((ours - theirs).abs().max() / theirs.abs().max()).item()
+
+
+def _input(shape, seed=1):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("composite", COMPOSITES)
+@pytest.mark.parametrize("model_name", list(MODELS))
+def test_lrp_equals_zennit(model_name, composite):
+    zennit = import_zennit()
+    make, shape, canonize = MODELS[model_name]
+    x = _input(shape)
+    bounds = {"low": -4.0, "high": 4.0} if composite == "epsilon-gamma-box" else {}
+    model = make()
+    before = count_hooks(model)
+    ours = medlens.explain(model, x, target=TARGET, method="lrp", composite=composite, **bounds).values
+    assert count_hooks(model) == before
+    # Zennit gets the same weights, its residual sums (a Sum layer over stacked branches) and
+    # its SequentialMergeBatchNorm canonizer; "plain-add" is explained by medlens from a + b
+    reference = ResNet(2) if model_name == "resnet-bn-plain-add" else copy.deepcopy(model)
+    theirs = zennit_lrp(for_zennit(reference, zennit), x, TARGET, zennit_composite(zennit, composite, canonize))
+    assert relative_error(ours, theirs) <= 1e-4
+
+
+def _zero_biases(model):
+    with torch.no_grad():
+        for m in model.modules():
+            if getattr(m, "bias", None) is not None:
+                m.bias.zero_()
+    return model
+
+
+@pytest.mark.parametrize("dims,shape", [(1, (3, 1, 32)), (2, (3, 1, 16, 16)), (3, (3, 1, 8, 8, 8))])
+def test_epsilon_rule_conserves_the_logit(dims, shape):
+    model, x = _zero_biases(vgg(dims)), _input(shape)
+    attr = medlens.explain(model, x, target=TARGET, method="lrp", composite="epsilon", epsilon=1e-12).values
+    logits = model(x)[torch.arange(3), TARGET]
+    error = ((attr.flatten(1).sum(1) - logits).abs() / logits.abs()).max().item()
+    assert error <= 1e-4
+
+
+def test_plain_residual_additions_are_split_like_the_sum_module():
+    x = _input((2, 1, 16, 16))
+    with_module = medlens.explain(ResNet(2), x, target=[1, 2], method="lrp").values
+    plain = ResNet(2, plain_add=True)
+    torch.testing.assert_close(medlens.explain(plain, x, target=[1, 2], method="lrp").values, with_module,
+                               rtol=1e-10, atol=1e-14)
+    # without the canonizer, a + b hands both branches the whole relevance: different maps
+    uncanonized = _uncanonized(plain, x, Target(torch.tensor([1, 2])))
+    assert not torch.allclose(uncanonized, with_module, rtol=1e-3, atol=0)
+
+
+def _uncanonized(model, x, tgt):
+    from medlens.attribution.lrp import core
+    from medlens.core import engine
+
+    with core.attached(model, composite_named("epsilon-plus"), canonize=False):
+        out, grads = engine.gradient(model, x, tgt)
+    return grads * tgt(out).view(-1, 1, 1, 1)
+
+
+class Boom(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("boom")
+
+
+def test_no_hook_left_after_an_error_and_inplace_restored():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True), Boom())
+    with pytest.raises(RuntimeError, match="boom"):
+        with attached(model, composite_named("epsilon-plus")):
+            model(torch.randn(1, 1, 8, 8))
+    assert count_hooks(model) == 0 and model[1].inplace is True
+    assert torch._C._len_torch_function_stack() == 0
+
+
+def test_residual_mode_only_rewrites_during_the_forward():
+    a, b = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
+    model = nn.Identity()
+    with residual_sums(model) as mode:
+        (a + b).sum()  # outside the model's forward: untouched
+        assert mode.count == 0
+        model(a)
+    assert mode.count == 0
+
+
+def test_name_map_composite_by_name_and_type():
+    model, x = vgg(2), _input((2, 1, 16, 16))
+    by_type = medlens.explain(model, x, target=[0, 1], method="lrp",
+                              composite={nn.Conv2d: ZPlus(), nn.Linear: Epsilon()}).values
+    named = medlens.explain(model, x, target=[0, 1], method="lrp", composite="epsilon-plus").values
+    torch.testing.assert_close(by_type, named, rtol=1e-12, atol=1e-15)
+    first = NameMap({"0": "flat"}, fallback="epsilon-plus")
+    flat = medlens.explain(model, x, target=[0, 1], method="lrp", composite=first).values
+    torch.testing.assert_close(flat, medlens.explain(model, x, target=[0, 1], method="lrp",
+                                                     composite="epsilon-plus-flat").values, rtol=1e-12, atol=1e-15)
+
+
+def test_lrp_runs_through_the_engine_in_chunks():
+    model, x = ResNet(2), _input((5, 1, 16, 16))
+    whole = medlens.explain(model, x, target=1, method="lrp").values
+    chunked = medlens.explain(model, x, target=1, method="lrp", batch_size=2).values
+    torch.testing.assert_close(whole, chunked, rtol=1e-10, atol=1e-15)
+
+
+def test_torchscript_is_refused():
+    from medlens.errors import InputError
+
+    model = torch.jit.script(vgg(2))
+    with pytest.raises(InputError, match="hooks"):
+        medlens.explain(model, _input((1, 1, 16, 16)), target=0, method="lrp")
