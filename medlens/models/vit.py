@@ -42,7 +42,7 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         probs = self.softmax((q @ k.transpose(-2, -1)) * self.scale)
         out = (self.drop(probs) @ v).transpose(1, 2).reshape(b, n, d)
         return self.proj(out)
@@ -131,7 +131,7 @@ class ViT(nn.Module):
         """The final tokens ``(B, N, dim)`` (class token first when ``pool="cls"``)."""
         t = self.patch_embed(x).flatten(2).transpose(1, 2)  # (B, n_patches, dim), row-major grid order
         if self.cls_token is not None:
-            t = torch.cat([self.cls_token.expand(len(t), -1, -1), t], dim=1)
+            t = torch.cat([self.cls_token.expand(t.shape[0], -1, -1), t], dim=1)
         return self.norm(self.blocks(t + self.pos))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
