@@ -86,9 +86,9 @@ class AttentionRecord:
             probs.register_hook(keep)
 
 
-def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], None]) -> Callable[..., Any]:
+def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., Any]:
     """An explicit ``forward`` for ``mha`` that hands its ``(B, heads, L, S)`` probabilities to
-    ``seen`` before using them (the arithmetic of ``F.multi_head_attention_forward``)."""
+    ``seen`` and uses what it returns (the arithmetic of ``F.multi_head_attention_forward``)."""
 
     def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
@@ -125,8 +125,7 @@ def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], None
         if key_padding_mask is not None:
             pad = key_padding_mask[:, None, None, :]
             scores = scores.masked_fill(pad, float("-inf")) if pad.dtype == torch.bool else scores + pad
-        probs = scores.softmax(dim=-1)
-        seen(probs)
+        probs = seen(scores.softmax(dim=-1))
         out = F.dropout(probs, p=mha.dropout, training=mha.training) @ v  # (B, heads, L, head_dim)
         out = F.linear(out.permute(2, 0, 1, 3).reshape(length, batch, width), mha.out_proj.weight, mha.out_proj.bias)
         if unbatched:
@@ -144,12 +143,17 @@ def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], None
 
 
 @contextmanager
-def capture_attention(model: nn.Module, *, gradients: bool = False) -> Iterator[AttentionRecord]:
+def capture_attention(
+    model: nn.Module, *, gradients: bool = False,
+    replace: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+) -> Iterator[AttentionRecord]:
     """Record every attention call's probabilities (and, with ``gradients=True``, their
     gradients in the backward pass) while the block runs.
 
     The record is appended to in execution order; clear it between passes
-    (:meth:`AttentionRecord.clear`).
+    (:meth:`AttentionRecord.clear`). ``replace(index, probs)``, if given, returns the
+    probabilities the layer uses instead (``index``: the call's place in the pass), for
+    interventions such as permuting attention; the record keeps what was used.
 
     Raises
     ------
@@ -162,13 +166,16 @@ def capture_attention(model: nn.Module, *, gradients: bool = False) -> Iterator[
         raise InputError(NO_ATTENTION)
     record = AttentionRecord()
 
-    def seen(probs: torch.Tensor) -> None:
+    def seen(probs: torch.Tensor) -> torch.Tensor:
         if probs.ndim != 4:
             raise InputError(f"an attention layer gave probabilities of shape {tuple(probs.shape)}, not (batch, heads, N, N)")
+        if replace is not None:
+            probs = replace(len(record.maps), probs)
         record.add(probs, gradients)
+        return probs
 
     def hook(_module, _inputs, output):
-        seen(output)
+        return seen(output)
 
     handles, flash, replaced = [], [], []
     fastpath = torch.backends.mha.get_fastpath_enabled()
