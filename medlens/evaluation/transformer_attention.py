@@ -192,7 +192,7 @@ def transformer_attention_faithfulness(
         chefer = explain(model, x, tgt, "transformer_attribution", upsample=False, **kw).values.flatten(1)
         grad = patch_sums(explain(model, x, tgt, "gradient", abs=True, **kw).values, grid)
         side = [s // g for s, g in zip(x.shape[2:], grid.grid)]
-        occluded = explain(model, x, tgt, "occlusion", window=side, stride=side, **kw).values
+        occluded = explain(model, x, tgt, "occlusion", window=side, stride=side, incremental=False, **kw).values
         loo = patch_sums(occluded, grid) / (math.prod(side) * occluded.shape[1])
         tvd, flipped = permutation_test(model, x, n_permutations=n_permutations, seed=seed, **kw)
     nan = torch.full((len(x),), math.nan, dtype=torch.float64)
