@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="pneumoniamnist, breastmnist, ecg5000 or PATH.npz; oscillators for --arch scinet, "
                         "simulated-fmri for --arch groupinn")
     p.add_argument("--out", required=True, help="model file to write (.pt)")
-    p.add_argument("--arch", default="cnn", help="architecture (default: cnn; also attention-rnn, interpnet, scinet, groupinn)")
+    p.add_argument("--arch", default="cnn", help="architecture (default: cnn; also attention-rnn, attention-gated, vit, interpnet, scinet, groupinn)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--recipe", metavar="FILE", default=None,
                    help="preprocessing recipe (JSON/YAML) applied to every input and stored in the model file")
