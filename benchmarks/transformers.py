@@ -59,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="benchmarks/results/transformers.json")
     p.add_argument("--n-train", type=int, default=800)
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--n-eval", type=int, default=48)
     p.add_argument("--permutations", type=int, default=20)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--pool", choices=("cls", "mean"), default="cls")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -77,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     masks = torch.from_numpy(data["test_masks"])[:, None]
     log(f"lesion benchmark: {args.n_train} training images of 64x64")
     with seeded(args.seed):
-        model = ViT(2, 1, 2, input_shape=(1, 64, 64), patch=8, dim=64, depth=4, heads=4)
-        history = train_classifier(model, *split["train"], *split["val"], epochs=args.epochs, lr=1e-3, seed=args.seed,
+        model = ViT(2, 1, 2, input_shape=(1, 64, 64), patch=8, dim=64, depth=4, heads=4, pool=args.pool)
+        history = train_classifier(model, *split["train"], *split["val"], epochs=args.epochs, lr=args.lr, seed=args.seed,
                                    augment=shift_augment, progress=False)
     model.eval()
     test = evaluate_classifier(model, *split["test"]).as_dict()
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "data": {"name": "lesions", "spatial_dims": 2, "size": 64, "n_train": args.n_train, "n_eval": int(len(x)),
                  "n_eval_positive": int(positive.sum())},
-        "model": {"arch": "vit", "config": model.config, "epochs": args.epochs, "test": test,
+        "model": {"arch": "vit", "config": model.config, "epochs": args.epochs, "lr": args.lr, "test": test,
                   "best_val": max((h.get("val_auroc", 0.0) for h in history), default=None)},
         "gradcam_layer": token_layer,
         "leaderboard": table,
