@@ -14,6 +14,7 @@ from medlens.data.recipe import Recipe
 from medlens.models.attention_gated import build_for_inputs as _build_attention_gated
 from medlens.models.attention_rnn import build_for_inputs as _build_attention_rnn
 from medlens.models.cnn import CNN
+from medlens.models.vit import build_for_inputs as _build_vit
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
 
 # arch name -> builder(train inputs, number of classes) -> model
@@ -31,6 +32,7 @@ BUILDERS: Registry[ModelBuilder] = Registry("architecture recipe")
 BUILDERS.add("cnn", _build_cnn)
 BUILDERS.add("attention-rnn", _build_attention_rnn)
 BUILDERS.add("attention-gated", _build_attention_gated)
+BUILDERS.add("vit", _build_vit)
 
 
 def default_recipe(inputs: torch.Tensor) -> Recipe:

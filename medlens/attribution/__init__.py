@@ -14,3 +14,4 @@ from medlens.attribution import fastcam  # noqa: F401
 from medlens.attribution import lrp  # noqa: F401  (lrp, crp)
 from medlens.attribution import attention_gates  # noqa: F401  (model-specific: attention-gated networks)
 from medlens.attribution import patch_attention  # noqa: F401  (model-specific: attention-MIL)
+from medlens.attribution import transformer  # noqa: F401  (model-specific: attention_rollout, transformer_attribution)

@@ -27,6 +27,7 @@ from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.hooks import CONV_TYPES, capture, last_conv_layer, on_leaf_calls, resolve_layer
 from medlens.attribution.registry import register
+from medlens.attribution.transformer.tokens import feature_maps
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
 from medlens.errors import InputError, UnknownNameError
@@ -165,14 +166,17 @@ def layer_cam(
     """A class activation map at ``layer``, ``(B, 1, *layer_spatial)``, chunked by the engine.
 
     The engine differentiates the target score with respect to the layer's output only, so the
-    backward pass stops at the layer.
+    backward pass stops at the layer. A token layer of a 2D or 3D input, ``(B, N, D)``, is read
+    as the feature map ``(B, D, *grid)`` of its patch tokens
+    (:func:`medlens.attribution.transformer.tokens.feature_maps`).
     """
     module = resolve_cam_layer(model, layer, x)
     maps: list[torch.Tensor] = []
     with capture(model, module) as record:
 
         def consume(start, stop, outputs, grads, aux):
-            maps.append(cam_of(record.activation, grads, weighting))
+            # a transformer's (B, N, D) tokens become (B, D, *patch grid), class tokens dropped
+            maps.append(cam_of(*feature_maps(record.activation, grads, x.shape[2:]), weighting))
 
         engine.run(model, len(x), x, mode="gradient", target=target, consume=consume, budget=budget, layer=module)
     return torch.cat(maps)
@@ -208,6 +212,8 @@ def gradcam(
     layer : nn.Module or str, optional
         The layer whose output ``A`` (``(B, K, *layer_spatial)``) is weighted, or its dotted
         name. Default: the last convolution's rectified output (:func:`default_cam_layer`).
+        A transformer's token layer ``(B, N, D)`` (e.g. ``blocks.3.norm1``) works as it is: the
+        class tokens and the patch grid are found from ``N`` and the input's shape.
     upsample : bool
         ``True``: (bi/tri)linear upsampling to the input's spatial size, ``(B, 1, *spatial)``;
         ``False``: the layer-resolution map ``(B, 1, *layer_spatial)``.

@@ -38,6 +38,7 @@ from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.hooks import capture, layer_name, resolve_layer
 from medlens.attribution.registry import register
+from medlens.attribution.transformer.tokens import feature_maps
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
 from medlens.errors import InputError, UnknownNameError
@@ -142,7 +143,8 @@ def fastcam(
         ``(B, C, *spatial)``.
     layers : sequence of nn.Module or str, optional
         Layers whose activations are measured. Default: the last layer of each spatial
-        scale (:func:`scale_layers`).
+        scale (:func:`scale_layers`). Token layers ``(B, N, D)`` of a transformer are read as
+        the feature maps of their patch tokens.
     weights : sequence of float, optional
         Weight of each layer in the average (default: equal).
     norm : {"gamma", "gauss", "range"}
@@ -190,6 +192,8 @@ def fastcam(
             combined = 0
             for weight, module, record in zip(w, modules, records):
                 act = record.activation
+                if act is not None:  # a transformer's tokens as the feature map of its patches
+                    act = feature_maps(act, None, x.shape[2:])[0]
                 if act is None or act.ndim != x.ndim:
                     shape = None if act is None else tuple(act.shape)
                     raise InputError(
@@ -199,7 +203,7 @@ def fastcam(
                 smap = normalise(smoe_scale(act), norm)[:, None]  # (n, 1, *layer_spatial)
                 combined = combined + weight * upsample_to(smap, x.shape[2:])
             if cam_record is not None:  # grads: of the target score w.r.t. the CAM layer's output
-                class_map = upsample_to(cam_of(cam_record.activation, grads, CAMS[cam]), x.shape[2:])
+                class_map = upsample_to(cam_of(*feature_maps(cam_record.activation, grads, x.shape[2:]), CAMS[cam]), x.shape[2:])
                 combined = combined * normalise(class_map[:, 0], "range")[:, None]
             maps.append(combined)
 

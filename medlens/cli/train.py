@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default=None, metavar="FILE",
                    help="scans: CSV with columns case,label (a class index or a class name)")
     p.add_argument("--out", required=True, help="model file to write (.pt)")
-    p.add_argument("--arch", default="cnn", help="architecture (default: cnn; also attention-rnn, interpnet, scinet, groupinn)")
+    p.add_argument("--arch", default="cnn", help="architecture (default: cnn; also attention-rnn, attention-gated, vit, interpnet, scinet, groupinn)")
     p.add_argument("--epochs", type=int, default=10)
     add_recipe_flags(p)
     add_flags(p, "seed", "quiet")

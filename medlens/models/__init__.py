@@ -4,8 +4,9 @@ from medlens.models.attention_rnn import AttentionRNN  # registers "attention-rn
 from medlens.models.attention_gated import AttentionGatedCNN  # registers "attention-gated"
 from medlens.models.cnn import CNN
 from medlens.models.mil import PatchAttentionMIL  # registers "patch-attention-mil"
+from medlens.models.vit import ViT  # registers "vit"
 from medlens.models.io import architectures, build_model, load_model, model_recipe, register_architecture, save_model
 
 register_architecture("cnn")(CNN)
 
-__all__ = ["AttentionGatedCNN", "AttentionRNN", "CNN", "PatchAttentionMIL", "architectures", "build_model", "load_model", "model_recipe", "register_architecture", "save_model"]
+__all__ = ["AttentionGatedCNN", "AttentionRNN", "CNN", "PatchAttentionMIL", "ViT", "architectures", "build_model", "load_model", "model_recipe", "register_architecture", "save_model"]

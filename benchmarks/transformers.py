@@ -1,0 +1,138 @@
+"""Transformer explanations on the lesion benchmark (issue 24): a small ViT trained here, then
+attention rollout, Chefer's gradient-weighted attention, Grad-CAM on the token layer and the
+gradient side by side.
+
+    OMP_NUM_THREADS=1 python benchmarks/transformers.py [--threads 1] [--out benchmarks/results/transformers.json]
+
+Steps: generate the 2D lesion benchmark (64x64, ``--n-train`` training images); train medlens's
+``vit`` (patches of 8, 64-wide tokens, 4 blocks of 4 heads, class token) with the training loop
+of ``medlens train``; on the first ``--n-eval`` test images, run the leaderboard
+(:func:`medlens.evaluation.leaderboard.evaluate`, target = label) for the four methods with the
+pointing game, mass in mask, deletion AUC and cascading randomisation (Spearman of the fully
+randomised model's map with the trained one's, lower is better); then Jain and Wallace's tests of
+the attention (:func:`medlens.evaluation.transformer_attention.transformer_attention_faithfulness`)
+on the lesion-positive evaluation images. Writes the numbers, the git commit, the command, the
+seed and the thread count as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, ROOT)
+
+from medlens.core.random import seeded
+from medlens.data.lesions import make_lesion_benchmark
+from medlens.evaluation.attention import verdict
+from medlens.evaluation.leaderboard import LeaderboardSettings, evaluate
+from medlens.evaluation.transformer_attention import transformer_attention_faithfulness
+from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
+from medlens.models.vit import ViT
+
+METHODS = ["attention_rollout", "transformer_attribution", "gradcam", "gradient"]
+METRICS = ["pointing_game", "mass_in_mask", "deletion_auc", "randomisation_spearman"]
+
+
+def _commit() -> str:
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        sha = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="benchmarks/results/transformers.json")
+    p.add_argument("--n-train", type=int, default=800)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--n-eval", type=int, default=48)
+    p.add_argument("--permutations", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--pool", choices=("cls", "mean"), default="cls")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.0f} s] {message}", flush=True)
+
+    data = make_lesion_benchmark(spatial_dims=2, size=64, n_train=args.n_train, n_val=100, n_test=200, seed=args.seed)
+    split = {s: (torch.from_numpy(data[f"{s}_images"]).float()[:, None], torch.from_numpy(data[f"{s}_labels"]).long())
+             for s in ("train", "val", "test")}
+    masks = torch.from_numpy(data["test_masks"])[:, None]
+    log(f"lesion benchmark: {args.n_train} training images of 64x64")
+    with seeded(args.seed):
+        model = ViT(2, 1, 2, input_shape=(1, 64, 64), patch=8, dim=64, depth=4, heads=4, pool=args.pool)
+        history = train_classifier(model, *split["train"], *split["val"], epochs=args.epochs, lr=args.lr, seed=args.seed,
+                                   augment=shift_augment, progress=False)
+    model.eval()
+    test = evaluate_classifier(model, *split["test"]).as_dict()
+    log(f"trained: test {test}")
+    x, y, m = split["test"][0][: args.n_eval], split["test"][1][: args.n_eval], masks[: args.n_eval]
+    token_layer = f"blocks.{len(model.blocks) - 1}.norm1"  # the last block's attention input
+    settings = LeaderboardSettings(methods=METHODS, metrics=METRICS, target="label", seed=args.seed,
+                                   cases_per_batch=16, batch_size=16,
+                                   method_options={"gradcam": {"layer": token_layer}, "gradient": {"abs": True}})
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        summary = evaluate(model, x, y, m, out=folder, settings=settings, data_name="lesions-64/test", progress=False)
+        timings["leaderboard_s"] = time.perf_counter() - start
+    table = {method: {} for method in METHODS + ["baseline:random", "baseline:centre", "baseline:edge"]}
+    for row in summary["rows"]:
+        if row["method"] in table:
+            table[row["method"]][row["metric"]] = {k: row[k] for k in ("n", "mean", "ci_low", "ci_high") if k in row}
+    log("leaderboard done")
+    positive = y == 1
+    start = time.perf_counter()
+    jw = transformer_attention_faithfulness(model, x[positive], 1, masks=m[positive], n_permutations=args.permutations,
+                                            seed=args.seed, batch_size=16)
+    timings["jain_wallace_s"] = time.perf_counter() - start
+    jw_summary = jw.summary()
+    level, sentences = verdict(jw_summary)
+    result = {
+        "benchmark": "transformers",
+        "git_commit": _commit(),
+        "command": " ".join(shlex.quote(a) for a in [sys.executable.rsplit("/", 1)[-1], *sys.argv]),
+        "seed": args.seed,
+        "threads": args.threads,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "data": {"name": "lesions", "spatial_dims": 2, "size": 64, "n_train": args.n_train, "n_eval": int(len(x)),
+                 "n_eval_positive": int(positive.sum())},
+        "model": {"arch": "vit", "config": model.config, "epochs": args.epochs, "lr": args.lr, "test": test,
+                  "best_val": max((h.get("val_auroc", 0.0) for h in history), default=None)},
+        "gradcam_layer": token_layer,
+        "leaderboard": table,
+        "leaderboard_errors": summary.get("errors", {}),
+        "jain_wallace": {"summary": jw_summary, "verdict": level, "sentences": sentences},
+        "timings_s": timings,
+        "total_s": time.perf_counter() - t0,
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=1)
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Read the attention probabilities (and their gradients) of a transformer during a pass.
+
+Three kinds of attention module are recognised:
+
+- MONAI's ``SABlock`` (``monai.networks.blocks.selfattention``, inside its ``ViT``, ``UNETR``,
+  ``ViTAutoEnc``): it computes ``att_mat = softmax(q k^T * scale)`` and passes it through its
+  ``drop_weights`` dropout before multiplying the values, so a forward hook on ``drop_weights``
+  sees the probabilities that are used, in the graph (``save_attn`` is not needed). A block set
+  to ``use_flash_attention`` computes no matrix: inside the context it is switched to its
+  explicit path, which computes the same function, and switched back afterwards.
+- ``torch.nn.MultiheadAttention`` (and the ``nn.TransformerEncoderLayer`` around it): its
+  weights come back averaged over heads and detached from the values' path, so inside the
+  context its ``forward`` is replaced by an explicit one (same projections, masks, dropout and
+  output) that exposes the per-head probabilities in the graph; PyTorch's fused encoder fast
+  path, which skips the module, is turned off for the while.
+- medlens's own :class:`medlens.models.vit.Attention`: a forward hook on its softmax module.
+
+Everything is undone in a ``finally`` block: no hook, no replaced ``forward`` and no switched
+flag outlives the context, also when the model raises.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from medlens.core.hooks import require_hooks
+from medlens.errors import InputError
+from medlens.models.vit import Attention as MedlensAttention
+
+NO_ATTENTION = (
+    "the model has no attention layers medlens can read (MONAI's SABlock as in its ViT and UNETR, "
+    "torch.nn.MultiheadAttention, or medlens's vit)"
+)
+
+
+def _is_sablock(module: nn.Module) -> bool:
+    return type(module).__name__ == "SABlock" and isinstance(getattr(module, "drop_weights", None), nn.Module)
+
+
+def attention_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The attention modules of ``model`` that can be read, as ``(dotted name, module)`` in
+    definition order."""
+    return [
+        (name, m) for name, m in model.named_modules()
+        if isinstance(m, (MedlensAttention, nn.MultiheadAttention)) or _is_sablock(m)
+    ]
+
+
+def has_attention_layers(model: nn.Module) -> bool:
+    return not isinstance(model, torch.jit.ScriptModule) and bool(attention_layers(model))
+
+
+class AttentionRecord:
+    """What :func:`capture_attention` read during the last pass, in execution order.
+
+    Attributes
+    ----------
+    maps : list of torch.Tensor
+        ``(B, heads, N, N)`` attention probabilities of each attention call (detached).
+    gradients : list of torch.Tensor or None
+        The gradient of the backpropagated score with respect to each map (when asked for and
+        once the backward pass has run); ``None`` where it did not reach the map.
+    """
+
+    def __init__(self) -> None:
+        self.maps: list[torch.Tensor] = []
+        self.gradients: list[torch.Tensor | None] = []
+
+    def clear(self) -> None:
+        self.maps, self.gradients = [], []
+
+    def add(self, probs: torch.Tensor, gradients: bool) -> None:
+        index = len(self.maps)
+        self.maps.append(probs.detach())
+        self.gradients.append(None)
+        if gradients and probs.requires_grad:
+
+            def keep(grad: torch.Tensor) -> None:
+                self.gradients[index] = grad.detach()
+
+            probs.register_hook(keep)
+
+
+def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., Any]:
+    """An explicit ``forward`` for ``mha`` that hands its ``(B, heads, L, S)`` probabilities to
+    ``seen`` and uses what it returns (the arithmetic of ``F.multi_head_attention_forward``)."""
+
+    def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        if mha.bias_k is not None or mha.add_zero_attn:
+            raise InputError("MultiheadAttention with add_bias_kv or add_zero_attn is not supported")
+        unbatched = query.ndim == 2
+        if unbatched:
+            query, key, value = (t.unsqueeze(1) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif mha.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        length, batch, width = query.shape
+        source = key.shape[0]
+        heads, head_dim = mha.num_heads, mha.head_dim
+        if mha._qkv_same_embed_dim:
+            wq, wk, wv = mha.in_proj_weight.chunk(3)
+        else:
+            wq, wk, wv = mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight
+        bq, bk, bv = mha.in_proj_bias.chunk(3) if mha.in_proj_bias is not None else (None, None, None)
+
+        def split(t: torch.Tensor, n: int) -> torch.Tensor:  # (n, B, E) -> (B, heads, n, head_dim)
+            return t.reshape(n, batch, heads, head_dim).permute(1, 2, 0, 3)
+
+        q = split(F.linear(query, wq, bq), length)
+        k = split(F.linear(key, wk, bk), source)
+        v = split(F.linear(value, wv, bv), source)
+        scores = (q @ k.transpose(-2, -1)) * head_dim**-0.5
+        if attn_mask is None and is_causal:
+            attn_mask = torch.ones(length, source, dtype=torch.bool, device=q.device).triu(1)
+        if attn_mask is not None:
+            mask = attn_mask.reshape(-1, heads, length, source) if attn_mask.ndim == 3 else attn_mask
+            scores = scores.masked_fill(mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+        if key_padding_mask is not None:
+            pad = key_padding_mask[:, None, None, :]
+            scores = scores.masked_fill(pad, float("-inf")) if pad.dtype == torch.bool else scores + pad
+        probs = seen(scores.softmax(dim=-1))
+        out = F.dropout(probs, p=mha.dropout, training=mha.training) @ v  # (B, heads, L, head_dim)
+        out = F.linear(out.permute(2, 0, 1, 3).reshape(length, batch, width), mha.out_proj.weight, mha.out_proj.bias)
+        if unbatched:
+            out = out.squeeze(1)
+        elif mha.batch_first:
+            out = out.transpose(0, 1)
+        weights = None
+        if need_weights:
+            weights = probs.mean(dim=1) if average_attn_weights else probs
+            if unbatched:
+                weights = weights.squeeze(0)
+        return out, weights
+
+    return forward
+
+
+@contextmanager
+def capture_attention(
+    model: nn.Module, *, gradients: bool = False,
+    replace: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+) -> Iterator[AttentionRecord]:
+    """Record every attention call's probabilities (and, with ``gradients=True``, their
+    gradients in the backward pass) while the block runs.
+
+    The record is appended to in execution order; clear it between passes
+    (:meth:`AttentionRecord.clear`). ``replace(index, probs)``, if given, returns the
+    probabilities the layer uses instead (``index``: the call's place in the pass), for
+    interventions such as permuting attention; the record keeps what was used.
+
+    Raises
+    ------
+    InputError
+        The model is TorchScript, or has no attention layer medlens can read.
+    """
+    require_hooks(model, "reading attention")
+    layers = attention_layers(model)
+    if not layers:
+        raise InputError(NO_ATTENTION)
+    record = AttentionRecord()
+
+    def seen(probs: torch.Tensor) -> torch.Tensor:
+        if probs.ndim != 4:
+            raise InputError(f"an attention layer gave probabilities of shape {tuple(probs.shape)}, not (batch, heads, N, N)")
+        if replace is not None:
+            probs = replace(len(record.maps), probs)
+        record.add(probs, gradients)
+        return probs
+
+    def hook(_module, _inputs, output):
+        return seen(output)
+
+    handles, flash, replaced = [], [], []
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    try:
+        for _, m in layers:
+            if isinstance(m, MedlensAttention):
+                handles.append(m.softmax.register_forward_hook(hook))
+            elif isinstance(m, nn.MultiheadAttention):
+                m.forward = _mha_forward(m, seen)
+                replaced.append(m)
+            else:
+                handles.append(m.drop_weights.register_forward_hook(hook))
+                if getattr(m, "use_flash_attention", False):
+                    m.use_flash_attention = False
+                    flash.append(m)
+        torch.backends.mha.set_fastpath_enabled(False)
+        yield record
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for h in handles:
+            h.remove()
+        for m in flash:
+            m.use_flash_attention = True
+        for m in replaced:
+            del m.forward
