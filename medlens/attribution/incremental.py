@@ -24,7 +24,7 @@ How it stays exact and safe:
   full output instead, which is exact for any consumer but moves more memory;
 * the chain stops where a window's region of change would cover more than half of a layer;
   and small inputs, whose full forward pass is cheaper than the bookkeeping, are evaluated in
-  full (decided from the time of the probe pass; the result does not depend on it).
+  full (decided from the counted cost of each path, :func:`counted_costs`, never from a timing).
 
 Nothing else changes: the engine still evaluates the model on the occluded inputs chunk by
 chunk, and the layers after the chain run as usual.
@@ -33,7 +33,6 @@ chunk, and the layers after the chain run as usual.
 from __future__ import annotations
 
 import math
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -223,17 +222,16 @@ def plan(model: nn.Module, x: torch.Tensor, window: Sequence[int], budget: Budge
             chunks.append(outputs_by_module[id(level.module)])
 
     size = engine.chunk_size(model, x[:1], len(x), "forward", budget)
-    started = time.perf_counter()
     log: list[tuple[nn.Module, Any, Any]] = []  # (module, inputs, output) of every leaf call, in order
     with on_leaf_calls(model, lambda module, inputs, output: log.append((module, inputs, output))):
         engine.run(model, len(x), build, consume=consume, budget=Budget(batch_size=size))
-    seconds_per_input = (time.perf_counter() - started) / len(x)
     if not any(level.geometry is not None for level in levels):
         return None  # nothing local to save
-    if seconds_per_input < 2 * BOOKKEEPING_S * len(levels):
-        return None  # a small input: the per-window bookkeeping would cost more than it saves
     for level, chunks in zip(levels, bases):
         level.base = torch.cat(chunks)
+    plain_s, incremental_s = counted_costs(levels, x, window)
+    if incremental_s >= plain_s:
+        return None  # the per-window bookkeeping would cost more than it saves (counted, never timed)
 
     # Does anything but the chain read the intermediate outputs? Feed NaNs and see.
     probe = Prepared(x[:1], [_placeholder(level.base[:1]) for level in levels[:-1]] + [levels[-1].base[:1]])
@@ -246,6 +244,27 @@ def plan(model: nn.Module, x: torch.Tensor, window: Sequence[int], budget: Budge
     # (batch sizes differ between the two passes, so allow rounding; a NaN read is no rounding)
     lean = bool(torch.isfinite(output).all()) and torch.allclose(output, first_output[0], rtol=1e-4, atol=1e-6)
     return Chain(levels, lean)
+
+
+def counted_costs(levels: list[Level], x: torch.Tensor, window: Sequence[int]) -> tuple[float, float]:
+    """Predicted seconds per occluded input of the chain's layers evaluated in full (plain path)
+    and incrementally (each layer on the region a centred window changes, plus
+    :data:`BOOKKEEPING_S` per layer), from the fixed per-operator cost model
+    (:mod:`medlens.core.op_cost`): counted from the shapes, so the choice does not depend on how
+    busy the machine is. The layers after the chain cost the same on both paths."""
+    from medlens.core.op_cost import price
+
+    plain = incremental = 0.0
+    channels = x.shape[1]
+    region: Region = [(max(0, (n - w) // 2), max(0, (n - w) // 2) + w) for n, w in zip(x.shape[2:], window)]
+    for level in levels:
+        region = grow(level, region)
+        seconds = price(level.module, torch.empty((1, channels, *level.in_size), dtype=x.dtype, device="meta")).seconds
+        share = math.prod(b - a for a, b in region) / max(1, math.prod(level.out_size))
+        plain += seconds
+        incremental += seconds * share + BOOKKEEPING_S
+        channels = level.base.shape[1] if level.base is not None else channels
+    return plain, incremental
 
 
 def _placeholder(like: torch.Tensor, n: int = 1) -> torch.Tensor:

@@ -87,6 +87,7 @@ def occlusion(
     baseline: BaselineLike = 0.0,
     per_channel: bool = False,
     incremental: bool = True,
+    strategy: str | None = None,
     budget: Budget = Budget(),
 ) -> tuple[torch.Tensor, dict]:
     """Mean score drop of the windows covering each element.
@@ -114,6 +115,14 @@ def occlusion(
         inference, :mod:`medlens.attribution.incremental`), when the model starts with a chain
         of convolutions, eval-mode batch norms, activations and poolings; the result is the
         same up to floating-point rounding. ``False`` evaluates every occluded input in full.
+        Whether the chain pays is decided from the counted cost of each path.
+    strategy : {"grid", "coarse_to_fine"}, optional
+        ``grid``: every window of the grid. ``coarse_to_fine``: a pyramid of windows refined
+        only where the coarser map is high (:mod:`medlens.attribution.coarse_to_fine`), at the
+        affordable number of evaluations. Default: ``coarse_to_fine`` for a volume whose
+        usual grid (an eighth of each size) would cost more than
+        :data:`~medlens.core.cost.FLOP_BUDGET`, with neither ``window`` nor ``stride`` given,
+        else ``grid``.
 
     Returns
     -------
@@ -126,8 +135,21 @@ def occlusion(
     """
     b, c, *spatial = x.shape
     extras: dict = {}
+    if strategy not in (None, "grid", "coarse_to_fine"):
+        raise InputError(f"unknown occlusion strategy {strategy!r}; choose grid or coarse_to_fine")
     if window is None and stride is None:
         allowed = affordable(model, x, passes=1, low=1, high=2**62) // (c if per_channel else 1)
+        fine = default_window(spatial)
+        if strategy == "coarse_to_fine" or (strategy is None and len(spatial) == 3 and not per_channel
+                                            and allowed < window_count(spatial, fine, half_strides(fine))):
+            from medlens.attribution.coarse_to_fine import coarse_to_fine_occlusion
+
+            evaluations = max(2 ** len(spatial), allowed - 1)
+            values, info = coarse_to_fine_occlusion(model, x, target, evaluations=evaluations, baseline=baseline,
+                                                    budget=budget)
+            extras = chosen(model, x, {"strategy": "coarse_to_fine", "windows": info["windows"],
+                                       "finest_window": info["finest_window"]}, reduced=False)
+            return values, extras
         win = default_window(spatial, max(1, allowed))
         extras = chosen(model, x, {"window": win, "stride": half_strides(win)}, reduced=win != default_window(spatial))
     else:

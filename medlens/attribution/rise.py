@@ -100,6 +100,7 @@ def rise(
     seed: int = 0,
     baseline: BaselineLike = 0.0,
     score: str = "probability",
+    centred: bool = True,
     budget: Budget = Budget(),
 ) -> tuple[torch.Tensor, dict]:
     """Randomized input sampling for explanation.
@@ -160,10 +161,20 @@ def rise(
             occluded += reference[sample]
         return occluded, (sample, masks)
 
+    mask_sums = x.new_zeros((b, 1, *spatial))
+    score_sums = x.new_zeros(b)
+
     def consume(start, stop, outputs, grads, aux):
         sample, masks = aux
         scores = scorer.take(sample)(outputs).to(x.dtype)
         saliency.index_add_(0, sample, masks * view_rows(scores, masks.ndim))
+        if centred:
+            mask_sums.index_add_(0, sample, masks)
+            score_sums.index_add_(0, sample, scores)
 
     engine.run(model, b * n, build, mode="forward", consume=consume, budget=budget)
+    if centred:
+        mean = view_rows(score_sums / n, saliency.ndim)
+        # sum_i (f_i - mean) M_i(l), without a second pass over the masks
+        return mean + (saliency - mean * mask_sums) / (n * keep), extras
     return saliency / (n * keep), extras

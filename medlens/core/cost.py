@@ -10,7 +10,9 @@ default, and with the same seed the map, is the same on every machine, however f
 
 :data:`FLOP_BUDGET` is what a default may spend per input: 2.5 TFLOP, about 15-30 s on two
 current CPU cores, so that every method finishes a 64^3 volume through a 3D ResNet-18 in well
-under a minute. A backward pass is counted as twice its forward pass.
+under a minute. A backward pass is counted as twice its forward pass. A pass is priced by the
+fixed per-operator cost model of :mod:`medlens.core.op_cost` (its predicted time on the reference
+machine, in FLOPs at the reference rate: 2.5 TFLOP = 25 s), not by its raw FLOP count.
 """
 
 from __future__ import annotations
@@ -78,6 +80,16 @@ def _count_for_real(model: nn.Module, one: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
+def forward_cost(model: nn.Module, x: torch.Tensor) -> int:
+    """What one forward pass of one input costs against :data:`FLOP_BUDGET`: its predicted time
+    on the reference machine in FLOPs at the reference rate, from the fixed per-operator cost
+    model (:func:`medlens.core.op_cost.effective_flops`), so that a DenseNet's memory-bound
+    layers and a small-channel 3D convolution's slow kernels count for their time."""
+    from medlens.core.op_cost import effective_flops
+
+    return effective_flops(model, x)
+
+
 def affordable(
     model: nn.Module,
     x: torch.Tensor,
@@ -93,7 +105,7 @@ def affordable(
     ``high`` is the method's count for cheap models (its paper's or its usual default), ``low``
     the fewest that still give a usable map.
     """
-    per_evaluation = passes * forward_flops(model, x)
+    per_evaluation = passes * forward_cost(model, x)
     if per_evaluation <= 0:
         return high
     spend = FLOP_BUDGET if budget is None else budget
@@ -107,11 +119,13 @@ def chosen(model: nn.Module, x: torch.Tensor, values: dict[str, Any], *, reduced
     moves ``extras["chosen"]`` there); ``reduced`` says they are below the method's usual
     default, which the result's ``note`` then says in words.
     """
-    extras: dict[str, Any] = {"chosen": dict(values), "forward_gflop": round(forward_flops(model, x) / 1e9, 3)}
+    extras: dict[str, Any] = {"chosen": dict(values), "forward_gflop": round(forward_flops(model, x) / 1e9, 3),
+                              "forward_cost_gflop": round(forward_cost(model, x) / 1e9, 3)}
     if reduced:
         settings = ", ".join(f"{k}={v}" for k, v in values.items())
         extras["note"] = (
             f"{settings}, chosen to stay within {FLOP_BUDGET / 1e12:g} TFLOP of model evaluation per input "
-            f"({extras['forward_gflop']:g} GFLOP per forward pass); set them for a finer map"
+            f"({extras['forward_gflop']:g} GFLOP per forward pass, priced as {extras['forward_cost_gflop']:g} by the "
+            "per-operator cost model); set them for a finer map"
         )
     return extras

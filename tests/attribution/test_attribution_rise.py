@@ -28,11 +28,13 @@ def linear_resize(array: np.ndarray, size) -> np.ndarray:
     return out
 
 
-def naive_rise(model, x, cls, n, s, p, seed):
-    """Paper eq. 6 with the authors' mask recipe, one mask and one evaluation at a time."""
+def naive_rise(model, x, cls, n, s, p, seed, centred=False):
+    """Paper eq. 6 with the authors' mask recipe, one mask and one evaluation at a time;
+    ``centred``: each mask weighed by its score minus the mean score, the mean added back."""
     spatial = x.shape[2:]
     grids, shifts, cell = draw_grids(n, spatial, s, p, seed)
     saliency = np.zeros(spatial)
+    crops, probs = [], []
     for i in range(n):
         cells = grids[i, 0].numpy().astype(np.float64)
         up = linear_resize(cells, [(g + 1) * c for g, c in zip(cells.shape, cell)])
@@ -40,19 +42,24 @@ def naive_rise(model, x, cls, n, s, p, seed):
         masked = x * torch.from_numpy(crop).to(x.dtype)
         with torch.no_grad():
             prob = torch.softmax(model(masked), dim=1)[0, cls].item()
-        saliency += prob * crop
-    return torch.from_numpy(saliency / (n * p))[None, None]
+        crops.append(crop)
+        probs.append(prob)
+    mean = float(np.mean(probs)) if centred else 0.0
+    for prob, crop in zip(probs, crops):
+        saliency += (prob - mean) * crop
+    return torch.from_numpy(mean + saliency / (n * p))[None, None]
 
 
+@pytest.mark.parametrize("centred", [False, True])  # the paper's estimator, and the default since issue 23
 @pytest.mark.parametrize("s", [4, 5])
-def test_rise_matches_naive_reference(spatial_dims, s):
+def test_rise_matches_naive_reference(spatial_dims, s, centred):
     model, x = make_model(spatial_dims), make_input(spatial_dims, batch=2)
     n, p, seed = 24, 0.4, 5
     ours = medlens.explain(model, x, target=[2, 1], method="rise", n_masks=n, s=s, p=p, seed=seed,
-                           batch_size=7).values
+                           batch_size=7, centred=centred).values
     assert ours.shape == (2, 1, *x.shape[2:])
     for b, cls in enumerate([2, 1]):
-        expected = naive_rise(model, x[b : b + 1], cls, n, s, p, seed)
+        expected = naive_rise(model, x[b : b + 1], cls, n, s, p, seed, centred)
         torch.testing.assert_close(ours[b : b + 1], expected, rtol=1e-9, atol=1e-12)
 
 

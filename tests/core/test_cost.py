@@ -73,7 +73,7 @@ def test_a_model_that_does_not_fit_gets_a_one_line_input_error():
 def test_affordable_clamps_to_the_budget():
     model = conv_net()
     x = torch.randn(1, 1, 16, 16)
-    flops = closed_form_flops(4, 16)
+    flops = cost.forward_cost(model, x)  # the per-operator price of one pass (issue 23), not its raw FLOPs
     assert cost.affordable(model, x, passes=1, low=2, high=10**9, budget=100 * flops) == 100
     assert cost.affordable(model, x, passes=3, low=2, high=10**9, budget=100 * flops) == 33
     assert cost.affordable(model, x, passes=1, low=2, high=50, budget=100 * flops) == 50
@@ -92,8 +92,9 @@ def test_default_window_grows_only_when_the_windows_do_not_fit():
 
 @pytest.fixture
 def tight_budget(monkeypatch):
-    """A budget of 40 forward passes of :func:`conv_net` on 16x16, as if the model were expensive."""
-    monkeypatch.setattr(cost, "FLOP_BUDGET", 40 * closed_form_flops(4, 16))
+    """A budget of 40 forward passes of :func:`conv_net` on 16x16 (priced by the per-operator
+    cost model), as if the model were expensive."""
+    monkeypatch.setattr(cost, "FLOP_BUDGET", 40 * cost.forward_cost(conv_net(), torch.randn(1, 1, 16, 16)))
 
 
 @pytest.mark.parametrize("method,name,cheap,expensive", [

@@ -1,0 +1,376 @@
+"""Whole volumes through sliding-window inference: gradient, integrated gradients, Grad-CAM and
+occlusion of a patch model run window by window (issue 23).
+
+A CT of 512 x 512 x 256 voxels is segmented by a patch model (roi 96^3) through a sliding-window
+inferer: the windows' outputs are blended into one output volume,
+``out = sum_w I_w * f(x_w) / sum_w I_w`` with an importance map ``I`` (constant, or a Gaussian
+that trusts window centres more). Autograd through the whole inferer keeps every window's
+activations at once and runs out of memory on whole-body CT. Here the target is a fixed
+weighting of the blended output (the sum of a class inside a mask or a box, or a classification
+head linearised at the blended output), so it splits over windows:
+``T = sum_w <c_w, f(x_w)>`` with ``c_w = I_w * weight / sum I`` on the window. Each window (or
+batch of ``sw_batch_size`` windows) is then run forward and backward with its own cotangent
+``c_w`` and its input gradient added into the volume's: one window batch of activations exists
+at a time, and the whole gradient costs one forward + backward per window, the floor.
+
+* ``gradient``: as above. ``integrated_gradients``: the same at each quadrature point.
+* ``gradcam``: the channel weights are the mean of ``dT/dA`` over every window's layer output
+  (one pass), then each window's ``ReLU(sum_k w_k A_k)``, upsampled to the window, is blended
+  like the inferer blends outputs (a second, forward-only pass; activations are not kept).
+* ``occlusion``: a patch changes only the windows that overlap it, so only those are
+  re-evaluated; the score drop is ``sum_{w touched} <c_w, f(x_w) - f(x_w occluded)>``.
+
+Windows follow MONAI's ``sliding_window_inference`` exactly (interval ``int(roi * (1 -
+overlap))``, last window flush with the border; Gaussian importance with ``sigma = sigma_scale *
+roi`` clamped at its minimum), so a MONAI ``SlidingWindowInferer`` can be handed in as it is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from medlens.core.baselines import resolve_baseline
+from medlens.core.engine import model_device, scores_of
+from medlens.errors import InputError
+
+
+@dataclass(frozen=True)
+class Windows:
+    """A sliding-window inferer's geometry and blending."""
+
+    roi: tuple[int, ...]
+    overlap: float = 0.25
+    mode: str = "constant"
+    sigma_scale: float = 0.125
+    batch: int = 1
+
+    @classmethod
+    def of(cls, inferer: Any, spatial_dims: int) -> "Windows":
+        """From a :class:`Windows`, a MONAI ``SlidingWindowInferer`` (its ``roi_size``,
+        ``overlap``, ``mode``, ``sigma_scale``, ``sw_batch_size``) or a mapping with those keys."""
+        if isinstance(inferer, Windows):
+            return inferer
+        get = inferer.get if isinstance(inferer, dict) else (lambda k, d=None: getattr(inferer, k, d))
+        roi = get("roi_size", None) or get("roi", None)
+        if roi is None:
+            raise InputError("the inferer names no roi size (roi_size=...)")
+        roi = tuple(int(r) for r in (roi if isinstance(roi, (tuple, list)) else (roi,) * spatial_dims))
+        overlap = get("overlap", 0.25)
+        overlap = float(overlap[0] if isinstance(overlap, (tuple, list)) else overlap)
+        mode = str(getattr(get("mode", "constant"), "value", get("mode", "constant")))
+        sigma = get("sigma_scale", 0.125)
+        sigma = float(sigma[0] if isinstance(sigma, (tuple, list)) else sigma)
+        return cls(roi, overlap, mode, sigma, int(get("sw_batch_size", 1) or 1))
+
+    def starts(self, spatial: Sequence[int]) -> list[tuple[int, ...]]:
+        """Every window's start, last dimension fastest (MONAI's order)."""
+        per_dim = []
+        for n, r in zip(spatial, self.roi):
+            if r >= n:
+                per_dim.append([0])
+                continue
+            interval = max(1, int(r * (1 - self.overlap)))
+            count = next(d for d in range(n) if d * interval + r >= n) + 1
+            per_dim.append([min(i * interval, n - r) for i in range(count)])
+        return list(itertools.product(*per_dim))
+
+    def importance(self, dtype=torch.float32, device=None) -> torch.Tensor:
+        """The importance map over one window ``(*roi)``."""
+        if self.mode == "constant":
+            return torch.ones(self.roi, dtype=dtype, device=device)
+        if self.mode != "gaussian":
+            raise InputError(f"unknown blending mode {self.mode!r}; choose constant or gaussian")
+        out = torch.ones((), dtype=torch.float32, device=device)
+        for i, r in enumerate(self.roi):
+            pos = torch.arange(r, dtype=torch.float32, device=device) - (r - 1) / 2.0
+            g = torch.exp(-(pos**2) / (2 * (self.sigma_scale * r) ** 2))
+            out = out.unsqueeze(-1) * g if i else g
+        return out.clamp(min=max(float(out.min()), 1e-3)).to(dtype)
+
+
+def _slices(start: Sequence[int], roi: Sequence[int]) -> tuple[slice, ...]:
+    return tuple(slice(s, s + r) for s, r in zip(start, roi))
+
+
+class Stitching:
+    """The blending of one volume: window starts, importance, and the normaliser ``sum_w I_w``."""
+
+    def __init__(self, windows: Windows, spatial: Sequence[int], dtype, device) -> None:
+        if any(r > n for r, n in zip(windows.roi, spatial)):
+            raise InputError(f"the roi {windows.roi} is larger than the volume {tuple(spatial)}; pad the volume first")
+        self.windows = windows
+        self.spatial = tuple(spatial)
+        self.starts = windows.starts(spatial)
+        self.importance = windows.importance(dtype, device)
+        self.norm = torch.zeros(self.spatial, dtype=dtype, device=device)
+        for s in self.starts:
+            self.norm[_slices(s, windows.roi)] += self.importance
+
+    def weights(self, start: Sequence[int]) -> torch.Tensor:
+        """``I_w / sum I`` on window ``start``, ``(*roi)``."""
+        return self.importance / self.norm[_slices(start, self.windows.roi)]
+
+
+def region_weight(spatial: Sequence[int], channels: int, *, channel: int | None = None,
+                  mask: torch.Tensor | None = None, box: Sequence[tuple[int, int]] | None = None,
+                  dtype=torch.float32) -> torch.Tensor:
+    """The weighting ``(K, *spatial)`` of the blended output that a segmentation target sums:
+    class ``channel`` (all classes when ``None``) inside ``mask`` (``(*spatial)``) or ``box``
+    (``[(start, stop), ...]``), everywhere when neither."""
+    weight = torch.zeros((channels, *spatial), dtype=dtype)
+    inside = torch.ones(spatial, dtype=dtype)
+    if mask is not None:
+        if tuple(mask.shape) != tuple(spatial):
+            raise InputError(f"the mask has shape {tuple(mask.shape)} but the volume is {tuple(spatial)}")
+        inside = mask.to(dtype)
+    elif box is not None:
+        inside = torch.zeros(spatial, dtype=dtype)
+        inside[tuple(slice(a, b) for a, b in box)] = 1
+    if channel is None:
+        weight[:] = inside
+    else:
+        weight[channel] = inside
+    return weight
+
+
+class SlidingTarget:
+    """What is explained: a fixed weighting of the blended output ``(K, *spatial)`` (a class in a
+    mask or a box), or a ``head`` (blended output ``(1, K, *spatial)`` -> one score), linearised
+    at the blended output of the input being explained."""
+
+    def __init__(self, weight: torch.Tensor | None = None, head: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        if (weight is None) == (head is None):
+            raise InputError("give the target as a weighting of the output or as a head, one of them")
+        self.weight = weight
+        self.head = head
+
+
+def _run_windows(model, volume, stitching, starts):
+    patches = torch.cat([volume[(slice(None), slice(None), *_slices(s, stitching.windows.roi))] for s in starts])
+    return scores_of(model(patches))
+
+
+def blended_output(model: nn.Module, x: torch.Tensor, windows: Windows) -> torch.Tensor:
+    """The inferer's output ``(1, K, *spatial)`` for one volume ``x`` ``(1, C, *spatial)``, window
+    batch by window batch (a reference; equal to MONAI's ``sliding_window_inference``)."""
+    stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
+    out = None
+    with torch.inference_mode():
+        for i in range(0, len(stitching.starts), windows.batch):
+            batch = stitching.starts[i : i + windows.batch]
+            y = _run_windows(model, x, stitching, batch)
+            if out is None:
+                out = x.new_zeros((1, y.shape[1], *stitching.spatial))
+            for s, yi in zip(batch, y):
+                out[(0, slice(None), *_slices(s, windows.roi))] += yi * stitching.importance
+    return out / stitching.norm
+
+
+def _weight_of(model, x, windows, target: SlidingTarget) -> torch.Tensor:
+    if target.weight is not None:
+        return target.weight.to(dtype=x.dtype, device=x.device)
+    out = blended_output(model, x, windows).detach().requires_grad_(True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(target.head(out).sum(), out)
+    return grad[0]
+
+
+def sliding_gradient(model: nn.Module, x: torch.Tensor, target: SlidingTarget, windows: Windows,
+                     *, layer: nn.Module | None = None, on_layer: Callable | None = None) -> tuple[torch.Tensor, float]:
+    """``dT/dx`` ``(1, C, *spatial)`` and the target score ``T``, one window batch at a time.
+
+    With ``layer``, ``on_layer(starts, activation, gradient)`` receives each window batch's layer
+    output and ``dT/d(layer output)`` instead (the input gradient is then not formed)."""
+    from medlens.core.hooks import capture
+
+    stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
+    weight = _weight_of(model, x, windows, target)
+    grad = torch.zeros_like(x)
+    score = 0.0
+    for i in range(0, len(stitching.starts), windows.batch):
+        batch = stitching.starts[i : i + windows.batch]
+        patches = torch.cat([x[(slice(None), slice(None), *_slices(s, windows.roi))] for s in batch]).detach()
+        cot = torch.stack([weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in batch])
+        with torch.enable_grad():
+            if layer is None:
+                patches.requires_grad_(True)
+                y = scores_of(model(patches))
+                (g,) = torch.autograd.grad(y, patches, cot)
+                for s, gi in zip(batch, g):
+                    grad[(0, slice(None), *_slices(s, windows.roi))] += gi
+            else:
+                with capture(model, layer, detach=False) as record:
+                    y = scores_of(model(patches))
+                act = record.activation
+                (g,) = torch.autograd.grad(y, act, cot)
+                on_layer(batch, act.detach(), g)
+        score += float((y.detach() * cot).sum())
+    return grad, score
+
+
+def sliding_integrated_gradients(model, x, target: SlidingTarget, windows: Windows, *, n_steps: int = 16,
+                                 baseline: Any = "zero") -> torch.Tensor:
+    """Integrated gradients (Gauss-Legendre, as :mod:`~medlens.attribution.integrated_gradients`)
+    through the windows: ``n_steps`` sliding-window gradients."""
+    from medlens.attribution.integrated_gradients import path_nodes
+
+    reference = resolve_baseline(x, baseline)
+    alphas, weights = path_nodes("gausslegendre", n_steps)
+    total = torch.zeros_like(x)
+    for a, w in zip(alphas.tolist(), weights.tolist()):
+        g, _ = sliding_gradient(model, reference + a * (x - reference), target, windows)
+        total += w * g
+    return total * (x - reference)
+
+
+def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn.Module) -> torch.Tensor:
+    """Grad-CAM of the whole volume ``(1, 1, *spatial)``: channel weights from every window's
+    ``dT/dA``, each window's ``ReLU(sum_k w_k A_k)`` upsampled to the window and blended."""
+    from medlens.core.hooks import capture
+    from medlens.core.resize import upsample_to
+
+    sums: list[torch.Tensor] = []
+    count = [0]
+
+    def add(starts, act, g):
+        s = g.sum(dim=(0, *range(2, g.ndim)))
+        sums.append(s)
+        count[0] += g[:, 0].numel()
+
+    sliding_gradient(model, x, target, windows, layer=layer, on_layer=add)
+    w = (torch.stack(sums).sum(0) / count[0]).view(1, -1, *([1] * len(windows.roi)))
+    stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
+    cam = torch.zeros(x.shape[2:], dtype=x.dtype, device=x.device)
+    with torch.inference_mode():
+        for i in range(0, len(stitching.starts), windows.batch):
+            batch = stitching.starts[i : i + windows.batch]
+            with capture(model, layer) as record:
+                _run_windows(model, x, stitching, batch)
+            maps = F.relu((w * record.activation).sum(dim=1, keepdim=True))
+            maps = upsample_to(maps, windows.roi)
+            for s, m in zip(batch, maps):
+                cam[_slices(s, windows.roi)] += m[0] * stitching.importance
+    return (cam / stitching.norm)[None, None]
+
+
+def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, window: Sequence[int],
+                      stride: Sequence[int] | None = None, baseline: Any = 0.0) -> tuple[torch.Tensor, int]:
+    """Occlusion (mean drop over the patches covering each voxel, as
+    :func:`~medlens.attribution.occlusion.occlusion`) through the windows, re-evaluating only
+    the windows a patch overlaps. Returns the map ``(1, 1, *spatial)`` and the number of window
+    evaluations spent (the unoccluded pass included)."""
+    from medlens.attribution.occlusion import coverage, window_starts
+
+    if target.head is not None:
+        raise InputError("occlusion through sliding windows explains a class inside a mask or a box (weight=)")
+    spatial = x.shape[2:]
+    stride = tuple(stride) if stride is not None else tuple(max(1, w // 2) for w in window)
+    stitching = Stitching(windows, spatial, x.dtype, x.device)
+    weight = target.weight.to(dtype=x.dtype, device=x.device)
+    reference = resolve_baseline(x, baseline)
+    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in stitching.starts}
+    base: dict[tuple, float] = {}
+    evals = 0
+    with torch.inference_mode():
+        for i in range(0, len(stitching.starts), windows.batch):
+            batch = stitching.starts[i : i + windows.batch]
+            y = _run_windows(model, x, stitching, batch)
+            evals += len(batch)
+            for s, yi in zip(batch, y):
+                base[s] = float((yi * cots[s]).sum())
+        drops = torch.zeros(spatial, dtype=x.dtype, device=x.device)
+        patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
+        for p in patch_starts:
+            region = _slices(p, window)
+            touched = [s for s in stitching.starts
+                       if all(a < si + r and si < a + w for a, w, si, r in zip(p, window, s, windows.roi))]
+            occluded = x.clone()  # TODO: occlude inside each touched window only
+            occluded[(slice(None), slice(None), *region)] = reference[(slice(None), slice(None), *region)]
+            drop = 0.0
+            for i in range(0, len(touched), windows.batch):
+                batch = touched[i : i + windows.batch]
+                y = _run_windows(model, occluded, stitching, batch)
+                evals += len(batch)
+                drop += sum(base[s] - float((yi * cots[s]).sum()) for s, yi in zip(batch, y))
+            drops[region] += drop
+    counts = torch.ones(())
+    for dim, (n, w, s) in enumerate(zip(spatial, window, stride)):
+        shape = [1] * len(spatial)
+        shape[dim] = n
+        counts = counts * coverage(n, w, s).view(shape)
+    return (drops / counts.to(x.dtype))[None, None], evals
+
+
+METHODS = ("gradient", "integrated_gradients", "gradcam", "occlusion")
+
+
+def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, method: str = "gradient", *,
+                           target_class: int | None = None, mask: torch.Tensor | None = None,
+                           box: Sequence[tuple[int, int]] | None = None,
+                           head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                           **options: Any) -> torch.Tensor:
+    """Explain a patch model used through sliding-window inference on a whole volume.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The patch model: ``(n, C, *roi)`` -> ``(n, K, *roi)``.
+    x : torch.Tensor
+        One volume ``(1, C, *spatial)`` (or ``(C, *spatial)``).
+    inferer : Windows, MONAI SlidingWindowInferer or mapping
+        ``roi_size``, ``overlap``, ``mode`` (constant or gaussian), ``sigma_scale``, ``sw_batch_size``.
+    method : {"gradient", "integrated_gradients", "gradcam", "occlusion"}
+    target_class, mask, box : optional
+        A segmentation target: the blended output of class ``target_class`` summed inside
+        ``mask`` (``(*spatial)``) or ``box`` (``[(start, stop)]`` per dimension).
+    head : callable, optional
+        A classification head on the blended output ``(1, K, *spatial)`` -> one score (gradient
+        methods: linearised at the input's blended output).
+    **options
+        ``n_steps``, ``baseline`` (integrated gradients); ``layer`` (Grad-CAM, required: a module
+        of the patch model); ``window``, ``stride``, ``baseline`` (occlusion).
+    """
+    if x.ndim == len(Windows.of(inferer, x.ndim - 1).roi) + 1:
+        x = x[None]
+    windows = Windows.of(inferer, x.ndim - 2)
+    if len(windows.roi) != x.ndim - 2:
+        raise InputError(f"the roi {windows.roi} does not have the volume's {x.ndim - 2} spatial dimensions")
+    x = x.to(model_device(model))
+    training = model.training
+    model.eval()
+    try:
+        if head is not None:
+            target = SlidingTarget(head=head)
+        else:
+            with torch.inference_mode():
+                k = scores_of(model(x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))])).shape[1]
+            target = SlidingTarget(weight=region_weight(x.shape[2:], k, channel=target_class, mask=mask, box=box,
+                                                        dtype=x.dtype))
+        if method == "gradient":
+            return sliding_gradient(model, x, target, windows)[0]
+        if method == "integrated_gradients":
+            return sliding_integrated_gradients(model, x, target, windows, **options)
+        if method == "gradcam":
+            from medlens.core.hooks import resolve_layer
+
+            if options.get("layer") is None:
+                raise InputError("Grad-CAM through sliding windows needs layer= (a module of the patch model)")
+            return sliding_gradcam(model, x, target, windows, resolve_layer(model, options["layer"]))
+        if method == "occlusion":
+            n = x.ndim - 2
+            win = options.get("window") or tuple(max(1, r // 4) for r in windows.roi)
+            win = (win,) * n if isinstance(win, int) else tuple(win)
+            stride = options.get("stride")
+            stride = (stride,) * n if isinstance(stride, int) else stride
+            return sliding_occlusion(model, x, target, windows, window=win, stride=stride,
+                                     baseline=options.get("baseline", 0.0))[0]
+        raise InputError(f"unknown method {method!r} for sliding-window inference; choose one of {', '.join(METHODS)}")
+    finally:
+        model.train(training)

@@ -1,0 +1,114 @@
+"""Explanations of whole volumes through sliding-window inference (issue 23), against MONAI's
+sliding_window_inference and naive references on a 24^3 volume with roi 16^3."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from medlens.attribution import sliding_window as sw
+
+
+def patch_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 2, 3, padding=1)).eval().double()
+
+
+@pytest.fixture
+def volume():
+    return torch.randn(1, 1, 24, 22, 20, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+
+
+def monai_inferer(mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from monai.inferers import SlidingWindowInferer
+
+    return SlidingWindowInferer(roi_size=(16, 16, 16), sw_batch_size=3, overlap=0.25, mode=mode)
+
+
+BOX = [(4, 12), (6, 14), (3, 9)]
+
+
+@pytest.mark.parametrize("mode", ["constant", "gaussian"])
+def test_blending_and_gradient_equal_autograd_through_monai(volume, mode):
+    from monai.inferers import sliding_window_inference
+
+    model, inferer = patch_model(), monai_inferer(mode)
+    windows = sw.Windows.of(inferer, 3)
+    ours = sw.blended_output(model, volume, windows)
+    theirs = sliding_window_inference(volume, (16, 16, 16), 3, model, overlap=0.25, mode=mode)
+    torch.testing.assert_close(ours, theirs.as_tensor() if hasattr(theirs, "as_tensor") else theirs)
+    x = volume.clone().requires_grad_(True)
+    out = sliding_window_inference(x, (16, 16, 16), 3, model, overlap=0.25, mode=mode)
+    weight = sw.region_weight(volume.shape[2:], 2, channel=1, box=BOX, dtype=volume.dtype)
+    (expected,) = torch.autograd.grad((out * weight).sum(), x)
+    got = sw.explain_sliding_window(model, volume, inferer, "gradient", target_class=1, box=BOX)
+    torch.testing.assert_close(got, expected)
+    # a head on the blended output (classification): linearised, exact for the gradient
+    head = lambda o: o[:, 1].amax()  # noqa: E731
+    (expected,) = torch.autograd.grad(head(sliding_window_inference(x, (16, 16, 16), 3, model, overlap=0.25,
+                                                                   mode=mode)), x)
+    torch.testing.assert_close(sw.explain_sliding_window(model, volume, inferer, "gradient", head=head), expected)
+
+
+def test_occlusion_equals_a_naive_reference(volume):
+    from medlens.attribution.occlusion import coverage, window_starts
+
+    model, windows = patch_model(), sw.Windows((16, 16, 16), 0.25, "gaussian", batch=4)
+    weight = sw.region_weight(volume.shape[2:], 2, channel=1, box=BOX, dtype=volume.dtype)
+    got, evals = sw.sliding_occlusion(model, volume, sw.SlidingTarget(weight), windows, window=(8, 8, 8),
+                                      stride=(8, 8, 8))
+    score = lambda v: float((sw.blended_output(model, v, windows) * weight).sum())  # noqa: E731
+    full = score(volume)
+    expected = torch.zeros(volume.shape[2:], dtype=volume.dtype)
+    starts = [window_starts(n, 8, 8) for n in volume.shape[2:]]
+    for a in starts[0]:
+        for b in starts[1]:
+            for c in starts[2]:
+                occ = volume.clone()
+                occ[0, 0, a : a + 8, b : b + 8, c : c + 8] = 0
+                expected[a : a + 8, b : b + 8, c : c + 8] += full - score(occ)
+    cover = coverage(24, 8, 8).view(-1, 1, 1) * coverage(22, 8, 8).view(1, -1, 1) * coverage(20, 8, 8).view(1, 1, -1)
+    torch.testing.assert_close(got[0, 0], expected / cover)
+    n_windows = len(windows.starts(volume.shape[2:]))
+    n_patches = 3 * 3 * 3
+    assert evals < n_windows * (n_patches + 1)  # only the windows a patch touches are re-run
+
+
+def test_integrated_gradients_and_gradcam_equal_naive_references(volume):
+    from monai.inferers import sliding_window_inference
+
+    model, inferer = patch_model(), monai_inferer("constant")
+    weight = sw.region_weight(volume.shape[2:], 2, channel=1, box=BOX, dtype=volume.dtype)
+    ig = sw.explain_sliding_window(model, volume, inferer, "integrated_gradients", target_class=1, box=BOX, n_steps=8)
+    from medlens.attribution.integrated_gradients import path_nodes
+
+    alphas, weights = path_nodes("gausslegendre", 8)
+    expected = torch.zeros_like(volume)
+    for a, w in zip(alphas.tolist(), weights.tolist()):
+        x = (a * volume).requires_grad_(True)
+        out = sliding_window_inference(x, (16, 16, 16), 3, model, overlap=0.25)
+        expected += w * torch.autograd.grad((out * weight).sum(), x)[0]
+    torch.testing.assert_close(ig, expected * volume)
+    # Grad-CAM: weights = mean of dT/dA over every window's layer output; maps blended like outputs
+    layer = model[1]
+    cam = sw.explain_sliding_window(model, volume, inferer, "gradcam", target_class=1, box=BOX, layer=layer)
+    windows = sw.Windows.of(inferer, 3)
+    st = sw.Stitching(windows, volume.shape[2:], volume.dtype, "cpu")
+    acts, grads = [], []
+    for s in st.starts:
+        patch = volume[(slice(None), slice(None), *sw._slices(s, windows.roi))]
+        a = model[:2](patch).detach().requires_grad_(True)
+        y = model[2:](a)
+        cot = weight[(slice(None), *sw._slices(s, windows.roi))] * st.weights(s)
+        acts.append(a.detach())
+        grads.append(torch.autograd.grad(y, a, cot[None])[0])
+    w = torch.stack([g[0].mean(dim=(1, 2, 3)) for g in grads]).mean(0).view(1, -1, 1, 1, 1)
+    expected = torch.zeros(volume.shape[2:], dtype=volume.dtype)
+    for s, a in zip(st.starts, acts):
+        expected[sw._slices(s, windows.roi)] += torch.relu((w * a).sum(1))[0] * st.importance
+    torch.testing.assert_close(cam[0, 0], expected / st.norm)

@@ -1,0 +1,31 @@
+"""The fixed per-operator cost model (medlens.core.op_cost, issue 23)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from medlens.core import op_cost
+
+
+def test_the_price_depends_only_on_the_model_and_the_shape():
+    model = nn.Sequential(nn.Conv3d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv3d(8, 8, 3, padding=1)).eval()
+    a = op_cost.price(model, torch.randn(1, 1, 16, 16, 16))
+    b = op_cost._price_for_real(model, torch.randn(1, 1, 16, 16, 16))
+    assert a.calls == b.calls and abs(a.seconds - b.seconds) < 1e-12
+    assert a.flops == 2 * (8 * 27 + 8 * 8 * 27) * 16**3  # convolutions counted like FlopCounterMode
+    bigger = op_cost.price(model, torch.randn(1, 1, 32, 32, 32))
+    assert 7.5 < bigger.seconds / a.seconds < 8.5  # linear in the voxels
+
+
+def test_slow_operators_cost_more_than_their_flops():
+    narrow = nn.Conv3d(8, 8, 3, padding=1).eval()  # a memory-bound 3D convolution
+    wide = nn.Conv3d(128, 128, 3, padding=1).eval()
+    x8, x128 = torch.randn(1, 8, 16, 16, 16), torch.randn(1, 128, 4, 4, 4)
+    pn, pw = op_cost.price(narrow, x8), op_cost.price(wide, x128)
+    assert pn.flops / pn.compute_s < 0.2 * pw.flops / pw.compute_s
+    # operators that count no FLOP (batch norm, activations, concatenation) still cost time
+    bn = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU()).eval()
+    p = op_cost.price(bn, torch.randn(1, 4, 64, 64))
+    assert p.flops == 0 and p.seconds > 0 and p.calls >= 2
+    assert op_cost.effective_flops(bn, torch.randn(1, 4, 64, 64)) > 0
