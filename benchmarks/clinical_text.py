@@ -46,7 +46,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the medlens of this checkout, not an installed one
+
+import torch  # noqa: E402
 
 from medlens.attribution.tokens import explain_tokens, token_rows, top_tokens
 from medlens.core.files import write_json

@@ -30,7 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the medlens of this checkout, not an installed one
+
+import torch  # noqa: E402
 
 from medlens.attribution.explain import explain
 from medlens.core.files import write_json
