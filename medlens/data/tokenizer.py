@@ -80,6 +80,17 @@ class Encoded:
         """How many notes lost tokens to truncation (0 when chunked: nothing is dropped)."""
         return int(self.truncated.sum())
 
+    def per_note(self, values: torch.Tensor) -> torch.Tensor:
+        """Rows ``(M, ...)`` (a prediction per chunk) averaged per note: ``(N, ...)``."""
+        values = torch.as_tensor(values)
+        if values.shape[0] != len(self.note):
+            raise InputError(f"{values.shape[0]} rows given for {len(self.note)} encoded rows")
+        n = len(self.n_tokens)
+        out = torch.zeros((n, *values.shape[1:]), dtype=torch.float64)
+        out.index_add_(0, self.note, values.double())
+        counts = torch.bincount(self.note, minlength=n).double().reshape(n, *([1] * (values.ndim - 1)))
+        return (out / counts).to(values.dtype if values.is_floating_point() else torch.float64)
+
     def statement(self) -> str:
         """One sentence on what happened to long notes."""
         n = len(self.n_tokens)

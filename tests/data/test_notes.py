@@ -135,6 +135,10 @@ def test_encoding_states_truncation_and_chunks(tmp_path):
         first = chunks.ids[rows[0], : chunks.lengths[rows[0]]].tolist()
         rest = [chunks.ids[r, 2 : chunks.lengths[r]].tolist() for r in rows[1:]]
         assert first + sum(rest, []) == ids
+    probs = torch.rand(len(chunks.ids), 2, dtype=torch.float64)
+    per_note = chunks.per_note(probs)
+    assert per_note.shape == (6, 2)
+    assert torch.allclose(per_note[0], probs[chunks.note == 0].mean(0))
     notes = read_notes(write_csv(tmp_path / "n.csv", NOTES))
     data = notes_dataset(notes, tok, ("normal", "cardiomegaly"), overflow="chunk", stride=2).data
     assert data.inputs.shape[1] == 8 and data.class_names == ("normal", "cardiomegaly")
