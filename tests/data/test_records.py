@@ -1,0 +1,83 @@
+"""Windows cut from signal records around annotations, at the record's rate or resampled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medlens.data.formats.signals import load_signal
+from medlens.data.records import (
+    beat_window, beat_windows, fixed_windows, parse_annotation_labels, resample_signal, to_record_axis,
+    windows_from_folder,
+)
+from medlens.errors import InputError
+
+BEATS = [(400, "N"), (900, "A"), (1500, "N"), (2100, "V"), (2600, "+"), (3950, "N")]
+
+
+def ramp_record(folder, fs=200, name="rec", n=4000):
+    """Two leads: lead 0 is the time (so a window shows where it was cut: sample / 100 at 200 Hz), lead 1 a sine.
+
+    The beats lie at the same times whatever the rate."""
+    import wfdb
+
+    t = np.arange(n) / fs  # seconds
+    sig = np.stack([t * 2.0, np.sin(2 * np.pi * 1.5 * t)], 1)
+    wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=["MLII", "V5"], p_signal=sig, fmt=["32", "32"],
+                adc_gain=[1000.0, 1000.0], baseline=[0, 0], write_dir=str(folder))
+    wfdb.wrann(name, "atr", np.array([s * fs // 200 for s, _ in BEATS]), np.array([b for _, b in BEATS]), write_dir=str(folder))
+    return folder / name
+
+
+def test_beat_windows_at_known_annotations(tmp_path):
+    signal = load_signal(ramp_record(tmp_path))
+    w = beat_windows(signal, "N:normal,A:atrial premature,V:ventricular", before=0.25, after=0.45)
+    # 50 samples before and 90 after each beat at 200 Hz; the last N runs off the end
+    assert w.inputs.shape == (4, 2, 140) and w.fs == 200
+    assert w.samples.tolist() == [400, 900, 1500, 2100] and w.symbols == ("N", "A", "N", "V")
+    assert w.labels.tolist() == [0, 1, 0, 2] and w.class_names == ("normal", "atrial premature", "ventricular")
+    assert w.skipped == {"unmapped symbol '+'": 1, "runs off the record": 1}
+    for k, s in enumerate(w.samples.tolist()):  # lead 0 holds the sample index / 100
+        assert torch.allclose(w.inputs[k, 0], torch.arange(s - 50, s + 90).float() / 100, atol=1e-3)
+    assert w.recipe().fs == 200 and w.recipe().size == (140,)
+    assert torch.equal(w.between(0, 5).samples, torch.tensor([400, 900]))
+    one = beat_windows(signal, {"N": "normal"}, leads=["V5"], normalize="zscore")
+    assert one.inputs.shape == (2, 1, 140) and one.leads == ("V5",)
+    assert torch.allclose(one.inputs.mean(-1), torch.zeros(2, 1), atol=1e-5)
+    with pytest.raises(InputError, match="no annotation"):
+        beat_windows(signal, "Q:other")
+    with pytest.raises(InputError, match="SYMBOL:CLASS"):
+        parse_annotation_labels("N=normal")
+
+
+def test_model_rate_resampling(tmp_path):
+    """A 200 Hz record cut at a 100 Hz model rate gives the windows of the same record sampled at 100 Hz."""
+    signal = load_signal(ramp_record(tmp_path))
+    w = beat_windows(signal, {"N": "normal", "A": "a", "V": "v"}, fs=100.0)
+    assert w.inputs.shape == (4, 2, 70) and w.fs == 100.0
+    assert w.samples.tolist() == [400, 900, 1500, 2100]  # still on the record's own axis
+    # area-averaging pairs of the ramp gives the mean of each pair
+    expect = (torch.arange(400 - 50, 400 + 90).float() / 100).reshape(70, 2).mean(1)
+    assert torch.allclose(w.inputs[0, 0], expect, atol=1e-3)
+    half = resample_signal(signal, 100.0)
+    assert half.fs == 100 and half.values.shape == (2, 2000)
+    assert [a.sample for a in half.annotations] == [s // 2 for s, _ in BEATS]
+    x, span = beat_window(signal, 900, w.recipe(), 0.25)
+    assert x.shape == (1, 2, 70) and span == (850, 990)
+    back = to_record_axis(torch.ones(2, 70), span, 4000)
+    assert back.shape == (2, 4000) and back[:, 850:990].eq(1).all() and back.sum() == 2 * 140
+
+
+def test_fixed_windows_and_folders(tmp_path):
+    ramp_record(tmp_path, name="a")
+    ramp_record(tmp_path, name="b", fs=400, n=8000)
+    w = windows_from_folder(tmp_path, windows="fixed", record_labels={"a": "af", "b": "sinus"}, length=5.0, fs=200)
+    assert w.inputs.shape == (8, 2, 1000) and w.class_names == ("af", "sinus")
+    assert w.labels.tolist() == [0] * 4 + [1] * 4 and w.records == ("a",) * 4 + ("b",) * 4
+    beats = windows_from_folder(tmp_path, annotation_labels="N:normal,V:ventricular")
+    assert beats.fs == 200 and len(beats) == 2 * 3  # the 400 Hz record is resampled to the first one's rate
+    # area averaging of sample pairs centres each value between them: half a 400 Hz sample late
+    assert torch.allclose(beats.inputs[:3], beats.inputs[3:], atol=2e-2)
+    single = fixed_windows(load_signal(tmp_path / "a"), "af", length=4.0, step=2.0)
+    assert len(single) == 9 and single.samples[:2].tolist() == [0, 400]
