@@ -17,13 +17,26 @@ concentrated relevance that lies on cells that are not evidence. A strategy that
 lesions scores near 0 wherever the lesions are; one that looks at a corner tag scores high.
 
 A cluster is flagged as a candidate shortcut (a "Clever Hans" strategy, Lapuschkin et al.,
-Nature Communications 2019) when its misplaced share is at least ``share``, its concentration at
-least ``min_difference``, and its members put significantly more relevance on those misplaced
-cells than a uniform map would (one-sided Wilcoxon signed-rank test, ``p < alpha``). Measured
-on the shortcut benchmark (benchmarks/audit.py, reference CNNs trained with seeds 0 and 1): the
-clusters made of marked images score 0.15-0.39, the other clusters of the shortcut models at
-most 0.11, those of the models trained on the clean benchmark at most 0.07. The default
-threshold 0.12 sits between; it is a setting (``FlagRule``), not a law.
+Nature Communications 2019) only against a null measured inside the audited data: its members'
+own off-evidence shares (the share of each member's relevance outside its evidence) must be
+larger than those of the other cases *predicted as the same class* (the class's other
+strategies), by a one-sided Mann-Whitney U test whose p-values are Holm-corrected over every
+tested cluster of the audit (family-wise level ``alpha``), with a common-language effect size
+(the probability that a member's share exceeds a non-member's) of at least ``min_effect``, and
+its concentrated relevance must lie mostly off the evidence (``misplaced >= share``). Comparing
+with the same class's cases keeps the evidence the same kind on both sides (a lesion mask for
+cases predicted as their label, the interior otherwise); comparing with other strategies rather
+than with a uniform map is what keeps a model whose maps are all diffuse (undertrained, or
+looking at texture everywhere) from having every cluster flagged.
+
+A cluster whose concentrated relevance lies mostly off the evidence but which the test cannot
+judge - its class has no other strategy of at least ``min_size`` cases to compare with, or even
+a perfect separation could not reach the corrected level - is reported as **undecided**, never
+flagged. ``verdict`` says which: ``"flagged"``, ``"not flagged"`` or ``"undecided"``.
+
+The settings (``FlagRule``) were chosen on the design grid of
+``benchmarks/audit_calibration.py`` and accepted on its held-out grid (other seeds, training
+lengths, image sizes, marker sizes, corners, intensities and shortcut strengths).
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from medlens.audit.cases import AuditSettings, CaseResult
@@ -54,16 +68,20 @@ class FlagRule:
     evidence_share : float
         Share of members for which a cell must be possible evidence to count as evidence.
     alpha : float
-        Significance level of the one-sided Wilcoxon signed-rank test.
+        Family-wise level of the Holm-corrected one-sided Mann-Whitney U tests.
+    min_effect : float
+        Least probability that a member's off-evidence share exceeds that of a case of another
+        strategy of the same class.
     min_size : int
-        Smallest cluster that can be flagged.
+        Smallest cluster that can be flagged, and smallest comparison group.
     """
 
     share: float = 0.12
     min_difference: float = 0.02
     evidence_share: float = 0.1
     alpha: float = 0.01
-    min_size: int = 3
+    min_effect: float = 0.8
+    min_size: int = 5
 
 
 @dataclass(frozen=True)
@@ -89,13 +107,18 @@ class Cluster:
     case_misplaced : float
         Mean over the members of the share of their own relevance outside the evidence.
     p_value : float
-        One-sided Wilcoxon signed-rank p-value: members put more relevance on the cluster's
-        misplaced cells than a uniform map (NaN when there are none).
+        One-sided Mann-Whitney U p-value, Holm-corrected over the audit's tested clusters: the
+        members' off-evidence shares exceed those of the class's other cases (NaN: not tested).
+    effect : float
+        Probability that a member's off-evidence share exceeds that of one of the class's other
+        cases (NaN: not tested).
     exemplars : list of int
         Positions (in the results list) of the members nearest the cluster's centroid.
     flagged : bool
     reason : str
-        Why the cluster is flagged, in words with its numbers ("" when not flagged).
+        Why the cluster is flagged or undecided, in words with its numbers ("" otherwise).
+    verdict : str
+        ``"flagged"``, ``"not flagged"`` or ``"undecided"`` (the test could not judge).
     """
 
     predicted_class: int
@@ -110,6 +133,8 @@ class Cluster:
     exemplars: list[int]
     flagged: bool
     reason: str = ""
+    effect: float = math.nan
+    verdict: str = "not flagged"
 
     @property
     def size(self) -> int:
@@ -157,14 +182,31 @@ class Strategies:
         return [rows[i] for i in sorted(rows)]
 
 
-def _wilcoxon_greater(differences: torch.Tensor) -> float:
-    """One-sided Wilcoxon signed-rank p-value that the differences are centred above 0."""
-    from scipy.stats import wilcoxon
+def _greater(members: torch.Tensor, others: torch.Tensor) -> tuple[float, float, float]:
+    """One-sided Mann-Whitney U test that ``members`` tend to exceed ``others``.
 
-    d = differences[differences != 0]
-    if len(d) < 1:
-        return math.nan
-    return float(wilcoxon(d.numpy(), alternative="greater").pvalue)
+    Returns ``(p, effect, best_p)``: the p-value, the common-language effect size
+    ``P(member > other) + P(tie) / 2``, and the smallest p-value samples of these sizes could
+    give (a perfect separation), which says whether the test had the power to flag at all.
+    """
+    from scipy.stats import mannwhitneyu
+
+    a, b = members.double().numpy(), others.double().numpy()
+    test = mannwhitneyu(a, b, alternative="greater")
+    effect = float(test.statistic) / (len(a) * len(b))
+    best = mannwhitneyu(np.arange(len(b), len(b) + len(a)), np.arange(len(b)), alternative="greater")
+    return float(test.pvalue), effect, float(best.pvalue)
+
+
+def _holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment (family-wise error), in the input's order; NaN stays NaN."""
+    order = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted = [math.nan] * len(p_values)
+    running, m = 0.0, len(order)
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 def find_strategies(
@@ -200,7 +242,7 @@ def find_strategies(
     m = settings.all_methods.index(method)
     grid = tuple(int(g) for g in grid)
     key = f"{method}.misplaced"
-    classes = []
+    spectral, pending = [], []
     for cls in sorted({r.predicted for r in results}):
         members = [i for i, r in enumerate(results) if r.predicted == cls]
         pts = torch.stack([results[i].summaries[m] for i in members]).to(torch.float64)  # (n, G)
@@ -212,7 +254,6 @@ def find_strategies(
             [math.nan if results[i].label is None else float(results[i].label == cls) for i in members],
             dtype=torch.float64,
         )
-        clusters = []
         uniform = 1.0 / dist.shape[1]
         for c in range(clustering.n_clusters):
             inside = clustering.labels == c
@@ -225,35 +266,55 @@ def find_strategies(
             # may hold evidence there (their own lesion, or the interior without a mask)
             off = (evidence[inside].mean(0) < rule.evidence_share).to(torch.float64)  # (G,)
             misplaced = float((excess * off).sum() / distinct) if distinct > 0 else math.nan
-            p_value = math.nan
-            if distinct > 0 and bool((excess * off).any()):
-                weight = (excess > 0).to(torch.float64) * off  # (G,) concentrated, misplaced cells
-                score = dist[inside] @ weight  # (size,) each member's relevance on them
-                p_value = _wilcoxon_greater(score - float(weight.sum()) * uniform)
             centre = pts[inside].mean(0)
             nearest = torch.argsort((pts[inside] - centre).norm(dim=1), stable=True)[:n_exemplars]
             acc = correct[inside]
             acc = acc[~acc.isnan()]
             shares = own_share[inside]
-            shares = shares[~shares.isnan()]
-            flagged = (
-                size >= rule.min_size
-                and distinct >= rule.min_difference
-                and misplaced >= rule.share
-                and p_value < rule.alpha
-            )
-            reason = ""
-            if flagged:
-                reason = (
-                    f"{misplaced:.0%} of the relevance these {size} cases concentrate (beyond a uniform map) lies "
-                    f"outside where the class evidence should be (one-sided Wilcoxon signed-rank p = {p_value:.1e})"
-                )
-            clusters.append(Cluster(
+            rest = own_share[~inside]
+            shares, rest = shares[~shares.isnan()], rest[~rest.isnan()]
+            candidate = (size >= rule.min_size and distinct >= rule.min_difference
+                         and not math.isnan(misplaced) and misplaced >= rule.share)
+            test = (math.nan, math.nan, math.nan)
+            if candidate and len(shares) >= rule.min_size and len(rest) >= rule.min_size:
+                test = _greater(shares, rest)
+            pending.append(dict(
                 predicted_class=cls, cluster=c, members=[members[int(j)] for j in local],
                 accuracy=float(acc.mean()) if len(acc) else math.nan,
                 mean_map=p_c.reshape(grid).to(torch.float32), distinct=distinct, misplaced=misplaced,
-                case_misplaced=float(shares.mean()) if len(shares) else math.nan, p_value=p_value,
-                exemplars=[members[int(local[j])] for j in nearest], flagged=flagged, reason=reason,
+                case_misplaced=float(shares.mean()) if len(shares) else math.nan,
+                exemplars=[members[int(local[j])] for j in nearest], candidate=candidate, test=test,
+                n_rest=len(rest),
             ))
-        classes.append(ClassStrategies(cls, members, clustering, clusters))
+        spectral.append((cls, members, clustering))
+    adjusted = _holm([d["test"][0] for d in pending])
+    best = _holm([d["test"][2] for d in pending])  # what a perfect separation would have reached
+    decided = [_decide(d, p, b, rule) for d, p, b in zip(pending, adjusted, best)]
+    classes = [ClassStrategies(cls, members, clustering, [c for c in decided if c.predicted_class == cls])
+               for cls, members, clustering in spectral]
     return Strategies(method, grid, classes, rule)
+
+
+def _decide(d: dict, p_value: float, best_p: float, rule: FlagRule) -> Cluster:
+    """The cluster with its verdict from its corrected test."""
+    effect = d["test"][1]
+    verdict, reason = "not flagged", ""
+    if d["candidate"]:
+        if math.isnan(p_value) or best_p >= rule.alpha:
+            verdict = "undecided"
+            reason = (
+                f"{d['misplaced']:.0%} of the relevance these {len(d['members'])} cases concentrate lies outside "
+                f"where the class evidence should be, but the class has "
+                + ("no other strategy to compare them with" if math.isnan(p_value) else
+                   f"too few other cases ({d['n_rest']}) for the test to reach the corrected level {rule.alpha}")
+            )
+        elif p_value < rule.alpha and effect >= rule.min_effect:
+            verdict = "flagged"
+            reason = (
+                f"{d['misplaced']:.0%} of the relevance these {len(d['members'])} cases concentrate lies outside "
+                f"where the class evidence should be, more than in the class's other cases "
+                f"(P(share higher) = {effect:.2f}; one-sided Mann-Whitney U, Holm-corrected p = {p_value:.1e})"
+            )
+    fields = {k: v for k, v in d.items() if k not in ("candidate", "test", "n_rest")}
+    return Cluster(**fields, p_value=p_value, effect=effect, flagged=verdict == "flagged", reason=reason,
+                   verdict=verdict)
