@@ -93,7 +93,7 @@ def train_on_dataset(
         The model with the best validation AUROC, and metadata to store with it: data set,
         class names, input shape, the recipe, training history, validation and test scores, the
         validation reliability table and the training data's statistics for the case report's
-        check of unfamiliar inputs (:func:`medlens.app.familiarity.familiarity_reference`).
+        check of unfamiliar inputs (:func:`medlens.evaluation.familiarity.familiarity_reference`).
     """
     from medlens.data import LabelledSet, load_dataset
 
@@ -118,7 +118,7 @@ def train_on_dataset(
         )
     val_scores = evaluate_classifier(model, val.inputs, val.labels)
     calibration = _calibration(model, val.inputs, val.labels)
-    from medlens.app.familiarity import familiarity_reference
+    from medlens.evaluation.familiarity import familiarity_reference
 
     familiarity = familiarity_reference(model, train.inputs, val.inputs)
     test_scores = evaluate_classifier(model, test.inputs, test.labels)

@@ -61,37 +61,24 @@ class TrainResult:
 
 def train_model(request: TrainRequest | None = None, **kwargs: Any) -> TrainResult:
     """Train ``request.arch`` on ``request.data`` and save it to ``request.out``.
-    Takes a :class:`TrainRequest` or its fields as keywords."""
-    from medlens.app.recipes import chance_warning, train_on_dataset
-    from medlens.app.systems import SYSTEM_DATA
+    Takes a :class:`TrainRequest` or its fields as keywords.
+
+    A data set (bundled, npz or a simulator) goes to the architecture's registered training recipe
+    (:data:`medlens.app.recipes.TRAINING`); a folder of scans is read through the request's recipe
+    into a scratch data set first, then takes the same route."""
+    from medlens.app.recipes import train
     from medlens.models import save_model
 
     request = request if request is not None else TrainRequest(**kwargs)
     request.validate()
-    if request.arch in SYSTEM_DATA:  # representation systems train on their simulators
-        from medlens.app.systems import train_system
-
-        model, meta, summary = train_system(request.arch, request.data, epochs=request.epochs, seed=request.seed)
-        save_model(model, request.out, meta)
-        return TrainResult(request.out, meta, f"{summary} -> {request.out}")
-    if request.arch == "interpnet":  # a classifier that writes explanations: needs a lesion benchmark npz
-        from medlens.selfexplain.interpnet import train_on_lesions
-
-        model, meta = train_on_lesions(request.data, epochs=request.epochs, seed=request.seed,
-                                       progress=not request.quiet)
-    elif is_dataset(request.data):
-        recipe = _dataset_recipe(request.recipe)
-        model, meta = train_on_dataset(request.data, arch=request.arch, epochs=request.epochs, seed=request.seed,
-                                       progress=not request.quiet, recipe=recipe)
+    if is_dataset(request.data) or request.labels is None and not Path(request.data).is_dir():
+        trained = train(request.arch, request.data, epochs=request.epochs, seed=request.seed,
+                        progress=not request.quiet, recipe=_dataset_recipe(request.recipe))
     else:
-        model, meta = _train_on_scans(request, train_on_dataset)
-    save_model(model, request.out, meta)
-    v, t = meta["val"], meta["test"]
-    summary = (f"trained {request.arch} on {request.data}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
-               f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f} -> {request.out}")
-    lines = [f"explanations ({decoding}): BLEU-4 {scores['bleu4']:.3f}, attribute accuracy "
-             f"{scores['attribute_accuracy']['mean']:.3f}" for decoding, scores in meta.get("explanations", {}).items()]
-    return TrainResult(request.out, meta, summary, chance_warning(v), lines)
+        trained = _train_on_scans(request, train)
+    save_model(trained.model, request.out, trained.meta)
+    return TrainResult(request.out, trained.meta, f"{trained.summary} -> {request.out}", trained.warning,
+                       list(trained.notes))
 
 
 def _dataset_recipe(options: RecipeOptions) -> Any:
@@ -111,7 +98,7 @@ def _scan_recipe(options: RecipeOptions) -> Any:
     return resolve_recipe(options, {})
 
 
-def _train_on_scans(request: TrainRequest, train_on_dataset: Any) -> tuple[Any, dict[str, Any]]:
+def _train_on_scans(request: TrainRequest, train: Any) -> Any:
     """Read a folder's labelled scans through the recipe, split them, train through the data-set
     route, and store the scans' recipe and class names in the model's metadata."""
     from medlens.core.random import generator
@@ -149,8 +136,9 @@ def _train_on_scans(request: TrainRequest, train_on_dataset: Any) -> tuple[Any, 
                 arrays["spatial_dims"] = np.asarray(spatial)
             arrays[f"{split}_labels"] = labels[idx].numpy()
         np.savez(path, **arrays)
-        model, meta = train_on_dataset(str(path), arch=request.arch, epochs=request.epochs, seed=request.seed,
-                                       progress=not request.quiet)
+        trained = train(request.arch, str(path), epochs=request.epochs, seed=request.seed,
+                        progress=not request.quiet)
+    meta = trained.meta
     shape = tuple(int(v) for v in x.shape[1:])
     stored = recipe if recipe.size is not None or recipe.spacing is not None else recipe.replace(size=shape[1:])
     if not stored.windows and stored.channels is None:
@@ -158,4 +146,5 @@ def _train_on_scans(request: TrainRequest, train_on_dataset: Any) -> tuple[Any, 
     meta.update(data=str(request.data), recipe=stored.to_dict(), class_names=list(names),
                 cases={"train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
                        "unlabelled": len(cases) - len(labelled), "unreadable": len(failed)})
-    return model, meta
+    trained.summary = trained.summary.replace(str(path), str(request.data))
+    return trained

@@ -25,7 +25,7 @@ from medlens.audit.store import DB_FILE, AuditStore, locked, table, write_csv, w
 from medlens.audit.strategies import FlagRule, Strategies, find_strategies
 from medlens.audit.summary import summary_grid
 from medlens.errors import InputError
-from medlens.evaluation.leaderboard import model_fingerprint
+from medlens.models.fingerprint import model_fingerprint
 
 __all__ = ["AuditRun", "analyse", "plan_batches", "run_audit", "stored_settings"]
 

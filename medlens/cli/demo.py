@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.systems:
-        from medlens.app.imaging_systems import write_imaging_report
+        from medlens.app.systems.reports import write_imaging_report
 
         path = write_imaging_report(args.out or "demo-out/systems", quick=args.quick, seed=args.seed,
                                     log=(lambda _: None) if args.quiet else print)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import pathlib
 
-    from medlens.app.imaging_systems import write_imaging_report
+    from medlens.app.systems.reports import write_imaging_report
     from medlens.errors import InputError
 
     results: dict | None = None

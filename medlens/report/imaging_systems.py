@@ -1,6 +1,6 @@
 """Report sections of the imaging systems: haemorrhage detection, attention gates, patch attention.
 
-Each builder takes the plain-data results of :mod:`medlens.app.imaging_systems` (the
+Each builder takes the plain-data results of :mod:`medlens.app.systems` (the
 ``as_dict()`` of a result, or the JSON a benchmark wrote) and adds a section with tables and the
 wording of what the numbers mean, to a :class:`~medlens.report.html.Report`. Nothing here runs
 a model; every piece of text goes through the report's escaping.

@@ -15,7 +15,7 @@ from medlens.app.case_report.calibration import calibration_sentence
 from medlens.app.case_report.checks import case_checks
 from medlens.app.case_report.inputs import CaseInput, CaseReportSettings
 from medlens.app.case_report.trust import trust_from_checks, trust_from_evaluation
-from medlens.app.familiarity import familiarity
+from medlens.evaluation.familiarity import familiarity
 from medlens.core.engine import Budget
 from medlens.core.targets import probabilities
 from medlens.errors import InputError, MedlensError

@@ -119,7 +119,8 @@ def trust_from_evaluation(model: nn.Module, folder: str | Path, methods: Sequenc
     FileFormatError
         The folder holds no evaluation.
     """
-    from medlens.evaluation.leaderboard import BASELINE_WORDS, model_fingerprint
+    from medlens.evaluation.leaderboard import BASELINE_WORDS
+    from medlens.models.fingerprint import model_fingerprint
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -27,7 +27,7 @@ from medlens.evaluation.leaderboard.summary import (
 from medlens.evaluation.leaderboard.verdict import RELIANCE_THRESHOLD, trust_verdict
 from medlens.evaluation.leaderboard.wording import BASELINE_WORDS
 from medlens.models.fingerprint import (
-    model_fingerprint,  # re-exported: audit.run imports it from here
+    model_fingerprint,
 )
 
 __all__ = [
