@@ -32,6 +32,7 @@ from medlens.core.random import generator
 from medlens.core import layers as by_rank
 from medlens.errors import InputError
 from medlens.models.io import register_architecture
+from medlens.models.training import fit
 
 
 
@@ -172,22 +173,19 @@ def train_mil(
     """
     gen = generator(seed, "batches")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    losses = []
-    for _ in range(epochs):
-        model.train()
+
+    def batches(epoch: int):
         order = torch.randperm(len(inputs), generator=gen)
-        total = 0.0
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             xb = inputs[idx]
             for axis in range(2, xb.ndim):
                 if bool(torch.rand((), generator=gen) < 0.5):
                     xb = xb.flip(axis)
-            loss = F.cross_entropy(model(xb), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(order))
+            yield xb, labels[idx]
+
+    history = fit(model, batches, lambda batch: (F.cross_entropy(model(batch[0]), batch[1]), len(batch[1])),
+                  epochs=epochs, optimizer=opt, desc="training MIL")
+    losses = [entry["loss"] for entry in history]
     model.eval()
     return losses

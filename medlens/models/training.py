@@ -126,32 +126,40 @@ def as_progress_flag(progress: "bool | Progress") -> Progress:
 
 
 def fit(
-    model: nn.Module,
+    model: nn.Module | None,
     batches: Callable[[int], Iterable[Any]],
-    step_loss: Callable[[Any], tuple[torch.Tensor, int]],
+    step_loss: Callable[[Any], tuple],
     *,
     epochs: int,
     optimizer: torch.optim.Optimizer,
     scheduler: Any = None,
+    scheduler_interval: str = "step",
     validate: Callable[[], dict[str, float]] | None = None,
     score: Callable[[dict[str, float]], Any] | None = None,
     clip_grad: float | None = None,
     before_epoch: Callable[[int], None] | None = None,
     progress: Progress = SILENT,
     desc: str = "training",
-) -> list[dict[str, float]]:
+) -> list[dict[str, Any]]:
     """The one training loop: ``epochs`` passes over ``batches(epoch)``, one optimiser step per batch.
 
     Parameters
     ----------
+    model : nn.Module or None
+        Put in train mode each epoch (eval mode for ``validate``); its weights are kept for
+        ``score``. ``None`` when the optimiser holds free tensors (the concept autoencoder's
+        parallel restarts), which then has no modes and no model selection.
     batches : callable
         ``batches(epoch)`` yields the epoch's batches (it owns shuffling, sampling, augmentation).
     step_loss : callable
-        ``step_loss(batch)`` returns the batch's mean loss and its number of samples.
+        ``step_loss(batch)`` returns ``(loss, size)`` - the batch's mean loss and its number of
+        samples - or ``(loss, size, terms)`` with a dict of further terms (numbers or tensors)
+        whose sample-weighted epoch means join the epoch's record.
     scheduler : optional
-        Stepped after every optimiser step.
+        Stepped after every optimiser step (``scheduler_interval="step"``) or after every epoch
+        (``"epoch"``).
     validate : callable, optional
-        Called in eval mode after each epoch; its numbers join the epoch's record.
+        Called in eval mode without gradients after each epoch; its numbers join the epoch's record.
     score : callable, optional
         Higher is better: the weights of the epoch with the best ``score(record)`` are restored at
         the end (early-stopping by model selection). Without it the last weights stay.
@@ -163,31 +171,48 @@ def fit(
     Returns
     -------
     list of dict
-        One record per epoch: ``epoch``, ``loss`` (mean over the samples seen) and the numbers
-        of ``validate``.
+        One record per epoch: ``epoch``, ``loss`` (mean over the samples seen), the epoch means
+        of the step's further terms and the numbers of ``validate``.
     """
+    if scheduler_interval not in ("step", "epoch"):
+        raise ValueError(f"scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
+    if score is not None and model is None:
+        raise ValueError("model selection (score=) needs the model")
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     best_state, best_key = None, None
     for epoch in progress.over(range(epochs), desc, unit="epoch"):
-        model.train()
+        if model is not None:
+            model.train()
         if before_epoch is not None:
             before_epoch(epoch)
         total, seen = 0.0, 0
+        sums: dict[str, Any] = {}
         for batch in batches(epoch):
-            loss, size = step_loss(batch)
+            loss, size, *rest = step_loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip_grad is not None:
                 nn.utils.clip_grad_norm_(params, clip_grad)
             optimizer.step()
-            if scheduler is not None:
+            if scheduler is not None and scheduler_interval == "step":
                 scheduler.step()
             total += float(loss.detach()) * size
             seen += size
-        entry: dict[str, float] = {"epoch": epoch + 1, "loss": total / max(1, seen)}
+            for name, value in (rest[0] if rest else {}).items():
+                value = value.detach() if isinstance(value, torch.Tensor) else value
+                sums[name] = sums.get(name, 0.0) + value * size
+        if scheduler is not None and scheduler_interval == "epoch":
+            scheduler.step()
+        entry: dict[str, Any] = {"epoch": epoch + 1, "loss": total / max(1, seen)}
+        for name, value in sums.items():
+            mean = value / max(1, seen)
+            entry[name] = float(mean) if not isinstance(mean, torch.Tensor) or mean.ndim == 0 else mean
         if validate is not None:
-            entry.update(validate())
+            if model is not None:
+                model.eval()
+            with torch.no_grad():
+                entry.update(validate())
         history.append(entry)
         if score is not None:
             key = score(entry)

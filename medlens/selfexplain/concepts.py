@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from medlens.core.random import generator
+from medlens.models.training import fit
 from medlens.core.engine import Budget
 from medlens.errors import InputError
 from medlens.selfexplain.embedding import EmbeddingModel, embed, outputs
@@ -307,21 +308,21 @@ def fit_autoencoder(
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
     else:
         scheduler = warmup_cosine(optimizer, steps)
-    sums: list[torch.Tensor] = []  # per epoch: (3, r) summed loss terms
+    def batches(epoch: int):
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, batch_size):
+            yield order[start : start + batch_size]
+
+    def step_loss(idx: torch.Tensor) -> tuple:
+        rec, kl, l1 = losses(features[idx], logits[idx])
+        loss = (rec + kl_weight * kl + sparsity * l1).sum()  # restarts are independent
+        return loss, len(idx), {"terms": torch.stack([rec, kl, l1])}
+
     try:
-        for _ in range(epochs):
-            order = torch.randperm(n, generator=gen)
-            epoch_sum = torch.zeros(3, r, dtype=dtype)
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                rec, kl, l1 = losses(features[idx], logits[idx])
-                loss = (rec + kl_weight * kl + sparsity * l1).sum()  # restarts are independent
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                epoch_sum += torch.stack([rec, kl, l1]).detach() * len(idx)
-            sums.append(epoch_sum / n)
+        # free tensors, not a module: no train/eval modes, the restarts are compared below
+        history = fit(None, batches, step_loss, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
+                      desc="training concepts")
+        sums = [record["terms"] for record in history]  # per epoch: (3, r) mean loss terms
         with torch.no_grad():
             rec, kl, l1 = losses(features, logits)
             best = int((rec + kl_weight * kl + sparsity * l1).argmin())

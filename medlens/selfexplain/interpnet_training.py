@@ -4,7 +4,6 @@ training recipe and the explanations' BLEU-4 and attribute accuracy (the model i
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -16,6 +15,7 @@ from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.progress import Progress
 from medlens.core.random import derive_seed, generator, seeded
+from medlens.models.training import as_progress_flag, fit
 from medlens.errors import InputError, MedlensError
 from medlens.selfexplain.bleu import corpus_bleu
 from medlens.selfexplain.captions import (
@@ -169,34 +169,27 @@ def train_interpnet(
             params = [p for p in model.parameters() if p.requires_grad]
             optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
             scheduler = warmup_cosine(optimizer, n_epochs * -(-n // batch_size), warmup=0.2)
-            best_state, best = None, float("inf")
-            reporter = progress if isinstance(progress, Progress) else Progress(quiet=not progress)
-            for epoch in reporter.over(range(n_epochs), f"training ({phase}/2)", unit="epoch"):
-                model.train()
-                if phase == 2:
-                    model.cnn.eval()  # frozen batch-norm statistics
+
+            def batches(epoch: int):
                 order = torch.randperm(n, generator=gen)
                 pick = torch.randint(phrasings, (n,), generator=gen)
-                total = 0.0
                 for start in range(0, n, batch_size):
                     idx = order[start : start + batch_size]
-                    if len(idx) < 2:
-                        continue  # batch norm needs two samples; one image skips one step
-                    loss = step_loss(idx, train_ids[idx, pick[idx]])
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(params, 5.0)
-                    optimizer.step()
-                    scheduler.step()
-                    total += float(loss.detach()) * len(idx)
-                model.eval()
-                with torch.no_grad():
-                    v = float(val_loss())
-                history.append({"phase": phase, "epoch": epoch + 1, "loss": total / n, "val_loss": v})
-                if v < best:
-                    best, best_state = v, copy.deepcopy(model.state_dict())
-            if best_state is not None:
-                model.load_state_dict(best_state)
+                    if len(idx) >= 2:  # batch norm needs two samples; one image skips one step
+                        yield idx, train_ids[idx, pick[idx]]
+
+            def freeze_statistics(epoch: int) -> None:
+                if phase == 2:
+                    model.cnn.eval()  # frozen batch-norm statistics
+
+            records = fit(
+                model, batches, lambda batch: (step_loss(*batch), len(batch[0])),
+                epochs=n_epochs, optimizer=optimizer, scheduler=scheduler, clip_grad=5.0,
+                before_epoch=freeze_statistics, validate=lambda: {"val_loss": float(val_loss())},
+                score=lambda record: -record["val_loss"], progress=as_progress_flag(progress),
+                desc=f"training ({phase}/2)",
+            )
+            history.extend({"phase": phase, **record} for record in records)
 
         def joint_loss(inputs: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
             logits, context = model.introspect(inputs)

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from medlens.core.random import generator
+from medlens.models.training import fit
 from medlens.errors import InputError
 from medlens.core.partitions import adjusted_rand_index  # re-exported: one implementation
 
@@ -164,23 +165,22 @@ def train_groupinn(
     ], lr=lr)
     n = len(conn)
     bs = batch_size or n
-    history = []
-    model.train()
-    for epoch in range(epochs):
+
+    def batches(epoch: int):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, bs):
-            idx = order[start : start + bs]
-            ce = nn.functional.cross_entropy(model(conn[idx]), labels[idx])
-            w = model.assignment()
-            ortho = orthogonality_penalty(w)
-            loss = ce + orthogonality * ortho
-            if cohesion_weight:
-                loss = loss - cohesion_weight * cohesion(w, conn[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        history.append({"epoch": epoch + 1, "loss": float(loss.detach()), "ce": float(ce.detach()),
-                        "orthogonality": float(ortho.detach())})
+            yield order[start : start + bs]
+
+    def step_loss(idx: torch.Tensor) -> tuple:
+        ce = nn.functional.cross_entropy(model(conn[idx]), labels[idx])
+        w = model.assignment()
+        ortho = orthogonality_penalty(w)
+        loss = ce + orthogonality * ortho
+        if cohesion_weight:
+            loss = loss - cohesion_weight * cohesion(w, conn[idx])
+        return loss, len(idx), {"ce": ce, "orthogonality": ortho}
+
+    history = fit(model, batches, step_loss, epochs=epochs, optimizer=opt, desc="training GroupINN")
     model.eval()
     return history
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from medlens.core.random import generator
+from medlens.models.training import fit
 from medlens.errors import InputError
 
 
@@ -107,27 +108,27 @@ def train_scinet(
     gen = generator(seed, "batches")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
-    history = []
-    model.train()
-    for epoch in range(epochs):
+    weight = 0.0
+
+    def ramp(epoch: int) -> None:
+        nonlocal weight
         weight = beta * min(1.0, (epoch + 1) / max(1, warmup))
+
+    def batches(epoch: int):
         order = torch.randperm(n, generator=gen)
-        tot = [0.0, 0.0]
         for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            mu, logvar = model.encode(observations[idx])
-            eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype)
-            z = mu + eps * (0.5 * logvar).exp()  # reparameterisation
-            mse = (model.decode(z, questions[idx]) - answers[idx]).pow(2).mean()
-            kl = kl_per_neuron(mu, logvar).sum(1).mean()
-            loss = mse + weight * kl
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot[0] += float(mse.detach()) * len(idx)
-            tot[1] += float(kl.detach()) * len(idx)
-        sched.step()
-        history.append({"epoch": epoch + 1, "mse": tot[0] / n, "kl": tot[1] / n, "loss": (tot[0] + weight * tot[1]) / n})
+            yield order[start : start + batch_size]
+
+    def step_loss(idx: torch.Tensor) -> tuple:
+        mu, logvar = model.encode(observations[idx])
+        eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype)
+        z = mu + eps * (0.5 * logvar).exp()  # reparameterisation
+        mse = (model.decode(z, questions[idx]) - answers[idx]).pow(2).mean()
+        kl = kl_per_neuron(mu, logvar).sum(1).mean()
+        return mse + weight * kl, len(idx), {"mse": mse, "kl": kl}
+
+    history = fit(model, batches, step_loss, epochs=epochs, optimizer=opt, scheduler=sched,
+                  scheduler_interval="epoch", before_epoch=ramp, desc="training SciNet")
     model.eval()
     return history
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from medlens.app.systems.base import SystemInfo, SystemResult
 from medlens.core.progress import SILENT, Progress
-from medlens.core.random import seeded
+from medlens.core.random import derive_seed, generator, seeded
 
 __all__ = ["INFO", "DeepTuneResult", "run_deeptune", "train_ensemble"]
 
@@ -78,10 +78,11 @@ def train_ensemble(n_members: int = 4, *, epochs: int = 2, seed: int = 0, widths
     train, val = load_dataset("pneumoniamnist", "train"), load_dataset("pneumoniamnist", "val")
     members = []
     for m in range(n_members):
-        with seeded(seed + m):
+        member_seed = derive_seed(seed, "ensemble member", m)
+        with seeded(member_seed):
             model = CNN(2, 1, 2, widths=widths, kernel_size=kernel_size, input_shape=(1, 28, 28))
         train_classifier(model, train.inputs, train.labels, val.inputs, val.labels, epochs=epochs,
-                         seed=seed + m, augment=shift_augment, progress=False)
+                         seed=member_seed, augment=shift_augment, progress=False)
         members.append(model.eval())
     return members
 
@@ -134,7 +135,7 @@ def run_deeptune(
     if members is None:
         members = train_ensemble(n_members, seed=seed)
     images = stimulus_set(n_stimuli, 28, seed=seed)
-    recorded, _ = responses(neurons, images, noise=noise, generator=torch.Generator().manual_seed(seed + 1))
+    recorded, _ = responses(neurons, images, noise=noise, generator=generator(seed, "recording noise"))
     fit = fit_deeptune(members, images, recorded, blocks=blocks, seed=seed)
     k = len(neurons)
     objectives = [fv.output(j) for j in range(k)]

@@ -13,7 +13,8 @@ from torch import nn
 
 from medlens.app.systems.base import SystemInfo, SystemResult
 from medlens.core.progress import SILENT, Progress
-from medlens.core.random import seeded
+from medlens.core import engine
+from medlens.core.random import derive_seed, seeded
 
 __all__ = ["INFO", "GroupINNResult", "run_groupinn", "train_groupinn_on_fmri"]
 
@@ -91,14 +92,13 @@ def run_groupinn(*, n_train: int = 60, n_test: int = 200, n_groups: int = 5, epo
     )
 
     train = simulate_fmri(n_train, n_groups=n_groups, seed=seed)
-    test = simulate_fmri(n_test, n_groups=n_groups, seed=seed + 10_000)
+    test = simulate_fmri(n_test, n_groups=n_groups, seed=derive_seed(seed, "test set"))
     ctr, cte = connectivity(train.timeseries), connectivity(test.timeseries)
     model, _, _ = train_groupinn_on_fmri(n_groups=n_groups, epochs=epochs, cohesion_weight=cohesion_weight,
                                          weight_decay=weight_decay, seed=seed, data=train)
 
     def accuracy(m: nn.Module) -> float:
-        with torch.no_grad():
-            return float((m(cte).argmax(1) == test.labels).double().mean())
+        return float((engine.forward(m, cte).argmax(1) == test.labels).double().mean())
 
     ari_plain = acc_plain = None
     if compare_without_cohesion and cohesion_weight:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from medlens.app.systems.base import NumbersAndPictures, SystemInfo, nanmean, picture
 from medlens.core.progress import SILENT, Progress
-from medlens.core.random import seeded
+from medlens.core.random import derive_seed, seeded
 
 __all__ = ["INFO", "PatchAttentionResult", "run_patch_attention"]
 
@@ -77,8 +77,8 @@ def run_patch_attention(
     from medlens.models.mil import PatchAttentionMIL, train_mil
 
     res = PatchAttentionResult()
-    sets = {s: make_slides(n, size=size, patch=patch, split=s, seed=seed * 10 + k)
-            for k, (s, n) in enumerate((("train", n_train), ("test", n_test)))}
+    sets = {s: make_slides(n, size=size, patch=patch, split=s, seed=derive_seed(seed, "slides", s))
+            for s, n in (("train", n_train), ("test", n_test))}
     grid = size // patch
     res.sizes = {"size": size, "patch": patch, "patches_per_slide": grid * grid,
                  "train": n_train, "test": n_test, "epochs": epochs, "gated": gated}

@@ -12,7 +12,7 @@ from torch import nn
 
 from medlens.app.systems.base import SystemInfo, SystemResult
 from medlens.core.progress import SILENT, Progress
-from medlens.core.random import seeded
+from medlens.core.random import derive_seed, seeded
 
 __all__ = ["INFO", "SciNetResult", "run_scinet", "train_scinet_on_oscillators"]
 
@@ -80,7 +80,7 @@ def run_scinet(*, n_train: int = 20000, n_test: int = 2000, latent: int = 3, epo
     if model is None:
         model, history = train_scinet_on_oscillators(n_train=n_train, latent=latent, epochs=epochs, beta=beta,
                                                      lr=lr, seed=seed)
-    test = simulate_oscillators(n_test, seed=seed + 10_000)
+    test = simulate_oscillators(n_test, seed=derive_seed(seed, "test set"))
     analysis = analyse_latents(model, test.observations, test.questions, test.answers, test.parameters,
                                parameter_names=test.parameter_names)
     with torch.no_grad():
