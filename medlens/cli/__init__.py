@@ -3,8 +3,18 @@
 Each subcommand lives in its own module of this package with ``add_parser(subparsers)``
 (which sets ``run`` as the parser's default); modules are discovered, so a new command is a new
 module and nothing else.
-Errors caused by the user's input (:class:`medlens.errors.MedlensError`) print one line and
-exit with code 2, without a traceback.
+Exit codes, for every command:
+
+* 0: all done;
+* 2: bad usage or bad input (:class:`medlens.errors.MedlensError`, argparse's usage errors): one
+  line naming the problem, no traceback;
+* 3: some cases of a folder or data set failed: the others were written, the failures are listed
+  in the output and on stderr (the command's ``run`` returns :data:`SOME_FAILED`);
+* 1: an internal error, a bug: one line saying so and how to see the traceback (``--debug``
+  anywhere on the command line, or ``MEDLENS_DEBUG=1``);
+* 130: interrupted.
+
+``--out`` naming an existing file is refused before any work (:func:`refuse_file_out`).
 """
 
 from __future__ import annotations
@@ -12,10 +22,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import os
 import sys
 
-from medlens.errors import MedlensError
+from medlens.errors import InputError, MedlensError
 
+#: Exit code of a run where some cases of a folder or data set failed and the others were written.
+SOME_FAILED = 3
+#: Exit code of an internal error (a bug).
+BUG = 1
+#: Environment variable that, set to 1, shows the traceback of an internal error.
+DEBUG_ENV = "MEDLENS_DEBUG"
 
 
 def command_modules() -> list[str]:
@@ -39,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="medlens",
         description="Explain medical deep-learning models and measure how far each explanation can be trusted.",
+        epilog="exit codes: 0 done; 2 bad usage or input; 3 some cases failed (the others written); "
+               f"1 internal error (--debug or {DEBUG_ENV}=1 shows its traceback)",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for name in command_modules():
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
@@ -52,14 +72,34 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help, or a usage error already printed on one line
         return int(done.code or 0)
+    debug = bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
+        refuse_file_out(args)
         return int(args.run(args) or 0)
     except MedlensError as err:
-        print(f"medlens: error: {err}", file=sys.stderr)
+        print(f"medlens: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("medlens: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said in one line
+        if debug:
+            raise
+        print(f"medlens: internal error (a bug in medlens, not in your input): {type(err).__name__}: {one_line(err)}; "
+              f"run again with --debug (or {DEBUG_ENV}=1) to see the traceback", file=sys.stderr)
+        return BUG
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (its lines joined), or its kind when it has none."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def refuse_file_out(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an ``--out`` that names an existing file (every command writes a folder)."""
+    out = getattr(args, "out", None)
+    if getattr(args, "out_is_folder", False) and out and os.path.exists(out) and not os.path.isdir(out):
+        raise InputError(f"--out {out} is an existing file, not a folder: name a folder for the results")
 
 
 if __name__ == "__main__":  # pragma: no cover

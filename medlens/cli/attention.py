@@ -10,7 +10,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
 
     p = command_parser(sub, "attention", help="test whether a model's attention can be read as an explanation",
                        doc=__doc__, examples=[
@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        ])
     p.add_argument("--model", required=True, help="medlens model file of an attention model (arch attention-rnn)")
     p.add_argument("--data", required=True, help="ecg5000 or PATH.npz with {split}_signals or {split}_tokens")
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_folder(p, help="output folder")
     p.add_argument("--split", default="test", help="split to analyse (default: test)")
     p.add_argument("--permutations", type=int, default=100, help="attention permutations per sequence (default 100)")
     p.add_argument("--ig-steps", type=int, default=32, help="integrated-gradients steps; 0 skips IG (default 32)")

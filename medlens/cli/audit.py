@@ -24,7 +24,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
     from medlens.cli.inputs import add_recipe_flags
 
     p = command_parser(sub, "audit", help="audit a whole data set: per-case numbers and model strategies (SpRAy)",
@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="npz data set, bundled name, a scan file or a folder of scans (any format medlens explain reads)")
     p.add_argument("--labels", default=None, metavar="FILE", help="scans: CSV with columns case,label (a class index or name) and optionally mask (a path)")
     p.add_argument("--split", default="test", help="split of an npz or bundled data set (default: test)")
-    p.add_argument("--out", required=True, help="output folder (its audit.sqlite is resumed)")
+    add_out_folder(p, help="output folder (its audit.sqlite is resumed)")
     p.add_argument("--methods", default=None,
                    help="comma-separated methods (default: those --leaderboard trusts, else gradcam,integrated_gradients)")
     p.add_argument("--leaderboard", default=None, help="a `medlens evaluate` output folder or its summary.json")

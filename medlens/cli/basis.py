@@ -12,7 +12,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
 
     p = command_parser(sub, "basis", help="retrieve the most similar training cases (prediction basis)",
                        doc=__doc__, examples=[
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=5, help="training cases per query (default: 5)")
     p.add_argument("--layer", help="embedding layer (default: model.embed)")
     p.add_argument("--method", default="gradient", help="saliency method of the maps (default: gradient)")
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_folder(p, help="output folder")
     add_flags(p, "option", "budget", "quiet")
     p.set_defaults(run=run)
 

@@ -28,9 +28,21 @@ def command_parser(sub: "argparse._SubParsersAction", name: str, *, help: str, d
                    examples: list[str]) -> argparse.ArgumentParser:
     """A subcommand parser whose ``--help`` shows the module docstring and worked examples."""
     epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
-    return sub.add_parser(
+    p = sub.add_parser(
         name, help=help, description=doc, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    # also after the command name; SUPPRESS keeps `medlens --debug CMD` from being overwritten
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the traceback of an internal error (or set MEDLENS_DEBUG=1)")
+    return p
+
+
+def add_out_folder(p: argparse.ArgumentParser, *, help: str = "output folder", **kwargs: Any) -> None:
+    """``--out FOLDER``: a command that writes a folder says so, and an ``--out`` naming an
+    existing file is then refused before any work (:func:`medlens.cli.refuse_file_out`)."""
+    kwargs.setdefault("required", "default" not in kwargs)
+    p.add_argument("--out", help=help, **kwargs)
+    p.set_defaults(out_is_folder=True)
 
 
 def add_flags(p: argparse.ArgumentParser, *flags: str, seed_default: int = 0) -> None:

@@ -12,7 +12,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
 
     p = command_parser(sub, "concepts", help="explain a model by a few sparse concepts", doc=__doc__, examples=[
         "medlens concepts --model model.pt --data pneumoniamnist --k 5 --out concepts/",
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sparsity", type=float, default=0.05, help="weight of the L1 penalty on the concepts")
     p.add_argument("--top", type=int, default=4, help="top-activating images shown per concept")
     p.add_argument("--method", default=None, help="saliency method of the concept maps (default: gradcam or gradient)")
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_folder(p, help="output folder")
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 

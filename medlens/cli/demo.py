@@ -11,7 +11,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
 
     p = command_parser(sub, "demo", help="run the demo and write an HTML report", doc=__doc__, examples=[
         "medlens demo                      # writes demo-out/report.html",
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "medlens demo --quick --quiet      # smaller settings everywhere",
         "medlens demo --systems --out sys/ # the imaging systems' report (haemorrhage, attention gates, MIL)",
     ])
-    p.add_argument("--out", default=None,
+    add_out_folder(p, default=None,
                    help="output folder (default: demo-out, with --systems demo-out/systems)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--examples", type=int, default=4, help="test cases to explain (default 4)")

@@ -22,7 +22,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
     from medlens.cli.inputs import add_recipe_flags
 
     p = command_parser(sub, "evaluate", help="score explanation methods (leaderboard)", doc=__doc__, examples=[
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric-option", action="append", metavar="METRIC.NAME=VALUE",
                    help="metric option, repeatable (deletion_auc.steps=10)")
     p.add_argument("--restart", action="store_true", help="discard results already in OUT instead of resuming")
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_folder(p, help="output folder")
     add_recipe_flags(p)
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)

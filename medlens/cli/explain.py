@@ -19,7 +19,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
     from medlens.cli.inputs import add_recipe_flags
 
     p = command_parser(sub, "explain", help="explain one input or a folder of inputs", doc=__doc__, examples=[
@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regression", action="store_true", help="explain the sum of the whole output (regression models)")
     p.add_argument("--no-dicom", action="store_true", help="do not write DICOM objects for a DICOM input")
     add_recipe_flags(p)
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_folder(p, help="output folder")
     add_flags(p, "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 

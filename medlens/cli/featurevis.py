@@ -14,7 +14,7 @@ __all__ = ["OBJECTIVES", "add_parser", "parse_indices", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
 
     p = command_parser(sub, "featurevis", help="feature visualisation by activation maximisation", doc=__doc__,
                        examples=[
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--param", default="fourier", choices=("fourier", "pixel"))
     p.add_argument("--transforms", default="default", choices=("default", "none"))
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_folder(p, help="output folder")
     add_flags(p, "seed", "quiet")
     p.set_defaults(run=run)
 

@@ -15,7 +15,7 @@ SYSTEMS = ("haemorrhage", "attention_gates", "patch_attention")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
 
     p = command_parser(sub, "imaging-report", help="train and measure the imaging systems; write an HTML report",
                        doc=__doc__, examples=[
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "medlens imaging-report --only attention_gates --out rep/",
                            "medlens imaging-report --results haemorrhage.json --results attention_gates.json --out rep/",
                        ])
-    p.add_argument("--out", default="imaging-report", help="output folder (default: imaging-report)")
+    add_out_folder(p, default="imaging-report", help="output folder (default: imaging-report)")
     p.add_argument("--only", action="append", choices=SYSTEMS, default=None, help="run only this system (repeatable)")
     p.add_argument("--results", action="append", metavar="FILE.json", default=None,
                    help="numbers written by a benchmark (its file name names the system); nothing is run")

@@ -19,7 +19,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from medlens.cli.common import add_flags, command_parser
+    from medlens.cli.common import add_flags, add_out_folder, command_parser
     from medlens.cli.inputs import add_recipe_flags
 
     p = command_parser(sub, "report", help="case report for one scan (HTML, for clinicians)", doc=__doc__,
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=5, help="similar training cases shown (default: 5)")
     p.add_argument("--show-identifiers", action="store_true", help="include patient identifiers (escaped)")
     add_recipe_flags(p)
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_folder(p, help="output folder")
     # --limit N: reports for the first N cases of an npz data set from --index, one folder each
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)

@@ -94,24 +94,90 @@ def is_one_series(folder: PathLike) -> bool:
 
 
 def folder_cases(folder: PathLike) -> list[ScanCase]:
-    """Every case under ``folder``, walked recursively, sorted by name (see the module's text)."""
+    """Every case under ``folder``, walked recursively, sorted by name (see the module's text).
+
+    The walk is confined (:class:`ConfinedWalk`): it never leaves ``folder``, follows a symbolic
+    link only when its target lies inside, visits each real folder once (so a link loop ends) and
+    makes each real file one case, named by its path without links when it has one."""
     root = pathlib.Path(os.fspath(folder)).expanduser()
-    cases = _cases_in(root, root)
+    walk = ConfinedWalk(root)
+    cases = _cases_in(root, root, walk)
     return sorted(cases, key=lambda c: c.name)
 
 
-def _cases_in(folder: pathlib.Path, root: pathlib.Path) -> list[ScanCase]:
+class ConfinedWalk:
+    """The state of one confined walk of a folder: what was seen, what was not followed.
+
+    ``plain`` holds the real paths of every file reachable without following a link, so that a
+    file reached both directly and through a link is named by its direct path. ``skipped``
+    counts the links not followed: pointing outside the folder, or back into a folder already walked.
+    """
+
+    def __init__(self, root: pathlib.Path) -> None:
+        self.root = root.resolve()
+        self.folders: set[pathlib.Path] = set()
+        self.files: set[pathlib.Path] = set()
+        self.skipped = 0
+        self.plain = _plain_files(root)
+
+    def inside(self, real: pathlib.Path) -> bool:
+        return real == self.root or self.root in real.parents
+
+    def enter(self, folder: pathlib.Path) -> bool:
+        """Walk ``folder`` unless its real path lies outside the root or was walked already."""
+        real = folder.resolve()
+        if not self.inside(real) or real in self.folders:
+            self.skipped += 1
+            return False
+        self.folders.add(real)
+        return True
+
+    def take(self, entry: pathlib.Path, linked: bool) -> bool:
+        """``entry`` is a file to make a case of: inside the root, not yet taken, and (when
+        reached through a link) not reachable without one."""
+        real = entry.resolve()
+        if not self.inside(real) or real in self.files or (linked and real in self.plain):
+            self.skipped += linked
+            return False
+        self.files.add(real)
+        return True
+
+
+def _plain_files(root: pathlib.Path) -> set[pathlib.Path]:
+    """Real paths of the files under ``root`` reachable without a link (hidden names skipped)."""
+    found: set[pathlib.Path] = set()
+    for top, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.update(pathlib.Path(top, f).resolve() for f in files
+                     if not f.startswith(".") and not os.path.islink(os.path.join(top, f)))
+    return found
+
+
+def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, linked: bool = False) -> list[ScanCase]:
     from medlens.data.formats.read import sniff
 
+    if not walk.enter(folder):
+        return []
     prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
     cases: list[ScanCase] = []
     series: dict[str, list[pathlib.Path]] = {}
     records: set[str] = set()
-    entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
+    try:
+        entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
+    except OSError:
+        return []
     for entry in entries:
-        if entry.is_dir():
-            cases.extend(_cases_in(entry, root))
-        elif entry.suffix.lower() not in NOT_CASES and entry.name != "DICOMDIR":
+        via_link = linked or entry.is_symlink()
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()
+        except OSError:  # a link too deep to resolve
+            walk.skipped += 1
+            continue
+        if is_dir:
+            cases.extend(_cases_in(entry, root, walk, via_link))
+        elif not is_file:
+            walk.skipped += entry.is_symlink()  # a dangling link
+        elif entry.suffix.lower() not in NOT_CASES and entry.name != "DICOMDIR" and walk.take(entry, via_link):
             kind = sniff(entry)
             uid = _series_uid(entry) if kind == "DICOM" else None
             if uid is not None:
