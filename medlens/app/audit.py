@@ -20,7 +20,10 @@ from medlens.errors import FileFormatError, MedlensError
 @dataclass(frozen=True)
 class AuditRequest:
     """The arguments of ``medlens audit``; ``methods`` empty: those ``leaderboard`` trusts, else
-    the defaults."""
+    the defaults. ``memory_mb`` sets the readers' decoding limit only (the audit fixes the
+    engine's chunk size so that both engines give the same numbers); ``show_identifiers`` names
+    scans by path in every output instead of by pseudonymous id; ``allow_outside`` lets the
+    labels file name masks outside the data folder."""
 
     model: str
     data: str
@@ -38,6 +41,7 @@ class AuditRequest:
     workers: int | None = None
     restart: bool = False
     show_identifiers: bool = False
+    allow_outside: bool = False
     recipe: RecipeOptions = field(default_factory=RecipeOptions)
     limit: int | None = None
     batch_size: int | None = None
@@ -47,11 +51,11 @@ class AuditRequest:
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
+        from medlens.core.files import check_output_folder
+
+        check_output_folder(self.out)
         if self.cases_per_batch < 1:
             raise MedlensError(f"--cases-per-batch must be at least 1, got {self.cases_per_batch}")
-        if self.memory_mb is not None:
-            raise MedlensError("the audit fixes the engine's chunk size so that both engines give the same numbers: "
-                               "use --batch-size instead of --memory-mb")
         if self.workers is not None and self.workers < 1:
             raise MedlensError(f"--workers must be at least 1, got {self.workers}")
 
@@ -68,6 +72,7 @@ class AuditOutcome:
     source_of_methods: str
     notes: list[str]
     out: str
+    is_dataset: bool = True
 
 
 def trusted_methods(path: str | None) -> list[str] | None:
@@ -125,7 +130,9 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     )
     shape = meta.get("input_shape")
     spec = SourceSpec(str(request.data), request.split, None if shape is None else tuple(shape),
-                      labels=request.labels, class_names=tuple(meta.get("class_names") or ()))
+                      labels=request.labels, class_names=tuple(meta.get("class_names") or ()),
+                      show_identifiers=request.show_identifiers, memory_mb=request.memory_mb,
+                      allow_outside=request.allow_outside)
     if not spec.is_dataset:
         spec = replace(spec, recipe=resolve_recipe(request.recipe, meta).to_dict())
     elif request.labels:
@@ -134,15 +141,35 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
                        workers=request.workers, restart=request.restart, progress=not request.quiet,
                        limit=request.limit)
     analysis = analyse(request.out)
+    if not spec.is_dataset:
+        _write_identifiers(spec, request.out)
     exemplars = exemplar_maps(model, spec, analysis)
     class_names = meta.get("class_names") or analysis.info.get("class_names") or []
     report = audit_report(
         analysis, exemplars, class_names=class_names, show_identifiers=request.show_identifiers,
-        subtitle=f"model {Path(request.model).name}; data {Path(str(request.data)).name}/{request.split}; "
+        subtitle=f"model {Path(request.model).name}; data {_data_words(request, spec)}; "
                  f"{len(analysis.results)} cases; methods ({source_of_methods}): {', '.join(settings.methods)}; "
                  f"maps clustered: {analysis.strategies.method}"
                  + (f"; {len(analysis.failures)} unreadable case(s) left out (unreadable.csv)" if analysis.failures else ""),
     )
     report.write(Path(request.out) / "audit.html")
     return AuditOutcome(result, analysis, list(flagged_sentences(analysis.strategies, class_names)),
-                        tuple(settings.methods), source_of_methods, notes + list(result.notes), request.out)
+                        tuple(settings.methods), source_of_methods, notes + list(result.notes), request.out,
+                        spec.is_dataset)
+
+
+def _data_words(request: AuditRequest, spec: Any) -> str:
+    """The data as the report names it: a data set by name, scans by name only when asked (a
+    folder's name may name a patient)."""
+    if spec.is_dataset or request.show_identifiers:
+        return f"{Path(str(request.data)).name}/{request.split}" if spec.is_dataset else Path(str(request.data)).name
+    return "scans (files in identifiers.csv)"
+
+
+def _write_identifiers(spec: Any, out: str) -> None:
+    """``OUT/identifiers.csv``: each scan case's id and the file it came from (the one output
+    that names files)."""
+    from medlens.audit.sources import open_source
+    from medlens.core.files import write_csv
+
+    write_csv(Path(out) / "identifiers.csv", open_source(spec).identifier_rows())

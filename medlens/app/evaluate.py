@@ -20,7 +20,10 @@ from medlens.errors import InputError, MedlensError
 
 @dataclass(frozen=True)
 class EvaluateRequest:
-    """The arguments of ``medlens evaluate``; ``methods`` / ``metrics`` are ``"all"`` or names."""
+    """The arguments of ``medlens evaluate``; ``methods`` / ``metrics`` are ``"all"`` or names.
+    ``memory_mb`` sets the readers' decoding limit only (evaluate fixes the engine's chunk size);
+    scans are named by pseudonymous ids unless ``show_identifiers`` (their files in
+    ``identifiers.csv``); ``allow_outside`` lets the labels file name masks outside the data folder."""
 
     model: str
     data: str
@@ -41,12 +44,14 @@ class EvaluateRequest:
     memory_mb: float | None = None
     seed: int = 0
     quiet: bool = True
+    show_identifiers: bool = False
+    allow_outside: bool = False
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
-        if self.memory_mb is not None:
-            raise MedlensError("evaluate fixes the engine's chunk size so that its numbers are reproducible: "
-                               "use --batch-size instead of --memory-mb")
+        from medlens.core.files import check_output_folder
+
+        check_output_folder(self.out)
         if self.cases_per_batch < 1:
             raise MedlensError(f"--cases-per-batch must be at least 1, got {self.cases_per_batch}")
 
@@ -74,6 +79,7 @@ class GatheredCases:
     class_names: tuple[str, ...] = ()
     failures: list[list[str]] = field(default_factory=list)
     unlabelled: int = 0
+    identifiers: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -91,7 +97,9 @@ class GatheredCases:
 def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
     """Every case evaluate scores, in memory: a data set's split (labels, masks, markers), or the
     readable scans through the model's recipe (``request.limit`` of them)."""
-    cases = model_cases(request.data, meta, split=request.split, recipe=request.recipe, labels=request.labels)
+    cases = model_cases(request.data, meta, split=request.split, recipe=request.recipe, labels=request.labels,
+                        show_identifiers=request.show_identifiers, memory_mb=request.memory_mb,
+                        allow_outside=request.allow_outside)
     if cases.is_dataset:
         ds = cases.dataset
         every = range(len(cases))
@@ -99,15 +107,16 @@ def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
                              cases.title, tuple(ds.class_names))
     n = len(cases) if request.limit is None else min(request.limit, len(cases))
     x, kept, failed = cases.scans.load(range(n))
-    failures = [[cases.names[i], err] for i, err in sorted(failed.items())]
+    failures = [[cases.names[i], cases.withheld(i, err)] for i, err in sorted(failed.items())]
     if x is None:
         first = failures[0][1] if failures else ""
-        raise InputError(f"nothing readable in {request.data} ({len(failures)} case(s); first error: {first})")
+        raise InputError(f"nothing readable in the data ({len(failures)} case(s); first error: {first})")
     labels = [cases.scans.labels[i] for i in kept]
     unlabelled = sum(v is None for v in labels)
     return GatheredCases(x, None if unlabelled else torch.tensor(labels, dtype=torch.long), cases.masks(kept), None,
-                         f"{Path(str(request.data)).name} ({len(kept)} scans)", tuple(meta.get("class_names") or ()),
-                         failures, unlabelled)
+                         f"{cases.title if request.show_identifiers else 'scans'} ({len(kept)} scans)",
+                         tuple(meta.get("class_names") or ()),
+                         failures, unlabelled, cases.identifier_rows())
 
 
 def _names(value: str | Sequence[str]) -> object:
@@ -178,6 +187,8 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
     if data.failures:
         write_csv(Path(request.out) / "unreadable.csv", [{"case": c, "error": e} for c, e in data.failures],
                   ["case", "error"])
+    if data.identifiers:
+        write_csv(Path(request.out) / "identifiers.csv", data.identifiers)
     return EvaluateResult(summary, notes, data.failures, n, request.out)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
-from medlens.core.files import staged_folder, write_csv
+from medlens.core.files import check_output_folder, staged_folder, write_csv
 from medlens.core.progress import Progress
 from medlens.errors import InputError, MedlensError
 
@@ -27,7 +27,10 @@ class ExplainRequest:
     name (``index`` / ``split`` pick the case of a data set); ``target`` the class to explain
     (default: the predicted one); ``target_mask`` a mask for segmentation models (needs
     ``target``); ``regression`` explains the sum of the output; ``options`` are the method's
-    options; ``quiet`` silences progress.
+    options; ``quiet`` silences progress. ``memory_mb`` is the engine's budget and the readers'
+    decoding limit. Scans are named by pseudonymous ids, their files listed in
+    ``identifiers.csv`` (``show_identifiers`` names them by path everywhere); DICOM objects that
+    carry the patient's attributes (Secondary Capture, Parametric Map) only with ``dicom_out``.
     """
 
     model: str
@@ -39,7 +42,8 @@ class ExplainRequest:
     target: int | None = None
     target_mask: str | None = None
     regression: bool = False
-    no_dicom: bool = False
+    dicom_out: bool = False
+    show_identifiers: bool = False
     recipe: RecipeOptions = field(default_factory=RecipeOptions)
     options: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
@@ -51,6 +55,7 @@ class ExplainRequest:
         """Fail, in one line, on what can be told before any work."""
         from medlens.attribution.registry import get_method
 
+        check_output_folder(self.out)
         get_method(self.method)
         if self.target_mask and self.target is None:
             raise InputError("--target-mask needs --target-class K: the output channel summed inside the mask")
@@ -93,6 +98,11 @@ class ExplainResult:
     def explained(self) -> int:
         return sum(not c.error for c in self.cases)
 
+    @property
+    def failed(self) -> list[CaseOutcome]:
+        """The cases that could not be explained (each with its one-line error)."""
+        return [c for c in self.cases if c.error]
+
 
 def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> ExplainResult:
     """Explain ``request.input`` with ``request.method`` and write the maps to ``request.out``
@@ -117,14 +127,28 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
         from medlens.data.cases import open_cases
 
         case = open_cases(request.input, split=request.split).case(request.index)
+        outcome = explain_case(request, model, meta, case, Path(request.out))
     else:
-        case = model_cases(request.input, meta, recipe=request.recipe).case(0)
-    outcome = explain_case(request, model, meta, case, Path(request.out))
+        cases = _scan_cases(request, meta)
+        case = cases.case(0)
+        with staged_folder(request.out) as out:
+            outcome = explain_case(request, model, meta, case, out, staged=False)
+            write_csv(out / IDENTIFIERS, cases.identifier_rows())
+        outcome.output = request.out
     return ExplainResult(request.method, request.out, [outcome])
 
 
+#: The one file of an output folder that maps the cases' ids to the files they came from.
+IDENTIFIERS = "identifiers.csv"
+
+
+def _scan_cases(request: ExplainRequest, meta: dict) -> Any:
+    return model_cases(request.input, meta, recipe=request.recipe, show_identifiers=request.show_identifiers,
+                       memory_mb=request.memory_mb)
+
+
 def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainResult:
-    cases = model_cases(request.input, meta, recipe=request.recipe)
+    cases = _scan_cases(request, meta)
     progress = Progress(quiet=request.quiet)
     outcomes: list[CaseOutcome] = []
     with staged_folder(request.out) as out:
@@ -135,12 +159,13 @@ def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainR
                 outcome = explain_case(request, model, meta, cases.case(i), out / safe, staged=False)
                 outcome.case, outcome.output = name, safe
             except MedlensError as err:
-                outcome = CaseOutcome(name, "", error=str(err).splitlines()[0])
+                outcome = CaseOutcome(name, "", error=" ".join(str(err).split()))
             outcomes.append(outcome)
         if not any(not o.error for o in outcomes):
             first = next((o.error for o in outcomes if o.error), "")
-            raise MedlensError(f"nothing readable in folder {request.input} ({len(outcomes)} file(s); first error: {first})")
+            raise MedlensError(f"nothing readable in folder --input ({len(outcomes)} file(s); first error: {first})")
         write_csv(out / "summary.csv", [o.row() for o in outcomes])
+        write_csv(out / IDENTIFIERS, cases.identifier_rows())
     return ExplainResult(request.method, request.out, outcomes, folder=True)
 
 
@@ -187,7 +212,7 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
     with scope as out:
         out.mkdir(parents=True, exist_ok=True)
         write_case_outputs(out, case, attribution, values, probs, class_names, request.method, target_note,
-                           no_dicom=request.no_dicom)
+                           dicom_out=request.dicom_out)
     k = int(probs.argmax())
     return CaseOutcome(case.source, str(out_dir), k, class_names[k] if k < len(class_names) else str(k),
                        float(probs.max()), attribution.seconds,
@@ -202,19 +227,19 @@ def _target_model(request: ExplainRequest, model: Any, case: Any) -> tuple[Any, 
     if request.regression:
         return ReducedOutput(model), 0, "sum of the whole output"
     if request.target_mask:
-        mask = _mask_on_model_grid(request.target_mask, case)
+        mask = _mask_on_model_grid(request.target_mask, case, request.memory_mb)
         return (ReducedOutput(model, channel=request.target, mask=mask), 0,
-                f"sum of class {request.target} inside {Path(request.target_mask).name}")
+                f"sum of class {request.target} inside the --target-mask")
     return model, request.target, ""
 
 
-def _mask_on_model_grid(path: str, case: Any) -> Any:
+def _mask_on_model_grid(path: str, case: Any, memory_mb: float | None = None) -> Any:
     """Read a mask on the input's grid and carry it through the case's geometry to the model's."""
     from medlens.data import read
     from medlens.data.formats.common import Volume
     from medlens.data.recipe import mask_on_model_grid
 
-    mask = read(path)
+    mask = read(path, memory_mb=memory_mb)
     if not isinstance(mask, Volume):
         raise InputError(f"--target-mask {path} is a signal, not a mask")
     if case.record is None or case.prepared is None:

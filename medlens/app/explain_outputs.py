@@ -13,7 +13,7 @@ from medlens.errors import MedlensError
 
 
 def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, probs: Any, class_names: list[str],
-                       method: str, target_note: str, *, no_dicom: bool = False) -> list[str]:
+                       method: str, target_note: str, *, dicom_out: bool = False) -> list[str]:
     """Write a case's files into ``out``; returns their names (``summary.json`` included)."""
     from medlens.data.recipe import invert
     from medlens.viz import attribution_figure, figure_png, signal_attribution_figure
@@ -40,7 +40,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
             atomic_write(out / "signal.png", figure_png(fig, dpi=110))
             written.append("signal.png")
         else:
-            files, output_notes = image_outputs(out, record, back, title, no_dicom)
+            files, output_notes = image_outputs(out, record, back, title, dicom_out)
             written += files
     k = int(probs.argmax())
     write_json(out / "summary.json", {
@@ -85,8 +85,9 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def image_outputs(out: Path, record: Any, back: Any, title: str, no_dicom: bool) -> tuple[list[str], list[str]]:
-    """Overlay on the full-resolution original; NIfTI and DICOM objects on the source grid.
+def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool) -> tuple[list[str], list[str]]:
+    """Overlay on the full-resolution original; NIfTI and DICOM objects on the source grid, the
+    DICOM objects (filed in the source's study, with its patient's attributes) only with ``dicom_out``.
 
     Returns the files written and notes on the DICOM objects that could not be built from this
     source (an odd header loses those objects, never the map and its overlay)."""
@@ -107,7 +108,9 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, no_dicom: bool)
 
         write_nifti(back.numpy(), record, out / "attribution.nii.gz")
         written.append("attribution.nii.gz")
-    if record.format == "DICOM" and not no_dicom:
+    if record.format == "DICOM" and not dicom_out:
+        notes.append("no DICOM objects: they carry the patient's identifiers (--dicom-out writes them)")
+    if record.format == "DICOM" and dicom_out:
         from medlens.data.formats.dicom_out import write_parametric_map, write_secondary_capture
 
         if record.affine is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
-from medlens.core.files import staged_folder, write_json
+from medlens.core.files import staged_folder, write_csv, write_json
 from medlens.data.cases import is_dataset, open_cases
 from medlens.errors import InputError, MedlensError
 
@@ -102,7 +102,9 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
         source = open_cases(request.input, split=request.split)
         cases = [source.case(i) for i in indices]
     else:
-        cases = [model_cases(request.input, meta, recipe=request.recipe).case(0)]
+        scans = model_cases(request.input, meta, recipe=request.recipe, show_identifiers=request.show_identifiers,
+                            memory_mb=request.memory_mb)
+        cases = [scans.case(0)]
     settings = CaseReportSettings(
         meta=meta, methods=methods, method_options=options, evaluation=request.evaluation, basis_inputs=basis_inputs,
         basis_labels=basis_labels, k=request.k, show_identifiers=request.show_identifiers, seed=request.seed,
@@ -121,6 +123,8 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
             write_json(folder / "case.json", summary)
             where = Path(request.out) / ("report.html" if len(results) == 1 else f"case-{i}/report.html")
             written.append((i, summary, where))
+        if not dataset:
+            write_csv(out / "identifiers.csv", scans.identifier_rows())
     return ReportResult(request.out, written)
 
 

@@ -145,11 +145,13 @@ def run_audit(
         "settings": settings.to_json(),
         "model": model_fingerprint(model),
         # not the number of cases: a run with --n can be extended by a later one
-        "data": json.dumps({"data": str(Path(spec.data).resolve()) if Path(spec.data).exists() else str(spec.data),
+        # the data's identity, not its path: a folder's name may name a patient (audit.sqlite is shared)
+        "data": json.dumps({"data": _path_key(spec.data),
                             "split": spec.split,
                             # scans: the same files through another recipe or labels are another audit
                             **({} if spec.is_dataset else {"recipe": spec.recipe_object().to_dict(),
-                                                           "labels": str(Path(spec.labels).resolve()) if spec.labels else None})}),
+                                                           "labels": _path_key(spec.labels) if spec.labels else None,
+                                                           "named_by": "path" if spec.show_identifiers else "id"})}),
         "input": json.dumps({"shape": list(x0.shape[1:]), "grid": list(grid),
                              "class_names": list((meta or {}).get("class_names") or source.class_names)}),
     }
@@ -233,6 +235,17 @@ def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = Flag
     if failures:
         files.append(write_csv(out / "unreadable.csv", ["case", "error"], [[f.case, f.error] for f in failures]))
     return Analysis(results, settings, strategies, info, files, failures)
+
+
+def _path_key(path: str) -> str:
+    """A path's identity for a resume check, without the path: a digest of its resolved form
+    (a bundled data set's name as it is)."""
+    import hashlib
+
+    p = Path(path)
+    if not p.exists():
+        return str(path)
+    return "sha256:" + hashlib.sha256(str(p.resolve()).encode("utf-8")).hexdigest()[:16]
 
 
 def exemplar_maps(model: nn.Module, spec: SourceSpec, analysis: Analysis) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:

@@ -42,6 +42,12 @@ class SourceSpec:
         Scans: a CSV with columns ``case,label``; without it the scans have no labels.
     class_names : tuple of str
         The model's classes (labels may be given by name).
+    show_identifiers : bool
+        Scans: name cases by their paths, not by pseudonymous ids.
+    memory_mb : float or None
+        The memory budget the readers' decoding limit derives from.
+    allow_outside : bool
+        Scans: let the labels file name masks outside the data folder.
     """
 
     data: str
@@ -50,6 +56,9 @@ class SourceSpec:
     recipe: dict[str, Any] | None = None
     labels: str | None = None
     class_names: tuple[str, ...] = ()
+    show_identifiers: bool = False
+    memory_mb: float | None = None
+    allow_outside: bool = False
 
     @property
     def is_dataset(self) -> bool:
@@ -69,5 +78,7 @@ def open_source(spec: SourceSpec) -> Cases:
     """Open a data source; fails with a one-line :class:`~medlens.errors.MedlensError`."""
     cases = open_cases(spec.data, split=spec.split, input_shape=spec.input_shape, labels=spec.labels,
                        class_names=spec.class_names, what="data",
-                       recipe=None if spec.is_dataset else spec.recipe_object())
+                       recipe=None if spec.is_dataset else spec.recipe_object(),
+                       show_identifiers=spec.show_identifiers, memory_mb=spec.memory_mb,
+                       allow_outside=spec.allow_outside)
     return cases if cases.is_dataset else cases.require_every_mask()

@@ -12,7 +12,6 @@ SQLite ships with Python, so the store needs nothing beyond the standard library
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -54,16 +53,8 @@ CREATE TABLE IF NOT EXISTS failures (idx INTEGER PRIMARY KEY, name TEXT NOT NULL
 @contextmanager
 def locked(out: Path) -> Iterator[None]:
     """Hold an exclusive lock on the output folder: two audits never write one store."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOCK_FILE, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise MedlensError(f"another audit is writing to {out}") from err
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with files.folder_lock(out, name=LOCK_FILE, busy=f"another audit is writing to {out}"):
+        yield
 
 
 class AuditStore:

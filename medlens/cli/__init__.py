@@ -95,6 +95,14 @@ def one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def list_failures(failed: list[tuple[str, str]]) -> None:
+    """The cases that failed, one line each on stderr (the command then exits :data:`SOME_FAILED`)."""
+    for case, error in failed:
+        print(f"medlens: {case} failed: {error}", file=sys.stderr)
+    if failed:
+        print(f"medlens: {len(failed)} case(s) failed; the others were written", file=sys.stderr)
+
+
 def refuse_file_out(args: argparse.Namespace) -> None:
     """Refuse, before any work, an ``--out`` that names an existing file (every command writes a folder)."""
     out = getattr(args, "out", None)

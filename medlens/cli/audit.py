@@ -53,7 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: start Ray on this machine)")
     p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per CPU)")
     p.add_argument("--restart", action="store_true", help="discard the audit stored in OUT instead of resuming it")
-    p.add_argument("--show-identifiers", action="store_true", help="name cases by file path in audit.html")
+    p.add_argument("--show-identifiers", action="store_true",
+                   help="name scans by their file paths in every output (default: pseudonymous ids, the files "
+                        "listed in identifiers.csv only)")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let the labels file name masks outside the data folder (refused by default)")
     add_recipe_flags(p)
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         leaderboard=args.leaderboard, cluster_method=args.cluster_method,
         metric_options=parse_options(args.metric_option), options=parse_options(args.option),
         cases_per_batch=args.cases_per_batch, engine=args.engine, address=args.address, workers=args.workers,
-        restart=args.restart, show_identifiers=args.show_identifiers, recipe=recipe_options(args), limit=args.limit,
+        restart=args.restart, show_identifiers=args.show_identifiers, allow_outside=args.allow_outside, recipe=recipe_options(args), limit=args.limit,
         batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
     ))
     result, analysis = outcome.run, outcome.analysis
@@ -80,11 +84,12 @@ def run(args: argparse.Namespace) -> int:
         print(sentence)
     for note in outcome.notes:
         print(f"note: {note}")
+    from medlens.cli import SOME_FAILED, list_failures
+
     if result.failures:
-        # case names are paths, which may name a patient: listed in the file, printed only when asked
         print(f"{len(result.failures)} case(s) could not be read and were left out; their errors: unreadable.csv")
-        for failure in result.failures if args.show_identifiers else ():
-            print(f"  {failure.case}: {failure.error}")
+        list_failures([(failure.case, failure.error) for failure in result.failures])
     files = "cases.csv, cases.parquet, clusters.csv, audit.html" + (", unreadable.csv" if analysis.failures else "")
-    print(f"{files} -> {args.out}")
-    return 0
+    scans = not outcome.is_dataset
+    print(f"{files}{', identifiers.csv' if scans else ''} -> {args.out}")
+    return SOME_FAILED if result.failures else 0

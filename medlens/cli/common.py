@@ -6,7 +6,8 @@ Every command spells a shared concept the same way (:func:`add_flags`):
 ``--option NAME=VALUE``  a method option, repeatable; ``METHOD.NAME=VALUE`` scopes it to one
                          method where a command runs several
 ``--batch-size N``       inputs the engine evaluates at once (as ``batch_size=`` in the API)
-``--memory-mb MB``       memory the engine may use for one chunk (as ``memory_mb=``)
+``--memory-mb MB``       memory the engine may use for one chunk and the readers their decoding
+                         limit (as ``memory_mb=``)
 ``--seed N``             the seed of every random choice
 ``--quiet``              no progress bars or progress lines
 
@@ -59,7 +60,8 @@ def add_flags(p: argparse.ArgumentParser, *flags: str, seed_default: int = 0) ->
         p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                        help="inputs the engine evaluates at once (default: from --memory-mb)")
         p.add_argument("--memory-mb", type=_positive_float, default=None, metavar="MB",
-                       help="memory the engine may use for one chunk (default: a quarter of free memory, at most 1 GiB on a CPU)")
+                       help="memory the engine may use for one chunk, and the most a reader may decode from one file "
+                            "(default: a quarter of free memory, at most 1 GiB on a CPU)")
     if "seed" in flags:
         p.add_argument("--seed", type=int, default=seed_default, help=f"seed of every random choice (default: {seed_default})")
     if "quiet" in flags:

@@ -47,6 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="metric option, repeatable (deletion_auc.steps=10)")
     p.add_argument("--restart", action="store_true", help="discard results already in OUT instead of resuming")
     add_out_folder(p, help="output folder")
+    p.add_argument("--show-identifiers", action="store_true",
+                   help="name scans by their file paths in every output (default: pseudonymous ids, the files "
+                        "listed in identifiers.csv only)")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let the labels file name masks outside the data folder (refused by default)")
     add_recipe_flags(p)
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         target=args.target, cases_per_batch=args.cases_per_batch, options=parse_options(args.option),
         metric_options=parse_options(args.metric_option), restart=args.restart, recipe=recipe_options(args),
         limit=args.limit, batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
+        show_identifiers=args.show_identifiers, allow_outside=args.allow_outside,
     ))
     verdict = result.summary["verdict"]
     for sentence in verdict["text"][:1]:
@@ -72,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print(verdict["shortcut_text"])
     for note in result.notes:
         print(f"note: {note}")
+    from medlens.cli import SOME_FAILED, list_failures
+
     if result.failures:
         print(f"{len(result.failures)} case(s) could not be read and were left out; their errors: unreadable.csv")
+        list_failures([(case, error) for case, error in result.failures])
     print(f"results for {result.n} cases -> {args.out}")
-    return 0
+    return SOME_FAILED if result.failures else 0

@@ -43,7 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="segmentation models: explain the sum of --target-class's scores inside this mask "
                         "(NIfTI, PNG or .npy on the input's grid)")
     p.add_argument("--regression", action="store_true", help="explain the sum of the whole output (regression models)")
-    p.add_argument("--no-dicom", action="store_true", help="do not write DICOM objects for a DICOM input")
+    p.add_argument("--dicom-out", action="store_true",
+                   help="for a DICOM input also write attribution_pm.dcm and overlay_sc.dcm, filed in the source's "
+                        "study: they carry the patient's identifiers (name, ID, study UID)")
+    p.add_argument("--show-identifiers", action="store_true",
+                   help="name cases by their file paths in every output (default: pseudonymous ids, the files "
+                        "listed in identifiers.csv only)")
     add_recipe_flags(p)
     add_out_folder(p, help="output folder")
     add_flags(p, "option", "budget", "seed", "quiet")
@@ -58,7 +63,8 @@ def request_from(args: argparse.Namespace) -> object:
 
     return ExplainRequest(
         model=args.model, input=args.input, out=args.out, method=args.method, index=args.index, split=args.split,
-        target=args.target, target_mask=args.target_mask, regression=args.regression, no_dicom=args.no_dicom,
+        target=args.target, target_mask=args.target_mask, regression=args.regression, dicom_out=args.dicom_out,
+        show_identifiers=args.show_identifiers,
         recipe=recipe_options(args), options=parse_options(args.option), batch_size=args.batch_size,
         memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
     )
@@ -67,12 +73,17 @@ def request_from(args: argparse.Namespace) -> object:
 def run(args: argparse.Namespace) -> int:
     from medlens.app.explain_file import explain_file
 
+    from medlens.cli import SOME_FAILED, list_failures
+
     result = explain_file(request_from(args))
+    failed = [(c.case, c.error) for c in result.failed]
+    list_failures(failed)
     if args.quiet:
-        return 0
+        return SOME_FAILED if failed else 0
     if result.folder:
-        print(f"{result.method}: {result.explained} of {len(result.cases)} case(s) explained -> {args.out} (summary.csv)")
-        return 0
+        print(f"{result.method}: {result.explained} of {len(result.cases)} case(s) explained -> {args.out} "
+              f"(summary.csv; cases' files: identifiers.csv)")
+        return SOME_FAILED if failed else 0
     case = result.cases[0]
     print(f"{result.method} for {case.case}: {case.headline}, {case.seconds:.3f} s -> {args.out}")
     if case.note:

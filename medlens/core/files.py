@@ -10,6 +10,12 @@
   ``NaN`` token most parsers reject), numpy and torch scalars/arrays as numbers/lists, paths as
   strings. :func:`json_text` gives the same text without writing it.
 * :func:`write_csv` writes rows of dicts with a header, through :func:`atomic_write`.
+* :func:`folder_lock` is the one lock on an output folder (the audit's and the leaderboard's
+  stores): exclusive, released by the system when a process dies, and its file removed on release.
+
+Staging folders are named ``.NAME.partial-PID-XXXX``: a run killed before it could clean up leaves
+one behind, and the next :func:`staged_folder` on the same output removes those whose process is
+gone, so no leftover outlives the next run.
 """
 
 from __future__ import annotations
@@ -78,16 +84,51 @@ def check_output_folder(out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
+def _partial_prefix(out_dir: Path) -> str:
+    return f".{out_dir.name}.partial-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: leave its staging alone
+    return True
+
+
+def clean_stale_staging(out_dir: str | os.PathLike) -> list[Path]:
+    """Remove the staging folders of ``out_dir`` left by runs that were killed (their process is
+    gone); returns those removed. A staging folder of a live process is left alone."""
+    out_dir = Path(out_dir)
+    removed: list[Path] = []
+    if not out_dir.parent.is_dir():
+        return removed
+    prefix = _partial_prefix(out_dir)
+    for entry in out_dir.parent.iterdir():
+        if not entry.name.startswith(prefix) or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid_text = entry.name[len(prefix):].split("-", 1)[0]
+        if pid_text.isdigit() and _process_alive(int(pid_text)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
 @contextmanager
 def staged_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
     """Write into a hidden staging folder; move its entries into ``out_dir`` only on success.
 
     Entries already in ``out_dir`` that the block did not write are kept; those it wrote replace
-    them. On an error nothing is moved and the staging folder is removed.
+    them. On an error nothing is moved and the staging folder is removed. Staging folders of
+    killed runs on the same ``out_dir`` are removed first (:func:`clean_stale_staging`).
     """
     out_dir = check_output_folder(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    clean_stale_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(out_dir)}{os.getpid()}-", dir=out_dir.parent))
     try:
         yield staging
         created = not out_dir.exists()
@@ -101,6 +142,44 @@ def staged_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def folder_lock(out_dir: str | os.PathLike, *, busy: str, name: str = ".lock") -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir`` for the block; ``busy`` is the one-line error when
+    another process holds it.
+
+    The lock is ``flock`` on ``out_dir/name``: the system releases it when a process dies, so a
+    killed run blocks nothing. The file is removed on release; a process that locked the file
+    just before its removal sees that the path now names another file (or none) and tries again.
+    """
+    import fcntl
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    while True:
+        fh = open(path, "a")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            fh.close()
+            raise InputError(busy) from err
+        try:
+            same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()  # the holder before us removed it: lock the new file
+    try:
+        yield
+    finally:
+        try:
+            path.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
 
 
 def jsonable(value: Any) -> Any:

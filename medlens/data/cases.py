@@ -14,6 +14,18 @@ their own. Two kinds of input exist, told apart in one place (:func:`is_dataset`
 
 Reading is lazy: a folder of thousands of volumes is read case by case, as asked. Nothing here
 knows a model: the caller gives the recipe and the input shape.
+
+Identifiers kept apart: a scan's file name, folder name or UID may name a patient (an NIH chest
+X-ray is called ``00000013_005.png``, patient 13's fifth study; a DICOM file is often called by its
+SOP Instance UID), so by default scans are named by pseudonymous ids (:func:`pseudonym`:
+``case-0003`` is the case at position 3 of the folder's stable sorted order, the position the
+resumable audit and leaderboard already key their results by, so an id is the same on every run
+over the same folder and means nothing outside it). The id -> file mapping is
+:meth:`ScanCases.identifier_rows`, written by the use cases to one ``identifiers.csv``;
+``show_identifiers=True`` names cases by their paths instead. A case's error messages say its id,
+never its path. Why not a hash of the path: file names such as NIH's come from a small space, so
+an unkeyed hash is inverted by trying them all, and a keyed one needs a secret stored beside the
+outputs, which ``identifiers.csv`` already is.
 """
 
 from __future__ import annotations
@@ -27,7 +39,20 @@ import torch
 
 from medlens.errors import FileFormatError, InputError, MedlensError
 
-__all__ = ["Case", "CaseBatch", "Cases", "is_dataset", "labelled_set", "open_cases"]
+__all__ = ["Case", "CaseBatch", "Cases", "is_dataset", "labelled_set", "open_cases", "pseudonym", "withhold"]
+
+
+def pseudonym(index: int) -> str:
+    """The pseudonymous id of the scan at ``index`` of its input's sorted cases: ``case-0003``."""
+    return f"case-{int(index):04d}"
+
+
+def withhold(text: str, names: Sequence[str], shown: str) -> str:
+    """``text`` with every one of ``names`` (paths, file names, UIDs) replaced by ``shown``,
+    longest first so that a path is replaced whole before its file name."""
+    for name in sorted({n for n in names if n and len(n) > 2}, key=len, reverse=True):
+        text = text.replace(name, shown)
+    return text
 
 
 def is_dataset(data: str | os.PathLike) -> bool:
@@ -79,10 +104,15 @@ class Case:
         """Non-identifying header fields of the file."""
         return {str(k): str(v) for k, v in dict(getattr(self.record, "metadata", {}) or {}).items()}
 
+    file: str = ""
+
     @property
     def identifiers(self) -> dict[str, str]:
-        """What the reader kept apart as identifying (patient fields, UIDs); empty for data-set cases."""
-        return {str(k): str(v) for k, v in dict(getattr(self.record, "identifiers", {}) or {}).items()}
+        """What is kept apart as identifying: the input's path relative to its folder (``file``)
+        and what the reader kept apart (patient fields, UIDs); empty for data-set cases."""
+        found = {"file": self.file} if self.file else {}
+        found.update({str(k): str(v) for k, v in dict(getattr(self.record, "identifiers", {}) or {}).items()})
+        return found
 
 
 @dataclass(frozen=True)
@@ -183,22 +213,46 @@ class DatasetCases(Cases):
 
 
 class ScanCases(Cases):
-    """The cases of a scan file or a folder of scans, read one by one through ``recipe``."""
+    """The cases of a scan file or a folder of scans, read one by one through ``recipe``.
+
+    ``names`` are pseudonymous ids (:func:`pseudonym`), or the cases' paths relative to the
+    folder with ``show_identifiers``; ``files`` always the paths (what a labels file names).
+    """
 
     is_dataset = False
     has_markers = False
 
     def __init__(self, data: str, recipe: Any, labels: str | None, class_names: Sequence[str],
-                 input_shape: Sequence[int] | None = None) -> None:
+                 input_shape: Sequence[int] | None = None, *, show_identifiers: bool = False,
+                 memory_mb: float | None = None, allow_outside: bool = False) -> None:
         from medlens.data.formats.folders import ScanSet
 
         self.data, self.input_shape = str(data), input_shape
-        self.scans = ScanSet(data, recipe, labels, class_names)
-        self.names = list(self.scans.names)
+        self.scans = ScanSet(data, recipe, labels, class_names, memory_mb=memory_mb, allow_outside=allow_outside)
+        self.files = list(self.scans.names)
+        self.show_identifiers = show_identifiers
+        self.names = list(self.files) if show_identifiers else [pseudonym(i) for i in range(len(self.files))]
+        self.scans.shown = list(self.names)
         self.has_masks = any(path is not None for path in self.scans.mask_paths)
         self.has_labels = any(v is not None for v in self.scans.labels)
         self.class_names = tuple(class_names)
-        self.title = Path(self.data).name
+        self.title = Path(self.data).name if show_identifiers else f"{len(self.names)} scan case(s)"
+
+    def identifier_rows(self) -> list[dict[str, str]]:
+        """One row per case for ``identifiers.csv``: ``case`` (the id outputs use) and ``file``
+        (its path relative to the input folder, or the file's name for a one-file input)."""
+        return [{"case": name, "file": file} for name, file in zip(self.names, self.files)]
+
+    def withheld(self, index: int, text: str) -> str:
+        """``text`` (an error message) with case ``index``'s paths replaced by its id, for a
+        folder's cases (a one-file input's messages name the file the user gave)."""
+        if self.show_identifiers or not Path(self.data).is_dir():
+            return text
+        scan = self.scans.cases[index]
+        names = [self.files[index], str(scan.where), scan.where.name]
+        for path in scan.paths:
+            names += [str(path), str(path.resolve()), path.name, path.stem]
+        return withhold(text, names, self.names[index])
 
     def require_every_mask(self) -> "ScanCases":
         """Refuse masks for some cases but not others (a stream cannot wait to find out)."""
@@ -210,6 +264,7 @@ class ScanCases(Cases):
 
     def load(self, indices: Sequence[int]) -> CaseBatch:
         x, kept, failed = self.scans.load(indices)
+        failed = {i: self.withheld(i, err) for i, err in failed.items()}
         masks = self.scans.masks(kept)[:, 0] > 0.5 if self.has_masks and kept else None
         return CaseBatch(x, [self.scans.labels[i] for i in kept], masks, kept, [self.names[i] for i in kept], failed)
 
@@ -218,9 +273,18 @@ class ScanCases(Cases):
         return self.scans.masks(kept)
 
     def case(self, index: int) -> Case:
+        """Case ``index`` read and prepared, named by its id; its error messages too."""
         scan = self.scans.cases[index]
-        return case_from_record(scan.read(), self.scans.recipe, str(scan.where), self.scans.labels[index],
-                                input_shape=self.input_shape)
+        try:
+            case = case_from_record(scan.read(self.scans.memory_mb), self.scans.recipe, str(scan.where),
+                                    self.scans.labels[index], input_shape=self.input_shape)
+        except MedlensError as err:
+            raise type(err)(self.withheld(index, " ".join(str(err).split()))) from err
+        case.file = self.files[index]
+        if not self.show_identifiers:
+            case.name = case.source = self.names[index]
+            case.note = self.withheld(index, case.note)
+        return case
 
 
 def case_from_record(record: Any, recipe: Any, source: str, label: int | None = None, *,
@@ -240,11 +304,16 @@ def case_from_record(record: Any, recipe: Any, source: str, label: int | None = 
 
 def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = None,
                input_shape: Sequence[int] | None = None, labels: str | os.PathLike | None = None,
-               class_names: Sequence[str] = (), what: str = "input") -> Cases:
+               class_names: Sequence[str] = (), what: str = "input", show_identifiers: bool = False,
+               memory_mb: float | None = None, allow_outside: bool = False) -> Cases:
     """The cases of ``data``: an npz archive or bundled name (split ``split``), or scans (a file,
     a DICOM series folder or a folder of cases) made into model inputs by ``recipe`` (default:
     min-max scaling and resizing to ``input_shape``), labelled by the CSV ``labels``. ``what``
     names the input in the message for a missing one ("input", "data").
+
+    Scans are named by pseudonymous ids unless ``show_identifiers`` (see the module's text);
+    ``memory_mb`` is the memory budget the readers' decoding limit derives from; the labels
+    file's mask paths must stay inside the data folder unless ``allow_outside``.
 
     Raises
     ------
@@ -268,7 +337,8 @@ def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = No
     if not p.exists() and not (not p.suffix and p.with_suffix(".hea").is_file()):
         raise FileFormatError(f"{what} {data!r} does not exist")
     recipe = recipe if recipe is not None else recipe_for_shape(input_shape)
-    return ScanCases(data, recipe, None if labels is None else os.fspath(labels), class_names, input_shape)
+    return ScanCases(data, recipe, None if labels is None else os.fspath(labels), class_names, input_shape,
+                     show_identifiers=show_identifiers, memory_mb=memory_mb, allow_outside=allow_outside)
 
 
 def labelled_set(data: str | os.PathLike, split: str = "test") -> Any:

@@ -35,7 +35,7 @@ def test_audit_command_writes_every_output(tmp_path, lesion_npz, model_file, cap
     assert "audited 0 new case(s) of 12" in capsys.readouterr().out
 
 
-def test_folder_of_scans_names_cases_by_path_but_the_report_does_not(tmp_path, model_file):
+def test_folder_of_scans_names_cases_by_ids_and_by_path_only_when_asked(tmp_path, model_file):
     scans = tmp_path / "scans" / "Doe^Jane"
     scans.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -44,13 +44,18 @@ def test_folder_of_scans_names_cases_by_path_but_the_report_does_not(tmp_path, m
     out = tmp_path / "audit"
     assert main(["audit", "--model", str(model_file), "--data", str(tmp_path / "scans"), "--out", str(out), *OPTIONS]) == 0
     rows = list(csv.DictReader((out / "cases.csv").open()))
-    assert [r["case"] for r in rows] == [f"Doe^Jane/scan{i}.npy" for i in range(5)]
+    assert [r["case"] for r in rows] == [f"case-{i:04d}" for i in range(5)]
     assert all(r["label"] == "" for r in rows)
     page = html.unescape((out / "audit.html").read_text())
-    assert "Doe^Jane" not in page
+    assert "Doe^Jane" not in page and "Doe^Jane" not in (out / "clusters.csv").read_text()
+    identifiers = list(csv.DictReader((out / "identifiers.csv").open()))
+    assert [r["file"] for r in identifiers] == [f"Doe^Jane/scan{i}.npy" for i in range(5)]
+    # named by path: another audit of the same data (the store says so), so --restart
     assert main(["audit", "--model", str(model_file), "--data", str(tmp_path / "scans"), "--out", str(out),
-                 "--show-identifiers", *OPTIONS]) == 0
+                 "--show-identifiers", "--restart", *OPTIONS]) == 0
     assert "Doe^Jane" in html.unescape((out / "audit.html").read_text())
+    rows = list(csv.DictReader((out / "cases.csv").open()))
+    assert [r["case"] for r in rows] == [f"Doe^Jane/scan{i}.npy" for i in range(5)]
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -62,30 +62,38 @@ def test_scans_are_read_as_explain_reads_them_and_unreadable_files_are_listed(sc
     out = tmp_path / "audit"
     argv = ["audit", "--model", str(model), "--data", str(scans), "--labels", str(tmp_path / "labels.csv"),
             "--out", str(out), *OPTIONS]
-    assert main(argv) == 0
-    printed = capsys.readouterr().out
+    assert main(argv) == 3  # some cases failed, the others were audited
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "case-0002 failed: case-0002 is not a readable image file" in captured.err
     assert "audited 4 new case(s) of 5" in printed
     assert "skipped pointing_game, mass_in_mask: the data have no evidence masks" in printed
     assert "1 case(s) could not be read" in printed and "broken.png" not in printed  # names only in the file
     rows = list(csv.DictReader((out / "cases.csv").open()))
-    assert [r["case"] for r in rows] == ["a.png", "b.png", "ct", "series1-slice0"]  # sorted: stable indices
+    # named by pseudonymous ids, in the sorted order of their files (stable indices)
+    assert [r["case"] for r in rows] == ["case-0000", "case-0001", "case-0003", "case-0004"]
     assert [r["label"] for r in rows] == ["1", "", "0", ""]
     unreadable = list(csv.DictReader((out / "unreadable.csv").open()))
-    assert [u["case"] for u in unreadable] == ["broken.png"] and "not a readable image file" in unreadable[0]["error"]
+    assert [u["case"] for u in unreadable] == ["case-0002"] and "not a readable image file" in unreadable[0]["error"]
+    assert "broken" not in unreadable[0]["error"]
+    identifiers = list(csv.DictReader((out / "identifiers.csv").open()))
+    assert [(r["case"], r["file"]) for r in identifiers] == [
+        ("case-0000", "a.png"), ("case-0001", "b.png"), ("case-0002", "broken.png"), ("case-0003", "ct"),
+        ("case-0004", "series1-slice0")]
     # the model input is the recipe's, exactly as explain prepares the file (a series: its middle slice)
     source = open_source(SourceSpec(str(scans), input_shape=(1, 24, 24), recipe=RECIPE.to_dict()))
     batch = source.load([0, 3])
     assert torch.equal(batch.x[0], prepare(read(scans / "a.png"), RECIPE).x[0])
     assert torch.equal(batch.x[1], prepare(read(scans / "ct"), RECIPE).x[0])
     # resuming computes nothing and does not retry the unreadable file
-    assert main(argv) == 0
+    assert main(argv) == 3
     assert "audited 0 new case(s) of 5" in capsys.readouterr().out
 
 
 def test_a_single_series_folder_is_one_case(tmp_path, model):
     _series(tmp_path / "one")
     source = open_source(SourceSpec(str(tmp_path / "one"), input_shape=(1, 24, 24), recipe=RECIPE.to_dict()))
-    assert source.names == ["one"] and source.load([0]).x.shape == (1, 1, 24, 24)
+    assert source.names == ["case-0000"] and source.files == ["one"] and source.load([0]).x.shape == (1, 1, 24, 24)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -104,7 +112,7 @@ def test_bad_scans_input_exits_2_with_one_line(scans, model, tmp_path, capsys, e
     code = main(argv)
     captured = capsys.readouterr()
     if message == "2 case(s)":  # not an error: the pictures are listed, the CT series are audited
-        assert code == 0 and "3 case(s) could not be read" in captured.out
+        assert code == 3 and "3 case(s) could not be read" in captured.out
         return
     err = captured.err.strip()
     assert code == 2 and message in err and "\n" not in err, err

@@ -9,7 +9,7 @@ from pathlib import Path
 import medlens.cli
 
 ALLOWED_MEDLENS = ("medlens.app", "medlens.cli", "medlens.errors")
-ALLOWED_OTHERS = {"__future__", "argparse", "ast", "importlib", "json", "pathlib", "pkgutil", "sys", "typing",
+ALLOWED_OTHERS = {"__future__", "argparse", "ast", "importlib", "json", "os", "pathlib", "pkgutil", "sys", "typing",
                   "dataclasses"}
 
 

@@ -40,12 +40,14 @@ def test_folder_without_labels_explains_the_predicted_class_and_lists_unreadable
     out = tmp_path / "ev"
     assert main(["evaluate", "--model", str(model), "--data", str(scans), "--methods", "gradient", "--out", str(out),
                  "--metrics", "all", "--metric-option", "deletion_auc.steps=4", "--metric-option",
-                 "insertion_auc.steps=4", "--baselines", "random", "--quiet"]) == 0
+                 "insertion_auc.steps=4", "--baselines", "random", "--quiet"]) == 3  # cut.png failed
     printed = capsys.readouterr().out
     assert "explained the predicted class: 4 of 4 case(s) have no label" in printed
     assert "skipped pointing_game, mass_in_mask" in printed and "the data have no evidence masks" in printed
     assert "1 case(s) could not be read" in printed and "results for 4 cases" in printed
-    assert [r["case"] for r in csv.DictReader((out / "unreadable.csv").open())] == ["cut.png"]
+    assert [r["case"] for r in csv.DictReader((out / "unreadable.csv").open())] == ["case-0004"]
+    assert ["c0.png", "c1.png", "c2.png", "c3.png", "cut.png"] == [
+        r["file"] for r in csv.DictReader((out / "identifiers.csv").open())]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["n_samples"] == 4 and summary["config"]["target"] == "predicted"
 
@@ -55,7 +57,7 @@ def test_labels_csv_gives_the_explained_class(files, tmp_path):
     (tmp_path / "labels.csv").write_text("case,label\nc0.png,pos\nc1.png,0\nc2.png,1\nc3.png,neg\ncut.png,1\n")
     out = tmp_path / "ev"
     assert main(["evaluate", "--model", str(model), "--data", str(scans), "--labels", str(tmp_path / "labels.csv"),
-                 "--methods", "gradient", "--out", str(out), *FAST]) == 0
+                 "--methods", "gradient", "--out", str(out), *FAST]) == 3
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     targets = {r["sample"]: r["target"] for r in rows if r.get("type") == "result" and "target" in r}
     assert targets == {0: 1, 1: 0, 2: 1, 3: 0}

@@ -72,11 +72,16 @@ def test_nifti_output_keeps_the_source_affine_and_header(tmp_path):
 
 def test_dicom_gives_parametric_map_and_secondary_capture_in_the_source_study(png_model, tmp_path):
     out = tmp_path / "out"
-    assert _run(["--model", png_model, "--input", CT_SMALL, "--method", "gradient", "--out", out]) == 0
+    assert _run(["--model", png_model, "--input", CT_SMALL, "--method", "gradient", "--dicom-out", "--out", out]) == 0
     src = pydicom.dcmread(CT_SMALL)
     values = np.load(out / "attribution.npy")
     assert values.shape == (128, 128)
     pm = pydicom.dcmread(out / "attribution_pm.dcm")
+    assert not (tmp_path / "plain").exists()
+    assert _run(["--model", png_model, "--input", CT_SMALL, "--method", "gradient", "--out", tmp_path / "plain"]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())
+    assert not {"attribution_pm.dcm", "overlay_sc.dcm"} & set(plain["files"])  # they carry identifiers: asked for only
+    assert "--dicom-out" in plain["output_notes"][0]
     assert pm.SOPClassUID.name == "Parametric Map Storage" and pm.StudyInstanceUID == src.StudyInstanceUID
     assert pm.SeriesInstanceUID != src.SeriesInstanceUID
     assert np.allclose(pm.pixel_array, values)
@@ -142,7 +147,8 @@ def test_folder_explains_each_case_and_lists_errors(png_model, tmp_path):
         ds.SOPInstanceUID = pydicom.uid.generate_uid()
         ds.save_as(cases / f"slice{k}.dcm")
     out = tmp_path / "out"
-    assert _run(["--model", png_model, "--input", cases, "--method", "gradient", "--out", out]) == 0
+    assert _run(["--model", png_model, "--input", cases, "--method", "gradient", "--show-identifiers",
+                 "--out", out]) == 3  # one case failed, the others were written
     rows = list(csv.DictReader((out / "summary.csv").open()))
     status = {r["case"]: r["status"] for r in rows}
     assert status["a.png"] == "ok" and status["b.png"] == "ok" and status["broken.png"] == "error"
@@ -271,7 +277,7 @@ def test_a_header_highdicom_refuses_loses_only_the_secondary_capture(png_model, 
     the map, the overlay and the NIfTI still come, and summary.json says why the capture did not."""
     source = get_testdata_file("J2K_pixelrep_mismatch.dcm")
     out = tmp_path / "out"
-    assert _run(["--model", png_model, "--input", source, "--method", "gradient", "--out", out]) == 0
+    assert _run(["--model", png_model, "--input", source, "--method", "gradient", "--dicom-out", "--out", out]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert {"attribution.npy", "overlay.png"} <= set(summary["files"]) and "overlay_sc.dcm" not in summary["files"]
     assert len(summary["output_notes"]) == 1 and summary["output_notes"][0].startswith("no DICOM Secondary Capture")

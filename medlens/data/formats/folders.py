@@ -23,7 +23,8 @@ from typing import Sequence
 from medlens.data.formats.common import PathLike
 from medlens.errors import FileFormatError, InputError
 
-__all__ = ["NOT_CASES", "ScanCase", "ScanSet", "class_names_in", "folder_cases", "is_one_series", "read_labels", "scan_cases"]
+__all__ = ["NOT_CASES", "ConfinedWalk", "ScanCase", "ScanSet", "class_names_in", "confine", "data_folder", "folder_cases",
+           "is_one_series", "read_labels", "scan_cases"]
 
 #: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
 NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
@@ -48,13 +49,16 @@ class ScanCase:
     paths: tuple[pathlib.Path, ...]
     series: bool = False
 
-    def read(self):
+    def read(self, memory_mb: float | None = None):
         """The case as read: :func:`medlens.data.formats.read.read`, or the series assembled by
-        :func:`medlens.data.formats.dicom.load_dicom`. Raises a one-line ``MedlensError``."""
+        :func:`medlens.data.formats.dicom.load_dicom`, each refusing a file that declares more
+        than the decoding limit of ``memory_mb``. Raises a one-line ``MedlensError``."""
         from medlens.data.formats.dicom import load_dicom
         from medlens.data.formats.read import read
 
-        return load_dicom(list(self.paths)) if self.series else read(self.paths[0])
+        if self.series:
+            return load_dicom(list(self.paths), memory_mb=memory_mb)
+        return read(self.paths[0], memory_mb=memory_mb)
 
     @property
     def where(self) -> pathlib.Path:
@@ -276,15 +280,24 @@ def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str]
     return labels
 
 
-def read_mask_paths(path: PathLike, names: Sequence[str]) -> list[pathlib.Path | None]:
+def read_mask_paths(path: PathLike, names: Sequence[str], data: PathLike | None = None, *,
+                    allow_outside: bool = False) -> list[pathlib.Path | None]:
     """The ``mask`` column of a labels CSV, per case of ``names``: evidence masks (a segmentation
     of the finding, NIfTI, PNG, TIFF or ``.npy`` on the scan's own grid), paths relative to the
     CSV's folder; ``None`` where a case has none or the file has no such column.
+
+    A mask must lie inside the data folder of ``data`` (the folder, or a scan file's folder) or
+    inside the labels file's own folder, links resolved, unless ``allow_outside``: a labels file
+    from elsewhere must not make medlens open any file (``../../etc/passwd``). The labels file's
+    folder is allowed too because masks cannot lie among the scans (every readable file there is
+    a case): ``study/labels.csv`` naming ``masks/a.png`` beside ``study/scans/`` is the usual layout.
 
     Raises
     ------
     FileFormatError
         A named mask file does not exist.
+    InputError
+        A mask path leads outside the data folder (and ``allow_outside`` is false).
     """
     p, fields, rows = _labels_table(path)
     found: list[pathlib.Path | None] = [None] * len(names)
@@ -294,10 +307,29 @@ def read_mask_paths(path: PathLike, names: Sequence[str]) -> list[pathlib.Path |
     for row in rows:
         if row.get("mask") and row["case"] in known:
             mask = (p.parent / row["mask"]).resolve()
+            if data is not None and not allow_outside:
+                confine(mask, (data, p.parent), f"labels file {p.name}: mask {row['mask']!r} of case {row['case']!r}")
             if not mask.exists():
                 raise FileFormatError(f"labels file {p.name}: mask {row['mask']!r} of case {row['case']!r} does not exist")
             found[known[row["case"]]] = mask
     return found
+
+
+def data_folder(path: PathLike) -> pathlib.Path:
+    """The folder a scan input's paths must stay in: the folder itself, or a file's folder."""
+    p = pathlib.Path(os.fspath(path)).expanduser()
+    return (p if p.is_dir() else p.parent).resolve()
+
+
+def confine(path: PathLike, roots: Sequence[PathLike], what: str) -> pathlib.Path:
+    """``path`` resolved (links followed), refused in one line unless it lies inside one of
+    ``roots`` (each a folder, or a file standing for its folder); ``what`` names it in the message."""
+    real = pathlib.Path(os.fspath(path)).resolve()
+    folders = [data_folder(root) for root in roots]
+    if not any(real == root or root in real.parents for root in folders):
+        raise InputError(f"{what} leads outside the data folder and the labels file's folder; "
+                         "paths in a labels file must stay inside them (--allow-outside to permit)")
+    return real
 
 
 class ScanSet:
@@ -314,14 +346,25 @@ class ScanSet:
         (:func:`read_mask_paths`); without it no case has a label or a mask.
     class_names : sequence of str
         The model's classes, so that labels may be given by name.
+    memory_mb : float, optional
+        Memory budget: the readers' decoding limit (:mod:`medlens.data.formats.limits`).
+    allow_outside : bool
+        Let the labels file name masks outside the data folder (:func:`read_mask_paths`).
+
+    ``names`` are the cases' paths relative to the folder (what a labels file names); ``shown``
+    what messages call them (the same by default; the case workflow sets pseudonymous ids).
     """
 
-    def __init__(self, path: PathLike, recipe, labels: PathLike | None = None, class_names: Sequence[str] = ()) -> None:
+    def __init__(self, path: PathLike, recipe, labels: PathLike | None = None, class_names: Sequence[str] = (),
+                 *, memory_mb: float | None = None, allow_outside: bool = False) -> None:
         self.recipe = recipe
+        self.memory_mb = memory_mb
         self.cases = scan_cases(path)
         self.names = [c.name for c in self.cases]
+        self.shown = list(self.names)
         self.labels = read_labels(labels, self.names, class_names) if labels is not None else [None] * len(self.cases)
-        self.mask_paths = read_mask_paths(labels, self.names) if labels is not None else [None] * len(self.cases)
+        self.mask_paths = (read_mask_paths(labels, self.names, path, allow_outside=allow_outside)
+                           if labels is not None else [None] * len(self.cases))
         self._geometry: dict[int, object] = {}  # of each case prepared by load(), for its mask
 
     def __len__(self) -> int:
@@ -332,7 +375,7 @@ class ScanSet:
         one-line ``MedlensError`` naming the problem."""
         from medlens.data.recipe import prepare
 
-        return prepare(self.cases[index].read(), self.recipe)
+        return prepare(self.cases[index].read(self.memory_mb), self.recipe)
 
     def load(self, indices: Sequence[int]):
         """Prepare the cases at ``indices``; an unreadable case is reported and the others go on.
@@ -355,7 +398,7 @@ class ScanSet:
                 x = prepared.x
                 self._geometry[i] = prepared.geometry
                 if xs and tuple(x.shape) != tuple(xs[0].shape):
-                    raise InputError(f"{self.names[i]} becomes a model input of shape {tuple(x.shape[1:])}, "
+                    raise InputError(f"{self.shown[i]} becomes a model input of shape {tuple(x.shape[1:])}, "
                                      f"others {tuple(xs[0].shape[1:])}: give a recipe with a size")
             except MedlensError as err:
                 failed[i] = " ".join(str(err).split()) or type(err).__name__
@@ -384,18 +427,18 @@ class ScanSet:
         if not given:
             return None
         if len(given) != len(kept):
-            missing = next(self.names[i] for i in kept if self.mask_paths[i] is None)
+            missing = next(self.shown[i] for i in kept if self.mask_paths[i] is None)
             raise InputError(f"the labels file gives masks for {len(given)} of {len(kept)} readable cases; "
                              f"{missing!r} has none (give every case a mask, or none)")
         out = []
         for i in kept:
-            mask = read(self.mask_paths[i])
+            mask = read(self.mask_paths[i], memory_mb=self.memory_mb)
             if not isinstance(mask, Volume) or mask.channels != 1:
-                raise InputError(f"the mask of {self.names[i]!r} is not a one-channel image or volume")
+                raise InputError(f"the mask of {self.shown[i]!r} is not a one-channel image or volume")
             try:
                 out.append(mask_on_model_grid(self._geometry[i], mask.array))
             except InputError as err:
-                raise InputError(f"the mask of {self.names[i]!r}: {err}") from err
+                raise InputError(f"the mask of {self.shown[i]!r}: {err}") from err
         return torch.stack(out)[:, None].float()
 
 

@@ -113,25 +113,13 @@ def append(fh, records: Iterable[dict]) -> None:
 
 @contextmanager
 def exclusive(out: Path) -> Iterator[None]:
-    """Hold an advisory lock on ``out`` so two runs never append to one results file.
+    """Hold an advisory lock on ``out`` so two runs never append to one results file
+    (:func:`medlens.core.files.folder_lock`: released when the process dies, its file removed)."""
+    from medlens.core.files import folder_lock
 
-    The operating system releases the lock when the process dies, so a killed run leaves no
-    stale lock behind (a lock file alone would block the resume).
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - no advisory locks on this platform
+    with folder_lock(out, name=LOCK_FILE,
+                     busy=f"another medlens evaluation is writing to {out}; wait for it or use another folder"):
         yield
-        return
-    with open(out / LOCK_FILE, "a") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            raise MedlensError(f"another medlens evaluation is writing to {out}; wait for it or use another folder") from err
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 SUMMARY_COLUMNS = ("method", "kind", "metric", "n", "mean", "ci_low", "ci_high")
