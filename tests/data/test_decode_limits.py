@@ -105,11 +105,11 @@ def test_deflated_dicom_refused_before_pydicom_inflates_it(tmp_path):
 
 
 def test_deflated_dicom_that_inflates_beyond_what_it_declares(tmp_path, monkeypatch):
-    import medlens.data.formats.dicom as dicom
+    import medlens.data.formats.dicom_limits as dicom_limits
 
     path = H.deflated_dicom_bomb(tmp_path / "bomb.dcm", 2048, 2048)
     # a header that says nothing of its size: the bounded inflation stops at the limit
-    monkeypatch.setattr(dicom, "_declared_pixels", lambda ds, p: None)
+    monkeypatch.setattr(dicom_limits, "declared_pixels", lambda ds, p: None)
     msg = _refused(path, memory_mb=0.25)
     assert "inflates to more than" in msg
 

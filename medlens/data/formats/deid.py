@@ -253,7 +253,7 @@ def read_identity(path: PathLike) -> DicomIdentity:
     FileFormatError
         The path does not exist or holds no readable DICOM file.
     """
-    import pydicom
+    from medlens.data.formats.dicom_limits import read_header
 
     p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.exists():
@@ -261,7 +261,7 @@ def read_identity(path: PathLike) -> DicomIdentity:
     files = [p] if p.is_file() else sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
     for f in files:
         try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            ds = read_header(f)  # a deflated file: its first bytes only
         except Exception:  # noqa: BLE001 - not DICOM: try the next file of the folder
             continue
         identifiers = identifying_elements(ds)

@@ -11,16 +11,14 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-import struct
 import warnings
-import zlib
 from typing import Any
 
 import numpy as np
 import torch
 
 from medlens.data.formats.common import PathLike, Volume, _one_line, colour_channels_first, one_line_errors
-from medlens.data.formats.limits import MB, DecodeLimitError, _mb, check_decoded_size, decode_limit_bytes
+from medlens.data.formats.dicom_limits import check_dicom_size, guard_deflated, read_header
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 # --------------------------------------------------------------------------------------------
@@ -138,135 +136,6 @@ def _collect_tags(ds: Any, keywords: tuple[str, ...]) -> dict[str, str]:
 # Sizes declared by the header, checked before decoding (and before inflating a deflated file)
 # --------------------------------------------------------------------------------------------
 
-_DEFLATED = "1.2.840.10008.1.2.1.99"
-_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010), little endian
-_HEADER_PREFIX = 8 * MB  # inflated bytes searched for the header before the pixel data
-_INFLATE_STEP = 4 * MB
-
-
-def _declared_pixels(ds: Any, p: pathlib.Path) -> tuple[tuple[int, ...], float, str] | None:
-    """``(shape, bytes per sample, description)`` of the pixel data the header declares, or
-    ``None`` when it does not say Rows and Columns."""
-    try:
-        if ds.get("Rows") in (None, "") or ds.get("Columns") in (None, ""):
-            return None
-        rows, cols = int(ds.get("Rows")), int(ds.get("Columns"))
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
-        bits = int(ds.get("BitsAllocated", 16) or 16)
-    except Exception as exc:  # noqa: BLE001 - a value that is not a number
-        raise FileFormatError(
-            f"{p} has a corrupt image header (Rows, Columns, NumberOfFrames, SamplesPerPixel or "
-            f"BitsAllocated: {type(exc).__name__}: {_one_line(exc)})"
-        ) from None
-    nbytes = max(bits, 1) / 8
-    detail = (f"Rows {rows} x Columns {cols} x NumberOfFrames {frames} x SamplesPerPixel {samples} "
-              f"x BitsAllocated {bits}/8")
-    return (frames, rows, cols, samples), nbytes, detail
-
-
-def _check_dicom_size(ds: Any, p: Any, memory_mb: float | None, slices: int = 1) -> None:
-    declared = _declared_pixels(ds, p if isinstance(p, pathlib.Path) else pathlib.Path(str(p)))
-    if declared is None:
-        return
-    shape, nbytes, detail = declared
-    if slices > 1:
-        detail = f"{slices} slices x {detail}"
-    check_decoded_size(p, (slices, *shape), nbytes, memory_mb=memory_mb, detail=detail)
-
-
-def _meta_transfer_syntax(fh: Any) -> str | None:
-    """The TransferSyntaxUID of a file with preamble, leaving ``fh`` at the data set's first byte."""
-    head = fh.read(132)
-    if len(head) < 132 or head[128:132] != b"DICM":
-        return None
-    syntax = None
-    while True:
-        pos = fh.tell()
-        tag = fh.read(8)
-        if len(tag) < 8:
-            return syntax
-        group, elem = struct.unpack("<HH", tag[:4])
-        if group != 2:
-            fh.seek(pos)
-            return syntax
-        if tag[4:6] in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN"):
-            extra = fh.read(4)
-            if len(extra) < 4:
-                return syntax
-            length = struct.unpack("<I", extra)[0]
-        else:
-            length = struct.unpack("<H", tag[6:8])[0]
-        if length > MB:  # not a file meta element pydicom would accept either
-            return syntax
-        value = fh.read(length)
-        if elem == 0x0010:
-            syntax = value.rstrip(b"\x00 ").decode("ascii", "replace")
-
-
-def _header_of_prefix(prefix: bytes) -> Any:
-    """The data elements before the pixel data in the first inflated bytes of a deflated file."""
-    from pydicom.dataset import Dataset
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filereader import data_element_generator
-
-    for vr in (b"OW", b"OB"):
-        at = prefix.find(_PIXEL_DATA_TAG + vr)
-        if at >= 0:
-            prefix = prefix[:at]
-            break
-    fp = DicomBytesIO(bytes(prefix))
-    fp.is_little_endian, fp.is_implicit_VR = True, False
-    elements = {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for raw in data_element_generator(fp, False, True, defer_size=MB):
-                elements[raw.tag] = raw
-    except Exception:  # noqa: BLE001 - the prefix ends inside an element
-        pass
-    return Dataset(elements)
-
-
-def _guard_deflated(p: pathlib.Path, memory_mb: float | None) -> None:
-    """Refuse a Deflated Explicit VR Little Endian file that declares, or inflates to, more than
-    the decoding limit, inflating it in bounded steps (pydicom inflates the whole data set at
-    once, before anything could be checked)."""
-    with open(p, "rb") as fh:
-        try:
-            syntax = _meta_transfer_syntax(fh)
-        except (OSError, struct.error):
-            return
-        if syntax != _DEFLATED:
-            return
-        limit = decode_limit_bytes(memory_mb)
-        bound = limit + min(limit, _HEADER_PREFIX)  # the pixels may fill the limit; the rest is header
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        prefix = bytearray()
-        total, checked = 0, False
-        while not inflater.eof:
-            chunk = inflater.unconsumed_tail or fh.read(_INFLATE_STEP)
-            if not chunk:
-                break
-            try:
-                out = inflater.decompress(chunk, _INFLATE_STEP)
-            except zlib.error as exc:
-                raise FileFormatError(f"{p} is a corrupt deflated DICOM file (zlib: {_one_line(exc)})") from None
-            total += len(out)
-            if not checked:
-                prefix += out[: _HEADER_PREFIX - len(prefix)]
-                if len(prefix) >= _HEADER_PREFIX or any(_PIXEL_DATA_TAG + vr in prefix for vr in (b"OW", b"OB")):
-                    _check_dicom_size(_header_of_prefix(bytes(prefix)), p, memory_mb)
-                    checked, prefix = True, bytearray()
-            if total > bound:
-                raise DecodeLimitError(
-                    f"{p}: its deflated data set inflates to more than {_mb(bound)} MB, beyond the decoding "
-                    f"limit of {_mb(limit)} MB for its pixels (raise it with memory_mb= or MEDLENS_MEMORY_MB)"
-                )
-        if not checked and prefix:
-            _check_dicom_size(_header_of_prefix(bytes(prefix)), p, memory_mb)
-
-
 def _read_dicom(p: pathlib.Path, memory_mb: float | None = None) -> Any:
     """The dataset of ``p``; pydicom's warnings about odd values are not the user's errors, and
     a file without the 128-byte preamble and ``DICM`` prefix (older files) is read when it holds
@@ -275,7 +144,7 @@ def _read_dicom(p: pathlib.Path, memory_mb: float | None = None) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    _guard_deflated(p, memory_mb)
+    guard_deflated(p, memory_mb)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -328,7 +197,7 @@ def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> n
         sop = ds.get("SOPClassUID")
         kind = f" (SOP class {sop})" if sop else " (it may be truncated)"
         raise FileFormatError(f"{p} has no pixel data{kind}")
-    _check_dicom_size(ds, p, memory_mb)
+    check_dicom_size(ds, p, memory_mb)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if samples not in (1, 3):
         raise FileFormatError(f"{p} has {samples} samples per pixel; medlens reads grey and colour (3) DICOM")
@@ -583,7 +452,7 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
             f"point at a folder holding one series"
         )
     first_f, first = slices[0]
-    _check_dicom_size(first, folder, memory_mb, slices=len(slices))  # the stacked volume
+    check_dicom_size(first, folder, memory_mb, slices=len(slices))  # the stacked volume
     size0 = (first.get("Rows"), first.get("Columns"))
     for f, ds in slices:
         size = (ds.get("Rows"), ds.get("Columns"))
@@ -699,8 +568,6 @@ def dicom_series_files(path: PathLike) -> list[pathlib.Path]:
 
     Writers use it to reference the source instances (a folder's slices sorted as in the volume).
     """
-    import pydicom
-
     if isinstance(path, str) and "\n" in path:  # a series given as a list of files
         files = [pathlib.Path(f) for f in sorted(path.split("\n"))]
     else:
@@ -710,7 +577,7 @@ def dicom_series_files(path: PathLike) -> list[pathlib.Path]:
         files = [e for e in sorted(p.iterdir()) if e.is_file() and not _clearly_not_dicom(e)]
     keyed = []
     for i, f in enumerate(files):
-        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        ds = read_header(f)
         if str(ds.get("SOPClassUID", "")) == _DICOMDIR_SOP_CLASS:
             continue
         ipp, iop = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")

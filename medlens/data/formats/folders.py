@@ -212,11 +212,10 @@ def _is_wfdb(p: pathlib.Path) -> bool:
 def _series_uid(path: pathlib.Path) -> str | None:
     """The series a tomographic slice belongs to; ``None`` for projection images and multi-frame
     objects (each a case of its own) and for files pydicom cannot parse."""
-    import pydicom
+    from medlens.data.formats.dicom_limits import read_header
 
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True,
-                             specific_tags=["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
+    try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
+        ds = read_header(path, ["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
     except Exception:  # noqa: BLE001 - not DICOM after all: read() names the problem later
         return None
     if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:

@@ -162,6 +162,6 @@ def check_decoded_size(path: object, shape: Iterable[int], itemsize: float, *,
             detail = " x ".join(str(s) for s in shape) + f" {what} of {item}"
         raise DecodeLimitError(
             f"{path}: its header declares {_mb(declared)} MB of decoded {what} ({detail}), above the "
-            f"decoding limit of {_mb(limit)} MB ({_budget_words()}; raise it with memory_mb= or {ENV_VAR})"
+            f"decoding limit of {_mb(limit)} MB ({_budget_words()}; raise it with --memory-mb, memory_mb= or {ENV_VAR})"
         )
     return declared
