@@ -45,3 +45,30 @@ def one_thread():
 
     with torch_threads(1):
         yield
+
+
+#: Names an output folder must never keep: a staging folder of :func:`medlens.core.files.staged_folder`,
+#: a temporary file of ``atomic_write``, or a lock file (:func:`medlens.core.files.folder_lock`).
+LEFTOVER_MARKS = (".partial-", ".lock")
+
+
+def leftovers(folder) -> list[str]:
+    """Staging folders, temporary files and lock files anywhere under ``folder``."""
+    import os
+
+    found = []
+    for top, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            if any(mark in name for mark in LEFTOVER_MARKS) or (name.startswith(".") and name.endswith(".tmp")):
+                found.append(os.path.relpath(os.path.join(top, name), folder))
+    return sorted(found)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(request):
+    """Every test that writes into ``tmp_path`` leaves no staging folder, temporary file or lock
+    there, on success or failure (a test that makes one on purpose removes it)."""
+    tmp_path = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp_path is not None:
+        assert leftovers(tmp_path) == [], f"left behind in {tmp_path}"

@@ -73,3 +73,61 @@ def test_staged_folder_refuses_an_existing_file_before_work(tmp_path):
         with staged_folder(target):
             ran.append(1)
     assert ran == []
+
+
+def _killed_run_staging(out, tmp_path):
+    """The staging folder a run killed mid-way leaves: its process is gone."""
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(child.stdout)
+    stale = tmp_path / f".{out.name}.partial-{dead_pid}-abcd1234"
+    stale.mkdir()
+    (stale / "half.npy").write_bytes(b"\0" * 64)
+    return stale
+
+
+def test_a_killed_runs_staging_is_removed_by_the_next_run_and_a_live_ones_kept(tmp_path):
+    import os
+
+    from medlens.core.files import clean_stale_staging
+
+    out = tmp_path / "out"
+    stale = _killed_run_staging(out, tmp_path)
+    live = tmp_path / f".out.partial-{os.getpid()}-live0000"
+    live.mkdir()
+    other = tmp_path / ".other.partial-1-x"  # another output's staging: not ours to touch
+    other.mkdir()
+    with staged_folder(out) as stage:
+        (stage / "a.txt").write_text("1")
+    assert not stale.exists() and live.exists() and other.exists()
+    assert clean_stale_staging(out) == []  # the live one stays
+    live.rmdir()
+    other.rmdir()
+
+
+def test_the_folder_lock_is_exclusive_and_leaves_no_file(tmp_path):
+    from medlens.core.files import folder_lock
+
+    with folder_lock(tmp_path, busy="busy", name=".x.lock"):
+        assert (tmp_path / ".x.lock").exists()
+        with pytest.raises(InputError, match="busy"):
+            with folder_lock(tmp_path, busy="busy", name=".x.lock"):
+                pass
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with folder_lock(tmp_path, busy="busy", name=".x.lock"):
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_suite_wide_leftover_check_sees_staging_temporary_and_lock_files(tmp_path):
+    from tests.conftest import leftovers
+
+    for name in (".out.partial-123-abc", "audit/.audit.lock", "o/.summary.json.x1.tmp", "o/ok.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert leftovers(tmp_path) == [".out.partial-123-abc", "audit/.audit.lock", "o/.summary.json.x1.tmp"]
+    for name in (".out.partial-123-abc", "audit/.audit.lock", "o/.summary.json.x1.tmp"):
+        (tmp_path / name).unlink()
