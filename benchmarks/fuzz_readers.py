@@ -10,7 +10,10 @@ maximum RSS (``resource.getrusage``), measured before and after the run.
 
 Also measured, each in a fresh subprocess: the acceptance files of issue 21 (a ~5 KB PNG
 declaring 100000 x 100000 pixels, a deflated DICOM of 65535 x 65535 zeros) refused in one line,
-with their peak RSS.
+with their peak RSS; and a folder holding both bombs and a good picture, walked and read through
+the case workflow (:func:`medlens.data.cases.open_cases`, as every command reads a folder): the
+picture read, the bombs listed, and the peak RSS of the whole walk (grouping DICOM files by
+series reads headers too).
 
     OMP_NUM_THREADS=1 python benchmarks/fuzz_readers.py --examples 500 --seed 0
 
@@ -78,7 +81,42 @@ def _acceptance(tmp: pathlib.Path) -> dict:
         row.update({"file_bytes": path.stat().st_size, "made_in_s": round(made_s, 2),
                     "one_line": "\n" not in row.get("message", "x")})
         out[name] = row
+    out["folder"] = _folder_acceptance(tmp, [png, dcm], env)
     return out
+
+
+def _folder_acceptance(tmp: pathlib.Path, bombs: list[pathlib.Path], env: dict) -> dict:
+    """A folder of both bombs and one good picture through the case workflow, in a subprocess."""
+    import shutil
+
+    from tests.data import hostile_files as H
+
+    folder = tmp / "folder"
+    folder.mkdir()
+    for path in bombs:
+        shutil.move(str(path), folder / path.name)
+    H.write_png(folder / "good.png", (64, 48))
+    script = textwrap.dedent(
+        """
+        import json, resource, sys, time
+        from medlens.data.cases import open_cases
+        t = time.perf_counter()
+        cases = open_cases(sys.argv[1], input_shape=(1, 24, 24))
+        batch = cases.load(range(len(cases)))
+        print(json.dumps({"cases": len(cases), "read": len(batch.indices), "errors": sorted(batch.failed.values()),
+                          "seconds": time.perf_counter() - t,
+                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=600)
+    if done.returncode != 0:
+        return {"kind": "crashed", "message": done.stderr[-500:], "file_bytes": 0}
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    row.update({"kind": f"{row['read']} read, {len(row['errors'])} refused", "file_bytes": sum(
+        p.stat().st_size for p in folder.iterdir()), "message": "; ".join(row["errors"]),
+        "one_line": all("\n" not in e for e in row["errors"])})
+    return row
 
 
 def main() -> None:

@@ -29,7 +29,9 @@ FOLDER_SPLIT = (0.7, 0.15)
 class TrainRequest:
     """The arguments of ``medlens train``: ``data`` a bundled name, an npz path, a simulator name
     (``--arch scinet`` / ``groupinn``) or a folder of scans with ``labels`` (CSV ``case,label``,
-    a class index or a class name); ``recipe`` how scans become inputs (stored in the model)."""
+    a class index or a class name); ``recipe`` how scans become inputs (stored in the model);
+    ``memory_mb`` the readers' decoding limit. Unreadable scans are left out and listed in
+    :attr:`TrainResult.failures` by their pseudonymous ids."""
 
     data: str
     out: str
@@ -39,6 +41,7 @@ class TrainRequest:
     recipe: RecipeOptions = field(default_factory=RecipeOptions)
     seed: int = 0
     quiet: bool = True
+    memory_mb: float | None = None
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -57,6 +60,7 @@ class TrainResult:
     summary: str
     warning: str | None = None
     lines: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
 
 
 def train_model(request: TrainRequest | None = None, **kwargs: Any) -> TrainResult:
@@ -74,11 +78,12 @@ def train_model(request: TrainRequest | None = None, **kwargs: Any) -> TrainResu
     if is_dataset(request.data) or request.labels is None and not Path(request.data).is_dir():
         trained = train(request.arch, request.data, epochs=request.epochs, seed=request.seed,
                         progress=not request.quiet, recipe=_dataset_recipe(request.recipe))
+        failures: list[tuple[str, str]] = []
     else:
-        trained = _train_on_scans(request, train)
+        trained, failures = _train_on_scans(request, train)
     save_model(trained.model, request.out, trained.meta)
     return TrainResult(request.out, trained.meta, f"{trained.summary} -> {request.out}", trained.warning,
-                       list(trained.notes))
+                       list(trained.notes), failures)
 
 
 def _dataset_recipe(options: RecipeOptions) -> Any:
@@ -98,9 +103,10 @@ def _scan_recipe(options: RecipeOptions) -> Any:
     return resolve_recipe(options, {})
 
 
-def _train_on_scans(request: TrainRequest, train: Any) -> Any:
+def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[str, str]]]:
     """Read a folder's labelled scans through the recipe, split them, train through the data-set
-    route, and store the scans' recipe and class names in the model's metadata."""
+    route, and store the scans' recipe and class names in the model's metadata; returns the
+    trained result and the unreadable cases ``(id, error)``."""
     from medlens.core.random import generator
     from medlens.data.formats.folders import class_names_in
 
@@ -108,9 +114,11 @@ def _train_on_scans(request: TrainRequest, train: Any) -> Any:
         raise MedlensError("training on scans needs --labels FILE (CSV with columns case,label)")
     recipe = _scan_recipe(request.recipe)
     class_names = class_names_in(request.labels)
-    cases = open_cases(request.data, recipe=recipe, labels=request.labels, class_names=class_names, what="data")
+    cases = open_cases(request.data, recipe=recipe, labels=request.labels, class_names=class_names, what="data",
+                       memory_mb=request.memory_mb)
     labelled = [i for i, label in enumerate(cases.scans.labels) if label is not None]
     x, kept, failed = cases.scans.load(labelled)
+    failed = {i: cases.withheld(i, err) for i, err in failed.items()}
     if x is None or len(kept) < 3:
         first = next(iter(failed.values()), "")
         raise InputError(f"training needs at least 3 readable labelled cases in {request.data}; found "
@@ -147,4 +155,4 @@ def _train_on_scans(request: TrainRequest, train: Any) -> Any:
                 cases={"train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
                        "unlabelled": len(cases) - len(labelled), "unreadable": len(failed)})
     trained.summary = trained.summary.replace(str(path), str(request.data))
-    return trained
+    return trained, [(cases.names[i], err) for i, err in sorted(failed.items())]

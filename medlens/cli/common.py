@@ -7,7 +7,7 @@ Every command spells a shared concept the same way (:func:`add_flags`):
                          method where a command runs several
 ``--batch-size N``       inputs the engine evaluates at once (as ``batch_size=`` in the API)
 ``--memory-mb MB``       memory the engine may use for one chunk and the readers their decoding
-                         limit (as ``memory_mb=``)
+                         limit (as ``memory_mb=``); ``memory`` alone: the readers' limit only
 ``--seed N``             the seed of every random choice
 ``--quiet``              no progress bars or progress lines
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from medlens.errors import MedlensError
 
-SHARED_FLAGS = ("limit", "option", "budget", "seed", "quiet")
+SHARED_FLAGS = ("limit", "option", "budget", "memory", "seed", "quiet")
 
 
 def command_parser(sub: "argparse._SubParsersAction", name: str, *, help: str, doc: str | None,
@@ -59,8 +59,10 @@ def add_flags(p: argparse.ArgumentParser, *flags: str, seed_default: int = 0) ->
     if "budget" in flags:
         p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                        help="inputs the engine evaluates at once (default: from --memory-mb)")
+    if "budget" in flags or "memory" in flags:
+        engine = "memory the engine may use for one chunk, and " if "budget" in flags else ""
         p.add_argument("--memory-mb", type=_positive_float, default=None, metavar="MB",
-                       help="memory the engine may use for one chunk, and the most a reader may decode from one file "
+                       help=f"{engine}the most a reader may decode from one file "
                             "(default: a quarter of free memory, at most 1 GiB on a CPU)")
     if "seed" in flags:
         p.add_argument("--seed", type=int, default=seed_default, help=f"seed of every random choice (default: {seed_default})")

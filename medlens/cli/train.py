@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default="cnn", help="architecture (default: cnn; also attention-rnn, attention-gated, vit, interpnet, scinet, groupinn)")
     p.add_argument("--epochs", type=int, default=10)
     add_recipe_flags(p)
-    add_flags(p, "seed", "quiet")
+    add_flags(p, "memory", "seed", "quiet")
     p.set_defaults(run=run)
 
 
@@ -42,10 +42,13 @@ def run(args: argparse.Namespace) -> int:
 
     result = train_model(TrainRequest(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs,
                                       labels=args.labels, recipe=recipe_options(args), seed=args.seed,
-                                      quiet=args.quiet))
+                                      quiet=args.quiet, memory_mb=args.memory_mb))
     print(result.summary)
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)
     for line in result.lines:
         print(line)
-    return 0
+    from medlens.cli import SOME_FAILED, list_failures
+
+    list_failures(result.failures)
+    return SOME_FAILED if result.failures else 0

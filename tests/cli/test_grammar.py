@@ -17,7 +17,7 @@ EXPECTED = {
     "basis": {"--option", "--batch-size", "--memory-mb", "--quiet"},
     "featurevis": {"--seed", "--quiet"},
     "generate": {"--seed", "--quiet"},
-    "train": {"--seed", "--quiet"},
+    "train": {"--memory-mb", "--seed", "--quiet"},  # reads scans: the readers' limit only
     "demo": {"--seed", "--quiet"},
     "systems": {"--seed", "--quiet"},
     "imaging-report": {"--seed", "--quiet"},
@@ -29,7 +29,7 @@ SHARED_HELP = {
     "--seed": "seed of every random choice",
     "--quiet": "no progress output",
     "--batch-size": "inputs the engine evaluates at once",
-    "--memory-mb": "memory the engine may use for one chunk",
+    "--memory-mb": "the most a reader may decode from one file",
 }
 # names that once meant the same thing as a shared flag, or two things at once
 RETIRED = {"--n", "--cases", "--batch"}

@@ -329,3 +329,13 @@ def test_show_identifiers_names_the_cases_inline_everywhere(model, tmp_path):
         assert name in (explained / "summary.csv").read_text() and name in (audited / "cases.csv").read_text()
         assert name in (audited / "clusters.csv").read_text()
     assert _leaks(explained, secrets) and _leaks(audited, secrets)  # the search finds names where they are
+
+
+def test_a_truncated_edf_is_one_line_with_no_library_print_in_front(model, tmp_path, capfd):
+    edf = H.write_edf(tmp_path / "rec.edf")
+    data = edf.read_bytes()
+    edf.write_bytes(data[: len(data) - 37])  # pyedflib prints "filesize ... != ..." on stdout, from C
+    assert main(["explain", "--model", str(model), "--input", str(edf), "--out", str(tmp_path / "o")]) == 2
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("medlens: error:") and captured.err.count("\n") == 1

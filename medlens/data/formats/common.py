@@ -11,6 +11,7 @@ one-line message that names the file and the problem:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pathlib
@@ -60,6 +61,33 @@ def one_line_errors(what: str) -> Callable[[_Reader], _Reader]:
         return read  # type: ignore[return-value]
 
     return wrap
+
+
+@contextlib.contextmanager
+def silenced_stdout():
+    """Discard what a C library prints to the process's standard output inside the block
+    (pyedflib prints ``filesize 1123 != ...`` in front of the error medlens then raises, on the
+    same line). The C buffer is flushed before the descriptor is restored."""
+    import ctypes
+    import sys
+
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no real descriptor 1 (an embedding host)
+        yield
+        return
+    libc = ctypes.CDLL(None)
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 1)
+            try:
+                yield
+            finally:
+                libc.fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _existing_file(path: PathLike, what: str) -> pathlib.Path:

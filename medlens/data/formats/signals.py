@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from medlens.data.formats.common import PathLike, _one_line, one_line_errors
+from medlens.data.formats.common import PathLike, _one_line, one_line_errors, silenced_stdout
 from medlens.data.formats.limits import check_decoded_size
 from medlens.errors import FileFormatError, InputError, MedlensError
 
@@ -277,7 +277,8 @@ def load_edf(path: PathLike, *, memory_mb: float | None = None) -> Signal:
         raise FileFormatError(f"EDF file not found: {p}")
     _check_edf_size(p, memory_mb)
     try:
-        reader = pyedflib.EdfReader(str(p))
+        with silenced_stdout():
+            reader = pyedflib.EdfReader(str(p))
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
         raise FileFormatError(f"{p} is not a readable EDF/BDF file ({_one_line(exc)})") from exc
     try:
