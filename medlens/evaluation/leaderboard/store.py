@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from medlens.core.files import write_csv, write_json
-from medlens.errors import FileFormatError, MedlensError
+from medlens.errors import FileFormatError
 
 __all__ = [
     "BASELINE_PREFIX",
