@@ -113,12 +113,8 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
     where = Path(request.input)
     if where.is_dir() and not is_one_series(where):
         return _explain_folder(request, model, meta)
-    if is_dataset(request.input):
-        from medlens.data.cases import open_cases
-
-        case = open_cases(request.input, split=request.split).case(request.index)
-    else:
-        case = model_cases(request.input, meta, recipe=request.recipe).case(0)
+    index = request.index if is_dataset(request.input) else 0
+    case = model_cases(request.input, meta, split=request.split, recipe=request.recipe).case(index)
     outcome = explain_case(request, model, meta, case, Path(request.out))
     return ExplainResult(request.method, request.out, [outcome])
 

@@ -55,6 +55,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
         "target": target,
         "target_note": target_note or None,
         "preprocessing": case.recipe_summary or None,
+        "reading": case.reading or None,
         "attribution_shape": list(back.shape),
         "files": sorted(written + ["summary.json"]),
         "output_notes": output_notes,

@@ -180,6 +180,7 @@ def case_report(
         "familiarity": {"unlike_training_data": familiar.unlike, "distances": familiar.distances,
                         "sentence": familiar.sentence},
         "identifiers_withheld": [] if settings.show_identifiers else withheld_names(identifiers),
+        "reading": dict(case.reading) or None,
     }
     return report, summary
 
