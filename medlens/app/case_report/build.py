@@ -16,6 +16,7 @@ from medlens.app.case_report.checks import case_checks
 from medlens.app.case_report.inputs import CaseInput, CaseReportSettings
 from medlens.app.case_report.trust import trust_from_checks, trust_from_evaluation
 from medlens.evaluation.familiarity import familiarity
+from medlens.core.classes import class_labels
 from medlens.core.engine import Budget
 from medlens.core.targets import probabilities
 from medlens.errors import InputError, MedlensError
@@ -115,8 +116,7 @@ def case_report(
     explained = predicted if target is None else int(target)
     if not 0 <= explained < n_classes:
         raise InputError(f"target {explained} is out of range: the model has {n_classes} classes (0..{n_classes - 1})")
-    class_names = [str(c) for c in (meta.get("class_names") or [])][:n_classes]
-    class_names += [f"class {k_}" for k_ in range(len(class_names), n_classes)]
+    class_names = class_labels(meta.get("class_names"), n_classes)
     kind = _kind(x)
     native = case.native
     if native is None:
