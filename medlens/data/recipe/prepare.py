@@ -271,7 +271,8 @@ def _refuse_other_kind(record: Record, want_rank: int, recipe: Recipe) -> None:
     ``want_rank`` takes; returns only for a volume given to a 2-D model with ``recipe.slice``."""
     from medlens.data.kinds import describe_record, kind_of_rank, kind_words
 
-    model = kind_words(kind_of_rank(want_rank)) if want_rank in (1, 2, 3) else f"{want_rank}-D inputs"
+    model = (kind_words(kind_of_rank(want_rank), recipe.out_channels, recipe.size, fs=recipe.fs)
+             if want_rank in (1, 2, 3) else f"{want_rank}-D inputs")
     have = len(record.spatial_shape) if isinstance(record, Volume) else 1
     if isinstance(record, Volume) and want_rank == 2 and have == 3:
         if recipe.slice is not None:
