@@ -123,25 +123,76 @@ def familiarity_reference(model: nn.Module, train_inputs: torch.Tensor, val_inpu
 class Familiarity:
     """How far one input lies from the training data, in words and numbers.
 
-    ``unlike`` is ``None`` when the model file holds no reference (older files, TorchScript).
+    ``unlike`` is ``None`` when nothing could be compared (no reference, no native facts).
+    ``reasons`` says why a scan is unlike the training data (native facts and distances, one
+    phrase each); ``warnings`` are ``{code, message}`` entries for the summary (codes
+    ``downsampled``, ``modality``, ``unlike_training``); ``score`` the largest distance as a
+    multiple of its threshold (above 1: beyond the held-out cases' 99th percentile), ``None``
+    without a reference.
     """
 
     sentence: str
     unlike: bool | None
     rows: list[tuple[str, str]] = field(default_factory=list)
     distances: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    score: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``familiarity`` entry of ``case.json``."""
+        return {"unlike_training_data": self.unlike, "reasons": list(self.reasons), "distances": dict(self.distances),
+                "score": self.score, "sentence": self.sentence}
 
 
-def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None) -> Familiarity:
-    """Score ``x`` ``(1, C, *spatial)`` (after the recipe) against :func:`familiarity_reference`."""
+def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, reading: dict | None = None,
+                facts: Any = None) -> Familiarity:
+    """Score ``x`` ``(1, C, *spatial)`` (after the recipe) against :func:`familiarity_reference`,
+    and the scan as it came (``reading``, :attr:`medlens.data.cases.Case.reading`) against the
+    training data's native facts (``facts``, :class:`medlens.data.kinds.InputFacts`).
+
+    A scan is unlike the training data when a native fact differs (size, modality, bit depth,
+    colour: :func:`medlens.evaluation.scan_facts.native_check`) or a distance exceeds the 99th
+    percentile of the held-out (validation) cases' distances, the threshold stored at training.
+    """
+    from medlens.evaluation.scan_facts import native_check
+
+    native = native_check(reading, facts)
+    reasons = list(native.reasons)
+    warnings = list(native.warnings)
+    distances, rows, beyond, score = _distances(model, x, reference)
+    reasons += [f"{_WORDS[k]} lie further from the training data than 99% of the held-out cases" for k in beyond]
+    compared = bool(distances) or facts is not None and bool(reading)
+    unlike = bool(reasons) if compared else None
+    split = (reference or {}).get("split", "validation")
+    if unlike:
+        warnings.append({"code": "unlike_training", "message": "This scan is unlike the training data: "
+                         + "; ".join(reasons) + "."})
+        sentence = (f"This scan is unlike the cases the model was trained on ({'; '.join(reasons)}). The model may "
+                    "never have seen a scan like this one: its finding and the highlighted areas may mean nothing here.")
+    elif unlike is None:
+        sentence = ("Whether this scan resembles the model's training data: not available (the model file holds no "
+                    "statistics or facts of its training data).")
+    elif distances:
+        sentence = (f"This scan resembles the model's training data (it lies no further from it than 99% of the "
+                    f"{split} cases" + (", and its native size, modality and bit depth match" if reading and facts else "")
+                    + ").")
+    else:
+        sentence = "This scan's native size, modality and bit depth match the training data's (no distances stored)."
+    return Familiarity(sentence, unlike, rows, distances, reasons, warnings, score)
+
+
+def _distances(model: nn.Module, x: torch.Tensor, reference: dict | None
+               ) -> tuple[dict[str, float], list[tuple[str, str]], list[str], float | None]:
+    """Distances of ``x`` from the reference, their table rows, the kinds beyond their threshold
+    and the largest distance as a multiple of its threshold."""
     if not reference or reference.get("version") != VERSION:
-        return Familiarity("Whether this scan resembles the model's training data: not available (the model file "
-                           "holds no statistics of its training data).", None)
+        return {}, [], [], None
     scores = reference["scores"]
     found: dict[str, torch.Tensor | None] = {"input": input_summary(x)}
     if "features" in scores:
         found["features"] = _features(model, x)
-    distances, rows, unlike = {}, [], []
+    distances, rows, beyond, ratios = {}, [], [], []
     for kind, f in found.items():
         ref = scores[kind]
         mean, std = torch.tensor(ref["mean"], dtype=torch.float64), torch.tensor(ref["std"], dtype=torch.float64)
@@ -149,16 +200,9 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None) -> Fa
             continue
         d = float(_distance(f[0], mean, std))
         distances[kind] = d
+        ratios.append(d / max(ref["q99"], 1e-12))
         rows.append((f"distance from the training data: {_WORDS[kind]}",
-                     f"{d:.2f} (validation cases: 99% below {ref['q99']:.2f}, largest {ref['max']:.2f})"))
+                     f"{d:.2f} (held-out cases: 99% below {ref['q99']:.2f}, largest {ref['max']:.2f})"))
         if d > ref["q99"]:
-            unlike.append(kind)
-    if unlike:
-        what = " and ".join(_WORDS[k] for k in unlike)
-        sentence = (f"This scan is unlike the cases the model was trained on ({what} lie further from the training "
-                    f"data than 99% of the {reference['split']} cases). The model may never have seen a scan like "
-                    "this one: its finding and the highlighted areas may mean nothing here.")
-    else:
-        sentence = (f"This scan resembles the model's training data (it lies no further from it than 99% of the "
-                    f"{reference['split']} cases).")
-    return Familiarity(sentence, bool(unlike), rows, distances)
+            beyond.append(kind)
+    return distances, rows, beyond, (max(ratios) if ratios else None)
