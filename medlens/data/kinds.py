@@ -145,16 +145,10 @@ def modality_group(code: str) -> str:
     return _GROUPS.get(code, code)
 
 
-def resolution_factor(native_shape: Sequence[int], spacing: Sequence[float] | None, model_shape: Sequence[int],
-                      model_spacing: Sequence[float] | None = None) -> float:
-    """How many times coarser the model sees a scan than it came: the geometric mean over the
-    axes of native size / model size (of the physical sampling, when both spacings are known)."""
-    ratios = []
-    for k, (n, m) in enumerate(zip(native_shape, model_shape, strict=True)):
-        if spacing is not None and model_spacing is not None:
-            ratios.append(float(model_spacing[k]) / float(spacing[k]))
-        else:
-            ratios.append(float(n) / float(m))
+def resolution_factor(native_shape: Sequence[int], model_shape: Sequence[int]) -> float:
+    """How many times coarser ``model_shape`` samples a scan than ``native_shape``: the geometric
+    mean over the axes of native size / model size (below 1: the model's grid is finer)."""
+    ratios = [float(n) / float(m) for n, m in zip(native_shape, model_shape, strict=True)]
     return math.exp(sum(math.log(max(r, 1e-12)) for r in ratios) / len(ratios)) if ratios else 1.0
 
 
