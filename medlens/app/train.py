@@ -181,6 +181,8 @@ def _train_on_scans(request: TrainRequest, train: Any) -> Any:
     stored = recipe if recipe.size is not None or recipe.spacing is not None else recipe.replace(size=shape[1:])
     if not stored.windows and stored.channels is None:
         stored = stored.replace(channels=shape[0])
+    if stored.slice is not None:  # the slice was the training scans' choice: each later input names its own
+        stored = type(stored).from_dict({**stored.to_dict(), "slice": None})
     from medlens.data.kinds import facts_of_training_data
 
     facts = facts_of_training_data(x, str(request.data), native=_native_facts(cases, kept), fs=stored.fs,

@@ -217,10 +217,9 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     unlike = bool(reasons) if compared else None
     split = (reference or {}).get("split", "validation")
     if unlike:
-        warnings.append({"code": "unlike_training", "message": "This scan is unlike the training data: "
-                         + "; ".join(reasons) + "."})
         sentence = (f"This scan is unlike the cases the model was trained on ({'; '.join(reasons)}). The model may "
                     "never have seen a scan like this one: its finding and the highlighted areas may mean nothing here.")
+        warnings.append({"code": "unlike_training", "message": sentence})
     elif unlike is None:
         sentence = ("Whether this scan resembles the model's training data: not available (the model file holds no "
                     "statistics or facts of its training data).")
