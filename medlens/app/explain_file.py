@@ -124,9 +124,7 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
     if where.is_dir() and not is_one_series(where):
         return _explain_folder(request, model, meta)
     if is_dataset(request.input):
-        from medlens.data.cases import open_cases
-
-        case = open_cases(request.input, split=request.split).case(request.index)
+        case = model_cases(request.input, meta, split=request.split).case(request.index)
         outcome = explain_case(request, model, meta, case, Path(request.out))
     else:
         cases = _scan_cases(request, meta)
@@ -181,6 +179,7 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
     from medlens.attribution.explain import explain
     from medlens.attribution.registry import method_call_options
     from medlens.core.checks import model_outputs
+    from medlens.core.classes import class_labels
     from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
 
@@ -204,7 +203,7 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         target = int(probs.argmax())  # spares a second pass
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
                           memory_mb=request.memory_mb, **options)
-    class_names = meta.get("class_names") or [str(k) for k in range(len(probs))]
+    class_names = class_labels(meta.get("class_names"), len(probs))
     values = attribution.values[0]
     if values.shape[1:] != case.x.shape[2:]:
         values = upsample_to(attribution.values, case.x.shape[2:])[0]
@@ -214,9 +213,8 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         write_case_outputs(out, case, attribution, values, probs, class_names, request.method, target_note,
                            dicom_out=request.dicom_out)
     k = int(probs.argmax())
-    return CaseOutcome(case.source, str(out_dir), k, class_names[k] if k < len(class_names) else str(k),
-                       float(probs.max()), attribution.seconds,
-                       f"predicted {k} (p={float(probs.max()):.3f})" if not target_note else target_note,
+    return CaseOutcome(case.source, str(out_dir), k, class_names[k], float(probs.max()), attribution.seconds,
+                       f"predicted {class_names[k]} (p={float(probs.max()):.3f})" if not target_note else target_note,
                        attribution.extras.get("note"))
 
 

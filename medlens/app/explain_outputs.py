@@ -19,7 +19,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
     from medlens.viz import attribution_figure, figure_png, signal_attribution_figure
 
     target = int(attribution.target[0])
-    title = f"{method}: {target_note or 'target ' + (class_names[target] if 0 <= target < len(class_names) else str(target))}"
+    title = f"{method}: {target_note or 'target ' + (class_names[target] if 0 <= target < len(class_names) else f'class {target}')}"
     written: list[str] = []
     output_notes: list[str] = []
     record, prepared = case.record, case.prepared
@@ -55,6 +55,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
         "target": target,
         "target_note": target_note or None,
         "preprocessing": case.recipe_summary or None,
+        "reading": case.reading or None,
         "attribution_shape": list(back.shape),
         "files": sorted(written + ["summary.json"]),
         "output_notes": output_notes,

@@ -22,7 +22,9 @@ class RecipeOptions:
 
     ``recipe`` a JSON/YAML recipe file; ``size`` the input size per spatial axis (``"224,224"``
     or a tuple); ``normalize`` an intensity normalisation; ``windows`` CT windows (``"40,80"`` or
-    a name); ``start`` (seconds) and ``leads`` (``"A,B"`` or a tuple) for signals.
+    a name); ``start`` (seconds) and ``leads`` (``"A,B"`` or a tuple) for signals; ``slice`` the
+    slice of a volume a 2-D model sees (without it a volume is refused); ``fs`` the sampling rate
+    (Hz) of the model's samples, for a model file that does not record it.
     """
 
     recipe: str | None = None
@@ -31,6 +33,8 @@ class RecipeOptions:
     windows: tuple[str, ...] | None = None
     start: float | None = None
     leads: str | tuple[str, ...] | None = None
+    slice: int | None = None
+    fs: float | None = None
 
 
 def resolve_recipe(options: RecipeOptions | None, meta: dict[str, Any]) -> Any:
@@ -47,7 +51,10 @@ def resolve_recipe(options: RecipeOptions | None, meta: dict[str, Any]) -> Any:
         leads = tuple(v.strip() for v in leads.split(",") if v.strip())
     leads = tuple(leads) if leads else None
     size = parse_size(options.size) if options.size is not None else None
-    recipe = recipe.replace(windows=windows, start=options.start, leads=leads, size=size, normalize=options.normalize)
+    if options.fs is not None and not options.fs > 0:
+        raise InputError(f"--fs must be a positive rate in Hz, got {options.fs}")
+    recipe = recipe.replace(windows=windows, start=options.start, leads=leads, size=size, normalize=options.normalize,
+                            slice=options.slice, fs=options.fs)
     if windows:  # windows replace the channel setting and the intensity normalisation
         recipe = Recipe.from_dict({**recipe.to_dict(), "channels": None, "normalize": "none"})
         if meta.get("input_shape") is not None and len(windows) != int(meta["input_shape"][0]):

@@ -91,7 +91,8 @@ def train_on_dataset(
     -------
     (model, meta)
         The model with the best validation AUROC, and metadata to store with it: data set,
-        class names, input shape, the recipe, training history, validation and test scores, the
+        class names, input shape, the input facts (:func:`medlens.data.kinds.facts_of_training_data`:
+        kind, channels, native geometry, modality, sampling rate), the recipe, training history, validation and test scores, the
         validation reliability table and the training data's statistics for the case report's
         check of unfamiliar inputs (:func:`medlens.evaluation.familiarity.familiarity_reference`).
     """
@@ -122,10 +123,15 @@ def train_on_dataset(
 
     familiarity = familiarity_reference(model, train.inputs, val.inputs)
     test_scores = evaluate_classifier(model, test.inputs, test.labels)
+    from medlens.data.kinds import facts_of_training_data
+
+    facts = facts_of_training_data(train.inputs, str(data), fs=None if recipe is None else recipe.fs,
+                                   windows=() if recipe is None else recipe.windows)
     meta = {
         "data": str(data),
         "class_names": list(train.class_names),
         "input_shape": list(train.inputs.shape[1:]),
+        "input": facts.to_dict(),
         "recipe": None if recipe is None else recipe.to_dict(),
         "epochs": epochs,
         "seed": seed,

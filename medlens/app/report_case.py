@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
 from medlens.core.files import staged_folder, write_csv, write_json
-from medlens.data.cases import is_dataset, open_cases
+from medlens.data.cases import is_dataset
 from medlens.errors import InputError, MedlensError
 
 
@@ -99,7 +99,7 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     if len(indices) > 1 and not dataset:
         raise MedlensError("--limit above 1 needs an npz data set (or a bundled name) as --input")
     if dataset:
-        source = open_cases(request.input, split=request.split)
+        source = model_cases(request.input, meta, split=request.split)
         cases = [source.case(i) for i in indices]
     else:
         scans = model_cases(request.input, meta, recipe=request.recipe, show_identifiers=request.show_identifiers,
@@ -165,7 +165,7 @@ def case_input(input: str, case: Any, method_note: str | None = None) -> Any:
     geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
                      metadata=metadata, identifiers=identifiers, notes=notes, window=dicom_window(metadata),
-                     geometry=geometry)
+                     geometry=geometry, reading=case.reading)
 
 
 def dicom_window(metadata: dict[str, str]) -> tuple[float, float] | None:

@@ -30,8 +30,9 @@ class TrainRequest:
     """The arguments of ``medlens train``: ``data`` a bundled name, an npz path, a simulator name
     (``--arch scinet`` / ``groupinn``) or a folder of scans with ``labels`` (CSV ``case,label``,
     a class index or a class name); ``recipe`` how scans become inputs (stored in the model);
-    ``memory_mb`` the readers' decoding limit. Unreadable scans are left out and listed in
-    :attr:`TrainResult.failures` by their pseudonymous ids."""
+    ``class_names`` the classes' names in label order (``"normal,pneumonia"``), stored in the
+    model file in place of the data's own; ``memory_mb`` the readers' decoding limit. Unreadable
+    scans are left out and listed in :attr:`TrainResult.failures` by their pseudonymous ids."""
 
     data: str
     out: str
@@ -39,6 +40,7 @@ class TrainRequest:
     epochs: int = 10
     labels: str | None = None
     recipe: RecipeOptions = field(default_factory=RecipeOptions)
+    class_names: str | tuple[str, ...] | None = None
     seed: int = 0
     quiet: bool = True
     memory_mb: float | None = None
@@ -49,6 +51,16 @@ class TrainRequest:
             raise MedlensError(f"--epochs must be at least 1, got {self.epochs}")
         if self.labels is not None and is_dataset(self.data):
             raise MedlensError("--labels is for scans: an npz data set carries its own labels")
+        names = self.names()
+        if names is not None and (not names or any(not n for n in names) or len(set(names)) != len(names)):
+            raise MedlensError(f"--class-names takes distinct non-empty names separated by commas, got {self.class_names!r}")
+
+    def names(self) -> tuple[str, ...] | None:
+        """``class_names`` as a tuple (``None`` when not given)."""
+        if self.class_names is None:
+            return None
+        raw = self.class_names.split(",") if isinstance(self.class_names, str) else self.class_names
+        return tuple(str(n).strip() for n in raw)
 
 
 @dataclass
@@ -75,15 +87,40 @@ def train_model(request: TrainRequest | None = None, **kwargs: Any) -> TrainResu
 
     request = request if request is not None else TrainRequest(**kwargs)
     request.validate()
+    if request.names() is not None and is_dataset(request.data):  # before any training
+        from medlens.data.cases import labelled_set
+
+        _name_classes({"class_names": list(labelled_set(request.data, "train").class_names)}, request.names())
     if is_dataset(request.data) or request.labels is None and not Path(request.data).is_dir():
         trained = train(request.arch, request.data, epochs=request.epochs, seed=request.seed,
                         progress=not request.quiet, recipe=_dataset_recipe(request.recipe))
         failures: list[tuple[str, str]] = []
     else:
         trained, failures = _train_on_scans(request, train)
+    _name_classes(trained.meta, request.names())
+    trained.meta.setdefault("input", _input_facts(request, trained.meta))
     save_model(trained.model, request.out, trained.meta)
     return TrainResult(request.out, trained.meta, f"{trained.summary} -> {request.out}", trained.warning,
                        list(trained.notes), failures)
+
+
+def _name_classes(meta: dict[str, Any], names: tuple[str, ...] | None) -> None:
+    """Store ``--class-names`` in ``meta``, one name per class the model was trained on."""
+    if names is None:
+        return
+    known = len(meta.get("class_names") or ())
+    if known and len(names) != known:
+        raise MedlensError(f"--class-names gives {len(names)} name(s) but the model has {known} classes")
+    meta["class_names"] = list(names)
+
+
+def _input_facts(request: TrainRequest, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The input facts of a model whose recipe did not record them (simulators, InterpNet):
+    what its input shape implies."""
+    from medlens.data.kinds import facts_of_model
+
+    facts = facts_of_model(meta)
+    return None if facts is None else facts.to_dict()
 
 
 def _dataset_recipe(options: RecipeOptions) -> Any:
@@ -151,8 +188,44 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     stored = recipe if recipe.size is not None or recipe.spacing is not None else recipe.replace(size=shape[1:])
     if not stored.windows and stored.channels is None:
         stored = stored.replace(channels=shape[0])
-    meta.update(data=str(request.data), recipe=stored.to_dict(), class_names=list(names),
+    if stored.slice is not None:  # the slice was the training scans' choice: each later input names its own
+        stored = type(stored).from_dict({**stored.to_dict(), "slice": None})
+    from medlens.data.kinds import facts_of_training_data
+
+    facts = facts_of_training_data(x, str(request.data), native=_native_facts(cases, kept), fs=stored.fs,
+                                   windows=stored.windows)
+    meta.update(data=str(request.data), recipe=stored.to_dict(), class_names=list(names), input=facts.to_dict(),
                 cases={"train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
                        "unlabelled": len(cases) - len(labelled), "unreadable": len(failed)})
     trained.summary = trained.summary.replace(str(path), str(request.data))
     return trained, [(cases.names[i], err) for i, err in sorted(failed.items())]
+
+
+#: Training scans read again for their native facts (shape, spacing, bit depth, modality).
+NATIVE_SAMPLE = 64
+
+
+def _native_facts(cases: Any, kept: list[int]) -> dict[str, Any]:
+    """What the training scans were as they came: the most common native shape and spacing, the
+    largest bit depth and the modalities, over up to :data:`NATIVE_SAMPLE` of the cases."""
+    from collections import Counter
+
+    shapes: Counter = Counter()
+    spacings: Counter = Counter()
+    bits: list[int] = []
+    modalities: set[str] = set()
+    for i in kept[:NATIVE_SAMPLE]:
+        try:
+            reading = cases.case(i).reading
+        except MedlensError:
+            continue
+        shapes[tuple(reading.get("native_shape") or ())] += 1
+        if reading.get("spacing"):
+            spacings[tuple(round(v, 4) for v in reading["spacing"])] += 1
+        if reading.get("bit_depth"):
+            bits.append(int(reading["bit_depth"]))
+        if reading.get("modality"):
+            modalities.add(str(reading["modality"]).upper())
+    return {"shape": list(shapes.most_common(1)[0][0]) if shapes else None,
+            "spacing": list(spacings.most_common(1)[0][0]) if spacings else None,
+            "bit_depth": max(bits) if bits else None, "modality": sorted(modalities)}

@@ -8,7 +8,8 @@ from medlens.app.inputs import NORMALISATIONS, RecipeOptions
 
 
 def add_recipe_flags(p: argparse.ArgumentParser) -> None:
-    """``--recipe``, ``--size``, ``--normalize``, ``--window``, ``--start``, ``--leads``: how a file
+    """``--recipe``, ``--size``, ``--normalize``, ``--window``, ``--start``, ``--leads``, ``--slice``,
+    ``--fs``: how a file
     becomes the model's input."""
     p.add_argument("--recipe", metavar="FILE", default=None,
                    help="preprocessing recipe (JSON or YAML; default: the one stored in the model file)")
@@ -22,6 +23,12 @@ def add_recipe_flags(p: argparse.ArgumentParser) -> None:
                    help="signals: start of the window the model sees, in seconds")
     p.add_argument("--leads", default=None, metavar="A,B",
                    help="signals: comma-separated lead names the model takes, in order")
+    p.add_argument("--slice", type=int, default=None, metavar="K",
+                   help="volumes given to a 2-D model: the slice (along the first axis) the model sees; "
+                        "without it such an input is refused")
+    p.add_argument("--fs", type=float, default=None, metavar="HZ",
+                   help="signals: the sampling rate of the model's samples, for a model file that does not record it "
+                        "(the record is resampled to it)")
 
 
 def recipe_options(args: argparse.Namespace) -> RecipeOptions:
@@ -31,4 +38,5 @@ def recipe_options(args: argparse.Namespace) -> RecipeOptions:
         normalize=getattr(args, "normalize", None),
         windows=tuple(args.window) if getattr(args, "window", None) else None,
         start=getattr(args, "start", None), leads=getattr(args, "leads", None),
+        slice=getattr(args, "slice", None), fs=getattr(args, "fs", None),
     )

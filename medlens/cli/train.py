@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="model file to write (.pt)")
     p.add_argument("--arch", default="cnn", help="architecture (default: cnn; also attention-rnn, attention-gated, vit, interpnet, scinet, groupinn)")
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--class-names", default=None, metavar="A,B",
+                   help="names of the classes in label order (e.g. normal,pneumonia), stored in the model file; "
+                        "without them (and without names in the data) a finding reads 'class 0'")
     add_recipe_flags(p)
     add_flags(p, "memory", "seed", "quiet")
     p.set_defaults(run=run)
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = train_model(TrainRequest(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs,
                                       labels=args.labels, recipe=recipe_options(args), seed=args.seed,
-                                      quiet=args.quiet, memory_mb=args.memory_mb))
+                                      class_names=args.class_names, quiet=args.quiet, memory_mb=args.memory_mb))
     print(result.summary)
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)

@@ -107,6 +107,37 @@ class Case:
     file: str = ""
 
     @property
+    def reading(self) -> dict[str, Any]:
+        """How the file was made into the model's input, as plain data for every output: its kind,
+        native shape and the model's, the slice a 2-D model saw of a volume (``--slice``), a
+        signal's sampling rate and the model's (resampled when they differ), and the native facts
+        the familiarity check compares (modality, bit depth, photometric interpretation, spacing).
+        Empty for a data-set case (already on the model's grid)."""
+        from medlens.data.kinds import kind_of_record
+
+        if self.record is None or self.prepared is None:
+            return {}
+        g = self.prepared.geometry
+        meta = dict(getattr(self.record, "metadata", {}) or {})
+        out: dict[str, Any] = {"kind": kind_of_record(self.record), "native_shape": list(g.original_shape),
+                               "model_shape": list(g.model_shape)}
+        if g.slice_index is not None:
+            out["slice"] = int(g.slice_index)
+        if g.kind == "signal":
+            out["sampling_rate"] = {"record_hz": g.record_fs, "model_hz": g.model_fs,
+                                    "resampled": g.record_fs != g.model_fs}
+        spacing = getattr(self.record, "spacing", None)
+        if spacing is not None and g.kind != "signal":
+            out["spacing"] = [float(v) for v in spacing]
+        bits = meta.get("BitsStored") or meta.get("BitDepth")
+        if bits:
+            out["bit_depth"] = int(float(bits))
+        for key, name in (("Modality", "modality"), ("PhotometricInterpretation", "photometric")):
+            if meta.get(key):
+                out[name] = str(meta[key]).strip()
+        return out
+
+    @property
     def identifiers(self) -> dict[str, str]:
         """What is kept apart as identifying: the input's path relative to its folder (``file``)
         and what the reader kept apart (patient fields, UIDs); empty for data-set cases."""
@@ -181,8 +212,7 @@ class DatasetCases(Cases):
         self.dataset = load_dataset(data, split)
         ds = self.dataset
         if input_shape is not None and tuple(ds.inputs.shape[1:]) != tuple(input_shape):
-            raise InputError(f"the data has inputs of shape {tuple(ds.inputs.shape[1:])}, "
-                             f"the model expects {tuple(input_shape)}")
+            raise InputError(_shape_mismatch(tuple(ds.inputs.shape[1:]), tuple(input_shape)))
         self.names = [str(i) for i in range(len(ds))]
         self.has_labels = True
         self.has_masks = ds.masks is not None
@@ -348,6 +378,17 @@ def labelled_set(data: str | os.PathLike, split: str = "test") -> Any:
     from medlens.data.datasets import load_dataset
 
     return load_dataset(os.fspath(data), split)
+
+
+def _shape_mismatch(have: tuple[int, ...], want: tuple[int, ...]) -> str:
+    """One line for a data set whose inputs ``(C, *spatial)`` do not fit the model's, naming both
+    kinds when they differ."""
+    from medlens.data.kinds import kind_of_rank, kind_words
+
+    if len(have) != len(want) and {len(have), len(want)} <= {2, 3, 4}:
+        return (f"the model takes {kind_words(kind_of_rank(len(want) - 1), want[0], want[1:])} but the data set holds "
+                f"{kind_words(kind_of_rank(len(have) - 1), have[0], have[1:])}")
+    return f"the data has inputs of shape {have}, the model expects {want}"
 
 
 def _npz_markers(data: str, split: str) -> torch.Tensor | None:

@@ -9,12 +9,16 @@ two descriptions of the training inputs, after the recipe:
 * ``features``: the input of the model's last linear layer (its penultimate features), where the
   model has one.
 
-For each, the per-dimension mean and standard deviation over the training cases, and the
-distances of the validation cases from them (root mean square of the standardised differences):
-their 95th and 99th percentiles and maximum. :func:`familiarity` scores a new input the same way
-and calls it unlike the training data when a distance exceeds the validation cases' 99th
-percentile (Lee et al., "A simple unified framework for detecting out-of-distribution samples",
-NeurIPS 2018, use the Mahalanobis distance of penultimate features; this is its diagonal form).
+For each, the mean over the training cases and a whitening matrix: the inverse square root of
+their covariance (after standardising each dimension), shrunk towards the identity by the
+Ledoit-Wolf rule (Ledoit and Wolf, "A well-conditioned estimator for large-dimensional covariance
+matrices", J. Multivariate Analysis 2004), so the distance is a Mahalanobis distance (Lee et al.,
+"A simple unified framework for detecting out-of-distribution samples", NeurIPS 2018, use it on
+penultimate features) that sees joint patterns (a rotated radiograph keeps each cell's grey level
+in range but not their arrangement). The threshold of each distance is the 99th percentile over
+the *validation* cases, never the cases it is then judged on. :func:`familiarity` scores a new
+input the same way and adds what the scan's native facts say (:mod:`medlens.evaluation.scan_facts`).
+Files written with version 1 (diagonal form, 4 x 4 layout) are still read.
 
 A trust check on a case that needs only the engine and the model, so it lives below the
 application (the training recipes store the reference, the case report asks the question).
@@ -31,25 +35,38 @@ from torch import nn
 
 __all__ = ["Familiarity", "familiarity", "familiarity_reference"]
 
-VERSION = 1
+VERSION = 2
+_READS = (1, 2)
 _QUANTILES = (0.1, 0.5, 0.9)
-_WORDS = {"input": "its grey levels and layout", "features": "what the model extracts from it"}
+_WORDS = {"input": "its grey levels and layout", "features": "what the model extracts from it",
+          "joint": "its grey levels, layout and what the model extracts from it, taken together"}
+
+_POOL_FNS = {1: torch.nn.functional.adaptive_avg_pool1d, 2: torch.nn.functional.adaptive_avg_pool2d,
+             3: torch.nn.functional.adaptive_avg_pool3d}
+#: Layout cells per spatial rank, by reference version.
+_CELLS = {1: {1: (16,), 2: (4, 4), 3: (3, 3, 3)}, 2: {1: (28,), 2: (7, 7), 3: (4, 4, 4)}}
+#: Cells of the layout of the signed differences along each axis (version 2).
+_EDGE_CELLS = {1: (14,), 2: (4, 4), 3: (3, 3, 3)}
 
 
-_POOLS = {1: (torch.nn.functional.adaptive_avg_pool1d, (16,)), 2: (torch.nn.functional.adaptive_avg_pool2d, (4, 4)),
-          3: (torch.nn.functional.adaptive_avg_pool3d, (3, 3, 3))}
-
-
-def input_summary(x: torch.Tensor) -> torch.Tensor:
+def input_summary(x: torch.Tensor, version: int = VERSION) -> torch.Tensor:
     """``(N, C, *spatial)`` -> ``(N, D)``: per channel the mean, standard deviation, 10/50/90th
-    percentiles and a coarse layout (the average over each cell of a 4 x 4 grid; 3 x 3 x 3 for
-    volumes, 16 segments for signals)."""
+    percentiles, a layout (the average over each cell of a 7 x 7 grid; 4 x 4 x 4 for volumes,
+    28 segments for signals) and, per axis, the layout of the signed differences along it (4 x 4,
+    3 x 3 x 3, 14 segments). Version 1 references: a coarser layout and no differences."""
     x = x.detach().double()
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     q = torch.quantile(flat, torch.tensor(_QUANTILES, dtype=torch.float64), dim=-1).permute(1, 2, 0)  # (N, C, 3)
-    pool, cells = _POOLS[x.ndim - 2]
-    layout = pool(x, cells).reshape(x.shape[0], x.shape[1], -1)
-    return torch.cat([flat.mean(-1, keepdim=True), flat.std(-1, keepdim=True), q, layout], dim=-1).reshape(x.shape[0], -1)
+    rank = x.ndim - 2
+    pool = _POOL_FNS[rank]
+    parts = [flat.mean(-1, keepdim=True), flat.std(-1, keepdim=True), q,
+             pool(x, _CELLS[version][rank]).reshape(x.shape[0], x.shape[1], -1)]
+    if version >= 2:  # where values rise and fall, per axis: a beat played backwards, a scan upside down
+        cells = _EDGE_CELLS[rank]
+        for axis in range(2, x.ndim):
+            if x.shape[axis] > 1:
+                parts.append(pool(torch.diff(x, dim=axis), cells).reshape(x.shape[0], x.shape[1], -1))
+    return torch.cat(parts, dim=-1).reshape(x.shape[0], -1)
 
 
 def _last_linear(model: nn.Module) -> nn.Module | None:
@@ -86,16 +103,47 @@ def _features(model: nn.Module, x: torch.Tensor, chunk: int = 256) -> torch.Tens
     return torch.cat(got) if got else None
 
 
-def _distance(f: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    return (((f - mean) / std) ** 2).mean(-1).sqrt()
+def _distance(f: torch.Tensor, ref: dict[str, Any]) -> torch.Tensor:
+    """Root mean square of the whitened differences of ``f`` ``(..., D)`` from the reference."""
+    mean = torch.as_tensor(ref["mean"], dtype=torch.float64)
+    z = (f - mean) / torch.as_tensor(ref["std"], dtype=torch.float64)
+    if "whiten" in ref:
+        z = z @ torch.as_tensor(ref["whiten"], dtype=torch.float64).T
+    return (z**2).mean(-1).sqrt()
+
+
+def _shrunk_covariance(z: torch.Tensor) -> torch.Tensor:
+    """Ledoit-Wolf covariance of the rows of ``z`` ``(N, D)`` (centred): the sample covariance
+    shrunk towards a scaled identity by the data-driven weight of Ledoit and Wolf (2004)."""
+    n, p = z.shape
+    sample = z.T @ z / n
+    mu = torch.trace(sample) / p
+    target = mu * torch.eye(p, dtype=z.dtype)
+    d2 = ((sample - target) ** 2).sum() / p
+    # (1/n^2) sum_k ||z_k z_k^T - S||_F^2 = (sum_k ||z_k||^4 - n ||S||_F^2) / n^2
+    b2 = ((z**2).sum(1) ** 2).sum() - n * (sample**2).sum()
+    b2 = torch.clamp(b2 / (n * n) / p, min=0.0)
+    weight = float(torch.clamp(b2 / d2, max=1.0)) if float(d2) > 0 else 1.0
+    return weight * target + (1.0 - weight) * sample
+
+
+#: A dimension varies at least this fraction of the median dimension's spread: one that the
+#: recipe holds fixed (the mean and spread of z-scored signals) must not turn a file's rounding
+#: into a distance.
+_STD_FLOOR = 0.01
 
 
 def _reference(train: torch.Tensor, val: torch.Tensor) -> dict[str, Any]:
     mean, std = train.mean(0), train.std(0)
-    std = torch.where(std > 1e-12, std, torch.ones_like(std))
-    d = _distance(val, mean, std)
+    floor = _STD_FLOOR * float(std.median()) if float(std.median()) > 0 else 1e-12
+    std = std.clamp(min=max(floor, 1e-12))
+    z = (train - mean) / std
+    values, vectors = torch.linalg.eigh(_shrunk_covariance(z))
+    whiten = vectors @ torch.diag(values.clamp(min=1e-9).rsqrt()) @ vectors.T  # covariance^(-1/2)
+    ref = {"mean": mean.tolist(), "std": std.tolist(), "whiten": whiten.tolist()}
+    d = _distance(val, ref)
     q = torch.quantile(d, torch.tensor([0.95, 0.99], dtype=torch.float64))
-    return {"mean": mean.tolist(), "std": std.tolist(), "q95": float(q[0]), "q99": float(q[1]), "max": float(d.max())}
+    return {**ref, "q95": float(q[0]), "q99": float(q[1]), "max": float(d.max())}
 
 
 def familiarity_reference(model: nn.Module, train_inputs: torch.Tensor, val_inputs: torch.Tensor) -> dict | None:
@@ -116,6 +164,9 @@ def familiarity_reference(model: nn.Module, train_inputs: torch.Tensor, val_inpu
     train_f, val_f = _features(model, train_inputs), _features(model, val_inputs)
     if train_f is not None and val_f is not None:
         ref["scores"]["features"] = _reference(train_f, val_f)
+        # the decision: one distance over both, one threshold (two thresholds would each add false alarms)
+        ref["scores"]["joint"] = _reference(torch.cat([input_summary(train_inputs), train_f], 1),
+                                            torch.cat([input_summary(val_inputs), val_f], 1))
     return ref
 
 
@@ -123,42 +174,88 @@ def familiarity_reference(model: nn.Module, train_inputs: torch.Tensor, val_inpu
 class Familiarity:
     """How far one input lies from the training data, in words and numbers.
 
-    ``unlike`` is ``None`` when the model file holds no reference (older files, TorchScript).
+    ``unlike`` is ``None`` when nothing could be compared (no reference, no native facts).
+    ``reasons`` says why a scan is unlike the training data (native facts and distances, one
+    phrase each); ``warnings`` are ``{code, message}`` entries for the summary (codes
+    ``downsampled``, ``modality``, ``unlike_training``); ``score`` the largest distance as a
+    multiple of its threshold (above 1: beyond the held-out cases' 99th percentile), ``None``
+    without a reference.
     """
 
     sentence: str
     unlike: bool | None
     rows: list[tuple[str, str]] = field(default_factory=list)
     distances: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    score: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``familiarity`` entry of ``case.json``."""
+        return {"unlike_training_data": self.unlike, "reasons": list(self.reasons), "distances": dict(self.distances),
+                "score": self.score, "sentence": self.sentence}
 
 
-def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None) -> Familiarity:
-    """Score ``x`` ``(1, C, *spatial)`` (after the recipe) against :func:`familiarity_reference`."""
-    if not reference or reference.get("version") != VERSION:
-        return Familiarity("Whether this scan resembles the model's training data: not available (the model file "
-                           "holds no statistics of its training data).", None)
+def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, reading: dict | None = None,
+                facts: Any = None) -> Familiarity:
+    """Score ``x`` ``(1, C, *spatial)`` (after the recipe) against :func:`familiarity_reference`,
+    and the scan as it came (``reading``, :attr:`medlens.data.cases.Case.reading`) against the
+    training data's native facts (``facts``, :class:`medlens.data.kinds.InputFacts`).
+
+    A scan is unlike the training data when a native fact differs (size, modality, bit depth,
+    colour: :func:`medlens.evaluation.scan_facts.native_check`) or a distance exceeds the 99th
+    percentile of the held-out (validation) cases' distances, the threshold stored at training.
+    """
+    from medlens.evaluation.scan_facts import native_check
+
+    native = native_check(reading, facts)
+    reasons = list(native.reasons)
+    warnings = list(native.warnings)
+    distances, rows, beyond, score = _distances(model, x, reference)
+    reasons += [f"{_WORDS[k]} lie further from the training data than 99% of the held-out cases" for k in beyond]
+    compared = bool(distances) or facts is not None and bool(reading)
+    unlike = bool(reasons) if compared else None
+    split = (reference or {}).get("split", "validation")
+    if unlike:
+        sentence = (f"This scan is unlike the cases the model was trained on ({'; '.join(reasons)}). The model may "
+                    "never have seen a scan like this one: its finding and the highlighted areas may mean nothing here.")
+        warnings.append({"code": "unlike_training", "message": sentence})
+    elif unlike is None:
+        sentence = ("Whether this scan resembles the model's training data: not available (the model file holds no "
+                    "statistics or facts of its training data).")
+    elif distances:
+        sentence = (f"This scan resembles the model's training data (it lies no further from it than 99% of the "
+                    f"{split} cases" + (", and its native size, modality and bit depth match" if reading and facts else "")
+                    + ").")
+    else:
+        sentence = "This scan's native size, modality and bit depth match the training data's (no distances stored)."
+    return Familiarity(sentence, unlike, rows, distances, reasons, warnings, score)
+
+
+def _distances(model: nn.Module, x: torch.Tensor, reference: dict | None
+               ) -> tuple[dict[str, float], list[tuple[str, str]], list[str], float | None]:
+    """Distances of ``x`` from the reference, their table rows, the kinds beyond their threshold
+    and the largest distance as a multiple of its threshold."""
+    if not reference or reference.get("version") not in _READS:
+        return {}, [], [], None
     scores = reference["scores"]
-    found: dict[str, torch.Tensor | None] = {"input": input_summary(x)}
+    found: dict[str, torch.Tensor | None] = {"input": input_summary(x, reference["version"])}
     if "features" in scores:
         found["features"] = _features(model, x)
-    distances, rows, unlike = {}, [], []
+        if "joint" in scores and found["features"] is not None:
+            found["joint"] = torch.cat([found["input"], found["features"]], 1)
+    deciding = ["joint"] if "joint" in found else list(found)  # version 1: each distance on its own
+    distances, rows, beyond, ratios = {}, [], [], []
     for kind, f in found.items():
         ref = scores[kind]
-        mean, std = torch.tensor(ref["mean"], dtype=torch.float64), torch.tensor(ref["std"], dtype=torch.float64)
-        if f is None or f.shape[-1] != mean.numel():
+        if f is None or f.shape[-1] != len(ref["mean"]):
             continue
-        d = float(_distance(f[0], mean, std))
+        d = float(_distance(f[0], ref))
         distances[kind] = d
         rows.append((f"distance from the training data: {_WORDS[kind]}",
-                     f"{d:.2f} (validation cases: 99% below {ref['q99']:.2f}, largest {ref['max']:.2f})"))
-        if d > ref["q99"]:
-            unlike.append(kind)
-    if unlike:
-        what = " and ".join(_WORDS[k] for k in unlike)
-        sentence = (f"This scan is unlike the cases the model was trained on ({what} lie further from the training "
-                    f"data than 99% of the {reference['split']} cases). The model may never have seen a scan like "
-                    "this one: its finding and the highlighted areas may mean nothing here.")
-    else:
-        sentence = (f"This scan resembles the model's training data (it lies no further from it than 99% of the "
-                    f"{reference['split']} cases).")
-    return Familiarity(sentence, bool(unlike), rows, distances)
+                     f"{d:.2f} (held-out cases: 99% below {ref['q99']:.2f}, largest {ref['max']:.2f})"))
+        if kind in deciding:
+            ratios.append(d / max(ref["q99"], 1e-12))
+            if d > ref["q99"]:
+                beyond.append(kind)
+    return distances, rows, beyond, (max(ratios) if ratios else None)

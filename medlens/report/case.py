@@ -54,6 +54,7 @@ CAVEATS: tuple[str, ...] = (
 
 _EXTRA_CSS = """
 .finding{font-size:20px;margin:4px 0 8px} .finding b{color:#12355b}
+.warnings{list-style:none;padding:0;margin:4px 0} .warnings li{margin:4px 0}
 .caveats li{font-size:13px;line-height:1.4;margin:2px 0}
 .trust-supported{border-left:4px solid #2e7d32;padding:6px 10px;background:#eef7ee}
 .trust-caution{border-left:4px solid #f0b400;padding:6px 10px;background:#fff8e1}
@@ -190,6 +191,9 @@ class CaseReport:
         ``True``: the scan is unlike the training data (shown as a warning); ``None``: unknown.
     familiarity_rows : list of (str, str)
         The distances behind that sentence.
+    warnings : list of dict
+        ``{code, message}`` entries shown above the finding (``downsampled``, ``modality``,
+        ``unlike_training``).
     """
 
     scan: str
@@ -219,6 +223,7 @@ class CaseReport:
     familiarity: str | None = None
     familiarity_unlike: bool | None = None
     familiarity_rows: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 def _name(names: Sequence[str], k: int) -> str:
@@ -243,11 +248,15 @@ def render_case_report(case: CaseReport) -> str:
     p = case.probabilities[case.predicted]
     predicted = _name(case.class_names, case.predicted)
     summary = report.section("Summary", kind="summary")
+    if case.warnings:  # above the finding: what the reader must know before reading it
+        summary.add_trusted_html('<ul class="warnings">' + "".join(
+            f'<li class="trust-unsupported" data-code="{_esc(w["code"])}">{_esc(w["message"])}</li>'
+            for w in case.warnings) + "</ul>")
     summary.add_trusted_html(
         '<p class="finding">The model\'s finding: <b>'
         + _esc(predicted) + f"</b> (probability {p:.2f}).</p>"
     )
-    if case.familiarity_unlike:
+    if case.familiarity_unlike and not any(w.get("code") == "unlike_training" for w in case.warnings):
         summary.add_trusted_html('<p class="trust-unsupported">' + _esc(case.familiarity) + "</p>")
     if case.calibration:
         summary.add_text(case.calibration)

@@ -80,7 +80,9 @@ def test_unfamiliar_input_is_named_in_plain_words(chest_model, data, index, unli
     page = render_case_report(report)
     if unlike:
         assert "This scan is unlike the cases the model was trained on" in page
-        assert '<p class="trust-unsupported">This scan is unlike' in page  # in the summary, as a warning
+        # in the summary, as a warning above the finding
+        assert '<li class="trust-unsupported" data-code="unlike_training">This scan is unlike' in page
+        assert page.index('data-code="unlike_training"') < page.index('class="finding"')
     else:
         assert "This scan resembles the model&#x27;s training data" in page
 

@@ -61,7 +61,7 @@ def test_scans_are_read_as_explain_reads_them_and_unreadable_files_are_listed(sc
     (tmp_path / "labels.csv").write_text("case,label\na.png,yes\nct,0\n")
     out = tmp_path / "audit"
     argv = ["audit", "--model", str(model), "--data", str(scans), "--labels", str(tmp_path / "labels.csv"),
-            "--out", str(out), *OPTIONS]
+            "--out", str(out), "--slice", "1", *OPTIONS]
     assert main(argv) == 3  # some cases failed, the others were audited
     captured = capsys.readouterr()
     printed = captured.out
@@ -80,11 +80,11 @@ def test_scans_are_read_as_explain_reads_them_and_unreadable_files_are_listed(sc
     assert [(r["case"], r["file"]) for r in identifiers] == [
         ("case-0000", "a.png"), ("case-0001", "b.png"), ("case-0002", "broken.png"), ("case-0003", "ct"),
         ("case-0004", "series1-slice0")]
-    # the model input is the recipe's, exactly as explain prepares the file (a series: its middle slice)
-    source = open_source(SourceSpec(str(scans), input_shape=(1, 24, 24), recipe=RECIPE.to_dict()))
+    # the model input is the recipe's, exactly as explain prepares the file (a series: the slice named)
+    source = open_source(SourceSpec(str(scans), input_shape=(1, 24, 24), recipe=RECIPE.replace(slice=1).to_dict()))
     batch = source.load([0, 3])
     assert torch.equal(batch.x[0], prepare(read(scans / "a.png"), RECIPE).x[0])
-    assert torch.equal(batch.x[1], prepare(read(scans / "ct"), RECIPE).x[0])
+    assert torch.equal(batch.x[1], prepare(read(scans / "ct"), RECIPE.replace(slice=1)).x[0])
     # resuming computes nothing and does not retry the unreadable file
     assert main(argv) == 3
     assert "audited 0 new case(s) of 5" in capsys.readouterr().out
@@ -92,7 +92,7 @@ def test_scans_are_read_as_explain_reads_them_and_unreadable_files_are_listed(sc
 
 def test_a_single_series_folder_is_one_case(tmp_path, model):
     _series(tmp_path / "one")
-    source = open_source(SourceSpec(str(tmp_path / "one"), input_shape=(1, 24, 24), recipe=RECIPE.to_dict()))
+    source = open_source(SourceSpec(str(tmp_path / "one"), input_shape=(1, 24, 24), recipe=RECIPE.replace(slice=0).to_dict()))
     assert source.names == ["case-0000"] and source.files == ["one"] and source.load([0]).x.shape == (1, 1, 24, 24)
 
 
@@ -101,7 +101,7 @@ def test_a_single_series_folder_is_one_case(tmp_path, model):
     (["--labels", "missing.csv"], "labels file"),
     (["--data", "empty"], "nothing readable in"),
     (["--data", "pneumoniamnist", "--labels", "labels.csv"], "--labels is for scans"),
-    (["--window", "brain"], "2 case(s)"),  # a CT window on pictures: the PNGs fail, the DICOM CT goes on
+    (["--window", "brain", "--slice", "1"], "2 case(s)"),  # a CT window on pictures: the PNGs fail, the DICOM CT goes on
 ])
 def test_bad_scans_input_exits_2_with_one_line(scans, model, tmp_path, capsys, extra, message):
     (tmp_path / "labels.csv").write_text("case,label\nnope.png,1\n")

@@ -146,8 +146,13 @@ def test_folder_explains_each_case_and_lists_errors(png_model, tmp_path):
         ds.ImagePositionPatient = [-158.1, -179.0, z]
         ds.SOPInstanceUID = pydicom.uid.generate_uid()
         ds.save_as(cases / f"slice{k}.dcm")
-    out = tmp_path / "out"
+    refused = tmp_path / "refused"  # the series is a volume: a 2-D model is told which slice to see
     assert _run(["--model", png_model, "--input", cases, "--method", "gradient", "--show-identifiers",
+                 "--out", refused]) == 3  # the series and the broken file failed, the others were written
+    errors = {r["case"]: r["error"] for r in csv.DictReader((refused / "summary.csv").open())}
+    assert "--slice K (0..2)" in next(e for c, e in errors.items() if c.startswith("series"))
+    out = tmp_path / "out"
+    assert _run(["--model", png_model, "--input", cases, "--method", "gradient", "--slice", "1", "--show-identifiers",
                  "--out", out]) == 3  # one case failed, the others were written
     rows = list(csv.DictReader((out / "summary.csv").open()))
     status = {r["case"]: r["status"] for r in rows}

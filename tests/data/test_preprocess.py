@@ -125,12 +125,16 @@ def test_spacing_resampling_and_its_inverse():
     assert back.shape == (20, 30, 40) and torch.allclose(back, torch.ones(20, 30, 40))
 
 
-def test_volume_for_a_2d_model_uses_the_middle_slice_and_maps_back_into_it():
+def test_volume_for_a_2d_model_takes_the_named_slice_and_maps_back_into_it():
     vol = torch.rand(5, 8, 8)
-    prepared = prepare(_vol(vol), Recipe(size=(8, 8)))
-    assert torch.equal(prepared.x[0, 0], vol[2])
+    with pytest.raises(InputError, match=r"takes 2-D images \(8 x 8\) but the input is a 3-D volume .*--slice K \(0\.\.4\)"):
+        prepare(_vol(vol), Recipe(size=(8, 8)))
+    prepared = prepare(_vol(vol), Recipe(size=(8, 8), slice=3))
+    assert torch.equal(prepared.x[0, 0], vol[3]) and prepared.geometry.slice_index == 3
     back = invert(prepared.geometry, torch.ones(1, 8, 8))
-    assert back[2].eq(1).all() and back[[0, 1, 3, 4]].eq(0).all()
+    assert back[3].eq(1).all() and back[[0, 1, 2, 4]].eq(0).all()
+    with pytest.raises(InputError, match="--slice 5 is out of range"):
+        prepare(_vol(vol), Recipe(size=(8, 8), slice=5))
 
 
 def test_signal_leads_start_and_rate_map_back_on_the_original_time_axis():
@@ -154,7 +158,7 @@ def test_signal_errors():
     with pytest.raises(InputError, match="lead 'V5' is not in the record; it has MLII"):
         prepare(sig, Recipe(leads=("V5",)))
     with pytest.raises(InputError, match="runs past the end"):
-        prepare(sig, Recipe(size=(400,), start=1.0))
+        prepare(sig, Recipe(size=(400,), start=1.0, fs=250.0))
     with pytest.raises(InputError, match="past the end of the record"):
         prepare(sig, Recipe(start=5.0))
 

@@ -15,7 +15,9 @@ from medlens.app.case_report.calibration import calibration_sentence
 from medlens.app.case_report.checks import case_checks
 from medlens.app.case_report.inputs import CaseInput, CaseReportSettings
 from medlens.app.case_report.trust import trust_from_checks, trust_from_evaluation
+from medlens.data.kinds import facts_of_model
 from medlens.evaluation.familiarity import familiarity
+from medlens.core.classes import class_labels
 from medlens.core.engine import Budget
 from medlens.core.targets import probabilities
 from medlens.errors import InputError, MedlensError
@@ -115,8 +117,7 @@ def case_report(
     explained = predicted if target is None else int(target)
     if not 0 <= explained < n_classes:
         raise InputError(f"target {explained} is out of range: the model has {n_classes} classes (0..{n_classes - 1})")
-    class_names = [str(c) for c in (meta.get("class_names") or [])][:n_classes]
-    class_names += [f"class {k_}" for k_ in range(len(class_names), n_classes)]
+    class_names = class_labels(meta.get("class_names"), n_classes)
     kind = _kind(x)
     native = case.native
     if native is None:
@@ -154,7 +155,7 @@ def case_report(
                                       class_names, predicted, budget)
     sentence = _sentence(model, x, budget)
     calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]))
-    familiar = familiarity(model, x, meta.get("familiarity"))
+    familiar = familiarity(model, x, meta.get("familiarity"), reading=case.reading, facts=facts_of_model(meta))
     identifiers = dict(case.identifiers)
     report = CaseReport(
         scan=case.description, kind=kind, base=native, maps=maps, class_names=class_names,
@@ -165,6 +166,7 @@ def case_report(
         identifiers=identifiers if settings.show_identifiers else None, model=_model_words(meta),
         spacing=case.spacing, annotations=list(case.annotations), rate=case.rate, window=case.window, notes=notes,
         familiarity=familiar.sentence, familiarity_unlike=familiar.unlike, familiarity_rows=familiar.rows,
+        warnings=familiar.warnings,
     )
     summary = {
         "prediction": predicted,
@@ -177,9 +179,10 @@ def case_report(
         "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity}
                                              for b in basis],
         "sentence": sentence,
-        "familiarity": {"unlike_training_data": familiar.unlike, "distances": familiar.distances,
-                        "sentence": familiar.sentence},
+        "familiarity": familiar.as_dict(),
+        "warnings": familiar.warnings,
         "identifiers_withheld": [] if settings.show_identifiers else withheld_names(identifiers),
+        "reading": dict(case.reading) or None,
     }
     return report, summary
 

@@ -48,6 +48,10 @@ class CaseInput:
         the maps come back onto ``native`` through its exact inverse
         (:func:`medlens.data.recipe.invert`), as ``medlens explain`` writes ``attribution.npy``.
         ``None``: ``native`` is resized to (a data-set case, or a scan shown as the model saw it).
+    reading : dict
+        How the file became the model's input (:attr:`medlens.data.cases.Case.reading`: the slice
+        of a volume, sampling rates, native shape, modality, bit depth); recorded in ``case.json``
+        and used by the familiarity check.
     """
 
     native: np.ndarray | None = None
@@ -61,6 +65,7 @@ class CaseInput:
     rate: float | None = None
     window: tuple[float, float] | None = None
     geometry: Any = None
+    reading: dict[str, Any] = field(default_factory=dict)
 
 
 

@@ -42,6 +42,9 @@ class Geometry:
         Signals: channels of the record.
     span : (int, int)
         Signals: first and one-past-last original sample of the window.
+    record_fs, model_fs : float or None
+        Signals: the record's sampling rate and the rate the model saw it at (Hz; equal when the
+        record was not resampled).
     """
 
     kind: str
@@ -53,6 +56,8 @@ class Geometry:
     channel_index: tuple[int, ...] = ()
     n_channels: int = 1
     span: tuple[int, int] = (0, 0)
+    record_fs: float | None = None
+    model_fs: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -231,14 +236,14 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
     x = _intensity(x, record, recipe, notes)
     slice_index = None
     want_rank = len(recipe.size) if recipe.size is not None else (len(recipe.spacing) if recipe.spacing else None)
-    if want_rank is not None and len(original) == want_rank + 1 and want_rank >= 1:
-        slice_index = original[0] // 2
+    if want_rank is not None and len(original) != want_rank:
+        _refuse_other_kind(record, want_rank, recipe)
+        slice_index = recipe.slice
+        if not 0 <= slice_index < original[0]:
+            raise InputError(f"--slice {slice_index} is out of range: the volume has {original[0]} slices "
+                             f"(0..{original[0] - 1}) along its first axis")
         x, spacing = x[:, slice_index], spacing[1:]
-        notes.append(f"middle slice {slice_index} of {original[0]} along the first axis")
-    elif want_rank is not None and len(original) != want_rank:
-        raise InputError(
-            f"the input is {len(original)}-D of shape {original} but the recipe/model expects {want_rank}-D inputs"
-        )
+        notes.append(f"slice {slice_index} of {original[0]} along the first axis (--slice)")
     if recipe.spacing is not None:
         if len(recipe.spacing) != x.ndim - 1:
             raise InputError(f"recipe spacing {recipe.spacing} has {len(recipe.spacing)} axes; the image has {x.ndim - 1}")
@@ -261,6 +266,22 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
     return Prepared(x[None].contiguous(), geometry, recipe, tuple(notes))
 
 
+def _refuse_other_kind(record: Record, want_rank: int, recipe: Recipe) -> None:
+    """One line naming both kinds when ``record`` is not what a model of spatial rank
+    ``want_rank`` takes; returns only for a volume given to a 2-D model with ``recipe.slice``."""
+    from medlens.data.kinds import describe_record, kind_of_rank, kind_words
+
+    model = (kind_words(kind_of_rank(want_rank), recipe.out_channels, recipe.size, fs=recipe.fs)
+             if want_rank in (1, 2, 3) else f"{want_rank}-D inputs")
+    have = len(record.spatial_shape) if isinstance(record, Volume) else 1
+    if isinstance(record, Volume) and want_rank == 2 and have == 3:
+        if recipe.slice is not None:
+            return
+        raise InputError(f"the model takes {model} but the input is {describe_record(record)}: name the slice "
+                         f"it should see with --slice K (0..{record.spatial_shape[0] - 1}), or give a folder of slices")
+    raise InputError(f"the model takes {model} but the input is {describe_record(record)}")
+
+
 def _standardise(x: torch.Tensor, recipe: Recipe, notes: list[str]) -> torch.Tensor:
     if recipe.mean is None and recipe.std is None:
         return x
@@ -279,6 +300,9 @@ def _standardise(x: torch.Tensor, recipe: Recipe, notes: list[str]) -> torch.Ten
 
 def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
     notes: list[str] = []
+    want_rank = len(recipe.size) if recipe.size is not None else (len(recipe.spacing) if recipe.spacing else 1)
+    if want_rank != 1:
+        _refuse_other_kind(record, want_rank, recipe)
     values = record.values.float()
     n_ch, n = int(values.shape[0]), int(values.shape[1])
     if recipe.windows:
@@ -302,10 +326,13 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
     s0 = int(round(recipe.start * record.fs))
     if s0 >= n:
         raise InputError(f"start {recipe.start:g} s is past the end of the record ({n / record.fs:g} s)")
-    ratio = record.fs / recipe.fs if recipe.fs is not None else 1.0
     length = recipe.size[0] if recipe.size is not None else None
-    if recipe.size is not None and len(recipe.size) != 1:
-        raise InputError(f"the model expects {len(recipe.size)}-D inputs but the input is a signal")
+    if recipe.fs is None and length is not None and n - s0 != length:
+        raise InputError(
+            f"the model does not record its sampling rate and the record is not one {length}-sample window "
+            f"({n - s0} samples at {record.fs:g} Hz from {recipe.start:g} s): give the rate the model's samples "
+            f"are at with --fs HZ (the record is resampled to it)")
+    ratio = record.fs / recipe.fs if recipe.fs is not None else 1.0
     span = int(round(length * ratio)) if length is not None else n - s0
     if s0 + span > n:
         raise InputError(
@@ -321,7 +348,8 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
         notes.append(f"window {s0 / record.fs:g}..{(s0 + span) / record.fs:g} s")
     x = _intensity(x, record, recipe, notes)
     x = _standardise(x, recipe, notes)
-    geometry = Geometry("signal", (n,), None, (span,), ((0, 0),), (int(x.shape[-1]),), tuple(idx), n_ch, (s0, s0 + span))
+    geometry = Geometry("signal", (n,), None, (span,), ((0, 0),), (int(x.shape[-1]),), tuple(idx), n_ch, (s0, s0 + span),
+                        float(record.fs), float(recipe.fs) if recipe.fs is not None else float(record.fs))
     return Prepared(x[None].contiguous(), geometry, recipe, tuple(notes))
 
 

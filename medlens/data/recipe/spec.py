@@ -96,6 +96,9 @@ class Recipe:
         Signals: the channels (lead names) the model takes, in order.
     start : float
         Signals: start of the window in seconds from the start of the record.
+    slice : int, optional
+        Volumes given to a 2-D model: the slice along the first axis the model sees. Without it
+        such an input is refused (the user names the slice; nothing is picked silently).
     """
 
     windows: tuple[tuple[float, float], ...] = ()
@@ -110,6 +113,7 @@ class Recipe:
     fs: float | None = None
     leads: tuple[str, ...] | None = None
     start: float = 0.0
+    slice: int | None = None
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALISATIONS:
@@ -139,6 +143,8 @@ class Recipe:
             raise InputError(f"recipe fs must be positive, got {self.fs}")
         if not (math.isfinite(self.start) and self.start >= 0):
             raise InputError(f"recipe start must be a time >= 0 in seconds, got {self.start}")
+        if self.slice is not None and (isinstance(self.slice, bool) or int(self.slice) != self.slice or self.slice < 0):
+            raise InputError(f"--slice must be a slice index >= 0, got {self.slice}")
 
     # -- serialisation ------------------------------------------------------------------------
 
@@ -185,7 +191,7 @@ class Recipe:
         if data.get("leads") is not None:
             leads = data["leads"]
             kw["leads"] = (leads,) if isinstance(leads, str) else tuple(str(v) for v in leads)
-        for key, kind in (("channels", int), ("fs", float), ("start", float)):
+        for key, kind in (("channels", int), ("fs", float), ("start", float), ("slice", int)):
             if data.get(key) is not None:
                 try:
                     kw[key] = kind(data[key])

@@ -1,0 +1,168 @@
+"""Familiarity judged on the scan as it came, with thresholds from the held-out split.
+
+Known answers for the parts (the downsampling factor, modality families, the Ledoit-Wolf
+covariance against scikit-learn's, thresholds that are the validation cases' 99th percentile),
+then the acceptance on a model trained on the bundled PneumoniaMNIST: a BreastMNIST image, a
+head-CT slice and noise are unlike its training data, its own test images are not (false alarms
+<= 5%), and a full-size chest radiograph (a 1024 x 1024 CR DICOM made from a bundled image) gets
+the ``downsampled`` warning, shown above the finding.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from medlens.data.kinds import InputFacts
+from medlens.evaluation import familiarity as fam
+from medlens.evaluation.scan_facts import native_check
+
+CXR = InputFacts("image", "grey", 1, (28, 28), None, 8, ("CR", "DX"))
+
+
+def test_the_downsampled_warning_names_the_factor_from_a_quarter_of_the_resolution_on():
+    seen = native_check({"kind": "image", "native_shape": [1024, 1024], "model_shape": [28, 28]}, CXR)
+    assert [w["code"] for w in seen.warnings] == ["downsampled"]
+    assert "1/37 of its native resolution (1024 x 1024 shrunk to 28 x 28)" in seen.warnings[0]["message"]
+    assert any("native size (1024 x 1024) is 36.6 times" in r for r in seen.reasons)
+    at_a_quarter = native_check({"kind": "image", "native_shape": [112, 112], "model_shape": [28, 28]}, None)
+    assert [w["code"] for w in at_a_quarter.warnings] == ["downsampled"]
+    halved = native_check({"kind": "image", "native_shape": [56, 56], "model_shape": [28, 28]}, None)
+    assert halved.warnings == []
+    # a volume's slice: its in-plane axes count, not the slices
+    sliced = native_check({"kind": "volume", "native_shape": [40, 512, 512], "model_shape": [28, 28], "slice": 3}, None)
+    assert "1/18" in sliced.warnings[0]["message"]
+    signal = native_check({"kind": "signal", "native_shape": [3600], "model_shape": [140],
+                           "sampling_rate": {"record_hz": 1000.0, "model_hz": 250.0, "resampled": True}}, None)
+    assert "1000 Hz resampled to 250 Hz" in signal.warnings[0]["message"]
+
+
+def test_modality_bit_depth_and_colour_are_compared_with_the_training_data():
+    ct = native_check({"kind": "image", "native_shape": [28, 28], "model_shape": [28, 28], "modality": "CT"}, CXR)
+    assert [w["code"] for w in ct.warnings] == ["modality"] and "CT" in ct.warnings[0]["message"]
+    dx = native_check({"kind": "image", "native_shape": [28, 28], "model_shape": [28, 28], "modality": "DX"}, CXR)
+    assert dx.warnings == [] and dx.reasons == []  # DX and CR are both projection radiographs
+    deep = native_check({"kind": "image", "native_shape": [28, 28], "model_shape": [28, 28], "bit_depth": 12}, CXR)
+    assert deep.reasons == ["it stores 12 bits per value, the training scans 8"]
+    colour = native_check({"kind": "image", "native_shape": [28, 28], "model_shape": [28, 28],
+                           "photometric": "RGB"}, CXR)
+    assert colour.reasons and "colour" in colour.reasons[0]
+    assert native_check({}, CXR).reasons == [] and native_check({"native_shape": [9, 9]}, None).warnings == []
+
+
+def test_the_shrunk_covariance_is_ledoit_wolfs():
+    from sklearn.covariance import LedoitWolf
+
+    z = torch.randn(60, 25, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    z[:, 1] = z[:, 0] + 0.1 * z[:, 1]  # a correlated pair
+    z = z - z.mean(0)
+    expected = LedoitWolf(assume_centered=True).fit(z.numpy()).covariance_
+    assert np.allclose(fam._shrunk_covariance(z).numpy(), expected, atol=1e-10)
+
+
+def test_thresholds_are_the_held_out_cases_99th_percentile_and_joint_patterns_count():
+    gen = torch.Generator().manual_seed(1)
+    base = torch.randn(400, 12, generator=gen, dtype=torch.float64)
+    train = torch.cat([base, base + 0.05 * torch.randn(400, 12, generator=gen, dtype=torch.float64)], 1)
+    val_base = torch.randn(200, 12, generator=gen, dtype=torch.float64)
+    val = torch.cat([val_base, val_base + 0.05 * torch.randn(200, 12, generator=gen, dtype=torch.float64)], 1)
+    ref = fam._reference(train, val)
+    d_val = fam._distance(val, ref)
+    assert ref["q99"] == pytest.approx(float(torch.quantile(d_val, 0.99)))
+    assert ref["max"] == pytest.approx(float(d_val.max()))
+    # each coordinate in range, their pairing broken: a diagonal distance cannot see it, this one does
+    broken = torch.cat([val_base, -val_base], 1)
+    assert float(fam._distance(broken, ref).min()) > ref["q99"]
+    diagonal = ((broken - torch.tensor(ref["mean"])) / torch.tensor(ref["std"])).pow(2).mean(1).sqrt()
+    assert float(torch.quantile(diagonal, 0.5)) < ref["q99"]
+
+
+def _cr_dicom(path, image: np.ndarray) -> None:
+    """A 1024 x 1024 12-bit CR radiograph (Computed Radiography Image Storage) of ``image``."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ComputedRadiographyImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    big = np.asarray(Image.fromarray(image.astype(np.float32)).resize((1024, 1024), Image.BILINEAR))
+    stored = np.clip(np.rint(big / 255.0 * 4095), 0, 4095).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ComputedRadiographyImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = ComputedRadiographyImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.BodyPartExamined = "CR", "CHEST"
+    ds.PixelSpacing = [0.35, 0.35]
+    ds.Rows, ds.Columns = 1024, 1024
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = stored.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.fixture(scope="module")
+def pneumonia_model(tmp_path_factory):
+    from medlens.cli import main
+
+    out = tmp_path_factory.mktemp("model") / "pneumonia.pt"
+    assert main(["train", "--data", "pneumoniamnist", "--epochs", "4", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def _report(model, path, out):
+    from medlens.cli import main
+
+    assert main(["report", "--model", str(model), "--input", str(path), "--methods", "gradient", "--out", str(out),
+                 "--quiet"]) == 0
+    return json.loads((out / "case.json").read_text()), (out / "report.html").read_text()
+
+
+def test_scans_from_elsewhere_are_unlike_the_pneumoniamnist_training_data(pneumonia_model, tmp_path):
+    from medlens.data import load_dataset
+    from medlens.data.synthetic.head_ct import make_head_ct
+
+    breast = load_dataset("breastmnist", "test").inputs[0, 0].numpy() * 255
+    ct = make_head_ct(1, seed=0).volumes[0, 16].numpy()
+    ct = np.clip(ct / 80.0, 0, 1) * 255  # brain window, 64 x 64
+    noise = np.random.default_rng(0).integers(0, 256, size=(28, 28))
+    for name, image in {"breast": breast, "head-ct": ct, "noise": noise}.items():
+        Image.fromarray(np.rint(image).astype(np.uint8)).save(tmp_path / f"{name}.png")
+        case, html = _report(pneumonia_model, tmp_path / f"{name}.png", tmp_path / name)
+        assert case["familiarity"]["unlike_training_data"] is True, name
+        assert case["familiarity"]["reasons"]
+        assert "unlike_training" in [w["code"] for w in case["warnings"]]
+        assert html.index('data-code="unlike_training"') < html.index('class="finding"')
+
+
+def test_the_own_test_images_are_familiar_and_a_full_size_radiograph_is_downsampled(pneumonia_model, tmp_path):
+    from medlens.app.inputs import model_cases
+    from medlens.data import load_dataset
+    from medlens.data.kinds import facts_of_model
+    from medlens.models import load_model
+
+    model, meta = load_model(pneumonia_model)
+    test = load_dataset("pneumoniamnist", "test").inputs[:, 0].numpy() * 255
+    folder = tmp_path / "test"
+    folder.mkdir()
+    for i, image in enumerate(test[:150]):
+        Image.fromarray(np.rint(image).astype(np.uint8)).save(folder / f"{i:03d}.png")
+    cases = model_cases(str(folder), meta)
+    facts = facts_of_model(meta)
+    flagged = [fam.familiarity(model, c.x, meta["familiarity"], reading=c.reading, facts=facts).unlike
+               for c in (cases.case(i) for i in range(len(cases)))]
+    assert all(f is not None for f in flagged)
+    assert sum(flagged) / len(flagged) <= 0.05  # thresholds came from the validation split, not these
+    _cr_dicom(tmp_path / "cxr.dcm", test[3])
+    case, html = _report(pneumonia_model, tmp_path / "cxr.dcm", tmp_path / "full")
+    codes = [w["code"] for w in case["warnings"]]
+    assert "downsampled" in codes and case["familiarity"]["unlike_training_data"] is True
+    message = next(w["message"] for w in case["warnings"] if w["code"] == "downsampled")
+    assert "1/37 of its native resolution (1024 x 1024 shrunk to 28 x 28)" in message
+    assert html.index('data-code="downsampled"') < html.index('class="finding"')
+    assert case["reading"]["modality"] == "CR" and case["reading"]["bit_depth"] == 12
