@@ -116,6 +116,15 @@ def test_notes_train_predict_explain_and_attention(tmp_path, capsys):
     summary = json.loads((explained / "summary.json").read_text())
     assert set(summary["probabilities"]) == {"abnormal", "normal"}
 
+    report = tmp_path / "report"
+    assert main(["report", "--model", str(model), "--input", str(note), "--basis-data", str(notes), "--text-column",
+                 "report", "--label-column", "finding", "--k", "3", "--out", str(report), "--quiet"]) == 0
+    case = json.loads((report / "case.json").read_text())
+    assert case["top_words"]["attention"] and len(case["similar"]) == 3
+    assert all("case" not in s for s in case["similar"])  # case ids withheld unless asked
+    page = (report / "report.html").read_text()
+    assert "cardiomegaly" in page and "n001" not in page
+
     att = tmp_path / "attention"
     assert main(["attention", "--model", str(model), "--data", str(notes), "--text-column", "report",
                  "--label-column", "finding", "--limit", "12", "--permutations", "5", "--ig-steps", "4",
