@@ -59,6 +59,7 @@ def train_on_notes(request: Any, progress: Any) -> Trained:
               "max_length": tokenizer.max_length, "vocabulary": tokenizer.vocab_size, "truncation": truncation,
               "split": "by group" if notes.groups is not None else "by note"},
         cases={split: len(subset) for split, subset in subsets.items()},
+        split_positions={split: list(rows) for split, rows in parts.items()},  # 0-based rows of the file
     )
     trained.notes.append(f"notes: vocabulary of {tokenizer.vocab_size} tokens learnt from the {len(subsets['train'])} "
                          f"training notes; {truncation['train']}")

@@ -78,6 +78,8 @@ def train_on_records(request: Any, progress: Any) -> Trained:
         recipe=windows.recipe().to_dict(), class_names=list(windows.class_names), input_kind="records",
         windows=window_settings(windows, kind, annotation_labels=mapping, step=request.step),
         cases={s: int(len(idx)) for s, idx in parts.items()}, skipped=dict(windows.skipped),
+        test_from_seconds={r: min((float(windows.times[i]) for i in parts["test"].tolist() if windows.records[i] == r),
+                                  default=None) for r in sorted(set(windows.records))},
         split="by record" if len(set(windows.records)) >= 3 else "by stretch of each record (70/15/15 in time)",
     )
     counts = {n: int((windows.labels == k).sum()) for k, n in enumerate(windows.class_names)}
