@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_text_flags(p)
     add_recipe_flags(p)
     add_flags(p, "limit", "quiet")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="inputs the model evaluates at once (default: 64)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="inputs the engine evaluates at once (default: 64, fixed so that results never depend on free memory)")
     p.set_defaults(run=run)
 
 
