@@ -163,3 +163,38 @@ def test_records_train_on_beats_predict_and_explain_a_beat(tmp_path, capsys):
     summary = json.loads((explained / "summary.json").read_text())
     assert summary["preprocessing"]["geometry"]["span"][0] == pytest.approx(sample - 62, abs=1)
     assert (explained / "signal.png").is_file()
+
+
+def test_a_folder_of_nifti_volumes_trains_a_3d_model(tmp_path):
+    import csv
+
+    import nibabel as nib
+    import numpy as np
+
+    from medlens.models import load_model
+
+    folder = tmp_path / "volumes"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(12):
+        v = rng.normal(0, 1, (12, 12, 8)).astype(np.float32)
+        if i % 2:
+            v[3:9, 3:9, 2:6] += 3
+        nib.save(nib.Nifti1Image(v, np.diag([1.5, 1.5, 3.0, 1.0])), folder / f"v{i:02d}.nii.gz")
+        rows.append({"case": f"v{i:02d}.nii.gz", "label": "lesion" if i % 2 else "normal"})
+    labels = tmp_path / "labels.csv"
+    with open(labels, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["case", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    model = tmp_path / "vol.pt"
+    assert main(["train", "--data", str(folder), "--labels", str(labels), "--size", "8,8,6", "--epochs", "1",
+                 "--out", str(model), "--quiet"]) == 0
+    m, meta = load_model(model)
+    assert meta["input_shape"] == [1, 8, 8, 6] and m.config["spatial_dims"] == 3
+    out = tmp_path / "pred"
+    assert main(["predict", "--model", str(model), "--data", str(folder), "--labels", str(labels), "--out", str(out),
+                 "--quiet"]) == 0
+    rows_, names, _ = _check_metrics(out)
+    assert names == ["lesion", "normal"] and len(rows_) == 12
