@@ -23,6 +23,8 @@ class AttentionRequest:
     batch_size: int | None = None
     memory_mb: float | None = None
     seed: int = 0
+    text_column: str = "text"  # notes, for a text model
+    label_column: str = "label"
 
 
 @dataclass
@@ -69,11 +71,18 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         raise MedlensError("--ig-steps and --examples must not be negative")
     model, meta = load_model(request.model)
     require_attention_model(model)
-    data = labelled_set(request.data, request.split)
+    if meta.get("tokenizer"):  # a text model on a notes file: the notes through its own tokenizer
+        from medlens.app.text_inputs import note_cases, note_set, vocabulary
+        from medlens.data.notes_cases import NoteColumns
+
+        notes = note_cases(request.data, meta, NoteColumns(text=request.text_column, label=request.label_column))
+        data, (vocab, fs) = note_set(notes), (vocabulary(notes), None)
+    else:
+        data = labelled_set(request.data, request.split)
+        vocab, fs = _npz_extras(str(request.data))
     n = len(data) if request.limit is None else min(request.limit, len(data))
     x, labels = data.inputs[:n], data.labels[:n]
     masks = None if data.masks is None else data.masks[:n]
-    vocab, fs = _npz_extras(str(request.data))
     result = attention_faithfulness(
         model, x, labels=labels, masks=masks, n_permutations=request.permutations, ig_steps=request.ig_steps, seed=request.seed,
         batch_size=request.batch_size, memory_mb=request.memory_mb,

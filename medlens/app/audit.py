@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from medlens.app.inputs import RecipeOptions, load_model_file, resolve_recipe
-from medlens.errors import FileFormatError, MedlensError
+from medlens.errors import FileFormatError, InputError, MedlensError
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,9 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     request.validate()
     trusted = trusted_methods(request.leaderboard)
     model, meta = load_model_file(request.model)
+    if meta.get("tokenizer"):  # the audit's maps, metrics and clusters are defined on image and signal grids
+        raise InputError("audit does not run on a text model yet: use medlens predict (every note), explain "
+                         "(tokens.csv per note) and attention (Jain-Wallace tests) on the notes file")
     notes: list[str] = []
     if request.methods:
         methods, source_of_methods = tuple(request.methods), "chosen"

@@ -50,6 +50,8 @@ class ExplainRequest:
     memory_mb: float | None = None
     seed: int = 0
     quiet: bool = True
+    text_column: str = "text"  # notes (a text model): medlens.app.explain_note
+    label_column: str = "label"
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -119,6 +121,10 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
     request = request if request is not None else ExplainRequest(**kwargs)
     request.validate()
     model, meta = load_model_file(request.model)
+    if meta.get("tokenizer"):
+        from medlens.app.explain_note import explain_notes
+
+        return explain_notes(request, model, meta)
     check_runnable(model, request.method, scope_options(request.options)[""])
     where = Path(request.input)
     if where.is_dir() and not is_one_series(where):

@@ -195,7 +195,8 @@ class Trained:
 TrainingRecipe = Callable[..., Trained]
 
 
-def _scores_line(arch: str, data: str, meta: dict[str, Any]) -> str:
+def trained_summary(arch: str, data: str, meta: dict[str, Any]) -> str:
+    """The line ``medlens train`` prints: validation and test accuracy and AUROC."""
     v, t = meta["val"], meta["test"]
     return (f"trained {arch} on {data}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
             f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f}")
@@ -204,7 +205,7 @@ def _scores_line(arch: str, data: str, meta: dict[str, Any]) -> str:
 def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
                              recipe: Recipe | None = None) -> Trained:
     model, meta = train_on_dataset(data, arch=arch, epochs=epochs, seed=seed, progress=progress, recipe=recipe)
-    return Trained(model, meta, _scores_line(arch, data, meta), warning=chance_warning(meta["val"]))
+    return Trained(model, meta, trained_summary(arch, data, meta), warning=chance_warning(meta["val"]))
 
 
 def _train_interpnet_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
@@ -214,7 +215,7 @@ def _train_interpnet_recipe(arch: str, data: str, *, epochs: int, seed: int, pro
     model, meta = train_on_lesions(data, epochs=epochs, seed=seed, progress=progress)
     notes = [f"explanations ({decoding}): BLEU-4 {scores['bleu4']:.3f}, attribute accuracy "
              f"{scores['attribute_accuracy']['mean']:.3f}" for decoding, scores in meta.get("explanations", {}).items()]
-    return Trained(model, meta, _scores_line(arch, data, meta), notes, chance_warning(meta["val"]))
+    return Trained(model, meta, trained_summary(arch, data, meta), notes, chance_warning(meta["val"]))
 
 
 def _train_system_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,

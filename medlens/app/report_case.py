@@ -42,6 +42,8 @@ class ReportRequest:
     memory_mb: float | None = None
     seed: int = 0
     quiet: bool = True
+    text_column: str = "text"  # notes (a text model): medlens.app.report_note
+    label_column: str = "label"
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -77,6 +79,10 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     methods = list(request.methods or DEFAULT_METHODS)
     options = options_per_method(request.options, methods)
     model, meta = load_model_file(request.model)
+    if meta.get("tokenizer"):
+        from medlens.app.report_note import report_notes
+
+        return report_notes(request, model, meta)
     method_note = None
     if request.methods:
         for m in methods:

@@ -19,6 +19,7 @@ import torch
 
 from medlens.app.inputs import RecipeOptions, resolve_recipe
 from medlens.data.cases import is_dataset, open_cases
+from medlens.data.notes_cases import is_notes_file
 from medlens.errors import InputError, MedlensError
 
 #: Shares of a folder's labelled cases that go to training and validation (the rest: test).
@@ -36,7 +37,7 @@ class TrainRequest:
 
     data: str
     out: str
-    arch: str = "cnn"
+    arch: str | None = None  # default: cnn; attention-rnn for notes and records
     epochs: int = 10
     labels: str | None = None
     recipe: RecipeOptions = field(default_factory=RecipeOptions)
@@ -44,6 +45,18 @@ class TrainRequest:
     seed: int = 0
     quiet: bool = True
     memory_mb: float | None = None
+    # notes (a CSV / JSON Lines file): medlens.app.train_notes
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = 256
+    max_vocab: int = 5000
+    # signal records (--windows beats|fixed): medlens.app.train_records
+    windows: str | None = None
+    annotation_labels: str | None = None
+    before: float = 0.25
+    after: float = 0.45
+    length: float | None = None
+    step: float | None = None
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -87,6 +100,15 @@ def train_model(request: TrainRequest | None = None, **kwargs: Any) -> TrainResu
 
     request = request if request is not None else TrainRequest(**kwargs)
     request.validate()
+    if request.windows is not None or is_notes_file(request.data):
+        from medlens.app.train_notes import train_on_notes
+        from medlens.app.train_records import train_on_records
+
+        trained = (train_on_records if request.windows is not None else train_on_notes)(request, not request.quiet)
+        save_model(trained.model, request.out, trained.meta)
+        return TrainResult(request.out, trained.meta, f"{trained.summary} -> {request.out}", trained.warning,
+                           list(trained.notes))
+    request = replace(request, arch=request.arch or "cnn")
     if request.names() is not None and is_dataset(request.data):  # before any training
         from medlens.data.cases import labelled_set
 
@@ -145,12 +167,12 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     route, and store the scans' recipe and class names in the model's metadata; returns the
     trained result and the unreadable cases ``(id, error)``."""
     from medlens.core.random import generator
-    from medlens.data.formats.folders import class_names_in
+    from medlens.data.formats.folders import class_names_in, read_groups
 
     if request.labels is None:
         raise MedlensError("training on scans needs --labels FILE (CSV with columns case,label)")
     recipe = _scan_recipe(request.recipe)
-    class_names = class_names_in(request.labels)
+    class_names = request.names() or class_names_in(request.labels)
     cases = open_cases(request.data, recipe=recipe, labels=request.labels, class_names=class_names, what="data",
                        memory_mb=request.memory_mb)
     labelled = [i for i, label in enumerate(cases.scans.labels) if label is not None]
@@ -163,11 +185,21 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     labels = torch.tensor([cases.scans.labels[i] for i in kept], dtype=torch.long)
     k = int(labels.max()) + 1
     names = tuple(class_names) if class_names else tuple(str(j) for j in range(k))
-    order = torch.randperm(len(kept), generator=generator(request.seed, "train-split"))
-    n_train = max(1, int(round(FOLDER_SPLIT[0] * len(kept))))
-    n_val = max(1, int(round(FOLDER_SPLIT[1] * len(kept))))
-    n_train = min(n_train, len(kept) - n_val - 1)
-    splits = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    groups = read_groups(request.labels, cases.scans.names)
+    if groups is not None:  # no patient in two splits
+        from medlens.data.formats.text import split_by_group
+
+        keys = [groups[i] or cases.scans.names[i] for i in kept]
+        parts = split_by_group(keys, val=FOLDER_SPLIT[1], test=1 - sum(FOLDER_SPLIT), seed=request.seed)
+        splits = {s: torch.tensor(p, dtype=torch.long) for s, p in zip(("train", "val", "test"), parts)}
+        if any(len(v) == 0 for v in splits.values()):
+            raise InputError(f"the group column of {request.labels} has too few groups for training, validation and test splits")
+    else:
+        order = torch.randperm(len(kept), generator=generator(request.seed, "train-split"))
+        n_train = max(1, int(round(FOLDER_SPLIT[0] * len(kept))))
+        n_val = max(1, int(round(FOLDER_SPLIT[1] * len(kept))))
+        n_train = min(n_train, len(kept) - n_val - 1)
+        splits = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
     with tempfile.TemporaryDirectory(prefix="medlens-train-") as scratch:
         path = Path(scratch) / "scans.npz"
         arrays: dict[str, np.ndarray] = {"class_names": np.asarray(names)}
@@ -196,7 +228,10 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
                                    windows=stored.windows)
     meta.update(data=str(request.data), recipe=stored.to_dict(), class_names=list(names), input=facts.to_dict(),
                 cases={"train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
-                       "unlabelled": len(cases) - len(labelled), "unreadable": len(failed)})
+                       "unlabelled": len(cases) - len(labelled), "unreadable": len(failed)},
+                split="by group (the labels file's group column)" if groups is not None else "by case, at random",
+                # positions in the folder's sorted case list (not names: a file name may name a patient)
+                split_positions={s: sorted(kept[int(i)] for i in idx) for s, idx in splits.items()})
     trained.summary = trained.summary.replace(str(path), str(request.data))
     return trained, [(cases.names[i], err) for i, err in sorted(failed.items())]
 

@@ -1,6 +1,7 @@
 """The two engines that run the per-case code path: in-process, and Ray actors.
 
-Both hand fixed batches of case indices to :func:`medlens.audit.cases.audit_batch` and pass each
+Both hand fixed batches of case indices to a :class:`Work` (by default :data:`AUDIT`, which
+runs :func:`medlens.audit.cases.audit_batch`; ``medlens predict`` passes its own) and pass each
 finished batch to ``on_done`` (the driver commits it to the store), so their results are
 identical.
 
@@ -20,7 +21,8 @@ from __future__ import annotations
 import os
 import socket
 from collections import deque
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -28,7 +30,7 @@ from medlens.audit.cases import AuditSettings, CaseFailure, CaseResult, audit_ba
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.errors import InputError, MedlensError
 
-__all__ = ["ENGINES", "OnDone", "run_local", "run_ray"]
+__all__ = ["AUDIT", "ENGINES", "OnDone", "Work", "run_local", "run_ray"]
 
 ENGINES = ("local", "ray")
 OnDone = Callable[[list[CaseResult | CaseFailure], str], None]
@@ -45,13 +47,27 @@ def _audit_indices(model, source, indices: Sequence[int], settings: AuditSetting
                        cases=batch.cases, settings=settings) + failures
 
 
-def run_local(model: torch.nn.Module, spec: SourceSpec, batches: Sequence[Sequence[int]], settings: AuditSettings,
-              on_done: OnDone) -> None:
+@dataclass(frozen=True)
+class Work:
+    """What an engine does with a batch: ``open(spec)`` gives the data source (once per worker),
+    ``run(model, source, indices, settings)`` the batch's results. Both are module-level functions,
+    so that a Ray actor receives them by reference."""
+
+    open: Callable[[Any], Any]
+    run: Callable[..., list]
+
+
+#: The audit's work: cases from the case workflow, each audited by :func:`audit_batch`.
+AUDIT = Work(open_source, _audit_indices)
+
+
+def run_local(model: torch.nn.Module, spec: Any, batches: Sequence[Sequence[int]], settings: Any,
+              on_done: OnDone, *, work: Work = AUDIT) -> None:
     """Run every batch in this process, in order."""
-    source = open_source(spec)
+    source = work.open(spec)
     worker = f"local:{socket.gethostname()}:{os.getpid()}"
     for indices in batches:
-        on_done(_audit_indices(model, source, indices, settings), worker)
+        on_done(work.run(model, source, indices, settings), worker)
 
 
 def model_to_bytes(model: torch.nn.Module, meta: dict) -> bytes:
@@ -81,11 +97,12 @@ def model_from_bytes(blob: bytes) -> torch.nn.Module:
 class _Worker:
     """Body of the Ray actor: a model, a data source and the per-case code path."""
 
-    def __init__(self, model_blob: bytes, spec: SourceSpec, settings_json: str, threads: int) -> None:
+    def __init__(self, model_blob: bytes, spec: Any, settings: Any, threads: int, work: Work = AUDIT) -> None:
         torch.set_num_threads(max(1, int(threads)))
         self.model = model_from_bytes(model_blob)
         self.spec = spec
-        self.settings = AuditSettings.from_json(settings_json)
+        self.settings = settings
+        self.work = work
         self.source = None
         import ray
 
@@ -93,8 +110,8 @@ class _Worker:
 
     def run(self, indices: list[int]) -> tuple[list[CaseResult | CaseFailure], str]:
         if self.source is None:
-            self.source = open_source(self.spec)
-        return _audit_indices(self.model, self.source, indices, self.settings), self.name
+            self.source = self.work.open(self.spec)
+        return self.work.run(self.model, self.source, indices, self.settings), self.name
 
     def ping(self) -> str:
         return self.name
@@ -102,11 +119,12 @@ class _Worker:
 
 def run_ray(
     model_blob: bytes,
-    spec: SourceSpec,
+    spec: Any,
     batches: Sequence[Sequence[int]],
-    settings: AuditSettings,
+    settings: Any,
     on_done: OnDone,
     *,
+    work: Work = AUDIT,
     address: str | None = None,
     workers: int | None = None,
     cpus_per_worker: float = 1.0,
@@ -147,11 +165,10 @@ def run_ray(
             raise InputError(f"--workers must be at least 1, got {workers}")
         remote = ray.remote(num_cpus=cpus_per_worker, max_restarts=0, max_task_retries=0)(_Worker)
         blob_ref = ray.put(model_blob)
-        settings_json = settings.to_json()
         threads = max(1, int(cpus_per_worker))
 
         def new_actor():
-            return remote.remote(blob_ref, spec, settings_json, threads)
+            return remote.remote(blob_ref, spec, settings, threads, work)
 
         actors.extend(new_actor() for _ in range(workers))
         queue = deque((list(b), 0) for b in batches)

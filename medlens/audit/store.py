@@ -173,8 +173,8 @@ class AuditStore:
             "SELECT idx, name, label, predicted, probabilities, metrics, summaries, n_methods, evidence "
             "FROM cases ORDER BY idx"
         ):
-            summaries = torch.frombuffer(bytearray(blob), dtype=torch.float32).reshape(n_methods, -1)
-            evidence = torch.frombuffer(bytearray(ev), dtype=torch.float32)
+            summaries = _floats(blob).reshape(n_methods, -1) if n_methods else torch.zeros(0, 0)
+            evidence = _floats(ev)
             out.append(CaseResult(idx, name, label, predicted, tuple(json.loads(probs)), json.loads(metrics),
                                   summaries, evidence))
         return out
@@ -186,6 +186,11 @@ class AuditStore:
     def workers(self) -> dict[str, int]:
         """Cases committed per worker name."""
         return dict(self._db.execute("SELECT COALESCE(worker, ''), COUNT(*) FROM cases GROUP BY worker").fetchall())
+
+
+def _floats(blob: bytes) -> torch.Tensor:
+    """float32 values stored as bytes; empty for a case stored without maps (``medlens predict``)."""
+    return torch.frombuffer(bytearray(blob), dtype=torch.float32) if blob else torch.zeros(0)
 
 
 # -------------------------------------------------------------------------------------------

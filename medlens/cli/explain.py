@@ -9,6 +9,12 @@ signal; ``overlay.png`` is drawn on the full-resolution original; a NIfTI input 
 Capture) in the source's study; a signal gives ``signal.png`` with its annotations drawn.
 ``summary.json`` records the recipe that was applied.
 
+For a text model (trained on notes) the input is a notes file or a ``.txt`` note: ``tokens.csv``
+(position, token, word, the method's score, the attention weight), ``note.png`` (the words
+highlighted), ``note_attention.png``, ``note.html``; methods gradient, grad_x_input and
+integrated_gradients. Notes longer than the model's tokenizer allows are truncated (said in
+``summary.json``).
+
 With ``--input FOLDER`` every readable file is explained (DICOM files grouped by series), one
 output folder per case, and ``summary.csv`` lists each case with its prediction or its error.
 """
@@ -20,7 +26,7 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from medlens.cli.common import add_flags, add_out_folder, command_parser
-    from medlens.cli.inputs import add_recipe_flags
+    from medlens.cli.inputs import add_recipe_flags, add_text_flags
 
     p = command_parser(sub, "explain", help="explain one input or a folder of inputs", doc=__doc__, examples=[
         "medlens explain --model model.pt --input pneumoniamnist --index 3 --method gradcam --out out/",
@@ -29,11 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "medlens explain --model ecg.pt --input mitdb/100.hea --start 60 --leads MLII --method occlusion --out out/",
         "medlens explain --model unet.ts --input liver.nii.gz --target-class 1 --target-mask tumour.nii.gz --out out/",
         "medlens explain --model model.pt --input scans/ --method gradcam --out out/",
+        "medlens explain --model notes.pt --input note.txt --method integrated_gradients --out out/",
     ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--input", required=True,
                    help="a file (DICOM, NIfTI, PNG, JPEG, TIFF, WFDB, EDF, .npy), a DICOM series folder, "
-                        "a folder of cases, an npz data set or a bundled name")
+                        "a folder of cases, an npz data set or a bundled name; for a text model a notes file "
+                        "(.csv/.tsv/.jsonl: every note) or one .txt note")
     p.add_argument("--index", type=int, default=0, help="case index in an npz data set")
     p.add_argument("--split", default="test", help="split of an npz data set (default: test)")
     p.add_argument("--method", default="gradient", help="attribution method (see medlens.methods())")
@@ -51,6 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "listed in identifiers.csv only)")
     add_recipe_flags(p)
     add_out_folder(p, help="output folder")
+    from medlens.cli.inputs import add_text_flags
     add_flags(p, "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 
@@ -66,7 +75,8 @@ def request_from(args: argparse.Namespace) -> object:
         target=args.target, target_mask=args.target_mask, regression=args.regression, dicom_out=args.dicom_out,
         show_identifiers=args.show_identifiers,
         recipe=recipe_options(args), options=parse_options(args.option), batch_size=args.batch_size,
-        memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
+        memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet, text_column=args.text_column,
+        label_column=args.label_column,
     )
 
 

@@ -40,3 +40,11 @@ def recipe_options(args: argparse.Namespace) -> RecipeOptions:
         start=getattr(args, "start", None), leads=getattr(args, "leads", None),
         slice=getattr(args, "slice", None), fs=getattr(args, "fs", None),
     )
+
+
+def add_text_flags(p: argparse.ArgumentParser) -> None:
+    """``--text-column`` and ``--label-column``: the columns of a notes file (CSV or JSON Lines)."""
+    p.add_argument("--text-column", default="text", metavar="NAME",
+                   help="notes: the column holding each note's text (default: text)")
+    p.add_argument("--label-column", default="label", metavar="NAME",
+                   help="notes: the column holding each note's label (default: label)")

@@ -9,6 +9,11 @@ data), how far to trust the maps (from --evaluation, else checks run on this cas
 similar training cases with their own maps (--basis-data), the model's own sentence
 (InterpNET-style models) and fixed caveats. Patient identifiers are left out unless
 --show-identifiers is given (DICOM PS3.15 basic profile); the report names what it withheld.
+
+For a text model the input is a ``.txt`` note or a notes file (``--index`` picks the note): the
+page shows the note highlighted by grad x input, integrated gradients and the attention, trust
+checks (the validation record at this confidence, truncation, unknown words, whether attention and
+gradients agree) and, with ``--basis-data NOTES``, the most similar training notes.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from medlens.cli.common import add_flags, add_out_folder, command_parser
-    from medlens.cli.inputs import add_recipe_flags
+    from medlens.cli.inputs import add_recipe_flags, add_text_flags
 
     p = command_parser(sub, "report", help="case report for one scan (HTML, for clinicians)", doc=__doc__,
                        examples=[
@@ -29,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "medlens report --model m.pt --input ct_folder/ --methods gradient,gradcam --option gradient.abs=True --out ct",
                            "medlens report --model m.pt --input scan.nii.gz --methods integrated_gradients,smoothgrad --option n_steps=16 --out nii",
                            "medlens report --model m.pt --input pneumoniamnist --basis-data pneumoniamnist --limit 2 --out basis",
+                           "medlens report --model notes.pt --input note.txt --basis-data train_notes.csv --out note",
                        ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--input", required=True, help="npz data set (or bundled name), or any file medlens reads (DICOM file/folder, NIfTI, PNG, .npy, ...)")
@@ -37,11 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=None, help="comma-separated methods (default: gradient,integrated_gradients,gradcam)")
     p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
     p.add_argument("--evaluation", default=None, metavar="DIR", help="output folder of 'medlens evaluate' for this model")
-    p.add_argument("--basis-data", default=None, metavar="D", help="training data (bundled name or npz) for similar cases")
+    p.add_argument("--basis-data", default=None, metavar="D", help="training data (bundled name or npz; a notes file for a text model) for similar cases")
     p.add_argument("--k", type=int, default=5, help="similar training cases shown (default: 5)")
     p.add_argument("--show-identifiers", action="store_true", help="include patient identifiers (escaped)")
     add_recipe_flags(p)
     add_out_folder(p, help="output folder")
+    from medlens.cli.inputs import add_text_flags
     # --limit N: reports for the first N cases of an npz data set from --index, one folder each
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         evaluation=args.evaluation, basis_data=args.basis_data, k=args.k, show_identifiers=args.show_identifiers,
         recipe=recipe_options(args), options=parse_options(args.option), limit=args.limit,
         batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
+        text_column=args.text_column, label_column=args.label_column,
     ))
     if not args.quiet:
         for _i, summary, where in result.cases:

@@ -23,6 +23,7 @@ EXPECTED = {
     "imaging-report": {"--seed", "--quiet"},
     "report": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
     "audit": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
+    "predict": {"--limit", "--batch-size", "--quiet"},
 }
 SHARED_HELP = {
     "--limit": "use only the first N cases",

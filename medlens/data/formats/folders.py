@@ -331,6 +331,20 @@ def confine(path: PathLike, roots: Sequence[PathLike], what: str) -> pathlib.Pat
     return real
 
 
+def read_groups(path: PathLike, names: Sequence[str]) -> list[str | None] | None:
+    """The ``group`` column of a labels CSV (a patient id), per case of ``names``; ``None`` when
+    the file has no such column. Splits keep a group's cases together."""
+    _p, fields, rows = _labels_table(path)
+    if "group" not in fields:
+        return None
+    known = {n: i for i, n in enumerate(names)}
+    found: list[str | None] = [None] * len(names)
+    for row in rows:
+        if row["case"] in known and row.get("group"):
+            found[known[row["case"]]] = row["group"]
+    return found
+
+
 class ScanSet:
     """The cases of a file or folder made into model inputs by one recipe, with their labels.
 

@@ -1,0 +1,79 @@
+"""The files of ``medlens predict``: ``predictions.csv``, ``metrics.json`` and ``unreadable.csv``.
+
+``predictions.csv`` has one row per case: ``case``, ``label`` (the class name, empty when not
+known), ``predicted`` (the class name) and ``probability.<class name>`` for every class, written
+with enough digits to give back the stored numbers. ``metrics.json`` summarises the labelled
+cases: accuracy, AUROC (binary, or one-vs-rest averaged over the classes present:
+:func:`medlens.models.metrics.macro_auroc`) and the expected calibration error over ten equal-width
+confidence bins (Guo et al. 2017; :func:`medlens.app.case_report.calibration_data`); it is written
+only when some case has a label.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from medlens.app.case_report import calibration_data
+from medlens.audit.cases import CaseFailure, CaseResult
+from medlens.core.files import write_csv, write_json
+from medlens.models.metrics import macro_auroc
+
+__all__ = ["prediction_rows", "summary_metrics", "write_outputs"]
+
+
+def _name(k: int | None, class_names: Sequence[str]) -> str:
+    if k is None:
+        return ""
+    return class_names[k] if 0 <= k < len(class_names) else str(k)
+
+
+def prediction_rows(results: Sequence[CaseResult], class_names: Sequence[str]) -> tuple[list[str], list[dict]]:
+    """The columns and rows of ``predictions.csv``."""
+    k = max([len(class_names), *(len(r.probabilities) for r in results)])
+    names = [_name(j, class_names) for j in range(k)]
+    columns = ["case", "label", "predicted", *(f"probability.{n}" for n in names)]
+    rows = []
+    for r in results:
+        row = {"case": r.case, "label": _name(r.label, names), "predicted": _name(r.predicted, names)}
+        row.update({f"probability.{n}": repr(float(p)) for n, p in zip(names, r.probabilities)})
+        rows.append(row)
+    return columns, rows
+
+
+def summary_metrics(results: Sequence[CaseResult], class_names: Sequence[str]) -> dict[str, Any] | None:
+    """Accuracy, AUROC and calibration error of the labelled cases (``None`` when none is labelled)."""
+    labelled = [r for r in results if r.label is not None]
+    if not labelled:
+        return None
+    probs = torch.tensor([r.probabilities for r in labelled], dtype=torch.float64)
+    labels = torch.tensor([r.label for r in labelled], dtype=torch.long)
+    table = calibration_data(probs, labels, split="predicted cases")
+    return {
+        "n_cases": len(results),
+        "n_labelled": len(labelled),
+        "class_names": list(class_names),
+        "label_counts": {_name(k, class_names): int((labels == k).sum()) for k in range(probs.shape[1])},
+        "accuracy": float((probs.argmax(1) == labels).double().mean()),  # in float64, as the CSV gives it back
+        "auroc": macro_auroc(probs, labels),
+        "auroc_kind": "binary (class 1 against class 0)" if probs.shape[1] == 2 else "one-vs-rest, averaged over the classes present",
+        "expected_calibration_error": table["ece"],
+        "calibration_bins": len(table["counts"]),
+        "reliability": {"edges": table["edges"], "counts": table["counts"], "accuracy": table["accuracy"]},
+    }
+
+
+def write_outputs(out: Path, results: Sequence[CaseResult], failures: Sequence[CaseFailure],
+                  class_names: Sequence[str]) -> tuple[dict[str, Any] | None, list[Path]]:
+    """Write the files into ``out``; returns the metrics (or ``None``) and the paths written."""
+    columns, rows = prediction_rows(results, class_names)
+    files = [write_csv(out / "predictions.csv", rows, columns)]
+    metrics = summary_metrics(results, class_names)
+    if metrics is not None:
+        files.append(write_json(out / "metrics.json", metrics))
+    if failures:
+        files.append(write_csv(out / "unreadable.csv", [{"case": f.case, "error": f.error} for f in failures],
+                               ["case", "error"]))
+    return metrics, files

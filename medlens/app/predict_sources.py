@@ -1,0 +1,111 @@
+"""What ``medlens predict`` reads: one picklable description per kind of data, and its opener.
+
+A :class:`PredictSpec` says which kind of cases a model's data holds, decided by the model file:
+
+``notes``
+    a text model (``meta["tokenizer"]``): a CSV / TSV / JSON Lines file of notes, or a ``.txt``
+    note (:class:`medlens.data.notes_cases.NoteCases`);
+``records``
+    a model trained on signal windows (``meta["windows"]``): a WFDB/EDF record or a folder of them
+    (:class:`medlens.data.record_cases.RecordCases`);
+``cases``
+    anything else: an npz or bundled data set, a scan or a folder of scans with a labels file,
+    opened by the audit's source (:func:`medlens.audit.sources.open_source`, the case workflow).
+
+:func:`open_predict_source` is what every engine worker calls to open it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medlens.audit.sources import SourceSpec, open_source
+from medlens.data.cases import Cases, is_dataset
+from medlens.data.notes_cases import NoteCases, NoteColumns
+from medlens.data.record_cases import RecordCases
+from medlens.errors import FileFormatError, InputError
+
+__all__ = ["PredictSpec", "open_predict_source", "predict_spec", "read_record_labels"]
+
+
+@dataclass(frozen=True)
+class PredictSpec:
+    """A picklable description of the data to predict on (see the module's kinds)."""
+
+    kind: str
+    data: str
+    class_names: tuple[str, ...]
+    cases: SourceSpec | None = None
+    tokenizer: str | None = None
+    columns: NoteColumns = field(default_factory=NoteColumns)
+    windows: dict[str, Any] | None = None
+    record_labels: dict[str, str] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data naming the input, stored with the predictions and checked on resume."""
+        where = Path(self.data)
+        out: dict[str, Any] = {"kind": self.kind, "data": str(where.resolve()) if where.exists() else self.data}
+        if self.cases is not None:
+            out.update(split=self.cases.split, labels=self.cases.labels,
+                       recipe=None if self.cases.is_dataset else self.cases.recipe_object().to_dict())
+        if self.kind == "notes":
+            out["columns"] = [self.columns.text, self.columns.label, self.columns.case]
+        if self.record_labels is not None:
+            out["record_labels"] = self.record_labels
+        return out
+
+
+def open_predict_source(spec: PredictSpec) -> Cases:
+    """The cases ``spec`` describes (each engine worker opens them itself)."""
+    if spec.kind == "notes":
+        return NoteCases(spec.data, spec.tokenizer or "", spec.class_names, spec.columns)
+    if spec.kind == "records":
+        return RecordCases(spec.data, spec.windows or {}, spec.record_labels)
+    return open_source(spec.cases)  # type: ignore[arg-type]
+
+
+def read_record_labels(path: str | os.PathLike) -> dict[str, str]:
+    """``record,label`` rows of a CSV (``case`` may stand for ``record``) -> ``{record: label}``."""
+    p = Path(os.fspath(path))
+    if not p.is_file():
+        raise FileFormatError(f"labels file not found: {p}")
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip().lower() for h in reader.fieldnames or ()]
+        key = "record" if "record" in header else "case" if "case" in header else None
+        if key is None or "label" not in header:
+            raise FileFormatError(f"{p} needs columns record,label (it has {', '.join(header) or 'none'})")
+        out = {}
+        for row in reader:
+            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            if row.get(key) and row.get("label"):
+                out[Path(row[key]).stem if Path(row[key]).suffix in (".hea", ".edf", ".bdf") else row[key]] = row["label"]
+    if not out:
+        raise InputError(f"{p} labels no record")
+    return out
+
+
+def predict_spec(data: str, meta: dict[str, Any], *, split: str = "test", labels: str | None = None,
+                 recipe: Any = None, columns: NoteColumns = NoteColumns()) -> PredictSpec:
+    """The :class:`PredictSpec` of ``data`` for a model with metadata ``meta``; ``recipe`` is the
+    resolved recipe of scans (:func:`medlens.app.inputs.resolve_recipe`)."""
+    names = tuple(meta.get("class_names") or ())
+    if meta.get("tokenizer"):
+        if labels is not None:
+            raise InputError("--labels is for scans and records: a notes file carries its labels in a column")
+        return PredictSpec("notes", data, names, tokenizer=meta["tokenizer"], columns=columns)
+    if meta.get("windows"):
+        settings = dict(meta["windows"])
+        settings.setdefault("class_names", list(names))
+        record_labels = read_record_labels(labels) if labels else None
+        if record_labels and settings.get("kind", "beats") == "beats":
+            raise InputError("--labels is for fixed windows: beat windows take their labels from the annotations")
+        return PredictSpec("records", data, names, windows=settings, record_labels=record_labels)
+    shape = meta.get("input_shape")
+    source = SourceSpec(data, split, None if shape is None else tuple(shape),
+                        None if is_dataset(data) or recipe is None else recipe.to_dict(), labels, names)
+    return PredictSpec("cases", data, names, cases=source)

@@ -1,0 +1,66 @@
+"""Train a text model on a notes file: ``medlens train --data notes.csv``.
+
+The notes (CSV / TSV / JSON Lines with a text and a label column; optional ``case`` and ``group``)
+are split 70/15/15 by group (a patient or study id: no group in two splits; without a group
+column every note is its own group) with :func:`medlens.data.formats.text.split_by_group`; the
+tokenizer (:class:`medlens.data.tokenizer.NoteTokenizer`, word level, lower-cased,
+de-identification placeholders as one token) is learnt from the training notes only and stored
+in the model file (``meta["tokenizer"]``); notes longer than ``max_length`` tokens are truncated
+and the model file says how many were. The architecture is the attention BiGRU (``attention-rnn``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from medlens.app.recipes import Trained
+from medlens.app.train_splits import train_on_splits
+from medlens.data.formats.text import split_by_group
+from medlens.data.notes_cases import NoteColumns
+from medlens.data.tokenizer import NoteTokenizer
+from medlens.errors import InputError
+
+__all__ = ["TEXT_ARCHS", "train_on_notes"]
+
+#: Architectures that read token ids.
+TEXT_ARCHS = ("attention-rnn",)
+SHARES = (0.15, 0.15)  # validation, test: shares of the groups
+
+
+def train_on_notes(request: Any, progress: Any) -> Trained:
+    """Train on the notes file ``request.data`` (a :class:`medlens.app.train.TrainRequest`)."""
+    arch = request.arch or "attention-rnn"
+    if arch not in TEXT_ARCHS:
+        raise InputError(f"--arch {arch} does not read text; notes train {' or '.join(TEXT_ARCHS)}")
+    columns = NoteColumns(text=request.text_column, label=request.label_column)
+    notes = columns.read(request.data, require_labels=True)
+    names = notes.class_names(request.names() or None)
+    if len(set(notes.labels or ())) < 2:
+        raise InputError(f"{request.data}: every note has the label {notes.labels[0]!r}; give notes of two classes or more")
+    keys = notes.groups if notes.groups is not None else notes.cases
+    parts = dict(zip(("train", "val", "test"), split_by_group(keys, val=SHARES[0], test=SHARES[1], seed=request.seed)))
+    subsets = {split: notes.subset(rows) for split, rows in parts.items()}
+    tokenizer = NoteTokenizer.train(subsets["train"].texts, max_vocab=request.max_vocab, min_frequency=2,
+                                    max_length=request.max_length)
+    splits, truncation = {}, {}
+    for split, subset in subsets.items():
+        if not len(subset):
+            raise InputError(f"the {split} split is empty: {request.data} has too few notes (or groups) to split")
+        encoded = tokenizer.encode(subset.texts)
+        splits[split] = (encoded.ids, torch.tensor(subset.label_indices(names), dtype=torch.long))
+        truncation[split] = encoded.statement()
+    trained = train_on_splits(arch, splits, names, data=str(request.data), epochs=request.epochs, seed=request.seed,
+                              progress=progress)
+    trained.meta.update(
+        tokenizer=tokenizer.to_json(), class_names=list(names), input_kind="notes",
+        text={"text_column": request.text_column, "label_column": request.label_column,
+              "max_length": tokenizer.max_length, "vocabulary": tokenizer.vocab_size, "truncation": truncation,
+              "split": "by group" if notes.groups is not None else "by note"},
+        cases={split: len(subset) for split, subset in subsets.items()},
+        split_positions={split: list(rows) for split, rows in parts.items()},  # 0-based rows of the file
+    )
+    trained.notes.append(f"notes: vocabulary of {tokenizer.vocab_size} tokens learnt from the {len(subsets['train'])} "
+                         f"training notes; {truncation['train']}")
+    return trained

@@ -1,0 +1,88 @@
+"""Train on signal records: ``medlens train --data records/ --windows beats|fixed``.
+
+Windows are cut by :func:`medlens.data.records.windows_from_folder`: around every annotation whose
+symbol ``--annotation-labels`` maps to a class (``--before``/``--after`` seconds), or fixed
+windows of ``--length`` seconds (every ``--step`` seconds) labelled per record by ``--labels``
+(CSV ``record,label``). The split keeps cases apart in time or by record:
+
+* three records or more: 70/15/15 of the records (no record in two splits);
+* fewer: each record's windows in time order, the first 70% for training, the next 15% for
+  validation, the last 15% for testing (stretches of the record that do not overlap in
+  annotations; neighbouring beat windows may share up to ``before + after`` seconds at a border).
+
+The model file stores the rate, window and leads (``meta["recipe"]`` and ``meta["windows"]``), so
+``explain``, ``predict`` and ``report`` cut a record the same way, resampled to the model's rate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from medlens.app.recipes import Trained
+from medlens.app.train_splits import train_on_splits
+from medlens.data.formats.text import split_by_group
+from medlens.data.record_cases import WINDOW_KINDS, window_settings
+from medlens.data.records import Windows, parse_annotation_labels, windows_from_folder
+from medlens.errors import InputError
+
+__all__ = ["train_on_records", "window_split"]
+
+SHARES = (0.7, 0.15)  # train, validation (the rest: test)
+
+
+def window_split(windows: Windows, seed: int) -> dict[str, torch.Tensor]:
+    """Indices of the train, validation and test windows (by record, or by stretch of time)."""
+    records = sorted(set(windows.records))
+    if len(records) >= 3:
+        parts = split_by_group(windows.records, val=SHARES[1], test=1 - sum(SHARES), seed=seed)
+        return {s: torch.tensor(p, dtype=torch.long) for s, p in zip(("train", "val", "test"), parts)}
+    out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for record in records:
+        rows = [i for i, r in enumerate(windows.records) if r == record]
+        rows.sort(key=lambda i: float(windows.times[i]))
+        a = int(round(SHARES[0] * len(rows)))
+        b = int(round((SHARES[0] + SHARES[1]) * len(rows)))
+        out["train"] += rows[:a]
+        out["val"] += rows[a:b]
+        out["test"] += rows[b:]
+    return {s: torch.tensor(v, dtype=torch.long) for s, v in out.items()}
+
+
+def train_on_records(request: Any, progress: Any) -> Trained:
+    """Train on the records of ``request.data`` (a :class:`medlens.app.train.TrainRequest`)."""
+    from medlens.app.predict_sources import read_record_labels
+
+    kind = request.windows
+    if kind not in WINDOW_KINDS:
+        raise InputError(f"--windows must be {' or '.join(WINDOW_KINDS)}, got {kind!r}")
+    mapping = parse_annotation_labels(request.annotation_labels) if kind == "beats" else None
+    if kind == "beats" and request.labels is not None:
+        raise InputError("--labels is for fixed windows: beat windows take their labels from --annotation-labels")
+    if kind == "fixed" and (request.labels is None or request.length is None):
+        raise InputError("fixed windows need --length SECONDS and --labels FILE (CSV record,label)")
+    leads = tuple(v.strip() for v in request.recipe.leads.split(",")) if isinstance(request.recipe.leads, str) else request.recipe.leads
+    windows = windows_from_folder(
+        request.data, windows=kind, annotation_labels=mapping,
+        record_labels=read_record_labels(request.labels) if kind == "fixed" else None,
+        before=request.before, after=request.after, length=request.length, step=request.step,
+        leads=leads or None, normalize=request.recipe.normalize or "none",
+        class_names=request.names() or None,
+    )
+    parts = window_split(windows, request.seed)
+    splits = {s: (windows.inputs[idx], windows.labels[idx]) for s, idx in parts.items()}
+    trained = train_on_splits(request.arch or "attention-rnn", splits, windows.class_names, data=str(request.data),
+                              epochs=request.epochs, seed=request.seed, progress=progress)
+    trained.meta.update(
+        recipe=windows.recipe().to_dict(), class_names=list(windows.class_names), input_kind="records",
+        windows=window_settings(windows, kind, annotation_labels=mapping, step=request.step),
+        cases={s: int(len(idx)) for s, idx in parts.items()}, skipped=dict(windows.skipped),
+        test_from_seconds={r: min((float(windows.times[i]) for i in parts["test"].tolist() if windows.records[i] == r),
+                                  default=None) for r in sorted(set(windows.records))},
+        split="by record" if len(set(windows.records)) >= 3 else "by stretch of each record (70/15/15 in time)",
+    )
+    counts = {n: int((windows.labels == k).sum()) for k, n in enumerate(windows.class_names)}
+    trained.notes.append(f"windows: {len(windows)} at {windows.fs:g} Hz ({windows.inputs.shape[-1]} samples, leads "
+                         f"{', '.join(windows.leads)}), {counts}; skipped {windows.skipped or 'none'}")
+    return trained

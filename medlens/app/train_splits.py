@@ -1,0 +1,59 @@
+"""Train on splits a use case has already made (notes, signal windows): one route into the data-set recipe.
+
+The user's own data is read and split by its use case (notes by patient group, windows by record
+or by stretch of a record); :func:`train_on_splits` writes the splits into a scratch npz archive in
+the layout ``medlens train`` reads (``{split}_tokens`` / ``{split}_signals``, ``{split}_labels``,
+``class_names``) and trains through :func:`medlens.app.recipes.train_on_dataset`, so validation,
+test scores, calibration and the familiarity reference are computed as for every other model.
+With ``balanced`` each training case is drawn with weight ``1 / (cases of its class)``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from medlens.app.recipes import Trained, chance_warning, train_on_dataset, trained_summary
+from medlens.errors import InputError
+
+__all__ = ["train_on_splits"]
+
+SPLITS = ("train", "val", "test")
+
+
+def train_on_splits(arch: str, splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]], class_names: Sequence[str],
+                    *, data: str, epochs: int, seed: int, progress: Any, balanced: bool = True) -> Trained:
+    """Train ``arch`` on ``splits`` (``{"train"|"val"|"test": (inputs, labels)}``).
+
+    ``inputs`` are int64 token ids ``(N, L)`` or float signals ``(N, C, L)``; ``data`` names the
+    user's data in the summary and the model's metadata.
+    """
+    for split in SPLITS:
+        if split not in splits or len(splits[split][1]) == 0:
+            raise InputError(f"the {split} split is empty: give more cases (or more groups)")
+    train_labels = splits["train"][1].long()
+    k = len(class_names)
+    if len(train_labels.unique()) < 2:
+        raise InputError(f"the training split holds one class only ({class_names[int(train_labels[0])]}); "
+                         "give cases of at least two classes")
+    options: dict[str, Any] = {}
+    if balanced:
+        counts = torch.bincount(train_labels, minlength=k).double()
+        options["sample_weights"] = 1.0 / counts[train_labels]
+    with tempfile.TemporaryDirectory(prefix="medlens-train-") as scratch:
+        path = Path(scratch) / "data.npz"
+        arrays: dict[str, np.ndarray] = {"class_names": np.asarray(list(class_names))}
+        for split in SPLITS:
+            inputs, labels = splits[split]
+            key = "tokens" if not inputs.is_floating_point() else "signals"
+            arrays[f"{split}_{key}"] = inputs.numpy()
+            arrays[f"{split}_labels"] = labels.long().numpy()
+        np.savez(path, **arrays)
+        model, meta = train_on_dataset(str(path), arch=arch, epochs=epochs, seed=seed, progress=progress, **options)
+    meta["data"] = data
+    meta["balanced_sampling"] = bool(balanced)
+    return Trained(model, meta, trained_summary(arch, data, meta), warning=chance_warning(meta["val"]))

@@ -1,0 +1,87 @@
+"""The cases of a notes file for a text model: one case per note, its token ids and its label.
+
+:class:`NoteCases` is the :class:`medlens.data.cases.Cases` of a CSV / TSV / JSON Lines file of
+notes (or one ``.txt`` note), read with :func:`medlens.data.formats.text.read_notes` and encoded by
+the model's own tokenizer (:class:`medlens.data.tokenizer.NoteTokenizer`, stored in the model
+file). A note longer than the tokenizer's ``max_length`` is truncated, and :attr:`NoteCases.truncation`
+says how many were and by how much. Labels that are words are mapped to the model's class
+names; a word the model does not know is an :class:`~medlens.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from medlens.data.cases import Case, CaseBatch, Cases
+from medlens.data.formats.text import NOTE_SUFFIXES, read_notes
+
+__all__ = ["NoteColumns", "NoteCases", "is_notes_file"]
+
+
+def is_notes_file(path: str | os.PathLike) -> bool:
+    """``path`` has a suffix of a notes file (``.csv``, ``.tsv``, ``.jsonl``, ``.ndjson``, ``.txt``)."""
+    return os.path.splitext(os.fspath(path))[1].lower() in NOTE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class NoteColumns:
+    """Column names of a notes file (``--text-column``, ``--label-column``; ``case`` and ``group``)."""
+
+    text: str = "text"
+    label: str | None = "label"
+    case: str | None = "case"
+    group: str | None = "group"
+
+    def read(self, path: str | os.PathLike, *, require_labels: bool = False):
+        """The :class:`~medlens.data.formats.text.Notes` of ``path`` read with these columns."""
+        return read_notes(path, text_column=self.text, label_column=self.label, case_column=self.case,
+                          group_column=self.group, require_labels=require_labels)
+
+
+class NoteCases(Cases):
+    """The notes of one file as token ids ``(N, max_length)`` for a model with ``tokenizer``."""
+
+    is_dataset = False
+    has_masks = False
+    has_markers = False
+
+    def __init__(self, data: str | os.PathLike, tokenizer_json: str, class_names: Sequence[str],
+                 columns: NoteColumns = NoteColumns()) -> None:
+        from medlens.data.tokenizer import NoteTokenizer
+
+        self.data = os.fspath(data)
+        self.notes = columns.read(self.data)
+        self.tokenizer = NoteTokenizer.from_json(tokenizer_json)
+        self.class_names = tuple(class_names)
+        self.names = list(self.notes.cases)
+        self.has_labels = self.notes.labels is not None
+        self.labels: list[int | None] = [None] * len(self.names)
+        if self.has_labels:
+            given = [i for i, word in enumerate(self.notes.labels or ()) if word]
+            known = self.notes.subset(given).label_indices(self.class_names)  # an unknown word fails here
+            for i, k in zip(given, known):
+                self.labels[i] = k
+        self.encoded = self.tokenizer.encode(self.notes.texts)
+        self.truncation = self.encoded.statement()
+        self.title = os.path.basename(self.data)
+
+    def load(self, indices: Sequence[int]) -> CaseBatch:
+        indices = [int(i) for i in indices]
+        x = self.encoded.ids[torch.as_tensor(indices, dtype=torch.long)]
+        return CaseBatch(x, [self.labels[i] for i in indices], None, indices, [self.names[i] for i in indices])
+
+    def case(self, index: int) -> Case:
+        from medlens.errors import InputError
+
+        if not 0 <= index < len(self):
+            raise InputError(f"index {index} is out of range: {self.title} has {len(self)} notes (0..{len(self) - 1})")
+        return Case(self.encoded.ids[index : index + 1], self.labels[index], f"note {self.names[index]} of {self.title}",
+                    note=self.truncation, name=self.names[index], path=self.data)
+
+    def tokens(self, index: int) -> tuple[list[str], list[str]]:
+        """The vocabulary tokens and the note's own words at the real positions of note ``index``."""
+        return self.encoded.tokens[index], self.encoded.words[index]

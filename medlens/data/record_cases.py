@@ -1,0 +1,87 @@
+"""The cases of signal records for a model trained on windows: one case per window.
+
+A model trained by ``medlens train --windows beats|fixed`` stores how its windows are cut in
+``meta["windows"]`` (:func:`window_settings` describes the keys): the rate ``fs``, the seconds
+before and after an annotation (or the window length and step), the leads, the normalisation and,
+for beats, the map from annotation symbols to classes. :class:`RecordCases` cuts the same windows
+from every record of a folder (or one record) with :func:`medlens.data.records.windows_from_folder`,
+so a record at another rate is resampled to the model's; beat windows take their labels from the
+annotations, fixed windows from ``record_labels`` (record name -> class) when given.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from medlens.data.cases import Case, CaseBatch, Cases
+from medlens.data.records import Windows, windows_from_folder
+from medlens.errors import InputError
+
+__all__ = ["RecordCases", "WINDOW_KINDS", "cut_windows", "window_settings"]
+
+WINDOW_KINDS = ("beats", "fixed")
+
+
+def window_settings(windows: Windows, kind: str, *, annotation_labels: Mapping[str, str] | None = None,
+                    step: float | None = None) -> dict[str, Any]:
+    """What a model file stores in ``meta["windows"]``: :meth:`Windows.meta` plus the kind of
+    windows, the symbol map (beats) and the step (fixed windows)."""
+    return {**windows.meta(), "kind": kind, "annotation_labels": dict(annotation_labels or {}),
+            "step": None if step is None else float(step)}
+
+
+def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,
+                record_labels: Mapping[str, str] | None = None) -> Windows:
+    """The windows ``settings`` (a model's ``meta["windows"]``) describe, cut from ``data``.
+
+    Fixed windows without ``record_labels`` are cut with a stand-in label (the first class); the
+    caller knows they are unlabelled.
+    """
+    kind = settings.get("kind", "beats")
+    names = tuple(settings["class_names"])
+    common = dict(fs=float(settings["fs"]), leads=settings.get("leads") or None,
+                  normalize=settings.get("normalize", "none"), class_names=names)
+    if kind == "beats":
+        return windows_from_folder(data, windows="beats", annotation_labels=settings.get("annotation_labels") or None,
+                                   before=float(settings["before"]), after=float(settings["after"]), **common)
+    if kind == "fixed":
+        from medlens.data.records import record_paths
+
+        labels = dict(record_labels) if record_labels else {p.stem: names[0] for p in record_paths(data)}
+        return windows_from_folder(data, windows="fixed", record_labels=labels, length=float(settings["after"]),
+                                   step=settings.get("step"), **common)
+    raise InputError(f"the model's windows are of an unknown kind {kind!r} (known: {', '.join(WINDOW_KINDS)})")
+
+
+class RecordCases(Cases):
+    """The windows of the records of ``data`` as the model cuts them (held in memory)."""
+
+    is_dataset = False
+    has_masks = False
+    has_markers = False
+
+    def __init__(self, data: str | os.PathLike, settings: Mapping[str, Any],
+                 record_labels: Mapping[str, str] | None = None) -> None:
+        self.data = os.fspath(data)
+        self.windows = cut_windows(self.data, settings, record_labels=record_labels)
+        self.class_names = tuple(settings["class_names"])
+        labelled = settings.get("kind", "beats") == "beats" or bool(record_labels)
+        self.has_labels = labelled
+        self.labels: list[int | None] = [int(v) if labelled else None for v in self.windows.labels]
+        w = self.windows
+        self.names = [f"{record}@{float(t):.3f}s" for record, t in zip(w.records, w.times)]
+        self.title = os.path.basename(self.data.rstrip("/")) or self.data
+
+    def load(self, indices: Sequence[int]) -> CaseBatch:
+        indices = [int(i) for i in indices]
+        x = self.windows.inputs[torch.as_tensor(indices, dtype=torch.long)]
+        return CaseBatch(x, [self.labels[i] for i in indices], None, indices, [self.names[i] for i in indices])
+
+    def case(self, index: int) -> Case:
+        if not 0 <= index < len(self):
+            raise InputError(f"index {index} is out of range: {self.title} has {len(self)} windows (0..{len(self) - 1})")
+        return Case(self.windows.inputs[index : index + 1], self.labels[index], f"window {self.names[index]}",
+                    name=self.names[index], path=self.data)
