@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "listed in identifiers.csv only)")
     add_recipe_flags(p)
     add_out_folder(p, help="output folder")
-    from medlens.cli.inputs import add_text_flags
+    add_text_flags(p)
     add_flags(p, "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 

@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-identifiers", action="store_true", help="include patient identifiers (escaped)")
     add_recipe_flags(p)
     add_out_folder(p, help="output folder")
-    from medlens.cli.inputs import add_text_flags
+    add_text_flags(p)
     # --limit N: reports for the first N cases of an npz data set from --index, one folder each
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)

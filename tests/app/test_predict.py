@@ -59,7 +59,7 @@ def test_scans_with_word_labels_and_patients_kept_apart(tmp_path, capsys):
                  "--out", str(model), "--quiet"]) == 0
     _m, meta = load_model(model)
     assert meta["class_names"] == ["lesion", "normal"]
-    names = open_cases(folder).names
+    names = open_cases(folder).files  # the files, as the labels file names them
     group = {r["case"]: r["group"] for r in rows}
     patients = {s: {group[names[i]] for i in pos} for s, pos in meta["split_positions"].items()}
     assert all(patients.values())

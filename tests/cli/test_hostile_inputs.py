@@ -299,9 +299,9 @@ def _leaks(folder: Path, secrets: set[str]) -> dict[str, list[str]]:
 def test_no_output_of_audit_or_folder_explain_names_a_file_a_folder_or_a_uid(model, tmp_path, capsys):
     scans, secrets = _identified_folder(tmp_path)
     explained, audited = tmp_path / "explained", tmp_path / "audited"
-    assert main(["explain", "--model", str(model), "--input", str(scans), "--method", "gradient",
+    assert main(["explain", "--model", str(model), "--input", str(scans), "--method", "gradient", "--slice", "0",
                  "--out", str(explained)]) == 0
-    assert main(["audit", "--model", str(model), "--data", str(scans), "--out", str(audited),
+    assert main(["audit", "--model", str(model), "--data", str(scans), "--out", str(audited), "--slice", "0",
                  *[a for a in AUDIT if a != "--quiet"]]) == 0
     printed = capsys.readouterr()
     assert {"cases.csv", "cases.parquet", "clusters.csv", "audit.html", "audit.sqlite"} <= {
@@ -320,9 +320,9 @@ def test_no_output_of_audit_or_folder_explain_names_a_file_a_folder_or_a_uid(mod
 def test_show_identifiers_names_the_cases_inline_everywhere(model, tmp_path):
     scans, secrets = _identified_folder(tmp_path)
     explained, audited = tmp_path / "explained", tmp_path / "audited"
-    assert main(["explain", "--model", str(model), "--input", str(scans), "--method", "gradient", "--quiet",
+    assert main(["explain", "--model", str(model), "--input", str(scans), "--method", "gradient", "--quiet", "--slice", "0",
                  "--show-identifiers", "--out", str(explained)]) == 0
-    assert main(["audit", "--model", str(model), "--data", str(scans), "--out", str(audited),
+    assert main(["audit", "--model", str(model), "--data", str(scans), "--out", str(audited), "--slice", "0",
                  "--show-identifiers", *AUDIT]) == 0
     for name in NIH_NAMES:
         assert (explained / name / "summary.json").is_file()
