@@ -216,3 +216,58 @@ def check_leaderboard_page(markup: str) -> int:
             check_leaderboard_claim(page, claim)
             checked += 1
     return checked
+
+
+def _numbers(page: Page, section: int, method: str) -> dict[str, str]:
+    table = next((t for t in page.tables if t["section"] == section and t["summary"] == f"Numbers behind this ({method})"), None)
+    assert table is not None, f"no numbers behind the sentence of {method}"
+    return {row[0]: row[1] for row in table["rows"]}
+
+
+def _row(numbers: dict[str, str], start: str) -> str:
+    return next(v for k, v in numbers.items() if k.startswith(start))
+
+
+def check_case_page(markup: str) -> int:
+    """Check every claim of a case report's per-case trust sentences against the numbers behind
+    them; a paragraph that compares must carry a claim, and "supported" needs a rank test at
+    p <= alpha. Returns how many claims were checked."""
+    page = read_page(markup)
+    checked = 0
+    supported = {}
+    for claim in page.claims:
+        if not claim["claim"].startswith("case_"):
+            continue
+        numbers = _numbers(page, claim["section"], claim["method"])
+        value = float(_row(numbers, "deletion AUC of this map"))
+        kind, rel = claim["claim"], claim["relation"]
+        if kind == "case_random":
+            randoms = [float(v) for v in _row(numbers, "deletion AUC of each random map").split(",")]
+            p = (1 + sum(r <= value for r in randoms)) / (len(randoms) + 1)
+            alpha = float(claim["alpha"])
+            assert abs(float(claim["p"]) - p) < 1e-9, f"stated p {claim['p']} is not the table's {p}"
+            expected = ("better" if p <= alpha else "underpowered" if 1 / (len(randoms) + 1) > alpha
+                        else "indistinguishable")
+            assert rel == expected, f"'{claim['text']}' says {rel}, the rank test says {expected}"
+            supported[claim["method"]] = p <= alpha
+        elif kind == "case_free":
+            edge, centre = (float(v) for v in _row(numbers, "deletion AUC of the edge map").split("/"))
+            ref = {"edge": edge, "centre": centre}[claim["versus"]]
+            expected = "better" if value < ref else "indistinguishable" if value == ref else "worse"
+            assert rel == expected, f"'{claim['text']}' says {rel}, the numbers say {value} against {ref}"
+            assert ("better than" in claim["text"]) == (rel == "better")
+        elif kind == "case_threshold":
+            rho = float(_row(numbers, "rank correlation with the randomised model"))
+            threshold = float(_row(numbers, "threshold of the randomisation check"))
+            assert (rho < threshold) == (rel == "passes"), f"'{claim['text']}': {rho} against {threshold}"
+        else:
+            raise AssertionError(f"unknown claim kind {kind!r}")
+        checked += 1
+    for p in page.paragraphs:
+        if p["cls"].startswith("trust-") and p["section"] > 0 and COMPARATIVE.search(p["text"]):
+            assert p["claims"], f"comparative sentence without a claim: {p['text']!r}"
+    for p in page.paragraphs:
+        if p["cls"] == "trust-supported" and p["section"] > 0:
+            method = p["text"].split(":", 1)[0]
+            assert supported.get(method), f"{method} is 'supported' without a rank test at p <= alpha"
+    return checked

@@ -122,3 +122,47 @@ def test_demo_leaderboard_section_sentences_match_their_tables(scored):
     report = Report("demo")
     leaderboard_section(report, summary, title="Leaderboard: lesion benchmark", preamble="Model: test accuracy 0.5.")
     assert check_leaderboard_page(report.render())
+
+
+@pytest.mark.parametrize("name", ["2d", "3d", "signal"])
+def test_case_report_sentences_match_their_numbers(reports, name):
+    from tests.report.claims import check_case_page
+
+    assert check_case_page(reports[name].read_text()) >= 1
+
+
+@pytest.fixture(scope="module")
+def detector_page():
+    """A case whose evidence is known (tests.app's region detector): every check can decide."""
+    import numpy as np
+
+    from medlens.app.case_report import case_report
+    from medlens.report.case import render_case_report
+    from tests.app.test_case_report import RegionDetector
+
+    x = torch.zeros(1, 1, 48, 48, dtype=torch.float64)
+    x[0, 0, 3:7, 4:8] = 1.0
+    x[0, 0, 20:44, 20:44] = 2.0
+    content, _ = case_report(RegionDetector().eval(), x, 1, methods=["gradient", "grad_x_input"],
+                             meta={"class_names": ["no finding", "finding"]})
+    assert np.isfinite(content.probabilities).all()
+    return render_case_report(content)
+
+
+def test_case_report_sentences_match_their_numbers_on_a_known_case(detector_page):
+    from tests.report.claims import check_case_page
+
+    assert check_case_page(detector_page) == 2 * 4  # per method: random maps, edge, centre, randomisation
+    assert 'class="trust-supported" data-method="gradient"' in detector_page
+
+
+def test_case_report_checker_fails_on_a_wrong_sentence(detector_page):
+    from tests.report.claims import check_case_page
+
+    for old, new in (('data-versus="edge" data-relation="better"', 'data-versus="edge" data-relation="worse"'),
+                     ('data-claim="case_random" data-method="gradient" data-relation="better"',
+                      'data-claim="case_random" data-method="gradient" data-relation="indistinguishable"')):
+        wrong = detector_page.replace(old, new, 1)
+        assert wrong != detector_page
+        with pytest.raises(AssertionError):
+            check_case_page(wrong)
