@@ -133,7 +133,9 @@ class BasisCase:
         ``(C', *spatial)`` its map for its own predicted class.
     label, predicted : str
     similarity : float
-        Cosine similarity of the model's features, in [-1, 1].
+        Cosine similarity of the model's features centred on the training mean, in [-1, 1].
+    relative_distance : float or None
+        Distance in feature space over a typical training case's nearest-neighbour distance.
     """
 
     index: int
@@ -142,6 +144,7 @@ class BasisCase:
     label: str
     predicted: str
     similarity: float
+    relative_distance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,9 @@ def render_case_report(case: CaseReport) -> str:
             sec.add_text(case.basis_summary)
         sec.add_images([
             (_basis_png(b, f"training case {b.index}"),
-             f"training case {b.index}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.2f}")
+             f"training case {b.index}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.3f}"
+             + (f", distance {b.relative_distance:.1f}x a typical training neighbour's" if b.relative_distance is not None
+                else ""))
             for b in case.basis
         ])
 
