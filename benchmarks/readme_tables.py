@@ -81,6 +81,7 @@ def attention_gates_table(payload: dict) -> list[str]:
 TABLES: dict[str, Callable[[dict], list[str]]] = {
     "attention_gates": attention_gates_table,
     "attention_gates-quick": attention_gates_table,
+    "attention_gates-seed1": attention_gates_table,
 }
 
 

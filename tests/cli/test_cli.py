@@ -87,6 +87,8 @@ def test_demo_quick(tmp_path):
     from tests.report.claims import check_leaderboard_page
 
     assert check_leaderboard_page(html)  # the leaderboard sections' sentences agree with their tables
+    # ECG5000 marks no evidence: the ECG section must not promise green shading it cannot draw
+    assert "shaded green" not in html and "marks no ground-truth evidence" in html
     # a second run reuses the cached model
     assert main(["demo", "--out", str(out), "--quick", "--epochs", "1", "--examples", "2"]) == 0
 
