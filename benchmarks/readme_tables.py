@@ -34,12 +34,12 @@ def _f(v, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
-def provenance_line(payload: dict) -> str:
-    """One line naming where the numbers come from."""
+def provenance_line(payload: dict, name: str) -> str:
+    """One line naming where the numbers come from (``name``: the stored file's name)."""
     p = payload["provenance"]
     threads = p.get("threads") or {}
     commit = (p.get("commit") or "unknown")[:10] + (" (with uncommitted changes)" if p.get("dirty") else "")
-    return (f"From `benchmarks/results/{payload['benchmark']}.json`: `{p['command']}`, seed {p.get('seed')}, "
+    return (f"From `benchmarks/results/{name}.json`: `{p['command']}`, seed {p.get('seed')}, "
             f"commit {commit}, torch threads {threads.get('torch')}, written {p.get('written')}.")
 
 
@@ -91,7 +91,7 @@ def block(name: str, results: Path = RESULTS) -> str:
     if not path.is_file():
         return f"No stored result: run the benchmark to write `benchmarks/results/{name}.json`.\n"
     payload = json.loads(path.read_text(encoding="utf-8"))
-    return "\n".join(TABLES[name](payload) + ["", provenance_line(payload)]) + "\n"
+    return "\n".join(TABLES[name](payload) + ["", provenance_line(payload, name)]) + "\n"
 
 
 def render(text: str, results: Path = RESULTS) -> str:
