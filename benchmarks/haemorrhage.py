@@ -29,7 +29,7 @@ from medlens.app.systems.haemorrhage import run_haemorrhage
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=None, help="write the numbers as JSON")
+    p.add_argument("--out", default=None, help="where to store the numbers (default benchmarks/results/haemorrhage.json)")
     p.add_argument("--n-train", type=int, default=120)
     p.add_argument("--n-test", type=int, default=40)
     p.add_argument("--epochs", type=int, default=12)
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_and_report(
         lambda log: run_haemorrhage(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
                                     n_train_3d=args.n_train_3d, epochs_3d=args.epochs_3d, seed=args.seed, progress=log),
-        args.out,
+        args.out, name="haemorrhage", seed=args.seed, config=vars(args),
     )
 
 

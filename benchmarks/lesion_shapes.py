@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from _runner import provenance, write_result
 from medlens.data.synthetic.lesions import LESION_SHAPES, mask_statistics, write_lesion_benchmark
 
 
@@ -30,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-interpnet", action="store_true")
-    p.add_argument("--out", default=None, help="write the numbers as JSON")
+    p.add_argument("--out", default=None, help="where to store the numbers (default benchmarks/results/lesion_shapes.json)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    origin = provenance(seed=0, config=vars(args))  # the tree as the run starts
     t0 = time.perf_counter()
     import numpy as np
 
@@ -61,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             _, meta = train_on_lesions(path, epochs=args.epochs, seed=0, progress=False)
             numbers["interpnet"] = {"test": meta["test"], "explanations": meta["explanations"]}
             print(json.dumps(numbers["interpnet"], indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(numbers, indent=1), encoding="utf-8")
+    print(f"stored {write_result('lesion_shapes', numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -24,7 +24,7 @@ from medlens.app.systems import run_patch_attention
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=None, help="write the numbers as JSON")
+    p.add_argument("--out", default=None, help="where to store the numbers (default benchmarks/results/patch_attention.json)")
     p.add_argument("--n-train", type=int, default=160)
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--size", type=int, default=256)
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     return run_and_report(
-        lambda log: run_patch_attention(n_train=args.n_train, epochs=args.epochs, size=args.size, patch=args.patch, gated=not args.plain, seed=args.seed, progress=log), args.out
+        lambda log: run_patch_attention(n_train=args.n_train, epochs=args.epochs, size=args.size, patch=args.patch, gated=not args.plain, seed=args.seed, progress=log),
+        args.out, name="patch_attention", seed=args.seed, config=vars(args),
     )
 
 

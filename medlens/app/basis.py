@@ -80,7 +80,9 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
                 {"query": names[q], "label": cases[q].label, "prediction": int(basis.query_predictions[q]),
                  "neighbours": [{"train_index": int(basis.indices[q, j]), "label": int(basis.labels[q, j]),
                                  "prediction": int(basis.predictions[q, j]),
-                                 "similarity": float(basis.similarity[q, j])} for j in range(request.k)]}
+                                 "similarity": float(basis.similarity[q, j]),
+                                 "relative_distance": None if basis.relative_distance is None
+                                 else float(basis.relative_distance[q, j])} for j in range(request.k)]}
                 for q in range(len(cases))
             ],
         })

@@ -97,12 +97,14 @@ def attribution_section(ctx: DemoContext, report: Report) -> None:
     from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
     from medlens.viz import attribution_figure, comparison_figure, figure_png
+    from medlens.viz.colours import SIGNED_CMAP, UNSIGNED_CMAP
 
     sec = report.section("Saliency and attribution")
     sec.add_text(
         "Each map shows which pixels drove the model's score for its predicted class. "
-        "Red marks evidence for the class, blue evidence against it (signed methods); "
-        "bright marks importance (unsigned methods). Each map is scaled on its own. "
+        f"Orange marks evidence for the class, purple evidence against it (signed methods, colour map {SIGNED_CMAP}); "
+        f"yellow marks importance (unsigned methods, {UNSIGNED_CMAP}); the same colours as the viewer below and the "
+        "files medlens explain writes. Each map is scaled on its own and fades out where it is near zero. "
         "The leaderboard further down says which of these methods to trust, with numbers."
     )
     x = ctx.test_inputs[ctx.cases]

@@ -39,7 +39,8 @@ def leaderboard_section(
     from medlens.report.leaderboard import leaderboard_section as draw
 
     return draw(report, summary, summary_table(summary), metric_descriptions(summary["config"]["metrics"]),
-                title=title, preamble=preamble)
+                title=title, preamble=preamble,
+                metric_labels={m: get_metric(m).label for m in summary["config"]["metrics"]})
 
 
 def write_leaderboard_outputs(out: str | Path, summary: dict, *, title: str = "medlens evaluation") -> list[Path]:

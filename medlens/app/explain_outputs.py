@@ -92,7 +92,8 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool
 
     Returns the files written and notes on the DICOM objects that could not be built from this
     source (an odd header loses those objects, never the map and its overlay)."""
-    from medlens.viz import attribution_figure, figure_png, image_png, overlay_image
+    from medlens.viz import attribution_figure, figure_png, overlay_image
+    from medlens.viz.figures import overlay_png
 
     written: list[str] = []
     notes: list[str] = []
@@ -100,7 +101,7 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool
     # the picture under the map: grey or RGB as read; the first volume of a multi-channel stack
     shown = record.array if record.channels == 1 or (len(spatial) == 2 and record.channels == 3) else record.array[0]
     if len(spatial) == 2:
-        atomic_write(out / "overlay.png", image_png(overlay_image(shown, back)))
+        atomic_write(out / "overlay.png", overlay_png(shown, back))
     else:  # a volume: slices of the original with the map, at the original's resolution
         atomic_write(out / "overlay.png", figure_png(attribution_figure(shown[None], back[None], title), dpi=150))
     written.append("overlay.png")

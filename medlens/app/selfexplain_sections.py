@@ -189,7 +189,8 @@ def basis_section(ctx, report) -> None:
     basis = prediction_basis(ctx.model, queries, inputs, train.labels[:n], k=k, method=saliency_method())
     sec.add_text(
         f"For each case, the {k} training images closest to it in the model's embedding space (cosine "
-        "similarity of the penultimate features), with their labels and saliency maps: the model saw these "
+        "similarity of the penultimate features centred on the training mean, and distance in units of a typical "
+        "training image's distance to its nearest neighbour), with their labels and saliency maps: the model saw these "
         "cases as alike (Lee et al. 2019). Neighbours with another label, or whose maps highlight other "
         "structures, are a reason to doubt the prediction."
     )

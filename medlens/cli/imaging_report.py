@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
             if key is None:
                 raise InputError(f"cannot tell which system {p.name} holds; name it after one of {', '.join(SYSTEMS)}")
             try:
-                results[key] = json.loads(p.read_text(encoding="utf-8"))
+                payload = json.loads(p.read_text(encoding="utf-8"))
+                # benchmarks store {"benchmark", "provenance", "numbers"} (benchmarks/_runner.py)
+                results[key] = payload["numbers"] if isinstance(payload, dict) and "provenance" in payload else payload
             except (OSError, ValueError) as exc:
                 raise InputError(f"cannot read results file {p}: {exc}") from exc
     path = write_imaging_report(args.out, which=args.only or SYSTEMS, quick=args.quick, seed=args.seed,

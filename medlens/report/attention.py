@@ -85,6 +85,7 @@ def attention_analysis(
         Word of each token id (tokens only); ids are shown as ``#id`` without it.
     """
     from medlens.viz import figure_png
+    from medlens.viz.colours import SIGNED_WORDS
     from medlens.viz.signals import signal_strips_figure
     from medlens.viz.text import highlighted_html, text_figure
 
@@ -102,13 +103,17 @@ def attention_analysis(
     section.add_heading("Examples")
     if tokens:
         section.add_text(
-            "Each word's background shows its weight (darker = more); red marks evidence for the predicted class, "
-            "blue evidence against it; the ground-truth rationale is bold and underlined."
+            "Each word's background shows its weight (darker = more); orange marks evidence for the predicted class, "
+            "purple evidence against it"
+            + ("; the ground-truth rationale is bold and underlined." if masks is not None else ".")
         )
     else:
+        shaded = masks is not None and any(bool((masks[i].reshape(-1) > 0.5).any()) for i in cases)
         section.add_text(
             "Under each signal: the attention weights mapped to time, the gradient magnitude and integrated gradients "
-            "(red for, blue against the predicted class); the ground-truth evidence is shaded green."
+            f"({SIGNED_WORDS} the predicted class)"
+            + ("; the ground-truth evidence is shaded green." if shaded else
+               "; this data set marks no ground-truth evidence, so none is shaded.")
         )
     images = []
     for n, i in enumerate(cases):

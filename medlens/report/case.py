@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from medlens.report.html import Report
+from medlens.report.html import Report, sentence_html
 from medlens.report.viewer import Annotation, MapLayer, viewer_html
 
 __all__ = [
@@ -82,12 +82,16 @@ class MethodTrust:
         Plain words for a clinician, each claim backed by a number in ``numbers``.
     numbers : list of (str, str)
         ``(what, value)`` rows shown one click away.
+    segments : list of dict
+        The sentence as segments whose comparative phrases carry their claims
+        (:func:`medlens.report.html.sentence_html`); empty: the plain ``sentence`` is shown.
     """
 
     method: str
     level: str
     sentence: str
     numbers: list[tuple[str, str]] = field(default_factory=list)
+    segments: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,9 @@ class BasisCase:
         ``(C', *spatial)`` its map for its own predicted class.
     label, predicted : str
     similarity : float
-        Cosine similarity of the model's features, in [-1, 1].
+        Cosine similarity of the model's features centred on the training mean, in [-1, 1].
+    relative_distance : float or None
+        Distance in feature space over a typical training case's nearest-neighbour distance.
     """
 
     index: int
@@ -139,6 +145,7 @@ class BasisCase:
     label: str
     predicted: str
     similarity: float
+    relative_distance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -279,7 +286,9 @@ def render_case_report(case: CaseReport) -> str:
     if case.trust.details:
         trust.add_text(case.trust.details)
     for m in case.trust.methods:
-        trust.add_trusted_html(f'<p class="trust-{_esc(m.level)}"><b>{_esc(m.method)}</b>: {_esc(m.sentence)}</p>')
+        words = sentence_html(m.segments) if m.segments else _esc(m.sentence)
+        trust.add_trusted_html(f'<p class="trust-{_esc(m.level)}" data-method="{_esc(m.method)}"><b>{_esc(m.method)}</b>: '
+                               f"{words}</p>")
         if m.numbers:
             trust.add_details(f"Numbers behind this ({m.method})", ["measure", "value"], m.numbers)
 
@@ -300,7 +309,9 @@ def render_case_report(case: CaseReport) -> str:
             sec.add_text(case.basis_summary)
         sec.add_images([
             (_basis_png(b, f"training case {b.index}"),
-             f"training case {b.index}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.2f}")
+             f"training case {b.index}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.3f}"
+             + (f", distance {b.relative_distance:.1f}x a typical training neighbour's" if b.relative_distance is not None
+                else ""))
             for b in case.basis
         ])
 
@@ -330,9 +341,6 @@ def _esc(text: object) -> str:
 
 def write_case_report(case: CaseReport, path: str | Path) -> Path:
     """Write the page atomically; return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_case_report(case), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from medlens.core.files import atomic_write
+
+    return atomic_write(Path(path), render_case_report(case))

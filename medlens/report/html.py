@@ -48,6 +48,30 @@ def _class_attr(kind: str) -> str:
     return f' class="{html.escape(kind)}"' if kind else ""
 
 
+def sentence_html(segments: Sequence[dict]) -> str:
+    """A sentence made of segments ``{"text": str, "claim": {...}}`` (the leaderboard's wording,
+    :mod:`medlens.evaluation.leaderboard.wording`) as escaped markup: every claimed phrase is a
+    ``<span data-claim="KIND" data-metric=... data-method=...>`` naming what it compares, so a
+    reader's tool (and the prose-vs-table test) can check it against the table it describes."""
+    out = []
+    for seg in segments:
+        text = html.escape(str(seg["text"]))
+        claim = seg.get("claim")
+        if not claim:
+            out.append(text)
+            continue
+        attrs = "".join(
+            f' data-{html.escape(("claim" if k == "kind" else k).replace("_", "-"))}="{html.escape(_attr(v))}"'
+            for k, v in claim.items() if v is not None
+        )
+        out.append(f"<span{attrs}>{text}</span>")
+    return "".join(out)
+
+
+def _attr(value: object) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
 def _cell(value: object) -> str:
     if isinstance(value, float):
         text = f"{value:.4g}" if value == value else "n/a"
@@ -70,6 +94,11 @@ class Section:
         """A paragraph of plain text. ``kind``: ``""``, ``"note"``, ``"verdict-good"``, ``"verdict-bad"``."""
         cls = f' class="{html.escape(kind)}"' if kind else ""
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
+        return self
+
+    def add_sentence(self, segments: Sequence[dict], *, kind: str = "") -> "Section":
+        """A paragraph whose comparative phrases carry their claims (:func:`sentence_html`)."""
+        self.parts.append(f"<p{_class_attr(kind)}>{sentence_html(segments)}</p>")
         return self
 
     def add_heading(self, text: str) -> "Section":

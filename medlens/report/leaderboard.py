@@ -10,7 +10,28 @@ from typing import Any
 from medlens.report.html import Report, Section
 from medlens.viz.leaderboard import curves_png
 
-__all__ = ["leaderboard_section"]
+__all__ = ["leaderboard_section", "paired_rows"]
+
+
+def _entry_name(entry: str) -> str:
+    """A table's name of an entry: ``baseline:edge`` -> ``edge (baseline)``."""
+    return entry.partition(":")[2] + " (baseline)" if entry.startswith("baseline:") else entry
+
+
+def paired_rows(summary: dict, metric_labels: dict[str, str]) -> list[list[Any]]:
+    """Every paired difference the verdict's sentences rest on: each method against the random
+    and model-free maps, and each metric's leader against every other method."""
+    rows = []
+    for r in summary["rows"]:
+        label = metric_labels.get(r["metric"], r["metric"])
+        pairs = ([("baseline:random", r["vs_random"])] if r.get("vs_random") else []) + list((r.get("vs_baselines") or {}).items())
+        for other, d in pairs:
+            if r["kind"] == "method":
+                rows.append([label, r["method"], _entry_name(other), d["mean"], d["ci_low"], d["ci_high"], d["n"]])
+    for metric, lead in (summary.get("leaders") or {}).items():
+        for other, d in lead["versus"].items():
+            rows.append([metric_labels.get(metric, metric), lead["method"], other, d["mean"], d["ci_low"], d["ci_high"], d["n"]])
+    return rows
 
 
 def leaderboard_section(
@@ -19,6 +40,7 @@ def leaderboard_section(
     table: tuple[list[str], list[list[Any]]],
     metrics: list[list[Any]],
     *,
+    metric_labels: dict[str, str] | None = None,
     title: str = "How far to trust each explanation",
     preamble: str = "",
 ) -> Section:
@@ -34,7 +56,10 @@ def leaderboard_section(
         ``[label, better, meaning, reference]`` per metric scored, for "What the metrics measure".
     preamble : str
         A first paragraph (plain text, escaped), e.g. the model's accuracy.
+    metric_labels : dict, optional
+        ``{metric: label}`` as the table's headers name them (default: the metric's key).
     """
+    metric_labels = metric_labels or {}
     config, verdict = summary["config"], summary["verdict"]
     sec = report.section(title)
     if preamble:
@@ -51,13 +76,16 @@ def leaderboard_section(
     if not summary.get("complete", True):
         sec.add_text("This run is incomplete: some (case, method) pairs are missing; rerun the command to finish it.", kind="note")
     shortcut_text = verdict.get("shortcut_text") or ""
+    shortcut = verdict.get("shortcut_sentence") or ([{"text": shortcut_text}] if shortcut_text else [])
+    sentences = verdict.get("sentences") or [[{"text": t}] for t in verdict["text"]]
     relies = shortcut_text.startswith("The model relies")
     if relies:  # the headline: no explanation makes a model that cheats trustworthy
-        sec.add_text(shortcut_text, kind="verdict-bad")
-    for i, sentence in enumerate(verdict["text"]):
-        kind = "verdict-good" if (i == 0 and verdict["best"] and not relies) else (
-            "verdict-bad" if sentence.startswith(("Do not", "No method")) else "")
-        sec.add_text(sentence, kind=kind)
+        sec.add_sentence(shortcut, kind="verdict-bad")
+    for i, sentence in enumerate(sentences):
+        text = "".join(seg["text"] for seg in sentence)
+        kind = "verdict-good" if (i == 0 and verdict["best"] and not relies and text.startswith("Trust")) else (
+            "verdict-bad" if text.startswith(("Do not", "No method")) else "")
+        sec.add_sentence(sentence, kind=kind)
         if i == 0 and verdict["best"] and relies:
             sec.add_text(
                 "Mind that this model relies on the shortcut marker: an explanation can be faithful to the model and "
@@ -66,7 +94,7 @@ def leaderboard_section(
     if shortcut_text:
         sec.add_heading("Shortcut audit")
         if not relies:
-            sec.add_text(shortcut_text)
+            sec.add_sentence(shortcut)
         sc = summary["shortcut"]
         rows = [
             ["test images with / without the marker", f"{sc['n_with_marker']} / {sc['n_without_marker']}"],
@@ -80,6 +108,15 @@ def leaderboard_section(
     sec.add_heading("Leaderboard (mean [95 % CI])")
     headers, rows = table
     sec.add_table(headers, rows)
+    comparisons = paired_rows(summary, metric_labels)
+    if comparisons:
+        sec.add_details("Paired differences behind the sentences (95 % bootstrap CI over the same cases)",
+                        ["metric", "method", "compared with", "difference", "CI low", "CI high", "cases"], comparisons)
+    ranks = [[m, "yes" if i["eligible"] else "no", i.get("mean_rank")] for m, i in verdict["methods"].items()
+             if i.get("mean_rank") is not None]
+    if ranks:
+        sec.add_details("Mean rank over the ranked metrics (1 = best), and whether each method passes the checks",
+                        ["method", "passes the checks", "mean rank"], ranks)
     png = curves_png(summary)
     if png:
         sec.add_image(png, "mean deletion and insertion curves over the cases; the area under each curve is the AUC")

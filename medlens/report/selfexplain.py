@@ -157,8 +157,15 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
             images.append((
                 overlay_png(train_inputs[r], values, f"neighbour {j + 1}"),
                 f"training image {r}: label {_name(class_names, int(basis.labels[q, j]))}, predicted "
-                f"{_name(class_names, int(basis.predictions[q, j]))}, similarity {float(basis.similarity[q, j]):.3f}",
+                f"{_name(class_names, int(basis.predictions[q, j]))}, similarity {float(basis.similarity[q, j]):.3f}"
+                + _distance_words(basis, q, j),
             ))
         agree = float(basis.label_agreement()[q])
         sec.add_heading(f"{names[q]}: {agree:.0%} of its nearest training cases carry the predicted label")
         sec.add_images(images)
+
+
+def _distance_words(basis, q: int, j: int) -> str:
+    """", distance 1.4x a typical neighbour's" when the basis holds relative distances."""
+    rel = getattr(basis, "relative_distance", None)
+    return "" if rel is None else f", distance {float(rel[q, j]):.1f}x a typical training neighbour's"

@@ -9,8 +9,9 @@ What the reader gets: the scan at its native resolution with the map overlaid (o
 a switch between methods), for a volume three orthogonal planes with slice sliders (the slices
 through the map's maximum preselected), for a signal a zoomable strip with its annotations.
 Every control is a native form control (keyboard-usable), every canvas has ``role="img"`` and
-an ``aria-label`` kept up to date, the colour maps are safe for colour-blind readers (cividis for
-unsigned importance; blue-orange ``PuOr`` for signed evidence), and the print stylesheet keeps
+an ``aria-label`` kept up to date, the colour maps are those of every other picture
+(:mod:`medlens.viz.colours`: cividis for unsigned importance; purple-orange ``PuOr_r`` for signed
+evidence, both safe for colour-blind readers), and the print stylesheet keeps
 the pictures and drops the controls.
 
 Storage: base and maps are quantised to bytes (maps: 128 = no evidence for signed maps),
@@ -33,6 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from medlens.errors import InputError
+from medlens.viz.colours import SIGNED_CMAP, UNSIGNED_CMAP, lut, map_limits
 
 __all__ = ["MapLayer", "Annotation", "viewer_assets", "viewer_html", "viewer_script_hash"]
 
@@ -52,7 +54,7 @@ class MapLayer:
         Same shape as the base: ``(H, W)``, ``(D, H, W)`` or ``(T,)`` for a signal.
     signed : bool or None
         Evidence for (positive) and against (negative) the finding; ``None``: signed when the
-        map has both signs.
+        map has negative values (:func:`medlens.viz.colours.map_limits`).
     """
 
     name: str
@@ -82,14 +84,6 @@ def viewer_assets() -> str:
     """``<style>`` and ``<script>`` for pages holding viewers; include once per page, in the head
     or before the first viewer (the script starts the viewers when the document is parsed)."""
     return f"<style>{_asset('viewer.css')}</style><script>{_asset('viewer.js')}</script>"
-
-
-def _lut(name: str) -> list[int]:
-    import matplotlib
-
-    cmap = matplotlib.colormaps[name]
-    rgb = (np.asarray(cmap(np.linspace(0, 1, 256)))[:, :3] * 255).round().astype(int)
-    return rgb.reshape(-1).tolist()
 
 
 def _pack_u8(a: np.ndarray) -> str:
@@ -225,7 +219,7 @@ def viewer_html(
         values = np.asarray(layer.values, dtype=np.float64)
         if values.shape != tuple(expected):
             raise InputError(f"map {layer.name!r} has shape {values.shape}, the {kind} has {tuple(expected)}")
-        signed = layer.signed if layer.signed is not None else bool(values.min() < 0 < values.max())
+        signed = layer.signed if layer.signed is not None else map_limits(values)[3]
         map_specs.append({
             "name": str(layer.name), "signed": signed, "peak": _peak(values, signed),
             "dtype": "u8", "data": _pack_u8(quantise_map(values, signed)),
@@ -234,7 +228,7 @@ def viewer_html(
     spacing = list(spacing) if spacing is not None else [1.0] * (1 if kind == "signal" else base.ndim)
     payload = {
         "kind": kind, "shape": list(base.shape), "alt": str(alt), "opacity": float(opacity), "initial": int(initial),
-        "maps": map_specs, "luts": {"signed": _lut("PuOr_r"), "unsigned": _lut("cividis")},
+        "maps": map_specs, "luts": {"signed": lut(SIGNED_CMAP), "unsigned": lut(UNSIGNED_CMAP)},
         "plane_names": list(PLANE_NAMES),
     }
     panes = []

@@ -7,9 +7,16 @@ network's feature space, with their labels and attention maps, so that a radiolo
 whether the model's notion of "similar" is clinically sound.
 
 Here a case is embedded with the model (penultimate features, ``model.embed``, or a layer's
-spatially averaged output), compared with every training case by cosine similarity, and the
-``k`` most similar training cases are returned with their labels, the model's predictions,
-their similarity and their own saliency maps (one batched :func:`medlens.explain` call).
+spatially averaged output), compared with every training case by the cosine similarity of the
+features *centred on the training mean*, and the ``k`` most similar training cases are returned
+with their labels, the model's predictions, their similarity, their distance relative to a
+typical training case's nearest neighbour and their own saliency maps (one batched
+:func:`medlens.explain` call).
+
+Why centred: after a ReLU every feature is non-negative and shares a large common component, so
+the plain cosine of any two cases is high (median 0.77 between PneumoniaMNIST training cases for
+the demo CNN, 0.997-0.999 for every retrieved neighbour): the scores could not tell neighbours
+apart. Centred, unrelated cases score near or below 0 and the scale spans [-1, 1].
 """
 
 from __future__ import annotations
@@ -40,12 +47,23 @@ class EmbeddingIndex:
         ``(N,)`` the model's predicted class for each.
     layer : str or None
         Where the features come from (``None``: ``model.embed``).
+    centre : torch.Tensor or None
+        ``(D,)`` the training cases' mean feature, subtracted before the cosine (``None``: not
+        centred, fewer than two cases).
+    features : torch.Tensor or None
+        ``(N, D)`` the centred features (for distances).
+    typical_distance : float
+        Median distance of a training case to its nearest other training case (centred
+        features; at most 1000 cases, evenly spaced): the unit of :attr:`PredictionBasis.relative_distance`.
     """
 
     embeddings: torch.Tensor
     labels: torch.Tensor
     predictions: torch.Tensor
     layer: str | None = None
+    centre: torch.Tensor | None = None
+    features: torch.Tensor | None = None
+    typical_distance: float = float("nan")
 
     def __len__(self) -> int:
         return len(self.embeddings)
@@ -60,7 +78,7 @@ class PredictionBasis:
     indices : torch.Tensor
         ``(Q, k)`` int64 row in the training set, most similar first.
     similarity : torch.Tensor
-        ``(Q, k)`` cosine similarity in [-1, 1].
+        ``(Q, k)`` cosine similarity of the centred features, in [-1, 1].
     labels, predictions : torch.Tensor
         ``(Q, k)`` label and predicted class of each retrieved case.
     query_predictions : torch.Tensor
@@ -74,6 +92,9 @@ class PredictionBasis:
         ``(Q, C', *spatial)``: the queries' maps for their predicted classes.
     method : str
         Attribution method of the maps.
+    relative_distance : torch.Tensor or None
+        ``(Q, k)`` distance to each retrieved case over the index's typical nearest-neighbour
+        distance (1: as close as training cases usually are to their nearest neighbour).
     """
 
     indices: torch.Tensor
@@ -85,6 +106,7 @@ class PredictionBasis:
     saliency: torch.Tensor | None
     query_saliency: torch.Tensor | None
     method: str
+    relative_distance: torch.Tensor | None = None
 
     def label_agreement(self) -> torch.Tensor:
         """``(Q,)`` share of retrieved cases whose label is the query's predicted class."""
@@ -106,7 +128,22 @@ def build_index(
     features = embed(model, inputs, layer=layer, **budget.kwargs())
     preds = outputs(model, inputs, **budget.kwargs()).argmax(1).cpu()
     name = layer if isinstance(layer, str) or layer is None else type(layer).__name__
-    return EmbeddingIndex(nn.functional.normalize(features.double(), dim=1).cpu(), labels.cpu(), preds, name)
+    features = features.double().cpu()
+    centre = features.mean(0) if len(features) > 1 else None
+    centred = features - centre if centre is not None else features
+    return EmbeddingIndex(nn.functional.normalize(centred, dim=1), labels.cpu(), preds, name, centre, centred,
+                          _typical_distance(centred))
+
+
+def _typical_distance(features: torch.Tensor, at_most: int = 1000) -> float:
+    """Median distance of a case to its nearest other case, over at most ``at_most`` evenly spaced cases."""
+    n = len(features)
+    if n < 2:
+        return float("nan")
+    rows = torch.linspace(0, n - 1, min(n, at_most)).round().long().unique()
+    d = torch.cdist(features[rows], features)  # (m, N)
+    d[torch.arange(len(rows)), rows] = float("inf")  # not itself
+    return float(d.min(1).values.median())
 
 
 def nearest(index: EmbeddingIndex, query_features: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,8 +158,10 @@ def nearest(index: EmbeddingIndex, query_features: torch.Tensor, k: int) -> tupl
             f"query features have {query_features.shape[1]} dimensions, the index "
             f"{index.embeddings.shape[1]}: build both with the same model and layer"
         )
-    q = nn.functional.normalize(query_features.double().cpu(), dim=1)
-    sim = q @ index.embeddings.T  # (Q, N)
+    q = query_features.double().cpu()
+    if index.centre is not None:
+        q = q - index.centre
+    sim = nn.functional.normalize(q, dim=1) @ index.embeddings.T  # (Q, N)
     order = torch.sort(sim, dim=1, descending=True, stable=True).indices[:, :k]
     return sim.gather(1, order), order
 
@@ -183,7 +222,12 @@ def prediction_basis(
     elif len(index) != len(train_inputs):
         raise InputError(f"the index holds {len(index)} cases but train_inputs has {len(train_inputs)}")
     probs = probabilities(outputs(model, queries, **budget.kwargs())).cpu()
-    similarity, indices = nearest(index, embed(model, queries, layer=layer, **budget.kwargs()), k)
+    query_features = embed(model, queries, layer=layer, **budget.kwargs())
+    similarity, indices = nearest(index, query_features, k)
+    relative = None
+    if index.features is not None and index.typical_distance > 0:
+        q = query_features.double().cpu() - (index.centre if index.centre is not None else 0)
+        relative = (q[:, None] - index.features[indices]).norm(dim=-1) / index.typical_distance  # (Q, k)
     sal = query_sal = None
     if saliency:
         unique, inverse = torch.unique(indices.flatten(), return_inverse=True)
@@ -203,4 +247,5 @@ def prediction_basis(
         saliency=sal,
         query_saliency=query_sal,
         method=method,
+        relative_distance=relative,
     )

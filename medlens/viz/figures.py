@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Sequence
 
 import matplotlib
 
@@ -10,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from medlens.viz.colours import add_colourbar, map_colours, map_limits  # noqa: E402
 
 
 def figure_png(fig: "plt.Figure", dpi: int = 100) -> bytes:
@@ -29,30 +32,47 @@ def heat_map(values: torch.Tensor) -> np.ndarray:
 
 
 def _limits(heat: np.ndarray) -> tuple[str, float, float]:
-    lo, hi = float(heat.min()), float(heat.max())
-    if lo < 0 < hi:
-        m = max(-lo, hi) or 1.0
-        return "RdBu_r", -m, m
-    if hi <= 0 < -lo:
-        return "Blues_r", lo, 0.0
-    # unsigned maps (probabilities, CAMs) are shown from their own minimum: RISE scores, for
-    # instance, vary by a few percent around the base probability
-    return "inferno", lo, hi if hi > lo else lo + 1.0
+    cmap, vmin, vmax, _signed = map_limits(heat)
+    return cmap, vmin, vmax
 
 
-def _slices(volume_heat: np.ndarray, n: int) -> list[int]:
-    """Axial slices around the one holding the most attribution mass."""
-    depth = volume_heat.shape[0]
-    centre = int(np.abs(volume_heat).reshape(depth, -1).sum(1).argmax())
-    half = n // 2
-    start = min(max(0, centre - half), max(0, depth - n))
-    return list(range(start, min(depth, start + n)))
+def peak_planes(heat: np.ndarray) -> tuple[int, int, int]:
+    """The voxel ``(z, y, x)`` of a ``(D, H, W)`` map's largest magnitude: the three planes shown."""
+    return tuple(int(i) for i in np.unravel_index(int(np.abs(np.nan_to_num(heat)).argmax()), heat.shape))
+
+
+def _signal_panel(img: np.ndarray, heat: np.ndarray, title: str, fs: float | None,
+                  annotations: Sequence[tuple[float, str]]) -> "plt.Figure":
+    scale = fs or 1.0
+    t = np.arange(len(img)) / scale
+    fig, (ax, strip) = plt.subplots(2, 1, figsize=(6.4, 2.6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot(t, img, color="black", lw=1)
+    ax.set_ylabel("signal")
+    top = float(np.max(img)) if len(img) else 0.0
+    for at, label in annotations:
+        if 0 <= at < len(img):
+            ax.axvline(at / scale, color="0.4", lw=0.5, ls=":")
+            ax.text(at / scale, top, str(label), fontsize=7, color="0.25", ha="center", va="bottom")
+    cmap, vmin, vmax = _limits(heat)
+    shown = strip.imshow(heat[None, :], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
+                         extent=(0, len(heat) / scale, 0, 1), interpolation="nearest")
+    strip.set_yticks([])
+    strip.set_xlabel("time (s)" if fs else "time (samples; sampling rate unknown)")
+    fig.colorbar(shown, ax=[ax, strip], fraction=0.03, pad=0.01).ax.tick_params(labelsize=6)
+    ax.set_title(title, fontsize=9)
+    return fig
 
 
 def attribution_figure(
-    image: torch.Tensor, values: torch.Tensor, title: str = "", *, n_slices: int = 6
+    image: torch.Tensor, values: torch.Tensor, title: str = "", *, fs: float | None = None,
+    annotations: Sequence[tuple[float, str]] = (), spacing: Sequence[float] | None = None,
 ) -> "plt.Figure":
-    """A figure showing ``values`` over ``image``.
+    """A figure showing ``values`` over ``image``, with a colour bar (:mod:`medlens.viz.colours`).
+
+    A 2D image is shown beside the overlay; the overlay is transparent where the map is near
+    zero. A volume is shown as the viewer shows it: its three orthogonal planes (axial, coronal,
+    sagittal) through the map's peak, each at the volume's full resolution. A signal is drawn
+    over its map's strip, in seconds when ``fs`` is known, with ``annotations`` ``(sample, label)``.
 
     Parameters
     ----------
@@ -60,38 +80,42 @@ def attribution_figure(
         One input ``(C, *spatial)`` with 1 to 3 spatial dims.
     values : torch.Tensor
         Its attribution ``(C', *spatial)`` at the same spatial size.
+    spacing : sequence of float, optional
+        Voxel or pixel spacing (``(D, H, W)`` / ``(H, W)``) for the aspect ratio.
     """
     img = image.detach().float().mean(0).cpu().numpy()
     heat = heat_map(values)
-    cmap, vmin, vmax = _limits(heat)
     rank = img.ndim
     if rank == 1:
-        fig, (ax, strip) = plt.subplots(2, 1, figsize=(6, 2.6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        ax.plot(img, color="black", lw=1)
-        ax.set_ylabel("signal")
-        strip.imshow(heat[None, :], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, extent=(0, len(heat), 0, 1))
-        strip.set_yticks([])
-        strip.set_xlabel("time (samples)")
-        ax.set_title(title, fontsize=9)
-        return fig
+        return _signal_panel(img, heat, title, fs, annotations)
     if rank == 2:
-        fig, axes = plt.subplots(1, 2, figsize=(4.4, 2.3))
-        axes[0].imshow(img, cmap="gray")
-        axes[1].imshow(img, cmap="gray")
-        axes[1].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.55)
+        fig, axes = plt.subplots(1, 2, figsize=(4.8, 2.3))
+        aspect = spacing[0] / spacing[1] if spacing is not None and len(spacing) == 2 else 1.0
+        axes[0].imshow(img, cmap="gray", aspect=aspect)
+        axes[1].imshow(img, cmap="gray", aspect=aspect)
+        axes[1].imshow(map_colours(heat), aspect=aspect, interpolation="nearest")
         for a in axes:
             a.set_axis_off()
+        add_colourbar(fig, axes[1], heat)
         fig.suptitle(title, fontsize=9)
         return fig
-    chosen = _slices(heat, n_slices)
-    fig, axes = plt.subplots(2, len(chosen), figsize=(1.4 * len(chosen), 3.0), squeeze=False)
-    for j, z in enumerate(chosen):
-        axes[0, j].imshow(img[z], cmap="gray")
-        axes[1, j].imshow(img[z], cmap="gray")
-        axes[1, j].imshow(heat[z], cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.55)
-        axes[0, j].set_title(f"slice {z}", fontsize=7)
-        for a in axes[:, j]:
-            a.set_axis_off()
+    z, y, x = peak_planes(heat)
+    limits = map_limits(heat)
+    sz, sy, sx = (list(spacing) + [1.0] * 3)[:3] if spacing is not None else (1.0, 1.0, 1.0)
+    planes = [("axial", img[z], heat[z], sy / sx, z), ("coronal", img[:, y], heat[:, y], sz / sx, y),
+              ("sagittal", img[:, :, x], heat[:, :, x], sz / sy, x)]
+    # full resolution: at least one figure pixel per voxel (dpi 100), small volumes scaled up
+    px = [(p.shape[1], p.shape[0] * a) for _n, p, _h, a, _i in planes]
+    zoom = max(1.0, 180.0 / max(max(w, h) for w, h in px))
+    width = sum(w for w, _h in px) * zoom / 100 + 1.2
+    height = max(h for _w, h in px) * zoom / 100 + 0.6
+    fig, axes = plt.subplots(1, 3, figsize=(width, height), gridspec_kw={"width_ratios": [w for w, _h in px]})
+    for ax, (name, plane, plane_heat, aspect, index) in zip(axes, planes):
+        ax.imshow(plane, cmap="gray", aspect=aspect, interpolation="nearest")
+        ax.imshow(map_colours(plane_heat, limits=limits), aspect=aspect, interpolation="nearest")
+        ax.set_title(f"{name} {index}", fontsize=7)
+        ax.set_axis_off()
+    add_colourbar(fig, list(axes), heat)
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -119,9 +143,8 @@ def comparison_figure(
         axes[i, 0].set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center")
         for j, (name, values) in enumerate(maps, start=1):
             heat = heat_map(values[i])
-            cmap, vmin, vmax = _limits(heat)
             axes[i, j].imshow(img, cmap="gray")
-            axes[i, j].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.6)
+            axes[i, j].imshow(map_colours(heat), interpolation="nearest")
             if i == 0:
                 axes[i, j].set_title(name, fontsize=8)
         if i == 0:
@@ -135,7 +158,7 @@ def comparison_figure(
     return fig
 
 
-def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.5) -> np.ndarray:
+def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7) -> np.ndarray:
     """The attribution blended over the image, pixel for pixel, at the image's full resolution.
 
     Parameters
@@ -143,10 +166,9 @@ def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.5
     image : torch.Tensor
         ``(H, W)`` grey or ``(3, H, W)`` colour, any value range (shown min-max scaled).
     heat : torch.Tensor
-        ``(H, W)`` map on the same grid (a diverging map for signed values, as
-        :func:`attribution_figure` chooses).
+        ``(H, W)`` map on the same grid (coloured as :mod:`medlens.viz.colours` says).
     alpha : float
-        Opacity of the map where it is strongest; weak values fade into the image.
+        Opacity of the map where it is strongest; near zero the map is transparent.
 
     Returns
     -------
@@ -161,11 +183,38 @@ def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.5
     h = heat.detach().double().cpu().numpy()
     if h.shape != rgb.shape[:2]:
         raise ValueError(f"map {h.shape} and image {rgb.shape[:2]} differ in shape")
-    cmap, vmin, vmax = _limits(h)
-    colours = matplotlib.colormaps[cmap]((h - vmin) / (vmax - vmin if vmax > vmin else 1.0))[..., :3]
-    strength = np.abs(h) / (np.abs(h).max() or 1.0) if vmin < 0 else (h - vmin) / (vmax - vmin if vmax > vmin else 1.0)
-    a = alpha * np.clip(strength, 0.0, 1.0)[..., None]
-    return np.round(255 * ((1 - a) * rgb + a * colours)).astype(np.uint8)
+    rgba = map_colours(h, alpha=alpha)
+    a = rgba[..., 3:]
+    return np.round(255 * ((1 - a) * rgb + a * rgba[..., :3])).astype(np.uint8)
+
+
+def overlay_png(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7) -> bytes:
+    """:func:`overlay_image` at one pixel per input pixel, with a labelled colour bar to its right.
+
+    The picture's left ``W`` columns are exactly :func:`overlay_image` (the bar is drawn on its
+    own and placed beside it, nothing is resampled); a short image is padded below in white to
+    fit the bar.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    rgb = overlay_image(image, heat, alpha=alpha)
+    h, w = rgb.shape[:2]
+    cmap, vmin, vmax, signed = map_limits(heat.detach().double().cpu().numpy())
+    dpi, bar_w, bar_h = 100, 90, max(h, 120)
+    fig = plt.figure(figsize=(bar_w / dpi, bar_h / dpi), dpi=dpi)
+    cax = fig.add_axes([0.1, 0.06, 0.14, 0.88])
+    cb = fig.colorbar(ScalarMappable(Normalize(vmin, vmax), matplotlib.colormaps[cmap]), cax=cax)
+    cb.ax.tick_params(labelsize=6)
+    if signed:
+        cb.set_label("against  <  0  <  for", fontsize=6)
+    fig.canvas.draw()
+    bar = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    plt.close(fig)
+    picture = np.full((bar.shape[0] if bar.shape[0] > h else h, w + bar.shape[1], 3), 255, dtype=np.uint8)
+    picture[:h, :w] = rgb
+    picture[: bar.shape[0], w:] = bar
+    return image_png(picture)
 
 
 def image_png(rgb: np.ndarray) -> bytes:

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from medlens.viz.colours import SIGNED_CMAP, map_limits  # noqa: E402
+
 
 def _array(values: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(values, torch.Tensor):
@@ -41,8 +43,8 @@ def signal_strips_figure(
     signal : torch.Tensor
         ``(C, L)`` (or ``(L,)``). Channels are stacked with an offset.
     strips : sequence of (name, values)
-        Each ``values`` ``(L,)``: attention (non-negative: white to dark orange) or a signed
-        attribution (blue-white-red, symmetric around zero).
+        Each ``values`` ``(L,)``: attention (non-negative) or a signed attribution (symmetric
+        around zero), coloured as :mod:`medlens.viz.colours` says.
     mask : torch.Tensor, optional
         ``(L,)`` or ``(1, L)`` ground-truth evidence, shaded green on the signal and outlined on
         every strip.
@@ -77,12 +79,7 @@ def signal_strips_figure(
     for j, (name, values) in enumerate(strips):
         strip = axes[j + 1, 0]
         v = _array(values).reshape(-1)[:length]
-        lo, hi = float(np.min(v)), float(np.max(v))
-        if lo < 0 < hi:
-            m = max(-lo, hi)
-            cmap, vmin, vmax = "RdBu_r", -m, m
-        else:
-            cmap, vmin, vmax = "Oranges", 0.0, (hi if hi > 0 else 1.0)
+        cmap, vmin, vmax, _signed = map_limits(v)
         strip.imshow(v[None], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, extent=(0, length / scale, 0, 1),
                      interpolation="nearest")
         for start, stop in spans:
@@ -144,7 +141,7 @@ def signal_attribution_figure(
                 ax.text(sample / fs, top, str(symbol), fontsize=7, color="tab:blue", ha="center", va="bottom")
         if span is not None and (seen is None or k in seen):
             ax.axvspan(span[0] / fs, span[1] / fs, color="tab:orange", alpha=0.06)
-        strip.imshow(att[k : k + 1, lo:hi], aspect="auto", cmap="RdBu_r", vmin=-m, vmax=m,
+        strip.imshow(att[k : k + 1, lo:hi], aspect="auto", cmap=SIGNED_CMAP, vmin=-m, vmax=m,
                      extent=(lo / fs, hi / fs, 0, 1), interpolation="nearest")
         strip.set_yticks([])
     axes[-1, 0].set_xlabel("time (s)")

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from medlens.viz.colours import SIGNED_CMAP  # noqa: E402
+
 
 def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.detach().double().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
@@ -21,7 +23,7 @@ def _show(ax, image: np.ndarray, title: str = "", signed: bool = False) -> None:
     img = image.reshape(image.shape[-2:])
     if signed:
         m = float(np.abs(img).max()) or 1.0
-        ax.imshow(img, cmap="RdBu_r", vmin=-m, vmax=m)
+        ax.imshow(img, cmap=SIGNED_CMAP, vmin=-m, vmax=m)
     else:
         lo, hi = float(img.min()), float(img.max())
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1)
@@ -127,7 +129,7 @@ def group_connections_figure(relevance: torch.Tensor, planted_difference: torch.
     fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.0))
     for ax, (mat, title) in zip(axes, panels):
         m = float(np.abs(mat).max()) or 1.0
-        im = ax.imshow(mat, cmap="RdBu_r", vmin=-m, vmax=m)
+        im = ax.imshow(mat, cmap=SIGNED_CMAP, vmin=-m, vmax=m)
         ax.set_title(title, fontsize=8)
         ax.set_xticks(range(g))
         ax.set_yticks(range(g))

@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-_POSITIVE = (214, 96, 0)  # orange-red: weight / evidence for the class
-_NEGATIVE = (33, 102, 172)  # blue: evidence against the class
+from medlens.viz.colours import NEGATIVE_RGB as _NEGATIVE  # noqa: E402 - evidence against the class
+from medlens.viz.colours import POSITIVE_RGB as _POSITIVE  # noqa: E402 - weight / evidence for the class
 
 
 def _weights(words: Sequence[str], weights: torch.Tensor | Sequence[float]) -> np.ndarray:
@@ -33,7 +33,7 @@ def _weights(words: Sequence[str], weights: torch.Tensor | Sequence[float]) -> n
 
 
 def _colours(w: np.ndarray) -> list[tuple[tuple[int, int, int], float]]:
-    """(rgb, opacity) per word: opacity = |w| / max |w| (signed weights pick red or blue)."""
+    """(rgb, opacity) per word: opacity = |w| / max |w| (signed weights pick orange or purple)."""
     top = float(np.abs(w).max()) if w.size else 0.0
     out = []
     for v in w:
@@ -57,7 +57,7 @@ def highlighted_html(
         The tokens, in order (padding already removed).
     weights : tensor or sequence of float
         ``(len(words),)`` (longer inputs are cut): attention weights (non-negative) or a signed
-        attribution. Opacity is ``|w| / max |w|``; red marks positive, blue negative values.
+        attribution. Opacity is ``|w| / max |w|``; orange marks positive, purple negative values.
     rationale : tensor or sequence, optional
         ``(len(words),)`` ground-truth mask; those words are set in bold and underlined.
     title : str, optional

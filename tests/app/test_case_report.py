@@ -77,7 +77,7 @@ def test_case_checks_known_answer_on_a_region_detector():
 
 
 def _check(**kw):
-    base = dict(method="m", deletion_auc=0.2, random_auc=np.array([0.4, 0.5, 0.6]), edge_auc=0.45,
+    base = dict(method="m", deletion_auc=0.2, random_auc=np.linspace(0.4, 0.6, 19), edge_auc=0.45,
                 centre_auc=0.5, randomisation_rho=0.1, deletion_drop=0.8)
     base.update(kw)
     return CaseCheck(**base)
@@ -88,12 +88,24 @@ def _check(**kw):
     ({"deletion_auc": 0.45}, "caution", "only a little faster"),
     ({"deletion_auc": 0.55}, "unsupported", "no faster than blurring random"),
     ({"randomisation_rho": 0.9}, "unsupported", "shows the image more than the model"),
-    ({"edge_auc": 0.1}, "caution", "no better than an edge detector"),
+    ({"edge_auc": 0.1}, "caution", "worse than an edge detector"),
     ({"deletion_drop": 0.02, "deletion_auc": 0.9}, "caution", "cannot be tested on this case"),
+    # three random maps: the rank test's smallest p-value is 1/4, so beating them all is no evidence
+    ({"random_auc": np.array([0.4, 0.5, 0.6])}, "caution", "the test cannot reach p <= 0.05"),
 ])
 def test_per_case_verdict_words(kw, level, words):
     trust = trust_from_checks([_check(**kw)])
     assert trust.methods[0].level == level and words in trust.methods[0].sentence
+
+
+def test_rank_test_p_value_is_stated_and_decides():
+    beats_all = _check()
+    assert beats_all.deletion_p == pytest.approx(1 / 20)
+    one_below = _check(deletion_auc=0.41)  # one random map (0.40) scores lower
+    assert one_below.deletion_p == pytest.approx(2 / 20)
+    assert trust_from_checks([one_below]).methods[0].level == "caution"
+    numbers = dict(trust_from_checks([beats_all]).methods[0].numbers)
+    assert any(k.startswith("one-sided Monte-Carlo rank test") and v.startswith("0.050") for k, v in numbers.items())
 
 
 def test_case_report_maps_on_the_native_grid():

@@ -98,10 +98,13 @@ def test_highlighted_html_escapes_and_scales():
     html = highlighted_html(["<script>", "a&b", "lobe"], torch.tensor([0.1, 0.0, 0.4]), rationale=[1, 0, 0],
                             title="<b>t</b>")
     assert "<script>" not in html and "&lt;script&gt;" in html and "a&amp;b" in html and "&lt;b&gt;t" in html
-    assert "rgba(214,96,0,1.000)" in html and "rgba(214,96,0,0.250)" in html  # opacity = w / max w
+    from medlens.viz.colours import NEGATIVE_RGB, POSITIVE_RGB  # the one colour scheme of signed maps
+
+    pos, neg = ",".join(map(str, POSITIVE_RGB)), ",".join(map(str, NEGATIVE_RGB))
+    assert f"rgba({pos},1.000)" in html and f"rgba({pos},0.250)" in html  # opacity = w / max w
     assert html.count("font-weight:700") == 1
     signed = highlighted_html(["x", "y"], [-2.0, 1.0])
-    assert "rgba(33,102,172,1.000)" in signed and "rgba(214,96,0,0.500)" in signed
+    assert f"rgba({neg},1.000)" in signed and f"rgba({pos},0.500)" in signed
 
 
 def test_figures_render_to_png():

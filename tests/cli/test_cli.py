@@ -84,6 +84,11 @@ def test_demo_quick(tmp_path):
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
     for name in __import__("medlens").methods():
         assert name in html
+    from tests.report.claims import check_leaderboard_page
+
+    assert check_leaderboard_page(html)  # the leaderboard sections' sentences agree with their tables
+    # ECG5000 marks no evidence: the ECG section must not promise green shading it cannot draw
+    assert "shaded green" not in html and "marks no ground-truth evidence" in html
     # a second run reuses the cached model
     assert main(["demo", "--out", str(out), "--quick", "--epochs", "1", "--examples", "2"]) == 0
 

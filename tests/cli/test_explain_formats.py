@@ -48,7 +48,14 @@ def test_png_map_and_overlay_have_the_pictures_full_resolution(png_model, tmp_pa
     assert _run(["--model", png_model, "--input", tmp_path / "cxr.png", "--method", "gradient", "--out", out]) == 0
     assert np.load(out / "attribution.npy").shape == (90, 70)
     with Image.open(out / "overlay.png") as overlay:
-        assert overlay.size == (70, 90)  # one overlay pixel per radiograph pixel
+        # one overlay pixel per radiograph pixel, a colour bar beside them
+        assert overlay.size[0] > 70 and overlay.size[1] >= 90
+        picture = np.asarray(overlay.convert("RGB"))[:90, :70]
+    from medlens.viz import overlay_image
+    import torch
+
+    expected = overlay_image(torch.from_numpy(arr.astype(np.float64)), torch.from_numpy(np.load(out / "attribution.npy")))
+    assert np.array_equal(picture, expected)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["preprocessing"]["recipe"]["normalize"] == "unit"
     assert summary["preprocessing"]["geometry"]["original_shape"] == [90, 70]

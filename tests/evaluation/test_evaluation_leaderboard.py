@@ -214,7 +214,8 @@ def test_verdict_recommends_the_faithful_method_and_names_failures():
     local = fake_summary({k: v for k, v in rows.items() if k[1] == "pointing_game"}, metrics=["pointing_game"],
                           entries=entries, kinds=kinds)
     verdict = trust_verdict(local)
-    assert verdict["best"] == "edgey" and verdict["text"][0].startswith("Best on pointing game: edgey")
+    assert verdict["best"] == "edgey" and verdict["text"][0].startswith(
+        "Best mean on pointing game (higher is better): edgey")
 
 
 def test_shortcut_text_says_the_model_relies_on_the_marker_with_numbers():

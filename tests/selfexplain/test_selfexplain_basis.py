@@ -24,16 +24,23 @@ def test_a_training_case_retrieves_itself_first(spatial_dims):
     assert count_hooks(model) == 0
 
 
-def test_similarity_is_the_cosine_of_the_penultimate_features():
+def test_similarity_is_the_cosine_of_the_centred_penultimate_features():
     model = make_model(2)
     train, queries = make_input(2, batch=10, seed=4), make_input(2, batch=2, seed=5)
     basis = prediction_basis(model, queries, train, torch.zeros(10, dtype=torch.long), k=10, saliency=False)
     with torch.no_grad():
-        f_train, f_q = model.embed(train), model.embed(queries)
+        f_train, f_q = model.embed(train).double(), model.embed(queries).double()
+    mean = f_train.mean(0)
+    f_train, f_q = f_train - mean, f_q - mean
     naive = torch.stack([torch.nn.functional.cosine_similarity(fq[None], f_train, dim=1) for fq in f_q])
     expected, order = naive.sort(dim=1, descending=True)
     torch.testing.assert_close(basis.similarity, expected)
     assert torch.equal(basis.indices, order)
+    # distances in units of the median nearest-neighbour distance among the training cases
+    d = torch.cdist(f_train, f_train) + torch.diag(torch.full((10,), float("inf"), dtype=torch.float64))
+    typical = d.min(1).values.median()
+    expected_rel = (f_q[:, None] - f_train[order]).norm(dim=-1) / typical
+    torch.testing.assert_close(basis.relative_distance, expected_rel)
     with torch.no_grad():
         assert torch.equal(basis.query_predictions, model(queries).argmax(1))
         assert torch.equal(basis.predictions, model(train).argmax(1)[basis.indices])
@@ -92,3 +99,26 @@ def test_bad_requests_name_the_problem():
     index = build_index(model, train, labels)
     with pytest.raises(InputError, match="dimensions"):
         nearest(index, torch.zeros(1, 3), 1)
+
+
+def test_similarity_discriminates_when_features_share_a_large_common_part():
+    """After a ReLU every feature is non-negative: plain cosine scores every pair near 1 (the
+    case report showed 1.00 for five different cases). Centred, unrelated cases fall to 0 or below."""
+    gen = torch.Generator().manual_seed(0)
+    common = 5.0 * torch.ones(8, dtype=torch.float64)
+    train = common + 0.3 * torch.randn(200, 8, generator=gen, dtype=torch.float64)
+    index = build_index(_Identity(), train.reshape(200, 1, 8).float(), torch.zeros(200, dtype=torch.long))
+    plain = torch.nn.functional.normalize(train, dim=1) @ torch.nn.functional.normalize(train, dim=1).T
+    assert float(plain.min()) > 0.95  # the bug: nothing scores low
+    sim, _ = nearest(index, train[:20], k=200)
+    assert float(sim[:, -1].max()) < -0.5 and float(sim[:, 0].min()) > 0.999
+
+
+class _Identity(torch.nn.Module):
+    """Features = the input itself (its ``embed``), two classes."""
+
+    def embed(self, x):
+        return x.flatten(1).double()
+
+    def forward(self, x):
+        return torch.stack([x.flatten(1).sum(1), -x.flatten(1).sum(1)], 1)

@@ -176,8 +176,8 @@ def case_report(
         "methods": [m.name for m in maps],
         "trust": {"source": trust.source, "level": trust.level, "headline": trust.headline,
                   "methods": {t.method: t.level for t in trust.methods}},
-        "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity}
-                                             for b in basis],
+        "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity,
+                                              "relative_distance": b.relative_distance} for b in basis],
         "sentence": sentence,
         "familiarity": familiar.as_dict(),
         "warnings": familiar.warnings,
@@ -243,12 +243,15 @@ def _basis(model, x, inputs, labels, k, method, options, class_names, predicted,
             saliency=None if sal is None else sal[j].cpu().numpy(),
             label=class_names[int(pb.labels[0, j])] if int(pb.labels[0, j]) < len(class_names) else str(int(pb.labels[0, j])),
             predicted=class_names[int(pb.predictions[0, j])], similarity=float(pb.similarity[0, j]),
+            relative_distance=None if pb.relative_distance is None else float(pb.relative_distance[0, j]),
         )
         for j in range(pb.indices.shape[1])
     ]
     same = int((pb.labels[0] == predicted).sum())
     text = (f"The {len(cases)} training cases the model sees as most alike this one: {same} of them carry the label "
-            f"{class_names[predicted]}, the model's finding here. Each is shown with its own {method} map.")
+            f"{class_names[predicted]}, the model's finding here. Each is shown with its own {method} map, the cosine "
+            "similarity of the model's features centred on the training mean (unrelated cases score near or below 0) "
+            "and its distance in units of a typical training case's distance to its nearest neighbour.")
     return cases, text
 
 

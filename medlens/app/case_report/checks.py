@@ -15,8 +15,12 @@ from medlens.core.engine import Budget
 from medlens.core.targets import Target
 from medlens.errors import InputError
 
-#: Random maps the per-case deletion check compares against.
-N_RANDOM = 8
+#: Random maps the per-case deletion check compares against: with 19, a map that beats all of
+#: them has a one-sided Monte-Carlo rank-test p-value of 1/20 = 0.05, the largest that still
+#: counts as evidence (:data:`ALPHA`); with fewer the check could not fail a random map.
+N_RANDOM = 19
+#: The level of the per-case rank test: "supported" needs p <= ALPHA.
+ALPHA = 0.05
 #: The deletion check is inconclusive when blurring the whole input lowers the class
 #: probability by less than this: no ranking of regions can then lower it faster.
 MIN_DROP = 0.1
@@ -51,6 +55,13 @@ class CaseCheck:
     centre_auc: float
     randomisation_rho: float
     deletion_drop: float = 1.0
+
+    @property
+    def deletion_p(self) -> float:
+        """One-sided Monte-Carlo rank-test p-value of "the map removes evidence faster than a random
+        map": ``(1 + #{random AUC <= this AUC}) / (N + 1)`` (Davison & Hinkley 1997, ch. 4); its
+        smallest possible value is ``1 / (N + 1)``."""
+        return (1 + int((np.asarray(self.random_auc) <= self.deletion_auc).sum())) / (len(self.random_auc) + 1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,58 +9,96 @@ from typing import Sequence
 
 from torch import nn
 
-from medlens.app.case_report.checks import MIN_DROP, N_RANDOM, CaseCheck
+from medlens.app.case_report.checks import ALPHA, MIN_DROP, N_RANDOM, CaseCheck
 from medlens.errors import FileFormatError, InputError
 from medlens.report.case import MethodTrust, TrustAssessment
 
 
+def _seg(text: str, **claim) -> dict:
+    return {"text": text, "claim": claim} if claim else {"text": text}
+
+
 def _check_trust(c: CaseCheck, threshold: float) -> MethodTrust:
-    rmean, rmin = float(c.random_auc.mean()), float(c.random_auc.min())
-    beats_all, beats_mean = c.deletion_auc < rmin, c.deletion_auc < rmean
+    """One method's per-case verdict. "supported" needs a check that could have failed: the
+    one-sided rank test against :data:`N_RANDOM` random maps at p <= :data:`ALPHA` (which needs
+    at least ``1 / ALPHA - 1`` random maps), a deletion curve that can move at all (the whole
+    scan blurred lowers the probability by :data:`MIN_DROP` or more), a lower deletion AUC than
+    both model-free maps and a map that changes with the model's weights."""
+    rmean, rmin, rmax = float(c.random_auc.mean()), float(c.random_auc.min()), float(c.random_auc.max())
+    n, p = len(c.random_auc), c.deletion_p
+    powered = 1 / (n + 1) <= ALPHA
+    beats = p <= ALPHA
     model_dependent = c.randomisation_rho < threshold
-    free_best = min(c.edge_auc, c.centre_auc)
-    free_name = "an edge detector" if c.edge_auc <= c.centre_auc else "a map that favours the centre"
-    parts = []
+    free = {"edge": c.edge_auc, "centre": c.centre_auc}
+    free_words = {"edge": "an edge detector", "centre": "a map that favours the centre"}
+    segs: list[dict] = []
     inconclusive = c.deletion_drop < MIN_DROP
+    test = f"one-sided rank test against {n} random maps, p = {p:.2f}"
     if inconclusive:
         change = (f"lowers the model's confidence by only {c.deletion_drop:.2f}" if c.deletion_drop > 0
                   else f"does not lower the model's confidence (it changes by {-c.deletion_drop:+.2f})")
-        parts.append(f"Blurring even the whole scan {change}, so whether the highlighted areas drive the decision "
-                     "cannot be tested on this case.")
-    elif beats_all:
-        parts.append(f"Blurring the areas it highlights lowers the model's confidence faster than blurring random areas "
-                     f"(score {c.deletion_auc:.2f}, random maps {rmin:.2f} to {float(c.random_auc.max()):.2f}; lower is better).")
-    elif beats_mean:
-        parts.append(f"Blurring the areas it highlights lowers the model's confidence only a little faster than blurring "
-                     f"random areas (score {c.deletion_auc:.2f} against {rmean:.2f} on average; lower is better).")
+        segs.append(_seg(f"Blurring even the whole scan {change}, so whether the highlighted areas drive the decision "
+                         "cannot be tested on this case. "))
+    elif beats:
+        segs.append(_seg(f"Blurring the areas it highlights lowers the model's confidence faster than blurring random "
+                         f"areas (score {c.deletion_auc:.2f}, random maps {rmin:.2f} to {rmax:.2f}; lower is better; "
+                         f"{test}).", kind="case_random", method=c.method, relation="better", p=p, alpha=ALPHA,
+                         value=c.deletion_auc))
+    elif not powered:
+        segs.append(_seg(f"Blurring the areas it highlights lowers the model's confidence by a score of "
+                         f"{c.deletion_auc:.2f} against {rmin:.2f} to {rmax:.2f} for random areas, but with {n} random maps "
+                         f"the test cannot reach p <= {ALPHA:.2f} ({test}), so it is not evidence either way.",
+                         kind="case_random", method=c.method, relation="underpowered", p=p, alpha=ALPHA,
+                         value=c.deletion_auc))
+    elif c.deletion_auc < rmean:
+        segs.append(_seg(f"Blurring the areas it highlights lowers the model's confidence only a little faster than "
+                         f"blurring random areas on average (score {c.deletion_auc:.2f} against {rmean:.2f}; lower is "
+                         f"better), not enough to tell it from chance ({test}).", kind="case_random", method=c.method,
+                         relation="indistinguishable", p=p, alpha=ALPHA, value=c.deletion_auc))
     else:
-        parts.append(f"Blurring the areas it highlights lowers the model's confidence no faster than blurring random "
-                     f"areas (score {c.deletion_auc:.2f} against {rmean:.2f} on average): the highlight may not be what "
-                     "the model uses.")
-    if not inconclusive and not c.deletion_auc < free_best:
-        parts.append(f"It does no better than {free_name}, which never looks at the model (score {free_best:.2f}).")
+        segs.append(_seg(f"Blurring the areas it highlights lowers the model's confidence no faster than blurring "
+                         f"random areas (score {c.deletion_auc:.2f} against {rmean:.2f} on average; {test}): the "
+                         "highlight may not be what the model uses.", kind="case_random", method=c.method,
+                         relation="indistinguishable", p=p, alpha=ALPHA, value=c.deletion_auc))
+    if not inconclusive:
+        for name, value in free.items():
+            rel = "better" if c.deletion_auc < value else "indistinguishable" if c.deletion_auc == value else "worse"
+            words = {"better": "better than", "worse": "worse than", "indistinguishable": "no better than"}[rel]
+            segs.append(_seg(f" It does {words} {free_words[name]}, which never looks at the model (score {value:.2f}).",
+                             kind="case_free", method=c.method, versus=name, relation=rel, value=c.deletion_auc,
+                             reference=value))
+    beats_free = all(c.deletion_auc < v for v in free.values())
     if model_dependent:
-        parts.append(f"The map changes when the model's learned weights are scrambled (similarity {c.randomisation_rho:.2f}), "
-                     "so it reflects the model.")
+        segs.append(_seg(f" The map changes when the model's learned weights are scrambled (similarity "
+                         f"{c.randomisation_rho:.2f}, below {threshold:.2f}), so it reflects the model.",
+                         kind="case_threshold", method=c.method, relation="passes", value=c.randomisation_rho,
+                         threshold=threshold))
     else:
-        parts.append(f"The map barely changes when the model's learned weights are scrambled (similarity "
-                     f"{c.randomisation_rho:.2f}; {threshold:.2f} or more fails): it shows the image more than the model.")
-    if beats_all and model_dependent and c.deletion_auc < free_best and not inconclusive:
+        segs.append(_seg(f" The map barely changes when the model's learned weights are scrambled (similarity "
+                         f"{c.randomisation_rho:.2f}; {threshold:.2f} or more fails): it shows the image more than the "
+                         "model.", kind="case_threshold", method=c.method, relation="fails", value=c.randomisation_rho,
+                         threshold=threshold))
+    if beats and model_dependent and beats_free and not inconclusive:
         level = "supported"
-    elif (beats_mean or inconclusive) and model_dependent:
+    elif (c.deletion_auc < rmean or inconclusive or not powered) and model_dependent:
         level = "caution"
     else:
         level = "unsupported"
     numbers = [
-        ("deletion AUC of this map (lower is better)", f"{c.deletion_auc:.3f}"),
-        (f"deletion AUC of {len(c.random_auc)} random maps (mean, min, max)",
-         f"{rmean:.3f}, {rmin:.3f}, {float(c.random_auc.max()):.3f}"),
-        ("deletion AUC of the edge map / centre map (no model)", f"{c.edge_auc:.3f} / {c.centre_auc:.3f}"),
-        ("rank correlation with the randomised model's map (Adebayo et al. 2018)", f"{c.randomisation_rho:.3f}"),
+        ("deletion AUC of this map (lower is better)", f"{c.deletion_auc:.4f}"),
+        (f"deletion AUC of {n} random maps (mean, min, max)", f"{rmean:.3f}, {rmin:.3f}, {rmax:.3f}"),
+        ("deletion AUC of each random map", ", ".join(f"{v:.4f}" for v in c.random_auc)),
+        (f"one-sided Monte-Carlo rank test against the random maps: p = (1 + maps at or below) / {n + 1}",
+         f"{p:.3f} (smallest possible {1 / (n + 1):.3f}; evidence at p <= {ALPHA:.2f})"),
+        ("deletion AUC of the edge map / centre map (no model)", f"{c.edge_auc:.4f} / {c.centre_auc:.4f}"),
+        ("rank correlation with the randomised model's map (Adebayo et al. 2018)", f"{c.randomisation_rho:.4f}"),
         ("threshold of the randomisation check", f"{threshold:.2f}"),
-        ("fall of the class probability when the whole input is blurred", f"{c.deletion_drop:.3f}"),
+        (f"fall of the class probability when the whole input is blurred (below {MIN_DROP:.2f}: the test cannot fail)",
+         f"{c.deletion_drop:.3f}"),
     ]
-    return MethodTrust(c.method, level, " ".join(parts), numbers)
+    text = "".join(seg["text"] for seg in segs).strip()
+    segs[0] = dict(segs[0], text=segs[0]["text"].lstrip())
+    return MethodTrust(c.method, level, text, numbers, segments=segs)
 
 
 def trust_from_checks(checks: Sequence[CaseCheck]) -> TrustAssessment:
@@ -71,8 +109,9 @@ def trust_from_checks(checks: Sequence[CaseCheck]) -> TrustAssessment:
     order = {"supported": 0, "caution": 1, "unsupported": 2}
     best = min(zip(methods, checks), key=lambda mc: (order[mc[0].level], mc[1].deletion_auc))[0]
     if best.level == "supported":
+        p = next(c.deletion_p for c in checks if c.method == best.method)
         headline = (f"On this case the {best.method} map passes both checks: it points at what the model uses, more than "
-                    "random or model-free maps do. The checks use this case only.")
+                    f"random (rank test p = {p:.2f}) or model-free maps do. The checks use this case only.")
     elif best.level == "caution" and all(c.deletion_drop < MIN_DROP for c in checks):
         headline = (f"Treat the highlighted areas with caution: the {best.method} map reflects the model, but this case "
                     "cannot show whether the highlighted areas drive the decision (blurring the whole scan hardly "
@@ -86,7 +125,8 @@ def trust_from_checks(checks: Sequence[CaseCheck]) -> TrustAssessment:
     return TrustAssessment(
         "case", headline, best.level, methods, best=best.method if best.level != "unsupported" else None,
         details=(f"Checks run on this case only (no evaluation run was given): deletion against {N_RANDOM} random maps "
-                 "and the model-free edge and centre maps, and the randomisation test. An evaluation over many cases "
+                 f"(a one-sided rank test; 'supported' needs p <= {ALPHA:.2f}) and the model-free edge and centre maps, "
+                 "and the randomisation test. An evaluation over many cases "
                  "(medlens evaluate, then medlens report --evaluation) says more."),
     )
 
@@ -120,6 +160,7 @@ def trust_from_evaluation(model: nn.Module, folder: str | Path, methods: Sequenc
         The folder holds no evaluation.
     """
     from medlens.evaluation.leaderboard import BASELINE_WORDS
+    from medlens.evaluation.leaderboard.wording import relation
     from medlens.models.fingerprint import model_fingerprint
 
     folder = Path(folder)
@@ -150,8 +191,12 @@ def trust_from_evaluation(model: nn.Module, folder: str | Path, methods: Sequenc
             parts.extend(p[0].upper() + p[1:] + "." for p in info["problems"])
         if loc and loc["no_better_than"]:
             b = loc["no_better_than"][0]
-            parts.append(f"It finds the marked finding no better than {BASELINE_WORDS.get(b, b)} "
-                         f"({loc['value']:.0%} against {loc['baselines'][b]:.0%}): do not read it as the finding's location.")
+            d = (loc.get("paired") or {}).get(b)
+            worse = relation(d, True) == "worse" if d else loc["value"] < loc["baselines"][b]
+            interval = f"; difference {d['mean']:+.2f}, 95% CI [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]" if d else ""
+            parts.append(f"{'It finds the marked finding less often than' if worse else 'It is not shown to find the marked finding better than'} "
+                         f"{BASELINE_WORDS.get(b, b)} ({loc['value']:.0%} against {loc['baselines'][b]:.0%}{interval}): "
+                         "do not read it as the finding's location.")
         level = "unsupported" if not info["eligible"] else ("caution" if loc and loc["no_better_than"] else "supported")
         numbers = [
             (f"{r['metric']}", f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['n']} cases")

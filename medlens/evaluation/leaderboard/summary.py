@@ -17,7 +17,7 @@ import torch
 from medlens.evaluation.leaderboard.store import BASELINE_PREFIX, clean, read_results
 from medlens.evaluation.registry import get_metric
 
-__all__ = ["bootstrap_ci", "stat", "summarise", "summary_table"]
+__all__ = ["bootstrap_ci", "leader_comparisons", "stat", "summarise", "summary_table"]
 
 
 def bootstrap_ci(values: torch.Tensor, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -131,12 +131,51 @@ def summarise(path: str | os.PathLike, *, n_boot: int = 2000) -> dict:
         "complete": len({(r["sample"], r["method"]) for r in records}) == n_expected,
         "errors": errors,
     }
+    summary["leaders"] = clean(leader_comparisons(summary, by_entry, n_boot=n_boot))
     from medlens.evaluation.leaderboard.verdict import (
         trust_verdict,  # the verdict reads summaries: imported here
     )
 
     summary["verdict"] = trust_verdict(summary)
     return summary
+
+
+def leader_comparisons(summary: dict, by_entry: dict[str, list[dict]], *, n_boot: int = 2000) -> dict:
+    """Per ranked metric, the method with the best mean and its paired difference with every other method.
+
+    Only a method whose paired 95 % interval against every other method excludes 0 (on the good
+    side) may be called the best on that metric; otherwise the report says "indistinguishable".
+
+    Returns
+    -------
+    dict
+        ``{metric: {"method": leader, "versus": {other: {"n", "mean", "ci_low", "ci_high"}}}}``,
+        differences ``leader - other`` on the cases both were scored on, percentile bootstrap
+        seeded with the run's seed; metrics without a direction (diagnostics) are left out.
+    """
+    config = summary["config"]
+    methods = [e for e in config["entries"] if config["kinds"][e] == "method" and e not in summary.get("errors", {})]
+    out: dict[str, dict] = {}
+    for metric in config["metrics"]:
+        higher = get_metric(metric).higher_is_better
+        if higher is None:
+            continue
+        means = {m: s["mean"] for m in methods if (s := stat(summary, m, metric)) is not None}
+        if not means:
+            continue
+        leader = max(means, key=lambda m: means[m] if higher else -means[m])  # ties: the first entry
+        own = {r["sample"]: r["metrics"][metric] for r in by_entry[leader] if r["metrics"].get(metric) is not None}
+        versus = {}
+        for other in means:
+            if other == leader:
+                continue
+            diffs = torch.tensor([own[r["sample"]] - r["metrics"][metric] for r in by_entry[other]
+                                  if r["metrics"].get(metric) is not None and r["sample"] in own], dtype=torch.float64)
+            if len(diffs):
+                lo, hi = bootstrap_ci(diffs, n_boot=n_boot, seed=config["seed"])
+                versus[other] = {"n": len(diffs), "mean": float(diffs.mean()), "ci_low": lo, "ci_high": hi}
+        out[metric] = {"method": leader, "versus": versus}
+    return out
 
 
 def _shortcut_summary(records: list[dict], config: dict) -> dict:

@@ -43,7 +43,9 @@ def trust_verdict(summary: dict) -> dict:
         ``best`` (name or ``None``), ``ranking`` (eligible names, best first), ``methods``
         (per method: ``eligible``, ``problems``, ``mean_rank``, ``localisation``: the
         comparison with the model-free maps or ``None``), ``text`` (sentences for the
-        report, each backed by its number), ``shortcut_text`` (or ``None``).
+        report, each backed by its number), ``sentences`` (the same as segments whose
+        comparative phrases carry their claims, see :mod:`.wording`), ``shortcut_text`` and
+        ``shortcut_sentence`` (or ``None``).
     """
     config = summary["config"]
     methods = [e for e in config["entries"] if config["kinds"][e] == "method"]
@@ -76,35 +78,43 @@ def trust_verdict(summary: dict) -> dict:
         info[m]["mean_rank"] = sum(ranks) / len(ranks) if ranks else math.nan
     eligible = sorted((m for m in methods if info[m]["eligible"]), key=lambda m: (info[m]["mean_rank"], m))
     best = eligible[0] if eligible else None
-    text = []
+    sentences: list[list[dict]] = []
     if best is None:
         n_cases = config.get("n_samples", 0)
-        text.append(words.no_method_sentence(len(methods), n_cases))
+        sentences.append(words.no_method_sentence(len(methods), n_cases))
     elif not {"deletion_auc", "randomisation_spearman"} & set(config["metrics"]):
         # Without a faithfulness or sanity check, a ranking says where maps point, not whether
         # they can be trusted.
-        text.append(words.best_on_sentence(best, ranked_metrics))
+        sentences.append(words.best_on_sentence(summary, ranked_metrics))
     else:
-        text.append(words.recommendation(summary, best, len(methods), ranked_metrics))
+        rank = info[best]["mean_rank"]
+        sentences.append(words.recommendation(summary, best, len(methods), ranked_metrics, n_eligible=len(eligible),
+                                              mean_rank=None if math.isnan(rank) else rank))
         if len(eligible) > 1:
             runner = eligible[1]
-            text.append(words.runner_up_sentence(runner, info[runner]["mean_rank"], info[best]["mean_rank"]))
+            sentences.append(words.runner_up_sentence(runner, info[runner]["mean_rank"], info[best]["mean_rank"]))
     for m in methods:
         if m in errors:
-            text.append(f"{m} was not scored: {errors[m]}.")
+            sentences.append([{"text": f"{m} was not scored: {errors[m]}."}])
             continue
         for problem in info[m]["problems"]:
-            text.append(f"Do not rely on {m}: {problem}.")
+            sentences.append([{"text": f"Do not rely on {m}: "}, *problem, {"text": "."}])
         loc = info[m].get("localisation")
         if loc and loc["no_better_than"]:
-            text.append(words.localisation_sentence(m, loc))
+            sentences.append(words.localisation_sentence(m, loc))
+    for m in methods:
+        if "problems" in info[m]:
+            info[m]["problems"] = [words.sentence_text(p) if isinstance(p, list) else p for p in info[m]["problems"]]
+    shortcut = (words.shortcut_sentence(summary, methods, relies_on_marker(summary["shortcut"]))
+                if summary.get("shortcut") else None)
     return {
         "best": best,
         "ranking": eligible,
         "methods": info,
-        "text": text,
-        "shortcut_text": words.shortcut_text(summary, methods, relies_on_marker(summary["shortcut"]))
-        if summary.get("shortcut") else None,
+        "text": [words.sentence_text(t) for t in sentences],
+        "sentences": sentences,
+        "shortcut_text": words.sentence_text(shortcut) if shortcut else None,
+        "shortcut_sentence": shortcut,
     }
 
 
@@ -122,7 +132,7 @@ def _against_baselines(summary: dict, method: str) -> dict | None:
     -------
     dict or None
         ``metric``, ``value``, ``baselines`` (``{name: mean}``), ``no_better_than`` (names,
-        best baseline first); ``None`` without a localisation metric or baseline.
+        best baseline first), ``paired`` (``{name: paired difference or None}``); ``None`` without a localisation metric or baseline.
     """
     config = summary["config"]
     others = [e for e in config["entries"] if config["kinds"].get(e) == "baseline" and e != BASELINE_PREFIX + "random"]
@@ -148,6 +158,7 @@ def _against_baselines(summary: dict, method: str) -> dict | None:
             "value": own["mean"],
             "baselines": {b[len(BASELINE_PREFIX):]: r["mean"] for b, r in refs.items()},
             "no_better_than": [b[len(BASELINE_PREFIX):] for b in worse],
+            "paired": {b[len(BASELINE_PREFIX):]: paired.get(b) for b in refs},
         }
     return None
 

@@ -1,9 +1,27 @@
 """The leaderboard verdict in plain words: each sentence a reader without machine learning can
 follow, backed by its number. The decisions (which method is eligible, which localises no better
 than a model-free map, whether the model relies on the marker) are made in :mod:`.verdict`.
+
+Every comparative phrase is generated from the summary's own numbers and carries its *claim*:
+a sentence is a list of segments ``{"text": str}`` or ``{"text": str, "claim": {...}}``, and a
+claim names what it compares so that a report can anchor it (``data-*`` attributes) and a test
+can check it against the table it describes:
+
+* ``{"kind": "best", "metric", "method", "relation", "versus", ...}``: ``method`` has the best
+  mean on ``metric`` among the methods; ``relation`` is ``"better"`` only when the paired 95 %
+  bootstrap interval of its difference with every other method excludes 0, else
+  ``"indistinguishable"`` (``versus``: the closest method not told apart);
+* ``{"kind": "versus", "metric", "method", "versus", "relation", "diff", "ci_low", "ci_high", "n"}``:
+  ``relation`` is ``"better"`` / ``"worse"`` when the interval of ``method - versus`` excludes 0
+  on that side (in the metric's direction), else ``"indistinguishable"``;
+* ``{"kind": "rank", "method", "relation": "best_eligible" | "second_eligible", "mean_rank"}``;
+* ``{"kind": "threshold", "metric", "method", "relation": "passes" | "fails", "value", "threshold"}``;
+* ``{"kind": "extremes", "metric", "method" (highest mean), "low_method" (lowest mean)}``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from medlens.evaluation.leaderboard.store import BASELINE_PREFIX
 from medlens.evaluation.leaderboard.summary import stat
@@ -16,10 +34,15 @@ __all__ = [
     "localisation_sentence",
     "no_method_sentence",
     "recommendation",
+    "relation",
     "runner_up_sentence",
     "sanity_problem",
+    "sentence_text",
+    "shortcut_sentence",
     "shortcut_text",
 ]
+
+Segment = dict[str, Any]
 
 #: How the report names each model-free baseline for a reader who knows no machine learning.
 BASELINE_WORDS = {
@@ -29,45 +52,132 @@ BASELINE_WORDS = {
 }
 
 
-def sanity_problem(rho: dict, threshold: float) -> str:
+def _plain(text: str) -> Segment:
+    return {"text": text}
+
+
+def _claim(text: str, **claim: Any) -> Segment:
+    return {"text": text, "claim": claim}
+
+
+def sentence_text(segments: list[Segment]) -> str:
+    """The plain text of a sentence made of segments."""
+    return "".join(s["text"] for s in segments)
+
+
+def relation(diff: dict | None, higher_is_better: bool) -> str:
+    """``"better"``, ``"worse"`` or ``"indistinguishable"`` from the paired interval of ``a - b``
+    (``diff``: ``{"ci_low", "ci_high"}``); ``"unknown"`` without one."""
+    if diff is None or diff.get("ci_low") is None or diff.get("ci_high") is None:
+        return "unknown"
+    above, below = diff["ci_low"] > 0, diff["ci_high"] < 0
+    if higher_is_better:
+        return "better" if above else "worse" if below else "indistinguishable"
+    return "better" if below else "worse" if above else "indistinguishable"
+
+
+def _interval(diff: dict, pct: bool = False) -> str:
+    f = (lambda v: f"{v * 100:+.0f} points") if pct else (lambda v: f"{v:+.3f}")
+    g = (lambda v: f"{v * 100:+.0f}") if pct else (lambda v: f"{v:+.3f}")
+    return f"difference {f(diff['mean'])}, 95% CI [{g(diff['ci_low'])}, {g(diff['ci_high'])}] over {diff['n']} cases"
+
+
+def _versus_claim(text: str, metric: str, method: str, versus: str, diff: dict | None, rel: str) -> Segment:
+    numbers = {k: diff[k] for k in ("mean", "ci_low", "ci_high", "n")} if diff else {}
+    return _claim(text, kind="versus", metric=metric, method=method, versus=versus, relation=rel,
+                  **{("diff" if k == "mean" else k): v for k, v in numbers.items()})
+
+
+def sanity_problem(rho: dict, threshold: float) -> list[Segment]:
     """Why a method fails the randomisation check (``rho``: its summary row)."""
-    return (
-        f"its maps barely change when the model's weights are randomised (rank correlation "
-        f"{rho['mean']:.2f} with the randomised model's map; threshold {threshold:.2f}), "
-        "so they show the input more than the model"
-    )
+    return [
+        _claim(f"its maps barely change when the model's weights are randomised (rank correlation {rho['mean']:.2f} "
+               f"with the randomised model's map; threshold {threshold:.2f})", kind="threshold",
+               metric="randomisation_spearman", method=rho["method"], relation="fails", value=rho["mean"],
+               threshold=threshold),
+        _plain(", so they show the input more than the model"),
+    ]
 
 
-def deletion_problem(dele: dict, rdele: dict, paired: dict) -> str:
-    """Why a method fails the deletion test against a random map."""
-    return (
-        f"removing its most important regions first does not lower the class probability significantly faster "
-        f"than removing random ones (deletion AUC {dele['mean']:.3f} against {rdele['mean']:.3f} for a random map; "
-        f"paired difference {paired['mean']:+.3f}, 95% CI [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}] "
-        f"over {paired['n']} cases)"
-    )
+def deletion_problem(dele: dict, rdele: dict, paired: dict) -> list[Segment]:
+    """Why a method fails the deletion test against a random map (``paired``: its ``vs_random``)."""
+    rel = relation(paired, False)
+    how = ("lowers the class probability more slowly than removing random ones" if rel == "worse" else
+           "does not lower the class probability significantly faster than removing random ones")
+    return [_versus_claim(
+        f"removing its most important regions first {how} (deletion AUC {dele['mean']:.3f} against {rdele['mean']:.3f} "
+        f"for a random map; paired difference {paired['mean']:+.3f}, 95% CI [{paired['ci_low']:+.3f}, "
+        f"{paired['ci_high']:+.3f}] over {paired['n']} cases)",
+        "deletion_auc", dele["method"], BASELINE_PREFIX + "random", paired, rel,
+    )]
 
 
-def no_method_sentence(n_methods: int, n_cases: int) -> str:
+def no_method_sentence(n_methods: int, n_cases: int) -> list[Segment]:
     """No method passes both checks."""
-    return (
+    return [_plain(
         f"No method can be recommended for this model: none of the {n_methods} methods scored passes both "
         "the randomisation check and the deletion test against a random map"
         + (f" (with {n_cases} cases the confidence intervals are wide: score more cases)." if 0 < n_cases < 100 else ".")
-    )
+    )]
 
 
-def best_on_sentence(best: str, ranked_metrics: list[str]) -> str:
-    """The best method when neither faithfulness nor sanity was checked: a ranking, not trust."""
-    return (
-        f"Best on {', '.join(get_metric(k).label for k in ranked_metrics) or 'the metrics computed'}: {best}. "
-        "Run the deletion and randomisation checks before trusting any method."
-    )
+def _best_on(summary: dict, metric: str) -> list[Segment]:
+    """``Best mean on METRIC: M (v)``, and whether the paired intervals tell it apart from the others."""
+    info = get_metric(metric)
+    leader = (summary.get("leaders") or {}).get(metric)
+    head = "best mean on {label} ({direction} is better): {m} ({value:.3f})"
+    fmt = dict(label=info.label, direction="higher" if info.higher_is_better else "lower")
+    if leader is None:  # a summary without paired intervals between methods: a mean, no comparison
+        config = summary["config"]
+        means = {m: s["mean"] for m in config["entries"] if config["kinds"][m] == "method"
+                 and (s := stat(summary, m, metric)) is not None}
+        if not means or info.higher_is_better is None:
+            return []
+        m = max(means, key=lambda k: means[k] if info.higher_is_better else -means[k])
+        return [_claim(head.format(m=m, value=means[m], **fmt) + " (no paired intervals between methods were computed)",
+                       kind="best", metric=metric, method=m, relation="unknown")]
+    m = leader["method"]
+    head = head.format(m=m, value=stat(summary, m, metric)["mean"], **fmt)
+    versus = leader["versus"]
+    if not versus:
+        return [_claim(head + ", the only method scored on it", kind="best", metric=metric, method=m, relation="only")]
+    rels = {o: relation(d, info.higher_is_better) for o, d in versus.items()}
+    tied = [o for o, r in rels.items() if r != "better"]
+    if not tied:
+        closest = min(versus, key=lambda o: abs(versus[o]["mean"]))
+        d = versus[closest]
+        return [_claim(f"{head}, better than every other method (closest: {closest}, {_interval(d)})", kind="best",
+                       metric=metric, method=m, relation="better", versus=closest, diff=d["mean"],
+                       ci_low=d["ci_low"], ci_high=d["ci_high"], n=d["n"])]
+    closest = min(tied, key=lambda o: abs(versus[o]["mean"]))
+    d = versus[closest]
+    other = stat(summary, closest, metric)["mean"]
+    more = f" and {len(tied) - 1} other method{'s' if len(tied) > 2 else ''}" if len(tied) > 1 else ""
+    return [_claim(f"{head}, but these cases do not tell it apart from {closest} ({other:.3f}; {_interval(d)}){more}",
+                   kind="best", metric=metric, method=m, relation="indistinguishable", versus=closest,
+                   diff=d["mean"], ci_low=d["ci_low"], ci_high=d["ci_high"], n=d["n"])]
 
 
-def runner_up_sentence(runner: str, runner_rank: float, best_rank: float) -> str:
+def best_on_sentence(summary: dict, ranked_metrics: list[str]) -> list[Segment]:
+    """Per ranked metric, the method with the best mean and whether it is told apart from the
+    rest; said when neither faithfulness nor sanity was checked: a ranking, not trust."""
+    out: list[Segment] = []
+    for metric in ranked_metrics:
+        parts = _best_on(summary, metric)
+        if parts:
+            out += ([_plain("; ")] if out else []) + parts
+    if out:
+        out[0] = dict(out[0], text=out[0]["text"][0].upper() + out[0]["text"][1:])
+        out.append(_plain(". "))
+    out.append(_plain("This says where the maps point, not whether they can be trusted: run the deletion and "
+                      "randomisation checks before trusting any method."))
+    return out
+
+
+def runner_up_sentence(runner: str, runner_rank: float, best_rank: float) -> list[Segment]:
     """The second eligible method and its mean rank against the best's."""
-    return f"Runner-up: {runner} (mean rank {runner_rank:.1f} against {best_rank:.1f})."
+    return [_claim(f"Runner-up among the methods that pass the checks: {runner} (mean rank {runner_rank:.1f} against "
+                   f"{best_rank:.1f}).", kind="rank", method=runner, relation="second_eligible", mean_rank=runner_rank)]
 
 
 def _localisation_words(metric: str, value: float) -> str:
@@ -78,49 +188,75 @@ def _localisation_words(metric: str, value: float) -> str:
     return f"its top region overlaps the lesion by {value:.0%} (IoU)"
 
 
-def localisation_sentence(method: str, loc: dict) -> str:
-    """One plain sentence: ``method`` finds the lesion no better than a map that ignores the model."""
-    versus = "; ".join(
-        f"{BASELINE_WORDS.get(b, b + ' map')} scores {loc['baselines'][b]:.0%}" for b in loc["no_better_than"]
-    )
-    return (
-        f"Do not use {method} to locate the finding: {_localisation_words(loc['metric'], loc['value'])}, "
-        f"no better than maps made without the model ({versus})."
-    )
+def localisation_sentence(method: str, loc: dict) -> list[Segment]:
+    """``method`` is not shown to find the lesion better than a map that ignores the model: one
+    clause per such map, its words from the sign and the paired interval of the difference."""
+    out = [_plain(f"Do not use {method} to locate the finding: {_localisation_words(loc['metric'], loc['value'])}")]
+    paired = loc.get("paired") or {}
+    for i, b in enumerate(loc["no_better_than"]):
+        ref, d = loc["baselines"][b], paired.get(b)
+        rel = relation(d, True) if d else ("worse" if loc["value"] < ref else "indistinguishable")
+        if rel == "worse":
+            verdict = "it does worse"
+        elif loc["value"] > ref:
+            verdict = "higher, but too close to call better on these cases"
+        else:
+            verdict = "no higher"
+        numbers = f"; {_interval(d, pct=True)}" if d else ""
+        out.append(_plain("; " if i else ", against "))
+        out.append(_versus_claim(f"{ref:.0%} for {BASELINE_WORDS.get(b, b + ' map')} ({verdict}{numbers})",
+                                 loc["metric"], method, BASELINE_PREFIX + b, d, rel))
+    out.append(_plain("."))
+    return out
 
 
-def recommendation(summary: dict, best: str, n_methods: int, ranked: list[str]) -> str:
+def recommendation(summary: dict, best: str, n_methods: int, ranked: list[str], *, n_eligible: int = 1,
+                   mean_rank: float | None = None) -> list[Segment]:
     """The sentences recommending ``best``, each backed by its number."""
     random = BASELINE_PREFIX + "random"
-    parts = [f"Trust {best} for this model. Of the {n_methods} methods scored, it ranks best on average over "
-             f"{', '.join(get_metric(k).label for k in ranked)}"]
+    rank = f" ({mean_rank:.1f})" if mean_rank is not None else ""
+    out = [_plain(f"Trust {best} for this model. "),
+           _claim(f"Of the {n_methods} methods scored, {n_eligible} pass the randomisation check and the deletion test "
+                  f"against a random map, and of those it has the best mean rank{rank} over "
+                  f"{', '.join(get_metric(k).label for k in ranked)}", kind="rank", method=best,
+                  relation="best_eligible", mean_rank=mean_rank)]
     rho = stat(summary, best, "randomisation_spearman")
     if rho is not None:
-        parts.append(
-            f"; its maps depend on the model (rank correlation {rho['mean']:.2f} with the map of a randomised model; "
-            "a map that ignores the model scores near 1)"
-        )
-    sentences = ["".join(parts) + "."]
-    for metric, what in (("deletion_auc", "Deletion AUC {v} against {r} for a random map (lower is better)."),
-                         ("insertion_auc", "Insertion AUC {v} against {r} (higher is better).")):
+        threshold = summary["config"].get("sanity_threshold")
+        out += [_plain("; "), _claim(
+            f"its maps depend on the model (rank correlation {rho['mean']:.2f} with the map of a randomised model"
+            + (f", below the threshold {threshold:.2f}" if threshold is not None else "") + "; a map that ignores the model "
+            "scores near 1)", kind="threshold", metric="randomisation_spearman", method=best, relation="passes",
+            value=rho["mean"], threshold=threshold)]
+    out.append(_plain("."))
+    for metric, name, direction in (("deletion_auc", "Deletion AUC", "lower is better"),
+                                    ("insertion_auc", "Insertion AUC", "higher is better")):
         s, r = stat(summary, best, metric), stat(summary, random, metric)
-        if s is not None and r is not None:
-            sentences.append(what.format(v=f"{s['mean']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}]", r=f"{r['mean']:.3f}"))
+        if s is None or r is None:
+            continue
+        d = s.get("vs_random")
+        rel = relation(d, get_metric(metric).higher_is_better)
+        words = {"better": "better than", "worse": "worse than", "indistinguishable": "not told apart from",
+                 "unknown": "against"}[rel]
+        out += [_plain(" "), _versus_claim(
+            f"{name} {s['mean']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}], {words} {r['mean']:.3f} for a random map "
+            f"({direction}" + (f"; paired {_interval(d)}" if d else "") + ").", metric, best, random, d, rel)]
     pg, rpg = stat(summary, best, "pointing_game"), stat(summary, random, "pointing_game")
     mass = stat(summary, best, "mass_in_mask")
     if pg is not None:
         against = f" (random map: {rpg['mean']:.0%})" if rpg is not None else ""
         tail = f", and {mass['mean']:.0%} of its positive attribution lies in the lesion" if mass is not None else ""
-        sentences.append(f"Its maximum falls inside the lesion in {pg['mean']:.0%} of {pg['n']} cases{against}{tail}.")
+        out.append(_plain(f" Its maximum falls inside the lesion in {pg['mean']:.0%} of {pg['n']} cases{against}{tail}."))
     elif mass is not None:
-        sentences.append(f"{mass['mean']:.0%} of its positive attribution lies in the lesion.")
+        out.append(_plain(f" {mass['mean']:.0%} of its positive attribution lies in the lesion."))
     sens = stat(summary, best, "max_sensitivity")
     if sens is not None:
-        sentences.append(f"Input noise of a few percent of the intensity range changes its map by up to {sens['mean']:.0%} of its norm.")
-    return " ".join(sentences)
+        out.append(_plain(f" Input noise of a few percent of the intensity range changes its map by up to "
+                          f"{sens['mean']:.0%} of its norm."))
+    return out
 
 
-def shortcut_text(summary: dict, methods: list[str], relies: bool) -> str:
+def shortcut_sentence(summary: dict, methods: list[str], relies: bool) -> list[Segment]:
     """What the shortcut audit found, in plain words with its numbers (``relies``: the verdict's call)."""
     sc = summary["shortcut"]
     delta, erased = sc["delta_p_pasted"], sc["delta_p_erased"]
@@ -145,7 +281,7 @@ def shortcut_text(summary: dict, methods: list[str], relies: bool) -> str:
             f"{acc_c:.2f} on the {sc['n_conflict']} where it contradicts it"
         )
     head = "The model relies on the shortcut marker" if relies else "The model does not measurably rely on the shortcut marker"
-    text = head + (": " + "; ".join(numbers) if numbers else "") + "."
+    out = [_plain(head + (": " + "; ".join(numbers) if numbers else "") + ".")]
     masses = [(m, stat(summary, m, "marker_mass")) for m in methods]
     masses = [(m, s["mean"]) for m, s in masses if s is not None]
     if masses:
@@ -153,15 +289,21 @@ def shortcut_text(summary: dict, methods: list[str], relies: bool) -> str:
         top_m, top_v = max(masses, key=lambda t: t[1])
         low_m, low_v = min(masses, key=lambda t: t[1])
         over = area and top_v / area >= 2
-        text += (
-            f" The marker covers {area:.1%} of the image but receives {low_v:.0%} ({low_m}) to {top_v:.0%} ({top_m}) of the "
-            "methods' positive attribution on the images that carry it"
-            + (f", up to {top_v / area:.0f} times its share of the image" if over else "")
-        )
+        out.append(_plain(f" The marker covers {area:.1%} of the image but receives "))
+        out.append(_claim(f"{low_v:.0%} ({low_m}) to {top_v:.0%} ({top_m})", kind="extremes", metric="marker_mass",
+                          method=top_m, low_method=low_m))
+        tail = (" of the methods' positive attribution on the images that carry it"
+                + (f", up to {top_v / area:.0f} times its share of the image" if over else ""))
         if relies and over:
-            text += ": the maps do point at the shortcut, so look for the marker in them."
+            tail += ": the maps do point at the shortcut, so look for the marker in them."
         elif relies:
-            text += ": the maps hardly show it, so an explanation alone would not reveal this shortcut."
+            tail += ": the maps hardly show it, so an explanation alone would not reveal this shortcut."
         else:
-            text += "."
-    return text
+            tail += "."
+        out.append(_plain(tail))
+    return out
+
+
+def shortcut_text(summary: dict, methods: list[str], relies: bool) -> str:
+    """:func:`shortcut_sentence` as plain text."""
+    return sentence_text(shortcut_sentence(summary, methods, relies))

@@ -1,0 +1,126 @@
+"""Rewrite the generated tables of ``benchmarks/README.md`` from the stored results.
+
+    python benchmarks/readme_tables.py            # rewrite the marked blocks
+    python benchmarks/readme_tables.py --check    # exit 1 when a block differs from its file
+
+A block is marked in the README as
+
+    <!-- results:NAME -->
+    ... (generated; never typed) ...
+    <!-- /results:NAME -->
+
+and is made by ``TABLES[NAME]`` from ``benchmarks/results/NAME.json`` (written through
+``benchmarks/_runner.write_result``: the numbers with their commit, command, seed and threads).
+``tests/report/test_benchmark_results.py`` checks that every block equals what this script makes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "benchmarks" / "README.md"
+RESULTS = ROOT / "benchmarks" / "results"
+
+BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
+
+
+def _f(v, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def provenance_line(payload: dict, name: str) -> str:
+    """One line naming where the numbers come from (``name``: the stored file's name)."""
+    p = payload["provenance"]
+    threads = p.get("threads") or {}
+    commit = (p.get("commit") or "unknown")[:10] + (" (with uncommitted changes)" if p.get("dirty") else "")
+    return (f"From `benchmarks/results/{name}.json`: `{p['command']}`, seed {p.get('seed')}, "
+            f"commit {commit}, torch threads {threads.get('torch')}, written {p.get('written')}.")
+
+
+def attention_gates_table(payload: dict) -> list[str]:
+    """Accuracy, localisation, deletion and gate replacement of ``benchmarks/attention_gates.py``."""
+    n = payload["numbers"]
+    acc, loc, dele, rep = n["accuracy"], n["localisation"], n["deletion"], n["gates_replaced"]
+    sizes = n.get("sizes", {})
+    lines = [
+        f"Lesion benchmark {sizes.get('size')}x{sizes.get('size')}, {sizes.get('train')} training images, "
+        f"{sizes.get('epochs')} epochs, {sizes.get('test')} test images.",
+        "",
+        "| model | test accuracy | AUROC |",
+        "|---|---|---|",
+        f"| attention-gated | {_f(acc['gated']['accuracy'])} | {_f(acc['gated']['auroc'])} |",
+        f"| plain CNN | {_f(acc['cnn']['accuracy'])} | {_f(acc['cnn']['auroc'])} |",
+        "",
+        "| map (positive test images) | pointing game | mass in lesion |",
+        "|---|---|---|",
+    ]
+    names = {"gates": "gate map (mean of the gates)", "gate_0": "finer gate", "gate_1": "coarser gate",
+             "gradcam_gated": "Grad-CAM, gated model", "gradcam_cnn": "Grad-CAM, plain CNN"}
+    for key, label in names.items():
+        if key in loc:
+            lines.append(f"| {label} | {_f(loc[key]['pointing'])} | {_f(loc[key]['mass_in_mask'])} |")
+    share = next(iter(loc.values()))["mask_share"] if loc else None
+    lines += [
+        "",
+        f"A uniform map puts {_f(share)} of its mass in the lesion. Deletion AUC (lower = more faithful): gate map "
+        f"{_f(dele.get('gates'))}, Grad-CAM {_f(dele.get('gradcam_gated'))}, random map {_f(dele.get('random_gated'))} "
+        f"on the gated model; Grad-CAM {_f(dele.get('gradcam_cnn'))}, random {_f(dele.get('random_cnn'))} on the CNN. "
+        f"Permuted gates flip {_f(rep['permuted']['flipped'])} of the decisions, uniform gates "
+        f"{_f(rep['uniform']['flipped'])}.",
+    ]
+    return lines
+
+
+#: Block name -> the function that makes its lines from the stored payload.
+TABLES: dict[str, Callable[[dict], list[str]]] = {
+    "attention_gates": attention_gates_table,
+    "attention_gates-quick": attention_gates_table,
+    "attention_gates-seed1": attention_gates_table,
+}
+
+
+def block(name: str, results: Path = RESULTS) -> str:
+    """The generated body of block ``name`` (ending with a newline)."""
+    path = results / f"{name}.json"
+    if not path.is_file():
+        return f"No stored result: run the benchmark to write `benchmarks/results/{name}.json`.\n"
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return "\n".join(TABLES[name](payload) + ["", provenance_line(payload, name)]) + "\n"
+
+
+def render(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every marked block regenerated."""
+    def replace(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in TABLES:
+            raise SystemExit(f"README block {name!r} has no table in benchmarks/readme_tables.py")
+        return m.group(1) + block(name, results) + m.group(4)
+
+    return BLOCK.sub(replace, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="only report whether the README is up to date")
+    args = p.parse_args(argv)
+    text = README.read_text(encoding="utf-8")
+    new = render(text)
+    if args.check:
+        print("up to date" if new == text else "benchmarks/README.md differs from the stored results")
+        return 0 if new == text else 1
+    if new != text:
+        from medlens.core.files import atomic_write
+
+        atomic_write(README, new)
+    print(f"{len(BLOCK.findall(new))} blocks written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Numbers with their provenance: every stored benchmark result names its commit, command, seed
+and threads; the README's tables are generated from those files (never typed); a slow test
+re-runs each benchmark's quick configuration and checks it against its stored file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+RESULTS = BENCH / "results"
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_blocks_are_generated_from_the_stored_results():
+    tables = _module("readme_tables")
+    text = (BENCH / "README.md").read_text(encoding="utf-8")
+    names = [m.group("name") for m in tables.BLOCK.finditer(text)]
+    assert "attention_gates" in names and set(names) <= set(tables.TABLES)
+    assert tables.render(text) == text, "benchmarks/README.md is stale: run python benchmarks/readme_tables.py"
+
+
+def test_every_stored_result_of_a_table_carries_its_provenance():
+    tables = _module("readme_tables")
+    for name in tables.TABLES:
+        path = RESULTS / f"{name}.json"
+        assert path.is_file(), f"{path} is not stored (commit it with git add -f)"
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        p = payload["provenance"]
+        assert name.startswith(payload["benchmark"]) and payload["numbers"]
+        assert len(p["commit"]) == 40 and p["command"].startswith("python benchmarks/")
+        assert isinstance(p["seed"], int) and p["threads"]["torch"] >= 1
+
+
+def test_a_block_follows_its_file(tmp_path):
+    tables = _module("readme_tables")
+    payload = json.loads((RESULTS / "attention_gates.json").read_text(encoding="utf-8"))
+    text = "before\n<!-- results:attention_gates -->\ntyped by hand\n<!-- /results:attention_gates -->\nafter\n"
+    (tmp_path / "attention_gates.json").write_text(json.dumps(payload))
+    first = tables.render(text, tmp_path)
+    assert "typed by hand" not in first and first.startswith("before\n") and first.endswith("after\n")
+    gate = payload["numbers"]["localisation"]["gates"]["pointing"]
+    assert f"| gate map (mean of the gates) | {gate:.3f} |" in first
+    payload["numbers"]["localisation"]["gates"]["pointing"] = 0.123456
+    (tmp_path / "attention_gates.json").write_text(json.dumps(payload))
+    assert "| gate map (mean of the gates) | 0.123 |" in tables.render(first, tmp_path)
+
+
+def _differences(stored, new, path="", skip=("seconds",)) -> list[str]:
+    """Numeric leaves of ``new`` that differ from ``stored`` by more than the tolerance."""
+    out = []
+    if isinstance(stored, dict):
+        for k, v in stored.items():
+            if not any(s in k for s in skip):
+                out += _differences(v, new.get(k) if isinstance(new, dict) else None, f"{path}.{k}", skip)
+    elif isinstance(stored, (int, float)) and not isinstance(stored, bool):
+        if new is None or (not (isinstance(stored, float) and math.isnan(stored)) and abs(new - stored) > TOLERANCE):
+            out.append(f"{path}: stored {stored}, now {new}")
+    return out
+
+
+#: Absolute tolerance on every stored number (accuracies, AUROCs, pointing, mass, AUCs, shares):
+#: the same seed and threads give the same numbers on this machine up to floating-point
+#: rounding; 0.02 leaves room for another BLAS while still catching a real drift (the attention
+#: gates' pointing moved by 0.37).
+TOLERANCE = 0.02
+#: Stored quick result -> the command that re-runs it (from benchmarks/).
+QUICK = {"attention_gates-quick": ["attention_gates.py", "--quick"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(QUICK))
+def test_quick_configuration_reproduces_its_stored_file(name, tmp_path):
+    stored = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    out = tmp_path / f"{name}.json"
+    threads = stored["provenance"]["threads"]["torch"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=str(threads))
+    subprocess.run([sys.executable, *QUICK[name], "--threads", str(threads), "--out", str(out)], cwd=BENCH, env=env,
+                   check=True, timeout=3000, capture_output=True)
+    new = json.loads(out.read_text(encoding="utf-8"))
+    assert new["provenance"]["seed"] == stored["provenance"]["seed"]
+    assert not _differences(stored["numbers"], new["numbers"])
