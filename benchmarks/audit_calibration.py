@@ -94,7 +94,22 @@ HELDOUT = [
     Run(seed=15, epochs=16, size=48, rate=None),
 ]
 
-GRIDS = {"design": DESIGN, "heldout": HELDOUT}
+# A second held-out grid of fresh runs (new seeds and settings), trained after the first held-out
+# grid had been scored: the acceptance of a rule revised after seeing HELDOUT's numbers.
+HELDOUT2 = [
+    Run(seed=20, epochs=15, size=64, corner=1),
+    Run(seed=21, epochs=10, size=48, marker_frac=1 / 10, rate=0.85),
+    Run(seed=22, epochs=20, size=32, corner=3),
+    Run(seed=23, epochs=8, size=64, corner=2, intensity=0.0, rate=0.95),
+    Run(seed=24, epochs=12, size=96, marker_frac=1 / 16, rate=1.0),
+    Run(seed=25, epochs=6, size=64),
+    Run(seed=20, epochs=15, size=64, rate=None),
+    Run(seed=21, epochs=8, size=48, rate=None),
+    Run(seed=22, epochs=20, size=32, rate=None),
+    Run(seed=23, epochs=12, size=96, rate=None),
+]
+
+GRIDS = {"design": DESIGN, "heldout": HELDOUT, "heldout2": HELDOUT2}
 
 
 def _marker_box(run: Run) -> tuple[slice, slice]:
