@@ -244,7 +244,8 @@ def _store(acceptance_numbers: dict, seed: int, epochs: int) -> Path:
     from medlens.core.files import write_json
 
     root = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                            check=False).stdout.strip()
     path = root / "benchmarks" / "results" / f"audit_acceptance_e{epochs}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"benchmark": "audit acceptance", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -135,7 +135,7 @@ def remove_region(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         :data:`BLUR_FRACTION` of each axis (:func:`medlens.core.blur.gaussian_blur`); outside, the
         case unchanged.
     """
-    b, c, *spatial = x.shape
+    spatial = x.shape[2:]
     mask = mask.to(torch.bool).reshape(-1, 1, *spatial).to(x.device)  # (1 or B, 1, *spatial)
     blurred = gaussian_blur(x, blur_sigma_for(spatial, BLUR_FRACTION))
     return torch.where(mask, blurred, x)

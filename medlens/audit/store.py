@@ -204,7 +204,7 @@ class AuditStore:
         """Store the predicted-class probability changes of a removal (NaN stored as NULL)."""
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO removals (region, idx, change) VALUES (?, ?, ?)",
-                                 [(region, int(i), None if d != d else float(d)) for i, d in changes.items()])
+                                 [(region, int(i), None if math.isnan(d) else float(d)) for i, d in changes.items()])
 
     def workers(self) -> dict[str, int]:
         """Cases committed per worker name."""

@@ -385,7 +385,7 @@ def _removal_test(results, evidence: torch.Tensor, member_pos: list[int], region
     cells = list(region)
     # a member is testable when the region holds none of its own possible evidence
     tested = [i for i in member_pos if cells and float(evidence[i, cells].max()) == 0.0]
-    out = dict(region=region, n_tested=len(tested))
+    out = {"region": region, "n_tested": len(tested)}
     if removal is None or not region or len(tested) < rule.min_size:
         return out
     changes = removal(region, tested)

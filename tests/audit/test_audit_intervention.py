@@ -18,7 +18,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from medlens.audit.cases import AuditSettings
-from medlens.audit.intervention import cell_mask, cluster_region, null_cells, remove_region
+from medlens.audit.intervention import (
+    cell_mask,
+    cluster_region,
+    null_cells,
+    remove_region,
+)
 from medlens.audit.run import analyse, run_audit
 from medlens.audit.sources import SourceSpec
 from medlens.audit.store import DB_FILE, AuditStore

@@ -91,7 +91,7 @@ def test_maps_on_the_corner_of_a_model_that_ignores_it_are_not_flagged():
     results, tagged = planted_cohort()
     strategies = find_strategies(results, SETTINGS, GRID, removal=corner_removal(tagged, results, effect=0.0))
     assert strategies.flagged() == []
-    tag_cluster = [c for cs in strategies.classes for c in cs.clusters if 0 in c.region][0]
+    tag_cluster = next(c for cs in strategies.classes for c in cs.clusters if 0 in c.region)
     assert tag_cluster.verdict == "not flagged" and "do not depend on it" in tag_cluster.reason
 
 
@@ -99,7 +99,7 @@ def test_a_small_change_is_significant_but_not_meaningful():
     results, tagged = planted_cohort()
     strategies = find_strategies(results, SETTINGS, GRID, removal=corner_removal(tagged, results, effect=0.05))
     assert strategies.flagged() == []
-    tag_cluster = [c for cs in strategies.classes for c in cs.clusters if 0 in c.region][0]
+    tag_cluster = next(c for cs in strategies.classes for c in cs.clusters if 0 in c.region)
     assert tag_cluster.p_value < FlagRule().alpha and tag_cluster.change - tag_cluster.null_change < FlagRule().min_change
 
 
@@ -116,7 +116,7 @@ def test_a_cluster_too_small_for_the_test_is_undecided():
     few = set(sorted(tagged)[:6])
     kept = [r for r in results if r.index in few or r.index not in tagged]
     strategies = find_strategies(kept, SETTINGS, GRID, removal=corner_removal(few, kept))
-    tag_cluster = [c for cs in strategies.classes for c in cs.clusters if 0 in c.region][0]
+    tag_cluster = next(c for cs in strategies.classes for c in cs.clusters if 0 in c.region)
     # 6 members: a two-sided signed-rank test can reach 2 / 2**6 = 0.031 at best, not 0.01
     assert tag_cluster.verdict == "undecided" and "too few" in tag_cluster.reason and not tag_cluster.flagged
 
@@ -128,7 +128,7 @@ def test_no_effect_on_a_chance_level_model_is_undecided_not_cleared():
     chance = [replace(r, label=int(c)) for r, c in zip(results, coin)]  # labels unrelated to predictions
     assert better_than_chance(chance, 0.05) is False
     strategies = find_strategies(chance, SETTINGS, GRID, removal=corner_removal(tagged, chance, effect=0.0))
-    tag_cluster = [c for cs in strategies.classes for c in cs.clusters if 0 in c.region][0]
+    tag_cluster = next(c for cs in strategies.classes for c in cs.clusters if 0 in c.region)
     assert tag_cluster.verdict == "undecided" and "no better than chance" in tag_cluster.reason
     driven = find_strategies(chance, SETTINGS, GRID, removal=corner_removal(tagged, chance))
     assert {chance[i].index for i in driven.flagged_cases()} == tagged  # an effect is an effect, chance or not
