@@ -1,13 +1,17 @@
 """Acceptance and speed of the cohort audit (``medlens audit``).
 
     python benchmarks/audit.py --out audit-bench [--n-throughput 64] [--skip-ray]
+    python benchmarks/audit.py --out audit-bench --only acceptance --epochs 6   # an undertrained model
 
 1. **Shortcut acceptance.** Writes the 2D lesion benchmark and its shortcut variant (64x64,
    800 training images, 200 test images, seed 0), trains the reference CNN on each
-   (``medlens train``, 15 epochs), audits the test split with ``medlens audit`` (default
-   methods) and checks: on the shortcut variant, the flagged clusters of the "lesion" class
-   coincide with the test images that carry the marker (precision and recall >= 0.8, among the
-   images predicted "lesion"); on the clean benchmark no cluster is flagged.
+   (``medlens train``, 15 epochs or ``--epochs``), audits the test split with ``medlens audit``
+   (default methods) and checks: on the shortcut variant, the flagged cases of the "lesion"
+   class coincide with the test images that carry the marker (precision and recall >= 0.8,
+   among the images predicted "lesion"); on the clean benchmark no cluster is flagged. The
+   numbers go to ``benchmarks/results/audit_acceptance_e{epochs}.json`` (with the commit, the
+   command, the seed and the threads). With ``--epochs 6`` the shortcut model is undertrained:
+   the check there is that the audit does not flag every case.
 2. **Throughput.** Cases per second of the audit on the local engine and on Ray with 1 and 2
    workers, and the cost of the same explanations and metrics called directly, batch by batch
    (the audit's overhead over the work it runs), and of ``explain`` called for one case at a
@@ -42,7 +46,14 @@ def _cli(args: list[str]) -> None:
         raise SystemExit(f"medlens {args[0]} failed with exit code {code}")
 
 
-def acceptance(out: Path, seed: int) -> dict:
+def _test_accuracy(model_file: Path) -> float | None:
+    """The test accuracy ``medlens train`` stored in the model file."""
+    from medlens.models import load_model
+
+    return (load_model(model_file)[1].get("test") or {}).get("accuracy")
+
+
+def acceptance(out: Path, seed: int, epochs: int = 15) -> dict:
     from medlens.data.synthetic.lesions import write_lesion_benchmark
 
     numbers = {}
@@ -50,10 +61,11 @@ def acceptance(out: Path, seed: int) -> dict:
         data = out / f"{name}.npz"
         if not data.exists():
             write_lesion_benchmark(data, size=64, n_train=800, n_val=100, n_test=200, seed=seed, shortcut=shortcut)
-        model = out / f"{name}-cnn.pt"
+        suffix = "" if epochs == 15 else f"-e{epochs}"
+        model = out / f"{name}-cnn{suffix}.pt"
         if not model.exists():
-            _cli(["train", "--data", str(data), "--epochs", "15", "--seed", str(seed), "--out", str(model), "--quiet"])
-        audit_dir = out / f"audit-{name}"
+            _cli(["train", "--data", str(data), "--epochs", str(epochs), "--seed", str(seed), "--out", str(model), "--quiet"])
+        audit_dir = out / f"audit-{name}{suffix}"
         start = time.perf_counter()
         _cli(["audit", "--model", str(model), "--data", str(data), "--out", str(audit_dir), "--quiet"])
         seconds = time.perf_counter() - start
@@ -74,6 +86,8 @@ def acceptance(out: Path, seed: int) -> dict:
             "flagged_lesion": len(flagged),
             "flagged_all_classes": sum(r["flagged"] == "1" for r in rows),
             "flagged_clusters": len({(r["class"], r["cluster"]) for r in rows if r["flagged"] == "1"}),
+            "clusters": len({(r["class"], r["cluster"]) for r in rows}),
+            "test_accuracy": _test_accuracy(model),
             "precision": tp / len(flagged) if flagged else float("nan"),
             "recall": tp / len(marked) if marked else float("nan"),
             "recall_all_marked": tp / int(markers.sum()) if markers.any() else float("nan"),
@@ -87,6 +101,7 @@ def acceptance(out: Path, seed: int) -> dict:
     sc, clean = numbers["lesions-shortcut"], numbers["lesions"]
     ok = sc["precision"] >= 0.8 and sc["recall"] >= 0.8 and clean["flagged_clusters"] == 0
     numbers["passed"] = ok
+    numbers["every_case_flagged"] = sc["flagged_all_classes"] == sc["cases"]
     print(f"shortcut: precision {sc['precision']:.3f}, recall {sc['recall']:.3f} (>= 0.8); "
           f"clean: {clean['flagged_clusters']} flagged cluster(s) (0)  ->  {'PASSED' if ok else 'FAILED'}", flush=True)
     return numbers
@@ -156,7 +171,7 @@ def cohort_analysis(n: int = 10_000, seed: int = 0) -> dict:
     """SpRAy over ``n`` synthetic summaries: two classes, three planted strategies each."""
     from medlens.audit.cases import AuditSettings, CaseResult
     from medlens.audit.spray import adjusted_rand_index
-    from medlens.audit.strategies import find_strategies
+    from medlens.audit.strategies import FlagRule, find_strategies
     from medlens.audit.summary import summarise_maps
 
     gen = torch.Generator().manual_seed(seed)
@@ -176,8 +191,14 @@ def cohort_analysis(n: int = 10_000, seed: int = 0) -> dict:
         s = summarise_maps(m[None], grid)
         results.append(CaseResult(i, str(i), cls, cls, (0.5, 0.5), {"gradient.misplaced": float("nan")}, s, interior.reshape(-1)))
         planted.append(cls * 3 + k)
+    def removal(cells, positions):  # known answer: only the corner strategy depends on the corner cell
+        draws = 1 + FlagRule().n_draws
+        rows = [[(0.4 if planted[p] == 5 and 0 in cells else 0.0) + 0.01 * ((p * 7 + j * 3) % 5 - 2)
+                 if j == 0 else 0.01 * ((p * 7 + j * 3) % 5 - 2) for j in range(draws)] for p in positions]
+        return torch.tensor(rows, dtype=torch.float64)
+
     start = time.perf_counter()
-    strategies = find_strategies(results, settings, grid)
+    strategies = find_strategies(results, settings, grid, removal=removal)
     seconds = time.perf_counter() - start
     found = torch.empty(n, dtype=torch.long)
     for cs in strategies.classes:
@@ -186,7 +207,7 @@ def cohort_analysis(n: int = 10_000, seed: int = 0) -> dict:
     ari = adjusted_rand_index(found, torch.tensor(planted))
     flagged = [(c.predicted_class, c.cluster, c.size) for c in strategies.flagged()]
     corner = [i for i in range(n) if planted[i] == 5]
-    flagged_members = {i for cs in strategies.classes for c in cs.clusters if c.flagged for i in c.members}
+    flagged_members = set(strategies.flagged_cases())
     print(f"\nSpRAy on {n} synthetic summaries: {seconds:.1f} s (criterion < 60 s); clusters per class "
           f"{[cs.clustering.n_clusters for cs in strategies.classes]}; ARI against the planted strategies {ari:.3f}; "
           f"flagged {flagged}; flagged = corner strategy: {flagged_members == set(corner)}")
@@ -215,6 +236,24 @@ def volumes(out: Path, n: int = 16) -> dict:
     return {"cases": n, "cases_per_second": run.cases_per_second}
 
 
+def _store(acceptance_numbers: dict, seed: int, epochs: int) -> Path:
+    """Write the acceptance numbers with their provenance under benchmarks/results/."""
+    import platform
+    import subprocess
+
+    from medlens.core.files import write_json
+
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                            check=False).stdout.strip()
+    path = root / "benchmarks" / "results" / f"audit_acceptance_e{epochs}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"benchmark": "audit acceptance", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                      "commit": commit, "seed": seed, "epochs": epochs, "threads": torch.get_num_threads(),
+                      "machine": platform.machine(), "numbers": acceptance_numbers})
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="audit-bench")
@@ -222,13 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-throughput", type=int, default=64)
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--only", choices=("acceptance", "throughput", "analysis", "volumes"), default=None)
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs of the acceptance models")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     numbers = {}
     if args.only in (None, "acceptance"):
-        numbers["acceptance"] = acceptance(out, args.seed)
+        numbers["acceptance"] = acceptance(out, args.seed, args.epochs)
+        _store(numbers["acceptance"], args.seed, args.epochs)
     if args.only in (None, "analysis"):
         numbers["analysis"] = cohort_analysis()
     if args.only in (None, "throughput"):

@@ -94,7 +94,22 @@ HELDOUT = [
     Run(seed=15, epochs=16, size=48, rate=None),
 ]
 
-GRIDS = {"design": DESIGN, "heldout": HELDOUT}
+# A second held-out grid of fresh runs (new seeds and settings), trained after the first held-out
+# grid had been scored: the acceptance of a rule revised after seeing HELDOUT's numbers.
+HELDOUT2 = [
+    Run(seed=20, epochs=15, size=64, corner=1),
+    Run(seed=21, epochs=10, size=48, marker_frac=1 / 10, rate=0.85),
+    Run(seed=22, epochs=20, size=32, corner=3),
+    Run(seed=23, epochs=8, size=64, corner=2, intensity=0.0, rate=0.95),
+    Run(seed=24, epochs=12, size=96, marker_frac=1 / 16, rate=1.0),
+    Run(seed=25, epochs=6, size=64),
+    Run(seed=20, epochs=15, size=64, rate=None),
+    Run(seed=21, epochs=8, size=48, rate=None),
+    Run(seed=22, epochs=20, size=32, rate=None),
+    Run(seed=23, epochs=12, size=96, rate=None),
+]
+
+GRIDS = {"design": DESIGN, "heldout": HELDOUT, "heldout2": HELDOUT2}
 
 
 def _marker_box(run: Run) -> tuple[slice, slice]:
@@ -184,19 +199,24 @@ def execute(run: Run, out: Path) -> dict:
 def score(run: Run, out: Path, rule) -> dict:
     """Flags of ``rule`` on a stored run against the marked cases."""
     from medlens.audit.run import analyse
+    from medlens.audit.sources import SourceSpec
+    from medlens.models import load_model
 
     folder = out / run.name
     facts = json.loads((folder / "facts.json").read_text())
-    analysis = analyse(folder / "audit", rule=rule, parquet=False)
+    model, meta = load_model(folder / "model.pt")
+    spec = SourceSpec(str(folder / "data.npz"), "test", tuple(meta["input_shape"]))
+    analysis = analyse(folder / "audit", rule=rule, parquet=False, model=model, spec=spec)
     with np.load(folder / "data.npz") as z:
         marked = z["test_marker_masks"].reshape(len(z["test_labels"]), -1).any(1)
     clusters = [c for cs in analysis.strategies.classes for c in cs.clusters]
     cases = {r.case: i for i, r in enumerate(analysis.results)}
-    flagged = {int(analysis.results[i].case) for c in clusters if c.flagged for i in c.members}
-    undecided = sum(getattr(c, "verdict", "") == "undecided" for c in clusters)
+    flagged = {int(analysis.results[i].case) for i in analysis.strategies.flagged_cases()}
+    undecided = sum(c.verdict == "undecided" for c in clusters)
     marked_cases = {int(analysis.results[i].case) for i in range(len(analysis.results))
                     if marked[int(analysis.results[i].case)]}
     tp = len(flagged & marked_cases)
+    whole = {int(analysis.results[i].case) for c in clusters if c.flagged for i in c.members}
     return {
         "run": run.name, **asdict(run), **facts,
         "clusters": len(clusters), "flagged_clusters": sum(c.flagged for c in clusters),
@@ -204,11 +224,17 @@ def score(run: Run, out: Path, rule) -> dict:
         "flagged_cases": len(flagged), "marked_cases": len(marked_cases),
         "precision": tp / len(flagged) if flagged else (math.nan if marked_cases else 1.0),
         "recall": tp / len(marked_cases) if marked_cases else math.nan,
+        # for information: every member of a flagged cluster counted as flagged
+        "cluster_members_precision": len(whole & marked_cases) / len(whole) if whole else math.nan,
+        "cluster_members_recall": len(whole & marked_cases) / len(marked_cases) if marked_cases else math.nan,
         "per_cluster": [{"class": c.predicted_class, "size": c.size,
                          "marked": sum(bool(marked[int(analysis.results[i].case)]) for i in c.members),
-                         "flagged": c.flagged, "verdict": getattr(c, "verdict", ""),
-                         "misplaced": c.misplaced, "p_value": c.p_value,
-                         **({"effect": c.effect} if hasattr(c, "effect") else {})} for c in clusters],
+                         "flagged": c.flagged, "verdict": c.verdict,
+                         "misplaced": c.misplaced, "p_value": c.p_value, "effect": c.effect,
+                         "change": c.change, "null_change": c.null_change, "n_tested": c.n_tested,
+                         "flagged_cases": len(c.flagged_members),
+                         "flagged_marked": sum(bool(marked[int(analysis.results[i].case)]) for i in c.flagged_members),
+                         "region": list(c.region), "reason": c.reason} for c in clusters],
     }
 
 

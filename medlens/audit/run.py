@@ -20,6 +20,7 @@ from torch import nn
 from medlens.core.progress import Progress
 from medlens.audit.cases import MASK_METRICS, AuditSettings, CaseFailure, CaseResult
 from medlens.audit.engines import ENGINES, model_to_bytes, run_local, run_ray
+from medlens.audit.intervention import ModelRemoval, StoredRemoval
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.audit.store import DB_FILE, AuditStore, locked, table, write_csv, write_parquet
 from medlens.audit.strategies import FlagRule, Strategies, find_strategies
@@ -178,6 +179,15 @@ def run_audit(
                                 address=address, workers=workers)
         seconds = time.perf_counter() - start
         failures = [f for f in store.failures() if f.index < n]
+        # the removal tests of the default analysis run here, in the driver, which holds the model
+        # whatever the engine; analyse() re-reads their drops from the store
+        results = store.results()
+        if results:
+            rule = FlagRule()
+            removal = StoredRemoval(store, settings.cluster_method, results, rule.n_draws,
+                                    ModelRemoval(model, source, results, grid, settings.batch_size, settings.seed,
+                                                 rule.n_draws))
+            find_strategies(results, settings, grid, rule=rule, removal=removal)
     return AuditRun(out, n, added, seconds, engine, stats, failures, tuple(notes))
 
 
@@ -206,7 +216,8 @@ class Analysis:
 
 
 def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = FlagRule(),
-            n_clusters: int | None = None, parquet: bool = True) -> Analysis:
+            n_clusters: int | None = None, parquet: bool = True, model: nn.Module | None = None,
+            spec: SourceSpec | None = None) -> Analysis:
     """Read the store in ``out``; write ``cases.csv``, ``cases.parquet`` and ``clusters.csv``.
 
     Parameters
@@ -218,19 +229,30 @@ def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = Flag
         Force the number of clusters per class instead of the eigengap's choice.
     parquet : bool
         Also write ``cases.parquet`` (needs pyarrow).
+    model, spec : optional
+        The audited model and data: removal tests that :func:`run_audit` did not store (another
+        method, rule or number of clusters) are measured and stored; without them such
+        candidates are undecided.
     """
     out = Path(out)
     settings, info = stored_settings(out)
     with AuditStore(out / DB_FILE) as store:
         results = store.results()
         failures = store.failures()
-    if not results:
-        raise InputError(f"{out} holds no audited case yet")
+        if not results:
+            raise InputError(f"{out} holds no audited case yet")
+        compute = None
+        if model is not None and spec is not None:
+            compute = ModelRemoval(model, open_source(spec), results, info["grid"], settings.batch_size, settings.seed,
+                                   rule.n_draws)
+        removal = StoredRemoval(store, settings.cluster_method if method is None else method, results, rule.n_draws,
+                                compute)
+        strategies = find_strategies(results, settings, info["grid"], method=method, rule=rule,
+                                     n_clusters=n_clusters, removal=removal)
     columns, rows = table(results, settings)
     files = [write_csv(out / "cases.csv", columns, rows)]
     if parquet:
         files.append(write_parquet(out / "cases.parquet", results, settings))
-    strategies = find_strategies(results, settings, info["grid"], method=method, rule=rule, n_clusters=n_clusters)
     files.append(write_csv(out / "clusters.csv", ["case", "class", "cluster", "flagged"], strategies.assignments(results)))
     if failures:
         files.append(write_csv(out / "unreadable.csv", ["case", "error"], [[f.case, f.error] for f in failures]))

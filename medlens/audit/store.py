@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS cases (
     worker TEXT
 );
 CREATE TABLE IF NOT EXISTS failures (idx INTEGER PRIMARY KEY, name TEXT NOT NULL, error TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS removals (region TEXT NOT NULL, idx INTEGER NOT NULL, change REAL,
+                                     PRIMARY KEY (region, idx));
 """
 
 
@@ -105,6 +107,7 @@ class AuditStore:
             with self._transaction():
                 self._db.execute("DELETE FROM cases")
                 self._db.execute("DELETE FROM failures")
+                self._db.execute("DELETE FROM removals")
                 self._db.execute("DELETE FROM meta")
             stored = {}
         if stored:
@@ -182,6 +185,17 @@ class AuditStore:
     def failures(self) -> list[CaseFailure]:
         """Every case stored as unreadable, in index order."""
         return [CaseFailure(i, n, e) for i, n, e in self._db.execute("SELECT idx, name, error FROM failures ORDER BY idx")]
+
+    def removals(self, region: str) -> dict[int, float]:
+        """``{case index: change}`` stored for a removal (:mod:`medlens.audit.intervention`); NaN: not measurable."""
+        rows = self._db.execute("SELECT idx, change FROM removals WHERE region = ?", (region,)).fetchall()
+        return {int(i): math.nan if v is None else float(v) for i, v in rows}
+
+    def add_removals(self, region: str, changes: dict[int, float]) -> None:
+        """Store the predicted-class probability changes of a removal (NaN stored as NULL)."""
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO removals (region, idx, change) VALUES (?, ?, ?)",
+                                 [(region, int(i), None if math.isnan(d) else float(d)) for i, d in changes.items()])
 
     def workers(self) -> dict[str, int]:
         """Cases committed per worker name."""

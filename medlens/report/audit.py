@@ -41,14 +41,14 @@ def metric_means(results: Sequence[Any], columns: Sequence[str]) -> list[tuple[s
 
 
 def flagged_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
-    """Plain-language sentences about the flagged clusters (or the absence of any)."""
-    flagged = [c for cs in strategies.classes for c in cs.clusters if c.flagged]
-    if not flagged:
-        n = sum(len(cs.clusters) for cs in strategies.classes)
-        return [
-            f"No candidate shortcut: none of the {n} prediction strategies found concentrates its relevance "
-            "away from where the class evidence should be."
-        ]
+    """Plain-language sentences about the flagged and the undecided clusters (or the absence of any).
+
+    Every number comes from the cluster's own fields (its removal test: change, null change,
+    effect, Holm-corrected p-value), through :attr:`Cluster.reason`.
+    """
+    clusters = [c for cs in strategies.classes for c in cs.clusters]
+    flagged = [c for c in clusters if c.flagged]
+    undecided = [c for c in clusters if getattr(c, "verdict", "") == "undecided"]
     out = []
     for c in flagged:
         cls = _class_name(class_names, c.predicted_class)
@@ -56,11 +56,26 @@ def flagged_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
         acc = "" if c.accuracy != c.accuracy else f" Its predictions are right in {c.accuracy:.0%} of its cases."
         out.append(
             f"Candidate shortcut in the predictions of '{cls}': strategy {c.cluster} ({c.size} of {n_class} cases) "
-            f"{c.reason}. The model may be using something other than the {cls} evidence for these cases: "
-            f"look at its mean map and exemplars below, and check these cases for a tag, a marker or a "
-            f"scanner-specific feature.{acc}"
+            f"{c.reason}. For {len(c.flagged_members)} of these cases the removal moved the prediction further than "
+            f"every removal elsewhere (clusters.csv marks them): check them for a tag, a marker or a "
+            f"scanner-specific feature, and look at the strategy's mean map and exemplars below.{acc}"
         )
+    for c in undecided:
+        cls = _class_name(class_names, c.predicted_class)
+        out.append(f"Undecided, strategy {c.cluster} of '{cls}' ({c.size} cases): {c.reason}. "
+                   "Neither flagged nor cleared: the audit cannot say whether these predictions rely on that region.")
+    if not flagged:
+        n = len(clusters)
+        tail = "" if not undecided else f" ({len(undecided)} undecided, below)"
+        out.insert(0, f"No candidate shortcut: none of the {n} prediction strategies found depends on input away from "
+                      f"where the class evidence should be{tail}.")
     return out
+
+
+def _sentence_kind(sentence: str) -> str:
+    if sentence.startswith("Candidate shortcut"):
+        return "verdict-bad"
+    return "note" if sentence.startswith("Undecided") else "verdict-good"
 
 
 def audit_report(
@@ -91,18 +106,24 @@ def audit_report(
 
     sec = report.section("Summary")
     for sentence in flagged_sentences(strategies, names):
-        sec.add_text(sentence, kind="verdict-bad" if "Candidate shortcut" in sentence else "verdict-good")
+        sec.add_text(sentence, kind=_sentence_kind(sentence))
     labelled = [r for r in results if r.label is not None]
     if labelled:
         acc = sum(r.label == r.predicted for r in labelled) / len(labelled)
         sec.add_text(f"Accuracy on the {len(labelled)} labelled cases: {acc:.1%}.")
+    rule = strategies.rule
     sec.add_text(
         "How this works: the attribution maps of every case, pooled to a small grid, are grouped per predicted "
         "class by spectral clustering (SpRAy, Lapuschkin et al. 2019); the eigengap of the graph Laplacian chooses "
-        "the number of groups. Each group is a prediction strategy. A strategy is flagged when most of the "
-        f"relevance it concentrates (at least {strategies.rule.share:.0%}) lies outside the lesion or anatomy "
-        "masks, or in the borders and corners where no mask is known, and its cases do so significantly "
-        f"(p < {strategies.rule.alpha}).",
+        "the number of groups. Each group is a prediction strategy. Where a strategy's maps point away from the "
+        "lesion or anatomy masks (or into the borders and corners where no mask is known), the audit tests whether "
+        "the predictions depend on that place: it blurs the region out of each case and compares the change of the "
+        f"predicted probability with the change when as much evidence-free input elsewhere is blurred ({rule.n_draws} "
+        "random placements per case), by a two-sided Wilcoxon signed-rank test, Holm-corrected over every tested "
+        f"strategy. A strategy is flagged when p < {rule.alpha}, the difference has one sign in at least "
+        f"{rule.min_effect:.0%} of its cases and averages at least {rule.min_change:.2f} in probability; it is "
+        "undecided when the test could not be run or had too few cases, or when the model is no better than chance "
+        "on the labels and showed no effect. A map on a marker is not enough: only a change in the decision is.",
         kind="note",
     )
 
@@ -115,10 +136,12 @@ def audit_report(
         cls = _class_name(names, cs.predicted_class)
         sec = report.section(f"Strategies for '{cls}'")
         flags = [c.flagged for c in cs.clusters]
+        verdicts = [getattr(c, "verdict", "flagged" if c.flagged else "not flagged") for c in cs.clusters]
         sec.add_images([
             (figure_png(cluster_maps_figure(
                 [c.mean_map for c in cs.clusters],
-                [f"strategy {c.cluster}: {c.size} cases" + (" (flagged)" if c.flagged else "") for c in cs.clusters],
+                [f"strategy {c.cluster}: {c.size} cases" + ("" if v == "not flagged" else f" ({v})")
+                 for c, v in zip(cs.clusters, verdicts)],
                 flags,
             )), f"Mean relevance of each strategy ({strategies.method}, summary grid {'x'.join(map(str, strategies.grid))})"),
             (figure_png(spectrum_figure(cs.clustering.eigenvalues, cs.clustering.n_clusters, "Laplacian spectrum")),
@@ -127,17 +150,24 @@ def audit_report(
              f"The {len(cs.members)} cases predicted '{cls}', coloured by strategy"),
         ])
         sec.add_table(
-            ["strategy", "cases", "accuracy", "misplaced share", "concentration", "p", "mean case share off evidence", "flagged"],
-            [[c.cluster, c.size, c.accuracy, c.misplaced, c.distinct, c.p_value, c.case_misplaced,
-              "yes" if c.flagged else "no"] for c in cs.clusters],
+            ["strategy", "cases", "accuracy", "misplaced share", "concentration", "tested cases",
+             "change (removal)", "change (elsewhere)", "same-sign share", "p (Wilcoxon, Holm)", "verdict",
+             "flagged cases"],
+            [[c.cluster, c.size, c.accuracy, c.misplaced, c.distinct, c.n_tested, -c.change, -c.null_change,
+              c.effect, c.p_value, v, len(c.flagged_members)] for c, v in zip(cs.clusters, verdicts)],
         )
+        sec.add_text("Change: the mean change of the predicted probability when the region the strategy's maps "
+                     "point at is blurred out (removal) and when as much evidence-free input elsewhere is (elsewhere); "
+                     "empty where the strategy's maps stay on the evidence and nothing was tested.")
         for c in cs.clusters:
             shown = [pos for pos in c.exemplars if pos in exemplars]
             if not shown:
                 continue
-            sec.add_heading(f"Strategy {c.cluster}: exemplars" + (" (flagged)" if c.flagged else ""))
-            if c.flagged:
-                sec.add_text(c.reason[0].upper() + c.reason[1:] + ".", kind="verdict-bad")
+            verdict = getattr(c, "verdict", "not flagged")
+            sec.add_heading(f"Strategy {c.cluster}: exemplars" + ("" if verdict == "not flagged" else f" ({verdict})"))
+            if c.reason:
+                sec.add_text(c.reason[0].upper() + c.reason[1:] + ".",
+                             kind={"flagged": "verdict-bad", "undecided": "note"}.get(verdict, ""))
             for pos in shown:  # the same overlay viewer as the demo and the case report
                 x, heat = exemplars[pos]
                 r = results[pos]

@@ -1,7 +1,7 @@
 """Known-answer acceptance on the shortcut benchmark (slow: trains the reference CNN twice).
 
 The reference CNN trained on ``lesions-shortcut`` learns the corner marker; the flagged
-strategies of its "lesion" class must be the test images that carry the marker (precision and
+cases of its "lesion" class must be the test images that carry the marker (precision and
 recall >= 0.8 among the images predicted "lesion"), and a CNN trained on the clean benchmark
 must have no flagged strategy. benchmarks/audit.py runs the same check with every default.
 """
@@ -36,7 +36,7 @@ def _audit(tmp_path, shortcut: bool):
 def test_shortcut_strategy_is_flagged_and_the_clean_model_has_none(tmp_path):
     analysis, markers = _audit(tmp_path, shortcut=True)
     lesion = [cs for cs in analysis.strategies.classes if cs.predicted_class == 1][0]
-    flagged = {analysis.results[i].index for c in lesion.clusters if c.flagged for i in c.members}
+    flagged = {analysis.results[i].index for c in lesion.clusters for i in c.flagged_members}
     marked = {analysis.results[i].index for i in lesion.members if markers[analysis.results[i].index]}
     assert flagged and marked
     precision = len(flagged & marked) / len(flagged)
