@@ -90,23 +90,35 @@ class _ResidualAdditions(TorchFunctionMode):
 @contextmanager
 def residual_sums(model: nn.Module, stabilizer: float = 1e-6) -> Iterator[_ResidualAdditions]:
     """While ``model``'s forward runs inside the block, additions of branches split relevance
-    in proportion to their contributions (see the module's notes)."""
+    in proportion to their contributions (see the module's notes).
+
+    The function mode is pushed when the model's forward starts and popped when it ends, so
+    the rest of the block (the backward pass, the rules' own arithmetic) pays no Python
+    dispatch per operation.
+    """
     mode = _ResidualAdditions(stabilizer)
+    depth = [0]  # forward calls of the model now running (a model may call itself)
 
     def start(*_):
-        mode.active = True
+        if depth[0] == 0:
+            mode.__enter__()
+            mode.active = True
+        depth[0] += 1
 
     def stop(*_):
-        mode.active = False
+        depth[0] -= 1
+        if depth[0] == 0:
+            mode.active = False
+            mode.__exit__(None, None, None)
 
-    handles = [model.register_forward_pre_hook(start), model.register_forward_hook(stop)]
+    handles = [model.register_forward_pre_hook(start), model.register_forward_hook(stop, always_call=True)]
     try:
-        with mode:
-            yield mode
+        yield mode
     finally:
-        mode.active = False
         for h in handles:
             h.remove()
+        while depth[0] > 0:  # a forward hook that never ran (cannot happen with always_call)
+            stop()
 
 
 @contextmanager

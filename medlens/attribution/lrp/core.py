@@ -34,10 +34,10 @@ _AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 class _Call:
     """One call of a ruled layer: what its backward pass needs."""
 
-    __slots__ = ("site", "inputs", "norm")
+    __slots__ = ("site", "inputs", "norm", "output")
 
-    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...]) -> None:
-        self.site, self.inputs, self.norm = site, inputs, None
+    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...], output: torch.Tensor | None) -> None:
+        self.site, self.inputs, self.norm, self.output = site, inputs, None, output
 
     def params(self):
         layer = self.site.layer
@@ -80,7 +80,7 @@ class _RuleFunction(torch.autograd.Function):
         if mask is not None:
             relevance = relevance * mask.to(relevance.dtype)
         with torch.no_grad():
-            out = call.site.rule.relevance(call.site.layer, inputs, relevance, call.params())
+            out = call.site.rule.relevance(call.site.layer, inputs, relevance, call.params(), call.output)
         return (None, None, *out)
 
 
@@ -124,8 +124,11 @@ class Attached:
                         and module.running_var is not None and isinstance(producer.site.layer, _AFFINE)
                         and _channels_match(producer.site.layer, tensors[0], module)):
                     producer.norm = module  # fold: relevance at the norm's output is the layer's
-            call = _Call(site, tensors)
-            new = _RuleFunction.apply(call, [output.detach()], *tensors)
+                    if producer.output is not None:
+                        producer.output = output.detach()  # the folded layer's output
+            values = output.detach()
+            call = _Call(site, tensors, values if site.rule.uses_output else None)
+            new = _RuleFunction.apply(call, [values], *tensors)
             self._remember(new, call)
             return new
 
