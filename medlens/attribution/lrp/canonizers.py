@@ -12,7 +12,10 @@ made visible:
   or rely on :func:`residual_sums`, which, while the model's forward runs, replaces every
   addition of two same-shaped tensors that both depend on the input (``a + b``, ``a += b``,
   ``torch.add(a, b)``) by that proportional split. A bare in-place ``a.add_(b)`` whose result is
-  not assigned cannot be rewritten: write ``a = a + b`` (or ``a += b``) or use :class:`Sum`;
+  not assigned cannot be rewritten: write ``a = a + b`` (or ``a += b``) or use :class:`Sum`.
+  A parameter added to a branch (a transformer's position embedding, ``tokens + pos``) is not
+  a branch: the tokens keep the relevance (otherwise a batch of one, where the shapes agree,
+  would be explained differently from a larger batch);
 * **concatenations** (DenseNet, UNet skips) need nothing: the gradient of ``cat`` hands each
   part its own relevance;
 * **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
@@ -81,7 +84,8 @@ class _ResidualAdditions(TorchFunctionMode):
         if self.active and func in _ADDS and len(args) == 2 and not kwargs:
             a, b = args
             if (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
-                    and a.is_floating_point() and a.requires_grad and b.requires_grad and torch.is_grad_enabled()):
+                    and a.is_floating_point() and a.requires_grad and b.requires_grad and torch.is_grad_enabled()
+                    and not isinstance(a, nn.Parameter) and not isinstance(b, nn.Parameter)):
                 self.count += 1
                 return _ProportionalSum.apply(a, b, self.stabilizer)
         return func(*args, **kwargs)

@@ -169,7 +169,7 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
     with ExitStack() as stack:
         if canonize:
             stack.enter_context(without_inplace(model))
-            stack.enter_context(residual_sums(model))
+            stack.enter_context(residual_sums(model, composite.stabilizer))
         handles = []
         stack.callback(lambda: [h.remove() for h in handles])
         stack.callback(state.clear)

@@ -320,7 +320,20 @@ class Pass(Rule):
         return (relevance,)
 
 
+class Constant(Rule):
+    """No relevance to the input: the output is treated as a constant weight (attention
+    probabilities in ``probs @ v``: the values receive ``P^T R``, which conserves relevance since
+    the rows of ``P`` sum to one; Ali et al., "XAI for Transformers: Better Explanations through
+    Conservative Propagation", ICML 2022, and the AttnLRP rule set of Achtibat et al. 2024)."""
+
+    name = "constant"
+    needs_params = False
+
+    def relevance(self, layer, inputs, relevance, params, output=None):
+        return tuple(torch.zeros_like(x) for x in inputs)
+
+
 RULES = {
     "epsilon": Epsilon, "zplus": ZPlus, "alpha_beta": AlphaBeta, "gamma": Gamma, "flat": Flat,
-    "wsquare": WSquare, "zbox": ZBox, "norm": Norm, "pass": Pass,
+    "wsquare": WSquare, "zbox": ZBox, "norm": Norm, "pass": Pass, "constant": Constant,
 }
