@@ -2,11 +2,12 @@
 for 2D images and 3D volumes.
 
 A strided convolution cuts the input into patches (``patch`` voxels a side) and embeds each
-(``stem="patch"``), or a convolutional stem does (``stem="conv"``: 3x3 convolutions of stride 2
-with ReLUs, one per halving down to the same patch grid; Xiao et al., "Early Convolutions Help
-Transformers See Better", NeurIPS 2021 - on small data a patch projection alone learns slowly,
-a stem gives the tokens local features to attend with); a class token is put in front of the patch tokens, learned position embeddings are added, and
-``depth`` pre-norm transformer blocks follow; the class token's final state (``pool="cls"``) or
+(``stem="patch"``), or a convolutional stem does (``stem="conv"``: 3x3 convolutions of stride 2,
+each but the last followed by batch norm and ReLU, one per halving down to the same patch grid;
+Xiao et al., "Early Convolutions Help Transformers See Better", NeurIPS 2021). On the small lesion
+benchmark the patch projection alone does not learn where the stem does
+(``benchmarks/transformers.py --stem patch`` against the default). A class token is put in front
+of the patch tokens, learned position embeddings are added, and ``depth`` pre-norm transformer blocks follow; the class token's final state (``pool="cls"``) or
 the mean of the patch tokens (``pool="mean"``) goes through a linear head.
 
 Its attention module computes the attention probabilities with an ``nn.Softmax`` module
@@ -167,8 +168,9 @@ def conv_stem(spatial_dims: int, in_channels: int, dim: int, patch: int) -> nn.S
 
 
 def build_for_inputs(inputs: torch.Tensor, num_classes: int) -> ViT:
-    """A ViT sized for a data set's inputs ``(N, C, *spatial)``: patches of 8 (4 for sides under
-    32, 8 in 3D), 64-wide tokens, 4 blocks of 4 heads."""
+    """A ViT sized for a data set's inputs ``(N, C, *spatial)``: a convolutional stem down to
+    patches of 8 (4 for sides under 32), 64-wide tokens, 4 blocks of 4 heads."""
     spatial = tuple(int(s) for s in inputs.shape[2:])
     patch = 8 if min(spatial) >= 32 else 4
-    return ViT(len(spatial), int(inputs.shape[1]), num_classes, input_shape=tuple(inputs.shape[1:]), patch=patch)
+    return ViT(len(spatial), int(inputs.shape[1]), num_classes, input_shape=tuple(inputs.shape[1:]), patch=patch,
+               stem="conv")
