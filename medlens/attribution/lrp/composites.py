@@ -155,10 +155,11 @@ def as_rule(rule: Rule | str) -> Rule:
     raise UnknownNameError(f"unknown LRP rule {rule!r}; rules: {', '.join(RULES)}")
 
 
-#: The ``epsilon`` composite's default: epsilon everywhere needs a real stabiliser in deep
-#: networks (with 1e-6, MONAI's UNETR at 96^3 overflowed float32: relevance above 1e37);
-#: 0.25 is the middle-layer choice of Montavon et al. (2019). The other composites use epsilon
-#: on dense layers only, with Zennit's 1e-6.
+#: The ``epsilon`` composite's default: epsilon on every layer divides by tiny sums of mixed
+#: signs in deep networks, and relevance grows layer by layer (with 1e-6, MONAI's UNETR
+#: overflowed float32); 0.25 is the middle-layer choice of Montavon et al. (2019). It is still
+#: not enough everywhere: ``benchmarks/results/lrp_monai_defaults.json`` records a non-finite
+#: UNETR map at 96^3. The other composites use epsilon on dense layers only, with Zennit's 1e-6.
 EPSILON_EVERYWHERE = 0.25
 DENSE_EPSILON = 1e-6
 
