@@ -1,9 +1,13 @@
 """A compact vision transformer (Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021)
 for 2D images and 3D volumes.
 
-A strided convolution cuts the input into patches (``patch`` voxels a side) and embeds each; a
-class token is put in front of the patch tokens, learned position embeddings are added, and
-``depth`` pre-norm transformer blocks follow; the class token's final state (``pool="cls"``) or
+A strided convolution cuts the input into patches (``patch`` voxels a side) and embeds each
+(``stem="patch"``), or a convolutional stem does (``stem="conv"``: 3x3 convolutions of stride 2,
+each but the last followed by batch norm and ReLU, one per halving down to the same patch grid;
+Xiao et al., "Early Convolutions Help Transformers See Better", NeurIPS 2021). On the small lesion
+benchmark the patch projection alone does not learn where the stem does
+(``benchmarks/transformers.py --stem patch`` against the default). A class token is put in front
+of the patch tokens, learned position embeddings are added, and ``depth`` pre-norm transformer blocks follow; the class token's final state (``pool="cls"``) or
 the mean of the patch tokens (``pool="mean"``) goes through a linear head.
 
 Its attention module computes the attention probabilities with an ``nn.Softmax`` module
@@ -24,6 +28,7 @@ from torch import nn
 from medlens.models.io import register_architecture
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 
 
 class Attention(nn.Module):
@@ -83,6 +88,9 @@ class ViT(nn.Module):
     dropout : float
     pool : {"cls", "mean"}
         Class token (prepended) or mean of the patch tokens (no class token).
+    stem : {"patch", "conv"}
+        Patch embedding: one convolution of kernel and stride ``patch``, or ``log2(patch)``
+        3x3 convolutions of stride 2 (``patch`` a power of two) ending on the same grid.
 
     Input ``(B, in_channels, *spatial)``; output logits ``(B, num_classes)``.
     """
@@ -102,25 +110,29 @@ class ViT(nn.Module):
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
         pool: str = "cls",
+        stem: str = "patch",
     ) -> None:
         super().__init__()
         if spatial_dims not in _CONV:
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
+        if stem not in ("patch", "conv") or (stem == "conv" and (patch < 2 or patch & (patch - 1))):
+            raise ValueError(f"stem must be 'patch', or 'conv' with a power-of-two patch, got {stem!r} with patch {patch}")
         spatial = tuple(int(s) for s in input_shape[1:])
         if len(spatial) != spatial_dims or any(s % patch for s in spatial):
             raise ValueError(f"input_shape {tuple(input_shape)} needs {spatial_dims} sides, each a multiple of {patch}")
         self.config = {
             "spatial_dims": spatial_dims, "in_channels": in_channels, "num_classes": num_classes,
             "input_shape": [int(s) for s in input_shape], "patch": patch, "dim": dim, "depth": depth,
-            "heads": heads, "mlp_ratio": mlp_ratio, "dropout": dropout, "pool": pool,
+            "heads": heads, "mlp_ratio": mlp_ratio, "dropout": dropout, "pool": pool, "stem": stem,
         }
         self.input_shape = tuple(int(s) for s in input_shape)
         self.pool = pool
         self.grid = tuple(s // patch for s in spatial)
         n_patches = int(torch.Size(self.grid).numel())
-        self.patch_embed = _CONV[spatial_dims](in_channels, dim, kernel_size=patch, stride=patch)
+        self.patch_embed = (_CONV[spatial_dims](in_channels, dim, kernel_size=patch, stride=patch) if stem == "patch"
+                            else conv_stem(spatial_dims, in_channels, dim, patch))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
         self.pos = nn.Parameter(torch.randn(1, n_patches + (pool == "cls"), dim) * 0.02)
         self.blocks = nn.Sequential(*(Block(dim, heads, mlp_ratio, dropout) for _ in range(depth)))
@@ -143,9 +155,22 @@ class ViT(nn.Module):
         return self.head(self.embed(x))
 
 
+def conv_stem(spatial_dims: int, in_channels: int, dim: int, patch: int) -> nn.Sequential:
+    """``log2(patch)`` 3x3 convolutions of stride 2 (widths doubling up to ``dim``), ReLU between."""
+    n = patch.bit_length() - 1
+    widths = [max(8, dim >> (n - 1 - i)) for i in range(n - 1)] + [dim]
+    layers: list[nn.Module] = []
+    for i, width in enumerate(widths):
+        layers.append(_CONV[spatial_dims](in_channels if i == 0 else widths[i - 1], width, 3, stride=2, padding=1))
+        if i < n - 1:
+            layers += [_NORM[spatial_dims](width), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
 def build_for_inputs(inputs: torch.Tensor, num_classes: int) -> ViT:
-    """A ViT sized for a data set's inputs ``(N, C, *spatial)``: patches of 8 (4 for sides under
-    32, 8 in 3D), 64-wide tokens, 4 blocks of 4 heads."""
+    """A ViT sized for a data set's inputs ``(N, C, *spatial)``: a convolutional stem down to
+    patches of 8 (4 for sides under 32), 64-wide tokens, 4 blocks of 4 heads."""
     spatial = tuple(int(s) for s in inputs.shape[2:])
     patch = 8 if min(spatial) >= 32 else 4
-    return ViT(len(spatial), int(inputs.shape[1]), num_classes, input_shape=tuple(inputs.shape[1:]), patch=patch)
+    return ViT(len(spatial), int(inputs.shape[1]), num_classes, input_shape=tuple(inputs.shape[1:]), patch=patch,
+               stem="conv")

@@ -10,7 +10,7 @@ from medlens.attribution.lrp.canonizers import Sum  # noqa: F401
 from medlens.attribution.lrp.composites import COMPOSITES, Composite, NameMap, composite_named  # noqa: F401
 from medlens.attribution.lrp.core import attached  # noqa: F401
 from medlens.attribution.lrp.rules import (  # noqa: F401
-    AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, Rule, WSquare, ZBox, ZPlus,
+    AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, Rule, WSquare, ZBox, ZPlus, Constant,
 )
 from medlens.attribution.lrp.method import lrp, crp  # noqa: F401
 from medlens.attribution.lrp.concepts import conditional_relevance, reference_cases  # noqa: F401

@@ -12,7 +12,10 @@ made visible:
   or rely on :func:`residual_sums`, which, while the model's forward runs, replaces every
   addition of two same-shaped tensors that both depend on the input (``a + b``, ``a += b``,
   ``torch.add(a, b)``) by that proportional split. A bare in-place ``a.add_(b)`` whose result is
-  not assigned cannot be rewritten: write ``a = a + b`` (or ``a += b``) or use :class:`Sum`;
+  not assigned cannot be rewritten: write ``a = a + b`` (or ``a += b``) or use :class:`Sum`.
+  A parameter added to a branch (a transformer's position embedding, ``tokens + pos``) is not
+  a branch: the tokens keep the relevance (otherwise a batch of one, where the shapes agree,
+  would be explained differently from a larger batch);
 * **concatenations** (DenseNet, UNet skips) need nothing: the gradient of ``cat`` hands each
   part its own relevance;
 * **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
@@ -81,7 +84,8 @@ class _ResidualAdditions(TorchFunctionMode):
         if self.active and func in _ADDS and len(args) == 2 and not kwargs:
             a, b = args
             if (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
-                    and a.is_floating_point() and a.requires_grad and b.requires_grad and torch.is_grad_enabled()):
+                    and a.is_floating_point() and a.requires_grad and b.requires_grad and torch.is_grad_enabled()
+                    and not isinstance(a, nn.Parameter) and not isinstance(b, nn.Parameter)):
                 self.count += 1
                 return _ProportionalSum.apply(a, b, self.stabilizer)
         return func(*args, **kwargs)
@@ -90,23 +94,35 @@ class _ResidualAdditions(TorchFunctionMode):
 @contextmanager
 def residual_sums(model: nn.Module, stabilizer: float = 1e-6) -> Iterator[_ResidualAdditions]:
     """While ``model``'s forward runs inside the block, additions of branches split relevance
-    in proportion to their contributions (see the module's notes)."""
+    in proportion to their contributions (see the module's notes).
+
+    The function mode is pushed when the model's forward starts and popped when it ends, so
+    the rest of the block (the backward pass, the rules' own arithmetic) pays no Python
+    dispatch per operation.
+    """
     mode = _ResidualAdditions(stabilizer)
+    depth = [0]  # forward calls of the model now running (a model may call itself)
 
     def start(*_):
-        mode.active = True
+        if depth[0] == 0:
+            mode.__enter__()
+            mode.active = True
+        depth[0] += 1
 
     def stop(*_):
-        mode.active = False
+        depth[0] -= 1
+        if depth[0] == 0:
+            mode.active = False
+            mode.__exit__(None, None, None)
 
-    handles = [model.register_forward_pre_hook(start), model.register_forward_hook(stop)]
+    handles = [model.register_forward_pre_hook(start), model.register_forward_hook(stop, always_call=True)]
     try:
-        with mode:
-            yield mode
+        yield mode
     finally:
-        mode.active = False
         for h in handles:
             h.remove()
+        while depth[0] > 0:  # a forward hook that never ran (cannot happen with always_call)
+            stop()
 
 
 @contextmanager

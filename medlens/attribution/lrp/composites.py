@@ -15,9 +15,14 @@ composite                         first layer          convolutions         dens
 ``epsilon-gamma-box``             z^B (conv)           gamma                epsilon
 ================================  ===================  ===================  ==============
 
-Every composite passes relevance through activations and unfolded batch norms, and gives
-average pooling and residual sums (:class:`~medlens.attribution.lrp.canonizers.Sum`) the
-proportional ``norm`` rule. The first layer is the first linear or convolution layer in the
+Every composite passes relevance through activations, unfolded batch norms and layer norms,
+and gives average pooling and residual sums (:class:`~medlens.attribution.lrp.canonizers.Sum`)
+the proportional ``norm`` rule. In transformers, the attention probabilities (read where
+:mod:`medlens.attribution.transformer.attention_maps` reads them: medlens's ``vit``, MONAI's
+``SABlock`` in ViT and UNETR) get the ``constant`` rule, so relevance reaches the tokens through
+the values only (``P^T R``), and layer norms the identity: the conservative propagation of Ali
+et al. (ICML 2022) that AttnLRP (Achtibat et al., ICML 2024) builds on; the rest of the rule set
+(linear layers) is the composite's. The first layer is the first linear or convolution layer in the
 module order (``model.named_modules()``), as in Zennit. :class:`NameMap` assigns rules by
 layer name or type. Transposed convolutions get no rule (their gradient is kept).
 """
@@ -30,8 +35,9 @@ from torch import nn
 
 from medlens.attribution.lrp.canonizers import Sum
 from medlens.attribution.lrp.rules import (
-    RULES, AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, Rule, ZBox, ZPlus,
+    RULES, AlphaBeta, Constant, Epsilon, Flat, Gamma, Norm, Pass, Rule, ZBox, ZPlus,
 )
+from medlens.attribution.transformer.attention_maps import probability_modules
 from medlens.errors import InputError, UnknownNameError
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -40,6 +46,8 @@ AVG_POOLS = (
     nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
 )
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+LAYER_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+ATTENTION = Constant()
 ACTIVATIONS = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
     nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid, nn.LogSigmoid, nn.Softsign,
@@ -63,6 +71,7 @@ class Composite:
     def __init__(self, layer_map: list[tuple[tuple[type, ...], Rule]], first_map=None, stabilizer: float = 1e-6,
                  name: str = "custom") -> None:
         self.layer_map = base_map(stabilizer) + list(layer_map)
+        self.stabilizer = stabilizer
         self.first_map = list(first_map or [])
         self.name = name
 
@@ -76,10 +85,11 @@ class Composite:
     def assign(self, model: nn.Module) -> Iterator[tuple[str, nn.Module, Rule]]:
         """``(name, layer, rule)`` for each layer that gets a rule."""
         first_seen = False
+        attention = attention_probabilities(model)
         for name, module in model.named_modules():
             is_first = not first_seen and any(isinstance(module, t) for t, _ in self.first_map)
             first_seen = first_seen or is_first
-            rule = self.rule_for(name, module, is_first)
+            rule = ATTENTION if id(module) in attention else self.rule_for(name, module, is_first)
             if rule is not None:
                 yield name, module, rule
 
@@ -87,9 +97,15 @@ class Composite:
         return f"Composite({self.name!r})"
 
 
+def attention_probabilities(model: nn.Module) -> set[int]:
+    """``id``s of the modules that output attention probabilities (they get :data:`ATTENTION`)."""
+    return {id(m) for m in probability_modules(model)}
+
+
 def base_map(stabilizer: float = 1e-6) -> list[tuple[tuple[type, ...], Rule]]:
-    """What every composite shares: activations and batch norms pass, pooling and sums ``norm``."""
-    return [(ACTIVATIONS, Pass()), (BATCH_NORMS, Pass()), ((Sum,) + AVG_POOLS, Norm(stabilizer))]
+    """What every composite shares: activations and batch and layer norms pass, pooling and
+    sums ``norm``."""
+    return [(ACTIVATIONS, Pass()), (BATCH_NORMS + LAYER_NORMS, Pass()), ((Sum,) + AVG_POOLS, Norm(stabilizer))]
 
 
 class NameMap(Composite):
@@ -122,9 +138,11 @@ class NameMap(Composite):
         if missing:
             raise UnknownNameError(f"the model has no layer named {missing[0]!r}")
         rest = dict((n, r) for n, _, r in self.fallback.assign(model)) if self.fallback is not None else {}
+        attention = attention_probabilities(model)
         for name, module in modules.items():
             rule = self.names.get(name) or next((r for t, r in self.types if isinstance(module, t)), None)
-            rule = rule or rest.get(name) or self.rule_for(name, module, False)
+            rule = rule or rest.get(name) or (ATTENTION if id(module) in attention else None)
+            rule = rule or self.rule_for(name, module, False)
             if rule is not None:
                 yield name, module, rule
 
@@ -137,16 +155,28 @@ def as_rule(rule: Rule | str) -> Rule:
     raise UnknownNameError(f"unknown LRP rule {rule!r}; rules: {', '.join(RULES)}")
 
 
+#: The ``epsilon`` composite's default: epsilon on every layer divides by tiny sums of mixed
+#: signs in deep networks, and relevance grows layer by layer (with 1e-6, MONAI's UNETR
+#: overflowed float32); 0.25 is the middle-layer choice of Montavon et al. (2019). It is still
+#: not enough everywhere: ``benchmarks/results/lrp_monai_defaults.json`` records a non-finite
+#: UNETR map at 96^3. The other composites use epsilon on dense layers only, with Zennit's 1e-6.
+EPSILON_EVERYWHERE = 0.25
+DENSE_EPSILON = 1e-6
+
+
 def _epsilon(epsilon, stabilizer, **_):
     # epsilon everywhere, pooling and sums included: with epsilon -> 0 and no biases it conserves
+    epsilon = EPSILON_EVERYWHERE if epsilon is None else epsilon
     return Composite([(CONVOLUTIONS + DENSE, Epsilon(epsilon))], stabilizer=epsilon)
 
 
 def _epsilon_plus(epsilon, stabilizer, **_):
+    epsilon = DENSE_EPSILON if epsilon is None else epsilon
     return Composite([(CONVOLUTIONS, ZPlus(stabilizer)), (DENSE, Epsilon(epsilon))], stabilizer=stabilizer)
 
 
 def _epsilon_alpha2_beta1(epsilon, stabilizer, **_):
+    epsilon = DENSE_EPSILON if epsilon is None else epsilon
     return Composite([(CONVOLUTIONS, AlphaBeta(2.0, 1.0, stabilizer)), (DENSE, Epsilon(epsilon))],
                      stabilizer=stabilizer)
 
@@ -160,6 +190,7 @@ def _flat_first(make):
 
 
 def _epsilon_gamma_box(epsilon, stabilizer, gamma=0.25, low=None, high=None, **_):
+    epsilon = DENSE_EPSILON if epsilon is None else epsilon
     return Composite(
         [(CONVOLUTIONS, Gamma(gamma, stabilizer)), (DENSE, Epsilon(epsilon))],
         first_map=[(CONVOLUTIONS, ZBox(low, high, stabilizer))], stabilizer=stabilizer,
@@ -176,10 +207,12 @@ COMPOSITES = {
 }
 
 
-def composite_named(composite: "str | Composite | Mapping", *, epsilon: float = 1e-6, stabilizer: float = 1e-6,
+def composite_named(composite: "str | Composite | Mapping", *, epsilon: float | None = None, stabilizer: float = 1e-6,
                     gamma: float = 0.25, low=None, high=None) -> Composite:
     """A composite by name (:data:`COMPOSITES`, ``_`` and ``-`` alike), a :class:`Composite` as it
-    is, or a mapping of layer names/types to rules (a :class:`NameMap`)."""
+    is, or a mapping of layer names/types to rules (a :class:`NameMap`). ``epsilon``: of the
+    epsilon rule; ``None`` takes the composite's default (:data:`EPSILON_EVERYWHERE` for
+    ``epsilon``, :data:`DENSE_EPSILON` for the others)."""
     if isinstance(composite, Composite):
         return composite
     if isinstance(composite, Mapping):

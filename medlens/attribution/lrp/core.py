@@ -34,10 +34,23 @@ _AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 class _Call:
     """One call of a ruled layer: what its backward pass needs."""
 
-    __slots__ = ("site", "inputs", "norm")
+    __slots__ = ("site", "inputs", "norm", "_output", "_version")
 
-    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...]) -> None:
+    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...], output: torch.Tensor | None) -> None:
         self.site, self.inputs, self.norm = site, inputs, None
+        self.keep_output(output)
+
+    def keep_output(self, output: torch.Tensor | None) -> None:
+        """Keep the layer's forward output (for rules that reuse it as ``z``) and its version."""
+        self._output, self._version = output, None if output is None else output._version
+
+    @property
+    def output(self) -> torch.Tensor | None:
+        """The kept output, or ``None`` if the model changed it in place since (an ``out += r``
+        on a layer's output): the rule then recomputes ``z`` from the saved inputs."""
+        if self._output is None or self._output._version != self._version:
+            return None
+        return self._output
 
     def params(self):
         layer = self.site.layer
@@ -80,7 +93,7 @@ class _RuleFunction(torch.autograd.Function):
         if mask is not None:
             relevance = relevance * mask.to(relevance.dtype)
         with torch.no_grad():
-            out = call.site.rule.relevance(call.site.layer, inputs, relevance, call.params())
+            out = call.site.rule.relevance(call.site.layer, inputs, relevance, call.params(), call.output)
         return (None, None, *out)
 
 
@@ -124,8 +137,11 @@ class Attached:
                         and module.running_var is not None and isinstance(producer.site.layer, _AFFINE)
                         and _channels_match(producer.site.layer, tensors[0], module)):
                     producer.norm = module  # fold: relevance at the norm's output is the layer's
-            call = _Call(site, tensors)
-            new = _RuleFunction.apply(call, [output.detach()], *tensors)
+                    if producer.site.rule.uses_output:
+                        producer.keep_output(output.detach())  # the folded layer's output
+            values = output.detach()
+            call = _Call(site, tensors, values if site.rule.uses_output else None)
+            new = _RuleFunction.apply(call, [values], *tensors)
             self._remember(new, call)
             return new
 
@@ -166,7 +182,7 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
     with ExitStack() as stack:
         if canonize:
             stack.enter_context(without_inplace(model))
-            stack.enter_context(residual_sums(model))
+            stack.enter_context(residual_sums(model, composite.stabilizer))
         handles = []
         stack.callback(lambda: [h.remove() for h in handles])
         stack.callback(state.clear)

@@ -36,7 +36,7 @@ def _scaled(grads: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     return grads * scores.detach().view(-1, *([1] * (grads.ndim - 1))).to(grads.dtype)
 
 
-def _composite(composite: Any, epsilon: float, gamma: float, low: Any, high: Any) -> Composite:
+def _composite(composite: Any, epsilon: float | None, gamma: float, low: Any, high: Any) -> Composite:
     return composite_named(composite, epsilon=epsilon, gamma=gamma, low=low, high=high)
 
 
@@ -96,7 +96,7 @@ class _masked:
     reference="Bach et al. 2015; Montavon et al. 2019",
 )
 def lrp(
-    model: nn.Module, x: torch.Tensor, target: Target, *, composite: Any = "epsilon-plus", epsilon: float = 1e-6,
+    model: nn.Module, x: torch.Tensor, target: Target, *, composite: Any = "epsilon-plus", epsilon: float | None = None,
     gamma: float = 0.25, low: Any = None, high: Any = None, budget: Budget = Budget(),
 ) -> torch.Tensor:
     """LRP relevance of each input element for the target score.
@@ -108,8 +108,9 @@ def lrp(
         ``epsilon-alpha2-beta1-flat``, ``epsilon-gamma-box``, ``epsilon``; a
         :class:`~medlens.attribution.lrp.composites.Composite`; or a dict from layer name or type
         to rule (:class:`~medlens.attribution.lrp.composites.NameMap`).
-    epsilon : float
-        Of the epsilon rule (dense layers).
+    epsilon : float, optional
+        Of the epsilon rule: default 1e-6 on the dense layers of the named composites, 0.25 on
+        every layer of ``epsilon`` (pass ``1e-12`` there for LRP-0, which conserves the score).
     gamma : float
         Of the gamma rule (``epsilon-gamma-box``).
     low, high : float or tensor, optional
@@ -150,7 +151,7 @@ def concept_relevance(layer_relevance: torch.Tensor) -> torch.Tensor:
 )
 def crp(
     model: nn.Module, x: torch.Tensor, target: Target, *, layer: Any = None, channels: Any = None,
-    composite: Any = "epsilon-plus", epsilon: float = 1e-6, budget: Budget = Budget(),
+    composite: Any = "epsilon-plus", epsilon: float | None = None, budget: Budget = Budget(),
 ) -> tuple[torch.Tensor, dict]:
     """LRP relevance conditioned on channels (concepts) of ``layer``.
 

@@ -51,12 +51,31 @@ def _neg(t: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else t.clamp(max=0)
 
 
+def transpose(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``J^T s``: the gradient of ``<layer(x; weight), s>`` with respect to ``x`` (independent of
+    ``x``'s values: the layer is affine in it).
+
+    Computed directly - a matrix product for a linear layer, the input gradient of the
+    convolution (``aten.convolution_backward``) for a zero-padded convolution - so that no
+    forward pass is recomputed just to be differentiated; other layers go through autograd.
+    """
+    if isinstance(layer, nn.Linear):
+        return s @ weight
+    if isinstance(layer, nn.modules.conv._ConvNd) and not layer.transposed and layer.padding_mode == "zeros" \
+            and not isinstance(layer.padding, str):
+        return torch.ops.aten.convolution_backward(
+            s, x, weight, None, list(layer.stride), list(layer.padding), list(layer.dilation), False,
+            [0] * len(layer.stride), layer.groups, [True, False, False],
+        )[0]
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(apply_linear(layer, xg, weight, None), xg, grad_outputs=s)
+    return g
+
+
 def _backward(layer: nn.Module, terms: Sequence[Term], scales: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """``J_k^T s_k`` for each term ``k``: the gradient of ``<layer_k(x_k), s_k>`` w.r.t. ``x_k``."""
-    with torch.enable_grad():
-        xs = [t[0].detach().requires_grad_(True) for t in terms]
-        zs = [apply_linear(layer, x, w, b) for x, (_, w, b) in zip(xs, terms)]
-        return list(torch.autograd.grad(zs, xs, grad_outputs=list(scales)))
+    return [transpose(layer, x, w, s) for (x, w, _), s in zip(terms, scales)]
 
 
 def _forward(layer: nn.Module, terms: Sequence[Term]) -> list[torch.Tensor]:
@@ -66,14 +85,18 @@ def _forward(layer: nn.Module, terms: Sequence[Term]) -> list[torch.Tensor]:
 class Rule:
     """A rule for layers with a weight (linear layers, convolutions).
 
-    ``relevance(layer, inputs, relevance, params)`` returns one relevance tensor per input.
+    ``relevance(layer, inputs, relevance, params, output)`` returns one relevance tensor per
+    input; ``output`` is the layer's output of the forward pass (after a folded batch norm) for
+    rules that set ``uses_output``, else ``None``.
     """
 
     name = "rule"
     needs_params = True
+    uses_output = False
 
     def relevance(
-        self, layer: nn.Module, inputs: Tuple[torch.Tensor, ...], relevance: torch.Tensor, params: Params
+        self, layer: nn.Module, inputs: Tuple[torch.Tensor, ...], relevance: torch.Tensor, params: Params,
+        output: torch.Tensor | None = None,
     ) -> Tuple[torch.Tensor, ...]:
         raise NotImplementedError
 
@@ -88,22 +111,46 @@ class Epsilon(Rule):
 
     epsilon: float = 1e-6
     name = "epsilon"
+    uses_output = True  # z is the layer's own output: no forward pass is recomputed
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
         w, b = params
-        z = apply_linear(layer, x, w, b)
+        z = apply_linear(layer, x, w, b) if output is None else output
         (g,) = _backward(layer, [(x, w, b)], [relevance / stabilize(z, self.epsilon)])
         return (x * g,)
 
 
-def _signed_terms(x: torch.Tensor, w_pos, b_pos, w_neg, b_neg, nonneg: bool) -> tuple[list[Term], list[torch.Tensor]]:
-    """Terms ``(x+, w_pos, b_pos) + (x-, w_neg, 0)`` and their inputs; the second is left out when
-    ``x >= 0`` everywhere (after a ReLU), where it is exactly zero."""
+def _signed_relevance(layer: nn.Module, x: torch.Tensor, w_pos: torch.Tensor, b_pos, w_neg: torch.Tensor,
+                      relevance: torch.Tensor, stabilizer: float, nonneg: bool,
+                      gate: torch.Tensor | None = None) -> torch.Tensor:
+    """``x+ J(w_pos)^T s + x- J(w_neg)^T s`` with ``s = gate R / stab(layer(x+; w_pos, b_pos) +
+    layer(x-; w_neg, 0))``: the relevance of a rule that treats positive and negative inputs
+    with their own weights.
+
+    After a ReLU (``nonneg``) the second part is exactly zero and left out. Otherwise both parts
+    run as one layer call over the inputs stacked along the channels (``[x+, x-]`` with
+    ``[w_pos, w_neg]``): the same sums, one convolution and one transposed convolution instead
+    of two each (a first layer with one input channel costs about the same with two).
+    """
     if nonneg:
-        return [(x, w_pos, b_pos)], [x]
-    xp, xn = x.clamp(min=0), x.clamp(max=0)
-    return [(xp, w_pos, b_pos), (xn, w_neg, None)], [xp, xn]
+        xs, w = x, w_pos
+    elif getattr(layer, "groups", 1) == 1:
+        axis = -1 if isinstance(layer, nn.Linear) else 1
+        xs, w = torch.cat([x.clamp(min=0), x.clamp(max=0)], dim=axis), torch.cat([w_pos, w_neg], dim=1)
+    else:  # grouped convolutions: stacking would mix the groups, so two calls
+        xp, xn = x.clamp(min=0), x.clamp(max=0)
+        z = apply_linear(layer, xp, w_pos, b_pos) + apply_linear(layer, xn, w_neg, None)
+        s = relevance / stabilize(z, stabilizer)
+        s = s if gate is None else s * gate
+        return xp * transpose(layer, xp, w_pos, s) + xn * transpose(layer, xn, w_neg, s)
+    s = relevance / stabilize(apply_linear(layer, xs, w, b_pos), stabilizer)
+    s = s if gate is None else s * gate
+    r = xs * transpose(layer, xs, w, s)
+    if xs is x:
+        return r
+    pos, neg = r.chunk(2, dim=-1 if isinstance(layer, nn.Linear) else 1)
+    return pos + neg
 
 
 @dataclass(repr=False)
@@ -113,13 +160,11 @@ class ZPlus(Rule):
     stabilizer: float = 1e-6
     name = "zplus"
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
         w, b = params
-        terms, xs = _signed_terms(x, _pos(w), _pos(b), _neg(w), None, bool((x >= 0).all()))
-        s = relevance / stabilize(sum(_forward(layer, terms)), self.stabilizer)
-        gs = _backward(layer, terms, [s] * len(terms))
-        return (sum(xi * g for xi, g in zip(xs, gs)),)
+        return (_signed_relevance(layer, x, _pos(w), _pos(b), _neg(w), relevance, self.stabilizer,
+                                  bool((x >= 0).all())),)
 
 
 @dataclass(repr=False)
@@ -136,18 +181,14 @@ class AlphaBeta(Rule):
         if self.alpha < 0 or self.beta < 0 or abs(self.alpha - self.beta - 1) > 1e-12:
             raise ValueError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {self.alpha}, {self.beta}")
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
         w, b = params
         nonneg = bool((x >= 0).all())
         out = 0
         for factor, (wp, bp, wn) in ((self.alpha, (_pos(w), _pos(b), _neg(w))), (-self.beta, (_neg(w), _neg(b), _pos(w)))):
-            if factor == 0:
-                continue
-            terms, xs = _signed_terms(x, wp, bp, wn, None, nonneg)
-            s = relevance / stabilize(sum(_forward(layer, terms)), self.stabilizer)
-            gs = _backward(layer, terms, [s] * len(terms))
-            out = out + factor * sum(xi * g for xi, g in zip(xs, gs))
+            if factor != 0:
+                out = out + factor * _signed_relevance(layer, x, wp, bp, wn, relevance, self.stabilizer, nonneg)
         return (out,)
 
 
@@ -159,8 +200,9 @@ class Gamma(Rule):
     gamma: float = 0.25
     stabilizer: float = 1e-6
     name = "gamma"
+    uses_output = True
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
         w, b = params
         g = self.gamma
@@ -168,17 +210,14 @@ class Gamma(Rule):
         def up(t, part):
             return None if t is None else t + g * part(t)
 
-        z = apply_linear(layer, x, w, b)
-        xp, xn = x.clamp(min=0), x.clamp(max=0)
+        z = apply_linear(layer, x, w, b) if output is None else output
+        nonneg = bool((x >= 0).all())
         out = 0
-        for mask, (w1, b1, w2) in (
+        for gate, (w1, b1, w2) in (
             (z > 0, (up(w, _pos), up(b, _pos), up(w, _neg))),
             (z < 0, (up(w, _neg), up(b, _neg), up(w, _pos))),
         ):
-            terms = [(xp, w1, b1), (xn, w2, None)]
-            s = mask.to(z.dtype) * relevance / stabilize(sum(_forward(layer, terms)), self.stabilizer)
-            gp, gn = _backward(layer, terms, [s, s])
-            out = out + xp * gp + xn * gn
+            out = out + _signed_relevance(layer, x, w1, b1, w2, relevance, self.stabilizer, nonneg, gate.to(z.dtype))
         return (out,)
 
 
@@ -189,7 +228,7 @@ class Flat(Rule):
     stabilizer: float = 1e-6
     name = "flat"
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
         w, _ = params
         ones, w1 = torch.ones_like(x), torch.ones_like(w)
@@ -205,7 +244,7 @@ class WSquare(Rule):
     stabilizer: float = 1e-6
     name = "wsquare"
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
         w, b = params
         ones, w2, b2 = torch.ones_like(x), w * w, None if b is None else b * b
@@ -236,15 +275,22 @@ class ZBox(Rule):
             return reduce(x, dim=dims, keepdim=True).expand_as(x)
         return torch.as_tensor(value, dtype=x.dtype, device=x.device).expand_as(x)
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
         w, b = params
         lo, hi = self._bound(self.low, x, torch.amin), self._bound(self.high, x, torch.amax)
-        terms = [(x, w, b), (lo, _pos(w), _pos(b)), (hi, _neg(w), _neg(b))]
-        zx, zl, zh = _forward(layer, terms)
-        s = relevance / stabilize(zx - zl - zh, self.stabilizer)
-        gx, gl, gh = _backward(layer, terms, [s, s, s])
-        return (x * gx - lo * gl - hi * gh,)
+        if getattr(layer, "groups", 1) != 1:
+            terms = [(x, w, b), (lo, _pos(w), _pos(b)), (hi, _neg(w), _neg(b))]
+            zx, zl, zh = _forward(layer, terms)
+            s = relevance / stabilize(zx - zl - zh, self.stabilizer)
+            gx, gl, gh = _backward(layer, terms, [s, s, s])
+            return (x * gx - lo * gl - hi * gh,)
+        # the three terms as one layer call over [x, -low, -high] stacked along the channels
+        axis = -1 if isinstance(layer, nn.Linear) else 1
+        xs, ws = torch.cat([x, -lo, -hi], dim=axis), torch.cat([w, _pos(w), _neg(w)], dim=1)
+        bias = None if b is None else b - _pos(b) - _neg(b)
+        s = relevance / stabilize(apply_linear(layer, xs, ws, bias), self.stabilizer)
+        return (sum((xs * transpose(layer, xs, ws, s)).chunk(3, dim=axis)),)
 
 
 @dataclass(repr=False)
@@ -256,7 +302,7 @@ class Norm(Rule):
     name = "norm"
     needs_params = False
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         with torch.enable_grad():
             xs = [x.detach().requires_grad_(True) for x in inputs]
             z = layer.forward(*xs)  # not layer(...): its hooks would attach the rule again
@@ -270,11 +316,24 @@ class Pass(Rule):
     name = "pass"
     needs_params = False
 
-    def relevance(self, layer, inputs, relevance, params):
+    def relevance(self, layer, inputs, relevance, params, output=None):
         return (relevance,)
+
+
+class Constant(Rule):
+    """No relevance to the input: the output is treated as a constant weight (attention
+    probabilities in ``probs @ v``: the values receive ``P^T R``, which conserves relevance since
+    the rows of ``P`` sum to one; Ali et al., "XAI for Transformers: Better Explanations through
+    Conservative Propagation", ICML 2022, and the AttnLRP rule set of Achtibat et al. 2024)."""
+
+    name = "constant"
+    needs_params = False
+
+    def relevance(self, layer, inputs, relevance, params, output=None):
+        return tuple(torch.zeros_like(x) for x in inputs)
 
 
 RULES = {
     "epsilon": Epsilon, "zplus": ZPlus, "alpha_beta": AlphaBeta, "gamma": Gamma, "flat": Flat,
-    "wsquare": WSquare, "zbox": ZBox, "norm": Norm, "pass": Pass,
+    "wsquare": WSquare, "zbox": ZBox, "norm": Norm, "pass": Pass, "constant": Constant,
 }

@@ -51,6 +51,19 @@ def attention_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     ]
 
 
+def probability_modules(model: nn.Module) -> list[nn.Module]:
+    """The submodules whose output is a layer's attention probabilities (medlens's softmax
+    module, SABlock's ``drop_weights``); ``nn.MultiheadAttention`` computes them inside its
+    functional forward and has none."""
+    found = []
+    for _, m in attention_layers(model):
+        if isinstance(m, MedlensAttention):
+            found.append(m.softmax)
+        elif not isinstance(m, nn.MultiheadAttention):
+            found.append(m.drop_weights)
+    return found
+
+
 def has_attention_layers(model: nn.Module) -> bool:
     return not isinstance(model, torch.jit.ScriptModule) and bool(attention_layers(model))
 
