@@ -194,8 +194,11 @@ def sliding_gradient(model: nn.Module, x: torch.Tensor, target: SlidingTarget, w
     weight = _weight_of(model, x, windows, target)
     grad = torch.zeros_like(x)
     score = 0.0
-    for i in range(0, len(stitching.starts), windows.batch):
-        batch = stitching.starts[i : i + windows.batch]
+    starts = stitching.starts
+    if layer is None:  # a window the target does not weigh has a zero gradient: never run it
+        starts = [s for s in starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    for i in range(0, len(starts), windows.batch):
+        batch = starts[i : i + windows.batch]
         patches = torch.cat([x[(slice(None), slice(None), *_slices(s, windows.roi))] for s in batch]).detach()
         cot = torch.stack([weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in batch])
         with torch.enable_grad():
@@ -264,7 +267,9 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
                       stride: Sequence[int] | None = None, baseline: Any = 0.0) -> tuple[torch.Tensor, int]:
     """Occlusion (mean drop over the patches covering each voxel, as
     :func:`~medlens.attribution.occlusion.occlusion`) through the windows, re-evaluating only
-    the windows a patch overlaps. Returns the map ``(1, 1, *spatial)`` and the number of window
+    the windows a patch overlaps (and, of those, only the windows whose outputs the target
+    weighs); each such window is cut out and occluded on its own, so no copy of the whole volume
+    is made per patch. Returns the map ``(1, 1, *spatial)`` and the number of window
     evaluations spent (the unoccluded pass included)."""
     from medlens.attribution.occlusion import coverage, window_starts
 
@@ -276,30 +281,38 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     weight = target.weight.to(dtype=x.dtype, device=x.device)
     reference = resolve_baseline(x, baseline)
     cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in stitching.starts}
+    # a window whose outputs the target does not weigh adds nothing to any drop: never run it
+    active = [s for s in stitching.starts if bool(cots[s].any())]
     base: dict[tuple, float] = {}
     evals = 0
+    patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
+    # every (patch, window it touches) pair, in patch order: only these windows change
+    pairs = [(p, s) for p in patch_starts for s in active
+             if all(a < si + r and si < a + w for a, w, si, r in zip(p, window, s, windows.roi))]
+    patch_drop = {p: 0.0 for p in patch_starts}
     with torch.inference_mode():
-        for i in range(0, len(stitching.starts), windows.batch):
-            batch = stitching.starts[i : i + windows.batch]
+        for i in range(0, len(active), windows.batch):
+            batch = active[i : i + windows.batch]
             y = _run_windows(model, x, stitching, batch)
             evals += len(batch)
             for s, yi in zip(batch, y):
                 base[s] = float((yi * cots[s]).sum())
+        for i in range(0, len(pairs), windows.batch):
+            batch = pairs[i : i + windows.batch]
+            # each touched window is cut from the volume and occluded where the patch overlaps it
+            patches = torch.cat([x[(slice(None), slice(None), *_slices(s, windows.roi))] for _, s in batch])
+            for row, (p, s) in enumerate(batch):
+                local = tuple(slice(max(a - si, 0), min(a + w, si + r) - si)
+                              for a, w, si, r in zip(p, window, s, windows.roi))
+                inside = tuple(slice(si + sl.start, si + sl.stop) for sl, si in zip(local, s))
+                patches[(row, slice(None), *local)] = reference[(0, slice(None), *inside)]
+            y = scores_of(model(patches))
+            evals += len(batch)
+            for (p, s), yi in zip(batch, y):
+                patch_drop[p] += base[s] - float((yi * cots[s]).sum())
         drops = torch.zeros(spatial, dtype=x.dtype, device=x.device)
-        patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
-        for p in patch_starts:
-            region = _slices(p, window)
-            touched = [s for s in stitching.starts
-                       if all(a < si + r and si < a + w for a, w, si, r in zip(p, window, s, windows.roi))]
-            occluded = x.clone()  # TODO: occlude inside each touched window only
-            occluded[(slice(None), slice(None), *region)] = reference[(slice(None), slice(None), *region)]
-            drop = 0.0
-            for i in range(0, len(touched), windows.batch):
-                batch = touched[i : i + windows.batch]
-                y = _run_windows(model, occluded, stitching, batch)
-                evals += len(batch)
-                drop += sum(base[s] - float((yi * cots[s]).sum()) for s, yi in zip(batch, y))
-            drops[region] += drop
+        for p, drop in patch_drop.items():
+            drops[_slices(p, window)] += drop
     counts = torch.ones(())
     for dim, (n, w, s) in enumerate(zip(spatial, window, stride)):
         shape = [1] * len(spatial)
