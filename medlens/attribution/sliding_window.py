@@ -38,6 +38,7 @@ from torch import nn
 
 from medlens.core.baselines import resolve_baseline
 from medlens.core.engine import model_device, scores_of
+from medlens.core.options import per_dim
 from medlens.errors import InputError
 
 
@@ -50,6 +51,16 @@ class Windows:
     mode: str = "constant"
     sigma_scale: float = 0.125
     batch: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.roi or any(int(r) < 1 for r in self.roi):
+            raise InputError(f"the roi size must be positive whole numbers, got {self.roi}")
+        if not 0 <= self.overlap < 1:
+            raise InputError(f"the window overlap must be in [0, 1), got {self.overlap}")
+        if self.mode not in ("constant", "gaussian"):
+            raise InputError(f"unknown blending mode {self.mode!r}; choose constant or gaussian")
+        if self.batch < 1:
+            raise InputError(f"the window batch size must be at least 1, got {self.batch}")
 
     @classmethod
     def of(cls, inferer: Any, spatial_dims: int) -> "Windows":
@@ -322,6 +333,8 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
 
 
 METHODS = ("gradient", "integrated_gradients", "gradcam", "occlusion")
+OPTIONS = {"gradient": (), "integrated_gradients": ("n_steps", "baseline"), "gradcam": ("layer",),
+           "occlusion": ("window", "stride", "baseline")}
 
 
 def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, method: str = "gradient", *,
@@ -347,43 +360,78 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         A classification head on the blended output ``(1, K, *spatial)`` -> one score (gradient
         methods: linearised at the input's blended output).
     **options
-        ``n_steps``, ``baseline`` (integrated gradients); ``layer`` (Grad-CAM, required: a module
-        of the patch model); ``window``, ``stride``, ``baseline`` (occlusion).
+        ``n_steps``, ``baseline`` (integrated gradients); ``layer`` (Grad-CAM: a module of the
+        patch model or its dotted name; default: the last layer that keeps the window's spatial
+        rank, :func:`~medlens.attribution.cam.probe_cam_layer` on the first window);
+        ``window``, ``stride``, ``baseline`` (occlusion; default window a quarter of the roi,
+        stride half the window).
+
+    Returns
+    -------
+    torch.Tensor
+        The map on the whole volume: ``(1, C, *spatial)`` for the gradient methods, ``(1, 1,
+        *spatial)`` for Grad-CAM and occlusion.
     """
-    if x.ndim == len(Windows.of(inferer, x.ndim - 1).roi) + 1:
+    from medlens.core.options import check_known
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r} for sliding-window inference; choose one of {', '.join(METHODS)}")
+    check_known("method", method, options, OPTIONS[method])
+    if len(Windows.of(inferer, x.ndim - 2).roi) == x.ndim - 1:  # (C, *spatial) with the roi given per axis
         x = x[None]
     windows = Windows.of(inferer, x.ndim - 2)
     if len(windows.roi) != x.ndim - 2:
         raise InputError(f"the roi {windows.roi} does not have the volume's {x.ndim - 2} spatial dimensions")
     x = x.to(model_device(model))
+    spatial = tuple(x.shape[2:])
+    # a volume smaller than the roi is padded with zeros on both sides, as MONAI's inferer does
+    pads = [(max(r - n, 0) // 2, max(r - n, 0) - max(r - n, 0) // 2) for n, r in zip(spatial, windows.roi)]
+    if any(a or b for a, b in pads):
+        flat = [v for a, b in reversed(pads) for v in (a, b)]
+        x = F.pad(x, flat)
+        mask = F.pad(mask.to(x.dtype), flat) if mask is not None else None
+        box = [(a + p, b + p) for (a, b), (p, _) in zip(box, pads)] if box is not None else None
+    crop = (slice(None), slice(None), *(slice(a, a + n) for (a, _), n in zip(pads, spatial)))
     training = model.training
     model.eval()
     try:
+        first = x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))]
+        with torch.inference_mode():
+            shape = tuple(scores_of(model(first)).shape)
+        if len(shape) != x.ndim or shape[2:] != windows.roi:
+            raise InputError(
+                f"the patch model maps a {windows.roi} window to an output of shape {shape}; sliding-window "
+                "inference blends outputs that cover the window (a segmentation model's (1, K, *roi))"
+            )
         if head is not None:
             target = SlidingTarget(head=head)
         else:
-            with torch.inference_mode():
-                k = scores_of(model(x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))])).shape[1]
-            target = SlidingTarget(weight=region_weight(x.shape[2:], k, channel=target_class, mask=mask, box=box,
-                                                        dtype=x.dtype))
-        if method == "gradient":
-            return sliding_gradient(model, x, target, windows)[0]
-        if method == "integrated_gradients":
-            return sliding_integrated_gradients(model, x, target, windows, **options)
-        if method == "gradcam":
-            from medlens.core.hooks import resolve_layer
-
-            if options.get("layer") is None:
-                raise InputError("Grad-CAM through sliding windows needs layer= (a module of the patch model)")
-            return sliding_gradcam(model, x, target, windows, resolve_layer(model, options["layer"]))
-        if method == "occlusion":
-            n = x.ndim - 2
-            win = options.get("window") or tuple(max(1, r // 4) for r in windows.roi)
-            win = (win,) * n if isinstance(win, int) else tuple(win)
-            stride = options.get("stride")
-            stride = (stride,) * n if isinstance(stride, int) else stride
-            return sliding_occlusion(model, x, target, windows, window=win, stride=stride,
-                                     baseline=options.get("baseline", 0.0))[0]
-        raise InputError(f"unknown method {method!r} for sliding-window inference; choose one of {', '.join(METHODS)}")
+            target = SlidingTarget(weight=region_weight(x.shape[2:], shape[1], channel=target_class, mask=mask,
+                                                        box=box, dtype=x.dtype))
+        return _explain(model, x, target, windows, method, first, options)[crop]
     finally:
         model.train(training)
+
+
+def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, first: torch.Tensor,
+             options: dict) -> torch.Tensor:
+    """One method on the (padded) volume; ``first`` is its first window."""
+    if method == "gradient":
+        return sliding_gradient(model, x, target, windows)[0]
+    if method == "integrated_gradients":
+        return sliding_integrated_gradients(model, x, target, windows, **options)
+    if method == "gradcam":
+        from medlens.attribution.cam import resolve_cam_layer
+
+        return sliding_gradcam(model, x, target, windows, resolve_cam_layer(model, options.get("layer"), first))
+    if method == "occlusion":
+        n = x.ndim - 2
+        win = per_dim(options.get("window") or tuple(max(1, r // 4) for r in windows.roi), n, "window")
+        stride = per_dim(options["stride"], n, "stride") if options.get("stride") is not None else None
+        if any(w > m for w, m in zip(win, x.shape[2:])):
+            raise InputError(f"the occlusion window {win} is larger than the volume {tuple(x.shape[2:])}")
+        if stride is not None and any(s > w for s, w in zip(stride, win)):
+            raise InputError(f"the stride {stride} exceeds the window {win}: some voxels would never be occluded")
+        return sliding_occlusion(model, x, target, windows, window=win, stride=stride,
+                                 baseline=options.get("baseline", 0.0))[0]
+    raise AssertionError(method)  # METHODS are all handled above
