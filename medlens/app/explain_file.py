@@ -27,7 +27,9 @@ class ExplainRequest:
     name (``index`` / ``split`` pick the case of a data set); ``target`` the class to explain
     (default: the predicted one); ``target_mask`` a mask for segmentation models (needs
     ``target``); ``regression`` explains the sum of the output; ``options`` are the method's
-    options; ``quiet`` silences progress.
+    options; ``quiet`` silences progress. ``inferer`` runs a patch model through sliding-window
+    inference on the volume's native grid (a mapping with ``roi_size``, ``overlap``, ``mode``,
+    ``sw_batch_size``, or a MONAI ``SlidingWindowInferer``; :mod:`medlens.app.explain_sliding`).
     """
 
     model: str
@@ -46,6 +48,7 @@ class ExplainRequest:
     memory_mb: float | None = None
     seed: int = 0
     quiet: bool = True
+    inferer: Any = None
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -54,6 +57,10 @@ class ExplainRequest:
         get_method(self.method)
         if self.target_mask and self.target is None:
             raise InputError("--target-mask needs --target-class K: the output channel summed inside the mask")
+        if self.inferer is not None:
+            from medlens.app.explain_sliding import check_sliding_request
+
+            check_sliding_request(self.method, self.inferer, self.target, self.regression)
 
 
 @dataclass
@@ -118,13 +125,13 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
 
         case = open_cases(request.input, split=request.split).case(request.index)
     else:
-        case = model_cases(request.input, meta, recipe=request.recipe).case(0)
+        case = model_cases(request.input, meta, recipe=request.recipe, native_grid=request.inferer is not None).case(0)
     outcome = explain_case(request, model, meta, case, Path(request.out))
     return ExplainResult(request.method, request.out, [outcome])
 
 
 def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainResult:
-    cases = model_cases(request.input, meta, recipe=request.recipe)
+    cases = model_cases(request.input, meta, recipe=request.recipe, native_grid=request.inferer is not None)
     progress = Progress(quiet=request.quiet)
     outcomes: list[CaseOutcome] = []
     with staged_folder(request.out) as out:
@@ -147,18 +154,24 @@ def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainR
 def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out_dir: Path,
                  staged: bool = True) -> CaseOutcome:
     """Explain one :class:`~medlens.data.cases.Case` and write its files into ``out_dir``."""
-    import contextlib
-
     import torch
 
-    from medlens.app.explain_outputs import write_case_outputs
     from medlens.app.options import scope_options
     from medlens.attribution.explain import explain
     from medlens.attribution.registry import method_call_options
     from medlens.core.checks import model_outputs
-    from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
 
+    if request.inferer is not None:
+        from medlens.app.explain_sliding import sliding_attribution
+
+        mask = _mask_on_model_grid(request.target_mask, case) if request.target_mask else None
+        what = "every class" if request.target is None else f"class {request.target}"
+        where = f" inside {Path(request.target_mask).name}" if request.target_mask else ""
+        attribution, probs, target_note = sliding_attribution(model, case, request.method, request.inferer,
+                                                              request.target, mask, scope_options(request.options)[""],
+                                                              f"sum of {what}{where}")
+        return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note)
     options = method_call_options(request.method, scope_options(request.options)[""], seed=request.seed)
     explained, target, target_note = _target_model(request, model, case)
     try:
@@ -179,6 +192,17 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         target = int(probs.argmax())  # spares a second pass
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
                           memory_mb=request.memory_mb, **options)
+    return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note)
+
+
+def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, staged: bool, attribution: Any,
+                probs: Any, target_note: str) -> CaseOutcome:
+    """Write one explained case's files (the map on the input's own grid) and describe it."""
+    import contextlib
+
+    from medlens.app.explain_outputs import write_case_outputs
+    from medlens.core.resize import upsample_to
+
     class_names = meta.get("class_names") or [str(k) for k in range(len(probs))]
     values = attribution.values[0]
     if values.shape[1:] != case.x.shape[2:]:

@@ -332,6 +332,21 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     return (drops / counts.to(x.dtype))[None, None], evals
 
 
+def sliding_score(model: nn.Module, x: torch.Tensor, target: SlidingTarget, windows: Windows) -> float:
+    """The target ``T = sum_w <c_w, f(x_w)>`` of a weighting target, running only the windows it weighs."""
+    stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
+    weight = target.weight.to(dtype=x.dtype, device=x.device)
+    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in stitching.starts}
+    active = [s for s in stitching.starts if bool(cots[s].any())]
+    score = 0.0
+    with torch.inference_mode():
+        for i in range(0, len(active), windows.batch):
+            batch = active[i : i + windows.batch]
+            y = _run_windows(model, x, stitching, batch)
+            score += sum(float((yi * cots[s]).sum()) for s, yi in zip(batch, y))
+    return score
+
+
 METHODS = ("gradient", "integrated_gradients", "gradcam", "occlusion")
 OPTIONS = {"gradient": (), "integrated_gradients": ("n_steps", "baseline"), "gradcam": ("layer",),
            "occlusion": ("window", "stride", "baseline")}
@@ -341,7 +356,7 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
                            target_class: int | None = None, mask: torch.Tensor | None = None,
                            box: Sequence[tuple[int, int]] | None = None,
                            head: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                           **options: Any) -> torch.Tensor:
+                           with_score: bool = False, **options: Any) -> Any:
     """Explain a patch model used through sliding-window inference on a whole volume.
 
     Parameters
@@ -366,9 +381,13 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         ``window``, ``stride``, ``baseline`` (occlusion; default window a quarter of the roi,
         stride half the window).
 
+    with_score : bool
+        Also return the target's value ``T`` (a weighting target: one more forward pass of the
+        windows it weighs).
+
     Returns
     -------
-    torch.Tensor
+    torch.Tensor, or (torch.Tensor, float) with ``with_score``
         The map on the whole volume: ``(1, C, *spatial)`` for the gradient methods, ``(1, 1,
         *spatial)`` for Grad-CAM and occlusion.
     """
@@ -408,7 +427,12 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         else:
             target = SlidingTarget(weight=region_weight(x.shape[2:], shape[1], channel=target_class, mask=mask,
                                                         box=box, dtype=x.dtype))
-        return _explain(model, x, target, windows, method, first, options)[crop]
+        values = _explain(model, x, target, windows, method, first, options)[crop]
+        if not with_score:
+            return values
+        if target.weight is None:
+            raise InputError("with_score needs a weighting target (target_class, mask or box), not a head")
+        return values, sliding_score(model, x, target, windows)
     finally:
         model.train(training)
 
