@@ -16,7 +16,9 @@ def provenance(threads: int, **extra: Any) -> dict[str, Any]:
     root = pathlib.Path(__file__).resolve().parent.parent
     git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=root).stdout.strip()  # noqa: E731
     commit = git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
-    return {"commit": commit, "command": " ".join([pathlib.Path(sys.executable).name] + sys.argv),
+    import medlens
+
+    return {"commit": commit, "medlens_from": str(pathlib.Path(medlens.__file__).parent), "command": " ".join([pathlib.Path(sys.executable).name] + sys.argv),
             "threads": threads, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpus": os.cpu_count(),
             "load_at_start": [round(v, 2) for v in os.getloadavg()],
             "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}

@@ -43,6 +43,7 @@ import time
 import warnings
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # this checkout's medlens, not an installed one
 from _provenance import load_now, provenance  # noqa: E402
 
 
