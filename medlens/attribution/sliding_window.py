@@ -198,16 +198,16 @@ def sliding_gradient(model: nn.Module, x: torch.Tensor, target: SlidingTarget, w
     """``dT/dx`` ``(1, C, *spatial)`` and the target score ``T``, one window batch at a time.
 
     With ``layer``, ``on_layer(starts, activation, gradient)`` receives each window batch's layer
-    output and ``dT/d(layer output)`` instead (the input gradient is then not formed)."""
+    output and ``dT/d(layer output)`` instead (the input gradient is then not formed). Windows
+    whose outputs the target does not weigh are skipped: their gradients are zero."""
     from medlens.core.hooks import capture
 
     stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
     weight = _weight_of(model, x, windows, target)
     grad = torch.zeros_like(x)
     score = 0.0
-    starts = stitching.starts
-    if layer is None:  # a window the target does not weigh has a zero gradient: never run it
-        starts = [s for s in starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    # a window the target does not weigh has a zero gradient (input or layer): never run it
+    starts = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
     for i in range(0, len(starts), windows.batch):
         batch = starts[i : i + windows.batch]
         patches = torch.cat([x[(slice(None), slice(None), *_slices(s, windows.roi))] for s in batch]).detach()
@@ -251,23 +251,25 @@ def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn
     from medlens.core.resize import upsample_to
 
     sums: list[torch.Tensor] = []
-    count = [0]
+    cells = [0]  # locations of one window's layer output
 
     def add(starts, act, g):
-        s = g.sum(dim=(0, *range(2, g.ndim)))
-        sums.append(s)
-        count[0] += g[:, 0].numel()
+        sums.append(g.sum(dim=(0, *range(2, g.ndim))))
+        cells[0] = g[0, 0].numel()
 
     sliding_gradient(model, x, target, windows, layer=layer, on_layer=add)
-    w = (torch.stack(sums).sum(0) / count[0]).view(1, -1, *([1] * len(windows.roi)))
     stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
+    # the mean over every window's layer output; the windows not run had zero gradients there
+    total = torch.stack(sums).sum(0) / (cells[0] * len(stitching.starts)) if sums else None
     cam = torch.zeros(x.shape[2:], dtype=x.dtype, device=x.device)
     with torch.inference_mode():
         for i in range(0, len(stitching.starts), windows.batch):
             batch = stitching.starts[i : i + windows.batch]
             with capture(model, layer) as record:
                 _run_windows(model, x, stitching, batch)
-            maps = F.relu((w * record.activation).sum(dim=1, keepdim=True))
+            act = record.activation
+            w = (total if total is not None else act.new_zeros(act.shape[1])).view(1, -1, *([1] * len(windows.roi)))
+            maps = F.relu((w * act).sum(dim=1, keepdim=True))
             maps = upsample_to(maps, windows.roi)
             for s, m in zip(batch, maps):
                 cam[_slices(s, windows.roi)] += m[0] * stitching.importance

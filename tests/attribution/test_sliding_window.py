@@ -79,12 +79,13 @@ def test_occlusion_equals_a_naive_reference(volume):
     assert evals < n_windows * (n_patches + 1)  # only the windows a patch touches are re-run
 
 
-def test_integrated_gradients_and_gradcam_equal_naive_references(volume):
+@pytest.mark.parametrize("box", [BOX, [(0, 4), (0, 4), (0, 4)]])  # the corner: only one window is weighed
+def test_integrated_gradients_and_gradcam_equal_naive_references(volume, box):
     from monai.inferers import sliding_window_inference
 
     model, inferer = patch_model(), monai_inferer("constant")
-    weight = sw.region_weight(volume.shape[2:], 2, channel=1, box=BOX, dtype=volume.dtype)
-    ig = sw.explain_sliding_window(model, volume, inferer, "integrated_gradients", target_class=1, box=BOX, n_steps=8)
+    weight = sw.region_weight(volume.shape[2:], 2, channel=1, box=box, dtype=volume.dtype)
+    ig = sw.explain_sliding_window(model, volume, inferer, "integrated_gradients", target_class=1, box=box, n_steps=8)
     from medlens.attribution.integrated_gradients import path_nodes
 
     alphas, weights = path_nodes("gausslegendre", 8)
@@ -96,7 +97,7 @@ def test_integrated_gradients_and_gradcam_equal_naive_references(volume):
     torch.testing.assert_close(ig, expected * volume)
     # Grad-CAM: weights = mean of dT/dA over every window's layer output; maps blended like outputs
     layer = model[1]
-    cam = sw.explain_sliding_window(model, volume, inferer, "gradcam", target_class=1, box=BOX, layer=layer)
+    cam = sw.explain_sliding_window(model, volume, inferer, "gradcam", target_class=1, box=box, layer=layer)
     windows = sw.Windows.of(inferer, 3)
     st = sw.Stitching(windows, volume.shape[2:], volume.dtype, "cpu")
     acts, grads = [], []
