@@ -7,7 +7,7 @@ own process; per task: wall time, window evaluations (rows through the patch mod
 of the process (absolute, and above its level before the call), the machine's load.
 
 * floors: ``floor_forward`` (one sliding-window forward of every window), ``floor_forward_backward``
-  (forward + backward of every window, one at a time);
+  (forward + backward to the input of every window, one at a time; no parameter gradients);
 * medlens (:mod:`medlens.attribution.sliding_window`): ``gradient``, ``gradcam`` (the first encoder
   block), ``integrated_gradients`` (8 steps), ``occlusion`` (window and stride ``--occlusion-window``);
 * ``--monai``: MONAI's ``OcclusionSensitivity`` (``monai.visualize``) on the same sliding-window
@@ -102,7 +102,7 @@ def child(task, size, roi, window, threads, limit_gb, queue):
             st = sw.Stitching(inferer, size, x.dtype, "cpu")
             for s in st.starts:
                 p = x[(slice(None), slice(None), *sw._slices(s, inferer.roi))].clone().requires_grad_(True)
-                model(p).sum().backward()
+                torch.autograd.grad(model(p).sum(), p)  # the input gradient only, as the methods need
         elif task == "monai_occlusion":
             from monai.visualize import OcclusionSensitivity
 
