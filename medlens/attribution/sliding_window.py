@@ -293,9 +293,9 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     stitching = Stitching(windows, spatial, x.dtype, x.device)
     weight = target.weight.to(dtype=x.dtype, device=x.device)
     reference = resolve_baseline(x, baseline)
-    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in stitching.starts}
     # a window whose outputs the target does not weigh adds nothing to any drop: never run it
-    active = [s for s in stitching.starts if bool(cots[s].any())]
+    active = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in active}
     base: dict[tuple, float] = {}
     evals = 0
     patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
@@ -338,8 +338,8 @@ def sliding_score(model: nn.Module, x: torch.Tensor, target: SlidingTarget, wind
     """The target ``T = sum_w <c_w, f(x_w)>`` of a weighting target, running only the windows it weighs."""
     stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
     weight = target.weight.to(dtype=x.dtype, device=x.device)
-    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in stitching.starts}
-    active = [s for s in stitching.starts if bool(cots[s].any())]
+    active = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in active}
     score = 0.0
     with torch.inference_mode():
         for i in range(0, len(active), windows.batch):
