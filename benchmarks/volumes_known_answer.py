@@ -26,8 +26,13 @@ import json
 import multiprocessing as mp
 import pathlib
 import resource
+import sys
 import time
 import warnings
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # this checkout's medlens, not an installed one
+from _provenance import load_now, provenance  # noqa: E402
 
 REGION_START = 0.3
 METHODS_3D = ("gradient", "grad_x_input", "integrated_gradients", "smoothgrad", "gradcam", "gradcam_pp",
@@ -111,7 +116,8 @@ def child(name, size, fraction, method, budget_scale, threads, queue):
     settings = {k: v for k, v in a.params.items() if k in ("n_masks", "n_samples", "n_steps", "window", "stride",
                                                              "strategy", "windows", "finest_window", "layer")}
     queue.put({"seconds": seconds, "evaluations": rows[0], "peak_mib": (peak - before) / 1024,
-               "top1_inside": top_share(a.values, inside), "settings": {k: repr(v) for k, v in settings.items()}})
+               "top1_inside": top_share(a.values, inside), "settings": {k: repr(v) for k, v in settings.items()},
+               "note": a.extras.get("note"), "load": load_now()})
 
 
 def main() -> None:
@@ -126,7 +132,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "volumes_known_answer.json"))
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
-    results = []
+    results = {**provenance(args.threads), "rows": []}
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"{'model':12s} {'size':>4s} {'method':22s} {'budget':>6s} {'top1%in':>8s} {'evals':>6s} {'wall s':>7s} {'peak MiB':>8s}  settings")
@@ -145,12 +151,14 @@ def main() -> None:
                     else:
                         row = queue.get() if not queue.empty() else {"note": "failed"}
                     row.update(model=name, size=size, method=method, budget_scale=scale, region=args.region)
-                    results.append(row)
+                    results["rows"].append(row)
                     if "top1_inside" in row:
                         print(f"{name:12s} {size:4d} {method:22s} {scale:6.2f} {row['top1_inside']:8.3f} {row['evaluations']:6d} "
                               f"{row['seconds']:7.1f} {row['peak_mib']:8.0f}  {row['settings']}", flush=True)
                     else:
                         print(f"{name:12s} {size:4d} {method:22s} {scale:6.2f} {row['note']}", flush=True)
+                    if row.get("note") and "top1_inside" in row:
+                        print(f"    note: {row['note']}", flush=True)
                     out.write_text(json.dumps(results, indent=2))
 
 

@@ -31,6 +31,9 @@ class ExplainRequest:
     decoding limit. Scans are named by pseudonymous ids, their files listed in
     ``identifiers.csv`` (``show_identifiers`` names them by path everywhere); DICOM objects that
     carry the patient's attributes (Secondary Capture, Parametric Map) only with ``dicom_out``.
+    ``inferer`` runs a patch model through sliding-window
+    inference on the volume's native grid (a mapping with ``roi_size``, ``overlap``, ``mode``,
+    ``sw_batch_size``, or a MONAI ``SlidingWindowInferer``; :mod:`medlens.app.explain_sliding`).
     """
 
     model: str
@@ -52,6 +55,7 @@ class ExplainRequest:
     quiet: bool = True
     text_column: str = "text"  # notes (a text model): medlens.app.explain_note
     label_column: str = "label"
+    inferer: Any = None
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -61,6 +65,10 @@ class ExplainRequest:
         get_method(self.method)
         if self.target_mask and self.target is None:
             raise InputError("--target-mask needs --target-class K: the output channel summed inside the mask")
+        if self.inferer is not None:
+            from medlens.app.explain_sliding import check_sliding_request
+
+            check_sliding_request(self.method, self.inferer, self.target, self.regression)
 
 
 @dataclass
@@ -148,7 +156,7 @@ IDENTIFIERS = "identifiers.csv"
 
 def _scan_cases(request: ExplainRequest, meta: dict) -> Any:
     return model_cases(request.input, meta, recipe=request.recipe, show_identifiers=request.show_identifiers,
-                       memory_mb=request.memory_mb)
+                       memory_mb=request.memory_mb, native_grid=request.inferer is not None)
 
 
 def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainResult:
@@ -176,19 +184,24 @@ def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainR
 def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out_dir: Path,
                  staged: bool = True) -> CaseOutcome:
     """Explain one :class:`~medlens.data.cases.Case` and write its files into ``out_dir``."""
-    import contextlib
-
     import torch
 
-    from medlens.app.explain_outputs import write_case_outputs
     from medlens.app.options import scope_options
     from medlens.attribution.explain import explain
     from medlens.attribution.registry import method_call_options
     from medlens.core.checks import model_outputs
-    from medlens.core.classes import class_labels
-    from medlens.core.resize import upsample_to
     from medlens.core.targets import probabilities
 
+    if request.inferer is not None:
+        from medlens.app.explain_sliding import sliding_attribution
+
+        mask = _mask_on_model_grid(request.target_mask, case) if request.target_mask else None
+        what = "every class" if request.target is None else f"class {request.target}"
+        where = f" inside {Path(request.target_mask).name}" if request.target_mask else ""
+        attribution, probs, target_note = sliding_attribution(model, case, request.method, request.inferer,
+                                                              request.target, mask, scope_options(request.options)[""],
+                                                              f"sum of {what}{where}")
+        return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note)
     options = method_call_options(request.method, scope_options(request.options)[""], seed=request.seed)
     explained, target, target_note = _target_model(request, model, case)
     try:
@@ -209,6 +222,18 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         target = int(probs.argmax())  # spares a second pass
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
                           memory_mb=request.memory_mb, **options)
+    return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note)
+
+
+def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, staged: bool, attribution: Any,
+                probs: Any, target_note: str) -> CaseOutcome:
+    """Write one explained case's files (the map on the input's own grid) and describe it."""
+    import contextlib
+
+    from medlens.app.explain_outputs import write_case_outputs
+    from medlens.core.classes import class_labels
+    from medlens.core.resize import upsample_to
+
     class_names = class_labels(meta.get("class_names"), len(probs))
     values = attribution.values[0]
     if values.shape[1:] != case.x.shape[2:]:

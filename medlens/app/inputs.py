@@ -79,15 +79,24 @@ __all__ = ["NORMALISATIONS", "RecipeOptions", "load_model_file", "model_cases", 
 
 
 def model_cases(data: str, meta: dict[str, Any], *, split: str = "test", recipe: RecipeOptions | None = None,
-                labels: str | None = None, what: str = "input", **reading: Any) -> Cases:
+                labels: str | None = None, what: str = "input", native_grid: bool = False,
+                **reading: Any) -> Cases:
     """The cases of ``data`` for a model with metadata ``meta``: a data set checked against the
     model's input shape, or scans through the model's recipe with ``recipe`` applied. ``reading``
     goes to :func:`~medlens.data.cases.open_cases` (``show_identifiers``, ``memory_mb``,
-    ``allow_outside``)."""
+    ``allow_outside``).
+
+    ``native_grid``: scans keep their own size (the recipe's resampling to a spacing still
+    applies, its resizing to the model's input size does not): a patch model run through
+    sliding windows sees the whole volume."""
+    import dataclasses
+
     shape = meta.get("input_shape")
+    resolved = None if is_dataset(data) else resolve_recipe(recipe, meta)
+    if native_grid and resolved is not None:
+        resolved = dataclasses.replace(resolved, size=None)
     return open_cases(data, split=split, input_shape=None if shape is None else tuple(shape), labels=labels,
-                      class_names=tuple(meta.get("class_names") or ()), what=what,
-                      recipe=None if is_dataset(data) else resolve_recipe(recipe, meta), **reading)
+                      class_names=tuple(meta.get("class_names") or ()), what=what, recipe=resolved, **reading)
 
 
 def load_model_file(path: str) -> tuple[Any, dict[str, Any]]:

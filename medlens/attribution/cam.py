@@ -17,7 +17,7 @@ convolution after the normalisation and activation that follow it).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -182,9 +182,29 @@ def layer_cam(
     return torch.cat(maps)
 
 
-def _cam(model, x, target, layer, upsample, weighting, budget) -> torch.Tensor:
+COARSE_GRID = 5  # fewer cells than this along an axis and the map cannot say where inside the input
+
+
+def grid_note(layer_spatial: Sequence[int], spatial: Sequence[int]) -> str | None:
+    """A note when the layer's grid is too coarse to localise: fewer than :data:`COARSE_GRID`
+    cells along an axis of the input that has more elements than that.
+
+    A CAM is constant over a cell up to interpolation, so it cannot place anything smaller than
+    one cell: a 3D ResNet-18's last stage on a 64^3 volume is a 4^3 grid of 16^3-voxel cells.
+    """
+    if all(g >= COARSE_GRID or g >= n for g, n in zip(layer_spatial, spatial)):
+        return None
+    grid, size = "x".join(map(str, layer_spatial)), "x".join(map(str, spatial))
+    cell = "x".join(str(-(-n // g)) for g, n in zip(layer_spatial, spatial))
+    return (f"the CAM layer's grid is {grid} on a {size} input: each cell spans {cell} input elements, so the "
+            "map cannot place anything smaller (its detail is interpolation); choose an earlier layer with "
+            "layer=, or a gradient or perturbation method, to localise")
+
+
+def _cam(model, x, target, layer, upsample, weighting, budget) -> tuple[torch.Tensor, dict]:
     cam = layer_cam(model, x, target, layer, weighting, budget)
-    return upsample_to(cam, x.shape[2:]) if upsample else cam
+    note = grid_note(cam.shape[2:], x.shape[2:])
+    return (upsample_to(cam, x.shape[2:]) if upsample else cam), ({"note": note} if note else {})
 
 
 @register(
@@ -202,7 +222,7 @@ def gradcam(
     layer: nn.Module | str | None = None,
     upsample: bool = True,
     budget: Budget = Budget(),
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, dict]:
     """Grad-CAM: ``ReLU(sum_k mean(dS/dA_k) A_k)`` at a layer.
 
     Parameters
@@ -220,10 +240,12 @@ def gradcam(
 
     Returns
     -------
-    torch.Tensor
+    values : torch.Tensor
         Non-negative map, ``(B, 1, *spatial)`` or ``(B, 1, *layer_spatial)``. For a network
         ending in global average pooling and a linear layer, the map at the pooled layer is
         ``ReLU(CAM) / n_locations``, the class activation map of Zhou et al. (2016).
+    extras : dict
+        ``{"note": ...}`` when the layer's grid is too coarse to localise (:func:`grid_note`).
     """
     return _cam(model, x, target, layer, upsample, gradcam_weights, budget)
 
@@ -243,7 +265,7 @@ def gradcam_pp(
     layer: nn.Module | str | None = None,
     upsample: bool = True,
     budget: Budget = Budget(),
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, dict]:
     """Grad-CAM++: activations weighted by positive gradients with per-location coefficients.
 
     Parameters
@@ -259,8 +281,10 @@ def gradcam_pp(
 
     Returns
     -------
-    torch.Tensor
+    values : torch.Tensor
         Non-negative map, ``(B, 1, *spatial)`` or ``(B, 1, *layer_spatial)``; see
         :func:`gradcam_pp_weights` for the constant ``exp(S)`` left out.
+    extras : dict
+        ``{"note": ...}`` when the layer's grid is too coarse to localise (:func:`grid_note`).
     """
     return _cam(model, x, target, layer, upsample, gradcam_pp_weights, budget)

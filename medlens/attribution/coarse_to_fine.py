@@ -70,8 +70,9 @@ def coarse_to_fine_occlusion(
     """Coarse-to-fine occlusion map ``(B, 1, *spatial)`` at about ``evaluations`` model evaluations
     per sample (the windows span all channels).
 
-    Returns the map and extras ``{"windows": evaluated windows per sample, "finest": the finest
-    window size reached}``.
+    Returns the map and extras ``{"windows": evaluated windows per sample, "finest_window": the
+    finest window size reached, "finest_share": the smallest share, over the samples, of the
+    input resolved to that window}``.
     """
     b, c, *spatial = x.shape
     d = len(spatial)
@@ -85,7 +86,7 @@ def coarse_to_fine_occlusion(
     values = x.new_zeros((b, 1, *spatial))
     n_levels = levels_for(spatial, floor)
     root: Cell = tuple((0, n) for n in spatial)
-    used_total, finest = 0, tuple(spatial)
+    used_total, finest, finest_share = 0, tuple(spatial), 1.0
     for s in range(b):
         sample_target = target.take(torch.tensor([s]))
 
@@ -142,6 +143,8 @@ def coarse_to_fine_occlusion(
             total += level_map
         finest_cell = min((cell for layer in layers for cell in layer), key=_volume)
         finest = tuple(b2 - a for a, b2 in finest_cell)
+        resolved = sum(_volume(cell) for layer in layers for cell in layer if _volume(cell) == _volume(finest_cell))
+        finest_share = min(finest_share, resolved / math.prod(spatial))
         values[s, 0] = total * _volume(finest_cell)
         used_total = max(used_total, used)
-    return values, {"windows": used_total, "finest_window": finest}
+    return values, {"windows": used_total, "finest_window": finest, "finest_share": finest_share}

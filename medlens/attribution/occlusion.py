@@ -149,6 +149,13 @@ def occlusion(
                                                     budget=budget)
             extras = chosen(model, x, {"strategy": "coarse_to_fine", "windows": info["windows"],
                                        "finest_window": info["finest_window"]}, reduced=False)
+            grid = window_count(spatial, fine, half_strides(fine))
+            extras["note"] = (
+                f"coarse-to-fine occlusion with {info['windows']} window evaluations (the grid of {fine} windows would "
+                f"need {grid}): {100 * info['finest_share']:.1f}% of the input was resolved to the finest window "
+                f"{info['finest_window']}, the rest keeps the drop of a coarser window; pass window= and stride= "
+                "(or strategy='grid') for the full grid"
+            )
             return values, extras
         win = default_window(spatial, max(1, allowed))
         extras = chosen(model, x, {"window": win, "stride": half_strides(win)}, reduced=win != default_window(spatial))

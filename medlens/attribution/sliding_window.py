@@ -38,6 +38,7 @@ from torch import nn
 
 from medlens.core.baselines import resolve_baseline
 from medlens.core.engine import model_device, scores_of
+from medlens.core.options import per_dim
 from medlens.errors import InputError
 
 
@@ -50,6 +51,16 @@ class Windows:
     mode: str = "constant"
     sigma_scale: float = 0.125
     batch: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.roi or any(int(r) < 1 for r in self.roi):
+            raise InputError(f"the roi size must be positive whole numbers, got {self.roi}")
+        if not 0 <= self.overlap < 1:
+            raise InputError(f"the window overlap must be in [0, 1), got {self.overlap}")
+        if self.mode not in ("constant", "gaussian"):
+            raise InputError(f"unknown blending mode {self.mode!r}; choose constant or gaussian")
+        if self.batch < 1:
+            raise InputError(f"the window batch size must be at least 1, got {self.batch}")
 
     @classmethod
     def of(cls, inferer: Any, spatial_dims: int) -> "Windows":
@@ -187,15 +198,18 @@ def sliding_gradient(model: nn.Module, x: torch.Tensor, target: SlidingTarget, w
     """``dT/dx`` ``(1, C, *spatial)`` and the target score ``T``, one window batch at a time.
 
     With ``layer``, ``on_layer(starts, activation, gradient)`` receives each window batch's layer
-    output and ``dT/d(layer output)`` instead (the input gradient is then not formed)."""
+    output and ``dT/d(layer output)`` instead (the input gradient is then not formed). Windows
+    whose outputs the target does not weigh are skipped: their gradients are zero."""
     from medlens.core.hooks import capture
 
     stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
     weight = _weight_of(model, x, windows, target)
     grad = torch.zeros_like(x)
     score = 0.0
-    for i in range(0, len(stitching.starts), windows.batch):
-        batch = stitching.starts[i : i + windows.batch]
+    # a window the target does not weigh has a zero gradient (input or layer): never run it
+    starts = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    for i in range(0, len(starts), windows.batch):
+        batch = starts[i : i + windows.batch]
         patches = torch.cat([x[(slice(None), slice(None), *_slices(s, windows.roi))] for s in batch]).detach()
         cot = torch.stack([weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in batch])
         with torch.enable_grad():
@@ -237,23 +251,25 @@ def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn
     from medlens.core.resize import upsample_to
 
     sums: list[torch.Tensor] = []
-    count = [0]
+    cells = [0]  # locations of one window's layer output
 
     def add(starts, act, g):
-        s = g.sum(dim=(0, *range(2, g.ndim)))
-        sums.append(s)
-        count[0] += g[:, 0].numel()
+        sums.append(g.sum(dim=(0, *range(2, g.ndim))))
+        cells[0] = g[0, 0].numel()
 
     sliding_gradient(model, x, target, windows, layer=layer, on_layer=add)
-    w = (torch.stack(sums).sum(0) / count[0]).view(1, -1, *([1] * len(windows.roi)))
     stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
+    # the mean over every window's layer output; the windows not run had zero gradients there
+    total = torch.stack(sums).sum(0) / (cells[0] * len(stitching.starts)) if sums else None
     cam = torch.zeros(x.shape[2:], dtype=x.dtype, device=x.device)
     with torch.inference_mode():
         for i in range(0, len(stitching.starts), windows.batch):
             batch = stitching.starts[i : i + windows.batch]
             with capture(model, layer) as record:
                 _run_windows(model, x, stitching, batch)
-            maps = F.relu((w * record.activation).sum(dim=1, keepdim=True))
+            act = record.activation
+            w = (total if total is not None else act.new_zeros(act.shape[1])).view(1, -1, *([1] * len(windows.roi)))
+            maps = F.relu((w * act).sum(dim=1, keepdim=True))
             maps = upsample_to(maps, windows.roi)
             for s, m in zip(batch, maps):
                 cam[_slices(s, windows.roi)] += m[0] * stitching.importance
@@ -264,7 +280,9 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
                       stride: Sequence[int] | None = None, baseline: Any = 0.0) -> tuple[torch.Tensor, int]:
     """Occlusion (mean drop over the patches covering each voxel, as
     :func:`~medlens.attribution.occlusion.occlusion`) through the windows, re-evaluating only
-    the windows a patch overlaps. Returns the map ``(1, 1, *spatial)`` and the number of window
+    the windows a patch overlaps (and, of those, only the windows whose outputs the target
+    weighs); each such window is cut out and occluded on its own, so no copy of the whole volume
+    is made per patch. Returns the map ``(1, 1, *spatial)`` and the number of window
     evaluations spent (the unoccluded pass included)."""
     from medlens.attribution.occlusion import coverage, window_starts
 
@@ -275,31 +293,39 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     stitching = Stitching(windows, spatial, x.dtype, x.device)
     weight = target.weight.to(dtype=x.dtype, device=x.device)
     reference = resolve_baseline(x, baseline)
-    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in stitching.starts}
+    # a window whose outputs the target does not weigh adds nothing to any drop: never run it
+    active = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in active}
     base: dict[tuple, float] = {}
     evals = 0
+    patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
+    # every (patch, window it touches) pair, in patch order: only these windows change
+    pairs = [(p, s) for p in patch_starts for s in active
+             if all(a < si + r and si < a + w for a, w, si, r in zip(p, window, s, windows.roi))]
+    patch_drop = {p: 0.0 for p in patch_starts}
     with torch.inference_mode():
-        for i in range(0, len(stitching.starts), windows.batch):
-            batch = stitching.starts[i : i + windows.batch]
+        for i in range(0, len(active), windows.batch):
+            batch = active[i : i + windows.batch]
             y = _run_windows(model, x, stitching, batch)
             evals += len(batch)
             for s, yi in zip(batch, y):
                 base[s] = float((yi * cots[s]).sum())
+        for i in range(0, len(pairs), windows.batch):
+            batch = pairs[i : i + windows.batch]
+            # each touched window is cut from the volume and occluded where the patch overlaps it
+            patches = torch.cat([x[(slice(None), slice(None), *_slices(s, windows.roi))] for _, s in batch])
+            for row, (p, s) in enumerate(batch):
+                local = tuple(slice(max(a - si, 0), min(a + w, si + r) - si)
+                              for a, w, si, r in zip(p, window, s, windows.roi))
+                inside = tuple(slice(si + sl.start, si + sl.stop) for sl, si in zip(local, s))
+                patches[(row, slice(None), *local)] = reference[(0, slice(None), *inside)]
+            y = scores_of(model(patches))
+            evals += len(batch)
+            for (p, s), yi in zip(batch, y):
+                patch_drop[p] += base[s] - float((yi * cots[s]).sum())
         drops = torch.zeros(spatial, dtype=x.dtype, device=x.device)
-        patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
-        for p in patch_starts:
-            region = _slices(p, window)
-            touched = [s for s in stitching.starts
-                       if all(a < si + r and si < a + w for a, w, si, r in zip(p, window, s, windows.roi))]
-            occluded = x.clone()  # TODO: occlude inside each touched window only
-            occluded[(slice(None), slice(None), *region)] = reference[(slice(None), slice(None), *region)]
-            drop = 0.0
-            for i in range(0, len(touched), windows.batch):
-                batch = touched[i : i + windows.batch]
-                y = _run_windows(model, occluded, stitching, batch)
-                evals += len(batch)
-                drop += sum(base[s] - float((yi * cots[s]).sum()) for s, yi in zip(batch, y))
-            drops[region] += drop
+        for p, drop in patch_drop.items():
+            drops[_slices(p, window)] += drop
     counts = torch.ones(())
     for dim, (n, w, s) in enumerate(zip(spatial, window, stride)):
         shape = [1] * len(spatial)
@@ -308,14 +334,31 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     return (drops / counts.to(x.dtype))[None, None], evals
 
 
+def sliding_score(model: nn.Module, x: torch.Tensor, target: SlidingTarget, windows: Windows) -> float:
+    """The target ``T = sum_w <c_w, f(x_w)>`` of a weighting target, running only the windows it weighs."""
+    stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
+    weight = target.weight.to(dtype=x.dtype, device=x.device)
+    active = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in active}
+    score = 0.0
+    with torch.inference_mode():
+        for i in range(0, len(active), windows.batch):
+            batch = active[i : i + windows.batch]
+            y = _run_windows(model, x, stitching, batch)
+            score += sum(float((yi * cots[s]).sum()) for s, yi in zip(batch, y))
+    return score
+
+
 METHODS = ("gradient", "integrated_gradients", "gradcam", "occlusion")
+OPTIONS = {"gradient": (), "integrated_gradients": ("n_steps", "baseline"), "gradcam": ("layer",),
+           "occlusion": ("window", "stride", "baseline")}
 
 
 def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, method: str = "gradient", *,
                            target_class: int | None = None, mask: torch.Tensor | None = None,
                            box: Sequence[tuple[int, int]] | None = None,
                            head: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                           **options: Any) -> torch.Tensor:
+                           with_score: bool = False, **options: Any) -> Any:
     """Explain a patch model used through sliding-window inference on a whole volume.
 
     Parameters
@@ -334,43 +377,87 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         A classification head on the blended output ``(1, K, *spatial)`` -> one score (gradient
         methods: linearised at the input's blended output).
     **options
-        ``n_steps``, ``baseline`` (integrated gradients); ``layer`` (Grad-CAM, required: a module
-        of the patch model); ``window``, ``stride``, ``baseline`` (occlusion).
+        ``n_steps``, ``baseline`` (integrated gradients); ``layer`` (Grad-CAM: a module of the
+        patch model or its dotted name; default: the last layer that keeps the window's spatial
+        rank, :func:`~medlens.attribution.cam.probe_cam_layer` on the first window);
+        ``window``, ``stride``, ``baseline`` (occlusion; default window a quarter of the roi,
+        stride half the window).
+
+    with_score : bool
+        Also return the target's value ``T`` (a weighting target: one more forward pass of the
+        windows it weighs).
+
+    Returns
+    -------
+    torch.Tensor, or (torch.Tensor, float) with ``with_score``
+        The map on the whole volume: ``(1, C, *spatial)`` for the gradient methods, ``(1, 1,
+        *spatial)`` for Grad-CAM and occlusion.
     """
-    if x.ndim == len(Windows.of(inferer, x.ndim - 1).roi) + 1:
+    from medlens.core.options import check_known
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r} for sliding-window inference; choose one of {', '.join(METHODS)}")
+    check_known("method", method, options, OPTIONS[method])
+    if len(Windows.of(inferer, x.ndim - 2).roi) == x.ndim - 1:  # (C, *spatial) with the roi given per axis
         x = x[None]
     windows = Windows.of(inferer, x.ndim - 2)
     if len(windows.roi) != x.ndim - 2:
         raise InputError(f"the roi {windows.roi} does not have the volume's {x.ndim - 2} spatial dimensions")
     x = x.to(model_device(model))
+    spatial = tuple(x.shape[2:])
+    # a volume smaller than the roi is padded with zeros on both sides, as MONAI's inferer does
+    pads = [(max(r - n, 0) // 2, max(r - n, 0) - max(r - n, 0) // 2) for n, r in zip(spatial, windows.roi)]
+    if any(a or b for a, b in pads):
+        flat = [v for a, b in reversed(pads) for v in (a, b)]
+        x = F.pad(x, flat)
+        mask = F.pad(mask.to(x.dtype), flat) if mask is not None else None
+        box = [(a + p, b + p) for (a, b), (p, _) in zip(box, pads)] if box is not None else None
+    crop = (slice(None), slice(None), *(slice(a, a + n) for (a, _), n in zip(pads, spatial)))
     training = model.training
     model.eval()
     try:
+        first = x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))]
+        with torch.inference_mode():
+            shape = tuple(scores_of(model(first)).shape)
+        if len(shape) != x.ndim or shape[2:] != windows.roi:
+            raise InputError(
+                f"the patch model maps a {windows.roi} window to an output of shape {shape}; sliding-window "
+                "inference blends outputs that cover the window (a segmentation model's (1, K, *roi))"
+            )
         if head is not None:
             target = SlidingTarget(head=head)
         else:
-            with torch.inference_mode():
-                k = scores_of(model(x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))])).shape[1]
-            target = SlidingTarget(weight=region_weight(x.shape[2:], k, channel=target_class, mask=mask, box=box,
-                                                        dtype=x.dtype))
-        if method == "gradient":
-            return sliding_gradient(model, x, target, windows)[0]
-        if method == "integrated_gradients":
-            return sliding_integrated_gradients(model, x, target, windows, **options)
-        if method == "gradcam":
-            from medlens.core.hooks import resolve_layer
-
-            if options.get("layer") is None:
-                raise InputError("Grad-CAM through sliding windows needs layer= (a module of the patch model)")
-            return sliding_gradcam(model, x, target, windows, resolve_layer(model, options["layer"]))
-        if method == "occlusion":
-            n = x.ndim - 2
-            win = options.get("window") or tuple(max(1, r // 4) for r in windows.roi)
-            win = (win,) * n if isinstance(win, int) else tuple(win)
-            stride = options.get("stride")
-            stride = (stride,) * n if isinstance(stride, int) else stride
-            return sliding_occlusion(model, x, target, windows, window=win, stride=stride,
-                                     baseline=options.get("baseline", 0.0))[0]
-        raise InputError(f"unknown method {method!r} for sliding-window inference; choose one of {', '.join(METHODS)}")
+            target = SlidingTarget(weight=region_weight(x.shape[2:], shape[1], channel=target_class, mask=mask,
+                                                        box=box, dtype=x.dtype))
+        values = _explain(model, x, target, windows, method, first, options)[crop]
+        if not with_score:
+            return values
+        if target.weight is None:
+            raise InputError("with_score needs a weighting target (target_class, mask or box), not a head")
+        return values, sliding_score(model, x, target, windows)
     finally:
         model.train(training)
+
+
+def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, first: torch.Tensor,
+             options: dict) -> torch.Tensor:
+    """One method on the (padded) volume; ``first`` is its first window."""
+    if method == "gradient":
+        return sliding_gradient(model, x, target, windows)[0]
+    if method == "integrated_gradients":
+        return sliding_integrated_gradients(model, x, target, windows, **options)
+    if method == "gradcam":
+        from medlens.attribution.cam import resolve_cam_layer
+
+        return sliding_gradcam(model, x, target, windows, resolve_cam_layer(model, options.get("layer"), first))
+    if method == "occlusion":
+        n = x.ndim - 2
+        win = per_dim(options.get("window") or tuple(max(1, r // 4) for r in windows.roi), n, "window")
+        stride = per_dim(options["stride"], n, "stride") if options.get("stride") is not None else None
+        if any(w > m for w, m in zip(win, x.shape[2:])):
+            raise InputError(f"the occlusion window {win} is larger than the volume {tuple(x.shape[2:])}")
+        if stride is not None and any(s > w for s, w in zip(stride, win)):
+            raise InputError(f"the stride {stride} exceeds the window {win}: some voxels would never be occluded")
+        return sliding_occlusion(model, x, target, windows, window=win, stride=stride,
+                                 baseline=options.get("baseline", 0.0))[0]
+    raise AssertionError(method)  # METHODS are all handled above

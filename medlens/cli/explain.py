@@ -36,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "medlens explain --model unet.ts --input liver.nii.gz --target-class 1 --target-mask tumour.nii.gz --out out/",
         "medlens explain --model model.pt --input scans/ --method gradcam --out out/",
         "medlens explain --model notes.pt --input note.txt --method integrated_gradients --out out/",
+        "medlens explain --model unet.pt --input ct.nii.gz --inferer sliding-window --roi 96,96,96 --overlap 0.25 "
+        "--target-class 1 --target-mask liver.nii.gz --method occlusion --out out/",
     ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--input", required=True,
@@ -57,6 +59,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-identifiers", action="store_true",
                    help="name cases by their file paths in every output (default: pseudonymous ids, the files "
                         "listed in identifiers.csv only)")
+    p.add_argument("--inferer", choices=["sliding-window"], default=None,
+                   help="run a patch model through sliding-window inference (MONAI's SlidingWindowInferer) on the "
+                        "whole volume at its own size; methods gradient, integrated_gradients, gradcam, occlusion")
+    p.add_argument("--roi", default=None, metavar="D,H,W", help="the patch model's window (roi_size), e.g. 96,96,96")
+    p.add_argument("--overlap", type=float, default=0.25, help="overlap of neighbouring windows (default 0.25)")
+    p.add_argument("--blend", choices=["constant", "gaussian"], default="constant",
+                   help="how overlapping windows' outputs are blended (MONAI's mode; default constant)")
+    p.add_argument("--sw-batch-size", type=int, default=1, help="windows run at once (default 1)")
     add_recipe_flags(p)
     add_out_folder(p, help="output folder")
     add_text_flags(p)
@@ -67,6 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def request_from(args: argparse.Namespace) -> object:
     """The :class:`~medlens.app.explain_file.ExplainRequest` the arguments describe."""
     from medlens.app.explain_file import ExplainRequest
+    from medlens.app.explain_sliding import inferer_settings
     from medlens.cli.common import parse_options
     from medlens.cli.inputs import recipe_options
 
@@ -77,6 +88,7 @@ def request_from(args: argparse.Namespace) -> object:
         recipe=recipe_options(args), options=parse_options(args.option), batch_size=args.batch_size,
         memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet, text_column=args.text_column,
         label_column=args.label_column,
+        inferer=inferer_settings(args.inferer, args.roi, args.overlap, args.blend, args.sw_batch_size),
     )
 
 

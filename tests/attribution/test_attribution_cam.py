@@ -137,3 +137,17 @@ def test_bad_layers():
     other = torch.nn.Conv2d(1, 1, 3)
     with pytest.raises(UnknownNameError, match="not part of the model"):
         medlens.explain(model, x, method="gradcam", layer=other)
+
+
+def test_a_coarse_cam_grid_is_noted_in_the_result():
+    from medlens.attribution.cam import grid_note
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3, stride=4, padding=1), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
+    result = medlens.explain(model, torch.randn(1, 1, 16, 16, 12), target=1, method="gradcam")
+    assert result.values.shape == (1, 1, 16, 16, 12)
+    assert result.extras["note"].startswith("the CAM layer's grid is 4x4x3 on a 16x16x12 input: each cell spans 4x4x4")
+    assert grid_note((7, 7), (224, 224)) is None  # the usual 2D grid is not flagged
+    assert grid_note((2, 8), (2, 64)) is None  # an axis the input itself does not extend
+    assert "grid is 4x8" in grid_note((4, 8), (64, 64))
