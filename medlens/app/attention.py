@@ -78,7 +78,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         notes = note_cases(request.data, meta, NoteColumns(text=request.text_column, label=request.label_column))
         data, (vocab, fs) = note_set(notes), (vocabulary(notes), None)
     else:
-        data = labelled_set(request.data, request.split)
+        data = labelled_set(request.data, request.split, memory_mb=request.memory_mb)
         vocab, fs = _npz_extras(str(request.data))
     n = len(data) if request.limit is None else min(request.limit, len(data))
     x, labels = data.inputs[:n], data.labels[:n]

@@ -56,12 +56,12 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     request = request if request is not None else BasisRequest(**kwargs)
     get_method(request.method)
     model, meta = load_model(request.model)
-    train = labelled_set(request.data, "train")
+    train = labelled_set(request.data, "train", memory_mb=request.memory_mb)
     dtype = next(iter(model.parameters())).dtype
     indices = request.index or [0]
     query = request.input or request.data
     shape = meta.get("input_shape")
-    source = open_cases(query, split=request.split, input_shape=None if is_dataset(query) or shape is None else tuple(shape))
+    source = open_cases(query, split=request.split, memory_mb=request.memory_mb, input_shape=None if is_dataset(query) or shape is None else tuple(shape))
     cases = [source.case(i) for i in indices] if source.is_dataset else [source.case(0) for _ in indices]
     queries = torch.cat([c.x for c in cases]).to(dtype)
     basis = prediction_basis(model, queries, train.inputs.to(dtype), train.labels, k=request.k, layer=request.layer,

@@ -61,7 +61,7 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
     if request.method:
         get_method(request.method)
     model, meta = load_model(request.model)
-    train = labelled_set(request.data, "train")
+    train = labelled_set(request.data, "train", memory_mb=request.memory_mb)
     inputs, labels = train.inputs, train.labels
     if request.limit:
         inputs, labels = inputs[: request.limit], labels[: request.limit]
@@ -70,7 +70,7 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
     concepts = learn_concepts(model, inputs, k=request.k, layer=request.layer, head=request.head, epochs=request.epochs,
                               sparsity=request.sparsity, seed=request.seed, batch_size=request.batch_size, memory_mb=request.memory_mb)
     try:
-        test = labelled_set(request.data, "test")
+        test = labelled_set(request.data, "test", memory_mb=request.memory_mb)
         held_out = evaluate_concepts(model, concepts, test.inputs.to(dtype))
     except MedlensError:
         held_out = None  # no test split

@@ -205,11 +205,12 @@ class DatasetCases(Cases):
 
     is_dataset = True
 
-    def __init__(self, data: str, split: str, input_shape: Sequence[int] | None) -> None:
+    def __init__(self, data: str, split: str, input_shape: Sequence[int] | None, *,
+                 memory_mb: float | None = None) -> None:
         from medlens.data.datasets import load_dataset
 
         self.data, self.split = str(data), split
-        self.dataset = load_dataset(data, split)
+        self.dataset = load_dataset(data, split, memory_mb=memory_mb)
         ds = self.dataset
         if input_shape is not None and tuple(ds.inputs.shape[1:]) != tuple(input_shape):
             raise InputError(_shape_mismatch(tuple(ds.inputs.shape[1:]), tuple(input_shape)))
@@ -363,7 +364,7 @@ def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = No
             raise MedlensError("--labels is for scans: an npz data set carries its own labels")
         if p.suffix == ".npz" and not p.exists():
             raise FileFormatError(f"{what} {data!r} does not exist")
-        return DatasetCases(data, split, input_shape)
+        return DatasetCases(data, split, input_shape, memory_mb=memory_mb)
     if not p.exists() and not (not p.suffix and p.with_suffix(".hea").is_file()):
         raise FileFormatError(f"{what} {data!r} does not exist")
     recipe = recipe if recipe is not None else recipe_for_shape(input_shape)
@@ -371,13 +372,13 @@ def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = No
                      show_identifiers=show_identifiers, memory_mb=memory_mb, allow_outside=allow_outside)
 
 
-def labelled_set(data: str | os.PathLike, split: str = "test") -> Any:
+def labelled_set(data: str | os.PathLike, split: str = "test", *, memory_mb: float | None = None) -> Any:
     """One split of a data set input (:class:`~medlens.data.datasets.LabelledSet`), for the
     commands that learn from or analyse a whole data set (attention, basis, concepts).
     Anything else is handed to :func:`~medlens.data.datasets.load_dataset`, which names the problem."""
     from medlens.data.datasets import load_dataset
 
-    return load_dataset(os.fspath(data), split)
+    return load_dataset(os.fspath(data), split, memory_mb=memory_mb)
 
 
 def _shape_mismatch(have: tuple[int, ...], want: tuple[int, ...]) -> str:

@@ -185,3 +185,23 @@ def test_bombs_refused_under_a_one_gigabyte_address_space_limit(tmp_path):
     for name, (kind, msg) in out.items():
         assert kind == "DecodeLimitError", (name, kind, msg)
         assert "\n" not in msg and str(files[name]) in msg
+
+
+def test_an_npz_data_set_is_refused_from_its_headers_before_decompression(tmp_path):
+    """A data set whose arrays declare more than the budget is refused in one line, naming the
+    file and the arrays, before any array is inflated (a zero-filled array compresses to ~nothing)."""
+    import numpy as np
+
+    from medlens.data.cases import labelled_set, open_cases
+    from medlens.data.formats.limits import DecodeLimitError
+
+    path = tmp_path / "big.npz"
+    np.savez_compressed(path, train_images=np.zeros((64, 256, 256), np.uint8),
+                        train_labels=np.zeros(64, np.int64))
+    assert path.stat().st_size < 200_000
+    with pytest.raises(DecodeLimitError, match="big.npz") as err:
+        labelled_set(path, "train", memory_mb=1)
+    assert "train_images 64x256x256 uint8" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(DecodeLimitError):
+        open_cases(path, split="train", memory_mb=1)
+    assert len(labelled_set(path, "train", memory_mb=64).labels) == 64

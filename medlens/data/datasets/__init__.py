@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-def load_dataset(name_or_path: PathLike, split: str) -> LabelledSet:
+def load_dataset(name_or_path: PathLike, split: str, *, memory_mb: float | None = None) -> LabelledSet:
     """Load one split of a bundled data set or of an ``.npz`` file.
 
     Parameters
@@ -83,7 +83,7 @@ def load_dataset(name_or_path: PathLike, split: str) -> LabelledSet:
     if p.suffix.lower() == ".npz" or p.exists():
         if p.exists() and not p.is_dir() and p.suffix.lower() != ".npz":
             raise FileFormatError(f"{p} is not an .npz file; load_dataset reads .npz archives")
-        return load_npz(p, split)
+        return load_npz(p, split, memory_mb=memory_mb)
     raise UnknownNameError(
         f"unknown data set {text!r}: not a bundled data set ({', '.join(sorted(BUNDLED))}) "
         f"nor an existing .npz file"

@@ -86,7 +86,7 @@ def _available_splits(keys: list[str]) -> list[str]:
     return sorted({m.group(1) for k in keys if (m := _SPLIT_KEY.match(k))})
 
 
-def load_npz(path: PathLike, split: str) -> LabelledSet:
+def load_npz(path: PathLike, split: str, *, memory_mb: float | None = None) -> LabelledSet:
     """Load one split of a data set stored as ``.npz`` in the MedMNIST layout.
 
     Keys read for split ``s``:
@@ -144,6 +144,7 @@ def load_npz(path: PathLike, split: str) -> LabelledSet:
         raise FileFormatError(f"{p} is not a valid .npz archive ({_one_line(exc)})") from exc
     with archive as data:
         try:
+            _check_split_size(p, split, memory_mb)
             return _read_npz_split(p, data, split)
         except (InputError, FileFormatError, UnknownNameError):
             raise
@@ -157,6 +158,29 @@ def load_npz(path: PathLike, split: str) -> LabelledSet:
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
             reason = _one_line(exc)
             raise FileFormatError(f"{p} is corrupt: cannot read its arrays ({reason})") from exc
+
+
+def _check_split_size(p: pathlib.Path, split: str, memory_mb: float | None) -> None:
+    """Refuse, before decompressing anything, a split whose arrays' headers declare more than the
+    decoding limit (:func:`~medlens.data.formats.limits.check_decoded_size`): each member's
+    ``.npy`` header gives its shape and dtype."""
+    from medlens.data.formats.limits import check_decoded_size, declared_bytes
+
+    total, parts = 0, []
+    with zipfile.ZipFile(p) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            if not name.startswith(f"{split}_") or not name.endswith(".npy"):
+                continue
+            with archive.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _order, dtype = read_header(fh)
+            total += declared_bytes(shape, dtype.itemsize)
+            parts.append(f"{name[:-4]} {'x'.join(str(v) for v in shape)} {dtype}")
+    check_decoded_size(p, (total,), 1, memory_mb=memory_mb, what="bytes of arrays",
+                       detail="; ".join(parts) or "no arrays")
 
 
 def _read_npz_split(p: pathlib.Path, data: Any, split: str) -> LabelledSet:
