@@ -84,15 +84,17 @@ class CaseOutcome:
     headline: str = ""
     note: str | None = None
     error: str = ""
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         """The case's line of ``summary.csv``."""
         if self.error:
             return {"case": self.case, "output": "", "status": "error", "prediction": "", "predicted_class": "",
-                    "probability": "", "seconds": "", "error": self.error}
+                    "probability": "", "seconds": "", "error": self.error, "warnings": ""}
         return {"case": self.case, "output": self.output, "status": "ok", "prediction": self.prediction,
                 "predicted_class": self.predicted_class, "probability": f"{self.probability:.6f}",
-                "seconds": f"{self.seconds:.3f}", "error": ""}
+                "seconds": f"{self.seconds:.3f}", "error": "",
+                "warnings": ",".join(w["code"] for w in self.warnings)}
 
 
 @dataclass
@@ -201,7 +203,8 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         attribution, probs, target_note = sliding_attribution(model, case, request.method, request.inferer,
                                                               request.target, mask, scope_options(request.options)[""],
                                                               f"sum of {what}{where}")
-        return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note)
+        familiar = _familiarity(model, meta, case, distances=False)
+        return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note, familiar)
     options = method_call_options(request.method, scope_options(request.options)[""], seed=request.seed)
     explained, target, target_note = _target_model(request, model, case)
     try:
@@ -222,11 +225,23 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         target = int(probs.argmax())  # spares a second pass
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
                           memory_mb=request.memory_mb, **options)
-    return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note)
+    familiar = _familiarity(model, meta, case, distances=not target_note)
+    return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note, familiar)
+
+
+def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:
+    """Whether the case is like the model's training data (the case report's check): its native
+    facts against the model's, and, for a classifier on the model's grid, the distances stored at
+    training (``distances=False`` for sliding-window and segmentation/regression targets)."""
+    from medlens.data.kinds import facts_of_model
+    from medlens.evaluation.familiarity import familiarity
+
+    reference = meta.get("familiarity") if distances else None
+    return familiarity(model, case.x, reference, reading=case.reading, facts=facts_of_model(meta))
 
 
 def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, staged: bool, attribution: Any,
-                probs: Any, target_note: str) -> CaseOutcome:
+                probs: Any, target_note: str, familiar: Any) -> CaseOutcome:
     """Write one explained case's files (the map on the input's own grid) and describe it."""
     import contextlib
 
@@ -242,11 +257,11 @@ def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, s
     with scope as out:
         out.mkdir(parents=True, exist_ok=True)
         write_case_outputs(out, case, attribution, values, probs, class_names, request.method, target_note,
-                           dicom_out=request.dicom_out)
+                           dicom_out=request.dicom_out, familiar=familiar)
     k = int(probs.argmax())
     return CaseOutcome(case.source, str(out_dir), k, class_names[k], float(probs.max()), attribution.seconds,
                        f"predicted {class_names[k]} (p={float(probs.max()):.3f})" if not target_note else target_note,
-                       attribution.extras.get("note"))
+                       attribution.extras.get("note"), warnings=list(familiar.warnings))
 
 
 def _target_model(request: ExplainRequest, model: Any, case: Any) -> tuple[Any, int | None, str]:

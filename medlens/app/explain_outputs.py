@@ -13,8 +13,12 @@ from medlens.errors import MedlensError
 
 
 def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, probs: Any, class_names: list[str],
-                       method: str, target_note: str, *, dicom_out: bool = False) -> list[str]:
-    """Write a case's files into ``out``; returns their names (``summary.json`` included)."""
+                       method: str, target_note: str, *, dicom_out: bool = False, familiar: Any = None) -> list[str]:
+    """Write a case's files into ``out``; returns their names (``summary.json`` included).
+
+    ``familiar`` (:class:`medlens.evaluation.familiarity.Familiarity`) gives ``summary.json`` its
+    ``warnings`` (``{code, message}``: ``downsampled``, ``modality``, ``unlike_training``), listed
+    before the prediction, and its ``familiarity`` entry."""
     from medlens.data.recipe import invert
     from medlens.viz import attribution_figure, figure_png, signal_attribution_figure
 
@@ -44,6 +48,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
             written += files
     k = int(probs.argmax())
     write_json(out / "summary.json", {
+        "warnings": list(familiar.warnings) if familiar is not None else [],
         "input": case.source,
         "input_note": case.note,
         "label": case.label,
@@ -56,6 +61,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
         "target_note": target_note or None,
         "preprocessing": case.recipe_summary or None,
         "reading": case.reading or None,
+        "familiarity": familiar.as_dict() if familiar is not None else None,
         "attribution_shape": list(back.shape),
         "files": sorted(written + ["summary.json"]),
         "output_notes": output_notes,

@@ -103,10 +103,16 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         return SOME_FAILED if failed else 0
     if result.folder:
+        warned = sum(bool(c.warnings) for c in result.cases)
         print(f"{result.method}: {result.explained} of {len(result.cases)} case(s) explained -> {args.out} "
               f"(summary.csv; cases' files: identifiers.csv)")
+        if warned:
+            print(f"warning: {warned} case(s) unlike the training data or seen at a fraction of their resolution "
+                  "(summary.csv, column warnings; each case's summary.json)")
         return SOME_FAILED if failed else 0
     case = result.cases[0]
+    for warning in case.warnings:
+        print(f"warning ({warning['code']}): {warning['message']}")
     print(f"{result.method} for {case.case}: {case.headline}, {case.seconds:.3f} s -> {args.out}")
     if case.note:
         print(f"note: {case.note}")

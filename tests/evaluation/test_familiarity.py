@@ -166,3 +166,24 @@ def test_the_own_test_images_are_familiar_and_a_full_size_radiograph_is_downsamp
     assert "1/37 of its native resolution (1024 x 1024 shrunk to 28 x 28)" in message
     assert html.index('data-code="downsampled"') < html.index('class="finding"')
     assert case["reading"]["modality"] == "CR" and case["reading"]["bit_depth"] == 12
+
+
+def test_explain_states_the_same_warnings_in_summary_json_and_before_its_prediction(pneumonia_model, tmp_path, capsys):
+    from medlens.cli import main
+    from medlens.data import load_dataset
+
+    image = load_dataset("pneumoniamnist", "test").inputs[3, 0].numpy() * 255
+    _cr_dicom(tmp_path / "cxr.dcm", image)
+    assert main(["explain", "--model", str(pneumonia_model), "--input", str(tmp_path / "cxr.dcm"),
+                 "--out", str(tmp_path / "full")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    summary = json.loads((tmp_path / "full" / "summary.json").read_text())
+    codes = [w["code"] for w in summary["warnings"]]
+    assert "downsampled" in codes and summary["familiarity"]["unlike_training_data"] is True
+    assert printed[0].startswith("warning (downsampled): The model saw this scan at 1/37")
+    assert any(line.startswith("gradient for ") for line in printed[1:])
+    Image.fromarray(np.rint(image).astype(np.uint8)).save(tmp_path / "own.png")
+    assert main(["explain", "--model", str(pneumonia_model), "--input", str(tmp_path / "own.png"),
+                 "--out", str(tmp_path / "own"), "--quiet"]) == 0
+    own = json.loads((tmp_path / "own" / "summary.json").read_text())
+    assert own["warnings"] == [] and own["familiarity"]["unlike_training_data"] is False
