@@ -123,12 +123,13 @@ def train_on_dataset(
 
     familiarity = familiarity_reference(model, train.inputs, val.inputs)
     test_scores = evaluate_classifier(model, test.inputs, test.labels)
+    from medlens.data.cases import data_words
     from medlens.data.kinds import facts_of_training_data
 
     facts = facts_of_training_data(train.inputs, str(data), fs=None if recipe is None else recipe.fs,
                                    windows=() if recipe is None else recipe.windows)
     meta = {
-        "data": str(data),
+        "data": data_words(data),
         "class_names": list(train.class_names),
         "input_shape": list(train.inputs.shape[1:]),
         "input": facts.to_dict(),

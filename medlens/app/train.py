@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from medlens.app.inputs import RecipeOptions, resolve_recipe
-from medlens.data.cases import is_dataset, open_cases
+from medlens.data.cases import data_words, is_dataset, open_cases
 from medlens.data.notes_cases import is_notes_file
 from medlens.errors import InputError, MedlensError
 
@@ -226,7 +226,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
 
     facts = facts_of_training_data(x, str(request.data), native=_native_facts(cases, kept), fs=stored.fs,
                                    windows=stored.windows)
-    meta.update(data=str(request.data), recipe=stored.to_dict(), class_names=list(names), input=facts.to_dict(),
+    meta.update(data=data_words(request.data), recipe=stored.to_dict(), class_names=list(names), input=facts.to_dict(),
                 cases={"train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
                        "unlabelled": len(cases) - len(labelled), "unreadable": len(failed)},
                 split="by group (the labels file's group column)" if groups is not None else "by case, at random",

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from medlens.app.recipes import Trained, chance_warning, train_on_dataset, trained_summary
+from medlens.data.cases import data_words
 from medlens.errors import InputError
 
 __all__ = ["train_on_splits"]
@@ -54,6 +55,6 @@ def train_on_splits(arch: str, splits: Mapping[str, tuple[torch.Tensor, torch.Te
             arrays[f"{split}_labels"] = labels.long().numpy()
         np.savez(path, **arrays)
         model, meta = train_on_dataset(str(path), arch=arch, epochs=epochs, seed=seed, progress=progress, **options)
-    meta["data"] = data
+    meta["data"] = data_words(data, "signal records" if splits["train"][0].is_floating_point() else "notes")
     meta["balanced_sampling"] = bool(balanced)
     return Trained(model, meta, trained_summary(arch, data, meta), warning=chance_warning(meta["val"]))

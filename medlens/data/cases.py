@@ -39,7 +39,8 @@ import torch
 
 from medlens.errors import FileFormatError, InputError, MedlensError
 
-__all__ = ["Case", "CaseBatch", "Cases", "is_dataset", "labelled_set", "open_cases", "pseudonym", "withhold"]
+__all__ = ["Case", "CaseBatch", "Cases", "data_words", "is_dataset", "labelled_set", "open_cases", "pseudonym",
+           "withhold"]
 
 
 def pseudonym(index: int) -> str:
@@ -53,6 +54,26 @@ def withhold(text: str, names: Sequence[str], shown: str) -> str:
     for name in sorted({n for n in names if n and len(n) > 2}, key=len, reverse=True):
         text = text.replace(name, shown)
     return text
+
+
+def data_words(data: str | os.PathLike, what: str | None = None) -> str:
+    """What a model was trained on, in words that name no path: a bundled data set by its name,
+    the user's own data by its kind (``what``, e.g. ``"notes"``; else told from the path).
+
+    The model file is shared with colleagues and its ``data`` entry reaches the case report: a
+    folder or file name may name a patient or a study, so it is never stored.
+    """
+    from medlens.data.datasets import BUNDLED
+
+    name = str(data)
+    if name.lower() in BUNDLED:
+        return name.lower()
+    if what:
+        return f"the user's {what}"
+    path = Path(name)
+    if path.suffix.lower() == ".npz":
+        return "the user's data set (npz)"
+    return "the user's folder of scans" if path.is_dir() else f"the user's {path.suffix.lower().lstrip('.') or 'data'} file"
 
 
 def is_dataset(data: str | os.PathLike) -> bool:

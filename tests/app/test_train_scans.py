@@ -37,6 +37,8 @@ def test_a_folder_of_pngs_with_a_labels_file_trains_and_the_model_explains_one(t
     assert "trained cnn on" in capsys.readouterr().out
     _model, meta = load_model(model_path)
     assert meta["class_names"] == ["lesion", "normal"]  # label words become the classes
+    assert meta["data"] == "the user's folder of scans"  # the model file is shared: no folder name in it
+    assert "scans" not in json.dumps({k: v for k, v in meta.items() if k != "data"}).replace("of scans", "")
     assert meta["input_shape"] == [1, 16, 16]
     assert meta["recipe"]["size"] == [16, 16] and meta["recipe"]["normalize"] == "minmax"
     out = tmp_path / "explained"
