@@ -40,6 +40,9 @@ _READS = (1, 2)
 _QUANTILES = (0.1, 0.5, 0.9)
 _WORDS = {"input": "its grey levels and layout", "features": "what the model extracts from it",
           "joint": "its grey levels, layout and what the model extracts from it, taken together"}
+#: The same for a signal (its values and their course over time).
+_SIGNAL_WORDS = {"input": "its values and their course", "features": "what the model extracts from it",
+                 "joint": "its values, their course and what the model extracts from it, taken together"}
 
 _POOL_FNS = {1: torch.nn.functional.adaptive_avg_pool1d, 2: torch.nn.functional.adaptive_avg_pool2d,
              3: torch.nn.functional.adaptive_avg_pool3d}
@@ -212,23 +215,25 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     reasons = list(native.reasons)
     warnings = list(native.warnings)
     distances, rows, beyond, score = _distances(model, x, reference)
-    reasons += [f"{_WORDS[k]} lie further from the training data than 99% of the held-out cases" for k in beyond]
+    signal = x.ndim == 3 or (reading or {}).get("kind") == "signal"
+    noun, words = ("record", _SIGNAL_WORDS) if signal else ("scan", _WORDS)
+    reasons += [f"{words[k]} lie further from the training data than 99% of the held-out cases" for k in beyond]
     compared = bool(distances) or facts is not None and bool(reading)
     unlike = bool(reasons) if compared else None
     split = (reference or {}).get("split", "validation")
     if unlike:
-        sentence = (f"This scan is unlike the cases the model was trained on ({'; '.join(reasons)}). The model may "
-                    "never have seen a scan like this one: its finding and the highlighted areas may mean nothing here.")
+        sentence = (f"This {noun} is unlike the cases the model was trained on ({'; '.join(reasons)}). The model may "
+                    f"never have seen a {noun} like this one: its finding and the highlighted areas may mean nothing here.")
         warnings.append({"code": "unlike_training", "message": sentence})
     elif unlike is None:
-        sentence = ("Whether this scan resembles the model's training data: not available (the model file holds no "
+        sentence = (f"Whether this {noun} resembles the model's training data: not available (the model file holds no "
                     "statistics or facts of its training data).")
     elif distances:
-        sentence = (f"This scan resembles the model's training data (it lies no further from it than 99% of the "
+        sentence = (f"This {noun} resembles the model's training data (it lies no further from it than 99% of the "
                     f"{split} cases" + (", and its native size, modality and bit depth match" if reading and facts else "")
                     + ").")
     else:
-        sentence = "This scan's native size, modality and bit depth match the training data's (no distances stored)."
+        sentence = f"This {noun}'s native size, modality and bit depth match the training data's (no distances stored)."
     return Familiarity(sentence, unlike, rows, distances, reasons, warnings, score)
 
 

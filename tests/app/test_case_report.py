@@ -38,6 +38,8 @@ def test_calibration_closed_form():
     assert sentence == "Of the 3 validation cases where the model was between 80% and 100% sure, it was right in 67%."
     assert rows[-1] == ("80% to 100%", "right in 67% of 3 cases") and len(rows) == 3
     assert calibration_sentence(cal, 0.1)[0].startswith("No validation case")
+    unlike = calibration_sentence(cal, 0.93, like_training=False)[0]
+    assert unlike.startswith("Of the 3 validation cases") and "this one is not" in unlike
     assert calibration_sentence(None, 0.5) == (None, [])
 
 

@@ -154,8 +154,9 @@ def case_report(
         basis, basis_summary = _basis(model, x, settings.basis_inputs, settings.basis_labels, settings.k, maps[0].name, options[maps[0].name],
                                       class_names, predicted, budget)
     sentence = _sentence(model, x, budget)
-    calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]))
     familiar = familiarity(model, x, meta.get("familiarity"), reading=case.reading, facts=facts_of_model(meta))
+    calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]),
+                                                         like_training=familiar.unlike is not True)
     identifiers = dict(case.identifiers)
     report = CaseReport(
         scan=case.description, kind=kind, base=native, maps=maps, class_names=class_names,

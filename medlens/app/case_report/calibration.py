@@ -39,8 +39,12 @@ def calibration_data(probs: torch.Tensor, labels: torch.Tensor, *, bins: int = 1
     return {"split": split, "edges": edges.tolist(), "counts": counts, "accuracy": accuracy, "ece": ece}
 
 
-def calibration_sentence(calibration: dict | None, confidence: float) -> tuple[str | None, list[tuple[str, str]]]:
-    """What a confidence means, from :func:`calibration_data`: sentence and table rows."""
+def calibration_sentence(calibration: dict | None, confidence: float, *, like_training: bool = True
+                         ) -> tuple[str | None, list[tuple[str, str]]]:
+    """What a confidence means, from :func:`calibration_data`: sentence and table rows.
+
+    The record holds for cases like the held-out ones; for a case unlike the training data
+    (``like_training=False``) the sentence says that it does not carry over."""
     if not calibration:
         return None, []
     edges, counts, accuracy = calibration["edges"], calibration["counts"], calibration["accuracy"]
@@ -53,8 +57,12 @@ def calibration_sentence(calibration: dict | None, confidence: float) -> tuple[s
     if not counts[b]:
         return (f"No {split} case received a probability between {edges[b]:.0%} and {edges[b + 1]:.0%}, so the "
                 "model's record at this probability is unknown."), rows
-    return (f"Of the {counts[b]} {split} cases where the model was between {edges[b]:.0%} and {edges[b + 1]:.0%} "
-            f"sure, it was right in {accuracy[b]:.0%}."), rows
+    record = (f"Of the {counts[b]} {split} cases where the model was between {edges[b]:.0%} and {edges[b + 1]:.0%} "
+              f"sure, it was right in {accuracy[b]:.0%}")
+    if not like_training:
+        return (f"{record}; that record is of cases like the training data, and this one is not, so it says "
+                "nothing of how often such a probability is right here."), rows
+    return record + ".", rows
 
 
 # --------------------------------------------------------------------------------------------
