@@ -20,12 +20,10 @@ Exit codes, for every command:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import pkgutil
 import os
 import sys
-import warnings
 
 from medlens.errors import InputError, MedlensError
 
@@ -77,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
         refuse_file_out(args)
+        from medlens.app.library_warnings import quiet_libraries
+
         with quiet_libraries(debug):
             return int(args.run(args) or 0)
     except MedlensError as err:
@@ -91,22 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"medlens: internal error (a bug in medlens, not in your input): {type(err).__name__}: {one_line(err)}; "
               f"run again with --debug (or {DEBUG_ENV}=1) to see the traceback", file=sys.stderr)
         return BUG
-
-
-#: Libraries whose warnings are noise on a command line: what matters reaches the user as medlens'
-#: own one-line messages (a bad DICOM value as the reader's error, not as pydicom's warning in front of it).
-LIBRARIES = r"(pydicom|wfdb|pyedflib|nibabel|pandas|PIL|highdicom|monai|torch|numpy|scipy|sklearn)(\.|$)"
-
-
-@contextlib.contextmanager
-def quiet_libraries(debug: bool):
-    """Silence third-party warnings while a command runs (all shown with ``--debug``)."""
-    if debug:
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=LIBRARIES)
-        yield
 
 
 def one_line(err: BaseException) -> str:
