@@ -113,6 +113,22 @@ def test_bombs_in_a_folder_are_listed_the_others_explained_and_audited_exit_3(bo
     assert len(unreadable) == 2 and all("decoding limit" in u["error"] for u in unreadable)
 
 
+def test_a_corrupt_dicom_header_in_a_folder_is_one_failed_case_not_a_bug(model, tmp_path, capsys):
+    """Seen on pydicom's badVR.dcm: the series grouping of the folder walk read NumberOfFrames "1A"
+    outside any reader and the whole audit ended as an internal error."""
+    scans = tmp_path / "scans"
+    for k in range(2):
+        _picture(scans / f"good{k}.png", k)
+    H.corrupt_header_dicom(scans / "bad.dcm")
+    assert main(["explain", "--model", str(model), "--input", str(scans), "--quiet", "--out",
+                 str(tmp_path / "explained")]) == 3
+    rows = list(csv.DictReader((tmp_path / "explained" / "summary.csv").open()))
+    assert [r["status"] for r in rows] == ["error", "ok", "ok"] and "corrupt" in rows[0]["error"]
+    assert main(["audit", "--model", str(model), "--data", str(scans), "--out", str(tmp_path / "audited"), *AUDIT]) == 3
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "Traceback" not in err
+
+
 def test_the_memory_budget_reaches_the_readers(model, tmp_path, capsys):
     picture = _picture(tmp_path / "big.png", 0, shape=(1000, 1000))  # 1 MB of pixels
     assert main(["explain", "--model", str(model), "--input", str(picture), "--memory-mb", "0.5",

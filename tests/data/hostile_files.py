@@ -212,3 +212,19 @@ def npy_bomb(path: pathlib.Path, shape: tuple[int, ...] = (100_000, 100_000, 100
         npy_format.write_array_header_2_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
         fh.write(bytes(16))
     return path
+
+
+def corrupt_header_dicom(path: pathlib.Path) -> pathlib.Path:
+    """A slice whose NumberOfFrames is not a number (``"1A"``, as in pydicom's ``badVR.dcm``):
+    the folder walker's series grouping reads it before any reader does. Written valid, then the
+    value's two bytes are replaced (pydicom will not write an invalid IS itself)."""
+    ds = _dicom_dataset(8, 9)
+    ds.ImagePositionPatient = [0, 0, 0]
+    ds.NumberOfFrames = 11
+    ds.PixelData = _grey((8, 9), "uint16").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    element = b"\x28\x00\x08\x00IS\x02\x0011"  # (0028,0008) IS, length 2, explicit VR little endian
+    data = path.read_bytes()
+    assert data.count(element) == 1
+    path.write_bytes(data.replace(element, element[:-2] + b"1A"))
+    return path

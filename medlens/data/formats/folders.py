@@ -216,11 +216,11 @@ def _series_uid(path: pathlib.Path) -> str | None:
 
     try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
         ds = read_header(path, ["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
-    except Exception:  # noqa: BLE001 - not DICOM after all: read() names the problem later
+        if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            return None
+        return str(ds.get("SeriesInstanceUID", "")) or None
+    except Exception:  # noqa: BLE001 - not DICOM after all, or a corrupt header: read() names the problem later
         return None
-    if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
-        return None
-    return str(ds.get("SeriesInstanceUID", "")) or None
 
 
 def _labels_table(path: PathLike) -> tuple[pathlib.Path, set[str], list[dict[str, str]]]:
