@@ -48,11 +48,13 @@ def pseudonym(index: int) -> str:
     return f"case-{int(index):04d}"
 
 
-def withhold(text: str, names: Sequence[str], shown: str) -> str:
-    """``text`` with every one of ``names`` (paths, file names, UIDs) replaced by ``shown``,
-    longest first so that a path is replaced whole before its file name."""
-    for name in sorted({n for n in names if n and len(n) > 2}, key=len, reverse=True):
-        text = text.replace(name, shown)
+def withhold(text: str, names: Sequence[str] | dict[str, str], shown: str = "") -> str:
+    """``text`` with every one of ``names`` (paths, file names, UIDs) replaced by ``shown`` (or,
+    for a mapping, each name by its own replacement), longest first so that a path is replaced
+    whole before its file name."""
+    pairs = dict(names) if isinstance(names, dict) else {n: shown for n in names}
+    for name in sorted({n for n in pairs if n and len(n) > 2}, key=len, reverse=True):
+        text = text.replace(name, pairs[name])
     return text
 
 
@@ -300,11 +302,13 @@ class ScanCases(Cases):
         folder's cases (a one-file input's messages name the file the user gave)."""
         if self.show_identifiers or not Path(self.data).is_dir():
             return text
-        scan = self.scans.cases[index]
-        names = [self.files[index], str(scan.where), scan.where.name]
-        for path in scan.paths:
-            names += [str(path), str(path.resolve()), path.name, path.stem]
-        return withhold(text, names, self.names[index])
+        scan, case = self.scans.cases[index], self.names[index]
+        names = {n: case for n in (self.files[index], str(scan.where), scan.where.name)}
+        several = len(scan.paths) > 1  # a series: say which of its files, by position
+        for k, path in enumerate(scan.paths):
+            shown = f"{case} file {k + 1}" if several else case
+            names.update({n: shown for n in (str(path), str(path.resolve()), path.name, path.stem)})
+        return withhold(text, names)
 
     def require_every_mask(self) -> "ScanCases":
         """Refuse masks for some cases but not others (a stream cannot wait to find out)."""

@@ -355,3 +355,24 @@ def test_a_truncated_edf_is_one_line_with_no_library_print_in_front(model, tmp_p
     captured = capfd.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("medlens: error:") and captured.err.count("\n") == 1
+
+
+def test_a_series_error_names_its_files_by_position_not_by_name(model, tmp_path, capsys):
+    """Seen on pydicom's MR_small.dcm beside MR_small_RLE.dcm (the same slice twice): the withheld
+    message read "case-0001 and case-0001 in case-0001 lie at the same slice position"."""
+    import pydicom
+
+    scans = tmp_path / "scans"
+    _picture(scans / "a.png", 0)
+    series = scans / "ct"
+    write_identified_series(series, slices=3, size=16)
+    files = sorted(series.glob("*.dcm"))
+    twin = pydicom.dcmread(files[0])
+    twin.SOPInstanceUID = twin.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.9.7.99"
+    twin.save_as(series / "1.2.826.0.1.3680043.9.7.99.dcm", enforce_file_format=True)
+    assert main(["explain", "--model", str(model), "--input", str(scans), "--quiet", "--slice", "0",
+                 "--out", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "same slice position" in x)
+    assert "case-0001 file 1 and case-0001 file 4 in case-0001 lie at the same slice position" in line, line
+    assert "1.2.826" not in err
