@@ -149,7 +149,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
     config = {"model": model_fingerprint(model), "data": json.dumps(spec.describe(), sort_keys=True),
               "settings": json.dumps({"batch_size": settings.batch_size}), "class_names": json.dumps(class_names)}
     out = Path(request.out)
-    with locked(out), AuditStore(out / STORE_FILE) as store:
+    with locked(out, "predict"), AuditStore(out / STORE_FILE) as store:
         store.start(config, restart=request.restart)
         batches = plan_batches(n, settings.cases_per_batch, store.done())
         reporter = Progress(quiet=request.quiet)

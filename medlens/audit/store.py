@@ -53,9 +53,10 @@ CREATE TABLE IF NOT EXISTS removals (region TEXT NOT NULL, idx INTEGER NOT NULL,
 
 
 @contextmanager
-def locked(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the output folder: two audits never write one store."""
-    with files.folder_lock(out, name=LOCK_FILE, busy=f"another audit is writing to {out}"):
+def locked(out: Path, what: str = "audit") -> Iterator[None]:
+    """Hold an exclusive lock on the output folder: two runs never write one store (``what``
+    names the command in the refusal: ``audit``, ``predict``)."""
+    with files.folder_lock(out, name=LOCK_FILE, busy=f"another {what} is writing to {out}"):
         yield
 
 

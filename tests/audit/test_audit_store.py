@@ -119,3 +119,13 @@ def test_exports(tmp_path, lesion_npz, model_file):
     assert clusters[0] == "case,class,cluster,flagged" and len(clusters) == 9
     assert {line.split(",")[3] for line in clusters[1:]} <= {"0", "1"}
     assert len(analysis.results) == 8
+
+
+def test_the_store_lock_names_the_command_that_holds_it(tmp_path):
+    from medlens.audit.store import locked
+    from medlens.errors import InputError
+
+    with locked(tmp_path, "predict"):
+        with pytest.raises(InputError, match="another predict is writing to"):
+            with locked(tmp_path, "predict"):
+                pass

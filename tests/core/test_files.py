@@ -131,3 +131,4 @@ def test_the_suite_wide_leftover_check_sees_staging_temporary_and_lock_files(tmp
     assert leftovers(tmp_path) == [".out.partial-123-abc", "audit/.audit.lock", "o/.summary.json.x1.tmp"]
     for name in (".out.partial-123-abc", "audit/.audit.lock", "o/.summary.json.x1.tmp"):
         (tmp_path / name).unlink()
+
