@@ -171,7 +171,23 @@ def case_input(input: str, case: Any, method_note: str | None = None) -> Any:
     geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
                      metadata=metadata, identifiers=identifiers, notes=notes, window=dicom_window(metadata),
-                     geometry=geometry, reading=case.reading)
+                     geometry=geometry, reading=case.reading, **signal_window(case))
+
+
+def signal_window(case: Any) -> dict[str, Any]:
+    """A record's window as the model saw it: the rate of its samples, the time of its first
+    sample in the record, and the record's annotations (beats, events) inside it, at the model's
+    sample positions; ``{}`` for anything but a record cut by the recipe."""
+    from medlens.report.viewer import Annotation
+
+    geometry = getattr(case.prepared, "geometry", None)
+    if geometry is None or geometry.kind != "signal" or not geometry.record_fs:
+        return {}
+    s0, s1 = geometry.span
+    scale = float(geometry.model_fs) / float(geometry.record_fs)
+    inside = [Annotation((a.sample - s0) * scale, a.symbol) for a in getattr(case.record, "annotations", ())
+              if s0 <= a.sample < s1]
+    return {"rate": float(geometry.model_fs), "start": s0 / float(geometry.record_fs), "annotations": inside}
 
 
 def dicom_window(metadata: dict[str, str]) -> tuple[float, float] | None:

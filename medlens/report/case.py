@@ -52,6 +52,19 @@ CAVEATS: tuple[str, ...] = (
     "trained on; it can be confidently wrong on a case unlike them.",
 )
 
+
+def noun(kind: str) -> str:
+    """What the report calls its input: a record for a signal, a scan otherwise."""
+    return "record" if kind == "signal" else "scan"
+
+
+def caveats(kind: str) -> tuple[str, ...]:
+    """:data:`CAVEATS` in the words of the input's kind (a record's samples, not a scan's areas)."""
+    if kind != "signal":
+        return CAVEATS
+    return tuple(c.replace("parts of the scan", "parts of the record").replace("text on the image", "noise on the trace")
+                 .replace("scan itself", "record itself") for c in CAVEATS)
+
 _EXTRA_CSS = """
 .finding{font-size:20px;margin:4px 0 8px} .finding b{color:#12355b}
 .warnings{list-style:none;padding:0;margin:4px 0} .warnings li{margin:4px 0}
@@ -188,6 +201,8 @@ class CaseReport:
     spacing : sequence of float or None
     annotations : list of Annotation
     rate : float or None
+    start : float
+        Time (s) in its record of a signal window's first sample.
     window : (float, float) or None
         Grey-level window of the scan (e.g. the DICOM's own CT window), low and high.
     notes : list of str
@@ -225,6 +240,7 @@ class CaseReport:
     spacing: Sequence[float] | None = None
     annotations: list[Annotation] = field(default_factory=list)
     rate: float | None = None
+    start: float = 0.0
     window: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
     familiarity: str | None = None
@@ -273,6 +289,7 @@ def render_case_report(case: CaseReport) -> str:
     what = "the model's finding" if case.explained == case.predicted else f"the class {explained}"
     summary.add_viewer(viewer_html(
         case.base, case.maps, kind=case.kind, spacing=case.spacing, annotations=case.annotations, rate=case.rate,
+        start=case.start,
         window=case.window, initial=next((i for i, m in enumerate(case.maps) if m.name == case.trust.best), 0),
         title=f"Areas that drove {what}", alt=case.scan,
         note="Drag the sliders or use the arrow keys; switch methods to compare their maps.",
@@ -280,7 +297,8 @@ def render_case_report(case: CaseReport) -> str:
     summary.add_trusted_html(f'<p class="trust-{_esc(case.trust.level)}">' + _esc(case.trust.headline) + "</p>")
     if case.sentence:
         summary.add_text(f"The model's own description: \u201c{case.sentence}\u201d")
-    summary.add_trusted_html('<ul class="caveats">' + "".join(f"<li>{_esc(c)}</li>" for c in CAVEATS) + "</ul>")
+    summary.add_trusted_html('<ul class="caveats">' + "".join(f"<li>{_esc(c)}</li>" for c in caveats(case.kind))
+                             + "</ul>")
 
     trust = report.section("How far to trust the highlighted areas", kind="detail")
     if case.trust.details:
@@ -315,7 +333,7 @@ def render_case_report(case: CaseReport) -> str:
             for b in case.basis
         ])
 
-    about = report.section("About this scan", kind="detail")
+    about = report.section(f"About this {noun(case.kind)}", kind="detail")
     for note in case.notes:
         about.add_text(note)
     if case.metadata:

@@ -151,6 +151,7 @@ def viewer_html(
     window: tuple[float, float] | None = None,
     annotations: Sequence[Annotation] = (),
     rate: float | None = None,
+    start: float = 0.0,
     size: int | None = None,
     note: str = "",
     viewer_id: str | None = None,
@@ -179,6 +180,9 @@ def viewer_html(
         Labelled positions on a signal.
     rate : float, optional
         A signal's sampling rate (Hz): the time axis in seconds instead of samples.
+    start : float
+        With ``rate``: the time (s) of the signal's first sample, so that a window cut from a
+        record is drawn at its time in the record.
     size : int, optional
         Longest displayed side in CSS pixels (default 420 for images, 300 per volume plane).
     note : str
@@ -237,6 +241,7 @@ def viewer_html(
         payload["base"] = {"dtype": "f32", "data": _pack_f32(base)}
         payload["annotations"] = [{"at": float(a.at), "label": str(a.label)} for a in annotations]
         payload["rate"] = float(rate) if rate else 0
+        payload["start"] = float(start) if rate else 0.0
         panes.append(
             f'<figure class="ml-signal"><canvas class="ml-pane" data-plane="0" width="1000" height="220" role="img" '
             f'aria-label="{esc(alt)}"></canvas><figcaption><output class="ml-window-value"></output></figcaption></figure>'

@@ -4,6 +4,7 @@ from the file's own columns, resumable like the audit."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -165,6 +166,17 @@ def test_records_train_on_beats_predict_and_explain_a_beat(tmp_path, capsys):
     summary = json.loads((explained / "summary.json").read_text())
     assert summary["preprocessing"]["geometry"]["span"][0] == pytest.approx(sample - 62, abs=1)
     assert (explained / "signal.png").is_file()
+    # the case report draws the same window at its time in the record, with the beat's label
+    reported = tmp_path / "report"
+    start = sample / 250 - 0.25
+    assert main(["report", "--model", str(model), "--input", str(folder / "rec"), "--methods", "gradient",
+                 "--start", f"{start:.4f}", "--out", str(reported), "--quiet"]) == 0
+    page = (reported / "report.html").read_text()
+    viewer = json.loads(re.search(r'<script type="application/json" class="ml-data">(.*?)</script>', page, re.S).group(1))
+    assert viewer["rate"] == 250 and viewer["start"] == pytest.approx(start, abs=1 / 250)
+    labels = {(round(a["at"]), a["label"]) for a in viewer["annotations"]}
+    assert (62, symbol) in {(round(at), lab) for at, lab in labels} or (63, symbol) in labels
+    assert "About this record" in page and "whole scan" not in page
 
 
 def test_a_folder_of_nifti_volumes_trains_a_3d_model(tmp_path):

@@ -41,6 +41,8 @@ class CaseInput:
         Labelled positions of a signal.
     rate : float or None
         Sampling rate of a signal (Hz).
+    start : float
+        Time (s) in its record of a signal window's first sample.
     window : (float, float) or None
         Grey-level window (low, high) to show the scan with, e.g. the DICOM's own.
     geometry : medlens.data.recipe.Geometry or None
@@ -63,6 +65,7 @@ class CaseInput:
     notes: list[str] = field(default_factory=list)
     annotations: list[Annotation] = field(default_factory=list)
     rate: float | None = None
+    start: float = 0.0
     window: tuple[float, float] | None = None
     geometry: Any = None
     reading: dict[str, Any] = field(default_factory=dict)

@@ -37,7 +37,7 @@ def _check_trust(c: CaseCheck, threshold: float) -> MethodTrust:
     if inconclusive:
         change = (f"lowers the model's confidence by only {c.deletion_drop:.2f}" if c.deletion_drop > 0
                   else f"does not lower the model's confidence (it changes by {-c.deletion_drop:+.2f})")
-        segs.append(_seg(f"Blurring even the whole scan {change}, so whether the highlighted areas drive the decision "
+        segs.append(_seg(f"Blurring even the whole input {change}, so whether the highlighted areas drive the decision "
                          "cannot be tested on this case. "))
     elif beats:
         segs.append(_seg(f"Blurring the areas it highlights lowers the model's confidence faster than blurring random "
@@ -114,7 +114,7 @@ def trust_from_checks(checks: Sequence[CaseCheck]) -> TrustAssessment:
                     f"random (rank test p = {p:.2f}) or model-free maps do. The checks use this case only.")
     elif best.level == "caution" and all(c.deletion_drop < MIN_DROP for c in checks):
         headline = (f"Treat the highlighted areas with caution: the {best.method} map reflects the model, but this case "
-                    "cannot show whether the highlighted areas drive the decision (blurring the whole scan hardly "
+                    "cannot show whether the highlighted areas drive the decision (blurring the whole input hardly "
                     "changes it).")
     elif best.level == "caution":
         headline = (f"Treat the highlighted areas with caution: the best map on this case ({best.method}) passes the "

@@ -197,7 +197,7 @@
     for (var tick = Math.ceil(t0 / step) * step; tick <= t1; tick += step) {
       var tx = (tick - t0) * Wc / span;
       ctx.beginPath(); ctx.moveTo(tx, Hc - axis); ctx.lineTo(tx, Hc - axis + 4); ctx.stroke();
-      ctx.fillText(rate ? (tick / rate).toFixed(2) : String(Math.round(tick)), tx + 2, Hc - 4);
+      ctx.fillText(rate ? (tick / rate + (d.start || 0)).toFixed(2) : String(Math.round(tick)), tx + 2, Hc - 4);
     }
     ctx.fillText(unit, Wc - 50, Hc - 4);
     ctx.setLineDash([4, 3]); ctx.strokeStyle = "#0b5394";
@@ -208,7 +208,8 @@
       ctx.fillStyle = "#0b5394"; ctx.fillText(note.label, ax + 3, 12);
     });
     ctx.setLineDash([]);
-    var label = "samples " + Math.round(t0) + " to " + Math.round(t1) + " of " + T + " (zoom " + this.zoom.toFixed(1) + "x)";
+    var label = (rate ? (t0 / rate + (d.start || 0)).toFixed(2) + " to " + (t1 / rate + (d.start || 0)).toFixed(2) + " s"
+                      : "samples " + Math.round(t0) + " to " + Math.round(t1) + " of " + T) + " (zoom " + this.zoom.toFixed(1) + "x)";
     canvas.dataset.window = Math.round(t0) + "-" + Math.round(t1);
     canvas.setAttribute("aria-label", d.alt + ": " + label + ", " + d.maps[this.method].name + " map as a coloured band");
     this.q("output.ml-window-value").forEach(function (o) { o.textContent = label; });
