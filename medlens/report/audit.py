@@ -15,7 +15,7 @@ from medlens.viz.audit import cluster_maps_figure, embedding_figure, spectrum_fi
 from medlens.report.viewer import viewer_html
 from medlens.viz.figures import figure_png
 
-__all__ = ["audit_report", "flagged_sentences", "metric_means"]
+__all__ = ["audit_report", "flagged_sentences", "metric_means", "verdict_segments"]
 
 
 def _class_name(names: Sequence[str], k: int) -> str:
@@ -46,29 +46,48 @@ def flagged_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
     Every number comes from the cluster's own fields (its removal test: change, null change,
     effect, Holm-corrected p-value), through :attr:`Cluster.reason`.
     """
+    return ["".join(seg["text"] for seg in sentence) for sentence in verdict_segments(strategies, class_names)]
+
+
+def verdict_segments(strategies: Any, class_names: Sequence[str]) -> list[list[dict]]:
+    """:func:`flagged_sentences` as segments whose verdict phrase carries its claim
+    (:func:`medlens.report.html.sentence_html`): ``flagged`` and ``undecided`` name the class and
+    strategy with the test's numbers and the rule's thresholds, ``none_flagged`` the number of
+    strategies, so that a reader's tool can check each against the strategies' tables."""
     clusters = [c for cs in strategies.classes for c in cs.clusters]
     flagged = [c for c in clusters if c.flagged]
     undecided = [c for c in clusters if getattr(c, "verdict", "") == "undecided"]
-    out = []
+    rule = strategies.rule
+    out: list[list[dict]] = []
     for c in flagged:
         cls = _class_name(class_names, c.predicted_class)
         n_class = sum(len(cs.members) for cs in strategies.classes if cs.predicted_class == c.predicted_class)
         acc = "" if c.accuracy != c.accuracy else f" Its predictions are right in {c.accuracy:.0%} of its cases."
-        out.append(
-            f"Candidate shortcut in the predictions of '{cls}': strategy {c.cluster} ({c.size} of {n_class} cases) "
-            f"{c.reason}. For {len(c.flagged_members)} of these cases the removal moved the prediction further than "
-            f"every removal elsewhere (clusters.csv marks them): check them for a tag, a marker or a "
-            f"scanner-specific feature, and look at the strategy's mean map and exemplars below.{acc}"
-        )
+        claim = {"kind": "flagged", "class": cls, "strategy": c.cluster, "p": c.p_value, "alpha": rule.alpha,
+                 "effect": c.effect, "min_effect": rule.min_effect, "difference": abs(c.change - c.null_change),
+                 "min_change": rule.min_change}
+        out.append([
+            {"text": f"Candidate shortcut in the predictions of '{cls}': "},
+            {"text": f"strategy {c.cluster}", "claim": claim},
+            {"text": f" ({c.size} of {n_class} cases) {c.reason}. For {len(c.flagged_members)} of these cases the removal "
+                     f"moved the prediction further than every removal elsewhere (clusters.csv marks them): check them for "
+                     f"a tag, a marker or a scanner-specific feature, and look at the strategy's mean map and exemplars "
+                     f"below.{acc}"},
+        ])
     for c in undecided:
         cls = _class_name(class_names, c.predicted_class)
-        out.append(f"Undecided, strategy {c.cluster} of '{cls}' ({c.size} cases): {c.reason}. "
-                   "Neither flagged nor cleared: the audit cannot say whether these predictions rely on that region.")
+        out.append([
+            {"text": "Undecided", "claim": {"kind": "undecided", "class": cls, "strategy": c.cluster}},
+            {"text": f", strategy {c.cluster} of '{cls}' ({c.size} cases): {c.reason}. Neither flagged nor cleared: the "
+                     "audit cannot say whether these predictions rely on that region."},
+        ])
     if not flagged:
-        n = len(clusters)
         tail = "" if not undecided else f" ({len(undecided)} undecided, below)"
-        out.insert(0, f"No candidate shortcut: none of the {n} prediction strategies found depends on input away from "
-                      f"where the class evidence should be{tail}.")
+        out.insert(0, [
+            {"text": "No candidate shortcut", "claim": {"kind": "none_flagged", "strategies": len(clusters)}},
+            {"text": f": none of the {len(clusters)} prediction strategies found depends on input away from where the "
+                     f"class evidence should be{tail}."},
+        ])
     return out
 
 
@@ -105,8 +124,8 @@ def audit_report(
     report = Report(title, subtitle or f"{len(results)} cases; maps clustered: {strategies.method}")
 
     sec = report.section("Summary")
-    for sentence in flagged_sentences(strategies, names):
-        sec.add_text(sentence, kind=_sentence_kind(sentence))
+    for segments in verdict_segments(strategies, names):
+        sec.add_sentence(segments, kind=_sentence_kind(segments[0]["text"]))
     labelled = [r for r in results if r.label is not None]
     if labelled:
         acc = sum(r.label == r.predicted for r in labelled) / len(labelled)

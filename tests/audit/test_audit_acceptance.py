@@ -42,6 +42,10 @@ def test_shortcut_strategy_is_flagged_and_the_clean_model_has_none(tmp_path):
     precision = len(flagged & marked) / len(flagged)
     recall = len(flagged & marked) / len(marked)
     assert precision >= 0.8 and recall >= 0.8, (precision, recall)
+    from medlens.report.audit import audit_report
+    from tests.report.claims import check_audit_page
+
+    assert check_audit_page(audit_report(analysis, {}).render()) >= len(analysis.strategies.flagged()) >= 1
 
     clean, _ = _audit(tmp_path, shortcut=False)
     assert clean.strategies.flagged() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import html
 
 import numpy as np
@@ -30,6 +31,17 @@ def test_audit_command_writes_every_output(tmp_path, lesion_npz, model_file, cap
     assert "eigenvalues of the normalised graph Laplacian" in html.unescape(page)
     # exemplars are shown in the overlay viewer the demo and the case report use
     assert '<div class="ml-viewer"' in page and "Content-Security-Policy" in page
+    # the verdict sentences agree with the strategies' tables, and the checker fails on a wrong one
+    from tests.report.claims import check_audit_page
+
+    assert check_audit_page(page) >= 1
+    claim = re.search(r'data-claim="(none_flagged|flagged|undecided)"[^>]*>', page).group(0)
+    wrong = page.replace(claim, claim.replace('data-claim="none_flagged" data-strategies="',
+                                              'data-claim="none_flagged" data-strategies="9').replace(
+        'data-claim="undecided"', 'data-claim="flagged"'), 1)
+    assert wrong != page
+    with pytest.raises(AssertionError):
+        check_audit_page(wrong)
     # resuming computes nothing
     assert main(["audit", "--model", str(model_file), "--data", str(lesion_npz), "--out", str(out), "--limit", "12", *OPTIONS]) == 0
     assert "audited 0 new case(s) of 12" in capsys.readouterr().out

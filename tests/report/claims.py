@@ -25,6 +25,7 @@ class Page:
     claims: list[dict] = field(default_factory=list)  # attributes + "text" + "section" + "paragraph"
     paragraphs: list[dict] = field(default_factory=list)  # "text", "claims" (count), "section", "cls"
     tables: list[dict] = field(default_factory=list)  # "section", "headers", "rows", "summary"
+    titles: list[str] = field(default_factory=list)  # each section's heading
 
 
 class _Reader(HTMLParser):
@@ -40,11 +41,15 @@ class _Reader(HTMLParser):
         self.in_head = False
         self.summary: list[str] | None = None
         self.last_summary = ""
+        self.title = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "section":
             self.section += 1
+            self.page.titles.append("")
+        elif tag == "h2":
+            self.title = True
         elif tag == "p":
             self.paragraph = {"text": "", "claims": 0, "section": self.section, "cls": a.get("class") or ""}
         elif tag == "span" and "data-claim" in a:
@@ -62,6 +67,8 @@ class _Reader(HTMLParser):
             self.cell = []
 
     def handle_endtag(self, tag):
+        if tag == "h2":
+            self.title = False
         if tag == "p" and self.paragraph is not None:
             self.page.paragraphs.append(self.paragraph)
             self.paragraph = None
@@ -90,6 +97,8 @@ class _Reader(HTMLParser):
             self.table = None
 
     def handle_data(self, data):
+        if self.title and self.page.titles:
+            self.page.titles[-1] += data
         for target in (self.paragraph, self.span):
             if target is not None:
                 target["text"] += data
@@ -270,4 +279,53 @@ def check_case_page(markup: str) -> int:
         if p["cls"] == "trust-supported" and p["section"] > 0:
             method = p["text"].split(":", 1)[0]
             assert supported.get(method), f"{method} is 'supported' without a rank test at p <= alpha"
+    return checked
+
+
+def _strategy_rows(page: Page) -> dict[tuple[str, str], dict[str, str]]:
+    """``{(class, strategy): {header: cell}}`` from every "Strategies for 'CLASS'" table."""
+    rows = {}
+    for t in page.tables:
+        title = page.titles[t["section"]] if 0 <= t["section"] < len(page.titles) else ""
+        if not title.startswith("Strategies for '") or "verdict" not in t["headers"]:
+            continue
+        cls = title[len("Strategies for '"):-1]
+        for row in t["rows"]:
+            cells = dict(zip(t["headers"], row))
+            rows[(cls, cells["strategy"])] = cells
+    return rows
+
+
+def check_audit_page(markup: str) -> int:
+    """Check the audit report's verdict sentences against its strategies' tables: a strategy said
+    to be flagged is flagged in its table with p below the level, one sign in at least the rule's
+    share of cases and a difference of at least the rule's change (the table's numbers equal the
+    sentence's); an undecided one is undecided; "no candidate shortcut" means no flagged row and
+    the right count; every flagged row has its sentence. Returns how many claims were checked."""
+    page = read_page(markup)
+    rows = _strategy_rows(page)
+    assert rows, "no strategies table"
+    checked, said_flagged = 0, set()
+    for claim in page.claims:
+        kind = claim["claim"]
+        if kind not in ("flagged", "undecided", "none_flagged"):
+            continue
+        checked += 1
+        if kind == "none_flagged":
+            assert not [k for k, r in rows.items() if r["verdict"] == "flagged"], "'no candidate shortcut' beside a flagged row"
+            assert int(claim["strategies"]) == len(rows), f"{claim['strategies']} strategies said, {len(rows)} in the tables"
+            continue
+        key = (claim["class"], claim["strategy"])
+        assert key in rows, f"no table row for strategy {key}"
+        row = rows[key]
+        assert row["verdict"] == kind, f"'{claim['text']}' says {kind}, the table says {row['verdict']}"
+        if kind == "flagged":
+            said_flagged.add(key)
+            p, effect = _number(row["p (Wilcoxon, Holm)"]), _number(row["same-sign share"])
+            difference = abs(_number(row["change (removal)"]) - _number(row["change (elsewhere)"]))
+            assert abs(p - float(claim["p"])) <= 1e-3 * max(abs(p), 1e-12) + 1e-12 and p < float(claim["alpha"])
+            assert abs(effect - float(claim["effect"])) < 1e-3 and effect >= float(claim["min_effect"])
+            assert abs(difference - float(claim["difference"])) < 2e-3 and difference >= float(claim["min_change"])
+    flagged_rows = {k for k, r in rows.items() if r["verdict"] == "flagged"}
+    assert flagged_rows == said_flagged, f"flagged rows {flagged_rows}, flagged sentences {said_flagged}"
     return checked
