@@ -116,7 +116,6 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
 
     request = request if request is not None else AuditRequest(**kwargs)
     request.validate()
-    trusted = trusted_methods(request.leaderboard)
     model, meta = load_model_file(request.model)
     if is_text_model(meta):  # notes: token scores, deletion curves and the token test
         from medlens.app.audit_notes import audit_notes
@@ -125,6 +124,7 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     if request.tokens:
         raise InputError("--tokens is for a text model: this model reads images or signals")
     request = replace(request, cluster_method=request.cluster_method or "smoothgrad")
+    trusted = trusted_methods(request.leaderboard)
     notes: list[str] = []
     if request.methods:
         methods, source_of_methods = tuple(request.methods), "chosen"

@@ -27,15 +27,23 @@ the user names. For a token ``t`` of class ``c``, the notes predicted ``c`` that
   (:func:`medlens.audit.strategies.paired_test`), Holm-corrected over every tested token of
   every class (:func:`medlens.audit.strategies.holm`, family-wise level ``alpha``).
 
+The null's deletions can hit other words the model depends on (in the notes of a class that
+rests on a planted token, a random deletion sometimes takes the planted token out), so a token
+that matters *less* than those can differ from its null too. A difference counts only when it
+is the token's own: its mean change has the sign of the mean difference and is larger than the
+null's mean change.
+
 Verdicts: ``"depended on"`` when the corrected ``p < alpha``, the difference has one sign in
-at least ``min_effect`` of the notes and averages at least ``min_change`` (a probability);
-``"undecided"`` when fewer than ``min_size`` notes could be tested, when even all differences of
-one sign could not have reached the corrected level (too few notes for the number of tests),
-or when no model was at hand to measure; else ``"not depended on"``. A token the model depends
-on may push towards the class (removing it lowers the probability: a positive mean difference)
-or against it. For a depended-on token, the notes whose own change goes further, in that
-direction, than each of their null deletions are its *hits* (a per-note randomisation test at
-level ``1 / (n_draws + 1)``); ``cases.csv`` names them.
+at least ``min_effect`` of the notes, it is the token's own, and both the mean difference and
+the token's mean change reach ``min_change`` (a probability); ``"small effect"`` when all of
+that holds but the size; ``"undecided"`` when fewer than ``min_size`` notes could be tested,
+when even all differences of one sign could not have reached the corrected level (too few
+notes for the number of tests), or when no model was at hand to measure; else
+``"not depended on"``. A token the model depends on may push towards the class (deleting it
+lowers the probability: a positive mean change) or against it. For a depended-on token, the
+notes whose own change goes further, in that direction, than each of their null deletions are
+its *hits* (a per-note randomisation test at level ``1 / (n_draws + 1)``); ``cases.csv`` names
+them.
 
 The rule's numbers are the image audit's (:class:`medlens.audit.strategies.FlagRule`); they were
 chosen for images and not calibrated again on text.
@@ -59,10 +67,11 @@ from medlens.core.random import generator
 from medlens.core.targets import probabilities
 from medlens.errors import InputError
 
-__all__ = ["ClassTokens", "TokenRemoval", "TokenRule", "TokenStrategies", "TokenStrategy", "find_token_strategies",
+__all__ = ["VERDICTS", "ClassTokens", "TokenRemoval", "TokenRule", "TokenStrategies", "TokenStrategy", "find_token_strategies",
            "token_key"]
 
-DEPENDED, NOT_DEPENDED, UNDECIDED = "depended on", "not depended on", "undecided"
+DEPENDED, SMALL, NOT_DEPENDED, UNDECIDED = "depended on", "small effect", "not depended on", "undecided"
+VERDICTS = (DEPENDED, SMALL, NOT_DEPENDED, UNDECIDED)
 
 #: ``removal((token id,), positions) -> (n, 1 + n_draws) changes`` or ``None``
 TokenRemovalFn = Callable[[tuple[int, ...], Sequence[int]], "torch.Tensor | None"]
@@ -133,7 +142,8 @@ class TokenStrategy:
     p_value : float
         Holm-corrected two-sided Wilcoxon p-value (NaN: not measured).
     verdict : str
-        ``"depended on"``, ``"not depended on"``, ``"undecided"``, or ``""`` (not tested).
+        ``"depended on"``, ``"small effect"``, ``"not depended on"``, ``"undecided"``, or ``""``
+        (not tested).
     why : str
         Why undecided: ``"few"`` (fewer than ``min_size`` notes), ``"power"`` (too few to reach
         the corrected level), ``"unmeasured"`` (no model at hand); else ``""``.
@@ -315,12 +325,16 @@ def _decide(entry: dict, p_value: float, best_p: float, rule: TokenRule) -> dict
     difference = entry["change"] - entry["null_change"]
     if best_p >= rule.alpha:
         return {**out, "verdict": UNDECIDED, "why": "power"}
-    if p_value < rule.alpha and effect >= rule.min_effect and abs(difference) >= rule.min_change:
-        tested, own, draws = entry["own"]
-        sign = 1.0 if difference >= 0 else -1.0
-        beyond = ((sign * own[:, None] > sign * draws) | draws.isnan()).all(1)
-        return {**out, "verdict": DEPENDED, "hits": [p for p, b in zip(tested, beyond.tolist()) if b]}
-    return {**out, "verdict": NOT_DEPENDED}
+    change, null = entry["change"], entry["null_change"]
+    own_effect = change * difference > 0 and abs(change) > abs(null)  # the token's own, not its null's
+    if not (p_value < rule.alpha and effect >= rule.min_effect and own_effect):
+        return {**out, "verdict": NOT_DEPENDED}
+    if abs(difference) < rule.min_change or abs(change) < rule.min_change:
+        return {**out, "verdict": SMALL}
+    tested, own, draws = entry["own"]
+    sign = 1.0 if difference >= 0 else -1.0
+    beyond = ((sign * own[:, None] > sign * draws) | draws.isnan()).all(1)
+    return {**out, "verdict": DEPENDED, "hits": [p for p, b in zip(tested, beyond.tolist()) if b]}
 
 
 class TokenRemoval:

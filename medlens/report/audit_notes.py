@@ -66,19 +66,33 @@ def undecided_sentence(t: Any, rule: Any, n_tested_tokens: int, names: Sequence[
             f"of the {t.notes} notes that contain it, but {why}. Neither shown to matter nor cleared.")
 
 
+def small_sentence(small: Sequence[Any], rule: Any, names: Sequence[str]) -> str:
+    """The tokens with a consistent but small effect, in one sentence."""
+    listed = ", ".join(f"'{t.token}' ('{_name(names, t.predicted_class)}': {-t.change:+.2f} against "
+                       f"{-t.null_change:+.2f}, p = {t.p_value:.1e})" for t in small)
+    return (f"Consistent but small: deleting {listed} moves the predicted probability further than deleting as many "
+            f"other words, in one direction in most notes, but by less than {rule.min_change:.2f} on average: the "
+            "model uses these words, and no single one decides its predictions.")
+
+
 def token_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
-    """Plain-language sentences on the depended-on and the undecided tokens (or the absence of any)."""
+    """Plain-language sentences on the depended-on, the small-effect and the undecided tokens (or the
+    absence of any)."""
     sizes = {cs.predicted_class: cs.n_notes for cs in strategies.classes}
     tested = strategies.tested()
     measured = [t for t in tested if t.verdict != "undecided"]
     out = [depended_sentence(t, sizes[t.predicted_class], class_names) for t in strategies.depended()]
+    small = [t for t in tested if t.verdict == "small effect"]
+    if small:
+        out.append(small_sentence(small, strategies.rule, class_names))
     undecided = [t for t in tested if t.verdict == "undecided"]
     out += [undecided_sentence(t, strategies.rule, len(measured), class_names) for t in undecided]
     if not strategies.depended():
         tail = "" if not undecided else f" ({len(undecided)} undecided, below)"
         out.insert(0, f"No token the model depends on: deleting any of the {len(measured)} tokens tested (the "
-                      f"{strategies.rule.top} most relevant of each predicted class, and any named) changes the "
-                      f"predictions no more than deleting as many other words of the same notes{tail}.")
+                      f"{strategies.rule.top} most relevant of each predicted class, and any named) does not change "
+                      f"the predictions by {strategies.rule.min_change:.2f} or more beyond deleting as many other "
+                      f"words of the same notes{tail}.")
     return out
 
 
@@ -122,7 +136,7 @@ def note_audit_report(
     sec = report.section("Summary")
     for sentence in token_sentences(strategies, names):
         sec.add_text(sentence, kind="verdict-bad" if sentence.startswith("The predictions") else
-                     "note" if sentence.startswith("Undecided") else "verdict-good")
+                     "note" if sentence.startswith(("Undecided", "Consistent")) else "verdict-good")
     for cs in strategies.classes:
         sec.add_text(drivers_sentence(cs, names))
     labelled = [r for r in results if r.label is not None]
@@ -138,9 +152,10 @@ def note_audit_report(
         f"predicted probability is compared with the change when as many other words of the same note are deleted "
         f"({rule.n_draws} random draws per note), by a two-sided Wilcoxon signed-rank test, Holm-corrected over every "
         f"tested token. The model depends on a token when p < {rule.alpha}, the difference has one sign in at least "
-        f"{rule.min_effect:.0%} of the notes and averages at least {rule.min_change:.2f} in probability; a token is "
-        f"undecided when fewer than {rule.min_size} notes contain it or too few for the corrected level. Relevance "
-        "alone is not dependence: only a change in the decision is.",
+        f"{rule.min_effect:.0%} of the notes, the token's own deletion moves the probability further than the "
+        f"others' in that direction, and both average at least {rule.min_change:.2f} in probability (smaller: a "
+        f"small effect); a token is undecided when fewer than {rule.min_size} notes contain it or too few for the "
+        "corrected level. Relevance alone is not dependence: only a change in the decision is.",
         kind="note",
     )
 

@@ -88,7 +88,8 @@ def embedding_figure(embedding: torch.Tensor, labels: torch.Tensor, flagged: Seq
     return fig
 
 
-VERDICT_COLOURS = {"depended on": "#c62828", "not depended on": "#2e7d32", "undecided": "#f0b400", "": "#9aa5b1"}
+VERDICT_COLOURS = {"depended on": "#c62828", "small effect": "#e57373", "not depended on": "#2e7d32",
+                   "undecided": "#f0b400", "": "#9aa5b1"}
 
 
 def token_bars_figure(tokens: Sequence[str], values: Sequence[float], verdicts: Sequence[str], title: str = "") -> "plt.Figure":
