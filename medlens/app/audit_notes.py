@@ -34,7 +34,11 @@ def note_settings(request: Any, model: Any) -> tuple[Any, str]:
     image audit takes."""
     from medlens.app.options import options_per_method, options_per_metric
     from medlens.attribution.sequence import require_attention_model
-    from medlens.audit.notes import DEFAULT_NOTE_METHODS, NOTE_METRICS, NoteAuditSettings
+    from medlens.audit.notes import (
+        DEFAULT_NOTE_METHODS,
+        NOTE_METRICS,
+        NoteAuditSettings,
+    )
 
     require_attention_model(model)
     if request.labels:

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -47,8 +47,19 @@ from medlens.data.cases import pseudonym
 from medlens.data.notes_cases import NoteCases, NoteColumns
 from medlens.errors import InputError, UnknownNameError
 
-__all__ = ["DEFAULT_NOTE_METHODS", "NOTE_AUDIT", "NOTE_METRICS", "NoteAuditSettings", "NoteSpec", "PAD_ID", "UNK_ID",
-           "audit_note_indices", "delete_positions", "open_notes", "token_curves"]
+__all__ = [
+    "DEFAULT_NOTE_METHODS",
+    "NOTE_AUDIT",
+    "NOTE_METRICS",
+    "PAD_ID",
+    "UNK_ID",
+    "NoteAuditSettings",
+    "NoteSpec",
+    "audit_note_indices",
+    "delete_positions",
+    "open_notes",
+    "token_curves",
+]
 
 #: Token methods of a text audit by default; the first ranks the tokens of the cohort.
 DEFAULT_NOTE_METHODS = ("integrated_gradients", "grad_x_input")
@@ -126,7 +137,7 @@ class NoteAuditSettings:
         return json.dumps({"kind": self.kind, **payload}, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "NoteAuditSettings":
+    def from_json(cls, text: str) -> NoteAuditSettings:
         payload = json.loads(text)
         if payload.pop("kind", None) != "notes":
             raise InputError("the stored audit is not an audit of notes")

@@ -26,13 +26,26 @@ from medlens.audit.engines import ENGINES, model_to_bytes, run_local, run_ray
 from medlens.audit.intervention import StoredRemoval
 from medlens.audit.notes import NOTE_AUDIT, NoteAuditSettings, NoteSpec, open_notes
 from medlens.audit.run import AuditRun, path_key, plan_batches
-from medlens.audit.store import DB_FILE, AuditStore, locked, table, write_csv, write_parquet
-from medlens.audit.tokens import TokenRemoval, TokenRule, TokenStrategies, find_token_strategies, token_key
+from medlens.audit.store import (
+    DB_FILE,
+    AuditStore,
+    locked,
+    table,
+    write_csv,
+    write_parquet,
+)
+from medlens.audit.tokens import (
+    TokenRemoval,
+    TokenRule,
+    TokenStrategies,
+    find_token_strategies,
+    token_key,
+)
 from medlens.core.progress import Progress
 from medlens.errors import InputError
 from medlens.models.fingerprint import model_fingerprint
 
-__all__ = ["NoteAnalysis", "TOKEN_COLUMNS", "analyse_notes", "run_note_audit", "stored_note_settings"]
+__all__ = ["TOKEN_COLUMNS", "NoteAnalysis", "analyse_notes", "run_note_audit", "stored_note_settings"]
 
 #: The columns of ``tokens.csv``, one row per token of each predicted class.
 TOKEN_COLUMNS = ("class", "class_name", "rank", "token", "notes", "notes_elsewhere", "relevance_sum",

@@ -52,8 +52,8 @@ chosen for images and not calibrated again on text.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -281,12 +281,12 @@ def find_token_strategies(
         present.sort(key=lambda t: (-float(total[t]), t))
         top = set([t for t in present if float(total[t]) > 0][:rule.top])
         for rank, t in enumerate(present, start=1):
-            pending.append(dict(
-                predicted_class=cls, token_id=t, token=vocabulary[t], rank=rank,
-                notes=int(here[t]), notes_elsewhere=int(contains[t] - here[t]), relevance_sum=float(total[t]),
-                relevance_mean=float(total[t]) / int(here[t]), tested=t in top or t in named,
-                members=[i for i in members if bool((per_note[i][0] == t).any())],
-            ))
+            pending.append({
+                "predicted_class": cls, "token_id": t, "token": vocabulary[t], "rank": rank, "notes": int(here[t]),
+                "notes_elsewhere": int(contains[t] - here[t]), "relevance_sum": float(total[t]),
+                "relevance_mean": float(total[t]) / int(here[t]), "tested": t in top or t in named,
+                "members": [i for i in members if bool((per_note[i][0] == t).any())],
+            })
         sizes.append((cls, len(members)))
     for entry in pending:
         if entry["tested"]:

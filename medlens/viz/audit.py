@@ -92,7 +92,8 @@ VERDICT_COLOURS = {"depended on": "#c62828", "small effect": "#e57373", "not dep
                    "undecided": "#f0b400", "": "#9aa5b1"}
 
 
-def token_bars_figure(tokens: Sequence[str], values: Sequence[float], verdicts: Sequence[str], title: str = "") -> "plt.Figure":
+def token_bars_figure(tokens: Sequence[str], values: Sequence[float], verdicts: Sequence[str],
+                      title: str = "") -> plt.Figure:
     """A class's tokens as horizontal bars of their relevance, the first at the top, coloured by
     the verdict of their deletion test (grey: not tested)."""
     n = max(1, len(tokens))

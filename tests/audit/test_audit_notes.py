@@ -13,7 +13,12 @@ import html
 import pytest
 
 from medlens.cli import main
-from tests.audit.notes_data import PLANTED, train_notes_model, write_clean_notes, write_planted_notes
+from tests.audit.notes_data import (
+    PLANTED,
+    train_notes_model,
+    write_clean_notes,
+    write_planted_notes,
+)
 
 FAST = ["--option", "integrated_gradients.n_steps=8", "--metric-option", "deletion_auc.steps=5",
         "--metric-option", "insertion_auc.steps=5", "--cases-per-batch", "8", "--quiet"]

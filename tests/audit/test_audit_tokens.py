@@ -52,7 +52,7 @@ def test_deletion_and_insertion_curves_match_a_naive_loop():
             top = set(order[: round(k * len(note) / steps)])
             d_curve.append(_probability(model, [t for j, t in enumerate(note) if j not in top], int(target[i]), length))
             i_curve.append(_probability(model, [t for j, t in enumerate(note) if j in top], int(target[i]), length))
-        trapezoid = lambda c: sum((c[k] + c[k + 1]) / 2 for k in range(steps)) / steps  # noqa: E731
+        trapezoid = lambda c: sum((c[k] + c[k + 1]) / 2 for k in range(steps)) / steps
         assert deletion[i] == pytest.approx(trapezoid(d_curve), abs=1e-10)
         assert insertion[i] == pytest.approx(trapezoid(i_curve), abs=1e-10)
 
