@@ -3,7 +3,8 @@
 :func:`audit_cohort` takes an :class:`AuditRequest` and returns an :class:`AuditOutcome`. The cases
 stream from the case workflow to the engine's workers (:class:`medlens.audit.sources.SourceSpec`
 is the picklable description each worker opens); results go to ``OUT/audit.sqlite`` as they
-finish, then SpRAy clusters the maps and ``audit.html`` is written.
+finish, then SpRAy clusters the maps and ``audit.html`` is written. A text model is audited on a
+notes file by :mod:`medlens.app.audit_notes` (tokens instead of maps).
 """
 
 from __future__ import annotations

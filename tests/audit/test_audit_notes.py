@@ -140,3 +140,15 @@ def test_a_text_model_needs_notes_and_an_image_model_no_tokens(tmp_path, planted
     assert main(["audit", "--model", str(model_file), "--data", str(lesion_npz), "--out", str(tmp_path / "b"),
                  "--tokens", "xxxx", "--quiet"]) == 2
     assert "--tokens is for a text model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_ray_engine_gives_the_local_engines_numbers(tmp_path, planted):
+    pytest.importorskip("ray")
+    model, notes, _ = planted
+    local, ray = tmp_path / "local", tmp_path / "ray"
+    assert main(["audit", "--model", model, "--data", str(notes), "--out", str(local), *FAST]) == 0
+    assert main(["audit", "--model", model, "--data", str(notes), "--out", str(ray), "--engine", "ray",
+                 "--workers", "2", *FAST]) == 0
+    for name in ("cases.csv", "tokens.csv"):
+        assert (local / name).read_text() == (ray / name).read_text(), name
