@@ -3,7 +3,8 @@
 :func:`audit_cohort` takes an :class:`AuditRequest` and returns an :class:`AuditOutcome`. The cases
 stream from the case workflow to the engine's workers (:class:`medlens.audit.sources.SourceSpec`
 is the picklable description each worker opens); results go to ``OUT/audit.sqlite`` as they
-finish, then SpRAy clusters the maps and ``audit.html`` is written.
+finish, then SpRAy clusters the maps and ``audit.html`` is written. A text model is audited on a
+notes file by :mod:`medlens.app.audit_notes` (tokens instead of maps).
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from medlens.app.inputs import RecipeOptions, load_model_file, resolve_recipe
+from medlens.app.text_inputs import is_text_model
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 
 @dataclass(frozen=True)
 class AuditRequest:
     """The arguments of ``medlens audit``; ``methods`` empty: those ``leaderboard`` trusts, else
-    the defaults. ``memory_mb`` sets the readers' decoding limit only (the audit fixes the
-    engine's chunk size so that both engines give the same numbers); ``show_identifiers`` names
-    scans by path in every output instead of by pseudonymous id; ``allow_outside`` lets the
-    labels file name masks outside the data folder."""
+    the defaults. ``cluster_method`` ``None``: SmoothGrad. ``memory_mb`` sets the readers' decoding
+    limit only (the audit fixes the engine's chunk size so that both engines give the same
+    numbers); ``show_identifiers`` names scans by path in every output instead of by pseudonymous
+    id; ``allow_outside`` lets the labels file name masks outside the data folder.
+
+    A text model is audited on a notes file (:mod:`medlens.app.audit_notes`): ``text_column`` and
+    ``label_column`` name its columns, ``top_tokens`` tokens per predicted class are tested, and
+    so is each of ``tokens`` (vocabulary entries) in every class whose notes contain it."""
 
     model: str
     data: str
@@ -32,7 +38,7 @@ class AuditRequest:
     split: str = "test"
     methods: Sequence[str] = ()
     leaderboard: str | None = None
-    cluster_method: str = "smoothgrad"
+    cluster_method: str | None = None
     metric_options: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     cases_per_batch: int = 16
@@ -48,6 +54,10 @@ class AuditRequest:
     memory_mb: float | None = None
     seed: int = 0
     quiet: bool = True
+    text_column: str = "text"
+    label_column: str = "label"
+    tokens: Sequence[str] = ()
+    top_tokens: int = 10
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -58,12 +68,16 @@ class AuditRequest:
             raise MedlensError(f"--cases-per-batch must be at least 1, got {self.cases_per_batch}")
         if self.workers is not None and self.workers < 1:
             raise MedlensError(f"--workers must be at least 1, got {self.workers}")
+        if self.top_tokens < 0:
+            raise MedlensError(f"--top-tokens must be at least 0, got {self.top_tokens}")
 
 
 @dataclass
 class AuditOutcome:
-    """The run (:class:`medlens.audit.run.AuditResult`), its analysis, the flagged strategies in
-    words, the methods used and why, and notes for the user."""
+    """The run (:class:`medlens.audit.run.AuditRun`), its analysis (:class:`medlens.audit.run.Analysis`,
+    or :class:`medlens.audit.run_notes.NoteAnalysis` for notes), the flagged strategies (the
+    depended-on tokens) in words, the methods used and why, notes for the user, and the files
+    written."""
 
     run: Any
     analysis: Any
@@ -73,6 +87,7 @@ class AuditOutcome:
     notes: list[str]
     out: str
     is_dataset: bool = True
+    files: tuple[str, ...] = ()
 
 
 def trusted_methods(path: str | None) -> list[str] | None:
@@ -91,7 +106,8 @@ def trusted_methods(path: str | None) -> list[str] | None:
 
 def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOutcome:
     """Audit every case of ``request.data`` and write cases.csv, cases.parquet, clusters.csv and
-    audit.html into ``request.out`` (resumable). Takes an :class:`AuditRequest` or its fields."""
+    audit.html into ``request.out`` (resumable); for a text model, :func:`medlens.app.audit_notes.audit_notes`.
+    Takes an :class:`AuditRequest` or its fields."""
     from medlens.app.options import options_per_method, options_per_metric
     from medlens.attribution.explain import check_runnable, runnable_methods
     from medlens.audit.cases import DEFAULT_METHODS, AuditSettings
@@ -101,11 +117,15 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
 
     request = request if request is not None else AuditRequest(**kwargs)
     request.validate()
-    trusted = trusted_methods(request.leaderboard)
     model, meta = load_model_file(request.model)
-    if meta.get("tokenizer"):  # the audit's maps, metrics and clusters are defined on image and signal grids
-        raise InputError("audit does not run on a text model yet: use medlens predict (every note), explain "
-                         "(tokens.csv per note) and attention (Jain-Wallace tests) on the notes file")
+    if is_text_model(meta):  # notes: token scores, deletion curves and the token test
+        from medlens.app.audit_notes import audit_notes
+
+        return audit_notes(request, model, meta)
+    if request.tokens:
+        raise InputError("--tokens is for a text model: this model reads images or signals")
+    request = replace(request, cluster_method=request.cluster_method or "smoothgrad")
+    trusted = trusted_methods(request.leaderboard)
     notes: list[str] = []
     if request.methods:
         methods, source_of_methods = tuple(request.methods), "chosen"

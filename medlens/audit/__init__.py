@@ -6,7 +6,11 @@
 * :mod:`medlens.audit.store`: the resumable SQLite store and its CSV / Parquet exports;
 * :mod:`medlens.audit.spray` and :mod:`medlens.audit.strategies`: spectral relevance analysis
   and the flagging of candidate shortcuts;
-* :mod:`medlens.audit.run`: :func:`run_audit` and :func:`analyse`, which tie them together.
+* :mod:`medlens.audit.run`: :func:`run_audit` and :func:`analyse`, which tie them together;
+* a text model on notes, on the same store, engines and batches: :mod:`medlens.audit.notes` (the
+  per-note path: token scores, deletion and insertion AUC on tokens), :mod:`medlens.audit.tokens`
+  (each class's tokens and the token deletion test), :mod:`medlens.audit.run_notes`
+  (:func:`~medlens.audit.run_notes.run_note_audit`, :func:`~medlens.audit.run_notes.analyse_notes`).
 """
 
 from medlens.audit.cases import AuditSettings, CaseResult, audit_batch

@@ -153,7 +153,11 @@ class CaseResult:
         ``settings.all_methods``.
     evidence : torch.Tensor
         ``(G,)`` float32, 1 where the summary cell may hold class evidence
-        (:func:`medlens.audit.summary.evidence_grid`).
+        (:func:`medlens.audit.summary.evidence_grid`); empty for a note.
+    tokens : torch.Tensor or None
+        A note (:mod:`medlens.audit.notes`): int64 ``(n,)`` the token ids of its ``n`` real
+        positions, to which the rows of ``summaries`` (one per score column, ``(n_columns, n)``)
+        belong; ``None`` for every other kind of case.
     """
 
     index: int
@@ -164,6 +168,7 @@ class CaseResult:
     metrics: dict[str, float]
     summaries: torch.Tensor
     evidence: torch.Tensor
+    tokens: torch.Tensor | None = None
 
     @property
     def probability(self) -> float:

@@ -252,16 +252,22 @@ class StoredRemoval:
     results : sequence of CaseResult
     n_draws : int
         Null draws per case.
-    compute : ModelRemoval or None
-        Without it, a region whose changes are not all stored gives ``None`` (not measurable).
+    compute : callable or None
+        ``compute(cells, positions) -> (n, 1 + n_draws)`` (:class:`ModelRemoval`, or a text
+        audit's token deletion); without it, a region whose changes are not all stored gives
+        ``None`` (not measurable).
+    key : callable
+        ``key(method, cells, draw) -> str``, the store's key of a removal (default
+        :func:`region_key`).
     """
 
-    def __init__(self, store, method: str, results, n_draws: int, compute: ModelRemoval | None = None) -> None:
+    def __init__(self, store, method: str, results, n_draws: int, compute: Removal | None = None,
+                 key: Callable[[str, Sequence[int], int], str] = region_key) -> None:
         self.store, self.method, self.results = store, method, list(results)
-        self.n_draws, self.compute = int(n_draws), compute
+        self.n_draws, self.compute, self.key = int(n_draws), compute, key
 
     def __call__(self, cells: tuple[int, ...], positions: Sequence[int]) -> torch.Tensor | None:
-        keys = [region_key(self.method, cells, j) for j in range(self.n_draws + 1)]
+        keys = [self.key(self.method, cells, j) for j in range(self.n_draws + 1)]
         stored = [self.store.removals(k) for k in keys]
         missing = [p for p in positions if any(self.results[p].index not in s for s in stored)]
         if missing:

@@ -28,7 +28,7 @@ from medlens.audit.summary import summary_grid
 from medlens.errors import InputError
 from medlens.models.fingerprint import model_fingerprint
 
-__all__ = ["AuditRun", "analyse", "plan_batches", "run_audit", "stored_settings"]
+__all__ = ["AuditRun", "analyse", "path_key", "plan_batches", "run_audit", "stored_settings"]
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,11 @@ def run_audit(
         "model": model_fingerprint(model),
         # not the number of cases: a run with --n can be extended by a later one
         # the data's identity, not its path: a folder's name may name a patient (audit.sqlite is shared)
-        "data": json.dumps({"data": _path_key(spec.data),
+        "data": json.dumps({"data": path_key(spec.data),
                             "split": spec.split,
                             # scans: the same files through another recipe or labels are another audit
                             **({} if spec.is_dataset else {"recipe": spec.recipe_object().to_dict(),
-                                                           "labels": _path_key(spec.labels) if spec.labels else None,
+                                                           "labels": path_key(spec.labels) if spec.labels else None,
                                                            "named_by": "path" if spec.show_identifiers else "id"})}),
         "input": json.dumps({"shape": list(x0.shape[1:]), "grid": list(grid),
                              "class_names": list((meta or {}).get("class_names") or source.class_names)}),
@@ -259,7 +259,7 @@ def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = Flag
     return Analysis(results, settings, strategies, info, files, failures)
 
 
-def _path_key(path: str) -> str:
+def path_key(path: str) -> str:
     """A path's identity for a resume check, without the path: a digest of its resolved form
     (a bundled data set's name as it is)."""
     import hashlib

@@ -4,7 +4,8 @@ Each finished batch of cases is committed in one transaction (write-ahead log, `
 FULL``): a run killed at any moment, SIGKILL included, leaves every committed case intact and
 no half-written one, and a rerun skips what is committed. Case rows are keyed by the case's
 index, so a batch that is computed twice (a Ray worker lost after it finished but before the
-driver heard of it) is stored once.
+driver heard of it) is stored once. A note of a text audit (:mod:`medlens.audit.notes`) also
+keeps its token ids, in the ``tokens`` table under the same index.
 
 SQLite ships with Python, so the store needs nothing beyond the standard library; exports are
 ``cases.csv`` and ``cases.parquet`` (pyarrow).
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS cases (
     worker TEXT
 );
 CREATE TABLE IF NOT EXISTS failures (idx INTEGER PRIMARY KEY, name TEXT NOT NULL, error TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (idx INTEGER PRIMARY KEY, ids BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS removals (region TEXT NOT NULL, idx INTEGER NOT NULL, change REAL,
                                      PRIMARY KEY (region, idx));
 """
@@ -109,6 +111,7 @@ class AuditStore:
                 self._db.execute("DELETE FROM cases")
                 self._db.execute("DELETE FROM failures")
                 self._db.execute("DELETE FROM removals")
+                self._db.execute("DELETE FROM tokens")
                 self._db.execute("DELETE FROM meta")
             stored = {}
         if stored:
@@ -164,6 +167,9 @@ class AuditStore:
                 rows,
             )
             added = self._db.total_changes - before
+            self._db.executemany("INSERT OR IGNORE INTO tokens (idx, ids) VALUES (?, ?)",
+                                 [(r.index, r.tokens.to(torch.int64).contiguous().numpy().tobytes())
+                                  for r in results if r.tokens is not None])
             self._db.executemany("INSERT OR IGNORE INTO failures (idx, name, error) VALUES (?, ?, ?)", failures)
             return added
 
@@ -173,14 +179,14 @@ class AuditStore:
     def results(self) -> list[CaseResult]:
         """Every committed case, in index order."""
         out = []
-        for idx, name, label, predicted, probs, metrics, blob, n_methods, ev in self._db.execute(
-            "SELECT idx, name, label, predicted, probabilities, metrics, summaries, n_methods, evidence "
-            "FROM cases ORDER BY idx"
+        for idx, name, label, predicted, probs, metrics, blob, n_methods, ev, ids in self._db.execute(
+            "SELECT c.idx, c.name, c.label, c.predicted, c.probabilities, c.metrics, c.summaries, c.n_methods, "
+            "c.evidence, t.ids FROM cases c LEFT JOIN tokens t ON t.idx = c.idx ORDER BY c.idx"
         ):
             summaries = _floats(blob).reshape(n_methods, -1) if n_methods else torch.zeros(0, 0)
             evidence = _floats(ev)
             out.append(CaseResult(idx, name, label, predicted, tuple(json.loads(probs)), json.loads(metrics),
-                                  summaries, evidence))
+                                  summaries, evidence, _ids(ids)))
         return out
 
     def failures(self) -> list[CaseFailure]:
@@ -206,6 +212,13 @@ class AuditStore:
 def _floats(blob: bytes) -> torch.Tensor:
     """float32 values stored as bytes; empty for a case stored without maps (``medlens predict``)."""
     return torch.frombuffer(bytearray(blob), dtype=torch.float32) if blob else torch.zeros(0)
+
+
+def _ids(blob: bytes | None) -> torch.Tensor | None:
+    """A note's int64 token ids stored as bytes; ``None`` for a case that is no note."""
+    if blob is None:
+        return None
+    return torch.frombuffer(bytearray(blob), dtype=torch.int64) if blob else torch.zeros(0, dtype=torch.int64)
 
 
 # -------------------------------------------------------------------------------------------

@@ -74,7 +74,8 @@ from medlens.audit.intervention import Removal, cluster_region
 from medlens.audit.spray import Clustering, spectral_clusters
 from medlens.errors import InputError
 
-__all__ = ["ClassStrategies", "Cluster", "FlagRule", "Strategies", "better_than_chance", "find_strategies"]
+__all__ = ["ClassStrategies", "Cluster", "FlagRule", "Strategies", "better_than_chance", "find_strategies", "holm",
+           "paired_test"]
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ class Strategies:
         return [rows[i] for i in sorted(rows)]
 
 
-def _differs(changes: torch.Tensor, nulls: torch.Tensor) -> tuple[float, float, float]:
+def paired_test(changes: torch.Tensor, nulls: torch.Tensor) -> tuple[float, float, float]:
     """Two-sided Wilcoxon signed-rank test that ``changes`` differ from their paired ``nulls``.
 
     Returns ``(p, effect, best_p)``: the p-value, the share of pairs whose difference has the sign
@@ -257,7 +258,7 @@ def _differs(changes: torch.Tensor, nulls: torch.Tensor) -> tuple[float, float, 
     return p, effect, best
 
 
-def _holm(p_values: list[float]) -> list[float]:
+def holm(p_values: list[float]) -> list[float]:
     """Holm's step-down adjustment (family-wise error), in the input's order; NaN stays NaN."""
     order = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
     adjusted = [math.nan] * len(p_values)
@@ -370,8 +371,8 @@ def find_strategies(
                                            cluster_region(excess, off, grid, rule.cover), rule, removal))
             pending.append(entry)
         spectral.append((cls, members, clustering))
-    adjusted = _holm([d["test"][0] for d in pending])
-    best = _holm([d["test"][2] for d in pending])  # what a perfect separation would have reached
+    adjusted = holm([d["test"][0] for d in pending])
+    best = holm([d["test"][2] for d in pending])  # what a perfect separation would have reached
     chance = better_than_chance(results, rule.chance_alpha) is False
     decided = [_decide(d, p, b, rule, chance) for d, p, b in zip(pending, adjusted, best)]
     classes = [ClassStrategies(cls, members, clustering, [c for c in decided if c.predicted_class == cls])
@@ -403,7 +404,7 @@ def _removal_test(results, evidence: torch.Tensor, member_pos: list[int], region
     # a flagged case: the region moves its prediction further, in the cluster's direction, than
     # every one of its own null removals (a per-case randomisation test at level 1 / (draws + 1))
     beyond = ((sign * own[:, None] > sign * draws) | draws.isnan()).all(1)
-    return {**out, "measured": True, "test": _differs(own, null), "change": float(own.mean()),
+    return {**out, "measured": True, "test": paired_test(own, null), "change": float(own.mean()),
             "null_change": float(null.mean()), "hits": [i for i, b in zip(tested, beyond.tolist()) if b]}
 
 

@@ -14,6 +14,17 @@ on each scan's grid, carried onto the model's grid like the scan); without masks
 numbers are skipped (the command says so). A case that cannot be read is listed in OUT/unreadable.csv with its error,
 and the others go on.
 
+A text model (``medlens train --data notes.csv``) is audited on a notes file (``--text-column``,
+``--label-column``): every note is explained for its predicted class by the token methods
+(default integrated_gradients, grad_x_input; the first ranks the tokens) and the model's
+attention, with deletion and insertion AUC on tokens; per predicted class, the tokens carrying
+the notes' relevance are listed (tokens.csv), and the ``--top-tokens`` most relevant (and any
+named by ``--tokens``) are deleted from the notes that contain them and compared with deleting as
+many random other words of the same notes (two-sided Wilcoxon signed-rank, Holm-corrected): the
+sentences say which tokens the predictions depend on. Notes are named case-0000... by row
+(identifiers.csv maps them to the file's case ids) and no note text is written unless
+``--show-identifiers``.
+
 Engines: ``--engine local`` (default, in-process) or ``--engine ray [--address ADDR] [--workers N]``
 (needs ``pip install 'medlens[ray]'``); both give identical results.
 """
@@ -25,7 +36,7 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from medlens.cli.common import add_flags, add_out_folder, command_parser
-    from medlens.cli.inputs import add_recipe_flags
+    from medlens.cli.inputs import add_recipe_flags, add_text_flags
 
     p = command_parser(sub, "audit", help="audit a whole data set: per-case numbers and model strategies (SpRAy)",
                        doc=__doc__, examples=[
@@ -34,17 +45,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "medlens audit --model m.pt --data scans/ --methods gradcam --option gradcam.upsample=True --out audit/",
                            "medlens audit --model ct.pt --data head_ct/ --labels labels.csv --window brain --out audit/",
                            "medlens audit --model m.pt --data lesions.npz --engine ray --workers 2 --out audit/",
+                           "medlens audit --model notes.pt --data notes.csv --tokens xxxx --out notes_audit/",
                        ])
     p.add_argument("--model", required=True, help="medlens model file (.pt) or TorchScript file")
     p.add_argument("--data", required=True,
-                   help="npz data set, bundled name, a scan file or a folder of scans (any format medlens explain reads)")
+                   help="npz data set, bundled name, a scan file or a folder of scans (any format medlens explain "
+                        "reads); for a text model, a notes file")
     p.add_argument("--labels", default=None, metavar="FILE", help="scans: CSV with columns case,label (a class index or name) and optionally mask (a path)")
     p.add_argument("--split", default="test", help="split of an npz or bundled data set (default: test)")
     add_out_folder(p, help="output folder (its audit.sqlite is resumed)")
     p.add_argument("--methods", default=None,
-                   help="comma-separated methods (default: those --leaderboard trusts, else gradcam,integrated_gradients)")
+                   help="comma-separated methods (default: those --leaderboard trusts, else gradcam,integrated_gradients; "
+                        "notes: integrated_gradients,grad_x_input)")
     p.add_argument("--leaderboard", default=None, help="a `medlens evaluate` output folder or its summary.json")
-    p.add_argument("--cluster-method", default="smoothgrad", help="method whose maps are clustered (default: smoothgrad)")
+    p.add_argument("--cluster-method", default=None, help="method whose maps are clustered (default: smoothgrad; "
+                                                            "not for notes)")
     p.add_argument("--metric-option", action="append", metavar="METRIC.NAME=VALUE",
                    help="metric option, repeatable (deletion_auc.steps=10)")
     p.add_argument("--cases-per-batch", type=int, default=16,
@@ -58,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "listed in identifiers.csv only)")
     p.add_argument("--allow-outside", action="store_true",
                    help="let the labels file name masks outside the data folder (refused by default)")
+    p.add_argument("--tokens", default=None, metavar="T1,T2",
+                   help="notes: vocabulary entries tested in every class besides the most relevant (xxxx: the "
+                        "de-identification placeholder)")
+    p.add_argument("--top-tokens", type=int, default=10, metavar="N",
+                   help="notes: the N most relevant tokens of each predicted class are tested (default: 10)")
+    add_text_flags(p)
     add_recipe_flags(p)
     add_flags(p, "limit", "option", "budget", "seed", "quiet")
     p.set_defaults(run=run)
@@ -76,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         cases_per_batch=args.cases_per_batch, engine=args.engine, address=args.address, workers=args.workers,
         restart=args.restart, show_identifiers=args.show_identifiers, allow_outside=args.allow_outside, recipe=recipe_options(args), limit=args.limit,
         batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
+        text_column=args.text_column, label_column=args.label_column,
+        tokens=tuple(t.strip() for t in (args.tokens or "").split(",") if t.strip()), top_tokens=args.top_tokens,
     ))
     result, analysis = outcome.run, outcome.analysis
     rate = f", {result.cases_per_second:.2f} cases/s" if result.n_new else ""
@@ -89,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     if result.failures:
         print(f"{len(result.failures)} case(s) could not be read and were left out; their errors: unreadable.csv")
         list_failures([(failure.case, failure.error) for failure in result.failures])
+    if outcome.files:
+        print(f"{', '.join(outcome.files)} -> {args.out}")
+        return SOME_FAILED if result.failures else 0
     files = "cases.csv, cases.parquet, clusters.csv, audit.html" + (", unreadable.csv" if analysis.failures else "")
     scans = not outcome.is_dataset
     print(f"{files}{', identifiers.csv' if scans else ''} -> {args.out}")

@@ -1,4 +1,5 @@
-"""Pictures of a cohort audit: cluster mean maps, the Laplacian spectrum, the 2D embedding.
+"""Pictures of a cohort audit: cluster mean maps, the Laplacian spectrum, the 2D embedding, and a
+text audit's tokens.
 
 They take plain tensors (the audit's results), never compute anything from a model.
 """
@@ -14,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-__all__ = ["cluster_maps_figure", "embedding_figure", "spectrum_figure"]
+__all__ = ["cluster_maps_figure", "embedding_figure", "spectrum_figure", "token_bars_figure"]
 
 
 def _as_image(mean_map: torch.Tensor) -> np.ndarray:
@@ -82,6 +83,32 @@ def embedding_figure(embedding: torch.Tensor, labels: torch.Tensor, flagged: Seq
     ax.legend(fontsize=6, loc="best")
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+VERDICT_COLOURS = {"depended on": "#c62828", "small effect": "#e57373", "not depended on": "#2e7d32",
+                   "undecided": "#f0b400", "": "#9aa5b1"}
+
+
+def token_bars_figure(tokens: Sequence[str], values: Sequence[float], verdicts: Sequence[str],
+                      title: str = "") -> plt.Figure:
+    """A class's tokens as horizontal bars of their relevance, the first at the top, coloured by
+    the verdict of their deletion test (grey: not tested)."""
+    n = max(1, len(tokens))
+    fig, ax = plt.subplots(figsize=(4.6, 0.8 + 0.24 * n))
+    y = np.arange(len(tokens))[::-1]
+    ax.barh(y, list(values), color=[VERDICT_COLOURS.get(v, VERDICT_COLOURS[""]) for v in verdicts])
+    ax.set_yticks(y)
+    ax.set_yticklabels(list(tokens), fontsize=8)
+    ax.axvline(0, color="#444444", linewidth=0.6)
+    ax.set_xlabel("relevance (sum of each note's share)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for v, c in VERDICT_COLOURS.items() if v in set(verdicts)]
+    labels = [v or "not tested" for v in VERDICT_COLOURS if v in set(verdicts)]
+    if handles:
+        ax.legend(handles, labels, fontsize=6, loc="lower right")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

@@ -133,8 +133,10 @@ def test_notes_train_predict_explain_and_attention(tmp_path, capsys):
     assert json.loads((att / "attention.json").read_text())["summary"]
     assert main(["explain", "--model", str(model), "--input", str(note), "--method", "gradcam",
                  "--out", str(tmp_path / "x"), "--quiet"]) == 2
-    assert main(["audit", "--model", str(model), "--data", str(notes), "--out", str(tmp_path / "a"), "--quiet"]) == 2
-    assert "text model" in capsys.readouterr().err
+    # audit reads the notes file with the same columns (tests/audit/test_audit_notes.py audits notes)
+    assert main(["audit", "--model", str(model), "--data", str(notes), "--labels", str(notes), "--out",
+                 str(tmp_path / "a"), "--quiet"]) == 2
+    assert "a notes file carries its labels in a column" in capsys.readouterr().err
 
 
 def test_records_train_on_beats_predict_and_explain_a_beat(tmp_path, capsys):

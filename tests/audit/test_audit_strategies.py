@@ -172,24 +172,24 @@ def test_diffuse_maps_of_a_model_that_depends_on_no_place_flag_nothing_whatever_
 
 
 def test_holm_adjustment_matches_its_definition():
-    from medlens.audit.strategies import _holm
+    from medlens.audit.strategies import holm
 
     p = [0.01, 0.04, float("nan"), 0.03, 0.005]
     # sorted: 0.005 (x4), 0.01 (x3), 0.03 (x2), 0.04 (x1), running maximum
-    assert _holm(p)[4] == 0.02 and _holm(p)[0] == 0.03 and _holm(p)[3] == 0.06 and _holm(p)[1] == 0.06
-    assert _holm(p)[2] != _holm(p)[2]
+    assert holm(p)[4] == 0.02 and holm(p)[0] == 0.03 and holm(p)[3] == 0.06 and holm(p)[1] == 0.06
+    assert holm(p)[2] != holm(p)[2]
 
 
 def test_signed_rank_effect_and_best_attainable_p():
     from scipy.stats import wilcoxon
 
-    from medlens.audit.strategies import _differs
+    from medlens.audit.strategies import paired_test
 
     changes = torch.tensor([0.5, 0.6, 0.7, 0.4, 0.55, 0.65])
-    p, effect, best = _differs(changes, torch.zeros(6))
+    p, effect, best = paired_test(changes, torch.zeros(6))
     assert effect == 1.0 and abs(p - best) < 1e-12 and abs(best - 2 / 2**6) < 1e-9  # two-sided exact
-    p, effect, _ = _differs(-changes, torch.zeros(6))
+    p, effect, _ = paired_test(-changes, torch.zeros(6))
     assert effect == 1.0 and abs(p - 2 / 2**6) < 1e-9  # either direction
     d = torch.tensor([0.3, -0.1, 0.2, 0.25, -0.05, 0.4, 0.15])
-    p, effect, _ = _differs(d, torch.zeros(7))
+    p, effect, _ = paired_test(d, torch.zeros(7))
     assert abs(p - wilcoxon(d.numpy()).pvalue) < 1e-12 and abs(effect - 5 / 7) < 1e-12
