@@ -166,17 +166,22 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     analysis = analyse(request.out)
     if not spec.is_dataset:
         _write_identifiers(spec, request.out)
+    from medlens.app.audit_familiarity import cohort_familiarity
+
+    cohort = cohort_familiarity(model, meta, spec, analysis.results, request.out)
     exemplars = exemplar_maps(model, spec, analysis)
     class_names = meta.get("class_names") or analysis.info.get("class_names") or []
     report = audit_report(
         analysis, exemplars, class_names=class_names, show_identifiers=request.show_identifiers,
+        familiarity=cohort.sentence, familiarity_unlike=cohort.unlike > 0,
         subtitle=f"model {Path(request.model).name}; data {_data_words(request, spec)}; "
                  f"{len(analysis.results)} cases; methods ({source_of_methods}): {', '.join(settings.methods)}; "
                  f"maps clustered: {analysis.strategies.method}"
                  + (f"; {len(analysis.failures)} unreadable case(s) left out (unreadable.csv)" if analysis.failures else ""),
     )
     report.write(Path(request.out) / "audit.html")
-    return AuditOutcome(result, analysis, list(flagged_sentences(analysis.strategies, class_names)),
+    sentences = ([cohort.sentence] if cohort.unlike else []) + list(flagged_sentences(analysis.strategies, class_names))
+    return AuditOutcome(result, analysis, sentences,
                         tuple(settings.methods), source_of_methods, notes + list(result.notes), request.out,
                         spec.is_dataset)
 

@@ -105,6 +105,8 @@ def audit_report(
     title: str = "medlens cohort audit",
     subtitle: str = "",
     show_identifiers: bool = False,
+    familiarity: str | None = None,
+    familiarity_unlike: bool = False,
 ) -> Report:
     """Build the audit report.
 
@@ -118,12 +120,17 @@ def audit_report(
     class_names : sequence of str
     show_identifiers : bool
         Name cases by their file path (which may identify a patient) instead of their position.
+    familiarity : str, optional
+        How many audited cases are unlike the training data (:mod:`medlens.app.audit_familiarity`);
+        shown first, as a warning when ``familiarity_unlike``.
     """
     results, settings, strategies = analysis.results, analysis.settings, analysis.strategies
     names = list(class_names) or list(analysis.info.get("class_names") or [])
     report = Report(title, subtitle or f"{len(results)} cases; maps clustered: {strategies.method}")
 
     sec = report.section("Summary")
+    if familiarity:
+        sec.add_text(familiarity, kind="verdict-bad" if familiarity_unlike else "note")
     for segments in verdict_segments(strategies, names):
         sec.add_sentence(segments, kind=_sentence_kind(segments[0]["text"]))
     labelled = [r for r in results if r.label is not None]

@@ -187,3 +187,36 @@ def test_explain_states_the_same_warnings_in_summary_json_and_before_its_predict
                  "--out", str(tmp_path / "own"), "--quiet"]) == 0
     own = json.loads((tmp_path / "own" / "summary.json").read_text())
     assert own["warnings"] == [] and own["familiarity"]["unlike_training_data"] is False
+
+
+def test_the_audit_says_how_many_cases_are_unlike_the_training_data(pneumonia_model, tmp_path, capsys):
+    import csv
+
+    from medlens.cli import main
+    from medlens.data import load_dataset
+
+    fast = ["--methods", "gradient", "--cluster-method", "gradient", "--metric-option", "deletion_auc.steps=4",
+            "--metric-option", "insertion_auc.steps=4", "--quiet"]
+    own, other = tmp_path / "own", tmp_path / "other"
+    own.mkdir(), other.mkdir()
+    test = load_dataset("pneumoniamnist", "test").inputs[:24, 0].numpy() * 255
+    breast = load_dataset("breastmnist", "test").inputs[:8, 0].numpy() * 255
+    for i, image in enumerate(test):
+        Image.fromarray(np.rint(image).astype(np.uint8)).save(own / f"{i:03d}.png")
+    for i, image in enumerate(breast):
+        Image.fromarray(np.rint(image).astype(np.uint8)).save(other / f"b{i:02d}.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (512, 512)).astype(np.uint8)).save(other / "noise.png")
+    assert main(["audit", "--model", str(pneumonia_model), "--data", str(own), "--out", str(tmp_path / "a"), *fast]) == 0
+    rows = list(csv.DictReader((tmp_path / "a" / "familiarity.csv").open()))
+    assert len(rows) == 24 and sum(r["unlike_training_data"] == "1" for r in rows) <= 2
+    capsys.readouterr()
+    assert main(["audit", "--model", str(pneumonia_model), "--data", str(other), "--out", str(tmp_path / "b"),
+                 *fast[:-1]]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "b" / "familiarity.csv").open()))
+    unlike = sum(r["unlike_training_data"] == "1" for r in rows)
+    assert len(rows) == 9 and unlike >= 8
+    noise = next(r for r in rows if r["case"] == "case-0008")  # sorted after b00..b07
+    assert noise["unlike_training_data"] == "1" and "unlike_training" in noise["warnings"]
+    sentence = f"{unlike} of the 9 audited cases"
+    assert sentence in printed and sentence in (tmp_path / "b" / "audit.html").read_text()

@@ -1,0 +1,71 @@
+"""Is the audited cohort like the model's training data? The case report's familiarity check,
+run on every audited case.
+
+An audit of scans from another hospital, scanner or modality finds strategies on cases the model
+may never have seen the like of: "no candidate shortcut" then says little. Each audited case is
+read again through the audit's source and checked as the case report checks one scan
+(:func:`medlens.evaluation.familiarity.familiarity`: its native facts against the model's
+training facts, and its distances from the training data against the validation split's 99th
+percentile, thresholds chosen at training). ``familiarity.csv`` lists every case with the codes
+of its warnings; the report and the command's output say how many cases are unlike the
+training data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["CohortFamiliarity", "cohort_familiarity"]
+
+FILE = "familiarity.csv"
+
+
+class CohortFamiliarity:
+    """Per-case rows and the sentence that sums them up (``None`` when nothing could be judged)."""
+
+    def __init__(self, rows: list[dict[str, Any]], judged: int, unlike: int) -> None:
+        self.rows, self.judged, self.unlike = rows, judged, unlike
+
+    @property
+    def sentence(self) -> str | None:
+        if not self.judged:
+            return None
+        n = len(self.rows)
+        if not self.unlike:
+            return (f"All {self.judged} audited cases that could be judged resemble the model's training data "
+                    f"(familiarity.csv).")
+        share = self.unlike / self.judged
+        return (f"{self.unlike} of the {self.judged} audited cases ({share:.0%}) are unlike the model's training data "
+                f"(familiarity.csv says why, per case): the model may never have seen cases like them, so the "
+                f"strategies found on them, and the absence of a flagged one, may mean nothing"
+                + ("." if self.judged == n else f"; {n - self.judged} case(s) could not be judged."))
+
+
+def cohort_familiarity(model: Any, meta: dict, spec: Any, results: Sequence[Any], out: str | Path) -> CohortFamiliarity:
+    """Check every audited case (``results``: the audit's :class:`~medlens.audit.cases.CaseResult`
+    list) and write ``OUT/familiarity.csv`` (case, unlike_training_data, score, warnings)."""
+    from medlens.audit.sources import open_source
+    from medlens.core.files import write_csv
+    from medlens.data.kinds import facts_of_model
+    from medlens.errors import MedlensError
+    from medlens.evaluation.familiarity import familiarity
+
+    cases = open_source(spec)
+    facts, reference = facts_of_model(meta), meta.get("familiarity")
+    rows, judged, unlike = [], 0, 0
+    for r in results:
+        try:
+            case = cases.case(r.index)
+        except MedlensError:  # readable during the audit and not now: not judged
+            rows.append({"case": r.case, "unlike_training_data": "", "score": "", "warnings": "unreadable"})
+            continue
+        found = familiarity(model, case.x, reference, reading=case.reading, facts=facts)
+        if found.unlike is not None:
+            judged += 1
+            unlike += bool(found.unlike)
+        rows.append({"case": r.case, "unlike_training_data": "" if found.unlike is None else int(found.unlike),
+                     "score": "" if found.score is None else f"{found.score:.3f}",
+                     "warnings": ",".join(w["code"] for w in found.warnings)})
+    write_csv(Path(out) / FILE, rows)
+    return CohortFamiliarity(rows, judged, unlike)
