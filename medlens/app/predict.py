@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import torch
 
 from medlens.app.inputs import RecipeOptions, load_model_file, resolve_recipe
-from medlens.app.predict_sources import PredictSpec, open_predict_source, predict_spec
+from medlens.app.predict_sources import open_predict_source, predict_spec
 from medlens.audit.cases import CaseFailure, CaseResult
 from medlens.audit.engines import ENGINES, Work, model_to_bytes, run_local, run_ray
 from medlens.audit.run import plan_batches

@@ -28,7 +28,6 @@ roi`` clamped at its minimum), so a MONAI ``SlidingWindowInferer`` can be handed
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 

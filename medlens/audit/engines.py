@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from medlens.audit.cases import AuditSettings, CaseFailure, CaseResult, audit_batch
-from medlens.audit.sources import SourceSpec, open_source
+from medlens.audit.sources import open_source
 from medlens.errors import InputError, MedlensError
 
 __all__ = ["AUDIT", "ENGINES", "OnDone", "Work", "run_local", "run_ray"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Sequence, Union
 
 import torch
-import torch.nn.functional as F
 
 from medlens.core.resize import upsample_to
 from medlens.errors import InputError

@@ -247,10 +247,10 @@ def viewer_html(
             f'aria-label="{esc(alt)}"></canvas><figcaption><output class="ml-window-value"></output></figcaption></figure>'
         )
         controls.append(
-            f'<label>Zoom <input type="range" class="ml-zoom" min="0" max="50" value="0" '
-            f'aria-label="Zoom into the signal"></label>'
-            f'<label>Position <input type="range" class="ml-position" min="0" max="1000" value="0" '
-            f'aria-label="Move along the signal"></label>'
+            '<label>Zoom <input type="range" class="ml-zoom" min="0" max="50" value="0" '
+            'aria-label="Zoom into the signal"></label>'
+            '<label>Position <input type="range" class="ml-position" min="0" max="1000" value="0" '
+            'aria-label="Move along the signal"></label>'
         )
     else:
         payload["base"] = {"dtype": "u8", "data": _pack_u8(quantise_base(base, window))}

@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from medlens.app.systems import DeepTuneResult, GroupINNResult, SciNetResult, run_deeptune, run_scinet
+from medlens.app.systems import GroupINNResult, SciNetResult, run_deeptune, run_scinet
 from medlens.cli import main
 from medlens.models import CNN
 from medlens.models.io import load_model

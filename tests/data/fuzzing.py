@@ -26,7 +26,6 @@ import tempfile
 import zlib
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from tests.data import hostile_files as H

@@ -12,7 +12,6 @@ import scipy.stats
 import torch
 from torch import nn
 
-from medlens.core.engine import Budget
 from medlens.errors import InputError
 from medlens.evaluation import (
     centre_attribution,

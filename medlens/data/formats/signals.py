@@ -17,7 +17,7 @@ import torch
 
 from medlens.data.formats.common import PathLike, _one_line, one_line_errors, silenced_stdout
 from medlens.data.formats.limits import check_decoded_size
-from medlens.errors import FileFormatError, InputError, MedlensError
+from medlens.errors import FileFormatError, InputError
 
 #: Suffixes of the files a WFDB record is made of (``.hea`` names the record).
 WFDB_SUFFIXES = (".hea", ".dat", ".atr")
