@@ -82,18 +82,20 @@ def write_ct_series(npz: Path, folder: Path, *, slices: int = 128, size: int = 2
     return values
 
 
-def _browse(report: Path, shot: Path) -> str:
+def _browse(report: Path, shot: Path) -> dict:
+    """Open the report in Chromium: viewers drawn, console errors and requests (none allowed),
+    pages of its print-out; a screenshot beside it."""
     from tests.report.browser import browser_page, chromium_path, pdf_pages
 
     if chromium_path() is None:
-        return "no chromium: not opened"
+        return {"opened": False}
     with browser_page(report) as visit:
         n = visit.wait_for_viewers(timeout=120_000)
         visit.page.screenshot(path=str(shot), full_page=True)
         visit.page.locator("section.summary").screenshot(path=str(shot.with_name(shot.stem + "-summary.png")))
         pages = pdf_pages(visit.page.pdf(format="A4"))
-        visit.assert_clean()
-    return f"{n} viewer(s) drawn, no console error, no request, print-out {pages} page(s), screenshot {shot}"
+        visit.assert_clean()  # raises on a console error or a request
+    return {"opened": True, "viewers": n, "console_errors": 0, "requests": 0, "print_pages": pages}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.lesion_model and args.lesion_data and args.lesion_eval:
         runs["2d-evaluated"] = ["--model", args.lesion_model, "--input", args.lesion_data, "--index",
                                 str(args.lesion_index), "--evaluation", args.lesion_eval, "--basis-data", args.lesion_data]
-    ok = True
+    from benchmarks._runner import provenance, write_result
+
+    origin = provenance(seed=0, config={"runs": list(runs)})
+    ok, rows = True, []
     for name, cli in runs.items():
         t0 = time.perf_counter()
         _cli(["report", *cli, "--quiet", "--out", str(out / name)])
@@ -136,18 +141,23 @@ def main(argv: list[str] | None = None) -> int:
         html = out / name / "report.html"
         size = html.stat().st_size / 2**20
         print(f"{name}: {html} {size:.2f} MB, written in {seconds:.1f} s")
+        row = {"report": name, "html_mb": round(size, 3), "seconds": round(seconds, 1)}
         if name == "3d":
             page = html.read_text(encoding="utf-8")
             leaked = [v for v in values.values() if len(v) >= 6 and v in page]
             print(f"  identifying values in the HTML: {len(leaked)}; size under 15 MB: {size < 15}")
             ok &= not leaked and size < 15
-        print("  browser:", _browse(html, out / f"case-report-{name}.png"))
+            row["identifying_values_in_html"] = len(leaked)
+        row["browser"] = _browse(html, out / f"case-report-{name}.png")
+        print("  browser:", row["browser"])
+        rows.append(row)
         if args.docs:
             import shutil
 
             Path(args.docs).mkdir(parents=True, exist_ok=True)
             if (out / f"case-report-{name}-summary.png").exists():  # the summary: what a clinician sees first
                 shutil.copy(out / f"case-report-{name}-summary.png", Path(args.docs) / f"case-report-{name}.png")
+    write_result("case_report", {"reports": rows, "passed": bool(ok)}, seed=0, origin=origin)
     return 0 if ok else 1
 
 

@@ -16,9 +16,10 @@ Writes ``benchmarks/results/third_party_speed.json`` and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
+import os
 import pathlib
+import sys
 import time
 import warnings
 
@@ -86,6 +87,11 @@ def main() -> None:
     parser.add_argument("--methods", default=None, help="comma-separated subset of the methods")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    from benchmarks._runner import provenance, write_result
+
+    origin = provenance(seed=0, config={"threads": args.threads, "limit_s": args.limit, "only": args.only,
+                                        "methods": args.methods})
     results = {}
     for key in [args.only] if args.only else list(MODELS):
         name, shape = MODELS[key]
@@ -106,14 +112,13 @@ def main() -> None:
             else:
                 rows[method] = queue.get() if not queue.empty() else {"seconds": None, "note": "failed"}
             wall = time.perf_counter() - start
+            rows[method]["load_after"] = [round(v, 2) for v in os.getloadavg()]  # a busy machine's times are not quiet ones
             shown = f"{rows[method]['seconds']:.1f} s" if rows[method]["seconds"] is not None else rows[method]["note"]
             verdict = "PASS" if rows[method]["seconds"] is not None and rows[method]["seconds"] < 60 else "MISS"
             settings = ", ".join(f"{k}={v}" for k, v in rows[method].get("settings", {}).items())
             print(f"  {method:22s} {shown:>12s}  {verdict}  (process {wall:.1f} s) {settings}", flush=True)
         results[key] = {"model": name, "shape": list(shape), **costs, "methods": rows}
-    out = pathlib.Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "third_party_speed.json").write_text(json.dumps(results, indent=2))
+    print("stored", write_result("third_party_speed", results, seed=0, origin=origin))
 
 
 if __name__ == "__main__":
