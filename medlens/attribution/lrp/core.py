@@ -24,7 +24,7 @@ from torch import nn
 
 from medlens.attribution.lrp.canonizers import residual_sums, without_inplace
 from medlens.attribution.lrp.composites import Composite
-from medlens.attribution.lrp.rules import Pass, Rule
+from medlens.attribution.lrp.rules import Params, Pass, Rule
 from medlens.core.hooks import require_hooks
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -52,15 +52,24 @@ class _Call:
             return None
         return self._output
 
-    def params(self):
-        layer = self.site.layer
-        if not self.site.rule.needs_params:
+    def params(self) -> Params | None:
+        """The layer's effective parameters (its batch norm folded in), kept by the site with
+        what the rule derived from them while neither changes (every chunk of a run)."""
+        site, layer = self.site, self.site.layer
+        if not site.rule.needs_params:
             return None
-        weight = layer.weight.detach()
-        bias = None if layer.bias is None else layer.bias.detach()
-        if self.norm is None:
-            return weight, bias
-        return fold_batch_norm(weight, bias, self.norm)
+        tensors = [layer.weight, layer.bias]
+        if self.norm is not None:
+            tensors += [self.norm.weight, self.norm.bias, self.norm.running_mean, self.norm.running_var]
+        key = (id(self.norm), getattr(self.norm, "eps", None),
+               *((id(t), t._version) if t is not None else None for t in tensors))
+        if site.cached is None or site.cached[0] != key:
+            weight = layer.weight.detach()
+            bias = None if layer.bias is None else layer.bias.detach()
+            if self.norm is not None:
+                weight, bias = fold_batch_norm(weight, bias, self.norm)
+            site.cached = (key, Params(weight, bias))
+        return site.cached[1]
 
 
 def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.Module):
@@ -103,6 +112,7 @@ class Site:
     def __init__(self, name: str, layer: nn.Module, rule: Rule) -> None:
         self.name, self.layer, self.rule = name, layer, rule
         self.mask: torch.Tensor | None = None
+        self.cached: tuple | None = None  # (parameter versions, Params): see _Call.params
 
 
 class Attached:
