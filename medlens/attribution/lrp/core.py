@@ -106,6 +106,21 @@ class _RuleFunction(torch.autograd.Function):
         return (None, None, *out)
 
 
+class _PassFunction(torch.autograd.Function):
+    """Identity on the layer's output values; backward: the relevance, unchanged (the ``pass``
+    rule of activations and norms, without the bookkeeping of a rule that needs its inputs)."""
+
+    @staticmethod
+    def forward(ctx, site: "Site", holder: list, _input: torch.Tensor) -> torch.Tensor:
+        ctx.site = site
+        return holder.pop()
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        mask = ctx.site.mask
+        return None, None, relevance if mask is None else relevance * mask.to(relevance.dtype)
+
+
 class Site:
     """A layer with its rule, and an optional channel mask on its output relevance (CRP)."""
 
@@ -150,6 +165,8 @@ class Attached:
                     if producer.site.rule.uses_output:
                         producer.keep_output(output.detach())  # the folded layer's output
             values = output.detach()
+            if type(site.rule) is Pass and len(tensors) == 1:
+                return _PassFunction.apply(site, [values], tensors[0])
             call = _Call(site, tensors, values if site.rule.uses_output else None)
             new = _RuleFunction.apply(call, [values], *tensors)
             self._remember(new, call)
