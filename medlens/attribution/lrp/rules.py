@@ -239,6 +239,27 @@ def _signed(x: torch.Tensor) -> tuple[list[torch.Tensor], bool]:
     return [x.clamp(min=0), x.clamp(max=0)], False
 
 
+def _positive_blocks(layer: nn.Module, p: Params, nonneg: bool) -> Blocks:
+    """The positive contributions ``z+ = layer(x+; w+, b+) + layer(x-; w-)`` (a sum of
+    non-negative terms), the forward every sign-aware rule needs."""
+    return p.made(("plus", nonneg), lambda: Blocks(
+        layer, [[p.pos()[0]] if nonneg else [p.pos()[0], p.neg()[0]]], [p.pos()[1]]))
+
+
+def _pair_blocks(layer: nn.Module, p: Params, nonneg: bool, key: object, first, second) -> Blocks:
+    """Two outputs over the parts ``[x]`` or ``[x+, x-]``: weights ``first`` then ``second`` for
+    ``x+`` (with ``x-`` the other way round), for the rules' transposed call."""
+    def make() -> Blocks:
+        (w1, b1), (w2, b2) = first(), second()
+        rows = [[w1], [w2]] if nonneg else [[w1, w2], [w2, w1]]
+        return Blocks(layer, rows, [b1, b2])
+    return p.made((key, nonneg), make)
+
+
+def _output(layer: nn.Module, x: torch.Tensor, p: Params, output: torch.Tensor | None) -> torch.Tensor:
+    return apply_linear(layer, x, p.weight, p.bias) if output is None else output
+
+
 @dataclass(repr=False)
 class ZPlus(Rule):
     """LRP-z+: only positive contributions ``(a_j w_jk)^+`` (inputs of either sign, as in Zennit):
@@ -252,8 +273,7 @@ class ZPlus(Rule):
         (x,) = inputs
         p = as_params(params)
         parts, nonneg = _signed(x)
-        blocks = p.made(("zplus", nonneg, layer), lambda: Blocks(
-            layer, [[p.pos()[0]] if nonneg else [p.pos()[0], p.neg()[0]]], [p.pos()[1]]))
+        blocks = _positive_blocks(layer, p, nonneg)
         (z,) = blocks.forward(parts)
         return (blocks.relevance(parts, [shares(relevance, z, self.stabilizer, +1, fresh=True)]),)
 
@@ -263,9 +283,9 @@ class AlphaBeta(Rule):
     """LRP-alpha-beta: ``alpha`` times the positive minus ``beta`` times the negative contributions,
     each normalised by its own sum (``alpha - beta = 1``).
 
-    After a ReLU the sum of the negative contributions is the layer's output minus that of the
-    positive ones (``z- = z - z+``, clamped at zero where rounding crosses it), so one modified
-    forward serves both terms; the two transposed calls are one over the stacked weights.
+    The sum of the negative contributions is the layer's output minus that of the positive ones
+    (``z- = z - z+``, clamped at zero where rounding would cross it), so one modified forward
+    serves both terms; the two transposed calls are one over the stacked weights.
     """
 
     alpha: float = 2.0
@@ -282,19 +302,11 @@ class AlphaBeta(Rule):
         (x,) = inputs
         p = as_params(params)
         parts, nonneg = _signed(x)
-        (wp, bp), (wn, bn) = p.pos(), p.neg()
-        if nonneg:  # outputs: z+ (from w+), z- (from w-)
-            blocks = p.made(("ab", True, layer), lambda: Blocks(layer, [[wp], [wn]], [bp, bn]))
-            if output is not None:
-                zp = apply_linear(layer, x, wp, bp)
-                zn = (output - zp).clamp_(max=0)
-            else:
-                zp, zn = blocks.forward(parts)
-        else:  # inputs x+, x-; outputs z+ = [w+, w-] . [x+, x-], z- = [w-, w+] . [x+, x-]
-            blocks = p.made(("ab", False, layer), lambda: Blocks(layer, [[wp, wn], [wn, wp]], [bp, bn]))
-            zp, zn = blocks.forward(parts)
+        (zp,) = _positive_blocks(layer, p, nonneg).forward(parts)
+        zn = (_output(layer, x, p, output) - zp).clamp_(max=0)
         sp = shares(relevance, zp, self.stabilizer, +1, fresh=True).mul_(self.alpha)
         sn = shares(relevance, zn, self.stabilizer, -1, fresh=True).mul_(-self.beta)
+        blocks = _pair_blocks(layer, p, nonneg, "alpha-beta", p.pos, p.neg)
         return (blocks.relevance(parts, [sp, sn]),)
 
 
@@ -303,8 +315,8 @@ class Gamma(Rule):
     """LRP-gamma (generalised to inputs of either sign): contributions of the output's sign are
     favoured by ``gamma`` (``w + gamma w^+`` for positive outputs, ``w + gamma w^-`` for negative).
 
-    After a ReLU both modified outputs follow from the layer's output ``z`` and one modified
-    forward ``p = layer(x; w+, b+)``: ``z + gamma p`` and ``(1 + gamma) z - gamma p``.
+    Both modified outputs follow from the layer's output ``z`` and the positive contributions
+    ``z+`` (one modified forward): ``z + gamma z+`` and ``(1 + gamma) z - gamma z+``.
     """
 
     gamma: float = 0.25
@@ -315,27 +327,21 @@ class Gamma(Rule):
     def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
         p = as_params(params)
-        w, b = p
         g = self.gamma
         parts, nonneg = _signed(x)
-        z = apply_linear(layer, x, w, b) if output is None else output
-
-        def up(part):  # w + gamma w^+ (or ^-) and its bias
-            wq, bq = part
-            return w + g * wq, None if b is None else b + g * bq
-
-        (w1, b1), (w2, b2) = p.made(("gamma-up", g), lambda: (up(p.pos()), up(p.neg())))
-        if nonneg:
-            blocks = p.made(("gamma", g, True, layer), lambda: Blocks(layer, [[w1], [w2]], [b1, b2]))
-            wp, bp = p.pos()
-            plus = apply_linear(layer, x, wp, bp).mul_(g)
-            z1, z2 = z + plus, (z * (1 + g)).sub_(plus)
-        else:
-            blocks = p.made(("gamma", g, False, layer), lambda: Blocks(layer, [[w1, w2], [w2, w1]], [b1, b2]))
-            z1, z2 = blocks.forward(parts)
+        z = _output(layer, x, p, output)
+        (plus,) = _positive_blocks(layer, p, nonneg).forward(parts)
+        plus.mul_(g)
+        z1, z2 = z + plus, (z * (1 + g)).sub_(plus)
         sign = z.sign()
         s1 = shares(relevance, z1, self.stabilizer).mul_(sign.clamp(min=0))  # where z > 0
         s2 = shares(relevance, z2, self.stabilizer).mul_(sign.clamp_(max=0).neg_())  # where z < 0
+
+        def up(part):  # w + gamma w^+ (or ^-) and its bias
+            wq, bq = part()
+            return p.weight + g * wq, None if p.bias is None else p.bias + g * bq
+
+        blocks = _pair_blocks(layer, p, nonneg, ("gamma", g), lambda: up(p.pos), lambda: up(p.neg))
         return (blocks.relevance(parts, [s1, s2]),)
 
 
