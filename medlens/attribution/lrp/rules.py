@@ -139,13 +139,13 @@ class Blocks:
     """
 
     def __init__(self, layer: nn.Module, weights: Sequence[Sequence[torch.Tensor]],
-                 biases: Sequence[torch.Tensor | None]) -> None:
+                 biases: Sequence[torch.Tensor | None], stacked: torch.Tensor | None = None) -> None:
         self.layer, self.weights, self.biases = layer, weights, biases
         self.axis = _axis(layer)
         self.grouped = getattr(layer, "groups", 1) != 1
         if not self.grouped:
-            rows = [w[0] if len(w) == 1 else torch.cat(list(w), dim=1) for w in weights]
-            self.weight = rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)
+            rows = [w[0] if len(w) == 1 else torch.cat(list(w), dim=1) for w in weights] if stacked is None else []
+            self.weight = stacked if stacked is not None else rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)
             self.bias = None
             if any(b is not None for b in biases):
                 self.bias = torch.cat([b if b is not None else torch.zeros(w[0].shape[0], dtype=w[0].dtype,
@@ -246,13 +246,22 @@ def _positive_blocks(layer: nn.Module, p: Params, nonneg: bool) -> Blocks:
         layer, [[p.pos()[0]] if nonneg else [p.pos()[0], p.neg()[0]]], [p.pos()[1]]))
 
 
-def _pair_blocks(layer: nn.Module, p: Params, nonneg: bool, key: object, first, second) -> Blocks:
-    """Two outputs over the parts ``[x]`` or ``[x+, x-]``: weights ``first`` then ``second`` for
-    ``x+`` (with ``x-`` the other way round), for the rules' transposed call."""
+def _pair_blocks(layer: nn.Module, p: Params, nonneg: bool, key: object, fill, biases) -> Blocks:
+    """Two outputs over the parts ``[x]`` or ``[x+, x-]``: weights ``W1`` then ``W2`` for ``x+``
+    (with ``x-`` the other way round), for the rules' transposed call.
+
+    ``fill(W1, W2)`` writes the two weights into the halves of one stacked tensor (no copies
+    of the, in 3D networks large, weights beyond that tensor); ``biases()`` gives ``b1, b2``.
+    """
     def make() -> Blocks:
-        (w1, b1), (w2, b2) = first(), second()
-        rows = [[w1], [w2]] if nonneg else [[w1, w2], [w2, w1]]
-        return Blocks(layer, rows, [b1, b2])
+        w = p.weight
+        stacked = torch.empty((2 * w.shape[0], *w.shape[1:]), dtype=w.dtype, device=w.device)
+        w1, w2 = stacked.chunk(2, dim=0)
+        fill(w1, w2)
+        b1, b2 = biases()
+        if nonneg:
+            return Blocks(layer, [[w1], [w2]], [b1, b2], stacked)
+        return Blocks(layer, [[w1, w2], [w2, w1]], [b1, b2])
     return p.made((key, nonneg), make)
 
 
@@ -306,7 +315,9 @@ class AlphaBeta(Rule):
         zn = (_output(layer, x, p, output) - zp).clamp_(max=0)
         sp = shares(relevance, zp, self.stabilizer, +1, fresh=True).mul_(self.alpha)
         sn = shares(relevance, zn, self.stabilizer, -1, fresh=True).mul_(-self.beta)
-        blocks = _pair_blocks(layer, p, nonneg, "alpha-beta", p.pos, p.neg)
+        blocks = _pair_blocks(layer, p, nonneg, "alpha-beta",
+                              lambda w1, w2: (torch.clamp(p.weight, min=0, out=w1), torch.clamp(p.weight, max=0, out=w2)),
+                              lambda: (p.pos()[1], p.neg()[1]))
         return (blocks.relevance(parts, [sp, sn]),)
 
 
@@ -337,11 +348,16 @@ class Gamma(Rule):
         s1 = shares(relevance, z1, self.stabilizer).mul_(sign.clamp(min=0))  # where z > 0
         s2 = shares(relevance, z2, self.stabilizer).mul_(sign.clamp_(max=0).neg_())  # where z < 0
 
-        def up(part):  # w + gamma w^+ (or ^-) and its bias
-            wq, bq = part()
-            return p.weight + g * wq, None if p.bias is None else p.bias + g * bq
+        def fill(w1: torch.Tensor, w2: torch.Tensor) -> None:  # w + gamma w^+ and w + gamma w^-
+            wp = p.pos()[0]
+            torch.add(p.weight, wp, alpha=g, out=w1)
+            torch.mul(p.weight, 1 + g, out=w2).sub_(wp, alpha=g)
 
-        blocks = _pair_blocks(layer, p, nonneg, ("gamma", g), lambda: up(p.pos), lambda: up(p.neg))
+        def biases():
+            b = p.bias
+            return (None, None) if b is None else (b + g * p.pos()[1], b + g * p.neg()[1])
+
+        blocks = _pair_blocks(layer, p, nonneg, ("gamma", g), fill, biases)
         return (blocks.relevance(parts, [s1, s2]),)
 
 
