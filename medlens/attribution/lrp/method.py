@@ -60,7 +60,22 @@ def relevance(
             stack.enter_context(_masked(layer, current))
         wrt = layer if masks is None else None
         result = engine.run(model, len(x), build, mode="gradient", target=target, budget=budget, layer=wrt)
-    return _scaled(result.gradients, target(result.outputs))
+    values = _scaled(result.gradients, target(result.outputs))
+    if not bool(torch.isfinite(values).all()):
+        raise InputError(NOT_FINITE.format(dtype=str(values.dtype).replace("torch.", "")))
+    return values
+
+
+#: LRP is linear in the relevance, so a non-finite map means relevance outgrew the float range:
+#: each epsilon step multiplies it by |contribution| / |z + eps| (unbounded where the sum z of
+#: mixed-sign contributions nearly cancels: 15-150x per layer in an untrained UNETR at
+#: epsilon 1e-6, 1e33 by its patch embedding), until inf - inf = nan. Returning such a map
+#: would present rounding noise as an explanation.
+NOT_FINITE = (
+    "the LRP relevance overflowed {dtype} (it grew layer by layer where a layer's output nearly "
+    "cancels its contributions); use a larger epsilon (e.g. epsilon=0.25) or a composite with "
+    "z+ or alpha-beta rules (epsilon-plus)"
+)
 
 
 class _masked:
