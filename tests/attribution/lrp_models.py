@@ -99,6 +99,15 @@ def cnn3d(seed: int = 0) -> nn.Module:
     return _randomise_norms(model)
 
 
+def zero_biases(model: nn.Module) -> nn.Module:
+    """The model with every bias zero: then LRP-0, z+ and the proportional sums conserve relevance."""
+    with torch.no_grad():
+        for m in model.modules():
+            if getattr(m, "bias", None) is not None:
+                m.bias.zero_()
+    return model
+
+
 class Block(nn.Module):
     """A ResNet basic block; ``add`` is the residual sum (a module, or None for a plain ``+``)."""
 

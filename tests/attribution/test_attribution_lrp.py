@@ -12,7 +12,7 @@ from medlens.attribution.lrp.canonizers import residual_sums
 from medlens.core.hooks import count_hooks
 from medlens.core.targets import Target
 from tests.attribution.lrp_models import (
-    ResNet, cnn3d, for_zennit, import_zennit, vgg, zennit_composite, zennit_lrp,
+    ResNet, cnn3d, for_zennit, import_zennit, vgg, zennit_composite, zennit_lrp, zero_biases,
 )
 
 COMPOSITES = ["epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat", "epsilon-alpha2-beta1-flat",
@@ -53,17 +53,9 @@ def test_lrp_equals_zennit(model_name, composite):
     assert relative_error(ours, theirs) <= 1e-4
 
 
-def _zero_biases(model):
-    with torch.no_grad():
-        for m in model.modules():
-            if getattr(m, "bias", None) is not None:
-                m.bias.zero_()
-    return model
-
-
 @pytest.mark.parametrize("dims,shape", [(1, (3, 1, 32)), (2, (3, 1, 16, 16)), (3, (3, 1, 8, 8, 8))])
 def test_epsilon_rule_conserves_the_logit(dims, shape):
-    model, x = _zero_biases(vgg(dims)), _input(shape)
+    model, x = zero_biases(vgg(dims)), _input(shape)
     attr = medlens.explain(model, x, target=TARGET, method="lrp", composite="epsilon", epsilon=1e-12).values
     logits = model(x)[torch.arange(3), TARGET]
     error = ((attr.flatten(1).sum(1) - logits).abs() / logits.abs()).max().item()
