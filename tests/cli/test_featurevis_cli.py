@@ -176,7 +176,7 @@ def test_demo_section_quick(tmp_path):
     state = {k: v.clone() for k, v in model.state_dict().items()}
     featurevis_section(ctx, report)
     html = report.render()
-    assert "Feature visualisation" in html and html.count("data:image/png") == 3
+    assert "Feature visualisation" in html and html.count("data:image/png") == 4 and "Relevance maximisation" in html
     assert "features.block1.act" in html and "features.block3.act" in html and "Yardstick" in html
     assert "probability reached" in html and "pneumonia" in html
     assert ctx.timings["featurevis"] > 0
