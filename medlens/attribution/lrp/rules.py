@@ -65,19 +65,21 @@ def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
     return z.sign().add_(0.5).sign_().mul_(epsilon).add_(z)
 
 
-def shares(relevance: torch.Tensor, z: torch.Tensor, epsilon: float, sign: int = 0, *, fresh: bool = False) -> torch.Tensor:
+def shares(relevance: torch.Tensor, z: torch.Tensor, epsilon: float, sign: int = 0, *, fresh: bool = False,
+           out: torch.Tensor | None = None) -> torch.Tensor:
     """``relevance / stab(z)``: the relevance per unit of each output.
 
     ``sign``: the sign ``z`` is known to have (``+1``: a sum of non-negative contributions, so
     ``stab(z) = z + epsilon``; ``-1``: of non-positive ones), ``0``: unknown. ``fresh``: ``z``
-    is this function's to overwrite (no other tensor is allocated then).
+    is this function's to overwrite (the result is written into it, or into ``out``).
     """
-    if sign == 0:
+    if not fresh:
         den = stabilize(z, epsilon)
+    elif sign == 0:
+        den = z.add_(z.sign().add_(0.5).sign_().mul_(epsilon))
     else:
-        den = z if fresh else z.clone()
-        den.add_(epsilon if sign > 0 else -epsilon)
-    return torch.div(relevance, den, out=den)
+        den = z.add_(epsilon if sign > 0 else -epsilon)
+    return torch.div(relevance, den, out=den if out is None else out)
 
 
 def nonnegative(x: torch.Tensor) -> bool:
@@ -160,29 +162,37 @@ class Blocks:
         z = apply_linear(self.layer, _cat(parts, self.axis), self.weight, self.bias)
         return list(z.chunk(len(self.weights), dim=self.axis)) if len(self.weights) > 1 else [z]
 
-    def relevance(self, parts: Sequence[torch.Tensor], s: Sequence[torch.Tensor],
-                  factors: Sequence[torch.Tensor | float] | None = None) -> torch.Tensor:
-        """``sum_i f_i x_i * sum_o J(W_oi)^T s_o`` (``f_i``: a factor per part, default 1)."""
-        factors = factors or [1.0] * len(parts)
+    def relevance(self, parts: Sequence[torch.Tensor], s: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """``sum_i x_i * sum_o J(W_oi)^T s_o``; ``s``: one tensor per output, or all of them
+        stacked along the channels (as :func:`pair` makes them)."""
         if self.grouped:
+            if isinstance(s, torch.Tensor):
+                s = s.chunk(len(self.weights), dim=self.axis)
             out = 0
             for i, x in enumerate(parts):
                 g = sum(transpose(self.layer, x, ws[i], so) for ws, so in zip(self.weights, s))
-                out = out + factors[i] * x * g
+                out = out + x * g
             return out
         stacked = _cat(parts, self.axis)
-        g = transpose(self.layer, stacked, self.weight, _cat(s, self.axis)).mul_(stacked)
+        g = transpose(self.layer, stacked, self.weight, s if isinstance(s, torch.Tensor) else _cat(s, self.axis))
+        g.mul_(stacked)
         if len(parts) == 1:
-            return g.mul_(factors[0]) if not _is_one(factors[0]) else g
-        out = None
-        for f, gi in zip(factors, g.chunk(len(parts), dim=self.axis)):
-            gi = gi if _is_one(f) else gi * f
-            out = gi.clone() if out is None else out.add_(gi)
+            return g
+        chunks = g.chunk(len(parts), dim=self.axis)
+        out = chunks[0].clone()
+        for gi in chunks[1:]:
+            out.add_(gi)
         return out
 
 
-def _is_one(f) -> bool:
-    return isinstance(f, float) and f == 1.0
+def pair(like: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An empty tensor with twice the channels of ``like`` and its two halves: two outputs'
+    shares written in place, ready for one transposed call (no concatenation)."""
+    shape = list(like.shape)
+    shape[axis] *= 2
+    stacked = like.new_empty(shape)
+    first, second = stacked.chunk(2, dim=axis)
+    return stacked, first, second
 
 
 def _cat(ts: Sequence[torch.Tensor], axis: int) -> torch.Tensor:
@@ -312,13 +322,14 @@ class AlphaBeta(Rule):
         p = as_params(params)
         parts, nonneg = _signed(x)
         (zp,) = _positive_blocks(layer, p, nonneg).forward(parts)
-        zn = (_output(layer, x, p, output) - zp).clamp_(max=0)
-        sp = shares(relevance, zp, self.stabilizer, +1, fresh=True).mul_(self.alpha)
-        sn = shares(relevance, zn, self.stabilizer, -1, fresh=True).mul_(-self.beta)
+        stacked, sp, sn = pair(zp, _axis(layer))
+        torch.sub(_output(layer, x, p, output), zp, out=sn).clamp_(max=0)  # z-
+        shares(relevance, zp, self.stabilizer, +1, fresh=True, out=sp).mul_(self.alpha)
+        shares(relevance, sn, self.stabilizer, -1, fresh=True).mul_(-self.beta)
         blocks = _pair_blocks(layer, p, nonneg, "alpha-beta",
                               lambda w1, w2: (torch.clamp(p.weight, min=0, out=w1), torch.clamp(p.weight, max=0, out=w2)),
                               lambda: (p.pos()[1], p.neg()[1]))
-        return (blocks.relevance(parts, [sp, sn]),)
+        return (blocks.relevance(parts, stacked),)
 
 
 @dataclass(repr=False)
@@ -343,10 +354,12 @@ class Gamma(Rule):
         z = _output(layer, x, p, output)
         (plus,) = _positive_blocks(layer, p, nonneg).forward(parts)
         plus.mul_(g)
-        z1, z2 = z + plus, (z * (1 + g)).sub_(plus)
+        stacked, s1, s2 = pair(z, _axis(layer))
+        torch.add(z, plus, out=s1)
+        torch.mul(z, 1 + g, out=s2).sub_(plus)
         sign = z.sign()
-        s1 = shares(relevance, z1, self.stabilizer).mul_(sign.clamp(min=0))  # where z > 0
-        s2 = shares(relevance, z2, self.stabilizer).mul_(sign.clamp_(max=0).neg_())  # where z < 0
+        shares(relevance, s1, self.stabilizer, fresh=True).mul_(sign.clamp(min=0))  # where z > 0
+        shares(relevance, s2, self.stabilizer, fresh=True).mul_(sign.clamp_(max=0).neg_())  # where z < 0
 
         def fill(w1: torch.Tensor, w2: torch.Tensor) -> None:  # w + gamma w^+ and w + gamma w^-
             wp = p.pos()[0]
@@ -358,7 +371,7 @@ class Gamma(Rule):
             return (None, None) if b is None else (b + g * p.pos()[1], b + g * p.neg()[1])
 
         blocks = _pair_blocks(layer, p, nonneg, ("gamma", g), fill, biases)
-        return (blocks.relevance(parts, [s1, s2]),)
+        return (blocks.relevance(parts, stacked),)
 
 
 @dataclass(repr=False)
