@@ -184,13 +184,13 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     import numpy as np
 
     import medlens.featurevis as fv
+    from medlens.app.featurevis_references import channel_references, check_request, training_cases
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.files import atomic_write, staged_folder, write_json
     from medlens.core.targets import probabilities
     from medlens.errors import InputError
     from medlens.models import load_model
     from medlens.viz import figure_png
-    from medlens.app.featurevis_references import channel_references, check_request, training_cases
     from medlens.viz.featurevis import feature_grid, objective_curves
 
     request = request if request is not None else FeaturevisRequest(**kwargs)

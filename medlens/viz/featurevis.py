@@ -132,7 +132,7 @@ def reference_rows(
     title: str = "",
     *,
     input_range: tuple[float, float] = (0.0, 1.0),
-) -> "plt.Figure":
+) -> plt.Figure:
     """Activation maximisation beside relevance maximisation: one row per channel with its
     rendered input, then its reference cases, each followed by its conditional relevance map.
 

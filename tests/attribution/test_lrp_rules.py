@@ -8,7 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from medlens.attribution.lrp.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus, stabilize
+from medlens.attribution.lrp.rules import (
+    AlphaBeta,
+    Epsilon,
+    Flat,
+    Gamma,
+    WSquare,
+    ZBox,
+    ZPlus,
+    stabilize,
+)
 
 EPS = 1e-6
 LOW, HIGH = -2.0, 3.0

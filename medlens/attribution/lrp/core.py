@@ -111,7 +111,7 @@ class _PassFunction(torch.autograd.Function):
     rule of activations and norms, without the bookkeeping of a rule that needs its inputs)."""
 
     @staticmethod
-    def forward(ctx, site: "Site", holder: list, _input: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, site: Site, holder: list, _input: torch.Tensor) -> torch.Tensor:
         ctx.site = site
         return holder.pop()
 
