@@ -122,6 +122,14 @@ def test_every_composite_runs_on_monai_densenet121_2d():
         values = medlens.explain(model, x, target=1, method="lrp", composite=composite).values
         assert values.shape == x.shape and torch.isfinite(values).all() and values.abs().sum() > 0
     assert count_hooks(model) == 0 and all(m.inplace for m in inplace)
+    # z+ keeps MONAI's in-place activations (no rule reuses a convolution's output): same maps
+    with_inplace = medlens.explain(model, x, target=1, method="lrp", composite="epsilon-plus").values
+    for m in inplace:
+        m.inplace = False
+    torch.testing.assert_close(with_inplace, medlens.explain(model, x, target=1, method="lrp").values,
+                               rtol=0, atol=0)
+    for m in inplace:
+        m.inplace = True
     concept = conditional_relevance(model, x, 1, layer="features.denseblock4.denselayer16.layers.conv2", channels=[0, 1])
     assert torch.isfinite(concept).all()
 

@@ -195,9 +195,11 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
     composite : Composite
         Which rule each layer gets (:mod:`medlens.attribution.lrp.composites`).
     canonize : bool
-        Turn in-place activations off for the block and split the relevance of residual
-        additions written as ``a + b`` in a forward (:mod:`~medlens.attribution.lrp.canonizers`).
-        Batch norms are always folded into the layer that feeds them.
+        Split the relevance of residual additions written as ``a + b`` in a forward and, when
+        a rule reuses its layer's output (epsilon, alpha-beta, gamma), turn in-place activations
+        off for the block, so that no activation overwrites that output
+        (:mod:`~medlens.attribution.lrp.canonizers`). Batch norms are always folded into the
+        layer that feeds them.
 
     Yields
     ------
@@ -206,14 +208,19 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
     """
     require_hooks(model, "LRP")
     state = Attached()
+    assigned = list(composite.assign(model))
     with ExitStack() as stack:
         if canonize:
-            stack.enter_context(without_inplace(model))
+            # an in-place activation after a layer whose rule reuses its output would make that
+            # rule recompute it (the kept output's version changed); otherwise in place is
+            # cheaper (no new tensor per activation)
+            if any(rule.uses_output and isinstance(layer, nn.modules.conv._ConvNd) for _, layer, rule in assigned):
+                stack.enter_context(without_inplace(model))
             stack.enter_context(residual_sums(model, composite.stabilizer))
         handles = []
         stack.callback(lambda: [h.remove() for h in handles])
         stack.callback(state.clear)
-        for name, layer, rule in composite.assign(model):
+        for name, layer, rule in assigned:
             site = Site(name, layer, rule)
             state.sites[name] = site
             handles.append(layer.register_forward_hook(state.hook(site)))

@@ -374,6 +374,16 @@ class Gamma(Rule):
         return (blocks.relevance(parts, stacked),)
 
 
+def _input_independent(layer: nn.Module, x: torch.Tensor, p: Params, key: str, weight, bias, relevance: torch.Tensor,
+                       stabilizer: float) -> torch.Tensor:
+    """``J(W)^T (R / stab(layer(1; W, B)))`` for rules whose contributions ignore the input
+    (flat, w^2): the denominator depends only on the input's shape, so it is made once."""
+    w, b = p.made((key, "params"), lambda: (weight(), bias()))
+    z = p.made((key, tuple(x.shape), x.dtype, x.device),
+               lambda: apply_linear(layer, torch.ones_like(x), w, b).add_(stabilizer))  # z >= 0
+    return transpose(layer, x, w, torch.div(relevance, z))  # J^T does not read x's values
+
+
 @dataclass(repr=False)
 class Flat(Rule):
     """LRP-flat: relevance spread uniformly over each output's receptive field (weights set to 1)."""
@@ -383,10 +393,9 @@ class Flat(Rule):
 
     def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
-        w, _ = params
-        ones, w1 = torch.ones_like(x), torch.ones_like(w)
-        z = apply_linear(layer, ones, w1, None)
-        return (transpose(layer, ones, w1, shares(relevance, z, self.stabilizer, +1, fresh=True)),)
+        p = as_params(params)
+        return (_input_independent(layer, x, p, "flat", lambda: torch.ones_like(p.weight), lambda: None,
+                                   relevance, self.stabilizer),)
 
 
 @dataclass(repr=False)
@@ -398,10 +407,9 @@ class WSquare(Rule):
 
     def relevance(self, layer, inputs, relevance, params, output=None):
         (x,) = inputs
-        w, b = params
-        ones, w2, b2 = torch.ones_like(x), w * w, None if b is None else b * b
-        z = apply_linear(layer, ones, w2, b2)
-        return (transpose(layer, ones, w2, shares(relevance, z, self.stabilizer, +1, fresh=True)),)
+        p = as_params(params)
+        return (_input_independent(layer, x, p, "wsquare", lambda: p.weight * p.weight,
+                                   lambda: None if p.bias is None else p.bias * p.bias, relevance, self.stabilizer),)
 
 
 Bound = "float | torch.Tensor | None"
