@@ -81,8 +81,9 @@ def lrp_speed_table(payload: dict) -> list[str]:
     """One LRP pass against one gradient pass and Zennit's LRP (``benchmarks/lrp_speed.py``)."""
     n = payload["numbers"]
     lines = [
-        f"Best of {n['repeats']} interleaved runs each (gradient, every LRP, every Zennit LRP, then again), one input; "
-        f"load average at the end {', '.join(f'{v:.1f}' for v in n['load_average_at_end'])} (a shared machine).",
+        (f"Best of {n['repeats']} interleaved runs each (gradient, every LRP, every Zennit LRP, then again), "
+         f"one input; load average at the end {', '.join(f'{v:.1f}' for v in n['load_average_at_end'])} "
+         "(a shared machine)."),
         "",
         "| model | input | gradient s | composite | LRP s | LRP / gradient | LRP / gradient (CPU) | Zennit / gradient |",
         "|---|---|---|---|---|---|---|---|",

@@ -6,7 +6,12 @@ import torch
 from torch import nn
 
 import medlens
-from medlens.attribution.lrp import composite_named, conditional_relevance, reference_cases, reference_cases_of
+from medlens.attribution.lrp import (
+    composite_named,
+    conditional_relevance,
+    reference_cases,
+    reference_cases_of,
+)
 from medlens.core.hooks import count_hooks
 from tests.attribution.lrp_models import ResNet, cnn3d, vgg, zero_biases
 

@@ -12,7 +12,14 @@ from medlens.attribution.lrp.canonizers import residual_sums
 from medlens.core.hooks import count_hooks
 from medlens.core.targets import Target
 from tests.attribution.lrp_models import (
-    ResNet, cnn3d, for_zennit, import_zennit, vgg, zennit_composite, zennit_lrp, zero_biases,
+    ResNet,
+    cnn3d,
+    for_zennit,
+    import_zennit,
+    vgg,
+    zennit_composite,
+    zennit_lrp,
+    zero_biases,
 )
 
 COMPOSITES = ["epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat", "epsilon-alpha2-beta1-flat",
