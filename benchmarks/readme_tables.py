@@ -90,6 +90,39 @@ def case_report_table(payload: dict) -> list[str]:
         if "identifying_values_in_html" in row:
             seen += f"; {row['identifying_values_in_html']} identifying values in the HTML"
         lines.append(f"| {words.get(row['report'], row['report'])} | {row['html_mb']:.2f} MB | {row['seconds']:.1f} s | {seen} |")
+def lrp_speed_table(payload: dict) -> list[str]:
+    """One LRP pass against one gradient pass and Zennit's LRP (``benchmarks/lrp_speed.py``)."""
+    n = payload["numbers"]
+    lines = [
+        (f"Best of {n['repeats']} interleaved runs each (gradient, every LRP, every Zennit LRP, then again), "
+         f"one input; load average at the end {', '.join(f'{v:.1f}' for v in n['load_average_at_end'])} "
+         "(a shared machine)."),
+        "",
+        "| model | input | gradient s | composite | LRP s | LRP / gradient | LRP / gradient (CPU) | Zennit / gradient |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in n["rows"]:
+        shape = "x".join(str(v) for v in row["input"][1:])
+        for name, c in row["composites"].items():
+            zennit = _f(c.get("zennit_over_gradient"), 2)
+            lines.append(f"| {row['model']} | {shape} | {_f(row['gradient_s'])} | {name} | {_f(c['lrp_s'])} | "
+                         f"{_f(c['lrp_over_gradient'], 2)} | {_f(c['lrp_over_gradient_cpu'], 2)} | {zennit} |")
+    return lines
+
+
+def lrp_monai_table(payload: dict) -> list[str]:
+    """Every LRP composite and transformer method at its defaults on MONAI's networks."""
+    n = payload["numbers"]
+    lines = [
+        f"Every map finite: {n['all_finite']}; hooks left: {n['hooks_left']}; slowest {_f(n['slowest_s'], 1)} s.",
+        "",
+        "| model | input | method | composite | seconds | finite | non-zero |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in n["rows"]:
+        shape = "x".join(str(v) for v in r["input"][1:])
+        lines.append(f"| {r['model']} | {shape} | {r['method']} | {r.get('composite', '')} | {_f(r['seconds'], 1)} | "
+                     f"{r['finite']} | {r['non_zero']} |")
     return lines
 
 
@@ -99,6 +132,8 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
     "attention_gates-quick": attention_gates_table,
     "attention_gates-seed1": attention_gates_table,
     "case_report": case_report_table,
+    "lrp_speed": lrp_speed_table,
+    "lrp_monai_defaults": lrp_monai_table,
 }
 
 

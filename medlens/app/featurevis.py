@@ -1,7 +1,10 @@
 """The ``featurevis`` use case: render the inputs that maximise units, layers or classes of a model.
 
 :func:`render_features` takes a :class:`FeaturevisRequest` and writes ``featurevis.png``,
-``curves.png``, ``images.npy`` and ``summary.json``.
+``curves.png``, ``images.npy`` and ``summary.json``; with ``data`` (channel objectives), also
+``references.png`` and ``reference_maps.npy``: beside each channel's rendered input, the
+training cases whose CRP relevance for that channel is largest, with their conditional maps
+(:mod:`medlens.app.featurevis_references`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ class FeaturevisRequest:
     param: str = "fourier"
     transforms: str = "default"
     seed: int = 0
+    data: str | None = None
+    references: int = 4
+    composite: str = "epsilon-plus"
+    limit: int | None = None
+    batch_size: int | None = None
+    memory_mb: float | None = None
 
 
 @dataclass
@@ -110,7 +119,8 @@ def _probe_layer(model, layer: str, shape: tuple[int, ...], input_range: tuple[f
 
 
 def build_objectives(request: "FeaturevisRequest", model, shape: tuple[int, ...], input_range, class_names=None):
-    """The objectives (one per image) and their captions, from the command-line arguments."""
+    """The objectives (one per image), their captions and, for channel and neuron objectives,
+    their channels (else ``None``), from the command-line arguments."""
     import numpy as np
     import torch
 
@@ -125,6 +135,7 @@ def build_objectives(request: "FeaturevisRequest", model, shape: tuple[int, ...]
         raise InputError("--diversity needs --layer (the layer whose styles should differ)")
     if request.per_objective < 1:
         raise InputError(f"--per-objective must be at least 1, got {request.per_objective}")
+    units = None
     probed = request.layer if needs_layer or request.diversity else None
     act_shape, out_shape = _probe_layer(model, probed, shape, input_range)
     if (needs_layer or request.diversity) and act_shape is None:
@@ -160,18 +171,20 @@ def build_objectives(request: "FeaturevisRequest", model, shape: tuple[int, ...]
         objective = objective + request.diversity * fv.diversity(request.layer)
     if request.tv:
         objective = objective - request.tv * fv.total_variation()
-    return objective, objs, labels
+    return objective, objs, labels, units
 
 
 def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> FeaturevisResult:
     """Render the inputs that maximise the request's objectives and write featurevis.png,
-    curves.png, images.npy and summary.json into ``request.out``."""
+    curves.png, images.npy and summary.json into ``request.out`` (with ``data``, also
+    references.png and reference_maps.npy)."""
     import io
     import time
 
     import numpy as np
 
     import medlens.featurevis as fv
+    from medlens.app.featurevis_references import channel_references, check_request, training_cases
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.files import atomic_write, staged_folder, write_json
     from medlens.core.targets import probabilities
@@ -186,9 +199,11 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     input_range = _floats(request.input_range, "--input-range")
     if len(input_range) != 2:
         raise InputError(f"--input-range must be LOW,HIGH, got {request.input_range!r}")
+    check_request(request)
     model, meta = load_model(request.model)
     shape = _input_shape(model, meta, request.shape)
-    objective, parts, labels = build_objectives(request, model, shape, input_range, meta.get("class_names"))
+    objective, parts, labels, units = build_objectives(request, model, shape, input_range, meta.get("class_names"))
+    cases = training_cases(request, model, shape) if request.data is not None else None  # read before the work
     batch_shape = (len(parts), *shape)
     start = time.perf_counter()
     images, values = fv.render(model, objective, batch_shape, steps=request.steps, lr=request.lr, param=request.param,
@@ -198,19 +213,52 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     with evaluation_mode(model):
         probs = probabilities(model_outputs(model, images))
     title = f"{request.objective}" + (f" of {request.layer}" if request.layer else "") + f" ({request.param}, {request.steps} steps)"
+    refs = channel_references(request, model, cases, units) if cases is not None else None
     with staged_folder(request.out) as out:
         buf = io.BytesIO()
         np.save(buf, images.cpu().numpy())
         atomic_write(out / "images.npy", buf.getvalue())
         atomic_write(out / "featurevis.png", figure_png(feature_grid(images, labels, title, input_range=input_range)))
         atomic_write(out / "curves.png", figure_png(objective_curves(values, labels, title)))
+        units_out = [{"label": lab, "objective": o.name, "value": float(v), "probabilities": p.tolist()}
+                     for lab, o, v, p in zip(labels, parts, final, probs)]
+        if refs is not None:
+            _write_references(out, request, images, labels, cases, refs, units_out, input_range)
         write_json(out / "summary.json", {
             "model": str(request.model),
             "objective": objective.name,
-            "units": [{"label": lab, "objective": o.name, "value": float(v), "probabilities": p.tolist()}
-                      for lab, o, v, p in zip(labels, parts, final, probs)],
+            "units": units_out,
             "steps": request.steps, "lr": request.lr, "param": request.param, "transforms": request.transforms,
             "seed": request.seed, "input_range": list(input_range),
             "seconds": seconds, "steps_per_second": request.steps / seconds,
         })
     return FeaturevisResult(len(parts), request.objective, request.steps, seconds, request.out)
+
+
+def _write_references(out, request: FeaturevisRequest, images, labels, cases, refs, units_out: list,
+                      input_range) -> None:
+    """``references.png`` (each channel's rendered input beside its reference cases and their
+    conditional maps), ``reference_maps.npy`` ``(channels, k, C, *spatial)`` and, in each unit of
+    the summary, its reference cases (rows of the train split) with their concept relevance."""
+    import io
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from medlens.app.featurevis_references import summary_rows
+    from medlens.core.files import atomic_write
+    from medlens.viz import figure_png
+    from medlens.viz.featurevis import reference_rows
+
+    captions = [[f"case {int(i)}\nR = {float(r):.3g}" for i, r in zip(ref.indices, ref.relevance)] for ref in refs]
+    title = (f"{request.layer}: rendered input, then the {request.references} training cases of {Path(request.data).name} "
+             f"whose decision the channel carries most relevance for ({request.composite} CRP)")
+    atomic_write(out / "references.png", figure_png(reference_rows(
+        images, labels, [cases[ref.indices] for ref in refs], [ref.maps for ref in refs], captions, title,
+        input_range=input_range)))
+    buf = io.BytesIO()
+    np.save(buf, torch.stack([ref.maps for ref in refs]).float().cpu().numpy())
+    atomic_write(out / "reference_maps.npy", buf.getvalue())
+    for unit, rows in zip(units_out, summary_rows(refs)):
+        unit["reference_cases"] = rows

@@ -65,7 +65,9 @@ def feature_pictures(model: nn.Module, test_inputs: torch.Tensor, class_names: l
         ``n_classes``, ``steps``, ``seconds``, ``images`` (one per objective: first channels,
         last channels, class probabilities, class logits), ``final`` (objective values reached),
         ``data`` (each channel's highest activation over ``n_reference`` test images),
-        ``probs`` (class probabilities of each image) and ``grey_probs`` (of a mid-grey image).
+        ``probs`` (class probabilities of each image), ``grey_probs`` (of a mid-grey image) and
+        ``references``: per last-block channel, the reference test images whose decision the
+        channel carries the most CRP relevance for (``cases``, ``maps``, ``indices``, ``relevance``).
     """
     import medlens.featurevis as fv
     from medlens.core.checks import (  # the engine's forward pass, checked
@@ -112,9 +114,21 @@ def feature_pictures(model: nn.Module, test_inputs: torch.Tensor, class_names: l
     reference = test_inputs[: 64 if quick else 512]
     i1 = len(first_units) + len(last_units)
     data = fv.objective_values_over(model, objectives[:i1], reference).max(0).values  # (channels,)
+    references = relevance_references(model, reference, last, [c for c, _ in last_units], 2 if quick else 3)
     return {
         "first": first, "last": last, "first_units": first_units, "last_units": last_units, "names": names,
         "n_classes": n_classes, "n_objectives": len(objectives), "steps": steps, "seconds": seconds,
         "images": images, "final": final, "data": data, "n_reference": len(reference), "probs": probs,
-        "grey_probs": grey_probs,
+        "grey_probs": grey_probs, "references": references,
     }
+
+
+def relevance_references(model: nn.Module, cases: torch.Tensor, layer: str, channels: list[int], k: int) -> dict:
+    """Relevance maximisation beside activation maximisation: per channel of ``layer``, the ``k``
+    cases whose decision (their predicted class) the channel carries the most LRP relevance
+    for, with their conditional maps (:func:`medlens.attribution.lrp.reference_cases_of`)."""
+    from medlens.attribution.lrp import reference_cases_of
+
+    refs = reference_cases_of(model, cases, layer, channels, k)
+    return {"cases": [cases[r.indices] for r in refs], "maps": [r.maps for r in refs],
+            "indices": [r.indices.tolist() for r in refs], "relevance": [r.relevance.tolist() for r in refs]}

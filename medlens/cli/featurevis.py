@@ -1,7 +1,11 @@
 """``medlens featurevis``: render the inputs that maximise units, layers or classes of a model.
 
 Writes ``featurevis.png`` (one panel per unit, with its index), ``curves.png`` (objective per
-step), ``images.npy`` ``(N, C, *spatial)`` and ``summary.json``.
+step), ``images.npy`` ``(N, C, *spatial)`` and ``summary.json``. With ``--data`` (channel and
+neuron objectives), also ``references.png``: beside each channel's rendered input, the training
+cases whose decision that channel carries the most LRP relevance for (relevance maximisation,
+concept relevance propagation), each with its conditional relevance map; the maps in
+``reference_maps.npy`` ``(channels, k, C, *spatial)`` and the cases in ``summary.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "medlens featurevis --model m.pt --objective channel --layer features.block1.act --channels 0-15 --out fv/",
                            "medlens featurevis --model m.pt --objective probability --out fv/          # every class",
                            "medlens featurevis --model m.pt --objective layer --layer features.block3.act --per-objective 4 --diversity 0.5 --out fv/",
+                           "medlens featurevis --model m.pt --layer features.block3.act --channels 0-7 --data pneumoniamnist --references 4 --out fv/",
                        ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--objective", default="channel", choices=OBJECTIVES, help="what to maximise (default: channel)")
@@ -38,8 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--param", default="fourier", choices=("fourier", "pixel"))
     p.add_argument("--transforms", default="default", choices=("default", "none"))
+    p.add_argument("--data", help="bundled data set name or npz file: show beside each channel the cases of its train "
+                                   "split whose CRP relevance for the channel is largest (channel, neuron)")
+    p.add_argument("--references", type=int, default=4, help="reference cases per channel with --data (default: 4)")
+    p.add_argument("--composite", default="epsilon-plus", help="LRP composite of the reference cases (default: epsilon-plus)")
     add_out_folder(p, help="output folder")
-    add_flags(p, "seed", "quiet")
+    add_flags(p, "limit", "budget", "seed", "quiet")
     p.set_defaults(run=run)
 
 

@@ -15,7 +15,7 @@ __all__ = ["featurevis_body"]
 def featurevis_body(sec: Section, r: Mapping[str, Any]) -> None:
     """Write the feature-visualisation pictures ``r`` into ``sec`` with what they show and how to read them."""
     from medlens.viz import figure_png
-    from medlens.viz.featurevis import feature_grid
+    from medlens.viz.featurevis import feature_grid, reference_rows
 
     first, last, first_units, last_units = r["first"], r["last"], r["first_units"], r["last_units"]
     names, n_classes, steps, seconds = r["names"], r["n_classes"], r["steps"], r["seconds"]
@@ -60,6 +60,21 @@ def featurevis_body(sec: Section, r: Mapping[str, Any]) -> None:
         "Chosen by the spread of their classifier weights across classes; the arrow names the class "
         "whose score each channel raises.",
     )
+    refs = r.get("references")
+    if refs:
+        captions = [[f"image {i}\nR = {v:.3g}" for i, v in zip(idx, rel)]
+                    for idx, rel in zip(refs["indices"], refs["relevance"])]
+        labels = [f"ch {c}" for c, _ in last_units]
+        sec.add_text(
+            "Relevance maximisation (concept relevance propagation, Achtibat et al. 2023): beside each rendered "
+            "input, the test images whose decision the channel carried the most LRP relevance for "
+            "(epsilon-plus rules, each image's predicted class), with where in the image that relevance came "
+            "from (red: for the decision, blue: against). The rendered input shows what excites the channel; "
+            "these show where it mattered in real cases."
+        )
+        sec.add_image(figure_png(reference_rows(images[i0:i1], labels, refs["cases"], refs["maps"], captions,
+                                                f"{last}: rendered input, then its reference images")),
+                      "The channel's relevance R is its share of the explained score.")
     sec.add_table(
         ["channel", "raises", "rendered input", "best of the test images"],
         [[c, names[k] if k >= 0 else "", float(final[i0 + j]), float(data[i0 + j])]

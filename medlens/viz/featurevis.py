@@ -105,3 +105,73 @@ def objective_curves(values: torch.Tensor, labels: Sequence[str] | None = None, 
         ax.legend(fontsize=6)
     ax.set_title(title, fontsize=9)
     return fig
+
+
+def _panel(ax, arr: np.ndarray, *, cmap: str | None, vmin: float, vmax: float) -> None:
+    """One input ``(C, *spatial)`` or map in a panel: 1D as lines, 2D as an image, 3D as its
+    middle axial slice."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if arr.ndim == 2:  # (C, L)
+        for signal in arr:
+            ax.plot(signal, lw=0.7, color=None if cmap is None or cmap == "gray" else "k")
+        ax.set_ylim(vmin, vmax)
+        return
+    if arr.ndim == 4:  # (C, D, H, W)
+        arr = arr[:, arr.shape[1] // 2]
+    img, grey = _display(arr)
+    ax.imshow(img, cmap=cmap or grey, vmin=vmin, vmax=vmax)
+
+
+def reference_rows(
+    images: torch.Tensor,
+    labels: Sequence[str],
+    cases: Sequence[torch.Tensor],
+    maps: Sequence[torch.Tensor],
+    captions: Sequence[Sequence[str]],
+    title: str = "",
+    *,
+    input_range: tuple[float, float] = (0.0, 1.0),
+) -> plt.Figure:
+    """Activation maximisation beside relevance maximisation: one row per channel with its
+    rendered input, then its reference cases, each followed by its conditional relevance map.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(N, C, *spatial)`` rendered inputs, one per channel.
+    labels : sequence of str
+        One per row (``"ch 3"``).
+    cases, maps : sequence of torch.Tensor
+        Per row, ``(k, C, *spatial)`` reference cases and their conditional maps.
+    captions : sequence of sequences of str
+        Per row, one caption per reference case (its row in the data and its relevance).
+
+    Maps are red where the concept's relevance is positive, blue where negative, on a scale
+    symmetric about zero per map (their sums differ from case to case; the caption gives it).
+    3D inputs show their middle axial slice.
+    """
+    n = len(labels)
+    k = max((len(c) for c in cases), default=0)
+    lo, hi = (float(v) for v in input_range)
+    fig, axes = plt.subplots(n, 1 + 2 * k, figsize=(1.15 * (1 + 2 * k), 1.25 * n + 0.5), squeeze=False)
+    for i in range(n):
+        _panel(axes[i, 0], images[i].detach().float().cpu().numpy(), cmap=None, vmin=lo, vmax=hi)
+        axes[i, 0].set_ylabel(labels[i], fontsize=7)
+        if i == 0:
+            axes[i, 0].set_title("rendered", fontsize=7)
+        for j in range(k):
+            case_ax, map_ax = axes[i, 1 + 2 * j], axes[i, 2 + 2 * j]
+            if j >= len(cases[i]):
+                case_ax.set_axis_off()
+                map_ax.set_axis_off()
+                continue
+            _panel(case_ax, cases[i][j].detach().float().cpu().numpy(), cmap=None, vmin=lo, vmax=hi)
+            m = maps[i][j].detach().float().cpu().numpy().sum(0, keepdims=True)
+            scale = float(np.abs(m).max()) or 1.0
+            _panel(map_ax, m, cmap="bwr", vmin=-scale, vmax=scale)
+            case_ax.set_title(captions[i][j], fontsize=6)
+            if i == 0:
+                map_ax.set_title("its relevance", fontsize=6)
+    fig.suptitle(title, fontsize=9, y=1.0)
+    return fig

@@ -1,7 +1,8 @@
-"""Small models and the Zennit oracle for the LRP tests.
+"""Small models and the Zennit oracle for the LRP tests, and the models of
+``benchmarks/lrp_speed.py`` (which imports them from here: one builder for both).
 
 ``zennit`` imports ``torchvision`` (which breaks torch here) only for its ResNet canonizers:
-:func:`import_zennit` puts a stub ``torchvision.models.resnet`` in ``sys.modules`` while zennit
+:func:`load_zennit` puts a stub ``torchvision.models.resnet`` in ``sys.modules`` while zennit
 is imported and takes it away again, so no other test sees the stub.
 """
 
@@ -27,8 +28,16 @@ GAP = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d
 
 def import_zennit():
     """The ``zennit`` package (skips the test when it is not installed)."""
-    if importlib.util.find_spec("zennit") is None:
+    zennit = load_zennit()
+    if zennit is None:
         pytest.skip("zennit is not installed (make installs it: pip install --no-deps zennit)")
+    return zennit
+
+
+def load_zennit():
+    """The ``zennit`` package, or ``None`` when it is not installed."""
+    if importlib.util.find_spec("zennit") is None:
+        return None
     if "zennit" in sys.modules:
         return sys.modules["zennit"]
     # never the real torchvision, even where it is installed: it breaks torch here
@@ -63,16 +72,20 @@ def _randomise_norms(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def vgg(dims: int = 2, channels: int = 1, classes: int = 3, seed: int = 0) -> nn.Module:
-    """conv-relu x2, max-pool, conv-relu, average pool, two dense layers (VGG-like)."""
+def vgg(dims: int = 2, channels: int = 1, classes: int = 3, seed: int = 0, *,
+        widths: tuple[int, int, int, int] = (6, 8, 8, 10), hidden: int = 16, double: bool = True) -> nn.Module:
+    """conv-relu x2, max-pool, conv-relu, average pool, conv-relu, adaptive average pool, two
+    dense layers (VGG-like); the benchmark's is the same with wider layers in float32."""
     torch.manual_seed(seed)
-    return nn.Sequential(
-        CONV[dims](channels, 6, 3, padding=1), nn.ReLU(),
-        CONV[dims](6, 8, 3, padding=1), nn.ReLU(), MAXPOOL[dims](2),
-        CONV[dims](8, 8, 3, padding=1), nn.ReLU(), AVGPOOL[dims](2),
-        CONV[dims](8, 10, 3, padding=1), nn.ReLU(), GAP[dims](2), nn.Flatten(),
-        nn.Linear(10 * 2 ** dims, 16), nn.ReLU(), nn.Linear(16, classes),
-    ).double().eval()
+    a, b, c, d = widths
+    model = nn.Sequential(
+        CONV[dims](channels, a, 3, padding=1), nn.ReLU(),
+        CONV[dims](a, b, 3, padding=1), nn.ReLU(), MAXPOOL[dims](2),
+        CONV[dims](b, c, 3, padding=1), nn.ReLU(), AVGPOOL[dims](2),
+        CONV[dims](c, d, 3, padding=1), nn.ReLU(), GAP[dims](2), nn.Flatten(),
+        nn.Linear(d * 2 ** dims, hidden), nn.ReLU(), nn.Linear(hidden, classes),
+    )
+    return (model.double() if double else model).eval()
 
 
 def cnn3d(seed: int = 0) -> nn.Module:
@@ -84,6 +97,15 @@ def cnn3d(seed: int = 0) -> nn.Module:
         nn.Linear(6, 3),
     ).double()
     return _randomise_norms(model)
+
+
+def zero_biases(model: nn.Module) -> nn.Module:
+    """The model with every bias zero: then LRP-0, z+ and the proportional sums conserve relevance."""
+    with torch.no_grad():
+        for m in model.modules():
+            if getattr(m, "bias", None) is not None:
+                m.bias.zero_()
+    return model
 
 
 class Block(nn.Module):

@@ -6,9 +6,14 @@ import torch
 from torch import nn
 
 import medlens
-from medlens.attribution.lrp import composite_named, conditional_relevance, reference_cases
+from medlens.attribution.lrp import (
+    composite_named,
+    conditional_relevance,
+    reference_cases,
+    reference_cases_of,
+)
 from medlens.core.hooks import count_hooks
-from tests.attribution.lrp_models import ResNet, cnn3d, vgg
+from tests.attribution.lrp_models import ResNet, cnn3d, vgg, zero_biases
 
 COMPOSITES = ["epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat", "epsilon-alpha2-beta1-flat",
               "epsilon-gamma-box", "epsilon"]
@@ -90,6 +95,24 @@ def test_reference_cases_rank_by_concept_relevance():
     assert found.layer == "0" and count_hooks(model) == 0
 
 
+def test_reference_cases_of_several_channels_are_the_naive_argmax():
+    # without biases, z+ conserves relevance from the layer down to the input: a case's
+    # conditional map, computed alone, sums to the concept's relevance at the layer
+    model, data = zero_biases(vgg(2)), _input((7, 1, 16, 16), seed=4)
+    channels, k = [0, 3, 6], 3
+    found = reference_cases_of(model, data, "5", channels, k, target=1, batch_size=2)
+    for c, cases in zip(channels, found):
+        naive = torch.stack([conditional_relevance(model, data[i:i + 1], 1, layer="5", channels=[c]).sum()
+                             for i in range(len(data))])
+        torch.testing.assert_close(cases.all_relevance, naive, rtol=1e-4, atol=1e-8)  # up to the 1e-6 stabiliser
+        order = sorted(range(len(data)), key=lambda i: -float(naive[i]))[:k]
+        assert cases.channel == c and cases.indices.tolist() == order
+        torch.testing.assert_close(cases.relevance, naive[order], rtol=1e-4, atol=1e-8)
+        alone = conditional_relevance(model, data[order], 1, layer="5", channels=[c])
+        torch.testing.assert_close(cases.maps, alone, rtol=1e-9, atol=1e-14)
+    assert reference_cases_of(model, data, "5", [], 3) == [] and count_hooks(model) == 0
+
+
 def _monai():
     return pytest.importorskip("monai.networks.nets")
 
@@ -104,6 +127,14 @@ def test_every_composite_runs_on_monai_densenet121_2d():
         values = medlens.explain(model, x, target=1, method="lrp", composite=composite).values
         assert values.shape == x.shape and torch.isfinite(values).all() and values.abs().sum() > 0
     assert count_hooks(model) == 0 and all(m.inplace for m in inplace)
+    # z+ keeps MONAI's in-place activations (no rule reuses a convolution's output): same maps
+    with_inplace = medlens.explain(model, x, target=1, method="lrp", composite="epsilon-plus").values
+    for m in inplace:
+        m.inplace = False
+    torch.testing.assert_close(with_inplace, medlens.explain(model, x, target=1, method="lrp").values,
+                               rtol=0, atol=0)
+    for m in inplace:
+        m.inplace = True
     concept = conditional_relevance(model, x, 1, layer="features.denseblock4.denselayer16.layers.conv2", channels=[0, 1])
     assert torch.isfinite(concept).all()
 

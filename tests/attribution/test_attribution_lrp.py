@@ -12,7 +12,14 @@ from medlens.attribution.lrp.canonizers import residual_sums
 from medlens.core.hooks import count_hooks
 from medlens.core.targets import Target
 from tests.attribution.lrp_models import (
-    ResNet, cnn3d, for_zennit, import_zennit, vgg, zennit_composite, zennit_lrp,
+    ResNet,
+    cnn3d,
+    for_zennit,
+    import_zennit,
+    vgg,
+    zennit_composite,
+    zennit_lrp,
+    zero_biases,
 )
 
 COMPOSITES = ["epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat", "epsilon-alpha2-beta1-flat",
@@ -53,17 +60,9 @@ def test_lrp_equals_zennit(model_name, composite):
     assert relative_error(ours, theirs) <= 1e-4
 
 
-def _zero_biases(model):
-    with torch.no_grad():
-        for m in model.modules():
-            if getattr(m, "bias", None) is not None:
-                m.bias.zero_()
-    return model
-
-
 @pytest.mark.parametrize("dims,shape", [(1, (3, 1, 32)), (2, (3, 1, 16, 16)), (3, (3, 1, 8, 8, 8))])
 def test_epsilon_rule_conserves_the_logit(dims, shape):
-    model, x = _zero_biases(vgg(dims)), _input(shape)
+    model, x = zero_biases(vgg(dims)), _input(shape)
     attr = medlens.explain(model, x, target=TARGET, method="lrp", composite="epsilon", epsilon=1e-12).values
     logits = model(x)[torch.arange(3), TARGET]
     error = ((attr.flatten(1).sum(1) - logits).abs() / logits.abs()).max().item()
@@ -139,3 +138,36 @@ def test_torchscript_is_refused():
     model = torch.jit.script(vgg(2))
     with pytest.raises(InputError, match="hooks"):
         medlens.explain(model, _input((1, 1, 16, 16)), target=0, method="lrp")
+
+
+def cancelling_chain(depth: int = 24) -> nn.Module:
+    """Every layer's output (1, 1) nearly cancels its contributions (100, -99): epsilon-LRP
+    multiplies the antisymmetric part of the relevance by 199 / (1 + eps) per layer, as it
+    multiplied UNETR's by 15-150 per layer at epsilon 1e-6, until float32 overflows."""
+    layers = []
+    for _ in range(depth):
+        layer = nn.Conv1d(2, 2, 1, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor([[100.0, -99.0], [-99.0, 100.0]]).view(2, 2, 1))
+        layers.append(layer)
+    head = nn.Conv1d(2, 1, 1, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([1.0, 2.0]).view(1, 2, 1))
+    return nn.Sequential(*layers, head, nn.Flatten()).eval()
+
+
+def test_overflowing_relevance_is_one_clear_error_not_a_nan_map():
+    from medlens.errors import InputError
+
+    model, x = cancelling_chain(), torch.ones(1, 2, 1)
+    with pytest.raises(InputError, match="overflowed float32.*larger epsilon"):
+        medlens.explain(model, x, target=0, method="lrp", composite="epsilon")
+    assert count_hooks(model) == 0
+    # two layers: finite (+-19800), and LRP-0 conserves the score
+    short, score = cancelling_chain(2), 3.0
+    values = medlens.explain(short, x, target=0, method="lrp", composite="epsilon", epsilon=1e-9).values
+    assert torch.isfinite(values).all()
+    torch.testing.assert_close(values.sum(), torch.tensor(score), rtol=1e-4, atol=0)
+    # z+ on the same layers never divides by a cancelling sum
+    plus = medlens.explain(model, x, target=0, method="lrp", composite={nn.Conv1d: "zplus"}).values
+    assert torch.isfinite(plus).all()

@@ -13,6 +13,7 @@ from medlens.attribution.lrp import COMPOSITES, Constant, Pass, composite_named
 from medlens.core.hooks import count_hooks
 from medlens.core.targets import ReducedOutput
 from medlens.models import ViT
+from tests.attribution.lrp_models import zero_biases
 
 TRANSFORMER_METHODS = ("attention_rollout", "transformer_attribution")
 
@@ -21,14 +22,6 @@ def _vit(pool: str = "mean", stem: str = "patch") -> ViT:
     torch.manual_seed(0)
     model = ViT(2, 1, 3, input_shape=(1, 32, 32), patch=8, dim=16, depth=2, heads=2, pool=pool, stem=stem)
     return model.double().eval()
-
-
-def _zero_biases(model):
-    with torch.no_grad():
-        for m in model.modules():
-            if getattr(m, "bias", None) is not None:
-                m.bias.zero_()
-    return model
 
 
 def test_attention_probabilities_are_constants_and_layer_norms_pass():
@@ -42,7 +35,7 @@ def test_epsilon_lrp_conserves_the_logit_through_attention():
     # with the probabilities as constants (P^T R over the values), layer norms as identities,
     # residual sums split in proportion and zero biases, every step conserves relevance; the
     # softmax's gradient path would not (checked: the plain gradient times input does not)
-    model, x = _zero_biases(_vit("mean")), torch.randn(3, 1, 32, 32, generator=torch.Generator().manual_seed(1),
+    model, x = zero_biases(_vit("mean")), torch.randn(3, 1, 32, 32, generator=torch.Generator().manual_seed(1),
                                                        dtype=torch.float64)
     target = [0, 1, 2]
     attr = medlens.explain(model, x, target=target, method="lrp", composite="epsilon", epsilon=1e-12).values

@@ -87,6 +87,55 @@ def test_bad_arguments_exit_2_without_output(model_file, tmp_path, capsys, args,
     assert not out.exists()
 
 
+@pytest.fixture(scope="module")
+def cases_npz(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "cases.npz"
+    np.savez(path, train_images=rng.random((12, 16, 16)).astype(np.float32), train_labels=np.arange(12) % 2)
+    return path
+
+
+def test_data_shows_each_channels_reference_cases_beside_its_picture(model_file, cases_npz, tmp_path):
+    from medlens.attribution.lrp import composite_named
+    from medlens.attribution.lrp.method import concept_relevance, relevance
+    from medlens.core.targets import Target
+    from medlens.data.cases import labelled_set
+    from medlens.models import load_model
+
+    out = tmp_path / "o"
+    code = run_cli(model_file, out, "--layer", "features.block2.act", "--channels", "0,3", "--data", str(cases_npz),
+                   "--references", "3", "--batch-size", "5")
+    assert code == 0 and (out / "references.png").read_bytes().startswith(PNG)
+    maps = np.load(out / "reference_maps.npy")
+    assert maps.shape == (2, 3, 1, 16, 16) and np.isfinite(maps).all()
+    units = json.loads((out / "summary.json").read_text())["units"]
+    # naive reference: each case alone, its predicted class explained, the channel's relevance
+    # at the layer summed over space; the reference cases are the three largest
+    model, _ = load_model(model_file)
+    cases = labelled_set(cases_npz, "train").inputs.float()
+    layer = dict(model.named_modules())["features.block2.act"]
+    per_case = torch.cat([
+        concept_relevance(relevance(model, cases[i:i + 1], Target(torch.tensor([int(model(cases[i:i + 1]).argmax())])),
+                                    composite_named("epsilon-plus"), layer=layer))
+        for i in range(len(cases))])
+    for unit, c in zip(units, (0, 3)):
+        chosen = [r["case"] for r in unit["reference_cases"]]
+        assert chosen == per_case[:, c].argsort(descending=True)[:3].tolist()
+        np.testing.assert_allclose([r["relevance"] for r in unit["reference_cases"]], per_case[chosen, c].numpy(),
+                                   rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--objective", "probability"], "needs --objective channel or neuron"),
+    (["--layer", "features.block2.act", "--composite", "nope"], "unknown LRP composite"),
+    (["--layer", "features.block2.act", "--references", "0"], "--references must be at least 1"),
+])
+def test_bad_data_arguments_exit_2_before_any_work(model_file, cases_npz, tmp_path, capsys, args, message):
+    out = tmp_path / "o"
+    assert run_cli(model_file, out, "--data", str(cases_npz), *args) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+
+
 def test_parse_indices():
     assert parse_indices("0-3,7", "--channels") == [0, 1, 2, 3, 7]
     assert parse_indices("5", "--channels") == [5]
@@ -127,7 +176,7 @@ def test_demo_section_quick(tmp_path):
     state = {k: v.clone() for k, v in model.state_dict().items()}
     featurevis_section(ctx, report)
     html = report.render()
-    assert "Feature visualisation" in html and html.count("data:image/png") == 3
+    assert "Feature visualisation" in html and html.count("data:image/png") == 4 and "Relevance maximisation" in html
     assert "features.block1.act" in html and "features.block3.act" in html and "Yardstick" in html
     assert "probability reached" in html and "pneumonia" in html
     assert ctx.timings["featurevis"] > 0

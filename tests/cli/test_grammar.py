@@ -15,7 +15,7 @@ EXPECTED = {
     "attention": {"--limit", "--batch-size", "--memory-mb", "--seed", "--quiet"},
     "concepts": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
     "basis": {"--option", "--batch-size", "--memory-mb", "--quiet"},
-    "featurevis": {"--seed", "--quiet"},
+    "featurevis": {"--limit", "--batch-size", "--memory-mb", "--seed", "--quiet"},
     "generate": {"--seed", "--quiet"},
     "train": {"--memory-mb", "--seed", "--quiet"},  # reads scans: the readers' limit only
     "demo": {"--seed", "--quiet"},

@@ -13,4 +13,4 @@ from medlens.attribution.lrp.rules import (  # noqa: F401
     AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, Rule, WSquare, ZBox, ZPlus, Constant,
 )
 from medlens.attribution.lrp.method import lrp, crp  # noqa: F401
-from medlens.attribution.lrp.concepts import conditional_relevance, reference_cases  # noqa: F401
+from medlens.attribution.lrp.concepts import conditional_relevance, reference_cases, reference_cases_of  # noqa: F401

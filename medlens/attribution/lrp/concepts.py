@@ -109,15 +109,45 @@ def reference_cases(
     batch_size: int | None = None, memory_mb: float | None = None,
 ) -> ReferenceCases:
     """Relevance maximisation: the ``k`` cases of ``data`` whose decision the concept
-    ``channel`` of ``layer`` carries most relevance for, with their conditional maps.
+    ``channel`` of ``layer`` carries most relevance for, with their conditional maps
+    (:func:`reference_cases_of` for one channel)."""
+    return reference_cases_of(model, data, layer, [channel], k, target=target, composite=composite,
+                              batch_size=batch_size, memory_mb=memory_mb)[0]
+
+
+def reference_cases_of(
+    model: nn.Module, data: torch.Tensor, layer: nn.Module | str, channels: Sequence[int], k: int = 8, *,
+    target: TargetLike = None, composite: Any = "epsilon-plus",
+    batch_size: int | None = None, memory_mb: float | None = None,
+) -> list[ReferenceCases]:
+    """Relevance maximisation for several concepts (channels) of one layer at once.
+
+    One LRP pass over ``data`` gives every channel's relevance in every case (summed over space
+    chunk by chunk: ``(N, C)`` is kept, never the layer's maps); one more pass over the chosen
+    cases, each row conditioned on its own channel, gives the conditional maps of all channels.
 
     Parameters
     ----------
     data : torch.Tensor
         ``(N, C, *spatial)`` cases (training cases, typically).
+    channels : sequence of int
+        Channels of ``layer``.
+    k : int
+        Reference cases per channel (fewer when ``data`` has fewer cases).
     target : optional
         The explained score; default each case's predicted class.
+
+    Returns
+    -------
+    list of ReferenceCases
+        One per channel, in the order given.
     """
+    from medlens.errors import InputError
+
+    if k < 1:
+        raise InputError(f"the number of reference cases must be at least 1, got {k}")
+    if not channels or not len(data):
+        return []
     module = resolve_layer(model, layer)
     budget = Budget(batch_size, memory_mb)
     comp = composite_named(composite)
@@ -125,15 +155,18 @@ def reference_cases(
     model.eval()
     try:
         tgt = _target(target, len(data))
-        at_layer = relevance(model, data, tgt, comp, budget, layer=module)
-        scores = concept_relevance(at_layer)
-        if not 0 <= channel < scores.shape[1]:
-            raise ValueError(f"channel must lie in 0..{scores.shape[1] - 1}, got {channel}")
-        per_case = scores[:, channel]
-        order = torch.argsort(per_case, descending=True, stable=True)[: min(k, len(data))]
-        picked_target = tgt.take(order)
-        masks = channel_masks(channel, len(order), scores.shape[1], data.dtype)
-        maps = relevance(model, data[order], picked_target, comp, budget, layer=module, masks=masks)
+        scores = relevance(model, data, tgt, comp, budget, layer=module, reduce=concept_relevance)  # (N, C)
+        bad = [c for c in channels if not 0 <= c < scores.shape[1]]
+        if bad:
+            raise InputError(f"channel {bad[0]} does not exist: layer {layer_name(model, module)!r} has "
+                             f"{scores.shape[1]} channels")
+        picks = [torch.argsort(scores[:, c], descending=True, stable=True)[: min(k, len(data))] for c in channels]
+        rows = torch.cat(picks)
+        masks = torch.zeros(len(rows), scores.shape[1], dtype=data.dtype)
+        masks[torch.arange(len(rows)), torch.tensor(channels).repeat_interleave(len(picks[0]))] = 1
+        maps = relevance(model, data[rows], tgt.take(rows), comp, budget, layer=module, masks=masks)
     finally:
         model.train(was_training)
-    return ReferenceCases(layer_name(model, module), channel, order, per_case[order], maps, per_case)
+    name = layer_name(model, module)
+    return [ReferenceCases(name, c, order, scores[order, c], m, scores[:, c])
+            for c, order, m in zip(channels, picks, maps.split(len(picks[0])))]

@@ -24,7 +24,7 @@ from torch import nn
 
 from medlens.attribution.lrp.canonizers import residual_sums, without_inplace
 from medlens.attribution.lrp.composites import Composite
-from medlens.attribution.lrp.rules import Pass, Rule
+from medlens.attribution.lrp.rules import Params, Pass, Rule
 from medlens.core.hooks import require_hooks
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -52,15 +52,24 @@ class _Call:
             return None
         return self._output
 
-    def params(self):
-        layer = self.site.layer
-        if not self.site.rule.needs_params:
+    def params(self) -> Params | None:
+        """The layer's effective parameters (its batch norm folded in), kept by the site with
+        what the rule derived from them while neither changes (every chunk of a run)."""
+        site, layer = self.site, self.site.layer
+        if not site.rule.needs_params:
             return None
-        weight = layer.weight.detach()
-        bias = None if layer.bias is None else layer.bias.detach()
-        if self.norm is None:
-            return weight, bias
-        return fold_batch_norm(weight, bias, self.norm)
+        tensors = [layer.weight, layer.bias]
+        if self.norm is not None:
+            tensors += [self.norm.weight, self.norm.bias, self.norm.running_mean, self.norm.running_var]
+        key = (id(self.norm), getattr(self.norm, "eps", None),
+               *((id(t), t._version) if t is not None else None for t in tensors))
+        if site.cached is None or site.cached[0] != key:
+            weight = layer.weight.detach()
+            bias = None if layer.bias is None else layer.bias.detach()
+            if self.norm is not None:
+                weight, bias = fold_batch_norm(weight, bias, self.norm)
+            site.cached = (key, Params(weight, bias))
+        return site.cached[1]
 
 
 def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.Module):
@@ -97,12 +106,28 @@ class _RuleFunction(torch.autograd.Function):
         return (None, None, *out)
 
 
+class _PassFunction(torch.autograd.Function):
+    """Identity on the layer's output values; backward: the relevance, unchanged (the ``pass``
+    rule of activations and norms, without the bookkeeping of a rule that needs its inputs)."""
+
+    @staticmethod
+    def forward(ctx, site: Site, holder: list, _input: torch.Tensor) -> torch.Tensor:
+        ctx.site = site
+        return holder.pop()
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        mask = ctx.site.mask
+        return None, None, relevance if mask is None else relevance * mask.to(relevance.dtype)
+
+
 class Site:
     """A layer with its rule, and an optional channel mask on its output relevance (CRP)."""
 
     def __init__(self, name: str, layer: nn.Module, rule: Rule) -> None:
         self.name, self.layer, self.rule = name, layer, rule
         self.mask: torch.Tensor | None = None
+        self.cached: tuple | None = None  # (parameter versions, Params): see _Call.params
 
 
 class Attached:
@@ -140,6 +165,8 @@ class Attached:
                     if producer.site.rule.uses_output:
                         producer.keep_output(output.detach())  # the folded layer's output
             values = output.detach()
+            if type(site.rule) is Pass and len(tensors) == 1:
+                return _PassFunction.apply(site, [values], tensors[0])
             call = _Call(site, tensors, values if site.rule.uses_output else None)
             new = _RuleFunction.apply(call, [values], *tensors)
             self._remember(new, call)
@@ -168,9 +195,11 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
     composite : Composite
         Which rule each layer gets (:mod:`medlens.attribution.lrp.composites`).
     canonize : bool
-        Turn in-place activations off for the block and split the relevance of residual
-        additions written as ``a + b`` in a forward (:mod:`~medlens.attribution.lrp.canonizers`).
-        Batch norms are always folded into the layer that feeds them.
+        Split the relevance of residual additions written as ``a + b`` in a forward and, when
+        a rule reuses its layer's output (epsilon, alpha-beta, gamma), turn in-place activations
+        off for the block, so that no activation overwrites that output
+        (:mod:`~medlens.attribution.lrp.canonizers`). Batch norms are always folded into the
+        layer that feeds them.
 
     Yields
     ------
@@ -179,14 +208,19 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
     """
     require_hooks(model, "LRP")
     state = Attached()
+    assigned = list(composite.assign(model))
     with ExitStack() as stack:
         if canonize:
-            stack.enter_context(without_inplace(model))
+            # an in-place activation after a layer whose rule reuses its output would make that
+            # rule recompute it (the kept output's version changed); otherwise in place is
+            # cheaper (no new tensor per activation)
+            if any(rule.uses_output and isinstance(layer, nn.modules.conv._ConvNd) for _, layer, rule in assigned):
+                stack.enter_context(without_inplace(model))
             stack.enter_context(residual_sums(model, composite.stabilizer))
         handles = []
         stack.callback(lambda: [h.remove() for h in handles])
         stack.callback(state.clear)
-        for name, layer, rule in composite.assign(model):
+        for name, layer, rule in assigned:
             site = Site(name, layer, rule)
             state.sites[name] = site
             handles.append(layer.register_forward_hook(state.hook(site)))

@@ -16,7 +16,7 @@ chunking and the memory budget apply as for gradients.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -43,24 +43,46 @@ def _composite(composite: Any, epsilon: float | None, gamma: float, low: Any, hi
 def relevance(
     model: nn.Module, x: torch.Tensor, target: Target, composite: Composite, budget: Budget = Budget(),
     *, layer: nn.Module | None = None, masks: torch.Tensor | None = None,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """LRP relevance of the inputs ``(B, *input_shape)``, or of ``layer``'s output when
     ``layer`` is given without ``masks``; with ``masks`` ``(B, C)`` the relevance at ``layer`` is
-    first restricted to the channels where the mask is non-zero (CRP)."""
+    first restricted to the channels where the mask is non-zero (CRP). ``reduce``: applied to
+    each chunk's relevance as it comes (a channel sum over a whole data set keeps ``(N, C)``,
+    never the maps)."""
     current: dict[str, torch.Tensor] = {}
+    parts: list[torch.Tensor] = []
 
     def build(start: int, stop: int) -> torch.Tensor:
         if masks is not None:
             current["mask"] = masks[start:stop]
         return x[start:stop]
 
+    def consume(start: int, stop: int, outputs: torch.Tensor, grads: torch.Tensor, _aux) -> None:
+        values = _scaled(grads, target.take(slice(start, stop))(outputs))
+        if not bool(torch.isfinite(values).all()):
+            raise InputError(NOT_FINITE.format(dtype=str(values.dtype).replace("torch.", "")))
+        parts.append(values if reduce is None else reduce(values))
+
     with ExitStack() as stack:
         stack.enter_context(attached(model, composite))
         if masks is not None:
             stack.enter_context(_masked(layer, current))
         wrt = layer if masks is None else None
-        result = engine.run(model, len(x), build, mode="gradient", target=target, budget=budget, layer=wrt)
-    return _scaled(result.gradients, target(result.outputs))
+        engine.run(model, len(x), build, mode="gradient", target=target, budget=budget, layer=wrt, consume=consume)
+    return torch.cat(parts)
+
+
+#: LRP is linear in the relevance, so a non-finite map means relevance outgrew the float range:
+#: each epsilon step multiplies it by |contribution| / |z + eps| (unbounded where the sum z of
+#: mixed-sign contributions nearly cancels: 15-150x per layer in an untrained UNETR at
+#: epsilon 1e-6, 1e33 by its patch embedding), until inf - inf = nan. Returning such a map
+#: would present rounding noise as an explanation.
+NOT_FINITE = (
+    "the LRP relevance overflowed {dtype} (it grew layer by layer where a layer's output nearly "
+    "cancels its contributions); use a larger epsilon (e.g. epsilon=0.25) or a composite with "
+    "z+ or alpha-beta rules (epsilon-plus)"
+)
 
 
 class _masked:
