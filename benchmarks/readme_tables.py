@@ -90,6 +90,9 @@ def case_report_table(payload: dict) -> list[str]:
         if "identifying_values_in_html" in row:
             seen += f"; {row['identifying_values_in_html']} identifying values in the HTML"
         lines.append(f"| {words.get(row['report'], row['report'])} | {row['html_mb']:.2f} MB | {row['seconds']:.1f} s | {seen} |")
+    return lines
+
+
 def lrp_speed_table(payload: dict) -> list[str]:
     """One LRP pass against one gradient pass and Zennit's LRP (``benchmarks/lrp_speed.py``)."""
     n = payload["numbers"]
