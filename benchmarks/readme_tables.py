@@ -129,12 +129,35 @@ def lrp_monai_table(payload: dict) -> list[str]:
     return lines
 
 
+def third_party_speed_table(payload: dict) -> list[str]:
+    """Every method at its defaults on MONAI networks (``benchmarks/third_party_speed.py``)."""
+    n = payload["numbers"]
+    models = [k for k in ("2d", "3d") if k in n]
+    head = " | ".join(f"{n[k]['model']} {'x'.join(str(s) for s in n[k]['shape'][2:])} "
+                      f"({n[k]['forward_gflop']:.1f} GFLOP per pass)" for k in models)
+    lines = [f"| method | {head} | defaults chosen | load after (1 min) |", "|---|" + "---|" * (len(models) + 2)]
+    lines.append("| one forward / forward+backward | " + " | ".join(
+        f"{n[k]['forward_s']:.2f} s / {n[k]['forward_backward_s']:.2f} s" for k in models) + " | | |")
+    methods = list(dict.fromkeys(m for k in models for m in n[k]["methods"]))
+    for m in methods:
+        cells, chosen, load = [], [], []
+        for k in models:
+            row = n[k]["methods"].get(m, {})
+            cells.append(f"{row['seconds']:.1f} s" if row.get("seconds") is not None else row.get("note", "not run"))
+            settings = ", ".join(f"{a}={b}" for a, b in (row.get("settings") or {}).items())
+            chosen.append(settings or "")
+            load.append(f"{row['load_after'][0]:.1f}" if row.get("load_after") else "")
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {' / '.join(c for c in chosen if c)} | {' / '.join(load)} |")
+    return lines
+
+
 #: Block name -> the function that makes its lines from the stored payload.
 TABLES: dict[str, Callable[[dict], list[str]]] = {
     "attention_gates": attention_gates_table,
     "attention_gates-quick": attention_gates_table,
     "attention_gates-seed1": attention_gates_table,
     "case_report": case_report_table,
+    "third_party_speed": third_party_speed_table,
     "lrp_speed": lrp_speed_table,
     "lrp_monai_defaults": lrp_monai_table,
 }
