@@ -30,8 +30,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -41,6 +39,12 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The rule :class:`medlens.audit.strategies.FlagRule` implements now (module docstrings there):
+#: v1 flat fill; v2 blurred fill and per-case randomisation; v3 adds the hotspot groups
+#: (:mod:`medlens.audit.hotspots`), the family of tests that can reach the level, and "matters
+#: more than elsewhere".
+RULE_VERSION = "v3"
 
 
 @dataclass(frozen=True)
@@ -210,8 +214,12 @@ def score(run: Run, out: Path, rule) -> dict:
     with np.load(folder / "data.npz") as z:
         marked = z["test_marker_masks"].reshape(len(z["test_labels"]), -1).any(1)
     clusters = [c for cs in analysis.strategies.classes for c in cs.clusters]
-    cases = {r.case: i for i, r in enumerate(analysis.results)}
-    flagged = {int(analysis.results[i].case) for i in analysis.strategies.flagged_cases()}
+    groups = [c for cs in analysis.strategies.classes for c in getattr(cs, "hotspots", [])]
+    hit = set(analysis.strategies.flagged_cases())
+    # a cluster counts as flagged when its own test flags it or it holds a case flagged by a
+    # hotspot group's test (v3): on clean runs, the share of clusters holding any flagged case
+    flagged_clusters = [c for c in clusters if c.flagged or hit & set(c.members)]
+    flagged = {int(analysis.results[i].case) for i in hit}
     undecided = sum(c.verdict == "undecided" for c in clusters)
     marked_cases = {int(analysis.results[i].case) for i in range(len(analysis.results))
                     if marked[int(analysis.results[i].case)]}
@@ -219,22 +227,24 @@ def score(run: Run, out: Path, rule) -> dict:
     whole = {int(analysis.results[i].case) for c in clusters if c.flagged for i in c.members}
     return {
         "run": run.name, **asdict(run), **facts,
-        "clusters": len(clusters), "flagged_clusters": sum(c.flagged for c in clusters),
-        "undecided_clusters": undecided,
+        "clusters": len(clusters), "flagged_clusters": len(flagged_clusters),
+        "undecided_clusters": undecided, "hotspot_groups": len(groups),
+        "flagged_hotspot_groups": sum(c.flagged for c in groups),
+        "undecided_hotspot_groups": sum(c.verdict == "undecided" for c in groups),
         "flagged_cases": len(flagged), "marked_cases": len(marked_cases),
         "precision": tp / len(flagged) if flagged else (math.nan if marked_cases else 1.0),
         "recall": tp / len(marked_cases) if marked_cases else math.nan,
         # for information: every member of a flagged cluster counted as flagged
         "cluster_members_precision": len(whole & marked_cases) / len(whole) if whole else math.nan,
         "cluster_members_recall": len(whole & marked_cases) / len(marked_cases) if marked_cases else math.nan,
-        "per_cluster": [{"class": c.predicted_class, "size": c.size,
+        "per_cluster": [{"class": c.predicted_class, "hotspot": c.hotspot, "size": c.size,
                          "marked": sum(bool(marked[int(analysis.results[i].case)]) for i in c.members),
                          "flagged": c.flagged, "verdict": c.verdict,
                          "misplaced": c.misplaced, "p_value": c.p_value, "effect": c.effect,
                          "change": c.change, "null_change": c.null_change, "n_tested": c.n_tested,
                          "flagged_cases": len(c.flagged_members),
                          "flagged_marked": sum(bool(marked[int(analysis.results[i].case)]) for i in c.flagged_members),
-                         "region": list(c.region), "reason": c.reason} for c in clusters],
+                         "region": list(c.region), "reason": c.reason} for c in clusters + groups],
     }
 
 
@@ -267,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     out = Path(args.out)
     grid = GRIDS[args.grid]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _runner import provenance, write_result
+
+    # the code that ran: taken before the runs, so edits made while they run do not count
+    origin = provenance(seed=grid[0].seed, config={"grid": args.grid, "runs": [r.name for r in grid], "out": str(out)})
     chosen = [grid[i] for i in args.only] if args.only else grid
     if not args.score_only:
         for run in chosen:
@@ -281,17 +296,10 @@ def main(argv: list[str] | None = None) -> int:
               f"P {r['precision']:.2f} R {r['recall']:.2f}")
     summary = acceptance(rows)
     print(json.dumps(summary, indent=1))
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    result = {
-        "benchmark": "audit_calibration", "grid": args.grid, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "commit": commit, "threads": torch.get_num_threads(), "machine": platform.machine(),
-        "rule": asdict(rule), "acceptance": summary, "runs": rows,
-    }
-    path = Path(args.result or ROOT / "benchmarks" / "results" / f"audit_calibration_{args.grid}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from medlens.core.files import write_json
-
-    write_json(path, result)
+    numbers = {"grid": args.grid, "rule_version": RULE_VERSION, "rule": asdict(rule), "acceptance": summary,
+               "runs": rows}
+    path = Path(args.result) if args.result else ROOT / "benchmarks" / "results" / f"audit_calibration_{args.grid}.json"
+    write_result("audit_calibration", numbers, seed=grid[0].seed, path=path, origin=origin)
     return 0 if summary["passed"] else 1
 
 
