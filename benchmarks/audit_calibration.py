@@ -113,7 +113,28 @@ HELDOUT2 = [
     Run(seed=23, epochs=12, size=96, rate=None),
 ]
 
-GRIDS = {"design": DESIGN, "heldout": HELDOUT, "heldout2": HELDOUT2}
+# A third held-out grid of fresh runs (seeds never trained before), written after rule v3 had been
+# frozen (commit e4d97b8) on the three grids above (all of them design data for v3), run once and
+# scored once: the acceptance of v3.
+HELDOUT3 = [
+    Run(seed=30, epochs=12, size=64, corner=3),
+    Run(seed=31, epochs=8, size=48, marker_frac=1 / 10, corner=1, intensity=0.0),
+    Run(seed=32, epochs=16, size=96, corner=2, intensity=0.7, rate=0.95),
+    Run(seed=33, epochs=10, size=32, marker_frac=1 / 8, rate=0.85),
+    Run(seed=34, epochs=20, size=128, marker_frac=1 / 16, corner=1, rate=1.0),
+    Run(seed=35, epochs=6, size=64, corner=2, intensity=0.0),
+    Run(seed=36, epochs=14, size=48, corner=3, intensity=0.7, rate=0.8),
+    Run(seed=37, epochs=3, size=64, rate=1.0),
+    Run(seed=38, epochs=10, size=96, marker_frac=1 / 10, intensity=0.0, rate=0.75),
+    Run(seed=39, epochs=18, size=64, marker_frac=1 / 14, corner=1, intensity=0.7, rate=0.7),
+    Run(seed=30, epochs=12, size=64, rate=None),
+    Run(seed=31, epochs=20, size=32, rate=None),
+    Run(seed=32, epochs=8, size=128, rate=None),
+    Run(seed=33, epochs=4, size=48, rate=None),
+    Run(seed=34, epochs=16, size=96, rate=None),
+]
+
+GRIDS = {"design": DESIGN, "heldout": HELDOUT, "heldout2": HELDOUT2, "heldout3": HELDOUT3}
 
 
 def _marker_box(run: Run) -> tuple[slice, slice]:
