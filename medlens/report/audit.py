@@ -41,7 +41,8 @@ def metric_means(results: Sequence[Any], columns: Sequence[str]) -> list[tuple[s
 
 
 def flagged_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
-    """Plain-language sentences about the flagged and the undecided clusters (or the absence of any).
+    """Plain-language sentences about the flagged and the undecided clusters and the flagged hotspot
+    groups (or the absence of any).
 
     Every number comes from the cluster's own fields (its removal test: change, null change,
     effect, Holm-corrected p-value), through :attr:`Cluster.reason`.
@@ -60,6 +61,15 @@ def flagged_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
             f"every removal elsewhere (clusters.csv marks them): check them for a tag, a marker or a "
             f"scanner-specific feature, and look at the strategy's mean map and exemplars below.{acc}"
         )
+    groups = [g for cs in strategies.classes for g in getattr(cs, "hotspots", []) if g.flagged]
+    for g in groups:  # cases their strategy's region missed, grouped by where their own maps point
+        cls = _class_name(class_names, g.predicted_class)
+        out.append(
+            f"Candidate shortcut in the predictions of '{cls}': {g.reason}. For {len(g.flagged_members)} of these "
+            f"cases the removal moved the prediction further than every removal elsewhere (clusters.csv marks "
+            f"them): check them for a tag, a marker or a scanner-specific feature."
+        )
+    flagged = flagged + groups
     for c in undecided:
         cls = _class_name(class_names, c.predicted_class)
         out.append(f"Undecided, strategy {c.cluster} of '{cls}' ({c.size} cases): {c.reason}. "
