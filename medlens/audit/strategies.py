@@ -35,15 +35,29 @@ its maps point at, tested by intervention inside the audited data
   own evidence (a lesion) are not tested;
 * a two-sided Wilcoxon signed-rank test of change against null over the tested members (a
   shortcut may push towards the prediction or against it: a marker the model reads as "lesion"
-  lowers the "no lesion" cases it could not overturn), Holm-corrected over every tested cluster
-  of the audit (family-wise level ``alpha``).
+  lowers the "no lesion" cases it could not overturn), Holm-corrected over the audit's *family*:
+  every tested cluster and hotspot group (below) whose test could reach ``alpha`` at all, that
+  is whose smallest attainable p-value (all differences of one sign) is below ``alpha``. Which
+  tests these are depends on the numbers of tested members only, never on their changes, so the
+  family-wise level ``alpha`` holds; a test that could not reach it is undecided.
+
+A cluster is tested where its *mean* map points, so a member whose own map points at another
+place off its evidence is not tested for that place. The *hotspot groups*
+(:mod:`medlens.audit.hotspots`) catch such members: the members of candidate clusters whose own
+hotspot (their largest excess relevance off their own evidence) lies outside their cluster's
+region, grouped by hotspot cell across the class's clusters. A group of at least ``min_size``
+members that passes the same candidate filter is tested like a cluster, at its hotspot and the
+neighbouring cells off its evidence (:func:`medlens.audit.hotspots.hotspot_region`), in the
+same family. It is a :class:`Cluster` with ``hotspot >= 0``, in :attr:`ClassStrategies.hotspots`.
 
 Flagged: corrected ``p < alpha``, the difference of one sign in at least ``min_effect`` of the
-tested members, and a mean difference of at least ``min_change`` (a change of the
-predicted-class probability a reader would care about). The *flagged cases* are the tested
-members of a flagged cluster whose own change goes further, in the cluster's direction, than
-every one of their own null removals (a per-case randomisation test at level
-``1 / (n_draws + 1)``); ``clusters.csv`` marks them.
+tested members, a mean difference of at least ``min_change`` (a change of the predicted-class
+probability a reader would care about), and a region that matters *more* than elsewhere (the
+members' mean change is larger in size than their nulls': a place whose removal moves the
+predictions less than removing evidence-free input anywhere else is not one they depend on).
+The *flagged cases* are the tested members of a flagged cluster or group whose own change goes
+further, in its direction, than every one of their own null removals (a per-case randomisation
+test at level ``1 / (n_draws + 1)``); ``clusters.csv`` marks them.
 
 Undecided (never flagged): the test could not be run (no model at hand, fewer than
 ``min_size`` testable members), even a perfect separation could not reach the corrected level,
@@ -52,12 +66,16 @@ or the test found no effect on a model that is no better than chance on the audi
 model uses no evidence either, so a negative result does not clear the strategy. Otherwise: not
 flagged. ``verdict`` says which: ``"flagged"``, ``"not flagged"`` or ``"undecided"``.
 
-The settings (``FlagRule``) were chosen on the design grid of ``benchmarks/audit_calibration.py``
-only. A first version (a flat local-mean fill; a flagged case one whose change exceeded its null
-by ``min_change``) was frozen, scored once on the held-out grid and failed there
-(``audit_calibration_heldout.json``); this version (blurred fill, per-case randomisation) was then
-chosen on the design grid again, frozen, and scored once on a second held-out grid of fresh runs
-(``audit_calibration_heldout2.json``).
+The rule's versions, each designed on grids of ``benchmarks/audit_calibration.py`` and scored
+once on a grid of fresh runs: v1 (a flat local-mean fill; a flagged case one whose change
+exceeded its null by ``min_change``), designed on DESIGN, failed HELDOUT
+(``audit_calibration_heldout.json``); v2 (blurred fill, per-case randomisation), designed on
+DESIGN, failed HELDOUT2 on one run whose marked cases sat in a cluster pointing elsewhere
+(``audit_calibration_heldout2.json``); this version, v3 (hotspot groups, the family of tests that
+can reach the level, "matters more than elsewhere"; the ``FlagRule`` settings unchanged), was
+designed on DESIGN, HELDOUT and HELDOUT2, all of them seen and so all design data now
+(``audit_calibration_*_v3rule.json``), frozen, and scored once on HELDOUT3, fresh runs
+(``audit_calibration_heldout3.json``).
 """
 
 from __future__ import annotations
@@ -93,7 +111,7 @@ class FlagRule:
     cover : float
         Share of the off-evidence concentrated relevance the removed region's core cells hold.
     alpha : float
-        Family-wise level of the Holm-corrected one-sided Wilcoxon signed-rank tests.
+        Family-wise level of the Holm-corrected two-sided Wilcoxon signed-rank tests.
     min_effect : float
         Least share of members whose change exceeds their null's.
     min_change : float
@@ -141,8 +159,9 @@ class Cluster:
     case_misplaced : float
         Mean over the members of the share of their own relevance outside the evidence.
     p_value : float
-        One-sided Wilcoxon signed-rank p-value, Holm-corrected over the audit's tested clusters:
-        the members' changes under removal of the region exceed their nulls' (NaN: not tested).
+        Two-sided Wilcoxon signed-rank p-value of the members' changes under removal of the
+        region against their nulls', Holm-corrected over the audit's family of tests (NaN: not
+        tested, or too few members for the test to reach ``alpha``).
     exemplars : list of int
         Positions (in the results list) of the members nearest the cluster's centroid.
     flagged : bool
