@@ -18,10 +18,17 @@ The audit is run with its cluster method only (SpRAy clusters the SmoothGrad map
 methods and the faithfulness metrics do not enter the flag), and its cases are stored, so a
 rule can be re-scored on the stored runs without recomputing them (``--score-only``).
 
-Acceptance (issue 20) on the held-out grid: on clean models at most 5 % of clusters flagged
-over all runs; on shortcut models whose marker flips at least 30 % of predictions, flagged
-cases against marked cases with precision and recall >= 0.8 in at least 90 % of runs. The
-design grid is the only one the rule's settings were chosen on.
+Acceptance (issue 20) on a held-out grid: on clean models at most 5 % of clusters flagged
+over all runs (a cluster counts when its own test flags it or it holds a case flagged through a
+hotspot group); on shortcut models whose marker flips at least 30 % of predictions, flagged
+cases against marked cases with precision and recall >= 0.8 in at least 90 % of runs.
+
+Grids and rule versions (:data:`RULE_VERSION`): v1 was designed on DESIGN and failed HELDOUT;
+v2 was designed on DESIGN and failed HELDOUT2; v3 was designed on DESIGN, HELDOUT and HELDOUT2
+(all seen, so all design data) and frozen before HELDOUT3 was written, run and scored once.
+A grid's result is ``benchmarks/results/audit_calibration_GRID.json`` unless ``--result`` names
+another file (the v3 re-scores of the seen grids: ``audit_calibration_GRID_v3rule.json``; the
+files of v1 and v2 keep their names as history).
 """
 
 from __future__ import annotations
@@ -30,8 +37,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -41,6 +46,12 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The rule :class:`medlens.audit.strategies.FlagRule` implements now (module docstrings there):
+#: v1 flat fill; v2 blurred fill and per-case randomisation; v3 adds the hotspot groups
+#: (:mod:`medlens.audit.hotspots`), the family of tests that can reach the level, and "matters
+#: more than elsewhere".
+RULE_VERSION = "v3"
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,7 @@ class Run:
                 f"-i{self.intensity:g}-{kind}")
 
 
-# The design grid: the only runs the rule's settings were chosen on.
+# The design grid: the only runs v1 and v2 were chosen on (v3: design data with HELDOUT, HELDOUT2).
 DESIGN = [
     Run(seed=0, epochs=15, size=64),
     Run(seed=1, epochs=15, size=64),
@@ -76,7 +87,8 @@ DESIGN = [
     Run(seed=3, epochs=10, size=96, rate=None),
 ]
 
-# The held-out grid: other seeds, lengths, sizes, markers and strengths; never used for design.
+# The held-out grid of v1: other seeds, lengths, sizes, markers and strengths (seen since: design
+# data for v3).
 HELDOUT = [
     Run(seed=10, epochs=20, size=64),
     Run(seed=11, epochs=8, size=32, marker_frac=1 / 8),
@@ -95,7 +107,7 @@ HELDOUT = [
 ]
 
 # A second held-out grid of fresh runs (new seeds and settings), trained after the first held-out
-# grid had been scored: the acceptance of a rule revised after seeing HELDOUT's numbers.
+# grid had been scored: the acceptance of v2 (seen since: design data for v3).
 HELDOUT2 = [
     Run(seed=20, epochs=15, size=64, corner=1),
     Run(seed=21, epochs=10, size=48, marker_frac=1 / 10, rate=0.85),
@@ -109,7 +121,28 @@ HELDOUT2 = [
     Run(seed=23, epochs=12, size=96, rate=None),
 ]
 
-GRIDS = {"design": DESIGN, "heldout": HELDOUT, "heldout2": HELDOUT2}
+# A third held-out grid of fresh runs (seeds never trained before), written after rule v3 had been
+# frozen (commit e4d97b8) on the three grids above (all of them design data for v3), run once and
+# scored once: the acceptance of v3.
+HELDOUT3 = [
+    Run(seed=30, epochs=12, size=64, corner=3),
+    Run(seed=31, epochs=8, size=48, marker_frac=1 / 10, corner=1, intensity=0.0),
+    Run(seed=32, epochs=16, size=96, corner=2, intensity=0.7, rate=0.95),
+    Run(seed=33, epochs=10, size=32, marker_frac=1 / 8, rate=0.85),
+    Run(seed=34, epochs=20, size=128, marker_frac=1 / 16, corner=1, rate=1.0),
+    Run(seed=35, epochs=6, size=64, corner=2, intensity=0.0),
+    Run(seed=36, epochs=14, size=48, corner=3, intensity=0.7, rate=0.8),
+    Run(seed=37, epochs=3, size=64, rate=1.0),
+    Run(seed=38, epochs=10, size=96, marker_frac=1 / 10, intensity=0.0, rate=0.75),
+    Run(seed=39, epochs=18, size=64, marker_frac=1 / 14, corner=1, intensity=0.7, rate=0.7),
+    Run(seed=30, epochs=12, size=64, rate=None),
+    Run(seed=31, epochs=20, size=32, rate=None),
+    Run(seed=32, epochs=8, size=128, rate=None),
+    Run(seed=33, epochs=4, size=48, rate=None),
+    Run(seed=34, epochs=16, size=96, rate=None),
+]
+
+GRIDS = {"design": DESIGN, "heldout": HELDOUT, "heldout2": HELDOUT2, "heldout3": HELDOUT3}
 
 
 def _marker_box(run: Run) -> tuple[slice, slice]:
@@ -210,8 +243,12 @@ def score(run: Run, out: Path, rule) -> dict:
     with np.load(folder / "data.npz") as z:
         marked = z["test_marker_masks"].reshape(len(z["test_labels"]), -1).any(1)
     clusters = [c for cs in analysis.strategies.classes for c in cs.clusters]
-    cases = {r.case: i for i, r in enumerate(analysis.results)}
-    flagged = {int(analysis.results[i].case) for i in analysis.strategies.flagged_cases()}
+    groups = [c for cs in analysis.strategies.classes for c in getattr(cs, "hotspots", [])]
+    hit = set(analysis.strategies.flagged_cases())
+    # a cluster counts as flagged when its own test flags it or it holds a case flagged by a
+    # hotspot group's test (v3): on clean runs, the share of clusters holding any flagged case
+    flagged_clusters = [c for c in clusters if c.flagged or hit & set(c.members)]
+    flagged = {int(analysis.results[i].case) for i in hit}
     undecided = sum(c.verdict == "undecided" for c in clusters)
     marked_cases = {int(analysis.results[i].case) for i in range(len(analysis.results))
                     if marked[int(analysis.results[i].case)]}
@@ -219,22 +256,24 @@ def score(run: Run, out: Path, rule) -> dict:
     whole = {int(analysis.results[i].case) for c in clusters if c.flagged for i in c.members}
     return {
         "run": run.name, **asdict(run), **facts,
-        "clusters": len(clusters), "flagged_clusters": sum(c.flagged for c in clusters),
-        "undecided_clusters": undecided,
+        "clusters": len(clusters), "flagged_clusters": len(flagged_clusters),
+        "undecided_clusters": undecided, "hotspot_groups": len(groups),
+        "flagged_hotspot_groups": sum(c.flagged for c in groups),
+        "undecided_hotspot_groups": sum(c.verdict == "undecided" for c in groups),
         "flagged_cases": len(flagged), "marked_cases": len(marked_cases),
         "precision": tp / len(flagged) if flagged else (math.nan if marked_cases else 1.0),
         "recall": tp / len(marked_cases) if marked_cases else math.nan,
         # for information: every member of a flagged cluster counted as flagged
         "cluster_members_precision": len(whole & marked_cases) / len(whole) if whole else math.nan,
         "cluster_members_recall": len(whole & marked_cases) / len(marked_cases) if marked_cases else math.nan,
-        "per_cluster": [{"class": c.predicted_class, "size": c.size,
+        "per_cluster": [{"class": c.predicted_class, "hotspot": c.hotspot, "size": c.size,
                          "marked": sum(bool(marked[int(analysis.results[i].case)]) for i in c.members),
                          "flagged": c.flagged, "verdict": c.verdict,
                          "misplaced": c.misplaced, "p_value": c.p_value, "effect": c.effect,
                          "change": c.change, "null_change": c.null_change, "n_tested": c.n_tested,
                          "flagged_cases": len(c.flagged_members),
                          "flagged_marked": sum(bool(marked[int(analysis.results[i].case)]) for i in c.flagged_members),
-                         "region": list(c.region), "reason": c.reason} for c in clusters],
+                         "region": list(c.region), "reason": c.reason} for c in clusters + groups],
     }
 
 
@@ -267,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     out = Path(args.out)
     grid = GRIDS[args.grid]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _runner import provenance, write_result
+
+    # the code that ran: taken before the runs, so edits made while they run do not count
+    origin = provenance(seed=grid[0].seed, config={"grid": args.grid, "runs": [r.name for r in grid], "out": str(out)})
     chosen = [grid[i] for i in args.only] if args.only else grid
     if not args.score_only:
         for run in chosen:
@@ -281,17 +325,10 @@ def main(argv: list[str] | None = None) -> int:
               f"P {r['precision']:.2f} R {r['recall']:.2f}")
     summary = acceptance(rows)
     print(json.dumps(summary, indent=1))
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    result = {
-        "benchmark": "audit_calibration", "grid": args.grid, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "commit": commit, "threads": torch.get_num_threads(), "machine": platform.machine(),
-        "rule": asdict(rule), "acceptance": summary, "runs": rows,
-    }
-    path = Path(args.result or ROOT / "benchmarks" / "results" / f"audit_calibration_{args.grid}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from medlens.core.files import write_json
-
-    write_json(path, result)
+    numbers = {"grid": args.grid, "rule_version": RULE_VERSION, "rule": asdict(rule), "acceptance": summary,
+               "runs": rows}
+    path = Path(args.result) if args.result else ROOT / "benchmarks" / "results" / f"audit_calibration_{args.grid}.json"
+    write_result("audit_calibration", numbers, seed=grid[0].seed, path=path, origin=origin)
     return 0 if summary["passed"] else 1
 
 

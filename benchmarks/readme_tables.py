@@ -151,6 +151,35 @@ def third_party_speed_table(payload: dict) -> list[str]:
     return lines
 
 
+def audit_calibration_table(payload: dict) -> list[str]:
+    """Every run of one grid of ``benchmarks/audit_calibration.py`` scored with one rule, and the
+    grid's acceptance (issue 20)."""
+    n = payload["numbers"]
+    acc = n["acceptance"]
+    lines = [
+        ("| run | flip rate | test acc. | clusters | flagged | undecided | hotspot groups (flagged) "
+         "| flagged cases | marked cases | precision | recall | counts as |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in n["runs"]:
+        kind = ("clean" if r["rate"] is None else "driven" if r["flip_rate"] >= 0.3 else "not driven (flip < 0.30)")
+        lines.append(
+            f"| {r['run']} | {_f(r['flip_rate'], 2)} | {_f(r['test_accuracy'], 2)} | {r['clusters']} "
+            f"| {r['flagged_clusters']} | {r['undecided_clusters']} | {r.get('hotspot_groups', 0)} "
+            f"({r.get('flagged_hotspot_groups', 0)}) | {r['flagged_cases']} | {r['marked_cases']} "
+            f"| {_f(r['precision'], 2)} | {_f(r['recall'], 2)} | {kind} |")
+    share = acc["clean_flag_share"]
+    lines += [
+        "",
+        (f"Rule {n['rule_version']} on grid `{n['grid']}`: clean runs {acc['clean_flagged_clusters']} of "
+         f"{acc['clean_clusters']} clusters flagged ({'n/a' if share is None else f'{share:.0%}'}; at most 5%); "
+         f"driven runs (flip rate >= 0.30) with precision and recall >= 0.8: {acc['driven_runs_meeting_0.8']} of "
+         f"{acc['driven_runs']} (at least 90%): **{'passed' if acc['passed'] else 'failed'}**. A cluster counts as "
+         "flagged when its own test flags it or it holds a case flagged through a hotspot group."),
+    ]
+    return lines
+
+
 #: Block name -> the function that makes its lines from the stored payload.
 TABLES: dict[str, Callable[[dict], list[str]]] = {
     "attention_gates": attention_gates_table,
@@ -160,6 +189,10 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
     "third_party_speed": third_party_speed_table,
     "lrp_speed": lrp_speed_table,
     "lrp_monai_defaults": lrp_monai_table,
+    "audit_calibration_heldout3": audit_calibration_table,
+    "audit_calibration_design_v3rule": audit_calibration_table,
+    "audit_calibration_heldout_v3rule": audit_calibration_table,
+    "audit_calibration_heldout2_v3rule": audit_calibration_table,
 }
 
 

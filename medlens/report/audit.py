@@ -41,7 +41,8 @@ def metric_means(results: Sequence[Any], columns: Sequence[str]) -> list[tuple[s
 
 
 def flagged_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
-    """Plain-language sentences about the flagged and the undecided clusters (or the absence of any).
+    """Plain-language sentences about the flagged and the undecided clusters and the flagged hotspot
+    groups (or the absence of any).
 
     Every number comes from the cluster's own fields (its removal test: change, null change,
     effect, Holm-corrected p-value), through :attr:`Cluster.reason`.
@@ -74,6 +75,20 @@ def verdict_segments(strategies: Any, class_names: Sequence[str]) -> list[list[d
                      f"a tag, a marker or a scanner-specific feature, and look at the strategy's mean map and exemplars "
                      f"below.{acc}"},
         ])
+    groups = [g for cs in strategies.classes for g in getattr(cs, "hotspots", []) if g.flagged]
+    for g in groups:  # cases their strategy's region missed, grouped by where their own maps point
+        cls = _class_name(class_names, g.predicted_class)
+        claim = {"kind": "flagged", "class": cls, "strategy": group_label(g), "p": g.p_value, "alpha": rule.alpha,
+                 "effect": g.effect, "min_effect": rule.min_effect, "difference": abs(g.change - g.null_change),
+                 "min_change": rule.min_change}
+        out.append([
+            {"text": f"Candidate shortcut in the predictions of '{cls}', "},
+            {"text": group_label(g), "claim": claim},
+            {"text": f": {g.reason}. For {len(g.flagged_members)} of these cases the removal moved the prediction further "
+                     f"than every removal elsewhere (clusters.csv marks them): check them for a tag, a marker or a "
+                     f"scanner-specific feature."},
+        ])
+    flagged = flagged + groups
     for c in undecided:
         cls = _class_name(class_names, c.predicted_class)
         out.append([
@@ -89,6 +104,11 @@ def verdict_segments(strategies: Any, class_names: Sequence[str]) -> list[list[d
                      f"class evidence should be{tail}."},
         ])
     return out
+
+
+def group_label(group: Any) -> str:
+    """How the report names a hotspot group (:mod:`medlens.audit.hotspots`)."""
+    return f"hotspot group {group.cluster} (cell {group.hotspot})"
 
 
 def _sentence_kind(sentence: str) -> str:
@@ -180,7 +200,11 @@ def audit_report(
              "change (removal)", "change (elsewhere)", "same-sign share", "p (Wilcoxon, Holm)", "verdict",
              "flagged cases"],
             [[c.cluster, c.size, c.accuracy, c.misplaced, c.distinct, c.n_tested, -c.change, -c.null_change,
-              c.effect, c.p_value, v, len(c.flagged_members)] for c, v in zip(cs.clusters, verdicts)],
+              c.effect, c.p_value, v, len(c.flagged_members)] for c, v in zip(cs.clusters, verdicts)]
+            # the hotspot groups tested: cases their strategy's region missed (medlens.audit.hotspots)
+            + [[group_label(g), g.size, g.accuracy, g.misplaced, g.distinct, g.n_tested, -g.change, -g.null_change,
+                g.effect, g.p_value, g.verdict, len(g.flagged_members)] for g in getattr(cs, "hotspots", [])
+               if g.verdict != "not flagged" or g.n_tested],
         )
         sec.add_text("Change: the mean change of the predicted probability when the region the strategy's maps "
                      "point at is blurred out (removal) and when as much evidence-free input elsewhere is (elsewhere); "
