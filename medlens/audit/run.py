@@ -191,16 +191,21 @@ def run_audit(
     return AuditRun(out, n, added, seconds, engine, stats, failures, tuple(notes))
 
 
-def stored_settings(out: str | Path) -> tuple[AuditSettings, dict]:
-    """The settings and input description of the audit stored in ``out``."""
+def stored_meta(out: str | Path) -> tuple[str, dict]:
+    """The settings (as stored, JSON) and input description of the audit stored in ``out``,
+    image or text."""
     path = Path(out) / DB_FILE
     if not path.exists():
         raise InputError(f"{out} holds no audit ({DB_FILE} is missing)")
     with AuditStore(path) as store:
         meta = store.meta()
-    return AuditSettings.from_json(meta["settings"]), {
-        **json.loads(meta["input"]), **json.loads(meta["data"])
-    }
+    return meta["settings"], {**json.loads(meta["input"]), **json.loads(meta["data"])}
+
+
+def stored_settings(out: str | Path) -> tuple[AuditSettings, dict]:
+    """The settings and input description of the audit stored in ``out``."""
+    settings, described = stored_meta(out)
+    return AuditSettings.from_json(settings), described
 
 
 @dataclass(frozen=True)

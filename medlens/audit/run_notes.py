@@ -25,7 +25,7 @@ from medlens.audit.cases import CaseFailure, CaseResult
 from medlens.audit.engines import ENGINES, model_to_bytes, run_local, run_ray
 from medlens.audit.intervention import StoredRemoval
 from medlens.audit.notes import NOTE_AUDIT, NoteAuditSettings, NoteSpec, open_notes
-from medlens.audit.run import AuditRun, path_key, plan_batches
+from medlens.audit.run import AuditRun, path_key, plan_batches, stored_meta
 from medlens.audit.store import (
     DB_FILE,
     AuditStore,
@@ -118,12 +118,8 @@ def run_note_audit(
 
 def stored_note_settings(out: str | Path) -> tuple[NoteAuditSettings, dict]:
     """The settings and input description of the text audit stored in ``out``."""
-    path = Path(out) / DB_FILE
-    if not path.exists():
-        raise InputError(f"{out} holds no audit ({DB_FILE} is missing)")
-    with AuditStore(path) as store:
-        meta = store.meta()
-    return NoteAuditSettings.from_json(meta["settings"]), {**json.loads(meta["input"]), **json.loads(meta["data"])}
+    settings, described = stored_meta(out)
+    return NoteAuditSettings.from_json(settings), described
 
 
 @dataclass(frozen=True)
