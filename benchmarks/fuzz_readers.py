@@ -19,7 +19,7 @@ series reads headers too).
     OMP_NUM_THREADS=1 python benchmarks/fuzz_readers.py --quick     # -> results/fuzz_readers-quick.json
 
 Stores ``benchmarks/results/fuzz_readers.json`` through ``_runner.write_result``. The quick
-configuration (``QUICK``: 25 mutations per format, no bombs) is re-run by the slow test
+configuration (``QUICK``: 50 mutations per format, no bombs) is re-run by the slow test
 ``tests/report/test_benchmark_results.py``: the counts per format are exact for a seed.
 """
 
@@ -43,7 +43,7 @@ import warnings
 from _runner import ROOT, options, provenance, write_result
 
 #: The quick configuration (seconds): the slow test re-runs it against its stored file.
-QUICK = {"examples": 25, "no_acceptance": True}
+QUICK = {"examples": 50, "no_acceptance": True}
 
 
 def _rss_mb() -> float:
