@@ -22,7 +22,7 @@ import time
 from _runner import options, provenance, write_result
 
 #: The quick configuration (seconds): fewer oscillators and epochs.
-QUICK = {"epochs": 10, "n_train": 4000}
+QUICK = {"epochs": 40, "n_train": 8000}
 
 
 def main() -> None:

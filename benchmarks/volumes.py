@@ -149,6 +149,9 @@ def main():
     tasks = args.tasks.split(",") + (["monai_occlusion"] if args.monai else [])
     captum = {"gradient": "captum_gradient", "integrated_gradients": "captum_integrated_gradients", "occlusion": "captum_occlusion"}
     tasks += [captum[t] for t in args.tasks.split(",") if t in captum] if args.captum else []
+    import torch
+
+    torch.set_num_threads(args.threads)  # as each task's process does
     ctx = mp.get_context("spawn")
     origin = provenance(seed=0, config=vars(args))  # seeded weights (0) and volume (1), fixed here
     results = {"size": size, "roi": args.roi, "overlap": 0.25, "blend": "gaussian",
