@@ -30,7 +30,7 @@ def attribution_table(payload: dict) -> list[str]:
         lines += [f"**{case['model']}**", "", *table(
             ("method", "settings", "evals", "medlens s", "captum def", "captum best", "floor s", "x floor", "vs def",
              "vs best", "peak MiB", "captum def MiB"), rows), ""]
-    return lines + ["Bars: " + "; ".join(n["bars"]) + "."]
+    return lines + ["Bars:", "", *(f"* {bar}" for bar in n["bars"])]
 
 
 def single_pass_table(payload: dict) -> list[str]:

@@ -1,9 +1,9 @@
-"""README tables of the model-family and seed-system benchmarks (``transformers``, ``scinet``,
-``deeptune``, ``groupinn``, ``fourier_frequencies``)."""
+"""README tables of the model-family, imaging-system and seed-system benchmarks (``transformers``,
+``haemorrhage``, ``scinet``, ``deeptune``, ``groupinn``, ``fourier_frequencies``)."""
 
 from __future__ import annotations
 
-from _tables import num, table
+from _tables import num, pct, shape, table
 
 _METRICS = ("pointing_game", "mass_in_mask", "deletion_auc", "randomisation_spearman")
 
@@ -25,6 +25,39 @@ def transformers_table(payload: dict) -> list[str]:
                     "randomisation Spearman (lower better)"), rows)
     return lines + ["", f"Attention of the ViT (Jain-Wallace): {n['jain_wallace']['verdict']}. "
                         + n["jain_wallace"]["sentences"][-1]]
+
+
+def haemorrhage_table(payload: dict) -> list[str]:
+    """The 2.5D and 3D models' scores, where their maps point, and which CT window decides."""
+    n = payload["numbers"]
+    sz, sm, vm = n["sizes"], n["slice_model"], n["volume_model"]
+    subtypes = [k for k in sm["subtype_accuracy"] if k != "mean"]
+    lines = [(f"{sz['cases']['train']} training phantoms ({sz['slices']['train']} slices of {shape(sz['shape'])}), "
+              f"{sz['cases']['test']} test phantoms; 3D model: {sz['cases_3d']['train']} training and "
+              f"{sz['cases_3d']['test']} test volumes of {shape(sz['shape_3d'])}."), ""]
+    lines += table(("model", "detection AUROC", "case AUROC", *subtypes, "mean subtype accuracy"), [
+        (f"2.5D, slices with >= {sz['subtype_min_voxels']} voxels of blood", num(sm["detection_auroc"]),
+         num(sm["case_detection_auroc"]), *(num(sm["subtype_accuracy"][k], 2) for k in subtypes),
+         num(sm["subtype_accuracy"]["mean"])),
+        ("2.5D, every slice with blood", "", "", *(num(sm["subtype_accuracy_all"][k], 2) for k in subtypes),
+         num(sm["subtype_accuracy_all"]["mean"])),
+        ("3D", "", num(vm["case_detection_auroc"]), *(num(vm["subtype_accuracy"][k], 2) for k in subtypes),
+         num(vm["subtype_accuracy"]["mean"]))])
+    rows = []
+    for label, maps in (("2.5D, per slice", sm["maps"]), ("2.5D, slice maps stacked per volume", n["volume_maps"]),
+                        ("3D", vm["maps"])):
+        for method, m in maps.items():
+            rows.append((label, method, num(m["pointing"]["all"], 2), num(m["mass_in_mask"]["all"]),
+                         num(m["mask_share"]["all"], 4)))
+    lines += ["", *table(("model", "map", "pointing game", "mass in the blood", "blood's share of the input"), rows)]
+    windows = [w for w in n["windows"]["none"] if w != "slices"]
+    lines += ["", *table(("true class", *(f"{w}: twin drop / IG share" for w in windows)), (
+        (cls, *(f"{num(v[w]['twin_drop'], 2)} / {num(v[w]['ig_share'], 2)}" for w in windows))
+        for cls, v in n["windows"].items()))]
+    b = n["basis"]
+    return lines + ["", (f"Twin drop: fall of the predicted subtype's probability when the window is taken from the "
+                         f"blood-free twin. Prediction basis ({b['k']} most similar training slices): same subtype "
+                         f"{pct(b['same_subtype'])}, chance {pct(b['chance'])}.")]
 
 
 def scinet_table(payload: dict) -> list[str]:
@@ -79,6 +112,7 @@ def fourier_table(payload: dict) -> list[str]:
 TABLES = {
     "transformers": transformers_table,
     "transformers_patch_stem": transformers_table,
+    "haemorrhage": haemorrhage_table,
     "scinet": scinet_table,
     "deeptune": deeptune_table,
     "groupinn": groupinn_table,
