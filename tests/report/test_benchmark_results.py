@@ -114,8 +114,8 @@ def test_differences_compares_numbers_within_the_tolerance_and_everything_else_e
 #: gates' pointing moved by 0.37). Times, memory and load are not compared.
 TOLERANCE = 0.02
 NOT_COMPARED = ("seconds", "rss", "peak", "load")
-#: Stored quick result -> the command that re-runs it (from benchmarks/). Together they take about
-#: a minute and a half on one thread beside the attention gates' (the longest, about a minute).
+#: Stored quick result -> the command that re-runs it (from benchmarks/). On an idle 2-core machine
+#: the attention gates' takes about 26 s and the four others about 26 s together.
 QUICK = {
     "attention_gates-quick": ["attention_gates.py", "--quick"],
     "fuzz_readers-quick": ["fuzz_readers.py", "--quick"],
