@@ -163,6 +163,9 @@ def third_party_speed_table(payload: dict) -> list[str]:
 
 #: Block name -> the function that makes its lines from the stored payload.
 TABLES: dict[str, Callable[[dict], list[str]]] = {
+    **_tables_kinds.TABLES,
+    **_tables_speed.TABLES,
+    **_tables_systems.TABLES,
     "attention_gates": attention_gates_table,
     "attention_gates-quick": attention_gates_table,
     "attention_gates-seed1": attention_gates_table,
@@ -170,9 +173,6 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
     "third_party_speed": third_party_speed_table,
     "lrp_speed": lrp_speed_table,
     "lrp_monai_defaults": lrp_monai_table,
-    **_tables_kinds.TABLES,
-    **_tables_speed.TABLES,
-    **_tables_systems.TABLES,
 }
 
 
