@@ -1,17 +1,20 @@
-"""What the benchmark scripts share: the one way a result is stored, with its provenance, and the
-timed log of the imaging-system acceptance scripts.
+"""What the benchmark scripts share: the one way a result is stored, with its provenance, the
+options every script takes, and the timed log.
 
 Every acceptance benchmark stores its numbers through :func:`write_result`, which wraps them as
 
-    {"benchmark": NAME, "provenance": {commit, dirty, command, seed, threads, ...}, "numbers": {...}}
+    {"benchmark": NAME, "provenance": {commit, dirty, command, seed, threads, load, ...}, "numbers": {...}}
 
 under ``benchmarks/results/`` (git-ignored: stored results are committed with ``git add -f``).
 ``benchmarks/readme_tables.py`` builds the README's tables from these files, and the slow test
 ``tests/report/test_benchmark_results.py`` re-runs each quick configuration against its file.
+Importing this module puts this checkout first on ``sys.path``, so a script measures the medlens
+beside it, not an installed one (``provenance()["medlens_from"]`` says which it was).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import os
@@ -19,25 +22,45 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # this checkout's medlens, not an installed one
 
 
 def _git(*args: str) -> str:
     try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        done = subprocess.run(["git", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def load_now() -> list[float]:
+    """The 1/5/15-minute load averages now (stored with each timed row: timings taken while others
+    share the machine are not quiet-machine timings)."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), None)
+    except OSError:
+        return None
+
+
 def provenance(*, seed: int | None, config: Mapping[str, Any] | None = None) -> dict:
     """Where a result comes from: the commit (and whether the tree had uncommitted changes
-    outside ``benchmarks/results``), the command, the seed, the threads and the machine."""
+    outside ``benchmarks/results``), the command, the seed, the options, the threads, where
+    medlens was imported from, the machine and its load averages as the run starts."""
     import torch
+
+    import medlens
 
     dirty = [line for line in _git("status", "--porcelain").splitlines() if "benchmarks/results" not in line]
     script = Path(sys.argv[0])
@@ -53,10 +76,13 @@ def provenance(*, seed: int | None, config: Mapping[str, Any] | None = None) -> 
         "config": dict(config or {}),
         "threads": {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
                     "cpu_count": os.cpu_count()},
+        "medlens_from": str(Path(medlens.__file__).resolve().parent),
+        "load_at_start": load_now(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "machine": platform.machine(),
-        "written": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cpu": _cpu_model(),
+        "written": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -69,7 +95,8 @@ def write_result(name: str, numbers: Any, *, seed: int | None, config: Mapping[s
                  path: str | os.PathLike | None = None, origin: dict | None = None) -> Path:
     """Store ``numbers`` with their provenance as ``benchmarks/results/NAME.json`` (or ``path``),
     atomically and as strict JSON (NaN written as null); returns the path. ``origin``: the
-    :func:`provenance` taken when the run started (the code that ran), else taken now."""
+    :func:`provenance` taken when the run started (the code that ran), else taken now. A long
+    run may call this after each row with the same ``origin``: a killed run keeps what it measured."""
     from medlens.core.files import write_json
 
     target = Path(path) if path else result_path(name)
@@ -82,17 +109,35 @@ def read_result(name: str) -> dict:
     return json.loads(result_path(name).read_text(encoding="utf-8"))
 
 
+def options(parser: argparse.ArgumentParser, name: str, *, seed: int | None = 0, threads: int = 1) -> argparse.ArgumentParser:
+    """The options every script takes: ``--out`` (default ``benchmarks/results/NAME.json``),
+    ``--threads`` and, unless ``seed`` is None, ``--seed``."""
+    parser.add_argument("--out", default=None, help=f"where to store the numbers (default benchmarks/results/{name}.json)")
+    parser.add_argument("--threads", type=int, default=threads, help=f"torch threads (default {threads})")
+    if seed is not None:
+        parser.add_argument("--seed", type=int, default=seed)
+    return parser
+
+
+def timed_log() -> Callable[[str], None]:
+    """A ``log(message)`` that prints each message with the seconds since it was made."""
+    t0 = time.perf_counter()
+    return lambda m: print(f"[{time.perf_counter() - t0:6.0f} s] {m}", flush=True)
+
+
 def run_and_report(run: Callable[[Callable[[str], None]], Any], out: str | None, *, name: str | None = None,
-                   seed: int | None = None, config: Mapping[str, Any] | None = None) -> int:
-    """Call ``run(log)``, print its ``as_dict()`` as JSON, store it (:func:`write_result` under
-    ``name``, at ``out`` when given), print the time.
+                   seed: int | None = None, config: Mapping[str, Any] | None = None, echo: bool = True) -> int:
+    """Call ``run(log)``, print its result (a dict, or an object with ``as_dict()``) as JSON when
+    ``echo``, store it (:func:`write_result` under ``name``, at ``out`` when given), print the time.
 
     ``log`` prints each message with the seconds since the start.
     """
     origin = provenance(seed=seed, config=config)  # the tree as the run starts
     t0 = time.perf_counter()
-    result = run(lambda m: print(f"[{time.perf_counter() - t0:6.0f} s] {m}", flush=True)).as_dict()
-    print(json.dumps(result, indent=1, default=str))
+    result = run(timed_log())
+    result = result.as_dict() if hasattr(result, "as_dict") else result
+    if echo:
+        print(json.dumps(result, indent=1, default=str))
     if name or out:
         written = write_result(name or Path(out).stem, result, seed=seed, config=config, path=out, origin=origin)
         print(f"stored {written}")

@@ -23,8 +23,9 @@ peak memory
     and ``malloc_trim`` is called before each measurement, so the RSS delta tracks the tensors a
     method keeps alive at once (to within a few MiB of allocator slack).
 
-Results are printed as a table and written as JSON (``benchmarks/results/`` is git-ignored).
-The machine is shared: the timings carry its load, which is recorded in the JSON.
+Results are printed as a table and stored through ``_runner.write_result``
+(``benchmarks/results/attribution.json``, or ``--out``). The machine is shared: the timings carry
+its load, which is recorded in the JSON.
 """
 
 from __future__ import annotations
@@ -36,18 +37,13 @@ import json
 import math
 import os
 import platform
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+from _runner import options, provenance, write_result
 
 import medlens
 from medlens.attribution.cam import default_cam_layer
@@ -388,12 +384,11 @@ def check_bars(results: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a shared 2-core machine more threads only add contention)")
+    options(parser, "attribution", seed=None)  # one thread by default: on a shared 2-core machine more add contention
     parser.add_argument("--only", choices=["2d", "3d"], help="run one reference model only")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "attribution.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    origin = provenance(seed=0, config=vars(args))  # seeded models (0), inputs (1), SmoothGrad and RISE (0)
     global clock
     if args.threads > 1:
         clock = time.process_time
@@ -431,10 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in bars:
         print("  " + line)
     print(f"\ntotal {env['seconds_total']:.0f} s, load average at the end {env['load_average_end'][0]:.1f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"environment": env, "results": results, "bars": bars}, indent=2, default=str))
-    print(f"written {out}")
+    numbers = json.loads(json.dumps({"environment": env, "results": results, "bars": bars}, default=str))
+    print(f"stored {write_result('attribution', numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
     return 0
 
 

@@ -3,6 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/clinical_text.py --reports /work/realdata/indiana_reports.csv \
         [--task abnormal cardiomegaly] [--epochs 8] [--seed 0] [--out benchmarks/results/clinical_text.json]
 
+Stores its numbers through ``_runner.write_result`` (``benchmarks/results/clinical_text.json``).
+
 What a new user would do with medlens' Python functions, on the OpenI reports (3,955 de-identified
 reports; ``XXXX`` marks removed identifiers):
 
@@ -40,18 +42,15 @@ import argparse
 import csv
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the medlens of this checkout, not an installed one
-
-import torch  # noqa: E402
+import torch
+from _runner import options, run_and_report
 
 from medlens.attribution.tokens import explain_tokens, token_rows, top_tokens
-from medlens.core.files import write_json
 from medlens.core.random import seeded
 from medlens.data.formats.text import read_notes, split_by_group
 from medlens.data.tokenizer import NoteTokenizer, notes_dataset
@@ -105,13 +104,6 @@ def chance_in_top(n: int, m: int, k: int = 5) -> float:
     """Chance that ``k`` random distinct positions of ``n`` include one of ``m`` marked ones."""
     k = min(k, n)
     return 1.0 - math.comb(n - m, k) / math.comb(n, k) if n - m >= k else 1.0
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def run_task(args: argparse.Namespace, task: str, log) -> dict:
@@ -233,6 +225,7 @@ def run_task(args: argparse.Namespace, task: str, log) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    options(p, "clinical_text")
     p.add_argument("--reports", required=True, help="indiana_reports.csv (OpenI)")
     p.add_argument("--task", nargs="+", choices=sorted(TASKS), default=["abnormal", "cardiomegaly"])
     p.add_argument("--epochs", type=int, default=8)
@@ -242,27 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--jw-notes", type=int, default=120)
     p.add_argument("--permutations", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--results", default="benchmarks/results")
-    p.add_argument("--out", default="benchmarks/results/clinical_text.json")
+    p.add_argument("--results", default="benchmarks/results", help="where the explained notes' folders go")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
-    log = lambda m: print(f"[{time.perf_counter() - t0:6.0f} s] {m}", flush=True)  # noqa: E731
-    result = {
-        "git_commit": git_commit(),
-        "command": "OMP_NUM_THREADS=1 python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-        "seed": args.seed,
-        "threads": args.threads,
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "corpus": os.path.basename(args.reports),
-        "tasks": [run_task(args, task, log) for task in args.task],
-    }
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    write_json(args.out, result)
-    print(f"wrote {args.out} in {result['seconds']:.0f} s")
-    return 0
+
+    def run(log) -> dict:
+        t0 = time.perf_counter()
+        tasks = [run_task(args, task, log) for task in args.task]
+        return {"corpus": os.path.basename(args.reports), "tasks": tasks, "seconds": round(time.perf_counter() - t0, 1)}
+
+    return run_and_report(run, args.out, name="clinical_text", seed=args.seed, config=vars(args), echo=False)
 
 
 if __name__ == "__main__":

@@ -11,25 +11,24 @@ on PneumoniaMNIST (different seeds) gives first-block features; a ridge regressi
 member is fitted on 80% of the stimuli. Printed per neuron: held-out correlation of each member and
 of the consensus (noise ceiling 1/sqrt(1 + 0.3^2) = 0.958); normalised cross-correlation at the
 best shift (+-3 px) of each DeepTune image with the true preferred stimulus; and, for chance, the
-NCC of the images rendered for the other neurons. One thread; a few minutes on a shared CPU.
+NCC of the images rendered for the other neurons. One thread; a few minutes on a shared CPU. Stores
+the numbers through ``_runner.write_result`` (``benchmarks/results/deeptune.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _runner import options, provenance, write_result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options(parser, "deeptune")
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--stimuli", type=int, default=3000)
     parser.add_argument("--steps", type=int, default=192)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", help="also write the report section to this HTML file")
     args = parser.parse_args()
 
@@ -37,7 +36,8 @@ def main() -> None:
     from medlens.core.threads import torch_threads
 
     start = time.perf_counter()
-    with torch_threads(1):
+    with torch_threads(args.threads):
+        origin = provenance(seed=args.seed, config=vars(args))
         r = run_deeptune(n_members=args.members, n_stimuli=args.stimuli, steps=args.steps, seed=args.seed)
     print(f"DeepTune: {args.members} members, {args.stimuli} stimuli, {args.steps} steps, seed {args.seed}, "
           f"{time.perf_counter() - start:.0f} s")
@@ -55,6 +55,17 @@ def main() -> None:
           f"consensus {float(r.consensus_similarity.mean()):.3f}, other neurons' images {float(r.chance_similarity.mean()):.3f}")
     print(f"consensus beats the members' mean NCC on {int((r.consensus_similarity > ms.mean(0)).sum())} of "
           f"{len(r.neuron_names)} neurons, every member on {int((r.consensus_similarity > ms.max(0).values).sum())}")
+    numbers = {"noise_ceiling": float(r.noise_ceiling),
+               "neurons": {name: {"r_members": r.member_correlation[:, k], "r_consensus": float(r.consensus_correlation[k]),
+                                  "ncc_members": ms[:, k], "ncc_consensus": float(r.consensus_similarity[k]),
+                                  "ncc_other_neurons": float(r.chance_similarity[k])}
+                           for k, name in enumerate(r.neuron_names)},
+               "mean_r_members": float(r.member_correlation.mean()), "mean_r_consensus": float(r.consensus_correlation.mean()),
+               "mean_ncc_members": float(ms.mean()), "mean_ncc_best_member": float(ms.max(0).values.mean()),
+               "mean_ncc_consensus": float(r.consensus_similarity.mean()),
+               "mean_ncc_other_neurons": float(r.chance_similarity.mean()),
+               "seconds": time.perf_counter() - start}
+    print(f"stored {write_result('deeptune', numbers, seed=args.seed, config=vars(args), path=args.out, origin=origin)}")
     if args.report:
         from medlens.report.html import Report
         from medlens.report.systems import deeptune_section

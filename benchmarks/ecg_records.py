@@ -19,24 +19,22 @@
    from that copy.
 4. Strips in seconds with the beat labels: ``ecg_records_beat.png`` (both leads, IG strip under
    each, annotations as labelled ticks, 2 s either side) and ``ecg_records_attention.png``.
+
+Stores its numbers through ``_runner.write_result`` (``benchmarks/results/ecg_records.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the medlens of this checkout, not an installed one
-
-import torch  # noqa: E402
+import torch
+from _runner import options, run_and_report
 
 from medlens.attribution.explain import explain
-from medlens.core.files import write_json
 from medlens.core.random import generator, seeded
 from medlens.data.formats.signals import load_signal
 from medlens.data.records import beat_window, beat_windows, resample_signal, to_record_axis
@@ -44,13 +42,6 @@ from medlens.data.recipe import Recipe
 from medlens.models.attention_rnn import build_for_inputs
 from medlens.models.io import load_model, model_recipe, save_model
 from medlens.models.training import evaluate_classifier, train_classifier
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def stratified_holdout(labels: torch.Tensor, share: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,21 +59,23 @@ def stratified_holdout(labels: torch.Tensor, share: float, seed: int) -> tuple[t
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    options(p, "ecg_records")
     p.add_argument("--record", required=True, help="WFDB record (path without suffix), e.g. /work/realdata/mitdb/100")
     p.add_argument("--annotation-labels", default="N:normal,A:atrial premature")
     p.add_argument("--before", type=float, default=0.25)
     p.add_argument("--after", type=float, default=0.45)
     p.add_argument("--split", type=float, default=1200.0, help="seconds: train before, test after")
     p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--results", default="benchmarks/results")
-    p.add_argument("--out", default="benchmarks/results/ecg_records.json")
+    p.add_argument("--results", default="benchmarks/results", help="where the figures go")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
-    log = lambda m: print(f"[{time.perf_counter() - t0:6.0f} s] {m}", flush=True)  # noqa: E731
+    return run_and_report(lambda log: run(args, log), args.out, name="ecg_records", seed=args.seed, config=vars(args),
+                          echo=False)
 
+
+def run(args: argparse.Namespace, log) -> dict:
+    """Train on the record's first stretch, test on its last, explain one beat (the numbers)."""
+    t0 = time.perf_counter()
     signal = load_signal(args.record)
     windows = beat_windows(signal, args.annotation_labels, before=args.before, after=args.after)
     log(f"{signal}; {windows}")
@@ -164,12 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.savefig(results / "ecg_records_attention.png", dpi=120)
     plt.close(fig)
 
-    result = {
-        "git_commit": git_commit(),
-        "command": "OMP_NUM_THREADS=1 python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-        "seed": args.seed,
-        "threads": args.threads,
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    return {
         "record": str(signal.metadata.get("Record")),
         "fs": signal.fs,
         "windows": {"before_s": args.before, "after_s": args.after, "samples": int(windows.inputs.shape[-1]),
@@ -190,9 +178,6 @@ def main(argv: list[str] | None = None) -> int:
         "figures": ["ecg_records_beat.png", "ecg_records_attention.png"],
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    write_json(args.out, result)
-    print(f"wrote {args.out} in {result['seconds']:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":

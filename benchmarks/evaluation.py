@@ -4,7 +4,8 @@
 
 The per-image loop is the RISE reference implementation's shape (one forward pass per curve
 point per image). medlens builds the ``n * (steps + 1)`` perturbed inputs lazily inside the
-engine, in memory-bounded chunks. Both compute the same numbers (checked here).
+engine, in memory-bounded chunks. Both compute the same numbers (checked here). Stores the times
+through ``_runner.write_result`` (``benchmarks/results/evaluation.json``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import time
 
 import torch
+from _runner import options, provenance, write_result
 
 
 def naive_deletion(model, x, saliency, target, steps, substrate):
@@ -37,10 +39,13 @@ def main() -> None:
     from medlens.models import CNN
 
     parser = argparse.ArgumentParser(description=__doc__)
+    options(parser, "evaluation", seed=None)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    origin = provenance(seed=0, config=vars(args))
     torch.manual_seed(0)
     model = CNN(2, 1, 2, input_shape=(1, args.size, args.size)).eval()
     x = torch.rand(args.n, 1, args.size, args.size)
@@ -58,7 +63,11 @@ def main() -> None:
     print(f"deletion, {args.n} images {args.size}x{args.size}, {args.steps} steps = {n_evals} model evaluations")
     print(f"  medlens (batched, engine chunks): {t_fast:7.3f} s  ({1e3 * t_fast / n_evals:.2f} ms per evaluation)")
     print(f"  per-image loop:                   {t_slow:7.3f} s  ({1e3 * t_slow / n_evals:.2f} ms per evaluation)")
-    print(f"  speed-up: {t_slow / t_fast:.1f}x, same AUCs (max difference {float((fast.auc.float() - slow).abs().max()):.1e})")
+    diff = float((fast.auc.float() - slow).abs().max())
+    print(f"  speed-up: {t_slow / t_fast:.1f}x, same AUCs (max difference {diff:.1e})")
+    numbers = {"images": args.n, "size": args.size, "steps": args.steps, "model_evaluations": n_evals,
+               "medlens_s": t_fast, "per_image_loop_s": t_slow, "speedup": t_slow / t_fast, "max_auc_difference": diff}
+    print(f"stored {write_result('evaluation', numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
 
 
 if __name__ == "__main__":

@@ -18,29 +18,22 @@ run on files written to disk and read back through the case workflow, exactly as
 Per source: the share flagged ``unlike_training_data`` and the AUROC of the check's score against
 the own test split (score: the largest distance as a multiple of its threshold; a scan whose
 native facts already differ ranks above every distance), and the AUROC of the distances alone.
-Acceptance: every source AUROC >= 0.95 and false alarms on the own test split <= 5%.
+Acceptance: every source AUROC >= 0.95 and false alarms on the own test split <= 5%. Stores the
+numbers through ``_runner.write_result`` (``benchmarks/results/familiarity.json``, or ``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the medlens of this checkout, not an installed one
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from medlens.core.files import write_json  # noqa: E402
+import numpy as np
+import torch
+from _runner import options, run_and_report
+from PIL import Image
 
 IMAGE_SETS = ("pneumoniamnist", "breastmnist")
 AUROC_BAR, FALSE_ALARM_BAR = 0.95, 0.05
@@ -190,11 +183,8 @@ def run(args: argparse.Namespace) -> dict:
         for source, v in table.items():
             print(f"  {source:34s} {v['n']:4d} {v['flagged']:8.3f} {v.get('auroc', float('nan')):7.3f} "
                   f"{v.get('auroc_distances_only', float('nan')):9.3f}")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return {
-        "benchmark": "familiarity", "command": "python benchmarks/familiarity.py " + " ".join(sys.argv[1:]),
-        "commit": commit, "seed": args.seed, "epochs": args.epochs, "limit": args.limit,
-        "threads": torch.get_num_threads(), "machine": platform.machine(), "load_average": os.getloadavg(),
+        "epochs": args.epochs, "limit": args.limit,
         "bars": {"auroc": AUROC_BAR, "false_alarms": FALSE_ALARM_BAR},
         "calibration_split": "validation", "acceptance_split": "test",
         "data_sets": results, "passes": all(r["passes"] for r in results.values()),
@@ -202,18 +192,21 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    options(p, "familiarity")
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=200, help="cases per source from elsewhere (the own test split is used whole)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "familiarity.json"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    result = run(args)
-    write_json(args.out, result)
-    print(f"\npasses: {result['passes']}  ({result['seconds']:.0f} s) -> {args.out}")
-    return 0
+
+    def report(log) -> dict:
+        result = run(args)
+        log(f"passes: {result['passes']}")
+        return result
+
+    return run_and_report(report, args.out, name="familiarity", seed=args.seed, config=vars(args), echo=False)
 
 
 if __name__ == "__main__":

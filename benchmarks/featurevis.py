@@ -7,7 +7,8 @@ FFT for "fourier"), the random transforms (two resamplings) and the optimiser. T
 "floor / step" is the fraction of a step spent in the model.
 
 Usage: python benchmarks/featurevis.py [--steps 100] [--repeats 3] [--threads 1]
-Times are the best of ``--repeats`` runs (the machine may be shared).
+Times are the best of ``--repeats`` runs (the machine may be shared). Stores them through
+``_runner.write_result`` (``benchmarks/results/featurevis.json``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import time
 
 import torch
+from _runner import options, provenance, write_result
 
 from medlens import featurevis as fv
 from medlens.models import CNN
@@ -32,12 +34,13 @@ def best_of(repeats: int, fn) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    options(parser, "featurevis", seed=None)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    origin = provenance(seed=0, config=vars(args))
     torch.manual_seed(0)
     model = CNN(2, 1, 2, widths=(16, 32, 64), input_shape=(1, 28, 28)).eval()
     shape = (args.batch, 1, 28, 28)
@@ -60,12 +63,15 @@ def main() -> None:
             floor_s = min(floor_s, best_of(args.repeats, floor) / args.steps)
             seconds = best_of(args.repeats, lambda o=objective, p=param, t=transforms: fv.render(
                 model, o, shape, steps=args.steps, param=p, transforms=t))
-            label = f"render {args.batch} channels of {layer}, {param}, {transforms} transforms"
-            rows.append((label, seconds / args.steps))
+            rows.append({"layer": layer, "param": param, "transforms": transforms, "step_s": seconds / args.steps})
     print(f"{'floor: one forward+backward pass of the batch':66s} {1 / floor_s:8.1f} passes/s {floor_s * 1e3:7.2f} ms")
-    for label, step in rows:
-        print(f"{label:66s} {1 / step:8.1f} steps/s  {step * 1e3:7.2f} ms  "
-              f"(model pass = {floor_s / step:.0%} of a step)")
+    for row in rows:
+        row["model_pass_share"] = floor_s / row["step_s"]
+        label = f"render {args.batch} channels of {row['layer']}, {row['param']}, {row['transforms']} transforms"
+        print(f"{label:66s} {1 / row['step_s']:8.1f} steps/s  {row['step_s'] * 1e3:7.2f} ms  "
+              f"(model pass = {row['model_pass_share']:.0%} of a step)")
+    numbers = {"batch": args.batch, "steps": args.steps, "repeats": args.repeats, "floor_s": floor_s, "rows": rows}
+    print(f"stored {write_result('featurevis', numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,11 @@ picture read, the bombs listed, and the peak RSS of the whole walk (grouping DIC
 series reads headers too).
 
     OMP_NUM_THREADS=1 python benchmarks/fuzz_readers.py --examples 500 --seed 0
+    OMP_NUM_THREADS=1 python benchmarks/fuzz_readers.py --quick     # -> results/fuzz_readers-quick.json
 
-Writes ``benchmarks/results/fuzz_readers.json``.
+Stores ``benchmarks/results/fuzz_readers.json`` through ``_runner.write_result``. The quick
+configuration (``QUICK``: 50 mutations per format, no bombs) is re-run by the slow test
+``tests/report/test_benchmark_results.py``: the counts per format are exact for a seed.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ import time
 import traceback
 import warnings
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _runner import ROOT, options, provenance, write_result
+
+#: The quick configuration (seconds): the slow test re-runs it against its stored file.
+QUICK = {"examples": 50, "no_acceptance": True}
 
 
 def _rss_mb() -> float:
@@ -74,7 +79,7 @@ def _acceptance(tmp: pathlib.Path) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     env.pop("MEDLENS_MEMORY_MB", None)
     for name, (path, made_s) in made.items():
-        done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-c", script, str(path)], check=False, capture_output=True, text=True,
                               cwd=ROOT, env=env, timeout=600)
         row = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else {
             "kind": "crashed", "message": done.stderr[-500:]}
@@ -108,8 +113,8 @@ def _folder_acceptance(tmp: pathlib.Path, bombs: list[pathlib.Path], env: dict) 
                           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=600)
+    done = subprocess.run([sys.executable, "-c", script, str(folder)], check=False, capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
     if done.returncode != 0:
         return {"kind": "crashed", "message": done.stderr[-500:], "file_bytes": 0}
     row = json.loads(done.stdout.strip().splitlines()[-1])
@@ -121,13 +126,20 @@ def _folder_acceptance(tmp: pathlib.Path, bombs: list[pathlib.Path], env: dict) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    options(parser, "fuzz_readers")
     parser.add_argument("--examples", type=int, default=500, help="mutations per format")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--memory-mb", type=float, default=4.0, help="memory budget given to read (sets the decoding limit)")
     parser.add_argument("--formats", default="all")
     parser.add_argument("--no-acceptance", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fuzz_readers.json"))
+    parser.add_argument("--quick", action="store_true", help=f"the quick configuration {QUICK}")
     args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    result_name = "fuzz_readers" + ("-quick" if args.quick else "")
+    origin = provenance(seed=args.seed, config=vars(args))
 
     import logging
 
@@ -164,18 +176,7 @@ def main() -> None:
     for name, row in acceptance.items():
         print(f"{name:15s} {row['kind']} {row['file_bytes']} bytes, peak RSS {row.get('peak_rss_mb', 0):.0f} MB: "
               f"{row['message'][:160]}")
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                    text=True, cwd=ROOT).stdout.strip())
-    except OSError:
-        commit, dirty = "", False
     result = {
-        "benchmark": "fuzz_readers",
-        "git_commit": commit + ("-dirty" if dirty else ""),
-        "command": "OMP_NUM_THREADS=1 python " + " ".join(["benchmarks/fuzz_readers.py", *sys.argv[1:]]),
-        "seed": args.seed,
-        "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
         "examples_per_format": args.examples,
         "memory_mb": args.memory_mb,
         "seconds": round(elapsed, 1),
@@ -186,9 +187,7 @@ def main() -> None:
         "acceptance": acceptance,
         "failures": failures[:50],
     }
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result_name, result, seed=args.seed, config=vars(args), path=args.out, origin=origin)
     print(f"{result['files_tried']} files, {result['tracebacks']} tracebacks, peak RSS {peak:.0f} MB, "
           f"{elapsed:.0f} s -> {out}")
 

@@ -9,22 +9,21 @@ couples groups 0-1 (+0.5), anti-couples groups 2-3 (-0.4) and tightens group 4. 
 GroupINN's and an L2 logistic regression's (on the 4005 upper-triangle entries, penalty by 5-fold CV)
 test accuracy, the adjusted Rand index of GroupINN's groups against the planted ones (with the
 cohesion term and with the paper's losses only), and the assignment's constraints. A few minutes on
-one thread.
+one thread. Stores the numbers through ``_runner.write_result`` (``benchmarks/results/groupinn.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _runner import options, provenance, write_result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options(parser, "groupinn", seed=None)
     parser.add_argument("--train", type=int, default=60)
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=600)
@@ -38,9 +37,12 @@ def main() -> None:
     from medlens.core.threads import torch_threads
 
     rows = []
+    with torch_threads(args.threads):
+        origin = provenance(seed=args.seeds[0], config=vars(args))
+    per_seed = {}
     for seed in args.seeds:
         start = time.perf_counter()
-        with torch_threads(1):
+        with torch_threads(args.threads):
             r = run_groupinn(n_train=args.train, n_test=args.test, epochs=args.epochs,
                              cohesion_weight=args.cohesion, seed=seed)
         rows.append(r)
@@ -48,6 +50,9 @@ def main() -> None:
               f"(C={r.baseline_C:.3g}); ARI {r.ari:.3f} (paper's losses only: ARI {r.ari_without_cohesion:.3f}, "
               f"accuracy {r.accuracy_without_cohesion:.3f}); ||W^T W - I||_F {r.orthogonality:.3f}, "
               f"min W {r.min_assignment:.1e}; {time.perf_counter() - start:.0f} s", flush=True)
+        per_seed[str(seed)] = {k: float(getattr(r, k)) for k in (
+            "accuracy", "baseline_accuracy", "baseline_C", "ari", "ari_without_cohesion", "accuracy_without_cohesion",
+            "orthogonality", "min_assignment")} | {"seconds": time.perf_counter() - start}
         if seed == args.seeds[0]:
             print("  relevance of the positive grouped graph (planted-group order):")
             for row in r.relevance[0]:
@@ -62,6 +67,11 @@ def main() -> None:
     print(f"mean over {len(rows)} seeds: GroupINN {mean([r.accuracy for r in rows]):.3f}, logistic regression "
           f"{mean([r.baseline_accuracy for r in rows]):.3f}, ARI {mean([r.ari for r in rows]):.3f} "
           f"(paper's losses only {mean([r.ari_without_cohesion for r in rows]):.3f})")
+    numbers = {"seeds": per_seed, "relevance_first_seed": {"positive": rows[0].relevance[0], "negative": rows[0].relevance[1]},
+               "planted_difference": rows[0].planted_difference,
+               "mean": {k: mean([r[k] for r in per_seed.values()]) for k in ("accuracy", "baseline_accuracy", "ari",
+                                                                            "ari_without_cohesion")}}
+    print(f"stored {write_result('groupinn', numbers, seed=args.seeds[0], config=vars(args), path=args.out, origin=origin)}")
     if args.report:
         from medlens.report.html import Report
         from medlens.report.systems import groupinn_section

@@ -23,6 +23,8 @@ premature; the model holds out the last 15% of the beats in time as its test str
 ``medlens predict`` on the record; ``medlens explain --start`` on the atrial premature beat of the
 test stretch with the highest probability (``signal.png``: a strip in seconds with the beat labels,
 copied to ``benchmarks/results/kinds_cli_beat.png``).
+
+Stores its numbers and every command through ``_runner.write_result`` (``benchmarks/results/kinds_cli.json``).
 """
 
 from __future__ import annotations
@@ -38,11 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from clinical_text import chance_in_top, corpus_rows, finding_stems, is_finding  # noqa: E402
+from _runner import ROOT, options, run_and_report
+from clinical_text import chance_in_top, corpus_rows, finding_stems, is_finding
 
 COMMANDS: list[dict] = []
 
@@ -51,7 +50,7 @@ def medlens(*args: str) -> str:
     """Run ``python -m medlens ARGS`` from the checkout; returns stdout (fails loudly)."""
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "medlens", *args]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
     COMMANDS.append({"command": "medlens " + " ".join(args), "seconds": round(time.perf_counter() - t0, 1),
                      "rc": done.returncode})
     if done.returncode != 0:
@@ -61,9 +60,6 @@ def medlens(*args: str) -> str:
 
 
 def load_meta(path: Path) -> dict:
-    sys_path = str(ROOT)
-    if sys_path not in sys.path:
-        sys.path.insert(0, sys_path)
     from medlens.models.io import load_model
 
     return load_model(path)[1]
@@ -190,35 +186,24 @@ def ecg_part(args: argparse.Namespace, tmp: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    options(p, "kinds_cli")
     p.add_argument("--reports", required=True)
     p.add_argument("--record", required=True, help="WFDB record path without suffix")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--ecg-epochs", type=int, default=15)
     p.add_argument("--jw-notes", type=int, default=120)
     p.add_argument("--permutations", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--results", default="benchmarks/results")
-    p.add_argument("--out", default="benchmarks/results/kinds_cli.json")
+    p.add_argument("--results", default="benchmarks/results", help="where the beat's figure goes")
     args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="kinds_cli_"))
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "medlens"], cwd=ROOT, capture_output=True, text=True).stdout.strip())
-    result = {
-        "git_commit": commit, "medlens_tree_dirty": dirty,
-        "command": "OMP_NUM_THREADS=1 python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-        "seed": args.seed, "threads": 1, "omp_num_threads": "1",
-        "notes": notes_part(args, tmp),
-        "ecg": ecg_part(args, tmp),
-        "commands": COMMANDS,
-    }
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    sys.path.insert(0, str(ROOT))
-    from medlens.core.files import write_json
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # every medlens command runs with these threads
 
-    write_json(args.out, result)
-    print(f"wrote {args.out} in {result['seconds']:.0f} s")
-    return 0
+    def run(log) -> dict:
+        t0 = time.perf_counter()
+        tmp = Path(tempfile.mkdtemp(prefix="kinds_cli_"))
+        result = {"notes": notes_part(args, tmp), "ecg": ecg_part(args, tmp), "commands": COMMANDS}
+        return {**result, "seconds": round(time.perf_counter() - t0, 1)}
+
+    return run_and_report(run, args.out, name="kinds_cli", seed=args.seed, config=vars(args), echo=False)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ evaluation results (``medlens evaluate`` resumes). Exit code 0 when all criteria
 
 Costly methods get lighter settings (``--option``), recorded in the results files: RISE with
 500 masks instead of 1000, max-sensitivity with 2 noise draws; occlusion uses a blurred 6x6
-occluder (see ``OCCLUSION_OPTIONS``). Run with ``OMP_NUM_THREADS=1`` on a shared machine.
+occluder (see ``OCCLUSION_OPTIONS``). Run with ``OMP_NUM_THREADS=1`` on a shared machine. Stores the
+numbers through ``_runner.write_result`` (``benchmarks/results/lesion_acceptance.json``, or ``--result``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from _runner import provenance, write_result
 
 LIGHT_OPTIONS = ["--option", "rise.n_masks=500", "--metric-option", "max_sensitivity.n_samples=2"]
 # Occlusion's default (an 8x8 black square, 1/8 of the image, stride 4) fails deletion on this
@@ -60,8 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", default="all")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--result", default=None, help="where to store the numbers (default benchmarks/results/lesion_acceptance.json)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `medlens evaluate` arguments")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    origin = provenance(seed=args.seed, config=vars(args))
 
     from medlens.data.synthetic.lesions import write_lesion_benchmark
 
@@ -90,9 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'method':22s} " + " ".join(f"{k[:14]:>14s}" for k in keys) + "   deletion - random (paired, 95% CI)")
     ok = True
     best_pg = 0.0
+    numbers: dict = {"clean": {}, "shortcut_marker_mass": {}}
     for m in methods + ["baseline:random", "baseline:centre", "baseline:edge"]:
         vals = [_row(clean, m, k) for k in keys]
+        numbers["clean"][m] = {k: (v["mean"] if v else None) for k, v in zip(keys, vals)}
         paired = (vals[1] or {}).get("vs_random")
+        if paired:
+            numbers["clean"][m]["deletion_minus_random"] = {k: paired[k] for k in ("mean", "ci_low", "ci_high")}
         line = f"{m:22s} " + " ".join(f"{(v['mean'] if v else float('nan')):>14.3f}" for v in vals)
         if paired:
             line += f"   {paired['mean']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]"
@@ -112,10 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     for m in methods:
         r = _row(shortcut, m, "marker_mass")
         print(f"  {m:22s} marker mass {r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if r else f"  {m}: n/a")
+        numbers["shortcut_marker_mass"][m] = {k: r[k] for k in ("mean", "ci_low", "ci_high")} if r else None
     relies = text.startswith("The model relies")
     print(f"report says the model relies on the marker: {'ok' if relies else 'FAIL'}")
     ok &= relies
     print("\nACCEPTANCE", "PASSED" if ok else "FAILED")
+    numbers.update(best_pointing_game=best_pg, random_deletion_auc=random_del, verdict=clean["verdict"]["text"],
+                   shortcut_text=text, relies_on_marker=relies, passed=ok)
+    print(f"stored {write_result('lesion_acceptance', numbers, seed=args.seed, config=vars(args), path=args.result, origin=origin)}")
     return 0 if ok else 1
 
 

@@ -9,21 +9,17 @@ times, alternating, and the best time is kept.
 
     OMP_NUM_THREADS=1 python benchmarks/occlusion_paths.py --threads 2 [--models cnn2d,cnn3d,resnet18_3d] [--repeats 3]
 
-Writes ``benchmarks/results/occlusion_paths.json`` (commit, command, threads, load).
+Stores ``benchmarks/results/occlusion_paths.json`` through ``_runner.write_result`` (commit, command,
+threads, the load at the start and per row).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
-import sys
 import time
 import warnings
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # this checkout's medlens, not an installed one
-from _provenance import load_now, provenance  # noqa: E402
+from _runner import load_now, options, provenance, write_result
 
 MODELS = {  # name: (builder, input shape, window)
     "cnn2d": ("medlens CNN 2D (16-32-64)", (1, 1, 64, 64), 8),
@@ -50,10 +46,9 @@ def build(name):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
+    options(parser, "occlusion_paths", seed=None, threads=2)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "occlusion_paths.json"))
     args = parser.parse_args()
 
     import torch
@@ -63,7 +58,8 @@ def main() -> None:
     from medlens.core.engine import Budget
 
     torch.set_num_threads(args.threads)
-    result = {**provenance(args.threads), "rows": []}
+    origin = provenance(seed=0, config=vars(args))  # seeded models and inputs (seed 0 and 1), fixed here
+    result = {"rows": []}
     print(f"{'model':14s} {'window':>6s} {'windows':>7s} {'chain':>5s} {'default s':>9s} {'plain s':>8s} {'ratio':>6s} {'max |diff|':>10s}")
     for name in args.models.split(","):
         model = build(name)
@@ -86,11 +82,9 @@ def main() -> None:
                "default_s": best["default"], "plain_s": best["plain"], "ratio_default_over_plain": best["default"] / best["plain"],
                "all_times_s": times, "max_abs_diff": diff, "load": load_now()}
         result["rows"].append(row)
-        print(f"{name:14s} {w:6d} {row['windows']:7d} {str(chain):>5s} {best['default']:9.2f} {best['plain']:8.2f} "
+        print(f"{name:14s} {w:6d} {row['windows']:7d} {chain!s:>5s} {best['default']:9.2f} {best['plain']:8.2f} "
               f"{row['ratio_default_over_plain']:6.2f} {diff:10.2e}", flush=True)
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+        write_result("occlusion_paths", result, seed=0, path=args.out, origin=origin)
 
 
 if __name__ == "__main__":

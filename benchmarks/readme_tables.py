@@ -11,7 +11,9 @@ A block is marked in the README as
 
 and is made by ``TABLES[NAME]`` from ``benchmarks/results/NAME.json`` (written through
 ``benchmarks/_runner.write_result``: the numbers with their commit, command, seed and threads).
-``tests/report/test_benchmark_results.py`` checks that every block equals what this script makes.
+The tables of this module's own benchmarks are here; the others come from the ``_tables_*``
+modules beside it. ``tests/report/test_benchmark_results.py`` checks that every block equals what
+this script makes.
 """
 
 from __future__ import annotations
@@ -20,8 +22,15 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _tables modules beside this file
+
+import _tables_kinds
+import _tables_speed
+import _tables_systems
+from _tables import num as _f
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "benchmarks" / "README.md"
@@ -30,17 +39,18 @@ RESULTS = ROOT / "benchmarks" / "results"
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
 
 
-def _f(v, digits: int = 3) -> str:
-    return "n/a" if v is None else f"{v:.{digits}f}"
-
-
 def provenance_line(payload: dict, name: str) -> str:
-    """One line naming where the numbers come from (``name``: the stored file's name)."""
+    """One line naming where the numbers come from (``name``: the stored file's name): the command,
+    seed, commit, threads, the load average as the run started and when it was written, or, for a
+    file converted from an older layout, that it was not re-run."""
     p = payload["provenance"]
     threads = p.get("threads") or {}
     commit = (p.get("commit") or "unknown")[:10] + (" (with uncommitted changes)" if p.get("dirty") else "")
+    load = p.get("load_at_start")
+    load = f", load average {load[0]:.1f} at the start" if isinstance(load, list) else ""
+    when = p["converted"] if p.get("converted") else f"written {p.get('written')}"
     return (f"From `benchmarks/results/{name}.json`: `{p['command']}`, seed {p.get('seed')}, "
-            f"commit {commit}, torch threads {threads.get('torch')}, written {p.get('written')}.")
+            f"commit {commit}, torch threads {threads.get('torch')}{load}, {when}.")
 
 
 def attention_gates_table(payload: dict) -> list[str]:
@@ -182,6 +192,9 @@ def audit_calibration_table(payload: dict) -> list[str]:
 
 #: Block name -> the function that makes its lines from the stored payload.
 TABLES: dict[str, Callable[[dict], list[str]]] = {
+    **_tables_kinds.TABLES,
+    **_tables_speed.TABLES,
+    **_tables_systems.TABLES,
     "attention_gates": attention_gates_table,
     "attention_gates-quick": attention_gates_table,
     "attention_gates-seed1": attention_gates_table,

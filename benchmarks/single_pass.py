@@ -21,28 +21,23 @@ medlens            Captum
 and the floor, one forward+backward pass of the bare model. Runs are interleaved (medlens,
 Captum, floor, medlens, ...) so that the shared machine's drifting speed hits all three alike,
 and the medians are compared. The bar of the structure issue: medlens at most 1.1x Captum.
-Results are printed and written to ``benchmarks/results/single_pass.json``.
+Results are printed and stored through ``_runner.write_result`` (``benchmarks/results/single_pass.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _runner import options, provenance, write_result
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import medlens  # noqa: E402
-from medlens.attribution.cam import default_cam_layer  # noqa: E402
-from medlens.models import CNN  # noqa: E402
+import medlens
+from medlens.attribution.cam import default_cam_layer
+from medlens.models import CNN
 
 TARGET = 1
 BAR = 1.1
@@ -96,11 +91,11 @@ def timed(fn) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options(parser, "single_pass", seed=None)
     parser.add_argument("--repeats", type=int, default=41, help="interleaved runs per contender (default 41)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "single_pass.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    origin = provenance(seed=0, config=vars(args))  # the model and image of seed 0
     model, x = build()
     runs = contenders(model, x)
     floor_fn = runs.pop("_floor")["floor"]
@@ -135,8 +130,8 @@ def main() -> int:
                      "pass": passed})
         print(f"{name:<14}{m * 1e3:>12.2f}{c * 1e3:>12.2f}{ratio:>16.3f}{m / floor:>15.3f}  "
               f"{'PASS' if passed else 'MISS'} (<= {BAR})")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"rows": rows, "repeats": args.repeats, "threads": args.threads}, indent=2))
+    numbers = {"rows": rows, "repeats": args.repeats, "floor_s": floor, "bar": BAR, "passed": ok}
+    print(f"stored {write_result('single_pass', numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
     return 0 if ok else 1
 
 

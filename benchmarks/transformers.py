@@ -16,34 +16,27 @@ gradient-weighted attention, Grad-CAM on the token layer, LRP (``epsilon-plus``:
 epsilon on linear layers, attention probabilities as constants) and the gradient; for the CNN
 Grad-CAM, LRP, CRP and the gradient. Then Jain and Wallace's tests of the ViT's attention
 (:func:`medlens.evaluation.transformer_attention.transformer_attention_faithfulness`) on the
-lesion-positive evaluation images. Writes the numbers, the git commit, the command, the seed and
-the thread count as JSON.
+lesion-positive evaluation images. Stores the numbers through ``_runner.write_result``
+(``benchmarks/results/transformers.json``, or ``--out``; with the commit, command, seed and threads).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
 
 import torch
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, ROOT)
+from _runner import options, run_and_report
 
 from medlens.core.random import seeded
 from medlens.data.synthetic.lesions import make_lesion_benchmark
 from medlens.evaluation.attention import verdict
 from medlens.evaluation.leaderboard import LeaderboardSettings, evaluate
 from medlens.evaluation.transformer_attention import transformer_attention_faithfulness
-from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
 from medlens.models.cnn import CNN
+from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
 from medlens.models.vit import ViT
 
 VIT_METHODS = ["attention_rollout", "transformer_attribution", "gradcam", "lrp", "gradient"]
@@ -52,37 +45,26 @@ METRICS = ["pointing_game", "mass_in_mask", "deletion_auc", "randomisation_spear
 BASELINES = ["baseline:random", "baseline:centre", "baseline:edge"]
 
 
-def _commit() -> str:
-    try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        sha = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="benchmarks/results/transformers.json")
+    options(p, "transformers")
     p.add_argument("--n-train", type=int, default=800)
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--cnn-epochs", type=int, default=10)
     p.add_argument("--n-eval", type=int, default=48)
     p.add_argument("--permutations", type=int, default=20)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--pool", choices=("cls", "mean"), default="cls")
     p.add_argument("--stem", choices=("conv", "patch"), default="conv")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    return run_and_report(lambda log: run(args, log), args.out, name="transformers", seed=args.seed, config=vars(args),
+                          echo=False)
+
+
+def run(args: argparse.Namespace, log) -> dict:
+    """Train both models, run both leaderboards and the attention tests (the numbers)."""
     t0 = time.perf_counter()
-
-    def log(message: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.0f} s] {message}", flush=True)
-
     data = make_lesion_benchmark(spatial_dims=2, size=64, n_train=args.n_train, n_val=100, n_test=200, seed=args.seed)
     split = {s: (torch.from_numpy(data[f"{s}_images"]).float()[:, None], torch.from_numpy(data[f"{s}_labels"]).long())
              for s in ("train", "val", "test")}
@@ -112,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     token_layer = f"blocks.{len(vit.blocks) - 1}.norm1"  # the last block's attention input
     tables = {}
     errors = {}
-    for name, methods, options in (
+    for name, methods, method_options in (
         ("vit", VIT_METHODS, {"gradcam": {"layer": token_layer}, "gradient": {"abs": True}}),
         ("cnn", CNN_METHODS, {"gradient": {"abs": True}}),
     ):
         settings = LeaderboardSettings(methods=methods, metrics=METRICS, target="label", seed=args.seed,
-                                       cases_per_batch=16, batch_size=16, method_options=options)
+                                       cases_per_batch=16, batch_size=16, method_options=method_options)
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
             summary = evaluate(models[name][0], x, y, m, out=folder, settings=settings, data_name="lesions-64/test",
@@ -137,13 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     timings["jain_wallace_s"] = time.perf_counter() - start
     jw_summary = jw.summary()
     level, sentences = verdict(jw_summary)
-    result = {
-        "benchmark": "transformers",
-        "git_commit": _commit(),
-        "command": " ".join(shlex.quote(a) for a in [sys.executable.rsplit("/", 1)[-1], *sys.argv]),
-        "seed": args.seed,
-        "threads": args.threads,
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    return {
         "data": {"name": "lesions", "spatial_dims": 2, "size": 64, "n_train": args.n_train, "n_eval": int(len(x)),
                  "n_eval_positive": int(positive.sum())},
         "models": {name: info for name, (_, info) in models.items()},
@@ -154,13 +130,6 @@ def main(argv: list[str] | None = None) -> int:
         "timings_s": timings,
         "total_s": time.perf_counter() - t0,
     }
-    print(json.dumps(result, indent=1))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=1)
-    log("done")
-    return 0
 
 
 if __name__ == "__main__":

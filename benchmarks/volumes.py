@@ -28,23 +28,18 @@ Occlusion against MONAI and Captum (one full sliding-window pass per patch for t
     OMP_NUM_THREADS=2 python benchmarks/volumes.py --threads 2 --size 192,192,96 --occlusion-window 48 \
         --tasks occlusion --monai --captum --out benchmarks/results/volumes_vs_third_party.json
 
-Writes ``benchmarks/results/volumes.json`` (or ``--out``) with commit, command, threads and load.
+Stores ``benchmarks/results/volumes.json`` (or ``--out``) through ``_runner.write_result`` after each task.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
-import pathlib
 import resource
-import sys
 import time
 import warnings
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # this checkout's medlens, not an installed one
-from _provenance import load_now, provenance  # noqa: E402
+from _runner import load_now, options, provenance, write_result
 
 
 def setup(size):
@@ -144,22 +139,23 @@ def main():
     parser.add_argument("--size", default="512,512,256")
     parser.add_argument("--roi", type=int, default=96)
     parser.add_argument("--occlusion-window", type=int, default=96)
-    parser.add_argument("--threads", type=int, default=2)
+    options(parser, "volumes", seed=None, threads=2)
     parser.add_argument("--monai", action="store_true", help="also MONAI's OcclusionSensitivity (one full sliding-window pass per patch)")
     parser.add_argument("--captum", action="store_true", help="also Captum's Saliency, IntegratedGradients and Occlusion")
     parser.add_argument("--captum-limit-gb", type=float, default=8.0, help="address-space limit of each Captum run (GiB)")
     parser.add_argument("--tasks", default="floor_forward,floor_forward_backward,gradient,gradcam,integrated_gradients,occlusion")
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "volumes.json"))
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split(","))
     tasks = args.tasks.split(",") + (["monai_occlusion"] if args.monai else [])
     captum = {"gradient": "captum_gradient", "integrated_gradients": "captum_integrated_gradients", "occlusion": "captum_occlusion"}
     tasks += [captum[t] for t in args.tasks.split(",") if t in captum] if args.captum else []
+    import torch
+
+    torch.set_num_threads(args.threads)  # as each task's process does
     ctx = mp.get_context("spawn")
-    results = {**provenance(args.threads), "size": size, "roi": args.roi, "overlap": 0.25, "blend": "gaussian",
+    origin = provenance(seed=0, config=vars(args))  # seeded weights (0) and volume (1), fixed here
+    results = {"size": size, "roi": args.roi, "overlap": 0.25, "blend": "gaussian",
                "occlusion_window": args.occlusion_window, "tasks": {}}
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     for task in tasks:
         queue = ctx.Queue()
         proc = ctx.Process(target=child, args=(task, size, args.roi, args.occlusion_window, args.threads,
@@ -170,13 +166,13 @@ def main():
         results["tasks"][task] = row
         print(f"{task:28s} {row.get('seconds', float('nan')):8.1f} s  {row.get('window_evaluations', 0):6d} windows  "
               f"peak {row.get('peak_rss_mib', float('nan')):7.0f} MiB  {row.get('note', '')}", flush=True)
-        out.write_text(json.dumps(results, indent=2))
+        write_result("volumes", results, seed=0, path=args.out, origin=origin)
     floor = results["tasks"].get("floor_forward_backward", {}).get("seconds")
     if floor:
         for task in ("gradient", "gradcam"):
             if "seconds" in results["tasks"].get(task, {}):
                 results["tasks"][task]["over_forward_backward_floor"] = results["tasks"][task]["seconds"] / floor
-        out.write_text(json.dumps(results, indent=2))
+        write_result("volumes", results, seed=0, path=args.out, origin=origin)
 
 
 if __name__ == "__main__":

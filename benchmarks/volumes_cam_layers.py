@@ -7,20 +7,15 @@ share of the region where the map is positive (what ReLU leaves).
 
     OMP_NUM_THREADS=1 python benchmarks/volumes_cam_layers.py --threads 2      # about 2-4 min
 
-Writes ``benchmarks/results/volumes_cam_layers.json`` (commit, command, threads, load).
+Stores ``benchmarks/results/volumes_cam_layers.json`` through ``_runner.write_result``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
-import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # this checkout's medlens, not an installed one
-from _provenance import provenance  # noqa: E402
-from volumes_known_answer import build, top_share  # noqa: E402
+from _runner import options, provenance, write_result
+from volumes_known_answer import build, top_share
 
 STAGES = {"resnet18": ("act", "maxpool", "layer1", "layer2", "layer3", "layer4"),
           "densenet121": ("relu0", "pool0", "transition1.relu", "transition1.pool", "transition2.relu",
@@ -29,8 +24,7 @@ STAGES = {"resnet18": ("act", "maxpool", "layer1", "layer2", "layer3", "layer4")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "volumes_cam_layers.json"))
+    options(parser, "volumes_cam_layers", seed=None, threads=2)
     args = parser.parse_args()
 
     import torch
@@ -38,7 +32,8 @@ def main() -> None:
     from medlens.attribution.explain import explain
 
     torch.set_num_threads(args.threads)
-    result = {**provenance(args.threads), "size": 64, "region": 3 / 8, "rows": []}
+    origin = provenance(seed=0, config=vars(args))  # seeded weights (0) and input (1), fixed here
+    result = {"size": 64, "region": 3 / 8, "rows": []}
     for name, stages in STAGES.items():
         model, inside = build(name, 64, 3 / 8)
         x = torch.randn(1, 1, 64, 64, 64, generator=torch.Generator().manual_seed(1))
@@ -54,9 +49,7 @@ def main() -> None:
             result["rows"].append(row)
             print(f"{name:12s} {row['layer']:34s} grid {'x'.join(map(str, grid)):8s} top1%in {row['top1_inside']:.3f} "
                   f"region>0 {row['region_positive']:.3f}", flush=True)
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result("volumes_cam_layers", result, seed=0, path=args.out, origin=origin)
 
 
 if __name__ == "__main__":

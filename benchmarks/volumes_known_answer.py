@@ -13,30 +13,30 @@ with any power-of-two grid): 24^3 of 64^3 (5.3% of the voxels), 36^3 of 96^3.
 
     OMP_NUM_THREADS=1 python benchmarks/volumes_known_answer.py --threads 2 [--sizes 64,96]
         [--models resnet18,densenet121,unet] [--methods a,b] [--budgets 1] [--limit 300]
+    OMP_NUM_THREADS=1 python benchmarks/volumes_known_answer.py --threads 1 --quick   # results/volumes_known_answer-quick.json
 
 Each (model, size, method, budget) runs in its own process (peak RSS is that process's high-water
-mark above its level before the call). Writes ``benchmarks/results/volumes_known_answer.json``.
+mark above its level before the call). Stores ``benchmarks/results/volumes_known_answer.json`` through
+``_runner.write_result`` after each row.
 Quality and evaluation counts do not depend on the machine's load; wall time does.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
-import pathlib
 import resource
-import sys
 import time
 import warnings
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # this checkout's medlens, not an installed one
-from _provenance import load_now, provenance  # noqa: E402
+from _runner import load_now, options, provenance, write_result
 
 REGION_START = 0.3
 METHODS_3D = ("gradient", "grad_x_input", "integrated_gradients", "smoothgrad", "gradcam", "gradcam_pp",
               "occlusion", "rise")
+#: The quick configuration (seconds): the slow test re-runs it against its stored file (the
+#: quality numbers and evaluation counts do not depend on the machine's load).
+QUICK = {"sizes": "32", "models": "resnet18", "methods": "gradient,gradcam", "budgets": "1"}
 
 
 def region_slices(size: int, fraction: float) -> tuple[slice, ...]:
@@ -122,19 +122,24 @@ def child(name, size, fraction, method, budget_scale, threads, queue):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
+    options(parser, "volumes_known_answer", seed=None, threads=2)
     parser.add_argument("--sizes", default="64,96")
     parser.add_argument("--models", default="resnet18,densenet121,unet")
     parser.add_argument("--methods", default=",".join(METHODS_3D))
     parser.add_argument("--budgets", default="1", help="comma-separated scales of the cost rule's budget, e.g. 0.25,0.5,1,2,4")
     parser.add_argument("--region", type=float, default=3 / 8)
     parser.add_argument("--limit", type=float, default=300.0, help="wall-clock limit per run (s)")
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "volumes_known_answer.json"))
+    parser.add_argument("--quick", action="store_true", help=f"the quick configuration {QUICK}")
     args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
+    import torch
+
+    torch.set_num_threads(args.threads)  # as each run's process does
     ctx = mp.get_context("spawn")
-    results = {**provenance(args.threads), "rows": []}
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    result_name = "volumes_known_answer" + ("-quick" if args.quick else "")
+    origin = provenance(seed=0, config=vars(args))  # seeded weights (0), input (1) and tie-breaking (0), fixed here
+    results = {"rows": []}
     print(f"{'model':12s} {'size':>4s} {'method':22s} {'budget':>6s} {'top1%in':>8s} {'evals':>6s} {'wall s':>7s} {'peak MiB':>8s}  settings")
     for name in args.models.split(","):
         for size in map(int, args.sizes.split(",")):
@@ -159,7 +164,7 @@ def main() -> None:
                         print(f"{name:12s} {size:4d} {method:22s} {scale:6.2f} {row['note']}", flush=True)
                     if row.get("note") and "top1_inside" in row:
                         print(f"    note: {row['note']}", flush=True)
-                    out.write_text(json.dumps(results, indent=2))
+                    write_result(result_name, results, seed=0, path=args.out, origin=origin)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ more data than they hold, made by patching the header (CRCs fixed where the form
 
 from __future__ import annotations
 
+import datetime
 import pathlib
 import struct
 import zlib
@@ -46,13 +47,15 @@ def write_tiff(path: pathlib.Path, shape: tuple[int, ...] = (3, 8, 9), dtype: st
     return path
 
 
-def _dicom_dataset(rows: int, cols: int, bits: int = 16, frames: int = 1):
+def _dicom_dataset(rows: int, cols: int, bits: int = 16, frames: int = 1, uid_from: str | None = None):
+    """``uid_from``: the instance UID is derived from it (the same bytes on every run: a seeded
+    fuzzing loop mutates the same file), else random."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[uid_from] if uid_from else None)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
@@ -75,7 +78,7 @@ def _dicom_dataset(rows: int, cols: int, bits: int = 16, frames: int = 1):
 def write_dicom(path: pathlib.Path, shape: tuple[int, int] = (8, 9), *, deflated: bool = False) -> pathlib.Path:
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-    ds = _dicom_dataset(*shape)
+    ds = _dicom_dataset(*shape, uid_from=f"{path.name} {shape} {deflated}")
     ds.PixelData = _grey(shape, "uint16").tobytes()
     if deflated:
         ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
@@ -98,6 +101,7 @@ def write_edf(path: pathlib.Path, n_signals: int = 2, seconds: int = 2, fs: int 
     headers = [{"label": f"ch{i}", "dimension": "uV", "sample_frequency": fs, "physical_max": 100.0,
                 "physical_min": -100.0, "digital_max": 32767, "digital_min": -32768} for i in range(n_signals)]
     with pyedflib.EdfWriter(str(path), n_signals, file_type=pyedflib.FILETYPE_EDFPLUS) as f:
+        f.setStartdatetime(datetime.datetime(2000, 1, 1))  # not now: the same bytes on every run
         f.setSignalHeaders(headers)
         f.writeSamples([rng.uniform(-90, 90, seconds * fs) for _ in range(n_signals)])
     return path
