@@ -60,7 +60,7 @@ from torch import nn
 
 from medlens.audit.cases import CaseResult
 from medlens.audit.notes import PAD_ID, delete_positions
-from medlens.audit.strategies import holm, paired_test
+from medlens.audit.strategies import FlagRule, holm, paired_test
 from medlens.core.checks import evaluation_mode, model_outputs
 from medlens.core.engine import Budget, model_device
 from medlens.core.random import generator
@@ -98,11 +98,12 @@ class TokenRule:
     """
 
     top: int = 10
-    alpha: float = 0.01
-    min_effect: float = 0.8
-    min_change: float = 0.1
-    n_draws: int = 4
-    min_size: int = 5
+    # the image audit's numbers, taken from its rule so that the two cannot drift apart
+    alpha: float = FlagRule.alpha
+    min_effect: float = FlagRule.min_effect
+    min_change: float = FlagRule.min_change
+    n_draws: int = FlagRule.n_draws
+    min_size: int = FlagRule.min_size
 
     def __post_init__(self) -> None:
         for name in ("top", "n_draws", "min_size"):
