@@ -16,7 +16,7 @@ from medlens.report.html import Report
 from medlens.viz.audit import token_bars_figure
 from medlens.viz.figures import figure_png
 
-__all__ = ["note_audit_report", "token_sentences"]
+__all__ = ["note_audit_report", "token_segments", "token_sentences"]
 
 SHOWN = 15  # tokens per class in the page's table and picture (all of them in tokens.csv)
 DRIVERS = 3  # tokens named in a class's sentence
@@ -31,11 +31,18 @@ def _kind(verdict: str) -> str:
     return {"depended on": "verdict-bad", "undecided": "note"}.get(verdict, "")
 
 
-def depended_sentence(t: Any, n_class: int, names: Sequence[str]) -> str:
-    """One depended-on token in words, every number from its test."""
+def _depended_claim(t: Any, cls: str, rule: Any) -> dict:
+    return {"kind": "token_depended", "class": cls, "token": t.token, "p": t.p_value, "alpha": rule.alpha,
+            "effect": t.effect, "min_effect": rule.min_effect, "change": -t.change, "null_change": -t.null_change,
+            "min_change": rule.min_change}
+
+
+def depended_segments(t: Any, n_class: int, names: Sequence[str], rule: Any) -> list[dict]:
+    """One depended-on token in words, every number from its test; the verdict phrase carries its
+    claim (:func:`medlens.report.html.sentence_html`)."""
     cls = _name(names, t.predicted_class)
-    sentence = (
-        f"The predictions of '{cls}' depend on '{t.token}': deleting it from the {t.n_tested} notes predicted '{cls}' "
+    tail = (
+        f": deleting it from the {t.n_tested} notes predicted '{cls}' "
         f"that contain it changes P({cls}) by {-t.change:+.2f} on average, against {-t.null_change:+.2f} when as many "
         f"other words of the same notes are deleted (the difference has one sign in {t.effect:.0%} of the notes; "
         f"two-sided Wilcoxon signed-rank test, Holm-corrected p = {t.p_value:.1e}). '{t.token}' appears in {t.notes} "
@@ -43,17 +50,19 @@ def depended_sentence(t: Any, n_class: int, names: Sequence[str]) -> str:
         f"{t.relevance_mean:.0%} of the relevance of the notes that contain it."
     )
     if t.hits:
-        sentence += (f" For {len(t.hits)} of the notes the deletion moved the prediction further than every deletion of "
-                     "other words (cases.csv, depends_on).")
+        tail += (f" For {len(t.hits)} of the notes the deletion moved the prediction further than every deletion of "
+                 "other words (cases.csv, depends_on).")
     if t.token == PLACEHOLDER:
-        sentence += (" It is the de-identification placeholder (XXXX, [**...**] or ___ in the notes): a class that rests "
-                     "on where text was removed is a shortcut to check.")
+        tail += (" It is the de-identification placeholder (XXXX, [**...**] or ___ in the notes): a class that rests "
+                 "on where text was removed is a shortcut to check.")
     elif t.token == UNKNOWN:
-        sentence += " It stands for every word outside the model's vocabulary."
-    return sentence
+        tail += " It stands for every word outside the model's vocabulary."
+    return [{"text": f"The predictions of '{cls}' "},
+            {"text": f"depend on '{t.token}'", "claim": _depended_claim(t, cls, rule)},
+            {"text": tail}]
 
 
-def undecided_sentence(t: Any, rule: Any, n_tested_tokens: int, names: Sequence[str]) -> str:
+def undecided_segments(t: Any, rule: Any, n_tested_tokens: int, names: Sequence[str]) -> list[dict]:
     """One undecided token in words: why the test could not judge it."""
     cls = _name(names, t.predicted_class)
     why = {
@@ -62,38 +71,61 @@ def undecided_sentence(t: Any, rule: Any, n_tested_tokens: int, names: Sequence[
                   f"for {n_tested_tokens} tested tokens"),
         "unmeasured": "the model was not at hand to measure its deletion",
     }.get(t.why, "the test could not be run")
-    return (f"Undecided, '{t.token}' in the predictions of '{cls}': it carries {t.relevance_mean:.0%} of the relevance "
-            f"of the {t.notes} notes that contain it, but {why}. Neither shown to matter nor cleared.")
+    return [{"text": "Undecided", "claim": {"kind": "token_undecided", "class": cls, "token": t.token}},
+            {"text": f", '{t.token}' in the predictions of '{cls}': it carries {t.relevance_mean:.0%} of the relevance "
+                     f"of the {t.notes} notes that contain it, but {why}. Neither shown to matter nor cleared."}]
 
 
-def small_sentence(small: Sequence[Any], rule: Any, names: Sequence[str]) -> str:
-    """The tokens with a consistent but small effect, in one sentence."""
-    listed = ", ".join(f"'{t.token}' ('{_name(names, t.predicted_class)}': {-t.change:+.2f} against "
-                       f"{-t.null_change:+.2f}, p = {t.p_value:.1e})" for t in small)
-    return (f"Consistent but small: deleting {listed} moves the predicted probability further than deleting as many "
-            f"other words, in one direction in most notes, but by less than {rule.min_change:.2f} on average: the "
-            "model uses these words, and no single one decides its predictions.")
+def small_segments(small: Sequence[Any], rule: Any, names: Sequence[str]) -> list[dict]:
+    """The tokens with a consistent but small effect, in one sentence; each token carries its claim."""
+    out: list[dict] = [{"text": "Consistent but small: deleting "}]
+    for k, t in enumerate(small):
+        cls = _name(names, t.predicted_class)
+        claim = {"kind": "token_small", "class": cls, "token": t.token, "p": t.p_value, "alpha": rule.alpha,
+                 "change": -t.change, "null_change": -t.null_change, "min_change": rule.min_change}
+        out += [{"text": ", " if k else ""}, {"text": f"'{t.token}'", "claim": claim},
+                {"text": f" ('{cls}': {-t.change:+.2f} against {-t.null_change:+.2f}, p = {t.p_value:.1e})"}]
+    out.append({"text": f" moves the predicted probability further than deleting as many other words, in one direction "
+                        f"in most notes, but by less than {rule.min_change:.2f} on average: the model uses these words, "
+                        "and no single one decides its predictions."})
+    return out
 
 
-def token_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
-    """Plain-language sentences on the depended-on, the small-effect and the undecided tokens (or the
-    absence of any)."""
+def token_segments(strategies: Any, class_names: Sequence[str]) -> list[list[dict]]:
+    """The depended-on, the small-effect and the undecided tokens (or the absence of any) as
+    sentences whose verdict phrases carry their claims."""
     sizes = {cs.predicted_class: cs.n_notes for cs in strategies.classes}
     tested = strategies.tested()
     measured = [t for t in tested if t.verdict != "undecided"]
-    out = [depended_sentence(t, sizes[t.predicted_class], class_names) for t in strategies.depended()]
+    rule = strategies.rule
+    out = [depended_segments(t, sizes[t.predicted_class], class_names, rule) for t in strategies.depended()]
     small = [t for t in tested if t.verdict == "small effect"]
     if small:
-        out.append(small_sentence(small, strategies.rule, class_names))
+        out.append(small_segments(small, rule, class_names))
     undecided = [t for t in tested if t.verdict == "undecided"]
-    out += [undecided_sentence(t, strategies.rule, len(measured), class_names) for t in undecided]
+    out += [undecided_segments(t, rule, len(measured), class_names) for t in undecided]
     if not strategies.depended():
         tail = "" if not undecided else f" ({len(undecided)} undecided, below)"
-        out.insert(0, f"No token the model depends on: deleting any of the {len(measured)} tokens tested (the "
-                      f"{strategies.rule.top} most relevant of each predicted class, and any named) does not change "
-                      f"the predictions by {strategies.rule.min_change:.2f} or more beyond deleting as many other "
-                      f"words of the same notes{tail}.")
+        out.insert(0, [
+            {"text": "No token the model depends on", "claim": {"kind": "tokens_none", "tested": len(measured)}},
+            {"text": f": deleting any of the {len(measured)} tokens tested (the {rule.top} most relevant of each "
+                     f"predicted class, and any named) does not change the predictions by {rule.min_change:.2f} or more "
+                     f"beyond deleting as many other words of the same notes{tail}."}])
     return out
+
+
+def _text(segments: Sequence[dict]) -> str:
+    return "".join(seg["text"] for seg in segments)
+
+
+def token_sentences(strategies: Any, class_names: Sequence[str]) -> list[str]:
+    """:func:`token_segments` as plain sentences (the command's output)."""
+    return [_text(s) for s in token_segments(strategies, class_names)]
+
+
+def _verdict_kind(segments: Sequence[dict]) -> str:
+    kind = next((seg["claim"]["kind"] for seg in segments if seg.get("claim")), "")
+    return {"token_depended": "verdict-bad", "token_small": "note", "token_undecided": "note"}.get(kind, "verdict-good")
 
 
 def drivers_sentence(cs: Any, names: Sequence[str]) -> str:
@@ -134,9 +166,8 @@ def note_audit_report(
     report = Report(title, subtitle or f"{len(results)} notes; tokens ranked by {strategies.method}")
 
     sec = report.section("Summary")
-    for sentence in token_sentences(strategies, names):
-        sec.add_text(sentence, kind="verdict-bad" if sentence.startswith("The predictions") else
-                     "note" if sentence.startswith(("Undecided", "Consistent")) else "verdict-good")
+    for segments in token_segments(strategies, names):
+        sec.add_sentence(segments, kind=_verdict_kind(segments))
     for cs in strategies.classes:
         sec.add_text(drivers_sentence(cs, names))
     labelled = [r for r in results if r.label is not None]
@@ -188,11 +219,11 @@ def note_audit_report(
                      "that contain it, and when as many other words of the same notes are; empty where the token was "
                      "not tested.")
         for t in [t for t in cs.tokens if t.verdict == "depended on"]:
-            sec.add_text(depended_sentence(t, cs.n_notes, names), kind="verdict-bad")
+            sec.add_sentence(depended_segments(t, cs.n_notes, names, rule), kind="verdict-bad")
             examples = contexts.get((cs.predicted_class, t.token_id), ()) if show_identifiers else ()
             if examples:
                 sec.add_table(["note", f"words around '{t.token}'"], [list(e) for e in examples])
         for t in [t for t in cs.tokens if t.verdict == "undecided"]:
-            sec.add_text(undecided_sentence(t, rule, len([u for u in strategies.tested() if u.verdict != "undecided"]),
-                                            names), kind="note")
+            sec.add_sentence(undecided_segments(t, rule, len([u for u in strategies.tested()
+                                                              if u.verdict != "undecided"]), names), kind="note")
     return report

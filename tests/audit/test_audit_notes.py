@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import html
+import re
 
 import pytest
 
 from medlens.cli import main
+from tests.report.claims import check_notes_audit_page
 from tests.audit.notes_data import (
     PLANTED,
     train_notes_model,
@@ -62,8 +64,14 @@ def test_the_planted_token_is_found_as_depended_on(tmp_path, planted, capsys):
     hit = [r for r in cases if r["depends_on"]]
     assert hit and all(r["depends_on"] == PLANTED and r["label"] == "1" for r in hit)
     assert {"integrated_gradients.deletion_auc", "attention.insertion_auc", "n_tokens"} <= set(cases[0])
-    page = html.unescape((out / "audit.html").read_text(encoding="utf-8"))
+    markup = (out / "audit.html").read_text(encoding="utf-8")
+    page = html.unescape(re.sub(r"<[^>]+>", "", markup))
     assert f"The predictions of 'positive' depend on '{PLANTED}'" in page and "Tokens of 'positive'" in page
+    # the verdict sentences agree with the tokens' tables, and the checker fails on a wrong one
+    assert check_notes_audit_page(markup) >= 2  # the summary's sentence and the class section's
+    wrong = markup.replace('data-claim="token_depended"', 'data-claim="token_small"', 1)
+    with pytest.raises(AssertionError):
+        check_notes_audit_page(wrong)
     # no note text and no id of the file anywhere but identifiers.csv
     shared = [(out / name).read_text(encoding="utf-8") for name in ("cases.csv", "tokens.csv", "audit.html")]
     for r in written:
@@ -77,6 +85,12 @@ def test_a_token_that_tells_nothing_is_not_depended_on(tmp_path, clean, capsys):
     out = tmp_path / "audit"
     assert main(["audit", "--model", model, "--data", str(notes), "--out", str(out), "--tokens", PLANTED, *FAST]) == 0
     assert f"depend on '{PLANTED}'" not in capsys.readouterr().out
+    markup = (out / "audit.html").read_text(encoding="utf-8")
+    assert check_notes_audit_page(markup) >= 1
+    if 'data-claim="tokens_none" data-tested="' in markup:  # a wrong count of tested tokens is caught
+        wrong = markup.replace('data-claim="tokens_none" data-tested="', 'data-claim="tokens_none" data-tested="9', 1)
+        with pytest.raises(AssertionError):
+            check_notes_audit_page(wrong)
     rows = [r for r in _rows(out / "tokens.csv") if r["token"] == PLANTED]
     assert len(rows) == 2 and all(r["tested"] == "1" for r in rows)  # named: tested in both classes
     assert all(r["verdict"] in ("not depended on", "undecided") for r in rows), rows

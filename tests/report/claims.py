@@ -330,3 +330,68 @@ def check_audit_page(markup: str) -> int:
     flagged_rows = {k for k, r in rows.items() if r["verdict"] == "flagged"}
     assert flagged_rows == said_flagged, f"flagged rows {flagged_rows}, flagged sentences {said_flagged}"
     return checked
+
+
+def _token_rows(page: Page) -> dict[tuple[str, str], dict[str, str]]:
+    """``{(class, token): {header: cell}}`` from every "Tokens of 'CLASS'" table."""
+    rows = {}
+    for t in page.tables:
+        title = page.titles[t["section"]] if 0 <= t["section"] < len(page.titles) else ""
+        if not title.startswith("Tokens of '") or "verdict" not in t["headers"]:
+            continue
+        cls = title[len("Tokens of '"):-1]
+        for row in t["rows"]:
+            cells = dict(zip(t["headers"], row))
+            rows[(cls, cells["token"])] = cells
+    return rows
+
+
+def _close(cell: str, said: str, tol: float = 1e-3) -> bool:
+    return abs(_number(cell) - float(said)) <= tol * max(1.0, abs(float(said)))
+
+
+def check_notes_audit_page(markup: str) -> int:
+    """Check a text audit's verdict sentences against its tokens' tables: a token said to be
+    depended on is "depended on" in its class's table with p below the level, one sign in at least
+    the rule's share of notes, its own deletion moving the probability further than the others' and
+    by at least the rule's change (the table's numbers equal the sentence's); a small-effect token is
+    "small effect" with a change below the threshold; an undecided one is undecided; "no token the
+    model depends on" means no such row and the right count of measured tokens; every depended-on
+    row has its sentence. Returns how many claims were checked."""
+    page = read_page(markup)
+    rows = _token_rows(page)
+    assert rows, "no tokens table"
+    checked, said = 0, set()
+    for claim in page.claims:
+        kind = claim["claim"]
+        if not kind.startswith("token"):
+            continue
+        checked += 1
+        if kind == "tokens_none":
+            assert not [k for k, r in rows.items() if r["verdict"] == "depended on"], "'no token' beside a depended-on row"
+            measured = [k for k, r in rows.items() if r["verdict"] not in ("not tested", "undecided")]
+            assert int(claim["tested"]) == len(measured), f"{claim['tested']} tokens said tested, {len(measured)} in the tables"
+            continue
+        key = (claim["class"], claim["token"])
+        assert key in rows, f"no table row for token {key}"
+        row = rows[key]
+        expected = {"token_depended": "depended on", "token_small": "small effect", "token_undecided": "undecided"}[kind]
+        assert row["verdict"] == expected, f"'{claim['text']}' says {expected}, the table says {row['verdict']}"
+        if kind == "token_undecided":
+            continue
+        own, other = _number(row["change (deleted)"]), _number(row["change (others deleted)"])
+        assert _close(row["change (deleted)"], claim["change"]) and _close(row["change (others deleted)"], claim["null_change"])
+        p = _number(row["p (Wilcoxon, Holm)"])
+        assert abs(p - float(claim["p"])) <= 1e-3 * max(abs(p), 1e-12) + 1e-12 and p < float(claim["alpha"])
+        assert abs(own) > abs(other) and own * (own - other) > 0, f"'{claim['text']}': {own} against {other}"
+        big = abs(own - other) >= float(claim["min_change"]) and abs(own) >= float(claim["min_change"])
+        if kind == "token_depended":
+            said.add(key)
+            assert big, f"'{claim['text']}': {own} against {other} is below {claim['min_change']}"
+            effect = _number(row["same-sign share"])
+            assert abs(effect - float(claim["effect"])) < 1e-3 and effect >= float(claim["min_effect"])
+        else:
+            assert not big, f"'{claim['text']}' is called small, but {own} against {other} is not"
+    depended = {k for k, r in rows.items() if r["verdict"] == "depended on"}
+    assert depended == said, f"depended-on rows {depended}, sentences {said}"
+    return checked
