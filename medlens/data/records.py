@@ -249,6 +249,7 @@ def beat_windows(
     if length < 2:
         raise InputError(f"a window of {before + after:g} s at {fs:g} Hz has fewer than two samples")
     lead_names = _leads(signal, leads)
+    lead_index = [signal.channels.index(name) for name in lead_names]
     n = int(signal.values.shape[-1])
     span_native = int(round(length * signal.fs / fs))
     base = _window_recipe(fs, length, lead_names, normalize, 0.0)
@@ -263,6 +264,9 @@ def beat_windows(
         s0 = int(round((ann.sample / signal.fs - before) * signal.fs))
         if s0 < 0 or s0 + span_native > n:
             skipped["runs off the record"] = skipped.get("runs off the record", 0) + 1
+            continue
+        if bool(torch.isnan(signal.values[lead_index, s0:s0 + span_native]).any()):
+            skipped["missing samples"] = skipped.get("missing samples", 0) + 1
             continue
         x, _ = beat_window(signal, ann.sample, base, before)
         xs.append(x[0])
@@ -304,21 +308,31 @@ def fixed_windows(
     size = int(round(length * fs))
     lead_names = _leads(signal, leads)
     duration = signal.values.shape[-1] / signal.fs
+    lead_index = [signal.channels.index(name) for name in lead_names]
+    span_native = int(round(size * signal.fs / fs))
     xs, starts = [], []
+    skipped: dict[str, int] = {}
     t = 0.0
     while t + length <= duration + 1e-9:
+        s0 = int(round(t * signal.fs))
+        if bool(torch.isnan(signal.values[lead_index, s0:s0 + span_native]).any()):
+            skipped["missing samples"] = skipped.get("missing samples", 0) + 1
+            t += step
+            continue
         prepared = prepare(signal, _window_recipe(fs, size, lead_names, normalize, t))
         xs.append(prepared.x[0])
         starts.append(int(round(t * signal.fs)))
         t += step
     if not xs:
+        if skipped:
+            raise InputError(f"every window of {length:g} s of the record holds samples it marks missing")
         raise InputError(f"the record ({duration:g} s) is shorter than one window of {length:g} s")
     samples_t = torch.tensor(starts, dtype=torch.long)
     name = signal.metadata.get("Record") or pathlib.Path(signal.source).stem or "record"
     return Windows(
         torch.stack(xs).float(), torch.full((len(xs),), names.index(label), dtype=torch.long), names, fs, 0.0,
         float(length), lead_names, normalize, (name,) * len(xs), samples_t, samples_t.double() / signal.fs,
-        (label,) * len(xs), {},
+        (label,) * len(xs), skipped,
     )
 
 

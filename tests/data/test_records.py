@@ -81,3 +81,34 @@ def test_fixed_windows_and_folders(tmp_path):
     assert torch.allclose(beats.inputs[:3], beats.inputs[3:], atol=2e-2)
     single = fixed_windows(load_signal(tmp_path / "a"), "af", length=4.0, step=2.0)
     assert len(single) == 9 and single.samples[:2].tolist() == [0, 400]
+
+
+def test_samples_a_record_marks_missing_cost_only_the_windows_that_hold_them(tmp_path):
+    """Real records have gaps (wfdb reads the invalid-sample value as NaN; e.g. MIT-LCP's sample
+    record 03700181 ends its RESP lead with 4): the record reads, a window holding a gap in a
+    lead the model takes is skipped when cutting training windows and refused in one line naming
+    the lead and the time when explained, and windows elsewhere, or of other leads, are unchanged."""
+    import wfdb
+
+    from medlens.data.recipe import Recipe, prepare
+
+    fs, n = 200, 4000
+    t = np.arange(n) / fs
+    sig = np.stack([t * 2.0, np.sin(2 * np.pi * 1.5 * t)], 1)
+    sig[1450:1460, 1] = np.nan  # a gap in V5 around the third beat (sample 1500 starts its window at 1450)
+    wfdb.wrsamp("gap", fs=fs, units=["mV", "mV"], sig_name=["MLII", "V5"], p_signal=sig, fmt=["32", "32"],
+                adc_gain=[1000.0, 1000.0], baseline=[0, 0], write_dir=str(tmp_path))
+    wfdb.wrann("gap", "atr", np.array([s for s, _ in BEATS]), np.array([b for _, b in BEATS]), write_dir=str(tmp_path))
+    signal = load_signal(tmp_path / "gap")
+    assert int(torch.isnan(signal.values).sum()) == 10 and bool(torch.isnan(signal.values[1, 1450:1460]).all())
+    w = beat_windows(signal, "N:normal,A:atrial premature,V:ventricular")
+    assert w.samples.tolist() == [400, 900, 2100] and w.skipped["missing samples"] == 1
+    assert bool(torch.isfinite(w.inputs).all())
+    only_mlii = beat_windows(signal, "N:normal,A:atrial premature,V:ventricular", leads=["MLII"])
+    assert only_mlii.samples.tolist() == [400, 900, 1500, 2100]  # the gap is in a lead it does not take
+    recipe = Recipe(size=(140,), fs=fs, leads=("MLII", "V5"))
+    with pytest.raises(InputError, match=r"10 samples of the window 7\.25\.\.7\.95 s are missing .*lead 'V5': 10"):
+        prepare(signal, recipe.replace(start=7.25))
+    assert bool(torch.isfinite(prepare(signal, recipe.replace(start=2.0)).x).all())
+    fixed = fixed_windows(signal, "x", length=1.0)
+    assert fixed.skipped == {"missing samples": 1} and len(fixed) == 19  # the window 7..8 s holds the gap

@@ -55,7 +55,8 @@ class Signal:
     Attributes
     ----------
     values : torch.Tensor
-        float32 ``(C, L)`` in physical units (:attr:`units`), ``C`` channels of ``L`` samples.
+        float32 ``(C, L)`` in physical units (:attr:`units`), ``C`` channels of ``L`` samples; NaN
+        where the record marks a sample missing (WFDB).
     fs : float
         Sampling rate in Hz (all channels; EDF channels recorded slower are interpolated up).
     channels : tuple of str
@@ -179,9 +180,11 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
             f"WFDB record {base.name}: the signal file holds {values.shape[0]} samples, "
             f"its header says {record.sig_len} (truncated?)"
         )
-    finite = np.isfinite(values.astype(np.float32))  # wfdb marks missing samples NaN; a tiny gain overflows
-    if not finite.all():
-        raise InputError(f"WFDB record {base.name} holds {int((~finite).sum())} missing or non-finite samples")
+    # wfdb marks a sample the record holds as missing NaN: kept (a window that holds one is refused
+    # or skipped where it is cut, naming the lead and the time); a tiny gain that overflows is corrupt
+    infinite = np.isinf(values.astype(np.float32))
+    if infinite.any():
+        raise InputError(f"WFDB record {base.name} holds {int(infinite.sum())} samples beyond float32's range (its gain?)")
     annotations: list[Annotation] = []
     ann_file = base.with_suffix(f".{annotator}")
     if ann_file.is_file():

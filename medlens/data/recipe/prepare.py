@@ -298,6 +298,18 @@ def _standardise(x: torch.Tensor, recipe: Recipe, notes: list[str]) -> torch.Ten
     return (x - per_channel(recipe.mean, 0.0, "mean")) / per_channel(recipe.std, 1.0, "std")
 
 
+def _refuse_missing(x: torch.Tensor, leads: list[str], t0: float, t1: float) -> None:
+    """One line naming the lead and the time when the window the model sees holds samples the
+    record marks missing (a record may have gaps elsewhere; only the window's samples matter)."""
+    missing = torch.isnan(x)
+    if bool(missing.any()):
+        per_lead = missing.sum(1).tolist()
+        k = next(i for i, n in enumerate(per_lead) if n)
+        raise InputError(
+            f"{int(missing.sum())} samples of the window {t0:g}..{t1:g} s are missing in the record (lead "
+            f"{leads[k]!r}: {per_lead[k]}); choose another --start or other --leads")
+
+
 def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
     notes: list[str] = []
     want_rank = len(recipe.size) if recipe.size is not None else (len(recipe.spacing) if recipe.spacing else 1)
@@ -340,6 +352,7 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
             f"({n / record.fs:g} s); choose an earlier --start"
         )
     x = values[idx, s0 : s0 + span]
+    _refuse_missing(x, [record.channels[i] for i in idx], s0 / record.fs, (s0 + span) / record.fs)
     out_len = length if length is not None else max(1, int(round(span / ratio)))
     if out_len != span:
         x = resample_grid(x, (out_len,))
