@@ -117,6 +117,7 @@ class Windows:
     times: torch.Tensor
     symbols: tuple[str, ...]
     skipped: dict[str, int] = field(default_factory=dict)
+    units: tuple[str, ...] = ()  # the physical unit of each lead (the first record's; others converted)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -129,7 +130,7 @@ class Windows:
     def recipe(self) -> Recipe:
         """The recipe a model trained on these windows stores: its rate, length, leads, normalisation."""
         return Recipe(normalize=self.normalize, size=(int(self.inputs.shape[-1]),), fs=self.fs,
-                      leads=self.leads or None)
+                      leads=self.leads or None, units=self.units if any(self.units) else None)
 
     def meta(self) -> dict[str, object]:
         """Plain data to store with a model (``meta["windows"]``): how windows are cut, and ``fs``."""
@@ -171,8 +172,17 @@ def _leads(signal: Signal, leads: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(signal.channels[lower.index(lead.lower())] for lead in leads)
 
 
-def _window_recipe(fs: float, length: int, leads: tuple[str, ...], normalize: str, start: float) -> Recipe:
-    return Recipe(normalize=normalize, size=(length,), fs=fs, leads=leads or None, start=start)
+def _window_recipe(fs: float, length: int, leads: tuple[str, ...], normalize: str, start: float,
+                   units: tuple[str, ...] = ()) -> Recipe:
+    return Recipe(normalize=normalize, size=(length,), fs=fs, leads=leads or None, start=start,
+                  units=units if any(units) else None)
+
+
+def _lead_units(signal: Signal, lead_index: Sequence[int], units: Sequence[str] | None) -> tuple[str, ...]:
+    """The units windows are cut in: ``units`` when given (the first record's), else the record's own."""
+    if units is not None:
+        return tuple(units)
+    return tuple(signal.units[i] if i < len(signal.units) else "" for i in lead_index)
 
 
 def beat_window(signal: Signal, sample: int, recipe: Recipe, before: float) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -215,6 +225,7 @@ def beat_windows(
     leads: Sequence[str] | None = None,
     normalize: str = "none",
     class_names: Sequence[str] | None = None,
+    units: Sequence[str] | None = None,
 ) -> Windows:
     """One labelled window per mapped annotation of ``signal``.
 
@@ -236,6 +247,9 @@ def beat_windows(
         Recipe normalisation of each window (``"zscore"``: per lead and window).
     class_names : sequence of str, optional
         Class order; default the mapped names in order of first appearance in ``labels``.
+    units : sequence of str, optional
+        The unit each lead is cut in (another record's, so that a folder's windows agree); default
+        the record's own. A lead in another unit of the same kind is converted (uV -> mV).
     """
     mapping = parse_annotation_labels(labels)
     if not (before >= 0 and after > 0):
@@ -252,7 +266,8 @@ def beat_windows(
     lead_index = [signal.channels.index(name) for name in lead_names]
     n = int(signal.values.shape[-1])
     span_native = int(round(length * signal.fs / fs))
-    base = _window_recipe(fs, length, lead_names, normalize, 0.0)
+    lead_units = _lead_units(signal, lead_index, units)
+    base = _window_recipe(fs, length, lead_names, normalize, 0.0, lead_units)
     index = {name: k for k, name in enumerate(names)}
     xs, ys, samples, symbols = [], [], [], []
     skipped: dict[str, int] = {}
@@ -283,6 +298,7 @@ def beat_windows(
     return Windows(
         torch.stack(xs).float(), torch.tensor(ys, dtype=torch.long), names, fs, float(before), float(after),
         lead_names, normalize, (name,) * len(xs), samples_t, samples_t.double() / signal.fs, tuple(symbols), skipped,
+        lead_units,
     )
 
 
@@ -296,6 +312,7 @@ def fixed_windows(
     leads: Sequence[str] | None = None,
     normalize: str = "none",
     class_names: Sequence[str] | None = None,
+    units: Sequence[str] | None = None,
 ) -> Windows:
     """Consecutive windows of ``length`` seconds every ``step`` seconds (default ``length``), all labelled ``label``."""
     names = tuple(class_names) if class_names is not None else (label,)
@@ -309,6 +326,7 @@ def fixed_windows(
     lead_names = _leads(signal, leads)
     duration = signal.values.shape[-1] / signal.fs
     lead_index = [signal.channels.index(name) for name in lead_names]
+    lead_units = _lead_units(signal, lead_index, units)
     span_native = int(round(size * signal.fs / fs))
     xs, starts = [], []
     skipped: dict[str, int] = {}
@@ -319,7 +337,7 @@ def fixed_windows(
             skipped["missing samples"] = skipped.get("missing samples", 0) + 1
             t += step
             continue
-        prepared = prepare(signal, _window_recipe(fs, size, lead_names, normalize, t))
+        prepared = prepare(signal, _window_recipe(fs, size, lead_names, normalize, t, lead_units))
         xs.append(prepared.x[0])
         starts.append(int(round(t * signal.fs)))
         t += step
@@ -332,7 +350,7 @@ def fixed_windows(
     return Windows(
         torch.stack(xs).float(), torch.full((len(xs),), names.index(label), dtype=torch.long), names, fs, 0.0,
         float(length), lead_names, normalize, (name,) * len(xs), samples_t, samples_t.double() / signal.fs,
-        (label,) * len(xs), skipped,
+        (label,) * len(xs), skipped, lead_units,
     )
 
 
@@ -386,7 +404,7 @@ def windows_from_folder(
     ``windows="beats"`` cuts around annotations mapped by ``annotation_labels``;
     ``windows="fixed"`` cuts ``length``-second windows labelled by ``record_labels`` (record name
     -> class; records without a label are skipped and counted). ``fs`` defaults to the first
-    record's rate; other records are resampled to it.
+    record's rate; other records are resampled to it, and their leads converted to its units.
     """
     paths = record_paths(folder)
     parts: list[Windows] = []
@@ -405,10 +423,11 @@ def windows_from_folder(
     for path in paths:
         signal = load_signal(path)
         rate = fs or (parts[0].fs if parts else signal.fs)
+        units = parts[0].units if parts else None  # later records converted to the first one's units
         if windows == "beats":
             try:
                 parts.append(beat_windows(signal, mapping, before=before, after=after, fs=rate, leads=leads,
-                                          normalize=normalize, class_names=names))
+                                          normalize=normalize, class_names=names, units=units))
             except InputError as err:
                 if "no annotation" not in str(err):
                     raise
@@ -419,7 +438,7 @@ def windows_from_folder(
                 skipped["records without a label"] = skipped.get("records without a label", 0) + 1
                 continue
             parts.append(fixed_windows(signal, label, length=length, step=step, fs=rate, leads=leads,  # type: ignore[arg-type]
-                                       normalize=normalize, class_names=names))
+                                       normalize=normalize, class_names=names, units=units))
     if not parts:
         raise InputError(f"no record in {folder} gave a labelled window")
     out = concat(parts)

@@ -112,3 +112,49 @@ def test_samples_a_record_marks_missing_cost_only_the_windows_that_hold_them(tmp
     assert bool(torch.isfinite(prepare(signal, recipe.replace(start=2.0)).x).all())
     fixed = fixed_windows(signal, "x", length=1.0)
     assert fixed.skipped == {"missing samples": 1} and len(fixed) == 19  # the window 7..8 s holds the gap
+
+
+def test_units_convert_within_a_kind_and_refuse_across_kinds():
+    from medlens.data.units import dimension, unit_scale
+
+    assert unit_scale("uV", "mV") == pytest.approx(1e-3) and unit_scale("mV", "\u00b5V") == pytest.approx(1e3)
+    assert unit_scale("V", "V") == 1.0 and unit_scale("kPa", "mmHg") == pytest.approx(7.500617)
+    assert unit_scale("mmHg", "mV") is None and unit_scale("NU", "mV") is None and unit_scale("", "mV") is None
+    assert dimension("uV") == "voltage" and dimension("mmHg") == "pressure" and dimension("NU") is None
+
+
+def test_a_lead_in_another_unit_is_converted_to_the_models_and_one_of_another_kind_refused(tmp_path):
+    """The recipe of windows records each lead's unit; a record in uV is seen in mV (its values
+    / 1000), a lead in mmHg is refused in one line, a lead of unknown unit is taken as it comes,
+    and a folder's later records are cut in its first record's units."""
+    import wfdb
+
+    from medlens.data.formats.signals import Signal
+    from medlens.data.recipe import Recipe, prepare
+
+    signal = load_signal(ramp_record(tmp_path))
+    w = beat_windows(signal, "N:normal,A:atrial premature,V:ventricular")
+    assert w.units == ("mV", "mV") and w.recipe().units == ("mV", "mV")
+    recipe = w.recipe().replace(start=2.0)
+    in_uv = Signal(signal.values * 1000.0, signal.fs, signal.channels, ("uV", "uV"))
+    seen, native = prepare(in_uv, recipe), prepare(signal, recipe)
+    assert torch.allclose(seen.x, native.x, rtol=1e-5, atol=1e-6)
+    assert "lead MLII converted from uV to mV" in seen.notes
+    pressure = Signal(signal.values, signal.fs, signal.channels, ("mV", "mmHg"))
+    with pytest.raises(InputError, match=r"lead 'V5' of the record is in mmHg \(pressure\); the model's lead 2 was trained in mV"):
+        prepare(pressure, recipe)
+    unknown = Signal(signal.values, signal.fs, signal.channels, ("NU", ""))
+    assert torch.equal(prepare(unknown, recipe).x, native.x)
+    assert Recipe.from_dict(recipe.to_dict()) == recipe
+    # a folder: the second record is in uV, its windows come out in mV like the first one's
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    ramp_record(folder, name="a")
+    t = np.arange(4000) / 200
+    wfdb.wrsamp("b", fs=200, units=["uV", "uV"], sig_name=["MLII", "V5"],
+                p_signal=np.stack([t * 2000.0, 1000.0 * np.sin(2 * np.pi * 1.5 * t)], 1), fmt=["32", "32"],
+                adc_gain=[10.0, 10.0], baseline=[0, 0], write_dir=str(folder))
+    wfdb.wrann("b", "atr", np.array([s for s, _ in BEATS]), np.array([b for _, b in BEATS]), write_dir=str(folder))
+    both = windows_from_folder(folder, annotation_labels="N:normal,A:atrial premature,V:ventricular")
+    assert both.units == ("mV", "mV") and len(both) == 8
+    assert torch.allclose(both.inputs[:4], both.inputs[4:], atol=1e-3)

@@ -310,6 +310,30 @@ def _refuse_missing(x: torch.Tensor, leads: list[str], t0: float, t1: float) -> 
             f"{leads[k]!r}: {per_lead[k]}); choose another --start or other --leads")
 
 
+def _to_model_units(x: torch.Tensor, record: Signal, idx: list[int], recipe: Recipe, notes: list[str]) -> torch.Tensor:
+    """Each lead in the unit the model was trained on: converted when it measures the same thing
+    in another unit (uV -> mV), refused when it measures something else (mmHg for mV); a lead
+    whose unit either side does not state or this module does not know is taken as it comes."""
+    from medlens.data.units import dimension, unit_scale
+
+    if not recipe.units or not record.units or len(recipe.units) != len(idx):
+        return x
+    scales = []
+    for k, (i, want) in enumerate(zip(idx, recipe.units)):
+        have = record.units[i] if i < len(record.units) else ""
+        scale = unit_scale(have, want)
+        if scale is None and dimension(have) and dimension(want):
+            raise InputError(
+                f"lead {record.channels[i]!r} of the record is in {have} ({dimension(have)}); the model's lead {k + 1} "
+                f"was trained in {want} ({dimension(want)}): name the leads that match with --leads")
+        scales.append(1.0 if scale is None else scale)
+        if scale is not None and scale != 1.0:
+            notes.append(f"lead {record.channels[i]} converted from {have} to {want}")
+    if all(s == 1.0 for s in scales):
+        return x
+    return x * torch.tensor(scales, dtype=x.dtype)[:, None]
+
+
 def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
     notes: list[str] = []
     want_rank = len(recipe.size) if recipe.size is not None else (len(recipe.spacing) if recipe.spacing else 1)
@@ -353,6 +377,7 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
         )
     x = values[idx, s0 : s0 + span]
     _refuse_missing(x, [record.channels[i] for i in idx], s0 / record.fs, (s0 + span) / record.fs)
+    x = _to_model_units(x, record, idx, recipe, notes)
     out_len = length if length is not None else max(1, int(round(span / ratio)))
     if out_len != span:
         x = resample_grid(x, (out_len,))

@@ -94,6 +94,10 @@ class Recipe:
         Signals: the model's sampling rate in Hz; the record is resampled to it.
     leads : tuple of str, optional
         Signals: the channels (lead names) the model takes, in order.
+    units : tuple of str, optional
+        Signals: the physical unit of each lead the model was trained on ("mV"); a record's lead
+        in another unit of the same kind is converted ("uV" -> "mV"), one of another kind
+        ("mmHg") is refused.
     start : float
         Signals: start of the window in seconds from the start of the record.
     slice : int, optional
@@ -112,6 +116,7 @@ class Recipe:
     fit: str = "resize"
     fs: float | None = None
     leads: tuple[str, ...] | None = None
+    units: tuple[str, ...] | None = None
     start: float = 0.0
     slice: int | None = None
 
@@ -188,9 +193,10 @@ class Recipe:
             if not all(isinstance(s, int) or (isinstance(s, float) and s.is_integer()) for s in size):
                 raise InputError(f"recipe size must be whole numbers, got {data['size']!r}")
             kw["size"] = tuple(int(s) for s in size)
-        if data.get("leads") is not None:
-            leads = data["leads"]
-            kw["leads"] = (leads,) if isinstance(leads, str) else tuple(str(v) for v in leads)
+        for key in ("leads", "units"):
+            if data.get(key) is not None:
+                names = data[key]
+                kw[key] = (names,) if isinstance(names, str) else tuple(str(v) for v in names)
         for key, kind in (("channels", int), ("fs", float), ("start", float), ("slice", int)):
             if data.get(key) is not None:
                 try:
