@@ -24,7 +24,7 @@ def add_recipe_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--leads", default=None, metavar="A,B",
                    help="signals: comma-separated lead names the model takes, in order")
     p.add_argument("--slice", type=int, default=None, metavar="K",
-                   help="volumes given to a 2-D model: the slice (along the first axis) the model sees; "
+                   help="volumes given to a 2-D model: the slice the model sees (a NIfTI volume's axial slices, a DICOM series' slices); "
                         "without it such an input is refused")
     p.add_argument("--fs", type=float, default=None, metavar="HZ",
                    help="signals: the sampling rate of the model's samples, for a model file that does not record it "

@@ -146,6 +146,7 @@ class Case:
                                "model_shape": list(g.model_shape)}
         if g.slice_index is not None:
             out["slice"] = int(g.slice_index)
+            out["slice_axis"] = int(g.slice_axis)
         if g.kind == "signal":
             out["sampling_rate"] = {"record_hz": g.record_fs, "model_hz": g.model_fs,
                                     "resampled": g.record_fs != g.model_fs}

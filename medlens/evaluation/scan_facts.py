@@ -53,7 +53,11 @@ def native_check(reading: dict[str, Any] | None, facts: InputFacts | None) -> Na
     warnings: list[dict[str, str]] = []
     native, model = reading.get("native_shape"), reading.get("model_shape")
     if native and model:
-        native = list(native)[-len(model):]  # a volume's slice: its in-plane axes
+        native = list(native)
+        if reading.get("slice") is not None and len(native) == len(model) + 1:  # a volume's slice: its in-plane axes
+            axis = int(reading.get("slice_axis", 0))
+            native = native[:axis] + native[axis + 1:]
+        native = native[-len(model):]
         if reading.get("kind") == "signal" and reading.get("sampling_rate"):
             rates = reading["sampling_rate"]
             factor = float(rates["record_hz"]) / float(rates["model_hz"]) if rates.get("model_hz") else 1.0

@@ -98,7 +98,7 @@ def _refused(argv, out, capsys):
     ("signal", "png", ("the model takes signals (1 lead x 140 samples)", "a 2-D image (PNG, 64 x 48)")),
     ("image", "signal", ("the model takes 2-D images (1 x 28 x 28)", "a signal (WFDB, 2 leads x 3600 samples at 360 Hz)")),
     ("image", "volume", ("the model takes 2-D images (1 x 28 x 28)", "a 3-D volume (NIfTI, 20 x 28 x 28)",
-                         "--slice K (0..19)")),
+                         "--slice K, 0..27 along axis 2 (axial")),
 ])
 def test_an_input_of_another_kind_is_refused_in_one_line_naming_both(command, model_kind, data_kind, words, files,
                                                                       models, tmp_path, capsys):
@@ -124,22 +124,49 @@ def test_a_named_slice_is_explained_and_recorded_in_every_output(files, models, 
     assert main(["explain", "--model", str(models["image"]), "--input", str(files["volume"]), "--method", "gradient",
                  "--slice", "12", "--out", str(out), "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
+    # the file's affine is the identity (RAS): its axial slices run along its third axis
     assert summary["reading"]["slice"] == 12 and summary["reading"]["native_shape"] == [20, 28, 28]
+    assert summary["reading"]["slice_axis"] == 2
     assert summary["preprocessing"]["geometry"]["slice_index"] == 12
-    assert "slice 12 of 20" in summary["input_note"]
+    assert "slice 12 of 28 along axis 2 (axial" in summary["input_note"]
     back = np.load(out / "attribution.npy")  # the map lies in slice 12 of the volume and nowhere else
-    assert back.shape == (20, 28, 28) and np.abs(back[12]).sum() > 0
-    assert np.abs(np.delete(back, 12, axis=0)).sum() == 0
+    assert back.shape == (20, 28, 28) and np.abs(back[:, :, 12]).sum() > 0
+    assert np.abs(np.delete(back, 12, axis=2)).sum() == 0
     report = tmp_path / "report"
     assert main(["report", "--model", str(models["image"]), "--input", str(files["volume"]), "--methods", "gradient",
                  "--slice", "12", "--out", str(report), "--quiet"]) == 0
     case = json.loads((report / "case.json").read_text())
     assert case["reading"]["slice"] == 12
-    assert "slice 12 of 20 along the first axis" in (report / "report.html").read_text()
+    assert "slice 12 of 28 along axis 2 (axial" in (report / "report.html").read_text()
     out_of_range = tmp_path / "oor"
-    err = _refused(["explain", "--model", models["image"], "--input", files["volume"], "--slice", "20",
+    err = _refused(["explain", "--model", models["image"], "--input", files["volume"], "--slice", "28",
                     "--out", out_of_range], out_of_range, capsys)
-    assert "--slice 20 is out of range: the volume has 20 slices (0..19)" in err
+    assert "--slice 28 is out of range: the volume has 28 slices (0..27) along axis 2 (axial" in err
+
+
+def test_the_slice_is_axial_whatever_order_a_nifti_stores_its_axes_in(tmp_path):
+    """The same head stored with its superior-inferior axis first (as medlens' head-CT phantoms
+    and many converters write it) and last (RAS): --slice 5 gives the same picture, and the map
+    comes back into that slice of each file's own grid."""
+    import nibabel as nib
+
+    from medlens.data.formats.read import read as load_any
+    from medlens.data.recipe import Recipe, invert, prepare
+
+    rng = np.random.default_rng(1)
+    ras = rng.normal(size=(12, 14, 9)).astype(np.float32)  # (x, y, z): axial slices along z
+    nib.save(nib.Nifti1Image(ras, np.eye(4)), tmp_path / "ras.nii.gz")
+    s_first = np.ascontiguousarray(np.transpose(ras, (2, 1, 0)))  # (z, y, x) with an affine saying so
+    affine = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
+    nib.save(nib.Nifti1Image(s_first, affine), tmp_path / "s_first.nii.gz")
+    a = prepare(load_any(tmp_path / "ras.nii.gz"), Recipe(size=(12, 14), slice=5, fit="crop_or_pad"))
+    b = prepare(load_any(tmp_path / "s_first.nii.gz"), Recipe(size=(14, 12), slice=5, fit="crop_or_pad"))
+    assert a.geometry.slice_axis == 2 and b.geometry.slice_axis == 0
+    # the same axial slice; in-plane, each keeps its file's stored order (nothing is reoriented)
+    assert torch.allclose(a.x[0, 0], torch.from_numpy(ras[:, :, 5]))
+    assert torch.allclose(b.x[0, 0], torch.from_numpy(ras[:, :, 5]).T)
+    back = invert(b.geometry, torch.ones(1, 14, 12))
+    assert back.shape == (9, 14, 12) and float(back[5].sum()) == 14 * 12 and float(back.sum()) == 14 * 12
 
 
 def test_a_record_at_another_rate_is_resampled_to_the_models_and_both_rates_recorded(files, models, tmp_path):

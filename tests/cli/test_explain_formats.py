@@ -157,7 +157,7 @@ def test_folder_explains_each_case_and_lists_errors(png_model, tmp_path):
     assert _run(["--model", png_model, "--input", cases, "--method", "gradient", "--show-identifiers",
                  "--out", refused]) == 3  # the series and the broken file failed, the others were written
     errors = {r["case"]: r["error"] for r in csv.DictReader((refused / "summary.csv").open())}
-    assert "--slice K (0..2)" in next(e for c, e in errors.items() if c.startswith("series"))
+    assert "--slice K, 0..2 along the first axis" in next(e for c, e in errors.items() if c.startswith("series"))
     out = tmp_path / "out"
     assert _run(["--model", png_model, "--input", cases, "--method", "gradient", "--slice", "1", "--show-identifiers",
                  "--out", out]) == 3  # one case failed, the others were written

@@ -127,7 +127,7 @@ def test_spacing_resampling_and_its_inverse():
 
 def test_volume_for_a_2d_model_takes_the_named_slice_and_maps_back_into_it():
     vol = torch.rand(5, 8, 8)
-    with pytest.raises(InputError, match=r"takes 2-D images \(8 x 8\) but the input is a 3-D volume .*--slice K \(0\.\.4\)"):
+    with pytest.raises(InputError, match=r"takes 2-D images \(8 x 8\) but the input is a 3-D volume .*--slice K, 0\.\.4 along the first axis"):
         prepare(_vol(vol), Recipe(size=(8, 8)))
     prepared = prepare(_vol(vol), Recipe(size=(8, 8), slice=3))
     assert torch.equal(prepared.x[0, 0], vol[3]) and prepared.geometry.slice_index == 3

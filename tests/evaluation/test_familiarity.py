@@ -36,6 +36,9 @@ def test_the_downsampled_warning_names_the_factor_from_a_quarter_of_the_resoluti
     # a volume's slice: its in-plane axes count, not the slices
     sliced = native_check({"kind": "volume", "native_shape": [40, 512, 512], "model_shape": [28, 28], "slice": 3}, None)
     assert "1/18" in sliced.warnings[0]["message"]
+    axial = native_check({"kind": "volume", "native_shape": [512, 512, 40], "model_shape": [28, 28], "slice": 3,
+                          "slice_axis": 2}, None)  # a NIfTI's axial slice: the axes beside its slice axis
+    assert "1/18" in axial.warnings[0]["message"] and "512 x 512" in axial.warnings[0]["message"]
     signal = native_check({"kind": "signal", "native_shape": [3600], "model_shape": [140],
                            "sampling_rate": {"record_hz": 1000.0, "model_hz": 250.0, "resampled": True}}, None)
     assert "1000 Hz resampled to 250 Hz" in signal.warnings[0]["message"]

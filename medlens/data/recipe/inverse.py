@@ -27,7 +27,7 @@ def mask_on_model_grid(geometry: Geometry, mask: torch.Tensor) -> torch.Tensor:
         raise InputError(f"the mask has shape {tuple(m.shape)} but the scan is {tuple(geometry.original_shape)}")
     m = (m != 0).double()
     if geometry.slice_index is not None:
-        m = m[geometry.slice_index]
+        m = m.select(geometry.slice_axis, geometry.slice_index)
     m = resample_grid(m[None], geometry.resampled_shape) if tuple(m.shape) != tuple(geometry.resampled_shape) else m[None]
     cover = _apply_pads(m, geometry.pads)[0]
     inside = cover >= 0.5
@@ -71,10 +71,12 @@ def invert(geometry: Geometry, values: torch.Tensor) -> torch.Tensor:
     v = v.sum(dim=0, keepdim=True)
     undo = tuple((-a, -b) for a, b in geometry.pads)
     v = _apply_pads(v, undo)
-    plane = geometry.original_shape[1:] if geometry.slice_index is not None else geometry.original_shape
+    axis = geometry.slice_axis
+    shape = geometry.original_shape
+    plane = shape[:axis] + shape[axis + 1:] if geometry.slice_index is not None else shape
     v = resample_grid(v, plane)[0]
     if geometry.slice_index is not None:
-        out = torch.zeros(geometry.original_shape)
-        out[geometry.slice_index] = v
+        out = torch.zeros(shape)
+        out.select(axis, geometry.slice_index).copy_(v)
         return out
     return v

@@ -29,7 +29,7 @@ class Geometry:
     original_shape : tuple of int
         Spatial shape of the record (``(H, W)``, ``(D, H, W)`` or ``(L,)``).
     slice_index : int or None
-        The slice along axis 0 a 2-D model saw of a volume.
+        The slice along :attr:`slice_axis` a 2-D model saw of a volume.
     resampled_shape : tuple of int
         Shape after resampling/resizing, before cropping or padding.
     pads : tuple of (int, int)
@@ -45,6 +45,8 @@ class Geometry:
     record_fs, model_fs : float or None
         Signals: the record's sampling rate and the rate the model saw it at (Hz; equal when the
         record was not resampled).
+    slice_axis : int
+        The volume axis ``slice_index`` counts along (:func:`slice_axis`).
     """
 
     kind: str
@@ -58,6 +60,7 @@ class Geometry:
     span: tuple[int, int] = (0, 0)
     record_fs: float | None = None
     model_fs: float | None = None
+    slice_axis: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -238,12 +241,13 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
     want_rank = len(recipe.size) if recipe.size is not None else (len(recipe.spacing) if recipe.spacing else None)
     if want_rank is not None and len(original) != want_rank:
         _refuse_other_kind(record, want_rank, recipe)
+        axis, words = slice_axis(record)
         slice_index = recipe.slice
-        if not 0 <= slice_index < original[0]:
-            raise InputError(f"--slice {slice_index} is out of range: the volume has {original[0]} slices "
-                             f"(0..{original[0] - 1}) along its first axis")
-        x, spacing = x[:, slice_index], spacing[1:]
-        notes.append(f"slice {slice_index} of {original[0]} along the first axis (--slice)")
+        if not 0 <= slice_index < original[axis]:
+            raise InputError(f"--slice {slice_index} is out of range: the volume has {original[axis]} slices "
+                             f"(0..{original[axis] - 1}) along {words}")
+        x, spacing = x.select(1 + axis, slice_index), spacing[:axis] + spacing[axis + 1:]
+        notes.append(f"slice {slice_index} of {original[axis]} along {words} (--slice)")
     if recipe.spacing is not None:
         if len(recipe.spacing) != x.ndim - 1:
             raise InputError(f"recipe spacing {recipe.spacing} has {len(recipe.spacing)} axes; the image has {x.ndim - 1}")
@@ -262,8 +266,20 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
             notes.append(f"centre cropped/padded from {resampled} to {tuple(recipe.size)}")
     x = _channels(x, recipe.out_channels if not recipe.windows else None, notes, colour=record.format != "NIfTI")
     x = _standardise(x, recipe, notes)
-    geometry = Geometry("image", original, slice_index, resampled, pads, tuple(int(s) for s in x.shape[1:]))
+    geometry = Geometry("image", original, slice_index, resampled, pads, tuple(int(s) for s in x.shape[1:]),
+                        slice_axis=0 if slice_index is None else slice_axis(record)[0])
     return Prepared(x[None].contiguous(), geometry, recipe, tuple(notes))
+
+
+def slice_axis(record: Record) -> tuple[int, str]:
+    """The volume axis ``--slice`` counts along, in words: a NIfTI volume's superior-inferior axis
+    (its axial slices, whatever order the file stores its axes in: ``AxisCodes``), else the first
+    axis (a DICOM series' slices, a multi-frame file's frames)."""
+    codes = str((getattr(record, "metadata", {}) or {}).get("AxisCodes", ""))
+    if str(getattr(record, "format", "")).startswith("NIfTI") and len(codes) == 3 and ("S" in codes or "I" in codes):
+        axis = codes.index("S") if "S" in codes else codes.index("I")
+        return axis, f"axis {axis} (axial: the volume's superior-inferior axis, {codes})"
+    return 0, "the first axis"
 
 
 def _refuse_other_kind(record: Record, want_rank: int, recipe: Recipe) -> None:
@@ -277,8 +293,10 @@ def _refuse_other_kind(record: Record, want_rank: int, recipe: Recipe) -> None:
     if isinstance(record, Volume) and want_rank == 2 and have == 3:
         if recipe.slice is not None:
             return
+        axis, words = slice_axis(record)
         raise InputError(f"the model takes {model} but the input is {describe_record(record)}: name the slice "
-                         f"it should see with --slice K (0..{record.spatial_shape[0] - 1}), or give a folder of slices")
+                         f"it should see with --slice K, 0..{record.spatial_shape[axis] - 1} along {words}, or give "
+                         "a folder of slices")
     raise InputError(f"the model takes {model} but the input is {describe_record(record)}")
 
 

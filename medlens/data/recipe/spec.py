@@ -101,7 +101,8 @@ class Recipe:
     start : float
         Signals: start of the window in seconds from the start of the record.
     slice : int, optional
-        Volumes given to a 2-D model: the slice along the first axis the model sees. Without it
+        Volumes given to a 2-D model: the slice the model sees, along a NIfTI volume's
+        superior-inferior axis (its axial slices) or a DICOM series' slice axis. Without it
         such an input is refused (the user names the slice; nothing is picked silently).
     """
 
