@@ -236,8 +236,10 @@ def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:
     from medlens.data.kinds import facts_of_model
     from medlens.evaluation.familiarity import familiarity
 
+    from medlens.app.model_quality import with_model_warnings
+
     reference = meta.get("familiarity") if distances else None
-    return familiarity(model, case.x, reference, reading=case.reading, facts=facts_of_model(meta))
+    return with_model_warnings(familiarity(model, case.x, reference, reading=case.reading, facts=facts_of_model(meta)), meta)
 
 
 def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, staged: bool, attribution: Any,

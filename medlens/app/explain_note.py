@@ -28,6 +28,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     """Explain the notes of ``request.input`` (an :class:`~medlens.app.explain_file.ExplainRequest`)
     with ``request.method`` and the attention; returns an :class:`~medlens.app.explain_file.ExplainResult`."""
     from medlens.app.explain_file import CaseOutcome, ExplainResult
+    from medlens.app.model_quality import model_warnings
     from medlens.attribution.sequence import METHODS
     from medlens.attribution.tokens import explain_tokens, token_rows
     from medlens.viz.notes import write_note_explanation
@@ -38,6 +39,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     names = list(meta.get("class_names") or cases.class_names)
     n_steps = int(dict(request.options).get("n_steps", 32))
     one = len(cases) == 1
+    warnings = model_warnings(meta)
     outcomes = []
     progress = Progress(quiet=request.quiet)
     with staged_folder(request.out) as out:
@@ -55,6 +57,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                 title = f"note {i + 1}: P({_name(target, names)}) = {float(ex.probabilities[j, target]):.3f}"
                 write_note_explanation(folder, token_rows(ex, j, tokens, words), title=title, picture=request.method)
                 write_json(folder / "summary.json", {
+                    "warnings": warnings,
                     "input": f"note {i + 1} of {cases.title}",
                     "input_note": cases.truncation if cases.encoded.truncated[i] else "",
                     "label": None if cases.labels[i] is None else _name(cases.labels[i], names),
@@ -68,7 +71,8 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                 outcomes.append(CaseOutcome(cases.names[i], "." if one else folder.name, k, _name(k, names),
                                             float(ex.probabilities[j, k]), seconds, f"predicted {_name(k, names)} "
                                             f"(p={float(ex.probabilities[j, k]):.3f})",
-                                            cases.truncation if cases.encoded.truncated[i] else None))
+                                            cases.truncation if cases.encoded.truncated[i] else None,
+                                            warnings=list(warnings)))
         if not one:
             write_csv(out / "summary.csv", [o.row() for o in outcomes])
     return ExplainResult(request.method, request.out, outcomes, folder=not one)

@@ -57,6 +57,7 @@ def _similar(model: Any, x: torch.Tensor, basis: NoteCases, k: int) -> list[tupl
 def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     """Write the report of the note(s) of ``request.input`` (a :class:`~medlens.app.report_case.ReportRequest`)."""
     from medlens.app.case_report import calibration_sentence
+    from medlens.app.model_quality import model_warnings
     from medlens.app.report_case import ReportResult
     from medlens.attribution.tokens import explain_tokens, top_tokens
     from medlens.data.tokenizer import UNK
@@ -72,6 +73,7 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     if not indices:
         raise InputError(f"index {request.index} is out of range: {cases.title} has {len(cases)} notes")
     written = []
+    warnings = model_warnings(meta)
     with staged_folder(request.out) as out:
         for i in indices:
             x = cases.load([i]).x
@@ -88,6 +90,7 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
             calibration, _rows = calibration_sentence(meta.get("calibration"), float(probs.max()))
             truncated = bool(cases.encoded.truncated[i])
             checks = [
+                *[("model", w["message"]) for w in warnings],
                 ("confidence", calibration or "the model file holds no validation record of its confidence"),
                 ("length", cases.truncation if truncated else
                  f"the whole note was read ({cases.encoded.n_tokens[i]} tokens of {cases.encoded.max_length})"),
@@ -100,6 +103,8 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
             name = cases.names[i] if request.show_identifiers else f"note {i + 1}"
             report = Report("medlens case report (note)", f"{name} of {cases.title if request.show_identifiers else 'the input'}")
             sec = report.section("Prediction")
+            for w in warnings:
+                sec.add_text(w["message"], kind="verdict-bad")
             sec.add_table(["class", "probability"], [[c, float(probs[j])] for j, c in enumerate(names)])
             sec.add_text(f"Predicted {names[k]} (p = {float(probs[k]):.3f}); words scored for {names[target]}.")
             sec = report.section("The note, highlighted")
@@ -120,7 +125,8 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                 "top_words": {m: [shown[p] for p in top_tokens(v, ex.lengths, TOP)[0]] for m, v in columns_.items()},
                 "methods": list(columns_),
                 "checks": dict(checks),
-                "trust": {"level": "caution" if truncated or unknown > 0.2 or agreement < 0.4 else "no warning",
+                "warnings": warnings,
+                "trust": {"level": "caution" if warnings or truncated or unknown > 0.2 or agreement < 0.4 else "no warning",
                           "unknown_share": unknown, "top_agreement": agreement, "truncated": truncated},
                 "similar": [{"similarity": s, "label": None if basis.labels[j] is None else names[basis.labels[j]],
                              **({"case": basis.names[j]} if request.show_identifiers else {})}

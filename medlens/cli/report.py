@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     ))
     if not args.quiet:
         for _i, summary, where in result.cases:
+            for warning in summary.get("warnings") or ():  # as explain prints them: before the finding
+                print(f"warning ({warning['code']}): {warning['message']}")
             print(f"{summary['predicted_class']} (p={max(summary['probabilities'].values()):.3f}); "
                   f"maps: {', '.join(summary['methods'])}; trust: {summary['trust']['level']} -> {where}")
     return 0

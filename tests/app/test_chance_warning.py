@@ -28,3 +28,28 @@ def test_train_on_inputs_that_carry_no_information_warns(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "blank.npz"), "--epochs", "1", "--out", str(tmp_path / "m.pt"), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "warning: the model is no better than always answering the most frequent class" in err
+    # every later output that shows a finding of this model carries the warning, first
+    import json
+
+    model = str(tmp_path / "m.pt")
+    assert main(["explain", "--model", model, "--input", str(tmp_path / "blank.npz"), "--index", "0",
+                 "--method", "gradient", "--out", str(tmp_path / "ex")]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((tmp_path / "ex" / "summary.json").read_text())
+    assert summary["warnings"][0]["code"] == "chance" and "no better than always answering" in summary["warnings"][0]["message"]
+    assert printed.index("warning (chance)") < printed.index("gradient for")
+    assert main(["report", "--model", model, "--input", str(tmp_path / "blank.npz"), "--methods", "gradient",
+                 "--out", str(tmp_path / "rep")]) == 0
+    printed = capsys.readouterr().out
+    case = json.loads((tmp_path / "rep" / "case.json").read_text())
+    assert case["warnings"][0]["code"] == "chance" and printed.startswith("warning (chance)")
+    assert "no better than always answering the most frequent class" in (tmp_path / "rep" / "report.html").read_text()
+
+
+def test_model_warnings_say_nothing_without_a_validation_record():
+    from medlens.app.model_quality import model_warnings
+
+    assert model_warnings({}) == [] and model_warnings({"val": {"accuracy": 0.9, "majority_share": 0.6}}) == []
+    said = model_warnings({"val": {"accuracy": 0.5, "majority_share": 0.6}})
+    assert [w["code"] for w in said] == ["chance"] and "(accuracy 0.500, most frequent class 0.600)" in said[0]["message"]
+    assert "train longer" not in said[0]["message"]  # advice for whoever trains, not for whoever reads a finding

@@ -16,6 +16,7 @@ from medlens.app.case_report.checks import case_checks
 from medlens.app.case_report.inputs import CaseInput, CaseReportSettings
 from medlens.app.case_report.trust import trust_from_checks, trust_from_evaluation
 from medlens.data.kinds import facts_of_model
+from medlens.app.model_quality import with_model_warnings
 from medlens.evaluation.familiarity import familiarity
 from medlens.core.classes import class_labels
 from medlens.core.engine import Budget
@@ -154,7 +155,8 @@ def case_report(
         basis, basis_summary = _basis(model, x, settings.basis_inputs, settings.basis_labels, settings.k, maps[0].name, options[maps[0].name],
                                       class_names, predicted, budget)
     sentence = _sentence(model, x, budget)
-    familiar = familiarity(model, x, meta.get("familiarity"), reading=case.reading, facts=facts_of_model(meta))
+    familiar = with_model_warnings(familiarity(model, x, meta.get("familiarity"), reading=case.reading,
+                                               facts=facts_of_model(meta)), meta)
     calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]),
                                                          like_training=familiar.unlike is not True)
     identifiers = dict(case.identifiers)

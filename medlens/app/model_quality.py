@@ -1,0 +1,38 @@
+"""What the model's own validation record says before any explanation is read.
+
+A model no better than always answering the most frequent class on its validation split explains
+nothing worth showing: its finding, and the maps of it, may reflect nothing the data hold.
+``train`` prints this once; every later output that shows a finding (``explain``'s summary, the
+case report, the notes report, the audit) carries it as a ``{code: "chance", message}`` warning
+next to the familiarity check's, so that nobody who reads only the output misses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["model_warnings", "with_model_warnings"]
+
+
+def model_warnings(meta: dict[str, Any]) -> list[dict[str, str]]:
+    """``[{"code": "chance", "message": ...}]`` when the model file's validation record
+    (``meta["val"]``) is no better than the most frequent class; else ``[]`` (also when the file
+    records no validation, as a third-party model)."""
+    from medlens.app.recipes import chance_warning
+
+    val = meta.get("val") or {}
+    if "accuracy" not in val:
+        return []
+    said = chance_warning(val)
+    if said is None:
+        return []
+    return [{"code": "chance", "message": "The " + said.removeprefix("the ").split(": train longer")[0]
+             + ": its finding, and what the maps highlight, may mean nothing."}]
+
+
+def with_model_warnings(familiar: Any, meta: dict[str, Any]) -> Any:
+    """``familiar`` (:class:`medlens.evaluation.familiarity.Familiarity`) with the model's own
+    warnings first in its ``warnings``."""
+    extra = model_warnings(meta)
+    return dataclasses.replace(familiar, warnings=extra + list(familiar.warnings)) if extra else familiar
