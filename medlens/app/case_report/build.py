@@ -15,8 +15,8 @@ from medlens.app.case_report.calibration import calibration_sentence
 from medlens.app.case_report.checks import case_checks
 from medlens.app.case_report.inputs import CaseInput, CaseReportSettings
 from medlens.app.case_report.trust import trust_from_checks, trust_from_evaluation
-from medlens.data.kinds import facts_of_model
 from medlens.app.model_quality import with_model_warnings
+from medlens.data.kinds import facts_of_model
 from medlens.evaluation.familiarity import familiarity
 from medlens.core.classes import class_labels
 from medlens.core.engine import Budget
