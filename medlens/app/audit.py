@@ -168,19 +168,22 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
         _write_identifiers(spec, request.out)
     from medlens.app.audit_familiarity import cohort_familiarity
 
+    from medlens.app.model_quality import model_warnings
+
     cohort = cohort_familiarity(model, meta, spec, analysis.results, request.out)
+    warnings = [w["message"] for w in model_warnings(meta)]
     exemplars = exemplar_maps(model, spec, analysis)
     class_names = meta.get("class_names") or analysis.info.get("class_names") or []
     report = audit_report(
         analysis, exemplars, class_names=class_names, show_identifiers=request.show_identifiers,
-        familiarity=cohort.sentence, familiarity_unlike=cohort.unlike > 0,
+        familiarity=cohort.sentence, familiarity_unlike=cohort.unlike > 0, warnings=warnings,
         subtitle=f"model {Path(request.model).name}; data {_data_words(request, spec)}; "
                  f"{len(analysis.results)} cases; methods ({source_of_methods}): {', '.join(settings.methods)}; "
                  f"maps clustered: {analysis.strategies.method}"
                  + (f"; {len(analysis.failures)} unreadable case(s) left out (unreadable.csv)" if analysis.failures else ""),
     )
     report.write(Path(request.out) / "audit.html")
-    sentences = ([cohort.sentence] if cohort.unlike else []) + list(flagged_sentences(analysis.strategies, class_names))
+    sentences = warnings + ([cohort.sentence] if cohort.unlike else []) + list(flagged_sentences(analysis.strategies, class_names))
     return AuditOutcome(result, analysis, sentences,
                         tuple(settings.methods), source_of_methods, notes + list(result.notes), request.out,
                         spec.is_dataset)

@@ -83,6 +83,7 @@ def audit_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     from medlens.audit.run_notes import analyse_notes, run_note_audit
     from medlens.audit.tokens import TokenRule
     from medlens.core.files import write_csv
+    from medlens.app.model_quality import model_warnings
     from medlens.report.audit_notes import note_audit_report, token_sentences
 
     if not is_notes_file(request.data):
@@ -107,8 +108,9 @@ def audit_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     names = class_names or list(analysis.info.get("class_names") or [])
     contexts = _contexts(analysis, source) if request.show_identifiers else {}
     where = Path(str(request.data)).name if request.show_identifiers else "notes (rows in identifiers.csv)"
+    warnings = [w["message"] for w in model_warnings(meta)]
     report = note_audit_report(
-        analysis, class_names=names, show_identifiers=request.show_identifiers, contexts=contexts,
+        analysis, class_names=names, show_identifiers=request.show_identifiers, contexts=contexts, warnings=warnings,
         subtitle=f"model {Path(request.model).name}; data {where}; {len(analysis.results)} notes; methods "
                  f"({source_of_methods}): {', '.join(settings.all_methods)}; tokens ranked by {settings.rank_method}"
                  + (f"; {len(analysis.failures)} unreadable note(s) left out (unreadable.csv)" if analysis.failures else ""),
@@ -116,7 +118,7 @@ def audit_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     report.write(Path(request.out) / "audit.html")
     files = ("cases.csv", "cases.parquet", "tokens.csv", "audit.html", "identifiers.csv") + (
         ("unreadable.csv",) if analysis.failures else ())
-    return AuditOutcome(result, analysis, token_sentences(analysis.strategies, names), tuple(settings.all_methods),
+    return AuditOutcome(result, analysis, warnings + token_sentences(analysis.strategies, names), tuple(settings.all_methods),
                         source_of_methods, list(result.notes), request.out, False, files=files)
 
 

@@ -28,7 +28,7 @@ def model_warnings(meta: dict[str, Any]) -> list[dict[str, str]]:
     if said is None:
         return []
     return [{"code": "chance", "message": "The " + said.removeprefix("the ").split(": train longer")[0]
-             + ": its finding, and what the maps highlight, may mean nothing."}]
+             + ": what it predicts, and what the maps highlight, may mean nothing."}]
 
 
 def with_model_warnings(familiar: Any, meta: dict[str, Any]) -> Any:

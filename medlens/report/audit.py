@@ -127,6 +127,7 @@ def audit_report(
     show_identifiers: bool = False,
     familiarity: str | None = None,
     familiarity_unlike: bool = False,
+    warnings: Sequence[str] = (),
 ) -> Report:
     """Build the audit report.
 
@@ -143,12 +144,16 @@ def audit_report(
     familiarity : str, optional
         How many audited cases are unlike the training data (:mod:`medlens.app.audit_familiarity`);
         shown first, as a warning when ``familiarity_unlike``.
+    warnings : sequence of str
+        What the model's own record says before anything else (:mod:`medlens.app.model_quality`).
     """
     results, settings, strategies = analysis.results, analysis.settings, analysis.strategies
     names = list(class_names) or list(analysis.info.get("class_names") or [])
     report = Report(title, subtitle or f"{len(results)} cases; maps clustered: {strategies.method}")
 
     sec = report.section("Summary")
+    for warning in warnings:
+        sec.add_text(warning, kind="verdict-bad")
     if familiarity:
         sec.add_text(familiarity, kind="verdict-bad" if familiarity_unlike else "note")
     for segments in verdict_segments(strategies, names):

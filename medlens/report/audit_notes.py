@@ -146,6 +146,7 @@ def note_audit_report(
     subtitle: str = "",
     show_identifiers: bool = False,
     contexts: Mapping[tuple[int, int], Sequence[tuple[str, str]]] | None = None,
+    warnings: Sequence[str] = (),
 ) -> Report:
     """Build the report of a text audit.
 
@@ -159,6 +160,8 @@ def note_audit_report(
         Whether ``contexts`` (note text) may be shown.
     contexts : mapping, optional
         ``{(class, token id): [(note name, words around the token)]}`` for the depended-on tokens.
+    warnings : sequence of str
+        What the model's own record says, shown first (:mod:`medlens.app.model_quality`).
     """
     results, settings, strategies = analysis.results, analysis.settings, analysis.strategies
     names = list(class_names)
@@ -166,6 +169,8 @@ def note_audit_report(
     report = Report(title, subtitle or f"{len(results)} notes; tokens ranked by {strategies.method}")
 
     sec = report.section("Summary")
+    for warning in warnings:
+        sec.add_text(warning, kind="verdict-bad")
     for segments in token_segments(strategies, names):
         sec.add_sentence(segments, kind=_verdict_kind(segments))
     for cs in strategies.classes:

@@ -44,6 +44,11 @@ def test_train_on_inputs_that_carry_no_information_warns(tmp_path, capsys):
     case = json.loads((tmp_path / "rep" / "case.json").read_text())
     assert case["warnings"][0]["code"] == "chance" and printed.startswith("warning (chance)")
     assert "no better than always answering the most frequent class" in (tmp_path / "rep" / "report.html").read_text()
+    assert main(["audit", "--model", model, "--data", str(tmp_path / "blank.npz"), "--limit", "8", "--methods",
+                 "gradient", "--out", str(tmp_path / "audit"), "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("The model is no better than always answering")
+    page = (tmp_path / "audit" / "audit.html").read_text()
+    assert page.index("no better than always answering") < page.index("Accuracy on the")
 
 
 def test_model_warnings_say_nothing_without_a_validation_record():
