@@ -2,8 +2,9 @@
 run on every audited case.
 
 An audit of scans from another hospital, scanner or modality finds strategies on cases the model
-may never have seen the like of: "no candidate shortcut" then says little. Each audited case is
-read again through the audit's source and checked as the case report checks one scan
+may never have seen the like of: "no candidate shortcut" then says little; a leaderboard on such
+cases ranks methods on inputs the model was not made for. Each audited (or evaluated) case is
+read again through its source and checked as the case report checks one scan
 (:func:`medlens.evaluation.familiarity.familiarity`: its native facts against the model's
 training facts, and its distances from the training data against the validation split's 99th
 percentile, thresholds chosen at training). ``familiarity.csv`` lists every case with the codes
@@ -13,59 +14,73 @@ training data.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-__all__ = ["CohortFamiliarity", "cohort_familiarity"]
+__all__ = ["CohortFamiliarity", "check_cases", "cohort_familiarity"]
 
 FILE = "familiarity.csv"
 
 
 class CohortFamiliarity:
-    """Per-case rows and the sentence that sums them up (``None`` when nothing could be judged)."""
+    """Per-case rows and the sentence that sums them up (``None`` when nothing could be judged).
+    ``what`` names the cases in that sentence ("audited", "evaluated")."""
 
-    def __init__(self, rows: list[dict[str, Any]], judged: int, unlike: int) -> None:
-        self.rows, self.judged, self.unlike = rows, judged, unlike
+    def __init__(self, rows: list[dict[str, Any]], judged: int, unlike: int, what: str = "audited") -> None:
+        self.rows, self.judged, self.unlike, self.what = rows, judged, unlike, what
 
     @property
     def sentence(self) -> str | None:
         if not self.judged:
             return None
-        n = len(self.rows)
+        n, what = len(self.rows), self.what
         if not self.unlike:
-            return (f"All {self.judged} audited cases that could be judged resemble the model's training data "
+            return (f"All {self.judged} {what} cases that could be judged resemble the model's training data "
                     f"(familiarity.csv).")
         share = self.unlike / self.judged
-        return (f"{self.unlike} of the {self.judged} audited cases ({share:.0%}) are unlike the model's training data "
-                f"(familiarity.csv says why, per case): the model may never have seen cases like them, so the "
-                f"strategies found on them, and the absence of a flagged one, may mean nothing"
+        consequence = {"audited": "the strategies found on them, and the absence of a flagged one, may mean nothing",
+                       "evaluated": "how well each method explains the model on them says little about the cases it "
+                                    "was made for, and the verdict below holds for these cases only"}.get(what, "")
+        return (f"{self.unlike} of the {self.judged} {what} cases ({share:.0%}) are unlike the model's training data "
+                f"(familiarity.csv says why, per case): the model may never have seen cases like them, so {consequence}"
                 + ("." if self.judged == n else f"; {n - self.judged} case(s) could not be judged."))
 
 
-def cohort_familiarity(model: Any, meta: dict, spec: Any, results: Sequence[Any], out: str | Path) -> CohortFamiliarity:
-    """Check every audited case (``results``: the audit's :class:`~medlens.audit.cases.CaseResult`
-    list) and write ``OUT/familiarity.csv`` (case, unlike_training_data, score, warnings)."""
-    from medlens.audit.sources import open_source
+def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[], Any]]], out: str | Path,
+                *, what: str = "audited") -> CohortFamiliarity:
+    """Check each case of ``entries`` (its name, and a function that reads it as a
+    :class:`~medlens.data.cases.Case`) as the case report checks one scan, and write
+    ``OUT/familiarity.csv`` (case, unlike_training_data, score, warnings)."""
     from medlens.core.files import write_csv
     from medlens.data.kinds import facts_of_model
     from medlens.errors import MedlensError
     from medlens.evaluation.familiarity import familiarity
 
-    cases = open_source(spec)
     facts, reference = facts_of_model(meta), meta.get("familiarity")
     rows, judged, unlike = [], 0, 0
-    for r in results:
+    for name, read in entries:
         try:
-            case = cases.case(r.index)
-        except MedlensError:  # readable during the audit and not now: not judged
-            rows.append({"case": r.case, "unlike_training_data": "", "score": "", "warnings": "unreadable"})
+            case = read()
+        except MedlensError:  # readable before and not now: not judged
+            rows.append({"case": name, "unlike_training_data": "", "score": "", "warnings": "unreadable"})
             continue
         found = familiarity(model, case.x, reference, reading=case.reading, facts=facts)
         if found.unlike is not None:
             judged += 1
             unlike += bool(found.unlike)
-        rows.append({"case": r.case, "unlike_training_data": "" if found.unlike is None else int(found.unlike),
+        rows.append({"case": name, "unlike_training_data": "" if found.unlike is None else int(found.unlike),
                      "score": "" if found.score is None else f"{found.score:.3f}",
                      "warnings": ",".join(w["code"] for w in found.warnings)})
-    write_csv(Path(out) / FILE, rows)
-    return CohortFamiliarity(rows, judged, unlike)
+    write_csv(Path(out) / FILE, rows, ["case", "unlike_training_data", "score", "warnings"])
+    return CohortFamiliarity(rows, judged, unlike, what)
+
+
+def cohort_familiarity(model: Any, meta: dict, spec: Any, results: Sequence[Any], out: str | Path) -> CohortFamiliarity:
+    """Check every audited case (``results``: the audit's :class:`~medlens.audit.cases.CaseResult`
+    list) and write ``OUT/familiarity.csv``."""
+    from medlens.audit.sources import open_source
+
+    cases = open_source(spec)
+    return check_cases(model, meta, [(r.case, partial(cases.case, r.index)) for r in results], out)

@@ -80,6 +80,9 @@ class GatheredCases:
     failures: list[list[str]] = field(default_factory=list)
     unlabelled: int = 0
     identifiers: list[dict[str, str]] = field(default_factory=list)
+    source: Any = None  # the Cases the inputs came from (case(i) reads one again, for the familiarity check)
+    kept: list[int] = field(default_factory=list)  # position in ``source`` of each input
+    names: list[str] = field(default_factory=list)  # the name of each input in outputs (never a path)
 
     @property
     def n(self) -> int:
@@ -104,7 +107,8 @@ def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
         ds = cases.dataset
         every = range(len(cases))
         return GatheredCases(ds.inputs, ds.labels, ds.masks, cases.markers(every) if cases.has_markers else None,
-                             cases.title, tuple(ds.class_names))
+                             cases.title, tuple(ds.class_names), source=cases, kept=list(every),
+                             names=[str(i) for i in every])
     n = len(cases) if request.limit is None else min(request.limit, len(cases))
     x, kept, failed = cases.scans.load(range(n))
     failures = [[cases.names[i], cases.withheld(i, err)] for i, err in sorted(failed.items())]
@@ -116,7 +120,8 @@ def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
     return GatheredCases(x, None if unlabelled else torch.tensor(labels, dtype=torch.long), cases.masks(kept), None,
                          f"{cases.title if request.show_identifiers else 'scans'} ({len(kept)} scans)",
                          tuple(meta.get("class_names") or ()),
-                         failures, unlabelled, cases.identifier_rows())
+                         failures, unlabelled, cases.identifier_rows(), source=cases, kept=list(kept),
+                         names=[cases.names[i] for i in kept])
 
 
 def _names(value: str | Sequence[str]) -> object:
@@ -183,13 +188,32 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
         restart=request.restart,
         progress=not request.quiet,
     )
-    write_leaderboard_outputs(request.out, summary)
+    cautions = _cautions(model, meta, data, n, request.out)
+    summary["warnings"] = cautions
+    write_leaderboard_outputs(request.out, summary, cautions=cautions)
     if data.failures:
         write_csv(Path(request.out) / "unreadable.csv", [{"case": c, "error": e} for c, e in data.failures],
                   ["case", "error"])
     if data.identifiers:
         write_csv(Path(request.out) / "identifiers.csv", data.identifiers)
     return EvaluateResult(summary, notes, data.failures, n, request.out)
+
+
+def _cautions(model: Any, meta: dict, data: GatheredCases, n: int, out: str) -> list[str]:
+    """What to read before the leaderboard: the model's own record (no better than the most
+    frequent class) and how many scored cases are unlike its training data (``familiarity.csv``)."""
+    from functools import partial
+
+    from medlens.app.audit_familiarity import check_cases
+    from medlens.app.model_quality import model_warnings
+
+    cautions = [w["message"] for w in model_warnings(meta)]
+    if data.source is not None:
+        entries = [(data.names[j], partial(data.source.case, data.kept[j])) for j in range(min(n, len(data.kept)))]
+        cohort = check_cases(model, meta, entries, out, what="evaluated")
+        if cohort.unlike:
+            cautions.append(cohort.sentence)
+    return cautions
 
 
 def skipped_metrics(has_masks: bool, has_markers: bool) -> list[str]:

@@ -8,6 +8,7 @@ each metric, and the demo trains its lesion models and runs the leaderboard.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,9 +44,11 @@ def leaderboard_section(
                 metric_labels={m: get_metric(m).label for m in summary["config"]["metrics"]})
 
 
-def write_leaderboard_outputs(out: str | Path, summary: dict, *, title: str = "medlens evaluation") -> list[Path]:
+def write_leaderboard_outputs(out: str | Path, summary: dict, *, title: str = "medlens evaluation",
+                              cautions: Sequence[str] = ()) -> list[Path]:
     """Write ``summary.json``, ``summary.csv``, ``curves.png`` (mean deletion and insertion
-    curves) and ``report.html`` into ``out``; return the paths written."""
+    curves) and ``report.html`` into ``out``; return the paths written. ``cautions`` (the model
+    at chance, cases unlike its training data) come first on the page."""
     from medlens.core.files import atomic_write
     from medlens.report import Report
     from medlens.viz.leaderboard import curves_png
@@ -56,6 +59,10 @@ def write_leaderboard_outputs(out: str | Path, summary: dict, *, title: str = "m
     if png:
         paths.append(atomic_write(out / "curves.png", png))
     report = Report(title, f"explanation leaderboard on {summary['config']['data'] or 'the data'}")
+    if cautions:
+        sec = report.section("Before reading the leaderboard")
+        for caution in cautions:
+            sec.add_text(caution, kind="verdict-bad")
     leaderboard_section(report, summary)
     paths.append(report.write(out / "report.html"))
     return paths

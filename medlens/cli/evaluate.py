@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         show_identifiers=args.show_identifiers, allow_outside=args.allow_outside,
     ))
     verdict = result.summary["verdict"]
+    for caution in result.summary.get("warnings") or ():
+        print(f"warning: {caution}")
     for sentence in verdict["text"][:1]:
         print(sentence)
     if verdict.get("shortcut_text"):

@@ -223,3 +223,20 @@ def test_the_audit_says_how_many_cases_are_unlike_the_training_data(pneumonia_mo
     assert noise["unlike_training_data"] == "1" and "unlike_training" in noise["warnings"]
     sentence = f"{unlike} of the 9 audited cases"
     assert sentence in printed and sentence in (tmp_path / "b" / "audit.html").read_text()
+    # the leaderboard on the same cases says it first: its verdict holds for cases the model was not made for
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(pneumonia_model), "--data", str(other), "--methods", "gradient",
+                 "--metrics", "deletion_auc", "--metric-option", "deletion_auc.steps=4", "--target", "predicted",
+                 "--out", str(tmp_path / "e"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "e" / "familiarity.csv").open()))
+    assert len(rows) == 9 and sum(r["unlike_training_data"] == "1" for r in rows) == unlike
+    said = f"{unlike} of the 9 evaluated cases"
+    assert printed.startswith(f"warning: {said}")
+    assert said in json.loads((tmp_path / "e" / "summary.json").read_text())["warnings"][0]
+    page = (tmp_path / "e" / "report.html").read_text()
+    assert page.index(said) < page.rindex("How far to trust each explanation")  # its section, after the nav
+    assert main(["evaluate", "--model", str(pneumonia_model), "--data", str(own), "--methods", "gradient",
+                 "--metrics", "deletion_auc", "--metric-option", "deletion_auc.steps=4", "--target", "predicted",
+                 "--out", str(tmp_path / "f"), "--quiet"]) == 0
+    assert "warning:" not in capsys.readouterr().out.split("\n")[0]
