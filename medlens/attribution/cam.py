@@ -210,6 +210,7 @@ def _cam(model, x, target, layer, upsample, weighting, budget) -> tuple[torch.Te
 @register(
     "gradcam",
     needs_gradients=True,
+    reads_prediction=True,
     layer_resolution=True,
     summary="layer activations weighted by their mean gradient (class activation map)",
     reference="Selvaraju et al. 2017",
@@ -253,6 +254,7 @@ def gradcam(
 @register(
     "gradcam_pp",
     needs_gradients=True,
+    reads_prediction=True,
     layer_resolution=True,
     summary="Grad-CAM with per-location weights of positive gradients",
     reference="Chattopadhay et al. 2018",

@@ -12,7 +12,7 @@ from medlens.attribution.registry import method_call_options, get_method, method
 from medlens.core import engine
 from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_outputs
 from medlens.core.engine import Budget
-from medlens.core.targets import TargetLike, to_target
+from medlens.core.targets import PredictedTarget, TargetLike, to_target
 from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT
 from medlens.errors import InputError
 from medlens.types import Attribution
@@ -87,8 +87,10 @@ def explain(
     Notes
     -----
     An explicit target costs no extra model evaluation: the input's shape, the outputs'
-    finiteness and the target's range are checked inside the method's own first chunk. Only
-    ``target=None`` needs a forward pass of the batch first, to find the predicted classes.
+    finiteness and the target's range are checked inside the method's own first chunk. With
+    ``target=None`` a one-pass method that evaluates the unmodified inputs (gradient, grad x
+    input, Grad-CAM, Grad-CAM++) reads the predicted class from that pass; every other method
+    needs a forward pass of the batch first, to find the predicted classes.
     """
     info = get_method(method)
     known = info.options()
@@ -99,8 +101,9 @@ def explain(
     budget = Budget(batch_size, memory_mb)
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
-        outputs = model_outputs(model, x, budget) if target is None else None
-        tgt = to_target(target, outputs, batch=len(x))
+        in_pass = target is None and info.reads_prediction  # the method's own pass finds the predicted class
+        outputs = model_outputs(model, x, budget) if target is None and not in_pass else None
+        tgt = PredictedTarget(len(x)) if in_pass else to_target(target, outputs, batch=len(x))
         call_options, recorded = dict(options), {}
         if info.layer_resolution and "layer" in known:
             call_options["layer"], recorded["layer"] = _cam_layer(model, x, options.get("layer"))

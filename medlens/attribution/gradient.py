@@ -23,6 +23,7 @@ from medlens.core.targets import Target
 @register(
     "gradient",
     needs_gradients=True,
+    reads_prediction=True,
     summary="derivative of the class score with respect to each input element",
     reference="Simonyan, Vedaldi and Zisserman 2013",
 )
@@ -50,6 +51,7 @@ def saliency(
 @register(
     "grad_x_input",
     needs_gradients=True,
+    reads_prediction=True,
     summary="gradient times input: first-order contribution of each input element",
     reference="Shrikumar et al. 2016",
 )

@@ -39,6 +39,11 @@ class MethodInfo:
     uses_hooks : bool
         True for methods that attach module hooks to every layer (LRP), which a TorchScript
         model does not run.
+    reads_prediction : bool
+        True for methods whose one pass evaluates the model on the unmodified inputs and reads
+        the target from those outputs only (gradient, grad x input, the CAM family): without a
+        target they explain the predicted class read from that same pass
+        (:class:`medlens.core.targets.PredictedTarget`), with no forward pass before it.
     """
 
     name: str
@@ -50,6 +55,7 @@ class MethodInfo:
     reference: str = ""
     requires: str = ""
     uses_hooks: bool = False
+    reads_prediction: bool = False
 
     def options(self) -> dict[str, Any]:
         """The method's options with their defaults (engine arguments excluded)."""
@@ -87,12 +93,13 @@ def register(
     reference: str = "",
     requires: str = "",
     uses_hooks: bool = False,
+    reads_prediction: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers an attribution method under ``name``."""
     return METHODS.decorator(
         name,
         wrap=lambda fn: MethodInfo(name, fn, needs_gradients, random, layer_resolution, summary, reference, requires,
-                              uses_hooks),
+                              uses_hooks, reads_prediction),
         same=lambda old, new: old.fn is new.fn,
     )
 

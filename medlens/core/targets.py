@@ -88,6 +88,48 @@ class Target:
         return torch.full((1 if batch is None else batch,), -1, dtype=torch.long)
 
 
+class PredictedTarget:
+    """The predicted class of each sample, read from the model outputs the method's own pass
+    computes on the unmodified inputs (methods registered with ``reads_prediction``): the
+    classes :func:`to_target` would take from a separate forward pass, at no extra evaluation.
+
+    It behaves as a :class:`Target` to the engine (``take`` a chunk's rows, call it on that
+    chunk's outputs); each call records the chunk's argmax, and :meth:`class_indices` returns
+    them once the pass has run. It must never see outputs of modified inputs.
+    """
+
+    space = "logit"
+    checked = False
+    classes = None
+
+    def __init__(self, batch: int, *, _store: torch.Tensor | None = None, _rows: torch.Tensor | None = None) -> None:
+        self._store = torch.full((batch,), -1, dtype=torch.long) if _store is None else _store
+        self._rows = torch.arange(batch) if _rows is None else _rows
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        check_output(output)
+        if len(output) != len(self._rows):
+            raise ValueError(f"a predicted-class target of {len(self._rows)} rows got {len(output)} outputs")
+        classes = output.detach().argmax(dim=1)
+        self._store[self._rows] = classes.cpu()
+        return output.gather(1, classes[:, None]).squeeze(1)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def take(self, rows: torch.Tensor | slice) -> "PredictedTarget":
+        return PredictedTarget(0, _store=self._store, _rows=self._rows[rows])
+
+    def class_indices(self, batch: int | None = None) -> torch.Tensor:
+        if bool((self._store < 0).any()):
+            raise RuntimeError("the predicted classes are read in the method's pass, which has not run on every sample")
+        return self._store.clone()
+
+    def resolved(self) -> Target:
+        """The recorded classes as a plain, checked :class:`Target`."""
+        return Target(self.class_indices())
+
+
 def check_output(output: torch.Tensor) -> None:
     """A model output an explanation can select scores from: ``(batch, classes)``."""
     if output.ndim != 2:

@@ -87,10 +87,31 @@ def test_an_explicit_target_costs_no_extra_pass(method):
         # each input evaluated once: the method's own pass; the checks and the chunk sizing ride on it
         assert sum(rows) == len(x)
         rows.clear()
-        medlens.explain(model, x, target=None, method=method)
-        assert sum(rows) == 2 * len(x)  # the predicted class needs the outputs first
+        found = medlens.explain(model, x, target=None, method=method)
+        assert sum(rows) == len(x)  # the predicted class is read from that same pass
+        rows.clear()
+        medlens.explain(model, x, target=1, method="integrated_gradients", n_steps=2)
+        given = sum(rows)
+        rows.clear()
+        medlens.explain(model, x, target=None, method="integrated_gradients", n_steps=2)
+        assert sum(rows) == given + len(x)  # a method that perturbs needs the predicted class first
     finally:
         handle.remove()
+    predicted = model(x).argmax(1)
+    assert torch.equal(found.target, predicted)
+    assert torch.equal(found.values, medlens.explain(model, x, target=predicted, method=method).values)
+
+
+def test_the_predicted_class_read_in_the_pass_holds_across_chunks():
+    """Chunked (batch_size=2 over 5 inputs), every row's class is recorded from its own chunk."""
+    from medlens.core.targets import PredictedTarget
+
+    model, x = make_model(2), make_input(2, batch=5)
+    found = medlens.explain(model, x, method="gradient", batch_size=2)
+    assert torch.equal(found.target, model(x).argmax(1))
+    target = PredictedTarget(3)
+    with pytest.raises(RuntimeError, match="has not run on every sample"):
+        target.class_indices()
 
 
 def test_deferred_checks_still_name_the_problem():
