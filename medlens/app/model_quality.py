@@ -3,7 +3,7 @@
 A model no better than always answering the most frequent class on its validation split explains
 nothing worth showing: its finding, and the maps of it, may reflect nothing the data hold.
 ``train`` prints this once; every later output that shows a finding (``explain``'s summary, the
-case report, the notes report, the audit) carries it as a ``{code: "chance", message}`` warning
+case report, the notes reports, the audit, ``evaluate``) carries it as a ``{code: "chance", message}`` warning
 next to the familiarity check's, so that nobody who reads only the output misses it.
 """
 
@@ -19,16 +19,13 @@ def model_warnings(meta: dict[str, Any]) -> list[dict[str, str]]:
     """``[{"code": "chance", "message": ...}]`` when the model file's validation record
     (``meta["val"]``) is no better than the most frequent class; else ``[]`` (also when the file
     records no validation, as a third-party model)."""
-    from medlens.app.recipes import chance_warning
+    from medlens.app.recipes import chance_fact
 
-    val = meta.get("val") or {}
-    if "accuracy" not in val:
+    fact = chance_fact(meta.get("val") or {})
+    if fact is None:
         return []
-    said = chance_warning(val)
-    if said is None:
-        return []
-    return [{"code": "chance", "message": "The " + said.removeprefix("the ").split(": train longer")[0]
-             + ": what it predicts, and what the maps highlight, may mean nothing."}]
+    return [{"code": "chance", "message": f"{fact[0].upper()}{fact[1:]}: what it predicts, and what the maps "
+                                         "highlight, may mean nothing."}]
 
 
 def with_model_warnings(familiar: Any, meta: dict[str, Any]) -> Any:

@@ -150,15 +150,21 @@ def majority_share(labels: torch.Tensor) -> float:
     return float(torch.bincount(labels.long()).max()) / max(1, len(labels))
 
 
-def chance_warning(val: dict) -> str | None:
-    """A sentence when the validation accuracy is no better than always answering the most
-    frequent class (``val`` as stored in the model file's ``meta["val"]``), else ``None``."""
+def chance_fact(val: dict) -> str | None:
+    """"the model is no better than always answering the most frequent class ..." when the
+    validation accuracy is not above the majority share (``val`` as stored in the model file's
+    ``meta["val"]``), else ``None``."""
     share = val.get("majority_share")
-    if share is None or val["accuracy"] > share + 0.01:
+    if share is None or "accuracy" not in val or val["accuracy"] > share + 0.01:
         return None
     return (f"the model is no better than always answering the most frequent class on the validation split "
-            f"(accuracy {val['accuracy']:.3f}, most frequent class {share:.3f}): train longer (--epochs) or check the data "
-            "before explaining it")
+            f"(accuracy {val['accuracy']:.3f}, most frequent class {share:.3f})")
+
+
+def chance_warning(val: dict) -> str | None:
+    """:func:`chance_fact` with the advice for whoever trains, else ``None``."""
+    fact = chance_fact(val)
+    return None if fact is None else f"{fact}: train longer (--epochs) or check the data before explaining it"
 
 
 def _calibration(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict:
