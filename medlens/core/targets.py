@@ -125,10 +125,6 @@ class PredictedTarget:
             raise RuntimeError("the predicted classes are read in the method's pass, which has not run on every sample")
         return self._store.clone()
 
-    def resolved(self) -> Target:
-        """The recorded classes as a plain, checked :class:`Target`."""
-        return Target(self.class_indices())
-
 
 def check_output(output: torch.Tensor) -> None:
     """A model output an explanation can select scores from: ``(batch, classes)``."""

@@ -180,7 +180,7 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
             f"WFDB record {base.name}: the signal file holds {values.shape[0]} samples, "
             f"its header says {record.sig_len} (truncated?)"
         )
-    # wfdb marks a sample the record holds as missing NaN: kept (a window that holds one is refused
+    # wfdb reads a sample the record marks missing as NaN: kept (a window that holds one is refused
     # or skipped where it is cut, naming the lead and the time); a tiny gain that overflows is corrupt
     infinite = np.isinf(values.astype(np.float32))
     if infinite.any():
