@@ -259,7 +259,7 @@ def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, s
     with scope as out:
         out.mkdir(parents=True, exist_ok=True)
         write_case_outputs(out, case, attribution, values, probs, class_names, request.method, target_note,
-                           dicom_out=request.dicom_out, familiar=familiar)
+                           dicom_out=request.dicom_out, familiar=familiar, show_identifiers=request.show_identifiers)
     k = int(probs.argmax())
     return CaseOutcome(case.source, str(out_dir), k, class_names[k], float(probs.max()), attribution.seconds,
                        f"predicted {class_names[k]} (p={float(probs.max()):.3f})" if not target_note else target_note,

@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 
 from medlens.core.files import atomic_write, write_json
+from medlens.data.formats.annotation_text import shown_label
 from medlens.errors import MedlensError
 
 
 def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, probs: Any, class_names: list[str],
-                       method: str, target_note: str, *, dicom_out: bool = False, familiar: Any = None) -> list[str]:
+                       method: str, target_note: str, *, dicom_out: bool = False, familiar: Any = None,
+                       show_identifiers: bool = False) -> list[str]:
     """Write a case's files into ``out``; returns their names (``summary.json`` included).
 
     ``familiar`` (:class:`medlens.evaluation.familiarity.Familiarity`) gives ``summary.json`` its
@@ -39,7 +41,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
         if prepared.geometry.kind == "signal":
             fig = signal_attribution_figure(
                 record.values, back, record.fs, record.channels,
-                [(a.sample, a.symbol) for a in record.annotations], units=record.units,
+                [(a.sample, shown_label(a.symbol, show_identifiers)) for a in record.annotations], units=record.units,
                 span=prepared.geometry.span, seen=prepared.geometry.channel_index, title=title)
             atomic_write(out / "signal.png", figure_png(fig, dpi=110))
             written.append("signal.png")

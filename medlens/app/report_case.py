@@ -118,7 +118,9 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     )
     results = []
     for i, case in zip(indices, cases):
-        content, summary = case_report(model, case.x, request.target, case=case_input(request.input, case, method_note),
+        content, summary = case_report(model, case.x, request.target,
+                                       case=case_input(request.input, case, method_note,
+                                                       show_identifiers=request.show_identifiers),
                                        settings=settings)
         results.append((i, content, summary))
     written = []
@@ -134,7 +136,7 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     return ReportResult(request.out, written)
 
 
-def case_input(input: str, case: Any, method_note: str | None = None) -> Any:
+def case_input(input: str, case: Any, method_note: str | None = None, *, show_identifiers: bool = False) -> Any:
     """What the report shows of a case beside the model's input: the native scan, a description that
     names no one, the identifiers kept apart (DICOM PS3.15 basic profile; a UID or identifying file
     name), the notes on how it was read, the geometry that brings the maps back."""
@@ -171,13 +173,15 @@ def case_input(input: str, case: Any, method_note: str | None = None) -> Any:
     geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
                      metadata=metadata, identifiers=identifiers, notes=notes, window=dicom_window(metadata),
-                     geometry=geometry, reading=case.reading, **signal_window(case))
+                     geometry=geometry, reading=case.reading, **signal_window(case, show_identifiers=show_identifiers))
 
 
-def signal_window(case: Any) -> dict[str, Any]:
+def signal_window(case: Any, *, show_identifiers: bool = False) -> dict[str, Any]:
     """A record's window as the model saw it: the rate of its samples, the time of its first
     sample in the record, and the record's annotations (beats, events) inside it, at the model's
-    sample positions; ``{}`` for anything but a record cut by the recipe."""
+    sample positions, free text withheld (:func:`medlens.data.formats.annotation_text.shown_label`);
+    ``{}`` for anything but a record cut by the recipe."""
+    from medlens.data.formats.annotation_text import shown_label
     from medlens.report.viewer import Annotation
 
     geometry = getattr(case.prepared, "geometry", None)
@@ -185,7 +189,8 @@ def signal_window(case: Any) -> dict[str, Any]:
         return {}
     s0, s1 = geometry.span
     scale = float(geometry.model_fs) / float(geometry.record_fs)
-    inside = [Annotation((a.sample - s0) * scale, a.symbol) for a in getattr(case.record, "annotations", ())
+    inside = [Annotation((a.sample - s0) * scale, shown_label(a.symbol, show_identifiers))
+              for a in getattr(case.record, "annotations", ())
               if s0 <= a.sample < s1]
     return {"rate": float(geometry.model_fs), "start": s0 / float(geometry.record_fs), "annotations": inside}
 

@@ -254,3 +254,30 @@ def test_a_finding_without_class_names_reads_class_k(tmp_path):
     assert case["predicted_class"] == f"class {case['prediction']}"
     html = (report / "report.html").read_text()
     assert f"class {case['prediction']} (probability" in html or f"class {case['prediction']}</" in html
+
+
+def test_free_text_annotations_of_a_record_are_withheld_unless_asked(models, tmp_path):
+    """EDF+ annotations are free text: "Sleep stage W" and a beat symbol are shown, a note that
+    names someone is drawn as "event" in the report (and signal.png) unless --show-identifiers."""
+    import pyedflib
+
+    from medlens.data.formats.annotation_text import shown_label
+
+    assert shown_label("Sleep stage W") == "Sleep stage W" and shown_label("N") == "N" and shown_label("T1") == "T1"
+    assert shown_label("Obstructive Apnea") == "Obstructive Apnea" and shown_label("(AFIB") == "(AFIB"
+    assert shown_label("Pt John Smith asleep") == "event" and shown_label("Dr Lee 03/04/2021") == "event"
+    assert shown_label("Pt John Smith asleep", show_identifiers=True) == "Pt John Smith asleep"
+    path = tmp_path / "night.edf"
+    fs = 250
+    with pyedflib.EdfWriter(str(path), 1, file_type=pyedflib.FILETYPE_EDFPLUS) as f:
+        f.setSignalHeaders([{"label": "ECG", "dimension": "mV", "sample_frequency": fs, "physical_max": 5.0,
+                             "physical_min": -5.0, "digital_max": 32767, "digital_min": -32768}])
+        f.writeSamples([np.sin(np.arange(fs * 4) / 7.0)])
+        f.writeAnnotation(0.5, -1, "Sleep stage W")
+        f.writeAnnotation(1.2, -1, "Pt John Smith asleep")
+    for shown in (False, True):
+        out = tmp_path / f"report-{shown}"
+        assert main(["report", "--model", str(models["signal_250"]), "--input", str(path), "--methods", "gradient",
+                     "--out", str(out), "--quiet", *(["--show-identifiers"] if shown else [])]) == 0
+        page = (out / "report.html").read_text()
+        assert "Sleep stage W" in page and ("John Smith" in page) == shown
