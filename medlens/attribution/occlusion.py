@@ -123,9 +123,9 @@ def occlusion(
         same up to floating-point rounding. ``False`` evaluates every occluded input in full.
         Whether the chain pays is decided from the counted cost of each path.
     strategy : {"grid", "coarse_to_fine"}, optional
-        ``grid``: every window of the grid. ``coarse_to_fine``: a pyramid of windows refined
-        only where the coarser map is high (:mod:`medlens.attribution.coarse_to_fine`), at the
-        affordable number of evaluations. Default: ``coarse_to_fine`` for a volume whose
+        ``grid``: every window of the grid. ``coarse_to_fine``: a tree of windows refined best
+        first where the drop is largest (:mod:`medlens.attribution.coarse_to_fine`), at the
+        evaluations that :data:`COARSE_TO_FINE_BUDGET_SCALE` times the budget affords. Default: ``coarse_to_fine`` for a volume whose
         usual grid (an eighth of each size) would cost more than
         :data:`~medlens.core.cost.FLOP_BUDGET`, with neither ``window`` nor ``stride`` given,
         else ``grid``.
