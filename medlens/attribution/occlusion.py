@@ -125,7 +125,8 @@ def occlusion(
     strategy : {"grid", "coarse_to_fine"}, optional
         ``grid``: every window of the grid. ``coarse_to_fine``: a tree of windows refined best
         first where the drop is largest (:mod:`medlens.attribution.coarse_to_fine`), at the
-        evaluations that :data:`COARSE_TO_FINE_BUDGET_SCALE` times the budget affords. Default: ``coarse_to_fine`` for a volume whose
+        evaluations that :data:`COARSE_TO_FINE_BUDGET_SCALE` times the budget affords.
+        Default: ``coarse_to_fine`` for a volume whose
         usual grid (an eighth of each size) would cost more than
         :data:`~medlens.core.cost.FLOP_BUDGET`, with neither ``window`` nor ``stride`` given,
         else ``grid``.
