@@ -94,9 +94,12 @@ def known_answer_table(payload: dict) -> list[str]:
         settings = ", ".join(f"{k}={v.strip(chr(39))}" for k, v in (r.get("settings") or {}).items()
                              if k in ("layer", "windows", "finest_window", "n_masks", "n_samples", "n_steps") or v != "None")
         rows.append((r["model"], r["size"], r["method"], num(r.get("budget_scale"), 2), num(r.get("top1_inside")),
-                     r.get("evaluations", ""), num(r.get("seconds"), 1), settings,
+                     r.get("evaluations", ""), num(r.get("seconds"), 1),
+                     num(r["seconds"] / (r["evaluations"] * r["forward_s"]), 2) if r.get("forward_s") else "",
+                     num(r.get("forward_s"), 2), settings,
                      _load(r) if isinstance(r.get("load"), list) else "", "" if "top1_inside" in r else r.get("note", "")))
-    return table(("model", "size", "method", "budget x", "top 1% inside", "evaluations", "seconds", "settings",
+    return table(("model", "size", "method", "budget x", "top 1% inside", "evaluations", "seconds",
+                  "seconds / (evaluations x forward)", "forward s", "settings",
                   "load (1 min)", "note"), rows)
 
 
@@ -107,6 +110,17 @@ def cam_layers_table(payload: dict) -> list[str]:
             for r in n["rows"]]
     return [f"Input {n['size']}^3, region {n['region']:.3f} of each side.", "",
             *table(("model", "layer", "grid", "top 1% inside the region", "region where the map is positive"), rows)]
+
+
+def integrated_gradcam_table(payload: dict) -> list[str]:
+    """Integrated Grad-CAM beside Grad-CAM at each layer: the top 1% inside the region."""
+    n = payload["numbers"]
+    rows = [(r["model"], f"`{r['layer']}`", shape(r["grid"]), num(r["gradcam_top1_inside"]),
+             num(r["integrated_gradcam_top1_inside"]), num(r["seconds_all_layers"], 1), r["passes"], _load(r))
+            for r in n["rows"]]
+    return [f"Input {n['size']}^3, region {n['region']:.3f} of each side, {n['steps']} path steps (reference 0).", "",
+            *table(("model", "layer", "grid", "Grad-CAM top 1% inside", "Integrated Grad-CAM top 1% inside",
+                    "seconds (all layers)", "forward+backward passes", "load (1 min)"), rows)]
 
 
 TABLES = {
@@ -123,5 +137,8 @@ TABLES = {
     "volumes_full_occlusion_ig_check": volumes_table,
     "volumes_known_answer_cam_occlusion": known_answer_table,
     "volumes_known_answer_occlusion_budgets": known_answer_table,
+    "volumes_known_answer_occlusion_2t": known_answer_table,
+    "volumes_known_answer_occlusion_1t": known_answer_table,
+    "volumes_integrated_gradcam": integrated_gradcam_table,
     "volumes_cam_layers": cam_layers_table,
 }

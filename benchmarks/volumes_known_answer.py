@@ -18,7 +18,9 @@ with any power-of-two grid): 24^3 of 64^3 (5.3% of the voxels), 36^3 of 96^3.
 Each (model, size, method, budget) runs in its own process (peak RSS is that process's high-water
 mark above its level before the call). Stores ``benchmarks/results/volumes_known_answer.json`` through
 ``_runner.write_result`` after each row.
-Quality and evaluation counts do not depend on the machine's load; wall time does.
+Quality and evaluation counts do not depend on the machine's load; wall time does: each row also
+stores ``forward_s``, one forward pass of the model in the same process just before the run (best
+of 3), so that ``seconds / (evaluations * forward_s)`` compares rows taken under different loads.
 """
 
 from __future__ import annotations
@@ -93,6 +95,12 @@ def top_share(values, inside, fraction: float = 0.01) -> float:
     return float(inside.flatten()[top].double().mean())
 
 
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def child(name, size, fraction, method, budget_scale, threads, queue):
     import torch
 
@@ -107,6 +115,9 @@ def child(name, size, fraction, method, budget_scale, threads, queue):
     rows = [0]
     net = model.model.net if name == "unet" else model.net
     handle = net.register_forward_pre_hook(lambda m, args: rows.__setitem__(0, rows[0] + len(args[0])))
+    with torch.no_grad():  # one forward pass, best of 3, in this process: the load's yardstick
+        forward_s = min(_timed(lambda: model(x)) for _ in range(3))
+    rows[0] = 0
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     a = explain(model, x, target, method)
@@ -115,7 +126,7 @@ def child(name, size, fraction, method, budget_scale, threads, queue):
     handle.remove()
     settings = {k: v for k, v in a.params.items() if k in ("n_masks", "n_samples", "n_steps", "window", "stride",
                                                              "strategy", "windows", "finest_window", "layer")}
-    queue.put({"seconds": seconds, "evaluations": rows[0], "peak_mib": (peak - before) / 1024,
+    queue.put({"seconds": seconds, "evaluations": rows[0], "forward_s": forward_s, "peak_mib": (peak - before) / 1024,
                "top1_inside": top_share(a.values, inside), "settings": {k: repr(v) for k, v in settings.items()},
                "note": a.extras.get("note"), "load": load_now()})
 

@@ -1,21 +1,22 @@
-"""Coarse-to-fine occlusion: coarse windows first, then finer windows only where the coarse map is high.
+"""Coarse-to-fine occlusion: coarse windows first, then finer windows only where the drop is largest.
 
 Plain occlusion spends the same number of model evaluations on every part of the input, so on an
 expensive 3D network its affordable windows are coarse everywhere (27 half-size windows on a 64^3
 volume through a 3D ResNet-18). Most of the volume, though, does not matter to the decision. This
-variant evaluates a pyramid of non-overlapping windows:
+variant refines a tree of non-overlapping windows, best first:
 
-* level 1 splits every spatial dimension in two (``2^d`` windows: the octants of a volume);
-* each next level halves the windows of the ``k`` cells with the largest score drop per occluded
-  element at the level above (``k`` chosen so that the evaluations left are spread over the
-  levels left), down to windows of ``1/16`` of each size (at least ``min_window``);
-* an element's attribution is the sum over levels of the drop per occluded element of the
-  window covering it at that level (an element whose window was not refined keeps its parent's
-  value at the finer levels), times the element count of the finest window: the drop one finest
-  window would cause, if drops added up over its elements.
+* the root window is the whole input; a window's children halve it along every spatial dimension
+  that is at least twice ``min_window`` (``2^d`` children: the octants of a volume);
+* the children of the root are evaluated first; then, while the evaluations allow, the evaluated
+  window with the largest absolute score drop that can still be split is replaced by its
+  children (windows whose occlusion changes nothing are never refined);
+* an element's attribution is the drop per occluded element of the finest evaluated window
+  covering it, times the element count of the finest window reached: the drop that one finest
+  window would cause if drops added up over its elements. Where a window was refined, its
+  children replace it, so elements outside what matters are not credited with a neighbour's drop.
 
-The result costs ``evaluations`` model evaluations per sample (plus one for the unoccluded input)
-whatever the input size, and resolves the parts that matter at the finest level.
+The result costs at most ``evaluations`` model evaluations per sample (plus one for the
+unoccluded input) whatever the input size, and resolves the parts that matter at the finest level.
 """
 
 from __future__ import annotations
@@ -52,9 +53,8 @@ def _volume(cell: Cell) -> int:
     return math.prod(b - a for a, b in cell)
 
 
-def levels_for(spatial: Sequence[int], min_window: Sequence[int]) -> int:
-    """How many halvings there are until every window is at ``min_window``."""
-    return max(max(0, int(math.floor(math.log2(max(1, n // m))))) for n, m in zip(spatial, min_window))
+def _index(cell: Cell) -> tuple[slice, ...]:
+    return tuple(slice(a, b) for a, b in cell)
 
 
 def coarse_to_fine_occlusion(
@@ -67,12 +67,13 @@ def coarse_to_fine_occlusion(
     min_window: int | Sequence[int] | None = None,
     budget: Budget = Budget(),
 ) -> tuple[torch.Tensor, dict]:
-    """Coarse-to-fine occlusion map ``(B, 1, *spatial)`` at about ``evaluations`` model evaluations
-    per sample (the windows span all channels).
+    """Coarse-to-fine occlusion map ``(B, 1, *spatial)`` at most ``evaluations`` model evaluations
+    per sample (the windows span all channels). ``min_window`` defaults to 1/16 of each size.
 
-    Returns the map and extras ``{"windows": evaluated windows per sample, "finest_window": the
-    finest window size reached, "finest_share": the smallest share, over the samples, of the
-    input resolved to that window}``.
+    Returns the map and extras ``{"windows": evaluated windows per sample (the most over the
+    samples), "finest_window": the finest window size reached, "finest_share": the smallest
+    share, over the samples, of the input resolved to that window, "cells": per sample, the
+    final windows and their drops}``.
     """
     b, c, *spatial = x.shape
     d = len(spatial)
@@ -84,21 +85,19 @@ def coarse_to_fine_occlusion(
         floor = tuple(min_window)
     reference = resolve_baseline(x, baseline)
     values = x.new_zeros((b, 1, *spatial))
-    n_levels = levels_for(spatial, floor)
     root: Cell = tuple((0, n) for n in spatial)
-    used_total, finest, finest_share = 0, tuple(spatial), 1.0
+    used_total, finest, finest_share, all_cells = 0, tuple(spatial), 1.0, []
     for s in range(b):
         sample_target = target.take(torch.tensor([s]))
 
-        def evaluate(cells: list[Cell]) -> list[float]:
+        def evaluate(cells: list[Cell | None]) -> list[float]:
             scores: list[float] = []
 
             def build(start, stop):
                 rows = x[s : s + 1].repeat(stop - start, *([1] * (x.ndim - 1)))
                 for r, cell in enumerate(cells[start:stop]):
                     if cell is not None:
-                        index = (r, slice(None), *(slice(a, b2) for a, b2 in cell))
-                        rows[index] = reference[(s, slice(None), *(slice(a, b2) for a, b2 in cell))]
+                        rows[(r, slice(None), *_index(cell))] = reference[(s, slice(None), *_index(cell))]
                 return rows
 
             def consume(start, stop, outputs, grads, aux):
@@ -107,44 +106,32 @@ def coarse_to_fine_occlusion(
             engine.run(model, len(cells), build, mode="forward", consume=consume, budget=budget)
             return scores
 
-        level_cells = _children(root, floor) or [root]
-        first = evaluate([None, *level_cells])  # the unoccluded input, then level 1
-        original, drops = first[0], [first[0] - v for v in first[1:]]
-        used = len(level_cells)
-        density = {cell: drop / _volume(cell) for cell, drop in zip(level_cells, drops)}
-        layers = [dict(density)]  # per level: cell -> drop per element (refined cells only)
-        frontier = level_cells
-        for level in range(2, n_levels + 1):
-            left = evaluations - used
-            if left <= 0:
+        first_cells = _children(root, floor) or [root]
+        first = evaluate([None, *first_cells])  # the unoccluded input, then the root's children
+        original = first[0]
+        drops = {cell: original - v for cell, v in zip(first_cells, first[1:])}  # the current leaves
+        used = len(first_cells)
+        while True:
+            splittable = [cell for cell in drops if _children(cell, floor)]
+            if not splittable:
                 break
-            ranked = sorted(frontier, key=lambda cell: -abs(density[cell]))
-            per_parent = len(_children(ranked[0], floor)) or 1
-            k = max(1, left // (per_parent * (n_levels - level + 1)))
-            chosen_parents = [cell for cell in ranked[:k] if _children(cell, floor)]
-            new_cells = [child for cell in chosen_parents for child in _children(cell, floor)]
-            if not new_cells:
+            parent = max(splittable, key=lambda cell: abs(drops[cell]))
+            children = _children(parent, floor)
+            if used + len(children) > evaluations:
                 break
-            new_cells = new_cells[: max(1, left)]
-            scores = evaluate(new_cells)
-            used += len(new_cells)
-            layer = {}
-            for cell, score in zip(new_cells, scores):
-                layer[cell] = (original - score) / _volume(cell)
-                density[cell] = layer[cell]
-            layers.append(layer)
-            frontier = new_cells
-        # sum over levels of the drop density of the finest evaluated window at or above the level
-        level_map = x.new_zeros(spatial)
-        total = x.new_zeros(spatial)
-        for layer in layers:
-            for cell, value in layer.items():
-                level_map[tuple(slice(a, b2) for a, b2 in cell)] = value  # refined cells overwrite their parent
-            total += level_map
-        finest_cell = min((cell for layer in layers for cell in layer), key=_volume)
+            scores = evaluate(children)
+            used += len(children)
+            del drops[parent]
+            drops.update({cell: original - v for cell, v in zip(children, scores)})
+        finest_volume = min(_volume(cell) for cell in drops)
+        sample_map = x.new_zeros(spatial)
+        for cell, drop in drops.items():
+            sample_map[_index(cell)] = drop / _volume(cell) * finest_volume
+        values[s, 0] = sample_map
+        finest_cell = min(drops, key=_volume)
         finest = tuple(b2 - a for a, b2 in finest_cell)
-        resolved = sum(_volume(cell) for layer in layers for cell in layer if _volume(cell) == _volume(finest_cell))
+        resolved = sum(_volume(cell) for cell in drops if _volume(cell) == finest_volume)
         finest_share = min(finest_share, resolved / math.prod(spatial))
-        values[s, 0] = total * _volume(finest_cell)
         used_total = max(used_total, used)
-    return values, {"windows": used_total, "finest_window": finest, "finest_share": finest_share}
+        all_cells.append(drops)
+    return values, {"windows": used_total, "finest_window": finest, "finest_share": finest_share, "cells": all_cells}

@@ -28,21 +28,38 @@ class Gated(torch.nn.Module):
         return torch.cat([s, -s], 1)
 
 
-def test_fully_refined_pyramid_equals_the_sum_of_level_densities():
+def test_fully_refined_tree_equals_the_naive_grid_of_finest_windows():
     spatial, box = (8, 8, 8), [(1, 5), (2, 7), (3, 6)]
     model = Gated(spatial, box)
     x = torch.rand(1, 1, *spatial, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.5
     values, info = coarse_to_fine_occlusion(model, x, to_target(0, None, batch=1), evaluations=8 + 64, min_window=2)
-    assert info == {"windows": 72, "finest_window": (2, 2, 2), "finest_share": 1.0}
+    assert (info["windows"], info["finest_window"], info["finest_share"]) == (72, (2, 2, 2), 1.0)
     assert model.calls == 73  # the unoccluded input and every window
-    # naive reference: every level evaluated everywhere, drop of a cell = sum of w * x inside it
-    contribution = model.w * x[0, 0]
+    # naive reference: every 2^3 window occluded on its own, one model call each
     expected = torch.zeros(spatial, dtype=torch.float64)
-    for size in (4, 2):
-        for corner in itertools.product(range(0, 8, size), repeat=3):
-            cell = tuple(slice(c, c + size) for c in corner)
-            expected[cell] += contribution[cell].sum() / size**3
-    torch.testing.assert_close(values[0, 0], expected * 8)
+    original = model(x)[0, 0]
+    for corner in itertools.product(range(0, 8, 2), repeat=3):
+        cell = tuple(slice(c, c + 2) for c in corner)
+        occluded = x.clone()
+        occluded[(0, 0, *cell)] = 0
+        expected[cell] = original - model(occluded)[0, 0]
+    torch.testing.assert_close(values[0, 0], expected)
+
+
+def test_a_partly_refined_tree_credits_each_element_with_its_finest_window():
+    spatial, box = (8, 8, 8), [(0, 3), (0, 3), (0, 3)]
+    model = Gated(spatial, box)
+    x = torch.rand(1, 1, *spatial, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.5
+    values, info = coarse_to_fine_occlusion(model, x, to_target(0, None, batch=1), evaluations=8 + 8 + 3, min_window=2)
+    assert info["windows"] == 16  # 8 octants, then the one octant with a drop; 3 left cannot split another
+    (leaves,) = info["cells"]
+    assert len(leaves) == 15 and sum(math.prod(b - a for a, b in cell) for cell in leaves) == 8**3
+    contribution = model.w * x[0, 0]
+    for cell, drop in leaves.items():  # each final window's drop, computed point by point
+        index = tuple(slice(a, b) for a, b in cell)
+        torch.testing.assert_close(torch.as_tensor(drop, dtype=torch.float64), contribution[index].sum())
+        volume = math.prod(b - a for a, b in cell)
+        torch.testing.assert_close(values[(0, 0, *index)], torch.full_like(values[(0, 0, *index)], drop / volume * 8))
 
 
 def test_budgeted_pyramid_spends_its_evaluations_where_the_drop_is():
@@ -71,3 +88,38 @@ def test_default_run_on_a_volume_says_how_much_was_resolved(monkeypatch):
     assert result.params["strategy"] == "coarse_to_fine"
     note = result.extras["note"]
     assert "coarse-to-fine occlusion with 8 window evaluations" in note and "% of the input was resolved" in note
+
+
+class GatedCNN(torch.nn.Module):
+    """A random-weight 3D CNN that sees only a box of its input (everything else is multiplied by 0)."""
+
+    def __init__(self, spatial, box):
+        super().__init__()
+        torch.manual_seed(0)
+        gate = torch.zeros(1, 1, *spatial)
+        gate[(0, 0, *(slice(a, b) for a, b in box))] = 1
+        self.register_buffer("gate", gate)
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv3d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv3d(8, 8, 3, stride=2, padding=1),
+            torch.nn.ReLU(), torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(), torch.nn.Linear(8, 2),
+        )
+
+    def forward(self, x):
+        return self.net(x * self.gate)
+
+
+def test_default_occlusion_on_a_gated_3d_cnn_puts_its_top_locations_in_the_region(monkeypatch):
+    spatial, box = (32, 32, 32), [(11, 21)] * 3  # straddles the centre: every octant sees it
+    model = GatedCNN(spatial, box).eval()
+    x = torch.randn(1, 1, *spatial, generator=torch.Generator().manual_seed(1))
+    # a budget of 100 passes, too few for the eighth-size grid (3375 windows): about 200 coarse-to-fine
+    # windows (the old default, a pyramid of 99 windows summed over its levels, put 0.66 inside)
+    monkeypatch.setattr(cost, "FLOP_BUDGET", 100 * cost.forward_cost(model, x))
+    result = medlens.explain(model, x, target=1, method="occlusion")
+    assert result.params["strategy"] == "coarse_to_fine" and 190 <= result.params["windows"] <= 199
+    inside = torch.zeros(spatial, dtype=torch.bool)
+    inside[tuple(slice(a, b) for a, b in box)] = True
+    v = result.values[0, 0]
+    assert float(v[~inside].abs().max()) < float(v[inside].abs().max())
+    top = (v - v.median()).abs().flatten().topk(int(0.01 * v.numel())).indices  # the top 1%
+    assert float(inside.flatten()[top].double().mean()) >= 0.8
