@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _tables modules beside this file
 
+import _tables_audit
 import _tables_kinds
 import _tables_speed
 import _tables_systems
@@ -192,6 +193,7 @@ def audit_calibration_table(payload: dict) -> list[str]:
 
 #: Block name -> the function that makes its lines from the stored payload.
 TABLES: dict[str, Callable[[dict], list[str]]] = {
+    **_tables_audit.TABLES,
     **_tables_kinds.TABLES,
     **_tables_speed.TABLES,
     **_tables_systems.TABLES,
@@ -211,6 +213,12 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
 
 def block(name: str, results: Path = RESULTS) -> str:
     """The generated body of block ``name`` (ending with a newline)."""
+    if name in _tables_audit.MULTI:  # a table of several stored files, each row naming its file, command and commit
+        files, make = _tables_audit.MULTI[name]
+        missing = [f for f in files if not (results / f"{f}.json").is_file()]
+        if missing:
+            return f"No stored result: `benchmarks/results/{missing[0]}.json` is missing.\n"
+        return "\n".join(make({f: json.loads((results / f"{f}.json").read_text(encoding="utf-8")) for f in files})) + "\n"
     path = results / f"{name}.json"
     if not path.is_file():
         return f"No stored result: run the benchmark to write `benchmarks/results/{name}.json`.\n"
@@ -222,7 +230,7 @@ def render(text: str, results: Path = RESULTS) -> str:
     """``text`` with every marked block regenerated."""
     def replace(m: re.Match) -> str:
         name = m.group("name")
-        if name not in TABLES:
+        if name not in TABLES and name not in _tables_audit.MULTI:
             raise SystemExit(f"README block {name!r} has no table in benchmarks/readme_tables.py")
         return m.group(1) + block(name, results) + m.group(4)
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 import torch
-from _runner import options, run_and_report
+from _runner import options, quick_name, quick_option, run_and_report
 
 from medlens.core.random import seeded
 from medlens.data.synthetic.lesions import make_lesion_benchmark
@@ -44,6 +44,9 @@ CNN_METHODS = ["gradcam", "lrp", "crp", "gradient"]
 METRICS = ["pointing_game", "mass_in_mask", "deletion_auc", "randomisation_spearman"]
 BASELINES = ["baseline:random", "baseline:centre", "baseline:edge"]
 
+#: The quick configuration: fewer images, epochs, evaluation images and permutations.
+QUICK = {"n_train": 200, "epochs": 2, "cnn_epochs": 2, "n_eval": 8, "permutations": 3}
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,9 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--pool", choices=("cls", "mean"), default="cls")
     p.add_argument("--stem", choices=("conv", "patch"), default="conv")
+    quick_option(p, QUICK)
     args = p.parse_args(argv)
+    name = quick_name(args, "transformers", QUICK)
     torch.set_num_threads(args.threads)
-    return run_and_report(lambda log: run(args, log), args.out, name="transformers", seed=args.seed, config=vars(args),
+    return run_and_report(lambda log: run(args, log), args.out, name=name, seed=args.seed, config=vars(args),
                           echo=False)
 
 
