@@ -139,7 +139,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     quick_option(parser, QUICK)
     args = parser.parse_args()
-    name = quick_name(args, "audit_notes", QUICK)
+    result_name = quick_name(args, "audit_notes", QUICK)
     torch.set_num_threads(args.threads)
     config = {k: v for k, v in vars(args).items() if k != "out"}
     origin = provenance(seed=args.seeds[0], config=config)
@@ -154,7 +154,7 @@ def main() -> int:
                       f"xxxx {({k: v['verdict'] for k, v in r['xxxx'].items()})}; depended on {r['depended_on']}",
                       flush=True)
     numbers = {"summary": summarise(runs), "runs": runs}
-    path = write_result(name, numbers, seed=args.seeds[0], config=config, path=args.out, origin=origin)
+    path = write_result(result_name, numbers, seed=args.seeds[0], config=config, path=args.out, origin=origin)
     print(numbers["summary"])
     print(f"stored {path}; total {time.perf_counter() - t0:.0f} s")
     return 0

@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--report", help="also write the report section to this HTML file")
     quick_option(parser, QUICK)
     args = parser.parse_args()
-    name = quick_name(args, "deeptune", QUICK)
+    result_name = quick_name(args, "deeptune", QUICK)
 
     from medlens.app.systems import run_deeptune
     from medlens.core.threads import torch_threads
@@ -70,7 +70,7 @@ def main() -> None:
                "mean_ncc_consensus": float(r.consensus_similarity.mean()),
                "mean_ncc_other_neurons": float(r.chance_similarity.mean()),
                "seconds": time.perf_counter() - start}
-    print(f"stored {write_result(name, numbers, seed=args.seed, config=vars(args), path=args.out, origin=origin)}")
+    print(f"stored {write_result(result_name, numbers, seed=args.seed, config=vars(args), path=args.out, origin=origin)}")
     if args.report:
         from medlens.report.html import Report
         from medlens.report.systems import deeptune_section

@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=200, help="cases per source from elsewhere (the own test split is used whole)")
     quick_option(p, QUICK)
     args = p.parse_args(argv)
-    name = quick_name(args, "familiarity", QUICK)
+    result_name = quick_name(args, "familiarity", QUICK)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"passes: {result['passes']}")
         return result
 
-    return run_and_report(report, args.out, name=name, seed=args.seed, config=vars(args), echo=False)
+    return run_and_report(report, args.out, name=result_name, seed=args.seed, config=vars(args), echo=False)
 
 
 if __name__ == "__main__":

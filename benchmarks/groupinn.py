@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--report", help="also write the report section (first seed) to this HTML file")
     quick_option(parser, QUICK)
     args = parser.parse_args()
-    name = quick_name(args, "groupinn", QUICK)
+    result_name = quick_name(args, "groupinn", QUICK)
     warnings.filterwarnings("ignore", category=FutureWarning)
 
     from medlens.app.systems import run_groupinn
@@ -76,7 +76,7 @@ def main() -> None:
                "planted_difference": rows[0].planted_difference,
                "mean": {k: mean([r[k] for r in per_seed.values()]) for k in ("accuracy", "baseline_accuracy", "ari",
                                                                             "ari_without_cohesion")}}
-    print(f"stored {write_result(name, numbers, seed=args.seeds[0], config=vars(args), path=args.out, origin=origin)}")
+    print(f"stored {write_result(result_name, numbers, seed=args.seeds[0], config=vars(args), path=args.out, origin=origin)}")
     if args.report:
         from medlens.report.html import Report
         from medlens.report.systems import groupinn_section

@@ -42,12 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     quick_option(p, QUICK)
     args = p.parse_args(argv)
-    name = quick_name(args, "haemorrhage", QUICK)
+    result_name = quick_name(args, "haemorrhage", QUICK)
     torch.set_num_threads(args.threads)
     return run_and_report(
         lambda log: run_haemorrhage(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
                                     n_train_3d=args.n_train_3d, epochs_3d=args.epochs_3d, seed=args.seed, progress=log),
-        args.out, name=name, seed=args.seed, config=vars(args),
+        args.out, name=result_name, seed=args.seed, config=vars(args),
     )
 
 

@@ -26,7 +26,7 @@ from _runner import provenance, quick_name, quick_option, write_result
 from medlens.data.synthetic.lesions import LESION_SHAPES, mask_statistics, write_lesion_benchmark
 
 #: The quick configuration: the mask statistics and one epoch of InterpNet.
-QUICK = {"epochs": 1}
+QUICK = {"epochs": 1, "threads": 1}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="where to store the numbers (default benchmarks/results/lesion_shapes.json)")
     quick_option(p, QUICK)
     args = p.parse_args(argv)
-    name = quick_name(args, "lesion_shapes", QUICK)
+    result_name = quick_name(args, "lesion_shapes", QUICK)
     torch.set_num_threads(args.threads)
     origin = provenance(seed=0, config=vars(args))  # the tree as the run starts
     t0 = time.perf_counter()
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             _, meta = train_on_lesions(path, epochs=args.epochs, seed=0, progress=False)
             numbers["interpnet"] = {"test": meta["test"], "explanations": meta["explanations"]}
             print(json.dumps(numbers["interpnet"], indent=1))
-    print(f"stored {write_result(name, numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
+    print(f"stored {write_result(result_name, numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     quick_option(p, QUICK)
     args = p.parse_args(argv)
-    name = quick_name(args, "patch_attention", QUICK)
+    result_name = quick_name(args, "patch_attention", QUICK)
     torch.set_num_threads(args.threads)
     return run_and_report(
         lambda log: run_patch_attention(n_train=args.n_train, epochs=args.epochs, size=args.size, patch=args.patch, gated=not args.plain, seed=args.seed, progress=log),
-        args.out, name=name, seed=args.seed, config=vars(args),
+        args.out, name=result_name, seed=args.seed, config=vars(args),
     )
 
 

@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stem", choices=("conv", "patch"), default="conv")
     quick_option(p, QUICK)
     args = p.parse_args(argv)
-    name = quick_name(args, "transformers", QUICK)
+    result_name = quick_name(args, "transformers", QUICK)
     torch.set_num_threads(args.threads)
-    return run_and_report(lambda log: run(args, log), args.out, name=name, seed=args.seed, config=vars(args),
+    return run_and_report(lambda log: run(args, log), args.out, name=result_name, seed=args.seed, config=vars(args),
                           echo=False)
 
 

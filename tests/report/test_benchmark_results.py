@@ -49,9 +49,9 @@ def test_every_stored_result_of_a_table_or_a_quick_run_carries_its_provenance():
         assert (BENCH / p["command"].split()[1].removeprefix("benchmarks/")).is_file(), name
 
 
-#: Scripts that write JSON of their own (audit.py its numbers, audit_calibration.py a facts file beside
+#: Scripts that write JSON of their own (audit_calibration.py a facts file beside
 #: its stored result): the audit work, not converted here.
-NOT_YET = {"audit.py", "audit_calibration.py"}
+NOT_YET = {"audit_calibration.py"}
 
 
 def test_every_script_stores_through_the_one_writer():
@@ -139,6 +139,7 @@ QUICK = {
     "transformers-quick": (["transformers.py", "--quick"], ()),
     "audit_notes-quick": (["audit_notes.py", "--quick"], ()),
     "lesion_acceptance-quick": (["lesion_acceptance.py", "--quick", "--result", "{out}"], ()),
+    "audit_calibration-quick": (["audit_calibration.py", "--quick", "--result", "{out}"], ()),
 }
 #: Benchmark scripts without a quick configuration, and why (each script is in QUICK or here).
 NO_QUICK = {
@@ -154,7 +155,6 @@ NO_QUICK = {
     "occlusion_paths.py": "another helper's script (3D occlusion)",
     "volumes.py": "another helper's script (3D volumes)",
     "volumes_cam_layers.py": "another helper's script (3D volumes)",
-    "audit_calibration.py": "a grid of trained models (minutes per run); the audit's quick run is audit.py --quick",
 }
 
 
