@@ -145,7 +145,7 @@ HELDOUT3 = [
 
 # The quick configuration (``--quick``, about a minute at one thread): one small shortcut run, not a
 # grid to design or accept on; ``make check-benchmarks`` re-runs it against results/audit_calibration-quick.json.
-QUICK = [Run(seed=40, epochs=6, size=32, marker_frac=1 / 8, rate=1.0)]
+QUICK = [Run(seed=40, epochs=10, size=32, marker_frac=1 / 8, rate=1.0)]
 
 GRIDS = {"design": DESIGN, "heldout": HELDOUT, "heldout2": HELDOUT2, "heldout3": HELDOUT3, "quick": QUICK}
 
