@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,20 @@ def test_every_script_stores_through_the_one_writer():
         text = script.read_text(encoding="utf-8")
         assert "write_result" in text or "run_and_report" in text, f"{script.name} stores no result through _runner"
         assert "json.dump(" not in text and ".write_text(json" not in text, f"{script.name} writes its own JSON"
+
+
+def test_the_root_readme_leaderboard_shares_are_the_stored_run():
+    """The root README's pointing-game shares (a sentence, not a generated block) equal the stored
+    ``benchmarks/results/lesion_acceptance.json``, and the run it names is the one stored."""
+    payload = json.loads((RESULTS / "lesion_acceptance.json").read_text(encoding="utf-8"))
+    clean = payload["numbers"]["clean"]
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    m = re.search(r"Grad-CAM (\d+)%, gradient (\d+)%, integrated gradients (\d+)% and the edge detector (\d+)%", text)
+    assert m, "the root README's leaderboard sentence changed: update this test with it"
+    keys = ("gradcam", "gradient", "integrated_gradients", "baseline:edge")
+    assert m.groups() == tuple(f"{100 * clean[k]['pointing_game']:.0f}" for k in keys)
+    assert f"`{payload['provenance']['command']}`" in text
+    assert any(line.startswith("Trust gradcam") for line in payload["numbers"]["verdict"]) == ('says "Trust gradcam"' in text)
 
 
 def test_a_block_follows_its_file(tmp_path):
