@@ -191,6 +191,27 @@ def audit_calibration_table(payload: dict) -> list[str]:
     return lines
 
 
+def lesion_acceptance_table(payload: dict) -> list[str]:
+    """Every scored method and baseline on the clean lesion benchmark, the marker mass on the shortcut
+    variant and the leaderboard's verdict (``benchmarks/lesion_acceptance.py``)."""
+    n = payload["numbers"]
+    keys = ("pointing_game", "deletion_auc", "insertion_auc", "mass_in_mask", "iou", "randomisation_spearman",
+            "max_sensitivity")
+    lines = ["| method | pointing game | deletion AUC | insertion AUC | mass in lesion | IoU | randomisation Spearman "
+             "| max-sensitivity | deletion - random (95% CI) | marker mass (shortcut variant) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m, row in n["clean"].items():
+        d = row.get("deletion_minus_random")
+        diff = f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" if d else ""
+        mass = (n["shortcut_marker_mass"].get(m) or {}).get("mean")
+        lines.append(f"| {m} | " + " | ".join(_f(row.get(k)) for k in keys) + f" | {diff} | {'' if mass is None else _f(mass)} |")
+    lines += ["", "Verdict on the clean benchmark:", "", *(f"- {line}" for line in n["verdict"]), "",
+              f"Shortcut variant: {n['shortcut_text']}", "",
+              (f"Best pointing game {_f(n['best_pointing_game'])} (at least 0.9), every method better than a random map "
+               f"on deletion, the report says the model relies on the marker: **{'passed' if n['passed'] else 'failed'}**.")]
+    return lines
+
+
 #: Block name -> the function that makes its lines from the stored payload.
 TABLES: dict[str, Callable[[dict], list[str]]] = {
     **_tables_audit.TABLES,
@@ -201,6 +222,8 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
     "attention_gates-quick": attention_gates_table,
     "attention_gates-seed1": attention_gates_table,
     "case_report": case_report_table,
+    "lesion_acceptance": lesion_acceptance_table,
+    "lesion_acceptance-quick": lesion_acceptance_table,
     "third_party_speed": third_party_speed_table,
     "lrp_speed": lrp_speed_table,
     "lrp_monai_defaults": lrp_monai_table,

@@ -173,6 +173,23 @@ NO_QUICK = {
 }
 
 
+def test_quick_applies_its_configuration_and_names_the_result():
+    import argparse
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        runner = _module("_runner")
+    finally:
+        sys.path.remove(str(BENCH))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=10)
+    runner.quick_option(parser, {"epochs": 2})
+    args = parser.parse_args(["--quick"])
+    assert runner.quick_name(args, "x", {"epochs": 2}) == "x-quick" and args.epochs == 2
+    args = parser.parse_args(["--epochs", "5"])
+    assert runner.quick_name(args, "x", {"epochs": 2}) == "x" and args.epochs == 5
+
+
 def test_every_benchmark_has_a_quick_configuration_or_a_reason():
     helpers = {"_runner.py", "_tables.py", "readme_tables.py"}
     scripts = {p.name for p in BENCH.glob("*.py") if p.name not in helpers and not p.name.startswith("_tables_")}
