@@ -45,7 +45,7 @@ METRICS = ["pointing_game", "mass_in_mask", "deletion_auc", "randomisation_spear
 BASELINES = ["baseline:random", "baseline:centre", "baseline:edge"]
 
 #: The quick configuration: fewer epochs, evaluation images and permutations (200 images x 2 epochs
-#: left both models at chance).
+#: left both models at chance; at 4 epochs the CNN ranks the test images, AUROC 0.79, the ViT does not).
 QUICK = {"n_train": 800, "epochs": 4, "cnn_epochs": 4, "n_eval": 8, "permutations": 3}
 
 
