@@ -24,7 +24,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not benchmarks"
 
 # Every benchmark's quick configuration re-run against its stored result (benchmarks/results/*-quick.json),
-# one thread each; a run that does not reproduce its file fails. About 10 minutes; .ci/run runs it after make test.
+# one thread each; a run that does not reproduce its file fails. About 6 minutes (17 runs, a shared 2-core machine); .ci/run runs it after make test.
 check-benchmarks: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m benchmarks tests/report/test_benchmark_results.py
 

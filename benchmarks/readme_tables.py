@@ -197,8 +197,8 @@ def lesion_acceptance_table(payload: dict) -> list[str]:
     n = payload["numbers"]
     keys = ("pointing_game", "deletion_auc", "insertion_auc", "mass_in_mask", "iou", "randomisation_spearman",
             "max_sensitivity")
-    lines = ["| method | pointing game | deletion AUC | insertion AUC | mass in lesion | IoU | randomisation Spearman "
-             "| max-sensitivity | deletion - random (95% CI) | marker mass (shortcut variant) |",
+    lines = [("| method | pointing game | deletion AUC | insertion AUC | mass in lesion | IoU | randomisation Spearman "
+              "| max-sensitivity | deletion - random (95% CI) | marker mass (shortcut variant) |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for m, row in n["clean"].items():
         d = row.get("deletion_minus_random")
