@@ -119,6 +119,22 @@ def options(parser: argparse.ArgumentParser, name: str, *, seed: int | None = 0,
     return parser
 
 
+def quick_option(parser: argparse.ArgumentParser, quick: Mapping[str, Any]) -> argparse.ArgumentParser:
+    """``--quick``: run the configuration ``quick`` (option name -> value; seconds to about a minute
+    at one thread) that ``make check-benchmarks`` re-runs against ``results/NAME-quick.json``."""
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the quick configuration {dict(quick)} (re-run by make check-benchmarks against its stored file)")
+    return parser
+
+
+def quick_name(args: argparse.Namespace, name: str, quick: Mapping[str, Any]) -> str:
+    """The result's name: ``NAME-quick`` with ``quick`` applied to ``args`` when ``--quick`` was given, else ``NAME``."""
+    if getattr(args, "quick", False):
+        vars(args).update(quick)
+        return f"{name}-quick"
+    return name
+
+
 def timed_log() -> Callable[[str], None]:
     """A ``log(message)`` that prints each message with the seconds since it was made."""
     t0 = time.perf_counter()

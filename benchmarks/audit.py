@@ -2,6 +2,7 @@
 
     python benchmarks/audit.py --out audit-bench [--n-throughput 64] [--skip-ray]
     python benchmarks/audit.py --out audit-bench --only acceptance --epochs 6   # an undertrained model
+    python benchmarks/audit.py --quick                # results/audit_acceptance-quick.json (about a minute)
 
 1. **Shortcut acceptance.** Writes the 2D lesion benchmark and its shortcut variant (64x64,
    800 training images, 200 test images, seed 0), trains the reference CNN on each
@@ -9,9 +10,11 @@
    (default methods) and checks: on the shortcut variant, the flagged cases of the "lesion"
    class coincide with the test images that carry the marker (precision and recall >= 0.8,
    among the images predicted "lesion"); on the clean benchmark no cluster is flagged. The
-   numbers go to ``benchmarks/results/audit_acceptance_e{epochs}.json`` (with the commit, the
-   command, the seed and the threads). With ``--epochs 6`` the shortcut model is undertrained:
-   the check there is that the audit does not flag every case.
+   numbers go through ``_runner.write_result`` to ``benchmarks/results/audit_acceptance_e{epochs}.json``
+   (or ``--result FILE``). With ``--epochs 6`` the shortcut model is undertrained: the check
+   there is that the audit does not flag every case. ``--quick`` (``QUICK``: fewer
+   images and epochs, in a temporary folder) is the configuration the benchmark check re-runs
+   against ``results/audit_acceptance-quick.json``.
 2. **Throughput.** Cases per second of the audit on the local engine and on Ray with 1 and 2
    workers, and the cost of the same explanations and metrics called directly, batch by batch
    (the audit's overhead over the work it runs), and of ``explain`` called for one case at a
@@ -30,11 +33,19 @@ import csv
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _runner import provenance, write_result
+
+#: The acceptance data (``make_lesion_benchmark`` options) and the quick configuration (about a
+#: minute at one thread; it checks that the numbers reproduce, not the acceptance: 600 images x 4
+#: epochs left both models at chance, which checks nothing).
+DATA = {"size": 64, "n_train": 800, "n_val": 100, "n_test": 200}
+QUICK = {"size": 64, "n_train": 800, "n_val": 40, "n_test": 60, "epochs": 6}
 
 
 def _cli(args: list[str]) -> None:
@@ -53,14 +64,15 @@ def _test_accuracy(model_file: Path) -> float | None:
     return (load_model(model_file)[1].get("test") or {}).get("accuracy")
 
 
-def acceptance(out: Path, seed: int, epochs: int = 15) -> dict:
+def acceptance(out: Path, seed: int, epochs: int = 15, data_options: dict | None = None) -> dict:
     from medlens.data.synthetic.lesions import write_lesion_benchmark
 
-    numbers = {}
+    data_options = data_options or DATA
+    numbers = {"data": dict(data_options), "epochs": epochs}
     for name, shortcut in (("lesions-shortcut", True), ("lesions", False)):
         data = out / f"{name}.npz"
         if not data.exists():
-            write_lesion_benchmark(data, size=64, n_train=800, n_val=100, n_test=200, seed=seed, shortcut=shortcut)
+            write_lesion_benchmark(data, **data_options, seed=seed, shortcut=shortcut)
         suffix = "" if epochs == 15 else f"-e{epochs}"
         model = out / f"{name}-cnn{suffix}.pt"
         if not model.exists():
@@ -236,48 +248,53 @@ def volumes(out: Path, n: int = 16) -> dict:
     return {"cases": n, "cases_per_second": run.cases_per_second}
 
 
-def _store(acceptance_numbers: dict, seed: int, epochs: int) -> Path:
-    """Write the acceptance numbers with their provenance under benchmarks/results/."""
-    import platform
-    import subprocess
-
-    from medlens.core.files import write_json
-
-    root = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                            check=False).stdout.strip()
-    path = root / "benchmarks" / "results" / f"audit_acceptance_e{epochs}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"benchmark": "audit acceptance", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                      "commit": commit, "seed": seed, "epochs": epochs, "threads": torch.get_num_threads(),
-                      "machine": platform.machine(), "numbers": acceptance_numbers})
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="audit-bench")
+    parser.add_argument("--out", default=None, help="the working folder (data, models, audits; default audit-bench, "
+                        "with --quick a temporary folder)")
+    parser.add_argument("--result", default=None,
+                        help="where to store the acceptance numbers (default benchmarks/results/audit_acceptance_eN.json)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    parser.add_argument("--quick", action="store_true", help=f"the acceptance at the quick configuration {QUICK}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-throughput", type=int, default=64)
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--only", choices=("acceptance", "throughput", "analysis", "volumes"), default=None)
     parser.add_argument("--epochs", type=int, default=15, help="training epochs of the acceptance models")
     args = parser.parse_args(argv)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    out = Path(args.out)
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.only, args.epochs = "acceptance", QUICK["epochs"]
+        with tempfile.TemporaryDirectory() as tmp:
+            return _acceptance(Path(args.out or tmp), args, {k: v for k, v in QUICK.items() if k != "epochs"},
+                               "audit_acceptance-quick")
+    out = Path(args.out or "audit-bench")
     out.mkdir(parents=True, exist_ok=True)
     numbers = {}
-    if args.only in (None, "acceptance"):
+    if args.only == "acceptance":
+        return _acceptance(out, args, DATA, f"audit_acceptance_e{args.epochs}")
+    if args.only is None:
         numbers["acceptance"] = acceptance(out, args.seed, args.epochs)
-        _store(numbers["acceptance"], args.seed, args.epochs)
+        write_result(f"audit_acceptance_e{args.epochs}", numbers["acceptance"], seed=args.seed, config=vars(args),
+                     path=args.result)
     if args.only in (None, "analysis"):
         numbers["analysis"] = cohort_analysis()
     if args.only in (None, "throughput"):
         numbers["throughput"] = throughput(out, args.n_throughput, args.skip_ray)
     if args.only in (None, "volumes"):
         numbers["volumes"] = volumes(out)
-    (out / f"numbers-{args.only or 'all'}.json").write_text(json.dumps(numbers, indent=1, default=str))
+    write_result(f"audit_{args.only or 'all'}", numbers, seed=args.seed, config=vars(args),
+                 path=out / f"numbers-{args.only or 'all'}.json")
     return 0 if numbers.get("acceptance", {}).get("passed", True) else 1
+
+
+def _acceptance(out: Path, args: argparse.Namespace, data_options: dict, name: str) -> int:
+    """The acceptance alone, stored through ``write_result`` as ``name`` (or ``--result``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    origin = provenance(seed=args.seed, config=vars(args))  # the tree as the run starts
+    numbers = acceptance(out, args.seed, args.epochs, data_options)
+    print(f"stored {write_result(name, numbers, seed=args.seed, config=vars(args), path=args.result, origin=origin)}")
+    return 0 if numbers["passed"] or args.quick else 1
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the medlens of t
 
 import torch
 
-from benchmarks._runner import provenance, write_result
+from benchmarks._runner import provenance, quick_name, quick_option, write_result
 from medlens.core.random import generator
 from medlens.data.synthetic.reports_text import (
     CLASS_NAMES,
@@ -50,6 +50,9 @@ from medlens.data.synthetic.reports_text import (
 
 #: share of the reports with XXXX (labelled pneumonia, other) and share of the labels flipped
 SCENARIOS = {"shortcut": (1.0, 0.0, 0.2), "redundant": (0.9, 0.1, 0.0), "clean": (0.5, 0.5, 0.0)}
+
+#: The quick configuration: one seed, fewer notes (200 notes x 3 epochs left the models at chance).
+QUICK = {"seeds": [0], "n_train": 400, "n_audit": 60, "epochs": 8}
 
 
 def write_notes(path: Path, n: int, seed: int, scenario: str) -> None:
@@ -133,7 +136,11 @@ def main() -> int:
     parser.add_argument("--n-audit", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    quick_option(parser, QUICK)
     args = parser.parse_args()
+    result_name = quick_name(args, "audit_notes", QUICK)
+    torch.set_num_threads(args.threads)
     config = {k: v for k, v in vars(args).items() if k != "out"}
     origin = provenance(seed=args.seeds[0], config=config)
     t0 = time.perf_counter()
@@ -147,7 +154,7 @@ def main() -> int:
                       f"xxxx {({k: v['verdict'] for k, v in r['xxxx'].items()})}; depended on {r['depended_on']}",
                       flush=True)
     numbers = {"summary": summarise(runs), "runs": runs}
-    path = write_result("audit_notes", numbers, seed=args.seeds[0], config=config, path=args.out, origin=origin)
+    path = write_result(result_name, numbers, seed=args.seeds[0], config=config, path=args.out, origin=origin)
     print(numbers["summary"])
     print(f"stored {path}; total {time.perf_counter() - t0:.0f} s")
     return 0

@@ -20,7 +20,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from _runner import options, provenance, write_result
+from _runner import options, provenance, quick_name, quick_option, write_result
+
+#: The quick configuration: two members, fewer stimuli and steps.
+QUICK = {"members": 2, "stimuli": 600, "steps": 32}
 
 
 def main() -> None:
@@ -30,7 +33,9 @@ def main() -> None:
     parser.add_argument("--stimuli", type=int, default=3000)
     parser.add_argument("--steps", type=int, default=192)
     parser.add_argument("--report", help="also write the report section to this HTML file")
+    quick_option(parser, QUICK)
     args = parser.parse_args()
+    result_name = quick_name(args, "deeptune", QUICK)
 
     from medlens.app.systems import run_deeptune
     from medlens.core.threads import torch_threads
@@ -65,7 +70,7 @@ def main() -> None:
                "mean_ncc_consensus": float(r.consensus_similarity.mean()),
                "mean_ncc_other_neurons": float(r.chance_similarity.mean()),
                "seconds": time.perf_counter() - start}
-    print(f"stored {write_result('deeptune', numbers, seed=args.seed, config=vars(args), path=args.out, origin=origin)}")
+    print(f"stored {write_result(result_name, numbers, seed=args.seed, config=vars(args), path=args.out, origin=origin)}")
     if args.report:
         from medlens.report.html import Report
         from medlens.report.systems import deeptune_section

@@ -32,11 +32,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _runner import options, run_and_report
+from _runner import options, quick_name, quick_option, run_and_report
 from PIL import Image
 
 IMAGE_SETS = ("pneumoniamnist", "breastmnist")
 AUROC_BAR, FALSE_ALARM_BAR = 0.95, 0.05
+
+#: The quick configuration: fewer epochs and cases from elsewhere (it checks that the numbers reproduce).
+QUICK = {"epochs": 2, "limit": 40}
 
 
 def auroc(negatives: list[float], positives: list[float]) -> float:
@@ -197,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     options(p, "familiarity")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--limit", type=int, default=200, help="cases per source from elsewhere (the own test split is used whole)")
+    quick_option(p, QUICK)
     args = p.parse_args(argv)
+    result_name = quick_name(args, "familiarity", QUICK)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"passes: {result['passes']}")
         return result
 
-    return run_and_report(report, args.out, name="familiarity", seed=args.seed, config=vars(args), echo=False)
+    return run_and_report(report, args.out, name=result_name, seed=args.seed, config=vars(args), echo=False)
 
 
 if __name__ == "__main__":

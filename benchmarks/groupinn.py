@@ -18,7 +18,10 @@ import argparse
 import time
 import warnings
 
-from _runner import options, provenance, write_result
+from _runner import options, provenance, quick_name, quick_option, write_result
+
+#: The quick configuration: one seed, fewer test subjects and epochs.
+QUICK = {"test": 100, "epochs": 150, "seeds": [0]}
 
 
 def main() -> None:
@@ -30,7 +33,9 @@ def main() -> None:
     parser.add_argument("--cohesion", type=float, default=1.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--report", help="also write the report section (first seed) to this HTML file")
+    quick_option(parser, QUICK)
     args = parser.parse_args()
+    result_name = quick_name(args, "groupinn", QUICK)
     warnings.filterwarnings("ignore", category=FutureWarning)
 
     from medlens.app.systems import run_groupinn
@@ -71,7 +76,7 @@ def main() -> None:
                "planted_difference": rows[0].planted_difference,
                "mean": {k: mean([r[k] for r in per_seed.values()]) for k in ("accuracy", "baseline_accuracy", "ari",
                                                                             "ari_without_cohesion")}}
-    print(f"stored {write_result('groupinn', numbers, seed=args.seeds[0], config=vars(args), path=args.out, origin=origin)}")
+    print(f"stored {write_result(result_name, numbers, seed=args.seeds[0], config=vars(args), path=args.out, origin=origin)}")
     if args.report:
         from medlens.report.html import Report
         from medlens.report.systems import groupinn_section

@@ -23,8 +23,11 @@ import sys
 
 import torch
 
-from _runner import run_and_report
+from _runner import quick_name, quick_option, run_and_report
 from medlens.app.systems.haemorrhage import run_haemorrhage
+
+#: The quick configuration: fewer images and epochs (it checks that the numbers reproduce).
+QUICK = {"n_train": 40, "n_test": 16, "epochs": 3, "n_train_3d": 40, "epochs_3d": 3}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs-3d", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    quick_option(p, QUICK)
     args = p.parse_args(argv)
+    result_name = quick_name(args, "haemorrhage", QUICK)
     torch.set_num_threads(args.threads)
     return run_and_report(
         lambda log: run_haemorrhage(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
                                     n_train_3d=args.n_train_3d, epochs_3d=args.epochs_3d, seed=args.seed, progress=log),
-        args.out, name="haemorrhage", seed=args.seed, config=vars(args),
+        args.out, name=result_name, seed=args.seed, config=vars(args),
     )
 
 

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import torch
 
-from _runner import provenance, write_result
+from _runner import provenance, quick_name, quick_option, write_result
 from medlens.data.synthetic.lesions import LESION_SHAPES, mask_statistics, write_lesion_benchmark
+
+#: The quick configuration: the mask statistics and one epoch of InterpNet.
+QUICK = {"epochs": 1, "threads": 1}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-interpnet", action="store_true")
     p.add_argument("--out", default=None, help="where to store the numbers (default benchmarks/results/lesion_shapes.json)")
+    quick_option(p, QUICK)
     args = p.parse_args(argv)
+    result_name = quick_name(args, "lesion_shapes", QUICK)
     torch.set_num_threads(args.threads)
     origin = provenance(seed=0, config=vars(args))  # the tree as the run starts
     t0 = time.perf_counter()
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             _, meta = train_on_lesions(path, epochs=args.epochs, seed=0, progress=False)
             numbers["interpnet"] = {"test": meta["test"], "explanations": meta["explanations"]}
             print(json.dumps(numbers["interpnet"], indent=1))
-    print(f"stored {write_result('lesion_shapes', numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
+    print(f"stored {write_result(result_name, numbers, seed=0, config=vars(args), path=args.out, origin=origin)}")
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

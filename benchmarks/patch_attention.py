@@ -18,8 +18,11 @@ import sys
 
 import torch
 
-from _runner import run_and_report
+from _runner import quick_name, quick_option, run_and_report
 from medlens.app.systems import run_patch_attention
+
+#: The quick configuration: smaller scans, fewer images and epochs (it checks that the numbers reproduce).
+QUICK = {"n_train": 40, "epochs": 3, "size": 128}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,11 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plain", action="store_true", help="plain (not gated) attention")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    quick_option(p, QUICK)
     args = p.parse_args(argv)
+    result_name = quick_name(args, "patch_attention", QUICK)
     torch.set_num_threads(args.threads)
     return run_and_report(
         lambda log: run_patch_attention(n_train=args.n_train, epochs=args.epochs, size=args.size, patch=args.patch, gated=not args.plain, seed=args.seed, progress=log),
-        args.out, name="patch_attention", seed=args.seed, config=vars(args),
+        args.out, name=result_name, seed=args.seed, config=vars(args),
     )
 
 

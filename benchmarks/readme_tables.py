@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _tables modules beside this file
 
+import _tables_audit
 import _tables_kinds
 import _tables_speed
 import _tables_systems
@@ -190,8 +191,30 @@ def audit_calibration_table(payload: dict) -> list[str]:
     return lines
 
 
+def lesion_acceptance_table(payload: dict) -> list[str]:
+    """Every scored method and baseline on the clean lesion benchmark, the marker mass on the shortcut
+    variant and the leaderboard's verdict (``benchmarks/lesion_acceptance.py``)."""
+    n = payload["numbers"]
+    keys = ("pointing_game", "deletion_auc", "insertion_auc", "mass_in_mask", "iou", "randomisation_spearman",
+            "max_sensitivity")
+    lines = [("| method | pointing game | deletion AUC | insertion AUC | mass in lesion | IoU | randomisation Spearman "
+              "| max-sensitivity | deletion - random (95% CI) | marker mass (shortcut variant) |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m, row in n["clean"].items():
+        d = row.get("deletion_minus_random")
+        diff = f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" if d else ""
+        mass = (n["shortcut_marker_mass"].get(m) or {}).get("mean")
+        lines.append(f"| {m} | " + " | ".join(_f(row.get(k)) for k in keys) + f" | {diff} | {'' if mass is None else _f(mass)} |")
+    lines += ["", "Verdict on the clean benchmark:", "", *(f"- {line}" for line in n["verdict"]), "",
+              f"Shortcut variant: {n['shortcut_text']}", "",
+              (f"Best pointing game {_f(n['best_pointing_game'])} (at least 0.9), every method better than a random map "
+               f"on deletion, the report says the model relies on the marker: **{'passed' if n['passed'] else 'failed'}**.")]
+    return lines
+
+
 #: Block name -> the function that makes its lines from the stored payload.
 TABLES: dict[str, Callable[[dict], list[str]]] = {
+    **_tables_audit.TABLES,
     **_tables_kinds.TABLES,
     **_tables_speed.TABLES,
     **_tables_systems.TABLES,
@@ -199,6 +222,8 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
     "attention_gates-quick": attention_gates_table,
     "attention_gates-seed1": attention_gates_table,
     "case_report": case_report_table,
+    "lesion_acceptance": lesion_acceptance_table,
+    "lesion_acceptance-quick": lesion_acceptance_table,
     "third_party_speed": third_party_speed_table,
     "lrp_speed": lrp_speed_table,
     "lrp_monai_defaults": lrp_monai_table,
@@ -211,6 +236,12 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
 
 def block(name: str, results: Path = RESULTS) -> str:
     """The generated body of block ``name`` (ending with a newline)."""
+    if name in _tables_audit.MULTI:  # a table of several stored files, each row naming its file, command and commit
+        files, make = _tables_audit.MULTI[name]
+        missing = [f for f in files if not (results / f"{f}.json").is_file()]
+        if missing:
+            return f"No stored result: `benchmarks/results/{missing[0]}.json` is missing.\n"
+        return "\n".join(make({f: json.loads((results / f"{f}.json").read_text(encoding="utf-8")) for f in files})) + "\n"
     path = results / f"{name}.json"
     if not path.is_file():
         return f"No stored result: run the benchmark to write `benchmarks/results/{name}.json`.\n"
@@ -222,7 +253,7 @@ def render(text: str, results: Path = RESULTS) -> str:
     """``text`` with every marked block regenerated."""
     def replace(m: re.Match) -> str:
         name = m.group("name")
-        if name not in TABLES:
+        if name not in TABLES and name not in _tables_audit.MULTI:
             raise SystemExit(f"README block {name!r} has no table in benchmarks/readme_tables.py")
         return m.group(1) + block(name, results) + m.group(4)
 

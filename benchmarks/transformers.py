@@ -28,7 +28,7 @@ import tempfile
 import time
 
 import torch
-from _runner import options, run_and_report
+from _runner import options, quick_name, quick_option, run_and_report
 
 from medlens.core.random import seeded
 from medlens.data.synthetic.lesions import make_lesion_benchmark
@@ -44,6 +44,10 @@ CNN_METHODS = ["gradcam", "lrp", "crp", "gradient"]
 METRICS = ["pointing_game", "mass_in_mask", "deletion_auc", "randomisation_spearman"]
 BASELINES = ["baseline:random", "baseline:centre", "baseline:edge"]
 
+#: The quick configuration: fewer epochs, evaluation images and permutations (200 images x 2 epochs
+#: left both models at chance; at 4 epochs the CNN ranks the test images, AUROC 0.79, the ViT does not).
+QUICK = {"n_train": 800, "epochs": 4, "cnn_epochs": 4, "n_eval": 8, "permutations": 3}
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,9 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--pool", choices=("cls", "mean"), default="cls")
     p.add_argument("--stem", choices=("conv", "patch"), default="conv")
+    quick_option(p, QUICK)
     args = p.parse_args(argv)
+    result_name = quick_name(args, "transformers", QUICK)
     torch.set_num_threads(args.threads)
-    return run_and_report(lambda log: run(args, log), args.out, name="transformers", seed=args.seed, config=vars(args),
+    return run_and_report(lambda log: run(args, log), args.out, name=result_name, seed=args.seed, config=vars(args),
                           echo=False)
 
 
