@@ -218,6 +218,24 @@ def test_verdict_recommends_the_faithful_method_and_names_failures():
         "Best mean on pointing game (higher is better): edgey")
 
 
+def test_a_recommended_method_that_locates_no_better_than_an_edge_map_is_trusted_only_for_what_it_shows():
+    """"Trust X for this model" beside "Do not use X to locate the finding" read as a contradiction
+    (seen on a 40-case lesion leaderboard): the recommendation says what the checks show."""
+    entries = ["good", "baseline:random", "baseline:edge"]
+    rows = {("good", "deletion_auc"): 0.2, ("baseline:random", "deletion_auc"): 0.5,
+            ("good", "pointing_game"): 0.65, ("baseline:random", "pointing_game"): 0.15,
+            ("baseline:edge", "pointing_game"): 0.9,
+            ("good", "randomisation_spearman"): 0.1, ("baseline:random", "randomisation_spearman"): 1.0}
+    metrics = ["deletion_auc", "pointing_game", "randomisation_spearman"]
+    text = trust_verdict(fake_summary(rows, metrics=metrics, entries=entries))["text"]
+    assert text[0].startswith("Trust good to show what drives this model, not to locate the finding")
+    assert any(s.startswith("Do not use good to locate the finding") for s in text)
+    rows[("baseline:edge", "pointing_game")] = 0.3  # it locates better than the edge map: plain trust
+    text = trust_verdict(fake_summary(rows, metrics=metrics, entries=entries))["text"]
+    assert text[0].startswith("Trust good for this model.")
+    assert not any(s.startswith("Do not use good") for s in text)
+
+
 def test_shortcut_text_says_the_model_relies_on_the_marker_with_numbers():
     entries, kinds = ["m"], {"m": "method"}
     shortcut = {"marker_class": 1, "n_with_marker": 10, "n_without_marker": 12, "marker_area_fraction": 0.006,

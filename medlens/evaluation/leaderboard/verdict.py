@@ -88,8 +88,10 @@ def trust_verdict(summary: dict) -> dict:
         sentences.append(words.best_on_sentence(summary, ranked_metrics))
     else:
         rank = info[best]["mean_rank"]
+        loc = info[best].get("localisation")
         sentences.append(words.recommendation(summary, best, len(methods), ranked_metrics, n_eligible=len(eligible),
-                                              mean_rank=None if math.isnan(rank) else rank))
+                                              mean_rank=None if math.isnan(rank) else rank,
+                                              locates=not (loc and loc["no_better_than"])))
         if len(eligible) > 1:
             runner = eligible[1]
             sentences.append(words.runner_up_sentence(runner, info[runner]["mean_rank"], info[best]["mean_rank"]))

@@ -211,11 +211,15 @@ def localisation_sentence(method: str, loc: dict) -> list[Segment]:
 
 
 def recommendation(summary: dict, best: str, n_methods: int, ranked: list[str], *, n_eligible: int = 1,
-                   mean_rank: float | None = None) -> list[Segment]:
-    """The sentences recommending ``best``, each backed by its number."""
+                   mean_rank: float | None = None, locates: bool = True) -> list[Segment]:
+    """The sentences recommending ``best``, each backed by its number. ``locates=False`` (its maps
+    find the lesion no better than a map that ignores the model) narrows the recommendation to what
+    the checks show, so that it cannot read as the opposite of the localisation sentence below it."""
     random = BASELINE_PREFIX + "random"
     rank = f" ({mean_rank:.1f})" if mean_rank is not None else ""
-    out = [_plain(f"Trust {best} for this model. "),
+    head = (f"Trust {best} for this model. " if locates else
+            f"Trust {best} to show what drives this model, not to locate the finding (see below). ")
+    out = [_plain(head),
            _claim(f"Of the {n_methods} methods scored, {n_eligible} pass the randomisation check and the deletion test "
                   f"against a random map, and of those it has the best mean rank{rank} over "
                   f"{', '.join(get_metric(k).label for k in ranked)}", kind="rank", method=best,
