@@ -34,10 +34,11 @@ _AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 class _Call:
     """One call of a ruled layer: what its backward pass needs."""
 
-    __slots__ = ("site", "inputs", "norm", "_output", "_version")
+    __slots__ = ("site", "inputs", "norm", "nonneg", "_output", "_version")
 
-    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...], output: torch.Tensor | None) -> None:
-        self.site, self.inputs, self.norm = site, inputs, None
+    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...], output: torch.Tensor | None,
+                 nonneg: bool = False) -> None:
+        self.site, self.inputs, self.norm, self.nonneg = site, inputs, None, nonneg
         self.keep_output(output)
 
     def keep_output(self, output: torch.Tensor | None) -> None:
@@ -101,8 +102,12 @@ class _RuleFunction(torch.autograd.Function):
         mask = call.site.mask
         if mask is not None:
             relevance = relevance * mask.to(relevance.dtype)
+        rule = call.site.rule
         with torch.no_grad():
-            out = call.site.rule.relevance(call.site.layer, inputs, relevance, call.params(), call.output)
+            if call.nonneg and rule.sign_aware:
+                out = rule.relevance(call.site.layer, inputs, relevance, call.params(), call.output, nonneg=True)
+            else:
+                out = rule.relevance(call.site.layer, inputs, relevance, call.params(), call.output)
         return (None, None, *out)
 
 
@@ -136,6 +141,7 @@ class Attached:
     def __init__(self) -> None:
         self.sites: dict[str, Site] = {}
         self._outputs: dict[int, tuple[Any, _Call]] = {}
+        self._relu_outputs: dict[int, Any] = {}  # id -> weakref: outputs of hooked ReLUs (>= 0)
 
     def site_of(self, layer: nn.Module) -> Site | None:
         return next((s for s in self.sites.values() if s.layer is layer), None)
@@ -149,8 +155,19 @@ class Attached:
             return None
         return entry[1]
 
+    def _known_nonnegative(self, x: torch.Tensor) -> bool:
+        if _relu_output(x):
+            return True
+        ref = self._relu_outputs.get(id(x))
+        return ref is not None and ref() is x
+
     def hook(self, site: Site):
         def forward_hook(module, inputs, output):
+            if len(inputs) == 1 and output is inputs[0] and site.mask is None and type(site.rule) is Pass:
+                # an in-place activation: its input already carries the activation's backward
+                # (relevance reaches the input through it whatever this hook returns), so a
+                # pass function on top would be an identity costing a node per call
+                return None
             tensors = tuple(t for t in inputs if isinstance(t, torch.Tensor))
             if not isinstance(output, torch.Tensor) or not any(t.requires_grad for t in tensors):
                 return None
@@ -166,8 +183,12 @@ class Attached:
                         producer.keep_output(output.detach())  # the folded layer's output
             values = output.detach()
             if type(site.rule) is Pass and len(tensors) == 1:
-                return _PassFunction.apply(site, [values], tensors[0])
-            call = _Call(site, tensors, values if site.rule.uses_output else None)
+                new = _PassFunction.apply(site, [values], tensors[0])
+                if isinstance(module, nn.ReLU):
+                    self._relu_outputs[id(new)] = weakref.ref(new)
+                return new
+            nonneg = len(tensors) == 1 and site.rule.sign_aware and self._known_nonnegative(tensors[0])
+            call = _Call(site, tensors, values if site.rule.uses_output else None, nonneg)
             new = _RuleFunction.apply(call, [values], *tensors)
             self._remember(new, call)
             return new
@@ -176,6 +197,19 @@ class Attached:
 
     def clear(self) -> None:
         self._outputs.clear()
+        self._relu_outputs.clear()
+
+
+#: Autograd nodes whose output is ``>= 0`` (a ReLU's, in or out of place).
+_NONNEG_NODES = frozenset({"ReluBackward0", "ReluBackward1"})
+
+
+def _relu_output(x: torch.Tensor) -> bool:
+    """Whether ``x`` is known to be ``>= 0`` without reading it: a ReLU made it (in place, as
+    MONAI's are, the input of the next layer is the ReLU's output node). Sign-aware rules
+    otherwise check with a reduction (a device synchronisation on a GPU)."""
+    fn = x.grad_fn
+    return fn is not None and fn.name() in _NONNEG_NODES
 
 
 def _channels_match(layer: nn.Module, out: torch.Tensor, norm: nn.Module) -> bool:

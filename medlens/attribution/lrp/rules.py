@@ -215,6 +215,9 @@ class Rule:
     name = "rule"
     needs_params = True
     uses_output = False
+    #: whether ``relevance`` takes ``nonneg=True`` (the input is known to be ``>= 0``, e.g. a
+    #: ReLU's output, so the rule needs no reduction to find its sign)
+    sign_aware = False
 
     def relevance(
         self, layer: nn.Module, inputs: Tuple[torch.Tensor, ...], relevance: torch.Tensor, params,
@@ -242,9 +245,10 @@ class Epsilon(Rule):
         return (transpose(layer, x, w, shares(relevance, z, self.epsilon)).mul_(x),)
 
 
-def _signed(x: torch.Tensor) -> tuple[list[torch.Tensor], bool]:
-    """The input parts a sign-aware rule works on: ``[x]`` after a ReLU, else ``[x+, x-]``."""
-    if nonnegative(x):
+def _signed(x: torch.Tensor, nonneg: bool = False) -> tuple[list[torch.Tensor], bool]:
+    """The input parts a sign-aware rule works on: ``[x]`` after a ReLU, else ``[x+, x-]``;
+    ``nonneg``: the caller knows ``x >= 0`` (no reduction to check it)."""
+    if nonneg or nonnegative(x):
         return [x], True
     return [x.clamp(min=0), x.clamp(max=0)], False
 
@@ -287,11 +291,12 @@ class ZPlus(Rule):
 
     stabilizer: float = 1e-6
     name = "zplus"
+    sign_aware = True
 
-    def relevance(self, layer, inputs, relevance, params, output=None):
+    def relevance(self, layer, inputs, relevance, params, output=None, nonneg=False):
         (x,) = inputs
         p = as_params(params)
-        parts, nonneg = _signed(x)
+        parts, nonneg = _signed(x, nonneg)
         blocks = _positive_blocks(layer, p, nonneg)
         (z,) = blocks.forward(parts)
         return (blocks.relevance(parts, [shares(relevance, z, self.stabilizer, +1, fresh=True)]),)
@@ -312,15 +317,16 @@ class AlphaBeta(Rule):
     stabilizer: float = 1e-6
     name = "alpha_beta"
     uses_output = True
+    sign_aware = True
 
     def __post_init__(self) -> None:
         if self.alpha < 0 or self.beta < 0 or abs(self.alpha - self.beta - 1) > 1e-12:
             raise ValueError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {self.alpha}, {self.beta}")
 
-    def relevance(self, layer, inputs, relevance, params, output=None):
+    def relevance(self, layer, inputs, relevance, params, output=None, nonneg=False):
         (x,) = inputs
         p = as_params(params)
-        parts, nonneg = _signed(x)
+        parts, nonneg = _signed(x, nonneg)
         (zp,) = _positive_blocks(layer, p, nonneg).forward(parts)
         stacked, sp, sn = pair(zp, _axis(layer))
         torch.sub(_output(layer, x, p, output), zp, out=sn).clamp_(max=0)  # z-
@@ -345,12 +351,13 @@ class Gamma(Rule):
     stabilizer: float = 1e-6
     name = "gamma"
     uses_output = True
+    sign_aware = True
 
-    def relevance(self, layer, inputs, relevance, params, output=None):
+    def relevance(self, layer, inputs, relevance, params, output=None, nonneg=False):
         (x,) = inputs
         p = as_params(params)
         g = self.gamma
-        parts, nonneg = _signed(x)
+        parts, nonneg = _signed(x, nonneg)
         z = _output(layer, x, p, output)
         (plus,) = _positive_blocks(layer, p, nonneg).forward(parts)
         plus.mul_(g)
