@@ -171,3 +171,33 @@ def test_overflowing_relevance_is_one_clear_error_not_a_nan_map():
     # z+ on the same layers never divides by a cancelling sum
     plus = medlens.explain(model, x, target=0, method="lrp", composite={nn.Conv1d: "zplus"}).values
     assert torch.isfinite(plus).all()
+
+
+def test_parameters_kept_across_calls_follow_every_change():
+    """Folded and derived weights are kept from one explanation to the next (per layer); a change
+    of a weight, a batch norm's statistics, the parameters' dtype or a replaced parameter makes
+    them again: each map equals that of a fresh copy of the model."""
+    x = _input((2, 1, 16, 16))
+
+    def check(model, composite):
+        ours = medlens.explain(model, x.to(next(model.parameters()).dtype), target=[0, 1], method="lrp",
+                               composite=composite).values
+        fresh = medlens.explain(copy.deepcopy(model), x.to(ours.dtype), target=[0, 1], method="lrp",
+                                composite=composite).values
+        torch.testing.assert_close(ours, fresh, rtol=0, atol=0)
+        return ours
+
+    for composite in ("epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat"):
+        model = ResNet(2)
+        first = check(model, composite)
+        with torch.no_grad():
+            model.layer1.conv1.weight.mul_(-1.5)  # in place: a new version
+        assert not torch.allclose(check(model, composite), first)
+        with torch.no_grad():
+            model.layer1.bn1.running_var.mul_(3.0)  # the folded batch norm's statistics
+        check(model, composite)
+        model.layer2.conv2.weight = nn.Parameter(model.layer2.conv2.weight.detach() * 0.5)  # replaced
+        check(model, composite)
+        model.float()  # the same parameters, new storage and dtype
+        check(model, composite)
+    assert count_hooks(model) == 0

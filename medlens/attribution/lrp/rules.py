@@ -31,18 +31,28 @@ class Params:
     derive from them (positive parts, stacked blocks), each made once while the parameters stay
     unchanged: a pass, or every chunk of one explanation, pays for it once."""
 
-    __slots__ = ("weight", "bias", "_made")
+    __slots__ = ("weight", "bias", "_made", "_transient")
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
-        self.weight, self.bias, self._made = weight, bias, {}
+        self.weight, self.bias, self._made, self._transient = weight, bias, {}, set()
 
     def __iter__(self):  # ``w, b = params``
         return iter((self.weight, self.bias))
 
-    def made(self, key: object, make: Callable[[], object]):
+    def made(self, key: object, make: Callable[[], object], *, transient: bool = False):
+        """``make()``, made once per ``key``; ``transient``: it depends on the input's shape
+        (an activation-sized tensor), kept only until :meth:`forget_transient` (the end of
+        the explanation), while the parameters' derivations stay for the next one."""
         if key not in self._made:
             self._made[key] = make()
+            if transient:
+                self._transient.add(key)
         return self._made[key]
+
+    def forget_transient(self) -> None:
+        for key in self._transient:
+            self._made.pop(key, None)
+        self._transient.clear()
 
     def pos(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.made("pos", lambda: (self.weight.clamp(min=0), _pos(self.bias)))
@@ -387,7 +397,7 @@ def _input_independent(layer: nn.Module, x: torch.Tensor, p: Params, key: str, w
     (flat, w^2): the denominator depends only on the input's shape, so it is made once."""
     w, b = p.made((key, "params"), lambda: (weight(), bias()))
     z = p.made((key, tuple(x.shape), x.dtype, x.device),
-               lambda: apply_linear(layer, torch.ones_like(x), w, b).add_(stabilizer))  # z >= 0
+               lambda: apply_linear(layer, torch.ones_like(x), w, b).add_(stabilizer), transient=True)  # z >= 0
     return transpose(layer, x, w, torch.div(relevance, z))  # J^T does not read x's values
 
 
