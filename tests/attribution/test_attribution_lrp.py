@@ -201,3 +201,24 @@ def test_parameters_kept_across_calls_follow_every_change():
         model.float()  # the same parameters, new storage and dtype
         check(model, composite)
     assert count_hooks(model) == 0
+
+
+@pytest.mark.parametrize("composite", ["epsilon-plus", "epsilon-alpha2-beta1"])
+def test_inplace_leaky_relu_passes_relevance_like_an_out_of_place_one(composite):
+    """An in-place activation's own backward stays in the graph whatever its hook returns, so
+    in-place LeakyReLUs (MONAI's UNETR blocks) are made out-of-place for the pass: the map equals
+    that of the same model with ``inplace=False`` (the pass rule), and the flags are restored."""
+    torch.manual_seed(0)
+
+    def make(inplace: bool) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.LeakyReLU(0.01, inplace=inplace),
+                             nn.Conv2d(4, 4, 3, padding=1), nn.LeakyReLU(0.01, inplace=inplace),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).double().eval()
+
+    x = _input((2, 1, 8, 8))
+    inplace, plain = make(True), make(False)
+    ours = medlens.explain(inplace, x, target=[0, 1], method="lrp", composite=composite).values
+    reference = medlens.explain(plain, x, target=[0, 1], method="lrp", composite=composite).values
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=0)
+    assert inplace[1].inplace and inplace[3].inplace and count_hooks(inplace) == 0

@@ -273,6 +273,8 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
             # cheaper (no new tensor per activation)
             if any(rule.uses_output and isinstance(layer, nn.modules.conv._ConvNd) for _, layer, rule in assigned):
                 stack.enter_context(without_inplace(model))
+            else:  # other in-place activations would scale the relevance by their own backward
+                stack.enter_context(without_inplace(model, keep=(nn.ReLU,)))
             stack.enter_context(residual_sums(model, composite.stabilizer))
         handles = []
         stack.callback(_forget_transient, [layer for _, layer, _ in assigned])
