@@ -222,3 +222,20 @@ def test_inplace_leaky_relu_passes_relevance_like_an_out_of_place_one(composite)
     reference = medlens.explain(plain, x, target=[0, 1], method="lrp", composite=composite).values
     torch.testing.assert_close(ours, reference, rtol=1e-12, atol=0)
     assert inplace[1].inplace and inplace[3].inplace and count_hooks(inplace) == 0
+
+
+def test_kept_parameters_do_not_keep_the_model_alive():
+    import gc
+    import weakref
+
+    from medlens.attribution.lrp.core import _KEPT
+
+    model = ResNet(2)
+    x = _input((1, 1, 16, 16))
+    for composite in ("epsilon-plus", "epsilon-alpha2-beta1", "epsilon-gamma-box", "epsilon-plus-flat"):
+        medlens.explain(model, x, target=0, method="lrp", composite=composite)
+    layer = weakref.ref(model.layer1.conv1)
+    assert layer() in _KEPT
+    del model
+    gc.collect()
+    assert layer() is None

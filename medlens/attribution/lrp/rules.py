@@ -19,6 +19,7 @@ and the layer's effective parameters (a batch norm that follows the layer folded
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Sequence, Tuple
 
@@ -152,7 +153,10 @@ class Blocks:
 
     def __init__(self, layer: nn.Module, weights: Sequence[Sequence[torch.Tensor]],
                  biases: Sequence[torch.Tensor | None], stacked: torch.Tensor | None = None) -> None:
-        self.layer, self.weights, self.biases = layer, weights, biases
+        # weakly: blocks are kept with the layer's parameters (core._KEPT, weakly keyed by the
+        # layer), and a strong reference would keep the layer, and its model, alive for ever
+        self._layer = weakref.ref(layer)
+        self.weights, self.biases = weights, biases
         self.axis = _axis(layer)
         self.grouped = getattr(layer, "groups", 1) != 1
         if not self.grouped:
@@ -163,6 +167,10 @@ class Blocks:
                 self.bias = torch.cat([b if b is not None else torch.zeros(w[0].shape[0], dtype=w[0].dtype,
                                                                            device=w[0].device)
                                        for b, w in zip(biases, weights)])
+
+    @property
+    def layer(self) -> nn.Module:
+        return self._layer()
 
     def forward(self, parts: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """``z_o`` for each block (views of one tensor when the layer has one group)."""
@@ -462,7 +470,7 @@ class ZBox(Rule):
             bias = None if b is None else b - p.pos()[1] - p.neg()[1]
             return Blocks(layer, [[w, p.pos()[0], p.neg()[0]]], [bias])
 
-        blocks = p.made(("zbox", layer), make)
+        blocks = p.made("zbox", make)
         parts = [x, -lo, -hi]
         (z,) = blocks.forward(parts)
         return (blocks.relevance(parts, [shares(relevance, z, self.stabilizer, fresh=True)]),)
