@@ -155,3 +155,32 @@ def test_every_composite_runs_on_monai_resnet18_3d():
     with residual_sums(model) as mode:
         model(x.requires_grad_(True))
     assert mode.count == 8
+
+
+def test_crp_default_channel_from_channel_sums_chunk_by_chunk(monkeypatch):
+    """crp's default channel (each case's most relevant one) is found from channel sums made as
+    each chunk's layer relevance arrives: the same channels and maps as the argmax over the whole
+    batch's layer relevance, and no more than one chunk of the layer's maps is ever held."""
+    from medlens.attribution.lrp import method
+    from medlens.core.targets import Target
+
+    model, x = vgg(2), _input((5, 1, 16, 16), seed=3)
+    target = Target(torch.tensor([1] * 5))
+    full = method.relevance(model, x, target, composite_named("epsilon-plus"), layer=model[5])  # (5, C, h, w)
+    naive = full.flatten(2).sum(2).argmax(1)
+    seen = []
+    real = method.concept_relevance
+
+    def spy(values):
+        seen.append(tuple(values.shape))
+        return real(values)
+
+    monkeypatch.setattr(method, "concept_relevance", spy)
+    result = medlens.explain(model, x, target=1, method="crp", layer="5", batch_size=2)
+    assert result.extras["channels"] == [[int(c)] for c in naive]
+    assert seen and all(s[0] <= 2 and len(s) == full.ndim for s in seen)  # chunks of the layer's maps, reduced
+    monkeypatch.undo()
+    explicit = torch.zeros(5, full.shape[1], dtype=x.dtype)
+    explicit[torch.arange(5), naive] = 1
+    alone = conditional_relevance(model, x, 1, layer="5", channels=explicit)
+    torch.testing.assert_close(result.values, alone, rtol=1e-12, atol=0)

@@ -171,3 +171,71 @@ def test_overflowing_relevance_is_one_clear_error_not_a_nan_map():
     # z+ on the same layers never divides by a cancelling sum
     plus = medlens.explain(model, x, target=0, method="lrp", composite={nn.Conv1d: "zplus"}).values
     assert torch.isfinite(plus).all()
+
+
+def test_parameters_kept_across_calls_follow_every_change():
+    """Folded and derived weights are kept from one explanation to the next (per layer); a change
+    of a weight, a batch norm's statistics, the parameters' dtype or a replaced parameter makes
+    them again: each map equals that of a fresh copy of the model."""
+    x = _input((2, 1, 16, 16))
+
+    def check(model, composite):
+        ours = medlens.explain(model, x.to(next(model.parameters()).dtype), target=[0, 1], method="lrp",
+                               composite=composite).values
+        fresh = medlens.explain(copy.deepcopy(model), x.to(ours.dtype), target=[0, 1], method="lrp",
+                                composite=composite).values
+        torch.testing.assert_close(ours, fresh, rtol=0, atol=0)
+        return ours
+
+    for composite in ("epsilon-plus", "epsilon-alpha2-beta1", "epsilon-plus-flat"):
+        model = ResNet(2)
+        first = check(model, composite)
+        with torch.no_grad():
+            model.layer1.conv1.weight.mul_(-1.5)  # in place: a new version
+        assert not torch.allclose(check(model, composite), first)
+        with torch.no_grad():
+            model.layer1.bn1.running_var.mul_(3.0)  # the folded batch norm's statistics
+        check(model, composite)
+        model.layer2.conv2.weight = nn.Parameter(model.layer2.conv2.weight.detach() * 0.5)  # replaced
+        check(model, composite)
+        model.float()  # the same parameters, new storage and dtype
+        check(model, composite)
+    assert count_hooks(model) == 0
+
+
+@pytest.mark.parametrize("composite", ["epsilon-plus", "epsilon-alpha2-beta1"])
+def test_inplace_leaky_relu_passes_relevance_like_an_out_of_place_one(composite):
+    """An in-place activation's own backward stays in the graph whatever its hook returns, so
+    in-place LeakyReLUs (MONAI's UNETR blocks) are made out-of-place for the pass: the map equals
+    that of the same model with ``inplace=False`` (the pass rule), and the flags are restored."""
+    torch.manual_seed(0)
+
+    def make(inplace: bool) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.LeakyReLU(0.01, inplace=inplace),
+                             nn.Conv2d(4, 4, 3, padding=1), nn.LeakyReLU(0.01, inplace=inplace),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).double().eval()
+
+    x = _input((2, 1, 8, 8))
+    inplace, plain = make(True), make(False)
+    ours = medlens.explain(inplace, x, target=[0, 1], method="lrp", composite=composite).values
+    reference = medlens.explain(plain, x, target=[0, 1], method="lrp", composite=composite).values
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=0)
+    assert inplace[1].inplace and inplace[3].inplace and count_hooks(inplace) == 0
+
+
+def test_kept_parameters_do_not_keep_the_model_alive():
+    import gc
+    import weakref
+
+    from medlens.attribution.lrp.core import _KEPT
+
+    model = ResNet(2)
+    x = _input((1, 1, 16, 16))
+    for composite in ("epsilon-plus", "epsilon-alpha2-beta1", "epsilon-gamma-box", "epsilon-plus-flat"):
+        medlens.explain(model, x, target=0, method="lrp", composite=composite)
+    layer = weakref.ref(model.layer1.conv1)
+    assert layer() in _KEPT
+    del model
+    gc.collect()
+    assert layer() is None

@@ -19,7 +19,12 @@ made visible:
 * **concatenations** (DenseNet, UNet skips) need nothing: the gradient of ``cat`` hands each
   part its own relevance;
 * **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
-  the duration (:func:`without_inplace`), so the rule's output is never overwritten.
+  the duration (:func:`without_inplace`), so the rule's output is never overwritten and the
+  activation's relevance is passed unchanged (an in-place activation's own backward stays in
+  the graph whatever its hook returns: LeakyReLU's would scale the negative side's relevance
+  by its slope). In-place ReLUs stay in place where no rule reuses a convolution's output: their
+  backward only zeroes relevance where the output is zero, where the next layer's rule
+  (``a_j`` times its share) has already put none.
 
 Each canonizer is a context manager that undoes its change on exit, also on error.
 """
@@ -126,9 +131,10 @@ def residual_sums(model: nn.Module, stabilizer: float = 1e-6) -> Iterator[_Resid
 
 
 @contextmanager
-def without_inplace(model: nn.Module) -> Iterator[None]:
-    """Set ``inplace=False`` on every module that has ``inplace=True``; restored on exit."""
-    changed = [m for m in model.modules() if getattr(m, "inplace", None) is True]
+def without_inplace(model: nn.Module, keep: tuple[type, ...] = ()) -> Iterator[None]:
+    """Set ``inplace=False`` on every module that has ``inplace=True`` (except modules of the
+    types in ``keep``); restored on exit."""
+    changed = [m for m in model.modules() if getattr(m, "inplace", None) is True and not isinstance(m, keep)]
     try:
         for m in changed:
             m.inplace = False

@@ -34,10 +34,11 @@ _AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 class _Call:
     """One call of a ruled layer: what its backward pass needs."""
 
-    __slots__ = ("site", "inputs", "norm", "_output", "_version")
+    __slots__ = ("site", "inputs", "norm", "nonneg", "_output", "_version")
 
-    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...], output: torch.Tensor | None) -> None:
-        self.site, self.inputs, self.norm = site, inputs, None
+    def __init__(self, site: "Site", inputs: tuple[torch.Tensor, ...], output: torch.Tensor | None,
+                 nonneg: bool = False) -> None:
+        self.site, self.inputs, self.norm, self.nonneg = site, inputs, None, nonneg
         self.keep_output(output)
 
     def keep_output(self, output: torch.Tensor | None) -> None:
@@ -53,8 +54,8 @@ class _Call:
         return self._output
 
     def params(self) -> Params | None:
-        """The layer's effective parameters (its batch norm folded in), kept by the site with
-        what the rule derived from them while neither changes (every chunk of a run)."""
+        """The layer's effective parameters (its batch norm folded in), kept with what the
+        rules derived from them (:data:`_KEPT`) while none of them changes."""
         site, layer = self.site, self.site.layer
         if not site.rule.needs_params:
             return None
@@ -62,14 +63,38 @@ class _Call:
         if self.norm is not None:
             tensors += [self.norm.weight, self.norm.bias, self.norm.running_mean, self.norm.running_var]
         key = (id(self.norm), getattr(self.norm, "eps", None),
-               *((id(t), t._version) if t is not None else None for t in tensors))
-        if site.cached is None or site.cached[0] != key:
+               *((id(t), t._version, t.data_ptr(), t.dtype, t.device) if t is not None else None for t in tensors))
+        kept = _KEPT.get(layer)
+        if kept is None or kept[0] != key or any(r() is not t for r, t in zip(kept[1], tensors)):
             weight = layer.weight.detach()
             bias = None if layer.bias is None else layer.bias.detach()
             if self.norm is not None:
                 weight, bias = fold_batch_norm(weight, bias, self.norm)
-            site.cached = (key, Params(weight, bias))
-        return site.cached[1]
+            kept = (key, [weakref.ref(t) if t is not None else _none for t in tensors], Params(weight, bias))
+            _KEPT[layer] = kept
+        return kept[2]
+
+
+#: Per layer, its effective parameters and what the rules derived from them (positive parts,
+#: stacked blocks): ``{layer: (key, parameter refs, Params)}``, weakly keyed (gone with the
+#: model) and made again when a parameter, the folded batch norm or its statistics change
+#: (versions, storage, dtype, device). Kept across explanations: folding and clamping every
+#: layer's weights again each call cost DenseNet-121 about as much as a tenth of its gradient
+#: pass (new weight-sized tensors each time); the price is about one copy of the convolution
+#: weights for as long as the model lives.
+_KEPT: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
+
+
+def _none() -> None:
+    return None
+
+
+def _forget_transient(layers: list[nn.Module]) -> None:
+    """Drop what the rules made for one input shape (kept during one explanation only)."""
+    for layer in layers:
+        kept = _KEPT.get(layer)
+        if kept is not None:
+            kept[2].forget_transient()
 
 
 def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.Module):
@@ -101,8 +126,12 @@ class _RuleFunction(torch.autograd.Function):
         mask = call.site.mask
         if mask is not None:
             relevance = relevance * mask.to(relevance.dtype)
+        rule = call.site.rule
         with torch.no_grad():
-            out = call.site.rule.relevance(call.site.layer, inputs, relevance, call.params(), call.output)
+            if call.nonneg and rule.sign_aware:
+                out = rule.relevance(call.site.layer, inputs, relevance, call.params(), call.output, nonneg=True)
+            else:
+                out = rule.relevance(call.site.layer, inputs, relevance, call.params(), call.output)
         return (None, None, *out)
 
 
@@ -127,7 +156,6 @@ class Site:
     def __init__(self, name: str, layer: nn.Module, rule: Rule) -> None:
         self.name, self.layer, self.rule = name, layer, rule
         self.mask: torch.Tensor | None = None
-        self.cached: tuple | None = None  # (parameter versions, Params): see _Call.params
 
 
 class Attached:
@@ -136,6 +164,7 @@ class Attached:
     def __init__(self) -> None:
         self.sites: dict[str, Site] = {}
         self._outputs: dict[int, tuple[Any, _Call]] = {}
+        self._relu_outputs: dict[int, Any] = {}  # id -> weakref: outputs of hooked ReLUs (>= 0)
 
     def site_of(self, layer: nn.Module) -> Site | None:
         return next((s for s in self.sites.values() if s.layer is layer), None)
@@ -149,8 +178,19 @@ class Attached:
             return None
         return entry[1]
 
+    def _known_nonnegative(self, x: torch.Tensor) -> bool:
+        if _relu_output(x):
+            return True
+        ref = self._relu_outputs.get(id(x))
+        return ref is not None and ref() is x
+
     def hook(self, site: Site):
         def forward_hook(module, inputs, output):
+            if len(inputs) == 1 and output is inputs[0] and site.mask is None and type(site.rule) is Pass:
+                # an in-place activation: its input already carries the activation's backward
+                # (relevance reaches the input through it whatever this hook returns), so a
+                # pass function on top would be an identity costing a node per call
+                return None
             tensors = tuple(t for t in inputs if isinstance(t, torch.Tensor))
             if not isinstance(output, torch.Tensor) or not any(t.requires_grad for t in tensors):
                 return None
@@ -166,8 +206,12 @@ class Attached:
                         producer.keep_output(output.detach())  # the folded layer's output
             values = output.detach()
             if type(site.rule) is Pass and len(tensors) == 1:
-                return _PassFunction.apply(site, [values], tensors[0])
-            call = _Call(site, tensors, values if site.rule.uses_output else None)
+                new = _PassFunction.apply(site, [values], tensors[0])
+                if isinstance(module, nn.ReLU):
+                    self._relu_outputs[id(new)] = weakref.ref(new)
+                return new
+            nonneg = len(tensors) == 1 and site.rule.sign_aware and self._known_nonnegative(tensors[0])
+            call = _Call(site, tensors, values if site.rule.uses_output else None, nonneg)
             new = _RuleFunction.apply(call, [values], *tensors)
             self._remember(new, call)
             return new
@@ -176,6 +220,19 @@ class Attached:
 
     def clear(self) -> None:
         self._outputs.clear()
+        self._relu_outputs.clear()
+
+
+#: Autograd nodes whose output is ``>= 0`` (a ReLU's, in or out of place).
+_NONNEG_NODES = frozenset({"ReluBackward0", "ReluBackward1"})
+
+
+def _relu_output(x: torch.Tensor) -> bool:
+    """Whether ``x`` is known to be ``>= 0`` without reading it: a ReLU made it (in place, as
+    MONAI's are, the input of the next layer is the ReLU's output node). Sign-aware rules
+    otherwise check with a reduction (a device synchronisation on a GPU)."""
+    fn = x.grad_fn
+    return fn is not None and fn.name() in _NONNEG_NODES
 
 
 def _channels_match(layer: nn.Module, out: torch.Tensor, norm: nn.Module) -> bool:
@@ -216,8 +273,11 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
             # cheaper (no new tensor per activation)
             if any(rule.uses_output and isinstance(layer, nn.modules.conv._ConvNd) for _, layer, rule in assigned):
                 stack.enter_context(without_inplace(model))
+            else:  # other in-place activations would scale the relevance by their own backward
+                stack.enter_context(without_inplace(model, keep=(nn.ReLU,)))
             stack.enter_context(residual_sums(model, composite.stabilizer))
         handles = []
+        stack.callback(_forget_transient, [layer for _, layer, _ in assigned])
         stack.callback(lambda: [h.remove() for h in handles])
         stack.callback(state.clear)
         for name, layer, rule in assigned:

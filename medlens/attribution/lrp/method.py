@@ -195,10 +195,11 @@ def crp(
     module = last_conv_layer(model) if layer is None else resolve_layer(model, layer)
     comp = _composite(composite, epsilon, 0.25, None, None)
     if channels is None:
-        at_layer = relevance(model, x, target, comp, budget, layer=module)
-        top = concept_relevance(at_layer).argmax(1)
-        masks = torch.zeros(at_layer.shape[:2], dtype=x.dtype)
-        masks[torch.arange(len(x)), top] = 1
+        # each chunk's layer relevance is summed over space as it arrives: (B, C) is kept,
+        # never the layer's maps (B, C, *spatial) of the whole batch
+        per_channel = relevance(model, x, target, comp, budget, layer=module, reduce=concept_relevance)
+        masks = torch.zeros(per_channel.shape[:2], dtype=x.dtype)
+        masks[torch.arange(len(x)), per_channel.argmax(1)] = 1
     else:
         masks = channel_masks(channels, len(x), _out_channels(model, module, x), x.dtype)
     values = relevance(model, x, target, comp, budget, layer=module, masks=masks.to(x.device))

@@ -19,6 +19,7 @@ and the layer's effective parameters (a batch norm that follows the layer folded
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Sequence, Tuple
 
@@ -31,18 +32,28 @@ class Params:
     derive from them (positive parts, stacked blocks), each made once while the parameters stay
     unchanged: a pass, or every chunk of one explanation, pays for it once."""
 
-    __slots__ = ("weight", "bias", "_made")
+    __slots__ = ("weight", "bias", "_made", "_transient")
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
-        self.weight, self.bias, self._made = weight, bias, {}
+        self.weight, self.bias, self._made, self._transient = weight, bias, {}, set()
 
     def __iter__(self):  # ``w, b = params``
         return iter((self.weight, self.bias))
 
-    def made(self, key: object, make: Callable[[], object]):
+    def made(self, key: object, make: Callable[[], object], *, transient: bool = False):
+        """``make()``, made once per ``key``; ``transient``: it depends on the input's shape
+        (an activation-sized tensor), kept only until :meth:`forget_transient` (the end of
+        the explanation), while the parameters' derivations stay for the next one."""
         if key not in self._made:
             self._made[key] = make()
+            if transient:
+                self._transient.add(key)
         return self._made[key]
+
+    def forget_transient(self) -> None:
+        for key in self._transient:
+            self._made.pop(key, None)
+        self._transient.clear()
 
     def pos(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.made("pos", lambda: (self.weight.clamp(min=0), _pos(self.bias)))
@@ -142,7 +153,10 @@ class Blocks:
 
     def __init__(self, layer: nn.Module, weights: Sequence[Sequence[torch.Tensor]],
                  biases: Sequence[torch.Tensor | None], stacked: torch.Tensor | None = None) -> None:
-        self.layer, self.weights, self.biases = layer, weights, biases
+        # weakly: blocks are kept with the layer's parameters (core._KEPT, weakly keyed by the
+        # layer), and a strong reference would keep the layer, and its model, alive for ever
+        self._layer = weakref.ref(layer)
+        self.weights, self.biases = weights, biases
         self.axis = _axis(layer)
         self.grouped = getattr(layer, "groups", 1) != 1
         if not self.grouped:
@@ -153,6 +167,10 @@ class Blocks:
                 self.bias = torch.cat([b if b is not None else torch.zeros(w[0].shape[0], dtype=w[0].dtype,
                                                                            device=w[0].device)
                                        for b, w in zip(biases, weights)])
+
+    @property
+    def layer(self) -> nn.Module:
+        return self._layer()
 
     def forward(self, parts: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """``z_o`` for each block (views of one tensor when the layer has one group)."""
@@ -215,6 +233,9 @@ class Rule:
     name = "rule"
     needs_params = True
     uses_output = False
+    #: whether ``relevance`` takes ``nonneg=True`` (the input is known to be ``>= 0``, e.g. a
+    #: ReLU's output, so the rule needs no reduction to find its sign)
+    sign_aware = False
 
     def relevance(
         self, layer: nn.Module, inputs: Tuple[torch.Tensor, ...], relevance: torch.Tensor, params,
@@ -242,9 +263,10 @@ class Epsilon(Rule):
         return (transpose(layer, x, w, shares(relevance, z, self.epsilon)).mul_(x),)
 
 
-def _signed(x: torch.Tensor) -> tuple[list[torch.Tensor], bool]:
-    """The input parts a sign-aware rule works on: ``[x]`` after a ReLU, else ``[x+, x-]``."""
-    if nonnegative(x):
+def _signed(x: torch.Tensor, nonneg: bool = False) -> tuple[list[torch.Tensor], bool]:
+    """The input parts a sign-aware rule works on: ``[x]`` after a ReLU, else ``[x+, x-]``;
+    ``nonneg``: the caller knows ``x >= 0`` (no reduction to check it)."""
+    if nonneg or nonnegative(x):
         return [x], True
     return [x.clamp(min=0), x.clamp(max=0)], False
 
@@ -287,11 +309,12 @@ class ZPlus(Rule):
 
     stabilizer: float = 1e-6
     name = "zplus"
+    sign_aware = True
 
-    def relevance(self, layer, inputs, relevance, params, output=None):
+    def relevance(self, layer, inputs, relevance, params, output=None, nonneg=False):
         (x,) = inputs
         p = as_params(params)
-        parts, nonneg = _signed(x)
+        parts, nonneg = _signed(x, nonneg)
         blocks = _positive_blocks(layer, p, nonneg)
         (z,) = blocks.forward(parts)
         return (blocks.relevance(parts, [shares(relevance, z, self.stabilizer, +1, fresh=True)]),)
@@ -312,15 +335,16 @@ class AlphaBeta(Rule):
     stabilizer: float = 1e-6
     name = "alpha_beta"
     uses_output = True
+    sign_aware = True
 
     def __post_init__(self) -> None:
         if self.alpha < 0 or self.beta < 0 or abs(self.alpha - self.beta - 1) > 1e-12:
             raise ValueError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {self.alpha}, {self.beta}")
 
-    def relevance(self, layer, inputs, relevance, params, output=None):
+    def relevance(self, layer, inputs, relevance, params, output=None, nonneg=False):
         (x,) = inputs
         p = as_params(params)
-        parts, nonneg = _signed(x)
+        parts, nonneg = _signed(x, nonneg)
         (zp,) = _positive_blocks(layer, p, nonneg).forward(parts)
         stacked, sp, sn = pair(zp, _axis(layer))
         torch.sub(_output(layer, x, p, output), zp, out=sn).clamp_(max=0)  # z-
@@ -345,12 +369,13 @@ class Gamma(Rule):
     stabilizer: float = 1e-6
     name = "gamma"
     uses_output = True
+    sign_aware = True
 
-    def relevance(self, layer, inputs, relevance, params, output=None):
+    def relevance(self, layer, inputs, relevance, params, output=None, nonneg=False):
         (x,) = inputs
         p = as_params(params)
         g = self.gamma
-        parts, nonneg = _signed(x)
+        parts, nonneg = _signed(x, nonneg)
         z = _output(layer, x, p, output)
         (plus,) = _positive_blocks(layer, p, nonneg).forward(parts)
         plus.mul_(g)
@@ -380,7 +405,7 @@ def _input_independent(layer: nn.Module, x: torch.Tensor, p: Params, key: str, w
     (flat, w^2): the denominator depends only on the input's shape, so it is made once."""
     w, b = p.made((key, "params"), lambda: (weight(), bias()))
     z = p.made((key, tuple(x.shape), x.dtype, x.device),
-               lambda: apply_linear(layer, torch.ones_like(x), w, b).add_(stabilizer))  # z >= 0
+               lambda: apply_linear(layer, torch.ones_like(x), w, b).add_(stabilizer), transient=True)  # z >= 0
     return transpose(layer, x, w, torch.div(relevance, z))  # J^T does not read x's values
 
 
@@ -445,7 +470,7 @@ class ZBox(Rule):
             bias = None if b is None else b - p.pos()[1] - p.neg()[1]
             return Blocks(layer, [[w, p.pos()[0], p.neg()[0]]], [bias])
 
-        blocks = p.made(("zbox", layer), make)
+        blocks = p.made("zbox", make)
         parts = [x, -lo, -hi]
         (z,) = blocks.forward(parts)
         return (blocks.relevance(parts, [shares(relevance, z, self.stabilizer, fresh=True)]),)
