@@ -282,17 +282,18 @@ def check_case_page(markup: str) -> int:
     return checked
 
 
-def _strategy_rows(page: Page) -> dict[tuple[str, str], dict[str, str]]:
-    """``{(class, strategy): {header: cell}}`` from every "Strategies for 'CLASS'" table."""
+def _titled_rows(page: Page, prefix: str, key: str) -> dict[tuple[str, str], dict[str, str]]:
+    """``{(class, row[key]): {header: cell}}`` from every "PREFIX'CLASS'" section's table with a
+    verdict column (the audit's "Strategies for 'C'", the notes audit's "Tokens of 'C'")."""
     rows = {}
     for t in page.tables:
         title = page.titles[t["section"]] if 0 <= t["section"] < len(page.titles) else ""
-        if not title.startswith("Strategies for '") or "verdict" not in t["headers"]:
+        if not title.startswith(prefix + "'") or "verdict" not in t["headers"]:
             continue
-        cls = title[len("Strategies for '"):-1]
+        cls = title[len(prefix) + 1:-1]
         for row in t["rows"]:
             cells = dict(zip(t["headers"], row))
-            rows[(cls, cells["strategy"])] = cells
+            rows[(cls, cells[key])] = cells
     return rows
 
 
@@ -303,7 +304,7 @@ def check_audit_page(markup: str) -> int:
     sentence's); an undecided one is undecided; "no candidate shortcut" means no flagged row and
     the right count; every flagged row has its sentence. Returns how many claims were checked."""
     page = read_page(markup)
-    rows = _strategy_rows(page)
+    rows = _titled_rows(page, "Strategies for ", "strategy")
     assert rows, "no strategies table"
     checked, said_flagged = 0, set()
     for claim in page.claims:
@@ -332,20 +333,6 @@ def check_audit_page(markup: str) -> int:
     return checked
 
 
-def _token_rows(page: Page) -> dict[tuple[str, str], dict[str, str]]:
-    """``{(class, token): {header: cell}}`` from every "Tokens of 'CLASS'" table."""
-    rows = {}
-    for t in page.tables:
-        title = page.titles[t["section"]] if 0 <= t["section"] < len(page.titles) else ""
-        if not title.startswith("Tokens of '") or "verdict" not in t["headers"]:
-            continue
-        cls = title[len("Tokens of '"):-1]
-        for row in t["rows"]:
-            cells = dict(zip(t["headers"], row))
-            rows[(cls, cells["token"])] = cells
-    return rows
-
-
 def _close(cell: str, said: str, tol: float = 1e-3) -> bool:
     return abs(_number(cell) - float(said)) <= tol * max(1.0, abs(float(said)))
 
@@ -359,7 +346,7 @@ def check_notes_audit_page(markup: str) -> int:
     model depends on" means no such row and the right count of measured tokens; every depended-on
     row has its sentence. Returns how many claims were checked."""
     page = read_page(markup)
-    rows = _token_rows(page)
+    rows = _titled_rows(page, "Tokens of ", "token")
     assert rows, "no tokens table"
     checked, said = 0, set()
     for claim in page.claims:
