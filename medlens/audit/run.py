@@ -12,14 +12,14 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from medlens.core.progress import Progress
 from medlens.audit.cases import MASK_METRICS, AuditSettings, CaseFailure, CaseResult
-from medlens.audit.engines import ENGINES, model_to_bytes, run_local, run_ray
+from medlens.audit.engines import AUDIT, ENGINES, Work, model_to_bytes, run_local, run_ray
 from medlens.audit.intervention import ModelRemoval, StoredRemoval
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.audit.store import DB_FILE, AuditStore, locked, table, write_csv, write_parquet
@@ -28,7 +28,7 @@ from medlens.audit.summary import summary_grid
 from medlens.errors import InputError
 from medlens.models.fingerprint import model_fingerprint
 
-__all__ = ["AuditRun", "analyse", "path_key", "plan_batches", "run_audit", "stored_settings"]
+__all__ = ["AuditRun", "analyse", "path_key", "plan_batches", "run_audit", "run_batches", "stored_settings"]
 
 
 @dataclass(frozen=True)
@@ -156,29 +156,7 @@ def run_audit(
         "input": json.dumps({"shape": list(x0.shape[1:]), "grid": list(grid),
                              "class_names": list((meta or {}).get("class_names") or source.class_names)}),
     }
-    with locked(out), AuditStore(out / DB_FILE) as store:
-        store.start(config, restart=restart)
-        done = store.done()
-        batches = plan_batches(n, settings.cases_per_batch, done)
-        todo = sum(len(b) for b in batches)
-        reporter = progress if isinstance(progress, Progress) else Progress(quiet=not progress)
-        added = 0
-        start = time.perf_counter()
-        stats: dict = {}
-        with reporter.counter(todo, "audit", unit="case") as advance:
-
-            def on_done(results: list[CaseResult], worker: str) -> None:
-                nonlocal added
-                added += store.add(results, worker=worker)
-                advance(len(results))
-
-            if engine == "local":
-                run_local(model, spec, batches, settings, on_done)
-            elif batches:
-                stats = run_ray(model_to_bytes(model, meta or {}), spec, batches, settings, on_done,
-                                address=address, workers=workers)
-        seconds = time.perf_counter() - start
-        failures = [f for f in store.failures() if f.index < n]
+    def removal_tests(store: AuditStore) -> None:
         # the removal tests of the default analysis run here, in the driver, which holds the model
         # whatever the engine; analyse() re-reads their drops from the store
         results = store.results()
@@ -188,7 +166,43 @@ def run_audit(
                                     ModelRemoval(model, source, results, grid, settings.batch_size, settings.seed,
                                                  rule.n_draws))
             find_strategies(results, settings, grid, rule=rule, removal=removal)
+
+    added, seconds, stats, failures = run_batches(
+        model, spec, out, config, settings, n, meta=meta, engine=engine, address=address, workers=workers,
+        restart=restart, progress=progress, unit="case", then=removal_tests)
     return AuditRun(out, n, added, seconds, engine, stats, failures, tuple(notes))
+
+
+def run_batches(model: nn.Module, spec: Any, out: Path, config: dict[str, str], settings: Any, n: int, *,
+                work: Work = AUDIT, meta: dict | None, engine: str, address: str | None, workers: int | None,
+                restart: bool, progress: bool | Progress, unit: str,
+                then: Callable[[AuditStore], None] | None = None) -> tuple[int, float, dict, list[CaseFailure]]:
+    """The first ``n`` cases of ``spec`` not yet in the store ``out`` (started with ``config``, which
+    refuses another audit's store), run batch by batch by ``work`` on ``engine`` and committed as
+    each batch finishes; ``then(store)`` runs under the same lock once they are in. Returns the
+    number of cases added, the seconds they took, the engine's statistics and the failures."""
+    with locked(out), AuditStore(out / DB_FILE) as store:
+        store.start(config, restart=restart)
+        batches = plan_batches(n, settings.cases_per_batch, store.done())
+        reporter = progress if isinstance(progress, Progress) else Progress(quiet=not progress)
+        added, stats, start = 0, {}, time.perf_counter()
+        with reporter.counter(sum(len(b) for b in batches), "audit", unit=unit) as advance:
+
+            def on_done(results: list[CaseResult | CaseFailure], worker: str) -> None:
+                nonlocal added
+                added += store.add(results, worker=worker)
+                advance(len(results))
+
+            if engine == "local":
+                run_local(model, spec, batches, settings, on_done, work=work)
+            elif batches:
+                stats = run_ray(model_to_bytes(model, meta or {}), spec, batches, settings, on_done, work=work,
+                                address=address, workers=workers)
+        seconds = time.perf_counter() - start
+        failures = [f for f in store.failures() if f.index < n]
+        if then is not None:
+            then(store)
+    return added, seconds, stats, failures
 
 
 def stored_meta(out: str | Path) -> tuple[str, dict]:

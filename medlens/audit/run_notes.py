@@ -13,7 +13,6 @@ stored, so a second analysis re-reads them) and writes ``cases.csv``, ``cases.pa
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,10 @@ from typing import Any
 from torch import nn
 
 from medlens.audit.cases import CaseFailure, CaseResult
-from medlens.audit.engines import ENGINES, model_to_bytes, run_local, run_ray
+from medlens.audit.engines import ENGINES
 from medlens.audit.intervention import StoredRemoval
 from medlens.audit.notes import NOTE_AUDIT, NoteAuditSettings, NoteSpec, open_notes
-from medlens.audit.run import AuditRun, path_key, plan_batches, stored_meta
+from medlens.audit.run import AuditRun, path_key, run_batches, stored_meta
 from medlens.audit.store import (
     DB_FILE,
     AuditStore,
@@ -94,25 +93,9 @@ def run_note_audit(
                              "vocabulary": vocabulary}),
     }
     notes = [source.truncation] if source.encoded.n_truncated else []
-    with locked(out), AuditStore(out / DB_FILE) as store:
-        store.start(config, restart=restart)
-        batches = plan_batches(n, settings.cases_per_batch, store.done())
-        reporter = progress if isinstance(progress, Progress) else Progress(quiet=not progress)
-        added, stats, start = 0, {}, time.perf_counter()
-        with reporter.counter(sum(len(b) for b in batches), "audit", unit="note") as advance:
-
-            def on_done(results: list[CaseResult | CaseFailure], worker: str) -> None:
-                nonlocal added
-                added += store.add(results, worker=worker)
-                advance(len(results))
-
-            if engine == "local":
-                run_local(model, spec, batches, settings, on_done, work=NOTE_AUDIT)
-            elif batches:
-                stats = run_ray(model_to_bytes(model, meta or {}), spec, batches, settings, on_done, work=NOTE_AUDIT,
-                                address=address, workers=workers)
-        seconds = time.perf_counter() - start
-        failures = [f for f in store.failures() if f.index < n]
+    added, seconds, stats, failures = run_batches(
+        model, spec, out, config, settings, n, work=NOTE_AUDIT, meta=meta, engine=engine, address=address,
+        workers=workers, restart=restart, progress=progress, unit="note")
     return AuditRun(out, n, added, seconds, engine, stats, failures, tuple(notes))
 
 
