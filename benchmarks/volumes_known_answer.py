@@ -35,7 +35,7 @@ from _runner import load_now, options, provenance, write_result
 
 REGION_START = 0.3
 METHODS_3D = ("gradient", "grad_x_input", "integrated_gradients", "smoothgrad", "gradcam", "gradcam_pp",
-              "occlusion", "rise")
+              "fastcam", "occlusion", "rise", "lrp", "crp")
 #: The quick configuration (seconds): the slow test re-runs it against its stored file (the
 #: quality numbers and evaluation counts do not depend on the machine's load).
 QUICK = {"sizes": "32", "models": "resnet18", "methods": "gradient,gradcam", "budgets": "1"}
