@@ -27,8 +27,10 @@ test images); both models are trained as above, then the leaderboard runs on the
 ``marker_mass`` (share of the positive attribution on the marker, images that carry it) and
 ``mass_in_mask`` (on the lesion): the leaderboard's shortcut audit pastes the marker onto the
 images without it and erases it from those with it, and its verdict says whether each model
-relies on the marker (:func:`medlens.evaluation.leaderboard.relies_on_marker`). No randomisation
-and no attention tests. Stored as ``benchmarks/results/transformers_shortcut.json``.
+relies on the marker (:func:`medlens.evaluation.leaderboard.verdict.relies_on_marker`). The marker
+mass is also split by the explained class (target = label: about half the images with the marker
+explain the class the marker does not predict). No randomisation and no attention tests. Stored
+as ``benchmarks/results/transformers_shortcut.json``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from medlens.core.random import seeded
 from medlens.data.synthetic.lesions import make_lesion_benchmark
 from medlens.evaluation.attention import verdict
 from medlens.evaluation.leaderboard import LeaderboardSettings, evaluate
+from medlens.evaluation.leaderboard.store import read_results
 from medlens.evaluation.leaderboard.verdict import relies_on_marker
 from medlens.evaluation.transformer_attention import transformer_attention_faithfulness
 from medlens.models.cnn import CNN
@@ -134,6 +137,8 @@ def leaderboards(args: argparse.Namespace, models: dict, x, y, masks, markers, m
             summary = evaluate(models[name][0], x, y, masks, markers, out=folder, settings=settings,
                                data_name=data_name, progress=False)
             timings[f"leaderboard_{name}_s"] = time.perf_counter() - start
+            if "marker_mass" in metrics:
+                summary["marker_mass_by_target"] = _by_target(read_results(folder)[1], "marker_mass")
         table = {method: {} for method in methods + BASELINES}
         for row in summary["rows"]:
             if row["method"] in table:
@@ -141,6 +146,20 @@ def leaderboards(args: argparse.Namespace, models: dict, x, y, masks, markers, m
         out[name] = (table, summary.get("errors", {}), summary)
         log(f"leaderboard {name} done")
     return out
+
+
+def _by_target(records: list[dict], metric: str) -> dict:
+    """``{method: {target class: {n, mean}}}`` of ``metric`` over the leaderboard's per-case records
+    (the cases where it is defined)."""
+    out: dict = {}
+    for r in records:
+        value = r["metrics"].get(metric)
+        if r["kind"] == "model" or value is None:
+            continue
+        cell = out.setdefault(r["method"], {}).setdefault(str(r["target"]), {"n": 0, "sum": 0.0})
+        cell["n"] += 1
+        cell["sum"] += value
+    return {m: {t: {"n": c["n"], "mean": c["sum"] / c["n"]} for t, c in sorted(ts.items())} for m, ts in out.items()}
 
 
 def _data(args: argparse.Namespace, shortcut: bool):
@@ -213,6 +232,7 @@ def run_shortcut(args: argparse.Namespace, log) -> dict:
         "leaderboard": {name: b[0] for name, b in boards.items()},
         "leaderboard_errors": {name: b[1] for name, b in boards.items()},
         "shortcut": audits,
+        "marker_mass_by_target": {name: b[2]["marker_mass_by_target"] for name, b in boards.items()},
         "timings_s": timings,
         "total_s": time.perf_counter() - t0,
     }
