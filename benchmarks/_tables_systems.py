@@ -1,5 +1,5 @@
 """README tables of the model-family, imaging-system and seed-system benchmarks (``transformers``,
-``haemorrhage``, ``scinet``, ``deeptune``, ``groupinn``, ``fourier_frequencies``)."""
+``transformers_shortcut``, ``haemorrhage``, ``scinet``, ``deeptune``, ``groupinn``, ``fourier_frequencies``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,54 @@ def transformers_table(payload: dict) -> list[str]:
                     "randomisation Spearman (lower better)"), rows)
     return lines + ["", f"Attention of the ViT (Jain-Wallace): {n['jain_wallace']['verdict']}. "
                         + n["jain_wallace"]["sentences"][-1]]
+
+
+def _signed(v) -> str:
+    return "n/a" if v is None else f"{v:+.2f}"
+
+
+def transformers_shortcut_table(payload: dict) -> list[str]:
+    """The ViT and the CNN on the shortcut variant: does each rely on the marker (paste / erase), and
+    how much of each method's positive attribution falls on the marker against its share of the image."""
+    n = payload["numbers"]
+    d = n["data"]
+    audits = n["shortcut"]
+    area = next(iter(audits.values()))["marker_area_fraction"]
+    lines = [(f"Lesion benchmark {d['size']}x{d['size']}, shortcut variant: {d['n_train']} training images, the marker "
+              f"agrees with the label in {pct(d['train_marker_agrees_with_label'])} of them; leaderboard (target = "
+              f"label) on {d['n_eval']} test images, where the marker is independent of the label ({d['n_eval_marker']} "
+              f"carry it, {d['n_eval_positive']} have a lesion). The marker covers {pct(area, 1)} of the image."), ""]
+    lines += table(("model", "epochs", "test accuracy", "test AUROC", "relies on the marker", "pasting it: change of p(lesion)",
+                    "erasing it: change of p(lesion)", "accuracy, marker agrees / contradicts"), (
+        (name + (f" ({m['config']['stem']} stem)" if "stem" in m["config"] else ""), m["epochs"], num(m["test"]["accuracy"]),
+         num(m["test"]["auroc"]), "yes" if audits[name]["relies_on_marker"] else "no",
+         _signed(audits[name]["delta_p_pasted"]), _signed(audits[name]["delta_p_erased"]),
+         f"{num(audits[name]['accuracy_marker_agrees'], 2)} / {num(audits[name]['accuracy_marker_conflicts'], 2)}")
+        for name, m in n["models"].items()))
+    rows = []
+    split = n.get("marker_mass_by_target", {})
+    for name, board in n["leaderboard"].items():
+        for method, metrics in board.items():
+            mm, lesion = metrics.get("marker_mass") or {}, metrics.get("mass_in_mask") or {}
+            ci = f" [{num(mm['ci_low'])}, {num(mm['ci_high'])}]" if mm.get("ci_low") is not None else ""
+            ratio = f"{mm['mean'] / area:.1f}" if mm.get("mean") is not None and area else "n/a"
+            by = split.get(name, {}).get(method, {})
+            rows.append((name, method, num(mm.get("mean")) + ci, ratio,
+                         *(num((by.get(t) or {}).get("mean")) + f" ({(by.get(t) or {}).get('n', 0)})" for t in ("1", "0")),
+                         num(lesion.get("mean"))))
+    lines += ["", *table(("model", "method", "mass on marker [95% CI]", "x marker's share of the image",
+                          "mass on marker, explaining 'lesion' (n)", "mass on marker, explaining 'no lesion' (n)",
+                          "mass in lesion"), rows)]
+    said = []
+    for name, board in n["leaderboard"].items():
+        edge = (board.get("baseline:edge", {}).get("marker_mass") or {}).get("mean") or 0.0
+        over = sorted(((metrics["marker_mass"]["mean"] / area, method) for method, metrics in board.items()
+                       if not method.startswith("baseline:") and (metrics.get("marker_mass") or {}).get("ci_low") is not None
+                       and metrics["marker_mass"]["ci_low"] > max(2 * area, edge)), reverse=True)
+        said.append(f"{name} ({'relies' if audits[name]['relies_on_marker'] else 'does not measurably rely'} on the "
+                    f"marker): " + (", ".join(f"{method} ({r:.0f}x)" for r, method in over) if over else "none"))
+    return lines + ["", ("Methods whose 95% interval of the mass on the marker lies above both twice the marker's share "
+                         "of the image and the model-free edge map's mass: " + "; ".join(said) + ".")]
 
 
 def haemorrhage_table(payload: dict) -> list[str]:
@@ -112,6 +160,7 @@ def fourier_table(payload: dict) -> list[str]:
 TABLES = {
     "transformers": transformers_table,
     "transformers_patch_stem": transformers_table,
+    "transformers_shortcut": transformers_shortcut_table,
     "haemorrhage": haemorrhage_table,
     "scinet": scinet_table,
     "deeptune": deeptune_table,

@@ -152,6 +152,7 @@ QUICK = {
     "lesion_shapes-quick": (["lesion_shapes.py", "--quick"], ()),
     "familiarity-quick": (["familiarity.py", "--quick"], ()),
     "transformers-quick": (["transformers.py", "--quick"], ("timings_s", "total_s")),
+    "transformers_shortcut-quick": (["transformers.py", "--variant", "shortcut", "--quick"], ("timings_s", "total_s")),
     "audit_notes-quick": (["audit_notes.py", "--quick"], ()),
     "lesion_acceptance-quick": (["lesion_acceptance.py", "--quick", "--result", "{out}"], ()),
     "audit_calibration-quick": (["audit_calibration.py", "--quick", "--result", "{out}"], ()),
