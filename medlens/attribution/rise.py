@@ -31,10 +31,13 @@ from medlens.core.cost import affordable, chosen
 from medlens.core.layers import interpolation_mode
 from medlens.core.engine import Budget
 from medlens.attribution.registry import register
-from medlens.core.targets import Target
+from medlens.core.targets import Target, summed_scores
 from medlens.errors import UnknownNameError
 
 SCORES = ("probability", "output")
+#: A target score whose spread over the masks is at most this share of its size (at least 1) did
+#: not change: the map is the masks' noise, and the result says so.
+FLAT_SCORE = 1e-6
 
 
 def grid_shape(spatial: Sequence[int], s: int | Sequence[int]) -> tuple[int, ...]:
@@ -126,7 +129,10 @@ def rise(
     score : {"probability", "output"}
         ``probability``: the target's softmax (or sigmoid) probability, as in the paper, for
         models that output logits; ``output``: the raw target output (for models that already
-        output probabilities).
+        output probabilities). A summed score (:class:`~medlens.core.targets.ReducedOutput`: a
+        class inside a region of a segmentation, or a regression) has no probability and is
+        weighed as it is. A score that no mask changes (a saturated probability) is named in the
+        result's ``note``: such a map is the masks' noise.
 
     Returns
     -------
@@ -144,7 +150,8 @@ def rise(
     keep = check_fraction(p, "p", low=0.0, high=1.0)
     if score not in SCORES:
         raise UnknownNameError(f"unknown RISE score {score!r}; choose one of {', '.join(SCORES)}")
-    scorer = target.on_probabilities() if score == "probability" else target
+    summed = score == "probability" and summed_scores(model)
+    scorer = target.on_probabilities() if score == "probability" and not summed else target
     grids, shifts, cell = draw_grids(n, spatial, s, keep, seed)
     reference = resolve_baseline(x, baseline)
     zero_reference = reference.stride() == (0,) * x.ndim and not bool(reference.flatten()[0])
@@ -162,19 +169,33 @@ def rise(
         return occluded, (sample, masks)
 
     mask_sums = x.new_zeros((b, 1, *spatial))
-    score_sums = x.new_zeros(b)
+    score_sums = x.new_zeros(b, dtype=torch.float64)
+    square_sums = x.new_zeros(b, dtype=torch.float64)
 
     def consume(start, stop, outputs, grads, aux):
         sample, masks = aux
         scores = scorer.take(sample)(outputs).to(x.dtype)
         saliency.index_add_(0, sample, masks * view_rows(scores, masks.ndim))
+        score_sums.index_add_(0, sample, scores.double())
+        square_sums.index_add_(0, sample, scores.double().square())
         if centred:
             mask_sums.index_add_(0, sample, masks)
-            score_sums.index_add_(0, sample, scores)
 
     engine.run(model, b * n, build, mode="forward", consume=consume, budget=budget)
+    notes = [extras["note"]] if "note" in extras else []
+    if summed:
+        notes.append("the model's output is a summed score (a region of a segmentation, or a regression), not "
+                     "a class's logit, so the masks are weighed by that score itself, not by a probability")
+    spread = (square_sums / n - (score_sums / n) ** 2).clamp(min=0).sqrt()
+    flat = spread <= FLAT_SCORE * score_sums.abs().div(n).clamp(min=1.0)
+    if bool(flat.any()):
+        notes.append(f"the target's score did not change under any of the {n} masks for {int(flat.sum())} of {b} "
+                     "input(s): their maps show no evidence" + (" (a saturated probability: try score='output')"
+                                                                 if score == "probability" and not summed else ""))
+    if notes:
+        extras["note"] = "; ".join(notes)
     if centred:
-        mean = view_rows(score_sums / n, saliency.ndim)
+        mean = view_rows((score_sums / n).to(x.dtype), saliency.ndim)
         # sum_i (f_i - mean) M_i(l), without a second pass over the masks
         return mean + (saliency - mean * mask_sums) / (n * keep), extras
     return saliency / (n * keep), extras

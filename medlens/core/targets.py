@@ -152,6 +152,15 @@ def check_scores(scores: object, rows: int) -> None:
         raise TargetError(f"a target callable must return one score per sample, shape ({rows},); got {got}")
 
 
+def summed_scores(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s output is a score summed by :class:`ReducedOutput` (a class's scores
+    inside a region of a segmentation, or a whole regression output) rather than a classifier's
+    logits. Its softmax or sigmoid means nothing (the sigmoid of a sum of thousands of voxel
+    logits is 0 or 1 whatever the input), so methods that score probabilities (RISE, deletion
+    and insertion) score such an output as it is."""
+    return any(isinstance(m, ReducedOutput) for m in model.modules())
+
+
 def probabilities(output: torch.Tensor) -> torch.Tensor:
     """Softmax over classes, or a two-column sigmoid for single-logit models."""
     if output.ndim == 2 and output.shape[1] == 1:

@@ -130,3 +130,50 @@ def test_bad_options(options, error, message):
     model, x = make_model(2), make_input(2)
     with pytest.raises(error, match=message):
         medlens.explain(model, x, method="rise", **{"n_masks": 4, **options})
+
+
+class _RegionSegmenter(torch.nn.Module):
+    """A 2D segmenter whose class-1 logit at each pixel is 50 x the input inside ``region`` and 0
+    outside: a sum of its logits over the region runs into the thousands."""
+
+    def __init__(self, region):
+        super().__init__()
+        self.region = region
+
+    def forward(self, x):
+        gate = torch.zeros_like(x[:, :1])
+        gate[(slice(None), slice(None), *self.region)] = 1
+        logit = 50 * x[:, :1] * gate
+        return torch.cat([-logit, logit], dim=1)
+
+
+def test_a_summed_region_score_is_weighed_as_it_is_not_through_a_saturated_sigmoid():
+    # before: RISE took the sigmoid of the summed score (exactly 1 under every mask), and its map
+    # was the masks' noise: 0.06 of the top 1% inside the region on the 3D UNet known answer
+    from medlens.core.targets import ReducedOutput
+
+    region = (slice(8, 16), slice(8, 16))
+    mask = torch.zeros(32, 32)
+    mask[region] = 1
+    model = ReducedOutput(_RegionSegmenter(region), channel=1, mask=mask)
+    x = torch.ones(1, 1, 32, 32)
+    result = medlens.explain(model, x, target=0, method="rise", n_masks=300, seed=0)
+    raw = medlens.explain(model, x, target=0, method="rise", n_masks=300, seed=0, score="output")
+    torch.testing.assert_close(result.values, raw.values, rtol=0, atol=0)
+    assert "summed score" in result.extras["note"]
+    inside = mask.bool().flatten()
+    top = result.values[0, 0].flatten().topk(int(inside.sum())).indices
+    assert inside[top].float().mean() > 0.8
+
+
+def test_a_score_that_no_mask_changes_is_reported_not_drawn_as_evidence():
+    class Saturated(torch.nn.Module):
+        def forward(self, x):  # one logit, so large that its sigmoid is 1.0 under every mask
+            return 1e4 + x.flatten(1).sum(1, keepdim=True)
+
+    x = torch.rand(1, 1, 16, 16) + 0.5
+    result = medlens.explain(Saturated(), x, target=0, method="rise", n_masks=32, seed=0)
+    assert "did not change under any of the 32 masks for 1 of 1" in result.extras["note"]
+    assert "score='output'" in result.extras["note"]
+    moving = medlens.explain(Saturated(), x, target=0, method="rise", n_masks=32, seed=0, score="output")
+    assert "note" not in moving.extras

@@ -75,6 +75,24 @@ def test_deletion_known_answer_perfect_reversed_random(spatial_dims):
     torch.testing.assert_close(perfect.curve[:, -1], torch.full((len(x),), 0.5, dtype=torch.float64))
 
 
+def test_deletion_of_a_summed_region_score_follows_the_score_not_a_saturated_sigmoid():
+    """A segmentation target (ReducedOutput: class 1's logits summed inside a region) has no
+    probability: its sigmoid is 1.0 until nearly everything is deleted. The curve is the summed
+    score itself, here in closed form: the sum of the positions not yet deleted."""
+    from medlens.core.targets import ReducedOutput
+
+    class Segmenter(nn.Module):
+        def forward(self, x):
+            return torch.cat([-x, x], dim=1)  # (B, 2, H, W): class 1's logit is the input
+
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 100 + 1
+    model = ReducedOutput(Segmenter(), channel=1, mask=torch.ones(8, 8))
+    curve = deletion(model, x, x, torch.zeros(1, dtype=torch.long), steps=4)
+    values = x.flatten().sort(descending=True).values.double()
+    for step, frac in enumerate(curve.fractions.tolist()):
+        torch.testing.assert_close(curve.curve[0, step], values[round(frac * 64):].sum(), rtol=1e-5, atol=1e-3)
+
+
 def test_absolute_ranks_by_magnitude():
     model, x = SumModel(), _positive_input(2)
     target = torch.ones(len(x), dtype=torch.long)
