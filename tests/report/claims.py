@@ -162,7 +162,9 @@ def check_leaderboard_claim(page: Page, claim: dict) -> None:
     if kind in ("best", "versus", "extremes"):
         metric = claim["metric"]
         means = _means(page, section, metric)
-        higher = get_metric(metric).higher_is_better
+        # a metric without a direction (mass on the marker) is compared in the one the claim names
+        named = claim.get("higher")
+        higher = get_metric(metric).higher_is_better if named is None else str(named) == "True"
     if kind == "best":
         methods = {k: v for k, v in means.items() if not k.endswith("(baseline)") and v == v}
         best = (max if higher else min)(methods.values())

@@ -166,3 +166,39 @@ def test_case_report_checker_fails_on_a_wrong_sentence(detector_page):
         assert wrong != detector_page
         with pytest.raises(AssertionError):
             check_case_page(wrong)
+
+
+def test_the_shortcut_sentence_weighs_the_marker_against_the_edge_map(tmp_path):
+    """Both models rely on the marker (pasting it raises p('lesion') by 0.6); method ``a`` puts
+    about 18% of its attribution on the marker, ``b`` and the edge map 3%: only ``a`` is said to
+    point at the shortcut, and the page's claims check against its paired-difference table."""
+    present = [i % 2 == 0 for i in range(N)]
+    values = {
+        "a": {"marker_mass": [0.18 + 0.01 * (i % 3) if p else None for i, p in enumerate(present)]},
+        "b": {"marker_mass": [0.034 + 0.02 * ((i // 2) % 3 - 1) if p else None for i, p in enumerate(present)]},
+        "baseline:edge": {"marker_mass": [0.033 + 0.002 * (i % 2) if p else None for i, p in enumerate(present)]},
+        "baseline:random": {"marker_mass": [0.006 if p else None for p in present]},
+    }
+    _results_file(tmp_path, values)
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    config = dict(json.loads(lines[0]), marker_audit=True, marker_class=1)
+    model_records = [{"type": "result", "sample": i, "method": "model", "kind": "model", "label": int(not p),
+                      "target": 1, "predicted": 1 if p else 0,
+                      "metrics": {"marker_present": p, "p_original": 0.9 if p else 0.2,
+                                  "p_intervened": 0.3 if p else 0.8, "marker_fraction": 0.006}}
+                     for i, p in enumerate(present)]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [config, *map(json.loads, lines[1:]),
+                                                                                    *model_records]))
+    summary = summarise(tmp_path)
+    text = summary["verdict"]["shortcut_text"]
+    assert text.startswith("The model relies on the shortcut marker")
+    assert ": a point at the shortcut" in text and "b point" not in text
+    write_leaderboard_outputs(tmp_path / "out", summary)
+    page = (tmp_path / "out" / "report.html").read_text()
+    before = check_leaderboard_page(page)
+    assert 'data-higher="True"' in page
+    wrong = page.replace('data-method="a" data-versus="baseline:edge" data-relation="better"',
+                         'data-method="a" data-versus="baseline:edge" data-relation="indistinguishable"')
+    assert wrong != page and before >= 2
+    with pytest.raises(AssertionError):
+        check_leaderboard_page(wrong)
