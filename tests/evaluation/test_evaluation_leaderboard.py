@@ -390,5 +390,5 @@ def test_maps_that_put_no_more_on_the_marker_than_an_edge_map_are_not_said_to_sh
     assert "an explanation alone would not reveal this shortcut" in text
     # the CNN's LRP: 17.7% against the edge map's 3.3%, the paired interval above zero
     text = trust_verdict(_marker_summary(0.177, 0.033, {"mean": 0.144, "ci_low": 0.12, "ci_high": 0.17}))["shortcut_text"]
-    assert "more than the 3% that an edge detector" in text and "m point at the shortcut" in text
+    assert "more than the 3% that an edge detector" in text and "m points at the shortcut, so look for the marker in its maps" in text
     assert "difference +14 points, 95% CI [+12, +17] over 93 cases" in text

@@ -192,7 +192,7 @@ def test_the_shortcut_sentence_weighs_the_marker_against_the_edge_map(tmp_path):
     summary = summarise(tmp_path)
     text = summary["verdict"]["shortcut_text"]
     assert text.startswith("The model relies on the shortcut marker")
-    assert ": a point at the shortcut" in text and "b point" not in text
+    assert ": a points at the shortcut" in text and "b point" not in text
     write_leaderboard_outputs(tmp_path / "out", summary)
     page = (tmp_path / "out" / "report.html").read_text()
     before = check_leaderboard_page(page)

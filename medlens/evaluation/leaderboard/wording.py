@@ -329,8 +329,8 @@ def _marker_versus_edge(summary: dict, candidates: list[str], top: str) -> list[
                 _claim(f"{m}: {_interval(d, pct=True)}", kind="versus", metric="marker_mass", method=m, versus=edge,
                        relation="better", higher=True, diff=d["mean"], ci_low=d["ci_low"], ci_high=d["ci_high"],
                        n=d["n"]),
-                _plain(f"): {', '.join(shown)} point at the shortcut, so look for the marker in "
-                       f"{'its' if len(shown) == 1 else 'their'} maps.")]
+                _plain(f"): {', '.join(shown)} {'points' if len(shown) == 1 else 'point'} at the shortcut, so look for "
+                       f"the marker in {'its' if len(shown) == 1 else 'their'} maps.")]
     d = diffs[top]
     return [_plain(f"; but {words} puts {ref['mean']:.0%} there ("),
             _claim(f"{top}: {_interval(d, pct=True)}", kind="versus", metric="marker_mass", method=top, versus=edge,
