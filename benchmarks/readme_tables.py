@@ -143,7 +143,7 @@ def lrp_monai_table(payload: dict) -> list[str]:
 def third_party_speed_table(payload: dict) -> list[str]:
     """Every method at its defaults on MONAI networks (``benchmarks/third_party_speed.py``)."""
     n = payload["numbers"]
-    models = [k for k in ("2d", "3d") if k in n]
+    models = [k for k in ("2d160", "2d", "3d") if k in n]
     head = " | ".join(f"{n[k]['model']} {'x'.join(str(s) for s in n[k]['shape'][2:])} "
                       f"({n[k]['forward_gflop']:.1f} GFLOP per pass)" for k in models)
     lines = [f"| method | {head} | defaults chosen | load after (1 min) |", "|---|" + "---|" * (len(models) + 2)]

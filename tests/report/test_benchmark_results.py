@@ -77,6 +77,10 @@ def test_the_root_readme_leaderboard_shares_are_the_stored_run():
     assert m.groups() == tuple(f"{100 * clean[k]['pointing_game']:.0f}" for k in keys)
     assert f"`{payload['provenance']['command']}`" in text
     assert any(line.startswith("Trust gradcam") for line in payload["numbers"]["verdict"]) == ('says "Trust gradcam"' in text)
+    shortcut = payload["numbers"]["shortcut_text"]
+    assert payload["numbers"]["relies_on_marker"] == ("finds that the model relies on the marker" in text)
+    assert ("an explanation alone would not reveal this shortcut" in shortcut) == (
+        "an explanation alone would not reveal this shortcut" in text)
 
 
 def test_a_block_follows_its_file(tmp_path):
