@@ -113,6 +113,52 @@ def test_residual_mode_only_rewrites_during_the_forward():
     assert mode.count == 0
 
 
+class _AddsWhenPositive(nn.Module):
+    """Adds a branch only when the input's sum is positive: its forward depends on the values."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.head = nn.Conv2d(1, 3, 3, padding=1), nn.Conv2d(1, 3, 3, padding=1), nn.Linear(3 * 64, 2)
+
+    def forward(self, x):
+        h = self.a(x).relu()
+        if float(x.sum()) > 0:
+            h = h + self.b(x).relu()
+        return self.head(h.flatten(1))
+
+
+def test_a_forward_without_additions_skips_the_function_mode_and_is_checked_each_time():
+    from medlens.attribution.lrp import canonizers
+
+    model = _AddsWhenPositive()
+    negative = -torch.rand(1, 1, 8, 8) - 0.1
+    positive = torch.rand(1, 1, 8, 8) + 0.1
+    first = medlens.explain(model, negative, target=1, method="lrp").values
+    assert ((1, 8, 8), torch.float32, torch.device("cpu")) in canonizers._WITHOUT_ADDITIONS[model]
+    again = medlens.explain(model, negative, target=1, method="lrp").values  # without the mode
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    # the same shape now adds two branches: the graph shows it, and the pass is made again with the
+    # proportional split - the same map as a copy of the model explains from scratch
+    split = medlens.explain(model, positive, target=1, method="lrp").values
+    fresh = medlens.explain(copy.deepcopy(model), positive, target=1, method="lrp").values
+    torch.testing.assert_close(split, fresh, rtol=0, atol=0)
+    assert ((1, 8, 8), torch.float32, torch.device("cpu")) not in canonizers._WITHOUT_ADDITIONS[model]
+    assert torch._C._len_torch_function_stack() == 0 and count_hooks(model) == 0
+
+
+def test_branch_additions_are_read_from_the_graph():
+    from medlens.attribution.lrp.canonizers import branch_additions
+
+    x = torch.randn(4, requires_grad=True)
+    w = nn.Parameter(torch.randn(4))
+    assert branch_additions(x.relu() + x.sin())
+    assert not branch_additions(torch.cat([x.relu(), x.sin()]))
+    assert not branch_additions(x.relu() + w)  # a parameter added: not a branch
+    assert not branch_additions(x.relu() + 1.0)
+    assert branch_additions((x * 2, (x.exp() + x.cos()).sum()))
+
+
 def test_name_map_composite_by_name_and_type():
     model, x = vgg(2), _input((2, 1, 16, 16))
     by_type = medlens.explain(model, x, target=[0, 1], method="lrp",

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from medlens.attribution.lrp.canonizers import AdditionsAppeared
 from medlens.attribution.lrp.composites import Composite, composite_named
 from medlens.attribution.lrp.core import attached
 from medlens.attribution.registry import register
@@ -50,6 +51,13 @@ def relevance(
     first restricted to the channels where the mask is non-zero (CRP). ``reduce``: applied to
     each chunk's relevance as it comes (a channel sum over a whole data set keeps ``(N, C)``,
     never the maps)."""
+    try:
+        return _relevance(model, x, target, composite, budget, layer=layer, masks=masks, reduce=reduce)
+    except AdditionsAppeared:  # a forward added branches after all: again, splitting them
+        return _relevance(model, x, target, composite, budget, layer=layer, masks=masks, reduce=reduce)
+
+
+def _relevance(model, x, target, composite, budget, *, layer, masks, reduce) -> torch.Tensor:
     current: dict[str, torch.Tensor] = {}
     parts: list[torch.Tensor] = []
 
