@@ -99,8 +99,8 @@ class _ResidualAdditions(TorchFunctionMode):
 
 #: Per model (weakly), the input shapes ``(shape[1:], dtype, device)`` for which its forward,
 #: run under the function mode, added no two branches: later forwards of that shape run without
-#: the mode (its Python dispatch on every operation cost about 5% of an LRP pass on DenseNet-121,
-#: whose branches are concatenated, never added), each checked on its autograd graph.
+#: the mode (a Python dispatch on every operation of the forward; DenseNet's branches are
+#: concatenated, never added), each checked on its autograd graph.
 _WITHOUT_ADDITIONS: weakref.WeakKeyDictionary[nn.Module, set] = weakref.WeakKeyDictionary()
 
 
