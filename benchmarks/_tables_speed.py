@@ -135,6 +135,8 @@ TABLES = {
     "volumes_full_gradcam_check": volumes_table,
     "volumes_full_occlusion_check": volumes_table,
     "volumes_full_occlusion_ig_check": volumes_table,
+    "volumes_vs_third_party": volumes_table,
+    "volumes_known_answer_defaults": known_answer_table,
     "volumes_known_answer_cam_occlusion": known_answer_table,
     "volumes_known_answer_occlusion_budgets": known_answer_table,
     "volumes_known_answer_occlusion_2t": known_answer_table,
