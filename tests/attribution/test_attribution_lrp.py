@@ -285,3 +285,20 @@ def test_kept_parameters_do_not_keep_the_model_alive():
     del model
     gc.collect()
     assert layer() is None
+
+
+def test_a_forward_with_an_addition_the_mode_leaves_alone_keeps_the_mode():
+    from medlens.attribution.lrp import canonizers
+
+    class BroadcastAdd(nn.Module):  # adds a pooled branch: shapes differ, so the mode does not split it
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(1, 2, 3, padding=1), nn.Linear(2 * 64, 2)
+
+        def forward(self, x):
+            h = self.conv(x).relu()
+            return self.head((h + h.mean(dim=(2, 3), keepdim=True)).flatten(1))
+
+    model = BroadcastAdd()
+    medlens.explain(model, torch.rand(1, 1, 8, 8), target=0, method="lrp")
+    assert model not in canonizers._WITHOUT_ADDITIONS or not canonizers._WITHOUT_ADDITIONS[model]

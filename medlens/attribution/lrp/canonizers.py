@@ -173,7 +173,9 @@ def residual_sums(model: nn.Module, stabilizer: float = 1e-6) -> Iterator[_Resid
             return
         mode.active = False
         mode.__exit__(None, None, None)
-        if mode.count == 0 and run["key"] is not None and torch.is_grad_enabled():
+        # remembered only if the graph shows no addition the mode left alone either (broadcast
+        # shapes): else each later forward would find one, and run twice
+        if mode.count == 0 and run["key"] is not None and torch.is_grad_enabled() and not branch_additions(output):
             _WITHOUT_ADDITIONS.setdefault(model, set()).add(run["key"])
 
     handles = [model.register_forward_pre_hook(start), model.register_forward_hook(stop, always_call=True)]
