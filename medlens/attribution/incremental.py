@@ -223,6 +223,25 @@ def plan(model: nn.Module, x: torch.Tensor, window: Sequence[int], budget: Budge
     return chain
 
 
+def narrow(chain: Chain, x: torch.Tensor, window: Sequence[int]) -> Chain | None:
+    """The chain for windows of size ``window`` from one planned for windows no larger: its
+    levels up to where a centred window's change would cover more than half of a layer (the
+    recorded outputs, and the probe's verdict on who reads them, hold for any prefix), or
+    ``None`` where nothing local is left or the counted costs favour the plain path."""
+    region = _centred(chain.levels[0].in_size, window)
+    keep: list[Level] = []
+    for level in chain.levels:
+        region = grow(level, region)
+        if math.prod(b - a for a, b in region) / max(1, math.prod(level.out_size)) > MAX_CHANGED_FRACTION:
+            break
+        keep.append(level)
+    if not any(level.geometry is not None for level in keep):
+        return None
+    out = Chain(keep, chain.lean, chain.first_base)
+    plain_s, incremental_s = counted_costs(out, x, window)
+    return out if incremental_s < plain_s else None
+
+
 def counted_costs(chain: Chain, x: torch.Tensor, window: Sequence[int]) -> tuple[float, float]:
     """Predicted seconds per occluded input of the chain's layers evaluated in full (plain path)
     and incrementally (each layer on the region a centred window changes, plus

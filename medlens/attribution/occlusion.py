@@ -152,15 +152,15 @@ def occlusion(
             from medlens.attribution.coarse_to_fine import coarse_to_fine_occlusion
 
             spend = COARSE_TO_FINE_BUDGET_SCALE * cost.FLOP_BUDGET
-            evaluations = max(2 ** len(spatial), affordable(model, x, passes=1, low=1, high=2**62, budget=spend) - 1)
-            values, info = coarse_to_fine_occlusion(model, x, target, evaluations=evaluations, baseline=baseline,
-                                                    budget=budget)
+            values, info = coarse_to_fine_occlusion(model, x, target, spend=spend, baseline=baseline,
+                                                    incremental=incremental, budget=budget)
             extras = chosen(model, x, {"strategy": "coarse_to_fine", "windows": info["windows"],
                                        "finest_window": info["finest_window"]}, reduced=False)
             grid = window_count(spatial, fine, half_strides(fine))
             extras["note"] = (
-                f"coarse-to-fine occlusion with {info['windows']} window evaluations (the grid of {fine} windows would "
-                f"need {grid}): {100 * info['finest_share']:.1f}% of the input was resolved to the finest window "
+                f"coarse-to-fine occlusion with {info['windows']} window evaluations ({info['incremental_windows']} "
+                f"of them through incremental inference; {info['spent_gflop']:g} GFLOP counted of the "
+                f"{spend / 1e9:g} allowed; the grid of {fine} windows would need {grid}): {100 * info['finest_share']:.1f}% of the input was resolved to the finest window "
                 f"{info['finest_window']} (best first, where the drop is largest), the rest keeps the drop per element "
                 "of a coarser window; pass window= and stride= "
                 "(or strategy='grid') for the full grid"
