@@ -98,7 +98,8 @@ def coarse_to_fine_occlusion(
     samples), "incremental_windows": how many of them went through incremental inference,
     "spent_gflop": the counted cost per sample (the most over the samples), "finest_window": the
     finest window size reached, "finest_share": the smallest share, over the samples, of the
-    input resolved to that window, "cells": per sample, the final windows and their drops}``.
+    input resolved to that window, "cells": per sample, the final windows and their drops,
+    "history": per sample, every evaluated window and its drop, in evaluation order}``.
     """
     from medlens.core.cost import forward_cost
     from medlens.core.op_cost import forward_seconds
@@ -116,7 +117,7 @@ def coarse_to_fine_occlusion(
     reference = resolve_baseline(x, baseline)
     values = x.new_zeros((b, 1, *spatial))
     root: Cell = tuple((0, n) for n in spatial)
-    used_total, finest, finest_share, all_cells = 0, tuple(spatial), 1.0, []
+    used_total, finest, finest_share, all_cells, all_history = 0, tuple(spatial), 1.0, [], []
     full = float(forward_cost(model, x[:1])) if spend is not None else 0.0  # (only a spend is counted)
     # (a model without convolutions or poolings has no chain: spare the planning passes)
     fine_chain = plan(model, x, floor, budget) if incremental and _has_local_layers(model) else None
@@ -178,6 +179,7 @@ def coarse_to_fine_occlusion(
         first = evaluate([None, *first_cells])  # the unoccluded input, then the root's children
         original = first[0]
         drops = {cell: original - v for cell, v in zip(first_cells, first[1:])}  # the current leaves
+        history = dict(drops)  # every evaluated window's drop, in order
         used = len(first_cells)
         spent = (planning if s == 0 else 0.0) + full + sum(counted(cell) for cell in first_cells)
         while True:
@@ -193,6 +195,7 @@ def coarse_to_fine_occlusion(
             spent += sum(counted(cell) for cell in children)
             del drops[parent]
             drops.update({cell: original - v for cell, v in zip(children, scores)})
+            history.update({cell: original - v for cell, v in zip(children, scores)})
         finest_volume = min(_volume(cell) for cell in drops)
         sample_map = x.new_zeros(spatial)
         for cell, drop in drops.items():
@@ -206,6 +209,7 @@ def coarse_to_fine_occlusion(
         spent_total = max(spent_total, spent)
         incremental_total = max(incremental_total, through_chain[0])
         all_cells.append(drops)
+        all_history.append(history)
     return values, {"windows": used_total, "incremental_windows": incremental_total,
                     "spent_gflop": round(spent_total / 1e9, 1), "finest_window": finest,
-                    "finest_share": finest_share, "cells": all_cells}
+                    "finest_share": finest_share, "cells": all_cells, "history": all_history}

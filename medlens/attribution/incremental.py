@@ -244,8 +244,8 @@ def narrow(chain: Chain, x: torch.Tensor, window: Sequence[int]) -> Chain | None
 
 def counted_costs(chain: Chain, x: torch.Tensor, window: Sequence[int]) -> tuple[float, float]:
     """Predicted seconds per occluded input of the chain's layers evaluated in full (plain path)
-    and incrementally (each layer on the region a centred window changes, plus
-    :data:`BOOKKEEPING_S` per layer), from the fixed per-operator cost model
+    and incrementally (each layer on the region a centred window changes, a block on its whole
+    input crop, plus :data:`BOOKKEEPING_S` per layer), from the fixed per-operator cost model
     (:mod:`medlens.core.op_cost`): counted from the shapes, so the choice does not depend on how
     busy the machine is. The layers after the chain cost the same on both paths."""
     from medlens.core.op_cost import price
@@ -256,9 +256,14 @@ def counted_costs(chain: Chain, x: torch.Tensor, window: Sequence[int]) -> tuple
     for level in chain.levels:
         region = grow(level, region)
         seconds = price(level.module, torch.empty((1, channels, *level.in_size), dtype=x.dtype, device="meta")).seconds
-        share = math.prod(b - a for a, b in region) / max(1, math.prod(level.out_size))
         plain += seconds
-        incremental += seconds * share + BOOKKEEPING_S
+        if level.native:  # a block runs on its whole crop, halo included
+            span = units.aligned_span(_span(level, region), level.geometry[1])
+            crop = [min(hi, n) - max(lo, 0) for (lo, hi), n in zip(span, level.in_size)]
+            incremental += price(level.module, torch.empty((1, channels, *crop), dtype=x.dtype, device="meta")).seconds
+        else:  # a leaf layer computes exactly the region's outputs
+            incremental += seconds * math.prod(b - a for a, b in region) / max(1, math.prod(level.out_size))
+        incremental += BOOKKEEPING_S
         channels = level.base.shape[1] if level.base is not None else channels
     return plain, incremental
 
