@@ -4,16 +4,21 @@ Nakandala, Kumar and Papakonstantinou, "Incremental and Approximate Inference fo
 Occlusion-based Deep CNN Explanations" (SIGMOD 2019): occluding a small window changes the
 output of a convolution only in the window grown by the kernel, and of the next local layer only
 in that region grown again, and so on. For the chain of local layers at the start of a CNN
-(convolution, eval-mode batch norm, element-wise activations, pooling), each occluded input's
+(convolution, eval-mode batch norm, element-wise activations, pooling, padded max pooling, and
+blocks made only of such layers, e.g. residual blocks, taken as single units with their composed
+geometry: :mod:`medlens.attribution.local_units`), each occluded input's
 layer outputs are therefore the unoccluded outputs with a small patch recomputed: on a 96^3
 volume with a 24^3 window the early full-resolution layers, which dominate the cost of a 3D CNN,
 shrink to a few percent of their work.
 
 How it stays exact and safe:
 
-* a probe pass on the unoccluded inputs checks that the chain is a pipe: the first module
-  receives the model input itself, each next module receives the previous module's output
-  (the very tensor), every module is called once, and each is of a supported kind and mode;
+* a probe pass on the unoccluded inputs checks that the chain is a pipe: each module after the
+  first receives the previous module's output (the very tensor), every module is called once,
+  and each is of a supported kind and mode (a block also reproduces its recorded output from
+  crops); when the first module does not receive the model input itself (a step such as a
+  gating multiplication comes first), a window's region of change is measured on what it does
+  receive (where that differs from the unoccluded run), so any such step stays exact;
 * during the run each chain module's ``forward`` is short-circuited, inside a context manager
   that restores it in a ``finally`` block, to return the prepared output, but only when it
   receives the exact tensor prepared for it: any other call computes normally;
@@ -95,15 +100,16 @@ def _span(level: Level, region: Region) -> list[tuple[int, int]]:
     ]
 
 
-def _layer_patch(
+def _assemble(
     level: Level, full: torch.Tensor | None, base: torch.Tensor, changed: torch.Tensor | None,
     changed_region: Region | None, region: Region,
-) -> torch.Tensor:
-    """The layer's output over ``region`` ``(1, C_out, *sizes)``.
+) -> tuple[torch.Tensor, list[int]]:
+    """The layer's input patch for its output ``region`` and where the patch starts.
 
     The layer's input is ``full`` when it is materialised (the occluded input for the first
     layer), otherwise the unoccluded input ``base`` ``(1, C, *in_size)`` with ``changed`` (the
-    previous layer's patch over ``changed_region``) written in.
+    previous layer's patch over ``changed_region``) written in. A leaf layer's patch carries the
+    layer's own padding at the borders; a block's is its crop, starting on a multiple of its stride.
     """
     span = _span(level, region)
     if level.native:
@@ -120,19 +126,32 @@ def _layer_patch(
             inside.append(slice(lo - c.start, max(lo, hi) - c.start))
             source.append(slice(lo - a, max(lo, hi) - a))
         patch[(slice(None), slice(None), *inside)] = changed[(slice(None), slice(None), *source)]
-    if level.native:
-        out = units.native_patch(level.compute, patch, [c.start for c in clipped], region, level.geometry[1])
-        if out is None:  # the crop did not give every output (an unusual block): the whole input, exactly
-            d = len(region)
-            whole = Level(level.module, level.compute, ((1,) * d, (1,) * d, (0,) * d, (1,) * d),
-                          level.in_size, level.in_size)
-            out = _layer_patch(whole, full, base, changed, changed_region, [(0, n) for n in level.in_size])
-            out = out[(slice(None), slice(None), *(slice(a, b) for a, b in region))]
-        return out
-    pads = [v for (lo, hi), n in reversed(list(zip(span, level.in_size))) for v in (max(0, -lo), max(0, hi - n))]
-    if any(pads):
-        patch = F.pad(patch, pads, value=level.pad_value)  # the layer's own padding at the borders
-    return level.compute(patch)
+    if not level.native:
+        pads = [v for (lo, hi), n in reversed(list(zip(span, level.in_size))) for v in (max(0, -lo), max(0, hi - n))]
+        if any(pads):
+            patch = F.pad(patch, pads, value=level.pad_value)  # the layer's own padding at the borders
+    return patch, [c.start for c in clipped]
+
+
+def _layer_patch(
+    level: Level, full: torch.Tensor | None, base: torch.Tensor, changed: torch.Tensor | None,
+    changed_region: Region | None, region: Region,
+) -> torch.Tensor:
+    """The layer's output over ``region`` ``(1, C_out, *sizes)`` for one row (see :func:`_assemble`)."""
+    patch, starts = _assemble(level, full, base, changed, changed_region, region)
+    if not level.native:
+        return level.compute(patch)
+    try:
+        out = units.native_slice(level.compute(patch), starts, region, level.geometry[1])
+    except RuntimeError:
+        out = None
+    if out is None:  # the crop did not give every output (an unusual block): the whole input, exactly
+        d = len(region)
+        whole = Level(level.module, level.compute, ((1,) * d, (1,) * d, (0,) * d, (1,) * d),
+                      level.in_size, level.in_size)
+        out = _layer_patch(whole, full, base, changed, changed_region, [(0, n) for n in level.in_size])
+        out = out[(slice(None), slice(None), *(slice(a, b) for a, b in region))]
+    return out
 
 
 @dataclass
@@ -403,6 +422,7 @@ def changed_regions(actual: torch.Tensor, base: torch.Tensor) -> list[Region | N
 
 
 def _outputs(chain: Chain, inputs: torch.Tensor, samples: torch.Tensor, regions: list[Region | None]) -> list[torch.Tensor]:
+    """Layer by layer, the rows' patches of equal shape go through the layer as one batch."""
     levels = chain.levels
     last = len(levels) - 1
     # materialised outputs: every layer's, or only the last one's
@@ -410,24 +430,39 @@ def _outputs(chain: Chain, inputs: torch.Tensor, samples: torch.Tensor, regions:
         level.base[samples] if (i == last or not chain.lean) else None  # a copy per row
         for i, level in enumerate(levels)
     ]
-    for row, region in enumerate(regions):
-        if region is None:
-            continue
-        sample = int(samples[row])
-        changed, changed_region = None, None
-        for i, level in enumerate(levels):
-            region = grow(level, region)
+    # per occluded row: the region its change covers, and the last layer's patch over it
+    state: dict[int, tuple[Region, torch.Tensor | None]] = {
+        row: (region, None) for row, region in enumerate(regions) if region is not None
+    }
+    for i, level in enumerate(levels):
+        groups: dict[tuple[int, ...], list] = {}
+        for row, (previous, changed) in list(state.items()):
+            region = grow(level, previous)
             if any(a >= b for a, b in region):
-                break  # the change vanished (a window in what a pooling drops): base from here
+                del state[row]  # the change vanished (a window in what a pooling drops): base from here
+                continue
             if i == 0:
                 full, base = inputs[row : row + 1], None
             else:
                 full = fulls[i - 1][row : row + 1] if fulls[i - 1] is not None else None
-                base = levels[i - 1].base[sample : sample + 1]
-            changed = _layer_patch(level, full, base, changed, changed_region, region)
-            changed_region = region
-            if fulls[i] is not None:
-                fulls[i][(row, slice(None), *(slice(a, b) for a, b in region))] = changed[0]
+                base = levels[i - 1].base[int(samples[row]) : int(samples[row]) + 1]
+            args = (full, base, changed, previous if i else None, region)
+            patch, starts = _assemble(level, *args)
+            groups.setdefault(tuple(patch.shape), []).append((row, patch, starts, args))
+        for members in groups.values():
+            try:
+                out = level.compute(torch.cat([patch for _, patch, _, _ in members]))
+            except RuntimeError:
+                out = None
+            for j, (row, _, starts, args) in enumerate(members):
+                got = None if out is None else out[j : j + 1]
+                if got is not None and level.native:
+                    got = units.native_slice(got, starts, args[-1], level.geometry[1])
+                if got is None:
+                    got = _layer_patch(level, *args)  # this row alone, exactly
+                state[row] = (args[-1], got)
+                if fulls[i] is not None:
+                    fulls[i][(row, slice(None), *(slice(a, b) for a, b in args[-1]))] = got[0]
     return [
         full if full is not None else _placeholder(level.base, len(inputs))
         for full, level in zip(fulls, levels)

@@ -178,13 +178,9 @@ def block_geometry(call: Call, log: list, n: int) -> Geometry | None:
     return tuple(k), tuple(s), tuple(p), (1,) * n
 
 
-def native_patch(compute: Callable, patch: torch.Tensor, starts: list[int], region, stride) -> torch.Tensor | None:
-    """A block's outputs over ``region`` from ``compute`` on an input crop starting at ``starts``
-    (each a multiple of the stride), or ``None`` when the crop does not give them all."""
-    try:
-        out = compute(patch)
-    except RuntimeError:
-        return None
+def native_slice(out: torch.Tensor, starts: list[int], region, stride) -> torch.Tensor | None:
+    """A block's outputs over ``region`` from its output ``out`` on an input crop starting at
+    ``starts`` (each a multiple of the stride), or ``None`` when the crop does not give them all."""
     index = []
     for (a, b), start, s, size in zip(region, starts, stride, out.shape[2:]):
         offset = start // s
