@@ -8,6 +8,7 @@ import torch
 
 import medlens
 from medlens.attribution.coarse_to_fine import coarse_to_fine_occlusion
+from medlens.attribution.occlusion import COARSE_TO_FINE_BUDGET_SCALE
 from medlens.core import cost
 from medlens.core.targets import to_target
 
@@ -114,7 +115,8 @@ def test_default_occlusion_on_a_gated_3d_cnn_puts_its_top_locations_in_the_regio
     x = torch.randn(1, 1, *spatial, generator=torch.Generator().manual_seed(1))
     # a budget of 100 passes, too few for the eighth-size grid (3375 windows): about 200 coarse-to-fine
     # windows (the old default, a pyramid of 99 windows summed over its levels, put 0.66 inside)
-    monkeypatch.setattr(cost, "FLOP_BUDGET", 100 * cost.forward_cost(model, x))
+    # coarse-to-fine spends 200 passes (COARSE_TO_FINE_BUDGET_SCALE times the budget)
+    monkeypatch.setattr(cost, "FLOP_BUDGET", 200 / COARSE_TO_FINE_BUDGET_SCALE * cost.forward_cost(model, x))
     inside = torch.zeros(spatial, dtype=torch.bool)
     inside[tuple(slice(a, b) for a, b in box)] = True
     plain = medlens.explain(model, x, target=1, method="occlusion", incremental=False)
