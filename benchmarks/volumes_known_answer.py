@@ -41,19 +41,19 @@ METHODS_3D = ("gradient", "grad_x_input", "integrated_gradients", "smoothgrad", 
 QUICK = {"sizes": "32", "models": "resnet18", "methods": "gradient,gradcam", "budgets": "1"}
 
 
-def region_slices(size: int, fraction: float) -> tuple[slice, ...]:
-    start, width = round(REGION_START * size), round(fraction * size)
+def region_slices(size: int, fraction: float, at: float = REGION_START) -> tuple[slice, ...]:
+    start, width = round(at * size), round(fraction * size)
     return (slice(start, start + width),) * 3
 
 
-def build(name: str, size: int, fraction: float):
+def build(name: str, size: int, fraction: float, at: float = REGION_START):
     import torch
     from monai.networks import nets
 
     from medlens.core.targets import ReducedOutput
 
     torch.manual_seed(0)
-    box = region_slices(size, fraction)
+    box = region_slices(size, fraction, at)
     mask = torch.zeros(1, 1, size, size, size)
     mask[(0, 0, *box)] = 1
 
@@ -101,14 +101,14 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def child(name, size, fraction, method, budget_scale, threads, queue):
+def child(name, size, fraction, method, budget_scale, threads, queue, at=REGION_START):
     import torch
 
     from medlens.attribution.explain import explain
     from medlens.core import cost
 
     torch.set_num_threads(threads)
-    model, inside = build(name, size, fraction)
+    model, inside = build(name, size, fraction, at)
     x = torch.randn(1, 1, size, size, size, generator=torch.Generator().manual_seed(1))
     cost.FLOP_BUDGET = cost.FLOP_BUDGET * budget_scale
     target = 0 if name == "unet" else 1
@@ -139,6 +139,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS_3D))
     parser.add_argument("--budgets", default="1", help="comma-separated scales of the cost rule's budget, e.g. 0.25,0.5,1,2,4")
     parser.add_argument("--region", type=float, default=3 / 8)
+    parser.add_argument("--region-start", type=float, default=REGION_START,
+                        help="where the box starts, as a share of each side (default 0.3); another position gives a "
+                             "box to design a rule on, kept apart from the default box the rule is accepted on")
     parser.add_argument("--limit", type=float, default=300.0, help="wall-clock limit per run (s)")
     parser.add_argument("--quick", action="store_true", help=f"the quick configuration {QUICK}")
     args = parser.parse_args()
@@ -157,7 +160,8 @@ def main() -> None:
             for method in args.methods.split(","):
                 for scale in map(float, args.budgets.split(",")):
                     queue = ctx.Queue()
-                    proc = ctx.Process(target=child, args=(name, size, args.region, method, scale, args.threads, queue))
+                    proc = ctx.Process(target=child, args=(name, size, args.region, method, scale, args.threads, queue,
+                                                                     args.region_start))
                     proc.start()
                     proc.join(args.limit)
                     if proc.is_alive():
@@ -166,7 +170,8 @@ def main() -> None:
                         row = {"note": f"over {args.limit:.0f} s"}
                     else:
                         row = queue.get() if not queue.empty() else {"note": "failed"}
-                    row.update(model=name, size=size, method=method, budget_scale=scale, region=args.region)
+                    row.update(model=name, size=size, method=method, budget_scale=scale, region=args.region,
+                               region_start=args.region_start)
                     results["rows"].append(row)
                     if "top1_inside" in row:
                         print(f"{name:12s} {size:4d} {method:22s} {scale:6.2f} {row['top1_inside']:8.3f} {row['evaluations']:6d} "

@@ -17,6 +17,14 @@ variant refines a tree of non-overlapping windows, best first:
 
 The result costs at most ``evaluations`` model evaluations per sample (plus one for the
 unoccluded input) whatever the input size, and resolves the parts that matter at the finest level.
+
+Each batch of windows goes through incremental inference (:mod:`medlens.attribution.incremental`:
+only the part of the first layers that a window changes is recomputed) when the counted costs
+say it is cheaper; one chain is planned for the finest window and cut shorter for coarser ones.
+Given ``spend`` (FLOPs at the rate of :func:`medlens.core.cost.forward_cost`) instead of a number
+of evaluations, the tree is refined while the counted cost of its evaluations fits: a window
+evaluated incrementally costs the full pass minus the counted saving of its chain, so a small
+window costs less than a large one (counted from the shapes, never timed).
 """
 
 from __future__ import annotations
@@ -27,7 +35,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from medlens.attribution.incremental import Chain, counted_costs, narrow, plan, prepare, short_circuit
 from medlens.core import engine
+from medlens.core import layers as by_rank
+from medlens.core.hooks import CONV_TYPES
 from medlens.core.baselines import BaselineLike, resolve_baseline
 from medlens.core.engine import Budget
 from medlens.core.targets import Target
@@ -53,6 +64,15 @@ def _volume(cell: Cell) -> int:
     return math.prod(b - a for a, b in cell)
 
 
+def _has_local_layers(model: nn.Module) -> bool:
+    local = CONV_TYPES + by_rank.MAX_POOL_TYPES + by_rank.AVG_POOL_TYPES
+    return any(isinstance(m, local) for m in model.modules())
+
+
+def _size(cell: Cell) -> tuple[int, ...]:
+    return tuple(b - a for a, b in cell)
+
+
 def _index(cell: Cell) -> tuple[slice, ...]:
     return tuple(slice(a, b) for a, b in cell)
 
@@ -62,19 +82,30 @@ def coarse_to_fine_occlusion(
     x: torch.Tensor,
     target: Target,
     *,
-    evaluations: int,
+    evaluations: int | None = None,
+    spend: float | None = None,
     baseline: BaselineLike = 0.0,
     min_window: int | Sequence[int] | None = None,
+    incremental: bool = True,
     budget: Budget = Budget(),
 ) -> tuple[torch.Tensor, dict]:
     """Coarse-to-fine occlusion map ``(B, 1, *spatial)`` at most ``evaluations`` model evaluations
-    per sample (the windows span all channels). ``min_window`` defaults to 1/16 of each size.
+    per sample, or what fits in ``spend`` counted FLOPs per sample (the unoccluded pass and the
+    incremental chain's planning passes included); at least the root's children are evaluated.
+    The windows span all channels. ``min_window`` defaults to 1/16 of each size.
 
     Returns the map and extras ``{"windows": evaluated windows per sample (the most over the
-    samples), "finest_window": the finest window size reached, "finest_share": the smallest
-    share, over the samples, of the input resolved to that window, "cells": per sample, the
-    final windows and their drops}``.
+    samples), "incremental_windows": how many of them went through incremental inference,
+    "spent_gflop": the counted cost per sample (the most over the samples), "finest_window": the
+    finest window size reached, "finest_share": the smallest share, over the samples, of the
+    input resolved to that window, "cells": per sample, the final windows and their drops,
+    "history": per sample, every evaluated window and its drop, in evaluation order}``.
     """
+    from medlens.core.cost import forward_cost
+    from medlens.core.op_cost import forward_seconds
+
+    if evaluations is None and spend is None:
+        raise ValueError("give evaluations or spend")
     b, c, *spatial = x.shape
     d = len(spatial)
     if min_window is None:
@@ -86,43 +117,85 @@ def coarse_to_fine_occlusion(
     reference = resolve_baseline(x, baseline)
     values = x.new_zeros((b, 1, *spatial))
     root: Cell = tuple((0, n) for n in spatial)
-    used_total, finest, finest_share, all_cells = 0, tuple(spatial), 1.0, []
+    used_total, finest, finest_share, all_cells, all_history = 0, tuple(spatial), 1.0, [], []
+    full = float(forward_cost(model, x[:1])) if spend is not None else 0.0  # (only a spend is counted)
+    # (a model without convolutions or poolings has no chain: spare the planning passes)
+    fine_chain = plan(model, x, floor, budget) if incremental and _has_local_layers(model) else None
+    chains: dict[tuple[int, ...], Chain | None] = {}
+
+    def chain_for(size: tuple[int, ...]) -> Chain | None:
+        if fine_chain is not None and size not in chains:
+            chains[size] = narrow(fine_chain, x, size)
+        return chains.get(size)
+
+    def counted(cell: Cell) -> float:
+        """Counted FLOPs of one evaluation of ``cell``: the full pass less the chain's saving."""
+        size = _size(cell)
+        chain = chain_for(size)
+        if chain is None or not full:
+            return full
+        plain_s, incremental_s = counted_costs(chain, x, size)
+        whole_s = forward_seconds(model, x[:1])
+        return full * max(0.0, whole_s - plain_s + incremental_s) / whole_s
+
+    # planning the chain runs every sample once, and the first sample once more
+    planning = full * (len(x) + 1) if fine_chain is not None else 0.0
+    incremental_total, spent_total = 0, 0.0
     for s in range(b):
         sample_target = target.take(torch.tensor([s]))
+        through_chain = [0]  # windows of this sample evaluated incrementally
 
         def evaluate(cells: list[Cell | None]) -> list[float]:
             scores: list[float] = []
+            size = max((_size(cell) for cell in cells if cell is not None), key=math.prod)
+            chain = chain_for(size)
+            current: list = [None]
 
             def build(start, stop):
                 rows = x[s : s + 1].repeat(stop - start, *([1] * (x.ndim - 1)))
                 for r, cell in enumerate(cells[start:stop]):
                     if cell is not None:
                         rows[(r, slice(None), *_index(cell))] = reference[(s, slice(None), *_index(cell))]
+                if chain is not None:
+                    regions = [None if cell is None else list(cell) for cell in cells[start:stop]]
+                    current[0] = prepare(chain, rows, torch.full((stop - start,), s, dtype=torch.long), regions)
                 return rows
 
             def consume(start, stop, outputs, grads, aux):
                 scores.extend(sample_target.take(torch.zeros(stop - start, dtype=torch.long))(outputs).tolist())
 
-            engine.run(model, len(cells), build, mode="forward", consume=consume, budget=budget)
+            with short_circuit([level.module for level in chain.levels] if chain is not None else [],
+                               lambda: current[0]):
+                engine.run(model, len(cells), build, mode="forward", consume=consume, budget=budget)
+            through_chain[0] += sum(cell is not None for cell in cells) if chain is not None else 0
             return scores
+
+        def affordable(cells: list[Cell], used: int, spent: float) -> bool:
+            if evaluations is not None and used + len(cells) > evaluations:
+                return False
+            return spend is None or spent + sum(counted(cell) for cell in cells) <= spend
 
         first_cells = _children(root, floor) or [root]
         first = evaluate([None, *first_cells])  # the unoccluded input, then the root's children
         original = first[0]
         drops = {cell: original - v for cell, v in zip(first_cells, first[1:])}  # the current leaves
+        history = dict(drops)  # every evaluated window's drop, in order
         used = len(first_cells)
+        spent = (planning if s == 0 else 0.0) + full + sum(counted(cell) for cell in first_cells)
         while True:
             splittable = [cell for cell in drops if _children(cell, floor)]
             if not splittable:
                 break
             parent = max(splittable, key=lambda cell: abs(drops[cell]))
             children = _children(parent, floor)
-            if used + len(children) > evaluations:
+            if not affordable(children, used, spent):
                 break
             scores = evaluate(children)
             used += len(children)
+            spent += sum(counted(cell) for cell in children)
             del drops[parent]
             drops.update({cell: original - v for cell, v in zip(children, scores)})
+            history.update({cell: original - v for cell, v in zip(children, scores)})
         finest_volume = min(_volume(cell) for cell in drops)
         sample_map = x.new_zeros(spatial)
         for cell, drop in drops.items():
@@ -133,5 +206,10 @@ def coarse_to_fine_occlusion(
         resolved = sum(_volume(cell) for cell in drops if _volume(cell) == finest_volume)
         finest_share = min(finest_share, resolved / math.prod(spatial))
         used_total = max(used_total, used)
+        spent_total = max(spent_total, spent)
+        incremental_total = max(incremental_total, through_chain[0])
         all_cells.append(drops)
-    return values, {"windows": used_total, "finest_window": finest, "finest_share": finest_share, "cells": all_cells}
+        all_history.append(history)
+    return values, {"windows": used_total, "incremental_windows": incremental_total,
+                    "spent_gflop": round(spent_total / 1e9, 1), "finest_window": finest,
+                    "finest_share": finest_share, "cells": all_cells, "history": all_history}

@@ -32,11 +32,12 @@ from medlens.errors import InputError
 
 WINDOW_FRACTIONS = (1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2)  # default windows, finest first
 #: Coarse-to-fine occlusion at its defaults spends this many times :data:`~medlens.core.cost.FLOP_BUDGET`
-#: (counted, so the default still depends only on the model and the input shape). At one budget
-#: its best-first tree reaches 4^3 windows only on a few cells of a 64^3 volume; at two, the
-#: known-answer benchmark (``benchmarks/volumes_known_answer.py``) puts 0.88 of DenseNet-121 3D's
-#: top 1% inside the region (248 windows) in about 25 s on two cores.
-COARSE_TO_FINE_BUDGET_SCALE = 2.0
+#: (counted, so the default still depends only on the model and the input shape; a window evaluated
+#: through incremental inference is counted at its reduced cost). The scale keeps the 3D models of the
+#: known-answer benchmark (``benchmarks/volumes_known_answer.py``: MONAI ResNet-18 3D and DenseNet-121
+#: 3D at 64^3) under 60 s at two threads with a margin for the load: at 4 they took 52-54 s and 52-68 s
+#: (loads about 2), at 3.5 45 s and 52 s (344 and 760 windows).
+COARSE_TO_FINE_BUDGET_SCALE = 3.5
 
 
 def default_window(spatial: Sequence[int], max_windows: int | None = None) -> tuple[int, ...]:
@@ -152,15 +153,15 @@ def occlusion(
             from medlens.attribution.coarse_to_fine import coarse_to_fine_occlusion
 
             spend = COARSE_TO_FINE_BUDGET_SCALE * cost.FLOP_BUDGET
-            evaluations = max(2 ** len(spatial), affordable(model, x, passes=1, low=1, high=2**62, budget=spend) - 1)
-            values, info = coarse_to_fine_occlusion(model, x, target, evaluations=evaluations, baseline=baseline,
-                                                    budget=budget)
+            values, info = coarse_to_fine_occlusion(model, x, target, spend=spend, baseline=baseline,
+                                                    incremental=incremental, budget=budget)
             extras = chosen(model, x, {"strategy": "coarse_to_fine", "windows": info["windows"],
                                        "finest_window": info["finest_window"]}, reduced=False)
             grid = window_count(spatial, fine, half_strides(fine))
             extras["note"] = (
-                f"coarse-to-fine occlusion with {info['windows']} window evaluations (the grid of {fine} windows would "
-                f"need {grid}): {100 * info['finest_share']:.1f}% of the input was resolved to the finest window "
+                f"coarse-to-fine occlusion with {info['windows']} window evaluations ({info['incremental_windows']} "
+                f"of them through incremental inference; {info['spent_gflop']:g} GFLOP counted of the "
+                f"{spend / 1e9:g} allowed; the grid of {fine} windows would need {grid}): {100 * info['finest_share']:.1f}% of the input was resolved to the finest window "
                 f"{info['finest_window']} (best first, where the drop is largest), the rest keeps the drop per element "
                 "of a coarser window; pass window= and stride= "
                 "(or strategy='grid') for the full grid"

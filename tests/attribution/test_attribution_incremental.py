@@ -71,11 +71,26 @@ def test_intermediate_read_elsewhere_switches_to_full_outputs(spatial_dims):
     torch.testing.assert_close(fast, full, rtol=1e-10, atol=1e-13)
 
 
-def test_chain_must_start_at_the_model_input():
+def test_a_step_before_the_first_layer_is_measured_not_assumed():
+    """The first layer does not receive the model input: each window's change is measured on
+    what it does receive, so the chain stays exact, also after a step that changes everything."""
     model, x = Preprocessed(make_model(2)), make_input(2)
-    assert plan(model, x, (3, 3), Budget()) is None
+    chain = plan(model, x, (3, 3), Budget())
+    assert chain is not None and chain.first_base is not None
     fast, full = both(model, x, window=3, stride=3)
     torch.testing.assert_close(fast, full, rtol=1e-10, atol=1e-13)
+    centred = Centred(make_model(2))  # subtracts the mean: every element changes with any window
+    fast, full = both(centred, x, window=3, stride=3)
+    torch.testing.assert_close(fast, full, rtol=1e-10, atol=1e-13)
+
+
+class Centred(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x - x.mean())
 
 
 def test_training_mode_batch_norm_ends_the_chain():
