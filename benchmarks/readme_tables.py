@@ -226,6 +226,7 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
     "lesion_acceptance-quick": lesion_acceptance_table,
     "third_party_speed": third_party_speed_table,
     "lrp_speed": lrp_speed_table,
+    "lrp_speed_2d": lrp_speed_table,
     "lrp_monai_defaults": lrp_monai_table,
     "audit_calibration_heldout3": audit_calibration_table,
     "audit_calibration_design_v3rule": audit_calibration_table,
