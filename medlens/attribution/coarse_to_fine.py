@@ -128,15 +128,21 @@ def coarse_to_fine_occlusion(
             chains[size] = narrow(fine_chain, x, size)
         return chains.get(size)
 
+    costs: dict[tuple[int, ...], float] = {}
+
     def counted(cell: Cell) -> float:
-        """Counted FLOPs of one evaluation of ``cell``: the full pass less the chain's saving."""
+        """Counted FLOPs of one evaluation of ``cell``: the full pass less the chain's saving
+        (it depends only on the window's size, so each size is counted once)."""
         size = _size(cell)
-        chain = chain_for(size)
-        if chain is None or not full:
-            return full
-        plain_s, incremental_s = counted_costs(chain, x, size)
-        whole_s = forward_seconds(model, x[:1])
-        return full * max(0.0, whole_s - plain_s + incremental_s) / whole_s
+        if size not in costs:
+            chain = chain_for(size)
+            if chain is None or not full:
+                costs[size] = full
+            else:
+                plain_s, incremental_s = counted_costs(chain, x, size)
+                whole_s = forward_seconds(model, x[:1])
+                costs[size] = full * max(0.0, whole_s - plain_s + incremental_s) / whole_s
+        return costs[size]
 
     # planning the chain runs every sample once, and the first sample once more
     planning = full * (len(x) + 1) if fine_chain is not None else 0.0
@@ -170,11 +176,6 @@ def coarse_to_fine_occlusion(
             through_chain[0] += sum(cell is not None for cell in cells) if chain is not None else 0
             return scores
 
-        def affordable(cells: list[Cell], used: int, spent: float) -> bool:
-            if evaluations is not None and used + len(cells) > evaluations:
-                return False
-            return spend is None or spent + sum(counted(cell) for cell in cells) <= spend
-
         first_cells = _children(root, floor) or [root]
         first = evaluate([None, *first_cells])  # the unoccluded input, then the root's children
         original = first[0]
@@ -188,11 +189,13 @@ def coarse_to_fine_occlusion(
                 break
             parent = max(splittable, key=lambda cell: abs(drops[cell]))
             children = _children(parent, floor)
-            if not affordable(children, used, spent):
+            cost = sum(counted(cell) for cell in children)
+            if (evaluations is not None and used + len(children) > evaluations) or (
+                    spend is not None and spent + cost > spend):
                 break
             scores = evaluate(children)
             used += len(children)
-            spent += sum(counted(cell) for cell in children)
+            spent += cost
             del drops[parent]
             drops.update({cell: original - v for cell, v in zip(children, scores)})
             history.update({cell: original - v for cell, v in zip(children, scores)})

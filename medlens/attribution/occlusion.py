@@ -35,8 +35,8 @@ WINDOW_FRACTIONS = (1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2)  # default windows, fines
 #: (counted, so the default still depends only on the model and the input shape; a window evaluated
 #: through incremental inference is counted at its reduced cost). The scale keeps the 3D models of the
 #: known-answer benchmark (``benchmarks/volumes_known_answer.py``: MONAI ResNet-18 3D and DenseNet-121
-#: 3D at 64^3) under 60 s at two threads with a margin for the load: at 4 they took 52-54 s and 52-68 s
-#: (loads about 2), at 3.5 45 s and 52 s (344 and 760 windows).
+#: 3D at 64^3) under 60 s at two threads with a margin for the load: at 4 they took 53.7 s and 60.7 s
+#: (load about 2), at 3.5 46.5 s and 49.9 s (344 and 760 windows; benchmarks/README.md).
 COARSE_TO_FINE_BUDGET_SCALE = 3.5
 
 
