@@ -82,9 +82,13 @@ def _interval(diff: dict, pct: bool = False) -> str:
     return f"difference {f(diff['mean'])}, 95% CI [{g(diff['ci_low'])}, {g(diff['ci_high'])}] over {diff['n']} cases"
 
 
-def _versus_claim(text: str, metric: str, method: str, versus: str, diff: dict | None, rel: str) -> Segment:
+def _versus_claim(text: str, metric: str, method: str, versus: str, diff: dict | None, rel: str,
+                  higher: bool | None = None) -> Segment:
+    """``higher``: the direction the comparison is made in, for a metric that has none of its own
+    (the mass on the marker); ``None`` keeps the metric's."""
     numbers = {k: diff[k] for k in ("mean", "ci_low", "ci_high", "n")} if diff else {}
     return _claim(text, kind="versus", metric=metric, method=method, versus=versus, relation=rel,
+                  **({} if higher is None else {"higher": higher}),
                   **{("diff" if k == "mean" else k): v for k, v in numbers.items()})
 
 
@@ -326,16 +330,13 @@ def _marker_versus_edge(summary: dict, candidates: list[str], top: str) -> list[
         m = max(shown, key=lambda k: diffs[k]["mean"])
         d = diffs[m]
         return [_plain(f", more than the {ref['mean']:.0%} that {words} puts there ("),
-                _claim(f"{m}: {_interval(d, pct=True)}", kind="versus", metric="marker_mass", method=m, versus=edge,
-                       relation="better", higher=True, diff=d["mean"], ci_low=d["ci_low"], ci_high=d["ci_high"],
-                       n=d["n"]),
+                _versus_claim(f"{m}: {_interval(d, pct=True)}", "marker_mass", m, edge, d, "better", higher=True),
                 _plain(f"): {', '.join(shown)} {'points' if len(shown) == 1 else 'point'} at the shortcut, so look for "
                        f"the marker in {'its' if len(shown) == 1 else 'their'} maps.")]
     d = diffs[top]
     return [_plain(f"; but {words} puts {ref['mean']:.0%} there ("),
-            _claim(f"{top}: {_interval(d, pct=True)}", kind="versus", metric="marker_mass", method=top, versus=edge,
-                   relation=relation(d, True), higher=True, diff=d["mean"], ci_low=d["ci_low"], ci_high=d["ci_high"],
-                   n=d["n"]),
+            _versus_claim(f"{top}: {_interval(d, pct=True)}", "marker_mass", top, edge, d, relation(d, True),
+                          higher=True),
             _plain("): the maps do not single the marker out, so an explanation alone would not reveal this shortcut.")]
 
 
