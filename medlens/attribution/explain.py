@@ -13,7 +13,7 @@ from medlens.core import engine
 from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_outputs
 from medlens.core.engine import Budget
 from medlens.core.targets import PredictedTarget, TargetLike, to_target
-from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT
+from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT, is_torchscript
 from medlens.errors import InputError
 from medlens.types import Attribution
 
@@ -36,7 +36,7 @@ def check_runnable(model: nn.Module, method: str, options: dict[str, Any] | None
     ------
     InputError
     """
-    if isinstance(model, torch.jit.ScriptModule) and get_method(method).reads_layers(options):
+    if is_torchscript(model) and get_method(method).reads_layers(options):
         raise InputError(f"{method} {NO_HOOKS_ON_TORCHSCRIPT}")
 
 
@@ -44,7 +44,7 @@ def runnable_methods(model: nn.Module, names: list[str], options: dict[str, dict
                      ) -> tuple[list[str], str | None]:
     """``names`` less the methods that cannot explain ``model`` (those that read layers, on a
     TorchScript model), and a note naming what was left out (``None`` when nothing was)."""
-    if not isinstance(model, torch.jit.ScriptModule):
+    if not is_torchscript(model):
         return list(names), None
     kept = [m for m in names if not get_method(m).reads_layers((options or {}).get(m))]
     left = [m for m in names if m not in kept]

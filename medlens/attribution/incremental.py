@@ -49,6 +49,7 @@ from torch import nn
 from medlens.attribution import local_units as units
 from medlens.core import engine
 from medlens.core.engine import Budget
+from medlens.core.hooks import is_torchscript
 
 Region = list[tuple[int, int]]  # [start, stop) per spatial dimension
 
@@ -178,7 +179,7 @@ def plan(model: nn.Module, x: torch.Tensor, window: Sequence[int], budget: Budge
     placeholders for the intermediate outputs, checks that nothing else reads them. A
     TorchScript model has no Python layers to short-circuit: ``None``.
     """
-    if isinstance(model, torch.jit.ScriptModule):
+    if is_torchscript(model):
         return None
     n = x.ndim - 2
     levels: list[Level] = []

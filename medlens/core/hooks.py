@@ -24,9 +24,16 @@ NO_HOOKS_ON_TORCHSCRIPT = (
 )
 
 
+def is_torchscript(model: nn.Module) -> bool:
+    """Whether ``model`` is, or wraps, a TorchScript module: module hooks never run inside one,
+    and a Python wrapper around it (a segmentation target's ``ReducedOutput``, a sliding-window
+    inferer) changes nothing about that."""
+    return any(isinstance(m, torch.jit.ScriptModule) for m in model.modules())
+
+
 def require_hooks(model: nn.Module, what: str = "this method") -> None:
-    """Raise ``InputError`` (one line) when ``model`` is TorchScript, on which hooks never run."""
-    if isinstance(model, torch.jit.ScriptModule):
+    """Raise ``InputError`` (one line) when ``model`` is, or wraps, TorchScript, on which hooks never run."""
+    if is_torchscript(model):
         raise InputError(f"{what} {NO_HOOKS_ON_TORCHSCRIPT}")
 
 LayerLike = "nn.Module | str"
@@ -159,10 +166,10 @@ class _OpOutputs(TorchDispatchMode):
 
 @contextmanager
 def on_activations(model: nn.Module, record: Callable[[Any, Any, Any], None]) -> Iterator[None]:
-    """:func:`on_leaf_calls` where a model allows module hooks; for a TorchScript model, which
-    does not, ``record(None, inputs, output)`` after every operator that makes a new tensor
+    """:func:`on_leaf_calls` where a model allows module hooks; for a TorchScript model (or one
+    wrapping it), which does not, ``record(None, inputs, output)`` after every operator that makes a new tensor
     (a leaf layer is one or two operators, so sizes come out alike or somewhat larger)."""
-    if isinstance(model, torch.jit.ScriptModule):
+    if is_torchscript(model):
         with _OpOutputs(record):
             yield
     else:

@@ -33,6 +33,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from medlens.core.hooks import is_torchscript
+
 __all__ = ["Familiarity", "familiarity", "familiarity_reference"]
 
 VERSION = 2
@@ -73,7 +75,7 @@ def input_summary(x: torch.Tensor, version: int = VERSION) -> torch.Tensor:
 
 
 def _last_linear(model: nn.Module) -> nn.Module | None:
-    if isinstance(model, torch.jit.ScriptModule):
+    if is_torchscript(model):
         return None  # no hooks on TorchScript
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     return linears[-1] if linears else None

@@ -112,6 +112,24 @@ def test_torchscript_models_run_gradient_methods_and_refuse_cams_in_one_line():
         assert "\n" not in str(err.value) and count_hooks(module) == 0
 
 
+def test_a_wrapped_torchscript_segmenter_runs_black_box_methods_and_refuses_cams_in_one_line():
+    # a TorchScript UNet explained through a region target (ReducedOutput around the ScriptModule):
+    # RISE crashed with "register_forward_hook is not supported on ScriptModules" (the engine's
+    # chunk-size probe hooked the scripted leaves, since the wrapper itself is not TorchScript)
+    unet = _build("unet", 2).eval()
+    scripted = torch.jit.trace(unet, torch.zeros(1, 1, 32, 32))
+    mask = torch.zeros(32, 32)
+    mask[8:20, 10:24] = 1
+    x = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    wrapped, plain = ReducedOutput(scripted, channel=1, mask=mask), ReducedOutput(unet, channel=1, mask=mask)
+    for method, options in (("rise", FAST["rise"]), ("occlusion", {"window": 8, "stride": 8}), ("gradient", {})):
+        a = explain(wrapped, x, 0, method, **options)
+        assert torch.allclose(a.values, explain(plain, x, 0, method, **options).values, rtol=1e-4, atol=1e-6), method
+    with pytest.raises(MedlensError, match="TorchScript") as err:
+        explain(wrapped, x, 0, "gradcam")
+    assert "\n" not in str(err.value)
+
+
 def test_torchscript_chunks_are_sized_from_operator_outputs():
     from medlens.core.engine import ActivationSizes
     from medlens.core.hooks import on_activations, on_leaf_calls

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medlens.core.hooks import require_hooks
+from medlens.core.hooks import is_torchscript, require_hooks
 from medlens.errors import InputError
 from medlens.models.vit import Attention as MedlensAttention
 
@@ -65,7 +65,7 @@ def probability_modules(model: nn.Module) -> list[nn.Module]:
 
 
 def has_attention_layers(model: nn.Module) -> bool:
-    return not isinstance(model, torch.jit.ScriptModule) and bool(attention_layers(model))
+    return not is_torchscript(model) and bool(attention_layers(model))
 
 
 class AttentionRecord:
