@@ -1,5 +1,9 @@
 """medlens: explain medical deep-learning models and measure how far each explanation can be trusted."""
 
+from medlens.core.wait_policy import prefer_sleeping_waits
+
+prefer_sleeping_waits()  # before torch loads: see medlens.core.wait_policy
+
 from medlens.api import (
     AuditRequest,
     EvaluateRequest,
