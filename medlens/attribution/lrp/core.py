@@ -211,7 +211,10 @@ class Attached:
                     self._relu_outputs[id(new)] = weakref.ref(new)
                 return new
             nonneg = len(tensors) == 1 and site.rule.sign_aware and self._known_nonnegative(tensors[0])
-            call = _Call(site, tensors, values if site.rule.uses_output else None, nonneg)
+            # the kept output is another tensor on the same storage and version counter: the one
+            # returned gets the rule's node as grad_fn, and keeping it would make a cycle (call ->
+            # output -> node -> call) that the collector cannot see through an in-place rebase
+            call = _Call(site, tensors, values.detach() if site.rule.uses_output else None, nonneg)
             new = _RuleFunction.apply(call, [values], *tensors)
             self._remember(new, call)
             return new

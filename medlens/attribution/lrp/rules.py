@@ -484,13 +484,35 @@ class Norm(Rule):
     stabilizer: float = 1e-6
     name = "norm"
     needs_params = False
+    uses_output = True  # average pooling's transpose needs no forward pass: z is the layer's own output
 
     def relevance(self, layer, inputs, relevance, params, output=None):
+        if output is not None and len(inputs) == 1:
+            g = pooling_transpose(layer, inputs[0], shares(relevance, output, self.stabilizer))
+            if g is not None:
+                return (g.mul_(inputs[0]),)
         with torch.enable_grad():
             xs = [x.detach().requires_grad_(True) for x in inputs]
             z = layer.forward(*xs)  # not layer(...): its hooks would attach the rule again
             gs = torch.autograd.grad(z, xs, grad_outputs=shares(relevance, z.detach(), self.stabilizer))
         return tuple(x * g for x, g in zip(inputs, gs))  # g may be shared (an addition's gradient)
+
+
+def pooling_transpose(layer: nn.Module, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor | None:
+    """``J^T s`` of a 2D or 3D average pooling (fixed or adaptive) by its backward kernel, without
+    the forward pass autograd would recompute first (a new tensor); ``None`` for other layers."""
+    rank = x.ndim - 2
+    if isinstance(layer, (nn.AvgPool2d, nn.AvgPool3d)) and rank == (2 if isinstance(layer, nn.AvgPool2d) else 3):
+        def per_axis(v):
+            return list(v) if isinstance(v, (tuple, list)) else [v] * rank
+        backward = torch.ops.aten.avg_pool2d_backward if rank == 2 else torch.ops.aten.avg_pool3d_backward
+        return backward(s, x, per_axis(layer.kernel_size), per_axis(layer.stride), per_axis(layer.padding),
+                        layer.ceil_mode, layer.count_include_pad, layer.divisor_override)
+    if isinstance(layer, nn.AdaptiveAvgPool2d) and rank == 2:
+        return torch.ops.aten._adaptive_avg_pool2d_backward(s.contiguous(), x)
+    if isinstance(layer, nn.AdaptiveAvgPool3d) and rank == 3:
+        return torch.ops.aten._adaptive_avg_pool3d_backward(s.contiguous(), x)
+    return None
 
 
 class Pass(Rule):
