@@ -75,7 +75,7 @@ def provenance(*, seed: int | None, config: Mapping[str, Any] | None = None) -> 
         "seed": seed,
         "config": dict(config or {}),
         "threads": {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-                    "cpu_count": os.cpu_count()},
+                    "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"), "cpu_count": os.cpu_count()},
         "medlens_from": str(Path(medlens.__file__).resolve().parent),
         "load_at_start": load_now(),
         "python": platform.python_version(),

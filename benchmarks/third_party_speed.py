@@ -6,7 +6,7 @@ past it is reported as such with the model-evaluation count it needed, which, wi
 cost of one forward and one forward+backward pass, says how far it is from the bar.
 
     .venv/bin/python benchmarks/third_party_speed.py [--threads 2] [--limit 75] [--only 2d|2d160|3d] [--methods a,b]
-        [--load 1]
+        [--load 1] [--out FILE]
 
 ``--load N`` runs N single-threaded busy processes (a matrix product in a loop) beside the
 whole run, so that "the machine otherwise busy with one other process" is a stated, repeatable
@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(MODELS), default=None)
     parser.add_argument("--methods", default=None, help="comma-separated subset of the methods")
     parser.add_argument("--load", type=int, default=0, help="single-threaded busy processes run beside the methods")
+    parser.add_argument("--out", default=None, help="where to store the numbers (default benchmarks/results/third_party_speed.json)")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     loaders = [ctx.Process(target=_busy, daemon=True) for _ in range(args.load)]
@@ -130,7 +131,7 @@ def main() -> None:
         results[key] = {"model": name, "shape": list(shape), **costs, "methods": rows}
     for proc in loaders:
         proc.terminate()
-    print("stored", write_result("third_party_speed", results, seed=0, origin=origin))
+    print("stored", write_result("third_party_speed", results, seed=0, origin=origin, path=args.out))
 
 
 def _busy() -> None:
