@@ -170,6 +170,8 @@ NO_QUICK = {
     "single_pass.py": "timing only (one pass against many)",
     "attribution.py": "timing and memory only",
     "third_party_speed.py": "timing only",
+    "openmp_wait.py": "timing only (spinning against sleeping OpenMP waits)",
+    "op_cost_calibration.py": "timing only (measured seconds against the cost model's prediction)",
     "case_report.py": "sizes and times of written reports; the report tests check the content",
     "lrp_speed.py": "timing only (another helper's script)",
     "occlusion_paths.py": "another helper's script (3D occlusion)",
