@@ -137,6 +137,7 @@ TABLES = {
     "volumes_full_occlusion_ig_check": volumes_table,
     "volumes_vs_third_party": volumes_table,
     "volumes_known_answer_defaults": known_answer_table,
+    "volumes_known_answer_budget_curve": known_answer_table,
     "volumes_known_answer_densenet_quiet": known_answer_table,
     "volumes_known_answer_occlusion_inc": known_answer_table,
     "volumes_known_answer_occlusion_inc_scales": known_answer_table,
