@@ -1,8 +1,8 @@
 """medlens: explain medical deep-learning models and measure how far each explanation can be trusted."""
 
-from medlens.core.wait_policy import prefer_sleeping_waits
+from medlens.core.wait_policy import prefer_short_spins
 
-prefer_sleeping_waits()  # before torch loads: see medlens.core.wait_policy
+prefer_short_spins()  # before torch loads: see medlens.core.wait_policy
 
 from medlens.api import (
     AuditRequest,

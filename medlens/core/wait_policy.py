@@ -1,14 +1,18 @@
-"""How idle OpenMP threads wait: asleep, not spinning, unless the user chose otherwise.
+"""How long idle OpenMP threads spin before they sleep: briefly, unless the user chose otherwise.
 
-PyTorch's CPU kernels run on GNU OpenMP threads, which by default spin for a while at the end of
-every parallel region before they sleep. On a machine whose cores are all busy (another job, a
-second medlens process, a shared workstation) a spinning thread takes the core from the thread
-that has work, and a many-pass method slows down by far more than its share of the cores: a
-DenseNet-121 pass at 160^2 took 0.1-2.2 s instead of 0.1 s with two threads beside other jobs,
-and 65-130 ms with sleeping waits (``benchmarks/openmp_wait.py``). The policy is read once, when
-torch's OpenMP runtime loads, so it is set here, before medlens imports torch, and only when
-nothing decided it yet: torch already imported (the user's process is set up), or the user set
-``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` (``OMP_WAIT_POLICY=active`` restores the spinning).
+PyTorch's CPU kernels run on GNU OpenMP threads, which by default spin for about 300,000 rounds at
+the end of every parallel region before they sleep. On a machine whose cores are all busy (another
+job, a second medlens process, a shared workstation) a spinning thread takes the core from the
+thread that has work, and a many-pass method slows down by far more than its share of the cores.
+Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) removes that, but on a quiet machine every parallel
+region then pays a wake-up, which slowed a DenseNet-121 pass by about 40%. A spin of 1,000 rounds
+keeps the quiet speed and most of the robustness (``benchmarks/openmp_wait.py`` measures the four
+policies side by side, taking turns pass by pass).
+
+The setting is read once, when torch's OpenMP runtime loads, so it is made here, before medlens
+imports torch, and only when nothing decided it yet: torch already imported (the user's process is
+set up), or the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` (``GOMP_SPINCOUNT=300000``
+restores GNU OpenMP's default).
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ import sys
 
 #: The variables that decide how GNU OpenMP threads wait.
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+#: Rounds an idle thread spins before it sleeps (GNU OpenMP's default: 300,000).
+SPIN_ROUNDS = 1000
 
 
-def prefer_sleeping_waits(environ: dict | None = None, modules: dict | None = None) -> bool:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` if torch is not loaded yet and the user set no wait policy;
-    returns whether it did."""
+def prefer_short_spins(environ: dict | None = None, modules: dict | None = None) -> bool:
+    """Set ``GOMP_SPINCOUNT`` to :data:`SPIN_ROUNDS` if torch is not loaded yet and the user set no
+    wait policy; returns whether it did."""
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
     if "torch" in modules or any(v in environ for v in WAIT_VARIABLES):
         return False
-    environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    environ["GOMP_SPINCOUNT"] = str(SPIN_ROUNDS)
     return True
