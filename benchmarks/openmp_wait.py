@@ -4,7 +4,7 @@ before torch loads unless the user chose) and sleeping at once (``OMP_WAIT_POLIC
 quiet machine and beside busy processes.
 
 Each policy runs in its own fresh interpreter (the policy is read once, when torch's OpenMP runtime
-loads) at ``--threads`` torch threads; the two take turns pass by pass (one runs while the other
+loads) at ``--threads`` torch threads; the policies take turns pass by pass (one runs while the other
 waits), so that a change in the machine's load falls on both alike. The passes are those the
 many-pass methods are made of:
 
