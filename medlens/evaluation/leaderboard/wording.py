@@ -31,6 +31,7 @@ __all__ = [
     "BASELINE_WORDS",
     "best_on_sentence",
     "deletion_problem",
+    "flat_deletion_problem",
     "localisation_sentence",
     "no_method_sentence",
     "recommendation",
@@ -114,6 +115,24 @@ def deletion_problem(dele: dict, rdele: dict, paired: dict) -> list[Segment]:
         f"{paired['ci_high']:+.3f}] over {paired['n']} cases)",
         "deletion_auc", dele["method"], BASELINE_PREFIX + "random", paired, rel,
     )]
+
+
+def flat_deletion_problem(dele: dict, rdele: dict, paired: dict | None, drop: float, least: float) -> list[Segment]:
+    """Why the deletion test says nothing on these cases: blurring the whole input hardly moves the
+    class probability (``drop``, below ``least``), so no map can lower it faster than a random one,
+    whatever the paired interval (``paired``: the method's ``vs_random``) says."""
+    change = (f"lowers the probability of the explained class by only {drop:.3f} on average" if drop > 0 else
+              f"does not lower the probability of the explained class (on average it {'rises' if drop < 0 else 'changes'} "
+              f"by {abs(drop):.3f})")
+    segments = [_plain(f"the deletion test cannot judge its maps on these {dele['n']} cases: blurring even the whole "
+                       f"input {change}, and it must fall by at least {least:.2f} before a map can be told from a "
+                       "random one")]
+    if paired:
+        segments.append(_versus_claim(
+            f" (deletion AUC {dele['mean']:.3f} against {rdele['mean']:.3f} for a random map; paired difference "
+            f"{paired['mean']:+.4f}, 95% CI [{paired['ci_low']:+.4f}, {paired['ci_high']:+.4f}] over {paired['n']} cases)",
+            "deletion_auc", dele["method"], BASELINE_PREFIX + "random", paired, relation(paired, False)))
+    return segments
 
 
 def no_method_sentence(n_methods: int, n_cases: int) -> list[Segment]:
