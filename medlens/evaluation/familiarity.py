@@ -219,8 +219,10 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     distances, rows, beyond, score = _distances(model, x, reference)
     signal = x.ndim == 3 or (reading or {}).get("kind") == "signal"
     noun, words = ("record", _SIGNAL_WORDS) if signal else ("scan", _WORDS)
+    blank = _blank(x, reference, signal)
+    reasons += [blank] if blank else []
     reasons += [f"{words[k]} lie further from the training data than 99% of the held-out cases" for k in beyond]
-    compared = bool(distances) or facts is not None and bool(reading)
+    compared = bool(distances) or facts is not None and bool(reading) or bool(blank)
     unlike = bool(reasons) if compared else None
     split = (reference or {}).get("split", "validation")
     if unlike:
@@ -237,6 +239,24 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     else:
         sentence = f"This {noun}'s native size, modality and bit depth match the training data's (no distances stored)."
     return Familiarity(sentence, unlike, rows, distances, reasons, warnings, score)
+
+
+def _blank(x: torch.Tensor, reference: dict | None, signal: bool) -> str | None:
+    """The reason a blank input (one value everywhere, in every channel, after the recipe) is
+    unlike training data that vary, or ``None``. No distance can say it: a flat grey image sits
+    near the *mean* training image and its summary (mean grey level, cell averages) is typical, so
+    its Mahalanobis distance was below that of real held-out radiographs (0.43 to 0.69 times the
+    threshold for a CNN on PneumoniaMNIST, at grey levels 0.5 and 0.8)."""
+    flat = x.detach().reshape(x.shape[0], x.shape[1], -1)
+    if flat.shape[-1] < 2 or not bool((flat.amax(-1) == flat.amin(-1)).all()):
+        return None
+    varied = (reference or {}).get("channel_std")
+    if varied is not None and not any(float(v) > 0 for v in varied):
+        return None  # the training inputs were blank too
+    value = float(flat.reshape(-1)[0])
+    what = "a flat line" if signal else "blank"
+    return (f"it is {what}, every value equal to {value:.3g} after the model's preprocessing, "
+            f"where the training {'records' if signal else 'scans'} vary")
 
 
 def _distances(model: nn.Module, x: torch.Tensor, reference: dict | None
