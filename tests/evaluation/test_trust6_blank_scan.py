@@ -61,3 +61,36 @@ def test_without_any_reference_a_blank_scan_is_still_called_blank():
     model = CNN(2, 1, 2, input_shape=(1, 28, 28)).eval()
     found = familiarity(model, torch.full((1, 1, 28, 28), 0.3), None)
     assert found.unlike is True  # before: "not available"
+
+
+def test_a_radiograph_at_a_tenth_of_its_contrast_is_nearly_blank(chest_xray_reference):
+    model, reference, test = chest_xray_reference
+    for x in test[:5]:
+        faint = x.mean() + (x - x.mean()) * 0.1  # the distances called these 0.35 to 0.42 of their threshold
+        found = familiarity(model, faint[None], reference)
+        assert found.unlike is True and found.reasons[0].startswith("it is nearly blank")
+
+
+def test_a_grey_image_with_faint_noise_is_nearly_blank(chest_xray_reference):
+    model, reference, _ = chest_xray_reference
+    noisy = 0.5 + 0.005 * torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert familiarity(model, noisy, reference).unlike is True
+
+
+def test_the_least_varying_training_case_sets_the_bar(chest_xray_reference):
+    model, reference, _ = chest_xray_reference
+    train = load_dataset("pneumoniamnist", "train").inputs[:300]
+    least = train.flatten(1).std(1).min().item()
+    assert reference["least_std"] == pytest.approx([least])
+    x = load_dataset("pneumoniamnist", "test").inputs[:1]
+    centred = x - x.mean()
+    for share, nearly in ((0.45, True), (0.55, False)):
+        y = 0.5 + centred * (share * least / centred.std().item())
+        assert any(r.startswith("it is nearly blank") for r in familiarity(model, y, reference).reasons) is nearly
+
+
+def test_a_reference_written_before_least_std_is_read_as_before(chest_xray_reference):
+    model, reference, _ = chest_xray_reference
+    older = {k: v for k, v in reference.items() if k != "least_std"}
+    noisy = 0.5 + 0.005 * torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert not any("nearly blank" in r for r in familiarity(model, noisy, older).reasons)
