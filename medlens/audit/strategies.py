@@ -242,12 +242,17 @@ class Strategies:
         Shape of a map summary.
     classes : list of ClassStrategies
     rule : FlagRule
+    chance : bool
+        The predictions are no better than always answering the most frequent audited label
+        (:func:`better_than_chance` at ``rule.chance_alpha``): no strategy, flagged or not, is
+        cleared, since a model that uses no evidence has no "where the evidence should be" to keep to.
     """
 
     method: str
     grid: tuple[int, ...]
     classes: list[ClassStrategies]
     rule: FlagRule = field(default_factory=FlagRule)
+    chance: bool = False
 
     def flagged(self) -> list[Cluster]:
         """The flagged clusters, then the flagged hotspot groups."""
@@ -394,7 +399,7 @@ def find_strategies(
                                [c for c in decided if c.predicted_class == cls and c.hotspot < 0],
                                [c for c in decided if c.predicted_class == cls and c.hotspot >= 0])
                for cls, members, clustering in spectral]
-    return Strategies(method, grid, classes, rule)
+    return Strategies(method, grid, classes, rule, chance)
 
 
 @dataclass(frozen=True)
