@@ -101,8 +101,9 @@ def verdict_segments(strategies: Any, class_names: Sequence[str]) -> list[list[d
             {"text": "No strategy is cleared: "},
             {"text": "no candidate shortcut", "claim": {"kind": "none_flagged", "strategies": len(clusters)}},
             {"text": f" was flagged among the {len(clusters)} prediction strategies found, but the model's predictions are "
-                     "no better than always answering the most frequent label of the audited cases, so where its maps "
-                     "point, on the class evidence or away from it, says nothing about what it relies on."},
+                     "no better than always answering the most frequent label of the audited cases, so the audit cannot "
+                     "tell whether what its maps point at, on the class evidence or away from it, is a strategy or "
+                     "noise."},
         ])
     elif not flagged:
         tail = "" if not undecided else f" ({len(undecided)} undecided, below)"
