@@ -78,9 +78,18 @@ def relation(diff: dict | None, higher_is_better: bool) -> str:
 
 
 def _interval(diff: dict, pct: bool = False) -> str:
-    f = (lambda v: f"{v * 100:+.0f} points") if pct else (lambda v: f"{v:+.3f}")
-    g = (lambda v: f"{v * 100:+.0f}") if pct else (lambda v: f"{v:+.3f}")
-    return f"difference {f(diff['mean'])}, 95% CI [{g(diff['ci_low'])}, {g(diff['ci_high'])}] over {diff['n']} cases"
+    """``difference D, 95% CI [L, H] over N cases``, in percentage points with ``pct``. Digits are
+    added (up to three more) while a bound that is not 0 would print as 0: an interval that lies
+    above 0 must not read "[+0, +3]" beside a "more than" (seen on the marker's attribution)."""
+    scale, digits = (100.0, 0) if pct else (1.0, 3)
+    bounds = [float(diff[k]) * scale for k in ("ci_low", "ci_high")]
+    for _ in range(3):
+        if not any(v != 0 and round(v, digits) == 0 for v in bounds):
+            break
+        digits += 1
+    unit = " points" if pct else ""
+    return (f"difference {float(diff['mean']) * scale:+.{digits}f}{unit}, 95% CI [{bounds[0]:+.{digits}f}, "
+            f"{bounds[1]:+.{digits}f}] over {diff['n']} cases")
 
 
 def _versus_claim(text: str, metric: str, method: str, versus: str, diff: dict | None, rel: str,
