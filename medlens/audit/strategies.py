@@ -306,20 +306,11 @@ def holm(p_values: list[float]) -> list[float]:
 
 def better_than_chance(results: Sequence[CaseResult], level: float) -> bool | None:
     """Whether the predictions beat always answering the most frequent label (one-sided binomial
-    test at ``level``); ``None`` without labels."""
-    from scipy.stats import binomtest
+    test at ``level``, :func:`medlens.evaluation.chance.chance_record`); ``None`` without labels."""
+    from medlens.evaluation.chance import chance_record
 
-    labelled = [r for r in results if r.label is not None]
-    if not labelled:
-        return None
-    counts: dict[int, int] = {}
-    for r in labelled:
-        counts[r.label] = counts.get(r.label, 0) + 1
-    base = max(counts.values()) / len(labelled)
-    right = sum(r.label == r.predicted for r in labelled)
-    if base >= 1.0:
-        return right == len(labelled)
-    return bool(binomtest(right, len(labelled), base, alternative="greater").pvalue < level)
+    record = chance_record(((r.label, r.predicted) for r in results), level)
+    return None if record is None else record["better"]
 
 
 def find_strategies(

@@ -33,7 +33,10 @@ def trust_verdict(summary: dict) -> dict:
     than :data:`~medlens.evaluation.faithfulness.MIN_DROP` on average (the random map's mean
     deletion curve, :func:`deletion_drop`), every map ends where it started and a "significant"
     difference of 0.0000x is rounding; no method is then eligible (seen: an untrained CNN whose
-    output is 0.50 on every case was recommended with a deletion AUC 0.00001 below random's). Eligible methods are ranked by their mean
+    output is 0.50 on every case was recommended with a deletion AUC 0.00001 below random's).
+    Nothing is eligible either when the model's predictions on the scored cases are not shown to beat
+    always answering the most frequent label (``summary["chance"]``, a one-sided binomial test): a
+    map can show what such a model uses, but what it uses is no evidence of the finding. Eligible methods are ranked by their mean
     rank over the faithfulness and localisation metrics computed (deletion, insertion, pointing
     game, mass in mask, IoU); the best is recommended.
 
@@ -59,8 +62,10 @@ def trust_verdict(summary: dict) -> dict:
     info: dict[str, dict] = {}
     errors = summary.get("errors", {})
     drop = deletion_drop(summary)
+    chance = summary.get("chance")
+    at_chance = bool(chance) and chance["better"] is False
     for m in methods:
-        problems = []
+        problems = [words.chance_problem(chance)] if at_chance else []
         if m in errors:
             info[m] = {"eligible": False, "problems": [f"not scored: {errors[m]}"]}
             continue
@@ -88,7 +93,9 @@ def trust_verdict(summary: dict) -> dict:
     eligible = sorted((m for m in methods if info[m]["eligible"]), key=lambda m: (info[m]["mean_rank"], m))
     best = eligible[0] if eligible else None
     sentences: list[list[dict]] = []
-    if best is None:
+    if best is None and at_chance:
+        sentences.append(words.chance_sentence(chance))
+    elif best is None:
         n_cases = config.get("n_samples", 0)
         sentences.append(words.no_method_sentence(len(methods), n_cases))
     elif not {"deletion_auc", "randomisation_spearman"} & set(config["metrics"]):
@@ -108,7 +115,7 @@ def trust_verdict(summary: dict) -> dict:
         if m in errors:
             sentences.append([{"text": f"{m} was not scored: {errors[m]}."}])
             continue
-        for problem in info[m]["problems"]:
+        for problem in info[m]["problems"][1 if at_chance else 0:]:  # the chance sentence says it once for all
             sentences.append([{"text": f"Do not rely on {m}: "}, *problem, {"text": "."}])
         loc = info[m].get("localisation")
         if loc and loc["no_better_than"]:

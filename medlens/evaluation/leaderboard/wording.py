@@ -30,6 +30,8 @@ from medlens.evaluation.registry import get_metric
 __all__ = [
     "BASELINE_WORDS",
     "best_on_sentence",
+    "chance_problem",
+    "chance_sentence",
     "deletion_problem",
     "flat_deletion_problem",
     "localisation_sentence",
@@ -124,6 +126,23 @@ def deletion_problem(dele: dict, rdele: dict, paired: dict) -> list[Segment]:
         f"{paired['ci_high']:+.3f}] over {paired['n']} cases)",
         "deletion_auc", dele["method"], BASELINE_PREFIX + "random", paired, rel,
     )]
+
+
+def _chance_words(chance: dict) -> str:
+    return (f"the model's predictions on these {chance['n']} cases are not shown to beat always answering the most "
+            f"frequent label ({chance['right']} right, {chance['right'] / chance['n']:.0%}, against "
+            f"{chance['majority_share']:.0%} for the most frequent label; one-sided binomial test p = {chance['p']:.2g})")
+
+
+def chance_problem(chance: dict) -> list[Segment]:
+    """Why no method is eligible on a model at chance (``chance``: the summary's ``chance``)."""
+    return [_plain(_chance_words(chance))]
+
+
+def chance_sentence(chance: dict) -> list[Segment]:
+    """The verdict's first sentence on a model at chance."""
+    return [_plain(f"No method can be recommended for this model: {_chance_words(chance)}, so a map that shows what "
+                   "it uses shows nothing about the finding; score it on cases where it works, or train it first.")]
 
 
 def flat_deletion_problem(dele: dict, rdele: dict, paired: dict | None, drop: float, least: float) -> list[Segment]:
