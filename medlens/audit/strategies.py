@@ -242,12 +242,17 @@ class Strategies:
         Shape of a map summary.
     classes : list of ClassStrategies
     rule : FlagRule
+    chance : bool
+        The predictions are no better than always answering the most frequent audited label
+        (:func:`better_than_chance` at ``rule.chance_alpha``): no strategy, flagged or not, is
+        cleared, since a model that uses no evidence has no "where the evidence should be" to keep to.
     """
 
     method: str
     grid: tuple[int, ...]
     classes: list[ClassStrategies]
     rule: FlagRule = field(default_factory=FlagRule)
+    chance: bool = False
 
     def flagged(self) -> list[Cluster]:
         """The flagged clusters, then the flagged hotspot groups."""
@@ -301,20 +306,11 @@ def holm(p_values: list[float]) -> list[float]:
 
 def better_than_chance(results: Sequence[CaseResult], level: float) -> bool | None:
     """Whether the predictions beat always answering the most frequent label (one-sided binomial
-    test at ``level``); ``None`` without labels."""
-    from scipy.stats import binomtest
+    test at ``level``, :func:`medlens.evaluation.chance.chance_record`); ``None`` without labels."""
+    from medlens.evaluation.chance import chance_record
 
-    labelled = [r for r in results if r.label is not None]
-    if not labelled:
-        return None
-    counts: dict[int, int] = {}
-    for r in labelled:
-        counts[r.label] = counts.get(r.label, 0) + 1
-    base = max(counts.values()) / len(labelled)
-    right = sum(r.label == r.predicted for r in labelled)
-    if base >= 1.0:
-        return right == len(labelled)
-    return bool(binomtest(right, len(labelled), base, alternative="greater").pvalue < level)
+    record = chance_record(((r.label, r.predicted) for r in results), level)
+    return None if record is None else record["better"]
 
 
 def find_strategies(
@@ -394,7 +390,7 @@ def find_strategies(
                                [c for c in decided if c.predicted_class == cls and c.hotspot < 0],
                                [c for c in decided if c.predicted_class == cls and c.hotspot >= 0])
                for cls, members, clustering in spectral]
-    return Strategies(method, grid, classes, rule)
+    return Strategies(method, grid, classes, rule, chance)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,13 @@ from medlens.types import Attribution
 
 BaselineLike = Union[str, float, torch.Tensor]
 
+#: The deletion test can tell maps apart only when its curve can fall: when removing (blurring)
+#: the whole input lowers the explained class's probability by less than this, every map, random
+#: or not, ends about where it started, and a "significant" difference between two such curves is
+#: a difference of rounding. Used by the case report's per-case check and by the leaderboard's
+#: verdict (there on the random map's mean curve over the scored cases).
+MIN_DROP = 0.1
+
 __all__ = ["PerturbationCurve", "deletion", "insertion", "reference_input", "resolve_target"]
 
 

@@ -132,6 +132,16 @@ def _shrunk_covariance(z: torch.Tensor) -> torch.Tensor:
     return weight * target + (1.0 - weight) * sample
 
 
+#: A scan whose every channel varies (standard deviation after the recipe) less than this share of
+#: the least varying training case's is unlike the training data: a nearly blank scan (a flat grey
+#: with faint noise, an exposure with almost no contrast) sits near the mean training image, where
+#: no distance sees it. Chosen on PneumoniaMNIST (design grid, ``benchmarks/familiarity_contrast.py``):
+#: 1 and 0.75 called 5.7% and 1.6% of the validation cases unlike when the reference held only 20
+#: training cases (the least of a few cases is not far below the rest); 0.5 called 0.4% there, none of
+#: the full validation and test splits, and flagged every grey image with noise of sd <= 0.01 and every
+#: radiograph at a tenth of its contrast. Checked once on BreastMNIST and the synthetic EEG (held out).
+LEAST_CONTRAST_SHARE = 0.5
+
 #: A dimension varies at least this fraction of the median dimension's spread: one that the
 #: recipe holds fixed (the mean and spread of z-scored signals) must not turn a file's rounding
 #: into a distance.
@@ -164,6 +174,7 @@ def familiarity_reference(model: nn.Module, train_inputs: torch.Tensor, val_inpu
         "version": VERSION, "split": "validation", "n_train": len(train_inputs), "n_val": len(val_inputs),
         "channel_mean": x.transpose(0, 1).reshape(x.shape[1], -1).mean(1).tolist(),
         "channel_std": x.transpose(0, 1).reshape(x.shape[1], -1).std(1).tolist(),
+        "least_std": _case_std(x).amin(0).tolist(),
         "scores": {"input": _reference(input_summary(train_inputs), input_summary(val_inputs))},
     }
     train_f, val_f = _features(model, train_inputs), _features(model, val_inputs)
@@ -219,8 +230,10 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     distances, rows, beyond, score = _distances(model, x, reference)
     signal = x.ndim == 3 or (reading or {}).get("kind") == "signal"
     noun, words = ("record", _SIGNAL_WORDS) if signal else ("scan", _WORDS)
+    blank = _blank(x, reference, signal) or _low_contrast(x, reference, signal)
+    reasons += [blank] if blank else []
     reasons += [f"{words[k]} lie further from the training data than 99% of the held-out cases" for k in beyond]
-    compared = bool(distances) or facts is not None and bool(reading)
+    compared = bool(distances) or facts is not None and bool(reading) or bool(blank)
     unlike = bool(reasons) if compared else None
     split = (reference or {}).get("split", "validation")
     if unlike:
@@ -237,6 +250,46 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     else:
         sentence = f"This {noun}'s native size, modality and bit depth match the training data's (no distances stored)."
     return Familiarity(sentence, unlike, rows, distances, reasons, warnings, score)
+
+
+def _case_std(x: torch.Tensor) -> torch.Tensor:
+    """``(N, C, *spatial)`` -> ``(N, C)``: each case's standard deviation per channel."""
+    return x.detach().double().reshape(x.shape[0], x.shape[1], -1).std(-1)
+
+
+def _low_contrast(x: torch.Tensor, reference: dict | None, signal: bool) -> str | None:
+    """The reason an input that varies less than :data:`LEAST_CONTRAST_SHARE` of the least varying
+    training case, in every channel, is unlike the training data; ``None`` otherwise or when the
+    reference records no ``least_std`` (files written before it)."""
+    least = (reference or {}).get("least_std")
+    if not least or len(least) != x.shape[1] or x[0, 0].numel() < 2:
+        return None
+    own = _case_std(x)[0]
+    least_t = torch.as_tensor(least, dtype=torch.float64)
+    if not bool((least_t > 0).all()) or not bool((own < LEAST_CONTRAST_SHARE * least_t).all()):
+        return None
+    what = "record" if signal else "scan"
+    return (f"it is nearly {'flat' if signal else 'blank'}: its values vary {float((own / least_t).max()):.2f} times as much "
+            f"as those of the least varying training {what} (standard deviation {float(own.max()):.3g} against "
+            f"{float(least_t[int((own / least_t).argmax())]):.3g} after the model's preprocessing)")
+
+
+def _blank(x: torch.Tensor, reference: dict | None, signal: bool) -> str | None:
+    """The reason a blank input (one value everywhere, in every channel, after the recipe) is
+    unlike training data that vary, or ``None``. No distance can say it: a flat grey image sits
+    near the *mean* training image and its summary (mean grey level, cell averages) is typical, so
+    its Mahalanobis distance was below that of real held-out radiographs (0.43 to 0.69 times the
+    threshold for a CNN on PneumoniaMNIST, at grey levels 0.5 and 0.8)."""
+    flat = x.detach().reshape(x.shape[0], x.shape[1], -1)
+    if flat.shape[-1] < 2 or not bool((flat.amax(-1) == flat.amin(-1)).all()):
+        return None
+    varied = (reference or {}).get("channel_std")
+    if varied is not None and not any(float(v) > 0 for v in varied):
+        return None  # the training inputs were blank too
+    value = float(flat.reshape(-1)[0])
+    what = "a flat line" if signal else "blank"
+    return (f"it is {what}, every value equal to {value:.3g} after the model's preprocessing, "
+            f"where the training {'records' if signal else 'scans'} vary")
 
 
 def _distances(model: nn.Module, x: torch.Tensor, reference: dict | None

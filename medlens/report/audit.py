@@ -96,7 +96,16 @@ def verdict_segments(strategies: Any, class_names: Sequence[str]) -> list[list[d
             {"text": f", strategy {c.cluster} of '{cls}' ({c.size} cases): {c.reason}. Neither flagged nor cleared: the "
                      "audit cannot say whether these predictions rely on that region."},
         ])
-    if not flagged:
+    if not flagged and getattr(strategies, "chance", False):
+        out.insert(0, [
+            {"text": "No strategy is cleared: "},
+            {"text": "no candidate shortcut", "claim": {"kind": "none_flagged", "strategies": len(clusters)}},
+            {"text": f" was flagged among the {len(clusters)} prediction strategies found, but the model's predictions are "
+                     "no better than always answering the most frequent label of the audited cases, so the audit cannot "
+                     "tell whether what its maps point at, on the class evidence or away from it, is a strategy or "
+                     "noise."},
+        ])
+    elif not flagged:
         tail = "" if not undecided else f" ({len(undecided)} undecided, below)"
         out.insert(0, [
             {"text": "No candidate shortcut", "claim": {"kind": "none_flagged", "strategies": len(clusters)}},
@@ -114,7 +123,7 @@ def group_label(group: Any) -> str:
 def _sentence_kind(sentence: str) -> str:
     if sentence.startswith("Candidate shortcut"):
         return "verdict-bad"
-    return "note" if sentence.startswith("Undecided") else "verdict-good"
+    return "note" if sentence.startswith(("Undecided", "No strategy is cleared")) else "verdict-good"
 
 
 def audit_report(

@@ -142,6 +142,7 @@ NOT_COMPARED = ("seconds", "rss", "peak", "load")
 #: goes, else ``--out {out}`` is appended; more key words not compared: the timing columns of a
 #: timing benchmark). ``make check-benchmarks`` runs them (``.ci/run`` after ``make test``).
 QUICK = {
+    "familiarity_contrast-quick": (["familiarity_contrast.py", "--quick"], ()),
     "attention_gates-quick": (["attention_gates.py", "--quick"], ()),
     "fuzz_readers-quick": (["fuzz_readers.py", "--quick"], ()),
     "scinet-quick": (["scinet.py", "--quick"], ()),

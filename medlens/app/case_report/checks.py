@@ -14,6 +14,11 @@ from torch import nn
 from medlens.core.engine import Budget
 from medlens.core.targets import Target
 from medlens.errors import InputError
+# The deletion check is inconclusive when blurring the whole input lowers the class probability by
+# less than MIN_DROP (shared with the leaderboard's verdict): no ranking of regions can then lower it faster.
+from medlens.evaluation.faithfulness import MIN_DROP
+
+__all__ = ["ALPHA", "MIN_DROP", "N_RANDOM", "CaseCheck", "case_checks"]
 
 #: Random maps the per-case deletion check compares against: with 19, a map that beats all of
 #: them has a one-sided Monte-Carlo rank-test p-value of 1/20 = 0.05, the largest that still
@@ -21,9 +26,6 @@ from medlens.errors import InputError
 N_RANDOM = 19
 #: The level of the per-case rank test: "supported" needs p <= ALPHA.
 ALPHA = 0.05
-#: The deletion check is inconclusive when blurring the whole input lowers the class
-#: probability by less than this: no ranking of regions can then lower it faster.
-MIN_DROP = 0.1
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,25 @@ def trust_from_checks(checks: Sequence[CaseCheck]) -> TrustAssessment:
     )
 
 
+def within_model_record(trust: TrustAssessment, warnings: Sequence[dict]) -> TrustAssessment:
+    """``trust`` with no "supported" left when the model's own validation record is no better than
+    always answering the most frequent class (a ``chance`` warning of
+    :func:`medlens.app.model_quality.model_warnings`). A map can show what such a model uses (a model
+    that memorised shuffled labels passes the deletion and randomisation checks on a case), but what it
+    uses is not evidence of the finding; the page says so and each "supported" becomes "caution"."""
+    from dataclasses import replace
+
+    if not any(w.get("code") == "chance" for w in warnings):
+        return trust
+    methods = [replace(m, level="caution") if m.level == "supported" else m for m in trust.methods]
+    if trust.level != "supported":
+        return replace(trust, methods=methods)
+    headline = (f"Treat the highlighted areas with caution: the {trust.best} map passes the checks and shows what the "
+                "model uses, but the model itself is no better than always answering the most frequent class on its "
+                "validation split, so what it uses may have nothing to do with the finding.")
+    return replace(trust, level="caution", headline=headline, methods=methods)
+
+
 def _read_summary(folder: Path) -> dict:
     from medlens.evaluation.leaderboard import RESULTS_FILE, summarise
 

@@ -35,6 +35,15 @@ def bootstrap_ci(values: torch.Tensor, *, n_boot: int = 2000, level: float = 0.9
     return float(lo), float(hi)
 
 
+def _chance(records: list[dict]) -> dict | None:
+    """:func:`medlens.evaluation.chance.chance_record` of the scored cases (each case once), or
+    ``None`` without labels."""
+    from medlens.evaluation.chance import chance_record
+
+    cases = {r["sample"]: (r.get("label"), r["predicted"]) for r in records if "predicted" in r}
+    return chance_record(cases.values())
+
+
 def summarise(path: str | os.PathLike, *, n_boot: int = 2000) -> dict:
     """Summary of a results file: statistics, mean curves, shortcut audit, verdict.
 
@@ -45,7 +54,9 @@ def summarise(path: str | os.PathLike, *, n_boot: int = 2000) -> dict:
         ``ci_high`` (95 % percentile bootstrap, seeded with the run's seed); ``curves``:
         ``{metric: {"fractions": [...], "methods": {method: mean curve}}}``; ``shortcut``
         (or ``None``); ``verdict`` (see :func:`.verdict.trust_verdict`); ``complete``: whether every
-        (sample, method) pair is present.
+        (sample, method) pair is present; ``chance``: whether the model's predictions beat always
+        answering the most frequent label on the scored cases (:func:`medlens.evaluation.chance.chance_record`;
+        ``None`` without labels).
     """
     config, records = read_results(path)
     entries, kinds, metrics = config["entries"], config["kinds"], list(config["metrics"])
@@ -130,6 +141,7 @@ def summarise(path: str | os.PathLike, *, n_boot: int = 2000) -> dict:
         "shortcut": _shortcut_summary(model_records, config) if model_records else None,
         "complete": len({(r["sample"], r["method"]) for r in records}) == n_expected,
         "errors": errors,
+        "chance": _chance(records),
     }
     summary["leaders"] = clean(leader_comparisons(summary, by_entry, n_boot=n_boot))
     from medlens.evaluation.leaderboard.verdict import (

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 
+from medlens.evaluation.faithfulness import MIN_DROP
 from medlens.evaluation.leaderboard import wording as words
 from medlens.evaluation.leaderboard.store import BASELINE_PREFIX
 from medlens.evaluation.leaderboard.summary import stat
 from medlens.evaluation.registry import get_metric
 
-__all__ = ["RELIANCE_THRESHOLD", "relies_on_marker", "trust_verdict"]
+__all__ = ["RELIANCE_THRESHOLD", "deletion_drop", "relies_on_marker", "trust_verdict"]
 
 _RANKED = ("deletion_auc", "insertion_auc", "pointing_game", "mass_in_mask", "iou")
 #: The model is said to rely on the marker when pasting it raises the probability of its class by
@@ -27,7 +28,15 @@ def trust_verdict(summary: dict) -> dict:
     A method is *eligible* when it passes the randomisation check (mean Spearman correlation
     with the randomised model's map below :data:`SANITY_THRESHOLD`) and beats the random
     baseline on deletion AUC significantly (the 95 % bootstrap interval of the paired
-    per-case difference lies below 0), both when computed. Eligible methods are ranked by their mean
+    per-case difference lies below 0), both when computed. The deletion test counts only when its
+    curve can fall: when blurring the whole input lowers the explained class's probability by less
+    than :data:`~medlens.evaluation.faithfulness.MIN_DROP` on average (the random map's mean
+    deletion curve, :func:`deletion_drop`), every map ends where it started and a "significant"
+    difference of 0.0000x is rounding; no method is then eligible (seen: an untrained CNN whose
+    output is 0.50 on every case was recommended with a deletion AUC 0.00001 below random's).
+    Nothing is eligible either when the model's predictions on the scored cases are not shown to beat
+    always answering the most frequent label (``summary["chance"]``, a one-sided binomial test): a
+    map can show what such a model uses, but what it uses is no evidence of the finding. Eligible methods are ranked by their mean
     rank over the faithfulness and localisation metrics computed (deletion, insertion, pointing
     game, mass in mask, IoU); the best is recommended.
 
@@ -52,8 +61,11 @@ def trust_verdict(summary: dict) -> dict:
     random = BASELINE_PREFIX + "random"
     info: dict[str, dict] = {}
     errors = summary.get("errors", {})
+    drop = deletion_drop(summary)
+    chance = summary.get("chance")
+    at_chance = bool(chance) and chance["better"] is False
     for m in methods:
-        problems = []
+        problems = [words.chance_problem(chance)] if at_chance else []
         if m in errors:
             info[m] = {"eligible": False, "problems": [f"not scored: {errors[m]}"]}
             continue
@@ -62,7 +74,9 @@ def trust_verdict(summary: dict) -> dict:
             problems.append(words.sanity_problem(rho, config["sanity_threshold"]))
         dele, rdele = stat(summary, m, "deletion_auc"), stat(summary, random, "deletion_auc")
         paired = (dele or {}).get("vs_random")
-        if dele is not None and rdele is not None and paired and not paired["ci_high"] < 0:
+        if dele is not None and rdele is not None and drop is not None and drop < MIN_DROP:
+            problems.append(words.flat_deletion_problem(dele, rdele, paired, drop, MIN_DROP))
+        elif dele is not None and rdele is not None and paired and not paired["ci_high"] < 0:
             problems.append(words.deletion_problem(dele, rdele, paired))
         info[m] = {"eligible": not problems, "problems": problems, "localisation": _against_baselines(summary, m)}
     ranked_metrics = [k for k in _RANKED if k in config["metrics"]]
@@ -79,7 +93,9 @@ def trust_verdict(summary: dict) -> dict:
     eligible = sorted((m for m in methods if info[m]["eligible"]), key=lambda m: (info[m]["mean_rank"], m))
     best = eligible[0] if eligible else None
     sentences: list[list[dict]] = []
-    if best is None:
+    if best is None and at_chance:
+        sentences.append(words.chance_sentence(chance))
+    elif best is None:
         n_cases = config.get("n_samples", 0)
         sentences.append(words.no_method_sentence(len(methods), n_cases))
     elif not {"deletion_auc", "randomisation_spearman"} & set(config["metrics"]):
@@ -99,7 +115,7 @@ def trust_verdict(summary: dict) -> dict:
         if m in errors:
             sentences.append([{"text": f"{m} was not scored: {errors[m]}."}])
             continue
-        for problem in info[m]["problems"]:
+        for problem in info[m]["problems"][1 if at_chance else 0:]:  # the chance sentence says it once for all
             sentences.append([{"text": f"Do not rely on {m}: "}, *problem, {"text": "."}])
         loc = info[m].get("localisation")
         if loc and loc["no_better_than"]:
@@ -118,6 +134,14 @@ def trust_verdict(summary: dict) -> dict:
         "shortcut_text": words.sentence_text(shortcut) if shortcut else None,
         "shortcut_sentence": shortcut,
     }
+
+
+def deletion_drop(summary: dict) -> float | None:
+    """How far the explained class's probability falls, on average over the scored cases, when the
+    whole input is removed: the start minus the end of the random map's mean deletion curve
+    (every deletion curve ends at the fully blurred input). ``None`` when no curve was stored."""
+    curve = ((summary.get("curves") or {}).get("deletion_auc") or {}).get("methods", {}).get(BASELINE_PREFIX + "random")
+    return float(curve[0] - curve[-1]) if curve and len(curve) > 1 else None
 
 
 #: Localisation metrics, in the order the verdict prefers for comparing with the model-free maps.

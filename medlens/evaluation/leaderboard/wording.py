@@ -30,7 +30,10 @@ from medlens.evaluation.registry import get_metric
 __all__ = [
     "BASELINE_WORDS",
     "best_on_sentence",
+    "chance_problem",
+    "chance_sentence",
     "deletion_problem",
+    "flat_deletion_problem",
     "localisation_sentence",
     "no_method_sentence",
     "recommendation",
@@ -77,9 +80,18 @@ def relation(diff: dict | None, higher_is_better: bool) -> str:
 
 
 def _interval(diff: dict, pct: bool = False) -> str:
-    f = (lambda v: f"{v * 100:+.0f} points") if pct else (lambda v: f"{v:+.3f}")
-    g = (lambda v: f"{v * 100:+.0f}") if pct else (lambda v: f"{v:+.3f}")
-    return f"difference {f(diff['mean'])}, 95% CI [{g(diff['ci_low'])}, {g(diff['ci_high'])}] over {diff['n']} cases"
+    """``difference D, 95% CI [L, H] over N cases``, in percentage points with ``pct``. Digits are
+    added (up to three more) while a bound that is not 0 would print as 0: an interval that lies
+    above 0 must not read "[+0, +3]" beside a "more than" (seen on the marker's attribution)."""
+    scale, digits = (100.0, 0) if pct else (1.0, 3)
+    bounds = [float(diff[k]) * scale for k in ("ci_low", "ci_high")]
+    for _ in range(3):
+        if not any(v != 0 and round(v, digits) == 0 for v in bounds):
+            break
+        digits += 1
+    unit = " points" if pct else ""
+    return (f"difference {float(diff['mean']) * scale:+.{digits}f}{unit}, 95% CI [{bounds[0]:+.{digits}f}, "
+            f"{bounds[1]:+.{digits}f}] over {diff['n']} cases")
 
 
 def _versus_claim(text: str, metric: str, method: str, versus: str, diff: dict | None, rel: str,
@@ -114,6 +126,41 @@ def deletion_problem(dele: dict, rdele: dict, paired: dict) -> list[Segment]:
         f"{paired['ci_high']:+.3f}] over {paired['n']} cases)",
         "deletion_auc", dele["method"], BASELINE_PREFIX + "random", paired, rel,
     )]
+
+
+def _chance_words(chance: dict) -> str:
+    return (f"the model's predictions on these {chance['n']} cases are not shown to beat always answering the most "
+            f"frequent label ({chance['right']} right, {chance['right'] / chance['n']:.0%}, against "
+            f"{chance['majority_share']:.0%} for the most frequent label; one-sided binomial test p = {chance['p']:.2g})")
+
+
+def chance_problem(chance: dict) -> list[Segment]:
+    """Why no method is eligible on a model at chance (``chance``: the summary's ``chance``)."""
+    return [_plain(_chance_words(chance))]
+
+
+def chance_sentence(chance: dict) -> list[Segment]:
+    """The verdict's first sentence on a model at chance."""
+    return [_plain(f"No method can be recommended for this model: {_chance_words(chance)}, so a map that shows what "
+                   "it uses shows nothing about the finding; score it on cases where it works, or train it first.")]
+
+
+def flat_deletion_problem(dele: dict, rdele: dict, paired: dict | None, drop: float, least: float) -> list[Segment]:
+    """Why the deletion test says nothing on these cases: blurring the whole input hardly moves the
+    class probability (``drop``, below ``least``), so no map can lower it faster than a random one,
+    whatever the paired interval (``paired``: the method's ``vs_random``) says."""
+    change = (f"lowers the probability of the explained class by only {drop:.3f} on average" if drop > 0 else
+              f"does not lower the probability of the explained class (on average it {'rises' if drop < 0 else 'changes'} "
+              f"by {abs(drop):.3f})")
+    segments = [_plain(f"the deletion test cannot judge its maps on these {dele['n']} cases: blurring even the whole "
+                       f"input {change}, and it must fall by at least {least:.2f} before a map can be told from a "
+                       "random one")]
+    if paired:
+        segments.append(_versus_claim(
+            f" (deletion AUC {dele['mean']:.3f} against {rdele['mean']:.3f} for a random map; paired difference "
+            f"{paired['mean']:+.4f}, 95% CI [{paired['ci_low']:+.4f}, {paired['ci_high']:+.4f}] over {paired['n']} cases)",
+            "deletion_auc", dele["method"], BASELINE_PREFIX + "random", paired, relation(paired, False)))
+    return segments
 
 
 def no_method_sentence(n_methods: int, n_cases: int) -> list[Segment]:

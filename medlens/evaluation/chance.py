@@ -1,0 +1,37 @@
+"""Are the model's predictions better than always answering the most frequent label?
+
+One test for every verdict that must not clear or recommend anything on a model that uses no
+evidence: the audit's strategies (:mod:`medlens.audit.strategies`) and the leaderboard's
+recommendation (:mod:`medlens.evaluation.leaderboard.verdict`). A one-sided exact binomial test of
+the number of right predictions against the share of the most frequent label among the same cases.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable
+
+__all__ = ["CHANCE_ALPHA", "chance_record"]
+
+#: Level of the one-sided binomial test.
+CHANCE_ALPHA = 0.05
+
+
+def chance_record(pairs: Iterable[tuple[int | None, int]], level: float = CHANCE_ALPHA) -> dict | None:
+    """``{"n", "right", "majority_share", "p", "better"}`` for ``(label, predicted)`` pairs (pairs
+    without a label are left out); ``None`` when no pair has a label. ``better``: the predictions
+    beat always answering the most frequent label at ``level`` (when every label is the same, only a
+    perfect score counts as better)."""
+    from scipy.stats import binomtest
+
+    labelled = [(int(label), int(pred)) for label, pred in pairs if label is not None]
+    if not labelled:
+        return None
+    n = len(labelled)
+    share = max(Counter(label for label, _ in labelled).values()) / n
+    right = sum(label == pred for label, pred in labelled)
+    if share >= 1.0:
+        p = 0.0 if right == n else 1.0
+    else:
+        p = float(binomtest(right, n, share, alternative="greater").pvalue)
+    return {"n": n, "right": right, "majority_share": share, "p": p, "better": p < level}
