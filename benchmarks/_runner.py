@@ -54,6 +54,24 @@ def _cpu_model() -> str | None:
         return None
 
 
+#: CPU features that decide which kernels torch and oneDNN run, and so the rounding of every
+#: product: a model trained on a machine with AVX-512 ends elsewhere than one trained with AVX2.
+ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_isa() -> str:
+    """What decides the arithmetic's rounding on this machine: torch's CPU capability and the
+    instruction-set flags of :data:`ISA_FLAGS` the CPU has, e.g. ``"AVX2: avx avx2 fma"``."""
+    import torch
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = set(next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), []))
+    except OSError:
+        flags = set()
+    return f"{torch.backends.cpu.get_cpu_capability()}: " + " ".join(f for f in ISA_FLAGS if f in flags)
+
+
 def provenance(*, seed: int | None, config: Mapping[str, Any] | None = None) -> dict:
     """Where a result comes from: the commit (and whether the tree had uncommitted changes
     outside ``benchmarks/results``), the command, the seed, the options, the threads, where
@@ -83,6 +101,7 @@ def provenance(*, seed: int | None, config: Mapping[str, Any] | None = None) -> 
         "torch": torch.__version__,
         "machine": platform.machine(),
         "cpu": _cpu_model(),
+        "cpu_isa": cpu_isa(),
         "written": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
