@@ -103,6 +103,19 @@ def known_answer_table(payload: dict) -> list[str]:
                   "load (1 min)", "note"), rows)
 
 
+def openmp_wait_table(payload: dict) -> list[str]:
+    """Per wait policy and number of extra busy processes: median (best, worst) milliseconds per input
+    of each pass, the policies taking turns pass by pass."""
+    rows = []
+    for r in payload["numbers"]["rows"]:
+        cells = [f"{num(1e3 * t['median_s'], 1)} ({num(1e3 * t['best_s'], 1)}-{num(1e3 * t['worst_s'], 0)})"
+                 for t in r["passes"].values()]
+        rows.append((r["policy"], r["load_processes"], *cells, f"{r['load_before'][0]:.1f}-{r['load_after'][0]:.1f}"))
+    names = list(payload["numbers"]["rows"][0]["passes"])
+    return table(("policy", "extra busy processes", *(f"{n}: median (best-worst) ms per input" for n in names),
+                  "load (1 min)"), rows)
+
+
 def cam_layers_table(payload: dict) -> list[str]:
     """Grad-CAM at every stage: the layer's grid, the top 1% inside the region, the region left positive."""
     n = payload["numbers"]
@@ -137,6 +150,7 @@ TABLES = {
     "volumes_full_occlusion_ig_check": volumes_table,
     "volumes_vs_third_party": volumes_table,
     "volumes_known_answer_defaults": known_answer_table,
+    "openmp_wait": openmp_wait_table,
     "volumes_known_answer_budget_curve": known_answer_table,
     "volumes_known_answer_densenet_quiet": known_answer_table,
     "volumes_known_answer_occlusion_inc": known_answer_table,

@@ -4,10 +4,11 @@ PyTorch's CPU kernels run on GNU OpenMP threads, which by default spin for about
 the end of every parallel region before they sleep. On a machine whose cores are all busy (another
 job, a second medlens process, a shared workstation) a spinning thread takes the core from the
 thread that has work, and a many-pass method slows down by far more than its share of the cores.
-Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) removes that, but on a quiet machine every parallel
-region then pays a wake-up, which slowed a DenseNet-121 pass by about 40%. A spin of 1,000 rounds
-keeps the quiet speed and most of the robustness (``benchmarks/openmp_wait.py`` measures the four
-policies side by side, taking turns pass by pass).
+Beside other jobs a DenseNet-121 pass cost a median 0.9 s per input with the default and 61-74 ms
+with a spin of 1,000 rounds or none (``benchmarks/results/openmp_wait.json``: the policies side by
+side, taking turns pass by pass). Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) makes every parallel
+region pay a wake-up, which costs most on a quiet machine with a network of many small operators; a
+short spin keeps the quiet speed and most of the robustness.
 
 The setting is read once, when torch's OpenMP runtime loads, so it is made here, before medlens
 imports torch, and only when nothing decided it yet: torch already imported (the user's process is
