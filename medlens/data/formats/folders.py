@@ -164,7 +164,7 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
         return []
     prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
     cases: list[ScanCase] = []
-    series: dict[str, list[pathlib.Path]] = {}
+    series: dict[str, list[tuple[pathlib.Path, _SlicePlace]]] = {}
     records: set[str] = set()
     try:
         entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
@@ -183,24 +183,58 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
             walk.skipped += entry.is_symlink()  # a dangling link
         elif entry.suffix.lower() not in NOT_CASES and entry.name != "DICOMDIR" and walk.take(entry, via_link):
             kind = sniff(entry)
-            uid = _series_uid(entry) if kind == "DICOM" else None
-            if uid is not None:
-                series.setdefault(uid, []).append(entry)
+            place = _slice_place(entry) if kind == "DICOM" else None
+            if place is not None:
+                series.setdefault(place.series, []).append((entry, place))
             elif kind == "WFDB":
                 if entry.stem not in records:
                     records.add(entry.stem)
                     cases.append(ScanCase(prefix + entry.stem, (entry.with_suffix(".hea"),)))
             else:
                 cases.append(ScanCase(prefix + entry.name, (entry,)))
-    groups = sorted(series.values(), key=lambda files: files[0].name)
-    for k, files in enumerate(groups):
-        if len(files) == 1:
-            cases.append(ScanCase(prefix + files[0].name, (files[0],)))
-        elif len(groups) == 1 and not cases and folder != root:
+    groups = sorted(series.values(), key=lambda slices: slices[0][0].name)
+    only_series = len(groups) == 1 and not cases  # the folder holds one series and nothing else
+    for k, slices in enumerate(groups):
+        files = [f for f, _ in slices]
+        if len(files) > 1 and only_series and folder != root:
             cases.append(ScanCase(prefix.rstrip("/"), tuple(files), True))  # a series folder
-        else:
+        elif len(files) > 1 and (only_series or _stack(slices)):
             cases.append(ScanCase(f"{prefix}series{k + 1}-{files[0].stem}", tuple(files), True))
+        else:  # a single file, or files of one series lying loose that are not one volume's slices
+            cases.extend(ScanCase(prefix + f.name, (f,)) for f in files)
     return cases
+
+
+@dataclass(frozen=True)
+class _SlicePlace:
+    """Where a tomographic slice lies: its series, its size and its plane (``None`` when the
+    header does not say)."""
+
+    series: str
+    size: tuple[int, int]
+    orientation: tuple[float, ...] | None
+    position: tuple[float, float, float] | None
+
+
+def _stack(slices: Sequence[tuple[pathlib.Path, _SlicePlace]]) -> bool:
+    """Slices of one series that make a volume: one size, parallel planes at distinct positions.
+
+    Files of one series that do not (the same slice stored twice, key images of different sizes,
+    echoes at one position) are separate images when they lie among other cases; a folder holding
+    only them is still one series, refused in one line when read (``load_dicom``)."""
+    import numpy as np
+
+    places = [place for _, place in slices]
+    first = places[0]
+    if any(p.size != first.size or p.orientation is None or p.position is None for p in places):
+        return False
+    if any(not np.allclose(p.orientation, first.orientation, atol=1e-4) for p in places):
+        return False
+    iop = np.asarray(first.orientation)
+    normal = np.cross(iop[:3], iop[3:])
+    normal = normal / (np.linalg.norm(normal) or 1.0)
+    along = np.sort([float(np.dot(p.position, normal)) for p in places])
+    return bool(np.all(np.diff(along) >= 1e-6))
 
 
 def _is_wfdb(p: pathlib.Path) -> bool:
@@ -209,16 +243,21 @@ def _is_wfdb(p: pathlib.Path) -> bool:
     return sniff(p) == "WFDB"
 
 
-def _series_uid(path: pathlib.Path) -> str | None:
-    """The series a tomographic slice belongs to; ``None`` for projection images and multi-frame
-    objects (each a case of its own) and for files pydicom cannot parse."""
+def _slice_place(path: pathlib.Path) -> _SlicePlace | None:
+    """The series, size and plane of a tomographic slice; ``None`` for projection images and
+    multi-frame objects (each a case of its own) and for files pydicom cannot parse."""
     from medlens.data.formats.dicom_limits import read_header
 
     try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
-        ds = read_header(path, ["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
-        if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        ds = read_header(path, ["SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
+                                "NumberOfFrames", "Rows", "Columns"])
+        ipp, iop = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+        uid = str(ds.get("SeriesInstanceUID", "")) or None
+        if ipp is None or uid is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
             return None
-        return str(ds.get("SeriesInstanceUID", "")) or None
+        position = tuple(float(v) for v in ipp) if len(ipp) == 3 else None
+        orientation = tuple(float(v) for v in iop) if iop is not None and len(iop) == 6 else None
+        return _SlicePlace(uid, (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)), orientation, position)
     except Exception:  # noqa: BLE001 - not DICOM after all, or a corrupt header: read() names the problem later
         return None
 
@@ -263,7 +302,9 @@ def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str]
     for row in rows:
         case, text = row["case"], row["label"]
         if case not in known:
-            raise InputError(f"labels file {p.name} names case {case!r}, which is not among the {len(names)} cases of the data")
+            raise InputError(f"labels file {p.name} names case {case!r}, which is not among the {len(names)} cases of the data "
+                             "(a case is named by its path in the folder; the DICOM slices of one series are one case, "
+                             "named by its folder, or 'seriesK-FIRSTFILE' when loose among other files)")
         if text.lstrip("-").isdigit():
             label = int(text)
         elif text.lower() in lookup:
