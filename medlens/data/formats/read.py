@@ -128,6 +128,8 @@ def read(path: PathLike, *, memory_mb: float | None = None) -> Record:
     p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.exists() and not (not p.suffix and p.with_suffix(".hea").is_file()):
         raise FileFormatError(f"{p} does not exist")
+    if p.is_file() and p.stat().st_size == 0:
+        raise FileFormatError(f"{p} is empty (0 bytes): an interrupted copy or download?")
     fmt = sniff(p)
     if fmt in ("DICOM", "DICOM-series"):
         if fmt == "DICOM" and not _has_preamble(p):  # a guess from the suffix or no suffix

@@ -129,6 +129,34 @@ def _check_wfdb_size(base: pathlib.Path, memory_mb: float | None) -> None:
                        detail=f"signal length {int(sig_len)} x {int(n_sig)} channels of float64")
 
 
+def _short_signal_file(base: pathlib.Path) -> str | None:
+    """Why a record failed to read when a signal file is shorter than its header declares
+    (``sig_len`` frames of its signals' samples in their formats, after the byte offset);
+    ``None`` when each file is long enough or the header does not say (compressed formats)."""
+    import wfdb
+    from wfdb.io._signal import BYTES_PER_SAMPLE
+
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception:  # noqa: BLE001 - read before, so this cannot fail but on a race
+        return None
+    if not header.sig_len or not header.file_name:
+        return None
+    need: dict[str, float] = {}
+    for name, fmt, frame, offset in zip(header.file_name, header.fmt, header.samps_per_frame,
+                                        header.byte_offset or [None] * header.n_sig, strict=False):
+        per_sample = BYTES_PER_SAMPLE.get(str(fmt), 0)
+        if not per_sample:
+            return None
+        need[name] = need.get(name, float(offset or 0)) + header.sig_len * int(frame or 1) * per_sample
+    for name, size in need.items():
+        f = base.parent / name
+        if f.is_file() and f.stat().st_size < int(size):
+            return (f"WFDB record {base.name}: {name} holds {f.stat().st_size} bytes, {base.name}.hea declares "
+                    f"{header.sig_len} samples per lead, {int(size)} bytes: the signal file is truncated")
+    return None
+
+
 @one_line_errors("WFDB")
 def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None = None) -> Signal:
     """Read a WFDB record (``.hea`` header + signal files) and its annotations.
@@ -169,9 +197,9 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
             f"WFDB record {base.name}: {missing} named by {base.name}.hea is missing"
         ) from exc
     except Exception as exc:  # wfdb raises ValueError, IndexError... on corrupt headers/data
-        raise FileFormatError(
+        raise FileFormatError(_short_signal_file(base) or (
             f"{base.with_suffix('.hea')} is not a readable WFDB record ({type(exc).__name__}: {_one_line(exc)})"
-        ) from exc
+        )) from exc
     values = record.p_signal
     if values is None or values.ndim != 2:
         raise FileFormatError(f"WFDB record {base.name} holds no signal")
