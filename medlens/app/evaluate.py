@@ -15,6 +15,7 @@ import torch
 
 from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
 from medlens.core.files import write_csv
+from medlens.data.record_cases import model_windows
 from medlens.errors import InputError, MedlensError
 
 
@@ -98,8 +99,12 @@ class GatheredCases:
 
 
 def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
-    """Every case evaluate scores, in memory: a data set's split (labels, masks, markers), or the
-    readable scans through the model's recipe (``request.limit`` of them)."""
+    """Every case evaluate scores, in memory: a data set's split (labels, masks, markers), the
+    windows a model trained on signal windows cuts from records, or the readable scans through
+    the model's recipe (``request.limit`` of them)."""
+    windows = model_windows(meta, request.data)
+    if windows is not None:
+        return _record_windows(request, windows)
     cases = model_cases(request.data, meta, split=request.split, recipe=request.recipe, labels=request.labels,
                         show_identifiers=request.show_identifiers, memory_mb=request.memory_mb,
                         allow_outside=request.allow_outside)
@@ -122,6 +127,21 @@ def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
                          tuple(meta.get("class_names") or ()),
                          failures, unlabelled, cases.identifier_rows(), source=cases, kept=list(kept),
                          names=[cases.names[i] for i in kept])
+
+
+def _record_windows(request: EvaluateRequest, windows: dict) -> GatheredCases:
+    """The windows of signal records, cut as the model was trained on them (labelled by their
+    annotations, or fixed windows by ``--labels`` ``record,label``)."""
+    from medlens.app.predict_sources import window_labels
+    from medlens.data.record_cases import RecordCases
+
+    cases = RecordCases(request.data, windows, window_labels(request.labels, windows))
+    n = len(cases) if request.limit is None else min(request.limit, len(cases))
+    batch = cases.load(range(n))
+    unlabelled = sum(v is None for v in batch.labels)
+    return GatheredCases(batch.x, None if unlabelled else torch.tensor(batch.labels, dtype=torch.long), None, None,
+                         f"signal records ({n} {'beat' if windows.get('kind', 'beats') == 'beats' else 'fixed'} windows)", cases.class_names,
+                         unlabelled=unlabelled, source=cases, kept=list(range(n)), names=cases.names[:n])
 
 
 def _names(value: str | Sequence[str]) -> object:
