@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.app.text_inputs import is_text_model
 from medlens.core.files import write_csv
 from medlens.data.record_cases import model_windows
 from medlens.errors import InputError, MedlensError
@@ -162,6 +163,9 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
     request = request if request is not None else EvaluateRequest(**kwargs)
     request.validate()
     model, meta = load_model_file(request.model)
+    if is_text_model(meta):
+        raise InputError("evaluate scores maps of images, volumes and signals; this model reads text: "
+                         "medlens audit --data NOTES.csv scores its explanations on tokens (deletion and insertion AUC)")
     data = gather_cases(request, meta)
     target = request.target or ("label" if data.labels is not None else "predicted")
     if target == "label" and data.labels is None:
