@@ -90,3 +90,23 @@ def read_labels_of(folder, cases, rows: str) -> list:
     labels = folder.parent / f"{folder.name}_labels.csv"
     labels.write_text("case,label\n" + rows)
     return read_labels(labels, [c.name for c in cases])
+
+
+def test_a_case_with_other_channels_than_the_first_is_named_for_its_channels_not_its_size(tmp_path):
+    """Seen training on nibabel's test volumes with --size 16,16,16: example_nifti2.nii.gz (two
+    volumes) failed with "becomes a model input of shape (2, 16, 16, 16), others (1, 16, 16, 16):
+    give a recipe with a size", although the recipe had one."""
+    import nibabel as nib
+    import numpy as np
+
+    from medlens.data.formats.folders import ScanSet
+    from medlens.data.recipe import Recipe
+
+    rng = np.random.default_rng(0)
+    nib.save(nib.Nifti1Image(rng.random((6, 7, 5)).astype(np.float32), np.eye(4)), tmp_path / "a.nii.gz")
+    nib.save(nib.Nifti1Image(rng.random((6, 7, 5, 2)).astype(np.float32), np.eye(4)), tmp_path / "b.nii.gz")
+    scans = ScanSet(tmp_path, Recipe(normalize="minmax", size=(4, 4, 4)))
+    x, kept, failed = scans.load([0, 1])
+    assert kept == [0] and tuple(x.shape) == (1, 1, 4, 4, 4)
+    assert failed == {1: "b.nii.gz has 2 channels after preprocessing (the volumes of a 4-D image are its channels; "
+                         "colour is three), the first readable case 1"}

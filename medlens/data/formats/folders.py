@@ -452,8 +452,7 @@ class ScanSet:
                 x = prepared.x
                 self._geometry[i] = prepared.geometry
                 if xs and tuple(x.shape) != tuple(xs[0].shape):
-                    raise InputError(f"{self.shown[i]} becomes a model input of shape {tuple(x.shape[1:])}, "
-                                     f"others {tuple(xs[0].shape[1:])}: give a recipe with a size")
+                    raise InputError(_unlike_first(self.shown[i], tuple(x.shape[1:]), tuple(xs[0].shape[1:])))
             except MedlensError as err:
                 failed[i] = " ".join(str(err).split()) or type(err).__name__
                 continue
@@ -494,6 +493,14 @@ class ScanSet:
             except InputError as err:
                 raise InputError(f"the mask of {self.shown[i]!r}: {err}") from err
         return torch.stack(out)[:, None].float()
+
+
+def _unlike_first(name: str, shape: tuple[int, ...], first: tuple[int, ...]) -> str:
+    """Why case ``name``'s model input ``(C, *spatial)`` cannot join the first one's."""
+    if shape[1:] == first[1:]:
+        return (f"{name} has {shape[0]} channels after preprocessing (the volumes of a 4-D image are its channels; "
+                f"colour is three), the first readable case {first[0]}")
+    return f"{name} becomes a model input of shape {shape}, others {first}: give a recipe with a size"
 
 
 def class_names_in(path: PathLike) -> tuple[str, ...]:
