@@ -226,12 +226,13 @@ def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> n
 
 def _colour_first(arr: np.ndarray, ds: Any, p: pathlib.Path, window: tuple[float, float] | None
                   ) -> tuple[np.ndarray, int]:
-    """A colour frame ``(H, W, 3)`` as ``(3, H, W)`` with ``channels=3`` (like an RGB picture; grey
-    stored as colour becomes grey); grey pixel data unchanged with ``channels=1``."""
+    """A colour frame ``(H, W, 3)`` as ``(3, H, W)``, colour frames ``(F, H, W, 3)`` (a cine loop) as
+    ``(3, F, H, W)``, with ``channels=3`` (like an RGB picture; grey stored as colour becomes grey);
+    grey pixel data unchanged with ``channels=1``."""
     if int(ds.get("SamplesPerPixel", 1) or 1) == 1:
         return arr, 1
-    if arr.ndim != 3:
-        raise FileFormatError(f"{p} is a colour multi-frame object (shape {arr.shape}); medlens reads colour DICOM one frame at a time")
+    if arr.ndim not in (3, 4):  # a frame (H, W, 3) or frames (F, H, W, 3): an ultrasound cine loop
+        raise FileFormatError(f"{p} has colour pixel data of unsupported shape {arr.shape}")
     if window is not None:
         raise InputError(f"{p} is a colour image ({ds.get('PhotometricInterpretation', 'RGB')}); a window applies to grey CT values")
     arr, channels, _ = colour_channels_first(arr)
@@ -390,9 +391,10 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
     arr = _dicom_pixels(ds, p, memory_mb)
     arr, channels = _colour_first(arr, ds, p, window)
     row_sp, col_sp = _pixel_spacing(ds)
-    if arr.ndim == 2 or channels > 1:
+    spatial_rank = arr.ndim - (channels > 1)
+    if spatial_rank == 2:
         spacing: tuple[float, ...] = (row_sp, col_sp)
-    elif arr.ndim == 3:
+    elif spatial_rank == 3:
         slice_sp = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0
         spacing = (float(slice_sp), row_sp, col_sp)
     else:
@@ -404,7 +406,7 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
         ds, "PlaneOrientationSequence", "ImageOrientationPatient"
     )
     step = None
-    if arr.ndim == 3 and channels == 1 and iop is not None and len(iop) == 6:
+    if spatial_rank == 3 and iop is not None and len(iop) == 6:
         normal = np.cross([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
         step = normal * spacing[0]
     arr = _apply_window(arr, window)
