@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 import torch
 
 from medlens.data.datasets.labelled import LabelledSet
-from medlens.data.formats.signals import Signal, load_signal
+from medlens.data.formats.signals import Signal, load_signal, segment_records
 from medlens.data.recipe import Recipe, prepare
 from medlens.data.recipe.prepare import resample_grid
 from medlens.errors import FileFormatError, InputError
@@ -355,13 +355,17 @@ def fixed_windows(
 
 
 def record_paths(folder: str | os.PathLike) -> list[pathlib.Path]:
-    """The records of a folder in sorted order: WFDB headers (``.hea``) and ``.edf``/``.bdf`` files."""
+    """The records of a folder in sorted order: WFDB headers (``.hea``) and ``.edf``/``.bdf`` files;
+    the segments and layout header of a multi-segment record beside its master header are not
+    records of their own."""
     root = pathlib.Path(os.fspath(folder)).expanduser()
     if root.is_file() or root.with_suffix(".hea").is_file():
         return [root]
     if not root.is_dir():
         raise FileFormatError(f"record folder not found: {root}")
     found = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".hea", ".edf", ".bdf") and p.is_file())
+    parts = segment_records([p for p in found if p.suffix.lower() == ".hea"])
+    found = [p for p in found if p not in parts]  # a multi-segment record's segments are read through it
     if not found:
         raise FileFormatError(f"{root} holds no signal records (.hea WFDB headers, .edf or .bdf files)")
     return found

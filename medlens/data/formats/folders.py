@@ -2,7 +2,8 @@
 
 A folder holds one case per readable file, with two exceptions: DICOM slices of one series
 (``SeriesInstanceUID``) are one case, whether they lie loose in the folder or fill a subfolder of
-their own; and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case. Subfolders are walked
+their own; and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case (a multi-segment
+record's segments and layout header are read through its master header, not cases of their own). Subfolders are walked
 too. Each case is named by its path relative to the folder (a series lying loose among other
 files by ``series<k>-<first file>``), and cases come sorted by name, so index ``i`` is the same
 case on every run: the resumable audit and leaderboard key their results by it.
@@ -166,6 +167,7 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
     cases: list[ScanCase] = []
     series: dict[str, list[tuple[pathlib.Path, _SlicePlace]]] = {}
     records: set[str] = set()
+    unknown: set[str] = set()  # files of no format medlens reads
     try:
         entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
     except OSError:
@@ -183,6 +185,8 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
             walk.skipped += entry.is_symlink()  # a dangling link
         elif entry.suffix.lower() not in NOT_CASES and entry.name != "DICOMDIR" and walk.take(entry, via_link):
             kind = sniff(entry)
+            if not kind:
+                unknown.add(entry.name)
             place = _slice_place(entry) if kind == "DICOM" else None
             if place is not None:
                 series.setdefault(place.series, []).append((entry, place))
@@ -192,6 +196,13 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
                     cases.append(ScanCase(prefix + entry.stem, (entry.with_suffix(".hea"),)))
             else:
                 cases.append(ScanCase(prefix + entry.name, (entry,)))
+    if records:  # a multi-segment record's segments, and any signal file a header names, are read through it
+        from medlens.data.formats.signals import segment_records, signal_files
+
+        headers = [folder / f"{stem}.hea" for stem in sorted(records)]
+        parts = {prefix + h.stem for h in segment_records(headers)}
+        parts |= {prefix + name for h in headers for name in signal_files(h)}
+        cases = [c for c in cases if c.name not in parts and not _annotation_of(c, records, unknown, prefix)]
     groups = sorted(series.values(), key=lambda slices: slices[0][0].name)
     only_series = len(groups) == 1 and not cases  # the folder holds one series and nothing else
     for k, slices in enumerate(groups):
@@ -235,6 +246,14 @@ def _stack(slices: Sequence[tuple[pathlib.Path, _SlicePlace]]) -> bool:
     normal = normal / (np.linalg.norm(normal) or 1.0)
     along = np.sort([float(np.dot(p.position, normal)) for p in places])
     return bool(np.all(np.diff(along) >= 1e-6))
+
+
+def _annotation_of(case: ScanCase, records: set[str], unknown: set[str], prefix: str) -> bool:
+    """``case`` is a file of no format medlens reads named like one of the folder's WFDB
+    ``records`` (``100.qrs``, ``03700181.sqrs`` beside ``100.hea``, ``03700181.hea``: another
+    annotator's beat labels): part of that record."""
+    name = case.name[len(prefix):]
+    return name in unknown and pathlib.Path(name).stem in records
 
 
 def _is_wfdb(p: pathlib.Path) -> bool:

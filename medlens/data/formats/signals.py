@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -104,6 +104,48 @@ class Signal:
         )
 
 
+def segment_records(headers: Sequence[pathlib.Path]) -> set[pathlib.Path]:
+    """The headers among ``headers`` that are parts of a multi-segment record whose master header
+    is among them too (its segments and layout header): parts, not records of their own.
+
+    A multi-segment header names itself ``record/n_segments`` on its record line; only those are
+    parsed (by wfdb) for their segment names."""
+    import wfdb
+
+    given = {h.resolve() for h in headers}
+    parts: set[pathlib.Path] = set()
+    for hea in headers:
+        if not _multi_segment(hea):
+            continue
+        try:
+            names = wfdb.rdheader(str(hea.with_suffix(""))).seg_name or []
+        except Exception:  # noqa: BLE001 - a corrupt master header: reading it as a record names the problem
+            continue
+        parts.update(p for p in ((hea.parent / f"{n}.hea").resolve() for n in names if n and n != "~") if p in given)
+    return {h for h in headers if h.resolve() in parts}
+
+
+def _multi_segment(hea: pathlib.Path) -> bool:
+    """The record line (the first line that is not a comment) names ``record/n_segments``."""
+    lines = _header_lines(hea)
+    return bool(lines) and "/" in lines[0].split()[0]
+
+
+def signal_files(hea: pathlib.Path) -> set[str]:
+    """The file names a WFDB header's signal lines give (its ``.dat`` files; for a multi-segment
+    header, its segments' names), read from the header's text alone."""
+    return {line.split()[0] for line in _header_lines(hea)[1:]}
+
+
+def _header_lines(hea: pathlib.Path) -> list[str]:
+    """The lines of a WFDB header that are not comments or blank (none when it cannot be read)."""
+    try:
+        with open(hea, encoding="latin-1") as fh:
+            return [line for line in fh.read(1 << 20).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    except OSError:
+        return []
+
+
 def _record_base(path: PathLike) -> pathlib.Path:
     """``rec``, ``rec.hea``, ``rec.dat`` or ``rec.atr`` -> the record path without suffix."""
     p = pathlib.Path(os.fspath(path)).expanduser()
@@ -126,6 +168,9 @@ def _check_wfdb_size(base: pathlib.Path, memory_mb: float | None) -> None:
         raise FileFormatError(f"{hea} is not a readable WFDB header ({type(exc).__name__}: {_one_line(exc)})") from None
     if sig_len is None or n_sig is None:
         return  # no length given: wfdb takes it from the signal file's own size
+    if int(sig_len) == 0:
+        raise FileFormatError(f"{hea} declares no samples (the layout header of a multi-segment record, or an "
+                              "empty record): give the record's master header")
     length = int(sig_len) * _frame_samples(header)  # every lead brought to the highest rate
     check_decoded_size(hea, (length, int(n_sig)), 8, memory_mb=memory_mb, what="samples",
                        detail=f"signal length {length} x {int(n_sig)} channels of float64")
