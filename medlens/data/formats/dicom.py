@@ -190,13 +190,27 @@ def _read_without_preamble(p: pathlib.Path) -> Any:
     return ds
 
 
+def _what_without_pixels(ds: Any) -> str:
+    """What a DICOM object without pixel data is, for the message: a structured report, plan or
+    waveform holds no image; an image object without its pixels was cut short or stripped."""
+    from pydicom.uid import UID
+
+    sop = str(ds.get("SOPClassUID", "") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
+    if not sop:
+        return " (it may be truncated)"
+    name = UID(sop).name
+    if name == sop:  # a class pydicom does not name
+        return f" (SOP class {sop})"
+    if "Image Storage" in name:
+        return f" (a {name} object without its pixels: truncated, or stripped of them)"
+    return f": it is a {name} object, not an image (SOP class {sop})"
+
+
 def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> np.ndarray:
     """Pixel array with RescaleSlope/RescaleIntercept applied, float64; the declared size is
     checked against the decoding limit first."""
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        sop = ds.get("SOPClassUID")
-        kind = f" (SOP class {sop})" if sop else " (it may be truncated)"
-        raise FileFormatError(f"{p} has no pixel data{kind}")
+        raise FileFormatError(f"{p} has no pixel data{_what_without_pixels(ds)}")
     check_dicom_size(ds, p, memory_mb)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if samples not in (1, 3):
@@ -316,6 +330,11 @@ def _clearly_not_dicom(p: pathlib.Path) -> bool:
     return (
         name.startswith(".") or name in _NOT_DICOM_NAMES or p.suffix.lower() in _NOT_DICOM_SUFFIXES
     )
+
+
+def _numbers(values: Any) -> str:
+    """``[1, 0, 0, 0, 0.96, -0.28]``: values for a message, without numpy's ``np.float64(...)``."""
+    return "[" + ", ".join(f"{float(v):.4g}" for v in values) + "]"
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -485,8 +504,9 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
         for (f, _), (_, iop) in zip(slices, geometry, strict=True):
             if not np.allclose(iop, iop0, atol=1e-4):
                 raise FileFormatError(
-                    f"{f} has ImageOrientationPatient {list(iop)} but {slices[0][0].name} has "
-                    f"{list(iop0)}; a series folder must hold parallel slices"
+                    f"{f} has ImageOrientationPatient {_numbers(iop)} but {slices[0][0].name} has "
+                    f"{_numbers(iop0)}; a series folder must hold parallel slices (a localizer series "
+                    f"holds several planes: give its files one by one)"
                 )
         normal = _unit(np.cross(_unit(iop0[:3]), _unit(iop0[3:])))
         positions = np.array([float(ipp @ normal) for ipp, _ in geometry])

@@ -187,7 +187,9 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
             kind = sniff(entry)
             if not kind:
                 unknown.add(entry.name)
-            place = _slice_place(entry) if kind == "DICOM" else None
+            index, place = _slice_place(entry) if kind == "DICOM" else (False, None)
+            if index:  # a DICOMDIR under another name (DICOMDIR-implicit): an index of the media, no image
+                continue
             if place is not None:
                 series.setdefault(place.series, []).append((entry, place))
             elif kind == "WFDB":
@@ -262,23 +264,32 @@ def _is_wfdb(p: pathlib.Path) -> bool:
     return sniff(p) == "WFDB"
 
 
-def _slice_place(path: pathlib.Path) -> _SlicePlace | None:
-    """The series, size and plane of a tomographic slice; ``None`` for projection images and
-    multi-frame objects (each a case of its own) and for files pydicom cannot parse."""
+#: The SOP class of a DICOMDIR (Media Storage Directory Storage): an index of the files, no image.
+_MEDIA_INDEX = "1.2.840.10008.1.3.10"
+
+
+def _slice_place(path: pathlib.Path) -> tuple[bool, _SlicePlace | None]:
+    """Whether ``path`` is a DICOMDIR (by its SOP class, whatever its name), and the series, size
+    and plane of a tomographic slice (``None`` for projection images and multi-frame objects, each
+    a case of its own, and for files pydicom cannot parse)."""
     from medlens.data.formats.dicom_limits import read_header
 
     try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
-        ds = read_header(path, ["SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
+        ds = read_header(path, ["SOPClassUID", "SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
                                 "NumberOfFrames", "Rows", "Columns"])
+        meta = getattr(ds, "file_meta", None)
+        if _MEDIA_INDEX in (str(ds.get("SOPClassUID", "")), str(getattr(meta, "MediaStorageSOPClassUID", "") or "")):
+            return True, None
         ipp, iop = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
         uid = str(ds.get("SeriesInstanceUID", "")) or None
         if ipp is None or uid is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            return None
+            return False, None
         position = tuple(float(v) for v in ipp) if len(ipp) == 3 else None
         orientation = tuple(float(v) for v in iop) if iop is not None and len(iop) == 6 else None
-        return _SlicePlace(uid, (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)), orientation, position)
+        return False, _SlicePlace(uid, (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)), orientation,
+                                  position)
     except Exception:  # noqa: BLE001 - not DICOM after all, or a corrupt header: read() names the problem later
-        return None
+        return False, None
 
 
 def _labels_table(path: PathLike) -> tuple[pathlib.Path, set[str], list[dict[str, str]]]:
