@@ -142,7 +142,9 @@ def describe_record(record: Any) -> str:
     shape = " x ".join(str(int(s)) for s in record.spatial_shape)
     modality = (getattr(record, "metadata", {}) or {}).get("Modality", "")
     what = {"image": "a 2-D image", "volume": "a 3-D volume"}[kind]
-    return f"{what} ({fmt}{' ' + modality if modality else ''}, {shape})"
+    channels = int(getattr(record, "channels", 1) or 1)
+    colour = "" if channels == 1 else ", RGB" if channels == 3 else f", {channels} channels"
+    return f"{what} ({fmt}{' ' + modality if modality else ''}{colour}, {shape})"
 
 
 def modality_group(code: str) -> str:

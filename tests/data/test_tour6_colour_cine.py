@@ -82,3 +82,10 @@ def test_explain_a_frame_of_a_cine_with_dicom_objects(tmp_path):
     assert attribution.shape == (5, 12, 16)
     assert np.abs(attribution[3]).sum() > 0 and np.abs(np.delete(attribution, 3, axis=0)).sum() == 0
     assert pydicom.dcmread(out / "overlay_sc.dcm").pixel_array.shape[:2] == (12, 16)
+
+
+def test_a_cine_given_to_a_grey_model_is_described_with_its_colour(tmp_path):
+    from medlens.data.kinds import describe_record
+
+    _cine(tmp_path / "cine.dcm", np.zeros((2, 4, 5, 3), dtype=np.uint8) + np.arange(3, dtype=np.uint8))
+    assert describe_record(read(tmp_path / "cine.dcm")) == "a 3-D volume (DICOM US, RGB, 2 x 4 x 5)"
