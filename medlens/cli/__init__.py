@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
         refuse_file_out(args)
-        from medlens.app.library_warnings import quiet_libraries
+        from medlens.app.library_warnings import one_line_warnings, quiet_libraries
 
-        with quiet_libraries(debug):
+        with quiet_libraries(debug), one_line_warnings(debug):
             return int(args.run(args) or 0)
     except MedlensError as err:
         print(f"medlens: error: {one_line(err)}", file=sys.stderr)
