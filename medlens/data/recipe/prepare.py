@@ -377,6 +377,8 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
             notes.append(f"first {recipe.channels} of {n_ch} leads ({', '.join(record.channels[:recipe.channels])})")
     else:
         idx = list(range(n_ch))
+    if not recipe.start * record.fs < n:  # compared before rounding: 1e308 s has no whole sample number
+        raise InputError(f"start {recipe.start:g} s is past the end of the record ({n / record.fs:g} s)")
     s0 = int(round(recipe.start * record.fs))
     if s0 >= n:
         raise InputError(f"start {recipe.start:g} s is past the end of the record ({n / record.fs:g} s)")
