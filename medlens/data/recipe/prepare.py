@@ -390,6 +390,9 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
             f"are at with --fs HZ (the record is resampled to it)")
     ratio = record.fs / recipe.fs if recipe.fs is not None else 1.0
     span = int(round(length * ratio)) if length is not None else n - s0
+    if span < 1:
+        raise InputError(f"the model's window of {length} samples at {recipe.fs:g} Hz is shorter than one sample of "
+                         f"the record at {record.fs:g} Hz (is --fs the model's rate?)")
     if s0 + span > n:
         raise InputError(
             f"the window of {span / record.fs:g} s from {recipe.start:g} s runs past the end of the record "
