@@ -235,7 +235,10 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
     original = tuple(int(s) for s in x.shape[1:])
     spacing = tuple(record.spacing[-len(original):]) if record.spacing else (1.0,) * len(original)
     if not bool(torch.isfinite(x).all()):
-        raise InputError(f"{record.format or 'the input'} image holds NaN or infinite values")
+        n_nan, n_bad = int(torch.isnan(x).sum()), int((~torch.isfinite(x)).sum())
+        raise InputError(f"{record.format or 'the input'} image holds NaN or infinite values ({n_nan} NaN and "
+                         f"{n_bad - n_nan} infinite of {x.numel()}; NaN often marks voxels outside the field of view "
+                         "after resampling): replace them before explaining it")
     x = _intensity(x, record, recipe, notes)
     slice_index = None
     want_rank = len(recipe.size) if recipe.size is not None else (len(recipe.spacing) if recipe.spacing else None)
