@@ -1,4 +1,4 @@
-"""DICOM objects that are not images, and DICOMDIRs under other names, in files and folders.
+"""DICOM objects that are not images, DICOMDIRs under other names, and other formats near NIfTI and DICOM.
 
 Seen on pydicom's test files: rtplan.dcm, test-SR.dcm and waveform_ecg.dcm said only "has no
 pixel data (SOP class 1.2.840.10008.5.1.4.1.1.481.5)"; stripped CT files "has no pixel data (it
@@ -66,3 +66,14 @@ def test_a_series_of_several_planes_is_refused_with_plain_numbers(tmp_path):
     message = str(err.value)
     assert "np.float64" not in message and "[0, 1, 0, 0, 0, -1]" in message and "[1, 0, 0, 0, 1, 0]" in message
     assert "a localizer series holds several planes" in message
+
+
+def test_an_analyze_image_is_named_as_such(tmp_path):
+    """Seen on nibabel's analyze.hdr: "is a Spm2AnalyzeImage, not a NIfTI image"."""
+    import nibabel as nib
+    import numpy as np
+
+    nib.save(nib.AnalyzeImage(np.zeros((3, 4, 5), dtype=np.int16), np.eye(4)), tmp_path / "scan.hdr")
+    with pytest.raises(FileFormatError, match=r"scan.hdr is an Analyze 7.5 image \(.hdr/.img, no reliable orientation\), "
+                                              r"not a NIfTI image: convert it to NIfTI"):
+        read(tmp_path / "scan.hdr")
