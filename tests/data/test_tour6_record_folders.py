@@ -54,3 +54,11 @@ def test_files_a_header_names_and_other_annotators_files_are_parts_of_their_reco
     (tmp_path / "other.qrs").write_bytes(b"\x00\x00")  # no record of that name: still a (failing) case
     assert [c.name for c in scan_cases(tmp_path)] == ["other.qrs", "r1"]
     assert tuple(read(tmp_path / "r1.hea").values.shape) == (1, 200)
+
+
+def test_a_multi_segment_record_of_gaps_only_has_unknown_units_not_the_word_none(tmp_path):
+    """Seen on MIT-LCP's s00001-2896-10-09-01-56 (one empty segment): units ('None', 'None', ...)."""
+    _multi_segment(tmp_path)
+    (tmp_path / "gap.hea").write_text("gap/2 2 100 300\nrec_layout 0\n~ 300\n")
+    signal = read(tmp_path / "gap.hea")
+    assert signal.units == ("", "") and bool(signal.values.isnan().all())

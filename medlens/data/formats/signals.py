@@ -304,7 +304,7 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
         torch.from_numpy(np.ascontiguousarray(values.T, dtype=np.float32)),
         fs,
         tuple(str(n) for n in record.sig_name),
-        tuple(str(u) for u in (record.units or [""] * values.shape[1])),
+        tuple("" if u is None else str(u) for u in (record.units or [""] * values.shape[1])),
         tuple(sorted(annotations, key=lambda a: a.sample)),
         metadata,
         identifiers,
