@@ -15,6 +15,10 @@ __all__ = ["LIBRARIES", "one_line_warnings", "quiet_libraries"]
 LIBRARIES = r"(pydicom|wfdb|pyedflib|nibabel|pandas|PIL|highdicom|monai|torch|numpy|scipy|sklearn)(\.|$)"
 
 
+#: matplotlib's warning for a character its font cannot draw (drawn as a box in the picture).
+MISSING_GLYPH = r"Glyph \d+ .* missing from font"
+
+
 @contextlib.contextmanager
 def quiet_libraries(debug: bool):
     """Silence third-party warnings while a command runs (all shown with ``--debug``)."""
@@ -23,6 +27,8 @@ def quiet_libraries(debug: bool):
         return
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=LIBRARIES)
+        # matplotlib attributes a missing glyph (a note's CJK word in note.png) to its caller
+        warnings.filterwarnings("ignore", message=MISSING_GLYPH)
         yield
 
 
