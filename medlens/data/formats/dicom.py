@@ -225,6 +225,8 @@ def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> n
         raise FileFormatError(
             f"{p}: cannot decode pixel data (transfer syntax {name}): {_one_line(exc)}"
         ) from exc
+    if _modality_lut(ds) is not None:  # a lookup table instead of Rescale Slope/Intercept (PS3.3 C.11.1)
+        return _through_modality_lut(pixels, ds)
     arr = np.asarray(pixels, dtype=np.float64)
     slope, intercept = _rescale(ds)
     arr = arr * slope + intercept
@@ -251,6 +253,31 @@ def _colour_first(arr: np.ndarray, ds: Any, p: pathlib.Path, window: tuple[float
         raise InputError(f"{p} is a colour image ({ds.get('PhotometricInterpretation', 'RGB')}); a window applies to grey CT values")
     arr, channels, _ = colour_channels_first(arr)
     return arr, channels
+
+
+def _modality_lut(ds: Any) -> Any:
+    """The Modality LUT Sequence's item, or ``None`` when the file has none (or an empty one)."""
+    seq = ds.get("ModalityLUTSequence")
+    return seq[0] if seq and "LUTData" in seq[0] and "LUTDescriptor" in seq[0] else None
+
+
+def _through_modality_lut(pixels: np.ndarray, ds: Any) -> np.ndarray:
+    """Stored values through the Modality LUT (pydicom's ``apply_modality_lut``: below the first
+    mapped value the first entry, above the last the last), MONOCHROME1 reflected within the
+    table's output range."""
+    from pydicom.pixels import apply_modality_lut
+
+    arr = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1":
+        table = np.asarray(_modality_lut(ds).LUTData, dtype=np.float64)
+        arr = table.min() + table.max() - arr
+    return arr
+
+
+def _lut_max(ds: Any) -> int | None:
+    """The largest value a Modality LUT can give (its entries' bits), ``None`` without one."""
+    lut = _modality_lut(ds)
+    return None if lut is None else 2 ** int(lut.LUTDescriptor[2]) - 1
 
 
 def _rescale(ds: Any) -> tuple[float, float]:
@@ -430,7 +457,9 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
         step = normal * spacing[0]
     arr = _apply_window(arr, window)
     metadata = _collect_tags(ds, DICOM_METADATA_TAGS)
-    if window is None and _rescale(ds) == (1.0, 0.0) and int(ds.get("PixelRepresentation", 0) or 0) == 0:
+    if window is None and _lut_max(ds) is not None:  # values through a Modality LUT: its entries' range
+        metadata["MaxValue"] = str(_lut_max(ds))
+    elif window is None and _rescale(ds) == (1.0, 0.0) and int(ds.get("PixelRepresentation", 0) or 0) == 0:
         # stored grey levels without a modality scale (CR, DX, MG, US): their range is fixed
         metadata["MaxValue"] = str(2 ** int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16) - 1)
     return Volume(
