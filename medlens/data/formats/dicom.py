@@ -328,6 +328,30 @@ def _dicom_affine(
     return tuple(tuple(float(v) for v in row) for row in m)
 
 
+def _frame_geometry(ds: Any, iop: Any, frames: int) -> tuple[float, np.ndarray | None]:
+    """The distance between a multi-frame object's frames and the step from one to the next (the
+    affine's third column; ``None`` without an orientation).
+
+    From the frames' own positions (an enhanced CT or MR object keeps them per frame) when every
+    frame has one, else ``SpacingBetweenSlices`` / ``SliceThickness`` at the top level or in the
+    shared Pixel Measures, else 1 mm."""
+    normal = None
+    if iop is not None and len(iop) == 6:
+        normal = _unit(np.cross(_unit(np.array([float(v) for v in iop[:3]])), _unit(np.array([float(v) for v in iop[3:]]))))
+    positions = [item.PlanePositionSequence[0].get("ImagePositionPatient")
+                 if "PlanePositionSequence" in item else None for item in ds.get("PerFrameFunctionalGroupsSequence") or []]
+    if normal is not None and frames > 1 and len(positions) == frames and all(v is not None and len(v) == 3 for v in positions):
+        points = np.array([[float(v) for v in pos] for pos in positions])
+        gaps = np.diff(points @ normal)
+        if np.all(np.abs(gaps) > 1e-6):
+            return float(np.median(np.abs(gaps))), (points[-1] - points[0]) / (frames - 1)
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        value = ds.get(keyword) or _shared_group(ds, "PixelMeasuresSequence", keyword)
+        if value not in (None, "") and float(value) > 0:
+            return float(value), None if normal is None else normal * float(value)
+    return 1.0, None if normal is None else normal
+
+
 def _pixel_spacing(ds: Any) -> tuple[float, float]:
     for kw in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(kw)
@@ -440,11 +464,6 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
     spatial_rank = arr.ndim - (channels > 1)
     if spatial_rank == 2:
         spacing: tuple[float, ...] = (row_sp, col_sp)
-    elif spatial_rank == 3:
-        slice_sp = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0
-        spacing = (float(slice_sp), row_sp, col_sp)
-    else:
-        raise FileFormatError(f"{p} has pixel data of unsupported shape {arr.shape}")
     ipp = ds.get("ImagePositionPatient") or _shared_group(
         ds, "PlanePositionSequence", "ImagePositionPatient"
     )
@@ -452,9 +471,13 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
         ds, "PlaneOrientationSequence", "ImageOrientationPatient"
     )
     step = None
-    if spatial_rank == 3 and iop is not None and len(iop) == 6:
-        normal = np.cross([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
-        step = normal * spacing[0]
+    if spatial_rank == 2:
+        spacing: tuple[float, ...] = (row_sp, col_sp)
+    elif spatial_rank == 3:
+        slice_sp, step = _frame_geometry(ds, iop, int(arr.shape[-3]))
+        spacing = (slice_sp, row_sp, col_sp)
+    else:
+        raise FileFormatError(f"{p} has pixel data of unsupported shape {arr.shape}")
     arr = _apply_window(arr, window)
     metadata = _collect_tags(ds, DICOM_METADATA_TAGS)
     if window is None and _lut_max(ds) is not None:  # values through a Modality LUT: its entries' range
