@@ -86,7 +86,7 @@ class AuditOutcome:
     source_of_methods: str
     notes: list[str]
     out: str
-    is_dataset: bool = True
+    identifiers: bool = False  # identifiers.csv written (scans: it maps their ids to files)
     files: tuple[str, ...] = ()
 
 
@@ -112,7 +112,9 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     from medlens.attribution.explain import check_runnable, runnable_methods
     from medlens.audit.cases import DEFAULT_METHODS, AuditSettings
     from medlens.audit.run import analyse, exemplar_maps, run_audit
+    from medlens.app.predict_sources import window_labels
     from medlens.audit.sources import SourceSpec
+    from medlens.data.record_cases import model_windows
     from medlens.report.audit import audit_report, flagged_sentences
 
     request = request if request is not None else AuditRequest(**kwargs)
@@ -152,11 +154,13 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
         seed=request.seed,
     )
     shape = meta.get("input_shape")
+    windows = model_windows(meta, request.data)
     spec = SourceSpec(str(request.data), request.split, None if shape is None else tuple(shape),
-                      labels=request.labels, class_names=tuple(meta.get("class_names") or ()),
+                      labels=None if windows else request.labels, class_names=tuple(meta.get("class_names") or ()),
                       show_identifiers=request.show_identifiers, memory_mb=request.memory_mb,
-                      allow_outside=request.allow_outside)
-    if not spec.is_dataset:
+                      allow_outside=request.allow_outside, windows=windows,
+                      record_labels=window_labels(request.labels, windows) if windows else None)
+    if windows is None and not spec.is_dataset:
         spec = replace(spec, recipe=resolve_recipe(request.recipe, meta).to_dict())
     elif request.labels:
         raise MedlensError("--labels is for scans: an npz data set carries its own labels")
@@ -164,7 +168,8 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
                        workers=request.workers, restart=request.restart, progress=not request.quiet,
                        limit=request.limit)
     analysis = analyse(request.out)
-    if not spec.is_dataset:
+    scans = not spec.is_dataset and windows is None
+    if scans:
         _write_identifiers(spec, request.out)
     from medlens.app.audit_familiarity import cohort_familiarity
 
@@ -186,7 +191,7 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     sentences = warnings + ([cohort.sentence] if cohort.unlike else []) + list(flagged_sentences(analysis.strategies, class_names))
     return AuditOutcome(result, analysis, sentences,
                         tuple(settings.methods), source_of_methods, notes + list(result.notes), request.out,
-                        spec.is_dataset)
+                        scans)
 
 
 def _data_words(request: AuditRequest, spec: Any) -> str:
@@ -194,6 +199,8 @@ def _data_words(request: AuditRequest, spec: Any) -> str:
     folder's name may name a patient)."""
     if spec.is_dataset or request.show_identifiers:
         return f"{Path(str(request.data)).name}/{request.split}" if spec.is_dataset else Path(str(request.data)).name
+    if spec.windows is not None:
+        return f"signal records, {spec.windows.get('kind', 'beats')} windows"
     return "scans (files in identifiers.csv)"
 
 

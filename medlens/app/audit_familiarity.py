@@ -8,7 +8,7 @@ read again through its source and checked as the case report checks one scan
 (:func:`medlens.evaluation.familiarity.familiarity`: its native facts against the model's
 training facts, and its distances from the training data against the validation split's 99th
 percentile, thresholds chosen at training). ``familiarity.csv`` lists every case with the codes
-of its warnings; the report and the command's output say how many cases are unlike the
+of its warnings and the reasons it is unlike the training data; the report and the command's output say how many cases are unlike the
 training data.
 """
 
@@ -52,7 +52,8 @@ def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[]
                 *, what: str = "audited") -> CohortFamiliarity:
     """Check each case of ``entries`` (its name, and a function that reads it as a
     :class:`~medlens.data.cases.Case`) as the case report checks one scan, and write
-    ``OUT/familiarity.csv`` (case, unlike_training_data, score, warnings)."""
+    ``OUT/familiarity.csv`` (case, unlike_training_data, score, warnings, reasons: why a case is
+    unlike the training data, the phrases of its sentence)."""
     from medlens.core.files import write_csv
     from medlens.data.kinds import facts_of_model
     from medlens.errors import MedlensError
@@ -64,7 +65,7 @@ def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[]
         try:
             case = read()
         except MedlensError:  # readable before and not now: not judged
-            rows.append({"case": name, "unlike_training_data": "", "score": "", "warnings": "unreadable"})
+            rows.append({"case": name, "unlike_training_data": "", "score": "", "warnings": "unreadable", "reasons": ""})
             continue
         found = familiarity(model, case.x, reference, reading=case.reading, facts=facts)
         if found.unlike is not None:
@@ -72,8 +73,8 @@ def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[]
             unlike += bool(found.unlike)
         rows.append({"case": name, "unlike_training_data": "" if found.unlike is None else int(found.unlike),
                      "score": "" if found.score is None else f"{found.score:.3f}",
-                     "warnings": ",".join(w["code"] for w in found.warnings)})
-    write_csv(Path(out) / FILE, rows, ["case", "unlike_training_data", "score", "warnings"])
+                     "warnings": ",".join(w["code"] for w in found.warnings), "reasons": "; ".join(found.reasons)})
+    write_csv(Path(out) / FILE, rows, ["case", "unlike_training_data", "score", "warnings", "reasons"])
     return CohortFamiliarity(rows, judged, unlike, what)
 
 

@@ -119,7 +119,7 @@ def audit_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     files = ("cases.csv", "cases.parquet", "tokens.csv", "audit.html", "identifiers.csv") + (
         ("unreadable.csv",) if analysis.failures else ())
     return AuditOutcome(result, analysis, warnings + token_sentences(analysis.strategies, names), tuple(settings.all_methods),
-                        source_of_methods, list(result.notes), request.out, False, files=files)
+                        source_of_methods, list(result.notes), request.out, True, files=files)
 
 
 def _contexts(analysis: Any, source: Any) -> dict[tuple[int, int], list[tuple[str, str]]]:

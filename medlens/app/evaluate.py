@@ -14,7 +14,9 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.app.text_inputs import is_text_model
 from medlens.core.files import write_csv
+from medlens.data.record_cases import model_windows
 from medlens.errors import InputError, MedlensError
 
 
@@ -98,8 +100,12 @@ class GatheredCases:
 
 
 def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
-    """Every case evaluate scores, in memory: a data set's split (labels, masks, markers), or the
-    readable scans through the model's recipe (``request.limit`` of them)."""
+    """Every case evaluate scores, in memory: a data set's split (labels, masks, markers), the
+    windows a model trained on signal windows cuts from records, or the readable scans through
+    the model's recipe (``request.limit`` of them)."""
+    windows = model_windows(meta, request.data)
+    if windows is not None:
+        return _record_windows(request, windows)
     cases = model_cases(request.data, meta, split=request.split, recipe=request.recipe, labels=request.labels,
                         show_identifiers=request.show_identifiers, memory_mb=request.memory_mb,
                         allow_outside=request.allow_outside)
@@ -124,6 +130,21 @@ def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
                          names=[cases.names[i] for i in kept])
 
 
+def _record_windows(request: EvaluateRequest, windows: dict) -> GatheredCases:
+    """The windows of signal records, cut as the model was trained on them (labelled by their
+    annotations, or fixed windows by ``--labels`` ``record,label``)."""
+    from medlens.app.predict_sources import window_labels
+    from medlens.data.record_cases import RecordCases
+
+    cases = RecordCases(request.data, windows, window_labels(request.labels, windows))
+    n = len(cases) if request.limit is None else min(request.limit, len(cases))
+    batch = cases.load(range(n))
+    unlabelled = sum(v is None for v in batch.labels)
+    return GatheredCases(batch.x, None if unlabelled else torch.tensor(batch.labels, dtype=torch.long), None, None,
+                         f"signal records ({n} {'beat' if windows.get('kind', 'beats') == 'beats' else 'fixed'} windows)", cases.class_names,
+                         unlabelled=unlabelled, source=cases, kept=list(range(n)), names=cases.names[:n])
+
+
 def _names(value: str | Sequence[str]) -> object:
     if isinstance(value, str):
         return "all" if value.strip() == "all" else [v.strip() for v in value.split(",") if v.strip()]
@@ -142,6 +163,9 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
     request = request if request is not None else EvaluateRequest(**kwargs)
     request.validate()
     model, meta = load_model_file(request.model)
+    if is_text_model(meta):
+        raise InputError("evaluate scores maps of images, volumes and signals; this model reads text: "
+                         "medlens audit --data NOTES.csv scores its explanations on tokens (deletion and insertion AUC)")
     data = gather_cases(request, meta)
     target = request.target or ("label" if data.labels is not None else "predicted")
     if target == "label" and data.labels is None:

@@ -56,6 +56,7 @@ class ExplainRequest:
     text_column: str = "text"  # notes (a text model): medlens.app.explain_note
     label_column: str = "label"
     inferer: Any = None
+    limit: int | None = None  # a folder or a notes file: its first ``limit`` cases
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -166,7 +167,8 @@ def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainR
     progress = Progress(quiet=request.quiet)
     outcomes: list[CaseOutcome] = []
     with staged_folder(request.out) as out:
-        for i in progress.over(range(len(cases)), "explain", unit="case"):
+        n = len(cases) if request.limit is None else min(request.limit, len(cases))
+        for i in progress.over(range(n), "explain", unit="case"):
             name = cases.names[i]
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
             try:

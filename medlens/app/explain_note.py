@@ -39,12 +39,13 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     names = list(meta.get("class_names") or cases.class_names)
     n_steps = int(dict(request.options).get("n_steps", 32))
     one = len(cases) == 1
+    n = len(cases) if request.limit is None else min(request.limit, len(cases))
     warnings = model_warnings(meta)
     outcomes = []
     progress = Progress(quiet=request.quiet)
     with staged_folder(request.out) as out:
-        for start in progress.over(range(0, len(cases), CHUNK), "explain", unit="chunk"):
-            rows = list(range(start, min(start + CHUNK, len(cases))))
+        for start in progress.over(range(0, n, CHUNK), "explain", unit="chunk"):
+            rows = list(range(start, min(start + CHUNK, n)))
             batch = cases.load(rows)
             started = time.perf_counter()
             ex = explain_tokens(model, batch.x, request.target, (request.method,), n_steps=n_steps,

@@ -94,6 +94,13 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     atomic_write(path, buf.getvalue())
 
 
+def _strongest_slice(back: Any) -> int:
+    """The slice of a volume's map ``(D, H, W)`` holding its strongest value (the one slice a 2-D
+    model saw of it, by ``--slice``); the middle one when the map is zero."""
+    strength = back.abs().flatten(1).amax(1)
+    return int(strength.argmax()) if bool(strength.any()) else back.shape[0] // 2
+
+
 def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool) -> tuple[list[str], list[str]]:
     """Overlay on the full-resolution original; NIfTI and DICOM objects on the source grid, the
     DICOM objects (filed in the source's study, with its patient's attributes) only with ``dicom_out``.
@@ -129,8 +136,8 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool
                 written.append("attribution_pm.dcm")
             except MedlensError:
                 pass  # projection images and odd series: the Secondary Capture below still shows the map
-        grey = record.array if len(spatial) == 2 else record.array[spatial[0] // 2]
-        heat = back if len(spatial) == 2 else back[spatial[0] // 2]
+        k = _strongest_slice(back) if len(spatial) == 3 else None
+        grey, heat = (shown, back) if k is None else (shown[k], back[k])
         try:
             write_secondary_capture(overlay_image(grey, heat), record, out / "overlay_sc.dcm")
             written.append("overlay_sc.dcm")

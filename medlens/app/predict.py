@@ -144,6 +144,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
     n = len(source) if request.limit is None else min(request.limit, len(source))
     if n < 1:
         raise InputError(f"{request.data} holds no cases")
+    source.first_readable()  # nothing readable (a record given to a scan model): one line, nothing written
     class_names = list(meta.get("class_names") or source.class_names)
     notes = [source.truncation] if getattr(source, "truncation", "") else []
     config = {"model": model_fingerprint(model), "data": json.dumps(spec.describe(), sort_keys=True),

@@ -26,10 +26,10 @@ from typing import Any
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.data.cases import Cases, is_dataset
 from medlens.data.notes_cases import NoteCases, NoteColumns
-from medlens.data.record_cases import RecordCases
+from medlens.data.record_cases import RecordCases, model_windows
 from medlens.errors import FileFormatError, InputError
 
-__all__ = ["PredictSpec", "open_predict_source", "predict_spec", "read_record_labels"]
+__all__ = ["PredictSpec", "open_predict_source", "predict_spec", "read_record_labels", "window_labels"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,15 @@ def read_record_labels(path: str | os.PathLike) -> dict[str, str]:
     return out
 
 
+def window_labels(labels: str | None, settings: dict[str, Any]) -> dict[str, str] | None:
+    """The record labels of ``--labels`` for a model's windows (``settings``): ``{record: label}``
+    for fixed windows; ``None`` without the option; refused for beats, labelled by their annotations."""
+    record_labels = read_record_labels(labels) if labels else None
+    if record_labels and settings.get("kind", "beats") == "beats":
+        raise InputError("--labels is for fixed windows: beat windows take their labels from the annotations")
+    return record_labels
+
+
 def predict_spec(data: str, meta: dict[str, Any], *, split: str = "test", labels: str | None = None,
                  recipe: Any = None, columns: NoteColumns = NoteColumns()) -> PredictSpec:
     """The :class:`PredictSpec` of ``data`` for a model with metadata ``meta``; ``recipe`` is the
@@ -98,13 +107,9 @@ def predict_spec(data: str, meta: dict[str, Any], *, split: str = "test", labels
         if labels is not None:
             raise InputError("--labels is for scans and records: a notes file carries its labels in a column")
         return PredictSpec("notes", data, names, tokenizer=meta["tokenizer"], columns=columns)
-    if meta.get("windows"):
-        settings = dict(meta["windows"])
-        settings.setdefault("class_names", list(names))
-        record_labels = read_record_labels(labels) if labels else None
-        if record_labels and settings.get("kind", "beats") == "beats":
-            raise InputError("--labels is for fixed windows: beat windows take their labels from the annotations")
-        return PredictSpec("records", data, names, windows=settings, record_labels=record_labels)
+    settings = model_windows(meta)
+    if settings is not None:
+        return PredictSpec("records", data, names, windows=settings, record_labels=window_labels(labels, settings))
     shape = meta.get("input_shape")
     source = SourceSpec(data, split, None if shape is None else tuple(shape),
                         None if is_dataset(data) or recipe is None else recipe.to_dict(), labels, names)

@@ -10,7 +10,8 @@ The page (``report.html``) and its data (``case.json``) hold:
   vocabulary does not know (read as ``[unk]``), and whether the attention and the gradient
   method agree on the five most important words;
 * with ``--basis-data NOTES`` (the training notes), the most similar notes: nearest by cosine
-  similarity of the model's attention-pooled representation, with their labels and text.
+  similarity of the model's attention-pooled representation, with their labels (and, with
+  ``--show-identifiers``, their case ids and text: other patients' notes may name them).
 
 Case ids are withheld unless ``--show-identifiers``; every text on the page is escaped.
 """
@@ -113,10 +114,14 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
             report.section("Trust checks").add_table(["check", "finding"], checks)
             if basis is not None:
                 sec = report.section(f"The {len(similar)} most similar notes of {Path(str(request.basis_data)).name}")
-                sec.add_table(["similarity", "label", *(["case"] if request.show_identifiers else []), "text"], [
+                shown_ids = request.show_identifiers
+                sec.add_table(["similarity", "label", *(["case", "text"] if shown_ids else [])], [
                     [s, "" if basis.labels[j] is None else names[basis.labels[j]],
-                     *([basis.names[j]] if request.show_identifiers else []), basis.notes.texts[j][:SNIPPET]]
+                     *([basis.names[j], basis.notes.texts[j][:SNIPPET]] if shown_ids else [])]
                     for j, s in similar])
+                if not shown_ids:
+                    sec.add_text("Their case ids and text are withheld: other patients' notes may name them "
+                                 "(--show-identifiers shows them).")
             summary = {
                 "note": name, "label": None if cases.labels[i] is None else names[cases.labels[i]],
                 "prediction": k, "predicted_class": names[k],

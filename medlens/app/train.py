@@ -241,8 +241,9 @@ NATIVE_SAMPLE = 64
 
 
 def _native_facts(cases: Any, kept: list[int]) -> dict[str, Any]:
-    """What the training scans were as they came: the most common native shape and spacing, the
-    largest bit depth and the modalities, over up to :data:`NATIVE_SAMPLE` of the cases."""
+    """What the training scans were as they came: the most common native shape and spacing (with,
+    per axis, the smallest and largest size when the shapes varied), the largest bit depth and the
+    modalities, over up to :data:`NATIVE_SAMPLE` of the cases."""
     from collections import Counter
 
     shapes: Counter = Counter()
@@ -261,6 +262,11 @@ def _native_facts(cases: Any, kept: list[int]) -> dict[str, Any]:
             bits.append(int(reading["bit_depth"]))
         if reading.get("modality"):
             modalities.add(str(reading["modality"]).upper())
-    return {"shape": list(shapes.most_common(1)[0][0]) if shapes else None,
+    common = list(shapes.most_common(1)[0][0]) if shapes else None
+    alike = [shape for shape in shapes if common is not None and len(shape) == len(common)]
+    varied = len(alike) > 1
+    return {"shape": common,
+            "smallest": [min(axis) for axis in zip(*alike)] if varied else None,
+            "largest": [max(axis) for axis in zip(*alike)] if varied else None,
             "spacing": list(spacings.most_common(1)[0][0]) if spacings else None,
             "bit_depth": max(bits) if bits else None, "modality": sorted(modalities)}

@@ -150,7 +150,8 @@ def run_audit(
         "data": json.dumps({"data": path_key(spec.data),
                             "split": spec.split,
                             # scans: the same files through another recipe or labels are another audit
-                            **({} if spec.is_dataset else {"recipe": spec.recipe_object().to_dict(),
+                            **({"windows": spec.windows, "record_labels": spec.record_labels} if spec.windows is not None
+                               else {} if spec.is_dataset else {"recipe": spec.recipe_object().to_dict(),
                                                            "labels": path_key(spec.labels) if spec.labels else None,
                                                            "named_by": "path" if spec.show_identifiers else "id"})}),
         "input": json.dumps({"shape": list(x0.shape[1:]), "grid": list(grid),

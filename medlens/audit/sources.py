@@ -48,6 +48,11 @@ class SourceSpec:
         The memory budget the readers' decoding limit derives from.
     allow_outside : bool
         Scans: let the labels file name masks outside the data folder.
+    windows : dict or None
+        Signal records of a model trained on windows: how it cuts them (its ``meta["windows"]``,
+        :func:`medlens.data.record_cases.model_windows`); every window is a case.
+    record_labels : dict or None
+        Records cut into fixed windows: each record's label.
     """
 
     data: str
@@ -59,6 +64,8 @@ class SourceSpec:
     show_identifiers: bool = False
     memory_mb: float | None = None
     allow_outside: bool = False
+    windows: dict[str, Any] | None = None
+    record_labels: dict[str, str] | None = None
 
     @property
     def is_dataset(self) -> bool:
@@ -76,6 +83,10 @@ class SourceSpec:
 
 def open_source(spec: SourceSpec) -> Cases:
     """Open a data source; fails with a one-line :class:`~medlens.errors.MedlensError`."""
+    if spec.windows is not None:
+        from medlens.data.record_cases import RecordCases
+
+        return RecordCases(spec.data, spec.windows, spec.record_labels)
     cases = open_cases(spec.data, split=spec.split, input_shape=spec.input_shape, labels=spec.labels,
                        class_names=spec.class_names, what="data",
                        recipe=None if spec.is_dataset else spec.recipe_object(),

@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
         refuse_file_out(args)
-        from medlens.app.library_warnings import quiet_libraries
+        from medlens.app.library_warnings import one_line_warnings, quiet_libraries
 
-        with quiet_libraries(debug):
+        with quiet_libraries(debug), one_line_warnings(debug):
             return int(args.run(args) or 0)
     except MedlensError as err:
         print(f"medlens: error: {one_line(err)}", file=sys.stderr)
@@ -88,9 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said in one line
         if debug:
             raise
+        if out_of_memory(err):  # what was asked does not fit this machine: the request's size, not a bug
+            print(f"medlens: error: not enough memory for what was asked ({one_line(err)[:160]}): ask for less (a "
+                  "smaller --size, --batch-size or --memory-mb, fewer steps or samples in --option)", file=sys.stderr)
+            return 2
         print(f"medlens: internal error (a bug in medlens, not in your input): {type(err).__name__}: {one_line(err)}; "
               f"run again with --debug (or {DEBUG_ENV}=1) to see the traceback", file=sys.stderr)
         return BUG
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Python's ``MemoryError``, or PyTorch's allocator refusing an allocation (a ``RuntimeError``)."""
+    text = str(err)
+    return isinstance(err, MemoryError) or isinstance(err, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower())
 
 
 def one_line(err: BaseException) -> str:

@@ -116,6 +116,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{', '.join(outcome.files)} -> {args.out}")
         return SOME_FAILED if result.failures else 0
     files = "cases.csv, cases.parquet, clusters.csv, familiarity.csv, audit.html" + (", unreadable.csv" if analysis.failures else "")
-    scans = not outcome.is_dataset
-    print(f"{files}{', identifiers.csv' if scans else ''} -> {args.out}")
+    print(f"{files}{', identifiers.csv' if outcome.identifiers else ''} -> {args.out}")
     return SOME_FAILED if result.failures else 0

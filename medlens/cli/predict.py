@@ -51,6 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from medlens.app.predict import PredictRequest, predict_cases
+    from medlens.cli import SOME_FAILED, list_failures
     from medlens.cli.inputs import recipe_options
 
     result = predict_cases(PredictRequest(
@@ -69,4 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if result.failures:
         print(f"{len(result.failures)} case(s) could not be read and were left out; their errors: unreadable.csv")
     print(f"{', '.join(p.name for p in result.files)} -> {args.out}")
+    if result.failures:
+        list_failures([(failure.case, failure.error) for failure in result.failures])
+        return SOME_FAILED
     return 0

@@ -393,9 +393,23 @@ def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = No
         return DatasetCases(data, split, input_shape, memory_mb=memory_mb)
     if not p.exists() and not (not p.suffix and p.with_suffix(".hea").is_file()):
         raise FileFormatError(f"{what} {data!r} does not exist")
+    _refuse_notes(p, input_shape)
     recipe = recipe if recipe is not None else recipe_for_shape(input_shape)
     return ScanCases(data, recipe, None if labels is None else os.fspath(labels), class_names, input_shape,
                      show_identifiers=show_identifiers, memory_mb=memory_mb, allow_outside=allow_outside)
+
+
+def _refuse_notes(p: Path, input_shape: Sequence[int] | None) -> None:
+    """A notes file given to a model of scans or signals: refused naming both kinds."""
+    from medlens.data.formats.text import NOTE_SUFFIXES
+    from medlens.data.kinds import kind_of_rank, kind_words
+
+    if not p.is_file() or p.suffix.lower() not in NOTE_SUFFIXES:
+        return
+    takes = ("images, volumes or signals" if not input_shape or len(input_shape) < 2 else
+             kind_words(kind_of_rank(len(input_shape) - 1), int(input_shape[0]), tuple(input_shape[1:])))
+    raise InputError(f"the model takes {takes} but the input is a notes file ({p.name}, text): "
+                     "only a model trained on notes reads it")
 
 
 def labelled_set(data: str | os.PathLike, split: str = "test", *, memory_mb: float | None = None) -> Any:

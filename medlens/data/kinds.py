@@ -57,6 +57,10 @@ class InputFacts:
         Signals: the sampling rate in Hz the model's samples are at, when known.
     source : str
         Where the facts come from ("recorded at training", "derived from the input shape").
+    smallest, largest : tuple of int or None
+        Per axis, the smallest and the largest native size among the training scans, when they
+        came in several sizes (a folder of scans from several scanners); ``None`` when all had
+        ``shape`` (or for older files).
     """
 
     kind: str
@@ -68,6 +72,8 @@ class InputFacts:
     modality: tuple[str, ...] = ()
     fs: float | None = None
     source: str = "recorded at training"
+    smallest: tuple[int, ...] | None = None
+    largest: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -75,7 +81,7 @@ class InputFacts:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for key in ("shape", "spacing", "modality"):
+        for key in ("shape", "spacing", "modality", "smallest", "largest"):
             out[key] = None if out[key] is None else list(out[key])
         return out
 
@@ -83,7 +89,7 @@ class InputFacts:
     def from_dict(cls, data: dict[str, Any]) -> "InputFacts":
         known = {f for f in cls.__dataclass_fields__}
         given = {k: v for k, v in dict(data).items() if k in known}
-        for key in ("shape", "spacing"):
+        for key in ("shape", "spacing", "smallest", "largest"):
             if given.get(key) is not None:
                 given[key] = tuple(given[key])
         given["modality"] = tuple(str(m).upper() for m in (given.get("modality") or ()))
@@ -136,7 +142,9 @@ def describe_record(record: Any) -> str:
     shape = " x ".join(str(int(s)) for s in record.spatial_shape)
     modality = (getattr(record, "metadata", {}) or {}).get("Modality", "")
     what = {"image": "a 2-D image", "volume": "a 3-D volume"}[kind]
-    return f"{what} ({fmt}{' ' + modality if modality else ''}, {shape})"
+    channels = int(getattr(record, "channels", 1) or 1)
+    colour = "" if channels == 1 else ", RGB" if channels == 3 else f", {channels} channels"
+    return f"{what} ({fmt}{' ' + modality if modality else ''}{colour}, {shape})"
 
 
 def modality_group(code: str) -> str:
@@ -176,7 +184,7 @@ def facts_of_training_data(inputs: Any, data: str, *, native: dict[str, Any] | N
     """The facts of a model trained on ``inputs`` ``(N, C, *spatial)`` from ``data``.
 
     ``native`` gives what the scans were before the recipe (``shape``, ``spacing``, ``bit_depth``,
-    ``modality``), for models trained on a folder of scans; a data set's inputs are their own
+    ``modality``, and ``smallest`` / ``largest`` when their sizes varied), for models trained on a folder of scans; a data set's inputs are their own
     native grid. ``fs`` is a signal's sampling rate; ``windows`` CT windows that made the channels.
     """
     name = str(data).lower()
@@ -199,7 +207,12 @@ def facts_of_training_data(inputs: Any, data: str, *, native: dict[str, Any] | N
         None if native.get("spacing") is None else tuple(float(s) for s in native["spacing"]),
         native.get("bit_depth") if native.get("bit_depth") is not None else (bundled.bit_depth if bundled else None),
         tuple(str(m).upper() for m in modality), fs if fs is not None else (bundled.fs if bundled else None),
+        smallest=_shape_or_none(native.get("smallest")), largest=_shape_or_none(native.get("largest")),
     )
+
+
+def _shape_or_none(shape: Sequence[int] | None) -> tuple[int, ...] | None:
+    return None if shape is None else tuple(int(s) for s in shape)
 
 
 def facts_of_model(meta: dict[str, Any]) -> InputFacts | None:

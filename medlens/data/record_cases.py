@@ -20,7 +20,7 @@ from medlens.data.cases import Case, CaseBatch, Cases
 from medlens.data.records import Windows, windows_from_folder
 from medlens.errors import InputError
 
-__all__ = ["RecordCases", "WINDOW_KINDS", "cut_windows", "window_settings"]
+__all__ = ["RecordCases", "WINDOW_KINDS", "cut_windows", "model_windows", "window_settings"]
 
 WINDOW_KINDS = ("beats", "fixed")
 
@@ -31,6 +31,19 @@ def window_settings(windows: Windows, kind: str, *, annotation_labels: Mapping[s
     windows, the symbol map (beats) and the step (fixed windows)."""
     return {**windows.meta(), "kind": kind, "annotation_labels": dict(annotation_labels or {}),
             "step": None if step is None else float(step)}
+
+
+def model_windows(meta: Mapping[str, Any], data: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """The window settings of a model trained on signal windows (``meta["windows"]``, with the
+    model's class names), or ``None`` for any other model, or when ``data`` is a data set (an
+    npz file or a bundled name: already windows)."""
+    from medlens.data.cases import is_dataset
+
+    if not meta.get("windows") or (data is not None and is_dataset(os.fspath(data))):
+        return None
+    settings = dict(meta["windows"])
+    settings.setdefault("class_names", list(meta.get("class_names") or ()))
+    return settings
 
 
 def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,

@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 import torch
 
 from medlens.data.datasets.labelled import LabelledSet
-from medlens.data.formats.signals import Signal, load_signal
+from medlens.data.formats.signals import Signal, load_signal, segment_records
 from medlens.data.recipe import Recipe, prepare
 from medlens.data.recipe.prepare import resample_grid
 from medlens.errors import FileFormatError, InputError
@@ -252,16 +252,14 @@ def beat_windows(
         the record's own. A lead in another unit of the same kind is converted (uV -> mV).
     """
     mapping = parse_annotation_labels(labels)
-    if not (before >= 0 and after > 0):
-        raise InputError(f"before must be >= 0 and after > 0 seconds, got before={before}, after={after}")
+    if not (0 <= before < math.inf and 0 < after < math.inf):
+        raise InputError(f"before must be >= 0 and after > 0 seconds, both finite, got before={before}, after={after}")
     names = tuple(class_names) if class_names is not None else tuple(dict.fromkeys(mapping.values()))
     unknown = sorted(set(mapping.values()) - set(names))
     if unknown:
         raise InputError(f"class {unknown[0]!r} of the annotation labels is not among the class names {', '.join(names)}")
     fs = float(fs or signal.fs)
-    length = int(round((before + after) * fs))
-    if length < 2:
-        raise InputError(f"a window of {before + after:g} s at {fs:g} Hz has fewer than two samples")
+    length = _window_samples(before + after, fs)
     lead_names = _leads(signal, leads)
     lead_index = [signal.channels.index(name) for name in lead_names]
     n = int(signal.values.shape[-1])
@@ -302,6 +300,17 @@ def beat_windows(
     )
 
 
+def _window_samples(seconds: float, fs: float) -> int:
+    """The samples of a window of ``seconds`` at ``fs``: at least two, and a whole number (1e308 s
+    has none)."""
+    if not seconds * fs < 2**31:
+        raise InputError(f"a window of {seconds:g} s at {fs:g} Hz is longer than any record")
+    samples = int(round(seconds * fs))
+    if samples < 2:
+        raise InputError(f"a window of {seconds:g} s at {fs:g} Hz has fewer than two samples")
+    return samples
+
+
 def fixed_windows(
     signal: Signal,
     label: str,
@@ -322,7 +331,7 @@ def fixed_windows(
         raise InputError(f"window length and step must be positive seconds, got {length}, {step}")
     step = float(step or length)
     fs = float(fs or signal.fs)
-    size = int(round(length * fs))
+    size = _window_samples(length, fs)
     lead_names = _leads(signal, leads)
     duration = signal.values.shape[-1] / signal.fs
     lead_index = [signal.channels.index(name) for name in lead_names]
@@ -355,13 +364,17 @@ def fixed_windows(
 
 
 def record_paths(folder: str | os.PathLike) -> list[pathlib.Path]:
-    """The records of a folder in sorted order: WFDB headers (``.hea``) and ``.edf``/``.bdf`` files."""
+    """The records of a folder in sorted order: WFDB headers (``.hea``) and ``.edf``/``.bdf`` files;
+    the segments and layout header of a multi-segment record beside its master header are not
+    records of their own."""
     root = pathlib.Path(os.fspath(folder)).expanduser()
     if root.is_file() or root.with_suffix(".hea").is_file():
         return [root]
     if not root.is_dir():
         raise FileFormatError(f"record folder not found: {root}")
     found = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".hea", ".edf", ".bdf") and p.is_file())
+    parts = segment_records([p for p in found if p.suffix.lower() == ".hea"])
+    found = [p for p in found if p not in parts]  # a multi-segment record's segments are read through it
     if not found:
         raise FileFormatError(f"{root} holds no signal records (.hea WFDB headers, .edf or .bdf files)")
     return found

@@ -6,6 +6,9 @@ its results; see :mod:`medlens.evaluation.registry`.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 
 from medlens.evaluation.faithfulness import deletion, insertion
@@ -17,10 +20,21 @@ from medlens.evaluation.similarity import spearman, ssim
 
 
 def _patch(batch: EvalBatch, patch: int | str) -> int:
-    """``"auto"``: patches of 1/16 of the largest axis (4 pixels at 64), single positions below 32."""
+    """``"auto"``: in an image or a volume, patches of 1/16 of the largest axis (4 pixels at 64,
+    single positions below 24); along a signal, of 1/256 of its length (at 1/16 a 252-sample
+    beat would have 16 regions, fewer than the curve's 20 steps: a 2-D image has 256)."""
     if patch == "auto":
-        return max(1, round(max(batch.x.shape[2:]) / 16))
+        spatial = batch.x.shape[2:]
+        return max(1, round(max(spatial) / (256 if len(spatial) == 1 else 16)))
     return patch
+
+
+def _steps(batch: EvalBatch, steps: int, patch: int | Sequence[int]) -> int:
+    """``steps``, or the number of regions of ``patch`` when the input has fewer (a tiny input)."""
+    spatial = batch.x.shape[2:]
+    sizes = [patch] * len(spatial) if isinstance(patch, int) else list(patch)
+    regions = math.prod(math.ceil(n / max(1, min(int(p), n))) for n, p in zip(spatial, sizes))
+    return min(steps, regions) if isinstance(steps, int) and not isinstance(steps, bool) else steps
 
 
 @register_metric(
@@ -39,8 +53,9 @@ def _deletion(
     # * regions ranked by attribution magnitude: the sign of a raw gradient flips with the
     #   polarity of a lesion (bright or dark), and a diverging colour map shows strong negative
     #   regions as prominently as positive ones, so "most important" means largest magnitude.
-    res = deletion(batch.model, batch.x, batch.attribution, batch.target, steps=steps, baseline=baseline,
-                   patch=_patch(batch, patch), abs=abs, **batch.budget.kwargs())
+    patch = _patch(batch, patch)
+    res = deletion(batch.model, batch.x, batch.attribution, batch.target, steps=_steps(batch, steps, patch),
+                   baseline=baseline, patch=patch, abs=abs, **batch.budget.kwargs())
     return torch_tensor(res.auc), {"curve": torch_tensor(res.curve)}
 
 
@@ -52,8 +67,9 @@ def _deletion(
 def _insertion(
     batch: EvalBatch, *, steps: int = 20, baseline: str = "blur", patch: int | str = "auto", abs: bool = True
 ) -> tuple[torch.Tensor, dict]:
-    res = insertion(batch.model, batch.x, batch.attribution, batch.target, steps=steps, baseline=baseline,
-                    patch=_patch(batch, patch), abs=abs, **batch.budget.kwargs())
+    patch = _patch(batch, patch)
+    res = insertion(batch.model, batch.x, batch.attribution, batch.target, steps=_steps(batch, steps, patch),
+                   baseline=baseline, patch=patch, abs=abs, **batch.budget.kwargs())
     return torch_tensor(res.auc), {"curve": torch_tensor(res.curve)}
 
 

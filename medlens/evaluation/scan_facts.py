@@ -42,6 +42,24 @@ def _shape_words(shape: Any) -> str:
     return " x ".join(str(int(s)) for s in shape)
 
 
+def _size_reasons(native: list[int], facts: InputFacts) -> list[str]:
+    """Why ``native`` is unlike the training scans' sizes: :data:`NATIVE_SIZE_RATIO` times finer than
+    the smallest of them or coarser than the largest (all of them had ``facts.shape`` when the file
+    records no range)."""
+    smallest = facts.smallest if facts.smallest and len(facts.smallest) == len(native) else facts.shape
+    largest = facts.largest if facts.largest and len(facts.largest) == len(native) else facts.shape
+    which = "" if smallest == largest else "largest "
+    ratio = resolution_factor(native, largest)
+    if ratio < NATIVE_SIZE_RATIO:
+        which = "" if smallest == largest else "smallest "
+        ratio = resolution_factor(native, smallest)
+        if ratio > 1.0 / NATIVE_SIZE_RATIO:
+            return []
+    how = f"{ratio:.1f} times" if ratio >= 1 else f"1/{1 / ratio:.1f} of"
+    bound = largest if ratio >= 1 else smallest
+    return [f"its native size ({_shape_words(native)}) is {how} the {which}training scans' ({_shape_words(bound)})"]
+
+
 def native_check(reading: dict[str, Any] | None, facts: InputFacts | None) -> NativeCheck:
     """Compare a case's native facts (``reading``) with the model's training facts (``facts``).
 
@@ -72,11 +90,7 @@ def native_check(reading: dict[str, Any] | None, facts: InputFacts | None) -> Na
     if facts is None:
         return NativeCheck(reasons, warnings)
     if native and facts.shape and facts.kind in ("image", "volume") and len(facts.shape) == len(native):
-        ratio = resolution_factor(native, facts.shape)
-        if ratio >= NATIVE_SIZE_RATIO or ratio <= 1.0 / NATIVE_SIZE_RATIO:
-            how = f"{ratio:.1f} times" if ratio >= 1 else f"1/{1 / ratio:.1f} of"
-            reasons.append(f"its native size ({_shape_words(native)}) is {how} the training scans' "
-                           f"({_shape_words(facts.shape)})")
+        reasons.extend(_size_reasons(native, facts))
     modality = str(reading.get("modality") or "").upper()
     if modality and facts.modality and modality_group(modality) not in {modality_group(m) for m in facts.modality}:
         message = (f"This scan is {modality}; the model was trained on {'/'.join(facts.modality)} "

@@ -93,7 +93,8 @@ def train_classifier(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = max(1, (len(train_inputs) + batch_size - 1) // batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
+        optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
+        pct_start=warmup_share(epochs * steps_per_epoch, 0.2),
     )
     def batches(epoch: int):
         if sample_weights is None:
@@ -118,6 +119,13 @@ def train_classifier(
     )
     model.eval()
     return history
+
+
+def warmup_share(steps: int, share: float) -> float:
+    """``OneCycleLR``'s ``pct_start`` for ``steps`` steps: ``share``, unless its warm-up would end
+    after exactly one step (``share * steps - 1 == 0``, which ``OneCycleLR`` divides by: five
+    steps at 0.2, as ``--epochs 5`` on fewer than 65 training cases gives); then two steps."""
+    return 2.0 / steps if float(share * steps) - 1 == 0 and steps >= 2 else share
 
 
 def as_progress_flag(progress: "bool | Progress") -> Progress:

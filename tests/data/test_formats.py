@@ -145,10 +145,13 @@ def test_colour_dicom_is_read_as_rgb_channels_like_a_picture(name):
     assert np.array_equal(v.array.numpy(), np.moveaxis(rgb, -1, 0).astype(np.float32))
 
 
-def test_colour_multiframe_is_refused_in_one_line():
-    with pytest.raises(FileFormatError, match="colour multi-frame") as err:
-        read(get_testdata_file("SC_rgb_rle_2frame.dcm"))
-    assert "\n" not in str(err.value)
+def test_colour_multiframe_is_read_as_rgb_frames():
+    # frames (F, H, W, 3) as (3, F, H, W): a 2-D colour model sees the one --slice names
+    path = get_testdata_file("SC_rgb_rle_2frame.dcm")
+    rgb = pydicom.dcmread(path).pixel_array
+    v = read(path)
+    assert v.channels == 3 and v.array.shape == (3, 2, 100, 100)
+    assert np.array_equal(v.array.numpy(), np.moveaxis(rgb, -1, 0).astype(np.float32))
 
 
 def test_dicom_without_preamble_is_read(tmp_path):

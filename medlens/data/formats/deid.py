@@ -148,8 +148,12 @@ def _text(value: Any) -> str:
     if isinstance(value, (MultiValue, list, tuple)):
         return "\\".join(_text(v) for v in value)
     if isinstance(value, bytes):
-        return value.decode("latin-1", errors="replace")
-    return str(value)
+        text = value.decode("latin-1", errors="replace")
+        if any(not 32 <= b < 127 for b in value.rstrip(b"\x00 ")):  # binary (private data): its ASCII characters only
+            shown = "".join(chr(b) if 32 <= b < 127 else "." for b in value[:80])
+            return f"<{len(value)} bytes: {shown}{'...' if len(value) > 80 else ''}>"
+        return text.rstrip("\x00 ")
+    return "".join(c if c.isprintable() or c in "\t\n" else " " for c in str(value))
 
 
 def _is_identifying(elem: Any) -> bool:

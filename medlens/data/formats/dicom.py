@@ -190,13 +190,27 @@ def _read_without_preamble(p: pathlib.Path) -> Any:
     return ds
 
 
+def _what_without_pixels(ds: Any) -> str:
+    """What a DICOM object without pixel data is, for the message: a structured report, plan or
+    waveform holds no image; an image object without its pixels was cut short or stripped."""
+    from pydicom.uid import UID
+
+    sop = str(ds.get("SOPClassUID", "") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
+    if not sop:
+        return " (it may be truncated)"
+    name = UID(sop).name
+    if name == sop:  # a class pydicom does not name
+        return f" (SOP class {sop})"
+    if "Image Storage" in name:
+        return f" (a {name} object without its pixels: truncated, or stripped of them)"
+    return f": it is a {name} object, not an image (SOP class {sop})"
+
+
 def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> np.ndarray:
     """Pixel array with RescaleSlope/RescaleIntercept applied, float64; the declared size is
     checked against the decoding limit first."""
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        sop = ds.get("SOPClassUID")
-        kind = f" (SOP class {sop})" if sop else " (it may be truncated)"
-        raise FileFormatError(f"{p} has no pixel data{kind}")
+        raise FileFormatError(f"{p} has no pixel data{_what_without_pixels(ds)}")
     check_dicom_size(ds, p, memory_mb)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if samples not in (1, 3):
@@ -211,6 +225,8 @@ def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> n
         raise FileFormatError(
             f"{p}: cannot decode pixel data (transfer syntax {name}): {_one_line(exc)}"
         ) from exc
+    if _modality_lut(ds) is not None:  # a lookup table instead of Rescale Slope/Intercept (PS3.3 C.11.1)
+        return _through_modality_lut(pixels, ds)
     arr = np.asarray(pixels, dtype=np.float64)
     slope, intercept = _rescale(ds)
     arr = arr * slope + intercept
@@ -226,16 +242,42 @@ def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> n
 
 def _colour_first(arr: np.ndarray, ds: Any, p: pathlib.Path, window: tuple[float, float] | None
                   ) -> tuple[np.ndarray, int]:
-    """A colour frame ``(H, W, 3)`` as ``(3, H, W)`` with ``channels=3`` (like an RGB picture; grey
-    stored as colour becomes grey); grey pixel data unchanged with ``channels=1``."""
+    """A colour frame ``(H, W, 3)`` as ``(3, H, W)``, colour frames ``(F, H, W, 3)`` (a cine loop) as
+    ``(3, F, H, W)``, with ``channels=3`` (like an RGB picture; grey stored as colour becomes grey);
+    grey pixel data unchanged with ``channels=1``."""
     if int(ds.get("SamplesPerPixel", 1) or 1) == 1:
         return arr, 1
-    if arr.ndim != 3:
-        raise FileFormatError(f"{p} is a colour multi-frame object (shape {arr.shape}); medlens reads colour DICOM one frame at a time")
+    if arr.ndim not in (3, 4):  # a frame (H, W, 3) or frames (F, H, W, 3): an ultrasound cine loop
+        raise FileFormatError(f"{p} has colour pixel data of unsupported shape {arr.shape}")
     if window is not None:
         raise InputError(f"{p} is a colour image ({ds.get('PhotometricInterpretation', 'RGB')}); a window applies to grey CT values")
     arr, channels, _ = colour_channels_first(arr)
     return arr, channels
+
+
+def _modality_lut(ds: Any) -> Any:
+    """The Modality LUT Sequence's item, or ``None`` when the file has none (or an empty one)."""
+    seq = ds.get("ModalityLUTSequence")
+    return seq[0] if seq and "LUTData" in seq[0] and "LUTDescriptor" in seq[0] else None
+
+
+def _through_modality_lut(pixels: np.ndarray, ds: Any) -> np.ndarray:
+    """Stored values through the Modality LUT (pydicom's ``apply_modality_lut``: below the first
+    mapped value the first entry, above the last the last), MONOCHROME1 reflected within the
+    table's output range."""
+    from pydicom.pixels import apply_modality_lut
+
+    arr = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1":
+        table = np.asarray(_modality_lut(ds).LUTData, dtype=np.float64)
+        arr = table.min() + table.max() - arr
+    return arr
+
+
+def _lut_max(ds: Any) -> int | None:
+    """The largest value a Modality LUT can give (its entries' bits), ``None`` without one."""
+    lut = _modality_lut(ds)
+    return None if lut is None else 2 ** int(lut.LUTDescriptor[2]) - 1
 
 
 def _rescale(ds: Any) -> tuple[float, float]:
@@ -286,6 +328,30 @@ def _dicom_affine(
     return tuple(tuple(float(v) for v in row) for row in m)
 
 
+def _frame_geometry(ds: Any, iop: Any, frames: int) -> tuple[float, np.ndarray | None]:
+    """The distance between a multi-frame object's frames and the step from one to the next (the
+    affine's third column; ``None`` without an orientation).
+
+    From the frames' own positions (an enhanced CT or MR object keeps them per frame) when every
+    frame has one, else ``SpacingBetweenSlices`` / ``SliceThickness`` at the top level or in the
+    shared Pixel Measures, else 1 mm."""
+    normal = None
+    if iop is not None and len(iop) == 6:
+        normal = _unit(np.cross(_unit(np.array([float(v) for v in iop[:3]])), _unit(np.array([float(v) for v in iop[3:]]))))
+    positions = [item.PlanePositionSequence[0].get("ImagePositionPatient")
+                 if "PlanePositionSequence" in item else None for item in ds.get("PerFrameFunctionalGroupsSequence") or []]
+    if normal is not None and frames > 1 and len(positions) == frames and all(v is not None and len(v) == 3 for v in positions):
+        points = np.array([[float(v) for v in pos] for pos in positions])
+        gaps = np.diff(points @ normal)
+        if np.all(np.abs(gaps) > 1e-6):
+            return float(np.median(np.abs(gaps))), (points[-1] - points[0]) / (frames - 1)
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        value = ds.get(keyword) or _shared_group(ds, "PixelMeasuresSequence", keyword)
+        if value not in (None, "") and float(value) > 0:
+            return float(value), None if normal is None else normal * float(value)
+    return 1.0, None if normal is None else normal
+
+
 def _pixel_spacing(ds: Any) -> tuple[float, float]:
     for kw in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(kw)
@@ -315,6 +381,11 @@ def _clearly_not_dicom(p: pathlib.Path) -> bool:
     return (
         name.startswith(".") or name in _NOT_DICOM_NAMES or p.suffix.lower() in _NOT_DICOM_SUFFIXES
     )
+
+
+def _numbers(values: Any) -> str:
+    """``[1, 0, 0, 0, 0.96, -0.28]``: values for a message, without numpy's ``np.float64(...)``."""
+    return "[" + ", ".join(f"{float(v):.4g}" for v in values) + "]"
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -390,13 +461,9 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
     arr = _dicom_pixels(ds, p, memory_mb)
     arr, channels = _colour_first(arr, ds, p, window)
     row_sp, col_sp = _pixel_spacing(ds)
-    if arr.ndim == 2 or channels > 1:
+    spatial_rank = arr.ndim - (channels > 1)
+    if spatial_rank == 2:
         spacing: tuple[float, ...] = (row_sp, col_sp)
-    elif arr.ndim == 3:
-        slice_sp = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0
-        spacing = (float(slice_sp), row_sp, col_sp)
-    else:
-        raise FileFormatError(f"{p} has pixel data of unsupported shape {arr.shape}")
     ipp = ds.get("ImagePositionPatient") or _shared_group(
         ds, "PlanePositionSequence", "ImagePositionPatient"
     )
@@ -404,12 +471,18 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
         ds, "PlaneOrientationSequence", "ImageOrientationPatient"
     )
     step = None
-    if arr.ndim == 3 and channels == 1 and iop is not None and len(iop) == 6:
-        normal = np.cross([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
-        step = normal * spacing[0]
+    if spatial_rank == 2:
+        spacing: tuple[float, ...] = (row_sp, col_sp)
+    elif spatial_rank == 3:
+        slice_sp, step = _frame_geometry(ds, iop, int(arr.shape[-3]))
+        spacing = (slice_sp, row_sp, col_sp)
+    else:
+        raise FileFormatError(f"{p} has pixel data of unsupported shape {arr.shape}")
     arr = _apply_window(arr, window)
     metadata = _collect_tags(ds, DICOM_METADATA_TAGS)
-    if window is None and _rescale(ds) == (1.0, 0.0) and int(ds.get("PixelRepresentation", 0) or 0) == 0:
+    if window is None and _lut_max(ds) is not None:  # values through a Modality LUT: its entries' range
+        metadata["MaxValue"] = str(_lut_max(ds))
+    elif window is None and _rescale(ds) == (1.0, 0.0) and int(ds.get("PixelRepresentation", 0) or 0) == 0:
         # stored grey levels without a modality scale (CR, DX, MG, US): their range is fixed
         metadata["MaxValue"] = str(2 ** int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16) - 1)
     return Volume(
@@ -483,8 +556,9 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
         for (f, _), (_, iop) in zip(slices, geometry, strict=True):
             if not np.allclose(iop, iop0, atol=1e-4):
                 raise FileFormatError(
-                    f"{f} has ImageOrientationPatient {list(iop)} but {slices[0][0].name} has "
-                    f"{list(iop0)}; a series folder must hold parallel slices"
+                    f"{f} has ImageOrientationPatient {_numbers(iop)} but {slices[0][0].name} has "
+                    f"{_numbers(iop0)}; a series folder must hold parallel slices (a localizer series "
+                    f"holds several planes: give its files one by one)"
                 )
         normal = _unit(np.cross(_unit(iop0[:3]), _unit(iop0[3:])))
         positions = np.array([float(ipp @ normal) for ipp, _ in geometry])

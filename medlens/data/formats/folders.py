@@ -2,7 +2,8 @@
 
 A folder holds one case per readable file, with two exceptions: DICOM slices of one series
 (``SeriesInstanceUID``) are one case, whether they lie loose in the folder or fill a subfolder of
-their own; and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case. Subfolders are walked
+their own; and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case (a multi-segment
+record's segments and layout header are read through its master header, not cases of their own). Subfolders are walked
 too. Each case is named by its path relative to the folder (a series lying loose among other
 files by ``series<k>-<first file>``), and cases come sorted by name, so index ``i`` is the same
 case on every run: the resumable audit and leaderboard key their results by it.
@@ -164,8 +165,9 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
         return []
     prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
     cases: list[ScanCase] = []
-    series: dict[str, list[pathlib.Path]] = {}
+    series: dict[str, list[tuple[pathlib.Path, _SlicePlace]]] = {}
     records: set[str] = set()
+    unknown: set[str] = set()  # files of no format medlens reads
     try:
         entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
     except OSError:
@@ -183,24 +185,77 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
             walk.skipped += entry.is_symlink()  # a dangling link
         elif entry.suffix.lower() not in NOT_CASES and entry.name != "DICOMDIR" and walk.take(entry, via_link):
             kind = sniff(entry)
-            uid = _series_uid(entry) if kind == "DICOM" else None
-            if uid is not None:
-                series.setdefault(uid, []).append(entry)
+            if not kind:
+                unknown.add(entry.name)
+            index, place = _slice_place(entry) if kind == "DICOM" else (False, None)
+            if index:  # a DICOMDIR under another name (DICOMDIR-implicit): an index of the media, no image
+                continue
+            if place is not None:
+                series.setdefault(place.series, []).append((entry, place))
             elif kind == "WFDB":
                 if entry.stem not in records:
                     records.add(entry.stem)
                     cases.append(ScanCase(prefix + entry.stem, (entry.with_suffix(".hea"),)))
             else:
                 cases.append(ScanCase(prefix + entry.name, (entry,)))
-    groups = sorted(series.values(), key=lambda files: files[0].name)
-    for k, files in enumerate(groups):
-        if len(files) == 1:
-            cases.append(ScanCase(prefix + files[0].name, (files[0],)))
-        elif len(groups) == 1 and not cases and folder != root:
+    if records:  # a multi-segment record's segments, and any signal file a header names, are read through it
+        from medlens.data.formats.signals import segment_records, signal_files
+
+        headers = [folder / f"{stem}.hea" for stem in sorted(records)]
+        parts = {prefix + h.stem for h in segment_records(headers)}
+        parts |= {prefix + name for h in headers for name in signal_files(h)}
+        cases = [c for c in cases if c.name not in parts and not _annotation_of(c, records, unknown, prefix)]
+    groups = sorted(series.values(), key=lambda slices: slices[0][0].name)
+    only_series = len(groups) == 1 and not cases  # the folder holds one series and nothing else
+    for k, slices in enumerate(groups):
+        files = [f for f, _ in slices]
+        if len(files) > 1 and only_series and folder != root:
             cases.append(ScanCase(prefix.rstrip("/"), tuple(files), True))  # a series folder
-        else:
+        elif len(files) > 1 and (only_series or _stack(slices)):
             cases.append(ScanCase(f"{prefix}series{k + 1}-{files[0].stem}", tuple(files), True))
+        else:  # a single file, or files of one series lying loose that are not one volume's slices
+            cases.extend(ScanCase(prefix + f.name, (f,)) for f in files)
     return cases
+
+
+@dataclass(frozen=True)
+class _SlicePlace:
+    """Where a tomographic slice lies: its series, its size and its plane (``None`` when the
+    header does not say)."""
+
+    series: str
+    size: tuple[int, int]
+    orientation: tuple[float, ...] | None
+    position: tuple[float, float, float] | None
+
+
+def _stack(slices: Sequence[tuple[pathlib.Path, _SlicePlace]]) -> bool:
+    """Slices of one series that make a volume: one size, parallel planes at distinct positions.
+
+    Files of one series that do not (the same slice stored twice, key images of different sizes,
+    echoes at one position) are separate images when they lie among other cases; a folder holding
+    only them is still one series, refused in one line when read (``load_dicom``)."""
+    import numpy as np
+
+    places = [place for _, place in slices]
+    first = places[0]
+    if any(p.size != first.size or p.orientation is None or p.position is None for p in places):
+        return False
+    if any(not np.allclose(p.orientation, first.orientation, atol=1e-4) for p in places):
+        return False
+    iop = np.asarray(first.orientation)
+    normal = np.cross(iop[:3], iop[3:])
+    normal = normal / (np.linalg.norm(normal) or 1.0)
+    along = np.sort([float(np.dot(p.position, normal)) for p in places])
+    return bool(np.all(np.diff(along) >= 1e-6))
+
+
+def _annotation_of(case: ScanCase, records: set[str], unknown: set[str], prefix: str) -> bool:
+    """``case`` is a file of no format medlens reads named like one of the folder's WFDB
+    ``records`` (``100.qrs``, ``03700181.sqrs`` beside ``100.hea``, ``03700181.hea``: another
+    annotator's beat labels): part of that record."""
+    name = case.name[len(prefix):]
+    return name in unknown and pathlib.Path(name).stem in records
 
 
 def _is_wfdb(p: pathlib.Path) -> bool:
@@ -209,18 +264,32 @@ def _is_wfdb(p: pathlib.Path) -> bool:
     return sniff(p) == "WFDB"
 
 
-def _series_uid(path: pathlib.Path) -> str | None:
-    """The series a tomographic slice belongs to; ``None`` for projection images and multi-frame
-    objects (each a case of its own) and for files pydicom cannot parse."""
+#: The SOP class of a DICOMDIR (Media Storage Directory Storage): an index of the files, no image.
+_MEDIA_INDEX = "1.2.840.10008.1.3.10"
+
+
+def _slice_place(path: pathlib.Path) -> tuple[bool, _SlicePlace | None]:
+    """Whether ``path`` is a DICOMDIR (by its SOP class, whatever its name), and the series, size
+    and plane of a tomographic slice (``None`` for projection images and multi-frame objects, each
+    a case of its own, and for files pydicom cannot parse)."""
     from medlens.data.formats.dicom_limits import read_header
 
     try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
-        ds = read_header(path, ["SeriesInstanceUID", "ImagePositionPatient", "NumberOfFrames"])
-        if ds.get("ImagePositionPatient") is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            return None
-        return str(ds.get("SeriesInstanceUID", "")) or None
+        ds = read_header(path, ["SOPClassUID", "SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
+                                "NumberOfFrames", "Rows", "Columns"])
+        meta = getattr(ds, "file_meta", None)
+        if _MEDIA_INDEX in (str(ds.get("SOPClassUID", "")), str(getattr(meta, "MediaStorageSOPClassUID", "") or "")):
+            return True, None
+        ipp, iop = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+        uid = str(ds.get("SeriesInstanceUID", "")) or None
+        if ipp is None or uid is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            return False, None
+        position = tuple(float(v) for v in ipp) if len(ipp) == 3 else None
+        orientation = tuple(float(v) for v in iop) if iop is not None and len(iop) == 6 else None
+        return False, _SlicePlace(uid, (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)), orientation,
+                                  position)
     except Exception:  # noqa: BLE001 - not DICOM after all, or a corrupt header: read() names the problem later
-        return None
+        return False, None
 
 
 def _labels_table(path: PathLike) -> tuple[pathlib.Path, set[str], list[dict[str, str]]]:
@@ -263,7 +332,9 @@ def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str]
     for row in rows:
         case, text = row["case"], row["label"]
         if case not in known:
-            raise InputError(f"labels file {p.name} names case {case!r}, which is not among the {len(names)} cases of the data")
+            raise InputError(f"labels file {p.name} names case {case!r}, which is not among the {len(names)} cases of the data "
+                             "(a case is named by its path in the folder; the DICOM slices of one series are one case, "
+                             "named by its folder, or 'seriesK-FIRSTFILE' when loose among other files)")
         if text.lstrip("-").isdigit():
             label = int(text)
         elif text.lower() in lookup:
@@ -411,8 +482,7 @@ class ScanSet:
                 x = prepared.x
                 self._geometry[i] = prepared.geometry
                 if xs and tuple(x.shape) != tuple(xs[0].shape):
-                    raise InputError(f"{self.shown[i]} becomes a model input of shape {tuple(x.shape[1:])}, "
-                                     f"others {tuple(xs[0].shape[1:])}: give a recipe with a size")
+                    raise InputError(_unlike_first(self.shown[i], tuple(x.shape[1:]), tuple(xs[0].shape[1:])))
             except MedlensError as err:
                 failed[i] = " ".join(str(err).split()) or type(err).__name__
                 continue
@@ -453,6 +523,14 @@ class ScanSet:
             except InputError as err:
                 raise InputError(f"the mask of {self.shown[i]!r}: {err}") from err
         return torch.stack(out)[:, None].float()
+
+
+def _unlike_first(name: str, shape: tuple[int, ...], first: tuple[int, ...]) -> str:
+    """Why case ``name``'s model input ``(C, *spatial)`` cannot join the first one's."""
+    if shape[1:] == first[1:]:
+        return (f"{name} has {shape[0]} channels after preprocessing (the volumes of a 4-D image are its channels; "
+                f"colour is three), the first readable case {first[0]}")
+    return f"{name} becomes a model input of shape {shape}, others {first}: give a recipe with a size"
 
 
 def class_names_in(path: PathLike) -> tuple[str, ...]:

@@ -91,10 +91,10 @@ def decode_limit_bytes(memory_mb: float | None = None) -> int:
         ``memory_mb`` (or the environment variable) is not a positive number.
     """
     if memory_mb is not None:
-        return int(DECODE_MULTIPLE * _positive_mb(memory_mb, "memory_mb") * MB)
+        return _limit_bytes(_positive_mb(memory_mb, "memory_mb"))
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
-        return int(DECODE_MULTIPLE * _positive_mb(env, ENV_VAR) * MB)
+        return _limit_bytes(_positive_mb(env, ENV_VAR))
     import torch
 
     from medlens.core.engine import Budget, budget_bytes
@@ -105,9 +105,15 @@ def decode_limit_bytes(memory_mb: float | None = None) -> int:
     return int(max(limit, MIN_DEFAULT_MB * MB))
 
 
+def _limit_bytes(mb: float) -> int:
+    """``DECODE_MULTIPLE * mb`` MB in bytes; a budget beyond any memory (``--memory-mb 1e308``,
+    infinite in bytes) is the largest size a file can declare."""
+    return int(min(DECODE_MULTIPLE * mb * MB, float(2**62)))
+
+
 def _mb(n: int) -> str:
     value = n / MB
-    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+    return f"{value:.3g}" if value < 0.1 else f"{value:.1f}" if value < 10 else f"{value:,.0f}"
 
 
 def _budget_words() -> str:

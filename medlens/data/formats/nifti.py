@@ -67,7 +67,9 @@ def load_nifti(path: PathLike, *, memory_mb: float | None = None) -> Volume:
             f"{p} is not a readable NIfTI file ({type(exc).__name__}: {_one_line(exc)})"
         ) from exc
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image, nib.Nifti1Pair, nib.Nifti2Pair)):
-        raise FileFormatError(f"{p} is a {type(img).__name__}, not a NIfTI image")
+        kind = "an Analyze 7.5 image (.hdr/.img, no reliable orientation)" if "Analyze" in type(img).__name__ \
+            else f"a {type(img).__name__}"
+        raise FileFormatError(f"{p} is {kind}, not a NIfTI image: convert it to NIfTI (.nii.gz) with its orientation")
     try:
         shape = tuple(int(s) for s in img.shape)
         dtype = np.dtype(img.get_data_dtype())

@@ -33,7 +33,7 @@ Record = Union[Volume, Signal]
 
 #: What :func:`read` reads, for messages and ``--help``.
 FORMATS = (
-    "DICOM (file, series folder, multi-frame)", "NIfTI (.nii, .nii.gz)", "PNG", "JPEG", "TIFF",
+    "DICOM (file, series folder, multi-frame, ECG waveform)", "NIfTI (.nii, .nii.gz)", "PNG", "JPEG", "TIFF",
     "WFDB (.hea/.dat)", "EDF/EDF+/BDF", "NumPy .npy",
 )
 
@@ -124,10 +124,13 @@ def read(path: PathLike, *, memory_mb: float | None = None) -> Record:
         budget allows; the message names the file, the declared size and the limit in MB.
     """
     from medlens.data.formats import dicom, images, nifti, signals
+    from medlens.data.formats.dicom_waveform import is_waveform, load_dicom_waveform
 
     p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.exists() and not (not p.suffix and p.with_suffix(".hea").is_file()):
         raise FileFormatError(f"{p} does not exist")
+    if p.is_file() and p.stat().st_size == 0:
+        raise FileFormatError(f"{p} is empty (0 bytes): an interrupted copy or download?")
     fmt = sniff(p)
     if fmt in ("DICOM", "DICOM-series"):
         if fmt == "DICOM" and not _has_preamble(p):  # a guess from the suffix or no suffix
@@ -137,6 +140,8 @@ def read(path: PathLike, *, memory_mb: float | None = None) -> Record:
                 if "is not a DICOM file" in str(exc):
                     raise _unknown(p) from exc
                 raise
+        if fmt == "DICOM" and is_waveform(p):  # a 12-lead ECG or other waveform object: a signal
+            return load_dicom_waveform(p, memory_mb=memory_mb)
         return dicom.load_dicom(p, memory_mb=memory_mb)
     if fmt == "NIfTI":
         return nifti.load_nifti(p, memory_mb=memory_mb)

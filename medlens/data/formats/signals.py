@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -103,6 +104,48 @@ class Signal:
         )
 
 
+def segment_records(headers: Sequence[pathlib.Path]) -> set[pathlib.Path]:
+    """The headers among ``headers`` that are parts of a multi-segment record whose master header
+    is among them too (its segments and layout header): parts, not records of their own.
+
+    A multi-segment header names itself ``record/n_segments`` on its record line; only those are
+    parsed (by wfdb) for their segment names."""
+    import wfdb
+
+    given = {h.resolve() for h in headers}
+    parts: set[pathlib.Path] = set()
+    for hea in headers:
+        if not _multi_segment(hea):
+            continue
+        try:
+            names = wfdb.rdheader(str(hea.with_suffix(""))).seg_name or []
+        except Exception:  # noqa: BLE001 - a corrupt master header: reading it as a record names the problem
+            continue
+        parts.update(p for p in ((hea.parent / f"{n}.hea").resolve() for n in names if n and n != "~") if p in given)
+    return {h for h in headers if h.resolve() in parts}
+
+
+def _multi_segment(hea: pathlib.Path) -> bool:
+    """The record line (the first line that is not a comment) names ``record/n_segments``."""
+    lines = _header_lines(hea)
+    return bool(lines) and "/" in lines[0].split()[0]
+
+
+def signal_files(hea: pathlib.Path) -> set[str]:
+    """The file names a WFDB header's signal lines give (its ``.dat`` files; for a multi-segment
+    header, its segments' names), read from the header's text alone."""
+    return {line.split()[0] for line in _header_lines(hea)[1:]}
+
+
+def _header_lines(hea: pathlib.Path) -> list[str]:
+    """The lines of a WFDB header that are not comments or blank (none when it cannot be read)."""
+    try:
+        with open(hea, encoding="latin-1") as fh:
+            return [line for line in fh.read(1 << 20).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    except OSError:
+        return []
+
+
 def _record_base(path: PathLike) -> pathlib.Path:
     """``rec``, ``rec.hea``, ``rec.dat`` or ``rec.atr`` -> the record path without suffix."""
     p = pathlib.Path(os.fspath(path)).expanduser()
@@ -125,8 +168,55 @@ def _check_wfdb_size(base: pathlib.Path, memory_mb: float | None) -> None:
         raise FileFormatError(f"{hea} is not a readable WFDB header ({type(exc).__name__}: {_one_line(exc)})") from None
     if sig_len is None or n_sig is None:
         return  # no length given: wfdb takes it from the signal file's own size
-    check_decoded_size(hea, (int(sig_len), int(n_sig)), 8, memory_mb=memory_mb, what="samples",
-                       detail=f"signal length {int(sig_len)} x {int(n_sig)} channels of float64")
+    if int(sig_len) == 0:
+        raise FileFormatError(f"{hea} declares no samples (the layout header of a multi-segment record, or an "
+                              "empty record): give the record's master header")
+    length = int(sig_len) * _frame_samples(header)  # every lead brought to the highest rate
+    check_decoded_size(hea, (length, int(n_sig)), 8, memory_mb=memory_mb, what="samples",
+                       detail=f"signal length {length} x {int(n_sig)} channels of float64")
+
+
+def _frame_samples(header: Any) -> int:
+    """The most samples per frame of a single-segment record's leads (1 for a multi-segment one:
+    wfdb merges its segments at the frame rate)."""
+    spf = getattr(header, "samps_per_frame", None) if not hasattr(header, "seg_name") else None
+    return max((int(v or 1) for v in spf or ()), default=1)
+
+
+def _onto_rate(x: np.ndarray, rate: float, fs: float, length: int) -> np.ndarray:
+    """``x`` sampled at ``rate`` as ``length`` samples at ``fs``: linearly interpolated when the
+    rates differ, cut or padded with its last value to ``length``."""
+    if rate != fs:
+        x = np.interp(np.arange(length) / fs, np.arange(x.size) / rate, x)
+    return x[:length] if x.size >= length else np.pad(x, (0, length - x.size), mode="edge")
+
+
+def _short_signal_file(base: pathlib.Path) -> str | None:
+    """Why a record failed to read when a signal file is shorter than its header declares
+    (``sig_len`` frames of its signals' samples in their formats, after the byte offset);
+    ``None`` when each file is long enough or the header does not say (compressed formats)."""
+    import wfdb
+    from wfdb.io._signal import BYTES_PER_SAMPLE
+
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception:  # noqa: BLE001 - read before, so this cannot fail but on a race
+        return None
+    if not header.sig_len or not header.file_name:
+        return None
+    need: dict[str, float] = {}
+    for name, fmt, frame, offset in zip(header.file_name, header.fmt, header.samps_per_frame,
+                                        header.byte_offset or [None] * header.n_sig, strict=False):
+        per_sample = BYTES_PER_SAMPLE.get(str(fmt), 0)
+        if not per_sample:
+            return None
+        need[name] = need.get(name, float(offset or 0)) + header.sig_len * int(frame or 1) * per_sample
+    for name, size in need.items():
+        f = base.parent / name
+        if f.is_file() and f.stat().st_size < int(size):
+            return (f"WFDB record {base.name}: {name} holds {f.stat().st_size} bytes, {base.name}.hea declares "
+                    f"{header.sig_len} samples per lead, {int(size)} bytes: the signal file is truncated")
+    return None
 
 
 @one_line_errors("WFDB")
@@ -162,22 +252,23 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
     base = _record_base(path)
     _check_wfdb_size(base, memory_mb)
     try:
-        record = wfdb.rdrecord(str(base), physical=True)
+        frame = _frame_samples(wfdb.rdheader(str(base)))
+        record = wfdb.rdrecord(str(base), physical=True, smooth_frames=frame == 1)
     except FileNotFoundError as exc:
         missing = pathlib.Path(exc.filename).name if getattr(exc, "filename", None) else "a signal file"
         raise FileFormatError(
             f"WFDB record {base.name}: {missing} named by {base.name}.hea is missing"
         ) from exc
     except Exception as exc:  # wfdb raises ValueError, IndexError... on corrupt headers/data
-        raise FileFormatError(
+        raise FileFormatError(_short_signal_file(base) or (
             f"{base.with_suffix('.hea')} is not a readable WFDB record ({type(exc).__name__}: {_one_line(exc)})"
-        ) from exc
-    values = record.p_signal
+        )) from exc
+    values, fs, interpolated = _record_values(record, frame)
     if values is None or values.ndim != 2:
         raise FileFormatError(f"WFDB record {base.name} holds no signal")
-    if values.shape[0] != record.sig_len:
+    if values.shape[0] != record.sig_len * frame:
         raise FileFormatError(
-            f"WFDB record {base.name}: the signal file holds {values.shape[0]} samples, "
+            f"WFDB record {base.name}: the signal file holds {values.shape[0] // frame} samples, "
             f"its header says {record.sig_len} (truncated?)"
         )
     # wfdb reads a sample the record marks missing as NaN: kept (a window that holds one is refused
@@ -193,28 +284,51 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
         except Exception as exc:  # noqa: BLE001
             raise FileFormatError(f"{ann_file} is not a readable WFDB annotation file ({_one_line(exc)})") from exc
         chans = ann.chan if ann.chan is not None else [-1] * len(ann.sample)
+        # annotation times count frames unless the file gives its own rate (WFDB's high-resolution mode)
+        scale = fs / float(ann.fs) if getattr(ann, "fs", None) else float(frame)
         for s, sym, ch in zip(ann.sample, ann.symbol, chans, strict=False):
-            annotations.append(Annotation(int(s), str(sym), 0.0, int(ch) if len(record.sig_name) > 1 else -1))
+            annotations.append(Annotation(int(round(int(s) * scale)), str(sym), 0.0,
+                                          int(ch) if len(record.sig_name) > 1 else -1))
     metadata = {
         "Format": "WFDB",
         "Record": base.name,
-        "Samples": str(record.sig_len),
-        "DurationSeconds": f"{record.sig_len / float(record.fs):g}",
+        "Samples": str(values.shape[0]),
+        "DurationSeconds": f"{values.shape[0] / fs:g}",
     }
+    if interpolated:
+        metadata["InterpolatedChannels"] = ", ".join(interpolated)
     if ann_file.is_file():
         metadata["Annotator"] = annotator
     identifiers = {"Comments": " | ".join(record.comments)} if record.comments else {}
     return Signal(
         torch.from_numpy(np.ascontiguousarray(values.T, dtype=np.float32)),
-        float(record.fs),
+        fs,
         tuple(str(n) for n in record.sig_name),
-        tuple(str(u) for u in (record.units or [""] * values.shape[1])),
+        tuple("" if u is None else str(u) for u in (record.units or [""] * values.shape[1])),
         tuple(sorted(annotations, key=lambda a: a.sample)),
         metadata,
         identifiers,
         "WFDB",
         str(base),
     )
+
+
+def _record_values(record: Any, frame: int) -> tuple[np.ndarray | None, float, list[str]]:
+    """The samples ``(L, C)`` of a WFDB record, its rate and the leads interpolated onto it.
+
+    A lead stored with several samples per frame runs at that multiple of the frame rate; wfdb's
+    default averages each frame's samples (MIT-LCP's test_generator_2, 200 samples a frame,
+    became 1 Hz). With ``frame`` > 1 (the record was read without that smoothing) every lead is
+    brought to the highest rate, the slower ones linearly interpolated, as for EDF."""
+    if frame == 1:
+        return record.p_signal, float(record.fs), []
+    fs = float(record.fs) * frame
+    length = int(record.sig_len) * frame
+    spf = [int(v or 1) for v in record.samps_per_frame]
+    rows = [_onto_rate(np.asarray(x, dtype=np.float64), float(record.fs) * k, fs, length)
+            for x, k in zip(record.e_p_signal, spf, strict=True)]
+    slower = [str(name) for name, k in zip(record.sig_name, spf, strict=True) if k != frame]
+    return np.stack(rows, 1), fs, slower
 
 
 def _check_edf_size(p: pathlib.Path, memory_mb: float | None) -> None:
@@ -292,14 +406,8 @@ def load_edf(path: PathLike, *, memory_mb: float | None = None) -> Signal:
         fs = max(rates)
         duration = float(reader.getFileDuration())
         length = int(round(duration * fs))
-        rows, interpolated = [], []
-        for i in range(n):
-            x = np.asarray(reader.readSignal(i), dtype=np.float64)
-            if rates[i] != fs:
-                t_src = np.arange(x.size) / rates[i]
-                x = np.interp(np.arange(length) / fs, t_src, x)
-                interpolated.append(reader.getLabel(i))
-            rows.append(x[:length] if x.size >= length else np.pad(x, (0, length - x.size), mode="edge"))
+        rows = [_onto_rate(np.asarray(reader.readSignal(i), dtype=np.float64), rates[i], fs, length) for i in range(n)]
+        interpolated = [reader.getLabel(i) for i in range(n) if rates[i] != fs]
         onsets, durations, texts = reader.readAnnotations()
         header = reader.getHeader()
         file_type = reader.filetype

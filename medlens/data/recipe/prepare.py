@@ -235,7 +235,10 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
     original = tuple(int(s) for s in x.shape[1:])
     spacing = tuple(record.spacing[-len(original):]) if record.spacing else (1.0,) * len(original)
     if not bool(torch.isfinite(x).all()):
-        raise InputError(f"{record.format or 'the input'} image holds NaN or infinite values")
+        n_nan, n_bad = int(torch.isnan(x).sum()), int((~torch.isfinite(x)).sum())
+        raise InputError(f"{record.format or 'the input'} image holds NaN or infinite values ({n_nan} NaN and "
+                         f"{n_bad - n_nan} infinite of {x.numel()}; NaN often marks voxels outside the field of view "
+                         "after resampling): replace them before explaining it")
     x = _intensity(x, record, recipe, notes)
     slice_index = None
     want_rank = len(recipe.size) if recipe.size is not None else (len(recipe.spacing) if recipe.spacing else None)
@@ -377,6 +380,8 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
             notes.append(f"first {recipe.channels} of {n_ch} leads ({', '.join(record.channels[:recipe.channels])})")
     else:
         idx = list(range(n_ch))
+    if not recipe.start * record.fs < n:  # compared before rounding: 1e308 s has no whole sample number
+        raise InputError(f"start {recipe.start:g} s is past the end of the record ({n / record.fs:g} s)")
     s0 = int(round(recipe.start * record.fs))
     if s0 >= n:
         raise InputError(f"start {recipe.start:g} s is past the end of the record ({n / record.fs:g} s)")
@@ -388,6 +393,9 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
             f"are at with --fs HZ (the record is resampled to it)")
     ratio = record.fs / recipe.fs if recipe.fs is not None else 1.0
     span = int(round(length * ratio)) if length is not None else n - s0
+    if span < 1:
+        raise InputError(f"the model's window of {length} samples at {recipe.fs:g} Hz is shorter than one sample of "
+                         f"the record at {record.fs:g} Hz (is --fs the model's rate?)")
     if s0 + span > n:
         raise InputError(
             f"the window of {span / record.fs:g} s from {recipe.start:g} s runs past the end of the record "
