@@ -159,6 +159,8 @@ class Case:
         for key, name in (("Modality", "modality"), ("PhotometricInterpretation", "photometric")):
             if meta.get(key):
                 out[name] = str(meta[key]).strip()
+        if "photometric" not in out and meta.get("Colour") == "RGB":
+            out["photometric"] = "RGB"  # a colour PNG, JPEG or TIFF (grey stored as RGB is grey)
         return out
 
     @property

@@ -240,3 +240,22 @@ def test_the_audit_says_how_many_cases_are_unlike_the_training_data(pneumonia_mo
                  "--metrics", "deletion_auc", "--metric-option", "deletion_auc.steps=4", "--target", "predicted",
                  "--out", str(tmp_path / "f"), "--quiet"]) == 0
     assert "warning:" not in capsys.readouterr().out.split("\n")[0]
+
+
+def test_a_colour_picture_is_unlike_grey_training_scans_and_grey_stored_as_rgb_is_not(pneumonia_model, tmp_path):
+    from medlens.app.inputs import model_cases
+    from medlens.data import load_dataset
+    from medlens.data.kinds import facts_of_model
+    from medlens.models import load_model
+
+    _, meta = load_model(pneumonia_model)
+    grey = np.rint(load_dataset("pneumoniamnist", "test").inputs[3, 0].numpy() * 255).astype(np.uint8)
+    tinted = np.stack([grey, grey // 2, 255 - grey], axis=-1)  # a colour picture (PNG has no photometric tag)
+    Image.fromarray(tinted).save(tmp_path / "colour.png")
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "grey_rgb.png")
+    facts = facts_of_model(meta)
+    colour = model_cases(str(tmp_path / "colour.png"), meta).case(0).reading
+    assert colour["photometric"] == "RGB"
+    assert any("colour" in r for r in native_check(colour, facts).reasons)
+    grey_rgb = model_cases(str(tmp_path / "grey_rgb.png"), meta).case(0).reading
+    assert "photometric" not in grey_rgb and native_check(grey_rgb, facts).reasons == []
