@@ -40,6 +40,17 @@ def _git(*args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def busy_loop() -> None:
+    """One core's worth of other work, for ``--load N``: a single-threaded matrix product, over and over
+    (the target of a spawned process; it never returns)."""
+    import torch
+
+    torch.set_num_threads(1)
+    a = torch.randn(512, 512)
+    while True:
+        a = torch.tanh(a @ a)
+
+
 def load_now() -> list[float]:
     """The 1/5/15-minute load averages now (stored with each timed row: timings taken while others
     share the machine are not quiet-machine timings)."""

@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from _runner import load_now, options, provenance, write_result
+from _runner import busy_loop, load_now, options, provenance, write_result
 
 #: label -> the variables of the policy (GNU OpenMP's default spins about 300,000 rounds before sleeping)
 POLICIES = {"spinning (default)": {}, "spin 10,000": {"GOMP_SPINCOUNT": "10000"},
@@ -76,15 +76,6 @@ for line in sys.stdin:  # one pass per line, named by the parent
 """
 
 
-def _busy() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    a = torch.randn(512, 512)
-    while True:
-        a = torch.tanh(a @ a)
-
-
 def start_child(policy: dict[str, str], threads: int) -> subprocess.Popen:
     """A fresh interpreter with the policy in its environment, waiting for passes to time."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
@@ -96,7 +87,7 @@ def start_child(policy: dict[str, str], threads: int) -> subprocess.Popen:
 
 def interleaved(children: dict[str, subprocess.Popen], repeats: int) -> dict:
     """Per policy and pass, seconds per input: the policies take turns pass by pass (one child
-    runs while the other waits), so a change of the machine's load falls on both alike."""
+    runs while the others wait), so a change of the machine's load falls on all alike."""
     names = [json.loads(child.stdout.readline()) for child in children.values()][0]
     times: dict = {label: {name: [] for name in names} for label in children}
     for _ in range(repeats):
@@ -118,7 +109,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     rows = []
     for load in [int(v) for v in args.loads.split(",")]:
-        loaders = [ctx.Process(target=_busy, daemon=True) for _ in range(load)]
+        loaders = [ctx.Process(target=busy_loop, daemon=True) for _ in range(load)]
         for proc in loaders:
             proc.start()
         time.sleep(2.0 if load else 0.0)

@@ -94,12 +94,13 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=0, help="single-threaded busy processes run beside the methods")
     parser.add_argument("--out", default=None, help="where to store the numbers (default benchmarks/results/third_party_speed.json)")
     args = parser.parse_args()
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    from benchmarks._runner import busy_loop, provenance, write_result
+
     ctx = mp.get_context("spawn")
-    loaders = [ctx.Process(target=_busy, daemon=True) for _ in range(args.load)]
+    loaders = [ctx.Process(target=busy_loop, daemon=True) for _ in range(args.load)]
     for proc in loaders:
         proc.start()
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-    from benchmarks._runner import provenance, write_result
 
     origin = provenance(seed=0, config={"threads": args.threads, "limit_s": args.limit, "only": args.only,
                                         "methods": args.methods, "load_processes": args.load})
@@ -132,16 +133,6 @@ def main() -> None:
     for proc in loaders:
         proc.terminate()
     print("stored", write_result("third_party_speed", results, seed=0, origin=origin, path=args.out))
-
-
-def _busy() -> None:
-    """One core's worth of other work: a single-threaded matrix product, over and over."""
-    import torch
-
-    torch.set_num_threads(1)
-    a = torch.randn(512, 512)
-    while True:
-        a = torch.tanh(a @ a)
 
 
 if __name__ == "__main__":
