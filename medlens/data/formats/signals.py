@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from medlens.data.formats.common import PathLike, _one_line, one_line_errors, silenced_stdout
+from medlens.data.formats.edf_tal import is_annotation_label, tal_annotations
 from medlens.data.formats.limits import check_decoded_size
 from medlens.errors import FileFormatError, InputError
 
@@ -399,20 +400,26 @@ def load_edf(path: PathLike, *, memory_mb: float | None = None) -> Signal:
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
         raise FileFormatError(f"{p} is not a readable EDF/BDF file ({_one_line(exc)})") from exc
     try:
-        n = reader.signals_in_file
-        if n == 0:
+        file_type = reader.filetype
+        # a legacy EDF (blank reserved field) with an annotation signal: pyedflib reads it as a lead
+        tals = [i for i in range(reader.signals_in_file) if is_annotation_label(reader.getLabel(i))]
+        leads = [i for i in range(reader.signals_in_file) if i not in tals]
+        if not leads:
             raise FileFormatError(f"{p} holds no signals (annotations only)")
-        rates = [float(reader.getSampleFrequency(i)) for i in range(n)]
+        rates = [float(reader.getSampleFrequency(i)) for i in leads]
         fs = max(rates)
         duration = float(reader.getFileDuration())
         length = int(round(duration * fs))
-        rows = [_onto_rate(np.asarray(reader.readSignal(i), dtype=np.float64), rates[i], fs, length) for i in range(n)]
-        interpolated = [reader.getLabel(i) for i in range(n) if rates[i] != fs]
-        onsets, durations, texts = reader.readAnnotations()
+        rows = [_onto_rate(np.asarray(reader.readSignal(i), dtype=np.float64), rate, fs, length)
+                for i, rate in zip(leads, rates, strict=True)]
+        interpolated = [reader.getLabel(i) for i, rate in zip(leads, rates, strict=True) if rate != fs]
+        annotated = list(zip(*reader.readAnnotations(), strict=True))
+        width = 3 if int(file_type) in (3, 4, 5) else 2
+        for i in tals:
+            annotated += tal_annotations(reader.readSignal(i, digital=True), width)
         header = reader.getHeader()
-        file_type = reader.filetype
-        labels = tuple(str(reader.getLabel(i)).strip() for i in range(n))
-        units = tuple(str(reader.getPhysicalDimension(i)).strip() for i in range(n))
+        labels = tuple(str(reader.getLabel(i)).strip() for i in leads)
+        units = tuple(str(reader.getPhysicalDimension(i)).strip() for i in leads)
     except FileFormatError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -422,7 +429,7 @@ def load_edf(path: PathLike, *, memory_mb: float | None = None) -> Signal:
     fmt = {0: "EDF", 1: "EDF+", 2: "EDF+", 3: "BDF", 4: "BDF+", 5: "BDF+"}.get(int(file_type), "EDF")
     annotations = tuple(
         Annotation(int(round(float(o) * fs)), str(t), float(d) if float(d) > 0 else 0.0)
-        for o, d, t in sorted(zip(onsets, durations, texts, strict=True), key=lambda a: a[0])
+        for o, d, t in sorted(annotated, key=lambda a: float(a[0]))
     )
     identifiers = {}
     for key in ("patientname", "patientcode", "birthdate", "sex", "gender", "admincode",

@@ -1,0 +1,50 @@
+"""EDF files as hospital software writes them, not as pyedflib does by default.
+
+Seen: an EDF+ file whose reserved field is blank (legacy EDF written by software that adds an
+"EDF Annotations" channel all the same) was read with the annotation channel as a third lead of
+text bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medlens.data.formats.read import read
+
+pyedflib = pytest.importorskip("pyedflib")
+
+
+def _write_edf_plus(path, *, patient: str = "Doe^Jane") -> np.ndarray:
+    with pyedflib.EdfWriter(str(path), 2, file_type=pyedflib.FILETYPE_EDFPLUS) as f:
+        f.setSignalHeaders([
+            {"label": label, "dimension": "uV", "sample_frequency": 128, "physical_max": 400.0,
+             "physical_min": -400.0, "digital_max": 32767, "digital_min": -32768}
+            for label in ("EEG Fz", "EEG Cz")
+        ])
+        f.setPatientName(patient)
+        x = np.stack([100 * np.sin(np.arange(128 * 6) / 9.0), np.linspace(-300, 300, 128 * 6)])
+        f.writeSamples(list(x))
+        f.writeAnnotation(1.5, 0.5, "spike")
+        f.writeAnnotation(4.0, -1, "eyes closed")
+    return x
+
+
+def _as_legacy_edf(path):
+    """The same file with the reserved field (bytes 192-236, "EDF+C") blank: a legacy EDF."""
+    data = bytearray(path.read_bytes())
+    assert data[192:197] == b"EDF+C"
+    data[192:236] = b" " * 44
+    path.write_bytes(bytes(data))
+
+
+def test_an_annotation_signal_in_a_legacy_edf_is_not_a_lead_and_keeps_its_annotations(tmp_path):
+    x = _write_edf_plus(tmp_path / "rec.edf")
+    _as_legacy_edf(tmp_path / "rec.edf")
+    with pyedflib.EdfReader(str(tmp_path / "rec.edf")) as r:  # what pyedflib makes of it
+        assert r.signals_in_file == 3 and r.getLabel(2) == "EDF Annotations"
+    s = read(tmp_path / "rec.edf")
+    assert s.format == "EDF" and s.channels == ("EEG Fz", "EEG Cz") and s.values.shape == (2, 128 * 6)
+    assert s.fs == 128 and np.abs(s.values.numpy() - x).max() <= 800.0 / 65535 + 1e-6
+    assert [(a.sample, a.symbol) for a in s.annotations] == [(192, "spike"), (512, "eyes closed")]
+    assert s.annotations[0].duration == pytest.approx(0.5) and s.annotations[1].duration == 0.0
