@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from medlens.data.formats.read import read
+from medlens.errors import FileFormatError
 
 pyedflib = pytest.importorskip("pyedflib")
 
@@ -48,3 +49,31 @@ def test_an_annotation_signal_in_a_legacy_edf_is_not_a_lead_and_keeps_its_annota
     assert s.fs == 128 and np.abs(s.values.numpy() - x).max() <= 800.0 / 65535 + 1e-6
     assert [(a.sample, a.symbol) for a in s.annotations] == [(192, "spike"), (512, "eyes closed")]
     assert s.annotations[0].duration == pytest.approx(0.5) and s.annotations[1].duration == 0.0
+
+
+def _replace_in_header(path, old: bytes, new: bytes):
+    data = path.read_bytes()
+    assert data[:256 * 4].count(old) == 1
+    path.write_bytes(data.replace(old, new, 1))
+
+
+def test_a_latin1_patient_name_is_read_and_never_reaches_the_signal_repr(tmp_path):
+    x = _write_edf_plus(tmp_path / "rec.edf", patient="Dupont^Rene")
+    _replace_in_header(tmp_path / "rec.edf", b"Dupont^Rene", "Dupont^René".encode("latin-1"))
+    with pytest.raises(OSError):  # pyedflib refuses the header
+        pyedflib.EdfReader(str(tmp_path / "rec.edf"))
+    s = read(tmp_path / "rec.edf")
+    assert s.channels == ("EEG Fz", "EEG Cz") and np.abs(s.values.numpy() - x).max() <= 800.0 / 65535 + 1e-6
+    assert [a.symbol for a in s.annotations] == ["spike", "eyes closed"]
+    assert s.identifiers["patientname"] == "Dupont^Ren?"
+    assert "Dupont" not in repr(s) and "Dupont" not in str(s.metadata)
+    assert (tmp_path / "rec.edf").read_bytes().count("René".encode("latin-1")) == 1  # the file is left alone
+
+
+def test_a_non_ascii_unit_is_one_line_naming_the_field_and_signal(tmp_path):
+    _write_edf_plus(tmp_path / "rec.edf")
+    _replace_in_header(tmp_path / "rec.edf", b"uV      uV      ", "µV      uV      ".encode("latin-1"))
+    with pytest.raises(FileFormatError) as err:
+        read(tmp_path / "rec.edf")
+    assert str(err.value) == (f"{tmp_path / 'rec.edf'}: the physical dimension of signal 1 holds bytes outside "
+                              "printable ASCII, which the EDF specification forbids and pyedflib refuses")

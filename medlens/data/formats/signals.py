@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from medlens.data.formats.common import PathLike, _one_line, one_line_errors, silenced_stdout
+from medlens.data.formats.edf_header import ascii_header
 from medlens.data.formats.edf_tal import is_annotation_label, tal_annotations
 from medlens.data.formats.limits import check_decoded_size
 from medlens.errors import FileFormatError, InputError
@@ -386,17 +387,25 @@ def load_edf(path: PathLike, *, memory_mb: float | None = None) -> Signal:
     Raises
     ------
     FileFormatError
-        Missing, truncated or corrupt file.
+        Missing, truncated or corrupt file; a byte outside printable ASCII in a header field other
+        than the patient and recording fields (those are read with such bytes as ``?``).
     """
-    import pyedflib
-
     p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.is_file():
         raise FileFormatError(f"EDF file not found: {p}")
     _check_edf_size(p, memory_mb)
+    with ascii_header(p) as readable:
+        return _read_edf(p, readable)
+
+
+def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
+    """:func:`load_edf` of ``p``, read by pyedflib from ``readable`` (``p`` or a copy of it with a
+    header pyedflib accepts)."""
+    import pyedflib
+
     try:
         with silenced_stdout():
-            reader = pyedflib.EdfReader(str(p))
+            reader = pyedflib.EdfReader(str(readable))
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
         raise FileFormatError(f"{p} is not a readable EDF/BDF file ({_one_line(exc)})") from exc
     try:
