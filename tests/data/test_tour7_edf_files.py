@@ -34,7 +34,7 @@ def _write_edf_plus(path, *, patient: str = "Doe^Jane") -> np.ndarray:
 def _as_legacy_edf(path):
     """The same file with the reserved field (bytes 192-236, "EDF+C") blank: a legacy EDF."""
     data = bytearray(path.read_bytes())
-    assert data[192:197] == b"EDF+C"
+    assert data[192:197] in (b"EDF+C", b"BDF+C")
     data[192:236] = b" " * 44
     path.write_bytes(bytes(data))
 
@@ -77,3 +77,18 @@ def test_a_non_ascii_unit_is_one_line_naming_the_field_and_signal(tmp_path):
         read(tmp_path / "rec.edf")
     assert str(err.value) == (f"{tmp_path / 'rec.edf'}: the physical dimension of signal 1 holds bytes outside "
                               "printable ASCII, which the EDF specification forbids and pyedflib refuses")
+
+
+def test_bdf_files_are_named_bdf_and_a_legacy_bdf_annotation_signal_is_read_with_3_byte_samples(tmp_path):
+    x = 100 * np.sin(np.arange(64 * 3) / 5.0)
+    with pyedflib.EdfWriter(str(tmp_path / "rec.bdf"), 1, file_type=pyedflib.FILETYPE_BDFPLUS) as f:
+        f.setSignalHeaders([{"label": "EEG Fz", "dimension": "uV", "sample_frequency": 64, "physical_max": 400.0,
+                             "physical_min": -400.0, "digital_max": 8388607, "digital_min": -8388608}])
+        f.writeSamples([x])
+        f.writeAnnotation(1.0, -1, "spike")
+    s = read(tmp_path / "rec.bdf")
+    assert s.format == "BDF+" and [(a.sample, a.symbol) for a in s.annotations] == [(64, "spike")]
+    _as_legacy_edf(tmp_path / "rec.bdf")
+    s = read(tmp_path / "rec.bdf")
+    assert s.format == "BDF" and s.channels == ("EEG Fz",) and np.abs(s.values[0].numpy() - x).max() < 1e-3
+    assert [(a.sample, a.symbol) for a in s.annotations] == [(64, "spike")]

@@ -74,7 +74,7 @@ class Signal:
         What may identify a patient (EDF patient and recording fields, WFDB header comments,
         which hold age and sex), kept apart; never in the repr.
     format : str
-        ``"WFDB"``, ``"EDF"``, ``"EDF+"`` or ``"BDF"``.
+        ``"WFDB"``, ``"EDF"``, ``"EDF+"``, ``"BDF"`` or ``"BDF+"``.
     source : str
         The path read; not in the repr.
     """
@@ -409,7 +409,7 @@ def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
         raise FileFormatError(f"{p} is not a readable EDF/BDF file ({_one_line(exc)})") from exc
     try:
-        file_type = reader.filetype
+        fmt = {0: "EDF", 1: "EDF+", 2: "BDF", 3: "BDF+"}.get(int(reader.filetype), "EDF")  # pyedflib.FILETYPE_*
         # a legacy EDF (blank reserved field) with an annotation signal: pyedflib reads it as a lead
         tals = [i for i in range(reader.signals_in_file) if is_annotation_label(reader.getLabel(i))]
         leads = [i for i in range(reader.signals_in_file) if i not in tals]
@@ -423,7 +423,7 @@ def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
                 for i, rate in zip(leads, rates, strict=True)]
         interpolated = [reader.getLabel(i) for i, rate in zip(leads, rates, strict=True) if rate != fs]
         annotated = list(zip(*reader.readAnnotations(), strict=True))
-        width = 3 if int(file_type) in (3, 4, 5) else 2
+        width = 3 if fmt.startswith("BDF") else 2
         for i in tals:
             annotated += tal_annotations(reader.readSignal(i, digital=True), width)
         header = reader.getHeader()
@@ -435,7 +435,6 @@ def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
         raise FileFormatError(f"{p} is a corrupt EDF/BDF file ({_one_line(exc)})") from exc
     finally:
         reader.close()
-    fmt = {0: "EDF", 1: "EDF+", 2: "EDF+", 3: "BDF", 4: "BDF+", 5: "BDF+"}.get(int(file_type), "EDF")
     annotations = tuple(
         Annotation(int(round(float(o) * fs)), str(t), float(d) if float(d) > 0 else 0.0)
         for o, d, t in sorted(annotated, key=lambda a: float(a[0]))
