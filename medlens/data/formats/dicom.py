@@ -206,9 +206,25 @@ def _what_without_pixels(ds: Any) -> str:
     return f": it is a {name} object, not an image (SOP class {sop})"
 
 
+#: SOP classes of DICOM segmentations: Segmentation Storage and Label Map Segmentation Storage.
+SEGMENTATION_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
+
+
+def _refuse_segmentation(ds: Any, p: pathlib.Path) -> None:
+    """A DICOM SEG object holds a mask drawn on a scan, not a scan: its frames are segments."""
+    sop = str(ds.get("SOPClassUID", "") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
+    if sop in SEGMENTATION_SOP_CLASSES or str(ds.get("Modality", "")).strip().upper() == "SEG":
+        raise FileFormatError(
+            f"{p} is a DICOM segmentation (SEG), not a scan: give the scan it was drawn on as the input; a mask "
+            "goes to --target-mask (explain) or the mask column of --labels (audit, evaluate) as NIfTI, PNG or "
+            ".npy on the scan's grid, not as DICOM SEG"
+        )
+
+
 def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> np.ndarray:
     """Pixel array with RescaleSlope/RescaleIntercept applied, float64; the declared size is
-    checked against the decoding limit first."""
+    checked against the decoding limit first. A segmentation (SEG) is refused."""
+    _refuse_segmentation(ds, p)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise FileFormatError(f"{p} has no pixel data{_what_without_pixels(ds)}")
     check_dicom_size(ds, p, memory_mb)
