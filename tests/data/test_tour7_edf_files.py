@@ -92,3 +92,11 @@ def test_bdf_files_are_named_bdf_and_a_legacy_bdf_annotation_signal_is_read_with
     s = read(tmp_path / "rec.bdf")
     assert s.format == "BDF" and s.channels == ("EEG Fz",) and np.abs(s.values[0].numpy() - x).max() < 1e-3
     assert [(a.sample, a.symbol) for a in s.annotations] == [(64, "spike")]
+
+
+def test_a_legacy_edf_holding_only_an_annotation_signal_holds_no_leads(tmp_path):
+    with pyedflib.EdfWriter(str(tmp_path / "ann.edf"), 0, file_type=pyedflib.FILETYPE_EDFPLUS) as f:
+        f.writeAnnotation(1.0, -1, "spike")
+    _as_legacy_edf(tmp_path / "ann.edf")
+    with pytest.raises(FileFormatError, match=r"ann\.edf holds no signals \(annotations only\)"):
+        read(tmp_path / "ann.edf")
