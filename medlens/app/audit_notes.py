@@ -113,7 +113,8 @@ def audit_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
         analysis, class_names=names, show_identifiers=request.show_identifiers, contexts=contexts, warnings=warnings,
         subtitle=f"model {Path(request.model).name}; data {where}; {len(analysis.results)} notes; methods "
                  f"({source_of_methods}): {', '.join(settings.all_methods)}; tokens ranked by {settings.rank_method}"
-                 + (f"; {len(analysis.failures)} unreadable note(s) left out (unreadable.csv)" if analysis.failures else ""),
+                 + (f"; {len(analysis.failures)} unreadable note(s) left out (unreadable.csv)" if analysis.failures else "")
+                 + (f"; {source.skipped}" if source.skipped else ""),
     )
     report.write(Path(request.out) / "audit.html")
     files = ("cases.csv", "cases.parquet", "tokens.csv", "audit.html", "identifiers.csv") + (

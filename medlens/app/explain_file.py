@@ -106,6 +106,7 @@ class ExplainResult:
     out: str
     cases: list[CaseOutcome]
     folder: bool = False
+    notes: list[str] = field(default_factory=list)  # about the input as a whole (empty notes skipped)
 
     @property
     def explained(self) -> int:

@@ -76,7 +76,8 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                                             warnings=list(warnings)))
         if not one:
             write_csv(out / "summary.csv", [o.row() for o in outcomes])
-    return ExplainResult(request.method, request.out, outcomes, folder=not one)
+    return ExplainResult(request.method, request.out, outcomes, folder=not one,
+                         notes=[cases.skipped] if cases.skipped else [])
 
 
 def _name(k: int, names: list[str]) -> str:

@@ -93,6 +93,7 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
             checks = [
                 *[("model", w["message"]) for w in warnings],
                 ("confidence", calibration or "the model file holds no validation record of its confidence"),
+                *([("input", cases.skipped)] if cases.skipped else []),
                 ("length", cases.truncation if truncated else
                  f"the whole note was read ({cases.encoded.n_tokens[i]} tokens of {cases.encoded.max_length})"),
                 ("vocabulary", f"{unknown:.0%} of the note's words are unknown to the model (read as {UNK})"

@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     list_failures(failed)
     if args.quiet:
         return SOME_FAILED if failed else 0
+    for note in result.notes:
+        print(f"note: {note}")
     if result.folder:
         warned = sum(bool(c.warnings) for c in result.cases)
         print(f"{result.method}: {result.explained} of {len(result.cases)} case(s) explained -> {args.out} "

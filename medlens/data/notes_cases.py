@@ -5,12 +5,14 @@ notes (or one ``.txt`` note), read with :func:`medlens.data.formats.text.read_no
 the model's own tokenizer (:class:`medlens.data.tokenizer.NoteTokenizer`, stored in the model
 file). A note longer than the tokenizer's ``max_length`` is truncated, and :attr:`NoteCases.truncation`
 says how many were and by how much. Labels that are words are mapped to the model's class
-names; a word the model does not know is an :class:`~medlens.errors.InputError`.
+names; a word the model does not know is an :class:`~medlens.errors.InputError`. Empty notes are left
+out with a warning (:attr:`NoteCases.skipped` names their rows), unless every note is empty.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,10 +38,10 @@ class NoteColumns:
     case: str | None = "case"
     group: str | None = "group"
 
-    def read(self, path: str | os.PathLike, *, require_labels: bool = False):
+    def read(self, path: str | os.PathLike, *, require_labels: bool = False, skip_empty: bool = False):
         """The :class:`~medlens.data.formats.text.Notes` of ``path`` read with these columns."""
         return read_notes(path, text_column=self.text, label_column=self.label, case_column=self.case,
-                          group_column=self.group, require_labels=require_labels)
+                          group_column=self.group, require_labels=require_labels, skip_empty=skip_empty)
 
 
 class NoteCases(Cases):
@@ -54,7 +56,10 @@ class NoteCases(Cases):
         from medlens.data.tokenizer import NoteTokenizer
 
         self.data = os.fspath(data)
-        self.notes = columns.read(self.data)
+        self.notes = columns.read(self.data, skip_empty=True)
+        self.skipped = self.notes.skipped_statement()
+        if self.skipped:
+            warnings.warn(self.skipped, UserWarning, stacklevel=2)
         self.tokenizer = NoteTokenizer.from_json(tokenizer_json)
         self.class_names = tuple(class_names)
         self.names = list(self.notes.cases)

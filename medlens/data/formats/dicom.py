@@ -206,9 +206,25 @@ def _what_without_pixels(ds: Any) -> str:
     return f": it is a {name} object, not an image (SOP class {sop})"
 
 
+#: SOP classes of DICOM segmentations: Segmentation Storage and Label Map Segmentation Storage.
+SEGMENTATION_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
+
+
+def _refuse_segmentation(ds: Any, p: pathlib.Path) -> None:
+    """A DICOM SEG object holds a mask drawn on a scan, not a scan: its frames are segments."""
+    sop = str(ds.get("SOPClassUID", "") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
+    if sop in SEGMENTATION_SOP_CLASSES or str(ds.get("Modality", "")).strip().upper() == "SEG":
+        raise FileFormatError(
+            f"{p} is a DICOM segmentation (SEG), not a scan: give the scan it was drawn on as the input; a mask "
+            "goes to --target-mask (explain) or the mask column of --labels (audit, evaluate) as NIfTI, PNG or "
+            ".npy on the scan's grid, not as DICOM SEG"
+        )
+
+
 def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> np.ndarray:
     """Pixel array with RescaleSlope/RescaleIntercept applied, float64; the declared size is
-    checked against the decoding limit first."""
+    checked against the decoding limit first. A segmentation (SEG) is refused."""
+    _refuse_segmentation(ds, p)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise FileFormatError(f"{p} has no pixel data{_what_without_pixels(ds)}")
     check_dicom_size(ds, p, memory_mb)
@@ -228,7 +244,7 @@ def _dicom_pixels(ds: Any, p: pathlib.Path, memory_mb: float | None = None) -> n
     if _modality_lut(ds) is not None:  # a lookup table instead of Rescale Slope/Intercept (PS3.3 C.11.1)
         return _through_modality_lut(pixels, ds)
     arr = np.asarray(pixels, dtype=np.float64)
-    slope, intercept = _rescale(ds)
+    slope, intercept = (_frames_first(v, arr) for v in _rescale(ds))
     arr = arr * slope + intercept
     if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1":
         # MONOCHROME1: the lowest value is displayed white. Reflect the values within the range
@@ -280,17 +296,49 @@ def _lut_max(ds: Any) -> int | None:
     return None if lut is None else 2 ** int(lut.LUTDescriptor[2]) - 1
 
 
-def _rescale(ds: Any) -> tuple[float, float]:
-    """Rescale Slope and Intercept, from the top level or an enhanced object's shared groups."""
+def _rescale(ds: Any) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """Rescale Slope and Intercept, from the top level or an enhanced object's shared groups; else
+    each frame's own (Per-frame Functional Groups): arrays ``(frames,)`` when they differ."""
     slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
     if slope in (None, "") and "SharedFunctionalGroupsSequence" in ds:
         group = ds.SharedFunctionalGroupsSequence[0]
         if "PixelValueTransformationSequence" in group:
             item = group.PixelValueTransformationSequence[0]
             slope, intercept = item.get("RescaleSlope"), item.get("RescaleIntercept")
+    if slope in (None, "") and intercept in (None, ""):
+        per_frame = _per_frame_rescale(ds)
+        if per_frame is not None:
+            return per_frame
     slope = 1.0 if slope in (None, "") else float(slope)
     intercept = 0.0 if intercept in (None, "") else float(intercept)
     return slope, intercept
+
+
+def _per_frame_rescale(ds: Any) -> tuple[float | np.ndarray, float | np.ndarray] | None:
+    """Each frame's Rescale Slope and Intercept from its Pixel Value Transformation, or ``None``
+    when a frame has none (or the groups do not match the frame count); floats when all agree."""
+    groups = ds.get("PerFrameFunctionalGroupsSequence") or []
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if len(groups) != frames or not all("PixelValueTransformationSequence" in g for g in groups):
+        return None
+    items = [g.PixelValueTransformationSequence[0] for g in groups]
+    slopes = np.array([float(i.get("RescaleSlope") if i.get("RescaleSlope") not in (None, "") else 1.0) for i in items])
+    intercepts = np.array([float(i.get("RescaleIntercept") if i.get("RescaleIntercept") not in (None, "") else 0.0)
+                           for i in items])
+    if np.all(slopes == slopes[0]) and np.all(intercepts == intercepts[0]):
+        return float(slopes[0]), float(intercepts[0])
+    return slopes, intercepts
+
+
+def _frames_first(values: float | np.ndarray, arr: np.ndarray) -> float | np.ndarray:
+    """A per-frame value shaped to broadcast over ``arr`` ``(frames, ...)``; a float as it is."""
+    return values if np.ndim(values) == 0 else np.reshape(values, (-1,) + (1,) * (arr.ndim - 1))
+
+
+def _unscaled(ds: Any) -> bool:
+    """Whether the stored values are used as they are (slope 1 and intercept 0 for every frame)."""
+    slope, intercept = _rescale(ds)
+    return bool(np.all(np.asarray(slope) == 1.0) and np.all(np.asarray(intercept) == 0.0))
 
 
 def _shared_group(ds: Any, sequence: str, keyword: str) -> Any:
@@ -482,7 +530,7 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
     metadata = _collect_tags(ds, DICOM_METADATA_TAGS)
     if window is None and _lut_max(ds) is not None:  # values through a Modality LUT: its entries' range
         metadata["MaxValue"] = str(_lut_max(ds))
-    elif window is None and _rescale(ds) == (1.0, 0.0) and int(ds.get("PixelRepresentation", 0) or 0) == 0:
+    elif window is None and _unscaled(ds) and int(ds.get("PixelRepresentation", 0) or 0) == 0:
         # stored grey levels without a modality scale (CR, DX, MG, US): their range is fixed
         metadata["MaxValue"] = str(2 ** int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16) - 1)
     return Volume(

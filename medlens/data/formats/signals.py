@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from medlens.data.formats.common import PathLike, _one_line, one_line_errors, silenced_stdout
+from medlens.data.formats.edf_header import ascii_header
+from medlens.data.formats.edf_tal import is_annotation_label, tal_annotations
 from medlens.data.formats.limits import check_decoded_size
 from medlens.errors import FileFormatError, InputError
 
@@ -72,7 +74,7 @@ class Signal:
         What may identify a patient (EDF patient and recording fields, WFDB header comments,
         which hold age and sex), kept apart; never in the repr.
     format : str
-        ``"WFDB"``, ``"EDF"``, ``"EDF+"`` or ``"BDF"``.
+        ``"WFDB"``, ``"EDF"``, ``"EDF+"``, ``"BDF"`` or ``"BDF+"``.
     source : str
         The path read; not in the repr.
     """
@@ -385,44 +387,57 @@ def load_edf(path: PathLike, *, memory_mb: float | None = None) -> Signal:
     Raises
     ------
     FileFormatError
-        Missing, truncated or corrupt file.
+        Missing, truncated or corrupt file; a byte outside printable ASCII in a header field other
+        than the patient and recording fields (those are read with such bytes as ``?``).
     """
-    import pyedflib
-
     p = pathlib.Path(os.fspath(path)).expanduser()
     if not p.is_file():
         raise FileFormatError(f"EDF file not found: {p}")
     _check_edf_size(p, memory_mb)
+    with ascii_header(p) as readable:
+        return _read_edf(p, readable)
+
+
+def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
+    """:func:`load_edf` of ``p``, read by pyedflib from ``readable`` (``p`` or a copy of it with a
+    header pyedflib accepts)."""
+    import pyedflib
+
     try:
         with silenced_stdout():
-            reader = pyedflib.EdfReader(str(p))
+            reader = pyedflib.EdfReader(str(readable))
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
         raise FileFormatError(f"{p} is not a readable EDF/BDF file ({_one_line(exc)})") from exc
     try:
-        n = reader.signals_in_file
-        if n == 0:
+        fmt = {0: "EDF", 1: "EDF+", 2: "BDF", 3: "BDF+"}.get(int(reader.filetype), "EDF")  # pyedflib.FILETYPE_*
+        # a legacy EDF (blank reserved field) with an annotation signal: pyedflib reads it as a lead
+        tals = [i for i in range(reader.signals_in_file) if is_annotation_label(reader.getLabel(i))]
+        leads = [i for i in range(reader.signals_in_file) if i not in tals]
+        if not leads:
             raise FileFormatError(f"{p} holds no signals (annotations only)")
-        rates = [float(reader.getSampleFrequency(i)) for i in range(n)]
+        rates = [float(reader.getSampleFrequency(i)) for i in leads]
         fs = max(rates)
         duration = float(reader.getFileDuration())
         length = int(round(duration * fs))
-        rows = [_onto_rate(np.asarray(reader.readSignal(i), dtype=np.float64), rates[i], fs, length) for i in range(n)]
-        interpolated = [reader.getLabel(i) for i in range(n) if rates[i] != fs]
-        onsets, durations, texts = reader.readAnnotations()
+        rows = [_onto_rate(np.asarray(reader.readSignal(i), dtype=np.float64), rate, fs, length)
+                for i, rate in zip(leads, rates, strict=True)]
+        interpolated = [reader.getLabel(i) for i, rate in zip(leads, rates, strict=True) if rate != fs]
+        annotated = list(zip(*reader.readAnnotations(), strict=True))
+        width = 3 if fmt.startswith("BDF") else 2
+        for i in tals:
+            annotated += tal_annotations(reader.readSignal(i, digital=True), width)
         header = reader.getHeader()
-        file_type = reader.filetype
-        labels = tuple(str(reader.getLabel(i)).strip() for i in range(n))
-        units = tuple(str(reader.getPhysicalDimension(i)).strip() for i in range(n))
+        labels = tuple(str(reader.getLabel(i)).strip() for i in leads)
+        units = tuple(str(reader.getPhysicalDimension(i)).strip() for i in leads)
     except FileFormatError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise FileFormatError(f"{p} is a corrupt EDF/BDF file ({_one_line(exc)})") from exc
     finally:
         reader.close()
-    fmt = {0: "EDF", 1: "EDF+", 2: "EDF+", 3: "BDF", 4: "BDF+", 5: "BDF+"}.get(int(file_type), "EDF")
     annotations = tuple(
         Annotation(int(round(float(o) * fs)), str(t), float(d) if float(d) > 0 else 0.0)
-        for o, d, t in sorted(zip(onsets, durations, texts, strict=True), key=lambda a: a[0])
+        for o, d, t in sorted(annotated, key=lambda a: float(a[0]))
     )
     identifiers = {}
     for key in ("patientname", "patientcode", "birthdate", "sex", "gender", "admincode",

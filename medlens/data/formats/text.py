@@ -45,6 +45,8 @@ class Notes:
         Patient/study id of each note (the ``group`` column), or None.
     source : str
         The path read.
+    skipped : tuple of int
+        Row numbers of the empty notes left out (``skip_empty``), as the file counts them.
     """
 
     texts: tuple[str, ...]
@@ -52,6 +54,7 @@ class Notes:
     cases: tuple[str, ...]
     groups: tuple[str, ...] | None = None
     source: str = ""
+    skipped: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -86,7 +89,21 @@ class Notes:
     def subset(self, rows: Sequence[int]) -> "Notes":
         """The notes at ``rows`` (in that order)."""
         pick = lambda seq: None if seq is None else tuple(seq[i] for i in rows)  # noqa: E731
-        return Notes(pick(self.texts), pick(self.labels), pick(self.cases), pick(self.groups), self.source)
+        return Notes(pick(self.texts), pick(self.labels), pick(self.cases), pick(self.groups), self.source,
+                     self.skipped)
+
+    def skipped_statement(self) -> str:
+        """One sentence on the empty notes left out, or ``""``."""
+        if not self.skipped:
+            return ""
+        return (f"{len(self.skipped)} empty note{'s' if len(self.skipped) > 1 else ''} skipped "
+                f"({_rows(self.skipped)} of the notes file)")
+
+
+def _rows(numbers: Sequence[int]) -> str:
+    """``row 3`` / ``rows 3, 7, ... and 4 more`` (at most 8 numbers)."""
+    more = f" and {len(numbers) - 8} more" if len(numbers) > 8 else ""
+    return f"row{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers[:8]))}{more}"
 
 
 def _decode(raw: bytes, path: pathlib.Path) -> str:
@@ -166,6 +183,7 @@ def read_notes(
     group_column: str | None = "group",
     require_labels: bool = False,
     allow_empty: bool = False,
+    skip_empty: bool = False,
 ) -> Notes:
     """Read labelled notes from a CSV/TSV or JSON Lines file, or one note from a ``.txt`` file.
 
@@ -181,6 +199,9 @@ def read_notes(
         Refuse a file without a label column or with a note whose label is empty (training).
     allow_empty : bool
         Keep empty notes (as ``""``) instead of refusing them.
+    skip_empty : bool
+        Leave empty notes out (their row numbers in :attr:`Notes.skipped`) instead of refusing them;
+        a file whose every note is empty is still refused.
 
     Returns
     -------
@@ -192,7 +213,8 @@ def read_notes(
         Missing or empty file, an unknown suffix, text that is not UTF-8, a missing column,
         malformed CSV/JSON.
     InputError
-        Empty notes (row numbers listed), missing labels where required, duplicate case ids.
+        Empty notes (row numbers listed; with ``skip_empty`` only when every note is empty), missing
+        labels where required, duplicate case ids.
     """
     p = pathlib.Path(os.fspath(path)).expanduser()
     kind = NOTE_SUFFIXES.get(p.suffix.lower())
@@ -222,15 +244,20 @@ def read_notes(
     if not rows:
         raise FileFormatError(f"{p} has a header but no notes")
     texts = [_cell(r, text_col) or "" for r in rows]
-    empty = [first_row + i for i, t in enumerate(texts) if not t.strip()]
+    numbers = [first_row + i for i in range(len(rows))]  # each note's row, as the file counts them
+    empty = [n for n, t in zip(numbers, texts) if not t.strip()]
     if empty and not allow_empty:
-        more = f" and {len(empty) - 8} more" if len(empty) > 8 else ""
-        raise InputError(f"{p}: empty {text_col!r} in row{'s' if len(empty) > 1 else ''} "
-                         f"{', '.join(map(str, empty[:8]))}{more}")
+        if not skip_empty or len(empty) == len(rows):
+            raise InputError(f"{p}: empty {text_col!r} in {_rows(empty)}"
+                             + (" (every note is empty)" if skip_empty else ""))
+        kept = [i for i, t in enumerate(texts) if t.strip()]
+        rows, texts, numbers = [rows[i] for i in kept], [texts[i] for i in kept], [numbers[i] for i in kept]
+    else:
+        empty = []
     labels = None
     if label_col is not None:
         labels = [(_cell(r, label_col) or "").strip() for r in rows]
-        missing = [first_row + i for i, lab in enumerate(labels) if not lab]
+        missing = [n for n, lab in zip(numbers, labels) if not lab]
         if missing and require_labels:
             raise InputError(f"{p}: no {label_col!r} in row{'s' if len(missing) > 1 else ''} "
                              f"{', '.join(map(str, missing[:8]))}{' ...' if len(missing) > 8 else ''}")
@@ -238,7 +265,7 @@ def read_notes(
             labels = None if len(missing) == len(labels) else labels
     cases = [(_cell(r, case_col) or "").strip() for r in rows] if case_col else []
     if not case_col or not all(cases):
-        cases = [str(first_row + i) for i in range(len(rows))]
+        cases = [str(n) for n in numbers]
     elif len(set(cases)) != len(cases):
         seen: set[str] = set()
         dup = next(c for c in cases if c in seen or seen.add(c))
@@ -250,7 +277,7 @@ def read_notes(
             raise InputError(f"{p}: some notes have an empty {group_col!r}; give every note its patient/group id")
     return Notes(
         tuple(texts), None if labels is None else tuple(labels), tuple(cases),
-        None if groups is None else tuple(groups), str(p),
+        None if groups is None else tuple(groups), str(p), tuple(empty),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -251,6 +252,8 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
                              f"(0..{original[axis] - 1}) along {words}")
         x, spacing = x.select(1 + axis, slice_index), spacing[:axis] + spacing[axis + 1:]
         notes.append(f"slice {slice_index} of {original[axis]} along {words} (--slice)")
+    elif recipe.slice is not None:
+        notes.append(_unused_slice(record, want_rank, recipe))
     if recipe.spacing is not None:
         if len(recipe.spacing) != x.ndim - 1:
             raise InputError(f"recipe spacing {recipe.spacing} has {len(recipe.spacing)} axes; the image has {x.ndim - 1}")
@@ -301,6 +304,21 @@ def _refuse_other_kind(record: Record, want_rank: int, recipe: Recipe) -> None:
                          f"it should see with --slice K, 0..{record.spatial_shape[axis] - 1} along {words}, or give "
                          "a folder of slices")
     raise InputError(f"the model takes {model} but the input is {describe_record(record)}")
+
+
+def _unused_slice(record: Record, want_rank: int | None, recipe: Recipe) -> str:
+    """Warn that ``--slice`` was not used: the input already has the model's dimensionality (a
+    2-D image to a 2-D model, a volume to a 3-D model, a signal) and is seen whole. A warning, not
+    a refusal: a folder of cases may mix pictures with volumes whose slice ``--slice`` names. The
+    text names the kind, not the case, so a folder's pictures give one warning; returns the note."""
+    from medlens.data.kinds import kind_of_rank, kind_of_record, kind_words
+
+    kind = kind_of_record(record)
+    model = kind_words(kind_of_rank(want_rank)) if want_rank in (1, 2, 3) else "inputs as they are"
+    text = (f"--slice {recipe.slice} not used for a {kind_words(kind)[:-1]}: the model takes {model} "
+            "and sees it whole (--slice picks the slice of a volume given to a 2-D model)")
+    warnings.warn(text, UserWarning, stacklevel=3)
+    return text
 
 
 def _standardise(x: torch.Tensor, recipe: Recipe, notes: list[str]) -> torch.Tensor:
@@ -360,6 +378,8 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
     want_rank = len(recipe.size) if recipe.size is not None else (len(recipe.spacing) if recipe.spacing else 1)
     if want_rank != 1:
         _refuse_other_kind(record, want_rank, recipe)
+    if recipe.slice is not None:
+        notes.append(_unused_slice(record, want_rank, recipe))
     values = record.values.float()
     n_ch, n = int(values.shape[0]), int(values.shape[1])
     if recipe.windows:

@@ -1,0 +1,102 @@
+"""EDF files as hospital software writes them, not as pyedflib does by default.
+
+Seen: an EDF+ file whose reserved field is blank (legacy EDF written by software that adds an
+"EDF Annotations" channel all the same) was read with the annotation channel as a third lead of
+text bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medlens.data.formats.read import read
+from medlens.errors import FileFormatError
+
+pyedflib = pytest.importorskip("pyedflib")
+
+
+def _write_edf_plus(path, *, patient: str = "Doe^Jane") -> np.ndarray:
+    with pyedflib.EdfWriter(str(path), 2, file_type=pyedflib.FILETYPE_EDFPLUS) as f:
+        f.setSignalHeaders([
+            {"label": label, "dimension": "uV", "sample_frequency": 128, "physical_max": 400.0,
+             "physical_min": -400.0, "digital_max": 32767, "digital_min": -32768}
+            for label in ("EEG Fz", "EEG Cz")
+        ])
+        f.setPatientName(patient)
+        x = np.stack([100 * np.sin(np.arange(128 * 6) / 9.0), np.linspace(-300, 300, 128 * 6)])
+        f.writeSamples(list(x))
+        f.writeAnnotation(1.5, 0.5, "spike")
+        f.writeAnnotation(4.0, -1, "eyes closed")
+    return x
+
+
+def _as_legacy_edf(path):
+    """The same file with the reserved field (bytes 192-236, "EDF+C") blank: a legacy EDF."""
+    data = bytearray(path.read_bytes())
+    assert data[192:197] in (b"EDF+C", b"BDF+C")
+    data[192:236] = b" " * 44
+    path.write_bytes(bytes(data))
+
+
+def test_an_annotation_signal_in_a_legacy_edf_is_not_a_lead_and_keeps_its_annotations(tmp_path):
+    x = _write_edf_plus(tmp_path / "rec.edf")
+    _as_legacy_edf(tmp_path / "rec.edf")
+    with pyedflib.EdfReader(str(tmp_path / "rec.edf")) as r:  # what pyedflib makes of it
+        assert r.signals_in_file == 3 and r.getLabel(2) == "EDF Annotations"
+    s = read(tmp_path / "rec.edf")
+    assert s.format == "EDF" and s.channels == ("EEG Fz", "EEG Cz") and s.values.shape == (2, 128 * 6)
+    assert s.fs == 128 and np.abs(s.values.numpy() - x).max() <= 800.0 / 65535 + 1e-6
+    assert [(a.sample, a.symbol) for a in s.annotations] == [(192, "spike"), (512, "eyes closed")]
+    assert s.annotations[0].duration == pytest.approx(0.5) and s.annotations[1].duration == 0.0
+
+
+def _replace_in_header(path, old: bytes, new: bytes):
+    data = path.read_bytes()
+    assert data[:256 * 4].count(old) == 1
+    path.write_bytes(data.replace(old, new, 1))
+
+
+def test_a_latin1_patient_name_is_read_and_never_reaches_the_signal_repr(tmp_path):
+    x = _write_edf_plus(tmp_path / "rec.edf", patient="Dupont^Rene")
+    _replace_in_header(tmp_path / "rec.edf", b"Dupont^Rene", "Dupont^René".encode("latin-1"))
+    with pytest.raises(OSError):  # pyedflib refuses the header
+        pyedflib.EdfReader(str(tmp_path / "rec.edf"))
+    s = read(tmp_path / "rec.edf")
+    assert s.channels == ("EEG Fz", "EEG Cz") and np.abs(s.values.numpy() - x).max() <= 800.0 / 65535 + 1e-6
+    assert [a.symbol for a in s.annotations] == ["spike", "eyes closed"]
+    assert s.identifiers["patientname"] == "Dupont^Ren?"
+    assert "Dupont" not in repr(s) and "Dupont" not in str(s.metadata)
+    assert (tmp_path / "rec.edf").read_bytes().count("René".encode("latin-1")) == 1  # the file is left alone
+
+
+def test_a_non_ascii_unit_is_one_line_naming_the_field_and_signal(tmp_path):
+    _write_edf_plus(tmp_path / "rec.edf")
+    _replace_in_header(tmp_path / "rec.edf", b"uV      uV      ", "µV      uV      ".encode("latin-1"))
+    with pytest.raises(FileFormatError) as err:
+        read(tmp_path / "rec.edf")
+    assert str(err.value) == (f"{tmp_path / 'rec.edf'}: the physical dimension of signal 1 holds bytes outside "
+                              "printable ASCII, which the EDF specification forbids and pyedflib refuses")
+
+
+def test_bdf_files_are_named_bdf_and_a_legacy_bdf_annotation_signal_is_read_with_3_byte_samples(tmp_path):
+    x = 100 * np.sin(np.arange(64 * 3) / 5.0)
+    with pyedflib.EdfWriter(str(tmp_path / "rec.bdf"), 1, file_type=pyedflib.FILETYPE_BDFPLUS) as f:
+        f.setSignalHeaders([{"label": "EEG Fz", "dimension": "uV", "sample_frequency": 64, "physical_max": 400.0,
+                             "physical_min": -400.0, "digital_max": 8388607, "digital_min": -8388608}])
+        f.writeSamples([x])
+        f.writeAnnotation(1.0, -1, "spike")
+    s = read(tmp_path / "rec.bdf")
+    assert s.format == "BDF+" and [(a.sample, a.symbol) for a in s.annotations] == [(64, "spike")]
+    _as_legacy_edf(tmp_path / "rec.bdf")
+    s = read(tmp_path / "rec.bdf")
+    assert s.format == "BDF" and s.channels == ("EEG Fz",) and np.abs(s.values[0].numpy() - x).max() < 1e-3
+    assert [(a.sample, a.symbol) for a in s.annotations] == [(64, "spike")]
+
+
+def test_a_legacy_edf_holding_only_an_annotation_signal_holds_no_leads(tmp_path):
+    with pyedflib.EdfWriter(str(tmp_path / "ann.edf"), 0, file_type=pyedflib.FILETYPE_EDFPLUS) as f:
+        f.writeAnnotation(1.0, -1, "spike")
+    _as_legacy_edf(tmp_path / "ann.edf")
+    with pytest.raises(FileFormatError, match=r"ann\.edf holds no signals \(annotations only\)"):
+        read(tmp_path / "ann.edf")
