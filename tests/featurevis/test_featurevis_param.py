@@ -248,7 +248,7 @@ def test_the_default_recovers_planted_detectors_across_frequencies_as_well_as_pi
     period): default Fourier 0.77-0.81 best-phase correlation, pixels 0.74-0.80, the former
     default (1/f, per-coordinate Adam) 0.35-0.58; a random image scores 0.05-0.12."""
     theta = math.radians(30)
-    size, shape = 40, (3, 1, 40, 40)
+    shape = (3, 1, 40, 40)
     scores = {"default": [], "pixel": [], "plain-adam": []}
     for period in (3.0, 4.5, 8.0, 12.0):
         model = planted_detector(period, theta)
