@@ -35,7 +35,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from medlens.attribution.incremental import Chain, counted_costs, narrow, plan, prepare, short_circuit
+from medlens.attribution.incremental import Chain, counted_costs, narrow, plan, prepare, short_circuit, window_chunk
 from medlens.core import engine
 from medlens.core import layers as by_rank
 from medlens.core.hooks import CONV_TYPES
@@ -122,6 +122,7 @@ def coarse_to_fine_occlusion(
     # (a model without convolutions or poolings has no chain: spare the planning passes)
     fine_chain = plan(model, x, floor, budget) if incremental and _has_local_layers(model) else None
     chains: dict[tuple[int, ...], Chain | None] = {}
+    device = engine.model_device(model)
 
     def chain_for(size: tuple[int, ...]) -> Chain | None:
         if fine_chain is not None and size not in chains:
@@ -172,7 +173,8 @@ def coarse_to_fine_occlusion(
 
             with short_circuit([level.module for level in chain.levels] if chain is not None else [],
                                lambda: current[0]):
-                engine.run(model, len(cells), build, mode="forward", consume=consume, budget=budget)
+                engine.run(model, len(cells), build, mode="forward", consume=consume,
+                           budget=budget if chain is None else window_chunk(chain, x, len(cells), budget, device))
             through_chain[0] += sum(cell is not None for cell in cells) if chain is not None else 0
             return scores
 

@@ -58,6 +58,8 @@ MAX_CHANGED_FRACTION = 0.5
 # measured on the reference CNNs: on inputs whose full forward pass costs less than about twice
 # this per layer (28x28 images), evaluating in full is faster.
 BOOKKEEPING_S = 1e-4
+#: Occluded inputs per engine chunk through the chain (:func:`window_chunk`).
+WINDOW_CHUNK = 8
 
 
 @dataclass
@@ -169,6 +171,27 @@ class Chain:
     levels: list[Level]
     lean: bool
     first_base: torch.Tensor | None = None
+
+
+def window_chunk(chain: Chain, x: torch.Tensor, n_windows: int, budget: Budget, device: torch.device) -> Budget:
+    """The engine budget for ``n_windows`` occluded inputs that go through ``chain``: chunks of at
+    least :data:`WINDOW_CHUNK` windows (more where they fit the engine's 16 MB working set) where
+    the memory budget holds them (``budget.batch_size`` when the user gave one).
+
+    The engine's CPU chunks otherwise aim at a 16 MB working set, which gives two 64^3 volumes per
+    chunk; through the chain each window costs its occluded input and the materialised chain
+    outputs (the placeholders hold no memory), and larger chunks amortise the chain's per-window
+    crops and the small layers after it. Measured on ResNet-18 3D at 64^3, 328 coarse-to-fine
+    windows at two threads (AVX-512 machine, quiet): 52.8 s in chunks of two, 44.3 s in rounds of
+    eight (the same map to 1.4e-4 of its largest value; rounds of 16 and 32 windows were no faster).
+    """
+    if budget.batch_size is not None:
+        return budget
+    kept = [level.base for level in chain.levels[-1 if chain.lean else 0:] if level.base is not None]
+    per_window = 3 * (x[:1].numel() * x.element_size() + sum(b[:1].numel() * b.element_size() for b in kept))
+    fits = engine.budget_bytes(budget, device) // max(1, per_window)
+    wanted = max(WINDOW_CHUNK, engine.CPU_CHUNK_TARGET_MB * 2**20 // max(1, per_window))  # small inputs: more
+    return Budget(batch_size=int(max(1, min(n_windows, wanted, fits))))
 
 
 def plan(model: nn.Module, x: torch.Tensor, window: Sequence[int], budget: Budget) -> Chain | None:

@@ -21,7 +21,7 @@ from torch import nn
 
 from medlens.core.baselines import BaselineLike, resolve_baseline
 from medlens.core.options import per_dim
-from medlens.attribution.incremental import Prepared, prepare, short_circuit
+from medlens.attribution.incremental import Prepared, prepare, short_circuit, window_chunk
 from medlens.attribution.incremental import plan as incremental_plan
 from medlens.core import cost, engine
 from medlens.core.cost import affordable, chosen
@@ -230,7 +230,9 @@ def occlusion(
             drops[(s, channel, *sl[1:])] += original[s] - score
 
     with short_circuit([level.module for level in chain.levels] if chain is not None else [], lambda: current[0]):
-        engine.run(model, b * per_sample, build, mode="forward", consume=consume, budget=budget)
+        engine.run(model, b * per_sample, build, mode="forward", consume=consume,
+                   budget=budget if chain is None else window_chunk(chain, x, b * per_sample, budget,
+                                                                    engine.model_device(model)))
     counts = torch.ones(())
     for dim, (n, w, s) in enumerate(zip(spatial, win, step)):
         shape = [1] * len(spatial)

@@ -8,6 +8,7 @@ from torch import nn
 import medlens
 from medlens.attribution import incremental
 from medlens.attribution.incremental import plan, short_circuit
+from medlens.core import engine
 from medlens.core.engine import Budget
 from tests.conftest import make_input, make_model
 
@@ -89,8 +90,8 @@ class Centred(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x):
-        return self.model(x - x.mean())
+    def forward(self, x):  # each input's own mean (not the chunk's: rows must not depend on their chunk)
+        return self.model(x - x.mean(dim=tuple(range(1, x.ndim)), keepdim=True))
 
 
 def test_training_mode_batch_norm_ends_the_chain():
@@ -119,3 +120,23 @@ def test_cheap_inputs_are_evaluated_in_full(monkeypatch):
     monkeypatch.setattr(incremental, "BOOKKEEPING_S", 10.0)  # bookkeeping dearer than any forward pass
     model, x = make_model(2), make_input(2)
     assert plan(model, x, (3, 3), Budget()) is None
+
+
+def test_windows_through_the_chain_go_in_chunks_of_eight_or_more_within_the_memory_budget(monkeypatch):
+    model, x = make_model(3), make_input(3)
+    chain = plan(model, x, (3,) * 3, Budget())
+    assert chain is not None
+    device = torch.device("cpu")
+    assert incremental.window_chunk(chain, x, 5, Budget(), device).batch_size == 5
+    assert incremental.window_chunk(chain, x, 20_000, Budget(), device).batch_size > 8  # small: the 16 MB set
+    monkeypatch.setattr(engine, "CPU_CHUNK_TARGET_MB", 1e-3)  # as if each window were a large volume
+    assert incremental.window_chunk(chain, x, 20, Budget(), device).batch_size == incremental.WINDOW_CHUNK == 8
+    assert incremental.window_chunk(chain, x, 20, Budget(batch_size=3), device).batch_size == 3  # the user's
+    assert incremental.window_chunk(chain, x, 20, Budget(memory_mb=1e-3), device).batch_size == 1
+    sizes = []
+    hook = model.register_forward_pre_hook(lambda module, inputs: sizes.append(len(inputs[0])))
+    try:
+        medlens.explain(model, x[:1], target=0, method="occlusion", window=3, stride=3)
+    finally:
+        hook.remove()
+    assert max(sizes) == 8 and len(sizes) > 2  # (a probe pass plans the chain first)

@@ -18,6 +18,19 @@ def test_the_price_depends_only_on_the_model_and_the_shape():
     assert 7.5 < bigger.seconds / a.seconds < 8.5  # linear in the voxels
 
 
+def test_the_price_is_the_same_under_inference_mode():
+    """Under inference mode a convolution reaches the dispatcher as aten.conv3d, which the FLOP
+    registry does not count: it was priced as memory traffic only."""
+    model = nn.Sequential(nn.Conv3d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv3d(8, 8, 3, padding=1)).eval()
+    x = torch.randn(1, 1, 12, 12, 12)
+    with torch.inference_mode():
+        inside = op_cost._price_on_meta(model, x)
+        real = op_cost._price_for_real(model, x)
+    outside = op_cost._price_on_meta(model, x)
+    assert outside.flops > 0
+    assert inside.flops == real.flops == outside.flops and abs(inside.seconds - outside.seconds) < 1e-12
+
+
 def test_slow_operators_cost_more_than_their_flops():
     narrow = nn.Conv3d(8, 8, 3, padding=1).eval()  # a memory-bound 3D convolution
     wide = nn.Conv3d(128, 128, 3, padding=1).eval()
