@@ -162,6 +162,20 @@ def third_party_speed_table(payload: dict) -> list[str]:
     return lines
 
 
+def op_cost_calibration_table(payload: dict) -> list[str]:
+    """Measured against predicted seconds, kernel by kernel and pass by pass
+    (``benchmarks/op_cost_calibration.py``)."""
+    n = payload["numbers"]
+    lines = ["| kernel or pass (per input) | set | measured | predicted | measured / predicted |", "|---|---|---|---|---|"]
+    for row in n["kernels"]:
+        lines.append(f"| {row['kernel']} | kernel | {1e3 * row['measured_s']:.3f} ms | {1e3 * row['predicted_s']:.3f} ms "
+                     f"| {row['ratio']:.2f} |")
+    for row in n["passes"]:
+        lines.append(f"| {row['network']} (chunk {row['chunk']}) | {row['set']} | {1e3 * row['measured_s']:.1f} ms "
+                     f"| {1e3 * row['predicted_s']:.1f} ms | {row['ratio']:.2f} |")
+    return lines
+
+
 def audit_calibration_table(payload: dict) -> list[str]:
     """Every run of one grid of ``benchmarks/audit_calibration.py`` scored with one rule, and the
     grid's acceptance (issue 20)."""
@@ -228,6 +242,7 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
     "third_party_speed_rise_2d160_load1": third_party_speed_table,
     "third_party_speed_rise_2d_load1": third_party_speed_table,
     "third_party_speed_occlusion_3d_load1": third_party_speed_table,
+    "op_cost_calibration": op_cost_calibration_table,
     "lrp_speed": lrp_speed_table,
     "lrp_speed_2d": lrp_speed_table,
     "lrp_monai_defaults": lrp_monai_table,
