@@ -242,6 +242,7 @@ TABLES: dict[str, Callable[[dict], list[str]]] = {
     "third_party_speed_rise_2d160_load1": third_party_speed_table,
     "third_party_speed_rise_2d_load1": third_party_speed_table,
     "third_party_speed_occlusion_3d_load1": third_party_speed_table,
+    "third_party_speed_occlusion_3d_load1_chunks2": third_party_speed_table,
     "op_cost_calibration": op_cost_calibration_table,
     "lrp_speed": lrp_speed_table,
     "lrp_speed_2d": lrp_speed_table,

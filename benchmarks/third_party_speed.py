@@ -6,11 +6,13 @@ past it is reported as such with the model-evaluation count it needed, which, wi
 cost of one forward and one forward+backward pass, says how far it is from the bar.
 
     .venv/bin/python benchmarks/third_party_speed.py [--threads 2] [--limit 75] [--only 2d|2d160|3d] [--methods a,b]
-        [--load 1] [--out FILE]
+        [--load 1] [--batch-size N] [--out FILE]
 
 ``--load N`` runs N single-threaded busy processes (a matrix product in a loop) beside the
 whole run, so that "the machine otherwise busy with one other process" is a stated, repeatable
 load rather than whatever else happens to run; the load averages are stored per method either way.
+``--batch-size N`` fixes the engine's inputs per chunk (default: its own choice, as a user gets it),
+e.g. to time occlusion's windows in the engine's former chunks of two beside the default eight.
 
 The counts of RISE, occlusion, SmoothGrad and integrated gradients are the library's defaults,
 chosen from the model's counted cost (``medlens/core/cost.py``); the table shows them.
@@ -28,7 +30,7 @@ import sys
 import time
 import warnings
 
-SETTINGS = ("n_masks", "n_samples", "n_steps", "window", "stride")  # the cost-dependent defaults
+SETTINGS = ("n_masks", "n_samples", "n_steps", "window", "stride", "windows")  # the cost-dependent defaults
 MODELS = {
     "2d160": ("DenseNet-121 2D", (1, 1, 160, 160)),
     "2d": ("DenseNet-121 2D", (1, 1, 224, 224)),
@@ -48,7 +50,7 @@ def _build(key: str):
         return nets.resnet18(spatial_dims=3, n_input_channels=1, num_classes=2).eval()
 
 
-def _child(key: str, method: str, threads: int, queue: "mp.Queue") -> None:
+def _child(key: str, method: str, threads: int, queue: "mp.Queue", batch_size: int | None = None) -> None:
     import torch
 
     from medlens.attribution.explain import explain
@@ -57,9 +59,9 @@ def _child(key: str, method: str, threads: int, queue: "mp.Queue") -> None:
     model = _build(key)
     x = torch.randn(*MODELS[key][1], generator=torch.Generator().manual_seed(1))
     start = time.perf_counter()
-    a = explain(model, x, 1, method)
+    a = explain(model, x, 1, method, **({"batch_size": batch_size} if batch_size else {}))
     seconds = time.perf_counter() - start
-    settings = {k: a.params[k] for k in SETTINGS if k in a.params}
+    settings = {k: a.params[k] for k in SETTINGS if a.params.get(k) is not None}
     queue.put({"seconds": seconds, "settings": settings, "params": {k: repr(v) for k, v in a.params.items()}})
 
 
@@ -92,6 +94,8 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(MODELS), default=None)
     parser.add_argument("--methods", default=None, help="comma-separated subset of the methods")
     parser.add_argument("--load", type=int, default=0, help="single-threaded busy processes run beside the methods")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="inputs per engine chunk (default: the engine's choice, as a user gets it)")
     parser.add_argument("--out", default=None, help="where to store the numbers (default benchmarks/results/third_party_speed.json)")
     args = parser.parse_args()
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -103,7 +107,8 @@ def main() -> None:
         proc.start()
 
     origin = provenance(seed=0, config={"threads": args.threads, "limit_s": args.limit, "only": args.only,
-                                        "methods": args.methods, "load_processes": args.load})
+                                        "methods": args.methods, "load_processes": args.load,
+                                        "batch_size": args.batch_size})
     results = {}
     for key in [args.only] if args.only else list(MODELS):
         name, shape = MODELS[key]
@@ -113,7 +118,7 @@ def main() -> None:
         rows = {}
         for method in args.methods.split(",") if args.methods else methods():
             queue = ctx.Queue()
-            proc = ctx.Process(target=_child, args=(key, method, args.threads, queue))
+            proc = ctx.Process(target=_child, args=(key, method, args.threads, queue, args.batch_size))
             start = time.perf_counter()
             proc.start()
             proc.join(args.limit)
