@@ -150,6 +150,7 @@ TABLES = {
     "volumes_full_occlusion_ig_check": volumes_table,
     "volumes_vs_third_party": volumes_table,
     "volumes_known_answer_defaults": known_answer_table,
+    "volumes_known_answer_defaults_64_quiet": known_answer_table,
     "openmp_wait": openmp_wait_table,
     "volumes_known_answer_budget_curve": known_answer_table,
     "volumes_known_answer_densenet_quiet": known_answer_table,
