@@ -70,12 +70,28 @@ def test_a_latin1_patient_name_is_read_and_never_reaches_the_signal_repr(tmp_pat
     assert (tmp_path / "rec.edf").read_bytes().count("René".encode("latin-1")) == 1  # the file is left alone
 
 
-def test_a_non_ascii_unit_is_one_line_naming_the_field_and_signal(tmp_path):
+@pytest.mark.parametrize("micro", ["µ".encode("latin-1"), "µ".encode("utf-8")], ids=["latin-1", "utf-8"])
+def test_a_micro_sign_in_a_unit_is_read_as_u_and_the_lead_is_scaled_by_it(tmp_path, micro):
+    """"µV" as hospital software writes it (pyedflib refuses the header): read as "uV", so a model
+    that takes millivolts gets the lead divided by 1000."""
+    from medlens.data.units import unit_scale
+
+    x = _write_edf_plus(tmp_path / "rec.edf")
+    _replace_in_header(tmp_path / "rec.edf", b"uV      uV      ", (micro + b"V").ljust(8) + b"uV      ")
+    with pytest.raises(OSError):
+        pyedflib.EdfReader(str(tmp_path / "rec.edf"))
+    s = read(tmp_path / "rec.edf")
+    assert s.units == ("uV", "uV") and s.channels == ("EEG Fz", "EEG Cz")
+    assert np.abs(s.values.numpy() - x).max() <= 800.0 / 65535 + 1e-6
+    assert unit_scale(s.units[0], "mV") == pytest.approx(1e-3)
+
+
+def test_a_non_ascii_label_is_one_line_naming_the_field_and_signal(tmp_path):
     _write_edf_plus(tmp_path / "rec.edf")
-    _replace_in_header(tmp_path / "rec.edf", b"uV      uV      ", "µV      uV      ".encode("latin-1"))
+    _replace_in_header(tmp_path / "rec.edf", b"EEG Fz", "EEG Fé".encode("latin-1"))
     with pytest.raises(FileFormatError) as err:
         read(tmp_path / "rec.edf")
-    assert str(err.value) == (f"{tmp_path / 'rec.edf'}: the physical dimension of signal 1 holds bytes outside "
+    assert str(err.value) == (f"{tmp_path / 'rec.edf'}: the label of signal 1 holds bytes outside "
                               "printable ASCII, which the EDF specification forbids and pyedflib refuses")
 
 
@@ -100,3 +116,13 @@ def test_a_legacy_edf_holding_only_an_annotation_signal_holds_no_leads(tmp_path)
     _as_legacy_edf(tmp_path / "ann.edf")
     with pytest.raises(FileFormatError, match=r"ann\.edf holds no signals \(annotations only\)"):
         read(tmp_path / "ann.edf")
+
+
+def test_units_are_spelt_in_ascii_within_their_field():
+    from medlens.data.formats.edf_header import _ascii_unit
+
+    assert _ascii_unit("°C".encode("latin-1").ljust(8)) == b"degC    "
+    assert _ascii_unit("µV".encode("utf-8").ljust(8)) == b"uV      "
+    assert _ascii_unit("μV".encode("utf-8").ljust(8)) == b"uV      "  # the Greek mu
+    assert _ascii_unit(b"\xe9".ljust(8)) == b"?       "
+    assert _ascii_unit("°°°°°°°C".encode("latin-1")) == b"degdegde"  # never longer than the field

@@ -2,9 +2,11 @@
 
 The EDF specification allows only printable ASCII in the header, but hospital software writes the
 patient's name as typed ("Dé^Jane" in latin-1). The patient and recording fields are free text and
-identifiers, which medlens keeps apart and never shows: a file whose only non-ASCII bytes lie there
-is read from a temporary copy with those bytes replaced by ``?``. A non-ASCII byte anywhere else (a
-label, a unit, a number) is refused with one line naming the field, never quoting it.
+identifiers, which medlens keeps apart and never shows, and a lead's unit is often "µV" (latin-1 0xB5 or
+UTF-8). Such a file is read from a temporary copy in which the patient, recording, transducer and
+prefiltering fields have those bytes replaced by ``?`` and a unit reads ``uV`` (``°C``: ``degC``), so
+the lead is still scaled by its unit. A non-ASCII byte anywhere else (a label, a number) is refused
+with one line naming the field, never quoting it.
 """
 
 from __future__ import annotations
@@ -34,27 +36,53 @@ def _printable(raw: bytes) -> bool:
     return all(32 <= b <= 126 for b in raw)
 
 
-def _check_signal_fields(p: pathlib.Path, head: bytes, ns: int) -> None:
-    """One line naming the first per-signal field (and signal) holding a byte edflib refuses."""
-    at = 256
+#: Per-signal fields read with replacements instead of refused: free text, and the unit.
+_SIGNAL_REWRITTEN = ("transducer type", "physical dimension", "prefiltering")
+#: Non-ASCII spellings in units, as hospital software writes them (latin-1 or UTF-8), and their ASCII.
+_UNIT_SPELLINGS = {"\u00b5": "u", "\u03bc": "u", "\u00b0": "deg"}
+
+
+def _ascii_unit(raw: bytes) -> bytes:
+    """A unit field in printable ASCII of the same width: ``µV`` (latin-1 or UTF-8) is ``uV``, ``°C``
+    ``degC`` (medlens.data.units knows both); any other byte outside ASCII is ``?``."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    text = "".join(_UNIT_SPELLINGS.get(ch, ch if 32 <= ord(ch) <= 126 else "?") for ch in text.rstrip())
+    return text[: len(raw)].ljust(len(raw)).encode("ascii")
+
+
+def _signal_fields(p: pathlib.Path, head: bytes, ns: int) -> list[tuple[int, bytes]]:
+    """The per-signal fields to rewrite as ``(offset, ASCII bytes)``; one line naming the first
+    other field (and signal) holding a byte edflib refuses."""
+    at, rewrites = 256, []
     for width, name in _SIGNAL:
         for i in range(ns):
-            if not _printable(head[at + width * i: at + width * (i + 1)]):
+            raw = head[at + width * i: at + width * (i + 1)]
+            if _printable(raw):
+                continue
+            if name not in _SIGNAL_REWRITTEN:
                 raise FileFormatError(f"{p}: the {name} of signal {i + 1} holds bytes outside printable ASCII, "
                                       "which the EDF specification forbids and pyedflib refuses")
+            fixed = _ascii_unit(raw) if name == "physical dimension" else bytes(
+                b if 32 <= b <= 126 else ord("?") for b in raw)
+            rewrites.append((at + width * i, fixed))
         at += width * ns
+    return rewrites
 
 
 @contextlib.contextmanager
 def ascii_header(p: pathlib.Path) -> Iterator[pathlib.Path]:
     """``p`` itself when its header is printable ASCII (or not an EDF header medlens can size: pyedflib
-    then says what is wrong); else a temporary copy whose patient and recording fields have every
-    byte outside printable ASCII replaced by ``?``, removed when the block ends.
+    then says what is wrong); else a temporary copy whose patient, recording, transducer and
+    prefiltering fields have every byte outside printable ASCII replaced by ``?`` and whose units are
+    spelt in ASCII (``µV`` -> ``uV``), removed when the block ends.
 
     Raises
     ------
     FileFormatError
-        A byte outside printable ASCII in any other header field (named, not quoted).
+        A byte outside printable ASCII in any other header field (a label, a number: named, not quoted).
     """
     with open(p, "rb") as fh:
         head = fh.read(256)
@@ -72,12 +100,13 @@ def ascii_header(p: pathlib.Path) -> Iterator[pathlib.Path]:
         if not _printable(head[start:end]) and (start, end, name) not in _FREE_TEXT:
             raise FileFormatError(f"{p}: the {name} field of the header holds bytes outside printable ASCII, "
                                   "which the EDF specification forbids and pyedflib refuses")
-    _check_signal_fields(p, head, ns)
+    rewrites = _signal_fields(p, head, ns)
+    rewrites += [(start, bytes(b if 32 <= b <= 126 else ord("?") for b in head[start:end])) for start, end, _ in _FREE_TEXT]
     with tempfile.TemporaryDirectory(prefix="medlens-edf-") as tmp:
         copy = pathlib.Path(tmp) / p.name
         shutil.copyfile(p, copy)
         with open(copy, "r+b") as fh:
-            for start, end, _ in _FREE_TEXT:
+            for start, fixed in rewrites:
                 fh.seek(start)
-                fh.write(bytes(b if 32 <= b <= 126 else ord("?") for b in head[start:end]))
+                fh.write(fixed)
         yield copy

@@ -407,7 +407,8 @@ def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
         with silenced_stdout():
             reader = pyedflib.EdfReader(str(readable))
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
-        raise FileFormatError(f"{p} is not a readable EDF/BDF file ({_one_line(exc)})") from exc
+        why = _one_line(exc).replace(str(readable), p.name)  # never the temporary copy's path
+        raise FileFormatError(f"{p} is not a readable EDF/BDF file ({why})") from exc
     try:
         fmt = {0: "EDF", 1: "EDF+", 2: "BDF", 3: "BDF+"}.get(int(reader.filetype), "EDF")  # pyedflib.FILETYPE_*
         # a legacy EDF (blank reserved field) with an annotation signal: pyedflib reads it as a lead
@@ -432,7 +433,7 @@ def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
     except FileFormatError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise FileFormatError(f"{p} is a corrupt EDF/BDF file ({_one_line(exc)})") from exc
+        raise FileFormatError(f"{p} is a corrupt EDF/BDF file ({_one_line(exc).replace(str(readable), p.name)})") from exc
     finally:
         reader.close()
     annotations = tuple(
