@@ -142,6 +142,7 @@ TABLES = {
     "evaluation": evaluation_table,
     "featurevis": featurevis_table,
     "occlusion_paths": occlusion_paths_table,
+    "occlusion_paths_quiet": occlusion_paths_table,
     "occlusion_paths_check": occlusion_paths_table,
     "volumes_small_check": volumes_table,
     "volumes_full_gradient_check": volumes_table,
