@@ -181,9 +181,10 @@ def window_chunk(chain: Chain, x: torch.Tensor, n_windows: int, budget: Budget, 
     The engine's CPU chunks otherwise aim at a 16 MB working set, which gives two 64^3 volumes per
     chunk; through the chain each window costs its occluded input and the materialised chain
     outputs (the placeholders hold no memory), and larger chunks amortise the chain's per-window
-    crops and the small layers after it. Measured on ResNet-18 3D at 64^3, 328 coarse-to-fine
-    windows at two threads (AVX-512 machine, quiet): 52.8 s in chunks of two, 44.3 s in rounds of
-    eight (the same map to 1.4e-4 of its largest value; rounds of 16 and 32 windows were no faster).
+    crops and the small layers after it. Measured on ResNet-18 3D at 64^3, its 328 default
+    coarse-to-fine windows at two threads beside one busy process: 87.1 s in chunks of two, 76.3 s
+    in chunks of eight (``benchmarks/results/third_party_speed_occlusion_3d_load1*.json``); rounds
+    of 16 and 32 windows were no faster.
     """
     if budget.batch_size is not None:
         return budget

@@ -168,8 +168,10 @@ def _price_for_real(model: nn.Module, one: torch.Tensor) -> OpCost:
 
     pricing = _Pricing()
     try:
-        with _plain_mode(), pricing, torch.no_grad():
-            model(one)
+        with _plain_mode():
+            normal = one.clone()  # not an inference tensor, which refuses in-place updates out here
+            with pricing, torch.no_grad():
+                model(normal)
     except RuntimeError as err:
         raise shape_error(one.shape, err) from err
     return pricing.cost

@@ -29,6 +29,10 @@ def test_the_price_is_the_same_under_inference_mode():
     outside = op_cost._price_on_meta(model, x)
     assert outside.flops > 0
     assert inside.flops == real.flops == outside.flops and abs(inside.seconds - outside.seconds) < 1e-12
+    in_place_first = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(1, 4, 3)).eval()
+    with torch.inference_mode():
+        one = torch.randn(1, 1, 8, 8)  # an inference tensor
+        assert op_cost._price_for_real(in_place_first, one).flops == 2 * 4 * 9 * 6 * 6
 
 
 def test_slow_operators_cost_more_than_their_flops():
