@@ -293,7 +293,8 @@ def test_wfdb_missing_data_file_is_named(tmp_path):
         read(tmp_path / "rec.hea")
 
 
-def _write_edf(path: pathlib.Path) -> np.ndarray:
+def _write_edf(path: pathlib.Path, *, patient: str = "Doe^Jane") -> np.ndarray:
+    """A two-lead EDF+ (uV, 128 Hz, 6 s) with two annotations; returns the leads' values."""
     import pyedflib
 
     with pyedflib.EdfWriter(str(path), 2, file_type=pyedflib.FILETYPE_EDFPLUS) as f:
@@ -303,7 +304,7 @@ def _write_edf(path: pathlib.Path) -> np.ndarray:
             {"label": "EEG Cz", "dimension": "uV", "sample_frequency": 128, "physical_max": 400.0,
              "physical_min": -400.0, "digital_max": 32767, "digital_min": -32768},
         ])
-        f.setPatientName("Doe^Jane")
+        f.setPatientName(patient)
         x = np.stack([100 * np.sin(np.arange(128 * 6) / 9.0), np.linspace(-300, 300, 128 * 6)])
         f.writeSamples(list(x))
         f.writeAnnotation(1.5, 0.5, "spike")

@@ -12,23 +12,9 @@ import pytest
 
 from medlens.data.formats.read import read
 from medlens.errors import FileFormatError
+from tests.data.test_formats import _write_edf as _write_edf_plus  # two uV leads, two annotations
 
 pyedflib = pytest.importorskip("pyedflib")
-
-
-def _write_edf_plus(path, *, patient: str = "Doe^Jane") -> np.ndarray:
-    with pyedflib.EdfWriter(str(path), 2, file_type=pyedflib.FILETYPE_EDFPLUS) as f:
-        f.setSignalHeaders([
-            {"label": label, "dimension": "uV", "sample_frequency": 128, "physical_max": 400.0,
-             "physical_min": -400.0, "digital_max": 32767, "digital_min": -32768}
-            for label in ("EEG Fz", "EEG Cz")
-        ])
-        f.setPatientName(patient)
-        x = np.stack([100 * np.sin(np.arange(128 * 6) / 9.0), np.linspace(-300, 300, 128 * 6)])
-        f.writeSamples(list(x))
-        f.writeAnnotation(1.5, 0.5, "spike")
-        f.writeAnnotation(4.0, -1, "eyes closed")
-    return x
 
 
 def _as_legacy_edf(path):
