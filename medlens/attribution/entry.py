@@ -13,7 +13,8 @@ the same result up to floating-point rounding.
 Safety: the candidate is the model's first convolution. A check pass feeds a NaN input with
 the layer short-circuited to return ``L(x)`` for the first sample; the shortcut is used only if
 the layer took exactly that input and the model's output equals ``F(x)``, i.e. nothing else in
-the model read the (NaN) input. Otherwise integrated gradients evaluate the full model.
+the model read the (NaN) input, and the model did not change the layer's output in place (an
+in-place activation right after it). Otherwise integrated gradients evaluate the full model.
 """
 
 from __future__ import annotations
@@ -62,10 +63,11 @@ def find_entry(model: nn.Module, x: torch.Tensor, output: torch.Tensor) -> Entry
     entry = Entry(first, type(first).forward.__get__(first))
     poisoned = torch.full_like(x[:1], float("nan"))
     try:
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference mode: the tensor keeps a version counter
             layer_output = entry.forward(x[:1])
     except RuntimeError:
         return None  # the first convolution does not take the input as it is (e.g. a slice of it)
+    version = layer_output._version
     probe = Prepared(poisoned, [layer_output])
     with short_circuit([first], lambda: probe) as hits:
         checked = engine.run(
@@ -73,6 +75,9 @@ def find_entry(model: nn.Module, x: torch.Tensor, output: torch.Tensor) -> Entry
         ).outputs
     if hits[0] != 1 or not bool(torch.isfinite(checked).all()):
         return None
+    if layer_output._version != version:
+        return None  # the model changes the layer's output in place (ReLU(inplace=True) right after it):
+        # the path's points at that output are leaves that require grad, which no in-place operation may touch
     if not torch.allclose(checked, output, rtol=1e-4, atol=1e-6):
         return None
     return entry

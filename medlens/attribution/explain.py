@@ -99,8 +99,11 @@ def explain(
     x = check_input(x)
     check_fits_model(model, x)
     budget = Budget(batch_size, memory_mb)
-    with evaluation_mode(model):
+    # inside the caller's torch.inference_mode() nothing could be differentiated: leave it, with a
+    # normal copy of an inference-tensor input
+    with evaluation_mode(model), torch.inference_mode(False):
         x = x.to(engine.model_device(model))
+        x = x.clone() if x.is_inference() else x
         in_pass = target is None and info.reads_prediction  # the method's own pass finds the predicted class
         outputs = model_outputs(model, x, budget) if target is None and not in_pass else None
         tgt = PredictedTarget(len(x)) if in_pass else to_target(target, outputs, batch=len(x))

@@ -159,3 +159,19 @@ def test_padding_mode_does_not_matter_for_the_shortcut():
     fast = medlens.explain(model, x, target=1, method="integrated_gradients", n_steps=5).values
     full = medlens.explain(model, x, target=1, method="integrated_gradients", n_steps=5, linear_entry=False).values
     torch.testing.assert_close(fast, full, rtol=1e-9, atol=1e-13)
+
+
+def test_an_in_place_activation_after_the_first_layer_takes_the_full_path():
+    """conv -> ReLU(inplace=True), common in hand-written CNNs: the shortcut's points at the
+    convolution's output are leaves that require grad, which the in-place ReLU may not touch (it
+    raised 'a leaf Variable that requires grad is being used in an in-place operation')."""
+    torch.manual_seed(0)
+    conv, linear = torch.nn.Conv2d(1, 3, 3), torch.nn.Linear(3 * 22 * 22, 2)
+    in_place = torch.nn.Sequential(conv, torch.nn.ReLU(inplace=True), torch.nn.Flatten(), linear).double().eval()
+    plain = torch.nn.Sequential(conv, torch.nn.ReLU(), torch.nn.Flatten(), linear).double().eval()
+    x = make_input(2)
+    with torch.no_grad():
+        assert find_entry(in_place, x, in_place(x[:1])) is None and find_entry(plain, x, plain(x[:1])) is not None
+    got = medlens.explain(in_place, x, target=1, method="integrated_gradients", n_steps=8).values
+    want = medlens.explain(plain, x, target=1, method="integrated_gradients", n_steps=8).values
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-13)
