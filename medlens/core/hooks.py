@@ -106,12 +106,16 @@ def capture(
     detach : bool
         Store detached activations. ``detach=False`` keeps the graph, for objectives that
         are differentiated (feature visualization).
+
+    The rest of the model receives a copy of a tensor output, so an in-place operation after the
+    layer (``ReLU(inplace=True)``) cannot change what is recorded or where a gradient is taken.
     """
     require_hooks(model)
     module = resolve_layer(model, layer)
     record = Capture()
 
     def forward_hook(_module, _inputs, output):
+        whole = output
         if isinstance(output, tuple):
             output = output[0]
         record.activation = output.detach() if detach else output
@@ -121,6 +125,12 @@ def capture(
                 record.gradient = grad.detach()
 
             output.register_hook(grad_hook)
+        if isinstance(whole, torch.Tensor):
+            # the rest of the model gets a copy: an in-place operation after the layer (a
+            # ReLU(inplace=True) after a convolution) would otherwise change the recorded output,
+            # and a gradient taken at it would be the gradient at that operation's output
+            return whole.clone()
+        return None
 
     handle = module.register_forward_hook(forward_hook)
     try:
