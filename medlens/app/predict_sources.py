@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medlens.audit.run import path_key
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.data.cases import Cases, is_dataset
 from medlens.data.notes_cases import NoteCases, NoteColumns
@@ -46,11 +47,11 @@ class PredictSpec:
     record_labels: dict[str, str] | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Plain data naming the input, stored with the predictions and checked on resume."""
-        where = Path(self.data)
-        out: dict[str, Any] = {"kind": self.kind, "data": str(where.resolve()) if where.exists() else self.data}
+        """Plain data naming the input, stored with the predictions and checked on resume: paths
+        as digests (:func:`medlens.audit.run.path_key`), since a folder or file name may name a patient."""
+        out: dict[str, Any] = {"kind": self.kind, "data": path_key(self.data)}
         if self.cases is not None:
-            out.update(split=self.cases.split, labels=self.cases.labels,
+            out.update(split=self.cases.split, labels=path_key(self.cases.labels) if self.cases.labels else None,
                        recipe=None if self.cases.is_dataset else self.cases.recipe_object().to_dict())
         if self.kind == "notes":
             out["columns"] = [self.columns.text, self.columns.label, self.columns.case]

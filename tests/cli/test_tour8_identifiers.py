@@ -1,0 +1,82 @@
+"""Identifiers in outputs, tried as a new user with files named after a patient (tour 8).
+
+Seen: ``explain`` on a NIfTI whose ``aux_file`` / ``intent_name`` held a name wrote them into
+``attribution.nii.gz`` (only ``descrip`` was cleared), and ``predict`` on a folder named after a
+patient stored the folder's path in ``predictions.sqlite``. Every file under ``--out`` is searched
+as bytes (gzip members decompressed), and every path name.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from medlens.cli import main
+from medlens.data.recipe import Recipe
+from medlens.models import CNN, save_model
+
+NAME, MRN = "DOE^JOHN", "MRN-8472913"
+SECRETS = (NAME, MRN, "DOE_JOHN", "MRN8472913", "8472913")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    cnn = CNN(2, 1, 2, widths=(4, 8), input_shape=(1, 24, 24))
+    meta = {"input_shape": [1, 24, 24], "class_names": ["a", "b"],
+            "recipe": Recipe(normalize="minmax", channels=1, size=(24, 24))}
+    return save_model(cnn, tmp_path_factory.mktemp("model") / "m.pt", meta)
+
+
+def _leaks(out: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        hits = [s for s in SECRETS if s in rel]
+        if path.is_file() and path.name != "identifiers.csv":
+            data = path.read_bytes()
+            data = gzip.decompress(data) if path.suffix == ".gz" else data
+            hits += [s for s in SECRETS if s.encode() in data]
+        if hits:
+            found[rel] = hits
+    return found
+
+
+def test_a_nifti_map_keeps_no_free_text_field_or_extension_of_its_source(model, tmp_path):
+    img = nib.Nifti1Image(np.random.default_rng(0).normal(size=(24, 24, 6)).astype(np.float32), np.eye(4))
+    img.header["descrip"] = f"{NAME} {MRN}".encode()
+    img.header["aux_file"] = b"DOE_JOHN 8472913"
+    img.header["intent_name"] = NAME.encode()
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, f"patient {NAME} {MRN}".encode()))  # 6: comment
+    source = tmp_path / "head.nii.gz"
+    nib.save(img, source)
+    out = tmp_path / "out"
+    assert main(["explain", "--model", str(model), "--input", str(source), "--method", "gradient", "--slice", "2",
+                 "--quiet", "--out", str(out)]) == 0
+    written = nib.load(out / "attribution.nii.gz")
+    assert np.allclose(written.affine, img.affine) and written.shape == img.shape
+    assert _leaks(out) == {}
+    assert not written.header.extensions
+
+
+def test_predict_stores_no_path_of_a_folder_named_after_a_patient(model, tmp_path, capsys):
+    scans = tmp_path / f"{NAME}_{MRN}"
+    scans.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        Image.fromarray((rng.random((30, 30)) * 255).astype(np.uint8)).save(scans / f"scan{k}.png")
+    labels = tmp_path / "DOE_JOHN_labels.csv"
+    labels.write_text("case,label\n" + "".join(f"scan{k}.png,{k % 2}\n" for k in range(3)))
+    out = tmp_path / "out"
+    args = ["predict", "--model", str(model), "--data", str(scans), "--labels", str(labels), "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    assert _leaks(out) == {}
+    printed = capsys.readouterr()
+    assert not [s for s in SECRETS if s in printed.out + printed.err]
+    assert main(args) == 0 and "predicted 0 new case(s) of 3" in capsys.readouterr().out  # the resume check still holds
