@@ -80,3 +80,29 @@ def test_predict_stores_no_path_of_a_folder_named_after_a_patient(model, tmp_pat
     printed = capsys.readouterr()
     assert not [s for s in SECRETS if s in printed.out + printed.err]
     assert main(args) == 0 and "predicted 0 new case(s) of 3" in capsys.readouterr().out  # the resume check still holds
+
+
+def test_a_wfdb_records_name_and_comments_are_withheld_then_shown_escaped(tmp_path):
+    """Seen: the record's name (its file name) was technical metadata, shown in every report; and a
+    record given without ``.hea`` was not taken for a file, so its comments were neither listed as
+    withheld nor shown with ``--show-identifiers``."""
+    import json
+
+    import wfdb
+
+    torch.manual_seed(0)
+    model = save_model(CNN(1, 2, 2, widths=(4, 8), input_shape=(2, 200)), tmp_path / "m1.pt",
+                       {"input_shape": [2, 200], "class_names": ["a", "b"], "recipe": Recipe(fs=100)})
+    signal = np.random.default_rng(0).uniform(-1, 1, (1000, 2))
+    wfdb.wrsamp("DOE_JOHN_MRN8472913", fs=100, units=["mV", "mV"], sig_name=["MLII", "V5"], p_signal=signal,
+                fmt=["16", "16"], write_dir=str(tmp_path),
+                comments=[f"age: 67 sex: M name: {NAME} {MRN} <script>alert(1)</script>"])
+    record = tmp_path / "DOE_JOHN_MRN8472913"
+    hidden, shown = tmp_path / "hidden", tmp_path / "shown"
+    for out, extra in ((hidden, []), (shown, ["--show-identifiers"])):
+        assert main(["report", "--model", str(model), "--input", str(record), "--methods", "gradient", "--quiet",
+                     "--out", str(out), *extra]) == 0
+    assert _leaks(hidden) == {}
+    assert {"Comments", "Record"} <= set(json.loads((hidden / "case.json").read_text())["identifiers_withheld"])
+    html = (shown / "report.html").read_text()
+    assert f"name: {NAME} {MRN} &lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
