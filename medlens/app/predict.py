@@ -26,6 +26,7 @@ from medlens.audit.cases import CaseFailure, CaseResult
 from medlens.audit.engines import ENGINES, Work, model_to_bytes, run_local, run_ray
 from medlens.audit.run import plan_batches
 from medlens.audit.store import AuditStore, locked
+from medlens.core.files import write_csv
 from medlens.core.progress import Progress
 from medlens.data.cases import is_dataset
 from medlens.data.notes_cases import NoteColumns
@@ -171,4 +172,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
     metrics, files = write_outputs(out, results, failures, class_names)
+    if hasattr(source, "identifier_rows"):  # scans and notes are named case-0000...: the one file that maps them
+        rows = source.identifier_rows()[:n]
+        files.append(write_csv(out / "identifiers.csv", rows))
     return PredictResult(out, spec.kind, n, added, seconds, metrics, files, failures, notes)

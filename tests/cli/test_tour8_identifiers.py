@@ -106,3 +106,58 @@ def test_a_wfdb_records_name_and_comments_are_withheld_then_shown_escaped(tmp_pa
     assert {"Comments", "Record"} <= set(json.loads((hidden / "case.json").read_text())["identifiers_withheld"])
     html = (shown / "report.html").read_text()
     assert f"name: {NAME} {MRN} &lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+
+
+@pytest.fixture(scope="module")
+def notes(tmp_path_factory) -> tuple[Path, Path]:
+    """A notes file named after a patient, in a folder named after him, whose case ids are MRNs
+    (``MRN-8472913NN``); and a text model trained on it by ``medlens train``."""
+    import csv
+
+    from tests.app.kinds_data import write_notes
+
+    folder = tmp_path_factory.mktemp("notes") / f"{NAME}_{MRN}"
+    folder.mkdir()
+    path = folder / "DOE_JOHN_MRN8472913_notes.csv"
+    rows = write_notes(path, n=40)
+    for i, row in enumerate(rows):
+        row["case"], row["group"] = f"{MRN}{i:02d}", f"{MRN}{i // 2:02d}"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    model = folder.parent / "notes.pt"
+    assert main(["train", "--data", str(path), "--epochs", "1", "--out", str(model), "--quiet"]) == 0
+    return path, model
+
+
+@pytest.mark.parametrize("command", [
+    ["predict", "--data", "NOTES"],
+    ["explain", "--input", "NOTES", "--method", "grad_x_input", "--limit", "3"],
+    ["report", "--input", "NOTES", "--basis-data", "NOTES"],
+    ["attention", "--data", "NOTES", "--limit", "8", "--permutations", "5"],
+])
+def test_notes_outputs_name_neither_the_file_nor_the_case_ids(notes, tmp_path, capsys, command):
+    """Seen: explain and predict wrote the file's case ids (MRNs) as the case column, explain's
+    summary.json, report's similar notes and attention's page, JSON and printed line named the file."""
+    path, model = notes
+    out = tmp_path / "out"
+    args = [str(path) if a == "NOTES" else a for a in command]
+    assert main([args[0], "--model", str(model), *args[1:], "--out", str(out)]) == 0
+    assert _leaks(out) == {}
+    printed = capsys.readouterr()
+    assert not [s for s in SECRETS if s in printed.out + printed.err]
+    if command[0] in ("predict", "explain"):  # the one file that names them
+        import csv
+
+        rows = list(csv.DictReader((out / "identifiers.csv").open()))
+        assert rows[0] == {"case": "case-0000", "note": f"{MRN}00", "row": "1"}
+
+
+def test_notes_are_named_by_the_files_ids_when_asked(notes, tmp_path):
+    path, model = notes
+    out = tmp_path / "out"
+    assert main(["explain", "--model", str(model), "--input", str(path), "--method", "grad_x_input", "--limit", "2",
+                 "--show-identifiers", "--quiet", "--out", str(out)]) == 0
+    assert f"{MRN}01" in (out / "summary.csv").read_text()
+    assert path.name in (out / "note-1" / "summary.json").read_text()
