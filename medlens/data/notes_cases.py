@@ -76,7 +76,7 @@ class NoteCases(Cases):
                 self.labels[i] = k
         self.encoded = self.tokenizer.encode(self.notes.texts)
         self.truncation = self.encoded.statement()
-        self.title = os.path.basename(self.data) if show_identifiers else f"{len(self.names)} notes"
+        self.title = os.path.basename(self.data) if show_identifiers else f"{len(self.names)} note{'' if len(self.names) == 1 else 's'}"
 
     def identifier_rows(self) -> list[dict[str, object]]:
         """One row per note for ``identifiers.csv``: ``case`` (the id outputs use), ``note`` (the
