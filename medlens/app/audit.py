@@ -86,7 +86,7 @@ class AuditOutcome:
     source_of_methods: str
     notes: list[str]
     out: str
-    identifiers: bool = False  # identifiers.csv written (scans: it maps their ids to files)
+    identifiers: bool = False  # identifiers.csv written (scans, records: it maps their ids to files)
     files: tuple[str, ...] = ()
 
 
@@ -168,8 +168,8 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
                        workers=request.workers, restart=request.restart, progress=not request.quiet,
                        limit=request.limit)
     analysis = analyse(request.out)
-    scans = not spec.is_dataset and windows is None
-    if scans:
+    named = not spec.is_dataset  # scans and records are named by ids that identifiers.csv maps
+    if named:
         _write_identifiers(spec, request.out)
     from medlens.app.audit_familiarity import cohort_familiarity
 
@@ -191,7 +191,7 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     sentences = warnings + ([cohort.sentence] if cohort.unlike else []) + list(flagged_sentences(analysis.strategies, class_names))
     return AuditOutcome(result, analysis, sentences,
                         tuple(settings.methods), source_of_methods, notes + list(result.notes), request.out,
-                        scans)
+                        named)
 
 
 def _data_words(request: AuditRequest, spec: Any) -> str:
@@ -205,8 +205,8 @@ def _data_words(request: AuditRequest, spec: Any) -> str:
 
 
 def _write_identifiers(spec: Any, out: str) -> None:
-    """``OUT/identifiers.csv``: each scan case's id and the file it came from (the one output
-    that names files)."""
+    """``OUT/identifiers.csv``: each scan case's (or record's) id and the file it came from (the
+    one output that names files)."""
     from medlens.audit.sources import open_source
     from medlens.core.files import write_csv
 

@@ -161,3 +161,40 @@ def test_notes_are_named_by_the_files_ids_when_asked(notes, tmp_path):
                  "--show-identifiers", "--quiet", "--out", str(out)]) == 0
     assert f"{MRN}01" in (out / "summary.csv").read_text()
     assert path.name in (out / "note-1" / "summary.json").read_text()
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> tuple[Path, Path]:
+    """Two WFDB records named after patients, with N and V beats; a beat model trained on them."""
+    from tests.app.kinds_data import write_beats_record
+
+    folder = tmp_path_factory.mktemp("ecg") / f"{NAME}_{MRN}"
+    folder.mkdir()
+    for name in ("DOE_JOHN_MRN8472913", "DOE_JANE_MRN8472914"):
+        write_beats_record(folder, name=name, seconds=30.0)
+    model = folder.parent / "ecg.pt"
+    assert main(["train", "--data", str(folder), "--windows", "beats", "--annotation-labels", "N:normal,V:ventricular",
+                 "--epochs", "1", "--out", str(model), "--quiet"]) == 0
+    return folder, model
+
+
+@pytest.mark.parametrize("command", [
+    ["predict"],
+    ["evaluate", "--methods", "gradient", "--metrics", "deletion_auc", "--limit", "6"],
+    ["audit", "--methods", "gradient", "--cluster-method", "gradient", "--limit", "24",
+     "--metric-option", "deletion_auc.steps=4", "--metric-option", "insertion_auc.steps=4"],
+])
+def test_record_windows_are_named_by_the_records_position_not_its_file_name(records, tmp_path, capsys, command):
+    """Seen: a window was named ``RECORD@12.400s`` by its record's file name in predictions.csv,
+    cases.csv, clusters.csv, familiarity.csv and the stores."""
+    import csv
+
+    folder, model = records
+    out = tmp_path / "out"
+    assert main([command[0], "--model", str(model), "--data", str(folder), *command[1:], "--quiet",
+                 "--out", str(out)]) == 0
+    assert _leaks(out) == {}
+    printed = capsys.readouterr()
+    assert not [s for s in SECRETS if s in printed.out + printed.err]
+    assert list(csv.DictReader((out / "identifiers.csv").open())) == [
+        {"case": "case-0000", "record": "DOE_JANE_MRN8472914"}, {"case": "case-0001", "record": "DOE_JOHN_MRN8472913"}]
