@@ -198,3 +198,17 @@ def test_record_windows_are_named_by_the_records_position_not_its_file_name(reco
     assert not [s for s in SECRETS if s in printed.out + printed.err]
     assert list(csv.DictReader((out / "identifiers.csv").open())) == [
         {"case": "case-0000", "record": "DOE_JANE_MRN8472914"}, {"case": "case-0001", "record": "DOE_JOHN_MRN8472913"}]
+
+
+def test_train_prints_the_kind_of_data_not_its_path(tmp_path, capsys):
+    """Seen: ``trained cnn on /data/DOE^JOHN_MRN-8472913: ...`` although the model file itself
+    names the data by kind only."""
+    from tests.app.kinds_data import write_scans
+
+    folder, labels = tmp_path / f"{NAME}_{MRN}", tmp_path / "labels.csv"
+    write_scans(folder, labels, n=12)
+    assert main(["train", "--data", str(folder), "--labels", str(labels), "--size", "16,16", "--epochs", "1",
+                 "--out", str(tmp_path / "m.pt"), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "trained cnn on" in printed.out
+    assert not [s for s in SECRETS if s in printed.out + printed.err]
