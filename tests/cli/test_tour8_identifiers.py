@@ -178,6 +178,17 @@ def records(tmp_path_factory) -> tuple[Path, Path]:
     return folder, model
 
 
+def test_a_model_trained_on_records_named_after_patients_holds_no_record_name(records):
+    """Seen: the model file's ``test_from_seconds`` was keyed by record name; a model file is
+    shared, and its data are named by kind only (:func:`medlens.data.cases.data_words`)."""
+    import zipfile
+
+    _folder, model = records
+    with zipfile.ZipFile(model) as archive:
+        data = b"".join(archive.read(name) for name in archive.namelist())
+    assert not [s for s in SECRETS if s.encode() in data]
+
+
 @pytest.mark.parametrize("command", [
     ["predict"],
     ["evaluate", "--methods", "gradient", "--metrics", "deletion_auc", "--limit", "6"],
