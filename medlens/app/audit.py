@@ -162,8 +162,8 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
                       record_labels=window_labels(request.labels, windows) if windows else None)
     if windows is None and not spec.is_dataset:
         spec = replace(spec, recipe=resolve_recipe(request.recipe, meta).to_dict())
-    elif request.labels:
-        raise MedlensError("--labels is for scans: an npz data set carries its own labels")
+    elif request.labels and spec.is_dataset:
+        raise MedlensError("--labels is for scans and records: an npz data set carries its own labels")
     result = run_audit(model, spec, request.out, settings, meta=meta, engine=request.engine, address=request.address,
                        workers=request.workers, restart=request.restart, progress=not request.quiet,
                        limit=request.limit)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medlens.audit.run import path_key
+from medlens.audit.run import labels_key, path_key
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.data.cases import Cases, is_dataset
 from medlens.data.notes_cases import NoteCases, NoteColumns
@@ -56,7 +56,7 @@ class PredictSpec:
         if self.kind == "notes":
             out["columns"] = [self.columns.text, self.columns.label, self.columns.case]
         if self.record_labels is not None:
-            out["record_labels"] = self.record_labels
+            out["record_labels"] = labels_key(self.record_labels)
         return out
 
 

@@ -223,3 +223,26 @@ def test_train_prints_the_kind_of_data_not_its_path(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "trained cnn on" in printed.out
     assert not [s for s in SECRETS if s in printed.out + printed.err]
+
+
+def test_fixed_windows_labelled_by_record_store_no_record_name_and_audit_takes_the_labels(tmp_path, capsys):
+    """Seen: predict stored ``--labels``' record names (file names) in predictions.sqlite; audit
+    refused ``--labels`` for fixed windows with "an npz data set carries its own labels"."""
+    from tests.app.kinds_data import write_beats_record
+
+    folder = tmp_path / "ecg"
+    folder.mkdir()
+    names = ["DOE_JOHN_MRN8472913", *(f"PT_{k}" for k in range(7))]
+    for name in names:
+        write_beats_record(folder, name=name, seconds=8.0)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("record,label\n" + "".join(f"{n},{'ab'[k % 2]}\n" for k, n in enumerate(names)))
+    model = tmp_path / "m.pt"
+    assert main(["train", "--data", str(folder), "--windows", "fixed", "--length", "2", "--labels", str(labels),
+                 "--epochs", "1", "--out", str(model), "--quiet"]) == 0
+    for command in (["predict"], ["audit", "--methods", "gradient", "--cluster-method", "gradient", "--limit", "8",
+                                  "--metric-option", "deletion_auc.steps=4", "--metric-option", "insertion_auc.steps=4"]):
+        out = tmp_path / command[0]
+        assert main([command[0], "--model", str(model), "--data", str(folder), "--labels", str(labels), *command[1:],
+                     "--quiet", "--out", str(out)]) == 0, capsys.readouterr().err
+        assert _leaks(out) == {}
