@@ -80,8 +80,9 @@ class NoteCases(Cases):
 
     def identifier_rows(self) -> list[dict[str, object]]:
         """One row per note for ``identifiers.csv``: ``case`` (the id outputs use), ``note`` (the
-        file's own id) and ``row``."""
-        return [{"case": name, "note": note, "row": i + 1} for i, (name, note) in enumerate(zip(self.names, self.identifiers))]
+        file's own id) and ``row`` (as the file counts them: a CSV's header is row 1)."""
+        rows = self.notes.rows or tuple(range(1, len(self.names) + 1))
+        return [{"case": name, "note": note, "row": row} for name, note, row in zip(self.names, self.identifiers, rows)]
 
     def load(self, indices: Sequence[int]) -> CaseBatch:
         indices = [int(i) for i in indices]

@@ -151,7 +151,7 @@ def test_notes_outputs_name_neither_the_file_nor_the_case_ids(notes, tmp_path, c
         import csv
 
         rows = list(csv.DictReader((out / "identifiers.csv").open()))
-        assert rows[0] == {"case": "case-0000", "note": f"{MRN}00", "row": "1"}
+        assert rows[0] == {"case": "case-0000", "note": f"{MRN}00", "row": "2"}  # a CSV header is row 1
 
 
 def test_notes_are_named_by_the_files_ids_when_asked(notes, tmp_path):
