@@ -103,6 +103,7 @@ class PredictRequest:
     restart: bool = False
     limit: int | None = None
     quiet: bool = True
+    show_identifiers: bool = False  # name cases by their files, records or the notes file's ids (else case-0000...)
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -139,7 +140,8 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
     scans = not is_dataset(request.data) and not meta.get("tokenizer") and not meta.get("windows")
     spec = predict_spec(request.data, meta, split=request.split, labels=request.labels,
                         recipe=resolve_recipe(request.recipe, meta) if scans else None,
-                        columns=NoteColumns(text=request.text_column, label=request.label_column))
+                        columns=NoteColumns(text=request.text_column, label=request.label_column),
+                        show_identifiers=request.show_identifiers)
     settings = PredictSettings(request.cases_per_batch, 64 if request.batch_size is None else request.batch_size)
     source = open_predict_source(spec)
     n = len(source) if request.limit is None else min(request.limit, len(source))

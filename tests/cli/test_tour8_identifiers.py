@@ -246,3 +246,12 @@ def test_fixed_windows_labelled_by_record_store_no_record_name_and_audit_takes_t
         assert main([command[0], "--model", str(model), "--data", str(folder), "--labels", str(labels), *command[1:],
                      "--quiet", "--out", str(out)]) == 0, capsys.readouterr().err
         assert _leaks(out) == {}
+
+
+def test_predict_names_notes_by_the_files_ids_when_asked(notes, tmp_path):
+    path, model = notes
+    out = tmp_path / "out"
+    args = ["predict", "--model", str(model), "--data", str(path), "--quiet", "--out", str(out)]
+    assert main([*args, "--show-identifiers"]) == 0
+    assert f"\n{MRN}00," in (out / "predictions.csv").read_text()
+    assert main(args) == 2  # the same folder named by ids is another run: refused, not mixed
