@@ -102,7 +102,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
             atomic_write(out / name, png)
         write_json(out / "attention.json", {
             "model": str(request.model),
-            "data": str(request.data),
+            "data": data.name,  # a notes file is named by its count: its name may name a patient
             "split": request.split,
             "summary": summary,
             "verdict": level,

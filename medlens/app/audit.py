@@ -86,7 +86,7 @@ class AuditOutcome:
     source_of_methods: str
     notes: list[str]
     out: str
-    identifiers: bool = False  # identifiers.csv written (scans: it maps their ids to files)
+    identifiers: bool = False  # identifiers.csv written (scans, records: it maps their ids to files)
     files: tuple[str, ...] = ()
 
 
@@ -162,14 +162,14 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
                       record_labels=window_labels(request.labels, windows) if windows else None)
     if windows is None and not spec.is_dataset:
         spec = replace(spec, recipe=resolve_recipe(request.recipe, meta).to_dict())
-    elif request.labels:
-        raise MedlensError("--labels is for scans: an npz data set carries its own labels")
+    elif request.labels and spec.is_dataset:
+        raise MedlensError("--labels is for scans and records: an npz data set carries its own labels")
     result = run_audit(model, spec, request.out, settings, meta=meta, engine=request.engine, address=request.address,
                        workers=request.workers, restart=request.restart, progress=not request.quiet,
                        limit=request.limit)
     analysis = analyse(request.out)
-    scans = not spec.is_dataset and windows is None
-    if scans:
+    named = not spec.is_dataset  # scans and records are named by ids that identifiers.csv maps
+    if named:
         _write_identifiers(spec, request.out)
     from medlens.app.audit_familiarity import cohort_familiarity
 
@@ -191,7 +191,7 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     sentences = warnings + ([cohort.sentence] if cohort.unlike else []) + list(flagged_sentences(analysis.strategies, class_names))
     return AuditOutcome(result, analysis, sentences,
                         tuple(settings.methods), source_of_methods, notes + list(result.notes), request.out,
-                        scans)
+                        named)
 
 
 def _data_words(request: AuditRequest, spec: Any) -> str:
@@ -205,8 +205,8 @@ def _data_words(request: AuditRequest, spec: Any) -> str:
 
 
 def _write_identifiers(spec: Any, out: str) -> None:
-    """``OUT/identifiers.csv``: each scan case's id and the file it came from (the one output
-    that names files)."""
+    """``OUT/identifiers.csv``: each scan case's (or record's) id and the file it came from (the
+    one output that names files)."""
     from medlens.audit.sources import open_source
     from medlens.core.files import write_csv
 

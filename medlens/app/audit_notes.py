@@ -102,9 +102,7 @@ def audit_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     if request.show_identifiers:
         extra["snippet"] = {i: " ".join(text.split())[:SNIPPET] for i, text in enumerate(source.notes.texts)}
     analysis = analyse_notes(request.out, model=model, rule=rule, tokens=request.tokens, extra=extra)
-    write_csv(Path(request.out) / "identifiers.csv",
-              [{"case": source.names[i], "note": source.identifiers[i], "row": i + 1} for i in range(len(source))],
-              ["case", "note", "row"])
+    write_csv(Path(request.out) / "identifiers.csv", source.identifier_rows(), ["case", "note", "row"])
     names = class_names or list(analysis.info.get("class_names") or [])
     contexts = _contexts(analysis, source) if request.show_identifiers else {}
     where = Path(str(request.data)).name if request.show_identifiers else "notes (rows in identifiers.csv)"

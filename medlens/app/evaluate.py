@@ -136,13 +136,15 @@ def _record_windows(request: EvaluateRequest, windows: dict) -> GatheredCases:
     from medlens.app.predict_sources import window_labels
     from medlens.data.record_cases import RecordCases
 
-    cases = RecordCases(request.data, windows, window_labels(request.labels, windows))
+    cases = RecordCases(request.data, windows, window_labels(request.labels, windows),
+                        show_identifiers=request.show_identifiers)
     n = len(cases) if request.limit is None else min(request.limit, len(cases))
     batch = cases.load(range(n))
     unlabelled = sum(v is None for v in batch.labels)
     return GatheredCases(batch.x, None if unlabelled else torch.tensor(batch.labels, dtype=torch.long), None, None,
                          f"signal records ({n} {'beat' if windows.get('kind', 'beats') == 'beats' else 'fixed'} windows)", cases.class_names,
-                         unlabelled=unlabelled, source=cases, kept=list(range(n)), names=cases.names[:n])
+                         identifiers=cases.identifier_rows(), unlabelled=unlabelled, source=cases, kept=list(range(n)),
+                         names=cases.names[:n])
 
 
 def _names(value: str | Sequence[str]) -> object:

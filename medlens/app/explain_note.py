@@ -4,7 +4,8 @@ For every note: ``tokens.csv`` (position, token, the note's own word, one column
 one for the model's attention), ``note.png`` (the note's words highlighted by the method's scores),
 ``note_attention.png``, ``note.html`` and ``summary.json`` (prediction, probabilities by class name,
 what truncation did). One note is written straight into OUT; a file of several notes gives one
-folder per note (``note-1``, ``note-2``, ... by row) and ``summary.csv``. Notes longer than the
+folder per note (``note-1``, ``note-2``, ... by row), ``summary.csv`` and ``identifiers.csv`` (notes are named
+``case-0000``... unless ``show_identifiers``). Notes longer than the
 model's tokenizer allows are truncated, and ``summary.json`` says so.
 """
 
@@ -35,7 +36,8 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
 
     if request.method not in METHODS:
         raise InputError(f"notes are explained by {', '.join(METHODS)} (and the attention); got {request.method!r}")
-    cases = note_cases(request.input, meta, NoteColumns(text=request.text_column, label=request.label_column))
+    cases = note_cases(request.input, meta, NoteColumns(text=request.text_column, label=request.label_column),
+                       show_identifiers=request.show_identifiers)
     names = list(meta.get("class_names") or cases.class_names)
     n_steps = int(dict(request.options).get("n_steps", 32))
     one = len(cases) == 1
@@ -76,6 +78,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                                             warnings=list(warnings)))
         if not one:
             write_csv(out / "summary.csv", [o.row() for o in outcomes])
+        write_csv(out / "identifiers.csv", cases.identifier_rows()[:n], ["case", "note", "row"])
     return ExplainResult(request.method, request.out, outcomes, folder=not one,
                          notes=[cases.skipped] if cases.skipped else [])
 

@@ -26,6 +26,7 @@ from medlens.audit.cases import CaseFailure, CaseResult
 from medlens.audit.engines import ENGINES, Work, model_to_bytes, run_local, run_ray
 from medlens.audit.run import plan_batches
 from medlens.audit.store import AuditStore, locked
+from medlens.core.files import write_csv
 from medlens.core.progress import Progress
 from medlens.data.cases import is_dataset
 from medlens.data.notes_cases import NoteColumns
@@ -102,6 +103,7 @@ class PredictRequest:
     restart: bool = False
     limit: int | None = None
     quiet: bool = True
+    show_identifiers: bool = False  # name cases by their files, records or the notes file's ids (else case-0000...)
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -138,7 +140,8 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
     scans = not is_dataset(request.data) and not meta.get("tokenizer") and not meta.get("windows")
     spec = predict_spec(request.data, meta, split=request.split, labels=request.labels,
                         recipe=resolve_recipe(request.recipe, meta) if scans else None,
-                        columns=NoteColumns(text=request.text_column, label=request.label_column))
+                        columns=NoteColumns(text=request.text_column, label=request.label_column),
+                        show_identifiers=request.show_identifiers)
     settings = PredictSettings(request.cases_per_batch, 64 if request.batch_size is None else request.batch_size)
     source = open_predict_source(spec)
     n = len(source) if request.limit is None else min(request.limit, len(source))
@@ -171,4 +174,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
     metrics, files = write_outputs(out, results, failures, class_names)
+    if hasattr(source, "identifier_rows"):  # scans and notes are named case-0000...: the one file that maps them
+        rows = source.identifier_rows()[:n]
+        files.append(write_csv(out / "identifiers.csv", rows))
     return PredictResult(out, spec.kind, n, added, seconds, metrics, files, failures, notes)

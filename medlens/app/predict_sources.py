@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medlens.audit.run import labels_key, path_key
 from medlens.audit.sources import SourceSpec, open_source
 from medlens.data.cases import Cases, is_dataset
 from medlens.data.notes_cases import NoteCases, NoteColumns
@@ -44,27 +45,30 @@ class PredictSpec:
     columns: NoteColumns = field(default_factory=NoteColumns)
     windows: dict[str, Any] | None = None
     record_labels: dict[str, str] | None = None
+    show_identifiers: bool = False  # cases named by their files' names, records', the notes file's ids
 
     def describe(self) -> dict[str, Any]:
-        """Plain data naming the input, stored with the predictions and checked on resume."""
-        where = Path(self.data)
-        out: dict[str, Any] = {"kind": self.kind, "data": str(where.resolve()) if where.exists() else self.data}
+        """Plain data naming the input, stored with the predictions and checked on resume: paths
+        as digests (:func:`medlens.audit.run.path_key`), since a folder or file name may name a patient."""
+        out: dict[str, Any] = {"kind": self.kind, "data": path_key(self.data),
+                               "named_by": "path" if self.show_identifiers else "id"}
         if self.cases is not None:
-            out.update(split=self.cases.split, labels=self.cases.labels,
+            out.update(split=self.cases.split, labels=path_key(self.cases.labels) if self.cases.labels else None,
                        recipe=None if self.cases.is_dataset else self.cases.recipe_object().to_dict())
         if self.kind == "notes":
             out["columns"] = [self.columns.text, self.columns.label, self.columns.case]
         if self.record_labels is not None:
-            out["record_labels"] = self.record_labels
+            out["record_labels"] = labels_key(self.record_labels)
         return out
 
 
 def open_predict_source(spec: PredictSpec) -> Cases:
     """The cases ``spec`` describes (each engine worker opens them itself)."""
     if spec.kind == "notes":
-        return NoteCases(spec.data, spec.tokenizer or "", spec.class_names, spec.columns)
+        return NoteCases(spec.data, spec.tokenizer or "", spec.class_names, spec.columns,
+                         show_identifiers=spec.show_identifiers)
     if spec.kind == "records":
-        return RecordCases(spec.data, spec.windows or {}, spec.record_labels)
+        return RecordCases(spec.data, spec.windows or {}, spec.record_labels, show_identifiers=spec.show_identifiers)
     return open_source(spec.cases)  # type: ignore[arg-type]
 
 
@@ -99,18 +103,21 @@ def window_labels(labels: str | None, settings: dict[str, Any]) -> dict[str, str
 
 
 def predict_spec(data: str, meta: dict[str, Any], *, split: str = "test", labels: str | None = None,
-                 recipe: Any = None, columns: NoteColumns = NoteColumns()) -> PredictSpec:
+                 recipe: Any = None, columns: NoteColumns = NoteColumns(), show_identifiers: bool = False) -> PredictSpec:
     """The :class:`PredictSpec` of ``data`` for a model with metadata ``meta``; ``recipe`` is the
     resolved recipe of scans (:func:`medlens.app.inputs.resolve_recipe`)."""
     names = tuple(meta.get("class_names") or ())
     if meta.get("tokenizer"):
         if labels is not None:
             raise InputError("--labels is for scans and records: a notes file carries its labels in a column")
-        return PredictSpec("notes", data, names, tokenizer=meta["tokenizer"], columns=columns)
+        return PredictSpec("notes", data, names, tokenizer=meta["tokenizer"], columns=columns,
+                           show_identifiers=show_identifiers)
     settings = model_windows(meta)
     if settings is not None:
-        return PredictSpec("records", data, names, windows=settings, record_labels=window_labels(labels, settings))
+        return PredictSpec("records", data, names, windows=settings, record_labels=window_labels(labels, settings),
+                           show_identifiers=show_identifiers)
     shape = meta.get("input_shape")
     source = SourceSpec(data, split, None if shape is None else tuple(shape),
-                        None if is_dataset(data) or recipe is None else recipe.to_dict(), labels, names)
-    return PredictSpec("cases", data, names, cases=source)
+                        None if is_dataset(data) or recipe is None else recipe.to_dict(), labels, names,
+                        show_identifiers=show_identifiers)
+    return PredictSpec("cases", data, names, cases=source, show_identifiers=show_identifiers)

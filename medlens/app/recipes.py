@@ -203,9 +203,12 @@ TrainingRecipe = Callable[..., Trained]
 
 
 def trained_summary(arch: str, data: str, meta: dict[str, Any]) -> str:
-    """The line ``medlens train`` prints: validation and test accuracy and AUROC."""
+    """The line ``medlens train`` prints: validation and test accuracy and AUROC, the data named
+    as the model file names them (:func:`medlens.data.cases.data_words`: no path, which may name a patient)."""
+    from medlens.data.cases import data_words
+
     v, t = meta["val"], meta["test"]
-    return (f"trained {arch} on {data}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
+    return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
             f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f}")
 
 

@@ -146,7 +146,7 @@ def case_input(input: str, case: Any, method_note: str | None = None, *, show_id
     p = Path(input)
     identifiers: dict[str, str] = {}
     metadata = dict(case.metadata)
-    is_file = p.exists() and not is_dataset(input)
+    is_file = case.record is not None and not is_dataset(input)  # a WFDB record is named without its .hea
     if is_file and getattr(case.record, "format", "") == "DICOM":  # PS3.15's basic profile, read from the header
         identity = read_identity(p)
         identifiers.update(identity.identifiers)

@@ -66,8 +66,8 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     from medlens.viz.text import highlighted_html
 
     columns = NoteColumns(text=request.text_column, label=request.label_column)
-    cases = note_cases(request.input, meta, columns)
-    basis = note_cases(request.basis_data, meta, columns) if request.basis_data else None
+    cases = note_cases(request.input, meta, columns, show_identifiers=request.show_identifiers)
+    basis = note_cases(request.basis_data, meta, columns, show_identifiers=request.show_identifiers) if request.basis_data else None
     names = list(meta.get("class_names") or cases.class_names)
     limit = 1 if request.limit is None else request.limit
     indices = [i for i in range(request.index, request.index + limit) if i < len(cases)]
@@ -114,7 +114,7 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                 sec.add_trusted_html(highlighted_html(shown, values[0, : len(shown)], title=m))
             report.section("Trust checks").add_table(["check", "finding"], checks)
             if basis is not None:
-                sec = report.section(f"The {len(similar)} most similar notes of {Path(str(request.basis_data)).name}")
+                sec = report.section(f"The {len(similar)} most similar notes of {basis.title}")
                 shown_ids = request.show_identifiers
                 sec.add_table(["similarity", "label", *(["case", "text"] if shown_ids else [])], [
                     [s, "" if basis.labels[j] is None else names[basis.labels[j]],

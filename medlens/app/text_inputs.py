@@ -24,11 +24,14 @@ def is_text_model(meta: dict[str, Any]) -> bool:
     return bool(meta.get("tokenizer"))
 
 
-def note_cases(data: str, meta: dict[str, Any], columns: NoteColumns = NoteColumns()) -> NoteCases:
-    """The notes of ``data`` encoded by the text model's own tokenizer."""
+def note_cases(data: str, meta: dict[str, Any], columns: NoteColumns = NoteColumns(), *,
+               show_identifiers: bool = False) -> NoteCases:
+    """The notes of ``data`` encoded by the text model's own tokenizer (named by row unless
+    ``show_identifiers``: :class:`~medlens.data.notes_cases.NoteCases`)."""
     if not is_notes_file(data):
         raise InputError(f"{data} is not a notes file: a text model reads .csv, .tsv, .jsonl or .txt notes")
-    return NoteCases(data, meta["tokenizer"], tuple(meta.get("class_names") or ()), columns)
+    return NoteCases(data, meta["tokenizer"], tuple(meta.get("class_names") or ()), columns,
+                     show_identifiers=show_identifiers)
 
 
 def note_set(cases: NoteCases, name: str | None = None) -> LabelledSet:

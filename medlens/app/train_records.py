@@ -22,6 +22,7 @@ import torch
 
 from medlens.app.recipes import Trained
 from medlens.app.train_splits import train_on_splits
+from medlens.data.cases import pseudonym
 from medlens.data.formats.text import split_by_group
 from medlens.data.record_cases import WINDOW_KINDS, window_settings
 from medlens.data.records import Windows, parse_annotation_labels, windows_from_folder
@@ -78,8 +79,10 @@ def train_on_records(request: Any, progress: Any) -> Trained:
         recipe=windows.recipe().to_dict(), class_names=list(windows.class_names), input_kind="records",
         windows=window_settings(windows, kind, annotation_labels=mapping, step=request.step),
         cases={s: int(len(idx)) for s, idx in parts.items()}, skipped=dict(windows.skipped),
-        test_from_seconds={r: min((float(windows.times[i]) for i in parts["test"].tolist() if windows.records[i] == r),
-                                  default=None) for r in sorted(set(windows.records))},
+        # records by position, as predict/evaluate/audit name them (their names are file names)
+        test_from_seconds={pseudonym(k): min((float(windows.times[i]) for i in parts["test"].tolist()
+                                              if windows.records[i] == r), default=None)
+                           for k, r in enumerate(dict.fromkeys(windows.records))},
         split="by record" if len(set(windows.records)) >= 3 else "by stretch of each record (70/15/15 in time)",
     )
     counts = {n: int((windows.labels == k).sum()) for k, n in enumerate(windows.class_names)}

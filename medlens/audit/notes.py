@@ -43,7 +43,6 @@ from medlens.core import engine
 from medlens.core.checks import evaluation_mode
 from medlens.core.engine import Budget
 from medlens.core.targets import probabilities
-from medlens.data.cases import pseudonym
 from medlens.data.notes_cases import NoteCases, NoteColumns
 from medlens.errors import InputError, UnknownNameError
 
@@ -172,11 +171,7 @@ class NoteSpec:
 def open_notes(spec: NoteSpec) -> NoteCases:
     """The notes of ``spec``, named by pseudonymous ids unless ``spec.show_identifiers``; the
     file's own ids stay in ``identifiers``."""
-    cases = NoteCases(spec.data, spec.tokenizer, spec.class_names, spec.columns)
-    cases.identifiers = list(cases.names)
-    if not spec.show_identifiers:
-        cases.names = [pseudonym(i) for i in range(len(cases.names))]
-    return cases
+    return NoteCases(spec.data, spec.tokenizer, spec.class_names, spec.columns, show_identifiers=spec.show_identifiers)
 
 
 def delete_positions(ids: torch.Tensor, remove: torch.Tensor) -> torch.Tensor:

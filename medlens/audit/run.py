@@ -28,7 +28,7 @@ from medlens.audit.summary import summary_grid
 from medlens.errors import InputError
 from medlens.models.fingerprint import model_fingerprint
 
-__all__ = ["AuditRun", "analyse", "path_key", "plan_batches", "run_audit", "run_batches", "stored_settings"]
+__all__ = ["AuditRun", "analyse", "labels_key", "path_key", "plan_batches", "run_audit", "run_batches", "stored_settings"]
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def run_audit(
         "data": json.dumps({"data": path_key(spec.data),
                             "split": spec.split,
                             # scans: the same files through another recipe or labels are another audit
-                            **({"windows": spec.windows, "record_labels": spec.record_labels} if spec.windows is not None
+                            **({"windows": spec.windows, "record_labels": labels_key(spec.record_labels)} if spec.windows is not None
                                else {} if spec.is_dataset else {"recipe": spec.recipe_object().to_dict(),
                                                            "labels": path_key(spec.labels) if spec.labels else None,
                                                            "named_by": "path" if spec.show_identifiers else "id"})}),
@@ -288,6 +288,16 @@ def path_key(path: str) -> str:
     if not p.exists():
         return str(path)
     return "sha256:" + hashlib.sha256(str(p.resolve()).encode("utf-8")).hexdigest()[:16]
+
+
+def labels_key(labels: dict[str, str] | None) -> str | None:
+    """Record labels' identity for a resume check, without the records' names (file names): a
+    digest of the sorted pairs."""
+    import hashlib
+
+    if labels is None:
+        return None
+    return "sha256:" + hashlib.sha256(json.dumps(sorted(labels.items())).encode("utf-8")).hexdigest()[:16]
 
 
 def exemplar_maps(model: nn.Module, spec: SourceSpec, analysis: Analysis) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:

@@ -86,7 +86,7 @@ def open_source(spec: SourceSpec) -> Cases:
     if spec.windows is not None:
         from medlens.data.record_cases import RecordCases
 
-        return RecordCases(spec.data, spec.windows, spec.record_labels)
+        return RecordCases(spec.data, spec.windows, spec.record_labels, show_identifiers=spec.show_identifiers)
     cases = open_cases(spec.data, split=spec.split, input_shape=spec.input_shape, labels=spec.labels,
                        class_names=spec.class_names, what="data",
                        recipe=None if spec.is_dataset else spec.recipe_object(),

@@ -8,7 +8,9 @@ folder of records for a model trained on signal windows (beat windows take their
 annotations; fixed windows from ``--labels`` with columns record,label).
 
 OUT gets predictions.csv (case, label, predicted class, the probability of every class, by class
-name) and, when labels exist, metrics.json (accuracy, AUROC, expected calibration error).
+name) and, when labels exist, metrics.json (accuracy, AUROC, expected calibration error). Scans,
+records and notes are named case-0000... and identifiers.csv maps them to their files, records and
+the notes file's case ids, unless ``--show-identifiers``.
 Predictions are committed to OUT/predictions.sqlite as each batch finishes, so running the same
 command again resumes a killed run; ``--engine ray`` runs the batches on Ray actors like ``audit``.
 """
@@ -42,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: start Ray on this machine)")
     p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per CPU)")
     p.add_argument("--restart", action="store_true", help="discard the predictions stored in OUT instead of resuming")
+    p.add_argument("--show-identifiers", action="store_true",
+                   help="name cases by their files, records or the notes file's case ids (default: case-0000..., "
+                        "listed in identifiers.csv only)")
     add_text_flags(p)
     add_recipe_flags(p)
     add_flags(p, "limit", "quiet")
@@ -59,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         text_column=args.text_column, label_column=args.label_column, recipe=recipe_options(args),
         engine=args.engine, address=args.address, workers=args.workers, cases_per_batch=args.cases_per_batch,
         batch_size=args.batch_size, restart=args.restart, limit=args.limit, quiet=args.quiet,
+        show_identifiers=args.show_identifiers,
     ))
     print(f"predicted {result.n_new} new case(s) of {result.n_cases} ({result.kind}) on the {args.engine} engine")
     for note in result.notes:

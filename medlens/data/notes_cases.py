@@ -18,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from medlens.data.cases import Case, CaseBatch, Cases
+from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
 from medlens.data.formats.text import NOTE_SUFFIXES, read_notes
 
 __all__ = ["NoteColumns", "NoteCases", "is_notes_file"]
@@ -52,7 +52,9 @@ class NoteCases(Cases):
     has_markers = False
 
     def __init__(self, data: str | os.PathLike, tokenizer_json: str, class_names: Sequence[str],
-                 columns: NoteColumns = NoteColumns()) -> None:
+                 columns: NoteColumns = NoteColumns(), *, show_identifiers: bool = False) -> None:
+        """Notes are named ``case-0000``... by row and the file as ``N notes``, unless
+        ``show_identifiers``: the file's own case ids (often MRNs) stay in ``identifiers``."""
         from medlens.data.tokenizer import NoteTokenizer
 
         self.data = os.fspath(data)
@@ -62,7 +64,9 @@ class NoteCases(Cases):
             warnings.warn(self.skipped, UserWarning, stacklevel=2)
         self.tokenizer = NoteTokenizer.from_json(tokenizer_json)
         self.class_names = tuple(class_names)
-        self.names = list(self.notes.cases)
+        self.identifiers = list(self.notes.cases)
+        self.show_identifiers = show_identifiers
+        self.names = list(self.identifiers) if show_identifiers else [pseudonym(i) for i in range(len(self.identifiers))]
         self.has_labels = self.notes.labels is not None
         self.labels: list[int | None] = [None] * len(self.names)
         if self.has_labels:
@@ -72,7 +76,13 @@ class NoteCases(Cases):
                 self.labels[i] = k
         self.encoded = self.tokenizer.encode(self.notes.texts)
         self.truncation = self.encoded.statement()
-        self.title = os.path.basename(self.data)
+        self.title = os.path.basename(self.data) if show_identifiers else f"{len(self.names)} note{'' if len(self.names) == 1 else 's'}"
+
+    def identifier_rows(self) -> list[dict[str, object]]:
+        """One row per note for ``identifiers.csv``: ``case`` (the id outputs use), ``note`` (the
+        file's own id) and ``row`` (as the file counts them: a CSV's header is row 1)."""
+        rows = self.notes.rows or tuple(range(1, len(self.names) + 1))
+        return [{"case": name, "note": note, "row": row} for name, note, row in zip(self.names, self.identifiers, rows)]
 
     def load(self, indices: Sequence[int]) -> CaseBatch:
         indices = [int(i) for i in indices]

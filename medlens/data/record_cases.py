@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from medlens.data.cases import Case, CaseBatch, Cases
+from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
 from medlens.data.records import Windows, windows_from_folder
 from medlens.errors import InputError
 
@@ -77,7 +77,9 @@ class RecordCases(Cases):
     has_markers = False
 
     def __init__(self, data: str | os.PathLike, settings: Mapping[str, Any],
-                 record_labels: Mapping[str, str] | None = None) -> None:
+                 record_labels: Mapping[str, str] | None = None, *, show_identifiers: bool = False) -> None:
+        """Windows are named ``case-0000@12.400s`` (the record by its position, the window's start)
+        and the folder ``N records``, unless ``show_identifiers``: a record's name is its file name."""
         self.data = os.fspath(data)
         self.windows = cut_windows(self.data, settings, record_labels=record_labels)
         self.class_names = tuple(settings["class_names"])
@@ -85,8 +87,17 @@ class RecordCases(Cases):
         self.has_labels = labelled
         self.labels: list[int | None] = [int(v) if labelled else None for v in self.windows.labels]
         w = self.windows
-        self.names = [f"{record}@{float(t):.3f}s" for record, t in zip(w.records, w.times)]
-        self.title = os.path.basename(self.data.rstrip("/")) or self.data
+        self.records = list(dict.fromkeys(w.records))  # each record once, in the windows' order
+        ids = {r: r if show_identifiers else pseudonym(k) for k, r in enumerate(self.records)}
+        self.record_ids = [ids[r] for r in self.records]
+        self.names = [f"{ids[record]}@{float(t):.3f}s" for record, t in zip(w.records, w.times)]
+        self.title = ((os.path.basename(self.data.rstrip("/")) or self.data) if show_identifiers
+                      else f"{len(self.records)} record{'' if len(self.records) == 1 else 's'}")
+
+    def identifier_rows(self) -> list[dict[str, str]]:
+        """One row per record for ``identifiers.csv``: ``case`` (the id window names start with)
+        and ``record`` (its name)."""
+        return [{"case": case, "record": record} for case, record in zip(self.record_ids, self.records)]
 
     def load(self, indices: Sequence[int]) -> CaseBatch:
         indices = [int(i) for i in indices]

@@ -288,11 +288,11 @@ def beat_windows(
         symbols.append(ann.symbol)
     if not xs:
         raise InputError(
-            f"no annotation of {signal.metadata.get('Record', signal.source) or 'the record'} has a mapped symbol "
+            f"no annotation of {signal.identifiers.get('Record', signal.source) or 'the record'} has a mapped symbol "
             f"({', '.join(sorted(mapping))}) with a whole window inside the record"
         )
     samples_t = torch.tensor(samples, dtype=torch.long)
-    name = signal.metadata.get("Record") or pathlib.Path(signal.source).stem or "record"
+    name = signal.identifiers.get("Record") or pathlib.Path(signal.source).stem or "record"
     return Windows(
         torch.stack(xs).float(), torch.tensor(ys, dtype=torch.long), names, fs, float(before), float(after),
         lead_names, normalize, (name,) * len(xs), samples_t, samples_t.double() / signal.fs, tuple(symbols), skipped,
@@ -355,7 +355,7 @@ def fixed_windows(
             raise InputError(f"every window of {length:g} s of the record holds samples it marks missing")
         raise InputError(f"the record ({duration:g} s) is shorter than one window of {length:g} s")
     samples_t = torch.tensor(starts, dtype=torch.long)
-    name = signal.metadata.get("Record") or pathlib.Path(signal.source).stem or "record"
+    name = signal.identifiers.get("Record") or pathlib.Path(signal.source).stem or "record"
     return Windows(
         torch.stack(xs).float(), torch.full((len(xs),), names.index(label), dtype=torch.long), names, fs, 0.0,
         float(length), lead_names, normalize, (name,) * len(xs), samples_t, samples_t.double() / signal.fs,

@@ -103,7 +103,7 @@ def test_notes_train_predict_explain_and_attention(tmp_path, capsys):
                  "--label-column", "finding", "--out", str(out), "--quiet"]) == 0
     assert "truncated" in capsys.readouterr().out
     rows, names, stored = _check_metrics(out)
-    assert names == ["abnormal", "normal"] and rows[0]["case"] == "n000"
+    assert names == ["abnormal", "normal"] and rows[0]["case"] == "case-0000"  # the file's ids: identifiers.csv only
     assert stored["auroc"] > 0.9  # one word tells the class
 
     note = tmp_path / "note.txt"

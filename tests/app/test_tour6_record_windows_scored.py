@@ -29,8 +29,8 @@ def beats(tmp_path_factory):
     return folder, model, marks
 
 
-def _expected_names(marks, n):
-    return [f"rec@{sample / 250:.3f}s" for sample, _ in marks[:n]]
+def _expected_names(marks, n):  # the record is named by its position (identifiers.csv names it "rec")
+    return [f"case-0000@{sample / 250:.3f}s" for sample, _ in marks[:n]]
 
 
 def test_evaluate_scores_the_beat_windows_with_their_annotation_labels(beats, tmp_path, capsys):
@@ -55,7 +55,7 @@ def test_audit_audits_each_beat_labelled_by_its_annotation(beats, tmp_path):
     rows = list(csv.DictReader((out / "cases.csv").open()))
     assert [r["case"] for r in rows] == _expected_names(marks, 12)
     assert [int(r["label"]) for r in rows] == [int(symbol == "V") for _, symbol in marks[:12]]
-    assert not (out / "identifiers.csv").exists()
+    assert list(csv.DictReader((out / "identifiers.csv").open())) == [{"case": "case-0000", "record": "rec"}]
 
 
 def test_a_labels_file_for_beats_is_refused_in_one_line(beats, tmp_path, capsys):

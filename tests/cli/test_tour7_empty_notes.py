@@ -56,8 +56,10 @@ def test_explain_skips_an_empty_note_and_says_which_row(model, tmp_path, capsys)
     said = capsys.readouterr()
     assert "medlens: warning: 1 empty note skipped (row 4 of the notes file)\n" in said.err
     assert "note: 1 empty note skipped (row 4 of the notes file)\n" in said.out
-    with open(out / "summary.csv", newline="", encoding="utf-8") as fh:
-        assert [r["case"] for r in csv.DictReader(fh)] == ["MRN7000", "MRN7001", "MRN7003", "MRN7004"]
+    with open(out / "identifiers.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["note"] for r in rows] == ["MRN7000", "MRN7001", "MRN7003", "MRN7004"]
+    assert [r["row"] for r in rows] == ["2", "3", "5", "6"]  # as the warning counts them: the empty note is row 4
 
 
 def test_audit_skips_an_empty_note_and_states_it_in_the_report(model, tmp_path, capsys):

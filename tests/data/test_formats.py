@@ -282,7 +282,7 @@ def test_wfdb_record_values_rate_leads_and_beats(tmp_path):
     assert np.abs(s.values.numpy().T - sig).max() <= 0.5 / 1000 + 1e-7  # half an ADC step at gain 1000/mV
     assert s.fs == 250 and s.channels == ("MLII", "V5") and s.units == ("mV", "mV")
     assert [a.sample for a in s.annotations] == samples.tolist() and [a.symbol for a in s.annotations] == symbols
-    assert s.identifiers == {"Comments": "age 71 sex F"} and "age" not in repr(s)
+    assert s.identifiers == {"Record": "rec", "Comments": "age 71 sex F"} and "age" not in repr(s)
     assert read(tmp_path / "rec").values.shape == (2, 2000)  # the record name without suffix
 
 

@@ -20,6 +20,7 @@ from medlens.errors import FileFormatError, MedlensError
 
 _UNIT_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 0.001, "unknown": 1.0}
 MAX_CHANNEL_VOLUMES = 16  # a 4-D image with at most this many volumes is read as channels
+FREE_TEXT = ("descrip", "aux_file", "db_name", "intent_name")  # header fields a user may write a name in
 
 
 @one_line_errors("NIfTI")
@@ -47,8 +48,7 @@ def load_nifti(path: PathLike, *, memory_mb: float | None = None) -> Volume:
         :data:`MAX_CHANNEL_VOLUMES` volumes (MRI sequences or echoes stacked, as BraTS-style
         multi-modal inputs are) is read as channels, ``(C, I, J, K)`` with ``channels=C``. ``spacing`` from the header zooms,
         converted to mm when the header gives metres or microns. ``identifiers`` holds the
-        free-text header fields (``descrip``, ``aux_file``, ``db_name``) when set, since they
-        may name a patient.
+        free-text header fields (:data:`FREE_TEXT`) when set, since they may name a patient.
 
     Raises
     ------
@@ -125,7 +125,7 @@ def load_nifti(path: PathLike, *, memory_mb: float | None = None) -> Volume:
         if axcodes is not None:
             metadata["AxisCodes"] = axcodes
     identifiers = {}
-    for field in ("descrip", "aux_file", "db_name"):
+    for field in FREE_TEXT:
         if field in header:
             raw = header[field]
             value = raw.item() if hasattr(raw, "item") else raw
@@ -152,7 +152,8 @@ def write_nifti(values: np.ndarray, like: Volume, path: PathLike) -> pathlib.Pat
     The written image opens aligned with its source in 3D Slicer, ITK-SNAP or FSLeyes: voxel
     ``(i, j, k)`` of ``values`` lies at the same world coordinate as voxel ``(i, j, k)`` of the
     source. The source header is copied (orientation codes, units, ``qform``/``sform``); the data
-    type becomes float32 with no scaling, and ``descrip`` is cleared (it may name a patient).
+    type becomes float32 with no scaling, and its free-text fields (:data:`FREE_TEXT`) and header
+    extensions (a DICOM header, an AFNI history) are cleared: they may name a patient.
 
     Parameters
     ----------
@@ -181,7 +182,10 @@ def write_nifti(values: np.ndarray, like: Volume, path: PathLike) -> pathlib.Pat
         src = nib.load(like.source)
         header = src.header.copy()
         header.set_data_dtype(np.float32)
-        header["descrip"] = b""
+        for field in FREE_TEXT:
+            if field in header:
+                header[field] = b""
+        header.extensions.clear()
         kind = nib.Nifti2Image if isinstance(src, (nib.Nifti2Image, nib.Nifti2Pair)) else nib.Nifti1Image
         img = kind(values.reshape(src.shape[: values.ndim] if values.ndim == len(src.shape) else values.shape),
                    src.affine, header=header)

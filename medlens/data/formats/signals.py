@@ -69,10 +69,10 @@ class Signal:
     annotations : tuple of Annotation
         In time order.
     metadata : dict of str to str
-        Non-identifying information (format, record name, duration).
+        Non-identifying information (format, duration).
     identifiers : dict of str to str
         What may identify a patient (EDF patient and recording fields, WFDB header comments,
-        which hold age and sex), kept apart; never in the repr.
+        which hold age and sex, and the WFDB record's name), kept apart; never in the repr.
     format : str
         ``"WFDB"``, ``"EDF"``, ``"EDF+"``, ``"BDF"`` or ``"BDF+"``.
     source : str
@@ -240,8 +240,8 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
     Signal
         ``values`` ``(C, L)`` in the header's physical units (ADC values converted with each
         channel's gain and baseline), ``fs`` from the header, channel names and units,
-        ``annotations`` with the beat symbols. Header comments (age, sex, medication) go to
-        ``identifiers``.
+        ``annotations`` with the beat symbols. Header comments (age, sex, medication) and the
+        record's name (its file name) go to ``identifiers``.
 
     Raises
     ------
@@ -293,7 +293,6 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
                                           int(ch) if len(record.sig_name) > 1 else -1))
     metadata = {
         "Format": "WFDB",
-        "Record": base.name,
         "Samples": str(values.shape[0]),
         "DurationSeconds": f"{values.shape[0] / fs:g}",
     }
@@ -301,7 +300,8 @@ def load_wfdb(path: PathLike, *, annotator: str = "atr", memory_mb: float | None
         metadata["InterpolatedChannels"] = ", ".join(interpolated)
     if ann_file.is_file():
         metadata["Annotator"] = annotator
-    identifiers = {"Comments": " | ".join(record.comments)} if record.comments else {}
+    # the record's name is its file name, which may name a patient: kept apart with the comments
+    identifiers = {"Record": base.name, **({"Comments": " | ".join(record.comments)} if record.comments else {})}
     return Signal(
         torch.from_numpy(np.ascontiguousarray(values.T, dtype=np.float32)),
         fs,

@@ -47,6 +47,8 @@ class Notes:
         The path read.
     skipped : tuple of int
         Row numbers of the empty notes left out (``skip_empty``), as the file counts them.
+    rows : tuple of int
+        Each note's row number, as the file counts them (empty for a ``.txt`` note).
     """
 
     texts: tuple[str, ...]
@@ -55,6 +57,7 @@ class Notes:
     groups: tuple[str, ...] | None = None
     source: str = ""
     skipped: tuple[int, ...] = ()
+    rows: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -90,7 +93,7 @@ class Notes:
         """The notes at ``rows`` (in that order)."""
         pick = lambda seq: None if seq is None else tuple(seq[i] for i in rows)  # noqa: E731
         return Notes(pick(self.texts), pick(self.labels), pick(self.cases), pick(self.groups), self.source,
-                     self.skipped)
+                     self.skipped, pick(self.rows) if self.rows else ())
 
     def skipped_statement(self) -> str:
         """One sentence on the empty notes left out, or ``""``."""
@@ -277,7 +280,7 @@ def read_notes(
             raise InputError(f"{p}: some notes have an empty {group_col!r}; give every note its patient/group id")
     return Notes(
         tuple(texts), None if labels is None else tuple(labels), tuple(cases),
-        None if groups is None else tuple(groups), str(p), tuple(empty),
+        None if groups is None else tuple(groups), str(p), tuple(empty), tuple(numbers),
     )
 
 
