@@ -21,12 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from medlens.cli import build_parser, main
-from medlens.data.recipe import Recipe
-from medlens.models import CNN, save_model
 from tests.data import hostile_files as H
 from tests.data.identified_dicom import write_identified_dicom, write_identified_series
 
@@ -37,12 +34,8 @@ ONE_GB_KB = 2**20  # ru_maxrss is in KB on Linux
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cnn = CNN(2, 1, 2, widths=(4, 8), input_shape=(1, 24, 24))
-    meta = {"input_shape": [1, 24, 24], "class_names": ["a", "b"],
-            "recipe": Recipe(normalize="minmax", channels=1, size=(24, 24))}
-    return save_model(cnn, tmp_path_factory.mktemp("model") / "m.pt", meta)
+def model(tiny_scan_model) -> Path:
+    return tiny_scan_model
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,8 @@ SECRETS = (NAME, MRN, "DOE_JOHN", "MRN8472913", "8472913")
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cnn = CNN(2, 1, 2, widths=(4, 8), input_shape=(1, 24, 24))
-    meta = {"input_shape": [1, 24, 24], "class_names": ["a", "b"],
-            "recipe": Recipe(normalize="minmax", channels=1, size=(24, 24))}
-    return save_model(cnn, tmp_path_factory.mktemp("model") / "m.pt", meta)
+def model(tiny_scan_model) -> Path:
+    return tiny_scan_model
 
 
 def _leaks(out: Path) -> dict[str, list[str]]:
