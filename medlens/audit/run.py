@@ -279,25 +279,26 @@ def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = Flag
     return Analysis(results, settings, strategies, info, files, failures)
 
 
+def _digest(text: str) -> str:
+    """``sha256:`` and the first 16 hex digits of ``text``'s SHA-256: an identity without the text."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def path_key(path: str) -> str:
     """A path's identity for a resume check, without the path: a digest of its resolved form
     (a bundled data set's name as it is)."""
-    import hashlib
-
     p = Path(path)
     if not p.exists():
         return str(path)
-    return "sha256:" + hashlib.sha256(str(p.resolve()).encode("utf-8")).hexdigest()[:16]
+    return _digest(str(p.resolve()))
 
 
 def labels_key(labels: dict[str, str] | None) -> str | None:
     """Record labels' identity for a resume check, without the records' names (file names): a
     digest of the sorted pairs."""
-    import hashlib
-
-    if labels is None:
-        return None
-    return "sha256:" + hashlib.sha256(json.dumps(sorted(labels.items())).encode("utf-8")).hexdigest()[:16]
+    return None if labels is None else _digest(json.dumps(sorted(labels.items())))
 
 
 def exemplar_maps(model: nn.Module, spec: SourceSpec, analysis: Analysis) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:

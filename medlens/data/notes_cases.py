@@ -65,7 +65,6 @@ class NoteCases(Cases):
         self.tokenizer = NoteTokenizer.from_json(tokenizer_json)
         self.class_names = tuple(class_names)
         self.identifiers = list(self.notes.cases)
-        self.show_identifiers = show_identifiers
         self.names = list(self.identifiers) if show_identifiers else [pseudonym(i) for i in range(len(self.identifiers))]
         self.has_labels = self.notes.labels is not None
         self.labels: list[int | None] = [None] * len(self.names)

@@ -36,6 +36,11 @@ def _printable(raw: bytes) -> bool:
     return all(32 <= b <= 126 for b in raw)
 
 
+def _questioned(raw: bytes) -> bytes:
+    """``raw`` with every byte outside printable ASCII replaced by ``?``."""
+    return bytes(b if 32 <= b <= 126 else ord("?") for b in raw)
+
+
 #: Per-signal fields read with replacements instead of refused: free text, and the unit.
 _SIGNAL_REWRITTEN = ("transducer type", "physical dimension", "prefiltering")
 #: Non-ASCII spellings in units, as hospital software writes them (latin-1 or UTF-8), and their ASCII.
@@ -65,8 +70,7 @@ def _signal_fields(p: pathlib.Path, head: bytes, ns: int) -> list[tuple[int, byt
             if name not in _SIGNAL_REWRITTEN:
                 raise FileFormatError(f"{p}: the {name} of signal {i + 1} holds bytes outside printable ASCII, "
                                       "which the EDF specification forbids and pyedflib refuses")
-            fixed = _ascii_unit(raw) if name == "physical dimension" else bytes(
-                b if 32 <= b <= 126 else ord("?") for b in raw)
+            fixed = _ascii_unit(raw) if name == "physical dimension" else _questioned(raw)
             rewrites.append((at + width * i, fixed))
         at += width * ns
     return rewrites
@@ -101,7 +105,7 @@ def ascii_header(p: pathlib.Path) -> Iterator[pathlib.Path]:
             raise FileFormatError(f"{p}: the {name} field of the header holds bytes outside printable ASCII, "
                                   "which the EDF specification forbids and pyedflib refuses")
     rewrites = _signal_fields(p, head, ns)
-    rewrites += [(start, bytes(b if 32 <= b <= 126 else ord("?") for b in head[start:end])) for start, end, _ in _FREE_TEXT]
+    rewrites += [(start, _questioned(head[start:end])) for start, end, _ in _FREE_TEXT]
     with tempfile.TemporaryDirectory(prefix="medlens-edf-") as tmp:
         copy = pathlib.Path(tmp) / p.name
         shutil.copyfile(p, copy)

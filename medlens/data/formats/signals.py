@@ -403,12 +403,14 @@ def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
     header pyedflib accepts)."""
     import pyedflib
 
+    def why(exc: BaseException) -> str:  # pyedflib's reason, naming the file, never the temporary copy's path
+        return _one_line(exc).replace(str(readable), p.name)
+
     try:
         with silenced_stdout():
             reader = pyedflib.EdfReader(str(readable))
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
-        why = _one_line(exc).replace(str(readable), p.name)  # never the temporary copy's path
-        raise FileFormatError(f"{p} is not a readable EDF/BDF file ({why})") from exc
+        raise FileFormatError(f"{p} is not a readable EDF/BDF file ({why(exc)})") from exc
     try:
         fmt = {0: "EDF", 1: "EDF+", 2: "BDF", 3: "BDF+"}.get(int(reader.filetype), "EDF")  # pyedflib.FILETYPE_*
         # a legacy EDF (blank reserved field) with an annotation signal: pyedflib reads it as a lead
@@ -433,7 +435,7 @@ def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
     except FileFormatError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise FileFormatError(f"{p} is a corrupt EDF/BDF file ({_one_line(exc).replace(str(readable), p.name)})") from exc
+        raise FileFormatError(f"{p} is a corrupt EDF/BDF file ({why(exc)})") from exc
     finally:
         reader.close()
     annotations = tuple(
