@@ -35,7 +35,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from medlens.attribution.incremental import Chain, counted_costs, narrow, plan, prepare, short_circuit, window_chunk
+from medlens.attribution.incremental import (Chain, ThreadsPrepared, counted_costs, narrow, plan, prepare,
+                                             short_circuit, window_chunk)
 from medlens.core import engine
 from medlens.core import layers as by_rank
 from medlens.core.hooks import CONV_TYPES
@@ -156,7 +157,7 @@ def coarse_to_fine_occlusion(
             scores: list[float] = []
             size = max((_size(cell) for cell in cells if cell is not None), key=math.prod)
             chain = chain_for(size)
-            current: list = [None]
+            current = ThreadsPrepared()  # chunks run side by side: each thread its own
 
             def build(start, stop):
                 rows = x[s : s + 1].repeat(stop - start, *([1] * (x.ndim - 1)))
@@ -165,15 +166,15 @@ def coarse_to_fine_occlusion(
                         rows[(r, slice(None), *_index(cell))] = reference[(s, slice(None), *_index(cell))]
                 if chain is not None:
                     regions = [None if cell is None else list(cell) for cell in cells[start:stop]]
-                    current[0] = prepare(chain, rows, torch.full((stop - start,), s, dtype=torch.long), regions)
+                    current.value = prepare(chain, rows, torch.full((stop - start,), s, dtype=torch.long), regions)
                 return rows
 
             def consume(start, stop, outputs, grads, aux):
                 scores.extend(sample_target.take(torch.zeros(stop - start, dtype=torch.long))(outputs).tolist())
 
             with short_circuit([level.module for level in chain.levels] if chain is not None else [],
-                               lambda: current[0]):
-                engine.run(model, len(cells), build, mode="forward", consume=consume,
+                               lambda: current.value):
+                engine.run(model, len(cells), build, mode="forward", consume=consume, parallel=True,
                            budget=budget if chain is None else window_chunk(chain, x, len(cells), budget, device))
             through_chain[0] += sum(cell is not None for cell in cells) if chain is not None else 0
             return scores

@@ -38,6 +38,7 @@ chunk, and the layers after the chain run as usual.
 from __future__ import annotations
 
 import math
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -410,6 +411,14 @@ class Prepared:
         self.outputs = outputs
         self.pending = pending
         self.expects = expects  # the first layer's input shape that ``pending`` answers
+
+
+class ThreadsPrepared(threading.local):
+    """The :class:`Prepared` of the chunk the calling thread is evaluating: ``build`` sets
+    ``value``, and :func:`short_circuit`'s ``current`` reads it in the same thread, so chunks
+    evaluated side by side (:func:`medlens.core.engine.run`'s ``parallel``) keep theirs apart."""
+
+    value: Prepared | None = None
 
 
 def prepare(chain: Chain, inputs: torch.Tensor, samples: torch.Tensor, regions: list[Region | None]) -> Prepared:

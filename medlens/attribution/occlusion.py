@@ -21,7 +21,7 @@ from torch import nn
 
 from medlens.core.baselines import BaselineLike, resolve_baseline
 from medlens.core.options import per_dim
-from medlens.attribution.incremental import Prepared, prepare, short_circuit, window_chunk
+from medlens.attribution.incremental import ThreadsPrepared, prepare, short_circuit, window_chunk
 from medlens.attribution.incremental import plan as incremental_plan
 from medlens.core import cost, engine
 from medlens.core.cost import affordable, chosen
@@ -200,7 +200,7 @@ def occlusion(
     original = x.new_zeros(b)
 
     chain = incremental_plan(model, x, win, budget) if incremental else None
-    current: list[Prepared | None] = [None]
+    current = ThreadsPrepared()  # chunks run side by side: each thread its own
 
     def build(start: int, stop: int):
         rows = torch.arange(start, stop, device=x.device)
@@ -215,7 +215,7 @@ def occlusion(
                 None if sl is None else [(d.start, min(d.stop, n)) for d, n in zip(sl[1:], spatial)]
                 for sl in slices
             ]
-            current[0] = prepare(chain, occluded, sample, regions)
+            current.value = prepare(chain, occluded, sample, regions)
         return occluded, (sample, slices)
 
     def consume(start, stop, outputs, grads, aux):
@@ -229,8 +229,9 @@ def occlusion(
             channel = sl[0] if per_channel else slice(0, 1)
             drops[(s, channel, *sl[1:])] += original[s] - score
 
-    with short_circuit([level.module for level in chain.levels] if chain is not None else [], lambda: current[0]):
-        engine.run(model, b * per_sample, build, mode="forward", consume=consume,
+    with short_circuit([level.module for level in chain.levels] if chain is not None else [],
+                       lambda: current.value):
+        engine.run(model, b * per_sample, build, mode="forward", consume=consume, parallel=True,
                    budget=budget if chain is None else window_chunk(chain, x, b * per_sample, budget,
                                                                     engine.model_device(model)))
     counts = torch.ones(())

@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from medlens.core import chunk_workers
 from medlens.core.hooks import Capture, capture, on_activations
 from medlens.core.targets import Target
 from medlens.errors import InputError
@@ -187,6 +188,7 @@ def run(
     budget: Budget = Budget(),
     layer: nn.Module | None = None,
     finite_outputs: bool = True,
+    parallel: bool = False,
 ) -> Result:
     """Evaluate ``model`` on ``n_items`` inputs in memory-bounded chunks.
 
@@ -214,6 +216,13 @@ def run(
     finite_outputs : bool
         Raise ``InputError`` when the model returns NaN or infinite outputs (default). Probes
         that feed NaN on purpose, to trace which outputs an input reaches, turn it off.
+    parallel : bool
+        Forward mode on a CPU: evaluate the chunks side by side, one torch thread each, as many
+        at once as torch has intra-op threads (:mod:`medlens.core.chunk_workers`), each chunk a
+        share of the size one sequential chunk would have, so the memory in flight is the same.
+        ``build`` is then called from several threads (a method whose ``build`` keeps state
+        between calls must not ask for it); ``consume`` is still called in chunk order from
+        the calling thread. The outputs do not depend on it.
 
     Returns
     -------
@@ -248,7 +257,12 @@ def run(
         if layer is not None and mode == "gradient":
             record = stack.enter_context(capture(model, layer, detach=False))
         start = 0
+        workers = chunk_workers.worker_count(n_items, device) if parallel and mode == "forward" else 1
         while start < n_items:
+            if workers > 1 and (size is not None or start > 0):
+                _run_side_by_side(model, build, split, consume, outputs, device, start, n_items, size, workers,
+                                  finite_outputs)
+                break
             stop = min(start + (size or 1), n_items)
             if stop - start == 1 and start == 0:
                 inputs, aux = first, first_aux
@@ -289,6 +303,26 @@ def run(
         torch.cat(gradients) if gradients else None,
         size,
     )
+
+
+def _run_side_by_side(model, build, split, consume, outputs, device, start, n_items, size, workers,
+                      finite) -> None:
+    """Forward mode: rows ``start..n_items-1`` in chunks evaluated ``workers`` at a time
+    (:func:`run`'s ``parallel``); each chunk holds a ``workers``-th of ``size`` rows."""
+    per_chunk = max(1, -(-size // workers))
+    ranges = [(a, min(a + per_chunk, n_items)) for a in range(start, n_items, per_chunk)]
+
+    def evaluate(a: int, b: int):
+        inputs, aux = split(build(a, b))
+        with torch.inference_mode():
+            out = _checked_call(model, inputs.to(device), first=a == 0, finite=finite)
+        return out, aux
+
+    for (a, b), (out, aux) in zip(ranges, chunk_workers.in_order(ranges, evaluate, workers)):
+        if consume is not None:
+            consume(a, b, out, None, aux)
+        else:
+            outputs.append(out.clone())
 
 
 def shape_error(shape: torch.Size, err: RuntimeError) -> InputError:
