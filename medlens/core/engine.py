@@ -244,7 +244,6 @@ def run(
             return built[0], built[1]
         return built, None
 
-    first, first_aux = split(build(0, 1)) if n_items else (None, None)
     # Without an explicit batch size the first chunk is the first input alone, run with its
     # activation sizes recorded: that real pass sizes the other chunks, so no probe pass is spent.
     size = max(1, min(budget.batch_size, n_items)) if budget.batch_size is not None else None
@@ -264,10 +263,7 @@ def run(
                                   finite_outputs)
                 break
             stop = min(start + (size or 1), n_items)
-            if stop - start == 1 and start == 0:
-                inputs, aux = first, first_aux
-            else:
-                inputs, aux = split(build(start, stop))
+            inputs, aux = split(build(start, stop))
             inputs = inputs.to(device)
             if record is not None:
                 record.activation = None  # never differentiate a previous chunk's output
