@@ -20,8 +20,8 @@ CHANCE_ALPHA = 0.05
 def chance_record(pairs: Iterable[tuple[int | None, int]], level: float = CHANCE_ALPHA) -> dict | None:
     """``{"n", "right", "majority_share", "p", "better"}`` for ``(label, predicted)`` pairs (pairs
     without a label are left out); ``None`` when no pair has a label. ``better``: the predictions
-    beat always answering the most frequent label at ``level`` (when every label is the same, only a
-    perfect score counts as better)."""
+    beat always answering the most frequent label at ``level`` (never when every label is the same:
+    always answering it is then right on every case, so no score can beat it; ``p`` is 1)."""
     from scipy.stats import binomtest
 
     labelled = [(int(label), int(pred)) for label, pred in pairs if label is not None]
@@ -31,7 +31,7 @@ def chance_record(pairs: Iterable[tuple[int | None, int]], level: float = CHANCE
     share = max(Counter(label for label, _ in labelled).values()) / n
     right = sum(label == pred for label, pred in labelled)
     if share >= 1.0:
-        p = 0.0 if right == n else 1.0
+        p = 1.0
     else:
         p = float(binomtest(right, n, share, alternative="greater").pvalue)
     return {"n": n, "right": right, "majority_share": share, "p": p, "better": p < level}
