@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-__all__ = ["CHANCE_ALPHA", "chance_record"]
+__all__ = ["CHANCE_ALPHA", "chance_record", "chance_words"]
 
 #: Level of the one-sided binomial test.
 CHANCE_ALPHA = 0.05
@@ -35,3 +35,14 @@ def chance_record(pairs: Iterable[tuple[int | None, int]], level: float = CHANCE
     else:
         p = float(binomtest(right, n, share, alternative="greater").pvalue)
     return {"n": n, "right": right, "majority_share": share, "p": p, "better": p < level}
+
+
+def chance_words(record: dict) -> str:
+    """What a :func:`chance_record` whose ``better`` is false says, as a clause ("the model's
+    predictions on these 40 cases are not shown to beat ...")."""
+    if record["majority_share"] >= 1.0:
+        return (f"all {record['n']} cases have the same label, so no score on them can show that the model's "
+                f"predictions beat always answering it ({record['right']} right)")
+    return (f"the model's predictions on these {record['n']} cases are not shown to beat always answering the most "
+            f"frequent label ({record['right']} right, {record['right'] / record['n']:.0%}, against "
+            f"{record['majority_share']:.0%} for the most frequent label; one-sided binomial test p = {record['p']:.2g})")
