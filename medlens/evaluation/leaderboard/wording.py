@@ -136,10 +136,11 @@ def chance_problem(chance: dict) -> list[Segment]:
 
 def chance_sentence(chance: dict) -> list[Segment]:
     """The verdict's first sentence on a model at chance."""
+    if chance["majority_share"] >= 1.0:
+        return [_plain(f"No method can be recommended on these cases: {chance_words(chance)}; score it on cases of "
+                       "more than one label.")]
     return [_plain(f"No method can be recommended for this model: {chance_words(chance)}, so a map that shows what "
-                   "it uses shows nothing about the finding; "
-                   + ("score it on cases of more than one label." if chance["majority_share"] >= 1.0 else
-                      "score it on cases where it works, or train it first."))]
+                   "it uses shows nothing about the finding; score it on cases where it works, or train it first.")]
 
 
 def flat_deletion_problem(dele: dict, rdele: dict, paired: dict | None, drop: float, least: float) -> list[Segment]:
