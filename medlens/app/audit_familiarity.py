@@ -42,7 +42,8 @@ class CohortFamiliarity:
         share = self.unlike / self.judged
         consequence = {"audited": "the strategies found on them, and the absence of a flagged one, may mean nothing",
                        "evaluated": "how well each method explains the model on them says little about the cases it "
-                                    "was made for, and the verdict below holds for these cases only"}.get(what, "")
+                                    "was made for, and the verdict below holds for these cases only",
+                       "predicted": "their predictions may mean nothing"}.get(what, "")
         return (f"{self.unlike} of the {self.judged} {what} cases ({share:.0%}) are unlike the model's training data "
                 f"(familiarity.csv says why, per case): the model may never have seen cases like them, so {consequence}"
                 + ("." if self.judged == n else f"; {n - self.judged} case(s) could not be judged."))

@@ -7,7 +7,8 @@ run in the audit's fixed batches on the audit's engines (:mod:`medlens.audit.eng
 or Ray) and each finished batch is committed to ``OUT/predictions.sqlite`` (the audit's store,
 :class:`medlens.audit.store.AuditStore`), so a killed run resumes where it stopped. From the store
 come ``OUT/predictions.csv`` (case, label, predicted class, the probability of every class, by
-name) and, when labels exist, ``OUT/metrics.json`` (:mod:`medlens.app.predict_outputs`).
+name), when labels exist, ``OUT/metrics.json`` (:mod:`medlens.app.predict_outputs`), and for scans and
+data sets ``OUT/familiarity.csv`` (:func:`medlens.app.audit_familiarity.check_cases`).
 """
 
 from __future__ import annotations
@@ -174,7 +175,23 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
     metrics, files = write_outputs(out, results, failures, class_names)
+    if spec.kind == "cases":  # scans and data sets: the audit's familiarity check, case by case
+        files.append(_familiarity(model, meta, source, results, out, notes))
     if hasattr(source, "identifier_rows"):  # scans and notes are named case-0000...: the one file that maps them
         rows = source.identifier_rows()[:n]
         files.append(write_csv(out / "identifiers.csv", rows))
     return PredictResult(out, spec.kind, n, added, seconds, metrics, files, failures, notes)
+
+
+def _familiarity(model: Any, meta: dict, source: Any, results: Sequence[CaseResult], out: Path,
+                 notes: list[str]) -> Path:
+    """Check each predicted case against the model's training data (``OUT/familiarity.csv``, as the
+    audit and ``evaluate`` do) and put first among ``notes`` how many are unlike it."""
+    from functools import partial
+
+    from medlens.app.audit_familiarity import FILE, check_cases
+
+    cohort = check_cases(model, meta, [(r.case, partial(source.case, r.index)) for r in results], out, what="predicted")
+    if cohort.unlike:
+        notes.insert(0, cohort.sentence)
+    return out / FILE

@@ -5,12 +5,15 @@ known), ``predicted`` (the class name) and ``probability.<class name>`` for ever
 with enough digits to give back the stored numbers. ``metrics.json`` summarises the labelled
 cases: accuracy, AUROC (binary, or one-vs-rest averaged over the classes present:
 :func:`medlens.models.metrics.macro_auroc`) and the expected calibration error over ten equal-width
-confidence bins (Guo et al. 2017; :func:`medlens.app.case_report.calibration_data`); it is written
-only when some case has a label.
+confidence bins (Guo et al. 2017; :func:`medlens.app.case_report.calibration_data`), and ``chance``:
+whether the predictions beat always answering the most frequent label
+(:func:`medlens.evaluation.chance.chance_record`, the leaderboard's and the audit's test); it is
+written only when some case has a label. :func:`metrics_lines` says the same in words.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,9 +22,10 @@ import torch
 from medlens.app.case_report import calibration_data
 from medlens.audit.cases import CaseFailure, CaseResult
 from medlens.core.files import write_csv, write_json
+from medlens.evaluation.chance import chance_record, chance_words
 from medlens.models.metrics import macro_auroc
 
-__all__ = ["prediction_rows", "summary_metrics", "write_outputs"]
+__all__ = ["metrics_lines", "prediction_rows", "summary_metrics", "write_outputs"]
 
 
 def _name(k: int | None, class_names: Sequence[str]) -> str:
@@ -62,7 +66,24 @@ def summary_metrics(results: Sequence[CaseResult], class_names: Sequence[str]) -
         "expected_calibration_error": table["ece"],
         "calibration_bins": len(table["counts"]),
         "reliability": {"edges": table["edges"], "counts": table["counts"], "accuracy": table["accuracy"]},
+        "chance": chance_record((r.label, r.predicted) for r in labelled),
     }
+
+
+def metrics_lines(metrics: dict[str, Any]) -> list[str]:
+    """The metrics of :func:`summary_metrics` in words: one line of numbers (an AUROC that the labels
+    leave undefined says why), then a caution when the predictions are not shown to beat always
+    answering the most frequent label."""
+    present = [name for name, count in metrics["label_counts"].items() if count]
+    defined = metrics["auroc"] is not None and not math.isnan(metrics["auroc"])  # NaN in memory, null in the file
+    auroc = (f"AUROC {metrics['auroc']:.3f}" if defined else
+             f"AUROC not defined (every labelled case is {present[0]})" if len(present) == 1 else "AUROC not defined")
+    lines = [f"{metrics['n_labelled']} labelled case(s): accuracy {metrics['accuracy']:.3f}, {auroc}, "
+             f"expected calibration error {metrics['expected_calibration_error']:.3f}"]
+    chance = metrics.get("chance")
+    if chance and not chance["better"]:
+        lines.append(f"caution: {chance_words(chance)}.")
+    return lines
 
 
 def write_outputs(out: Path, results: Sequence[CaseResult], failures: Sequence[CaseFailure],

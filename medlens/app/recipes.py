@@ -108,6 +108,7 @@ def train_on_dataset(
         )
         recipe = recipe.replace(size=tuple(int(v) for v in train.inputs.shape[2:]),
                                 channels=None if recipe.windows else int(train.inputs.shape[1]))
+    _two_classes(train.labels, train.class_names)
     num_classes = max(len(train.class_names), int(train.labels.max()) + 1)
     augment = shift_augment if train.inputs.is_floating_point() else None
     # weight initialisation and dropout draw from torch's global generator: fork it for the run
@@ -143,6 +144,17 @@ def train_on_dataset(
         "familiarity": familiarity,
     }
     return model, meta
+
+
+def _two_classes(labels: torch.Tensor, class_names: Any) -> None:
+    """Refuse training labels of one class only: such a model (one output, or one class it always
+    answers) explains nothing and every later command would fail on it with another message."""
+    from medlens.errors import InputError
+
+    if len(labels) and len(labels.unique()) < 2:
+        k = int(labels[0])
+        name = class_names[k] if k < len(class_names) else f"class {k}"
+        raise InputError(f"the training split holds one class only ({name}); give cases of at least two classes")
 
 
 def majority_share(labels: torch.Tensor) -> float:

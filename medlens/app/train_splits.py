@@ -38,9 +38,6 @@ def train_on_splits(arch: str, splits: Mapping[str, tuple[torch.Tensor, torch.Te
             raise InputError(f"the {split} split is empty: give more cases (or more groups)")
     train_labels = splits["train"][1].long()
     k = len(class_names)
-    if len(train_labels.unique()) < 2:
-        raise InputError(f"the training split holds one class only ({class_names[int(train_labels[0])]}); "
-                         "give cases of at least two classes")
     options: dict[str, Any] = {}
     if balanced:
         counts = torch.bincount(train_labels, minlength=k).double()

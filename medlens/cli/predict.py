@@ -56,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from medlens.app.predict import PredictRequest, predict_cases
+    from medlens.app.predict_outputs import metrics_lines
     from medlens.cli import SOME_FAILED, list_failures
     from medlens.cli.inputs import recipe_options
 
@@ -71,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     m = result.metrics
     if m is not None:
-        print(f"{m['n_labelled']} labelled case(s): accuracy {m['accuracy']:.3f}, AUROC {m['auroc']:.3f}, "
-              f"expected calibration error {m['expected_calibration_error']:.3f}")
+        print("\n".join(metrics_lines(m)))
     if result.failures:
         print(f"{len(result.failures)} case(s) could not be read and were left out; their errors: unreadable.csv")
     print(f"{', '.join(p.name for p in result.files)} -> {args.out}")

@@ -125,12 +125,13 @@ def _rand_spearman(batch: EvalBatch) -> torch.Tensor:
     original, randomised = _randomised_maps(batch)
     rho = spearman(original, randomised).cpu()
     # A rank correlation is undefined for a constant map. A map that collapses to a constant
-    # under randomisation (a CAM whose ReLU cuts everything) has changed completely: 0; one
-    # that was and stays constant has not changed at all: 1.
+    # under randomisation (a CAM whose ReLU cuts everything) has changed completely: 0. A map that
+    # is constant on the trained model (all zero: a model that ignores its input, a CAM cut to
+    # nothing) shows nothing, whatever the randomised model's map does: 1, it cannot pass.
     flat = [m.reshape(len(m), -1) for m in (original, randomised)]
     const = [(f.max(1).values == f.min(1).values).cpu() for f in flat]
-    rho = torch.where(torch.isnan(rho) & (const[0] ^ const[1]), torch.zeros_like(rho), rho)
-    return torch.where(torch.isnan(rho) & const[0] & const[1], torch.ones_like(rho), rho)
+    rho = torch.where(const[0], torch.ones_like(rho), rho)
+    return torch.where(torch.isnan(rho) & const[1], torch.zeros_like(rho), rho)
 
 
 @register_metric(

@@ -27,9 +27,10 @@ def _results_file(path, values: dict[str, dict[str, list[float]]], seed: int = 0
               "kinds": {e: "baseline" if e.startswith("baseline:") else "method" for e in entries},
               "metrics": {m: {} for m in metrics}, "method_options": {}, "target": "label", "seed": seed,
               "cases_per_batch": N, "batch_size": 8, "marker_audit": False, "sanity_threshold": 0.5}
+    # two labels, every prediction right: cases of one label never beat answering it (the chance test)
     lines = [config] + [
-        {"type": "result", "sample": i, "method": e, "kind": config["kinds"][e], "label": 1, "target": 1,
-         "predicted": 1, "metrics": {m: v[i] for m, v in per.items()}}
+        {"type": "result", "sample": i, "method": e, "kind": config["kinds"][e], "label": i % 2, "target": i % 2,
+         "predicted": i % 2, "metrics": {m: v[i] for m, v in per.items()}}
         for e, per in values.items() for i in range(N)
     ]
     path.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from medlens.evaluation.chance import chance_words
 from medlens.evaluation.leaderboard.store import BASELINE_PREFIX
 from medlens.evaluation.leaderboard.summary import stat
 from medlens.evaluation.registry import get_metric
@@ -128,20 +129,17 @@ def deletion_problem(dele: dict, rdele: dict, paired: dict) -> list[Segment]:
     )]
 
 
-def _chance_words(chance: dict) -> str:
-    return (f"the model's predictions on these {chance['n']} cases are not shown to beat always answering the most "
-            f"frequent label ({chance['right']} right, {chance['right'] / chance['n']:.0%}, against "
-            f"{chance['majority_share']:.0%} for the most frequent label; one-sided binomial test p = {chance['p']:.2g})")
-
-
 def chance_problem(chance: dict) -> list[Segment]:
     """Why no method is eligible on a model at chance (``chance``: the summary's ``chance``)."""
-    return [_plain(_chance_words(chance))]
+    return [_plain(chance_words(chance))]
 
 
 def chance_sentence(chance: dict) -> list[Segment]:
     """The verdict's first sentence on a model at chance."""
-    return [_plain(f"No method can be recommended for this model: {_chance_words(chance)}, so a map that shows what "
+    if chance["majority_share"] >= 1.0:
+        return [_plain(f"No method can be recommended on these cases: {chance_words(chance)}; score it on cases of "
+                       "more than one label.")]
+    return [_plain(f"No method can be recommended for this model: {chance_words(chance)}, so a map that shows what "
                    "it uses shows nothing about the finding; score it on cases where it works, or train it first.")]
 
 
