@@ -69,7 +69,9 @@ def explain(
         A classifier returning ``(B, K)`` scores. It is run in eval mode; its training
         flags are restored afterwards.
     x : torch.Tensor
-        ``(B, C, L)`` signals, ``(B, C, H, W)`` images or ``(B, C, D, H, W)`` volumes.
+        ``(B, C, L)`` signals, ``(B, C, H, W)`` images or ``(B, C, D, H, W)`` volumes, of any
+        real dtype: the model gets the same values in its own floating dtype (int16 CT in
+        Hounsfield units reaches a float32 model as float32), and the map has that dtype.
     target : int, sequence, tensor, Target, callable or None
         Class to explain (one for all, or one per sample), or a callable from model output to
         one score per sample. ``None`` explains the predicted class.
@@ -102,7 +104,7 @@ def explain(
     # inside the caller's torch.inference_mode() nothing could be differentiated: leave it, with a
     # normal copy of an inference-tensor input
     with evaluation_mode(model), torch.inference_mode(False):
-        x = x.to(engine.model_device(model))
+        x = engine.model_input(model, x)
         x = x.clone() if x.is_inference() else x
         in_pass = target is None and info.reads_prediction  # the method's own pass finds the predicted class
         outputs = model_outputs(model, x, budget) if target is None and not in_pass else None

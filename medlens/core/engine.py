@@ -91,6 +91,24 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def model_dtype(model: nn.Module) -> torch.dtype | None:
+    """The floating dtype of the model's first floating parameter (or buffer); ``None`` for a
+    model that holds none."""
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+def model_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the model's device and in its floating dtype, values unchanged: raw CT in int16
+    Hounsfield units, 8-bit pixels or a float64 array from NumPy reach a float32 model (and a
+    float32 batch a float64 or bfloat16 one) as the model computes, since PyTorch's layers refuse
+    an input of another dtype and gradients exist only for floating tensors."""
+    floating = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    return x.to(model_device(model), model_dtype(model) or floating)
+
+
 def available_memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
