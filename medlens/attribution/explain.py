@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from medlens.attribution.registry import method_call_options, get_method, method_names
+from medlens.attribution.registry import MethodInfo, method_call_options, get_method, method_names
 from medlens.core import engine
-from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_outputs
+from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_failures_named, model_outputs
 from medlens.core.engine import Budget
 from medlens.core.targets import PredictedTarget, TargetLike, to_target
 from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT, is_torchscript
@@ -106,15 +106,8 @@ def explain(
     with evaluation_mode(model), torch.inference_mode(False):
         x = engine.model_input(model, x)
         x = x.clone() if x.is_inference() else x
-        in_pass = target is None and info.reads_prediction  # the method's own pass finds the predicted class
-        outputs = model_outputs(model, x, budget) if target is None and not in_pass else None
-        tgt = PredictedTarget(len(x)) if in_pass else to_target(target, outputs, batch=len(x))
-        call_options, recorded = dict(options), {}
-        if info.layer_resolution and "layer" in known:
-            call_options["layer"], recorded["layer"] = _cam_layer(model, x, options.get("layer"))
-        start = time.perf_counter()
-        result = info.fn(model, x, tgt, budget=budget, **call_options)
-        seconds = time.perf_counter() - start
+        with model_failures_named(model, x):
+            result, tgt, recorded, seconds = _run(info, model, x, target, budget, options)
     values, extras = result if isinstance(result, tuple) else (result, {})
     extras = dict(extras)
     recorded.update(extras.pop("chosen", {}))  # defaults chosen from the model's cost
@@ -126,6 +119,20 @@ def explain(
         seconds=seconds,
         extras=extras,
     )
+
+
+def _run(info: MethodInfo, model: nn.Module, x: torch.Tensor, target: TargetLike, budget: Budget,
+         options: dict[str, Any]) -> tuple[Any, Any, dict[str, Any], float]:
+    """The method's result, its target, the options chosen for it (the CAM layer) and its seconds."""
+    in_pass = target is None and info.reads_prediction  # the method's own pass finds the predicted class
+    outputs = model_outputs(model, x, budget) if target is None and not in_pass else None
+    tgt = PredictedTarget(len(x)) if in_pass else to_target(target, outputs, batch=len(x))
+    call_options, recorded = dict(options), {}
+    if info.layer_resolution and "layer" in info.options():
+        call_options["layer"], recorded["layer"] = _cam_layer(model, x, options.get("layer"))
+    start = time.perf_counter()
+    result = info.fn(model, x, tgt, budget=budget, **call_options)
+    return result, tgt, recorded, time.perf_counter() - start
 
 
 def _cam_layer(model: nn.Module, x: torch.Tensor, layer: Any) -> tuple[nn.Module, str]:

@@ -29,7 +29,7 @@ from torch import nn
 
 from medlens.core.hooks import Capture, capture, on_activations
 from medlens.core.targets import Target
-from medlens.errors import InputError
+from medlens.errors import InputError, MedlensError
 
 Built = Union[torch.Tensor, Tuple[torch.Tensor, Any]]
 BuildFn = Callable[[int, int], Built]
@@ -309,9 +309,19 @@ def run(
     )
 
 
-def shape_error(shape: torch.Size, err: RuntimeError) -> InputError:
-    """The one-line error for a model that failed on inputs of the wrong shape."""
+#: What a model raises when it cannot take an input: PyTorch's layers raise RuntimeError (wrong
+#: channels, wrong dtype) or ValueError (BatchNorm's "expected 4D input"); a forward that needs
+#: more arguments than the input raises TypeError. A MedlensError (a ValueError) is never one.
+MODEL_CALL_ERRORS = (RuntimeError, ValueError, TypeError)
+
+
+def shape_error(shape: torch.Size, err: Exception) -> InputError:
+    """The one-line error for a model that failed on inputs of the wrong shape (or, for a
+    ``TypeError``, that cannot be called with the input alone)."""
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, TypeError):
+        return InputError(f"the model cannot be called with the input alone ({first}): wrap it in an "
+                          "nn.Module whose forward(x) passes its other arguments")
     dims = ", ".join(map(str, shape[1:]))
     return InputError(f"input of shape (batch, {dims}) does not fit the model: {first}")
 
@@ -352,7 +362,9 @@ def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite
     if first:
         try:
             out = model(inputs)
-        except RuntimeError as err:
+        except MedlensError:
+            raise  # the model's own one-line error (a segmentation target's channel, say)
+        except MODEL_CALL_ERRORS as err:
             raise shape_error(inputs.shape, err) from err
     else:
         out = model(inputs)
