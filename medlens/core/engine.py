@@ -327,9 +327,10 @@ def shape_error(shape: torch.Size, err: Exception) -> InputError:
 
 
 def scores_of(out: Any) -> torch.Tensor:
-    """The class scores in a model's output: a tensor as it is; the first element of a tuple or
-    list (MONAI's ViT returns ``(logits, hidden_states)``, networks with deep supervision
-    ``(main, auxiliary...)``); a mapping's ``"logits"`` (or its only tensor).
+    """The class scores in a model's output: a tensor as it is; a ``logits`` field or attribute
+    (a named tuple's, a dataclass's such as ``ModelOutput(loss, logits)``); the first element of
+    a tuple or list (MONAI's ViT returns ``(logits, hidden_states)``, networks with deep
+    supervision ``(main, auxiliary...)``); a mapping's ``"logits"`` (or its only tensor).
 
     Raises
     ------
@@ -338,6 +339,8 @@ def scores_of(out: Any) -> torch.Tensor:
     """
     if isinstance(out, torch.Tensor):
         return out
+    if not isinstance(out, Mapping) and isinstance(getattr(out, "logits", None), torch.Tensor):
+        return out.logits
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
         return out[0]
     if isinstance(out, Mapping):
@@ -349,7 +352,7 @@ def scores_of(out: Any) -> torch.Tensor:
         raise InputError(f"the model returned a mapping with keys {', '.join(map(str, out))}; medlens explains "
                          "its 'logits' or its only tensor")
     raise InputError(f"the model returned {type(out).__name__}; medlens explains a tensor of scores, the first "
-                     "element of a tuple, or a mapping's 'logits'")
+                     "element of a tuple, or the output's 'logits' (a key or an attribute)")
 
 
 def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite: bool) -> torch.Tensor:
@@ -357,7 +360,8 @@ def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite
 
     A model that fails on the first chunk was given inputs of the wrong shape (later chunks
     have the same shape, so their errors are the model's own); NaN or infinite outputs make
-    every explanation meaningless.
+    every explanation meaningless. A binary classifier's one logit per input, ``(B,)``, is read
+    as ``(B, 1)``; an output that is not one row per input cannot be explained per input.
     """
     if first:
         try:
@@ -369,6 +373,11 @@ def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite
     else:
         out = model(inputs)
     out = scores_of(out)
+    if out.ndim == 0 or out.shape[0] != len(inputs):
+        raise InputError(f"the model returned scores of shape {tuple(out.shape)} for {len(inputs)} input(s); medlens "
+                         "explains one row of scores per input (batch first)")
+    if out.ndim == 1:
+        out = out[:, None]
     if finite and isinstance(out, torch.Tensor) and out.is_floating_point() and not torch.isfinite(out).all():
         raise InputError("the model produced NaN or infinite outputs for this input")
     return out
