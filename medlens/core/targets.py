@@ -206,6 +206,8 @@ def to_target(target: TargetLike, output: torch.Tensor | None, batch: int | None
         classes = output.argmax(dim=1)
     elif isinstance(target, bool):
         raise TargetError("target must be a class index, not a bool")
+    elif isinstance(target, (str, bytes)):
+        raise TargetError(f"target must be a class index (an int), not the string {target!r}")
     elif isinstance(target, int):
         classes = torch.full((batch,), target, dtype=torch.long)
     else:
