@@ -6,6 +6,7 @@ Hooks exist only inside the :func:`capture` context manager, which removes them 
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -29,6 +30,17 @@ def is_torchscript(model: nn.Module) -> bool:
     and a Python wrapper around it (a segmentation target's ``ReducedOutput``, a sliding-window
     inferer) changes nothing about that."""
     return any(isinstance(m, torch.jit.ScriptModule) for m in model.modules())
+
+
+def eager_module(model: nn.Module) -> nn.Module:
+    """The Python module a ``torch.compile``'d model wraps, else ``model``: the compiled graph
+    does not run module hooks registered after it was compiled, so a method that reads layers
+    (LRP, CRP, the CAM family) would get nothing, or silently the plain gradient, from it; the
+    eager module computes the same function with its hooks."""
+    dynamo = sys.modules.get("torch._dynamo")  # never imported: nothing can have been compiled
+    if dynamo is not None and isinstance(model, dynamo.OptimizedModule):
+        return model._orig_mod
+    return model
 
 
 def require_hooks(model: nn.Module, what: str = "this method") -> None:
