@@ -30,8 +30,9 @@ class Target:
     score_fn : callable or None
         Maps output ``(B, K)`` to scores ``(B,)``; applied row-wise, so it must not mix rows.
     space : {"logit", "probability"}
-        ``"probability"`` applies softmax (or a sigmoid for single-output models) before
-        selecting the class: black-box methods such as RISE score probabilities.
+        ``"probability"`` applies softmax (or a sigmoid for single-output models:
+        :func:`column_probabilities`) before selecting the class: black-box methods such as
+        RISE, and deletion and insertion, score probabilities.
     """
 
     classes: torch.Tensor | None = None
@@ -50,7 +51,7 @@ class Target:
             check_output(output)
             check_range(self.classes, output.shape[1])
         if self.space == "probability":
-            output = probabilities(output)
+            output = column_probabilities(output)
         if self.classes is None:
             scores = self.score_fn(output)
             if not self.checked:
@@ -166,6 +167,16 @@ def probabilities(output: torch.Tensor) -> torch.Tensor:
     if output.ndim == 2 and output.shape[1] == 1:
         p = torch.sigmoid(output)
         return torch.cat([1 - p, p], dim=1)
+    return torch.softmax(output, dim=1)
+
+
+def column_probabilities(output: torch.Tensor) -> torch.Tensor:
+    """The probability of each output column, the classes a target indexes: a softmax over
+    classes; a single-logit model's one column is its sigmoid, the probability of the class its
+    logit scores (target 0), not :func:`probabilities`' two columns ``[1 - p, p]``, whose column 0
+    is the other class."""
+    if output.ndim == 2 and output.shape[1] == 1:
+        return torch.sigmoid(output)
     return torch.softmax(output, dim=1)
 
 
