@@ -222,7 +222,13 @@ def to_target(target: TargetLike, output: torch.Tensor | None, batch: int | None
     elif isinstance(target, int):
         classes = torch.full((batch,), target, dtype=torch.long)
     else:
-        classes = torch.as_tensor(target)
+        try:
+            classes = torch.as_tensor(target)
+        except (TypeError, ValueError, RuntimeError) as err:  # a list of names, a dict, a ragged list
+            raise TargetError(f"target must be a class index, one per sample, or a callable; got {target!r:.60}") from err
+        if classes.ndim == 2 and classes.shape[0] == batch and classes.shape[1] > 1:
+            raise TargetError(f"the target has shape {tuple(classes.shape)}, a row per sample; give one class index per "
+                              "sample (for one-hot labels, labels.argmax(1))")
         if classes.is_floating_point() or classes.dtype == torch.bool:
             raise TargetError(f"target must hold integer class indices, got dtype {classes.dtype}")
         classes = classes.long().reshape(-1)
