@@ -13,7 +13,7 @@ from medlens.core import engine
 from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_failures_named, model_outputs
 from medlens.core.engine import Budget
 from medlens.core.targets import PredictedTarget, TargetLike, to_target
-from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT, eager_module, is_torchscript
+from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT, eager_modules, is_torchscript
 from medlens.errors import InputError
 from medlens.types import Attribution
 
@@ -67,8 +67,9 @@ def explain(
     ----------
     model : nn.Module
         A classifier returning ``(B, K)`` scores. It is run in eval mode; its training
-        flags are restored afterwards. A ``torch.compile``'d model is explained through the
-        module it compiled (module hooks do not run in the compiled graph).
+        flags are restored afterwards. A ``torch.compile``'d model, or compiled part of one,
+        is explained through the module it compiled (module hooks do not run in the compiled
+        graph).
     x : torch.Tensor
         ``(B, C, L)`` signals, ``(B, C, H, W)`` images or ``(B, C, D, H, W)`` volumes, of any
         real dtype: the model gets the same values in its own floating dtype (int16 CT in
@@ -98,14 +99,13 @@ def explain(
     info = get_method(method)
     known = info.options()
     method_call_options(method, options)
-    model = eager_module(model)
     check_runnable(model, method, options)
     x = check_input(x)
     check_fits_model(model, x)
     budget = Budget(batch_size, memory_mb)
     # inside the caller's torch.inference_mode() nothing could be differentiated: leave it, with a
     # normal copy of an inference-tensor input
-    with evaluation_mode(model), torch.inference_mode(False):
+    with eager_modules(model) as model, evaluation_mode(model), torch.inference_mode(False):
         x = engine.model_input(model, x)
         x = x.clone() if x.is_inference() else x
         with model_failures_named(model, x):

@@ -32,15 +32,29 @@ def is_torchscript(model: nn.Module) -> bool:
     return any(isinstance(m, torch.jit.ScriptModule) for m in model.modules())
 
 
-def eager_module(model: nn.Module) -> nn.Module:
-    """The Python module a ``torch.compile``'d model wraps, else ``model``: the compiled graph
-    does not run module hooks registered after it was compiled, so a method that reads layers
-    (LRP, CRP, the CAM family) would get nothing, or silently the plain gradient, from it; the
-    eager module computes the same function with its hooks."""
+@contextmanager
+def eager_modules(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` with every ``torch.compile``'d part run as the Python module it compiled, for the
+    block; yields the model to use (a compiled model's original module).
+
+    A compiled graph does not run module hooks registered after it was compiled, so a method
+    that reads layers (LRP, CRP, the CAM family) would get nothing, or silently another map,
+    from a compiled model or a compiled backbone inside one. The eager modules compute the same
+    function with their hooks; the compiled submodules are put back after the block.
+    """
     dynamo = sys.modules.get("torch._dynamo")  # never imported: nothing can have been compiled
-    if dynamo is not None and isinstance(model, dynamo.OptimizedModule):
-        return model._orig_mod
-    return model
+    if dynamo is None:
+        yield model
+        return
+    compiled = [(parent, name, child) for parent in model.modules() for name, child in parent._modules.items()
+                if isinstance(child, dynamo.OptimizedModule)]
+    try:
+        for parent, name, child in compiled:
+            parent._modules[name] = child._orig_mod
+        yield model._orig_mod if isinstance(model, dynamo.OptimizedModule) else model
+    finally:
+        for parent, name, child in reversed(compiled):
+            parent._modules[name] = child
 
 
 def require_hooks(model: nn.Module, what: str = "this method") -> None:
