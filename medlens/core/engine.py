@@ -287,9 +287,7 @@ def run(
                         out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
                         scores = target.take(slice(start, stop))(out)
                         wrt = inputs if record is None else _layer_output(record)
-                        (grad,) = torch.autograd.grad(scores.sum(), wrt, allow_unused=record is not None)
-                    if grad is None:
-                        raise InputError("the chosen layer does not lie between the input and the target score")
+                        grad = _gradient(scores.sum(), wrt, "the input" if record is None else "the differentiated layer")
                     out = out.detach()
             if sizes is not None:
                 size = fitting_chunk(sizes.per_item(inputs[:1], mode), n_items, device, budget)
@@ -383,10 +381,31 @@ def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite
     return out
 
 
+def no_gradient(what: str) -> str:
+    """Why a gradient method cannot explain a model none of whose gradient reaches ``what``."""
+    return (f"no gradient reaches {what} from the target score: the model does not use it, detaches it, or runs it "
+            "under torch.no_grad() (a frozen backbone) or reentrant checkpointing; occlusion and rise explain such a "
+            "model without gradients")
+
+
+def _gradient(score: torch.Tensor, wrt: torch.Tensor, what: str) -> torch.Tensor:
+    """``d score / d wrt``, or one line saying why there is none (``what`` names ``wrt``)."""
+    try:
+        grad = torch.autograd.grad(score, wrt, allow_unused=True)[0] if score.requires_grad else None
+    except RuntimeError as err:  # reentrant checkpointing, an in-place change of a saved tensor
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"the model's gradient cannot be taken: {first}") from err
+    if grad is None:
+        raise InputError(no_gradient(what))
+    return grad
+
+
 def _layer_output(record: Capture) -> torch.Tensor:
     activation = record.activation
-    if activation is None or not activation.requires_grad:
+    if activation is None:
         raise InputError("the chosen layer is not run on the way from the input to the model output")
+    if not activation.requires_grad:
+        raise InputError(no_gradient("the differentiated layer"))
     return activation
 
 
