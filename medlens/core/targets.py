@@ -150,7 +150,8 @@ def check_scores(scores: object, rows: int) -> None:
     """A target callable's result: one score per row."""
     if not isinstance(scores, torch.Tensor) or scores.shape != (rows,):
         got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise TargetError(f"a target callable must return one score per sample, shape ({rows},); got {got}")
+        raise TargetError(f"a target callable must return one score per sample, a tensor ({rows},) for the {rows} "
+                          f"output row(s) it was given (methods evaluate several inputs per sample); got {got}")
 
 
 def summed_scores(model: torch.nn.Module) -> bool:

@@ -1,6 +1,7 @@
 """Targets a user passes by mistake: ``target="1"`` (a class name or a digit from a form), one-hot
-labels, a list of names. They crashed with torch's TypeError/ValueError or were refused for the
-wrong reason ("6 targets for a batch of 2"); each is one line naming what a target is."""
+labels, a list of names, a callable of the wrong shape. They crashed with torch's TypeError/ValueError
+or were refused for the wrong reason ("6 targets for a batch of 2"), or named a row count the user
+never gave; each is one line naming what a target is."""
 
 from __future__ import annotations
 
@@ -37,3 +38,14 @@ def test_one_hot_labels_are_told_to_become_indices(one_hot):
 def test_targets_that_are_no_indices_are_one_line(target):
     with pytest.raises(TargetError, match="target must be a class index, one per sample, or a callable"):
         to_target(target, None, batch=2)
+
+
+def test_a_callable_of_the_wrong_shape_is_told_the_rows_it_was_given():
+    # integrated gradients calls the target on its path points (2 samples x 4 steps): the message
+    # said "shape (8,)" for a batch of 2 without saying why
+    import medlens
+
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    with pytest.raises(TargetError, match=r"a tensor \(8,\) for the 8 output row\(s\) it was given .*; got \(8, 2\)"):
+        medlens.explain(model, torch.randn(2, 1, 8), lambda out: out[:, :2], "integrated_gradients", n_steps=4, batch_size=8,
+                        linear_entry=False)
