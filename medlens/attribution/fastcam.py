@@ -171,7 +171,8 @@ def fastcam(
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     if layers is None:
-        modules = scale_layers(layer_trace(model, x[:1]), x.ndim, attention_internals(model))  # one probe pass of one sample
+        # one probe pass of one sample
+        modules = scale_layers(layer_trace(model, x[:1]), x.ndim, attention_internals(model))
     else:
         modules = [resolve_layer(model, name) for name in layers]
     if not modules:

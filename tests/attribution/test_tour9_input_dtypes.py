@@ -38,4 +38,5 @@ def test_a_float64_model_explains_a_float32_batch():
     for method in ("gradient", "integrated_gradients", "gradcam", "occlusion", "lrp"):
         got = medlens.explain(model, x, 1, method, **SMALL.get(method, {}))
         assert got.values.dtype == torch.float64, method
-        torch.testing.assert_close(got.values, medlens.explain(model, x.double(), 1, method, **SMALL.get(method, {})).values)
+        want = medlens.explain(model, x.double(), 1, method, **SMALL.get(method, {}))
+        torch.testing.assert_close(got.values, want.values)

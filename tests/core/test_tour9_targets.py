@@ -47,5 +47,5 @@ def test_a_callable_of_the_wrong_shape_is_told_the_rows_it_was_given():
 
     model = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(12, 3))
     with pytest.raises(TargetError, match=r"a tensor \(8,\) for the 8 output row\(s\) it was given .*; got \(8, 2\)"):
-        medlens.explain(model, torch.randn(2, 1, 8), lambda out: out[:, :2], "integrated_gradients", n_steps=4, batch_size=8,
-                        linear_entry=False)
+        medlens.explain(model, torch.randn(2, 1, 8), lambda out: out[:, :2], "integrated_gradients", n_steps=4,
+                        batch_size=8, linear_entry=False)
