@@ -17,6 +17,7 @@ convolution after the normalisation and activation that follow it).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import torch
@@ -27,6 +28,7 @@ from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.hooks import CONV_TYPES, capture, last_conv_layer, on_leaf_calls, resolve_layer
 from medlens.attribution.registry import register
+from medlens.attribution.transformer.attention_maps import attention_internals
 from medlens.attribution.transformer.tokens import feature_maps
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
@@ -93,12 +95,24 @@ def default_cam_layer(model: nn.Module) -> nn.Module:
     return chosen
 
 
+def is_feature_map(module: nn.Module, shape: Sequence[int], rank: int, internals: set[nn.Module]) -> bool:
+    """Whether a module's output of ``shape``, in a probe pass of ONE sample, is a feature map of
+    that sample: ``(1, K, *spatial)`` of the input's ``rank`` with more than one location (a
+    global pooling output is not a map), from a module outside the model's attention layers
+    (``internals``, :func:`~medlens.attribution.transformer.attention_maps.attention_internals`):
+    MONAI's attention moves q, k, v in front of the batch, ``(3, 1, heads, N, d)``, with a
+    volume's rank, and its weights ``(1, heads, N, N)`` have an image's."""
+    return (len(shape) == rank and shape[0] == 1 and math.prod(shape[2:]) > 1
+            and module not in internals)
+
+
 def probe_cam_layer(model: nn.Module, x: torch.Tensor) -> tuple[str, nn.Module]:
     """The last layer whose output keeps the input's spatial rank, found by one forward pass.
 
     The rule of torchcam's ``locate_candidate_layer`` and M3d-CAM's automatic layer choice: in
-    execution order, the last module whose output is ``(B, C, *spatial)`` with as many spatial
-    axes as the input and not all of them of size 1 (a global pooling output is not a map). It
+    execution order, the last module whose output is a map of the sample (:func:`is_feature_map`:
+    ``(B, C, *spatial)`` with as many spatial axes as the input and not all of them of size 1,
+    not an attention layer's internals; on a ViT, the patch embedding's grid). It
     works on any architecture (MONAI's DenseNet, ResNet, SEResNet, UNet, TorchScript files),
     whatever the definition order. When containers return the tensor a child produced, the
     innermost module that produced it is named; an in-place activation (``ReLU(inplace=True)``)
@@ -124,8 +138,10 @@ def probe_cam_layer(model: nn.Module, x: torch.Tensor) -> tuple[str, nn.Module]:
     names = {m: n for n, m in model.named_modules() if n}
     seen: list[tuple[torch.Tensor, int, nn.Module]] = []  # the outputs are held so no id is reused
 
+    internals = attention_internals(model)
+
     def record(module: nn.Module, _inputs: Any, output: Any) -> None:
-        if isinstance(output, torch.Tensor) and output.ndim == rank and any(s != 1 for s in output.shape[2:]):
+        if isinstance(output, torch.Tensor) and is_feature_map(module, output.shape, rank, internals):
             seen.append((output, output._version, module))
 
     with on_leaf_calls(model, record), torch.no_grad():

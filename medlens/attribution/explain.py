@@ -8,12 +8,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from medlens.attribution.registry import method_call_options, get_method, method_names
+from medlens.attribution.registry import MethodInfo, method_call_options, get_method, method_names
 from medlens.core import engine
-from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_outputs
+from medlens.core.checks import check_fits_model, check_input, evaluation_mode, model_failures_named, model_outputs
 from medlens.core.engine import Budget
 from medlens.core.targets import PredictedTarget, TargetLike, to_target
-from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT, is_torchscript
+from medlens.core.hooks import NO_HOOKS_ON_TORCHSCRIPT, eager_modules, is_torchscript
 from medlens.errors import InputError
 from medlens.types import Attribution
 
@@ -67,9 +67,13 @@ def explain(
     ----------
     model : nn.Module
         A classifier returning ``(B, K)`` scores. It is run in eval mode; its training
-        flags are restored afterwards.
+        flags are restored afterwards. A ``torch.compile``'d model, or compiled part of one,
+        is explained through the module it compiled (module hooks do not run in the compiled
+        graph).
     x : torch.Tensor
-        ``(B, C, L)`` signals, ``(B, C, H, W)`` images or ``(B, C, D, H, W)`` volumes.
+        ``(B, C, L)`` signals, ``(B, C, H, W)`` images or ``(B, C, D, H, W)`` volumes, of any
+        real dtype: the model gets the same values in its own floating dtype (int16 CT in
+        Hounsfield units reaches a float32 model as float32), and the map has that dtype.
     target : int, sequence, tensor, Target, callable or None
         Class to explain (one for all, or one per sample), or a callable from model output to
         one score per sample. ``None`` explains the predicted class.
@@ -101,18 +105,11 @@ def explain(
     budget = Budget(batch_size, memory_mb)
     # inside the caller's torch.inference_mode() nothing could be differentiated: leave it, with a
     # normal copy of an inference-tensor input
-    with evaluation_mode(model), torch.inference_mode(False):
-        x = x.to(engine.model_device(model))
+    with eager_modules(model) as model, evaluation_mode(model), torch.inference_mode(False):
+        x = engine.model_input(model, x)
         x = x.clone() if x.is_inference() else x
-        in_pass = target is None and info.reads_prediction  # the method's own pass finds the predicted class
-        outputs = model_outputs(model, x, budget) if target is None and not in_pass else None
-        tgt = PredictedTarget(len(x)) if in_pass else to_target(target, outputs, batch=len(x))
-        call_options, recorded = dict(options), {}
-        if info.layer_resolution and "layer" in known:
-            call_options["layer"], recorded["layer"] = _cam_layer(model, x, options.get("layer"))
-        start = time.perf_counter()
-        result = info.fn(model, x, tgt, budget=budget, **call_options)
-        seconds = time.perf_counter() - start
+        with model_failures_named(model, x):
+            result, tgt, recorded, seconds = _run(info, model, x, target, budget, options)
     values, extras = result if isinstance(result, tuple) else (result, {})
     extras = dict(extras)
     recorded.update(extras.pop("chosen", {}))  # defaults chosen from the model's cost
@@ -124,6 +121,20 @@ def explain(
         seconds=seconds,
         extras=extras,
     )
+
+
+def _run(info: MethodInfo, model: nn.Module, x: torch.Tensor, target: TargetLike, budget: Budget,
+         options: dict[str, Any]) -> tuple[Any, Any, dict[str, Any], float]:
+    """The method's result, its target, the options chosen for it (the CAM layer) and its seconds."""
+    in_pass = target is None and info.reads_prediction  # the method's own pass finds the predicted class
+    outputs = model_outputs(model, x, budget) if target is None and not in_pass else None
+    tgt = PredictedTarget(len(x)) if in_pass else to_target(target, outputs, batch=len(x))
+    call_options, recorded = dict(options), {}
+    if info.layer_resolution and "layer" in info.options():
+        call_options["layer"], recorded["layer"] = _cam_layer(model, x, options.get("layer"))
+    start = time.perf_counter()
+    result = info.fn(model, x, tgt, budget=budget, **call_options)
+    return result, tgt, recorded, time.perf_counter() - start
 
 
 def _cam_layer(model: nn.Module, x: torch.Tensor, layer: Any) -> tuple[nn.Module, str]:

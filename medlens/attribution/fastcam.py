@@ -32,12 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medlens.attribution.cam import cam_of, gradcam_pp_weights, gradcam_weights, resolve_cam_layer
+from medlens.attribution.cam import cam_of, gradcam_pp_weights, gradcam_weights, is_feature_map, resolve_cam_layer
 from medlens.attribution.common import layer_trace
 from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.hooks import capture, layer_name, resolve_layer
 from medlens.attribution.registry import register
+from medlens.attribution.transformer.attention_maps import attention_internals
 from medlens.attribution.transformer.tokens import feature_maps
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
@@ -99,17 +100,19 @@ def normalise(maps: torch.Tensor, how: str) -> torch.Tensor:
     return torch.nan_to_num(out, nan=0.0).reshape(maps.shape)
 
 
-def scale_layers(trace: list[tuple[nn.Module, torch.Size, int]], ndim: int) -> list[nn.Module]:
+def scale_layers(trace: list[tuple[nn.Module, torch.Size, int]], ndim: int,
+                 internals: set[nn.Module] = frozenset()) -> list[nn.Module]:
     """The last layer at each spatial scale, from a :func:`layer_trace`: FastCAM's default layers.
 
-    Among outputs shaped like a feature map (``(1, K, *spatial')``, the input's rank ``ndim``,
-    more than one location), the last module of each distinct spatial shape is kept, in
-    execution order. Modules called more than once per pass are skipped (their output is
-    ambiguous).
+    Among outputs shaped like a feature map (:func:`~medlens.attribution.cam.is_feature_map`:
+    ``(1, K, *spatial')``, the input's rank ``ndim``, more than one location, not inside an
+    attention layer, whose modules are ``internals``), the last module of each distinct spatial
+    shape is kept, in execution order. Modules called more than once per pass are skipped
+    (their output is ambiguous).
     """
     last: dict[tuple[int, ...], nn.Module] = {}
     for module, shape, calls in trace:
-        if len(shape) == ndim and torch.Size(shape[2:]).numel() > 1 and calls == 1:
+        if is_feature_map(module, shape, ndim, internals) and calls == 1:
             last.pop(tuple(shape[2:]), None)  # re-insert: dict order = order of each scale's last layer
             last[tuple(shape[2:])] = module
     if not last:
@@ -168,7 +171,8 @@ def fastcam(
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     if layers is None:
-        modules = scale_layers(layer_trace(model, x[:1]), x.ndim)  # one probe pass of one sample
+        # one probe pass of one sample
+        modules = scale_layers(layer_trace(model, x[:1]), x.ndim, attention_internals(model))
     else:
         modules = [resolve_layer(model, name) for name in layers]
     if not modules:

@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from medlens.core.baselines import resolve_baseline
-from medlens.core.engine import model_device, scores_of
+from medlens.core.checks import evaluation_mode
+from medlens.core.engine import model_input, scores_of
 from medlens.core.options import per_dim
 from medlens.errors import InputError
 
@@ -402,7 +403,7 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
     windows = Windows.of(inferer, x.ndim - 2)
     if len(windows.roi) != x.ndim - 2:
         raise InputError(f"the roi {windows.roi} does not have the volume's {x.ndim - 2} spatial dimensions")
-    x = x.to(model_device(model))
+    x = model_input(model, x)  # an int16 CT volume in HU reaches a float32 model as float32
     spatial = tuple(x.shape[2:])
     # a volume smaller than the roi is padded with zeros on both sides, as MONAI's inferer does
     pads = [(max(r - n, 0) // 2, max(r - n, 0) - max(r - n, 0) // 2) for n, r in zip(spatial, windows.roi)]
@@ -412,9 +413,7 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         mask = F.pad(mask.to(x.dtype), flat) if mask is not None else None
         box = [(a + p, b + p) for (a, b), (p, _) in zip(box, pads)] if box is not None else None
     crop = (slice(None), slice(None), *(slice(a, a + n) for (a, _), n in zip(pads, spatial)))
-    training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):  # every module's own training flag is restored after
         first = x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))]
         with torch.inference_mode():
             shape = tuple(scores_of(model(first)).shape)
@@ -434,8 +433,6 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         if target.weight is None:
             raise InputError("with_score needs a weighting target (target_class, mask or box), not a head")
         return values, sliding_score(model, x, target, windows)
-    finally:
-        model.train(training)
 
 
 def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, first: torch.Tensor,

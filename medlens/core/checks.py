@@ -10,7 +10,7 @@ from torch import nn
 
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.errors import InputError
+from medlens.errors import InputError, MedlensError
 
 
 def check_input(x: Any, *, min_dims: int = 3) -> torch.Tensor:
@@ -66,3 +66,52 @@ def model_outputs(model: nn.Module, x: torch.Tensor, budget: Budget = Budget()) 
     """Forward pass through the engine that turns a shape mismatch into a clear error."""
     check_fits_model(model, x)
     return engine.forward(model, x, budget)  # the engine checks the shape and the outputs
+
+
+@contextmanager
+def model_failures_named(model: nn.Module, x: torch.Tensor) -> Iterator[None]:
+    """Turn a failure of the model itself on ``x`` anywhere in the block (a method's own probe
+    pass, not only the engine's first chunk) into one line that names the input's shape, with a
+    hint when ``x`` is one sample without its batch dimension.
+
+    Only on failure, the model is called on the first sample alone: if that fails too, the
+    model cannot take the input and :func:`medlens.core.engine.shape_error` says why; if it
+    runs, the failure was not the input's and is raised as it was. A run that succeeds costs
+    nothing.
+    """
+    try:
+        yield
+    except MedlensError as err:
+        if not _model_failure(err.__cause__):
+            raise
+        raise _with_batch_hint(model, x, err) from err.__cause__  # the engine's line about its first chunk
+    except engine.MODEL_CALL_ERRORS as err:
+        refusal = _refusal(model, x[:1])
+        if refusal is None:
+            raise
+        raise _with_batch_hint(model, x, refusal) from err
+
+
+def _model_failure(err: BaseException | None) -> bool:
+    return isinstance(err, engine.MODEL_CALL_ERRORS) and not isinstance(err, MedlensError)
+
+
+def _with_batch_hint(model: nn.Module, x: torch.Tensor, err: MedlensError) -> MedlensError:
+    """``err``, told to add the batch dimension when the model takes ``x`` as one sample (a
+    ``(C, H, W)`` image read as a batch of ``C`` signals)."""
+    if x.ndim < 5 and _refusal(model, x[None]) is None:
+        shape = ", ".join(map(str, x.shape))
+        return InputError(f"{err}; for one sample of shape ({shape}), add the batch dimension (x[None])")
+    return err
+
+
+def _refusal(model: nn.Module, x: torch.Tensor) -> InputError | None:
+    """The one-line error when ``model`` cannot take ``x``, else ``None``."""
+    try:
+        with torch.inference_mode():
+            model(x)
+    except MedlensError:
+        return None
+    except engine.MODEL_CALL_ERRORS as err:
+        return engine.shape_error(x.shape, err)
+    return None

@@ -30,7 +30,7 @@ from torch import nn
 from medlens.core import chunk_workers
 from medlens.core.hooks import Capture, capture, on_activations
 from medlens.core.targets import Target
-from medlens.errors import InputError
+from medlens.errors import InputError, MedlensError
 
 Built = Union[torch.Tensor, Tuple[torch.Tensor, Any]]
 BuildFn = Callable[[int, int], Built]
@@ -90,6 +90,24 @@ def model_device(model: nn.Module) -> torch.device:
     for b in model.buffers():
         return b.device
     return torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype | None:
+    """The floating dtype of the model's first floating parameter (or buffer); ``None`` for a
+    model that holds none."""
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+def model_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the model's device and in its floating dtype, values unchanged: raw CT in int16
+    Hounsfield units, 8-bit pixels or a float64 array from NumPy reach a float32 model (and a
+    float32 batch a float64 or bfloat16 one) as the model computes, since PyTorch's layers refuse
+    an input of another dtype and gradients exist only for floating tensors."""
+    floating = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    return x.to(model_device(model), model_dtype(model) or floating)
 
 
 def available_memory_bytes(device: torch.device) -> int:
@@ -279,9 +297,7 @@ def run(
                         out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
                         scores = target.take(slice(start, stop))(out)
                         wrt = inputs if record is None else _layer_output(record)
-                        (grad,) = torch.autograd.grad(scores.sum(), wrt, allow_unused=record is not None)
-                    if grad is None:
-                        raise InputError("the chosen layer does not lie between the input and the target score")
+                        grad = _gradient(scores.sum(), wrt, "the input" if record is None else "the differentiated layer")
                     out = out.detach()
             if sizes is not None:
                 size = fitting_chunk(sizes.per_item(inputs[:1], mode), n_items, device, budget)
@@ -321,17 +337,28 @@ def _run_side_by_side(model, build, split, consume, outputs, device, start, n_it
             outputs.append(out.clone())
 
 
-def shape_error(shape: torch.Size, err: RuntimeError) -> InputError:
-    """The one-line error for a model that failed on inputs of the wrong shape."""
+#: What a model raises when it cannot take an input: PyTorch's layers raise RuntimeError (wrong
+#: channels, wrong dtype) or ValueError (BatchNorm's "expected 4D input"); a forward that needs
+#: more arguments than the input raises TypeError. A MedlensError (a ValueError) is never one.
+MODEL_CALL_ERRORS = (RuntimeError, ValueError, TypeError)
+
+
+def shape_error(shape: torch.Size, err: Exception) -> InputError:
+    """The one-line error for a model that failed on inputs of the wrong shape (or, for a
+    ``TypeError``, that cannot be called with the input alone)."""
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, TypeError):
+        return InputError(f"the model cannot be called with the input alone ({first}): wrap it in an "
+                          "nn.Module whose forward(x) passes its other arguments")
     dims = ", ".join(map(str, shape[1:]))
     return InputError(f"input of shape (batch, {dims}) does not fit the model: {first}")
 
 
 def scores_of(out: Any) -> torch.Tensor:
-    """The class scores in a model's output: a tensor as it is; the first element of a tuple or
-    list (MONAI's ViT returns ``(logits, hidden_states)``, networks with deep supervision
-    ``(main, auxiliary...)``); a mapping's ``"logits"`` (or its only tensor).
+    """The class scores in a model's output: a tensor as it is; a ``logits`` field or attribute
+    (a named tuple's, a dataclass's such as ``ModelOutput(loss, logits)``); the first element of
+    a tuple or list (MONAI's ViT returns ``(logits, hidden_states)``, networks with deep
+    supervision ``(main, auxiliary...)``); a mapping's ``"logits"`` (or its only tensor).
 
     Raises
     ------
@@ -340,6 +367,8 @@ def scores_of(out: Any) -> torch.Tensor:
     """
     if isinstance(out, torch.Tensor):
         return out
+    if not isinstance(out, Mapping) and isinstance(getattr(out, "logits", None), torch.Tensor):
+        return out.logits
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
         return out[0]
     if isinstance(out, Mapping):
@@ -351,7 +380,7 @@ def scores_of(out: Any) -> torch.Tensor:
         raise InputError(f"the model returned a mapping with keys {', '.join(map(str, out))}; medlens explains "
                          "its 'logits' or its only tensor")
     raise InputError(f"the model returned {type(out).__name__}; medlens explains a tensor of scores, the first "
-                     "element of a tuple, or a mapping's 'logits'")
+                     "element of a tuple, or the output's 'logits' (a key or an attribute)")
 
 
 def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite: bool) -> torch.Tensor:
@@ -359,25 +388,54 @@ def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite
 
     A model that fails on the first chunk was given inputs of the wrong shape (later chunks
     have the same shape, so their errors are the model's own); NaN or infinite outputs make
-    every explanation meaningless.
+    every explanation meaningless. A binary classifier's one logit per input, ``(B,)``, is read
+    as ``(B, 1)``; an output that is not one row per input cannot be explained per input.
     """
     if first:
         try:
             out = model(inputs)
-        except RuntimeError as err:
+        except MedlensError:
+            raise  # the model's own one-line error (a segmentation target's channel, say)
+        except MODEL_CALL_ERRORS as err:
             raise shape_error(inputs.shape, err) from err
     else:
         out = model(inputs)
     out = scores_of(out)
+    if out.ndim == 0 or out.shape[0] != len(inputs):
+        raise InputError(f"the model returned scores of shape {tuple(out.shape)} for {len(inputs)} input(s); medlens "
+                         "explains one row of scores per input (batch first)")
+    if out.ndim == 1:
+        out = out[:, None]
     if finite and isinstance(out, torch.Tensor) and out.is_floating_point() and not torch.isfinite(out).all():
         raise InputError("the model produced NaN or infinite outputs for this input")
     return out
 
 
+def no_gradient(what: str) -> str:
+    """Why a gradient method cannot explain a model none of whose gradient reaches ``what``."""
+    return (f"no gradient reaches {what} from the target score: the model does not use it, detaches it, or runs it "
+            "under torch.no_grad() (a frozen backbone) or reentrant checkpointing; occlusion and rise explain such a "
+            "model without gradients")
+
+
+def _gradient(score: torch.Tensor, wrt: torch.Tensor, what: str) -> torch.Tensor:
+    """``d score / d wrt``, or one line saying why there is none (``what`` names ``wrt``)."""
+    try:
+        grad = torch.autograd.grad(score, wrt, allow_unused=True)[0] if score.requires_grad else None
+    except RuntimeError as err:  # reentrant checkpointing, an in-place change of a saved tensor
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"the model's gradient cannot be taken: {first}") from err
+    if grad is None:
+        raise InputError(no_gradient(what))
+    return grad
+
+
 def _layer_output(record: Capture) -> torch.Tensor:
     activation = record.activation
-    if activation is None or not activation.requires_grad:
+    if activation is None:
         raise InputError("the chosen layer is not run on the way from the input to the model output")
+    if not activation.requires_grad:
+        raise InputError(no_gradient("the differentiated layer"))
     return activation
 
 

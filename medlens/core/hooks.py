@@ -6,6 +6,7 @@ Hooks exist only inside the :func:`capture` context manager, which removes them 
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -29,6 +30,31 @@ def is_torchscript(model: nn.Module) -> bool:
     and a Python wrapper around it (a segmentation target's ``ReducedOutput``, a sliding-window
     inferer) changes nothing about that."""
     return any(isinstance(m, torch.jit.ScriptModule) for m in model.modules())
+
+
+@contextmanager
+def eager_modules(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` with every ``torch.compile``'d part run as the Python module it compiled, for the
+    block; yields the model to use (a compiled model's original module).
+
+    A compiled graph does not run module hooks registered after it was compiled, so a method
+    that reads layers (LRP, CRP, the CAM family) would get nothing, or silently another map,
+    from a compiled model or a compiled backbone inside one. The eager modules compute the same
+    function with their hooks; the compiled submodules are put back after the block.
+    """
+    dynamo = sys.modules.get("torch._dynamo")  # never imported: nothing can have been compiled
+    if dynamo is None:
+        yield model
+        return
+    compiled = [(parent, name, child) for parent in model.modules() for name, child in parent._modules.items()
+                if isinstance(child, dynamo.OptimizedModule)]
+    try:
+        for parent, name, child in compiled:
+            parent._modules[name] = child._orig_mod
+        yield model._orig_mod if isinstance(model, dynamo.OptimizedModule) else model
+    finally:
+        for parent, name, child in reversed(compiled):
+            parent._modules[name] = child
 
 
 def require_hooks(model: nn.Module, what: str = "this method") -> None:

@@ -30,8 +30,9 @@ class Target:
     score_fn : callable or None
         Maps output ``(B, K)`` to scores ``(B,)``; applied row-wise, so it must not mix rows.
     space : {"logit", "probability"}
-        ``"probability"`` applies softmax (or a sigmoid for single-output models) before
-        selecting the class: black-box methods such as RISE score probabilities.
+        ``"probability"`` applies softmax (or a sigmoid for single-output models:
+        :func:`column_probabilities`) before selecting the class: black-box methods such as
+        RISE, and deletion and insertion, score probabilities.
     """
 
     classes: torch.Tensor | None = None
@@ -50,7 +51,7 @@ class Target:
             check_output(output)
             check_range(self.classes, output.shape[1])
         if self.space == "probability":
-            output = probabilities(output)
+            output = column_probabilities(output)
         if self.classes is None:
             scores = self.score_fn(output)
             if not self.checked:
@@ -149,7 +150,8 @@ def check_scores(scores: object, rows: int) -> None:
     """A target callable's result: one score per row."""
     if not isinstance(scores, torch.Tensor) or scores.shape != (rows,):
         got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise TargetError(f"a target callable must return one score per sample, shape ({rows},); got {got}")
+        raise TargetError(f"a target callable must return one score per sample, a tensor ({rows},) for the {rows} "
+                          f"output row(s) it was given (methods evaluate several inputs per sample); got {got}")
 
 
 def summed_scores(model: torch.nn.Module) -> bool:
@@ -166,6 +168,16 @@ def probabilities(output: torch.Tensor) -> torch.Tensor:
     if output.ndim == 2 and output.shape[1] == 1:
         p = torch.sigmoid(output)
         return torch.cat([1 - p, p], dim=1)
+    return torch.softmax(output, dim=1)
+
+
+def column_probabilities(output: torch.Tensor) -> torch.Tensor:
+    """The probability of each output column, the classes a target indexes: a softmax over
+    classes; a single-logit model's one column is its sigmoid, the probability of the class its
+    logit scores (target 0), not :func:`probabilities`' two columns ``[1 - p, p]``, whose column 0
+    is the other class."""
+    if output.ndim == 2 and output.shape[1] == 1:
+        return torch.sigmoid(output)
     return torch.softmax(output, dim=1)
 
 
@@ -206,10 +218,18 @@ def to_target(target: TargetLike, output: torch.Tensor | None, batch: int | None
         classes = output.argmax(dim=1)
     elif isinstance(target, bool):
         raise TargetError("target must be a class index, not a bool")
+    elif isinstance(target, (str, bytes)):
+        raise TargetError(f"target must be a class index (an int), not the string {target!r}")
     elif isinstance(target, int):
         classes = torch.full((batch,), target, dtype=torch.long)
     else:
-        classes = torch.as_tensor(target)
+        try:
+            classes = torch.as_tensor(target)
+        except (TypeError, ValueError, RuntimeError) as err:  # a list of names, a dict, a ragged list
+            raise TargetError(f"target must be a class index, one per sample, or a callable; got {target!r:.60}") from err
+        if classes.ndim == 2 and classes.shape[0] == batch and classes.shape[1] > 1:
+            raise TargetError(f"the target has shape {tuple(classes.shape)}, a row per sample; give one class index per "
+                              "sample (for one-hot labels, labels.argmax(1))")
         if classes.is_floating_point() or classes.dtype == torch.bool:
             raise TargetError(f"target must hold integer class indices, got dtype {classes.dtype}")
         classes = classes.long().reshape(-1)

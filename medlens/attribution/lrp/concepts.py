@@ -16,6 +16,7 @@ from torch import nn
 
 from medlens.attribution.lrp.composites import composite_named
 from medlens.attribution.lrp.method import channel_masks, concept_relevance, relevance
+from medlens.core.checks import evaluation_mode
 from medlens.core.engine import Budget
 from medlens.core.hooks import layer_name, resolve_layer
 from medlens.core.targets import Target, TargetLike, to_target
@@ -59,16 +60,12 @@ def conditional_relevance(
         ``(B, C, *spatial)``.
     """
     module = resolve_layer(model, layer)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):  # every module's own training flag is restored after
         tgt = _target(target, len(x))
         n_channels = _channels_of(model, module, x)
         masks = channel_masks(channels, len(x), n_channels, x.dtype)
         return relevance(model, x, tgt, composite_named(composite), Budget(batch_size, memory_mb), layer=module,
                          masks=masks)
-    finally:
-        model.train(was_training)
 
 
 def _channels_of(model: nn.Module, module: nn.Module, x: torch.Tensor) -> int:
@@ -151,9 +148,7 @@ def reference_cases_of(
     module = resolve_layer(model, layer)
     budget = Budget(batch_size, memory_mb)
     comp = composite_named(composite)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):
         tgt = _target(target, len(data))
         scores = relevance(model, data, tgt, comp, budget, layer=module, reduce=concept_relevance)  # (N, C)
         bad = [c for c in channels if not 0 <= c < scores.shape[1]]
@@ -165,8 +160,6 @@ def reference_cases_of(
         masks = torch.zeros(len(rows), scores.shape[1], dtype=data.dtype)
         masks[torch.arange(len(rows)), torch.tensor(channels).repeat_interleave(len(picks[0]))] = 1
         maps = relevance(model, data[rows], tgt.take(rows), comp, budget, layer=module, masks=masks)
-    finally:
-        model.train(was_training)
     name = layer_name(model, module)
     return [ReferenceCases(name, c, order, scores[order, c], m, scores[:, c])
             for c, order, m in zip(channels, picks, maps.split(len(picks[0])))]

@@ -159,7 +159,10 @@ def channel_masks(channels: int | Sequence[int] | torch.Tensor, n: int, n_channe
     """``(n, n_channels)`` masks: 1 on the chosen channels (one set for all rows, or ``(n, C)``)."""
     if isinstance(channels, torch.Tensor) and channels.ndim == 2:
         return channels.to(dtype)
-    idx = torch.as_tensor([channels] if isinstance(channels, int) else list(channels), dtype=torch.long)
+    try:
+        idx = torch.as_tensor([channels] if isinstance(channels, int) else list(channels), dtype=torch.long)
+    except (TypeError, ValueError, RuntimeError) as err:  # a string, a nested or ragged list, None
+        raise InputError(f"channels must be a channel index or a sequence of them, got {channels!r}") from err
     if idx.numel() and (idx.min() < 0 or idx.max() >= n_channels):
         raise InputError(f"channels must lie in 0..{n_channels - 1}, got {idx.tolist()}")
     mask = torch.zeros(n_channels, dtype=dtype)

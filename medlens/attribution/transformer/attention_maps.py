@@ -51,6 +51,13 @@ def attention_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     ]
 
 
+def attention_internals(model: nn.Module) -> set[nn.Module]:
+    """Every module inside a readable attention layer (its q, k, v rearranges, its attention
+    weights): their outputs are the layer's internals, never a feature map of the input, however
+    their rank falls (SABlock's ``(B, heads, N, N)`` weights have a 2D image's rank)."""
+    return {inner for _, m in attention_layers(model) for inner in m.modules() if inner is not m}
+
+
 def probability_modules(model: nn.Module) -> list[nn.Module]:
     """The submodules whose output is a layer's attention probabilities (medlens's softmax
     module, SABlock's ``drop_weights``); ``nn.MultiheadAttention`` computes them inside its
