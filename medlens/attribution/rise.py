@@ -181,7 +181,7 @@ def rise(
         if centred:
             mask_sums.index_add_(0, sample, masks)
 
-    engine.run(model, b * n, build, mode="forward", consume=consume, budget=budget)
+    engine.run(model, b * n, build, mode="forward", consume=consume, budget=budget, parallel=True)
     notes = [extras["note"]] if "note" in extras else []
     if summed:
         notes.append("the model's output is a summed score (a region of a segmentation, or a regression), not "
