@@ -190,9 +190,11 @@ def window_chunk(chain: Chain, x: torch.Tensor, n_windows: int, budget: Budget, 
     chunk; through the chain each window costs its occluded input and the materialised chain
     outputs (the placeholders hold no memory), and larger chunks amortise the chain's per-window
     crops and the small layers after it. Measured on ResNet-18 3D at 64^3, its 328 default
-    coarse-to-fine windows at two threads beside one busy process: 87.1 s in chunks of two, 76.3 s
-    in chunks of eight (``benchmarks/results/third_party_speed_occlusion_3d_load1*.json``); rounds
-    of 16 and 32 windows were no faster.
+    coarse-to-fine windows at two threads beside one busy process, before the chunks ran side by
+    side: 87.1 s in chunks of two, 76.3 s in chunks of eight (commit d4692d1,
+    ``benchmarks/results/third_party_speed_occlusion_3d_load1_chunks2.json``); rounds of 16 and 32
+    windows were no faster. Side by side (:mod:`medlens.core.chunk_workers`), each worker takes a
+    share of such a chunk, so the memory in flight is the same.
     """
     if budget.batch_size is not None:
         return budget
