@@ -198,7 +198,7 @@ def _perturbation_metric(
     flat = saliency.reshape(b, -1).to(torch.float64)
     units = torch.zeros(b, n_units, dtype=torch.float64).index_add_(1, ids, flat.cpu())
     with evaluation_mode(model):
-        x = x.to(engine.model_device(model))
+        x = engine.model_input(model, x)  # int16 HU or uint8 pixels: the model's dtype, values kept
         tgt = resolve_target(model, x, attribution, target, budget)
         if tgt.classes is not None and not summed_scores(model):  # a summed score has no probability
             tgt = tgt.on_probabilities()

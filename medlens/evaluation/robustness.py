@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from medlens.core.checks import check_input, evaluation_mode
-from medlens.core.engine import Budget
+from medlens.core.engine import Budget, model_input
 from medlens.core.targets import Target, TargetLike
 from medlens.errors import InputError
 from medlens.evaluation.explainers import MethodLike, explainer_for
@@ -87,7 +87,7 @@ def max_sensitivity(
         ``(B,)`` float64, lower is better; NaN where the original map is all zero.
     """
     budget = Budget(batch_size, memory_mb)
-    x = check_input(x)
+    x = model_input(model, check_input(x))  # int16 HU or uint8 pixels: the model's dtype
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
     if not radius > 0:

@@ -21,7 +21,7 @@ from torch import nn
 
 from medlens.core.random import generator
 from medlens.core.checks import check_input, evaluation_mode
-from medlens.core.engine import Budget
+from medlens.core.engine import Budget, model_input
 from medlens.core.targets import Target, TargetLike
 from medlens.errors import InputError, UnknownNameError
 from medlens.evaluation.explainers import MethodLike, explainer_for
@@ -161,7 +161,7 @@ def cascading_randomisation(
         Spearman and SSIM ``(stages, B)``; ``.passed`` applies :data:`SANITY_THRESHOLD`.
     """
     budget = Budget(batch_size, memory_mb)
-    x = check_input(x)
+    x = model_input(model, check_input(x))  # int16 HU or uint8 pixels: the model's dtype
     explain = explainer_for(method, budget=budget, **options)
     names = randomisable_layers(model) if layers is None else list(layers)
     if not names:
