@@ -222,6 +222,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
         stored = stored.replace(channels=shape[0])
     if stored.slice is not None:  # the slice was the training scans' choice: each later input names its own
         stored = type(stored).from_dict({**stored.to_dict(), "slice": None})
+    from medlens.app.recipes import trained_summary
     from medlens.data.kinds import facts_of_training_data
 
     facts = facts_of_training_data(x, str(request.data), native=_native_facts(cases, kept), fs=stored.fs,
@@ -232,7 +233,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
                 split="by group (the labels file's group column)" if groups is not None else "by case, at random",
                 # positions in the folder's sorted case list (not names: a file name may name a patient)
                 split_positions={s: sorted(kept[int(i)] for i in idx) for s, idx in splits.items()})
-    trained.summary = trained.summary.replace(str(path), str(request.data))
+    trained.summary = trained_summary(request.arch, str(request.data), meta)  # the scans, not the temporary npz
     return trained, [(cases.names[i], err) for i, err in sorted(failed.items())]
 
 

@@ -34,7 +34,7 @@ def test_a_folder_of_pngs_with_a_labels_file_trains_and_the_model_explains_one(t
     model_path = tmp_path / "m.pt"
     assert main(["train", "--data", str(folder), "--labels", str(labels), "--size", "16,16", "--epochs", "1",
                  "--out", str(model_path), "--quiet"]) == 0
-    assert "trained cnn on" in capsys.readouterr().out
+    assert "trained cnn on the user's folder of scans:" in capsys.readouterr().out  # not the temporary npz
     _model, meta = load_model(model_path)
     assert meta["class_names"] == ["lesion", "normal"]  # label words become the classes
     assert meta["data"] == "the user's folder of scans"  # the model file is shared: no folder name in it
