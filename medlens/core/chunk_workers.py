@@ -9,7 +9,11 @@ core keeps going. (Torch releases the GIL inside its operators, so the threads d
 
 Only forward-only runs whose ``build`` may be called from several threads use this (the method
 says so: :func:`medlens.core.engine.run`'s ``parallel``); their results are handed back in chunk
-order, so the caller consumes them exactly as a sequential run would.
+order, so the caller consumes them exactly as a sequential run would. A model that keeps state in
+its own attributes during ``forward`` (``self.features = self.backbone(x); return
+self.head(self.features)``) would mix two chunks' values if called twice at once, so the first
+chunk a model meets is evaluated alone while its modules' attributes are watched
+(:func:`keeps_state`), and a model seen changing them is evaluated one chunk at a time.
 """
 
 from __future__ import annotations
@@ -17,14 +21,44 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+from weakref import WeakKeyDictionary
 
 import torch
+from torch import nn
 
 Result = TypeVar("Result")
 
 #: Ranges started per worker beyond the one whose result is awaited.
 AHEAD = 2
+
+
+#: Per model seen: whether its forward changed its modules' attributes (:func:`keeps_state`).
+_SEEN: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _attributes(model: nn.Module) -> list[tuple[int, str, int, Any]]:
+    """The public attributes of every module (not parameters, buffers or submodules, which torch
+    keeps apart), each by the identity of its value and, for a container, its length."""
+    return [(i, name, id(value), len(value) if isinstance(value, (list, dict, set)) else None)
+            for i, module in enumerate(model.modules()) for name, value in vars(module).items()
+            if not name.startswith("_") and name not in ("training", "forward")]
+
+
+def keeps_state(model: nn.Module, call: Callable[[], Result]) -> tuple[Result, bool]:
+    """``call()`` (a forward pass of ``model``), and whether ``model`` keeps state in its modules'
+    attributes during it (remembered per model: later calls only look the answer up)."""
+    if model in _SEEN:
+        return call(), _SEEN[model]
+    before = _attributes(model)
+    result = call()
+    _SEEN[model] = _attributes(model) != before
+    return result, _SEEN[model]
+
+
+def known_stateless(model: nn.Module) -> bool:
+    """``model`` was seen not to change its modules' attributes in a forward pass."""
+    return _SEEN.get(model) is False
 
 
 def worker_count(n_chunks: int, device: torch.device) -> int:

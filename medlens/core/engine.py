@@ -330,11 +330,18 @@ def _run_side_by_side(model, build, split, consume, outputs, device, start, n_it
             out = _checked_call(model, inputs.to(device), first=a == 0, finite=finite)
         return out, aux
 
-    for (a, b), (out, aux) in zip(ranges, chunk_workers.in_order(ranges, evaluate, workers)):
+    def take(a: int, b: int, out: torch.Tensor, aux: Any) -> None:
         if consume is not None:
             consume(a, b, out, None, aux)
         else:
             outputs.append(out.clone())
+
+    if not chunk_workers.known_stateless(model):  # the first chunk alone, watching the model's attributes
+        (out, aux), stateful = chunk_workers.keeps_state(model, lambda: evaluate(*ranges[0]))
+        take(*ranges[0], out, aux)
+        ranges, workers = ranges[1:], 1 if stateful else workers
+    for (a, b), (out, aux) in zip(ranges, chunk_workers.in_order(ranges, evaluate, workers)):
+        take(a, b, out, aux)
 
 
 #: What a model raises when it cannot take an input: PyTorch's layers raise RuntimeError (wrong

@@ -92,3 +92,30 @@ def test_coarse_to_fine_through_the_incremental_chain_side_by_side_equals_one_th
         monkeypatch.setattr(chunk_workers, "worker_count", lambda n, device: 1)
         one, _ = coarse_to_fine_occlusion(model, x, to_target(1, None, 1), evaluations=80, min_window=3)
     torch.testing.assert_close(side, one, rtol=1e-5, atol=1e-6)
+
+
+class KeepsFeatures(torch.nn.Module):
+    """Keeps its features in an attribute between two steps of forward: two calls at once would
+    mix their chunks' values, so its chunks must run one at a time."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone, self.head = make_model(2), torch.nn.Identity()
+
+    def forward(self, x):
+        self.features = self.backbone(x)
+        return self.head(self.features)
+
+
+def test_a_model_that_keeps_state_in_forward_is_evaluated_one_chunk_at_a_time():
+    model, x = KeepsFeatures().eval(), make_input(2, batch=12)
+    with torch_threads(2):
+        record = []
+        side = _run(model, x, parallel=True, record=record)
+    assert {ident for _, ident, _ in record} == {threading.get_ident()}  # every chunk in the calling thread
+    torch.testing.assert_close(torch.cat([o for _, _, o in side]), torch.cat([o for _, _, o in _run(model, x, False)]))
+    plain = make_model(2)
+    with torch_threads(2):
+        record = []
+        _run(plain, x, parallel=True, record=record)
+    assert len({ident for _, ident, _ in record}) == 3  # the first chunk alone (watched), then two workers
