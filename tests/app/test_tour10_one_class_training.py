@@ -5,21 +5,17 @@ the labels come by (a folder of scans with a labels file, an npz data set)."""
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from medlens.cli import main
+from tests.app.test_train_scans import _scans
 
 
-def _one_class_scans(tmp_path, n=10):
-    folder = tmp_path / "scans"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    rows = ["case,label"]
-    for k in range(n):
-        Image.fromarray((rng.random((16, 16)) * 255).astype(np.uint8)).save(folder / f"c{k:02d}.png")
-        rows.append(f"c{k:02d}.png,pneumonia")
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return folder, tmp_path / "labels.csv"
+def _one_class_scans(tmp_path):
+    folder, labels = _scans(tmp_path)  # then every case gets one label
+    rows = labels.read_text(encoding="utf-8").splitlines()
+    labels.write_text("\n".join([rows[0]] + [row.split(",")[0] + ",pneumonia" for row in rows[1:]]) + "\n",
+                      encoding="utf-8")
+    return folder, labels
 
 
 def test_scans_of_one_class_are_refused_in_one_line_and_no_model_is_written(tmp_path, capsys):

@@ -15,15 +15,6 @@ from medlens.evaluation.familiarity import familiarity, familiarity_reference
 from medlens.models.cnn import CNN
 
 
-@pytest.fixture(scope="module")
-def chest_xray_reference():
-    torch.manual_seed(0)
-    model = CNN(2, 1, 2, input_shape=(1, 28, 28)).eval()
-    train = load_dataset("pneumoniamnist", "train").inputs[:300]
-    val = load_dataset("pneumoniamnist", "val").inputs
-    return model, familiarity_reference(model, train, val), load_dataset("pneumoniamnist", "test").inputs[:20]
-
-
 @pytest.mark.parametrize("level", [0.5, 0.8])
 def test_a_flat_grey_image_is_unlike_chest_xrays(chest_xray_reference, level):
     model, reference, _ = chest_xray_reference
