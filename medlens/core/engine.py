@@ -240,7 +240,8 @@ def run(
         share of the size one sequential chunk would have, so the memory in flight is the same.
         ``build`` is then called from several threads (a method whose ``build`` keeps state
         between calls must not ask for it); ``consume`` is still called in chunk order from
-        the calling thread. The outputs do not depend on it.
+        the calling thread. The outputs do not depend on it. A model seen changing its modules'
+        attributes in forward runs one chunk at a time (:func:`chunk_workers.keeps_state`).
 
     Returns
     -------
