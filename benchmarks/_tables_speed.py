@@ -1,6 +1,6 @@
 """README tables of the speed benchmarks and the 3D ones (``attribution``, ``single_pass``,
-``evaluation``, ``featurevis``, ``occlusion_paths``, ``volumes``, ``volumes_known_answer``,
-``volumes_cam_layers``). Timings carry the load averages stored beside them."""
+``evaluation``, ``featurevis``, ``occlusion_paths``, ``side_by_side``, ``volumes``,
+``volumes_known_answer``, ``volumes_cam_layers``). Timings carry the load averages stored beside them."""
 
 from __future__ import annotations
 
@@ -136,7 +136,17 @@ def integrated_gradcam_table(payload: dict) -> list[str]:
                     "seconds (all layers)", "forward+backward passes", "load (1 min)"), rows)]
 
 
+def side_by_side_table(payload: dict) -> list[str]:
+    """Two arms of one comparison (chunks side by side or one at a time; the chain's reach), quiet and loaded."""
+    rows = [(r["comparison"].replace("_", " "), r["model"], r["task"], r["load_processes"],
+             f"{r['arms'][0]} {num(r['seconds'][r['arms'][0]], 2)} s", f"{r['arms'][1]} {num(r['seconds'][r['arms'][1]], 2)} s",
+             num(r["ratio"], 2), f"{r['max_abs_diff']:.0e}", _load(r)) for r in payload["numbers"]["rows"]]
+    return table(("comparison", "model", "task", "busy processes", "first arm (best)", "second arm (best)",
+                  "first / second", "max map difference", "load (1 min)"), rows)
+
+
 TABLES = {
+    "side_by_side": side_by_side_table,
     "attribution": attribution_table,
     "single_pass": single_pass_table,
     "evaluation": evaluation_table,

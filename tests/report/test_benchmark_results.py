@@ -171,6 +171,7 @@ NO_QUICK = {
     "single_pass.py": "timing only (one pass against many)",
     "attribution.py": "timing and memory only",
     "third_party_speed.py": "timing only",
+    "side_by_side.py": "timing only (two arms of one comparison; their maps agree to rounding)",
     "openmp_wait.py": "timing only (spinning against sleeping OpenMP waits)",
     "op_cost_calibration.py": "timing only (measured seconds against the cost model's prediction)",
     "case_report.py": "sizes and times of written reports; the report tests check the content",
