@@ -57,10 +57,11 @@ Region = list[tuple[int, int]]  # [start, stop) per spatial dimension
 
 #: The chain stops at the first layer where a centred window's change would cover more than this
 #: share of the layer's output. Chosen on ResNet-18 3D at 64^3 (coarse-to-fine occlusion, 120
-#: windows, beside one busy process, by hand): 0.5 stopped before layer2.1, whose crop then ran in
-#: full for every window: 25.7 s; 0.65 24.6 s; 0.8 22.8 s; 0.95 22.7 s; maps equal to 2e-7. Checked
-#: on DenseNet-121 3D (held out): 0.8 against 0.5, 6.5 against 7.6 s quiet, 9.6 against 10.0 s beside
-#: the busy process. The stored ratio table: ``benchmarks/results/occlusion_paths_quiet.json``.
+#: windows, beside one busy process, by hand): 0.5 stopped before layer2.1, which then ran in full
+#: for every window: 25.7 s; 0.65 24.6 s; 0.8 22.8 s; 0.95 22.7 s; maps equal to 2e-7. Stored
+#: (``benchmarks/results/side_by_side.json``, 100 windows): 0.8 against 0.5 takes 0.90 of the time
+#: quiet and 0.91 beside a busy process on ResNet-18 3D; on DenseNet-121 3D, held out, 1.01 and 1.05
+#: (no measurable change: one more dense layer in the chain).
 MAX_CHANGED_FRACTION = 0.8
 # Python bookkeeping per occluded input and chain layer (slicing, padding, a small layer call),
 # measured on the reference CNNs: on inputs whose full forward pass costs less than about twice
