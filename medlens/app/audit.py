@@ -172,10 +172,11 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     if named:
         _write_identifiers(spec, request.out)
     from medlens.app.audit_familiarity import cohort_familiarity
+    from medlens.audit.sources import open_source
 
     from medlens.app.model_quality import model_warnings
 
-    cohort = cohort_familiarity(model, meta, spec, analysis.results, request.out)
+    cohort = cohort_familiarity(model, meta, open_source(spec), analysis.results, request.out)
     warnings = [w["message"] for w in model_warnings(meta)]
     exemplars = exemplar_maps(model, spec, analysis)
     class_names = meta.get("class_names") or analysis.info.get("class_names") or []

@@ -79,10 +79,9 @@ def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[]
     return CohortFamiliarity(rows, judged, unlike, what)
 
 
-def cohort_familiarity(model: Any, meta: dict, spec: Any, results: Sequence[Any], out: str | Path) -> CohortFamiliarity:
-    """Check every audited case (``results``: the audit's :class:`~medlens.audit.cases.CaseResult`
-    list) and write ``OUT/familiarity.csv``."""
-    from medlens.audit.sources import open_source
-
-    cases = open_source(spec)
-    return check_cases(model, meta, [(r.case, partial(cases.case, r.index)) for r in results], out)
+def cohort_familiarity(model: Any, meta: dict, cases: Any, results: Sequence[Any], out: str | Path,
+                       what: str = "audited") -> CohortFamiliarity:
+    """Check every case of ``results`` (:class:`~medlens.audit.cases.CaseResult` rows, read again
+    through ``cases``, the source they came from: its ``case(index)``) and write
+    ``OUT/familiarity.csv``."""
+    return check_cases(model, meta, [(r.case, partial(cases.case, r.index)) for r in results], out, what=what)

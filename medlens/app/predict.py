@@ -187,11 +187,9 @@ def _familiarity(model: Any, meta: dict, source: Any, results: Sequence[CaseResu
                  notes: list[str]) -> Path:
     """Check each predicted case against the model's training data (``OUT/familiarity.csv``, as the
     audit and ``evaluate`` do) and put first among ``notes`` how many are unlike it."""
-    from functools import partial
+    from medlens.app.audit_familiarity import FILE, cohort_familiarity
 
-    from medlens.app.audit_familiarity import FILE, check_cases
-
-    cohort = check_cases(model, meta, [(r.case, partial(source.case, r.index)) for r in results], out, what="predicted")
+    cohort = cohort_familiarity(model, meta, source, results, out, what="predicted")
     if cohort.unlike:
         notes.insert(0, cohort.sentence)
     return out / FILE

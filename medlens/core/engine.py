@@ -351,10 +351,16 @@ def _run_side_by_side(model, build, split, consume, outputs, device, start, n_it
 MODEL_CALL_ERRORS = (RuntimeError, ValueError, TypeError)
 
 
+def _first_line(err: BaseException) -> str:
+    """The first line of an error's message (PyTorch's run to many), or its kind when it has none."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def shape_error(shape: torch.Size, err: Exception) -> InputError:
     """The one-line error for a model that failed on inputs of the wrong shape (or, for a
     ``TypeError``, that cannot be called with the input alone)."""
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    first = _first_line(err)
     if isinstance(err, TypeError):
         return InputError(f"the model cannot be called with the input alone ({first}): wrap it in an "
                           "nn.Module whose forward(x) passes its other arguments")
@@ -431,8 +437,7 @@ def _gradient(score: torch.Tensor, wrt: torch.Tensor, what: str) -> torch.Tensor
     try:
         grad = torch.autograd.grad(score, wrt, allow_unused=True)[0] if score.requires_grad else None
     except RuntimeError as err:  # reentrant checkpointing, an in-place change of a saved tensor
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"the model's gradient cannot be taken: {first}") from err
+        raise InputError(f"the model's gradient cannot be taken: {_first_line(err)}") from err
     if grad is None:
         raise InputError(no_gradient(what))
     return grad
