@@ -29,6 +29,7 @@ layer name or type. Transposed convolutions get no rule (their gradient is kept)
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator, Mapping
 
 from torch import nn
@@ -38,6 +39,7 @@ from medlens.attribution.lrp.rules import (
     RULES, AlphaBeta, Constant, Epsilon, Flat, Gamma, Norm, Pass, Rule, ZBox, ZPlus,
 )
 from medlens.attribution.transformer.attention_maps import probability_modules
+from medlens.core.options import check_fraction
 from medlens.errors import InputError, UnknownNameError
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -217,6 +219,9 @@ def composite_named(composite: "str | Composite | Mapping", *, epsilon: float | 
     is, or a mapping of layer names/types to rules (a :class:`NameMap`). ``epsilon``: of the
     epsilon rule; ``None`` takes the composite's default (:data:`EPSILON_EVERYWHERE` for
     ``epsilon``, :data:`DENSE_EPSILON` for the others)."""
+    if epsilon is not None:  # 0 divides by zero where a layer's contributions cancel
+        check_fraction(epsilon, "LRP epsilon (for LRP-0 pass 1e-12)", low=0.0, high=math.inf)
+    check_fraction(gamma, "LRP gamma", low=0.0, high=math.inf, open_low=False)
     if isinstance(composite, Composite):
         return composite
     if isinstance(composite, Mapping):
