@@ -55,6 +55,10 @@ ACTIVATIONS = (
     nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid, nn.LogSigmoid, nn.Softsign,
     nn.Tanhshrink, nn.Hardshrink, nn.Softshrink, nn.Threshold,
 )
+#: Activation modules of other libraries, by class name (no import of the library): MONAI's swish
+#: (EfficientNet's default ``memswish`` is a custom autograd function, whose backward would scale
+#: the relevance by the swish's derivative).
+NAMED_ACTIVATIONS = ("Swish", "MemoryEfficientSwish")
 
 
 class Composite:
@@ -82,7 +86,10 @@ class Composite:
             for types, rule in self.first_map:
                 if isinstance(module, types):
                     return rule
-        return next((rule for types, rule in self.layer_map if isinstance(module, types)), None)
+        rule = next((rule for types, rule in self.layer_map if isinstance(module, types)), None)
+        if rule is None and type(module).__name__ in NAMED_ACTIVATIONS:
+            return next(rule for types, rule in self.layer_map if types is ACTIVATIONS)
+        return rule
 
     def assign(self, model: nn.Module) -> Iterator[tuple[str, nn.Module, Rule]]:
         """``(name, layer, rule)`` for each layer that gets a rule."""
