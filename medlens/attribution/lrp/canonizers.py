@@ -24,6 +24,14 @@ made visible:
   is the operand broadcast to the other's shape, or, of two same-shaped operands, the one a
   sigmoid, softmax or tanh produced; a plain gradient would give the gate the relevance ``x R``
   too, and relevance would grow without bound (1e12 times the logit on MONAI's SEResNet50);
+* **global pooling written as a function** (``x.mean(dim=(2, 3))``, ``x.sum((2, 3))`` in a
+  model's own forward rather than an ``nn.AdaptiveAvgPool2d``)
+  hands each element its share ``x_i R / sum(x)``, as the ``norm`` rule does for pooling modules;
+  a plain gradient gave every element ``R / N``, also those a ReLU had set to zero, whose share
+  the ReLU's backward then dropped (a hand-written CNN lost 40% of the logit);
+* **scaling by a constant** (``x / 255``, ``x * 0.5``, a fixed per-channel scale: a number or a
+  tensor that does not depend on the input) passes the relevance unchanged, as the z-rule of a
+  one-input linear map does; a plain gradient scaled the relevance by the constant;
 * **concatenations** (DenseNet, UNet skips) need nothing: the gradient of ``cat`` hands each
   part its own relevance;
 * **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
@@ -93,6 +101,69 @@ class _GatedProduct(torch.autograd.Function):
         return relevance, relevance.new_zeros(ctx.gate_shape)
 
 
+class _ProportionalPool(torch.autograd.Function):
+    """A global sum or mean over the spatial axes whose backward hands each element its share
+    ``x_i R / sum(x)`` of the relevance (the ``norm`` rule of average pooling modules)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, mean: bool, keepdim: bool, stabilizer: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.stabilizer = stabilizer
+        dims = tuple(range(2, x.ndim))
+        return x.mean(dims, keepdim=keepdim) if mean else x.sum(dims, keepdim=keepdim)
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        total = x.sum(tuple(range(2, x.ndim)), keepdim=True)
+        share = relevance.reshape(total.shape) / stabilize(total, ctx.stabilizer)
+        return x * share, None, None, None
+
+
+def global_pool(func: Any, args: tuple, kwargs: dict) -> tuple[bool, bool] | None:
+    """``(mean, keepdim)`` when ``func(*args, **kwargs)`` pools a ``(B, C, *spatial)`` tensor over
+    all its spatial axes (a sum or a mean), else ``None``. (``F.adaptive_avg_pool2d`` is left alone:
+    the pooling modules call it, and get the ``norm`` rule as modules.)"""
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor) or x.ndim < 3:
+        return None
+    spatial = set(range(2, x.ndim))
+    if func not in _REDUCTIONS or set(kwargs) - {"dim", "keepdim"} or len(args) > 3:
+        return None
+    dim = args[1] if len(args) > 1 else kwargs.get("dim")
+    keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+    dims = dim if isinstance(dim, (tuple, list)) else [dim]
+    if not all(isinstance(d, int) for d in dims) or {d % x.ndim for d in dims} != spatial or len(dims) != len(spatial):
+        return None
+    return func in (torch.mean, torch.Tensor.mean), bool(keepdim)
+
+
+class _ScaledThrough(torch.autograd.Function):
+    """``x * c`` or ``x / c`` by a constant ``c`` whose backward passes the relevance unchanged
+    (summed over the axes the constant broadcast ``x`` along)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, func: Any, args: tuple) -> torch.Tensor:
+        ctx.shape = x.shape
+        return func(*args)
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        extra = relevance.ndim - len(ctx.shape)
+        if extra:
+            relevance = relevance.sum(tuple(range(extra)))
+        dims = tuple(i for i, (n, m) in enumerate(zip(ctx.shape, relevance.shape)) if n == 1 and m != 1)
+        return (relevance.sum(dims, keepdim=True) if dims else relevance), None, None
+
+
+def _constant(t: Any) -> bool:
+    """A number, or a tensor that does not depend on the input (no gradient reaches it)."""
+    return isinstance(t, (int, float)) and not isinstance(t, bool) or (
+        isinstance(t, torch.Tensor) and not t.requires_grad)
+
+
+_DIVS = {torch.Tensor.div, torch.Tensor.__truediv__, torch.Tensor.div_, torch.Tensor.__itruediv__, torch.div}
+_REDUCTIONS = {torch.mean, torch.Tensor.mean, torch.sum, torch.Tensor.sum}
 _ADDS = {torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_,
          torch.Tensor.__iadd__, torch.add}
 _MULS = {torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.mul_,
@@ -133,6 +204,18 @@ class _ResidualAdditions(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.active and args and _branch(args[0]) and torch.is_grad_enabled():
+            pooled = global_pool(func, args, kwargs)
+            if pooled is not None:
+                self.count += 1
+                return _ProportionalPool.apply(args[0], *pooled, self.stabilizer)
+            if len(args) == 2 and not kwargs and (func in _MULS or func in _DIVS) and _constant(args[1]):
+                self.count += 1
+                return _ScaledThrough.apply(args[0], func, args)
+        if (self.active and len(args) == 2 and not kwargs and func in _MULS and _constant(args[0])
+                and _branch(args[1]) and torch.is_grad_enabled()):
+            self.count += 1
+            return _ScaledThrough.apply(args[1], func, args)
         if (self.active and len(args) == 2 and not kwargs and (func in _ADDS or func in _MULS)
                 and _branch(args[0]) and _branch(args[1]) and torch.is_grad_enabled()):
             a, b = args

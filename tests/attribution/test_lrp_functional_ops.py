@@ -1,5 +1,9 @@
-"""LRP through gates: squeeze-and-excitation ``x * sigmoid(fc(pool(x)))`` and a functional swish
-``x * sigmoid(x)`` hand the whole relevance to the signal, none to the gate (signal-take-all).
+"""LRP through operations a model writes as functions, not modules.
+
+Gates: squeeze-and-excitation ``x * sigmoid(fc(pool(x)))`` and a functional swish ``x * sigmoid(x)``
+hand the whole relevance to the signal, none to the gate (signal-take-all). Global pooling
+``x.mean(dim=(2, 3))`` splits it in proportion to the elements (the norm rule of pooling modules);
+scaling by a constant (``x / 255``) passes it unchanged.
 
 A plain gradient gave the gate ``x R`` too: on MONAI's SEResNet50 the relevance summed to 1e12
 times the logit. With the gates treated as constants, LRP-0 (epsilon -> 0, no biases) conserves
@@ -69,3 +73,47 @@ def test_of_two_same_shaped_operands_the_sigmoid_is_the_gate():
     x = torch.randn(2, 3, requires_grad=True) * 1.0
     assert gate_of(x, torch.sigmoid(x)) == 1 and gate_of(torch.softmax(x, 1), x) == 0
     assert gate_of(x, x * 2) is None and gate_of(torch.sigmoid(x), torch.sigmoid(x)) is None
+
+
+SCALE = torch.tensor([0.5, 2.0, 1.5, 3.0], dtype=torch.float64)[None, :, None, None]
+
+
+class FunctionalHead(nn.Module):
+    """stem -> ReLU -> conv -> ReLU -> (a constant scaling) -> a functional global pooling -> linear."""
+
+    def __init__(self, pool: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.pool = pool
+        self.stem = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.head = nn.Linear(4, 3, bias=False)
+
+    def forward(self, x):
+        if self.pool == "input / 255":
+            x = x / 255.0
+        h = torch.relu(self.conv(torch.relu(self.stem(x))))
+        if self.pool == "h * 0.5":
+            h = h * 0.5
+        elif self.pool == "3.0 * h":
+            h = 3.0 * h
+        elif self.pool == "per-channel scale":
+            h = h * SCALE
+        if self.pool == "sum / 144":
+            return self.head(torch.sum(h, (-1, -2)) / 144)
+        if self.pool == "mean keepdim":
+            return self.head(h.mean((2, 3), keepdim=True).flatten(1))
+        return self.head(h.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("pool", ["mean", "mean keepdim", "sum / 144", "input / 255", "h * 0.5", "3.0 * h",
+                                  "per-channel scale"])
+def test_lrp_zero_conserves_the_logit_through_functional_pooling_and_scaling(pool):
+    """A plain gradient lost 35-50% of the logit at the mean (shares of elements a ReLU had zeroed)
+    and scaled it by every constant."""
+    model = FunctionalHead(pool).double().eval()
+    x = torch.randn(3, 1, 12, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    relevance = medlens.explain(model, x, 1, "lrp", composite="epsilon", epsilon=1e-12).values
+    with torch.no_grad():
+        logits = model(x)[:, 1]
+    torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), logits, rtol=1e-6, atol=1e-9)
