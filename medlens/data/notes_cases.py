@@ -6,7 +6,8 @@ the model's own tokenizer (:class:`medlens.data.tokenizer.NoteTokenizer`, stored
 file). A note longer than the tokenizer's ``max_length`` is truncated, and :attr:`NoteCases.truncation`
 says how many were and by how much. Labels that are words are mapped to the model's class
 names; a word the model does not know is an :class:`~medlens.errors.InputError`. Empty notes are left
-out with a warning (:attr:`NoteCases.skipped` names their rows), unless every note is empty.
+out with a warning (:attr:`NoteCases.skipped` names their rows), unless every note is empty. The words
+a note is shown by (:meth:`NoteCases.tokens`) hide its identifiers unless ``show_identifiers``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
 from medlens.data.formats.text import NOTE_SUFFIXES, read_notes
+from medlens.data.formats.text_identifiers import REDACTED, identifier_spans
 
 __all__ = ["NoteColumns", "NoteCases", "is_notes_file"]
 
@@ -58,6 +60,7 @@ class NoteCases(Cases):
         from medlens.data.tokenizer import NoteTokenizer
 
         self.data = os.fspath(data)
+        self.show_identifiers = show_identifiers
         self.notes = columns.read(self.data, skip_empty=True)
         self.skipped = self.notes.skipped_statement()
         if self.skipped:
@@ -97,5 +100,14 @@ class NoteCases(Cases):
                     note=self.truncation, name=self.names[index], path=self.data)
 
     def tokens(self, index: int) -> tuple[list[str], list[str]]:
-        """The vocabulary tokens and the note's own words at the real positions of note ``index``."""
-        return self.encoded.tokens[index], self.encoded.words[index]
+        """The vocabulary tokens and the note's own words at the real positions of note ``index``;
+        a position read from an identifier in the note's text (a name, a date, a record number,
+        :func:`~medlens.data.formats.text_identifiers.identifier_spans`) is ``[identifier]`` in
+        both, unless ``show_identifiers``."""
+        tokens, words = self.encoded.tokens[index], self.encoded.words[index]
+        if self.show_identifiers:
+            return tokens, words
+        spans = identifier_spans(self.notes.texts[index])
+        hidden = [any(a < end and start < b for start, end in spans) for a, b in self.encoded.offsets[index]]
+        return ([REDACTED if h else t for t, h in zip(tokens, hidden)],
+                [REDACTED if h else w for w, h in zip(words, hidden)])
