@@ -136,6 +136,7 @@ def _column(header: Sequence[str], name: str | None, path: pathlib.Path, what: s
 
 
 def _rows_csv(text: str, path: pathlib.Path, delimiter: str) -> tuple[list[str], list[dict[str, str]]]:
+    _refuse_cut_off(text, path, delimiter)
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         header = [h for h in (reader.fieldnames or []) if h is not None]
@@ -145,6 +146,22 @@ def _rows_csv(text: str, path: pathlib.Path, delimiter: str) -> tuple[list[str],
     if not header:
         raise FileFormatError(f"{path} is empty: expected a header row with a text column")
     return header, rows
+
+
+def _refuse_cut_off(text: str, path: pathlib.Path, delimiter: str) -> None:
+    """Refuse a file that ends inside a quoted field (a download or export cut off mid-note): the
+    lenient reader would return that last note cut short, and its row short of columns."""
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    read = 0
+    try:
+        for read, _ in enumerate(records, 1):
+            pass
+    except csv.Error as err:
+        if str(err).startswith("unexpected end of data"):
+            raise FileFormatError(
+                f"{path} ends inside a quoted field of row {read + 1} (the file is cut off, or a quote is not "
+                "closed): that row's note would be cut short; complete the file or delete the row"
+            ) from err  # other strict-mode complaints are read leniently, as before
 
 
 def _rows_jsonl(text: str, path: pathlib.Path) -> tuple[list[str], list[dict[str, object]]]:
