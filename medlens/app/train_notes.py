@@ -6,7 +6,8 @@ column every note is its own group) with :func:`medlens.data.formats.text.split_
 tokenizer (:class:`medlens.data.tokenizer.NoteTokenizer`, word level, lower-cased,
 de-identification placeholders as one token) is learnt from the training notes only and stored
 in the model file (``meta["tokenizer"]``); notes longer than ``max_length`` tokens are truncated
-and the model file says how many were. The architecture is the attention BiGRU (``attention-rnn``).
+and the model file says how many were. The validation notes' shares of unknown words are stored
+as the familiarity reference (:mod:`medlens.evaluation.note_familiarity`). The architecture is the attention BiGRU (``attention-rnn``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from medlens.data.formats.text import split_by_group
 from medlens.data.notes_cases import NoteColumns
 from medlens.data.tokenizer import NoteTokenizer
 from medlens.errors import InputError
+from medlens.evaluation.note_familiarity import note_familiarity_reference
 
 __all__ = ["TEXT_ARCHS", "train_on_notes"]
 
@@ -54,6 +56,7 @@ def train_on_notes(request: Any, progress: Any) -> Trained:
     trained = train_on_splits(arch, splits, names, data=str(request.data), epochs=request.epochs, seed=request.seed,
                               progress=progress)
     trained.meta.update(
+        familiarity=note_familiarity_reference(splits["val"][0], unknown_id=tokenizer.unk_id, padding_id=tokenizer.pad_id),
         tokenizer=tokenizer.to_json(), class_names=list(names), input_kind="notes",
         text={"text_column": request.text_column, "label_column": request.label_column,
               "max_length": tokenizer.max_length, "vocabulary": tokenizer.vocab_size, "truncation": truncation,
