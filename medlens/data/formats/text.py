@@ -95,6 +95,14 @@ class Notes:
         return Notes(pick(self.texts), pick(self.labels), pick(self.cases), pick(self.groups), self.source,
                      self.skipped, pick(self.rows) if self.rows else ())
 
+    def copies(self) -> list[list[int]]:
+        """Groups (two or more) of the positions of notes with the same text (white space and case
+        aside): a note exported twice, often under two labels."""
+        seen: dict[str, list[int]] = {}
+        for i, text in enumerate(self.texts):
+            seen.setdefault(" ".join(text.lower().split()), []).append(i)
+        return [group for group in seen.values() if len(group) > 1]
+
     def skipped_statement(self) -> str:
         """One sentence on the empty notes left out, or ``""``."""
         if not self.skipped:
