@@ -54,14 +54,14 @@ def note_familiarity(x: torch.Tensor, reference: dict[str, Any]) -> Any:
     ref = reference["unknown_share"]
     share = float(unknown_shares(x.reshape(1, -1), reference["unknown_id"], reference["padding_id"])[0])
     threshold = max(ref["q99"], LEAST_THRESHOLD)
-    row = ("words unknown to the model", f"{share:.0%} (held-out notes: 99% at most {ref['q99']:.0%}, largest {ref['max']:.0%})")
+    row = ("words unknown to the model", f"{share:.1%} (held-out notes: 99% at most {ref['q99']:.1%}, largest {ref['max']:.1%})")
     if share > threshold:
-        reason = (f"{share:.0%} of its words are unknown to the model, more than in 99% of the held-out notes "
-                  f"({ref['q99']:.0%}{'' if threshold == ref['q99'] else f'; never below {threshold:.0%}'})")
+        reason = (f"{share:.1%} of its words are unknown to the model, more than in 99% of the held-out notes "
+                  f"({ref['q99']:.1%}{'' if threshold == ref['q99'] else f'; never below {threshold:.1%}'})")
         sentence = (f"This note is unlike the notes the model was trained on ({reason}). The model reads those words as "
                     "[unk]: its prediction and the highlighted words may mean nothing here.")
         return Familiarity(sentence, True, [row], {"unknown_share": share}, [reason],
                            [{"code": "unlike_training", "message": sentence}], share / threshold)
-    sentence = (f"This note resembles the model's training notes in its words ({share:.0%} unknown to the model; "
-                f"99% of the held-out notes had at most {ref['q99']:.0%}).")
+    sentence = (f"This note resembles the model's training notes in its words ({share:.1%} unknown to the model; "
+                f"99% of the held-out notes had at most {ref['q99']:.1%}).")
     return Familiarity(sentence, False, [row], {"unknown_share": share}, [], [], share / threshold)
