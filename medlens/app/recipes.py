@@ -139,7 +139,7 @@ def train_on_dataset(
         "seed": seed,
         "history": history,
         "val": {**val_scores.as_dict(), "majority_share": majority_share(val.labels)},
-        "test": test_scores.as_dict(),
+        "test": {**test_scores.as_dict(), "majority_share": majority_share(test.labels)},
         "calibration": calibration,
         "familiarity": familiarity,
     }
@@ -220,8 +220,14 @@ def trained_summary(arch: str, data: str, meta: dict[str, Any]) -> str:
     from medlens.data.cases import data_words
 
     v, t = meta["val"], meta["test"]
-    return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
-            f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f}")
+    return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f}{_majority(v)} "
+            f"AUROC {v['auroc']:.3f}; test accuracy {t['accuracy']:.3f}{_majority(t)} AUROC {t['auroc']:.3f}")
+
+
+def _majority(scores: dict[str, Any]) -> str:
+    """`` (most frequent class 0.711)``: what an accuracy is to be read against, when recorded."""
+    share = scores.get("majority_share")
+    return "" if share is None else f" (most frequent class {share:.3f})"
 
 
 def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
