@@ -19,7 +19,7 @@ import torch
 
 from medlens.app.recipes import Trained
 from medlens.app.train_splits import train_on_splits
-from medlens.data.formats.text import Notes, split_by_group
+from medlens.data.formats.text import Notes, note_digest, split_by_group
 from medlens.data.notes_cases import NoteColumns
 from medlens.data.tokenizer import NoteTokenizer
 from medlens.errors import InputError
@@ -61,7 +61,8 @@ def train_on_notes(request: Any, progress: Any) -> Trained:
         tokenizer=tokenizer.to_json(), class_names=list(names), input_kind="notes",
         text={"text_column": request.text_column, "label_column": request.label_column,
               "max_length": tokenizer.max_length, "vocabulary": tokenizer.vocab_size, "truncation": truncation,
-              "split": "by group" if notes.groups is not None else "by note"},
+              "split": "by group" if notes.groups is not None else "by note",
+              "training_notes": sorted({note_digest(t) for t in subsets["train"].texts})},
         cases={split: len(subset) for split, subset in subsets.items()},
         split_positions={split: list(rows) for split, rows in parts.items()},  # 0-based rows of the file
     )

@@ -100,7 +100,7 @@ class Notes:
         aside): a note exported twice, often under two labels."""
         seen: dict[str, list[int]] = {}
         for i, text in enumerate(self.texts):
-            seen.setdefault(" ".join(text.lower().split()), []).append(i)
+            seen.setdefault(_normalised(text), []).append(i)
         return [group for group in seen.values() if len(group) > 1]
 
     def skipped_statement(self) -> str:
@@ -109,6 +109,19 @@ class Notes:
             return ""
         return (f"{len(self.skipped)} empty note{'s' if len(self.skipped) > 1 else ''} skipped "
                 f"({_rows(self.skipped)} of the notes file)")
+
+
+def _normalised(text: str) -> str:
+    """A note's text with white space and case set aside (copies of a note compare equal)."""
+    return " ".join(text.lower().split())
+
+
+def note_digest(text: str) -> str:
+    """A short one-way digest of a note's text (white space and case aside): a model file lists its
+    training notes by these, so a command can tell a note it was trained on without storing text."""
+    import hashlib
+
+    return hashlib.sha256(_normalised(text).encode("utf-8")).hexdigest()[:16]
 
 
 def _rows(numbers: Sequence[int]) -> str:
