@@ -69,7 +69,6 @@ def missing_classes(splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]], cla
     missing = [c for c in range(k) if not all(counts[split][c] for split in SPLITS)]
     if not missing:
         return None
-    words = {"train": "training", "val": "validation", "test": "test"}
     listed = ", ".join(f"{class_names[c]!r} ({'/'.join(str(counts[s][c]) for s in SPLITS)})" for c in missing[:8])
     more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
     sentence = (f"{len(missing)} of {k} classes are missing from the training, validation or test split ({noun} in "
