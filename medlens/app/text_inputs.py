@@ -55,5 +55,6 @@ def note_set(cases: NoteCases, name: str | None = None, rows: Sequence[int] | No
 
 
 def vocabulary(cases: NoteCases) -> tuple[str, ...]:
-    """The token of every id of the model's vocabulary."""
-    return tuple(cases.tokenizer.token(i) for i in range(cases.tokenizer.vocab_size))
+    """The token of every id of the model's vocabulary, those read from identifiers in the notes
+    hidden unless ``cases`` show identifiers (:meth:`~medlens.data.notes_cases.NoteCases.shown_vocabulary`)."""
+    return tuple(cases.shown_vocabulary())

@@ -99,6 +99,21 @@ class NoteCases(Cases):
         return Case(self.encoded.ids[index : index + 1], self.labels[index], f"note {self.names[index]} of {self.title}",
                     note=self.truncation, name=self.names[index], path=self.data)
 
+    def shown_vocabulary(self, n: int | None = None) -> list[str]:
+        """The model's vocabulary as outputs may show it: an entry read from an identifier in one of
+        the first ``n`` notes (a name after a title, a record number, a date) is ``[identifier ID]``
+        unless ``show_identifiers`` (a doctor's name in every note of a class is a vocabulary word)."""
+        vocabulary = [self.tokenizer.token(i) for i in range(self.tokenizer.vocab_size)]
+        if self.show_identifiers:
+            return vocabulary
+        for index in range(len(self) if n is None else min(n, len(self))):
+            _, shown = self.tokens(index)
+            for position, word in enumerate(shown):
+                token_id = int(self.encoded.ids[index, position])
+                if word == REDACTED and any(ch.isalnum() for ch in vocabulary[token_id]) and token_id > self.tokenizer.deid_id:
+                    vocabulary[token_id] = f"{REDACTED[:-1]} {token_id}]"
+        return vocabulary
+
     def tokens(self, index: int) -> tuple[list[str], list[str]]:
         """The vocabulary tokens and the note's own words at the real positions of note ``index``;
         a position read from an identifier in the note's text (a name, a date, a record number,
