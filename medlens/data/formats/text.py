@@ -131,7 +131,10 @@ def _rows(numbers: Sequence[int]) -> str:
 
 
 def _decode(raw: bytes, path: pathlib.Path) -> str:
+    """UTF-8 (with or without a byte-order mark), or UTF-16 with its mark (Excel's "Unicode text")."""
     try:
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return raw.decode("utf-16")
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise FileFormatError(
@@ -149,9 +152,11 @@ def _column(header: Sequence[str], name: str | None, path: pathlib.Path, what: s
     if name.lower() in lower:
         return lower[name.lower()]
     if required:
+        other = next((sep for sep in (";", "\t", ",", "|") if len(header) == 1 and sep in header[0]), None)
+        hint = f"; its one column holds {other!r}: is the file separated by {other!r}? (.csv: commas, .tsv: tabs)" if other else ""
         raise FileFormatError(
             f"{path} has no {what} column {name!r}; its columns are {', '.join(repr(h) for h in header)}"
-            f" (rename with {what}_column=...)"
+            f" (rename with {what}_column=...){hint}"
         )
     return None
 
