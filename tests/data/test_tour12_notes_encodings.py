@@ -26,3 +26,14 @@ def test_a_semicolon_separated_csv_is_named(tmp_path):
     path.write_text("text;label\nkidney stone;urology\n", encoding="utf-8")
     with pytest.raises(FileFormatError, match=r"separated by ';'"):
         read_notes(path)
+
+
+def test_a_json_list_as_a_note_is_refused_naming_its_line(tmp_path):
+    """Seen: ``{"text": ["kidney", "stone"], ...}`` was read as the note "['kidney', 'stone']"."""
+    path = tmp_path / "notes.jsonl"
+    path.write_text('{"text": "hernia mesh", "label": "surgery", "codes": ["K40"]}\n'
+                    '{"text": ["kidney", "stone"], "label": "urology"}\n', encoding="utf-8")
+    with pytest.raises(FileFormatError, match=r"line 2: 'text' holds a JSON list, not text"):
+        read_notes(path)
+    path.write_text('{"text": "hernia mesh", "label": "surgery", "codes": ["K40"]}\n', encoding="utf-8")
+    assert read_notes(path).texts == ("hernia mesh",)  # a list in a column not read is left alone

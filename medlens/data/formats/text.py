@@ -209,6 +209,17 @@ def _rows_jsonl(text: str, path: pathlib.Path) -> tuple[list[str], list[dict[str
     return list(header), rows
 
 
+def _refuse_structures(rows: Sequence[dict], columns: Sequence[str | None], first_row: int, path: pathlib.Path) -> None:
+    """Refuse a JSON list or object where a note, label, case or group is read (it would be read
+    as its Python spelling, ``['kidney', 'stone']``)."""
+    for number, row in enumerate(rows, first_row):
+        for column in columns:
+            value = row.get(column) if column is not None else None
+            if isinstance(value, (list, dict)):
+                kind = "list" if isinstance(value, list) else "object"
+                raise FileFormatError(f"{path} line {number}: {column!r} holds a JSON {kind}, not text")
+
+
 def _cell(row: dict, column: str | None) -> str | None:
     if column is None:
         return None
@@ -289,6 +300,7 @@ def read_notes(
     group_col = _column(header, group_column, p, "group", False)
     if not rows:
         raise FileFormatError(f"{p} has a header but no notes")
+    _refuse_structures(rows, (text_col, label_col, case_col, group_col), first_row, p)
     texts = [_cell(r, text_col) or "" for r in rows]
     numbers = [first_row + i for i in range(len(rows))]  # each note's row, as the file counts them
     empty = [n for n, t in zip(numbers, texts) if not t.strip()]
