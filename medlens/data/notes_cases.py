@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -100,18 +101,23 @@ class NoteCases(Cases):
                     note=self.truncation, name=self.names[index], path=self.data)
 
     def shown_vocabulary(self, n: int | None = None) -> list[str]:
-        """The model's vocabulary as outputs may show it: an entry read from an identifier in one of
-        the first ``n`` notes (a name after a title, a record number, a date) is ``[identifier ID]``
-        unless ``show_identifiers`` (a doctor's name in every note of a class is a vocabulary word)."""
+        """The model's vocabulary as outputs may show it: a word read mostly from identifiers in the
+        first ``n`` notes (at least half of its occurrences inside a name after a title, a record
+        number, a date) is ``[identifier ID]`` unless ``show_identifiers``: a doctor's name in every
+        note of a class is a vocabulary word; "patient", once inside "Mr. Sample Patient", is not hidden."""
         vocabulary = [self.tokenizer.token(i) for i in range(self.tokenizer.vocab_size)]
         if self.show_identifiers:
             return vocabulary
+        seen, inside = Counter(), Counter()
         for index in range(len(self) if n is None else min(n, len(self))):
             _, shown = self.tokens(index)
-            for position, word in enumerate(shown):
-                token_id = int(self.encoded.ids[index, position])
-                if word == REDACTED and any(ch.isalnum() for ch in vocabulary[token_id]) and token_id > self.tokenizer.deid_id:
-                    vocabulary[token_id] = f"{REDACTED[:-1]} {token_id}]"
+            ids = self.encoded.ids[index, : len(shown)].tolist()
+            seen.update(ids)
+            inside.update(i for i, word in zip(ids, shown) if word == REDACTED)
+        for token_id, count in inside.items():
+            if 2 * count >= seen[token_id] and token_id > self.tokenizer.deid_id and any(
+                    ch.isalnum() for ch in vocabulary[token_id]):
+                vocabulary[token_id] = f"{REDACTED[:-1]} {token_id}]"
         return vocabulary
 
     def tokens(self, index: int) -> tuple[list[str], list[str]]:

@@ -1,6 +1,6 @@
 """The notes audit does not name the people its notes name: a vocabulary word read from an
-identifier (a doctor's name after "Dr.", an MRN) is ``[identifier ID]`` in tokens.csv and
-audit.html unless ``--show-identifiers``.
+identifier (a doctor's name after "Dr.", an MRN: at least half of its occurrences inside one) is
+``[identifier ID]`` in tokens.csv and audit.html unless ``--show-identifiers``.
 
 Seen: notes of urology all signed "Dr. Zelda Quixote", of surgery "Dr. Brandon Okafor": the names
 became vocabulary words, and ``medlens audit`` listed 'quixote', 'zelda' and 'okafor' among the
@@ -31,6 +31,7 @@ def test_the_audit_hides_names_that_became_vocabulary_words(tmp_path):
         for i in range(24):
             urology = i % 2 == 1
             writer.writerow([f"Seen by Dr. {'Zelda Quixote' if urology else 'Brandon Okafor'}. "
+                             f"{'Mr. Sample Patient' if i == 0 else 'The patient'} has "
                              f"{'kidney stone' if urology else 'hernia mesh'}. MRN {100000 + i}.",
                              "urology" if urology else "surgery"])
     assert main(["train", "--data", str(notes), "--epochs", "1", "--out", str(model), "--quiet"]) == 0
@@ -41,3 +42,5 @@ def test_the_audit_hides_names_that_became_vocabulary_words(tmp_path):
                  "--out", str(out), "--quiet"]) == 0
     text = _written(out)
     assert not [n for n in NAMES if n in text] and "[identifier " in text
+    tokens = [row.split(",")[3] for row in (out / "tokens.csv").read_text().splitlines()[1:]]
+    assert "patient" in tokens  # a common word, once inside a name ("Mr. Sample Patient"), stays shown
