@@ -26,7 +26,7 @@ _STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Cou
 
 #: Patterns whose whole match, or its ``id`` group, identifies.
 _PATTERNS = [re.compile(p) for p in (
-    r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+",                                          # e-mail
+    r"[\w.+\-]{1,64}@[\w\-]+(?:\.[\w\-]+)+",                                       # e-mail
     r"(?<![\w/])(?:\+?1[\s.\-]?)?(?:\(\d{3}\)|\d{3})[\s.\-]?\d{3}[\s.\-]\d{4}\b",  # telephone
     r"\b\d{1,2}[/\-.]\d{1,2}[/\-.](?:\d{4}|\d{2})\b",                             # 03/14/1961
     r"\b\d{4}-\d{2}-\d{2}\b",                                                     # 2024-02-11
@@ -37,7 +37,7 @@ _PATTERNS = [re.compile(p) for p in (
     r"\b\d{3}-\d{2}-\d{4}\b",                                                     # social security number
     r"\b\d{6,}\b",                                                                # any long number
     rf"\b\d{{1,5}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET}",                      # 42 Elm Street
-    r"\b[A-Z][A-Za-z]+(?:\s+[A-Z][A-Za-z]+)*,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?\b",   # Springfield, MA 01103
+    r"\b[A-Z][A-Za-z]+(?:\s+[A-Z][A-Za-z]+){0,3},\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?\b",  # Springfield, MA 01103
     rf"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+(?P<id>{_NAME})",                         # Dr. Maria Gonzalez
     rf"\b(?:[Pp]atient|[Nn]ame)\s*:?[ \t]+(?P<id>{_NAME})",                        # Patient John Smithers
 )]
