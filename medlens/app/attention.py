@@ -72,11 +72,17 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
     model, meta = load_model(request.model)
     require_attention_model(model)
     if meta.get("tokenizer"):  # a text model on a notes file: the notes through its own tokenizer
-        from medlens.app.text_inputs import note_cases, note_set, vocabulary
+        from medlens.app.text_inputs import note_cases, note_set, untrained_rows, vocabulary
         from medlens.data.notes_cases import NoteColumns
+        from medlens.errors import InputError
 
         notes = note_cases(request.data, meta, NoteColumns(text=request.text_column, label=request.label_column))
-        data, (vocab, fs) = note_set(notes), (vocabulary(notes), None)
+        rows = untrained_rows(notes, meta)  # the tests read held-out notes, as --split does for a data set
+        if not rows:
+            raise InputError(f"every note of {notes.title} was in the model's training split; give notes it was not trained on")
+        trained = len(notes) - len(rows)
+        name = f"{len(rows)} notes not trained on ({trained} training notes of the file left out)" if trained else None
+        data, (vocab, fs) = note_set(notes, name, rows), (vocabulary(notes), None)
     else:
         data = labelled_set(request.data, request.split, memory_mb=request.memory_mb)
         vocab, fs = _npz_extras(str(request.data))

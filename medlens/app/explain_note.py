@@ -3,7 +3,8 @@
 For every note: ``tokens.csv`` (position, token, the note's own word, one column for the method and
 one for the model's attention), ``note.png`` (the note's words highlighted by the method's scores),
 ``note_attention.png``, ``note.html`` and ``summary.json`` (prediction, probabilities by class name,
-what truncation did). One note is written straight into OUT; a file of several notes gives one
+what truncation did, whether the note is unlike the training notes:
+:mod:`medlens.evaluation.note_familiarity`). One note is written straight into OUT; a file of several notes gives one
 folder per note (``note-1``, ``note-2``, ... by row), ``summary.csv`` and ``identifiers.csv`` (notes are named
 ``case-0000``... unless ``show_identifiers``). Notes longer than the
 model's tokenizer allows are truncated, and ``summary.json`` says so.
@@ -32,6 +33,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     from medlens.app.model_quality import model_warnings
     from medlens.attribution.sequence import METHODS
     from medlens.attribution.tokens import explain_tokens, token_rows
+    from medlens.evaluation.familiarity import familiarity
     from medlens.viz.notes import write_note_explanation
 
     if request.method not in METHODS:
@@ -56,11 +58,14 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
             for j, i in enumerate(rows):
                 folder = out if one else out / f"note-{i + 1}"
                 tokens, words = cases.tokens(i)
+                familiar = familiarity(model, batch.x[j : j + 1], meta.get("familiarity"))
+                note_warnings = [*warnings, *familiar.warnings]
                 k, target = int(ex.probabilities[j].argmax()), int(ex.target[j])
                 title = f"note {i + 1}: P({_name(target, names)}) = {float(ex.probabilities[j, target]):.3f}"
                 write_note_explanation(folder, token_rows(ex, j, tokens, words), title=title, picture=request.method)
                 write_json(folder / "summary.json", {
-                    "warnings": warnings,
+                    "warnings": note_warnings,
+                    "familiarity": familiar.as_dict(),
                     "input": f"note {i + 1} of {cases.title}",
                     "input_note": cases.truncation if cases.encoded.truncated[i] else "",
                     "label": None if cases.labels[i] is None else _name(cases.labels[i], names),
@@ -75,7 +80,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                                             float(ex.probabilities[j, k]), seconds, f"predicted {_name(k, names)} "
                                             f"(p={float(ex.probabilities[j, k]):.3f})",
                                             cases.truncation if cases.encoded.truncated[i] else None,
-                                            warnings=list(warnings)))
+                                            warnings=note_warnings))
         if not one:
             write_csv(out / "summary.csv", [o.row() for o in outcomes])
         write_csv(out / "identifiers.csv", cases.identifier_rows()[:n], ["case", "note", "row"])

@@ -12,7 +12,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["model_warnings", "with_model_warnings"]
+__all__ = ["MODEL_CODES", "model_warnings", "with_model_warnings"]
+
+#: Codes of the warnings about the model itself (the same on every case), not about a case.
+MODEL_CODES = ("chance",)
 
 
 def model_warnings(meta: dict[str, Any]) -> list[dict[str, str]]:

@@ -175,7 +175,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
     metrics, files = write_outputs(out, results, failures, class_names)
-    if spec.kind == "cases":  # scans and data sets: the audit's familiarity check, case by case
+    if spec.kind in ("cases", "notes"):  # scans, data sets and notes: the audit's familiarity check, case by case
         files.append(_familiarity(model, meta, source, results, out, notes))
     if hasattr(source, "identifier_rows"):  # scans and notes are named case-0000...: the one file that maps them
         rows = source.identifier_rows()[:n]

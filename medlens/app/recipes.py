@@ -220,15 +220,15 @@ def trained_summary(arch: str, data: str, meta: dict[str, Any]) -> str:
     from medlens.data.cases import data_words
 
     v, t = meta["val"], meta["test"]
-    return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
-            f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f}{majority_words(t)}")
+    return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f}{majority_words(v)} "
+            f"AUROC {v['auroc']:.3f}; test accuracy {t['accuracy']:.3f}{majority_words(t)} AUROC {t['auroc']:.3f}")
 
 
-def majority_words(scores: dict[str, Any]) -> str:
-    """`` (always answering the most frequent class: 0.625)`` after an accuracy, or nothing when the
-    split's class shares are not recorded (older model files): an accuracy means little without it."""
+def majority_words(scores: dict[str, Any], digits: int = 3) -> str:
+    """`` (most frequent class 0.711)``: what an accuracy is to be read against, when recorded
+    (older model files record no share: nothing)."""
     share = scores.get("majority_share")
-    return "" if share is None else f" (always answering the most frequent class: {share:.3f})"
+    return "" if share is None else f" (most frequent class {share:.{digits}f})"
 
 
 def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,

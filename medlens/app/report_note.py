@@ -7,7 +7,8 @@ The page (``report.html``) and its data (``case.json``) hold:
   model's attention (:func:`medlens.attribution.tokens.explain_tokens`);
 * trust checks: what the model's validation record says of this confidence (the reliability
   table stored at training), whether the note was truncated, the share of its words the model's
-  vocabulary does not know (read as ``[unk]``), and whether the attention and the gradient
+  vocabulary does not know (read as ``[unk]``; beyond 99% of the held-out notes' shares the note is
+  unlike the training notes: :mod:`medlens.evaluation.note_familiarity`), and whether the attention and the gradient
   method agree on the five most important words;
 * with ``--basis-data NOTES`` (the training notes), the most similar notes: nearest by cosine
   similarity of the model's attention-pooled representation, with their labels (and, with
@@ -62,6 +63,7 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     from medlens.app.report_case import ReportResult
     from medlens.attribution.tokens import explain_tokens, top_tokens
     from medlens.data.tokenizer import UNK
+    from medlens.evaluation.familiarity import familiarity
     from medlens.report import Report
     from medlens.viz.text import highlighted_html
 
@@ -90,8 +92,10 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
             unknown = sum(t == UNK for t in tokens) / max(1, len(tokens))
             calibration, _rows = calibration_sentence(meta.get("calibration"), float(probs.max()))
             truncated = bool(cases.encoded.truncated[i])
+            familiar = familiarity(model, x, meta.get("familiarity"))
             checks = [
                 *[("model", w["message"]) for w in warnings],
+                ("familiarity", familiar.sentence),
                 ("confidence", calibration or "the model file holds no validation record of its confidence"),
                 *([("input", cases.skipped)] if cases.skipped else []),
                 ("length", cases.truncation if truncated else
@@ -105,7 +109,7 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
             name = cases.names[i] if request.show_identifiers else f"note {i + 1}"
             report = Report("medlens case report (note)", f"{name} of {cases.title if request.show_identifiers else 'the input'}")
             sec = report.section("Prediction")
-            for w in warnings:
+            for w in [*warnings, *familiar.warnings]:
                 sec.add_text(w["message"], kind="verdict-bad")
             sec.add_table(["class", "probability"], [[c, float(probs[j])] for j, c in enumerate(names)])
             sec.add_text(f"Predicted {names[k]} (p = {float(probs[k]):.3f}); words scored for {names[target]}.")
@@ -131,8 +135,9 @@ def report_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                 "top_words": {m: [shown[p] for p in top_tokens(v, ex.lengths, TOP)[0]] for m, v in columns_.items()},
                 "methods": list(columns_),
                 "checks": dict(checks),
-                "warnings": warnings,
-                "trust": {"level": "caution" if warnings or truncated or unknown > 0.2 or agreement < 0.4 else "no warning",
+                "warnings": [*warnings, *familiar.warnings],
+                "familiarity": familiar.as_dict(),
+                "trust": {"level": "caution" if warnings or familiar.unlike or truncated or unknown > 0.2 or agreement < 0.4 else "no warning",
                           "unknown_share": unknown, "top_agreement": agreement, "truncated": truncated},
                 "similar": [{"similarity": s, "label": None if basis.labels[j] is None else names[basis.labels[j]],
                              **({"case": basis.names[j]} if request.show_identifiers else {})}

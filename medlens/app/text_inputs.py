@@ -8,7 +8,7 @@ ids (for the attention tests), and :func:`vocabulary` the token of every id (for
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -34,9 +34,19 @@ def note_cases(data: str, meta: dict[str, Any], columns: NoteColumns = NoteColum
                      show_identifiers=show_identifiers)
 
 
-def note_set(cases: NoteCases, name: str | None = None) -> LabelledSet:
-    """The labelled notes of ``cases`` as token ids ``(N, L)`` (unlabelled notes left out)."""
-    rows = [i for i, label in enumerate(cases.labels) if label is not None]
+def untrained_rows(cases: NoteCases, meta: dict[str, Any]) -> list[int]:
+    """The positions of the notes of ``cases`` the model was not trained on (by the digests of its
+    training notes in ``meta["text"]["training_notes"]``; every note for a model file without them)."""
+    from medlens.data.formats.text import note_digest
+
+    trained = set((meta.get("text") or {}).get("training_notes") or ())
+    return [i for i, text in enumerate(cases.notes.texts) if note_digest(text) not in trained]
+
+
+def note_set(cases: NoteCases, name: str | None = None, rows: Sequence[int] | None = None) -> LabelledSet:
+    """The labelled notes of ``cases`` (of ``rows`` only, when given) as token ids ``(N, L)``
+    (unlabelled notes left out)."""
+    rows = [i for i in (range(len(cases.labels)) if rows is None else rows) if cases.labels[i] is not None]
     if not rows:
         raise InputError(f"{cases.data} has no labelled notes (give a label column)")
     idx = torch.tensor(rows, dtype=torch.long)
@@ -45,5 +55,6 @@ def note_set(cases: NoteCases, name: str | None = None) -> LabelledSet:
 
 
 def vocabulary(cases: NoteCases) -> tuple[str, ...]:
-    """The token of every id of the model's vocabulary."""
-    return tuple(cases.tokenizer.token(i) for i in range(cases.tokenizer.vocab_size))
+    """The token of every id of the model's vocabulary, those read from identifiers in the notes
+    hidden unless ``cases`` show identifiers (:meth:`~medlens.data.notes_cases.NoteCases.shown_vocabulary`)."""
+    return tuple(cases.shown_vocabulary())

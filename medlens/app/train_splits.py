@@ -5,7 +5,8 @@ or by stretch of a record); :func:`train_on_splits` writes the splits into a scr
 the layout ``medlens train`` reads (``{split}_tokens`` / ``{split}_signals``, ``{split}_labels``,
 ``class_names``) and trains through :func:`medlens.app.recipes.train_on_dataset`, so validation,
 test scores, calibration and the familiarity reference are computed as for every other model.
-With ``balanced`` each training case is drawn with weight ``1 / (cases of its class)``.
+With ``balanced`` each training case is drawn with weight ``1 / (cases of its class)``. A class
+missing from a split is named in the warning (:func:`missing_classes`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from medlens.app.recipes import Trained, chance_warning, train_on_dataset, train
 from medlens.data.cases import data_words
 from medlens.errors import InputError
 
-__all__ = ["train_on_splits"]
+__all__ = ["missing_classes", "train_on_splits"]
 
 SPLITS = ("train", "val", "test")
 
@@ -54,4 +55,29 @@ def train_on_splits(arch: str, splits: Mapping[str, tuple[torch.Tensor, torch.Te
         model, meta = train_on_dataset(str(path), arch=arch, epochs=epochs, seed=seed, progress=progress, **options)
     meta["data"] = data_words(data, "signal records" if splits["train"][0].is_floating_point() else "notes")
     meta["balanced_sampling"] = bool(balanced)
-    return Trained(model, meta, trained_summary(arch, data, meta), warning=chance_warning(meta["val"]))
+    noun = "signal windows" if splits["train"][0].is_floating_point() else "notes"
+    found = [w for w in (chance_warning(meta["val"]), missing_classes(splits, class_names, noun, balanced)) if w]
+    return Trained(model, meta, trained_summary(arch, data, meta), warning="\n".join(found) or None)
+
+
+def missing_classes(splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]], class_names: Sequence[str], noun: str,
+                    balanced: bool) -> str | None:
+    """One sentence on the classes absent from a split (too few cases to be learnt, validated and
+    tested), with how often balanced sampling repeats the rarest class's cases; ``None`` if none."""
+    k = len(class_names)
+    counts = {split: torch.bincount(splits[split][1].long(), minlength=k).tolist() for split in SPLITS}
+    missing = [c for c in range(k) if not all(counts[split][c] for split in SPLITS)]
+    if not missing:
+        return None
+    listed = ", ".join(f"{class_names[c]!r} ({'/'.join(str(counts[s][c]) for s in SPLITS)})" for c in missing[:8])
+    more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+    sentence = (f"{len(missing)} of {k} classes are missing from the training, validation or test split ({noun} in "
+                f"training/validation/test: {listed}{more}): a class never trained on is never predicted, one never "
+                f"validated or tested has no score")
+    present = [n for n in counts["train"] if n]
+    if balanced and present:
+        repeats = sum(counts["train"]) / len(present) / min(present)
+        rarest = class_names[counts["train"].index(min(present))]
+        sentence += (f"; balanced sampling draws every training class equally often, so each training case of "
+                     f"{rarest!r} is drawn about {repeats:.0f} times an epoch")
+    return sentence + "; merge or leave out the rare classes, or give more cases"

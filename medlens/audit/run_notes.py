@@ -81,7 +81,7 @@ def run_note_audit(
     n = len(source) if limit is None else min(int(limit), len(source))
     if n < 1:
         raise InputError("the notes file holds no note")
-    vocabulary = [source.tokenizer.token(i) for i in range(source.tokenizer.vocab_size)]
+    vocabulary = source.shown_vocabulary(n)  # names and numbers read from identifiers hidden unless asked
     config = {
         "settings": settings.to_json(),
         "model": model_fingerprint(model),

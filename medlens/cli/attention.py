@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="ecg5000, PATH.npz with {split}_signals or {split}_tokens, "
                                                  "or a notes file (.csv/.tsv/.jsonl) for a model trained on notes")
     add_out_folder(p, help="output folder")
-    p.add_argument("--split", default="test", help="split to analyse (default: test)")
+    p.add_argument("--split", default="test", help="split of a data set to analyse (default: test); of a notes file, "
+                   "the notes the model was not trained on are analysed")
     p.add_argument("--permutations", type=int, default=100, help="attention permutations per sequence (default 100)")
     p.add_argument("--ig-steps", type=int, default=32, help="integrated-gradients steps; 0 skips IG (default 32)")
     p.add_argument("--examples", type=int, default=4, help="example cases to draw (default 4)")

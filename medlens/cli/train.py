@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                                       length=args.length, step=args.step))
     print(result.summary)
     if result.warning:
-        print(f"warning: {result.warning}", file=sys.stderr)
+        for line in result.warning.splitlines():
+            print(f"warning: {line}", file=sys.stderr)
     for line in result.lines:
         print(line)
     from medlens.cli import SOME_FAILED, list_failures

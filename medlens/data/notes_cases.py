@@ -6,13 +6,15 @@ the model's own tokenizer (:class:`medlens.data.tokenizer.NoteTokenizer`, stored
 file). A note longer than the tokenizer's ``max_length`` is truncated, and :attr:`NoteCases.truncation`
 says how many were and by how much. Labels that are words are mapped to the model's class
 names; a word the model does not know is an :class:`~medlens.errors.InputError`. Empty notes are left
-out with a warning (:attr:`NoteCases.skipped` names their rows), unless every note is empty.
+out with a warning (:attr:`NoteCases.skipped` names their rows), unless every note is empty. The words
+a note is shown by (:meth:`NoteCases.tokens`) hide its identifiers unless ``show_identifiers``.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -20,6 +22,7 @@ import torch
 
 from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
 from medlens.data.formats.text import NOTE_SUFFIXES, read_notes
+from medlens.data.formats.text_identifiers import REDACTED, identifier_spans
 
 __all__ = ["NoteColumns", "NoteCases", "is_notes_file"]
 
@@ -58,6 +61,7 @@ class NoteCases(Cases):
         from medlens.data.tokenizer import NoteTokenizer
 
         self.data = os.fspath(data)
+        self.show_identifiers = show_identifiers
         self.notes = columns.read(self.data, skip_empty=True)
         self.skipped = self.notes.skipped_statement()
         if self.skipped:
@@ -96,6 +100,35 @@ class NoteCases(Cases):
         return Case(self.encoded.ids[index : index + 1], self.labels[index], f"note {self.names[index]} of {self.title}",
                     note=self.truncation, name=self.names[index], path=self.data)
 
+    def shown_vocabulary(self, n: int | None = None) -> list[str]:
+        """The model's vocabulary as outputs may show it: a word read mostly from identifiers in the
+        first ``n`` notes (at least half of its occurrences inside a name after a title, a record
+        number, a date) is ``[identifier ID]`` unless ``show_identifiers``: a doctor's name in every
+        note of a class is a vocabulary word; "patient", once inside "Mr. Sample Patient", is not hidden."""
+        vocabulary = [self.tokenizer.token(i) for i in range(self.tokenizer.vocab_size)]
+        if self.show_identifiers:
+            return vocabulary
+        seen, inside = Counter(), Counter()
+        for index in range(len(self) if n is None else min(n, len(self))):
+            _, shown = self.tokens(index)
+            ids = self.encoded.ids[index, : len(shown)].tolist()
+            seen.update(ids)
+            inside.update(i for i, word in zip(ids, shown) if word == REDACTED)
+        for token_id, count in inside.items():
+            if 2 * count >= seen[token_id] and token_id > self.tokenizer.deid_id and any(
+                    ch.isalnum() for ch in vocabulary[token_id]):
+                vocabulary[token_id] = f"{REDACTED[:-1]} {token_id}]"
+        return vocabulary
+
     def tokens(self, index: int) -> tuple[list[str], list[str]]:
-        """The vocabulary tokens and the note's own words at the real positions of note ``index``."""
-        return self.encoded.tokens[index], self.encoded.words[index]
+        """The vocabulary tokens and the note's own words at the real positions of note ``index``;
+        a position read from an identifier in the note's text (a name, a date, a record number,
+        :func:`~medlens.data.formats.text_identifiers.identifier_spans`) is ``[identifier]`` in
+        both, unless ``show_identifiers``."""
+        tokens, words = self.encoded.tokens[index], self.encoded.words[index]
+        if self.show_identifiers:
+            return tokens, words
+        spans = identifier_spans(self.notes.texts[index])
+        hidden = [any(a < end and start < b for start, end in spans) for a, b in self.encoded.offsets[index]]
+        return ([REDACTED if h else t for t, h in zip(tokens, hidden)],
+                [REDACTED if h else w for w, h in zip(words, hidden)])

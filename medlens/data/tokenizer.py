@@ -62,6 +62,8 @@ class Encoded:
         bool ``(N,)`` per note: True when tokens were dropped (``overflow="truncate"``).
     overflow : str
     max_length : int
+    offsets : list of list of (int, int)
+        The characters of its note each real position of each row was read from.
     """
 
     ids: torch.Tensor
@@ -74,6 +76,7 @@ class Encoded:
     overflow: str
     max_length: int
     stride: int = 0
+    offsets: list[list[tuple[int, int]]] = field(default_factory=list)
 
     @property
     def n_truncated(self) -> int:
@@ -260,15 +263,16 @@ class NoteTokenizer:
         rows_ids: list[list[int]] = []
         rows_tok: list[list[str]] = []
         rows_words: list[list[str]] = []
+        rows_offsets: list[list[tuple[int, int]]] = []
         note_of: list[int] = []
         n_tokens: list[int] = []
         truncated: list[bool] = []
         for k, (text, enc) in enumerate(zip(texts, self._tok.encode_batch(list(texts)), strict=True)):
-            ids, toks = list(enc.ids), list(enc.tokens)
+            ids, toks, offsets = list(enc.ids), list(enc.tokens), [tuple(o) for o in enc.offsets]
             words = [w if t != UNK else text[a:b] for t, w, (a, b) in
                      zip(toks, toks, enc.offsets, strict=True)]
             if not ids:  # an empty note: one unknown token, so every row has a real position
-                ids, toks, words = [self.unk_id], [UNK], [""]
+                ids, toks, words, offsets = [self.unk_id], [UNK], [""], [(0, 0)]
             n_tokens.append(len(ids))
             truncated.append(overflow == "truncate" and len(ids) > length)
             if overflow == "truncate" or len(ids) <= length:
@@ -281,6 +285,7 @@ class NoteTokenizer:
                 rows_ids.append(ids[s : s + length])
                 rows_tok.append(toks[s : s + length])
                 rows_words.append(words[s : s + length])
+                rows_offsets.append(offsets[s : s + length])
                 note_of.append(k)
         out = torch.zeros(len(rows_ids), length, dtype=torch.long)
         for i, r in enumerate(rows_ids):
@@ -288,6 +293,7 @@ class NoteTokenizer:
         return Encoded(
             out, torch.tensor([len(r) for r in rows_ids], dtype=torch.long), torch.tensor(note_of, dtype=torch.long),
             rows_tok, rows_words, n_tokens, torch.tensor(truncated, dtype=torch.bool), overflow, length, stride,
+            rows_offsets,
         )
 
     def __repr__(self) -> str:

@@ -60,6 +60,8 @@ __all__ = [
 TAU_STRONG, TAU_MODERATE, TAU_WEAK = 0.5, 0.3, 0.1
 # Permutation TVD bands: below 0.05 the output barely moves (J&W's "little change").
 TVD_SMALL, TVD_LARGE = 0.05, 0.2
+# Share of permutations that change the decision beyond which "hardly depends" is not said of it.
+FLIPS_NOTABLE = 0.05
 
 
 def total_variation(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -519,7 +521,11 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
         sentences.append(f"The ranking of positions by attention {parts[0]} and {parts[1]}{extra}.")
     med, flips = summary.get("permutation_tvd_median"), summary.get("permutation_flip_rate")
     if med is not None:
-        if med < TVD_SMALL:
+        if med < TVD_SMALL and flips is not None and flips >= FLIPS_NOTABLE:
+            reading = ("so the output hardly moves with where attention points, yet that small move changes the "
+                       "decision often: the predictions lie near the decision boundary, and a high weight need not "
+                       "mean high influence")
+        elif med < TVD_SMALL:
             reading = (
                 "so the decision hardly depends on where attention points: a high weight need not mean high influence"
             )

@@ -236,8 +236,11 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     colour: :func:`medlens.evaluation.scan_facts.native_check`) or a distance exceeds the 99th
     percentile of the held-out (validation) cases' distances, the threshold stored at training.
     """
+    from medlens.evaluation.note_familiarity import is_note_reference, note_familiarity
     from medlens.evaluation.scan_facts import native_check
 
+    if is_note_reference(reference):  # a text model: the share of the note's words it does not know
+        return note_familiarity(x, reference)
     native = native_check(reading, facts)
     reasons = list(native.reasons)
     warnings = list(native.warnings)

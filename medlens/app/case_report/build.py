@@ -222,9 +222,9 @@ def _model_words(meta: dict) -> str:
         parts.append(f"trained on {meta['data']}")
     test = meta.get("test") or {}
     if isinstance(test.get("accuracy"), (int, float)) and math.isfinite(test["accuracy"]):
-        share = test.get("majority_share")
-        parts.append(f"test accuracy {test['accuracy']:.2f}"
-                     + ("" if share is None else f" (always answering the most frequent class: {share:.2f})"))
+        from medlens.app.recipes import majority_words
+
+        parts.append(f"test accuracy {test['accuracy']:.2f}{majority_words(test, digits=2)}")
     return ", ".join(parts) or "a classifier"
 
 

@@ -95,12 +95,33 @@ class Notes:
         return Notes(pick(self.texts), pick(self.labels), pick(self.cases), pick(self.groups), self.source,
                      self.skipped, pick(self.rows) if self.rows else ())
 
+    def copies(self) -> list[list[int]]:
+        """Groups (two or more) of the positions of notes with the same text (white space and case
+        aside): a note exported twice, often under two labels."""
+        seen: dict[str, list[int]] = {}
+        for i, text in enumerate(self.texts):
+            seen.setdefault(_normalised(text), []).append(i)
+        return [group for group in seen.values() if len(group) > 1]
+
     def skipped_statement(self) -> str:
         """One sentence on the empty notes left out, or ``""``."""
         if not self.skipped:
             return ""
         return (f"{len(self.skipped)} empty note{'s' if len(self.skipped) > 1 else ''} skipped "
                 f"({_rows(self.skipped)} of the notes file)")
+
+
+def _normalised(text: str) -> str:
+    """A note's text with white space and case set aside (copies of a note compare equal)."""
+    return " ".join(text.lower().split())
+
+
+def note_digest(text: str) -> str:
+    """A short one-way digest of a note's text (white space and case aside): a model file lists its
+    training notes by these, so a command can tell a note it was trained on without storing text."""
+    import hashlib
+
+    return hashlib.sha256(_normalised(text).encode("utf-8")).hexdigest()[:16]
 
 
 def _rows(numbers: Sequence[int]) -> str:
@@ -110,7 +131,10 @@ def _rows(numbers: Sequence[int]) -> str:
 
 
 def _decode(raw: bytes, path: pathlib.Path) -> str:
+    """UTF-8 (with or without a byte-order mark), or UTF-16 with its mark (Excel's "Unicode text")."""
     try:
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return raw.decode("utf-16")
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise FileFormatError(
@@ -128,14 +152,17 @@ def _column(header: Sequence[str], name: str | None, path: pathlib.Path, what: s
     if name.lower() in lower:
         return lower[name.lower()]
     if required:
+        other = next((sep for sep in (";", "\t", ",", "|") if len(header) == 1 and sep in header[0]), None)
+        hint = f"; its one column holds {other!r}: is the file separated by {other!r}? (.csv: commas, .tsv: tabs)" if other else ""
         raise FileFormatError(
             f"{path} has no {what} column {name!r}; its columns are {', '.join(repr(h) for h in header)}"
-            f" (rename with {what}_column=...)"
+            f" (rename with {what}_column=...){hint}"
         )
     return None
 
 
 def _rows_csv(text: str, path: pathlib.Path, delimiter: str) -> tuple[list[str], list[dict[str, str]]]:
+    _refuse_cut_off(text, path, delimiter)
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         header = [h for h in (reader.fieldnames or []) if h is not None]
@@ -145,6 +172,22 @@ def _rows_csv(text: str, path: pathlib.Path, delimiter: str) -> tuple[list[str],
     if not header:
         raise FileFormatError(f"{path} is empty: expected a header row with a text column")
     return header, rows
+
+
+def _refuse_cut_off(text: str, path: pathlib.Path, delimiter: str) -> None:
+    """Refuse a file that ends inside a quoted field (a download or export cut off mid-note): the
+    lenient reader would return that last note cut short, and its row short of columns."""
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    read = 0
+    try:
+        for read, _ in enumerate(records, 1):
+            pass
+    except csv.Error as err:
+        if str(err).startswith("unexpected end of data"):
+            raise FileFormatError(
+                f"{path} ends inside a quoted field of row {read + 1} (the file is cut off, or a quote is not "
+                "closed): that row's note would be cut short; complete the file or delete the row"
+            ) from err  # other strict-mode complaints are read leniently, as before
 
 
 def _rows_jsonl(text: str, path: pathlib.Path) -> tuple[list[str], list[dict[str, object]]]:
@@ -164,6 +207,17 @@ def _rows_jsonl(text: str, path: pathlib.Path) -> tuple[list[str], list[dict[str
     if not rows:
         raise FileFormatError(f"{path} holds no notes")
     return list(header), rows
+
+
+def _refuse_structures(rows: Sequence[dict], columns: Sequence[str | None], first_row: int, path: pathlib.Path) -> None:
+    """Refuse a JSON list or object where a note, label, case or group is read (it would be read
+    as its Python spelling, ``['kidney', 'stone']``)."""
+    for number, row in enumerate(rows, first_row):
+        for column in columns:
+            value = row.get(column) if column is not None else None
+            if isinstance(value, (list, dict)):
+                kind = "list" if isinstance(value, list) else "object"
+                raise FileFormatError(f"{path} line {number}: {column!r} holds a JSON {kind}, not text")
 
 
 def _cell(row: dict, column: str | None) -> str | None:
@@ -246,6 +300,7 @@ def read_notes(
     group_col = _column(header, group_column, p, "group", False)
     if not rows:
         raise FileFormatError(f"{p} has a header but no notes")
+    _refuse_structures(rows, (text_col, label_col, case_col, group_col), first_row, p)
     texts = [_cell(r, text_col) or "" for r in rows]
     numbers = [first_row + i for i in range(len(rows))]  # each note's row, as the file counts them
     empty = [n for n, t in zip(numbers, texts) if not t.strip()]
