@@ -7,8 +7,9 @@ run in the audit's fixed batches on the audit's engines (:mod:`medlens.audit.eng
 or Ray) and each finished batch is committed to ``OUT/predictions.sqlite`` (the audit's store,
 :class:`medlens.audit.store.AuditStore`), so a killed run resumes where it stopped. From the store
 come ``OUT/predictions.csv`` (case, label, predicted class, the probability of every class, by
-name), when labels exist, ``OUT/metrics.json`` (:mod:`medlens.app.predict_outputs`), and for scans and
-data sets ``OUT/familiarity.csv`` (:func:`medlens.app.audit_familiarity.check_cases`).
+name), when labels exist, ``OUT/metrics.json`` (:mod:`medlens.app.predict_outputs`), and for scans,
+data sets and signal windows ``OUT/familiarity.csv`` (:func:`medlens.app.audit_familiarity.check_cases`)
+(records: what cutting the windows left out is a note).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
     metrics, files = write_outputs(out, results, failures, class_names)
-    if spec.kind == "cases":  # scans and data sets: the audit's familiarity check, case by case
+    if spec.kind in ("cases", "records"):  # scans, data sets and signal windows: the audit's familiarity check, case by case
         files.append(_familiarity(model, meta, source, results, out, notes))
     if hasattr(source, "identifier_rows"):  # scans and notes are named case-0000...: the one file that maps them
         rows = source.identifier_rows()[:n]

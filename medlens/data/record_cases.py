@@ -20,7 +20,7 @@ from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
 from medlens.data.records import Windows, windows_from_folder
 from medlens.errors import InputError
 
-__all__ = ["RecordCases", "WINDOW_KINDS", "cut_windows", "model_windows", "window_settings"]
+__all__ = ["RecordCases", "WINDOW_KINDS", "cut_windows", "model_windows", "skipped_statement", "window_settings"]
 
 WINDOW_KINDS = ("beats", "fixed")
 
@@ -69,6 +69,14 @@ def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,
     raise InputError(f"the model's windows are of an unknown kind {kind!r} (known: {', '.join(WINDOW_KINDS)})")
 
 
+def skipped_statement(skipped: Mapping[str, int]) -> str:
+    """What cutting the windows left out, as one sentence (``""`` when nothing): predict's note, so
+    a stretch of missing samples does not silently cost its beats."""
+    if not skipped:
+        return ""
+    return f"left out when cutting the windows: {'; '.join(f'{n} ({why})' for why, n in skipped.items())}"
+
+
 class RecordCases(Cases):
     """The windows of the records of ``data`` as the model cuts them (held in memory)."""
 
@@ -93,6 +101,7 @@ class RecordCases(Cases):
         self.names = [f"{ids[record]}@{float(t):.3f}s" for record, t in zip(w.records, w.times)]
         self.title = ((os.path.basename(self.data.rstrip("/")) or self.data) if show_identifiers
                       else f"{len(self.records)} record{'' if len(self.records) == 1 else 's'}")
+        self.skipped = skipped_statement(w.skipped)
 
     def identifier_rows(self) -> list[dict[str, str]]:
         """One row per record for ``identifiers.csv``: ``case`` (the id window names start with)
