@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 import torch
 
 from medlens.data.datasets.labelled import LabelledSet
-from medlens.data.formats.signals import Signal, load_signal, segment_records
+from medlens.data.formats.signals import Annotation, Signal, load_signal, segment_records
 from medlens.data.recipe import Recipe, prepare
 from medlens.data.recipe.prepare import resample_grid
 from medlens.errors import FileFormatError, InputError
@@ -287,9 +287,13 @@ def beat_windows(
         samples.append(ann.sample)
         symbols.append(ann.symbol)
     if not xs:
+        record = signal.identifiers.get('Record', signal.source) or 'the record'
+        if not signal.annotations:
+            raise InputError(f"no annotation in {record}: beat windows are cut around annotations (a WFDB record's "
+                             ".atr file beside its header, an EDF+ file's annotations)")
         raise InputError(
-            f"no annotation of {signal.identifiers.get('Record', signal.source) or 'the record'} has a mapped symbol "
-            f"({', '.join(sorted(mapping))}) with a whole window inside the record"
+            f"no annotation of {record} has a mapped symbol ({', '.join(sorted(mapping))}) with a whole window inside "
+            f"the record (its annotations: {_symbol_counts(signal.annotations)})"
         )
     samples_t = torch.tensor(samples, dtype=torch.long)
     name = signal.identifiers.get("Record") or pathlib.Path(signal.source).stem or "record"
@@ -298,6 +302,15 @@ def beat_windows(
         lead_names, normalize, (name,) * len(xs), samples_t, samples_t.double() / signal.fs, tuple(symbols), skipped,
         lead_units,
     )
+
+
+def _symbol_counts(annotations: Sequence[Annotation], most: int = 8) -> str:
+    """``"N 2239, A 33, + 1"``: the most frequent annotation symbols with their counts."""
+    counts: dict[str, int] = {}
+    for ann in annotations:
+        counts[ann.symbol] = counts.get(ann.symbol, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{sym!r} {n}" for sym, n in top[:most]) + (", ..." if len(top) > most else "")
 
 
 def _window_samples(seconds: float, fs: float) -> int:
@@ -422,6 +435,7 @@ def windows_from_folder(
     paths = record_paths(folder)
     parts: list[Windows] = []
     skipped: dict[str, int] = {}
+    first_reason = ""  # why the first record without a window gave none
     if windows == "beats":
         if annotation_labels is None:
             raise InputError("beat windows need annotation labels (for example N:normal,V:ventricular)")
@@ -444,6 +458,7 @@ def windows_from_folder(
             except InputError as err:
                 if "no annotation" not in str(err):
                     raise
+                first_reason = first_reason or str(err)
                 skipped["records without mapped annotations"] = skipped.get("records without mapped annotations", 0) + 1
         else:
             label = record_labels.get(path.stem) or record_labels.get(path.name)  # type: ignore[union-attr]
@@ -453,7 +468,8 @@ def windows_from_folder(
             parts.append(fixed_windows(signal, label, length=length, step=step, fs=rate, leads=leads,  # type: ignore[arg-type]
                                        normalize=normalize, class_names=names, units=units))
     if not parts:
-        raise InputError(f"no record in {folder} gave a labelled window")
+        counts = ", ".join(f"{k}: {v}" for k, v in skipped.items())
+        raise InputError(f"no record in {folder} gave a labelled window ({counts}){'; ' + first_reason if first_reason else ''}")
     out = concat(parts)
     for k, v in skipped.items():
         out.skipped[k] = out.skipped.get(k, 0) + v
