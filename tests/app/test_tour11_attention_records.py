@@ -1,0 +1,30 @@
+"""``medlens train --windows beats`` trains an attention RNN by default, yet ``medlens attention`` on the
+records it was trained on said "mitdb is a folder, expected a npz file": the attention of a beat model
+could not be tested at all. It now cuts the windows as the model does (beat labels from the annotations)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from medlens.cli import main
+from tests.app.kinds_data import write_beats_record
+
+pytest.importorskip("wfdb")
+
+
+def test_attention_tests_a_beat_model_on_its_records(tmp_path, capsys):
+    folder = tmp_path / "records"
+    folder.mkdir()
+    write_beats_record(folder, seconds=12.0)
+    model = tmp_path / "beats.pt"
+    assert main(["train", "--data", str(folder), "--windows", "beats", "--annotation-labels", "N:normal,V:ventricular",
+                 "--epochs", "1", "--out", str(model), "--quiet"]) == 0
+    out = tmp_path / "attention"
+    assert main(["attention", "--model", str(model), "--data", str(folder), "--limit", "6", "--permutations", "2",
+                 "--ig-steps", "2", "--examples", "1", "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    found = json.loads((out / "attention.json").read_text())
+    assert found["data"] == "1 record (14 beat windows)" and found["summary"]["n_sequences"] == 6
+    assert found["summary"]["accuracy"] is not None  # labelled by the annotations
+    assert "1 record (14 beat windows)" in (out / "report.html").read_text()  # named by count, not file name
