@@ -43,6 +43,8 @@ def model_windows(meta: Mapping[str, Any], data: str | os.PathLike | None = None
         return None
     settings = dict(meta["windows"])
     settings.setdefault("class_names", list(meta.get("class_names") or ()))
+    # each lead's unit (stored with the recipe): a record in uV is converted for a model trained in mV
+    settings.setdefault("units", list((meta.get("recipe") or {}).get("units") or ()))
     return settings
 
 
@@ -55,7 +57,7 @@ def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,
     """
     kind = settings.get("kind", "beats")
     names = tuple(settings["class_names"])
-    common = dict(fs=float(settings["fs"]), leads=settings.get("leads") or None,
+    common = dict(fs=float(settings["fs"]), leads=settings.get("leads") or None, units=settings.get("units") or None,
                   normalize=settings.get("normalize", "none"), class_names=names)
     if kind == "beats":
         return windows_from_folder(data, windows="beats", annotation_labels=settings.get("annotation_labels") or None,

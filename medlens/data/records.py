@@ -424,13 +424,15 @@ def windows_from_folder(
     leads: Sequence[str] | None = None,
     normalize: str = "none",
     class_names: Sequence[str] | None = None,
+    units: Sequence[str] | None = None,
 ) -> Windows:
     """Windows from every record of a folder (or one record).
 
     ``windows="beats"`` cuts around annotations mapped by ``annotation_labels``;
     ``windows="fixed"`` cuts ``length``-second windows labelled by ``record_labels`` (record name
     -> class; records without a label are skipped and counted). ``fs`` defaults to the first
-    record's rate; other records are resampled to it, and their leads converted to its units.
+    record's rate; other records are resampled to it, and their leads converted to ``units`` (a
+    model's: one per lead), by default the first record's.
     """
     paths = record_paths(folder)
     parts: list[Windows] = []
@@ -450,11 +452,11 @@ def windows_from_folder(
     for path in paths:
         signal = load_signal(path)
         rate = fs or (parts[0].fs if parts else signal.fs)
-        units = parts[0].units if parts else None  # later records converted to the first one's units
+        lead_units = units or (parts[0].units if parts else None)  # later records converted to the first one's units
         if windows == "beats":
             try:
                 parts.append(beat_windows(signal, mapping, before=before, after=after, fs=rate, leads=leads,
-                                          normalize=normalize, class_names=names, units=units))
+                                          normalize=normalize, class_names=names, units=lead_units))
             except InputError as err:
                 if "no annotation" not in str(err):
                     raise
@@ -466,7 +468,7 @@ def windows_from_folder(
                 skipped["records without a label"] = skipped.get("records without a label", 0) + 1
                 continue
             parts.append(fixed_windows(signal, label, length=length, step=step, fs=rate, leads=leads,  # type: ignore[arg-type]
-                                       normalize=normalize, class_names=names, units=units))
+                                       normalize=normalize, class_names=names, units=lead_units))
     if not parts:
         counts = ", ".join(f"{k}: {v}" for k, v in skipped.items())
         raise InputError(f"no record in {folder} gave a labelled window ({counts}){'; ' + first_reason if first_reason else ''}")
