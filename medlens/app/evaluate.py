@@ -103,7 +103,7 @@ def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
     """Every case evaluate scores, in memory: a data set's split (labels, masks, markers), the
     windows a model trained on signal windows cuts from records, or the readable scans through
     the model's recipe (``request.limit`` of them)."""
-    windows = model_windows(meta, request.data)
+    windows = model_windows(meta, request.data, leads=request.recipe.leads)
     if windows is not None:
         return _record_windows(request, windows)
     cases = model_cases(request.data, meta, split=request.split, recipe=request.recipe, labels=request.labels,

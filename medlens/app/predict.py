@@ -143,7 +143,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
     spec = predict_spec(request.data, meta, split=request.split, labels=request.labels,
                         recipe=resolve_recipe(request.recipe, meta) if scans else None,
                         columns=NoteColumns(text=request.text_column, label=request.label_column),
-                        show_identifiers=request.show_identifiers)
+                        show_identifiers=request.show_identifiers, leads=request.recipe.leads if request.recipe else None)
     settings = PredictSettings(request.cases_per_batch, 64 if request.batch_size is None else request.batch_size)
     source = open_predict_source(spec)
     n = len(source) if request.limit is None else min(request.limit, len(source))

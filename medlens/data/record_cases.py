@@ -33,15 +33,23 @@ def window_settings(windows: Windows, kind: str, *, annotation_labels: Mapping[s
             "step": None if step is None else float(step)}
 
 
-def model_windows(meta: Mapping[str, Any], data: str | os.PathLike | None = None) -> dict[str, Any] | None:
+def model_windows(meta: Mapping[str, Any], data: str | os.PathLike | None = None,
+                  leads: str | Sequence[str] | None = None) -> dict[str, Any] | None:
     """The window settings of a model trained on signal windows (``meta["windows"]``, with the
     model's class names), or ``None`` for any other model, or when ``data`` is a data set (an
-    npz file or a bundled name: already windows)."""
+    npz file or a bundled name: already windows). ``leads`` (``--leads``: ``"I,II"`` or names)
+    replaces the leads the windows are cut from, as many as the model takes."""
     from medlens.data.cases import is_dataset
 
     if not meta.get("windows") or (data is not None and is_dataset(os.fspath(data))):
         return None
     settings = dict(meta["windows"])
+    if leads:
+        given = [v.strip() for v in leads.split(",") if v.strip()] if isinstance(leads, str) else list(leads)
+        want = list(settings.get("leads") or ())
+        if want and len(given) != len(want):
+            raise InputError(f"--leads names {len(given)} lead(s) but the model takes {len(want)} ({', '.join(want)})")
+        settings["leads"] = given
     settings.setdefault("class_names", list(meta.get("class_names") or ()))
     # each lead's unit (stored with the recipe): a record in uV is converted for a model trained in mV
     settings.setdefault("units", list((meta.get("recipe") or {}).get("units") or ()))
