@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases, refuse_index
 from medlens.core.files import check_output_folder, staged_folder, write_csv
 from medlens.core.progress import Progress
 from medlens.errors import InputError, MedlensError
@@ -138,6 +138,7 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
 
         return explain_notes(request, model, meta)
     check_runnable(model, request.method, scope_options(request.options)[""])
+    refuse_index(request.index, request.input)
     where = Path(request.input)
     if where.is_dir() and not is_one_series(where):
         return _explain_folder(request, model, meta)

@@ -75,7 +75,7 @@ def parse_size(size: str | Sequence[int]) -> tuple[int, ...]:
     return values
 
 
-__all__ = ["NORMALISATIONS", "RecipeOptions", "load_model_file", "model_cases", "parse_size", "resolve_recipe"]
+__all__ = ["NORMALISATIONS", "RecipeOptions", "load_model_file", "model_cases", "parse_size", "refuse_index", "resolve_recipe"]
 
 
 def model_cases(data: str, meta: dict[str, Any], *, split: str = "test", recipe: RecipeOptions | None = None,
@@ -97,6 +97,14 @@ def model_cases(data: str, meta: dict[str, Any], *, split: str = "test", recipe:
         resolved = dataclasses.replace(resolved, size=None)
     return open_cases(data, split=split, input_shape=None if shape is None else tuple(shape), labels=labels,
                       class_names=tuple(meta.get("class_names") or ()), what=what, recipe=resolved, **reading)
+
+
+def refuse_index(index: int, data: str) -> None:
+    """``--index`` picks a case of a data set (or a note of a notes file, read before this): refused
+    for any other input instead of explaining its first case under another index."""
+    if index and not is_dataset(data):
+        raise InputError(f"--index picks a case of an npz data set or a bundled name, and {data} is neither: a record's "
+                         "window is chosen with --start SECONDS, a folder's files are each explained")
 
 
 def load_model_file(path: str) -> tuple[Any, dict[str, Any]]:
