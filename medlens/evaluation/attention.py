@@ -60,6 +60,9 @@ __all__ = [
 TAU_STRONG, TAU_MODERATE, TAU_WEAK = 0.5, 0.3, 0.1
 # Permutation TVD bands: below 0.05 the output barely moves (J&W's "little change").
 TVD_SMALL, TVD_LARGE = 0.05, 0.2
+# Share of permutations that change the decision above which "the decision hardly depends on where
+# attention points" would contradict the flip rate printed beside it.
+FLIPS_FEW = 0.05
 
 
 def total_variation(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -519,10 +522,13 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
         sentences.append(f"The ranking of positions by attention {parts[0]} and {parts[1]}{extra}.")
     med, flips = summary.get("permutation_tvd_median"), summary.get("permutation_flip_rate")
     if med is not None:
-        if med < TVD_SMALL:
+        if med < TVD_SMALL and (flips is None or flips < FLIPS_FEW):
             reading = (
                 "so the decision hardly depends on where attention points: a high weight need not mean high influence"
             )
+        elif med < TVD_SMALL:  # most outputs barely move, yet many decisions change: both are true
+            reading = ("so the output of most sequences hardly depends on where attention points (a high weight need "
+                       "not mean high influence), yet the decision of the sequences near the class boundary does")
         elif med < TVD_LARGE:
             reading = "a moderate dependence on where attention points"
         else:
