@@ -504,13 +504,16 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
     """
     sentences: list[str] = []
     checks: list[bool] = []
+    names: list[str] = []  # each check in words, for the verdict to say which failed
     tg, tl = summary.get("tau_gradient_mean"), summary.get("tau_leave_one_out_mean")
     if tg is None and tl is None:
         sentences.append("Attention is the same on every position, so it ranks nothing and cannot point at evidence.")
         checks += [False, False]
+        names += [f"tau with gradients >= {TAU_MODERATE}", f"tau with leave-one-out >= {TAU_MODERATE}"]
     else:
         parts = []
-        for name, tau in (("gradient importance", tg), ("leave-one-out importance", tl)):
+        for name, tau, short in (("gradient importance", tg, "gradients"), ("leave-one-out importance", tl, "leave-one-out")):
+            names.append(f"tau with {short} >= {TAU_MODERATE}")
             if tau is None:
                 parts.append(f"cannot be compared with {name}")
                 checks.append(False)
@@ -538,6 +541,7 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
             f"variation distance of {med:.3f} and changes the decision in {flips:.0%} of permutations, {reading}."
         )
         checks.append(med >= TVD_SMALL)
+        names.append(f"median permutation TVD >= {TVD_SMALL}")
     mass, share = summary.get("mass_attention_mean"), summary.get("mask_share_mean")
     if mass is not None and share is not None:
         others = []
@@ -551,7 +555,9 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
             + (f"; {', '.join(others)}." if others else ".")
         )
         checks.append(mass >= 2 * share)
+        names.append("twice the uniform mass on the evidence")
     passed = sum(checks)
+    failed = f" (fails: {'; '.join(n for n, ok in zip(names, checks) if not ok)})"
     if checks and passed == len(checks):
         level = "usable"
         sentences.append(
@@ -561,13 +567,13 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
     elif passed * 2 >= len(checks) and checks:
         level = "caution"
         sentences.append(
-            f"Verdict: attention passes {passed} of {len(checks)} checks; read it as a hint about where the model "
+            f"Verdict: attention passes {passed} of {len(checks)} checks{failed}; read it as a hint about where the model "
             "looked, not as the reason for its decision, and prefer gradient-based attributions."
         )
     else:
         level = "unreliable"
         sentences.append(
-            f"Verdict: attention passes {passed} of {len(checks)} checks; do not read it as an explanation of this "
+            f"Verdict: attention passes {passed} of {len(checks)} checks{failed}; do not read it as an explanation of this "
             "model's decisions (Jain and Wallace 2019); use gradient-based attributions instead."
         )
     return level, sentences
