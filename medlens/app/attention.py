@@ -112,7 +112,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         sec = report.section(f"Attention on {data.name}")
         sec.add_text(f"{n} sequences of {data.name}; model {request.model}.")
         pngs = add_attention_analysis(
-            sec, result, x, cases=pick_examples(labels, masks, request.examples), class_names=class_names,
+            sec, result, x, cases=pick_examples(labels, masks, request.examples, count=n), class_names=class_names,
             masks=masks, vocab=vocab, fs=fs,
         )
         for name, png in pngs.items():

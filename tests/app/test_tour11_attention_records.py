@@ -28,3 +28,10 @@ def test_attention_tests_a_beat_model_on_its_records(tmp_path, capsys):
     assert found["data"] == "1 record (14 beat windows)" and found["summary"]["n_sequences"] == 6
     assert found["summary"]["accuracy"] is not None  # labelled by the annotations
     assert "1 record (14 beat windows)" in (out / "report.html").read_text()  # named by count, not file name
+
+
+def test_unlabelled_windows_still_get_example_figures():
+    """Fixed windows given without --labels have no labels: attention drew no example at all."""
+    from medlens.app.attention_section import pick_examples
+
+    assert pick_examples(None, None, 2, count=5) == [0, 1]
