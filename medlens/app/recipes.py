@@ -220,8 +220,16 @@ def trained_summary(arch: str, data: str, meta: dict[str, Any]) -> str:
     from medlens.data.cases import data_words
 
     v, t = meta["val"], meta["test"]
-    return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
-            f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f}")
+    return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f} {_auroc(v)}; "
+            f"test accuracy {t['accuracy']:.3f} {_auroc(t)}")
+
+
+def _auroc(scores: dict[str, Any]) -> str:
+    """``AUROC 0.953``, or why there is none: a split of one class (a by-record split of few records)."""
+    auroc = scores.get("auroc")
+    if auroc is None or auroc != auroc:  # NaN
+        return "AUROC not defined (one class in the split)"
+    return f"AUROC {auroc:.3f}"
 
 
 def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
