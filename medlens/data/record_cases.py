@@ -66,7 +66,7 @@ def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,
     kind = settings.get("kind", "beats")
     names = tuple(settings["class_names"])
     common = dict(fs=float(settings["fs"]), leads=settings.get("leads") or None, units=settings.get("units") or None,
-                  normalize=settings.get("normalize", "none"), class_names=names)
+                  normalize=settings.get("normalize", "none"), class_names=names, skip_unreadable=True)
     if kind == "beats":
         return windows_from_folder(data, windows="beats", annotation_labels=settings.get("annotation_labels") or None,
                                    before=float(settings["before"]), after=float(settings["after"]), **common)

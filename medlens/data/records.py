@@ -32,7 +32,7 @@ from medlens.data.datasets.labelled import LabelledSet
 from medlens.data.formats.signals import Annotation, Signal, load_signal, segment_records
 from medlens.data.recipe import Recipe, prepare
 from medlens.data.recipe.prepare import resample_grid
-from medlens.errors import FileFormatError, InputError
+from medlens.errors import FileFormatError, InputError, MedlensError
 
 
 def parse_annotation_labels(text: str | Mapping[str, str]) -> dict[str, str]:
@@ -410,6 +410,10 @@ def concat(parts: Sequence[Windows]) -> Windows:
     )
 
 
+#: How ``skipped`` counts the records left out because they could not be read or cut.
+_UNREADABLE = "records that could not be read or cut"
+
+
 def windows_from_folder(
     folder: str | os.PathLike,
     *,
@@ -425,6 +429,7 @@ def windows_from_folder(
     normalize: str = "none",
     class_names: Sequence[str] | None = None,
     units: Sequence[str] | None = None,
+    skip_unreadable: bool = False,
 ) -> Windows:
     """Windows from every record of a folder (or one record).
 
@@ -432,7 +437,9 @@ def windows_from_folder(
     ``windows="fixed"`` cuts ``length``-second windows labelled by ``record_labels`` (record name
     -> class; records without a label are skipped and counted). ``fs`` defaults to the first
     record's rate; other records are resampled to it, and their leads converted to ``units`` (a
-    model's: one per lead), by default the first record's.
+    model's: one per lead), by default the first record's. A record that cannot be read or cut
+    (a missing signal file, no lead the model takes) refuses the folder, or with ``skip_unreadable``
+    (predicting: the other records still count) is left out and counted in ``skipped``.
     """
     paths = record_paths(folder)
     parts: list[Windows] = []
@@ -450,28 +457,36 @@ def windows_from_folder(
     else:
         raise InputError(f"windows must be 'beats' or 'fixed', got {windows!r}")
     for path in paths:
-        signal = load_signal(path)
-        rate = fs or (parts[0].fs if parts else signal.fs)
-        lead_units = units or (parts[0].units if parts else None)  # later records converted to the first one's units
-        if windows == "beats":
-            try:
-                parts.append(beat_windows(signal, mapping, before=before, after=after, fs=rate, leads=leads,
-                                          normalize=normalize, class_names=names, units=lead_units))
-            except InputError as err:
-                if "no annotation" not in str(err):
-                    raise
-                first_reason = first_reason or str(err)
-                skipped["records without mapped annotations"] = skipped.get("records without mapped annotations", 0) + 1
-        else:
-            label = record_labels.get(path.stem) or record_labels.get(path.name)  # type: ignore[union-attr]
-            if label is None:
-                skipped["records without a label"] = skipped.get("records without a label", 0) + 1
-                continue
-            parts.append(fixed_windows(signal, label, length=length, step=step, fs=rate, leads=leads,  # type: ignore[arg-type]
-                                       normalize=normalize, class_names=names, units=lead_units))
+        try:
+            signal = load_signal(path)
+            rate = fs or (parts[0].fs if parts else signal.fs)
+            lead_units = units or (parts[0].units if parts else None)  # later records converted to the first one's units
+            if windows == "beats":
+                try:
+                    parts.append(beat_windows(signal, mapping, before=before, after=after, fs=rate, leads=leads,
+                                              normalize=normalize, class_names=names, units=lead_units))
+                except InputError as err:
+                    if "no annotation" not in str(err):
+                        raise
+                    first_reason = first_reason or str(err)
+                    skipped["records without mapped annotations"] = skipped.get("records without mapped annotations", 0) + 1
+            else:
+                label = record_labels.get(path.stem) or record_labels.get(path.name)  # type: ignore[union-attr]
+                if label is None:
+                    skipped["records without a label"] = skipped.get("records without a label", 0) + 1
+                    continue
+                parts.append(fixed_windows(signal, label, length=length, step=step, fs=rate, leads=leads,  # type: ignore[arg-type]
+                                           normalize=normalize, class_names=names, units=lead_units))
+        except MedlensError as err:  # one record that cannot be read or cut: left out and counted, where allowed
+            if not skip_unreadable:
+                raise
+            first_reason = first_reason or str(err)
+            key = next((k for k in skipped if k.startswith(_UNREADABLE)), f"{_UNREADABLE}, the first: {err}")
+            skipped[key] = skipped.get(key, 0) + 1
     if not parts:
         counts = ", ".join(f"{k}: {v}" for k, v in skipped.items())
-        raise InputError(f"no record in {folder} gave a labelled window ({counts}){'; ' + first_reason if first_reason else ''}")
+        reason = f"; {first_reason}" if first_reason and first_reason not in counts else ""
+        raise InputError(f"no record in {folder} gave a labelled window ({counts}){reason}")
     out = concat(parts)
     for k, v in skipped.items():
         out.skipped[k] = out.skipped.get(k, 0) + v
