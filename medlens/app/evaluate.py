@@ -175,7 +175,7 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
                            "none (give --labels FILE with columns case,label, or --target predicted)")
     methods = _names(request.methods)
     options = options_per_method(request.options, methods)
-    notes: list[str] = []
+    notes: list[str] = [text for text in [getattr(data.source, "skipped", "")] if text]  # records: what was not cut
     if request.target is None and target == "predicted":
         notes.append(f"explained the predicted class: {data.unlabelled} of {data.n} case(s) have no label "
                      "(--labels FILE gives them)")

@@ -40,3 +40,16 @@ def test_predicting_leaves_an_unreadable_record_out_and_counts_it(tmp_path):
 def test_training_still_refuses_the_folder(tmp_path):
     with pytest.raises(MedlensError, match="lost.dat named by lost.hea is missing"):
         windows_from_folder(_folder(tmp_path), windows="beats", annotation_labels="N:normal,V:ventricular")
+
+
+def test_evaluate_says_what_was_left_out(tmp_path):
+    """evaluate scored the windows of the readable records and said nothing of the one left out."""
+    from medlens.app.evaluate import evaluate_methods
+    from medlens.models import CNN, save_model
+
+    model = save_model(CNN(1, 2, 2, widths=(4,), input_shape=(2, 125)).eval(), tmp_path / "m.pt",
+                       {**META, "input_shape": [2, 125]})
+    (tmp_path / "records").mkdir()
+    result = evaluate_methods(model=str(model), data=str(_folder(tmp_path / "records")), methods="gradient",
+                              metrics="deletion_auc", out=str(tmp_path / "eval"), quiet=True)
+    assert any("records that could not be read or cut, the first: WFDB record lost" in n for n in result.notes)
