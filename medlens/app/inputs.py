@@ -40,16 +40,14 @@ class RecipeOptions:
 def resolve_recipe(options: RecipeOptions | None, meta: dict[str, Any]) -> Any:
     """The model's recipe with the user's file and options applied (options win)."""
     from medlens.data.recipe import Recipe, parse_window
+    from medlens.data.records import parse_leads
     from medlens.models.io import model_recipe
 
     options = options or RecipeOptions()
     override = Recipe.from_file(options.recipe) if options.recipe else None
     recipe = model_recipe(meta, override)
     windows = tuple(parse_window(w) for w in options.windows) if options.windows else None
-    leads = options.leads
-    if isinstance(leads, str):
-        leads = tuple(v.strip() for v in leads.split(",") if v.strip())
-    leads = tuple(leads) if leads else None
+    leads = parse_leads(options.leads)
     size = parse_size(options.size) if options.size is not None else None
     if options.fs is not None and not options.fs > 0:
         raise InputError(f"--fs must be a positive rate in Hz, got {options.fs}")

@@ -25,7 +25,7 @@ from medlens.app.train_splits import train_on_splits
 from medlens.data.cases import pseudonym
 from medlens.data.formats.text import split_by_group
 from medlens.data.record_cases import WINDOW_KINDS, window_settings
-from medlens.data.records import Windows, parse_annotation_labels, windows_from_folder
+from medlens.data.records import Windows, parse_annotation_labels, parse_leads, windows_from_folder
 from medlens.errors import InputError
 
 __all__ = ["classes_not_trained", "train_on_records", "window_split"]
@@ -83,7 +83,7 @@ def train_on_records(request: Any, progress: Any) -> Trained:
         raise InputError("--labels is for fixed windows: beat windows take their labels from --annotation-labels")
     if kind == "fixed" and (request.labels is None or request.length is None):
         raise InputError("fixed windows need --length SECONDS and --labels FILE (CSV record,label)")
-    leads = tuple(v.strip() for v in request.recipe.leads.split(",")) if isinstance(request.recipe.leads, str) else request.recipe.leads
+    leads = parse_leads(request.recipe.leads)
     windows = windows_from_folder(
         request.data, windows=kind, annotation_labels=mapping,
         record_labels=read_record_labels(request.labels) if kind == "fixed" else None,

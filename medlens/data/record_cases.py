@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
-from medlens.data.records import Windows, windows_from_folder
+from medlens.data.records import Windows, parse_leads, windows_from_folder
 from medlens.errors import InputError
 
 __all__ = ["RecordCases", "WINDOW_KINDS", "cut_windows", "model_windows", "skipped_statement", "window_settings"]
@@ -45,7 +45,7 @@ def model_windows(meta: Mapping[str, Any], data: str | os.PathLike | None = None
         return None
     settings = dict(meta["windows"])
     if leads:
-        given = [v.strip() for v in leads.split(",") if v.strip()] if isinstance(leads, str) else list(leads)
+        given = list(parse_leads(leads) or ())
         want = list(settings.get("leads") or ())
         if want and len(given) != len(want):
             raise InputError(f"--leads names {len(given)} lead(s) but the model takes {len(want)} ({', '.join(want)})")

@@ -56,6 +56,17 @@ def parse_annotation_labels(text: str | Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def parse_leads(leads: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``--leads``: lead names separated by commas, or by semicolons when a name holds a comma
+    (WFDB's ``binformats`` names its leads ``"sig 0, fmt 8"``); ``None`` when none are given."""
+    if leads is None:
+        return None
+    if isinstance(leads, str):
+        leads = leads.split(";" if ";" in leads else ",")
+    names = tuple(v.strip() for v in leads if v.strip())
+    return names or None
+
+
 def resample_signal(signal: Signal, fs: float) -> Signal:
     """The record at rate ``fs`` (linear interpolation up, area averaging down); annotations moved."""
     if not fs > 0:
