@@ -9,6 +9,8 @@ import json
 import pytest
 
 from medlens.cli import main
+from medlens.models import save_model
+from medlens.models.attention_rnn import AttentionRNN
 from tests.app.kinds_data import write_beats_record
 
 pytest.importorskip("wfdb")
@@ -18,9 +20,11 @@ def test_attention_tests_a_beat_model_on_its_records(tmp_path, capsys):
     folder = tmp_path / "records"
     folder.mkdir()
     write_beats_record(folder, seconds=12.0)
-    model = tmp_path / "beats.pt"
-    assert main(["train", "--data", str(folder), "--windows", "beats", "--annotation-labels", "N:normal,V:ventricular",
-                 "--epochs", "1", "--out", str(model), "--quiet"]) == 0
+    windows = {"fs": 250.0, "before": 0.25, "after": 0.45, "leads": ["MLII", "V5"], "normalize": "none",
+               "kind": "beats", "annotation_labels": {"N": "normal", "V": "ventricular"}, "step": None}
+    net = AttentionRNN(2, in_channels=2, hidden_size=6, attention_size=5, front_channels=4).eval()
+    model = save_model(net, tmp_path / "beats.pt", {"class_names": ["normal", "ventricular"], "input_shape": [2, 175],
+                                                    "windows": windows})
     out = tmp_path / "attention"
     assert main(["attention", "--model", str(model), "--data", str(folder), "--limit", "6", "--permutations", "2",
                  "--ig-steps", "2", "--examples", "1", "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
