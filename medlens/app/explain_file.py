@@ -229,8 +229,22 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         target = int(probs.argmax())  # spares a second pass
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
                           memory_mb=request.memory_mb, **options)
-    familiar = _familiarity(model, meta, case, distances=not target_note)
+    familiar = _beat_alignment(_familiarity(model, meta, case, distances=not target_note), meta, case)
     return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note, familiar)
+
+
+def _beat_alignment(familiar: Any, meta: dict, case: Any) -> Any:
+    """``familiar`` with a ``beat_alignment`` warning when a beat model's window of a record does not
+    start where its training windows did before a beat (:func:`medlens.data.record_cases.beat_alignment`)."""
+    import dataclasses
+
+    from medlens.data.record_cases import beat_alignment, model_windows
+
+    recipe = getattr(case.prepared, "recipe", None)
+    text = beat_alignment(model_windows(meta), case.record, float(getattr(recipe, "start", 0.0) or 0.0))
+    if not text:
+        return familiar
+    return dataclasses.replace(familiar, warnings=[*familiar.warnings, {"code": "beat_alignment", "message": text}])
 
 
 def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:

@@ -20,7 +20,8 @@ from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
 from medlens.data.records import Windows, parse_leads, windows_from_folder
 from medlens.errors import InputError
 
-__all__ = ["RecordCases", "WINDOW_KINDS", "cut_windows", "model_windows", "skipped_statement", "window_settings"]
+__all__ = ["RecordCases", "WINDOW_KINDS", "beat_alignment", "cut_windows", "model_windows", "skipped_statement",
+           "window_settings"]
 
 WINDOW_KINDS = ("beats", "fixed")
 
@@ -77,6 +78,27 @@ def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,
         return windows_from_folder(data, windows="fixed", record_labels=labels, length=float(settings["after"]),
                                    step=settings.get("step"), **common)
     raise InputError(f"the model's windows are of an unknown kind {kind!r} (known: {', '.join(WINDOW_KINDS)})")
+
+
+def beat_alignment(settings: Mapping[str, Any] | None, record: Any, start: float) -> str | None:
+    """Why a window of a beat model's record may be one it never saw: its windows start ``before``
+    seconds ahead of a mapped annotation, and the window from ``start`` does not (``predictions.csv``
+    names each beat by its own time; copied into ``--start`` it shifts the window by ``before``).
+    The sentence gives the start of the nearest mapped beat's window; ``None`` when aligned, or for
+    other models and records without annotations."""
+    if not settings or settings.get("kind", "beats") != "beats" or not getattr(record, "annotations", None):
+        return None
+    mapping, before, fs = settings.get("annotation_labels") or {}, float(settings["before"]), float(record.fs)
+    beats = [a for a in record.annotations if a.symbol in mapping]
+    if not beats:
+        return None
+    nearest = min(beats, key=lambda a: abs(a.sample / fs - before - start))
+    at = nearest.sample / fs
+    if abs(at - before - start) <= 1.0 / float(settings["fs"]):
+        return None
+    return (f"The model's windows start {before:g} s before a beat; this one starts at {start:.3f} s, and the nearest "
+            f"{nearest.symbol!r} beat is at {at:.3f} s: --start {at - before:.3f} gives that beat's window as the model "
+            "saw its beats (predictions.csv names each beat by its own time).")
 
 
 def skipped_statement(skipped: Mapping[str, int]) -> str:
