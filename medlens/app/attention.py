@@ -84,7 +84,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         raise MedlensError("--ig-steps and --examples must not be negative")
     model, meta = load_model(request.model)
     require_attention_model(model)
-    labelled = True
+    labelled, leads = True, None  # leads: the channel names of a records model's windows
     if meta.get("tokenizer"):  # a text model on a notes file: the notes through its own tokenizer
         from medlens.app.text_inputs import note_cases, note_set, vocabulary
         from medlens.data.notes_cases import NoteColumns
@@ -93,7 +93,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         data, (vocab, fs) = note_set(notes), (vocabulary(notes), None)
     elif model_windows(meta, request.data) is not None:  # a model trained on records: their windows, as it cuts them
         data, labelled = _record_windows(request.data, model_windows(meta, request.data))
-        vocab, fs = None, float(meta["windows"]["fs"])
+        vocab, fs, leads = None, float(meta["windows"]["fs"]), list(meta["windows"].get("leads") or ()) or None
     else:
         data = labelled_set(request.data, request.split, memory_mb=request.memory_mb)
         vocab, fs = _npz_extras(str(request.data))
@@ -113,7 +113,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         sec.add_text(f"{n} sequences of {data.name}; model {request.model}.")
         pngs = add_attention_analysis(
             sec, result, x, cases=pick_examples(labels, masks, request.examples, count=n), class_names=class_names,
-            masks=masks, vocab=vocab, fs=fs,
+            masks=masks, vocab=vocab, fs=fs, channel_names=leads,
         )
         for name, png in pngs.items():
             atomic_write(out / name, png)

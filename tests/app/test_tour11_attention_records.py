@@ -39,3 +39,22 @@ def test_unlabelled_windows_still_get_example_figures():
     from medlens.app.attention_section import pick_examples
 
     assert pick_examples(None, None, 2, count=5) == [0, 1]
+
+
+def test_the_example_figures_name_the_leads(tmp_path, monkeypatch):
+    """The example strips of a beat model's windows were drawn without the leads' names."""
+    import medlens.app.attention_section as section
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    write_beats_record(folder, seconds=6.0)
+    windows = {"fs": 250.0, "before": 0.25, "after": 0.45, "leads": ["MLII", "V5"], "normalize": "none",
+               "kind": "beats", "annotation_labels": {"N": "normal", "V": "ventricular"}, "step": None}
+    net = AttentionRNN(2, in_channels=2, hidden_size=6, attention_size=5, front_channels=4).eval()
+    model = save_model(net, tmp_path / "beats.pt", {"class_names": ["normal", "ventricular"], "input_shape": [2, 175],
+                                                    "windows": windows})
+    seen = {}
+    monkeypatch.setattr(section, "add_attention_analysis", lambda *a, **k: seen.update(k) or {})
+    assert main(["attention", "--model", str(model), "--data", str(folder), "--limit", "2", "--permutations", "1",
+                 "--ig-steps", "0", "--examples", "1", "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert seen["channel_names"] == ["MLII", "V5"] and seen["fs"] == 250.0
