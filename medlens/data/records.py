@@ -31,7 +31,7 @@ import torch
 from medlens.data.datasets.labelled import LabelledSet
 from medlens.data.formats.signals import Annotation, Signal, load_signal, segment_records
 from medlens.data.recipe import Recipe, prepare
-from medlens.data.recipe.prepare import resample_grid
+from medlens.data.recipe.prepare import lead_indices, resample_grid
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 
@@ -176,11 +176,7 @@ class Windows:
 def _leads(signal: Signal, leads: Sequence[str] | None) -> tuple[str, ...]:
     if leads is None:
         return tuple(signal.channels)
-    lower = [c.lower() for c in signal.channels]
-    missing = [lead for lead in leads if lead.lower() not in lower]
-    if missing:
-        raise InputError(f"lead {missing[0]!r} is not in the record; it has {', '.join(signal.channels)}")
-    return tuple(signal.channels[lower.index(lead.lower())] for lead in leads)
+    return tuple(signal.channels[i] for i in lead_indices(signal.channels, leads))
 
 
 def _window_recipe(fs: float, length: int, leads: tuple[str, ...], normalize: str, start: float,
