@@ -6,6 +6,7 @@ Wallace 2019). :func:`attention_analysis` writes ``attention.json``, ``verdict.t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,17 @@ def _npz_extras(path: str) -> tuple[tuple[str, ...] | None, float | None]:
     return vocab, fs
 
 
+def _record_windows(data: str, settings: dict) -> tuple[Any, bool]:
+    """The windows of the records of ``data`` as a model trained on records cuts them, named by their
+    count (record names are file names), and whether their labels are real (beats: the annotations;
+    fixed windows carry a stand-in label here)."""
+    from medlens.data.record_cases import RecordCases
+
+    cases = RecordCases(data, settings)
+    what = "beat windows" if settings.get("kind", "beats") == "beats" else "windows"
+    return cases.windows.labelled(f"{cases.title} ({len(cases)} {what})"), cases.has_labels
+
+
 def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> AttentionResult:
     """Test the attention of ``request.model`` on ``request.data`` and write attention.json,
     verdict.txt, report.html and the example figures into ``request.out``."""
@@ -59,6 +71,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
     from medlens.attribution.sequence import require_attention_model
     from medlens.core.files import atomic_write, staged_folder, write_json
     from medlens.data.cases import labelled_set
+    from medlens.data.record_cases import model_windows
     from medlens.errors import MedlensError
     from medlens.evaluation.attention import attention_faithfulness, verdict
     from medlens.models import load_model
@@ -71,6 +84,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         raise MedlensError("--ig-steps and --examples must not be negative")
     model, meta = load_model(request.model)
     require_attention_model(model)
+    labelled, leads = True, None  # leads: the channel names of a records model's windows
     if meta.get("tokenizer"):  # a text model on a notes file: the notes through its own tokenizer
         from medlens.app.text_inputs import note_cases, note_set, untrained_rows, vocabulary
         from medlens.data.notes_cases import NoteColumns
@@ -83,11 +97,14 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         trained = len(notes) - len(rows)
         name = f"{len(rows)} notes not trained on ({trained} training notes of the file left out)" if trained else None
         data, (vocab, fs) = note_set(notes, name, rows), (vocabulary(notes), None)
+    elif model_windows(meta, request.data) is not None:  # a model trained on records: their windows, as it cuts them
+        data, labelled = _record_windows(request.data, model_windows(meta, request.data))
+        vocab, fs, leads = None, float(meta["windows"]["fs"]), list(meta["windows"].get("leads") or ()) or None
     else:
         data = labelled_set(request.data, request.split, memory_mb=request.memory_mb)
         vocab, fs = _npz_extras(str(request.data))
     n = len(data) if request.limit is None else min(request.limit, len(data))
-    x, labels = data.inputs[:n], data.labels[:n]
+    x, labels = data.inputs[:n], data.labels[:n] if labelled else None
     masks = None if data.masks is None else data.masks[:n]
     result = attention_faithfulness(
         model, x, labels=labels, masks=masks, n_permutations=request.permutations, ig_steps=request.ig_steps, seed=request.seed,
@@ -101,8 +118,8 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         sec = report.section(f"Attention on {data.name}")
         sec.add_text(f"{n} sequences of {data.name}; model {request.model}.")
         pngs = add_attention_analysis(
-            sec, result, x, cases=pick_examples(labels, masks, request.examples), class_names=class_names,
-            masks=masks, vocab=vocab, fs=fs,
+            sec, result, x, cases=pick_examples(labels, masks, request.examples, count=n), class_names=class_names,
+            masks=masks, vocab=vocab, fs=fs, channel_names=leads,
         )
         for name, png in pngs.items():
             atomic_write(out / name, png)

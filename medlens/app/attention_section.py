@@ -29,12 +29,13 @@ __all__ = ["add_attention_analysis", "attention_section", "ecg_attention_model",
 ECG_DATA = "ecg5000"
 
 
-def pick_examples(labels: torch.Tensor | None, masks: torch.Tensor | None, n: int) -> list[int]:
+def pick_examples(labels: torch.Tensor | None, masks: torch.Tensor | None, n: int, count: int = 0) -> list[int]:
     """Up to ``n`` sequence indices alternating between classes; with masks, positives first
-    among those whose mask is non-empty (they show whether attention finds the evidence)."""
+    among those whose mask is non-empty (they show whether attention finds the evidence).
+    Without labels or masks (windows of records labelled by none), the first of ``count``."""
     if n <= 0:
         return []
-    size = len(labels) if labels is not None else (len(masks) if masks is not None else 0)
+    size = len(labels) if labels is not None else (len(masks) if masks is not None else count)
     if labels is None:
         return list(range(min(n, size)))
     has_mask = masks.reshape(size, -1).amax(1) > 0.5 if masks is not None else torch.zeros(size, dtype=torch.bool)

@@ -154,7 +154,7 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
         seed=request.seed,
     )
     shape = meta.get("input_shape")
-    windows = model_windows(meta, request.data)
+    windows = model_windows(meta, request.data, leads=request.recipe.leads)
     spec = SourceSpec(str(request.data), request.split, None if shape is None else tuple(shape),
                       labels=None if windows else request.labels, class_names=tuple(meta.get("class_names") or ()),
                       show_identifiers=request.show_identifiers, memory_mb=request.memory_mb,

@@ -103,7 +103,7 @@ def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
     """Every case evaluate scores, in memory: a data set's split (labels, masks, markers), the
     windows a model trained on signal windows cuts from records, or the readable scans through
     the model's recipe (``request.limit`` of them)."""
-    windows = model_windows(meta, request.data)
+    windows = model_windows(meta, request.data, leads=request.recipe.leads)
     if windows is not None:
         return _record_windows(request, windows)
     cases = model_cases(request.data, meta, split=request.split, recipe=request.recipe, labels=request.labels,
@@ -175,7 +175,7 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
                            "none (give --labels FILE with columns case,label, or --target predicted)")
     methods = _names(request.methods)
     options = options_per_method(request.options, methods)
-    notes: list[str] = []
+    notes: list[str] = [text for text in [getattr(data.source, "skipped", "")] if text]  # records: what was not cut
     if request.target is None and target == "predicted":
         notes.append(f"explained the predicted class: {data.unlabelled} of {data.n} case(s) have no label "
                      "(--labels FILE gives them)")

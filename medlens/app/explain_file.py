@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases, refuse_index
 from medlens.core.files import check_output_folder, staged_folder, write_csv
 from medlens.core.progress import Progress
 from medlens.errors import InputError, MedlensError
@@ -138,6 +138,7 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
 
         return explain_notes(request, model, meta)
     check_runnable(model, request.method, scope_options(request.options)[""])
+    refuse_index(request.index, request.input)
     where = Path(request.input)
     if where.is_dir() and not is_one_series(where):
         return _explain_folder(request, model, meta)
@@ -228,8 +229,22 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         target = int(probs.argmax())  # spares a second pass
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
                           memory_mb=request.memory_mb, **options)
-    familiar = _familiarity(model, meta, case, distances=not target_note)
+    familiar = _beat_alignment(_familiarity(model, meta, case, distances=not target_note), meta, case)
     return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note, familiar)
+
+
+def _beat_alignment(familiar: Any, meta: dict, case: Any) -> Any:
+    """``familiar`` with a ``beat_alignment`` warning when a beat model's window of a record does not
+    start where its training windows did before a beat (:func:`medlens.data.record_cases.beat_alignment`)."""
+    import dataclasses
+
+    from medlens.data.record_cases import beat_alignment, model_windows
+
+    recipe = getattr(case.prepared, "recipe", None)
+    text = beat_alignment(model_windows(meta), case.record, float(getattr(recipe, "start", 0.0) or 0.0))
+    if not text:
+        return familiar
+    return dataclasses.replace(familiar, warnings=[*familiar.warnings, {"code": "beat_alignment", "message": text}])
 
 
 def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:

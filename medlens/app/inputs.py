@@ -40,16 +40,14 @@ class RecipeOptions:
 def resolve_recipe(options: RecipeOptions | None, meta: dict[str, Any]) -> Any:
     """The model's recipe with the user's file and options applied (options win)."""
     from medlens.data.recipe import Recipe, parse_window
+    from medlens.data.records import parse_leads
     from medlens.models.io import model_recipe
 
     options = options or RecipeOptions()
     override = Recipe.from_file(options.recipe) if options.recipe else None
     recipe = model_recipe(meta, override)
     windows = tuple(parse_window(w) for w in options.windows) if options.windows else None
-    leads = options.leads
-    if isinstance(leads, str):
-        leads = tuple(v.strip() for v in leads.split(",") if v.strip())
-    leads = tuple(leads) if leads else None
+    leads = parse_leads(options.leads)
     size = parse_size(options.size) if options.size is not None else None
     if options.fs is not None and not options.fs > 0:
         raise InputError(f"--fs must be a positive rate in Hz, got {options.fs}")
@@ -75,7 +73,7 @@ def parse_size(size: str | Sequence[int]) -> tuple[int, ...]:
     return values
 
 
-__all__ = ["NORMALISATIONS", "RecipeOptions", "load_model_file", "model_cases", "parse_size", "resolve_recipe"]
+__all__ = ["NORMALISATIONS", "RecipeOptions", "load_model_file", "model_cases", "parse_size", "refuse_index", "resolve_recipe"]
 
 
 def model_cases(data: str, meta: dict[str, Any], *, split: str = "test", recipe: RecipeOptions | None = None,
@@ -97,6 +95,14 @@ def model_cases(data: str, meta: dict[str, Any], *, split: str = "test", recipe:
         resolved = dataclasses.replace(resolved, size=None)
     return open_cases(data, split=split, input_shape=None if shape is None else tuple(shape), labels=labels,
                       class_names=tuple(meta.get("class_names") or ()), what=what, recipe=resolved, **reading)
+
+
+def refuse_index(index: int, data: str) -> None:
+    """``--index`` picks a case of a data set (or a note of a notes file, read before this): refused
+    for any other input instead of explaining its first case under another index."""
+    if index and not is_dataset(data):
+        raise InputError(f"--index picks a case of an npz data set or a bundled name, and {data} is neither: a record's "
+                         "window is chosen with --start SECONDS, a folder's files are each explained")
 
 
 def load_model_file(path: str) -> tuple[Any, dict[str, Any]]:

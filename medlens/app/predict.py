@@ -7,8 +7,9 @@ run in the audit's fixed batches on the audit's engines (:mod:`medlens.audit.eng
 or Ray) and each finished batch is committed to ``OUT/predictions.sqlite`` (the audit's store,
 :class:`medlens.audit.store.AuditStore`), so a killed run resumes where it stopped. From the store
 come ``OUT/predictions.csv`` (case, label, predicted class, the probability of every class, by
-name), when labels exist, ``OUT/metrics.json`` (:mod:`medlens.app.predict_outputs`), and for scans and
-data sets ``OUT/familiarity.csv`` (:func:`medlens.app.audit_familiarity.check_cases`).
+name), when labels exist, ``OUT/metrics.json`` (:mod:`medlens.app.predict_outputs`), and for scans,
+data sets and signal windows ``OUT/familiarity.csv`` (:func:`medlens.app.audit_familiarity.check_cases`)
+(records: what cutting the windows left out is a note).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
     spec = predict_spec(request.data, meta, split=request.split, labels=request.labels,
                         recipe=resolve_recipe(request.recipe, meta) if scans else None,
                         columns=NoteColumns(text=request.text_column, label=request.label_column),
-                        show_identifiers=request.show_identifiers)
+                        show_identifiers=request.show_identifiers, leads=request.recipe.leads if request.recipe else None)
     settings = PredictSettings(request.cases_per_batch, 64 if request.batch_size is None else request.batch_size)
     source = open_predict_source(spec)
     n = len(source) if request.limit is None else min(request.limit, len(source))
@@ -175,7 +176,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
     metrics, files = write_outputs(out, results, failures, class_names)
-    if spec.kind in ("cases", "notes"):  # scans, data sets and notes: the audit's familiarity check, case by case
+    if spec.kind in ("cases", "notes", "records"):  # scans, data sets, notes and signal windows: the audit's familiarity check, case by case
         files.append(_familiarity(model, meta, source, results, out, notes))
     if hasattr(source, "identifier_rows"):  # scans and notes are named case-0000...: the one file that maps them
         rows = source.identifier_rows()[:n]

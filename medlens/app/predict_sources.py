@@ -103,16 +103,18 @@ def window_labels(labels: str | None, settings: dict[str, Any]) -> dict[str, str
 
 
 def predict_spec(data: str, meta: dict[str, Any], *, split: str = "test", labels: str | None = None,
-                 recipe: Any = None, columns: NoteColumns = NoteColumns(), show_identifiers: bool = False) -> PredictSpec:
+                 recipe: Any = None, columns: NoteColumns = NoteColumns(), show_identifiers: bool = False,
+                 leads: str | tuple[str, ...] | None = None) -> PredictSpec:
     """The :class:`PredictSpec` of ``data`` for a model with metadata ``meta``; ``recipe`` is the
-    resolved recipe of scans (:func:`medlens.app.inputs.resolve_recipe`)."""
+    resolved recipe of scans (:func:`medlens.app.inputs.resolve_recipe`), ``leads`` the leads
+    (``--leads``) a records model's windows are cut from."""
     names = tuple(meta.get("class_names") or ())
     if meta.get("tokenizer"):
         if labels is not None:
             raise InputError("--labels is for scans and records: a notes file carries its labels in a column")
         return PredictSpec("notes", data, names, tokenizer=meta["tokenizer"], columns=columns,
                            show_identifiers=show_identifiers)
-    settings = model_windows(meta)
+    settings = model_windows(meta, leads=leads)
     if settings is not None:
         return PredictSpec("records", data, names, windows=settings, record_labels=window_labels(labels, settings),
                            show_identifiers=show_identifiers)

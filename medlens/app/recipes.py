@@ -221,7 +221,7 @@ def trained_summary(arch: str, data: str, meta: dict[str, Any]) -> str:
 
     v, t = meta["val"], meta["test"]
     return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f}{majority_words(v)} "
-            f"AUROC {v['auroc']:.3f}; test accuracy {t['accuracy']:.3f}{majority_words(t)} AUROC {t['auroc']:.3f}")
+            f"{_auroc(v)}; test accuracy {t['accuracy']:.3f}{majority_words(t)} {_auroc(t)}")
 
 
 def majority_words(scores: dict[str, Any], digits: int = 3) -> str:
@@ -229,6 +229,14 @@ def majority_words(scores: dict[str, Any], digits: int = 3) -> str:
     (older model files record no share: nothing)."""
     share = scores.get("majority_share")
     return "" if share is None else f" (most frequent class {share:.{digits}f})"
+
+
+def _auroc(scores: dict[str, Any]) -> str:
+    """``AUROC 0.953``, or why there is none: a split of one class (a by-record split of few records)."""
+    auroc = scores.get("auroc")
+    if auroc is None or auroc != auroc:  # NaN
+        return "AUROC not defined (one class in the split)"
+    return f"AUROC {auroc:.3f}"
 
 
 def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases, refuse_index
 from medlens.core.files import staged_folder, write_csv, write_json
 from medlens.data.cases import is_dataset
 from medlens.errors import InputError, MedlensError
@@ -100,6 +100,7 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
             raise InputError(f"basis data {request.basis_data!r} have cases of shape {tuple(train.inputs.shape[1:])}, "
                              f"the model takes {tuple(expected)}")
         basis_inputs, basis_labels = train.inputs, train.labels
+    refuse_index(request.index, request.input)
     indices = list(range(request.index, request.index + limit))
     dataset = is_dataset(request.input)
     if len(indices) > 1 and not dataset:

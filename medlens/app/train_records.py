@@ -25,10 +25,10 @@ from medlens.app.train_splits import train_on_splits
 from medlens.data.cases import pseudonym
 from medlens.data.formats.text import split_by_group
 from medlens.data.record_cases import WINDOW_KINDS, window_settings
-from medlens.data.records import Windows, parse_annotation_labels, windows_from_folder
+from medlens.data.records import Windows, parse_annotation_labels, parse_leads, windows_from_folder
 from medlens.errors import InputError
 
-__all__ = ["train_on_records", "window_split"]
+__all__ = ["classes_not_trained", "train_on_records", "window_split"]
 
 SHARES = (0.7, 0.15)  # train, validation (the rest: test)
 
@@ -51,6 +51,26 @@ def window_split(windows: Windows, seed: int) -> dict[str, torch.Tensor]:
     return {s: torch.tensor(v, dtype=torch.long) for s, v in out.items()}
 
 
+def classes_not_trained(windows: Windows, parts: dict[str, torch.Tensor]) -> list[str]:
+    """One phrase per class with windows but none in the training split ("ventricular has 1 window in
+    all, none in the training split (...)"); refused when fewer than two classes are left to train on."""
+    trained = set(windows.labels[parts["train"]].tolist())
+    how = ("by record" if len(set(windows.records)) >= 3
+           else "in time: the first 70% of each record's windows train, the next 15% validate, the last 15% test")
+    lines = []
+    for k, name in enumerate(windows.class_names):
+        total = int((windows.labels == k).sum())
+        if total and k not in trained:
+            per = ", ".join(f"{int((windows.labels[idx] == k).sum())} {split}" for split, idx in parts.items())
+            lines.append(f"{name} has {total} window{'' if total == 1 else 's'} in all, none in the training split "
+                         f"({per}; the split is {how})")
+    if lines and len(trained) < 2:
+        only = ", ".join(windows.class_names[k] for k in sorted(trained)) or "none"
+        raise InputError(f"the training split holds one class only ({only}): {'; '.join(lines)}; give records "
+                         "with more windows of it")
+    return lines
+
+
 def train_on_records(request: Any, progress: Any) -> Trained:
     """Train on the records of ``request.data`` (a :class:`medlens.app.train.TrainRequest`)."""
     from medlens.app.predict_sources import read_record_labels
@@ -63,7 +83,7 @@ def train_on_records(request: Any, progress: Any) -> Trained:
         raise InputError("--labels is for fixed windows: beat windows take their labels from --annotation-labels")
     if kind == "fixed" and (request.labels is None or request.length is None):
         raise InputError("fixed windows need --length SECONDS and --labels FILE (CSV record,label)")
-    leads = tuple(v.strip() for v in request.recipe.leads.split(",")) if isinstance(request.recipe.leads, str) else request.recipe.leads
+    leads = parse_leads(request.recipe.leads)
     windows = windows_from_folder(
         request.data, windows=kind, annotation_labels=mapping,
         record_labels=read_record_labels(request.labels) if kind == "fixed" else None,
@@ -72,6 +92,7 @@ def train_on_records(request: Any, progress: Any) -> Trained:
         class_names=request.names() or None,
     )
     parts = window_split(windows, request.seed)
+    untrained = classes_not_trained(windows, parts)
     splits = {s: (windows.inputs[idx], windows.labels[idx]) for s, idx in parts.items()}
     trained = train_on_splits(request.arch or "attention-rnn", splits, windows.class_names, data=str(request.data),
                               epochs=request.epochs, seed=request.seed, progress=progress)
@@ -85,6 +106,7 @@ def train_on_records(request: Any, progress: Any) -> Trained:
                            for k, r in enumerate(dict.fromkeys(windows.records))},
         split="by record" if len(set(windows.records)) >= 3 else "by stretch of each record (70/15/15 in time)",
     )
+    trained.notes += [f"warning: {line}: the model never learns it" for line in untrained]
     counts = {n: int((windows.labels == k).sum()) for k, n in enumerate(windows.class_names)}
     trained.notes.append(f"windows: {len(windows)} at {windows.fs:g} Hz ({windows.inputs.shape[-1]} samples, leads "
                          f"{', '.join(windows.leads)}), {counts}; skipped {windows.skipped or 'none'}")

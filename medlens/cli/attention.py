@@ -19,10 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "medlens attention --model ecg-rnn.pt --data ecg5000 --limit 200 --out attention/",
                            "medlens attention --model reports-rnn.pt --data reports.npz --permutations 50 --out attention/",
                            "medlens attention --model notes.pt --data held_out_notes.csv --limit 100 --out attention/",
+                           "medlens attention --model beats.pt --data mitdb/ --limit 200 --out attention/",
                        ])
     p.add_argument("--model", required=True, help="medlens model file of an attention model (arch attention-rnn)")
     p.add_argument("--data", required=True, help="ecg5000, PATH.npz with {split}_signals or {split}_tokens, "
-                                                 "or a notes file (.csv/.tsv/.jsonl) for a model trained on notes")
+                                                 "a notes file (.csv/.tsv/.jsonl) for a model trained on notes, or "
+                                                 "a folder of records (or one record) for a model trained on them: "
+                                                 "every window it cuts from them")
     add_out_folder(p, help="output folder")
     p.add_argument("--split", default="test", help="split of a data set to analyse (default: test); of a notes file, "
                    "the notes the model was not trained on are analysed")

@@ -100,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
     result = explain_file(request_from(args))
     failed = [(c.case, c.error) for c in result.failed]
     list_failures(failed)
-    if args.quiet:
-        return SOME_FAILED if failed else 0
     for note in result.notes:
         print(f"note: {note}")
     if result.folder:

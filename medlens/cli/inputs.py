@@ -22,7 +22,8 @@ def add_recipe_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=float, default=None, metavar="SECONDS",
                    help="signals: start of the window the model sees, in seconds")
     p.add_argument("--leads", default=None, metavar="A,B",
-                   help="signals: comma-separated lead names the model takes, in order")
+                   help="signals: comma-separated lead names the model takes, in order "
+                        "(semicolons when a name holds a comma: 'sig 0, fmt 8;sig 1, fmt 16')")
     p.add_argument("--slice", type=int, default=None, metavar="K",
                    help="volumes given to a 2-D model: the slice the model sees (a NIfTI volume's axial slices, a DICOM series' slices); "
                         "without it such an input is refused")

@@ -67,10 +67,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
         text_column=args.text_column, label_column=args.label_column,
     ))
-    if not args.quiet:
-        for _i, summary, where in result.cases:
-            for warning in summary.get("warnings") or ():  # as explain prints them: before the finding
-                print(f"warning ({warning['code']}): {warning['message']}")
-            print(f"{summary['predicted_class']} (p={max(summary['probabilities'].values()):.3f}); "
-                  f"maps: {', '.join(summary['methods'])}; trust: {summary['trust']['level']} -> {where}")
+    for _i, summary, where in result.cases:  # results, printed with --quiet too (it silences progress only)
+        for warning in summary.get("warnings") or ():  # as explain prints them: before the finding
+            print(f"warning ({warning['code']}): {warning['message']}")
+        print(f"{summary['predicted_class']} (p={max(summary['probabilities'].values()):.3f}); "
+              f"maps: {', '.join(summary['methods'])}; trust: {summary['trust']['level']} -> {where}")
     return 0

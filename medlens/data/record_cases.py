@@ -17,10 +17,11 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
-from medlens.data.records import Windows, windows_from_folder
+from medlens.data.records import Windows, parse_leads, windows_from_folder
 from medlens.errors import InputError
 
-__all__ = ["RecordCases", "WINDOW_KINDS", "cut_windows", "model_windows", "window_settings"]
+__all__ = ["RecordCases", "WINDOW_KINDS", "beat_alignment", "cut_windows", "model_windows", "skipped_statement",
+           "window_settings"]
 
 WINDOW_KINDS = ("beats", "fixed")
 
@@ -33,16 +34,26 @@ def window_settings(windows: Windows, kind: str, *, annotation_labels: Mapping[s
             "step": None if step is None else float(step)}
 
 
-def model_windows(meta: Mapping[str, Any], data: str | os.PathLike | None = None) -> dict[str, Any] | None:
+def model_windows(meta: Mapping[str, Any], data: str | os.PathLike | None = None,
+                  leads: str | Sequence[str] | None = None) -> dict[str, Any] | None:
     """The window settings of a model trained on signal windows (``meta["windows"]``, with the
     model's class names), or ``None`` for any other model, or when ``data`` is a data set (an
-    npz file or a bundled name: already windows)."""
+    npz file or a bundled name: already windows). ``leads`` (``--leads``: ``"I,II"`` or names)
+    replaces the leads the windows are cut from, as many as the model takes."""
     from medlens.data.cases import is_dataset
 
     if not meta.get("windows") or (data is not None and is_dataset(os.fspath(data))):
         return None
     settings = dict(meta["windows"])
+    if leads:
+        given = list(parse_leads(leads) or ())
+        want = list(settings.get("leads") or ())
+        if want and len(given) != len(want):
+            raise InputError(f"--leads names {len(given)} lead(s) but the model takes {len(want)} ({', '.join(want)})")
+        settings["leads"] = given
     settings.setdefault("class_names", list(meta.get("class_names") or ()))
+    # each lead's unit (stored with the recipe): a record in uV is converted for a model trained in mV
+    settings.setdefault("units", list((meta.get("recipe") or {}).get("units") or ()))
     return settings
 
 
@@ -55,8 +66,8 @@ def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,
     """
     kind = settings.get("kind", "beats")
     names = tuple(settings["class_names"])
-    common = dict(fs=float(settings["fs"]), leads=settings.get("leads") or None,
-                  normalize=settings.get("normalize", "none"), class_names=names)
+    common = dict(fs=float(settings["fs"]), leads=settings.get("leads") or None, units=settings.get("units") or None,
+                  normalize=settings.get("normalize", "none"), class_names=names, skip_unreadable=True)
     if kind == "beats":
         return windows_from_folder(data, windows="beats", annotation_labels=settings.get("annotation_labels") or None,
                                    before=float(settings["before"]), after=float(settings["after"]), **common)
@@ -67,6 +78,35 @@ def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,
         return windows_from_folder(data, windows="fixed", record_labels=labels, length=float(settings["after"]),
                                    step=settings.get("step"), **common)
     raise InputError(f"the model's windows are of an unknown kind {kind!r} (known: {', '.join(WINDOW_KINDS)})")
+
+
+def beat_alignment(settings: Mapping[str, Any] | None, record: Any, start: float) -> str | None:
+    """Why a window of a beat model's record may be one it never saw: its windows start ``before``
+    seconds ahead of a mapped annotation, and the window from ``start`` does not (``predictions.csv``
+    names each beat by its own time; copied into ``--start`` it shifts the window by ``before``).
+    The sentence gives the start of the nearest mapped beat's window; ``None`` when aligned, or for
+    other models and records without annotations."""
+    if not settings or settings.get("kind", "beats") != "beats" or not getattr(record, "annotations", None):
+        return None
+    mapping, before, fs = settings.get("annotation_labels") or {}, float(settings["before"]), float(record.fs)
+    beats = [a for a in record.annotations if a.symbol in mapping]
+    if not beats:
+        return None
+    nearest = min(beats, key=lambda a: abs(a.sample / fs - before - start))
+    at = nearest.sample / fs
+    if abs(at - before - start) <= 1.0 / float(settings["fs"]):
+        return None
+    return (f"The model's windows start {before:g} s before a beat; this one starts at {start:.3f} s, and the nearest "
+            f"{nearest.symbol!r} beat is at {at:.3f} s: --start {at - before:.3f} gives that beat's window as the model "
+            "saw its beats (predictions.csv names each beat by its own time).")
+
+
+def skipped_statement(skipped: Mapping[str, int]) -> str:
+    """What cutting the windows left out, as one sentence (``""`` when nothing): predict's note, so
+    a stretch of missing samples does not silently cost its beats."""
+    if not skipped:
+        return ""
+    return f"left out when cutting the windows: {'; '.join(f'{n} ({why})' for why, n in skipped.items())}"
 
 
 class RecordCases(Cases):
@@ -93,6 +133,7 @@ class RecordCases(Cases):
         self.names = [f"{ids[record]}@{float(t):.3f}s" for record, t in zip(w.records, w.times)]
         self.title = ((os.path.basename(self.data.rstrip("/")) or self.data) if show_identifiers
                       else f"{len(self.records)} record{'' if len(self.records) == 1 else 's'}")
+        self.skipped = skipped_statement(w.skipped)
 
     def identifier_rows(self) -> list[dict[str, str]]:
         """One row per record for ``identifiers.csv``: ``case`` (the id window names start with)

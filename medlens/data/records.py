@@ -29,10 +29,10 @@ from typing import Mapping, Sequence
 import torch
 
 from medlens.data.datasets.labelled import LabelledSet
-from medlens.data.formats.signals import Signal, load_signal, segment_records
+from medlens.data.formats.signals import Annotation, Signal, load_signal, segment_records
 from medlens.data.recipe import Recipe, prepare
-from medlens.data.recipe.prepare import resample_grid
-from medlens.errors import FileFormatError, InputError
+from medlens.data.recipe.prepare import lead_indices, resample_grid
+from medlens.errors import FileFormatError, InputError, MedlensError
 
 
 def parse_annotation_labels(text: str | Mapping[str, str]) -> dict[str, str]:
@@ -54,6 +54,17 @@ def parse_annotation_labels(text: str | Mapping[str, str]) -> dict[str, str]:
     if not out:
         raise InputError("no annotation labels given (for example N:normal,V:ventricular)")
     return out
+
+
+def parse_leads(leads: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``--leads``: lead names separated by commas, or by semicolons when a name holds a comma
+    (WFDB's ``binformats`` names its leads ``"sig 0, fmt 8"``); ``None`` when none are given."""
+    if leads is None:
+        return None
+    if isinstance(leads, str):
+        leads = leads.split(";" if ";" in leads else ",")
+    names = tuple(v.strip() for v in leads if v.strip())
+    return names or None
 
 
 def resample_signal(signal: Signal, fs: float) -> Signal:
@@ -165,11 +176,7 @@ class Windows:
 def _leads(signal: Signal, leads: Sequence[str] | None) -> tuple[str, ...]:
     if leads is None:
         return tuple(signal.channels)
-    lower = [c.lower() for c in signal.channels]
-    missing = [lead for lead in leads if lead.lower() not in lower]
-    if missing:
-        raise InputError(f"lead {missing[0]!r} is not in the record; it has {', '.join(signal.channels)}")
-    return tuple(signal.channels[lower.index(lead.lower())] for lead in leads)
+    return tuple(signal.channels[i] for i in lead_indices(signal.channels, leads))
 
 
 def _window_recipe(fs: float, length: int, leads: tuple[str, ...], normalize: str, start: float,
@@ -287,9 +294,13 @@ def beat_windows(
         samples.append(ann.sample)
         symbols.append(ann.symbol)
     if not xs:
+        record = signal.identifiers.get('Record', signal.source) or 'the record'
+        if not signal.annotations:
+            raise InputError(f"no annotation in {record}: beat windows are cut around annotations (a WFDB record's "
+                             ".atr file beside its header, an EDF+ file's annotations)")
         raise InputError(
-            f"no annotation of {signal.identifiers.get('Record', signal.source) or 'the record'} has a mapped symbol "
-            f"({', '.join(sorted(mapping))}) with a whole window inside the record"
+            f"no annotation of {record} has a mapped symbol ({', '.join(sorted(mapping))}) with a whole window inside "
+            f"the record (its annotations: {_symbol_counts(signal.annotations)})"
         )
     samples_t = torch.tensor(samples, dtype=torch.long)
     name = signal.identifiers.get("Record") or pathlib.Path(signal.source).stem or "record"
@@ -298,6 +309,15 @@ def beat_windows(
         lead_names, normalize, (name,) * len(xs), samples_t, samples_t.double() / signal.fs, tuple(symbols), skipped,
         lead_units,
     )
+
+
+def _symbol_counts(annotations: Sequence[Annotation], most: int = 8) -> str:
+    """``"N 2239, A 33, + 1"``: the most frequent annotation symbols with their counts."""
+    counts: dict[str, int] = {}
+    for ann in annotations:
+        counts[ann.symbol] = counts.get(ann.symbol, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{sym!r} {n}" for sym, n in top[:most]) + (", ..." if len(top) > most else "")
 
 
 def _window_samples(seconds: float, fs: float) -> int:
@@ -397,6 +417,10 @@ def concat(parts: Sequence[Windows]) -> Windows:
     )
 
 
+#: How ``skipped`` counts the records left out because they could not be read or cut.
+_UNREADABLE = "records that could not be read or cut"
+
+
 def windows_from_folder(
     folder: str | os.PathLike,
     *,
@@ -411,17 +435,23 @@ def windows_from_folder(
     leads: Sequence[str] | None = None,
     normalize: str = "none",
     class_names: Sequence[str] | None = None,
+    units: Sequence[str] | None = None,
+    skip_unreadable: bool = False,
 ) -> Windows:
     """Windows from every record of a folder (or one record).
 
     ``windows="beats"`` cuts around annotations mapped by ``annotation_labels``;
     ``windows="fixed"`` cuts ``length``-second windows labelled by ``record_labels`` (record name
     -> class; records without a label are skipped and counted). ``fs`` defaults to the first
-    record's rate; other records are resampled to it, and their leads converted to its units.
+    record's rate; other records are resampled to it, and their leads converted to ``units`` (a
+    model's: one per lead), by default the first record's. A record that cannot be read or cut
+    (a missing signal file, no lead the model takes) refuses the folder, or with ``skip_unreadable``
+    (predicting: the other records still count) is left out and counted in ``skipped``.
     """
     paths = record_paths(folder)
     parts: list[Windows] = []
     skipped: dict[str, int] = {}
+    first_reason = ""  # why the first record without a window gave none
     if windows == "beats":
         if annotation_labels is None:
             raise InputError("beat windows need annotation labels (for example N:normal,V:ventricular)")
@@ -434,26 +464,36 @@ def windows_from_folder(
     else:
         raise InputError(f"windows must be 'beats' or 'fixed', got {windows!r}")
     for path in paths:
-        signal = load_signal(path)
-        rate = fs or (parts[0].fs if parts else signal.fs)
-        units = parts[0].units if parts else None  # later records converted to the first one's units
-        if windows == "beats":
-            try:
-                parts.append(beat_windows(signal, mapping, before=before, after=after, fs=rate, leads=leads,
-                                          normalize=normalize, class_names=names, units=units))
-            except InputError as err:
-                if "no annotation" not in str(err):
-                    raise
-                skipped["records without mapped annotations"] = skipped.get("records without mapped annotations", 0) + 1
-        else:
-            label = record_labels.get(path.stem) or record_labels.get(path.name)  # type: ignore[union-attr]
-            if label is None:
-                skipped["records without a label"] = skipped.get("records without a label", 0) + 1
-                continue
-            parts.append(fixed_windows(signal, label, length=length, step=step, fs=rate, leads=leads,  # type: ignore[arg-type]
-                                       normalize=normalize, class_names=names, units=units))
+        try:
+            signal = load_signal(path)
+            rate = fs or (parts[0].fs if parts else signal.fs)
+            lead_units = units or (parts[0].units if parts else None)  # later records converted to the first one's units
+            if windows == "beats":
+                try:
+                    parts.append(beat_windows(signal, mapping, before=before, after=after, fs=rate, leads=leads,
+                                              normalize=normalize, class_names=names, units=lead_units))
+                except InputError as err:
+                    if "no annotation" not in str(err):
+                        raise
+                    first_reason = first_reason or str(err)
+                    skipped["records without mapped annotations"] = skipped.get("records without mapped annotations", 0) + 1
+            else:
+                label = record_labels.get(path.stem) or record_labels.get(path.name)  # type: ignore[union-attr]
+                if label is None:
+                    skipped["records without a label"] = skipped.get("records without a label", 0) + 1
+                    continue
+                parts.append(fixed_windows(signal, label, length=length, step=step, fs=rate, leads=leads,  # type: ignore[arg-type]
+                                           normalize=normalize, class_names=names, units=lead_units))
+        except MedlensError as err:  # one record that cannot be read or cut: left out and counted, where allowed
+            if not skip_unreadable:
+                raise
+            first_reason = first_reason or str(err)
+            key = next((k for k in skipped if k.startswith(_UNREADABLE)), f"{_UNREADABLE}, the first: {err}")
+            skipped[key] = skipped.get(key, 0) + 1
     if not parts:
-        raise InputError(f"no record in {folder} gave a labelled window")
+        counts = ", ".join(f"{k}: {v}" for k, v in skipped.items())
+        reason = f"; {first_reason}" if first_reason and first_reason not in counts else ""
+        raise InputError(f"no record in {folder} gave a labelled window ({counts}){reason}")
     out = concat(parts)
     for k, v in skipped.items():
         out.skipped[k] = out.skipped.get(k, 0) + v

@@ -60,8 +60,9 @@ __all__ = [
 TAU_STRONG, TAU_MODERATE, TAU_WEAK = 0.5, 0.3, 0.1
 # Permutation TVD bands: below 0.05 the output barely moves (J&W's "little change").
 TVD_SMALL, TVD_LARGE = 0.05, 0.2
-# Share of permutations that change the decision beyond which "hardly depends" is not said of it.
-FLIPS_NOTABLE = 0.05
+# Share of permutations that change the decision above which "the decision hardly depends on where
+# attention points" would contradict the flip rate printed beside it.
+FLIPS_FEW = 0.05
 
 
 def total_variation(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -503,13 +504,16 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
     """
     sentences: list[str] = []
     checks: list[bool] = []
+    names: list[str] = []  # each check in words, for the verdict to say which failed
     tg, tl = summary.get("tau_gradient_mean"), summary.get("tau_leave_one_out_mean")
     if tg is None and tl is None:
         sentences.append("Attention is the same on every position, so it ranks nothing and cannot point at evidence.")
         checks += [False, False]
+        names += [f"tau with gradients >= {TAU_MODERATE}", f"tau with leave-one-out >= {TAU_MODERATE}"]
     else:
         parts = []
-        for name, tau in (("gradient importance", tg), ("leave-one-out importance", tl)):
+        for name, tau, short in (("gradient importance", tg, "gradients"), ("leave-one-out importance", tl, "leave-one-out")):
+            names.append(f"tau with {short} >= {TAU_MODERATE}")
             if tau is None:
                 parts.append(f"cannot be compared with {name}")
                 checks.append(False)
@@ -521,14 +525,13 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
         sentences.append(f"The ranking of positions by attention {parts[0]} and {parts[1]}{extra}.")
     med, flips = summary.get("permutation_tvd_median"), summary.get("permutation_flip_rate")
     if med is not None:
-        if med < TVD_SMALL and flips is not None and flips >= FLIPS_NOTABLE:
-            reading = ("so the output hardly moves with where attention points, yet that small move changes the "
-                       "decision often: the predictions lie near the decision boundary, and a high weight need not "
-                       "mean high influence")
-        elif med < TVD_SMALL:
+        if med < TVD_SMALL and (flips is None or flips < FLIPS_FEW):
             reading = (
                 "so the decision hardly depends on where attention points: a high weight need not mean high influence"
             )
+        elif med < TVD_SMALL:  # most outputs barely move, yet many decisions change: both are true
+            reading = ("so the output of most sequences hardly depends on where attention points (a high weight need "
+                       "not mean high influence), yet the decision of the sequences near the class boundary does")
         elif med < TVD_LARGE:
             reading = "a moderate dependence on where attention points"
         else:
@@ -538,6 +541,7 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
             f"variation distance of {med:.3f} and changes the decision in {flips:.0%} of permutations, {reading}."
         )
         checks.append(med >= TVD_SMALL)
+        names.append(f"median permutation TVD >= {TVD_SMALL}")
     mass, share = summary.get("mass_attention_mean"), summary.get("mask_share_mean")
     if mass is not None and share is not None:
         others = []
@@ -551,7 +555,9 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
             + (f"; {', '.join(others)}." if others else ".")
         )
         checks.append(mass >= 2 * share)
+        names.append("twice the uniform mass on the evidence")
     passed = sum(checks)
+    failed = f" (fails: {'; '.join(n for n, ok in zip(names, checks) if not ok)})"
     if checks and passed == len(checks):
         level = "usable"
         sentences.append(
@@ -561,13 +567,13 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
     elif passed * 2 >= len(checks) and checks:
         level = "caution"
         sentences.append(
-            f"Verdict: attention passes {passed} of {len(checks)} checks; read it as a hint about where the model "
+            f"Verdict: attention passes {passed} of {len(checks)} checks{failed}; read it as a hint about where the model "
             "looked, not as the reason for its decision, and prefer gradient-based attributions."
         )
     else:
         level = "unreliable"
         sentences.append(
-            f"Verdict: attention passes {passed} of {len(checks)} checks; do not read it as an explanation of this "
+            f"Verdict: attention passes {passed} of {len(checks)} checks{failed}; do not read it as an explanation of this "
             "model's decisions (Jain and Wallace 2019); use gradient-based attributions instead."
         )
     return level, sentences

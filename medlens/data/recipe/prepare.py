@@ -337,6 +337,17 @@ def _standardise(x: torch.Tensor, recipe: Recipe, notes: list[str]) -> torch.Ten
     return (x - per_channel(recipe.mean, 0.0, "mean")) / per_channel(recipe.std, 1.0, "std")
 
 
+def lead_indices(channels: Sequence[str], leads: Sequence[str]) -> list[int]:
+    """Where each of ``leads`` is among a record's ``channels`` (names compared without case);
+    refused in one line naming the first lead the record lacks, its leads and the way out."""
+    lower = [c.lower() for c in channels]
+    missing = [lead for lead in leads if lead.lower() not in lower]
+    if missing:
+        raise InputError(f"lead {missing[0]!r} is not in the record; it has {', '.join(channels)}: name the record's "
+                         "leads the model should take, in its order, with --leads")
+    return [lower.index(lead.lower()) for lead in leads]
+
+
 def _refuse_missing(x: torch.Tensor, leads: list[str], t0: float, t1: float) -> None:
     """One line naming the lead and the time when the window the model sees holds samples the
     record marks missing (a record may have gaps elsewhere; only the window's samples matter)."""
@@ -385,12 +396,7 @@ def _prepare_signal(record: Signal, recipe: Recipe) -> Prepared:
     if recipe.windows:
         _check_hu(record)
     if recipe.leads is not None:
-        lower = [c.lower() for c in record.channels]
-        idx = []
-        for lead in recipe.leads:
-            if lead.lower() not in lower:
-                raise InputError(f"lead {lead!r} is not in the record; it has {', '.join(record.channels)}")
-            idx.append(lower.index(lead.lower()))
+        idx = lead_indices(record.channels, recipe.leads)
         notes.append(f"leads {', '.join(record.channels[i] for i in idx)}")
     elif recipe.channels is not None:
         if recipe.channels > n_ch:
