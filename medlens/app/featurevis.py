@@ -36,6 +36,7 @@ class FeaturevisRequest:
     param: str = "fourier"
     transforms: str = "default"
     seed: int = 0
+    multi_label: bool = False
     data: str | None = None
     references: int = 4
     composite: str = "epsilon-plus"
@@ -150,8 +151,10 @@ def build_objectives(request: "FeaturevisRequest", model, shape: tuple[int, ...]
         labels = [f"ch {c}" for c in units]
     elif kind in ("logit", "probability"):
         classes = parse_indices(request.classes, "--classes") if request.classes else list(range(out_shape[1]))
-        make = fv.logit if kind == "logit" else fv.probability
-        objs = [make(k) for k in classes]
+        if kind == "logit":
+            objs = [fv.logit(k) for k in classes]
+        else:
+            objs = [fv.probability(k, multilabel=request.multi_label) for k in classes]
         names = class_names or []
         labels = [names[k] if 0 <= k < len(names) else f"class {k}" for k in classes]
     elif kind == "layer":
@@ -182,6 +185,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     import time
 
     import numpy as np
+    import torch
 
     import medlens.featurevis as fv
     from medlens.app.featurevis_references import channel_references, check_request, training_cases
@@ -211,7 +215,8 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     seconds = time.perf_counter() - start
     final = fv.objective_values(model, parts, images, input_range=input_range)
     with evaluation_mode(model):
-        probs = probabilities(model_outputs(model, images))
+        outputs = model_outputs(model, images)
+    probs = torch.sigmoid(outputs) if request.multi_label else probabilities(outputs)
     title = f"{request.objective}" + (f" of {request.layer}" if request.layer else "") + f" ({request.param}, {request.steps} steps)"
     refs = channel_references(request, model, cases, units) if cases is not None else None
     with staged_folder(request.out) as out:
@@ -229,7 +234,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
             "objective": objective.name,
             "units": units_out,
             "steps": request.steps, "lr": request.lr, "param": request.param, "transforms": request.transforms,
-            "seed": request.seed, "input_range": list(input_range),
+            "seed": request.seed, "input_range": list(input_range), "multi_label": request.multi_label,
             "seconds": seconds, "steps_per_second": request.steps / seconds,
         })
     return FeaturevisResult(len(parts), request.objective, request.steps, seconds, request.out)

@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--param", default="fourier", choices=("fourier", "pixel"))
     p.add_argument("--transforms", default="default", choices=("default", "none"))
+    p.add_argument("--multi-label", action="store_true",
+                   help="the model has one sigmoid per finding (e.g. ChestMNIST's 14): probability = sigmoid of "
+                        "the class's logit, not a softmax across findings")
     p.add_argument("--data", help="bundled data set name or npz file: show beside each channel the cases of its train "
                                    "split whose CRP relevance for the channel is largest (channel, neuron)")
     p.add_argument("--references", type=int, default=4, help="reference cases per channel with --data (default: 4)")

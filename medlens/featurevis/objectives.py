@@ -246,18 +246,24 @@ def output(index: int = 0) -> Objective:
     return Objective(fn, (), f"output({index})")
 
 
-def probability(class_index: int) -> Objective:
+def probability(class_index: int, *, multilabel: bool = False) -> Objective:
     """The softmax probability of one class (single-logit models: class 1 is the sigmoid, class 0 its complement).
 
     Unlike the logit it can only be raised by lowering the other classes too: the input the
     model finds most typical of the class *and* least typical of the others.
+
+    ``multilabel=True`` is for a head with one sigmoid per finding (ChestMNIST's 14 findings):
+    the probability of finding ``class_index`` is ``sigmoid(output[:, class_index])``, which the
+    other findings do not share; a softmax across independent findings would make them compete.
     """
 
     def fn(p: Probe) -> torch.Tensor:
+        if multilabel:
+            return torch.sigmoid(_class_column(p.output, class_index))
         # single-logit models get two columns, (1 - sigmoid, sigmoid), as everywhere in medlens
         return _class_column(probabilities(p.output), class_index)
 
-    return Objective(fn, (), f"probability({class_index})")
+    return Objective(fn, (), f"{'sigmoid ' if multilabel else ''}probability({class_index})")
 
 
 def diversity(layer: nn.Module | str) -> Objective:
