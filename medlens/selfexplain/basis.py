@@ -126,7 +126,8 @@ def build_index(
     if len(labels) != len(inputs):
         raise InputError(f"got {len(labels)} labels for {len(inputs)} training cases")
     features = embed(model, inputs, layer=layer, **budget.kwargs())
-    preds = outputs(model, inputs, **budget.kwargs()).argmax(1).cpu()
+    # probabilities: a single-logit model's class is 1 where its sigmoid passes 0.5 (argmax of one column is always 0)
+    preds = probabilities(outputs(model, inputs, **budget.kwargs())).argmax(1).cpu()
     name = layer if isinstance(layer, str) or layer is None else type(layer).__name__
     features = features.double().cpu()
     centre = features.mean(0) if len(features) > 1 else None
