@@ -394,8 +394,25 @@ def concept_importance(
 def _linear_classifier(model: nn.Module, n_features: int) -> nn.Module | None:
     head = getattr(model, "classifier", None)
     if isinstance(head, nn.Linear) and head.in_features == n_features:
-        return head
+        return _two_class_head(head) if head.out_features == 1 else head
     return None
+
+
+def _two_class_logits(logits: torch.Tensor) -> torch.Tensor:
+    """A single-logit model's ``(N, 1)`` output as two class logits ``[0, z]``, whose softmax is
+    ``[1 - sigmoid(z), sigmoid(z)]``: a softmax over its one column is 1 whatever ``z``, so the
+    concepts would be fitted to, and scored against, no prediction at all. Others unchanged."""
+    return torch.cat([torch.zeros_like(logits), logits], 1) if logits.ndim == 2 and logits.shape[1] == 1 else logits
+
+
+def _two_class_head(head: nn.Linear) -> nn.Linear:
+    """The linear classifier ``[0, head(f)]``: a single-logit head as the two-class head it is."""
+    two = nn.Linear(head.in_features, 2, bias=head.bias is not None).to(head.weight)
+    with torch.no_grad():
+        two.weight.copy_(torch.cat([torch.zeros_like(head.weight), head.weight]))
+        if head.bias is not None:
+            two.bias.copy_(torch.cat([torch.zeros_like(head.bias), head.bias]))
+    return two.requires_grad_(False)
 
 
 def learn_concepts(
@@ -439,7 +456,7 @@ def learn_concepts(
     if not isinstance(k, int) or k < 1:
         raise InputError(f"k (the number of concepts) must be a positive integer, got {k!r}")
     features = embed(model, inputs, layer=layer, **budget.kwargs())
-    logits = outputs(model, inputs, **budget.kwargs())
+    logits = _two_class_logits(outputs(model, inputs, **budget.kwargs()))
     if logits.ndim != 2:
         raise InputError(f"the model output has shape {tuple(logits.shape)}; expected (batch, classes)")
     classifier = _linear_classifier(model, features.shape[1]) if layer is None else None
@@ -474,7 +491,8 @@ def evaluate_concepts(
 ) -> Fidelity:
     """Fidelity of fitted concepts on other inputs ``(N, C, *spatial)`` (a held-out split)."""
     features = embed(model, inputs, layer=concepts.layer, **budget.kwargs())
-    return fidelity(concepts.autoencoder, features, outputs(model, inputs, **budget.kwargs()), concepts.classifier)
+    logits = _two_class_logits(outputs(model, inputs, **budget.kwargs()))
+    return fidelity(concepts.autoencoder, features, logits, concepts.classifier)
 
 
 def concept_saliency(
