@@ -9,7 +9,8 @@ Unlike attribution methods, this is not a batch of independent model evaluations
 optimisation, so :func:`render` calls the model itself, step after step, on the whole batch of
 images being optimised. Guarantees:
 
-* the model runs in eval mode (training flags restored afterwards);
+* the model runs in eval mode (training flags restored afterwards); a ``torch.compile``'d model,
+  or compiled part, runs as the module it compiled, so layers are named and hooked as in it;
 * activations are recorded only inside :func:`medlens.core.hooks.capture` blocks, removed also
   when the run fails;
 * gradients are taken with :func:`torch.autograd.grad` with respect to the parameterisation
@@ -29,7 +30,7 @@ from medlens.core.random import generator
 from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget, model_device
-from medlens.core.hooks import capture, resolve_layer
+from medlens.core.hooks import capture, eager_modules, resolve_layer
 from medlens.errors import InputError, UnknownNameError
 from medlens.featurevis.objectives import Objective, Probe, per_image
 from medlens.featurevis.param import PARAMETERISATIONS, FourierImage, PixelImage
@@ -196,10 +197,12 @@ def render(
     gen = generator(int(seed), "render")
     pipeline = _transforms(transforms, shape[2:])
     blurs = [t for t in pipeline if isinstance(t, BlurEvery)]
-    # resolve every layer before any work, so a wrong name fails at once
-    layers = {ref if isinstance(ref, str) else id(ref): (ref, resolve_layer(model, ref)) for ref in objective.layers}
 
     with ExitStack() as stack:
+        # a torch.compile'd model runs as the module it compiled: its layer names, its hooks
+        model = stack.enter_context(eager_modules(model))
+        # resolve every layer before any work, so a wrong name fails at once
+        layers = {ref if isinstance(ref, str) else id(ref): (ref, resolve_layer(model, ref)) for ref in objective.layers}
         # also when the caller is in inference_mode / no_grad: the parameters must be ordinary
         # tensors that record a graph
         stack.enter_context(torch.inference_mode(False))
@@ -258,8 +261,9 @@ def objective_values(
     if not isinstance(images, torch.Tensor) or images.ndim < 3:
         raise InputError("images must be a tensor (batch, channels, *spatial)")
     objective = _as_objective(objective, images.shape[0])
-    layers = [(ref, resolve_layer(model, ref)) for ref in objective.layers]
     with ExitStack() as stack:
+        model = stack.enter_context(eager_modules(model))
+        layers = [(ref, resolve_layer(model, ref)) for ref in objective.layers]
         stack.enter_context(torch.no_grad())
         stack.enter_context(evaluation_mode(model))
         records = {}
@@ -294,10 +298,11 @@ def objective_values_over(
     refs = []
     for o in objectives:
         refs.extend(o.layers)
-    layers = [(ref, resolve_layer(model, ref)) for ref in refs]
     out = torch.empty(len(inputs), len(objectives), dtype=torch.float64)
     lo, hi = (float(v) for v in input_range)
     with ExitStack() as stack:
+        model = stack.enter_context(eager_modules(model))
+        layers = [(ref, resolve_layer(model, ref)) for ref in refs]
         stack.enter_context(evaluation_mode(model))
         records = {}
         for _, module in layers:
