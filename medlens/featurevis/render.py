@@ -225,7 +225,9 @@ def render(
                 records[module] = stack.enter_context(capture(model, module, gradients=False, detach=False))
         for step in range(steps):
             image = image_fn()
-            output = model(apply(pipeline, image, gen))
+            # the scores as every method reads them (a tuple's first element, a (B,) logit as (B, 1));
+            # a model that cannot take the shape says so in one line
+            output = engine.checked_call(model, apply(pipeline, image, gen), first=step == 0, finite=False)
             acts = {}
             for ref, module in layers.values():
                 acts[module] = acts[ref] = records[module].activation
@@ -271,7 +273,7 @@ def objective_values(
             if module not in records:
                 records[module] = stack.enter_context(capture(model, module, gradients=False))
         x = images.to(device=model_device(model), dtype=_model_dtype(model))
-        output = model(x)
+        output = engine.checked_call(model, x, first=True, finite=False)
         acts = {}
         for ref, module in layers:
             acts[module] = acts[ref] = records[module].activation
