@@ -47,6 +47,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     from medlens.app.options import scope_options
     from medlens.core.files import staged_folder, write_json
     from medlens.data.cases import is_dataset, labelled_set, open_cases
+    from medlens.errors import InputError
     from medlens.attribution.registry import get_method
     from medlens.models import load_model
     from medlens.report import Report
@@ -62,7 +63,11 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     query = request.input or request.data
     shape = meta.get("input_shape")
     source = open_cases(query, split=request.split, memory_mb=request.memory_mb, input_shape=None if is_dataset(query) or shape is None else tuple(shape))
-    cases = [source.case(i) for i in indices] if source.is_dataset else [source.case(0) for _ in indices]
+    for i in indices:  # a folder of scans is indexed like a data set: case i, not always its first
+        if not 0 <= i < len(source):
+            raise InputError(f"--index {i} is out of range: {query if source.is_dataset else 'the input'} "
+                             f"has {len(source)} case(s) (0..{len(source) - 1})")
+    cases = [source.case(i) for i in indices]
     queries = torch.cat([c.x for c in cases]).to(dtype)
     basis = prediction_basis(model, queries, train.inputs.to(dtype), train.labels, k=request.k, layer=request.layer,
                              method=request.method, batch_size=request.batch_size, memory_mb=request.memory_mb, **scope_options(request.options)[""])
