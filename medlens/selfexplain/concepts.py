@@ -520,6 +520,8 @@ def concept_saliency(
         ``(B, C, *spatial)``.
     concept : int
         Index in ``0..k-1``.
+    layer : nn.Module, str or None
+        The layer the concepts were fitted on; a layer-reading method (Grad-CAM) reads it too.
 
     Returns
     -------
@@ -527,11 +529,15 @@ def concept_saliency(
         ``values`` ``(B, C, *spatial)`` (layer resolution for CAM-type methods).
     """
     from medlens.attribution.explain import explain
+    from medlens.attribution.registry import get_method
 
     k = autoencoder.config["n_concepts"]
     if not (isinstance(concept, int) and 0 <= concept < k):
         raise InputError(f"concept must be an index in 0..{k - 1}, got {concept!r}")
     wrapper = ConceptModel(model, autoencoder, layer)
+    if layer is not None and "layer" in get_method(method).options():
+        # the concepts read this layer: a CAM at the model's last convolution, after it, gets no gradient
+        options["layer"] = wrapper.features.layer
     return explain(
         wrapper, x, target=ConceptScore(concept), method=method, batch_size=batch_size, memory_mb=memory_mb, **options
     )
