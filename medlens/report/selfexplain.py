@@ -66,10 +66,10 @@ def interpnet_body(
     for name, result in scores:
         a = result.attributes
         rows.append([name, result.bleu4, a["mean"], a["present"], a["vertical"], a["horizontal"], a["size"],
-                     a["brightness"], a["shape"], a["exact"]])
+                     a["brightness"], a["shape"], a["exact"], result.says_its_class])
     sec.add_heading(f"Scores on {n_test} held-out cases (classifier accuracy {classifier_accuracy:.3f})")
     sec.add_table(["decoding", "BLEU-4", "attribute accuracy", "present", "upper/lower", "left/right", "size",
-                   "brightness", "shape", "all correct"], rows)
+                   "brightness", "shape", "all correct", "says its predicted class"], rows)
     if quick:
         sec.add_text("Quick run: a toy model trained for seconds; its sentences are not meaningful.", kind="note")
     images = []
