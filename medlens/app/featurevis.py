@@ -182,6 +182,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     curves.png, images.npy and summary.json into ``request.out`` (with ``data``, also
     references.png and reference_maps.npy)."""
     import io
+    import math
     import time
 
     import numpy as np
@@ -201,8 +202,9 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     if request.steps < 1:
         raise InputError(f"--steps must be at least 1, got {request.steps}")
     input_range = _floats(request.input_range, "--input-range")
-    if len(input_range) != 2:
-        raise InputError(f"--input-range must be LOW,HIGH, got {request.input_range!r}")
+    if len(input_range) != 2 or not all(math.isfinite(v) for v in input_range) or input_range[0] >= input_range[1]:
+        # before the layer probe, which would run the model on the range's middle
+        raise InputError(f"--input-range must be LOW,HIGH, two finite numbers with LOW < HIGH, got {request.input_range!r}")
     check_request(request)
     model, meta = load_model(request.model)
     shape = _input_shape(model, meta, request.shape)
