@@ -47,6 +47,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     from medlens.app.options import scope_options
     from medlens.core.files import staged_folder, write_json
     from medlens.data.cases import is_dataset, labelled_set, open_cases
+    from medlens.core.classes import class_label
     from medlens.errors import InputError
     from medlens.attribution.registry import get_method
     from medlens.models import load_model
@@ -87,7 +88,8 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
                                  "prediction": int(basis.predictions[q, j]),
                                  "similarity": float(basis.similarity[q, j]),
                                  "relative_distance": None if basis.relative_distance is None
-                                 else float(basis.relative_distance[q, j])} for j in range(request.k)]}
+                                 else float(basis.relative_distance[q, j]),
+                                 "same_image": bool(basis.same_image[q, j])} for j in range(request.k)]}
                 for q in range(len(cases))
             ],
         })
@@ -95,4 +97,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     lines = [f"{names[q]}: nearest training cases {basis.indices[q].tolist()} "
              f"(similarity {float(basis.similarity[q, 0]):.3f}..{float(basis.similarity[q, -1]):.3f})"
              for q in range(len(cases))]
+    lines += [f"warning: {names[q]} is the same image as training case {int(basis.indices[q, j])} (labelled "
+              f"{class_label(class_names, int(basis.labels[q, j]))}): the case, or a copy of it, is in the training data"
+              for q, j in basis.same_image.nonzero().tolist()]
     return BasisResult(basis, names, lines, request.out)
