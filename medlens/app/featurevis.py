@@ -9,9 +9,11 @@ training cases whose CRP relevance for that channel is largest, with their condi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 OBJECTIVES = ("neuron", "channel", "layer", "logit", "probability", "direction")
+#: A class probability this close to 1 on the starting image barely moves (its gradient is p(1 - p)).
+SATURATED = 0.999
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class FeaturevisResult:
     steps: int
     seconds: float
     out: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_indices(text: str, what: str) -> list[int]:
@@ -221,6 +224,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     probs = torch.sigmoid(outputs) if request.multi_label else probabilities(outputs)
     title = f"{request.objective}" + (f" of {request.layer}" if request.layer else "") + f" ({request.param}, {request.steps} steps)"
     refs = channel_references(request, model, cases, units) if cases is not None else None
+    warnings = saturated_probabilities(request.objective, labels, values[0])
     with staged_folder(request.out) as out:
         buf = io.BytesIO()
         np.save(buf, images.cpu().numpy())
@@ -237,9 +241,20 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
             "units": units_out,
             "steps": request.steps, "lr": request.lr, "param": request.param, "transforms": request.transforms,
             "seed": request.seed, "input_range": list(input_range), "multi_label": request.multi_label,
-            "seconds": seconds, "steps_per_second": request.steps / seconds,
+            "seconds": seconds, "steps_per_second": request.steps / seconds, "warnings": warnings,
         })
-    return FeaturevisResult(len(parts), request.objective, request.steps, seconds, request.out)
+    return FeaturevisResult(len(parts), request.objective, request.steps, seconds, request.out, warnings)
+
+
+def saturated_probabilities(objective: str, labels, first_values) -> list[str]:
+    """One warning per probability objective already near 1 on the starting image: its gradient
+    p(1 - p) vanishes, so the rendered input stays close to that start (Olah et al. 2017 advise
+    the logit for this reason)."""
+    if objective != "probability":
+        return []
+    return [f"{label}: probability {float(v):.4f} already on the starting image, so its gradient vanishes and the "
+            "picture stays close to that start; --objective logit shows what raises the class further"
+            for label, v in zip(labels, first_values) if float(v) >= SATURATED]
 
 
 def _write_references(out, request: FeaturevisRequest, images, labels, cases, refs, units_out: list,

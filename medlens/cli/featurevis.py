@@ -11,6 +11,7 @@ concept relevance propagation), each with its conditional relevance map; the map
 from __future__ import annotations
 
 import argparse
+import sys
 
 from medlens.app.featurevis import OBJECTIVES, FeaturevisRequest, parse_indices
 
@@ -63,4 +64,6 @@ def run(args: argparse.Namespace) -> int:
     result = render_features(FeaturevisRequest(**{f.name: getattr(args, f.name) for f in fields(FeaturevisRequest)}))
     print(f"featurevis: {result.n} {result.objective} objective(s), {result.steps} steps in {result.seconds:.1f} s "
           f"({result.steps / result.seconds:.1f} steps/s) -> {result.out}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
