@@ -112,11 +112,13 @@ def _probe_layer(model, layer: str, shape: tuple[int, ...], input_range: tuple[f
 
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.hooks import capture
+    from medlens.featurevis.render import require_layer_hooks
 
     x = torch.full((1, *shape), (input_range[0] + input_range[1]) / 2)
     with evaluation_mode(model), torch.inference_mode():
         if layer is None:
             return None, model_outputs(model, x).shape
+        require_layer_hooks(model, [layer])
         with capture(model, layer) as rec:
             out = model_outputs(model, x)
     return rec.activation.shape if rec.activation is not None else None, out.shape

@@ -30,7 +30,7 @@ from medlens.core.random import generator
 from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget, model_device
-from medlens.core.hooks import capture, eager_modules, resolve_layer
+from medlens.core.hooks import capture, eager_modules, is_torchscript, resolve_layer
 from medlens.errors import InputError, UnknownNameError
 from medlens.featurevis.objectives import Objective, Probe, per_image
 from medlens.featurevis.param import PARAMETERISATIONS, FourierImage, PixelImage
@@ -52,6 +52,17 @@ class Rendering(NamedTuple):
 
     images: torch.Tensor
     values: torch.Tensor
+
+
+def require_layer_hooks(model: nn.Module, layers: Sequence) -> None:
+    """Refuse, in one line, objectives that read layers of a TorchScript model (PyTorch runs no
+    module hooks inside one): the class objectives need no layer."""
+    if layers and is_torchscript(model):
+        raise InputError(
+            "layer objectives (neuron, channel, layer, direction, diversity) read activations through module hooks, "
+            "which PyTorch does not run on a TorchScript model; logit, probability and output objectives need no "
+            "layer, or give the model as a medlens model file (medlens.models.save_model) or a Python nn.Module"
+        )
 
 
 def _model_dtype(model: nn.Module) -> torch.dtype:
@@ -202,6 +213,7 @@ def render(
         # a torch.compile'd model runs as the module it compiled: its layer names, its hooks
         model = stack.enter_context(eager_modules(model))
         # resolve every layer before any work, so a wrong name fails at once
+        require_layer_hooks(model, objective.layers)
         layers = {ref if isinstance(ref, str) else id(ref): (ref, resolve_layer(model, ref)) for ref in objective.layers}
         # also when the caller is in inference_mode / no_grad: the parameters must be ordinary
         # tensors that record a graph
@@ -265,6 +277,7 @@ def objective_values(
     objective = _as_objective(objective, images.shape[0])
     with ExitStack() as stack:
         model = stack.enter_context(eager_modules(model))
+        require_layer_hooks(model, objective.layers)
         layers = [(ref, resolve_layer(model, ref)) for ref in objective.layers]
         stack.enter_context(torch.no_grad())
         stack.enter_context(evaluation_mode(model))
@@ -304,6 +317,7 @@ def objective_values_over(
     lo, hi = (float(v) for v in input_range)
     with ExitStack() as stack:
         model = stack.enter_context(eager_modules(model))
+        require_layer_hooks(model, refs)
         layers = [(ref, resolve_layer(model, ref)) for ref in refs]
         stack.enter_context(evaluation_mode(model))
         records = {}
