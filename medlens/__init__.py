@@ -28,7 +28,7 @@ from medlens.api import (
     train,
 )
 from medlens.core.engine import Budget
-from medlens.core.targets import Target, to_target
+from medlens.core.targets import MultiLabel, Target, to_target
 from medlens.errors import (
     FileFormatError,
     InputError,
@@ -58,6 +58,7 @@ __all__ = [
     "FileFormatError",
     "InputError",
     "MedlensError",
+    "MultiLabel",
     "Recipe",
     "Target",
     "TargetError",

@@ -139,7 +139,7 @@ def train_on_dataset(
         "seed": seed,
         "history": history,
         "val": {**val_scores.as_dict(), "majority_share": majority_share(val.labels)},
-        "test": test_scores.as_dict(),
+        "test": {**test_scores.as_dict(), "majority_share": majority_share(test.labels)},
         "calibration": calibration,
         "familiarity": familiarity,
     }
@@ -221,7 +221,14 @@ def trained_summary(arch: str, data: str, meta: dict[str, Any]) -> str:
 
     v, t = meta["val"], meta["test"]
     return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f} AUROC {v['auroc']:.3f}; "
-            f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f}")
+            f"test accuracy {t['accuracy']:.3f} AUROC {t['auroc']:.3f}{majority_words(t)}")
+
+
+def majority_words(scores: dict[str, Any]) -> str:
+    """`` (always answering the most frequent class: 0.625)`` after an accuracy, or nothing when the
+    split's class shares are not recorded (older model files): an accuracy means little without it."""
+    share = scores.get("majority_share")
+    return "" if share is None else f" (always answering the most frequent class: {share:.3f})"
 
 
 def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,

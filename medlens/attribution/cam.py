@@ -28,8 +28,8 @@ from medlens.core import engine
 from medlens.core.engine import Budget
 from medlens.core.hooks import CONV_TYPES, capture, last_conv_layer, on_leaf_calls, resolve_layer
 from medlens.attribution.registry import register
-from medlens.attribution.transformer.attention_maps import attention_internals
-from medlens.attribution.transformer.tokens import feature_maps
+from medlens.attribution.transformer.attention_maps import attention_internals, attention_layers
+from medlens.attribution.transformer.tokens import feature_maps, is_token_layer
 from medlens.core.resize import upsample_to
 from medlens.core.targets import Target
 from medlens.errors import InputError, UnknownNameError
@@ -137,15 +137,30 @@ def probe_cam_layer(model: nn.Module, x: torch.Tensor) -> tuple[str, nn.Module]:
     rank = x.ndim
     names = {m: n for n, m in model.named_modules() if n}
     seen: list[tuple[torch.Tensor, int, nn.Module]] = []  # the outputs are held so no id is reused
-
+    tokens: list[tuple[int, nn.Module]] = []  # (feature maps seen before it, module) per token output
+    layers = attention_layers(model)
     internals = attention_internals(model)
+    last_attention = set(layers[-1][1].modules()) if layers else set()
+    before_last_attention: list[tuple[int, nn.Module]] = []
 
     def record(module: nn.Module, _inputs: Any, output: Any) -> None:
-        if isinstance(output, torch.Tensor) and is_feature_map(module, output.shape, rank, internals):
+        if not isinstance(output, torch.Tensor):
+            return
+        if module in last_attention and not before_last_attention:
+            before_last_attention.extend(tokens)  # the token layers up to the last attention's input
+        if is_feature_map(module, output.shape, rank, internals):
             seen.append((output, output._version, module))
+        elif module not in internals and output.ndim == 3 and output.shape[0] == 1 and is_token_layer(output, x.shape[2:]):
+            tokens.append((len(seen), module))
 
     with on_leaf_calls(model, record), torch.no_grad():
         model(x[:1])
+    if before_last_attention and before_last_attention[-1][0] == len(seen):
+        # a vision transformer whose last map is its patch embedding: Grad-CAM reads the tokens
+        # that enter the last attention layer (its norm), as pytorch-grad-cam's ViT recipe does;
+        # after it only the class token reaches the output, so the patch tokens get no gradient
+        module = before_last_attention[-1][1]
+        return names.get(module, ""), module
     if not seen:
         raise UnknownNameError("the model has no convolution or other layer whose output keeps the input's spatial rank; pass layer= explicitly")
     last, version, _ = seen[-1]

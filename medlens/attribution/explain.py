@@ -146,10 +146,11 @@ def _cam_layer(model: nn.Module, x: torch.Tensor, layer: Any) -> tuple[nn.Module
     single sample, which finds the layer whatever the definition order.
     """
     from medlens.attribution.cam import default_cam_layer, probe_cam_layer
+    from medlens.attribution.transformer.attention_maps import has_attention_layers
     from medlens.core.hooks import layer_name, resolve_layer
 
     if layer is None:
-        if _is_medlens_architecture(model):
+        if _is_medlens_architecture(model) and not has_attention_layers(model):  # a ViT's: probe_cam_layer
             module = default_cam_layer(model)
             return module, layer_name(model, module)
         name, module = probe_cam_layer(model, x)

@@ -113,12 +113,13 @@ def method_call_options(name: str, options: dict[str, Any] | None = None, *, see
     (the one "no such option" check), plus ``seed`` for a random method that was given none
     (the one seed rule: a run's seed reaches every random method unless the user set its own).
     """
-    from medlens.core.options import check_known
+    from medlens.core.options import check_known, check_switches
 
     info = get_method(name)
     known = info.options()
     opts = dict(options or {})
     check_known("method", name, opts, known)
+    check_switches(f"{name}'s", opts, known)
     if seed is not None and info.random and "seed" in known:
         opts.setdefault("seed", seed)
     return opts

@@ -31,7 +31,7 @@ from medlens.core.cost import affordable, chosen
 from medlens.core.layers import interpolation_mode
 from medlens.core.engine import Budget
 from medlens.attribution.registry import register
-from medlens.core.targets import Target, summed_scores
+from medlens.core.targets import Target, probability_target, summed_scores
 from medlens.errors import UnknownNameError
 
 SCORES = ("probability", "output")
@@ -131,7 +131,8 @@ def rise(
         models that output logits; ``output``: the raw target output (for models that already
         output probabilities). A summed score (:class:`~medlens.core.targets.ReducedOutput`: a
         class inside a region of a segmentation, or a regression) has no probability and is
-        weighed as it is. A score that no mask changes (a saturated probability) is named in the
+        weighed as it is; a :class:`~medlens.core.targets.MultiLabel` model's finding by its own
+        sigmoid. A score that no mask changes (a saturated probability) is named in the
         result's ``note``: such a map is the masks' noise.
 
     Returns
@@ -151,7 +152,7 @@ def rise(
     if score not in SCORES:
         raise UnknownNameError(f"unknown RISE score {score!r}; choose one of {', '.join(SCORES)}")
     summed = score == "probability" and summed_scores(model)
-    scorer = target.on_probabilities() if score == "probability" and not summed else target
+    scorer = probability_target(target, model) if score == "probability" else target
     grids, shifts, cell = draw_grids(n, spatial, s, keep, seed)
     reference = resolve_baseline(x, baseline)
     zero_reference = reference.stride() == (0,) * x.ndim and not bool(reference.flatten()[0])

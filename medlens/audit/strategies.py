@@ -496,8 +496,13 @@ def _decide(d: dict, p_value: float, best_p: float, rule: FlagRule, chance: bool
                 verdict, reason = "flagged", f"{where}; {numbers}"
             elif chance:
                 verdict = "undecided"
+                effect_words = "so small an effect" if p_value < rule.alpha else "the absence of an effect"
                 reason = (f"{where}; {numbers}, but the model is no better than chance on the audited labels, "
-                          "so the absence of an effect does not show that it uses the evidence")
+                          f"so {effect_words} does not show that it uses the evidence")
+            elif p_value < rule.alpha:  # significant, but too small to be the shortcut the flag is for
+                reason = (f"{where}, but the predictions depend on it less than a flag needs (a difference from "
+                          f"elsewhere of at least {rule.min_change:.2f}, of one sign in at least {rule.min_effect:.0%} "
+                          f"of the cases): {numbers}")
             else:
                 reason = f"{where}, but the predictions do not depend on it: {numbers}"
     hits = d.get("hits", []) if verdict == "flagged" else []

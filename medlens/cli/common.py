@@ -102,16 +102,23 @@ def _positive_float(text: str) -> float:
     return value
 
 
+_SWITCH_WORDS = {"true": True, "yes": True, "false": False, "no": False}
+
+
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``["n_steps=32", "abs=True", "baseline=blur"]`` -> ``{"n_steps": 32, "abs": True, "baseline": "blur"}``."""
+    """``["n_steps=32", "abs=True", "baseline=blur"]`` -> ``{"n_steps": 32, "abs": True, "baseline": "blur"}``;
+    ``true``/``yes``/``false``/``no`` in any case are the bools a shell user means."""
     options: dict[str, Any] = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise MedlensError(f"option {pair!r} must look like NAME=VALUE")
         key, raw = pair.split("=", 1)
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
+        if raw.strip().lower() in _SWITCH_WORDS:
+            value: Any = _SWITCH_WORDS[raw.strip().lower()]
+        else:
+            try:
+                value = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                value = raw
         options[key.strip()] = value
     return options

@@ -66,12 +66,16 @@ LayerLike = "nn.Module | str"
 
 
 def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
-    """The submodule ``layer`` of ``model``: a module, or its dotted name (``"features.3"``)."""
+    """The submodule ``layer`` of ``model``: a module, or its dotted name (``"features.3"``; a name
+    read off a ``torch.compile``'d model or backbone, with its ``_orig_mod`` parts, names the same
+    module: methods run such a model as the modules it compiled, :func:`eager_modules`)."""
     if isinstance(layer, nn.Module):
         if not any(m is layer for m in model.modules()):
             raise UnknownNameError("the given layer module is not part of the model")
         return layer
     modules = dict(model.named_modules())
+    if layer not in modules:  # a name read off a torch.compile'd model, explained as its eager modules
+        layer = ".".join(part for part in layer.split(".") if part != "_orig_mod") if isinstance(layer, str) else layer
     if layer not in modules:
         names = [n for n in modules if n]
         hint = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")

@@ -6,6 +6,8 @@ import math
 from numbers import Real
 from typing import Any, Sequence
 
+import numpy as np
+
 from medlens.errors import InputError
 
 
@@ -51,6 +53,19 @@ def check_fraction(value: Any, name: str, *, low: float, high: float, open_low: 
         bracket = "(" if open_low else "["
         raise InputError(f"{name} must be a number in {bracket}{low}, {high}], got {value!r}")
     return float(value)
+
+
+def check_switches(owner: str, given: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Every option whose default is ``True`` or ``False`` given as a bool: ``abs="yes"`` or
+    ``abs="false"`` would otherwise be read by its truth (``"false"`` is true) and run silently.
+    NumPy's bool counts as a bool."""
+    for key, value in given.items():
+        if isinstance(defaults.get(key), bool) and not _is_bool(value):
+            raise InputError(f"{owner} option {key} must be True or False, got {value!r}")
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
 
 
 def check_known(kind: str, name: str, given: Any, known: Sequence[str] | dict) -> None:

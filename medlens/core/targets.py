@@ -29,10 +29,11 @@ class Target:
         ``(B,)`` int64 class index per row, or ``None`` when ``score_fn`` is used.
     score_fn : callable or None
         Maps output ``(B, K)`` to scores ``(B,)``; applied row-wise, so it must not mix rows.
-    space : {"logit", "probability"}
+    space : {"logit", "probability", "sigmoid"}
         ``"probability"`` applies softmax (or a sigmoid for single-output models:
         :func:`column_probabilities`) before selecting the class: black-box methods such as
-        RISE, and deletion and insertion, score probabilities.
+        RISE, and deletion and insertion, score probabilities (:func:`probability_target`).
+        ``"sigmoid"``: each column's own sigmoid, for a :class:`MultiLabel` model.
     """
 
     classes: torch.Tensor | None = None
@@ -52,6 +53,8 @@ class Target:
             check_range(self.classes, output.shape[1])
         if self.space == "probability":
             output = column_probabilities(output)
+        elif self.space == "sigmoid":
+            output = torch.sigmoid(output)
         if self.classes is None:
             scores = self.score_fn(output)
             if not self.checked:
@@ -161,6 +164,48 @@ def summed_scores(model: torch.nn.Module) -> bool:
     logits is 0 or 1 whatever the input), so methods that score probabilities (RISE, deletion
     and insertion) score such an output as it is."""
     return any(isinstance(m, ReducedOutput) for m in model.modules())
+
+
+class MultiLabel(torch.nn.Module):
+    """A multi-label model: one independent sigmoid per output column (findings that can occur
+    together, as ChestMNIST's or CheXpert's 14), not one softmax across columns.
+
+    Methods that score probabilities (RISE, deletion and insertion) score a finding by its own
+    sigmoid; without this wrapper they take a softmax across the findings, so a finding's score
+    also moves with every other finding's logit. Gradient and CAM methods explain the logit
+    either way. The output passes through unchanged.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Returns ``(B, K)``: one logit per finding, or, with ``outputs="probabilities"``, a model
+        whose last step is already the sigmoid (those are then scored as they are).
+    outputs : {"logits", "probabilities"}
+    """
+
+    OUTPUTS = ("logits", "probabilities")
+
+    def __init__(self, model: torch.nn.Module, outputs: str = "logits") -> None:
+        super().__init__()
+        if outputs not in self.OUTPUTS:
+            raise TargetError(f"MultiLabel outputs must be one of {', '.join(self.OUTPUTS)}, got {outputs!r}")
+        self.model = model
+        self.outputs = outputs
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+
+def probability_target(target: Target, model: torch.nn.Module) -> Target:
+    """``target`` scoring ``model``'s probabilities, for methods that score probabilities (RISE,
+    deletion and insertion): a softmax over classes (a single logit's sigmoid); each finding's own
+    sigmoid for a :class:`MultiLabel` model; the output as it is for a summed score
+    (:func:`summed_scores`) and for a multi-label model that already outputs probabilities."""
+    multilabel = next((m for m in model.modules() if isinstance(m, MultiLabel)), None)
+    if summed_scores(model) or (multilabel is not None and multilabel.outputs == "probabilities"):
+        return target
+    space = "probability" if multilabel is None else "sigmoid"
+    return Target(target.classes, target.score_fn, space, target.checked)
 
 
 def probabilities(output: torch.Tensor) -> torch.Tensor:

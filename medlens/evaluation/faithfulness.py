@@ -31,7 +31,7 @@ from torch import nn
 from medlens.core.checks import check_input, evaluation_mode, model_outputs
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.targets import Target, TargetLike, summed_scores, to_target
+from medlens.core.targets import Target, TargetLike, probability_target, to_target
 from medlens.errors import InputError
 from medlens.core.baselines import resolve_baseline
 from medlens.evaluation.maps import AttributionLike, saliency_map
@@ -200,8 +200,8 @@ def _perturbation_metric(
     with evaluation_mode(model):
         x = engine.model_input(model, x)  # int16 HU or uint8 pixels: the model's dtype, values kept
         tgt = resolve_target(model, x, attribution, target, budget)
-        if tgt.classes is not None and not summed_scores(model):  # a summed score has no probability
-            tgt = tgt.on_probabilities()
+        if tgt.classes is not None:
+            tgt = probability_target(tgt, model)
         ref = reference_input(x, baseline, blur_sigma=blur_sigma)
         ranks = importance_ranks(units).to(x.device)
         if kind == "deletion":

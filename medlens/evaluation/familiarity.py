@@ -232,7 +232,7 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     and the scan as it came (``reading``, :attr:`medlens.data.cases.Case.reading`) against the
     training data's native facts (``facts``, :class:`medlens.data.kinds.InputFacts`).
 
-    A scan is unlike the training data when a native fact differs (size, modality, bit depth,
+    A scan is unlike the training data when a native fact differs (size, modality,
     colour: :func:`medlens.evaluation.scan_facts.native_check`) or a distance exceeds the 99th
     percentile of the held-out (validation) cases' distances, the threshold stored at training.
     """
@@ -259,10 +259,10 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
                     "statistics or facts of its training data).")
     elif distances:
         sentence = (f"This {noun} resembles the model's training data (it lies no further from it than 99% of the "
-                    f"{split} cases" + (", and its native size, modality and bit depth match" if reading and facts else "")
+                    f"{split} cases" + (", and its native size, modality and colour match" if reading and facts else "")
                     + ").")
     else:
-        sentence = f"This {noun}'s native size, modality and bit depth match the training data's (no distances stored)."
+        sentence = f"This {noun}'s native size, modality and colour match the training data's (no distances stored)."
     return Familiarity(sentence, unlike, rows, distances, reasons, warnings, score)
 
 

@@ -4,7 +4,7 @@ model's grid can see.
 A 1024 x 1024 radiograph shrunk 37-fold to a 28 x 28 model may land close to the training data
 on the model's grid, yet the model never saw such a scan: it saw 28 x 28 pictures. This module
 compares what :attr:`medlens.data.cases.Case.reading` says of a scan (native shape, modality,
-bit depth, photometric interpretation, a signal's rate) with the model's
+photometric interpretation, a signal's rate) with the model's
 :class:`~medlens.data.kinds.InputFacts`, and returns the reasons a scan is unlike the training
 data and the warnings a report shows above its finding.
 """
@@ -97,9 +97,9 @@ def native_check(reading: dict[str, Any] | None, facts: InputFacts | None) -> Na
                    f"({modality_group(facts.modality[0])}).")
         warnings.append({"code": "modality", "message": message})
         reasons.append(f"its modality ({modality}) is not the training data's ({'/'.join(facts.modality)})")
-    bits = reading.get("bit_depth")
-    if bits and facts.bit_depth and int(bits) > int(facts.bit_depth):
-        reasons.append(f"it stores {int(bits)} bits per value, the training scans {int(facts.bit_depth)}")
+    # bit depth alone is not a reason: a 16-bit copy of a training image reaches the model as the
+    # same values once the recipe has scaled it; values the recipe does not bring into the training
+    # range are the distances' to judge
     photometric = str(reading.get("photometric") or "").upper()
     if photometric.startswith(_COLOUR) and facts.channels == "grey":
         reasons.append(f"it is a colour image ({photometric}), the training scans grey")

@@ -36,3 +36,17 @@ def test_a_compiled_model_gets_the_maps_of_the_module_it_compiled(compiled_part)
         assert count_hooks(model) == 0
     if compiled_part == "backbone":
         assert isinstance(model[0], torch._dynamo.eval_frame.OptimizedModule)  # put back
+
+
+@pytest.mark.parametrize("compiled_part, layer", [("whole", "_orig_mod.0.2"), ("backbone", "0._orig_mod.2")])
+def test_a_layer_named_as_the_compiled_model_lists_it(compiled_part, layer):
+    """``named_modules()`` of a compiled model lists its layers under ``_orig_mod``: that name
+    must choose the layer the eager name does."""
+    backbone, head = _parts()
+    eager = nn.Sequential(backbone, head).eval()
+    model = (torch.compile(eager, backend="aot_eager") if compiled_part == "whole"
+             else nn.Sequential(torch.compile(backbone, backend="aot_eager"), head).eval())
+    assert layer in dict(model.named_modules())
+    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    got = medlens.explain(model, x, 0, "gradcam", layer=layer)
+    torch.testing.assert_close(got.values, medlens.explain(eager, x, 0, "gradcam", layer="0.2").values)

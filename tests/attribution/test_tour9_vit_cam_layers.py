@@ -1,4 +1,5 @@
-"""The default CAM layers of a MONAI ViT are maps of the input, never attention internals.
+"""The default CAM layers of a MONAI ViT are maps of the input, never attention internals, and
+read the tokens after attention has mixed them (the last block's norm1), not the patch embedding.
 
 The probe took any output of the input's rank: on a 3D ViT, SABlock's q/k/v rearrangement
 ``(3, B, heads, N, d)`` (a volume's rank, the batch second), so Grad-CAM, Grad-CAM++ and FastCAM
@@ -34,8 +35,22 @@ def test_one_volume_gives_one_map_on_a_3d_vit(method):
     assert a.values.shape == (1, 1, 16, 16, 16)
 
 
-def test_the_default_cam_layer_of_a_2d_vit_is_the_patch_grid_not_the_attention_weights():
-    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(2))
-    a = medlens.explain(_vit(2, 32), x, [0, 1], "gradcam", upsample=False)
-    assert a.params["layer"] == "patch_embedding.patch_embeddings"
-    assert a.values.shape == (2, 1, 4, 4)  # one cell per 8x8 patch
+@pytest.mark.parametrize("dims, size, shape", [(2, 32, (2, 1, 4, 4)), (3, 16, (2, 1, 2, 2, 2))])
+def test_the_default_cam_layer_of_a_vit_is_the_tokens_entering_its_last_attention(dims, size, shape):
+    """Not the attention weights (a token-by-token matrix), and not the patch embedding (a map of
+    the input before any attention): the normed tokens the last attention layer reads, as in
+    pytorch-grad-cam's ViT recipe (after that layer only the class token reaches the output)."""
+    x = torch.randn(2, 1, *(size,) * dims, generator=torch.Generator().manual_seed(2))
+    a = medlens.explain(_vit(dims, size), x, [0, 1], "gradcam", upsample=False)
+    assert a.params["layer"] == "blocks.1.norm1"
+    assert a.values.shape == shape  # one cell per 8^dims patch
+    assert float(a.values.abs().sum()) > 0
+
+
+def test_medlens_vit_gets_the_same_default_cam_layer():
+    from medlens.models import ViT
+
+    torch.manual_seed(0)
+    model = ViT(2, 1, 3, input_shape=(1, 32, 32), patch=8, dim=16, depth=3, heads=2).eval()
+    a = medlens.explain(model, torch.randn(2, 1, 32, 32), [0, 1], "gradcam", upsample=False)
+    assert a.params["layer"] == "blocks.2.norm1" and a.values.shape == (2, 1, 4, 4)

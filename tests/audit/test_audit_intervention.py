@@ -25,6 +25,7 @@ from medlens.audit.intervention import (
     remove_region,
 )
 from medlens.audit.run import analyse, run_audit
+from medlens.audit.strategies import FlagRule
 from medlens.audit.sources import SourceSpec
 from medlens.audit.store import DB_FILE, AuditStore
 from medlens.core.random import generator
@@ -111,7 +112,9 @@ def test_maps_on_a_marker_the_model_ignores_are_tested_and_not_flagged(tmp_path,
     clusters = [c for cs in analysis.strategies.classes for c in cs.clusters]
     on_corner = [c for c in clusters if set(c.region) & {0, 1, 8, 9}]
     assert on_corner, "the maps of the marked cases should sit on the marker"
-    assert all(c.verdict == "not flagged" and "do not depend on it" in c.reason for c in on_corner)
+    # the marker wiggles the predictions: measurably (p small) but far less than a flag needs
+    assert all(c.verdict == "not flagged" and ("do not depend on it" in c.reason) == (c.p_value >= FlagRule().alpha)
+               and ("less than a flag needs" in c.reason) == (c.p_value < FlagRule().alpha) for c in on_corner)
     assert analysis.strategies.flagged() == []
 
 

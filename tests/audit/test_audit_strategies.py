@@ -101,6 +101,8 @@ def test_a_small_change_is_significant_but_not_meaningful():
     assert strategies.flagged() == []
     tag_cluster = next(c for cs in strategies.classes for c in cs.clusters if 0 in c.region)
     assert tag_cluster.p_value < FlagRule().alpha and tag_cluster.change - tag_cluster.null_change < FlagRule().min_change
+    # a significant but small effect is not called an absence of dependence
+    assert "do not depend on it" not in tag_cluster.reason and "less than a flag needs" in tag_cluster.reason
 
 
 def test_without_a_removal_test_every_candidate_is_undecided():

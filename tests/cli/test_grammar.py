@@ -90,3 +90,11 @@ def test_option_scoping():
     assert got == {"": {"n_steps": 16, "abs": True}, "rise": {"n_masks": 500}}
     with pytest.raises(MedlensError, match="names method 'occlusion'"):
         method_options(["occlusion.window=4"], ["rise"])
+
+
+def test_switch_words_are_bools():
+    """``abs=true`` from a shell is the bool True (methods refuse a switch given as a string)."""
+    from medlens.cli.common import parse_options
+
+    got = parse_options(["abs=true", "upsample=No", "incremental=YES", "per_channel=False", "baseline=blur"])
+    assert got == {"abs": True, "upsample": False, "incremental": True, "per_channel": False, "baseline": "blur"}

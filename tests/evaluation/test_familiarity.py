@@ -44,13 +44,13 @@ def test_the_downsampled_warning_names_the_factor_from_a_quarter_of_the_resoluti
     assert "1000 Hz resampled to 250 Hz" in signal.warnings[0]["message"]
 
 
-def test_modality_bit_depth_and_colour_are_compared_with_the_training_data():
+def test_modality_and_colour_are_compared_with_the_training_data():
     ct = native_check({"kind": "image", "native_shape": [28, 28], "model_shape": [28, 28], "modality": "CT"}, CXR)
     assert [w["code"] for w in ct.warnings] == ["modality"] and "CT" in ct.warnings[0]["message"]
     dx = native_check({"kind": "image", "native_shape": [28, 28], "model_shape": [28, 28], "modality": "DX"}, CXR)
     assert dx.warnings == [] and dx.reasons == []  # DX and CR are both projection radiographs
     deep = native_check({"kind": "image", "native_shape": [28, 28], "model_shape": [28, 28], "bit_depth": 12}, CXR)
-    assert deep.reasons == ["it stores 12 bits per value, the training scans 8"]
+    assert deep.reasons == []  # bit depth alone: the recipe scales the values (test_16_bit_copies_...)
     colour = native_check({"kind": "image", "native_shape": [28, 28], "model_shape": [28, 28],
                            "photometric": "RGB"}, CXR)
     assert colour.reasons and "colour" in colour.reasons[0]
@@ -169,6 +169,25 @@ def test_the_own_test_images_are_familiar_and_a_full_size_radiograph_is_downsamp
     assert "1/37 of its native resolution (1024 x 1024 shrunk to 28 x 28)" in message
     assert html.index('data-code="downsampled"') < html.index('class="finding"')
     assert case["reading"]["modality"] == "CR" and case["reading"]["bit_depth"] == 12
+
+
+def test_16_bit_copies_of_the_own_test_images_are_familiar(pneumonia_model, tmp_path):
+    """The same images stored at 16 bits (values x 257) reach the model as the same values: bit
+    depth alone must not call them unlike (it called every one unlike before)."""
+    from medlens.app.inputs import model_cases
+    from medlens.data import load_dataset
+    from medlens.data.kinds import facts_of_model
+    from medlens.models import load_model
+
+    model, meta = load_model(pneumonia_model)
+    test = load_dataset("pneumoniamnist", "test").inputs[:60, 0].numpy()
+    for i, image in enumerate(test):
+        Image.fromarray(np.rint(image * 65535).astype(np.uint16)).save(tmp_path / f"{i:03d}.png")
+    cases = model_cases(str(tmp_path), meta)
+    assert cases.case(0).reading["bit_depth"] == 16
+    flagged = [fam.familiarity(model, c.x, meta["familiarity"], reading=c.reading, facts=facts_of_model(meta)).unlike
+               for c in (cases.case(i) for i in range(len(cases)))]
+    assert sum(flagged) / len(flagged) <= 0.05
 
 
 def test_explain_states_the_same_warnings_in_summary_json_and_before_its_prediction(pneumonia_model, tmp_path, capsys):

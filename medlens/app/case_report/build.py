@@ -222,7 +222,9 @@ def _model_words(meta: dict) -> str:
         parts.append(f"trained on {meta['data']}")
     test = meta.get("test") or {}
     if isinstance(test.get("accuracy"), (int, float)) and math.isfinite(test["accuracy"]):
-        parts.append(f"test accuracy {test['accuracy']:.2f}")
+        share = test.get("majority_share")
+        parts.append(f"test accuracy {test['accuracy']:.2f}"
+                     + ("" if share is None else f" (always answering the most frequent class: {share:.2f})"))
     return ", ".join(parts) or "a classifier"
 
 

@@ -29,6 +29,7 @@ layer name or type. Transposed convolutions get no rule (their gradient is kept)
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator, Mapping
 
 from torch import nn
@@ -38,6 +39,7 @@ from medlens.attribution.lrp.rules import (
     RULES, AlphaBeta, Constant, Epsilon, Flat, Gamma, Norm, Pass, Rule, ZBox, ZPlus,
 )
 from medlens.attribution.transformer.attention_maps import probability_modules
+from medlens.core.options import check_fraction
 from medlens.errors import InputError, UnknownNameError
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -53,6 +55,10 @@ ACTIVATIONS = (
     nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid, nn.LogSigmoid, nn.Softsign,
     nn.Tanhshrink, nn.Hardshrink, nn.Softshrink, nn.Threshold,
 )
+#: Activation modules of other libraries, by class name (no import of the library): MONAI's swish
+#: (EfficientNet's default ``memswish`` is a custom autograd function, whose backward would scale
+#: the relevance by the swish's derivative).
+NAMED_ACTIVATIONS = ("Swish", "MemoryEfficientSwish")
 
 
 class Composite:
@@ -80,7 +86,10 @@ class Composite:
             for types, rule in self.first_map:
                 if isinstance(module, types):
                     return rule
-        return next((rule for types, rule in self.layer_map if isinstance(module, types)), None)
+        rule = next((rule for types, rule in self.layer_map if isinstance(module, types)), None)
+        if rule is None and type(module).__name__ in NAMED_ACTIVATIONS:
+            return next(rule for types, rule in self.layer_map if types is ACTIVATIONS)
+        return rule
 
     def assign(self, model: nn.Module) -> Iterator[tuple[str, nn.Module, Rule]]:
         """``(name, layer, rule)`` for each layer that gets a rule."""
@@ -217,6 +226,9 @@ def composite_named(composite: "str | Composite | Mapping", *, epsilon: float | 
     is, or a mapping of layer names/types to rules (a :class:`NameMap`). ``epsilon``: of the
     epsilon rule; ``None`` takes the composite's default (:data:`EPSILON_EVERYWHERE` for
     ``epsilon``, :data:`DENSE_EPSILON` for the others)."""
+    if epsilon is not None:  # 0 divides by zero where a layer's contributions cancel
+        check_fraction(epsilon, "LRP epsilon (for LRP-0 pass 1e-12)", low=0.0, high=math.inf)
+    check_fraction(gamma, "LRP gamma", low=0.0, high=math.inf, open_low=False)
     if isinstance(composite, Composite):
         return composite
     if isinstance(composite, Mapping):

@@ -1,0 +1,71 @@
+"""LRP through gates: squeeze-and-excitation ``x * sigmoid(fc(pool(x)))`` and a functional swish
+``x * sigmoid(x)`` hand the whole relevance to the signal, none to the gate (signal-take-all).
+
+A plain gradient gave the gate ``x R`` too: on MONAI's SEResNet50 the relevance summed to 1e12
+times the logit. With the gates treated as constants, LRP-0 (epsilon -> 0, no biases) conserves
+the logit exactly, as it does on a plain ResNet: the signal already carries the whole relevance,
+so any given to the gate would show as a surplus.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import medlens
+from medlens.attribution.lrp.canonizers import gate_of
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 2, bias=False), nn.ReLU(),
+                                nn.Linear(2, c, bias=False), nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.fc(x)[:, :, None, None]
+
+
+class TinySEResNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.se = SqueezeExcite(4)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4, 3, bias=False)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        h = h + self.se(torch.relu(self.conv(h)))  # residual sum around a gated branch
+        h = h * torch.sigmoid(h)  # functional swish
+        return self.head(self.pool(h))
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return TinySEResNet().double().eval()
+
+
+def test_lrp_zero_conserves_the_logit_through_gates():
+    model = _model()
+    x = torch.randn(3, 1, 12, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    relevance = medlens.explain(model, x, 1, "lrp", composite="epsilon", epsilon=1e-12).values
+    with torch.no_grad():
+        logits = model(x)[:, 1]
+    torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), logits, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("a_shape, b_shape, gate", [
+    ((2, 4, 5, 5), (2, 4, 1, 1), 1), ((2, 4, 1, 1), (2, 4, 5, 5), 0), ((2, 4, 1, 5), (2, 4, 5, 1), None),
+])
+def test_the_broadcast_operand_is_the_gate(a_shape, b_shape, gate):
+    a, b = torch.ones(a_shape, requires_grad=True) * 1.0, torch.ones(b_shape, requires_grad=True) * 1.0
+    assert gate_of(a, b) == gate
+
+
+def test_of_two_same_shaped_operands_the_sigmoid_is_the_gate():
+    x = torch.randn(2, 3, requires_grad=True) * 1.0
+    assert gate_of(x, torch.sigmoid(x)) == 1 and gate_of(torch.softmax(x, 1), x) == 0
+    assert gate_of(x, x * 2) is None and gate_of(torch.sigmoid(x), torch.sigmoid(x)) is None
