@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from medlens.core.hooks import resolve_layer
-from medlens.core.targets import probabilities
+from medlens.core.targets import MultiLabel, probabilities
 from medlens.errors import InputError, TargetError
 
 LayerRef = "nn.Module | str"
@@ -255,10 +255,15 @@ def probability(class_index: int, *, multilabel: bool = False) -> Objective:
     ``multilabel=True`` is for a head with one sigmoid per finding (ChestMNIST's 14 findings):
     the probability of finding ``class_index`` is ``sigmoid(output[:, class_index])``, which the
     other findings do not share; a softmax across independent findings would make them compete.
+    A model wrapped in :class:`medlens.MultiLabel` is read so without it (its ``outputs=
+    "probabilities"``: the output column as it is).
     """
 
     def fn(p: Probe) -> torch.Tensor:
-        if multilabel:
+        wrapper = next((m for m in p.model.modules() if isinstance(m, MultiLabel)), None)
+        if wrapper is not None and wrapper.outputs == "probabilities":
+            return _class_column(p.output, class_index)
+        if multilabel or wrapper is not None:
             return torch.sigmoid(_class_column(p.output, class_index))
         # single-logit models get two columns, (1 - sigmoid, sigmoid), as everywhere in medlens
         return _class_column(probabilities(p.output), class_index)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import torch
 
+import medlens
 from medlens import featurevis as fv
 from medlens.cli import main
 from medlens.models import CNN, save_model
@@ -29,6 +30,19 @@ def test_multilabel_probability_is_the_sigmoid_of_the_finding():
     torch.testing.assert_close(got, torch.sigmoid(out[:, 4]))
     # the softmax reading stays the default (one class among K)
     torch.testing.assert_close(fv.objective_values(model, fv.probability(4), x), torch.softmax(out, 1)[:, 4])
+
+
+def test_a_multilabel_wrapped_model_is_read_by_its_sigmoids():
+    model = multilabel_model()
+    x = torch.rand(3, 1, 16, 16)
+    with torch.no_grad():
+        out = model(x)
+    wrapped = medlens.MultiLabel(model)
+    torch.testing.assert_close(fv.objective_values(wrapped, fv.probability(4), x), torch.sigmoid(out[:, 4]))
+    already = medlens.MultiLabel(torch.nn.Sequential(model, torch.nn.Sigmoid()), outputs="probabilities")
+    torch.testing.assert_close(fv.objective_values(already, fv.probability(4), x), torch.sigmoid(out[:, 4]))
+    rendering = fv.render(wrapped, fv.probability(4), (1, 1, 16, 16), steps=2)
+    assert 0 < float(rendering.values[-1, 0]) < 1
 
 
 def test_cli_multi_label_renders_and_reports_sigmoid_probabilities(tmp_path):
