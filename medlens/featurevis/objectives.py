@@ -260,7 +260,8 @@ def probability(class_index: int, *, multilabel: bool = False) -> Objective:
     """
 
     def fn(p: Probe) -> torch.Tensor:
-        wrapper = next((m for m in p.model.modules() if isinstance(m, MultiLabel)), None)
+        modules = p.model.modules() if p.model is not None else ()  # a probe built by hand may have no model
+        wrapper = next((m for m in modules if isinstance(m, MultiLabel)), None)
         if wrapper is not None and wrapper.outputs == "probabilities":
             return _class_column(p.output, class_index)
         if multilabel or wrapper is not None:
