@@ -47,6 +47,8 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     from medlens.app.options import scope_options
     from medlens.core.files import staged_folder, write_json
     from medlens.data.cases import is_dataset, labelled_set, open_cases
+    from medlens.core.classes import class_label
+    from medlens.errors import InputError
     from medlens.attribution.registry import get_method
     from medlens.models import load_model
     from medlens.report import Report
@@ -62,7 +64,11 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     query = request.input or request.data
     shape = meta.get("input_shape")
     source = open_cases(query, split=request.split, memory_mb=request.memory_mb, input_shape=None if is_dataset(query) or shape is None else tuple(shape))
-    cases = [source.case(i) for i in indices] if source.is_dataset else [source.case(0) for _ in indices]
+    for i in indices:  # a folder of scans is indexed like a data set: case i, not always its first
+        if not 0 <= i < len(source):
+            raise InputError(f"--index {i} is out of range: {query if source.is_dataset else 'the input'} "
+                             f"has {len(source)} case(s) (0..{len(source) - 1})")
+    cases = [source.case(i) for i in indices]
     queries = torch.cat([c.x for c in cases]).to(dtype)
     basis = prediction_basis(model, queries, train.inputs.to(dtype), train.labels, k=request.k, layer=request.layer,
                              method=request.method, batch_size=request.batch_size, memory_mb=request.memory_mb, **scope_options(request.options)[""])
@@ -82,7 +88,8 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
                                  "prediction": int(basis.predictions[q, j]),
                                  "similarity": float(basis.similarity[q, j]),
                                  "relative_distance": None if basis.relative_distance is None
-                                 else float(basis.relative_distance[q, j])} for j in range(request.k)]}
+                                 else float(basis.relative_distance[q, j]),
+                                 "same_image": bool(basis.same_image[q, j])} for j in range(request.k)]}
                 for q in range(len(cases))
             ],
         })
@@ -90,4 +97,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     lines = [f"{names[q]}: nearest training cases {basis.indices[q].tolist()} "
              f"(similarity {float(basis.similarity[q, 0]):.3f}..{float(basis.similarity[q, -1]):.3f})"
              for q in range(len(cases))]
+    lines += [f"warning: {names[q]} is the same image as training case {int(basis.indices[q, j])} (labelled "
+              f"{class_label(class_names, int(basis.labels[q, j]))}): the case, or a copy of it, is in the training data"
+              for q, j in basis.same_image.nonzero().tolist()]
     return BasisResult(basis, names, lines, request.out)

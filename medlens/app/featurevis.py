@@ -9,9 +9,11 @@ training cases whose CRP relevance for that channel is largest, with their condi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 OBJECTIVES = ("neuron", "channel", "layer", "logit", "probability", "direction")
+#: A class probability this close to 1 on the starting image barely moves (its gradient is p(1 - p)).
+SATURATED = 0.999
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class FeaturevisRequest:
     param: str = "fourier"
     transforms: str = "default"
     seed: int = 0
+    multi_label: bool = False
     data: str | None = None
     references: int = 4
     composite: str = "epsilon-plus"
@@ -53,6 +56,7 @@ class FeaturevisResult:
     steps: int
     seconds: float
     out: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_indices(text: str, what: str) -> list[int]:
@@ -108,11 +112,13 @@ def _probe_layer(model, layer: str, shape: tuple[int, ...], input_range: tuple[f
 
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.hooks import capture
+    from medlens.featurevis.render import require_layer_hooks
 
     x = torch.full((1, *shape), (input_range[0] + input_range[1]) / 2)
     with evaluation_mode(model), torch.inference_mode():
         if layer is None:
             return None, model_outputs(model, x).shape
+        require_layer_hooks(model, [layer])
         with capture(model, layer) as rec:
             out = model_outputs(model, x)
     return rec.activation.shape if rec.activation is not None else None, out.shape
@@ -150,8 +156,10 @@ def build_objectives(request: "FeaturevisRequest", model, shape: tuple[int, ...]
         labels = [f"ch {c}" for c in units]
     elif kind in ("logit", "probability"):
         classes = parse_indices(request.classes, "--classes") if request.classes else list(range(out_shape[1]))
-        make = fv.logit if kind == "logit" else fv.probability
-        objs = [make(k) for k in classes]
+        if kind == "logit":
+            objs = [fv.logit(k) for k in classes]
+        else:
+            objs = [fv.probability(k, multilabel=request.multi_label) for k in classes]
         names = class_names or []
         labels = [names[k] if 0 <= k < len(names) else f"class {k}" for k in classes]
     elif kind == "layer":
@@ -179,9 +187,11 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     curves.png, images.npy and summary.json into ``request.out`` (with ``data``, also
     references.png and reference_maps.npy)."""
     import io
+    import math
     import time
 
     import numpy as np
+    import torch
 
     import medlens.featurevis as fv
     from medlens.app.featurevis_references import channel_references, check_request, training_cases
@@ -197,8 +207,9 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     if request.steps < 1:
         raise InputError(f"--steps must be at least 1, got {request.steps}")
     input_range = _floats(request.input_range, "--input-range")
-    if len(input_range) != 2:
-        raise InputError(f"--input-range must be LOW,HIGH, got {request.input_range!r}")
+    if len(input_range) != 2 or not all(math.isfinite(v) for v in input_range) or input_range[0] >= input_range[1]:
+        # before the layer probe, which would run the model on the range's middle
+        raise InputError(f"--input-range must be LOW,HIGH, two finite numbers with LOW < HIGH, got {request.input_range!r}")
     check_request(request)
     model, meta = load_model(request.model)
     shape = _input_shape(model, meta, request.shape)
@@ -211,9 +222,11 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     seconds = time.perf_counter() - start
     final = fv.objective_values(model, parts, images, input_range=input_range)
     with evaluation_mode(model):
-        probs = probabilities(model_outputs(model, images))
+        outputs = model_outputs(model, images)
+    probs = torch.sigmoid(outputs) if request.multi_label else probabilities(outputs)
     title = f"{request.objective}" + (f" of {request.layer}" if request.layer else "") + f" ({request.param}, {request.steps} steps)"
     refs = channel_references(request, model, cases, units) if cases is not None else None
+    warnings = saturated_probabilities(request.objective, labels, values[0])
     with staged_folder(request.out) as out:
         buf = io.BytesIO()
         np.save(buf, images.cpu().numpy())
@@ -229,10 +242,21 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
             "objective": objective.name,
             "units": units_out,
             "steps": request.steps, "lr": request.lr, "param": request.param, "transforms": request.transforms,
-            "seed": request.seed, "input_range": list(input_range),
-            "seconds": seconds, "steps_per_second": request.steps / seconds,
+            "seed": request.seed, "input_range": list(input_range), "multi_label": request.multi_label,
+            "seconds": seconds, "steps_per_second": request.steps / seconds, "warnings": warnings,
         })
-    return FeaturevisResult(len(parts), request.objective, request.steps, seconds, request.out)
+    return FeaturevisResult(len(parts), request.objective, request.steps, seconds, request.out, warnings)
+
+
+def saturated_probabilities(objective: str, labels, first_values) -> list[str]:
+    """One warning per probability objective already near 1 on the starting image: its gradient
+    p(1 - p) vanishes, so the rendered input stays close to that start (Olah et al. 2017 advise
+    the logit for this reason)."""
+    if objective != "probability":
+        return []
+    return [f"{label}: probability {float(v):.4f} already on the starting image, so its gradient vanishes and the "
+            "picture stays close to that start; --objective logit shows what raises the class further"
+            for label, v in zip(labels, first_values) if float(v) >= SATURATED]
 
 
 def _write_references(out, request: FeaturevisRequest, images, labels, cases, refs, units_out: list,

@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
     p.add_argument("--data", required=True, help="bundled data set name or npz file (the training cases)")
     p.add_argument("--input", help="query file: npz data set, DICOM, NIfTI or .npy (default: --data)")
-    p.add_argument("--index", type=int, action="append", help="query case index in an npz (repeatable; default 0)")
+    p.add_argument("--index", type=int, action="append", help="query case index in an npz or a folder of scans (repeatable; default 0)")
     p.add_argument("--split", default="test", help="split of the queries in an npz (default: test)")
     p.add_argument("--k", type=int, default=5, help="training cases per query (default: 5)")
     p.add_argument("--layer", help="embedding layer (default: model.embed)")

@@ -11,6 +11,7 @@ concept relevance propagation), each with its conditional relevance map; the map
 from __future__ import annotations
 
 import argparse
+import sys
 
 from medlens.app.featurevis import OBJECTIVES, FeaturevisRequest, parse_indices
 
@@ -43,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--param", default="fourier", choices=("fourier", "pixel"))
     p.add_argument("--transforms", default="default", choices=("default", "none"))
+    p.add_argument("--multi-label", action="store_true",
+                   help="the model has one sigmoid per finding (e.g. ChestMNIST's 14): probability = sigmoid of "
+                        "the class's logit, not a softmax across findings")
     p.add_argument("--data", help="bundled data set name or npz file: show beside each channel the cases of its train "
                                    "split whose CRP relevance for the channel is largest (channel, neuron)")
     p.add_argument("--references", type=int, default=4, help="reference cases per channel with --data (default: 4)")
@@ -60,4 +64,6 @@ def run(args: argparse.Namespace) -> int:
     result = render_features(FeaturevisRequest(**{f.name: getattr(args, f.name) for f in fields(FeaturevisRequest)}))
     print(f"featurevis: {result.n} {result.objective} objective(s), {result.steps} steps in {result.seconds:.1f} s "
           f"({result.steps / result.seconds:.1f} steps/s) -> {result.out}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

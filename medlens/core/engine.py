@@ -290,12 +290,12 @@ def run(
             with on_activations(model, sizes) if sizes is not None else nullcontext():
                 if mode == "forward":
                     with torch.inference_mode():
-                        out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
+                        out = checked_call(model, inputs, first=start == 0, finite=finite_outputs)
                     grad = None
                 else:
                     inputs = inputs.detach().requires_grad_(True)
                     with torch.enable_grad():
-                        out = _checked_call(model, inputs, first=start == 0, finite=finite_outputs)
+                        out = checked_call(model, inputs, first=start == 0, finite=finite_outputs)
                         scores = target.take(slice(start, stop))(out)
                         wrt = inputs if record is None else _layer_output(record)
                         grad = _gradient(scores.sum(), wrt, "the input" if record is None else "the differentiated layer")
@@ -328,7 +328,7 @@ def _run_side_by_side(model, build, split, consume, outputs, device, start, n_it
     def evaluate(a: int, b: int):
         inputs, aux = split(build(a, b))
         with torch.inference_mode():
-            out = _checked_call(model, inputs.to(device), first=a == 0, finite=finite)
+            out = checked_call(model, inputs.to(device), first=a == 0, finite=finite)
         return out, aux
 
     def take(a: int, b: int, out: torch.Tensor, aux: Any) -> None:
@@ -397,7 +397,7 @@ def scores_of(out: Any) -> torch.Tensor:
                      "element of a tuple, or the output's 'logits' (a key or an attribute)")
 
 
-def _checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite: bool) -> torch.Tensor:
+def checked_call(model: nn.Module, inputs: torch.Tensor, *, first: bool, finite: bool) -> torch.Tensor:
     """``model(inputs)`` with the checks a separate validation pass would make, for free.
 
     A model that fails on the first chunk was given inputs of the wrong shape (later chunks

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from medlens.core.hooks import resolve_layer
-from medlens.core.targets import probabilities
+from medlens.core.targets import MultiLabel, probabilities
 from medlens.errors import InputError, TargetError
 
 LayerRef = "nn.Module | str"
@@ -246,18 +246,30 @@ def output(index: int = 0) -> Objective:
     return Objective(fn, (), f"output({index})")
 
 
-def probability(class_index: int) -> Objective:
+def probability(class_index: int, *, multilabel: bool = False) -> Objective:
     """The softmax probability of one class (single-logit models: class 1 is the sigmoid, class 0 its complement).
 
     Unlike the logit it can only be raised by lowering the other classes too: the input the
     model finds most typical of the class *and* least typical of the others.
+
+    ``multilabel=True`` is for a head with one sigmoid per finding (ChestMNIST's 14 findings):
+    the probability of finding ``class_index`` is ``sigmoid(output[:, class_index])``, which the
+    other findings do not share; a softmax across independent findings would make them compete.
+    A model wrapped in :class:`medlens.MultiLabel` is read so without it (its ``outputs=
+    "probabilities"``: the output column as it is).
     """
 
     def fn(p: Probe) -> torch.Tensor:
+        modules = p.model.modules() if p.model is not None else ()  # a probe built by hand may have no model
+        wrapper = next((m for m in modules if isinstance(m, MultiLabel)), None)
+        if wrapper is not None and wrapper.outputs == "probabilities":
+            return _class_column(p.output, class_index)
+        if multilabel or wrapper is not None:
+            return torch.sigmoid(_class_column(p.output, class_index))
         # single-logit models get two columns, (1 - sigmoid, sigmoid), as everywhere in medlens
         return _class_column(probabilities(p.output), class_index)
 
-    return Objective(fn, (), f"probability({class_index})")
+    return Objective(fn, (), f"{'sigmoid ' if multilabel else ''}probability({class_index})")
 
 
 def diversity(layer: nn.Module | str) -> Objective:

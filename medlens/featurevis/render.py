@@ -9,7 +9,8 @@ Unlike attribution methods, this is not a batch of independent model evaluations
 optimisation, so :func:`render` calls the model itself, step after step, on the whole batch of
 images being optimised. Guarantees:
 
-* the model runs in eval mode (training flags restored afterwards);
+* the model runs in eval mode (training flags restored afterwards); a ``torch.compile``'d model,
+  or compiled part, runs as the module it compiled, so layers are named and hooked as in it;
 * activations are recorded only inside :func:`medlens.core.hooks.capture` blocks, removed also
   when the run fails;
 * gradients are taken with :func:`torch.autograd.grad` with respect to the parameterisation
@@ -29,7 +30,7 @@ from medlens.core.random import generator
 from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget, model_device
-from medlens.core.hooks import capture, resolve_layer
+from medlens.core.hooks import capture, eager_modules, is_torchscript, resolve_layer
 from medlens.errors import InputError, UnknownNameError
 from medlens.featurevis.objectives import Objective, Probe, per_image
 from medlens.featurevis.param import PARAMETERISATIONS, FourierImage, PixelImage
@@ -51,6 +52,17 @@ class Rendering(NamedTuple):
 
     images: torch.Tensor
     values: torch.Tensor
+
+
+def require_layer_hooks(model: nn.Module, layers: Sequence) -> None:
+    """Refuse, in one line, objectives that read layers of a TorchScript model (PyTorch runs no
+    module hooks inside one): the class objectives need no layer."""
+    if layers and is_torchscript(model):
+        raise InputError(
+            "layer objectives (neuron, channel, layer, direction, diversity) read activations through module hooks, "
+            "which PyTorch does not run on a TorchScript model; logit, probability and output objectives need no "
+            "layer, or give the model as a medlens model file (medlens.models.save_model) or a Python nn.Module"
+        )
 
 
 def _model_dtype(model: nn.Module) -> torch.dtype:
@@ -196,10 +208,13 @@ def render(
     gen = generator(int(seed), "render")
     pipeline = _transforms(transforms, shape[2:])
     blurs = [t for t in pipeline if isinstance(t, BlurEvery)]
-    # resolve every layer before any work, so a wrong name fails at once
-    layers = {ref if isinstance(ref, str) else id(ref): (ref, resolve_layer(model, ref)) for ref in objective.layers}
 
     with ExitStack() as stack:
+        # a torch.compile'd model runs as the module it compiled: its layer names, its hooks
+        model = stack.enter_context(eager_modules(model))
+        # resolve every layer before any work, so a wrong name fails at once
+        require_layer_hooks(model, objective.layers)
+        layers = {ref if isinstance(ref, str) else id(ref): (ref, resolve_layer(model, ref)) for ref in objective.layers}
         # also when the caller is in inference_mode / no_grad: the parameters must be ordinary
         # tensors that record a graph
         stack.enter_context(torch.inference_mode(False))
@@ -222,7 +237,9 @@ def render(
                 records[module] = stack.enter_context(capture(model, module, gradients=False, detach=False))
         for step in range(steps):
             image = image_fn()
-            output = model(apply(pipeline, image, gen))
+            # the scores as every method reads them (a tuple's first element, a (B,) logit as (B, 1));
+            # a model that cannot take the shape says so in one line
+            output = engine.checked_call(model, apply(pipeline, image, gen), first=step == 0, finite=False)
             acts = {}
             for ref, module in layers.values():
                 acts[module] = acts[ref] = records[module].activation
@@ -258,8 +275,10 @@ def objective_values(
     if not isinstance(images, torch.Tensor) or images.ndim < 3:
         raise InputError("images must be a tensor (batch, channels, *spatial)")
     objective = _as_objective(objective, images.shape[0])
-    layers = [(ref, resolve_layer(model, ref)) for ref in objective.layers]
     with ExitStack() as stack:
+        model = stack.enter_context(eager_modules(model))
+        require_layer_hooks(model, objective.layers)
+        layers = [(ref, resolve_layer(model, ref)) for ref in objective.layers]
         stack.enter_context(torch.no_grad())
         stack.enter_context(evaluation_mode(model))
         records = {}
@@ -267,7 +286,7 @@ def objective_values(
             if module not in records:
                 records[module] = stack.enter_context(capture(model, module, gradients=False))
         x = images.to(device=model_device(model), dtype=_model_dtype(model))
-        output = model(x)
+        output = engine.checked_call(model, x, first=True, finite=False)
         acts = {}
         for ref, module in layers:
             acts[module] = acts[ref] = records[module].activation
@@ -294,10 +313,12 @@ def objective_values_over(
     refs = []
     for o in objectives:
         refs.extend(o.layers)
-    layers = [(ref, resolve_layer(model, ref)) for ref in refs]
     out = torch.empty(len(inputs), len(objectives), dtype=torch.float64)
     lo, hi = (float(v) for v in input_range)
     with ExitStack() as stack:
+        model = stack.enter_context(eager_modules(model))
+        require_layer_hooks(model, refs)
+        layers = [(ref, resolve_layer(model, ref)) for ref in refs]
         stack.enter_context(evaluation_mode(model))
         records = {}
         for _, module in layers:

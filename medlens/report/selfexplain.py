@@ -66,10 +66,10 @@ def interpnet_body(
     for name, result in scores:
         a = result.attributes
         rows.append([name, result.bleu4, a["mean"], a["present"], a["vertical"], a["horizontal"], a["size"],
-                     a["brightness"], a["shape"], a["exact"]])
+                     a["brightness"], a["shape"], a["exact"], result.says_its_class])
     sec.add_heading(f"Scores on {n_test} held-out cases (classifier accuracy {classifier_accuracy:.3f})")
     sec.add_table(["decoding", "BLEU-4", "attribute accuracy", "present", "upper/lower", "left/right", "size",
-                   "brightness", "shape", "all correct"], rows)
+                   "brightness", "shape", "all correct", "says its predicted class"], rows)
     if quick:
         sec.add_text("Quick run: a toy model trained for seconds; its sentences are not meaningful.", kind="note")
     images = []
@@ -158,7 +158,9 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
                 overlay_png(train_inputs[r], values, f"neighbour {j + 1}"),
                 f"training image {r}: label {_name(class_names, int(basis.labels[q, j]))}, predicted "
                 f"{_name(class_names, int(basis.predictions[q, j]))}, similarity {float(basis.similarity[q, j]):.3f}"
-                + _distance_words(basis, q, j),
+                + _distance_words(basis, q, j)
+                + (" - the same image as the query: it is in the training data"
+                   if getattr(basis, "same_image", None) is not None and bool(basis.same_image[q, j]) else ""),
             ))
         agree = float(basis.label_agreement()[q])
         sec.add_heading(f"{names[q]}: {agree:.0%} of its nearest training cases carry the predicted label")

@@ -95,6 +95,10 @@ class PredictionBasis:
     relative_distance : torch.Tensor or None
         ``(Q, k)`` distance to each retrieved case over the index's typical nearest-neighbour
         distance (1: as close as training cases usually are to their nearest neighbour).
+    same_image : torch.Tensor or None
+        ``(Q, k)`` bool: the retrieved case is the query's image itself, element for element
+        (within half an 8-bit grey level of the input range): the case, or a copy of it, is in
+        the training data (a leak across splits, or a duplicate, possibly with another label).
     """
 
     indices: torch.Tensor
@@ -107,6 +111,7 @@ class PredictionBasis:
     query_saliency: torch.Tensor | None
     method: str
     relative_distance: torch.Tensor | None = None
+    same_image: torch.Tensor | None = None
 
     def label_agreement(self) -> torch.Tensor:
         """``(Q,)`` share of retrieved cases whose label is the query's predicted class."""
@@ -126,7 +131,8 @@ def build_index(
     if len(labels) != len(inputs):
         raise InputError(f"got {len(labels)} labels for {len(inputs)} training cases")
     features = embed(model, inputs, layer=layer, **budget.kwargs())
-    preds = outputs(model, inputs, **budget.kwargs()).argmax(1).cpu()
+    # probabilities: a single-logit model's class is 1 where its sigmoid passes 0.5 (argmax of one column is always 0)
+    preds = probabilities(outputs(model, inputs, **budget.kwargs())).argmax(1).cpu()
     name = layer if isinstance(layer, str) or layer is None else type(layer).__name__
     features = features.double().cpu()
     centre = features.mean(0) if len(features) > 1 else None
@@ -228,6 +234,7 @@ def prediction_basis(
     if index.features is not None and index.typical_distance > 0:
         q = query_features.double().cpu() - (index.centre if index.centre is not None else 0)
         relative = (q[:, None] - index.features[indices]).norm(dim=-1) / index.typical_distance  # (Q, k)
+    same = same_images(queries, train_inputs, indices)
     sal = query_sal = None
     if saliency:
         unique, inverse = torch.unique(indices.flatten(), return_inverse=True)
@@ -248,4 +255,16 @@ def prediction_basis(
         query_saliency=query_sal,
         method=method,
         relative_distance=relative,
+        same_image=same,
     )
+
+
+def same_images(queries: torch.Tensor, train_inputs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``(Q, k)`` whether each retrieved training case equals its query element for element, to
+    half an 8-bit grey level of the two inputs' joint range (an identical image saved twice)."""
+    q = queries.detach().double().cpu()
+    retrieved = train_inputs[indices.flatten()].detach().double().cpu().reshape(*indices.shape, *q.shape[1:])
+    values = torch.cat([q.flatten(), retrieved.flatten()])
+    span = float(values.max() - values.min()) or 1.0
+    diff = (retrieved - q[:, None]).abs().flatten(2).amax(2)  # (Q, k)
+    return diff <= 0.5 / 255 * span

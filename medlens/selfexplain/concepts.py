@@ -32,6 +32,7 @@ from torch import nn
 from medlens.core.random import generator
 from medlens.models.training import fit
 from medlens.core.engine import Budget
+from medlens.core.targets import MultiLabel
 from medlens.errors import InputError
 from medlens.selfexplain.embedding import EmbeddingModel, embed, outputs
 from medlens.selfexplain.schedule import warmup_cosine
@@ -175,7 +176,8 @@ class Concepts:
     activations : torch.Tensor
         ``(N, k)`` concepts of the fitting inputs.
     predictions : torch.Tensor
-        ``(N,)`` the model's predicted classes on them.
+        ``(N,)`` the model's predicted classes on them; ``(N, K)`` 0/1 findings for a
+        :class:`medlens.MultiLabel` model.
     importance : torch.Tensor
         ``(K, k)`` see :func:`concept_importance`.
     fidelity : Fidelity
@@ -192,6 +194,7 @@ class Concepts:
     importance: torch.Tensor
     fidelity: Fidelity
     history: list[dict[str, float]] = field(default_factory=list)
+    multilabel: bool = False
 
     def top_activating(self, n: int) -> torch.Tensor:
         """``(k, n)`` rows of the fitting inputs that activate each concept most."""
@@ -199,8 +202,13 @@ class Concepts:
         return self.activations.T.topk(n, dim=1).indices
 
 
-def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
-    """Per-row ``KL(softmax(p) || softmax(q))`` ``(B,)``."""
+def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor, multilabel: bool = False) -> torch.Tensor:
+    """Per-row ``KL(softmax(p) || softmax(q))`` ``(B,)``; with ``multilabel``, the sum over the
+    findings of the KL between their own Bernoulli distributions ``sigmoid(p)`` and ``sigmoid(q)``."""
+    if multilabel:
+        p = torch.sigmoid(p_logits)
+        logsig = nn.functional.logsigmoid
+        return (p * (logsig(p_logits) - logsig(q_logits)) + (1 - p) * (logsig(-p_logits) - logsig(-q_logits))).sum(1)
     logp = torch.log_softmax(p_logits, 1)
     return (logp.exp() * (logp - torch.log_softmax(q_logits, 1))).sum(1)
 
@@ -218,6 +226,7 @@ def fit_autoencoder(
     kl_weight: float = 1.0,
     restarts: int = 4,
     seed: int = 0,
+    multilabel: bool = False,
 ) -> tuple[ConceptAutoencoder, list[dict[str, float]]]:
     """Train a concept autoencoder on precomputed features.
 
@@ -246,6 +255,9 @@ def fit_autoencoder(
         Independent initialisations trained together.
     seed : int
         Seeds the initialisations and the batch order.
+    multilabel : bool
+        ``logits`` are one independent logit per finding: the KL is summed over the findings'
+        own Bernoulli distributions, not taken between softmaxes across them.
 
     Returns
     -------
@@ -296,7 +308,7 @@ def fit_autoencoder(
         else:
             q = classifier(rebuilt.reshape(-1, d)).reshape(r, len(f), -1)
         rec = (rebuilt - f[None]).pow(2).sum(2).mean(1) / variance
-        kl = _kl(z.repeat(r, 1), q.reshape(-1, q.shape[-1])).reshape(r, -1).mean(1)
+        kl = _kl(z.repeat(r, 1), q.reshape(-1, q.shape[-1]), multilabel).reshape(r, -1).mean(1)
         return rec, kl, c.sum(2).mean(1) / k
 
     frozen = [(p, p.requires_grad) for p in classifier.parameters()] if classifier is not None else []
@@ -351,16 +363,21 @@ def fidelity(
     features: torch.Tensor,
     logits: torch.Tensor,
     classifier: nn.Module | None = None,
+    multilabel: bool = False,
 ) -> Fidelity:
-    """Agreement, KL, explained variance and sparsity of the concepts on ``features`` ``(N, D)``."""
+    """Agreement, KL, explained variance and sparsity of the concepts on ``features`` ``(N, D)``.
+
+    With ``multilabel`` the agreement is the share of (input, finding) decisions (logit > 0) the
+    concept prediction repeats, and the KL is summed over the findings (see :func:`_kl`)."""
     with torch.no_grad():
         c = autoencoder.encode(features)
         q = autoencoder.predict(c, classifier)
         err = (autoencoder.decode(c) - features).pow(2).sum()
         var = (features - features.mean(0)).pow(2).sum().clamp_min(1e-30)
         return Fidelity(
-            agreement=float((q.argmax(1) == logits.argmax(1)).double().mean()),
-            kl=float(_kl(logits, q).mean()),
+            agreement=float(((q > 0) == (logits > 0)).double().mean() if multilabel
+                            else (q.argmax(1) == logits.argmax(1)).double().mean()),
+            kl=float(_kl(logits, q, multilabel).mean()),
             reconstruction=float(1 - err / var),
             sparsity=float((c <= 0).double().mean()),
         )
@@ -380,12 +397,17 @@ def concept_importance(
     (:meth:`ConceptAutoencoder.logit_weights`). Centring over classes removes what a concept
     adds to every logit alike, which changes no probability; positive values are evidence for
     the class, negative against it. Classes never predicted get zeros.
+
+    For a multi-label model ``predictions`` is ``(N, K)`` 0/1 and each finding's own logit decides
+    it: no centring, and the mean runs over the inputs where the finding is predicted.
     """
     weights = autoencoder.logit_weights(classifier).to(activations.dtype)
-    weights = weights - weights.mean(0, keepdim=True)  # (K, k)
+    multilabel = predictions.ndim == 2
+    if not multilabel:
+        weights = weights - weights.mean(0, keepdim=True)  # (K, k)
     out = torch.zeros(n_classes, activations.shape[1], dtype=activations.dtype)
     for c in range(n_classes):
-        rows = predictions == c
+        rows = predictions[:, c] == 1 if multilabel else predictions == c
         if rows.any():
             out[c] = activations[rows].mean(0) * weights[c]
     return out
@@ -394,8 +416,37 @@ def concept_importance(
 def _linear_classifier(model: nn.Module, n_features: int) -> nn.Module | None:
     head = getattr(model, "classifier", None)
     if isinstance(head, nn.Linear) and head.in_features == n_features:
-        return head
+        return _two_class_head(head) if head.out_features == 1 else head
     return None
+
+
+def _model_logits(model: nn.Module, inputs: torch.Tensor, budget: Budget) -> tuple[torch.Tensor, bool]:
+    """The logits the concepts must keep, and whether they are the findings of a
+    :class:`medlens.MultiLabel` model (one sigmoid each; its probabilities made logits again)."""
+    out = outputs(model, inputs, **budget.kwargs())
+    wrapper = next((m for m in model.modules() if isinstance(m, MultiLabel)), None)
+    if wrapper is None:
+        return _two_class_logits(out), False
+    if wrapper.outputs == "probabilities":
+        out = torch.logit(out.clamp(1e-6, 1 - 1e-6))
+    return out, True
+
+
+def _two_class_logits(logits: torch.Tensor) -> torch.Tensor:
+    """A single-logit model's ``(N, 1)`` output as two class logits ``[0, z]``, whose softmax is
+    ``[1 - sigmoid(z), sigmoid(z)]``: a softmax over its one column is 1 whatever ``z``, so the
+    concepts would be fitted to, and scored against, no prediction at all. Others unchanged."""
+    return torch.cat([torch.zeros_like(logits), logits], 1) if logits.ndim == 2 and logits.shape[1] == 1 else logits
+
+
+def _two_class_head(head: nn.Linear) -> nn.Linear:
+    """The linear classifier ``[0, head(f)]``: a single-logit head as the two-class head it is."""
+    two = nn.Linear(head.in_features, 2, bias=head.bias is not None).to(head.weight)
+    with torch.no_grad():
+        two.weight.copy_(torch.cat([torch.zeros_like(head.weight), head.weight]))
+        if head.bias is not None:
+            two.bias.copy_(torch.cat([torch.zeros_like(head.bias), head.bias]))
+    return two.requires_grad_(False)
 
 
 def learn_concepts(
@@ -417,7 +468,9 @@ def learn_concepts(
     Parameters
     ----------
     model : nn.Module
-        The classifier; its features come from ``model.embed`` or ``layer``.
+        The classifier; its features come from ``model.embed`` or ``layer``. Wrapped in
+        :class:`medlens.MultiLabel` (one sigmoid per finding), the concepts keep each finding's
+        own probability and the fidelity counts (input, finding) decisions.
     inputs : torch.Tensor
         ``(N, C, *spatial)``.
     k : int
@@ -439,7 +492,7 @@ def learn_concepts(
     if not isinstance(k, int) or k < 1:
         raise InputError(f"k (the number of concepts) must be a positive integer, got {k!r}")
     features = embed(model, inputs, layer=layer, **budget.kwargs())
-    logits = outputs(model, inputs, **budget.kwargs())
+    logits, multilabel = _model_logits(model, inputs, budget)
     if logits.ndim != 2:
         raise InputError(f"the model output has shape {tuple(logits.shape)}; expected (batch, classes)")
     classifier = _linear_classifier(model, features.shape[1]) if layer is None else None
@@ -452,11 +505,11 @@ def learn_concepts(
         classifier = None
     ae, history = fit_autoencoder(
         features, logits, k=k, classifier=classifier, epochs=epochs, sparsity=sparsity,
-        kl_weight=kl_weight, seed=seed, **fit_options,
+        kl_weight=kl_weight, seed=seed, multilabel=multilabel, **fit_options,
     )
     with torch.no_grad():
         activations = ae.encode(features)
-    predictions = logits.argmax(1)
+    predictions = (logits > 0).long() if multilabel else logits.argmax(1)
     return Concepts(
         autoencoder=ae,
         classifier=classifier,
@@ -464,8 +517,9 @@ def learn_concepts(
         activations=activations,
         predictions=predictions,
         importance=concept_importance(ae, activations, predictions, logits.shape[1], classifier),
-        fidelity=fidelity(ae, features, logits, classifier),
+        fidelity=fidelity(ae, features, logits, classifier, multilabel),
         history=history,
+        multilabel=multilabel,
     )
 
 
@@ -474,7 +528,8 @@ def evaluate_concepts(
 ) -> Fidelity:
     """Fidelity of fitted concepts on other inputs ``(N, C, *spatial)`` (a held-out split)."""
     features = embed(model, inputs, layer=concepts.layer, **budget.kwargs())
-    return fidelity(concepts.autoencoder, features, outputs(model, inputs, **budget.kwargs()), concepts.classifier)
+    logits, multilabel = _model_logits(model, inputs, budget)
+    return fidelity(concepts.autoencoder, features, logits, concepts.classifier, multilabel)
 
 
 def concept_saliency(
@@ -502,6 +557,8 @@ def concept_saliency(
         ``(B, C, *spatial)``.
     concept : int
         Index in ``0..k-1``.
+    layer : nn.Module, str or None
+        The layer the concepts were fitted on; a layer-reading method (Grad-CAM) reads it too.
 
     Returns
     -------
@@ -509,11 +566,15 @@ def concept_saliency(
         ``values`` ``(B, C, *spatial)`` (layer resolution for CAM-type methods).
     """
     from medlens.attribution.explain import explain
+    from medlens.attribution.registry import get_method
 
     k = autoencoder.config["n_concepts"]
     if not (isinstance(concept, int) and 0 <= concept < k):
         raise InputError(f"concept must be an index in 0..{k - 1}, got {concept!r}")
     wrapper = ConceptModel(model, autoencoder, layer)
+    if layer is not None and "layer" in get_method(method).options():
+        # the concepts read this layer: a CAM at the model's last convolution, after it, gets no gradient
+        options["layer"] = wrapper.features.layer
     return explain(
         wrapper, x, target=ConceptScore(concept), method=method, batch_size=batch_size, memory_mb=memory_mb, **options
     )

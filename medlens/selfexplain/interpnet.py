@@ -342,11 +342,12 @@ def generate(
     ``beam_size=1`` decodes greedily.
     """
     budget = Budget(batch_size, memory_mb)
-    from medlens.core.checks import check_input, evaluation_mode
+    from medlens.core.checks import check_fits_model, check_input, evaluation_mode
 
     if not isinstance(model, InterpNet):
         raise InputError(f"generated explanations need an InterpNet model, got {type(model).__name__}")
     x = check_input(x).to(engine.model_device(model))
+    check_fits_model(model, x)  # its sentences were learnt at one size: another one still "runs"
     if not isinstance(beam_size, int) or beam_size < 1:
         raise InputError(f"beam_size must be a positive integer, got {beam_size!r}")
     wrapper = _Generate(model, beam_size, max_len or model.config["max_len"], length_penalty)

@@ -229,6 +229,9 @@ class ExplanationScores:
     classifier_accuracy : float
     explanations : Explanations
     references : list of list of str
+    says_its_class : float
+        Share of sentences that state the class the classifier predicted (lesion or none): a
+        sentence that contradicts the model's own decision, or states neither, explains nothing.
     """
 
     bleu4: float
@@ -236,10 +239,11 @@ class ExplanationScores:
     classifier_accuracy: float
     explanations: Explanations
     references: list[list[str]]
+    says_its_class: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         return {"bleu4": self.bleu4, "attribute_accuracy": dict(self.attributes),
-                "classifier_accuracy": self.classifier_accuracy}
+                "classifier_accuracy": self.classifier_accuracy, "says_its_class": self.says_its_class}
 
 
 def evaluate_explanations(
@@ -263,6 +267,8 @@ def evaluate_explanations(
         classifier_accuracy=float((out.predictions == data.labels.cpu()).double().mean()),
         explanations=out,
         references=refs,
+        says_its_class=float(sum(p.present is not None and int(p.present) == int(c)
+                                 for p, c in zip(parsed, out.predictions)) / max(len(parsed), 1)),
     )
 
 
