@@ -149,7 +149,7 @@ def _read_dicom(p: pathlib.Path, memory_mb: float | None = None) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pydicom.dcmread(p)
+            return _declare_found_encoding(pydicom.dcmread(p))
     except InvalidDicomError as exc:
         ds = _read_without_preamble(p)
         if ds is None:
@@ -173,7 +173,6 @@ def _read_without_preamble(p: pathlib.Path) -> Any:
     The transfer syntax such a file does not declare is the encoding pydicom found.
     """
     import pydicom
-    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     try:
         with warnings.catch_warnings():
@@ -183,7 +182,16 @@ def _read_without_preamble(p: pathlib.Path) -> Any:
         return None
     if not any(k in ds for k in _DICOM_EVIDENCE):
         return None
-    if "TransferSyntaxUID" not in ds.file_meta:
+    return _declare_found_encoding(ds)
+
+
+def _declare_found_encoding(ds: Any) -> Any:
+    """``ds`` with the transfer syntax its file meta omits (a file without preamble, or with file
+    meta lacking (0002,0010)) set to the encoding pydicom read it in: an uncompressed one, since
+    encapsulated pixel data cannot be parsed without a declared syntax."""
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if "TransferSyntaxUID" not in ds.file_meta and ds.original_encoding[0] is not None:
         implicit, little = ds.original_encoding
         ds.file_meta.TransferSyntaxUID = (
             ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
