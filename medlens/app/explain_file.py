@@ -93,7 +93,8 @@ class CaseOutcome:
             return {"case": self.case, "output": "", "status": "error", "prediction": "", "predicted_class": "",
                     "probability": "", "seconds": "", "error": self.error, "warnings": ""}
         return {"case": self.case, "output": self.output, "status": "ok", "prediction": self.prediction,
-                "predicted_class": self.predicted_class, "probability": f"{self.probability:.6f}",
+                "predicted_class": self.predicted_class or "",
+                "probability": "" if self.probability is None else f"{self.probability:.6f}",
                 "seconds": f"{self.seconds:.3f}", "error": "",
                 "warnings": ",".join(w["code"] for w in self.warnings)}
 
@@ -278,9 +279,12 @@ def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, s
         out.mkdir(parents=True, exist_ok=True)
         write_case_outputs(out, case, attribution, values, probs, class_names, request.method, target_note,
                            dicom_out=request.dicom_out, familiar=familiar, show_identifiers=request.show_identifiers)
+    if target_note:  # a segmentation or regression target: one score, no class was predicted
+        return CaseOutcome(case.source, str(out_dir), None, None, None, attribution.seconds, target_note,
+                           attribution.extras.get("note"), warnings=list(familiar.warnings))
     k = int(probs.argmax())
     return CaseOutcome(case.source, str(out_dir), k, class_names[k], float(probs.max()), attribution.seconds,
-                       f"predicted {class_names[k]} (p={float(probs.max()):.3f})" if not target_note else target_note,
+                       f"predicted {class_names[k]} (p={float(probs.max()):.3f})",
                        attribution.extras.get("note"), warnings=list(familiar.warnings))
 
 

@@ -48,16 +48,17 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
         else:
             files, output_notes = image_outputs(out, record, back, title, dicom_out)
             written += files
-    k = int(probs.argmax())
+    # a segmentation or regression target is one score (a sum of outputs), not a class prediction
+    k = None if target_note else int(probs.argmax())
     write_json(out / "summary.json", {
         "warnings": list(familiar.warnings) if familiar is not None else [],
         "input": case.source,
         "input_note": case.note,
         "label": case.label,
         "prediction": k,
-        "predicted_class": class_names[k] if k < len(class_names) else None,
-        ("outputs" if target_note else "probabilities"):
-            {class_names[j] if j < len(class_names) else str(j): float(p) for j, p in enumerate(probs)},
+        "predicted_class": class_names[k] if k is not None and k < len(class_names) else None,
+        **({"outputs": {"score": float(probs.sum())}} if target_note else
+           {"probabilities": {class_names[j] if j < len(class_names) else str(j): float(p) for j, p in enumerate(probs)}}),
         "method": method,
         "target": target,
         "target_note": target_note or None,
@@ -118,7 +119,8 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool
     if len(spatial) == 2:
         atomic_write(out / "overlay.png", overlay_png(shown, back))
     else:  # a volume: slices of the original with the map, at the original's resolution
-        atomic_write(out / "overlay.png", figure_png(attribution_figure(shown[None], back[None], title), dpi=150))
+        figure = attribution_figure(shown[None], back[None], title, spacing=record.spacing, planes=record.plane_names)
+        atomic_write(out / "overlay.png", figure_png(figure, dpi=150))
     written.append("overlay.png")
     if record.format in ("NIfTI", "DICOM") and record.affine is not None:
         from medlens.data.formats.nifti import write_nifti

@@ -173,6 +173,7 @@ def case_input(input: str, case: Any, method_note: str | None = None, *, show_id
     # the maps come back through the recipe's exact inverse, as explain writes attribution.npy
     geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
+                     planes=getattr(case.record, "plane_names", None),
                      metadata=metadata, identifiers=identifiers, notes=notes, window=dicom_window(metadata),
                      geometry=geometry, reading=case.reading, **signal_window(case, show_identifiers=show_identifiers))
 

@@ -415,13 +415,23 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
     crop = (slice(None), slice(None), *(slice(a, a + n) for (a, _), n in zip(pads, spatial)))
     with evaluation_mode(model):  # every module's own training flag is restored after
         first = x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))]
-        with torch.inference_mode():
-            shape = tuple(scores_of(model(first)).shape)
+        try:
+            with torch.inference_mode():
+                shape = tuple(scores_of(model(first)).shape)
+        except RuntimeError as err:  # e.g. a U-Net whose strides do not divide the roi
+            reason = next((line.strip() for line in str(err).splitlines()[::-1] if "Error" in line), "")
+            raise InputError(
+                f"the patch model rejects a window of {tuple(first.shape)} (does the roi fit the model, e.g. a "
+                f"multiple of its total stride?): {reason or str(err).splitlines()[0]}"
+            ) from err
         if len(shape) != x.ndim or shape[2:] != windows.roi:
             raise InputError(
                 f"the patch model maps a {windows.roi} window to an output of shape {shape}; sliding-window "
                 "inference blends outputs that cover the window (a segmentation model's (1, K, *roi))"
             )
+        if target_class is not None and not 0 <= target_class < shape[1]:
+            raise InputError(f"target class {target_class} is out of range: the patch model has {shape[1]} output "
+                             f"channels (0..{shape[1] - 1})")
         if head is not None:
             target = SlidingTarget(head=head)
         else:

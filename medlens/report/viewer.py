@@ -155,6 +155,7 @@ def viewer_html(
     size: int | None = None,
     note: str = "",
     viewer_id: str | None = None,
+    plane_names: Sequence[str] | None = None,
 ) -> str:
     """An HTML fragment: ``base`` with the ``maps`` overlaid, and the controls to explore them.
 
@@ -190,6 +191,11 @@ def viewer_html(
     viewer_id : str, optional
         Element id (letters, digits, ``-``); default: derived from the content, so two
         different viewers on one page never share their controls.
+    plane_names : sequence of str, optional
+        A volume's planes, the one a slice through each axis shows
+        (:attr:`~medlens.data.formats.common.Volume.plane_names`; default :data:`PLANE_NAMES`,
+        a DICOM series' order). A NIfTI image's first axis usually runs left-right: its slices
+        are sagittal.
 
     Returns
     -------
@@ -230,10 +236,11 @@ def viewer_html(
         })
     esc = html.escape
     spacing = list(spacing) if spacing is not None else [1.0] * (1 if kind == "signal" else base.ndim)
+    names = [str(n) for n in plane_names] if plane_names is not None else list(PLANE_NAMES)
     payload = {
         "kind": kind, "shape": list(base.shape), "alt": str(alt), "opacity": float(opacity), "initial": int(initial),
         "maps": map_specs, "luts": {"signed": lut(SIGNED_CMAP), "unsigned": lut(UNSIGNED_CMAP)},
-        "plane_names": list(PLANE_NAMES),
+        "plane_names": names,
     }
     panes = []
     controls = []
@@ -272,13 +279,13 @@ def viewer_html(
                 w, h = _css_size(rows, cols, rmm, cmm, target)
                 panes.append(
                     f'<figure><canvas class="ml-pane" data-plane="{plane}" width="{cols}" height="{rows}" '
-                    f'style="width:{w}px;height:{h}px" role="img" aria-label="{esc(alt)}, {PLANE_NAMES[plane]} plane">'
+                    f'style="width:{w}px;height:{h}px" role="img" aria-label="{esc(alt)}, {esc(names[plane])} plane">'
                     f'</canvas><figcaption><output class="ml-slice-value" data-plane="{plane}"></output></figcaption></figure>'
                 )
                 controls.append(
-                    f'<label>{PLANE_NAMES[plane].capitalize()} slice <input type="range" class="ml-slice" '
+                    f'<label>{esc(names[plane].capitalize())} slice <input type="range" class="ml-slice" '
                     f'data-plane="{plane}" min="0" max="{base.shape[plane] - 1}" value="{first_peak[plane]}" '
-                    f'aria-label="{PLANE_NAMES[plane]} slice"></label>'
+                    f'aria-label="{esc(names[plane])} slice"></label>'
                 )
     data = _json_for_html(payload)
     vid = viewer_id or "mlv-" + hashlib.sha1(f"{title}\0{data}".encode()).hexdigest()[:12]

@@ -66,6 +66,7 @@ def _signal_panel(img: np.ndarray, heat: np.ndarray, title: str, fs: float | Non
 def attribution_figure(
     image: torch.Tensor, values: torch.Tensor, title: str = "", *, fs: float | None = None,
     annotations: Sequence[tuple[float, str]] = (), spacing: Sequence[float] | None = None,
+    planes: Sequence[str] | None = None,
 ) -> "plt.Figure":
     """A figure showing ``values`` over ``image``, with a colour bar (:mod:`medlens.viz.colours`).
 
@@ -82,6 +83,10 @@ def attribution_figure(
         Its attribution ``(C', *spatial)`` at the same spatial size.
     spacing : sequence of float, optional
         Voxel or pixel spacing (``(D, H, W)`` / ``(H, W)``) for the aspect ratio.
+    planes : sequence of str, optional
+        A volume's plane names, the plane a slice through each axis shows
+        (:attr:`~medlens.data.formats.common.Volume.plane_names`; default axial, coronal,
+        sagittal: a DICOM series' order).
     """
     img = image.detach().float().mean(0).cpu().numpy()
     heat = heat_map(values)
@@ -102,15 +107,18 @@ def attribution_figure(
     z, y, x = peak_planes(heat)
     limits = map_limits(heat)
     sz, sy, sx = (list(spacing) + [1.0] * 3)[:3] if spacing is not None else (1.0, 1.0, 1.0)
-    planes = [("axial", img[z], heat[z], sy / sx, z), ("coronal", img[:, y], heat[:, y], sz / sx, y),
-              ("sagittal", img[:, :, x], heat[:, :, x], sz / sy, x)]
+    names = tuple(planes) if planes is not None else ("axial", "coronal", "sagittal")
+    # each plane with its (row, column) voxel size; sizes in mm so that every panel has one scale
+    planes = [(names[0], img[z], heat[z], (sy, sx), z), (names[1], img[:, y], heat[:, y], (sz, sx), y),
+              (names[2], img[:, :, x], heat[:, :, x], (sz, sy), x)]
+    mm = [(p.shape[1] * cmm, p.shape[0] * rmm) for _n, p, _h, (rmm, cmm), _i in planes]
     # full resolution: at least one figure pixel per voxel (dpi 100), small volumes scaled up
-    px = [(p.shape[1], p.shape[0] * a) for _n, p, _h, a, _i in planes]
-    zoom = max(1.0, 180.0 / max(max(w, h) for w, h in px))
-    width = sum(w for w, _h in px) * zoom / 100 + 1.2
-    height = max(h for _w, h in px) * zoom / 100 + 0.6
-    fig, axes = plt.subplots(1, 3, figsize=(width, height), gridspec_kw={"width_ratios": [w for w, _h in px]})
-    for ax, (name, plane, plane_heat, aspect, index) in zip(axes, planes):
+    per_mm = max(1.0 / min(sz, sy, sx), 180.0 / max(max(w, h) for w, h in mm))
+    width = sum(w for w, _h in mm) * per_mm / 100 + 1.2
+    height = max(h for _w, h in mm) * per_mm / 100 + 0.6
+    fig, axes = plt.subplots(1, 3, figsize=(width, height), gridspec_kw={"width_ratios": [w for w, _h in mm]})
+    for ax, (name, plane, plane_heat, (rmm, cmm), index) in zip(axes, planes):
+        aspect = rmm / cmm
         ax.imshow(plane, cmap="gray", aspect=aspect, interpolation="nearest")
         ax.imshow(map_colours(plane_heat, limits=limits), aspect=aspect, interpolation="nearest")
         ax.set_title(f"{name} {index}", fontsize=7)

@@ -48,7 +48,7 @@ def test_whole_volume_map_equals_autograd_through_monai(patch_model, tmp_path):
     assert got.shape == volume.shape
     np.testing.assert_allclose(got, expected[0, 0].numpy(), atol=1e-6)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["outputs"]["class 0"] == pytest.approx(float(score), rel=1e-5)
+    assert summary["outputs"]["score"] == pytest.approx(float(score), rel=1e-5)
     assert summary["target_note"].startswith("sum of class 1 inside mask.npy through sliding windows (roi_size=(16, 16, 16)")
     assert summary["params"]["inferer"] == "sliding-window"
 

@@ -31,6 +31,8 @@ class CaseInput:
         Known label (cases from a data set).
     spacing : sequence of float or None
         Pixel / voxel size of ``native`` (mm).
+    planes : sequence of str or None
+        The plane a slice through each axis of a volume shows (``Volume.plane_names``).
     metadata : dict of str to str
         Non-identifying acquisition details.
     identifiers : dict of str to str
@@ -60,6 +62,7 @@ class CaseInput:
     description: str = "scan"
     label: int | None = None
     spacing: Sequence[float] | None = None
+    planes: Sequence[str] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     identifiers: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -19,6 +19,7 @@ import torch
 
 from medlens.data.formats.common import PathLike, Volume, _one_line, colour_channels_first, one_line_errors
 from medlens.data.formats.dicom_limits import check_dicom_size, guard_deflated, read_header
+from medlens.data.formats.dicom_slide import assemble_tiles, check_slide_size, is_tiled_slide
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 # --------------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def _read_dicom(p: pathlib.Path, memory_mb: float | None = None) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pydicom.dcmread(p)
+            return _declare_found_encoding(pydicom.dcmread(p))
     except InvalidDicomError as exc:
         ds = _read_without_preamble(p)
         if ds is None:
@@ -172,7 +173,6 @@ def _read_without_preamble(p: pathlib.Path) -> Any:
     The transfer syntax such a file does not declare is the encoding pydicom found.
     """
     import pydicom
-    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     try:
         with warnings.catch_warnings():
@@ -182,7 +182,16 @@ def _read_without_preamble(p: pathlib.Path) -> Any:
         return None
     if not any(k in ds for k in _DICOM_EVIDENCE):
         return None
-    if "TransferSyntaxUID" not in ds.file_meta:
+    return _declare_found_encoding(ds)
+
+
+def _declare_found_encoding(ds: Any) -> Any:
+    """``ds`` with the transfer syntax its file meta omits (a file without preamble, or with file
+    meta lacking (0002,0010)) set to the encoding pydicom read it in: an uncompressed one, since
+    encapsulated pixel data cannot be parsed without a declared syntax."""
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if "TransferSyntaxUID" not in ds.file_meta and ds.original_encoding[0] is not None:
         implicit, little = ds.original_encoding
         ds.file_meta.TransferSyntaxUID = (
             ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
@@ -479,7 +488,8 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
     Returns
     -------
     Volume
-        ``array`` float32: ``(H, W)`` (rows, columns) for a single-frame file, ``(frames, H, W)``
+        ``array`` float32: ``(H, W)`` (rows, columns) for a single-frame file or a whole-slide
+        image's tiles assembled into its total pixel matrix (:mod:`.dicom_slide`), ``(frames, H, W)``
         for a multi-frame file, ``(D, H, W)`` for a folder (even of one slice). ``spacing`` in mm
         from ``PixelSpacing`` (row spacing, column spacing; ``ImagerPixelSpacing`` or 1.0 when
         absent) and the slice spacing. ``metadata`` / ``identifiers`` from the first slice
@@ -506,7 +516,12 @@ def load_dicom(path: PathLike, *, window: tuple[float, float] | None = None,
         return _load_dicom_series(p, window, memory_mb=memory_mb)
 
     ds = _read_dicom(p, memory_mb)
+    slide = is_tiled_slide(ds)  # a whole-slide image's frames are tiles of one picture, not slices
+    if slide:
+        check_slide_size(ds, p, memory_mb)
     arr = _dicom_pixels(ds, p, memory_mb)
+    if slide:
+        arr = assemble_tiles(arr, ds, p)
     arr, channels = _colour_first(arr, ds, p, window)
     row_sp, col_sp = _pixel_spacing(ds)
     spatial_rank = arr.ndim - (channels > 1)
