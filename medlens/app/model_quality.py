@@ -15,20 +15,23 @@ from typing import Any
 __all__ = ["MODEL_CODES", "model_warnings", "with_model_warnings"]
 
 #: Codes of the warnings about the model itself (the same on every case), not about a case.
-MODEL_CODES = ("chance",)
+MODEL_CODES = ("chance", "threshold")
 
 
 def model_warnings(meta: dict[str, Any]) -> list[dict[str, str]]:
     """``[{"code": "chance", "message": ...}]`` when the model file's validation record
-    (``meta["val"]``) is no better than the most frequent class; else ``[]`` (also when the file
-    records no validation, as a third-party model)."""
-    from medlens.app.recipes import chance_fact
+    (``meta["val"]``) is no better than the most frequent class; ``[{"code": "threshold", ...}]``
+    when it ranks the classes well but decides worse than the most frequent class; else ``[]``
+    (also when the file records no validation, as a third-party model)."""
+    from medlens.app.recipes import chance_fact, threshold_fact
 
-    fact = chance_fact(meta.get("val") or {})
-    if fact is None:
-        return []
-    return [{"code": "chance", "message": f"{fact[0].upper()}{fact[1:]}: what it predicts, and what the maps "
-                                         "highlight, may mean nothing."}]
+    val = meta.get("val") or {}
+    fact = chance_fact(val)
+    if fact is not None:
+        return [{"code": "chance", "message": f"{fact[0].upper()}{fact[1:]}: what it predicts, and what the maps "
+                                             "highlight, may mean nothing."}]
+    fact = threshold_fact(val)
+    return [] if fact is None else [{"code": "threshold", "message": f"{fact[0].upper()}{fact[1:]}."}]
 
 
 def with_model_warnings(familiar: Any, meta: dict[str, Any]) -> Any:

@@ -58,3 +58,22 @@ def test_model_warnings_say_nothing_without_a_validation_record():
     said = model_warnings({"val": {"accuracy": 0.5, "majority_share": 0.6}})
     assert [w["code"] for w in said] == ["chance"] and "(accuracy 0.500, most frequent class 0.600)" in said[0]["message"]
     assert "train longer" not in said[0]["message"]  # advice for whoever trains, not for whoever reads a finding
+
+
+def test_a_model_that_ranks_the_classes_well_is_not_called_no_better_than_chance():
+    """MIT-BIH beats (N vs A, 98.8% N): validation AUROC 0.990 but accuracy 0.968 below the 0.988 of
+    always answering N (balanced sampling moves the threshold toward the rare class). It was called
+    "no better than always answering the most frequent class" and its trust capped; it now gets a
+    'threshold' warning that does not cap trust."""
+    from medlens.app.model_quality import model_warnings
+    from medlens.app.recipes import chance_fact, threshold_fact
+
+    beats = {"accuracy": 0.968, "auroc": 0.990, "majority_share": 0.988}
+    assert chance_fact(beats) is None and chance_warning(beats) == threshold_fact(beats)
+    said = model_warnings({"val": beats})
+    assert [w["code"] for w in said] == ["threshold"] and "AUROC 0.990" in said[0]["message"]
+    assert "no better than" not in said[0]["message"]
+    weak = {"accuracy": 0.533, "auroc": 0.617, "majority_share": 0.600}  # MTSamples urology vs surgery
+    assert chance_fact(weak) is not None and threshold_fact(weak) is None
+    assert chance_fact({"accuracy": 0.5, "auroc": float("nan"), "majority_share": 0.6}) is not None
+    assert threshold_fact({"accuracy": 0.99, "auroc": 0.99, "majority_share": 0.6}) is None
