@@ -16,6 +16,7 @@ from medlens.models.attention_rnn import build_for_inputs as _build_attention_rn
 from medlens.models.cnn import CNN
 from medlens.models.vit import build_for_inputs as _build_vit
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
+from medlens.models.metrics import majority_share
 
 # arch name -> builder(train inputs, number of classes) -> model
 ModelBuilder = Callable[[torch.Tensor, int], nn.Module]
@@ -157,11 +158,6 @@ def _two_classes(labels: torch.Tensor, class_names: Any) -> None:
         raise InputError(f"the training split holds one class only ({name}); give cases of at least two classes")
 
 
-def majority_share(labels: torch.Tensor) -> float:
-    """The accuracy of always answering the most frequent class."""
-    return float(torch.bincount(labels.long()).max()) / max(1, len(labels))
-
-
 #: A validation AUROC from which a model counts as ranking the classes, whatever its accuracy: the
 #: lower bound of "acceptable discrimination" in Hosmer and Lemeshow's Applied Logistic Regression.
 RANKS_CLASSES_AUROC = 0.7
@@ -280,9 +276,12 @@ def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, pr
 
 def _train_interpnet_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
                             recipe: Recipe | None = None) -> Trained:
-    from medlens.selfexplain.interpnet_training import train_on_lesions
+    from medlens.evaluation.familiarity import familiarity_reference
+    from medlens.selfexplain.interpnet_training import load_lesion_split, train_on_lesions
 
     model, meta = train_on_lesions(data, epochs=epochs, seed=seed, progress=progress)
+    # what its sentences are about: the case report says when a case is unlike these
+    meta["familiarity"] = familiarity_reference(model, *(load_lesion_split(data, s).inputs for s in ("train", "val")))
     notes = [f"explanations ({decoding}): BLEU-4 {scores['bleu4']:.3f}, attribute accuracy "
              f"{scores['attribute_accuracy']['mean']:.3f}" for decoding, scores in meta.get("explanations", {}).items()]
     return Trained(model, meta, trained_summary(arch, data, meta), notes, chance_warning(meta["val"]))

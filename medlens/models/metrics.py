@@ -5,6 +5,11 @@ from __future__ import annotations
 import torch
 
 
+def majority_share(labels: torch.Tensor) -> float:
+    """The accuracy of always answering the most frequent class."""
+    return float(torch.bincount(labels.long()).max()) / max(1, len(labels))
+
+
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of samples whose most probable class is the label. ``probs`` ``(N, K)``."""
     return float((probs.argmax(1) == labels).float().mean())

@@ -299,7 +299,9 @@ def render_case_report(case: CaseReport) -> str:
     ))
     summary.add_trusted_html(f'<p class="trust-{_esc(case.trust.level)}">' + _esc(case.trust.headline) + "</p>")
     if case.sentence:
-        summary.add_text(f"The model's own description: \u201c{case.sentence}\u201d")
+        unlike = (" (written about an input unlike the model's training data: it may describe nothing that is there)"
+                  if case.familiarity_unlike else "")
+        summary.add_text(f"The model's own description{unlike}: \u201c{case.sentence}\u201d")
     summary.add_trusted_html('<ul class="caveats">' + "".join(f"<li>{_esc(c)}</li>" for c in caveats(case.kind))
                              + "</ul>")
 

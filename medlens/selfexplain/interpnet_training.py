@@ -287,6 +287,7 @@ def train_on_lesions(
         validation and test scores and the explanations' BLEU-4 and attribute accuracy
         (greedy and beam search) on the test split.
     """
+    from medlens.models.metrics import majority_share
     from medlens.models.training import evaluate_classifier
 
     train, val, test = (load_lesion_split(path, s) for s in ("train", "val", "test"))
@@ -302,8 +303,9 @@ def train_on_lesions(
         "epochs": epochs,
         "seed": seed,
         "history": history,
-        "val": evaluate_classifier(model, val.inputs, val.labels).as_dict(),
-        "test": evaluate_classifier(model, test.inputs, test.labels).as_dict(),
+        "val": {**evaluate_classifier(model, val.inputs, val.labels).as_dict(), "majority_share": majority_share(val.labels)},
+        "test": {**evaluate_classifier(model, test.inputs, test.labels).as_dict(),
+                 "majority_share": majority_share(test.labels)},
         "explanations": {"greedy": greedy.as_dict(), "beam4": beam.as_dict()},
     }
     return model, meta

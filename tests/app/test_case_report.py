@@ -217,3 +217,22 @@ def test_native_scan_must_match_the_input_kind_and_short_class_lists_are_filled(
         case_report(model, x, case=CaseInput(native=np.zeros((4, 8, 8))), methods=["gradient"])
     content, _ = case_report(model, x, meta={"class_names": ["a"]}, methods=["gradient"])
     assert content.class_names == ["a", "class 1", "class 2"]
+
+
+def test_interpnet_sentence_about_an_unlike_input_says_so():
+    """A blank image got "there is a nodule in the image" with nothing beside it (tour14): the sentence
+    of a case unlike the training data is introduced as such."""
+    from medlens.evaluation.familiarity import familiarity_reference
+    from medlens.report.case import render_case_report
+    from medlens.selfexplain.interpnet import InterpNet
+
+    torch.manual_seed(0)
+    model = InterpNet(2, 1, 2, widths=(4, 6), input_shape=(1, 16, 16), hidden=16, embed_dim=8, max_len=8).double().eval()
+    gen = torch.Generator().manual_seed(1)
+    train, val = (torch.rand(n, 1, 16, 16, dtype=torch.float64, generator=gen) for n in (40, 20))
+    meta = {"familiarity": familiarity_reference(model, train, val)}
+    blank, _ = case_report(model, torch.zeros(1, 1, 16, 16, dtype=torch.float64), meta=meta, methods=["gradient"])
+    assert blank.familiarity_unlike and blank.sentence
+    assert "written about an input unlike the model" in render_case_report(blank)
+    usual, _ = case_report(model, val[:1], meta=meta, methods=["gradient"])
+    assert not usual.familiarity_unlike and "written about an input unlike" not in render_case_report(usual)
