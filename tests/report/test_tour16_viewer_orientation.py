@@ -14,6 +14,7 @@ import pytest
 
 from medlens.data import read
 from medlens.data.formats.orientation import Panel
+from medlens.errors import InputError
 from medlens.report.html import Report
 from medlens.report.viewer import viewer_html
 from tests.viz.oriented_volumes import CORNER, NIFTI_CASES, corner_of, write_dicom_series, write_nifti
@@ -94,3 +95,12 @@ def test_viewer_without_a_usable_affine_draws_the_stored_axes(affine):
     payload = _payload(viewer_html(base, {"m": base}, affine=affine))
     assert [(p["axis"], p["rows"], p["cols"], p["flip_rows"], p["flip_cols"]) for p in payload["panels"]] == [
         (0, 1, 2, False, False), (1, 0, 2, False, False), (2, 0, 1, False, False)]
+
+
+@pytest.mark.parametrize("affine, problem", [(np.eye(3), "4 x 4 matrix, got shape (3, 3)"),
+                                             ([[1, 2], [3]], "4 x 4 matrix of numbers")])
+def test_viewer_refuses_an_affine_that_is_not_4_by_4_in_one_line(affine, problem):
+    base = np.zeros((3, 4, 5))
+    with pytest.raises(InputError, match=re.escape(problem)) as err:
+        viewer_html(base, {"m": base}, affine=affine)
+    assert "\n" not in str(err.value)

@@ -21,6 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from medlens.errors import InputError
+
 __all__ = ["PLANE_NAMES", "Panel", "panels", "plane_names", "world_axes"]
 
 #: Plane names of a ``(D, H, W)`` volume without an affine (a DICOM series' order), per axis.
@@ -75,13 +77,19 @@ class Panel:
 def world_axes(affine: Sequence[Sequence[float]] | np.ndarray | None) -> list[tuple[int, int]] | None:
     """Per stored axis, the world axis it runs along (0: R/L, 1: A/P, 2: S/I) and its direction
     (+1: towards R, A or S); nibabel's :func:`~nibabel.orientations.io_orientation`, so that an
-    oblique scan gets each world axis once. ``None`` without a usable 3-D affine."""
+    oblique scan gets each world axis once. ``None`` without an affine or with one that does not
+    say (non-finite values, a voxel axis going nowhere); :class:`InputError` when it is not 4 x 4."""
     if affine is None:
         return None
     from nibabel.orientations import io_orientation
 
-    a = np.asarray(affine, dtype=np.float64)
-    if a.shape != (4, 4) or not np.isfinite(a).all():
+    try:
+        a = np.asarray(affine, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"an affine must be a 4 x 4 matrix of numbers, got {type(affine).__name__}") from None
+    if a.shape != (4, 4):
+        raise InputError(f"an affine must be a 4 x 4 matrix, got shape {a.shape}")
+    if not np.isfinite(a).all():  # a hostile header's NaN position: the stored axes, drawn as stored
         return None
     ornt = io_orientation(a)
     if not np.isfinite(ornt).all():  # a voxel axis that goes nowhere (a zero column)
