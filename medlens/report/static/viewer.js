@@ -150,7 +150,7 @@
       index = function (r, c) { return r * cols + c; };
     } else {
       // the panel says which stored axes run down and across and which are reversed (radiological
-      // convention, report/viewer.py); the slice index stays a stored index
+      // convention, data/formats/orientation.py); the slice index stays a stored index
       var p = d.panels.filter(function (q) { return q.axis === plane; })[0];
       var H = d.shape[1], W = d.shape[2], at = [0, 0, 0];
       var nr = d.shape[p.rows], nc = d.shape[p.cols];
