@@ -119,7 +119,8 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool
     if len(spatial) == 2:
         atomic_write(out / "overlay.png", overlay_png(shown, back))
     else:  # a volume: slices of the original with the map, at the original's resolution
-        figure = attribution_figure(shown[None], back[None], title, spacing=record.spacing, planes=record.plane_names)
+        figure = attribution_figure(shown[None], back[None], title, spacing=record.spacing, planes=record.plane_names,
+                                   affine=record.affine)
         atomic_write(out / "overlay.png", figure_png(figure, dpi=150))
     written.append("overlay.png")
     if record.format in ("NIfTI", "DICOM") and record.affine is not None:

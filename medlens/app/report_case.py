@@ -173,9 +173,17 @@ def case_input(input: str, case: Any, method_note: str | None = None, *, show_id
     # the maps come back through the recipe's exact inverse, as explain writes attribution.npy
     geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
-                     planes=getattr(case.record, "plane_names", None),
+                     planes=getattr(case.record, "plane_names", None), affine=_volume_affine(case.record, native),
                      metadata=metadata, identifiers=identifiers, notes=notes, window=dicom_window(metadata),
                      geometry=geometry, reading=case.reading, **signal_window(case, show_identifiers=show_identifiers))
+
+
+def _volume_affine(record: Any, native: Any) -> Any:
+    """The record's affine when ``native`` is its volume as read (the grid the affine describes)."""
+    shape = getattr(record, "spatial_shape", None)
+    if native is None or native.ndim != 3 or shape is None or tuple(native.shape) != tuple(shape):
+        return None
+    return getattr(record, "affine", None)
 
 
 def signal_window(case: Any, *, show_identifiers: bool = False) -> dict[str, Any]:

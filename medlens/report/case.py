@@ -201,6 +201,9 @@ class CaseReport:
     spacing : sequence of float or None
     planes : sequence of str or None
         A volume's plane names per axis (the viewer's ``plane_names``).
+    affine : 4 x 4 sequence of float or None
+        A volume's stored indices to RAS millimetres (the viewer's ``affine``): its planes drawn
+        as a radiologist reads them.
     annotations : list of Annotation
     rate : float or None
     start : float
@@ -241,6 +244,7 @@ class CaseReport:
     model: str = ""
     spacing: Sequence[float] | None = None
     planes: Sequence[str] | None = None
+    affine: Sequence[Sequence[float]] | None = None
     annotations: list[Annotation] = field(default_factory=list)
     rate: float | None = None
     start: float = 0.0
@@ -291,7 +295,8 @@ def render_case_report(case: CaseReport) -> str:
     explained = _name(case.class_names, case.explained)
     what = "the model's finding" if case.explained == case.predicted else f"the class {explained}"
     summary.add_viewer(viewer_html(
-        case.base, case.maps, kind=case.kind, spacing=case.spacing, plane_names=case.planes, annotations=case.annotations, rate=case.rate,
+        case.base, case.maps, kind=case.kind, spacing=case.spacing, plane_names=case.planes, affine=case.affine,
+        annotations=case.annotations, rate=case.rate,
         start=case.start,
         window=case.window, initial=next((i for i, m in enumerate(case.maps) if m.name == case.trust.best), 0),
         title=f"Areas that drove {what}", alt=case.scan,

@@ -33,13 +33,11 @@ from typing import Sequence
 
 import numpy as np
 
+from medlens.data.formats.orientation import PLANE_NAMES, panels
 from medlens.errors import InputError
 from medlens.viz.colours import SIGNED_CMAP, UNSIGNED_CMAP, lut, map_limits
 
 __all__ = ["MapLayer", "Annotation", "viewer_assets", "viewer_html", "viewer_script_hash"]
-
-#: Plane names of a ``(D, H, W)`` volume, in the order of its axes.
-PLANE_NAMES = ("axial", "coronal", "sagittal")
 
 
 @dataclass(frozen=True)
@@ -156,6 +154,7 @@ def viewer_html(
     note: str = "",
     viewer_id: str | None = None,
     plane_names: Sequence[str] | None = None,
+    affine: Sequence[Sequence[float]] | None = None,
 ) -> str:
     """An HTML fragment: ``base`` with the ``maps`` overlaid, and the controls to explore them.
 
@@ -196,6 +195,12 @@ def viewer_html(
         (:attr:`~medlens.data.formats.common.Volume.plane_names`; default :data:`PLANE_NAMES`,
         a DICOM series' order). A NIfTI image's first axis usually runs left-right: its slices
         are sagittal.
+    affine : 4 x 4 sequence of float, optional
+        A volume's map from stored indices to RAS millimetres
+        (:attr:`~medlens.data.formats.common.Volume.affine`): its planes are then named from it
+        and drawn as a radiologist reads them (axial, coronal, sagittal; anterior or superior at
+        the top, the patient's left on the right; :mod:`medlens.data.formats.orientation`). The
+        slice sliders and labels keep the stored indices.
 
     Returns
     -------
@@ -236,7 +241,10 @@ def viewer_html(
         })
     esc = html.escape
     spacing = list(spacing) if spacing is not None else [1.0] * (1 if kind == "signal" else base.ndim)
+    layout = panels(affine, plane_names) if kind == "volume" else ()
     names = [str(n) for n in plane_names] if plane_names is not None else list(PLANE_NAMES)
+    for panel in layout:
+        names[panel.axis] = panel.name
     payload = {
         "kind": kind, "shape": list(base.shape), "alt": str(alt), "opacity": float(opacity), "initial": int(initial),
         "maps": map_specs, "luts": {"signed": lut(SIGNED_CMAP), "unsigned": lut(UNSIGNED_CMAP)},
@@ -272,11 +280,11 @@ def viewer_html(
             )
         else:
             target = size or 300
-            d, hh, ww = base.shape
             payload["slices"] = first_peak
-            dims = [(hh, ww, spacing[1], spacing[2]), (d, ww, spacing[0], spacing[2]), (d, hh, spacing[0], spacing[1])]
-            for plane, (rows, cols, rmm, cmm) in enumerate(dims):
-                w, h = _css_size(rows, cols, rmm, cmm, target)
+            payload["panels"] = [panel.as_dict() for panel in layout]
+            for panel in layout:
+                plane, rows, cols = panel.axis, base.shape[panel.rows], base.shape[panel.cols]
+                w, h = _css_size(rows, cols, spacing[panel.rows], spacing[panel.cols], target)
                 panes.append(
                     f'<figure><canvas class="ml-pane" data-plane="{plane}" width="{cols}" height="{rows}" '
                     f'style="width:{w}px;height:{h}px" role="img" aria-label="{esc(alt)}, {esc(names[plane])} plane">'

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from medlens.data.formats.orientation import panels  # noqa: E402
 from medlens.viz.colours import add_colourbar, map_colours, map_limits  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def _signal_panel(img: np.ndarray, heat: np.ndarray, title: str, fs: float | Non
 def attribution_figure(
     image: torch.Tensor, values: torch.Tensor, title: str = "", *, fs: float | None = None,
     annotations: Sequence[tuple[float, str]] = (), spacing: Sequence[float] | None = None,
-    planes: Sequence[str] | None = None,
+    planes: Sequence[str] | None = None, affine: Sequence[Sequence[float]] | None = None,
 ) -> "plt.Figure":
     """A figure showing ``values`` over ``image``, with a colour bar (:mod:`medlens.viz.colours`).
 
@@ -87,6 +88,10 @@ def attribution_figure(
         A volume's plane names, the plane a slice through each axis shows
         (:attr:`~medlens.data.formats.common.Volume.plane_names`; default axial, coronal,
         sagittal: a DICOM series' order).
+    affine : 4 x 4 sequence of float, optional
+        A volume's map from stored indices to RAS millimetres (:attr:`Volume.affine`): its
+        planes are then named from it and drawn as a radiologist reads them
+        (:mod:`medlens.data.formats.orientation`); each panel's title keeps the stored slice index.
     """
     img = image.detach().float().mean(0).cpu().numpy()
     heat = heat_map(values)
@@ -104,24 +109,23 @@ def attribution_figure(
         add_colourbar(fig, axes[1], heat)
         fig.suptitle(title, fontsize=9)
         return fig
-    z, y, x = peak_planes(heat)
+    peak = peak_planes(heat)
     limits = map_limits(heat)
-    sz, sy, sx = (list(spacing) + [1.0] * 3)[:3] if spacing is not None else (1.0, 1.0, 1.0)
-    names = tuple(planes) if planes is not None else ("axial", "coronal", "sagittal")
-    # each plane with its (row, column) voxel size; sizes in mm so that every panel has one scale
-    planes = [(names[0], img[z], heat[z], (sy, sx), z), (names[1], img[:, y], heat[:, y], (sz, sx), y),
-              (names[2], img[:, :, x], heat[:, :, x], (sz, sy), x)]
-    mm = [(p.shape[1] * cmm, p.shape[0] * rmm) for _n, p, _h, (rmm, cmm), _i in planes]
+    mm_per = (list(spacing) + [1.0] * 3)[:3] if spacing is not None else [1.0, 1.0, 1.0]
+    layout = panels(affine, planes)
+    # each panel with its (row, column) voxel size; sizes in mm so that every panel has one scale
+    mm = [(img.shape[p.cols] * mm_per[p.cols], img.shape[p.rows] * mm_per[p.rows]) for p in layout]
     # full resolution: at least one figure pixel per voxel (dpi 100), small volumes scaled up
-    per_mm = max(1.0 / min(sz, sy, sx), 180.0 / max(max(w, h) for w, h in mm))
+    per_mm = max(1.0 / min(mm_per), 180.0 / max(max(w, h) for w, h in mm))
     width = sum(w for w, _h in mm) * per_mm / 100 + 1.2
     height = max(h for _w, h in mm) * per_mm / 100 + 0.6
     fig, axes = plt.subplots(1, 3, figsize=(width, height), gridspec_kw={"width_ratios": [w for w, _h in mm]})
-    for ax, (name, plane, plane_heat, (rmm, cmm), index) in zip(axes, planes):
-        aspect = rmm / cmm
-        ax.imshow(plane, cmap="gray", aspect=aspect, interpolation="nearest")
-        ax.imshow(map_colours(plane_heat, limits=limits), aspect=aspect, interpolation="nearest")
-        ax.set_title(f"{name} {index}", fontsize=7)
+    for ax, panel in zip(axes, layout):
+        index = peak[panel.axis]
+        aspect = mm_per[panel.rows] / mm_per[panel.cols]
+        ax.imshow(panel.draw(img, index), cmap="gray", aspect=aspect, interpolation="nearest")
+        ax.imshow(map_colours(panel.draw(heat, index), limits=limits), aspect=aspect, interpolation="nearest")
+        ax.set_title(f"{panel.name} {index}", fontsize=7)
         ax.set_axis_off()
     add_colourbar(fig, list(axes), heat)
     fig.suptitle(title, fontsize=9)

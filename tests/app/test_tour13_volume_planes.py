@@ -54,7 +54,7 @@ def test_overlay_names_planes_and_keeps_proportions(tmp_path, monkeypatch):
     assert main(["explain", "--model", str(_model(tmp_path)), "--input", str(path), "--method", "gradient",
                  "--out", str(tmp_path / "ex"), "--quiet"]) == 0
     titles = [ax.get_title().split()[0] for ax in seen["figure"].axes[:3]]
-    assert titles == ["sagittal", "coronal", "axial"]
+    assert titles == ["axial", "coronal", "sagittal"]  # reading order since tour16, named from the affine
     assert tuple(seen["spacing"]) == (1.0, 1.0, 2.0)
 
 
@@ -74,4 +74,6 @@ def test_report_viewer_names_planes_from_the_affine(tmp_path):
                  "--out", str(tmp_path / "rep"), "--quiet"]) == 0
     page = (tmp_path / "rep" / "report.html").read_text()
     planes = re.findall(r'aria-label="[^"]*, (\w+) plane"', page)
-    assert planes == ["sagittal", "coronal", "axial"]
+    assert planes == ["axial", "coronal", "sagittal"]  # reading order since tour16
+    # the sliders keep the stored axes: the axial slider moves along the third stored axis (k)
+    assert re.search(r'Axial slice <input[^>]*data-plane="2" min="0" max="7"', page)

@@ -168,7 +168,7 @@ def case_report(
         calibration=calibration, calibration_rows=calibration_rows, basis=basis, basis_summary=basis_summary,
         sentence=sentence, metadata=dict(case.metadata), withheld=withheld_names(identifiers),
         identifiers=identifiers if settings.show_identifiers else None, model=_model_words(meta),
-        spacing=case.spacing, planes=case.planes, annotations=list(case.annotations), rate=case.rate, start=case.start, window=case.window, notes=notes,
+        spacing=case.spacing, planes=case.planes, affine=case.affine, annotations=list(case.annotations), rate=case.rate, start=case.start, window=case.window, notes=notes,
         familiarity=familiar.sentence, familiarity_unlike=familiar.unlike, familiarity_rows=familiar.rows,
         warnings=familiar.warnings,
     )

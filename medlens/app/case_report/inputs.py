@@ -33,6 +33,9 @@ class CaseInput:
         Pixel / voxel size of ``native`` (mm).
     planes : sequence of str or None
         The plane a slice through each axis of a volume shows (``Volume.plane_names``).
+    affine : 4 x 4 sequence of float or None
+        ``native``'s stored indices to RAS millimetres (``Volume.affine``), when ``native`` is the
+        volume as read: its planes are drawn as a radiologist reads them.
     metadata : dict of str to str
         Non-identifying acquisition details.
     identifiers : dict of str to str
@@ -63,6 +66,7 @@ class CaseInput:
     label: int | None = None
     spacing: Sequence[float] | None = None
     planes: Sequence[str] | None = None
+    affine: Sequence[Sequence[float]] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     identifiers: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -21,6 +21,7 @@ from typing import Any, Callable, TypeVar, Union
 import numpy as np
 import torch
 
+from medlens.data.formats.orientation import PLANE_NAMES, plane_names
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -182,18 +183,12 @@ class Volume:
         A DICOM series is ``(slices, rows, columns)`` but a NIfTI image keeps its stored voxel
         axes, whose first axis usually runs left-right: slicing it shows a sagittal plane, not
         an axial one. Named from :attr:`affine` (the world axis each voxel axis runs along most:
-        R/L sagittal, A/P coronal, S/I axial); without an affine, or when two axes run along one
-        world axis, slices along the first axis are called axial, as a DICOM series' are.
+        R/L sagittal, A/P coronal, S/I axial; :func:`medlens.data.formats.orientation.plane_names`);
+        without a usable affine, slices along the first axis are called axial, as a DICOM series' are.
         """
-        default = ("axial", "coronal", "sagittal")
-        if self.affine is None or len(self.spatial_shape) != 3:
-            return default
-        directions = np.abs(np.asarray(self.affine, dtype=np.float64)[:3, :3])
-        world = [int(directions[:, axis].argmax()) for axis in range(3)]  # 0: R/L, 1: A/P, 2: S/I
-        if sorted(world) != [0, 1, 2]:
-            return default
-        names = {0: "sagittal", 1: "coronal", 2: "axial"}
-        return tuple(names[w] for w in world)  # type: ignore[return-value]
+        if len(self.spatial_shape) != 3:
+            return PLANE_NAMES
+        return plane_names(self.affine)
 
     def __repr__(self) -> str:  # no identifiers, no path in the repr: it ends up in logs
         return (

@@ -149,10 +149,17 @@
       rows = d.shape[0]; cols = d.shape[1];
       index = function (r, c) { return r * cols + c; };
     } else {
-      var D = d.shape[0], H = d.shape[1], W = d.shape[2], s = this.slices[plane];
-      if (plane === 0) { rows = H; cols = W; index = function (r, c) { return (s * H + r) * W + c; }; }
-      else if (plane === 1) { rows = D; cols = W; index = function (r, c) { return (r * H + s) * W + c; }; }
-      else { rows = D; cols = H; index = function (r, c) { return (r * H + c) * W + s; }; }
+      // the panel says which stored axes run down and across and which are reversed (radiological
+      // convention, data/formats/orientation.py); the slice index stays a stored index
+      var p = d.panels.filter(function (q) { return q.axis === plane; })[0];
+      var H = d.shape[1], W = d.shape[2], at = [0, 0, 0];
+      var nr = d.shape[p.rows], nc = d.shape[p.cols];
+      rows = nr; cols = nc; at[p.axis] = this.slices[plane];
+      index = function (r, c) {
+        at[p.rows] = p.flip_rows ? nr - 1 - r : r;
+        at[p.cols] = p.flip_cols ? nc - 1 - c : c;
+        return (at[0] * H + at[1]) * W + at[2];
+      };
     }
     var ctx = canvas.getContext("2d"), img = ctx.createImageData(cols, rows), px = img.data;
     for (var r = 0; r < rows; r++) {
