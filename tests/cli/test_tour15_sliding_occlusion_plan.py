@@ -41,8 +41,10 @@ def test_the_plan_is_said_before_the_run_and_the_defaults_in_the_note(tmp_path, 
     assert "pass window= and stride=" in captured.out  # the case's note, printed with the result
 
 
-def test_quiet_says_nothing_and_explicit_options_are_not_chosen(tmp_path, capsys):
-    summary = _explain(tmp_path, "--quiet", "--option", "window=8", "--option", "stride=8")
-    assert capsys.readouterr().err == ""
+def test_explicit_options_are_planned_as_given_and_quiet_says_nothing(tmp_path, capsys):
+    summary = _explain(tmp_path, "--option", "window=8", "--option", "stride=8")
+    assert "planned: occlusion window 8x8x8 stride 8x8x8: " in capsys.readouterr().err
     assert summary["params"]["window"] == 8 and "window_evaluations" not in summary["params"]
-    assert "note" not in summary["extras"]
+    assert "note" not in summary["extras"]  # nothing was chosen for the user
+    _explain(tmp_path, "--quiet", "--option", "window=8", "--option", "stride=8")
+    assert capsys.readouterr().err == ""
