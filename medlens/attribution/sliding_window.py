@@ -18,7 +18,9 @@ at a time, and the whole gradient costs one forward + backward per window, the f
   (one pass), then each window's ``ReLU(sum_k w_k A_k)``, upsampled to the window, is blended
   like the inferer blends outputs (a second, forward-only pass; activations are not kept).
 * ``occlusion``: a patch changes only the windows that overlap it, so only those are
-  re-evaluated; the score drop is ``sum_{w touched} <c_w, f(x_w) - f(x_w occluded)>``.
+  re-evaluated; the score drop is ``sum_{w touched} <c_w, f(x_w) - f(x_w occluded)>``. Its
+  default window and stride are chosen from the counted cost of those window evaluations
+  (:mod:`~medlens.attribution.sliding_occlusion_plan`), and the plan is said before it runs.
 
 Windows follow MONAI's ``sliding_window_inference`` exactly (interval ``int(roi * (1 -
 overlap))``, last window flush with the border; Gaussian importance with ``sigma = sigma_scale *
@@ -386,8 +388,12 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         ``n_steps``, ``baseline`` (integrated gradients); ``layer`` (Grad-CAM: a module of the
         patch model or its dotted name; default: the last layer that keeps the window's spatial
         rank, :func:`~medlens.attribution.cam.probe_cam_layer` on the first window);
-        ``window``, ``stride``, ``baseline`` (occlusion; default window a quarter of the roi,
-        stride half the window).
+        ``window``, ``stride``, ``baseline`` (occlusion; stride default half the window; with
+        neither window nor stride, both are chosen from the counted cost of the window
+        evaluations, :func:`~medlens.attribution.sliding_occlusion_plan.plan_occlusion`: the
+        finest share of the roi whose whole-volume cost fits what plain occlusion's default
+        spends; ``details=True`` then says what was chosen). An explicit window or stride is
+        run as given.
 
     details : bool
         Return a :class:`SlidingExplanation`: the map, the target's value ``T`` (a weighting
