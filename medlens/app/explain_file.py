@@ -207,7 +207,7 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
         where = f" inside {Path(request.target_mask).name}" if request.target_mask else ""
         attribution, probs, target_note = sliding_attribution(model, case, request.method, request.inferer,
                                                               request.target, mask, scope_options(request.options)[""],
-                                                              f"sum of {what}{where}")
+                                                              f"sum of {what}{where}", Progress(quiet=request.quiet))
         familiar = _familiarity(model, meta, case, distances=False)
         return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note, familiar)
     options = method_call_options(request.method, scope_options(request.options)[""], seed=request.seed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from medlens.core.progress import SILENT, Progress
 from medlens.errors import InputError
 
 INFERERS = ("sliding-window",)
@@ -59,9 +60,11 @@ def check_sliding_request(method: str, inferer: Any, target: int | None, regress
 
 
 def sliding_attribution(model: Any, case: Any, method: str, inferer: Any, target: int | None, mask: Any,
-                        options: Mapping[str, Any], description: str) -> tuple[Any, Any, str]:
+                        options: Mapping[str, Any], description: str,
+                        progress: Progress | None = None) -> tuple[Any, Any, str]:
     """Explain ``case`` through the inferer: ``(Attribution, outputs, target_note)``, where
-    ``outputs`` holds the target's value (one score) for the summary."""
+    ``outputs`` holds the target's value (one score) for the summary. ``progress`` hears the
+    planned window evaluations of occlusion before it runs, and its progress (default: silent)."""
     import time
 
     import torch
@@ -70,13 +73,15 @@ def sliding_attribution(model: Any, case: Any, method: str, inferer: Any, target
     from medlens.types import Attribution
 
     start = time.perf_counter()
-    values, score = explain_sliding_window(model, case.x, inferer, method, target_class=target, mask=mask,
-                                           with_score=True, **dict(options))
+    result = explain_sliding_window(model, case.x, inferer, method, target_class=target, mask=mask, details=True,
+                                    progress=progress or SILENT, **dict(options))
     seconds = time.perf_counter() - start
+    extras = dict(result.extras)
+    chosen = extras.pop("chosen", {})  # defaults chosen from the counted cost, recorded like explain's
     geometry = ", ".join(f"{k}={v}" for k, v in (inferer.items() if isinstance(inferer, Mapping) else []))
-    attribution = Attribution(values=values.detach(), method=method,
+    attribution = Attribution(values=result.values.detach(), method=method,
                               target=torch.tensor([target if target is not None else -1]),
-                              params={**dict(options), "inferer": "sliding-window", **({"inferer_settings": geometry}
-                                                                                      if geometry else {})},
-                              seconds=seconds)
-    return attribution, torch.tensor([score]), f"{description} through sliding windows ({geometry or 'inferer'})"
+                              params={**dict(options), **chosen, "inferer": "sliding-window",
+                                      **({"inferer_settings": geometry} if geometry else {})},
+                              seconds=seconds, extras=extras)
+    return attribution, torch.tensor([result.score]), f"{description} through sliding windows ({geometry or 'inferer'})"

@@ -18,7 +18,9 @@ at a time, and the whole gradient costs one forward + backward per window, the f
   (one pass), then each window's ``ReLU(sum_k w_k A_k)``, upsampled to the window, is blended
   like the inferer blends outputs (a second, forward-only pass; activations are not kept).
 * ``occlusion``: a patch changes only the windows that overlap it, so only those are
-  re-evaluated; the score drop is ``sum_{w touched} <c_w, f(x_w) - f(x_w occluded)>``.
+  re-evaluated; the score drop is ``sum_{w touched} <c_w, f(x_w) - f(x_w occluded)>``. Its
+  default window and stride are chosen from the counted cost of those window evaluations
+  (:mod:`~medlens.attribution.sliding_occlusion_plan`), and the plan is said before it runs.
 
 Windows follow MONAI's ``sliding_window_inference`` exactly (interval ``int(roi * (1 -
 overlap))``, last window flush with the border; Gaussian importance with ``sigma = sigma_scale *
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +41,7 @@ from medlens.core.baselines import resolve_baseline
 from medlens.core.checks import evaluation_mode
 from medlens.core.engine import model_input, scores_of
 from medlens.core.options import per_dim
+from medlens.core.progress import SILENT, Progress
 from medlens.errors import InputError
 
 
@@ -277,14 +280,18 @@ def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn
 
 
 def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, window: Sequence[int],
-                      stride: Sequence[int] | None = None, baseline: Any = 0.0) -> tuple[torch.Tensor, int]:
+                      stride: Sequence[int] | None = None, baseline: Any = 0.0,
+                      progress: Progress = SILENT) -> tuple[torch.Tensor, int]:
     """Occlusion (mean drop over the patches covering each voxel, as
     :func:`~medlens.attribution.occlusion.occlusion`) through the windows, re-evaluating only
     the windows a patch overlaps (and, of those, only the windows whose outputs the target
     weighs); each such window is cut out and occluded on its own, so no copy of the whole volume
     is made per patch. Returns the map ``(1, 1, *spatial)`` and the number of window
-    evaluations spent (the unoccluded pass included)."""
+    evaluations spent (the unoccluded pass included: the count
+    :func:`~medlens.attribution.sliding_occlusion_plan.evaluation_count` plans), advancing
+    ``progress`` window by window."""
     from medlens.attribution.occlusion import coverage, window_starts
+    from medlens.attribution.sliding_occlusion_plan import touches
 
     if target.head is not None:
         raise InputError("occlusion through sliding windows explains a class inside a mask or a box (weight=)")
@@ -300,14 +307,14 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     evals = 0
     patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
     # every (patch, window it touches) pair, in patch order: only these windows change
-    pairs = [(p, s) for p in patch_starts for s in active
-             if all(a < si + r and si < a + w for a, w, si, r in zip(p, window, s, windows.roi))]
+    pairs = [(p, s) for p in patch_starts for s in active if touches(p, window, s, windows.roi)]
     patch_drop = {p: 0.0 for p in patch_starts}
-    with torch.inference_mode():
+    with torch.inference_mode(), progress.counter(len(active) + len(pairs), "occlusion", unit="window") as advance:
         for i in range(0, len(active), windows.batch):
             batch = active[i : i + windows.batch]
             y = _run_windows(model, x, stitching, batch)
             evals += len(batch)
+            advance(len(batch))
             for s, yi in zip(batch, y):
                 base[s] = float((yi * cots[s]).sum())
         for i in range(0, len(pairs), windows.batch):
@@ -321,6 +328,7 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
                 patches[(row, slice(None), *local)] = reference[(0, slice(None), *inside)]
             y = scores_of(model(patches))
             evals += len(batch)
+            advance(len(batch))
             for (p, s), yi in zip(batch, y):
                 patch_drop[p] += base[s] - float((yi * cots[s]).sum())
         drops = torch.zeros(spatial, dtype=x.dtype, device=x.device)
@@ -358,7 +366,7 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
                            target_class: int | None = None, mask: torch.Tensor | None = None,
                            box: Sequence[tuple[int, int]] | None = None,
                            head: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                           with_score: bool = False, **options: Any) -> Any:
+                           details: bool = False, progress: Progress = SILENT, **options: Any) -> Any:
     """Explain a patch model used through sliding-window inference on a whole volume.
 
     Parameters
@@ -380,16 +388,25 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         ``n_steps``, ``baseline`` (integrated gradients); ``layer`` (Grad-CAM: a module of the
         patch model or its dotted name; default: the last layer that keeps the window's spatial
         rank, :func:`~medlens.attribution.cam.probe_cam_layer` on the first window);
-        ``window``, ``stride``, ``baseline`` (occlusion; default window a quarter of the roi,
-        stride half the window).
+        ``window``, ``stride``, ``baseline`` (occlusion; stride default half the window; with
+        neither window nor stride, both are chosen from the counted cost of the window
+        evaluations, :func:`~medlens.attribution.sliding_occlusion_plan.plan_occlusion`: the
+        finest share of the roi whose whole-volume cost fits what plain occlusion's default
+        spends; ``details=True`` then says what was chosen). An explicit window or stride is
+        run as given.
 
-    with_score : bool
-        Also return the target's value ``T`` (a weighting target: one more forward pass of the
-        windows it weighs).
+    details : bool
+        Return a :class:`SlidingExplanation`: the map, the target's value ``T`` (a weighting
+        target: one more forward pass of the windows it weighs; ``None`` for a head) and the
+        result's extras (occlusion at its defaults: the window and stride chosen from the
+        counted cost, ``extras["chosen"]``, and a note saying so, ``extras["note"]``).
+    progress : Progress
+        Where occlusion says its planned window evaluations before it runs, and its progress
+        while it runs (default: silent).
 
     Returns
     -------
-    torch.Tensor, or (torch.Tensor, float) with ``with_score``
+    torch.Tensor, or SlidingExplanation with ``details``
         The map on the whole volume: ``(1, C, *spatial)`` for the gradient methods, ``(1, 1,
         *spatial)`` for Grad-CAM and occlusion.
     """
@@ -437,33 +454,61 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         else:
             target = SlidingTarget(weight=region_weight(x.shape[2:], shape[1], channel=target_class, mask=mask,
                                                         box=box, dtype=x.dtype))
-        values = _explain(model, x, target, windows, method, first, options)[crop]
-        if not with_score:
-            return values
-        if target.weight is None:
-            raise InputError("with_score needs a weighting target (target_class, mask or box), not a head")
-        return values, sliding_score(model, x, target, windows)
+        values, extras = _explain(model, x, target, windows, method, first, options, progress)
+        if not details:
+            return values[crop]
+        score = sliding_score(model, x, target, windows) if target.weight is not None else None
+        return SlidingExplanation(values[crop], score, extras)
+
+
+class SlidingExplanation(NamedTuple):
+    """A whole-volume map with the target's value and the result's extras."""
+
+    values: torch.Tensor
+    score: float | None
+    extras: dict
 
 
 def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, first: torch.Tensor,
-             options: dict) -> torch.Tensor:
-    """One method on the (padded) volume; ``first`` is its first window."""
+             options: dict, progress: Progress) -> tuple[torch.Tensor, dict]:
+    """One method on the (padded) volume, and its extras; ``first`` is its first window."""
     if method == "gradient":
-        return sliding_gradient(model, x, target, windows)[0]
+        return sliding_gradient(model, x, target, windows)[0], {}
     if method == "integrated_gradients":
-        return sliding_integrated_gradients(model, x, target, windows, **options)
+        return sliding_integrated_gradients(model, x, target, windows, **options), {}
     if method == "gradcam":
         from medlens.attribution.cam import resolve_cam_layer
 
-        return sliding_gradcam(model, x, target, windows, resolve_cam_layer(model, options.get("layer"), first))
+        return sliding_gradcam(model, x, target, windows, resolve_cam_layer(model, options.get("layer"), first)), {}
     if method == "occlusion":
-        n = x.ndim - 2
-        win = per_dim(options.get("window") or tuple(max(1, r // 4) for r in windows.roi), n, "window")
-        stride = per_dim(options["stride"], n, "stride") if options.get("stride") is not None else None
-        if any(w > m for w, m in zip(win, x.shape[2:])):
-            raise InputError(f"the occlusion window {win} is larger than the volume {tuple(x.shape[2:])}")
-        if stride is not None and any(s > w for s, w in zip(stride, win)):
-            raise InputError(f"the stride {stride} exceeds the window {win}: some voxels would never be occluded")
-        return sliding_occlusion(model, x, target, windows, window=win, stride=stride,
-                                 baseline=options.get("baseline", 0.0))[0]
+        return _occlude(model, x, target, windows, first, options, progress)
     raise AssertionError(method)  # METHODS are all handled above
+
+
+def _occlude(model, x, target: SlidingTarget, windows: Windows, first: torch.Tensor, options: dict,
+             progress: Progress) -> tuple[torch.Tensor, dict]:
+    """Occlusion with the window and stride given, or chosen from the counted cost
+    (:func:`~medlens.attribution.sliding_occlusion_plan.plan_occlusion`); says the plan first."""
+    from medlens.attribution.sliding_occlusion_plan import plan_occlusion
+    from medlens.core.cost import forward_cost
+
+    if target.head is not None:
+        raise InputError("occlusion through sliding windows explains a class inside a mask or a box (weight=)")
+    n, spatial = x.ndim - 2, tuple(x.shape[2:])
+    win = per_dim(options["window"], n, "window") if options.get("window") is not None else None
+    stride = per_dim(options["stride"], n, "stride") if options.get("stride") is not None else None
+    if win is not None and any(w > m for w, m in zip(win, spatial)):
+        raise InputError(f"the occlusion window {win} is larger than the volume {spatial}")
+    weight = target.weight.to(dtype=x.dtype, device=x.device)
+    active = [s for s in windows.starts(spatial) if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    plan = plan_occlusion(spatial, windows.roi, active, forward_cost(model, first), win, stride)
+    if any(s > w for s, w in zip(plan.stride, plan.window)):
+        raise InputError(f"the stride {plan.stride} exceeds the window {plan.window}: some voxels would never be "
+                         "occluded")
+    progress(f"planned: {plan.note}")
+    values, _ = sliding_occlusion(model, x, target, windows, window=plan.window, stride=plan.stride,
+                                  baseline=options.get("baseline", 0.0), progress=progress)
+    if not plan.chosen:
+        return values, {}
+    return values, {"chosen": {"window": plan.window, "stride": plan.stride, "window_evaluations": plan.evaluations},
+                    "note": plan.note}

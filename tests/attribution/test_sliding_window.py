@@ -55,25 +55,33 @@ def test_blending_and_gradient_equal_autograd_through_monai(volume, mode):
     torch.testing.assert_close(sw.explain_sliding_window(model, volume, inferer, "gradient", head=head), expected)
 
 
-def test_occlusion_equals_a_naive_reference(volume):
+def naive_occlusion(model, volume, windows, weight, window, stride):
+    """Occlusion of a 3D volume by brute force: the whole blended output re-run for every patch."""
     from medlens.attribution.occlusion import coverage, window_starts
 
-    model, windows = patch_model(), sw.Windows((16, 16, 16), 0.25, "gaussian", batch=4)
-    weight = sw.region_weight(volume.shape[2:], 2, channel=1, box=BOX, dtype=volume.dtype)
-    got, evals = sw.sliding_occlusion(model, volume, sw.SlidingTarget(weight), windows, window=(8, 8, 8),
-                                      stride=(8, 8, 8))
     score = lambda v: float((sw.blended_output(model, v, windows) * weight).sum())  # noqa: E731
     full = score(volume)
     expected = torch.zeros(volume.shape[2:], dtype=volume.dtype)
-    starts = [window_starts(n, 8, 8) for n in volume.shape[2:]]
+    starts = [window_starts(n, w, s) for n, w, s in zip(volume.shape[2:], window, stride)]
+    (wa, wb, wc) = window
     for a in starts[0]:
         for b in starts[1]:
             for c in starts[2]:
                 occ = volume.clone()
-                occ[0, 0, a : a + 8, b : b + 8, c : c + 8] = 0
-                expected[a : a + 8, b : b + 8, c : c + 8] += full - score(occ)
-    cover = coverage(24, 8, 8).view(-1, 1, 1) * coverage(22, 8, 8).view(1, -1, 1) * coverage(20, 8, 8).view(1, 1, -1)
-    torch.testing.assert_close(got[0, 0], expected / cover)
+                occ[0, 0, a : a + wa, b : b + wb, c : c + wc] = 0
+                expected[a : a + wa, b : b + wb, c : c + wc] += full - score(occ)
+    (na, nb, nc) = volume.shape[2:]
+    cover = (coverage(na, wa, stride[0]).view(-1, 1, 1) * coverage(nb, wb, stride[1]).view(1, -1, 1)
+             * coverage(nc, wc, stride[2]).view(1, 1, -1))
+    return expected / cover
+
+
+def test_occlusion_equals_a_naive_reference(volume):
+    model, windows = patch_model(), sw.Windows((16, 16, 16), 0.25, "gaussian", batch=4)
+    weight = sw.region_weight(volume.shape[2:], 2, channel=1, box=BOX, dtype=volume.dtype)
+    got, evals = sw.sliding_occlusion(model, volume, sw.SlidingTarget(weight), windows, window=(8, 8, 8),
+                                      stride=(8, 8, 8))
+    torch.testing.assert_close(got[0, 0], naive_occlusion(model, volume, windows, weight, (8, 8, 8), (8, 8, 8)))
     n_windows = len(windows.starts(volume.shape[2:]))
     n_patches = 3 * 3 * 3
     assert evals < n_windows * (n_patches + 1)  # only the windows a patch touches are re-run
