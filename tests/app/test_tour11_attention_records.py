@@ -16,15 +16,20 @@ from tests.app.kinds_data import write_beats_record
 pytest.importorskip("wfdb")
 
 
-def test_attention_tests_a_beat_model_on_its_records(tmp_path, capsys):
+def _beat_model(tmp_path, seconds: float):
+    """A folder with one beat-annotated record, and a tiny attention RNN saved as a beat model of it."""
     folder = tmp_path / "records"
     folder.mkdir()
-    write_beats_record(folder, seconds=12.0)
+    write_beats_record(folder, seconds=seconds)
     windows = {"fs": 250.0, "before": 0.25, "after": 0.45, "leads": ["MLII", "V5"], "normalize": "none",
                "kind": "beats", "annotation_labels": {"N": "normal", "V": "ventricular"}, "step": None}
     net = AttentionRNN(2, in_channels=2, hidden_size=6, attention_size=5, front_channels=4).eval()
-    model = save_model(net, tmp_path / "beats.pt", {"class_names": ["normal", "ventricular"], "input_shape": [2, 175],
-                                                    "windows": windows})
+    return folder, save_model(net, tmp_path / "beats.pt", {"class_names": ["normal", "ventricular"],
+                                                           "input_shape": [2, 175], "windows": windows})
+
+
+def test_attention_tests_a_beat_model_on_its_records(tmp_path, capsys):
+    folder, model = _beat_model(tmp_path, seconds=12.0)
     out = tmp_path / "attention"
     assert main(["attention", "--model", str(model), "--data", str(folder), "--limit", "6", "--permutations", "2",
                  "--ig-steps", "2", "--examples", "1", "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
@@ -45,14 +50,7 @@ def test_the_example_figures_name_the_leads(tmp_path, monkeypatch):
     """The example strips of a beat model's windows were drawn without the leads' names."""
     import medlens.app.attention_section as section
 
-    folder = tmp_path / "records"
-    folder.mkdir()
-    write_beats_record(folder, seconds=6.0)
-    windows = {"fs": 250.0, "before": 0.25, "after": 0.45, "leads": ["MLII", "V5"], "normalize": "none",
-               "kind": "beats", "annotation_labels": {"N": "normal", "V": "ventricular"}, "step": None}
-    net = AttentionRNN(2, in_channels=2, hidden_size=6, attention_size=5, front_channels=4).eval()
-    model = save_model(net, tmp_path / "beats.pt", {"class_names": ["normal", "ventricular"], "input_shape": [2, 175],
-                                                    "windows": windows})
+    folder, model = _beat_model(tmp_path, seconds=6.0)
     seen = {}
     monkeypatch.setattr(section, "add_attention_analysis", lambda *a, **k: seen.update(k) or {})
     assert main(["attention", "--model", str(model), "--data", str(folder), "--limit", "2", "--permutations", "1",

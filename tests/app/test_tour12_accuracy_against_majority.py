@@ -8,19 +8,15 @@ always answering the most frequent class scores 0.600 on validation (the model i
 
 from __future__ import annotations
 
-import csv
 import re
 
 from medlens.cli import main
+from tests.notes_files import write_notes
 
 
 def test_train_prints_each_accuracy_beside_the_majority_share(tmp_path, capsys):
     notes = tmp_path / "notes.csv"
-    with open(notes, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for i in range(20):
-            writer.writerow(["kidney stone" if i % 4 else "hernia mesh", "urology" if i % 4 else "surgery"])
+    write_notes(notes, [("kidney stone" if i % 4 else "hernia mesh", "urology" if i % 4 else "surgery") for i in range(20)])
     assert main(["train", "--data", str(notes), "--epochs", "1", "--out", str(tmp_path / "m.pt")]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("trained"))
     assert re.search(r"val accuracy [\d.]+ \(most frequent class [\d.]+\) AUROC [\d.]+; "

@@ -14,17 +14,15 @@ import pytest
 
 from medlens.app.attention import attention_analysis
 from medlens.cli import main
+from tests.notes_files import write_notes
 from medlens.errors import InputError
 from medlens.models import load_model
 
 
 def test_attention_leaves_out_the_training_notes(tmp_path):
     notes, model = tmp_path / "notes.csv", tmp_path / "m.pt"
-    with open(notes, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for i in range(20):
-            writer.writerow([f"kidney stone case {i}" if i % 2 else f"hernia mesh case {i}", "urology" if i % 2 else "surgery"])
+    write_notes(notes, [(f"kidney stone case {i}" if i % 2 else f"hernia mesh case {i}", "urology" if i % 2 else "surgery")
+                        for i in range(20)])
     assert main(["train", "--data", str(notes), "--epochs", "1", "--out", str(model), "--quiet"]) == 0
     meta = load_model(str(model))[1]
     meta_cases = meta["cases"]

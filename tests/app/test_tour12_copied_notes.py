@@ -7,21 +7,17 @@ validation/test, so the held-out scores counted notes the model had trained on, 
 
 from __future__ import annotations
 
-import csv
 
 from medlens.cli import main
+from tests.notes_files import write_notes
 
 
 def test_train_names_copied_notes_and_their_clashing_labels(tmp_path, capsys):
     notes = tmp_path / "notes.csv"
-    with open(notes, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for i in range(20):
-            writer.writerow([f"kidney stone number {i}" if i % 2 else f"hernia mesh number {i}",
-                             "urology" if i % 2 else "surgery"])
-        writer.writerow(["CYSTOSCOPY:  bladder  stones removed.", "urology"])
-        writer.writerow(["cystoscopy: bladder stones removed.", "surgery"])  # the same note, other label
+    write_notes(notes, [*((f"kidney stone number {i}" if i % 2 else f"hernia mesh number {i}",
+                           "urology" if i % 2 else "surgery") for i in range(20)),
+                        ("CYSTOSCOPY:  bladder  stones removed.", "urology"),
+                        ("cystoscopy: bladder stones removed.", "surgery")])  # the same note, other label
     assert main(["train", "--data", str(notes), "--epochs", "1", "--out", str(tmp_path / "m.pt"), "--quiet"]) == 0
     line = next(line for line in capsys.readouterr().err.splitlines() if "copies" in line)
     assert line.startswith("warning: 2 notes are copies of another (1 distinct text, e.g. rows 22, 23): "

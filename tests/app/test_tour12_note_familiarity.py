@@ -12,25 +12,19 @@ import csv
 import json
 
 from medlens.cli import main
+from tests.notes_files import write_notes
 
 GERMAN = "Der Patient klagt über Schmerzen im Unterbauch seit drei Tagen, Nierenstein links, Kontrolle in einer Woche."
 
 
-def _write(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-
-
 def test_a_note_in_another_language_is_unlike_the_training_notes_and_a_familiar_one_is_not(tmp_path, capsys):
     notes, model = tmp_path / "notes.csv", tmp_path / "notes.pt"
-    _write(notes, [["kidney stone and hematuria, cystoscopy of the bladder" if i % 2 else
+    write_notes(notes, [["kidney stone and hematuria, cystoscopy of the bladder" if i % 2 else
                     "hernia repair with mesh, laparoscopic and the patient tolerated it",
                     "urology" if i % 2 else "surgery"] for i in range(16)])
     assert main(["train", "--data", str(notes), "--epochs", "1", "--out", str(model), "--quiet"]) == 0
     new = tmp_path / "new.csv"
-    _write(new, [["cystoscopy of the bladder, kidney stone and hematuria", "urology"], [GERMAN, "urology"]])
+    write_notes(new, [["cystoscopy of the bladder, kidney stone and hematuria", "urology"], [GERMAN, "urology"]])
     capsys.readouterr()
     assert main(["predict", "--model", str(model), "--data", str(new), "--out", str(tmp_path / "p"), "--quiet"]) == 0
     assert "1 of the 2 predicted cases (50%) are unlike the model's training data" in capsys.readouterr().out

@@ -8,9 +8,9 @@ tokens.csv (the ``word`` column keeps an unknown word's own spelling) and note.h
 
 from __future__ import annotations
 
-import csv
 
 from medlens.cli import main
+from tests.notes_files import write_notes
 
 PHI = ("Patient John Smithers, MRN 00482913, DOB 03/14/1961, seen 2024-02-11. Phone (617) 555-0142, "
        "e-mail john.smithers@example.org, 42 Elm Street, Springfield, MA 01103. Dr. Maria Gonzalez. ")
@@ -20,12 +20,8 @@ SECRETS = ("Smithers", "00482913", "03/14/1961", "2024-02-11", "555-0142", "exam
 
 def _train(tmp_path):
     notes, model = tmp_path / "notes.csv", tmp_path / "notes.pt"
-    with open(notes, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for i in range(16):
-            writer.writerow(["kidney stone hematuria cystoscopy" if i % 2 else "hernia repair mesh laparoscopic",
-                             "urology" if i % 2 else "surgery"])
+    write_notes(notes, [("kidney stone hematuria cystoscopy" if i % 2 else "hernia repair mesh laparoscopic",
+                         "urology" if i % 2 else "surgery") for i in range(16)])
     assert main(["train", "--data", str(notes), "--epochs", "1", "--out", str(model), "--quiet"]) == 0
     note = tmp_path / "note.txt"
     note.write_text(PHI + "Cystoscopy showed a kidney stone; hematuria resolved.", encoding="utf-8")

@@ -9,9 +9,9 @@ words driving each class in tokens.csv and audit.html, without --show-identifier
 
 from __future__ import annotations
 
-import csv
 
 from medlens.cli import main
+from tests.notes_files import write_notes
 from medlens.data.tokenizer import NoteTokenizer
 from medlens.models import load_model
 
@@ -23,17 +23,16 @@ def _written(folder):
                      if p.is_file() and p.suffix in (".csv", ".html"))
 
 
+def _signed_note(i: int) -> tuple[str, str]:
+    urology = i % 2 == 1
+    return (f"Seen by Dr. {'Zelda Quixote' if urology else 'Brandon Okafor'}. "
+            f"{'Mr. Sample Patient' if i == 0 else 'The patient'} has "
+            f"{'kidney stone' if urology else 'hernia mesh'}. MRN {100000 + i}.", "urology" if urology else "surgery")
+
+
 def test_the_audit_hides_names_that_became_vocabulary_words(tmp_path):
     notes, model = tmp_path / "notes.csv", tmp_path / "m.pt"
-    with open(notes, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for i in range(24):
-            urology = i % 2 == 1
-            writer.writerow([f"Seen by Dr. {'Zelda Quixote' if urology else 'Brandon Okafor'}. "
-                             f"{'Mr. Sample Patient' if i == 0 else 'The patient'} has "
-                             f"{'kidney stone' if urology else 'hernia mesh'}. MRN {100000 + i}.",
-                             "urology" if urology else "surgery"])
+    write_notes(notes, [_signed_note(i) for i in range(24)])
     assert main(["train", "--data", str(notes), "--epochs", "1", "--out", str(model), "--quiet"]) == 0
     vocabulary = NoteTokenizer.from_meta(load_model(str(model))[1]).tokenize("zelda quixote okafor")
     assert vocabulary == ["zelda", "quixote", "okafor"]  # the names are words of the model

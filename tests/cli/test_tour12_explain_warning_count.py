@@ -9,24 +9,17 @@ warning, and it was counted as a case's.
 
 from __future__ import annotations
 
-import csv
 
 from medlens.cli import main
-
-
-def _write(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
+from tests.notes_files import write_notes
 
 
 def test_the_chance_warning_is_not_counted_as_unlike_cases(tmp_path, capsys):
     notes, model, new = tmp_path / "notes.csv", tmp_path / "m.pt", tmp_path / "new.csv"
-    _write(notes, [["kidney stone and hematuria, hernia repair with mesh", "urology" if i % 3 else "surgery"]
+    write_notes(notes, [["kidney stone and hematuria, hernia repair with mesh", "urology" if i % 3 else "surgery"]
                    for i in range(18)])  # one text for both classes: the model cannot beat the majority class
     assert main(["train", "--data", str(notes), "--epochs", "1", "--out", str(model), "--quiet"]) == 0
-    _write(new, [["hernia repair with mesh", "surgery"], ["kidney stone and hematuria", "urology"]])
+    write_notes(new, [["hernia repair with mesh", "surgery"], ["kidney stone and hematuria", "urology"]])
     capsys.readouterr()
     assert main(["explain", "--model", str(model), "--input", str(new), "--method", "grad_x_input",
                  "--out", str(tmp_path / "e")]) == 0
