@@ -117,3 +117,22 @@ def test_lrp_zero_conserves_the_logit_through_functional_pooling_and_scaling(poo
     with torch.no_grad():
         logits = model(x)[:, 1]
     torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), logits, rtol=1e-6, atol=1e-9)
+
+
+def test_a_bare_in_place_scaling_keeps_the_models_forward():
+    """``h.mul_(0.5)`` whose result is not assigned: a rewrite to a new tensor would drop the
+    scaling from the forward LRP explains, so it is left to the plain gradient."""
+
+    class InPlace(FunctionalHead):
+        def forward(self, x):
+            h = torch.relu(self.conv(torch.relu(self.stem(x)))).clone()
+            h.mul_(0.5)
+            return self.head(h.mean(dim=(2, 3)))
+
+    model = InPlace("mean").double().eval()
+    x = torch.randn(2, 1, 12, 12, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    relevance = medlens.explain(model, x, 0, "lrp", composite="epsilon", epsilon=1e-12).values
+    with torch.no_grad():
+        logits = model(x)[:, 0]
+    # the pooled half-scaled features reach the head: relevance is half the logit's through mul_'s gradient
+    torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), 0.5 * logits, rtol=1e-6, atol=1e-9)

@@ -162,12 +162,13 @@ def _constant(t: Any) -> bool:
         isinstance(t, torch.Tensor) and not t.requires_grad)
 
 
-_DIVS = {torch.Tensor.div, torch.Tensor.__truediv__, torch.Tensor.div_, torch.Tensor.__itruediv__, torch.div}
+# ``x.mul_(c)`` and ``x.div_(c)`` are left alone: a rewrite returns a new tensor, and a bare in-place
+# call whose result is not assigned would then change the forward (``x *= c`` rebinds ``x``: rewritten)
+_DIVS = {torch.Tensor.div, torch.Tensor.__truediv__, torch.Tensor.__itruediv__, torch.div}
 _REDUCTIONS = {torch.mean, torch.Tensor.mean, torch.sum, torch.Tensor.sum}
 _ADDS = {torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_,
          torch.Tensor.__iadd__, torch.add}
-_MULS = {torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.mul_,
-         torch.Tensor.__imul__, torch.mul}
+_MULS = {torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.__imul__, torch.mul}
 #: Autograd nodes whose output is a gate, in a product of two same-shaped tensors.
 _GATE_NODES = ("SigmoidBackward", "SoftmaxBackward", "TanhBackward", "HardsigmoidBackward")
 
