@@ -1,0 +1,151 @@
+"""The reference cases of ``basis`` and ``concepts``: one split of a data set, or a folder of scans.
+
+``medlens basis`` retrieves from, and ``medlens concepts`` fits on, a whole set of cases held at
+once (``--data``). A data set gives its ``train`` / ``test`` split (:func:`labelled_set`). A folder
+of scans (with an optional ``--labels`` CSV) is read case by case through the model's recipe, as
+train and predict read it (:func:`medlens.app.inputs.model_cases`), into one tensor of model inputs
+whose size is checked against the memory budget before it is filled. Its cases keep their stable
+ids (``case-0003``: :func:`medlens.data.cases.pseudonym`), never their file names.
+
+Which of a folder's cases are "train" and "test": the model's own split when it was trained on
+this folder (``split_positions`` in its metadata, with as many cases as the folder holds); else
+every case is a reference case and, where a held-out part is asked for (concepts), a seeded share
+of the folder is held out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from medlens.errors import InputError, MedlensError
+
+__all__ = ["HELD_OUT_SHARE", "ReferenceSet", "UNKNOWN", "folder_positions", "reference_set"]
+
+#: The label of a case whose class is not known (a folder without a labels file, or a case it leaves out).
+UNKNOWN = -1
+
+#: Share of a folder held out (concepts' held-out fidelity) when the model recorded no split of it.
+HELD_OUT_SHARE = 0.2
+
+
+@dataclass
+class ReferenceSet:
+    """Cases held at once: ``inputs`` ``(N, C, *spatial)``, ``labels`` ``(N,)`` (:data:`UNKNOWN`
+    where not known), ``names`` the cases' ids (``None`` for a data set, whose cases are its rows),
+    ``class_names``, ``cases`` the opened folder (``None`` for a data set; its
+    ``identifier_rows`` map ids to files) and ``chosen`` how the cases were chosen, in words."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    names: list[str] | None
+    class_names: tuple[str, ...]
+    cases: Any = None
+    chosen: str = ""
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def has_labels(self) -> bool:
+        return bool((self.labels != UNKNOWN).any())
+
+    def name(self, row: int) -> str:
+        """Row ``row``'s name in outputs: its case id, or its row number in a data set."""
+        return str(row) if self.names is None else self.names[row]
+
+
+def reference_set(data: str, meta: dict[str, Any], split: str = "train", *, labels: str | None = None,
+                  recipe: Any = None, show_identifiers: bool = False, memory_mb: float | None = None,
+                  hold_out: float = 0.0, seed: int = 0) -> ReferenceSet | None:
+    """The ``split`` (``"train"`` or ``"test"``) of ``data`` for the model with metadata ``meta``.
+
+    ``hold_out``: the share of a folder held out as its ``test`` split when the model recorded no
+    split of it (0: the whole folder is ``train``). Returns ``None`` for a split with no cases
+    (a data set without it, a folder nothing is held out of)."""
+    from medlens.app.inputs import model_cases
+    from medlens.data.cases import is_dataset, labelled_set
+
+    if is_dataset(data):
+        if labels is not None:
+            raise MedlensError("--labels is for scans: an npz data set carries its own labels")
+        try:
+            chosen = labelled_set(data, split, memory_mb=memory_mb)
+        except MedlensError:
+            if split == "train":
+                raise
+            return None  # no test split
+        return ReferenceSet(chosen.inputs, chosen.labels, None, tuple(chosen.class_names), chosen=f"{split} split")
+    cases = model_cases(data, meta, labels=labels, recipe=recipe, what="--data", show_identifiers=show_identifiers,
+                        memory_mb=memory_mb)
+    positions, chosen = folder_positions(len(cases), meta, split, hold_out=hold_out, seed=seed)
+    if not positions:
+        return None
+    return _read_folder(cases, positions, chosen, memory_mb)
+
+
+def folder_positions(n: int, meta: dict[str, Any], split: str, *, hold_out: float = 0.0,
+                     seed: int = 0) -> tuple[list[int], str]:
+    """The positions of a folder of ``n`` cases in ``split``, and how they were chosen in words."""
+    from medlens.core.random import generator
+
+    recorded = meta.get("split_positions") or {}
+    counted = sum(int(v) for v in (meta.get("cases") or {}).values())
+    if recorded and counted == n and all(0 <= int(p) < n for part in recorded.values() for p in part):
+        return [int(p) for p in recorded.get(split, ())], f"the model's {split} split of this folder"
+    if not hold_out:
+        return (list(range(n)), "every case of the folder") if split == "train" else ([], "")
+    order = torch.randperm(n, generator=generator(seed, "reference-split")).tolist()
+    n_test = int(round(hold_out * n)) if n > 1 else 0
+    part = sorted(order[:n_test] if split == "test" else order[n_test:])
+    words = "held out" if split == "test" else "fitted on"
+    return part, f"{len(part)} of the folder's {n} cases {words} at random (seed {seed})"
+
+
+def _read_folder(cases: Any, positions: Sequence[int], chosen: str, memory_mb: float | None) -> ReferenceSet:
+    """The cases at ``positions`` read one by one into one tensor, its size checked against the
+    memory budget once the first readable case gives the model input's shape."""
+    first = _first_readable(cases, positions)
+    _check_budget(len(positions), tuple(first.x.shape[1:]), memory_mb)
+    rest = cases.load([i for i in positions if i > first.indices[0]])
+    if rest.x is not None and tuple(rest.x.shape[1:]) != tuple(first.x.shape[1:]):
+        raise InputError(f"the cases of --data give model inputs of shapes {tuple(first.x.shape[1:])} and "
+                         f"{tuple(rest.x.shape[1:])}: give a recipe size (--size)")
+    x = first.x if rest.x is None else torch.cat([first.x, rest.x])
+    kept = first.indices + rest.indices
+    labels = torch.tensor([UNKNOWN if v is None else int(v) for v in first.labels + rest.labels], dtype=torch.long)
+    failed = {**first.failed, **rest.failed}
+    return ReferenceSet(x, labels, [cases.names[i] for i in kept], tuple(cases.class_names), cases=cases,
+                        chosen=chosen + _unreadable(failed))
+
+
+def _first_readable(cases: Any, positions: Sequence[int]) -> Any:
+    """The first readable case of ``positions`` as a one-case batch (carrying the failures before it)."""
+    failed: dict[int, str] = {}
+    for i in positions:
+        batch = cases.load([i])
+        if batch.x is not None:
+            batch.failed = failed
+            return batch
+        failed.update(batch.failed)
+    error = next(iter(failed.values()), "")
+    raise InputError(f"nothing readable in --data ({len(failed)} case(s); first error: {error})")
+
+
+def _check_budget(n: int, shape: tuple[int, ...], memory_mb: float | None) -> None:
+    """Refuse ``n`` model inputs of ``shape`` (float32) larger than the decoding limit, before reading them."""
+    from medlens.data.formats.limits import declared_bytes, decode_limit_bytes
+
+    need, limit = declared_bytes((n, *shape), 4), decode_limit_bytes(memory_mb)
+    if need > limit:
+        raise InputError(f"--data: {n} cases of model input {shape} need {need / 2**20:.0f} MB, above the memory "
+                         f"budget of {limit / 2**20:.0f} MB (raise it with --memory-mb, or give fewer cases)")
+
+
+def _unreadable(failed: dict[int, str]) -> str:
+    """"; 2 unreadable case(s) left out (first: ...)" or ""."""
+    if not failed:
+        return ""
+    return f"; {len(failed)} unreadable case(s) left out (first: {next(iter(failed.values()))})"
