@@ -123,12 +123,13 @@ def _read_folder(cases: Any, positions: Sequence[int], chosen: str, memory_mb: f
 
 def _first_readable(cases: Any, positions: Sequence[int]) -> Any:
     """The first readable case of ``positions`` as a one-case batch (carrying the failures before it)."""
+    import dataclasses
+
     failed: dict[int, str] = {}
     for i in positions:
         batch = cases.load([i])
         if batch.x is not None:
-            batch.failed = failed
-            return batch
+            return dataclasses.replace(batch, failed=failed)
         failed.update(batch.failed)
     error = next(iter(failed.values()), "")
     raise InputError(f"nothing readable in --data ({len(failed)} case(s); first error: {error})")

@@ -48,7 +48,7 @@ def write_dicoms(folder: Path, pixels: np.ndarray) -> Path:
         ds.file_meta = meta
         ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
         ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-        ds.PatientName, ds.PatientID, ds.Modality = PATIENT, f"PID{i:03d}", "OT"
+        ds.PatientName, ds.PatientID, ds.Modality = PATIENT, f"PID_{i:03d}", "OT"
         ds.Rows, ds.Columns = image.shape
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
