@@ -113,10 +113,15 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     lines = [f"{names[q]}: nearest training cases {[train.name(int(r)) for r in basis.indices[q]]} "
              f"(similarity {float(basis.similarity[q, 0]):.3f}..{float(basis.similarity[q, -1]):.3f})"
              for q in range(len(cases))]
-    lines += [f"warning: {names[q]} is the same image as training case {train.name(int(basis.indices[q, j]))} (labelled "
+    lines += [f"warning: {names[q]} is the same image as training {_case_words(train, int(basis.indices[q, j]))} (labelled "
               f"{_label_words(class_names, int(basis.labels[q, j]))}): the case, or a copy of it, is in the training data"
               for q, j in basis.same_image.nonzero().tolist()]
     return BasisResult(basis, names, lines, request.out)
+
+
+def _case_words(train: Any, row: int) -> str:
+    """``"case 4"`` (a data set's row) or ``"case-0004"`` (a folder's case id)."""
+    return f"case {row}" if train.names is None else train.name(row)
 
 
 def _data_words(request: BasisRequest) -> str:

@@ -8,9 +8,11 @@ whose size is checked against the memory budget before it is filled. Its cases k
 ids (``case-0003``: :func:`medlens.data.cases.pseudonym`), never their file names.
 
 Which of a folder's cases are "train" and "test": the model's own split when it was trained on
-this folder (``split_positions`` in its metadata, with as many cases as the folder holds); else
-every case is a reference case and, where a held-out part is asked for (concepts), a seeded share
-of the folder is held out.
+this folder (``split_positions`` in its metadata, the cases read there matching its
+``split_digests``, digests of the training inputs: :func:`inputs_digest`); else every case is a
+reference case and, where a held-out part is asked for (concepts), a seeded share of the folder
+is held out. A folder with the same number of cases but other images, or the same images in
+another order (DICOM files named by new UIDs), is not taken for the training folder.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 
 from medlens.errors import InputError, MedlensError
 
-__all__ = ["HELD_OUT_SHARE", "ReferenceSet", "UNKNOWN", "folder_positions", "reference_set"]
+__all__ = ["HELD_OUT_SHARE", "ReferenceSet", "UNKNOWN", "folder_positions", "inputs_digest", "reference_set"]
 
 #: The label of a case whose class is not known (a folder without a labels file, or a case it leaves out).
 UNKNOWN = -1
@@ -80,21 +82,40 @@ def reference_set(data: str, meta: dict[str, Any], split: str = "train", *, labe
         return ReferenceSet(chosen.inputs, chosen.labels, None, tuple(chosen.class_names), chosen=f"{split} split")
     cases = model_cases(data, meta, labels=labels, recipe=recipe, what="--data", show_identifiers=show_identifiers,
                         memory_mb=memory_mb)
-    positions, chosen = folder_positions(len(cases), meta, split, hold_out=hold_out, seed=seed)
+    recorded = _recorded_positions(len(cases), meta, split)
+    if recorded:
+        read = _read_folder(cases, recorded, f"the model's {split} split of this folder", memory_mb)
+        if inputs_digest(read.inputs) == (meta.get("split_digests") or {}).get(split):
+            return read
+    positions, chosen = folder_positions(len(cases), split, hold_out=hold_out, seed=seed)
     if not positions:
         return None
     return _read_folder(cases, positions, chosen, memory_mb)
 
 
-def folder_positions(n: int, meta: dict[str, Any], split: str, *, hold_out: float = 0.0,
-                     seed: int = 0) -> tuple[list[int], str]:
-    """The positions of a folder of ``n`` cases in ``split``, and how they were chosen in words."""
+def inputs_digest(inputs: torch.Tensor) -> str:
+    """A digest of model inputs ``(N, C, *spatial)`` (their float32 values in order): whether a
+    folder read now gives the cases a model was trained on. It names no file and no patient."""
+    import hashlib
+
+    values = inputs.detach().to("cpu", torch.float32).contiguous().numpy()
+    return hashlib.sha256(repr(values.shape).encode() + values.tobytes()).hexdigest()[:32]
+
+
+def _recorded_positions(n: int, meta: dict[str, Any], split: str) -> list[int]:
+    """The positions of ``split`` the model recorded for the folder it was trained on, when they fit
+    a folder of ``n`` cases and their digest is recorded (to be checked once read)."""
+    recorded = (meta.get("split_positions") or {}).get(split) or ()
+    if not recorded or split not in (meta.get("split_digests") or {}) or not all(0 <= int(p) < n for p in recorded):
+        return []
+    return [int(p) for p in recorded]
+
+
+def folder_positions(n: int, split: str, *, hold_out: float = 0.0, seed: int = 0) -> tuple[list[int], str]:
+    """The positions of a folder of ``n`` cases in ``split`` when the model recorded no split of it
+    (every case, or a seeded share ``hold_out`` held out), and how they were chosen in words."""
     from medlens.core.random import generator
 
-    recorded = meta.get("split_positions") or {}
-    counted = sum(int(v) for v in (meta.get("cases") or {}).values())
-    if recorded and counted == n and all(0 <= int(p) < n for part in recorded.values() for p in part):
-        return [int(p) for p in recorded.get(split, ())], f"the model's {split} split of this folder"
     if not hold_out:
         return (list(range(n)), "every case of the folder") if split == "train" else ([], "")
     order = torch.randperm(n, generator=generator(seed, "reference-split")).tolist()

@@ -63,3 +63,20 @@ def test_a_missing_labels_file_is_one_line(tmp_path, capsys, command):
                  str(tmp_path / "nowhere.csv"), "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == f"medlens: error: labels file {tmp_path / 'nowhere.csv'} not found"
+
+
+def test_a_model_trained_on_the_folder_retrieves_from_its_training_split(tmp_path, capsys):
+    pixels, labels = images(12), np.arange(12) % 2
+    folder = write_pngs(tmp_path / "scans", pixels, labels)
+    csv = str(tmp_path / "labels.csv")
+    assert main(["train", "--data", str(folder), "--labels", csv, "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "m.pt")]) == 0
+    from medlens.models import load_model
+
+    train = load_model(tmp_path / "m.pt")[1]["split_positions"]["train"]
+    summary = _basis(tmp_path, folder, tmp_path / "b", "--labels", csv, "--index", str(train[0]))
+    assert summary["training_cases"] == "the model's train split of this folder"
+    first = summary["queries"][0]["neighbours"][0]
+    assert (first["case"], first["same_image"]) == (f"case-{train[0]:04d}", True)
+    assert {n["case"] for q in summary["queries"] for n in q["neighbours"]} <= {f"case-{p:04d}" for p in train}
+    assert f"same image as training case-{train[0]:04d} (labelled class {labels[train[0]]})" in capsys.readouterr().out
