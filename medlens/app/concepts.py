@@ -40,12 +40,14 @@ class ConceptsRequest:
 
 @dataclass
 class ConceptsResult:
-    """The fitted concepts, their held-out scores (or ``None``), their number and the folder."""
+    """The fitted concepts, their held-out scores (or ``None``), their number and the folder;
+    ``splits`` how a folder of scans was split (``fitted_on``, ``held_out``), empty for a data set."""
 
     concepts: Any
     held_out: Any
     k: int
     out: str
+    splits: dict[str, Any] = field(default_factory=dict)
 
 
 def concept_report(request: ConceptsRequest | None = None, **kwargs) -> ConceptsResult:
@@ -98,4 +100,4 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         report.write(out / "report.html")
         if train.cases is not None:
             write_csv(out / "identifiers.csv", train.cases.identifier_rows())
-    return ConceptsResult(concepts, held_out, request.k, request.out)
+    return ConceptsResult(concepts, held_out, request.k, request.out, splits)

@@ -162,8 +162,8 @@ def _check_budget(n: int, shape: tuple[int, ...], memory_mb: float | None) -> No
 
     need, limit = declared_bytes((n, *shape), 4), decode_limit_bytes(memory_mb)
     if need > limit:
-        raise InputError(f"--data: {n} cases of model input {shape} need {need / 2**20:.0f} MB, above the memory "
-                         f"budget of {limit / 2**20:.0f} MB (raise it with --memory-mb, or give fewer cases)")
+        raise InputError(f"--data: {n} cases of model input {shape} need {need / 2**20:.2f} MB, above the memory "
+                         f"budget of {limit / 2**20:.2f} MB (raise it with --memory-mb, or give fewer cases)")
 
 
 def _unreadable(failed: dict[int, str]) -> str:

@@ -54,4 +54,6 @@ def run(args: argparse.Namespace) -> int:
     extra = f"; held-out agreement {held_out.agreement:.3f}, KL {held_out.kl:.4f}" if held_out else ""
     print(f"{result.k} concepts: agreement {fid.agreement:.3f}, KL {fid.kl:.4f}, variance explained "
           f"{fid.reconstruction:.3f}{extra} -> {args.out}")
+    if result.splits:
+        print(f"fitted on {result.splits['fitted_on']}; held out: {result.splits['held_out'] or 'none'}")
     return 0

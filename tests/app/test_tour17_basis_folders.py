@@ -80,3 +80,12 @@ def test_a_model_trained_on_the_folder_retrieves_from_its_training_split(tmp_pat
     assert (first["case"], first["same_image"]) == (f"case-{train[0]:04d}", True)
     assert {n["case"] for q in summary["queries"] for n in q["neighbours"]} <= {f"case-{p:04d}" for p in train}
     assert f"same image as training case-{train[0]:04d} (labelled class {labels[train[0]]})" in capsys.readouterr().out
+
+
+def test_a_folder_over_the_memory_budget_is_refused_in_one_line(tmp_path, capsys):
+    write_model(tmp_path / "m.pt")
+    folder = write_pngs(tmp_path / "scans", images(10))  # 10 x 784 float32 values: 31 KB
+    assert main(["basis", "--model", str(tmp_path / "m.pt"), "--data", str(folder), "--memory-mb", "0.005",
+                 "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "10 cases of model input (1, 28, 28) need 0.03 MB" in err

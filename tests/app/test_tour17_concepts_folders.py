@@ -58,9 +58,10 @@ def test_a_folder_without_labels_or_split_holds_out_a_seeded_fifth(tmp_path):
     assert "1.2.826.0.1.3680043.9.7177" in (tmp_path / "c" / "identifiers.csv").read_text()
 
 
-def test_a_folder_in_another_order_is_not_the_training_folder(tmp_path):
+def test_a_folder_in_another_order_is_not_the_training_folder(tmp_path, capsys):
     pixels, labels = images(), np.arange(10) % 2
     npz = write_npz(tmp_path / "same.npz", {"train": (pixels[TRAIN], labels[TRAIN]), "test": (pixels[TEST], labels[TEST])})
     _trained_on(tmp_path, npz)
     summary = _concepts(tmp_path, write_pngs(tmp_path / "scans", pixels[::-1]), tmp_path / "c")
     assert summary["fitted_on"].startswith("8 of the folder's 10 cases fitted on at random")
+    assert "fitted on 8 of the folder's 10 cases" in capsys.readouterr().out
