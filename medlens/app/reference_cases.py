@@ -130,7 +130,7 @@ def _read_folder(cases: Any, positions: Sequence[int], chosen: str, memory_mb: f
     memory budget once the first readable case gives the model input's shape."""
     first = _first_readable(cases, positions)
     _check_budget(len(positions), tuple(first.x.shape[1:]), memory_mb)
-    rest = cases.load([i for i in positions if i > first.indices[0]])
+    rest = cases.load(list(positions)[list(positions).index(first.indices[0]) + 1:])
     if rest.x is not None and tuple(rest.x.shape[1:]) != tuple(first.x.shape[1:]):
         raise InputError(f"the cases of --data give model inputs of shapes {tuple(first.x.shape[1:])} and "
                          f"{tuple(rest.x.shape[1:])}: give a recipe size (--size)")
