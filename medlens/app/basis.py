@@ -52,7 +52,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
 
     from medlens.app.inputs import model_cases
     from medlens.app.options import scope_options
-    from medlens.app.reference_cases import reference_set
+    from medlens.app.reference_cases import reference_sets
     from medlens.core.files import staged_folder, write_csv, write_json
     from medlens.errors import InputError
     from medlens.attribution.registry import get_method
@@ -64,8 +64,8 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     request = request if request is not None else BasisRequest(**kwargs)
     get_method(request.method)
     model, meta = load_model(request.model)
-    train = reference_set(request.data, meta, "train", labels=request.labels, recipe=request.recipe,
-                          show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
+    train, _ = reference_sets(request.data, meta, labels=request.labels, recipe=request.recipe,
+                              show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
     dtype = next(iter(model.parameters())).dtype
     indices = request.index or [0]
     query = request.input or request.data

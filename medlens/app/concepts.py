@@ -54,7 +54,7 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
     """Fit a concept autoencoder on the model's features of the training split and write
     concepts.pt, concepts.json and report.html into ``request.out``."""
     from medlens.app.options import scope_options
-    from medlens.app.reference_cases import HELD_OUT_SHARE, reference_set
+    from medlens.app.reference_cases import reference_sets
     from medlens.core.files import staged_folder, write_csv, write_json
     from medlens.attribution.registry import get_method
     from medlens.errors import MedlensError
@@ -69,9 +69,8 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
     if request.method:
         get_method(request.method)
     model, meta = load_model(request.model)
-    reading = dict(labels=request.labels, recipe=request.recipe, show_identifiers=request.show_identifiers,
-                   memory_mb=request.memory_mb, hold_out=HELD_OUT_SHARE, seed=request.seed)
-    train = reference_set(request.data, meta, "train", **reading)
+    train, test = reference_sets(request.data, meta, held_out=True, labels=request.labels, recipe=request.recipe,
+                                 show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, seed=request.seed)
     inputs, labels, names = train.inputs, train.labels, train.names
     if request.limit:
         inputs, labels = inputs[: request.limit], labels[: request.limit]
@@ -80,7 +79,6 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
     inputs = inputs.to(dtype)
     concepts = learn_concepts(model, inputs, k=request.k, layer=request.layer, head=request.head, epochs=request.epochs,
                               sparsity=request.sparsity, seed=request.seed, batch_size=request.batch_size, memory_mb=request.memory_mb)
-    test = reference_set(request.data, meta, "test", **reading)
     held_out = None if test is None else evaluate_concepts(model, concepts, test.inputs.to(dtype))
     class_names = list(meta.get("class_names") or train.class_names)
     data = str(request.data) if train.names is None or request.show_identifiers else "the user's folder of scans"

@@ -9,7 +9,7 @@ ids (``case-0003``: :func:`medlens.data.cases.pseudonym`), never their file name
 
 Which of a folder's cases are "train" and "test": the model's own split when it was trained on
 this folder (``split_positions`` in its metadata, the cases read there matching its
-``split_digests``, digests of the training inputs: :func:`inputs_digest`); else every case is a
+``split_digests["train"]``, a digest of the training inputs: :func:`inputs_digest`); else every case is a
 reference case and, where a held-out part is asked for (concepts), a seeded share of the folder
 is held out. A folder with the same number of cases but other images, or the same images in
 another order (DICOM files named by new UIDs), is not taken for the training folder.
@@ -24,7 +24,7 @@ import torch
 
 from medlens.errors import InputError, MedlensError
 
-__all__ = ["HELD_OUT_SHARE", "ReferenceSet", "UNKNOWN", "folder_positions", "inputs_digest", "reference_set"]
+__all__ = ["HELD_OUT_SHARE", "ReferenceSet", "UNKNOWN", "folder_positions", "inputs_digest", "reference_sets"]
 
 #: The label of a case whose class is not known (a folder without a labels file, or a case it leaves out).
 UNKNOWN = -1
@@ -59,38 +59,55 @@ class ReferenceSet:
         return str(row) if self.names is None else self.names[row]
 
 
-def reference_set(data: str, meta: dict[str, Any], split: str = "train", *, labels: str | None = None,
-                  recipe: Any = None, show_identifiers: bool = False, memory_mb: float | None = None,
-                  hold_out: float = 0.0, seed: int = 0) -> ReferenceSet | None:
-    """The ``split`` (``"train"`` or ``"test"``) of ``data`` for the model with metadata ``meta``.
+def reference_sets(data: str, meta: dict[str, Any], *, held_out: bool = False, labels: str | None = None,
+                   recipe: Any = None, show_identifiers: bool = False, memory_mb: float | None = None,
+                   seed: int = 0) -> tuple[ReferenceSet, ReferenceSet | None]:
+    """The ``train`` cases of ``data`` for the model with metadata ``meta`` and, with ``held_out``,
+    its ``test`` cases (``None`` when there are none: a data set without a test split).
 
-    ``hold_out``: the share of a folder held out as its ``test`` split when the model recorded no
-    split of it (0: the whole folder is ``train``). Returns ``None`` for a split with no cases
-    (a data set without it, a folder nothing is held out of)."""
+    A folder is the model's training folder when its recorded ``train`` positions read now match
+    the recorded digest; then its recorded ``test`` positions are held out. Any other folder is
+    every case (``held_out=False``) or split at random by ``seed``, :data:`HELD_OUT_SHARE` held out."""
     from medlens.app.inputs import model_cases
-    from medlens.data.cases import is_dataset, labelled_set
+    from medlens.data.cases import is_dataset
 
     if is_dataset(data):
         if labels is not None:
             raise MedlensError("--labels is for scans: an npz data set carries its own labels")
-        try:
-            chosen = labelled_set(data, split, memory_mb=memory_mb)
-        except MedlensError:
-            if split == "train":
-                raise
-            return None  # no test split
-        return ReferenceSet(chosen.inputs, chosen.labels, None, tuple(chosen.class_names), chosen=f"{split} split")
+        return _dataset_split(data, "train", memory_mb), _dataset_split(data, "test", memory_mb) if held_out else None
     cases = model_cases(data, meta, labels=labels, recipe=recipe, what="--data", show_identifiers=show_identifiers,
                         memory_mb=memory_mb)
-    recorded = _recorded_positions(len(cases), meta, split)
-    if recorded:
-        read = _read_folder(cases, recorded, f"the model's {split} split of this folder", memory_mb)
-        if inputs_digest(read.inputs) == (meta.get("split_digests") or {}).get(split):
-            return read
-    positions, chosen = folder_positions(len(cases), split, hold_out=hold_out, seed=seed)
-    if not positions:
+    train = _recorded_train(cases, meta, memory_mb)
+    if train is not None:
+        test = _recorded_positions(len(cases), meta, "test") if held_out else []
+        return train, _read_folder(cases, test, "the model's test split of this folder", memory_mb) if test else None
+    share = HELD_OUT_SHARE if held_out else 0.0
+    train_positions, train_words = folder_positions(len(cases), "train", hold_out=share, seed=seed)
+    test_positions, test_words = folder_positions(len(cases), "test", hold_out=share, seed=seed)
+    return (_read_folder(cases, train_positions, train_words, memory_mb),
+            _read_folder(cases, test_positions, test_words, memory_mb) if test_positions else None)
+
+
+def _dataset_split(data: str, split: str, memory_mb: float | None) -> ReferenceSet | None:
+    """One split of a data set; ``None`` for a missing ``test`` split."""
+    from medlens.data.cases import labelled_set
+
+    try:
+        chosen = labelled_set(data, split, memory_mb=memory_mb)
+    except MedlensError:
+        if split == "train":
+            raise
         return None
-    return _read_folder(cases, positions, chosen, memory_mb)
+    return ReferenceSet(chosen.inputs, chosen.labels, None, tuple(chosen.class_names), chosen=f"{split} split")
+
+
+def _recorded_train(cases: Any, meta: dict[str, Any], memory_mb: float | None) -> ReferenceSet | None:
+    """The model's recorded training cases of this folder, when those read now match its digest."""
+    positions = _recorded_positions(len(cases), meta, "train")
+    if not positions or "train" not in (meta.get("split_digests") or {}):
+        return None
+    read = _read_folder(cases, positions, "the model's train split of this folder", memory_mb)
+    return read if inputs_digest(read.inputs) == meta["split_digests"]["train"] else None
 
 
 def inputs_digest(inputs: torch.Tensor) -> str:
@@ -103,12 +120,10 @@ def inputs_digest(inputs: torch.Tensor) -> str:
 
 
 def _recorded_positions(n: int, meta: dict[str, Any], split: str) -> list[int]:
-    """The positions of ``split`` the model recorded for the folder it was trained on, when they fit
-    a folder of ``n`` cases and their digest is recorded (to be checked once read)."""
+    """The positions of ``split`` the model recorded for the folder it was trained on, when they
+    fit a folder of ``n`` cases."""
     recorded = (meta.get("split_positions") or {}).get(split) or ()
-    if not recorded or split not in (meta.get("split_digests") or {}) or not all(0 <= int(p) < n for p in recorded):
-        return []
-    return [int(p) for p in recorded]
+    return [int(p) for p in recorded] if all(0 <= int(p) < n for p in recorded) else []
 
 
 def folder_positions(n: int, split: str, *, hold_out: float = 0.0, seed: int = 0) -> tuple[list[int], str]:

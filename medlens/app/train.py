@@ -235,7 +235,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
                 # positions in the folder's sorted case list (not names: a file name may name a patient)
                 split_positions={s: sorted(kept[int(i)] for i in idx) for s, idx in splits.items()},
                 # which folder the positions are of: basis and concepts use them only on the same inputs
-                split_digests={s: inputs_digest(x[_by_position(idx, kept)]) for s, idx in splits.items()})
+                split_digests={"train": inputs_digest(x[_by_position(splits["train"], kept)])})
     trained.summary = trained_summary(request.arch, str(request.data), meta)  # the scans, not the temporary npz
     return trained, [(cases.names[i], err) for i, err in sorted(failed.items())]
 
