@@ -136,8 +136,7 @@ def folder_positions(n: int, split: str, *, hold_out: float = 0.0, seed: int = 0
     order = torch.randperm(n, generator=generator(seed, "reference-split")).tolist()
     n_test = int(round(hold_out * n)) if n > 1 else 0
     part = sorted(order[:n_test] if split == "test" else order[n_test:])
-    words = "held out" if split == "test" else "fitted on"
-    return part, f"{len(part)} of the folder's {n} cases {words} at random (seed {seed})"
+    return part, f"{len(part)} of the folder's {n} cases, at random (seed {seed})"
 
 
 def _read_folder(cases: Any, positions: Sequence[int], chosen: str, memory_mb: float | None) -> ReferenceSet:
