@@ -12,8 +12,11 @@ from typing import Any, Mapping, Sequence
 
 @dataclass(frozen=True)
 class BasisRequest:
-    """The arguments of ``medlens basis``: ``data`` the training data set, ``input`` the queries
-    (default: ``data``'s ``split``), ``index`` the query cases of a data set."""
+    """The arguments of ``medlens basis``: ``data`` the training cases (a data set's train split,
+    or a folder of scans with an optional ``labels`` CSV, read through the model's recipe with
+    ``recipe`` applied), ``input`` the queries (default: ``data``'s ``split``, or the folder's
+    cases), ``index`` the query cases of a data set or folder. A folder's cases are named by their
+    ids (``case-0003``; ``show_identifiers``: by their paths), the files in ``identifiers.csv``."""
 
     model: str
     data: str
@@ -27,6 +30,9 @@ class BasisRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
     memory_mb: float | None = None
+    labels: str | None = None
+    recipe: Any = None
+    show_identifiers: bool = False
 
 
 @dataclass
@@ -44,10 +50,10 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     report.html into ``request.out``."""
     import torch
 
+    from medlens.app.inputs import model_cases
     from medlens.app.options import scope_options
-    from medlens.core.files import staged_folder, write_json
-    from medlens.data.cases import is_dataset, labelled_set, open_cases
-    from medlens.core.classes import class_label
+    from medlens.app.reference_cases import reference_sets
+    from medlens.core.files import staged_folder, write_csv, write_json
     from medlens.errors import InputError
     from medlens.attribution.registry import get_method
     from medlens.models import load_model
@@ -58,12 +64,14 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     request = request if request is not None else BasisRequest(**kwargs)
     get_method(request.method)
     model, meta = load_model(request.model)
-    train = labelled_set(request.data, "train", memory_mb=request.memory_mb)
+    train, _ = reference_sets(request.data, meta, labels=request.labels, recipe=request.recipe,
+                              show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
     dtype = next(iter(model.parameters())).dtype
     indices = request.index or [0]
     query = request.input or request.data
-    shape = meta.get("input_shape")
-    source = open_cases(query, split=request.split, memory_mb=request.memory_mb, input_shape=None if is_dataset(query) or shape is None else tuple(shape))
+    source = model_cases(query, meta, split=request.split, recipe=request.recipe, what="--input" if request.input else "--data",
+                         labels=request.labels if query == request.data else None,
+                         show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
     for i in indices:  # a folder of scans is indexed like a data set: case i, not always its first
         if not 0 <= i < len(source):
             raise InputError(f"--index {i} is out of range: {query if source.is_dataset else 'the input'} "
@@ -76,15 +84,20 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     names = [f"{c.source}" + (f" #{i}" if source.is_dataset else "")
              for c, i in zip(cases, indices)]
     with staged_folder(request.out) as out:
-        report = Report("medlens prediction basis", f"{request.model}: nearest training cases in {request.data}")
+        report = Report("medlens prediction basis", f"{request.model}: nearest training cases in {_data_words(request)}")
         sec = report.section("Prediction basis: similar training cases")
+        if train.names is not None:
+            sec.add_text(f"Training cases: {train.chosen}.")
         add_basis(sec, basis, queries, [c.label for c in cases] if all(c.label is not None for c in cases) else None,
-                  train.inputs.to(dtype), class_names, query_names=names)
+                  train.inputs.to(dtype), class_names, query_names=names, train_names=train.names)
         write_json(out / "basis.json", {
-            "model": str(request.model), "data": str(request.data), "layer": request.layer, "k": request.k,
+            "model": str(request.model), "data": _data_words(request), "layer": request.layer, "k": request.k,
+            **({"training_cases": train.chosen} if train.names is not None else {}),
             "queries": [
                 {"query": names[q], "label": cases[q].label, "prediction": int(basis.query_predictions[q]),
-                 "neighbours": [{"train_index": int(basis.indices[q, j]), "label": int(basis.labels[q, j]),
+                 "neighbours": [{"train_index": int(basis.indices[q, j]),
+                                 **({"case": train.name(int(basis.indices[q, j]))} if train.names is not None else {}),
+                                 "label": _label(basis.labels[q, j]),
                                  "prediction": int(basis.predictions[q, j]),
                                  "similarity": float(basis.similarity[q, j]),
                                  "relative_distance": None if basis.relative_distance is None
@@ -94,10 +107,48 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
             ],
         })
         report.write(out / "report.html")
-    lines = [f"{names[q]}: nearest training cases {basis.indices[q].tolist()} "
+        rows = _identifier_rows(train.cases, source if query != request.data else None)
+        if rows:
+            write_csv(out / "identifiers.csv", rows)
+    lines = [f"{names[q]}: nearest training cases {[train.name(int(r)) for r in basis.indices[q]]} "
              f"(similarity {float(basis.similarity[q, 0]):.3f}..{float(basis.similarity[q, -1]):.3f})"
              for q in range(len(cases))]
-    lines += [f"warning: {names[q]} is the same image as training case {int(basis.indices[q, j])} (labelled "
-              f"{class_label(class_names, int(basis.labels[q, j]))}): the case, or a copy of it, is in the training data"
+    lines += [f"warning: {names[q]} is the same image as training {_case_words(train, int(basis.indices[q, j]))} (labelled "
+              f"{_label_words(class_names, int(basis.labels[q, j]))}): the case, or a copy of it, is in the training data"
               for q, j in basis.same_image.nonzero().tolist()]
     return BasisResult(basis, names, lines, request.out)
+
+
+def _case_words(train: Any, row: int) -> str:
+    """``"case 4"`` (a data set's row) or ``"case-0004"`` (a folder's case id)."""
+    return f"case {row}" if train.names is None else train.name(row)
+
+
+def _data_words(request: BasisRequest) -> str:
+    """The training data as outputs name it: a data set by its path or name, a folder of scans by
+    its kind (its name may name a patient) unless identifiers are shown."""
+    from medlens.data.cases import data_words, is_dataset
+
+    return str(request.data) if is_dataset(request.data) or request.show_identifiers else data_words(request.data)
+
+
+def _label(value: Any) -> int | None:
+    """A training case's label for basis.json: ``None`` where it is not known."""
+    from medlens.app.reference_cases import UNKNOWN
+
+    return None if int(value) == UNKNOWN else int(value)
+
+
+def _label_words(class_names: Sequence[str], k: int) -> str:
+    from medlens.core.classes import class_label
+
+    return "unknown" if k < 0 else class_label(class_names, k)
+
+
+def _identifier_rows(train_cases: Any, query_cases: Any) -> list[dict[str, str]]:
+    """identifiers.csv rows of the scans read (``of``: --data or --input); none for data sets."""
+    rows = []
+    for flag, cases in (("--data", train_cases), ("--input", query_cases)):
+        if cases is not None and not cases.is_dataset:
+            rows += [{**row, "of": flag} for row in cases.identifier_rows()]
+    return rows

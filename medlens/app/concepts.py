@@ -13,7 +13,10 @@ from typing import Any, Mapping
 
 @dataclass(frozen=True)
 class ConceptsRequest:
-    """The arguments of ``medlens concepts``."""
+    """The arguments of ``medlens concepts``: ``data`` a data set (its train split fitted, its
+    test split held out) or a folder of scans with an optional ``labels`` CSV, read through the
+    model's recipe with ``recipe`` applied (the model's own split of it when it was trained on
+    it, else a seeded share held out); a folder's cases are named by their ids."""
 
     model: str
     data: str
@@ -30,24 +33,29 @@ class ConceptsRequest:
     batch_size: int | None = None
     memory_mb: float | None = None
     seed: int = 0
+    labels: str | None = None
+    recipe: Any = None
+    show_identifiers: bool = False
 
 
 @dataclass
 class ConceptsResult:
-    """The fitted concepts, their held-out scores (or ``None``), their number and the folder."""
+    """The fitted concepts, their held-out scores (or ``None``), their number and the folder;
+    ``splits`` how a folder of scans was split (``fitted_on``, ``held_out``), empty for a data set."""
 
     concepts: Any
     held_out: Any
     k: int
     out: str
+    splits: dict[str, Any] = field(default_factory=dict)
 
 
 def concept_report(request: ConceptsRequest | None = None, **kwargs) -> ConceptsResult:
     """Fit a concept autoencoder on the model's features of the training split and write
     concepts.pt, concepts.json and report.html into ``request.out``."""
     from medlens.app.options import scope_options
-    from medlens.core.files import staged_folder, write_json
-    from medlens.data.cases import labelled_set
+    from medlens.app.reference_cases import reference_sets
+    from medlens.core.files import staged_folder, write_csv, write_json
     from medlens.attribution.registry import get_method
     from medlens.errors import MedlensError
     from medlens.models import load_model, save_model
@@ -61,29 +69,33 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
     if request.method:
         get_method(request.method)
     model, meta = load_model(request.model)
-    train = labelled_set(request.data, "train", memory_mb=request.memory_mb)
-    inputs, labels = train.inputs, train.labels
+    train, test = reference_sets(request.data, meta, held_out=True, labels=request.labels, recipe=request.recipe,
+                                 show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, seed=request.seed)
+    inputs, labels, names = train.inputs, train.labels, train.names
     if request.limit:
         inputs, labels = inputs[: request.limit], labels[: request.limit]
+        names = None if names is None else names[: request.limit]
     dtype = next(iter(model.parameters())).dtype
     inputs = inputs.to(dtype)
     concepts = learn_concepts(model, inputs, k=request.k, layer=request.layer, head=request.head, epochs=request.epochs,
                               sparsity=request.sparsity, seed=request.seed, batch_size=request.batch_size, memory_mb=request.memory_mb)
-    try:
-        test = labelled_set(request.data, "test", memory_mb=request.memory_mb)
-        held_out = evaluate_concepts(model, concepts, test.inputs.to(dtype))
-    except MedlensError:
-        held_out = None  # no test split
+    held_out = None if test is None else evaluate_concepts(model, concepts, test.inputs.to(dtype))
     class_names = list(meta.get("class_names") or train.class_names)
+    data = str(request.data) if train.names is None or request.show_identifiers else "the user's folder of scans"
+    splits = {} if train.names is None else {"fitted_on": train.chosen, "held_out": None if test is None else test.chosen}
     with staged_folder(request.out) as out:
-        report = Report("medlens concepts", f"{request.model} on {request.data}: {request.k} concepts")
+        report = Report("medlens concepts", f"{request.model} on {data}: {request.k} concepts")
         sec = report.section("Concepts (explanation space)")
+        if splits:
+            sec.add_text(f"Fitted on {train.chosen}; held out: {splits['held_out'] or 'none'}.")
         summary = add_concepts(sec, model, concepts, inputs, labels, class_names, held_out=held_out, n_top=request.top,
-                               method=request.method, method_options=scope_options(request.options)[""])
+                               method=request.method, method_options=scope_options(request.options)[""], names=names)
         save_model(concepts.autoencoder, out / "concepts.pt",
-                   {"model": str(request.model), "data": str(request.data), "layer": request.layer, "k": request.k,
+                   {"model": str(request.model), "data": data, "layer": request.layer, "k": request.k,
                     "head": "model" if concepts.classifier is not None else "linear", **summary})
-        write_json(out / "concepts.json", {"model": str(request.model), "data": str(request.data), "layer": request.layer,
-                                           "k": request.k, "history": concepts.history[-1:], **summary})
+        write_json(out / "concepts.json", {"model": str(request.model), "data": data, "layer": request.layer,
+                                           "k": request.k, **splits, "history": concepts.history[-1:], **summary})
         report.write(out / "report.html")
-    return ConceptsResult(concepts, held_out, request.k, request.out)
+        if train.cases is not None:
+            write_csv(out / "identifiers.csv", train.cases.identifier_rows())
+    return ConceptsResult(concepts, held_out, request.k, request.out, splits)

@@ -112,6 +112,7 @@ def add_concepts(
     n_top: int = 4,
     method: str | None = None,
     method_options: dict | None = None,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Fitted concepts (Figure 10 style) into ``sec``: fidelity, class importance, and for each
     concept its top-activating images with the concept's saliency map
@@ -130,10 +131,12 @@ def add_concepts(
         for j in range(concepts.activations.shape[1])
     ]
     concepts_body(sec, concepts, inputs, labels, class_names, top=top, saliency=saliency, method=method,
-                  held_out=held_out)
+                  held_out=held_out, names=names)
     summary: dict[str, Any] = {
         "fidelity": concepts.fidelity.as_dict(), "importance": concepts.importance.tolist(), "top_images": top.tolist(),
     }
+    if names is not None:  # a folder's cases: their ids, the rows of top_images meaning nothing outside this run
+        summary["top_cases"] = [[names[int(r)] for r in row] for row in top.tolist()]
     if held_out is not None:
         summary["held_out_fidelity"] = held_out.as_dict()
     return summary
@@ -166,12 +169,14 @@ def concepts_section(ctx, report) -> None:
 
 
 def add_basis(sec, basis, queries: torch.Tensor, query_labels, train_inputs: torch.Tensor,
-              class_names: Sequence[str], *, query_names: Sequence[str] | None = None) -> None:
+              class_names: Sequence[str], *, query_names: Sequence[str] | None = None,
+              train_names: Sequence[str] | None = None) -> None:
     """Render a :class:`PredictionBasis` into ``sec``: each query beside its retrieved training cases
     (:func:`medlens.report.selfexplain.basis_cases`)."""
     from medlens.report.selfexplain import basis_cases
 
-    basis_cases(sec, basis, queries, query_labels, train_inputs, class_names, query_names=query_names)
+    basis_cases(sec, basis, queries, query_labels, train_inputs, class_names, query_names=query_names,
+                train_names=train_names)
 
 
 def basis_section(ctx, report) -> None:

@@ -166,6 +166,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     """Read a folder's labelled scans through the recipe, split them, train through the data-set
     route, and store the scans' recipe and class names in the model's metadata; returns the
     trained result and the unreadable cases ``(id, error)``."""
+    from medlens.app.reference_cases import inputs_digest
     from medlens.core.random import generator
     from medlens.data.formats.folders import class_names_in, read_groups
 
@@ -232,9 +233,16 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
                        "unlabelled": len(cases) - len(labelled), "unreadable": len(failed)},
                 split="by group (the labels file's group column)" if groups is not None else "by case, at random",
                 # positions in the folder's sorted case list (not names: a file name may name a patient)
-                split_positions={s: sorted(kept[int(i)] for i in idx) for s, idx in splits.items()})
+                split_positions={s: sorted(kept[int(i)] for i in idx) for s, idx in splits.items()},
+                # which folder the positions are of: basis and concepts use them only on the same inputs
+                split_digests={"train": inputs_digest(x[_by_position(splits["train"], kept)])})
     trained.summary = trained_summary(request.arch, str(request.data), meta)  # the scans, not the temporary npz
     return trained, [(cases.names[i], err) for i, err in sorted(failed.items())]
+
+
+def _by_position(idx: torch.Tensor, kept: list[int]) -> torch.Tensor:
+    """The rows ``idx`` of the loaded cases in the order of their positions in the folder."""
+    return torch.as_tensor(sorted(idx.tolist(), key=lambda i: kept[int(i)]), dtype=torch.long)
 
 
 #: Training scans read again for their native facts (shape, spacing, bit depth, modality).

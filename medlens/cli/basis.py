@@ -13,22 +13,26 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from medlens.cli.common import add_flags, add_out_folder, command_parser
+    from medlens.cli.inputs import add_reference_flags
 
     p = command_parser(sub, "basis", help="retrieve the most similar training cases (prediction basis)",
                        doc=__doc__, examples=[
                            "medlens basis --model model.pt --data pneumoniamnist --index 0 --index 7 --k 5 --out basis/",
                            "medlens basis --model model.pt --data pneumoniamnist --input case.dcm --out basis/",
                            "medlens basis --model model.pt --data lesions.npz --method gradcam --batch-size 32 --out basis/",
+                           "medlens basis --model model.pt --data scans/ --labels labels.csv --index 3 --out basis/",
                        ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
-    p.add_argument("--data", required=True, help="bundled data set name or npz file (the training cases)")
-    p.add_argument("--input", help="query file: npz data set, DICOM, NIfTI or .npy (default: --data)")
+    p.add_argument("--data", required=True, help="the training cases: bundled data set name, npz file (its train split), or a folder of scans "
+                   "(every case, or the model's training split when it was trained on the folder)")
+    p.add_argument("--input", help="query file or folder: npz data set, DICOM, NIfTI, PNG or .npy (default: --data)")
     p.add_argument("--index", type=int, action="append", help="query case index in an npz or a folder of scans (repeatable; default 0)")
     p.add_argument("--split", default="test", help="split of the queries in an npz (default: test)")
     p.add_argument("--k", type=int, default=5, help="training cases per query (default: 5)")
     p.add_argument("--layer", help="embedding layer (default: model.embed)")
     p.add_argument("--method", default="gradient", help="saliency method of the maps (default: gradient)")
     add_out_folder(p, help="output folder")
+    add_reference_flags(p)
     add_flags(p, "option", "budget", "quiet")
     p.set_defaults(run=run)
 
@@ -36,11 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from medlens.app.basis import BasisRequest, prediction_basis_report
     from medlens.cli.common import parse_options
+    from medlens.cli.inputs import recipe_options
 
     result = prediction_basis_report(BasisRequest(
         model=args.model, data=args.data, out=args.out, input=args.input, index=tuple(args.index or ()),
         split=args.split, k=args.k, layer=args.layer, method=args.method, options=parse_options(args.option),
-        batch_size=args.batch_size, memory_mb=args.memory_mb,
+        batch_size=args.batch_size, memory_mb=args.memory_mb, labels=args.labels, recipe=recipe_options(args),
+        show_identifiers=args.show_identifiers,
     ))
     for line in result.lines:
         print(line)

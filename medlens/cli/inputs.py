@@ -32,6 +32,17 @@ def add_recipe_flags(p: argparse.ArgumentParser) -> None:
                         "(the record is resampled to it)")
 
 
+def add_reference_flags(p: argparse.ArgumentParser) -> None:
+    """``--labels``, ``--show-identifiers`` and the recipe flags of a command whose ``--data`` may be
+    a folder of scans (basis, concepts)."""
+    p.add_argument("--labels", default=None, metavar="FILE",
+                   help="a folder of scans: CSV with columns case,label (a class index or name); without it labels are unknown")
+    p.add_argument("--show-identifiers", action="store_true",
+                   help="name scans by their file paths in every output (default: pseudonymous ids, the files "
+                        "listed in identifiers.csv only)")
+    add_recipe_flags(p)
+
+
 def recipe_options(args: argparse.Namespace) -> RecipeOptions:
     """The recipe flags as the request's :class:`~medlens.app.inputs.RecipeOptions`."""
     return RecipeOptions(

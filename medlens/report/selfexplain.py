@@ -18,7 +18,8 @@ __all__ = ["basis_cases", "concepts_body", "interpnet_body", "overlay_png"]
 
 
 def _name(class_names: Sequence[str], k: int) -> str:
-    return class_names[k] if 0 <= k < len(class_names) else str(k)
+    """Class ``k``'s name; ``"unknown"`` for a negative label (a case without one)."""
+    return "unknown" if k < 0 else class_names[k] if k < len(class_names) else str(k)
 
 
 def overlay_png(image: torch.Tensor, values: torch.Tensor, title: str) -> bytes:
@@ -99,10 +100,12 @@ def concepts_body(
     saliency: Sequence[torch.Tensor],
     method: str,
     held_out: Any = None,
+    names: Sequence[str] | None = None,
 ) -> None:
     """Fitted concepts (Figure 10 style): fidelity, class importance, and for each concept its
-    top-activating images (``top``: ``(k, n_top)`` rows of ``inputs``) with the concept's
-    saliency map (``saliency[j]``: the maps of concept ``j`` on its top images)."""
+    top-activating images (``top``: ``(k, n_top)`` rows of ``inputs``, named by ``names``, case
+    ids, when given) with the concept's saliency map (``saliency[j]``: the maps of concept ``j``
+    on its top images)."""
     k = concepts.activations.shape[1]
     fid = concepts.fidelity
     rows = [["fitting images", fid.agreement, fid.kl, fid.reconstruction, fid.sparsity]]
@@ -129,7 +132,7 @@ def concepts_body(
         )
         sec.add_images([
             (overlay_png(x[i], saliency[j][i], f"concept {j}"),
-             f"image {int(r)}: label {_name(class_names, int(labels[r]))}, activation "
+             f"{_row_name(names, 'image', int(r))}: label {_name(class_names, int(labels[r]))}, activation "
              f"{float(concepts.activations[r, j]):.3g}")
             for i, r in enumerate(rows_j.tolist())
         ])
@@ -139,8 +142,10 @@ def concepts_body(
 
 
 def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, train_inputs: torch.Tensor,
-                class_names: Sequence[str], *, query_names: Sequence[str] | None = None) -> None:
-    """Render a :class:`PredictionBasis`: each query beside its retrieved training cases."""
+                class_names: Sequence[str], *, query_names: Sequence[str] | None = None,
+                train_names: Sequence[str] | None = None) -> None:
+    """Render a :class:`PredictionBasis`: each query beside its retrieved training cases (named by
+    ``train_names``, case ids, when given; a negative label is shown as unknown)."""
     names = list(query_names or [f"case {q}" for q in range(len(queries))])
     for q in range(len(queries)):
         pred = int(basis.query_predictions[q])
@@ -156,15 +161,23 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
             values = basis.saliency[q, j] if basis.saliency is not None else torch.zeros_like(train_inputs[r])
             images.append((
                 overlay_png(train_inputs[r], values, f"neighbour {j + 1}"),
-                f"training image {r}: label {_name(class_names, int(basis.labels[q, j]))}, predicted "
+                f"{_row_name(train_names, 'training image', r)}: label {_name(class_names, int(basis.labels[q, j]))}, predicted "
                 f"{_name(class_names, int(basis.predictions[q, j]))}, similarity {float(basis.similarity[q, j]):.3f}"
                 + _distance_words(basis, q, j)
                 + (" - the same image as the query: it is in the training data"
                    if getattr(basis, "same_image", None) is not None and bool(basis.same_image[q, j]) else ""),
             ))
-        agree = float(basis.label_agreement()[q])
-        sec.add_heading(f"{names[q]}: {agree:.0%} of its nearest training cases carry the predicted label")
+        if bool((basis.labels[q] < 0).all()):
+            sec.add_heading(f"{names[q]}: the labels of its nearest training cases are unknown (no labels file)")
+        else:
+            agree = float(basis.label_agreement()[q])
+            sec.add_heading(f"{names[q]}: {agree:.0%} of its nearest training cases carry the predicted label")
         sec.add_images(images)
+
+
+def _row_name(names: Sequence[str] | None, noun: str, row: int) -> str:
+    """A reference case in words: ``"case case-0003"`` by its id, else ``"{noun} 3"`` by its row."""
+    return f"{noun} {row}" if names is None else f"case {names[row]}"
 
 
 def _distance_words(basis, q: int, j: int) -> str:
