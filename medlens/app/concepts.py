@@ -41,13 +41,16 @@ class ConceptsRequest:
 @dataclass
 class ConceptsResult:
     """The fitted concepts, their held-out scores (or ``None``), their number and the folder;
-    ``splits`` how a folder of scans was split (``fitted_on``, ``held_out``), empty for a data set."""
+    ``splits`` how a folder of scans was split (``fitted_on``, ``held_out``), empty for a data set;
+    how many cases the concepts were fitted on and held out on."""
 
     concepts: Any
     held_out: Any
     k: int
     out: str
     splits: dict[str, Any] = field(default_factory=dict)
+    n_fitted: int = 0
+    n_held_out: int = 0
 
 
 def concept_report(request: ConceptsRequest | None = None, **kwargs) -> ConceptsResult:
@@ -98,4 +101,4 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         report.write(out / "report.html")
         if train.cases is not None:
             write_csv(out / "identifiers.csv", train.cases.identifier_rows())
-    return ConceptsResult(concepts, held_out, request.k, request.out, splits)
+    return ConceptsResult(concepts, held_out, request.k, request.out, splits, len(inputs), 0 if test is None else len(test.inputs))

@@ -54,7 +54,8 @@ def test_concepts_command(tmp_path, demo_model, capsys):
     ae, meta = load_model(out / "concepts.pt")
     assert ae.config["n_concepts"] == 3 and meta["k"] == 3
     assert "concept 2" in (out / "report.html").read_text()
-    assert "3 concepts: agreement" in capsys.readouterr().out
+    printed = capsys.readouterr().out  # held out first: 200 fitted cases agree more than new ones do
+    assert "3 concepts: held-out agreement" in printed and "on 468 cases; on the 200 cases they were fitted on" in printed
     assert main(["concepts", "--model", str(path), "--data", "pneumoniamnist", "--k", "0", "--out", str(out)]) == 2
 
 
