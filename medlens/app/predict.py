@@ -58,14 +58,14 @@ def predict_indices(model: torch.nn.Module, source: Any, indices: Sequence[int],
     """The prediction of each case at ``indices`` (a :class:`CaseFailure` for each unreadable one)."""
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.engine import Budget, model_device
-    from medlens.core.targets import probabilities
+    from medlens.core.targets import model_probabilities
 
     batch = source.load(indices)
     out: list[CaseResult | CaseFailure] = [CaseFailure(i, source.names[i], err) for i, err in batch.failed.items()]
     if batch.x is None:
         return out
     with evaluation_mode(model), torch.inference_mode():
-        probs = probabilities(model_outputs(model, batch.x.to(model_device(model)), Budget(settings.batch_size)))
+        probs = model_probabilities(model_outputs(model, batch.x.to(model_device(model)), Budget(settings.batch_size)), model)
     probs = probs.detach().to("cpu", torch.float64)
     empty = torch.zeros(0, 0)
     for j, (i, name, label) in enumerate(zip(batch.indices, batch.cases, batch.labels)):
@@ -106,6 +106,7 @@ class PredictRequest:
     limit: int | None = None
     quiet: bool = True
     show_identifiers: bool = False  # name cases by their files, records or the notes file's ids (else case-0000...)
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -138,7 +139,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
 
     request = request if request is not None else PredictRequest(**kwargs)
     request.validate()
-    model, meta = load_model_file(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)
     scans = not is_dataset(request.data) and not meta.get("tokenizer") and not meta.get("windows")
     spec = predict_spec(request.data, meta, split=request.split, labels=request.labels,
                         recipe=resolve_recipe(request.recipe, meta) if scans else None,
@@ -175,7 +176,11 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         seconds = time.perf_counter() - start
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
-    metrics, files = write_outputs(out, results, failures, class_names)
+    multilabel = bool(meta.get("multilabel"))
+    metrics, files = write_outputs(out, results, failures, class_names, multilabel=multilabel)
+    if multilabel and any(r.label is not None for r in results):
+        notes.append("no metrics: a multi-label model's labels must be one 0/1 column per finding, and these labels "
+                     "give one class per case")
     if spec.kind in ("cases", "notes", "records"):  # scans, data sets, notes and signal windows: the audit's familiarity check, case by case
         files.append(_familiarity(model, meta, source, results, out, notes))
     if hasattr(source, "identifier_rows"):  # scans and notes are named case-0000...: the one file that maps them
