@@ -195,6 +195,16 @@ class MultiLabel(torch.nn.Module):
     def forward(self, *args, **kwargs):
         return self.model(*args, **kwargs)
 
+    def __getattr__(self, name: str):
+        """What the wrapper lacks is read off the wrapped model (its ``embed``, ``config``,
+        ``input_shape``), so code that asks the model for them finds them as without the wrapper."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "model":
+                raise
+            return getattr(self.model, name)
+
 
 def multilabel_of(model: torch.nn.Module) -> MultiLabel | None:
     """The :class:`MultiLabel` wrapper inside ``model``, or ``None`` for a single-label model."""
