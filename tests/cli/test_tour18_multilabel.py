@@ -116,3 +116,22 @@ def test_a_malformed_meta_field_is_one_line(files, tmp_path, capsys):
     assert main(["explain", "--model", str(bad), "--input", str(files["scan"]), *RECIPE, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert "multilabel='yes'" in err and "\n" not in err
+
+
+def _deletion(model, files, out, *extra):
+    assert main(["evaluate", "--model", str(model), "--data", str(files["scan"]), *RECIPE, "--methods", "gradient",
+                 "--metrics", "deletion_auc", "--baselines", "", "--out", str(out), "--quiet", *extra]) == 0
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return next(r for r in lines if r["type"] == "result")
+
+
+def test_evaluate_scores_deletion_on_each_findings_sigmoid(files, tmp_path):
+    meta = _deletion(files["random-meta"], files, tmp_path / "meta")
+    flagged = _deletion(files["random-plain"], files, tmp_path / "flag", "--multi-label")
+    plain = _deletion(files["random-plain"], files, tmp_path / "plain")
+    k = meta["target"]
+    logits = _cnn(False)(files["x"]).detach()[0]
+    # the curve starts at the unperturbed input: the target finding's own sigmoid, not its softmax share
+    assert meta["curves"]["deletion_auc"][0] == pytest.approx(float(torch.sigmoid(logits[k])), rel=1e-5)
+    assert plain["curves"]["deletion_auc"][0] == pytest.approx(float(torch.softmax(logits, 0)[k]), rel=1e-5)
+    assert flagged["metrics"] == meta["metrics"] and flagged["curves"] == meta["curves"]
