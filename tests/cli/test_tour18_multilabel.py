@@ -135,3 +135,23 @@ def test_evaluate_scores_deletion_on_each_findings_sigmoid(files, tmp_path):
     assert meta["curves"]["deletion_auc"][0] == pytest.approx(float(torch.sigmoid(logits[k])), rel=1e-5)
     assert plain["curves"]["deletion_auc"][0] == pytest.approx(float(torch.softmax(logits, 0)[k]), rel=1e-5)
     assert flagged["metrics"] == meta["metrics"] and flagged["curves"] == meta["curves"]
+
+
+def test_featurevis_reads_the_files_meta_field(files, tmp_path):
+    out = tmp_path / "fv"
+    assert main(["featurevis", "--model", str(files["const-meta"]), "--objective", "probability", "--classes", "0",
+                 "--steps", "2", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["multi_label"] is True
+    np.testing.assert_allclose(summary["units"][0]["probabilities"], torch.sigmoid(BIAS).tolist(), rtol=1e-6)
+
+
+def test_predict_says_why_it_gives_no_metrics_for_one_class_per_case(files, tmp_path, capsys):
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"case,label\n{files['scan'].name},effusion\n")
+    out = tmp_path / "p"
+    assert main(["predict", "--model", str(files["const-meta"]), "--data", str(files["scan"]), "--labels", str(labels),
+                 *RECIPE, "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "no metrics: a multi-label model's labels must be one 0/1 column per finding" in printed
+    assert not (out / "metrics.json").exists()
