@@ -80,6 +80,10 @@ def metrics_lines(metrics: dict[str, Any]) -> list[str]:
     """The metrics of :func:`summary_metrics` in words: one line of numbers (an AUROC that the labels
     leave undefined says why), then a caution when the predictions are not shown to beat always
     answering the most frequent label."""
+    if metrics.get("multilabel"):
+        from medlens.app.predict_findings import finding_metrics_lines
+
+        return finding_metrics_lines(metrics)
     present = [name for name, count in metrics["label_counts"].items() if count]
     defined = metrics["auroc"] is not None and not math.isnan(metrics["auroc"])  # NaN in memory, null in the file
     auroc = (f"AUROC {metrics['auroc']:.3f}" if defined else

@@ -155,3 +155,34 @@ def test_predict_says_why_it_gives_no_metrics_for_one_class_per_case(files, tmp_
     printed = capsys.readouterr().out
     assert "no metrics: a multi-label model's labels must be one 0/1 column per finding" in printed
     assert not (out / "metrics.json").exists()
+
+
+def test_predict_scores_each_finding_against_its_own_0_1_column(files, tmp_path, capsys):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        scan = rng.random((24, 24)).astype(np.float32)
+        scan[0, 0], scan[0, 1] = 0.0, 1.0
+        np.save(folder / f"s{i}.npy", scan)
+    truth = {f"s{i}.npy": [1, i % 2, 0, int(i < 3)] for i in range(6)}
+    labels = tmp_path / "labels.csv"
+    labels.write_text("case," + ",".join(NAMES) + "\n"
+                      + "".join(f"{case}," + ",".join(map(str, row)) + "\n" for case, row in truth.items()))
+    out = tmp_path / "p"
+    assert main(["predict", "--model", str(files["random-meta"]), "--data", str(folder), "--labels", str(labels),
+                 *RECIPE, "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    ids = {r["case"]: r["file"] for r in csv.DictReader((out / "identifiers.csv").open())}
+    rows = {ids[r["case"]]: r for r in csv.DictReader((out / "predictions.csv").open())}
+    probs = torch.tensor([[float(rows[c][f"probability.{n}"]) for n in NAMES] for c in truth], dtype=torch.float64)
+    y = torch.tensor(list(truth.values()), dtype=torch.float64)
+    for k, name in enumerate(NAMES):
+        assert metrics["findings"][name]["accuracy"] == pytest.approx(float(((probs[:, k] >= 0.5).double() == y[:, k]).double().mean()))
+        pos, neg = probs[y[:, k] == 1, k], probs[y[:, k] == 0, k]
+        if len(pos) and len(neg):  # Mann-Whitney: the share of (positive, negative) pairs ranked right
+            expected = float(((pos[:, None] > neg[None]).double() + 0.5 * (pos[:, None] == neg[None]).double()).mean())
+            assert metrics["findings"][name]["auroc"] == pytest.approx(expected)
+        else:
+            assert metrics["findings"][name]["auroc"] is None
+    assert metrics["n_labelled"] == 6 and "mean AUROC" in capsys.readouterr().out
