@@ -191,7 +191,6 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     import time
 
     import numpy as np
-    import torch
 
     import medlens.featurevis as fv
     from medlens.app.featurevis_references import channel_references, check_request, training_cases

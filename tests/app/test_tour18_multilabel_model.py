@@ -41,3 +41,12 @@ def test_a_model_that_outputs_probabilities_is_shown_as_it_is(cnn):
 
 def test_a_wrapped_models_layers_keep_their_names(cnn):
     assert resolve_layer(MultiLabel(cnn), "features.block2.conv") is cnn.features.block2.conv
+
+
+def test_a_multilabel_model_travels_to_ray_workers_as_one(cnn):
+    from medlens.audit.engines import model_from_bytes, model_to_bytes
+
+    back = model_from_bytes(model_to_bytes(MultiLabel(cnn), {"input_shape": [1, 24, 24]}))
+    assert multilabel_of(back) is not None
+    x = torch.rand(2, 1, 24, 24)
+    torch.testing.assert_close(back(x), cnn(x))
