@@ -48,6 +48,7 @@ class EvaluateRequest:
     quiet: bool = True
     show_identifiers: bool = False
     allow_outside: bool = False
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -164,7 +165,7 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
 
     request = request if request is not None else EvaluateRequest(**kwargs)
     request.validate()
-    model, meta = load_model_file(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)
     if is_text_model(meta):
         raise InputError("evaluate scores maps of images, volumes and signals; this model reads text: "
                          "medlens audit --data NOTES.csv scores its explanations on tokens (deletion and insertion AUC)")

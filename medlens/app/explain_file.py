@@ -57,6 +57,7 @@ class ExplainRequest:
     label_column: str = "label"
     inferer: Any = None
     limit: int | None = None  # a folder or a notes file: its first ``limit`` cases
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -133,7 +134,7 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
 
     request = request if request is not None else ExplainRequest(**kwargs)
     request.validate()
-    model, meta = load_model_file(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)
     if meta.get("tokenizer"):
         from medlens.app.explain_note import explain_notes
 
@@ -197,7 +198,7 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
     from medlens.attribution.explain import explain
     from medlens.attribution.registry import method_call_options
     from medlens.core.checks import model_outputs
-    from medlens.core.targets import probabilities
+    from medlens.core.targets import model_probabilities
 
     if request.inferer is not None:
         from medlens.app.explain_sliding import sliding_attribution
@@ -225,7 +226,7 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
             f"the model output has shape {tuple(raw.shape)}: explain a segmentation model with "
             "--target-class K --target-mask FILE, or a regression model with --regression"
         )
-    probs = probabilities(raw)[0] if not target_note else raw[0]
+    probs = model_probabilities(raw, model)[0] if not target_note else raw[0]
     if target is None:
         target = int(probs.argmax())  # spares a second pass
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
@@ -278,13 +279,20 @@ def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, s
     with scope as out:
         out.mkdir(parents=True, exist_ok=True)
         write_case_outputs(out, case, attribution, values, probs, class_names, request.method, target_note,
-                           dicom_out=request.dicom_out, familiar=familiar, show_identifiers=request.show_identifiers)
+                           dicom_out=request.dicom_out, familiar=familiar, show_identifiers=request.show_identifiers,
+                           multilabel=bool(meta.get("multilabel")))
     if target_note:  # a segmentation or regression target: one score, no class was predicted
         return CaseOutcome(case.source, str(out_dir), None, None, None, attribution.seconds, target_note,
                            attribution.extras.get("note"), warnings=list(familiar.warnings))
     k = int(probs.argmax())
-    return CaseOutcome(case.source, str(out_dir), k, class_names[k], float(probs.max()), attribution.seconds,
-                       f"predicted {class_names[k]} (p={float(probs.max()):.3f})",
+    headline = f"predicted {class_names[k]} (p={float(probs.max()):.3f})"
+    if meta.get("multilabel"):
+        from medlens.app.findings import THRESHOLD, predicted_findings
+
+        found = predicted_findings(probs, class_names)
+        headline = (f"findings at p >= {THRESHOLD}: {', '.join(found) or 'none'}; "
+                    f"highest {class_names[k]} (p={float(probs.max()):.3f})")
+    return CaseOutcome(case.source, str(out_dir), k, class_names[k], float(probs.max()), attribution.seconds, headline,
                        attribution.extras.get("note"), warnings=list(familiar.warnings))
 
 

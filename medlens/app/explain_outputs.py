@@ -15,12 +15,13 @@ from medlens.errors import MedlensError
 
 def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, probs: Any, class_names: list[str],
                        method: str, target_note: str, *, dicom_out: bool = False, familiar: Any = None,
-                       show_identifiers: bool = False) -> list[str]:
+                       show_identifiers: bool = False, multilabel: bool = False) -> list[str]:
     """Write a case's files into ``out``; returns their names (``summary.json`` included).
 
     ``familiar`` (:class:`medlens.evaluation.familiarity.Familiarity`) gives ``summary.json`` its
     ``warnings`` (``{code, message}``: ``downsampled``, ``modality``, ``unlike_training``), listed
     before the prediction, and its ``familiarity`` entry."""
+    from medlens.app.findings import findings_fields
     from medlens.data.recipe import invert
     from medlens.viz import attribution_figure, figure_png, signal_attribution_figure
 
@@ -59,6 +60,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
         "predicted_class": class_names[k] if k is not None and k < len(class_names) else None,
         **({"outputs": {"score": float(probs.sum())}} if target_note else
            {"probabilities": {class_names[j] if j < len(class_names) else str(j): float(p) for j, p in enumerate(probs)}}),
+        **(findings_fields(probs, class_names) if multilabel and not target_note else {}),
         "method": method,
         "target": target,
         "target_note": target_note or None,

@@ -191,15 +191,14 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     import time
 
     import numpy as np
-    import torch
 
     import medlens.featurevis as fv
     from medlens.app.featurevis_references import channel_references, check_request, training_cases
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.files import atomic_write, staged_folder, write_json
-    from medlens.core.targets import probabilities
+    from medlens.app.inputs import load_model_file
+    from medlens.core.targets import model_probabilities, multilabel_of
     from medlens.errors import InputError
-    from medlens.models import load_model
     from medlens.viz import figure_png
     from medlens.viz.featurevis import feature_grid, objective_curves
 
@@ -211,7 +210,8 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
         # before the layer probe, which would run the model on the range's middle
         raise InputError(f"--input-range must be LOW,HIGH, two finite numbers with LOW < HIGH, got {request.input_range!r}")
     check_request(request)
-    model, meta = load_model(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)
+    multi_label = multilabel_of(model) is not None
     shape = _input_shape(model, meta, request.shape)
     objective, parts, labels, units = build_objectives(request, model, shape, input_range, meta.get("class_names"))
     cases = training_cases(request, model, shape) if request.data is not None else None  # read before the work
@@ -223,7 +223,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     final = fv.objective_values(model, parts, images, input_range=input_range)
     with evaluation_mode(model):
         outputs = model_outputs(model, images)
-    probs = torch.sigmoid(outputs) if request.multi_label else probabilities(outputs)
+    probs = model_probabilities(outputs, model)
     title = f"{request.objective}" + (f" of {request.layer}" if request.layer else "") + f" ({request.param}, {request.steps} steps)"
     refs = channel_references(request, model, cases, units) if cases is not None else None
     warnings = saturated_probabilities(request.objective, labels, values[0])
@@ -242,7 +242,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
             "objective": objective.name,
             "units": units_out,
             "steps": request.steps, "lr": request.lr, "param": request.param, "transforms": request.transforms,
-            "seed": request.seed, "input_range": list(input_range), "multi_label": request.multi_label,
+            "seed": request.seed, "input_range": list(input_range), "multi_label": multi_label,
             "seconds": seconds, "steps_per_second": request.steps / seconds, "warnings": warnings,
         })
     return FeaturevisResult(len(parts), request.objective, request.steps, seconds, request.out, warnings)

@@ -105,8 +105,19 @@ def refuse_index(index: int, data: str) -> None:
                          "window is chosen with --start SECONDS, a folder's files are each explained")
 
 
-def load_model_file(path: str) -> tuple[Any, dict[str, Any]]:
-    """A medlens or TorchScript model file: ``(model, meta)``."""
+def load_model_file(path: str, multi_label: bool = False) -> tuple[Any, dict[str, Any]]:
+    """A medlens or TorchScript model file: ``(model, meta)``.
+
+    A multi-label model (``multi_label``, ``--multi-label``, or the file's ``meta["multilabel"]``)
+    comes wrapped in :class:`~medlens.core.targets.MultiLabel`: each finding is then scored and
+    shown by its own sigmoid (:func:`~medlens.core.targets.model_probabilities`), not a softmax."""
+    from medlens.core.targets import MultiLabel
     from medlens.models import load_model
 
-    return load_model(path)
+    model, meta = load_model(path)
+    flag = meta.get("multilabel", False)
+    if not isinstance(flag, bool):
+        raise InputError(f"the model file {path} records multilabel={flag!r}; it must be true or false")
+    if multi_label or flag:
+        model, meta = MultiLabel(model).eval(), {**meta, "multilabel": True}
+    return model, meta

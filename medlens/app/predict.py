@@ -15,6 +15,7 @@ data sets and signal windows ``OUT/familiarity.csv`` (:func:`medlens.app.audit_f
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +24,13 @@ from typing import Any, Sequence
 import torch
 
 from medlens.app.inputs import RecipeOptions, load_model_file, resolve_recipe
+from medlens.app.predict_findings import finding_columns, finding_metrics, read_finding_labels
 from medlens.app.predict_sources import open_predict_source, predict_spec
 from medlens.audit.cases import CaseFailure, CaseResult
 from medlens.audit.engines import ENGINES, Work, model_to_bytes, run_local, run_ray
 from medlens.audit.run import plan_batches
 from medlens.audit.store import AuditStore, locked
-from medlens.core.files import write_csv
+from medlens.core.files import write_csv, write_json
 from medlens.core.progress import Progress
 from medlens.data.cases import is_dataset
 from medlens.data.notes_cases import NoteColumns
@@ -58,14 +60,14 @@ def predict_indices(model: torch.nn.Module, source: Any, indices: Sequence[int],
     """The prediction of each case at ``indices`` (a :class:`CaseFailure` for each unreadable one)."""
     from medlens.core.checks import evaluation_mode, model_outputs
     from medlens.core.engine import Budget, model_device
-    from medlens.core.targets import probabilities
+    from medlens.core.targets import model_probabilities
 
     batch = source.load(indices)
     out: list[CaseResult | CaseFailure] = [CaseFailure(i, source.names[i], err) for i, err in batch.failed.items()]
     if batch.x is None:
         return out
     with evaluation_mode(model), torch.inference_mode():
-        probs = probabilities(model_outputs(model, batch.x.to(model_device(model)), Budget(settings.batch_size)))
+        probs = model_probabilities(model_outputs(model, batch.x.to(model_device(model)), Budget(settings.batch_size)), model)
     probs = probs.detach().to("cpu", torch.float64)
     empty = torch.zeros(0, 0)
     for j, (i, name, label) in enumerate(zip(batch.indices, batch.cases, batch.labels)):
@@ -106,6 +108,7 @@ class PredictRequest:
     limit: int | None = None
     quiet: bool = True
     show_identifiers: bool = False  # name cases by their files, records or the notes file's ids (else case-0000...)
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -138,9 +141,13 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
 
     request = request if request is not None else PredictRequest(**kwargs)
     request.validate()
-    model, meta = load_model_file(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)
     scans = not is_dataset(request.data) and not meta.get("tokenizer") and not meta.get("windows")
-    spec = predict_spec(request.data, meta, split=request.split, labels=request.labels,
+    findings = list(meta.get("class_names") or ())
+    finding_labels = (request.labels if scans and meta.get("multilabel") and request.labels
+                      and finding_columns(request.labels, findings) else None)  # one 0/1 column per finding
+    spec = predict_spec(request.data, meta, split=request.split,
+                        labels=None if finding_labels else request.labels,
                         recipe=resolve_recipe(request.recipe, meta) if scans else None,
                         columns=NoteColumns(text=request.text_column, label=request.label_column),
                         show_identifiers=request.show_identifiers, leads=request.recipe.leads if request.recipe else None)
@@ -175,13 +182,33 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         seconds = time.perf_counter() - start
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
-    metrics, files = write_outputs(out, results, failures, class_names)
+    multilabel = bool(meta.get("multilabel"))
+    metrics, files = write_outputs(out, results, failures, class_names, multilabel=multilabel)
+    if finding_labels:
+        metrics = _finding_metrics(finding_labels, source, results, findings, n)
+        if metrics is not None:
+            files.append(write_json(out / "metrics.json", metrics))
+    elif multilabel and any(r.label is not None for r in results):
+        notes.append("no metrics: a multi-label model's labels must be one 0/1 column per finding (a CSV with "
+                     "columns case and each finding's name), and these labels give one class per case")
     if spec.kind in ("cases", "notes", "records"):  # scans, data sets, notes and signal windows: the audit's familiarity check, case by case
         files.append(_familiarity(model, meta, source, results, out, notes))
     if hasattr(source, "identifier_rows"):  # scans and notes are named case-0000...: the one file that maps them
         rows = source.identifier_rows()[:n]
         files.append(write_csv(out / "identifiers.csv", rows))
     return PredictResult(out, spec.kind, n, added, seconds, metrics, files, failures, notes)
+
+
+def _finding_metrics(path: str, source: Any, results: Sequence[CaseResult], findings: list[str],
+                     n: int) -> dict[str, Any] | None:
+    """The per-finding metrics of a multi-label model against ``path``'s 0/1 columns."""
+    files = [row["file"] for row in source.identifier_rows()[:n]]
+    labels = read_finding_labels(path, files, findings)
+    probs = torch.full((n, len(findings)), math.nan, dtype=torch.float64)
+    for r in results:
+        probs[r.index] = torch.tensor(r.probabilities, dtype=torch.float64)
+    read = ~probs.isnan().any(1)  # an unreadable case has no prediction
+    return finding_metrics(probs[read], labels[read], findings)
 
 
 def _familiarity(model: Any, meta: dict, source: Any, results: Sequence[CaseResult], out: Path,

@@ -1,7 +1,9 @@
 """The files of ``medlens predict``: ``predictions.csv``, ``metrics.json`` and ``unreadable.csv``.
 
 ``predictions.csv`` has one row per case: ``case``, ``label`` (the class name, empty when not
-known), ``predicted`` (the class name) and ``probability.<class name>`` for every class, written
+known), ``predicted`` (the class name; for a multi-label model the findings with probability >= 0.5,
+joined by ``;``) and ``probability.<class name>`` for every class (a multi-label model's: each
+finding's own sigmoid), written
 with enough digits to give back the stored numbers. ``metrics.json`` summarises the labelled
 cases: accuracy, AUROC (binary, or one-vs-rest averaged over the classes present:
 :func:`medlens.models.metrics.macro_auroc`) and the expected calibration error over ten equal-width
@@ -20,6 +22,7 @@ from typing import Any, Sequence
 import torch
 
 from medlens.app.case_report import calibration_data
+from medlens.app.findings import predicted_findings
 from medlens.audit.cases import CaseFailure, CaseResult
 from medlens.core.files import write_csv, write_json
 from medlens.evaluation.chance import chance_record, chance_words
@@ -34,14 +37,17 @@ def _name(k: int | None, class_names: Sequence[str]) -> str:
     return class_names[k] if 0 <= k < len(class_names) else str(k)
 
 
-def prediction_rows(results: Sequence[CaseResult], class_names: Sequence[str]) -> tuple[list[str], list[dict]]:
-    """The columns and rows of ``predictions.csv``."""
+def prediction_rows(results: Sequence[CaseResult], class_names: Sequence[str],
+                    multilabel: bool = False) -> tuple[list[str], list[dict]]:
+    """The columns and rows of ``predictions.csv``; for a multi-label model ``predicted`` names the
+    findings at :data:`~medlens.app.findings.THRESHOLD` or above, joined by ``;``."""
     k = max([len(class_names), *(len(r.probabilities) for r in results)])
     names = [_name(j, class_names) for j in range(k)]
     columns = ["case", "label", "predicted", *(f"probability.{n}" for n in names)]
     rows = []
     for r in results:
-        row = {"case": r.case, "label": _name(r.label, names), "predicted": _name(r.predicted, names)}
+        predicted = ";".join(predicted_findings(r.probabilities, names)) if multilabel else _name(r.predicted, names)
+        row = {"case": r.case, "label": _name(r.label, names), "predicted": predicted}
         row.update({f"probability.{n}": repr(float(p)) for n, p in zip(names, r.probabilities)})
         rows.append(row)
     return columns, rows
@@ -74,6 +80,10 @@ def metrics_lines(metrics: dict[str, Any]) -> list[str]:
     """The metrics of :func:`summary_metrics` in words: one line of numbers (an AUROC that the labels
     leave undefined says why), then a caution when the predictions are not shown to beat always
     answering the most frequent label."""
+    if metrics.get("multilabel"):
+        from medlens.app.predict_findings import finding_metrics_lines
+
+        return finding_metrics_lines(metrics)
     present = [name for name, count in metrics["label_counts"].items() if count]
     defined = metrics["auroc"] is not None and not math.isnan(metrics["auroc"])  # NaN in memory, null in the file
     auroc = (f"AUROC {metrics['auroc']:.3f}" if defined else
@@ -87,11 +97,12 @@ def metrics_lines(metrics: dict[str, Any]) -> list[str]:
 
 
 def write_outputs(out: Path, results: Sequence[CaseResult], failures: Sequence[CaseFailure],
-                  class_names: Sequence[str]) -> tuple[dict[str, Any] | None, list[Path]]:
-    """Write the files into ``out``; returns the metrics (or ``None``) and the paths written."""
-    columns, rows = prediction_rows(results, class_names)
+                  class_names: Sequence[str], multilabel: bool = False) -> tuple[dict[str, Any] | None, list[Path]]:
+    """Write the files into ``out``; returns the metrics (or ``None``: none labelled, or a
+    multi-label model, whose labels here are one class per case) and the paths written."""
+    columns, rows = prediction_rows(results, class_names, multilabel)
     files = [write_csv(out / "predictions.csv", rows, columns)]
-    metrics = summary_metrics(results, class_names)
+    metrics = None if multilabel else summary_metrics(results, class_names)
     if metrics is not None:
         files.append(write_json(out / "metrics.json", metrics))
     if failures:

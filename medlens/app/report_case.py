@@ -44,6 +44,7 @@ class ReportRequest:
     quiet: bool = True
     text_column: str = "text"  # notes (a text model): medlens.app.report_note
     label_column: str = "label"
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -78,7 +79,7 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     limit = 1 if request.limit is None else request.limit
     methods = list(request.methods or DEFAULT_METHODS)
     options = options_per_method(request.options, methods)
-    model, meta = load_model_file(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)
     if meta.get("tokenizer"):
         from medlens.app.report_note import report_notes
 

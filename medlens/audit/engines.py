@@ -74,8 +74,11 @@ def model_to_bytes(model: torch.nn.Module, meta: dict) -> bytes:
     """The model as medlens model-file bytes (what :func:`medlens.models.io.save_model` writes)."""
     import tempfile
 
+    from medlens.core.targets import MultiLabel
     from medlens.models.io import save_model
 
+    if isinstance(model, MultiLabel):  # the file says it (meta multilabel): model_from_bytes wraps it again
+        model, meta = model.model, {**meta, "multilabel": True}
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(model, os.path.join(tmp, "model.pt"), meta)
         return path.read_bytes()
@@ -90,7 +93,11 @@ def model_from_bytes(blob: bytes) -> torch.nn.Module:
         path = os.path.join(tmp, "model.pt")
         with open(path, "wb") as fh:
             fh.write(blob)
-        model, _meta = load_model(path)
+        model, meta = load_model(path)
+    if meta.get("multilabel") is True:
+        from medlens.core.targets import MultiLabel
+
+        model = MultiLabel(model).eval()
     return model
 
 

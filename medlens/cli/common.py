@@ -10,6 +10,7 @@ Every command spells a shared concept the same way (:func:`add_flags`):
                          limit (as ``memory_mb=``); ``memory`` alone: the readers' limit only
 ``--seed N``             the seed of every random choice
 ``--quiet``              no progress bars or progress lines
+``--multi-label``        the model has one sigmoid per finding (as the model file's ``meta["multilabel"]``)
 
 and every command's ``--help`` ends with examples (:func:`command_parser`).
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from medlens.errors import MedlensError
 
-SHARED_FLAGS = ("limit", "option", "budget", "memory", "seed", "quiet")
+SHARED_FLAGS = ("limit", "option", "budget", "memory", "seed", "quiet", "multi-label")
 
 
 def command_parser(sub: "argparse._SubParsersAction", name: str, *, help: str, doc: str | None,
@@ -68,6 +69,11 @@ def add_flags(p: argparse.ArgumentParser, *flags: str, seed_default: int = 0) ->
         p.add_argument("--seed", type=int, default=seed_default, help=f"seed of every random choice (default: {seed_default})")
     if "quiet" in flags:
         p.add_argument("--quiet", action="store_true", help="no progress output (bars and progress lines); results are still printed")
+    if "multi-label" in flags:
+        p.add_argument("--multi-label", action="store_true",
+                       help="the model has one sigmoid per finding (e.g. ChestMNIST's 14): each finding's probability is "
+                            "the sigmoid of its logit, not a softmax across findings (a model file can say so itself: "
+                            "meta multilabel)")
 
 
 def method_options(pairs: list[str] | None, methods: list[str] | None = None) -> dict[str, dict[str, Any]]:

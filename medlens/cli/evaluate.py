@@ -53,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-outside", action="store_true",
                    help="let the labels file name masks outside the data folder (refused by default)")
     add_recipe_flags(p)
-    add_flags(p, "limit", "option", "budget", "seed", "quiet")
+    add_flags(p, "limit", "option", "budget", "seed", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         target=args.target, cases_per_batch=args.cases_per_batch, options=parse_options(args.option),
         metric_options=parse_options(args.metric_option), restart=args.restart, recipe=recipe_options(args),
         limit=args.limit, batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
-        show_identifiers=args.show_identifiers, allow_outside=args.allow_outside,
+        show_identifiers=args.show_identifiers, allow_outside=args.allow_outside, multi_label=args.multi_label,
     ))
     verdict = result.summary["verdict"]
     for caution in result.summary.get("warnings") or ():

@@ -70,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_recipe_flags(p)
     add_out_folder(p, help="output folder")
     add_text_flags(p)
-    add_flags(p, "limit", "option", "budget", "seed", "quiet")
+    add_flags(p, "limit", "option", "budget", "seed", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 
@@ -87,7 +87,7 @@ def request_from(args: argparse.Namespace) -> object:
         show_identifiers=args.show_identifiers,
         recipe=recipe_options(args), options=parse_options(args.option), batch_size=args.batch_size,
         memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet, text_column=args.text_column,
-        label_column=args.label_column, limit=args.limit,
+        label_column=args.label_column, limit=args.limit, multi_label=args.multi_label,
         inferer=inferer_settings(args.inferer, args.roi, args.overlap, args.blend, args.sw_batch_size),
     )
 

@@ -44,15 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--param", default="fourier", choices=("fourier", "pixel"))
     p.add_argument("--transforms", default="default", choices=("default", "none"))
-    p.add_argument("--multi-label", action="store_true",
-                   help="the model has one sigmoid per finding (e.g. ChestMNIST's 14): probability = sigmoid of "
-                        "the class's logit, not a softmax across findings")
     p.add_argument("--data", help="bundled data set name or npz file: show beside each channel the cases of its train "
                                    "split whose CRP relevance for the channel is largest (channel, neuron)")
     p.add_argument("--references", type=int, default=4, help="reference cases per channel with --data (default: 4)")
     p.add_argument("--composite", default="epsilon-plus", help="LRP composite of the reference cases (default: epsilon-plus)")
     add_out_folder(p, help="output folder")
-    add_flags(p, "limit", "budget", "seed", "quiet")
+    add_flags(p, "limit", "budget", "seed", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 

@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "listed in identifiers.csv only)")
     add_text_flags(p)
     add_recipe_flags(p)
-    add_flags(p, "limit", "quiet")
+    add_flags(p, "limit", "quiet", "multi-label")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="inputs the engine evaluates at once (default: 64, fixed so that results never depend on free memory)")
     p.set_defaults(run=run)
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         text_column=args.text_column, label_column=args.label_column, recipe=recipe_options(args),
         engine=args.engine, address=args.address, workers=args.workers, cases_per_batch=args.cases_per_batch,
         batch_size=args.batch_size, restart=args.restart, limit=args.limit, quiet=args.quiet,
-        show_identifiers=args.show_identifiers,
+        show_identifiers=args.show_identifiers, multi_label=args.multi_label,
     ))
     print(f"predicted {result.n_new} new case(s) of {result.n_cases} ({result.kind}) on the {args.engine} engine")
     for note in result.notes:

@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_out_folder(p, help="output folder")
     add_text_flags(p)
     # --limit N: reports for the first N cases of an npz data set from --index, one folder each
-    add_flags(p, "limit", "option", "budget", "seed", "quiet")
+    add_flags(p, "limit", "option", "budget", "seed", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 
@@ -65,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
         evaluation=args.evaluation, basis_data=args.basis_data, k=args.k, show_identifiers=args.show_identifiers,
         recipe=recipe_options(args), options=parse_options(args.option), limit=args.limit,
         batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
-        text_column=args.text_column, label_column=args.label_column,
+        text_column=args.text_column, label_column=args.label_column, multi_label=args.multi_label,
     ))
     for _i, summary, where in result.cases:  # results, printed with --quiet too (it silences progress only)
         for warning in summary.get("warnings") or ():  # as explain prints them: before the finding
             print(f"warning ({warning['code']}): {warning['message']}")
-        print(f"{summary['predicted_class']} (p={max(summary['probabilities'].values()):.3f}); "
+        found = (f"findings {', '.join(summary['predicted_findings']) or 'none'}; highest "
+                 if summary.get("multilabel") else "")
+        print(f"{found}{summary['predicted_class']} (p={max(summary['probabilities'].values()):.3f}); "
               f"maps: {', '.join(summary['methods'])}; trust: {summary['trust']['level']} -> {where}")
     return 0

@@ -74,6 +74,8 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
             raise UnknownNameError("the given layer module is not part of the model")
         return layer
     modules = dict(model.named_modules())
+    if layer not in modules and _passes_through(model):  # a wrapper's layers are named as its model names them
+        return resolve_layer(model.model, layer)
     if layer not in modules:  # a name read off a torch.compile'd model, explained as its eager modules
         layer = ".".join(part for part in layer.split(".") if part != "_orig_mod") if isinstance(layer, str) else layer
     if layer not in modules:
@@ -81,6 +83,14 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
         hint = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
         raise UnknownNameError(f"the model has no layer named {layer!r}; layers: {hint}")
     return modules[layer]
+
+
+def _passes_through(model: nn.Module) -> bool:
+    """Whether ``model`` is a medlens wrapper around ``model.model`` (:class:`~medlens.core.targets.MultiLabel`,
+    :class:`~medlens.core.targets.ReducedOutput`): a layer name of the model it wraps names the same layer."""
+    from medlens.core.targets import MultiLabel, ReducedOutput
+
+    return isinstance(model, (MultiLabel, ReducedOutput))
 
 
 def layer_name(model: nn.Module, layer: nn.Module) -> str:

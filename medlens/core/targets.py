@@ -195,13 +195,39 @@ class MultiLabel(torch.nn.Module):
     def forward(self, *args, **kwargs):
         return self.model(*args, **kwargs)
 
+    def __getattr__(self, name: str):
+        """What the wrapper lacks is read off the wrapped model (its ``embed``, ``config``,
+        ``input_shape``), so code that asks the model for them finds them as without the wrapper."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "model":
+                raise
+            return getattr(self.model, name)
+
+
+def multilabel_of(model: torch.nn.Module) -> MultiLabel | None:
+    """The :class:`MultiLabel` wrapper inside ``model``, or ``None`` for a single-label model."""
+    return next((m for m in model.modules() if isinstance(m, MultiLabel)), None)
+
+
+def model_probabilities(output: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    """The probabilities ``model``'s ``output`` ``(B, K)`` means, as shown to a user: for a
+    :class:`MultiLabel` model each finding's own sigmoid (one probability per finding, not a
+    distribution: they need not sum to 1), or the output itself when the model already outputs
+    probabilities; else :func:`probabilities` (a softmax over classes)."""
+    multilabel = multilabel_of(model)
+    if multilabel is None:
+        return probabilities(output)
+    return output if multilabel.outputs == "probabilities" else torch.sigmoid(output)
+
 
 def probability_target(target: Target, model: torch.nn.Module) -> Target:
     """``target`` scoring ``model``'s probabilities, for methods that score probabilities (RISE,
     deletion and insertion): a softmax over classes (a single logit's sigmoid); each finding's own
     sigmoid for a :class:`MultiLabel` model; the output as it is for a summed score
     (:func:`summed_scores`) and for a multi-label model that already outputs probabilities."""
-    multilabel = next((m for m in model.modules() if isinstance(m, MultiLabel)), None)
+    multilabel = multilabel_of(model)
     if summed_scores(model) or (multilabel is not None and multilabel.outputs == "probabilities"):
         return target
     space = "probability" if multilabel is None else "sigmoid"

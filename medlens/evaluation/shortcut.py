@@ -18,7 +18,7 @@ from torch import nn
 from medlens.core.checks import evaluation_mode
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.targets import probabilities
+from medlens.core.targets import model_probabilities
 from medlens.errors import InputError
 from medlens.evaluation.localisation import dilate
 
@@ -93,8 +93,8 @@ def marker_intervention(
         return torch.where(present[start:stop].view(-1, *([1] * (x.ndim - 1))), erased, pasted)
 
     with evaluation_mode(model):
-        p_orig = probabilities(engine.forward(model, x, budget)).to("cpu", torch.float64)
-        p_int = probabilities(engine.run(model, b, build, budget=budget).outputs).to("cpu", torch.float64)
+        p_orig = model_probabilities(engine.forward(model, x, budget), model).to("cpu", torch.float64)
+        p_int = model_probabilities(engine.run(model, b, build, budget=budget).outputs, model).to("cpu", torch.float64)
     if not 0 <= marker_class < p_orig.shape[1]:
         raise InputError(f"marker_class {marker_class} is out of range for a model with {p_orig.shape[1]} classes")
     fraction = marker_masks.reshape(b, -1).to(torch.float64).mean(1).cpu()

@@ -221,6 +221,11 @@ class CaseReport:
     warnings : list of dict
         ``{code, message}`` entries shown above the finding (``downsampled``, ``modality``,
         ``unlike_training``).
+    findings : list of str or None
+        A multi-label model's predicted findings (each finding's own probability at the threshold
+        ``findings_threshold`` or above; ``probabilities`` are then one sigmoid per finding, not a
+        distribution); ``None`` for a single-label model.
+    findings_threshold : float
     """
 
     scan: str
@@ -254,6 +259,8 @@ class CaseReport:
     familiarity_unlike: bool | None = None
     familiarity_rows: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
+    findings: list[str] | None = None
+    findings_threshold: float = 0.5
 
 
 def _name(names: Sequence[str], k: int) -> str:
@@ -282,10 +289,17 @@ def render_case_report(case: CaseReport) -> str:
         summary.add_trusted_html('<ul class="warnings">' + "".join(
             f'<li class="trust-unsupported" data-code="{_esc(w["code"])}">{_esc(w["message"])}</li>'
             for w in case.warnings) + "</ul>")
-    summary.add_trusted_html(
-        '<p class="finding">The model\'s finding: <b>'
-        + _esc(predicted) + f"</b> (probability {p:.2f}).</p>"
-    )
+    if case.findings is None:
+        summary.add_trusted_html(
+            '<p class="finding">The model\'s finding: <b>'
+            + _esc(predicted) + f"</b> (probability {p:.2f}).</p>"
+        )
+    else:  # one probability per finding: several findings can be present at once
+        found = ", ".join(_esc(f) for f in case.findings) or "none"
+        summary.add_trusted_html(
+            f'<p class="finding">The model\'s findings (probability {case.findings_threshold:.2f} or more, each finding '
+            f"scored on its own): <b>{found}</b>. Highest: {_esc(predicted)} (probability {p:.2f}).</p>"
+        )
     if case.familiarity_unlike and not any(w.get("code") == "unlike_training" for w in case.warnings):
         summary.add_trusted_html('<p class="trust-unsupported">' + _esc(case.familiarity) + "</p>")
     if case.calibration:
@@ -321,6 +335,9 @@ def render_case_report(case: CaseReport) -> str:
             trust.add_details(f"Numbers behind this ({m.method})", ["measure", "value"], m.numbers)
 
     probs = report.section("Probabilities", kind="detail")
+    if case.findings is not None:
+        probs.add_text("Each finding has its own probability (the model scores the findings one by one), "
+                       "so they need not add up to 1.")
     probs.add_table(["class", "probability"], [[_name(case.class_names, k), f"{v:.3f}"]
                                               for k, v in enumerate(case.probabilities)])
     if case.calibration_rows:

@@ -10,20 +10,20 @@ from medlens.cli import build_parser, command_modules
 
 # the shared flags each command must have (a command that does not run a model has no budget)
 EXPECTED = {
-    "explain": {"--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
-    "evaluate": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
+    "explain": {"--option", "--batch-size", "--memory-mb", "--seed", "--quiet", "--multi-label"},
+    "evaluate": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet", "--multi-label"},
     "attention": {"--limit", "--batch-size", "--memory-mb", "--seed", "--quiet"},
     "concepts": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
     "basis": {"--option", "--batch-size", "--memory-mb", "--quiet"},
-    "featurevis": {"--limit", "--batch-size", "--memory-mb", "--seed", "--quiet"},
+    "featurevis": {"--limit", "--batch-size", "--memory-mb", "--seed", "--quiet", "--multi-label"},
     "generate": {"--seed", "--quiet"},
     "train": {"--memory-mb", "--seed", "--quiet"},  # reads scans: the readers' limit only
     "demo": {"--seed", "--quiet"},
     "systems": {"--seed", "--quiet"},
     "imaging-report": {"--seed", "--quiet"},
-    "report": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
+    "report": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet", "--multi-label"},
     "audit": {"--limit", "--option", "--batch-size", "--memory-mb", "--seed", "--quiet"},
-    "predict": {"--limit", "--batch-size", "--quiet"},
+    "predict": {"--limit", "--batch-size", "--quiet", "--multi-label"},
 }
 SHARED_HELP = {
     "--limit": "use only the first N cases",
@@ -31,6 +31,7 @@ SHARED_HELP = {
     "--quiet": "no progress output",
     "--batch-size": "inputs the engine evaluates at once",
     "--memory-mb": "the most a reader may decode from one file",
+    "--multi-label": "one sigmoid per finding",
 }
 # names that once meant the same thing as a shared flag, or two things at once
 RETIRED = {"--n", "--cases", "--batch"}

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from medlens.app.case_report.calibration import calibration_sentence
+from medlens.app.findings import THRESHOLD, findings_fields, predicted_findings
 from medlens.app.case_report.checks import case_checks
 from medlens.app.case_report.inputs import CaseInput, CaseReportSettings
 from medlens.app.case_report.trust import trust_from_checks, trust_from_evaluation, within_model_record
@@ -20,7 +21,7 @@ from medlens.data.kinds import facts_of_model
 from medlens.evaluation.familiarity import familiarity
 from medlens.core.classes import class_labels
 from medlens.core.engine import Budget
-from medlens.core.targets import probabilities
+from medlens.core.targets import model_probabilities, multilabel_of
 from medlens.errors import InputError, MedlensError
 from medlens.report.case import BasisCase, CaseReport
 from medlens.report.viewer import MapLayer
@@ -112,7 +113,7 @@ def case_report(
     if x.is_floating_point():
         x = x.to(dtype)
     with evaluation_mode(model), torch.inference_mode():
-        probs = probabilities(model_outputs(model, x, budget))[0].double()
+        probs = model_probabilities(model_outputs(model, x, budget), model)[0].double()
     predicted = int(probs.argmax())
     n_classes = len(probs)
     explained = predicted if target is None else int(target)
@@ -161,6 +162,8 @@ def case_report(
     calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]),
                                                          like_training=familiar.unlike is not True)
     identifiers = dict(case.identifiers)
+    multilabel = multilabel_of(model) is not None
+    findings = predicted_findings(probs, class_names) if multilabel else None
     report = CaseReport(
         scan=case.description, kind=kind, base=native, maps=maps, class_names=class_names,
         probabilities=[float(p) for p in probs], predicted=predicted, explained=explained, trust=trust,
@@ -170,12 +173,13 @@ def case_report(
         identifiers=identifiers if settings.show_identifiers else None, model=_model_words(meta),
         spacing=case.spacing, planes=case.planes, affine=case.affine, annotations=list(case.annotations), rate=case.rate, start=case.start, window=case.window, notes=notes,
         familiarity=familiar.sentence, familiarity_unlike=familiar.unlike, familiarity_rows=familiar.rows,
-        warnings=familiar.warnings,
+        warnings=familiar.warnings, findings=findings, findings_threshold=THRESHOLD,
     )
     summary = {
         "prediction": predicted,
         "predicted_class": class_names[predicted],
         "probabilities": {class_names[i]: float(p) for i, p in enumerate(probs)},
+        **(findings_fields(probs, class_names) if multilabel else {}),
         "explained": explained,
         "methods": [m.name for m in maps],
         "trust": {"source": trust.source, "level": trust.level, "headline": trust.headline,

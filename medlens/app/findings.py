@@ -1,0 +1,24 @@
+"""What a multi-label model (one sigmoid per finding, :class:`medlens.MultiLabel`) predicts, as the
+user reads it: each finding's probability is its own sigmoid (they need not sum to 1), and the
+predicted findings are those at :data:`THRESHOLD` or above. The finding explained by default stays
+the highest-scoring one."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+THRESHOLD = 0.5
+
+#: One sentence for the outputs of a multi-label model.
+MEANING = (f"one probability per finding (its own sigmoid; they need not sum to 1): predicted findings are those "
+           f"with probability >= {THRESHOLD}; the explained finding is the highest-scoring one unless a target is given")
+
+
+def predicted_findings(probs: Sequence[float], names: Sequence[str]) -> list[str]:
+    """The names of the findings whose probability is at least :data:`THRESHOLD`."""
+    return [names[j] if j < len(names) else str(j) for j, p in enumerate(probs) if float(p) >= THRESHOLD]
+
+
+def findings_fields(probs: Sequence[float], names: Sequence[str]) -> dict[str, Any]:
+    """The fields a multi-label case adds to its JSON record."""
+    return {"multilabel": True, "predicted_findings": predicted_findings(probs, names), "probabilities_meaning": MEANING}
