@@ -75,14 +75,16 @@ def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[]
 
     facts, reference = facts_of_model(meta), meta.get("familiarity")
     channels = list((meta.get("windows") or {}).get("leads") or ()) or None
-    held_bytes = INPUT_SHARE_OF_BUDGET * budget_bytes(budget or Budget(), model_device(model))
+    budget = budget or Budget()
+    held_bytes = INPUT_SHARE_OF_BUDGET * budget_bytes(budget, model_device(model))
     rows: list[dict[str, Any]] = []
     chunk: list[tuple[str, Any]] = []  # (name, case or None when unreadable), in the order given
 
     def check_chunk() -> None:
         read = [(name, case) for name, case in chunk if case is not None]
         found = iter(familiarity_of_cases(model, [c.x for _, c in read], reference,
-                                          readings=[c.reading for _, c in read], facts=facts, channels=channels))
+                                          readings=[c.reading for _, c in read], facts=facts, channels=channels,
+                                          budget=budget))
         rows.extend(_row(name, None if case is None else next(found)) for name, case in chunk)
         chunk.clear()
 

@@ -95,10 +95,10 @@ def _penultimate(layer: nn.Module, out: list[torch.Tensor]) -> Iterator[None]:
         handle.remove()
 
 
-def _features(model: nn.Module, x: torch.Tensor, chunk: int | None = 256) -> torch.Tensor | None:
+def _features(model: nn.Module, x: torch.Tensor, budget: Any = None) -> torch.Tensor | None:
     """The penultimate features of ``x`` (the input of the last linear layer), through the engine
-    in chunks of ``chunk`` (``None``: chunks of the engine's memory budget); ``None`` for a model
-    without a linear layer (or TorchScript)."""
+    in chunks of ``budget`` (a :class:`medlens.core.engine.Budget`; default: 256 inputs a chunk);
+    ``None`` for a model without a linear layer (or TorchScript)."""
     from medlens.core import engine
     from medlens.core.checks import evaluation_mode
 
@@ -108,7 +108,7 @@ def _features(model: nn.Module, x: torch.Tensor, chunk: int | None = 256) -> tor
     got: list[torch.Tensor] = []
     dtype = next(iter(model.parameters())).dtype
     with evaluation_mode(model), _penultimate(layer, got):
-        engine.run(model, len(x), x.to(dtype), budget=engine.Budget(batch_size=chunk),
+        engine.run(model, len(x), x.to(dtype), budget=budget or engine.Budget(batch_size=256),
                    consume=lambda *_: None, finite_outputs=False)
     return torch.cat(got) if got else None
 
@@ -244,15 +244,18 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
 
     if is_note_reference(reference):  # a text model: the share of the note's words it does not know
         return note_familiarity(x, reference)
-    return _judged(x, reference, reading, facts, channels, _distances(model, x, reference, chunk=256)[0])
+    return _judged(x, reference, reading, facts, channels, _distances(model, x, reference)[0])
 
 
 def familiarity_of_cases(model: nn.Module, xs: Sequence[torch.Tensor], reference: dict | None, *,
                          readings: Sequence[dict | None], facts: Any = None,
-                         channels: Sequence[str] | None = None) -> list[Familiarity]:
+                         channels: Sequence[str] | None = None, budget: Any = None) -> list[Familiarity]:
     """:func:`familiarity` of each case of ``xs`` (each ``(1, C, *spatial)``, with its ``reading``),
     the same answers (float rounding aside) for less work: the cases of one shape are stacked and
-    their features come from one pass of the model, in chunks of the engine's memory budget."""
+    their features come from one pass of the model, in chunks of ``budget``
+    (:class:`medlens.core.engine.Budget`; default: the engine's memory budget)."""
+    from medlens.core.engine import Budget
+
     from medlens.evaluation.note_familiarity import is_note_reference, note_familiarity
 
     if len(xs) != len(readings):
@@ -263,11 +266,15 @@ def familiarity_of_cases(model: nn.Module, xs: Sequence[torch.Tensor], reference
         return [note_familiarity(x, reference) for x in xs]
     groups: dict[tuple, list[int]] = {}
     for i, x in enumerate(xs):
+        if x.ndim < 2 or len(x) != 1:
+            from medlens.errors import InputError
+
+            raise InputError(f"familiarity_of_cases takes cases of shape (1, C, ...); case {i} has {tuple(x.shape)}")
         groups.setdefault((tuple(x.shape), x.dtype), []).append(i)
     measured: list[Any] = [None] * len(xs)
     for members in groups.values():
         stacked = torch.cat([xs[i] for i in members])
-        for i, m in zip(members, _distances(model, stacked, reference, chunk=None)):
+        for i, m in zip(members, _distances(model, stacked, reference, budget or Budget())):
             measured[i] = m
     return [_judged(x, reference, r, facts, channels, m) for x, r, m in zip(xs, readings, measured)]
 
@@ -418,19 +425,17 @@ def _blank(x: torch.Tensor, reference: dict | None, signal: bool) -> str | None:
             f"where the training {'records' if signal else 'scans'} vary")
 
 
-def _distances(model: nn.Module, x: torch.Tensor, reference: dict | None, *, chunk: int | None = 256
-               ) -> list[_Measured]:
+def _distances(model: nn.Module, x: torch.Tensor, reference: dict | None, budget: Any = None) -> list[_Measured]:
     """Per case of ``x`` ``(N, C, *spatial)``: its distances from the reference, their table rows,
     the kinds beyond their threshold and the largest distance as a multiple of its threshold.
-    The features come from one run of the model over all ``N`` (chunks of ``chunk``, or of the
-    engine's memory budget for ``None``)."""
+    The features come from one run of the model over all ``N`` (chunks of ``budget``, as :func:`_features`)."""
     n = len(x)
     if not reference or reference.get("version") not in _READS:
         return [({}, [], [], None) for _ in range(n)]
     scores = reference["scores"]
     found: dict[str, torch.Tensor | None] = {"input": input_summary(x, reference["version"])}
     if "features" in scores:
-        found["features"] = _features(model, x, chunk)
+        found["features"] = _features(model, x, budget)
         if "joint" in scores and found["features"] is not None:
             found["joint"] = torch.cat([found["input"], found["features"]], 1)
     deciding = ["joint"] if "joint" in found else list(found)  # version 1: each distance on its own
