@@ -20,6 +20,9 @@ the *validation* cases, never the cases it is then judged on. :func:`familiarity
 input the same way and adds what the scan's native facts say (:mod:`medlens.evaluation.scan_facts`).
 Three inputs no distance sees, near the mean training image, are unlike the training data by rule:
 a blank one, a nearly blank one and noise (``least_std``, ``least_neighbour_correlation``).
+A channel constant (a record's lead come off) while every training case varied in it is named
+(``least_std``, per channel). :func:`familiarity_of_cases` gives the same answers for many cases
+at once, one pass of the model per input shape (the cohort check of predict, audit and evaluate).
 Files written with version 1 (diagonal form, 4 x 4 layout) are still read.
 
 A trust check on a case that needs only the engine and the model, so it lives below the
@@ -28,9 +31,10 @@ application (the training recipes store the reference, the case report asks the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -255,7 +259,6 @@ def familiarity_of_cases(model: nn.Module, xs: Sequence[torch.Tensor], reference
     their features come from one pass of the model, in chunks of ``budget``
     (:class:`medlens.core.engine.Budget`; default: the engine's memory budget)."""
     from medlens.core.engine import Budget
-
     from medlens.evaluation.note_familiarity import is_note_reference, note_familiarity
 
     if len(xs) != len(readings):
