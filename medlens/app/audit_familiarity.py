@@ -51,9 +51,11 @@ class CohortFamiliarity:
 
 #: At most this many cases are held at once (their inputs and readings), whatever the memory budget.
 MOST_CASES_PER_CHUNK = 1024
-#: The inputs held at once take at most this share of the engine's memory budget: their summaries
-#: (in float64) and the model's pass over them need the rest.
-INPUT_SHARE_OF_BUDGET = 0.25
+#: The inputs held at once take at most this share of the engine's memory budget: their summary
+#: (:func:`medlens.evaluation.familiarity.input_summary`) works on float64 copies (the values, their
+#: sorted copy for the percentiles, their differences along an axis), about 6 times the inputs' bytes
+#: in float32, and the model's pass over them is budgeted apart.
+INPUT_SHARE_OF_BUDGET = 0.125
 
 
 def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[], Any]]], out: str | Path,
