@@ -49,34 +49,73 @@ class CohortFamiliarity:
                 + ("." if self.judged == n else f"; {n - self.judged} case(s) could not be judged."))
 
 
+#: At most this many cases are held at once (their inputs and readings), whatever the memory budget.
+MOST_CASES_PER_CHUNK = 1024
+#: The inputs held at once take at most this share of the engine's memory budget: their summary
+#: (:func:`medlens.evaluation.familiarity.input_summary`) works on float64 copies (the values, their
+#: sorted copy for the percentiles, their differences along an axis), about 6 times the inputs' bytes
+#: in float32, and the model's pass over them is budgeted apart.
+INPUT_SHARE_OF_BUDGET = 0.125
+
+
 def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[], Any]]], out: str | Path,
-                *, what: str = "audited") -> CohortFamiliarity:
+                *, what: str = "audited", budget: Any = None) -> CohortFamiliarity:
     """Check each case of ``entries`` (its name, and a function that reads it as a
     :class:`~medlens.data.cases.Case`) as the case report checks one scan, and write
     ``OUT/familiarity.csv`` (case, unlike_training_data, score, warnings, reasons: why a case is
-    unlike the training data, the phrases of its sentence)."""
+    unlike the training data, the phrases of its sentence).
+
+    The cases are read in chunks, as many as fit in a share of the engine's memory ``budget``
+    (:class:`medlens.core.engine.Budget`, default: the engine's), and each chunk is checked with
+    one pass of the model per input shape
+    (:func:`medlens.evaluation.familiarity.familiarity_of_cases`: the one-case answers)."""
+    from medlens.core.engine import Budget, budget_bytes, model_device
     from medlens.core.files import write_csv
     from medlens.data.kinds import facts_of_model
     from medlens.errors import MedlensError
-    from medlens.evaluation.familiarity import familiarity
+    from medlens.evaluation.familiarity import familiarity_of_cases
 
     facts, reference = facts_of_model(meta), meta.get("familiarity")
-    rows, judged, unlike = [], 0, 0
-    for name, read in entries:
+    channels = list((meta.get("windows") or {}).get("leads") or ()) or None
+    budget = budget or Budget()
+    held_bytes = INPUT_SHARE_OF_BUDGET * budget_bytes(budget, model_device(model))
+    rows: list[dict[str, Any]] = []
+    chunk: list[tuple[str, Any]] = []  # (name, case or None when unreadable), in the order given
+
+    def check_chunk() -> None:
+        read = [(name, case) for name, case in chunk if case is not None]
+        found = iter(familiarity_of_cases(model, [c.x for _, c in read], reference,
+                                          readings=[c.reading for _, c in read], facts=facts, channels=channels,
+                                          budget=budget))
+        rows.extend(_row(name, None if case is None else next(found)) for name, case in chunk)
+        chunk.clear()
+
+    size = 0
+    for name, read_case in entries:
         try:
-            case = read()
+            case = read_case()
         except MedlensError:  # readable before and not now: not judged
-            rows.append({"case": name, "unlike_training_data": "", "score": "", "warnings": "unreadable", "reasons": ""})
-            continue
-        found = familiarity(model, case.x, reference, reading=case.reading, facts=facts)
-        if found.unlike is not None:
-            judged += 1
-            unlike += bool(found.unlike)
-        rows.append({"case": name, "unlike_training_data": "" if found.unlike is None else int(found.unlike),
-                     "score": "" if found.score is None else f"{found.score:.3f}",
-                     "warnings": ",".join(w["code"] for w in found.warnings), "reasons": "; ".join(found.reasons)})
+            case = None
+        chunk.append((name, case))
+        size += 0 if case is None else case.x.numel() * case.x.element_size()
+        if size >= held_bytes or len(chunk) >= MOST_CASES_PER_CHUNK:
+            check_chunk()
+            size = 0
+    check_chunk()
+    judged = sum(r["unlike_training_data"] != "" for r in rows)
+    unlike = sum(r["unlike_training_data"] == 1 for r in rows)
     write_csv(Path(out) / FILE, rows, ["case", "unlike_training_data", "score", "warnings", "reasons"])
     return CohortFamiliarity(rows, judged, unlike, what)
+
+
+def _row(name: str, found: Any) -> dict[str, Any]:
+    """The ``familiarity.csv`` row of one case (``found``: its
+    :class:`~medlens.evaluation.familiarity.Familiarity`, ``None`` when it could not be read)."""
+    if found is None:
+        return {"case": name, "unlike_training_data": "", "score": "", "warnings": "unreadable", "reasons": ""}
+    return {"case": name, "unlike_training_data": "" if found.unlike is None else int(found.unlike),
+            "score": "" if found.score is None else f"{found.score:.3f}",
+            "warnings": ",".join(w["code"] for w in found.warnings), "reasons": "; ".join(found.reasons)}
 
 
 def cohort_familiarity(model: Any, meta: dict, cases: Any, results: Sequence[Any], out: str | Path,

@@ -20,6 +20,9 @@ the *validation* cases, never the cases it is then judged on. :func:`familiarity
 input the same way and adds what the scan's native facts say (:mod:`medlens.evaluation.scan_facts`).
 Three inputs no distance sees, near the mean training image, are unlike the training data by rule:
 a blank one, a nearly blank one and noise (``least_std``, ``least_neighbour_correlation``).
+A channel constant (a record's lead come off) while every training case varied in it is named
+(``least_std``, per channel). :func:`familiarity_of_cases` gives the same answers for many cases
+at once, one pass of the model per input shape (the cohort check of predict, audit and evaluate).
 Files written with version 1 (diagonal form, 4 x 4 layout) are still read.
 
 A trust check on a case that needs only the engine and the model, so it lives below the
@@ -28,16 +31,17 @@ application (the training recipes store the reference, the case report asks the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 from medlens.core.hooks import is_torchscript
 
-__all__ = ["Familiarity", "familiarity", "familiarity_reference"]
+__all__ = ["Familiarity", "familiarity", "familiarity_of_cases", "familiarity_reference"]
 
 VERSION = 2
 _READS = (1, 2)
@@ -54,6 +58,8 @@ _POOL_FNS = {1: torch.nn.functional.adaptive_avg_pool1d, 2: torch.nn.functional.
 _CELLS = {1: {1: (16,), 2: (4, 4), 3: (3, 3, 3)}, 2: {1: (28,), 2: (7, 7), 3: (4, 4, 4)}}
 #: Cells of the layout of the signed differences along each axis (version 2).
 _EDGE_CELLS = {1: (14,), 2: (4, 4), 3: (3, 3, 3)}
+#: One case's distances, their table rows, the kinds beyond their threshold and its score (:func:`_distances`).
+_Measured = tuple[dict[str, float], list[tuple[str, str]], list[str], "float | None"]
 
 
 def input_summary(x: torch.Tensor, version: int = VERSION) -> torch.Tensor:
@@ -93,9 +99,10 @@ def _penultimate(layer: nn.Module, out: list[torch.Tensor]) -> Iterator[None]:
         handle.remove()
 
 
-def _features(model: nn.Module, x: torch.Tensor, chunk: int = 256) -> torch.Tensor | None:
+def _features(model: nn.Module, x: torch.Tensor, budget: Any = None) -> torch.Tensor | None:
     """The penultimate features of ``x`` (the input of the last linear layer), through the engine
-    in chunks of ``chunk``; ``None`` for a model without a linear layer (or TorchScript)."""
+    in chunks of ``budget`` (a :class:`medlens.core.engine.Budget`; default: 256 inputs a chunk);
+    ``None`` for a model without a linear layer (or TorchScript)."""
     from medlens.core import engine
     from medlens.core.checks import evaluation_mode
 
@@ -105,7 +112,7 @@ def _features(model: nn.Module, x: torch.Tensor, chunk: int = 256) -> torch.Tens
     got: list[torch.Tensor] = []
     dtype = next(iter(model.parameters())).dtype
     with evaluation_mode(model), _penultimate(layer, got):
-        engine.run(model, len(x), x.to(dtype), budget=engine.Budget(batch_size=chunk),
+        engine.run(model, len(x), x.to(dtype), budget=budget or engine.Budget(batch_size=256),
                    consume=lambda *_: None, finite_outputs=False)
     return torch.cat(got) if got else None
 
@@ -227,7 +234,7 @@ class Familiarity:
 
 
 def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, reading: dict | None = None,
-                facts: Any = None) -> Familiarity:
+                facts: Any = None, channels: Sequence[str] | None = None) -> Familiarity:
     """Score ``x`` ``(1, C, *spatial)`` (after the recipe) against :func:`familiarity_reference`,
     and the scan as it came (``reading``, :attr:`medlens.data.cases.Case.reading`) against the
     training data's native facts (``facts``, :class:`medlens.data.kinds.InputFacts`).
@@ -235,19 +242,60 @@ def familiarity(model: nn.Module, x: torch.Tensor, reference: dict | None, *, re
     A scan is unlike the training data when a native fact differs (size, modality,
     colour: :func:`medlens.evaluation.scan_facts.native_check`) or a distance exceeds the 99th
     percentile of the held-out (validation) cases' distances, the threshold stored at training.
+    ``channels`` names the channels (a record's leads) in the reason a flat one gives.
     """
     from medlens.evaluation.note_familiarity import is_note_reference, note_familiarity
-    from medlens.evaluation.scan_facts import native_check
 
     if is_note_reference(reference):  # a text model: the share of the note's words it does not know
         return note_familiarity(x, reference)
+    return _judged(x, reference, reading, facts, channels, _distances(model, x, reference)[0])
+
+
+def familiarity_of_cases(model: nn.Module, xs: Sequence[torch.Tensor], reference: dict | None, *,
+                         readings: Sequence[dict | None], facts: Any = None,
+                         channels: Sequence[str] | None = None, budget: Any = None) -> list[Familiarity]:
+    """:func:`familiarity` of each case of ``xs`` (each ``(1, C, *spatial)``, with its ``reading``),
+    the same answers (float rounding aside) for less work: the cases of one shape are stacked and
+    their features come from one pass of the model, in chunks of ``budget``
+    (:class:`medlens.core.engine.Budget`; default: the engine's memory budget)."""
+    from medlens.core.engine import Budget
+    from medlens.evaluation.note_familiarity import is_note_reference, note_familiarity
+
+    if len(xs) != len(readings):
+        from medlens.errors import InputError
+
+        raise InputError(f"familiarity_of_cases got {len(xs)} case(s) but {len(readings)} reading(s)")
+    if is_note_reference(reference):
+        return [note_familiarity(x, reference) for x in xs]
+    groups: dict[tuple, list[int]] = {}
+    for i, x in enumerate(xs):
+        if x.ndim < 2 or len(x) != 1:
+            from medlens.errors import InputError
+
+            raise InputError(f"familiarity_of_cases takes cases of shape (1, C, ...); case {i} has {tuple(x.shape)}")
+        groups.setdefault((tuple(x.shape), x.dtype), []).append(i)
+    measured: list[Any] = [None] * len(xs)
+    for members in groups.values():
+        stacked = torch.cat([xs[i] for i in members])
+        for i, m in zip(members, _distances(model, stacked, reference, budget or Budget())):
+            measured[i] = m
+    return [_judged(x, reference, r, facts, channels, m) for x, r, m in zip(xs, readings, measured)]
+
+
+def _judged(x: torch.Tensor, reference: dict | None, reading: dict | None, facts: Any,
+            channels: Sequence[str] | None, measured: _Measured) -> Familiarity:
+    """The answer for one case ``(1, C, *spatial)`` from its distances (:func:`_distances`), its
+    native facts and the rules no distance sees (blank, nearly blank, noise, a flat channel)."""
+    from medlens.evaluation.scan_facts import native_check
+
     native = native_check(reading, facts)
     reasons = list(native.reasons)
     warnings = list(native.warnings)
-    distances, rows, beyond, score = _distances(model, x, reference)
+    distances, rows, beyond, score = measured
     signal = x.ndim == 3 or (reading or {}).get("kind") == "signal"
     noun, words = ("record", _SIGNAL_WORDS) if signal else ("scan", _WORDS)
-    blank = _blank(x, reference, signal) or _low_contrast(x, reference, signal) or _rough(x, reference, signal)
+    blank = (_blank(x, reference, signal) or _low_contrast(x, reference, signal) or _rough(x, reference, signal)
+             or _flat_channels(x, reference, signal, channels))
     reasons += [blank] if blank else []
     reasons += [f"{words[k]} lie further from the training data than 99% of the held-out cases" for k in beyond]
     compared = bool(distances) or facts is not None and bool(reading) or bool(blank)
@@ -337,6 +385,31 @@ def _low_contrast(x: torch.Tensor, reference: dict | None, signal: bool) -> str 
             f"{float(least_t[int((own / least_t).argmax())]):.3g} after the model's preprocessing)")
 
 
+def _flat_channels(x: torch.Tensor, reference: dict | None, signal: bool,
+                   names: Sequence[str] | None = None) -> str | None:
+    """The reason an input with one channel (a record's lead) constant, after the recipe, while
+    other channels vary, is unlike training data in which every case varied in that channel (its
+    ``least_std`` above zero): a lead come off, a dead channel. ``None`` otherwise, for one channel
+    (a blank input is :func:`_blank`'s) or when the reference records no ``least_std`` (files
+    written before it). ``names`` name the channels in the reason ("lead 2 (V5)")."""
+    least = (reference or {}).get("least_std")
+    if not least or len(least) != x.shape[1] or x.shape[1] < 2 or x[0, 0].numel() < 2:
+        return None
+    flat = x.detach().reshape(x.shape[1], -1)
+    constant = flat.amax(-1) == flat.amin(-1)
+    if bool(constant.all()):
+        return None
+    which = [c for c in range(x.shape[1]) if bool(constant[c]) and float(least[c]) > 0]
+    if not which:
+        return None
+    word = "lead" if signal else "channel"
+    named = [f"{word} {c + 1}" + (f" ({names[c]})" if names is not None and c < len(names) and names[c] else "")
+             for c in which]
+    verb = "is" if len(which) == 1 else "are"
+    return (f"{', '.join(named)} {verb} flat (every value equal after the model's preprocessing), where every "
+            f"training {'record' if signal else 'scan'} varies in it")
+
+
 def _blank(x: torch.Tensor, reference: dict | None, signal: bool) -> str | None:
     """The reason a blank input (one value everywhere, in every channel, after the recipe) is
     unlike training data that vary, or ``None``. No distance can say it: a flat grey image sits
@@ -355,30 +428,34 @@ def _blank(x: torch.Tensor, reference: dict | None, signal: bool) -> str | None:
             f"where the training {'records' if signal else 'scans'} vary")
 
 
-def _distances(model: nn.Module, x: torch.Tensor, reference: dict | None
-               ) -> tuple[dict[str, float], list[tuple[str, str]], list[str], float | None]:
-    """Distances of ``x`` from the reference, their table rows, the kinds beyond their threshold
-    and the largest distance as a multiple of its threshold."""
+def _distances(model: nn.Module, x: torch.Tensor, reference: dict | None, budget: Any = None) -> list[_Measured]:
+    """Per case of ``x`` ``(N, C, *spatial)``: its distances from the reference, their table rows,
+    the kinds beyond their threshold and the largest distance as a multiple of its threshold.
+    The features come from one run of the model over all ``N`` (chunks of ``budget``, as :func:`_features`)."""
+    n = len(x)
     if not reference or reference.get("version") not in _READS:
-        return {}, [], [], None
+        return [({}, [], [], None) for _ in range(n)]
     scores = reference["scores"]
     found: dict[str, torch.Tensor | None] = {"input": input_summary(x, reference["version"])}
     if "features" in scores:
-        found["features"] = _features(model, x)
+        found["features"] = _features(model, x, budget)
         if "joint" in scores and found["features"] is not None:
             found["joint"] = torch.cat([found["input"], found["features"]], 1)
     deciding = ["joint"] if "joint" in found else list(found)  # version 1: each distance on its own
-    distances, rows, beyond, ratios = {}, [], [], []
+    measured: list[_Measured] = [({}, [], [], None) for _ in range(n)]
+    ratios: list[list[float]] = [[] for _ in range(n)]
     for kind, f in found.items():
         ref = scores[kind]
         if f is None or f.shape[-1] != len(ref["mean"]):
             continue
-        d = float(_distance(f[0], ref))
-        distances[kind] = d
-        rows.append((f"distance from the training data: {_WORDS[kind]}",
-                     f"{d:.2f} (held-out cases: 99% below {ref['q99']:.2f}, largest {ref['max']:.2f})"))
-        if kind in deciding:
-            ratios.append(d / max(ref["q99"], 1e-12))
-            if d > ref["q99"]:
-                beyond.append(kind)
-    return distances, rows, beyond, (max(ratios) if ratios else None)
+        d_all = _distance(f, ref).tolist()
+        for i, d in enumerate(d_all):
+            distances, rows, beyond, _ = measured[i]
+            distances[kind] = d
+            rows.append((f"distance from the training data: {_WORDS[kind]}",
+                         f"{d:.2f} (held-out cases: 99% below {ref['q99']:.2f}, largest {ref['max']:.2f})"))
+            if kind in deciding:
+                ratios[i].append(d / max(ref["q99"], 1e-12))
+                if d > ref["q99"]:
+                    beyond.append(kind)
+    return [(m[0], m[1], m[2], max(r) if r else None) for m, r in zip(measured, ratios)]
