@@ -71,12 +71,12 @@ def check_cases(model: Any, meta: dict, entries: Iterable[tuple[str, Callable[[]
     (:func:`medlens.evaluation.familiarity.familiarity_of_cases`: the one-case answers)."""
     from medlens.core.engine import Budget, budget_bytes, model_device
     from medlens.core.files import write_csv
-    from medlens.data.kinds import facts_of_model
+    from medlens.data.kinds import channel_names_of_model, facts_of_model
     from medlens.errors import MedlensError
     from medlens.evaluation.familiarity import familiarity_of_cases
 
     facts, reference = facts_of_model(meta), meta.get("familiarity")
-    channels = list((meta.get("windows") or {}).get("leads") or ()) or None
+    channels = channel_names_of_model(meta)
     budget = budget or Budget()
     held_bytes = INPUT_SHARE_OF_BUDGET * budget_bytes(budget, model_device(model))
     rows: list[dict[str, Any]] = []

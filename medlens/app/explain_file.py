@@ -253,13 +253,14 @@ def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:
     """Whether the case is like the model's training data (the case report's check): its native
     facts against the model's, and, for a classifier on the model's grid, the distances stored at
     training (``distances=False`` for sliding-window and segmentation/regression targets)."""
-    from medlens.data.kinds import facts_of_model
+    from medlens.data.kinds import channel_names_of_model, facts_of_model
     from medlens.evaluation.familiarity import familiarity
 
     from medlens.app.model_quality import with_model_warnings
 
     reference = meta.get("familiarity") if distances else None
-    return with_model_warnings(familiarity(model, case.x, reference, reading=case.reading, facts=facts_of_model(meta)), meta)
+    return with_model_warnings(familiarity(model, case.x, reference, reading=case.reading, facts=facts_of_model(meta),
+                                           channels=channel_names_of_model(meta)), meta)
 
 
 def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, staged: bool, attribution: Any,

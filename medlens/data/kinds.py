@@ -215,6 +215,12 @@ def _shape_or_none(shape: Sequence[int] | None) -> tuple[int, ...] | None:
     return None if shape is None else tuple(int(s) for s in shape)
 
 
+def channel_names_of_model(meta: dict[str, Any]) -> list[str] | None:
+    """The names of a model's input channels where its file records them (a records model's leads,
+    ``meta["windows"]["leads"]``), else ``None``: what the familiarity check names a flat lead by."""
+    return list((meta.get("windows") or {}).get("leads") or ()) or None
+
+
 def facts_of_model(meta: dict[str, Any]) -> InputFacts | None:
     """The input facts of a loaded model: ``meta["input"]`` when recorded, else derived from the
     recorded input shape or the recipe's size (older files); ``None`` when nothing says."""

@@ -5,6 +5,7 @@ chunks and passes each shape's cases through the model at once, giving the one-c
 from __future__ import annotations
 
 import csv
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -105,3 +106,22 @@ def test_the_leads_of_a_window_model_name_the_flat_lead(tmp_path):
     check_cases(model, meta, [("w0", lambda: SimpleNamespace(x=flat, reading={}))], tmp_path)
     row = next(csv.DictReader((tmp_path / "familiarity.csv").open()))
     assert row["unlike_training_data"] == "1" and "lead 2 (V5) is flat" in row["reasons"]
+
+
+def test_explain_and_the_case_report_name_the_flat_lead_too(tmp_path):
+    """They called familiarity without the model's leads: "lead 2 is flat", not "lead 2 (V5)"."""
+    from medlens.app.case_report import case_report
+    from medlens.app.explain_file import _familiarity
+
+    torch.manual_seed(0)
+    model = CNN(1, 2, 2, widths=(4, 8), input_shape=(2, 140)).eval()
+    t = torch.linspace(0, 6.28, 140)
+    train = torch.sin(t * torch.linspace(1, 3, 40)[:, None, None] + torch.tensor([0.0, 1.0])[:, None])
+    meta = {"input_shape": [2, 140], "windows": {"fs": 50.0, "leads": ["MLII", "V5"]},
+            "familiarity": familiarity_reference(model, train[::2], train[1::2])}
+    flat = train[3:4].clone()
+    flat[0, 1] = 0.0
+    explained = _familiarity(model, meta, SimpleNamespace(x=flat, reading={}), distances=True)
+    assert any("lead 2 (V5) is flat" in r for r in explained.reasons)
+    _, summary = case_report(model, flat, meta=meta, methods=["gradient"])
+    assert "lead 2 (V5) is flat" in json.dumps(summary)

@@ -17,7 +17,7 @@ from medlens.app.case_report.checks import case_checks
 from medlens.app.case_report.inputs import CaseInput, CaseReportSettings
 from medlens.app.case_report.trust import trust_from_checks, trust_from_evaluation, within_model_record
 from medlens.app.model_quality import with_model_warnings
-from medlens.data.kinds import facts_of_model
+from medlens.data.kinds import channel_names_of_model, facts_of_model
 from medlens.evaluation.familiarity import familiarity
 from medlens.core.classes import class_labels
 from medlens.core.engine import Budget
@@ -157,7 +157,7 @@ def case_report(
                                       class_names, predicted, budget)
     sentence = _sentence(model, x, budget)
     familiar = with_model_warnings(familiarity(model, x, meta.get("familiarity"), reading=case.reading,
-                                               facts=facts_of_model(meta)), meta)
+                                               facts=facts_of_model(meta), channels=channel_names_of_model(meta)), meta)
     trust = within_model_record(trust, familiar.warnings)
     calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]),
                                                          like_training=familiar.unlike is not True)
