@@ -94,7 +94,8 @@ def test_small_chunks_keep_the_order_and_the_rows(tmp_path, model_and_meta, monk
     assert list(csv.DictReader((tmp_path / "familiarity.csv").open())) == _one_by_one(model, meta, entries)
 
 
-def test_the_leads_of_a_window_model_name_the_flat_lead(tmp_path):
+def _window_model_and_a_flat_lead():
+    """A two-lead (MLII, V5) window model with its familiarity reference, and a window whose V5 is flat."""
     torch.manual_seed(0)
     model = CNN(1, 2, 2, widths=(4, 8), input_shape=(2, 140)).eval()
     t = torch.linspace(0, 6.28, 140)
@@ -103,6 +104,11 @@ def test_the_leads_of_a_window_model_name_the_flat_lead(tmp_path):
             "familiarity": familiarity_reference(model, train[::2], train[1::2])}
     flat = train[3:4].clone()
     flat[0, 1] = 0.0
+    return model, meta, flat
+
+
+def test_the_leads_of_a_window_model_name_the_flat_lead(tmp_path):
+    model, meta, flat = _window_model_and_a_flat_lead()
     check_cases(model, meta, [("w0", lambda: SimpleNamespace(x=flat, reading={}))], tmp_path)
     row = next(csv.DictReader((tmp_path / "familiarity.csv").open()))
     assert row["unlike_training_data"] == "1" and "lead 2 (V5) is flat" in row["reasons"]
@@ -113,14 +119,7 @@ def test_explain_and_the_case_report_name_the_flat_lead_too(tmp_path):
     from medlens.app.case_report import case_report
     from medlens.app.explain_file import _familiarity
 
-    torch.manual_seed(0)
-    model = CNN(1, 2, 2, widths=(4, 8), input_shape=(2, 140)).eval()
-    t = torch.linspace(0, 6.28, 140)
-    train = torch.sin(t * torch.linspace(1, 3, 40)[:, None, None] + torch.tensor([0.0, 1.0])[:, None])
-    meta = {"input_shape": [2, 140], "windows": {"fs": 50.0, "leads": ["MLII", "V5"]},
-            "familiarity": familiarity_reference(model, train[::2], train[1::2])}
-    flat = train[3:4].clone()
-    flat[0, 1] = 0.0
+    model, meta, flat = _window_model_and_a_flat_lead()
     explained = _familiarity(model, meta, SimpleNamespace(x=flat, reading={}), distances=True)
     assert any("lead 2 (V5) is flat" in r for r in explained.reasons)
     _, summary = case_report(model, flat, meta=meta, methods=["gradient"])
