@@ -72,7 +72,31 @@ def test_the_broadcast_operand_is_the_gate(a_shape, b_shape, gate):
 def test_of_two_same_shaped_operands_the_sigmoid_is_the_gate():
     x = torch.randn(2, 3, requires_grad=True) * 1.0
     assert gate_of(x, torch.sigmoid(x)) == 1 and gate_of(torch.softmax(x, 1), x) == 0
-    assert gate_of(x, x * 2) is None and gate_of(torch.sigmoid(x), torch.sigmoid(x)) is None
+    assert gate_of(torch.sigmoid(x), torch.sigmoid(x)) is None and gate_of(x * 3, x * 2) is None
+
+
+def test_a_gate_on_a_one_by_one_map_is_found_by_what_it_was_computed_from():
+    """MONAI's SEResNet50 at 32^2 squeezes the last stage to 1x1: the gate has the signal's shape and
+    reaches the product through a Pass rule and a view. It summed to 7,716 times the logit."""
+
+    class PooledSE(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+            self.se = SqueezeExcite(4)
+            self.head = nn.Linear(4, 3, bias=False)
+
+        def forward(self, x):
+            pooled = nn.functional.adaptive_max_pool2d(torch.relu(self.conv(x)), 1)  # (B, 4, 1, 1)
+            return self.head(self.se(pooled).flatten(1))
+
+    torch.manual_seed(0)
+    model = PooledSE().double().eval()
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    relevance = medlens.explain(model, x, 2, "lrp", composite="epsilon", epsilon=1e-12).values
+    with torch.no_grad():
+        logits = model(x)[:, 2]
+    torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), logits, rtol=1e-7, atol=1e-9)
 
 
 SCALE = torch.tensor([0.5, 2.0, 1.5, 3.0], dtype=torch.float64)[None, :, None, None]

@@ -161,6 +161,7 @@ QUICK = {
     "audit_notes-quick": (["audit_notes.py", "--quick"], ()),
     "lesion_acceptance-quick": (["lesion_acceptance.py", "--quick", "--result", "{out}"], ()),
     "audit_calibration-quick": (["audit_calibration.py", "--quick", "--result", "{out}"], ()),
+    "lrp_conservation-quick": (["lrp_conservation.py", "--quick"], ()),
 }
 #: Benchmark scripts without a quick configuration, and why (each script is in QUICK or here).
 NO_QUICK = {

@@ -21,8 +21,8 @@ made visible:
   ``x * sigmoid(x)``, an attention RNN's ``weights * states``) hands the whole relevance to the
   signal and none to the gate, which counts as a constant (the signal-take-all rule of Arras et
   al. 2017 for LSTM gates, as attention probabilities are constants for transformers). The gate
-  is the operand broadcast to the other's shape, or, of two same-shaped operands, the one a
-  sigmoid, softmax or tanh produced; a plain gradient would give the gate the relevance ``x R``
+  is the operand broadcast to the other's shape, or, of two same-shaped operands (a 1x1 feature
+  map's gate), the one computed from the other, else the one a sigmoid, softmax or tanh produced; a plain gradient would give the gate the relevance ``x R``
   too, and relevance would grow without bound (1e12 times the logit on MONAI's SEResNet50);
 * **global pooling written as a function** (``x.mean(dim=(2, 3))``, ``x.sum((2, 3))`` in a
   model's own forward rather than an ``nn.AdaptiveAvgPool2d``)
@@ -181,8 +181,9 @@ def _branch(t: Any) -> bool:
 
 def gate_of(a: torch.Tensor, b: torch.Tensor) -> int | None:
     """Which operand of ``a * b`` is the gate (0 or 1), or ``None`` when neither is: the operand
-    broadcast to the other's shape, or, of same-shaped operands, the one a sigmoid, softmax or
-    tanh produced (and not both)."""
+    broadcast to the other's shape, or, of same-shaped operands (a 1x1 feature map's gate), the one
+    computed from the other (a squeeze-and-excitation gate from its feature map, ``sigmoid(x)`` from
+    ``x``), else the one a sigmoid, softmax or tanh produced (and not both)."""
     if a.shape != b.shape:
         shape = torch.broadcast_shapes(a.shape, b.shape)
         if a.shape == shape and b.numel() < a.numel():
@@ -190,8 +191,37 @@ def gate_of(a: torch.Tensor, b: torch.Tensor) -> int | None:
         if b.shape == shape and a.numel() < b.numel():
             return 0
         return None
+    made = [_computed_from(a, b), _computed_from(b, a)]  # the gate is computed from the signal
+    if made.count(True) == 1:
+        return made.index(True)
     gates = [t.grad_fn is not None and t.grad_fn.name().startswith(_GATE_NODES) for t in (a, b)]
     return gates.index(True) if gates.count(True) == 1 else None
+
+
+#: How many autograd nodes :func:`_computed_from` visits: a gate's own path (pooling, two linear
+#: layers, an activation, a reshape) is a few nodes; the signal's history is not searched through.
+_GATE_PATH_NODES = 64
+
+
+def _computed_from(t: torch.Tensor, other: torch.Tensor) -> bool:
+    """Whether ``t`` was computed from ``other`` within :data:`_GATE_PATH_NODES` autograd nodes (a
+    squeeze-and-excitation gate from its feature map, ``sigmoid(x)`` from ``x``), ``other`` itself
+    not being ``t``'s node."""
+    target, start = other.grad_fn, t.grad_fn
+    if target is None or start is None or start is target:
+        return False
+    stack, seen = [start], set()
+    while stack and len(seen) < _GATE_PATH_NODES:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for parent, _ in node.next_functions:
+            if parent is target:
+                return True
+            if parent is not None:
+                stack.append(parent)
+    return False
 
 
 class _ResidualAdditions(TorchFunctionMode):
