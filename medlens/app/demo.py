@@ -20,6 +20,7 @@ from medlens.app.attention_section import attention_section
 from medlens.app.evaluation_section import evaluation_section
 from medlens.app.featurevis_section import featurevis_section
 from medlens.app.picking import round_robin
+from medlens.app.recipes import majority_words
 from medlens.app.selfexplain_sections import (
     basis_section,
     concepts_section,
@@ -173,8 +174,8 @@ def run_demo(
     scores = meta["test"]
     say = say or Progress(stream=sys.stdout)
     say(
-        f"{'reused' if reused else 'trained'} CNN on {DEMO_DATA}: test accuracy {scores['accuracy']:.3f}, "
-        f"AUROC {scores['auroc']:.3f}"
+        f"{'reused' if reused else 'trained'} CNN on {DEMO_DATA}: test accuracy {scores['accuracy']:.3f}"
+        f"{majority_words(scores)}, AUROC {scores['auroc']:.3f}"
     )
     ctx = DemoContext(out, model, meta, test.inputs, test.labels, pick_cases(test.labels, n_cases), class_names, seed, quick)
     report = Report("medlens demo report", f"{DEMO_DATA}: what drives the reference model's decisions, and how far to trust it")
