@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from medlens.core.hooks import resolve_layer
-from medlens.core.targets import MultiLabel, probabilities
+from medlens.core.targets import multilabel_of, probabilities
 from medlens.errors import InputError, TargetError
 
 LayerRef = "nn.Module | str"
@@ -260,8 +260,7 @@ def probability(class_index: int, *, multilabel: bool = False) -> Objective:
     """
 
     def fn(p: Probe) -> torch.Tensor:
-        modules = p.model.modules() if p.model is not None else ()  # a probe built by hand may have no model
-        wrapper = next((m for m in modules if isinstance(m, MultiLabel)), None)
+        wrapper = multilabel_of(p.model) if p.model is not None else None  # a probe built by hand may have no model
         if wrapper is not None and wrapper.outputs == "probabilities":
             return _class_column(p.output, class_index)
         if multilabel or wrapper is not None:

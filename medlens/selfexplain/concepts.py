@@ -32,7 +32,7 @@ from torch import nn
 from medlens.core.random import generator
 from medlens.models.training import fit
 from medlens.core.engine import Budget
-from medlens.core.targets import MultiLabel
+from medlens.core.targets import multilabel_of
 from medlens.errors import InputError
 from medlens.selfexplain.embedding import EmbeddingModel, embed, outputs
 from medlens.selfexplain.schedule import warmup_cosine
@@ -424,7 +424,7 @@ def _model_logits(model: nn.Module, inputs: torch.Tensor, budget: Budget) -> tup
     """The logits the concepts must keep, and whether they are the findings of a
     :class:`medlens.MultiLabel` model (one sigmoid each; its probabilities made logits again)."""
     out = outputs(model, inputs, **budget.kwargs())
-    wrapper = next((m for m in model.modules() if isinstance(m, MultiLabel)), None)
+    wrapper = multilabel_of(model)
     if wrapper is None:
         return _two_class_logits(out), False
     if wrapper.outputs == "probabilities":
