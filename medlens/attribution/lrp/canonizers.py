@@ -169,6 +169,8 @@ _REDUCTIONS = {torch.mean, torch.Tensor.mean, torch.sum, torch.Tensor.sum}
 _ADDS = {torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_,
          torch.Tensor.__iadd__, torch.add}
 _MULS = {torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.__imul__, torch.mul}
+#: The operations :class:`_ResidualAdditions` may rewrite; every other one runs as it is at once.
+_REWRITTEN = _ADDS | _MULS | _DIVS | _REDUCTIONS
 #: Autograd nodes whose output is a gate, in a product of two same-shaped tensors.
 _GATE_NODES = ("SigmoidBackward", "SoftmaxBackward", "TanhBackward", "HardsigmoidBackward")
 
@@ -235,29 +237,34 @@ class _ResidualAdditions(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.active and args and _branch(args[0]) and torch.is_grad_enabled():
-            pooled = global_pool(func, args, kwargs)
-            if pooled is not None:
+        if self.active and func in _REWRITTEN and args and torch.is_grad_enabled():
+            rewritten = self._rewrite(func, args, kwargs)
+            if rewritten is not None:
                 self.count += 1
-                return _ProportionalPool.apply(args[0], *pooled, self.stabilizer)
-            if len(args) == 2 and not kwargs and (func in _MULS or func in _DIVS) and _constant(args[1]):
-                self.count += 1
-                return _ScaledThrough.apply(args[0], func, args)
-        if (self.active and len(args) == 2 and not kwargs and func in _MULS and _constant(args[0])
-                and _branch(args[1]) and torch.is_grad_enabled()):
-            self.count += 1
-            return _ScaledThrough.apply(args[1], func, args)
-        if (self.active and len(args) == 2 and not kwargs and (func in _ADDS or func in _MULS)
-                and _branch(args[0]) and _branch(args[1]) and torch.is_grad_enabled()):
-            a, b = args
-            if func in _ADDS and a.shape == b.shape:
-                self.count += 1
-                return _ProportionalSum.apply(a, b, self.stabilizer)
-            gate = gate_of(a, b) if func in _MULS else None
-            if gate is not None:
-                self.count += 1
-                return _GatedProduct.apply(b, a) if gate == 0 else _GatedProduct.apply(a, b)
+                return rewritten
         return func(*args, **kwargs)
+
+    def _rewrite(self, func, args: tuple, kwargs: dict) -> torch.Tensor | None:
+        """The operation as LRP must see it (the module's notes), or ``None`` to run it as it is."""
+        if func in _REDUCTIONS:
+            pooled = global_pool(func, args, kwargs) if _branch(args[0]) else None
+            return None if pooled is None else _ProportionalPool.apply(args[0], *pooled, self.stabilizer)
+        if len(args) != 2 or kwargs:
+            return None
+        a, b = args
+        if func in _ADDS:
+            same = _branch(a) and _branch(b) and a.shape == b.shape
+            return _ProportionalSum.apply(a, b, self.stabilizer) if same else None
+        if _branch(a) and _constant(b):  # a product or a quotient from here on
+            return _ScaledThrough.apply(a, func, args)
+        if func in _DIVS:  # c / x is not linear in x
+            return None
+        if _constant(a) and _branch(b):
+            return _ScaledThrough.apply(b, func, args)
+        gate = gate_of(a, b) if _branch(a) and _branch(b) else None
+        if gate is None:
+            return None
+        return _GatedProduct.apply(b, a) if gate == 0 else _GatedProduct.apply(a, b)
 
 
 #: Per model (weakly), the input shapes ``(shape[1:], dtype, device)`` for which its forward,
