@@ -33,9 +33,20 @@ def test_a_chance_level_model_caps_supported_at_caution():
     assert "passes both checks" not in capped.headline
 
 
-def test_without_the_warning_the_verdict_stands():
+def test_without_a_capping_warning_the_verdict_stands():
     trust = trust_from_checks([_passing_check("gradient")])
-    assert within_model_record(trust, [{"code": "unlike_training", "message": "..."}]) is trust
+    assert within_model_record(trust, [{"code": "downsampled", "message": "..."}]) is trust
+
+
+def test_an_input_unlike_the_training_data_caps_supported_at_caution():
+    """Seen: a green "supported" box beside "This scan is unlike the cases the model was trained on
+    ... the highlighted areas may mean nothing here" on the same page."""
+    trust = trust_from_checks([_passing_check("gradient"), _passing_check("gradcam")])
+    capped = within_model_record(trust, [{"code": "unlike_training", "message": "..."}])
+    assert capped.level == "caution" and all(m.level == "caution" for m in capped.methods)
+    assert "unlike the cases the model was trained on" in capped.headline
+    both = within_model_record(trust, [*CHANCE, {"code": "unlike_training", "message": "..."}])
+    assert "most frequent class" in both.headline and "unlike the cases" in both.headline
 
 
 @pytest.mark.slow

@@ -131,22 +131,36 @@ def trust_from_checks(checks: Sequence[CaseCheck]) -> TrustAssessment:
     )
 
 
+#: the warnings (codes of :func:`medlens.app.model_quality.model_warnings` and
+#: :func:`medlens.evaluation.familiarity.familiarity`) under which no map is "supported", each with
+#: the reason the headline gives: a map can show what the model uses (a model that memorised shuffled
+#: labels, or one answering on a scan it never saw the like of, passes the deletion and randomisation
+#: checks on a case), but what it uses is then no evidence of the finding.
+CAPPING_WARNINGS = {
+    "chance": "the model itself is no better than always answering the most frequent class on its validation "
+              "split, so what it uses may have nothing to do with the finding",
+    "unlike_training": "this input is unlike the cases the model was trained on, so neither its finding nor what it "
+                       "uses can be taken as evidence here",
+}
+
+
 def within_model_record(trust: TrustAssessment, warnings: Sequence[dict]) -> TrustAssessment:
     """``trust`` with no "supported" left when the model's own validation record is no better than
     always answering the most frequent class (a ``chance`` warning of
-    :func:`medlens.app.model_quality.model_warnings`). A map can show what such a model uses (a model
-    that memorised shuffled labels passes the deletion and randomisation checks on a case), but what it
-    uses is not evidence of the finding; the page says so and each "supported" becomes "caution"."""
+    :func:`medlens.app.model_quality.model_warnings`) or the input is unlike the model's training
+    data (an ``unlike_training`` warning of :func:`medlens.evaluation.familiarity.familiarity`):
+    each "supported" becomes "caution" and the headline says why (:data:`CAPPING_WARNINGS`)."""
     from dataclasses import replace
 
-    if not any(w.get("code") == "chance" for w in warnings):
+    codes = [w.get("code") for w in warnings]
+    reasons = [CAPPING_WARNINGS[c] for c in CAPPING_WARNINGS if c in codes]
+    if not reasons:
         return trust
     methods = [replace(m, level="caution") if m.level == "supported" else m for m in trust.methods]
     if trust.level != "supported":
         return replace(trust, methods=methods)
     headline = (f"Treat the highlighted areas with caution: the {trust.best} map passes the checks and shows what the "
-                "model uses, but the model itself is no better than always answering the most frequent class on its "
-                "validation split, so what it uses may have nothing to do with the finding.")
+                f"model uses, but {'; and '.join(reasons)}.")
     return replace(trust, level="caution", headline=headline, methods=methods)
 
 
