@@ -74,7 +74,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
     from medlens.data.record_cases import model_windows
     from medlens.errors import MedlensError
     from medlens.evaluation.attention import attention_faithfulness, verdict
-    from medlens.models import load_model
+    from medlens.app.inputs import load_model_file
     from medlens.report import Report
 
     request = request if request is not None else AttentionRequest(**kwargs)
@@ -82,7 +82,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         raise MedlensError(f"--permutations must be at least 1, got {request.permutations}")
     if request.ig_steps < 0 or request.examples < 0:
         raise MedlensError("--ig-steps and --examples must not be negative")
-    model, meta = load_model(request.model)
+    model, meta = load_model_file(request.model)  # a multi-label file (meta multilabel): one sigmoid per finding
     require_attention_model(model)
     labelled, leads = True, None  # leads: the channel names of a records model's windows
     if meta.get("tokenizer"):  # a text model on a notes file: the notes through its own tokenizer
