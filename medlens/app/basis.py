@@ -50,20 +50,19 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     report.html into ``request.out``."""
     import torch
 
-    from medlens.app.inputs import model_cases
+    from medlens.app.inputs import load_model_file, model_cases
     from medlens.app.options import scope_options
     from medlens.app.reference_cases import reference_sets
     from medlens.core.files import staged_folder, write_csv, write_json
     from medlens.errors import InputError
     from medlens.attribution.registry import get_method
-    from medlens.models import load_model
     from medlens.report import Report
     from medlens.selfexplain.basis import prediction_basis
     from medlens.app.selfexplain_sections import add_basis
 
     request = request if request is not None else BasisRequest(**kwargs)
     get_method(request.method)
-    model, meta = load_model(request.model)
+    model, meta = load_model_file(request.model)  # meta multilabel: one sigmoid per finding
     train, _ = reference_sets(request.data, meta, labels=request.labels, recipe=request.recipe,
                               show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
     dtype = next(iter(model.parameters())).dtype

@@ -134,6 +134,7 @@ def add_concepts(
                   held_out=held_out, names=names)
     summary: dict[str, Any] = {
         "fidelity": concepts.fidelity.as_dict(), "importance": concepts.importance.tolist(), "top_images": top.tolist(),
+        "multilabel": bool(concepts.multilabel),  # fidelity read per finding (its own sigmoid), not one softmax
     }
     if names is not None:  # a folder's cases: their ids, the rows of top_images meaning nothing outside this run
         summary["top_cases"] = [[names[int(r)] for r in row] for row in top.tolist()]
