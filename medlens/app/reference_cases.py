@@ -38,7 +38,8 @@ class ReferenceSet:
     """Cases held at once: ``inputs`` ``(N, C, *spatial)``, ``labels`` ``(N,)`` (:data:`UNKNOWN`
     where not known), ``names`` the cases' ids (``None`` for a data set, whose cases are its rows),
     ``class_names``, ``cases`` the opened folder (``None`` for a data set; its
-    ``identifier_rows`` map ids to files) and ``chosen`` how the cases were chosen, in words."""
+    ``identifier_rows`` map ids to files), ``chosen`` how the cases were chosen, in words, and
+    ``positions`` each row's position in the folder (``None`` for a data set)."""
 
     inputs: torch.Tensor
     labels: torch.Tensor
@@ -46,6 +47,7 @@ class ReferenceSet:
     class_names: tuple[str, ...]
     cases: Any = None
     chosen: str = ""
+    positions: list[int] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -153,7 +155,7 @@ def _read_folder(cases: Any, positions: Sequence[int], chosen: str, memory_mb: f
     labels = torch.tensor([UNKNOWN if v is None else int(v) for v in first.labels + rest.labels], dtype=torch.long)
     failed = {**first.failed, **rest.failed}
     return ReferenceSet(x, labels, [cases.names[i] for i in kept], tuple(cases.class_names), cases=cases,
-                        chosen=chosen + _unreadable(failed))
+                        chosen=chosen + _unreadable(failed), positions=list(kept))
 
 
 def _first_readable(cases: Any, positions: Sequence[int]) -> Any:

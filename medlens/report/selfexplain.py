@@ -164,8 +164,7 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
                 f"{_row_name(train_names, 'training image', r)}: label {_name(class_names, int(basis.labels[q, j]))}, predicted "
                 f"{_name(class_names, int(basis.predictions[q, j]))}, similarity {float(basis.similarity[q, j]):.3f}"
                 + _distance_words(basis, q, j)
-                + (" - the same image as the query: it is in the training data"
-                   if getattr(basis, "same_image", None) is not None and bool(basis.same_image[q, j]) else ""),
+                + _leak_words(basis, q, j),
             ))
         if bool((basis.labels[q] < 0).all()):
             sec.add_heading(f"{names[q]}: the labels of its nearest training cases are unknown (no labels file)")
@@ -173,6 +172,20 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
             agree = float(basis.label_agreement()[q])
             sec.add_heading(f"{names[q]}: {agree:.0%} of its nearest training cases carry the predicted label")
         sec.add_images(images)
+
+
+def _leak_words(basis, q: int, j: int) -> str:
+    """" - the same image as the query ..." or " - the same patient as the query ..." for a
+    retrieved case that is the query, or of its patient; "" otherwise (or where unknown)."""
+    def flagged(name: str) -> bool:
+        found = getattr(basis, name, None)
+        return found is not None and bool(found[q, j])
+
+    if flagged("same_image"):
+        return " - the same image as the query: it is in the training data"
+    if flagged("same_patient"):
+        return " - the same patient as the query (another image): the patient is in the training data"
+    return ""
 
 
 def _row_name(names: Sequence[str] | None, noun: str, row: int) -> str:

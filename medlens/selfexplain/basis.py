@@ -99,6 +99,10 @@ class PredictionBasis:
         ``(Q, k)`` bool: the retrieved case is the query's image itself, element for element
         (within half an 8-bit grey level of the input range): the case, or a copy of it, is in
         the training data (a leak across splits, or a duplicate, possibly with another label).
+    same_patient : torch.Tensor or None
+        ``(Q, k)`` bool: the retrieved case is of the query's patient (a follow-up scan, another
+        view), as the caller knows it (:mod:`medlens.data.patients`); ``None`` where no patient
+        identity is known.
     """
 
     indices: torch.Tensor
@@ -112,6 +116,7 @@ class PredictionBasis:
     method: str
     relative_distance: torch.Tensor | None = None
     same_image: torch.Tensor | None = None
+    same_patient: torch.Tensor | None = None
 
     def label_agreement(self) -> torch.Tensor:
         """``(Q,)`` share of retrieved cases whose label is the query's predicted class."""
