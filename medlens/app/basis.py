@@ -118,11 +118,11 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     lines = [f"{names[q]}: nearest training cases {[train.name(int(r)) for r in basis.indices[q]]} "
              f"(similarity {float(basis.similarity[q, 0]):.3f}..{float(basis.similarity[q, -1]):.3f})"
              for q in range(len(cases))]
-    lines += [f"warning: {names[q]} is the same image as training {_case_words(train, int(basis.indices[q, j]))} (labelled "
+    lines += [f"warning: {names[q]} is the same image as training {train.words(int(basis.indices[q, j]))} (labelled "
               f"{_label_words(class_names, int(basis.labels[q, j]))}): the case, or a copy of it, is in the training data"
               for q, j in basis.same_image.nonzero().tolist()]
     if basis.same_patient is not None:  # another image of the query's patient (an identical one is said above)
-        lines += [f"warning: {names[q]} is of the same patient as training {_case_words(train, int(basis.indices[q, j]))} "
+        lines += [f"warning: {names[q]} is of the same patient as training {train.words(int(basis.indices[q, j]))} "
                   f"(another image, labelled {_label_words(class_names, int(basis.labels[q, j]))}): the patient is in the "
                   "training data" for q, j in (basis.same_patient & ~basis.same_image).nonzero().tolist()]
     return BasisResult(basis, names, lines, request.out)
@@ -144,11 +144,6 @@ def _same_patient(train: Any, source: Any, indices: Sequence[int], retrieved: An
         return None
     return torch.tensor([[p is not None and train_patients[int(r)] == p for r in row]
                          for p, row in zip(query_patients, retrieved.tolist())], dtype=torch.bool)
-
-
-def _case_words(train: Any, row: int) -> str:
-    """``"case 4"`` (a data set's row) or ``"case-0004"`` (a folder's case id)."""
-    return f"case {row}" if train.names is None else train.name(row)
 
 
 def _data_words(request: BasisRequest) -> str:

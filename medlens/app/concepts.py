@@ -74,11 +74,9 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         get_method(request.method)
     model, meta = load_model_file(request.model)  # meta multilabel: one sigmoid per finding
     train, test = reference_sets(request.data, meta, held_out=True, labels=request.labels, recipe=request.recipe,
-                                 show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, seed=request.seed)
+                                 show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, seed=request.seed,
+                                 limit=request.limit)  # a folder's cases beyond --limit are never read
     inputs, labels, names = train.inputs, train.labels, train.names
-    if request.limit:
-        inputs, labels = inputs[: request.limit], labels[: request.limit]
-        names = None if names is None else names[: request.limit]
     dtype = next(iter(model.parameters())).dtype
     inputs = inputs.to(dtype)
     concepts = learn_concepts(model, inputs, k=request.k, layer=request.layer, head=request.head, epochs=request.epochs,

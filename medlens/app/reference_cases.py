@@ -60,34 +60,65 @@ class ReferenceSet:
         """Row ``row``'s name in outputs: its case id, or its row number in a data set."""
         return str(row) if self.names is None else self.names[row]
 
+    def labelled(self, name: str) -> Any:
+        """The cases as a :class:`~medlens.data.datasets.LabelledSet` named ``name`` (no masks)."""
+        from medlens.data.datasets.labelled import LabelledSet
+
+        return LabelledSet(self.inputs, self.labels, None, name, self.class_names)
+
+    def words(self, row: int) -> str:
+        """Row ``row`` in a sentence: ``"case 4"`` (a data set's row) or ``"case-0004"`` (a folder's case id)."""
+        return f"case {row}" if self.names is None else self.names[row]
+
 
 def reference_sets(data: str, meta: dict[str, Any], *, held_out: bool = False, labels: str | None = None,
                    recipe: Any = None, show_identifiers: bool = False, memory_mb: float | None = None,
-                   seed: int = 0) -> tuple[ReferenceSet, ReferenceSet | None]:
+                   seed: int = 0, limit: int | None = None) -> tuple[ReferenceSet, ReferenceSet | None]:
     """The ``train`` cases of ``data`` for the model with metadata ``meta`` and, with ``held_out``,
     its ``test`` cases (``None`` when there are none: a data set without a test split).
 
     A folder is the model's training folder when its recorded ``train`` positions read now match
     the recorded digest; then its recorded ``test`` positions are held out. Any other folder is
-    every case (``held_out=False``) or split at random by ``seed``, :data:`HELD_OUT_SHARE` held out."""
+    every case (``held_out=False``) or split at random by ``seed``, :data:`HELD_OUT_SHARE` held out.
+
+    ``limit``: at most that many cases of each set, and a folder's cases beyond them are never
+    read (so its recorded split, whose digest needs every training case, is not looked for)."""
     from medlens.app.inputs import model_cases
     from medlens.data.cases import is_dataset
 
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}")
     if is_dataset(data):
         if labels is not None:
             raise MedlensError("--labels is for scans: an npz data set carries its own labels")
-        return _dataset_split(data, "train", memory_mb), _dataset_split(data, "test", memory_mb) if held_out else None
+        train, test = _dataset_split(data, "train", memory_mb), _dataset_split(data, "test", memory_mb) if held_out else None
+        return _first(train, limit), _first(test, limit)
     cases = model_cases(data, meta, labels=labels, recipe=recipe, what="--data", show_identifiers=show_identifiers,
                         memory_mb=memory_mb)
-    train = _recorded_train(cases, meta, memory_mb)
+    train = _recorded_train(cases, meta, memory_mb) if limit is None else None
     if train is not None:
         test = _recorded_positions(len(cases), meta, "test") if held_out else []
         return train, _read_folder(cases, test, "the model's test split of this folder", memory_mb) if test else None
     share = HELD_OUT_SHARE if held_out else 0.0
-    train_positions, train_words = folder_positions(len(cases), "train", hold_out=share, seed=seed)
-    test_positions, test_words = folder_positions(len(cases), "test", hold_out=share, seed=seed)
+    train_positions, train_words = _cut(*folder_positions(len(cases), "train", hold_out=share, seed=seed), limit)
+    test_positions, test_words = _cut(*folder_positions(len(cases), "test", hold_out=share, seed=seed), limit)
     return (_read_folder(cases, train_positions, train_words, memory_mb),
             _read_folder(cases, test_positions, test_words, memory_mb) if test_positions else None)
+
+
+def _cut(positions: list[int], words: str, limit: int | None) -> tuple[list[int], str]:
+    """The first ``limit`` of a folder's ``positions`` (before any is read), and their words."""
+    if limit is None or len(positions) <= limit:
+        return positions, words
+    return positions[:limit], f"the first {limit} of {words} (--limit)"
+
+
+def _first(chosen: ReferenceSet | None, limit: int | None) -> ReferenceSet | None:
+    """The first ``limit`` cases of a data set's split (its arrays are read whole: an npz member is one array)."""
+    if chosen is None or limit is None or len(chosen) <= limit:
+        return chosen
+    return ReferenceSet(chosen.inputs[:limit], chosen.labels[:limit], None, chosen.class_names,
+                        chosen=f"the first {limit} cases of the {chosen.chosen}")
 
 
 def _dataset_split(data: str, split: str, memory_mb: float | None) -> ReferenceSet | None:
