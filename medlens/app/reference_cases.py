@@ -67,8 +67,8 @@ class ReferenceSet:
         return LabelledSet(self.inputs, self.labels, None, name, self.class_names)
 
     def words(self, row: int) -> str:
-        """Row ``row`` in a sentence: ``"case 4"`` (a data set's row) or ``"case-0004"`` (a folder's case id)."""
-        return f"case {row}" if self.names is None else self.names[row]
+        """Row ``row`` in a sentence: ``"case #4"`` (a data set's 0-based row) or ``"case-0004"`` (a folder's case id)."""
+        return f"case #{row}" if self.names is None else self.names[row]
 
 
 def reference_sets(data: str, meta: dict[str, Any], *, held_out: bool = False, labels: str | None = None,
@@ -81,8 +81,9 @@ def reference_sets(data: str, meta: dict[str, Any], *, held_out: bool = False, l
     the recorded digest; then its recorded ``test`` positions are held out. Any other folder is
     every case (``held_out=False``) or split at random by ``seed``, :data:`HELD_OUT_SHARE` held out.
 
-    ``limit``: at most that many cases of each set, and a folder's cases beyond them are never
-    read (so its recorded split, whose digest needs every training case, is not looked for)."""
+    ``limit``: at most that many ``train`` cases; of a folder also at most that many held out, its
+    other cases never read (reading them is the cost; so its recorded split, whose digest needs
+    every training case, is not looked for). A data set's held-out split stays whole."""
     from medlens.app.inputs import model_cases
     from medlens.data.cases import is_dataset
 
@@ -92,7 +93,7 @@ def reference_sets(data: str, meta: dict[str, Any], *, held_out: bool = False, l
         if labels is not None:
             raise MedlensError("--labels is for scans: an npz data set carries its own labels")
         train, test = _dataset_split(data, "train", memory_mb), _dataset_split(data, "test", memory_mb) if held_out else None
-        return _first(train, limit), _first(test, limit)
+        return _first(train, limit), test  # the held-out split comes whole in its one array: all of it is scored
     cases = model_cases(data, meta, labels=labels, recipe=recipe, what="--data", show_identifiers=show_identifiers,
                         memory_mb=memory_mb)
     train = _recorded_train(cases, meta, memory_mb) if limit is None else None

@@ -201,5 +201,5 @@ def basis_section(ctx, report) -> None:
         "structures, are a reason to doubt the prediction."
     )
     add_basis(sec, basis, queries, ctx.test_labels[ctx.cases], inputs, ctx.class_names,
-              query_names=[f"test case {c}" for c in ctx.cases])
+              query_names=[f"test case #{c}" for c in ctx.cases])
     ctx.timings["prediction_basis"] = time.perf_counter() - t0

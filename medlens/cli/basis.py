@@ -3,7 +3,11 @@
 Embeds the training split with the model (penultimate features, or ``--layer``), retrieves the
 ``k`` nearest training cases of each query (cosine similarity) and writes ``basis.json`` (their
 indices, labels, predictions and similarities) and ``report.html`` (each query beside its
-neighbours, all with saliency maps).
+neighbours, all with saliency maps). A retrieved case that is the query's own image
+(``same_image``) or another image of its patient (``same_patient``: a follow-up scan; the patient is
+the labels' ``group`` column or the DICOM PatientID, compared by digest and never shown) is flagged
+in basis.json, in a warning line and in the report: the case or the patient is in the training data.
+Slices are counted from 1 in figures; ``#3`` is a 0-based row (what ``--index`` takes).
 """
 
 from __future__ import annotations

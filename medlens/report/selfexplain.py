@@ -77,7 +77,7 @@ def interpnet_body(
     for case in cases:
         wrong = case["wrong"]
         caption = (
-            f"test case {case['index']}: {'lesion' if case['present'] else 'no lesion'}, predicted "
+            f"test case #{case['index']}: {'lesion' if case['present'] else 'no lesion'}, predicted "
             f"{'lesion' if case['predicted'] == 1 else 'no lesion'}. Generated: \"{case['said']}\" Beam search: "
             f"\"{case['beam']}\" Reference: \"{case['reference']}\" "
             + (f"Wrong attributes: {', '.join(wrong)}." if wrong else "All attributes correct.")
@@ -146,7 +146,7 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
                 train_names: Sequence[str] | None = None) -> None:
     """Render a :class:`PredictionBasis`: each query beside its retrieved training cases (named by
     ``train_names``, case ids, when given; a negative label is shown as unknown)."""
-    names = list(query_names or [f"case {q}" for q in range(len(queries))])
+    names = list(query_names or [f"case #{q}" for q in range(len(queries))])
     for q in range(len(queries)):
         pred = int(basis.query_predictions[q])
         label = "" if query_labels is None else f"label {_name(class_names, int(query_labels[q]))}, "
@@ -189,8 +189,8 @@ def _leak_words(basis, q: int, j: int) -> str:
 
 
 def _row_name(names: Sequence[str] | None, noun: str, row: int) -> str:
-    """A reference case in words: ``"case case-0003"`` by its id, else ``"{noun} 3"`` by its row."""
-    return f"{noun} {row}" if names is None else f"case {names[row]}"
+    """A reference case in words: ``"case case-0003"`` by its id, else ``"{noun} #3"`` by its (0-based) row."""
+    return f"{noun} #{row}" if names is None else f"case {names[row]}"
 
 
 def _distance_words(basis, q: int, j: int) -> str:
