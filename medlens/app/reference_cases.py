@@ -111,7 +111,7 @@ def _cut(positions: list[int], words: str, limit: int | None) -> tuple[list[int]
     """The first ``limit`` of a folder's ``positions`` (before any is read), and their words."""
     if limit is None or len(positions) <= limit:
         return positions, words
-    return positions[:limit], f"the first {limit} of {words} (--limit)"
+    return positions[:limit], f"the first {limit} (--limit) of {words}"
 
 
 def _first(chosen: ReferenceSet | None, limit: int | None) -> ReferenceSet | None:

@@ -76,5 +76,5 @@ def test_concepts_limit_reads_only_what_it_uses(tmp_path, reads):
                  "--limit", "3", "--out", str(out), "--quiet"]) == 0
     found = json.loads((out / "concepts.json").read_text())
     assert len(set(reads)) == 6  # 3 fitted, 3 of the 4 held out; before: all 20
-    assert found["fitted_on"].startswith("the first 3 of")
+    assert found["fitted_on"].startswith("the first 3 (--limit) of")
     np.testing.assert_array_equal(np.asarray(found["top_images"]).shape, (2, 1))
