@@ -29,6 +29,7 @@ class AttentionRequest:
     labels: str | None = None  # a folder of scans or records: its labels CSV, the model's recipe with these flags applied
     recipe: Any = None
     show_identifiers: bool = False
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
 
 @dataclass
@@ -98,7 +99,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         raise MedlensError(f"--permutations must be at least 1, got {request.permutations}")
     if request.ig_steps < 0 or request.examples < 0:
         raise MedlensError("--ig-steps and --examples must not be negative")
-    model, meta = load_model_file(request.model)  # a multi-label file (meta multilabel): one sigmoid per finding
+    model, meta = load_model_file(request.model, request.multi_label)  # a multi-label file (meta multilabel): one sigmoid per finding
     require_attention_model(model)
     labelled, leads = True, None  # leads: the channel names of a records model's windows
     identifiers: list[dict[str, str]] = []  # a folder's case ids -> files

@@ -33,6 +33,7 @@ class BasisRequest:
     labels: str | None = None
     recipe: Any = None
     show_identifiers: bool = False
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
 
 @dataclass
@@ -64,7 +65,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
 
     request = request if request is not None else BasisRequest(**kwargs)
     get_method(request.method)
-    model, meta = load_model_file(request.model)  # meta multilabel: one sigmoid per finding
+    model, meta = load_model_file(request.model, request.multi_label)  # meta multilabel: one sigmoid per finding
     train, _ = reference_sets(request.data, meta, labels=request.labels, recipe=request.recipe,
                               show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
     dtype = next(iter(model.parameters())).dtype

@@ -36,6 +36,7 @@ class ConceptsRequest:
     labels: str | None = None
     recipe: Any = None
     show_identifiers: bool = False
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
 
 @dataclass
@@ -72,7 +73,7 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         raise MedlensError("--k, --epochs and --top must be positive")
     if request.method:
         get_method(request.method)
-    model, meta = load_model_file(request.model)  # meta multilabel: one sigmoid per finding
+    model, meta = load_model_file(request.model, request.multi_label)  # meta multilabel: one sigmoid per finding
     train, test = reference_sets(request.data, meta, held_out=True, labels=request.labels, recipe=request.recipe,
                                  show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, seed=request.seed,
                                  limit=request.limit)  # a folder's cases beyond --limit are never read

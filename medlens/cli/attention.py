@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--examples", type=int, default=4, help="example cases to draw (default 4)")
     add_text_flags(p)
     add_reference_flags(p)
-    add_flags(p, "limit", "budget", "seed", "quiet")
+    add_flags(p, "limit", "budget", "seed", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         ig_steps=args.ig_steps, examples=args.examples, limit=args.limit, batch_size=args.batch_size,
         memory_mb=args.memory_mb, seed=args.seed, text_column=args.text_column, label_column=args.label_column,
         labels=args.labels, recipe=recipe_options(args), show_identifiers=args.show_identifiers,
+        multi_label=args.multi_label,
     ))
     print(f"attention on {result.data_name} ({result.n} sequences): {result.level}. {result.sentences[-1]} -> {args.out}")
     return 0

@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="gradient", help="saliency method of the maps (default: gradient)")
     add_out_folder(p, help="output folder")
     add_reference_flags(p)
-    add_flags(p, "option", "budget", "quiet")
+    add_flags(p, "option", "budget", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, data=args.data, out=args.out, input=args.input, index=tuple(args.index or ()),
         split=args.split, k=args.k, layer=args.layer, method=args.method, options=parse_options(args.option),
         batch_size=args.batch_size, memory_mb=args.memory_mb, labels=args.labels, recipe=recipe_options(args),
-        show_identifiers=args.show_identifiers,
+        show_identifiers=args.show_identifiers, multi_label=args.multi_label,
     ))
     for line in result.lines:
         print(line)

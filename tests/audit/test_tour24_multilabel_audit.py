@@ -29,19 +29,25 @@ def _constant_cnn() -> CNN:
     return cnn
 
 
-@pytest.fixture
-def audited(tmp_path):
+@pytest.fixture(params=["meta", "torchscript"])
+def audited(tmp_path, request):
+    """A folder audited with a multi-label model: a medlens file saying so in its meta, or a
+    TorchScript file (which has no meta) with --multi-label."""
     folder = tmp_path / "scans"
     folder.mkdir()
     rng = np.random.default_rng(0)
     for k in range(3):
         Image.fromarray(rng.integers(0, 256, (16, 16)).astype(np.uint8)).save(folder / f"c{k}.png")
-    model = save_model(_constant_cnn(), tmp_path / "m.pt",
-                       {"input_shape": [1, 16, 16], "class_names": NAMES, "multilabel": True})
+    if request.param == "meta":
+        model, flag = save_model(_constant_cnn(), tmp_path / "m.pt",
+                                 {"input_shape": [1, 16, 16], "class_names": NAMES, "multilabel": True}), []
+    else:
+        model, flag = tmp_path / "m.ts", ["--multi-label"]
+        torch.jit.save(torch.jit.trace(_constant_cnn(), torch.zeros(1, 1, 16, 16)), model)
     out = tmp_path / "a"
     assert main(["audit", "--model", str(model), "--data", str(folder), "--size", "16,16", "--methods", "gradient",
                  "--cluster-method", "gradient", "--metric-option", "deletion_auc.steps=2",
-                 "--metric-option", "insertion_auc.steps=2", "--out", str(out), "--quiet"]) == 0
+                 "--metric-option", "insertion_auc.steps=2", "--out", str(out), "--quiet", *flag]) == 0
     return out
 
 

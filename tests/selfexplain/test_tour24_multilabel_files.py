@@ -49,3 +49,4 @@ def test_concepts_fit_the_findings_sigmoids(files, tmp_path):
                  "--top", "1", "--out", str(out), "--quiet"]) == 0
     found = json.loads((out / "concepts.json").read_text())
     assert found.get("multilabel") is True, sorted(found)
+
