@@ -70,15 +70,17 @@ def _record_windows(data: str, settings: dict) -> tuple[Any, bool]:
 
 def _folder_set(request: AttentionRequest, meta: dict) -> tuple[Any, bool, list[dict[str, str]]]:
     """The cases of a folder (or file) read through the model's recipe (at most ``--limit``, the
-    others never read), named by their count; whether any is labelled; the id -> file rows."""
-    from medlens.app.reference_cases import reference_sets
+    others never read), named by their count; whether every case is labelled (accuracy and the
+    examples' classes need all); the id -> file rows."""
+    from medlens.app.reference_cases import UNKNOWN, reference_sets
     from medlens.data.cases import data_words
 
     chosen, _ = reference_sets(request.data, meta, labels=request.labels, recipe=request.recipe,
                                show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, limit=request.limit)
     rows = chosen.cases.identifier_rows() if chosen.cases is not None else []
     shown = request.data if request.show_identifiers else data_words(request.data)  # a folder's name may name a patient
-    return chosen.labelled(f"{shown} ({len(chosen)} case(s): {chosen.chosen})"), chosen.has_labels, rows
+    every = bool((chosen.labels != UNKNOWN).all())
+    return chosen.labelled(f"{shown} ({len(chosen)} case(s): {chosen.chosen})"), every, rows
 
 
 def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> AttentionResult:

@@ -49,9 +49,9 @@ class BasisResult:
 def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> BasisResult:
     """Retrieve the ``k`` training cases most alike each query and write basis.json and
     report.html into ``request.out``."""
-    import torch
-
     import dataclasses
+
+    import torch
 
     from medlens.app.inputs import load_model_file, model_cases
     from medlens.app.options import scope_options
