@@ -26,6 +26,10 @@ class AttentionRequest:
     seed: int = 0
     text_column: str = "text"  # notes, for a text model
     label_column: str = "label"
+    labels: str | None = None  # a folder of scans or records: its labels CSV, the model's recipe with these flags applied
+    recipe: Any = None
+    show_identifiers: bool = False
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
 
 @dataclass
@@ -64,17 +68,32 @@ def _record_windows(data: str, settings: dict) -> tuple[Any, bool]:
     return cases.windows.labelled(f"{cases.title} ({len(cases)} {what})"), cases.has_labels
 
 
+def _folder_set(request: AttentionRequest, meta: dict) -> tuple[Any, bool, list[dict[str, str]]]:
+    """The cases of a folder (or file) read through the model's recipe (at most ``--limit``, the
+    others never read), named by their count; whether every case is labelled (accuracy and the
+    examples' classes need all); the id -> file rows."""
+    from medlens.app.reference_cases import UNKNOWN, reference_sets
+    from medlens.data.cases import data_words
+
+    chosen, _ = reference_sets(request.data, meta, labels=request.labels, recipe=request.recipe,
+                               show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, limit=request.limit)
+    rows = chosen.cases.identifier_rows() if chosen.cases is not None else []
+    shown = request.data if request.show_identifiers else data_words(request.data)  # a folder's name may name a patient
+    every = bool((chosen.labels != UNKNOWN).all())
+    return chosen.labelled(f"{shown} ({len(chosen)} case(s): {chosen.chosen})"), every, rows
+
+
 def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> AttentionResult:
     """Test the attention of ``request.model`` on ``request.data`` and write attention.json,
     verdict.txt, report.html and the example figures into ``request.out``."""
     from medlens.app.attention_section import add_attention_analysis, pick_examples
     from medlens.attribution.sequence import require_attention_model
-    from medlens.core.files import atomic_write, staged_folder, write_json
-    from medlens.data.cases import labelled_set
+    from medlens.core.files import atomic_write, staged_folder, write_csv, write_json
+    from medlens.data.cases import is_dataset, labelled_set
     from medlens.data.record_cases import model_windows
     from medlens.errors import MedlensError
     from medlens.evaluation.attention import attention_faithfulness, verdict
-    from medlens.models import load_model
+    from medlens.app.inputs import load_model_file
     from medlens.report import Report
 
     request = request if request is not None else AttentionRequest(**kwargs)
@@ -82,9 +101,10 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         raise MedlensError(f"--permutations must be at least 1, got {request.permutations}")
     if request.ig_steps < 0 or request.examples < 0:
         raise MedlensError("--ig-steps and --examples must not be negative")
-    model, meta = load_model(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)  # a multi-label file (meta multilabel): one sigmoid per finding
     require_attention_model(model)
     labelled, leads = True, None  # leads: the channel names of a records model's windows
+    identifiers: list[dict[str, str]] = []  # a folder's case ids -> files
     if meta.get("tokenizer"):  # a text model on a notes file: the notes through its own tokenizer
         from medlens.app.text_inputs import note_cases, note_set, untrained_rows, vocabulary
         from medlens.data.notes_cases import NoteColumns
@@ -100,9 +120,12 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
     elif model_windows(meta, request.data) is not None:  # a model trained on records: their windows, as it cuts them
         data, labelled = _record_windows(request.data, model_windows(meta, request.data))
         vocab, fs, leads = None, float(meta["windows"]["fs"]), list(meta["windows"].get("leads") or ()) or None
-    else:
+    elif is_dataset(request.data):
         data = labelled_set(request.data, request.split, memory_mb=request.memory_mb)
         vocab, fs = _npz_extras(str(request.data))
+    else:  # a folder of scans or records (or one file) through the model's recipe, as basis and concepts read it
+        data, labelled, identifiers = _folder_set(request, meta)
+        vocab, fs = None, (meta.get("recipe") or {}).get("fs")
     n = len(data) if request.limit is None else min(request.limit, len(data))
     x, labels = data.inputs[:n], data.labels[:n] if labelled else None
     masks = None if data.masks is None else data.masks[:n]
@@ -134,5 +157,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
             "gradient_method": result.gradient_method,
         })
         atomic_write(out / "verdict.txt", "\n".join([f"verdict: {level}", *sentences]) + "\n")
+        if identifiers:
+            write_csv(out / "identifiers.csv", identifiers)
         report.write(out / "report.html")
     return AttentionResult(data.name, n, level, sentences, request.out)

@@ -58,6 +58,7 @@ class AuditRequest:
     label_column: str = "label"
     tokens: Sequence[str] = ()
     top_tokens: int = 10
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
     def validate(self) -> None:
         """Fail, in one line, on what can be told before any work."""
@@ -119,7 +120,7 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
 
     request = request if request is not None else AuditRequest(**kwargs)
     request.validate()
-    model, meta = load_model_file(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)
     if is_text_model(meta):  # notes: token scores, deletion curves and the token test
         from medlens.app.audit_notes import audit_notes
 

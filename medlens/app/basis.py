@@ -33,6 +33,7 @@ class BasisRequest:
     labels: str | None = None
     recipe: Any = None
     show_identifiers: bool = False
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
 
 @dataclass
@@ -48,22 +49,23 @@ class BasisResult:
 def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> BasisResult:
     """Retrieve the ``k`` training cases most alike each query and write basis.json and
     report.html into ``request.out``."""
+    import dataclasses
+
     import torch
 
-    from medlens.app.inputs import model_cases
+    from medlens.app.inputs import load_model_file, model_cases
     from medlens.app.options import scope_options
     from medlens.app.reference_cases import reference_sets
     from medlens.core.files import staged_folder, write_csv, write_json
     from medlens.errors import InputError
     from medlens.attribution.registry import get_method
-    from medlens.models import load_model
     from medlens.report import Report
     from medlens.selfexplain.basis import prediction_basis
     from medlens.app.selfexplain_sections import add_basis
 
     request = request if request is not None else BasisRequest(**kwargs)
     get_method(request.method)
-    model, meta = load_model(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)  # meta multilabel: one sigmoid per finding
     train, _ = reference_sets(request.data, meta, labels=request.labels, recipe=request.recipe,
                               show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
     dtype = next(iter(model.parameters())).dtype
@@ -80,6 +82,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     queries = torch.cat([c.x for c in cases]).to(dtype)
     basis = prediction_basis(model, queries, train.inputs.to(dtype), train.labels, k=request.k, layer=request.layer,
                              method=request.method, batch_size=request.batch_size, memory_mb=request.memory_mb, **scope_options(request.options)[""])
+    basis = dataclasses.replace(basis, same_patient=_same_patient(train, source, indices, basis.indices))
     class_names = list(meta.get("class_names") or train.class_names)
     names = [f"{c.source}" + (f" #{i}" if source.is_dataset else "")
              for c, i in zip(cases, indices)]
@@ -102,7 +105,10 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
                                  "similarity": float(basis.similarity[q, j]),
                                  "relative_distance": None if basis.relative_distance is None
                                  else float(basis.relative_distance[q, j]),
-                                 "same_image": bool(basis.same_image[q, j])} for j in range(request.k)]}
+                                 "same_image": bool(basis.same_image[q, j]),
+                                 # None: no patient identity known (labels' group column, DICOM PatientID)
+                                 "same_patient": None if basis.same_patient is None
+                                 else bool(basis.same_patient[q, j])} for j in range(request.k)]}
                 for q in range(len(cases))
             ],
         })
@@ -113,15 +119,32 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     lines = [f"{names[q]}: nearest training cases {[train.name(int(r)) for r in basis.indices[q]]} "
              f"(similarity {float(basis.similarity[q, 0]):.3f}..{float(basis.similarity[q, -1]):.3f})"
              for q in range(len(cases))]
-    lines += [f"warning: {names[q]} is the same image as training {_case_words(train, int(basis.indices[q, j]))} (labelled "
+    lines += [f"warning: {names[q]} is the same image as training {train.words(int(basis.indices[q, j]))} (labelled "
               f"{_label_words(class_names, int(basis.labels[q, j]))}): the case, or a copy of it, is in the training data"
               for q, j in basis.same_image.nonzero().tolist()]
+    if basis.same_patient is not None:  # another image of the query's patient (an identical one is said above)
+        lines += [f"warning: {names[q]} is of the same patient as training {train.words(int(basis.indices[q, j]))} "
+                  f"(another image, labelled {_label_words(class_names, int(basis.labels[q, j]))}): the patient is in the "
+                  "training data" for q, j in (basis.same_patient & ~basis.same_image).nonzero().tolist()]
     return BasisResult(basis, names, lines, request.out)
 
 
-def _case_words(train: Any, row: int) -> str:
-    """``"case 4"`` (a data set's row) or ``"case-0004"`` (a folder's case id)."""
-    return f"case {row}" if train.names is None else train.name(row)
+def _same_patient(train: Any, source: Any, indices: Sequence[int], retrieved: Any) -> Any:
+    """``(Q, k)`` bool: each retrieved training case is of its query's patient, compared by digest
+    (:mod:`medlens.data.patients`: the labels' group column, else the DICOM PatientID); ``None``
+    when the patients of the queries or of the training cases are not known (a data set)."""
+    import torch
+
+    from medlens.data.patients import case_patients, known_patients
+
+    if train.cases is None or getattr(source, "scans", None) is None:
+        return None
+    train_patients = known_patients(case_patients(train.cases.scans, train.positions))
+    query_patients = case_patients(source.scans, indices)
+    if not any(train_patients) or not any(query_patients):
+        return None
+    return torch.tensor([[p is not None and train_patients[int(r)] == p for r in row]
+                         for p, row in zip(query_patients, retrieved.tolist())], dtype=torch.bool)
 
 
 def _data_words(request: BasisRequest) -> str:

@@ -36,6 +36,7 @@ class ConceptsRequest:
     labels: str | None = None
     recipe: Any = None
     show_identifiers: bool = False
+    multi_label: bool = False  # one sigmoid per finding (also the model file's meta["multilabel"])
 
 
 @dataclass
@@ -61,7 +62,8 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
     from medlens.core.files import staged_folder, write_csv, write_json
     from medlens.attribution.registry import get_method
     from medlens.errors import MedlensError
-    from medlens.models import load_model, save_model
+    from medlens.app.inputs import load_model_file
+    from medlens.models import save_model
     from medlens.report import Report
     from medlens.selfexplain.concepts import evaluate_concepts, learn_concepts
     from medlens.app.selfexplain_sections import add_concepts
@@ -71,13 +73,11 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         raise MedlensError("--k, --epochs and --top must be positive")
     if request.method:
         get_method(request.method)
-    model, meta = load_model(request.model)
+    model, meta = load_model_file(request.model, request.multi_label)  # meta multilabel: one sigmoid per finding
     train, test = reference_sets(request.data, meta, held_out=True, labels=request.labels, recipe=request.recipe,
-                                 show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, seed=request.seed)
+                                 show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, seed=request.seed,
+                                 limit=request.limit)  # a folder's cases beyond --limit are never read
     inputs, labels, names = train.inputs, train.labels, train.names
-    if request.limit:
-        inputs, labels = inputs[: request.limit], labels[: request.limit]
-        names = None if names is None else names[: request.limit]
     dtype = next(iter(model.parameters())).dtype
     inputs = inputs.to(dtype)
     concepts = learn_concepts(model, inputs, k=request.k, layer=request.layer, head=request.head, epochs=request.epochs,

@@ -114,7 +114,7 @@ def attribution_section(ctx: DemoContext, report: Report) -> None:
     for i, case in enumerate(ctx.cases):
         pred = int(probs[i].argmax())
         labels.append(
-            f"case {case}\nlabel {ctx.class_names[int(ctx.test_labels[case])]}\n"
+            f"case #{case}\nlabel {ctx.class_names[int(ctx.test_labels[case])]}\n"
             f"predicted {ctx.class_names[pred]}\n(p={float(probs[i, pred]):.2f})"
         )
     rows, maps = [], []
@@ -148,7 +148,7 @@ def _case_viewer(image: torch.Tensor, maps: list[tuple[str, torch.Tensor]], labe
     base = image.detach().double().cpu().numpy() if signal else image.detach().double().mean(0).cpu().numpy()
     layers = [MapLayer(name, values.detach().double().sum(0).cpu().numpy()) for name, values in maps]
     return viewer_html(base, layers, kind="signal" if signal else None, title=label.replace("\n", ", "),
-                       alt=f"test case {case}")
+                       alt=f"test case #{case}")
 
 
 SECTIONS: list[Section] = [model_section, attribution_section, featurevis_section, attention_section, evaluation_section,

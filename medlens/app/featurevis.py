@@ -10,6 +10,7 @@ training cases whose CRP relevance for that channel is largest, with their condi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 OBJECTIVES = ("neuron", "channel", "layer", "logit", "probability", "direction")
 #: A class probability this close to 1 on the starting image barely moves (its gradient is p(1 - p)).
@@ -45,6 +46,9 @@ class FeaturevisRequest:
     limit: int | None = None
     batch_size: int | None = None
     memory_mb: float | None = None
+    labels: str | None = None  # --data a folder: its labels CSV, the model's recipe with these flags applied
+    recipe: Any = None
+    show_identifiers: bool = False
 
 
 @dataclass
@@ -214,7 +218,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
     multi_label = multilabel_of(model) is not None
     shape = _input_shape(model, meta, request.shape)
     objective, parts, labels, units = build_objectives(request, model, shape, input_range, meta.get("class_names"))
-    cases = training_cases(request, model, shape) if request.data is not None else None  # read before the work
+    cases = training_cases(request, meta, model, shape) if request.data is not None else None  # read before the work
     batch_shape = (len(parts), *shape)
     start = time.perf_counter()
     images, values = fv.render(model, objective, batch_shape, steps=request.steps, lr=request.lr, param=request.param,
@@ -225,7 +229,7 @@ def render_features(request: "FeaturevisRequest | None" = None, **kwargs) -> Fea
         outputs = model_outputs(model, images)
     probs = model_probabilities(outputs, model)
     title = f"{request.objective}" + (f" of {request.layer}" if request.layer else "") + f" ({request.param}, {request.steps} steps)"
-    refs = channel_references(request, model, cases, units) if cases is not None else None
+    refs = channel_references(request, model, cases.inputs, units) if cases is not None else None
     warnings = saturated_probabilities(request.objective, labels, values[0])
     with staged_folder(request.out) as out:
         buf = io.BytesIO()
@@ -275,14 +279,21 @@ def _write_references(out, request: FeaturevisRequest, images, labels, cases, re
     from medlens.viz import figure_png
     from medlens.viz.featurevis import reference_rows
 
-    captions = [[f"case {int(i)}\nR = {float(r):.3g}" for i, r in zip(ref.indices, ref.relevance)] for ref in refs]
-    title = (f"{request.layer}: rendered input, then the {request.references} training cases of {Path(request.data).name} "
+    from medlens.core.files import write_csv
+    from medlens.data.cases import data_words, is_dataset
+
+    captions = [[f"{cases.words(int(i))}\nR = {float(r):.3g}" for i, r in zip(ref.indices, ref.relevance)]
+                for ref in refs]
+    shown = Path(request.data).name if is_dataset(request.data) else data_words(request.data)  # a folder's name may name a patient
+    title = (f"{request.layer}: rendered input, then the {request.references} training cases of {shown} "
              f"whose decision the channel carries most relevance for ({request.composite} CRP)")
     atomic_write(out / "references.png", figure_png(reference_rows(
-        images, labels, [cases[ref.indices] for ref in refs], [ref.maps for ref in refs], captions, title,
+        images, labels, [cases.inputs[ref.indices] for ref in refs], [ref.maps for ref in refs], captions, title,
         input_range=input_range)))
     buf = io.BytesIO()
     np.save(buf, torch.stack([ref.maps for ref in refs]).float().cpu().numpy())
     atomic_write(out / "reference_maps.npy", buf.getvalue())
-    for unit, rows in zip(units_out, summary_rows(refs)):
+    for unit, rows in zip(units_out, summary_rows(refs, cases.names)):
         unit["reference_cases"] = rows
+    if cases.cases is not None:  # a folder: its case ids -> files
+        write_csv(out / "identifiers.csv", cases.cases.identifier_rows())

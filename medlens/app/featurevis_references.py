@@ -36,19 +36,21 @@ def check_request(request: Any) -> None:
     composite_named(request.composite)  # an unknown name is refused now, not after the rendering
 
 
-def training_cases(request: Any, model: nn.Module, shape: tuple[int, ...]) -> torch.Tensor:
-    """The train split of ``request.data`` (its first ``--limit`` cases) in the model's dtype,
-    checked against the model's input shape."""
-    from medlens.data.cases import labelled_set
+def training_cases(request: Any, meta: dict[str, Any], model: nn.Module, shape: tuple[int, ...]) -> Any:
+    """The reference cases of ``request.data`` (:func:`medlens.app.reference_cases.reference_sets`:
+    a data set's train split, or a folder of scans or records read through the model's recipe; at
+    most ``--limit``, a folder's others never read) in the model's dtype, checked against the
+    model's input shape: a :class:`~medlens.app.reference_cases.ReferenceSet`."""
+    import dataclasses
+
+    from medlens.app.reference_cases import reference_sets
     from medlens.errors import InputError
 
-    inputs = labelled_set(request.data, "train", memory_mb=request.memory_mb).inputs
-    if request.limit:
-        inputs = inputs[: request.limit]
-    if tuple(inputs.shape[1:]) != tuple(shape):
-        raise InputError(f"the cases of {request.data!r} have shape {tuple(inputs.shape[1:])}, "
-                         f"the model takes {tuple(shape)}")
-    return inputs.to(next((p.dtype for p in model.parameters()), torch.float32))
+    chosen, _ = reference_sets(request.data, meta, labels=request.labels, recipe=request.recipe,
+                               show_identifiers=request.show_identifiers, memory_mb=request.memory_mb, limit=request.limit)
+    if tuple(chosen.inputs.shape[1:]) != tuple(shape):
+        raise InputError(f"the cases of --data have shape {tuple(chosen.inputs.shape[1:])}, the model takes {tuple(shape)}")
+    return dataclasses.replace(chosen, inputs=chosen.inputs.to(next((p.dtype for p in model.parameters()), torch.float32)))
 
 
 def channel_references(request: Any, model: nn.Module, cases: torch.Tensor, channels: list[int]
@@ -62,6 +64,8 @@ def channel_references(request: Any, model: nn.Module, cases: torch.Tensor, chan
                               memory_mb=request.memory_mb)
 
 
-def summary_rows(refs: list[ReferenceCases]) -> list[list[dict]]:
-    """Per channel: ``[{"case", "relevance"}]`` of its reference cases (``case``: row of the train split)."""
-    return [[{"case": int(i), "relevance": float(r)} for i, r in zip(ref.indices, ref.relevance)] for ref in refs]
+def summary_rows(refs: list[ReferenceCases], names: list[str] | None = None) -> list[list[dict]]:
+    """Per channel: ``[{"case", "relevance"}]`` of its reference cases (``case``: row of the train
+    split, or a folder's case id from ``names``)."""
+    return [[{"case": int(i) if names is None else names[int(i)], "relevance": float(r)}
+             for i, r in zip(ref.indices, ref.relevance)] for ref in refs]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-THRESHOLD = 0.5
+from medlens.core.targets import FINDING_THRESHOLD as THRESHOLD
 
 #: One sentence for the outputs of a multi-label model.
 MEANING = (f"one probability per finding (its own sigmoid; they need not sum to 1): predicted findings are those "

@@ -38,7 +38,8 @@ class ReferenceSet:
     """Cases held at once: ``inputs`` ``(N, C, *spatial)``, ``labels`` ``(N,)`` (:data:`UNKNOWN`
     where not known), ``names`` the cases' ids (``None`` for a data set, whose cases are its rows),
     ``class_names``, ``cases`` the opened folder (``None`` for a data set; its
-    ``identifier_rows`` map ids to files) and ``chosen`` how the cases were chosen, in words."""
+    ``identifier_rows`` map ids to files), ``chosen`` how the cases were chosen, in words, and
+    ``positions`` each row's position in the folder (``None`` for a data set)."""
 
     inputs: torch.Tensor
     labels: torch.Tensor
@@ -46,6 +47,7 @@ class ReferenceSet:
     class_names: tuple[str, ...]
     cases: Any = None
     chosen: str = ""
+    positions: list[int] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -58,34 +60,66 @@ class ReferenceSet:
         """Row ``row``'s name in outputs: its case id, or its row number in a data set."""
         return str(row) if self.names is None else self.names[row]
 
+    def labelled(self, name: str) -> Any:
+        """The cases as a :class:`~medlens.data.datasets.LabelledSet` named ``name`` (no masks)."""
+        from medlens.data.datasets.labelled import LabelledSet
+
+        return LabelledSet(self.inputs, self.labels, None, name, self.class_names)
+
+    def words(self, row: int) -> str:
+        """Row ``row`` in a sentence: ``"case #4"`` (a data set's 0-based row) or ``"case-0004"`` (a folder's case id)."""
+        return f"case #{row}" if self.names is None else self.names[row]
+
 
 def reference_sets(data: str, meta: dict[str, Any], *, held_out: bool = False, labels: str | None = None,
                    recipe: Any = None, show_identifiers: bool = False, memory_mb: float | None = None,
-                   seed: int = 0) -> tuple[ReferenceSet, ReferenceSet | None]:
+                   seed: int = 0, limit: int | None = None) -> tuple[ReferenceSet, ReferenceSet | None]:
     """The ``train`` cases of ``data`` for the model with metadata ``meta`` and, with ``held_out``,
     its ``test`` cases (``None`` when there are none: a data set without a test split).
 
     A folder is the model's training folder when its recorded ``train`` positions read now match
     the recorded digest; then its recorded ``test`` positions are held out. Any other folder is
-    every case (``held_out=False``) or split at random by ``seed``, :data:`HELD_OUT_SHARE` held out."""
+    every case (``held_out=False``) or split at random by ``seed``, :data:`HELD_OUT_SHARE` held out.
+
+    ``limit``: at most that many ``train`` cases; of a folder also at most that many held out, its
+    other cases never read (reading them is the cost; so its recorded split, whose digest needs
+    every training case, is not looked for). A data set's held-out split stays whole."""
     from medlens.app.inputs import model_cases
     from medlens.data.cases import is_dataset
 
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}")
     if is_dataset(data):
         if labels is not None:
             raise MedlensError("--labels is for scans: an npz data set carries its own labels")
-        return _dataset_split(data, "train", memory_mb), _dataset_split(data, "test", memory_mb) if held_out else None
+        train, test = _dataset_split(data, "train", memory_mb), _dataset_split(data, "test", memory_mb) if held_out else None
+        return _first(train, limit), test  # the held-out split comes whole in its one array: all of it is scored
     cases = model_cases(data, meta, labels=labels, recipe=recipe, what="--data", show_identifiers=show_identifiers,
                         memory_mb=memory_mb)
-    train = _recorded_train(cases, meta, memory_mb)
+    train = _recorded_train(cases, meta, memory_mb) if limit is None else None
     if train is not None:
         test = _recorded_positions(len(cases), meta, "test") if held_out else []
         return train, _read_folder(cases, test, "the model's test split of this folder", memory_mb) if test else None
     share = HELD_OUT_SHARE if held_out else 0.0
-    train_positions, train_words = folder_positions(len(cases), "train", hold_out=share, seed=seed)
-    test_positions, test_words = folder_positions(len(cases), "test", hold_out=share, seed=seed)
+    train_positions, train_words = _cut(*folder_positions(len(cases), "train", hold_out=share, seed=seed), limit)
+    test_positions, test_words = _cut(*folder_positions(len(cases), "test", hold_out=share, seed=seed), limit)
     return (_read_folder(cases, train_positions, train_words, memory_mb),
             _read_folder(cases, test_positions, test_words, memory_mb) if test_positions else None)
+
+
+def _cut(positions: list[int], words: str, limit: int | None) -> tuple[list[int], str]:
+    """The first ``limit`` of a folder's ``positions`` (before any is read), and their words."""
+    if limit is None or len(positions) <= limit:
+        return positions, words
+    return positions[:limit], f"the first {limit} (--limit) of {words}"
+
+
+def _first(chosen: ReferenceSet | None, limit: int | None) -> ReferenceSet | None:
+    """The first ``limit`` cases of a data set's split (its arrays are read whole: an npz member is one array)."""
+    if chosen is None or limit is None or len(chosen) <= limit:
+        return chosen
+    return ReferenceSet(chosen.inputs[:limit], chosen.labels[:limit], None, chosen.class_names,
+                        chosen=f"the first {limit} cases of the {chosen.chosen}")
 
 
 def _dataset_split(data: str, split: str, memory_mb: float | None) -> ReferenceSet | None:
@@ -153,7 +187,7 @@ def _read_folder(cases: Any, positions: Sequence[int], chosen: str, memory_mb: f
     labels = torch.tensor([UNKNOWN if v is None else int(v) for v in first.labels + rest.labels], dtype=torch.long)
     failed = {**first.failed, **rest.failed}
     return ReferenceSet(x, labels, [cases.names[i] for i in kept], tuple(cases.class_names), cases=cases,
-                        chosen=chosen + _unreadable(failed))
+                        chosen=chosen + _unreadable(failed), positions=list(kept))
 
 
 def _first_readable(cases: Any, positions: Sequence[int]) -> Any:

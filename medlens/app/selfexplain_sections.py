@@ -134,6 +134,7 @@ def add_concepts(
                   held_out=held_out, names=names)
     summary: dict[str, Any] = {
         "fidelity": concepts.fidelity.as_dict(), "importance": concepts.importance.tolist(), "top_images": top.tolist(),
+        "multilabel": bool(concepts.multilabel),  # fidelity read per finding (its own sigmoid), not one softmax
     }
     if names is not None:  # a folder's cases: their ids, the rows of top_images meaning nothing outside this run
         summary["top_cases"] = [[names[int(r)] for r in row] for row in top.tolist()]
@@ -200,5 +201,5 @@ def basis_section(ctx, report) -> None:
         "structures, are a reason to doubt the prediction."
     )
     add_basis(sec, basis, queries, ctx.test_labels[ctx.cases], inputs, ctx.class_names,
-              query_names=[f"test case {c}" for c in ctx.cases])
+              query_names=[f"test case #{c}" for c in ctx.cases])
     ctx.timings["prediction_basis"] = time.perf_counter() - t0

@@ -168,7 +168,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     trained result and the unreadable cases ``(id, error)``."""
     from medlens.app.reference_cases import inputs_digest
     from medlens.core.random import generator
-    from medlens.data.formats.folders import class_names_in, read_groups
+    from medlens.data.formats.folders import class_names_in
 
     if request.labels is None:
         raise MedlensError("training on scans needs --labels FILE (CSV with columns case,label)")
@@ -186,7 +186,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     labels = torch.tensor([cases.scans.labels[i] for i in kept], dtype=torch.long)
     k = int(labels.max()) + 1
     names = tuple(class_names) if class_names else tuple(str(j) for j in range(k))
-    groups = read_groups(request.labels, cases.scans.names)
+    groups, split_words = _patient_groups(cases, kept)
     if groups is not None:  # no patient in two splits
         from medlens.data.formats.text import split_by_group
 
@@ -194,7 +194,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
         parts = split_by_group(keys, val=FOLDER_SPLIT[1], test=1 - sum(FOLDER_SPLIT), seed=request.seed)
         splits = {s: torch.tensor(p, dtype=torch.long) for s, p in zip(("train", "val", "test"), parts)}
         if any(len(v) == 0 for v in splits.values()):
-            raise InputError(f"the group column of {request.labels} has too few groups for training, validation and test splits")
+            raise InputError(f"{split_words} gives too few patients for training, validation and test splits")
     else:
         order = torch.randperm(len(kept), generator=generator(request.seed, "train-split"))
         n_train = max(1, int(round(FOLDER_SPLIT[0] * len(kept))))
@@ -231,13 +231,37 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     meta.update(data=data_words(request.data), recipe=stored.to_dict(), class_names=list(names), input=facts.to_dict(),
                 cases={"train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
                        "unlabelled": len(cases) - len(labelled), "unreadable": len(failed)},
-                split="by group (the labels file's group column)" if groups is not None else "by case, at random",
+                split=f"by patient ({split_words})" if groups is not None else "by case, at random",
                 # positions in the folder's sorted case list (not names: a file name may name a patient)
                 split_positions={s: sorted(kept[int(i)] for i in idx) for s, idx in splits.items()},
                 # which folder the positions are of: basis and concepts use them only on the same inputs
                 split_digests={"train": inputs_digest(x[_by_position(splits["train"], kept)])})
     trained.summary = trained_summary(request.arch, str(request.data), meta)  # the scans, not the temporary npz
+    if groups is not None:
+        several = _patients_with_several(groups, kept)
+        trained.summary += (f"; split by patient ({split_words}): {several} patient(s) with several scans, each patient's "
+                            "scans in one split")
     return trained, [(cases.names[i], err) for i, err in sorted(failed.items())]
+
+
+def _patient_groups(cases: Any, kept: list[int]) -> tuple[list[str | None] | None, str]:
+    """Each case's patient for the split, and where it was read: the labels file's ``group``
+    column, else the scans' DICOM PatientID (compared as digests, :mod:`medlens.data.patients`)
+    when some patient has several of the ``kept`` scans; ``(None, "")`` when no patient is known
+    to have two (a split at random keeps nothing apart)."""
+    from medlens.data.patients import case_patients, known_patients
+
+    if cases.scans.groups is not None:
+        return cases.scans.groups, "the labels file's group column"
+    found = known_patients(case_patients(cases.scans, range(len(cases))))
+    return (found, "the scans' DICOM PatientID") if _patients_with_several(found, kept) else (None, "")
+
+
+def _patients_with_several(groups: list[str | None], kept: list[int]) -> int:
+    """How many patients have more than one of the ``kept`` cases."""
+    from collections import Counter
+
+    return sum(n > 1 for n in Counter(groups[i] for i in kept if groups[i] is not None).values())
 
 
 def _by_position(idx: torch.Tensor, kept: list[int]) -> torch.Tensor:

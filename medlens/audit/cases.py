@@ -29,7 +29,7 @@ from medlens.attribution.registry import get_method, method_call_options
 from medlens.audit.summary import GRID_CELLS, evidence_grid, misplaced_relevance, summarise_maps, summary_grid
 from medlens.core.checks import check_input, evaluation_mode, model_outputs
 from medlens.core.engine import Budget, model_device
-from medlens.core.targets import probabilities, to_target
+from medlens.core.targets import model_probabilities, to_target
 from medlens.errors import InputError, UnknownNameError
 from medlens.evaluation.maps import saliency_map
 from medlens.evaluation.registry import EvalBatch, get_metric, metric_call_options
@@ -144,7 +144,7 @@ class CaseResult:
     label : int or None
     predicted : int
     probabilities : tuple of float
-        ``(K,)`` class probabilities.
+        ``(K,)`` class probabilities (a multi-label model's: each finding's own sigmoid).
     metrics : dict
         ``{"method.metric": value}`` (NaN where a metric does not apply, e.g. no mask), and
         ``"method.misplaced"``: the share of relevance outside the evidence.
@@ -239,7 +239,7 @@ def audit_batch(
     with evaluation_mode(model):
         x = x.to(model_device(model))
         outputs = model_outputs(model, x, budget)
-        probs = probabilities(outputs).detach().to("cpu", torch.float64)
+        probs = model_probabilities(outputs, model).detach().to("cpu", torch.float64)  # a finding: its own sigmoid
         predicted = probs.argmax(1)
         explained = predicted if target is None else torch.as_tensor(target).reshape(-1).long()
         tgt = to_target(explained, outputs)

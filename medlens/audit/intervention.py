@@ -45,7 +45,7 @@ from medlens.core.blur import blur_sigma_for, gaussian_blur
 from medlens.core.checks import evaluation_mode, model_outputs
 from medlens.core.engine import Budget, model_device
 from medlens.core.random import generator
-from medlens.core.targets import probabilities
+from medlens.core.targets import model_probabilities
 
 __all__ = ["FILL", "ModelRemoval", "Removal", "StoredRemoval", "cell_mask", "cluster_region", "null_cells",
            "region_key", "remove_region"]
@@ -232,7 +232,7 @@ class ModelRemoval:
     def _change(self, x: torch.Tensor, mask: torch.Tensor, chunk: Sequence[int]) -> torch.Tensor:
         """``(b,)`` predicted-class probability before minus after removing ``mask``."""
         with torch.inference_mode():
-            probs = probabilities(model_outputs(self.model, remove_region(x, mask), self.budget))
+            probs = model_probabilities(model_outputs(self.model, remove_region(x, mask), self.budget), self.model)
         probs = probs.detach().to("cpu", torch.float64)
         before = torch.tensor([self.results[p].probabilities[self.results[p].predicted] for p in chunk],
                               dtype=torch.float64)

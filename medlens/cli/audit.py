@@ -80,7 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="notes: the N most relevant tokens of each predicted class are tested (default: 10)")
     add_text_flags(p)
     add_recipe_flags(p)
-    add_flags(p, "limit", "option", "budget", "seed", "quiet")
+    add_flags(p, "limit", "option", "budget", "seed", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         metric_options=parse_options(args.metric_option), options=parse_options(args.option),
         cases_per_batch=args.cases_per_batch, engine=args.engine, address=args.address, workers=args.workers,
         restart=args.restart, show_identifiers=args.show_identifiers, allow_outside=args.allow_outside, recipe=recipe_options(args), limit=args.limit,
-        batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
+        batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet, multi_label=args.multi_label,
         text_column=args.text_column, label_column=args.label_column,
         tokens=tuple(t.strip() for t in (args.tokens or "").split(",") if t.strip()), top_tokens=args.top_tokens,
     ))

@@ -3,7 +3,11 @@
 Embeds the training split with the model (penultimate features, or ``--layer``), retrieves the
 ``k`` nearest training cases of each query (cosine similarity) and writes ``basis.json`` (their
 indices, labels, predictions and similarities) and ``report.html`` (each query beside its
-neighbours, all with saliency maps).
+neighbours, all with saliency maps). A retrieved case that is the query's own image
+(``same_image``) or another image of its patient (``same_patient``: a follow-up scan; the patient is
+the labels' ``group`` column or the DICOM PatientID, compared by digest and never shown) is flagged
+in basis.json, in a warning line and in the report: the case or the patient is in the training data.
+Slices are counted from 1 in figures; ``#3`` is a 0-based row (what ``--index`` takes).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="gradient", help="saliency method of the maps (default: gradient)")
     add_out_folder(p, help="output folder")
     add_reference_flags(p)
-    add_flags(p, "option", "budget", "quiet")
+    add_flags(p, "option", "budget", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, data=args.data, out=args.out, input=args.input, index=tuple(args.index or ()),
         split=args.split, k=args.k, layer=args.layer, method=args.method, options=parse_options(args.option),
         batch_size=args.batch_size, memory_mb=args.memory_mb, labels=args.labels, recipe=recipe_options(args),
-        show_identifiers=args.show_identifiers,
+        show_identifiers=args.show_identifiers, multi_label=args.multi_label,
     ))
     for line in result.lines:
         print(line)

@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default=None, help="saliency method of the concept maps (default: gradcam or gradient)")
     add_out_folder(p, help="output folder")
     add_reference_flags(p)
-    add_flags(p, "limit", "option", "budget", "seed", "quiet")
+    add_flags(p, "limit", "option", "budget", "seed", "quiet", "multi-label")
     p.set_defaults(run=run)
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, sparsity=args.sparsity, top=args.top, method=args.method,
         options=parse_options(args.option), limit=args.limit, batch_size=args.batch_size,
         memory_mb=args.memory_mb, seed=args.seed, labels=args.labels, recipe=recipe_options(args),
-        show_identifiers=args.show_identifiers,
+        show_identifiers=args.show_identifiers, multi_label=args.multi_label,
     ))
     fid, held_out = result.concepts.fidelity, result.held_out
     # the held-out numbers first: on a few fitted cases the fitted agreement is 1.000 whatever the concepts

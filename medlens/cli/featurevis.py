@@ -20,6 +20,7 @@ __all__ = ["OBJECTIVES", "add_parser", "parse_indices", "run"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from medlens.cli.common import add_flags, add_out_folder, command_parser
+    from medlens.cli.inputs import add_reference_flags
 
     p = command_parser(sub, "featurevis", help="feature visualisation by activation maximisation", doc=__doc__,
                        examples=[
@@ -44,11 +45,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--param", default="fourier", choices=("fourier", "pixel"))
     p.add_argument("--transforms", default="default", choices=("default", "none"))
-    p.add_argument("--data", help="bundled data set name or npz file: show beside each channel the cases of its train "
-                                   "split whose CRP relevance for the channel is largest (channel, neuron)")
+    p.add_argument("--data", help="bundled data set name or npz file, or a folder of scans or records (read through the "
+                                   "model's recipe): show beside each channel the cases of its train split (a folder: "
+                                   "every case) whose CRP relevance for the channel is largest (channel, neuron)")
     p.add_argument("--references", type=int, default=4, help="reference cases per channel with --data (default: 4)")
     p.add_argument("--composite", default="epsilon-plus", help="LRP composite of the reference cases (default: epsilon-plus)")
     add_out_folder(p, help="output folder")
+    add_reference_flags(p)
     add_flags(p, "limit", "budget", "seed", "quiet", "multi-label")
     p.set_defaults(run=run)
 
@@ -57,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
     from medlens.app.featurevis import render_features
+    from medlens.cli.inputs import recipe_options
 
-    result = render_features(FeaturevisRequest(**{f.name: getattr(args, f.name) for f in fields(FeaturevisRequest)}))
+    given = {f.name: getattr(args, f.name) for f in fields(FeaturevisRequest)}
+    result = render_features(FeaturevisRequest(**{**given, "recipe": recipe_options(args)}))
     print(f"featurevis: {result.n} {result.objective} objective(s), {result.steps} steps in {result.seconds:.1f} s "
           f"({result.steps / result.seconds:.1f} steps/s) -> {result.out}")
     for warning in result.warnings:

@@ -166,6 +166,10 @@ def summed_scores(model: torch.nn.Module) -> bool:
     return any(isinstance(m, ReducedOutput) for m in model.modules())
 
 
+#: A multi-label model predicts the findings whose own sigmoid is at least this.
+FINDING_THRESHOLD = 0.5
+
+
 class MultiLabel(torch.nn.Module):
     """A multi-label model: one independent sigmoid per output column (findings that can occur
     together, as ChestMNIST's or CheXpert's 14), not one softmax across columns.

@@ -38,7 +38,7 @@ from medlens.core.checks import evaluation_mode
 from medlens.attribution.sequence import PackedSequenceModel, pack, require_attention_model, sequence_attributions
 from medlens.core import engine
 from medlens.core.engine import Budget
-from medlens.core.targets import probabilities
+from medlens.core.targets import FINDING_THRESHOLD, model_probabilities, multilabel_of
 from medlens.errors import InputError
 from medlens.models.attention_rnn import spread_to_input
 from medlens.core.random import generator
@@ -68,6 +68,29 @@ FLIPS_FEW = 0.05
 def total_variation(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Total variation distance ``0.5 * sum_k |p_k - q_k|`` of distributions ``(..., K)``."""
     return 0.5 * (p - q).abs().sum(-1)
+
+
+class OutputReading:
+    """How the tests read and compare ``model``'s outputs. A single-label model's output is one
+    distribution (a softmax over classes): a change is its total variation distance, the decision
+    its top class. A multi-label model (:class:`medlens.MultiLabel`) has one sigmoid per finding:
+    a change is the mean over findings of each finding's own TVD ``|p_k - q_k|``, the decision the
+    set of findings at :data:`~medlens.core.targets.FINDING_THRESHOLD` or above (a softmax across
+    findings would make independent findings compete)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model, self.multilabel = model, multilabel_of(model) is not None
+
+    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
+        return model_probabilities(output, self.model)
+
+    def change(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return (p - q).abs().mean(-1) if self.multilabel else total_variation(p, q)
+
+    def flipped(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        if self.multilabel:
+            return ((p >= FINDING_THRESHOLD) != (q >= FINDING_THRESHOLD)).any(-1)
+        return p.argmax(-1) != q.argmax(-1)
 
 
 def kendall_tau(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -203,8 +226,8 @@ def permutation_test(
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
         states, attention, step_mask = _encode(model, pack(model, x, lengths), budget)
-        head = _Head(model)
-        base = probabilities(engine.forward(head, torch.cat([states, attention[..., None]], -1), budget))
+        head, reading = _Head(model), OutputReading(model)
+        base = reading.probabilities(engine.forward(head, torch.cat([states, attention[..., None]], -1), budget))
         b, t = attention.shape
         n = n_permutations
         tvd = torch.empty(b, n, dtype=torch.float64)
@@ -228,9 +251,9 @@ def permutation_test(
         def consume(start: int, stop: int, out: torch.Tensor, _g, _aux) -> None:
             rows = torch.arange(start, stop)
             i, k = rows // n, rows % n
-            p = probabilities(out)
-            tvd[i, k] = total_variation(p, base[i]).double().cpu()
-            flipped[i, k] = (p.argmax(1) != base[i].argmax(1)).cpu()
+            p = reading.probabilities(out)
+            tvd[i, k] = reading.change(p, base[i]).double().cpu()
+            flipped[i, k] = reading.flipped(p, base[i]).cpu()
 
         engine.run(head, b * n, build, consume=consume, budget=budget)
     return tvd, flipped
@@ -256,8 +279,8 @@ def leave_one_out(
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
         packed = pack(model, x, lengths)
-        wrapped = PackedSequenceModel(model)
-        base = probabilities(engine.forward(wrapped, packed, budget))
+        wrapped, reading = PackedSequenceModel(model), OutputReading(model)
+        base = reading.probabilities(engine.forward(wrapped, packed, budget))
         _, _, step_mask = _encode(model, packed, budget)
         b, t = step_mask.shape
         size = packed.shape[-1]
@@ -279,7 +302,7 @@ def leave_one_out(
         def consume(start: int, stop: int, out: torch.Tensor, _g, _aux) -> None:
             rows = torch.arange(start, stop)
             i, step = rows // t, rows % t
-            loo[i, step] = total_variation(probabilities(out), base[i.to(base.device)]).double().cpu()
+            loo[i, step] = reading.change(reading.probabilities(out), base[i.to(base.device)]).double().cpu()
 
         engine.run(wrapped, b * t, build, consume=consume, budget=budget)
     return loo * step_mask.cpu()
@@ -297,7 +320,8 @@ class AttentionFaithfulness:
         :func:`~medlens.attribution.sequence.sequence_attributions` returns them (``gradient``
         is ``gradient_method``'s output; IG is signed, None when skipped). Their magnitudes
         enter the rank correlations and masses.
-    leave_one_out : (B, T) TVD when each step is removed.
+    leave_one_out : (B, T) output change (:class:`OutputReading`: TVD, or a multi-label model's mean
+        change of each finding's sigmoid) when each step is removed.
     tau_gradient, tau_leave_one_out, tau_integrated_gradients : (B,) Kendall tau-b with attention.
     permutation_tvd : (B, n_permutations); ``permutation_flipped`` the same, bool.
     mass_attention, mass_gradient, mass_integrated_gradients, mask_share : (B,) share of each
@@ -326,6 +350,7 @@ class AttentionFaithfulness:
     labels: torch.Tensor | None = None
     gradient_method: str = "gradient"
     params: dict[str, Any] = field(default_factory=dict)
+    multilabel: bool = False  # one sigmoid per finding: changes and decisions as OutputReading reads them
 
     def summary(self) -> dict[str, float | int | None]:
         """Aggregate numbers (NaN-aware means and medians over sequences), plain floats."""
@@ -347,6 +372,7 @@ class AttentionFaithfulness:
         entropy = -(self.step_attention.double().clamp(min=1e-300).log() * self.step_attention.double()).sum(1)
         out: dict[str, float | int | None] = {
             "n_sequences": int(len(self.probabilities)),
+            "multilabel": self.multilabel,
             "accuracy": None
             if self.labels is None
             else float((self.probabilities.argmax(1).cpu() == self.labels.cpu()).double().mean()),
@@ -427,7 +453,7 @@ def attention_faithfulness(
         grad = sequence_attributions(
             model, x, method=gradient_method, lengths=lengths, batch_size=budget.batch_size, memory_mb=budget.memory_mb
         )
-        probs = probabilities(engine.forward(PackedSequenceModel(model), pack(model, x, lengths), budget)).cpu()
+        probs = OutputReading(model).probabilities(engine.forward(PackedSequenceModel(model), pack(model, x, lengths), budget)).cpu()
         grad_values = grad.values.abs()
         ig_signed = ig_values = None
         if ig_steps:
@@ -475,6 +501,7 @@ def attention_faithfulness(
         labels=None if labels is None else labels.cpu(),
         gradient_method=gradient_method,
         params={"n_permutations": n_permutations, "ig_steps": ig_steps, "seed": seed},
+        multilabel=OutputReading(model).multilabel,
     )
 
 
@@ -536,9 +563,12 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
             reading = "a moderate dependence on where attention points"
         else:
             reading = "so the decision depends strongly on where attention points"
+        moved, decision = (("each finding's own probability by a median mean change", "the predicted findings")
+                           if summary.get("multilabel") else
+                           ("the output distribution by a median total variation distance", "the decision"))
         sentences.append(
-            f"Randomly permuting the attention weights moves the output distribution by a median total "
-            f"variation distance of {med:.3f} and changes the decision in {flips:.0%} of permutations, {reading}."
+            f"Randomly permuting the attention weights moves {moved} of {med:.3f} and changes {decision} in "
+            f"{flips:.0%} of permutations, {reading}."
         )
         checks.append(med >= TVD_SMALL)
         names.append(f"median permutation TVD >= {TVD_SMALL}")

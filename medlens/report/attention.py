@@ -48,7 +48,7 @@ def _caption(result: Any, i: int, class_names: Sequence[str]) -> str:
     tvd = float(result.permutation_tvd[i].median())
     tau = float(result.tau_gradient[i])
     return (
-        f"sequence {i}: {label}predicted {name(pred)} (p={float(p[pred]):.2f}); "
+        f"sequence #{i}: {label}predicted {name(pred)} (p={float(p[pred]):.2f}); "
         f"tau(attention, gradient)={tau:.2f}, median permutation TVD={tvd:.3f}"
     )
 

@@ -353,8 +353,8 @@ def render_case_report(case: CaseReport) -> str:
         if case.basis_summary:
             sec.add_text(case.basis_summary)
         sec.add_images([
-            (_basis_png(b, f"training case {b.index}"),
-             f"training case {b.index}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.3f}"
+            (_basis_png(b, f"training case #{b.index}"),
+             f"training case #{b.index}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.3f}"
              + (f", distance {b.relative_distance:.1f}x a typical training neighbour's" if b.relative_distance is not None
                 else ""))
             for b in case.basis

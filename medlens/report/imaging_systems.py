@@ -180,7 +180,7 @@ def haemorrhage_section(report: Report, r: Mapping[str, Any], images: Sequence[t
         sec.add_heading("A case report")
         sec.add_table(["class", "probability"], [[k, _f(v)] for k, v in probs.items()])
         sec.add_text(
-            f"Held-out case {ex.get('case')} (truth: {ex.get('subtype')}); slice {ex.get('slice')} retrieves training "
+            f"Held-out case #{ex.get('case')} (truth: {ex.get('subtype')}); slice #{ex.get('slice')} retrieves training "
             f"slices of subtypes {', '.join(ex.get('basis_subtypes', []))}."
         )
     _images(sec, images)

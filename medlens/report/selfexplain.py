@@ -77,7 +77,7 @@ def interpnet_body(
     for case in cases:
         wrong = case["wrong"]
         caption = (
-            f"test case {case['index']}: {'lesion' if case['present'] else 'no lesion'}, predicted "
+            f"test case #{case['index']}: {'lesion' if case['present'] else 'no lesion'}, predicted "
             f"{'lesion' if case['predicted'] == 1 else 'no lesion'}. Generated: \"{case['said']}\" Beam search: "
             f"\"{case['beam']}\" Reference: \"{case['reference']}\" "
             + (f"Wrong attributes: {', '.join(wrong)}." if wrong else "All attributes correct.")
@@ -146,7 +146,7 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
                 train_names: Sequence[str] | None = None) -> None:
     """Render a :class:`PredictionBasis`: each query beside its retrieved training cases (named by
     ``train_names``, case ids, when given; a negative label is shown as unknown)."""
-    names = list(query_names or [f"case {q}" for q in range(len(queries))])
+    names = list(query_names or [f"case #{q}" for q in range(len(queries))])
     for q in range(len(queries)):
         pred = int(basis.query_predictions[q])
         label = "" if query_labels is None else f"label {_name(class_names, int(query_labels[q]))}, "
@@ -164,8 +164,7 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
                 f"{_row_name(train_names, 'training image', r)}: label {_name(class_names, int(basis.labels[q, j]))}, predicted "
                 f"{_name(class_names, int(basis.predictions[q, j]))}, similarity {float(basis.similarity[q, j]):.3f}"
                 + _distance_words(basis, q, j)
-                + (" - the same image as the query: it is in the training data"
-                   if getattr(basis, "same_image", None) is not None and bool(basis.same_image[q, j]) else ""),
+                + _leak_words(basis, q, j),
             ))
         if bool((basis.labels[q] < 0).all()):
             sec.add_heading(f"{names[q]}: the labels of its nearest training cases are unknown (no labels file)")
@@ -175,9 +174,23 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
         sec.add_images(images)
 
 
+def _leak_words(basis, q: int, j: int) -> str:
+    """" - the same image as the query ..." or " - the same patient as the query ..." for a
+    retrieved case that is the query, or of its patient; "" otherwise (or where unknown)."""
+    def flagged(name: str) -> bool:
+        found = getattr(basis, name, None)
+        return found is not None and bool(found[q, j])
+
+    if flagged("same_image"):
+        return " - the same image as the query: it is in the training data"
+    if flagged("same_patient"):
+        return " - the same patient as the query (another image): the patient is in the training data"
+    return ""
+
+
 def _row_name(names: Sequence[str] | None, noun: str, row: int) -> str:
-    """A reference case in words: ``"case case-0003"`` by its id, else ``"{noun} 3"`` by its row."""
-    return f"{noun} {row}" if names is None else f"case {names[row]}"
+    """A reference case in words: ``"case case-0003"`` by its id, else ``"{noun} #3"`` by its (0-based) row."""
+    return f"{noun} #{row}" if names is None else f"case {names[row]}"
 
 
 def _distance_words(basis, q: int, j: int) -> str:

@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
+from medlens.core.numbering import slice_words
 from medlens.data.formats.orientation import PLANE_NAMES, panels
 from medlens.errors import InputError
 from medlens.viz.colours import SIGNED_CMAP, UNSIGNED_CMAP, lut, map_limits
@@ -288,7 +289,9 @@ def viewer_html(
                 panes.append(
                     f'<figure><canvas class="ml-pane" data-plane="{plane}" width="{cols}" height="{rows}" '
                     f'style="width:{w}px;height:{h}px" role="img" aria-label="{esc(alt)}, {esc(names[plane])} plane">'
-                    f'</canvas><figcaption><output class="ml-slice-value" data-plane="{plane}"></output></figcaption></figure>'
+                    f'</canvas><figcaption><output class="ml-slice-value" data-plane="{plane}">'
+                    # the script keeps it current; the same words as a figure's title (1-based: core.numbering)
+                    f'{esc(slice_words(first_peak[plane], base.shape[plane], names[plane]))}</output></figcaption></figure>'
                 )
                 controls.append(
                     f'<label>{esc(names[plane].capitalize())} slice <input type="range" class="ml-slice" '

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from medlens.core.engine import Budget
-from medlens.core.targets import probabilities
+from medlens.core.targets import model_probabilities
 from medlens.errors import InputError
 from medlens.selfexplain.embedding import embed, outputs
 
@@ -84,7 +84,7 @@ class PredictionBasis:
     query_predictions : torch.Tensor
         ``(Q,)`` predicted class of each query.
     query_probabilities : torch.Tensor
-        ``(Q, K)``.
+        ``(Q, K)``: a softmax over classes, or a multi-label model's sigmoid per finding.
     saliency : torch.Tensor or None
         ``(Q, k, C', *spatial)``: each retrieved case's saliency map for its own predicted
         class (``None`` when ``saliency=False``).
@@ -99,6 +99,10 @@ class PredictionBasis:
         ``(Q, k)`` bool: the retrieved case is the query's image itself, element for element
         (within half an 8-bit grey level of the input range): the case, or a copy of it, is in
         the training data (a leak across splits, or a duplicate, possibly with another label).
+    same_patient : torch.Tensor or None
+        ``(Q, k)`` bool: the retrieved case is of the query's patient (a follow-up scan, another
+        view), as the caller knows it (:mod:`medlens.data.patients`); ``None`` where no patient
+        identity is known.
     """
 
     indices: torch.Tensor
@@ -112,6 +116,7 @@ class PredictionBasis:
     method: str
     relative_distance: torch.Tensor | None = None
     same_image: torch.Tensor | None = None
+    same_patient: torch.Tensor | None = None
 
     def label_agreement(self) -> torch.Tensor:
         """``(Q,)`` share of retrieved cases whose label is the query's predicted class."""
@@ -132,7 +137,7 @@ def build_index(
         raise InputError(f"got {len(labels)} labels for {len(inputs)} training cases")
     features = embed(model, inputs, layer=layer, **budget.kwargs())
     # probabilities: a single-logit model's class is 1 where its sigmoid passes 0.5 (argmax of one column is always 0)
-    preds = probabilities(outputs(model, inputs, **budget.kwargs())).argmax(1).cpu()
+    preds = model_probabilities(outputs(model, inputs, **budget.kwargs()), model).argmax(1).cpu()
     name = layer if isinstance(layer, str) or layer is None else type(layer).__name__
     features = features.double().cpu()
     centre = features.mean(0) if len(features) > 1 else None
@@ -227,7 +232,7 @@ def prediction_basis(
         index = build_index(model, train_inputs, train_labels, layer=layer, **budget.kwargs())
     elif len(index) != len(train_inputs):
         raise InputError(f"the index holds {len(index)} cases but train_inputs has {len(train_inputs)}")
-    probs = probabilities(outputs(model, queries, **budget.kwargs())).cpu()
+    probs = model_probabilities(outputs(model, queries, **budget.kwargs()), model).cpu()  # a finding: its own sigmoid
     query_features = embed(model, queries, layer=layer, **budget.kwargs())
     similarity, indices = nearest(index, query_features, k)
     relative = None

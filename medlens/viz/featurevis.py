@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from medlens.core.numbering import slice_words  # noqa: E402
+
 
 def _display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     """One image ``(C, H, W)`` as something imshow draws: grey for 1 channel, RGB for 3, else the mean."""
@@ -63,7 +65,7 @@ def feature_grid(
                 axes[i, j].set_xticks([])
                 axes[i, j].set_yticks([])
                 if i == 0:
-                    axes[i, j].set_title(f"slice {z}", fontsize=7)
+                    axes[i, j].set_title(slice_words(z, depth), fontsize=7)
             axes[i, 0].set_ylabel(labels[i], fontsize=7)
         fig.suptitle(title, fontsize=9, y=1.02)
         return fig

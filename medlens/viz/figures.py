@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from medlens.core.numbering import slice_words  # noqa: E402
 from medlens.data.formats.orientation import panels  # noqa: E402
 from medlens.viz.colours import add_colourbar, map_colours, map_limits  # noqa: E402
 
@@ -91,7 +92,7 @@ def attribution_figure(
     affine : 4 x 4 sequence of float, optional
         A volume's map from stored indices to RAS millimetres (:attr:`Volume.affine`): its
         planes are then named from it and drawn as a radiologist reads them
-        (:mod:`medlens.data.formats.orientation`); each panel's title keeps the stored slice index.
+        (:mod:`medlens.data.formats.orientation`); each panel's title counts its slice from 1, as the report's viewer does (:mod:`medlens.core.numbering`).
     """
     img = image.detach().float().mean(0).cpu().numpy()
     heat = heat_map(values)
@@ -125,7 +126,7 @@ def attribution_figure(
         aspect = mm_per[panel.rows] / mm_per[panel.cols]
         ax.imshow(panel.draw(img, index), cmap="gray", aspect=aspect, interpolation="nearest")
         ax.imshow(map_colours(panel.draw(heat, index), limits=limits), aspect=aspect, interpolation="nearest")
-        ax.set_title(f"{panel.name} {index}", fontsize=7)
+        ax.set_title(slice_words(index, img.shape[panel.axis], panel.name), fontsize=7)  # 1-based, as the viewer
         ax.set_axis_off()
     add_colourbar(fig, list(axes), heat)
     fig.suptitle(title, fontsize=9)

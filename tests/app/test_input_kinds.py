@@ -128,7 +128,7 @@ def test_a_named_slice_is_explained_and_recorded_in_every_output(files, models, 
     assert summary["reading"]["slice"] == 12 and summary["reading"]["native_shape"] == [20, 28, 28]
     assert summary["reading"]["slice_axis"] == 2
     assert summary["preprocessing"]["geometry"]["slice_index"] == 12
-    assert "slice 12 of 28 along axis 2 (axial" in summary["input_note"]
+    assert "slice 13 of 28 (--slice 12) along axis 2 (axial" in summary["input_note"]
     back = np.load(out / "attribution.npy")  # the map lies in slice 12 of the volume and nowhere else
     assert back.shape == (20, 28, 28) and np.abs(back[:, :, 12]).sum() > 0
     assert np.abs(np.delete(back, 12, axis=2)).sum() == 0
@@ -137,7 +137,7 @@ def test_a_named_slice_is_explained_and_recorded_in_every_output(files, models, 
                  "--slice", "12", "--out", str(report), "--quiet"]) == 0
     case = json.loads((report / "case.json").read_text())
     assert case["reading"]["slice"] == 12
-    assert "slice 12 of 28 along axis 2 (axial" in (report / "report.html").read_text()
+    assert "slice 13 of 28 (--slice 12) along axis 2 (axial" in (report / "report.html").read_text()
     out_of_range = tmp_path / "oor"
     err = _refused(["explain", "--model", models["image"], "--input", files["volume"], "--slice", "28",
                     "--out", out_of_range], out_of_range, capsys)

@@ -31,9 +31,10 @@ def write_pngs(folder: Path, pixels: np.ndarray, labels: np.ndarray | None = Non
     return folder
 
 
-def write_dicoms(folder: Path, pixels: np.ndarray) -> Path:
-    """Each image as a secondary-capture DICOM file with a PatientName and PatientID, one series
-    each, named by its SOP Instance UID as PACS exports do."""
+def write_dicoms(folder: Path, pixels: np.ndarray, patient_ids: list[str] | None = None, first_uid: int = 100) -> Path:
+    """Each image as a secondary-capture DICOM file with a PatientName and PatientID (``PID_<i>``,
+    or ``patient_ids[i]``), one series each, named by its SOP Instance UID (from ``first_uid`` on)
+    as PACS exports do."""
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
@@ -42,13 +43,14 @@ def write_dicoms(folder: Path, pixels: np.ndarray) -> Path:
     for i, image in enumerate(pixels):
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-        meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.3680043.9.7177.{100 + i}"  # named by UID, in order
+        meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.3680043.9.7177.{first_uid + i}"  # named by UID, in order
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds = pydicom.Dataset()
         ds.file_meta = meta
         ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
         ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-        ds.PatientName, ds.PatientID, ds.Modality = PATIENT, f"PID_{i:03d}", "OT"
+        ds.PatientName, ds.Modality = PATIENT, "OT"
+        ds.PatientID = f"PID_{i:03d}" if patient_ids is None else patient_ids[i]
         ds.Rows, ds.Columns = image.shape
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0

@@ -155,7 +155,7 @@ def test_pictures_for_1d_2d_3d():
     assert [len(ax.lines) for ax in fig.axes] == [2, 2, 2]  # one line per channel
     assert figure_png(fig).startswith(PNG)
     fig = feature_grid(torch.rand(2, 1, 7, 8, 8), ["a", "b"], n_slices=3)
-    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "slice 0" and fig.axes[2].get_title() == "slice 6"
+    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "slice 1 of 7" and fig.axes[2].get_title() == "slice 7 of 7"
     assert figure_png(fig).startswith(PNG)
     rgb = feature_grid(torch.rand(1, 3, 8, 8))
     assert rgb.axes[0].images[0].get_array().shape == (8, 8, 3)

@@ -59,8 +59,8 @@ def test_basis_cases_are_shown_with_labels_and_maps():
     basis = [BasisCase(7, image, image - 0.5, "pneumonia", "pneumonia", 0.93),
              BasisCase(3, image, image, "normal", "pneumonia", 0.88)]
     page = render_case_report(_case(basis=basis, basis_summary="1 of 2 carry the label pneumonia."))
-    assert "training case 7: label pneumonia, model said pneumonia, similarity 0.93" in page
-    assert "training case 3: label normal" in page and page.count('<img src="data:image/png;base64,') == 2
+    assert "training case #7: label pneumonia, model said pneumonia, similarity 0.93" in page
+    assert "training case #3: label normal" in page and page.count('<img src="data:image/png;base64,') == 2
 
 
 def test_page_is_self_contained():

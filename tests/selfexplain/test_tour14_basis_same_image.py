@@ -41,5 +41,5 @@ def test_command_reports_the_leak(tmp_path, capsys):
     queries = json.loads((out / "basis.json").read_text())["queries"]
     assert [q["neighbours"][0]["same_image"] for q in queries] == [True, False]
     assert queries[0]["neighbours"][0]["train_index"] == 3
-    assert "is the same image as training case 3 (labelled malignant)" in capsys.readouterr().out
+    assert "is the same image as training case #3 (labelled malignant)" in capsys.readouterr().out
     assert "the same image as the query" in (out / "report.html").read_text()

@@ -76,7 +76,7 @@ def test_volume_figure_shows_three_planes_through_the_peak_at_full_resolution():
     values[0, 3, 3, 3] = -1.0
     fig = attribution_figure(volume, values, "vol")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["axial 12", "coronal 40", "sagittal 30"]
+    assert titles == ["axial slice 13 of 20", "coronal slice 41 of 64", "sagittal slice 31 of 48"]  # 1-based (core.numbering)
     planes = [ax for ax in fig.axes if ax.get_title()]
     fig.canvas.draw()
     for ax, (h, w) in zip(planes, [(64, 48), (20, 48), (20, 64)]):

@@ -22,11 +22,12 @@ from tests.viz.oriented_volumes import CORNER, NIFTI_CASES, SHAPE, corner_of, wr
 
 
 def _panels(fig):
-    """name -> (the grey panel array the figure drew, the stored slice index in its title)."""
+    """name -> (the grey panel array the figure drew, the stored slice index its title counts from 1:
+    "axial slice 13 of 20")."""
     out = {}
     for ax in fig.axes[:3]:
-        name, index = ax.get_title().split()
-        out[name] = (np.asarray(ax.images[0].get_array()), int(index))
+        name, _slice, number, _of, _count = ax.get_title().split()
+        out[name] = (np.asarray(ax.images[0].get_array()), int(number) - 1)
     return out
 
 

@@ -331,7 +331,7 @@ def run_haemorrhage(
             i = int(idx[voxels[idx].argmax()])
             cam = explain(model, te.inputs[i : i + 1], target=k + 1, method="gradcam", layer=layer).values
             result.images.append((picture(te.inputs[i, brain], cam[0, 0]),
-                                  f"{name}: Grad-CAM over the brain window (case {int(te.case[i])}, slice {int(te.slice[i])})"))
+                                  f"{name}: Grad-CAM over the brain window (case #{int(te.case[i])}, slice #{int(te.slice[i])})"))
             result.images.append((picture(te.inputs[i, brain], te.masks[i].float()), f"{name}: the blood (ground truth)"))
 
     # -- per-volume map from the stacked slice maps ------------------------------------------

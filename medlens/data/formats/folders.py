@@ -449,6 +449,8 @@ class ScanSet:
         self.labels = read_labels(labels, self.names, class_names) if labels is not None else [None] * len(self.cases)
         self.mask_paths = (read_mask_paths(labels, self.names, path, allow_outside=allow_outside)
                            if labels is not None else [None] * len(self.cases))
+        # the labels' group column (a patient id) per case, None without one: kept apart, never shown
+        self.groups = read_groups(labels, self.names) if labels is not None else None
         self._geometry: dict[int, object] = {}  # of each case prepared by load(), for its mask
 
     def __len__(self) -> int:

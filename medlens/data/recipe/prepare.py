@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from medlens.core import layers as by_rank
+from medlens.core.numbering import slice_words
 from medlens.data.formats.common import Volume
 from medlens.data.formats.signals import Signal
 from medlens.data.recipe.spec import _LUMA, Recipe, Record
@@ -251,7 +252,7 @@ def prepare(record: Record, recipe: Recipe) -> Prepared:
             raise InputError(f"--slice {slice_index} is out of range: the volume has {original[axis]} slices "
                              f"(0..{original[axis] - 1}) along {words}")
         x, spacing = x.select(1 + axis, slice_index), spacing[:axis] + spacing[axis + 1:]
-        notes.append(f"slice {slice_index} of {original[axis]} along {words} (--slice)")
+        notes.append(f"{slice_words(slice_index, original[axis])} (--slice {slice_index}) along {words}")
     elif recipe.slice is not None:
         notes.append(_unused_slice(record, want_rank, recipe))
     if recipe.spacing is not None:
