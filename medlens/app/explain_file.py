@@ -240,13 +240,10 @@ def _beat_alignment(familiar: Any, meta: dict, case: Any) -> Any:
     start where its training windows did before a beat (:func:`medlens.data.record_cases.beat_alignment`)."""
     import dataclasses
 
-    from medlens.data.record_cases import beat_alignment, model_windows
+    from medlens.data.record_cases import beat_alignment_warnings
 
-    recipe = getattr(case.prepared, "recipe", None)
-    text = beat_alignment(model_windows(meta), case.record, float(getattr(recipe, "start", 0.0) or 0.0))
-    if not text:
-        return familiar
-    return dataclasses.replace(familiar, warnings=[*familiar.warnings, {"code": "beat_alignment", "message": text}])
+    found = beat_alignment_warnings(meta, case)
+    return dataclasses.replace(familiar, warnings=[*familiar.warnings, *found]) if found else familiar
 
 
 def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:
