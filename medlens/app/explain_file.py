@@ -167,7 +167,11 @@ def _scan_cases(request: ExplainRequest, meta: dict) -> Any:
 
 
 def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainResult:
-    cases = _scan_cases(request, meta)
+    from medlens.app.explain_beats import BeatCases, beat_model_folder
+
+    beats = beat_model_folder(request.input, meta, request.recipe)
+    cases = _scan_cases(request, meta) if beats is None else BeatCases(
+        request.input, meta, beats, request.recipe, show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
     progress = Progress(quiet=request.quiet)
     outcomes: list[CaseOutcome] = []
     with staged_folder(request.out) as out:
