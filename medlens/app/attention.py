@@ -53,15 +53,18 @@ def _npz_extras(path: str) -> tuple[tuple[str, ...] | None, float | None]:
     return vocab, fs
 
 
-def _record_windows(data: str, settings: dict) -> tuple[Any, bool]:
+def _record_windows(data: str, settings: dict) -> tuple[Any, bool, list[tuple[str, float]], list[dict[str, str]]]:
     """The windows of the records of ``data`` as a model trained on records cuts them, named by their
-    count (record names are file names), and whether their labels are real (beats: the annotations;
-    fixed windows carry a stand-in label here)."""
+    count (record names are file names), whether their labels are real (beats: the annotations;
+    fixed windows carry a stand-in label here), each window's name and its first sample's time in
+    its record (s; the example figures' time axis), and ``identifiers.csv``'s rows."""
     from medlens.data.record_cases import RecordCases
 
     cases = RecordCases(data, settings)
+    w = cases.windows
     what = "beat windows" if settings.get("kind", "beats") == "beats" else "windows"
-    return cases.windows.labelled(f"{cases.title} ({len(cases)} {what})"), cases.has_labels
+    where = [(name, float(t) - float(w.before)) for name, t in zip(cases.names, w.times.tolist())]
+    return cases.windows.labelled(f"{cases.title} ({len(cases)} {what})"), cases.has_labels, where, cases.identifier_rows()
 
 
 def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> AttentionResult:
@@ -69,7 +72,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
     verdict.txt, report.html and the example figures into ``request.out``."""
     from medlens.app.attention_section import add_attention_analysis, pick_examples
     from medlens.attribution.sequence import require_attention_model
-    from medlens.core.files import atomic_write, staged_folder, write_json
+    from medlens.core.files import atomic_write, staged_folder, write_csv, write_json
     from medlens.data.cases import labelled_set
     from medlens.data.record_cases import model_windows
     from medlens.errors import MedlensError
@@ -85,6 +88,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
     model, meta = load_model(request.model)
     require_attention_model(model)
     labelled, leads = True, None  # leads: the channel names of a records model's windows
+    where, identifiers = None, None  # a records model's windows: (name, start in its record), and their records
     if meta.get("tokenizer"):  # a text model on a notes file: the notes through its own tokenizer
         from medlens.app.text_inputs import note_cases, note_set, untrained_rows, vocabulary
         from medlens.data.notes_cases import NoteColumns
@@ -98,7 +102,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         name = f"{len(rows)} notes not trained on ({trained} training notes of the file left out)" if trained else None
         data, (vocab, fs) = note_set(notes, name, rows), (vocabulary(notes), None)
     elif model_windows(meta, request.data) is not None:  # a model trained on records: their windows, as it cuts them
-        data, labelled = _record_windows(request.data, model_windows(meta, request.data))
+        data, labelled, where, identifiers = _record_windows(request.data, model_windows(meta, request.data))
         vocab, fs, leads = None, float(meta["windows"]["fs"]), list(meta["windows"].get("leads") or ()) or None
     else:
         data = labelled_set(request.data, request.split, memory_mb=request.memory_mb)
@@ -119,7 +123,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         sec.add_text(f"{n} sequences of {data.name}; model {request.model}.")
         pngs = add_attention_analysis(
             sec, result, x, cases=pick_examples(labels, masks, request.examples, count=n), class_names=class_names,
-            masks=masks, vocab=vocab, fs=fs, channel_names=leads,
+            masks=masks, vocab=vocab, fs=fs, channel_names=leads, windows=where,
         )
         for name, png in pngs.items():
             atomic_write(out / name, png)
@@ -133,6 +137,8 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
             "params": result.params,
             "gradient_method": result.gradient_method,
         })
+        if identifiers is not None:  # the records the example windows' names stand for
+            write_csv(out / "identifiers.csv", identifiers)
         atomic_write(out / "verdict.txt", "\n".join([f"verdict: {level}", *sentences]) + "\n")
         report.write(out / "report.html")
     return AttentionResult(data.name, n, level, sentences, request.out)

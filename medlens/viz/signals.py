@@ -35,6 +35,7 @@ def signal_strips_figure(
     title: str = "",
     fs: float | None = None,
     channel_names: Sequence[str] | None = None,
+    start: float | None = None,
 ) -> "plt.Figure":
     """Plot a multichannel signal above one colour strip per explanation.
 
@@ -52,13 +53,17 @@ def signal_strips_figure(
     fs : float, optional
         Sampling rate; the time axis is in seconds when given, in samples otherwise.
     channel_names : sequence of str, optional
+    start : float, optional
+        Time (s, with ``fs``) in its record of the signal's first sample: the axis is then the
+        record's time, labelled so.
     """
     sig = _array(signal)
     if sig.ndim == 1:
         sig = sig[None]
     c, length = sig.shape
     scale = fs if fs else 1.0
-    t = np.arange(length) / scale
+    t0 = float(start) if start is not None and fs else 0.0
+    t = t0 + np.arange(length) / scale
     spans = _spans(_array(mask).reshape(-1)[:length] > 0.5) if mask is not None else []
     fig, axes = plt.subplots(
         1 + len(strips), 1, figsize=(7.5, 1.0 + 0.9 * c + 0.45 * len(strips)), sharex=True, squeeze=False,
@@ -73,19 +78,19 @@ def signal_strips_figure(
         ax.set_yticks([-2.2 * spread * k for k in range(c)], list(channel_names)[:c], fontsize=7)
     else:
         ax.set_yticks([])
-    for start, stop in spans:
-        ax.axvspan(start / scale, stop / scale, color="#2e7d32", alpha=0.15, lw=0)
+    for a, b in spans:
+        ax.axvspan(t0 + a / scale, t0 + b / scale, color="#2e7d32", alpha=0.15, lw=0)
     ax.set_title(title, fontsize=9)
     for j, (name, values) in enumerate(strips):
         strip = axes[j + 1, 0]
         v = _array(values).reshape(-1)[:length]
         cmap, vmin, vmax, _signed = map_limits(v)
-        strip.imshow(v[None], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, extent=(0, length / scale, 0, 1),
+        strip.imshow(v[None], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, extent=(t0, t0 + length / scale, 0, 1),
                      interpolation="nearest")
-        for start, stop in spans:
-            strip.axvspan(start / scale, stop / scale, fill=False, ec="#2e7d32", lw=1.0)
+        for a, b in spans:
+            strip.axvspan(t0 + a / scale, t0 + b / scale, fill=False, ec="#2e7d32", lw=1.0)
         strip.set_yticks([0.5], [name], fontsize=7)
-    axes[-1, 0].set_xlabel("time (s)" if fs else "time (samples)")
+    axes[-1, 0].set_xlabel(("time in the record (s)" if start is not None else "time (s)") if fs else "time (samples)")
     fig.tight_layout(h_pad=0.2)
     return fig
 
