@@ -443,9 +443,11 @@ def _flat_channels(x: torch.Tensor, reference: dict | None, signal: bool,
                      f"equal after the model's preprocessing), where every training {what} varies in it")
     if almost:
         c = min(almost, key=lambda k: float(mad[k]) / float(least_mad[k]))
-        parts.append(f"{', '.join(name(k) for k in almost)} {'is' if len(almost) == 1 else 'are'} nearly flat (a "
-                     f"median absolute deviation under {NEARLY_FLAT_SHARE:g} of the least of any training {what}: "
-                     f"{name(c)} {float(mad[c]):.3g} against {float(least_mad[c]):.3g} after the model's preprocessing)")
+        flattest = "" if len(almost) == 1 else f"the flattest, {name(c)}: "
+        parts.append(f"{', '.join(name(k) for k in almost)} {'is' if len(almost) == 1 else 'are'} nearly flat "
+                     f"({flattest}median absolute deviation {float(mad[c]):.3g} against {float(least_mad[c]):.3g}, the "
+                     f"least of any training {what}, after the model's preprocessing; under {NEARLY_FLAT_SHARE:g} of it "
+                     "is named)")
     return "; ".join(parts) or None
 
 
