@@ -27,6 +27,16 @@ def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2], edges[1::2]))
 
 
+#: Leads drawn at full height; a record with more (an EEG of 19 to 256 channels) shares their height
+#: among all its leads, down to a floor, so its figure stays a page or a few, not metres of PNG.
+FULL_HEIGHT_LEADS = 12
+
+
+def _lead_height(c: int, full: float, least: float) -> float:
+    """Inches per lead: ``full`` up to :data:`FULL_HEIGHT_LEADS` leads, then shared, at least ``least``."""
+    return full if c <= FULL_HEIGHT_LEADS else max(least, full * FULL_HEIGHT_LEADS / c)
+
+
 def signal_strips_figure(
     signal: torch.Tensor,
     strips: Sequence[tuple[str, torch.Tensor]],
@@ -66,7 +76,7 @@ def signal_strips_figure(
     t = t0 + np.arange(length) / scale
     spans = _spans(_array(mask).reshape(-1)[:length] > 0.5) if mask is not None else []
     fig, axes = plt.subplots(
-        1 + len(strips), 1, figsize=(7.5, 1.0 + 0.9 * c + 0.45 * len(strips)), sharex=True, squeeze=False,
+        1 + len(strips), 1, figsize=(7.5, 1.0 + _lead_height(c, 0.9, 0.2) * c + 0.45 * len(strips)), sharex=True, squeeze=False,
         gridspec_kw={"height_ratios": [max(2, 1.2 * c)] + [0.45] * len(strips)},
     )
     ax = axes[0, 0]
@@ -131,14 +141,19 @@ def signal_attribution_figure(
     c, n = sig.shape
     lo, hi = (0, n) if span is None else (max(0, span[0] - int(margin_s * fs)), min(n, span[1] + int(margin_s * fs)))
     t = np.arange(lo, hi) / fs
-    fig, axes = plt.subplots(2 * c, 1, figsize=(9, 1.9 * c + 0.4), sharex=True, squeeze=False,
+    fig, axes = plt.subplots(2 * c, 1, figsize=(9, _lead_height(c, 1.9, 0.45) * c + 0.4), sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": [3, 1] * c})
     m = float(np.abs(att[:, lo:hi]).max()) or 1.0
     for k in range(c):
         ax, strip = axes[2 * k, 0], axes[2 * k + 1, 0]
         ax.plot(t, sig[k, lo:hi], color="black", lw=0.7)
         unit = f" ({units[k]})" if k < len(units) and units[k] else ""
-        ax.set_ylabel(f"{channels[k] if k < len(channels) else k}{unit}", fontsize=8)
+        name = f"{channels[k] if k < len(channels) else k}{unit}"
+        if c > FULL_HEIGHT_LEADS:  # a short axis: the name across, the scale in small print
+            ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+            ax.tick_params(axis="y", labelsize=5)
+        else:
+            ax.set_ylabel(name, fontsize=8)
         top = float(np.max(sig[k, lo:hi])) if hi > lo else 0.0
         for sample, symbol in annotations:
             if lo <= sample < hi:
