@@ -167,7 +167,7 @@ def _scan_cases(request: ExplainRequest, meta: dict) -> Any:
 
 
 def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainResult:
-    from medlens.app.explain_beats import BeatCases, beat_model_folder
+    from medlens.app.explain_beats import FIRST_BEATS, BeatCases, beat_model_folder, beats_note
 
     beats = beat_model_folder(request.input, meta, request.recipe)
     cases = _scan_cases(request, meta) if beats is None else BeatCases(
@@ -175,7 +175,8 @@ def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainR
     progress = Progress(quiet=request.quiet)
     outcomes: list[CaseOutcome] = []
     with staged_folder(request.out) as out:
-        n = len(cases) if request.limit is None else min(request.limit, len(cases))
+        limit = FIRST_BEATS if request.limit is None and beats is not None else request.limit
+        n = len(cases) if limit is None else min(limit, len(cases))
         for i in progress.over(range(n), "explain", unit="case"):
             name = cases.names[i]
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
@@ -190,7 +191,8 @@ def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainR
             raise MedlensError(f"nothing readable in folder --input ({len(outcomes)} file(s); first error: {first})")
         write_csv(out / "summary.csv", [o.row() for o in outcomes])
         write_csv(out / IDENTIFIERS, cases.identifier_rows())
-    return ExplainResult(request.method, request.out, outcomes, folder=True)
+    notes = beats_note(n, len(cases)) if beats is not None else []
+    return ExplainResult(request.method, request.out, outcomes, folder=True, notes=notes)
 
 
 def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out_dir: Path,

@@ -54,3 +54,16 @@ def test_a_folder_without_beats_is_refused_in_one_line(beat_model_and_folder, tm
     with pytest.raises(InputError, match="no record in .* has a beat the beat model knows") as err:
         explain_file(model=str(model), input=str(tmp_path / "plain"), out=str(tmp_path / "o"))
     assert "\n" not in str(err.value)
+
+
+def test_without_limit_the_first_beats_are_explained_and_said(beat_model_and_folder, tmp_path, monkeypatch):
+    """Each beat's attribution.npy holds its whole record (MIT-BIH 100: 2,273 beats, 12 GB): without
+    --limit a folder covers the first beats and says so."""
+    import medlens.app.explain_beats as explain_beats
+
+    model, folder, beats = beat_model_and_folder
+    monkeypatch.setattr(explain_beats, "FIRST_BEATS", 2)
+    result = explain_file(model=str(model), input=str(folder), out=str(tmp_path / "o"))
+    assert result.explained == 2
+    assert result.notes == [f"explained the first 2 of the {len(beats)} beats (record order); --limit N explains "
+                            "more, one record's --start SECONDS one beat"]
