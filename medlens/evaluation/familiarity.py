@@ -21,7 +21,7 @@ input the same way and adds what the scan's native facts say (:mod:`medlens.eval
 Three inputs no distance sees, near the mean training image, are unlike the training data by rule:
 a blank one, a nearly blank one and noise (``least_std``, ``least_neighbour_correlation``).
 A channel constant (a record's lead come off) while every training case varied in it is named
-(``least_std``, per channel), and so is one nearly flat (a tiny amplitude, or mostly one value):
+(``least_std``, per channel), and so is a record's lead nearly flat (a tiny amplitude, or mostly one value):
 its median absolute deviation under :data:`NEARLY_FLAT_SHARE` of the least of any training case
 (``least_mad``, per channel; files written before it name only constant channels). :func:`familiarity_of_cases` gives the same answers for many cases
 at once, one pass of the model per input shape (the cohort check of predict, audit and evaluate).
@@ -412,8 +412,8 @@ def _flat_channels(x: torch.Tensor, reference: dict | None, signal: bool,
                    names: Sequence[str] | None = None) -> str | None:
     """The reason an input with channels (a record's leads) constant, after the recipe, while other
     channels vary, is unlike training data in which every case varied in that channel (its
-    ``least_std`` above zero): a lead come off, a dead channel; or nearly flat, its median absolute
-    deviation under :data:`NEARLY_FLAT_SHARE` of ``least_mad``'s. ``None`` otherwise, for one channel
+    ``least_std`` above zero): a lead come off, a dead channel; or, a record's lead, nearly flat: its
+    median absolute deviation under :data:`NEARLY_FLAT_SHARE` of ``least_mad``'s. ``None`` otherwise, for one channel
     (a blank input is :func:`_blank`'s) or when the reference records no ``least_std`` (files
     written before it). ``names`` name the channels in the reason ("lead 2 (V5)")."""
     least = (reference or {}).get("least_std")
@@ -435,7 +435,8 @@ def _flat_channels(x: torch.Tensor, reference: dict | None, signal: bool,
                 and float(mad[c]) < NEARLY_FLAT_SHARE * float(least_mad[c]))
 
     which = [c for c in range(x.shape[1]) if bool(constant[c]) and float(least[c]) > 0]
-    almost = [c for c in range(x.shape[1]) if not bool(constant[c]) and nearly(c)]
+    # nearly flat: a record's leads only (the rule was designed and accepted on records, not on scans' channels)
+    almost = [c for c in range(x.shape[1]) if signal and not bool(constant[c]) and nearly(c)]
     what = "record" if signal else "scan"
     parts = []
     if which:
