@@ -21,10 +21,11 @@ input the same way and adds what the scan's native facts say (:mod:`medlens.eval
 Three inputs no distance sees, near the mean training image, are unlike the training data by rule:
 a blank one, a nearly blank one and noise (``least_std``, ``least_neighbour_correlation``).
 A channel constant (a record's lead come off) while every training case varied in it is named
-(``least_std``, per channel), and so is a record's lead nearly flat (a tiny amplitude, or mostly one value):
-its median absolute deviation under :data:`NEARLY_FLAT_SHARE` of the least of any training case
-(``least_mad``, per channel; files written before it name only constant channels). :func:`familiarity_of_cases` gives the same answers for many cases
-at once, one pass of the model per input shape (the cohort check of predict, audit and evaluate).
+(``least_std``, per channel), and so is a record's lead nearly flat (a tiny amplitude, or mostly
+one value): its median absolute deviation under :data:`NEARLY_FLAT_SHARE` of the least of any
+training case (``least_mad``, per channel; files written before it name only constant leads).
+:func:`familiarity_of_cases` gives the same answers for many cases at once, one pass of the model
+per input shape (the cohort check of predict, audit and evaluate).
 Files written with version 1 (diagonal form, 4 x 4 layout) are still read.
 
 A trust check on a case that needs only the engine and the model, so it lives below the
