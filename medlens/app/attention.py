@@ -57,15 +57,18 @@ def _npz_extras(path: str) -> tuple[tuple[str, ...] | None, float | None]:
     return vocab, fs
 
 
-def _record_windows(data: str, settings: dict) -> tuple[Any, bool]:
+def _record_windows(data: str, settings: dict) -> tuple[Any, bool, list[tuple[str, float]], list[dict[str, str]]]:
     """The windows of the records of ``data`` as a model trained on records cuts them, named by their
-    count (record names are file names), and whether their labels are real (beats: the annotations;
-    fixed windows carry a stand-in label here)."""
+    count (record names are file names), whether their labels are real (beats: the annotations;
+    fixed windows carry a stand-in label here), each window's name and its first sample's time in
+    its record (s; the example figures' time axis), and ``identifiers.csv``'s rows."""
     from medlens.data.record_cases import RecordCases
 
     cases = RecordCases(data, settings)
+    w = cases.windows
     what = "beat windows" if settings.get("kind", "beats") == "beats" else "windows"
-    return cases.windows.labelled(f"{cases.title} ({len(cases)} {what})"), cases.has_labels
+    where = [(name, float(t) - float(w.before)) for name, t in zip(cases.names, w.times.tolist())]
+    return cases.windows.labelled(f"{cases.title} ({len(cases)} {what})"), cases.has_labels, where, cases.identifier_rows()
 
 
 def _folder_set(request: AttentionRequest, meta: dict) -> tuple[Any, bool, list[dict[str, str]]]:
@@ -104,7 +107,8 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
     model, meta = load_model_file(request.model, request.multi_label)  # a multi-label file (meta multilabel): one sigmoid per finding
     require_attention_model(model)
     labelled, leads = True, None  # leads: the channel names of a records model's windows
-    identifiers: list[dict[str, str]] = []  # a folder's case ids -> files
+    where = None  # a records model's windows: (name, start in its record)
+    identifiers: list[dict[str, str]] = []  # the case ids of a folder's files or of the windows' records
     if meta.get("tokenizer"):  # a text model on a notes file: the notes through its own tokenizer
         from medlens.app.text_inputs import note_cases, note_set, untrained_rows, vocabulary
         from medlens.data.notes_cases import NoteColumns
@@ -118,7 +122,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         name = f"{len(rows)} notes not trained on ({trained} training notes of the file left out)" if trained else None
         data, (vocab, fs) = note_set(notes, name, rows), (vocabulary(notes), None)
     elif model_windows(meta, request.data) is not None:  # a model trained on records: their windows, as it cuts them
-        data, labelled = _record_windows(request.data, model_windows(meta, request.data))
+        data, labelled, where, identifiers = _record_windows(request.data, model_windows(meta, request.data))
         vocab, fs, leads = None, float(meta["windows"]["fs"]), list(meta["windows"].get("leads") or ()) or None
     elif is_dataset(request.data):
         data = labelled_set(request.data, request.split, memory_mb=request.memory_mb)
@@ -142,7 +146,7 @@ def attention_analysis(request: AttentionRequest | None = None, **kwargs) -> Att
         sec.add_text(f"{n} sequences of {data.name}; model {request.model}.")
         pngs = add_attention_analysis(
             sec, result, x, cases=pick_examples(labels, masks, request.examples, count=n), class_names=class_names,
-            masks=masks, vocab=vocab, fs=fs, channel_names=leads,
+            masks=masks, vocab=vocab, fs=fs, channel_names=leads, windows=where,
         )
         for name, png in pngs.items():
             atomic_write(out / name, png)

@@ -59,18 +59,20 @@ def add_attention_analysis(
     vocab: Sequence[str] | None = None,
     fs: float | None = None,
     channel_names: Sequence[str] | None = None,
+    windows: Sequence[tuple[str, float]] | None = None,
 ) -> dict[str, bytes]:
     """Write numbers, verdict and examples of ``result`` into ``section``; return ``{file name: PNG bytes}``.
 
     ``x``: the ``(B, L)`` tokens or ``(B, C, L)`` signals ``result`` was computed on; ``cases``:
-    rows of ``x`` to show; ``vocab``: the word of each token id (ids are shown as ``#id`` without it).
+    rows of ``x`` to show; ``vocab``: the word of each token id (ids are shown as ``#id`` without it);
+    ``windows``: each row's window of a record, ``(name, start s in the record)``.
     """
     from medlens.report.attention import attention_analysis
 
     summary = result.summary()
     return attention_analysis(
         section, result, x, summary=summary, verdict=verdict(summary), cases=cases, class_names=class_names,
-        masks=masks, vocab=vocab, fs=fs, channel_names=channel_names,
+        masks=masks, vocab=vocab, fs=fs, channel_names=channel_names, windows=windows,
     )
 
 

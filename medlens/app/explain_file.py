@@ -167,11 +167,16 @@ def _scan_cases(request: ExplainRequest, meta: dict) -> Any:
 
 
 def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainResult:
-    cases = _scan_cases(request, meta)
+    from medlens.app.explain_beats import FIRST_BEATS, BeatCases, beat_model_folder, beats_note
+
+    beats = beat_model_folder(request.input, meta, request.recipe)
+    cases = _scan_cases(request, meta) if beats is None else BeatCases(
+        request.input, meta, beats, request.recipe, show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
     progress = Progress(quiet=request.quiet)
     outcomes: list[CaseOutcome] = []
     with staged_folder(request.out) as out:
-        n = len(cases) if request.limit is None else min(request.limit, len(cases))
+        limit = FIRST_BEATS if request.limit is None and beats is not None else request.limit
+        n = len(cases) if limit is None else min(limit, len(cases))
         for i in progress.over(range(n), "explain", unit="case"):
             name = cases.names[i]
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
@@ -186,7 +191,8 @@ def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainR
             raise MedlensError(f"nothing readable in folder --input ({len(outcomes)} file(s); first error: {first})")
         write_csv(out / "summary.csv", [o.row() for o in outcomes])
         write_csv(out / IDENTIFIERS, cases.identifier_rows())
-    return ExplainResult(request.method, request.out, outcomes, folder=True)
+    notes = beats_note(n, len(cases)) if beats is not None else []
+    return ExplainResult(request.method, request.out, outcomes, folder=True, notes=notes)
 
 
 def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out_dir: Path,
@@ -240,13 +246,10 @@ def _beat_alignment(familiar: Any, meta: dict, case: Any) -> Any:
     start where its training windows did before a beat (:func:`medlens.data.record_cases.beat_alignment`)."""
     import dataclasses
 
-    from medlens.data.record_cases import beat_alignment, model_windows
+    from medlens.data.record_cases import beat_alignment_warnings
 
-    recipe = getattr(case.prepared, "recipe", None)
-    text = beat_alignment(model_windows(meta), case.record, float(getattr(recipe, "start", 0.0) or 0.0))
-    if not text:
-        return familiar
-    return dataclasses.replace(familiar, warnings=[*familiar.warnings, {"code": "beat_alignment", "message": text}])
+    found = beat_alignment_warnings(meta, case)
+    return dataclasses.replace(familiar, warnings=[*familiar.warnings, *found]) if found else familiar
 
 
 def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:

@@ -9,7 +9,7 @@ page is computed by :func:`medlens.app.case_report.case_report` and written by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -72,6 +72,7 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     from medlens.app.case_report import DEFAULT_METHODS, CaseReportSettings, case_report
     from medlens.app.options import options_per_method
     from medlens.attribution.explain import check_runnable, runnable_methods
+    from medlens.data.record_cases import beat_alignment_warnings
     from medlens.report.case import write_case_report
 
     request = request if request is not None else ReportRequest(**kwargs)
@@ -120,9 +121,10 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     )
     results = []
     for i, case in zip(indices, cases):
-        content, summary = case_report(model, case.x, request.target,
-                                       case=case_input(request.input, case, method_note,
-                                                       show_identifiers=request.show_identifiers),
+        shown = case_input(request.input, case, method_note, show_identifiers=request.show_identifiers)
+        if not dataset:  # a beat model's window of a record off its beat alignment, as explain warns
+            shown = replace(shown, warnings=beat_alignment_warnings(meta, case))
+        content, summary = case_report(model, case.x, request.target, case=shown,
                                        settings=settings)
         results.append((i, content, summary))
     written = []

@@ -17,6 +17,11 @@ integrated_gradients. Notes longer than the model's tokenizer allows are truncat
 
 With ``--input FOLDER`` every readable file is explained (DICOM files grouped by series), one
 output folder per case, and ``summary.csv`` lists each case with its prediction or its error.
+A beat model (``train --windows beats``) given a folder of records explains each annotated beat it
+knows, in record order, as ``predict`` scores them (named as ``predictions.csv`` names them, by
+the beat's time in its record); ``--limit N`` explains the first N beats (default 20: each beat's
+``attribution.npy`` holds its whole record), and one record's ``--start SECONDS`` (a beat's time
+less the model's ``before``) explains one beat.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from medlens.data.cases import Case, CaseBatch, Cases, pseudonym
 from medlens.data.records import Windows, parse_leads, windows_from_folder
 from medlens.errors import InputError
 
-__all__ = ["RecordCases", "WINDOW_KINDS", "beat_alignment", "cut_windows", "model_windows", "skipped_statement",
+__all__ = ["RecordCases", "WINDOW_KINDS", "beat_alignment", "beat_alignment_warnings", "cut_windows", "model_windows", "skipped_statement",
            "window_settings"]
 
 WINDOW_KINDS = ("beats", "fixed")
@@ -99,6 +99,15 @@ def beat_alignment(settings: Mapping[str, Any] | None, record: Any, start: float
     return (f"The model's windows start {before:g} s before a beat; this one starts at {start:.3f} s, and the nearest "
             f"{nearest.symbol!r} beat is at {at:.3f} s: --start {at - before:.3f} gives that beat's window as the model "
             "saw its beats (predictions.csv names each beat by its own time).")
+
+
+def beat_alignment_warnings(meta: Mapping[str, Any], case: Any) -> list[dict[str, str]]:
+    """The ``beat_alignment`` warning (:func:`beat_alignment`) of ``case``, a window of a record
+    read through the recipe of a model with metadata ``meta``, as explain and report list it; ``[]``
+    when aligned or not a beat model's record."""
+    recipe = getattr(getattr(case, "prepared", None), "recipe", None)
+    text = beat_alignment(model_windows(meta), getattr(case, "record", None), float(getattr(recipe, "start", 0.0) or 0.0))
+    return [{"code": "beat_alignment", "message": text}] if text else []
 
 
 def skipped_statement(skipped: Mapping[str, int]) -> str:

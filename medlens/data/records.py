@@ -268,7 +268,7 @@ def beat_windows(
     fs = float(fs or signal.fs)
     length = _window_samples(before + after, fs)
     lead_names = _leads(signal, leads)
-    lead_index = [signal.channels.index(name) for name in lead_names]
+    lead_index = lead_indices(signal.channels, lead_names)
     n = int(signal.values.shape[-1])
     span_native = int(round(length * signal.fs / fs))
     lead_units = _lead_units(signal, lead_index, units)
@@ -354,7 +354,7 @@ def fixed_windows(
     size = _window_samples(length, fs)
     lead_names = _leads(signal, leads)
     duration = signal.values.shape[-1] / signal.fs
-    lead_index = [signal.channels.index(name) for name in lead_names]
+    lead_index = lead_indices(signal.channels, lead_names)
     lead_units = _lead_units(signal, lead_index, units)
     span_native = int(round(size * signal.fs / fs))
     xs, starts = [], []

@@ -66,6 +66,7 @@ def attention_analysis(
     vocab: Sequence[str] | None = None,
     fs: float | None = None,
     channel_names: Sequence[str] | None = None,
+    windows: Sequence[tuple[str, float]] | None = None,
 ) -> dict[str, bytes]:
     """Write numbers, verdict and examples into ``section``; return ``{file name: PNG bytes}``.
 
@@ -83,6 +84,9 @@ def attention_analysis(
         Rows of ``x`` to show.
     vocab : sequence of str, optional
         Word of each token id (tokens only); ids are shown as ``#id`` without it.
+    windows : sequence of (str, float), optional
+        Signals cut from records: each row's window name and its first sample's time in its record
+        (s), so a figure names its window and its time axis is the record's.
     """
     from medlens.viz import figure_png
     from medlens.viz.colours import SIGNED_WORDS
@@ -137,9 +141,12 @@ def attention_analysis(
             strips = [("attention", result.attention[i]), (grad_name, result.gradient[i])]
             if ig_name:
                 strips.append(("IG", result.integrated_gradients[i]))
-            png = figure_png(
-                signal_strips_figure(x[i], strips, mask=mask_i, fs=fs, channel_names=channel_names, title=caption)
-            )
+            start = None
+            if windows is not None:
+                name, start = windows[i]
+                caption = f"window {name} (from {start:.3f} s in its record) - {caption}"
+            png = figure_png(signal_strips_figure(x[i], strips, mask=mask_i, fs=fs, channel_names=channel_names,
+                                                  title=caption, start=start))
             pngs[f"case{n + 1}.png"] = png
             images.append((png, caption))
     if images:

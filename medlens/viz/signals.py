@@ -27,6 +27,16 @@ def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2], edges[1::2]))
 
 
+#: Leads drawn at full height; a record with more (an EEG of 19 to 256 channels) shares their height
+#: among all its leads, down to a floor, so its figure stays a page or a few, not metres of PNG.
+FULL_HEIGHT_LEADS = 12
+
+
+def _lead_height(c: int, full: float, least: float) -> float:
+    """Inches per lead: ``full`` up to :data:`FULL_HEIGHT_LEADS` leads, then shared, at least ``least``."""
+    return full if c <= FULL_HEIGHT_LEADS else max(least, full * FULL_HEIGHT_LEADS / c)
+
+
 def signal_strips_figure(
     signal: torch.Tensor,
     strips: Sequence[tuple[str, torch.Tensor]],
@@ -35,6 +45,7 @@ def signal_strips_figure(
     title: str = "",
     fs: float | None = None,
     channel_names: Sequence[str] | None = None,
+    start: float | None = None,
 ) -> "plt.Figure":
     """Plot a multichannel signal above one colour strip per explanation.
 
@@ -52,16 +63,20 @@ def signal_strips_figure(
     fs : float, optional
         Sampling rate; the time axis is in seconds when given, in samples otherwise.
     channel_names : sequence of str, optional
+    start : float, optional
+        Time (s, with ``fs``) in its record of the signal's first sample: the axis is then the
+        record's time, labelled so.
     """
     sig = _array(signal)
     if sig.ndim == 1:
         sig = sig[None]
     c, length = sig.shape
     scale = fs if fs else 1.0
-    t = np.arange(length) / scale
+    t0 = float(start) if start is not None and fs else 0.0
+    t = t0 + np.arange(length) / scale
     spans = _spans(_array(mask).reshape(-1)[:length] > 0.5) if mask is not None else []
     fig, axes = plt.subplots(
-        1 + len(strips), 1, figsize=(7.5, 1.0 + 0.9 * c + 0.45 * len(strips)), sharex=True, squeeze=False,
+        1 + len(strips), 1, figsize=(7.5, 1.0 + _lead_height(c, 0.9, 0.2) * c + 0.45 * len(strips)), sharex=True, squeeze=False,
         gridspec_kw={"height_ratios": [max(2, 1.2 * c)] + [0.45] * len(strips)},
     )
     ax = axes[0, 0]
@@ -73,19 +88,19 @@ def signal_strips_figure(
         ax.set_yticks([-2.2 * spread * k for k in range(c)], list(channel_names)[:c], fontsize=7)
     else:
         ax.set_yticks([])
-    for start, stop in spans:
-        ax.axvspan(start / scale, stop / scale, color="#2e7d32", alpha=0.15, lw=0)
+    for a, b in spans:
+        ax.axvspan(t0 + a / scale, t0 + b / scale, color="#2e7d32", alpha=0.15, lw=0)
     ax.set_title(title, fontsize=9)
     for j, (name, values) in enumerate(strips):
         strip = axes[j + 1, 0]
         v = _array(values).reshape(-1)[:length]
         cmap, vmin, vmax, _signed = map_limits(v)
-        strip.imshow(v[None], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, extent=(0, length / scale, 0, 1),
+        strip.imshow(v[None], aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, extent=(t0, t0 + length / scale, 0, 1),
                      interpolation="nearest")
-        for start, stop in spans:
-            strip.axvspan(start / scale, stop / scale, fill=False, ec="#2e7d32", lw=1.0)
+        for a, b in spans:
+            strip.axvspan(t0 + a / scale, t0 + b / scale, fill=False, ec="#2e7d32", lw=1.0)
         strip.set_yticks([0.5], [name], fontsize=7)
-    axes[-1, 0].set_xlabel("time (s)" if fs else "time (samples)")
+    axes[-1, 0].set_xlabel(("time in the record (s)" if start is not None else "time (s)") if fs else "time (samples)")
     fig.tight_layout(h_pad=0.2)
     return fig
 
@@ -126,14 +141,19 @@ def signal_attribution_figure(
     c, n = sig.shape
     lo, hi = (0, n) if span is None else (max(0, span[0] - int(margin_s * fs)), min(n, span[1] + int(margin_s * fs)))
     t = np.arange(lo, hi) / fs
-    fig, axes = plt.subplots(2 * c, 1, figsize=(9, 1.9 * c + 0.4), sharex=True, squeeze=False,
+    fig, axes = plt.subplots(2 * c, 1, figsize=(9, _lead_height(c, 1.9, 0.45) * c + 0.4), sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": [3, 1] * c})
     m = float(np.abs(att[:, lo:hi]).max()) or 1.0
     for k in range(c):
         ax, strip = axes[2 * k, 0], axes[2 * k + 1, 0]
         ax.plot(t, sig[k, lo:hi], color="black", lw=0.7)
         unit = f" ({units[k]})" if k < len(units) and units[k] else ""
-        ax.set_ylabel(f"{channels[k] if k < len(channels) else k}{unit}", fontsize=8)
+        name = f"{channels[k] if k < len(channels) else k}{unit}"
+        if c > FULL_HEIGHT_LEADS:  # a short axis: the name across, the scale in small print
+            ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+            ax.tick_params(axis="y", labelsize=5)
+        else:
+            ax.set_ylabel(name, fontsize=8)
         top = float(np.max(sig[k, lo:hi])) if hi > lo else 0.0
         for sample, symbol in annotations:
             if lo <= sample < hi:

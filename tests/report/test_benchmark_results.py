@@ -167,6 +167,7 @@ QUICK = {
 NO_QUICK = {
     "clinical_text.py": "needs OpenI's indiana_reports.csv, which is not bundled",
     "ecg_records.py": "needs a PhysioNet MIT-BIH record, which is not bundled",
+    "familiarity_flat_lead.py": "needs MIT-BIH 100, PTB s0010 and MNE's test EEG files, none bundled",
     "kinds_cli.py": "needs OpenI's reports and a MIT-BIH record, neither bundled",
     "featurevis.py": "timing only: every stored number but the options is a time or a ratio of times",
     "single_pass.py": "timing only (one pass against many)",

@@ -158,6 +158,7 @@ def case_report(
     sentence = _sentence(model, x, budget)
     familiar = with_model_warnings(familiarity(model, x, meta.get("familiarity"), reading=case.reading,
                                                facts=facts_of_model(meta), channels=channel_names_of_model(meta)), meta)
+    familiar = replace(familiar, warnings=[*familiar.warnings, *case.warnings]) if case.warnings else familiar
     trust = within_model_record(trust, familiar.warnings)
     calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]),
                                                          like_training=familiar.unlike is not True)

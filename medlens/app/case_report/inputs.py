@@ -59,6 +59,9 @@ class CaseInput:
         How the file became the model's input (:attr:`medlens.data.cases.Case.reading`: the slice
         of a volume, sampling rates, native shape, modality, bit depth); recorded in ``case.json``
         and used by the familiarity check.
+    warnings : list of dict
+        Warnings about the case beside the familiarity check's (``code``, ``message``), e.g. a beat
+        model's window that starts off its beat alignment.
     """
 
     native: np.ndarray | None = None
@@ -76,6 +79,7 @@ class CaseInput:
     window: tuple[float, float] | None = None
     geometry: Any = None
     reading: dict[str, Any] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 

@@ -17,9 +17,10 @@ import shutil
 import tempfile
 from typing import Iterator
 
+from medlens.data.formats.edf_tal import is_annotation_label
 from medlens.errors import FileFormatError
 
-__all__ = ["ascii_header"]
+__all__ = ["ascii_header", "range_fault"]
 
 #: Free-text fields of the main header that may be rewritten: (start, end, name).
 _FREE_TEXT = ((8, 88, "patient"), (88, 168, "recording"))
@@ -114,3 +115,40 @@ def ascii_header(p: pathlib.Path) -> Iterator[pathlib.Path]:
                 fh.seek(start)
                 fh.write(fixed)
         yield copy
+
+
+def range_fault(p: pathlib.Path) -> str | None:
+    """Why the header of ``p`` cannot scale a signal's samples, naming the signal: a physical
+    minimum equal to its maximum (a range of 0), a digital minimum not below its maximum (an
+    inverted or empty range), or one of the four not a number; ``None`` when every signal's ranges
+    are sound (or the header cannot be sized). A physical minimum above the maximum is allowed: the
+    EDF specification reads it as an inverted polarity."""
+    with open(p, "rb") as fh:
+        head = fh.read(256)
+        try:
+            ns = int(head[252:256].decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return None
+        if not 0 < ns <= 100_000:
+            return None
+        head += fh.read(256 * ns)
+    fields, at = {}, 256
+    for width, name in _SIGNAL:
+        fields[name] = [head[at + width * i: at + width * (i + 1)].decode("ascii", "replace").strip() for i in range(ns)]
+        at += width * ns
+    for i in range(ns):
+        label = fields["label"][i]
+        if is_annotation_label(label):
+            continue
+        where = f"signal {i + 1} ({label or 'no label'})"
+        try:
+            pmin, pmax = float(fields["physical minimum"][i]), float(fields["physical maximum"][i])
+            dmin, dmax = int(fields["digital minimum"][i]), int(fields["digital maximum"][i])
+        except ValueError:
+            return f"{where} has a physical or digital minimum or maximum that is not a number"
+        if pmin == pmax:
+            return f"{where} has a physical range of 0 (minimum and maximum both {pmin:g}): its samples cannot be scaled"
+        if dmin >= dmax:
+            return (f"{where} has a digital minimum {dmin} not below its digital maximum {dmax}: its samples cannot "
+                    "be scaled")
+    return None

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from medlens.data.formats.common import PathLike, _one_line, one_line_errors, silenced_stdout
-from medlens.data.formats.edf_header import ascii_header
+from medlens.data.formats.edf_header import ascii_header, range_fault
 from medlens.data.formats.edf_tal import is_annotation_label, tal_annotations
 from medlens.data.formats.limits import check_decoded_size
 from medlens.errors import FileFormatError, InputError
@@ -410,7 +410,7 @@ def _read_edf(p: pathlib.Path, readable: pathlib.Path) -> Signal:
         with silenced_stdout():
             reader = pyedflib.EdfReader(str(readable))
     except Exception as exc:  # OSError with pyedflib's reason (file is discontinuous, truncated...)
-        raise FileFormatError(f"{p} is not a readable EDF/BDF file ({why(exc)})") from exc
+        raise FileFormatError(f"{p} is not a readable EDF/BDF file ({range_fault(p) or why(exc)})") from exc
     try:
         fmt = {0: "EDF", 1: "EDF+", 2: "BDF", 3: "BDF+"}.get(int(reader.filetype), "EDF")  # pyedflib.FILETYPE_*
         # a legacy EDF (blank reserved field) with an annotation signal: pyedflib reads it as a lead

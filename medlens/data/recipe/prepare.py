@@ -340,13 +340,20 @@ def _standardise(x: torch.Tensor, recipe: Recipe, notes: list[str]) -> torch.Ten
 
 def lead_indices(channels: Sequence[str], leads: Sequence[str]) -> list[int]:
     """Where each of ``leads`` is among a record's ``channels`` (names compared without case);
-    refused in one line naming the first lead the record lacks, its leads and the way out."""
+    refused in one line naming the first lead the record lacks, its leads and the way out. A name
+    the record gives several channels (an EDF may label two signals alike) is taken in their order:
+    its second mention in ``leads`` is the record's second channel of that name, never the first
+    again."""
     lower = [c.lower() for c in channels]
     missing = [lead for lead in leads if lead.lower() not in lower]
     if missing:
         raise InputError(f"lead {missing[0]!r} is not in the record; it has {', '.join(channels)}: name the record's "
                          "leads the model should take, in its order, with --leads")
-    return [lower.index(lead.lower()) for lead in leads]
+    found: list[int] = []
+    for lead in leads:
+        places = [i for i, c in enumerate(lower) if c == lead.lower()]
+        found.append(places[min(sum(lower[j] == lead.lower() for j in found), len(places) - 1)])
+    return found
 
 
 def _refuse_missing(x: torch.Tensor, leads: list[str], t0: float, t1: float) -> None:
