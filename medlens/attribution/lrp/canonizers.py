@@ -28,7 +28,10 @@ made visible:
   model's own forward rather than an ``nn.AdaptiveAvgPool2d``)
   hands each element its share ``x_i R / sum(x)``, as the ``norm`` rule does for pooling modules;
   a plain gradient gave every element ``R / N``, also those a ReLU had set to zero, whose share
-  the ReLU's backward then dropped (a hand-written CNN lost 40% of the logit);
+  the ReLU's backward then dropped (a hand-written CNN lost 40% of the logit); so does a sum over
+  every axis but the batch (a segmentation score's ``out.reshape(B, -1).sum(1)``, as in
+  :class:`~medlens.core.targets.ReducedOutput`), where the gradient gave every element,
+  also those outside the region, the whole score;
 * **scaling by a constant** (``x / 255``, ``x * 0.5``, a fixed per-channel scale: a number or a
   tensor that does not depend on the input) passes the relevance unchanged, as the z-rule of a
   one-input linear map does; a plain gradient scaled the relevance by the constant;
@@ -102,40 +105,44 @@ class _GatedProduct(torch.autograd.Function):
 
 
 class _ProportionalPool(torch.autograd.Function):
-    """A global sum or mean over the spatial axes whose backward hands each element its share
+    """A sum or mean over axes ``dims`` whose backward hands each element its share
     ``x_i R / sum(x)`` of the relevance (the ``norm`` rule of average pooling modules)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, mean: bool, keepdim: bool, stabilizer: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, mean: bool, keepdim: bool, dims: tuple[int, ...], stabilizer: float
+                ) -> torch.Tensor:
         ctx.save_for_backward(x)
-        ctx.stabilizer = stabilizer
-        dims = tuple(range(2, x.ndim))
+        ctx.stabilizer, ctx.dims = stabilizer, dims
         return x.mean(dims, keepdim=keepdim) if mean else x.sum(dims, keepdim=keepdim)
 
     @staticmethod
     def backward(ctx, relevance: torch.Tensor):
         (x,) = ctx.saved_tensors
-        total = x.sum(tuple(range(2, x.ndim)), keepdim=True)
+        total = x.sum(ctx.dims, keepdim=True)
         share = relevance.reshape(total.shape) / stabilize(total, ctx.stabilizer)
-        return x * share, None, None, None
+        return x * share, None, None, None, None
 
 
-def global_pool(func: Any, args: tuple, kwargs: dict) -> tuple[bool, bool] | None:
-    """``(mean, keepdim)`` when ``func(*args, **kwargs)`` pools a ``(B, C, *spatial)`` tensor over
-    all its spatial axes (a sum or a mean), else ``None``. (``F.adaptive_avg_pool2d`` is left alone:
-    the pooling modules call it, and get the ``norm`` rule as modules.)"""
+def global_pool(func: Any, args: tuple, kwargs: dict) -> tuple[bool, bool, tuple[int, ...]] | None:
+    """``(mean, keepdim, dims)`` when ``func(*args, **kwargs)`` pools a ``(B, C, *spatial)`` tensor
+    over all its spatial axes, or any ``(B, ...)`` tensor over all its axes but the batch (a
+    score summed over a segmentation's flattened output: a plain gradient would give every
+    element the whole relevance), by a sum or a mean; else ``None``. (``F.adaptive_avg_pool2d``
+    is left alone: the pooling modules call it, and get the ``norm`` rule as modules.)"""
     x = args[0] if args else None
-    if not isinstance(x, torch.Tensor) or x.ndim < 3:
+    if not isinstance(x, torch.Tensor) or x.ndim < 2:
         return None
-    spatial = set(range(2, x.ndim))
     if func not in _REDUCTIONS or set(kwargs) - {"dim", "keepdim"} or len(args) > 3:
         return None
     dim = args[1] if len(args) > 1 else kwargs.get("dim")
     keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
     dims = dim if isinstance(dim, (tuple, list)) else [dim]
-    if not all(isinstance(d, int) for d in dims) or {d % x.ndim for d in dims} != spatial or len(dims) != len(spatial):
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
         return None
-    return func in (torch.mean, torch.Tensor.mean), bool(keepdim)
+    axes = {d % x.ndim for d in dims}
+    if len(axes) != len(dims) or axes not in ({*range(2, x.ndim)}, {*range(1, x.ndim)}):
+        return None
+    return func in (torch.mean, torch.Tensor.mean), bool(keepdim), tuple(sorted(axes))
 
 
 class _ScaledThrough(torch.autograd.Function):

@@ -24,7 +24,7 @@ the values only (``P^T R``), and layer norms the identity: the conservative prop
 et al. (ICML 2022) that AttnLRP (Achtibat et al., ICML 2024) builds on; the rest of the rule set
 (linear layers) is the composite's. The first layer is the first linear or convolution layer in the
 module order (``model.named_modules()``), as in Zennit. :class:`NameMap` assigns rules by
-layer name or type. Transposed convolutions get no rule (their gradient is kept).
+layer name or type. Transposed convolutions get the convolutions' rule.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ from medlens.attribution.transformer.attention_maps import probability_modules
 from medlens.core.options import check_fraction
 from medlens.errors import InputError, UnknownNameError
 
-CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: Transposed convolutions (a UNet's up-sampling path) are convolutions here, as in Zennit: kept
+#: to their gradient, a bias-free one would scale the relevance by its weights, not conserve it.
+CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 DENSE = (nn.Linear,)
 AVG_POOLS = (
     nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
