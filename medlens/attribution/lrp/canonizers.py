@@ -37,6 +37,11 @@ made visible:
   one-input linear map does; a plain gradient scaled the relevance by the constant;
 * **concatenations** (DenseNet, UNet skips) need nothing: the gradient of ``cat`` hands each
   part its own relevance;
+* **attention computed inside a function** (``nn.MultiheadAttention``, so ``nn.TransformerEncoder``;
+  ``F.scaled_dot_product_attention`` in a model's own forward) uses its probabilities as
+  constants, as the ``constant`` rule does for attention modules (:func:`constant_attention`
+  and the function mode): the softmax's gradient would pass relevance to the queries and keys
+  and not conserve it;
 * **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
   the duration (:func:`without_inplace`), so the rule's output is never overwritten and the
   activation's relevance is passed unchanged (an in-place activation's own backward stays in
@@ -55,10 +60,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from medlens.attribution.lrp.rules import stabilize
+from medlens.attribution.lrp.rules import shares, stabilize
+from medlens.attribution.transformer.attention_maps import explicit_attention, explicit_sdpa
 
 
 class Sum(nn.Module):
@@ -163,6 +170,37 @@ class _ScaledThrough(torch.autograd.Function):
         return (relevance.sum(dims, keepdim=True) if dims else relevance), None, None
 
 
+class _PassedThrough(torch.autograd.Function):
+    """An elementwise activation called as a function, whose backward passes the relevance
+    unchanged (the ``pass`` rule activation modules get)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, call: Any) -> torch.Tensor:
+        return call()
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        return relevance, None
+
+
+class _EpsilonLinear(torch.autograd.Function):
+    """``F.linear(x, w, b)`` whose backward is the epsilon rule: ``R_x = x * w^T (R / stab(z))``
+    (``nn.MultiheadAttention``'s input and output projections, which it applies as functions,
+    with no module to give a rule to)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, epsilon: float) -> torch.Tensor:
+        z = F.linear(x, weight, bias)
+        ctx.save_for_backward(x, weight, z)
+        ctx.epsilon = epsilon
+        return z
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        x, weight, z = ctx.saved_tensors
+        return x * (shares(relevance, z, ctx.epsilon) @ weight), None, None, None
+
+
 def _constant(t: Any) -> bool:
     """A number, or a tensor that does not depend on the input (no gradient reaches it)."""
     return isinstance(t, (int, float)) and not isinstance(t, bool) or (
@@ -176,8 +214,15 @@ _REDUCTIONS = {torch.mean, torch.Tensor.mean, torch.sum, torch.Tensor.sum}
 _ADDS = {torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_,
          torch.Tensor.__iadd__, torch.add}
 _MULS = {torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.__imul__, torch.mul}
+#: Elementwise activations called as functions (``nn.TransformerEncoderLayer``'s ``F.gelu``, a
+#: hand-written MLP's); their gradient would scale the relevance (GELU's by up to 1.13, and give
+#: none where it is 0). ReLU's is left: it only zeroes relevance where the output, and so the
+#: next rule's share, is zero already. Sigmoid and tanh are left too: as gates they are found by
+#: their autograd nodes.
+_ACTIVATIONS = {F.gelu, F.silu, F.mish, F.elu, F.selu, F.celu, F.leaky_relu, F.softplus, F.hardswish, F.relu6,
+                F.hardtanh}
 #: The operations :class:`_ResidualAdditions` may rewrite; every other one runs as it is at once.
-_REWRITTEN = _ADDS | _MULS | _DIVS | _REDUCTIONS
+_REWRITTEN = _ADDS | _MULS | _DIVS | _REDUCTIONS | _ACTIVATIONS
 #: Autograd nodes whose output is a gate, in a product of two same-shaped tensors.
 _GATE_NODES = ("SigmoidBackward", "SoftmaxBackward", "TanhBackward", "HardsigmoidBackward")
 
@@ -244,6 +289,9 @@ class _ResidualAdditions(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention and self.active and torch.is_grad_enabled():
+            self.count += 1
+            return explicit_sdpa(held_constant, *args, **kwargs)
         if self.active and func in _REWRITTEN and args and torch.is_grad_enabled():
             rewritten = self._rewrite(func, args, kwargs)
             if rewritten is not None:
@@ -256,6 +304,11 @@ class _ResidualAdditions(TorchFunctionMode):
         if func in _REDUCTIONS:
             pooled = global_pool(func, args, kwargs) if _branch(args[0]) else None
             return None if pooled is None else _ProportionalPool.apply(args[0], *pooled, self.stabilizer)
+        if func in _ACTIVATIONS:
+            in_place = kwargs.get("inplace") is True or any(a is True for a in args[1:])
+            if not _branch(args[0]) or in_place:
+                return None
+            return _PassedThrough.apply(args[0], lambda: func(*args, **kwargs))
         if len(args) != 2 or kwargs:
             return None
         a, b = args
@@ -272,6 +325,25 @@ class _ResidualAdditions(TorchFunctionMode):
         if gate is None:
             return None
         return _GatedProduct.apply(b, a) if gate == 0 else _GatedProduct.apply(a, b)
+
+
+def held_constant(probabilities: torch.Tensor) -> torch.Tensor:
+    """Attention probabilities as LRP treats them: constants (no relevance to the scores; the
+    values receive ``P^T R``, as the ``constant`` rule gives MONAI's and medlens's attention)."""
+    return probabilities.detach()
+
+
+@contextmanager
+def constant_attention(model: nn.Module, epsilon: float) -> Iterator[None]:
+    """While the block runs, ``model``'s ``nn.MultiheadAttention`` layers use their
+    probabilities as constants and give their projections the epsilon rule (they compute both
+    inside, with no module to give a rule to; their gradients do not conserve relevance)."""
+
+    def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return _EpsilonLinear.apply(x, weight, bias, epsilon)
+
+    with explicit_attention(model, held_constant, linear):
+        yield
 
 
 #: Per model (weakly), the input shapes ``(shape[1:], dtype, device)`` for which its forward,

@@ -20,7 +20,10 @@ and gives average pooling and residual sums (:class:`~medlens.attribution.lrp.ca
 the proportional ``norm`` rule. In transformers, the attention probabilities (read where
 :mod:`medlens.attribution.transformer.attention_maps` reads them: medlens's ``vit``, MONAI's
 ``SABlock`` in ViT and UNETR) get the ``constant`` rule, so relevance reaches the tokens through
-the values only (``P^T R``), and layer norms the identity: the conservative propagation of Ali
+the values only (``P^T R``); ``nn.MultiheadAttention`` (``nn.TransformerEncoder``) and
+``F.scaled_dot_product_attention``, which compute them inside, are made to use them as constants
+too (:func:`~medlens.attribution.lrp.canonizers.constant_attention`, with the epsilon rule for
+the multi-head layer's projections); layer norms get the identity: the conservative propagation of Ali
 et al. (ICML 2022) that AttnLRP (Achtibat et al., ICML 2024) builds on; the rest of the rule set
 (linear layers) is the composite's. The first layer is the first linear or convolution layer in the
 module order (``model.named_modules()``), as in Zennit. :class:`NameMap` assigns rules by

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from medlens.attribution.lrp.canonizers import residual_sums, without_inplace
+from medlens.attribution.lrp.canonizers import constant_attention, residual_sums, without_inplace
 from medlens.attribution.lrp.composites import Composite
 from medlens.attribution.lrp.rules import Params, Pass, Rule
 from medlens.core.hooks import require_hooks
@@ -279,6 +279,7 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
             else:  # other in-place activations would scale the relevance by their own backward
                 stack.enter_context(without_inplace(model, keep=(nn.ReLU,)))
             stack.enter_context(residual_sums(model, composite.stabilizer))
+        stack.enter_context(constant_attention(model, composite.stabilizer))
         handles = []
         stack.callback(_forget_transient, [layer for _, layer, _ in assigned])
         stack.callback(lambda: [h.remove() for h in handles])
