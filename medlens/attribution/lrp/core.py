@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from medlens.attribution.lrp.canonizers import constant_attention, residual_sums, without_inplace
-from medlens.attribution.lrp.composites import Composite
+from medlens.attribution.lrp.composites import Composite, refuse_recurrent_layers
 from medlens.attribution.lrp.rules import Params, Pass, Rule
 from medlens.core.hooks import require_hooks
 
@@ -267,6 +267,7 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
         ``sites``: the ruled layers by name; set ``site.mask`` to condition on channels (CRP).
     """
     require_hooks(model, "LRP")
+    refuse_recurrent_layers(model)
     state = Attached()
     assigned = list(composite.assign(model))
     with ExitStack() as stack:
