@@ -31,7 +31,8 @@ made visible:
   the ReLU's backward then dropped (a hand-written CNN lost 40% of the logit); so does a sum over
   every axis but the batch (a segmentation score's ``out.reshape(B, -1).sum(1)``, as in
   :class:`~medlens.core.targets.ReducedOutput`), where the gradient gave every element,
-  also those outside the region, the whole score;
+  also those outside the region, the whole score, and over a transformer's tokens
+  (``tokens.sum(1)`` of ``(B, N, D)``);
 * **scaling by a constant** (``x / 255``, ``x * 0.5``, a fixed per-channel scale: a number or a
   tensor that does not depend on the input) passes the relevance unchanged, as the z-rule of a
   one-input linear map does; a plain gradient scaled the relevance by the constant;
@@ -132,10 +133,12 @@ class _ProportionalPool(torch.autograd.Function):
 
 def global_pool(func: Any, args: tuple, kwargs: dict) -> tuple[bool, bool, tuple[int, ...]] | None:
     """``(mean, keepdim, dims)`` when ``func(*args, **kwargs)`` pools a ``(B, C, *spatial)`` tensor
-    over all its spatial axes, or any ``(B, ...)`` tensor over all its axes but the batch (a
-    score summed over a segmentation's flattened output: a plain gradient would give every
-    element the whole relevance), by a sum or a mean; else ``None``. (``F.adaptive_avg_pool2d``
-    is left alone: the pooling modules call it, and get the ``norm`` rule as modules.)"""
+    over all its spatial axes, ``(B, N, D)`` tokens over the tokens (a transformer's
+    ``x.sum(1)``: a plain gradient gave every token the whole relevance, N times the logit in
+    all), or any ``(B, ...)`` tensor over all its axes but the batch (a score summed over a
+    segmentation's flattened output: the gradient gave every element the whole score), by a sum
+    or a mean; else ``None``. (``F.adaptive_avg_pool2d`` is left alone: the pooling modules call
+    it, and get the ``norm`` rule as modules.)"""
     x = args[0] if args else None
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
         return None
@@ -147,7 +150,7 @@ def global_pool(func: Any, args: tuple, kwargs: dict) -> tuple[bool, bool, tuple
     if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
         return None
     axes = {d % x.ndim for d in dims}
-    if len(axes) != len(dims) or axes not in ({*range(2, x.ndim)}, {*range(1, x.ndim)}):
+    if len(axes) != len(dims) or axes not in ({*range(2, x.ndim)}, {*range(1, x.ndim)}, {*range(1, x.ndim - 1)}):
         return None
     return func in (torch.mean, torch.Tensor.mean), bool(keepdim), tuple(sorted(axes))
 

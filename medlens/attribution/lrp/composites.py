@@ -125,8 +125,16 @@ def refuse_recurrent_layers(model: nn.Module) -> None:
 
 
 def attention_probabilities(model: nn.Module) -> set[int]:
-    """``id``s of the modules that output attention probabilities (they get :data:`ATTENTION`)."""
-    return {id(m) for m in probability_modules(model)}
+    """``id``s of the modules that output attention probabilities (they get :data:`ATTENTION`):
+    those :mod:`~medlens.attribution.transformer.attention_maps` reads, and the ``nn.Softmax``
+    of any other attention module (a module whose class name says ``Attention``: MONAI's Swin
+    ``WindowAttention``, whose softmax's gradient made a SwinUNETR's map sum to 1e3 times the
+    score). A softmax elsewhere (a model's output) keeps its gradient."""
+    found = {id(m) for m in probability_modules(model)}
+    for module in model.modules():
+        if "Attention" in type(module).__name__:
+            found |= {id(m) for m in module.children() if isinstance(m, nn.Softmax)}
+    return found
 
 
 def base_map(stabilizer: float = 1e-6) -> list[tuple[tuple[type, ...], Rule]]:
