@@ -1,6 +1,6 @@
 """Read the attention probabilities (and their gradients) of a transformer during a pass.
 
-Three kinds of attention module are recognised:
+Four kinds of attention are recognised:
 
 - MONAI's ``SABlock`` (``monai.networks.blocks.selfattention``, inside its ``ViT``, ``UNETR``,
   ``ViTAutoEnc``): it computes ``att_mat = softmax(q k^T * scale)`` and passes it through its
@@ -14,6 +14,9 @@ Three kinds of attention module are recognised:
   output) that exposes the per-head probabilities in the graph; PyTorch's fused encoder fast
   path, which skips the module, is turned off for the while.
 - medlens's own :class:`medlens.models.vit.Attention`: a forward hook on its softmax module.
+- ``F.scaled_dot_product_attention`` called in a module's own ``forward`` (timm-style
+  attention, hand-written blocks): it exposes no matrix, so inside the context a torch function
+  mode computes it explicitly (:func:`explicit_sdpa`, the same function) in the calling thread.
 
 Everything is undone in a ``finally`` block: no hook, no replaced ``forward`` and no switched
 flag outlives the context, also when the model raises.
@@ -21,12 +24,13 @@ flag outlives the context, also when the model raises.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from medlens.core.hooks import is_torchscript, require_hooks
 from medlens.errors import InputError
@@ -34,7 +38,7 @@ from medlens.models.vit import Attention as MedlensAttention
 
 NO_ATTENTION = (
     "the model has no attention layers medlens can read (MONAI's SABlock as in its ViT and UNETR, "
-    "torch.nn.MultiheadAttention, or medlens's vit)"
+    "torch.nn.MultiheadAttention, medlens's vit, or F.scaled_dot_product_attention called in a module's forward)"
 )
 
 
@@ -69,6 +73,30 @@ def probability_modules(model: nn.Module) -> list[nn.Module]:
         elif not isinstance(m, nn.MultiheadAttention):
             found.append(m.drop_weights)
     return found
+
+
+def calls_sdpa(model: nn.Module) -> bool:
+    """Whether a module's own ``forward`` names ``scaled_dot_product_attention`` (read from its
+    code: no pass is run)."""
+    for m in model.modules():
+        code = getattr(type(m).forward, "__code__", None)
+        if code is not None and "scaled_dot_product_attention" in code.co_names:
+            return True
+    return False
+
+
+class _ReadSdpa(TorchFunctionMode):
+    """Computes every ``F.scaled_dot_product_attention`` call explicitly, handing its
+    probabilities to ``seen``."""
+
+    def __init__(self, seen: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is F.scaled_dot_product_attention:
+            return explicit_sdpa(self.seen, *args, **(kwargs or {}))
+        return func(*args, **(kwargs or {}))
 
 
 def has_attention_layers(model: nn.Module) -> bool:
@@ -230,7 +258,8 @@ def capture_attention(
     """
     require_hooks(model, "reading attention")
     layers = attention_layers(model)
-    if not layers:
+    sdpa = calls_sdpa(model)
+    if not layers and not sdpa:
         raise InputError(NO_ATTENTION)
     record = AttentionRecord()
 
@@ -255,7 +284,7 @@ def capture_attention(
                 if getattr(m, "use_flash_attention", False):
                     m.use_flash_attention = False
                     flash.append(m)
-        with explicit_attention(model, seen):
+        with explicit_attention(model, seen), (_ReadSdpa(seen) if sdpa else nullcontext()):
             yield record
     finally:
         for h in handles:
