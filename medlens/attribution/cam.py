@@ -232,10 +232,21 @@ def grid_note(layer_spatial: Sequence[int], spatial: Sequence[int]) -> str | Non
             "layer=, or a gradient or perturbation method, to localise")
 
 
+def blank_note(cam: torch.Tensor) -> str | None:
+    """A note when the map of some inputs is zero everywhere (shown as a blank overlay, it would
+    read as "nothing here" rather than "nothing positive at this layer")."""
+    blank = int((cam.flatten(1).amax(1) <= 0).sum())
+    if not blank:
+        return None
+    return (f"the map is zero everywhere for {blank} of {len(cam)} input(s): at the CAM layer the target's weighted "
+            "channels sum to a negative value at every position, which the CAM's ReLU removes; choose another "
+            "layer with layer=, or a gradient or perturbation method")
+
+
 def _cam(model, x, target, layer, upsample, weighting, budget) -> tuple[torch.Tensor, dict]:
     cam = layer_cam(model, x, target, layer, weighting, budget)
-    note = grid_note(cam.shape[2:], x.shape[2:])
-    return (upsample_to(cam, x.shape[2:]) if upsample else cam), ({"note": note} if note else {})
+    notes = [n for n in (blank_note(cam), grid_note(cam.shape[2:], x.shape[2:])) if n]
+    return (upsample_to(cam, x.shape[2:]) if upsample else cam), ({"note": "; ".join(notes)} if notes else {})
 
 
 @register(
@@ -277,7 +288,8 @@ def gradcam(
         ending in global average pooling and a linear layer, the map at the pooled layer is
         ``ReLU(CAM) / n_locations``, the class activation map of Zhou et al. (2016).
     extras : dict
-        ``{"note": ...}`` when the layer's grid is too coarse to localise (:func:`grid_note`).
+        ``{"note": ...}`` when the layer's grid is too coarse to localise (:func:`grid_note`) or a
+        map is zero everywhere (:func:`blank_note`).
     """
     return _cam(model, x, target, layer, upsample, gradcam_weights, budget)
 
@@ -318,6 +330,7 @@ def gradcam_pp(
         Non-negative map, ``(B, 1, *spatial)`` or ``(B, 1, *layer_spatial)``; see
         :func:`gradcam_pp_weights` for the constant ``exp(S)`` left out.
     extras : dict
-        ``{"note": ...}`` when the layer's grid is too coarse to localise (:func:`grid_note`).
+        ``{"note": ...}`` when the layer's grid is too coarse to localise (:func:`grid_note`) or a
+        map is zero everywhere (:func:`blank_note`).
     """
     return _cam(model, x, target, layer, upsample, gradcam_pp_weights, budget)

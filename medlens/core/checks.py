@@ -24,10 +24,8 @@ def check_input(x: Any, *, min_dims: int = 3) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise InputError(f"the input must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim < min_dims:
-        raise InputError(
-            f"the input has shape {tuple(x.shape)}; expected (batch, channels, *spatial) with "
-            "1 to 3 spatial dimensions: add the batch and channel dimensions (x[None, None])"
-        )
+        raise InputError(f"the input has shape {tuple(x.shape)}; expected (batch, channels, *spatial) with "
+                         f"1 to 3 spatial dimensions: {_missing_axes(x)}")
     if x.shape[0] == 0:
         raise InputError("the input batch is empty")
     # One pass without a temporary: a NaN or an infinity makes the sum non-finite. Only then
@@ -38,6 +36,17 @@ def check_input(x: Any, *, min_dims: int = 3) -> torch.Tensor:
             kind = "NaN" if torch.isnan(x).any() else "infinite"
             raise InputError(f"the input contains {int(bad.sum())} {kind} value(s)")
     return x
+
+
+def _missing_axes(x: torch.Tensor) -> str:
+    """What a too-flat input most likely is, and what to do with it."""
+    if x.ndim == 2 and not x.is_floating_point():
+        return ("integer rows look like token ids, which have no gradient: explain a model that takes their "
+                "embeddings (B, D, L), or a medlens attention model's notes (medlens explain --input note.txt)")
+    if x.ndim == 2:
+        return ("for one image add the batch and channel dimensions (x[None, None]); for a batch of one-channel "
+                "signals add the channel dimension (x[:, None]); feature vectors (tabular data) are not explained")
+    return "add the batch and channel dimensions (x[None, None])"
 
 
 @contextmanager

@@ -28,12 +28,21 @@ made visible:
   model's own forward rather than an ``nn.AdaptiveAvgPool2d``)
   hands each element its share ``x_i R / sum(x)``, as the ``norm`` rule does for pooling modules;
   a plain gradient gave every element ``R / N``, also those a ReLU had set to zero, whose share
-  the ReLU's backward then dropped (a hand-written CNN lost 40% of the logit);
+  the ReLU's backward then dropped (a hand-written CNN lost 40% of the logit); so does a sum over
+  every axis but the batch (a segmentation score's ``out.reshape(B, -1).sum(1)``, as in
+  :class:`~medlens.core.targets.ReducedOutput`), where the gradient gave every element,
+  also those outside the region, the whole score, and over a transformer's tokens
+  (``tokens.sum(1)`` of ``(B, N, D)``);
 * **scaling by a constant** (``x / 255``, ``x * 0.5``, a fixed per-channel scale: a number or a
   tensor that does not depend on the input) passes the relevance unchanged, as the z-rule of a
   one-input linear map does; a plain gradient scaled the relevance by the constant;
 * **concatenations** (DenseNet, UNet skips) need nothing: the gradient of ``cat`` hands each
   part its own relevance;
+* **attention computed inside a function** (``nn.MultiheadAttention``, so ``nn.TransformerEncoder``;
+  ``F.scaled_dot_product_attention`` in a model's own forward) uses its probabilities as
+  constants, as the ``constant`` rule does for attention modules (:func:`constant_attention`
+  and the function mode): the softmax's gradient would pass relevance to the queries and keys
+  and not conserve it;
 * **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
   the duration (:func:`without_inplace`), so the rule's output is never overwritten and the
   activation's relevance is passed unchanged (an in-place activation's own backward stays in
@@ -52,10 +61,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from medlens.attribution.lrp.rules import stabilize
+from medlens.attribution.lrp.rules import shares, stabilize
+from medlens.attribution.transformer.attention_maps import explicit_attention, explicit_sdpa
 
 
 class Sum(nn.Module):
@@ -102,40 +113,46 @@ class _GatedProduct(torch.autograd.Function):
 
 
 class _ProportionalPool(torch.autograd.Function):
-    """A global sum or mean over the spatial axes whose backward hands each element its share
+    """A sum or mean over axes ``dims`` whose backward hands each element its share
     ``x_i R / sum(x)`` of the relevance (the ``norm`` rule of average pooling modules)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, mean: bool, keepdim: bool, stabilizer: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, mean: bool, keepdim: bool, dims: tuple[int, ...], stabilizer: float
+                ) -> torch.Tensor:
         ctx.save_for_backward(x)
-        ctx.stabilizer = stabilizer
-        dims = tuple(range(2, x.ndim))
+        ctx.stabilizer, ctx.dims = stabilizer, dims
         return x.mean(dims, keepdim=keepdim) if mean else x.sum(dims, keepdim=keepdim)
 
     @staticmethod
     def backward(ctx, relevance: torch.Tensor):
         (x,) = ctx.saved_tensors
-        total = x.sum(tuple(range(2, x.ndim)), keepdim=True)
+        total = x.sum(ctx.dims, keepdim=True)
         share = relevance.reshape(total.shape) / stabilize(total, ctx.stabilizer)
-        return x * share, None, None, None
+        return x * share, None, None, None, None
 
 
-def global_pool(func: Any, args: tuple, kwargs: dict) -> tuple[bool, bool] | None:
-    """``(mean, keepdim)`` when ``func(*args, **kwargs)`` pools a ``(B, C, *spatial)`` tensor over
-    all its spatial axes (a sum or a mean), else ``None``. (``F.adaptive_avg_pool2d`` is left alone:
-    the pooling modules call it, and get the ``norm`` rule as modules.)"""
+def global_pool(func: Any, args: tuple, kwargs: dict) -> tuple[bool, bool, tuple[int, ...]] | None:
+    """``(mean, keepdim, dims)`` when ``func(*args, **kwargs)`` pools a ``(B, C, *spatial)`` tensor
+    over all its spatial axes, ``(B, N, D)`` tokens over the tokens (a transformer's
+    ``x.sum(1)``: a plain gradient gave every token the whole relevance, N times the logit in
+    all), or any ``(B, ...)`` tensor over all its axes but the batch (a score summed over a
+    segmentation's flattened output: the gradient gave every element the whole score), by a sum
+    or a mean; else ``None``. (``F.adaptive_avg_pool2d`` is left alone: the pooling modules call
+    it, and get the ``norm`` rule as modules.)"""
     x = args[0] if args else None
-    if not isinstance(x, torch.Tensor) or x.ndim < 3:
+    if not isinstance(x, torch.Tensor) or x.ndim < 2:
         return None
-    spatial = set(range(2, x.ndim))
     if func not in _REDUCTIONS or set(kwargs) - {"dim", "keepdim"} or len(args) > 3:
         return None
     dim = args[1] if len(args) > 1 else kwargs.get("dim")
     keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
     dims = dim if isinstance(dim, (tuple, list)) else [dim]
-    if not all(isinstance(d, int) for d in dims) or {d % x.ndim for d in dims} != spatial or len(dims) != len(spatial):
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
         return None
-    return func in (torch.mean, torch.Tensor.mean), bool(keepdim)
+    axes = {d % x.ndim for d in dims}
+    if len(axes) != len(dims) or axes not in ({*range(2, x.ndim)}, {*range(1, x.ndim)}, {*range(1, x.ndim - 1)}):
+        return None
+    return func in (torch.mean, torch.Tensor.mean), bool(keepdim), tuple(sorted(axes))
 
 
 class _ScaledThrough(torch.autograd.Function):
@@ -156,6 +173,37 @@ class _ScaledThrough(torch.autograd.Function):
         return (relevance.sum(dims, keepdim=True) if dims else relevance), None, None
 
 
+class _PassedThrough(torch.autograd.Function):
+    """An elementwise activation called as a function, whose backward passes the relevance
+    unchanged (the ``pass`` rule activation modules get)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, call: Any) -> torch.Tensor:
+        return call()
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        return relevance, None
+
+
+class _EpsilonLinear(torch.autograd.Function):
+    """``F.linear(x, w, b)`` whose backward is the epsilon rule: ``R_x = x * w^T (R / stab(z))``
+    (``nn.MultiheadAttention``'s input and output projections, which it applies as functions,
+    with no module to give a rule to)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, epsilon: float) -> torch.Tensor:
+        z = F.linear(x, weight, bias)
+        ctx.save_for_backward(x, weight, z)
+        ctx.epsilon = epsilon
+        return z
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        x, weight, z = ctx.saved_tensors
+        return x * (shares(relevance, z, ctx.epsilon) @ weight), None, None, None
+
+
 def _constant(t: Any) -> bool:
     """A number, or a tensor that does not depend on the input (no gradient reaches it)."""
     return isinstance(t, (int, float)) and not isinstance(t, bool) or (
@@ -169,8 +217,15 @@ _REDUCTIONS = {torch.mean, torch.Tensor.mean, torch.sum, torch.Tensor.sum}
 _ADDS = {torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_,
          torch.Tensor.__iadd__, torch.add}
 _MULS = {torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.__imul__, torch.mul}
+#: Elementwise activations called as functions (``nn.TransformerEncoderLayer``'s ``F.gelu``, a
+#: hand-written MLP's); their gradient would scale the relevance (GELU's by up to 1.13, and give
+#: none where it is 0). ReLU's is left: it only zeroes relevance where the output, and so the
+#: next rule's share, is zero already. Sigmoid and tanh are left too: as gates they are found by
+#: their autograd nodes.
+_ACTIVATIONS = {F.gelu, F.silu, F.mish, F.elu, F.selu, F.celu, F.leaky_relu, F.softplus, F.hardswish, F.relu6,
+                F.hardtanh}
 #: The operations :class:`_ResidualAdditions` may rewrite; every other one runs as it is at once.
-_REWRITTEN = _ADDS | _MULS | _DIVS | _REDUCTIONS
+_REWRITTEN = _ADDS | _MULS | _DIVS | _REDUCTIONS | _ACTIVATIONS
 #: Autograd nodes whose output is a gate, in a product of two same-shaped tensors.
 _GATE_NODES = ("SigmoidBackward", "SoftmaxBackward", "TanhBackward", "HardsigmoidBackward")
 
@@ -237,6 +292,9 @@ class _ResidualAdditions(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention and self.active and torch.is_grad_enabled():
+            self.count += 1
+            return explicit_sdpa(held_constant, *args, **kwargs)
         if self.active and func in _REWRITTEN and args and torch.is_grad_enabled():
             rewritten = self._rewrite(func, args, kwargs)
             if rewritten is not None:
@@ -249,6 +307,11 @@ class _ResidualAdditions(TorchFunctionMode):
         if func in _REDUCTIONS:
             pooled = global_pool(func, args, kwargs) if _branch(args[0]) else None
             return None if pooled is None else _ProportionalPool.apply(args[0], *pooled, self.stabilizer)
+        if func in _ACTIVATIONS:
+            in_place = kwargs.get("inplace") is True or any(a is True for a in args[1:])
+            if not _branch(args[0]) or in_place:
+                return None
+            return _PassedThrough.apply(args[0], lambda: func(*args, **kwargs))
         if len(args) != 2 or kwargs:
             return None
         a, b = args
@@ -265,6 +328,25 @@ class _ResidualAdditions(TorchFunctionMode):
         if gate is None:
             return None
         return _GatedProduct.apply(b, a) if gate == 0 else _GatedProduct.apply(a, b)
+
+
+def held_constant(probabilities: torch.Tensor) -> torch.Tensor:
+    """Attention probabilities as LRP treats them: constants (no relevance to the scores; the
+    values receive ``P^T R``, as the ``constant`` rule gives MONAI's and medlens's attention)."""
+    return probabilities.detach()
+
+
+@contextmanager
+def constant_attention(model: nn.Module, epsilon: float) -> Iterator[None]:
+    """While the block runs, ``model``'s ``nn.MultiheadAttention`` layers use their
+    probabilities as constants and give their projections the epsilon rule (they compute both
+    inside, with no module to give a rule to; their gradients do not conserve relevance)."""
+
+    def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return _EpsilonLinear.apply(x, weight, bias, epsilon)
+
+    with explicit_attention(model, held_constant, linear):
+        yield
 
 
 #: Per model (weakly), the input shapes ``(shape[1:], dtype, device)`` for which its forward,

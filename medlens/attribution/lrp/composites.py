@@ -20,11 +20,14 @@ and gives average pooling and residual sums (:class:`~medlens.attribution.lrp.ca
 the proportional ``norm`` rule. In transformers, the attention probabilities (read where
 :mod:`medlens.attribution.transformer.attention_maps` reads them: medlens's ``vit``, MONAI's
 ``SABlock`` in ViT and UNETR) get the ``constant`` rule, so relevance reaches the tokens through
-the values only (``P^T R``), and layer norms the identity: the conservative propagation of Ali
+the values only (``P^T R``); ``nn.MultiheadAttention`` (``nn.TransformerEncoder``) and
+``F.scaled_dot_product_attention``, which compute them inside, are made to use them as constants
+too (:func:`~medlens.attribution.lrp.canonizers.constant_attention`, with the epsilon rule for
+the multi-head layer's projections); layer norms get the identity: the conservative propagation of Ali
 et al. (ICML 2022) that AttnLRP (Achtibat et al., ICML 2024) builds on; the rest of the rule set
 (linear layers) is the composite's. The first layer is the first linear or convolution layer in the
 module order (``model.named_modules()``), as in Zennit. :class:`NameMap` assigns rules by
-layer name or type. Transposed convolutions get no rule (their gradient is kept).
+layer name or type. Transposed convolutions get the convolutions' rule.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ from medlens.attribution.transformer.attention_maps import probability_modules
 from medlens.core.options import check_fraction
 from medlens.errors import InputError, UnknownNameError
 
-CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: Transposed convolutions (a UNet's up-sampling path) are convolutions here, as in Zennit: kept
+#: to their gradient, a bias-free one would scale the relevance by its weights, not conserve it.
+CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 DENSE = (nn.Linear,)
 AVG_POOLS = (
     nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
@@ -106,9 +111,30 @@ class Composite:
         return f"Composite({self.name!r})"
 
 
+def refuse_recurrent_layers(model: nn.Module) -> None:
+    """Raise :class:`InputError` naming the first recurrent layer (``nn.LSTM``, ``nn.GRU``,
+    ``nn.RNN``) of ``model``: no rule reaches inside it, and relevance passed as its gradient is
+    not conserved (a small LSTM classifier's map summed to -0.18 and 0.08 times the logit)."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.RNNBase):
+            raise InputError(
+                f"LRP has no rule for the recurrent layer {name or 'model'!r} ({type(module).__name__}): relevance "
+                "would pass through it as its gradient, not conserved; explain this model with gradient, "
+                "integrated_gradients or occlusion"
+            )
+
+
 def attention_probabilities(model: nn.Module) -> set[int]:
-    """``id``s of the modules that output attention probabilities (they get :data:`ATTENTION`)."""
-    return {id(m) for m in probability_modules(model)}
+    """``id``s of the modules that output attention probabilities (they get :data:`ATTENTION`):
+    those :mod:`~medlens.attribution.transformer.attention_maps` reads, and the ``nn.Softmax``
+    of any other attention module (a module whose class name says ``Attention``: MONAI's Swin
+    ``WindowAttention``, whose softmax's gradient made a SwinUNETR's map sum to 1e3 times the
+    score). A softmax elsewhere (a model's output) keeps its gradient."""
+    found = {id(m) for m in probability_modules(model)}
+    for module in model.modules():
+        if "Attention" in type(module).__name__:
+            found |= {id(m) for m in module.children() if isinstance(m, nn.Softmax)}
+    return found
 
 
 def base_map(stabilizer: float = 1e-6) -> list[tuple[tuple[type, ...], Rule]]:

@@ -22,8 +22,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from medlens.attribution.lrp.canonizers import residual_sums, without_inplace
-from medlens.attribution.lrp.composites import Composite
+from medlens.attribution.lrp.canonizers import constant_attention, residual_sums, without_inplace
+from medlens.attribution.lrp.composites import Composite, refuse_recurrent_layers
 from medlens.attribution.lrp.rules import Params, Pass, Rule
 from medlens.core.hooks import require_hooks
 
@@ -267,6 +267,7 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
         ``sites``: the ruled layers by name; set ``site.mask`` to condition on channels (CRP).
     """
     require_hooks(model, "LRP")
+    refuse_recurrent_layers(model)
     state = Attached()
     assigned = list(composite.assign(model))
     with ExitStack() as stack:
@@ -279,6 +280,7 @@ def attached(model: nn.Module, composite: Composite, *, canonize: bool = True) -
             else:  # other in-place activations would scale the relevance by their own backward
                 stack.enter_context(without_inplace(model, keep=(nn.ReLU,)))
             stack.enter_context(residual_sums(model, composite.stabilizer))
+        stack.enter_context(constant_attention(model, composite.stabilizer))
         handles = []
         stack.callback(_forget_transient, [layer for _, layer, _ in assigned])
         stack.callback(lambda: [h.remove() for h in handles])

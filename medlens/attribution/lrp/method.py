@@ -1,8 +1,10 @@
 """The registered methods ``lrp`` and ``crp``.
 
 ``lrp``: layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2019) with a
-composite of rules (default ``epsilon-plus``); the relevance at the output is the target score,
-so with conserving rules the map sums to the score.
+composite of rules (default ``epsilon-plus``); the relevance at the output is each output
+element's value times the target score's derivative there (a class logit: the logit; a
+segmentation channel summed over a region: each summed element's own value), so with conserving
+rules the map sums to the score.
 
 ``crp``: concept relevance propagation (Achtibat et al., "From attribution maps to
 human-understandable explanations through Concept Relevance Propagation", Nature Machine
@@ -32,9 +34,35 @@ from medlens.core.targets import Target
 from medlens.errors import InputError
 
 
-def _scaled(grads: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """Relevance for an output relevance equal to the score (rules are linear in it)."""
-    return grads * scores.detach().view(-1, *([1] * (grads.ndim - 1))).to(grads.dtype)
+class _TimesOutput(torch.autograd.Function):
+    """The identity, whose backward multiplies the incoming gradient by the output's values."""
+
+    @staticmethod
+    def forward(ctx, out: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(out)
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class _SeededAtOutput:
+    """A target whose backward pass starts from the output relevance ``out * d score / d out``:
+    a class logit's own value at its element (the score), and for a score that sums outputs
+    (a callable summing a segmentation channel over a region) each element's own value where
+    it counts. Scaling the input gradient by the score instead gave every summed element the
+    whole score: a relevance map of N times the score, weighted as the gradient, not the output."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def take(self, rows) -> "_SeededAtOutput":
+        return _SeededAtOutput(self.target.take(rows))
+
+    def __call__(self, out: torch.Tensor) -> torch.Tensor:
+        return self.target(_TimesOutput.apply(out) if out.requires_grad else out)
 
 
 def _composite(composite: Any, epsilon: float | None, gamma: float, low: Any, high: Any) -> Composite:
@@ -66,8 +94,7 @@ def _relevance(model, x, target, composite, budget, *, layer, masks, reduce) -> 
             current["mask"] = masks[start:stop]
         return x[start:stop]
 
-    def consume(start: int, stop: int, outputs: torch.Tensor, grads: torch.Tensor, _aux) -> None:
-        values = _scaled(grads, target.take(slice(start, stop))(outputs))
+    def consume(start: int, stop: int, outputs: torch.Tensor, values: torch.Tensor, _aux) -> None:
         if not bool(torch.isfinite(values).all()):
             raise InputError(NOT_FINITE.format(dtype=str(values.dtype).replace("torch.", "")))
         parts.append(values if reduce is None else reduce(values))
@@ -77,7 +104,8 @@ def _relevance(model, x, target, composite, budget, *, layer, masks, reduce) -> 
         if masks is not None:
             stack.enter_context(_masked(layer, current))
         wrt = layer if masks is None else None
-        engine.run(model, len(x), build, mode="gradient", target=target, budget=budget, layer=wrt, consume=consume)
+        engine.run(model, len(x), build, mode="gradient", target=_SeededAtOutput(target), budget=budget, layer=wrt,
+                   consume=consume)
     return torch.cat(parts)
 
 
@@ -149,7 +177,8 @@ def lrp(
     Returns
     -------
     torch.Tensor
-        ``(B, C, *spatial)``; the relevance at the output is the target score.
+        ``(B, C, *spatial)``; with conserving rules (LRP-0, z+, no biases) it sums to the
+        target score (a logit, or a region's summed segmentation output).
     """
     return relevance(model, x, target, _composite(composite, epsilon, gamma, low, high), budget)
 

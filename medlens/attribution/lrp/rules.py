@@ -98,10 +98,18 @@ def nonnegative(x: torch.Tensor) -> bool:
     return x.numel() == 0 or bool(x.min() >= 0)
 
 
+_CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
 def apply_linear(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """The affine map of ``layer`` (a linear or convolution layer) with other parameters."""
+    """The affine map of ``layer`` (a linear, convolution or transposed convolution layer) with
+    other parameters. A transposed convolution uses its own ``output_padding`` (an
+    ``output_size`` given to its forward call is not seen here)."""
     if isinstance(layer, nn.Linear):
         return F.linear(x, weight, bias)
+    if getattr(layer, "transposed", False):
+        return _CONV_TRANSPOSE[x.ndim - 2](x, weight, bias, layer.stride, layer.padding, layer.output_padding,
+                                           layer.groups, layer.dilation)
     return layer._conv_forward(x, weight, bias)  # convolutions of every rank, any padding mode
 
 
@@ -148,7 +156,8 @@ class Blocks:
     channels and the weights stacked along both channel axes: the same sums as one call per
     block, with the input read (and, for convolutions, unfolded) once, and one transposed call
     that returns every part's ``sum_o J(W_oi)^T s_o``. Grouped convolutions (stacking would mix
-    the groups) make one call per block.
+    the groups) and transposed convolutions (their weights hold the input channels first) make
+    one call per block.
     """
 
     def __init__(self, layer: nn.Module, weights: Sequence[Sequence[torch.Tensor]],
@@ -158,7 +167,7 @@ class Blocks:
         self._layer = weakref.ref(layer)
         self.weights, self.biases = weights, biases
         self.axis = _axis(layer)
-        self.grouped = getattr(layer, "groups", 1) != 1
+        self.grouped = getattr(layer, "groups", 1) != 1 or getattr(layer, "transposed", False)
         if not self.grouped:
             rows = [w[0] if len(w) == 1 else torch.cat(list(w), dim=1) for w in weights] if stacked is None else []
             self.weight = stacked if stacked is not None else rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)

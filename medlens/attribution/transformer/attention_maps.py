@@ -1,6 +1,6 @@
 """Read the attention probabilities (and their gradients) of a transformer during a pass.
 
-Three kinds of attention module are recognised:
+Four kinds of attention are recognised:
 
 - MONAI's ``SABlock`` (``monai.networks.blocks.selfattention``, inside its ``ViT``, ``UNETR``,
   ``ViTAutoEnc``): it computes ``att_mat = softmax(q k^T * scale)`` and passes it through its
@@ -14,6 +14,9 @@ Three kinds of attention module are recognised:
   output) that exposes the per-head probabilities in the graph; PyTorch's fused encoder fast
   path, which skips the module, is turned off for the while.
 - medlens's own :class:`medlens.models.vit.Attention`: a forward hook on its softmax module.
+- ``F.scaled_dot_product_attention`` called in a module's own ``forward`` (timm-style
+  attention, hand-written blocks): it exposes no matrix, so inside the context a torch function
+  mode computes it explicitly (:func:`explicit_sdpa`, the same function) in the calling thread.
 
 Everything is undone in a ``finally`` block: no hook, no replaced ``forward`` and no switched
 flag outlives the context, also when the model raises.
@@ -21,12 +24,13 @@ flag outlives the context, also when the model raises.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from medlens.core.hooks import is_torchscript, require_hooks
 from medlens.errors import InputError
@@ -34,7 +38,7 @@ from medlens.models.vit import Attention as MedlensAttention
 
 NO_ATTENTION = (
     "the model has no attention layers medlens can read (MONAI's SABlock as in its ViT and UNETR, "
-    "torch.nn.MultiheadAttention, or medlens's vit)"
+    "torch.nn.MultiheadAttention, medlens's vit, or F.scaled_dot_product_attention called in a module's forward)"
 )
 
 
@@ -69,6 +73,30 @@ def probability_modules(model: nn.Module) -> list[nn.Module]:
         elif not isinstance(m, nn.MultiheadAttention):
             found.append(m.drop_weights)
     return found
+
+
+def calls_sdpa(model: nn.Module) -> bool:
+    """Whether a module's own ``forward`` names ``scaled_dot_product_attention`` (read from its
+    code: no pass is run)."""
+    for m in model.modules():
+        code = getattr(type(m).forward, "__code__", None)
+        if code is not None and "scaled_dot_product_attention" in code.co_names:
+            return True
+    return False
+
+
+class _ReadSdpa(TorchFunctionMode):
+    """Computes every ``F.scaled_dot_product_attention`` call explicitly, handing its
+    probabilities to ``seen``."""
+
+    def __init__(self, seen: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is F.scaled_dot_product_attention:
+            return explicit_sdpa(self.seen, *args, **(kwargs or {}))
+        return func(*args, **(kwargs or {}))
 
 
 def has_attention_layers(model: nn.Module) -> bool:
@@ -106,9 +134,14 @@ class AttentionRecord:
             probs.register_hook(keep)
 
 
-def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., Any]:
+Linear = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torch.Tensor],
+                 linear: Linear = F.linear) -> Callable[..., Any]:
     """An explicit ``forward`` for ``mha`` that hands its ``(B, heads, L, S)`` probabilities to
-    ``seen`` and uses what it returns (the arithmetic of ``F.multi_head_attention_forward``)."""
+    ``seen`` and uses what it returns (the arithmetic of ``F.multi_head_attention_forward``),
+    with its input and output projections applied by ``linear``."""
 
     def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
@@ -133,9 +166,9 @@ def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torc
         def split(t: torch.Tensor, n: int) -> torch.Tensor:  # (n, B, E) -> (B, heads, n, head_dim)
             return t.reshape(n, batch, heads, head_dim).permute(1, 2, 0, 3)
 
-        q = split(F.linear(query, wq, bq), length)
-        k = split(F.linear(key, wk, bk), source)
-        v = split(F.linear(value, wv, bv), source)
+        q = split(linear(query, wq, bq), length)
+        k = split(linear(key, wk, bk), source)
+        v = split(linear(value, wv, bv), source)
         scores = (q @ k.transpose(-2, -1)) * head_dim**-0.5
         if attn_mask is None and is_causal:
             attn_mask = torch.ones(length, source, dtype=torch.bool, device=q.device).triu(1)
@@ -147,7 +180,7 @@ def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torc
             scores = scores.masked_fill(pad, float("-inf")) if pad.dtype == torch.bool else scores + pad
         probs = seen(scores.softmax(dim=-1))
         out = F.dropout(probs, p=mha.dropout, training=mha.training) @ v  # (B, heads, L, head_dim)
-        out = F.linear(out.permute(2, 0, 1, 3).reshape(length, batch, width), mha.out_proj.weight, mha.out_proj.bias)
+        out = linear(out.permute(2, 0, 1, 3).reshape(length, batch, width), mha.out_proj.weight, mha.out_proj.bias)
         if unbatched:
             out = out.squeeze(1)
         elif mha.batch_first:
@@ -160,6 +193,49 @@ def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torc
         return out, weights
 
     return forward
+
+
+def explicit_sdpa(seen: Callable[[torch.Tensor], torch.Tensor], query: torch.Tensor, key: torch.Tensor,
+                  value: torch.Tensor, attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0,
+                  is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` computed with its ``(..., L, S)`` probabilities made
+    explicit and handed to ``seen`` (which returns the probabilities used): the same function.
+    A boolean mask marks the positions that take part (SDPA's convention, not
+    ``nn.MultiheadAttention``'s)."""
+    length, source = query.shape[-2], key.shape[-2]
+    if enable_gqa and key.shape[-3] != query.shape[-3]:
+        repeat = query.shape[-3] // key.shape[-3]
+        key, value = key.repeat_interleave(repeat, dim=-3), value.repeat_interleave(repeat, dim=-3)
+    scores = (query @ key.transpose(-2, -1)) * (query.shape[-1] ** -0.5 if scale is None else scale)
+    if is_causal:
+        scores = scores.masked_fill(torch.ones(length, source, dtype=torch.bool, device=scores.device).triu(1),
+                                    float("-inf"))
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
+    probs = seen(scores.softmax(dim=-1))
+    return F.dropout(probs, p=dropout_p) @ value
+
+
+@contextmanager
+def explicit_attention(model: nn.Module, seen: Callable[[torch.Tensor], torch.Tensor],
+                       linear: Linear = F.linear) -> Iterator[None]:
+    """While the block runs, every ``nn.MultiheadAttention`` of ``model`` computes its
+    ``(B, heads, L, S)`` probabilities explicitly, hands them to ``seen`` and uses what it
+    returns, its projections applied by ``linear`` (PyTorch's fused encoder fast path, which
+    skips the module, is off); undone on exit."""
+    replaced = []
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    try:
+        for m in model.modules():
+            if isinstance(m, nn.MultiheadAttention):
+                m.forward = _mha_forward(m, seen, linear)
+                replaced.append(m)
+        torch.backends.mha.set_fastpath_enabled(False)
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for m in replaced:
+            del m.forward
 
 
 @contextmanager
@@ -182,7 +258,8 @@ def capture_attention(
     """
     require_hooks(model, "reading attention")
     layers = attention_layers(model)
-    if not layers:
+    sdpa = calls_sdpa(model)
+    if not layers and not sdpa:
         raise InputError(NO_ATTENTION)
     record = AttentionRecord()
 
@@ -197,27 +274,20 @@ def capture_attention(
     def hook(_module, _inputs, output):
         return seen(output)
 
-    handles, flash, replaced = [], [], []
-    fastpath = torch.backends.mha.get_fastpath_enabled()
+    handles, flash = [], []
     try:
         for _, m in layers:
             if isinstance(m, MedlensAttention):
                 handles.append(m.softmax.register_forward_hook(hook))
-            elif isinstance(m, nn.MultiheadAttention):
-                m.forward = _mha_forward(m, seen)
-                replaced.append(m)
-            else:
+            elif not isinstance(m, nn.MultiheadAttention):
                 handles.append(m.drop_weights.register_forward_hook(hook))
                 if getattr(m, "use_flash_attention", False):
                     m.use_flash_attention = False
                     flash.append(m)
-        torch.backends.mha.set_fastpath_enabled(False)
-        yield record
+        with explicit_attention(model, seen), (_ReadSdpa(seen) if sdpa else nullcontext()):
+            yield record
     finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
         for h in handles:
             h.remove()
         for m in flash:
             m.use_flash_attention = True
-        for m in replaced:
-            del m.forward
