@@ -232,6 +232,7 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
                           memory_mb=request.memory_mb, **options)
     familiar = _beat_alignment(_familiarity(model, meta, case, distances=not target_note), meta, case)
+    familiar = _pixel_warning(familiar, case, request.show_identifiers)
     return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note, familiar)
 
 
@@ -247,6 +248,17 @@ def _beat_alignment(familiar: Any, meta: dict, case: Any) -> Any:
     if not text:
         return familiar
     return dataclasses.replace(familiar, warnings=[*familiar.warnings, {"code": "beat_alignment", "message": text}])
+
+
+def _pixel_warning(familiar: Any, case: Any, show_identifiers: bool) -> Any:
+    """``familiar`` with an ``identifying_pixels`` warning, first, when the scan's header says (or
+    its modality suggests) that its pixels name the patient (:mod:`medlens.app.pixel_privacy`)."""
+    import dataclasses
+
+    from medlens.app.pixel_privacy import pixel_privacy
+
+    warning = pixel_privacy(getattr(case.record, "metadata", None) or {}, show_identifiers=show_identifiers).warning
+    return familiar if warning is None else dataclasses.replace(familiar, warnings=[warning, *familiar.warnings])
 
 
 def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:

@@ -59,6 +59,8 @@ DICOM_METADATA_TAGS: tuple[str, ...] = (
     "WindowCenter",
     "WindowWidth",
     "SOPClassUID",
+    "BurnedInAnnotation",  # the pixels carry text that names the patient (medlens.data.formats.deid)
+    "RecognizableVisualFeatures",
 )
 
 #: DICOM keywords copied into :attr:`Volume.identifiers` (identify a patient, study or site).

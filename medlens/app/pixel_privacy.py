@@ -1,0 +1,69 @@
+"""Whether a scan's own pixels may be drawn in what medlens writes.
+
+A DICOM header can say that the image itself names the patient: ``BurnedInAnnotation`` ``YES``
+(an ultrasound's or a screen capture's banner with name, ID and date) or
+``RecognizableVisualFeatures`` ``YES`` (a face). De-identifying the header does not touch those
+pixels, and PS3.15 lets such an image leave only once its pixels are cleaned. So, unless the user
+asks (``--show-identifiers``), the case report and ``explain``'s ``overlay.png`` draw the maps on
+a blank background instead of the image, and both say so in a warning (the report above its
+finding, the CLI before the result, ``summary.json`` / ``case.json``). The maps stay: they are
+what was asked for, computed at the model's resolution; the warning says they may still trace
+the text.
+
+Ultrasound, endoscopy, photographs and secondary captures very often carry burned-in text
+without saying so: when the header leaves ``BurnedInAnnotation`` out, the image is drawn and a
+warning asks the reader to check it before sharing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from medlens.data.formats.deid import pixel_identity_flags
+
+__all__ = ["CODE", "PixelPrivacy", "pixel_privacy"]
+
+#: Code of the warning in ``summary.json`` / ``case.json`` and on the command line.
+CODE = "identifying_pixels"
+
+# Modalities whose pictures usually carry burned-in text (US ultrasound, ES endoscopy, XC external
+# camera photography, OT other, SC / DOC captured screens and documents); and the Secondary
+# Capture SOP classes (1.2.840.10008.5.1.4.1.1.7 and its multi-frame variants .7.1-.7.4).
+_ANNOTATED_MODALITIES = frozenset({"US", "ES", "XC", "OT", "SC", "DOC", "IVUS"})
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+@dataclass(frozen=True)
+class PixelPrivacy:
+    """``withhold``: draw no pixel of the scan; ``warning``: ``{code, message}`` or ``None``."""
+
+    withhold: bool = False
+    warning: dict[str, str] | None = None
+
+
+def pixel_privacy(metadata: Mapping[str, Any], *, show_identifiers: bool = False) -> PixelPrivacy:
+    """What the header ``metadata`` (``{keyword: text}``, a DICOM reader's) allows of its pixels."""
+    flags = pixel_identity_flags(metadata)
+    said = ", ".join(f"{k} YES" for k in flags)
+    if flags and show_identifiers:
+        return PixelPrivacy(False, _warning(
+            f"The image's header says its pixels identify the patient ({said}): the image is shown because "
+            "--show-identifiers was given; do not share this output beyond those who may see the patient's identity."))
+    if flags:
+        return PixelPrivacy(True, _warning(
+            f"The image's header says its pixels identify the patient ({said}: a name, ID or face in the picture "
+            "itself). The image is not shown: the maps are drawn on a blank background (they may still trace the "
+            "text); --show-identifiers shows it."))
+    modality = str(metadata.get("Modality", "")).strip().upper()
+    capture = str(metadata.get("SOPClassUID", "")).startswith(_SECONDARY_CAPTURE)
+    if (modality in _ANNOTATED_MODALITIES or capture) and not str(metadata.get("BurnedInAnnotation", "")).strip():
+        kind = "secondary-capture" if capture else modality
+        return PixelPrivacy(False, _warning(
+            f"This {kind} image may carry burned-in text naming the patient (its header does not say: "
+            "BurnedInAnnotation is absent); check the picture before sharing this output."))
+    return PixelPrivacy()
+
+
+def _warning(message: str) -> dict[str, str]:
+    return {"code": CODE, "message": message}
