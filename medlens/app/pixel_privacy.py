@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from medlens.data.formats.deid import pixel_identity_flags
 
-__all__ = ["CODE", "PixelPrivacy", "pixel_privacy"]
+__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "pixel_privacy"]
 
 #: Code of the warning in ``summary.json`` / ``case.json`` and on the command line.
 CODE = "identifying_pixels"
@@ -63,6 +63,25 @@ def pixel_privacy(metadata: Mapping[str, Any], *, show_identifiers: bool = False
             f"This {kind} image may carry burned-in text naming the patient (its header does not say: "
             "BurnedInAnnotation is absent); check the picture before sharing this output."))
     return PixelPrivacy()
+
+
+def blank_identifying_exemplars(exemplars: dict[int, tuple[Any, Any]], case_of: Any,
+                                *, show_identifiers: bool = False) -> tuple[dict[int, tuple[Any, Any]], str | None]:
+    """An audit's exemplars (``{position: (input, map)}``) with the input of every case whose pixels
+    identify its patient set to zeros (``case_of(position)``: the case as read, its ``record``'s
+    header deciding), and the sentence that says how many; ``None`` when none was blanked."""
+    if show_identifiers:
+        return exemplars, None
+    out, blanked = {}, 0
+    for pos, (x, heat) in exemplars.items():
+        record = getattr(case_of(pos), "record", None)
+        withhold = pixel_privacy(getattr(record, "metadata", None) or {}).withhold
+        blanked += withhold
+        out[pos] = (x.new_zeros(x.shape) if withhold else x, heat)
+    if not blanked:
+        return exemplars, None
+    return out, (f"{blanked} exemplar scan(s) are drawn without their image: their headers say the pixels identify "
+                 "the patient (BurnedInAnnotation or RecognizableVisualFeatures YES); --show-identifiers shows them.")
 
 
 def _warning(message: str) -> dict[str, str]:
