@@ -18,11 +18,12 @@ warning asks the reader to check it before sharing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from medlens.data.formats.deid import pixel_identity_flags
 
-__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "pixel_privacy"]
+__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "pixel_privacy", "pixels_identify",
+           "withheld_words"]
 
 #: Code of the warning in ``summary.json`` / ``case.json`` and on the command line.
 CODE = "identifying_pixels"
@@ -65,23 +66,38 @@ def pixel_privacy(metadata: Mapping[str, Any], *, show_identifiers: bool = False
     return PixelPrivacy()
 
 
-def blank_identifying_exemplars(exemplars: dict[int, tuple[Any, Any]], case_of: Any,
+def pixels_identify(case: Any) -> bool:
+    """Whether a case as read (its ``record``'s header) must be drawn without its pixels."""
+    return pixel_privacy(getattr(getattr(case, "record", None), "metadata", None) or {}).withhold
+
+
+def blank_rows(inputs: Any, rows: Iterable[int]) -> Any:
+    """``inputs`` (a tensor of cases) with the cases at ``rows`` set to zeros (a copy; ``inputs``
+    itself when there are none)."""
+    rows = sorted(set(rows))
+    if not rows:
+        return inputs
+    out = inputs.clone()
+    out[rows] = 0
+    return out
+
+
+def withheld_words(count: int, what: str) -> str:
+    """The sentence that says ``count`` pictures of ``what`` are drawn without their image."""
+    return (f"Drawn without their image ({count} {what}): their headers say the pixels identify the patient "
+            "(BurnedInAnnotation or RecognizableVisualFeatures YES); --show-identifiers shows them.")
+
+
+def blank_identifying_exemplars(exemplars: dict[int, tuple[Any, Any]], case_of: Callable[[int], Any],
                                 *, show_identifiers: bool = False) -> tuple[dict[int, tuple[Any, Any]], str | None]:
     """An audit's exemplars (``{position: (input, map)}``) with the input of every case whose pixels
-    identify its patient set to zeros (``case_of(position)``: the case as read, its ``record``'s
-    header deciding), and the sentence that says how many; ``None`` when none was blanked."""
-    if show_identifiers:
-        return exemplars, None
-    out, blanked = {}, 0
-    for pos, (x, heat) in exemplars.items():
-        record = getattr(case_of(pos), "record", None)
-        withhold = pixel_privacy(getattr(record, "metadata", None) or {}).withhold
-        blanked += withhold
-        out[pos] = (x.new_zeros(x.shape) if withhold else x, heat)
+    identify its patient set to zeros (``case_of(position)``: the case as read), and the sentence
+    that says how many; ``None`` when none was blanked."""
+    blanked = [] if show_identifiers else [pos for pos in exemplars if pixels_identify(case_of(pos))]
     if not blanked:
         return exemplars, None
-    return out, (f"{blanked} exemplar scan(s) are drawn without their image: their headers say the pixels identify "
-                 "the patient (BurnedInAnnotation or RecognizableVisualFeatures YES); --show-identifiers shows them.")
+    out = {pos: ((x.new_zeros(x.shape) if pos in blanked else x), heat) for pos, (x, heat) in exemplars.items()}
+    return out, withheld_words(len(blanked), "exemplar scan(s)")
 
 
 def _warning(message: str) -> dict[str, str]:

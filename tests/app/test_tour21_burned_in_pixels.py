@@ -100,3 +100,23 @@ def test_pixel_privacy_reads_the_flags_as_dicom_writes_them():
     assert pixel_privacy({"BurnedInAnnotation": "NO", "Modality": "US"}).warning is None
     assert pixel_privacy({"Modality": "CT"}).warning is None
     assert "secondary-capture" in pixel_privacy({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.7.4"}).warning["message"]
+
+
+def test_basis_draws_no_burned_in_query_or_neighbour_unless_asked(model, tmp_path, monkeypatch, capsys):
+    import medlens.report.selfexplain as pictures
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for k in range(3):
+        write_ultrasound(scans / f"us{k}.dcm", "YES", seed=k)
+    drawn: list[np.ndarray] = []
+    real = pictures.overlay_png
+    monkeypatch.setattr(pictures, "overlay_png", lambda image, *a: drawn.append(image.numpy().copy()) or real(image, *a))
+    args = ["basis", "--model", str(model), "--data", str(scans), "--input", str(scans / "us1.dcm"), "--k", "2", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "hidden")]) == 0
+    assert len(drawn) == 3 and all(np.ptp(d) == 0 for d in drawn)  # the query and its two neighbours
+    assert "Drawn without their image (3 scan(s) of this page)" in (tmp_path / "hidden" / "report.html").read_text()
+    assert "warning (identifying_pixels): Drawn without their image" in capsys.readouterr().out
+    drawn.clear()
+    assert main([*args, "--show-identifiers", "--out", str(tmp_path / "shown")]) == 0
+    assert len(drawn) == 3 and all(d[0, :6].mean() > d[0, 6:].mean() + 0.3 for d in drawn)  # min-max scaled banners

@@ -45,6 +45,6 @@ def test_audit_exemplars_of_burned_in_scans_are_drawn_without_their_image_unless
                      "--out", str(tmp_path / name), *extra]) == 0
     hidden = (tmp_path / "hidden" / "audit.html").read_text()
     assert _bases(hidden) and all(np.ptp(b) == 0 for b in _bases(hidden))
-    assert "exemplar scan(s) are drawn without their image" in hidden
+    assert "Drawn without their image (3 exemplar scan(s))" in hidden
     shown = _bases((tmp_path / "shown" / "audit.html").read_text())
     assert shown and all(b[:6].mean() > b[6:].mean() + 60 for b in shown)  # asked for: the banners are there
