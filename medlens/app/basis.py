@@ -127,14 +127,12 @@ def _shown_pictures(request: BasisRequest, cases: list, queries: Any, train: Any
     """The queries and training cases as the report draws them: a scan whose header says its pixels
     identify the patient as zeros unless ``--show-identifiers`` (:mod:`medlens.app.pixel_privacy`),
     and the sentence that says how many ("" when none)."""
-    from medlens.app.pixel_privacy import blank_rows, pixels_identify, withheld_words
+    from medlens.app.pixel_privacy import blank_rows, identifying_rows, pixels_identify, withheld_words
 
     if request.show_identifiers:
         return queries, train.inputs, ""
     query_rows = [q for q, c in enumerate(cases) if pixels_identify(c)]
-    train_rows = [] if train.cases is None else [
-        r for r in sorted(set(basis.indices.flatten().tolist()))
-        if pixels_identify(train.cases.case(train.cases.names.index(train.names[r])))]
+    train_rows = identifying_rows(train, basis.indices.flatten().tolist())
     count = len(query_rows) + len(train_rows)
     return (blank_rows(queries, query_rows), blank_rows(train.inputs, train_rows),
             withheld_words(count, "scan(s) of this page") if count else "")

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from medlens.data.formats.deid import pixel_identity_flags
 
-__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "pixel_privacy", "pixels_identify",
+__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "identifying_rows", "pixel_privacy", "pixels_identify",
            "withheld_words"]
 
 #: Code of the warning in ``summary.json`` / ``case.json`` and on the command line.
@@ -69,6 +69,15 @@ def pixel_privacy(metadata: Mapping[str, Any], *, show_identifiers: bool = False
 def pixels_identify(case: Any) -> bool:
     """Whether a case as read (its ``record``'s header) must be drawn without its pixels."""
     return pixel_privacy(getattr(getattr(case, "record", None), "metadata", None) or {}).withhold
+
+
+def identifying_rows(reference: Any, rows: Iterable[int]) -> list[int]:
+    """The ``rows`` of a reference set of scans (:class:`medlens.app.reference_cases.ReferenceSet`)
+    whose pixels identify the patient; none for a data set (no headers)."""
+    cases = getattr(reference, "cases", None)
+    if cases is None or reference.names is None:
+        return []
+    return [r for r in sorted(set(rows)) if pixels_identify(cases.case(cases.names.index(reference.names[r])))]
 
 
 def blank_rows(inputs: Any, rows: Iterable[int]) -> Any:

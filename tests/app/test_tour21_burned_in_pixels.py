@@ -120,3 +120,22 @@ def test_basis_draws_no_burned_in_query_or_neighbour_unless_asked(model, tmp_pat
     drawn.clear()
     assert main([*args, "--show-identifiers", "--out", str(tmp_path / "shown")]) == 0
     assert len(drawn) == 3 and all(d[0, :6].mean() > d[0, 6:].mean() + 0.3 for d in drawn)  # min-max scaled banners
+
+
+def test_concepts_draws_no_burned_in_top_image_unless_asked(model, tmp_path, monkeypatch):
+    import medlens.report.selfexplain as pictures
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for k in range(4):
+        write_ultrasound(scans / f"us{k}.dcm", "YES", seed=k)
+    drawn: list[np.ndarray] = []
+    real = pictures.overlay_png
+    monkeypatch.setattr(pictures, "overlay_png", lambda image, *a: drawn.append(image.numpy().copy()) or real(image, *a))
+    args = ["concepts", "--model", str(model), "--data", str(scans), "--k", "2", "--epochs", "2", "--top", "2", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "hidden")]) == 0
+    assert drawn and all(np.ptp(d) == 0 for d in drawn)
+    assert "top-activating scan(s)): their headers say" in (tmp_path / "hidden" / "report.html").read_text()
+    drawn.clear()
+    assert main([*args, "--show-identifiers", "--out", str(tmp_path / "shown")]) == 0
+    assert drawn and all(d[0, :6].mean() > d[0, 6:].mean() + 0.3 for d in drawn)
