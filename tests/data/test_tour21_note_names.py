@@ -90,3 +90,7 @@ def test_a_notes_files_patient_name_column_hides_the_name_in_its_note(tmp_path):
 
 def test_a_notes_file_without_a_name_column_has_no_names(tmp_path):
     assert read_notes(write_notes(tmp_path / "n.csv", [("a note", "x")])).names is None
+
+
+def test_names_in_other_alphabets_are_found_by_their_unaccented_given_name():
+    assert _hidden("Seen with José García and Zoë Müller today.") == ["José García", "Zoë Müller"]

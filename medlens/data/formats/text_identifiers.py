@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from pathlib import Path
 from typing import Iterable
 
@@ -59,11 +60,11 @@ _NAMED = _PATTERNS[-2:]
 # A given name and a capitalised word (``John Smith``, ``John A. Smith``) and a surname, comma, given
 # name (``Smith, John``), tried at every word (zero-width: overlapping pairs are all seen); the word
 # lengths are bounded, so each try is too.
-_SURNAME = r"[A-Z][a-z][A-Za-z'\-]{0,29}"
-_GIVEN_FIRST = re.compile(rf"\b(?=(?P<given>[A-Z][a-z]{{2,14}})\s+(?:[A-Z]\.\s+)?(?P<other>{_SURNAME})\b)")
-_SURNAME_FIRST = re.compile(  # not inside a list ("Steri-Strips, Owen silk"): no lower-case word follows
-    rf"\b(?=(?P<other>{_SURNAME}),[ \t]+(?P<given>[A-Z][a-z]{{2,14}})\b(?![ \t]+[a-z]))")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+_L = r"[^\W\d_]"  # a letter of any alphabet (José García, Zoë Müller): case is checked in code
+_SURNAME = rf"{_L}(?:{_L}|['\-]){{1,30}}"
+_GIVEN_FIRST = re.compile(rf"\b(?=(?P<given>{_L}{{3,15}})\s+(?:{_L}\.\s+)?(?P<other>{_SURNAME})(?!\w))")
+_SURNAME_FIRST = re.compile(rf"\b(?=(?P<other>{_SURNAME}),[ \t]+(?P<given>{_L}{{3,15}})(?!\w)(?P<after>[ \t]+{_L})?)")
+_WORD = re.compile(rf"{_L}(?:{_L}|['\-])*")
 
 #: Capitalised words that follow a given name without making it a person's name (an eponym's
 #: disease, sign or instrument), and words a label may capture that are no name.
@@ -97,11 +98,21 @@ GIVEN_NAMES = _GivenNames()
 
 
 def _name_spans(text: str) -> Iterable[tuple[int, int]]:
-    """Given name + surname and surname, given name pairs."""
+    """Given name + surname and surname, given name pairs (``Smith, John`` not inside a list: no
+    lower-case word follows, as in "Steri-Strips, Owen silk")."""
     for pattern in (_GIVEN_FIRST, _SURNAME_FIRST):
         for m in pattern.finditer(text):
-            if m.group("given") in GIVEN_NAMES and m.group("other") not in _NOT_NAMES:
+            given, other = m.group("given"), m.group("other")
+            if pattern is _SURNAME_FIRST and m.group("after") and m.group("after").strip().islower():
+                continue
+            if (given[0].isupper() and given[1:].islower() and other[0].isupper() and other[1].islower()
+                    and _folded(given) in GIVEN_NAMES and other not in _NOT_NAMES):
                 yield min(m.start("given"), m.start("other")), max(m.end("given"), m.end("other"))
+
+
+def _folded(word: str) -> str:
+    """``word`` without its accents (José -> Jose), as the list spells names."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def _name_words(names: Iterable[str]) -> set[str]:
