@@ -232,7 +232,6 @@ def explain_case(request: ExplainRequest, model: Any, meta: dict, case: Any, out
     attribution = explain(explained, case.x, target, request.method, batch_size=request.batch_size,
                           memory_mb=request.memory_mb, **options)
     familiar = _beat_alignment(_familiarity(model, meta, case, distances=not target_note), meta, case)
-    familiar = _pixel_warning(familiar, case, request.show_identifiers)
     return _write_case(request, meta, case, out_dir, staged, attribution, probs, target_note, familiar)
 
 
@@ -284,6 +283,7 @@ def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, s
     from medlens.core.classes import class_labels
     from medlens.core.resize import upsample_to
 
+    familiar = _pixel_warning(familiar, case, request.show_identifiers)  # sliding-window runs included
     class_names = class_labels(meta.get("class_names"), len(probs))
     values = attribution.values[0]
     if values.shape[1:] != case.x.shape[2:]:

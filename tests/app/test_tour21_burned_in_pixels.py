@@ -139,3 +139,17 @@ def test_concepts_draws_no_burned_in_top_image_unless_asked(model, tmp_path, mon
     drawn.clear()
     assert main([*args, "--show-identifiers", "--out", str(tmp_path / "shown")]) == 0
     assert drawn and all(d[0, :6].mean() > d[0, 6:].mean() + 0.3 for d in drawn)
+
+
+def test_a_sliding_window_explanation_warns_of_burned_in_pixels_too(tmp_path, capsys):
+    """Seen: the overlay was drawn blank but the warning never reached this path's summary.json or output."""
+    torch.manual_seed(0)
+    seg = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1)).eval()
+    torch.jit.script(seg).save(str(tmp_path / "patch.ts"))
+    scan = tmp_path / "us.dcm"
+    write_ultrasound(scan, "YES")
+    out = tmp_path / "out"
+    assert main(["explain", "--model", str(tmp_path / "patch.ts"), "--input", str(scan), "--method", "gradient",
+                 "--inferer", "sliding-window", "--roi", "16,16", "--target-class", "1", "--out", str(out)]) == 0
+    assert f"warning ({CODE}):" in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["warnings"][0]["code"] == CODE
