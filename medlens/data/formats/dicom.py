@@ -30,8 +30,6 @@ from medlens.errors import FileFormatError, InputError, MedlensError
 DICOM_METADATA_TAGS: tuple[str, ...] = (
     "Modality",
     "BodyPartExamined",
-    "SeriesDescription",
-    "ProtocolName",
     "ImageType",
     "Manufacturer",
     "ManufacturerModelName",
@@ -75,6 +73,8 @@ DICOM_IDENTIFIER_TAGS: tuple[str, ...] = (
     "AccessionNumber",
     "StudyID",
     "StudyDescription",
+    "SeriesDescription",  # free text, often the patient's or the operator's words (PS3.15: remove)
+    "ProtocolName",
     "InstitutionName",
     "InstitutionAddress",
     "InstitutionalDepartmentName",
