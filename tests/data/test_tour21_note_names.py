@@ -94,3 +94,9 @@ def test_a_notes_file_without_a_name_column_has_no_names(tmp_path):
 
 def test_names_in_other_alphabets_are_found_by_their_unaccented_given_name():
     assert _hidden("Seen with José García and Zoë Müller today.") == ["José García", "Zoë Müller"]
+
+
+def test_a_one_word_label_value_is_not_looked_for_elsewhere():
+    """A label heads drug and device names too: only a two-word value (or a title's) is a name to find again."""
+    text = "Generic Name: Lisinopril. Continue Lisinopril daily. Patient John Smithers. Smithers agreed."
+    assert _hidden(text) == ["Lisinopril", "John Smithers", "Smithers"]

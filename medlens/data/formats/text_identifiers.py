@@ -54,8 +54,10 @@ _PATTERNS = [re.compile(p) for p in (
 )]
 
 
-#: Patterns whose ``id`` group is a person's name (its words are then looked for everywhere).
-_NAMED = _PATTERNS[-2:]
+#: Patterns whose ``id`` group is a person's name, its words then looked for everywhere: after a
+#: title always; after a label (``Name:``) when two words or more, as a label also heads a drug's
+#: or a device's one-word name ("Generic Name: Lisinopril", "Model Name: Sigma").
+_TITLED, _LABELLED = _PATTERNS[-2], _PATTERNS[-1]
 
 # A given name and a capitalised word (``John Smith``, ``John A. Smith``) and a surname, comma, given
 # name (``Smith, John``), tried at every word (zero-width: overlapping pairs are all seen); the word
@@ -137,7 +139,7 @@ def identifier_spans(text: str, names: Iterable[str] = ()) -> list[tuple[int, in
         for m in pattern.finditer(text):
             group = "id" if "id" in pattern.groupindex and m.group("id") else 0
             spans.append(m.span(group))
-            if pattern in _NAMED and group == "id":
+            if group == "id" and (pattern is _TITLED or (pattern is _LABELLED and len(m.group("id").split()) > 1)):
                 found_names.append(m.group("id"))
     for a, b in _name_spans(text):
         spans.append((a, b))
