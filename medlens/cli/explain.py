@@ -58,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "study: they carry the patient's identifiers (name, ID, study UID)")
     p.add_argument("--show-identifiers", action="store_true",
                    help="name cases by their file paths in every output (default: pseudonymous ids, the files "
-                        "listed in identifiers.csv only)")
+                        "listed in identifiers.csv only) and draw an image whose DICOM header says its pixels "
+                        "identify the patient (BurnedInAnnotation YES; default: the map on a blank background)")
     p.add_argument("--inferer", choices=["sliding-window"], default=None,
                    help="run a patch model through sliding-window inference (MONAI's SlidingWindowInferer) on the "
                         "whole volume at its own size; methods gradient, integrated_gradients, gradcam, occlusion")
