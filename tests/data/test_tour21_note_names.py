@@ -100,3 +100,10 @@ def test_a_one_word_label_value_is_not_looked_for_elsewhere():
     """A label heads drug and device names too: only a two-word value (or a title's) is a name to find again."""
     text = "Generic Name: Lisinopril. Continue Lisinopril daily. Patient John Smithers. Smithers agreed."
     assert _hidden(text) == ["Lisinopril", "John Smithers", "Smithers"]
+
+
+def test_a_column_called_name_is_not_taken_for_the_patients_name(tmp_path):
+    """A bare ``name`` often names the document: its words ("Discharge Summary") would be hidden everywhere."""
+    path = tmp_path / "notes.csv"
+    path.write_text("text,label,name\nDischarge Summary of a stone.,urology,Discharge Summary\n", encoding="utf-8")
+    assert read_notes(path).names is None

@@ -237,8 +237,9 @@ def _cell(row: dict, column: str | None) -> str | None:
 
 
 #: Column names (any case) of a notes file that give each note's patient name: read only to find
-#: the name in the note's text (every capitalised occurrence of its words is then hidden).
-NAME_COLUMNS = ("patient_name", "patient name", "patientname", "patient", "name", "full_name", "full name")
+#: the name in the note's text (every capitalised occurrence of its words is then hidden). Not a
+#: bare ``name``: it often names the document ("Discharge summary"), whose words would be hidden.
+NAME_COLUMNS = ("patient_name", "patient name", "patientname", "patient", "full_name", "full name")
 
 
 def read_notes(
