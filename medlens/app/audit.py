@@ -180,6 +180,13 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     cohort = cohort_familiarity(model, meta, open_source(spec), analysis.results, request.out)
     warnings = [w["message"] for w in model_warnings(meta)]
     exemplars = exemplar_maps(model, spec, analysis)
+    if named:
+        from medlens.app.pixel_privacy import blank_identifying_exemplars
+
+        source = open_source(spec)
+        exemplars, withheld = blank_identifying_exemplars(
+            exemplars, lambda pos: source.case(analysis.results[pos].index), show_identifiers=request.show_identifiers)
+        warnings += [withheld] if withheld else []
     class_names = meta.get("class_names") or analysis.info.get("class_names") or []
     report = audit_report(
         analysis, exemplars, class_names=class_names, show_identifiers=request.show_identifiers,

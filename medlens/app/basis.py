@@ -91,8 +91,11 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
         sec = report.section("Prediction basis: similar training cases")
         if train.names is not None:
             sec.add_text(f"Training cases: {train.chosen}.")
-        add_basis(sec, basis, queries, [c.label for c in cases] if all(c.label is not None for c in cases) else None,
-                  train.inputs.to(dtype), class_names, query_names=names, train_names=train.names)
+        shown_queries, shown_train, withheld = _shown_pictures(request, cases, queries, train, basis)
+        if withheld:
+            sec.add_text(withheld, kind="note")
+        add_basis(sec, basis, shown_queries, [c.label for c in cases] if all(c.label is not None for c in cases) else None,
+                  shown_train.to(dtype), class_names, query_names=names, train_names=train.names)
         write_json(out / "basis.json", {
             "model": str(request.model), "data": _data_words(request), "layer": request.layer, "k": request.k,
             **({"training_cases": train.chosen} if train.names is not None else {}),
@@ -119,6 +122,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     lines = [f"{names[q]}: nearest training cases {[train.name(int(r)) for r in basis.indices[q]]} "
              f"(similarity {float(basis.similarity[q, 0]):.3f}..{float(basis.similarity[q, -1]):.3f})"
              for q in range(len(cases))]
+    lines += [f"warning (identifying_pixels): {withheld}"] if withheld else []
     lines += [f"warning: {names[q]} is the same image as training {train.words(int(basis.indices[q, j]))} (labelled "
               f"{_label_words(class_names, int(basis.labels[q, j]))}): the case, or a copy of it, is in the training data"
               for q, j in basis.same_image.nonzero().tolist()]
@@ -145,6 +149,22 @@ def _same_patient(train: Any, source: Any, indices: Sequence[int], retrieved: An
         return None
     return torch.tensor([[p is not None and train_patients[int(r)] == p for r in row]
                          for p, row in zip(query_patients, retrieved.tolist())], dtype=torch.bool)
+
+
+def _shown_pictures(request: BasisRequest, cases: list, queries: Any, train: Any, basis: Any) -> tuple[Any, Any, str]:
+    """The queries and training cases as the report draws them: a scan whose header says its pixels
+    identify the patient as zeros unless ``--show-identifiers`` (:mod:`medlens.app.pixel_privacy`),
+    and the sentence that says how many ("" when none)."""
+    from medlens.app.pixel_privacy import blank_rows, identifying_rows, pixels_identify, withheld_words
+
+    if request.show_identifiers:
+        return queries, train.inputs, ""
+    query_rows = [q for q, c in enumerate(cases) if pixels_identify(c)]
+    train_rows = identifying_rows(train, basis.indices.flatten().tolist())
+    count = len(query_rows) + len(train_rows)
+    return (blank_rows(queries, query_rows), blank_rows(train.inputs, train_rows),
+            withheld_words(count, "scan(s) of this page") if count else "")
+
 
 
 def _data_words(request: BasisRequest) -> str:

@@ -91,8 +91,12 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         sec = report.section("Concepts (explanation space)")
         if splits:
             sec.add_text(f"Fitted on {train.chosen}; held out: {splits['held_out'] or 'none'}.")
+        withheld: list[str] = []
         summary = add_concepts(sec, model, concepts, inputs, labels, class_names, held_out=held_out, n_top=request.top,
-                               method=request.method, method_options=scope_options(request.options)[""], names=names)
+                               method=request.method, method_options=scope_options(request.options)[""], names=names,
+                               shown=None if request.show_identifiers else _drawn(train, inputs, withheld))
+        for sentence in withheld:
+            sec.add_text(sentence, kind="note")
         save_model(concepts.autoencoder, out / "concepts.pt",
                    {"model": str(request.model), "data": data, "layer": request.layer, "k": request.k,
                     "head": "model" if concepts.classifier is not None else "linear", **summary})
@@ -102,3 +106,16 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         if train.cases is not None:
             write_csv(out / "identifiers.csv", train.cases.identifier_rows())
     return ConceptsResult(concepts, held_out, request.k, request.out, splits, len(inputs), 0 if test is None else len(test.inputs))
+
+
+def _drawn(train: Any, inputs: Any, withheld: list[str]) -> Any:
+    """``top -> inputs`` with the top rows whose pixels identify the patient as zeros
+    (:mod:`medlens.app.pixel_privacy`), the sentence that says how many appended to ``withheld``."""
+    from medlens.app.pixel_privacy import blank_rows, identifying_rows, withheld_words
+
+    def drawn(top: Any) -> Any:
+        rows = identifying_rows(train, top.flatten().tolist())
+        withheld.extend([withheld_words(len(rows), "top-activating scan(s)")] if rows else [])
+        return blank_rows(inputs, rows)
+
+    return drawn

@@ -252,6 +252,17 @@ def _beat_alignment(familiar: Any, meta: dict, case: Any) -> Any:
     return dataclasses.replace(familiar, warnings=[*familiar.warnings, *found]) if found else familiar
 
 
+def _pixel_warning(familiar: Any, case: Any, show_identifiers: bool) -> Any:
+    """``familiar`` with an ``identifying_pixels`` warning, first, when the scan's header says (or
+    its modality suggests) that its pixels name the patient (:mod:`medlens.app.pixel_privacy`)."""
+    import dataclasses
+
+    from medlens.app.pixel_privacy import pixel_privacy
+
+    warning = pixel_privacy(getattr(case.record, "metadata", None) or {}, show_identifiers=show_identifiers).warning
+    return familiar if warning is None else dataclasses.replace(familiar, warnings=[warning, *familiar.warnings])
+
+
 def _familiarity(model: Any, meta: dict, case: Any, *, distances: bool) -> Any:
     """Whether the case is like the model's training data (the case report's check): its native
     facts against the model's, and, for a classifier on the model's grid, the distances stored at
@@ -275,6 +286,7 @@ def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, s
     from medlens.core.classes import class_labels
     from medlens.core.resize import upsample_to
 
+    familiar = _pixel_warning(familiar, case, request.show_identifiers)  # sliding-window runs included
     class_names = class_labels(meta.get("class_names"), len(probs))
     values = attribution.values[0]
     if values.shape[1:] != case.x.shape[2:]:

@@ -47,7 +47,7 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
             atomic_write(out / "signal.png", figure_png(fig, dpi=110))
             written.append("signal.png")
         else:
-            files, output_notes = image_outputs(out, record, back, title, dicom_out)
+            files, output_notes = image_outputs(out, record, back, title, dicom_out, show_identifiers=show_identifiers)
             written += files
     # a segmentation or regression target is one score (a sum of outputs), not a class prediction
     k = None if target_note else int(probs.argmax())
@@ -104,12 +104,16 @@ def _strongest_slice(back: Any) -> int:
     return int(strength.argmax()) if bool(strength.any()) else back.shape[0] // 2
 
 
-def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool) -> tuple[list[str], list[str]]:
-    """Overlay on the full-resolution original; NIfTI and DICOM objects on the source grid, the
-    DICOM objects (filed in the source's study, with its patient's attributes) only with ``dicom_out``.
+def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool, *,
+                  show_identifiers: bool = False) -> tuple[list[str], list[str]]:
+    """Overlay on the full-resolution original (on a blank background when the header says its pixels
+    identify the patient, unless ``show_identifiers``: :mod:`medlens.app.pixel_privacy`); NIfTI and
+    DICOM objects on the source grid, the DICOM objects (filed in the source's study, with its
+    patient's attributes) only with ``dicom_out``.
 
     Returns the files written and notes on the DICOM objects that could not be built from this
     source (an odd header loses those objects, never the map and its overlay)."""
+    from medlens.app.pixel_privacy import pixel_privacy
     from medlens.viz import attribution_figure, figure_png, overlay_image
     from medlens.viz.figures import overlay_png
 
@@ -118,10 +122,13 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool
     spatial = record.spatial_shape
     # the picture under the map: grey or RGB as read; the first volume of a multi-channel stack
     shown = record.array if record.channels == 1 or (len(spatial) == 2 and record.channels == 3) else record.array[0]
+    # the DICOM objects below carry the patient's identity anyway (--dicom-out): they keep the pixels
+    drawn = shown.new_zeros(shown.shape) if pixel_privacy(
+        record.metadata or {}, show_identifiers=show_identifiers).withhold else shown
     if len(spatial) == 2:
-        atomic_write(out / "overlay.png", overlay_png(shown, back))
+        atomic_write(out / "overlay.png", overlay_png(drawn, back))
     else:  # a volume: slices of the original with the map, at the original's resolution
-        figure = attribution_figure(shown[None], back[None], title, spacing=record.spacing, planes=record.plane_names,
+        figure = attribution_figure(drawn[None], back[None], title, spacing=record.spacing, planes=record.plane_names,
                                    affine=record.affine)
         atomic_write(out / "overlay.png", figure_png(figure, dpi=150))
     written.append("overlay.png")

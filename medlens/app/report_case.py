@@ -123,7 +123,7 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     for i, case in zip(indices, cases):
         shown = case_input(request.input, case, method_note, show_identifiers=request.show_identifiers)
         if not dataset:  # a beat model's window of a record off its beat alignment, as explain warns
-            shown = replace(shown, warnings=beat_alignment_warnings(meta, case))
+            shown = replace(shown, warnings=[*shown.warnings, *beat_alignment_warnings(meta, case)])
         content, summary = case_report(model, case.x, request.target, case=shown,
                                        settings=settings)
         results.append((i, content, summary))
@@ -145,6 +145,7 @@ def case_input(input: str, case: Any, method_note: str | None = None, *, show_id
     names no one, the identifiers kept apart (DICOM PS3.15 basic profile; a UID or identifying file
     name), the notes on how it was read, the geometry that brings the maps back."""
     from medlens.app.case_report import CaseInput
+    from medlens.app.pixel_privacy import pixel_privacy
     from medlens.data.formats.deid import is_uid_like, read_identity
 
     p = Path(input)
@@ -175,10 +176,12 @@ def case_input(input: str, case: Any, method_note: str | None = None, *, show_id
     notes += [method_note[0].upper() + method_note[1:] + "."] if method_note else []
     # the maps come back through the recipe's exact inverse, as explain writes attribution.npy
     geometry = case.prepared.geometry if native is not None and case.prepared is not None else None
+    pixels = pixel_privacy(getattr(case.record, "metadata", {}) if is_file else {}, show_identifiers=show_identifiers)
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
                      planes=getattr(case.record, "plane_names", None), affine=_volume_affine(case.record, native),
                      metadata=metadata, identifiers=identifiers, notes=notes, window=dicom_window(metadata),
-                     geometry=geometry, reading=case.reading, **signal_window(case, show_identifiers=show_identifiers))
+                     geometry=geometry, reading=case.reading, pixels_withheld=pixels.withhold,
+                     warnings=[pixels.warning] if pixels.warning else [], **signal_window(case, show_identifiers=show_identifiers))
 
 
 def _volume_affine(record: Any, native: Any) -> Any:

@@ -12,7 +12,7 @@ functions (used by the CLI commands too) compute what a section shows and have t
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -113,10 +113,12 @@ def add_concepts(
     method: str | None = None,
     method_options: dict | None = None,
     names: Sequence[str] | None = None,
+    shown: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Fitted concepts (Figure 10 style) into ``sec``: fidelity, class importance, and for each
     concept its top-activating images with the concept's saliency map
-    (:func:`medlens.report.selfexplain.concepts_body`).
+    (:func:`medlens.report.selfexplain.concepts_body`); ``shown(top)``: ``inputs`` as the page
+    may draw them, given the top rows (default: as they are).
 
     Returns a plain summary (fidelity, importance, top images) for JSON output.
     """
@@ -130,8 +132,8 @@ def add_concepts(
                          **(method_options or {})).values
         for j in range(concepts.activations.shape[1])
     ]
-    concepts_body(sec, concepts, inputs, labels, class_names, top=top, saliency=saliency, method=method,
-                  held_out=held_out, names=names)
+    concepts_body(sec, concepts, inputs if shown is None else shown(top), labels, class_names, top=top,
+                  saliency=saliency, method=method, held_out=held_out, names=names)
     summary: dict[str, Any] = {
         "fidelity": concepts.fidelity.as_dict(), "importance": concepts.importance.tolist(), "top_images": top.tolist(),
         "multilabel": bool(concepts.multilabel),  # fidelity read per finding (its own sigmoid), not one softmax

@@ -70,7 +70,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart", action="store_true", help="discard the audit stored in OUT instead of resuming it")
     p.add_argument("--show-identifiers", action="store_true",
                    help="name scans by their file paths in every output (default: pseudonymous ids, the files "
-                        "listed in identifiers.csv only)")
+                        "listed in identifiers.csv only) and draw exemplars whose DICOM header says their pixels "
+                        "identify the patient (BurnedInAnnotation YES)")
     p.add_argument("--allow-outside", action="store_true",
                    help="let the labels file name masks outside the data folder (refused by default)")
     p.add_argument("--tokens", default=None, metavar="T1,T2",

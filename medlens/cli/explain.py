@@ -63,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "study: they carry the patient's identifiers (name, ID, study UID)")
     p.add_argument("--show-identifiers", action="store_true",
                    help="name cases by their file paths in every output (default: pseudonymous ids, the files "
-                        "listed in identifiers.csv only)")
+                        "listed in identifiers.csv only) and draw an image whose DICOM header says its pixels "
+                        "identify the patient (BurnedInAnnotation YES; default: the map on a blank background)")
     p.add_argument("--inferer", choices=["sliding-window"], default=None,
                    help="run a patch model through sliding-window inference (MONAI's SlidingWindowInferer) on the "
                         "whole volume at its own size; methods gradient, integrated_gradients, gradcam, occlusion")
@@ -111,11 +112,17 @@ def run(args: argparse.Namespace) -> int:
         from medlens.app.model_quality import MODEL_CODES
 
         model_level = {w["code"]: w["message"] for c in result.cases for w in c.warnings if w["code"] in MODEL_CODES}
-        warned = sum(any(w["code"] not in MODEL_CODES for w in c.warnings) for c in result.cases)
+        from medlens.app.pixel_privacy import CODE as PIXELS
+
+        warned = sum(any(w["code"] not in (*MODEL_CODES, PIXELS) for w in c.warnings) for c in result.cases)
+        pixels = sum(any(w["code"] == PIXELS for w in c.warnings) for c in result.cases)
         print(f"{result.method}: {result.explained} of {len(result.cases)} case(s) explained -> {args.out} "
               f"(summary.csv; cases' files: identifiers.csv)")
         for code, message in model_level.items():  # the model's own, once: not a fact of any case
             print(f"warning ({code}): {message}")
+        if pixels:
+            print(f"warning ({PIXELS}): {pixels} case(s) whose pixels may name the patient (burned-in text; "
+                  "summary.csv, column warnings; each case's summary.json)")
         if warned:
             print(f"warning: {warned} case(s) unlike the training data or seen at a fraction of their resolution "
                   "(summary.csv, column warnings; each case's summary.json)")

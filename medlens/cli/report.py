@@ -45,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluation", default=None, metavar="DIR", help="output folder of 'medlens evaluate' for this model")
     p.add_argument("--basis-data", default=None, metavar="D", help="training data (bundled name or npz; a notes file for a text model) for similar cases")
     p.add_argument("--k", type=int, default=5, help="similar training cases shown (default: 5)")
-    p.add_argument("--show-identifiers", action="store_true", help="include patient identifiers (escaped)")
+    p.add_argument("--show-identifiers", action="store_true", help="include patient identifiers (escaped), and the image when its DICOM header says its "
+                        "pixels identify the patient (BurnedInAnnotation YES; default: the maps on a blank background)")
     add_recipe_flags(p)
     add_out_folder(p, help="output folder")
     add_text_flags(p)

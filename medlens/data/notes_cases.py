@@ -123,12 +123,13 @@ class NoteCases(Cases):
     def tokens(self, index: int) -> tuple[list[str], list[str]]:
         """The vocabulary tokens and the note's own words at the real positions of note ``index``;
         a position read from an identifier in the note's text (a name, a date, a record number,
-        :func:`~medlens.data.formats.text_identifiers.identifier_spans`) is ``[identifier]`` in
-        both, unless ``show_identifiers``."""
+        :func:`~medlens.data.formats.text_identifiers.identifier_spans`; the patient's name of a
+        name column, :data:`~medlens.data.formats.text.NAME_COLUMNS`, wherever it is written) is
+        ``[identifier]`` in both, unless ``show_identifiers``."""
         tokens, words = self.encoded.tokens[index], self.encoded.words[index]
         if self.show_identifiers:
             return tokens, words
-        spans = identifier_spans(self.notes.texts[index])
+        spans = identifier_spans(self.notes.texts[index], self.notes.names[index:index + 1] if self.notes.names else ())
         hidden = [any(a < end and start < b for start, end in spans) for a, b in self.encoded.offsets[index]]
         return ([REDACTED if h else t for t, h in zip(tokens, hidden)],
                 [REDACTED if h else w for w, h in zip(words, hidden)])

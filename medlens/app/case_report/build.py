@@ -158,15 +158,15 @@ def case_report(
     sentence = _sentence(model, x, budget)
     familiar = with_model_warnings(familiarity(model, x, meta.get("familiarity"), reading=case.reading,
                                                facts=facts_of_model(meta), channels=channel_names_of_model(meta)), meta)
-    familiar = replace(familiar, warnings=[*familiar.warnings, *case.warnings]) if case.warnings else familiar
-    trust = within_model_record(trust, familiar.warnings)
+    warnings = [*case.warnings, *familiar.warnings]  # the input's own (identifying pixels, beat alignment) first
+    trust = within_model_record(trust, warnings)
     calibration, calibration_rows = calibration_sentence(meta.get("calibration"), float(probs[predicted]),
                                                          like_training=familiar.unlike is not True)
     identifiers = dict(case.identifiers)
     multilabel = multilabel_of(model) is not None
     findings = predicted_findings(probs, class_names) if multilabel else None
     report = CaseReport(
-        scan=case.description, kind=kind, base=native, maps=maps, class_names=class_names,
+        scan=case.description, kind=kind, base=np.zeros_like(native) if case.pixels_withheld else native, maps=maps, class_names=class_names,
         probabilities=[float(p) for p in probs], predicted=predicted, explained=explained, trust=trust,
         label=None if case.label is None else class_names[case.label] if 0 <= case.label < len(class_names) else str(case.label),
         calibration=calibration, calibration_rows=calibration_rows, basis=basis, basis_summary=basis_summary,
@@ -174,7 +174,7 @@ def case_report(
         identifiers=identifiers if settings.show_identifiers else None, model=_model_words(meta),
         spacing=case.spacing, planes=case.planes, affine=case.affine, annotations=list(case.annotations), rate=case.rate, start=case.start, window=case.window, notes=notes,
         familiarity=familiar.sentence, familiarity_unlike=familiar.unlike, familiarity_rows=familiar.rows,
-        warnings=familiar.warnings, findings=findings, findings_threshold=THRESHOLD,
+        warnings=warnings, findings=findings, findings_threshold=THRESHOLD,
     )
     summary = {
         "prediction": predicted,
@@ -189,7 +189,7 @@ def case_report(
                                               "relative_distance": b.relative_distance} for b in basis],
         "sentence": sentence,
         "familiarity": familiar.as_dict(),
-        "warnings": familiar.warnings,
+        "warnings": warnings,
         "identifiers_withheld": [] if settings.show_identifiers else withheld_names(identifiers),
         "reading": dict(case.reading) or None,
     }

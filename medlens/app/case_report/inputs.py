@@ -59,9 +59,12 @@ class CaseInput:
         How the file became the model's input (:attr:`medlens.data.cases.Case.reading`: the slice
         of a volume, sampling rates, native shape, modality, bit depth); recorded in ``case.json``
         and used by the familiarity check.
+    pixels_withheld : bool
+        Draw the maps on a blank background, not on ``native`` (its pixels identify the patient:
+        :mod:`medlens.app.pixel_privacy`).
     warnings : list of dict
-        Warnings about the case beside the familiarity check's (``code``, ``message``), e.g. a beat
-        model's window that starts off its beat alignment.
+        ``{code, message}`` about the input itself (pixels that identify the patient, a beat model's
+        window that starts off its beat alignment), shown above the finding with the model's.
     """
 
     native: np.ndarray | None = None
@@ -79,6 +82,7 @@ class CaseInput:
     window: tuple[float, float] | None = None
     geometry: Any = None
     reading: dict[str, Any] = field(default_factory=dict)
+    pixels_withheld: bool = False
     warnings: list[dict[str, str]] = field(default_factory=list)
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "deidentify",
     "identifying_elements",
     "is_uid_like",
+    "pixel_identity_flags",
     "read_identity",
 ]
 
@@ -131,6 +132,18 @@ def is_uid_like(name: str) -> bool:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
     return bool(_UID_NAME.match(stem)) and len(stem) <= 64
+
+
+#: Header flags (Type 3, CS ``YES`` / ``NO``) saying the pixels themselves identify the patient:
+#: text burned into the image (an ultrasound's or a screen capture's name banner) or a face that
+#: can be recognised. PS3.15 E.1.1: such pixels leave only once cleaned (the Clean Pixel Data
+#: option, which medlens does not implement), so a report shows them only when asked.
+PIXEL_IDENTITY_FLAGS: tuple[str, ...] = ("BurnedInAnnotation", "RecognizableVisualFeatures")
+
+
+def pixel_identity_flags(metadata: Any) -> list[str]:
+    """The :data:`PIXEL_IDENTITY_FLAGS` a header (``{keyword: text}``) sets to ``YES``."""
+    return [k for k in PIXEL_IDENTITY_FLAGS if str(metadata.get(k, "")).strip().upper() == "YES"]
 
 
 def _well_known_uid(value: str) -> bool:
@@ -240,7 +253,7 @@ SHAREABLE_KEYWORDS: tuple[str, ...] = (
     "Modality", "BodyPartExamined", "ImageType", "Manufacturer", "ManufacturerModelName", "MagneticFieldStrength",
     "KVP", "ConvolutionKernel", "RepetitionTime", "EchoTime", "SliceThickness", "SpacingBetweenSlices",
     "PixelSpacing", "Rows", "Columns", "NumberOfFrames", "PhotometricInterpretation", "BitsStored",
-    "WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept",
+    "WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept", *PIXEL_IDENTITY_FLAGS,
 )
 
 

@@ -30,8 +30,6 @@ from medlens.errors import FileFormatError, InputError, MedlensError
 DICOM_METADATA_TAGS: tuple[str, ...] = (
     "Modality",
     "BodyPartExamined",
-    "SeriesDescription",
-    "ProtocolName",
     "ImageType",
     "Manufacturer",
     "ManufacturerModelName",
@@ -59,6 +57,8 @@ DICOM_METADATA_TAGS: tuple[str, ...] = (
     "WindowCenter",
     "WindowWidth",
     "SOPClassUID",
+    "BurnedInAnnotation",  # the pixels carry text that names the patient (medlens.data.formats.deid)
+    "RecognizableVisualFeatures",
 )
 
 #: DICOM keywords copied into :attr:`Volume.identifiers` (identify a patient, study or site).
@@ -73,6 +73,8 @@ DICOM_IDENTIFIER_TAGS: tuple[str, ...] = (
     "AccessionNumber",
     "StudyID",
     "StudyDescription",
+    "SeriesDescription",  # free text, often the patient's or the operator's words (PS3.15: remove)
+    "ProtocolName",
     "InstitutionName",
     "InstitutionAddress",
     "InstitutionalDepartmentName",

@@ -24,6 +24,7 @@ import numpy as np
 
 from medlens.data.formats.common import PathLike, Volume, _one_line
 from medlens.data.formats.dicom import dicom_series_files
+from medlens.data.formats.deid import PIXEL_IDENTITY_FLAGS
 from medlens.errors import FileFormatError, InputError
 
 MANUFACTURER = "medlens"
@@ -142,6 +143,9 @@ def write_secondary_capture(picture: np.ndarray, source: Volume, path: PathLike,
     except Exception as exc:  # noqa: BLE001 - highdicom validates the source's patient/study modules
         raise FileFormatError(f"cannot build a Secondary Capture from {source.source}: {_one_line(exc)}") from exc
     sc.SeriesDescription = description[:64]
+    for flag in PIXEL_IDENTITY_FLAGS:  # a picture of identifying pixels identifies as much, and must say so
+        if str(ref.get(flag, "")).strip():
+            setattr(sc, flag, ref.get(flag))
     sc.DerivationDescription = description[:1024]
     sc.SourceImageSequence = Sequence([_reference(ref)])
     _add_series_reference(sc, sources)

@@ -49,6 +49,10 @@ class Notes:
         Row numbers of the empty notes left out (``skip_empty``), as the file counts them.
     rows : tuple of int
         Each note's row number, as the file counts them (empty for a ``.txt`` note).
+    names : tuple of str or None
+        The patient's name given beside each note (a column of :data:`NAME_COLUMNS`), or None:
+        never shown, looked for in the note's text to hide it there
+        (:func:`medlens.data.formats.text_identifiers.identifier_spans`).
     """
 
     texts: tuple[str, ...]
@@ -58,6 +62,7 @@ class Notes:
     source: str = ""
     skipped: tuple[int, ...] = ()
     rows: tuple[int, ...] = ()
+    names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -93,7 +98,7 @@ class Notes:
         """The notes at ``rows`` (in that order)."""
         pick = lambda seq: None if seq is None else tuple(seq[i] for i in rows)  # noqa: E731
         return Notes(pick(self.texts), pick(self.labels), pick(self.cases), pick(self.groups), self.source,
-                     self.skipped, pick(self.rows) if self.rows else ())
+                     self.skipped, pick(self.rows) if self.rows else (), pick(self.names))
 
     def copies(self) -> list[list[int]]:
         """Groups (two or more) of the positions of notes with the same text (white space and case
@@ -231,6 +236,12 @@ def _cell(row: dict, column: str | None) -> str | None:
     return str(value)
 
 
+#: Column names (any case) of a notes file that give each note's patient name: read only to find
+#: the name in the note's text (every capitalised occurrence of its words is then hidden). Not a
+#: bare ``name``: it often names the document ("Discharge summary"), whose words would be hidden.
+NAME_COLUMNS = ("patient_name", "patient name", "patientname", "patient", "full_name", "full name")
+
+
 def read_notes(
     path: str | os.PathLike,
     *,
@@ -298,6 +309,8 @@ def read_notes(
     label_col = _column(header, label_column, p, "label", require_labels)
     case_col = _column(header, case_column, p, "case", False)
     group_col = _column(header, group_column, p, "group", False)
+    name_col = next((h for h in header if h.strip().casefold() in NAME_COLUMNS
+                     and h not in (text_col, label_col, case_col, group_col)), None)
     if not rows:
         raise FileFormatError(f"{p} has a header but no notes")
     _refuse_structures(rows, (text_col, label_col, case_col, group_col), first_row, p)
@@ -336,6 +349,7 @@ def read_notes(
     return Notes(
         tuple(texts), None if labels is None else tuple(labels), tuple(cases),
         None if groups is None else tuple(groups), str(p), tuple(empty), tuple(numbers),
+        None if name_col is None else tuple(str(r.get(name_col) or "").strip() for r in rows),
     )
 
 

@@ -1,0 +1,113 @@
+"""Whether a scan's own pixels may be drawn in what medlens writes.
+
+A DICOM header can say that the image itself names the patient: ``BurnedInAnnotation`` ``YES``
+(an ultrasound's or a screen capture's banner with name, ID and date) or
+``RecognizableVisualFeatures`` ``YES`` (a face). De-identifying the header does not touch those
+pixels, and PS3.15 lets such an image leave only once its pixels are cleaned. So, unless the user
+asks (``--show-identifiers``), the case report and ``explain``'s ``overlay.png`` draw the maps on
+a blank background instead of the image, and both say so in a warning (the report above its
+finding, the CLI before the result, ``summary.json`` / ``case.json``). The maps stay: they are
+what was asked for, computed at the model's resolution; the warning says they may still trace
+the text.
+
+Ultrasound, endoscopy, photographs and secondary captures very often carry burned-in text
+without saying so: when the header leaves ``BurnedInAnnotation`` out, the image is drawn and a
+warning asks the reader to check it before sharing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from medlens.data.formats.deid import pixel_identity_flags
+
+__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "identifying_rows", "pixel_privacy", "pixels_identify",
+           "withheld_words"]
+
+#: Code of the warning in ``summary.json`` / ``case.json`` and on the command line.
+CODE = "identifying_pixels"
+
+# Modalities whose pictures usually carry burned-in text (US ultrasound, ES endoscopy, XC external
+# camera photography, OT other, SC / DOC captured screens and documents); and the Secondary
+# Capture SOP classes (1.2.840.10008.5.1.4.1.1.7 and its multi-frame variants .7.1-.7.4).
+_ANNOTATED_MODALITIES = frozenset({"US", "ES", "XC", "OT", "SC", "DOC", "IVUS"})
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+@dataclass(frozen=True)
+class PixelPrivacy:
+    """``withhold``: draw no pixel of the scan; ``warning``: ``{code, message}`` or ``None``."""
+
+    withhold: bool = False
+    warning: dict[str, str] | None = None
+
+
+def pixel_privacy(metadata: Mapping[str, Any], *, show_identifiers: bool = False) -> PixelPrivacy:
+    """What the header ``metadata`` (``{keyword: text}``, a DICOM reader's) allows of its pixels."""
+    flags = pixel_identity_flags(metadata)
+    said = ", ".join(f"{k} YES" for k in flags)
+    if flags and show_identifiers:
+        return PixelPrivacy(False, _warning(
+            f"The image's header says its pixels identify the patient ({said}): the image is shown because "
+            "--show-identifiers was given; do not share this output beyond those who may see the patient's identity."))
+    if flags:
+        return PixelPrivacy(True, _warning(
+            f"The image's header says its pixels identify the patient ({said}: a name, ID or face in the picture "
+            "itself). The image is not shown: the maps are drawn on a blank background (they may still trace the "
+            "text); --show-identifiers shows it."))
+    modality = str(metadata.get("Modality", "")).strip().upper()
+    capture = str(metadata.get("SOPClassUID", "")).startswith(_SECONDARY_CAPTURE)
+    if (modality in _ANNOTATED_MODALITIES or capture) and not str(metadata.get("BurnedInAnnotation", "")).strip():
+        kind = "secondary-capture" if capture else modality
+        return PixelPrivacy(False, _warning(
+            f"This {kind} image may carry burned-in text naming the patient (its header does not say: "
+            "BurnedInAnnotation is absent); check the picture before sharing this output."))
+    return PixelPrivacy()
+
+
+def pixels_identify(case: Any) -> bool:
+    """Whether a case as read (its ``record``'s header) must be drawn without its pixels."""
+    return pixel_privacy(getattr(getattr(case, "record", None), "metadata", None) or {}).withhold
+
+
+def identifying_rows(reference: Any, rows: Iterable[int]) -> list[int]:
+    """The ``rows`` of a reference set of scans (:class:`medlens.app.reference_cases.ReferenceSet`)
+    whose pixels identify the patient; none for a data set (no headers)."""
+    cases = getattr(reference, "cases", None)
+    if cases is None or reference.names is None:
+        return []
+    return [r for r in sorted(set(rows)) if pixels_identify(cases.case(cases.names.index(reference.names[r])))]
+
+
+def blank_rows(inputs: Any, rows: Iterable[int]) -> Any:
+    """``inputs`` (a tensor of cases) with the cases at ``rows`` set to zeros (a copy; ``inputs``
+    itself when there are none)."""
+    rows = sorted(set(rows))
+    if not rows:
+        return inputs
+    out = inputs.clone()
+    out[rows] = 0
+    return out
+
+
+def withheld_words(count: int, what: str) -> str:
+    """The sentence that says ``count`` pictures of ``what`` are drawn without their image."""
+    return (f"Drawn without their image ({count} {what}): their headers say the pixels identify the patient "
+            "(BurnedInAnnotation or RecognizableVisualFeatures YES); --show-identifiers shows them.")
+
+
+def blank_identifying_exemplars(exemplars: dict[int, tuple[Any, Any]], case_of: Callable[[int], Any],
+                                *, show_identifiers: bool = False) -> tuple[dict[int, tuple[Any, Any]], str | None]:
+    """An audit's exemplars (``{position: (input, map)}``) with the input of every case whose pixels
+    identify its patient set to zeros (``case_of(position)``: the case as read), and the sentence
+    that says how many; ``None`` when none was blanked."""
+    blanked = [] if show_identifiers else [pos for pos in exemplars if pixels_identify(case_of(pos))]
+    if not blanked:
+        return exemplars, None
+    out = {pos: ((x.new_zeros(x.shape) if pos in blanked else x), heat) for pos, (x, heat) in exemplars.items()}
+    return out, withheld_words(len(blanked), "exemplar scan(s)")
+
+
+def _warning(message: str) -> dict[str, str]:
+    return {"code": CODE, "message": message}
