@@ -115,3 +115,11 @@ def test_every_option_of_the_command_line_block_is_an_option_of_its_command(comm
     known = set(_subparsers()[command]._option_string_actions)
     shown = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", line))
     assert not shown - known, f"medlens {command}: no option {sorted(shown - known)}"
+
+
+def test_every_command_takes_quiet_and_its_help_ends_with_examples():
+    """The README: the options apply where they make sense, ``--quiet`` everywhere, and "``medlens
+    COMMAND --help`` ends with examples"."""
+    for name, parser in _subparsers().items():
+        assert "--quiet" in parser._option_string_actions, name
+        assert (parser.epilog or "").lstrip().startswith("examples:"), name
