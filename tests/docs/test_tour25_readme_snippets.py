@@ -123,3 +123,20 @@ def test_every_command_takes_quiet_and_its_help_ends_with_examples():
     for name, parser in _subparsers().items():
         assert "--quiet" in parser._option_string_actions, name
         assert (parser.epilog or "").lstrip().startswith("examples:"), name
+
+
+def test_the_open_cases_line_runs_as_written_on_the_readmes_own_labels_file(tmp_path, monkeypatch):
+    """``scans/labels.csv`` as the README shows it (``case,label,group``, labels that are words)."""
+    import numpy as np
+    from PIL import Image
+
+    head = re.search(r"\$ head -3 scans/labels.csv\n(.*?)\n\n", README, flags=re.S).group(1).splitlines()
+    (tmp_path / "scans").mkdir()
+    for row in head[1:]:
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "scans" / row.split(",")[0])
+    (tmp_path / "scans" / "labels.csv").write_text("\n".join(head) + "\n", encoding="utf-8")
+    line = next(line for line in _python_blocks()[1].splitlines() if "medlens.open_cases(" in line)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile("import medlens\n" + line, "README.md", "exec"), scope)
+    assert len(scope["cases"]) == len(head) - 1 and scope["cases"].case(0).label is not None
