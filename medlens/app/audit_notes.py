@@ -117,8 +117,21 @@ def audit_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     report.write(Path(request.out) / "audit.html")
     files = ("cases.csv", "cases.parquet", "tokens.csv", "audit.html", "identifiers.csv") + (
         ("unreadable.csv",) if analysis.failures else ())
-    return AuditOutcome(result, analysis, warnings + token_sentences(analysis.strategies, names), tuple(settings.all_methods),
+    return AuditOutcome(result, analysis, warnings + token_sentences(analysis.strategies, names)
+                        + _untested(request.tokens, analysis), tuple(settings.all_methods),
                         source_of_methods, list(result.notes), request.out, True, files=files)
+
+
+def _untested(tokens: Any, analysis: Any) -> list[str]:
+    """A sentence for the ``--tokens`` that no audited note contains: they were asked for and
+    could not be tested (``xxxx`` on notes without de-identification placeholders)."""
+    seen = {t.token for cs in analysis.strategies.classes for t in cs.tokens}
+    absent = [t for t in dict.fromkeys(tokens) if t not in seen]
+    if not absent:
+        return []
+    one = len(absent) == 1
+    return [f"Not tested: {', '.join(repr(t) for t in absent)} (named with --tokens) {'is' if one else 'are'} in none "
+            f"of the {len(analysis.results)} audited notes."]
 
 
 def _contexts(analysis: Any, source: Any) -> dict[tuple[int, int], list[tuple[str, str]]]:

@@ -194,10 +194,12 @@ def threshold_fact(val: dict) -> str | None:
     decisions. ``None`` otherwise."""
     if not _below_majority(val) or not _ranks_classes(val):
         return None
+    below = val["accuracy"] < val["majority_share"]  # within the margin above it, no claim on which class it favours
     return (f"the model ranks the classes well on the validation split (AUROC {val['auroc']:.3f}) but its decisions "
-            f"are right less often than always answering the most frequent class (accuracy {val['accuracy']:.3f}, "
-            f"most frequent class {val['majority_share']:.3f}): it calls the rarer class more often than the data "
-            f"hold it; read its probabilities rather than its decisions")
+            f"are right {'less' if below else 'no more'} often than always answering the most frequent class "
+            f"(accuracy {val['accuracy']:.3f}, most frequent class {val['majority_share']:.3f})"
+            f"{': it calls the rarer class more often than the data hold it' if below else ''}; "
+            f"read its probabilities rather than its decisions")
 
 
 def chance_warning(val: dict) -> str | None:

@@ -8,7 +8,8 @@ folder of records for a model trained on signal windows (beat windows take their
 annotations; fixed windows from ``--labels`` with columns record,label).
 
 OUT gets predictions.csv (case, label, predicted class, the probability of every class, by class
-name) and, when labels exist, metrics.json (accuracy, AUROC, expected calibration error). Scans,
+name), familiarity.csv (whether each case is unlike the model's training data) and, when labels
+exist, metrics.json (accuracy, AUROC, expected calibration error). Scans,
 records and notes are named case-0000... and identifiers.csv maps them to their files, records and
 the notes file's case ids, unless ``--show-identifiers``.
 Predictions are committed to OUT/predictions.sqlite as each batch finishes, so running the same

@@ -363,12 +363,16 @@ def case_from_record(record: Any, recipe: Any, source: str, label: int | None = 
 
 def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = None,
                input_shape: Sequence[int] | None = None, labels: str | os.PathLike | None = None,
-               class_names: Sequence[str] = (), what: str = "input", show_identifiers: bool = False,
+               class_names: Sequence[str] | None = None, what: str = "input", show_identifiers: bool = False,
                memory_mb: float | None = None, allow_outside: bool = False) -> Cases:
     """The cases of ``data``: an npz archive or bundled name (split ``split``), or scans (a file,
     a DICOM series folder or a folder of cases) made into model inputs by ``recipe`` (default:
     min-max scaling and resizing to ``input_shape``), labelled by the CSV ``labels``. ``what``
     names the input in the message for a missing one ("input", "data").
+
+    ``class_names``: what the labels file's words mean, in class order (a model's names); by
+    default the file's own words, sorted, as ``medlens train`` names the classes (``()``: labels
+    must be class indices).
 
     Scans are named by pseudonymous ids unless ``show_identifiers`` (see the module's text);
     ``memory_mb`` is the memory budget the readers' decoding limit derives from; the labels
@@ -397,6 +401,10 @@ def open_cases(data: str | os.PathLike, *, split: str = "test", recipe: Any = No
         raise FileFormatError(f"{what} {data!r} does not exist")
     _refuse_notes(p, input_shape)
     recipe = recipe if recipe is not None else recipe_for_shape(input_shape)
+    if class_names is None:
+        from medlens.data.formats.folders import class_names_in
+
+        class_names = class_names_in(labels) if labels is not None else ()
     return ScanCases(data, recipe, None if labels is None else os.fspath(labels), class_names, input_shape,
                      show_identifiers=show_identifiers, memory_mb=memory_mb, allow_outside=allow_outside)
 
