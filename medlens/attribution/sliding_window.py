@@ -281,6 +281,7 @@ def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn
 
 def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, window: Sequence[int],
                       stride: Sequence[int] | None = None, baseline: Any = 0.0,
+                      inside: Sequence[tuple[int, int]] | None = None,
                       progress: Progress = SILENT) -> tuple[torch.Tensor, int]:
     """Occlusion (mean drop over the patches covering each voxel, as
     :func:`~medlens.attribution.occlusion.occlusion`) through the windows, re-evaluating only
@@ -289,9 +290,11 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     is made per patch. Returns the map ``(1, 1, *spatial)`` and the number of window
     evaluations spent (the unoccluded pass included: the count
     :func:`~medlens.attribution.sliding_occlusion_plan.evaluation_count` plans), advancing
-    ``progress`` window by window."""
-    from medlens.attribution.occlusion import coverage, window_starts
-    from medlens.attribution.sliding_occlusion_plan import touches
+    ``progress`` window by window. ``inside``: the volume's ``(start, stop)`` per dimension in
+    ``x`` when ``x`` is the volume padded to the roi; patches wholly in that padding are not run
+    (their map is cropped away; :func:`~medlens.attribution.sliding_occlusion_plan.patch_starts`)."""
+    from medlens.attribution.occlusion import coverage
+    from medlens.attribution.sliding_occlusion_plan import patch_starts, touches
 
     if target.head is not None:
         raise InputError("occlusion through sliding windows explains a class inside a mask or a box (weight=)")
@@ -305,10 +308,10 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in active}
     base: dict[tuple, float] = {}
     evals = 0
-    patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
+    patches = list(itertools.product(*patch_starts(spatial, window, stride, inside)))
     # every (patch, window it touches) pair, in patch order: only these windows change
-    pairs = [(p, s) for p in patch_starts for s in active if touches(p, window, s, windows.roi)]
-    patch_drop = {p: 0.0 for p in patch_starts}
+    pairs = [(p, s) for p in patches for s in active if touches(p, window, s, windows.roi)]
+    patch_drop = {p: 0.0 for p in patches}
     with torch.inference_mode(), progress.counter(len(active) + len(pairs), "occlusion", unit="window") as advance:
         for i in range(0, len(active), windows.batch):
             batch = active[i : i + windows.batch]
@@ -429,7 +432,8 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         x = F.pad(x, flat)
         mask = F.pad(mask.to(x.dtype), flat) if mask is not None else None
         box = [(a + p, b + p) for (a, b), (p, _) in zip(box, pads)] if box is not None else None
-    crop = (slice(None), slice(None), *(slice(a, a + n) for (a, _), n in zip(pads, spatial)))
+    inside = [(a, a + n) for (a, _), n in zip(pads, spatial)]  # the volume within the padded grid
+    crop = (slice(None), slice(None), *(slice(a, b) for a, b in inside))
     with evaluation_mode(model):  # every module's own training flag is restored after
         first = x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))]
         try:
@@ -454,7 +458,7 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         else:
             target = SlidingTarget(weight=region_weight(x.shape[2:], shape[1], channel=target_class, mask=mask,
                                                         box=box, dtype=x.dtype))
-        values, extras = _explain(model, x, target, windows, method, first, options, progress)
+        values, extras = _explain(model, x, target, windows, method, first, options, progress, inside)
         if not details:
             return values[crop]
         score = sliding_score(model, x, target, windows) if target.weight is not None else None
@@ -470,8 +474,9 @@ class SlidingExplanation(NamedTuple):
 
 
 def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, first: torch.Tensor,
-             options: dict, progress: Progress) -> tuple[torch.Tensor, dict]:
-    """One method on the (padded) volume, and its extras; ``first`` is its first window."""
+             options: dict, progress: Progress, inside: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, dict]:
+    """One method on the (padded) volume, and its extras; ``first`` is its first window, ``inside``
+    the volume within the padded grid."""
     if method == "gradient":
         return sliding_gradient(model, x, target, windows)[0], {}
     if method == "integrated_gradients":
@@ -481,12 +486,12 @@ def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, fir
 
         return sliding_gradcam(model, x, target, windows, resolve_cam_layer(model, options.get("layer"), first)), {}
     if method == "occlusion":
-        return _occlude(model, x, target, windows, first, options, progress)
+        return _occlude(model, x, target, windows, first, options, progress, inside)
     raise AssertionError(method)  # METHODS are all handled above
 
 
 def _occlude(model, x, target: SlidingTarget, windows: Windows, first: torch.Tensor, options: dict,
-             progress: Progress) -> tuple[torch.Tensor, dict]:
+             progress: Progress, inside: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, dict]:
     """Occlusion with the window and stride given, or chosen from the counted cost
     (:func:`~medlens.attribution.sliding_occlusion_plan.plan_occlusion`); says the plan first."""
     from medlens.attribution.sliding_occlusion_plan import plan_occlusion
@@ -501,13 +506,13 @@ def _occlude(model, x, target: SlidingTarget, windows: Windows, first: torch.Ten
         raise InputError(f"the occlusion window {win} is larger than the volume {spatial}")
     weight = target.weight.to(dtype=x.dtype, device=x.device)
     active = [s for s in windows.starts(spatial) if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
-    plan = plan_occlusion(spatial, windows.roi, active, forward_cost(model, first), win, stride)
+    plan = plan_occlusion(spatial, windows.roi, active, forward_cost(model, first), win, stride, inside)
     if any(s > w for s, w in zip(plan.stride, plan.window)):
         raise InputError(f"the stride {plan.stride} exceeds the window {plan.window}: some voxels would never be "
                          "occluded")
     progress(f"planned: {plan.note}")
     values, _ = sliding_occlusion(model, x, target, windows, window=plan.window, stride=plan.stride,
-                                  baseline=options.get("baseline", 0.0), progress=progress)
+                                  baseline=options.get("baseline", 0.0), inside=inside, progress=progress)
     if not plan.chosen:
         return values, {}
     return values, {"chosen": {"window": plan.window, "stride": plan.stride, "window_evaluations": plan.evaluations},
