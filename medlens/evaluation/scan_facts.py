@@ -4,7 +4,8 @@ model's grid can see.
 A 1024 x 1024 radiograph shrunk 37-fold to a 28 x 28 model may land close to the training data
 on the model's grid, yet the model never saw such a scan: it saw 28 x 28 pictures. This module
 compares what :attr:`medlens.data.cases.Case.reading` says of a scan (native shape, modality,
-photometric interpretation, a signal's rate) with the model's
+or for a file that names none, CT when its values are Hounsfield units, photometric
+interpretation, a signal's rate) with the model's
 :class:`~medlens.data.kinds.InputFacts`, and returns the reasons a scan is unlike the training
 data and the warnings a report shows above its finding.
 """
@@ -91,12 +92,15 @@ def native_check(reading: dict[str, Any] | None, facts: InputFacts | None) -> Na
         return NativeCheck(reasons, warnings)
     if native and facts.shape and facts.kind in ("image", "volume") and len(facts.shape) == len(native):
         reasons.extend(_size_reasons(native, facts))
-    modality = str(reading.get("modality") or "").upper()
+    modality = str(reading.get("modality") or reading.get("modality_from_values") or "").upper()
     if modality and facts.modality and modality_group(modality) not in {modality_group(m) for m in facts.modality}:
-        message = (f"This scan is {modality}; the model was trained on {'/'.join(facts.modality)} "
-                   f"({modality_group(facts.modality[0])}).")
+        this = (f"This scan is {modality}" if reading.get("modality") else
+                f"This file names no modality, but its values look like {modality} (Hounsfield units, air at "
+                "about -1000)")
+        message = f"{this}; the model was trained on {'/'.join(facts.modality)} ({modality_group(facts.modality[0])})."
         warnings.append({"code": "modality", "message": message})
-        reasons.append(f"its modality ({modality}) is not the training data's ({'/'.join(facts.modality)})")
+        guessed = "" if reading.get("modality") else ", by its values"
+        reasons.append(f"its modality ({modality}{guessed}) is not the training data's ({'/'.join(facts.modality)})")
     # bit depth alone is not a reason: a 16-bit copy of a training image reaches the model as the
     # same values once the recipe has scaled it; values the recipe does not bring into the training
     # range are the distances' to judge
