@@ -62,3 +62,18 @@ def test_a_slice_is_clipped_to_the_window():
     ct = torch.tensor([[-1000.0, 40.0], [3000.0, -160.0]])
     rgb = overlay_image(ct, torch.zeros(2, 2), grey=(-160.0, 240.0))
     assert rgb[..., 0].tolist() == [[0, 128], [255, 0]]
+
+
+def test_the_report_viewer_draws_a_nifti_ct_in_the_same_window(tmp_path, monkeypatch):
+    import medlens.report.viewer as viewer
+
+    windows = []
+    original = viewer.quantise_base
+    monkeypatch.setattr(viewer, "quantise_base", lambda base, window=None: windows.append(window) or original(base, window))
+    torch.manual_seed(0)
+    save_model(CNN(3, 1, 2, widths=(4, 8), input_shape=(1, 8, 8, 8)), tmp_path / "m.pt",
+               {"class_names": ["a", "b"], "recipe": Recipe(normalize="minmax", channels=1, size=(8, 8, 8))})
+    nib.save(nib.Nifti1Image(_head_ct(), np.diag([0.9, 0.9, 2.5, 1.0])), tmp_path / "scan.nii.gz")
+    assert main(["report", "--model", str(tmp_path / "m.pt"), "--input", str(tmp_path / "scan.nii.gz"),
+                 "--methods", "gradient", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert windows == [(-160.0, 240.0)]  # it was the 0.5-99.5 percentile range, -1000 to 1200 HU here
