@@ -495,10 +495,11 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         else:
             target = SlidingTarget(weight=region_weight(x.shape[2:], shape[1], channel=target_class, mask=mask,
                                                         box=box, dtype=x.dtype))
-        values, extras = _explain(model, x, target, windows, method, first, options, progress, inside)
+        values, extras, score = _explain(model, x, target, windows, method, first, options, progress, inside)
         if not details:
             return values[crop]
-        score = sliding_score(model, x, target, windows) if target.weight is not None else None
+        if score is None and target.weight is not None:  # the gradient's own pass gave it already
+            score = sliding_score(model, x, target, windows)
         return SlidingExplanation(values[crop], score, extras)
 
 
@@ -511,9 +512,11 @@ class SlidingExplanation(NamedTuple):
 
 
 def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, first: torch.Tensor,
-             options: dict, progress: Progress, inside: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, dict]:
-    """One method on the (padded) volume, and its extras; ``first`` is its first window, ``inside``
-    the volume within the padded grid."""
+             options: dict, progress: Progress,
+             inside: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, dict, float | None]:
+    """One method on the (padded) volume, its extras and the target's value when the method's own
+    pass gave it (the gradient's: no second pass of the windows for ``details``); ``first`` is
+    its first window, ``inside`` the volume within the padded grid."""
     if method in ("gradient", "integrated_gradients", "gradcam"):
         every = windows.starts(tuple(x.shape[2:]))
         # a head's weighting is known only once it runs: plan every window (it usually weighs them all)
@@ -523,15 +526,16 @@ def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, fir
         note = gradient_plan(method, run, windows.batch, passes, blend)
         with planned(progress, note, run * passes + blend, method) as advance:
             if method == "gradient":
-                return sliding_gradient(model, x, target, windows, advance=advance)[0], {}
+                values, score = sliding_gradient(model, x, target, windows, advance=advance)
+                return values, {}, score if target.weight is not None else None
             if method == "integrated_gradients":
-                return sliding_integrated_gradients(model, x, target, windows, advance=advance, **options), {}
+                return sliding_integrated_gradients(model, x, target, windows, advance=advance, **options), {}, None
             from medlens.attribution.cam import resolve_cam_layer
 
             layer = resolve_cam_layer(model, options.get("layer"), first)
-            return sliding_gradcam(model, x, target, windows, layer, advance=advance), {}
+            return sliding_gradcam(model, x, target, windows, layer, advance=advance), {}, None
     if method == "occlusion":
-        return _occlude(model, x, target, windows, first, options, progress, inside)
+        return (*_occlude(model, x, target, windows, first, options, progress, inside), None)
     raise AssertionError(method)  # METHODS are all handled above
 
 

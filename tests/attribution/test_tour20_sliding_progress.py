@@ -43,3 +43,13 @@ def test_the_plan_is_said_and_the_bar_counts_every_window_run(method, options):
     assert model.rows - 1 == evaluations  # every window the method runs, the probe of the first window aside
     assert f"{evaluations}/{evaluations} [" in stream.getvalue()  # the bar reached the planned count
     assert stream.getvalue().startswith(lines[0])
+
+
+def test_the_gradient_gives_the_target_value_without_a_second_pass():
+    volume = torch.randn(1, 1, 24, 22, 20, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    model, windows = Counting(patch_model()), sw.Windows((16, 16, 16), 0.25, batch=3)
+    result = sw.explain_sliding_window(model, volume, windows, "gradient", target_class=1, box=BOX, details=True)
+    weight = sw.region_weight(volume.shape[2:], 2, channel=1, box=BOX, dtype=volume.dtype)
+    active = sw.weighed_windows(windows.starts(volume.shape[2:]), weight, windows.roi)
+    assert model.rows == 1 + len(active)  # the probe of the first window, then each weighed window once
+    assert result.score == pytest.approx(sw.sliding_score(model.net, volume, sw.SlidingTarget(weight), windows))
