@@ -49,7 +49,7 @@ def test_a_nifti_ct_is_drawn_in_the_soft_tissue_window(drawn):
 
 
 def test_the_recipe_window_wins(drawn):
-    title, limits = drawn(_head_ct(), "--window=-600,1500")
+    title, limits = drawn(_head_ct(), "--window", "-600,1500")  # a lung window as typed
     assert title.endswith("[CT window -600/1500 HU]") and limits == {(-1350.0, 150.0)}
 
 
