@@ -164,6 +164,8 @@ class Case:
 
             if looks_like_ct(self.native):  # a NIfTI or .npy CT names no modality: its values do
                 out["modality_from_values"] = "CT"
+        if getattr(self.record, "geometry_warnings", ()):
+            out["geometry_warnings"] = list(self.record.geometry_warnings)
         if "photometric" not in out and meta.get("Colour") == "RGB":
             out["photometric"] = "RGB"  # a colour PNG, JPEG or TIFF (grey stored as RGB is grey)
         return out

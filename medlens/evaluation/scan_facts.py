@@ -33,7 +33,7 @@ _COLOUR = ("RGB", "YBR", "PALETTE")
 @dataclass(frozen=True)
 class NativeCheck:
     """Reasons the native scan is unlike the training data (each a sentence), and warnings
-    ``{code, message}`` (codes ``downsampled`` and ``modality``)."""
+    ``{code, message}`` (codes ``downsampled``, ``slice_geometry`` and ``modality``)."""
 
     reasons: list[str] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
@@ -88,6 +88,8 @@ def native_check(reading: dict[str, Any] | None, facts: InputFacts | None) -> Na
             warnings.append({"code": "downsampled", "message": (
                 f"The model saw this scan at 1/{factor:.0f} of its native resolution ({seen}): detail finer "
                 f"than {factor:.0f} native pixels was lost before the model looked.")})
+    # a missing slice, uneven spacing, gantry tilt: the grid the model and the maps use is not the patient's
+    warnings += [{"code": "slice_geometry", "message": text} for text in reading.get("geometry_warnings") or ()]
     if facts is None:
         return NativeCheck(reasons, warnings)
     if native and facts.shape and facts.kind in ("image", "volume") and len(facts.shape) == len(native):

@@ -667,13 +667,14 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
     row_sp, col_sp = _pixel_spacing(first)
     slice_sp = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
     affine = None
+    problems: tuple[str, ...] = ()
     if geometry is not None:
         normal = _unit(np.cross(_unit(iop0[:3]), _unit(iop0[3:])))
         step = normal * slice_sp
         if len(slices) > 1:  # a missing slice, uneven spacing, gantry tilt: said, never silent
             stack = slice_geometry(np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in slices]), normal)
-            slice_sp, step = stack.spacing, stack.step
-            for problem in stack.problems:
+            slice_sp, step, problems = stack.spacing, stack.step, stack.problems
+            for problem in problems:
                 warnings.warn(f"DICOM series in {folder} has {problem}", stacklevel=3)
         affine = _dicom_affine(first.ImagePositionPatient, first.ImageOrientationPatient,
                                row_sp, col_sp, step)
@@ -688,6 +689,7 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
         affine=affine,
         format="DICOM",
         source=str(folder) if given is None else "\n".join(str(f) for f in files),
+        geometry_warnings=tuple(f"The DICOM series has {problem}." for problem in problems),
     )
 
 
