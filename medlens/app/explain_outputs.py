@@ -47,7 +47,9 @@ def write_case_outputs(out: Path, case: Any, attribution: Any, values: Any, prob
             atomic_write(out / "signal.png", figure_png(fig, dpi=110))
             written.append("signal.png")
         else:
-            files, output_notes = image_outputs(out, record, back, title, dicom_out, show_identifiers=show_identifiers)
+            windows = ((case.recipe_summary or {}).get("recipe") or {}).get("windows") or ()
+            files, output_notes = image_outputs(out, record, back, title, dicom_out, windows,
+                                                show_identifiers=show_identifiers)
             written += files
     # a segmentation or regression target is one score (a sum of outputs), not a class prediction
     k = None if target_note else int(probs.argmax())
@@ -104,16 +106,19 @@ def _strongest_slice(back: Any) -> int:
     return int(strength.argmax()) if bool(strength.any()) else back.shape[0] // 2
 
 
-def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool, *,
+def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool, windows: Any = (), *,
                   show_identifiers: bool = False) -> tuple[list[str], list[str]]:
     """Overlay on the full-resolution original (on a blank background when the header says its pixels
     identify the patient, unless ``show_identifiers``: :mod:`medlens.app.pixel_privacy`); NIfTI and
     DICOM objects on the source grid, the DICOM objects (filed in the source's study, with its
-    patient's attributes) only with ``dicom_out``.
+    patient's attributes) only with ``dicom_out``. A CT is drawn in the recipe's first window
+    (``windows``), else in the soft-tissue window (:func:`~medlens.data.hounsfield.display_range`),
+    said in the overlay's title.
 
     Returns the files written and notes on the DICOM objects that could not be built from this
     source (an odd header loses those objects, never the map and its overlay)."""
     from medlens.app.pixel_privacy import pixel_privacy
+    from medlens.data.hounsfield import display_range
     from medlens.viz import attribution_figure, figure_png, overlay_image
     from medlens.viz.figures import overlay_png
 
@@ -125,11 +130,14 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool
     # the DICOM objects below carry the patient's identity anyway (--dicom-out): they keep the pixels
     drawn = shown.new_zeros(shown.shape) if pixel_privacy(
         record.metadata or {}, show_identifiers=show_identifiers).withhold else shown
+    shown_range = display_range(shown, windows) if record.channels == 1 else None
+    grey = shown_range[0] if shown_range else None
     if len(spatial) == 2:
-        atomic_write(out / "overlay.png", overlay_png(drawn, back))
+        atomic_write(out / "overlay.png", overlay_png(drawn, back, grey=grey))
     else:  # a volume: slices of the original with the map, at the original's resolution
+        title = f"{title} [{shown_range[1]}]" if shown_range else title
         figure = attribution_figure(drawn[None], back[None], title, spacing=record.spacing, planes=record.plane_names,
-                                   affine=record.affine)
+                                   affine=record.affine, grey=grey)
         atomic_write(out / "overlay.png", figure_png(figure, dpi=150))
     written.append("overlay.png")
     if record.format in ("NIfTI", "DICOM") and record.affine is not None:
@@ -149,9 +157,9 @@ def image_outputs(out: Path, record: Any, back: Any, title: str, dicom_out: bool
             except MedlensError:
                 pass  # projection images and odd series: the Secondary Capture below still shows the map
         k = _strongest_slice(back) if len(spatial) == 3 else None
-        grey, heat = (shown, back) if k is None else (shown[k], back[k])
+        picture, heat = (shown, back) if k is None else (shown[k], back[k])
         try:
-            write_secondary_capture(overlay_image(grey, heat), record, out / "overlay_sc.dcm")
+            write_secondary_capture(overlay_image(picture, heat, grey=grey), record, out / "overlay_sc.dcm")
             written.append("overlay_sc.dcm")
         except MedlensError as err:
             notes.append(f"no DICOM Secondary Capture: {str(err).splitlines()[0]}")

@@ -64,7 +64,7 @@ def sliding_attribution(model: Any, case: Any, method: str, inferer: Any, target
                         progress: Progress | None = None) -> tuple[Any, Any, str]:
     """Explain ``case`` through the inferer: ``(Attribution, outputs, target_note)``, where
     ``outputs`` holds the target's value (one score) for the summary. ``progress`` hears the
-    planned window evaluations of occlusion before it runs, and its progress (default: silent)."""
+    planned window evaluations of the method before it runs, and its progress (default: silent)."""
     import time
 
     import torch

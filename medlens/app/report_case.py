@@ -179,7 +179,8 @@ def case_input(input: str, case: Any, method_note: str | None = None, *, show_id
     pixels = pixel_privacy(getattr(case.record, "metadata", {}) if is_file else {}, show_identifiers=show_identifiers)
     return CaseInput(native=native, description=description, label=case.label, spacing=case.spacing,
                      planes=getattr(case.record, "plane_names", None), affine=_volume_affine(case.record, native),
-                     metadata=metadata, identifiers=identifiers, notes=notes, window=dicom_window(metadata),
+                     metadata=metadata, identifiers=identifiers, notes=notes,
+                     window=dicom_window(metadata) or ct_window(case, native),
                      geometry=geometry, reading=case.reading, pixels_withheld=pixels.withhold,
                      warnings=[pixels.warning] if pixels.warning else [], **signal_window(case, show_identifiers=show_identifiers))
 
@@ -219,6 +220,19 @@ def dicom_window(metadata: dict[str, str]) -> tuple[float, float] | None:
     except (KeyError, ValueError):
         return None
     return (centre - width / 2, centre + width / 2) if width > 0 else None
+
+
+def ct_window(case: Any, native: Any) -> tuple[float, float] | None:
+    """For a CT without its own window (a NIfTI file): the recipe's first CT window, else soft
+    tissue, as explain's overlay draws it (:func:`~medlens.data.hounsfield.display_range`)."""
+    import torch
+
+    from medlens.data.hounsfield import display_range
+
+    if native is None or (case.reading or {}).get("kind") == "signal":
+        return None
+    shown = display_range(torch.as_tensor(native), ((case.recipe_summary or {}).get("recipe") or {}).get("windows") or ())
+    return shown[0] if shown else None
 
 
 def _name_parts(identifiers: dict[str, str]) -> list[str]:

@@ -38,12 +38,25 @@ def touches(patch: Sequence[int], window: Sequence[int], start: Sequence[int], r
     return all(a < s + r and s < a + w for a, w, s, r in zip(patch, window, start, roi))
 
 
+def patch_starts(spatial: Sequence[int], window: Sequence[int], stride: Sequence[int],
+                 inside: Sequence[tuple[int, int]] | None = None) -> list[list[int]]:
+    """Per dimension, the starts of the occlusion patches over ``spatial`` that overlap ``inside``
+    (the volume's ``(start, stop)`` per dimension within the grid the inferer padded to the roi;
+    the whole grid when ``None``). A patch lying wholly in that padding is never run: the map
+    there is cropped away, and no voxel of the volume is under it."""
+    inside = inside or [(0, n) for n in spatial]
+    return [[a for a in window_starts(n, w, st) if a < hi and lo < a + w]
+            for n, w, st, (lo, hi) in zip(spatial, window, stride, inside)]
+
+
 def evaluation_count(spatial: Sequence[int], roi: Sequence[int], active: Sequence[Sequence[int]],
-                     window: Sequence[int], stride: Sequence[int]) -> int:
+                     window: Sequence[int], stride: Sequence[int],
+                     inside: Sequence[tuple[int, int]] | None = None) -> int:
     """Window evaluations of occlusion with ``window``/``stride`` over ``spatial``: the ``active``
     windows once unoccluded, then every (patch, active window it touches) pair, counted per
-    dimension (no pair is listed, so a whole-body CT is counted at once)."""
-    starts = [window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]
+    dimension (no pair is listed, so a whole-body CT is counted at once); patches wholly outside
+    ``inside`` (:func:`patch_starts`) are not run and not counted."""
+    starts = patch_starts(spatial, window, stride, inside)
     pairs = 0
     for s in active:
         pairs += math.prod(sum(1 for a in dim if a < si + r and si < a + w)
@@ -80,19 +93,21 @@ class OcclusionPlan:
 
 def plan_occlusion(spatial: Sequence[int], roi: Sequence[int], active: Sequence[Sequence[int]],
                    cost_per_window: float, window: Sequence[int] | None = None,
-                   stride: Sequence[int] | None = None) -> OcclusionPlan:
+                   stride: Sequence[int] | None = None,
+                   inside: Sequence[tuple[int, int]] | None = None) -> OcclusionPlan:
     """The occlusion to run: ``window`` and ``stride`` as given (stride default: half the window),
-    or, with neither, the finest :data:`ROI_FRACTIONS` of the roi that fits :func:`whole_volume_budget`."""
+    or, with neither, the finest :data:`ROI_FRACTIONS` of the roi that fits :func:`whole_volume_budget`;
+    ``inside``: the volume within the padded grid (:func:`patch_starts`)."""
     budget = whole_volume_budget(len(spatial))
     if window is not None or stride is not None:
         win = tuple(window) if window is not None else tuple(max(1, r // 4) for r in roi)
         step = tuple(stride) if stride is not None else half_strides(win)
-        return OcclusionPlan(win, step, evaluation_count(spatial, roi, active, win, step), False,
+        return OcclusionPlan(win, step, evaluation_count(spatial, roi, active, win, step, inside), False,
                              cost_per_window, budget)
     candidates = [(w, half_strides(w)) for w in (tuple(max(1, round(r * f)) for r in roi) for f in ROI_FRACTIONS)]
     candidates.append((tuple(roi), tuple(roi)))  # the coarsest: the roi itself, patches not overlapping
     for win, step in candidates:
-        count = evaluation_count(spatial, roi, active, win, step)
+        count = evaluation_count(spatial, roi, active, win, step, inside)
         if count * cost_per_window <= budget:
             break
     return OcclusionPlan(win, step, count, True, cost_per_window, budget)

@@ -30,8 +30,10 @@ roi`` clamped at its minimum), so a MONAI ``SlidingWindowInferer`` can be handed
 from __future__ import annotations
 
 import itertools
+import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -166,6 +168,35 @@ class SlidingTarget:
         self.head = head
 
 
+def weighed_windows(starts: Sequence[tuple[int, ...]], weight: torch.Tensor, roi: Sequence[int]) -> list[tuple[int, ...]]:
+    """The window ``starts`` whose outputs ``weight`` ``(K, *spatial)`` weighs: the others add
+    nothing to the target (nor to its gradient), so they are never run."""
+    return [s for s in starts if bool(weight[(slice(None), *_slices(s, roi))].any())]
+
+
+@contextmanager
+def planned(progress: Progress, note: str | None, total: int, desc: str) -> Iterator[Callable[[int], None]]:
+    """Say the plan (``planned: note``) before a method runs, then advance a bar of ``total``
+    window evaluations: every sliding-window method tells its cost and its progress alike."""
+    if note:
+        progress(f"planned: {note}")
+    with progress.counter(total, desc, unit="window") as advance:
+        yield advance
+
+
+def gradient_plan(method: str, windows: int, batch: int, passes: int = 1, forward_only: int = 0) -> str:
+    """The plan of a gradient method in words: ``windows`` run forward and backward ``passes``
+    times (integrated gradients: once per path point), in batches of ``batch``, and
+    ``forward_only`` more windows run forward only (Grad-CAM's blending pass)."""
+    total = windows * passes + forward_only
+    batches = math.ceil(windows / batch) * passes + math.ceil(forward_only / batch)
+    times = f"{passes} path points x " if passes > 1 else ""
+    text = f"{method} through {times}{windows:,} windows forward and backward"
+    if forward_only:
+        text += f", then {forward_only:,} windows forward"
+    return f"{text}: {total:,} window evaluations in {batches:,} batches of up to {batch}"
+
+
 def _run_windows(model, volume, stitching, starts):
     patches = torch.cat([volume[(slice(None), slice(None), *_slices(s, stitching.windows.roi))] for s in starts])
     return scores_of(model(patches))
@@ -197,20 +228,21 @@ def _weight_of(model, x, windows, target: SlidingTarget) -> torch.Tensor:
 
 
 def sliding_gradient(model: nn.Module, x: torch.Tensor, target: SlidingTarget, windows: Windows,
-                     *, layer: nn.Module | None = None, on_layer: Callable | None = None) -> tuple[torch.Tensor, float]:
+                     *, layer: nn.Module | None = None, on_layer: Callable | None = None,
+                     advance: Callable[[int], None] = lambda n: None) -> tuple[torch.Tensor, float]:
     """``dT/dx`` ``(1, C, *spatial)`` and the target score ``T``, one window batch at a time.
 
     With ``layer``, ``on_layer(starts, activation, gradient)`` receives each window batch's layer
     output and ``dT/d(layer output)`` instead (the input gradient is then not formed). Windows
-    whose outputs the target does not weigh are skipped: their gradients are zero."""
+    whose outputs the target does not weigh are skipped: their gradients are zero. ``advance(n)``
+    hears each batch of ``n`` windows run."""
     from medlens.core.hooks import capture
 
     stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
     weight = _weight_of(model, x, windows, target)
     grad = torch.zeros_like(x)
     score = 0.0
-    # a window the target does not weigh has a zero gradient (input or layer): never run it
-    starts = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    starts = weighed_windows(stitching.starts, weight, windows.roi)
     for i in range(0, len(starts), windows.batch):
         batch = starts[i : i + windows.batch]
         patches = torch.cat([x[(slice(None), slice(None), *_slices(s, windows.roi))] for s in batch]).detach()
@@ -229,27 +261,31 @@ def sliding_gradient(model: nn.Module, x: torch.Tensor, target: SlidingTarget, w
                 (g,) = torch.autograd.grad(y, act, cot)
                 on_layer(batch, act.detach(), g)
         score += float((y.detach() * cot).sum())
+        advance(len(batch))
     return grad, score
 
 
 def sliding_integrated_gradients(model, x, target: SlidingTarget, windows: Windows, *, n_steps: int = 16,
-                                 baseline: Any = "zero") -> torch.Tensor:
+                                 baseline: Any = "zero",
+                                 advance: Callable[[int], None] = lambda n: None) -> torch.Tensor:
     """Integrated gradients (Gauss-Legendre, as :mod:`~medlens.attribution.integrated_gradients`)
-    through the windows: ``n_steps`` sliding-window gradients."""
+    through the windows: ``n_steps`` sliding-window gradients (``advance`` hears every batch)."""
     from medlens.attribution.integrated_gradients import path_nodes
 
     reference = resolve_baseline(x, baseline)
     alphas, weights = path_nodes("gausslegendre", n_steps)
     total = torch.zeros_like(x)
     for a, w in zip(alphas.tolist(), weights.tolist()):
-        g, _ = sliding_gradient(model, reference + a * (x - reference), target, windows)
+        g, _ = sliding_gradient(model, reference + a * (x - reference), target, windows, advance=advance)
         total += w * g
     return total * (x - reference)
 
 
-def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn.Module) -> torch.Tensor:
+def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn.Module,
+                    advance: Callable[[int], None] = lambda n: None) -> torch.Tensor:
     """Grad-CAM of the whole volume ``(1, 1, *spatial)``: channel weights from every window's
-    ``dT/dA``, each window's ``ReLU(sum_k w_k A_k)`` upsampled to the window and blended."""
+    ``dT/dA``, each window's ``ReLU(sum_k w_k A_k)`` upsampled to the window and blended
+    (``advance`` hears every batch of both passes)."""
     from medlens.core.hooks import capture
     from medlens.core.resize import upsample_to
 
@@ -260,7 +296,7 @@ def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn
         sums.append(g.sum(dim=(0, *range(2, g.ndim))))
         cells[0] = g[0, 0].numel()
 
-    sliding_gradient(model, x, target, windows, layer=layer, on_layer=add)
+    sliding_gradient(model, x, target, windows, layer=layer, on_layer=add, advance=advance)
     stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
     # the mean over every window's layer output; the windows not run had zero gradients there
     total = torch.stack(sums).sum(0) / (cells[0] * len(stitching.starts)) if sums else None
@@ -276,11 +312,13 @@ def sliding_gradcam(model, x, target: SlidingTarget, windows: Windows, layer: nn
             maps = upsample_to(maps, windows.roi)
             for s, m in zip(batch, maps):
                 cam[_slices(s, windows.roi)] += m[0] * stitching.importance
+            advance(len(batch))
     return (cam / stitching.norm)[None, None]
 
 
 def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, window: Sequence[int],
                       stride: Sequence[int] | None = None, baseline: Any = 0.0,
+                      inside: Sequence[tuple[int, int]] | None = None,
                       progress: Progress = SILENT) -> tuple[torch.Tensor, int]:
     """Occlusion (mean drop over the patches covering each voxel, as
     :func:`~medlens.attribution.occlusion.occlusion`) through the windows, re-evaluating only
@@ -289,9 +327,11 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     is made per patch. Returns the map ``(1, 1, *spatial)`` and the number of window
     evaluations spent (the unoccluded pass included: the count
     :func:`~medlens.attribution.sliding_occlusion_plan.evaluation_count` plans), advancing
-    ``progress`` window by window."""
-    from medlens.attribution.occlusion import coverage, window_starts
-    from medlens.attribution.sliding_occlusion_plan import touches
+    ``progress`` window by window. ``inside``: the volume's ``(start, stop)`` per dimension in
+    ``x`` when ``x`` is the volume padded to the roi; patches wholly in that padding are not run
+    (their map is cropped away; :func:`~medlens.attribution.sliding_occlusion_plan.patch_starts`)."""
+    from medlens.attribution.occlusion import coverage
+    from medlens.attribution.sliding_occlusion_plan import patch_starts, touches
 
     if target.head is not None:
         raise InputError("occlusion through sliding windows explains a class inside a mask or a box (weight=)")
@@ -301,15 +341,15 @@ def sliding_occlusion(model, x, target: SlidingTarget, windows: Windows, *, wind
     weight = target.weight.to(dtype=x.dtype, device=x.device)
     reference = resolve_baseline(x, baseline)
     # a window whose outputs the target does not weigh adds nothing to any drop: never run it
-    active = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    active = weighed_windows(stitching.starts, weight, windows.roi)
     cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in active}
     base: dict[tuple, float] = {}
     evals = 0
-    patch_starts = list(itertools.product(*[window_starts(n, w, st) for n, w, st in zip(spatial, window, stride)]))
+    patches = list(itertools.product(*patch_starts(spatial, window, stride, inside)))
     # every (patch, window it touches) pair, in patch order: only these windows change
-    pairs = [(p, s) for p in patch_starts for s in active if touches(p, window, s, windows.roi)]
-    patch_drop = {p: 0.0 for p in patch_starts}
-    with torch.inference_mode(), progress.counter(len(active) + len(pairs), "occlusion", unit="window") as advance:
+    pairs = [(p, s) for p in patches for s in active if touches(p, window, s, windows.roi)]
+    patch_drop = {p: 0.0 for p in patches}
+    with torch.inference_mode(), planned(progress, None, len(active) + len(pairs), "occlusion") as advance:
         for i in range(0, len(active), windows.batch):
             batch = active[i : i + windows.batch]
             y = _run_windows(model, x, stitching, batch)
@@ -346,7 +386,7 @@ def sliding_score(model: nn.Module, x: torch.Tensor, target: SlidingTarget, wind
     """The target ``T = sum_w <c_w, f(x_w)>`` of a weighting target, running only the windows it weighs."""
     stitching = Stitching(windows, x.shape[2:], x.dtype, x.device)
     weight = target.weight.to(dtype=x.dtype, device=x.device)
-    active = [s for s in stitching.starts if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
+    active = weighed_windows(stitching.starts, weight, windows.roi)
     cots = {s: weight[(slice(None), *_slices(s, windows.roi))] * stitching.weights(s) for s in active}
     score = 0.0
     with torch.inference_mode():
@@ -401,8 +441,8 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         result's extras (occlusion at its defaults: the window and stride chosen from the
         counted cost, ``extras["chosen"]``, and a note saying so, ``extras["note"]``).
     progress : Progress
-        Where occlusion says its planned window evaluations before it runs, and its progress
-        while it runs (default: silent).
+        Where every method says its planned window evaluations before it runs (``planned: ...``),
+        and its progress while it runs (default: silent).
 
     Returns
     -------
@@ -429,7 +469,8 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         x = F.pad(x, flat)
         mask = F.pad(mask.to(x.dtype), flat) if mask is not None else None
         box = [(a + p, b + p) for (a, b), (p, _) in zip(box, pads)] if box is not None else None
-    crop = (slice(None), slice(None), *(slice(a, a + n) for (a, _), n in zip(pads, spatial)))
+    inside = [(a, a + n) for (a, _), n in zip(pads, spatial)]  # the volume within the padded grid
+    crop = (slice(None), slice(None), *(slice(a, b) for a, b in inside))
     with evaluation_mode(model):  # every module's own training flag is restored after
         first = x[(slice(None), slice(None), *_slices((0,) * len(windows.roi), windows.roi))]
         try:
@@ -454,10 +495,11 @@ def explain_sliding_window(model: nn.Module, x: torch.Tensor, inferer: Any, meth
         else:
             target = SlidingTarget(weight=region_weight(x.shape[2:], shape[1], channel=target_class, mask=mask,
                                                         box=box, dtype=x.dtype))
-        values, extras = _explain(model, x, target, windows, method, first, options, progress)
+        values, extras, score = _explain(model, x, target, windows, method, first, options, progress, inside)
         if not details:
             return values[crop]
-        score = sliding_score(model, x, target, windows) if target.weight is not None else None
+        if score is None and target.weight is not None:  # the gradient's own pass gave it already
+            score = sliding_score(model, x, target, windows)
         return SlidingExplanation(values[crop], score, extras)
 
 
@@ -470,23 +512,35 @@ class SlidingExplanation(NamedTuple):
 
 
 def _explain(model, x, target: SlidingTarget, windows: Windows, method: str, first: torch.Tensor,
-             options: dict, progress: Progress) -> tuple[torch.Tensor, dict]:
-    """One method on the (padded) volume, and its extras; ``first`` is its first window."""
-    if method == "gradient":
-        return sliding_gradient(model, x, target, windows)[0], {}
-    if method == "integrated_gradients":
-        return sliding_integrated_gradients(model, x, target, windows, **options), {}
-    if method == "gradcam":
-        from medlens.attribution.cam import resolve_cam_layer
+             options: dict, progress: Progress,
+             inside: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, dict, float | None]:
+    """One method on the (padded) volume, its extras and the target's value when the method's own
+    pass gave it (the gradient's: no second pass of the windows for ``details``); ``first`` is
+    its first window, ``inside`` the volume within the padded grid."""
+    if method in ("gradient", "integrated_gradients", "gradcam"):
+        every = windows.starts(tuple(x.shape[2:]))
+        # a head's weighting is known only once it runs: plan every window (it usually weighs them all)
+        run = len(every) if target.head is not None else len(weighed_windows(every, target.weight, windows.roi))
+        passes = int(options.get("n_steps", 16)) if method == "integrated_gradients" else 1
+        blend = len(every) if method == "gradcam" else 0
+        note = gradient_plan(method, run, windows.batch, passes, blend)
+        with planned(progress, note, run * passes + blend, method) as advance:
+            if method == "gradient":
+                values, score = sliding_gradient(model, x, target, windows, advance=advance)
+                return values, {}, score if target.weight is not None else None
+            if method == "integrated_gradients":
+                return sliding_integrated_gradients(model, x, target, windows, advance=advance, **options), {}, None
+            from medlens.attribution.cam import resolve_cam_layer
 
-        return sliding_gradcam(model, x, target, windows, resolve_cam_layer(model, options.get("layer"), first)), {}
+            layer = resolve_cam_layer(model, options.get("layer"), first)
+            return sliding_gradcam(model, x, target, windows, layer, advance=advance), {}, None
     if method == "occlusion":
-        return _occlude(model, x, target, windows, first, options, progress)
+        return (*_occlude(model, x, target, windows, first, options, progress, inside), None)
     raise AssertionError(method)  # METHODS are all handled above
 
 
 def _occlude(model, x, target: SlidingTarget, windows: Windows, first: torch.Tensor, options: dict,
-             progress: Progress) -> tuple[torch.Tensor, dict]:
+             progress: Progress, inside: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, dict]:
     """Occlusion with the window and stride given, or chosen from the counted cost
     (:func:`~medlens.attribution.sliding_occlusion_plan.plan_occlusion`); says the plan first."""
     from medlens.attribution.sliding_occlusion_plan import plan_occlusion
@@ -500,14 +554,14 @@ def _occlude(model, x, target: SlidingTarget, windows: Windows, first: torch.Ten
     if win is not None and any(w > m for w, m in zip(win, spatial)):
         raise InputError(f"the occlusion window {win} is larger than the volume {spatial}")
     weight = target.weight.to(dtype=x.dtype, device=x.device)
-    active = [s for s in windows.starts(spatial) if bool(weight[(slice(None), *_slices(s, windows.roi))].any())]
-    plan = plan_occlusion(spatial, windows.roi, active, forward_cost(model, first), win, stride)
+    active = weighed_windows(windows.starts(spatial), weight, windows.roi)
+    plan = plan_occlusion(spatial, windows.roi, active, forward_cost(model, first), win, stride, inside)
     if any(s > w for s, w in zip(plan.stride, plan.window)):
         raise InputError(f"the stride {plan.stride} exceeds the window {plan.window}: some voxels would never be "
                          "occluded")
     progress(f"planned: {plan.note}")
     values, _ = sliding_occlusion(model, x, target, windows, window=plan.window, stride=plan.stride,
-                                  baseline=options.get("baseline", 0.0), progress=progress)
+                                  baseline=options.get("baseline", 0.0), inside=inside, progress=progress)
     if not plan.chosen:
         return values, {}
     return values, {"chosen": {"window": plan.window, "stride": plan.stride, "window_evaluations": plan.evaluations},

@@ -66,10 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Flags whose value may start with a minus sign: a CT window centred below 0 HU (lung: -600,1500),
+#: which argparse would take for an option ("expected one argument").
+SIGNED_VALUE_FLAGS = ("--window",)
+
+
+def signed_values(argv: list[str]) -> list[str]:
+    """``--window -600,1500`` as ``--window=-600,1500``, so that argparse reads it as the value."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in SIGNED_VALUE_FLAGS and token[:1] == "-" and token[1:2].isdigit():
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(signed_values(list(sys.argv[1:] if argv is None else argv)))
     except SystemExit as done:  # --help, or a usage error already printed on one line
         return int(done.code or 0)
     debug = bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")

@@ -124,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning ({PIXELS}): {pixels} case(s) whose pixels may name the patient (burned-in text; "
                   "summary.csv, column warnings; each case's summary.json)")
         if warned:
-            print(f"warning: {warned} case(s) unlike the training data or seen at a fraction of their resolution "
-                  "(summary.csv, column warnings; each case's summary.json)")
+            print(f"warning: {warned} case(s) unlike the training data, seen at a fraction of their resolution or "
+                  "read on a slice grid that is not the patient's (summary.csv, column warnings; each case's "
+                  "summary.json)")
         return SOME_FAILED if failed else 0
     case = result.cases[0]
     for warning in case.warnings:

@@ -159,6 +159,13 @@ class Case:
         for key, name in (("Modality", "modality"), ("PhotometricInterpretation", "photometric")):
             if meta.get(key):
                 out[name] = str(meta[key]).strip()
+        if "modality" not in out and g.kind != "signal" and self.native is not None:
+            from medlens.data.hounsfield import looks_like_ct
+
+            if looks_like_ct(self.native):  # a NIfTI or .npy CT names no modality: its values do
+                out["modality_from_values"] = "CT"
+        if getattr(self.record, "geometry_warnings", ()):
+            out["geometry_warnings"] = list(self.record.geometry_warnings)
         if "photometric" not in out and meta.get("Colour") == "RGB":
             out["photometric"] = "RGB"  # a colour PNG, JPEG or TIFF (grey stored as RGB is grey)
         return out

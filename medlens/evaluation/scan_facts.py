@@ -4,7 +4,8 @@ model's grid can see.
 A 1024 x 1024 radiograph shrunk 37-fold to a 28 x 28 model may land close to the training data
 on the model's grid, yet the model never saw such a scan: it saw 28 x 28 pictures. This module
 compares what :attr:`medlens.data.cases.Case.reading` says of a scan (native shape, modality,
-photometric interpretation, a signal's rate) with the model's
+or for a file that names none, CT when its values are Hounsfield units, photometric
+interpretation, a signal's rate) with the model's
 :class:`~medlens.data.kinds.InputFacts`, and returns the reasons a scan is unlike the training
 data and the warnings a report shows above its finding.
 """
@@ -32,7 +33,7 @@ _COLOUR = ("RGB", "YBR", "PALETTE")
 @dataclass(frozen=True)
 class NativeCheck:
     """Reasons the native scan is unlike the training data (each a sentence), and warnings
-    ``{code, message}`` (codes ``downsampled`` and ``modality``)."""
+    ``{code, message}`` (codes ``downsampled``, ``slice_geometry`` and ``modality``)."""
 
     reasons: list[str] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
@@ -87,16 +88,21 @@ def native_check(reading: dict[str, Any] | None, facts: InputFacts | None) -> Na
             warnings.append({"code": "downsampled", "message": (
                 f"The model saw this scan at 1/{factor:.0f} of its native resolution ({seen}): detail finer "
                 f"than {factor:.0f} native pixels was lost before the model looked.")})
+    # a missing slice, uneven spacing, gantry tilt: the grid the model and the maps use is not the patient's
+    warnings += [{"code": "slice_geometry", "message": text} for text in reading.get("geometry_warnings") or ()]
     if facts is None:
         return NativeCheck(reasons, warnings)
     if native and facts.shape and facts.kind in ("image", "volume") and len(facts.shape) == len(native):
         reasons.extend(_size_reasons(native, facts))
-    modality = str(reading.get("modality") or "").upper()
+    modality = str(reading.get("modality") or reading.get("modality_from_values") or "").upper()
     if modality and facts.modality and modality_group(modality) not in {modality_group(m) for m in facts.modality}:
-        message = (f"This scan is {modality}; the model was trained on {'/'.join(facts.modality)} "
-                   f"({modality_group(facts.modality[0])}).")
+        this = (f"This scan is {modality}" if reading.get("modality") else
+                f"This file names no modality, but its values look like {modality} (Hounsfield units, air at "
+                "about -1000)")
+        message = f"{this}; the model was trained on {'/'.join(facts.modality)} ({modality_group(facts.modality[0])})."
         warnings.append({"code": "modality", "message": message})
-        reasons.append(f"its modality ({modality}) is not the training data's ({'/'.join(facts.modality)})")
+        guessed = "" if reading.get("modality") else ", by its values"
+        reasons.append(f"its modality ({modality}{guessed}) is not the training data's ({'/'.join(facts.modality)})")
     # bit depth alone is not a reason: a 16-bit copy of a training image reaches the model as the
     # same values once the recipe has scaled it; values the recipe does not bring into the training
     # range are the distances' to judge

@@ -69,6 +69,7 @@ def attribution_figure(
     image: torch.Tensor, values: torch.Tensor, title: str = "", *, fs: float | None = None,
     annotations: Sequence[tuple[float, str]] = (), spacing: Sequence[float] | None = None,
     planes: Sequence[str] | None = None, affine: Sequence[Sequence[float]] | None = None,
+    grey: tuple[float, float] | None = None,
 ) -> "plt.Figure":
     """A figure showing ``values`` over ``image``, with a colour bar (:mod:`medlens.viz.colours`).
 
@@ -93,17 +94,21 @@ def attribution_figure(
         A volume's map from stored indices to RAS millimetres (:attr:`Volume.affine`): its
         planes are then named from it and drawn as a radiologist reads them
         (:mod:`medlens.data.formats.orientation`); each panel's title counts its slice from 1, as the report's viewer does (:mod:`medlens.core.numbering`).
+    grey : (low, high), optional
+        The values drawn black and white (a CT window), the same in every panel; default: each
+        panel from its least to its greatest value.
     """
     img = image.detach().float().mean(0).cpu().numpy()
     heat = heat_map(values)
+    limits_of_grey = {"vmin": grey[0], "vmax": grey[1]} if grey is not None else {}
     rank = img.ndim
     if rank == 1:
         return _signal_panel(img, heat, title, fs, annotations)
     if rank == 2:
         fig, axes = plt.subplots(1, 2, figsize=(4.8, 2.3))
         aspect = spacing[0] / spacing[1] if spacing is not None and len(spacing) == 2 else 1.0
-        axes[0].imshow(img, cmap="gray", aspect=aspect)
-        axes[1].imshow(img, cmap="gray", aspect=aspect)
+        axes[0].imshow(img, cmap="gray", aspect=aspect, **limits_of_grey)
+        axes[1].imshow(img, cmap="gray", aspect=aspect, **limits_of_grey)
         axes[1].imshow(map_colours(heat), aspect=aspect, interpolation="nearest")
         for a in axes:
             a.set_axis_off()
@@ -124,7 +129,7 @@ def attribution_figure(
     for ax, panel in zip(axes, layout):
         index = peak[panel.axis]
         aspect = mm_per[panel.rows] / mm_per[panel.cols]
-        ax.imshow(panel.draw(img, index), cmap="gray", aspect=aspect, interpolation="nearest")
+        ax.imshow(panel.draw(img, index), cmap="gray", aspect=aspect, interpolation="nearest", **limits_of_grey)
         ax.imshow(map_colours(panel.draw(heat, index), limits=limits), aspect=aspect, interpolation="nearest")
         ax.set_title(slice_words(index, img.shape[panel.axis], panel.name), fontsize=7)  # 1-based, as the viewer
         ax.set_axis_off()
@@ -171,13 +176,15 @@ def comparison_figure(
     return fig
 
 
-def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7) -> np.ndarray:
+def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7,
+                  grey: tuple[float, float] | None = None) -> np.ndarray:
     """The attribution blended over the image, pixel for pixel, at the image's full resolution.
 
     Parameters
     ----------
     image : torch.Tensor
-        ``(H, W)`` grey or ``(3, H, W)`` colour, any value range (shown min-max scaled).
+        ``(H, W)`` grey or ``(3, H, W)`` colour, any value range (shown min-max scaled, or from
+        ``grey[0]`` black to ``grey[1]`` white: a CT window).
     heat : torch.Tensor
         ``(H, W)`` map on the same grid (coloured as :mod:`medlens.viz.colours` says).
     alpha : float
@@ -190,9 +197,9 @@ def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7
     """
     img = image.detach().double().cpu().numpy()
     img = img if img.ndim == 2 else np.moveaxis(img, 0, -1)
-    lo, hi = float(img.min()), float(img.max())
-    grey = (img - lo) / (hi - lo if hi > lo else 1.0)
-    rgb = np.repeat(grey[..., None], 3, axis=-1) if grey.ndim == 2 else grey[..., :3]
+    lo, hi = (float(img.min()), float(img.max())) if grey is None else grey
+    scaled = np.clip((img - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
+    rgb = np.repeat(scaled[..., None], 3, axis=-1) if scaled.ndim == 2 else scaled[..., :3]
     h = heat.detach().double().cpu().numpy()
     if h.shape != rgb.shape[:2]:
         raise ValueError(f"map {h.shape} and image {rgb.shape[:2]} differ in shape")
@@ -201,7 +208,8 @@ def overlay_image(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7
     return np.round(255 * ((1 - a) * rgb + a * rgba[..., :3])).astype(np.uint8)
 
 
-def overlay_png(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7) -> bytes:
+def overlay_png(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7,
+                grey: tuple[float, float] | None = None) -> bytes:
     """:func:`overlay_image` at one pixel per input pixel, with a labelled colour bar to its right.
 
     The picture's left ``W`` columns are exactly :func:`overlay_image` (the bar is drawn on its
@@ -211,7 +219,7 @@ def overlay_png(image: torch.Tensor, heat: torch.Tensor, *, alpha: float = 0.7) 
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    rgb = overlay_image(image, heat, alpha=alpha)
+    rgb = overlay_image(image, heat, alpha=alpha, grey=grey)
     h, w = rgb.shape[:2]
     cmap, vmin, vmax, signed = map_limits(heat.detach().double().cpu().numpy())
     dpi, bar_w, bar_h = 100, 90, max(h, 120)

@@ -113,7 +113,14 @@ def case_report(
     if x.is_floating_point():
         x = x.to(dtype)
     with evaluation_mode(model), torch.inference_mode():
-        probs = model_probabilities(model_outputs(model, x, budget), model)[0].double()
+        raw = model_outputs(model, x, budget)
+    if raw.ndim != 2:  # a class index out of a flattened segmentation map means nothing to a reader
+        raise InputError(
+            f"a case report explains a classifier (one score per class), but the model's output has shape "
+            f"{tuple(raw.shape)}: explain a segmentation model with medlens explain --target-class K "
+            "(--inferer sliding-window --roi D,H,W for a patch model)"
+        )
+    probs = model_probabilities(raw, model)[0].double()
     predicted = int(probs.argmax())
     n_classes = len(probs)
     explained = predicted if target is None else int(target)

@@ -156,6 +156,11 @@ class Volume:
         ``"DICOM"``, ``"NIfTI"``, ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"NumPy"``.
     source : str
         The path read (a file, or the folder of a DICOM series). Not shown in the repr.
+    geometry_warnings : tuple of str
+        What the volume's grid gets wrong about the patient, one sentence each (a DICOM series
+        with a missing slice, uneven spacing or gantry tilt:
+        :mod:`~medlens.data.formats.slice_geometry`); every output that reports on the case
+        lists them.
     """
 
     array: torch.Tensor
@@ -166,6 +171,7 @@ class Volume:
     channels: int = 1
     format: str = ""
     source: str = field(default="", repr=False)
+    geometry_warnings: tuple[str, ...] = ()
 
     @property
     def shape(self) -> torch.Size:

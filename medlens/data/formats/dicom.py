@@ -20,6 +20,7 @@ import torch
 from medlens.data.formats.common import PathLike, Volume, _one_line, colour_channels_first, one_line_errors
 from medlens.data.formats.dicom_limits import check_dicom_size, guard_deflated, read_header
 from medlens.data.formats.dicom_slide import assemble_tiles, check_slide_size, is_tiled_slide
+from medlens.data.formats.slice_geometry import slice_geometry
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 # --------------------------------------------------------------------------------------------
@@ -666,26 +667,17 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
     volume = np.stack(planes)
 
     row_sp, col_sp = _pixel_spacing(first)
-    slice_sp = None
-    if positions is not None and positions.size > 1:
-        gaps = np.diff(positions)
-        slice_sp = float(np.median(gaps))
-        if gaps.max() - gaps.min() > 0.01 * slice_sp:
-            warnings.warn(
-                f"DICOM series in {folder} has irregular slice spacing "
-                f"({gaps.min():.3f} to {gaps.max():.3f} mm); using the median {slice_sp:.3f} mm",
-                stacklevel=3,
-            )
-    if slice_sp is None:
-        fallback = first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0
-        slice_sp = float(fallback)
-
+    slice_sp = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
     affine = None
+    problems: tuple[str, ...] = ()
     if geometry is not None:
-        ipps = [np.array([float(v) for v in ds.ImagePositionPatient]) for _, ds in slices]
-        step = (ipps[-1] - ipps[0]) / (len(ipps) - 1) if len(ipps) > 1 else (
-            _unit(np.cross(_unit(iop0[:3]), _unit(iop0[3:]))) * slice_sp
-        )
+        normal = _unit(np.cross(_unit(iop0[:3]), _unit(iop0[3:])))
+        step = normal * slice_sp
+        if len(slices) > 1:  # a missing slice, uneven spacing, gantry tilt: said, never silent
+            stack = slice_geometry(np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in slices]), normal)
+            slice_sp, step, problems = stack.spacing, stack.step, stack.problems
+            for problem in problems:
+                warnings.warn(f"DICOM series in {folder} has {problem}", stacklevel=3)
         affine = _dicom_affine(first.ImagePositionPatient, first.ImageOrientationPatient,
                                row_sp, col_sp, step)
     volume = _apply_window(volume, window)
@@ -699,6 +691,7 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
         affine=affine,
         format="DICOM",
         source=str(folder) if given is None else "\n".join(str(f) for f in files),
+        geometry_warnings=tuple(f"The DICOM series has {problem}." for problem in problems),
     )
 
 
