@@ -41,8 +41,11 @@ made visible:
 * **attention computed inside a function** (``nn.MultiheadAttention``, so ``nn.TransformerEncoder``;
   ``F.scaled_dot_product_attention`` in a model's own forward) uses its probabilities as
   constants, as the ``constant`` rule does for attention modules (:func:`constant_attention`
-  and the function mode): the softmax's gradient would pass relevance to the queries and keys
-  and not conserve it;
+  and the function mode), as does a hand-written one (``scores.softmax(-1) @ v``: a matrix
+  product whose one operand a softmax made): the softmax's gradient would pass relevance to
+  the queries and keys and not conserve it. The product of the probabilities and the values
+  then gets the epsilon rule (:class:`_ConstantMap`: each value its contribution's share, the AH
+  rule of Ali et al. 2022); the gradient ``P^T R`` gave a value relevance whatever its size;
 * **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
   the duration (:func:`without_inplace`), so the rule's output is never overwritten and the
   activation's relevance is passed unchanged (an in-place activation's own backward stays in
@@ -241,7 +244,9 @@ def constant_mix(epsilon: float):
 def _constant_product(func: Any, args: tuple, kwargs: dict, epsilon: float) -> torch.Tensor | None:
     """A matrix product or einsum of one input-dependent operand and constants (attention
     probabilities an attention module's ``constant`` rule detached, and the values) as a
-    :class:`_ConstantMap`; ``None`` for any other."""
+    :class:`_ConstantMap`, or of two input-dependent ones of which one is a softmax's output
+    (a hand-written attention's ``scores.softmax(-1) @ v``), that one held constant; ``None``
+    for any other."""
     if kwargs:
         return None
     if func is torch.einsum:
@@ -259,12 +264,22 @@ def _constant_product(func: Any, args: tuple, kwargs: dict, epsilon: float) -> t
             return func(*ops)
     else:
         return None
+    if len(operands) == 2 and all(_branch(t) for t in operands):
+        made = [_softmax_output(t) for t in operands]  # a hand-written attention's probabilities
+        if made.count(True) != 1:
+            return None
+        operands[made.index(True)] = operands[made.index(True)].detach()
     branches = [i for i, t in enumerate(operands) if _branch(t)]
     if len(branches) != 1 or not all(isinstance(t, torch.Tensor) and _constant(t)
                                      for i, t in enumerate(operands) if i != branches[0]):
         return None
     i = branches[0]
     return _ConstantMap.apply(operands[i], lambda x: product(operands[:i] + [x] + operands[i + 1:]), epsilon)
+
+
+def _softmax_output(t: torch.Tensor) -> bool:
+    """Whether a softmax made ``t`` (its autograd node says so)."""
+    return t.grad_fn is not None and t.grad_fn.name().lstrip("_").startswith("SoftmaxBackward")
 
 
 def _constant(t: Any) -> bool:
