@@ -106,3 +106,17 @@ def test_the_values_get_relevance_by_their_contribution_in_sdpa():
     x = torch.randn(2, 5, D, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     plain, sdpa = _OneHead().double().eval(), Sdpa().double().eval()
     torch.testing.assert_close(_lrp0(sdpa, x, [0, 1]), _lrp0(plain, x, [0, 1]))
+
+
+def test_the_layer_norm_rule_on_another_layer_is_refused_in_one_line():
+    import pytest
+
+    from medlens.errors import InputError
+
+    with pytest.raises(InputError, match="layer_norm rule is for nn.LayerNorm layers; 'head' is a Linear"):
+        _lrp_named(_OneHead().double(), {"head": "layer_norm"})
+
+
+def _lrp_named(model, mapping):
+    x = torch.randn(1, 5, D, dtype=torch.float64)
+    return medlens.explain(model, x, target=0, method="lrp", composite=mapping).values

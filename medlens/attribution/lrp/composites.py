@@ -182,6 +182,8 @@ class NameMap(Composite):
             rule = self.names.get(name) or next((r for t, r in self.types if isinstance(module, t)), None)
             rule = rule or rest.get(name) or (ATTENTION if id(module) in attention else None)
             rule = rule or self.rule_for(name, module, False)
+            if isinstance(rule, LayerNorm) and not isinstance(module, nn.LayerNorm):
+                raise InputError(f"the layer_norm rule is for nn.LayerNorm layers; {name!r} is a {type(module).__name__}")
             if rule is not None:
                 yield name, module, rule
 
