@@ -15,12 +15,12 @@ composite                         first layer          convolutions         dens
 ``epsilon-gamma-box``             z^B (conv)           gamma                epsilon
 ================================  ===================  ===================  ==============
 
-Every composite passes relevance through activations, unfolded batch norms and layer norms,
-and gives average pooling and residual sums (:class:`~medlens.attribution.lrp.canonizers.Sum`)
+Every composite passes relevance through activations, unfolded batch norms and group and
+instance norms, and gives average pooling and residual sums (:class:`~medlens.attribution.lrp.canonizers.Sum`)
 the proportional ``norm`` rule. In transformers, the attention probabilities (read where
 :mod:`medlens.attribution.transformer.attention_maps` reads them: medlens's ``vit``, MONAI's
 ``SABlock`` in ViT and UNETR) get the ``constant`` rule, so relevance reaches the tokens through
-the values only (``P^T R``); ``nn.MultiheadAttention`` (``nn.TransformerEncoder``) and
+the values only; ``nn.MultiheadAttention`` (``nn.TransformerEncoder``) and
 ``F.scaled_dot_product_attention``, which compute them inside, are made to use them as constants
 too (:func:`~medlens.attribution.lrp.canonizers.constant_attention`, with the epsilon rule for
 the multi-head layer's projections), and the product of the probabilities and the values gets the
