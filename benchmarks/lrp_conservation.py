@@ -7,7 +7,11 @@ Squeeze-and-excitation gates (``x * sigmoid(fc(pool(x)))``), a functional swish,
 written as ``x.mean(dim=(2, 3))`` and scaling by a constant are not modules, so they are handled by
 the canonizers (``medlens/attribution/lrp/canonizers.py``); before them MONAI's SEResNet50 summed to
 about 1e12 times its logit (and, at 32^2, where its last stage is 1x1 and gate and signal share a
-shape, 7,716 times). For each network, random weights (seed 0, biases zeroed) and inputs (seed 1): the
+shape, 7,716 times). MONAI's ViT (``vit``: 2 layers, 2 heads, width 32, patch 8) passes attention
+with its probabilities held constant and the values by the epsilon rule, and its layer norms by the
+LN rule (Ali et al., ICML 2022); its class token and position embedding, parameters the tokens
+receive as a bias would be, are zeroed too (with ``P^T R`` for the values and layer norms as
+identities it summed to -3.2 and 1.3 times the logit). For each network, random weights (seed 0, biases zeroed) and inputs (seed 1): the
 ratio of the input relevance's sum to the logit, per input, for LRP-0 and for the default
 ``epsilon-plus`` composite (z+ on convolutions, epsilon 1e-6 on dense layers: close to 1, not exact).
 
@@ -24,8 +28,8 @@ import warnings
 
 from _runner import options, provenance, quick_name, quick_option, write_result
 
-QUICK = {"size": 32, "networks": "functional-cnn,seresnet50"}
-NETWORKS = "functional-cnn,seresnet50,seresnext50,seresnet101,densenet121,resnet18"
+QUICK = {"size": 32, "networks": "functional-cnn,seresnet50,vit"}
+NETWORKS = "functional-cnn,seresnet50,seresnext50,seresnet101,densenet121,resnet18,vit"
 
 
 def functional_cnn():
@@ -53,7 +57,7 @@ def functional_cnn():
     return FunctionalCNN()
 
 
-def build(name: str):
+def build(name: str, size: int):
     from monai.networks import nets
 
     makers = {
@@ -63,6 +67,8 @@ def build(name: str):
         "seresnet101": lambda: nets.SEResNet101(spatial_dims=2, in_channels=1, num_classes=3),
         "densenet121": lambda: nets.DenseNet121(spatial_dims=2, in_channels=1, out_channels=3),
         "resnet18": lambda: nets.resnet18(spatial_dims=2, n_input_channels=1, num_classes=3),
+        "vit": lambda: nets.ViT(in_channels=1, img_size=(size, size), patch_size=(8, 8), hidden_size=32, mlp_dim=64,
+                                num_layers=2, num_heads=2, classification=True, num_classes=3, spatial_dims=2),
     }
     return makers[name]()
 
@@ -87,16 +93,20 @@ def main() -> None:
         torch.manual_seed(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = build(net).double().eval()
+            model = build(net, args.size).double().eval()
         with torch.no_grad():  # a bias takes its share of the relevance: without them LRP-0 must give it all back
             for module in model.modules():
                 if isinstance(getattr(module, "bias", None), torch.Tensor):
                     module.bias.zero_()
+            for pname, p in model.named_parameters():  # given to the tokens, as a bias is to a layer's output
+                if pname == "cls_token" or pname.endswith("position_embeddings"):
+                    p.zero_()
         x = torch.randn(2, 1, args.size, args.size, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
         if net == "functional-cnn":
             x = x * 60 + 120  # pixel values, scaled by the model itself
         with torch.no_grad():
-            logits = model(x)[:, 0]
+            out = model(x)
+            logits = (out[0] if isinstance(out, tuple) else out)[:, 0]  # MONAI's ViT: (logits, hidden states)
         row = {"network": net, "logit": [float(v) for v in logits]}
         for label, opts in (("lrp0", {"composite": "epsilon", "epsilon": 1e-12}), ("epsilon_plus", {})):
             sums = medlens.explain(model, x, 0, "lrp", **opts).values.sum(dim=(1, 2, 3))

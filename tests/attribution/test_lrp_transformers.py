@@ -1,4 +1,4 @@
-"""LRP through transformers (attention probabilities as constants, layer norms as identities)
+"""LRP through transformers (attention probabilities as constants, layer norms by the LN rule)
 and every LRP composite and transformer method at defaults on MONAI's networks."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import medlens
-from medlens.attribution.lrp import COMPOSITES, Constant, Pass, composite_named
+from medlens.attribution.lrp import COMPOSITES, Constant, composite_named
+from medlens.attribution.lrp.rules import LayerNorm
 from medlens.core.hooks import count_hooks
 from medlens.core.targets import ReducedOutput
 from medlens.models import ViT
@@ -24,15 +25,15 @@ def _vit(pool: str = "mean", stem: str = "patch") -> ViT:
     return model.double().eval()
 
 
-def test_attention_probabilities_are_constants_and_layer_norms_pass():
+def test_attention_probabilities_are_constants_and_layer_norms_get_the_ln_rule():
     model = _vit()
     rules = {name: rule for name, _, rule in composite_named("epsilon-plus").assign(model)}
     assert isinstance(rules["blocks.0.attn.softmax"], Constant) and isinstance(rules["blocks.1.attn.softmax"], Constant)
-    assert isinstance(rules["blocks.0.norm1"], Pass) and isinstance(rules["norm"], Pass)
+    assert isinstance(rules["blocks.0.norm1"], LayerNorm) and isinstance(rules["norm"], LayerNorm)
 
 
 def test_epsilon_lrp_conserves_the_logit_through_attention():
-    # with the probabilities as constants (P^T R over the values), layer norms as identities,
+    # with the probabilities as constants (the values by the epsilon rule), layer norms' 1/sigma constant,
     # residual sums split in proportion and zero biases, every step conserves relevance; the
     # softmax's gradient path would not (checked: the plain gradient times input does not)
     model, x = zero_biases(_vit("mean")), torch.randn(3, 1, 32, 32, generator=torch.Generator().manual_seed(1),

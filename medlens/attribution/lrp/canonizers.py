@@ -41,8 +41,11 @@ made visible:
 * **attention computed inside a function** (``nn.MultiheadAttention``, so ``nn.TransformerEncoder``;
   ``F.scaled_dot_product_attention`` in a model's own forward) uses its probabilities as
   constants, as the ``constant`` rule does for attention modules (:func:`constant_attention`
-  and the function mode): the softmax's gradient would pass relevance to the queries and keys
-  and not conserve it;
+  and the function mode), as does a hand-written one (``scores.softmax(-1) @ v``: a matrix
+  product whose one operand a softmax made): the softmax's gradient would pass relevance to
+  the queries and keys and not conserve it. The product of the probabilities and the values
+  then gets the epsilon rule (:class:`_ConstantMap`: each value its contribution's share, the AH
+  rule of Ali et al. 2022); the gradient ``P^T R`` gave a value relevance whatever its size;
 * **in-place activations** (``ReLU(inplace=True)``, MONAI's default) are made out-of-place for
   the duration (:func:`without_inplace`), so the rule's output is never overwritten and the
   activation's relevance is passed unchanged (an in-place activation's own backward stays in
@@ -204,6 +207,81 @@ class _EpsilonLinear(torch.autograd.Function):
         return x * (shares(relevance, z, ctx.epsilon) @ weight), None, None, None
 
 
+class _ConstantMap(torch.autograd.Function):
+    """``call(x)``, a linear map of ``x`` whose other operands are constants (the values weighed
+    by attention probabilities held constant, ``P @ v``), whose backward is the epsilon rule:
+    ``R_x = x * J^T (R / stab(z))``, each entry of ``x`` its contribution's share (the gradient,
+    ``P^T R``, gave a value relevance whatever its size, also a zero value: lost there)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, call: Any, epsilon: float) -> torch.Tensor:
+        z = call(x)
+        ctx.save_for_backward(x, z)
+        ctx.call, ctx.epsilon = call, epsilon
+        return z
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        x, z = ctx.saved_tensors
+        s = shares(relevance, z.detach(), ctx.epsilon)
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(ctx.call(xg), xg, grad_outputs=s)
+        return x * g, None, None
+
+
+def constant_mix(epsilon: float):
+    """``P @ v`` with ``P`` constant, the values' relevance by the epsilon rule (for
+    :func:`~medlens.attribution.transformer.attention_maps.explicit_sdpa` and ``nn.MultiheadAttention``)."""
+
+    def mix(probabilities: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        constant = probabilities.detach()
+        return _ConstantMap.apply(values, lambda v: constant @ v, epsilon)
+
+    return mix
+
+
+def _constant_product(func: Any, args: tuple, kwargs: dict, epsilon: float) -> torch.Tensor | None:
+    """A matrix product or einsum of one input-dependent operand and constants (attention
+    probabilities an attention module's ``constant`` rule detached, and the values) as a
+    :class:`_ConstantMap`, or of two input-dependent ones of which one is a softmax's output
+    (a hand-written attention's ``scores.softmax(-1) @ v``), that one held constant; ``None``
+    for any other."""
+    if kwargs:
+        return None
+    if func is torch.einsum:
+        if not args or not isinstance(args[0], str):
+            return None
+        equation, operands = args[0], list(args[1][0:] if len(args) == 2 and isinstance(args[1], (list, tuple))
+                                          else args[1:])
+
+        def product(ops: list) -> torch.Tensor:
+            return torch.einsum(equation, *ops)
+    elif len(args) == 2:
+        operands = list(args)
+
+        def product(ops: list) -> torch.Tensor:
+            return func(*ops)
+    else:
+        return None
+    if len(operands) == 2 and all(_branch(t) for t in operands):
+        made = [_softmax_output(t) for t in operands]  # a hand-written attention's probabilities
+        if made.count(True) != 1:
+            return None
+        operands[made.index(True)] = operands[made.index(True)].detach()
+    branches = [i for i, t in enumerate(operands) if _branch(t)]
+    if len(branches) != 1 or not all(isinstance(t, torch.Tensor) and _constant(t)
+                                     for i, t in enumerate(operands) if i != branches[0]):
+        return None
+    i = branches[0]
+    return _ConstantMap.apply(operands[i], lambda x: product(operands[:i] + [x] + operands[i + 1:]), epsilon)
+
+
+def _softmax_output(t: torch.Tensor) -> bool:
+    """Whether a softmax made ``t`` (its autograd node says so)."""
+    return t.grad_fn is not None and t.grad_fn.name().lstrip("_").startswith("SoftmaxBackward")
+
+
 def _constant(t: Any) -> bool:
     """A number, or a tensor that does not depend on the input (no gradient reaches it)."""
     return isinstance(t, (int, float)) and not isinstance(t, bool) or (
@@ -217,6 +295,9 @@ _REDUCTIONS = {torch.mean, torch.Tensor.mean, torch.sum, torch.Tensor.sum}
 _ADDS = {torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_,
          torch.Tensor.__iadd__, torch.add}
 _MULS = {torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.__imul__, torch.mul}
+#: Matrix products: rewritten where one operand depends on the input and the others are
+#: constants (the values weighed by detached attention probabilities).
+_MATMULS = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.Tensor.bmm, torch.einsum}
 #: Elementwise activations called as functions (``nn.TransformerEncoderLayer``'s ``F.gelu``, a
 #: hand-written MLP's); their gradient would scale the relevance (GELU's by up to 1.13, and give
 #: none where it is 0). ReLU's is left: it only zeroes relevance where the output, and so the
@@ -225,7 +306,7 @@ _MULS = {torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Te
 _ACTIVATIONS = {F.gelu, F.silu, F.mish, F.elu, F.selu, F.celu, F.leaky_relu, F.softplus, F.hardswish, F.relu6,
                 F.hardtanh}
 #: The operations :class:`_ResidualAdditions` may rewrite; every other one runs as it is at once.
-_REWRITTEN = _ADDS | _MULS | _DIVS | _REDUCTIONS | _ACTIVATIONS
+_REWRITTEN = _ADDS | _MULS | _DIVS | _REDUCTIONS | _ACTIVATIONS | _MATMULS
 #: Autograd nodes whose output is a gate, in a product of two same-shaped tensors.
 _GATE_NODES = ("SigmoidBackward", "SoftmaxBackward", "TanhBackward", "HardsigmoidBackward")
 
@@ -294,7 +375,7 @@ class _ResidualAdditions(TorchFunctionMode):
         kwargs = kwargs or {}
         if func is F.scaled_dot_product_attention and self.active and torch.is_grad_enabled():
             self.count += 1
-            return explicit_sdpa(held_constant, *args, **kwargs)
+            return explicit_sdpa(held_constant, *args, **kwargs, mix=constant_mix(self.stabilizer))
         if self.active and func in _REWRITTEN and args and torch.is_grad_enabled():
             rewritten = self._rewrite(func, args, kwargs)
             if rewritten is not None:
@@ -304,6 +385,8 @@ class _ResidualAdditions(TorchFunctionMode):
 
     def _rewrite(self, func, args: tuple, kwargs: dict) -> torch.Tensor | None:
         """The operation as LRP must see it (the module's notes), or ``None`` to run it as it is."""
+        if func in _MATMULS:
+            return _constant_product(func, args, kwargs, self.stabilizer)
         if func in _REDUCTIONS:
             pooled = global_pool(func, args, kwargs) if _branch(args[0]) else None
             return None if pooled is None else _ProportionalPool.apply(args[0], *pooled, self.stabilizer)
@@ -332,20 +415,20 @@ class _ResidualAdditions(TorchFunctionMode):
 
 def held_constant(probabilities: torch.Tensor) -> torch.Tensor:
     """Attention probabilities as LRP treats them: constants (no relevance to the scores; the
-    values receive ``P^T R``, as the ``constant`` rule gives MONAI's and medlens's attention)."""
+    values' by the epsilon rule, :func:`constant_mix`, as for MONAI's and medlens's attention)."""
     return probabilities.detach()
 
 
 @contextmanager
 def constant_attention(model: nn.Module, epsilon: float) -> Iterator[None]:
     """While the block runs, ``model``'s ``nn.MultiheadAttention`` layers use their
-    probabilities as constants and give their projections the epsilon rule (they compute both
+    probabilities as constants and give their projections and the values' product the epsilon rule (they compute both
     inside, with no module to give a rule to; their gradients do not conserve relevance)."""
 
     def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         return _EpsilonLinear.apply(x, weight, bias, epsilon)
 
-    with explicit_attention(model, held_constant, linear):
+    with explicit_attention(model, held_constant, linear, constant_mix(epsilon)):
         yield
 
 

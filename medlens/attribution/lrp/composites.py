@@ -15,16 +15,18 @@ composite                         first layer          convolutions         dens
 ``epsilon-gamma-box``             z^B (conv)           gamma                epsilon
 ================================  ===================  ===================  ==============
 
-Every composite passes relevance through activations, unfolded batch norms and layer norms,
-and gives average pooling and residual sums (:class:`~medlens.attribution.lrp.canonizers.Sum`)
+Every composite passes relevance through activations, unfolded batch norms and group and
+instance norms, and gives average pooling and residual sums (:class:`~medlens.attribution.lrp.canonizers.Sum`)
 the proportional ``norm`` rule. In transformers, the attention probabilities (read where
 :mod:`medlens.attribution.transformer.attention_maps` reads them: medlens's ``vit``, MONAI's
 ``SABlock`` in ViT and UNETR) get the ``constant`` rule, so relevance reaches the tokens through
-the values only (``P^T R``); ``nn.MultiheadAttention`` (``nn.TransformerEncoder``) and
+the values only; ``nn.MultiheadAttention`` (``nn.TransformerEncoder``) and
 ``F.scaled_dot_product_attention``, which compute them inside, are made to use them as constants
 too (:func:`~medlens.attribution.lrp.canonizers.constant_attention`, with the epsilon rule for
-the multi-head layer's projections); layer norms get the identity: the conservative propagation of Ali
-et al. (ICML 2022) that AttnLRP (Achtibat et al., ICML 2024) builds on; the rest of the rule set
+the multi-head layer's projections), and the product of the probabilities and the values gets the
+epsilon rule (each value its contribution's share); ``nn.LayerNorm`` gets the LN rule (its
+``1/sigma`` held constant, relevance through the centring by the epsilon rule): the conservative
+propagation of Ali et al. (ICML 2022) that AttnLRP (Achtibat et al., ICML 2024) builds on; the rest of the rule set
 (linear layers) is the composite's. The first layer is the first linear or convolution layer in the
 module order (``model.named_modules()``), as in Zennit. :class:`NameMap` assigns rules by
 layer name or type. Transposed convolutions get the convolutions' rule.
@@ -39,7 +41,7 @@ from torch import nn
 
 from medlens.attribution.lrp.canonizers import Sum
 from medlens.attribution.lrp.rules import (
-    RULES, AlphaBeta, Constant, Epsilon, Flat, Gamma, Norm, Pass, Rule, ZBox, ZPlus,
+    RULES, AlphaBeta, Constant, Epsilon, Flat, Gamma, LayerNorm, Norm, Pass, Rule, ZBox, ZPlus,
 )
 from medlens.attribution.transformer.attention_maps import probability_modules
 from medlens.core.options import check_fraction
@@ -53,7 +55,8 @@ AVG_POOLS = (
     nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
 )
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-LAYER_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+#: Normalisations over a feature map's channels (CNNs): relevance passes them unchanged.
+LAYER_NORMS = (nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
 ATTENTION = Constant()
 ACTIVATIONS = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
@@ -138,9 +141,10 @@ def attention_probabilities(model: nn.Module) -> set[int]:
 
 
 def base_map(stabilizer: float = 1e-6) -> list[tuple[tuple[type, ...], Rule]]:
-    """What every composite shares: activations and batch and layer norms pass, pooling and
-    sums ``norm``."""
-    return [(ACTIVATIONS, Pass()), (BATCH_NORMS + LAYER_NORMS, Pass()), ((Sum,) + AVG_POOLS, Norm(stabilizer))]
+    """What every composite shares: activations and batch, group and instance norms pass,
+    ``nn.LayerNorm`` gets the LN rule, pooling and sums ``norm``."""
+    return [(ACTIVATIONS, Pass()), (BATCH_NORMS + LAYER_NORMS, Pass()), ((nn.LayerNorm,), LayerNorm(stabilizer)),
+            ((Sum,) + AVG_POOLS, Norm(stabilizer))]
 
 
 class NameMap(Composite):
@@ -178,6 +182,8 @@ class NameMap(Composite):
             rule = self.names.get(name) or next((r for t, r in self.types if isinstance(module, t)), None)
             rule = rule or rest.get(name) or (ATTENTION if id(module) in attention else None)
             rule = rule or self.rule_for(name, module, False)
+            if isinstance(rule, LayerNorm) and not isinstance(module, nn.LayerNorm):
+                raise InputError(f"the layer_norm rule is for nn.LayerNorm layers; {name!r} is a {type(module).__name__}")
             if rule is not None:
                 yield name, module, rule
 

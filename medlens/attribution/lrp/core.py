@@ -24,7 +24,7 @@ from torch import nn
 
 from medlens.attribution.lrp.canonizers import constant_attention, residual_sums, without_inplace
 from medlens.attribution.lrp.composites import Composite, refuse_recurrent_layers
-from medlens.attribution.lrp.rules import Params, Pass, Rule
+from medlens.attribution.lrp.rules import Constant, Params, Pass, Rule
 from medlens.core.hooks import require_hooks
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -205,6 +205,10 @@ class Attached:
                     if producer.site.rule.uses_output:
                         producer.keep_output(output.detach())  # the folded layer's output
             values = output.detach()
+            if isinstance(site.rule, Constant) and site.mask is None:
+                # a constant (attention probabilities): the product that uses it is then a
+                # linear map of its other operand, which the canonizers give the epsilon rule
+                return values
             if type(site.rule) is Pass and len(tensors) == 1:
                 new = _PassFunction.apply(site, [values], tensors[0])
                 if isinstance(module, nn.ReLU):

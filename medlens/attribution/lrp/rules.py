@@ -535,10 +535,12 @@ class Pass(Rule):
 
 
 class Constant(Rule):
-    """No relevance to the input: the output is treated as a constant weight (attention
-    probabilities in ``probs @ v``: the values receive ``P^T R``, which conserves relevance since
-    the rows of ``P`` sum to one; Ali et al., "XAI for Transformers: Better Explanations through
-    Conservative Propagation", ICML 2022, and the AttnLRP rule set of Achtibat et al. 2024)."""
+    """No relevance to the input: the output is held constant (attention probabilities, the
+    "AH" rule of Ali et al., "XAI for Transformers: Better Explanations through Conservative
+    Propagation", ICML 2022, kept by AttnLRP, Achtibat et al. 2024). :mod:`~medlens.attribution.lrp.core`
+    detaches the layer's output, so that the product ``P @ v`` that uses it is a linear map of
+    the values with constant weights, which the canonizers give the epsilon rule
+    (``R_vj = sum_i P_ij v_j / stab(o_i) R_i``: each value its contribution's share)."""
 
     name = "constant"
     needs_params = False
@@ -547,7 +549,32 @@ class Constant(Rule):
         return tuple(torch.zeros_like(x) for x in inputs)
 
 
+@dataclass(repr=False)
+class LayerNorm(Rule):
+    """The LN rule of Ali et al. (ICML 2022): ``y = gamma (x - mean(x)) / sigma + beta`` with
+    ``sigma`` held constant is a linear map of ``x`` (the centring, then a scale), whose relevance
+    follows the epsilon rule: ``R_x = x * J^T (R / stab(y))`` with ``J^T s = u - mean(u)``,
+    ``u = gamma s / sigma``. Conservative when ``beta = 0``; the identity it replaces handed a
+    zero input (a zeroed class token) relevance that its own input never carried."""
+
+    stabilizer: float = 1e-6
+    name = "layer_norm"
+    needs_params = False
+    uses_output = True
+
+    def relevance(self, layer, inputs, relevance, params, output=None):
+        (x,) = inputs
+        dims = tuple(range(-len(layer.normalized_shape), 0))
+        y = output if output is not None else F.layer_norm(x, layer.normalized_shape, layer.weight, layer.bias,
+                                                           layer.eps)
+        u = shares(relevance, y, self.stabilizer)
+        if layer.weight is not None:
+            u.mul_(layer.weight.detach())
+        u.mul_(x.var(dims, unbiased=False, keepdim=True).add_(layer.eps).rsqrt_())
+        return (u.sub_(u.mean(dims, keepdim=True)).mul_(x),)
+
+
 RULES = {
     "epsilon": Epsilon, "zplus": ZPlus, "alpha_beta": AlphaBeta, "gamma": Gamma, "flat": Flat,
-    "wsquare": WSquare, "zbox": ZBox, "norm": Norm, "pass": Pass, "constant": Constant,
+    "wsquare": WSquare, "zbox": ZBox, "norm": Norm, "pass": Pass, "constant": Constant, "layer_norm": LayerNorm,
 }

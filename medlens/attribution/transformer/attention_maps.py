@@ -135,13 +135,16 @@ class AttentionRecord:
 
 
 Linear = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+#: How the probabilities ``(..., L, S)`` weigh the values ``(..., S, d)``: ``torch.matmul``, or
+#: LRP's product whose backward is the epsilon rule.
+Mix = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torch.Tensor],
-                 linear: Linear = F.linear) -> Callable[..., Any]:
+                 linear: Linear = F.linear, mix: Mix = torch.matmul) -> Callable[..., Any]:
     """An explicit ``forward`` for ``mha`` that hands its ``(B, heads, L, S)`` probabilities to
     ``seen`` and uses what it returns (the arithmetic of ``F.multi_head_attention_forward``),
-    with its input and output projections applied by ``linear``."""
+    with its input and output projections applied by ``linear`` and the values weighed by ``mix``."""
 
     def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
@@ -179,7 +182,7 @@ def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torc
             pad = key_padding_mask[:, None, None, :]
             scores = scores.masked_fill(pad, float("-inf")) if pad.dtype == torch.bool else scores + pad
         probs = seen(scores.softmax(dim=-1))
-        out = F.dropout(probs, p=mha.dropout, training=mha.training) @ v  # (B, heads, L, head_dim)
+        out = mix(F.dropout(probs, p=mha.dropout, training=mha.training), v)  # (B, heads, L, head_dim)
         out = linear(out.permute(2, 0, 1, 3).reshape(length, batch, width), mha.out_proj.weight, mha.out_proj.bias)
         if unbatched:
             out = out.squeeze(1)
@@ -197,9 +200,11 @@ def _mha_forward(mha: nn.MultiheadAttention, seen: Callable[[torch.Tensor], torc
 
 def explicit_sdpa(seen: Callable[[torch.Tensor], torch.Tensor], query: torch.Tensor, key: torch.Tensor,
                   value: torch.Tensor, attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0,
-                  is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False) -> torch.Tensor:
+                  is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False,
+                  *, mix: Mix = torch.matmul) -> torch.Tensor:
     """``F.scaled_dot_product_attention`` computed with its ``(..., L, S)`` probabilities made
-    explicit and handed to ``seen`` (which returns the probabilities used): the same function.
+    explicit and handed to ``seen`` (which returns the probabilities used), the values weighed
+    by ``mix``: the same function.
     A boolean mask marks the positions that take part (SDPA's convention, not
     ``nn.MultiheadAttention``'s)."""
     length, source = query.shape[-2], key.shape[-2]
@@ -213,22 +218,22 @@ def explicit_sdpa(seen: Callable[[torch.Tensor], torch.Tensor], query: torch.Ten
     if attn_mask is not None:
         scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
     probs = seen(scores.softmax(dim=-1))
-    return F.dropout(probs, p=dropout_p) @ value
+    return mix(F.dropout(probs, p=dropout_p), value)
 
 
 @contextmanager
 def explicit_attention(model: nn.Module, seen: Callable[[torch.Tensor], torch.Tensor],
-                       linear: Linear = F.linear) -> Iterator[None]:
+                       linear: Linear = F.linear, mix: Mix = torch.matmul) -> Iterator[None]:
     """While the block runs, every ``nn.MultiheadAttention`` of ``model`` computes its
     ``(B, heads, L, S)`` probabilities explicitly, hands them to ``seen`` and uses what it
-    returns, its projections applied by ``linear`` (PyTorch's fused encoder fast path, which
+    returns, its projections applied by ``linear`` and its values weighed by ``mix`` (PyTorch's fused encoder fast path, which
     skips the module, is off); undone on exit."""
     replaced = []
     fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
         for m in model.modules():
             if isinstance(m, nn.MultiheadAttention):
-                m.forward = _mha_forward(m, seen, linear)
+                m.forward = _mha_forward(m, seen, linear, mix)
                 replaced.append(m)
         torch.backends.mha.set_fastpath_enabled(False)
         yield
