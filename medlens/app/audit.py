@@ -186,7 +186,7 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
         source = open_source(spec)
         exemplars, withheld = blank_identifying_exemplars(
             exemplars, lambda pos: source.case(analysis.results[pos].index), show_identifiers=request.show_identifiers)
-        warnings += [withheld] if withheld else []
+        warnings += withheld
     class_names = meta.get("class_names") or analysis.info.get("class_names") or []
     report = audit_report(
         analysis, exemplars, class_names=class_names, show_identifiers=request.show_identifiers,

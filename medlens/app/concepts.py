@@ -111,11 +111,13 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
 def _drawn(train: Any, inputs: Any, withheld: list[str]) -> Any:
     """``top -> inputs`` with the top rows whose pixels identify the patient as zeros
     (:mod:`medlens.app.pixel_privacy`), the sentence that says how many appended to ``withheld``."""
-    from medlens.app.pixel_privacy import blank_rows, identifying_rows, withheld_words
+    from medlens.app.pixel_privacy import blank_rows, check_words, identifying_rows, unsure_rows, withheld_words
 
     def drawn(top: Any) -> Any:
         rows = identifying_rows(train, top.flatten().tolist())
+        unsure = unsure_rows(train, top.flatten().tolist())
         withheld.extend([withheld_words(len(rows), "top-activating scan(s)")] if rows else [])
+        withheld.extend([check_words(len(unsure), "top-activating scan(s)")] if unsure else [])
         return blank_rows(inputs, rows)
 
     return drawn

@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from medlens.data.formats.deid import pixel_identity_flags
 
-__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "identifying_rows", "pixel_privacy", "pixels_identify",
-           "withheld_words"]
+__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "check_words", "identifying_rows", "pixel_privacy",
+           "pixels_identify", "pixels_unsure", "unsure_rows", "withheld_words"]
 
 #: Code of the warning in ``summary.json`` / ``case.json`` and on the command line.
 CODE = "identifying_pixels"
@@ -66,18 +66,46 @@ def pixel_privacy(metadata: Mapping[str, Any], *, show_identifiers: bool = False
     return PixelPrivacy()
 
 
+def _case_privacy(case: Any) -> PixelPrivacy:
+    return pixel_privacy(getattr(getattr(case, "record", None), "metadata", None) or {})
+
+
 def pixels_identify(case: Any) -> bool:
     """Whether a case as read (its ``record``'s header) must be drawn without its pixels."""
-    return pixel_privacy(getattr(getattr(case, "record", None), "metadata", None) or {}).withhold
+    return _case_privacy(case).withhold
+
+
+def pixels_unsure(case: Any) -> bool:
+    """Whether a case as read is drawn but may carry burned-in text its header does not declare (an
+    ultrasound or secondary capture without ``BurnedInAnnotation``): the reader should check it."""
+    found = _case_privacy(case)  # without --show-identifiers: a declared flag withholds, so a warning here is the check
+    return not found.withhold and found.warning is not None
+
+
+def _reference_rows(reference: Any, rows: Iterable[int], test: Callable[[Any], bool]) -> list[int]:
+    cases = getattr(reference, "cases", None)
+    if cases is None or reference.names is None:
+        return []
+    return [r for r in sorted(set(rows)) if test(cases.case(cases.names.index(reference.names[r])))]
 
 
 def identifying_rows(reference: Any, rows: Iterable[int]) -> list[int]:
     """The ``rows`` of a reference set of scans (:class:`medlens.app.reference_cases.ReferenceSet`)
     whose pixels identify the patient; none for a data set (no headers)."""
-    cases = getattr(reference, "cases", None)
-    if cases is None or reference.names is None:
-        return []
-    return [r for r in sorted(set(rows)) if pixels_identify(cases.case(cases.names.index(reference.names[r])))]
+    return _reference_rows(reference, rows, pixels_identify)
+
+
+def unsure_rows(reference: Any, rows: Iterable[int]) -> list[int]:
+    """The ``rows`` of a reference set of scans drawn although they may carry undeclared burned-in
+    text (:func:`pixels_unsure`)."""
+    return _reference_rows(reference, rows, pixels_unsure)
+
+
+def check_words(count: int, what: str) -> str:
+    """The sentence that asks the reader to check ``count`` pictures of ``what`` for burned-in text."""
+    return (f"Check before sharing ({count} {what}): ultrasound, endoscopy, photographs and secondary captures "
+            "often carry burned-in text naming the patient, and these headers do not say (BurnedInAnnotation "
+            "is absent); the pictures are drawn.")
 
 
 def blank_rows(inputs: Any, rows: Iterable[int]) -> Any:
@@ -98,15 +126,19 @@ def withheld_words(count: int, what: str) -> str:
 
 
 def blank_identifying_exemplars(exemplars: dict[int, tuple[Any, Any]], case_of: Callable[[int], Any],
-                                *, show_identifiers: bool = False) -> tuple[dict[int, tuple[Any, Any]], str | None]:
+                                *, show_identifiers: bool = False) -> tuple[dict[int, tuple[Any, Any]], list[str]]:
     """An audit's exemplars (``{position: (input, map)}``) with the input of every case whose pixels
-    identify its patient set to zeros (``case_of(position)``: the case as read), and the sentence
-    that says how many; ``None`` when none was blanked."""
-    blanked = [] if show_identifiers else [pos for pos in exemplars if pixels_identify(case_of(pos))]
+    identify its patient set to zeros (``case_of(position)``: the case as read), and the sentences
+    that say how many, and how many drawn ones to check (:func:`check_words`); ``[]`` when none."""
+    cases = {pos: case_of(pos) for pos in exemplars}
+    blanked = [] if show_identifiers else [pos for pos, case in cases.items() if pixels_identify(case)]
+    unsure = sum(pixels_unsure(case) for case in cases.values())
+    said = ([withheld_words(len(blanked), "exemplar scan(s)")] if blanked else []) + (
+        [check_words(unsure, "exemplar scan(s)")] if unsure else [])
     if not blanked:
-        return exemplars, None
+        return exemplars, said
     out = {pos: ((x.new_zeros(x.shape) if pos in blanked else x), heat) for pos, (x, heat) in exemplars.items()}
-    return out, withheld_words(len(blanked), "exemplar scan(s)")
+    return out, said
 
 
 def _warning(message: str) -> dict[str, str]:

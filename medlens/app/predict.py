@@ -158,7 +158,8 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         raise InputError(f"{request.data} holds no cases")
     source.first_readable()  # nothing readable (a record given to a scan model): one line, nothing written
     class_names = list(meta.get("class_names") or source.class_names)
-    notes = [text for text in (getattr(source, "skipped", ""), getattr(source, "truncation", "")) if text]
+    truncation = source.truncation_of(n) if hasattr(source, "truncation_of") else ""  # of the notes used
+    notes = [text for text in (getattr(source, "skipped", ""), truncation) if text]
     config = {"model": model_fingerprint(model), "data": json.dumps(spec.describe(), sort_keys=True),
               "settings": json.dumps({"batch_size": settings.batch_size}), "class_names": json.dumps(class_names)}
     out = Path(request.out)

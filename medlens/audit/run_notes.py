@@ -92,7 +92,7 @@ def run_note_audit(
                              "class_names": list((meta or {}).get("class_names") or source.class_names),
                              "vocabulary": vocabulary}),
     }
-    notes = ([source.skipped] if source.skipped else []) + ([source.truncation] if source.encoded.n_truncated else [])
+    notes = ([source.skipped] if source.skipped else []) + ([source.truncation_of(n)] if source.truncation_of(n) else [])
     added, seconds, stats, failures = run_batches(
         model, spec, out, config, settings, n, work=NOTE_AUDIT, meta=meta, engine=engine, address=address,
         workers=workers, restart=restart, progress=progress, unit="note")

@@ -12,11 +12,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        doc=__doc__, examples=[
                            "medlens systems --out systems.html",
                            "medlens systems --only scinet groupinn --out systems.html",
-                           "medlens systems --quick --quiet --out /tmp/systems.html   # a smoke test in seconds",
+                           "medlens systems --quick --quiet --out /tmp/systems.html   # a smoke test, about a minute on 2 cores",
                        ])
     p.add_argument("--out", required=True, help="HTML report to write")
     p.add_argument("--only", nargs="+", choices=["deeptune", "scinet", "groupinn"], help="run only these systems")
-    p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test in seconds, not the measurements")
+    p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test (about 40 s to a minute on 2 cores), not the measurements")
     add_flags(p, "seed", "quiet")
     p.set_defaults(run=run)
 

@@ -81,6 +81,11 @@ class NoteCases(Cases):
         self.truncation = self.encoded.statement()
         self.title = os.path.basename(self.data) if show_identifiers else f"{len(self.names)} note{'' if len(self.names) == 1 else 's'}"
 
+    def truncation_of(self, first: int) -> str:
+        """:attr:`truncation` over the ``first`` notes (those ``--limit`` uses); ``""`` when none of
+        them lost tokens."""
+        return self.encoded.statement(first) if bool(self.encoded.truncated[:first].any()) else ""
+
     def identifier_rows(self) -> list[dict[str, object]]:
         """One row per note for ``identifiers.csv``: ``case`` (the id outputs use), ``note`` (the
         file's own id) and ``row`` (as the file counts them: a CSV's header is row 1)."""

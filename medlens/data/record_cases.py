@@ -80,6 +80,17 @@ def cut_windows(data: str | os.PathLike, settings: Mapping[str, Any], *,
     raise InputError(f"the model's windows are of an unknown kind {kind!r} (known: {', '.join(WINDOW_KINDS)})")
 
 
+#: The WFDB annotation codes that mark a beat (PhysioNet's "beat annotation codes"): a window cut
+#: before one of these is cut before a *beat*; before any other annotation (an EEG's T0/T1/T2, an
+#: EDF+ event text) it is cut before an *event*.
+WFDB_BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
+
+
+def annotation_noun(symbols: Sequence[str]) -> str:
+    """``"beat"`` when every one of ``symbols`` is a WFDB beat code, ``"event"`` otherwise."""
+    return "beat" if symbols and all(s in WFDB_BEAT_SYMBOLS for s in symbols) else "event"
+
+
 def beat_alignment(settings: Mapping[str, Any] | None, record: Any, start: float) -> str | None:
     """Why a window of a beat model's record may be one it never saw: its windows start ``before``
     seconds ahead of a mapped annotation, and the window from ``start`` does not (``predictions.csv``
@@ -96,9 +107,10 @@ def beat_alignment(settings: Mapping[str, Any] | None, record: Any, start: float
     at = nearest.sample / fs
     if abs(at - before - start) <= 1.0 / float(settings["fs"]):
         return None
-    return (f"The model's windows start {before:g} s before a beat; this one starts at {start:.3f} s, and the nearest "
-            f"{nearest.symbol!r} beat is at {at:.3f} s: --start {at - before:.3f} gives that beat's window as the model "
-            "saw its beats (predictions.csv names each beat by its own time).")
+    noun = annotation_noun(sorted(mapping))
+    return (f"The model's windows start {before:g} s before {'an' if noun == 'event' else 'a'} {noun}; this one starts "
+            f"at {start:.3f} s, and the nearest {nearest.symbol!r} {noun} is at {at:.3f} s: --start {at - before:.3f} "
+            f"gives that {noun}'s window as the model saw its {noun}s (predictions.csv names each {noun} by its own time).")
 
 
 def beat_alignment_warnings(meta: Mapping[str, Any], case: Any) -> list[dict[str, str]]:

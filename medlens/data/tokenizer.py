@@ -94,16 +94,20 @@ class Encoded:
         counts = torch.bincount(self.note, minlength=n).double().reshape(n, *([1] * (values.ndim - 1)))
         return (out / counts).to(values.dtype if values.is_floating_point() else torch.float64)
 
-    def statement(self) -> str:
-        """One sentence on what happened to long notes."""
-        n = len(self.n_tokens)
-        longest = max(self.n_tokens) if self.n_tokens else 0
+    def statement(self, first: int | None = None) -> str:
+        """One sentence on what happened to long notes: all of them, or the ``first`` (those used
+        under ``--limit``)."""
+        lengths = list(self.n_tokens) if first is None else list(self.n_tokens)[: max(0, int(first))]
+        n = len(lengths)
+        longest = max(lengths) if lengths else 0
         if self.overflow == "chunk":
-            chunked = sum(1 for k in self.n_tokens if k > self.max_length)
+            chunked = sum(1 for k in lengths if k > self.max_length)
+            chunks = len(self.ids) if first is None else int((self.note < n).sum())
             return (f"{chunked} of {n} notes were longer than {self.max_length} tokens and were cut into "
-                    f"{len(self.ids)} chunks in all (overlap {self.stride} tokens); the longest had {longest} tokens")
-        dropped = sum(max(0, k - self.max_length) for k in self.n_tokens)
-        return (f"{self.n_truncated} of {n} notes were truncated to {self.max_length} tokens "
+                    f"{chunks} chunks in all (overlap {self.stride} tokens); the longest had {longest} tokens")
+        dropped = sum(max(0, k - self.max_length) for k in lengths)
+        truncated = int(self.truncated[:n].sum())
+        return (f"{truncated} of {n} notes were truncated to {self.max_length} tokens "
                 f"({dropped} tokens dropped in all; the longest note had {longest} tokens)")
 
 

@@ -327,7 +327,7 @@ class AttentionFaithfulness:
     mass_attention, mass_gradient, mass_integrated_gradients, mask_share : (B,) share of each
         map's mass inside the ground-truth mask, and the share of valid positions the mask
         covers; NaN where the sequence has no mask.
-    probabilities : (B, K); labels : (B,) or None.
+    probabilities : (B, K); labels : (B,) or None (a multi-label model's: (B,) one finding each, or (B, K) 0/1).
     gradient_method : the sequence attribution method behind ``gradient``.
     """
 
@@ -352,6 +352,22 @@ class AttentionFaithfulness:
     params: dict[str, Any] = field(default_factory=dict)
     multilabel: bool = False  # one sigmoid per finding: changes and decisions as OutputReading reads them
 
+    def _accuracy(self) -> dict[str, Any]:
+        """``accuracy``: the share of sequences decided right. A single-label model's decision is its
+        top class; a multi-label model's the set of findings at :data:`FINDING_THRESHOLD` or above,
+        right only when it equals the labelled set (exact match, ``accuracy_kind``), with the share of
+        (sequence, finding) pairs decided right beside it (``finding_accuracy``)."""
+        if self.labels is None:
+            return {"accuracy": None}
+        p, labels = self.probabilities.cpu(), self.labels.cpu()
+        if not self.multilabel:
+            return {"accuracy": float((p.argmax(1) == labels).double().mean())}
+        truth = labels.bool() if labels.ndim == 2 else F.one_hot(labels.long(), p.shape[1]).bool()
+        right = (p >= FINDING_THRESHOLD) == truth
+        return {"accuracy": float(right.all(1).double().mean()),
+                "accuracy_kind": f"exact match of the findings at {FINDING_THRESHOLD:g} or above",
+                "finding_accuracy": float(right.double().mean())}
+
     def summary(self) -> dict[str, float | int | None]:
         """Aggregate numbers (NaN-aware means and medians over sequences), plain floats."""
 
@@ -373,9 +389,7 @@ class AttentionFaithfulness:
         out: dict[str, float | int | None] = {
             "n_sequences": int(len(self.probabilities)),
             "multilabel": self.multilabel,
-            "accuracy": None
-            if self.labels is None
-            else float((self.probabilities.argmax(1).cpu() == self.labels.cpu()).double().mean()),
+            **self._accuracy(),
             "tau_gradient_mean": mean(self.tau_gradient),
             "tau_gradient_median": median(self.tau_gradient),
             "tau_leave_one_out_mean": mean(self.tau_leave_one_out),

@@ -68,7 +68,8 @@ def attention_analysis(
     channel_names: Sequence[str] | None = None,
     windows: Sequence[tuple[str, float]] | None = None,
 ) -> dict[str, bytes]:
-    """Write numbers, verdict and examples into ``section``; return ``{file name: PNG bytes}``.
+    """Write numbers, verdict and examples into ``section``; return ``{file name: PNG bytes}``, each
+    example's file named by its row as its caption names it (``sequence7.png`` for "sequence #7").
 
     Parameters
     ----------
@@ -120,7 +121,7 @@ def attention_analysis(
                "; this data set marks no ground-truth evidence, so none is shaded.")
         )
     images = []
-    for n, i in enumerate(cases):
+    for i in cases:
         caption = _caption(result, i, class_names)
         mask_i = None if masks is None else masks[i].reshape(-1)
         if tokens:
@@ -134,7 +135,7 @@ def attention_analysis(
                 maps.append((ig_name, result.integrated_gradients[i, :length]))
             for name, values in maps:
                 section.add_trusted_html(highlighted_html(words, values, rationale=rationale, title=name))
-                pngs[f"case{n + 1}_{name.replace(' ', '_').replace('|', '')}.png"] = figure_png(
+                pngs[f"sequence{i}_{name.replace(' ', '_').replace('|', '')}.png"] = figure_png(
                     text_figure(words, values, rationale=rationale, title=f"{name} - {caption}")
                 )
         else:
@@ -147,7 +148,7 @@ def attention_analysis(
                 caption = f"window {name} (from {start:.3f} s in its record) - {caption}"
             png = figure_png(signal_strips_figure(x[i], strips, mask=mask_i, fs=fs, channel_names=channel_names,
                                                   title=caption, start=start))
-            pngs[f"case{n + 1}.png"] = png
+            pngs[f"sequence{i}.png"] = png  # named by the row its caption gives ("sequence #7")
             images.append((png, caption))
     if images:
         section.add_images(images)

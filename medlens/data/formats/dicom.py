@@ -682,6 +682,7 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
                                row_sp, col_sp, step)
     volume = _apply_window(volume, window)
     metadata = _collect_tags(first, DICOM_METADATA_TAGS)
+    metadata.update(_series_pixel_flags(slices))
     metadata["NumberOfSlices"] = str(len(slices))
     return Volume(
         torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)),
@@ -693,6 +694,16 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
         source=str(folder) if given is None else "\n".join(str(f) for f in files),
         geometry_warnings=tuple(f"The DICOM series has {problem}." for problem in problems),
     )
+
+
+def _series_pixel_flags(slices: list[tuple[Any, Any]]) -> dict[str, str]:
+    """``{flag: "YES"}`` for each of BurnedInAnnotation / RecognizableVisualFeatures that any slice
+    of a series sets: one slice with a name burned in is enough to withhold the series' pixels,
+    whatever the first slice says."""
+    from medlens.data.formats.deid import PIXEL_IDENTITY_FLAGS
+
+    return {flag: "YES" for flag in PIXEL_IDENTITY_FLAGS
+            if any(str(ds.get(flag, "") or "").strip().upper() == "YES" for _, ds in slices)}
 
 
 def dicom_series_files(path: PathLike) -> list[pathlib.Path]:
