@@ -89,19 +89,37 @@ def test_the_chance_warning_names_the_findings_at_chance():
     assert model_warnings({"val": val}) == []
 
 
-def test_a_folder_of_scans_with_nih_finding_labels_trains_by_patient(tmp_path):
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """30 PNGs of 15 patients labelled in NIH's layout, and the model trained on them."""
     from PIL import Image
 
+    tmp_path = tmp_path_factory.mktemp("nih")
     rng = np.random.default_rng(1)
     x, y = _split(rng, 30)
-    rows = ["Image Index,Finding Labels,Patient ID"]
+    rows, scans = ["Image Index,Finding Labels,Patient ID"], tmp_path / "scans"
+    scans.mkdir()
     for i in range(30):
-        Image.fromarray((np.clip(x[i], 0, 1) * 255).astype(np.uint8)).save(tmp_path / f"s{i:02d}.png")
+        Image.fromarray((np.clip(x[i], 0, 1) * 255).astype(np.uint8)).save(scans / f"s{i:02d}.png")
         found = "|".join(FINDINGS[k] for k in range(3) if y[i, k]) or "No Finding"
         rows.append(f"s{i:02d}.png,{found},p{i // 2}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    assert main(["train", "--data", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), "--size", "16,16",
+    assert main(["train", "--data", str(scans), "--labels", str(tmp_path / "labels.csv"), "--size", "16,16",
                  "--out", str(tmp_path / "m.pt"), "--epochs", "1", "--quiet"]) == 0
+    return tmp_path, y
+
+
+def test_a_folder_of_scans_with_nih_finding_labels_trains_by_patient(folder):
+    tmp_path, _y = folder
     _model, meta = load_model(str(tmp_path / "m.pt"))
     assert meta["multilabel"] is True and meta["class_names"] == sorted(FINDINGS)
     assert meta["split"].startswith("by patient") and sum(meta["cases"][s] for s in ("train", "val", "test")) == 30
+
+
+def test_predict_scores_nih_finding_labels(folder):
+    tmp_path, y = folder
+    assert main(["predict", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "scans"), "--labels",
+                 str(tmp_path / "labels.csv"), "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert metrics["n_labelled"] == 30 and set(metrics["findings"]) == set(FINDINGS)
+    assert [metrics["findings"][f]["positives"] for f in FINDINGS] == y.sum(0).tolist()
