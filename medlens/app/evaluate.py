@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from medlens.app.inputs import RecipeOptions, load_model_file, model_cases
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases, target_class
 from medlens.app.text_inputs import is_text_model
 from medlens.core.files import write_csv
 from medlens.data.record_cases import model_windows
@@ -35,7 +35,7 @@ class EvaluateRequest:
     methods: str | Sequence[str] = "all"
     metrics: str | Sequence[str] = "all"
     baselines: Sequence[str] = ("random", "centre", "edge")
-    target: str | None = None
+    target: str | None = None  # label, predicted, or a class (a finding) by name or index
     cases_per_batch: int = 16
     options: Mapping[str, Any] = field(default_factory=dict)
     metric_options: Mapping[str, Any] = field(default_factory=dict)
@@ -113,9 +113,11 @@ def gather_cases(request: EvaluateRequest, meta: dict) -> GatheredCases:
     if cases.is_dataset:
         ds = cases.dataset
         every = range(len(cases))
-        return GatheredCases(ds.inputs, ds.labels, ds.masks, cases.markers(every) if cases.has_markers else None,
-                             cases.title, tuple(ds.class_names), source=cases, kept=list(every),
-                             names=[str(i) for i in every])
+        single = cases.findings is None  # a multi-label data set gives no single class per case
+        return GatheredCases(ds.inputs, ds.labels if single else None, ds.masks,
+                             cases.markers(every) if cases.has_markers else None,
+                             cases.title, tuple(ds.class_names), unlabelled=0 if single else len(ds), source=cases,
+                             kept=list(every), names=[str(i) for i in every])
     n = len(cases) if request.limit is None else min(request.limit, len(cases))
     x, kept, failed = cases.scans.load(range(n))
     failures = [[cases.names[i], cases.withheld(i, err)] for i, err in sorted(failed.items())]
@@ -170,14 +172,23 @@ def evaluate_methods(request: EvaluateRequest | None = None, **kwargs: Any) -> E
         raise InputError("evaluate scores maps of images, volumes and signals; this model reads text: "
                          "medlens audit --data NOTES.csv scores its explanations on tokens (deletion and insertion AUC)")
     data = gather_cases(request, meta)
-    target = request.target or ("label" if data.labels is not None else "predicted")
+    target: str | int = request.target or ("label" if data.labels is not None else "predicted")
+    if target not in ("label", "predicted"):  # a class (a finding) explained on every case
+        target = target_class(target, meta)
     if target == "label" and data.labels is None:
         raise MedlensError(f"--target label needs a label for every case: {data.unlabelled} of {data.n} case(s) have "
                            "none (give --labels FILE with columns case,label, or --target predicted)")
     methods = _names(request.methods)
     options = options_per_method(request.options, methods)
     notes: list[str] = [text for text in [getattr(data.source, "skipped", "")] if text]  # records: what was not cut
-    if request.target is None and target == "predicted":
+    if isinstance(target, int):
+        names = list(meta.get("class_names") or data.class_names)
+        notes.append(f"explained {names[target] if 0 <= target < len(names) else f'class {target}'} on every case "
+                     "(--target)")
+    elif request.target is None and target == "predicted" and getattr(data.source, "findings", None) is not None:
+        notes.append("explained each case's highest-scoring finding: a multi-label data set gives no single class per "
+                     "case (--target FINDING explains one finding on every case)")
+    elif request.target is None and target == "predicted":
         notes.append(f"explained the predicted class: {data.unlabelled} of {data.n} case(s) have no label "
                      "(--labels FILE gives them)")
     if methods == "all":  # on a TorchScript model, "all" leaves out the methods that read layers

@@ -9,11 +9,13 @@ the recipe's inverse geometry and is written by :mod:`medlens.app.explain_output
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from medlens.app.inputs import RecipeOptions, load_model_file, model_cases, refuse_index
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases, refuse_index, target_class
 from medlens.core.files import check_output_folder, staged_folder, write_csv
 from medlens.core.progress import Progress
 from medlens.errors import InputError, MedlensError
@@ -42,7 +44,7 @@ class ExplainRequest:
     method: str = "gradient"
     index: int = 0
     split: str = "test"
-    target: int | None = None
+    target: int | str | None = None  # a class index or a class name (medlens.app.inputs.target_class)
     target_mask: str | None = None
     regression: bool = False
     dicom_out: bool = False
@@ -135,6 +137,7 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
     request = request if request is not None else ExplainRequest(**kwargs)
     request.validate()
     model, meta = load_model_file(request.model, request.multi_label)
+    request = dataclasses.replace(request, target=target_class(request.target, meta))  # a class by name too
     if meta.get("tokenizer"):
         from medlens.app.explain_note import explain_notes
 
@@ -308,6 +311,8 @@ def _write_case(request: ExplainRequest, meta: dict, case: Any, out_dir: Path, s
         found = predicted_findings(probs, class_names)
         headline = (f"findings at p >= {THRESHOLD}: {', '.join(found) or 'none'}; "
                     f"highest {class_names[k]} (p={float(probs.max()):.3f})")
+    if request.target is not None and request.target != k and 0 <= request.target < len(class_names):
+        headline += f"; explained {class_names[request.target]} (p={float(probs[request.target]):.3f}, --target-class)"
     return CaseOutcome(case.source, str(out_dir), k, class_names[k], float(probs.max()), attribution.seconds, headline,
                        attribution.extras.get("note"), warnings=list(familiar.warnings))
 

@@ -121,3 +121,20 @@ def load_model_file(path: str, multi_label: bool = False) -> tuple[Any, dict[str
     if multi_label or flag:
         model, meta = MultiLabel(model).eval(), {**meta, "multilabel": True}
     return model, meta
+
+
+def target_class(target: int | str | None, meta: dict[str, Any]) -> int | None:
+    """``--target-class`` as a class index: an index as it is, or a class (a finding) by its name in
+    the model file's ``class_names`` (case-insensitive: ``--target-class Effusion``); ``None`` stays
+    ``None`` (the predicted class). An unknown name is an :class:`InputError` listing the names."""
+    if target is None or isinstance(target, int):
+        return target
+    text = str(target).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    names = [str(n) for n in meta.get("class_names") or ()]
+    lookup = {n.lower(): k for k, n in enumerate(names)}
+    if text.lower() not in lookup:
+        known = ", ".join(repr(n) for n in names[:20]) or "none: it names no classes, give an index"
+        raise InputError(f"--target-class {text!r} is neither a class index nor one of the model's classes ({known})")
+    return lookup[text.lower()]

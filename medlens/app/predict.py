@@ -185,8 +185,10 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         failures = [f for f in store.failures() if f.index < n]
     multilabel = bool(meta.get("multilabel"))
     metrics, files = write_outputs(out, results, failures, class_names, multilabel=multilabel)
-    if finding_labels:
-        metrics = _finding_metrics(finding_labels, source, results, findings, n)
+    if multilabel and (finding_labels or getattr(source, "findings", None) is not None):
+        matrix = (read_finding_labels(finding_labels, [row["file"] for row in source.identifier_rows()[:n]], findings)
+                  if finding_labels else source.findings[:n].double())  # a multi-label npz's own (N, K) labels
+        metrics = _finding_metrics(matrix, results, findings, n)
         if metrics is not None:
             files.append(write_json(out / "metrics.json", metrics))
     elif multilabel and any(r.label is not None for r in results):
@@ -200,11 +202,9 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
     return PredictResult(out, spec.kind, n, added, seconds, metrics, files, failures, notes)
 
 
-def _finding_metrics(path: str, source: Any, results: Sequence[CaseResult], findings: list[str],
+def _finding_metrics(labels: torch.Tensor, results: Sequence[CaseResult], findings: list[str],
                      n: int) -> dict[str, Any] | None:
-    """The per-finding metrics of a multi-label model against ``path``'s 0/1 columns."""
-    files = [row["file"] for row in source.identifier_rows()[:n]]
-    labels = read_finding_labels(path, files, findings)
+    """The per-finding metrics of a multi-label model against the 0/1 ``labels`` ``(n, K)`` (NaN: not labelled)."""
     probs = torch.full((n, len(findings)), math.nan, dtype=torch.float64)
     for r in results:
         probs[r.index] = torch.tensor(r.probabilities, dtype=torch.float64)

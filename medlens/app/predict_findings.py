@@ -23,16 +23,32 @@ __all__ = ["finding_columns", "finding_metrics", "finding_metrics_lines", "read_
 
 def finding_columns(path: str, findings: Sequence[str]) -> bool:
     """Whether the labels file ``path`` gives one column per finding (``case`` plus every name in
-    ``findings``) rather than ``case,label``."""
+    ``findings``) or NIH ChestX-ray14's ``Finding Labels`` column, rather than ``case,label``."""
+    from medlens.data.formats.finding_labels import NIH_FINDINGS
+
     with open(path, newline="", encoding="utf-8-sig") as fh:
         header = {h.strip() for h in next(csv.reader(fh), [])}
-    return bool(findings) and "case" in header and set(findings) <= header
+    return bool(findings) and (NIH_FINDINGS in header or "case" in header and set(findings) <= header)
 
 
 def read_finding_labels(path: str, files: Sequence[str], findings: Sequence[str]) -> torch.Tensor:
     """``(N, K)`` float64 labels of the cases whose files are ``files``: 0 or 1, NaN where the
-    file does not list the case. A value other than 0/1, a case listed twice or not among
+    file does not list the case. NIH's layout (``Finding Labels``) is read by
+    :func:`medlens.data.formats.finding_labels.read_finding_table`, its names matched to ``findings``
+    regardless of case. A value other than 0/1, a case listed twice or not among
     ``files`` is an :class:`InputError`."""
+    from medlens.data.formats.finding_labels import NIH_FINDINGS, read_finding_table
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        if NIH_FINDINGS in {h.strip() for h in next(csv.reader(fh), [])}:  # 'Effusion|Mass', 'No Finding'
+            table = read_finding_table(path, files)
+            column = {f.lower(): k for k, f in enumerate(table.findings)}
+            out = torch.zeros((len(files), len(findings)), dtype=torch.float64)  # a finding never named: absent
+            for k, finding in enumerate(findings):
+                if finding.lower() in column:
+                    out[:, k] = torch.from_numpy(table.matrix[:, column[finding.lower()]]).double()
+            out[[not v for v in table.labelled]] = math.nan
+            return out
     known = {f: i for i, f in enumerate(files)}
     labels = torch.full((len(files), len(findings)), math.nan, dtype=torch.float64)
     name = Path(path).name

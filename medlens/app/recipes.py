@@ -109,8 +109,17 @@ def train_on_dataset(
         )
         recipe = recipe.replace(size=tuple(int(v) for v in train.inputs.shape[2:]),
                                 channels=None if recipe.windows else int(train.inputs.shape[1]))
-    _two_classes(train.labels, train.class_names)
-    num_classes = max(len(train.class_names), int(train.labels.max()) + 1)
+    multilabel = train.labels.ndim == 2  # (N, K) of 0/1: one sigmoid per finding (medlens.app.train_findings)
+    if multilabel:
+        from medlens.app.train_findings import check_findings, finding_loss
+
+        check_findings(train.labels, train.class_names)
+        loss_fn, pos_weight = finding_loss(train.labels)
+        train_options.setdefault("loss_fn", loss_fn)
+        num_classes = int(train.labels.shape[1])
+    else:
+        _two_classes(train.labels, train.class_names)
+        num_classes = max(len(train.class_names), int(train.labels.max()) + 1)
     augment = shift_augment if train.inputs.is_floating_point() else None
     # weight initialisation and dropout draw from torch's global generator: fork it for the run
     with seeded(seed):
@@ -120,7 +129,7 @@ def train_on_dataset(
             epochs=epochs, seed=seed, augment=augment, progress=progress, **train_options,
         )
     val_scores = evaluate_classifier(model, val.inputs, val.labels)
-    calibration = _calibration(model, val.inputs, val.labels)
+    calibration = None if multilabel else _calibration(model, val.inputs, val.labels)  # its table reads one class per case
     from medlens.evaluation.familiarity import familiarity_reference
 
     familiarity = familiarity_reference(model, train.inputs, val.inputs)
@@ -139,12 +148,23 @@ def train_on_dataset(
         "epochs": epochs,
         "seed": seed,
         "history": history,
-        "val": {**val_scores.as_dict(), "majority_share": majority_share(val.labels)},
-        "test": {**test_scores.as_dict(), "majority_share": majority_share(test.labels)},
+        "val": _split_record(val_scores, val, multilabel),
+        "test": _split_record(test_scores, test, multilabel),
         "calibration": calibration,
         "familiarity": familiarity,
     }
+    if multilabel:
+        meta.update(multilabel=True, pos_weight=pos_weight)
     return model, meta
+
+
+def _split_record(scores: Any, split: Any, multilabel: bool) -> dict[str, Any]:
+    """A split's scores as the model file stores them (per finding too for a multi-label model)."""
+    if multilabel:
+        from medlens.app.train_findings import split_record
+
+        return split_record(scores.probabilities, split.labels, split.class_names, scores)
+    return {**scores.as_dict(), "majority_share": majority_share(split.labels)}
 
 
 def _two_classes(labels: torch.Tensor, class_names: Any) -> None:
@@ -180,7 +200,12 @@ def chance_fact(val: dict) -> str | None:
 
     A model that ranks the classes well (AUROC >= :data:`RANKS_CLASSES_AUROC`) but whose decisions
     fall below the majority share on imbalanced data is not at chance: :func:`threshold_fact` says
-    what is true of it."""
+    what is true of it. A multi-label model's record (``val["findings"]``) is read per finding
+    (:func:`medlens.app.train_findings.finding_chance_fact`)."""
+    if "findings" in val:
+        from medlens.app.train_findings import finding_chance_fact
+
+        return finding_chance_fact(val)
     if not _below_majority(val) or _ranks_classes(val):
         return None
     return (f"the model is no better than always answering the most frequent class on the validation split "
@@ -191,8 +216,8 @@ def threshold_fact(val: dict) -> str | None:
     """When a model ranks the classes well but its accuracy is not above the majority share (a
     decision threshold set for balanced classes, as balanced sampling trains, on imbalanced data:
     MIT-BIH beats, AUROC 0.990, accuracy 0.968 against 0.988): its probabilities mean more than its
-    decisions. ``None`` otherwise."""
-    if not _below_majority(val) or not _ranks_classes(val):
+    decisions. ``None`` otherwise (and for a multi-label model, whose findings :func:`chance_fact` reads)."""
+    if "findings" in val or not _below_majority(val) or not _ranks_classes(val):
         return None
     below = val["accuracy"] < val["majority_share"]  # within the margin above it, no claim on which class it favours
     return (f"the model ranks the classes well on the validation split (AUROC {val['auroc']:.3f}) but its decisions "
@@ -251,6 +276,11 @@ def trained_summary(arch: str, data: str, meta: dict[str, Any]) -> str:
     from medlens.data.cases import data_words
 
     v, t = meta["val"], meta["test"]
+    if meta.get("multilabel"):
+        return (f"trained {arch} on {meta.get('data') or data_words(data)} ({len(meta['class_names'])} findings, one "
+                f"sigmoid each): val macro {_auroc(v)}, mean accuracy {v['accuracy']:.3f} (each finding's majority "
+                f"{v['majority_share']:.3f}); test macro {_auroc(t)}, mean accuracy {t['accuracy']:.3f} (each finding's "
+                f"majority {t['majority_share']:.3f})")
     return (f"trained {arch} on {meta.get('data') or data_words(data)}: val accuracy {v['accuracy']:.3f}{majority_words(v)} "
             f"{_auroc(v)}; test accuracy {t['accuracy']:.3f}{majority_words(t)} {_auroc(t)}")
 
@@ -273,7 +303,12 @@ def _auroc(scores: dict[str, Any]) -> str:
 def _train_classifier_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,
                              recipe: Recipe | None = None) -> Trained:
     model, meta = train_on_dataset(data, arch=arch, epochs=epochs, seed=seed, progress=progress, recipe=recipe)
-    return Trained(model, meta, trained_summary(arch, data, meta), warning=chance_warning(meta["val"]))
+    notes = []
+    if meta.get("multilabel"):
+        from medlens.app.train_findings import finding_lines
+
+        notes = finding_lines(meta)
+    return Trained(model, meta, trained_summary(arch, data, meta), notes, warning=chance_warning(meta["val"]))
 
 
 def _train_interpnet_recipe(arch: str, data: str, *, epochs: int, seed: int, progress: Any = True,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from medlens.app.inputs import RecipeOptions, load_model_file, model_cases, refuse_index
+from medlens.app.inputs import RecipeOptions, load_model_file, model_cases, refuse_index, target_class
 from medlens.core.files import staged_folder, write_csv, write_json
 from medlens.data.cases import is_dataset
 from medlens.errors import InputError, MedlensError
@@ -30,7 +30,7 @@ class ReportRequest:
     index: int = 0
     split: str = "test"
     methods: Sequence[str] = ()
-    target: int | None = None
+    target: int | str | None = None  # a class index or a class name (medlens.app.inputs.target_class)
     evaluation: str | None = None
     basis_data: str | None = None
     k: int = 5
@@ -81,6 +81,7 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     methods = list(request.methods or DEFAULT_METHODS)
     options = options_per_method(request.options, methods)
     model, meta = load_model_file(request.model, request.multi_label)
+    request = replace(request, target=target_class(request.target, meta))  # a class by name too
     if meta.get("tokenizer"):
         from medlens.app.report_note import report_notes
 

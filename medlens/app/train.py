@@ -168,25 +168,27 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     trained result and the unreadable cases ``(id, error)``."""
     from medlens.app.reference_cases import inputs_digest
     from medlens.core.random import generator
-    from medlens.data.formats.folders import class_names_in
 
     if request.labels is None:
-        raise MedlensError("training on scans needs --labels FILE (CSV with columns case,label)")
+        raise MedlensError("training on scans needs --labels FILE (CSV with columns case,label, or one column per "
+                           "finding)")
     recipe = _scan_recipe(request.recipe)
-    class_names = request.names() or class_names_in(request.labels)
-    cases = open_cases(request.data, recipe=recipe, labels=request.labels, class_names=class_names, what="data",
-                       memory_mb=request.memory_mb)
-    labelled = [i for i, label in enumerate(cases.scans.labels) if label is not None]
+    scan_labels = _scan_labels(request, recipe)
+    cases = scan_labels.cases
+    labelled = [i for i, label in enumerate(scan_labels.labels) if label is not None]
     x, kept, failed = cases.scans.load(labelled)
     failed = {i: cases.withheld(i, err) for i, err in failed.items()}
     if x is None or len(kept) < 3:
         first = next(iter(failed.values()), "")
         raise InputError(f"training needs at least 3 readable labelled cases in {request.data}; found "
                          f"{len(kept)}" + (f" (first error: {first})" if first else ""))
-    labels = torch.tensor([cases.scans.labels[i] for i in kept], dtype=torch.long)
-    k = int(labels.max()) + 1
-    names = tuple(class_names) if class_names else tuple(str(j) for j in range(k))
-    groups, split_words = _patient_groups(cases, kept)
+    if scan_labels.multilabel:  # (N, K) of 0/1: one sigmoid per finding
+        labels = torch.as_tensor(np.stack([scan_labels.labels[i] for i in kept]), dtype=torch.float32)
+    else:
+        labels = torch.tensor([scan_labels.labels[i] for i in kept], dtype=torch.long)
+    k = int(labels.shape[1]) if labels.ndim == 2 else int(labels.max()) + 1
+    names = tuple(scan_labels.class_names) if scan_labels.class_names else tuple(str(j) for j in range(k))
+    groups, split_words = _patient_groups(cases, kept, scan_labels.groups)
     if groups is not None:  # no patient in two splits
         from medlens.data.formats.text import split_by_group
 
@@ -237,6 +239,7 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
                 # which folder the positions are of: basis and concepts use them only on the same inputs
                 split_digests={"train": inputs_digest(x[_by_position(splits["train"], kept)])})
     trained.summary = trained_summary(request.arch, str(request.data), meta)  # the scans, not the temporary npz
+    trained.notes = [*scan_labels.notes, *trained.notes]
     if groups is not None:
         several = _patients_with_several(groups, kept)
         trained.summary += (f"; split by patient ({split_words}): {several} patient(s) with several scans, each patient's "
@@ -244,13 +247,53 @@ def _train_on_scans(request: TrainRequest, train: Any) -> tuple[Any, list[tuple[
     return trained, [(cases.names[i], err) for i, err in sorted(failed.items())]
 
 
-def _patient_groups(cases: Any, kept: list[int]) -> tuple[list[str | None] | None, str]:
-    """Each case's patient for the split, and where it was read: the labels file's ``group``
-    column, else the scans' DICOM PatientID (compared as digests, :mod:`medlens.data.patients`)
+@dataclass
+class _ScanLabels:
+    """A folder's cases with their labels: per case a class index, a ``(K,)`` 0/1 row of findings
+    (``multilabel``) or ``None``; the class (finding) names; the labels file's patients (``None``:
+    the case workflow's own, :func:`_patient_groups`); lines for ``train``'s output."""
+
+    cases: Any
+    labels: list[Any]
+    class_names: tuple[str, ...]
+    multilabel: bool = False
+    groups: list[str | None] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _scan_labels(request: TrainRequest, recipe: Any) -> _ScanLabels:
+    """Open the folder's cases and read their labels: ``case,label`` (one class per case), or several
+    findings per case (NIH's ``Finding Labels``, or one column per finding: a multi-label model,
+    :mod:`medlens.data.formats.finding_labels`), told apart by the labels file's columns."""
+    from medlens.data.formats.finding_labels import is_findings_table, read_finding_table
+    from medlens.data.formats.folders import class_names_in
+
+    if not is_findings_table(request.labels):
+        class_names = request.names() or class_names_in(request.labels)
+        cases = open_cases(request.data, recipe=recipe, labels=request.labels, class_names=class_names, what="data",
+                           memory_mb=request.memory_mb)
+        return _ScanLabels(cases, list(cases.scans.labels), tuple(class_names))
+    cases = open_cases(request.data, recipe=recipe, what="data", memory_mb=request.memory_mb)
+    table = read_finding_table(request.labels, cases.scans.names)
+    rows = [table.matrix[i] if table.labelled[i] else None for i in range(len(cases))]
+    note = (f"multi-label: {len(table.findings)} findings read from the labels file ({table.layout}), one sigmoid "
+            "each")
+    if table.uncertain or table.blank:
+        note += (f"; {table.uncertain} uncertain (-1) and {table.blank} blank value(s) read as absent (0: "
+                 "CheXpert's U-Zeros)")
+    return _ScanLabels(cases, rows, table.findings, True, table.groups, [note])
+
+
+def _patient_groups(cases: Any, kept: list[int],
+                    groups: list[str | None] | None = None) -> tuple[list[str | None] | None, str]:
+    """Each case's patient for the split, and where it was read: ``groups`` (a findings table's
+    patient column), the labels file's ``group`` column, else the scans' DICOM PatientID (compared as digests, :mod:`medlens.data.patients`)
     when some patient has several of the ``kept`` scans; ``(None, "")`` when no patient is known
     to have two (a split at random keeps nothing apart)."""
     from medlens.data.patients import case_patients, known_patients
 
+    if groups is not None:
+        return groups, "the labels file's patient column"
     if cases.scans.groups is not None:
         return cases.scans.groups, "the labels file's group column"
     found = known_patients(case_patients(cases.scans, range(len(cases))))

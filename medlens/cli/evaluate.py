@@ -40,8 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="all", help="'all' or comma-separated method names")
     p.add_argument("--metrics", default="all", help="'all' or comma-separated metric names")
     p.add_argument("--baselines", default="random,centre,edge", help="comma-separated baseline maps ('' for none)")
-    p.add_argument("--target", choices=("label", "predicted"), default=None,
-                   help="class to explain (default: the label where every case has one, else the predicted class)")
+    p.add_argument("--target", "--target-class", dest="target", default=None, metavar="label|predicted|CLASS",
+                   help="class to explain: each case's label, its predicted class, or one class (a finding of a "
+                        "multi-label model) by name or index on every case (default: the label where every case "
+                        "has one, else the predicted class)")
     p.add_argument("--cases-per-batch", type=int, default=16, help="cases per batch: the unit of writing and resuming (default 16)")
     p.add_argument("--metric-option", action="append", metavar="METRIC.NAME=VALUE",
                    help="metric option, repeatable (deletion_auc.steps=10)")

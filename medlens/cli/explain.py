@@ -52,8 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index", type=int, default=0, help="case index in an npz data set")
     p.add_argument("--split", default="test", help="split of an npz data set (default: test)")
     p.add_argument("--method", default="gradient", help="attribution method (see medlens.methods())")
-    p.add_argument("--target", "--target-class", dest="target", type=int, default=None,
-                   help="class (output channel) to explain (default: the predicted class)")
+    p.add_argument("--target", "--target-class", dest="target", default=None,
+                   help="class (output channel) to explain, by index or by name (a finding of a multi-label model: "
+                        "--target-class Effusion); default: the predicted class")
     p.add_argument("--target-mask", default=None, metavar="FILE",
                    help="segmentation models: explain the sum of --target-class's scores inside this mask "
                         "(NIfTI, PNG or .npy on the input's grid)")

@@ -41,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index", type=int, default=0, help="first case index in an npz data set (default: 0)")
     p.add_argument("--split", default="test", help="split of an npz data set (default: test)")
     p.add_argument("--methods", default=None, help="comma-separated methods (default: gradient,integrated_gradients,gradcam)")
-    p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
+    p.add_argument("--target", "--target-class", dest="target", default=None,
+                   help="class to explain, by index or by name (default: the predicted class)")
     p.add_argument("--evaluation", default=None, metavar="DIR", help="output folder of 'medlens evaluate' for this model")
     p.add_argument("--basis-data", default=None, metavar="D", help="training data (bundled name or npz; a notes file for a text model) for similar cases")
     p.add_argument("--k", type=int, default=5, help="similar training cases shown (default: 5)")
@@ -74,5 +75,13 @@ def run(args: argparse.Namespace) -> int:
         found = (f"findings {', '.join(summary['predicted_findings']) or 'none'}; highest "
                  if summary.get("multilabel") else "")
         print(f"{found}{summary['predicted_class']} (p={max(summary['probabilities'].values()):.3f}); "
-              f"maps: {', '.join(summary['methods'])}; trust: {summary['trust']['level']} -> {where}")
+              f"{_explained(summary)}maps: {', '.join(summary['methods'])}; trust: {summary['trust']['level']} -> {where}")
     return 0
+
+
+def _explained(summary: dict) -> str:
+    """``explained NAME (p=...); `` when the case's maps explain another class than the predicted one (--target-class)."""
+    names, explained = list(summary.get("probabilities") or {}), summary.get("explained")
+    if not isinstance(explained, int) or explained == summary.get("prediction") or not 0 <= explained < len(names):
+        return ""
+    return f"explained {names[explained]} (p={summary['probabilities'][names[explained]]:.3f}); "

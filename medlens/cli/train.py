@@ -8,6 +8,14 @@ validation and test cases by the seed; an optional ``group`` column (a patient i
 patient's cases in one split. ``--class-names A,B`` fixes the class order (default: the label words
 sorted).
 
+Several findings per case train a multi-label model (one sigmoid per finding, binary cross-entropy
+with each finding's positives weighted by absent/present; told from the data, no flag): an npz whose
+``train_labels`` are ``(N, K)`` of 0/1 (ChestMNIST's layout), or a labels CSV in NIH ChestX-ray14's
+layout (``Image Index``/``case``, ``Finding Labels`` as ``Effusion|Mass`` or ``No Finding``, ``Patient
+ID``/``group``) or with one column per finding (CheXpert's 1/0/-1/blank: -1 "uncertain" and blank
+are read as absent, and counted). Each finding's validation and test AUROC and prevalence are
+printed and stored; a finding no better than always answering its majority is warned about.
+
 A notes file (CSV, TSV or JSON Lines with ``text`` and ``label`` columns, renamed with
 ``--text-column``/``--label-column``; optional ``case`` and ``group``) trains the attention BiGRU on
 token ids: the tokenizer is learnt from the training notes and stored in the model file; notes
@@ -42,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "file (.csv/.tsv/.jsonl) or signal records (with --windows); "
                         "oscillators for --arch scinet, simulated-fmri for --arch groupinn")
     p.add_argument("--labels", default=None, metavar="FILE",
-                   help="scans: CSV with columns case,label[,group] (a class index or a class name); "
+                   help="scans: CSV with columns case,label[,group] (a class index or a class name), or several "
+                        "findings per case (NIH's 'Finding Labels', or one 0/1 column per finding); "
                         "fixed-window records: CSV record,label")
     p.add_argument("--out", required=True, help="model file to write (.pt)")
     p.add_argument("--arch", default=None, help="architecture (default: cnn, attention-rnn for notes and records; "

@@ -206,6 +206,7 @@ class Cases:
     has_markers: bool
     class_names: tuple[str, ...]
     is_dataset: bool
+    findings: torch.Tensor | None = None  # a multi-label data set's (N, K) 0/1 labels, one column per finding
 
     def __len__(self) -> int:
         return len(self.names)
@@ -234,7 +235,10 @@ class Cases:
 
 
 class DatasetCases(Cases):
-    """The cases of one split of an npz archive or a bundled data set (held in memory)."""
+    """The cases of one split of an npz archive or a bundled data set (held in memory).
+
+    A multi-label data set (labels ``(N, K)`` of 0/1, one column per finding) gives its cases no
+    single class (``label`` ``None``); :attr:`findings` holds the matrix (``None`` otherwise)."""
 
     is_dataset = True
 
@@ -248,7 +252,8 @@ class DatasetCases(Cases):
         if input_shape is not None and tuple(ds.inputs.shape[1:]) != tuple(input_shape):
             raise InputError(_shape_mismatch(tuple(ds.inputs.shape[1:]), tuple(input_shape)))
         self.names = [str(i) for i in range(len(ds))]
-        self.has_labels = True
+        self.findings = ds.labels if ds.labels.ndim == 2 else None
+        self.has_labels = self.findings is None
         self.has_masks = ds.masks is not None
         self.class_names = tuple(ds.class_names)
         self._markers = _npz_markers(self.data, split)
@@ -261,7 +266,8 @@ class DatasetCases(Cases):
         idx = torch.as_tensor(indices, dtype=torch.long)
         ds = self.dataset
         masks = None if ds.masks is None else ds.masks[idx].reshape(len(idx), *ds.inputs.shape[2:]) > 0.5
-        return CaseBatch(ds.inputs[idx], [int(v) for v in ds.labels[idx]], masks, indices,
+        labels = [None] * len(indices) if self.findings is not None else [int(v) for v in ds.labels[idx]]
+        return CaseBatch(ds.inputs[idx], labels, masks, indices,
                          [self.names[i] for i in indices])
 
     def case(self, index: int) -> Case:
@@ -270,7 +276,8 @@ class DatasetCases(Cases):
             raise InputError(f"index {index} is out of range: {ds.name} has {len(ds)} cases (0..{len(ds) - 1})")
         name = f"{ds.name}[{index}]"
         mask = None if ds.masks is None else ds.masks[index : index + 1]
-        return Case(ds.inputs[index : index + 1], int(ds.labels[index]), name, name=name, mask=mask)
+        label = None if self.findings is not None else int(ds.labels[index])
+        return Case(ds.inputs[index : index + 1], label, name, name=name, mask=mask)
 
     def markers(self, indices: Sequence[int]) -> torch.Tensor | None:
         return None if self._markers is None else self._markers[torch.as_tensor(list(indices), dtype=torch.long)]

@@ -54,3 +54,23 @@ def macro_auroc(probs: torch.Tensor, labels: torch.Tensor) -> float:
     values = [auroc(probs[:, k], labels == k) for k in range(probs.shape[1])]
     values = [v for v in values if v == v]
     return float(sum(values) / len(values)) if values else float("nan")
+
+
+def finding_aurocs(probs: torch.Tensor, labels: torch.Tensor) -> list[float]:
+    """A multi-label model's AUROC per finding: column ``k`` of ``probs`` ``(N, K)`` against
+    column ``k`` of the 0/1 ``labels`` ``(N, K)``; NaN for a finding present in every case or in none."""
+    return [auroc(probs[:, k], labels[:, k] > 0.5) for k in range(labels.shape[1])]
+
+
+def finding_scores(probs: torch.Tensor, labels: torch.Tensor, names: "list[str] | tuple[str, ...]",
+                   threshold: float = 0.5) -> dict[str, dict[str, float]]:
+    """Per finding: its AUROC, its prevalence (share of cases with it), the accuracy of deciding it
+    at ``probs >= threshold`` and the accuracy of always answering its majority (present or absent)."""
+    present = labels > 0.5
+    out = {}
+    for k, value in enumerate(finding_aurocs(probs, labels)):
+        prevalence = float(present[:, k].double().mean()) if len(labels) else float("nan")
+        out[str(names[k])] = {"auroc": value, "prevalence": prevalence,
+                              "accuracy": float(((probs[:, k] >= threshold) == present[:, k]).double().mean()),
+                              "majority_share": max(prevalence, 1 - prevalence)}
+    return out

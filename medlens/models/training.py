@@ -13,7 +13,7 @@ from medlens.core.random import generator
 from medlens.core import engine
 from medlens.core.progress import SILENT, Progress
 from medlens.core.targets import probabilities
-from medlens.models.metrics import accuracy, macro_auroc
+from medlens.models.metrics import accuracy, finding_aurocs, macro_auroc
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -31,13 +31,23 @@ class Scores:
 
 
 def evaluate_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> Scores:
-    """Accuracy and (macro) AUROC of ``model`` on ``inputs`` ``(N, ...)`` with ``labels`` ``(N,)``."""
+    """Accuracy and (macro) AUROC of ``model`` on ``inputs`` ``(N, ...)`` with ``labels`` ``(N,)``.
+
+    Multi-label ``labels`` ``(N, K)`` of 0/1 (one column per finding) are scored per finding on
+    each output's own sigmoid: the accuracy of deciding each finding at 0.5, and the AUROC, both
+    averaged over the findings (the AUROC over those present in some cases and absent in others)."""
     was_training = model.training
     model.eval()
     try:
-        probs = probabilities(engine.forward(model, inputs)).cpu()
+        output = engine.forward(model, inputs)
     finally:
         model.train(was_training)
+    if labels.ndim == 2:
+        probs = torch.sigmoid(output).cpu()
+        values = [v for v in finding_aurocs(probs, labels) if v == v]
+        mean_auroc = float(sum(values) / len(values)) if values else float("nan")
+        return Scores(float(((probs >= 0.5) == (labels > 0.5)).float().mean()), mean_auroc, probs)
+    probs = probabilities(output).cpu()
     return Scores(accuracy(probs, labels), macro_auroc(probs, labels), probs)
 
 

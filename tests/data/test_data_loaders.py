@@ -311,7 +311,9 @@ def test_npz_errors(tmp_path):
 
     multilabel = tmp_path / "multi.npz"
     np.savez(multilabel, train_images=np.zeros((3, 4, 4), np.uint8), train_labels=np.zeros((3, 2)))
-    with pytest.raises(InputError, match=r"shape \(3, 2\)"):
+    assert load_npz(multilabel, "train").labels.shape == (3, 2)  # one 0/1 column per finding (ChestMNIST)
+    np.savez(multilabel, train_images=np.zeros((3, 4, 4), np.uint8), train_labels=np.full((3, 2), 2))
+    with pytest.raises(InputError, match=r"shape \(3, 2\).*0 \(absent\) or 1"):
         load_npz(multilabel, "train")
 
     with pytest.raises(UnknownNameError, match=r"nofile"):

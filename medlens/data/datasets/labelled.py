@@ -19,7 +19,8 @@ class LabelledSet:
         ``[0, 1]`` (divided by 255); float images and signals are kept as stored. Token data sets
         are the exception: ``int64`` of shape ``(N, L)``.
     labels : torch.Tensor
-        ``int64``, shape ``(N,)``, class indices into :attr:`class_names`.
+        ``int64``, shape ``(N,)``, class indices into :attr:`class_names`; or, multi-label,
+        ``float32`` ``(N, K)`` of 0/1, column ``k`` the finding :attr:`class_names` ``[k]``.
     masks : torch.Tensor or None
         Ground-truth evidence masks, ``float32`` of shape ``(N, 1, *spatial)`` (same spatial
         shape as :attr:`inputs`), or ``None`` when the data set has none.

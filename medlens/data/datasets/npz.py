@@ -30,10 +30,11 @@ _SPLIT_KEY = re.compile(r"^(.+)_(images|signals|tokens)$")
 def _as_labels(raw: np.ndarray, n: int, where: str) -> torch.Tensor:
     if raw.ndim == 2 and raw.shape[1] == 1:
         raw = raw[:, 0]
+    if raw.ndim == 2:
+        return _as_findings(raw, n, where)
     if raw.ndim != 1:
         raise InputError(
-            f"{where} has shape {tuple(raw.shape)}; expected (N,) or (N, 1) class indices "
-            f"(multi-label arrays are not supported)"
+            f"{where} has shape {tuple(raw.shape)}; expected (N,) or (N, 1) class indices, or (N, K) 0/1 findings"
         )
     if raw.dtype.kind == "b":
         raw = raw.astype(np.int64)
@@ -47,6 +48,20 @@ def _as_labels(raw: np.ndarray, n: int, where: str) -> torch.Tensor:
     if raw.shape[0] != n:
         raise InputError(f"{where} holds {raw.shape[0]} labels but there are {n} inputs")
     return torch.from_numpy(raw.astype(np.int64))
+
+
+def _as_findings(raw: np.ndarray, n: int, where: str) -> torch.Tensor:
+    """Multi-label labels (ChestMNIST's layout): ``(N, K)`` of 0/1, one column per finding -> float32 ``(N, K)``."""
+    if raw.dtype.kind not in "biuf":
+        raise InputError(f"{where} has dtype {raw.dtype}; expected 0/1 findings")
+    _check_finite(raw, where)
+    if raw.size and not np.isin(raw, (0, 1)).all():
+        bad = raw[~np.isin(raw, (0, 1))].flat[0]
+        raise InputError(f"{where} has shape {tuple(raw.shape)} (one column per finding) but holds {bad!r}; "
+                         "each finding must be 0 (absent) or 1 (present)")
+    if raw.shape[0] != n:
+        raise InputError(f"{where} holds {raw.shape[0]} labels but there are {n} inputs")
+    return torch.from_numpy(raw.astype(np.float32))
 
 
 def _images_to_nchw(arr: np.ndarray, spatial_dims: int | None, where: str) -> np.ndarray:
@@ -101,7 +116,8 @@ def load_npz(path: PathLike, split: str, *, memory_mb: float | None = None) -> L
       - ``s_signals``: ``(N, C, L)``, converted to float32 without rescaling.
       - ``s_tokens``: ``(N, L)`` integer token ids, returned as int64 ``(N, L)``.
 
-    * ``s_labels``: ``(N,)`` or ``(N, 1)`` integer class indices -> int64 ``(N,)``.
+    * ``s_labels``: ``(N,)`` or ``(N, 1)`` integer class indices -> int64 ``(N,)``; or ``(N, K)``
+      of 0/1, one column per finding (multi-label, ChestMNIST's layout) -> float32 ``(N, K)``.
     * ``s_masks`` (optional): ground-truth evidence masks, ``(N, 1, *spatial)`` or
       ``(N, *spatial)`` -> float32 ``(N, 1, *spatial)``.
     * ``class_names`` (optional, shared by all splits): array of str. Without it the classes are
@@ -250,13 +266,16 @@ def _read_npz_split(p: pathlib.Path, data: Any, split: str) -> LabelledSet:
         class_names = tuple(
             v.decode() if isinstance(v, bytes) else str(v) for v in names_arr.tolist()
         )
-        if n and int(labels.max()) >= len(class_names):
+        if labels.ndim == 2 and labels.shape[1] != len(class_names):
+            raise InputError(f"{p.name}['{split}_labels'] has {labels.shape[1]} finding columns but class_names "
+                             f"names {len(class_names)}")
+        if labels.ndim == 1 and n and int(labels.max()) >= len(class_names):
             raise InputError(
                 f"{p.name}['{split}_labels'] holds label {int(labels.max())} but class_names "
                 f"names only {len(class_names)} classes"
             )
     else:
-        n_classes = int(labels.max()) + 1 if n else 0
+        n_classes = labels.shape[1] if labels.ndim == 2 else int(labels.max()) + 1 if n else 0
         class_names = tuple(str(k) for k in range(n_classes))
 
     return LabelledSet(inputs, labels, masks, f"{p.stem}/{split}", class_names)

@@ -71,9 +71,10 @@ class LeaderboardSettings:
         Registered metrics; ``"all"`` keeps those the data allows (masks, markers).
     baselines : sequence of str
         Baseline maps scored like methods (``random``, ``centre``, ``edge``).
-    target : {"label", "predicted"}
+    target : {"label", "predicted"} or int
         The class explained: the ground-truth label (localisation against a lesion mask is
-        meaningful for the lesion class) or the model's prediction.
+        meaningful for the lesion class), the model's prediction, or one class (a finding of a
+        multi-label model) on every case.
     seed : int
     cases_per_batch : int
         Samples per batch: the unit of work, of writing and of resuming.
@@ -91,7 +92,7 @@ class LeaderboardSettings:
     methods: Any = "all"
     metrics: Any = "all"
     baselines: Sequence[str] = tuple(BASELINES)
-    target: str = "label"
+    target: str | int = "label"
     seed: int = 0
     cases_per_batch: int = 16
     batch_size: int = 64
@@ -202,8 +203,9 @@ def evaluate(
         value = getattr(s, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
-    if s.target not in ("label", "predicted"):
-        raise InputError(f"target must be 'label' or 'predicted', got {s.target!r}")
+    fixed = isinstance(s.target, int) and not isinstance(s.target, bool)  # one class on every case
+    if not fixed and s.target not in ("label", "predicted"):
+        raise InputError(f"target must be 'label', 'predicted' or a class index, got {s.target!r}")
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 3 or not len(inputs):
         raise InputError("inputs must be a non-empty tensor (N, C, *spatial)")
     n, _c, *spatial = inputs.shape
@@ -225,9 +227,10 @@ def evaluate(
     with evaluation_mode(model):
         outputs = engine.forward(model, inputs, budget)
     predicted = outputs.argmax(1).cpu()
-    classes = labels.long().cpu() if s.target == "label" else predicted
+    classes = (labels.long().cpu() if s.target == "label" else
+               torch.full_like(predicted, s.target) if fixed else predicted)
     if int(classes.max()) >= outputs.shape[1] or int(classes.min()) < 0:
-        raise InputError(f"labels must lie in 0..{outputs.shape[1] - 1} for this model")
+        raise InputError(f"{'the target class' if fixed else 'labels'} must lie in 0..{outputs.shape[1] - 1} for this model")
 
     config = clean({
         "type": "config",
