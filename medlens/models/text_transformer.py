@@ -134,7 +134,11 @@ class TextTransformer(nn.Module):
         attention = self.attend(states, step_mask)
         return self.classify(states, attention), attention
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B, K)``; a Hugging Face style ``attention_mask`` (1 on real tokens) gives the lengths."""
+        if attention_mask is not None:
+            lengths = attention_mask.sum(1)
         return self.forward_with_attention(x, lengths)[0]
 
 

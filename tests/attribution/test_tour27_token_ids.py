@@ -1,0 +1,79 @@
+"""Token attributions of an ids model (B, T) -> one value per token: closed forms and Captum."""
+
+import pytest
+import torch
+from torch import nn
+
+from medlens.attribution.token_ids import token_attributions
+from medlens.errors import InputError
+from medlens.models.text_transformer import TextTransformer
+
+
+class BagOfEmbeddings(nn.Module):
+    """logits = W @ sum_t mask_t * emb(id_t): linear in the embeddings, so every method has a closed form."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(10, 4, padding_idx=0)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, input_ids, attention_mask=None):
+        mask = (input_ids != 0) if attention_mask is None else attention_mask.bool()
+        return self.head((self.embed(input_ids) * mask[..., None]).sum(1))
+
+
+IDS = torch.tensor([[3, 5, 7, 0], [2, 9, 0, 0]])
+MASK = (IDS != 0).long()
+
+
+def closed_form(model, target=1):
+    w = model.head.weight[target]
+    return (model.embed(IDS) @ w).detach() * MASK
+
+
+@pytest.mark.parametrize("method", ["grad_x_input", "integrated_gradients", "smoothgrad", "occlusion"])
+def test_linear_model_methods_equal_the_closed_form_and_padding_is_zero(method):
+    model = BagOfEmbeddings()
+    attr = token_attributions(model, IDS, MASK, method, target=1, n_steps=4)
+    assert attr.values.shape == IDS.shape
+    assert torch.allclose(attr.values, closed_form(model), atol=1e-5)
+    assert (attr.values[MASK == 0] == 0).all()
+
+
+def test_integrated_gradients_from_a_mask_id_agrees_with_captum_layer_integrated_gradients():
+    captum = pytest.importorskip("captum.attr")
+    model = TextTransformer(3, vocab_size=20, layers=1, dropout=0.0).eval()
+    ids = torch.tensor([[4, 8, 15, 16, 2], [7, 3, 9, 0, 0]])
+    mask = (ids != 0).long()
+    ours = token_attributions(model, ids, mask, "integrated_gradients", target=2, baseline_id=1, n_steps=50)
+    baseline = torch.where(mask.bool(), torch.ones_like(ids), ids)
+    lig = captum.LayerIntegratedGradients(lambda i, m: model(i), model.embedding)
+    theirs = lig.attribute(ids, baselines=baseline, target=2, additional_forward_args=(mask,), n_steps=50).sum(-1)
+    assert torch.allclose(ours.values, theirs.detach() * mask, atol=1e-5)
+    assert ours.extras["convergence_delta"].abs().max() < 1e-3
+
+
+def test_rollout_and_chefer_of_a_one_layer_transformer_equal_their_formulas():
+    model = TextTransformer(2, vocab_size=12, heads=2, layers=1, dropout=0.0).eval()
+    ids = torch.tensor([[3, 4, 5, 0]])
+    mask = (ids != 0).long()
+    block = model.blocks[0]
+    h = model.embedding(ids) + model.positions.weight[:4]
+    a = block.norm1(h)
+    _, maps = block.attention(a, a, a, key_padding_mask=~mask.bool(), need_weights=True, average_attn_weights=True)
+    fused = maps.detach() + torch.eye(4)
+    fused = fused / fused.sum(-1, keepdim=True)
+    expected = (fused[0, :3].mean(0) * mask[0]).detach()
+    got = token_attributions(model, ids, mask, "rollout").values[0]
+    assert torch.allclose(got, expected, atol=1e-5)
+    chefer = token_attributions(model, ids, mask, "chefer", target=1).values
+    assert chefer.shape == ids.shape and chefer[0, 3] == 0 and (chefer >= 0).all()
+
+
+def test_bad_inputs_get_one_line_errors():
+    model = BagOfEmbeddings()
+    with pytest.raises(InputError, match="int64"):
+        token_attributions(model, IDS.float())
+    with pytest.raises(InputError, match="no layer 'nope'"):
+        token_attributions(model, IDS, embedding="nope")
