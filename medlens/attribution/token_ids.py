@@ -26,7 +26,7 @@ Methods (:data:`IDS_METHODS`):
 ``lrp``
     medlens' registered LRP (:mod:`medlens.attribution.lrp`) on the model seen as a function of
     its embeddings, summed over the embedding axis.
-``rollout``, ``chefer``
+``attention_rollout``, ``transformer_attribution``
     Abnar and Zuidema (2020) / Chefer, Gur and Wolf (2021) relevance ``R`` ``(B, T, T)``, read
     at the ``query`` row: an index (0 for a [CLS] token), a ``(B, T)`` weighting of the rows (a
     pooling attention), or None for the mean of the real tokens' rows.
@@ -49,7 +49,7 @@ from medlens.core.checks import evaluation_mode
 from medlens.errors import InputError, TargetError, UnknownNameError
 from medlens.types import Attribution
 
-IDS_METHODS = ("grad_x_input", "integrated_gradients", "smoothgrad", "occlusion", "lrp", "rollout", "chefer")
+IDS_METHODS = ("grad_x_input", "integrated_gradients", "smoothgrad", "occlusion", "lrp", "attention_rollout", "transformer_attribution")
 
 
 def logits_of(output: Any) -> torch.Tensor:
@@ -167,8 +167,8 @@ def _attention_relevance(model, ids, mask, target, method: str, query: Any, real
     from medlens.attribution.transformer.chefer import gradient_weighted_relevance
     from medlens.attribution.transformer.rollout import check_maps, rollout
 
-    with capture_attention(model, gradients=method == "chefer") as record:
-        if method == "rollout":
+    with capture_attention(model, gradients=method == "transformer_attribution") as record:
+        if method == "attention_rollout":
             with torch.no_grad():
                 _call(model, ids, mask)
             if check_maps(record.maps) != ids.shape[1]:

@@ -57,6 +57,8 @@ class TextTransformer(nn.Module):
     attention_size : int
         Width of the pooling attention's hidden layer.
     pad_id, unk_id : int
+    attention : {"additive"}
+        The pooling (stored in the config as the BiGRU's is).
     """
 
     arch = "transformer"
@@ -65,8 +67,10 @@ class TextTransformer(nn.Module):
 
     def __init__(self, num_classes: int = 2, *, vocab_size: int, width: int = 32, heads: int = 2, layers: int = 1,
                  hidden: int = 64, max_positions: int = 512, dropout: float = 0.1, attention_size: int = 32,
-                 pad_id: int = 0, unk_id: int = 1) -> None:
+                 pad_id: int = 0, unk_id: int = 1, attention: str = "additive") -> None:
         super().__init__()
+        if attention != "additive":
+            raise ValueError(f"the transformer pools with additive attention, got attention={attention!r}")
         if not (0 <= pad_id < vocab_size and 0 <= unk_id < vocab_size):
             raise ValueError(f"pad_id and unk_id must lie in 0..{vocab_size - 1}")
         if width % heads:

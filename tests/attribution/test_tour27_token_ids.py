@@ -65,9 +65,9 @@ def test_rollout_and_chefer_of_a_one_layer_transformer_equal_their_formulas():
     fused = maps.detach() + torch.eye(4)
     fused = fused / fused.sum(-1, keepdim=True)
     expected = (fused[0, :3].mean(0) * mask[0]).detach()
-    got = token_attributions(model, ids, mask, "rollout").values[0]
+    got = token_attributions(model, ids, mask, "attention_rollout").values[0]
     assert torch.allclose(got, expected, atol=1e-5)
-    chefer = token_attributions(model, ids, mask, "chefer", target=1).values
+    chefer = token_attributions(model, ids, mask, "transformer_attribution", target=1).values
     assert chefer.shape == ids.shape and chefer[0, 3] == 0 and (chefer >= 0).all()
 
 
