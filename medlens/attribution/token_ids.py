@@ -187,20 +187,25 @@ def _attention_relevance(model, ids, mask, target, method: str, query: Any, real
 
 
 def _lrp(model, layer, ids, mask, target) -> torch.Tensor:
+    """medlens' LRP on the model as a function of its embeddings, one row at a time (the row's
+    ids and mask stay fixed while the engine passes the embeddings)."""
     from medlens.attribution.explain import explain
 
-    fn = _ScoreOfEmbeddings(model, layer, ids, mask, target)
-
     class OfEmbeddings(nn.Module):
-        def __init__(self) -> None:
+        def __init__(self, row_ids: torch.Tensor, row_mask: torch.Tensor | None) -> None:
             super().__init__()
-            self.model = model
+            self.model, self.row_ids, self.row_mask = model, row_ids, row_mask
 
         def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
             with replaced_output(layer, {"value": embeddings}):
-                return _call(model, ids, mask)
+                return _call(self.model, self.row_ids, self.row_mask)
 
-    return explain(OfEmbeddings(), fn.embeddings, target, "lrp").values.sum(-1)
+    rows = []
+    for b in range(len(ids)):
+        row_ids, row_mask = ids[b:b + 1], None if mask is None else mask[b:b + 1]
+        embeddings = _ScoreOfEmbeddings(model, layer, row_ids, row_mask, target[b:b + 1]).embeddings
+        rows.append(explain(OfEmbeddings(row_ids, row_mask), embeddings, target[b:b + 1], "lrp").values.sum(-1))
+    return torch.cat(rows)
 
 
 def token_attributions(

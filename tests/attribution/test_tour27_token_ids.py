@@ -32,7 +32,7 @@ def closed_form(model, target=1):
     return (model.embed(IDS) @ w).detach() * MASK
 
 
-@pytest.mark.parametrize("method", ["grad_x_input", "integrated_gradients", "smoothgrad", "occlusion"])
+@pytest.mark.parametrize("method", ["grad_x_input", "integrated_gradients", "smoothgrad", "occlusion", "lrp"])
 def test_linear_model_methods_equal_the_closed_form_and_padding_is_zero(method):
     model = BagOfEmbeddings()
     attr = token_attributions(model, IDS, MASK, method, target=1, n_steps=4)
