@@ -583,7 +583,7 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
         sentences.append(
             f"This is a transformer: its attention flow through every layer (rollout, Abnar and Zuidema 2020) follows "
             f"gradient importance {_band(rg)} (mean Kendall tau {rg:.2f}) and leave-one-out importance {_band(rl)} "
-            f"({rl:.2f}); the checks below judge the pooling attention the classifier reads, and the same caution "
+            f"({rl:.2f}); the verdict below judges the pooling attention the classifier reads, and the same caution "
             "holds for the self-attention maps: a weight is not an influence until these agree.")
     med, flips = summary.get("permutation_tvd_median"), summary.get("permutation_flip_rate")
     if med is not None:
