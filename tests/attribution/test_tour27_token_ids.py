@@ -46,10 +46,10 @@ def test_integrated_gradients_from_a_mask_id_agrees_with_captum_layer_integrated
     model = TextTransformer(3, vocab_size=20, layers=1, dropout=0.0).eval()
     ids = torch.tensor([[4, 8, 15, 16, 2], [7, 3, 9, 0, 0]])
     mask = (ids != 0).long()
-    ours = token_attributions(model, ids, mask, "integrated_gradients", target=2, baseline_id=1, n_steps=50)
+    ours = token_attributions(model, ids, mask, "integrated_gradients", target=2, baseline_id=1, n_steps=20)
     baseline = torch.where(mask.bool(), torch.ones_like(ids), ids)
     lig = captum.LayerIntegratedGradients(lambda i, m: model(i), model.embedding)
-    theirs = lig.attribute(ids, baselines=baseline, target=2, additional_forward_args=(mask,), n_steps=50).sum(-1)
+    theirs = lig.attribute(ids, baselines=baseline, target=2, additional_forward_args=(mask,), n_steps=20).sum(-1)
     assert torch.allclose(ours.values, theirs.detach() * mask, atol=1e-5)
     assert ours.extras["convergence_delta"].abs().max() < 1e-3
 
@@ -77,3 +77,12 @@ def test_bad_inputs_get_one_line_errors():
         token_attributions(model, IDS.float())
     with pytest.raises(InputError, match="no layer 'nope'"):
         token_attributions(model, IDS, embedding="nope")
+
+
+def test_explain_on_token_ids_points_to_token_attributions_which_the_package_exports():
+    import medlens
+
+    with pytest.raises(InputError, match="medlens.token_attributions"):
+        medlens.explain(BagOfEmbeddings(), IDS, 1, "integrated_gradients")
+    assert torch.allclose(medlens.token_attributions(BagOfEmbeddings(), IDS, MASK, "grad_x_input", target=1).values,
+                          closed_form(BagOfEmbeddings()), atol=1e-5)
