@@ -78,11 +78,12 @@ def find_embedding(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor | Non
             raise InputError(f"the model has no layer {name!r}; embeddings: "
                              f"{', '.join(n for n, m in modules.items() if isinstance(m, nn.Embedding)) or 'none'}")
         return modules[name]
-    fed: list[nn.Module] = []
+    fed: list[nn.Module] = []  # the ids themselves, or (a model that remaps ids first) a tensor of their shape
+    shaped: list[nn.Module] = []
 
     def seen(module, inputs, _output):
-        if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].shape == ids.shape and torch.equal(inputs[0], ids):
-            fed.append(module)
+        if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].shape == ids.shape:
+            (fed if torch.equal(inputs[0], ids) else shaped).append(module)
 
     handles = [m.register_forward_hook(seen) for m in model.modules() if isinstance(m, nn.Embedding)]
     try:
@@ -91,9 +92,11 @@ def find_embedding(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor | Non
     finally:
         for h in handles:
             h.remove()
-    if not fed:
-        raise InputError("no nn.Embedding receives the token ids; name the embedding layer (embedding='...')")
-    return fed[0]
+    if fed:
+        return fed[0]
+    if len(shaped) == 1:
+        return shaped[0]
+    raise InputError("no single nn.Embedding receives the token ids; name the embedding layer (embedding='...')")
 
 
 @contextmanager

@@ -131,7 +131,8 @@ def explain_tokens(
             else:  # on the ids; rollout and Chefer read through the model's pooling attention
                 query = _attention(model, x) if method in ("attention_rollout", "transformer_attribution") else None
                 attr = token_attributions(model, x, None, method, target=target_t.to(x.device), n_steps=n_steps,
-                                          pad_id=model.config["pad_id"], query=query)
+                                          pad_id=model.config["pad_id"], query=query,
+                                          embedding=getattr(model, "embedding", None))
             scores[method] = attr.values.detach().cpu()
         attention = None
         if getattr(model, "config", {}).get("attention", "additive") == "additive":

@@ -530,7 +530,8 @@ def self_attention_rollout(model: nn.Module, x: torch.Tensor, pooling: torch.Ten
 
     if not has_attention_layers(model):
         return None
-    return token_attributions(model, x, None, "attention_rollout", pad_id=model.config["pad_id"], query=pooling).values
+    return token_attributions(model, x, None, "attention_rollout", pad_id=model.config["pad_id"], query=pooling,
+                              embedding=getattr(model, "embedding", None)).values
 
 
 def _band(tau: float) -> str:

@@ -86,3 +86,10 @@ def test_explain_on_token_ids_points_to_token_attributions_which_the_package_exp
         medlens.explain(BagOfEmbeddings(), IDS, 1, "integrated_gradients")
     assert torch.allclose(medlens.token_attributions(BagOfEmbeddings(), IDS, MASK, "grad_x_input", target=1).values,
                           closed_form(BagOfEmbeddings()), atol=1e-5)
+
+
+def test_the_embedding_is_found_when_the_model_reads_unknown_ids_as_its_unk_token():
+    model = TextTransformer(2, vocab_size=12, dropout=0.0).eval()
+    ids = torch.tensor([[3, 40, 5, 0]])  # 40 lies beyond the vocabulary: the model feeds unk (1) instead
+    attr = token_attributions(model, ids, None, "grad_x_input", target=0)
+    assert attr.values[0, 1] != 0 and attr.values[0, 3] == 0
