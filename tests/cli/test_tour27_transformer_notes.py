@@ -18,14 +18,14 @@ SECRET = "Zebulon Quarrington"
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tour27")
     rows = []
-    for i in range(24):
+    for i in range(16):
         if i % 2:
             rows.append((f"note {i}: kidney stone seen in the ureter, urology follow up with cystoscopy", "urology"))
         else:
             rows.append((f"note {i}: laparoscopic incision closed, surgery went well and the wound is clean", "surgery"))
     data = write_notes(folder / "notes.csv", rows)
     model = folder / "tf.pt"
-    assert main(["train", "--data", str(data), "--arch", "transformer", "--epochs", "2", "--quiet",
+    assert main(["train", "--data", str(data), "--arch", "transformer", "--epochs", "1", "--quiet",
                  "--out", str(model)]) == 0
     note = write_notes(folder / "one.csv", [(f"Patient {SECRET}, MRN 55501234: kidney stone in the ureter", "urology")])
     return model, note
