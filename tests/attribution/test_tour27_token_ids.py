@@ -93,3 +93,37 @@ def test_the_embedding_is_found_when_the_model_reads_unknown_ids_as_its_unk_toke
     ids = torch.tensor([[3, 40, 5, 0]])  # 40 lies beyond the vocabulary: the model feeds unk (1) instead
     attr = token_attributions(model, ids, None, "grad_x_input", target=0)
     assert attr.values[0, 1] != 0 and attr.values[0, 3] == 0
+
+
+class TinyBert(nn.Module):
+    """Hugging Face shaped: model(input_ids, attention_mask=...) -> object with .logits; the [CLS] row is read."""
+
+    class Out:
+        def __init__(self, logits):
+            self.logits = logits
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.bert = nn.Module()
+        self.bert.word_embeddings = nn.Embedding(16, 8, padding_idx=0)
+        self.bert.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, input_ids, attention_mask):
+        h = self.bert.word_embeddings(input_ids)
+        a, _ = self.bert.attention(h, h, h, key_padding_mask=attention_mask == 0)
+        return self.Out(self.head((h + a)[:, 0]))
+
+
+def test_a_hugging_face_shaped_model_with_a_mask_and_a_cls_token():
+    model = TinyBert().eval()
+    ids = torch.tensor([[2, 5, 6, 0, 0], [2, 7, 8, 9, 3]])
+    mask = (ids != 0).long()
+    rollout = token_attributions(model, ids, mask, "attention_rollout", embedding="bert.word_embeddings", query=0).values
+    assert torch.allclose(rollout.sum(1), torch.ones(2), atol=1e-5) and (rollout[0, 3:] == 0).all()
+    occlusion = token_attributions(model, ids, mask, "occlusion", target=1).values
+    replaced = ids.clone()
+    replaced[1, 2] = 0
+    logits = model(ids, mask).logits[:, 1] - model(replaced, mask).logits[:, 1]
+    assert occlusion[1, 2] == pytest.approx(float(logits[1].detach()), abs=1e-5) and (occlusion[0, 3:] == 0).all()
