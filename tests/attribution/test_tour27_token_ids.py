@@ -67,8 +67,21 @@ def test_rollout_and_chefer_of_a_one_layer_transformer_equal_their_formulas():
     expected = (fused[0, :3].mean(0) * mask[0]).detach()
     got = token_attributions(model, ids, mask, "attention_rollout").values[0]
     assert torch.allclose(got, expected, atol=1e-5)
-    chefer = token_attributions(model, ids, mask, "transformer_attribution", target=1).values
-    assert chefer.shape == ids.shape and chefer[0, 3] == 0 and (chefer >= 0).all()
+    # Chefer: R = I + mean_heads((dS/dA * A)^+), with A recomputed by hand so its gradient is known
+    mha, heads, width = block.attention, 2, 32
+    q, k, v = torch.nn.functional.linear(a, mha.in_proj_weight, mha.in_proj_bias).chunk(3, -1)
+    split = lambda t: t.reshape(1, 4, heads, width // heads).transpose(1, 2)  # noqa: E731
+    logits_qk = split(q) @ split(k).transpose(-1, -2) / (width // heads) ** 0.5
+    attn = torch.softmax(logits_qk.masked_fill(~mask.bool()[:, None, None], float("-inf")), -1).detach().requires_grad_()
+    mixed = mha.out_proj((attn @ split(v)).transpose(1, 2).reshape(1, 4, width))
+    states = h + mixed
+    states = model.norm(states + block.feed_forward(block.norm2(states)))
+    score = model.classify(states, model.attend(states, mask.bool()))[0, 1]
+    (grad,) = torch.autograd.grad(score, attn)
+    relevance = torch.eye(4) + (grad * attn).clamp(min=0).mean(1)[0].detach()
+    expected = relevance[:3].mean(0) * mask[0]
+    chefer = token_attributions(model, ids, mask, "transformer_attribution", target=1).values[0]
+    assert torch.allclose(chefer, expected, atol=1e-5)
 
 
 def test_bad_inputs_get_one_line_errors():
