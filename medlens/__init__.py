@@ -27,6 +27,7 @@ from medlens.api import (
     read,
     train,
 )
+from medlens.attribution.token_ids import token_attributions
 from medlens.core.engine import Budget
 from medlens.core.targets import MultiLabel, Target, to_target
 from medlens.errors import (
@@ -66,6 +67,7 @@ __all__ = [
     "check_input",
     "evaluation_mode",
     "explain",
+    "token_attributions",
     "invert",
     "load_signal",
     "methods",

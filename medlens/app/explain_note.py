@@ -31,7 +31,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
     with ``request.method`` and the attention; returns an :class:`~medlens.app.explain_file.ExplainResult`."""
     from medlens.app.explain_file import CaseOutcome, ExplainResult
     from medlens.app.model_quality import model_warnings
-    from medlens.attribution.sequence import METHODS
+    from medlens.attribution.tokens import TOKEN_METHODS as METHODS
     from medlens.attribution.tokens import explain_tokens, token_rows
     from medlens.evaluation.familiarity import familiarity
     from medlens.viz.notes import write_note_explanation

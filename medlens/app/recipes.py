@@ -15,6 +15,7 @@ from medlens.models.attention_gated import build_for_inputs as _build_attention_
 from medlens.models.attention_rnn import build_for_inputs as _build_attention_rnn
 from medlens.models.cnn import CNN
 from medlens.models.vit import build_for_inputs as _build_vit
+from medlens.models.text_transformer import build_for_inputs as _build_text_transformer
 from medlens.models.training import evaluate_classifier, shift_augment, train_classifier
 from medlens.models.metrics import majority_share
 
@@ -34,6 +35,7 @@ BUILDERS.add("cnn", _build_cnn)
 BUILDERS.add("attention-rnn", _build_attention_rnn)
 BUILDERS.add("attention-gated", _build_attention_gated)
 BUILDERS.add("vit", _build_vit)
+BUILDERS.add("transformer", _build_text_transformer)
 
 
 def default_recipe(inputs: torch.Tensor) -> Recipe:

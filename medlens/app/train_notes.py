@@ -8,7 +8,8 @@ de-identification placeholders as one token) is learnt from the training notes o
 in the model file (``meta["tokenizer"]``); notes longer than ``max_length`` tokens are truncated
 and the model file says how many were; notes that are copies of one another (same text) are
 named in a warning (:func:`copies_warning`). The validation notes' shares of unknown words are stored
-as the familiarity reference (:mod:`medlens.evaluation.note_familiarity`). The architecture is the attention BiGRU (``attention-rnn``).
+as the familiarity reference (:mod:`medlens.evaluation.note_familiarity`). The architecture is the attention BiGRU (``attention-rnn``) or a small transformer encoder
+(``transformer``, :mod:`medlens.models.text_transformer`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from medlens.evaluation.note_familiarity import note_familiarity_reference
 __all__ = ["TEXT_ARCHS", "train_on_notes"]
 
 #: Architectures that read token ids.
-TEXT_ARCHS = ("attention-rnn",)
+TEXT_ARCHS = ("attention-rnn", "transformer")
 SHARES = (0.15, 0.15)  # validation, test: shares of the groups
 
 

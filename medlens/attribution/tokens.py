@@ -18,11 +18,16 @@ import torch
 from torch import nn
 
 from medlens.attribution.sequence import METHODS, pack, require_attention_model, sequence_attributions
+from medlens.attribution.token_ids import IDS_METHODS, token_attributions
 from medlens.core import engine
 from medlens.core.checks import evaluation_mode
 from medlens.core.targets import TargetLike, probabilities
 from medlens.errors import InputError, UnknownNameError
 from medlens.models.attention_rnn import spread_to_input
+
+#: Every method of a note explanation: the sequence methods, then those run on the ids
+#: (:mod:`medlens.attribution.token_ids`; attention_rollout and transformer_attribution (Chefer et al.) need self-attention layers, a transformer).
+TOKEN_METHODS = METHODS + tuple(m for m in IDS_METHODS if m not in METHODS)
 
 #: The default methods of a note explanation.
 DEFAULT_METHODS = ("grad_x_input", "integrated_gradients")
@@ -98,9 +103,9 @@ def explain_tokens(
     require_attention_model(model)
     if not isinstance(x, torch.Tensor) or x.is_floating_point() or x.ndim != 2:
         raise InputError("explain_tokens takes int64 token ids (batch, length)")
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in TOKEN_METHODS]
     if unknown:
-        raise UnknownNameError(f"unknown token method {unknown[0]!r}; available: {', '.join(METHODS)}")
+        raise UnknownNameError(f"unknown token method {unknown[0]!r}; available: {', '.join(TOKEN_METHODS)}")
     with evaluation_mode(model):
         x = x.to(engine.model_device(model))
         from medlens.attribution.sequence import PackedSequenceModel
@@ -120,8 +125,14 @@ def explain_tokens(
             raise TargetError(f"target {target_t.tolist()[:4]} out of range for {probs.shape[1]} classes")
         scores = {}
         for method in methods:
-            attr = sequence_attributions(model, x, target_t, method, n_steps=n_steps,
-                                         batch_size=batch_size, memory_mb=memory_mb)
+            if method in METHODS:
+                attr = sequence_attributions(model, x, target_t, method, n_steps=n_steps,
+                                             batch_size=batch_size, memory_mb=memory_mb)
+            else:  # on the ids; rollout and Chefer read through the model's pooling attention
+                query = _attention(model, x) if method in ("attention_rollout", "transformer_attribution") else None
+                attr = token_attributions(model, x, None, method, target=target_t.to(x.device), n_steps=n_steps,
+                                          pad_id=model.config["pad_id"], query=query,
+                                          embedding=getattr(model, "embedding", None))
             scores[method] = attr.values.detach().cpu()
         attention = None
         if getattr(model, "config", {}).get("attention", "additive") == "additive":

@@ -11,8 +11,9 @@ Capture) in the source's study; a signal gives ``signal.png`` with its annotatio
 
 For a text model (trained on notes) the input is a notes file or a ``.txt`` note: ``tokens.csv``
 (position, token, word, the method's score, the attention weight), ``note.png`` (the words
-highlighted), ``note_attention.png``, ``note.html``; methods gradient, grad_x_input and
-integrated_gradients. Notes longer than the model's tokenizer allows are truncated (said in
+highlighted), ``note_attention.png``, ``note.html``; methods gradient, grad_x_input,
+integrated_gradients, smoothgrad, occlusion (each token replaced by the pad id), lrp, and for a
+transformer (``train --arch transformer``) attention_rollout and transformer_attribution. Notes longer than the model's tokenizer allows are truncated (said in
 ``summary.json``).
 
 With ``--input FOLDER`` every readable file is explained (DICOM files grouped by series), one

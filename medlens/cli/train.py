@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "fixed-window records: CSV record,label")
     p.add_argument("--out", required=True, help="model file to write (.pt)")
     p.add_argument("--arch", default=None, help="architecture (default: cnn, attention-rnn for notes and records; "
-                                               "also attention-gated, vit, interpnet, scinet, groupinn)")
+                                               "also attention-gated, vit, interpnet, scinet, groupinn; "
+                                               "transformer: a small transformer encoder for notes)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--class-names", default=None, metavar="A,B",
                    help="the classes in label order (e.g. normal,pneumonia), stored in the model file (default: the "

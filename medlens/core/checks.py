@@ -41,8 +41,9 @@ def check_input(x: Any, *, min_dims: int = 3) -> torch.Tensor:
 def _missing_axes(x: torch.Tensor) -> str:
     """What a too-flat input most likely is, and what to do with it."""
     if x.ndim == 2 and not x.is_floating_point():
-        return ("integer rows look like token ids, which have no gradient: explain a model that takes their "
-                "embeddings (B, D, L), or a medlens attention model's notes (medlens explain --input note.txt)")
+        return ("integer rows look like token ids, which have no gradient: explain them with "
+                "medlens.token_attributions(model, input_ids, attention_mask, method) (through the model's "
+                "embedding layer), or a medlens text model's notes (medlens explain --input note.txt)")
     if x.ndim == 2:
         return ("for one image add the batch and channel dimensions (x[None, None]); for a batch of one-channel "
                 "signals add the channel dimension (x[:, None]); feature vectors (tabular data) are not explained")

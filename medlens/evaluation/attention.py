@@ -329,6 +329,9 @@ class AttentionFaithfulness:
         covers; NaN where the sequence has no mask.
     probabilities : (B, K); labels : (B,) or None (a multi-label model's: (B,) one finding each, or (B, K) 0/1).
     gradient_method : the sequence attribution method behind ``gradient``.
+    rollout : (B, L) attention rollout through the self-attention layers and the pooling
+        attention (a transformer; None for a model without self-attention);
+        ``tau_rollout_gradient``, ``tau_rollout_leave_one_out`` its Kendall tau-b with them.
     """
 
     attention: torch.Tensor
@@ -351,6 +354,9 @@ class AttentionFaithfulness:
     gradient_method: str = "gradient"
     params: dict[str, Any] = field(default_factory=dict)
     multilabel: bool = False  # one sigmoid per finding: changes and decisions as OutputReading reads them
+    rollout: torch.Tensor | None = None
+    tau_rollout_gradient: torch.Tensor | None = None
+    tau_rollout_leave_one_out: torch.Tensor | None = None
 
     def _accuracy(self) -> dict[str, Any]:
         """``accuracy``: the share of sequences decided right. A single-label model's decision is its
@@ -408,6 +414,9 @@ class AttentionFaithfulness:
             "mask_share_mean": mean(self.mask_share),
             "n_with_mask": int((~torch.isnan(self.mask_share)).sum()),
         }
+        if self.rollout is not None:
+            out["tau_rollout_gradient_mean"] = mean(self.tau_rollout_gradient)
+            out["tau_rollout_leave_one_out_mean"] = mean(self.tau_rollout_leave_one_out)
         return out
 
 
@@ -478,10 +487,16 @@ def attention_faithfulness(
             ig_values = ig_signed.abs()
         loo = leave_one_out(model, x, lengths, **budget.kwargs())
         tvd, flipped = permutation_test(model, x, lengths, n_permutations=n_permutations, seed=seed, **budget.kwargs())
+        flow = self_attention_rollout(model, x, steps) if not x.is_floating_point() else None
     s = model.stride
     tau_grad = kendall_tau(steps, to_steps(grad_values, s), step_mask)
     tau_loo = kendall_tau(steps, loo.to(steps.device), step_mask)
     tau_ig = None if ig_values is None else kendall_tau(steps, to_steps(ig_values, s), step_mask)
+    tau_flow = {} if flow is None else {
+        "rollout": flow.cpu(),
+        "tau_rollout_gradient": kendall_tau(flow, grad_values, valid).cpu(),
+        "tau_rollout_leave_one_out": kendall_tau(flow, loo.to(flow.device), valid).cpu(),
+    }
     b = len(x)
     nan = torch.full((b,), math.nan, dtype=torch.float64)
     mass_att, mass_grad, mass_ig, share = nan, nan, (None if ig_values is None else nan), nan
@@ -516,7 +531,21 @@ def attention_faithfulness(
         gradient_method=gradient_method,
         params={"n_permutations": n_permutations, "ig_steps": ig_steps, "seed": seed},
         multilabel=OutputReading(model).multilabel,
+        **tau_flow,
     )
+
+
+def self_attention_rollout(model: nn.Module, x: torch.Tensor, pooling: torch.Tensor) -> torch.Tensor | None:
+    """Attention rollout ``(B, L)`` of a token model with self-attention layers, read through its
+    pooling attention ``pooling`` ``(B, L)`` (the weights of the states the classifier reads);
+    None for a model without self-attention (the BiGRU)."""
+    from medlens.attribution.token_ids import token_attributions
+    from medlens.attribution.transformer.attention_maps import has_attention_layers
+
+    if not has_attention_layers(model):
+        return None
+    return token_attributions(model, x, None, "attention_rollout", pad_id=model.config["pad_id"], query=pooling,
+                              embedding=getattr(model, "embedding", None)).values
 
 
 def _band(tau: float) -> str:
@@ -564,6 +593,13 @@ def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
         ti = summary.get("tau_integrated_gradients_mean")
         extra = f"; with integrated-gradients magnitude, tau is {ti:.2f}" if ti is not None else ""
         sentences.append(f"The ranking of positions by attention {parts[0]} and {parts[1]}{extra}.")
+    rg, rl = summary.get("tau_rollout_gradient_mean"), summary.get("tau_rollout_leave_one_out_mean")
+    if rg is not None and rl is not None:
+        sentences.append(
+            f"This is a transformer: its attention flow through every layer (rollout, Abnar and Zuidema 2020) follows "
+            f"gradient importance {_band(rg)} (mean Kendall tau {rg:.2f}) and leave-one-out importance {_band(rl)} "
+            f"({rl:.2f}); the verdict below judges the pooling attention the classifier reads, and the same caution "
+            "holds for the self-attention maps: a weight is not an influence until these agree.")
     med, flips = summary.get("permutation_tvd_median"), summary.get("permutation_flip_rate")
     if med is not None:
         if med < TVD_SMALL and (flips is None or flips < FLIPS_FEW):
