@@ -128,3 +128,21 @@ def metrics_from_rows(rows: list[dict], names: list[str]) -> dict:
 
 def close(a: float, b: float, tol: float = 1e-9) -> bool:
     return math.isclose(a, b, rel_tol=0, abs_tol=tol)
+
+
+BEAT_WINDOWS = {"fs": 250.0, "before": 0.25, "after": 0.45, "leads": ["MLII", "V5"], "normalize": "none",
+                "kind": "beats", "annotation_labels": {"N": "normal", "V": "ventricular"}, "step": None}
+
+
+def write_beat_model_and_record(folder):
+    """A tiny untrained beat model (N vs V, two leads at 250 Hz, 0.25 s before and 0.45 s after each
+    beat) and an 8-s record ``folder/rec`` with its beats: ``(model path, record, beats)``."""
+    from medlens.models import save_model
+    from medlens.models.attention_rnn import AttentionRNN
+
+    beats = write_beats_record(folder, seconds=8.0)
+    net = AttentionRNN(2, in_channels=2, hidden_size=6, attention_size=5, front_channels=4).eval()
+    recipe = {"fs": 250.0, "leads": ["MLII", "V5"], "units": ["mV", "mV"], "size": [175]}
+    model = save_model(net, folder / "beats.pt", {"class_names": ["normal", "ventricular"], "input_shape": [2, 175],
+                                                  "windows": BEAT_WINDOWS, "recipe": recipe})
+    return model, folder / "rec", beats

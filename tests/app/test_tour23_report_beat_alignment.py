@@ -11,25 +11,13 @@ import pytest
 
 from medlens.app.inputs import RecipeOptions
 from medlens.app.report_case import report_case
-from medlens.models import save_model
-from medlens.models.attention_rnn import AttentionRNN
-from tests.app.kinds_data import write_beats_record
+from tests.app.kinds_data import write_beat_model_and_record
 
 pytest.importorskip("wfdb")
 
-WINDOWS = {"fs": 250.0, "before": 0.25, "after": 0.45, "leads": ["MLII", "V5"], "normalize": "none",
-           "kind": "beats", "annotation_labels": {"N": "normal", "V": "ventricular"}, "step": None}
-
-
 @pytest.fixture(scope="module")
 def beat_model_and_record(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("beats")
-    beats = write_beats_record(folder, seconds=8.0)
-    net = AttentionRNN(2, in_channels=2, hidden_size=6, attention_size=5, front_channels=4).eval()
-    recipe = {"fs": 250.0, "leads": ["MLII", "V5"], "units": ["mV", "mV"], "size": [175]}
-    model = save_model(net, folder / "beats.pt", {"class_names": ["normal", "ventricular"], "input_shape": [2, 175],
-                                                  "windows": WINDOWS, "recipe": recipe})
-    return model, folder / "rec", beats
+    return write_beat_model_and_record(tmp_path_factory.mktemp("beats"))
 
 
 def _report(model, record, start, out):

@@ -13,17 +13,7 @@ import torch.nn.functional as F
 from medlens.attribution import sliding_window as sw
 from medlens.attribution.sliding_occlusion_plan import evaluation_count
 from medlens.core.progress import Progress
-from tests.attribution.test_sliding_window import naive_occlusion, patch_model
-
-
-class Counting(torch.nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.rows = net, 0
-
-    def forward(self, x):
-        self.rows += len(x)
-        return self.net(x)
+from tests.attribution.test_sliding_window import Counting, naive_occlusion, patch_model
 
 
 def test_patches_in_the_padding_are_skipped_and_the_map_is_naive_occlusion():

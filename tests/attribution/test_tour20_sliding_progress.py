@@ -12,17 +12,7 @@ import torch
 
 from medlens.attribution import sliding_window as sw
 from medlens.core.progress import Progress
-from tests.attribution.test_sliding_window import BOX, patch_model
-
-
-class Counting(torch.nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.rows = net, 0
-
-    def forward(self, x):
-        self.rows += len(x)
-        return self.net(x)
+from tests.attribution.test_sliding_window import BOX, Counting, patch_model
 
 
 @pytest.mark.parametrize("method, options", [("gradient", {}), ("integrated_gradients", {"n_steps": 3}),
