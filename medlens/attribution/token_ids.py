@@ -4,7 +4,8 @@ Ids are not differentiable, so the gradient methods work on the output of the em
 the ids enter, as Captum's ``LayerIntegratedGradients`` does: the layer is named (a module or
 its dotted name) or found (the ``nn.Embedding`` that receives the ids tensor itself), and its
 output is replaced by the vectors the method needs; each token's value is the sum over the
-embedding axis. Occlusion replaces one token at a time by a pad id; rollout and Chefer et al.'s
+embedding axis. The gradient methods and LRP are medlens's own (:func:`medlens.explain` on the
+model seen as a function of one row's embeddings: the batched engine, its rules). Occlusion replaces one token at a time by a pad id; rollout and Chefer et al.'s
 relevance read the self-attention layers. Padding (attention mask 0, or the pad id when no mask
 is given) gets 0 and is never perturbed.
 
@@ -19,8 +20,8 @@ Methods (:data:`IDS_METHODS`):
     add up to ``S(x) - S(baseline)`` up to the quadrature error (``extras["convergence_delta"]``).
 ``smoothgrad``
     Smilkov et al. (2017): the gradient averaged over ``n_samples`` copies of the embeddings with
-    Gaussian noise (standard deviation ``noise`` times the embeddings' value range) on the real
-    tokens, times the embedding, summed.
+    Gaussian noise (standard deviation ``noise`` times the batch's embedding value range), times
+    the embedding, summed.
 ``occlusion``
     ``S(x) - S(x with token t replaced by the occlusion id)`` (the pad id by default).
 ``lrp``
@@ -37,11 +38,11 @@ first item is the logits, or an object with ``.logits`` such as Hugging Face out
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -139,18 +140,6 @@ class _ScoreOfEmbeddings:
             logits = _call(self.model, self.ids, self.mask)
         return logits.gather(1, self.target[:, None]).squeeze(1)
 
-    def gradient(self, embeddings: torch.Tensor) -> torch.Tensor:
-        e = embeddings.detach().requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(self.scores(e).sum(), e)
-        return grad
-
-
-def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Points and weights of ``n``-point Gauss-Legendre quadrature on [0, 1]."""
-    points, weights = np.polynomial.legendre.leggauss(n)
-    return (points + 1) / 2, weights / 2
-
 
 def _rows_of(relevance: torch.Tensor, query: Any, real: torch.Tensor) -> torch.Tensor:
     if isinstance(query, int):
@@ -189,25 +178,36 @@ def _attention_relevance(model, ids, mask, target, method: str, query: Any, real
     return _rows_of(relevance, query, real)
 
 
-def _lrp(model, layer, ids, mask, target) -> torch.Tensor:
-    """medlens' LRP on the model as a function of its embeddings, one row at a time (the row's
-    ids and mask stay fixed while the engine passes the embeddings)."""
+class _OfEmbeddings(nn.Module):
+    """``model`` on one row's ids and mask, as a function of the embedding layer's output: the
+    row's ids stay fixed (expanded to however many copies of its embeddings the engine passes)."""
+
+    def __init__(self, model: nn.Module, layer: nn.Module, row_ids: torch.Tensor, row_mask: torch.Tensor | None) -> None:
+        super().__init__()
+        self.model, self.layer, self.row_ids, self.row_mask = model, layer, row_ids, row_mask
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        n = len(embeddings)
+        mask = None if self.row_mask is None else self.row_mask.expand(n, -1)
+        with replaced_output(self.layer, {"value": embeddings}):
+            return _call(self.model, self.row_ids.expand(n, -1), mask)
+
+
+def _on_embeddings(model, layer, ids, mask, target, embeddings, method: str, *, times_input: bool = False,
+                   options_of=lambda b: {}) -> torch.Tensor:
+    """A registered medlens method (:func:`medlens.explain`: its batched engine, its rules) on the
+    model as a function of its ``embeddings`` ``(B, T, D)``, one row at a time (a row's ids and
+    mask stay fixed while the engine passes its embeddings), summed over the embedding axis;
+    ``times_input`` multiplies by the embeddings first; ``options_of(b)`` gives row ``b``'s options."""
     from medlens.attribution.explain import explain
-
-    class OfEmbeddings(nn.Module):
-        def __init__(self, row_ids: torch.Tensor, row_mask: torch.Tensor | None) -> None:
-            super().__init__()
-            self.model, self.row_ids, self.row_mask = model, row_ids, row_mask
-
-        def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-            with replaced_output(layer, {"value": embeddings}):
-                return _call(self.model, self.row_ids, self.row_mask)
 
     rows = []
     for b in range(len(ids)):
         row_ids, row_mask = ids[b:b + 1], None if mask is None else mask[b:b + 1]
-        embeddings = _ScoreOfEmbeddings(model, layer, row_ids, row_mask, target[b:b + 1]).embeddings
-        rows.append(explain(OfEmbeddings(row_ids, row_mask), embeddings, target[b:b + 1], "lrp").values.sum(-1))
+        e = embeddings[b:b + 1]
+        values = explain(_OfEmbeddings(model, layer, row_ids, row_mask), e, target[b:b + 1], method,
+                         **options_of(b)).values
+        rows.append((values * e if times_input else values).sum(-1))
     return torch.cat(rows)
 
 
@@ -281,28 +281,25 @@ def token_attributions(
         e = fn.embeddings
         keep = real[..., None].to(e.dtype)
         extras: dict[str, Any] = {}
+        on_embeddings = functools.partial(_on_embeddings, model, layer, ids, attention_mask, target_t, e)
         if method == "grad_x_input":
-            values = (fn.gradient(e) * e).sum(-1)
+            values = on_embeddings("gradient", times_input=True)
         elif method == "integrated_gradients":
             if baseline_id is None:
                 base = e * (1 - keep)
             else:
                 with torch.no_grad():
                     base = torch.where(real[..., None], layer(torch.full_like(ids, baseline_id)), e)
-            total = torch.zeros_like(e)
-            for alpha, weight in zip(*gauss_legendre(n_steps)):
-                total += float(weight) * fn.gradient(base + float(alpha) * (e - base))
-            values = (total * (e - base)).sum(-1)
+            values = on_embeddings("integrated_gradients",
+                                   options_of=lambda b: {"baseline": base[b:b + 1], "n_steps": n_steps})
             with torch.no_grad():
                 extras["convergence_delta"] = (values.sum(1) - (fn.scores(e) - fn.scores(base))).detach()
         elif method == "smoothgrad":
-            generator = torch.Generator(device="cpu").manual_seed(seed)
             sigma = noise * float(e.max() - e.min())
-            total = torch.zeros_like(e)
-            for _ in range(n_samples):
-                jitter = torch.randn(e.shape, generator=generator).to(e) * sigma * keep
-                total += fn.gradient(e + jitter)
-            values = (total / n_samples * e).sum(-1)
+            values = on_embeddings("smoothgrad", times_input=True, options_of=lambda b: {
+                "base": "gradient", "n_samples": n_samples, "seed": seed,
+                # the noise's standard deviation is noise x the whole batch's embedding range, as the row's range is not
+                "noise": sigma / max(float(e[b].max() - e[b].min()), 1e-12)})
         elif method == "occlusion":
             fill = pad_id if baseline_id is None else baseline_id
             with torch.no_grad():
@@ -315,7 +312,7 @@ def token_attributions(
                     occluded[:, t] = fill
                     values[:, t] = full - _call(model, occluded, attention_mask).gather(1, target_t[:, None]).squeeze(1)
         elif method == "lrp":
-            values = _lrp(model, layer, ids, attention_mask, target_t)
+            values = on_embeddings("lrp")
         else:
             values = _attention_relevance(model, ids, attention_mask, target_t, method, query, real)
         values = values.detach() * real.to(values.dtype)
