@@ -5,9 +5,10 @@ the ids enter, as Captum's ``LayerIntegratedGradients`` does: the layer is named
 its dotted name) or found (the ``nn.Embedding`` that receives the ids tensor itself), and its
 output is replaced by the vectors the method needs; each token's value is the sum over the
 embedding axis. The gradient methods and LRP are medlens's own (:func:`medlens.explain` on the
-model seen as a function of one row's embeddings: the batched engine, its rules). Occlusion replaces one token at a time by a pad id; rollout and Chefer et al.'s
-relevance read the self-attention layers. Padding (attention mask 0, or the pad id when no mask
-is given) gets 0 and is never perturbed.
+model seen as a function of one row's embeddings: the batched engine, its rules). Occlusion
+replaces one token at a time by a pad id; rollout and Chefer et al.'s relevance read the
+self-attention layers. Padding (attention mask 0, or the pad id when no mask is given) gets 0;
+occlusion and integrated gradients leave it as it is.
 
 Methods (:data:`IDS_METHODS`):
 
