@@ -9,6 +9,7 @@ alone, so that a folder walk skips them and counts them by kind, never by file o
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["not_a_case"]
@@ -36,10 +37,15 @@ _NON_IMAGE_MODALITIES = {"SR": "structured report (SR)", "PR": "presentation sta
                          "SEG": "segmentation (SEG)", "DOC": "encapsulated document (PDF, CDA)"}
 
 
+#: Words of a series description that name a scout or localizer (CT scout/topogram, MR localizer,
+#: pilot, Philips survey), whole words in any case: MR localizers' ImageType rarely says LOCALIZER.
+_SCOUT_WORDS = re.compile(r"\b(localizer|localiser|scout|topogram|scanogram|surview|survey|pilot|locator)s?\b", re.I)
+
+
 def not_a_case(ds: Any) -> str | None:
     """The kind of the DICOM object ``ds`` (a header) when it is not an image to predict on:
     a non-image object (by SOP class, else by modality) or a scout/localizer (``ImageType``
-    holds ``LOCALIZER``); ``None`` for an image."""
+    holds ``LOCALIZER``, or the series description names one); ``None`` for an image."""
     meta = getattr(ds, "file_meta", None)
     sop = str(ds.get("SOPClassUID", "") or getattr(meta, "MediaStorageSOPClassUID", "") or "")
     for uid, kind in _NON_IMAGE_CLASSES:
@@ -50,6 +56,6 @@ def not_a_case(ds: Any) -> str | None:
         return _NON_IMAGE_MODALITIES[modality]
     image_type = ds.get("ImageType") or []
     values = {str(v).strip().upper() for v in (image_type.split("\\") if isinstance(image_type, str) else image_type)}
-    if "LOCALIZER" in values:
+    if "LOCALIZER" in values or _SCOUT_WORDS.search(str(ds.get("SeriesDescription", "") or "")):
         return "scout/localizer"
     return None

@@ -54,7 +54,7 @@ def dicom_file(path: pathlib.Path) -> tuple[str, DicomFile | None]:
     from medlens.data.formats.dicom_limits import read_header
 
     try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
-        ds = read_header(path, ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Modality", "ImageType",
+        ds = read_header(path, ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Modality", "ImageType", "SeriesDescription",
                                 "ImagePositionPatient", "ImageOrientationPatient", "NumberOfFrames", "Rows", "Columns"])
     except Exception:  # noqa: BLE001 - not DICOM after all, or a corrupt header
         return "", DicomFile(path, path.parent, "", None)
