@@ -291,6 +291,7 @@ class ScanCases(Cases):
         self.show_identifiers = show_identifiers
         self.names = list(self.files) if show_identifiers else [pseudonym(i) for i in range(len(self.files))]
         self.scans.shown = list(self.names)
+        self.scans.reword = self.withheld  # warnings name the case's id, not its folder
         self.has_masks = any(path is not None for path in self.scans.mask_paths)
         self.has_labels = any(v is not None for v in self.scans.labels)
         self.class_names = tuple(class_names)
@@ -336,8 +337,9 @@ class ScanCases(Cases):
         """Case ``index`` read and prepared, named by its id; its error messages too."""
         scan = self.scans.cases[index]
         try:
-            case = case_from_record(scan.read(self.scans.memory_mb), self.scans.recipe, str(scan.where),
-                                    self.scans.labels[index], input_shape=self.input_shape)
+            with self.scans.reworded_warnings(index):
+                case = case_from_record(scan.read(self.scans.memory_mb), self.scans.recipe, str(scan.where),
+                                        self.scans.labels[index], input_shape=self.input_shape)
         except MedlensError as err:
             raise type(err)(self.withheld(index, " ".join(str(err).split()))) from err
         case.file = self.files[index]

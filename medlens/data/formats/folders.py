@@ -15,11 +15,13 @@ input is :func:`medlens.data.recipe.prepare`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import pathlib
+import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 from medlens.data.formats.common import PathLike
 from medlens.errors import FileFormatError, InputError
@@ -430,6 +432,21 @@ class ScanSet:
         # the labels' group column (a patient id) per case, None without one: kept apart, never shown
         self.groups = read_groups(labels, self.names) if labels is not None else None
         self._geometry: dict[int, object] = {}  # of each case prepared by load(), for its mask
+        self.reword: Callable[[int, str], str] = lambda index, text: text  # a case's messages as shown
+        self._warned: set[str] = set()
+
+    @contextlib.contextmanager
+    def reworded_warnings(self, index: int) -> Iterator[None]:
+        """The warnings raised while case ``index`` is read, raised again through :attr:`reword`
+        (a folder's paths, which may hold a patient's name or id, replaced by the case's id), each
+        once however often the case is read."""
+        with warnings.catch_warnings(record=True) as caught:  # the filters in force stay (an "ignore" too)
+            yield
+        for w in caught:
+            text = self.reword(index, str(w.message))
+            if text not in self._warned:
+                self._warned.add(text)
+                warnings.warn(text, w.category, stacklevel=1)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -439,7 +456,8 @@ class ScanSet:
         one-line ``MedlensError`` naming the problem."""
         from medlens.data.recipe import prepare
 
-        return prepare(self.cases[index].read(self.memory_mb), self.recipe)
+        with self.reworded_warnings(index):
+            return prepare(self.cases[index].read(self.memory_mb), self.recipe)
 
     def load(self, indices: Sequence[int]):
         """Prepare the cases at ``indices``; an unreadable case is reported and the others go on.
