@@ -21,10 +21,13 @@ import os
 import pathlib
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from medlens.data.formats.common import PathLike
 from medlens.errors import FileFormatError, InputError
+
+if TYPE_CHECKING:
+    from medlens.data.formats.dicom_series import DicomFile
 
 __all__ = ["NOT_CASES", "NOT_CASE_NAMES", "ConfinedWalk", "ScanCase", "ScanSet", "class_names_in", "confine", "data_folder", "folder_cases",
            "is_one_series", "read_labels", "scan_cases", "scan_cases_left_out", "walk_cases"]
@@ -153,7 +156,7 @@ class ConfinedWalk:
         self.files: set[pathlib.Path] = set()
         self.skipped = 0
         self.plain = _plain_files(root)
-        self.dicom: list[_DicomFile] = []  # DICOM images, grouped into series after the walk
+        self.dicom: list[DicomFile] = []  # DICOM images, grouped into series after the walk
         self.others: dict[pathlib.Path, int] = {}  # per folder: its cases that are not DICOM images of a series
         self.left_out: dict[str, int] = {}  # files that are no case, by kind (never by name)
 
