@@ -1,12 +1,16 @@
 """The cases of a file or a folder of scans, in a stable order, and the labels a CSV gives them.
 
 A folder holds one case per readable file, with two exceptions: DICOM slices of one series
-(``SeriesInstanceUID``) are one case, whether they lie loose in the folder or fill a subfolder of
-their own; and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case (a multi-segment
+(``SeriesInstanceUID``) are one case, whether they lie loose in the folder, fill a subfolder of
+their own or are split across folders (:mod:`~medlens.data.formats.dicom_series`); and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case (a multi-segment
 record's segments and layout header are read through its master header, not cases of their own). Subfolders are walked
 too. Each case is named by its path relative to the folder (a series lying loose among other
 files by ``series<k>-<first file>``), and cases come sorted by name, so index ``i`` is the same
 case on every run: the resumable audit and leaderboard key their results by it.
+
+What is no case is left out and counted by kind (:func:`walk_cases`): DICOM objects without an
+image or not diagnostic (:mod:`~medlens.data.formats.dicom_kinds`), second copies of an instance,
+empty files, a DICOMDIR and thumbnail caches.
 
 ``medlens explain``, ``evaluate`` and ``audit`` all read folders through :func:`scan_cases` and
 :meth:`ScanCase.read`; nothing here knows a model (the recipe that turns a record into a model
