@@ -1,8 +1,8 @@
-"""``medlens audit --data EXPORT/``: what the export held besides its cases is said, as predict says it.
+"""``medlens audit``/``explain`` on a PACS export: what it held besides its cases is said, as predict says it.
 
 Seen on a PACS export (a radiograph beside a dose report and a scout): predict and evaluate noted
-"left out 2 file(s) that are no case: ...", audit said nothing of them, so a user could not tell
-why 3 files gave 1 case.
+"left out 2 file(s) that are no case: ...", audit and explain said nothing of them, so a user
+could not tell why 3 files gave 1 case.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from medlens.models import CNN, save_model  # noqa: E402
 from tests.data.test_tour30_pacs_export import _CR, _CT, _write  # noqa: E402
 
 
-def test_audit_of_an_export_notes_the_files_it_left_out(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["audit", "explain"])
+def test_a_command_on_an_export_notes_the_files_it_left_out(tmp_path, capsys, command):
     import torch
 
     torch.manual_seed(0)
@@ -30,10 +31,10 @@ def test_audit_of_an_export_notes_the_files_it_left_out(tmp_path, capsys):
            image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
     _write(export / "PT0" / "ST0" / "SE2" / "IM0", "1.2.840.10008.5.1.4.1.1.88.67", "SR", "1.2.3.6", "1.2.3.6.0",
            pixels=False)
-    argv = ["audit", "--model", str(model), "--data", str(export), "--out", str(tmp_path / "audit"), "--methods",
-            "gradient", "--cluster-method", "gradient", "--metric-option", "deletion_auc.steps=2",
-            "--metric-option", "insertion_auc.steps=2", "--quiet"]
+    common = ["--model", str(model), "--out", str(tmp_path / "out"), "--quiet"]
+    argv = {"audit": ["audit", *common, "--data", str(export), "--methods", "gradient", "--cluster-method", "gradient",
+                      "--metric-option", "deletion_auc.steps=2", "--metric-option", "insertion_auc.steps=2"],
+            "explain": ["explain", *common, "--input", str(export), "--method", "gradient"]}[command]
     assert main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "audited 1 new case(s) of 1" in printed
-    assert "left out 2 file(s) that are no case: dose report (SR): 1; scout/localizer: 1" in printed
+    printed = capsys.readouterr()
+    assert "left out 2 file(s) that are no case: dose report (SR): 1; scout/localizer: 1" in printed.out + printed.err
