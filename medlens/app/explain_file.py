@@ -195,6 +195,7 @@ def _explain_folder(request: ExplainRequest, model: Any, meta: dict) -> ExplainR
         write_csv(out / "summary.csv", [o.row() for o in outcomes])
         write_csv(out / IDENTIFIERS, cases.identifier_rows())
     notes = beats_note(n, len(cases)) if beats is not None else []
+    notes += [text for text in [getattr(cases, "skipped", "")] if text]  # a folder's files that are no case
     return ExplainResult(request.method, request.out, outcomes, folder=True, notes=notes)
 
 

@@ -130,7 +130,7 @@ def run_audit(
     n = len(source) if limit is None else min(int(limit), len(source))
     if n < 1:
         raise InputError("the data holds no cases")
-    notes: list[str] = []
+    notes: list[str] = [text for text in [getattr(source, "skipped", "")] if text]  # a folder's files that are no case
     if not source.has_masks:
         skipped = [k for k in settings.metrics if k in MASK_METRICS]
         if skipped:

@@ -301,9 +301,11 @@ class ScanCases(Cases):
         self.data, self.input_shape = str(data), input_shape
         self.scans = ScanSet(data, recipe, labels, class_names, memory_mb=memory_mb, allow_outside=allow_outside)
         self.files = list(self.scans.names)
+        self.skipped = self.scans.skipped  # the folder's files that are no case, counted by kind
         self.show_identifiers = show_identifiers
         self.names = list(self.files) if show_identifiers else [pseudonym(i) for i in range(len(self.files))]
         self.scans.shown = list(self.names)
+        self.scans.reword = self.withheld  # warnings name the case's id, not its folder
         self.has_masks = any(path is not None for path in self.scans.mask_paths)
         self.has_labels = any(v is not None for v in self.scans.labels)
         self.class_names = tuple(class_names)
@@ -349,8 +351,9 @@ class ScanCases(Cases):
         """Case ``index`` read and prepared, named by its id; its error messages too."""
         scan = self.scans.cases[index]
         try:
-            case = case_from_record(scan.read(self.scans.memory_mb), self.scans.recipe, str(scan.where),
-                                    self.scans.labels[index], input_shape=self.input_shape)
+            with self.scans.reworded_warnings(index):
+                case = case_from_record(scan.read(self.scans.memory_mb), self.scans.recipe, str(scan.where),
+                                        self.scans.labels[index], input_shape=self.input_shape)
         except MedlensError as err:
             raise type(err)(self.withheld(index, " ".join(str(err).split()))) from err
         case.file = self.files[index]

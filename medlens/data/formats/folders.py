@@ -1,12 +1,16 @@
 """The cases of a file or a folder of scans, in a stable order, and the labels a CSV gives them.
 
 A folder holds one case per readable file, with two exceptions: DICOM slices of one series
-(``SeriesInstanceUID``) are one case, whether they lie loose in the folder or fill a subfolder of
-their own; and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case (a multi-segment
+(``SeriesInstanceUID``) are one case, whether they lie loose in the folder, fill a subfolder of
+their own or are split across folders (:mod:`~medlens.data.formats.dicom_series`); and a WFDB record (``.hea`` + ``.dat`` + ``.atr``) is one case (a multi-segment
 record's segments and layout header are read through its master header, not cases of their own). Subfolders are walked
 too. Each case is named by its path relative to the folder (a series lying loose among other
 files by ``series<k>-<first file>``), and cases come sorted by name, so index ``i`` is the same
 case on every run: the resumable audit and leaderboard key their results by it.
+
+What is no case is left out and counted by kind (:func:`walk_cases`): DICOM objects without an
+image or not diagnostic (:mod:`~medlens.data.formats.dicom_kinds`), second copies of an instance,
+empty files, a DICOMDIR and thumbnail caches.
 
 ``medlens explain``, ``evaluate`` and ``audit`` all read folders through :func:`scan_cases` and
 :meth:`ScanCase.read`; nothing here knows a model (the recipe that turns a record into a model
@@ -15,20 +19,28 @@ input is :func:`medlens.data.recipe.prepare`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import pathlib
+import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from medlens.data.formats.common import PathLike
 from medlens.errors import FileFormatError, InputError
 
-__all__ = ["NOT_CASES", "ConfinedWalk", "ScanCase", "ScanSet", "class_names_in", "confine", "data_folder", "folder_cases",
-           "is_one_series", "read_labels", "scan_cases"]
+if TYPE_CHECKING:
+    from medlens.data.formats.dicom_series import DicomFile
+
+__all__ = ["NOT_CASES", "NOT_CASE_NAMES", "ConfinedWalk", "ScanCase", "ScanSet", "class_names_in", "confine", "data_folder", "folder_cases",
+           "is_one_series", "read_labels", "scan_cases", "scan_cases_left_out", "walk_cases"]
 
 #: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
 NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
+
+#: Names of files an export or a file browser leaves beside the scans: an index, thumbnail caches.
+NOT_CASE_NAMES = frozenset({"dicomdir", "thumbs.db", "desktop.ini", "ehthumbs.db"})
 
 
 @dataclass(frozen=True)
@@ -76,17 +88,23 @@ def scan_cases(path: PathLike) -> list[ScanCase]:
     FileFormatError
         ``path`` does not exist, or a folder holds no candidate file.
     """
+    return scan_cases_left_out(path)[0]
+
+
+def scan_cases_left_out(path: PathLike) -> tuple[list[ScanCase], str]:
+    """:func:`scan_cases`, and the line counting the files of a folder that are no case
+    (:func:`walk_cases`)."""
     p = pathlib.Path(os.fspath(path)).expanduser()
     if p.is_file() or (not p.exists() and not p.suffix and p.with_suffix(".hea").is_file()):
-        return [ScanCase(p.stem if _is_wfdb(p) else p.name, (p.with_suffix(".hea") if _is_wfdb(p) else p,))]
+        return [ScanCase(p.stem if _is_wfdb(p) else p.name, (p.with_suffix(".hea") if _is_wfdb(p) else p,))], ""
     if not p.is_dir():
         raise FileFormatError(f"{p} does not exist")
-    cases = folder_cases(p)
+    cases, left_out = walk_cases(p)
     if not cases:
-        raise FileFormatError(f"folder {p} holds no files")
+        raise FileFormatError(f"folder {p} holds no files" + (f" to read as cases ({left_out})" if left_out else ""))
     if len(cases) == 1 and cases[0].series and cases[0].where == p:
-        return [ScanCase(p.name, cases[0].paths, True)]
-    return cases
+        return [ScanCase(p.name, cases[0].paths, True)], left_out
+    return cases, left_out
 
 
 def is_one_series(folder: PathLike) -> bool:
@@ -104,10 +122,28 @@ def folder_cases(folder: PathLike) -> list[ScanCase]:
     The walk is confined (:class:`ConfinedWalk`): it never leaves ``folder``, follows a symbolic
     link only when its target lies inside, visits each real folder once (so a link loop ends) and
     makes each real file one case, named by its path without links when it has one."""
+    return walk_cases(folder)[0]
+
+
+def walk_cases(folder: PathLike) -> tuple[list[ScanCase], str]:
+    """:func:`folder_cases`, and one line counting by kind the files that are no case (DICOM
+    objects without an image, scouts, copies of one instance, empty files); ``""`` when none."""
+    from medlens.data.formats.dicom_series import series_cases
+
     root = pathlib.Path(os.fspath(folder)).expanduser()
     walk = ConfinedWalk(root)
     cases = _cases_in(root, root, walk)
-    return sorted(cases, key=lambda c: c.name)
+    cases += series_cases(walk.dicom, walk.others, root, walk.leave_out)
+    return sorted(cases, key=lambda c: c.name), left_out_statement(walk.left_out)
+
+
+def left_out_statement(left_out: dict[str, int]) -> str:
+    """One line: the files a folder walk left out, counted by kind."""
+    if not left_out:
+        return ""
+    total = sum(left_out.values())
+    return (f"left out {total} file(s) that are no case: "
+            + "; ".join(f"{kind}: {n}" for kind, n in sorted(left_out.items(), key=lambda kv: (-kv[1], kv[0]))))
 
 
 class ConfinedWalk:
@@ -124,6 +160,12 @@ class ConfinedWalk:
         self.files: set[pathlib.Path] = set()
         self.skipped = 0
         self.plain = _plain_files(root)
+        self.dicom: list[DicomFile] = []  # DICOM images, grouped into series after the walk
+        self.others: dict[pathlib.Path, int] = {}  # per folder: its cases that are not DICOM images of a series
+        self.left_out: dict[str, int] = {}  # files that are no case, by kind (never by name)
+
+    def leave_out(self, kind: str) -> None:
+        self.left_out[kind] = self.left_out.get(kind, 0) + 1
 
     def inside(self, real: pathlib.Path) -> bool:
         return real == self.root or self.root in real.parents
@@ -159,13 +201,15 @@ def _plain_files(root: pathlib.Path) -> set[pathlib.Path]:
 
 
 def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, linked: bool = False) -> list[ScanCase]:
+    """The cases of ``folder`` and its subfolders that are not DICOM images; those go to
+    ``walk.dicom``, to be made into series once the whole walk is done."""
+    from medlens.data.formats.dicom_series import dicom_file
     from medlens.data.formats.read import sniff
 
     if not walk.enter(folder):
         return []
     prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
     cases: list[ScanCase] = []
-    series: dict[str, list[tuple[pathlib.Path, _SlicePlace]]] = {}
     records: set[str] = set()
     unknown: set[str] = set()  # files of no format medlens reads
     try:
@@ -183,15 +227,20 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
             cases.extend(_cases_in(entry, root, walk, via_link))
         elif not is_file:
             walk.skipped += entry.is_symlink()  # a dangling link
-        elif entry.suffix.lower() not in NOT_CASES and entry.name != "DICOMDIR" and walk.take(entry, via_link):
+        elif (entry.suffix.lower() not in NOT_CASES and entry.name.lower() not in NOT_CASE_NAMES
+              and walk.take(entry, via_link)):
+            if _empty(entry):
+                walk.leave_out("empty file (0 bytes)")
+                continue
             kind = sniff(entry)
             if not kind:
                 unknown.add(entry.name)
-            index, place = _slice_place(entry) if kind == "DICOM" else (False, None)
-            if index:  # a DICOMDIR under another name (DICOMDIR-implicit): an index of the media, no image
-                continue
-            if place is not None:
-                series.setdefault(place.series, []).append((entry, place))
+            if kind == "DICOM":
+                what, found = dicom_file(entry)
+                if found is not None:
+                    walk.dicom.append(found)
+                elif what != "index":  # a DICOMDIR under another name (DICOMDIR-implicit): an index, no image
+                    walk.leave_out(what)
             elif kind == "WFDB":
                 if entry.stem not in records:
                     records.add(entry.stem)
@@ -205,49 +254,15 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
         parts = {prefix + h.stem for h in segment_records(headers)}
         parts |= {prefix + name for h in headers for name in signal_files(h)}
         cases = [c for c in cases if c.name not in parts and not _annotation_of(c, records, unknown, prefix)]
-    groups = sorted(series.values(), key=lambda slices: slices[0][0].name)
-    only_series = len(groups) == 1 and not cases  # the folder holds one series and nothing else
-    for k, slices in enumerate(groups):
-        files = [f for f, _ in slices]
-        if len(files) > 1 and only_series and folder != root:
-            cases.append(ScanCase(prefix.rstrip("/"), tuple(files), True))  # a series folder
-        elif len(files) > 1 and (only_series or _stack(slices)):
-            cases.append(ScanCase(f"{prefix}series{k + 1}-{files[0].stem}", tuple(files), True))
-        else:  # a single file, or files of one series lying loose that are not one volume's slices
-            cases.extend(ScanCase(prefix + f.name, (f,)) for f in files)
+    walk.others[folder] = sum(1 for c in cases if c.name.count("/") == prefix.count("/"))
     return cases
 
 
-@dataclass(frozen=True)
-class _SlicePlace:
-    """Where a tomographic slice lies: its series, its size and its plane (``None`` when the
-    header does not say)."""
-
-    series: str
-    size: tuple[int, int]
-    orientation: tuple[float, ...] | None
-    position: tuple[float, float, float] | None
-
-
-def _stack(slices: Sequence[tuple[pathlib.Path, _SlicePlace]]) -> bool:
-    """Slices of one series that make a volume: one size, parallel planes at distinct positions.
-
-    Files of one series that do not (the same slice stored twice, key images of different sizes,
-    echoes at one position) are separate images when they lie among other cases; a folder holding
-    only them is still one series, refused in one line when read (``load_dicom``)."""
-    import numpy as np
-
-    places = [place for _, place in slices]
-    first = places[0]
-    if any(p.size != first.size or p.orientation is None or p.position is None for p in places):
+def _empty(path: pathlib.Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
         return False
-    if any(not np.allclose(p.orientation, first.orientation, atol=1e-4) for p in places):
-        return False
-    iop = np.asarray(first.orientation)
-    normal = np.cross(iop[:3], iop[3:])
-    normal = normal / (np.linalg.norm(normal) or 1.0)
-    along = np.sort([float(np.dot(p.position, normal)) for p in places])
-    return bool(np.all(np.diff(along) >= 1e-6))
 
 
 def _annotation_of(case: ScanCase, records: set[str], unknown: set[str], prefix: str) -> bool:
@@ -262,34 +277,6 @@ def _is_wfdb(p: pathlib.Path) -> bool:
     from medlens.data.formats.read import sniff
 
     return sniff(p) == "WFDB"
-
-
-#: The SOP class of a DICOMDIR (Media Storage Directory Storage): an index of the files, no image.
-_MEDIA_INDEX = "1.2.840.10008.1.3.10"
-
-
-def _slice_place(path: pathlib.Path) -> tuple[bool, _SlicePlace | None]:
-    """Whether ``path`` is a DICOMDIR (by its SOP class, whatever its name), and the series, size
-    and plane of a tomographic slice (``None`` for projection images and multi-frame objects, each
-    a case of its own, and for files pydicom cannot parse)."""
-    from medlens.data.formats.dicom_limits import read_header
-
-    try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
-        ds = read_header(path, ["SOPClassUID", "SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
-                                "NumberOfFrames", "Rows", "Columns"])
-        meta = getattr(ds, "file_meta", None)
-        if _MEDIA_INDEX in (str(ds.get("SOPClassUID", "")), str(getattr(meta, "MediaStorageSOPClassUID", "") or "")):
-            return True, None
-        ipp, iop = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
-        uid = str(ds.get("SeriesInstanceUID", "")) or None
-        if ipp is None or uid is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            return False, None
-        position = tuple(float(v) for v in ipp) if len(ipp) == 3 else None
-        orientation = tuple(float(v) for v in iop) if iop is not None and len(iop) == 6 else None
-        return False, _SlicePlace(uid, (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)), orientation,
-                                  position)
-    except Exception:  # noqa: BLE001 - not DICOM after all, or a corrupt header: read() names the problem later
-        return False, None
 
 
 def _labels_table(path: PathLike) -> tuple[pathlib.Path, set[str], list[dict[str, str]]]:
@@ -443,7 +430,7 @@ class ScanSet:
                  *, memory_mb: float | None = None, allow_outside: bool = False) -> None:
         self.recipe = recipe
         self.memory_mb = memory_mb
-        self.cases = scan_cases(path)
+        self.cases, self.skipped = scan_cases_left_out(path)  # skipped: one line, files that are no case
         self.names = [c.name for c in self.cases]
         self.shown = list(self.names)
         self.labels = read_labels(labels, self.names, class_names) if labels is not None else [None] * len(self.cases)
@@ -452,6 +439,21 @@ class ScanSet:
         # the labels' group column (a patient id) per case, None without one: kept apart, never shown
         self.groups = read_groups(labels, self.names) if labels is not None else None
         self._geometry: dict[int, object] = {}  # of each case prepared by load(), for its mask
+        self.reword: Callable[[int, str], str] = lambda index, text: text  # a case's messages as shown
+        self._warned: set[str] = set()
+
+    @contextlib.contextmanager
+    def reworded_warnings(self, index: int) -> Iterator[None]:
+        """The warnings raised while case ``index`` is read, raised again through :attr:`reword`
+        (a folder's paths, which may hold a patient's name or id, replaced by the case's id), each
+        once however often the case is read."""
+        with warnings.catch_warnings(record=True) as caught:  # the filters in force stay (an "ignore" too)
+            yield
+        for w in caught:
+            text = self.reword(index, str(w.message))
+            if text not in self._warned:
+                self._warned.add(text)
+                warnings.warn(text, w.category, stacklevel=1)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -461,7 +463,8 @@ class ScanSet:
         one-line ``MedlensError`` naming the problem."""
         from medlens.data.recipe import prepare
 
-        return prepare(self.cases[index].read(self.memory_mb), self.recipe)
+        with self.reworded_warnings(index):
+            return prepare(self.cases[index].read(self.memory_mb), self.recipe)
 
     def load(self, indices: Sequence[int]):
         """Prepare the cases at ``indices``; an unreadable case is reported and the others go on.
