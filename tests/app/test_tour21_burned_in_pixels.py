@@ -103,15 +103,7 @@ def test_pixel_privacy_reads_the_flags_as_dicom_writes_them():
 
 
 def test_basis_draws_no_burned_in_query_or_neighbour_unless_asked(model, tmp_path, monkeypatch, capsys):
-    import medlens.report.selfexplain as pictures
-
-    scans = tmp_path / "scans"
-    scans.mkdir()
-    for k in range(3):
-        write_ultrasound(scans / f"us{k}.dcm", "YES", seed=k)
-    drawn: list[np.ndarray] = []
-    real = pictures.overlay_png
-    monkeypatch.setattr(pictures, "overlay_png", lambda image, *a: drawn.append(image.numpy().copy()) or real(image, *a))
+    scans, drawn = _burned_in_scans_and_drawn(tmp_path, 3, monkeypatch)
     args = ["basis", "--model", str(model), "--data", str(scans), "--input", str(scans / "us1.dcm"), "--k", "2", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "hidden")]) == 0
     assert len(drawn) == 3 and all(np.ptp(d) == 0 for d in drawn)  # the query and its two neighbours
@@ -123,15 +115,7 @@ def test_basis_draws_no_burned_in_query_or_neighbour_unless_asked(model, tmp_pat
 
 
 def test_concepts_draws_no_burned_in_top_image_unless_asked(model, tmp_path, monkeypatch):
-    import medlens.report.selfexplain as pictures
-
-    scans = tmp_path / "scans"
-    scans.mkdir()
-    for k in range(4):
-        write_ultrasound(scans / f"us{k}.dcm", "YES", seed=k)
-    drawn: list[np.ndarray] = []
-    real = pictures.overlay_png
-    monkeypatch.setattr(pictures, "overlay_png", lambda image, *a: drawn.append(image.numpy().copy()) or real(image, *a))
+    scans, drawn = _burned_in_scans_and_drawn(tmp_path, 4, monkeypatch)
     args = ["concepts", "--model", str(model), "--data", str(scans), "--k", "2", "--epochs", "2", "--top", "2", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "hidden")]) == 0
     assert drawn and all(np.ptp(d) == 0 for d in drawn)
@@ -153,3 +137,18 @@ def test_a_sliding_window_explanation_warns_of_burned_in_pixels_too(tmp_path, ca
                  "--inferer", "sliding-window", "--roi", "16,16", "--target-class", "1", "--out", str(out)]) == 0
     assert f"warning ({CODE}):" in capsys.readouterr().out
     assert json.loads((out / "summary.json").read_text())["warnings"][0]["code"] == CODE
+
+
+def _burned_in_scans_and_drawn(tmp_path, n: int, monkeypatch) -> tuple:
+    """A folder of ``n`` ultrasounds flagged BurnedInAnnotation YES, and the list every picture the
+    basis/concepts pages draw is appended to (the image as drawn under its map)."""
+    import medlens.report.selfexplain as pictures
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for k in range(n):
+        write_ultrasound(scans / f"us{k}.dcm", "YES", seed=k)
+    drawn: list[np.ndarray] = []
+    real = pictures.overlay_png
+    monkeypatch.setattr(pictures, "overlay_png", lambda image, *a: drawn.append(image.numpy().copy()) or real(image, *a))
+    return scans, drawn
