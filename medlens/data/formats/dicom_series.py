@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from medlens.data.formats.folders import ScanCase
 
-__all__ = ["DicomFile", "SlicePlace", "dicom_file", "series_cases"]
+__all__ = ["DicomFile", "SlicePlace", "dicom_file", "file_set_descriptors", "series_cases"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,21 @@ def dicom_file(path: pathlib.Path) -> tuple[str, DicomFile | None]:
         return "", DicomFile(path, path.parent, instance, _slice_place(ds))
     except Exception:  # noqa: BLE001 - a corrupt value in the header: read() names the problem later
         return "", DicomFile(path, path.parent, "", None)
+
+
+def file_set_descriptors(index: pathlib.Path) -> set[pathlib.Path]:
+    """The real path of the file-set descriptor (often ``README``) the DICOMDIR ``index`` names
+    in its FILE-SET DESCRIPTOR FILE ID, relative to its folder; empty when it names none."""
+    from medlens.data.formats.dicom_limits import read_header
+
+    try:
+        parts = read_header(index, ["FileSetDescriptorFileID"]).get("FileSetDescriptorFileID")
+    except Exception:  # noqa: BLE001 - an unreadable index names nothing
+        return set()
+    if not parts:
+        return set()
+    parts = [parts] if isinstance(parts, str) else list(parts)
+    return {index.parent.joinpath(*(str(p).strip() for p in parts)).resolve()}
 
 
 def _slice_place(ds) -> SlicePlace | None:
