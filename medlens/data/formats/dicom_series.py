@@ -168,10 +168,11 @@ def _prefix(folder: pathlib.Path, root: pathlib.Path) -> str:
 def _group_cases(group: list[DicomFile], k: int, folder: pathlib.Path, root: pathlib.Path,
                  others: dict[pathlib.Path, int], uids_in: dict[pathlib.Path, set[str]]) -> list[ScanCase]:
     """One series' cases: one case when its folders hold it alone (named by its first folder) or
-    its slices stack, else one case per file."""
+    its slices stack, else one case per file. Images in planes at angles to each other (a derived
+    MIP/MPR series rotated about the patient) are a set of images, never one volume: one case each."""
     files = tuple(f.path for f in group)
     folders = {f.folder for f in group}
-    alone = all(not others.get(d) and len(uids_in.get(d, ())) == 1 for d in folders)
+    alone = all(not others.get(d) and len(uids_in.get(d, ())) == 1 for d in folders) and not _rotated(group)
     prefix = _prefix(folder, root)
     first = min((f for f in group if f.folder == folder), key=lambda f: f.path.name).path
     if len(files) > 1 and alone and folder != root:
@@ -179,6 +180,17 @@ def _group_cases(group: list[DicomFile], k: int, folder: pathlib.Path, root: pat
     if len(files) > 1 and (alone or _stack(group)):
         return [ScanCase(f"{prefix}series{k + 1}-{first.stem}", files, True)]
     return [ScanCase(_prefix(f.folder, root) + f.path.name, (f.path,)) for f in group]
+
+
+def _rotated(group: Sequence[DicomFile]) -> bool:
+    """The images of ``group`` lie in planes at angles to each other (each says its plane)."""
+    import numpy as np
+
+    planes = [f.place.orientation for f in group]
+    if len(planes) < 2 or any(p is None for p in planes):
+        return False
+    normals = [np.cross(np.asarray(p[:3]), np.asarray(p[3:])) for p in planes]
+    return any(abs(abs(float(np.dot(n, normals[0]))) - 1.0) > 1e-3 for n in normals[1:])
 
 
 def _stack(group: Sequence[DicomFile]) -> bool:
