@@ -55,7 +55,8 @@ def dicom_file(path: pathlib.Path) -> tuple[str, DicomFile | None]:
 
     try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
         ds = read_header(path, ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Modality", "ImageType", "SeriesDescription",
-                                "ImagePositionPatient", "ImageOrientationPatient", "NumberOfFrames", "Rows", "Columns"])
+                                "ImagePositionPatient", "ImageOrientationPatient", "NumberOfFrames", "Rows", "Columns",
+                                "PhotometricInterpretation", "ConversionType"])
     except Exception:  # noqa: BLE001 - not DICOM after all, or a corrupt header
         return "", DicomFile(path, path.parent, "", None)
     try:
