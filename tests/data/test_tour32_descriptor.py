@@ -1,7 +1,6 @@
 """A DICOMDIR's file-set descriptor (often README) is no case: left out and counted (tour32)."""
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
