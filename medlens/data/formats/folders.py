@@ -470,9 +470,9 @@ class ScanSet:
             yield
         for w in caught:
             text = self.reword(index, str(w.message))
-            if text not in self._warned:  # said once here, so past Python's registry of warnings seen,
-                self._warned.add(text)  # which an earlier read under an "ignore" filter fills for good
-                warnings.warn_explicit(text, w.category, w.filename, w.lineno, module=__name__)
+            if text not in self._warned:
+                self._warned.add(text)
+                warnings.warn(text, w.category, stacklevel=1)
 
     def __len__(self) -> int:
         return len(self.cases)
