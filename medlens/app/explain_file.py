@@ -10,6 +10,7 @@ the recipe's inverse geometry and is written by :mod:`medlens.app.explain_output
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,8 +152,12 @@ def explain_file(request: ExplainRequest | None = None, **kwargs: Any) -> Explai
         case = model_cases(request.input, meta, split=request.split).case(request.index)
         outcome = explain_case(request, model, meta, case, Path(request.out))
     else:
+        from medlens.data.formats.slice_geometry import SliceGeometryWarning
+
         cases = _scan_cases(request, meta)
-        case = cases.case(0)
+        with warnings.catch_warnings():  # its slice grid's problems are said once, as the result's warnings
+            warnings.filterwarnings("ignore", category=SliceGeometryWarning)
+            case = cases.case(0)
         with staged_folder(request.out) as out:
             outcome = explain_case(request, model, meta, case, out, staged=False)
             write_csv(out / IDENTIFIERS, cases.identifier_rows())

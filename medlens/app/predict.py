@@ -176,7 +176,7 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
                 advance(len(results))
 
             if request.engine == "local":
-                run_local(model, spec, batches, settings, on_done, work=PREDICT)
+                run_local(model, spec, batches, settings, on_done, work=PREDICT, source=source)
             elif batches:
                 run_ray(model_to_bytes(model, meta), spec, batches, settings, on_done, work=PREDICT,
                         address=request.address, workers=request.workers)

@@ -62,9 +62,10 @@ AUDIT = Work(open_source, _audit_indices)
 
 
 def run_local(model: torch.nn.Module, spec: Any, batches: Sequence[Sequence[int]], settings: Any,
-              on_done: OnDone, *, work: Work = AUDIT) -> None:
-    """Run every batch in this process, in order."""
-    source = work.open(spec)
+              on_done: OnDone, *, work: Work = AUDIT, source: Any = None) -> None:
+    """Run every batch in this process, in order, on ``source`` when the caller opened it already
+    (its data read once, each of its warnings said once), else on ``work.open(spec)``."""
+    source = work.open(spec) if source is None else source
     worker = f"local:{socket.gethostname()}:{os.getpid()}"
     for indices in batches:
         on_done(work.run(model, source, indices, settings), worker)

@@ -20,7 +20,7 @@ import torch
 from medlens.data.formats.common import PathLike, Volume, _one_line, colour_channels_first, one_line_errors
 from medlens.data.formats.dicom_limits import check_dicom_size, guard_deflated, read_header
 from medlens.data.formats.dicom_slide import assemble_tiles, check_slide_size, is_tiled_slide
-from medlens.data.formats.slice_geometry import slice_geometry
+from medlens.data.formats.slice_geometry import SliceGeometryWarning, slice_geometry
 from medlens.errors import FileFormatError, InputError, MedlensError
 
 # --------------------------------------------------------------------------------------------
@@ -677,7 +677,7 @@ def _load_dicom_series(folder: pathlib.Path, window: tuple[float, float] | None,
             stack = slice_geometry(np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in slices]), normal)
             slice_sp, step, problems = stack.spacing, stack.step, stack.problems
             for problem in problems:
-                warnings.warn(f"DICOM series in {folder} has {problem}", stacklevel=3)
+                warnings.warn(f"DICOM series in {folder} has {problem}", SliceGeometryWarning, stacklevel=3)
         affine = _dicom_affine(first.ImagePositionPatient, first.ImageOrientationPatient,
                                row_sp, col_sp, step)
     volume = _apply_window(volume, window)

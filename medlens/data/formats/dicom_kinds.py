@@ -42,6 +42,23 @@ _NON_IMAGE_MODALITIES = {"SR": "structured report (SR)", "PR": "presentation sta
 _SCOUT_WORDS = re.compile(r"\b(localizer|localiser|scout|topogram|scanogram|surview|survey|pilot|locator)s?\b", re.I)
 
 
+#: Secondary capture SOP classes (single and multi-frame) and how a screen grab was converted:
+#: a workstation's screen (WSD) or a synthetic picture (SYN). Real radiographs stored as secondary
+#: capture (RSNA Pneumonia: greyscale, WSD) stay cases: only an RGB one is read as a screen grab.
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+_SCREEN_CONVERSIONS = {"WSD", "SYN"}
+
+
+def _screen_capture(ds: Any, sop: str, image_type: set[str]) -> bool:
+    """``ds`` is a picture of a screen: its ImageType says SCREEN SAVE, or it is an RGB secondary
+    capture converted from a workstation's screen or drawn (``ConversionType`` WSD or SYN)."""
+    if "SCREEN SAVE" in image_type:
+        return True
+    colour = str(ds.get("PhotometricInterpretation", "") or "").strip().upper() not in ("", "MONOCHROME1", "MONOCHROME2")
+    return (sop.startswith(_SECONDARY_CAPTURE) and colour
+            and str(ds.get("ConversionType", "") or "").strip().upper() in _SCREEN_CONVERSIONS)
+
+
 def not_a_case(ds: Any) -> str | None:
     """The kind of the DICOM object ``ds`` (a header) when it is not an image to predict on:
     a non-image object (by SOP class, else by modality) or a scout/localizer (``ImageType``
@@ -58,4 +75,6 @@ def not_a_case(ds: Any) -> str | None:
     values = {str(v).strip().upper() for v in (image_type.split("\\") if isinstance(image_type, str) else image_type)}
     if "LOCALIZER" in values or _SCOUT_WORDS.search(str(ds.get("SeriesDescription", "") or "")):
         return "scout/localizer"
+    if _screen_capture(ds, sop, values):
+        return "screen capture (secondary capture of a screen)"
     return None

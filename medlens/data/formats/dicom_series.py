@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from medlens.data.formats.folders import ScanCase
 
-__all__ = ["DicomFile", "SlicePlace", "dicom_file", "series_cases"]
+__all__ = ["DicomFile", "SlicePlace", "dicom_file", "file_set_descriptors", "series_cases"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ def dicom_file(path: pathlib.Path) -> tuple[str, DicomFile | None]:
 
     try:  # never inflates a whole deflated file (a bomb would be 4 GB here)
         ds = read_header(path, ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Modality", "ImageType", "SeriesDescription",
-                                "ImagePositionPatient", "ImageOrientationPatient", "NumberOfFrames", "Rows", "Columns"])
+                                "ImagePositionPatient", "ImageOrientationPatient", "NumberOfFrames", "Rows", "Columns",
+                                "PhotometricInterpretation", "ConversionType"])
     except Exception:  # noqa: BLE001 - not DICOM after all, or a corrupt header
         return "", DicomFile(path, path.parent, "", None)
     try:
@@ -69,6 +70,21 @@ def dicom_file(path: pathlib.Path) -> tuple[str, DicomFile | None]:
         return "", DicomFile(path, path.parent, instance, _slice_place(ds))
     except Exception:  # noqa: BLE001 - a corrupt value in the header: read() names the problem later
         return "", DicomFile(path, path.parent, "", None)
+
+
+def file_set_descriptors(index: pathlib.Path) -> set[pathlib.Path]:
+    """The real path of the file-set descriptor (often ``README``) the DICOMDIR ``index`` names
+    in its FILE-SET DESCRIPTOR FILE ID, relative to its folder; empty when it names none."""
+    from medlens.data.formats.dicom_limits import read_header
+
+    try:
+        parts = read_header(index, ["FileSetDescriptorFileID"]).get("FileSetDescriptorFileID")
+    except Exception:  # noqa: BLE001 - an unreadable index names nothing
+        return set()
+    if not parts:
+        return set()
+    parts = [parts] if isinstance(parts, str) else list(parts)
+    return {index.parent.joinpath(*(str(p).strip() for p in parts)).resolve()}
 
 
 def _slice_place(ds) -> SlicePlace | None:
@@ -153,10 +169,11 @@ def _prefix(folder: pathlib.Path, root: pathlib.Path) -> str:
 def _group_cases(group: list[DicomFile], k: int, folder: pathlib.Path, root: pathlib.Path,
                  others: dict[pathlib.Path, int], uids_in: dict[pathlib.Path, set[str]]) -> list[ScanCase]:
     """One series' cases: one case when its folders hold it alone (named by its first folder) or
-    its slices stack, else one case per file."""
+    its slices stack, else one case per file. Images in planes at angles to each other (a derived
+    MIP/MPR series rotated about the patient) are a set of images, never one volume: one case each."""
     files = tuple(f.path for f in group)
     folders = {f.folder for f in group}
-    alone = all(not others.get(d) and len(uids_in.get(d, ())) == 1 for d in folders)
+    alone = all(not others.get(d) and len(uids_in.get(d, ())) == 1 for d in folders) and not _rotated(group)
     prefix = _prefix(folder, root)
     first = min((f for f in group if f.folder == folder), key=lambda f: f.path.name).path
     if len(files) > 1 and alone and folder != root:
@@ -164,6 +181,17 @@ def _group_cases(group: list[DicomFile], k: int, folder: pathlib.Path, root: pat
     if len(files) > 1 and (alone or _stack(group)):
         return [ScanCase(f"{prefix}series{k + 1}-{first.stem}", files, True)]
     return [ScanCase(_prefix(f.folder, root) + f.path.name, (f.path,)) for f in group]
+
+
+def _rotated(group: Sequence[DicomFile]) -> bool:
+    """The images of ``group`` lie in planes at angles to each other (each says its plane)."""
+    import numpy as np
+
+    planes = [f.place.orientation for f in group]
+    if len(planes) < 2 or any(p is None for p in planes):
+        return False
+    normals = [np.cross(np.asarray(p[:3]), np.asarray(p[3:])) for p in planes]
+    return any(abs(abs(float(np.dot(n, normals[0]))) - 1.0) > 1e-3 for n in normals[1:])
 
 
 def _stack(group: Sequence[DicomFile]) -> bool:

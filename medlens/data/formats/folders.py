@@ -133,8 +133,21 @@ def walk_cases(folder: PathLike) -> tuple[list[ScanCase], str]:
     root = pathlib.Path(os.fspath(folder)).expanduser()
     walk = ConfinedWalk(root)
     cases = _cases_in(root, root, walk)
+    cases = [c for c in cases if not _is_descriptor(c.paths[0], walk, counted=True)]
+    walk.dicom = [f for f in walk.dicom if not _is_descriptor(f.path, walk)]
     cases += series_cases(walk.dicom, walk.others, root, walk.leave_out)
     return sorted(cases, key=lambda c: c.name), left_out_statement(walk.left_out)
+
+
+def _is_descriptor(path: pathlib.Path, walk: ConfinedWalk, counted: bool = False) -> bool:
+    """``path`` is a file-set descriptor a DICOMDIR of the walk names: counted as left out, and
+    no longer among its folder's other cases (``counted``: it was)."""
+    if path.resolve() not in walk.descriptors:
+        return False
+    walk.leave_out("file-set descriptor of a DICOMDIR")
+    if counted and walk.others.get(path.parent):
+        walk.others[path.parent] -= 1
+    return True
 
 
 def left_out_statement(left_out: dict[str, int]) -> str:
@@ -163,6 +176,7 @@ class ConfinedWalk:
         self.dicom: list[DicomFile] = []  # DICOM images, grouped into series after the walk
         self.others: dict[pathlib.Path, int] = {}  # per folder: its cases that are not DICOM images of a series
         self.left_out: dict[str, int] = {}  # files that are no case, by kind (never by name)
+        self.descriptors: set[pathlib.Path] = set()  # real paths of the file-set descriptors DICOMDIRs name
 
     def leave_out(self, kind: str) -> None:
         self.left_out[kind] = self.left_out.get(kind, 0) + 1
@@ -203,7 +217,7 @@ def _plain_files(root: pathlib.Path) -> set[pathlib.Path]:
 def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, linked: bool = False) -> list[ScanCase]:
     """The cases of ``folder`` and its subfolders that are not DICOM images; those go to
     ``walk.dicom``, to be made into series once the whole walk is done."""
-    from medlens.data.formats.dicom_series import dicom_file
+    from medlens.data.formats.dicom_series import dicom_file, file_set_descriptors
     from medlens.data.formats.read import sniff
 
     if not walk.enter(folder):
@@ -227,6 +241,9 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
             cases.extend(_cases_in(entry, root, walk, via_link))
         elif not is_file:
             walk.skipped += entry.is_symlink()  # a dangling link
+        elif entry.name.lower() == "dicomdir":
+            if walk.inside(entry.resolve()):
+                walk.descriptors |= file_set_descriptors(entry)
         elif (entry.suffix.lower() not in NOT_CASES and entry.name.lower() not in NOT_CASE_NAMES
               and walk.take(entry, via_link)):
             if _empty(entry):
@@ -239,8 +256,10 @@ def _cases_in(folder: pathlib.Path, root: pathlib.Path, walk: ConfinedWalk, link
                 what, found = dicom_file(entry)
                 if found is not None:
                     walk.dicom.append(found)
-                elif what != "index":  # a DICOMDIR under another name (DICOMDIR-implicit): an index, no image
+                elif what != "index":
                     walk.leave_out(what)
+                else:  # a DICOMDIR under another name (DICOMDIR-implicit): an index, no image
+                    walk.descriptors |= file_set_descriptors(entry)
             elif kind == "WFDB":
                 if entry.stem not in records:
                     records.add(entry.stem)

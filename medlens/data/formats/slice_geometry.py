@@ -24,6 +24,11 @@ MISSING_TOLERANCE = 0.05  # how close to a whole multiple of the spacing a gap m
 TILT_DEGREES = 0.5  # smaller shears are rounding in the stored positions
 
 
+class SliceGeometryWarning(UserWarning):
+    """A series' slice grid problem, warned by the reader; the record carries it too
+    (``geometry_warnings``), so a command that prints the case's result warnings leaves this out."""
+
+
 @dataclass(frozen=True)
 class SliceGeometry:
     """``spacing``: the median distance between slice planes (mm); ``step``: the LPS vector from

@@ -65,7 +65,12 @@ class Geometry:
     slice_axis: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain data for ``summary.json``, where a volume's kind reads ``"volume"`` (``kind``
+        itself says "image" for both, as the grid is carried back the same way)."""
+        out = json.loads(json.dumps(dataclasses.asdict(self)))
+        if self.kind == "image" and len(self.original_shape) == 3:
+            out["kind"] = "volume"
+        return out
 
 
 @dataclass(frozen=True)
