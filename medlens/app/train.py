@@ -272,7 +272,8 @@ def _scan_labels(request: TrainRequest, recipe: Any) -> _ScanLabels:
         class_names = request.names() or class_names_in(request.labels)
         cases = open_cases(request.data, recipe=recipe, labels=request.labels, class_names=class_names, what="data",
                            memory_mb=request.memory_mb)
-        return _ScanLabels(cases, list(cases.scans.labels), tuple(class_names))
+        return _ScanLabels(cases, list(cases.scans.labels), tuple(class_names),
+                           notes=_rows_without_file(cases.scans.rows_without_file))
     cases = open_cases(request.data, recipe=recipe, what="data", memory_mb=request.memory_mb)
     table = read_finding_table(request.labels, cases.scans.names)
     rows = [table.matrix[i] if table.labelled[i] else None for i in range(len(cases))]
@@ -281,7 +282,14 @@ def _scan_labels(request: TrainRequest, recipe: Any) -> _ScanLabels:
     if table.uncertain or table.blank:
         note += (f"; {table.uncertain} uncertain (-1) and {table.blank} blank value(s) read as absent (0: "
                  "CheXpert's U-Zeros)")
-    return _ScanLabels(cases, rows, table.findings, True, table.groups, [note])
+    return _ScanLabels(cases, rows, table.findings, True, table.groups, [note, *_rows_without_file(table.without_file)])
+
+
+def _rows_without_file(count: int) -> list[str]:
+    """The one line telling how many rows of the labels file were left out for naming no file of the
+    folder (NIH's full table beside some of its images); none when every row names one. A scan the
+    labels file does not name is left out of training too, counted as unlabelled."""
+    return [f"{count} row(s) of the labels file name no file in the folder: left out"] if count else []
 
 
 def _patient_groups(cases: Any, kept: list[int],
