@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from medlens.app.train import _rows_without_file
+from medlens.app.train import _unmatched
 from medlens.data.formats.finding_labels import read_finding_table
 from medlens.data.formats.folders import read_labels_counted
 from medlens.errors import InputError
@@ -29,8 +29,9 @@ def test_rows_without_a_file_are_left_out_and_counted(tmp_path):
     single = tmp_path / "single.csv"
     single.write_text("case,label\na.png,1\nzz.png,0\nc.png,0\nyy.png,1\n")
     assert read_labels_counted(single, NAMES) == ([1, None, 0], 2)
-    assert _rows_without_file(2) == ["2 row(s) of the labels file name no file in the folder: left out"]
-    assert _rows_without_file(0) == []
+    assert _unmatched(2, 1) == ["2 row(s) of the labels file name no file in the folder: left out",
+                                "1 scan(s) in the folder have no row in the labels file: left out (unlabelled)"]
+    assert _unmatched(0, 0) == []
 
 
 @pytest.mark.parametrize("text", ["Image Index,Finding Labels\nzz.png,Mass\n", "case,label\nzz.png,1\n"])
