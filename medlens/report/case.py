@@ -307,7 +307,8 @@ def render_case_report(case: CaseReport) -> str:
     if case.label is not None:
         summary.add_text(f"Recorded label of this case: {case.label}.")
     explained = _name(case.class_names, case.explained)
-    what = "the model's finding" if case.explained == case.predicted else f"the class {explained}"
+    kind_of_output = "class" if case.findings is None else "finding"  # a multi-label model's outputs are findings
+    what = "the model's finding" if case.explained == case.predicted else f"the {kind_of_output} {explained}"
     summary.add_viewer(viewer_html(
         case.base, case.maps, kind=case.kind, spacing=case.spacing, plane_names=case.planes, affine=case.affine,
         annotations=case.annotations, rate=case.rate,
