@@ -193,7 +193,8 @@ def case_report(
         "trust": {"source": trust.source, "level": trust.level, "headline": trust.headline,
                   "methods": {t.method: t.level for t in trust.methods}},
         "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity,
-                                              "relative_distance": b.relative_distance} for b in basis],
+                                              "relative_distance": b.relative_distance, "same_image": b.same_image,
+                                              "same_patient": b.same_patient} for b in basis],
         "sentence": sentence,
         "familiarity": familiar.as_dict(),
         "warnings": warnings,
@@ -262,6 +263,8 @@ def _basis(model, x, inputs, labels, k, method, options, class_names, predicted,
             label=class_names[int(pb.labels[0, j])] if int(pb.labels[0, j]) < len(class_names) else str(int(pb.labels[0, j])),
             predicted=class_names[int(pb.predictions[0, j])], similarity=float(pb.similarity[0, j]),
             relative_distance=None if pb.relative_distance is None else float(pb.relative_distance[0, j]),
+            same_image=pb.same_image is not None and bool(pb.same_image[0, j]),
+            same_patient=None if pb.same_patient is None else bool(pb.same_patient[0, j]),
         )
         for j in range(pb.indices.shape[1])
     ]
