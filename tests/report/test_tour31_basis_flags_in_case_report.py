@@ -33,3 +33,15 @@ def test_the_section_says_same_image_and_same_patient():
     assert "the same image as the query: it is in the training data</figcaption>" in page.split(caption.format(7, ""))[1][:300]
     assert "(another image): the patient is in the training data</figcaption>" in page.split(caption.format(3, ""))[1][:300]
     assert "the training data</figcaption>" not in page.split(caption.format(4, ""))[1][:300]
+
+
+def test_a_multilabel_basis_names_each_neighbours_findings():
+    torch.manual_seed(0)
+    model = CNN(2, 1, 2, widths=(4,), input_shape=(1, 12, 12)).eval()
+    inputs = torch.rand(4, 1, 12, 12)
+    findings = torch.tensor([[1, 1], [0, 0], [0, 1], [1, 0]], dtype=torch.float32)
+    cases, text = _basis(model, inputs[1:2].clone(), inputs, findings, 4, "gradient", {}, ["Effusion", "Mass"], 1,
+                         Budget())
+    words = {b.index: b.label for b in cases}
+    assert words == {0: "Effusion;Mass", 1: "No Finding", 2: "Mass", 3: "Effusion"} and cases[0].same_image
+    assert "2 of them have the finding Mass" in text
