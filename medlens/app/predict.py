@@ -185,9 +185,14 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         failures = [f for f in store.failures() if f.index < n]
     multilabel = bool(meta.get("multilabel"))
     matrix = None
-    if multilabel and (finding_labels or getattr(source, "findings", None) is not None):
-        matrix = (read_finding_labels(finding_labels, [row["file"] for row in source.identifier_rows()[:n]], findings)
-                  if finding_labels else source.findings[:n].double())  # a multi-label npz's own (N, K) labels
+    if multilabel and finding_labels:
+        from medlens.data.formats.folders import rows_without_file_note
+
+        matrix, without_file = read_finding_labels(finding_labels, [row["file"] for row in source.identifier_rows()[:n]],
+                                                   findings)
+        notes += rows_without_file_note(without_file)
+    elif multilabel and getattr(source, "findings", None) is not None:
+        matrix = source.findings[:n].double()  # a multi-label npz's own (N, K) labels
     metrics, files = write_outputs(out, results, failures, class_names, multilabel=multilabel, findings=matrix)
     if matrix is not None:
         metrics = _finding_metrics(matrix, results, findings, n)

@@ -292,7 +292,9 @@ def _unmatched(rows: int, scans: int) -> list[str]:
     table beside some of its images) and how many scans of the folder no row names: both left out
     (a scan without a row is not refused: a labels file for part of a folder is a usual layout, and
     the count shows a misnamed file); none when each matches."""
-    return ([f"{rows} row(s) of the labels file name no file in the folder: left out"] if rows else []) + \
+    from medlens.data.formats.folders import rows_without_file_note
+
+    return rows_without_file_note(rows) + \
         ([f"{scans} scan(s) in the folder have no row in the labels file: left out (unlabelled)"] if scans else [])
 
 

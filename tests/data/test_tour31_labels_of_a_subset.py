@@ -50,3 +50,14 @@ def test_a_full_nih_table_reads_fast(tmp_path):
     start = time.perf_counter()
     table = read_finding_table(path, names)
     assert time.perf_counter() - start < 2.5 and table.without_file == 112_120 - len(names)
+
+
+@pytest.mark.parametrize("text", ["Image Index,Finding Labels\na.png,Mass\nzz.png,Effusion\nyy.png,No Finding\n",
+                                  "case,Effusion,Mass\na.png,0,1\nzz.png,1,0\nyy.png,0,0\n"])
+def test_predict_reads_both_layouts_of_a_subset_alike(tmp_path, text):
+    from medlens.app.predict_findings import read_finding_labels
+
+    path = tmp_path / "l.csv"
+    path.write_text(text)
+    labels, without_file = read_finding_labels(str(path), NAMES, ["Effusion", "Mass"])
+    assert without_file == 2 and labels[0].tolist() == [0.0, 1.0] and bool(labels[1:].isnan().all())

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from medlens.data.formats.dicom_series import DicomFile
 
 __all__ = ["NOT_CASES", "NOT_CASE_NAMES", "ConfinedWalk", "ScanCase", "ScanSet", "class_names_in", "confine", "data_folder", "folder_cases",
-           "is_one_series", "no_case_named", "read_labels", "read_labels_counted", "scan_cases", "scan_cases_left_out", "walk_cases"]
+           "is_one_series", "no_case_named", "rows_without_file_note", "read_labels", "read_labels_counted", "scan_cases", "scan_cases_left_out", "walk_cases"]
 
 #: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
 NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
@@ -345,6 +345,11 @@ def read_labels_counted(path: PathLike, names: Sequence[str],
     if rows and without_file == len(rows):
         raise no_case_named(p.name, rows[0]["case"], len(names))
     return labels, without_file
+
+
+def rows_without_file_note(count: int) -> list[str]:
+    """The one line telling how many rows of a labels file name no case of the data (left out); none for 0."""
+    return [f"{count} row(s) of the labels file name no file in the folder: left out"] if count else []
 
 
 def no_case_named(file: str, first: str, n: int) -> InputError:
