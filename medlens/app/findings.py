@@ -19,6 +19,19 @@ def predicted_findings(probs: Sequence[float], names: Sequence[str]) -> list[str
     return [names[j] if j < len(names) else str(j) for j, p in enumerate(probs) if float(p) >= THRESHOLD]
 
 
+#: The words for a labelled case without any finding (NIH ChestX-ray14's).
+NO_FINDING = "No Finding"
+
+
+def true_findings_words(row: Sequence[float], names: Sequence[str]) -> str:
+    """A case's true findings from its 0/1 ``row`` as ``predictions.csv`` writes them: the names
+    joined by ``;`` (as the ``predicted`` column joins them), :data:`NO_FINDING` for none, ``""``
+    when the case is not labelled (NaN)."""
+    if any(v != v for v in row):
+        return ""
+    return ";".join(names[j] if j < len(names) else str(j) for j, v in enumerate(row) if float(v) >= 0.5) or NO_FINDING
+
+
 def findings_fields(probs: Sequence[float], names: Sequence[str]) -> dict[str, Any]:
     """The fields a multi-label case adds to its JSON record."""
     return {"multilabel": True, "predicted_findings": predicted_findings(probs, names), "probabilities_meaning": MEANING}

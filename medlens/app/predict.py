@@ -184,10 +184,17 @@ def predict_cases(request: PredictRequest | None = None, **kwargs: Any) -> Predi
         results = [r for r in store.results() if r.index < n]
         failures = [f for f in store.failures() if f.index < n]
     multilabel = bool(meta.get("multilabel"))
-    metrics, files = write_outputs(out, results, failures, class_names, multilabel=multilabel)
-    if multilabel and (finding_labels or getattr(source, "findings", None) is not None):
-        matrix = (read_finding_labels(finding_labels, [row["file"] for row in source.identifier_rows()[:n]], findings)
-                  if finding_labels else source.findings[:n].double())  # a multi-label npz's own (N, K) labels
+    matrix = None
+    if multilabel and finding_labels:
+        from medlens.data.formats.folders import rows_without_file_note
+
+        matrix, without_file = read_finding_labels(finding_labels, [row["file"] for row in source.identifier_rows()[:n]],
+                                                   findings)
+        notes += rows_without_file_note(without_file)
+    elif multilabel and getattr(source, "findings", None) is not None:
+        matrix = source.findings[:n].double()  # a multi-label npz's own (N, K) labels
+    metrics, files = write_outputs(out, results, failures, class_names, multilabel=multilabel, findings=matrix)
+    if matrix is not None:
         metrics = _finding_metrics(matrix, results, findings, n)
         if metrics is not None:
             files.append(write_json(out / "metrics.json", metrics))

@@ -31,12 +31,12 @@ def finding_columns(path: str, findings: Sequence[str]) -> bool:
     return bool(findings) and (NIH_FINDINGS in header or "case" in header and set(findings) <= header)
 
 
-def read_finding_labels(path: str, files: Sequence[str], findings: Sequence[str]) -> torch.Tensor:
+def read_finding_labels(path: str, files: Sequence[str], findings: Sequence[str]) -> tuple[torch.Tensor, int]:
     """``(N, K)`` float64 labels of the cases whose files are ``files``: 0 or 1, NaN where the
-    file does not list the case. NIH's layout (``Finding Labels``) is read by
+    file does not list the case; and how many rows name none of ``files`` (left out; none naming one
+    is refused). NIH's layout (``Finding Labels``) is read by
     :func:`medlens.data.formats.finding_labels.read_finding_table`, its names matched to ``findings``
-    regardless of case. A value other than 0/1, a case listed twice or not among
-    ``files`` is an :class:`InputError`."""
+    regardless of case. A value other than 0/1 or a case listed twice is an :class:`InputError`."""
     from medlens.data.formats.finding_labels import NIH_FINDINGS, read_finding_table
 
     with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -48,16 +48,19 @@ def read_finding_labels(path: str, files: Sequence[str], findings: Sequence[str]
                 if finding.lower() in column:
                     out[:, k] = torch.from_numpy(table.matrix[:, column[finding.lower()]]).double()
             out[[not v for v in table.labelled]] = math.nan
-            return out
+            return out, table.without_file
     known = {f: i for i, f in enumerate(files)}
     labels = torch.full((len(files), len(findings)), math.nan, dtype=torch.float64)
     name = Path(path).name
+    without_file, first = 0, ""
     with open(path, newline="", encoding="utf-8-sig") as fh:
         for row in csv.DictReader(fh):
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
             case = row["case"]
             if case not in known:
-                raise InputError(f"labels file {name} names case {case!r}, which is not among the {len(files)} cases")
+                first = first or case
+                without_file += 1
+                continue
             i = known[case]
             if not labels[i].isnan().all():
                 raise InputError(f"labels file {name} lists case {case!r} twice")
@@ -66,7 +69,11 @@ def read_finding_labels(path: str, files: Sequence[str], findings: Sequence[str]
                     raise InputError(f"labels file {name}: finding {finding!r} of case {case!r} is {row[finding]!r}, "
                                      "not 0 or 1")
                 labels[i, k] = float(row[finding])
-    return labels
+    if without_file and labels.isnan().all():
+        from medlens.data.formats.folders import no_case_named
+
+        raise no_case_named(name, first, len(files))
+    return labels, without_file
 
 
 def finding_metrics(probs: torch.Tensor, labels: torch.Tensor, findings: Sequence[str]) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """The files of ``medlens predict``: ``predictions.csv``, ``metrics.json`` and ``unreadable.csv``.
 
 ``predictions.csv`` has one row per case: ``case``, ``label`` (the class name, empty when not
-known), ``predicted`` (the class name; for a multi-label model the findings with probability >= 0.5,
+known; for a multi-label model the true findings joined by ``;``, ``No Finding`` for none), ``predicted`` (the class name; for a multi-label model the findings with probability >= 0.5,
 joined by ``;``) and ``probability.<class name>`` for every class (a multi-label model's: each
 finding's own sigmoid), written
 with enough digits to give back the stored numbers. ``metrics.json`` summarises the labelled
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import torch
 
 from medlens.app.case_report import calibration_data
-from medlens.app.findings import predicted_findings
+from medlens.app.findings import predicted_findings, true_findings_words
 from medlens.audit.cases import CaseFailure, CaseResult
 from medlens.core.files import write_csv, write_json
 from medlens.evaluation.chance import chance_record, chance_words
@@ -37,17 +37,20 @@ def _name(k: int | None, class_names: Sequence[str]) -> str:
     return class_names[k] if 0 <= k < len(class_names) else str(k)
 
 
-def prediction_rows(results: Sequence[CaseResult], class_names: Sequence[str],
-                    multilabel: bool = False) -> tuple[list[str], list[dict]]:
+def prediction_rows(results: Sequence[CaseResult], class_names: Sequence[str], multilabel: bool = False,
+                    findings: Any = None) -> tuple[list[str], list[dict]]:
     """The columns and rows of ``predictions.csv``; for a multi-label model ``predicted`` names the
-    findings at :data:`~medlens.app.findings.THRESHOLD` or above, joined by ``;``."""
+    findings at :data:`~medlens.app.findings.THRESHOLD` or above, joined by ``;``, and ``label``
+    the true findings of ``findings`` (``(N, K)`` 0/1, NaN where not labelled, row = case index)."""
     k = max([len(class_names), *(len(r.probabilities) for r in results)])
     names = [_name(j, class_names) for j in range(k)]
     columns = ["case", "label", "predicted", *(f"probability.{n}" for n in names)]
     rows = []
     for r in results:
         predicted = ";".join(predicted_findings(r.probabilities, names)) if multilabel else _name(r.predicted, names)
-        row = {"case": r.case, "label": _name(r.label, names), "predicted": predicted}
+        label = (true_findings_words(findings[r.index].tolist(), names) if multilabel and findings is not None
+                 else _name(r.label, names))
+        row = {"case": r.case, "label": label, "predicted": predicted}
         row.update({f"probability.{n}": repr(float(p)) for n, p in zip(names, r.probabilities)})
         rows.append(row)
     return columns, rows
@@ -97,10 +100,12 @@ def metrics_lines(metrics: dict[str, Any]) -> list[str]:
 
 
 def write_outputs(out: Path, results: Sequence[CaseResult], failures: Sequence[CaseFailure],
-                  class_names: Sequence[str], multilabel: bool = False) -> tuple[dict[str, Any] | None, list[Path]]:
+                  class_names: Sequence[str], multilabel: bool = False,
+                  findings: Any = None) -> tuple[dict[str, Any] | None, list[Path]]:
     """Write the files into ``out``; returns the metrics (or ``None``: none labelled, or a
-    multi-label model, whose labels here are one class per case) and the paths written."""
-    columns, rows = prediction_rows(results, class_names, multilabel)
+    multi-label model, whose metrics :mod:`medlens.app.predict_findings` gives) and the paths written;
+    ``findings`` are a multi-label model's true findings (:func:`prediction_rows`)."""
+    columns, rows = prediction_rows(results, class_names, multilabel, findings)
     files = [write_csv(out / "predictions.csv", rows, columns)]
     metrics = None if multilabel else summary_metrics(results, class_names)
     if metrics is not None:

@@ -272,7 +272,9 @@ def _scan_labels(request: TrainRequest, recipe: Any) -> _ScanLabels:
         class_names = request.names() or class_names_in(request.labels)
         cases = open_cases(request.data, recipe=recipe, labels=request.labels, class_names=class_names, what="data",
                            memory_mb=request.memory_mb)
-        return _ScanLabels(cases, list(cases.scans.labels), tuple(class_names))
+        labels = list(cases.scans.labels)
+        return _ScanLabels(cases, labels, tuple(class_names),
+                           notes=_unmatched(cases.scans.rows_without_file, labels.count(None)))
     cases = open_cases(request.data, recipe=recipe, what="data", memory_mb=request.memory_mb)
     table = read_finding_table(request.labels, cases.scans.names)
     rows = [table.matrix[i] if table.labelled[i] else None for i in range(len(cases))]
@@ -281,7 +283,19 @@ def _scan_labels(request: TrainRequest, recipe: Any) -> _ScanLabels:
     if table.uncertain or table.blank:
         note += (f"; {table.uncertain} uncertain (-1) and {table.blank} blank value(s) read as absent (0: "
                  "CheXpert's U-Zeros)")
-    return _ScanLabels(cases, rows, table.findings, True, table.groups, [note])
+    return _ScanLabels(cases, rows, table.findings, True, table.groups,
+                       [note, *_unmatched(table.without_file, table.labelled.count(False))])
+
+
+def _unmatched(rows: int, scans: int) -> list[str]:
+    """The lines telling how many rows of the labels file name no file of the folder (NIH's full
+    table beside some of its images) and how many scans of the folder no row names: both left out
+    (a scan without a row is not refused: a labels file for part of a folder is a usual layout, and
+    the count shows a misnamed file); none when each matches."""
+    from medlens.data.formats.folders import rows_without_file_note
+
+    return rows_without_file_note(rows) + \
+        ([f"{scans} scan(s) in the folder have no row in the labels file: left out (unlabelled)"] if scans else [])
 
 
 def _patient_groups(cases: Any, kept: list[int],

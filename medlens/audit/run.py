@@ -269,11 +269,12 @@ def analyse(out: str | Path, *, method: str | None = None, rule: FlagRule = Flag
                                 compute)
         strategies = find_strategies(results, settings, info["grid"], method=method, rule=rule,
                                      n_clusters=n_clusters, removal=removal)
-    columns, rows = table(results, settings)
+    columns, rows = table(results, settings, info.get("class_names") or ())
     files = [write_csv(out / "cases.csv", columns, rows)]
     if parquet:
-        files.append(write_parquet(out / "cases.parquet", results, settings))
-    files.append(write_csv(out / "clusters.csv", ["case", "class", "cluster", "flagged"], strategies.assignments(results)))
+        files.append(write_parquet(out / "cases.parquet", results, settings, info.get("class_names") or ()))
+    files.append(write_csv(out / "clusters.csv", ["case", "class", "cluster", "flagged", "class_name"],
+                           strategies.assignments(results, info.get("class_names") or ())))
     if failures:
         files.append(write_csv(out / "unreadable.csv", ["case", "error"], [[f.case, f.error] for f in failures]))
     return Analysis(results, settings, strategies, info, files, failures)

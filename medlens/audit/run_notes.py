@@ -153,7 +153,7 @@ def analyse_notes(out: str | Path, *, model: nn.Module | None = None, rule: Toke
         removal = StoredRemoval(store, settings.rank_method, results, rule.n_draws, compute, key=token_key)
         strategies = find_token_strategies(results, settings, info["vocabulary"], rule=rule, removal=removal,
                                            tokens=tokens)
-    columns, rows = table(results, settings)
+    columns, rows = table(results, settings, info.get("class_names") or ())
     hits = strategies.hits_by_case()
     extra = dict(extra or {})
     columns = [*columns, "n_tokens", "depends_on", *extra]
@@ -161,7 +161,7 @@ def analyse_notes(out: str | Path, *, model: nn.Module | None = None, rule: Toke
              *(values.get(r.index, "") for values in extra.values())] for p, (row, r) in enumerate(zip(rows, results))]
     files = [write_csv(out / "cases.csv", columns, rows)]
     if parquet:
-        files.append(write_parquet(out / "cases.parquet", results, settings))
+        files.append(write_parquet(out / "cases.parquet", results, settings, info.get("class_names") or ()))
     files.append(write_csv(out / "tokens.csv", TOKEN_COLUMNS, token_rows(strategies, info.get("class_names") or [])))
     if failures:
         files.append(write_csv(out / "unreadable.csv", ["case", "error"], [[f.case, f.error] for f in failures]))

@@ -226,12 +226,22 @@ def _ids(blob: bytes | None) -> torch.Tensor | None:
 # -------------------------------------------------------------------------------------------
 
 
-def table(results: Sequence[CaseResult], settings: AuditSettings) -> tuple[list[str], list[list]]:
-    """``cases.csv``'s columns and rows: case, label, predicted, probability, then metrics."""
-    columns = ["case", "label", "predicted", "probability", *settings.columns()]
+def class_name(k: int | None, class_names: Sequence[str]) -> str:
+    """Class (finding) ``k``'s name, its index as text where ``class_names`` has none, ``""`` for ``None``."""
+    if k is None:
+        return ""
+    return str(class_names[k]) if 0 <= k < len(class_names) else str(k)
+
+
+def table(results: Sequence[CaseResult], settings: AuditSettings,
+          class_names: Sequence[str] = ()) -> tuple[list[str], list[list]]:
+    """``cases.csv``'s columns and rows: case, label and predicted (class indices, as other code reads
+    them), probability, their names (``label_name``, ``predicted_name``), then metrics."""
+    columns = ["case", "label", "predicted", "probability", "label_name", "predicted_name", *settings.columns()]
     rows = []
     for r in results:
-        rows.append([r.case, r.label, r.predicted, r.probability, *(r.metrics.get(c, math.nan) for c in settings.columns())])
+        rows.append([r.case, r.label, r.predicted, r.probability, class_name(r.label, class_names),
+                     class_name(r.predicted, class_names), *(r.metrics.get(c, math.nan) for c in settings.columns())])
     return columns, rows
 
 
@@ -249,12 +259,13 @@ def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[object
     return files.write_csv(path, ({c: _text(v) for c, v in zip(columns, row)} for row in rows), columns)
 
 
-def write_parquet(path: Path, results: Sequence[CaseResult], settings: AuditSettings) -> Path:
+def write_parquet(path: Path, results: Sequence[CaseResult], settings: AuditSettings,
+                  class_names: Sequence[str] = ()) -> Path:
     """``cases.parquet``: the columns of ``cases.csv`` plus the probabilities and map summaries."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns, rows = table(results, settings)
+    columns, rows = table(results, settings, class_names)
     data: dict[str, list] = {c: [row[i] for row in rows] for i, c in enumerate(columns)}
     data["index"] = [r.index for r in results]
     data["probabilities"] = [list(r.probabilities) for r in results]

@@ -264,14 +264,18 @@ class Strategies:
         cluster and hotspot group), sorted."""
         return sorted({i for c in self.flagged() for i in c.flagged_members})
 
-    def assignments(self, results: Sequence[CaseResult]) -> list[tuple[str, int, int, int]]:
-        """Rows ``(case, class, cluster, flagged case 0/1)`` in results order (``clusters.csv``)."""
-        rows: dict[int, tuple[str, int, int, int]] = {}
+    def assignments(self, results: Sequence[CaseResult],
+                    class_names: Sequence[str] = ()) -> list[tuple[str, int, int, int, str]]:
+        """Rows ``(case, class, cluster, flagged case 0/1, class name)`` in results order (``clusters.csv``)."""
+        from medlens.audit.store import class_name
+
+        rows: dict[int, tuple[str, int, int, int, str]] = {}
         hit = set(self.flagged_cases())
         for cs in self.classes:
             for c in cs.clusters:
                 for i in c.members:
-                    rows[i] = (results[i].case, cs.predicted_class, c.cluster, int(i in hit))
+                    rows[i] = (results[i].case, cs.predicted_class, c.cluster, int(i in hit),
+                               class_name(cs.predicted_class, class_names))
         return [rows[i] for i in sorted(rows)]
 
 

@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from medlens.report.html import Report, sentence_html
+from medlens.report.selfexplain import leak_words
 from medlens.report.viewer import Annotation, MapLayer, viewer_html
 
 __all__ = [
@@ -150,6 +151,9 @@ class BasisCase:
         Cosine similarity of the model's features centred on the training mean, in [-1, 1].
     relative_distance : float or None
         Distance in feature space over a typical training case's nearest-neighbour distance.
+    same_image, same_patient : bool, bool or None
+        The case is the query (or a copy of it), or of the query's patient (``None``: the patients
+        are not known), as :func:`medlens.selfexplain.basis.prediction_basis` flags them.
     """
 
     index: int
@@ -159,6 +163,8 @@ class BasisCase:
     predicted: str
     similarity: float
     relative_distance: float | None = None
+    same_image: bool = False
+    same_patient: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -307,7 +313,8 @@ def render_case_report(case: CaseReport) -> str:
     if case.label is not None:
         summary.add_text(f"Recorded label of this case: {case.label}.")
     explained = _name(case.class_names, case.explained)
-    what = "the model's finding" if case.explained == case.predicted else f"the class {explained}"
+    kind_of_output = "class" if case.findings is None else "finding"  # a multi-label model's outputs are findings
+    what = "the model's finding" if case.explained == case.predicted else f"the {kind_of_output} {explained}"
     summary.add_viewer(viewer_html(
         case.base, case.maps, kind=case.kind, spacing=case.spacing, plane_names=case.planes, affine=case.affine,
         annotations=case.annotations, rate=case.rate,
@@ -356,7 +363,7 @@ def render_case_report(case: CaseReport) -> str:
             (_basis_png(b, f"training case #{b.index}"),
              f"training case #{b.index}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.3f}"
              + (f", distance {b.relative_distance:.1f}x a typical training neighbour's" if b.relative_distance is not None
-                else ""))
+                else "") + leak_words(b.same_image, b.same_patient))
             for b in case.basis
         ])
 

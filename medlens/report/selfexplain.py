@@ -175,15 +175,20 @@ def basis_cases(sec: Section, basis: Any, queries: torch.Tensor, query_labels, t
 
 
 def _leak_words(basis, q: int, j: int) -> str:
-    """" - the same image as the query ..." or " - the same patient as the query ..." for a
-    retrieved case that is the query, or of its patient; "" otherwise (or where unknown)."""
+    """:func:`leak_words` of query ``q``'s ``j``-th retrieved case of ``basis``."""
     def flagged(name: str) -> bool:
         found = getattr(basis, name, None)
         return found is not None and bool(found[q, j])
 
-    if flagged("same_image"):
+    return leak_words(flagged("same_image"), flagged("same_patient"))
+
+
+def leak_words(same_image: bool, same_patient: bool | None) -> str:
+    """" - the same image as the query ..." or " - the same patient as the query ..." for a
+    retrieved case that is the query, or of its patient; "" otherwise (or where unknown: ``None``)."""
+    if same_image:
         return " - the same image as the query: it is in the training data"
-    if flagged("same_patient"):
+    if same_patient:
         return " - the same patient as the query (another image): the patient is in the training data"
     return ""
 

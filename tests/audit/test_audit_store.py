@@ -116,7 +116,7 @@ def test_exports(tmp_path, lesion_npz, model_file):
     assert table.num_rows == 8 and "smoothgrad.summary" in table.column_names
     assert table.column("case").to_pylist() == [str(i) for i in range(8)]
     clusters = (tmp_path / "clusters.csv").read_text().splitlines()
-    assert clusters[0] == "case,class,cluster,flagged" and len(clusters) == 9
+    assert clusters[0] == "case,class,cluster,flagged,class_name" and len(clusters) == 9
     assert {line.split(",")[3] for line in clusters[1:]} <= {"0", "1"}
     assert len(analysis.results) == 8
 

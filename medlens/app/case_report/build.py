@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields, replace
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from medlens.app.case_report.calibration import calibration_sentence
-from medlens.app.findings import THRESHOLD, findings_fields, predicted_findings
+from medlens.app.findings import THRESHOLD, findings_fields, predicted_findings, true_findings_words
 from medlens.app.case_report.checks import case_checks
 from medlens.app.case_report.inputs import CaseInput, CaseReportSettings
 from medlens.app.case_report.trust import trust_from_checks, trust_from_evaluation, within_model_record
@@ -193,7 +193,8 @@ def case_report(
         "trust": {"source": trust.source, "level": trust.level, "headline": trust.headline,
                   "methods": {t.method: t.level for t in trust.methods}},
         "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity,
-                                              "relative_distance": b.relative_distance} for b in basis],
+                                              "relative_distance": b.relative_distance, "same_image": b.same_image,
+                                              "same_patient": b.same_patient} for b in basis],
         "sentence": sentence,
         "familiarity": familiar.as_dict(),
         "warnings": warnings,
@@ -259,18 +260,31 @@ def _basis(model, x, inputs, labels, k, method, options, class_names, predicted,
         BasisCase(
             index=int(pb.indices[0, j]), image=inputs[int(pb.indices[0, j])].double().cpu().numpy(),
             saliency=None if sal is None else sal[j].cpu().numpy(),
-            label=class_names[int(pb.labels[0, j])] if int(pb.labels[0, j]) < len(class_names) else str(int(pb.labels[0, j])),
+            label=_label_words(pb.labels[0, j], class_names),
             predicted=class_names[int(pb.predictions[0, j])], similarity=float(pb.similarity[0, j]),
             relative_distance=None if pb.relative_distance is None else float(pb.relative_distance[0, j]),
+            same_image=pb.same_image is not None and bool(pb.same_image[0, j]),
+            same_patient=None if pb.same_patient is None else bool(pb.same_patient[0, j]),
         )
         for j in range(pb.indices.shape[1])
     ]
-    same = int((pb.labels[0] == predicted).sum())
-    text = (f"The {len(cases)} training cases the model sees as most alike this one: {same} of them carry the label "
+    findings = pb.labels.ndim == 3  # (1, k, K) 0/1 rows of a multi-label model's findings
+    same = int(pb.labels[0][:, predicted].sum()) if findings else int((pb.labels[0] == predicted).sum())
+    carry = "have the finding" if findings else "carry the label"
+    text = (f"The {len(cases)} training cases the model sees as most alike this one: {same} of them {carry} "
             f"{class_names[predicted]}, the model's finding here. Each is shown with its own {method} map, the cosine "
             "similarity of the model's features centred on the training mean (unrelated cases score near or below 0) "
             "and its distance in units of a typical training case's distance to its nearest neighbour.")
     return cases, text
+
+
+def _label_words(label: torch.Tensor, class_names: Sequence[str]) -> str:
+    """A training case's label in words: its class's name, or its true findings (a ``(K,)`` 0/1 row
+    of a multi-label data set, :func:`~medlens.app.findings.true_findings_words`)."""
+    if label.ndim == 1:
+        return true_findings_words(label.tolist(), class_names)
+    k = int(label)
+    return class_names[k] if 0 <= k < len(class_names) else str(k)
 
 
 def _sentence(model: nn.Module, x: torch.Tensor, budget: Budget) -> str | None:

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from medlens.data.formats.folders import no_case_named
 from medlens.errors import FileFormatError, InputError
 
 __all__ = ["FindingTable", "is_findings_table", "read_finding_table"]
@@ -51,6 +52,7 @@ class FindingTable:
     layout: str
     uncertain: int = 0
     blank: int = 0
+    without_file: int = 0
 
 
 def _header(path: pathlib.Path) -> list[str]:
@@ -70,12 +72,16 @@ def is_findings_table(path: str | os.PathLike) -> bool:
 def read_finding_table(path: str | os.PathLike, names: Sequence[str]) -> FindingTable:
     """The findings of the cases ``names`` (their paths in the folder) from the CSV ``path``.
 
+    Rows naming no case of ``names`` are left out and counted (``without_file``: NIH's full
+    ``Data_Entry_2017.csv`` beside a folder holding some of its images); the findings are those the
+    kept rows use.
+
     Raises
     ------
     FileFormatError
         No case column, or no finding column.
     InputError
-        A case not among ``names`` or listed twice, a value other than 1/0/-1/blank, ``No Finding``
+        A case listed twice, a value other than 1/0/-1/blank, ``No Finding``
         given with a finding, a case without findings in the NIH layout.
     """
     p = pathlib.Path(os.fspath(path)).expanduser()
@@ -91,11 +97,12 @@ def read_finding_table(path: str | os.PathLike, names: Sequence[str]) -> Finding
     labelled = [False] * len(names)
     groups: list[str | None] | None = [None] * len(names) if group_col else None
     order: list[int] = []
+    kept: list[dict[str, str]] = []
     for row in rows:
         case = row.get(case_col, "")
         if case not in known:
-            raise InputError(f"labels file {p.name} names case {case!r}, which is not among the {len(names)} cases of "
-                             "the data (a case is named by its path in the folder)")
+            continue
+        kept.append(row)
         i = known[case]
         if labelled[i]:
             raise InputError(f"labels file {p.name} lists case {case!r} twice")
@@ -103,16 +110,18 @@ def read_finding_table(path: str | os.PathLike, names: Sequence[str]) -> Finding
         order.append(i)
         if groups is not None:
             groups[i] = row.get(group_col) or None
+    if rows and not kept:
+        raise no_case_named(p.name, rows[0].get(case_col, ""), len(names))
     if NIH_FINDINGS in header:
-        matrix, findings = _nih(p.name, rows, case_col)
+        matrix, findings = _nih(p.name, kept, case_col)
         layout, uncertain, blank = "NIH 'Finding Labels' (names separated by '|')", 0, 0
     else:
         columns = [c for c in header if c and c not in (case_col, group_col)]
-        matrix, uncertain, blank = _per_column(p.name, rows, case_col, columns)
+        matrix, uncertain, blank = _per_column(p.name, kept, case_col, columns)
         findings, layout = tuple(columns), "one 0/1 column per finding"
     full = np.zeros((len(names), len(findings)), dtype=np.float32)
     full[order] = matrix
-    return FindingTable(full, labelled, findings, groups, layout, uncertain, blank)
+    return FindingTable(full, labelled, findings, groups, layout, uncertain, blank, len(rows) - len(kept))
 
 
 def _nih(name: str, rows: list[dict[str, str]], case_col: str) -> tuple[np.ndarray, tuple[str, ...]]:

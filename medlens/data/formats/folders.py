@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from medlens.data.formats.dicom_series import DicomFile
 
 __all__ = ["NOT_CASES", "NOT_CASE_NAMES", "ConfinedWalk", "ScanCase", "ScanSet", "class_names_in", "confine", "data_folder", "folder_cases",
-           "is_one_series", "read_labels", "scan_cases", "scan_cases_left_out", "walk_cases"]
+           "is_one_series", "no_case_named", "rows_without_file_note", "read_labels", "read_labels_counted", "scan_cases", "scan_cases_left_out", "walk_cases"]
 
 #: Suffixes of notes, tables and settings that sit beside the cases in a folder; not cases.
 NOT_CASES = frozenset({".txt", ".md", ".rst", ".csv", ".tsv", ".json", ".yaml", ".yml", ".html", ".pdf", ".log"})
@@ -321,26 +321,34 @@ def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str]
     """Labels of the cases ``names`` from a CSV with columns ``case,label``.
 
     ``label`` is a class index or one of ``class_names``; a case the file does not list has no
-    label (``None``).
+    label (``None``); a row naming no case of ``names`` is left out (:func:`read_labels_counted`
+    counts them).
 
     Raises
     ------
     FileFormatError
         The file is missing or lacks the two columns.
     InputError
-        A label that is neither a class index nor a class name, a case listed twice, or a case
-        that is not among ``names`` (a typo must not pass silently).
+        A label that is neither a class index nor a class name, a case listed twice, or no row
+        naming a case of ``names``.
     """
+    return read_labels_counted(path, names, class_names)[0]
+
+
+def read_labels_counted(path: PathLike, names: Sequence[str],
+                        class_names: Sequence[str] = ()) -> tuple[list[int | None], int]:
+    """:func:`read_labels` and how many rows name no case of ``names`` (left out: NIH's full table
+    beside a folder holding some of its images; the caller tells the user how many)."""
     p, _, rows = _labels_table(path)
     known = {n: i for i, n in enumerate(names)}
     lookup = {c.lower(): k for k, c in enumerate(class_names)}
     labels: list[int | None] = [None] * len(names)
+    without_file = 0
     for row in rows:
         case, text = row["case"], row["label"]
         if case not in known:
-            raise InputError(f"labels file {p.name} names case {case!r}, which is not among the {len(names)} cases of the data "
-                             "(a case is named by its path in the folder; the DICOM slices of one series are one case, "
-                             "named by its folder, or 'seriesK-FIRSTFILE' when loose among other files)")
+            without_file += 1
+            continue
         if text.lstrip("-").isdigit():
             label = int(text)
         elif text.lower() in lookup:
@@ -353,7 +361,22 @@ def read_labels(path: PathLike, names: Sequence[str], class_names: Sequence[str]
         if labels[known[case]] is not None:
             raise InputError(f"labels file {p.name} lists case {case!r} twice")
         labels[known[case]] = label
-    return labels
+    if rows and without_file == len(rows):
+        raise no_case_named(p.name, rows[0]["case"], len(names))
+    return labels, without_file
+
+
+def rows_without_file_note(count: int) -> list[str]:
+    """The one line telling how many rows of a labels file name no case of the data (left out); none for 0."""
+    return [f"{count} row(s) of the labels file name no file in the folder: left out"] if count else []
+
+
+def no_case_named(file: str, first: str, n: int) -> InputError:
+    """The one-line refusal of a labels file none of whose rows names one of the ``n`` cases."""
+    return InputError(f"labels file {file} names none of the {n} cases of the data: its first row names case {first!r}, "
+                      f"which is not among the {n} cases (a case is named by its path in the folder; the DICOM slices "
+                      "of one series are one case, named by its folder, or 'seriesK-FIRSTFILE' when loose among other "
+                      "files)")
 
 
 def read_mask_paths(path: PathLike, names: Sequence[str], data: PathLike | None = None, *,
@@ -452,7 +475,8 @@ class ScanSet:
         self.cases, self.skipped = scan_cases_left_out(path)  # skipped: one line, files that are no case
         self.names = [c.name for c in self.cases]
         self.shown = list(self.names)
-        self.labels = read_labels(labels, self.names, class_names) if labels is not None else [None] * len(self.cases)
+        self.labels, self.rows_without_file = (read_labels_counted(labels, self.names, class_names) if labels is not None
+                                               else ([None] * len(self.cases), 0))
         self.mask_paths = (read_mask_paths(labels, self.names, path, allow_outside=allow_outside)
                            if labels is not None else [None] * len(self.cases))
         # the labels' group column (a patient id) per case, None without one: kept apart, never shown
