@@ -43,3 +43,13 @@ def test_nih_layout_equals_one_column_per_finding(tmp_path):
 def test_bad_values_are_one_line_errors(tmp_path, text, words):
     with pytest.raises(InputError, match=words):
         read_finding_table(_write(tmp_path / "l.csv", text), NAMES)
+
+
+def test_chexperts_descriptive_columns_are_not_findings(tmp_path):
+    """CheXpert's train.csv carries Sex, Age, Frontal/Lateral and AP/PA beside its findings: before,
+    'Female' was refused as a finding's value, so the real file could not be read."""
+    chexpert = _write(tmp_path / "train.csv", "Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding,Cardiomegaly,Effusion\n"
+                      "a.png,Female,68,Frontal,AP,,1.0,-1.0\nb.png,Male,87,Lateral,,1.0,,\n")
+    table = read_finding_table(chexpert, NAMES)
+    assert table.findings == ("No Finding", "Cardiomegaly", "Effusion")
+    np.testing.assert_array_equal(table.matrix[:2], np.array([[0, 1, 0], [1, 0, 0]], dtype=np.float32))

@@ -3,8 +3,10 @@
 * NIH ChestX-ray14's (``Data_Entry_2017.csv``): a ``Finding Labels`` column naming the case's
   findings separated by ``|`` (``Effusion|Mass``), ``No Finding`` for none. The findings are every
   name the column uses, sorted.
-* One column per finding (CheXpert's): every column other than the case and the patient holds 1
-  (present), 0 (absent), -1 (uncertain) or nothing, in the column order. CheXpert's ``1.0``,
+* One column per finding (CheXpert's): every column other than the case, the patient and the
+  tables' descriptive columns (:data:`DESCRIPTIVE_COLUMNS`: CheXpert's ``Sex``, ``Age``,
+  ``Frontal/Lateral``, ``AP/PA``, ...) holds 1 (present), 0 (absent), -1 (uncertain) or nothing, in
+  the column order. CheXpert's ``1.0``,
   ``0.0``, ``-1.0`` are read too.
 
 The case column is ``case`` (as in ``case,label``) or NIH's ``Image Index`` / CheXpert's ``Path``;
@@ -36,6 +38,14 @@ NIH_FINDINGS = "Finding Labels"
 NO_FINDING = "No Finding"
 CASE_COLUMNS = ("case", "Image Index", "Path")
 GROUP_COLUMNS = ("group", "Patient ID")
+#: Columns of the public chest X-ray tables that describe the case, not a finding (CheXpert's
+#: ``Sex``, ``Age``, ``Frontal/Lateral``, ``AP/PA``; NIH's follow-up, age, gender, view and pixel
+#: columns; MIMIC-CXR's ids): never read as findings in the one-column-per-finding layout.
+DESCRIPTIVE_COLUMNS = frozenset({
+    "Sex", "Age", "Frontal/Lateral", "AP/PA", "Follow-up #", "Patient Age", "Patient Gender", "View Position",
+    "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]", "subject_id", "study_id", "dicom_id",
+    "split", "ViewPosition",
+})
 VALUES = {"1": 1.0, "1.0": 1.0, "0": 0.0, "0.0": 0.0, "-1": 0.0, "-1.0": 0.0, "": 0.0}
 
 
@@ -116,7 +126,7 @@ def read_finding_table(path: str | os.PathLike, names: Sequence[str]) -> Finding
         matrix, findings = _nih(p.name, kept, case_col)
         layout, uncertain, blank = "NIH 'Finding Labels' (names separated by '|')", 0, 0
     else:
-        columns = [c for c in header if c and c not in (case_col, group_col)]
+        columns = [c for c in header if c and c not in (case_col, group_col) and c not in DESCRIPTIVE_COLUMNS]
         matrix, uncertain, blank = _per_column(p.name, kept, case_col, columns)
         findings, layout = tuple(columns), "one 0/1 column per finding"
     full = np.zeros((len(names), len(findings)), dtype=np.float32)
