@@ -43,7 +43,8 @@ class ConceptsRequest:
 class ConceptsResult:
     """The fitted concepts, their held-out scores (or ``None``), their number and the folder;
     ``splits`` how a folder of scans was split (``fitted_on``, ``held_out``), empty for a data set;
-    how many cases the concepts were fitted on and held out on."""
+    how many cases the concepts were fitted on and held out on; the page's sentences on scans drawn
+    without their image or to check for burned-in text (:mod:`medlens.app.pixel_privacy`)."""
 
     concepts: Any
     held_out: Any
@@ -52,6 +53,7 @@ class ConceptsResult:
     splits: dict[str, Any] = field(default_factory=dict)
     n_fitted: int = 0
     n_held_out: int = 0
+    pixel_warnings: tuple[str, ...] = ()
 
 
 def concept_report(request: ConceptsRequest | None = None, **kwargs) -> ConceptsResult:
@@ -105,7 +107,8 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         report.write(out / "report.html")
         if train.cases is not None:
             write_csv(out / "identifiers.csv", train.cases.identifier_rows())
-    return ConceptsResult(concepts, held_out, request.k, request.out, splits, len(inputs), 0 if test is None else len(test.inputs))
+    return ConceptsResult(concepts, held_out, request.k, request.out, splits, len(inputs), 0 if test is None else len(test.inputs),
+                          tuple(withheld))
 
 
 def _drawn(train: Any, inputs: Any, withheld: list[str], show_identifiers: bool) -> Any:
