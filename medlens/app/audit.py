@@ -114,7 +114,7 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
     from medlens.audit.cases import DEFAULT_METHODS, AuditSettings
     from medlens.audit.run import analyse, exemplar_maps, run_audit
     from medlens.app.predict_sources import window_labels
-    from medlens.audit.sources import SourceSpec
+    from medlens.audit.sources import SourceSpec, open_source
     from medlens.data.record_cases import model_windows
     from medlens.report.audit import audit_report, flagged_sentences
 
@@ -165,25 +165,23 @@ def audit_cohort(request: AuditRequest | None = None, **kwargs: Any) -> AuditOut
         spec = replace(spec, recipe=resolve_recipe(request.recipe, meta).to_dict())
     elif request.labels and spec.is_dataset:
         raise MedlensError("--labels is for scans and records: an npz data set carries its own labels")
+    source = open_source(spec)  # read once: the audit, its identifiers, familiarity and exemplars
     result = run_audit(model, spec, request.out, settings, meta=meta, engine=request.engine, address=request.address,
                        workers=request.workers, restart=request.restart, progress=not request.quiet,
-                       limit=request.limit)
+                       limit=request.limit, source=source)
     analysis = analyse(request.out)
     named = not spec.is_dataset  # scans and records are named by ids that identifiers.csv maps
     if named:
-        _write_identifiers(spec, request.out)
+        _write_identifiers(source, request.out)
     from medlens.app.audit_familiarity import cohort_familiarity
-    from medlens.audit.sources import open_source
-
     from medlens.app.model_quality import model_warnings
 
-    cohort = cohort_familiarity(model, meta, open_source(spec), analysis.results, request.out)
+    cohort = cohort_familiarity(model, meta, source, analysis.results, request.out)
     warnings = [w["message"] for w in model_warnings(meta)]
-    exemplars = exemplar_maps(model, spec, analysis)
+    exemplars = exemplar_maps(model, spec, analysis, source)
     if named:
         from medlens.app.pixel_privacy import blank_identifying_exemplars
 
-        source = open_source(spec)
         exemplars, withheld = blank_identifying_exemplars(
             exemplars, lambda pos: source.case(analysis.results[pos].index), show_identifiers=request.show_identifiers)
         warnings += withheld
@@ -213,10 +211,9 @@ def _data_words(request: AuditRequest, spec: Any) -> str:
     return "scans (files in identifiers.csv)"
 
 
-def _write_identifiers(spec: Any, out: str) -> None:
+def _write_identifiers(source: Any, out: str) -> None:
     """``OUT/identifiers.csv``: each scan case's (or record's) id and the file it came from (the
     one output that names files)."""
-    from medlens.audit.sources import open_source
     from medlens.core.files import write_csv
 
-    write_csv(Path(out) / "identifiers.csv", open_source(spec).identifier_rows())
+    write_csv(Path(out) / "identifiers.csv", source.identifier_rows())

@@ -43,7 +43,8 @@ class ConceptsRequest:
 class ConceptsResult:
     """The fitted concepts, their held-out scores (or ``None``), their number and the folder;
     ``splits`` how a folder of scans was split (``fitted_on``, ``held_out``), empty for a data set;
-    how many cases the concepts were fitted on and held out on."""
+    how many cases the concepts were fitted on and held out on; the page's sentences on scans drawn
+    without their image or to check for burned-in text (:mod:`medlens.app.pixel_privacy`)."""
 
     concepts: Any
     held_out: Any
@@ -52,6 +53,7 @@ class ConceptsResult:
     splits: dict[str, Any] = field(default_factory=dict)
     n_fitted: int = 0
     n_held_out: int = 0
+    pixel_warnings: tuple[str, ...] = ()
 
 
 def concept_report(request: ConceptsRequest | None = None, **kwargs) -> ConceptsResult:
@@ -94,7 +96,7 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         withheld: list[str] = []
         summary = add_concepts(sec, model, concepts, inputs, labels, class_names, held_out=held_out, n_top=request.top,
                                method=request.method, method_options=scope_options(request.options)[""], names=names,
-                               shown=None if request.show_identifiers else _drawn(train, inputs, withheld))
+                               shown=_drawn(train, inputs, withheld, request.show_identifiers))
         for sentence in withheld:
             sec.add_text(sentence, kind="note")
         save_model(concepts.autoencoder, out / "concepts.pt",
@@ -105,16 +107,18 @@ def concept_report(request: ConceptsRequest | None = None, **kwargs) -> Concepts
         report.write(out / "report.html")
         if train.cases is not None:
             write_csv(out / "identifiers.csv", train.cases.identifier_rows())
-    return ConceptsResult(concepts, held_out, request.k, request.out, splits, len(inputs), 0 if test is None else len(test.inputs))
+    return ConceptsResult(concepts, held_out, request.k, request.out, splits, len(inputs), 0 if test is None else len(test.inputs),
+                          tuple(withheld))
 
 
-def _drawn(train: Any, inputs: Any, withheld: list[str]) -> Any:
-    """``top -> inputs`` with the top rows whose pixels identify the patient as zeros
-    (:mod:`medlens.app.pixel_privacy`), the sentence that says how many appended to ``withheld``."""
+def _drawn(train: Any, inputs: Any, withheld: list[str], show_identifiers: bool) -> Any:
+    """``top -> inputs`` with the top rows whose pixels identify the patient as zeros unless
+    ``show_identifiers`` (:mod:`medlens.app.pixel_privacy`), the sentences that say how many, and
+    how many drawn ones to check, appended to ``withheld``."""
     from medlens.app.pixel_privacy import blank_rows, check_words, identifying_rows, unsure_rows, withheld_words
 
     def drawn(top: Any) -> Any:
-        rows = identifying_rows(train, top.flatten().tolist())
+        rows = [] if show_identifiers else identifying_rows(train, top.flatten().tolist())
         unsure = unsure_rows(train, top.flatten().tolist())
         withheld.extend([withheld_words(len(rows), "top-activating scan(s)")] if rows else [])
         withheld.extend([check_words(len(unsure), "top-activating scan(s)")] if unsure else [])

@@ -67,7 +67,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                     "warnings": note_warnings,
                     "familiarity": familiar.as_dict(),
                     "input": f"note {i + 1} of {cases.title}",
-                    "input_note": cases.truncation if cases.encoded.truncated[i] else "",
+                    "input_note": cases.encoded.note_statement(i),
                     "label": None if cases.labels[i] is None else _name(cases.labels[i], names),
                     "prediction": k, "predicted_class": _name(k, names),
                     "probabilities": {_name(c, names): float(p) for c, p in enumerate(ex.probabilities[j])},
@@ -79,7 +79,7 @@ def explain_notes(request: Any, model: Any, meta: dict[str, Any]) -> Any:
                 outcomes.append(CaseOutcome(cases.names[i], "." if one else folder.name, k, _name(k, names),
                                             float(ex.probabilities[j, k]), seconds, f"predicted {_name(k, names)} "
                                             f"(p={float(ex.probabilities[j, k]):.3f})",
-                                            cases.truncation if cases.encoded.truncated[i] else None,
+                                            cases.encoded.note_statement(i) or None,
                                             warnings=note_warnings))
         if not one:
             write_csv(out / "summary.csv", [o.row() for o in outcomes])

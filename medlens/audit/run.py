@@ -25,6 +25,8 @@ from medlens.audit.sources import SourceSpec, open_source
 from medlens.audit.store import DB_FILE, AuditStore, locked, table, write_csv, write_parquet
 from medlens.audit.strategies import FlagRule, Strategies, find_strategies
 from medlens.audit.summary import summary_grid
+from medlens.data.cases import Cases
+from medlens.data.formats.folders import rows_without_file_note
 from medlens.errors import InputError
 from medlens.models.fingerprint import model_fingerprint
 
@@ -96,6 +98,7 @@ def run_audit(
     restart: bool = False,
     progress: bool | Progress = False,
     limit: int | None = None,
+    source: Cases | None = None,
 ) -> AuditRun:
     """Audit every case of ``spec`` with ``model`` into ``out`` (resuming what is there).
 
@@ -118,6 +121,9 @@ def run_audit(
         Show a progress bar (cases per second, ETA); or a :class:`medlens.core.progress.Progress`.
     limit : int, optional
         Audit only the first ``limit`` cases.
+    source : Cases, optional
+        ``open_source(spec)`` when the caller opened it already (the data read once); the local
+        engine runs on it.
 
     Returns
     -------
@@ -126,11 +132,12 @@ def run_audit(
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
     out = Path(out)
-    source = open_source(spec)
+    source = open_source(spec) if source is None else source
     n = len(source) if limit is None else min(int(limit), len(source))
     if n < 1:
         raise InputError("the data holds no cases")
     notes: list[str] = [text for text in [getattr(source, "skipped", "")] if text]  # a folder's files that are no case
+    notes += rows_without_file_note(getattr(source, "rows_without_file", 0))
     if not source.has_masks:
         skipped = [k for k in settings.metrics if k in MASK_METRICS]
         if skipped:
@@ -170,17 +177,18 @@ def run_audit(
 
     added, seconds, stats, failures = run_batches(
         model, spec, out, config, settings, n, meta=meta, engine=engine, address=address, workers=workers,
-        restart=restart, progress=progress, unit="case", then=removal_tests)
+        restart=restart, progress=progress, unit="case", then=removal_tests, source=source)
     return AuditRun(out, n, added, seconds, engine, stats, failures, tuple(notes))
 
 
 def run_batches(model: nn.Module, spec: Any, out: Path, config: dict[str, str], settings: Any, n: int, *,
                 work: Work = AUDIT, meta: dict | None, engine: str, address: str | None, workers: int | None,
                 restart: bool, progress: bool | Progress, unit: str,
-                then: Callable[[AuditStore], None] | None = None) -> tuple[int, float, dict, list[CaseFailure]]:
+                then: Callable[[AuditStore], None] | None = None, source: Any = None) -> tuple[int, float, dict, list[CaseFailure]]:
     """The first ``n`` cases of ``spec`` not yet in the store ``out`` (started with ``config``, which
     refuses another audit's store), run batch by batch by ``work`` on ``engine`` and committed as
-    each batch finishes; ``then(store)`` runs under the same lock once they are in. Returns the
+    each batch finishes (the local engine on ``source`` when given, opened already); ``then(store)``
+    runs under the same lock once they are in. Returns the
     number of cases added, the seconds they took, the engine's statistics and the failures."""
     with locked(out), AuditStore(out / DB_FILE) as store:
         store.start(config, restart=restart)
@@ -195,7 +203,7 @@ def run_batches(model: nn.Module, spec: Any, out: Path, config: dict[str, str], 
                 advance(len(results))
 
             if engine == "local":
-                run_local(model, spec, batches, settings, on_done, work=work)
+                run_local(model, spec, batches, settings, on_done, work=work, source=source)
             elif batches:
                 stats = run_ray(model_to_bytes(model, meta or {}), spec, batches, settings, on_done, work=work,
                                 address=address, workers=workers)
@@ -302,16 +310,17 @@ def labels_key(labels: dict[str, str] | None) -> str | None:
     return None if labels is None else _digest(json.dumps(sorted(labels.items())))
 
 
-def exemplar_maps(model: nn.Module, spec: SourceSpec, analysis: Analysis) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+def exemplar_maps(model: nn.Module, spec: SourceSpec, analysis: Analysis,
+                  source: Cases | None = None) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
     """Input and full-resolution map of every exemplar, for the report.
 
     Returns ``{position in results: (input (C, *spatial), saliency (*spatial))}``; recomputes the
-    clustered method's map for the exemplars only.
+    clustered method's map for the exemplars only, on ``source`` when the caller opened it.
     """
     from medlens.attribution.explain import explain
     from medlens.evaluation.maps import saliency_map
 
-    source = open_source(spec)
+    source = open_source(spec) if source is None else source
     method = analysis.strategies.method
     positions = sorted({e for cs in analysis.strategies.classes for c in cs.clusters for e in c.exemplars})
     out: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}

@@ -58,4 +58,6 @@ def run(args: argparse.Namespace) -> int:
           f"{fid.agreement:.3f}, KL {fid.kl:.4f}, variance explained {fid.reconstruction:.3f} -> {args.out}")
     if result.splits:
         print(f"fitted on {result.splits['fitted_on']}; held out: {result.splits['held_out'] or 'none'}")
+    for sentence in result.pixel_warnings:  # as basis says them
+        print(f"warning (identifying_pixels): {sentence}")
     return 0

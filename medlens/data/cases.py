@@ -302,6 +302,7 @@ class ScanCases(Cases):
         self.scans = ScanSet(data, recipe, labels, class_names, memory_mb=memory_mb, allow_outside=allow_outside)
         self.files = list(self.scans.names)
         self.skipped = self.scans.skipped  # the folder's files that are no case, counted by kind
+        self.rows_without_file = self.scans.rows_without_file  # rows of the labels file naming no file of the folder
         self.show_identifiers = show_identifiers
         self.names = list(self.files) if show_identifiers else [pseudonym(i) for i in range(len(self.files))]
         self.scans.shown = list(self.names)

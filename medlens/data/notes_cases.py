@@ -103,7 +103,7 @@ class NoteCases(Cases):
         if not 0 <= index < len(self):
             raise InputError(f"index {index} is out of range: {self.title} has {len(self)} notes (0..{len(self) - 1})")
         return Case(self.encoded.ids[index : index + 1], self.labels[index], f"note {self.names[index]} of {self.title}",
-                    note=self.truncation, name=self.names[index], path=self.data)
+                    note=self.encoded.note_statement(index), name=self.names[index], path=self.data)
 
     def shown_vocabulary(self, n: int | None = None) -> list[str]:
         """The model's vocabulary as outputs may show it: a word read mostly from identifiers in the

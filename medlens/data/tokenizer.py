@@ -111,6 +111,15 @@ class Encoded:
                 f"({dropped} tokens dropped in all; the longest note had {longest} tokens)")
 
 
+    def note_statement(self, index: int) -> str:
+        """One sentence on what truncation did to note ``index`` alone; ``""`` when it lost no token."""
+        if not bool(self.truncated[index]):
+            return ""
+        total = self.n_tokens[index]
+        return (f"this note was truncated to {self.max_length} tokens ({total - self.max_length} of its "
+                f"{total} tokens dropped)")
+
+
 class NoteTokenizer:
     """Word-level tokenizer of notes (see the module docstring); wraps a ``tokenizers.Tokenizer``."""
 

@@ -44,18 +44,22 @@ _SCOUT_WORDS = re.compile(r"\b(localizer|localiser|scout|topogram|scanogram|surv
 
 #: Secondary capture SOP classes (single and multi-frame) and how a screen grab was converted:
 #: a workstation's screen (WSD) or a synthetic picture (SYN). Real radiographs stored as secondary
-#: capture (RSNA Pneumonia: greyscale, WSD) stay cases: only an RGB one is read as a screen grab.
+#: capture (RSNA Pneumonia: greyscale, WSD) stay cases: only an RGB one is read as a screen grab,
+#: and only when its Modality names no imaging modality (other, secondary capture, or none): a
+#: legacy ultrasound (or angiography, endoscopy) export stores its real frames as RGB WSD captures.
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 _SCREEN_CONVERSIONS = {"WSD", "SYN"}
+_NO_IMAGING_MODALITY = {"", "OT", "SC"}
 
 
-def _screen_capture(ds: Any, sop: str, image_type: set[str]) -> bool:
+def _screen_capture(ds: Any, sop: str, image_type: set[str], modality: str) -> bool:
     """``ds`` is a picture of a screen: its ImageType says SCREEN SAVE, or it is an RGB secondary
-    capture converted from a workstation's screen or drawn (``ConversionType`` WSD or SYN)."""
+    capture of no imaging modality (``Modality`` OT, SC or none) converted from a workstation's
+    screen or drawn (``ConversionType`` WSD or SYN)."""
     if "SCREEN SAVE" in image_type:
         return True
     colour = str(ds.get("PhotometricInterpretation", "") or "").strip().upper() not in ("", "MONOCHROME1", "MONOCHROME2")
-    return (sop.startswith(_SECONDARY_CAPTURE) and colour
+    return (sop.startswith(_SECONDARY_CAPTURE) and colour and modality in _NO_IMAGING_MODALITY
             and str(ds.get("ConversionType", "") or "").strip().upper() in _SCREEN_CONVERSIONS)
 
 
@@ -75,6 +79,6 @@ def not_a_case(ds: Any) -> str | None:
     values = {str(v).strip().upper() for v in (image_type.split("\\") if isinstance(image_type, str) else image_type)}
     if "LOCALIZER" in values or _SCOUT_WORDS.search(str(ds.get("SeriesDescription", "") or "")):
         return "scout/localizer"
-    if _screen_capture(ds, sop, values):
+    if _screen_capture(ds, sop, values, modality):
         return "screen capture (secondary capture of a screen)"
     return None
