@@ -6,7 +6,9 @@ The page shows the scan at its native resolution with the maps overlaid (opacity
 switch; three planes with slice sliders for a volume; a zoomable strip for a signal), the
 prediction with its probability (and what it means, when the model file holds calibration
 data), how far to trust the maps (from --evaluation, else checks run on this case), the most
-similar training cases with their own maps (--basis-data), the model's own sentence
+similar training cases with their own maps (--basis-data: a data set, or a folder of scans with
+--basis-labels read as ``medlens basis`` reads it, its cases named case-0000..., flagged when of
+the query's patient, drawn blank when their header says the pixels identify the patient), the model's own sentence
 (InterpNET-style models) and fixed caveats. Patient identifiers are left out unless
 --show-identifiers is given (DICOM PS3.15 basic profile); the report names what it withheld.
 
