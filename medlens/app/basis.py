@@ -82,7 +82,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     queries = torch.cat([c.x for c in cases]).to(dtype)
     basis = prediction_basis(model, queries, train.inputs.to(dtype), train.labels, k=request.k, layer=request.layer,
                              method=request.method, batch_size=request.batch_size, memory_mb=request.memory_mb, **scope_options(request.options)[""])
-    basis = dataclasses.replace(basis, same_patient=_same_patient(train, source, indices, basis.indices))
+    basis = dataclasses.replace(basis, same_patient=same_patient_flags(train, source, indices, basis.indices))
     class_names = list(meta.get("class_names") or train.class_names)
     names = [f"{c.source}" + (f" #{i}" if source.is_dataset else "")
              for c, i in zip(cases, indices)]
@@ -133,7 +133,7 @@ def prediction_basis_report(request: BasisRequest | None = None, **kwargs) -> Ba
     return BasisResult(basis, names, lines, request.out)
 
 
-def _same_patient(train: Any, source: Any, indices: Sequence[int], retrieved: Any) -> Any:
+def same_patient_flags(train: Any, source: Any, indices: Sequence[int], retrieved: Any) -> Any:
     """``(Q, k)`` bool: each retrieved training case is of its query's patient, compared by digest
     (:mod:`medlens.data.patients`: the labels' group column, else the DICOM PatientID); ``None``
     when the patients of the queries or of the training cases are not known (a data set)."""

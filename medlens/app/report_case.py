@@ -33,6 +33,7 @@ class ReportRequest:
     target: int | str | None = None  # a class index or a class name (medlens.app.inputs.target_class)
     evaluation: str | None = None
     basis_data: str | None = None
+    basis_labels: str | None = None  # a folder of scans as --basis-data: its labels CSV (as basis --labels)
     k: int = 5
     show_identifiers: bool = False
     recipe: RecipeOptions = field(default_factory=RecipeOptions)
@@ -82,6 +83,9 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     options = options_per_method(request.options, methods)
     model, meta = load_model_file(request.model, request.multi_label)
     request = replace(request, target=target_class(request.target, meta))  # a class by name too
+    if request.basis_labels is not None and (request.basis_data is None or is_dataset(request.basis_data)
+                                             or meta.get("tokenizer")):
+        raise MedlensError("--basis-labels is for a folder of scans as --basis-data (a data set or notes file carries its own labels)")
     if meta.get("tokenizer"):
         from medlens.app.report_note import report_notes
 
@@ -93,16 +97,6 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
     else:
         methods, method_note = runnable_methods(model, methods, options)
         options = {k: v for k, v in options.items() if k in methods}
-    basis_inputs = basis_labels = None
-    if request.basis_data is not None:
-        from medlens.data import load_dataset
-
-        train = load_dataset(request.basis_data, "train")
-        expected = meta.get("input_shape")
-        if expected is not None and list(train.inputs.shape[1:]) != list(expected):
-            raise InputError(f"basis data {request.basis_data!r} have cases of shape {tuple(train.inputs.shape[1:])}, "
-                             f"the model takes {tuple(expected)}")
-        basis_inputs, basis_labels = train.inputs, train.labels
     refuse_index(request.index, request.input)
     indices = list(range(request.index, request.index + limit))
     dataset = is_dataset(request.input)
@@ -115,9 +109,10 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
         scans = model_cases(request.input, meta, recipe=request.recipe, show_identifiers=request.show_identifiers,
                             memory_mb=request.memory_mb)
         cases = [scans.case(0)]
+    basis_inputs, basis_labels, basis_folder = _basis_cases(request, meta, None if dataset else scans)
     settings = CaseReportSettings(
         meta=meta, methods=methods, method_options=options, evaluation=request.evaluation, basis_inputs=basis_inputs,
-        basis_labels=basis_labels, k=request.k, show_identifiers=request.show_identifiers, seed=request.seed,
+        basis_labels=basis_labels, basis_folder=basis_folder, k=request.k, show_identifiers=request.show_identifiers, seed=request.seed,
         batch_size=request.batch_size, memory_mb=request.memory_mb, model_name=Path(request.model).name,
     )
     results = []
@@ -136,9 +131,46 @@ def report_case(request: ReportRequest | None = None, **kwargs: Any) -> ReportRe
             write_json(folder / "case.json", summary)
             where = Path(request.out) / ("report.html" if len(results) == 1 else f"case-{i}/report.html")
             written.append((i, summary, where))
-        if not dataset:
-            write_csv(out / "identifiers.csv", scans.identifier_rows())
+        rows = _identifier_rows(None if dataset else scans, basis_folder)
+        if rows:
+            write_csv(out / "identifiers.csv", rows)
     return ReportResult(request.out, written)
+
+
+def _basis_cases(request: ReportRequest, meta: dict, query: Any) -> tuple[Any, Any, Any]:
+    """The training cases of the similar-cases section (``--basis-data``): inputs, labels and, for
+    a folder of scans read as ``medlens basis`` reads it, its :class:`~medlens.app.folder_basis.FolderBasis`
+    (``query``: the opened input, whose scans name the query's patient); ``None`` each without it."""
+    from medlens.app.folder_basis import FolderBasis
+    from medlens.app.reference_cases import reference_sets
+
+    if request.basis_data is None:
+        return None, None, None
+    train, _ = reference_sets(request.basis_data, meta, labels=request.basis_labels, recipe=request.recipe,
+                              show_identifiers=request.show_identifiers, memory_mb=request.memory_mb)
+    expected = meta.get("input_shape")
+    if expected is not None and list(train.inputs.shape[1:]) != list(expected):
+        raise InputError(f"basis data {_basis_words(request)} have cases of shape {tuple(train.inputs.shape[1:])}, "
+                         f"the model takes {tuple(expected)}")
+    folder = None if train.cases is None else FolderBasis(train, query, request.show_identifiers)
+    return train.inputs, train.labels, folder
+
+
+def _identifier_rows(scans: Any, folder: Any) -> list[dict[str, str]]:
+    """identifiers.csv: the input's files and, with a folder as --basis-data, the folder's (``of``
+    says which: both name their cases case-0000...)."""
+    rows = [] if scans is None else scans.identifier_rows()
+    if folder is None:
+        return rows
+    return [*({**r, "of": "--input"} for r in rows), *({**r, "of": "--basis-data"} for r in folder.reference.cases.identifier_rows())]
+
+
+def _basis_words(request: ReportRequest) -> str:
+    """--basis-data in a message: a data set by its name, a folder by its kind (its name may name a patient)."""
+    from medlens.data.cases import data_words
+
+    data = request.basis_data
+    return repr(data) if is_dataset(data) or request.show_identifiers else data_words(data)
 
 
 def case_input(input: str, case: Any, method_note: str | None = None, *, show_identifiers: bool = False) -> Any:

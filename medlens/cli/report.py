@@ -6,7 +6,9 @@ The page shows the scan at its native resolution with the maps overlaid (opacity
 switch; three planes with slice sliders for a volume; a zoomable strip for a signal), the
 prediction with its probability (and what it means, when the model file holds calibration
 data), how far to trust the maps (from --evaluation, else checks run on this case), the most
-similar training cases with their own maps (--basis-data), the model's own sentence
+similar training cases with their own maps (--basis-data: a data set, or a folder of scans with
+--basis-labels read as ``medlens basis`` reads it, its cases named case-0000..., flagged when of
+the query's patient, drawn blank when their header says the pixels identify the patient), the model's own sentence
 (InterpNET-style models) and fixed caveats. Patient identifiers are left out unless
 --show-identifiers is given (DICOM PS3.15 basic profile); the report names what it withheld.
 
@@ -34,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "medlens report --model m.pt --input ct_folder/ --methods gradient,gradcam --option gradient.abs=True --out ct",
                            "medlens report --model m.pt --input scan.nii.gz --methods integrated_gradients,smoothgrad --option n_steps=16 --out nii",
                            "medlens report --model m.pt --input pneumoniamnist --basis-data pneumoniamnist --limit 2 --out basis",
+                           "medlens report --model m.pt --input scan.dcm --basis-data scans/ --basis-labels labels.csv --out case",
                            "medlens report --model notes.pt --input note.txt --basis-data train_notes.csv --out note",
                        ])
     p.add_argument("--model", required=True, help="medlens model file or TorchScript file")
@@ -44,7 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", "--target-class", dest="target", default=None,
                    help="class to explain, by index or by name (default: the predicted class)")
     p.add_argument("--evaluation", default=None, metavar="DIR", help="output folder of 'medlens evaluate' for this model")
-    p.add_argument("--basis-data", default=None, metavar="D", help="training data (bundled name or npz; a notes file for a text model) for similar cases")
+    p.add_argument("--basis-data", default=None, metavar="D",
+                   help="training data for similar cases: bundled name, npz, or a folder of scans read as 'medlens basis --data' reads it "
+                        "(retrieved cases named case-0000..., files in identifiers.csv only); a notes file for a text model")
+    p.add_argument("--basis-labels", default=None, metavar="FILE",
+                   help="a folder of scans as --basis-data: CSV with columns case,label (as 'medlens basis --labels'); without it labels are unknown")
     p.add_argument("--k", type=int, default=5, help="similar training cases shown (default: 5)")
     p.add_argument("--show-identifiers", action="store_true", help="include patient identifiers (escaped), and the image when its DICOM header says its "
                         "pixels identify the patient (BurnedInAnnotation YES; default: the maps on a blank background)")
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     result = report_case(ReportRequest(
         model=args.model, input=args.input, out=args.out, index=args.index, split=args.split,
         methods=tuple(m.strip() for m in (args.methods or "").split(",") if m.strip()), target=args.target,
-        evaluation=args.evaluation, basis_data=args.basis_data, k=args.k, show_identifiers=args.show_identifiers,
+        evaluation=args.evaluation, basis_data=args.basis_data, basis_labels=args.basis_labels, k=args.k, show_identifiers=args.show_identifiers,
         recipe=recipe_options(args), options=parse_options(args.option), limit=args.limit,
         batch_size=args.batch_size, memory_mb=args.memory_mb, seed=args.seed, quiet=args.quiet,
         text_column=args.text_column, label_column=args.label_column, multi_label=args.multi_label,

@@ -154,6 +154,8 @@ class BasisCase:
     same_image, same_patient : bool, bool or None
         The case is the query (or a copy of it), or of the query's patient (``None``: the patients
         are not known), as :func:`medlens.selfexplain.basis.prediction_basis` flags them.
+    name : str
+        Its case id in a folder of scans (``case-0003``); ``""``: a data set's row, named by ``index``.
     """
 
     index: int
@@ -165,6 +167,12 @@ class BasisCase:
     relative_distance: float | None = None
     same_image: bool = False
     same_patient: bool | None = None
+    name: str = ""
+
+    @property
+    def words(self) -> str:
+        """The case in a caption: ``case-0003`` (a folder's id) or ``case #3`` (a data set's row)."""
+        return self.name or f"case #{self.index}"
 
 
 @dataclass(frozen=True)
@@ -360,8 +368,8 @@ def render_case_report(case: CaseReport) -> str:
         if case.basis_summary:
             sec.add_text(case.basis_summary)
         sec.add_images([
-            (_basis_png(b, f"training case #{b.index}"),
-             f"training case #{b.index}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.3f}"
+            (_basis_png(b, f"training {b.words}"),
+             f"training {b.words}: label {b.label}, model said {b.predicted}, similarity {b.similarity:.3f}"
              + (f", distance {b.relative_distance:.1f}x a typical training neighbour's" if b.relative_distance is not None
                 else "") + leak_words(b.same_image, b.same_patient))
             for b in case.basis

@@ -161,7 +161,7 @@ def case_report(
     basis_summary = ""
     if settings.basis_inputs is not None:
         basis, basis_summary = _basis(model, x, settings.basis_inputs, settings.basis_labels, settings.k, maps[0].name, options[maps[0].name],
-                                      class_names, predicted, budget)
+                                      class_names, predicted, budget, folder=settings.basis_folder)
     sentence = _sentence(model, x, budget)
     familiar = with_model_warnings(familiarity(model, x, meta.get("familiarity"), reading=case.reading,
                                                facts=facts_of_model(meta), channels=channel_names_of_model(meta)), meta)
@@ -192,7 +192,7 @@ def case_report(
         "methods": [m.name for m in maps],
         "trust": {"source": trust.source, "level": trust.level, "headline": trust.headline,
                   "methods": {t.method: t.level for t in trust.methods}},
-        "basis": None if basis is None else [{"train_index": b.index, "label": b.label, "similarity": b.similarity,
+        "basis": None if basis is None else [{"train_index": b.index, **({"case": b.name} if b.name else {}), "label": b.label, "similarity": b.similarity,
                                               "relative_distance": b.relative_distance, "same_image": b.same_image,
                                               "same_patient": b.same_patient} for b in basis],
         "sentence": sentence,
@@ -241,7 +241,12 @@ def _model_words(meta: dict) -> str:
     return ", ".join(parts) or "a classifier"
 
 
-def _basis(model, x, inputs, labels, k, method, options, class_names, predicted, budget):
+def _basis(model, x, inputs, labels, k, method, options, class_names, predicted, budget, *, folder=None):
+    """The ``k`` training cases most alike ``x`` and the section's sentence; ``folder``
+    (:class:`medlens.app.folder_basis.FolderBasis`): the cases are a folder's, named by their ids,
+    flagged when of the query's patient, drawn blank when their pixels identify the patient."""
+    import dataclasses
+
     from medlens.selfexplain.basis import prediction_basis
 
     if labels is None or len(labels) != len(inputs):
@@ -253,12 +258,19 @@ def _basis(model, x, inputs, labels, k, method, options, class_names, predicted,
     if not 1 <= k <= len(inputs):
         raise InputError(f"k must lie in 1..{len(inputs)} (the basis data's size), got {k}")
     pb = prediction_basis(model, x, inputs.to(x.dtype), labels, k=k, method=method, **budget.kwargs(), **options)
+    from medlens.app.pixel_privacy import withheld_words
     from medlens.core.resize import upsample_to
+
+    withheld: list[int] = []
+    if folder is not None:
+        pb = dataclasses.replace(pb, same_patient=folder.same_patient(pb.indices))
+        withheld = folder.withheld(pb.indices[0].tolist())
 
     sal = upsample_to(pb.saliency[0].double(), x.shape[2:]) if pb.saliency is not None else None
     cases = [
         BasisCase(
-            index=int(pb.indices[0, j]), image=inputs[int(pb.indices[0, j])].double().cpu().numpy(),
+            index=int(pb.indices[0, j]), name=folder.name(int(pb.indices[0, j])) if folder is not None else "",
+            image=_shown(inputs[int(pb.indices[0, j])], int(pb.indices[0, j]) in withheld),
             saliency=None if sal is None else sal[j].cpu().numpy(),
             label=_label_words(pb.labels[0, j], class_names),
             predicted=class_names[int(pb.predictions[0, j])], similarity=float(pb.similarity[0, j]),
@@ -275,7 +287,15 @@ def _basis(model, x, inputs, labels, k, method, options, class_names, predicted,
             f"{class_names[predicted]}, the model's finding here. Each is shown with its own {method} map, the cosine "
             "similarity of the model's features centred on the training mean (unrelated cases score near or below 0) "
             "and its distance in units of a typical training case's distance to its nearest neighbour.")
+    if withheld:
+        text += " " + withheld_words(len(withheld), "similar case(s)")
     return cases, text
+
+
+def _shown(image: torch.Tensor, withhold: bool) -> np.ndarray:
+    """A retrieved case's picture: zeros when its pixels identify the patient."""
+    shown = image.double().cpu().numpy()
+    return np.zeros_like(shown) if withhold else shown
 
 
 def _label_words(label: torch.Tensor, class_names: Sequence[str]) -> str:
@@ -284,7 +304,9 @@ def _label_words(label: torch.Tensor, class_names: Sequence[str]) -> str:
     if label.ndim == 1:
         return true_findings_words(label.tolist(), class_names)
     k = int(label)
-    return class_names[k] if 0 <= k < len(class_names) else str(k)
+    if k < 0:  # a folder's case its labels file leaves out (medlens.app.reference_cases.UNKNOWN)
+        return "unknown"
+    return class_names[k] if k < len(class_names) else str(k)
 
 
 def _sentence(model: nn.Module, x: torch.Tensor, budget: Budget) -> str | None:

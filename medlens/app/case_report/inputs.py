@@ -105,6 +105,9 @@ class CaseReportSettings:
         the maps. Without it the per-case checks run.
     basis_inputs, basis_labels : torch.Tensor, optional
         ``(N, C, *spatial)`` and ``(N,)`` training cases for the prediction basis.
+    basis_folder : FolderBasis, optional
+        When the training cases are a folder of scans (:class:`medlens.app.folder_basis.FolderBasis`):
+        their case ids, patients and pixels to withhold.
     k : int
         Similar training cases shown.
     show_identifiers : bool
@@ -123,6 +126,7 @@ class CaseReportSettings:
     evaluation: str | Path | None = None
     basis_inputs: torch.Tensor | None = None
     basis_labels: torch.Tensor | None = None
+    basis_folder: Any = None
     k: int = 5
     show_identifiers: bool = False
     seed: int = 0
