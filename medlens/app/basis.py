@@ -155,16 +155,15 @@ def _shown_pictures(request: BasisRequest, cases: list, queries: Any, train: Any
     """The queries and training cases as the report draws them: a scan whose header says its pixels
     identify the patient as zeros unless ``--show-identifiers`` (:mod:`medlens.app.pixel_privacy`),
     and the sentence that says how many ("" when none)."""
-    from medlens.app.pixel_privacy import (blank_rows, check_words, identifying_rows, pixels_identify, pixels_unsure,
-                                           unsure_rows, withheld_words)
+    from medlens.app.pixel_privacy import (blank_rows, check_words, pixels_identify, pixels_unsure, reference_privacy,
+                                           withheld_words)
 
-    shown = basis.indices.flatten().tolist()
-    unsure = sum(pixels_unsure(c) for c in cases) + len(unsure_rows(train, shown))
+    train_rows, unsure_train = reference_privacy(train, basis.indices.flatten().tolist())
+    unsure = sum(pixels_unsure(c) for c in cases) + len(unsure_train)
     check = check_words(unsure, "scan(s) of this page") if unsure else ""
     if request.show_identifiers:
         return queries, train.inputs, check
     query_rows = [q for q, c in enumerate(cases) if pixels_identify(c)]
-    train_rows = identifying_rows(train, shown)
     count = len(query_rows) + len(train_rows)
     withheld = withheld_words(count, "scan(s) of this page") if count else ""
     return blank_rows(queries, query_rows), blank_rows(train.inputs, train_rows), " ".join(filter(None, [withheld, check]))

@@ -115,11 +115,11 @@ def _drawn(train: Any, inputs: Any, withheld: list[str], show_identifiers: bool)
     """``top -> inputs`` with the top rows whose pixels identify the patient as zeros unless
     ``show_identifiers`` (:mod:`medlens.app.pixel_privacy`), the sentences that say how many, and
     how many drawn ones to check, appended to ``withheld``."""
-    from medlens.app.pixel_privacy import blank_rows, check_words, identifying_rows, unsure_rows, withheld_words
+    from medlens.app.pixel_privacy import blank_rows, check_words, reference_privacy, withheld_words
 
     def drawn(top: Any) -> Any:
-        rows = [] if show_identifiers else identifying_rows(train, top.flatten().tolist())
-        unsure = unsure_rows(train, top.flatten().tolist())
+        identifying, unsure = reference_privacy(train, top.flatten().tolist())
+        rows = [] if show_identifiers else identifying
         withheld.extend([withheld_words(len(rows), "top-activating scan(s)")] if rows else [])
         withheld.extend([check_words(len(unsure), "top-activating scan(s)")] if unsure else [])
         return blank_rows(inputs, rows)

@@ -37,6 +37,6 @@ class FolderBasis:
 
     def withheld(self, rows: Sequence[int]) -> list[int]:
         """The ``rows`` whose pixels identify the patient (none with ``show_identifiers``)."""
-        from medlens.app.pixel_privacy import identifying_rows
+        from medlens.app.pixel_privacy import reference_privacy
 
-        return [] if self.show_identifiers else identifying_rows(self.reference, rows)
+        return [] if self.show_identifiers else reference_privacy(self.reference, rows)[0]

@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from medlens.data.formats.deid import pixel_identity_flags
 
-__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "check_words", "identifying_rows", "pixel_privacy",
-           "pixels_identify", "pixels_unsure", "unsure_rows", "withheld_words"]
+__all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "check_words", "pixel_privacy",
+           "pixels_identify", "pixels_unsure", "reference_privacy", "withheld_words"]
 
 #: Code of the warning in ``summary.json`` / ``case.json`` and on the command line.
 CODE = "identifying_pixels"
@@ -82,23 +82,22 @@ def pixels_unsure(case: Any) -> bool:
     return not found.withhold and found.warning is not None
 
 
-def _reference_rows(reference: Any, rows: Iterable[int], test: Callable[[Any], bool]) -> list[int]:
+def reference_privacy(reference: Any, rows: Iterable[int]) -> tuple[list[int], list[int]]:
+    """The ``rows`` of a reference set of scans (:class:`medlens.app.reference_cases.ReferenceSet`)
+    whose pixels identify the patient, and those drawn although they may carry undeclared burned-in
+    text (:func:`pixels_unsure`), each case's header read once; none for a data set (no headers)."""
     cases = getattr(reference, "cases", None)
     if cases is None or reference.names is None:
-        return []
-    return [r for r in sorted(set(rows)) if test(cases.case(cases.names.index(reference.names[r])))]
-
-
-def identifying_rows(reference: Any, rows: Iterable[int]) -> list[int]:
-    """The ``rows`` of a reference set of scans (:class:`medlens.app.reference_cases.ReferenceSet`)
-    whose pixels identify the patient; none for a data set (no headers)."""
-    return _reference_rows(reference, rows, pixels_identify)
-
-
-def unsure_rows(reference: Any, rows: Iterable[int]) -> list[int]:
-    """The ``rows`` of a reference set of scans drawn although they may carry undeclared burned-in
-    text (:func:`pixels_unsure`)."""
-    return _reference_rows(reference, rows, pixels_unsure)
+        return [], []
+    identifying: list[int] = []
+    unsure: list[int] = []
+    for r in sorted(set(rows)):
+        found = _case_privacy(cases.case(cases.names.index(reference.names[r])))
+        if found.withhold:
+            identifying.append(r)
+        elif found.warning is not None:
+            unsure.append(r)
+    return identifying, unsure
 
 
 def check_words(count: int, what: str) -> str:
