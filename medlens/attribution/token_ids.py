@@ -121,25 +121,25 @@ def replaced_output(layer: nn.Module, holder: dict[str, torch.Tensor]) -> Iterat
 
 
 class _ScoreOfEmbeddings:
-    """The target logits as a function of the embedding layer's output."""
+    """The logits as a function of the embedding layer's output; one pass gives the layer's own
+    output (``embeddings``) and the model's ``logits``."""
 
-    def __init__(self, model: nn.Module, layer: nn.Module, ids: torch.Tensor, mask: torch.Tensor | None,
-                 target: torch.Tensor) -> None:
-        self.model, self.layer, self.ids, self.mask, self.target = model, layer, ids, mask, target
+    def __init__(self, model: nn.Module, layer: nn.Module, ids: torch.Tensor, mask: torch.Tensor | None) -> None:
+        self.model, self.layer, self.ids, self.mask = model, layer, ids, mask
         seen: list[torch.Tensor] = []
         handle = layer.register_forward_hook(lambda _m, _i, output: seen.append(output.detach()))
         try:
             with torch.no_grad():
-                _call(model, ids, mask)
+                self.logits = _call(model, ids, mask)
         finally:
             handle.remove()
         self.embeddings = seen[0]  # what the model itself feeds on (ids it remaps included)
 
-    def scores(self, embeddings: torch.Tensor) -> torch.Tensor:
-        holder = {"value": embeddings}
-        with replaced_output(self.layer, holder):
+    def scores(self, embeddings: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The ``target`` logits with the layer's output replaced by ``embeddings``."""
+        with replaced_output(self.layer, {"value": embeddings}):
             logits = _call(self.model, self.ids, self.mask)
-        return logits.gather(1, self.target[:, None]).squeeze(1)
+        return logits.gather(1, target[:, None]).squeeze(1)
 
 
 def _rows_of(relevance: torch.Tensor, query: Any, real: torch.Tensor) -> torch.Tensor:
@@ -270,15 +270,15 @@ def token_attributions(
             pad_id = getattr(layer, "padding_idx", None)
             pad_id = 0 if pad_id is None else int(pad_id)
         real = attention_mask.bool() if attention_mask is not None else ids != pad_id
-        with torch.no_grad():
-            logits = _call(model, ids, attention_mask)
+        fn = _ScoreOfEmbeddings(model, layer, ids, attention_mask)
+        logits = fn.logits
         if target is None:
             target_t = logits.argmax(1)
         else:
             target_t = torch.as_tensor(target, dtype=torch.long, device=ids.device).reshape(-1).expand(len(ids)).clone()
         if ((target_t < 0) | (target_t >= logits.shape[1])).any():
             raise TargetError(f"target {target_t.tolist()[:4]} out of range for {logits.shape[1]} classes")
-        fn = _ScoreOfEmbeddings(model, layer, ids, attention_mask, target_t)
+        score = logits.gather(1, target_t[:, None]).squeeze(1)  # the target's logit at the input itself
         e = fn.embeddings
         keep = real[..., None].to(e.dtype)
         extras: dict[str, Any] = {}
@@ -294,7 +294,7 @@ def token_attributions(
             values = on_embeddings("integrated_gradients",
                                    options_of=lambda b: {"baseline": base[b:b + 1], "n_steps": n_steps})
             with torch.no_grad():
-                extras["convergence_delta"] = (values.sum(1) - (fn.scores(e) - fn.scores(base))).detach()
+                extras["convergence_delta"] = (values.sum(1) - (score - fn.scores(base, target_t))).detach()
         elif method == "smoothgrad":
             sigma = noise * float(e.max() - e.min())
             values = on_embeddings("smoothgrad", times_input=True, options_of=lambda b: {
@@ -304,14 +304,13 @@ def token_attributions(
         elif method == "occlusion":
             fill = pad_id if baseline_id is None else baseline_id
             with torch.no_grad():
-                full = fn.scores(e)
                 values = torch.zeros(ids.shape, dtype=e.dtype, device=ids.device)
                 for t in range(ids.shape[1]):
                     if not real[:, t].any():
                         continue
                     occluded = ids.clone()
                     occluded[:, t] = fill
-                    values[:, t] = full - _call(model, occluded, attention_mask).gather(1, target_t[:, None]).squeeze(1)
+                    values[:, t] = score - _call(model, occluded, attention_mask).gather(1, target_t[:, None]).squeeze(1)
         elif method == "lrp":
             values = on_embeddings("lrp")
         else:
