@@ -700,10 +700,9 @@ def _series_pixel_flags(slices: list[tuple[Any, Any]]) -> dict[str, str]:
     """``{flag: "YES"}`` for each of BurnedInAnnotation / RecognizableVisualFeatures that any slice
     of a series sets: one slice with a name burned in is enough to withhold the series' pixels,
     whatever the first slice says."""
-    from medlens.data.formats.deid import PIXEL_IDENTITY_FLAGS
+    from medlens.data.formats.deid import pixel_identity_flags
 
-    return {flag: "YES" for flag in PIXEL_IDENTITY_FLAGS
-            if any(str(ds.get(flag, "") or "").strip().upper() == "YES" for _, ds in slices)}
+    return {flag: "YES" for _, ds in slices for flag in pixel_identity_flags(ds)}
 
 
 def dicom_series_files(path: PathLike) -> list[pathlib.Path]:
