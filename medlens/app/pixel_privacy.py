@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from medlens.data.formats.deid import pixel_identity_flags
+from medlens.data.formats.dicom_kinds import SECONDARY_CAPTURE
 
 __all__ = ["CODE", "PixelPrivacy", "blank_identifying_exemplars", "blank_rows", "check_words", "pixel_privacy",
            "pixels_identify", "pixels_unsure", "reference_privacy", "withheld_words"]
@@ -30,9 +31,9 @@ CODE = "identifying_pixels"
 
 # Modalities whose pictures usually carry burned-in text (US ultrasound, ES endoscopy, XC external
 # camera photography, OT other, SC / DOC captured screens and documents); and the Secondary
-# Capture SOP classes (1.2.840.10008.5.1.4.1.1.7 and its multi-frame variants .7.1-.7.4).
+# Capture SOP classes (:data:`~medlens.data.formats.dicom_kinds.SECONDARY_CAPTURE` and its
+# multi-frame variants .7.1-.7.4).
 _ANNOTATED_MODALITIES = frozenset({"US", "ES", "XC", "OT", "SC", "DOC", "IVUS"})
-_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def pixel_privacy(metadata: Mapping[str, Any], *, show_identifiers: bool = False
             "itself). The image is not shown: the maps are drawn on a blank background (they may still trace the "
             "text); --show-identifiers shows it."))
     modality = str(metadata.get("Modality", "")).strip().upper()
-    capture = str(metadata.get("SOPClassUID", "")).startswith(_SECONDARY_CAPTURE)
+    capture = str(metadata.get("SOPClassUID", "")).startswith(SECONDARY_CAPTURE)
     if (modality in _ANNOTATED_MODALITIES or capture) and not str(metadata.get("BurnedInAnnotation", "")).strip():
         kind = "secondary-capture" if capture else modality
         return PixelPrivacy(False, _warning(

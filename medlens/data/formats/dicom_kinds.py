@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["not_a_case"]
+__all__ = ["SECONDARY_CAPTURE", "not_a_case"]
 
 #: SOP classes, or their prefixes (ending in "."), of objects that hold no image, by kind.
 _NON_IMAGE_CLASSES: tuple[tuple[str, str], ...] = (
@@ -47,7 +47,7 @@ _SCOUT_WORDS = re.compile(r"\b(localizer|localiser|scout|topogram|scanogram|surv
 #: capture (RSNA Pneumonia: greyscale, WSD) stay cases: only an RGB one is read as a screen grab,
 #: and only when its Modality names no imaging modality (other, secondary capture, or none): a
 #: legacy ultrasound (or angiography, endoscopy) export stores its real frames as RGB WSD captures.
-_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"  # the prefix of every secondary-capture SOP class
 _SCREEN_CONVERSIONS = {"WSD", "SYN"}
 _NO_IMAGING_MODALITY = {"", "OT", "SC"}
 
@@ -59,7 +59,7 @@ def _screen_capture(ds: Any, sop: str, image_type: set[str], modality: str) -> b
     if "SCREEN SAVE" in image_type:
         return True
     colour = str(ds.get("PhotometricInterpretation", "") or "").strip().upper() not in ("", "MONOCHROME1", "MONOCHROME2")
-    return (sop.startswith(_SECONDARY_CAPTURE) and colour and modality in _NO_IMAGING_MODALITY
+    return (sop.startswith(SECONDARY_CAPTURE) and colour and modality in _NO_IMAGING_MODALITY
             and str(ds.get("ConversionType", "") or "").strip().upper() in _SCREEN_CONVERSIONS)
 
 
